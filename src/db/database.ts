@@ -1,0 +1,66 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import type { Pool } from 'pg';
+import { PGliteDialect } from './pglite-dialect.ts';
+import type { Tables } from './tables.ts';
+
+/** The read-model and event database: kysely over a real PostgreSQL server or embedded PGlite. */
+export interface Database {
+  readonly kind: 'postgres' | 'pglite';
+  readonly db: Kysely<Tables>;
+  /** The schema every table lives in (`public` unless a test asked for its own). */
+  readonly schema: string;
+  close(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  url: string;
+  /** Own schema (created if missing), so tests and tenants of a shared server never collide. */
+  schema?: string;
+  poolSize?: number;
+}
+
+export async function connectPostgres(options: PostgresOptions): Promise<Database> {
+  const { default: pg } = await import('pg');
+  // int8 (bigint) columns come back as strings; numeric types we use fit into JS numbers or BigInt.
+  const schema = options.schema ?? 'public';
+  assertIdentifier(schema);
+  const pool: Pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    ...(schema === 'public' ? {} : { options: `-c search_path=${schema}` }),
+  });
+  if (schema !== 'public') await pool.query(`create schema if not exists ${schema}`);
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  return { kind: 'postgres', db, schema, close: () => db.destroy() };
+}
+
+export interface PGliteOptions {
+  /** Folder for the data; in memory when absent. */
+  dataDir?: string;
+}
+
+export async function connectPGlite(options: PGliteOptions = {}): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const pglite = options.dataDir === undefined ? new PGlite() : new PGlite(options.dataDir);
+  await pglite.waitReady;
+  const db = new Kysely<Tables>({ dialect: new PGliteDialect(pglite) });
+  return {
+    kind: 'pglite',
+    db,
+    schema: 'public',
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+/** Drops a schema made by `connectPostgres({ schema })` (tests clean up after themselves). */
+export async function dropSchema(database: Database): Promise<void> {
+  if (database.schema === 'public') return;
+  await sql.raw(`drop schema if exists ${database.schema} cascade`).execute(database.db);
+}
+
+function assertIdentifier(name: string): void {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid schema name: ${name}`);
+}

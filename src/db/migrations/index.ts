@@ -1,0 +1,10 @@
+import type { Kysely } from 'kysely';
+import { up as eventStore } from './0001-event-store.ts';
+
+export interface Migration {
+  name: string;
+  up(db: Kysely<unknown>): Promise<void>;
+}
+
+/** Forward-only, numbered; a new migration is appended here and never edited once it has landed. */
+export const migrations: readonly Migration[] = [{ name: '0001-event-store', up: eventStore }];

@@ -1,0 +1,126 @@
+/**
+ * The event store port: what every adapter (PostgreSQL/PGlite, EventStoreDB) provides and what the
+ * rest of Warden may rely on. The contract suite in `test/contract` proves each adapter against it.
+ */
+
+/** Who and what caused an event. The tenant rides here and in every read-model row. */
+export interface EventMetadata {
+  tenantId?: string;
+  actorId?: string;
+  correlationId?: string;
+  causationId?: string;
+  requestId?: string;
+  /** Schema version of `data` for this event type (1 when absent). */
+  schemaVersion?: number;
+}
+
+/** An event to append. `id` is a UUID chosen by the caller: retrying with the same ids is safe. */
+export interface NewEvent<Type extends string = string, Data = unknown> {
+  id: string;
+  type: Type;
+  data: Data;
+  metadata?: EventMetadata;
+}
+
+/** An event as stored. `revision` counts from 0 within its stream; `position` orders all events. */
+export interface RecordedEvent<Type extends string = string, Data = unknown> {
+  id: string;
+  type: Type;
+  data: Data;
+  metadata: EventMetadata;
+  streamId: string;
+  revision: number;
+  position: bigint;
+  recordedAt: Date;
+}
+
+/**
+ * What the appender believes about the stream: anything, that it does not exist yet, that it exists,
+ * or the exact revision of its last event.
+ */
+export type ExpectedRevision = 'any' | 'no_stream' | 'exists' | number;
+
+export interface AppendOptions {
+  expected?: ExpectedRevision;
+}
+
+/** Revision and global position of the last event appended (or of the original append, on a retry). */
+export interface AppendResult {
+  revision: number;
+  position: bigint;
+}
+
+export interface ReadStreamOptions {
+  /** Inclusive revision to start from; default: the start (forwards) or the end (backwards). */
+  from?: number | 'start' | 'end';
+  direction?: 'forwards' | 'backwards';
+  limit?: number;
+}
+
+export interface ReadAllOptions {
+  /** Exclusive global position; `0n` (the default) reads from the beginning. */
+  after?: bigint;
+  limit?: number;
+  /** Only events of these types. */
+  types?: readonly string[];
+}
+
+export interface SubscribeOptions {
+  /** Exclusive checkpoint to resume after; `0n` (default) catches up from the beginning. */
+  after?: bigint;
+  types?: readonly string[];
+  /** Stops the subscription; the iterator then ends without error. */
+  signal?: AbortSignal;
+  /** Called each time the subscription has delivered everything stored and turns live. */
+  onCaughtUp?: (position: bigint) => void;
+  /** Events fetched per catch-up page. */
+  batchSize?: number;
+}
+
+/** The port. Positions are totally ordered and a subscriber never skips one committed later. */
+export interface EventStore {
+  readonly name: string;
+  append(streamId: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** Catch up from `after`, then stay live. Ends when `signal` aborts. */
+  subscribe(options?: SubscribeOptions): AsyncIterable<RecordedEvent>;
+  /** Position of the newest event a reader can see now (`0n` when empty). */
+  headPosition(): Promise<bigint>;
+  /** Number of visible events after `position` (lag of a checkpoint). */
+  countAfter(position: bigint): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The stream's actual revision did not match the expectation; nothing was appended. */
+export class WrongExpectedRevisionError extends Error {
+  readonly code = 'ERR_WRONG_EXPECTED_REVISION' as const;
+  constructor(
+    readonly streamId: string,
+    readonly expected: ExpectedRevision,
+    /** Revision of the stream's last event, or 'no_stream'. */
+    readonly actual: number | 'no_stream',
+  ) {
+    super(`stream ${streamId}: expected revision ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'WrongExpectedRevisionError';
+  }
+}
+
+/** The caller passed something the store cannot accept; nothing was appended. */
+export class InvalidAppendError extends Error {
+  readonly code = 'ERR_INVALID_APPEND' as const;
+  constructor(
+    /** Which input is wrong: `streamId`, `expected`, `events`, `events[3].data`, … */
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'InvalidAppendError';
+  }
+}
+
+export type EventStoreError = WrongExpectedRevisionError | InvalidAppendError;
+
+export function isEventStoreError(error: unknown): error is EventStoreError {
+  return error instanceof WrongExpectedRevisionError || error instanceof InvalidAppendError;
+}

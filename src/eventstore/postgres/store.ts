@@ -1,0 +1,208 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../../db/database.ts';
+import type { Tables } from '../../db/tables.ts';
+import {
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  InvalidAppendError,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  WrongExpectedRevisionError,
+} from '../port.ts';
+import { subscribeByPolling } from '../subscription.ts';
+import { type ValidAppend, validateAppend, validateStreamId } from '../validate.ts';
+
+export interface PostgresEventStoreOptions {
+  /** How often a live subscription looks for events appended by other processes. */
+  pollIntervalMs?: number;
+}
+
+const DEFAULT_LIMIT = 1000;
+const MAX_LIMIT = 10_000;
+
+/**
+ * The PostgreSQL adapter (real server or PGlite). One round trip per append through the
+ * `warden_append` function; reads below the snapshot's xmin mark so no reader skips a late commit.
+ */
+export function postgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): EventStore {
+  const db = database.db;
+  const pollIntervalMs = options.pollIntervalMs ?? 50;
+  const listeners = new Set<() => void>();
+
+  async function append(
+    streamId: string,
+    events: readonly NewEvent[],
+    opts?: AppendOptions,
+  ): Promise<AppendResult> {
+    const valid = validateAppend(streamId, events, opts);
+    let result: AppendResult;
+    try {
+      result = await callAppend(db, valid);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      // A retry of an append that already happened (same event ids) answers as the original did.
+      if (code === 'WE001' || code === '23505') {
+        const original = await findOriginal(db, valid);
+        if (original) return original;
+      }
+      if (code === 'WE001') {
+        const actual = Number((error as { detail?: string }).detail);
+        throw new WrongExpectedRevisionError(
+          valid.streamId,
+          valid.expected,
+          actual < 0 ? 'no_stream' : actual,
+        );
+      }
+      if (code === '23505')
+        throw new InvalidAppendError('events', 'an event id is already used by another event');
+      throw error;
+    }
+    for (const wake of listeners) wake();
+    return result;
+  }
+
+  async function readStream(streamId: string, opts: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    validateStreamId(streamId);
+    const backwards = opts.direction === 'backwards';
+    const limit = checkLimit(opts.limit);
+    let query = db.selectFrom('warden_events').selectAll().where('stream_id', '=', streamId);
+    const from = opts.from;
+    if (typeof from === 'number') {
+      if (!Number.isSafeInteger(from) || from < 0)
+        throw new InvalidAppendError('from', 'must be a revision ≥ 0');
+      query = query.where('revision', backwards ? '<=' : '>=', from as never);
+    }
+    const rows = await query
+      .orderBy('revision', backwards ? 'desc' : 'asc')
+      .limit(limit)
+      .execute();
+    return rows.map(toRecorded);
+  }
+
+  async function readAll(opts: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const after = opts.after ?? 0n;
+    const limit = checkLimit(opts.limit);
+    let query = db
+      .selectFrom('warden_events')
+      .selectAll()
+      .where('position', '>', after.toString() as never)
+      .where(sql<boolean>`position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`);
+    if (opts.types) {
+      if (opts.types.length === 0) return [];
+      query = query.where('type', 'in', [...opts.types]);
+    }
+    const rows = await query.orderBy('position').limit(limit).execute();
+    return rows.map(toRecorded);
+  }
+
+  async function headPosition(): Promise<bigint> {
+    const row = await db
+      .selectFrom('warden_events')
+      .select((eb) => eb.fn.max('position').as('head'))
+      .where(sql<boolean>`position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`)
+      .executeTakeFirst();
+    return BigInt(row?.head ?? 0);
+  }
+
+  async function countAfter(position: bigint): Promise<number> {
+    const row = await db
+      .selectFrom('warden_events')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('position', '>', position.toString() as never)
+      .where(sql<boolean>`position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  const store: EventStore = {
+    name: database.kind,
+    append,
+    readStream,
+    readAll,
+    subscribe: (opts: SubscribeOptions = {}) =>
+      subscribeByPolling(readAll, opts, {
+        pollIntervalMs,
+        onAppend: (wake) => {
+          listeners.add(wake);
+          return () => listeners.delete(wake);
+        },
+      }),
+    headPosition,
+    countAfter,
+    close: async () => {
+      listeners.clear();
+    },
+  };
+  return store;
+}
+
+async function callAppend(db: Kysely<Tables>, valid: ValidAppend): Promise<AppendResult> {
+  const mode = typeof valid.expected === 'number' ? 'exact' : valid.expected;
+  const expected = typeof valid.expected === 'number' ? valid.expected : null;
+  const e = valid.events;
+  const tenant = e.every((event) => event.tenantId === e[0]?.tenantId) ? (e[0]?.tenantId ?? null) : null;
+  const { rows } = await sql<{ last_revision: string; last_position: string }>`
+    select * from warden_append(
+      ${valid.streamId}, ${mode}, ${expected},
+      ${e.map((x) => x.id)}::uuid[], ${e.map((x) => x.type)}::text[],
+      ${e.map((x) => x.data)}::json[], ${e.map((x) => x.metadata)}::json[], ${tenant})`.execute(db);
+  const row = rows[0]!;
+  return { revision: Number(row.last_revision), position: BigInt(row.last_position) };
+}
+
+/** The result of an earlier append of exactly these event ids to this stream, if there was one. */
+async function findOriginal(db: Kysely<Tables>, valid: ValidAppend): Promise<AppendResult | undefined> {
+  const ids = valid.events.map((e) => e.id);
+  const rows = await db
+    .selectFrom('warden_events')
+    .select(['id', 'stream_id', 'revision', 'position'])
+    .where('id', 'in', ids)
+    .orderBy('revision')
+    .execute();
+  if (rows.length !== ids.length || rows.some((r, i) => r.stream_id !== valid.streamId || r.id !== ids[i])) {
+    return undefined;
+  }
+  const last = rows[rows.length - 1]!;
+  return { revision: Number(last.revision), position: BigInt(last.position) };
+}
+
+function checkLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new InvalidAppendError('limit', `must be a whole number from 1 to ${MAX_LIMIT}`);
+  }
+  return limit;
+}
+
+interface EventRow {
+  position: string;
+  id: string;
+  stream_id: string;
+  revision: string;
+  type: string;
+  data: unknown;
+  metadata: unknown;
+  recorded_at: Date;
+}
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    data: parseJson(row.data),
+    metadata: parseJson(row.metadata) as RecordedEvent['metadata'],
+    streamId: row.stream_id,
+    revision: Number(row.revision),
+    position: BigInt(row.position),
+    recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+  };
+}
+
+/** `json` columns arrive parsed from node-postgres and as text from some drivers. */
+function parseJson(value: unknown): unknown {
+  return typeof value === 'string' ? JSON.parse(value) : value;
+}

@@ -1,0 +1,116 @@
+import { type AppendOptions, type ExpectedRevision, InvalidAppendError, type NewEvent } from './port.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const METADATA_STRINGS = ['tenantId', 'actorId', 'correlationId', 'causationId', 'requestId'] as const;
+
+/** An append checked and serialised once, so every adapter refuses the same inputs the same way. */
+export interface ValidAppend {
+  streamId: string;
+  expected: ExpectedRevision;
+  events: { id: string; type: string; data: string; metadata: string; tenantId: string | null }[];
+}
+
+export function validateStreamId(streamId: unknown): string {
+  if (typeof streamId !== 'string' || streamId.length === 0) {
+    throw new InvalidAppendError('streamId', 'must be a non-empty string');
+  }
+  if (streamId.length > 512) throw new InvalidAppendError('streamId', 'must be at most 512 characters');
+  if (CONTROL.test(streamId)) throw new InvalidAppendError('streamId', 'must not contain control characters');
+  if (streamId.startsWith('$'))
+    throw new InvalidAppendError('streamId', 'must not start with "$" (reserved)');
+  return streamId;
+}
+
+export function validateExpected(expected: unknown): ExpectedRevision {
+  if (expected === undefined) return 'any';
+  if (expected === 'any' || expected === 'no_stream' || expected === 'exists') return expected;
+  if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return expected;
+  throw new InvalidAppendError(
+    'expected',
+    `must be "any", "no_stream", "exists" or a revision (a whole number ≥ 0), got ${describe(expected)}`,
+  );
+}
+
+export function validateAppend(streamId: unknown, events: unknown, options?: AppendOptions): ValidAppend {
+  const id = validateStreamId(streamId);
+  const expected = validateExpected(options?.expected);
+  if (!Array.isArray(events) || events.length === 0) {
+    throw new InvalidAppendError('events', 'must be a non-empty array');
+  }
+  const seen = new Set<string>();
+  const out = (events as NewEvent[]).map((event, i) => {
+    const at = `events[${i}]`;
+    if (typeof event !== 'object' || event === null) throw new InvalidAppendError(at, 'must be an object');
+    if (typeof event.id !== 'string' || !UUID.test(event.id)) {
+      throw new InvalidAppendError(`${at}.id`, 'must be a UUID');
+    }
+    const lower = event.id.toLowerCase();
+    if (seen.has(lower)) throw new InvalidAppendError(`${at}.id`, 'appears twice in one append');
+    seen.add(lower);
+    if (typeof event.type !== 'string' || event.type.length === 0 || event.type.length > 200) {
+      throw new InvalidAppendError(`${at}.type`, 'must be a string of 1 to 200 characters');
+    }
+    const metadata = event.metadata ?? {};
+    for (const key of METADATA_STRINGS) {
+      const value = metadata[key];
+      if (value !== undefined && typeof value !== 'string') {
+        throw new InvalidAppendError(`${at}.metadata.${key}`, 'must be a string');
+      }
+    }
+    return {
+      id: lower,
+      type: event.type,
+      data: toJson(event.data, `${at}.data`),
+      metadata: toJson(metadata, `${at}.metadata`),
+      tenantId: metadata.tenantId ?? null,
+    };
+  });
+  return { streamId: id, expected, events: out };
+}
+
+/** JSON text of a value, refusing anything JSON would change or drop instead of silently losing it. */
+export function toJson(value: unknown, field: string): string {
+  assertJson(value, field, new Set());
+  return JSON.stringify(value);
+}
+
+function assertJson(value: unknown, path: string, ancestors: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new InvalidAppendError(path, `is not serialisable (${value})`);
+      return;
+    case 'object': {
+      if (value === null) return;
+      if (ancestors.has(value))
+        throw new InvalidAppendError(path, 'is not serialisable (circular reference)');
+      ancestors.add(value);
+      if (Array.isArray(value)) {
+        value.forEach((item, i) => {
+          assertJson(item, `${path}[${i}]`, ancestors);
+        });
+      } else {
+        const proto = Object.getPrototypeOf(value);
+        if (proto !== Object.prototype && proto !== null) {
+          throw new InvalidAppendError(path, `is not serialisable (${describe(value)}; use plain objects)`);
+        }
+        for (const [key, item] of Object.entries(value)) {
+          if (item !== undefined) assertJson(item, `${path}.${key}`, ancestors);
+        }
+      }
+      ancestors.delete(value);
+      return;
+    }
+    default:
+      throw new InvalidAppendError(path, `is not serialisable (${typeof value})`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'object' && value !== null) return value.constructor?.name ?? 'object';
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}

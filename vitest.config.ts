@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+// Tiers are visible in file names so each can run alone: *.unit.test.ts (pure), *.int.test.ts
+// (real HTTP, real database, real processes), *.e2e.test.ts (real external clients).
+export default defineConfig({
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.unit.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'],
+          // Two cores: integration files run two at a time so timing-sensitive ones are not starved.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
