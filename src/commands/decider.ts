@@ -1,0 +1,25 @@
+/** A domain event as `decide` produces it: a past-tense fact with its data. */
+export interface DomainEvent<Type extends string = string, Data = unknown> {
+  type: Type;
+  data: Data;
+}
+
+/**
+ * An aggregate: pure `decide` (command + state → new events, or a thrown DomainError) and pure
+ * `evolve` (state + event → state). No I/O, no clock, no random ids: they arrive in the command.
+ */
+export interface Decider<Command, Event extends DomainEvent, State> {
+  initialState: () => State;
+  decide: (command: Command, state: State) => Event[];
+  evolve: (state: State, event: Event) => State;
+}
+
+/** Folds events into state with the decider's own `evolve` (loading, replay, tests). */
+export function fold<Event extends DomainEvent, State>(
+  decider: Pick<Decider<unknown, Event, State>, 'initialState' | 'evolve'>,
+  events: Iterable<Event>,
+): State {
+  let state = decider.initialState();
+  for (const event of events) state = decider.evolve(state, event);
+  return state;
+}

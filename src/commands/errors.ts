@@ -1,0 +1,44 @@
+/** Field-level detail of an invalid input, rendered into problem+json `errors`. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export type DomainErrorCode =
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'FORBIDDEN'
+  | 'RULE_VIOLATED'
+  | 'INVALID'
+  | 'PRECONDITION_FAILED';
+
+/**
+ * The handful of expected failures a command can end in. Narrow on `code` (never on the message);
+ * the HTTP edge maps each code to one status in one place.
+ */
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    readonly detail: { rule?: string; errors?: FieldError[]; actualRevision?: number } = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const notFound = (what: string) => new DomainError('NOT_FOUND', `${what} not found`);
+export const conflict = (message: string) => new DomainError('CONFLICT', message);
+export const forbidden = (message: string) => new DomainError('FORBIDDEN', message);
+export const ruleViolated = (rule: string, message: string) =>
+  new DomainError('RULE_VIOLATED', message, { rule });
+export const invalid = (errors: FieldError[]) =>
+  new DomainError('INVALID', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+export const preconditionFailed = (actualRevision: number) =>
+  new DomainError('PRECONDITION_FAILED', `the entity changed: it is at revision ${actualRevision}`, {
+    actualRevision,
+  });
+
+export function isDomainError(error: unknown): error is DomainError {
+  return error instanceof DomainError;
+}

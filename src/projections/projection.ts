@@ -1,0 +1,22 @@
+import type { Kysely } from 'kysely';
+import type { RecordedEvent } from '../eventstore/port.ts';
+
+/**
+ * A read model built from events. Its tables live in the database's schema; a rebuild creates the
+ * same tables in a shadow schema, replays into them while the live ones keep serving, and swaps.
+ * So a projection never names a schema: it gets a `db` already scoped to the right one.
+ */
+export interface Projection<DB = unknown> {
+  /** Named for the read model it builds, e.g. `tenantList`. */
+  readonly name: string;
+  /** Bump when `apply` or the tables change: the engine then rebuilds it. */
+  readonly version: number;
+  /** Event types it handles; others are never delivered to it. */
+  readonly types: readonly string[];
+  /** Tables it owns (swapped together on rebuild). */
+  readonly tables: readonly string[];
+  /** Creates its tables and indexes in the schema `db` is scoped to (`db.withSchema(...)`). */
+  createTables(db: Kysely<unknown>): Promise<void>;
+  /** Folds one event into the read model, inside the engine's transaction (with the checkpoint). */
+  apply(event: RecordedEvent, db: Kysely<DB>): Promise<void>;
+}
