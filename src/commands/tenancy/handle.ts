@@ -1,0 +1,37 @@
+import type { EventStore } from '../../eventstore/port.ts';
+import { type CommandContext, type CommandResult, handle } from '../handle.ts';
+import { deriveId } from '../ids.ts';
+import { tenantStreamId } from './events.ts';
+import type { PlanId } from './plans.ts';
+import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';
+
+/**
+ * A tenant's id is derived from its slug, so two creations of one slug race for one stream and the
+ * event store's `no_stream` expectation decides: slugs are unique without a second store.
+ */
+export const tenantIdForSlug = (slug: string) => deriveId('warden.tenant.slug', slug);
+
+export async function createTenant(
+  store: EventStore,
+  input: { slug: string; name: string; plan: PlanId; at: string },
+  context: CommandContext,
+): Promise<CommandResult<TenantState>> {
+  const tenantId = await tenantIdForSlug(input.slug);
+  return handle(
+    store,
+    tenantStreamId(tenantId),
+    tenantDecider,
+    { type: 'CreateTenant', tenantId, ...input },
+    context,
+  );
+}
+
+/** Any command on an existing tenant. */
+export function updateTenant(
+  store: EventStore,
+  tenantId: string,
+  command: Exclude<TenantCommand, { type: 'CreateTenant' }>,
+  context: CommandContext,
+): Promise<CommandResult<TenantState>> {
+  return handle(store, tenantStreamId(tenantId), tenantDecider, command, context);
+}

@@ -1,0 +1,13 @@
+export {
+  type TenancyEvent,
+  type TenancyEventType,
+  TenantName,
+  TenantStatus,
+  tenancyEventSchemas,
+  tenancyEventTypes,
+  tenantStreamId,
+} from './events.ts';
+export { createTenant, tenantIdForSlug, updateTenant } from './handle.ts';
+export { type Plan, PlanId, planIds, plans } from './plans.ts';
+export { reservedSlugs, TenantSlug } from './slug.ts';
+export { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+export const planIds = ['free', 'basic', 'premium', 'enterprise'] as const;
+export const PlanId = z.enum(planIds);
+export type PlanId = z.infer<typeof PlanId>;
+
+export interface Plan {
+  id: PlanId;
+  name: string;
+  /** null means unlimited. */
+  maxUsers: number | null;
+  packageRequestsPerMonth: number | null;
+  toolExecutionsPerDay: number | null;
+  workspaces: number | null;
+  /** Requests per minute for the tenant's API clients. */
+  apiRatePerMinute: number;
+}
+
+/** Plans are data: limits live here and nowhere else. */
+export const plans: Readonly<Record<PlanId, Plan>> = {
+  free: {
+    id: 'free',
+    name: 'Free',
+    maxUsers: 5,
+    packageRequestsPerMonth: 50,
+    toolExecutionsPerDay: 20,
+    workspaces: 1,
+    apiRatePerMinute: 120,
+  },
+  basic: {
+    id: 'basic',
+    name: 'Basic',
+    maxUsers: 25,
+    packageRequestsPerMonth: 500,
+    toolExecutionsPerDay: 200,
+    workspaces: 5,
+    apiRatePerMinute: 600,
+  },
+  premium: {
+    id: 'premium',
+    name: 'Premium',
+    maxUsers: 250,
+    packageRequestsPerMonth: 5000,
+    toolExecutionsPerDay: 2000,
+    workspaces: 50,
+    apiRatePerMinute: 3000,
+  },
+  enterprise: {
+    id: 'enterprise',
+    name: 'Enterprise',
+    maxUsers: null,
+    packageRequestsPerMonth: null,
+    toolExecutionsPerDay: null,
+    workspaces: null,
+    apiRatePerMinute: 20_000,
+  },
+};

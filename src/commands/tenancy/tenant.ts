@@ -1,0 +1,121 @@
+import type { Decider } from '../decider.ts';
+import { conflict, invalid, notFound, ruleViolated } from '../errors.ts';
+import { type TenancyEvent, type TenantStatus, tenancyEventSchemas } from './events.ts';
+import type { PlanId } from './plans.ts';
+
+export interface TenantState {
+  exists: boolean;
+  tenantId: string;
+  slug: string;
+  name: string;
+  plan: PlanId;
+  status: TenantStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Commands carry their time (`at`) and ids: `decide` reads no clock. */
+export type TenantCommand =
+  | { type: 'CreateTenant'; tenantId: string; slug: string; name: string; plan: PlanId; at: string }
+  | { type: 'UpdateTenant'; name?: string; plan?: PlanId; at: string }
+  | { type: 'SuspendTenant'; reason: string; at: string }
+  | { type: 'ReactivateTenant'; at: string }
+  | { type: 'DeleteTenant'; at: string };
+
+const initialState = (): TenantState => ({
+  exists: false,
+  tenantId: '',
+  slug: '',
+  name: '',
+  plan: 'free',
+  status: 'active',
+  createdAt: '',
+  updatedAt: '',
+});
+
+/** Only events that satisfy their stored contract leave `decide` (normalised, e.g. trimmed names). */
+function checked(events: TenancyEvent[]): TenancyEvent[] {
+  return events.map((event) => {
+    const parsed = tenancyEventSchemas[event.type].safeParse(event.data);
+    if (!parsed.success) {
+      throw invalid(
+        parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(command)', message: i.message })),
+      );
+    }
+    return { type: event.type, data: parsed.data } as TenancyEvent;
+  });
+}
+
+function decide(command: TenantCommand, state: TenantState): TenancyEvent[] {
+  return checked(decideUnchecked(command, state));
+}
+
+function decideUnchecked(command: TenantCommand, state: TenantState): TenancyEvent[] {
+  if (command.type === 'CreateTenant') {
+    if (state.exists) throw conflict(`tenant "${state.slug}" already exists`);
+    const { tenantId, slug, name, plan, at } = command;
+    return [{ type: 'TenantCreated', data: { tenantId, slug, name, plan, at } }];
+  }
+  if (!state.exists || state.status === 'deleted') throw notFound('tenant');
+  const { tenantId } = state;
+  switch (command.type) {
+    case 'UpdateTenant': {
+      const events: TenancyEvent[] = [];
+      if (command.name !== undefined && command.name !== state.name) {
+        events.push({ type: 'TenantRenamed', data: { tenantId, name: command.name, at: command.at } });
+      }
+      if (command.plan !== undefined && command.plan !== state.plan) {
+        events.push({
+          type: 'TenantPlanChanged',
+          data: { tenantId, from: state.plan, to: command.plan, at: command.at },
+        });
+      }
+      return events;
+    }
+    case 'SuspendTenant':
+      if (state.status === 'suspended') return [];
+      return [{ type: 'TenantSuspended', data: { tenantId, reason: command.reason, at: command.at } }];
+    case 'ReactivateTenant':
+      if (state.status === 'active') return [];
+      return [{ type: 'TenantReactivated', data: { tenantId, at: command.at } }];
+    case 'DeleteTenant':
+      if (state.slug === 'default')
+        throw ruleViolated('default_tenant', 'the default tenant cannot be deleted');
+      return [{ type: 'TenantDeleted', data: { tenantId, at: command.at } }];
+  }
+}
+
+function evolve(state: TenantState, event: TenancyEvent): TenantState {
+  switch (event.type) {
+    case 'TenantCreated':
+      return {
+        exists: true,
+        tenantId: event.data.tenantId,
+        slug: event.data.slug,
+        name: event.data.name,
+        plan: event.data.plan,
+        status: 'active',
+        createdAt: event.data.at,
+        updatedAt: event.data.at,
+      };
+    case 'TenantRenamed':
+      return { ...state, name: event.data.name, updatedAt: event.data.at };
+    case 'TenantPlanChanged':
+      return { ...state, plan: event.data.to, updatedAt: event.data.at };
+    case 'TenantSuspended':
+      return { ...state, status: 'suspended', updatedAt: event.data.at };
+    case 'TenantReactivated':
+      return { ...state, status: 'active', updatedAt: event.data.at };
+    case 'TenantDeleted':
+      return { ...state, status: 'deleted', updatedAt: event.data.at };
+    default:
+      return state;
+  }
+}
+
+/** The tenant aggregate. Its stream id is derived from the slug, so "slug taken" is a stream conflict. */
+export const tenantDecider: Decider<TenantCommand, TenancyEvent, TenantState> = {
+  initialState,
+  decide,
+  evolve,
+};

@@ -1,0 +1,136 @@
+import type { MiddlewareHandler } from 'hono';
+import { type Kysely, sql } from 'kysely';
+import type { Tables } from '../../db/tables.ts';
+import type { AppEnv } from '../env.ts';
+import { problemResponse } from '../problem.ts';
+
+type IdempotencyTables = {
+  warden_idempotency: {
+    scope: string;
+    key: string;
+    fingerprint: string;
+    state: 'processing' | 'done';
+    status: number | null;
+    headers: unknown;
+    body: string | null;
+    expires_at: Date;
+  };
+};
+
+const KEY = /^[\x21-\x7e]{1,255}$/;
+const REPLAYED_HEADERS = ['content-type', 'location', 'etag', 'x-position'];
+
+export interface IdempotencyOptions {
+  db: Kysely<Tables>;
+  ttlHours: number;
+  /** Who the key belongs to (keys of different callers never collide). */
+  scope: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => string;
+}
+
+/**
+ * `Idempotency-Key` on POST (IETF draft-ietf-httpapi-idempotency-key-header): the first request with a
+ * key runs and its response is stored; a repeat with the same body gets that response again
+ * (`Idempotent-Replayed: true`) and causes nothing; a repeat with another body is 422; a repeat while
+ * the first is still running is 409. Failed (5xx) responses are forgotten so the client can retry.
+ */
+export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppEnv> {
+  const db = options.db.withTables<IdempotencyTables>();
+  return async (c, next) => {
+    if (c.req.method !== 'POST') return next();
+    const key = c.req.header('idempotency-key');
+    if (key === undefined) return next();
+    if (!KEY.test(key)) {
+      return problemResponse(c, 400, 'bad-header', 'Idempotency-Key must be 1–255 visible ASCII characters', {
+        errors: [{ path: 'header.Idempotency-Key', message: 'must be 1–255 visible ASCII characters' }],
+      });
+    }
+    const scope = options.scope(c);
+    const fingerprint = await sha256(
+      `${c.req.method} ${new URL(c.req.url).pathname}\n${c.get('rawBody') ?? ''}`,
+    );
+    const expires = new Date(Date.now() + options.ttlHours * 3_600_000);
+    await db
+      .deleteFrom('warden_idempotency')
+      .where('scope', '=', scope)
+      .where('key', '=', key)
+      .where('expires_at', '<', sql<Date>`now()`)
+      .execute();
+    const claimed = await db
+      .insertInto('warden_idempotency')
+      .values({
+        scope,
+        key,
+        fingerprint,
+        state: 'processing',
+        status: null,
+        headers: null,
+        body: null,
+        expires_at: expires,
+      })
+      .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
+      .returning('key')
+      .executeTakeFirst();
+    if (!claimed) {
+      const row = await db
+        .selectFrom('warden_idempotency')
+        .selectAll()
+        .where('scope', '=', scope)
+        .where('key', '=', key)
+        .executeTakeFirst();
+      if (!row) return problemResponse(c, 409, 'idempotency-in-progress', 'retry this request', {});
+      if (row.fingerprint !== fingerprint) {
+        return problemResponse(
+          c,
+          422,
+          'idempotency-key-reused',
+          'this Idempotency-Key was used for a different request',
+          {
+            errors: [{ path: 'header.Idempotency-Key', message: 'already used with another body or path' }],
+          },
+        );
+      }
+      if (row.state === 'processing') {
+        c.header('Retry-After', '1');
+        return problemResponse(
+          c,
+          409,
+          'idempotency-in-progress',
+          'a request with this Idempotency-Key is still running',
+        );
+      }
+      const headers = new Headers(
+        (typeof row.headers === 'string' ? JSON.parse(row.headers) : row.headers) as Record<string, string>,
+      );
+      headers.set('Idempotent-Replayed', 'true');
+      return new Response(row.body, { status: row.status ?? 200, headers });
+    }
+    let stored = false;
+    try {
+      await next();
+      const res = c.res;
+      if (res.status < 500) {
+        const headers: Record<string, string> = {};
+        for (const name of REPLAYED_HEADERS) {
+          const value = res.headers.get(name);
+          if (value !== null) headers[name] = value;
+        }
+        const body = await res.clone().text();
+        await db
+          .updateTable('warden_idempotency')
+          .set({ state: 'done', status: res.status, headers: JSON.stringify(headers), body })
+          .where('scope', '=', scope)
+          .where('key', '=', key)
+          .execute();
+        stored = true;
+      }
+    } finally {
+      if (!stored)
+        await db.deleteFrom('warden_idempotency').where('scope', '=', scope).where('key', '=', key).execute();
+    }
+  };
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}

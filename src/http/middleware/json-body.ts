@@ -1,0 +1,80 @@
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../env.ts';
+import { problemResponse } from '../problem.ts';
+
+const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
+
+/**
+ * For requests that carry a body: refuse a body that is too large (413, counted as it streams, so a
+ * lying Content-Length does not help), that is not JSON (415) or that does not parse (400), before any
+ * handler runs. The exact text is kept for idempotency fingerprints.
+ */
+export function jsonBody(limitBytes: number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const method = c.req.method;
+    if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') return next();
+    const declared = Number(c.req.header('content-length') ?? Number.NaN);
+    if (declared > limitBytes) return tooLarge();
+    const bytes = await readLimited(c.req.raw, limitBytes);
+    if (bytes === 'too_large') return tooLarge();
+    if (bytes.length === 0) {
+      c.set('rawBody', '');
+      return next();
+    }
+    const type = c.req.header('content-type') ?? '';
+    if (!JSON_TYPE.test(type)) {
+      return problemResponse(c, 415, 'unsupported-media-type', 'send the body as application/json', {
+        errors: [
+          { path: 'header.content-type', message: `must be application/json, got "${type || 'none'}"` },
+        ],
+      });
+    }
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      JSON.parse(text);
+    } catch (error) {
+      return problemResponse(
+        c,
+        400,
+        'malformed-json',
+        `the body is not valid JSON: ${(error as Error).message}`,
+        {
+          errors: [{ path: '(body)', message: 'not valid JSON' }],
+        },
+      );
+    }
+    c.set('rawBody', text);
+    // Hand the validated text on to the validators (the original stream is consumed).
+    c.req.raw = new Request(c.req.raw, { body: text });
+    return next();
+
+    function tooLarge() {
+      return problemResponse(c, 413, 'body-too-large', `the body exceeds ${limitBytes} bytes`);
+    }
+  };
+}
+
+async function readLimited(request: Request, limit: number): Promise<Uint8Array | 'too_large'> {
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return 'too_large';
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,74 @@
+/**
+ * The few things that differ between Node and Deno: listening for HTTP and hearing stop signals.
+ * Everything else in Warden uses web standards (fetch, Request/Response, Web Crypto, streams).
+ */
+export interface HttpServer {
+  readonly port: number;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
+  close(graceMs: number): Promise<void>;
+}
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+interface DenoLike {
+  serve(
+    options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
+    handler: FetchHandler,
+  ): { addr: { port: number }; shutdown(): Promise<void>; finished: Promise<void> };
+  addSignalListener(signal: string, handler: () => void): void;
+}
+
+const deno = (globalThis as { Deno?: DenoLike }).Deno;
+export const runtimeName = deno ? 'deno' : 'node';
+
+export async function listen(
+  fetch: FetchHandler,
+  options: { port: number; hostname: string },
+): Promise<HttpServer> {
+  if (deno) {
+    const server = deno.serve({ ...options, onListen: () => {} }, fetch);
+    return {
+      port: server.addr.port,
+      close: (graceMs) => Promise.race([server.shutdown(), delay(graceMs)]),
+    };
+  }
+  const { serve } = await import('@hono/node-server');
+  return new Promise((resolve) => {
+    const server = serve({ fetch, port: options.port, hostname: options.hostname }, (info) => {
+      resolve({
+        port: info.port,
+        close: (graceMs) =>
+          new Promise<void>((done) => {
+            const timer = setTimeout(() => {
+              (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+              done();
+            }, graceMs);
+            server.close(() => {
+              clearTimeout(timer);
+              done();
+            });
+            // Keep-alive sockets with no request in flight would hold close() open.
+            (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          }),
+      });
+    });
+  });
+}
+
+/** Calls `handler` once on SIGTERM or SIGINT. */
+export function onStopSignal(handler: (signal: string) => void): void {
+  let called = false;
+  const once = (signal: string) => () => {
+    if (called) return;
+    called = true;
+    handler(signal);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    if (deno) deno.addSignalListener(signal, once(signal));
+    else process.once(signal, once(signal));
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
