@@ -52,6 +52,8 @@ export function validateAppend(streamId: unknown, events: unknown, options?: App
     if (typeof event.type !== 'string' || event.type.length === 0 || event.type.length > 200) {
       throw new InvalidAppendError(`${at}.type`, 'must be a string of 1 to 200 characters');
     }
+    if (event.type.startsWith('$'))
+      throw new InvalidAppendError(`${at}.type`, 'must not start with "$" (reserved)');
     const metadata = event.metadata ?? {};
     for (const key of METADATA_STRINGS) {
       const value = metadata[key];
