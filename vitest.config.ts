@@ -7,7 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/**/*.unit.test.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['test/**/*.unit.test.ts'], sequence: { groupOrder: 0 } } },
       {
         extends: true,
         test: {
@@ -15,6 +15,7 @@ export default defineConfig({
           include: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'],
           // Two cores: integration files run two at a time so timing-sensitive ones are not starved.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -220,6 +220,7 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
         const writers = 8;
         const perWriter = 625; // 5,000 events in all
         const start = await store.headPosition();
+        const run = randomUUID().slice(0, 8);
         const controller = new AbortController();
         const seen: RecordedEvent[] = [];
         const subscriber = (async () => {
@@ -237,7 +238,7 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
             for (let i = 0; i < perWriter; i++) {
               // Many streams, some shared between writers, some appends of several events.
               const size = i % 10 === 0 ? 3 : 1;
-              const s = `test.Load-${w}-${i % 25}`;
+              const s = `test.Load-${run}-${w}-${i % 25}`;
               await store.append(
                 s,
                 Array.from({ length: size }, () => ev('Load', { w, i })),

@@ -1,0 +1,71 @@
+/**
+ * Deno smoke test: starts Warden under Deno 2 (the npm package `deno`) on embedded PGlite, creates a
+ * tenant over HTTP and lists it, then stops the server with SIGTERM. Run with `npm run test:deno`.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const results: { name: string; ok: boolean; detail?: string }[] = [];
+const check = (name: string, ok: boolean, detail?: string) => {
+  results.push({ name, ok, ...(detail ? { detail } : {}) });
+  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${detail && !ok ? `: ${detail}` : ''}`);
+};
+
+const port = await new Promise<number>((resolve) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => {
+    const address = probe.address();
+    probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+  });
+});
+const dataDir = mkdtempSync(join(tmpdir(), 'warden-deno-'));
+const base = `http://127.0.0.1:${port}`;
+const child = spawn('npx', ['deno', 'run', '--allow-all', 'src/main.ts', 'serve'], {
+  env: { ...process.env, PORT: String(port), WARDEN_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+let exited: number | null | undefined;
+const exit = new Promise<void>((resolve) =>
+  child.on('exit', (code) => {
+    exited = code;
+    resolve();
+  }),
+);
+
+try {
+  const deadline = Date.now() + 120_000;
+  let ready = false;
+  while (!ready && exited === undefined && Date.now() < deadline) {
+    ready = await fetch(`${base}/ready`).then((r) => r.ok, () => false);
+    if (!ready) await new Promise((r) => setTimeout(r, 250));
+  }
+  check('the service starts under Deno and becomes ready', ready);
+  if (ready) {
+    const created = await fetch(`${base}/v1/tenants`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ slug: 'deno-smoke', name: 'Deno smoke', plan: 'basic' }),
+    });
+    const body = (await created.json()) as { id?: string; position?: string };
+    check('POST /v1/tenants answers 201', created.status === 201, JSON.stringify(body));
+    const list = await fetch(`${base}/v1/tenants?q=deno-smoke`, { headers: { 'x-min-position': body.position ?? '0' } });
+    const page = (await list.json()) as { items?: { id: string; slug: string }[] };
+    check(
+      'GET /v1/tenants lists it (read-your-writes through the projection)',
+      list.status === 200 && page.items?.some((i) => i.id === body.id && i.slug === 'deno-smoke') === true,
+      JSON.stringify(page),
+    );
+  }
+  child.kill('SIGTERM');
+  await Promise.race([exit, new Promise((r) => setTimeout(r, 20_000))]);
+  check('SIGTERM stops it cleanly (exit code 0)', exited === 0, `exit code ${exited}`);
+} finally {
+  if (exited === undefined) child.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+const failed = results.filter((r) => !r.ok).length;
+console.log(`deno: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
