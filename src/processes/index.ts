@@ -1,0 +1,12 @@
+export { partitionOf } from './partition.ts';
+export {
+  defineProcessManager,
+  type EmitOptions,
+  type IssueOptions,
+  type ProcessContext,
+  type ProcessLogger,
+  type ProcessManager,
+  processContext,
+} from './process-manager.ts';
+export { startWorkers, Worker, type WorkerOptions, type WorkerStats } from './worker.ts';
+export { listPartitions, listWorkers, type PartitionStatus, type WorkerStatus } from './workers.ts';
