@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
 import { up as eventStore } from './0001-event-store.ts';
+import { up as projections } from './0002-projections.ts';
+import { up as processes } from './0003-processes.ts';
 
 export interface Migration {
   name: string;
@@ -7,4 +9,8 @@ export interface Migration {
 }
 
 /** Forward-only, numbered; a new migration is appended here and never edited once it has landed. */
-export const migrations: readonly Migration[] = [{ name: '0001-event-store', up: eventStore }];
+export const migrations: readonly Migration[] = [
+  { name: '0001-event-store', up: eventStore },
+  { name: '0002-projections', up: projections },
+  { name: '0003-processes', up: processes },
+];

@@ -1,0 +1,223 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.ts';
+import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
+import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import {
+  ProjectionEngine,
+  type ProjectionEngineOptions,
+  RebuildInProgressError,
+  UnknownProjectionError,
+} from '../../src/projections/index.ts';
+import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import { appendMany, counted, readCounts, streamCounts, totalCount } from './stream-counts.ts';
+
+for (const kind of databaseKinds) {
+  describe(`projection engine (${kind.name})`, () => {
+    let test: TestDatabase;
+    let database: Database;
+    let store: EventStore;
+    const engines: ProjectionEngine[] = [];
+    const engine = (options: Omit<ProjectionEngineOptions, 'database' | 'store'>) => {
+      const created = new ProjectionEngine({ database, store, pollIntervalMs: 20, ...options });
+      engines.push(created);
+      return created;
+    };
+
+    beforeEach(async () => {
+      test = await kind.fresh();
+      database = test.database;
+      store = postgresEventStore(database, { pollIntervalMs: 20 });
+    });
+    afterEach(async () => {
+      for (const e of engines.splice(0)) await e.stop();
+      await test.dispose();
+    });
+
+    it('catches up from the first event in batches, then applies live events', async () => {
+      const { streams, last } = await appendMany(store, 24, 50);
+      const projections = engine({ projections: [streamCounts()], batchSize: 100 });
+      await projections.start();
+      expect(await projections.waitFor('streamCounts', last, 30_000)).toBe(true);
+      const counts = await readCounts(database.db);
+      expect(counts.size).toBe(24);
+      for (const stream of streams) expect(counts.get(stream)).toBe(50);
+
+      const live = await store.append(streams[0]!, [counted(), counted(), counted()]);
+      expect(await projections.waitFor(['streamCounts'], live.position, 30_000)).toBe(true);
+      expect((await readCounts(database.db)).get(streams[0]!)).toBe(53);
+      const [status] = await projections.status();
+      expect(status).toMatchObject({
+        name: 'streamCounts',
+        version: 1,
+        state: 'live',
+        lag: 0,
+        lastError: null,
+      });
+      expect(status!.position).toBeGreaterThanOrEqual(live.position);
+    });
+
+    it('passes events of other types, so a read-your-writes wait on them returns', async () => {
+      const projections = engine({ projections: [streamCounts()] });
+      await projections.start();
+      const other = await store.append('test.Other-1', [
+        { id: crypto.randomUUID(), type: 'Unrelated', data: {} },
+      ]);
+      expect(await projections.waitFor('streamCounts', other.position, 30_000)).toBe(true);
+      expect((await projections.status())[0]).toMatchObject({ lag: 0, state: 'live' });
+    });
+
+    it('a throw mid-batch keeps neither the rows nor the checkpoint of the failing event', async () => {
+      const good = await appendMany(store, 5, 1, 'test.Good');
+      const poison = await store.append('test.Poison-1', [counted(99)]);
+      const after = await appendMany(store, 4, 1, 'test.After');
+      const isPoison = (e: RecordedEvent) => e.streamId === 'test.Poison-1';
+      const projections = engine({ projections: [streamCounts({ failOn: isPoison })] });
+      await projections.start();
+      expect(await projections.waitFor('streamCounts', after.last, 30_000)).toBe(false);
+
+      const counts = await readCounts(database.db);
+      // The events before the culprit are committed (one transaction each after the batch failed) …
+      for (const stream of good.streams) expect(counts.get(stream)).toBe(1);
+      // … the culprit's own write rolled back with its checkpoint, and nothing after it was applied.
+      expect(counts.has('test.Poison-1')).toBe(false);
+      for (const stream of after.streams) expect(counts.has(stream)).toBe(false);
+      const [status] = await projections.status();
+      expect(status!.position).toBe(good.last);
+      expect(status!.position).toBeLessThan(poison.position);
+      expect(status).toMatchObject({ state: 'failed', lag: 5 });
+      const [event] = await store.readStream('test.Poison-1');
+      expect(status!.lastError).toMatchObject({ eventId: event!.id, position: poison.position });
+      expect(status!.lastError!.message).toContain('cannot count');
+    });
+
+    it('marks only the failing projection failed; the others go on', async () => {
+      const isPoison = (e: RecordedEvent) => e.streamId === 'test.Poison-2';
+      const projections = engine({
+        projections: [
+          streamCounts({ name: 'failing', table: 'failing_counts', failOn: isPoison, batch: false }),
+          streamCounts({ name: 'healthy', table: 'healthy_counts' }),
+        ],
+      });
+      await projections.start();
+      await appendMany(store, 3, 2);
+      const poison = await store.append('test.Poison-2', [counted()]);
+      const later = await appendMany(store, 3, 2);
+      expect(await projections.waitFor('healthy', later.last, 30_000)).toBe(true);
+      expect(await projections.waitFor('failing', later.last, 30_000)).toBe(false);
+      expect(await projections.waitFor(['healthy', 'failing'], later.last, 30_000)).toBe(false);
+      expect(await totalCount(database.db, 'healthy_counts')).toBe(13);
+      expect(await totalCount(database.db, 'failing_counts')).toBe(6);
+
+      const byName = new Map((await projections.status()).map((s) => [s.name, s]));
+      expect(byName.get('healthy')).toMatchObject({ state: 'live', lag: 0, lastError: null });
+      const [event] = await store.readStream('test.Poison-2');
+      expect(byName.get('failing')).toMatchObject({
+        state: 'failed',
+        lastError: { eventId: event!.id, position: poison.position },
+      });
+
+      // The failure survives a restart of the process (a CLI sees it too) …
+      await projections.stop();
+      const observer = engine({ projections: [streamCounts({ name: 'failing', table: 'failing_counts' })] });
+      expect((await observer.status())[0]).toMatchObject({
+        state: 'failed',
+        lastError: { eventId: event!.id },
+      });
+      // … and starting with fixed code retries the event and clears it.
+      await observer.start();
+      expect(await observer.waitFor('failing', later.last, 30_000)).toBe(true);
+      expect(await totalCount(database.db, 'failing_counts')).toBe(13);
+      expect((await observer.status())[0]).toMatchObject({ state: 'live', lastError: null });
+    });
+
+    it('a rebuild with fixed code clears a failure and the projection runs live again', async () => {
+      let broken = true;
+      const isPoison = (e: RecordedEvent) => broken && e.streamId === 'test.Poison-3';
+      const projections = engine({ projections: [streamCounts({ failOn: isPoison })] });
+      await projections.start();
+      await appendMany(store, 2, 5);
+      const poison = await store.append('test.Poison-3', [counted()]);
+      expect(await projections.waitFor('streamCounts', poison.position, 30_000)).toBe(false);
+      expect((await projections.status())[0]).toMatchObject({ state: 'failed' });
+
+      broken = false;
+      const result = await projections.rebuild('streamCounts');
+      expect(result).toMatchObject({ events: 11, applied: 11 });
+      expect(result.position).toBeGreaterThanOrEqual(poison.position);
+      expect((await projections.status())[0]).toMatchObject({ state: 'live', lastError: null });
+      const more = await appendMany(store, 1, 4);
+      expect(await projections.waitFor('streamCounts', more.last, 30_000)).toBe(true);
+      expect(await totalCount(database.db)).toBe(15);
+    });
+
+    it('rebuilds automatically when the version changes, then runs the new version live', async () => {
+      const { last } = await appendMany(store, 10, 30);
+      const v1 = engine({ projections: [streamCounts({ version: 1, weight: 1 })] });
+      await v1.start();
+      expect(await v1.waitFor('streamCounts', last, 30_000)).toBe(true);
+      await v1.stop();
+      expect(await totalCount(database.db)).toBe(300);
+
+      const v2 = engine({ projections: [streamCounts({ version: 2, weight: 2 })], rebuildBatchSize: 100 });
+      await v2.start();
+      expect(await v2.waitFor('streamCounts', last, 30_000)).toBe(true);
+      expect(await totalCount(database.db)).toBe(600);
+      const more = await appendMany(store, 1, 5);
+      expect(await v2.waitFor('streamCounts', more.last, 30_000)).toBe(true);
+      expect(await totalCount(database.db)).toBe(610);
+      expect((await v2.status())[0]).toMatchObject({ version: 2, state: 'live', rebuild: null });
+    });
+
+    it('creates the tables of a new projection on start, and reports lag while stopped', async () => {
+      const projections = engine({ projections: [streamCounts()] });
+      await projections.start();
+      expect(await readCounts(database.db)).toEqual(new Map());
+      const first = await appendMany(store, 1, 3);
+      expect(await projections.waitFor('streamCounts', first.last, 30_000)).toBe(true);
+      await projections.stop();
+      await appendMany(store, 1, 7);
+      const [status] = await engine({ projections: [streamCounts()] }).status();
+      expect(status).toMatchObject({ state: 'stopped', position: first.last, lag: 7 });
+    });
+
+    it('waitFor: true once reached, false after the timeout, a typed error for an unknown name', async () => {
+      const projections = engine({ projections: [streamCounts()] });
+      await projections.start();
+      const { last } = await appendMany(store, 1, 1);
+      expect(await projections.waitFor('streamCounts', last, 30_000)).toBe(true);
+      expect(await projections.waitFor('streamCounts', last + (1n << 40n), 100)).toBe(false);
+      await expect(projections.waitFor('nope', 1n, 10)).rejects.toBeInstanceOf(UnknownProjectionError);
+    });
+
+    it('refuses a second rebuild of the same projection while one runs, here or in another engine', async () => {
+      const { last } = await appendMany(store, 4, 50);
+      const projections = engine({ projections: [streamCounts()] });
+      await projections.start();
+      expect(await projections.waitFor('streamCounts', last, 30_000)).toBe(true);
+      // The first rebuild is held at its first progress report (lease taken, between transactions)
+      // until both refusals are checked.
+      let release = () => {};
+      const hold = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const first = projections.rebuild('streamCounts', { onProgress: () => hold });
+      const again = await projections.rebuild('streamCounts').catch((e: unknown) => e);
+      expect(again).toBeInstanceOf(RebuildInProgressError);
+      expect(again).toMatchObject({ code: 'ERR_REBUILD_IN_PROGRESS', projection: 'streamCounts' });
+      // Another process (engine) is refused too once the first holds the lease in the table.
+      const other = engine({ projections: [streamCounts()] });
+      while (!(await other.status())[0]!.rebuild) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect((await other.status())[0]).toMatchObject({
+        state: 'rebuilding',
+        rebuild: { done: 0, total: 200 },
+      });
+      await expect(other.rebuild('streamCounts')).rejects.toBeInstanceOf(RebuildInProgressError);
+      release();
+      expect((await first).events).toBe(200);
+      expect(await totalCount(database.db)).toBe(200);
+      expect((await projections.status())[0]).toMatchObject({ state: 'live', rebuild: null });
+      // With the lease released, a new rebuild goes ahead.
+      expect((await other.rebuild('streamCounts')).events).toBe(200);
+    });
+  });
+}
