@@ -50,6 +50,11 @@ export const configSchema = z.object({
     .default(5000)
     .describe('Longest a query with X-Min-Position waits for its read model'),
   WARDEN_WORKERS: bool.default(true).describe('Run projections and process managers inside `serve`'),
+  WARDEN_WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/)
+    .optional()
+    .describe('Stable worker id (e.g. the pod name) so a restarted worker resumes its partitions at once'),
   WARDEN_IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30)
     .default(24)
     .describe('How long Idempotency-Key responses are kept'),

@@ -22,7 +22,9 @@ const port = await new Promise<number>((resolve) => {
 });
 const dataDir = mkdtempSync(join(tmpdir(), 'warden-deno-'));
 const base = `http://127.0.0.1:${port}`;
-const child = spawn('npx', ['deno', 'run', '--allow-all', 'src/main.ts', 'serve'], {
+// The binary itself, not `npx deno`: npx would not pass SIGTERM on to it.
+const deno = join(process.cwd(), 'node_modules', '.bin', 'deno');
+const child = spawn(deno, ['run', '--allow-all', 'src/main.ts', 'serve'], {
   env: { ...process.env, PORT: String(port), WARDEN_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '' },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
@@ -38,7 +40,10 @@ try {
   const deadline = Date.now() + 120_000;
   let ready = false;
   while (!ready && exited === undefined && Date.now() < deadline) {
-    ready = await fetch(`${base}/ready`).then((r) => r.ok, () => false);
+    ready = await fetch(`${base}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (!ready) await new Promise((r) => setTimeout(r, 250));
   }
   check('the service starts under Deno and becomes ready', ready);
@@ -50,7 +55,9 @@ try {
     });
     const body = (await created.json()) as { id?: string; position?: string };
     check('POST /v1/tenants answers 201', created.status === 201, JSON.stringify(body));
-    const list = await fetch(`${base}/v1/tenants?q=deno-smoke`, { headers: { 'x-min-position': body.position ?? '0' } });
+    const list = await fetch(`${base}/v1/tenants?q=deno-smoke`, {
+      headers: { 'x-min-position': body.position ?? '0' },
+    });
     const page = (await list.json()) as { items?: { id: string; slug: string }[] };
     check(
       'GET /v1/tenants lists it (read-your-writes through the projection)',

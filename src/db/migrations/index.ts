@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { up as eventStore } from './0001-event-store.ts';
 import { up as projections } from './0002-projections.ts';
 import { up as processes } from './0003-processes.ts';
+import { up as idempotency } from './0004-idempotency.ts';
 
 export interface Migration {
   name: string;
@@ -13,4 +14,5 @@ export const migrations: readonly Migration[] = [
   { name: '0001-event-store', up: eventStore },
   { name: '0002-projections', up: projections },
   { name: '0003-processes', up: processes },
+  { name: '0004-idempotency', up: idempotency },
 ];

@@ -1,0 +1,108 @@
+import { bootstrap } from './bootstrap.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { createApp } from './http/app.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { listen, onStopSignal, runtimeName } from './runtime/index.ts';
+import { openService, type Service } from './service.ts';
+
+const USAGE = `Usage: warden <command>
+
+Commands:
+  serve                       HTTP API with projections and workers in-process (the default)
+  worker                      projections and process managers only, no HTTP
+  migrate                     apply database migrations and exit
+  projections list            each projection's state, position, lag and last error
+  projections rebuild <name>  rebuild a read model from the events (no downtime), with progress
+  help                        this text
+
+Configuration comes from environment variables: see README.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!['serve', 'worker', 'migrate', 'projections'].includes(command)) {
+    console.error(`unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const quiet = command === 'projections' || command === 'migrate';
+  const logger = createLogger(quiet && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+  const service = await openService(config, logger);
+  switch (command) {
+    case 'migrate':
+      await service.close();
+      console.log('database is up to date');
+      return 0;
+    case 'projections': {
+      const { projectionsCommand } = await import('./cli/projections.ts');
+      try {
+        return await projectionsCommand(rest, { engine: service.engine });
+      } finally {
+        await service.close();
+      }
+    }
+    case 'worker':
+      return runWorker(service, logger);
+    default:
+      return serve(service, logger);
+  }
+}
+
+async function runWorker(service: Service, logger: Logger): Promise<number> {
+  await service.startBackground();
+  logger.info({ runtime: runtimeName }, 'worker started');
+  await new Promise<void>((resolve) => onStopSignal(() => resolve()));
+  logger.info('stopping at a checkpoint');
+  await service.close();
+  return 0;
+}
+
+async function serve(service: Service, logger: Logger): Promise<number> {
+  const { config } = service;
+  if (config.WARDEN_WORKERS) await service.startBackground();
+  await bootstrap(service.store, logger);
+  const app = createApp({
+    config,
+    store: service.store,
+    db: service.database.db,
+    projections: service.engine,
+    readiness: service.readiness,
+    logger,
+  });
+  const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });
+  logger.info(
+    {
+      url: `http://${config.HOST}:${server.port}`,
+      runtime: runtimeName,
+      database: service.database.kind,
+      store: service.store.name,
+    },
+    'warden is listening',
+  );
+  const signal = await new Promise<string>((resolve) => onStopSignal(resolve));
+  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  await server.close(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
+  await service.close();
+  logger.info('stopped');
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

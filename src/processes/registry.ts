@@ -1,0 +1,7 @@
+import type { ProcessManager } from './process-manager.ts';
+
+/**
+ * Every process manager the workers run. Contexts add theirs as they land (package pipeline, issue
+ * rules, executions, provisioning); the runtime, leases and checkpoints are already in place.
+ */
+export const processManagers: readonly ProcessManager[] = [];

@@ -1,0 +1,85 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { connectPGlite, connectPostgres, type Database } from './db/database.ts';
+import { migrate } from './db/migrate.ts';
+import type { EventStore } from './eventstore/port.ts';
+import { postgresEventStore } from './eventstore/postgres/store.ts';
+import type { ReadinessCheck } from './http/routes/health.ts';
+import { startWorkers, type Worker } from './processes/index.ts';
+import { processManagers } from './processes/registry.ts';
+import { ProjectionEngine } from './projections/engine.ts';
+import { projections } from './projections/registry.ts';
+
+/** The parts every command of the CLI shares: database, event store and projection engine. */
+export interface Service {
+  config: Config;
+  database: Database;
+  store: EventStore;
+  engine: ProjectionEngine;
+  readiness: ReadinessCheck[];
+  /** Starts projections and process-manager workers in this process; `close()` stops them at a checkpoint. */
+  startBackground(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the database chosen by the configuration (PGlite by default), migrates it, and picks the store. */
+export async function openService(config: Config, logger: Logger): Promise<Service> {
+  const database = config.DATABASE_URL
+    ? await connectPostgres({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE })
+    : await connectPGlite({ dataDir: config.WARDEN_DATA_DIR });
+  const applied = await migrate(database);
+  if (applied.length > 0) logger.info({ migrations: applied }, 'migrated the database');
+  const store = await openStore(config, database, logger);
+  const engine = new ProjectionEngine({
+    database,
+    store,
+    projections,
+    logger: logger.child({ component: 'projections' }),
+  });
+  const readiness: ReadinessCheck[] = [
+    {
+      name: 'database',
+      check: async () => {
+        await database.db.selectFrom('warden_checkpoints').select('name').limit(1).execute();
+        return { ok: true };
+      },
+    },
+    {
+      name: 'event_store',
+      check: async () => ({ ok: true, detail: { head: (await store.headPosition()).toString() } }),
+    },
+  ];
+  let worker: Worker | undefined;
+  return {
+    config,
+    database,
+    store,
+    engine,
+    readiness,
+    startBackground: async () => {
+      await engine.start();
+      if (processManagers.length > 0) {
+        worker = await startWorkers({
+          database,
+          store,
+          processes: processManagers,
+          logger: logger.child({ component: 'workers' }),
+          ...(config.WARDEN_WORKER_ID ? { workerId: config.WARDEN_WORKER_ID } : {}),
+        });
+      }
+    },
+    close: async () => {
+      await worker?.stop();
+      await engine.stop();
+      await store.close();
+      await database.close();
+    },
+  };
+}
+
+async function openStore(config: Config, database: Database, logger: Logger): Promise<EventStore> {
+  if (!config.EVENTSTORE_URL) return postgresEventStore(database);
+  const { eventStoreDbEventStore } = await import('./eventstore/eventstoredb/index.ts');
+  logger.info('events are stored in EventStoreDB');
+  return eventStoreDbEventStore(config.EVENTSTORE_URL);
+}
