@@ -7,7 +7,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/**/*.unit.test.ts'], sequence: { groupOrder: 0 } } },
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/**/*.unit.test.ts'], sequence: { groupOrder: 0 } },
+      },
       {
         extends: true,
         test: {
