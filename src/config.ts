@@ -32,23 +32,15 @@ export const configSchema = z.object({
   EVENTSTORE_URL: url(['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:'])
     .optional()
     .describe('EventStoreDB/KurrentDB for events (read models stay in PostgreSQL/PGlite)'),
-  WARDEN_BASE_DOMAIN: z
-    .string()
-    .min(1)
-    .default('localhost')
-    .describe('Tenants are also found by subdomain: <slug>.<base domain>'),
-  WARDEN_ADMIN_EMAIL: z.email().default('admin@localhost').describe('First-start platform admin'),
-  WARDEN_ADMIN_PASSWORD: z
-    .string()
-    .min(12)
-    .optional()
-    .describe('First-start admin password; generated and printed once when unset'),
   WARDEN_BODY_LIMIT_BYTES: int(1024, 256 * 1024 * 1024)
     .default(1024 * 1024)
     .describe('Largest request body accepted (413 above)'),
   WARDEN_READ_WAIT_MS: int(0, 60_000)
     .default(5000)
     .describe('Longest a query with X-Min-Position waits for its read model'),
+  WARDEN_READY_MAX_LAG: int(0, 100_000_000)
+    .default(10_000)
+    .describe('/ready fails when a projection is this many events behind (or has failed)'),
   WARDEN_WORKERS: bool.default(true).describe('Run projections and process managers inside `serve`'),
   WARDEN_WORKER_ID: z
     .string()

@@ -48,6 +48,17 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
       name: 'event_store',
       check: async () => ({ ok: true, detail: { head: (await store.headPosition()).toString() } }),
     },
+    {
+      name: 'projections',
+      check: async () => {
+        const statuses = await engine.status();
+        const behind = statuses.filter((p) => p.state === 'failed' || p.lag > config.WARDEN_READY_MAX_LAG);
+        return {
+          ok: behind.length === 0,
+          detail: statuses.map((p) => ({ name: p.name, state: p.state, lag: p.lag })),
+        };
+      },
+    },
   ];
   let worker: Worker | undefined;
   return {
