@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Principal, ResolvedTenant } from '../identity/principal.ts';
 
 /** Per-request values middleware puts on the Hono context. */
 export interface AppEnv {
@@ -7,5 +8,9 @@ export interface AppEnv {
     logger: Logger;
     /** Set by routes that take a JSON body, so idempotency can fingerprint the exact bytes. */
     rawBody?: string;
+    /** Set by the tenant resolution middleware on tenant-scoped routes. */
+    tenant?: ResolvedTenant;
+    /** Set by the authentication middleware when a valid access token is presented. */
+    principal?: Principal;
   };
 }

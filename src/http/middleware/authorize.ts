@@ -1,0 +1,29 @@
+import type { MiddlewareHandler } from 'hono';
+import type { Permission } from '../../identity/permissions.ts';
+import type { AppEnv } from '../env.ts';
+import { problemResponse } from '../problem.ts';
+
+/**
+ * 401 without a valid token, 403 when the caller's role (narrowed by token scopes) lacks every one
+ * of the permissions; the platform superadmin has all of them.
+ */
+export function requirePermission(...needed: Permission[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const principal = c.get('principal');
+    if (!principal) {
+      c.header('WWW-Authenticate', 'Bearer');
+      return problemResponse(
+        c,
+        401,
+        'unauthenticated',
+        'send a valid access token: Authorization: Bearer <token>',
+      );
+    }
+    if (!needed.some((p) => principal.permissions.has(p))) {
+      return problemResponse(c, 403, 'forbidden', `this needs the permission ${needed.join(' or ')}`, {
+        required: needed,
+      });
+    }
+    return next();
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * The permission matrix: one table, role → permissions. The README renders it; the authorization
+ * test sends every protected route every role and checks the answer against it.
+ */
+export const tenantRoles = ['owner', 'admin', 'approver', 'operator', 'member'] as const;
+export type TenantRole = (typeof tenantRoles)[number];
+
+export const permissions = [
+  'tenant:read',
+  'tenant:manage',
+  'users:read',
+  'users:manage',
+  'packages:read',
+  'packages:request',
+  'packages:approve',
+  'tracker:read',
+  'tracker:write',
+  'tools:read',
+  'tools:execute',
+  'workspaces:use',
+  'workspaces:manage',
+  'audit:read',
+  'projections:rebuild',
+] as const;
+export type Permission = (typeof permissions)[number];
+
+const everyone: Permission[] = [
+  'tenant:read',
+  'packages:read',
+  'packages:request',
+  'tracker:read',
+  'tracker:write',
+  'tools:read',
+  'workspaces:use',
+];
+
+export const permissionMatrix: Readonly<Record<TenantRole, readonly Permission[]>> = {
+  owner: permissions.filter((p) => p !== 'projections:rebuild'),
+  admin: permissions.filter((p) => p !== 'projections:rebuild' && p !== 'tenant:manage'),
+  approver: [...everyone, 'users:read', 'packages:approve', 'audit:read'],
+  operator: [...everyone, 'tools:execute', 'workspaces:manage'],
+  member: everyone,
+};
+
+/** The platform superadmin holds every permission in every tenant, including `projections:rebuild`. */
+export function permissionsOf(role: TenantRole, platformSuperadmin = false): ReadonlySet<Permission> {
+  return new Set(platformSuperadmin ? permissions : permissionMatrix[role]);
+}

@@ -1,0 +1,24 @@
+import type { Permission, TenantRole } from './permissions.ts';
+
+/** Who is calling, established by the authentication middleware from a verified access token. */
+export interface Principal {
+  userId: string;
+  tenantId: string;
+  role: TenantRole;
+  platformSuperadmin: boolean;
+  /** Effective permissions: the role's, narrowed by the token's scopes when it has any. */
+  permissions: ReadonlySet<Permission>;
+  /** The access token's id (logout refuses it until it expires). */
+  tokenId: string;
+  tokenExpiresAt: Date;
+}
+
+/** The tenant a request acts in, resolved by path, header, custom domain or subdomain. */
+export interface ResolvedTenant {
+  id: string;
+  slug: string;
+  status: 'active' | 'suspended';
+  plan: string;
+  /** How it was found: `path` (/t/<slug>), `header` (X-Tenant), `domain` or `subdomain`. */
+  via: 'path' | 'header' | 'domain' | 'subdomain';
+}

@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { describeConfig } from '../../src/config.ts';
+
+describe('README configuration table', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const rows = new Map(
+    [...readme.matchAll(/^\| `([A-Z_]+)` \| (.+?) \| (.+?) \|$/gm)].map((m) => [m[1]!, { fallback: m[2]!, text: m[3]! }]),
+  );
+
+  it('lists every variable the service reads, with its default and description', () => {
+    for (const variable of describeConfig()) {
+      const row = rows.get(variable.variable);
+      expect(row, `${variable.variable} is missing from the README`).toBeDefined();
+      expect(row!.fallback).toBe(variable.default === '—' ? '—' : `\`${variable.default}\``);
+      expect(row!.text).toBe(variable.description);
+    }
+  });
+
+  it('lists no variable the service does not read', () => {
+    const known = new Set(describeConfig().map((v) => v.variable));
+    for (const variable of rows.keys()) expect(known.has(variable), variable).toBe(true);
+  });
+});
