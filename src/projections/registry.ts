@@ -1,8 +1,9 @@
 import type { Projection } from './projection.ts';
+import { tenantDomains } from './tenant-domains.ts';
 import { tenantList } from './tenant-list.ts';
 
 /** A projection typed against its own tables, seen by the engine as one of many. */
 const erase = <DB>(projection: Projection<DB>) => projection as unknown as Projection;
 
 /** Every read model the service maintains. */
-export const projections: readonly Projection[] = [erase(tenantList)];
+export const projections: readonly Projection[] = [erase(tenantList), erase(tenantDomains)];

@@ -35,3 +35,30 @@ export type TenancyEventType = TenancyEvent['type'];
 export const tenancyEventTypes = Object.keys(tenancyEventSchemas) as TenancyEventType[];
 
 export const tenantStreamId = (tenantId: string) => `tenancy.Tenant-${tenantId}`;
+
+/** Hostnames a tenant serves on: lowercase labels of letters, digits and hyphens, at least two labels. */
+export const DomainName = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(253, 'must be at most 253 characters')
+  .regex(
+    /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be a hostname such as packages.example.com',
+  );
+
+/**
+ * Custom domains live in a stream per domain (not in the tenant's stream), so "a domain belongs to one
+ * tenant" is decided by one stream's expected revision, even when two tenants claim it at once.
+ * They are kept apart from `tenancyEventSchemas` so the tenant list never sees a domain's revisions.
+ */
+export const tenantDomainEventSchemas = {
+  TenantDomainAdded: z.object({ tenantId: z.uuid(), domain: DomainName, at: z.iso.datetime() }),
+  TenantDomainRemoved: z.object({ tenantId: z.uuid(), domain: DomainName, at: z.iso.datetime() }),
+} as const;
+
+type DomainSchemas = typeof tenantDomainEventSchemas;
+export type TenantDomainEvent = {
+  [K in keyof DomainSchemas]: DomainEvent<K, z.infer<DomainSchemas[K]>>;
+}[keyof DomainSchemas];
+export const tenantDomainEventTypes = Object.keys(tenantDomainEventSchemas) as TenantDomainEvent['type'][];

@@ -1,0 +1,174 @@
+import type { MiddlewareHandler } from 'hono';
+import type { Kysely } from 'kysely';
+import type { Tables } from '../../db/tables.ts';
+import type { ResolvedTenant } from '../../identity/principal.ts';
+import type { TenantDomainTables } from '../../projections/tenant-domains.ts';
+import type { TenantListTables } from '../../projections/tenant-list.ts';
+import type { AppEnv } from '../env.ts';
+import { problemResponse } from '../problem.ts';
+
+const PATH_PREFIX = /^\/t\/([^/]+)(\/.*)?$/;
+// Looser than the slug rules on purpose: anything else cannot be a tenant, so it needs no lookup.
+const SLUG_SHAPE = /^[a-z0-9-]{1,63}$/;
+
+/**
+ * Hono's `getPath` for the app: routes match `/t/<slug>/v1/…` as `/v1/…`, so one set of routes serves
+ * both forms without mounting the app twice (which would duplicate middleware and the OpenAPI
+ * document). `c.req.url` keeps the original path; `resolveTenant` reads the slug from it.
+ */
+export function tenantAwarePath(request: Request): string {
+  const path = new URL(request.url).pathname;
+  const match = PATH_PREFIX.exec(path);
+  return match ? (match[2] ?? '/') : path;
+}
+
+export interface TenantResolutionDeps {
+  db: Kysely<Tables>;
+  /** Subdomains `<slug>.<baseDomain>` name a tenant (WARDEN_BASE_DOMAIN). */
+  baseDomain: string;
+  /**
+   * How long a lookup (found or not) is reused. A short TTL rather than invalidation: a suspension or
+   * a new domain committed by another process has no way to reach this process's cache.
+   */
+  cacheTtlMs: number;
+  /** Entries kept at most (least recently used go first). */
+  cacheMax?: number;
+  clock?: () => Date;
+}
+
+export interface TenantResolver {
+  middleware: MiddlewareHandler<AppEnv>;
+  /** Forgets every cached lookup (this process only). */
+  clear(): void;
+}
+
+type Lookup = Omit<ResolvedTenant, 'via'> | null;
+
+/** A bounded map with a TTL per entry; Map keeps insertion order, so the first key is the oldest used. */
+function ttlCache(ttlMs: number, max: number, now: () => number) {
+  const entries = new Map<string, { value: Lookup; expires: number }>();
+  return {
+    get(key: string): { value: Lookup } | undefined {
+      const entry = entries.get(key);
+      if (!entry) return undefined;
+      entries.delete(key);
+      if (entry.expires <= now()) return undefined;
+      entries.set(key, entry);
+      return { value: entry.value };
+    },
+    set(key: string, value: Lookup) {
+      if (ttlMs <= 0) return;
+      entries.delete(key);
+      entries.set(key, { value, expires: now() + ttlMs });
+      while (entries.size > max) {
+        const oldest = entries.keys().next().value;
+        if (oldest === undefined) break;
+        entries.delete(oldest);
+      }
+    },
+    clear: () => entries.clear(),
+  };
+}
+
+const asTenant = (row: { id: string; slug: string; status: string; plan: string } | undefined): Lookup =>
+  row && (row.status === 'active' || row.status === 'suspended')
+    ? { id: row.id, slug: row.slug, status: row.status, plan: row.plan }
+    : null;
+
+/**
+ * Finds the tenant a tenant-scoped request acts in, in this order: path prefix `/t/<slug>/…`,
+ * `X-Tenant: <slug>`, a registered custom domain (the request's host), subdomain
+ * `<slug>.<baseDomain>`. The first form present decides; an unknown or deleted tenant is 404 and
+ * never falls back to a later form or another tenant. A suspended tenant is 403 on every call but
+ * `POST /v1/auth/login` (so its owner can still sign in).
+ */
+export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
+  const clock = deps.clock ?? (() => new Date());
+  const cache = ttlCache(deps.cacheTtlMs, deps.cacheMax ?? 1000, () => clock().getTime());
+  const tenants = deps.db.withTables<TenantListTables & TenantDomainTables>();
+  const base = deps.baseDomain.toLowerCase().replace(/^\.+|\.+$/g, '');
+
+  async function cached(key: string, find: () => Promise<Lookup>): Promise<Lookup> {
+    const hit = cache.get(key);
+    if (hit) return hit.value;
+    const value = await find();
+    cache.set(key, value);
+    return value;
+  }
+
+  const bySlug = (slug: string) =>
+    cached(`slug:${slug}`, async () =>
+      asTenant(
+        await tenants
+          .selectFrom('tenant_list')
+          .select(['id', 'slug', 'status', 'plan'])
+          .where('slug', '=', slug)
+          .executeTakeFirst(),
+      ),
+    );
+
+  /** undefined: not a registered domain (try the next form); null: registered to a gone tenant. */
+  const byDomain = async (host: string): Promise<Lookup | undefined> => {
+    const hit = cache.get(`domain:${host}`);
+    if (hit) return hit.value === null ? undefined : hit.value;
+    const row = await tenants
+      .selectFrom('tenant_domain')
+      .innerJoin('tenant_list', 'tenant_list.id', 'tenant_domain.tenant_id')
+      .select(['tenant_list.id', 'tenant_list.slug', 'tenant_list.status', 'tenant_list.plan'])
+      .where('tenant_domain.domain', '=', host)
+      .executeTakeFirst();
+    const value = asTenant(row);
+    cache.set(`domain:${host}`, value);
+    return row === undefined ? undefined : value;
+  };
+
+  const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const url = new URL(c.req.url);
+    const notFound = (detail: string) => problemResponse(c, 404, 'tenant-not-found', detail);
+
+    let found: Lookup | undefined;
+    let via: ResolvedTenant['via'];
+    const pathSlug = PATH_PREFIX.exec(url.pathname)?.[1];
+    const headerSlug = c.req.header('x-tenant')?.trim().toLowerCase();
+    const host = url.hostname.toLowerCase().replace(/\.$/, '');
+
+    if (pathSlug !== undefined || headerSlug !== undefined) {
+      const slug = (pathSlug ?? headerSlug ?? '').toLowerCase();
+      if (pathSlug !== undefined && headerSlug !== undefined && headerSlug !== slug) {
+        return problemResponse(
+          c,
+          400,
+          'tenant-ambiguous',
+          `the path names tenant "${slug}" but X-Tenant names "${headerSlug}"`,
+        );
+      }
+      via = pathSlug !== undefined ? 'path' : 'header';
+      found = SLUG_SHAPE.test(slug) ? await bySlug(slug) : null;
+      if (!found) return notFound(`no tenant "${slug}"`);
+    } else {
+      found = await byDomain(host);
+      via = 'domain';
+      if (found === undefined && base && host.endsWith(`.${base}`)) {
+        const label = host.slice(0, -base.length - 1);
+        via = 'subdomain';
+        found = SLUG_SHAPE.test(label) ? await bySlug(label) : null;
+      }
+      if (!found) {
+        return notFound(
+          found === null
+            ? `no tenant at ${host}`
+            : 'name a tenant: /t/<slug>/…, X-Tenant: <slug>, its custom domain or <slug>.' +
+                (base || '<base domain>'),
+        );
+      }
+    }
+
+    if (found.status === 'suspended' && !(c.req.method === 'POST' && c.req.path === '/v1/auth/login')) {
+      return problemResponse(c, 403, 'tenant-suspended', `the tenant "${found.slug}" is suspended`);
+    }
+    c.set('tenant', { ...found, via });
+    return next();
+  };
+
+  return { middleware, clear: cache.clear };
+}

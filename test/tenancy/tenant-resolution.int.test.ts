@@ -1,0 +1,118 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppEnv } from '../../src/http/env.ts';
+import { resolveTenant, tenantAwarePath } from '../../src/http/middleware/tenant.ts';
+import { testApp } from '../support/app.ts';
+import { databaseKinds } from '../support/databases.ts';
+import { tenantFixtures, uniqueSlug } from './support.ts';
+
+type App = Awaited<ReturnType<typeof testApp>>;
+
+for (const kind of databaseKinds) {
+  describe(`tenant resolution (${kind.name})`, () => {
+    let t: App;
+    let fixtures: ReturnType<typeof tenantFixtures>;
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    let app: OpenAPIHono<AppEnv>;
+
+    beforeAll(async () => {
+      t = await testApp(kind.fresh);
+      fixtures = tenantFixtures(t.store, t.engine);
+      const resolver = resolveTenant({
+        db: t.database.db,
+        baseDomain: 'warden.test',
+        cacheTtlMs: 5000,
+        clock: () => new Date(now),
+      });
+      app = new OpenAPIHono<AppEnv>({ getPath: tenantAwarePath });
+      app.use('/v1/*', resolver.middleware);
+      app.get('/v1/here', (c) => c.json({ tenant: c.get('tenant'), path: c.req.path }));
+      app.post('/v1/auth/login', (c) => c.json({ tenant: c.get('tenant')?.slug }));
+    });
+    afterAll(async () => {
+      await t?.dispose();
+    });
+
+    /** Each lookup after a change must miss the cache, so each test moves the clock past the TTL. */
+    const expireCache = () => {
+      now += 10_000;
+    };
+    const here = async (url: string, headers: Record<string, string> = {}) => {
+      const res = await app.request(url, { headers });
+      return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as never };
+    };
+
+    it('resolves by path prefix and serves the same route with the prefix stripped', async () => {
+      const acme = await fixtures.create('basic');
+      const res = await here(`http://localhost/t/${acme.slug}/v1/here`);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        tenant: { id: acme.id, slug: acme.slug, status: 'active', plan: 'basic', via: 'path' },
+        path: '/v1/here',
+      });
+    });
+
+    it('resolves by X-Tenant header, by registered custom domain, and by subdomain of the base domain', async () => {
+      const acme = await fixtures.create();
+      await fixtures.addDomain(acme.id, `packages.${acme.slug}.example`);
+      const byHeader = await here('http://localhost/v1/here', { 'x-tenant': acme.slug.toUpperCase() });
+      expect(byHeader.body).toMatchObject({ tenant: { id: acme.id, via: 'header' } });
+      const byDomain = await here(`http://packages.${acme.slug}.example/v1/here`);
+      expect(byDomain.body).toMatchObject({ tenant: { id: acme.id, via: 'domain' } });
+      const bySubdomain = await here(`http://${acme.slug}.warden.test/v1/here`);
+      expect(bySubdomain.body).toMatchObject({ tenant: { id: acme.id, via: 'subdomain' } });
+    });
+
+    it('answers 404 problem+json for an unknown tenant and never falls back to a later form', async () => {
+      const acme = await fixtures.create();
+      const unknown = uniqueSlug('ghost');
+      for (const [url, headers] of [
+        [`http://${acme.slug}.warden.test/t/${unknown}/v1/here`, { 'x-tenant': unknown }],
+        [`http://${acme.slug}.warden.test/v1/here`, { 'x-tenant': unknown }],
+        [`http://${unknown}.warden.test/v1/here`, {}],
+        ['http://localhost/v1/here', {}],
+        ['http://localhost/t/Not_A_Slug/v1/here', {}],
+      ] as const) {
+        const res = await here(url, headers);
+        expect(res.status, url).toBe(404);
+        expect(res.type).toBe('application/problem+json');
+      }
+    });
+
+    it('refuses a path and a header that name different tenants', async () => {
+      const [a, b] = [await fixtures.create(), await fixtures.create()];
+      const res = await here(`http://localhost/t/${a.slug}/v1/here`, { 'x-tenant': b.slug });
+      expect(res.status).toBe(400);
+    });
+
+    it('treats a deleted tenant as unknown, by slug and by its custom domain', async () => {
+      const gone = await fixtures.create();
+      await fixtures.addDomain(gone.id, `${gone.slug}.example`);
+      await fixtures.change(gone.id, { type: 'DeleteTenant', at: new Date().toISOString() });
+      expireCache();
+      expect((await here(`http://localhost/t/${gone.slug}/v1/here`)).status).toBe(404);
+      expect((await here(`http://${gone.slug}.example/v1/here`)).status).toBe(404);
+    });
+
+    it('answers 403 to a suspended tenant on every call but login, and serves it again once reactivated', async () => {
+      const acme = await fixtures.create();
+      await fixtures.change(acme.id, {
+        type: 'SuspendTenant',
+        reason: 'unpaid',
+        at: new Date().toISOString(),
+      });
+      expireCache();
+      const refused = await here(`http://localhost/t/${acme.slug}/v1/here`);
+      expect(refused.status).toBe(403);
+      expect(refused.body).toMatchObject({ type: 'https://warden.dev/problems/tenant-suspended' });
+      const login = await app.request(`http://localhost/t/${acme.slug}/v1/auth/login`, { method: 'POST' });
+      expect(login.status).toBe(200);
+      expect(await login.json()).toEqual({ tenant: acme.slug });
+
+      await fixtures.change(acme.id, { type: 'ReactivateTenant', at: new Date().toISOString() });
+      expect((await here(`http://localhost/t/${acme.slug}/v1/here`)).status).toBe(403);
+      expireCache();
+      expect((await here(`http://localhost/t/${acme.slug}/v1/here`)).status).toBe(200);
+    });
+  });
+}
