@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { tenantRoles } from '../../identity/permissions.ts';
+import type { DomainEvent } from '../decider.ts';
+
+export const UserRole = z.enum(tenantRoles);
+export type UserRole = z.infer<typeof UserRole>;
+
+export const UserStatus = z.enum(['active', 'pending_approval', 'rejected', 'removed']);
+export type UserStatus = z.infer<typeof UserStatus>;
+
+/** open: anyone may join; approval: new users wait for an admin; closed: invitation only. */
+export const SignupPolicy = z.enum(['open', 'approval', 'closed']);
+export type SignupPolicy = z.infer<typeof SignupPolicy>;
+
+/** Emails are compared lowercased: that is the form stored, derived into ids and shown. */
+export const Email = z
+  .string()
+  .trim()
+  .max(254, 'must be at most 254 characters')
+  .pipe(z.email('must be an email address'))
+  .transform((e) => e.toLowerCase());
+export const UserName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters');
+
+const user = { userId: z.uuid(), tenantId: z.uuid() };
+const at = z.iso.datetime();
+
+/** The event contract of the identity context: these schemas are what is stored. */
+export const identityEventSchemas = {
+  UserRegistered: z.object({
+    ...user,
+    email: Email,
+    name: UserName,
+    role: UserRole,
+    status: z.enum(['active', 'pending_approval']),
+    /** The argon2id PHC string; never leaves the event store (no read model, no log line). */
+    passwordHash: z.string().min(1),
+    at,
+  }),
+  UserApproved: z.object({ ...user, at }),
+  UserRejected: z.object({ ...user, at }),
+  UserRoleChanged: z.object({ ...user, from: UserRole, to: UserRole, at }),
+  /** Other contexts react to this one: the user has left the tenant. */
+  UserRemoved: z.object({ ...user, email: Email, at }),
+  UserPasswordRehashed: z.object({ ...user, passwordHash: z.string().min(1), at }),
+  SignupPolicySet: z.object({ tenantId: z.uuid(), policy: SignupPolicy, at }),
+  SeatClaimed: z.object({ ...user, at }),
+  SeatReleased: z.object({ ...user, at }),
+} as const;
+
+type Schemas = typeof identityEventSchemas;
+export type IdentityEvent = {
+  [K in keyof Schemas]: DomainEvent<K, z.infer<Schemas[K]>>;
+}[keyof Schemas];
+export type IdentityEventType = IdentityEvent['type'];
+export const identityEventTypes = Object.keys(identityEventSchemas) as IdentityEventType[];
+
+export type UserEvent = Extract<
+  IdentityEvent,
+  {
+    type:
+      | 'UserRegistered'
+      | 'UserApproved'
+      | 'UserRejected'
+      | 'UserRoleChanged'
+      | 'UserRemoved'
+      | 'UserPasswordRehashed';
+  }
+>;
+export type MembershipEvent = Extract<
+  IdentityEvent,
+  { type: 'SignupPolicySet' | 'SeatClaimed' | 'SeatReleased' }
+>;
+export const userEventTypes: readonly UserEvent['type'][] = [
+  'UserRegistered',
+  'UserApproved',
+  'UserRejected',
+  'UserRoleChanged',
+  'UserRemoved',
+  'UserPasswordRehashed',
+];
+
+export const userStreamId = (userId: string) => `identity.User-${userId}`;
+/** One stream per tenant holds its sign-up policy and its seats (the plan's user limit). */
+export const membershipStreamId = (tenantId: string) => `identity.TenantMembership-${tenantId}`;
+
+/** Validates events against their stored contract, as `decide` returns them. */
+export function checkEvents<E extends IdentityEvent>(
+  events: E[],
+  fail: (errors: { path: string; message: string }[]) => Error,
+): E[] {
+  return events.map((event) => {
+    const parsed = identityEventSchemas[event.type].safeParse(event.data);
+    if (!parsed.success) {
+      throw fail(
+        parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(command)', message: i.message })),
+      );
+    }
+    return { type: event.type, data: parsed.data } as E;
+  });
+}

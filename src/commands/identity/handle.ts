@@ -1,0 +1,227 @@
+import type { EventStore } from '../../eventstore/port.ts';
+import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
+import { type PasswordHasher, verifyOrDummy } from '../../identity/passwords.ts';
+import { conflict } from '../errors.ts';
+import { type CommandContext, type CommandResult, handle, load } from '../handle.ts';
+import { deriveId } from '../ids.ts';
+import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
+import { membershipDecider } from './membership.ts';
+import { isLive, type UserCommand, type UserState, userDecider } from './user.ts';
+
+/**
+ * A user's id derives from (tenant, lowercased email): concurrent registrations of one email race
+ * for one stream and the store's expected revision lets exactly one win.
+ */
+export const userIdFor = (tenantId: string, email: string) =>
+  deriveId('warden.identity.user', tenantId, email.toLowerCase());
+
+/** Claims on the membership stream are serialised by the store; under a burst each retry makes progress. */
+const SEAT_ATTEMPTS = 50;
+
+/** The tenant's sign-up policy, or `fallback` (configuration) when none was ever set. */
+export async function signupPolicyOf(
+  store: EventStore,
+  tenantId: string,
+  fallback: SignupPolicy,
+): Promise<SignupPolicy> {
+  const { state } = await load(store, membershipStreamId(tenantId), membershipDecider);
+  return state.policy ?? fallback;
+}
+
+export function setSignupPolicy(
+  store: EventStore,
+  input: { tenantId: string; policy: SignupPolicy; at: string },
+  context: CommandContext,
+) {
+  return handle(
+    store,
+    membershipStreamId(input.tenantId),
+    membershipDecider,
+    { type: 'SetSignupPolicy', ...input },
+    context,
+  );
+}
+
+export interface RegisterUserInput {
+  tenantId: string;
+  email: string;
+  name: string;
+  password: string;
+  role: UserRole;
+  via: 'signup' | 'admin';
+  /** The tenant plan's user limit (null: unlimited). */
+  maxUsers: number | null;
+  /** Policy to apply when the tenant never set one. */
+  defaultPolicy: SignupPolicy;
+  at: string;
+}
+
+/**
+ * Registers a user: decide on the user stream (email free? policy?), hash the password, claim a seat
+ * on the tenant's membership stream (the plan's limit, under concurrency), then append the user with
+ * the revision it was decided on. If that append loses a race, the seat is released again — unless
+ * the winner is a registration of the same email, which shares the seat (claims are per user id).
+ */
+export async function registerUser(
+  store: EventStore,
+  hasher: PasswordHasher,
+  input: RegisterUserInput,
+  context: CommandContext,
+): Promise<CommandResult<UserState>> {
+  const email = input.email.toLowerCase();
+  const userId = await userIdFor(input.tenantId, email);
+  const streamId = userStreamId(userId);
+  const [loaded, policy] = await Promise.all([
+    load(store, streamId, userDecider),
+    signupPolicyOf(store, input.tenantId, input.defaultPolicy),
+  ]);
+  const decideWith = (passwordHash: string) =>
+    userDecider.decide(
+      {
+        type: 'RegisterUser',
+        userId,
+        tenantId: input.tenantId,
+        email,
+        name: input.name,
+        role: input.role,
+        passwordHash,
+        via: input.via,
+        policy,
+        at: input.at,
+      },
+      loaded.state,
+    );
+  // Refuse a taken email or a closed tenant before paying for a hash or a seat.
+  decideWith('-');
+  const events = decideWith(await hasher.hash(input.password));
+
+  await handle(
+    store,
+    membershipStreamId(input.tenantId),
+    membershipDecider,
+    { type: 'ClaimSeat', tenantId: input.tenantId, userId, maxUsers: input.maxUsers, at: input.at },
+    { metadata: context.metadata, maxAttempts: SEAT_ATTEMPTS },
+  );
+  try {
+    const result = await store.append(
+      streamId,
+      events.map((event) => ({
+        id: crypto.randomUUID(),
+        type: event.type,
+        data: event.data,
+        metadata: context.metadata,
+      })),
+      { expected: loaded.revision < 0 ? 'no_stream' : loaded.revision },
+    );
+    return {
+      state: events.reduce(userDecider.evolve, loaded.state),
+      revision: result.revision,
+      position: result.position,
+      events,
+    };
+  } catch (error) {
+    const now = await load(store, streamId, userDecider).catch(() => undefined);
+    if (error instanceof WrongExpectedRevisionError && now && isLive(now.state)) {
+      throw conflict('a user with this email already exists in this tenant');
+    }
+    await releaseSeat(store, input.tenantId, userId, input.at, context);
+    if (error instanceof WrongExpectedRevisionError) {
+      throw conflict('the user changed concurrently; retry');
+    }
+    throw error;
+  }
+}
+
+async function releaseSeat(
+  store: EventStore,
+  tenantId: string,
+  userId: string,
+  at: string,
+  context: CommandContext,
+) {
+  await handle(
+    store,
+    membershipStreamId(tenantId),
+    membershipDecider,
+    { type: 'ReleaseSeat', tenantId, userId, at },
+    { metadata: context.metadata, maxAttempts: SEAT_ATTEMPTS },
+  );
+}
+
+/**
+ * Any command on an existing user of `tenantId` (another tenant's user is "not found"). Rejecting or
+ * removing a user then releases its seat. If the process stops between the two appends the seat stays
+ * taken until the same command runs again (release is idempotent).
+ */
+export async function changeUser(
+  store: EventStore,
+  tenantId: string,
+  userId: string,
+  command: Exclude<UserCommand, { type: 'RegisterUser' }>,
+  context: CommandContext,
+): Promise<CommandResult<UserState>> {
+  const scoped: typeof userDecider = {
+    ...userDecider,
+    decide: (cmd, state) =>
+      userDecider.decide(
+        cmd,
+        state.exists && state.tenantId !== tenantId ? userDecider.initialState() : state,
+      ),
+  };
+  const result = await handle(store, userStreamId(userId), scoped, command, context);
+  if (!isLive(result.state) && result.state.tenantId === tenantId) {
+    await releaseSeat(store, tenantId, userId, command.at, { metadata: context.metadata });
+  }
+  return result;
+}
+
+/** Loads a user of `tenantId`; undefined when absent, of another tenant, rejected or removed. */
+export async function findUser(
+  store: EventStore,
+  tenantId: string,
+  userId: string,
+): Promise<{ state: UserState; revision: number } | undefined> {
+  const loaded = await load(store, userStreamId(userId), userDecider);
+  if (!isLive(loaded.state) || loaded.state.tenantId !== tenantId) return undefined;
+  return { state: loaded.state, revision: loaded.revision };
+}
+
+export type CredentialsResult =
+  | { ok: true; user: UserState; revision: number }
+  /** `not_active` (pending approval) is told only to a caller who knew the password. */
+  | { ok: false; reason: 'invalid_credentials' | 'not_active' };
+
+/**
+ * Checks an email and password in a tenant. An unknown email costs the same argon2 work as a wrong
+ * password (a dummy hash is verified) and answers the same. On success, a hash made with other
+ * parameters is replaced (best effort: a failed rehash does not fail the login).
+ */
+export async function verifyCredentials(
+  deps: { store: EventStore; hasher: PasswordHasher; clock: () => Date },
+  tenantId: string,
+  email: string,
+  password: string,
+): Promise<CredentialsResult> {
+  const userId = await userIdFor(tenantId, email.trim());
+  const loaded = await load(deps.store, userStreamId(userId), userDecider);
+  const known = isLive(loaded.state) && loaded.state.tenantId === tenantId;
+  const ok = await verifyOrDummy(deps.hasher, known ? loaded.state.passwordHash : undefined, password);
+  if (!ok || !known) return { ok: false, reason: 'invalid_credentials' };
+  if (loaded.state.status !== 'active') return { ok: false, reason: 'not_active' };
+  if (deps.hasher.needsRehash(loaded.state.passwordHash)) {
+    try {
+      const passwordHash = await deps.hasher.hash(password);
+      const result = await handle(
+        deps.store,
+        userStreamId(userId),
+        userDecider,
+        { type: 'RehashPassword', passwordHash, at: deps.clock().toISOString() },
+        { metadata: { tenantId, actorId: userId } },
+      );
+      return { ok: true, user: result.state, revision: result.revision };
+    } catch {
+      // The old hash still verifies; the next login tries again.
+    }
+  }
+  return { ok: true, user: loaded.state, revision: loaded.revision };
+}

@@ -1,0 +1,29 @@
+export {
+  Email,
+  type IdentityEvent,
+  type IdentityEventType,
+  identityEventSchemas,
+  identityEventTypes,
+  type MembershipEvent,
+  membershipStreamId,
+  SignupPolicy,
+  type UserEvent,
+  UserName,
+  UserRole,
+  UserStatus,
+  userEventTypes,
+  userStreamId,
+} from './events.ts';
+export {
+  type CredentialsResult,
+  changeUser,
+  findUser,
+  type RegisterUserInput,
+  registerUser,
+  setSignupPolicy,
+  signupPolicyOf,
+  userIdFor,
+  verifyCredentials,
+} from './handle.ts';
+export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
+export { isLive, type UserCommand, type UserState, userDecider } from './user.ts';

@@ -1,0 +1,68 @@
+import type { Decider } from '../decider.ts';
+import { invalid, ruleViolated } from '../errors.ts';
+import { checkEvents, type MembershipEvent, type SignupPolicy } from './events.ts';
+
+export interface MembershipState {
+  /** null until set: the handler then applies the configured default. */
+  policy: SignupPolicy | null;
+  /** Users holding a seat (active or pending approval): the plan's user limit counts these. */
+  seats: ReadonlySet<string>;
+}
+
+export type MembershipCommand =
+  | { type: 'SetSignupPolicy'; tenantId: string; policy: SignupPolicy; at: string }
+  /** `maxUsers` is the tenant plan's limit (null: unlimited), read by the handler. */
+  | { type: 'ClaimSeat'; tenantId: string; userId: string; maxUsers: number | null; at: string }
+  | { type: 'ReleaseSeat'; tenantId: string; userId: string; at: string };
+
+const initialState = (): MembershipState => ({ policy: null, seats: new Set() });
+
+function decide(command: MembershipCommand, state: MembershipState): MembershipEvent[] {
+  return checkEvents(decideUnchecked(command, state), invalid);
+}
+
+function decideUnchecked(command: MembershipCommand, state: MembershipState): MembershipEvent[] {
+  const { tenantId, at } = command;
+  switch (command.type) {
+    case 'SetSignupPolicy':
+      if (state.policy === command.policy) return [];
+      return [{ type: 'SignupPolicySet', data: { tenantId, policy: command.policy, at } }];
+    case 'ClaimSeat':
+      // A claim is per user, so concurrent registrations of one email share one seat.
+      if (state.seats.has(command.userId)) return [];
+      if (command.maxUsers !== null && state.seats.size >= command.maxUsers) {
+        throw ruleViolated('user_limit', `the plan allows ${command.maxUsers} users in this tenant`);
+      }
+      return [{ type: 'SeatClaimed', data: { tenantId, userId: command.userId, at } }];
+    case 'ReleaseSeat':
+      if (!state.seats.has(command.userId)) return [];
+      return [{ type: 'SeatReleased', data: { tenantId, userId: command.userId, at } }];
+  }
+}
+
+function evolve(state: MembershipState, event: MembershipEvent): MembershipState {
+  switch (event.type) {
+    case 'SignupPolicySet':
+      return { ...state, policy: event.data.policy };
+    case 'SeatClaimed':
+      return { ...state, seats: new Set(state.seats).add(event.data.userId) };
+    case 'SeatReleased': {
+      const seats = new Set(state.seats);
+      seats.delete(event.data.userId);
+      return { ...state, seats };
+    }
+    default:
+      return state;
+  }
+}
+
+/**
+ * A tenant's membership: its sign-up policy and its seats. Every registration claims a seat here
+ * with the stream's expected revision before it writes the user, so the plan's limit holds under
+ * concurrency (the store serialises claims); a registration that then loses releases its seat.
+ */
+export const membershipDecider: Decider<MembershipCommand, MembershipEvent, MembershipState> = {
+  initialState,
+  decide,
+  evolve,
+};

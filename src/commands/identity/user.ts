@@ -1,0 +1,142 @@
+import type { Decider } from '../decider.ts';
+import { conflict, forbidden, invalid, notFound } from '../errors.ts';
+import { checkEvents, type SignupPolicy, type UserEvent, type UserRole, type UserStatus } from './events.ts';
+
+export interface UserState {
+  exists: boolean;
+  userId: string;
+  tenantId: string;
+  email: string;
+  name: string;
+  role: UserRole;
+  status: UserStatus;
+  passwordHash: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * Commands carry their time and ids. `RegisterUser` carries the tenant's sign-up policy as read by
+ * the handler; `via: 'admin'` (an admin or the first-start bootstrap adds the user) skips the policy.
+ */
+export type UserCommand =
+  | {
+      type: 'RegisterUser';
+      userId: string;
+      tenantId: string;
+      email: string;
+      name: string;
+      role: UserRole;
+      passwordHash: string;
+      via: 'signup' | 'admin';
+      policy: SignupPolicy;
+      at: string;
+    }
+  | { type: 'ApproveUser'; at: string }
+  | { type: 'RejectUser'; at: string }
+  | { type: 'ChangeRole'; role: UserRole; actorIsOwner: boolean; at: string }
+  | { type: 'RemoveUser'; at: string }
+  | { type: 'RehashPassword'; passwordHash: string; at: string };
+
+const initialState = (): UserState => ({
+  exists: false,
+  userId: '',
+  tenantId: '',
+  email: '',
+  name: '',
+  role: 'member',
+  status: 'active',
+  passwordHash: '',
+  createdAt: '',
+  updatedAt: '',
+});
+
+/** A user holds an email (and a seat) while active or waiting for approval. */
+export const isLive = (state: UserState) =>
+  state.exists && (state.status === 'active' || state.status === 'pending_approval');
+
+function decide(command: UserCommand, state: UserState): UserEvent[] {
+  return checkEvents(decideUnchecked(command, state), invalid);
+}
+
+function decideUnchecked(command: UserCommand, state: UserState): UserEvent[] {
+  if (command.type === 'RegisterUser') {
+    if (isLive(state)) throw conflict('a user with this email already exists in this tenant');
+    const { userId, tenantId, email, name, role, passwordHash, at } = command;
+    let status: 'active' | 'pending_approval' = 'active';
+    if (command.via === 'signup') {
+      if (command.policy === 'closed')
+        throw forbidden('sign-up is closed in this tenant: ask for an invitation');
+      if (command.policy === 'approval') status = 'pending_approval';
+    }
+    return [
+      { type: 'UserRegistered', data: { userId, tenantId, email, name, role, status, passwordHash, at } },
+    ];
+  }
+  if (!isLive(state)) throw notFound('user');
+  const { userId, tenantId } = state;
+  switch (command.type) {
+    case 'ApproveUser':
+      if (state.status !== 'pending_approval') throw conflict('the user is not waiting for approval');
+      return [{ type: 'UserApproved', data: { userId, tenantId, at: command.at } }];
+    case 'RejectUser':
+      if (state.status !== 'pending_approval') throw conflict('the user is not waiting for approval');
+      return [{ type: 'UserRejected', data: { userId, tenantId, at: command.at } }];
+    case 'ChangeRole':
+      if (command.role === state.role) return [];
+      if ((command.role === 'owner' || state.role === 'owner') && !command.actorIsOwner) {
+        throw forbidden('only an owner may grant or take the owner role');
+      }
+      return [
+        {
+          type: 'UserRoleChanged',
+          data: { userId, tenantId, from: state.role, to: command.role, at: command.at },
+        },
+      ];
+    case 'RemoveUser':
+      return [{ type: 'UserRemoved', data: { userId, tenantId, email: state.email, at: command.at } }];
+    case 'RehashPassword':
+      return [
+        {
+          type: 'UserPasswordRehashed',
+          data: { userId, tenantId, passwordHash: command.passwordHash, at: command.at },
+        },
+      ];
+  }
+}
+
+function evolve(state: UserState, event: UserEvent): UserState {
+  switch (event.type) {
+    case 'UserRegistered':
+      return {
+        exists: true,
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+        email: event.data.email,
+        name: event.data.name,
+        role: event.data.role,
+        status: event.data.status,
+        passwordHash: event.data.passwordHash,
+        createdAt: event.data.at,
+        updatedAt: event.data.at,
+      };
+    case 'UserApproved':
+      return { ...state, status: 'active', updatedAt: event.data.at };
+    case 'UserRejected':
+      return { ...state, status: 'rejected', updatedAt: event.data.at };
+    case 'UserRoleChanged':
+      return { ...state, role: event.data.to, updatedAt: event.data.at };
+    case 'UserRemoved':
+      return { ...state, status: 'removed', updatedAt: event.data.at };
+    case 'UserPasswordRehashed':
+      return { ...state, passwordHash: event.data.passwordHash };
+    default:
+      return state;
+  }
+}
+
+/**
+ * A tenant member. Its stream id derives from (tenant, lowercased email), so two registrations of
+ * one email race for one stream and the store's expected revision lets exactly one win.
+ */
+export const userDecider: Decider<UserCommand, UserEvent, UserState> = { initialState, decide, evolve };

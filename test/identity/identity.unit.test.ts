@@ -1,0 +1,256 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fold } from '../../src/commands/decider.ts';
+import { DomainError } from '../../src/commands/errors.ts';
+import {
+  Email,
+  type MembershipCommand,
+  type MembershipEvent,
+  membershipDecider,
+  type UserCommand,
+  type UserEvent,
+  userDecider,
+} from '../../src/commands/identity/index.ts';
+import { specFor } from '../support/decider-spec.ts';
+
+const spec = specFor(userDecider);
+const seats = specFor(membershipDecider);
+const at = '2026-11-23T10:00:00.000Z';
+const tenantId = '0b7c6d3e-1f2a-4b5c-8d9e-0f1a2b3c4d5e';
+const userId = '1c8d7e4f-2a3b-4c5d-9e0f-1a2b3c4d5e6f';
+const register = (over: Partial<Extract<UserCommand, { type: 'RegisterUser' }>> = {}): UserCommand => ({
+  type: 'RegisterUser',
+  userId,
+  tenantId,
+  email: 'ada@example.com',
+  name: 'Ada',
+  role: 'member',
+  passwordHash: '$argon2id$hash',
+  via: 'signup',
+  policy: 'open',
+  at,
+  ...over,
+});
+const registered = (status: 'active' | 'pending_approval' = 'active'): UserEvent => ({
+  type: 'UserRegistered',
+  data: {
+    userId,
+    tenantId,
+    email: 'ada@example.com',
+    name: 'Ada',
+    role: 'member',
+    status,
+    passwordHash: '$argon2id$hash',
+    at,
+  },
+});
+
+describe('user decider', () => {
+  it('registers an active user under an open sign-up policy', () => {
+    spec
+      .given([])
+      .when(register())
+      .thenEvents([registered('active')]);
+  });
+
+  it('registers a user pending approval under the approval policy', () => {
+    spec
+      .given([])
+      .when(register({ policy: 'approval' }))
+      .thenEvents([registered('pending_approval')]);
+  });
+
+  it('refuses sign-up when the tenant is closed (invitation only), but an admin may still add users', () => {
+    spec
+      .given([])
+      .when(register({ policy: 'closed' }))
+      .thenFails('FORBIDDEN');
+    spec
+      .given([])
+      .when(register({ policy: 'closed', via: 'admin' }))
+      .thenEvents([registered('active')]);
+  });
+
+  it('refuses a second registration of a live user (the email is taken)', () => {
+    spec.given([registered()]).when(register()).thenFails('CONFLICT');
+    spec
+      .given([registered('pending_approval')])
+      .when(register())
+      .thenFails('CONFLICT');
+  });
+
+  it('lets a removed user register again', () => {
+    spec
+      .given([
+        registered(),
+        { type: 'UserRemoved', data: { userId, tenantId, email: 'ada@example.com', at } },
+      ])
+      .when(register())
+      .thenEvents([registered()]);
+  });
+
+  it('approves or rejects a pending user, and refuses to approve an active one (409)', () => {
+    spec
+      .given([registered('pending_approval')])
+      .when({ type: 'ApproveUser', at })
+      .thenEvents([{ type: 'UserApproved', data: { userId, tenantId, at } }]);
+    spec
+      .given([registered('pending_approval')])
+      .when({ type: 'RejectUser', at })
+      .thenEvents([{ type: 'UserRejected', data: { userId, tenantId, at } }]);
+    spec
+      .given([registered('active')])
+      .when({ type: 'ApproveUser', at })
+      .thenFails('CONFLICT');
+  });
+
+  it('changes a role; only an owner grants or takes the owner role; the same role is no change', () => {
+    spec
+      .given([registered()])
+      .when({ type: 'ChangeRole', role: 'admin', actorIsOwner: false, at })
+      .thenEvents([{ type: 'UserRoleChanged', data: { userId, tenantId, from: 'member', to: 'admin', at } }]);
+    spec
+      .given([registered()])
+      .when({ type: 'ChangeRole', role: 'owner', actorIsOwner: false, at })
+      .thenFails('FORBIDDEN');
+    spec
+      .given([registered()])
+      .when({ type: 'ChangeRole', role: 'member', actorIsOwner: true, at })
+      .thenEvents([]);
+  });
+
+  it('removes a user with an event that carries the email; a removed user is not found', () => {
+    const removed: UserEvent = {
+      type: 'UserRemoved',
+      data: { userId, tenantId, email: 'ada@example.com', at },
+    };
+    spec.given([registered()]).when({ type: 'RemoveUser', at }).thenEvents([removed]);
+    spec.given([registered(), removed]).when({ type: 'RemoveUser', at }).thenFails('NOT_FOUND');
+    spec.given([]).when({ type: 'ApproveUser', at }).thenFails('NOT_FOUND');
+  });
+
+  it('refuses events that break the contract (a malformed email) with INVALID', () => {
+    spec
+      .given([])
+      .when(register({ email: 'not-an-email' }))
+      .thenFails('INVALID');
+  });
+});
+
+describe('email normalisation', () => {
+  it('trims and lowercases, and refuses what is not an email', () => {
+    expect(Email.parse('  Ada.Lovelace@Example.COM ')).toBe('ada.lovelace@example.com');
+    expect(Email.safeParse('ada@').success).toBe(false);
+    expect(Email.safeParse(`${'a'.repeat(250)}@x.io`).success).toBe(false);
+  });
+});
+
+describe('membership decider (sign-up policy and seats)', () => {
+  const claim = (id: string, maxUsers: number | null): MembershipCommand => ({
+    type: 'ClaimSeat',
+    tenantId,
+    userId: id,
+    maxUsers,
+    at,
+  });
+  const claimed = (id: string): MembershipEvent => ({
+    type: 'SeatClaimed',
+    data: { tenantId, userId: id, at },
+  });
+
+  it('claims a seat while the plan has room, and refuses the one over the limit', () => {
+    seats
+      .given([])
+      .when(claim(userId, 1))
+      .thenEvents([claimed(userId)]);
+    seats
+      .given([claimed(userId)])
+      .when(claim(tenantId, 1))
+      .thenFails('RULE_VIOLATED', 'user_limit');
+    seats
+      .given([claimed(userId)])
+      .when(claim(tenantId, null))
+      .thenEvents([claimed(tenantId)]);
+  });
+
+  it('a second claim for the same user shares its seat (no event, no refusal)', () => {
+    seats
+      .given([claimed(userId)])
+      .when(claim(userId, 1))
+      .thenEvents([]);
+  });
+
+  it('sets the sign-up policy only when it changes', () => {
+    const set: MembershipEvent = { type: 'SignupPolicySet', data: { tenantId, policy: 'approval', at } };
+    seats.given([]).when({ type: 'SetSignupPolicy', tenantId, policy: 'approval', at }).thenEvents([set]);
+    seats.given([set]).when({ type: 'SetSignupPolicy', tenantId, policy: 'approval', at }).thenEvents([]);
+  });
+
+  it('property: whatever the sequence of claims and releases, seats never exceed the limit', () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'].map((c) => `${c.repeat(8)}-1111-4111-8111-111111111111`);
+    const command = fc.oneof(
+      fc.record({
+        type: fc.constant('ClaimSeat' as const),
+        tenantId: fc.constant(tenantId),
+        userId: fc.constantFrom(...ids),
+        maxUsers: fc.constant(3 as number | null),
+        at: fc.constant(at),
+      }),
+      fc.record({
+        type: fc.constant('ReleaseSeat' as const),
+        tenantId: fc.constant(tenantId),
+        userId: fc.constantFrom(...ids),
+        at: fc.constant(at),
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 40 }), (commands) => {
+        const events: MembershipEvent[] = [];
+        for (const c of commands) {
+          const state = fold(membershipDecider, events);
+          try {
+            events.push(...membershipDecider.decide(c, state));
+          } catch (error) {
+            expect(error).toBeInstanceOf(DomainError);
+            expect(state.seats.size).toBe(3);
+          }
+          expect(fold(membershipDecider, events).seats.size).toBeLessThanOrEqual(3);
+        }
+      }),
+    );
+  });
+
+  it('property: a user stream only ever moves through legal states, and every event passes its contract', () => {
+    const command = fc.oneof(
+      fc
+        .record({ policy: fc.constantFrom('open' as const, 'approval' as const, 'closed' as const) })
+        .map((r) => register({ policy: r.policy })),
+      fc.constantFrom<UserCommand>(
+        { type: 'ApproveUser', at },
+        { type: 'RejectUser', at },
+        { type: 'RemoveUser', at },
+        { type: 'ChangeRole', role: 'admin', actorIsOwner: false, at },
+        { type: 'ChangeRole', role: 'owner', actorIsOwner: true, at },
+      ),
+    );
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 30 }), (commands) => {
+        const events: UserEvent[] = [];
+        for (const c of commands) {
+          const before = fold(userDecider, events);
+          let produced: UserEvent[] = [];
+          try {
+            produced = userDecider.decide(c, before);
+          } catch (error) {
+            expect(error).toBeInstanceOf(DomainError);
+          }
+          events.push(...produced);
+          const after = fold(userDecider, events);
+          if (c.type === 'ApproveUser' && produced.length) expect(before.status).toBe('pending_approval');
+          if (produced.some((e) => e.type === 'UserApproved')) expect(after.status).toBe('active');
+          if (after.exists) expect(after.email).toBe('ada@example.com');
+        }
+      }),
+    );
+  });
+});
