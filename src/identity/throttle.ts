@@ -1,0 +1,164 @@
+import { type Kysely, sql } from 'kysely';
+import type { Tables } from '../db/tables.ts';
+
+/** Limits of login throttling (WARDEN_LOGIN_* in config). */
+export interface LoginThrottleConfig {
+  /** Attempts per account (tenant + email) within one window. */
+  maxAttemptsPerAccount: number;
+  /** Attempts per client address within one window, over every account. */
+  maxAttemptsPerAddress: number;
+  windowSeconds: number;
+  /** Failures allowed without delay before backoff starts. */
+  freeFailures: number;
+  /** First backoff delay; it doubles with each further failure, up to `backoffMaxMs`. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export const defaultLoginThrottle: LoginThrottleConfig = {
+  maxAttemptsPerAccount: 10,
+  maxAttemptsPerAddress: 100,
+  windowSeconds: 900,
+  freeFailures: 3,
+  backoffBaseMs: 1000,
+  backoffMaxMs: 60_000,
+};
+
+/** Who is trying: the account (its tenant and email) and, when known, the client address. */
+export interface LoginKey {
+  tenantId: string;
+  email: string;
+  address?: string | undefined;
+}
+
+export type ThrottleDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+export interface LoginThrottle {
+  /**
+   * Call before verifying the password. Allowing the attempt and counting it are one statement, so
+   * parallel attempts can never get more than the limit through. Refused: answer 429 with
+   * `Retry-After: retryAfterSeconds` and do not verify.
+   */
+  checkLogin(key: LoginKey): Promise<ThrottleDecision>;
+  /** Call after a wrong password: counts the account's failure and, past the free ones, sets its backoff. */
+  recordFailure(key: LoginKey): Promise<void>;
+  /** Call after a good password: clears the account's record and gives the address its attempt back. */
+  recordSuccess(key: LoginKey): Promise<void>;
+  /** Deletes records whose window has passed (call now and then; correctness does not depend on it). */
+  sweep(): Promise<number>;
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Emails are stored hashed: the throttle table needs to tell accounts apart, not to know them. */
+async function rowKeys(key: LoginKey): Promise<{ key: string; limit: 'account' | 'address' }[]> {
+  const account = `account:${await sha256(`${key.tenantId}\u001f${key.email.trim().toLowerCase()}`)}`;
+  return key.address
+    ? [
+        { key: account, limit: 'account' },
+        { key: `address:${key.address}`, limit: 'address' },
+      ]
+    : [{ key: account, limit: 'account' }];
+}
+
+/**
+ * Login throttling with its state in PostgreSQL (table `warden_login_throttle`), so it holds across
+ * processes. Per key: at most N attempts per window, and after `freeFailures` failures an
+ * exponentially growing wait between attempts.
+ */
+export function loginThrottle(
+  db: Kysely<Tables>,
+  config: LoginThrottleConfig = defaultLoginThrottle,
+  clock: () => Date = () => new Date(),
+): LoginThrottle {
+  const windowMs = config.windowSeconds * 1000;
+  const limitOf = (kind: 'account' | 'address') =>
+    kind === 'account' ? config.maxAttemptsPerAccount : config.maxAttemptsPerAddress;
+
+  async function take(key: string, limit: number, now: Date): Promise<ThrottleDecision> {
+    const at = now.toISOString();
+    const expired = new Date(now.getTime() - windowMs).toISOString();
+    // The WHERE of ON CONFLICT DO UPDATE is evaluated on the row's latest version under its row lock,
+    // so concurrent attempts queue on the row and each sees the count the previous one left.
+    const taken = await sql<{ attempts: number }>`
+      insert into warden_login_throttle as t (key, window_start, attempts, failures, next_allowed_at)
+      values (${key}, ${at}::timestamptz, 1, 0, ${at}::timestamptz)
+      on conflict (key) do update set
+        attempts = case when t.window_start <= ${expired}::timestamptz then 1 else t.attempts + 1 end,
+        failures = case when t.window_start <= ${expired}::timestamptz then 0 else t.failures end,
+        next_allowed_at = case when t.window_start <= ${expired}::timestamptz then ${at}::timestamptz
+                               else t.next_allowed_at end,
+        window_start = case when t.window_start <= ${expired}::timestamptz then ${at}::timestamptz
+                            else t.window_start end
+      where t.window_start <= ${expired}::timestamptz
+         or (t.attempts < ${limit} and t.next_allowed_at <= ${at}::timestamptz)
+      returning attempts`.execute(db);
+    if (taken.rows.length > 0) return { allowed: true };
+    const row = await sql<{ window_start: Date | string; attempts: number; next_allowed_at: Date | string }>`
+      select window_start, attempts, next_allowed_at from warden_login_throttle where key = ${key}`.execute(
+      db,
+    );
+    const current = row.rows[0];
+    if (!current) return { allowed: false, retryAfterSeconds: 1 };
+    const until =
+      current.attempts >= limit
+        ? new Date(current.window_start).getTime() + windowMs
+        : new Date(current.next_allowed_at).getTime();
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now.getTime()) / 1000)) };
+  }
+
+  return {
+    async checkLogin(key) {
+      const now = clock();
+      // The account first: a locked account does not spend its address's attempts.
+      for (const row of await rowKeys(key)) {
+        const decision = await take(row.key, limitOf(row.limit), now);
+        if (!decision.allowed) return decision;
+      }
+      return { allowed: true };
+    },
+
+    async recordFailure(key) {
+      const at = clock().toISOString();
+      // Backoff is per account; an address is held by its attempt count alone, so one client's
+      // typo does not slow every user behind the same address.
+      const [account] = await rowKeys(key);
+      if (account) {
+        await sql`
+          update warden_login_throttle set
+            failures = failures + 1,
+            next_allowed_at = case
+              when failures + 1 > ${config.freeFailures}
+                then ${at}::timestamptz + least(
+                  ${config.backoffBaseMs}::float8 * power(2, failures - ${config.freeFailures}),
+                  ${config.backoffMaxMs}::float8) * interval '1 millisecond'
+              else next_allowed_at end
+          where key = ${account.key}`.execute(db);
+      }
+    },
+
+    async recordSuccess(key) {
+      const [account, address] = await rowKeys(key);
+      if (account) await sql`delete from warden_login_throttle where key = ${account.key}`.execute(db);
+      // Successes must not lock out many users behind one address (NAT), yet must not reset it either.
+      if (address) {
+        await sql`
+          update warden_login_throttle set attempts = greatest(attempts - 1, 0)
+          where key = ${address.key}`.execute(db);
+      }
+    },
+
+    async sweep() {
+      const expired = new Date(clock().getTime() - windowMs).toISOString();
+      const result = await sql`
+        delete from warden_login_throttle
+        where window_start <= ${expired}::timestamptz and next_allowed_at <= ${clock().toISOString()}::timestamptz`.execute(
+        db,
+      );
+      return Number(result.numAffectedRows ?? 0n);
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LoginThrottleConfig, loginThrottle } from '../../src/identity/throttle.ts';
+import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+
+const config: LoginThrottleConfig = {
+  maxAttemptsPerAccount: 5,
+  maxAttemptsPerAddress: 8,
+  windowSeconds: 900,
+  freeFailures: 2,
+  backoffBaseMs: 1000,
+  backoffMaxMs: 8000,
+};
+
+for (const kind of databaseKinds) {
+  describe(`login throttling (${kind.name})`, () => {
+    let fresh: TestDatabase;
+    let now = Date.parse('2026-03-01T12:00:00Z');
+    const clock = () => new Date(now);
+    const account = () => ({ tenantId: randomUUID(), email: `${randomUUID()}@example.com` });
+    let throttle: ReturnType<typeof loginThrottle>;
+
+    beforeAll(async () => {
+      fresh = await kind.fresh();
+      throttle = loginThrottle(fresh.database.db, config, clock);
+    });
+    afterAll(async () => {
+      await fresh?.dispose();
+    });
+
+    it('lets exactly the limit through when 50 wrong passwords for one account arrive at once', async () => {
+      const key = account();
+      const decisions = await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const decision = await throttle.checkLogin(key);
+          if (decision.allowed) await throttle.recordFailure(key);
+          return decision;
+        }),
+      );
+      expect(decisions.filter((d) => d.allowed)).toHaveLength(config.maxAttemptsPerAccount);
+      const refused = decisions.filter((d) => !d.allowed);
+      expect(refused).toHaveLength(50 - config.maxAttemptsPerAccount);
+      for (const d of refused) expect(d.allowed === false && d.retryAfterSeconds).toBeGreaterThan(0);
+    });
+
+    it('backs off exponentially after the free failures, then refuses until the window ends', async () => {
+      const key = account();
+      const fail = async () => {
+        const decision = await throttle.checkLogin(key);
+        if (decision.allowed) await throttle.recordFailure(key);
+        return decision;
+      };
+      expect(await fail()).toEqual({ allowed: true });
+      expect(await fail()).toEqual({ allowed: true });
+      // Third failure: 1 s backoff before the next attempt.
+      expect(await fail()).toEqual({ allowed: true });
+      expect(await throttle.checkLogin(key)).toEqual({ allowed: false, retryAfterSeconds: 1 });
+      now += 1000;
+      expect(await fail()).toEqual({ allowed: true });
+      expect(await throttle.checkLogin(key)).toEqual({ allowed: false, retryAfterSeconds: 2 });
+      now += 2000;
+      expect(await fail()).toEqual({ allowed: true });
+      // Fifth attempt used: the limit holds until the window (900 s from the first attempt) ends.
+      now += 60_000;
+      const locked = await throttle.checkLogin(key);
+      expect(locked).toEqual({ allowed: false, retryAfterSeconds: 900 - 63 });
+      now += 900_000;
+      expect(await throttle.checkLogin(key)).toEqual({ allowed: true });
+    });
+
+    it('clears an account after a good password', async () => {
+      const key = account();
+      for (let i = 0; i < 4; i++) {
+        expect((await throttle.checkLogin(key)).allowed).toBe(true);
+        await throttle.recordFailure(key);
+        now += 10_000;
+      }
+      await throttle.checkLogin(key);
+      await throttle.recordSuccess(key);
+      for (let i = 0; i < config.maxAttemptsPerAccount; i++) {
+        expect((await throttle.checkLogin(key)).allowed).toBe(true);
+      }
+    });
+
+    it('limits one client address across many accounts', async () => {
+      const address = `198.51.100.${Math.floor(Math.random() * 250)}-${randomUUID()}`;
+      const results: boolean[] = [];
+      for (let i = 0; i < 12; i++) {
+        const key = { ...account(), address };
+        const decision = await throttle.checkLogin(key);
+        results.push(decision.allowed);
+        if (decision.allowed) await throttle.recordFailure(key);
+      }
+      expect(results.filter(Boolean)).toHaveLength(config.maxAttemptsPerAddress);
+      expect(results.slice(config.maxAttemptsPerAddress).every((a) => !a)).toBe(true);
+    });
+
+    it('sweeps records whose window has passed', async () => {
+      const key = account();
+      await throttle.checkLogin(key);
+      now += 3_600_000;
+      expect(await throttle.sweep()).toBeGreaterThan(0);
+    });
+  });
+}

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppEnv } from '../../src/http/env.ts';
+import { rateLimit } from '../../src/http/middleware/rate-limit.ts';
+import type { ResolvedTenant } from '../../src/identity/principal.ts';
+import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+
+for (const kind of databaseKinds) {
+  describe(`per-tenant rate limit (${kind.name})`, () => {
+    let fresh: TestDatabase;
+    let now = Date.parse('2026-03-01T12:00:10Z');
+
+    beforeAll(async () => {
+      fresh = await kind.fresh();
+    });
+    afterAll(async () => {
+      await fresh?.dispose();
+    });
+
+    /** An app whose tenant is set as tenant resolution would set it. */
+    function appFor(tenant: ResolvedTenant, limitFor?: (t: ResolvedTenant) => number) {
+      const app = new Hono<AppEnv>();
+      app.use('*', async (c, next) => {
+        c.set('tenant', tenant);
+        await next();
+      });
+      app.use(
+        '*',
+        rateLimit({ db: fresh.database.db, clock: () => new Date(now), ...(limitFor ? { limitFor } : {}) }),
+      );
+      app.get('/v1/thing', (c) => c.json({ ok: true }));
+      return app;
+    }
+    const tenant = (plan = 'free'): ResolvedTenant => ({
+      id: randomUUID(),
+      slug: 'acme',
+      status: 'active',
+      plan,
+      via: 'header',
+    });
+
+    it("uses the plan's requests per minute and tells the client with RateLimit headers", async () => {
+      const res = await appFor(tenant('basic')).request('/v1/thing');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('ratelimit-limit')).toBe('600');
+      expect(res.headers.get('ratelimit-remaining')).toBe('599');
+      expect(res.headers.get('ratelimit-reset')).toBe('50');
+    });
+
+    it('answers 429 with Retry-After over the limit, and serves again in the next window', async () => {
+      const app = appFor(tenant(), () => 3);
+      for (let i = 0; i < 3; i++) expect((await app.request('/v1/thing')).status).toBe(200);
+      const refused = await app.request('/v1/thing');
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toBe('application/problem+json');
+      expect(refused.headers.get('retry-after')).toBe(refused.headers.get('ratelimit-reset'));
+      expect(refused.headers.get('ratelimit-remaining')).toBe('0');
+      now += 60_000;
+      expect((await app.request('/v1/thing')).status).toBe(200);
+    });
+
+    it('counts each tenant apart and lets exactly the limit through under parallel requests', async () => {
+      const busy = appFor(tenant(), () => 10);
+      const statuses = await Promise.all(
+        Array.from({ length: 30 }, async () => (await busy.request('/v1/thing')).status),
+      );
+      expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(20);
+      expect((await appFor(tenant(), () => 10).request('/v1/thing')).status).toBe(200);
+    });
+  });
+}
