@@ -1,9 +1,10 @@
 import type { Projection } from './projection.ts';
 import { tenantDomains } from './tenant-domains.ts';
 import { tenantList } from './tenant-list.ts';
+import { userList } from './user-list.ts';
 
 /** A projection typed against its own tables, seen by the engine as one of many. */
 const erase = <DB>(projection: Projection<DB>) => projection as unknown as Projection;
 
 /** Every read model the service maintains. */
-export const projections: readonly Projection[] = [erase(tenantList), erase(tenantDomains)];
+export const projections: readonly Projection[] = [erase(tenantList), erase(tenantDomains), erase(userList)];

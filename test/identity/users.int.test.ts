@@ -1,0 +1,322 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { load } from '../../src/commands/handle.ts';
+import {
+  membershipDecider,
+  membershipStreamId,
+  registerUser,
+  userStreamId,
+  verifyCredentials,
+} from '../../src/commands/identity/index.ts';
+import { argon2idHasher } from '../../src/identity/passwords.ts';
+import { databaseKinds } from '../support/databases.ts';
+import { usersApp } from './support.ts';
+
+type App = Awaited<ReturnType<typeof usersApp>>;
+type UserBody = {
+  id: string;
+  email: string;
+  status: string;
+  role: string;
+  revision: number;
+  position: string;
+};
+const password = 'plum-orbit-kettle-47';
+let counter = 0;
+const email = (base = 'user') => `${base}.${Date.now().toString(36)}.${counter++}@example.com`;
+
+for (const kind of databaseKinds) {
+  describe(`users over HTTP (${kind.name})`, () => {
+    let t: App;
+    beforeAll(async () => {
+      t = await usersApp(kind.fresh);
+    });
+    afterAll(async () => {
+      await t.dispose();
+    });
+
+    const tenant = () => crypto.randomUUID();
+    const as = (tenantId: string, role?: string, plan?: string) => ({
+      'x-test-tenant': tenantId,
+      ...(role ? { 'x-test-role': role } : {}),
+      ...(plan ? { 'x-test-plan': plan } : {}),
+    });
+    const register = (tenantId: string, body: Record<string, unknown>, plan?: string) =>
+      t.request('/v1/auth/register', { method: 'POST', headers: as(tenantId, undefined, plan), json: body });
+    const setPolicy = async (tenantId: string, policy: string) => {
+      const res = await t.request('/v1/signup-policy', {
+        method: 'PUT',
+        headers: as(tenantId, 'owner'),
+        json: { policy },
+      });
+      expect(res.status).toBe(200);
+    };
+    const eventCount = async () => (await t.store.readAll({ after: 0n, limit: 10_000 })).length;
+
+    it('registers under the open policy: 201 active member, email lowercased, listed, never the hash', async () => {
+      const tid = tenant();
+      const mail = email('Ada');
+      const res = await register(tid, { email: `  ${mail.toUpperCase()} `, password, name: 'Ada' });
+      expect(res.status, await res.clone().text()).toBe(201);
+      const body = (await res.json()) as UserBody;
+      expect(body).toMatchObject({
+        email: mail.toLowerCase(),
+        status: 'active',
+        role: 'member',
+        revision: 0,
+      });
+      expect(res.headers.get('location')).toBe(`/v1/users/${body.id}`);
+      expect(JSON.stringify(body)).not.toContain('argon2');
+      const list = await t.request('/v1/users', {
+        headers: { ...as(tid, 'admin'), 'x-min-position': body.position },
+      });
+      expect(list.status).toBe(200);
+      const page = (await list.json()) as { items: UserBody[] };
+      expect(page.items.map((i) => i.email)).toEqual([mail.toLowerCase()]);
+      expect(JSON.stringify(page)).not.toContain('argon2');
+    });
+
+    it('approval policy: pending until approved; approving twice is a 409 problem and appends nothing', async () => {
+      const tid = tenant();
+      await setPolicy(tid, 'approval');
+      const res = await register(tid, { email: email(), password, name: 'Pat' });
+      const user = (await res.json()) as UserBody;
+      expect(user.status).toBe('pending_approval');
+      const approve = () =>
+        t.request(`/v1/users/${user.id}/approve`, { method: 'POST', headers: as(tid, 'admin') });
+      const first = await approve();
+      expect(first.status).toBe(200);
+      expect(await first.json()).toMatchObject({ status: 'active', revision: 1 });
+      const before = await eventCount();
+      const second = await approve();
+      expect(second.status).toBe(409);
+      expect(second.headers.get('content-type')).toBe('application/problem+json');
+      expect(await eventCount()).toBe(before);
+    });
+
+    it('rejecting a pending user frees the email and the seat', async () => {
+      const tid = tenant();
+      await setPolicy(tid, 'approval');
+      const mail = email();
+      const user = (await (await register(tid, { email: mail, password, name: 'Rex' })).json()) as UserBody;
+      const reject = await t.request(`/v1/users/${user.id}/reject`, {
+        method: 'POST',
+        headers: as(tid, 'admin'),
+      });
+      expect(reject.status).toBe(200);
+      const seats = await load(t.store, membershipStreamId(tid), membershipDecider);
+      expect(seats.state.seats.size).toBe(0);
+      expect((await register(tid, { email: mail, password, name: 'Rex' })).status).toBe(201);
+    });
+
+    it('closed policy (invitation only): 403 and nothing appended', async () => {
+      const tid = tenant();
+      await setPolicy(tid, 'closed');
+      const before = await eventCount();
+      const res = await register(tid, { email: email(), password, name: 'Cy' });
+      expect(res.status).toBe(403);
+      expect(await eventCount()).toBe(before);
+    });
+
+    it('20 parallel registrations of one email (any case): exactly one 201, the others 409', async () => {
+      const tid = tenant();
+      const mail = email('race');
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          register(tid, { email: i % 2 ? mail.toUpperCase() : mail, password, name: `R${i}` }),
+        ),
+      );
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(19);
+      const created = (await results.find((r) => r.status === 201)!.json()) as UserBody;
+      expect(await t.store.readStream(userStreamId(created.id))).toHaveLength(1);
+      const seats = await load(t.store, membershipStreamId(tid), membershipDecider);
+      expect([...seats.state.seats]).toEqual([created.id]);
+    });
+
+    it('one seat left on the plan + 20 parallel registrations of different emails: exactly one 201', async () => {
+      const tid = tenant();
+      for (let i = 0; i < 4; i++) {
+        expect((await register(tid, { email: email('seat'), password, name: 'S' }, 'free')).status).toBe(201);
+      }
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          register(tid, { email: email('last'), password, name: 'L' }, 'free'),
+        ),
+      );
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(19);
+      const seats = await load(t.store, membershipStreamId(tid), membershipDecider);
+      expect(seats.state.seats.size).toBe(5);
+      const registered = await t.store.readAll({ after: 0n, limit: 10_000, types: ['UserRegistered'] });
+      expect(registered.filter((e) => (e.data as { tenantId: string }).tenantId === tid)).toHaveLength(5);
+    });
+
+    describe('bad input is a 400 problem naming the field, and appends nothing', () => {
+      const cases: [string, Record<string, unknown>, string][] = [
+        ['malformed email', { email: 'not-an-email', password, name: 'X' }, 'email'],
+        ['password too short', { email: 'a@example.com', password: 'short7!', name: 'X' }, 'password'],
+        ['password too long', { email: 'a@example.com', password: 'z'.repeat(257), name: 'X' }, 'password'],
+        ['common password', { email: 'a@example.com', password: 'baseball', name: 'X' }, 'password'],
+        ['unknown field', { email: 'a@example.com', password, name: 'X', role: 'owner' }, 'role'],
+        ['missing name', { email: 'a@example.com', password }, 'name'],
+      ];
+      for (const [what, body, path] of cases) {
+        it(what, async () => {
+          const before = await eventCount();
+          const res = await register(tenant(), body);
+          expect(res.status).toBe(400);
+          expect(res.headers.get('content-type')).toBe('application/problem+json');
+          const problem = (await res.json()) as { errors: { path: string }[] };
+          expect(problem.errors.map((e) => e.path)).toContain(path);
+          expect(await eventCount()).toBe(before);
+        });
+      }
+    });
+
+    it('changes a role with If-Match (stale is 412), removes a user (UserRemoved, gone from the list)', async () => {
+      const tid = tenant();
+      const user = (await (await register(tid, { email: email(), password, name: 'Mo' })).json()) as UserBody;
+      const stale = await t.request(`/v1/users/${user.id}`, {
+        method: 'PATCH',
+        headers: { ...as(tid, 'admin'), 'if-match': '"7"' },
+        json: { role: 'approver' },
+      });
+      expect(stale.status).toBe(412);
+      const patch = await t.request(`/v1/users/${user.id}`, {
+        method: 'PATCH',
+        headers: { ...as(tid, 'admin'), 'if-match': '"0"' },
+        json: { role: 'approver' },
+      });
+      expect(patch.status).toBe(200);
+      expect(patch.headers.get('etag')).toBe('"1"');
+      const owner = await t.request(`/v1/users/${user.id}`, {
+        method: 'PATCH',
+        headers: as(tid, 'admin'),
+        json: { role: 'owner' },
+      });
+      expect(owner.status).toBe(403);
+      const del = await t.request(`/v1/users/${user.id}`, { method: 'DELETE', headers: as(tid, 'admin') });
+      expect(del.status).toBe(204);
+      const events = await t.store.readStream(userStreamId(user.id));
+      expect(events.map((e) => e.type)).toEqual(['UserRegistered', 'UserRoleChanged', 'UserRemoved']);
+      const list = await t.request('/v1/users', {
+        headers: { ...as(tid, 'admin'), 'x-min-position': del.headers.get('x-position')! },
+      });
+      expect(((await list.json()) as { items: unknown[] }).items).toEqual([]);
+      expect((await t.request(`/v1/users/${user.id}`, { headers: as(tid, 'admin') })).status).toBe(404);
+    });
+
+    it('asks for the permission: 401 without a caller, 403 for a member, and another tenant’s user is 404', async () => {
+      const tid = tenant();
+      const user = (await (await register(tid, { email: email(), password, name: 'Iz' })).json()) as UserBody;
+      expect((await t.request('/v1/users', { headers: as(tid) })).status).toBe(401);
+      expect((await t.request('/v1/users', { headers: as(tid, 'member') })).status).toBe(403);
+      expect(
+        (await t.request(`/v1/users/${user.id}`, { method: 'DELETE', headers: as(tid, 'approver') })).status,
+      ).toBe(403);
+      const other = tenant();
+      expect((await t.request(`/v1/users/${user.id}`, { headers: as(other, 'owner') })).status).toBe(404);
+      expect(
+        (await t.request(`/v1/users/${user.id}/approve`, { method: 'POST', headers: as(other, 'owner') }))
+          .status,
+      ).toBe(404);
+      expect((await t.request(`/v1/users/${user.id}`, { headers: as(tid, 'approver') })).status).toBe(200);
+    });
+
+    it('lists with search, role and status filters and a keyset cursor', async () => {
+      const tid = tenant();
+      await setPolicy(tid, 'approval');
+      let position = '0';
+      const ids: string[] = [];
+      for (const name of ['Alice Smith', 'Bob Stone', 'Carol Smith', 'Dan Jones']) {
+        const res = await register(tid, { email: email(name.split(' ')[0]), password, name });
+        const body = (await res.json()) as UserBody;
+        ids.push(body.id);
+        position = body.position;
+      }
+      const approved = await t.request(`/v1/users/${ids[0]}/approve`, {
+        method: 'POST',
+        headers: as(tid, 'owner'),
+      });
+      position = approved.headers.get('x-position')!;
+      const get = async (query: string) => {
+        const res = await t.request(`/v1/users?${query}`, {
+          headers: { ...as(tid, 'admin'), 'x-min-position': position },
+        });
+        expect(res.status).toBe(200);
+        return (await res.json()) as { items: { name: string }[]; next_cursor: string | null };
+      };
+      expect((await get('q=smith')).items.map((i) => i.name).sort()).toEqual(['Alice Smith', 'Carol Smith']);
+      expect((await get('q=BOB')).items.map((i) => i.name)).toEqual(['Bob Stone']);
+      expect((await get('status=active')).items.map((i) => i.name)).toEqual(['Alice Smith']);
+      expect((await get('status=pending_approval&role=member')).items).toHaveLength(3);
+      expect((await get('role=admin')).items).toHaveLength(0);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { items: { name: string }[]; next_cursor: string | null } = await get(
+          `limit=3&sort=-email${cursor ? `&cursor=${cursor}` : ''}`,
+        );
+        seen.push(...page.items.map((i) => i.name));
+        cursor = page.next_cursor;
+      } while (cursor);
+      expect(seen).toEqual(['Dan Jones', 'Carol Smith', 'Bob Stone', 'Alice Smith']);
+      const bad = await t.request('/v1/users?cursor=garbage&sort=email', { headers: as(tid, 'admin') });
+      expect(bad.status).toBe(400);
+    });
+
+    it('verifyCredentials: right password ok; wrong and unknown alike refused; old parameters rehashed once', async () => {
+      const tid = tenant();
+      const mail = email('login');
+      const cheap = argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
+      const created = await registerUser(
+        t.store,
+        cheap,
+        {
+          tenantId: tid,
+          email: mail,
+          name: 'Lo',
+          password,
+          role: 'owner',
+          via: 'admin',
+          maxUsers: null,
+          defaultPolicy: 'closed',
+          at: new Date().toISOString(),
+        },
+        { metadata: { tenantId: tid } },
+      );
+      const deps = { store: t.store, hasher: t.hasher, clock: () => new Date() };
+      expect(await verifyCredentials(deps, tid, 'nobody@example.com', password)).toEqual({
+        ok: false,
+        reason: 'invalid_credentials',
+      });
+      expect(await verifyCredentials(deps, tid, mail, 'wrong-password-1')).toEqual({
+        ok: false,
+        reason: 'invalid_credentials',
+      });
+      expect(await verifyCredentials(deps, tenant(), mail, password)).toMatchObject({ ok: false });
+      const ok = await verifyCredentials(deps, tid, mail.toUpperCase(), password);
+      expect(ok).toMatchObject({ ok: true, user: { userId: created.state.userId, role: 'owner' } });
+      const again = await verifyCredentials(deps, tid, mail, password);
+      expect(again.ok).toBe(true);
+      const events = await t.store.readStream(userStreamId(created.state.userId));
+      expect(events.map((e) => e.type)).toEqual(['UserRegistered', 'UserPasswordRehashed']);
+      expect((events[1]!.data as { passwordHash: string }).passwordHash).toMatch(/m=19456,t=2,p=1/);
+    });
+
+    it('a pending user with the right password is told not_active; with a wrong one, invalid', async () => {
+      const tid = tenant();
+      await setPolicy(tid, 'approval');
+      const mail = email();
+      await register(tid, { email: mail, password, name: 'Pe' });
+      const deps = { store: t.store, hasher: t.hasher, clock: () => new Date() };
+      expect(await verifyCredentials(deps, tid, mail, password)).toEqual({ ok: false, reason: 'not_active' });
+      expect(await verifyCredentials(deps, tid, mail, 'wrong-password-1')).toEqual({
+        ok: false,
+        reason: 'invalid_credentials',
+      });
+    });
+  });
+}
