@@ -1,0 +1,241 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppEnv } from '../../src/http/env.ts';
+import { onError } from '../../src/http/middleware/errors.ts';
+import { resolveTenant } from '../../src/http/middleware/tenant.ts';
+import { readModels } from '../../src/http/read-models.ts';
+import { tenantAdminRoutes } from '../../src/http/routes/tenant-admin.ts';
+import { testApp } from '../support/app.ts';
+import { databaseKinds } from '../support/databases.ts';
+import {
+  expectForeignIdsNotFound,
+  expectMatrix,
+  type ProtectedRoute,
+  type Send,
+  sender,
+  testPrincipal,
+} from './authorization.ts';
+import { tenantFixtures } from './support.ts';
+
+type App = Awaited<ReturnType<typeof testApp>>;
+let counter = 0;
+const domain = (base = 'packages') => `${base}-${Date.now().toString(36)}-${counter++}.example.com`;
+
+for (const kind of databaseKinds) {
+  describe(`tenant domains and stats over HTTP (${kind.name})`, () => {
+    let t: App;
+    let fixtures: ReturnType<typeof tenantFixtures>;
+    let send: Send;
+
+    beforeAll(async () => {
+      t = await testApp(kind.fresh);
+      fixtures = tenantFixtures(t.store, t.engine);
+      const resolver = resolveTenant({ db: t.database.db, baseDomain: 'warden.test', cacheTtlMs: 0 });
+      for (const path of ['/v1/tenants/:id/domains', '/v1/tenants/:id/domains/*', '/v1/tenants/:id/stats']) {
+        t.app.use(path, resolver.middleware, testPrincipal());
+      }
+      t.app.route(
+        '/',
+        tenantAdminRoutes({
+          store: t.store,
+          db: t.database.db,
+          readModels: readModels(t.engine, 5000),
+          clock: () => new Date(),
+          eventsInDatabase: true,
+        }),
+      );
+      send = sender(t.request);
+    });
+    afterAll(async () => {
+      await t?.dispose();
+    });
+
+    const addDomain = (
+      tenant: { id: string; slug: string },
+      name: string,
+      as: 'owner' | 'superadmin' = 'owner',
+    ) =>
+      send({ method: 'POST', path: `/v1/tenants/${tenant.id}/domains`, body: { domain: name }, as, tenant });
+
+    it('adds a custom domain lowercased, lists it, and answers 200 when the tenant already has it', async () => {
+      const acme = await fixtures.create();
+      const name = domain();
+      const added = await addDomain(acme, `  ${name.toUpperCase()} `);
+      expect(added.status, await added.clone().text()).toBe(201);
+      expect(added.headers.get('location')).toBe(`/v1/tenants/${acme.id}/domains/${name}`);
+      const body = (await added.json()) as { domain: string; position: string };
+      expect(body.domain).toBe(name);
+      expect((await addDomain(acme, name)).status).toBe(200);
+
+      const list = await send({
+        method: 'GET',
+        path: `/v1/tenants/${acme.id}/domains`,
+        headers: { 'x-min-position': body.position },
+        as: 'owner',
+        tenant: acme,
+      });
+      expect(((await list.json()) as { items: { domain: string }[] }).items.map((d) => d.domain)).toEqual([
+        name,
+      ]);
+    });
+
+    it('refuses hostnames that are not hostnames, with the field named', async () => {
+      const acme = await fixtures.create();
+      for (const bad of [
+        'localhost',
+        'exa mple.com',
+        '-bad.example.com',
+        'a..b.com',
+        'x.123',
+        `${'a'.repeat(64)}.com`,
+      ]) {
+        const res = await addDomain(acme, bad);
+        expect(res.status, bad).toBe(400);
+        expect(((await res.json()) as { errors: { path: string }[] }).errors[0]?.path).toBe('domain');
+      }
+    });
+
+    it("refuses another tenant's domain (409) until it is released, then lets the other claim it", async () => {
+      const [a, b] = [await fixtures.create(), await fixtures.create()];
+      const name = domain();
+      expect((await addDomain(a, name)).status).toBe(201);
+      const taken = await addDomain(b, name);
+      expect(taken.status).toBe(409);
+      expect(await taken.text()).not.toContain(a.id);
+      const notHis = await send({
+        method: 'DELETE',
+        path: `/v1/tenants/${b.id}/domains/${name}`,
+        as: 'owner',
+        tenant: b,
+      });
+      expect(notHis.status).toBe(404);
+      const released = await send({
+        method: 'DELETE',
+        path: `/v1/tenants/${a.id}/domains/${name}`,
+        as: 'owner',
+        tenant: a,
+      });
+      expect(released.status).toBe(204);
+      expect((await addDomain(b, name)).status).toBe(201);
+    });
+
+    it('gives one domain to exactly one tenant when several claim it at once', async () => {
+      const tenants = await Promise.all(Array.from({ length: 6 }, () => fixtures.create()));
+      const name = domain('race');
+      const statuses = await Promise.all(
+        tenants.map(async (tenant) => (await addDomain(tenant, name)).status),
+      );
+      expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(tenants.length - 1);
+    });
+
+    it('reports users, package requests (null: no such context yet) and the events stored for the tenant', async () => {
+      const acme = await fixtures.create();
+      const stats = async () => {
+        const res = await send({
+          method: 'GET',
+          path: `/v1/tenants/${acme.id}/stats`,
+          as: 'owner',
+          tenant: acme,
+        });
+        expect(res.status).toBe(200);
+        return (await res.json()) as {
+          users: number;
+          package_requests_this_month: null;
+          events_stored: number;
+          event_bytes: number;
+        };
+      };
+      const before = await stats();
+      expect(before).toMatchObject({ tenant_id: acme.id, users: 0, package_requests_this_month: null });
+      await addDomain(acme, domain());
+      const after = await stats();
+      expect(after.events_stored).toBe(before.events_stored + 1);
+      expect(after.event_bytes).toBeGreaterThan(before.event_bytes);
+    });
+
+    it('answers null storage figures when the event log is not in PostgreSQL', async () => {
+      const acme = await fixtures.create();
+      const app = new OpenAPIHono<AppEnv>();
+      app.use('*', testPrincipal());
+      app.route(
+        '/',
+        tenantAdminRoutes({
+          store: t.store,
+          db: t.database.db,
+          readModels: readModels(t.engine, 5000),
+          clock: () => new Date(),
+          eventsInDatabase: false,
+        }),
+      );
+      app.onError(onError);
+      const res = await app.request(`/v1/tenants/${acme.id}/stats`, {
+        headers: { 'x-test-role': 'superadmin', 'x-test-tenant': acme.id },
+      });
+      expect(await res.json()).toMatchObject({ events_stored: null, event_bytes: null });
+    });
+
+    it('answers 404 for an unknown or deleted tenant, even to the platform superadmin', async () => {
+      const gone = await fixtures.create();
+      await fixtures.change(gone.id, { type: 'DeleteTenant', at: new Date().toISOString() });
+      const platform = await fixtures.create();
+      for (const id of [gone.id, crypto.randomUUID()]) {
+        const res = await send({
+          method: 'GET',
+          path: `/v1/tenants/${id}/stats`,
+          as: 'superadmin',
+          tenant: platform,
+        });
+        expect(res.status).toBe(404);
+      }
+    });
+
+    /** Every route of this module, as the authorization helpers take them. */
+    const routes: ProtectedRoute[] = [
+      {
+        name: 'list domains',
+        permission: 'tenant:manage',
+        prepare: (x) => ({ method: 'GET', path: `/v1/tenants/${x.id}/domains` }),
+      },
+      {
+        name: 'add domain',
+        permission: 'tenant:manage',
+        prepare: (x) => ({
+          method: 'POST',
+          path: `/v1/tenants/${x.id}/domains`,
+          body: { domain: domain('matrix') },
+        }),
+      },
+      {
+        name: 'remove domain',
+        permission: 'tenant:manage',
+        prepare: async (x) => {
+          const name = domain('gone');
+          expect((await addDomain(x, name, 'superadmin')).status).toBe(201);
+          return { method: 'DELETE', path: `/v1/tenants/${x.id}/domains/${name}` };
+        },
+      },
+      {
+        name: 'stats',
+        permission: 'tenant:manage',
+        prepare: (x) => ({ method: 'GET', path: `/v1/tenants/${x.id}/stats` }),
+      },
+    ];
+
+    it('lets each role through exactly as the permission matrix says (owner and superadmin), 403 otherwise', async () => {
+      const table = await expectMatrix(send, await fixtures.create(), routes);
+      expect(Object.keys(table)).toEqual(routes.map((r) => r.name));
+    });
+
+    it("answers 404 to another tenant's owner for every id of this tenant, and changes nothing", async () => {
+      const [a, b] = [await fixtures.create(), await fixtures.create()];
+      const before = await send({ method: 'GET', path: `/v1/tenants/${a.id}/stats`, as: 'owner', tenant: a });
+      await expectForeignIdsNotFound(send, a, b, routes);
+      const after = await send({ method: 'GET', path: `/v1/tenants/${a.id}/stats`, as: 'owner', tenant: a });
+      // Only the remove-domain route's own setup (as superadmin) wrote to A: one add, no removal.
+      expect(((await after.json()) as { events_stored: number }).events_stored).toBe(
+        ((await before.json()) as { events_stored: number }).events_stored + 1,
+      );
+    });
+  });
+}
