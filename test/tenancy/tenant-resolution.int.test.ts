@@ -94,6 +94,16 @@ for (const kind of databaseKinds) {
       expect((await here(`http://${gone.slug}.example/v1/here`)).status).toBe(404);
     });
 
+    it("never falls back from a gone tenant's custom domain to the subdomain it looks like, cached or not", async () => {
+      const [gone, lookalike] = [await fixtures.create(), await fixtures.create()];
+      await fixtures.addDomain(gone.id, `${lookalike.slug}.warden.test`);
+      await fixtures.change(gone.id, { type: 'DeleteTenant', at: new Date().toISOString() });
+      expireCache();
+      for (let i = 0; i < 2; i++) {
+        expect((await here(`http://${lookalike.slug}.warden.test/v1/here`)).status).toBe(404);
+      }
+    });
+
     it('answers 403 to a suspended tenant on every call but login, and serves it again once reactivated', async () => {
       const acme = await fixtures.create();
       await fixtures.change(acme.id, {

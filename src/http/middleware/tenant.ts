@@ -43,12 +43,15 @@ export interface TenantResolver {
 }
 
 type Lookup = Omit<ResolvedTenant, 'via'> | null;
+/** A host that is nobody's custom domain (cached too, so plain subdomain requests skip the query). */
+const UNREGISTERED = 'unregistered' as const;
+type Cached = Lookup | typeof UNREGISTERED;
 
 /** A bounded map with a TTL per entry; Map keeps insertion order, so the first key is the oldest used. */
 function ttlCache(ttlMs: number, max: number, now: () => number) {
-  const entries = new Map<string, { value: Lookup; expires: number }>();
+  const entries = new Map<string, { value: Cached; expires: number }>();
   return {
-    get(key: string): { value: Lookup } | undefined {
+    get(key: string): { value: Cached } | undefined {
       const entry = entries.get(key);
       if (!entry) return undefined;
       entries.delete(key);
@@ -56,7 +59,7 @@ function ttlCache(ttlMs: number, max: number, now: () => number) {
       entries.set(key, entry);
       return { value: entry.value };
     },
-    set(key: string, value: Lookup) {
+    set(key: string, value: Cached) {
       if (ttlMs <= 0) return;
       entries.delete(key);
       entries.set(key, { value, expires: now() + ttlMs });
@@ -90,7 +93,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
 
   async function cached(key: string, find: () => Promise<Lookup>): Promise<Lookup> {
     const hit = cache.get(key);
-    if (hit) return hit.value;
+    if (hit) return hit.value === UNREGISTERED ? null : hit.value;
     const value = await find();
     cache.set(key, value);
     return value;
@@ -110,16 +113,20 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
   /** undefined: not a registered domain (try the next form); null: registered to a gone tenant. */
   const byDomain = async (host: string): Promise<Lookup | undefined> => {
     const hit = cache.get(`domain:${host}`);
-    if (hit) return hit.value === null ? undefined : hit.value;
+    if (hit) return hit.value === UNREGISTERED ? undefined : hit.value;
     const row = await tenants
       .selectFrom('tenant_domain')
       .innerJoin('tenant_list', 'tenant_list.id', 'tenant_domain.tenant_id')
       .select(['tenant_list.id', 'tenant_list.slug', 'tenant_list.status', 'tenant_list.plan'])
       .where('tenant_domain.domain', '=', host)
       .executeTakeFirst();
+    if (row === undefined) {
+      cache.set(`domain:${host}`, UNREGISTERED);
+      return undefined;
+    }
     const value = asTenant(row);
     cache.set(`domain:${host}`, value);
-    return row === undefined ? undefined : value;
+    return value;
   };
 
   const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
