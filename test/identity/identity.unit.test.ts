@@ -71,6 +71,18 @@ describe('user decider', () => {
       .thenEvents([registered('active')]);
   });
 
+  it('marks the platform superadmin only when an admin path (the bootstrap) asks; sign-up never can', () => {
+    const event = registered();
+    spec
+      .given([])
+      .when(register({ via: 'admin', platformSuperadmin: true }))
+      .thenEvents([{ ...event, data: { ...event.data, platformSuperadmin: true } } as UserEvent]);
+    spec
+      .given([])
+      .when(register({ platformSuperadmin: true }))
+      .thenEvents([event]);
+  });
+
   it('refuses a second registration of a live user (the email is taken)', () => {
     spec.given([registered()]).when(register()).thenFails('CONFLICT');
     spec

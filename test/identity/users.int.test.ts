@@ -208,6 +208,20 @@ for (const kind of databaseKinds) {
       expect((await t.request(`/v1/users/${user.id}`, { headers: as(tid, 'admin') })).status).toBe(404);
     });
 
+    it('an admin adds a user who is active at once even when sign-up is closed; only an owner adds an owner', async () => {
+      const tid = tenant();
+      await setPolicy(tid, 'closed');
+      const add = (role: string, body: Record<string, unknown>) =>
+        t.request('/v1/users', { method: 'POST', headers: as(tid, role), json: body });
+      const res = await add('admin', { email: email('added'), password, name: 'Ad', role: 'operator' });
+      expect(res.status, await res.clone().text()).toBe(201);
+      expect(await res.json()).toMatchObject({ status: 'active', role: 'operator' });
+      expect((await add('admin', { email: email(), password, name: 'Ow', role: 'owner' })).status).toBe(403);
+      expect((await add('owner', { email: email(), password, name: 'Ow', role: 'owner' })).status).toBe(201);
+      expect((await add('approver', { email: email(), password, name: 'No' })).status).toBe(403);
+      expect((await add('admin', { email: email(), password: 'password1', name: 'Pw' })).status).toBe(400);
+    });
+
     it('asks for the permission: 401 without a caller, 403 for a member, and another tenant’s user is 404', async () => {
       const tid = tenant();
       const user = (await (await register(tid, { email: email(), password, name: 'Iz' })).json()) as UserBody;

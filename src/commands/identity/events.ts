@@ -38,6 +38,8 @@ export const identityEventSchemas = {
     status: z.enum(['active', 'pending_approval']),
     /** The argon2id PHC string; never leaves the event store (no read model, no log line). */
     passwordHash: z.string().min(1),
+    /** Set only by the first-start bootstrap: the platform superadmin acts in every tenant. */
+    platformSuperadmin: z.boolean().optional(),
     at,
   }),
   UserApproved: z.object({ ...user, at }),

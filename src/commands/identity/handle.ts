@@ -53,6 +53,8 @@ export interface RegisterUserInput {
   maxUsers: number | null;
   /** Policy to apply when the tenant never set one. */
   defaultPolicy: SignupPolicy;
+  /** Only with `via: 'admin'`: the first-start bootstrap makes the platform superadmin. */
+  platformSuperadmin?: boolean;
   at: string;
 }
 
@@ -87,6 +89,7 @@ export async function registerUser(
         passwordHash,
         via: input.via,
         policy,
+        ...(input.platformSuperadmin ? { platformSuperadmin: true } : {}),
         at: input.at,
       },
       loaded.state,

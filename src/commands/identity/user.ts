@@ -11,6 +11,7 @@ export interface UserState {
   role: UserRole;
   status: UserStatus;
   passwordHash: string;
+  platformSuperadmin: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -30,6 +31,8 @@ export type UserCommand =
       passwordHash: string;
       via: 'signup' | 'admin';
       policy: SignupPolicy;
+      /** Only with `via: 'admin'` (the first-start bootstrap). */
+      platformSuperadmin?: boolean;
       at: string;
     }
   | { type: 'ApproveUser'; at: string }
@@ -47,6 +50,7 @@ const initialState = (): UserState => ({
   role: 'member',
   status: 'active',
   passwordHash: '',
+  platformSuperadmin: false,
   createdAt: '',
   updatedAt: '',
 });
@@ -70,7 +74,22 @@ function decideUnchecked(command: UserCommand, state: UserState): UserEvent[] {
       if (command.policy === 'approval') status = 'pending_approval';
     }
     return [
-      { type: 'UserRegistered', data: { userId, tenantId, email, name, role, status, passwordHash, at } },
+      {
+        type: 'UserRegistered',
+        data: {
+          userId,
+          tenantId,
+          email,
+          name,
+          role,
+          status,
+          passwordHash,
+          ...(command.via === 'admin' && command.platformSuperadmin === true
+            ? { platformSuperadmin: true }
+            : {}),
+          at,
+        },
+      },
     ];
   }
   if (!isLive(state)) throw notFound('user');
@@ -117,6 +136,7 @@ function evolve(state: UserState, event: UserEvent): UserState {
         role: event.data.role,
         status: event.data.status,
         passwordHash: event.data.passwordHash,
+        platformSuperadmin: event.data.platformSuperadmin === true,
         createdAt: event.data.at,
         updatedAt: event.data.at,
       };

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { notFound } from '../../commands/errors.ts';
+import { forbidden, notFound } from '../../commands/errors.ts';
 import {
   changeUser,
   Email,
@@ -61,6 +61,12 @@ const UserWritten = User.extend({
 });
 
 const RegisterBody = z.strictObject({ email: Email, password: NewPassword, name: UserName });
+const AddUserBody = z.strictObject({
+  email: Email,
+  password: NewPassword,
+  name: UserName,
+  role: UserRole.default('member'),
+});
 const ChangeRoleBody = z.strictObject({ role: UserRole });
 const PolicyBody = z.strictObject({ policy: SignupPolicy });
 const IdParam = z.object({ id: z.uuid() });
@@ -164,6 +170,7 @@ export function userRoutes(deps: UserRouteDeps) {
   );
 
   app.use('/v1/users', requirePermission('users:read'));
+  app.on('POST', '/v1/users', requirePermission('users:manage'));
   app.on('GET', '/v1/users/:id', requirePermission('users:read'));
   app.on(['POST', 'PATCH', 'DELETE'], '/v1/users/:id/*', requirePermission('users:manage'));
   app.on(['PATCH', 'DELETE'], '/v1/users/:id', requirePermission('users:manage'));
@@ -242,6 +249,46 @@ export function userRoutes(deps: UserRouteDeps) {
         },
         200,
       );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/users',
+      tags: ['Users'],
+      summary: 'Add a user to the tenant (active at once, whatever the sign-up policy)',
+      request: { body: { content: { 'application/json': { schema: AddUserBody } }, required: true } },
+      responses: {
+        201: jsonContent(UserWritten, 'Added'),
+        ...commonProblems,
+        401: problemContent('No valid access token'),
+        403: problemContent('The role lacks the permission (only an owner adds an owner)'),
+        409: problemContent('Email taken, or the plan’s user limit reached'),
+      },
+    }),
+    async (c) => {
+      const tenant = tenantOf(c);
+      const body = c.req.valid('json');
+      const principal = c.get('principal');
+      if (body.role === 'owner' && principal?.role !== 'owner' && principal?.platformSuperadmin !== true) {
+        throw forbidden('only an owner may grant or take the owner role');
+      }
+      const result = await registerUser(
+        deps.store,
+        deps.hasher,
+        {
+          tenantId: tenant.id,
+          ...body,
+          via: 'admin',
+          maxUsers: maxUsersOf(tenant),
+          defaultPolicy: deps.defaultSignupPolicy,
+          at: now(),
+        },
+        context(c, tenant.id),
+      );
+      c.header('Location', `/v1/users/${result.state.userId}`);
+      return c.json(written(c, result.state, result.revision, result.position), 201);
     },
   );
 
