@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tooManyRequests } from '../../src/http/middleware/rate-limit.ts';
 import { type LoginThrottleConfig, loginThrottle } from '../../src/identity/throttle.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
 
@@ -93,6 +95,36 @@ for (const kind of databaseKinds) {
       }
       expect(results.filter(Boolean)).toHaveLength(config.maxAttemptsPerAddress);
       expect(results.slice(config.maxAttemptsPerAddress).every((a) => !a)).toBe(true);
+    });
+
+    it('answers 429 with Retry-After over HTTP once a login route has let the limit through', async () => {
+      // The shape the login route takes: check before verifying, record after; every password is wrong here.
+      const app = new Hono();
+      const tenantId = randomUUID();
+      app.post('/v1/auth/login', async (c) => {
+        const { email } = (await c.req.json()) as { email: string };
+        const key = { tenantId, email, address: '203.0.113.7' };
+        const decision = await throttle.checkLogin(key);
+        if (!decision.allowed) return tooManyRequests(c, decision.retryAfterSeconds, 'too many attempts');
+        await throttle.recordFailure(key);
+        return c.json({ error: 'invalid credentials' }, 401);
+      });
+      const responses = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          app.request('/v1/auth/login', {
+            method: 'POST',
+            body: JSON.stringify({ email: 'Ann@Example.com' }),
+          }),
+        ),
+      );
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s === 401)).toHaveLength(config.maxAttemptsPerAccount);
+      const refused = responses.filter((r) => r.status === 429);
+      expect(refused).toHaveLength(50 - config.maxAttemptsPerAccount);
+      for (const r of refused) {
+        expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(r.headers.get('content-type')).toBe('application/problem+json');
+      }
     });
 
     it('sweeps records whose window has passed', async () => {

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { type PlanId, plans } from '../../commands/tenancy/plans.ts';
 import type { Tables } from '../../db/tables.ts';
@@ -45,6 +45,15 @@ export async function countHit(
   return { hits: row.hits, resetsAt: new Date(row.window_start).getTime() + windowMs };
 }
 
+/**
+ * The 429 answer of every limit (login throttling included): problem+json with `Retry-After`.
+ * Login calls it with `checkLogin`'s `retryAfterSeconds` when the attempt is refused.
+ */
+export function tooManyRequests(c: Context, retryAfterSeconds: number, detail: string): Response {
+  c.header('Retry-After', String(Math.max(1, Math.ceil(retryAfterSeconds))));
+  return problemResponse(c, 429, 'rate-limited', detail);
+}
+
 const planLimit = (tenant: ResolvedTenant) => (plans[tenant.plan as PlanId] ?? plans.free).apiRatePerMinute;
 
 /**
@@ -71,11 +80,9 @@ export function rateLimit(deps: RateLimitDeps): MiddlewareHandler<AppEnv> {
     };
     if (hits > limit) {
       for (const [name, value] of Object.entries(headers)) c.header(name, value);
-      c.header('Retry-After', String(reset));
-      return problemResponse(
+      return tooManyRequests(
         c,
-        429,
-        'rate-limited',
+        reset,
         `the tenant's plan allows ${limit} requests per ${windowSeconds} seconds; retry in ${reset} s`,
       );
     }
