@@ -5,7 +5,10 @@ import { describeConfig } from '../../src/config.ts';
 describe('README configuration table', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const rows = new Map(
-    [...readme.matchAll(/^\| `([A-Z_]+)` \| (.+?) \| (.+?) \|$/gm)].map((m) => [m[1]!, { fallback: m[2]!, text: m[3]! }]),
+    [...readme.matchAll(/^\| `([A-Z_]+)` \| (.+?) \| (.+?) \|$/gm)].map((m) => [
+      m[1]!,
+      { fallback: m[2]!, text: m[3]! },
+    ]),
   );
 
   it('lists every variable the service reads, with its default and description', () => {
