@@ -95,4 +95,5 @@ export const NewPassword = z
   .string()
   .refine((p) => [...p].length >= PASSWORD_MIN, `must be at least ${PASSWORD_MIN} characters`)
   .refine((p) => [...p].length <= PASSWORD_MAX, `must be at most ${PASSWORD_MAX} characters`)
-  .refine((p) => !isCommonPassword(p), 'is too common: choose one that is not on lists of leaked passwords');
+  .refine((p) => !isCommonPassword(p), 'is too common: choose one that is not on lists of leaked passwords')
+  .meta({ description: `${PASSWORD_MIN} to ${PASSWORD_MAX} characters, not a commonly used password` });

@@ -237,6 +237,10 @@ for (const kind of databaseKinds) {
           .status,
       ).toBe(404);
       expect((await t.request(`/v1/users/${user.id}`, { headers: as(tid, 'approver') })).status).toBe(200);
+      const foreign = await t.request('/v1/users', {
+        headers: { ...as(other, 'owner'), 'x-min-position': user.position },
+      });
+      expect(((await foreign.json()) as { items: unknown[] }).items).toEqual([]);
     });
 
     it('lists with search, role and status filters and a keyset cursor', async () => {
