@@ -1,0 +1,65 @@
+import type { Throughput } from './measure.ts';
+
+/** One line of the printed table. */
+export interface Row {
+  figure: string;
+  value: number | null;
+  unit: string;
+  /** Name and value of the ratio this row is judged by, when it has one. */
+  ratio?: { name: string; value: number | null };
+  /** Human-readable target, e.g. "≥ 0.6"; absent for plain measurements. */
+  target?: string;
+  met?: boolean | null;
+}
+
+export function formatNumber(value: number | null): string {
+  if (value === null || Number.isNaN(value)) return 'n/a';
+  if (Number.isInteger(value)) return value.toLocaleString('en-US');
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
+  return value.toFixed(2);
+}
+
+export function printTable(rows: readonly Row[]): void {
+  const cells = rows.map((r) => [
+    r.figure,
+    formatNumber(r.value),
+    r.unit,
+    r.ratio ? `${r.ratio.name} = ${formatNumber(r.ratio.value)}` : '',
+    r.target ?? '',
+    r.met === undefined ? '' : r.met === null ? 'n/a' : r.met ? 'yes' : 'NO',
+  ]);
+  const header = ['figure', 'value', 'unit', 'ratio', 'target', 'met?'];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]) =>
+    c.map((cell, i) => (i === 1 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const c of cells) console.log(line(c));
+}
+
+/** Rounds rates to whole numbers and ratios to three decimals for the JSON line. */
+export function round(value: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** CPU cost per event of each workload, as measured in its windows (medians). */
+export function printCosts(rows: readonly [string, Throughput][]): void {
+  const cells = rows.map(([name, t]) => {
+    const client = t.cpu?.clientMicros;
+    const server = t.cpu?.serverMicros;
+    return [
+      name,
+      client === undefined ? 'n/a' : client.toFixed(1),
+      server === undefined || server === null ? 'n/a' : server.toFixed(1),
+      client === undefined ? 'n/a' : (client + (server ?? 0)).toFixed(1),
+    ];
+  });
+  const header = ['workload', 'client µs/event', 'server µs/event', 'total µs/event'];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]) =>
+    c.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const c of cells) console.log(line(c));
+}
