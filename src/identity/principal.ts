@@ -11,6 +11,8 @@ export interface Principal {
   /** The access token's id (logout refuses it until it expires). */
   tokenId: string;
   tokenExpiresAt: Date;
+  /** The refresh-token family (the sign-in session) the access token was issued in; logout revokes it. */
+  sessionId?: string;
 }
 
 /** The tenant a request acts in, resolved by path, header, custom domain or subdomain. */

@@ -3,6 +3,7 @@ import { up as eventStore } from './0001-event-store.ts';
 import { up as projections } from './0002-projections.ts';
 import { up as processes } from './0003-processes.ts';
 import { up as idempotency } from './0004-idempotency.ts';
+import { up as tokens } from './0005-tokens.ts';
 import { up as limits } from './0006-limits.ts';
 
 export interface Migration {
@@ -16,5 +17,6 @@ export const migrations: readonly Migration[] = [
   { name: '0002-projections', up: projections },
   { name: '0003-processes', up: processes },
   { name: '0004-idempotency', up: idempotency },
+  { name: '0005-tokens', up: tokens },
   { name: '0006-limits', up: limits },
 ];

@@ -1,0 +1,60 @@
+import type { MiddlewareHandler } from 'hono';
+import { permissionsOf } from '../../identity/permissions.ts';
+import {
+  type AccessTokenConfig,
+  type KeyRing,
+  type TokenSessions,
+  verifyAccessToken,
+} from '../../identity/tokens/index.ts';
+import type { AppEnv } from '../env.ts';
+import { problemResponse } from '../problem.ts';
+
+export interface AuthenticateDeps {
+  keys: KeyRing;
+  sessions: Pick<TokenSessions, 'isRevoked'>;
+  access: Omit<AccessTokenConfig, 'ttlSeconds'>;
+  clock?: () => Date;
+}
+
+// RFC 6750 token68; anything else after "Bearer " is not a token.
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+
+/**
+ * Authentication: a valid `Authorization: Bearer <access token>` sets `principal`. No header: the
+ * request goes on without one (`requirePermission` answers 401 where it matters). A token that is
+ * malformed, expired, tampered, signed by an unknown key or another algorithm, for another issuer or
+ * audience, of another tenant than the resolved one, logged out, or of a revoked family: 401 with
+ * `WWW-Authenticate: Bearer error="invalid_token"`, the same answer for each so it tells an attacker nothing.
+ * Mount after tenant resolution.
+ */
+export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> {
+  const clock = deps.clock ?? (() => new Date());
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    if (header === undefined) return next();
+    const invalid = (detail: string) => {
+      c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+      return problemResponse(c, 401, 'invalid-token', detail);
+    };
+    const match = BEARER.exec(header.trim());
+    if (!match?.[1]) return invalid('the Authorization header must be "Bearer <access token>"');
+    const verified = await verifyAccessToken(deps.keys, deps.access, match[1], clock());
+    if (!verified.ok) return invalid('the access token is not valid');
+    const token = verified.token;
+    const tenant = c.get('tenant');
+    if (tenant && tenant.id !== token.tenantId) return invalid('the access token is not valid');
+    if (await deps.sessions.isRevoked(token.tokenId, token.familyId))
+      return invalid('the access token is not valid');
+    c.set('principal', {
+      userId: token.userId,
+      tenantId: token.tenantId,
+      role: token.role,
+      platformSuperadmin: token.platformSuperadmin,
+      permissions: permissionsOf(token.role, token.platformSuperadmin),
+      tokenId: token.tokenId,
+      tokenExpiresAt: token.expiresAt,
+      sessionId: token.familyId,
+    });
+    return next();
+  };
+}

@@ -1,0 +1,80 @@
+/** Small Web Crypto helpers shared by the token modules (no Node APIs, so Deno runs them too). */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function base64url(bytes: Uint8Array): string {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
+export function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text.replaceAll('-', '+').replaceAll('_', '/'));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** `bits` random bits, base64url without padding (256 bits → 43 characters). */
+export function randomToken(bits = 256): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(bits / 8)));
+}
+
+/** SHA-256 of the text, base64url: how refresh tokens are stored and looked up. */
+export async function sha256(text: string): Promise<string> {
+  return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text))));
+}
+
+/** A 256-bit AES-GCM key from its base64url form (the key-encryption key, or one derived from a token). */
+export async function aesKey(raw: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
+  if (raw.length !== 32) throw new Error('an AES-256 key is 32 bytes');
+  return crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']);
+}
+
+/**
+ * AES-256-GCM with a random 96-bit nonce; `context` is bound as associated data, so a sealed value
+ * copied to another row (another kid, another token) does not open.
+ */
+export async function seal(key: CryptoKey, plaintext: string, context: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv, additionalData: encoder.encode(context) },
+    key,
+    encoder.encode(plaintext),
+  );
+  return `v1.${base64url(iv)}.${base64url(new Uint8Array(sealed))}`;
+}
+
+/** Opens what `seal` made with the same key and context; throws when either differs or it was altered. */
+export async function open(key: CryptoKey, sealed: string, context: string): Promise<string> {
+  const [version, iv, data] = sealed.split('.');
+  if (version !== 'v1' || !iv || !data) throw new Error('not a sealed value');
+  const plain = await crypto.subtle.decrypt(
+    { name: 'AES-GCM', iv: fromBase64url(iv), additionalData: encoder.encode(context) },
+    key,
+    fromBase64url(data),
+  );
+  return decoder.decode(plain);
+}
+
+/**
+ * An AES key derived from a refresh token (HKDF-SHA-256). The successor pair is sealed under the key
+ * of its predecessor: only a caller holding the predecessor can read it back within the grace window,
+ * and the database alone never yields a usable token.
+ */
+export async function keyFromToken(token: string): Promise<CryptoKey> {
+  const material = await crypto.subtle.importKey('raw', encoder.encode(token), 'HKDF', false, ['deriveKey']);
+  return crypto.subtle.deriveKey(
+    {
+      name: 'HKDF',
+      hash: 'SHA-256',
+      salt: new Uint8Array(0),
+      info: encoder.encode('warden refresh successor'),
+    },
+    material,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
+  );
+}

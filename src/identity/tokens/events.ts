@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+/**
+ * Audit events of refresh-token families. They name the family, user and tenant, never a token or
+ * its hash: the audit trail must not hold anything that could be replayed.
+ */
+export const tokenFamilyStreamId = (familyId: string) => `identity.TokenFamily-${familyId}`;
+
+export const TokenFamilyIssued = z.object({
+  familyId: z.uuid(),
+  userId: z.uuid(),
+  tenantId: z.uuid(),
+  issuedAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime(),
+});
+export const TokenFamilyRotated = z.object({
+  familyId: z.uuid(),
+  generation: z.number().int().min(1),
+  rotatedAt: z.iso.datetime(),
+});
+export const TokenFamilyRevoked = z.object({
+  familyId: z.uuid(),
+  reason: z.enum(['logout', 'reuse_detected']),
+  revokedAt: z.iso.datetime(),
+});
+
+export const tokenFamilyEventSchemas = {
+  TokenFamilyIssued,
+  TokenFamilyRotated,
+  TokenFamilyRevoked,
+} as const;
+export type TokenFamilyEventType = keyof typeof tokenFamilyEventSchemas;

@@ -1,0 +1,40 @@
+export {
+  ACCESS_TOKEN_TYPE,
+  type AccessClaims,
+  type AccessTokenConfig,
+  type AccessVerification,
+  type InvalidTokenReason,
+  issueAccessToken,
+  type VerifiedAccessToken,
+  verifyAccessToken,
+} from './access.ts';
+export {
+  type TokenFamilyEventType,
+  TokenFamilyIssued,
+  TokenFamilyRevoked,
+  TokenFamilyRotated,
+  tokenFamilyEventSchemas,
+  tokenFamilyStreamId,
+} from './events.ts';
+export {
+  type KeyInfo,
+  type KeyRing,
+  type KeyRingOptions,
+  KeyRotationTooSoonError,
+  type KeyState,
+  keyRing,
+  type PublicJwk,
+  type RotationResult,
+  SIGNING_ALGORITHM,
+  type SigningKey,
+} from './keys.ts';
+export {
+  type RefreshConfig,
+  type RefreshFailure,
+  type RefreshResult,
+  type SessionUser,
+  type TokenPair,
+  type TokenSessionDeps,
+  type TokenSessions,
+  tokenSessions,
+} from './sessions.ts';
