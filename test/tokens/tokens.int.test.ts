@@ -210,6 +210,18 @@ for (const kind of databaseKinds) {
       expect((await refresh(first.refresh_token)).status).toBe(200);
     });
 
+    it('rotates a token exactly once under ten parallel refreshes: all get one successor, one rotation is recorded', async () => {
+      const { pair } = await signIn();
+      const answers = await Promise.all(Array.from({ length: 10 }, () => refresh(pair.refresh_token)));
+      expect(answers.map((r) => r.status)).toEqual(Array(10).fill(200));
+      const pairs = (await Promise.all(answers.map((r) => r.json()))) as Pair[];
+      expect(new Set(pairs.map((p) => p.refresh_token)).size).toBe(1);
+      const events = await h.store.readStream(
+        tokenFamilyStreamId(decodeJwt(pair.access_token).sid as string),
+      );
+      expect(events.filter((e) => e.type === 'TokenFamilyRotated')).toHaveLength(1);
+    });
+
     it('replays within the grace window for the immediate predecessor only', async () => {
       const { pair } = await signIn();
       const second = (await (await refresh(pair.refresh_token)).json()) as Pair;
