@@ -1,10 +1,12 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changeUser, registerUser } from '../../src/commands/identity/index.ts';
 import type { AppEnv } from '../../src/http/env.ts';
 import { onError } from '../../src/http/middleware/errors.ts';
 import { resolveTenant } from '../../src/http/middleware/tenant.ts';
 import { readModels } from '../../src/http/read-models.ts';
 import { tenantAdminRoutes } from '../../src/http/routes/tenant-admin.ts';
+import { argon2idHasher } from '../../src/identity/passwords.ts';
 import { testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import {
@@ -152,6 +154,48 @@ for (const kind of databaseKinds) {
       const after = await stats();
       expect(after.events_stored).toBe(before.events_stored + 1);
       expect(after.event_bytes).toBeGreaterThan(before.event_bytes);
+    });
+
+    it('counts the members in the users read model: active and pending, not removed', async () => {
+      const acme = await fixtures.create();
+      // Real hashing at tiny cost: the figures, not the passwords, are under test.
+      const hasher = argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
+      const context = { metadata: { requestId: 'test', correlationId: 'test', tenantId: acme.id } };
+      const ids: string[] = [];
+      for (const name of ['ann', 'bob', 'cy']) {
+        const result = await registerUser(
+          t.store,
+          hasher,
+          {
+            tenantId: acme.id,
+            email: `${name}@example.com`,
+            name,
+            password: 'correct horse battery staple',
+            role: 'member',
+            via: 'admin',
+            maxUsers: null,
+            defaultPolicy: 'open',
+            at: new Date().toISOString(),
+          },
+          context,
+        );
+        ids.push(result.state.userId);
+      }
+      const removed = await changeUser(
+        t.store,
+        acme.id,
+        ids[0] ?? '',
+        { type: 'RemoveUser', at: new Date().toISOString() },
+        context,
+      );
+      expect(await t.engine.waitFor(['userList'], removed.position, 5000)).toBe(true);
+      const res = await send({
+        method: 'GET',
+        path: `/v1/tenants/${acme.id}/stats`,
+        as: 'owner',
+        tenant: acme,
+      });
+      expect(await res.json()).toMatchObject({ users: 2 });
     });
 
     it('answers null storage figures when the event log is not in PostgreSQL', async () => {

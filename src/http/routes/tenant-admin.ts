@@ -39,7 +39,7 @@ const Stats = z
     users: z
       .number()
       .int()
-      .meta({ description: 'Members of the tenant (0 until the users read model exists)' }),
+      .meta({ description: 'Members, active or pending approval (not rejected or removed)' }),
     package_requests_this_month: z
       .number()
       .int()
