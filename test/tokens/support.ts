@@ -6,7 +6,11 @@ import { requirePermission } from '../../src/http/middleware/authorize.ts';
 import { onError } from '../../src/http/middleware/errors.ts';
 import { requestContext } from '../../src/http/middleware/request-context.ts';
 import { resolveTenant, tenantAwarePath } from '../../src/http/middleware/tenant.ts';
-import { authTokenRoutes, identityCredentials } from '../../src/http/routes/auth-tokens.ts';
+import {
+  authTokenRoutes,
+  identityCredentials,
+  identityCurrentUser,
+} from '../../src/http/routes/auth-tokens.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
 import type { TenantRole } from '../../src/identity/permissions.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
@@ -46,6 +50,7 @@ export async function tokenHarness(fresh: () => Promise<TestDatabase>) {
     keys,
     access: { issuer: ISSUER, audience: AUDIENCE, ttlSeconds: ACCESS_TTL },
     refresh: { absoluteTtlSeconds: 30 * 86400, idleTtlSeconds: 7 * 86400, graceSeconds: GRACE },
+    currentUser: identityCurrentUser({ store: t.store }),
     clock,
   });
   const lines: string[] = [];

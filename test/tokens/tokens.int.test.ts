@@ -1,6 +1,7 @@
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changeUser } from '../../src/commands/identity/index.ts';
 import { base64url } from '../../src/identity/tokens/crypto.ts';
 import {
   issueAccessToken,
@@ -228,6 +229,34 @@ for (const kind of databaseKinds) {
       const third = (await (await refresh(second.refresh_token)).json()) as Pair;
       expect((await refresh(pair.refresh_token)).status).toBe(401);
       expect((await refresh(third.refresh_token)).status).toBe(401);
+    });
+
+    it('gives the next access token the role the user has now, and ends the family of a removed user', async () => {
+      const { user, pair } = await signIn('member');
+      const context = { metadata: { tenantId: acme.id } };
+      await changeUser(
+        h.store,
+        acme.id,
+        user.id,
+        { type: 'ChangeRole', role: 'approver', actorIsOwner: false, at: h.clock().toISOString() },
+        context,
+      );
+      const promoted = (await (await refresh(pair.refresh_token)).json()) as Pair;
+      expect(decodeJwt(promoted.access_token).role).toBe('approver');
+
+      await changeUser(
+        h.store,
+        acme.id,
+        user.id,
+        { type: 'RemoveUser', at: h.clock().toISOString() },
+        context,
+      );
+      expect((await refresh(promoted.refresh_token)).status).toBe(401);
+      await expectInvalidToken(await me(promoted.access_token));
+      const events = await h.store.readStream(
+        tokenFamilyStreamId(decodeJwt(pair.access_token).sid as string),
+      );
+      expect(events.at(-1)?.data).toMatchObject({ reason: 'user_gone' });
     });
 
     it('does not accept a refresh token in another tenant, and does not revoke it for that', async () => {

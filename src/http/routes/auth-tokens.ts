@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { Email, verifyCredentials } from '../../commands/identity/index.ts';
+import { Email, findUser, verifyCredentials } from '../../commands/identity/index.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { PasswordHasher } from '../../identity/passwords.ts';
 import { permissions, tenantRoles } from '../../identity/permissions.ts';
@@ -37,6 +37,22 @@ export function identityCredentials(deps: {
     if (!result.ok) return { ok: false, reason: result.reason };
     const platformSuperadmin = (await deps.isPlatformSuperadmin?.(result.user.userId)) ?? false;
     return { ok: true, user: { id: result.user.userId, role: result.user.role, platformSuperadmin } };
+  };
+}
+
+/**
+ * The identity context as token sessions' `currentUser`: on refresh, the user's role now, or undefined
+ * once they are removed, rejected or no longer active (the family is then revoked).
+ */
+export function identityCurrentUser(deps: {
+  store: EventStore;
+  isPlatformSuperadmin?: (userId: string) => Promise<boolean>;
+}) {
+  return async (tenantId: string, userId: string) => {
+    const found = await findUser(deps.store, tenantId, userId);
+    if (found?.state.status !== 'active') return undefined;
+    const platformSuperadmin = (await deps.isPlatformSuperadmin?.(userId)) ?? false;
+    return { role: found.state.role, platformSuperadmin };
   };
 }
 

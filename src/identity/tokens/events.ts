@@ -20,7 +20,7 @@ export const TokenFamilyRotated = z.object({
 });
 export const TokenFamilyRevoked = z.object({
   familyId: z.uuid(),
-  reason: z.enum(['logout', 'reuse_detected']),
+  reason: z.enum(['logout', 'reuse_detected', 'user_gone']),
   revokedAt: z.iso.datetime(),
 });
 

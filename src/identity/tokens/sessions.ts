@@ -31,7 +31,8 @@ export interface SessionUser {
   platformSuperadmin: boolean;
 }
 
-export type RefreshFailure = 'invalid' | 'expired' | 'revoked' | 'reused';
+export type RefreshFailure = 'invalid' | 'expired' | 'revoked' | 'reused' | 'user_gone';
+type RevokeReason = 'logout' | 'reuse_detected' | 'user_gone';
 export type RefreshResult =
   | { ok: true; pair: TokenPair; replayed: boolean }
   | { ok: false; reason: RefreshFailure };
@@ -42,6 +43,15 @@ export interface TokenSessionDeps {
   keys: KeyRing;
   access: AccessTokenConfig;
   refresh: RefreshConfig;
+  /**
+   * The user as they are now, read on every refresh: a changed role reaches the next access token, and
+   * a removed (or no longer active) user — undefined — loses the whole family. Without it, the role
+   * given at login holds for the family's life.
+   */
+  currentUser?: (
+    tenantId: string,
+    userId: string,
+  ) => Promise<{ role: TenantRole; platformSuperadmin: boolean } | undefined>;
   clock?: () => Date;
 }
 
@@ -125,7 +135,7 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
   const idleExpiry = (now: Date, familyExpires: number) =>
     new Date(Math.min(now.getTime() + deps.refresh.idleTtlSeconds * 1000, familyExpires)).toISOString();
 
-  async function revokeFamily(familyId: string, reason: 'logout' | 'reuse_detected', now: Date) {
+  async function revokeFamily(familyId: string, reason: RevokeReason, now: Date) {
     const revoked = await sql<{ tenant_id: string; user_id: string }>`
       update warden_token_families set revoked_at = ${now.toISOString()}::timestamptz, revoked_reason = ${reason}
       where family_id = ${familyId} and revoked_at is null
@@ -221,12 +231,28 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
       if (row.used_at !== null) return reused(row, refreshToken, now, requestId);
       if (ms(row.idle_expires_at) <= now.getTime()) return { ok: false, reason: 'expired' };
 
-      const user: SessionUser = {
+      let user: SessionUser = {
         userId: row.user_id,
         tenantId: row.tenant_id,
         role: row.role,
         platformSuperadmin: row.platform_superadmin,
       };
+      if (deps.currentUser) {
+        const current = await deps.currentUser(row.tenant_id, row.user_id);
+        if (!current) {
+          if (await revokeFamily(row.family_id, 'user_gone', now)) {
+            await record(
+              row.family_id,
+              user,
+              'TokenFamilyRevoked',
+              { reason: 'user_gone', revokedAt: now.toISOString() },
+              requestId,
+            );
+          }
+          return { ok: false, reason: 'user_gone' };
+        }
+        user = { ...user, ...current };
+      }
       const { pair, hash: successorHash } = await newPair(user, row.family_id, now);
       const sealed = await seal(await keyFromToken(refreshToken), JSON.stringify(pair), successorHash);
       // Using up the token is one conditional UPDATE: of two concurrent refreshes exactly one matches
