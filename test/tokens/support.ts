@@ -41,6 +41,7 @@ export async function tokenHarness(fresh: () => Promise<TestDatabase>) {
     keyEncryptionKey: await aesKey(crypto.getRandomValues(new Uint8Array(32))),
     accessTokenTtlSeconds: ACCESS_TTL,
     cacheTtlSeconds: 60,
+    store: t.store,
     clock,
   });
   await keys.ensure();

@@ -6,6 +6,7 @@ import { base64url } from '../../src/identity/tokens/crypto.ts';
 import {
   issueAccessToken,
   KeyRotationTooSoonError,
+  SIGNING_KEYS_STREAM,
   tokenFamilyStreamId,
   verifyAccessToken,
 } from '../../src/identity/tokens/index.ts';
@@ -319,6 +320,9 @@ for (const kind of databaseKinds) {
       h.advance(61);
       const rotation = await h.keys.rotate();
       expect(rotation).toMatchObject({ activated: pending.kid, retired: active.kid });
+      const audit = await h.store.readStream(SIGNING_KEYS_STREAM, { direction: 'backwards', limit: 1 });
+      expect(audit[0]?.data).toMatchObject({ ...rotation });
+      expect(JSON.stringify(audit[0]?.data)).not.toMatch(/"d"|"x"/);
 
       const after = await h.login(acme.slug, (await signIn()).user.email, 'correct horse battery staple');
       expect(decodeProtectedHeader(after.access_token).kid).toBe(pending.kid);

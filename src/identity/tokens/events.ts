@@ -24,6 +24,15 @@ export const TokenFamilyRevoked = z.object({
   revokedAt: z.iso.datetime(),
 });
 
+/** The signing-key lifecycle for the audit trail: kids only, never key material. */
+export const SIGNING_KEYS_STREAM = 'identity.SigningKeys';
+export const SigningKeyRotated = z.object({
+  activated: z.string(),
+  retired: z.string().nullable(),
+  pending: z.string(),
+  rotatedAt: z.iso.datetime(),
+});
+
 export const tokenFamilyEventSchemas = {
   TokenFamilyIssued,
   TokenFamilyRotated,

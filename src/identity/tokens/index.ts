@@ -9,6 +9,8 @@ export {
   verifyAccessToken,
 } from './access.ts';
 export {
+  SIGNING_KEYS_STREAM,
+  SigningKeyRotated,
   type TokenFamilyEventType,
   TokenFamilyIssued,
   TokenFamilyRevoked,

@@ -1,7 +1,9 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { type Kysely, sql } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
+import type { EventStore } from '../../eventstore/port.ts';
 import { open, seal } from './crypto.ts';
+import { SIGNING_KEYS_STREAM } from './events.ts';
 
 /** The one signing algorithm: verification pins it, so `none`, HS256 and RS256 are refused alike. */
 export const SIGNING_ALGORITHM = 'EdDSA';
@@ -42,6 +44,8 @@ export interface KeyRingOptions {
    * becomes active, so no cache meets an unknown kid.
    */
   cacheTtlSeconds?: number;
+  /** Where rotations are recorded for the audit trail (`SigningKeyRotated` on `identity.SigningKeys`). */
+  store?: EventStore;
   clock?: () => Date;
 }
 
@@ -69,7 +73,7 @@ export interface KeyRing {
    * Rotation: the pending key becomes active, the active one retired (still published and verifying
    * until every token it signed has expired), and a new pending key is published for the next rotation.
    */
-  rotate(options?: { force?: boolean }): Promise<RotationResult>;
+  rotate(options?: { force?: boolean; actorId?: string }): Promise<RotationResult>;
   signingKey(): Promise<SigningKey>;
   /** The public key for a kid that is pending, active, or retired and still published; undefined otherwise. */
   verificationKey(kid: string): Promise<CryptoKey | undefined>;
@@ -198,6 +202,18 @@ export function keyRing(options: KeyRingOptions): KeyRing {
         return { activated: pending.kid, retired: active?.kid ?? null, pending: next };
       });
       snapshot = undefined;
+      await options.store?.append(
+        SIGNING_KEYS_STREAM,
+        [
+          {
+            id: crypto.randomUUID(),
+            type: 'SigningKeyRotated',
+            data: { ...result, rotatedAt: clock().toISOString() },
+            metadata: rotateOptions.actorId ? { actorId: rotateOptions.actorId } : {},
+          },
+        ],
+        { expected: 'any' },
+      );
       return result;
     },
 
