@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
@@ -15,6 +16,14 @@ for (const kind of databaseKinds) {
     afterAll(async () => {
       await t.dispose();
     });
+
+    // Counted in the test's own schema: readAll/headPosition stop at the server-wide snapshot
+    // horizon, which other sessions on a shared server hold back.
+    const stored = async (type?: string) => {
+      let q = t.database.db.selectFrom('warden_events').select((eb) => eb.fn.countAll<string>().as('n'));
+      if (type) q = q.where('type', '=', type);
+      return Number((await q.executeTakeFirstOrThrow()).n);
+    };
 
     async function create(body: Record<string, unknown> = {}) {
       const res = await t.request('/v1/tenants', {
@@ -126,10 +135,13 @@ for (const kind of databaseKinds) {
         json: { ...body, name: 'Other' },
       });
       expect(other.status).toBe(422);
-      const head = await t.store.headPosition();
-      const events = await t.store.readAll({ after: 0n, limit: 10_000, types: ['TenantCreated'] });
-      expect(events.filter((e) => (e.data as { slug: string }).slug === body.slug)).toHaveLength(1);
-      expect(head).toBeGreaterThan(0n);
+      const created = await t.database.db
+        .selectFrom('warden_events')
+        .select('id')
+        .where('type', '=', 'TenantCreated')
+        .where(sql<boolean>`data->>'slug' = ${body.slug}`)
+        .execute();
+      expect(created).toHaveLength(1);
     });
 
     it('pages with a cursor that stays stable while tenants are added', async () => {
@@ -249,7 +261,7 @@ for (const kind of databaseKinds) {
         ['unknown route', '/v1/nothing-here', {}, 404],
       ];
       it.each(cases)('%s', async (_name, path, init, status, field) => {
-        const before = await t.store.headPosition();
+        const before = await stored();
         const res = await t.request(path, init);
         expect(res.status).toBe(status);
         expect(res.headers.get('content-type')).toBe('application/problem+json');
@@ -262,7 +274,7 @@ for (const kind of databaseKinds) {
         expect(problem).toMatchObject({ status });
         expect(problem.type).toMatch(/^https:\/\//);
         if (field) expect(problem.errors?.map((e) => e.path)).toContain(field);
-        expect(await t.store.headPosition()).toBe(before);
+        expect(await stored()).toBe(before);
       });
     });
 
