@@ -129,6 +129,8 @@ export async function tokenHarness(fresh: () => Promise<TestDatabase>) {
       now += seconds * 1000;
     },
     tenant,
+    suspend: (id: string) =>
+      fixtures.change(id, { type: 'SuspendTenant', reason: 'unpaid', at: clock().toISOString() }),
     user,
     request,
     login,

@@ -86,6 +86,17 @@ for (const kind of databaseKinds) {
       expect(malformed.status).toBe(400);
     });
 
+    it('lets only the owner sign in to a suspended tenant', async () => {
+      const initech = await h.tenant();
+      const owner = await h.user(initech.id, 'owner');
+      const member = await h.user(initech.id, 'member');
+      await h.suspend(initech.id);
+      const login = (u: { email: string; password: string }) =>
+        h.request(initech.slug, '/v1/auth/login', { json: { email: u.email, password: u.password } });
+      expect((await login(member)).status).toBe(403);
+      expect((await login(owner)).status).toBe(200);
+    });
+
     it('goes on without a principal when no token is sent, so requirePermission answers 401', async () => {
       expect((await h.request(acme.slug, '/v1/guarded')).status).toBe(401);
       expect((await h.request(acme.slug, '/v1/me')).status).toBe(401);

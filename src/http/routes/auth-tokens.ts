@@ -130,7 +130,9 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         200: jsonContent(TokenResponse, 'Signed in'),
         ...commonProblems,
         401: problemContent('Wrong email or password (the same answer for both)'),
-        403: problemContent('The account waits for approval'),
+        403: problemContent(
+          'The account waits for approval, or the tenant is suspended (its owner may still sign in)',
+        ),
         404: problemContent('No tenant was named (path, X-Tenant, domain or subdomain)'),
         429: problemContent('Too many attempts: see Retry-After'),
       },
@@ -157,6 +159,14 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         throw new RequestError(401, 'invalid-credentials', 'wrong email or password');
       }
       await deps.throttle?.recordSuccess(key);
+      // Tenant resolution lets login through for a suspended tenant so that its owner can still act.
+      if (
+        tenant.status === 'suspended' &&
+        checked.user.role !== 'owner' &&
+        !checked.user.platformSuperadmin
+      ) {
+        throw new RequestError(403, 'tenant-suspended', `the tenant "${tenant.slug}" is suspended`);
+      }
       const pair = await deps.sessions.start(
         {
           userId: checked.user.id,
