@@ -37,9 +37,30 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
   describe(`event store contract: ${name}`, () => {
     let sut: StoreUnderTest;
     let store: EventStore;
+    // On a shared server an event becomes visible to readers once every older transaction on the
+    // server has ended (by design). Tests that read "everything after the head" first wait until
+    // their own earlier appends are visible, so another session's transaction cannot skew them.
+    let lastWritten = 0n;
+    const settle = async () => {
+      const until = Date.now() + 30_000;
+      while ((await store.headPosition()) < lastWritten) {
+        if (Date.now() > until) throw new Error('appended events did not become visible in 30 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     beforeAll(async () => {
       sut = await open();
-      store = sut.store;
+      const raw = sut.store;
+      store = new Proxy(raw, {
+        get(target, key, receiver) {
+          if (key !== 'append') return Reflect.get(target, key, receiver);
+          return async (...args: Parameters<EventStore['append']>) => {
+            const result = await target.append(...args);
+            if (result.position > lastWritten) lastWritten = result.position;
+            return result;
+          };
+        },
+      });
     });
     afterAll(async () => {
       await sut.dispose();
@@ -145,11 +166,13 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
       });
 
       it('reads all from a position, in increasing position, filtered by type', async () => {
+        await settle();
         const start = await store.headPosition();
         const a = stream();
         const b = stream();
         await store.append(a, [ev('Alpha'), ev('Beta')]);
         await store.append(b, [ev('Alpha'), ev('Gamma')]);
+        await settle();
         const events = await store.readAll({ after: start });
         expect(events.map((e) => e.type)).toEqual(['Alpha', 'Beta', 'Alpha', 'Gamma']);
         for (let i = 1; i < events.length; i++)
@@ -165,6 +188,7 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
 
     describe('subscriptions', () => {
       it('catches up, goes live, and resumes from a stored checkpoint after a restart', async () => {
+        await settle();
         const start = await store.headPosition();
         const s = stream();
         await store.append(s, [ev('Old'), ev('Old')]);
@@ -202,6 +226,7 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
       });
 
       it('delivers to a filtered subscription only the chosen types', async () => {
+        await settle();
         const start = await store.headPosition();
         const s = stream();
         await store.append(s, [ev('Keep'), ev('Skip'), ev('Keep')]);
@@ -219,6 +244,7 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
       it('8 writers × 5,000 events: the subscriber sees each once, in increasing position, equal to read-all', async () => {
         const writers = 8;
         const perWriter = 625; // 5,000 events in all
+        await settle();
         const start = await store.headPosition();
         const run = randomUUID().slice(0, 8);
         const controller = new AbortController();
