@@ -2,8 +2,8 @@
  * Deno smoke test: starts Warden under Deno 2 (the npm package `deno`) on embedded PGlite, creates a
  * tenant over HTTP and lists it, then stops the server with SIGTERM. Run with `npm run test:deno`.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +22,12 @@ const port = await new Promise<number>((resolve) => {
 });
 const dataDir = mkdtempSync(join(tmpdir(), 'warden-deno-'));
 const base = `http://127.0.0.1:${port}`;
-// The binary itself, not `npx deno`: npx would not pass SIGTERM on to it.
-const deno = join(process.cwd(), 'node_modules', '.bin', 'deno');
+// The binary itself: `npx deno` and the package's bin.cjs wrapper would not pass SIGTERM on to it.
+// With install scripts denied, the wrapper links the binary on its first run, so run it once if needed.
+const denoDir = join(process.cwd(), 'node_modules', 'deno');
+const deno = join(denoDir, process.platform === 'win32' ? 'deno.exe' : 'deno');
+if (!existsSync(deno))
+  spawnSync(process.execPath, [join(denoDir, 'bin.cjs'), '--version'], { stdio: 'ignore' });
 const child = spawn(deno, ['run', '--allow-all', 'src/main.ts', 'serve'], {
   env: { ...process.env, PORT: String(port), WARDEN_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '' },
   stdio: ['ignore', 'inherit', 'inherit'],
