@@ -20,7 +20,7 @@ import type { TenantListTables } from '../../projections/tenant-list.ts';
 import { commandContext } from '../command-context.ts';
 import type { AppEnv } from '../env.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../openapi.ts';
-import { decodeCursor, encodeCursor } from '../pagination.ts';
+import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../pagination.ts';
 import { etagOf } from '../preconditions.ts';
 import type { ReadModels } from '../read-models.ts';
 import { validationHook } from '../validation.ts';
@@ -135,37 +135,25 @@ export function tenantRoutes(deps: TenantRouteDeps) {
     async (c) => {
       const query = c.req.valid('query');
       await deps.readModels.awaitPosition(c, ['tenantList']);
-      const [field, direction] = query.sort.startsWith('-')
-        ? ([query.sort.slice(1), 'desc'] as const)
-        : ([query.sort, 'asc'] as const);
-      const column = field as 'created_at' | 'slug';
+      const { column, direction } = parseSort<'created_at' | 'slug'>(query.sort);
       let select = db.selectFrom('tenant_list').selectAll();
       select = query.status
         ? select.where('status', '=', query.status)
         : select.where('status', '!=', 'deleted');
       if (query.plan) select = select.where('plan', '=', query.plan);
       if (query.q) {
-        const like = `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+        const like = containsPattern(query.q);
         select = select.where((eb) => eb.or([eb('name', 'ilike', like), eb('slug', 'ilike', like)]));
       }
-      if (query.cursor) {
-        const cursor = decodeCursor(query.cursor, query.sort);
-        const key = column === 'created_at' ? new Date(cursor.key) : cursor.key;
-        select = select.where((eb) =>
-          eb.or([
-            eb(column, direction === 'asc' ? '>' : '<', key as never),
-            eb.and([eb(column, '=', key as never), eb('id', direction === 'asc' ? '>' : '<', cursor.id)]),
-          ]),
-        );
-      }
+      if (query.cursor) select = select.where(keysetAfter(query.cursor, query.sort));
       const rows = await select
         .orderBy(column, direction)
         .orderBy('id', direction)
         .limit(query.limit + 1)
         .execute();
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      const more = rows.length > query.limit && last;
+      const { page, next_cursor } = pageWithCursor(rows, query.limit, query.sort, (r) =>
+        column === 'created_at' ? new Date(r.created_at).toISOString() : r.slug,
+      );
       return c.json(
         {
           items: page.map((r) => ({
@@ -178,13 +166,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
             updated_at: new Date(r.updated_at).toISOString(),
             revision: Number(r.revision),
           })),
-          next_cursor: more
-            ? encodeCursor(
-                query.sort,
-                column === 'created_at' ? new Date(last.created_at).toISOString() : last.slug,
-                last.id,
-              )
-            : null,
+          next_cursor,
         },
         200,
       );

@@ -26,7 +26,7 @@ import { commandContext } from '../command-context.ts';
 import type { AppEnv } from '../env.ts';
 import { requirePermission } from '../middleware/authorize.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../openapi.ts';
-import { decodeCursor, encodeCursor } from '../pagination.ts';
+import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../pagination.ts';
 import { etagOf } from '../preconditions.ts';
 import { RequestError } from '../problem.ts';
 import type { ReadModels } from '../read-models.ts';
@@ -195,10 +195,7 @@ export function userRoutes(deps: UserRouteDeps) {
       const tenant = tenantOf(c);
       const query = c.req.valid('query');
       await deps.readModels.awaitPosition(c, ['userList']);
-      const [field, direction] = query.sort.startsWith('-')
-        ? ([query.sort.slice(1), 'desc'] as const)
-        : ([query.sort, 'asc'] as const);
-      const column = field as 'created_at' | 'email';
+      const { column, direction } = parseSort<'created_at' | 'email'>(query.sort);
       let select = db.selectFrom('user_list').selectAll().where('tenant_id', '=', tenant.id);
       // Removed and rejected users leave the list unless asked for by status.
       select = query.status
@@ -206,27 +203,18 @@ export function userRoutes(deps: UserRouteDeps) {
         : select.where('status', 'in', ['active', 'pending_approval']);
       if (query.role) select = select.where('role', '=', query.role);
       if (query.q) {
-        const like = `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+        const like = containsPattern(query.q);
         select = select.where((eb) => eb.or([eb('name', 'ilike', like), eb('email', 'ilike', like)]));
       }
-      if (query.cursor) {
-        const cursor = decodeCursor(query.cursor, query.sort);
-        const key = column === 'created_at' ? new Date(cursor.key) : cursor.key;
-        select = select.where((eb) =>
-          eb.or([
-            eb(column, direction === 'asc' ? '>' : '<', key as never),
-            eb.and([eb(column, '=', key as never), eb('id', direction === 'asc' ? '>' : '<', cursor.id)]),
-          ]),
-        );
-      }
+      if (query.cursor) select = select.where(keysetAfter(query.cursor, query.sort));
       const rows = await select
         .orderBy(column, direction)
         .orderBy('id', direction)
         .limit(query.limit + 1)
         .execute();
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      const more = rows.length > query.limit && last;
+      const { page, next_cursor } = pageWithCursor(rows, query.limit, query.sort, (r) =>
+        column === 'created_at' ? new Date(r.created_at).toISOString() : r.email,
+      );
       return c.json(
         {
           items: page.map((r) => ({
@@ -239,13 +227,7 @@ export function userRoutes(deps: UserRouteDeps) {
             updated_at: new Date(r.updated_at).toISOString(),
             revision: Number(r.revision),
           })),
-          next_cursor: more
-            ? encodeCursor(
-                query.sort,
-                column === 'created_at' ? new Date(last.created_at).toISOString() : last.email,
-                last.id,
-              )
-            : null,
+          next_cursor,
         },
         200,
       );
