@@ -1,0 +1,71 @@
+import type { DomainEvent } from '../decider.ts';
+import { userDecider } from '../identity/index.ts';
+import { membershipDecider } from '../identity/membership.ts';
+import { domainDecider } from '../tenancy/domains.ts';
+import { tenantDecider } from '../tenancy/index.ts';
+
+/**
+ * What replay needs of an aggregate: its own `initialState` and `evolve`, and how its state may be
+ * shown (`view`, e.g. without a password hash). Keyed by the stream id's entity part
+ * (`<context>.<Aggregate>` in `<context>.<Aggregate>-<id>`).
+ */
+export interface ReplayableAggregate {
+  entity: string;
+  initialState: () => unknown;
+  evolve: (state: unknown, event: DomainEvent) => unknown;
+  view: (state: unknown) => unknown;
+}
+
+interface Foldable<Event extends DomainEvent, State> {
+  initialState: () => State;
+  evolve: (state: State, event: Event) => State;
+}
+
+/** One registry entry; `hide` names state fields that never leave the service (secrets). */
+export function aggregate<Event extends DomainEvent, State>(
+  entity: string,
+  decider: Foldable<Event, State>,
+  options: { hide?: readonly (keyof State & string)[] } = {},
+): ReplayableAggregate {
+  const hidden = new Set<string>(options.hide ?? []);
+  return {
+    entity,
+    initialState: decider.initialState,
+    evolve: (state, event) => decider.evolve(state as State, event as Event),
+    view: (state) =>
+      hidden.size === 0 || typeof state !== 'object' || state === null
+        ? state
+        : Object.fromEntries(Object.entries(state).filter(([key]) => !hidden.has(key))),
+  };
+}
+
+/**
+ * Every aggregate in `src/commands/*`. Adding one is one line here: its stream ids' entity part and
+ * its decider.
+ */
+export const aggregates: readonly ReplayableAggregate[] = [
+  aggregate('tenancy.Tenant', tenantDecider),
+  aggregate('tenancy.Domain', domainDecider),
+  aggregate('identity.User', userDecider, { hide: ['passwordHash'] }),
+  aggregate('identity.TenantMembership', membershipDecider),
+];
+
+/** `tenancy.Tenant-3f…` → `tenancy.Tenant`; a stream id without an id part is its own entity. */
+export function entityOf(streamId: string): string {
+  const dash = streamId.indexOf('-');
+  return dash < 0 ? streamId : streamId.slice(0, dash);
+}
+
+/** The aggregate a stream belongs to, by the entity part of its id. */
+export function aggregateRegistry(list: readonly ReplayableAggregate[] = aggregates) {
+  const byEntity = new Map<string, ReplayableAggregate>();
+  for (const entry of list) {
+    if (byEntity.has(entry.entity)) throw new Error(`two aggregates registered for ${entry.entity}`);
+    byEntity.set(entry.entity, entry);
+  }
+  return {
+    forStream: (streamId: string) => byEntity.get(entityOf(streamId)),
+    entities: () => [...byEntity.keys()],
+  };
+}
+export type AggregateRegistry = ReturnType<typeof aggregateRegistry>;
