@@ -1,3 +1,4 @@
+import { auditEntries } from './audit-entries.ts';
 import type { Projection } from './projection.ts';
 import { tenantDomains } from './tenant-domains.ts';
 import { tenantList } from './tenant-list.ts';
@@ -7,4 +8,9 @@ import { userList } from './user-list.ts';
 const erase = <DB>(projection: Projection<DB>) => projection as unknown as Projection;
 
 /** Every read model the service maintains. */
-export const projections: readonly Projection[] = [erase(tenantList), erase(tenantDomains), erase(userList)];
+export const projections: readonly Projection[] = [
+  erase(tenantList),
+  erase(tenantDomains),
+  erase(userList),
+  erase(auditEntries),
+];

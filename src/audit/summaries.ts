@@ -1,0 +1,71 @@
+import { identityEventTypes } from '../commands/identity/index.ts';
+import { tenantDomainEventTypes } from '../commands/tenancy/events.ts';
+import { tenancyEventTypes } from '../commands/tenancy/index.ts';
+import type { RecordedEvent } from '../eventstore/port.ts';
+import { tokenFamilyEventSchemas } from '../identity/tokens/events.ts';
+
+type Summary = (data: Record<string, unknown>, event: RecordedEvent) => string;
+
+/** A field of the event's data as text (`?` when missing: the summary never throws). */
+const f = (data: Record<string, unknown>, key: string): string => {
+  const value = data[key];
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+    ? String(value)
+    : '?';
+};
+
+/**
+ * One human sentence per event type: who or what changed, never a secret (no password hash, no
+ * token). A type missing here is summarised by its name.
+ */
+export const summaries: Readonly<Record<string, Summary>> = {
+  TenantCreated: (d) => `Tenant "${f(d, 'slug')}" created (${f(d, 'name')}, plan ${f(d, 'plan')})`,
+  TenantRenamed: (d) => `Tenant renamed to "${f(d, 'name')}"`,
+  TenantPlanChanged: (d) => `Tenant plan changed from ${f(d, 'from')} to ${f(d, 'to')}`,
+  TenantSuspended: (d) => `Tenant suspended: ${f(d, 'reason')}`,
+  TenantReactivated: () => 'Tenant reactivated',
+  TenantDeleted: () => 'Tenant deleted',
+  TenantDomainAdded: (d) => `Custom domain ${f(d, 'domain')} added`,
+  TenantDomainRemoved: (d) => `Custom domain ${f(d, 'domain')} removed`,
+  UserRegistered: (d) =>
+    `User ${f(d, 'email')} registered as ${f(d, 'role')} (${f(d, 'status').replaceAll('_', ' ')})`,
+  UserApproved: (d) => `User ${f(d, 'userId')} approved`,
+  UserRejected: (d) => `User ${f(d, 'userId')} rejected`,
+  UserRoleChanged: (d) => `User ${f(d, 'userId')} role changed from ${f(d, 'from')} to ${f(d, 'to')}`,
+  UserRemoved: (d) => `User ${f(d, 'email')} removed`,
+  UserPasswordRehashed: (d) => `Password hash of user ${f(d, 'userId')} upgraded`,
+  SignupPolicySet: (d) => `Sign-up policy set to ${f(d, 'policy')}`,
+  SeatClaimed: (d) => `Seat claimed by user ${f(d, 'userId')}`,
+  SeatReleased: (d) => `Seat released by user ${f(d, 'userId')}`,
+  OwnershipClaimed: (d) => `User ${f(d, 'userId')} became an owner`,
+  OwnershipReleased: (d) => `User ${f(d, 'userId')} is no longer an owner`,
+  TokenFamilyIssued: (d) => `Sign-in session ${f(d, 'familyId')} started for user ${f(d, 'userId')}`,
+  TokenFamilyRotated: (d) =>
+    `Sign-in session ${f(d, 'familyId')} refreshed (generation ${f(d, 'generation')})`,
+  TokenFamilyRevoked: (d) =>
+    `Sign-in session ${f(d, 'familyId')} revoked (${f(d, 'reason').replaceAll('_', ' ')})`,
+  SigningKeyRotated: (d) => `Signing key ${f(d, 'activated')} activated`,
+};
+
+/** The summary of one event; its type name when no summary is known or the data is not an object. */
+export function summarize(event: RecordedEvent): string {
+  const summary = summaries[event.type];
+  const data = event.data;
+  if (!summary || typeof data !== 'object' || data === null || Array.isArray(data)) return event.type;
+  return summary(data as Record<string, unknown>, event);
+}
+
+/**
+ * Every event type the audit trail records: each context's event contract. A context that lands adds
+ * its list here (and its summaries above).
+ */
+export const auditedEventTypes: readonly string[] = [
+  ...new Set([
+    ...tenancyEventTypes,
+    ...tenantDomainEventTypes,
+    ...identityEventTypes,
+    ...Object.keys(tokenFamilyEventSchemas),
+    'SigningKeyRotated',
+    ...Object.keys(summaries),
+  ]),
+];
