@@ -53,6 +53,74 @@ export const configSchema = z.object({
   WARDEN_SHUTDOWN_TIMEOUT_MS: int(0, 600_000)
     .default(15_000)
     .describe('Grace period for in-flight requests on SIGTERM'),
+  WARDEN_BASE_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]*$/, 'must be a lowercase domain name')
+    .default('localhost')
+    .describe('Subdomains `<slug>.<base domain>` name a tenant'),
+  WARDEN_TENANT_CACHE_TTL_MS: int(0, 600_000)
+    .default(5000)
+    .describe('How long a tenant lookup is reused by a process (a suspension reaches it within this)'),
+  WARDEN_TRUSTED_PROXY_HOPS: int(0, 10)
+    .default(0)
+    .describe(
+      'Proxies in front of Warden; the client address is read from X-Forwarded-For that many hops back',
+    ),
+  WARDEN_ADMIN_EMAIL: z
+    .email()
+    .default('admin@warden.local')
+    .describe('First start: the platform superadmin and owner of tenant `default`'),
+  WARDEN_ADMIN_PASSWORD: z
+    .string()
+    .min(8)
+    .max(256)
+    .optional()
+    .describe("First start: that user's password; when unset a generated one is printed once"),
+  WARDEN_DEFAULT_SIGNUP_POLICY: z
+    .enum(['open', 'approval', 'closed'])
+    .default('approval')
+    .describe('Sign-up policy of a tenant that never set one'),
+  WARDEN_ARGON2_MEMORY_KIB: int(1024, 4 * 1024 * 1024)
+    .default(19_456)
+    .describe('argon2id memory per hash (OWASP: 19 MiB); changing it rehashes at next login'),
+  WARDEN_ARGON2_TIME_COST: int(1, 100).default(2).describe('argon2id iterations (OWASP: 2)'),
+  WARDEN_ARGON2_PARALLELISM: int(1, 16).default(1).describe('argon2id lanes (OWASP: 1)'),
+  WARDEN_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: int(1, 10_000)
+    .default(10)
+    .describe('Login attempts per account per window (then 429)'),
+  WARDEN_LOGIN_MAX_ATTEMPTS_PER_ADDRESS: int(1, 1_000_000)
+    .default(100)
+    .describe('Login attempts per client address per window, over all accounts'),
+  WARDEN_LOGIN_WINDOW_SECONDS: int(1, 86_400).default(900).describe('Login throttling window'),
+  WARDEN_LOGIN_FREE_FAILURES: int(0, 1000)
+    .default(3)
+    .describe('Failed logins of an account before backoff starts'),
+  WARDEN_LOGIN_BACKOFF_BASE_MS: int(0, 3_600_000)
+    .default(1000)
+    .describe('First backoff after the free failures; doubles per failure'),
+  WARDEN_LOGIN_BACKOFF_MAX_MS: int(0, 86_400_000).default(60_000).describe('Longest login backoff'),
+  WARDEN_KEY_ENCRYPTION_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes in base64url (43 characters)')
+    .optional()
+    .describe(
+      'Seals token signing keys at rest; when unset one is generated into the data folder (dev only)',
+    ),
+  WARDEN_TOKEN_ISSUER: z.string().min(1).default('warden').describe('`iss` of access tokens'),
+  WARDEN_TOKEN_AUDIENCE: z.string().min(1).default('warden-api').describe('`aud` of access tokens'),
+  WARDEN_ACCESS_TOKEN_TTL_SECONDS: int(60, 86_400).default(900).describe('Access token lifetime'),
+  WARDEN_REFRESH_TOKEN_TTL_DAYS: int(1, 365)
+    .default(30)
+    .describe('Absolute lifetime of a sign-in (refresh-token family)'),
+  WARDEN_REFRESH_IDLE_TTL_DAYS: int(1, 365).default(7).describe('A refresh token unused this long expires'),
+  WARDEN_REFRESH_GRACE_SECONDS: int(0, 300)
+    .default(10)
+    .describe(
+      'The immediate predecessor of a refresh token may be replayed this long (concurrent refreshes)',
+    ),
+  WARDEN_JWKS_CACHE_SECONDS: int(1, 86_400)
+    .default(300)
+    .describe('JWKS max-age and key cache; a new key is published this long before it signs'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -13,9 +13,14 @@ Commands:
   migrate                     apply database migrations and exit
   projections list            each projection's state, position, lag and last error
   projections rebuild <name>  rebuild a read model from the events (no downtime), with progress
+  keys list                   token signing keys: kid, state (pending/active/retired), dates
+  keys rotate [--force]       pending key → active, active → retired, new pending key published
+                              an entity's state then, folded from its events; --diff: what each event changed
   help                        this text
 
 Configuration comes from environment variables: see README.md.`;
+
+const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -23,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!['serve', 'worker', 'migrate', 'projections'].includes(command)) {
+  if (!['serve', 'worker', 'migrate', 'projections', 'keys'].includes(command)) {
     console.error(`unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
@@ -37,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const quiet = command === 'projections' || command === 'migrate';
+  const quiet = command === 'projections' || command === 'migrate' || command === 'keys';
   const logger = createLogger(quiet && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
   const service = await openService(config, logger);
   switch (command) {
@@ -49,6 +54,14 @@ async function main(argv: string[]): Promise<number> {
       const { projectionsCommand } = await import('./cli/projections.ts');
       try {
         return await projectionsCommand(rest, { engine: service.engine });
+      } finally {
+        await service.close();
+      }
+    }
+    case 'keys': {
+      const { keysCommand } = await import('./cli/keys.ts');
+      try {
+        return await keysCommand(rest, { keys: (await service.identity()).keys });
       } finally {
         await service.close();
       }
@@ -72,9 +85,24 @@ async function runWorker(service: Service, logger: Logger): Promise<number> {
 async function serve(service: Service, logger: Logger): Promise<number> {
   const { config } = service;
   if (config.WARDEN_WORKERS) await service.startBackground();
-  await bootstrap(service.store, logger);
+  const identity = await service.identity();
+  await bootstrap(service.store, logger, {
+    email: config.WARDEN_ADMIN_EMAIL,
+    password: config.WARDEN_ADMIN_PASSWORD,
+    hasher: identity.hasher,
+    reveal: (text) => process.stderr.write(text),
+  });
+  const sweeper = setInterval(() => {
+    identity.sweep().then(
+      (swept) => logger.debug({ swept }, 'swept expired login and token records'),
+      (error: unknown) => logger.warn({ err: error }, 'sweeping expired records failed'),
+    );
+  }, SWEEP_INTERVAL_MS);
+  sweeper.unref?.();
   const app = createApp({
     config,
+    identity,
+    eventsInDatabase: service.store.name !== 'eventstoredb',
     store: service.store,
     db: service.database.db,
     projections: service.engine,
@@ -93,6 +121,7 @@ async function serve(service: Service, logger: Logger): Promise<number> {
   );
   const signal = await new Promise<string>((resolve) => onStopSignal(resolve));
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  clearInterval(sweeper);
   await server.close(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
   await service.close();
   logger.info('stopped');

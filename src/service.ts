@@ -1,10 +1,14 @@
 import type { Logger } from 'pino';
+import { upcasters } from './commands/registry/index.ts';
 import type { Config } from './config.ts';
 import { connectPGlite, connectPostgres, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import type { EventStore } from './eventstore/port.ts';
 import { postgresEventStore } from './eventstore/postgres/store.ts';
+import { upcastingStore } from './eventstore/upcasting.ts';
+import { type IdentityStack, identityStack } from './http/identity-stack.ts';
 import type { ReadinessCheck } from './http/routes/health.ts';
+import { loadKeyEncryptionKey } from './identity/tokens/key-encryption-key.ts';
 import { startWorkers, type Worker } from './processes/index.ts';
 import { processManagers } from './processes/registry.ts';
 import { ProjectionEngine } from './projections/engine.ts';
@@ -17,6 +21,8 @@ export interface Service {
   store: EventStore;
   engine: ProjectionEngine;
   readiness: ReadinessCheck[];
+  /** The identity stack (signing keys made on first use); built once per process. */
+  identity(): Promise<IdentityStack>;
   /** Starts projections and process-manager workers in this process; `close()` stops them at a checkpoint. */
   startBackground(): Promise<void>;
   close(): Promise<void>;
@@ -29,7 +35,8 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     : await connectPGlite({ dataDir: config.WARDEN_DATA_DIR });
   const applied = await migrate(database);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrated the database');
-  const store = await openStore(config, database, logger);
+  // Every reader (aggregates, projections, replay, workers) sees events upcast to their current version.
+  const store = upcastingStore(await openStore(config, database, logger), upcasters);
   const engine = new ProjectionEngine({
     database,
     store,
@@ -61,7 +68,14 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     },
   ];
   let worker: Worker | undefined;
+  let identity: Promise<IdentityStack> | undefined;
   return {
+    identity: () => {
+      identity ??= loadKeyEncryptionKey(config.WARDEN_KEY_ENCRYPTION_KEY, config.WARDEN_DATA_DIR).then(
+        (keyEncryptionKey) => identityStack({ config, db: database.db, store, keyEncryptionKey }),
+      );
+      return identity;
+    },
     config,
     database,
     store,

@@ -5,19 +5,40 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import { clientAddress } from './client-address.ts';
 import type { AppEnv } from './env.ts';
+import type { IdentityStack } from './identity-stack.ts';
+import { authenticate } from './middleware/authenticate.ts';
 import { onError } from './middleware/errors.ts';
 import { idempotency } from './middleware/idempotency.ts';
 import { jsonBody } from './middleware/json-body.ts';
+import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
+import { resolveTenant, tenantAwarePath } from './middleware/tenant.ts';
 import { problemResponse } from './problem.ts';
 import { type ProjectionWaiter, readModels } from './read-models.ts';
+import { authTokenRoutes, identityCredentials } from './routes/auth-tokens.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
+import { tenantAdminRoutes } from './routes/tenant-admin.ts';
 import { tenantRoutes } from './routes/tenants.ts';
+import { userRoutes } from './routes/users.ts';
+
+export type AppConfig = Pick<
+  Config,
+  | 'WARDEN_BODY_LIMIT_BYTES'
+  | 'WARDEN_READ_WAIT_MS'
+  | 'WARDEN_IDEMPOTENCY_TTL_HOURS'
+  | 'WARDEN_BASE_DOMAIN'
+  | 'WARDEN_TENANT_CACHE_TTL_MS'
+  | 'WARDEN_TRUSTED_PROXY_HOPS'
+>;
 
 export interface AppDeps {
-  config: Pick<Config, 'WARDEN_BODY_LIMIT_BYTES' | 'WARDEN_READ_WAIT_MS' | 'WARDEN_IDEMPOTENCY_TTL_HOURS'>;
+  config: AppConfig;
   store: EventStore;
+  identity: IdentityStack;
+  /** False on EventStoreDB: tenant storage stats cannot be read from PostgreSQL. */
+  eventsInDatabase: boolean;
   db: Kysely<Tables>;
   projections: ProjectionWaiter;
   readiness: readonly ReadinessCheck[];
@@ -28,23 +49,59 @@ export interface AppDeps {
 /** The whole HTTP surface as one Hono app: the same object serves on Node, on Deno and in `app.request()` tests. */
 export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? (() => new Date());
-  const app = new OpenAPIHono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>({ getPath: tenantAwarePath });
+  const { identity } = deps;
   app.use('*', requestContext(deps.logger));
   app.use('*', secureHeaders());
   app.use('*', jsonBody(deps.config.WARDEN_BODY_LIMIT_BYTES));
+
+  // Who and where: the tenant (platform routes may name none), its plan's rate limit, then the caller.
+  const tenants = resolveTenant({
+    db: deps.db,
+    baseDomain: deps.config.WARDEN_BASE_DOMAIN,
+    cacheTtlMs: deps.config.WARDEN_TENANT_CACHE_TTL_MS,
+    clock,
+  });
+  app.use('/v1/*', (c, next) =>
+    PLATFORM_ROUTE.test(c.req.path) ? tenants.optional(c, next) : tenants.middleware(c, next),
+  );
+  app.use('/v1/*', rateLimit({ db: deps.db, clock }));
   app.use(
-    '/v1/*',
-    idempotency({
-      db: deps.db,
-      ttlHours: deps.config.WARDEN_IDEMPOTENCY_TTL_HOURS,
-      // One scope until callers are authenticated; then the caller's id (never the raw token) scopes keys.
-      scope: () => 'platform',
-    }),
+    '*',
+    authenticate({ keys: identity.keys, sessions: identity.sessions, access: identity.access, clock }),
   );
 
+  // Token responses are never stored: a replayed login or refresh would hand out a used token.
+  const keyed = idempotency({
+    db: deps.db,
+    ttlHours: deps.config.WARDEN_IDEMPOTENCY_TTL_HOURS,
+    scope: (c) => {
+      const principal = c.get('principal');
+      const tenant = c.get('tenant');
+      return principal ? `user:${principal.userId}` : tenant ? `tenant:${tenant.id}` : 'anonymous';
+    },
+  });
+  app.use('/v1/*', (c, next) => (c.req.path.startsWith('/v1/auth/') ? next() : keyed(c, next)));
+
   const reads = readModels(deps.projections, deps.config.WARDEN_READ_WAIT_MS);
+  const routeDeps = { store: deps.store, db: deps.db, readModels: reads, clock };
   app.route('/', healthRoutes(deps.readiness));
-  app.route('/', tenantRoutes({ store: deps.store, db: deps.db, readModels: reads, clock }));
+  app.route(
+    '/',
+    authTokenRoutes({
+      keys: identity.keys,
+      sessions: identity.sessions,
+      verifyCredentials: identityCredentials({ store: deps.store, hasher: identity.hasher, clock }),
+      throttle: identity.throttle,
+      clientAddress: clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS),
+    }),
+  );
+  app.route(
+    '/',
+    userRoutes({ ...routeDeps, hasher: identity.hasher, defaultSignupPolicy: identity.defaultSignupPolicy }),
+  );
+  app.route('/', tenantRoutes(routeDeps));
+  app.route('/', tenantAdminRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -60,5 +117,8 @@ export function createApp(deps: AppDeps) {
   app.onError(onError);
   return app;
 }
+
+/** Platform routes act across tenants: they may be called without naming one. */
+const PLATFORM_ROUTE = /^\/v1\/(tenants|admin)(\/|$)/;
 
 export type WardenApp = ReturnType<typeof createApp>;

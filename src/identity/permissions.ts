@@ -21,6 +21,8 @@ export const permissions = [
   'workspaces:manage',
   'audit:read',
   'projections:rebuild',
+  /** Creating and listing tenants, plans and suspension: the platform's business, no tenant role has it. */
+  'platform:manage',
 ] as const;
 export type Permission = (typeof permissions)[number];
 
@@ -35,14 +37,16 @@ const everyone: Permission[] = [
 ];
 
 export const permissionMatrix: Readonly<Record<TenantRole, readonly Permission[]>> = {
-  owner: permissions.filter((p) => p !== 'projections:rebuild'),
-  admin: permissions.filter((p) => p !== 'projections:rebuild' && p !== 'tenant:manage'),
+  owner: permissions.filter((p) => p !== 'projections:rebuild' && p !== 'platform:manage'),
+  admin: permissions.filter(
+    (p) => p !== 'projections:rebuild' && p !== 'platform:manage' && p !== 'tenant:manage',
+  ),
   approver: [...everyone, 'users:read', 'packages:approve', 'audit:read'],
   operator: [...everyone, 'tools:execute', 'workspaces:manage'],
   member: everyone,
 };
 
-/** The platform superadmin holds every permission in every tenant, including `projections:rebuild`. */
+/** The platform superadmin holds every permission in every tenant, including `projections:rebuild` and `platform:manage`. */
 export function permissionsOf(role: TenantRole, platformSuperadmin = false): ReadonlySet<Permission> {
   return new Set(platformSuperadmin ? permissions : permissionMatrix[role]);
 }

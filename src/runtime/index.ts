@@ -8,12 +8,13 @@ export interface HttpServer {
   close(graceMs: number): Promise<void>;
 }
 
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** `env` carries what the runtime knows of the connection (`incoming` on Node, `remoteAddress` on Deno). */
+export type FetchHandler = (request: Request, env?: Record<string, unknown>) => Response | Promise<Response>;
 
 interface DenoLike {
   serve(
     options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
-    handler: FetchHandler,
+    handler: (request: Request, info: { remoteAddr: { hostname?: string } }) => Response | Promise<Response>,
   ): { addr: { port: number }; shutdown(): Promise<void>; finished: Promise<void> };
   addSignalListener(signal: string, handler: () => void): void;
 }
@@ -26,7 +27,9 @@ export async function listen(
   options: { port: number; hostname: string },
 ): Promise<HttpServer> {
   if (deno) {
-    const server = deno.serve({ ...options, onListen: () => {} }, fetch);
+    const server = deno.serve({ ...options, onListen: () => {} }, (request, info) =>
+      fetch(request, { remoteAddress: info.remoteAddr.hostname }),
+    );
     return {
       port: server.addr.port,
       close: (graceMs) => Promise.race([server.shutdown(), delay(graceMs)]),

@@ -72,9 +72,16 @@ describe('the warden command', () => {
     expect(p.err()).toContain('Usage: warden');
   });
 
-  it('serves: ready, a tenant round trip, JSON logs with request ids, and a clean stop on SIGTERM', async () => {
+  it('serves: first start makes the superadmin (password shown once), who signs in and creates a tenant; JSON logs with request ids and no secrets; a clean stop on SIGTERM', async () => {
     const port = await freePort();
-    const p = run(['serve'], { PORT: String(port), WARDEN_DATA_DIR: dataDir() });
+    const env = {
+      PORT: String(port),
+      WARDEN_DATA_DIR: dataDir(),
+      WARDEN_ADMIN_EMAIL: 'root@example.com',
+      WARDEN_ARGON2_MEMORY_KIB: '1024',
+      WARDEN_ARGON2_TIME_COST: '1',
+    };
+    const p = run(['serve'], env);
     const base = `http://127.0.0.1:${port}`;
     await until(
       () =>
@@ -89,22 +96,41 @@ describe('the warden command', () => {
     };
     expect(ready.checks.map((c) => c.name)).toEqual(['database', 'event_store', 'projections']);
 
+    const password = /^ {4}(\S{20})$/m.exec(p.err())?.[1];
+    expect(password, p.err()).toBeDefined();
+    const login = await fetch(`${base}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant': 'default' },
+      body: JSON.stringify({ email: 'root@example.com', password }),
+    });
+    expect(login.status).toBe(200);
+    const { access_token: token } = (await login.json()) as { access_token: string };
+    const auth = { authorization: `Bearer ${token}` };
+
+    const anonymous = await fetch(`${base}/v1/tenants`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ slug: 'cli-e2e', name: 'CLI' }),
+    });
+    expect(anonymous.status).toBe(401);
     const created = await fetch(`${base}/v1/tenants`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-request-id': 'cli-e2e-1' },
+      headers: { 'content-type': 'application/json', 'x-request-id': 'cli-e2e-1', ...auth },
       body: JSON.stringify({ slug: 'cli-e2e', name: 'CLI' }),
     });
     expect(created.status).toBe(201);
     const list = await fetch(`${base}/v1/tenants`, {
-      headers: { 'x-min-position': created.headers.get('x-position')! },
+      headers: { 'x-min-position': created.headers.get('x-position')!, ...auth },
     });
     const slugs = ((await list.json()) as { items: { slug: string }[] }).items.map((i) => i.slug);
     expect(slugs).toEqual(expect.arrayContaining(['default', 'cli-e2e'])); // default: first-start bootstrap
 
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
-    const lines = p
-      .out()
+    const out = p.out();
+    expect(out).not.toContain(password);
+    expect(out).not.toContain(token);
+    const lines = out
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -113,5 +139,34 @@ describe('the warden command', () => {
       path: '/v1/tenants',
     });
     expect(lines.at(-1)).toMatchObject({ msg: 'stopped' });
+
+    // A second start finds the superadmin and prints no password again.
+    const again = run(['serve'], { ...env, PORT: String(await freePort()) });
+    await until(async () => again.out().includes('warden is listening'), again.child);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+    expect(again.err()).not.toContain('generated password');
+  });
+
+  it('lists and rotates token signing keys', async () => {
+    const env = { WARDEN_DATA_DIR: dataDir() };
+    const list = run(['keys', 'list'], env);
+    expect(await list.exited).toBe(0);
+    const states = (text: string) =>
+      text
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((line) => line.split(/\s+/)[1]);
+    expect(states(list.out()).sort()).toEqual(['active', 'pending']);
+    const tooSoon = run(['keys', 'rotate'], env);
+    expect(await tooSoon.exited).toBe(1);
+    expect(tooSoon.out()).toContain('too briefly');
+    const forced = run(['keys', 'rotate', '--force'], env);
+    expect(await forced.exited).toBe(0);
+    expect(forced.out()).toMatch(/^activated \S+\nretired +\S+\npending +\S+/);
+    const after = run(['keys', 'list'], env);
+    expect(await after.exited).toBe(0);
+    expect(states(after.out()).sort()).toEqual(['active', 'pending', 'retired']);
   });
 });

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testApp } from '../support/app.ts';
+import { type RequestOptions, type SignedInUser, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 
 type App = Awaited<ReturnType<typeof testApp>>;
@@ -10,9 +10,14 @@ const slug = (base = 'acme') => `${base}-${Date.now().toString(36)}-${counter++}
 for (const kind of databaseKinds) {
   describe(`tenants over HTTP (${kind.name})`, () => {
     let t: App;
+    let root: SignedInUser;
     beforeAll(async () => {
       t = await testApp(kind.fresh);
+      root = await t.superadmin();
     });
+    /** As the platform superadmin, who alone creates and lists tenants. */
+    const request = (path: string, init: RequestOptions = {}) =>
+      t.request(path, { token: root.token, ...init });
     afterAll(async () => {
       await t.dispose();
     });
@@ -26,7 +31,7 @@ for (const kind of databaseKinds) {
     };
 
     async function create(body: Record<string, unknown> = {}) {
-      const res = await t.request('/v1/tenants', {
+      const res = await request('/v1/tenants', {
         method: 'POST',
         json: { slug: slug(), name: 'Acme', ...body },
       });
@@ -45,7 +50,7 @@ for (const kind of databaseKinds) {
       expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
       expect(body).toMatchObject({ plan: 'basic', status: 'active', revision: 0 });
 
-      const list = await t.request(`/v1/tenants?q=${body.slug}`, {
+      const list = await request(`/v1/tenants?q=${body.slug}`, {
         headers: { 'x-min-position': body.position },
       });
       expect(list.status).toBe(200);
@@ -55,36 +60,36 @@ for (const kind of databaseKinds) {
 
     it('renames, changes plan, suspends and reactivates through commands, each visible to the next read', async () => {
       const { body } = await create();
-      const patch = await t.request(`/v1/tenants/${body.id}`, {
+      const patch = await request(`/v1/tenants/${body.id}`, {
         method: 'PATCH',
         headers: { 'if-match': '"0"' },
         json: { name: 'Acme Corp', plan: 'premium' },
       });
       expect(patch.status).toBe(200);
       expect(patch.headers.get('etag')).toBe('"2"');
-      const suspend = await t.request(`/v1/tenants/${body.id}/suspend`, {
+      const suspend = await request(`/v1/tenants/${body.id}/suspend`, {
         method: 'POST',
         json: { reason: 'unpaid' },
       });
       expect(suspend.status).toBe(200);
       const position = suspend.headers.get('x-position')!;
-      const suspended = await t.request(`/v1/tenants?status=suspended&q=${body.slug}`, {
+      const suspended = await request(`/v1/tenants?status=suspended&q=${body.slug}`, {
         headers: { 'x-min-position': position },
       });
       expect(((await suspended.json()) as { items: unknown[] }).items).toMatchObject([
         { id: body.id, name: 'Acme Corp', plan: 'premium', status: 'suspended', revision: 3 },
       ]);
-      const reactivate = await t.request(`/v1/tenants/${body.id}/reactivate`, { method: 'POST' });
+      const reactivate = await request(`/v1/tenants/${body.id}/reactivate`, { method: 'POST' });
       expect(reactivate.status).toBe(200);
-      const read = await t.request(`/v1/tenants/${body.id}`);
+      const read = await request(`/v1/tenants/${body.id}`);
       expect(read.headers.get('etag')).toBe('"4"');
       expect(await read.json()).toMatchObject({ status: 'active', name: 'Acme Corp' });
     });
 
     it('refuses a stale If-Match with 412 and the current ETag, and loses nothing', async () => {
       const { body } = await create();
-      await t.request(`/v1/tenants/${body.id}`, { method: 'PATCH', json: { name: 'First' } });
-      const stale = await t.request(`/v1/tenants/${body.id}`, {
+      await request(`/v1/tenants/${body.id}`, { method: 'PATCH', json: { name: 'First' } });
+      const stale = await request(`/v1/tenants/${body.id}`, {
         method: 'PATCH',
         headers: { 'if-match': '"0"' },
         json: { name: 'Second' },
@@ -92,7 +97,7 @@ for (const kind of databaseKinds) {
       expect(stale.status).toBe(412);
       expect(stale.headers.get('content-type')).toBe('application/problem+json');
       expect(stale.headers.get('etag')).toBe('"1"');
-      const read = await t.request(`/v1/tenants/${body.id}`);
+      const read = await request(`/v1/tenants/${body.id}`);
       expect(await read.json()).toMatchObject({ name: 'First', revision: 1 });
     });
 
@@ -100,7 +105,7 @@ for (const kind of databaseKinds) {
       const { body } = await create();
       const results = await Promise.all(
         Array.from({ length: 5 }, (_, i) =>
-          t.request(`/v1/tenants/${body.id}`, {
+          request(`/v1/tenants/${body.id}`, {
             method: 'PATCH',
             headers: { 'if-match': '"0"' },
             json: { name: `N${i}` },
@@ -113,8 +118,8 @@ for (const kind of databaseKinds) {
 
     it('takes a slug once: a second creation is 409', async () => {
       const s = slug();
-      await t.request('/v1/tenants', { method: 'POST', json: { slug: s, name: 'One' } });
-      const again = await t.request('/v1/tenants', { method: 'POST', json: { slug: s, name: 'Two' } });
+      await request('/v1/tenants', { method: 'POST', json: { slug: s, name: 'One' } });
+      const again = await request('/v1/tenants', { method: 'POST', json: { slug: s, name: 'Two' } });
       expect(again.status).toBe(409);
       expect(((await again.json()) as { type: string }).type).toMatch(/conflict$/);
     });
@@ -122,14 +127,14 @@ for (const kind of databaseKinds) {
     it('replays an Idempotency-Key: same response, one tenant; another body with the key is 422', async () => {
       const body = { slug: slug(), name: 'Once' };
       const headers = { 'idempotency-key': `key-${slug()}` };
-      const first = await t.request('/v1/tenants', { method: 'POST', headers, json: body });
-      const second = await t.request('/v1/tenants', { method: 'POST', headers, json: body });
+      const first = await request('/v1/tenants', { method: 'POST', headers, json: body });
+      const second = await request('/v1/tenants', { method: 'POST', headers, json: body });
       expect(first.status).toBe(201);
       expect(second.status).toBe(201);
       expect(second.headers.get('idempotent-replayed')).toBe('true');
       expect(await second.text()).toBe(await first.text());
       expect(second.headers.get('location')).toBe(first.headers.get('location'));
-      const other = await t.request('/v1/tenants', {
+      const other = await request('/v1/tenants', {
         method: 'POST',
         headers,
         json: { ...body, name: 'Other' },
@@ -153,7 +158,7 @@ for (const kind of databaseKinds) {
       let added = false;
       do {
         const url: string = `/v1/tenants?q=${prefix}&limit=2&sort=slug${cursor ? `&cursor=${cursor}` : ''}`;
-        const page = (await (await t.request(url, { headers: { 'x-min-position': position } })).json()) as {
+        const page = (await (await request(url, { headers: { 'x-min-position': position } })).json()) as {
           items: { slug: string }[];
           next_cursor: string | null;
         };
@@ -262,7 +267,7 @@ for (const kind of databaseKinds) {
       ];
       it.each(cases)('%s', async (_name, path, init, status, field) => {
         const before = await stored();
-        const res = await t.request(path, init);
+        const res = await request(path, init);
         expect(res.status).toBe(status);
         expect(res.headers.get('content-type')).toBe('application/problem+json');
         const problem = (await res.json()) as {
@@ -279,7 +284,7 @@ for (const kind of databaseKinds) {
     });
 
     it('writes structured log lines that carry the request id and no secrets', async () => {
-      const res = await t.request('/v1/tenants', {
+      const res = await request('/v1/tenants', {
         method: 'POST',
         headers: { 'x-request-id': 'trace-abc.123', authorization: 'Bearer super-secret-token' },
         json: { slug: slug(), name: 'Logged', password: 'hunter2-hunter2' },

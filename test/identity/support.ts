@@ -1,101 +1,62 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
 import type { SignupPolicy } from '../../src/commands/identity/index.ts';
-import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import type { AppEnv } from '../../src/http/env.ts';
-import { onError } from '../../src/http/middleware/errors.ts';
-import { jsonBody } from '../../src/http/middleware/json-body.ts';
-import { requestContext } from '../../src/http/middleware/request-context.ts';
-import { readModels } from '../../src/http/read-models.ts';
-import { userRoutes } from '../../src/http/routes/users.ts';
-import { argon2idHasher, owaspArgon2id } from '../../src/identity/passwords.ts';
-import { permissionsOf, type TenantRole } from '../../src/identity/permissions.ts';
-import { createLogger } from '../../src/logger.ts';
-import { ProjectionEngine } from '../../src/projections/engine.ts';
-import { userList } from '../../src/projections/user-list.ts';
+import type { PlanId } from '../../src/commands/tenancy/plans.ts';
+import { owaspArgon2id } from '../../src/identity/passwords.ts';
+import type { TenantRole } from '../../src/identity/permissions.ts';
+import { type RequestOptions, testApp } from '../support/app.ts';
 import type { TestDatabase } from '../support/databases.ts';
 
 /**
- * The users routes in-process on a database the test owns, with the real store, projection engine
- * and argon2id at OWASP parameters. Tenant resolution and authentication are other engineers' middleware;
- * until they land here, a test middleware sets the tenant (`x-test-tenant`, `x-test-plan`) and the
- * caller (`x-test-role`, `x-test-user`) the way they will.
+ * The whole app (real tenant resolution, real tokens) with argon2id at OWASP parameters, plus a
+ * shorthand for these tests: `caller(tenantId, role?)` names who sends a request. `request` turns it
+ * into what a real client sends — `X-Tenant: <slug>` and, with a role, the access token of a user of
+ * that role in that tenant (registered and logged in once, on first use). Callers are named
+ * `caller-<role>-…@callers.test`, so lists can tell them from the users under test.
  */
 export async function usersApp(
   fresh: () => Promise<TestDatabase>,
   defaultSignupPolicy: SignupPolicy = 'open',
 ) {
-  const { database, dispose } = await fresh();
-  const store = postgresEventStore(database, { pollIntervalMs: 10 });
-  const logger = createLogger('silent', { write: () => undefined });
-  const engine = new ProjectionEngine({
-    database,
-    store,
-    projections: [userList as never],
-    logger,
-    pollIntervalMs: 10,
+  const t = await testApp(fresh, {
+    env: {
+      WARDEN_DEFAULT_SIGNUP_POLICY: defaultSignupPolicy,
+      WARDEN_ARGON2_MEMORY_KIB: String(owaspArgon2id.memoryCost),
+      WARDEN_ARGON2_TIME_COST: String(owaspArgon2id.timeCost),
+    },
   });
-  await engine.start();
-  const hasher = argon2idHasher(owaspArgon2id);
-  const app = new OpenAPIHono<AppEnv>();
-  app.use('*', requestContext(logger));
-  app.use('*', jsonBody(64 * 1024));
-  app.use('*', async (c, next) => {
-    const tenantId = c.req.header('x-test-tenant');
-    if (tenantId) {
-      c.set('tenant', {
-        id: tenantId,
-        slug: `t-${tenantId.slice(0, 8)}`,
-        status: 'active',
-        plan: c.req.header('x-test-plan') ?? 'enterprise',
-        via: 'header',
-      });
-    }
-    const role = c.req.header('x-test-role') as TenantRole | undefined;
-    if (role && tenantId) {
-      c.set('principal', {
-        userId: c.req.header('x-test-user') ?? crypto.randomUUID(),
-        tenantId,
-        role,
-        platformSuperadmin: false,
-        permissions: permissionsOf(role),
-        tokenId: crypto.randomUUID(),
-        tokenExpiresAt: new Date(Date.now() + 60_000),
-      });
-    }
-    await next();
-  });
-  app.route(
-    '/',
-    userRoutes({
-      store,
-      db: database.db,
-      readModels: readModels(engine, 5000),
-      clock: () => new Date(),
-      hasher,
-      defaultSignupPolicy,
-    }),
-  );
-  app.onError(onError);
+  const slugs = new Map<string, string>();
+  const tokens = new Map<string, Promise<string>>();
 
-  const request = (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const { json, ...rest } = init;
-    const headers = new Headers(rest.headers);
-    if (json !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-    return app.request(path, {
+  /** A new tenant; its id. */
+  const tenant = async (plan: PlanId = 'enterprise') => {
+    const created = await t.tenant(undefined, plan);
+    slugs.set(created.id, created.slug);
+    return created.id;
+  };
+
+  const tokenOf = (slug: string, role: TenantRole) => {
+    const key = `${slug}:${role}`;
+    let token = tokens.get(key);
+    if (!token) {
+      const email = `caller-${role}-${crypto.randomUUID().slice(0, 8)}@callers.test`;
+      token = t.user({ tenant: slug, role, email, name: `Caller ${role}` }).then((u) => u.token);
+      tokens.set(key, token);
+    }
+    return token;
+  };
+
+  const request = async (
+    path: string,
+    init: RequestOptions & { caller?: { tenantId: string; role?: TenantRole } } = {},
+  ) => {
+    const { caller, ...rest } = init;
+    if (!caller) return t.request(path, rest);
+    const slug = slugs.get(caller.tenantId) ?? `unknown-${caller.tenantId.slice(0, 8)}`;
+    return t.request(path, {
       ...rest,
-      headers,
-      ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+      tenant: slug,
+      ...(caller.role ? { token: await tokenOf(slug, caller.role) } : {}),
     });
   };
-  return {
-    app,
-    store,
-    database,
-    hasher,
-    request,
-    async dispose() {
-      await engine.stop();
-      await dispose();
-    },
-  };
+
+  return { ...t, hasher: t.identity.hasher, tenant, request };
 }

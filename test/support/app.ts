@@ -1,50 +1,215 @@
+import { registerUser, userIdFor } from '../../src/commands/identity/index.ts';
+import { tenantIdForSlug } from '../../src/commands/tenancy/index.ts';
+import type { PlanId } from '../../src/commands/tenancy/plans.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { createApp } from '../../src/http/app.ts';
+import { type AppDeps, createApp, type WardenApp } from '../../src/http/app.ts';
+import { identityStack } from '../../src/http/identity-stack.ts';
+import type { TenantRole } from '../../src/identity/permissions.ts';
+import { aesKey } from '../../src/identity/tokens/crypto.ts';
 import { createLogger } from '../../src/logger.ts';
 import { ProjectionEngine } from '../../src/projections/engine.ts';
 import { projections } from '../../src/projections/registry.ts';
+import { tenantFixtures, uniqueSlug } from '../tenancy/support.ts';
 import type { TestDatabase } from './databases.ts';
 
-/** The whole service in-process on a database the test owns, with its log lines captured. */
-export async function testApp(fresh: () => Promise<TestDatabase>, config: { bodyLimit?: number } = {}) {
+export interface TestAppOptions {
+  bodyLimit?: number;
+  /** Any configuration variable (as the environment would give it); defaults otherwise, with cheap argon2. */
+  env?: Record<string, string>;
+  clock?: () => Date;
+}
+
+export interface RequestOptions extends RequestInit {
+  json?: unknown;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Sent as `X-Tenant: <slug>`. */
+  tenant?: string;
+}
+
+export interface SignedInUser {
+  userId: string;
+  email: string;
+  password: string;
+  token: string;
+  refreshToken: string;
+  tenantId: string;
+  tenantSlug: string;
+  role: TenantRole;
+}
+
+/**
+ * The whole service in-process, as `warden serve` assembles it (tenant resolution, rate limits,
+ * authentication, every route), on a database the test owns, with its log lines captured. argon2 runs
+ * with cheap parameters unless the test sets WARDEN_ARGON2_* (these tests share two cores).
+ */
+export async function testApp(fresh: () => Promise<TestDatabase>, options: TestAppOptions = {}) {
   const { database, dispose } = await fresh();
   const store = postgresEventStore(database, { pollIntervalMs: 10 });
   const lines: string[] = [];
   const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
   const engine = new ProjectionEngine({ database, store, projections, logger, pollIntervalMs: 10 });
   await engine.start();
-  const app = createApp({
-    config: {
-      WARDEN_BODY_LIMIT_BYTES: config.bodyLimit ?? 64 * 1024,
-      WARDEN_READ_WAIT_MS: 5000,
-      WARDEN_IDEMPOTENCY_TTL_HOURS: 24,
-    },
+  const config: Config = loadConfig({
+    WARDEN_ARGON2_MEMORY_KIB: '1024',
+    WARDEN_ARGON2_TIME_COST: '1',
+    WARDEN_TENANT_CACHE_TTL_MS: '0',
+    WARDEN_BASE_DOMAIN: 'warden.test',
+    WARDEN_DEFAULT_SIGNUP_POLICY: 'open',
+    WARDEN_BODY_LIMIT_BYTES: String(options.bodyLimit ?? 64 * 1024),
+    ...options.env,
+  });
+  const clock = options.clock ?? (() => new Date());
+  const identity = await identityStack({
+    config,
+    db: database.db,
+    store,
+    keyEncryptionKey: await aesKey(crypto.getRandomValues(new Uint8Array(32))),
+    clock,
+  });
+  const deps: AppDeps = {
+    config,
+    identity,
+    eventsInDatabase: true,
     store,
     db: database.db,
     projections: engine,
     readiness: [],
     logger,
-  });
-  const request = (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const { json, ...rest } = init;
-    const headers = new Headers(rest.headers);
-    if (json !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-    return app.request(path, {
-      ...rest,
-      headers,
-      ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-    });
+    clock,
   };
+  const app = createApp(deps);
+
+  const requester =
+    (target: WardenApp) =>
+    (path: string, init: RequestOptions = {}) => {
+      const { json, token, tenant, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (json !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
+      if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+      if (tenant !== undefined) headers.set('x-tenant', tenant);
+      const url = path.startsWith('http') ? path : `http://localhost${path}`;
+      return target.request(url, {
+        ...rest,
+        ...(json !== undefined && rest.method === undefined ? { method: 'POST' } : {}),
+        headers,
+        ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+      });
+    };
+
+  const request = requester(app);
+  /** Another app on the same database and stack, with some dependencies changed. */
+  const variant = (overrides: Partial<AppDeps>) => requester(createApp({ ...deps, ...overrides }));
+
+  const fixtures = tenantFixtures(store, engine);
+  /** A new tenant (enterprise plan unless told: no user limit, a high API rate). */
+  const tenant = (slug: string = uniqueSlug(), plan: PlanId = 'enterprise') => fixtures.create(plan, slug);
+
+  /** Logs in over HTTP: the token pair a real client would hold. */
+  const login = async (tenantSlug: string, email: string, password: string) => {
+    const res = await request('/v1/auth/login', { tenant: tenantSlug, json: { email, password } });
+    if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as { access_token: string; refresh_token: string; expires_in: number };
+  };
+
+  /**
+   * A signed-in user of `tenant` (a slug; a new tenant when absent) with `role`: registered through the
+   * identity context's command, then logged in over HTTP, so the token is real.
+   */
+  const user = async (
+    input: { tenant?: string; role?: TenantRole; email?: string; name?: string } = {},
+  ): Promise<SignedInUser> => {
+    const slug = input.tenant ?? (await tenant()).slug;
+    const tenantId = await tenantIdForSlug(slug);
+    const role = input.role ?? 'member';
+    const email = input.email ?? `${role}-${crypto.randomUUID().slice(0, 8)}@example.com`;
+    const password = `pw-${crypto.randomUUID()}`;
+    await registerUser(
+      store,
+      identity.hasher,
+      {
+        tenantId,
+        email,
+        name: input.name ?? `Test ${role}`,
+        password,
+        role,
+        via: 'admin',
+        maxUsers: null,
+        defaultPolicy: 'open',
+        at: clock().toISOString(),
+      },
+      { metadata: { tenantId, actorId: 'test' } },
+    );
+    const pair = await login(slug, email, password);
+    return {
+      userId: await userIdFor(tenantId, email),
+      email,
+      password,
+      token: pair.access_token,
+      refreshToken: pair.refresh_token,
+      tenantId,
+      tenantSlug: slug,
+      role,
+    };
+  };
+
+  /** The platform superadmin (a user of tenant `slug` with the flag), signed in. */
+  const superadmin = async (slug?: string): Promise<SignedInUser> => {
+    const home = slug ?? (await tenant()).slug;
+    const tenantId = await tenantIdForSlug(home);
+    const email = `root-${crypto.randomUUID().slice(0, 8)}@example.com`;
+    const password = `pw-${crypto.randomUUID()}`;
+    const result = await registerUser(
+      store,
+      identity.hasher,
+      {
+        tenantId,
+        email,
+        name: 'Root',
+        password,
+        role: 'owner',
+        via: 'admin',
+        platformSuperadmin: true,
+        maxUsers: null,
+        defaultPolicy: 'open',
+        at: clock().toISOString(),
+      },
+      { metadata: { tenantId, actorId: 'test' } },
+    );
+    const pair = await login(home, email, password);
+    return {
+      userId: result.state.userId,
+      email,
+      password,
+      token: pair.access_token,
+      refreshToken: pair.refresh_token,
+      tenantId,
+      tenantSlug: home,
+      role: 'owner',
+    };
+  };
+
   return {
     app,
+    config,
+    identity,
     store,
     database,
     engine,
     lines,
     request,
+    variant,
+    tenant,
+    fixtures,
+    login,
+    user,
+    superadmin,
     async dispose() {
       await engine.stop();
       await dispose();
     },
   };
 }
+
+export type TestApp = Awaited<ReturnType<typeof testApp>>;

@@ -1,41 +1,10 @@
-import type { MiddlewareHandler } from 'hono';
 import { expect } from 'vitest';
-import type { AppEnv } from '../../src/http/env.ts';
-import {
-  type Permission,
-  permissionsOf,
-  type TenantRole,
-  tenantRoles,
-} from '../../src/identity/permissions.ts';
+import { type Permission, permissionsOf, tenantRoles } from '../../src/identity/permissions.ts';
+import type { TestApp } from '../support/app.ts';
 
 /** Every caller the matrix knows: each tenant role, and the platform superadmin. */
 export const callers = [...tenantRoles, 'superadmin'] as const;
 export type Caller = (typeof callers)[number];
-
-/**
- * Stands in for the authentication middleware until real tokens land: `X-Test-Role` and
- * `X-Test-Tenant` become the principal. Mount it only in tests, before the routes under test.
- */
-export function testPrincipal(): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const role = c.req.header('x-test-role') as Caller | undefined;
-    const tenantId = c.req.header('x-test-tenant');
-    if (role && tenantId) {
-      const superadmin = role === 'superadmin';
-      const tenantRole: TenantRole = superadmin ? 'owner' : role;
-      c.set('principal', {
-        userId: `user-${role}`,
-        tenantId,
-        role: tenantRole,
-        platformSuperadmin: superadmin,
-        permissions: permissionsOf(tenantRole, superadmin),
-        tokenId: crypto.randomUUID(),
-        tokenExpiresAt: new Date(Date.now() + 15 * 60_000),
-      });
-    }
-    await next();
-  };
-}
 
 /** A request to send: built afresh for every caller, so a delete has something to delete each time. */
 export interface RouteCall {
@@ -59,14 +28,30 @@ export type Send = (
   call: RouteCall & { as: Caller; tenant: { id: string; slug: string } },
 ) => Promise<Response>;
 
-/** Sends as a caller of `tenant`, naming the tenant with X-Tenant (as tenant resolution expects). */
-export function sender(
-  request: (path: string, init: RequestInit & { json?: unknown }) => Response | Promise<Response>,
-): Send {
+/**
+ * Sends as a caller of `tenant` with a real access token: one user per (tenant, role), registered and
+ * logged in on first use; the platform superadmin is a user of a tenant of its own, whose token acts in
+ * every tenant. The tenant is named with X-Tenant, as tenant resolution expects.
+ */
+export function sender(t: TestApp): Send {
+  const tokens = new Map<string, Promise<string>>();
+  const tokenOf = (as: Caller, tenant: { slug: string }) => {
+    const key = as === 'superadmin' ? as : `${tenant.slug}:${as}`;
+    let token = tokens.get(key);
+    if (!token) {
+      token = (as === 'superadmin' ? t.superadmin() : t.user({ tenant: tenant.slug, role: as })).then(
+        (u) => u.token,
+      );
+      tokens.set(key, token);
+    }
+    return token;
+  };
   return async ({ method, path, body, headers, as, tenant }) =>
-    await request(path, {
+    await t.request(path, {
       method,
-      headers: { 'x-test-role': as, 'x-test-tenant': tenant.id, 'x-tenant': tenant.slug, ...headers },
+      token: await tokenOf(as, tenant),
+      tenant: tenant.slug,
+      ...(headers ? { headers } : {}),
       ...(body === undefined ? {} : { json: body }),
     });
 }

@@ -5,7 +5,7 @@ import { describeConfig } from '../../src/config.ts';
 describe('README configuration table', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const rows = new Map(
-    [...readme.matchAll(/^\| `([A-Z_]+)` \| (.+?) \| (.+?) \|$/gm)].map((m) => [
+    [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| (.+?) \| (.+?) \|$/gm)].map((m) => [
       m[1]!,
       { fallback: m[2]!, text: m[3]! },
     ]),

@@ -51,6 +51,9 @@ export const identityEventSchemas = {
   SignupPolicySet: z.object({ tenantId: z.uuid(), policy: SignupPolicy, at }),
   SeatClaimed: z.object({ ...user, at }),
   SeatReleased: z.object({ ...user, at }),
+  /** The membership stream counts owners, so the last one can be neither demoted nor removed. */
+  OwnershipClaimed: z.object({ ...user, at }),
+  OwnershipReleased: z.object({ ...user, at }),
 } as const;
 
 type Schemas = typeof identityEventSchemas;
@@ -74,7 +77,9 @@ export type UserEvent = Extract<
 >;
 export type MembershipEvent = Extract<
   IdentityEvent,
-  { type: 'SignupPolicySet' | 'SeatClaimed' | 'SeatReleased' }
+  {
+    type: 'SignupPolicySet' | 'SeatClaimed' | 'SeatReleased' | 'OwnershipClaimed' | 'OwnershipReleased';
+  }
 >;
 export const userEventTypes: readonly UserEvent['type'][] = [
   'UserRegistered',

@@ -116,8 +116,18 @@ export async function registerUser(
       })),
       { expected: loaded.revision < 0 ? 'no_stream' : loaded.revision },
     );
+    const state = events.reduce(userDecider.evolve, loaded.state);
+    if (state.role === 'owner' && state.status === 'active') {
+      await handle(
+        store,
+        membershipStreamId(input.tenantId),
+        membershipDecider,
+        { type: 'ClaimOwnership', tenantId: input.tenantId, userId, at: input.at },
+        { metadata: context.metadata, maxAttempts: SEAT_ATTEMPTS },
+      );
+    }
     return {
-      state: events.reduce(userDecider.evolve, loaded.state),
+      state,
       revision: result.revision,
       position: result.position,
       events,
@@ -153,8 +163,10 @@ async function releaseSeat(
 
 /**
  * Any command on an existing user of `tenantId` (another tenant's user is "not found"). Rejecting or
- * removing a user then releases its seat. If the process stops between the two appends the seat stays
- * taken until the same command runs again (release is idempotent).
+ * removing a user then releases its seat. An owner leaving the owner role (demoted, removed) first
+ * releases their ownership on the membership stream, which refuses to let the last owner go; the
+ * command is decided once beforehand, so a refused command appends nothing anywhere. If the process
+ * stops between the appends, running the same command again completes it (each step is idempotent).
  */
 export async function changeUser(
   store: EventStore,
@@ -171,7 +183,30 @@ export async function changeUser(
         state.exists && state.tenantId !== tenantId ? userDecider.initialState() : state,
       ),
   };
-  const result = await handle(store, userStreamId(userId), scoped, command, context);
+  const before = await load(store, userStreamId(userId), scoped);
+  const planned = scoped.decide(command, before.state);
+  const after = planned.reduce(userDecider.evolve, before.state);
+  const leavesOwnership =
+    before.state.role === 'owner' && isLive(before.state) && !(after.role === 'owner' && isLive(after));
+  const ownership = (type: 'ClaimOwnership' | 'ReleaseOwnership') =>
+    handle(
+      store,
+      membershipStreamId(tenantId),
+      membershipDecider,
+      { type, tenantId, userId, at: command.at },
+      { metadata: context.metadata, maxAttempts: SEAT_ATTEMPTS },
+    );
+  if (leavesOwnership) await ownership('ReleaseOwnership');
+  let result: CommandResult<UserState>;
+  try {
+    result = await handle(store, userStreamId(userId), scoped, command, context);
+  } catch (error) {
+    if (leavesOwnership) await ownership('ClaimOwnership');
+    throw error;
+  }
+  if (result.state.role === 'owner' && isLive(result.state) && result.state.status === 'active') {
+    await ownership('ClaimOwnership');
+  }
   if (!isLive(result.state) && result.state.tenantId === tenantId) {
     await releaseSeat(store, tenantId, userId, command.at, { metadata: context.metadata });
   }

@@ -7,15 +7,20 @@ export interface MembershipState {
   policy: SignupPolicy | null;
   /** Users holding a seat (active or pending approval): the plan's user limit counts these. */
   seats: ReadonlySet<string>;
+  /** Active owners: a tenant that has one keeps at least one. */
+  owners: ReadonlySet<string>;
 }
 
 export type MembershipCommand =
   | { type: 'SetSignupPolicy'; tenantId: string; policy: SignupPolicy; at: string }
   /** `maxUsers` is the tenant plan's limit (null: unlimited), read by the handler. */
   | { type: 'ClaimSeat'; tenantId: string; userId: string; maxUsers: number | null; at: string }
-  | { type: 'ReleaseSeat'; tenantId: string; userId: string; at: string };
+  | { type: 'ReleaseSeat'; tenantId: string; userId: string; at: string }
+  | { type: 'ClaimOwnership'; tenantId: string; userId: string; at: string }
+  /** Refused (rule `last_owner`) when `userId` is the tenant's only owner. */
+  | { type: 'ReleaseOwnership'; tenantId: string; userId: string; at: string };
 
-const initialState = (): MembershipState => ({ policy: null, seats: new Set() });
+const initialState = (): MembershipState => ({ policy: null, seats: new Set(), owners: new Set() });
 
 function decide(command: MembershipCommand, state: MembershipState): MembershipEvent[] {
   return checkEvents(decideUnchecked(command, state), invalid);
@@ -37,6 +42,15 @@ function decideUnchecked(command: MembershipCommand, state: MembershipState): Me
     case 'ReleaseSeat':
       if (!state.seats.has(command.userId)) return [];
       return [{ type: 'SeatReleased', data: { tenantId, userId: command.userId, at } }];
+    case 'ClaimOwnership':
+      if (state.owners.has(command.userId)) return [];
+      return [{ type: 'OwnershipClaimed', data: { tenantId, userId: command.userId, at } }];
+    case 'ReleaseOwnership':
+      if (!state.owners.has(command.userId)) return [];
+      if (state.owners.size === 1) {
+        throw ruleViolated('last_owner', 'the tenant must keep an owner: make another user owner first');
+      }
+      return [{ type: 'OwnershipReleased', data: { tenantId, userId: command.userId, at } }];
   }
 }
 
@@ -50,6 +64,13 @@ function evolve(state: MembershipState, event: MembershipEvent): MembershipState
       const seats = new Set(state.seats);
       seats.delete(event.data.userId);
       return { ...state, seats };
+    }
+    case 'OwnershipClaimed':
+      return { ...state, owners: new Set(state.owners).add(event.data.userId) };
+    case 'OwnershipReleased': {
+      const owners = new Set(state.owners);
+      owners.delete(event.data.userId);
+      return { ...state, owners };
     }
     default:
       return state;

@@ -23,7 +23,7 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
  * Authentication: a valid `Authorization: Bearer <access token>` sets `principal`. No header: the
  * request goes on without one (`requirePermission` answers 401 where it matters). A token that is
  * malformed, expired, tampered, signed by an unknown key or another algorithm, for another issuer or
- * audience, of another tenant than the resolved one, logged out, or of a revoked family: 401 with
+ * audience, of another tenant than the resolved one (unless it is the platform superadmin's), logged out, or of a revoked family: 401 with
  * `WWW-Authenticate: Bearer error="invalid_token"`, the same answer for each so it tells an attacker nothing.
  * Mount after tenant resolution.
  */
@@ -42,12 +42,14 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
     if (!verified.ok) return invalid('the access token is not valid');
     const token = verified.token;
     const tenant = c.get('tenant');
-    if (tenant && tenant.id !== token.tenantId) return invalid('the access token is not valid');
+    // A token acts only in its own tenant; the platform superadmin's acts in every tenant.
+    if (tenant && tenant.id !== token.tenantId && !token.platformSuperadmin)
+      return invalid('the access token is not valid');
     if (await deps.sessions.isRevoked(token.tokenId, token.familyId))
       return invalid('the access token is not valid');
     c.set('principal', {
       userId: token.userId,
-      tenantId: token.tenantId,
+      tenantId: tenant?.id ?? token.tenantId,
       role: token.role,
       platformSuperadmin: token.platformSuperadmin,
       permissions: permissionsOf(token.role, token.platformSuperadmin),

@@ -27,3 +27,21 @@ export function requirePermission(...needed: Permission[]): MiddlewareHandler<Ap
     return next();
   };
 }
+
+/**
+ * On `/v1/tenants/{id}…`: a tenant's own people may act only on their tenant, and a request resolved
+ * to tenant B may not reach tenant A: both are 404, so ids of other tenants are not even confirmed.
+ * The platform superadmin acts on any tenant. Runs before the permission check, so a foreign id never
+ * reveals a 403.
+ */
+export const ownTenantOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const id = c.req.param('id');
+  const principal = c.get('principal');
+  const tenant = c.get('tenant');
+  if (!principal?.platformSuperadmin) {
+    if ((principal && principal.tenantId !== id) || (tenant && tenant.id !== id)) {
+      return problemResponse(c, 404, 'not-found', 'tenant not found');
+    }
+  }
+  return next();
+};

@@ -38,6 +38,11 @@ export interface TenantResolutionDeps {
 
 export interface TenantResolver {
   middleware: MiddlewareHandler<AppEnv>;
+  /**
+   * For platform routes (`/v1/tenants…`, `/v1/admin…`): a request that names no tenant goes on without
+   * one; a request that names one resolves exactly as `middleware` does (unknown → 404).
+   */
+  optional: MiddlewareHandler<AppEnv>;
   /** Forgets every cached lookup (this process only). */
   clear(): void;
 }
@@ -129,53 +134,56 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
     return value;
   };
 
-  const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const url = new URL(c.req.url);
-    const notFound = (detail: string) => problemResponse(c, 404, 'tenant-not-found', detail);
+  const resolve =
+    (required: boolean): MiddlewareHandler<AppEnv> =>
+    async (c, next) => {
+      const url = new URL(c.req.url);
+      const notFound = (detail: string) => problemResponse(c, 404, 'tenant-not-found', detail);
 
-    let found: Lookup | undefined;
-    let via: ResolvedTenant['via'];
-    const pathSlug = PATH_PREFIX.exec(url.pathname)?.[1];
-    const headerSlug = c.req.header('x-tenant')?.trim().toLowerCase();
-    const host = url.hostname.toLowerCase().replace(/\.$/, '');
+      let found: Lookup | undefined;
+      let via: ResolvedTenant['via'];
+      const pathSlug = PATH_PREFIX.exec(url.pathname)?.[1];
+      const headerSlug = c.req.header('x-tenant')?.trim().toLowerCase();
+      const host = url.hostname.toLowerCase().replace(/\.$/, '');
 
-    if (pathSlug !== undefined || headerSlug !== undefined) {
-      const slug = (pathSlug ?? headerSlug ?? '').toLowerCase();
-      if (pathSlug !== undefined && headerSlug !== undefined && headerSlug !== slug) {
-        return problemResponse(
-          c,
-          400,
-          'tenant-ambiguous',
-          `the path names tenant "${slug}" but X-Tenant names "${headerSlug}"`,
-        );
+      if (pathSlug !== undefined || headerSlug !== undefined) {
+        const slug = (pathSlug ?? headerSlug ?? '').toLowerCase();
+        if (pathSlug !== undefined && headerSlug !== undefined && headerSlug !== slug) {
+          return problemResponse(
+            c,
+            400,
+            'tenant-ambiguous',
+            `the path names tenant "${slug}" but X-Tenant names "${headerSlug}"`,
+          );
+        }
+        via = pathSlug !== undefined ? 'path' : 'header';
+        found = SLUG_SHAPE.test(slug) ? await bySlug(slug) : null;
+        if (!found) return notFound(`no tenant "${slug}"`);
+      } else {
+        found = await byDomain(host);
+        via = 'domain';
+        if (found === undefined && base && host.endsWith(`.${base}`)) {
+          const label = host.slice(0, -base.length - 1);
+          via = 'subdomain';
+          found = SLUG_SHAPE.test(label) ? await bySlug(label) : null;
+        }
+        if (found === undefined && !required) return next();
+        if (!found) {
+          return notFound(
+            found === null
+              ? `no tenant at ${host}`
+              : 'name a tenant: /t/<slug>/…, X-Tenant: <slug>, its custom domain or <slug>.' +
+                  (base || '<base domain>'),
+          );
+        }
       }
-      via = pathSlug !== undefined ? 'path' : 'header';
-      found = SLUG_SHAPE.test(slug) ? await bySlug(slug) : null;
-      if (!found) return notFound(`no tenant "${slug}"`);
-    } else {
-      found = await byDomain(host);
-      via = 'domain';
-      if (found === undefined && base && host.endsWith(`.${base}`)) {
-        const label = host.slice(0, -base.length - 1);
-        via = 'subdomain';
-        found = SLUG_SHAPE.test(label) ? await bySlug(label) : null;
-      }
-      if (!found) {
-        return notFound(
-          found === null
-            ? `no tenant at ${host}`
-            : 'name a tenant: /t/<slug>/…, X-Tenant: <slug>, its custom domain or <slug>.' +
-                (base || '<base domain>'),
-        );
-      }
-    }
 
-    if (found.status === 'suspended' && !(c.req.method === 'POST' && c.req.path === '/v1/auth/login')) {
-      return problemResponse(c, 403, 'tenant-suspended', `the tenant "${found.slug}" is suspended`);
-    }
-    c.set('tenant', { ...found, via });
-    return next();
-  };
+      if (found.status === 'suspended' && !(c.req.method === 'POST' && c.req.path === '/v1/auth/login')) {
+        return problemResponse(c, 403, 'tenant-suspended', `the tenant "${found.slug}" is suspended`);
+      }
+      c.set('tenant', { ...found, via });
+      return next();
+    };
 
-  return { middleware, clear: cache.clear };
+  return { middleware: resolve(true), optional: resolve(false), clear: cache.clear };
 }

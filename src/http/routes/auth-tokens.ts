@@ -21,22 +21,17 @@ export type CredentialsCheck = (
   | { ok: false; reason?: 'invalid_credentials' | 'not_active' }
 >;
 
-/** Login throttling as the tenancy context provides it (structural, so either side can change alone). */
-/**
- * The identity context's `verifyCredentials` as login's `CredentialsCheck`. The user stream does not
- * record the platform superadmin flag, so it comes from `isPlatformSuperadmin` (default: nobody).
- */
+/** The identity context's `verifyCredentials` as login's `CredentialsCheck`. */
 export function identityCredentials(deps: {
   store: EventStore;
   hasher: PasswordHasher;
   clock: () => Date;
-  isPlatformSuperadmin?: (userId: string) => Promise<boolean>;
 }): CredentialsCheck {
   return async (tenantId, email, password) => {
     const result = await verifyCredentials(deps, tenantId, email, password);
     if (!result.ok) return { ok: false, reason: result.reason };
-    const platformSuperadmin = (await deps.isPlatformSuperadmin?.(result.user.userId)) ?? false;
-    return { ok: true, user: { id: result.user.userId, role: result.user.role, platformSuperadmin } };
+    const { userId, role, platformSuperadmin } = result.user;
+    return { ok: true, user: { id: userId, role, platformSuperadmin } };
   };
 }
 
@@ -44,18 +39,15 @@ export function identityCredentials(deps: {
  * The identity context as token sessions' `currentUser`: on refresh, the user's role now, or undefined
  * once they are removed, rejected or no longer active (the family is then revoked).
  */
-export function identityCurrentUser(deps: {
-  store: EventStore;
-  isPlatformSuperadmin?: (userId: string) => Promise<boolean>;
-}) {
+export function identityCurrentUser(deps: { store: EventStore }) {
   return async (tenantId: string, userId: string) => {
     const found = await findUser(deps.store, tenantId, userId);
     if (found?.state.status !== 'active') return undefined;
-    const platformSuperadmin = (await deps.isPlatformSuperadmin?.(userId)) ?? false;
-    return { role: found.state.role, platformSuperadmin };
+    return { role: found.state.role, platformSuperadmin: found.state.platformSuperadmin };
   };
 }
 
+/** Login throttling as the tenancy context provides it (structural, so either side can change alone). */
 export interface LoginThrottlePort {
   checkLogin(key: {
     tenantId: string;

@@ -12,9 +12,8 @@ import type { EventStore } from '../../eventstore/port.ts';
 import type { TenantDomainTables } from '../../projections/tenant-domains.ts';
 import { commandContext } from '../command-context.ts';
 import type { AppEnv } from '../env.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import { ownTenantOnly, requirePermission } from '../middleware/authorize.ts';
 import { commonProblems, jsonContent, problemContent } from '../openapi.ts';
-import { problemResponse } from '../problem.ts';
 import type { ReadModels } from '../read-models.ts';
 import { validationHook } from '../validation.ts';
 
@@ -61,22 +60,6 @@ const scopedProblems = {
   404: problemContent('No such tenant (or not yours)'),
 };
 
-/**
- * A tenant's own owner may act only on their tenant, and a request resolved to tenant B may not reach
- * tenant A: both are 404, so ids of other tenants are not even confirmed. The platform superadmin
- * acts on any tenant. Runs before the permission check, so a foreign id never reveals a 403.
- */
-const ownTenantOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const id = c.req.param('id');
-  const principal = c.get('principal');
-  const tenant = c.get('tenant');
-  if (!principal?.platformSuperadmin) {
-    if ((principal && principal.tenantId !== id) || (tenant && tenant.id !== id)) {
-      return problemResponse(c, 404, 'not-found', 'tenant not found');
-    }
-  }
-  return next();
-};
 const guard = [ownTenantOnly, requirePermission('tenant:manage')];
 
 /** Custom domains and stats of a tenant (owner or platform superadmin). */

@@ -19,9 +19,11 @@ import type { EventStore } from '../../eventstore/port.ts';
 import type { TenantListTables } from '../../projections/tenant-list.ts';
 import { commandContext } from '../command-context.ts';
 import type { AppEnv } from '../env.ts';
+import { ownTenantOnly, requirePermission } from '../middleware/authorize.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../openapi.ts';
 import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../pagination.ts';
 import { etagOf } from '../preconditions.ts';
+import { RequestError } from '../problem.ts';
 import type { ReadModels } from '../read-models.ts';
 import { validationHook } from '../validation.ts';
 
@@ -105,6 +107,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       path: '/v1/tenants',
       tags: ['Tenants'],
       summary: 'Create a tenant',
+      middleware: [requirePermission('platform:manage')] as const,
       request: { body: { content: { 'application/json': { schema: CreateTenantBody } }, required: true } },
       responses: {
         201: jsonContent(TenantWritten, 'Created'),
@@ -126,6 +129,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       path: '/v1/tenants',
       tags: ['Tenants'],
       summary: 'List tenants',
+      middleware: [requirePermission('platform:manage')] as const,
       request: { query: ListQuery },
       responses: {
         200: jsonContent(z.object({ items: z.array(Tenant), next_cursor: z.string().nullable() }), 'A page'),
@@ -179,6 +183,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       path: '/v1/tenants/{id}',
       tags: ['Tenants'],
       summary: 'Read a tenant (from its events: always current)',
+      middleware: [ownTenantOnly, requirePermission('tenant:read')] as const,
       request: { params: IdParam },
       responses: {
         200: jsonContent(Tenant, 'The tenant'),
@@ -200,7 +205,8 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       method: 'patch',
       path: '/v1/tenants/{id}',
       tags: ['Tenants'],
-      summary: 'Rename a tenant or change its plan',
+      summary: 'Rename a tenant (owner) or change its plan (platform superadmin)',
+      middleware: [ownTenantOnly, requirePermission('tenant:manage')] as const,
       request: {
         params: IdParam,
         headers: IfMatchHeader,
@@ -211,6 +217,9 @@ export function tenantRoutes(deps: TenantRouteDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
+      if (body.plan !== undefined && !c.get('principal')?.permissions.has('platform:manage')) {
+        throw new RequestError(403, 'forbidden', 'changing the plan needs the permission platform:manage');
+      }
       const command = {
         type: 'UpdateTenant' as const,
         at: now(),
@@ -229,6 +238,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
         path: `/v1/tenants/{id}/${action}`,
         tags: ['Tenants'],
         summary: action === 'suspend' ? 'Suspend a tenant' : 'Reactivate a suspended tenant',
+        middleware: [requirePermission('platform:manage')] as const,
         request: {
           params: IdParam,
           headers: IfMatchHeader,
@@ -260,6 +270,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       path: '/v1/tenants/{id}',
       tags: ['Tenants'],
       summary: 'Delete a tenant (soft: its events are kept, its read models hide it)',
+      middleware: [ownTenantOnly, requirePermission('tenant:manage')] as const,
       request: { params: IdParam, headers: IfMatchHeader },
       responses: { 204: { description: 'Deleted' }, ...writeResponses, 409: problemContent('Rule violated') },
     }),
