@@ -198,6 +198,62 @@ describe('membership decider (sign-up policy and seats)', () => {
     seats.given([set]).when({ type: 'SetSignupPolicy', tenantId, policy: 'approval', at }).thenEvents([]);
   });
 
+  it('keeps the last owner: releasing the only ownership is refused; with two owners one may go', () => {
+    const other = '2d9e8f5a-3b4c-4d5e-8f0a-2b3c4d5e6f7a';
+    const claimed = (id: string): MembershipEvent => ({
+      type: 'OwnershipClaimed',
+      data: { tenantId, userId: id, at },
+    });
+    const release = (id: string): MembershipCommand => ({
+      type: 'ReleaseOwnership',
+      tenantId,
+      userId: id,
+      at,
+    });
+    seats
+      .given([claimed(userId)])
+      .when(release(userId))
+      .thenFails('RULE_VIOLATED', 'last_owner');
+    seats
+      .given([claimed(userId), claimed(other)])
+      .when(release(userId))
+      .thenEvents([{ type: 'OwnershipReleased', data: { tenantId, userId, at } }]);
+    seats
+      .given([claimed(userId)])
+      .when(release(other))
+      .thenEvents([]);
+    seats
+      .given([claimed(userId)])
+      .when({ type: 'ClaimOwnership', tenantId, userId, at })
+      .thenEvents([]);
+  });
+
+  it('property: once a tenant has an owner, no sequence of claims and releases leaves it without one', () => {
+    const ids = ['a', 'b', 'c'].map((c) => `${c.repeat(8)}-1111-4111-8111-111111111111`);
+    const command = fc.record({
+      type: fc.constantFrom('ClaimOwnership' as const, 'ReleaseOwnership' as const),
+      tenantId: fc.constant(tenantId),
+      userId: fc.constantFrom(...ids),
+      at: fc.constant(at),
+    });
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 40 }), (commands) => {
+        const events: MembershipEvent[] = [
+          { type: 'OwnershipClaimed', data: { tenantId, userId: ids[0]!, at } },
+        ];
+        for (const c of commands) {
+          const state = fold(membershipDecider, events);
+          try {
+            events.push(...membershipDecider.decide(c, state));
+          } catch (error) {
+            expect((error as DomainError).detail.rule).toBe('last_owner');
+          }
+          expect(fold(membershipDecider, events).owners.size).toBeGreaterThanOrEqual(1);
+        }
+      }),
+    );
+  });
+
   it('property: whatever the sequence of claims and releases, seats never exceed the limit', () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'].map((c) => `${c.repeat(8)}-1111-4111-8111-111111111111`);
     const command = fc.oneof(
