@@ -42,7 +42,11 @@ async function seed(store: EventStore) {
 
 async function run(argv: string[], store: EventStore) {
   let text = '';
-  const output = { write: (chunk: string) => ((text += chunk), true) } as unknown as NodeJS.WritableStream;
+  const write = (chunk: string) => {
+    text += chunk;
+    return true;
+  };
+  const output = { write } as unknown as NodeJS.WritableStream;
   const code = await replayCommand(argv, { store, output });
   return { code, text };
 }
