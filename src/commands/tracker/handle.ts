@@ -1,0 +1,227 @@
+import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
+import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
+import { notFound } from '../errors.ts';
+import { type CommandContext, type CommandResult, handle, load } from '../handle.ts';
+import { deriveId } from '../ids.ts';
+import type { Actor, ProjectContext } from './access.ts';
+import { issueStreamId, projectStreamId } from './events.ts';
+import { type IssueCommand, type IssueFields, type IssueState, issueDecider } from './issue.ts';
+import { type ProjectCommand, type ProjectState, projectDecider } from './project.ts';
+
+/** A project's id derives from (tenant, key): two creations of one key race for one stream, one wins. */
+export const projectIdFor = (tenantId: string, key: string) =>
+  deriveId('warden.tracker.project', tenantId, key);
+/** An issue's id derives from (project, number): creating the stream claims the number. */
+export const issueIdFor = (projectId: string, number: number) =>
+  deriveId('warden.tracker.issue', projectId, number);
+
+/** `WARD-42` → its project key and number, or undefined when it is not an issue key. */
+export function parseIssueKey(text: string): { key: string; number: number } | undefined {
+  const match = /^([A-Z][A-Z0-9]{1,9})-([1-9][0-9]{0,8})$/.exec(text);
+  return match ? { key: match[1]!, number: Number(match[2]) } : undefined;
+}
+
+export async function findProject(
+  store: EventStore,
+  tenantId: string,
+  projectId: string,
+): Promise<{ state: ProjectState; revision: number; position: bigint } | undefined> {
+  const loaded = await load(store, projectStreamId(projectId), projectDecider);
+  if (!loaded.state.exists || loaded.state.tenantId !== tenantId) return undefined;
+  return { state: loaded.state, revision: loaded.revision, position: loaded.position };
+}
+
+/** The project as issue commands see it. Another tenant's project is a 404, as if it did not exist. */
+export async function projectContext(
+  store: EventStore,
+  tenantId: string,
+  projectId: string,
+): Promise<ProjectContext> {
+  const found = await findProject(store, tenantId, projectId);
+  if (!found) throw notFound('project');
+  return contextOf(found.state);
+}
+
+export const contextOf = (state: ProjectState): ProjectContext => ({
+  projectId: state.projectId,
+  archived: state.archived,
+  labels: state.labels,
+  members: state.members,
+});
+
+export async function createProject(
+  store: EventStore,
+  input: Omit<Extract<ProjectCommand, { type: 'CreateProject' }>, 'type' | 'projectId'>,
+  context: CommandContext,
+): Promise<CommandResult<ProjectState>> {
+  const projectId = await projectIdFor(input.tenantId, input.key);
+  return handle(
+    store,
+    projectStreamId(projectId),
+    projectDecider,
+    { type: 'CreateProject', projectId, ...input },
+    context,
+  );
+}
+
+export async function changeProject(
+  store: EventStore,
+  tenantId: string,
+  projectId: string,
+  command: Exclude<ProjectCommand, { type: 'CreateProject' }>,
+  context: CommandContext,
+): Promise<CommandResult<ProjectState>> {
+  if (!(await findProject(store, tenantId, projectId))) throw notFound('project');
+  return handle(store, projectStreamId(projectId), projectDecider, command, context);
+}
+
+/**
+ * Numbers known to be taken, per project (a lower bound of the next free number): saves probing
+ * from 1 in a long-running process. Numbers are never freed, so a stale hint is only slow, never wrong.
+ */
+export interface NumberHints {
+  get(projectId: string): number;
+  seen(projectId: string, number: number): void;
+}
+
+export function numberHints(): NumberHints {
+  const taken = new Map<string, number>();
+  return {
+    get: (projectId) => taken.get(projectId) ?? 0,
+    seen: (projectId, number) => {
+      if (number > (taken.get(projectId) ?? 0)) taken.set(projectId, number);
+    },
+  };
+}
+
+export interface CreateIssueInput {
+  tenantId: string;
+  projectId: string;
+  actor: Actor;
+  assigneeId: string | null;
+  fields: IssueFields;
+  at: string;
+  /** A number known to be taken (e.g. the read model's highest): probing starts after it. */
+  knownTaken?: number;
+}
+
+/**
+ * Creates an issue with the lowest free number of its project, without gaps or duplicates under
+ * concurrency and on every event store: number n is taken exactly when the stream of
+ * `issueIdFor(project, n)` exists. Starting from a number known to be taken (every number up to
+ * a taken one is taken, by induction), it probes upwards and claims the first free one with a
+ * `no_stream` append; losing that race to a concurrent creation moves on to the next number. A
+ * refused command appends nothing, so it leaves no gap either.
+ */
+export async function createIssue(
+  store: EventStore,
+  input: CreateIssueInput,
+  context: CommandContext,
+  hints: NumberHints = numberHints(),
+): Promise<CommandResult<IssueState>> {
+  const found = await findProject(store, input.tenantId, input.projectId);
+  if (!found) throw notFound('project');
+  const project = contextOf(found.state);
+  let number = Math.max(input.knownTaken ?? 0, hints.get(input.projectId)) + 1;
+  for (;;) {
+    const issueId = await issueIdFor(input.projectId, number);
+    const streamId = issueStreamId(issueId);
+    const existing = await store.readStream(streamId, { limit: 1 });
+    if (existing.length > 0) {
+      hints.seen(input.projectId, number);
+      number = Math.max(number, hints.get(input.projectId)) + 1;
+      continue;
+    }
+    const command: IssueCommand = {
+      type: 'CreateIssue',
+      issueId,
+      tenantId: input.tenantId,
+      number,
+      key: `${found.state.key}-${number}`,
+      assigneeId: input.assigneeId,
+      fields: input.fields,
+      actor: input.actor,
+      project,
+      at: input.at,
+    };
+    const events = issueDecider.decide(command, issueDecider.initialState());
+    try {
+      const result = await store.append(
+        streamId,
+        events.map((event) => ({
+          id: crypto.randomUUID(),
+          type: event.type,
+          data: event.data,
+          metadata: context.metadata,
+        })),
+        { expected: 'no_stream' },
+      );
+      hints.seen(input.projectId, number);
+      const state = events.reduce(issueDecider.evolve, issueDecider.initialState());
+      return { state, revision: result.revision, position: result.position, events };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      hints.seen(input.projectId, number);
+      number = Math.max(number, hints.get(input.projectId)) + 1;
+    }
+  }
+}
+
+export async function findIssue(
+  store: EventStore,
+  tenantId: string,
+  issueId: string,
+): Promise<{ state: IssueState; revision: number; events: RecordedEvent[] } | undefined> {
+  const loaded = await load(store, issueStreamId(issueId), issueDecider);
+  if (!loaded.state.exists || loaded.state.tenantId !== tenantId) return undefined;
+  return { state: loaded.state, revision: loaded.revision, events: loaded.events };
+}
+
+type ActingCommand = Exclude<IssueCommand, { type: 'CreateIssue' } | { type: 'UnassignLeftUser' }>;
+type WithoutProject<C> = C extends unknown ? Omit<C, 'project'> : never;
+
+/**
+ * Any user command on an existing issue: the project is read first (members, labels, archived) and
+ * handed to the pure decide. Another tenant's issue is a 404.
+ */
+export async function changeIssue(
+  store: EventStore,
+  tenantId: string,
+  issueId: string,
+  command: WithoutProject<ActingCommand>,
+  context: CommandContext,
+): Promise<CommandResult<IssueState>> {
+  const issue = await findIssue(store, tenantId, issueId);
+  if (!issue) throw notFound('issue');
+  const project = await projectContext(store, tenantId, issue.state.projectId);
+  return handle(
+    store,
+    issueStreamId(issueId),
+    issueDecider,
+    { ...command, project } as IssueCommand,
+    context,
+  );
+}
+
+/** One entry of an issue's history: what changed, who changed it, when. */
+export interface HistoryEntry {
+  revision: number;
+  type: string;
+  at: string;
+  actorId: string | null;
+  data: Record<string, unknown>;
+}
+
+/** The issue's history, from its events (ids the client already knows are left out). */
+export function historyOf(events: readonly RecordedEvent[]): HistoryEntry[] {
+  return events.map((event) => {
+    const { issueId: _i, projectId: _p, tenantId: _t, at, ...data } = event.data as Record<string, unknown>;
+    return {
+      revision: event.revision,
+      type: event.type,
+      at: typeof at === 'string' ? at : event.recordedAt.toISOString(),
+      actorId: event.metadata.actorId ?? null,
+      data,
+    };
+  });
+}
