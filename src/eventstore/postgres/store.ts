@@ -86,16 +86,24 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
   async function readAll(opts: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const after = opts.after ?? 0n;
     const limit = checkLimit(opts.limit);
-    let query = db
+    let page = db
       .selectFrom('warden_events')
       .selectAll()
-      .where('position', '>', after.toString() as never)
-      .where(sql<boolean>`position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`);
+      .where('position', '>', after.toString() as never);
     if (opts.types) {
       if (opts.types.length === 0) return [];
-      query = query.where('type', 'in', [...opts.types]);
+      page = page.where('type', 'in', [...opts.types]);
     }
-    const rows = await query.orderBy('position').limit(limit).execute();
+    // The ordered LIMIT first, the visibility bound outside it: inside the range condition the bound
+    // hides the range's size from the planner, which then sorts the whole remaining log for large
+    // pages. Dropping rows at or above the bound removes a suffix of the page, so what remains is
+    // still every visible event after `after`, in order.
+    const rows = await db
+      .selectFrom(page.orderBy('position').limit(limit).as('page'))
+      .selectAll()
+      .where(sql<boolean>`position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`)
+      .orderBy('position')
+      .execute();
     return rows.map(toRecorded);
   }
 
