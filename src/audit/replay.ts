@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AggregateRegistry } from '../commands/registry/index.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
 import { type Change, diffJson, type Json, toJsonView } from './json-view.ts';
+import type { Snapshot, SnapshotStore } from './snapshots.ts';
 
 /** Where to stop: a revision (inclusive), a time (events recorded up to it), or the latest state. */
 export type ReplayPoint =
@@ -69,7 +70,7 @@ export async function replayStream(
   registry: AggregateRegistry,
   streamId: string,
   point: ReplayPoint,
-  options: { steps?: boolean } = {},
+  options: { steps?: boolean; snapshots?: SnapshotStore } = {},
 ): Promise<ReplayOutcome> {
   const aggregate = registry.forStream(streamId);
   const first = await store.readStream(streamId, { limit: 1 });
@@ -81,12 +82,16 @@ export async function replayStream(
   const includes = (event: RecordedEvent) =>
     point.kind !== 'time' || event.recordedAt.getTime() <= point.at.getTime();
 
-  let state = aggregate.initialState();
+  // Start from the latest snapshot before the point (not when listing steps: they need the whole history).
+  const snapshots = aggregate.snapshots && !options.steps ? options.snapshots : undefined;
+  const base = await snapshots?.find(streamId, aggregate.fingerprint, point, stopRevision);
+  const made: Snapshot[] = [];
+  let state = base ? base.state : aggregate.initialState();
   let view = options.steps ? toJsonView(aggregate.view(state)) : null;
-  let revision = -1;
-  let recordedAt: string | null = null;
+  let revision = base ? base.revision : -1;
+  let recordedAt: string | null = base ? base.recordedAt.toISOString() : null;
   const steps: ReplayStep[] = [];
-  let from = 0;
+  let from = revision + 1;
   scan: while (from <= stopRevision) {
     const page = await store.readStream(streamId, { from, limit: Math.min(PAGE, stopRevision - from + 1) });
     if (page.length === 0) break;
@@ -95,6 +100,9 @@ export async function replayStream(
       state = aggregate.evolve(state, event);
       revision = event.revision;
       recordedAt = event.recordedAt.toISOString();
+      if (snapshots && (revision + 1) % snapshots.every === 0) {
+        made.push({ revision, position: event.position, recordedAt: event.recordedAt, state });
+      }
       if (options.steps) {
         const next = toJsonView(aggregate.view(state));
         steps.push({
@@ -110,6 +118,9 @@ export async function replayStream(
     }
     from = page.at(-1)!.revision + 1;
   }
+  // A cache write: a failure here must not fail the replay that is already done.
+  if (snapshots && made.length > 0)
+    await snapshots.save(streamId, aggregate.fingerprint, made).catch(() => undefined);
   // Ownership never depends on the point asked for: the stream's first or newest event names it.
   const tenantId = first[0]!.metadata.tenantId ?? last[0]?.metadata.tenantId ?? null;
   return {

@@ -1,5 +1,8 @@
+import type { Kysely } from 'kysely';
 import { parseReplayPoint, type ReplayResult, replayStream } from '../audit/replay.ts';
-import { type AggregateRegistry, aggregateRegistry } from '../commands/registry/index.ts';
+import { replaySnapshots } from '../audit/snapshots.ts';
+import { type AggregateRegistry, aggregateRegistry, upcasters } from '../commands/registry/index.ts';
+import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
 
 const USAGE = `Usage:
@@ -11,6 +14,8 @@ const USAGE = `Usage:
 export interface ReplayCommandDeps {
   store: EventStore;
   aggregates?: AggregateRegistry;
+  /** The service's database: replay keeps its snapshots there (none without it). */
+  db?: Kysely<Tables>;
   output?: NodeJS.WritableStream;
 }
 
@@ -36,7 +41,16 @@ export async function replayCommand(argv: string[], deps: ReplayCommandDeps): Pr
     deps.aggregates ?? aggregateRegistry(),
     args.streamId,
     point.point,
-    { steps: args.diff },
+    {
+      steps: args.diff,
+      ...(deps.db
+        ? {
+            snapshots: replaySnapshots(deps.db as unknown as Kysely<unknown>, {
+              upcasters: upcasters.fingerprint,
+            }),
+          }
+        : {}),
+    },
   );
   if (!outcome.ok) {
     print(

@@ -17,6 +17,8 @@ export interface UpcasterRegistry {
   currentVersion(type: string): number;
   /** `event` as the current version of its type (the same object when it already is). */
   upcast(event: RecordedEvent): RecordedEvent;
+  /** Changes whenever an upcaster is added or its code changes (caches of folded state key on it). */
+  readonly fingerprint: string;
 }
 
 /**
@@ -44,6 +46,10 @@ export function upcasterRegistry(upcasters: readonly Upcaster[]): UpcasterRegist
     });
   }
   return {
+    fingerprint: upcasters
+      .map((u) => `${u.type}@${u.from}:${u.upcast.toString()}`)
+      .sort()
+      .join('\n'),
     currentVersion: (type) => (chains.get(type)?.length ?? 0) + 1,
     upcast(event) {
       const chain = chains.get(event.type);

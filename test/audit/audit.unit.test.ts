@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { diffJson, toJsonView } from '../../src/audit/json-view.ts';
 import { parseReplayPoint } from '../../src/audit/replay.ts';
+import { decodeState, encodeState } from '../../src/audit/state-codec.ts';
 import { auditedEventTypes, summaries, summarize } from '../../src/audit/summaries.ts';
 import { identityEventTypes } from '../../src/commands/identity/index.ts';
 import { aggregateRegistry, aggregates, entityOf } from '../../src/commands/registry/index.ts';
@@ -196,5 +197,37 @@ describe('audit summaries', () => {
     expect(summarize(recorded('SomethingNew', { a: 1 }))).toBe('SomethingNew');
     expect(summarize(recorded('TenantRenamed', 'not an object'))).toBe('TenantRenamed');
     expect(summarize(recorded('TenantRenamed', {}))).toBe('Tenant renamed to "?"');
+  });
+});
+
+describe('snapshot state codec', () => {
+  const leaf = fc.oneof(
+    fc.string(),
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.bigInt(),
+    fc.date(),
+  );
+  const state = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      leaf,
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
+      fc.uniqueArray(fc.string(), { maxLength: 4 }).map((xs) => new Set(xs)),
+      fc.array(fc.tuple(fc.string(), tie('value')), { maxLength: 3 }).map((kv) => new Map(kv)),
+    ),
+  })).value;
+
+  it('gives back what it was given: sets, maps, dates, bigints, $-keys, undefined (property)', () => {
+    fc.assert(
+      fc.property(state, (value) => {
+        expect(decodeState(encodeState(value))).toEqual(value);
+      }),
+    );
+    const tricky = { $set: [1], nested: { $date: 'x', keep: undefined }, when: new Date(0), n: Number.NaN };
+    expect(decodeState(encodeState(tricky))).toEqual(tricky);
   });
 });

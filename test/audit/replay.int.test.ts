@@ -1,5 +1,7 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReplayResult, replayStream } from '../../src/audit/replay.ts';
+import { replaySnapshots } from '../../src/audit/snapshots.ts';
 import {
   changeUser,
   membershipStreamId,
@@ -9,7 +11,7 @@ import {
 import { aggregateRegistry, upcasters } from '../../src/commands/registry/index.ts';
 import { changeTenantDomain, domainStreamId } from '../../src/commands/tenancy/domains.ts';
 import { createTenant, tenantStreamId, updateTenant } from '../../src/commands/tenancy/index.ts';
-import type { EventStore } from '../../src/eventstore/port.ts';
+import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
@@ -160,6 +162,69 @@ for (const kind of databaseKinds) {
         ok: false,
         reason: 'not-an-aggregate',
       });
+    });
+
+    it('snapshots: replays from a cached state give exactly what a full fold gives', async () => {
+      const s = slug();
+      const created = await createTenant(store, { slug: s, name: 'Long', plan: 'free', at: at(0) }, ctx());
+      const id = created.state.tenantId;
+      const stream = tenantStreamId(id);
+      for (let batch = 0; batch < 4; batch++) {
+        const events: NewEvent[] = Array.from({ length: 100 }, (_, i) => ({
+          id: crypto.randomUUID(),
+          type: 'TenantRenamed',
+          data: { tenantId: id, name: `Long ${batch * 100 + i}`, at: at(batch * 100 + i + 1) },
+          metadata: { tenantId: id },
+        }));
+        await store.append(stream, events, { expected: batch * 100 });
+      }
+      const snapshots = replaySnapshots(db.database.db as never, {
+        upcasters: upcasters.fingerprint,
+        every: 50,
+      });
+      const count = async (streamId: string) => {
+        const { rows } = await sql<{ n: string }>`
+          select count(*) as n from warden_replay_snapshots where stream_id = ${streamId}`.execute(
+          db.database.db,
+        );
+        return Number(rows[0]!.n);
+      };
+      const events = await store.readStream(stream);
+      const points = [
+        { kind: 'latest' } as const,
+        ...[0, 49, 50, 99, 137, 250, 399, 400].map((revision) => ({ kind: 'revision', revision }) as const),
+        ...[3, 120, 301].map((r) => ({ kind: 'time', at: events[r]!.recordedAt }) as const),
+      ];
+      for (const round of [1, 2]) {
+        for (const point of points) {
+          const full = await replayStream(store, registry, stream, point);
+          const cached = await replayStream(store, registry, stream, point, { snapshots });
+          expect(cached, `${JSON.stringify(point)} round ${round}`).toEqual(full);
+        }
+      }
+      // One snapshot per 50 revisions folded, none for the user stream (personal data).
+      expect(await count(stream)).toBe(8);
+      // Other upcasters (or other aggregate code) never read these snapshots.
+      const other = replaySnapshots(db.database.db as never, { upcasters: 'another', every: 50 });
+      expect(
+        await other.find(stream, registry.forStream(stream)!.fingerprint, { kind: 'latest' }, 400),
+      ).toBeUndefined();
+      const userStream = userStreamId(crypto.randomUUID());
+      await store.append(userStream, [
+        {
+          id: crypto.randomUUID(),
+          type: 'UserApproved',
+          data: { userId: crypto.randomUUID(), tenantId: id, at: at(0) },
+        },
+      ]);
+      await replayStream(
+        store,
+        registry,
+        userStream,
+        { kind: 'latest' },
+        { snapshots: replaySnapshots(db.database.db as never, { upcasters: '', every: 1 }) },
+      );
+      expect(await count(userStream)).toBe(0);
     });
   });
 }

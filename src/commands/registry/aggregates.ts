@@ -14,6 +14,13 @@ export interface ReplayableAggregate {
   initialState: () => unknown;
   evolve: (state: unknown, event: DomainEvent) => unknown;
   view: (state: unknown) => unknown;
+  /**
+   * Whether replay may cache this aggregate's states (snapshots). Off for aggregates holding personal
+   * data, so erasing it from the events leaves no decrypted copy behind.
+   */
+  snapshots: boolean;
+  /** Changes whenever the code of `initialState` or `evolve` does: a snapshot made by other code is never used. */
+  fingerprint: string;
 }
 
 interface Foldable<Event extends DomainEvent, State> {
@@ -25,11 +32,13 @@ interface Foldable<Event extends DomainEvent, State> {
 export function aggregate<Event extends DomainEvent, State>(
   entity: string,
   decider: Foldable<Event, State>,
-  options: { hide?: readonly (keyof State & string)[] } = {},
+  options: { hide?: readonly (keyof State & string)[]; snapshots?: boolean } = {},
 ): ReplayableAggregate {
   const hidden = new Set<string>(options.hide ?? []);
   return {
     entity,
+    snapshots: options.snapshots ?? false,
+    fingerprint: fingerprint(entity, decider.initialState.toString(), decider.evolve.toString()),
     initialState: decider.initialState,
     evolve: (state, event) => decider.evolve(state as State, event as Event),
     view: (state) =>
@@ -44,11 +53,24 @@ export function aggregate<Event extends DomainEvent, State>(
  * its decider.
  */
 export const aggregates: readonly ReplayableAggregate[] = [
-  aggregate('tenancy.Tenant', tenantDecider),
-  aggregate('tenancy.Domain', domainDecider),
+  aggregate('tenancy.Tenant', tenantDecider, { snapshots: true }),
+  aggregate('tenancy.Domain', domainDecider, { snapshots: true }),
   aggregate('identity.User', userDecider, { hide: ['passwordHash'] }),
   aggregate('identity.TenantMembership', membershipDecider),
 ];
+
+/** A short, stable hash of source texts (32-bit FNV-1a, twice with different seeds): no security role. */
+export function fingerprint(...parts: readonly string[]): string {
+  const text = parts.join('\u0000');
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x5bd1e995) >>> 0;
+  }
+  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
+}
 
 /** `tenancy.Tenant-3f…` → `tenancy.Tenant`; a stream id without an id part is its own entity. */
 export function entityOf(streamId: string): string {

@@ -4,6 +4,7 @@ export {
   aggregateRegistry,
   aggregates,
   entityOf,
+  fingerprint,
   type ReplayableAggregate,
 } from './aggregates.ts';
 export { eventUpcasters, upcasters } from './upcasters.ts';

@@ -4,7 +4,8 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { type AuditFilter, type AuditOrder, auditEntriesAll, auditPage } from '../../audit/query.ts';
 import { parseReplayPoint, replayStream } from '../../audit/replay.ts';
-import type { AggregateRegistry } from '../../commands/registry/index.ts';
+import { replaySnapshots, type SnapshotStore } from '../../audit/snapshots.ts';
+import { type AggregateRegistry, upcasters } from '../../commands/registry/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { AuditEntriesTables } from '../../projections/audit-entries.ts';
@@ -21,6 +22,8 @@ export interface AuditRouteDeps {
   db: Kysely<Tables>;
   readModels: ReadModels;
   aggregates: AggregateRegistry;
+  /** Replay snapshots (default: in `db`, keyed by Warden's upcasters). */
+  snapshots?: SnapshotStore;
 }
 
 export const MAX_AUDIT_PAGE = 200;
@@ -120,6 +123,9 @@ export function auditRoutes(deps: AuditRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // The audit read model only: its own table type, not the whole database's.
   const db = deps.db as unknown as Kysely<AuditEntriesTables>;
+  const snapshots =
+    deps.snapshots ??
+    replaySnapshots(deps.db as unknown as Kysely<unknown>, { upcasters: upcasters.fingerprint });
   app.use('/v1/audit', requirePermission('audit:read'));
   app.use('/v1/audit/*', requirePermission('audit:read'));
 
@@ -218,6 +224,7 @@ export function auditRoutes(deps: AuditRouteDeps) {
       }
       const outcome = await replayStream(deps.store, deps.aggregates, streamId, parsed.point, {
         steps: query.diff === 'true',
+        snapshots,
       });
       const principal = c.get('principal');
       const tenantId = requestTenant(c);

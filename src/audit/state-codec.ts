@@ -1,0 +1,49 @@
+/**
+ * A state as text and back, keeping what JSON alone loses: sets, maps, dates, bigints and undefined
+ * values. Tagged objects (`{"$set": […]}`) mark them; a plain object with a key starting with `$` is
+ * wrapped (`{"$object": …}`), so no state can be mistaken for a tag.
+ */
+export function encodeState(value: unknown): string {
+  return JSON.stringify(encode(value));
+}
+
+export function decodeState(text: string): unknown {
+  return decode(JSON.parse(text));
+}
+
+type Tagged = Record<string, unknown>;
+
+function encode(value: unknown): unknown {
+  if (value === undefined) return { $undefined: true };
+  if (typeof value === 'bigint') return { $bigint: value.toString() };
+  if (typeof value === 'number' && !Number.isFinite(value)) return { $number: String(value) };
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof Date) return { $date: Number.isNaN(value.getTime()) ? null : value.toISOString() };
+  if (value instanceof Set) return { $set: [...value].map(encode) };
+  if (value instanceof Map) return { $map: [...value].map(([k, v]) => [encode(k), encode(v)]) };
+  if (Array.isArray(value)) return value.map(encode);
+  const out: Tagged = {};
+  let tagLike = false;
+  for (const [key, item] of Object.entries(value)) {
+    if (key.startsWith('$')) tagLike = true;
+    out[key] = encode(item);
+  }
+  return tagLike ? { $object: out } : out;
+}
+
+function decode(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(decode);
+  const tagged = value as Tagged;
+  if ('$undefined' in tagged) return undefined;
+  if ('$bigint' in tagged) return BigInt(tagged.$bigint as string);
+  if ('$number' in tagged) return Number(tagged.$number);
+  if ('$date' in tagged) return new Date(tagged.$date === null ? Number.NaN : (tagged.$date as string));
+  if ('$set' in tagged) return new Set((tagged.$set as unknown[]).map(decode));
+  if ('$map' in tagged)
+    return new Map((tagged.$map as [unknown, unknown][]).map(([k, v]) => [decode(k), decode(v)]));
+  const source = '$object' in tagged ? (tagged.$object as Tagged) : tagged;
+  const out: Tagged = {};
+  for (const [key, item] of Object.entries(source)) out[key] = decode(item);
+  return out;
+}
