@@ -1,6 +1,7 @@
 import { identityEventTypes } from '../commands/identity/index.ts';
 import { tenantDomainEventTypes } from '../commands/tenancy/events.ts';
 import { tenancyEventTypes } from '../commands/tenancy/index.ts';
+import { trackerEventTypes } from '../commands/tracker/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { tokenFamilyEventSchemas } from '../identity/tokens/events.ts';
 
@@ -45,6 +46,30 @@ export const summaries: Readonly<Record<string, Summary>> = {
   TokenFamilyRevoked: (d) =>
     `Sign-in session ${f(d, 'familyId')} revoked (${f(d, 'reason').replaceAll('_', ' ')})`,
   SigningKeyRotated: (d) => `Signing key ${f(d, 'activated')} activated`,
+  ProjectCreated: (d) => `Project ${f(d, 'key')} created (${f(d, 'name')})`,
+  ProjectRenamed: (d) => `Project renamed to "${f(d, 'name')}"`,
+  ProjectDescribed: () => 'Project description changed',
+  ProjectLabelsChanged: () => 'Project labels changed',
+  ProjectArchived: () => 'Project archived',
+  ProjectMemberAdded: (d) => `${f(d, 'email')} added to the project as ${f(d, 'role')}`,
+  ProjectMemberRoleChanged: (d) =>
+    `Project role of user ${f(d, 'userId')} changed from ${f(d, 'from')} to ${f(d, 'to')}`,
+  ProjectMemberRemoved: (d) => `User ${f(d, 'userId')} removed from the project`,
+  IssueCreated: (d) => `Issue ${f(d, 'key')} created: ${f(d, 'title')}`,
+  IssueEdited: (d) => {
+    const changes = d.changes;
+    const fields = typeof changes === 'object' && changes !== null ? Object.keys(changes) : [];
+    return `Issue edited${fields.length > 0 ? ` (${fields.join(', ')})` : ''}`;
+  },
+  IssueAssigned: (d) => `Issue assigned to user ${f(d, 'assigneeId')}`,
+  IssueUnassigned: (d) => `Issue unassigned (${f(d, 'reason').replaceAll('_', ' ')})`,
+  IssueStatusChanged: (d) => {
+    const resolution = typeof d.resolution === 'string' ? ` as ${d.resolution.replaceAll('_', ' ')}` : '';
+    return `Issue moved from ${f(d, 'from')} to ${f(d, 'to')}${resolution}`;
+  },
+  CommentAdded: (d) => `Comment ${f(d, 'commentId')} added`,
+  CommentEdited: (d) => `Comment ${f(d, 'commentId')} edited`,
+  CommentDeleted: (d) => `Comment ${f(d, 'commentId')} deleted`,
 };
 
 /** The summary of one event; its type name when no summary is known or the data is not an object. */
@@ -64,6 +89,7 @@ export const auditedEventTypes: readonly string[] = [
     ...tenancyEventTypes,
     ...tenantDomainEventTypes,
     ...identityEventTypes,
+    ...trackerEventTypes,
     ...Object.keys(tokenFamilyEventSchemas),
     'SigningKeyRotated',
     ...Object.keys(summaries),

@@ -7,6 +7,7 @@ import { auditedEventTypes, summaries, summarize } from '../../src/audit/summari
 import { identityEventTypes } from '../../src/commands/identity/index.ts';
 import { aggregateRegistry, aggregates, entityOf } from '../../src/commands/registry/index.ts';
 import { tenancyEventTypes } from '../../src/commands/tenancy/index.ts';
+import { trackerEventTypes } from '../../src/commands/tracker/index.ts';
 import type { RecordedEvent } from '../../src/eventstore/port.ts';
 import { upcasterRegistry } from '../../src/eventstore/upcasting.ts';
 
@@ -175,7 +176,7 @@ describe('upcasters', () => {
 
 describe('audit summaries', () => {
   it('covers every event type of every context, and the audit records all of them', () => {
-    for (const type of [...tenancyEventTypes, ...identityEventTypes]) {
+    for (const type of [...tenancyEventTypes, ...identityEventTypes, ...trackerEventTypes]) {
       expect(summaries[type], type).toBeTypeOf('function');
       expect(auditedEventTypes).toContain(type);
     }

@@ -11,6 +11,14 @@ import {
 import { aggregateRegistry, upcasters } from '../../src/commands/registry/index.ts';
 import { changeTenantDomain, domainStreamId } from '../../src/commands/tenancy/domains.ts';
 import { createTenant, tenantStreamId, updateTenant } from '../../src/commands/tenancy/index.ts';
+import {
+  changeIssue,
+  changeProject,
+  createIssue,
+  createProject,
+  issueStreamId,
+  projectStreamId,
+} from '../../src/commands/tracker/index.ts';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
@@ -162,6 +170,73 @@ for (const kind of databaseKinds) {
         ok: false,
         reason: 'not-an-aggregate',
       });
+    });
+
+    it('tracker: a project renamed and an issue moved through its statuses', async () => {
+      const tenantId = crypto.randomUUID();
+      const lead = { userId: crypto.randomUUID(), tenantAdmin: true };
+      const project = await createProject(
+        store,
+        {
+          tenantId,
+          key: 'AUD',
+          name: 'Audit',
+          description: '',
+          labels: ['bug'],
+          leadId: lead.userId,
+          leadEmail: 'lead@example.com',
+          at: at(0),
+        },
+        ctx(tenantId),
+      );
+      const projectId = project.state.projectId;
+      await changeProject(
+        store,
+        tenantId,
+        projectId,
+        { type: 'RenameProject', name: 'Audit 2', actor: lead, at: at(1) },
+        ctx(tenantId),
+      );
+      const issue = await createIssue(
+        store,
+        {
+          tenantId,
+          projectId,
+          actor: lead,
+          assigneeId: null,
+          fields: {
+            title: 'Replay me',
+            description: '',
+            type: 'task',
+            priority: 'medium',
+            labels: [],
+            dueDate: null,
+          },
+          at: at(2),
+        },
+        ctx(tenantId),
+      );
+      const issueId = issue.state.issueId;
+      await changeIssue(
+        store,
+        tenantId,
+        issueId,
+        { type: 'TransitionIssue', to: 'resolved', resolution: 'fixed', actor: lead, at: at(3) } as never,
+        ctx(tenantId),
+      );
+
+      const p0 = await replayed(store, projectStreamId(projectId), { kind: 'revision', revision: 0 });
+      expect(p0.entity).toBe('tracker.Project');
+      expect(state(p0)).toMatchObject({ name: 'Audit', key: 'AUD' });
+      expect(state(await replayed(store, projectStreamId(projectId), { kind: 'latest' }))).toMatchObject({
+        name: 'Audit 2',
+      });
+      const i0 = await replayed(store, issueStreamId(issueId), { kind: 'revision', revision: 0 });
+      expect(i0.entity).toBe('tracker.Issue');
+      expect(state(i0)).toMatchObject({ status: 'open', key: 'AUD-1' });
+      const i1 = await replayed(store, issueStreamId(issueId), { kind: 'latest' });
+      expect(state(i1)).toMatchObject({ status: 'resolved', resolution: 'fixed' });
+      expect(i1.steps?.[1]?.changes).toContainEqual({ path: 'status', from: 'open', to: 'resolved' });
     });
 
     it('snapshots: replays from a cached state give exactly what a full fold gives', async () => {

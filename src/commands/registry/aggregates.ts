@@ -3,6 +3,7 @@ import { userDecider } from '../identity/index.ts';
 import { membershipDecider } from '../identity/membership.ts';
 import { domainDecider } from '../tenancy/domains.ts';
 import { tenantDecider } from '../tenancy/index.ts';
+import { issueDecider, projectDecider } from '../tracker/index.ts';
 
 /**
  * What replay needs of an aggregate: its own `initialState` and `evolve`, and how its state may be
@@ -57,6 +58,8 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('tenancy.Domain', domainDecider, { snapshots: true }),
   aggregate('identity.User', userDecider, { hide: ['passwordHash'] }),
   aggregate('identity.TenantMembership', membershipDecider),
+  aggregate('tracker.Project', projectDecider),
+  aggregate('tracker.Issue', issueDecider),
 ];
 
 /** A short, stable hash of source texts (32-bit FNV-1a, twice with different seeds): no security role. */
