@@ -2,6 +2,8 @@ import { auditEntries } from './audit-entries.ts';
 import type { Projection } from './projection.ts';
 import { tenantDomains } from './tenant-domains.ts';
 import { tenantList } from './tenant-list.ts';
+import { issueList } from './tracker-issues.ts';
+import { projectList } from './tracker-projects.ts';
 import { userList } from './user-list.ts';
 
 /** A projection typed against its own tables, seen by the engine as one of many. */
@@ -13,4 +15,6 @@ export const projections: readonly Projection[] = [
   erase(tenantDomains),
   erase(userList),
   erase(auditEntries),
+  erase(projectList),
+  erase(issueList),
 ];
