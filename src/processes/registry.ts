@@ -1,7 +1,8 @@
+import { issueRules } from './issue-rules.ts';
 import type { ProcessManager } from './process-manager.ts';
 
 /**
  * Every process manager the workers run. Contexts add theirs as they land (package pipeline, issue
  * rules, executions, provisioning); the runtime, leases and checkpoints are already in place.
  */
-export const processManagers: readonly ProcessManager[] = [];
+export const processManagers: readonly ProcessManager[] = [issueRules];
