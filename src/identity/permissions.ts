@@ -50,3 +50,15 @@ export const permissionMatrix: Readonly<Record<TenantRole, readonly Permission[]
 export function permissionsOf(role: TenantRole, platformSuperadmin = false): ReadonlySet<Permission> {
   return new Set(platformSuperadmin ? permissions : permissionMatrix[role]);
 }
+
+/** The matrix as a Markdown table (the README carries it; a test keeps the two equal). */
+export function permissionTable(): string {
+  const callers = [...tenantRoles, 'superadmin'] as const;
+  const held = (caller: (typeof callers)[number], permission: Permission) =>
+    caller === 'superadmin' ? true : permissionMatrix[caller].includes(permission);
+  return [
+    `| permission | ${callers.join(' | ')} |`,
+    `| --- | ${callers.map(() => ':-:').join(' | ')} |`,
+    ...permissions.map((p) => `| \`${p}\` | ${callers.map((c) => (held(c, p) ? '✓' : '')).join(' | ')} |`),
+  ].join('\n');
+}

@@ -43,9 +43,16 @@ class CheckpointMovedError extends Error {
  * taken first makes a second engine on the same database skip a page already committed instead of
  * applying it twice. Caught up, it sleeps until the head moves.
  */
+/** Longest a checkpoint trails the runner while only events of other types pass. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+
 export class ProjectionRunner {
+  /** How far this runner has read: waits and status use it. */
   position = 0n;
   state: RunnerState = 'stopped';
+  /** The checkpoint as last committed (it trails `position` while only other types' events pass). */
+  #stored = 0n;
+  #storedAt = 0;
   lastError: ProjectionErrorInfo | null = null;
   #loop: Promise<void> | null = null;
   #stop: AbortController | null = null;
@@ -62,6 +69,7 @@ export class ProjectionRunner {
   start(position: bigint, lastError: ProjectionErrorInfo | null, state: RunnerState = 'catching_up'): void {
     if (this.#loop) return;
     this.position = position;
+    this.#stored = position;
     this.lastError = lastError;
     this.state = state;
     const stop = new AbortController();
@@ -102,6 +110,7 @@ export class ProjectionRunner {
   resume(position?: bigint): void {
     if (position !== undefined) {
       this.position = position;
+      this.#stored = position;
       this.lastError = null;
     }
     const pause = this.#pause;
@@ -138,7 +147,12 @@ export class ProjectionRunner {
       // Caught up, the checkpoint also passes events of other types, so lag and waits see it current.
       const next = full || last >= seenHead ? last : seenHead;
       const state = full ? 'catching_up' : 'live';
-      if (next > this.position || state !== this.state) {
+      if (next > this.position && page.length === 0 && state === this.state && !this.#checkpointDue()) {
+        // Only other types' events passed: move on in memory and write the checkpoint now and then,
+        // not once per event of the whole system in every projection.
+        this.position = next;
+        this.options.onChange();
+      } else if (next > this.position || state !== this.state) {
         try {
           await commitInOrder(page, next, (events, to) => this.#commit(events, to, state));
           failures = 0;
@@ -175,16 +189,22 @@ export class ProjectionRunner {
     await database.db.transaction().execute(async (trx) => {
       const rows = engineTables(trx, database.schema);
       const row = await lockRow(rows, projection.name);
-      if (!row || row.position !== this.position || row.version !== projection.version) {
+      if (!row || row.position !== this.#stored || row.version !== projection.version) {
         throw new CheckpointMovedError(row);
       }
       await applyEvents(projection, events, scoped(trx, database.schema));
       await saveCheckpoint(rows, projection.name, next, state, clearError);
     });
     this.position = next;
+    this.#stored = next;
+    this.#storedAt = Date.now();
     this.state = state;
     if (clearError) this.lastError = null;
     this.options.onChange();
+  }
+
+  #checkpointDue(): boolean {
+    return Date.now() - this.#storedAt >= CHECKPOINT_INTERVAL_MS;
   }
 
   /** Takes over the stored checkpoint; false when the live tables now belong to another version. */
@@ -192,6 +212,7 @@ export class ProjectionRunner {
     const { projection, logger } = this.options;
     if (row && row.version === projection.version) {
       this.position = row.position;
+      this.#stored = row.position;
       return true;
     }
     logger.warn(

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { IdentityEvent } from '../commands/identity/index.ts';
 import { type TenancyEvent, tenancyEventTypes } from '../commands/tenancy/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import type { Projection } from './projection.ts';
@@ -13,6 +14,8 @@ export interface TenantListTable {
   updated_at: Date;
   revision: number;
   position: string;
+  /** Members holding a seat (active or pending approval): the figure the plan's user limit counts. */
+  users: number;
 }
 
 // A type alias (not an interface) so kysely's withTables accepts it.
@@ -20,11 +23,14 @@ export type TenantListTables = {
   tenant_list: TenantListTable;
 };
 
-/** One row per tenant: the list, filters and slug lookups (tenant resolution) read it. */
+/** The identity context's seat events keep the member count (the membership stream is public contract). */
+const seatEvents = ['SeatClaimed', 'SeatReleased'] as const;
+
+/** One row per tenant: the list, filters, member counts and slug lookups (tenant resolution) read it. */
 export const tenantList: Projection<TenantListTables> = {
   name: 'tenantList',
-  version: 1,
-  types: tenancyEventTypes,
+  version: 2,
+  types: [...tenancyEventTypes, ...seatEvents],
   tables: ['tenant_list'],
   async createTables(db: Kysely<unknown>) {
     await db.schema
@@ -38,6 +44,7 @@ export const tenantList: Projection<TenantListTables> = {
       .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
       .addColumn('revision', 'integer', (c) => c.notNull())
       .addColumn('position', 'bigint', (c) => c.notNull())
+      .addColumn('users', 'integer', (c) => c.notNull().defaultTo(0))
       .execute();
     await db.schema
       .createIndex('tenant_list_created')
@@ -46,6 +53,15 @@ export const tenantList: Projection<TenantListTables> = {
       .execute();
   },
   async apply(recorded: RecordedEvent, db: Kysely<TenantListTables>) {
+    const seat = recorded as unknown as RecordedEvent & IdentityEvent;
+    if (seat.type === 'SeatClaimed' || seat.type === 'SeatReleased') {
+      await db
+        .updateTable('tenant_list')
+        .set((eb) => ({ users: eb('users', seat.type === 'SeatClaimed' ? '+' : '-', 1) }))
+        .where('id', '=', seat.data.tenantId)
+        .execute();
+      return;
+    }
     const event = recorded as unknown as RecordedEvent & TenancyEvent;
     const common = { revision: recorded.revision, position: recorded.position.toString() };
     if (event.type === 'TenantCreated') {
@@ -61,6 +77,7 @@ export const tenantList: Projection<TenantListTables> = {
           status: 'active',
           created_at: at_,
           updated_at: at_,
+          users: 0,
           ...common,
         })
         .onConflict((oc) => oc.column('id').doNothing())

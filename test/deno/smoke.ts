@@ -28,8 +28,17 @@ const denoDir = join(process.cwd(), 'node_modules', 'deno');
 const deno = join(denoDir, process.platform === 'win32' ? 'deno.exe' : 'deno');
 if (!existsSync(deno))
   spawnSync(process.execPath, [join(denoDir, 'bin.cjs'), '--version'], { stdio: 'ignore' });
+const ADMIN_PASSWORD = 'deno-smoke-plum-orbit-47';
 const child = spawn(deno, ['run', '--allow-all', 'src/main.ts', 'serve'], {
-  env: { ...process.env, PORT: String(port), WARDEN_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '' },
+  env: {
+    ...process.env,
+    PORT: String(port),
+    WARDEN_DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: '',
+    WARDEN_ADMIN_EMAIL: 'root@example.com',
+    WARDEN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+  },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 let exited: number | null | undefined;
@@ -52,15 +61,28 @@ try {
   }
   check('the service starts under Deno and becomes ready', ready);
   if (ready) {
+    // argon2id (a Node-API addon), Ed25519 signing and the key file all work under Deno: sign in.
+    const login = await fetch(`${base}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant': 'default' },
+      body: JSON.stringify({ email: 'root@example.com', password: ADMIN_PASSWORD }),
+    });
+    const tokens = (await login.json()) as { access_token?: string };
+    check(
+      'the superadmin signs in (POST /v1/auth/login answers 200)',
+      login.status === 200,
+      JSON.stringify(tokens),
+    );
+    const auth = { authorization: `Bearer ${tokens.access_token ?? ''}` };
     const created = await fetch(`${base}/v1/tenants`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ slug: 'deno-smoke', name: 'Deno smoke', plan: 'basic' }),
     });
     const body = (await created.json()) as { id?: string; position?: string };
     check('POST /v1/tenants answers 201', created.status === 201, JSON.stringify(body));
     const list = await fetch(`${base}/v1/tenants?q=deno-smoke`, {
-      headers: { 'x-min-position': body.position ?? '0' },
+      headers: { 'x-min-position': body.position ?? '0', ...auth },
     });
     const page = (await list.json()) as { items?: { id: string; slug: string }[] };
     check(

@@ -58,6 +58,23 @@ for (const kind of databaseKinds) {
       expect(page.items.map((i) => i.id)).toEqual([body.id]);
     });
 
+    it('lists each tenant with its member count (seats held), kept by the seat events', async () => {
+      const { body } = await create();
+      let position = body.position;
+      // Tenant resolution reads the tenant list: the new tenant must be in it before a request names it.
+      await t.engine.waitFor(['tenantList'], BigInt(position), 5000);
+      for (const name of ['ann', 'bob']) {
+        const res = await t.request('/v1/auth/register', {
+          tenant: body.slug,
+          json: { email: `${name}@example.com`, password: 'plum-orbit-kettle-47', name },
+        });
+        expect(res.status).toBe(201);
+        position = ((await res.json()) as { position: string }).position;
+      }
+      const list = await request(`/v1/tenants?q=${body.slug}`, { headers: { 'x-min-position': position } });
+      expect(((await list.json()) as { items: { users: number }[] }).items).toMatchObject([{ users: 2 }]);
+    });
+
     it('renames, changes plan, suspends and reactivates through commands, each visible to the next read', async () => {
       const { body } = await create();
       const patch = await request(`/v1/tenants/${body.id}`, {

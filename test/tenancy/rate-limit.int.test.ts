@@ -69,5 +69,21 @@ for (const kind of databaseKinds) {
       expect(statuses.filter((s) => s === 429)).toHaveLength(20);
       expect((await appFor(tenant(), () => 10).request('/v1/thing')).status).toBe(200);
     });
+
+    it('shares one count between processes that lease hits: never more than the limit, at most a lease per process less', async () => {
+      const shared = tenant();
+      // Two apps stand for two processes: each keeps its own leases, both count in the same table.
+      const [one, two] = [appFor(shared, () => 1000), appFor(shared, () => 1000)];
+      let admitted = 0;
+      for (let i = 0; i < 1300; i += 50) {
+        const batch = await Promise.all(
+          Array.from({ length: 50 }, async (_, j) => (await (j % 2 ? one : two).request('/v1/thing')).status),
+        );
+        admitted += batch.filter((s) => s === 200).length;
+      }
+      expect(admitted).toBeLessThanOrEqual(1000);
+      // Leases of 10 (1 %); parallel requests of one process may each take one, and the last ones taken run out unused.
+      expect(admitted).toBeGreaterThanOrEqual(900);
+    });
   });
 }

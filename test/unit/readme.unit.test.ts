@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { describeConfig } from '../../src/config.ts';
+import { permissionTable } from '../../src/identity/permissions.ts';
 
 describe('README configuration table', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -23,5 +24,13 @@ describe('README configuration table', () => {
   it('lists no variable the service does not read', () => {
     const known = new Set(describeConfig().map((v) => v.variable));
     for (const variable of rows.keys()) expect(known.has(variable), variable).toBe(true);
+  });
+});
+
+describe('README permission matrix', () => {
+  it('is the table in src/identity/permissions.ts', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const copy = /<!-- permission-matrix -->\n([\s\S]*?)\n<!-- \/permission-matrix -->/.exec(readme)?.[1];
+    expect(copy).toBe(permissionTable());
   });
 });

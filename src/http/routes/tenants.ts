@@ -65,6 +65,10 @@ const ListQuery = z.strictObject({
   sort: z.enum(['created_at', '-created_at', 'slug', '-slug']).default('created_at'),
 });
 
+const TenantListItem = Tenant.extend({
+  users: z.number().int().meta({ description: 'Members holding a seat (active or pending approval)' }),
+}).meta({ id: 'TenantListItem' });
+
 const writeResponses = {
   ...commonProblems,
   404: problemContent('No such tenant'),
@@ -132,7 +136,10 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       middleware: [requirePermission('platform:manage')] as const,
       request: { query: ListQuery },
       responses: {
-        200: jsonContent(z.object({ items: z.array(Tenant), next_cursor: z.string().nullable() }), 'A page'),
+        200: jsonContent(
+          z.object({ items: z.array(TenantListItem), next_cursor: z.string().nullable() }),
+          'A page',
+        ),
         ...commonProblems,
       },
     }),
@@ -169,6 +176,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
             created_at: new Date(r.created_at).toISOString(),
             updated_at: new Date(r.updated_at).toISOString(),
             revision: Number(r.revision),
+            users: Number(r.users),
           })),
           next_cursor,
         },

@@ -190,20 +190,19 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
       const familyId = crypto.randomUUID();
       const expires = now.getTime() + deps.refresh.absoluteTtlSeconds * 1000;
       const { pair, hash } = await newPair(user, familyId, now);
-      await db.transaction().execute(async (trx) => {
-        await sql`
+      // The rows and the audit event are independent writes: sent together, a login waits for one commit, not two.
+      // One statement: the family and its first token commit together.
+      const rows = sql`
+        with family as (
           insert into warden_token_families (family_id, tenant_id, user_id, role, platform_superadmin, created_at, expires_at)
           values (${familyId}, ${user.tenantId}, ${user.userId}, ${user.role}, ${user.platformSuperadmin},
-                  ${now.toISOString()}::timestamptz, ${new Date(expires).toISOString()}::timestamptz)`.execute(
-          trx,
-        );
-        await sql`
-          insert into warden_refresh_tokens (token_hash, family_id, generation, issued_at, idle_expires_at)
-          values (${hash}, ${familyId}, 0, ${now.toISOString()}::timestamptz, ${idleExpiry(now, expires)}::timestamptz)`.execute(
-          trx,
-        );
-      });
-      await record(
+                  ${now.toISOString()}::timestamptz, ${new Date(expires).toISOString()}::timestamptz)
+          returning family_id
+        )
+        insert into warden_refresh_tokens (token_hash, family_id, generation, issued_at, idle_expires_at)
+        select ${hash}, family_id, 0, ${now.toISOString()}::timestamptz, ${idleExpiry(now, expires)}::timestamptz
+        from family`.execute(db);
+      const event = record(
         familyId,
         user,
         'TokenFamilyIssued',
@@ -215,6 +214,7 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
         },
         requestId,
       );
+      await Promise.all([rows, event]);
       return pair;
     },
 
