@@ -19,6 +19,13 @@ export interface Projection<DB = unknown> {
   readonly tables: readonly string[];
   /** Creates its tables and indexes in the schema `db` is scoped to (`db.withSchema(...)`). */
   createTables(db: Kysely<unknown>): Promise<void>;
+  /**
+   * Optional: secondary indexes, built once a rebuild has bulk-loaded the shadow tables (one sorted
+   * build instead of a random b-tree insert per event), and right after `createTables` for new
+   * tables. Keys that `apply` relies on (primary keys, unique constraints for upserts) stay in
+   * `createTables`.
+   */
+  createIndexes?(db: Kysely<unknown>): Promise<void>;
   /** Folds one event into the read model, inside the engine's transaction (with the checkpoint). */
   apply(event: RecordedEvent, db: Kysely<DB>): Promise<void>;
   /**

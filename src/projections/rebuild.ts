@@ -136,6 +136,13 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
       if (!full) break;
     }
     checkAborted();
+    if (projection.createIndexes) {
+      await database.db.transaction().execute(async (trx) => {
+        await useSchemas(trx, [shadow, live]);
+        await projection.createIndexes!(scoped(trx, shadow));
+      });
+    }
+    checkAborted();
     await ctx.pauseLive();
     for (let attempt = 1; ; attempt++) {
       checkAborted();

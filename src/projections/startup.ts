@@ -22,6 +22,7 @@ export async function planStart(database: Database, projection: Projection): Pro
     if (found.length === 0) {
       await useSchemas(trx, [schema]);
       await projection.createTables(scoped(trx, schema));
+      await projection.createIndexes?.(scoped(trx, schema));
       await resetRow(rows, projection.name, projection.version);
       return { run: 0n, error: null };
     }

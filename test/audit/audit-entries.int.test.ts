@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEntriesAll, auditPage } from '../../src/audit/query.ts';
 import { upcasters } from '../../src/commands/registry/index.ts';
@@ -166,6 +166,18 @@ for (const kind of databaseKinds) {
       const result = await engine.rebuild('auditEntries');
       expect(result.applied).toBe(9);
       expect(await auditPage(read, { tenantId: null }, { order: 'position', limit: 100 })).toEqual(before);
+      // The secondary indexes were built after the bulk load and moved in with the table.
+      const { rows } = await sql<{ name: string }>`
+        select indexname as name from pg_indexes
+        where schemaname = ${db.database.schema} and tablename = 'audit_entries' order by indexname`.execute(
+        db.database.db,
+      );
+      expect(rows.map((r) => r.name)).toEqual([
+        'audit_entries_actor',
+        'audit_entries_pkey',
+        'audit_entries_stream',
+        'audit_entries_tenant',
+      ]);
     });
   });
 }
