@@ -22,11 +22,12 @@ export function toJsonView(value: unknown): Json {
         return Object.fromEntries([...value].map(([k, v]) => [String(k), toJsonView(v)]));
       }
       if (Array.isArray(value)) return value.map(toJsonView);
-      const out: { [key: string]: Json } = {};
-      for (const [key, item] of Object.entries(value)) {
-        if (item !== undefined && typeof item !== 'function') out[key] = toJsonView(item);
-      }
-      return out;
+      // fromEntries makes own properties even of keys such as `__proto__`.
+      return Object.fromEntries(
+        Object.entries(value)
+          .filter(([, item]) => item !== undefined && typeof item !== 'function')
+          .map(([key, item]) => [key, toJsonView(item)]),
+      );
     }
     default:
       return null;

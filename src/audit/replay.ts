@@ -73,18 +73,29 @@ export async function replayStream(
   options: { steps?: boolean; snapshots?: SnapshotStore } = {},
 ): Promise<ReplayOutcome> {
   const aggregate = registry.forStream(streamId);
-  const first = await store.readStream(streamId, { limit: 1 });
+  // Start from the latest snapshot before the point (not when listing steps: they need the whole history).
+  const snapshots = aggregate?.snapshots && !options.steps ? options.snapshots : undefined;
+  // The stream's ends and the snapshot are independent reads: one round trip's wait, not three.
+  const [first, last, found] = await Promise.all([
+    store.readStream(streamId, { limit: 1 }),
+    aggregate ? store.readStream(streamId, { direction: 'backwards', limit: 1 }) : [],
+    aggregate && snapshots
+      ? snapshots.find(
+          streamId,
+          aggregate.fingerprint,
+          point,
+          point.kind === 'revision' ? point.revision : Number.MAX_SAFE_INTEGER,
+        )
+      : undefined,
+  ]);
   if (first.length === 0) return { ok: false, reason: 'unknown-stream' };
   if (!aggregate) return { ok: false, reason: 'not-an-aggregate' };
-  const last = await store.readStream(streamId, { direction: 'backwards', limit: 1 });
   const latestRevision = last[0]?.revision ?? first[0]!.revision;
   const stopRevision = point.kind === 'revision' ? Math.min(point.revision, latestRevision) : latestRevision;
   const includes = (event: RecordedEvent) =>
     point.kind !== 'time' || event.recordedAt.getTime() <= point.at.getTime();
-
-  // Start from the latest snapshot before the point (not when listing steps: they need the whole history).
-  const snapshots = aggregate.snapshots && !options.steps ? options.snapshots : undefined;
-  const base = await snapshots?.find(streamId, aggregate.fingerprint, point, stopRevision);
+  // A snapshot is never past the stream's end (it was folded from its events); guard anyway.
+  const base = found && found.revision <= stopRevision ? found : undefined;
   const made: Snapshot[] = [];
   let state = base ? base.state : aggregate.initialState();
   let view = options.steps ? toJsonView(aggregate.view(state)) : null;

@@ -43,7 +43,7 @@ export function replaySnapshots(
   const db = database as Kysely<SnapshotTables>;
   const key = (code: string) => fingerprint(code, options.upcasters);
   return {
-    every: options.every ?? 500,
+    every: options.every ?? 200,
     async find(streamId, aggregateCode, point, upTo) {
       const code = key(aggregateCode);
       let query = db

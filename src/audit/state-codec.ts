@@ -22,13 +22,10 @@ function encode(value: unknown): unknown {
   if (value instanceof Set) return { $set: [...value].map(encode) };
   if (value instanceof Map) return { $map: [...value].map(([k, v]) => [encode(k), encode(v)]) };
   if (Array.isArray(value)) return value.map(encode);
-  const out: Tagged = {};
-  let tagLike = false;
-  for (const [key, item] of Object.entries(value)) {
-    if (key.startsWith('$')) tagLike = true;
-    out[key] = encode(item);
-  }
-  return tagLike ? { $object: out } : out;
+  const entries = Object.entries(value);
+  // fromEntries makes own properties even of keys such as `__proto__`.
+  const out: Tagged = Object.fromEntries(entries.map(([key, item]) => [key, encode(item)]));
+  return entries.some(([key]) => key.startsWith('$')) ? { $object: out } : out;
 }
 
 function decode(value: unknown): unknown {
@@ -43,7 +40,5 @@ function decode(value: unknown): unknown {
   if ('$map' in tagged)
     return new Map((tagged.$map as [unknown, unknown][]).map(([k, v]) => [decode(k), decode(v)]));
   const source = '$object' in tagged ? (tagged.$object as Tagged) : tagged;
-  const out: Tagged = {};
-  for (const [key, item] of Object.entries(source)) out[key] = decode(item);
-  return out;
+  return Object.fromEntries(Object.entries(source).map(([key, item]) => [key, decode(item)]));
 }

@@ -153,8 +153,8 @@ export function auditRoutes(deps: AuditRouteDeps) {
     async (c) => {
       const query = c.req.valid('query');
       const filter = filterOf(c, query);
-      if (wantsNdjson(c)) return exportResponse(c, db, filter, query.sort);
       await deps.readModels.awaitPosition(c, ['auditEntries']);
+      if (wantsNdjson(c)) return exportResponse(c, db, filter, query.sort);
       const after = query.cursor ? cursorPosition(query.cursor, query.sort) : undefined;
       const rows = await auditPage(db, filter, {
         order: query.sort,
@@ -183,7 +183,9 @@ export function auditRoutes(deps: AuditRouteDeps) {
     }),
     async (c) => {
       const query = c.req.valid('query');
-      return exportResponse(c, db, filterOf(c, query), query.sort);
+      const filter = filterOf(c, query);
+      await deps.readModels.awaitPosition(c, ['auditEntries']);
+      return exportResponse(c, db, filter, query.sort);
     },
   );
 
