@@ -15,6 +15,7 @@ Commands:
   projections rebuild <name>  rebuild a read model from the events (no downtime), with progress
   keys list                   token signing keys: kid, state (pending/active/retired), dates
   keys rotate [--force]       pending key → active, active → retired, new pending key published
+  replay <streamId> [--at <revision|time>] [--diff]
                               an entity's state then, folded from its events; --diff: what each event changed
   help                        this text
 
@@ -28,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!['serve', 'worker', 'migrate', 'projections', 'keys'].includes(command)) {
+  if (!['serve', 'worker', 'migrate', 'projections', 'keys', 'replay'].includes(command)) {
     console.error(`unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
@@ -42,7 +43,8 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const quiet = command === 'projections' || command === 'migrate' || command === 'keys';
+  const quiet =
+    command === 'projections' || command === 'migrate' || command === 'keys' || command === 'replay';
   const logger = createLogger(quiet && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
   const service = await openService(config, logger);
   switch (command) {
@@ -62,6 +64,14 @@ async function main(argv: string[]): Promise<number> {
       const { keysCommand } = await import('./cli/keys.ts');
       try {
         return await keysCommand(rest, { keys: (await service.identity()).keys });
+      } finally {
+        await service.close();
+      }
+    }
+    case 'replay': {
+      const { replayCommand } = await import('./cli/replay.ts');
+      try {
+        return await replayCommand(rest, { store: service.store, db: service.database.db });
       } finally {
         await service.close();
       }

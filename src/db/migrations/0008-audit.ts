@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * Replay snapshots: the state of a stream's aggregate at every 500th revision, written by replay as
+ * Replay snapshots: the state of a stream's aggregate every few hundred revisions, written by replay as
  * it folds, so a point-in-time replay folds at most a few hundred events. A cache, not a source of
  * truth: rows are keyed by a fingerprint of the aggregate's code and the upcasters, so changed code
  * never reads an old snapshot, and the table may be emptied at any time.
