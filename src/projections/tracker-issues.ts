@@ -63,6 +63,46 @@ const SEARCH_VECTOR = sql`
   setweight(to_tsvector('english'::regconfig, description), 'B') ||
   setweight(to_tsvector('english'::regconfig, comments_text), 'C')`;
 
+function createdRow(recorded: RecordedEvent): IssueListTable {
+  const d = (recorded as unknown as RecordedEvent & Extract<IssueEvent, { type: 'IssueCreated' }>).data;
+  return {
+    id: d.issueId,
+    tenant_id: d.tenantId,
+    project_id: d.projectId,
+    number: d.number,
+    key: d.key,
+    title: d.title,
+    description: d.description,
+    type: d.type,
+    priority: d.priority,
+    priority_rank: priorityRank(d.priority),
+    status: 'open',
+    resolution: null,
+    duplicate_of: null,
+    labels: d.labels,
+    assignee_id: d.assigneeId,
+    reporter_id: d.reporterId,
+    due_date: d.dueDate,
+    due_key: d.dueDate ?? 'infinity',
+    comments_text: '',
+    created_at: new Date(d.at),
+    updated_at: new Date(d.at),
+    revision: recorded.revision,
+    position: recorded.position.toString(),
+  };
+}
+
+/** Issue creations, many rows per statement (a replay or a catch-up is mostly these). */
+async function insertCreated(events: readonly RecordedEvent[], db: Kysely<IssueListTables>) {
+  for (let i = 0; i < events.length; i += 500) {
+    await db
+      .insertInto('issue_list')
+      .values(events.slice(i, i + 500).map(createdRow))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+}
+
 /**
  * One row per issue (with a full-text search vector) and one per comment: the issue lists, filters,
  * sorts, search and board counts read them.
@@ -131,39 +171,24 @@ export const issueList: Projection<IssueListTables> = {
       .columns(['issue_id', 'created_at', 'id'])
       .execute();
   },
+  async applyBatch(events: readonly RecordedEvent[], db: Kysely<IssueListTables>) {
+    let creations: RecordedEvent[] = [];
+    for (const event of events) {
+      if (event.type === 'IssueCreated') {
+        creations.push(event);
+        continue;
+      }
+      await insertCreated(creations, db);
+      creations = [];
+      await issueList.apply(event, db);
+    }
+    await insertCreated(creations, db);
+  },
   async apply(recorded: RecordedEvent, db: Kysely<IssueListTables>) {
     const event = recorded as unknown as RecordedEvent & IssueEvent;
     const common = { revision: recorded.revision, position: recorded.position.toString() };
     if (event.type === 'IssueCreated') {
-      const d = event.data;
-      await db
-        .insertInto('issue_list')
-        .values({
-          id: d.issueId,
-          tenant_id: d.tenantId,
-          project_id: d.projectId,
-          number: d.number,
-          key: d.key,
-          title: d.title,
-          description: d.description,
-          type: d.type,
-          priority: d.priority,
-          priority_rank: priorityRank(d.priority),
-          status: 'open',
-          resolution: null,
-          duplicate_of: null,
-          labels: d.labels,
-          assignee_id: d.assigneeId,
-          reporter_id: d.reporterId,
-          due_date: d.dueDate,
-          due_key: d.dueDate ?? 'infinity',
-          comments_text: '',
-          created_at: new Date(d.at),
-          updated_at: new Date(d.at),
-          ...common,
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
+      await insertCreated([recorded], db);
       return;
     }
     const at = new Date(event.data.at);

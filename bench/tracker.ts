@@ -1,0 +1,288 @@
+/**
+ * `npm run bench:tracker` — the tracker's lists and search on PostgreSQL (DATABASE_URL, default the
+ * local test server): 100,000 issues across 20 projects created through the command path (the pure
+ * decide of CreateIssue, appended in concurrent batches), the projection catch-up timed, then p50/p95
+ * of a filtered sorted first page and of a full-text query, each through HTTP (the whole app:
+ * tenant resolution, rate limit, token check, validation) against the same SQL run directly on the
+ * read-model tables in the same run. Not a test: it prints figures; the last line is JSON.
+ */
+import { performance } from 'node:perf_hooks';
+import { type Kysely, sql } from 'kysely';
+import { issueDecider, issueIdFor, issueStreamId, projectContext } from '../src/commands/tracker/index.ts';
+import { connectPostgres, dropSchema } from '../src/db/database.ts';
+import { migrate } from '../src/db/migrate.ts';
+import type { NewEvent } from '../src/eventstore/port.ts';
+import { transactionalStore } from '../src/processes/transactional-store.ts';
+import type { IssueListTables } from '../src/projections/tracker-issues.ts';
+import { type IssuePageRequest, issuePage, searchWords } from '../src/projections/tracker-queries.ts';
+import { testApp } from '../test/support/app.ts';
+import type { TestDatabase } from '../test/support/databases.ts';
+
+const ISSUES = Number(process.env.BENCH_ISSUES ?? 100_000);
+const PROJECTS = 20;
+const WRITERS = 8;
+const PER_TRANSACTION = 250;
+const SAMPLES = 300;
+const WARMUP = 50;
+const TARGETS = { list_p95_ms: 25, search_p95_ms: 25, http_vs_sql_p95: 2.0 };
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+/** A deterministic vocabulary of invented words, so a query word matches a known share of issues. */
+const syllables = [
+  'ka',
+  'lo',
+  'mi',
+  'ne',
+  'ru',
+  'sa',
+  'to',
+  'vi',
+  'ze',
+  'po',
+  'qua',
+  'dri',
+  'fen',
+  'gor',
+  'hul',
+];
+const words = Array.from({ length: 3000 }, (_, i) => {
+  let n = i + 7;
+  let w = '';
+  for (let k = 0; k < 3; k++) {
+    w += syllables[n % syllables.length];
+    n = Math.floor(n / syllables.length) + k * 5;
+  }
+  return w;
+});
+let seed = 42;
+const random = () => {
+  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+  return seed / 2 ** 31;
+};
+const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
+const sentence = (n: number) => Array.from({ length: n }, () => pick(words)).join(' ');
+
+function percentile(sorted: number[], p: number) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+async function sample(label: string, run: (i: number) => Promise<void>) {
+  for (let i = 0; i < WARMUP; i++) await run(i);
+  const times: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const start = performance.now();
+    await run(i);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const figures = { p50: round(percentile(times, 50)), p95: round(percentile(times, 95)) };
+  log(
+    `${label.padEnd(34)} p50 ${String(figures.p50).padStart(7)} ms   p95 ${String(figures.p95).padStart(7)} ms`,
+  );
+  return figures;
+}
+const round = (n: number) => Math.round(n * 100) / 100;
+
+async function main() {
+  const t = await testApp(fresh, { env: { WARDEN_TENANT_CACHE_TTL_MS: '30000' } });
+  try {
+    const slug = (await t.tenant()).slug;
+    const lead = await t.user({ tenant: slug, role: 'owner' });
+    const member = await t.user({ tenant: slug, role: 'member' });
+    const call = async (path: string, init: { json?: unknown; method?: string } = {}) => {
+      const res = await t.request(path, { token: lead.token, tenant: slug, ...init });
+      if (res.status >= 300) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
+      return res.json() as Promise<Record<string, unknown>>;
+    };
+    const projects: { id: string; key: string }[] = [];
+    for (let p = 0; p < PROJECTS; p++) {
+      const key = `P${String(p).padStart(2, '0')}`;
+      const created = await call('/v1/projects', {
+        json: { key, name: `Project ${p}`, labels: ['api', 'ui', 'db', 'ops'] },
+      });
+      await call(`/v1/projects/${key}/members/${member.userId}`, { method: 'PUT', json: { role: 'member' } });
+      projects.push({ id: created.id as string, key });
+    }
+    log(`tracker bench: ${ISSUES} issues, ${PROJECTS} projects, PostgreSQL ${redact(DATABASE_URL)}`);
+
+    // Load: every issue decided by the issue decider, appended (no_stream) in batched transactions.
+    await t.engine.stop();
+    const contexts = await Promise.all(projects.map((p) => projectContext(t.store, lead.tenantId, p.id)));
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    const jobs: { project: number; number: number }[] = [];
+    for (let i = 0; i < ISSUES; i++)
+      jobs.push({ project: i % PROJECTS, number: Math.floor(i / PROJECTS) + 1 });
+    let next = 0;
+    const loadStart = performance.now();
+    await Promise.all(
+      Array.from({ length: WRITERS }, async () => {
+        while (next < jobs.length) {
+          const batch = jobs.slice(next, next + PER_TRANSACTION);
+          next += PER_TRANSACTION;
+          const appends: { streamId: string; events: NewEvent[] }[] = [];
+          for (const job of batch) {
+            const project = projects[job.project]!;
+            const issueId = await issueIdFor(project.id, job.number);
+            const i = job.number * PROJECTS + job.project;
+            const events = issueDecider.decide(
+              {
+                type: 'CreateIssue',
+                issueId,
+                tenantId: lead.tenantId,
+                number: job.number,
+                key: `${project.key}-${job.number}`,
+                assigneeId: random() < 0.5 ? member.userId : null,
+                fields: {
+                  title: sentence(5),
+                  description: sentence(30),
+                  type: pick(['bug', 'task', 'story'] as const),
+                  priority: pick(['lowest', 'low', 'medium', 'high', 'highest'] as const),
+                  labels: random() < 0.3 ? [pick(['api', 'ui', 'db', 'ops'])] : [],
+                  dueDate:
+                    random() < 0.4
+                      ? new Date(start + (i % 365) * 86_400_000).toISOString().slice(0, 10)
+                      : null,
+                },
+                actor: { userId: lead.userId, tenantAdmin: true },
+                project: contexts[job.project]!,
+                at: new Date(start + i * 1000).toISOString(),
+              },
+              issueDecider.initialState(),
+            );
+            appends.push({
+              streamId: issueStreamId(issueId),
+              events: events.map((e) => ({
+                id: crypto.randomUUID(),
+                type: e.type,
+                data: e.data,
+                metadata: { tenantId: lead.tenantId, actorId: lead.userId },
+              })),
+            });
+          }
+          await t.database.db.transaction().execute(async (trx) => {
+            const store = transactionalStore(t.database, trx, false);
+            for (const a of appends) await store.append(a.streamId, a.events, { expected: 'no_stream' });
+          });
+        }
+      }),
+    );
+    const loadSeconds = (performance.now() - loadStart) / 1000;
+    log(
+      `load: ${ISSUES} issues appended in ${loadSeconds.toFixed(1)} s (${Math.round(ISSUES / loadSeconds)}/s)`,
+    );
+
+    const db = t.database.db as unknown as Kysely<IssueListTables>;
+    const projected = async () =>
+      Number(
+        (
+          await db
+            .selectFrom('issue_list')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const catchStart = performance.now();
+    await t.engine.start();
+    // Polls the rows, not the head: other sessions on a shared server can hold the visible head back.
+    while ((await projected()) < ISSUES) await new Promise((resolve) => setTimeout(resolve, 100));
+    const catchUpSeconds = (performance.now() - catchStart) / 1000;
+    log(
+      `projection catch-up: ${catchUpSeconds.toFixed(1)} s (${Math.round(ISSUES / catchUpSeconds)} events/s)`,
+    );
+    await sql`analyze issue_list`.execute(t.database.db);
+
+
+    // (a) a filtered, sorted first page of one project; (b) a full-text query across the tenant.
+    const listQuery = (i: number) => ({
+      project: projects[i % PROJECTS]!,
+      status: 'open',
+      priority: 'high,highest',
+      type: 'bug',
+    });
+    const listSql = (i: number): IssuePageRequest => {
+      const q = listQuery(i);
+      return {
+        tenantId: lead.tenantId,
+        projectId: q.project.id,
+        status: ['open'],
+        priority: ['high', 'highest'],
+        type: ['bug'],
+        sort: '-updated_at',
+        limit: 20,
+      };
+    };
+    const term = (i: number) =>
+      `${words[(i * 37) % words.length]!.slice(0, 5)} ${words[(i * 11) % words.length]!.slice(0, 4)}`;
+    const searchSql = (i: number): IssuePageRequest => ({
+      tenantId: lead.tenantId,
+      words: searchWords(term(i)),
+      sort: 'relevance',
+      limit: 20,
+    });
+
+    const sqlList = await sample(
+      'list, SQL on the read model',
+      async (i) => void (await issuePage(db, listSql(i))),
+    );
+    const httpList = await sample('list, HTTP', async (i) => {
+      const q = listQuery(i);
+      await call(
+        `/v1/projects/${q.project.id}/issues?status=${q.status}&priority=${q.priority}&type=${q.type}&sort=-updated_at&limit=20`,
+      );
+    });
+    const sqlSearch = await sample(
+      'search, SQL on the read model',
+      async (i) => void (await issuePage(db, searchSql(i))),
+    );
+    const httpSearch = await sample(
+      'search, HTTP',
+      async (i) => void (await call(`/v1/issues?q=${encodeURIComponent(term(i))}&limit=20`)),
+    );
+    const hits = await issuePage(db, { ...searchSql(1), limit: 100 });
+    log(`search "${term(1)}": ${hits.rows.length}${hits.next ? '+' : ''} hits on the first page of 100`);
+
+    const result = {
+      issues: ISSUES,
+      projects: PROJECTS,
+      load_s: round(loadSeconds),
+      catch_up_s: round(catchUpSeconds),
+      catch_up_events_per_s: Math.round(ISSUES / catchUpSeconds),
+      list_sql_p50_ms: sqlList.p50,
+      list_sql_p95_ms: sqlList.p95,
+      list_p50_ms: httpList.p50,
+      list_p95_ms: httpList.p95,
+      search_sql_p50_ms: sqlSearch.p50,
+      search_sql_p95_ms: sqlSearch.p95,
+      search_p50_ms: httpSearch.p50,
+      search_p95_ms: httpSearch.p95,
+      http_vs_sql_p95: round(Math.max(httpList.p95 / sqlList.p95, httpSearch.p95 / sqlSearch.p95)),
+      list_http_vs_sql_p95: round(httpList.p95 / sqlList.p95),
+      search_http_vs_sql_p95: round(httpSearch.p95 / sqlSearch.p95),
+      targets: TARGETS,
+    };
+    log(JSON.stringify(result));
+  } finally {
+    await t.dispose();
+  }
+}
+
+/** A schema of its own on the server, dropped at the end. */
+async function fresh(): Promise<TestDatabase> {
+  const schema = `bench_tracker_${Date.now().toString(36)}`;
+  const database = await connectPostgres({ url: DATABASE_URL, schema, poolSize: WRITERS + 4 });
+  await migrate(database);
+  return {
+    database,
+    dispose: async () => {
+      await dropSchema(database);
+      await database.close();
+    },
+  };
+}
+
+function redact(url: string) {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+await main();
