@@ -329,6 +329,22 @@ for (const kind of databaseKinds) {
       expect(new Set(seenIds).size).toBe(seenIds.length);
     });
 
+    it('describes every tracker route in /openapi.json from the same zod schemas', async () => {
+      const res = await t.request('/openapi.json');
+      expect(res.status).toBe(200);
+      const doc = (await res.json()) as { paths: Record<string, unknown> };
+      for (const path of [
+        '/v1/projects',
+        '/v1/projects/{id}/issues',
+        '/v1/projects/{id}/board',
+        '/v1/issues/{id}/transitions',
+        '/v1/issues/{id}/comments/{commentId}',
+        '/v1/issues/{id}/history',
+      ]) {
+        expect(Object.keys(doc.paths)).toContain(path);
+      }
+    });
+
     it('rebuilds the issue read model from the events to the same rows (set-based catch-up equals event by event)', async () => {
       const snapshot = async () =>
         (
