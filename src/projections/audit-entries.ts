@@ -70,7 +70,8 @@ async function insertEntries(events: readonly RecordedEvent[], db: Kysely<unknow
  */
 export const auditEntries: Projection<AuditEntriesTables> = {
   name: 'auditEntries',
-  version: 1,
+  // 2: tracker events audited; secondary indexes built after a rebuild's bulk load.
+  version: 2,
   types: auditedEventTypes,
   tables: ['audit_entries'],
   async createTables(db: Kysely<unknown>) {
