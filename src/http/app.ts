@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import { aggregateRegistry } from '../commands/registry/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
@@ -17,10 +18,12 @@ import { requestContext } from './middleware/request-context.ts';
 import { resolveTenant, tenantAwarePath } from './middleware/tenant.ts';
 import { problemResponse } from './problem.ts';
 import { type ProjectionWaiter, readModels } from './read-models.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { authTokenRoutes, identityCredentials } from './routes/auth-tokens.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { tenantAdminRoutes } from './routes/tenant-admin.ts';
 import { tenantRoutes } from './routes/tenants.ts';
+import { trackerRoutes } from './routes/tracker.ts';
 import { userRoutes } from './routes/users.ts';
 
 export type AppConfig = Pick<
@@ -101,6 +104,8 @@ export function createApp(deps: AppDeps) {
     userRoutes({ ...routeDeps, hasher: identity.hasher, defaultSignupPolicy: identity.defaultSignupPolicy }),
   );
   app.route('/', tenantRoutes(routeDeps));
+  app.route('/', trackerRoutes(routeDeps));
+  app.route('/', auditRoutes({ ...routeDeps, aggregates: aggregateRegistry() }));
   app.route('/', tenantAdminRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
 
   app.doc31('/openapi.json', {

@@ -1,4 +1,4 @@
-import { registerUser, userIdFor } from '../../src/commands/identity/index.ts';
+import { registerUser } from '../../src/commands/identity/index.ts';
 import { tenantIdForSlug } from '../../src/commands/tenancy/index.ts';
 import type { PlanId } from '../../src/commands/tenancy/plans.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
@@ -113,6 +113,53 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     return (await res.json()) as { access_token: string; refresh_token: string; expires_in: number };
   };
 
+  /** Registers a user directly through the identity context's command (admin-added: active at once). */
+  const register = async (input: {
+    tenantId: string;
+    role?: TenantRole;
+    email?: string;
+    name?: string;
+    platformSuperadmin?: boolean;
+  }) => {
+    const role = input.role ?? 'member';
+    const email = input.email ?? `${role}-${crypto.randomUUID().slice(0, 8)}@example.com`;
+    const password = `pw-${crypto.randomUUID()}`;
+    const result = await registerUser(
+      store,
+      identity.hasher,
+      {
+        tenantId: input.tenantId,
+        email,
+        name: input.name ?? `Test ${role}`,
+        password,
+        role,
+        via: 'admin',
+        ...(input.platformSuperadmin ? { platformSuperadmin: true } : {}),
+        maxUsers: null,
+        defaultPolicy: 'open',
+        at: clock().toISOString(),
+      },
+      { metadata: { tenantId: input.tenantId, actorId: 'test' } },
+    );
+    return { userId: result.state.userId, email, password, role };
+  };
+
+  const signIn = async (
+    slug: string,
+    input: Omit<Parameters<typeof register>[0], 'tenantId'>,
+  ): Promise<SignedInUser> => {
+    const tenantId = await tenantIdForSlug(slug);
+    const registered = await register({ ...input, tenantId });
+    const pair = await login(slug, registered.email, registered.password);
+    return {
+      ...registered,
+      token: pair.access_token,
+      refreshToken: pair.refresh_token,
+      tenantId,
+      tenantSlug: slug,
+    };
+  };
+
   /**
    * A signed-in user of `tenant` (a slug; a new tenant when absent) with `role`: registered through the
    * identity context's command, then logged in over HTTP, so the token is real.
@@ -120,75 +167,13 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
   const user = async (
     input: { tenant?: string; role?: TenantRole; email?: string; name?: string } = {},
   ): Promise<SignedInUser> => {
-    const slug = input.tenant ?? (await tenant()).slug;
-    const tenantId = await tenantIdForSlug(slug);
-    const role = input.role ?? 'member';
-    const email = input.email ?? `${role}-${crypto.randomUUID().slice(0, 8)}@example.com`;
-    const password = `pw-${crypto.randomUUID()}`;
-    await registerUser(
-      store,
-      identity.hasher,
-      {
-        tenantId,
-        email,
-        name: input.name ?? `Test ${role}`,
-        password,
-        role,
-        via: 'admin',
-        maxUsers: null,
-        defaultPolicy: 'open',
-        at: clock().toISOString(),
-      },
-      { metadata: { tenantId, actorId: 'test' } },
-    );
-    const pair = await login(slug, email, password);
-    return {
-      userId: await userIdFor(tenantId, email),
-      email,
-      password,
-      token: pair.access_token,
-      refreshToken: pair.refresh_token,
-      tenantId,
-      tenantSlug: slug,
-      role,
-    };
+    const { tenant: slug, ...rest } = input;
+    return signIn(slug ?? (await tenant()).slug, rest);
   };
 
-  /** The platform superadmin (a user of tenant `slug` with the flag), signed in. */
-  const superadmin = async (slug?: string): Promise<SignedInUser> => {
-    const home = slug ?? (await tenant()).slug;
-    const tenantId = await tenantIdForSlug(home);
-    const email = `root-${crypto.randomUUID().slice(0, 8)}@example.com`;
-    const password = `pw-${crypto.randomUUID()}`;
-    const result = await registerUser(
-      store,
-      identity.hasher,
-      {
-        tenantId,
-        email,
-        name: 'Root',
-        password,
-        role: 'owner',
-        via: 'admin',
-        platformSuperadmin: true,
-        maxUsers: null,
-        defaultPolicy: 'open',
-        at: clock().toISOString(),
-      },
-      { metadata: { tenantId, actorId: 'test' } },
-    );
-    const pair = await login(home, email, password);
-    return {
-      userId: result.state.userId,
-      email,
-      password,
-      token: pair.access_token,
-      refreshToken: pair.refresh_token,
-      tenantId,
-      tenantSlug: home,
-      role: 'owner',
-    };
-  };
+  /** The platform superadmin (an owner of tenant `slug`, or of a new tenant, with the flag), signed in. */
+  const superadmin = async (slug?: string): Promise<SignedInUser> =>
+    signIn(slug ?? (await tenant()).slug, { role: 'owner', name: 'Root', platformSuperadmin: true });
 
   return {
     app,
@@ -203,6 +188,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     tenant,
     fixtures,
     login,
+    register,
     user,
     superadmin,
     async dispose() {

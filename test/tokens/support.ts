@@ -1,4 +1,3 @@
-import { registerUser } from '../../src/commands/identity/index.ts';
 import { requirePermission } from '../../src/http/middleware/authorize.ts';
 import type { TenantRole } from '../../src/identity/permissions.ts';
 import { testApp } from '../support/app.ts';
@@ -34,25 +33,8 @@ export async function tokenHarness(fresh: () => Promise<TestDatabase>) {
   const fixtures = tenantFixtures(t.store, t.engine);
   const tenant = async () => fixtures.create('basic');
   const user = async (tenantId: string, role: TenantRole = 'member') => {
-    const email = `${crypto.randomUUID().slice(0, 8)}@example.com`;
-    const password = 'correct horse battery staple';
-    const result = await registerUser(
-      t.store,
-      t.identity.hasher,
-      {
-        tenantId,
-        email,
-        name: 'Test User',
-        password,
-        role,
-        via: 'admin',
-        maxUsers: null,
-        defaultPolicy: 'open',
-        at: clock().toISOString(),
-      },
-      { metadata: { tenantId } },
-    );
-    return { id: result.state.userId, email, password };
+    const { userId, email, password } = await t.register({ tenantId, role });
+    return { id: userId, email, password };
   };
   const request = (
     slug: string,

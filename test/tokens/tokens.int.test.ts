@@ -335,7 +335,8 @@ for (const kind of databaseKinds) {
       expect(audit[0]?.data).toMatchObject({ ...rotation });
       expect(JSON.stringify(audit[0]?.data)).not.toMatch(/"d"|"x"/);
 
-      const after = await h.login(acme.slug, (await signIn()).user.email, 'correct horse battery staple');
+      const { user } = await signIn();
+      const after = await h.login(acme.slug, user.email, user.password);
       expect(decodeProtectedHeader(after.access_token).kid).toBe(pending.kid);
       expect((await me(pair.access_token)).status).toBe(200);
       expect((await jwks()).map((k) => k.kid)).toEqual(

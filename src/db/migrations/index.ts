@@ -5,6 +5,7 @@ import { up as processes } from './0003-processes.ts';
 import { up as idempotency } from './0004-idempotency.ts';
 import { up as tokens } from './0005-tokens.ts';
 import { up as limits } from './0006-limits.ts';
+import { up as tracker } from './0007-tracker.ts';
 import { up as audit } from './0008-audit.ts';
 
 export interface Migration {
@@ -20,5 +21,6 @@ export const migrations: readonly Migration[] = [
   { name: '0004-idempotency', up: idempotency },
   { name: '0005-tokens', up: tokens },
   { name: '0006-limits', up: limits },
+  { name: '0007-tracker', up: tracker },
   { name: '0008-audit', up: audit },
 ];
