@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { trackerRulesMarkdown } from '../../src/commands/tracker/index.ts';
 import { describeConfig } from '../../src/config.ts';
 import { permissionTable } from '../../src/identity/permissions.ts';
 
@@ -32,5 +33,13 @@ describe('README permission matrix', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const copy = /<!-- permission-matrix -->\n([\s\S]*?)\n<!-- \/permission-matrix -->/.exec(readme)?.[1];
     expect(copy).toBe(permissionTable());
+  });
+});
+
+describe('README tracker rules', () => {
+  it('are the state machine and rules in src/commands/tracker/rules.ts', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const copy = /<!-- tracker-rules -->\n([\s\S]*?)\n<!-- \/tracker-rules -->/.exec(readme)?.[1];
+    expect(copy).toBe(trackerRulesMarkdown());
   });
 });

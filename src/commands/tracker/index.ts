@@ -48,4 +48,11 @@ export {
 } from './handle.ts';
 export { type IssueCommand, type IssueFields, type IssueState, issueDecider, mentionsIn } from './issue.ts';
 export { type ProjectCommand, type ProjectState, projectDecider } from './project.ts';
-export { openStatuses, type TrackerRule, trackerRules, transitions, workStatuses } from './rules.ts';
+export {
+  openStatuses,
+  type TrackerRule,
+  trackerRules,
+  trackerRulesMarkdown,
+  transitions,
+  workStatuses,
+} from './rules.ts';

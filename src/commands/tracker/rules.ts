@@ -56,3 +56,18 @@ export const trackerRules = [
   ],
 ] as const satisfies readonly (readonly [string, number, string])[];
 export type TrackerRule = (typeof trackerRules)[number][0];
+
+/** The state machine and the rules as Markdown (the README carries them; a test keeps them equal). */
+export function trackerRulesMarkdown(): string {
+  return [
+    '| from | may move to |',
+    '| --- | --- |',
+    ...Object.entries(transitions).map(
+      ([from, to]) => `| \`${from}\` | ${to.map((s) => `\`${s}\``).join(', ')} |`,
+    ),
+    '',
+    '| rule | status | what it enforces |',
+    '| --- | --- | --- |',
+    ...trackerRules.map(([rule, status, text]) => `| \`${rule}\` | ${status} | ${text} |`),
+  ].join('\n');
+}
