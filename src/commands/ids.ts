@@ -1,3 +1,5 @@
+import { sha1 } from '@noble/hashes/legacy.js';
+
 const NAMESPACE = hexToBytes('6ba7b8109dad11d180b400c04fd430c8'); // RFC 4122 URL namespace
 
 /**
@@ -9,7 +11,8 @@ export async function deriveId(...parts: readonly (string | number)[]): Promise<
   const input = new Uint8Array(NAMESPACE.length + name.length);
   input.set(NAMESPACE);
   input.set(name, NAMESPACE.length);
-  const hash = new Uint8Array(await crypto.subtle.digest('SHA-1', input)).slice(0, 16);
+  // Synchronous: Web Crypto's digest would queue on Node's thread pool behind argon2 hashes.
+  const hash = sha1(input).slice(0, 16);
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = [...hash].map((b) => b.toString(16).padStart(2, '0')).join('');

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { sha256Hex } from '../crypto/digest.ts';
 import type { Tables } from '../db/tables.ts';
 
 /** Limits of login throttling (WARDEN_LOGIN_* in config). */
@@ -48,14 +49,9 @@ export interface LoginThrottle {
   sweep(): Promise<number>;
 }
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /** Emails are stored hashed: the throttle table needs to tell accounts apart, not to know them. */
 async function rowKeys(key: LoginKey): Promise<{ key: string; limit: 'account' | 'address' }[]> {
-  const account = `account:${await sha256(`${key.tenantId}\u001f${key.email.trim().toLowerCase()}`)}`;
+  const account = `account:${sha256Hex(`${key.tenantId}\u001f${key.email.trim().toLowerCase()}`)}`;
   return key.address
     ? [
         { key: account, limit: 'account' },

@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
 import PQueue from 'p-queue';
+import { upcasters } from '../commands/registry/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import { upcastingStore } from '../eventstore/upcasting.ts';
 import { claimPartitions, renewLeases } from './leases.ts';
 import type { ProcessLogger, ProcessManager } from './process-manager.ts';
 import { ProcessRunner } from './process-runner.ts';
@@ -78,7 +80,9 @@ export class Worker {
     // Appends commit with the checkpoint when the store lives in this very database.
     const storeFor =
       store.name === database.kind
-        ? (trx: Kysely<Tables>, careful: boolean) => transactionalStore(database, trx, careful)
+        ? (trx: Kysely<Tables>, careful: boolean) =>
+            // Handlers read and append through the same upcasting view as everyone else.
+            upcastingStore(transactionalStore(database, trx, careful), upcasters)
         : () => store;
     this.runners = options.processes.map(
       (process) =>

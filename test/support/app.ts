@@ -1,8 +1,10 @@
 import { registerUser } from '../../src/commands/identity/index.ts';
+import { upcasters } from '../../src/commands/registry/index.ts';
 import { tenantIdForSlug } from '../../src/commands/tenancy/index.ts';
 import type { PlanId } from '../../src/commands/tenancy/plans.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { type AppDeps, createApp, type WardenApp } from '../../src/http/app.ts';
 import { identityStack } from '../../src/http/identity-stack.ts';
 import type { TenantRole } from '../../src/identity/permissions.ts';
@@ -46,7 +48,8 @@ export interface SignedInUser {
  */
 export async function testApp(fresh: () => Promise<TestDatabase>, options: TestAppOptions = {}) {
   const { database, dispose } = await fresh();
-  const store = postgresEventStore(database, { pollIntervalMs: 10 });
+  // As the service sees it: every read upcast, every append stamped with its schema version.
+  const store = upcastingStore(postgresEventStore(database, { pollIntervalMs: 10 }), upcasters);
   const lines: string[] = [];
   const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
   const engine = new ProjectionEngine({ database, store, projections, logger, pollIntervalMs: 10 });

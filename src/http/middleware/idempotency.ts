@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { type Kysely, sql } from 'kysely';
+import { sha256Hex } from '../../crypto/digest.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { AppEnv } from '../env.ts';
 import { problemResponse } from '../problem.ts';
@@ -45,7 +46,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppE
       });
     }
     const scope = options.scope(c);
-    const fingerprint = await sha256(
+    const fingerprint = sha256Hex(
       `${c.req.method} ${new URL(c.req.url).pathname}\n${c.get('rawBody') ?? ''}`,
     );
     const expires = new Date(Date.now() + options.ttlHours * 3_600_000);
@@ -128,9 +129,4 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppE
         await db.deleteFrom('warden_idempotency').where('scope', '=', scope).where('key', '=', key).execute();
     }
   };
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -1,3 +1,5 @@
+import { sha256Of } from '../../crypto/digest.ts';
+
 /** Small Web Crypto helpers shared by the token modules (no Node APIs, so Deno runs them too). */
 
 const encoder = new TextEncoder();
@@ -23,7 +25,7 @@ export function randomToken(bits = 256): string {
 
 /** SHA-256 of the text, base64url: how refresh tokens are stored and looked up. */
 export async function sha256(text: string): Promise<string> {
-  return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text))));
+  return base64url(sha256Of(text));
 }
 
 /** A 256-bit AES-GCM key from its base64url form (the key-encryption key, or one derived from a token). */
