@@ -23,8 +23,8 @@ const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const ROUNDS = 5;
 const WARMUP_MS = 500;
 const WINDOW_MS = 3000;
-/** Logins in flight on both sides: twice the cores, so a login's database waits overlap other logins' hashing, as on a busy server. */
-const LOGIN_CONCURRENCY = 2 * os.availableParallelism();
+/** Logins in flight on both sides: four per core, so a login's database waits overlap other logins' hashing, as on a busy server. */
+const LOGIN_CONCURRENCY = 4 * os.availableParallelism();
 const READ_CONCURRENCY = 16;
 /** GET /v1/me is spread over tenants so the per-tenant plan limit measures its cost, not its refusals. */
 const TENANTS = 20;

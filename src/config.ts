@@ -118,6 +118,9 @@ export const configSchema = z.object({
     .describe(
       'The immediate predecessor of a refresh token may be replayed this long (concurrent refreshes)',
     ),
+  WARDEN_REVOCATION_SYNC_MS: int(0, 60_000)
+    .default(1000)
+    .describe('A logout or revoked sign-in reaches the other processes within this (this one at once)'),
   WARDEN_JWKS_CACHE_SECONDS: int(1, 86_400)
     .default(300)
     .describe('JWKS max-age and key cache; a new key is published this long before it signs'),

@@ -26,6 +26,7 @@ export type IdentityConfig = Pick<
   | 'WARDEN_REFRESH_IDLE_TTL_DAYS'
   | 'WARDEN_REFRESH_GRACE_SECONDS'
   | 'WARDEN_JWKS_CACHE_SECONDS'
+  | 'WARDEN_REVOCATION_SYNC_MS'
   | 'WARDEN_DEFAULT_SIGNUP_POLICY'
 >;
 
@@ -82,6 +83,7 @@ export async function identityStack(deps: {
     },
     currentUser: identityCurrentUser({ store }),
     clock,
+    revocationSyncMs: config.WARDEN_REVOCATION_SYNC_MS,
   });
   const throttle = loginThrottle(
     db,

@@ -7,6 +7,7 @@ import { up as tokens } from './0005-tokens.ts';
 import { up as limits } from './0006-limits.ts';
 import { up as tracker } from './0007-tracker.ts';
 import { up as audit } from './0008-audit.ts';
+import { up as revocationSync } from './0010-revocation-sync.ts';
 
 export interface Migration {
   name: string;
@@ -23,4 +24,5 @@ export const migrations: readonly Migration[] = [
   { name: '0006-limits', up: limits },
   { name: '0007-tracker', up: tracker },
   { name: '0008-audit', up: audit },
+  { name: '0010-revocation-sync', up: revocationSync },
 ];

@@ -53,6 +53,11 @@ export interface TokenSessionDeps {
     userId: string,
   ) => Promise<{ role: TenantRole; platformSuperadmin: boolean } | undefined>;
   clock?: () => Date;
+  /**
+   * How stale this process's copy of the revocations may get before a check fetches what is new
+   * (WARDEN_REVOCATION_SYNC_MS). A logout reaches the other processes within it; this one at once.
+   */
+  revocationSyncMs?: number;
 }
 
 export interface TokenSessions {
@@ -66,7 +71,10 @@ export interface TokenSessions {
   refresh(refreshToken: string, tenantId?: string, requestId?: string): Promise<RefreshResult>;
   /** Logout: revokes the family and refuses the access token's id until it expires. */
   logout(session: { familyId: string; tokenId: string; expiresAt: Date }, requestId?: string): Promise<void>;
-  /** True when the access token's id was logged out or its family revoked: one indexed lookup each. */
+  /**
+   * True when the access token's id was logged out or its family revoked. Answered from memory: the
+   * revocations are fetched incrementally at most once per `revocationSyncMs`.
+   */
   isRevoked(tokenId: string, familyId: string): Promise<boolean>;
   /** Deletes denylist entries and families past their expiry (correctness does not depend on it). */
   sweep(): Promise<number>;
@@ -94,6 +102,7 @@ const ms = (value: Date | string) => new Date(value).getTime();
 export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
   const { db } = deps;
   const clock = deps.clock ?? (() => new Date());
+  const revocations = revocationCache(db, deps.revocationSyncMs ?? 1000, deps.access.ttlSeconds);
 
   async function record(
     familyId: string,
@@ -137,9 +146,11 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
 
   async function revokeFamily(familyId: string, reason: RevokeReason, now: Date) {
     const revoked = await sql<{ tenant_id: string; user_id: string }>`
-      update warden_token_families set revoked_at = ${now.toISOString()}::timestamptz, revoked_reason = ${reason}
+      update warden_token_families
+      set revoked_at = ${now.toISOString()}::timestamptz, revoked_reason = ${reason}, revoked_recorded_at = now()
       where family_id = ${familyId} and revoked_at is null
       returning tenant_id, user_id`.execute(db);
+    revocations.revokeFamily(familyId);
     return revoked.rows[0];
   }
 
@@ -292,6 +303,7 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
         insert into warden_revoked_access_tokens (jti, expires_at)
         values (${session.tokenId}, ${session.expiresAt.toISOString()}::timestamptz)
         on conflict (jti) do nothing`.execute(db);
+      revocations.revokeToken(session.tokenId, session.expiresAt);
       const revoked = await revokeFamily(session.familyId, 'logout', now);
       if (revoked) {
         await record(
@@ -305,11 +317,8 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
     },
 
     async isRevoked(tokenId, familyId) {
-      const result = await sql<{ revoked: boolean }>`
-        select exists (select 1 from warden_revoked_access_tokens where jti = ${tokenId})
-            or exists (select 1 from warden_token_families where family_id = ${familyId} and revoked_at is not null)
-            as revoked`.execute(db);
-      return result.rows[0]?.revoked === true;
+      await revocations.fresh();
+      return revocations.has(tokenId, familyId);
     },
 
     async sweep() {
@@ -331,6 +340,67 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
         Number(tokens.numAffectedRows ?? 0n) +
         Number(families.numAffectedRows ?? 0n)
       );
+    },
+  };
+}
+
+/**
+ * This process's copy of the revoked access-token ids and token families. `fresh()` fetches what was
+ * recorded since the last fetch (less a minute of overlap, for writes that committed late) once the
+ * copy is older than `syncMs`, one query for both, shared by concurrent callers. Token ids are kept
+ * until the token expires; families until every access token issued in them has expired.
+ */
+function revocationCache(db: Kysely<Tables>, syncMs: number, accessTtlSeconds: number) {
+  const tokens = new Map<string, number>();
+  const families = new Map<string, number>();
+  let since: string | null = null;
+  let syncedAt = Number.NEGATIVE_INFINITY;
+  let pending: Promise<void> | null = null;
+  const familyLifeMs = (accessTtlSeconds + 120) * 1000;
+
+  async function sync() {
+    const started = performance.now();
+    const { rows } = await sql<{ now: Date | string; tokens: [string, string][]; families: string[] }>`
+      select now() as now,
+        coalesce((select json_agg(json_build_array(jti, expires_at)) from warden_revoked_access_tokens
+                  where ${since}::timestamptz is null or recorded_at > ${since}::timestamptz), '[]') as tokens,
+        coalesce((select json_agg(family_id) from warden_token_families
+                  where revoked_recorded_at is not null
+                    and (${since}::timestamptz is null or revoked_recorded_at > ${since}::timestamptz)), '[]') as families`.execute(
+      db,
+    );
+    const row = rows[0];
+    if (!row) return;
+    const parse = <T>(value: T | string): T => (typeof value === 'string' ? (JSON.parse(value) as T) : value);
+    for (const [jti, expires] of parse(row.tokens)) tokens.set(jti, Date.parse(expires));
+    for (const family of parse(row.families)) if (!families.has(family)) families.set(family, Date.now());
+    since = new Date(new Date(row.now).getTime() - 60_000).toISOString();
+    syncedAt = started;
+    prune();
+  }
+
+  function prune() {
+    const now = Date.now();
+    for (const [family, seen] of families) if (now - seen > familyLifeMs) families.delete(family);
+    for (const [jti, expires] of tokens) if (expires < now - 60_000) tokens.delete(jti);
+  }
+
+  return {
+    async fresh(): Promise<void> {
+      if (performance.now() - syncedAt < syncMs) return;
+      pending ??= sync().finally(() => {
+        pending = null;
+      });
+      await pending;
+    },
+    has(tokenId: string, familyId: string): boolean {
+      return tokens.has(tokenId) || families.has(familyId);
+    },
+    revokeToken(tokenId: string, expiresAt: Date) {
+      tokens.set(tokenId, expiresAt.getTime());
+    },
+    revokeFamily(familyId: string) {
+      families.set(familyId, Date.now());
     },
   };
 }
