@@ -4,6 +4,7 @@ import {
   type AccessTokenConfig,
   type KeyRing,
   type TokenSessions,
+  type VerifiedAccessToken,
   verifyAccessToken,
 } from '../../identity/tokens/index.ts';
 import type { AppEnv } from '../env.ts';
@@ -29,6 +30,7 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
  */
 export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> {
   const clock = deps.clock ?? (() => new Date());
+  const verified = verifiedTokens(VERIFIED_CACHE_SIZE);
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (header === undefined) return next();
@@ -38,9 +40,14 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
     };
     const match = BEARER.exec(header.trim());
     if (!match?.[1]) return invalid('the Authorization header must be "Bearer <access token>"');
-    const verified = await verifyAccessToken(deps.keys, deps.access, match[1], clock());
-    if (!verified.ok) return invalid('the access token is not valid');
-    const token = verified.token;
+    const now = clock();
+    let token = verified.get(match[1], now);
+    if (!token) {
+      const result = await verifyAccessToken(deps.keys, deps.access, match[1], now);
+      if (!result.ok) return invalid('the access token is not valid');
+      token = result.token;
+      verified.set(match[1], token);
+    }
     const tenant = c.get('tenant');
     // A token acts only in its own tenant; the platform superadmin's acts in every tenant.
     if (tenant && tenant.id !== token.tenantId && !token.platformSuperadmin)
@@ -58,5 +65,35 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
       sessionId: token.familyId,
     });
     return next();
+  };
+}
+
+/** Tokens verified at once in this process, at most (the least recently used go first). */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+/**
+ * Access tokens this process has verified, until they expire. A client sends the same token for up
+ * to 15 minutes; its signature, issuer, audience and claims cannot change, so checking them once is
+ * enough (an Ed25519 verification costs more than the rest of an authenticated request). Revocation
+ * is still checked on every request; the key that signed it stays published until the token expires.
+ */
+function verifiedTokens(max: number) {
+  const entries = new Map<string, VerifiedAccessToken>();
+  return {
+    get(token: string, now: Date): VerifiedAccessToken | undefined {
+      const hit = entries.get(token);
+      if (!hit) return undefined;
+      entries.delete(token);
+      if (hit.expiresAt.getTime() <= now.getTime()) return undefined;
+      entries.set(token, hit);
+      return hit;
+    },
+    set(token: string, verified: VerifiedAccessToken) {
+      entries.set(token, verified);
+      if (entries.size > max) {
+        const oldest = entries.keys().next().value;
+        if (oldest !== undefined) entries.delete(oldest);
+      }
+    },
   };
 }
