@@ -393,12 +393,18 @@ export function projectRoutes(deps: TrackerDeps) {
       },
     }),
     async (c) => {
-      const found = await project(c, c.req.valid('param').id);
-      await deps.readModels.awaitPosition(c, ['issueList']);
-      return c.json(
-        await listIssues(issues, found.tenant.id, found.state.projectId, c.req.valid('query')),
-        200,
-      );
+      const tenant = tenantOf(c);
+      const projectId = await projectIdOf(tenant.id, c.req.valid('param').id);
+      // The page is read alongside the project check (both are scoped to the tenant): one round trip
+      // of latency, not two; an unknown or foreign project still answers 404.
+      const [found, page] = await Promise.all([
+        findProject(deps.store, tenant.id, projectId),
+        deps.readModels
+          .awaitPosition(c, ['issueList'])
+          .then(() => listIssues(issues, tenant.id, projectId, c.req.valid('query'))),
+      ]);
+      if (!found) throw notFound('project');
+      return c.json(page, 200);
     },
   );
 
