@@ -192,7 +192,6 @@ async function main() {
     );
     await sql`analyze issue_list`.execute(t.database.db);
 
-
     // (a) a filtered, sorted first page of one project; (b) a full-text query across the tenant.
     const listQuery = (i: number) => ({
       project: projects[i % PROJECTS]!,
