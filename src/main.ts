@@ -116,6 +116,7 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     store: service.store,
     db: service.database.db,
     projections: service.engine,
+    engine: service.engine,
     readiness: service.readiness,
     logger,
   });

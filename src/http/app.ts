@@ -18,6 +18,7 @@ import { requestContext } from './middleware/request-context.ts';
 import { resolveTenant, tenantAwarePath } from './middleware/tenant.ts';
 import { problemResponse } from './problem.ts';
 import { type ProjectionWaiter, readModels } from './read-models.ts';
+import { type AdminProjectionDeps, adminProjectionRoutes } from './routes/admin-projections.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authTokenRoutes, identityCredentials } from './routes/auth-tokens.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
@@ -40,6 +41,8 @@ export interface AppDeps {
   config: AppConfig;
   store: EventStore;
   identity: IdentityStack;
+  /** Projection status and rebuilds for `/v1/admin/projections` (absent: those routes are not served). */
+  engine?: AdminProjectionDeps['engine'];
   /** False on EventStoreDB: tenant storage stats cannot be read from PostgreSQL. */
   eventsInDatabase: boolean;
   db: Kysely<Tables>;
@@ -104,6 +107,7 @@ export function createApp(deps: AppDeps) {
     userRoutes({ ...routeDeps, hasher: identity.hasher, defaultSignupPolicy: identity.defaultSignupPolicy }),
   );
   app.route('/', tenantRoutes(routeDeps));
+  if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
   app.route('/', trackerRoutes(routeDeps));
   app.route('/', auditRoutes({ ...routeDeps, aggregates: aggregateRegistry() }));
   app.route('/', tenantAdminRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));

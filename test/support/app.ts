@@ -78,6 +78,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     store,
     db: database.db,
     projections: engine,
+    engine,
     readiness: [],
     logger,
     clock,
