@@ -53,6 +53,13 @@ export const configSchema = z.object({
   WARDEN_SHUTDOWN_TIMEOUT_MS: int(0, 600_000)
     .default(15_000)
     .describe('Grace period for in-flight requests on SIGTERM'),
+  WARDEN_CORS_ORIGINS: z
+    .string()
+    .optional()
+    .describe('Comma-separated origins browsers may call the API from (empty: no CORS headers)'),
+  WARDEN_REQUEST_TIMEOUT_MS: int(0, 600_000)
+    .default(30_000)
+    .describe('A handler still running after this answers 503 (0: no limit); a streamed body flows on'),
   WARDEN_BASE_DOMAIN: z
     .string()
     .regex(/^[a-z0-9.-]*$/, 'must be a lowercase domain name')

@@ -1,5 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { cors } from 'hono/cors';
+import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
+import { timeout } from 'hono/timeout';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { aggregateRegistry } from '../commands/registry/index.ts';
@@ -35,6 +38,8 @@ export type AppConfig = Pick<
   | 'WARDEN_BASE_DOMAIN'
   | 'WARDEN_TENANT_CACHE_TTL_MS'
   | 'WARDEN_TRUSTED_PROXY_HOPS'
+  | 'WARDEN_CORS_ORIGINS'
+  | 'WARDEN_REQUEST_TIMEOUT_MS'
 >;
 
 export interface AppDeps {
@@ -59,6 +64,48 @@ export function createApp(deps: AppDeps) {
   const { identity } = deps;
   app.use('*', requestContext(deps.logger));
   app.use('*', secureHeaders());
+  const origins = (deps.config.WARDEN_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  if (origins.length > 0) {
+    app.use(
+      '/v1/*',
+      cors({
+        origin: origins,
+        allowHeaders: [
+          'Authorization',
+          'Content-Type',
+          'If-Match',
+          'Idempotency-Key',
+          'X-Tenant',
+          'X-Min-Position',
+        ],
+        exposeHeaders: [
+          'ETag',
+          'Location',
+          'X-Position',
+          'X-Request-Id',
+          'Retry-After',
+          'RateLimit-Limit',
+          'RateLimit-Remaining',
+          'RateLimit-Reset',
+        ],
+        maxAge: 600,
+      }),
+    );
+  }
+  if (deps.config.WARDEN_REQUEST_TIMEOUT_MS > 0) {
+    const limit = timeout(
+      deps.config.WARDEN_REQUEST_TIMEOUT_MS,
+      () =>
+        new HTTPException(503, {
+          message: `the request took longer than ${deps.config.WARDEN_REQUEST_TIMEOUT_MS} ms`,
+        }),
+    );
+    // It bounds the handler until it returns its response; a streamed body (an export) then flows freely.
+    app.use('/v1/*', limit);
+  }
   app.use('*', jsonBody(deps.config.WARDEN_BODY_LIMIT_BYTES));
 
   // Who and where: the tenant (platform routes may name none), its plan's rate limit, then the caller.
