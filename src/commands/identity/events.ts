@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { tenantRoles } from '../../identity/permissions.ts';
+import { checkAgainst } from '../contract.ts';
 import type { DomainEvent } from '../decider.ts';
+import type { FieldError } from '../errors.ts';
 
 export const UserRole = z.enum(tenantRoles);
 export type UserRole = z.infer<typeof UserRole>;
@@ -95,17 +97,5 @@ export const userStreamId = (userId: string) => `identity.User-${userId}`;
 export const membershipStreamId = (tenantId: string) => `identity.TenantMembership-${tenantId}`;
 
 /** Validates events against their stored contract, as `decide` returns them. */
-export function checkEvents<E extends IdentityEvent>(
-  events: E[],
-  fail: (errors: { path: string; message: string }[]) => Error,
-): E[] {
-  return events.map((event) => {
-    const parsed = identityEventSchemas[event.type].safeParse(event.data);
-    if (!parsed.success) {
-      throw fail(
-        parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(command)', message: i.message })),
-      );
-    }
-    return { type: event.type, data: parsed.data } as E;
-  });
-}
+export const checkEvents = <E extends IdentityEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>
+  checkAgainst(identityEventSchemas, events, fail);

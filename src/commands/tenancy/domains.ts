@@ -1,4 +1,5 @@
 import type { EventStore } from '../../eventstore/port.ts';
+import { checkAgainst } from '../contract.ts';
 import type { Decider } from '../decider.ts';
 import { conflict, invalid, notFound } from '../errors.ts';
 import { type CommandContext, type CommandResult, handle } from '../handle.ts';
@@ -15,17 +16,8 @@ export type DomainCommand =
   | { type: 'AddTenantDomain'; tenantId: string; domain: string; at: string }
   | { type: 'RemoveTenantDomain'; tenantId: string; domain: string; at: string };
 
-function checked(events: TenantDomainEvent[]): TenantDomainEvent[] {
-  return events.map((event) => {
-    const parsed = tenantDomainEventSchemas[event.type].safeParse(event.data);
-    if (!parsed.success) {
-      throw invalid(
-        parsed.error.issues.map((i) => ({ path: i.path.join('.') || 'domain', message: i.message })),
-      );
-    }
-    return { type: event.type, data: parsed.data } as TenantDomainEvent;
-  });
-}
+const checked = (events: TenantDomainEvent[]) =>
+  checkAgainst(tenantDomainEventSchemas, events, invalid, 'domain');
 
 function decide(command: DomainCommand, state: DomainState): TenantDomainEvent[] {
   const { tenantId, domain, at } = command;

@@ -1,3 +1,4 @@
+import { checkAgainst } from '../contract.ts';
 import type { Decider } from '../decider.ts';
 import { conflict, invalid, notFound, ruleViolated } from '../errors.ts';
 import { type TenancyEvent, type TenantStatus, tenancyEventSchemas } from './events.ts';
@@ -35,15 +36,7 @@ const initialState = (): TenantState => ({
 
 /** Only events that satisfy their stored contract leave `decide` (normalised, e.g. trimmed names). */
 function checked(events: TenancyEvent[]): TenancyEvent[] {
-  return events.map((event) => {
-    const parsed = tenancyEventSchemas[event.type].safeParse(event.data);
-    if (!parsed.success) {
-      throw invalid(
-        parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(command)', message: i.message })),
-      );
-    }
-    return { type: event.type, data: parsed.data } as TenancyEvent;
-  });
+  return checkAgainst(tenancyEventSchemas, events, invalid);
 }
 
 function decide(command: TenantCommand, state: TenantState): TenancyEvent[] {

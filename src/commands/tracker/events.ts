@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { checkAgainst } from '../contract.ts';
 import type { DomainEvent } from '../decider.ts';
+import type { FieldError } from '../errors.ts';
 
 /** A project's short key, `WARD`: the prefix of its issues' keys, unique per tenant, never changed. */
 export const ProjectKey = z
@@ -163,17 +165,5 @@ export const projectStreamId = (projectId: string) => `tracker.Project-${project
 export const issueStreamId = (issueId: string) => `tracker.Issue-${issueId}`;
 
 /** Validates events against their stored contract, as `decide` returns them. */
-export function checkEvents<E extends TrackerEvent>(
-  events: E[],
-  fail: (errors: { path: string; message: string }[]) => Error,
-): E[] {
-  return events.map((event) => {
-    const parsed = trackerEventSchemas[event.type].safeParse(event.data);
-    if (!parsed.success) {
-      throw fail(
-        parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(command)', message: i.message })),
-      );
-    }
-    return { type: event.type, data: parsed.data } as E;
-  });
-}
+export const checkEvents = <E extends TrackerEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>
+  checkAgainst(trackerEventSchemas, events, fail);
