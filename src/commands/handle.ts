@@ -1,4 +1,4 @@
-import type { EventMetadata, EventStore, RecordedEvent } from '../eventstore/port.ts';
+import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../eventstore/port.ts';
 import { WrongExpectedRevisionError } from '../eventstore/port.ts';
 import type { Decider, DomainEvent } from './decider.ts';
 import { preconditionFailed } from './errors.ts';
@@ -26,6 +26,26 @@ export interface CommandResult<State> {
   /** Global position of the last event written, or of the stream's last event if nothing was written. */
   position: bigint;
   events: DomainEvent[];
+}
+
+/**
+ * Decided events as the store takes them, stamped with the command's metadata. Their ids derive from
+ * the command id when there is one (a re-run appends nothing new), and are random otherwise.
+ */
+export async function toNewEvents(
+  events: readonly DomainEvent[],
+  context: Pick<CommandContext, 'metadata' | 'commandId'>,
+): Promise<NewEvent[]> {
+  const { commandId } = context;
+  const ids = await Promise.all(
+    events.map((_, i) => (commandId ? deriveId(commandId, i) : crypto.randomUUID())),
+  );
+  return events.map((event, i) => ({
+    id: ids[i]!,
+    type: event.type,
+    data: event.data,
+    metadata: context.metadata,
+  }));
 }
 
 /** Loads a stream and folds it, returning the state with its revision and last position. */
@@ -73,20 +93,10 @@ export async function handle<Command, Event extends DomainEvent, State>(
     if (events.length === 0) {
       return { state: loaded.state, revision: loaded.revision, position: loaded.position, events };
     }
-    const ids = await Promise.all(
-      events.map((_, i) => (context.commandId ? deriveId(context.commandId, i) : crypto.randomUUID())),
-    );
     try {
-      const result = await store.append(
-        streamId,
-        events.map((event, i) => ({
-          id: ids[i]!,
-          type: event.type,
-          data: event.data,
-          metadata: context.metadata,
-        })),
-        { expected: loaded.revision < 0 ? 'no_stream' : loaded.revision },
-      );
+      const result = await store.append(streamId, await toNewEvents(events, context), {
+        expected: loaded.revision < 0 ? 'no_stream' : loaded.revision,
+      });
       const state = events.reduce(decider.evolve, loaded.state);
       return { state, revision: result.revision, position: result.position, events };
     } catch (error) {

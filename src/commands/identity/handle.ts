@@ -2,7 +2,7 @@ import type { EventStore } from '../../eventstore/port.ts';
 import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { type PasswordHasher, verifyOrDummy } from '../../identity/passwords.ts';
 import { conflict } from '../errors.ts';
-import { type CommandContext, type CommandResult, handle, load } from '../handle.ts';
+import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../handle.ts';
 import { deriveId } from '../ids.ts';
 import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
 import { membershipDecider } from './membership.ts';
@@ -106,16 +106,9 @@ export async function registerUser(
     { metadata: context.metadata, maxAttempts: SEAT_ATTEMPTS },
   );
   try {
-    const result = await store.append(
-      streamId,
-      events.map((event) => ({
-        id: crypto.randomUUID(),
-        type: event.type,
-        data: event.data,
-        metadata: context.metadata,
-      })),
-      { expected: loaded.revision < 0 ? 'no_stream' : loaded.revision },
-    );
+    const result = await store.append(streamId, await toNewEvents(events, { metadata: context.metadata }), {
+      expected: loaded.revision < 0 ? 'no_stream' : loaded.revision,
+    });
     const state = events.reduce(userDecider.evolve, loaded.state);
     if (state.role === 'owner' && state.status === 'active') {
       await handle(

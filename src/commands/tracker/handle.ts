@@ -1,7 +1,7 @@
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { notFound } from '../errors.ts';
-import { type CommandContext, type CommandResult, handle, load } from '../handle.ts';
+import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../handle.ts';
 import { deriveId } from '../ids.ts';
 import type { Actor, ProjectContext } from './access.ts';
 import { issueStreamId, projectStreamId } from './events.ts';
@@ -146,16 +146,9 @@ export async function createIssue(
     };
     const events = issueDecider.decide(command, issueDecider.initialState());
     try {
-      const result = await store.append(
-        streamId,
-        events.map((event) => ({
-          id: crypto.randomUUID(),
-          type: event.type,
-          data: event.data,
-          metadata: context.metadata,
-        })),
-        { expected: 'no_stream' },
-      );
+      const result = await store.append(streamId, await toNewEvents(events, { metadata: context.metadata }), {
+        expected: 'no_stream',
+      });
       hints.seen(input.projectId, number);
       const state = events.reduce(issueDecider.evolve, issueDecider.initialState());
       return { state, revision: result.revision, position: result.position, events };
