@@ -1,4 +1,5 @@
 import { identityEventTypes } from '../commands/identity/index.ts';
+import { packagesEventTypes } from '../commands/packages/index.ts';
 import { tenantDomainEventTypes } from '../commands/tenancy/events.ts';
 import { tenancyEventTypes } from '../commands/tenancy/index.ts';
 import { trackerEventTypes } from '../commands/tracker/index.ts';
@@ -70,6 +71,39 @@ export const summaries: Readonly<Record<string, Summary>> = {
   CommentAdded: (d) => `Comment ${f(d, 'commentId')} added`,
   CommentEdited: (d) => `Comment ${f(d, 'commentId')} edited`,
   CommentDeleted: (d) => `Comment ${f(d, 'commentId')} deleted`,
+  PackageRequestSubmitted: (d) => {
+    const count = Array.isArray(d.packages) ? d.packages.length : 0;
+    const refused = Array.isArray(d.rejected) ? d.rejected.length : 0;
+    return `Package request submitted: lockfile v${f(d, 'lockfileVersion')}, ${count} packages${refused > 0 ? `, ${refused} unsupported sources refused` : ''}`;
+  },
+  PackageReceived: (d) => `Package ${f(d, 'spec')} received`,
+  PackageRequestLinked: (d) => `Package ${f(d, 'spec')} named by request ${f(d, 'requestId')}`,
+  PackageProcessingStarted: (d) => `Package ${f(d, 'spec')}: checks started (attempt ${f(d, 'attempt')})`,
+  LicenseChecked: (d) => `Package ${f(d, 'spec')}: license ${f(d, 'expression')} ${f(d, 'verdict')}`,
+  PackageDownloaded: (d) => `Package ${f(d, 'spec')} downloaded (${f(d, 'size')} bytes, integrity verified)`,
+  PackageScanned: (d) => {
+    const count = Array.isArray(d.findings) ? d.findings.length : 0;
+    return `Package ${f(d, 'spec')} scanned: ${count === 0 ? 'no findings' : `${count} findings`}`;
+  },
+  ApprovalRequired: (d) =>
+    `Package ${f(d, 'spec')} awaits approval (${Array.isArray(d.reasons) ? d.reasons.join(', ') : '?'})`,
+  PackageAutoApproved: (d) => `Package ${f(d, 'spec')} approved by policy v${f(d, 'policyVersion')}`,
+  PackageApproved: (d) => `Package ${f(d, 'spec')} approved by ${f(d, 'by')}: ${f(d, 'reason')}`,
+  PackageRejected: (d) =>
+    `Package ${f(d, 'spec')} rejected (${f(d, 'code').replaceAll('_', ' ')}): ${f(d, 'reason')}`,
+  FindingWaived: (d) => `Finding ${f(d, 'findingId')} on ${f(d, 'spec')} waived until ${f(d, 'expiresAt')}`,
+  FindingDiscovered: (d) => {
+    const finding = d.finding as Record<string, unknown> | undefined;
+    return `New finding on ${f(d, 'spec')}: ${finding ? f(finding, 'id') : '?'}`;
+  },
+  PackagePublishing: (d) => `Package ${f(d, 'spec')} publishing (attempt ${f(d, 'attempt')})`,
+  PackagePublished: (d) => `Package ${f(d, 'spec')} published to ${f(d, 'registry')}`,
+  PackageFailed: (d) =>
+    `Package ${f(d, 'spec')} failed at ${f(d, 'stage')} (${f(d, 'code')}${d.retryable === true ? ', retryable' : ''})`,
+  PackageRetried: (d) => `Package ${f(d, 'spec')} sent back to the pipeline by ${f(d, 'by')}`,
+  PackagePolicySet: (d) => `Package policy set to version ${f(d, 'version')}`,
+  AdvisoriesImported: (d) =>
+    `Advisory data imported: ${f(d, 'total')} records, ${f(d, 'changed')} new or changed, ${f(d, 'withdrawn')} withdrawn`,
 };
 
 /** The summary of one event; its type name when no summary is known or the data is not an object. */
@@ -90,6 +124,7 @@ export const auditedEventTypes: readonly string[] = [
     ...tenantDomainEventTypes,
     ...identityEventTypes,
     ...trackerEventTypes,
+    ...packagesEventTypes,
     ...Object.keys(tokenFamilyEventSchemas),
     'SigningKeyRotated',
     ...Object.keys(summaries),

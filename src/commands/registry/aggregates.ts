@@ -1,6 +1,7 @@
 import type { DomainEvent } from '../decider.ts';
 import { userDecider } from '../identity/index.ts';
 import { membershipDecider } from '../identity/membership.ts';
+import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
 import { domainDecider } from '../tenancy/domains.ts';
 import { tenantDecider } from '../tenancy/index.ts';
 import { issueDecider, projectDecider } from '../tracker/index.ts';
@@ -60,6 +61,9 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('identity.TenantMembership', membershipDecider),
   aggregate('tracker.Project', projectDecider),
   aggregate('tracker.Issue', issueDecider),
+  aggregate('packages.Package', packageDecider, { snapshots: true }),
+  aggregate('packages.Request', requestDecider, { snapshots: true }),
+  aggregate('packages.Policy', policyDecider, { snapshots: true }),
 ];
 
 /** A short, stable hash of source texts (32-bit FNV-1a, twice with different seeds): no security role. */

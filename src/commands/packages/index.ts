@@ -1,0 +1,31 @@
+export {
+  ADVISORY_FEED_STREAM,
+  type AdvisoryFeedEvent,
+  checkEvents,
+  type LockedEntry,
+  type PackageEvent,
+  PackageStatus,
+  type PackagesEvent,
+  PolicyBody,
+  type PolicySnapshot,
+  packageEventSchemas,
+  packageEventTypes,
+  packageStatuses,
+  packageStreamId,
+  packagesEventTypes,
+  policyStreamId,
+  requestStreamId,
+  Stage,
+} from './events.ts';
+export { atLeast, Finding, FindingKind, findingKinds, Severity, severities } from './findings.ts';
+export { changePackage, findPackage, loadPolicy, packageIdFor, setPolicy, submitRequest } from './handle.ts';
+export { type PackageCommand, type PackageState, packageDecider } from './package.ts';
+export {
+  defaultPolicy,
+  evaluate,
+  type PolicyState,
+  policyDecider,
+  snapshotOf,
+  type Verdict,
+} from './policy.ts';
+export { type RequestState, requestDecider } from './request.ts';

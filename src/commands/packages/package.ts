@@ -1,0 +1,535 @@
+import type { Decider } from '../decider.ts';
+import { conflict, invalid, notFound, ruleViolated } from '../errors.ts';
+import {
+  checkEvents,
+  type PackageEvent,
+  type PackageStatus,
+  type PolicySnapshot,
+  type Stage,
+} from './events.ts';
+import type { Finding } from './findings.ts';
+import { evaluate } from './policy.ts';
+
+export interface PackageState {
+  exists: boolean;
+  packageId: string;
+  tenantId: string;
+  spec: string;
+  name: string;
+  version: string;
+  status: PackageStatus;
+  /** What the first lockfile said (SRI), checked against the downloaded bytes. */
+  lockfileIntegrity: string | null;
+  lockfileLicense: string | null;
+  /** The request that brought it in first. */
+  requestId: string;
+  attempts: number;
+  publishAttempts: number;
+  license: { expression: string | null; verdict: string; reason: string } | null;
+  download: {
+    integrity: string;
+    shasum: string;
+    size: number;
+    unpackedSize: number;
+    manifestLicense: string | null;
+    deprecated: string | null;
+  } | null;
+  findings: Finding[];
+  advisories: string | null;
+  unavailable: string[];
+  waivers: Record<string, { expiresAt: string; by: string; reason: string }>;
+  /** Why it waits (finding ids, `scan_unavailable`, `approval_required`). */
+  reasons: string[];
+  warnings: string[];
+  decision: { by: string; reason: string; policyVersion: number | null; at: string } | null;
+  failure: { stage: Stage; code: string; reason: string; retryable: boolean } | null;
+  published: { registry: string; outcome: string; at: string } | null;
+  receivedAt: string;
+  updatedAt: string;
+}
+
+const base = (command: { at: string }, state: PackageState) => ({
+  packageId: state.packageId,
+  tenantId: state.tenantId,
+  spec: state.spec,
+  at: command.at,
+});
+
+export type PackageCommand =
+  | {
+      type: 'ReceivePackage';
+      packageId: string;
+      tenantId: string;
+      name: string;
+      version: string;
+      integrity: string | null;
+      lockfileLicense: string | null;
+      requestId: string;
+      at: string;
+    }
+  | { type: 'StartProcessing'; at: string }
+  | {
+      type: 'RecordLicense';
+      expression: string | null;
+      verdict: 'allowed' | 'denied' | 'unknown' | 'missing';
+      reason: string;
+      policy: PolicySnapshot;
+      at: string;
+    }
+  | {
+      type: 'RecordDownload';
+      integrity: string;
+      shasum: string;
+      size: number;
+      unpackedSize: number;
+      manifestLicense: string | null;
+      deprecated: string | null;
+      at: string;
+    }
+  | {
+      type: 'RecordScan';
+      findings: Finding[];
+      advisories: string | null;
+      unavailable: string[];
+      policy: PolicySnapshot;
+      at: string;
+    }
+  | { type: 'Approve'; by: string; reason: string; policy: PolicySnapshot; at: string }
+  | { type: 'Reject'; by: string; reason: string; policy: PolicySnapshot | null; at: string }
+  /** The pipeline's refusal: tampering, a denied license found late, … */
+  | {
+      type: 'RejectAutomatically';
+      stage: Stage;
+      code: string;
+      reason: string;
+      policy: PolicySnapshot | null;
+      at: string;
+    }
+  | {
+      type: 'Waive';
+      findingId: string;
+      by: string;
+      reason: string;
+      expiresAt: string;
+      policy: PolicySnapshot;
+      at: string;
+    }
+  | { type: 'RecordFinding'; finding: Finding; advisories: string; at: string }
+  | { type: 'StartPublishing'; at: string }
+  | {
+      type: 'RecordPublished';
+      registry: string;
+      integrity: string;
+      outcome: 'published' | 'already_present';
+      at: string;
+    }
+  | {
+      type: 'Fail';
+      stage: Stage;
+      code: string;
+      reason: string;
+      retryable: boolean;
+      attempts: number;
+      at: string;
+    }
+  | { type: 'Retry'; by: string; at: string };
+
+const initialState = (): PackageState => ({
+  exists: false,
+  packageId: '',
+  tenantId: '',
+  spec: '',
+  name: '',
+  version: '',
+  status: 'received',
+  lockfileIntegrity: null,
+  lockfileLicense: null,
+  requestId: '',
+  attempts: 0,
+  publishAttempts: 0,
+  license: null,
+  download: null,
+  findings: [],
+  advisories: null,
+  unavailable: [],
+  waivers: {},
+  reasons: [],
+  warnings: [],
+  decision: null,
+  failure: null,
+  published: null,
+  receivedAt: '',
+  updatedAt: '',
+});
+
+/** Statuses where the pipeline is working on the package (or will be, once a worker picks it up). */
+const inPipeline: readonly PackageStatus[] = ['received', 'license_check', 'downloading', 'scanning'];
+
+function decide(command: PackageCommand, state: PackageState): PackageEvent[] {
+  return checkEvents(decideUnchecked(command, state), invalid);
+}
+
+/** Events that move a package waiting for an approver on, when the evaluation now lets it through. */
+function decision(
+  state: PackageState,
+  policy: PolicySnapshot,
+  at: string,
+  extra: {
+    findings?: Finding[];
+    unavailable?: string[];
+    waivers?: PackageState['waivers'];
+  },
+): PackageEvent[] {
+  const verdict = evaluate({
+    findings: extra.findings ?? state.findings,
+    unavailable: extra.unavailable ?? state.unavailable,
+    waivers: extra.waivers ?? state.waivers,
+    now: at,
+    policy,
+  });
+  const data = { ...base({ at }, state), policyVersion: policy.version };
+  switch (verdict.decision) {
+    case 'approve':
+      return [{ type: 'PackageAutoApproved', data: { ...data, warnings: verdict.warnings } }];
+    case 'wait':
+      return [{ type: 'ApprovalRequired', data: { ...data, reasons: verdict.reasons } }];
+    case 'reject':
+      return [
+        {
+          type: 'PackageRejected',
+          data: { ...data, by: 'policy', stage: 'scan', code: verdict.code, reason: verdict.reason },
+        },
+      ];
+  }
+}
+
+function expect(state: PackageState, allowed: readonly PackageStatus[], action: string) {
+  if (!allowed.includes(state.status)) {
+    throw conflict(`cannot ${action} a package that is ${state.status.replaceAll('_', ' ')}`);
+  }
+}
+
+function decideUnchecked(command: PackageCommand, state: PackageState): PackageEvent[] {
+  if (command.type === 'ReceivePackage') {
+    // Known already: processed once per tenant, whichever request named it first.
+    if (state.exists) return [];
+    const { type: _, ...data } = command;
+    return [{ type: 'PackageReceived', data: { ...data, spec: `${data.name}@${data.version}` } }];
+  }
+  if (!state.exists) throw notFound('package');
+  const common = base(command, state);
+  switch (command.type) {
+    case 'StartProcessing':
+      if (state.status !== 'received') return [];
+      return [{ type: 'PackageProcessingStarted', data: { ...common, attempt: state.attempts + 1 } }];
+    case 'RecordLicense': {
+      if (state.status !== 'license_check') return [];
+      const { expression, verdict, reason, policy } = command;
+      const checked: PackageEvent = {
+        type: 'LicenseChecked',
+        data: { ...common, expression, source: 'lockfile', verdict, reason, policyVersion: policy.version },
+      };
+      // A license the policy denies needs no download: refused at once (unless the policy only warns).
+      if (verdict === 'denied' && policy.mode === 'enforce') {
+        return [
+          checked,
+          {
+            type: 'PackageRejected',
+            data: {
+              ...common,
+              by: 'policy',
+              stage: 'license',
+              code: 'license_denied',
+              reason,
+              policyVersion: policy.version,
+            },
+          },
+        ];
+      }
+      return [checked];
+    }
+    case 'RecordDownload': {
+      if (state.status !== 'downloading') return [];
+      const { type: _, at: __, ...download } = command;
+      return [{ type: 'PackageDownloaded', data: { ...common, ...download } }];
+    }
+    case 'RecordScan': {
+      if (state.status !== 'scanning') return [];
+      const scanned: PackageEvent = {
+        type: 'PackageScanned',
+        data: {
+          ...common,
+          findings: command.findings,
+          advisories: command.advisories,
+          unavailable: command.unavailable,
+        },
+      };
+      return [
+        scanned,
+        ...decision(state, command.policy, command.at, {
+          findings: command.findings,
+          unavailable: command.unavailable,
+        }),
+      ];
+    }
+    case 'Approve': {
+      expect(state, ['awaiting_approval'], 'approve');
+      const malicious = state.findings.find((f) => f.kind === 'malicious');
+      if (malicious) {
+        throw ruleViolated(
+          'malicious_package',
+          `${malicious.id} marks ${state.spec} as malicious: it cannot be approved`,
+        );
+      }
+      return [
+        {
+          type: 'PackageApproved',
+          data: { ...common, by: command.by, reason: command.reason, policyVersion: command.policy.version },
+        },
+      ];
+    }
+    case 'Reject':
+      expect(state, ['awaiting_approval', 'approved', 'failed'], 'reject');
+      return [
+        {
+          type: 'PackageRejected',
+          data: {
+            ...common,
+            by: command.by,
+            stage: 'approval',
+            code: 'manual',
+            reason: command.reason,
+            policyVersion: command.policy?.version ?? null,
+          },
+        },
+      ];
+    case 'RejectAutomatically':
+      if (!inPipeline.includes(state.status) && state.status !== 'publishing' && state.status !== 'approved')
+        return [];
+      return [
+        {
+          type: 'PackageRejected',
+          data: {
+            ...common,
+            by: 'policy',
+            stage: command.stage,
+            code: command.code,
+            reason: command.reason,
+            policyVersion: command.policy?.version ?? null,
+          },
+        },
+      ];
+    case 'Waive': {
+      const finding = state.findings.find((f) => f.id === command.findingId);
+      if (!finding) throw notFound('finding');
+      if (finding.kind === 'malicious') {
+        throw ruleViolated('not_waivable', 'a malicious-package finding cannot be waived');
+      }
+      if (command.expiresAt <= command.at) {
+        throw invalid([{ path: 'expires_at', message: 'must be in the future' }]);
+      }
+      const waived: PackageEvent = {
+        type: 'FindingWaived',
+        data: {
+          ...common,
+          findingId: finding.id,
+          by: command.by,
+          reason: command.reason,
+          expiresAt: command.expiresAt,
+        },
+      };
+      if (state.status !== 'awaiting_approval') return [waived];
+      const waivers = {
+        ...state.waivers,
+        [finding.id]: { expiresAt: command.expiresAt, by: command.by, reason: command.reason },
+      };
+      const next = decision(state, command.policy, command.at, { waivers });
+      // Still waiting: the waiver is recorded and the approver decides.
+      return next[0]?.type === 'ApprovalRequired' ? [waived] : [waived, ...next];
+    }
+    case 'RecordFinding':
+      if (state.findings.some((f) => f.id === command.finding.id)) return [];
+      if (state.status === 'rejected') return [];
+      return [
+        {
+          type: 'FindingDiscovered',
+          data: { ...common, finding: command.finding, advisories: command.advisories },
+        },
+      ];
+    case 'StartPublishing':
+      if (state.status !== 'approved') return [];
+      return [{ type: 'PackagePublishing', data: { ...common, attempt: state.publishAttempts + 1 } }];
+    case 'RecordPublished':
+      if (state.status !== 'publishing') return [];
+      return [
+        {
+          type: 'PackagePublished',
+          data: {
+            ...common,
+            registry: command.registry,
+            integrity: command.integrity,
+            outcome: command.outcome,
+          },
+        },
+      ];
+    case 'Fail':
+      if (state.status === 'published' || state.status === 'rejected' || state.status === 'failed') return [];
+      return [
+        {
+          type: 'PackageFailed',
+          data: {
+            ...common,
+            stage: command.stage,
+            code: command.code,
+            reason: command.reason,
+            retryable: command.retryable,
+            attempts: command.attempts,
+          },
+        },
+      ];
+    case 'Retry':
+      expect(state, ['failed', 'awaiting_approval'], 'retry');
+      return [
+        {
+          type: 'PackageRetried',
+          data: {
+            ...common,
+            by: command.by,
+            resume: state.failure?.stage === 'publish' ? 'approved' : 'received',
+          },
+        },
+      ];
+  }
+}
+
+function evolve(state: PackageState, event: PackageEvent): PackageState {
+  const next = { ...state, updatedAt: event.data.at };
+  switch (event.type) {
+    case 'PackageReceived': {
+      const d = event.data;
+      return {
+        ...next,
+        exists: true,
+        packageId: d.packageId,
+        tenantId: d.tenantId,
+        spec: d.spec,
+        name: d.name,
+        version: d.version,
+        status: 'received',
+        lockfileIntegrity: d.integrity,
+        lockfileLicense: d.lockfileLicense,
+        requestId: d.requestId,
+        receivedAt: d.at,
+      };
+    }
+    case 'PackageRequestLinked':
+      return next;
+    case 'PackageProcessingStarted':
+      return { ...next, status: 'license_check', attempts: event.data.attempt };
+    case 'LicenseChecked':
+      return {
+        ...next,
+        status: 'downloading',
+        license: {
+          expression: event.data.expression,
+          verdict: event.data.verdict,
+          reason: event.data.reason,
+        },
+      };
+    case 'PackageDownloaded': {
+      const { integrity, shasum, size, unpackedSize, manifestLicense, deprecated } = event.data;
+      return {
+        ...next,
+        status: 'scanning',
+        download: { integrity, shasum, size, unpackedSize, manifestLicense, deprecated },
+      };
+    }
+    case 'PackageScanned':
+      return {
+        ...next,
+        findings: event.data.findings,
+        advisories: event.data.advisories,
+        unavailable: event.data.unavailable,
+      };
+    case 'ApprovalRequired':
+      return { ...next, status: 'awaiting_approval', reasons: event.data.reasons };
+    case 'PackageAutoApproved':
+      return {
+        ...next,
+        status: 'approved',
+        reasons: [],
+        warnings: event.data.warnings,
+        decision: {
+          by: 'policy',
+          reason: 'no blocking findings',
+          policyVersion: event.data.policyVersion,
+          at: event.data.at,
+        },
+      };
+    case 'PackageApproved':
+      return {
+        ...next,
+        status: 'approved',
+        decision: {
+          by: event.data.by,
+          reason: event.data.reason,
+          policyVersion: event.data.policyVersion,
+          at: event.data.at,
+        },
+      };
+    case 'PackageRejected':
+      return {
+        ...next,
+        status: 'rejected',
+        decision: {
+          by: event.data.by,
+          reason: event.data.reason,
+          policyVersion: event.data.policyVersion,
+          at: event.data.at,
+        },
+        failure: null,
+      };
+    case 'FindingWaived':
+      return {
+        ...next,
+        waivers: {
+          ...state.waivers,
+          [event.data.findingId]: {
+            expiresAt: event.data.expiresAt,
+            by: event.data.by,
+            reason: event.data.reason,
+          },
+        },
+      };
+    case 'FindingDiscovered':
+      return { ...next, findings: [...state.findings, event.data.finding] };
+    case 'PackagePublishing':
+      return { ...next, status: 'publishing', publishAttempts: event.data.attempt };
+    case 'PackagePublished':
+      return {
+        ...next,
+        status: 'published',
+        published: { registry: event.data.registry, outcome: event.data.outcome, at: event.data.at },
+      };
+    case 'PackageFailed':
+      return {
+        ...next,
+        status: 'failed',
+        failure: {
+          stage: event.data.stage,
+          code: event.data.code,
+          reason: event.data.reason,
+          retryable: event.data.retryable,
+        },
+      };
+    case 'PackageRetried':
+      return { ...next, status: event.data.resume, failure: null, reasons: [] };
+  }
+}
+
+/** A package (`name@version`) in one tenant: processed once, whichever requests name it. */
+export const packageDecider: Decider<PackageCommand, PackageEvent, PackageState> = {
+  initialState,
+  decide,
+  evolve,
+};

@@ -1,0 +1,45 @@
+import type { Decider } from '../decider.ts';
+import { conflict, invalid } from '../errors.ts';
+import { checkEvents, type LockedEntry, type RequestEvent } from './events.ts';
+
+export interface RequestState {
+  exists: boolean;
+  requestId: string;
+  tenantId: string;
+  by: string;
+  packages: number;
+  at: string;
+}
+
+export type RequestCommand = {
+  type: 'SubmitRequest';
+  requestId: string;
+  tenantId: string;
+  by: string;
+  lockfileVersion: 1 | 2 | 3;
+  project: string | null;
+  packages: LockedEntry[];
+  rejected: { path: string; name?: string; source: string; reason: 'unsupported_source' }[];
+  at: string;
+};
+
+/**
+ * A submitted lockfile. Its one event names every package; how far each has come is read from the
+ * packages themselves (a package is processed once per tenant, however many requests name it).
+ */
+export const requestDecider: Decider<RequestCommand, RequestEvent, RequestState> = {
+  initialState: () => ({ exists: false, requestId: '', tenantId: '', by: '', packages: 0, at: '' }),
+  decide(command, state) {
+    if (state.exists) throw conflict('this package request was already submitted');
+    const { type: _, ...data } = command;
+    return checkEvents([{ type: 'PackageRequestSubmitted', data }], invalid);
+  },
+  evolve: (_state, event) => ({
+    exists: true,
+    requestId: event.data.requestId,
+    tenantId: event.data.tenantId,
+    by: event.data.by,
+    packages: event.data.packages.length,
+    at: event.data.at,
+  }),
+};

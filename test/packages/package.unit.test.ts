@@ -1,0 +1,375 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  defaultPolicy,
+  evaluate,
+  type Finding,
+  type PackageEvent,
+  type PolicySnapshot,
+  packageDecider,
+  policyDecider,
+} from '../../src/commands/packages/index.ts';
+import { specFor } from '../support/decider-spec.ts';
+
+const spec = specFor(packageDecider);
+const at = '2026-11-24T10:00:00.000Z';
+const later = '2026-11-24T11:00:00.000Z';
+const packageId = '6f1c3a52-1d1e-4c7e-9a51-0c1f2b3d4e5f';
+const tenantId = '0b7d3f1e-2a4c-4e6f-8a1b-3c5d7e9f1a2b';
+const requestId = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d';
+const base = { packageId, tenantId, spec: 'left-pad@1.3.0', at };
+const policy: PolicySnapshot = { ...defaultPolicy, version: 0 };
+
+const received: PackageEvent = {
+  type: 'PackageReceived',
+  data: {
+    ...base,
+    name: 'left-pad',
+    version: '1.3.0',
+    integrity: 'sha512-abc',
+    lockfileLicense: 'WTFPL',
+    requestId,
+  },
+};
+const started: PackageEvent = { type: 'PackageProcessingStarted', data: { ...base, attempt: 1 } };
+const licensed: PackageEvent = {
+  type: 'LicenseChecked',
+  data: {
+    ...base,
+    expression: 'WTFPL',
+    source: 'lockfile',
+    verdict: 'allowed',
+    reason: 'allowed',
+    policyVersion: 0,
+  },
+};
+const downloaded: PackageEvent = {
+  type: 'PackageDownloaded',
+  data: {
+    ...base,
+    integrity: 'sha512-abc',
+    shasum: 'deadbeef',
+    size: 100,
+    unpackedSize: 300,
+    manifestLicense: 'WTFPL',
+    deprecated: null,
+  },
+};
+const script: Finding = {
+  id: 'install_script',
+  kind: 'install_script',
+  severity: 'medium',
+  summary: 'runs postinstall',
+};
+const malicious: Finding = {
+  id: 'MAL-2026-1',
+  kind: 'malicious',
+  severity: 'critical',
+  summary: 'steals tokens',
+};
+const scannedWith = (findings: Finding[]): PackageEvent => ({
+  type: 'PackageScanned',
+  data: { ...base, findings, advisories: 'osv-1', unavailable: [] },
+});
+const waiting = (reasons: string[]): PackageEvent => ({
+  type: 'ApprovalRequired',
+  data: { ...base, reasons, policyVersion: 0 },
+});
+
+describe('package decider', () => {
+  it('receives a package once: a second request naming it appends nothing', () => {
+    const { type: _, ...data } = received;
+    spec
+      .given([])
+      .when({ type: 'ReceivePackage', ...data.data } as never)
+      .thenEvents([received]);
+    spec
+      .given([received])
+      .when({ type: 'ReceivePackage', ...data.data } as never)
+      .thenEvents([]);
+  });
+
+  it('auto-approves a clean scan and asks an approver when a finding blocks', () => {
+    spec
+      .given([received, started, licensed, downloaded])
+      .when({ type: 'RecordScan', findings: [], advisories: 'osv-1', unavailable: [], policy, at })
+      .thenEvents([
+        scannedWith([]),
+        { type: 'PackageAutoApproved', data: { ...base, policyVersion: 0, warnings: [] } },
+      ]);
+    spec
+      .given([received, started, licensed, downloaded])
+      .when({ type: 'RecordScan', findings: [script], advisories: 'osv-1', unavailable: [], policy, at })
+      .thenEvents([scannedWith([script]), waiting(['install_script'])]);
+  });
+
+  it('fails closed: a scan that could not run waits for an approver, even in warn mode', () => {
+    spec
+      .given([received, started, licensed, downloaded])
+      .when({
+        type: 'RecordScan',
+        findings: [],
+        advisories: null,
+        unavailable: ['osv: no advisory data imported'],
+        policy: { ...policy, mode: 'warn' },
+        at,
+      })
+      .thenEvents([
+        {
+          type: 'PackageScanned',
+          data: { ...base, findings: [], advisories: null, unavailable: ['osv: no advisory data imported'] },
+        },
+        waiting(['scan_unavailable']),
+      ]);
+  });
+
+  it('rejects a denied license before downloading, unless the policy only warns', () => {
+    const denied = {
+      type: 'RecordLicense' as const,
+      expression: 'AGPL-3.0-only',
+      verdict: 'denied' as const,
+      reason: 'AGPL-3.0-only is denied',
+      policy,
+      at,
+    };
+    const checked = {
+      ...base,
+      expression: 'AGPL-3.0-only',
+      source: 'lockfile' as const,
+      verdict: 'denied' as const,
+      reason: 'AGPL-3.0-only is denied',
+      policyVersion: 0,
+    };
+    spec
+      .given([received, started])
+      .when(denied)
+      .thenEvents([
+        { type: 'LicenseChecked', data: checked },
+        {
+          type: 'PackageRejected',
+          data: {
+            ...base,
+            by: 'policy',
+            stage: 'license',
+            code: 'license_denied',
+            reason: 'AGPL-3.0-only is denied',
+            policyVersion: 0,
+          },
+        },
+      ]);
+    spec
+      .given([received, started])
+      .when({ ...denied, policy: { ...policy, mode: 'warn' } })
+      .thenEvents([{ type: 'LicenseChecked', data: checked }]);
+  });
+
+  it('lets an approver approve a waiting package, never a malicious one', () => {
+    const scanned = [
+      received,
+      started,
+      licensed,
+      downloaded,
+      scannedWith([script]),
+      waiting(['install_script']),
+    ];
+    spec
+      .given(scanned)
+      .when({ type: 'Approve', by: 'u1', reason: 'reviewed the script', policy, at })
+      .thenEvents([
+        {
+          type: 'PackageApproved',
+          data: { ...base, by: 'u1', reason: 'reviewed the script', policyVersion: 0 },
+        },
+      ]);
+    spec
+      .given([received, started, licensed, downloaded, scannedWith([malicious]), waiting(['MAL-2026-1'])])
+      .when({ type: 'Approve', by: 'u1', reason: 'looks fine', policy, at })
+      .thenFails('RULE_VIOLATED', 'malicious_package');
+    spec
+      .given([received])
+      .when({ type: 'Approve', by: 'u1', reason: 'early', policy, at })
+      .thenFails('CONFLICT');
+  });
+
+  it('a waiver of the only blocking finding moves a waiting package on; malicious findings cannot be waived', () => {
+    const scanned = [
+      received,
+      started,
+      licensed,
+      downloaded,
+      scannedWith([script]),
+      waiting(['install_script']),
+    ];
+    const waived = {
+      type: 'FindingWaived' as const,
+      data: { ...base, findingId: 'install_script', by: 'u1', reason: 'known build step', expiresAt: later },
+    };
+    spec
+      .given(scanned)
+      .when({
+        type: 'Waive',
+        findingId: 'install_script',
+        by: 'u1',
+        reason: 'known build step',
+        expiresAt: later,
+        policy,
+        at,
+      })
+      .thenEvents([
+        waived,
+        { type: 'PackageAutoApproved', data: { ...base, policyVersion: 0, warnings: ['install_script'] } },
+      ]);
+    spec
+      .given([received, started, licensed, downloaded, scannedWith([malicious]), waiting(['MAL-2026-1'])])
+      .when({ type: 'Waive', findingId: 'MAL-2026-1', by: 'u1', reason: 'x', expiresAt: later, policy, at })
+      .thenFails('RULE_VIOLATED', 'not_waivable');
+    spec
+      .given(scanned)
+      .when({ type: 'Waive', findingId: 'install_script', by: 'u1', reason: 'x', expiresAt: at, policy, at })
+      .thenFails('INVALID');
+  });
+
+  it('publishes once: a second publish record after the first appends nothing', () => {
+    const approved: PackageEvent = {
+      type: 'PackageAutoApproved',
+      data: { ...base, policyVersion: 0, warnings: [] },
+    };
+    const publishing: PackageEvent = { type: 'PackagePublishing', data: { ...base, attempt: 1 } };
+    const history = [received, started, licensed, downloaded, scannedWith([]), approved, publishing];
+    const record = {
+      type: 'RecordPublished' as const,
+      registry: 'http://127.0.0.1:4873/',
+      integrity: 'sha512-abc',
+      outcome: 'already_present' as const,
+      at,
+    };
+    spec
+      .given(history)
+      .when(record)
+      .thenEvents([
+        {
+          type: 'PackagePublished',
+          data: {
+            ...base,
+            registry: 'http://127.0.0.1:4873/',
+            integrity: 'sha512-abc',
+            outcome: 'already_present',
+          },
+        },
+      ]);
+    const published: PackageEvent = {
+      type: 'PackagePublished',
+      data: { ...base, registry: 'http://127.0.0.1:4873/', integrity: 'sha512-abc', outcome: 'published' },
+    };
+    spec
+      .given([...history, published])
+      .when(record)
+      .thenEvents([]);
+  });
+
+  it('a failed publish is retried from publishing, a failed download from the start', () => {
+    const failedAt = (stage: 'publish' | 'download'): PackageEvent => ({
+      type: 'PackageFailed',
+      data: { ...base, stage, code: 'unavailable', reason: 'registry down', retryable: true, attempts: 5 },
+    });
+    spec
+      .given([received, started, licensed, failedAt('download')])
+      .when({ type: 'Retry', by: 'u1', at })
+      .thenEvents([{ type: 'PackageRetried', data: { ...base, by: 'u1', resume: 'received' } }]);
+    spec
+      .given([received, started, licensed, downloaded, scannedWith([]), failedAt('publish')])
+      .when({ type: 'Retry', by: 'u1', at })
+      .thenEvents([{ type: 'PackageRetried', data: { ...base, by: 'u1', resume: 'approved' } }]);
+  });
+});
+
+describe('policy evaluation', () => {
+  const kinds = ['vulnerability', 'install_script', 'typosquat', 'deprecated', 'missing_license'] as const;
+  const severity = fc.constantFrom('critical', 'high', 'medium', 'low', 'info' as const);
+  const finding = fc.record({
+    id: fc.string({ minLength: 1, maxLength: 10 }),
+    kind: fc.constantFrom(...kinds),
+    severity,
+    summary: fc.constant('x'),
+  });
+
+  it('never approves a package with a malicious finding, whatever the policy and waivers', () => {
+    fc.assert(
+      fc.property(
+        fc.array(finding, { maxLength: 5 }),
+        fc.constantFrom('enforce', 'warn' as const),
+        fc.boolean(),
+        (fs, mode, auto) => {
+          const verdict = evaluate({
+            findings: [...fs, malicious],
+            unavailable: [],
+            waivers: { 'MAL-2026-1': { expiresAt: later } },
+            now: at,
+            policy: { ...policy, mode, auto_approve_clean: auto },
+          });
+          expect(verdict.decision).toBe('wait');
+        },
+      ),
+    );
+  });
+
+  it('in warn mode with auto-approval, anything but malicious or unavailable checks is approved', () => {
+    fc.assert(
+      fc.property(fc.array(finding, { maxLength: 8 }), (fs) => {
+        const verdict = evaluate({
+          findings: fs,
+          unavailable: [],
+          waivers: {},
+          now: at,
+          policy: { ...policy, mode: 'warn' },
+        });
+        expect(verdict.decision).toBe('approve');
+      }),
+    );
+  });
+
+  it('an expired waiver no longer counts', () => {
+    const verdict = evaluate({
+      findings: [script],
+      unavailable: [],
+      waivers: { install_script: { expiresAt: at } },
+      now: later,
+      policy,
+    });
+    expect(verdict).toEqual({ decision: 'wait', reasons: ['install_script'], warnings: [] });
+  });
+
+  it('blocks vulnerabilities from the policy’s severity up', () => {
+    const vuln = (s: Finding['severity']): Finding => ({
+      id: `GHSA-${s}`,
+      kind: 'vulnerability',
+      severity: s,
+      summary: 'x',
+    });
+    const decide = (s: Finding['severity']) =>
+      evaluate({ findings: [vuln(s)], unavailable: [], waivers: {}, now: at, policy }).decision;
+    expect(['critical', 'high', 'medium', 'low'].map((s) => decide(s as Finding['severity']))).toEqual([
+      'wait',
+      'wait',
+      'approve',
+      'approve',
+    ]);
+  });
+});
+
+describe('policy decider', () => {
+  it('versions each change and ignores a PUT of the same policy', () => {
+    const policySpec = specFor(policyDecider);
+    const changed = { ...defaultPolicy, auto_approve_clean: false };
+    policySpec
+      .given([])
+      .when({ type: 'SetPolicy', tenantId, policy: changed, by: 'u1', at })
+      .thenEvents([
+        { type: 'PackagePolicySet', data: { tenantId, version: 1, policy: changed, by: 'u1', at } },
+      ]);
+    policySpec
+      .given([{ type: 'PackagePolicySet', data: { tenantId, version: 1, policy: changed, by: 'u1', at } }])
+      .when({ type: 'SetPolicy', tenantId, policy: changed, by: 'u1', at })
+      .thenEvents([]);
+  });
+});
