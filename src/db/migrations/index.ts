@@ -8,6 +8,7 @@ import { up as limits } from './0006-limits.ts';
 import { up as tracker } from './0007-tracker.ts';
 import { up as audit } from './0008-audit.ts';
 import { up as revocationSync } from './0010-revocation-sync.ts';
+import { up as jobsAndAdvisories } from './0012-jobs-and-advisories.ts';
 
 export interface Migration {
   name: string;
@@ -25,4 +26,5 @@ export const migrations: readonly Migration[] = [
   { name: '0007-tracker', up: tracker },
   { name: '0008-audit', up: audit },
   { name: '0010-revocation-sync', up: revocationSync },
+  { name: '0012-jobs-and-advisories', up: jobsAndAdvisories },
 ];

@@ -1,0 +1,48 @@
+import type { Kysely } from 'kysely';
+import { ADVISORY_FEED_STREAM } from '../commands/packages/index.ts';
+import type { EventMetadata, EventStore } from '../eventstore/port.ts';
+import { type AdvisoryTables, type ImportResult, importAdvisories } from './advisories.ts';
+import { readOsvSource } from './osv/source.ts';
+
+/**
+ * Imports OSV data from a folder or a zip. New or changed advisories are stored under a new import
+ * id and announced with `AdvisoriesImported`, which monitoring reacts to (packages already let in
+ * that an advisory now affects get a finding). An import that changes nothing records nothing.
+ */
+export async function importOsv(deps: {
+  db: Kysely<AdvisoryTables>;
+  store: EventStore;
+  path: string;
+  clock?: () => Date;
+  metadata?: EventMetadata;
+}): Promise<ImportResult & { recorded: boolean }> {
+  const clock = deps.clock ?? (() => new Date());
+  const importId = `osv-${clock()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')}-${crypto.randomUUID().slice(0, 8)}`;
+  const result = await importAdvisories(deps.db, deps.path, readOsvSource(deps.path), importId);
+  const recorded = result.changed > 0;
+  if (recorded) {
+    await deps.store.append(
+      ADVISORY_FEED_STREAM,
+      [
+        {
+          id: crypto.randomUUID(),
+          type: 'AdvisoriesImported',
+          data: {
+            importId,
+            source: deps.path.slice(0, 2000),
+            total: result.total,
+            changed: result.changed,
+            withdrawn: result.withdrawn,
+            errors: result.errors.length,
+            at: clock().toISOString(),
+          },
+          metadata: deps.metadata ?? { actorId: 'cli:osv-import' },
+        },
+      ],
+      { expected: 'any' },
+    );
+  }
+  return { ...result, recorded };
+}

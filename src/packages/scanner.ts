@@ -1,0 +1,111 @@
+import type { Kysely } from 'kysely';
+import type { Finding, PolicySnapshot } from '../commands/packages/index.ts';
+import { type AdvisoryTables, advisoryFindings, latestImport } from './advisories.ts';
+import { heuristicFindings } from './heuristics.ts';
+import { evaluateLicense, normalizeLicense } from './license.ts';
+
+export interface ScanInput {
+  name: string;
+  version: string;
+  /** The tarball's package.json. */
+  manifest: Record<string, unknown>;
+  lockfileLicense: string | null;
+  /** The registry's deprecation message for this version. */
+  deprecated: string | null;
+  policy: PolicySnapshot;
+}
+
+export interface ScanResult {
+  findings: Finding[];
+  /** Checks that could not run, with why: the package then waits for an approver. */
+  unavailable: string[];
+  /** The advisory import used, when advisories were checked. */
+  advisories: string | null;
+}
+
+/**
+ * A scanner port: OSV advisories and heuristics are built in; another scanner (Trivy, where its
+ * binary exists) plugs in here and its findings join the others.
+ */
+export interface Scanner {
+  readonly name: string;
+  scan(input: ScanInput): Promise<ScanResult>;
+}
+
+/** Known vulnerabilities and malicious-package records from the imported OSV data. */
+export function osvScanner(db: Kysely<AdvisoryTables>): Scanner {
+  return {
+    name: 'osv',
+    async scan(input) {
+      const advisories = await latestImport(db);
+      if (!advisories) {
+        return { findings: [], unavailable: ['osv: no advisory data imported'], advisories: null };
+      }
+      return { findings: await advisoryFindings(db, input.name, input.version), unavailable: [], advisories };
+    },
+  };
+}
+
+/** The tarball's own license against the policy, and the heuristics (scripts, lookalikes, …). */
+export function manifestScanner(): Scanner {
+  return {
+    name: 'manifest',
+    async scan(input) {
+      const findings = heuristicFindings({
+        name: input.name,
+        version: input.version,
+        manifest: input.manifest,
+        lockfileLicense: input.lockfileLicense,
+        deprecated: input.deprecated,
+      });
+      const { expression } = normalizeLicense(input.manifest.license ?? input.manifest.licenses);
+      if (expression !== null) {
+        const license = evaluateLicense(expression, input.policy.licenses);
+        if (license.verdict === 'denied') {
+          findings.push({
+            id: `license_denied:${expression}`,
+            kind: 'license_denied',
+            severity: 'high',
+            summary: `license ${expression} is denied by the policy: ${license.reason}`,
+          });
+        } else if (license.verdict === 'unknown') {
+          findings.push({
+            id: 'license_unknown',
+            kind: 'license_unknown',
+            severity: 'medium',
+            summary: `license ${expression} cannot be evaluated: ${license.reason}`,
+          });
+        }
+      }
+      return { findings, unavailable: [], advisories: null };
+    },
+  };
+}
+
+/** Runs every scanner; one that fails makes its check unavailable (fail closed), never skipped. */
+export function combinedScanner(scanners: readonly Scanner[]): Scanner {
+  return {
+    name: scanners.map((s) => s.name).join('+'),
+    async scan(input) {
+      const results = await Promise.allSettled(scanners.map((s) => s.scan(input)));
+      const findings = new Map<string, Finding>();
+      const unavailable: string[] = [];
+      let advisories: string | null = null;
+      results.forEach((result, i) => {
+        if (result.status === 'rejected') {
+          const reason = result.reason instanceof Error ? result.reason.message : String(result.reason);
+          unavailable.push(`${scanners[i]!.name}: ${reason}`.slice(0, 200));
+          return;
+        }
+        for (const finding of result.value.findings) findings.set(finding.id, finding);
+        unavailable.push(...result.value.unavailable);
+        advisories ??= result.value.advisories;
+      });
+      return {
+        findings: [...findings.values()].sort((a, b) => a.id.localeCompare(b.id)),
+        unavailable,
+        advisories,
+      };
+    },
+  };
+}
