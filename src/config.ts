@@ -131,6 +131,47 @@ export const configSchema = z.object({
   WARDEN_JWKS_CACHE_SECONDS: int(1, 86_400)
     .default(300)
     .describe('JWKS max-age and key cache; a new key is published this long before it signs'),
+  WARDEN_UPSTREAM_REGISTRY: url(['http:', 'https:'])
+    .default('https://registry.npmjs.org')
+    .describe('Where packages are downloaded from, by name (never from a lockfile’s `resolved` URL)'),
+  WARDEN_UPSTREAM_TOKEN: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Bearer token for the upstream registry, if it needs one'),
+  WARDEN_TARGET_REGISTRY: url(['http:', 'https:'])
+    .optional()
+    .describe('The secure registry approved packages are published to (unset: approved packages wait)'),
+  WARDEN_TARGET_REGISTRY_TOKEN: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Token with publish rights on the secure registry (never logged, never in events)'),
+  WARDEN_REGISTRY_TIMEOUT_MS: int(100, 600_000)
+    .default(30_000)
+    .describe('A registry request (packument, tarball, publish) slower than this is retried later'),
+  WARDEN_MAX_TARBALL_BYTES: int(1024, 2_000_000_000)
+    .default(100 * 1024 * 1024)
+    .describe('Largest package tarball downloaded'),
+  WARDEN_MAX_UNPACKED_BYTES: int(1024, 10_000_000_000)
+    .default(500 * 1024 * 1024)
+    .describe('Largest unpacked package (tar bombs stop here)'),
+  WARDEN_PACKAGE_CONCURRENCY: int(1, 256)
+    .default(8)
+    .describe('Packages checked, downloaded or published at once per worker'),
+  WARDEN_PACKAGE_MAX_ATTEMPTS: int(1, 100)
+    .default(5)
+    .describe('Attempts of a stage after transient failures (network, registry 5xx) before it is failed'),
+  WARDEN_LOCKFILE_LIMIT_BYTES: int(1024, 1024 * 1024 * 1024)
+    .default(32 * 1024 * 1024)
+    .describe('Largest package-lock.json accepted by POST /v1/package-requests (413 above)'),
+  WARDEN_OSV_PATH: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'OSV advisory data (a folder or a .zip of OSV JSON) imported at start; `warden osv import` imports more',
+    ),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -15,6 +15,7 @@ Commands:
   projections rebuild <name>  rebuild a read model from the events (no downtime), with progress
   keys list                   token signing keys: kid, state (pending/active/retired), dates
   keys rotate [--force]       pending key → active, active → retired, new pending key published
+  osv import <path>           import OSV advisory data (folder or .zip); re-checks packages already let in
   replay <streamId> [--at <revision|time>] [--diff]
                               an entity's state then, folded from its events; --diff: what each event changed
   help                        this text
@@ -29,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!['serve', 'worker', 'migrate', 'projections', 'keys', 'replay'].includes(command)) {
+  if (!['serve', 'worker', 'migrate', 'projections', 'keys', 'replay', 'osv'].includes(command)) {
     console.error(`unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
@@ -44,7 +45,11 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const quiet =
-    command === 'projections' || command === 'migrate' || command === 'keys' || command === 'replay';
+    command === 'projections' ||
+    command === 'migrate' ||
+    command === 'keys' ||
+    command === 'replay' ||
+    command === 'osv';
   const logger = createLogger(quiet && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
   const service = await openService(config, logger);
   switch (command) {
@@ -64,6 +69,14 @@ async function main(argv: string[]): Promise<number> {
       const { keysCommand } = await import('./cli/keys.ts');
       try {
         return await keysCommand(rest, { keys: (await service.identity()).keys });
+      } finally {
+        await service.close();
+      }
+    }
+    case 'osv': {
+      const { osvCommand } = await import('./cli/osv.ts');
+      try {
+        return await osvCommand(rest, { db: service.database.db as never, store: service.store });
       } finally {
         await service.close();
       }

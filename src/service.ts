@@ -10,6 +10,8 @@ import { type IdentityStack, identityStack } from './http/identity-stack.ts';
 import type { ReadinessCheck } from './http/routes/health.ts';
 import { loadKeyEncryptionKey } from './identity/tokens/key-encryption-key.ts';
 import { startWorkers, type Worker } from './processes/index.ts';
+import type { JobRunner } from './processes/jobs/runner.ts';
+import { startPackageJobs } from './processes/package-pipeline/runtime.ts';
 import { processManagers } from './processes/registry.ts';
 import { ProjectionEngine } from './projections/engine.ts';
 import { projections } from './projections/registry.ts';
@@ -68,6 +70,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     },
   ];
   let worker: Worker | undefined;
+  let packageJobs: JobRunner | undefined;
   let identity: Promise<IdentityStack> | undefined;
   return {
     identity: () => {
@@ -82,6 +85,14 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     engine,
     readiness,
     startBackground: async () => {
+      if (config.WARDEN_OSV_PATH) {
+        const { importOsv } = await import('./packages/osv-import.ts');
+        const result = await importOsv({ db: database.db as never, store, path: config.WARDEN_OSV_PATH });
+        logger.info(
+          { total: result.total, changed: result.changed, errors: result.errors.length },
+          'imported OSV advisory data',
+        );
+      }
       await engine.start();
       if (processManagers.length > 0) {
         worker = await startWorkers({
@@ -91,9 +102,17 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           logger: logger.child({ component: 'workers' }),
           ...(config.WARDEN_WORKER_ID ? { workerId: config.WARDEN_WORKER_ID } : {}),
         });
+        packageJobs = startPackageJobs({
+          config,
+          database,
+          store,
+          owner: worker.id,
+          logger: logger.child({ component: 'package-jobs' }),
+        });
       }
     },
     close: async () => {
+      await packageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await worker?.stop();
       await engine.stop();
       await store.close();

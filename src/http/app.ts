@@ -21,10 +21,12 @@ import { requestContext } from './middleware/request-context.ts';
 import { resolveTenant, tenantAwarePath } from './middleware/tenant.ts';
 import { problemResponse } from './problem.ts';
 import { type ProjectionWaiter, readModels } from './read-models.ts';
+import { adminOpsRoutes } from './routes/admin-ops.ts';
 import { type AdminProjectionDeps, adminProjectionRoutes } from './routes/admin-projections.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authTokenRoutes, identityCredentials } from './routes/auth-tokens.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
+import { packageRoutes } from './routes/packages.ts';
 import { tenantAdminRoutes } from './routes/tenant-admin.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { trackerRoutes } from './routes/tracker.ts';
@@ -40,6 +42,7 @@ export type AppConfig = Pick<
   | 'WARDEN_TRUSTED_PROXY_HOPS'
   | 'WARDEN_CORS_ORIGINS'
   | 'WARDEN_REQUEST_TIMEOUT_MS'
+  | 'WARDEN_LOCKFILE_LIMIT_BYTES'
 >;
 
 export interface AppDeps {
@@ -62,6 +65,8 @@ export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? (() => new Date());
   const app = new OpenAPIHono<AppEnv>({ getPath: tenantAwarePath });
   const { identity } = deps;
+  const lockfileBody = jsonBody(deps.config.WARDEN_LOCKFILE_LIMIT_BYTES);
+  const body = jsonBody(deps.config.WARDEN_BODY_LIMIT_BYTES);
   app.use('*', requestContext(deps.logger));
   app.use('*', secureHeaders());
   const origins = (deps.config.WARDEN_CORS_ORIGINS ?? '')
@@ -106,7 +111,10 @@ export function createApp(deps: AppDeps) {
     // It bounds the handler until it returns its response; a streamed body (an export) then flows freely.
     app.use('/v1/*', limit);
   }
-  app.use('*', jsonBody(deps.config.WARDEN_BODY_LIMIT_BYTES));
+  // A lockfile may be far larger than any other body: its route has its own limit.
+  app.use('*', (c, next) =>
+    c.req.path.endsWith('/v1/package-requests') ? lockfileBody(c, next) : body(c, next),
+  );
 
   // Who and where: the tenant (platform routes may name none), its plan's rate limit, then the caller.
   const tenants = resolveTenant({
@@ -156,6 +164,8 @@ export function createApp(deps: AppDeps) {
   app.route('/', tenantRoutes(routeDeps));
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
   app.route('/', trackerRoutes(routeDeps));
+  app.route('/', packageRoutes(routeDeps));
+  app.route('/', adminOpsRoutes({ db: deps.db }));
   app.route('/', auditRoutes({ ...routeDeps, aggregates: aggregateRegistry() }));
   app.route('/', tenantAdminRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
 

@@ -1,8 +1,10 @@
 import { issueRules } from './issue-rules.ts';
+import { advisoryMonitor } from './package-pipeline/monitor.ts';
+import { packagePipeline } from './package-pipeline/process.ts';
 import type { ProcessManager } from './process-manager.ts';
 
 /**
  * Every process manager the workers run. Contexts add theirs as they land (package pipeline, issue
  * rules, executions, provisioning); the runtime, leases and checkpoints are already in place.
  */
-export const processManagers: readonly ProcessManager[] = [issueRules];
+export const processManagers: readonly ProcessManager[] = [issueRules, packagePipeline, advisoryMonitor];

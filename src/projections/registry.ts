@@ -1,4 +1,6 @@
 import { auditEntries } from './audit-entries.ts';
+import { packageList } from './package-list.ts';
+import { packageRequests } from './package-requests.ts';
 import type { Projection } from './projection.ts';
 import { tenantDomains } from './tenant-domains.ts';
 import { tenantList } from './tenant-list.ts';
@@ -17,4 +19,6 @@ export const projections: readonly Projection[] = [
   erase(auditEntries),
   erase(projectList),
   erase(issueList),
+  erase(packageList),
+  erase(packageRequests),
 ];

@@ -1,0 +1,185 @@
+import type { Kysely } from 'kysely';
+import type { ProcessLogger } from '../process-manager.ts';
+import { claim, complete, type Job, type JobTables, release, renew, reschedule } from './queue.ts';
+
+/** An error a job may throw: `retryable` ones are tried again later, others end the job. */
+export interface JobError extends Error {
+  retryable?: boolean;
+}
+
+export interface JobRunnerOptions {
+  db: Kysely<JobTables>;
+  queue: string;
+  /** The worker's id: claimed jobs show it (`/v1/admin/workers`). */
+  owner: string;
+  /** Jobs run at once in this process. */
+  concurrency: number;
+  /** A claimed job is this worker's until then; renewed while it runs. */
+  leaseMs?: number;
+  /** How often an idle runner looks for due jobs (it is also woken when jobs are queued here). */
+  pollMs?: number;
+  /** Attempts of a retryable failure before giving up. */
+  maxAttempts: number;
+  /** Delay before attempt n + 1 (n ≥ 1). */
+  backoffMs?: (attempts: number) => number;
+  run(job: Job, signal: AbortSignal): Promise<void>;
+  /** The job failed for good (permanent error, or retries used up): record it, then it leaves the queue. */
+  giveUp(job: Job, error: JobError, attempts: number): Promise<void>;
+  logger: ProcessLogger;
+}
+
+const defaultBackoff = (attempts: number) => Math.min(60_000, 1000 * 2 ** (attempts - 1));
+
+/**
+ * Runs the jobs of one queue in this process: claims due jobs up to its concurrency, runs each with
+ * no database transaction open, and completes, reschedules (with backoff) or gives up on each.
+ */
+export class JobRunner {
+  private readonly running = new Map<string, { job: Job; startedAt: number; abort: AbortController }>();
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private renewTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+
+  constructor(private readonly options: JobRunnerOptions) {
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.pollMs = options.pollMs ?? 500;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.renewTimer = setInterval(() => {
+      renew(this.options.db, this.options.owner, [...this.running.keys()], this.leaseMs).catch((error) =>
+        this.options.logger.warn({ err: error, queue: this.options.queue }, 'renewing job leases failed'),
+      );
+    }, this.leaseMs / 3);
+    this.loop = this.run();
+  }
+
+  /** Looks for due jobs now (jobs were just queued in this process). */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /** What runs here now: kind, subject and for how long. */
+  current(): { id: string; kind: string; subject: string; runningMs: number }[] {
+    const now = Date.now();
+    return [...this.running.values()].map(({ job, startedAt }) => ({
+      id: job.id,
+      kind: job.kind,
+      subject: job.subject,
+      runningMs: now - startedAt,
+    }));
+  }
+
+  /** Stops claiming and waits for running jobs (aborted after `graceMs`, then retried by someone). */
+  async stop(graceMs = 30_000): Promise<void> {
+    this.stopping = true;
+    this.wakeUp?.();
+    await this.loop;
+    const settled = this.settled();
+    const timer = setTimeout(() => {
+      for (const { abort } of this.running.values()) abort.abort(new Error('worker stopping'));
+    }, graceMs);
+    await settled;
+    clearTimeout(timer);
+    clearInterval(this.renewTimer);
+  }
+
+  private inFlight = new Set<Promise<void>>();
+
+  private async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async run(): Promise<void> {
+    const { db, queue, owner, concurrency, logger } = this.options;
+    while (!this.stopping) {
+      const free = concurrency - this.running.size;
+      let claimed: Job[] = [];
+      if (free > 0) {
+        try {
+          claimed = await claim(db, queue, owner, free, this.leaseMs);
+        } catch (error) {
+          logger.error({ err: error, queue }, 'claiming jobs failed; retrying');
+        }
+      }
+      if (this.stopping) {
+        await release(
+          db,
+          owner,
+          claimed.map((j) => j.id),
+        ).catch(() => undefined);
+        break;
+      }
+      for (const job of claimed) this.begin(job);
+      // Full, or nothing due: wait for a job to end, a wake-up or the poll interval.
+      if (claimed.length === 0 || this.running.size >= concurrency) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.pollMs);
+          this.wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeUp = undefined;
+      }
+    }
+  }
+
+  private begin(job: Job): void {
+    const abort = new AbortController();
+    this.running.set(job.id, { job, startedAt: Date.now(), abort });
+    const task = this.attempt(job, abort.signal).finally(() => {
+      this.running.delete(job.id);
+      this.inFlight.delete(task);
+      this.wakeUp?.();
+    });
+    this.inFlight.add(task);
+  }
+
+  private async attempt(job: Job, signal: AbortSignal): Promise<void> {
+    const { db, owner, logger } = this.options;
+    try {
+      await this.options.run(job, signal);
+      await complete(db, job.id, owner);
+    } catch (caught) {
+      const error = (caught instanceof Error ? caught : new Error(String(caught))) as JobError;
+      const attempts = job.attempts + 1;
+      try {
+        if (error.retryable && attempts < this.options.maxAttempts && !this.stopping) {
+          const delay = (this.options.backoffMs ?? defaultBackoff)(attempts);
+          logger.warn(
+            {
+              queue: job.queue,
+              kind: job.kind,
+              subject: job.subject,
+              attempts,
+              retryInMs: delay,
+              err: error,
+            },
+            'job failed; retrying',
+          );
+          await reschedule(db, job.id, owner, delay, error.message);
+        } else if (error.retryable && this.stopping) {
+          await reschedule(db, job.id, owner, 0, error.message);
+        } else {
+          logger.warn(
+            { queue: job.queue, kind: job.kind, subject: job.subject, attempts, err: error },
+            'job failed',
+          );
+          await this.options.giveUp(job, error, attempts);
+          await complete(db, job.id, owner);
+        }
+      } catch (recording) {
+        // The lease runs out and the job is tried again: nothing is lost.
+        logger.error(
+          { err: recording, queue: job.queue, subject: job.subject },
+          'recording a job failure failed',
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,270 @@
+import { type CommandResult, handle, load } from '../../commands/handle.ts';
+import {
+  loadPolicy,
+  type PackageCommand,
+  type PackageState,
+  packageDecider,
+  type Stage,
+  snapshotOf,
+} from '../../commands/packages/index.ts';
+import type { EventMetadata, EventStore } from '../../eventstore/port.ts';
+import { evaluateLicense, normalizeLicense } from '../../packages/license.ts';
+import type { BlobStore } from '../../packages/registry/blobs.ts';
+import { RegistryError } from '../../packages/registry/errors.ts';
+import type { Publisher } from '../../packages/registry/publish.ts';
+import { readManifest } from '../../packages/registry/tarball.ts';
+import type { Download, Upstream } from '../../packages/registry/upstream.ts';
+import type { Scanner } from '../../packages/scanner.ts';
+import type { Job } from '../jobs/queue.ts';
+import type { JobError } from '../jobs/runner.ts';
+import type { PackageJobPayload } from './process.ts';
+
+export interface StageDeps {
+  store: EventStore;
+  upstream: Upstream;
+  /** Absent when no target registry is configured: approved packages then wait, failed (retryable). */
+  publisher: Publisher | undefined;
+  /** The target registry's address as events show it (no credentials). */
+  targetRegistry: string | undefined;
+  blobs: BlobStore;
+  scanner: Scanner;
+  clock: () => Date;
+}
+
+/** A failure that ends a stage for good (not retried by the job runner). */
+class StageFailure extends Error implements JobError {
+  readonly retryable = false;
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const sha512Hex = (integrity: string): string | undefined => {
+  const match = /^sha512-([A-Za-z0-9+/=]+)$/.exec(
+    integrity.split(/\s+/).find((i) => i.startsWith('sha512-')) ?? '',
+  );
+  if (!match) return undefined;
+  return [...atob(match[1]!)].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+};
+
+interface Run {
+  deps: StageDeps;
+  job: Job;
+  streamId: string;
+  state: PackageState;
+  metadata: EventMetadata;
+  signal: AbortSignal;
+}
+
+async function command(
+  run: Run,
+  cmd: Exclude<PackageCommand, { type: 'ReceivePackage' }>,
+): Promise<CommandResult<PackageState>> {
+  const result = await handle(run.deps.store, run.streamId, packageDecider, cmd, { metadata: run.metadata });
+  run.state = result.state;
+  return result;
+}
+
+function metadataOf(job: Job): EventMetadata {
+  const payload = job.payload as Partial<PackageJobPayload>;
+  return {
+    ...(job.tenantId ? { tenantId: job.tenantId } : {}),
+    actorId: 'process:packagePipeline',
+    ...(payload.correlationId ? { correlationId: payload.correlationId } : {}),
+    causationId: job.id,
+  };
+}
+
+async function start(deps: StageDeps, job: Job, signal: AbortSignal): Promise<Run | undefined> {
+  const loaded = await load(deps.store, job.subject, packageDecider);
+  if (!loaded.state.exists) return undefined;
+  return { deps, job, streamId: job.subject, state: loaded.state, metadata: metadataOf(job), signal };
+}
+
+/** Downloads (or takes from the blob store when a previous attempt stored it) and checks the tarball. */
+async function fetchTarball(run: Run): Promise<Download> {
+  const { upstream } = run.deps;
+  const { name, version } = run.state;
+  const expected = run.state.download?.integrity ?? run.state.lockfileIntegrity ?? undefined;
+  return upstream.download(name, version, expected, run.signal);
+}
+
+/**
+ * Checks a package and downloads it: license (from the lockfile), download with integrity,
+ * scan, and the policy's decision. Each step is recorded as it completes, so a worker that dies
+ * half-way resumes at the next step; a step already recorded is not done twice.
+ */
+export async function processPackage(deps: StageDeps, job: Job, signal: AbortSignal): Promise<void> {
+  const run = await start(deps, job, signal);
+  if (!run) return;
+  const at = () => deps.clock().toISOString();
+  if (run.state.status === 'received') await command(run, { type: 'StartProcessing', at: at() });
+  if (run.state.status === 'license_check') {
+    const policy = snapshotOf((await loadPolicy(deps.store, run.state.tenantId)).state);
+    const { expression } = normalizeLicense(run.state.lockfileLicense);
+    const license =
+      expression === null
+        ? {
+            verdict: 'missing' as const,
+            reason: 'the lockfile names no license; the tarball’s is checked after download',
+          }
+        : evaluateLicense(expression, policy.licenses);
+    await command(run, {
+      type: 'RecordLicense',
+      expression,
+      verdict: license.verdict,
+      reason: license.reason,
+      policy,
+      at: at(),
+    });
+  }
+  let download: Download | undefined;
+  if (run.state.status === 'downloading') {
+    try {
+      download = await fetchTarball(run);
+    } catch (error) {
+      if (error instanceof RegistryError && error.code === 'integrity_mismatch') {
+        await command(run, {
+          type: 'RejectAutomatically',
+          stage: 'download',
+          code: 'integrity_mismatch',
+          reason: error.message,
+          policy: null,
+          at: at(),
+        });
+        return;
+      }
+      throw error;
+    }
+    await deps.blobs.put(download.bytes);
+    const { expression } = normalizeLicense(download.manifest.license ?? download.manifest.licenses);
+    const deprecated = download.registryManifest.deprecated;
+    await command(run, {
+      type: 'RecordDownload',
+      integrity: download.integrity,
+      shasum: download.shasum,
+      size: download.size,
+      unpackedSize: download.unpackedSize,
+      manifestLicense: expression,
+      deprecated: typeof deprecated === 'string' && deprecated.length > 0 ? deprecated.slice(0, 2000) : null,
+      at: at(),
+    });
+  }
+  if (run.state.status === 'scanning') {
+    const manifest = download?.manifest ?? (await storedManifest(run));
+    const policy = snapshotOf((await loadPolicy(deps.store, run.state.tenantId)).state);
+    const result = await deps.scanner.scan({
+      name: run.state.name,
+      version: run.state.version,
+      manifest,
+      lockfileLicense: run.state.lockfileLicense,
+      deprecated: run.state.download?.deprecated ?? null,
+      policy,
+    });
+    await command(run, {
+      type: 'RecordScan',
+      findings: result.findings,
+      advisories: result.advisories,
+      unavailable: result.unavailable,
+      policy,
+      at: at(),
+    });
+  }
+}
+
+/** The stored tarball of a package already downloaded, its bytes checked against the recorded integrity. */
+async function storedTarball(run: Run): Promise<Uint8Array> {
+  const integrity = run.state.download?.integrity;
+  const digest = integrity ? sha512Hex(integrity) : undefined;
+  const bytes = digest ? await run.deps.blobs.get(digest) : undefined;
+  if (bytes) return bytes;
+  // Lost from the blob store (or never there): fetch again; the recorded integrity must still match.
+  const download = await fetchTarball(run);
+  await run.deps.blobs.put(download.bytes);
+  return download.bytes;
+}
+
+async function storedManifest(run: Run): Promise<Record<string, unknown>> {
+  return readManifest(await storedTarball(run));
+}
+
+/**
+ * Publishes an approved package's original bytes to the target registry, exactly once: the attempt
+ * is recorded first, and a target that already holds these bytes (an attempt whose worker died
+ * before recording) counts as published; other bytes under the same version are a conflict.
+ */
+export async function publishPackage(deps: StageDeps, job: Job, signal: AbortSignal): Promise<void> {
+  const run = await start(deps, job, signal);
+  if (!run) return;
+  const at = () => deps.clock().toISOString();
+  if (run.state.status === 'approved') await command(run, { type: 'StartPublishing', at: at() });
+  if (run.state.status !== 'publishing') return;
+  if (!deps.publisher || !deps.targetRegistry) {
+    throw Object.assign(
+      new StageFailure('no_target', 'no target registry is configured (WARDEN_TARGET_REGISTRY)'),
+      {
+        retryable: true,
+      },
+    );
+  }
+  const tarball = await storedTarball(run);
+  const integrity = run.state.download?.integrity ?? '';
+  const outcome = await deps.publisher.publish({
+    name: run.state.name,
+    version: run.state.version,
+    manifest: await readManifest(tarball),
+    tarball,
+    integrity,
+    signal,
+  });
+  await command(run, {
+    type: 'RecordPublished',
+    registry: deps.targetRegistry,
+    integrity,
+    outcome: outcome.outcome,
+    at: at(),
+  });
+}
+
+const stageOf = (state: PackageState, kind: string): Stage => {
+  if (kind === 'publish') return 'publish';
+  switch (state.status) {
+    case 'license_check':
+      return 'license';
+    case 'downloading':
+      return 'download';
+    default:
+      return 'scan';
+  }
+};
+
+/** A job that failed for good: the package is `failed` with the stage, reason and whether a retry may help. */
+export async function recordFailure(
+  deps: StageDeps,
+  job: Job,
+  error: JobError,
+  attempts: number,
+): Promise<void> {
+  const loaded = await load(deps.store, job.subject, packageDecider);
+  if (!loaded.state.exists) return;
+  const code =
+    error instanceof RegistryError || error instanceof StageFailure ? error.code : 'internal_error';
+  await handle(
+    deps.store,
+    job.subject,
+    packageDecider,
+    {
+      type: 'Fail',
+      stage: stageOf(loaded.state, job.kind),
+      code,
+      reason: error.message.slice(0, 2000),
+      retryable: error.retryable === true,
+      attempts,
+      at: deps.clock().toISOString(),
+    },
+    { metadata: metadataOf(job) },
+  );
+}
