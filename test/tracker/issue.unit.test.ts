@@ -147,6 +147,14 @@ describe('issue decider: the status state machine and its rules', () => {
       .thenEvents([moved('open', 'resolved', 'ann', { resolution: 'duplicate', duplicateOf: otherIssueId })]);
   });
 
+  it('closing a resolved issue keeps its resolution (found by the property test below, seed 1725139412)', () => {
+    const resolved = moved('open', 'resolved', 'ann', { resolution: 'fixed' });
+    spec
+      .given([created(people.ann), resolved])
+      .when({ type: 'TransitionIssue', to: 'closed', ...as('ann') })
+      .thenEvents([moved('resolved', 'closed', 'ann', { resolution: 'fixed' })]);
+  });
+
   it('a closed issue changes only by reopening it; reopening clears the resolution', () => {
     const closed = [
       created(people.ann),

@@ -303,10 +303,19 @@ function transition(
     if (command.resolution !== undefined || command.duplicateOf !== undefined) {
       throw ruleViolated('resolution_required', 'only a move to resolved takes a resolution');
     }
+    // Closing keeps the resolution it was resolved with; every other move (a reopen) clears it.
+    const closing = to === 'closed';
     return [
       {
         type: 'IssueStatusChanged',
-        data: { ...base, from: state.status, to, resolution: null, duplicateOf: null, reason: null },
+        data: {
+          ...base,
+          from: state.status,
+          to,
+          resolution: closing ? state.resolution : null,
+          duplicateOf: closing ? state.duplicateOf : null,
+          reason: null,
+        },
       },
     ];
   }
