@@ -156,8 +156,14 @@ const licenseOf = (value: unknown): string | undefined => {
 
 /** v2 and v3: the flat `packages` map keyed by location. */
 function readPackagesMap(packages: Json, out: Collector) {
+  // A linked folder is reported once, by its link.
+  const linked = new Set(
+    Object.values(packages)
+      .filter((raw): raw is Json => isObject(raw) && raw.link === true && typeof raw.resolved === 'string')
+      .map((raw) => raw.resolved as string),
+  );
   for (const [path, raw] of Object.entries(packages)) {
-    if (path === '') continue;
+    if (path === '' || linked.has(path)) continue;
     const errorPath = `packages.${path}`;
     if (!isObject(raw)) {
       out.error(errorPath, 'must be an object');

@@ -152,6 +152,9 @@ export function packageRoutes(deps: TrackerRouteDeps) {
         202: jsonContent(Submitted, 'Accepted: follow it at Location'),
         ...commonProblems,
         ...problems,
+        422: problemContent(
+          'Not a lockfile Warden can read: `errors` names each entry (path, name, version)',
+        ),
       },
     }),
     async (c) => {
@@ -460,7 +463,8 @@ export function packageRoutes(deps: TrackerRouteDeps) {
     async (c) => {
       const tenant = tenantOf(c);
       const loaded = await loadPolicy(deps.store, tenant.id);
-      c.header('ETag', etagOf(loaded.revision));
+      // The policy's version is its entity tag: version 0 (the default) has no stream yet.
+      c.header('ETag', etagOf(loaded.state.version));
       return c.json(policyView(loaded.state), 200);
     },
   );
@@ -479,12 +483,16 @@ export function packageRoutes(deps: TrackerRouteDeps) {
     }),
     async (c) => {
       const tenant = tenantOf(c);
+      const context = trackerContext(c, tenant.id);
       const result = await setPolicy(
         deps.store,
         { tenantId: tenant.id, policy: c.req.valid('json'), by: actorOf(c).userId, at: now() },
-        trackerContext(c, tenant.id),
+        // Version n is the stream's revision n - 1.
+        context.expectedRevision === undefined
+          ? context
+          : { ...context, expectedRevision: context.expectedRevision - 1 },
       );
-      c.header('ETag', etagOf(result.revision));
+      c.header('ETag', etagOf(result.state.version));
       c.header('X-Position', result.position.toString());
       return c.json(policyView({ ...result.state, tenantId: tenant.id }), 200);
     },
