@@ -25,6 +25,7 @@ import {
   requestRow,
 } from '../../projections/package-queries.ts';
 import type { PackageRequestTables } from '../../projections/package-requests.ts';
+import { commandContext } from '../command-context.ts';
 import type { AppEnv } from '../env.ts';
 import { requirePermission } from '../middleware/authorize.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../openapi.ts';
@@ -483,7 +484,7 @@ export function packageRoutes(deps: TrackerRouteDeps) {
     }),
     async (c) => {
       const tenant = tenantOf(c);
-      const context = trackerContext(c, tenant.id);
+      const context = commandContext(c, { tenantId: tenant.id, actorId: actorOf(c).userId });
       const result = await setPolicy(
         deps.store,
         { tenantId: tenant.id, policy: c.req.valid('json'), by: actorOf(c).userId, at: now() },
