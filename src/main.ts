@@ -108,6 +108,7 @@ async function runWorker(service: Service, logger: Logger): Promise<number> {
 async function serve(service: Service, logger: Logger): Promise<number> {
   const { config } = service;
   if (config.WARDEN_WORKERS) await service.startBackground();
+  else await service.engine.prepare();
   const identity = await service.identity();
   await bootstrap(service.store, logger, {
     email: config.WARDEN_ADMIN_EMAIL,

@@ -106,6 +106,16 @@ export class ProjectionEngine {
     this.#logger.info({ projections: [...this.#projections.keys()] }, 'projection engine started');
   }
 
+  /**
+   * Creates missing read-model tables without running any projection, so a process that only serves
+   * the API (`WARDEN_WORKERS=false`) answers queries on a fresh database while the workers elsewhere
+   * fill them. Tables of another version are left for the workers' rebuild.
+   */
+  async prepare(): Promise<void> {
+    await this.#migrated();
+    for (const projection of this.#projections.values()) await planStart(this.#database, projection);
+  }
+
   /** Stops every projection at a checkpoint (the batch in hand is finished) and any rebuild. */
   async stop(): Promise<void> {
     this.#lifetime.abort();
