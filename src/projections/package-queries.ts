@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { containsPattern } from '../http/pagination.ts';
+import { containsPattern, keysetAfter, pageWithCursor } from '../http/pagination.ts';
 import type { PackageListTable, PackageListTables } from './package-list.ts';
 import type { PackageRequestTables } from './package-requests.ts';
 
@@ -13,8 +13,12 @@ export interface PackageFilters {
   attention?: boolean;
   q?: string;
   limit: number;
-  after?: { key: string; id: string };
+  cursor?: string;
 }
+
+const PACKAGE_SORT = '-received_at';
+const REQUEST_SORT = '-created_at';
+const isoKey = (value: Date | string) => new Date(value).toISOString();
 
 /** A page of the tenant's packages, newest first; `q` matches the name, `license` the license text. */
 export async function packagePage(db: Kysely<DB>, filters: PackageFilters) {
@@ -24,18 +28,13 @@ export async function packagePage(db: Kysely<DB>, filters: PackageFilters) {
   if (filters.severity) query = query.where('max_severity', '=', filters.severity);
   if (filters.attention !== undefined) query = query.where('attention', '=', filters.attention);
   if (filters.q) query = query.where('name', 'ilike', containsPattern(filters.q));
-  if (filters.after) {
-    const { key, id } = filters.after;
-    query = query.where(sql<boolean>`(received_at, id) < (${new Date(key)}, ${id}::uuid)`);
-  }
+  if (filters.cursor) query = query.where(keysetAfter(filters.cursor, PACKAGE_SORT));
   const rows = await query
     .orderBy('received_at', 'desc')
     .orderBy('id', 'desc')
     .limit(filters.limit + 1)
     .execute();
-  const more = rows.length > filters.limit;
-  const page = rows.slice(0, filters.limit);
-  return { rows: page, next: more ? page.at(-1) : undefined };
+  return pageWithCursor(rows, filters.limit, PACKAGE_SORT, (r) => isoKey(r.received_at));
 }
 
 export async function packageRow(db: Kysely<DB>, tenantId: string, spec: string) {
@@ -101,21 +100,16 @@ export async function requestCounts(
 
 export async function requestPage(
   db: Kysely<DB>,
-  filters: { tenantId: string; limit: number; after?: { key: string; id: string } },
+  filters: { tenantId: string; limit: number; cursor?: string },
 ) {
   let query = db.selectFrom('package_request_list').selectAll().where('tenant_id', '=', filters.tenantId);
-  if (filters.after) {
-    const { key, id } = filters.after;
-    query = query.where(sql<boolean>`(created_at, id) < (${new Date(key)}, ${id}::uuid)`);
-  }
+  if (filters.cursor) query = query.where(keysetAfter(filters.cursor, REQUEST_SORT));
   const rows = await query
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(filters.limit + 1)
     .execute();
-  const more = rows.length > filters.limit;
-  const page = rows.slice(0, filters.limit);
-  return { rows: page, next: more ? page.at(-1) : undefined };
+  return pageWithCursor(rows, filters.limit, REQUEST_SORT, (r) => isoKey(r.created_at));
 }
 
 export async function requestRow(db: Kysely<DB>, tenantId: string, requestId: string) {

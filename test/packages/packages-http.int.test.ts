@@ -151,6 +151,19 @@ for (const kind of databaseKinds) {
         'ms@2.1.3',
       ]);
       expect((await call(member, '/v1/packages?status=bogus')).status).toBe(400);
+      const first = await call(member, '/v1/packages?limit=3');
+      expect(first.body.items).toHaveLength(3);
+      const second = await call(member, `/v1/packages?limit=3&cursor=${first.body.next_cursor}`);
+      expect(second.body.items).toHaveLength(2);
+      expect(second.body.next_cursor).toBeNull();
+      const seen = [...first.body.items, ...second.body.items].map((p: { spec: string }) => p.spec);
+      expect(new Set(seen).size).toBe(5);
+      expect((await call(member, '/v1/packages?cursor=not-a-cursor')).status).toBe(400);
+      const requests = await call(member, '/v1/package-requests?limit=1');
+      expect(requests.body.items).toHaveLength(1);
+      expect(
+        (await call(member, `/v1/package-requests?limit=1&cursor=${requests.body.next_cursor}`)).body.items,
+      ).toHaveLength(1);
     });
 
     it('policy: the default is version 0; PUT needs packages:approve, honours If-Match (412) and versions each change', async () => {

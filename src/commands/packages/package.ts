@@ -10,6 +10,16 @@ import {
 import type { Finding } from './findings.ts';
 import { evaluate } from './policy.ts';
 
+/** What a download recorded: the bytes' digests and sizes, the tarball's license, the registry's deprecation. */
+export interface DownloadRecord {
+  integrity: string;
+  shasum: string;
+  size: number;
+  unpackedSize: number;
+  manifestLicense: string | null;
+  deprecated: string | null;
+}
+
 export interface PackageState {
   exists: boolean;
   packageId: string;
@@ -26,14 +36,7 @@ export interface PackageState {
   attempts: number;
   publishAttempts: number;
   license: { expression: string | null; verdict: string; reason: string } | null;
-  download: {
-    integrity: string;
-    shasum: string;
-    size: number;
-    unpackedSize: number;
-    manifestLicense: string | null;
-    deprecated: string | null;
-  } | null;
+  download: DownloadRecord | null;
   findings: Finding[];
   advisories: string | null;
   unavailable: string[];
@@ -76,16 +79,7 @@ export type PackageCommand =
       policy: PolicySnapshot;
       at: string;
     }
-  | {
-      type: 'RecordDownload';
-      integrity: string;
-      shasum: string;
-      size: number;
-      unpackedSize: number;
-      manifestLicense: string | null;
-      deprecated: string | null;
-      at: string;
-    }
+  | ({ type: 'RecordDownload'; at: string } & DownloadRecord)
   | {
       type: 'RecordScan';
       findings: Finding[];

@@ -29,7 +29,6 @@ import { commandContext } from '../command-context.ts';
 import type { AppEnv } from '../env.ts';
 import { requirePermission } from '../middleware/authorize.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../openapi.ts';
-import { decodeCursor, encodeCursor } from '../pagination.ts';
 import { etagOf } from '../preconditions.ts';
 import { validationHook } from '../validation.ts';
 import {
@@ -250,22 +249,16 @@ export function packageRoutes(deps: TrackerRouteDeps) {
       const tenant = tenantOf(c);
       const query = c.req.valid('query');
       await deps.readModels.awaitPosition(c, ['packageRequests', 'packageList']);
-      const { rows, next } = await requestPage(db, {
+      const { page, next_cursor } = await requestPage(db, {
         tenantId: tenant.id,
         limit: query.limit,
-        ...(query.cursor ? { after: decodeCursor(query.cursor, 'created_at') } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
       });
       const counts = await requestCounts(
         db,
-        rows.map((r) => r.id),
+        page.map((r) => r.id),
       );
-      return c.json(
-        {
-          items: rows.map((r) => summary(r, counts.get(r.id) ?? {})),
-          next_cursor: next ? encodeCursor('created_at', iso(next.created_at)!, next.id) : null,
-        },
-        200,
-      );
+      return c.json({ items: page.map((r) => summary(r, counts.get(r.id) ?? {})), next_cursor }, 200);
     },
   );
 
@@ -322,7 +315,7 @@ export function packageRoutes(deps: TrackerRouteDeps) {
       const tenant = tenantOf(c);
       const query = c.req.valid('query');
       await deps.readModels.awaitPosition(c, ['packageList']);
-      const { rows, next } = await packagePage(db, {
+      const { page, next_cursor } = await packagePage(db, {
         tenantId: tenant.id,
         limit: query.limit,
         ...(query.status ? { status: query.status } : {}),
@@ -330,15 +323,9 @@ export function packageRoutes(deps: TrackerRouteDeps) {
         ...(query.severity ? { severity: query.severity } : {}),
         ...(query.attention ? { attention: query.attention === 'true' } : {}),
         ...(query.q ? { q: query.q } : {}),
-        ...(query.cursor ? { after: decodeCursor(query.cursor, 'received_at') } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
       });
-      return c.json(
-        {
-          items: rows.map(presentPackage),
-          next_cursor: next ? encodeCursor('received_at', iso(next.received_at)!, next.id) : null,
-        },
-        200,
-      );
+      return c.json({ items: page.map(presentPackage), next_cursor }, 200);
     },
   );
 
