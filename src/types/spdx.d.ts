@@ -7,7 +7,7 @@ declare module 'spdx-expression-parse' {
 declare module 'spdx-correct' {
   export default function correct(identifier: string, options?: { upgrade?: boolean }): string | null;
 }
-declare module 'spdx-license-ids' {
+declare module 'spdx-license-ids/index.json' {
   const ids: string[];
   export default ids;
 }
