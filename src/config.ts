@@ -165,6 +165,13 @@ export const configSchema = z.object({
   WARDEN_LOCKFILE_LIMIT_BYTES: int(1024, 1024 * 1024 * 1024)
     .default(32 * 1024 * 1024)
     .describe('Largest package-lock.json accepted by POST /v1/package-requests (413 above)'),
+  WARDEN_METRICS_TOKEN: z
+    .string()
+    .min(16)
+    .optional()
+    .describe(
+      'When set, /metrics answers only requests with this bearer token (else anyone who reaches the port)',
+    ),
   WARDEN_OSV_PATH: z
     .string()
     .min(1)

@@ -132,6 +132,7 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     projections: service.engine,
     engine: service.engine,
     readiness: service.readiness,
+    metrics: service.metrics,
     logger,
   });
   const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });

@@ -9,6 +9,9 @@ import { upcastingStore } from './eventstore/upcasting.ts';
 import { type IdentityStack, identityStack } from './http/identity-stack.ts';
 import type { ReadinessCheck } from './http/routes/health.ts';
 import { loadKeyEncryptionKey } from './identity/tokens/key-encryption-key.ts';
+import { registerGauges } from './metrics/gauges.ts';
+import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { meteredStore } from './metrics/store.ts';
 import { startWorkers, type Worker } from './processes/index.ts';
 import type { JobRunner } from './processes/jobs/runner.ts';
 import { startPackageJobs } from './processes/package-pipeline/runtime.ts';
@@ -23,6 +26,8 @@ export interface Service {
   store: EventStore;
   engine: ProjectionEngine;
   readiness: ReadinessCheck[];
+  /** This process's metrics (the store's appends are recorded into it). */
+  metrics: Metrics;
   /** The identity stack (signing keys made on first use); built once per process. */
   identity(): Promise<IdentityStack>;
   /** Starts projections and process-manager workers in this process; `close()` stops them at a checkpoint. */
@@ -38,7 +43,8 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   const applied = await migrate(database);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrated the database');
   // Every reader (aggregates, projections, replay, workers) sees events upcast to their current version.
-  const store = upcastingStore(await openStore(config, database, logger), upcasters);
+  const metrics = createMetrics();
+  const store = meteredStore(upcastingStore(await openStore(config, database, logger), upcasters), metrics);
   const engine = new ProjectionEngine({
     database,
     store,
@@ -69,6 +75,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
       },
     },
   ];
+  registerGauges(metrics, { database, engine });
   let worker: Worker | undefined;
   let packageJobs: JobRunner | undefined;
   let identity: Promise<IdentityStack> | undefined;
@@ -84,6 +91,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     store,
     engine,
     readiness,
+    metrics,
     startBackground: async () => {
       if (config.WARDEN_OSV_PATH) {
         const { importOsv } = await import('./packages/osv-import.ts');

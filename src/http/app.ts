@@ -9,7 +9,10 @@ import { aggregateRegistry } from '../commands/registry/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import { httpMetrics } from '../metrics/http.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import { clientAddress } from './client-address.ts';
+import { swaggerUiAssets } from './docs-assets.ts';
 import type { AppEnv } from './env.ts';
 import type { IdentityStack } from './identity-stack.ts';
 import { authenticate } from './middleware/authenticate.ts';
@@ -25,7 +28,9 @@ import { adminOpsRoutes } from './routes/admin-ops.ts';
 import { type AdminProjectionDeps, adminProjectionRoutes } from './routes/admin-projections.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authTokenRoutes, identityCredentials } from './routes/auth-tokens.ts';
+import { type DocsAssetLoader, docsRoutes } from './routes/docs.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { packageRoutes } from './routes/packages.ts';
 import { tenantAdminRoutes } from './routes/tenant-admin.ts';
 import { tenantRoutes } from './routes/tenants.ts';
@@ -43,6 +48,7 @@ export type AppConfig = Pick<
   | 'WARDEN_CORS_ORIGINS'
   | 'WARDEN_REQUEST_TIMEOUT_MS'
   | 'WARDEN_LOCKFILE_LIMIT_BYTES'
+  | 'WARDEN_METRICS_TOKEN'
 >;
 
 export interface AppDeps {
@@ -58,6 +64,10 @@ export interface AppDeps {
   readiness: readonly ReadinessCheck[];
   logger: Logger;
   clock?: () => Date;
+  /** Where request metrics go and `/metrics` reads from (absent: no `/metrics`). */
+  metrics?: Metrics;
+  /** The docs UI's files (default: the installed swagger-ui-dist). */
+  docsAssets?: DocsAssetLoader;
 }
 
 /** The whole HTTP surface as one Hono app: the same object serves on Node, on Deno and in `app.request()` tests. */
@@ -68,7 +78,10 @@ export function createApp(deps: AppDeps) {
   const lockfileBody = jsonBody(deps.config.WARDEN_LOCKFILE_LIMIT_BYTES);
   const body = jsonBody(deps.config.WARDEN_BODY_LIMIT_BYTES);
   app.use('*', requestContext(deps.logger));
+  if (deps.metrics) app.use('*', httpMetrics(deps.metrics));
   app.use('*', secureHeaders());
+  // Before authentication: a scraper sends the metrics token, not a user's access token.
+  if (deps.metrics) app.route('/', metricsRoutes(deps.metrics, deps.config.WARDEN_METRICS_TOKEN));
   const origins = (deps.config.WARDEN_CORS_ORIGINS ?? '')
     .split(',')
     .map((o) => o.trim())
@@ -147,6 +160,7 @@ export function createApp(deps: AppDeps) {
   const reads = readModels(deps.projections, deps.config.WARDEN_READ_WAIT_MS);
   const routeDeps = { store: deps.store, db: deps.db, readModels: reads, clock };
   app.route('/', healthRoutes(deps.readiness));
+  app.route('/', docsRoutes(deps.docsAssets ?? swaggerUiAssets));
   app.route(
     '/',
     authTokenRoutes({

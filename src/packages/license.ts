@@ -1,7 +1,7 @@
 import spdxCorrect from 'spdx-correct';
 import parseSpdx, { type SpdxNode } from 'spdx-expression-parse';
-import licenseIds from 'spdx-license-ids/index.json' with { type: 'json' };
 import deprecatedIds from 'spdx-license-ids/deprecated.json' with { type: 'json' };
+import licenseIds from 'spdx-license-ids/index.json' with { type: 'json' };
 
 const known = new Set(licenseIds.map((id) => id.toLowerCase()));
 const deprecated = new Set(deprecatedIds.map((id) => id.toLowerCase()));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LooseJson } from '../support/app.ts';
 import { freePort, runWarden, until } from '../support/cli.ts';
 import { publishFixture } from '../support/fixture-packages.ts';
 import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
@@ -59,13 +60,13 @@ async function api(path: string, init: { method?: string; json?: unknown } = {})
   });
   return {
     status: response.status,
-    body: (await response.json()) as Record<string, unknown> & { [k: string]: any },
+    body: (await response.json()) as LooseJson,
   };
 }
 
 /** Waits until no package of the request is still moving through the pipeline. */
 async function settled(requestId: string) {
-  let last: Record<string, any> = {};
+  let last: LooseJson = {};
   await until(
     async () => {
       last = (await api(`/v1/package-requests/${requestId}`)).body;
@@ -77,7 +78,7 @@ async function settled(requestId: string) {
   return last;
 }
 
-const statuses = (request: Record<string, any>) =>
+const statuses = (request: LooseJson) =>
   Object.fromEntries((request.packages as { spec: string; status: string }[]).map((p) => [p.spec, p.status]));
 
 beforeAll(async () => {

@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_LOCKFILE_PACKAGES, parseLockfile, validPackageName } from '../../src/packages/lockfile.ts';
+import type { LooseJson } from '../support/app.ts';
 
 const fixture = (version: 1 | 2 | 3) =>
   JSON.parse(
     readFileSync(join(import.meta.dirname, 'fixtures', 'lockfiles', `lock-v${version}.json`), 'utf8'),
-  ) as Record<string, any>;
+  ) as LooseJson;
 
 const ok = (input: unknown) => {
   const result = parseLockfile(input);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPolicy, requestStreamId } from '../../src/commands/packages/index.ts';
 import { processContext } from '../../src/processes/index.ts';
 import { packagePipeline } from '../../src/processes/package-pipeline/process.ts';
-import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
+import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 
 const lockfile = JSON.parse(
@@ -29,7 +29,7 @@ for (const kind of databaseKinds) {
         status: res.status,
         headers: res.headers,
         type: res.headers.get('content-type'),
-        body: (text ? JSON.parse(text) : {}) as Record<string, any>,
+        body: (text ? JSON.parse(text) : {}) as LooseJson,
       };
     };
     const eventCount = async () => Number((await t.store.headPosition()).toString());

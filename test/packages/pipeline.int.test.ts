@@ -15,7 +15,7 @@ import type { JobRunner } from '../../src/processes/jobs/runner.ts';
 import { startPackageJobs } from '../../src/processes/package-pipeline/runtime.ts';
 import { processManagers } from '../../src/processes/registry.ts';
 import { waitUntil } from '../processes/support.ts';
-import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
+import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { gzip, packTarball, publishFixture, tarBomb } from '../support/fixture-packages.ts';
 import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
@@ -89,7 +89,7 @@ for (const kind of databaseKinds) {
         headers: { 'x-min-position': (await t.store.headPosition()).toString() },
         ...init,
       });
-      return { status: res.status, body: (await res.json()) as Record<string, any> };
+      return { status: res.status, body: (await res.json()) as LooseJson };
     };
     const status = async (spec: string) =>
       (await call(member, `/v1/packages/${encodeURIComponent(spec)}`)).body;

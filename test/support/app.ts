@@ -10,6 +10,9 @@ import { identityStack } from '../../src/http/identity-stack.ts';
 import type { TenantRole } from '../../src/identity/permissions.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
 import { createLogger } from '../../src/logger.ts';
+import { registerGauges } from '../../src/metrics/gauges.ts';
+import { createMetrics } from '../../src/metrics/metrics.ts';
+import { meteredStore } from '../../src/metrics/store.ts';
 import { ProjectionEngine } from '../../src/projections/engine.ts';
 import { projections } from '../../src/projections/registry.ts';
 import { tenantFixtures, uniqueSlug } from '../tenancy/support.ts';
@@ -49,11 +52,16 @@ export interface SignedInUser {
 export async function testApp(fresh: () => Promise<TestDatabase>, options: TestAppOptions = {}) {
   const { database, dispose } = await fresh();
   // As the service sees it: every read upcast, every append stamped with its schema version.
-  const store = upcastingStore(postgresEventStore(database, { pollIntervalMs: 10 }), upcasters);
+  const metrics = createMetrics();
+  const store = meteredStore(
+    upcastingStore(postgresEventStore(database, { pollIntervalMs: 10 }), upcasters),
+    metrics,
+  );
   const lines: string[] = [];
   const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
   const engine = new ProjectionEngine({ database, store, projections, logger, pollIntervalMs: 10 });
   await engine.start();
+  registerGauges(metrics, { database, engine });
   const config: Config = loadConfig({
     WARDEN_ARGON2_MEMORY_KIB: '1024',
     WARDEN_ARGON2_TIME_COST: '1',
@@ -82,6 +90,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     readiness: [],
     logger,
     clock,
+    metrics,
   };
   const app = createApp(deps);
 
@@ -203,3 +212,10 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
 }
 
 export type TestApp = Awaited<ReturnType<typeof testApp>>;
+
+/**
+ * A JSON response body as tests read it: loosely, field by field, each assertion saying what it
+ * expects. The one place tests opt out of the type checker.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by the assertions, not the types
+export type LooseJson = Record<string, any>;

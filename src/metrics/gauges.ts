@@ -1,0 +1,50 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/database.ts';
+import { type JobTables, queueDepth } from '../processes/jobs/queue.ts';
+import { listWorkers } from '../processes/workers.ts';
+import type { ProjectionEngine } from '../projections/engine.ts';
+import type { Metrics } from './metrics.ts';
+
+/** Gauges read at scrape time from the database: projections, job queues, workers. */
+export function registerGauges(
+  metrics: Metrics,
+  deps: { database: Database; engine: Pick<ProjectionEngine, 'status'> },
+) {
+  metrics.gauge(
+    'warden_projection_lag_events',
+    'Events a projection is behind the head of the store',
+    ['projection'],
+    async () => (await deps.engine.status()).map((p) => ({ labels: { projection: p.name }, value: p.lag })),
+  );
+  metrics.gauge(
+    'warden_projection_state',
+    'A projection’s state (1 for the state it is in)',
+    ['projection', 'state'],
+    async () =>
+      (await deps.engine.status()).map((p) => ({ labels: { projection: p.name, state: p.state }, value: 1 })),
+  );
+  metrics.gauge(
+    'warden_job_queue_depth',
+    'Jobs queued, by queue, kind and state (due, running, delayed)',
+    ['queue', 'kind', 'state'],
+    async () =>
+      (await queueDepth(deps.database.db as unknown as Kysely<JobTables>)).flatMap((q) =>
+        (['due', 'running', 'delayed'] as const).map((state) => ({
+          labels: { queue: q.queue, kind: q.kind, state },
+          value: q[state],
+        })),
+      ),
+  );
+  metrics.gauge(
+    'warden_worker_heartbeat_age_seconds',
+    'Seconds since each worker’s last heartbeat (state live, missing or stopped)',
+    ['worker', 'state'],
+    async () => {
+      const now = Date.now();
+      return (await listWorkers(deps.database)).map((w) => ({
+        labels: { worker: w.id, state: w.state },
+        value: Math.max(0, (now - new Date(w.lastHeartbeat).getTime()) / 1000),
+      }));
+    },
+  );
+}

@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** One labelled value a collector reports at scrape time. */
+export interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * The process's metrics, in a registry of its own (never prom-client's global one): HTTP requests,
+ * event appends, and gauges whose values are read at scrape time (projection lag, job queues,
+ * worker heartbeats). Create one per process and hand it to what records into it.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly eventsAppended: Counter<'context'>;
+  readonly appendDuration: Histogram<never>;
+  /**
+   * A gauge whose samples `collect` reads when Prometheus scrapes (a failing collector leaves its
+   * gauge empty for that scrape rather than failing the scrape).
+   */
+  gauge(
+    name: string,
+    help: string,
+    labels: readonly string[],
+    collect: () => Promise<readonly Sample[]>,
+  ): void;
+  /** The exposition text for `/metrics`. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  const httpRequests = new Counter({
+    name: 'warden_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'warden_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request (until the response headers), by method and route pattern',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const eventsAppended = new Counter({
+    name: 'warden_events_appended_total',
+    help: 'Events appended to the event store, by context (the stream id prefix)',
+    labelNames: ['context'] as const,
+    registers: [registry],
+  });
+  const appendDuration = new Histogram({
+    name: 'warden_append_duration_seconds',
+    help: 'Time of one append to the event store (one or more events, one transaction)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  return {
+    registry,
+    httpRequests,
+    httpDuration,
+    eventsAppended,
+    appendDuration,
+    gauge(name, help, labels, collect) {
+      new Gauge({
+        name,
+        help,
+        labelNames: labels,
+        registers: [registry],
+        async collect() {
+          this.reset();
+          try {
+            for (const sample of await collect()) this.set(sample.labels, sample.value);
+          } catch {
+            // Nothing for this scrape: the other metrics still answer.
+          }
+        },
+      });
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
