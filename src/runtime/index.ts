@@ -36,22 +36,41 @@ export async function listen(
     };
   }
   const { serve } = await import('@hono/node-server');
+  let draining = false;
+  // While draining, every answer closes its connection: a keep-alive client cannot keep the server
+  // (and the shutdown) going by sending request after request on a socket it already holds.
+  const handler: FetchHandler = async (request, env) => {
+    const response = await fetch(request, env);
+    if (!draining) return response;
+    const closing = new Response(response.body, response);
+    closing.headers.set('connection', 'close');
+    return closing;
+  };
   return new Promise((resolve) => {
-    const server = serve({ fetch, port: options.port, hostname: options.hostname }, (info) => {
+    const server = serve({ fetch: handler, port: options.port, hostname: options.hostname }, (info) => {
+      const sockets = server as unknown as {
+        closeIdleConnections?: () => void;
+        closeAllConnections?: () => void;
+      };
       resolve({
         port: info.port,
         close: (graceMs) =>
           new Promise<void>((done) => {
+            draining = true;
+            // Keep-alive sockets with no request in flight would hold close() open: close them now and
+            // as each in-flight request ends.
+            const idle = setInterval(() => sockets.closeIdleConnections?.(), 50);
             const timer = setTimeout(() => {
-              (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+              clearInterval(idle);
+              sockets.closeAllConnections?.();
               done();
             }, graceMs);
             server.close(() => {
               clearTimeout(timer);
+              clearInterval(idle);
               done();
             });
-            // Keep-alive sockets with no request in flight would hold close() open.
-            (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+            sockets.closeIdleConnections?.();
           }),
       });
     });

@@ -2,11 +2,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
-const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+const bin = join(process.cwd(), 'bin', 'warden.js');
 
-/** Runs the real `warden` command (`tsx src/main.ts …`) on PGlite unless `env` names a database. */
+/**
+ * Runs the real `warden` command (`bin/warden.js`, as the container does: one process, which receives
+ * the signals) on PGlite unless `env` names a database.
+ */
 export function runWarden(args: string[], env: Record<string, string>) {
-  const child = spawn(tsx, ['src/main.ts', ...args], {
+  const child = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
