@@ -3,7 +3,7 @@
  * tenant over HTTP and lists it, then stops the server with SIGTERM. Run with `npm run test:deno`.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +89,29 @@ try {
       'GET /v1/tenants lists it (read-your-writes through the projection)',
       list.status === 200 && page.items?.some((i) => i.id === body.id && i.slug === 'deno-smoke') === true,
       JSON.stringify(page),
+    );
+    // The package firewall's parsing and checks (semver, SPDX, lockfile) run under Deno too.
+    const lockfile = readFileSync(
+      join(process.cwd(), 'test', 'packages', 'fixtures', 'lockfiles', 'lock-v3.json'),
+      'utf8',
+    );
+    const submitted = await fetch(`${base}/v1/package-requests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant': 'default', ...auth },
+      body: lockfile,
+    });
+    const request = (await submitted.json()) as { id?: string; packages_total?: number; position?: string };
+    const read = await fetch(`${base}/v1/package-requests/${request.id}`, {
+      headers: { 'x-tenant': 'default', 'x-min-position': request.position ?? '0', ...auth },
+    });
+    const detail = (await read.json()) as { packages?: unknown[] };
+    check(
+      'POST /v1/package-requests parses a lockfile (202) and the request reads back with its packages',
+      submitted.status === 202 &&
+        request.packages_total === 5 &&
+        read.status === 200 &&
+        detail.packages?.length === 5,
+      JSON.stringify({ request, detail }).slice(0, 500),
     );
   }
   child.kill('SIGTERM');
