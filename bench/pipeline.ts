@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import PQueue from 'p-queue';
 import pg from 'pg';
-import { freePort, until } from '../test/support/cli.ts';
+import { freePort, signIn, until, untilReady } from '../test/support/cli.ts';
 import { publishFixture } from '../test/support/fixture-packages.ts';
 import { startVerdaccio } from '../test/support/verdaccio.ts';
 import { printTable, round } from './support/report.ts';
@@ -121,27 +121,14 @@ async function main() {
     const api = warden(['serve'], { ...env, WARDEN_WORKERS: 'false' });
     children.push(api);
     const base = `http://127.0.0.1:${port}`;
-    await until(
-      () =>
-        fetch(`${base}/ready`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      api,
-    );
+    await untilReady(base, api);
     // Read models (tenants too) are filled by the worker: sign-in works once it has caught up.
     const worker = warden(['worker'], env);
     children.push(worker);
     let token = '';
     await until(async () => {
-      const login = await fetch(`${base}/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-tenant': 'default' },
-        body: JSON.stringify({ email: 'bench@example.com', password: 'plum-orbit-kettle-47' }),
-      });
-      if (!login.ok) return false;
-      token = ((await login.json()) as { access_token: string }).access_token;
-      return true;
+      token = (await signIn(base, 'bench@example.com', 'plum-orbit-kettle-47')) ?? '';
+      return token !== '';
     }, worker);
     const headers = {
       authorization: `Bearer ${token}`,

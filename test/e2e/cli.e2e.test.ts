@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, runWarden as run, until } from '../support/cli.ts';
+import { freePort, runWarden as run, signIn, until, untilReady } from '../support/cli.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -46,14 +46,7 @@ describe('the warden command', () => {
     };
     const p = run(['serve'], env);
     const base = `http://127.0.0.1:${port}`;
-    await until(
-      () =>
-        fetch(`${base}/ready`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      p.child,
-    );
+    await untilReady(base, p.child);
     const ready = (await (await fetch(`${base}/ready`)).json()) as {
       checks: { name: string; ok: boolean }[];
     };

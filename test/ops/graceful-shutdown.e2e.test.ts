@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, runWarden, until } from '../support/cli.ts';
+import { freePort, runWarden, signIn, until, untilReady } from '../support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-shutdown-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,20 +20,8 @@ async function start() {
   const port = await freePort();
   const process = runWarden(['serve'], { ...env, PORT: String(port) });
   const base = `http://127.0.0.1:${port}`;
-  await until(
-    () =>
-      fetch(`${base}/ready`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    process.child,
-  );
-  const login = await fetch(`${base}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-tenant': 'default' },
-    body: JSON.stringify({ email: env.WARDEN_ADMIN_EMAIL, password: env.WARDEN_ADMIN_PASSWORD }),
-  });
-  const { access_token: token } = (await login.json()) as { access_token: string };
+  await untilReady(base, process.child);
+  const token = await signIn(base, env.WARDEN_ADMIN_EMAIL, env.WARDEN_ADMIN_PASSWORD);
   const headers = {
     authorization: `Bearer ${token}`,
     'x-tenant': 'default',

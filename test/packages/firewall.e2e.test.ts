@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LooseJson } from '../support/app.ts';
-import { freePort, runWarden, until } from '../support/cli.ts';
+import { freePort, runWarden, signIn, until, untilReady } from '../support/cli.ts';
 import { publishFixture } from '../support/fixture-packages.ts';
 import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
 
@@ -134,20 +134,8 @@ beforeAll(async () => {
     WARDEN_TARGET_REGISTRY_TOKEN: target.token,
     WARDEN_OSV_PATH: osv,
   });
-  await until(
-    () =>
-      fetch(`${base}/ready`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    warden.child,
-  );
-  const login = await fetch(`${base}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-tenant': 'default' },
-    body: JSON.stringify({ email: 'root@example.com', password: 'correct horse battery staple 42' }),
-  });
-  token = ((await login.json()) as { access_token: string }).access_token;
+  await untilReady(base, warden.child);
+  token = (await signIn(base, 'root@example.com', 'correct horse battery staple 42'))!;
 }, 180_000);
 
 afterAll(async () => {

@@ -44,3 +44,27 @@ export async function until(condition: () => Promise<boolean>, child?: ChildProc
   }
   throw new Error('not ready in time');
 }
+
+/** Waits until the server at `base` answers `/ready` (failing if `child` exits first). */
+export function untilReady(base: string, child?: ChildProcess, timeoutMs?: number) {
+  return until(
+    () =>
+      fetch(`${base}/ready`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    child,
+    timeoutMs,
+  );
+}
+
+/** Signs in over HTTP; the access token, or undefined when the server refuses. */
+export async function signIn(base: string, email: string, password: string, tenant = 'default') {
+  const response = await fetch(`${base}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-tenant': tenant },
+    body: JSON.stringify({ email, password }),
+  });
+  if (!response.ok) return undefined;
+  return ((await response.json()) as { access_token: string }).access_token;
+}
