@@ -373,3 +373,125 @@ describe('policy decider', () => {
       .thenEvents([]);
   });
 });
+
+describe('package decider: properties', () => {
+  /** Where a status may go next; anything else would be a bug in decide. */
+  const next: Record<string, readonly string[]> = {
+    received: ['license_check', 'rejected', 'failed'],
+    license_check: ['downloading', 'rejected', 'failed'],
+    downloading: ['scanning', 'rejected', 'failed'],
+    scanning: ['awaiting_approval', 'approved', 'rejected', 'failed'],
+    awaiting_approval: ['approved', 'rejected', 'received', 'failed'],
+    approved: ['publishing', 'rejected', 'failed'],
+    publishing: ['published', 'rejected', 'failed'],
+    published: [],
+    rejected: [],
+    failed: ['received', 'approved', 'rejected'],
+  };
+  const findingArb = fc.constantFrom<Finding>(script, malicious, {
+    id: 'GHSA-x',
+    kind: 'vulnerability',
+    severity: 'high',
+    summary: 'x',
+  });
+  const policyArb = fc.record({
+    mode: fc.constantFrom('enforce' as const, 'warn' as const),
+    auto_approve_clean: fc.boolean(),
+  });
+  const command = fc.oneof(
+    fc.constant({ type: 'StartProcessing' as const, at }),
+    fc
+      .record({
+        verdict: fc.constantFrom('allowed' as const, 'denied' as const, 'missing' as const),
+        p: policyArb,
+      })
+      .map((r) => ({
+        type: 'RecordLicense' as const,
+        expression: 'MIT',
+        verdict: r.verdict,
+        reason: 'r',
+        policy: { ...policy, ...r.p },
+        at,
+      })),
+    fc.constant({
+      type: 'RecordDownload' as const,
+      integrity: 'sha512-abc',
+      shasum: 'x',
+      size: 1,
+      unpackedSize: 1,
+      manifestLicense: 'MIT',
+      deprecated: null,
+      at,
+    }),
+    fc
+      .record({ findings: fc.array(findingArb, { maxLength: 2 }), unavailable: fc.boolean(), p: policyArb })
+      .map((r) => ({
+        type: 'RecordScan' as const,
+        findings: [...new Map(r.findings.map((f) => [f.id, f])).values()],
+        advisories: 'osv-1',
+        unavailable: r.unavailable ? ['osv'] : [],
+        policy: { ...policy, ...r.p },
+        at,
+      })),
+    fc.constant({ type: 'Approve' as const, by: 'u1', reason: 'ok', policy, at }),
+    fc.constant({ type: 'Reject' as const, by: 'u1', reason: 'no', policy, at }),
+    fc.constantFrom('install_script', 'MAL-2026-1', 'GHSA-x').map((findingId) => ({
+      type: 'Waive' as const,
+      findingId,
+      by: 'u1',
+      reason: 'w',
+      expiresAt: later,
+      policy,
+      at,
+    })),
+    fc.constant({ type: 'StartPublishing' as const, at }),
+    fc.constant({
+      type: 'RecordPublished' as const,
+      registry: 'http://r/',
+      integrity: 'sha512-abc',
+      outcome: 'published' as const,
+      at,
+    }),
+    fc.constant({
+      type: 'Fail' as const,
+      stage: 'download' as const,
+      code: 'unavailable',
+      reason: 'x',
+      retryable: true,
+      attempts: 3,
+      at,
+    }),
+    fc.constant({ type: 'Retry' as const, by: 'u1', at }),
+  );
+
+  it('any sequence of commands moves only along the pipeline, never lets a malicious package through, and replays to the same state', () => {
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 30 }), (commands) => {
+        const events: PackageEvent[] = [received];
+        let state = packageDecider.evolve(packageDecider.initialState(), received);
+        for (const cmd of commands) {
+          let produced: PackageEvent[];
+          try {
+            produced = packageDecider.decide(cmd, state);
+          } catch {
+            continue;
+          }
+          for (const event of produced) {
+            const before = state.status;
+            state = packageDecider.evolve(state, event);
+            if (state.status !== before)
+              expect(next[before], `${before} → ${state.status}`).toContain(state.status);
+            if (['approved', 'publishing', 'published'].includes(state.status) && before !== state.status) {
+              expect(state.findings.some((f) => f.kind === 'malicious')).toBe(false);
+            }
+            if (state.status === 'published') expect(state.decision).not.toBeNull();
+          }
+          events.push(...produced);
+        }
+        expect(events.reduce(packageDecider.evolve, packageDecider.initialState())).toEqual(state);
+        expect(events.filter((e) => e.type === 'PackagePublished').length).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
