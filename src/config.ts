@@ -159,6 +159,11 @@ export const configSchema = z.object({
   WARDEN_PACKAGE_CONCURRENCY: int(1, 256)
     .default(8)
     .describe('Packages checked, downloaded or published at once per worker'),
+  WARDEN_PUBLISH_CONCURRENCY: int(1, 64)
+    .default(4)
+    .describe(
+      'Packages published to the secure registry at once per worker (many registries take one at a time)',
+    ),
   WARDEN_PACKAGE_MAX_ATTEMPTS: int(1, 100)
     .default(5)
     .describe('Attempts of a stage after transient failures (network, registry 5xx) before it is failed'),

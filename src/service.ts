@@ -13,8 +13,7 @@ import { registerGauges } from './metrics/gauges.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { meteredStore } from './metrics/store.ts';
 import { startWorkers, type Worker } from './processes/index.ts';
-import type { JobRunner } from './processes/jobs/runner.ts';
-import { startPackageJobs } from './processes/package-pipeline/runtime.ts';
+import { type PackageJobs, startPackageJobs } from './processes/package-pipeline/runtime.ts';
 import { processManagers } from './processes/registry.ts';
 import { ProjectionEngine } from './projections/engine.ts';
 import { projections } from './projections/registry.ts';
@@ -77,7 +76,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   ];
   registerGauges(metrics, { database, engine });
   let worker: Worker | undefined;
-  let packageJobs: JobRunner | undefined;
+  let packageJobs: PackageJobs | undefined;
   let identity: Promise<IdentityStack> | undefined;
   return {
     identity: () => {

@@ -11,8 +11,7 @@ import {
 } from '../../src/commands/packages/index.ts';
 import { importOsv } from '../../src/packages/osv-import.ts';
 import { startWorkers, type Worker } from '../../src/processes/index.ts';
-import type { JobRunner } from '../../src/processes/jobs/runner.ts';
-import { startPackageJobs } from '../../src/processes/package-pipeline/runtime.ts';
+import { type PackageJobs, startPackageJobs } from '../../src/processes/package-pipeline/runtime.ts';
 import { processManagers } from '../../src/processes/registry.ts';
 import { waitUntil } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
@@ -76,7 +75,7 @@ for (const kind of databaseKinds) {
     let target: Registry;
     let proxy: Awaited<ReturnType<typeof flakyProxy>>;
     let worker: Worker;
-    let jobs: JobRunner;
+    let jobs: PackageJobs;
     let member: SignedInUser;
     let root: SignedInUser;
     const integrity: Record<string, string> = {};

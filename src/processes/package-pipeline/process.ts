@@ -8,8 +8,15 @@ import type { RecordedEvent } from '../../eventstore/port.ts';
 import { enqueue, type JobTables } from '../jobs/queue.ts';
 import { defineProcessManager, type ProcessContext } from '../process-manager.ts';
 
-export const PACKAGE_QUEUE = 'packages';
 export type PackageJobKind = 'process' | 'publish';
+/**
+ * Checks and publishing have queues of their own: publishing (which a registry may take one at a time)
+ * starts with the first approved package instead of waiting behind every other package's checks.
+ */
+export const PACKAGE_QUEUES: Readonly<Record<PackageJobKind, string>> = {
+  process: 'packages',
+  publish: 'packages-publish',
+};
 
 /** What a package job carries besides its subject (the package's stream id). */
 export interface PackageJobPayload {
@@ -28,7 +35,7 @@ async function queue(
   await enqueue(ctx.db, [
     {
       id: await ctx.id('job', kind),
-      queue: PACKAGE_QUEUE,
+      queue: PACKAGE_QUEUES[kind],
       kind,
       tenantId: data.tenantId,
       subject: packageStreamId(data.packageId),

@@ -10,7 +10,7 @@ import { combinedScanner, manifestScanner, osvScanner } from '../../packages/sca
 import type { JobTables } from '../jobs/queue.ts';
 import { JobRunner } from '../jobs/runner.ts';
 import type { ProcessLogger } from '../process-manager.ts';
-import { PACKAGE_QUEUE } from './process.ts';
+import { PACKAGE_QUEUES, type PackageJobKind } from './process.ts';
 import { processPackage, publishPackage, recordFailure, type StageDeps } from './stages.ts';
 
 export type PackageJobsConfig = Pick<
@@ -23,6 +23,7 @@ export type PackageJobsConfig = Pick<
   | 'WARDEN_MAX_TARBALL_BYTES'
   | 'WARDEN_MAX_UNPACKED_BYTES'
   | 'WARDEN_PACKAGE_CONCURRENCY'
+  | 'WARDEN_PUBLISH_CONCURRENCY'
   | 'WARDEN_PACKAGE_MAX_ATTEMPTS'
 >;
 
@@ -67,7 +68,14 @@ export function stageDeps(
   };
 }
 
-/** Starts the package job runner of this worker: checks, downloads and publishes, outside transactions. */
+/** The package job runners of this worker (checks, and publishing), stopped together. */
+export interface PackageJobs {
+  /** What runs here now, per queue. */
+  current(): ReturnType<JobRunner['current']>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts the package job runners of this worker: checks and downloads, and publishing, outside transactions. */
 export function startPackageJobs(options: {
   config: PackageJobsConfig;
   database: Database;
@@ -77,21 +85,33 @@ export function startPackageJobs(options: {
   clock?: () => Date;
   pollMs?: number;
   backoffMs?: (attempts: number) => number;
-}): JobRunner {
+}): PackageJobs {
   const deps = stageDeps(options.config, options);
-  const runner = new JobRunner({
-    db: options.database.db as unknown as Kysely<JobTables>,
-    queue: PACKAGE_QUEUE,
-    owner: options.owner,
-    concurrency: options.config.WARDEN_PACKAGE_CONCURRENCY,
-    maxAttempts: options.config.WARDEN_PACKAGE_MAX_ATTEMPTS,
-    pollMs: options.pollMs ?? 250,
-    ...(options.backoffMs ? { backoffMs: options.backoffMs } : {}),
-    logger: options.logger,
-    run: (job, signal) =>
-      job.kind === 'publish' ? publishPackage(deps, job, signal) : processPackage(deps, job, signal),
-    giveUp: (job, error, attempts) => recordFailure(deps, job, error, attempts),
-  });
-  runner.start();
-  return runner;
+  const runner = (kind: PackageJobKind, concurrency: number) => {
+    const jobs = new JobRunner({
+      db: options.database.db as unknown as Kysely<JobTables>,
+      queue: PACKAGE_QUEUES[kind],
+      owner: options.owner,
+      concurrency,
+      maxAttempts: options.config.WARDEN_PACKAGE_MAX_ATTEMPTS,
+      pollMs: options.pollMs ?? 250,
+      ...(options.backoffMs ? { backoffMs: options.backoffMs } : {}),
+      logger: options.logger,
+      run: (job, signal) =>
+        kind === 'publish' ? publishPackage(deps, job, signal) : processPackage(deps, job, signal),
+      giveUp: (job, error, attempts) => recordFailure(deps, job, error, attempts),
+    });
+    jobs.start();
+    return jobs;
+  };
+  const runners = [
+    runner('process', options.config.WARDEN_PACKAGE_CONCURRENCY),
+    runner('publish', options.config.WARDEN_PUBLISH_CONCURRENCY),
+  ];
+  return {
+    current: () => runners.flatMap((r) => r.current()),
+    stop: async (graceMs) => {
+      await Promise.all(runners.map((r) => r.stop(graceMs)));
+    },
+  };
 }
