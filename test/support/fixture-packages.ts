@@ -12,10 +12,21 @@ export interface FixturePackage {
 
 const encoder = new TextEncoder();
 
+/** Splits a path over ustar's `prefix` (155) and `name` (100) fields, as npm's tar does. */
+function splitPath(path: string): { prefix: string; name: string } {
+  if (encoder.encode(path).length <= 100) return { prefix: '', name: path };
+  const cut = path.lastIndexOf('/', 155);
+  if (cut <= 0 || encoder.encode(path.slice(cut + 1)).length > 100)
+    throw new Error(`the fixture path is too long for ustar: ${path}`);
+  return { prefix: path.slice(0, cut), name: path.slice(cut + 1) };
+}
+
 function header(path: string, size: number): Uint8Array {
   const block = new Uint8Array(512);
   const put = (offset: number, text: string) => block.set(encoder.encode(text), offset);
-  put(0, path.slice(0, 100));
+  const { prefix, name } = splitPath(path);
+  put(0, name);
+  put(345, prefix);
   put(100, '0000644\0');
   put(108, '0000000\0');
   put(116, '0000000\0');
@@ -73,6 +84,17 @@ export async function tarBomb(pkg: FixturePackage, unpackedBytes: number): Promi
   return gzip(
     tarOf({ 'package/package.json': manifest, 'package/zeros.bin': new Uint8Array(unpackedBytes) }),
   );
+}
+
+/**
+ * A tarball cut short: the first `keep` of its bytes (half by default). The gzip stream ends in the
+ * middle of the file data, as after a broken download or a corrupted upload.
+ */
+export async function truncatedTarball(pkg: FixturePackage, keep = 0.5): Promise<Uint8Array> {
+  // Incompressible content, so the cut lands inside the file data rather than in the gzip trailer.
+  const noise = crypto.getRandomValues(new Uint8Array(32 * 1024));
+  const whole = await packTarball({ ...pkg, files: { ...pkg.files, 'noise.bin': noise } });
+  return whole.slice(0, Math.floor(whole.length * keep));
 }
 
 /**

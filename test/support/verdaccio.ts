@@ -2,50 +2,75 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, until } from './cli.ts';
+import { freePort } from './cli.ts';
 
 export interface Registry {
   url: string;
   /** A token with publish rights. */
   token: string;
+  /** The registry's storage folder (tarballs and package.json files, as Verdaccio keeps them). */
+  storage: string;
   stop(): Promise<void>;
+}
+
+export interface VerdaccioOptions {
+  /** Another registry this one proxies: what it does not hold, it fetches from there (and caches). */
+  uplink?: string;
 }
 
 const bin = join(process.cwd(), 'node_modules', 'verdaccio', 'bin', 'verdaccio');
 
+function configOf(dir: string, options: VerdaccioOptions): string {
+  return [
+    `storage: ${join(dir, 'storage')}`,
+    'auth:',
+    '  htpasswd:',
+    `    file: ${join(dir, 'htpasswd')}`,
+    '    max_users: 1000',
+    // No uplink unless asked: there is no internet here, and a test must not reach npmjs by accident.
+    ...(options.uplink
+      ? ['uplinks:', '  upstream:', `    url: ${options.uplink}`, '    timeout: 10s', '    maxage: 0s']
+      : ['uplinks: {}']),
+    'packages:',
+    "  '**':",
+    '    access: $all',
+    '    publish: $authenticated',
+    '    unpublish: $authenticated',
+    ...(options.uplink ? ['    proxy: upstream'] : []),
+    // The web UI is not needed and its assets cost start-up time.
+    'web:',
+    '  enable: false',
+    'max_body_size: 200mb',
+    'log: { type: stdout, format: json, level: error }',
+    '',
+  ].join('\n');
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/-/ping`, { signal: AbortSignal.timeout(1_000) });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A real Verdaccio registry in its own process on 127.0.0.1, with an empty storage of its own and
- * no uplinks (no internet here): tests publish to it what they need. Returns a publish token.
+ * no uplinks unless `uplink` is given (no internet here): tests publish to it what they need.
+ * Returns a token with publish rights. Starts in about two seconds.
  */
-export async function startVerdaccio(): Promise<Registry> {
+export async function startVerdaccio(options: VerdaccioOptions = {}): Promise<Registry> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-verdaccio-'));
+  const storage = join(dir, 'storage');
   const port = await freePort();
   const config = join(dir, 'config.yaml');
-  writeFileSync(
-    config,
-    [
-      `storage: ${join(dir, 'storage')}`,
-      'auth:',
-      '  htpasswd:',
-      `    file: ${join(dir, 'htpasswd')}`,
-      '    max_users: 100',
-      'uplinks: {}',
-      'packages:',
-      "  '**':",
-      '    access: $all',
-      '    publish: $authenticated',
-      '    unpublish: $authenticated',
-      'max_body_size: 200mb',
-      'log: { type: stdout, format: json, level: error }',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(config, configOf(dir, options));
   const child: ChildProcess = spawn(
     process.execPath,
     [bin, '--config', config, '--listen', `127.0.0.1:${port}`],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -53,7 +78,7 @@ export async function startVerdaccio(): Promise<Registry> {
   });
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    if (child.exitCode === null) {
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
@@ -61,15 +86,13 @@ export async function startVerdaccio(): Promise<Registry> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await until(
-      () =>
-        fetch(`${url}/-/ping`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      child,
-      60_000,
-    );
+    // Polled often: start-up is about two seconds and every test file with a registry waits for it.
+    const deadline = Date.now() + 60_000;
+    while (!(await answers(url))) {
+      if (child.exitCode !== null) throw new Error(`verdaccio exited with ${child.exitCode}`);
+      if (Date.now() > deadline) throw new Error('verdaccio did not answer /-/ping within 60 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const user = `warden${port}`;
     const created = await fetch(`${url}/-/user/org.couchdb.user:${user}`, {
       method: 'PUT',
@@ -78,7 +101,7 @@ export async function startVerdaccio(): Promise<Registry> {
     });
     if (!created.ok) throw new Error(`verdaccio refused the user: ${created.status} ${await created.text()}`);
     const { token } = (await created.json()) as { token: string };
-    return { url, token, stop };
+    return { url, token, storage, stop };
   } catch (error) {
     await stop();
     throw new Error(`verdaccio did not start: ${(error as Error).message}\n${stderr}`);
