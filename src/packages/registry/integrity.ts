@@ -24,22 +24,44 @@ export async function digestsOf(
   return { integrity: `sha512-${base64(sha512)}`, shasum: hex(sha1), sha512Hex: hex(sha512) };
 }
 
-/**
- * Whether bytes match a Subresource Integrity string as npm writes it (`sha512-… sha1-…`): the
- * strongest algorithm listed decides, and one of its digests must match. Undefined when the string
- * names no algorithm we know (the caller treats that as "no integrity given").
- */
-export async function matchesIntegrity(bytes: Uint8Array, sri: string): Promise<boolean | undefined> {
-  const entries = sri
+/** The parsed entries of a Subresource Integrity string whose algorithm we know. */
+function entriesOf(sri: string): { algorithm: Algorithm; digest: string }[] {
+  return sri
     .trim()
     .split(/\s+/)
     .map((token) => /^(sha512|sha384|sha256|sha1)-([A-Za-z0-9+/]+={0,2})(\?.*)?$/.exec(token))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ algorithm: m[1] as Algorithm, digest: m[2]! }));
-  const algorithm = strength.find((a) => entries.some((e) => e.algorithm === a));
-  if (!algorithm) return undefined;
-  const actual = base64(await crypto.subtle.digest(algorithms[algorithm], bytes as BufferSource));
-  return entries.some((e) => e.algorithm === algorithm && e.digest === actual);
+}
+
+/**
+ * A checker of one byte array against Subresource Integrity strings as npm writes them
+ * (`sha512-… sha1-…`), with ssri's semantics: the strongest algorithm listed decides, and one of its
+ * digests must match. It answers undefined when the string names no algorithm we know (the caller
+ * treats that as "no integrity given"). Each digest is computed once, however many strings are checked.
+ */
+export function integrityChecker(bytes: Uint8Array): (sri: string) => Promise<boolean | undefined> {
+  const digests = new Map<Algorithm, Promise<string>>();
+  const digest = (algorithm: Algorithm) => {
+    let pending = digests.get(algorithm);
+    if (!pending) {
+      pending = crypto.subtle.digest(algorithms[algorithm], bytes as BufferSource).then(base64);
+      digests.set(algorithm, pending);
+    }
+    return pending;
+  };
+  return async (sri) => {
+    const entries = entriesOf(sri);
+    const algorithm = strength.find((a) => entries.some((e) => e.algorithm === a));
+    if (!algorithm) return undefined;
+    const actual = await digest(algorithm);
+    return entries.some((e) => e.algorithm === algorithm && e.digest === actual);
+  };
+}
+
+/** Whether bytes match one Subresource Integrity string (see {@link integrityChecker}). */
+export function matchesIntegrity(bytes: Uint8Array, sri: string): Promise<boolean | undefined> {
+  return integrityChecker(bytes)(sri);
 }
 
 /** A registry `dist.shasum` (sha1 hex) as an SRI string. */

@@ -81,7 +81,9 @@ export async function inspectTarball(
         break;
       }
       tarBytes += chunk.value.length;
-      if (tarBytes > maxUnpacked + 64 * 1024) {
+      // Headers count too: a million empty files is a bomb as well. Twice the cap leaves room for the
+      // 512-byte header and padding of every small file of an honest package.
+      if (tarBytes > 2 * maxUnpacked + 1024 * 1024) {
         await reader.cancel().catch(() => undefined);
         throw new RegistryError(
           'unpacked_too_large',
@@ -102,6 +104,7 @@ export async function inspectTarball(
   };
   let manifest: Record<string, unknown> | undefined;
   let manifestError: string | undefined;
+  let sawManifest = false;
   let nextPath: string | undefined;
   let sawEnd = false;
   while (await fill(BLOCK)) {
@@ -121,8 +124,15 @@ export async function inspectTarball(
       await reader.cancel().catch(() => undefined);
       throw new RegistryError('unpacked_too_large', `the package unpacks to more than ${maxUnpacked} bytes`);
     }
-    const wanted =
-      type === 'x' || type === 'L' || ((type === '0' || type === '\0') && isManifestPath(name) && !manifest);
+    const regular = type === '0' || type === '\0' || type === '7';
+    if (regular && isManifestPath(name)) {
+      // npm extracts every entry in order, so a second package.json would silently replace the one
+      // scanned here (a clean manifest first, install scripts after): refused.
+      if (sawManifest)
+        throw new RegistryError('malformed_tarball', 'the tarball holds two package.json files');
+      sawManifest = true;
+    }
+    const wanted = type === 'x' || type === 'L' || (regular && isManifestPath(name));
     if (wanted) {
       if (!(await fill(padded))) throw new RegistryError('malformed_tarball', 'the tarball is truncated');
       const data = take(padded).subarray(0, size);
@@ -146,9 +156,11 @@ export async function inspectTarball(
         left -= take(Math.min(left, buffer.length)).length;
       }
     }
-    if (type === '0' || type === '\0' || type === '7') unpackedSize += size;
+    if (regular) unpackedSize += size;
   }
   if (!sawEnd && !streamDone) await reader.cancel().catch(() => undefined);
+  if (!sawEnd && buffer.length > 0)
+    throw new RegistryError('malformed_tarball', 'the tarball ends inside a tar header');
   if (!sawEnd && unpackedSize === 0 && !manifest)
     throw new RegistryError('malformed_tarball', 'the tarball is empty or truncated');
   if (!manifest)

@@ -1,16 +1,21 @@
 import semver from 'semver';
+import { z } from 'zod';
 import { validPackageName } from '../lockfile.ts';
 import { RegistryError } from './errors.ts';
-import { digestsOf, matchesIntegrity, shasumToIntegrity } from './integrity.ts';
+import { digestsOf, integrityChecker, shasumToIntegrity } from './integrity.ts';
 import { inspectTarball } from './tarball.ts';
 
 export interface UpstreamOptions {
   /** The registry's address, e.g. `https://registry.npmjs.org`. */
   url: string;
+  /** Sent to the registry's own origin only, never to another tarball origin. */
   token?: string;
+  /** Per request, body included. */
   timeoutMs: number;
   maxTarballBytes: number;
   maxUnpackedBytes: number;
+  /** Cap on a version document or packument (a hostile registry could send gigabytes); 64 MiB by default. */
+  maxMetadataBytes?: number;
   /** Other origins a tarball may come from (a registry's CDN); none by default. */
   allowTarballOrigins?: readonly string[];
   fetch?: typeof fetch;
@@ -38,53 +43,72 @@ export interface Upstream {
   download(name: string, version: string, expected?: string, signal?: AbortSignal): Promise<Download>;
 }
 
-/** `@scope/name` → `@scope%2fname`, as registries address scoped packages. */
+/** `@scope/name` → `@scope%2Fname`, as registries address scoped packages. */
 export const encodeName = (name: string) =>
   name.startsWith('@') ? `@${encodeURIComponent(name.slice(1))}` : encodeURIComponent(name);
 
+/** What is read from a registry's version document; everything else is kept as it came. */
+const versionDocument = z.looseObject({
+  name: z.string().optional(),
+  version: z.string().optional(),
+  dist: z.looseObject({
+    tarball: z.string(),
+    integrity: z.string().optional(),
+    shasum: z.string().optional(),
+  }),
+});
+const packument = z.looseObject({ versions: z.record(z.string(), z.unknown()).optional() });
+
+const DEFAULT_MAX_METADATA_BYTES = 64 * 1024 * 1024;
+
 export function createUpstream(options: UpstreamOptions): Upstream {
   const base = options.url.endsWith('/') ? options.url : `${options.url}/`;
-  const origins = new Set([
-    new URL(base).origin,
-    ...(options.allowTarballOrigins ?? []).map((o) => new URL(o).origin),
-  ]);
+  const ownOrigin = new URL(base).origin;
+  const origins = new Set([ownOrigin, ...(options.allowTarballOrigins ?? []).map((o) => new URL(o).origin)]);
   const doFetch = options.fetch ?? fetch;
-  const headers = (accept: string): Record<string, string> => ({
-    accept,
-    ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-  });
+  const maxMetadataBytes = options.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES;
 
-  async function request(url: string, accept: string, signal: AbortSignal | undefined): Promise<Response> {
+  /** One request with its own timeout; its body is read within the same timeout. */
+  async function request(url: URL, accept: string, signal: AbortSignal | undefined) {
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const headers: Record<string, string> = { accept };
+    if (options.token && url.origin === ownOrigin) headers.authorization = `Bearer ${options.token}`;
     let response: Response;
     try {
-      response = await doFetch(url, { headers: headers(accept), signal: combined, redirect: 'error' });
+      // Redirects are not followed: a registry must not be able to send us (with the token) elsewhere.
+      response = await doFetch(url, { headers, signal: combined, redirect: 'manual' });
     } catch (error) {
       const reason = timeout.aborted ? `no answer within ${options.timeoutMs} ms` : (error as Error).message;
-      throw new RegistryError('unavailable', `${new URL(url).origin} is unreachable: ${reason}`);
+      throw new RegistryError('unavailable', `${url.origin} is unreachable: ${reason}`);
     }
-    if (response.ok) return response;
+    if (response.ok) return { response, timeout };
     await response.body?.cancel().catch(() => undefined);
-    if (response.status === 404)
-      throw new RegistryError('not_found', `${url} is not in the upstream registry`);
+    if (response.status >= 300 && response.status < 400) {
+      throw new RegistryError(
+        'unsafe_url',
+        `the upstream registry redirected ${url.pathname} (${response.status}); redirects are not followed`,
+      );
+    }
     if (response.status === 401 || response.status === 403) {
       throw new RegistryError('unauthorized', `the upstream registry refused access (${response.status})`);
     }
     if (response.status === 429 || response.status >= 500) {
       throw new RegistryError('unavailable', `the upstream registry answered ${response.status}`);
     }
-    throw new RegistryError('not_found', `the upstream registry answered ${response.status} for ${url}`);
+    throw new RegistryError(
+      'not_found',
+      `the upstream registry answered ${response.status} for ${url.pathname}`,
+    );
   }
 
-  async function readCapped(response: Response, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  /** The body, refused as `too_large` as soon as it passes `cap` (before it is all in memory). */
+  async function readCapped(url: URL, accept: string, cap: number, what: string, signal?: AbortSignal) {
+    const { response, timeout } = await request(url, accept, signal);
     const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-    if (declared > options.maxTarballBytes) {
+    if (declared > cap) {
       await response.body?.cancel().catch(() => undefined);
-      throw new RegistryError(
-        'too_large',
-        `the tarball is ${declared} bytes, over the ${options.maxTarballBytes} byte cap`,
-      );
+      throw new RegistryError('too_large', `the ${what} is ${declared} bytes, over the ${cap} byte cap`);
     }
     if (!response.body) return new Uint8Array(0);
     const reader = response.body.getReader();
@@ -95,14 +119,14 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       try {
         chunk = await reader.read();
       } catch (error) {
-        const reason = signal?.aborted ? 'stopped' : (error as Error).message;
-        throw new RegistryError('unavailable', `the tarball download broke off: ${reason}`);
+        const reason = timeout.aborted ? `no end within ${options.timeoutMs} ms` : (error as Error).message;
+        throw new RegistryError('unavailable', `the ${what} download broke off: ${reason}`);
       }
       if (chunk.done) break;
       size += chunk.value.length;
-      if (size > options.maxTarballBytes) {
+      if (size > cap) {
         await reader.cancel().catch(() => undefined);
-        throw new RegistryError('too_large', `the tarball exceeds the ${options.maxTarballBytes} byte cap`);
+        throw new RegistryError('too_large', `the ${what} exceeds the ${cap} byte cap`);
       }
       chunks.push(chunk.value);
     }
@@ -115,57 +139,83 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     return bytes;
   }
 
+  async function readJson(url: URL, signal: AbortSignal | undefined): Promise<unknown> {
+    const bytes = await readCapped(url, 'application/json', maxMetadataBytes, 'package document', signal);
+    try {
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw new RegistryError('unavailable', 'the upstream registry answered something that is not JSON');
+    }
+  }
+
+  /**
+   * The registry's document for one version: `/{name}/{version}` where the registry serves it
+   * (Verdaccio, npmjs for unscoped names: a few KB), else the whole packument (can be megabytes).
+   */
+  async function versionDocumentOf(name: string, version: string, signal: AbortSignal | undefined) {
+    const versionUrl = new URL(`${encodeName(name)}/${version}`, base);
+    try {
+      const parsed = versionDocument.safeParse(await readJson(versionUrl, signal));
+      if (parsed.success && parsed.data.name === name && parsed.data.version === version) return parsed.data;
+    } catch (error) {
+      // Not served there (or not to us): the packument decides. Only an unreachable registry stops here.
+      if (!(error instanceof RegistryError && (error.code === 'not_found' || error.code === 'unauthorized')))
+        throw error;
+    }
+    const whole = packument.safeParse(await readJson(new URL(encodeName(name), base), signal));
+    if (!whole.success) throw new RegistryError('unavailable', `the packument of ${name} is not one`);
+    const listed = whole.data.versions?.[version];
+    if (listed === undefined)
+      throw new RegistryError('not_found', `${name}@${version} is not in the upstream registry`);
+    const parsed = versionDocument.safeParse(listed);
+    if (!parsed.success) throw new RegistryError('not_found', `${name}@${version} has no tarball`);
+    return parsed.data;
+  }
+
+  function tarballUrl(name: string, version: string, address: string): URL {
+    let url: URL;
+    try {
+      url = new URL(address);
+    } catch {
+      throw new RegistryError('unsafe_url', `the tarball address of ${name}@${version} is not a URL`);
+    }
+    // The tarball must come from where the metadata came from: a packument pointing elsewhere
+    // (cloud metadata, an internal host) would make Warden fetch it for an attacker.
+    if (!origins.has(url.origin) || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username) {
+      throw new RegistryError(
+        'unsafe_url',
+        `the tarball of ${name}@${version} is on ${url.origin}, not on the upstream registry`,
+      );
+    }
+    return url;
+  }
+
   return {
     async download(name, version, expected, signal) {
       if (!validPackageName(name))
-        throw new RegistryError('not_found', `"${name}" is not a valid package name`);
+        throw new RegistryError('not_found', `"${name.slice(0, 100)}" is not a valid package name`);
       if (semver.valid(version) !== version)
-        throw new RegistryError('not_found', `"${version}" is not a version`);
-      const packument = (await (
-        await request(`${base}${encodeName(name)}`, 'application/json', signal)
-      )
-        .json()
-        .catch(() => {
-          throw new RegistryError('unavailable', 'the upstream registry answered something that is not JSON');
-        })) as { versions?: Record<string, Record<string, unknown>> };
-      const registryManifest = packument.versions?.[version];
-      if (!registryManifest)
-        throw new RegistryError('not_found', `${name}@${version} is not in the upstream registry`);
-      const dist = (registryManifest.dist ?? {}) as {
-        tarball?: unknown;
-        integrity?: unknown;
-        shasum?: unknown;
-      };
-      if (typeof dist.tarball !== 'string')
-        throw new RegistryError('not_found', `${name}@${version} has no tarball`);
-      let tarball: URL;
-      try {
-        tarball = new URL(dist.tarball);
-      } catch {
-        throw new RegistryError('unsafe_url', `the tarball address of ${name}@${version} is not a URL`);
-      }
-      if (!origins.has(tarball.origin) || (tarball.protocol !== 'https:' && tarball.protocol !== 'http:')) {
-        throw new RegistryError(
-          'unsafe_url',
-          `the tarball of ${name}@${version} is on ${tarball.origin}, not on the upstream registry`,
-        );
-      }
+        throw new RegistryError('not_found', `"${version.slice(0, 100)}" is not a version`);
+      const document = await versionDocumentOf(name, version, signal);
       const bytes = await readCapped(
-        await request(tarball.toString(), 'application/octet-stream', signal),
+        tarballUrl(name, version, document.dist.tarball),
+        'application/octet-stream',
+        options.maxTarballBytes,
+        'tarball',
         signal,
       );
-      const registryIntegrity =
-        typeof dist.integrity === 'string'
-          ? dist.integrity
-          : typeof dist.shasum === 'string'
-            ? shasumToIntegrity(dist.shasum)
-            : undefined;
+      // Bytes are checked before they are parsed: a tampered tarball is tampering, whatever it holds.
+      const matches = integrityChecker(bytes);
+      const { integrity: registryIntegrity, shasum: registryShasum } = document.dist;
       for (const [what, sri] of [
         ['the lockfile', expected],
         ['the registry', registryIntegrity],
+        [
+          'the registry (shasum)',
+          registryShasum === undefined ? undefined : shasumToIntegrity(registryShasum),
+        ],
       ] as const) {
-        if (!sri) continue;
-        if ((await matchesIntegrity(bytes, sri)) === false) {
+        if (sri && (await matches(sri)) === false) {
           throw new RegistryError(
             'integrity_mismatch',
             `the tarball of ${name}@${version} does not match the integrity ${what} names`,
@@ -176,14 +226,23 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         new Blob([bytes as BlobPart]).stream(),
         options.maxUnpackedBytes,
       );
-      if (manifest.name !== name || manifest.version !== version) {
+      const manifestVersion = typeof manifest.version === 'string' ? semver.clean(manifest.version) : null;
+      if (manifest.name !== name || manifestVersion !== version) {
         throw new RegistryError(
           'invalid_manifest',
           `the tarball's package.json names ${String(manifest.name)}@${String(manifest.version)}, not ${name}@${version}`,
         );
       }
       const { integrity, shasum } = await digestsOf(bytes);
-      return { bytes, integrity, shasum, size: bytes.length, unpackedSize, manifest, registryManifest };
+      return {
+        bytes,
+        integrity,
+        shasum,
+        size: bytes.length,
+        unpackedSize,
+        manifest,
+        registryManifest: document,
+      };
     },
   };
 }

