@@ -157,7 +157,7 @@ export const configSchema = z.object({
     .default(500 * 1024 * 1024)
     .describe('Largest unpacked package (tar bombs stop here)'),
   WARDEN_PACKAGE_CONCURRENCY: int(1, 256)
-    .default(8)
+    .default(16)
     .describe('Packages checked, downloaded or published at once per worker'),
   WARDEN_PUBLISH_CONCURRENCY: int(1, 64)
     .default(4)
