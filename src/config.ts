@@ -158,7 +158,7 @@ export const configSchema = z.object({
     .describe('Largest unpacked package (tar bombs stop here)'),
   WARDEN_PACKAGE_CONCURRENCY: int(1, 256)
     .default(16)
-    .describe('Packages checked, downloaded or published at once per worker'),
+    .describe('Packages checked and downloaded at once per worker'),
   WARDEN_PUBLISH_CONCURRENCY: int(1, 64)
     .default(4)
     .describe(
