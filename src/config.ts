@@ -131,6 +131,36 @@ export const configSchema = z.object({
   WARDEN_JWKS_CACHE_SECONDS: int(1, 86_400)
     .default(300)
     .describe('JWKS max-age and key cache; a new key is published this long before it signs'),
+  WARDEN_PUBLIC_URL: url(['http:', 'https:'])
+    .optional()
+    .describe(
+      'Origin clients reach Warden at (behind a proxy); OAuth issuers of /t/<slug> tenants use it instead of the request Host',
+    ),
+  WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS: int(30, 86_400)
+    .default(600)
+    .describe('Lifetime of access tokens issued to OAuth clients'),
+  WARDEN_OAUTH_ID_TOKEN_TTL_SECONDS: int(30, 86_400).default(300).describe('Lifetime of OIDC ID tokens'),
+  WARDEN_OAUTH_CODE_TTL_SECONDS: int(5, 600)
+    .default(60)
+    .describe('Lifetime of an authorization code (single use; a second use revokes its tokens)'),
+  WARDEN_OAUTH_PAR_TTL_SECONDS: int(5, 600)
+    .default(60)
+    .describe('Lifetime of a pushed authorization request (RFC 9126 request_uri)'),
+  WARDEN_OAUTH_SESSION_TTL_HOURS: int(1, 24 * 30)
+    .default(12)
+    .describe("Single sign-on: how long the authorization server's sign-in cookie lasts"),
+  WARDEN_OAUTH_TOKEN_RATE_PER_CLIENT: int(1, 100_000_000)
+    .default(1200)
+    .describe('Token-endpoint requests per minute per OAuth client (then 429)'),
+  WARDEN_OAUTH_TOKEN_RATE_PER_ADDRESS: int(1, 100_000_000)
+    .default(3000)
+    .describe('Token-endpoint requests per minute per client address, over all clients'),
+  WARDEN_OAUTH_CACHE_TENANTS: int(10, 1_000_000)
+    .default(1000)
+    .describe('Tenants whose issuer keys a process keeps in memory (least recently used go first)'),
+  WARDEN_OAUTH_CLIENT_CACHE_MS: int(0, 600_000)
+    .default(5000)
+    .describe('How long a process reuses a client it read (another process’s change reaches it within this)'),
   WARDEN_UPSTREAM_REGISTRY: url(['http:', 'https:'])
     .default('https://registry.npmjs.org')
     .describe('Where packages are downloaded from, by name (never from a lockfile’s `resolved` URL)'),

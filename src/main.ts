@@ -1,9 +1,10 @@
 import { bootstrap } from './bootstrap.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
-import { createApp } from './http/app.ts';
+import { createApp, oauthServerFor } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { listen, onStopSignal, runtimeName } from './runtime/index.ts';
 import { openService, type Service } from './service.ts';
+import { sweepExpired } from './sweep.ts';
 
 const USAGE = `Usage: warden <command>
 
@@ -116,9 +117,10 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     hasher: identity.hasher,
     reveal: (text) => process.stderr.write(text),
   });
+  const oauth = oauthServerFor({ config, identity, store: service.store, db: service.database.db, logger });
   const sweeper = setInterval(() => {
-    identity.sweep().then(
-      (swept) => logger.debug({ swept }, 'swept expired login and token records'),
+    sweepExpired(identity, oauth, service.metrics).then(
+      (swept) => logger.debug({ swept }, 'swept expired login, token and OAuth records'),
       (error: unknown) => logger.warn({ err: error }, 'sweeping expired records failed'),
     );
   }, SWEEP_INTERVAL_MS);
@@ -134,6 +136,7 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     readiness: service.readiness,
     metrics: service.metrics,
     logger,
+    oauth,
   });
   const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });
   logger.info(

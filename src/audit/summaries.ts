@@ -5,6 +5,7 @@ import { tenancyEventTypes } from '../commands/tenancy/index.ts';
 import { trackerEventTypes } from '../commands/tracker/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { tokenFamilyEventSchemas } from '../identity/tokens/events.ts';
+import { oauthSummaries } from '../oauth/events.ts';
 
 type Summary = (data: Record<string, unknown>, event: RecordedEvent) => string;
 
@@ -21,6 +22,7 @@ const f = (data: Record<string, unknown>, key: string): string => {
  * token). A type missing here is summarised by its name.
  */
 export const summaries: Readonly<Record<string, Summary>> = {
+  ...oauthSummaries,
   TenantCreated: (d) => `Tenant "${f(d, 'slug')}" created (${f(d, 'name')}, plan ${f(d, 'plan')})`,
   TenantRenamed: (d) => `Tenant renamed to "${f(d, 'name')}"`,
   TenantPlanChanged: (d) => `Tenant plan changed from ${f(d, 'from')} to ${f(d, 'to')}`,

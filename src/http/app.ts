@@ -5,18 +5,21 @@ import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import { findUser } from '../commands/identity/index.ts';
 import { aggregateRegistry } from '../commands/registry/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/server.ts';
 import { clientAddress } from './client-address.ts';
 import { swaggerUiAssets } from './docs-assets.ts';
 import type { AppEnv } from './env.ts';
 import type { IdentityStack } from './identity-stack.ts';
 import { authenticate } from './middleware/authenticate.ts';
 import { onError } from './middleware/errors.ts';
+import { formBody } from './middleware/form-body.ts';
 import { idempotency } from './middleware/idempotency.ts';
 import { jsonBody } from './middleware/json-body.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
@@ -31,6 +34,10 @@ import { authTokenRoutes, identityCredentials } from './routes/auth-tokens.ts';
 import { type DocsAssetLoader, docsRoutes } from './routes/docs.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { oauthAuthorizeRoutes } from './routes/oauth-authorize.ts';
+import { oauthClientRoutes } from './routes/oauth-clients.ts';
+import { oauthDiscoveryRoutes } from './routes/oauth-discovery.ts';
+import { oauthTokenRoutes } from './routes/oauth-token.ts';
 import { packageRoutes } from './routes/packages.ts';
 import { tenantAdminRoutes } from './routes/tenant-admin.ts';
 import { tenantRoutes } from './routes/tenants.ts';
@@ -49,7 +56,8 @@ export type AppConfig = Pick<
   | 'WARDEN_REQUEST_TIMEOUT_MS'
   | 'WARDEN_LOCKFILE_LIMIT_BYTES'
   | 'WARDEN_METRICS_TOKEN'
->;
+> &
+  OAuthConfig;
 
 export interface AppDeps {
   config: AppConfig;
@@ -68,6 +76,35 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The docs UI's files (default: the installed swagger-ui-dist). */
   docsAssets?: DocsAssetLoader;
+  /** The OAuth server's state (default: built from the other dependencies; pass one to share it, e.g. its sweeps). */
+  oauth?: OAuthServer;
+}
+
+/** The OAuth server over the identity context: sign-in, the user as they are now, and login throttling. */
+export function oauthServerFor(
+  deps: Pick<AppDeps, 'config' | 'store' | 'db' | 'identity' | 'clock' | 'logger'>,
+) {
+  const clock = deps.clock ?? (() => new Date());
+  const credentials = identityCredentials({ store: deps.store, hasher: deps.identity.hasher, clock });
+  return oauthServer({
+    config: deps.config,
+    db: deps.db,
+    store: deps.store,
+    keys: deps.identity.oauthKeys,
+    tokens: deps.identity.sessions,
+    throttle: deps.identity.throttle,
+    clock,
+    logger: deps.logger,
+    users: {
+      verifyCredentials: credentials,
+      async current(tenantId, userId) {
+        const found = await findUser(deps.store, tenantId, userId);
+        if (found?.state.status !== 'active') return undefined;
+        const { role, email, name, updatedAt } = found.state;
+        return { role, email, name, updatedAt };
+      },
+    },
+  });
 }
 
 /** The whole HTTP surface as one Hono app: the same object serves on Node, on Deno and in `app.request()` tests. */
@@ -77,6 +114,9 @@ export function createApp(deps: AppDeps) {
   const { identity } = deps;
   const lockfileBody = jsonBody(deps.config.WARDEN_LOCKFILE_LIMIT_BYTES);
   const body = jsonBody(deps.config.WARDEN_BODY_LIMIT_BYTES);
+  const form = formBody(Math.min(deps.config.WARDEN_BODY_LIMIT_BYTES, 64 * 1024));
+  const oauth = deps.oauth ?? oauthServerFor(deps);
+  const address = clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS);
   app.use('*', requestContext(deps.logger));
   if (deps.metrics) app.use('*', httpMetrics(deps.metrics));
   app.use('*', secureHeaders());
@@ -87,6 +127,23 @@ export function createApp(deps: AppDeps) {
     .map((o) => o.trim())
     .filter(Boolean);
   if (origins.length > 0) {
+    // The token-style endpoints and discovery serve browser apps too; the authorization endpoint never
+    // answers cross-origin requests (it is navigated to, not fetched).
+    const oauthCors = cors({
+      origin: origins,
+      allowHeaders: ['Authorization', 'Content-Type', 'DPoP'],
+      exposeHeaders: ['WWW-Authenticate', 'DPoP-Nonce', 'Retry-After'],
+      maxAge: 600,
+    });
+    for (const path of [
+      '/oauth/token',
+      '/oauth/revoke',
+      '/oauth/userinfo',
+      '/oauth/jwks',
+      '/.well-known/*',
+    ]) {
+      app.use(path, oauthCors);
+    }
     app.use(
       '/v1/*',
       cors({
@@ -124,9 +181,13 @@ export function createApp(deps: AppDeps) {
     // It bounds the handler until it returns its response; a streamed body (an export) then flows freely.
     app.use('/v1/*', limit);
   }
-  // A lockfile may be far larger than any other body: its route has its own limit.
+  // A lockfile may be far larger than any other body: its route has its own limit. OAuth endpoints take forms.
   app.use('*', (c, next) =>
-    c.req.path.endsWith('/v1/package-requests') ? lockfileBody(c, next) : body(c, next),
+    c.req.path.endsWith('/v1/package-requests')
+      ? lockfileBody(c, next)
+      : c.req.path.startsWith('/oauth/')
+        ? form(c, next)
+        : body(c, next),
   );
 
   // Who and where: the tenant (platform routes may name none), its plan's rate limit, then the caller.
@@ -139,11 +200,24 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', (c, next) =>
     PLATFORM_ROUTE.test(c.req.path) ? tenants.optional(c, next) : tenants.middleware(c, next),
   );
+  // Each tenant is its own issuer: its OAuth endpoints and discovery documents resolve it like any route.
+  for (const path of [
+    '/oauth/*',
+    '/.well-known/openid-configuration',
+    '/.well-known/oauth-authorization-server',
+  ]) {
+    app.use(path, tenants.middleware);
+  }
   app.use('/v1/*', rateLimit({ db: deps.db, clock }));
-  app.use(
-    '*',
-    authenticate({ keys: identity.keys, sessions: identity.sessions, access: identity.access, clock }),
-  );
+  const authenticated = authenticate({
+    keys: identity.keys,
+    sessions: identity.sessions,
+    access: identity.access,
+    clock,
+    oauth: { keys: identity.oauthKeys, replay: oauth.replay },
+  });
+  // The OAuth endpoints read their own credentials (client authentication, DPoP-bound tokens).
+  app.use('*', (c, next) => (c.req.path.startsWith('/oauth/') ? next() : authenticated(c, next)));
 
   // Token responses are never stored: a replayed login or refresh would hand out a used token.
   const keyed = idempotency({
@@ -168,9 +242,13 @@ export function createApp(deps: AppDeps) {
       sessions: identity.sessions,
       verifyCredentials: identityCredentials({ store: deps.store, hasher: identity.hasher, clock }),
       throttle: identity.throttle,
-      clientAddress: clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS),
+      clientAddress: address,
     }),
   );
+  oauthDiscoveryRoutes(app, oauth);
+  oauthAuthorizeRoutes(app, { server: oauth, clientAddress: address });
+  oauthTokenRoutes(app, { server: oauth, clientAddress: address });
+  app.route('/', oauthClientRoutes({ ...routeDeps, clients: oauth.clients, tokens: identity.sessions }));
   app.route(
     '/',
     userRoutes({ ...routeDeps, hasher: identity.hasher, defaultSignupPolicy: identity.defaultSignupPolicy }),

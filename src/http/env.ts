@@ -10,6 +10,9 @@ export interface AppEnv {
     rawBody?: string;
     /** Set by the tenant resolution middleware on tenant-scoped routes. */
     tenant?: ResolvedTenant;
+    /** The parsed body of an OAuth endpoint's form request (absent: not a form). */
+    form?: URLSearchParams;
+    formError?: string;
     /** Set by the authentication middleware when a valid access token is presented. */
     principal?: Principal;
   };

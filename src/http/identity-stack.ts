@@ -6,6 +6,8 @@ import type { EventStore } from '../eventstore/port.ts';
 import { argon2idHasher, type PasswordHasher } from '../identity/passwords.ts';
 import { type LoginThrottle, loginThrottle } from '../identity/throttle.ts';
 import { type KeyRing, keyRing, type TokenSessions, tokenSessions } from '../identity/tokens/index.ts';
+import { type OAuthKeys, oauthKeys } from '../oauth/keys.ts';
+import { issueOAuthAccessToken } from '../oauth/tokens.ts';
 import { identityCurrentUser } from './routes/auth-tokens.ts';
 
 export type IdentityConfig = Pick<
@@ -28,12 +30,16 @@ export type IdentityConfig = Pick<
   | 'WARDEN_JWKS_CACHE_SECONDS'
   | 'WARDEN_REVOCATION_SYNC_MS'
   | 'WARDEN_DEFAULT_SIGNUP_POLICY'
+  | 'WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS'
+  | 'WARDEN_OAUTH_CACHE_TENANTS'
 >;
 
 /** Everything that answers "who is calling": password hashing, signing keys, sessions and login throttling. */
 export interface IdentityStack {
   hasher: PasswordHasher;
   keys: KeyRing;
+  /** Each tenant's own OAuth issuer keys (made on first use, cached for the tenants in use). */
+  oauthKeys: OAuthKeys;
   sessions: TokenSessions;
   throttle: LoginThrottle;
   access: { issuer: string; audience: string; ttlSeconds: number };
@@ -71,6 +77,14 @@ export async function identityStack(deps: {
     clock,
   });
   await keys.ensure();
+  const tenantKeys = oauthKeys({
+    db,
+    keyEncryptionKey: deps.keyEncryptionKey,
+    clock,
+    cacheTtlSeconds: config.WARDEN_JWKS_CACHE_SECONDS,
+    cacheMax: config.WARDEN_OAUTH_CACHE_TENANTS,
+  });
+  const oauthAccess = { audience: access.audience, ttlSeconds: config.WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS };
   const sessions = tokenSessions({
     db,
     store,
@@ -82,6 +96,23 @@ export async function identityStack(deps: {
       graceSeconds: config.WARDEN_REFRESH_GRACE_SECONDS,
     },
     currentUser: identityCurrentUser({ store }),
+    oauthAccess: (user, familyId, now) =>
+      issueOAuthAccessToken(
+        tenantKeys,
+        oauthAccess,
+        {
+          tenantId: user.tenantId,
+          issuer: user.oauth.issuer,
+          subject: user.userId,
+          clientId: user.oauth.clientId,
+          scope: user.oauth.scope,
+          role: user.role,
+          familyId,
+          jkt: user.oauth.dpopJkt,
+          authTime: user.oauth.authTime,
+        },
+        now,
+      ),
     clock,
     revocationSyncMs: config.WARDEN_REVOCATION_SYNC_MS,
   });
@@ -104,6 +135,7 @@ export async function identityStack(deps: {
       parallelism: config.WARDEN_ARGON2_PARALLELISM,
     }),
     keys,
+    oauthKeys: tenantKeys,
     sessions,
     throttle,
     access,

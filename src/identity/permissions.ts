@@ -20,6 +20,8 @@ export const permissions = [
   'workspaces:use',
   'workspaces:manage',
   'audit:read',
+  /** Registering and managing the tenant's OAuth clients (applications that sign users in with Warden). */
+  'clients:manage',
   'projections:rebuild',
   /** Creating and listing tenants, plans and suspension: the platform's business, no tenant role has it. */
   'platform:manage',

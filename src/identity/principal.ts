@@ -13,6 +13,8 @@ export interface Principal {
   tokenExpiresAt: Date;
   /** The refresh-token family (the sign-in session) the access token was issued in; logout revokes it. */
   sessionId?: string;
+  /** OAuth: the client the token was issued to (for client credentials, the client is the caller). */
+  clientId?: string;
 }
 
 /** The tenant a request acts in, resolved by path, header, custom domain or subdomain. */

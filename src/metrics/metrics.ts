@@ -17,6 +17,8 @@ export interface Metrics {
   readonly httpDuration: Histogram<'method' | 'route'>;
   readonly eventsAppended: Counter<'context'>;
   readonly appendDuration: Histogram<never>;
+  /** Expired records the cleanup sweeps removed, by kind (OAuth codes, pending requests, sessions, tokens…). */
+  readonly cleanupRemoved: Counter<'kind'>;
   /**
    * A gauge whose samples `collect` reads when Prometheus scrapes (a failing collector leaves its
    * gauge empty for that scrape rather than failing the scrape).
@@ -58,8 +60,15 @@ export function createMetrics(): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
+  const cleanupRemoved = new Counter({
+    name: 'warden_cleanup_removed_total',
+    help: 'Expired records removed by the cleanup sweeps, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    cleanupRemoved,
     httpRequests,
     httpDuration,
     eventsAppended,

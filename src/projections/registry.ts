@@ -1,4 +1,6 @@
 import { auditEntries } from './audit-entries.ts';
+import { oauthClientList } from './oauth-clients.ts';
+import { oauthConsentList } from './oauth-consents.ts';
 import { packageList } from './package-list.ts';
 import { packageRequests } from './package-requests.ts';
 import type { Projection } from './projection.ts';
@@ -21,4 +23,6 @@ export const projections: readonly Projection[] = [
   erase(issueList),
   erase(packageList),
   erase(packageRequests),
+  erase(oauthClientList),
+  erase(oauthConsentList),
 ];

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import type { Permission } from '../../identity/permissions.ts';
 import { permissionsOf } from '../../identity/permissions.ts';
 import {
   type AccessTokenConfig,
@@ -7,6 +8,14 @@ import {
   type VerifiedAccessToken,
   verifyAccessToken,
 } from '../../identity/tokens/index.ts';
+import { verifyDpopProof } from '../../oauth/dpop.ts';
+import type { OAuthKeys } from '../../oauth/keys.ts';
+import type { ReplayGuard } from '../../oauth/replay-guard.ts';
+import {
+  looksLikeOAuthAccessToken,
+  type VerifiedOAuthAccessToken,
+  verifyOAuthAccessToken,
+} from '../../oauth/tokens.ts';
 import type { AppEnv } from '../env.ts';
 import { problemResponse } from '../problem.ts';
 
@@ -15,10 +24,12 @@ export interface AuthenticateDeps {
   sessions: Pick<TokenSessions, 'isRevoked'>;
   access: Omit<AccessTokenConfig, 'ttlSeconds'>;
   clock?: () => Date;
+  /** Tenant issuers' keys: access tokens OAuth clients got from a tenant act in that tenant (scoped). */
+  oauth?: { keys: OAuthKeys; replay: ReplayGuard };
 }
 
-// RFC 6750 token68; anything else after "Bearer " is not a token.
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+// RFC 6750 token68; anything else after "Bearer " (or "DPoP ", RFC 9449) is not a token.
+const BEARER = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /**
  * Authentication: a valid `Authorization: Bearer <access token>` sets `principal`. No header: the
@@ -39,16 +50,43 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
       return problemResponse(c, 401, 'invalid-token', detail);
     };
     const match = BEARER.exec(header.trim());
-    if (!match?.[1]) return invalid('the Authorization header must be "Bearer <access token>"');
+    if (!match?.[2]) return invalid('the Authorization header must be "Bearer <access token>"');
+    const raw = match[2];
+    const scheme = match[1]?.toLowerCase();
     const now = clock();
-    let token = verified.get(match[1], now);
+    const tenant = c.get('tenant');
+    if (deps.oauth && tenant && looksLikeOAuthAccessToken(raw, deps.access.issuer)) {
+      const oauth = await verifyOAuthAccessToken(deps.oauth.keys, tenant.id, raw, deps.access, now);
+      if (!oauth) return invalid('the access token is not valid');
+      if (await deps.sessions.isRevoked(oauth.tokenId, oauth.familyId))
+        return invalid('the access token is not valid');
+      if (oauth.jkt || scheme === 'dpop') {
+        // RFC 9449 §7: a bound token needs the DPoP scheme and a proof of its key for this request.
+        const proof = c.req.header('dpop');
+        if (scheme !== 'dpop' || !proof || !oauth.jkt)
+          return invalid('a DPoP-bound token needs the DPoP scheme and proof');
+        try {
+          const { jkt } = await verifyDpopProof(
+            proof,
+            { method: c.req.method, url: c.req.url, accessToken: raw },
+            { now, replay: deps.oauth.replay },
+          );
+          if (jkt !== oauth.jkt) return invalid('the DPoP proof is not of the key the token is bound to');
+        } catch {
+          return invalid('the DPoP proof is not valid');
+        }
+      }
+      c.set('principal', oauthPrincipal(oauth));
+      return next();
+    }
+    if (scheme !== 'bearer') return invalid('the Authorization header must be "Bearer <access token>"');
+    let token = verified.get(raw, now);
     if (!token) {
-      const result = await verifyAccessToken(deps.keys, deps.access, match[1], now);
+      const result = await verifyAccessToken(deps.keys, deps.access, raw, now);
       if (!result.ok) return invalid('the access token is not valid');
       token = result.token;
-      verified.set(match[1], token);
+      verified.set(raw, token);
     }
-    const tenant = c.get('tenant');
     // A token acts only in its own tenant; the platform superadmin's acts in every tenant.
     if (tenant && tenant.id !== token.tenantId && !token.platformSuperadmin)
       return invalid('the access token is not valid');
@@ -65,6 +103,32 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
       sessionId: token.familyId,
     });
     return next();
+  };
+}
+
+/**
+ * The caller an OAuth access token stands for. A user's token may do what the user's role may and its
+ * scopes name; a client-credentials token (the client is its own subject) what its scopes name. It
+ * never carries platform powers.
+ */
+function oauthPrincipal(token: VerifiedOAuthAccessToken) {
+  const scopes = new Set(token.scope);
+  const forUser = token.subject !== token.clientId && token.role !== undefined;
+  const base = forUser
+    ? permissionsOf(token.role ?? 'member')
+    : new Set<Permission>(token.scope as Permission[]);
+  return {
+    userId: token.subject,
+    tenantId: token.tenantId,
+    role: token.role ?? 'member',
+    platformSuperadmin: false,
+    permissions: new Set(
+      [...base].filter((p) => scopes.has(p) && p !== 'platform:manage' && p !== 'projections:rebuild'),
+    ),
+    tokenId: token.tokenId,
+    tokenExpiresAt: token.expiresAt,
+    ...(token.familyId ? { sessionId: token.familyId } : {}),
+    clientId: token.clientId,
   };
 }
 

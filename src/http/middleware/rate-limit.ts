@@ -64,7 +64,7 @@ export function tooManyRequests(c: Context, retryAfterSeconds: number, detail: s
 const planLimit = (tenant: ResolvedTenant) => (plans[tenant.plan as PlanId] ?? plans.free).apiRatePerMinute;
 
 /** Requests this process may still admit for a tenant in a window, taken from the shared count. */
-interface Lease {
+export interface Lease {
   resetsAt: number;
   remaining: number;
   /** The shared count as of the last admitted request (for RateLimit-Remaining). */
@@ -72,21 +72,14 @@ interface Lease {
 }
 
 /**
- * Per-tenant API rate limit by plan: a fixed window counted in PostgreSQL (`warden_rate_limits`), so
- * every process shares one count. A process takes a lease of hits at once (one atomic upsert) and
- * admits that many from memory; n processes can admit at most the limit in all (a lease is counted
- * when taken, whether or not it is used up). Every answer carries `RateLimit-Limit`,
- * `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft-ietf-httpapi-ratelimit-headers); over the
- * limit it is 429 with `Retry-After`. Mount it after tenant resolution: a request without a tenant is
- * not counted here.
+ * Fixed-window counts shared by every process through `warden_rate_limits`, admitted from leases: a
+ * process takes `leaseFraction` of the limit at once (one atomic upsert) and admits that many from
+ * memory, so n processes admit at most the limit in all, at one write per lease. The tenant's plan
+ * limit and the OAuth token endpoint's per-client and per-address limits both count this way.
  */
-export function rateLimit(deps: RateLimitDeps): MiddlewareHandler<AppEnv> {
-  const clock = deps.clock ?? (() => new Date());
-  const windowSeconds = deps.windowSeconds ?? 60;
-  const limitFor = deps.limitFor ?? planLimit;
-  const leaseFraction = deps.leaseFraction ?? 0.01;
+export function leasedCounter(deps: { db: Kysely<Tables>; windowSeconds: number; leaseFraction: number }) {
+  const { windowSeconds, leaseFraction } = deps;
   const leases = new Map<string, Lease>();
-
   const fetching = new Map<string, Promise<void>>();
 
   /** Takes a new lease for `key` from the shared count; one at a time per key in this process. */
@@ -128,6 +121,28 @@ export function rateLimit(deps: RateLimitDeps): MiddlewareHandler<AppEnv> {
       if (taken && taken.remaining === 0 && taken.used >= limit) return null;
     }
   }
+
+  return { admit };
+}
+
+/**
+ * Per-tenant API rate limit by plan: a fixed window counted in PostgreSQL (`warden_rate_limits`), so
+ * every process shares one count. A process takes a lease of hits at once (one atomic upsert) and
+ * admits that many from memory; n processes can admit at most the limit in all (a lease is counted
+ * when taken, whether or not it is used up). Every answer carries `RateLimit-Limit`,
+ * `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft-ietf-httpapi-ratelimit-headers); over the
+ * limit it is 429 with `Retry-After`. Mount it after tenant resolution: a request without a tenant is
+ * not counted here.
+ */
+export function rateLimit(deps: RateLimitDeps): MiddlewareHandler<AppEnv> {
+  const clock = deps.clock ?? (() => new Date());
+  const windowSeconds = deps.windowSeconds ?? 60;
+  const limitFor = deps.limitFor ?? planLimit;
+  const { admit } = leasedCounter({
+    db: deps.db,
+    windowSeconds,
+    leaseFraction: deps.leaseFraction ?? 0.01,
+  });
 
   return async (c, next) => {
     const tenant = c.get('tenant');

@@ -8,6 +8,9 @@ import type { AppEnv } from '../env.ts';
 import { problemResponse } from '../problem.ts';
 
 const PATH_PREFIX = /^\/t\/([^/]+)(\/.*)?$/;
+/** RFC 8414 §3: an issuer with a path has its metadata at /.well-known/<name><path>, e.g. …/t/acme. */
+const WELL_KNOWN_SUFFIX =
+  /^(\/\.well-known\/(?:oauth-authorization-server|openid-configuration))\/t\/([^/]+)$/;
 // Looser than the slug rules on purpose: anything else cannot be a tenant, so it needs no lookup.
 const SLUG_SHAPE = /^[a-z0-9-]{1,63}$/;
 
@@ -19,7 +22,8 @@ const SLUG_SHAPE = /^[a-z0-9-]{1,63}$/;
 export function tenantAwarePath(request: Request): string {
   const path = new URL(request.url).pathname;
   const match = PATH_PREFIX.exec(path);
-  return match ? (match[2] ?? '/') : path;
+  if (match) return match[2] ?? '/';
+  return WELL_KNOWN_SUFFIX.exec(path)?.[1] ?? path;
 }
 
 export interface TenantResolutionDeps {
@@ -142,7 +146,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
 
       let found: Lookup | undefined;
       let via: ResolvedTenant['via'];
-      const pathSlug = PATH_PREFIX.exec(url.pathname)?.[1];
+      const pathSlug = PATH_PREFIX.exec(url.pathname)?.[1] ?? WELL_KNOWN_SUFFIX.exec(url.pathname)?.[2];
       const headerSlug = c.req.header('x-tenant')?.trim().toLowerCase();
       const host = url.hostname.toLowerCase().replace(/\.$/, '');
 

@@ -73,8 +73,9 @@ const TokenResponse = z
   .object({
     access_token: z.string(),
     refresh_token: z.string(),
-    token_type: z.literal('Bearer'),
+    token_type: z.enum(['Bearer', 'DPoP']),
     expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
+    scope: z.string().optional(),
   })
   .meta({ id: 'TokenResponse' });
 const Me = z

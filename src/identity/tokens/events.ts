@@ -12,6 +12,10 @@ export const TokenFamilyIssued = z.object({
   tenantId: z.uuid(),
   issuedAt: z.iso.datetime(),
   expiresAt: z.iso.datetime(),
+  /** OAuth grants: the client, the scopes granted and the grant that started the family. */
+  clientId: z.uuid().optional(),
+  scope: z.array(z.string()).optional(),
+  grantType: z.enum(['authorization_code', 'password']).optional(),
 });
 export const TokenFamilyRotated = z.object({
   familyId: z.uuid(),
@@ -20,7 +24,16 @@ export const TokenFamilyRotated = z.object({
 });
 export const TokenFamilyRevoked = z.object({
   familyId: z.uuid(),
-  reason: z.enum(['logout', 'reuse_detected', 'user_gone']),
+  reason: z.enum([
+    'logout',
+    'reuse_detected',
+    'user_gone',
+    /** OAuth: the client revoked it (RFC 7009), its code was presented twice, the user withdrew consent, or the client was deleted. */
+    'revoked_by_client',
+    'code_reused',
+    'consent_revoked',
+    'client_deleted',
+  ]),
   revokedAt: z.iso.datetime(),
 });
 

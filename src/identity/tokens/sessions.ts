@@ -20,8 +20,24 @@ export interface RefreshConfig {
 export interface TokenPair {
   access_token: string;
   refresh_token: string;
-  token_type: 'Bearer';
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
+  /** OAuth grants: the scopes the access token carries. */
+  scope?: string;
+}
+
+/** A family started by an OAuth client (authorization code or password grant) rather than Warden's own login. */
+export interface OAuthGrant {
+  clientId: string;
+  scope: string[];
+  /** The tenant issuer the tokens name as `iss`. */
+  issuer: string;
+  grantType: 'authorization_code' | 'password';
+  /** RFC 9449: the thumbprint of the DPoP key the tokens are bound to. */
+  dpopJkt?: string | undefined;
+  authTime?: Date | undefined;
+  /** The browser sign-in session (OIDC `sid`). */
+  sessionId?: string | undefined;
 }
 
 export interface SessionUser {
@@ -29,10 +45,54 @@ export interface SessionUser {
   tenantId: string;
   role: TenantRole;
   platformSuperadmin: boolean;
+  oauth?: OAuthGrant | undefined;
 }
 
-export type RefreshFailure = 'invalid' | 'expired' | 'revoked' | 'reused' | 'user_gone';
-type RevokeReason = 'logout' | 'reuse_detected' | 'user_gone';
+/** Signs an OAuth access token for a family's user and grant (the OAuth server's keys and claims). */
+export type OAuthAccessIssuer = (
+  user: SessionUser & { oauth: OAuthGrant },
+  familyId: string,
+  now: Date,
+) => Promise<{ token: string; tokenId: string; expiresAt: Date }>;
+
+export type RefreshFailure =
+  | 'invalid'
+  | 'expired'
+  | 'revoked'
+  | 'reused'
+  | 'user_gone'
+  /** OAuth: a scope beyond the family's was asked for, or the DPoP key is not the family's. */
+  | 'invalid_scope'
+  | 'dpop_mismatch';
+export type RevokeReason =
+  | 'logout'
+  | 'reuse_detected'
+  | 'user_gone'
+  | 'revoked_by_client'
+  | 'code_reused'
+  | 'consent_revoked'
+  | 'client_deleted';
+
+/** What a refresh must match besides the token: the client it was issued to, its DPoP key, a narrower scope. */
+export interface RefreshExpectation {
+  /** null (Warden's own sign-in) or the authenticated OAuth client. */
+  clientId: string | null;
+  dpopJkt?: string | undefined;
+  scope?: readonly string[] | undefined;
+}
+
+/** A refresh token as introspection (RFC 7662) sees it. */
+export interface RefreshTokenInfo {
+  familyId: string;
+  tenantId: string;
+  userId: string;
+  clientId: string | null;
+  scope: string[];
+  issuer: string | null;
+  active: boolean;
+  issuedAt: Date;
+  expiresAt: Date;
+}
 export type RefreshResult =
   | { ok: true; pair: TokenPair; replayed: boolean }
   | { ok: false; reason: RefreshFailure };
@@ -53,6 +113,8 @@ export interface TokenSessionDeps {
     userId: string,
   ) => Promise<{ role: TenantRole; platformSuperadmin: boolean } | undefined>;
   clock?: () => Date;
+  /** Signs OAuth access tokens for families an OAuth client started (absent: no OAuth families). */
+  oauthAccess?: OAuthAccessIssuer;
   /**
    * How stale this process's copy of the revocations may get before a check fetches what is new
    * (WARDEN_REVOCATION_SYNC_MS). A logout reaches the other processes within it; this one at once.
@@ -61,21 +123,40 @@ export interface TokenSessionDeps {
 }
 
 export interface TokenSessions {
-  /** Login: a new family with its first pair. */
-  start(user: SessionUser, requestId?: string): Promise<TokenPair>;
+  /** Login: a new family with its first pair (`familyId` when the caller must know it first, e.g. a code redemption). */
+  start(user: SessionUser, requestId?: string, familyId?: string): Promise<TokenPair>;
   /**
    * Rotates a refresh token: it is used up and a new pair issued. A used-up token revokes its whole
    * family, except the newest token's immediate predecessor within the grace window, which gets the
    * pair already issued in its place. `tenantId`, when given, must be the family's tenant.
    */
-  refresh(refreshToken: string, tenantId?: string, requestId?: string): Promise<RefreshResult>;
+  refresh(
+    refreshToken: string,
+    tenantId?: string,
+    requestId?: string,
+    expect?: RefreshExpectation,
+  ): Promise<RefreshResult>;
+  /** A refresh token's family and state, for introspection and revocation; undefined when unknown. */
+  inspect(refreshToken: string): Promise<RefreshTokenInfo | undefined>;
+  /** Revokes a family (and with it every access token issued in it), recording why. */
+  revoke(familyId: string, reason: RevokeReason, requestId?: string): Promise<boolean>;
+  /** Revokes every live family of an OAuth client in a tenant (of one user, when given). */
+  revokeClientFamilies(
+    tenantId: string,
+    clientId: string,
+    reason: RevokeReason,
+    userId?: string,
+    requestId?: string,
+  ): Promise<number>;
+  /** Refuses one access token until it expires (RFC 7009 revocation of an access token). */
+  revokeAccessToken(tokenId: string, expiresAt: Date): Promise<void>;
   /** Logout: revokes the family and refuses the access token's id until it expires. */
   logout(session: { familyId: string; tokenId: string; expiresAt: Date }, requestId?: string): Promise<void>;
   /**
    * True when the access token's id was logged out or its family revoked. Answered from memory: the
    * revocations are fetched incrementally at most once per `revocationSyncMs`.
    */
-  isRevoked(tokenId: string, familyId: string): Promise<boolean>;
+  isRevoked(tokenId: string, familyId?: string): Promise<boolean>;
   /** Deletes denylist entries and families past their expiry (correctness does not depend on it). */
   sweep(): Promise<number>;
 }
@@ -94,9 +175,19 @@ interface TokenRow {
   platform_superadmin: boolean;
   expires_at: Date | string;
   revoked_at: Date | string | null;
+  issued_at: Date | string;
+  client_id: string | null;
+  scope: string | null;
+  issuer: string | null;
+  dpop_jkt: string | null;
+  grant_type: 'authorization_code' | 'password' | null;
+  auth_time: Date | string | null;
+  session_id: string | null;
 }
 
 const ms = (value: Date | string) => new Date(value).getTime();
+/** Refresh tokens are 256 random bits, base64url. */
+const REFRESH_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /** Refresh-token families in PostgreSQL/PGlite, with their lifecycle recorded as events for the audit trail. */
 export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
@@ -130,16 +221,44 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
   }
 
   async function newPair(user: SessionUser, familyId: string, now: Date) {
-    const access = await issueAccessToken(deps.keys, deps.access, { ...user, familyId }, now);
+    const { oauth } = user;
+    let access: { token: string; expiresAt: Date };
+    if (oauth) {
+      if (!deps.oauthAccess) throw new Error('an OAuth family needs the OAuth access-token issuer');
+      access = await deps.oauthAccess({ ...user, oauth }, familyId, now);
+    } else {
+      access = await issueAccessToken(deps.keys, deps.access, { ...user, familyId }, now);
+    }
     const refreshToken = randomToken(256);
     const pair: TokenPair = {
       access_token: access.token,
       refresh_token: refreshToken,
-      token_type: 'Bearer',
-      expires_in: deps.access.ttlSeconds,
+      token_type: oauth?.dpopJkt ? 'DPoP' : 'Bearer',
+      expires_in: Math.round((access.expiresAt.getTime() - now.getTime()) / 1000),
+      ...(oauth ? { scope: oauth.scope.join(' ') } : {}),
     };
     return { pair, hash: await sha256(refreshToken) };
   }
+
+  const userOf = (row: TokenRow): SessionUser => ({
+    userId: row.user_id,
+    tenantId: row.tenant_id,
+    role: row.role,
+    platformSuperadmin: row.platform_superadmin,
+    ...(row.client_id
+      ? {
+          oauth: {
+            clientId: row.client_id,
+            scope: (row.scope ?? '').split(' ').filter(Boolean),
+            issuer: row.issuer ?? '',
+            grantType: row.grant_type ?? 'authorization_code',
+            dpopJkt: row.dpop_jkt ?? undefined,
+            authTime: row.auth_time ? new Date(row.auth_time) : undefined,
+            sessionId: row.session_id ?? undefined,
+          },
+        }
+      : {}),
+  });
 
   const idleExpiry = (now: Date, familyExpires: number) =>
     new Date(Math.min(now.getTime() + deps.refresh.idleTtlSeconds * 1000, familyExpires)).toISOString();
@@ -157,7 +276,9 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
   async function find(hash: string): Promise<TokenRow | undefined> {
     const found = await sql<TokenRow>`
       select t.token_hash, t.family_id, t.generation, t.idle_expires_at, t.used_at, t.successor_hash,
-             t.successor_sealed, f.tenant_id, f.user_id, f.role, f.platform_superadmin, f.expires_at, f.revoked_at
+             t.successor_sealed, f.tenant_id, f.user_id, f.role, f.platform_superadmin, f.expires_at, f.revoked_at,
+             f.created_at as issued_at, f.client_id, f.scope, f.issuer, f.dpop_jkt, f.grant_type, f.auth_time,
+             f.session_id
       from warden_refresh_tokens t join warden_token_families f on f.family_id = t.family_id
       where t.token_hash = ${hash}`.execute(db);
     return found.rows[0];
@@ -196,18 +317,23 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
   }
 
   return {
-    async start(user, requestId) {
+    async start(user, requestId, familyId = crypto.randomUUID()) {
       const now = clock();
-      const familyId = crypto.randomUUID();
       const expires = now.getTime() + deps.refresh.absoluteTtlSeconds * 1000;
       const { pair, hash } = await newPair(user, familyId, now);
+      const o = user.oauth;
       // The rows and the audit event are independent writes: sent together, a login waits for one commit, not two.
       // One statement: the family and its first token commit together.
       const rows = sql`
         with family as (
-          insert into warden_token_families (family_id, tenant_id, user_id, role, platform_superadmin, created_at, expires_at)
+          insert into warden_token_families (family_id, tenant_id, user_id, role, platform_superadmin, created_at,
+                                             expires_at, client_id, scope, issuer, dpop_jkt, grant_type, auth_time,
+                                             session_id)
           values (${familyId}, ${user.tenantId}, ${user.userId}, ${user.role}, ${user.platformSuperadmin},
-                  ${now.toISOString()}::timestamptz, ${new Date(expires).toISOString()}::timestamptz)
+                  ${now.toISOString()}::timestamptz, ${new Date(expires).toISOString()}::timestamptz,
+                  ${o?.clientId ?? null}::uuid, ${o ? o.scope.join(' ') : null}, ${o?.issuer ?? null},
+                  ${o?.dpopJkt ?? null}, ${o?.grantType ?? null}, ${o?.authTime?.toISOString() ?? null}::timestamptz,
+                  ${o?.sessionId ?? null})
           returning family_id
         )
         insert into warden_refresh_tokens (token_hash, family_id, generation, issued_at, idle_expires_at)
@@ -222,6 +348,7 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
           tenantId: user.tenantId,
           issuedAt: now.toISOString(),
           expiresAt: new Date(expires).toISOString(),
+          ...(o ? { clientId: o.clientId, scope: o.scope, grantType: o.grantType } : {}),
         },
         requestId,
       );
@@ -229,25 +356,31 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
       return pair;
     },
 
-    async refresh(refreshToken, tenantId, requestId) {
+    async refresh(refreshToken, tenantId, requestId, expect = { clientId: null }) {
       const now = clock();
       // Anything not shaped like our tokens is refused before it costs a hash and a query.
-      if (!/^[A-Za-z0-9_-]{43}$/.test(refreshToken)) return { ok: false, reason: 'invalid' };
+      if (!REFRESH_SHAPE.test(refreshToken)) return { ok: false, reason: 'invalid' };
       const hash = await sha256(refreshToken);
       const row = await find(hash);
       if (!row || (tenantId !== undefined && row.tenant_id !== tenantId))
         return { ok: false, reason: 'invalid' };
+      // A refresh token works only for the client it was issued to (Warden's own sign-in: none), and a
+      // DPoP-bound one only with a proof of the same key (RFC 9449 §5).
+      if ((row.client_id ?? null) !== expect.clientId) return { ok: false, reason: 'invalid' };
+      if (row.dpop_jkt !== null && row.dpop_jkt !== expect.dpopJkt)
+        return { ok: false, reason: 'dpop_mismatch' };
+      const granted = (row.scope ?? '').split(' ').filter(Boolean);
+      if (expect.scope?.some((s) => !granted.includes(s))) return { ok: false, reason: 'invalid_scope' };
       if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
       if (ms(row.expires_at) <= now.getTime()) return { ok: false, reason: 'expired' };
       if (row.used_at !== null) return reused(row, refreshToken, now, requestId);
       if (ms(row.idle_expires_at) <= now.getTime()) return { ok: false, reason: 'expired' };
 
-      let user: SessionUser = {
-        userId: row.user_id,
-        tenantId: row.tenant_id,
-        role: row.role,
-        platformSuperadmin: row.platform_superadmin,
-      };
+      let user = userOf(row);
+      if (user.oauth && expect.scope && expect.scope.length > 0) {
+        // RFC 6749 §6: a narrower scope for this access token; the grant keeps what it had.
+        user = { ...user, oauth: { ...user.oauth, scope: [...expect.scope] } };
+      }
       if (deps.currentUser) {
         const current = await deps.currentUser(row.tenant_id, row.user_id);
         if (!current) {
@@ -314,6 +447,61 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
           requestId,
         );
       }
+    },
+
+    async inspect(refreshToken) {
+      if (!REFRESH_SHAPE.test(refreshToken)) return undefined;
+      const row = await find(await sha256(refreshToken));
+      if (!row) return undefined;
+      const now = clock().getTime();
+      return {
+        familyId: row.family_id,
+        tenantId: row.tenant_id,
+        userId: row.user_id,
+        clientId: row.client_id,
+        scope: (row.scope ?? '').split(' ').filter(Boolean),
+        issuer: row.issuer,
+        active:
+          row.revoked_at === null &&
+          row.used_at === null &&
+          ms(row.expires_at) > now &&
+          ms(row.idle_expires_at) > now,
+        issuedAt: new Date(row.issued_at),
+        expiresAt: new Date(Math.min(ms(row.expires_at), ms(row.idle_expires_at))),
+      };
+    },
+
+    async revoke(familyId, reason, requestId) {
+      const revoked = await revokeFamily(familyId, reason, clock());
+      if (!revoked) return false;
+      await record(
+        familyId,
+        { tenantId: revoked.tenant_id, userId: revoked.user_id },
+        'TokenFamilyRevoked',
+        { reason, revokedAt: clock().toISOString() },
+        requestId,
+      );
+      return true;
+    },
+
+    async revokeClientFamilies(tenantId, clientId, reason, userId, requestId) {
+      const families = await sql<{ family_id: string }>`
+        select family_id from warden_token_families
+        where tenant_id = ${tenantId} and client_id = ${clientId} and revoked_at is null
+          and (${userId ?? null}::uuid is null or user_id = ${userId ?? null}::uuid)`.execute(db);
+      let count = 0;
+      for (const { family_id } of families.rows) {
+        if (await this.revoke(family_id, reason, requestId)) count++;
+      }
+      return count;
+    },
+
+    async revokeAccessToken(tokenId, expiresAt) {
+      await sql`
+        insert into warden_revoked_access_tokens (jti, expires_at)
+        values (${tokenId}, ${expiresAt.toISOString()}::timestamptz)
+        on conflict (jti) do nothing`.execute(db);
+      revocations.revokeToken(tokenId, expiresAt);
     },
 
     async isRevoked(tokenId, familyId) {
@@ -393,8 +581,8 @@ function revocationCache(db: Kysely<Tables>, syncMs: number, accessTtlSeconds: n
       });
       await pending;
     },
-    has(tokenId: string, familyId: string): boolean {
-      return tokens.has(tokenId) || families.has(familyId);
+    has(tokenId: string, familyId?: string): boolean {
+      return tokens.has(tokenId) || (familyId !== undefined && families.has(familyId));
     },
     revokeToken(tokenId: string, expiresAt: Date) {
       tokens.set(tokenId, expiresAt.getTime());

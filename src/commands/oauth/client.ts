@@ -1,0 +1,243 @@
+import type { Decider } from '../decider.ts';
+import { DomainError, type FieldError, invalid, notFound, ruleViolated } from '../errors.ts';
+import { type ClientEvent, type ClientSettings, checkEvents, type GrantType } from './events.ts';
+
+export type ClientType = 'confidential' | 'public';
+
+export interface ClientState extends ClientSettings {
+  status: 'none' | 'active' | 'deleted';
+  clientId: string;
+  tenantId: string;
+  type: ClientType;
+  secretHash: string | null;
+  previousSecretHash: string | null;
+  previousValidUntil: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type ClientCommand =
+  | {
+      type: 'RegisterClient';
+      clientId: string;
+      tenantId: string;
+      clientType: ClientType;
+      settings: ClientSettings;
+      secretHash: string | null;
+      at: string;
+    }
+  | { type: 'UpdateClient'; clientId: string; tenantId: string; changes: Partial<ClientSettings>; at: string }
+  | {
+      type: 'RotateClientSecret';
+      clientId: string;
+      tenantId: string;
+      secretHash: string;
+      previousValidUntil: string | null;
+      at: string;
+    }
+  | { type: 'DeleteClient'; clientId: string; tenantId: string; at: string };
+
+const initialState = (): ClientState => ({
+  status: 'none',
+  clientId: '',
+  tenantId: '',
+  type: 'confidential',
+  name: '',
+  redirectUris: [],
+  postLogoutRedirectUris: [],
+  grantTypes: [],
+  scopes: [],
+  tokenEndpointAuthMethod: 'client_secret_basic',
+  jwks: [],
+  requireDpop: false,
+  requirePar: false,
+  idTokenSignedResponseAlg: 'RS256',
+  skipConsent: false,
+  secretHash: null,
+  previousSecretHash: null,
+  previousValidUntil: null,
+  createdAt: '',
+  updatedAt: '',
+});
+
+const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
+// A private-use scheme for native apps (RFC 8252 §7.1): reverse domain name, e.g. com.example.app.
+const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/;
+
+/**
+ * A redirect URI as RFC 9700 §2.1 wants it: absolute, no fragment, compared exactly (no wildcards);
+ * https, or http only on a loopback address (native apps), or a private-use scheme for public clients.
+ */
+export function redirectUriProblem(uri: string, type: ClientType): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return 'must be an absolute URI';
+  }
+  if (url.hash || uri.includes('#')) return 'must not have a fragment';
+  if (uri.includes('*')) return 'must not contain wildcards (redirect URIs are compared exactly)';
+  if (url.username || url.password) return 'must not carry credentials';
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:') {
+    return LOOPBACK.has(url.hostname) ? undefined : 'http is allowed only on a loopback address';
+  }
+  if (type === 'public' && PRIVATE_USE_SCHEME.test(url.protocol)) return undefined;
+  return 'must be https, http on a loopback address, or (public clients) a reverse-domain private-use scheme';
+}
+
+/** Everything a client's settings must satisfy together; an empty list when they do. */
+export function settingsProblems(type: ClientType, s: ClientSettings, hasSecret: boolean): FieldError[] {
+  const problems: FieldError[] = [];
+  const grants = new Set<GrantType>(s.grantTypes);
+  s.redirectUris.forEach((uri, i) => {
+    const problem = redirectUriProblem(uri, type);
+    if (problem) problems.push({ path: `redirect_uris.${i}`, message: problem });
+  });
+  s.postLogoutRedirectUris.forEach((uri, i) => {
+    const problem = redirectUriProblem(uri, type);
+    if (problem) problems.push({ path: `post_logout_redirect_uris.${i}`, message: problem });
+  });
+  if (grants.has('authorization_code') && s.redirectUris.length === 0) {
+    problems.push({ path: 'redirect_uris', message: 'the authorization_code grant needs a redirect URI' });
+  }
+  if (grants.has('refresh_token') && !grants.has('authorization_code') && !grants.has('password')) {
+    problems.push({
+      path: 'grant_types',
+      message: 'refresh_token needs a grant that issues refresh tokens (authorization_code or password)',
+    });
+  }
+  if (type === 'public') {
+    if (s.tokenEndpointAuthMethod !== 'none') {
+      problems.push({
+        path: 'token_endpoint_auth_method',
+        message: 'a public client authenticates with none',
+      });
+    }
+    if (grants.has('client_credentials')) {
+      problems.push({ path: 'grant_types', message: 'client_credentials needs a confidential client' });
+    }
+    if (grants.has('password')) {
+      problems.push({ path: 'grant_types', message: 'the password grant needs a confidential client' });
+    }
+  } else {
+    if (s.tokenEndpointAuthMethod === 'none') {
+      problems.push({
+        path: 'token_endpoint_auth_method',
+        message: 'a confidential client must authenticate',
+      });
+    }
+    if (s.tokenEndpointAuthMethod === 'private_key_jwt' && s.jwks.length === 0) {
+      problems.push({ path: 'jwks', message: 'private_key_jwt needs at least one public key' });
+    }
+    if (s.tokenEndpointAuthMethod.startsWith('client_secret') && !hasSecret) {
+      problems.push({ path: 'token_endpoint_auth_method', message: 'client secret methods need a secret' });
+    }
+  }
+  return problems;
+}
+
+function decide(command: ClientCommand, state: ClientState): ClientEvent[] {
+  const fail = (errors: FieldError[]) => invalid(errors);
+  if (command.type === 'RegisterClient') {
+    if (state.status !== 'none') throw new DomainError('CONFLICT', 'the client exists already');
+    const problems = settingsProblems(command.clientType, command.settings, command.secretHash !== null);
+    if (problems.length > 0) throw invalid(problems);
+    return checkEvents(
+      [
+        {
+          type: 'OAuthClientRegistered',
+          data: {
+            clientId: command.clientId,
+            tenantId: command.tenantId,
+            type: command.clientType,
+            ...command.settings,
+            secretHash: command.secretHash,
+            at: command.at,
+          },
+        },
+      ],
+      fail,
+    );
+  }
+  if (state.status !== 'active' || state.tenantId !== command.tenantId) throw notFound('client');
+  switch (command.type) {
+    case 'UpdateClient': {
+      const next = { ...state, ...defined(command.changes) };
+      const problems = settingsProblems(state.type, next, state.secretHash !== null);
+      if (problems.length > 0) throw invalid(problems);
+      const changed = Object.fromEntries(
+        Object.entries(command.changes).filter(
+          ([key, value]) => JSON.stringify(state[key as keyof ClientSettings]) !== JSON.stringify(value),
+        ),
+      ) as Partial<ClientSettings>;
+      if (Object.keys(changed).length === 0) return [];
+      return checkEvents(
+        [
+          {
+            type: 'OAuthClientUpdated',
+            data: { clientId: state.clientId, tenantId: state.tenantId, changes: changed, at: command.at },
+          },
+        ],
+        fail,
+      );
+    }
+    case 'RotateClientSecret':
+      if (state.type === 'public') {
+        throw ruleViolated('public_client_has_no_secret', 'a public client has no secret to rotate');
+      }
+      return checkEvents(
+        [
+          {
+            type: 'OAuthClientSecretRotated',
+            data: {
+              clientId: state.clientId,
+              tenantId: state.tenantId,
+              secretHash: command.secretHash,
+              previousValidUntil: command.previousValidUntil,
+              at: command.at,
+            },
+          },
+        ],
+        fail,
+      );
+    case 'DeleteClient':
+      return [
+        {
+          type: 'OAuthClientDeleted',
+          data: { clientId: state.clientId, tenantId: state.tenantId, at: command.at },
+        },
+      ];
+  }
+}
+
+function evolve(state: ClientState, event: ClientEvent): ClientState {
+  switch (event.type) {
+    case 'OAuthClientRegistered': {
+      const { type, secretHash, at, ...rest } = event.data;
+      return { ...state, ...rest, status: 'active', type, secretHash, createdAt: at, updatedAt: at };
+    }
+    case 'OAuthClientUpdated':
+      return { ...state, ...defined(event.data.changes), updatedAt: event.data.at };
+    case 'OAuthClientSecretRotated':
+      return {
+        ...state,
+        secretHash: event.data.secretHash,
+        previousSecretHash: event.data.previousValidUntil ? state.secretHash : null,
+        previousValidUntil: event.data.previousValidUntil,
+        updatedAt: event.data.at,
+      };
+    case 'OAuthClientDeleted':
+      return { ...state, status: 'deleted', updatedAt: event.data.at };
+  }
+}
+
+/** The changes that carry a value (zod's partial types allow explicit undefined). */
+const defined = (changes: Partial<Record<keyof ClientSettings, unknown>>) =>
+  Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as Partial<ClientSettings>;
+
+export const clientDecider: Decider<ClientCommand, ClientEvent, ClientState> = {
+  initialState,
+  decide,
+  evolve,
+};

@@ -1,0 +1,46 @@
+import type { Decider } from '../decider.ts';
+import { invalid } from '../errors.ts';
+import { type ConsentEvent, checkEvents } from './events.ts';
+
+/** What one user has allowed one client: remembered, so the consent page is asked once per scope. */
+export interface ConsentState {
+  scopes: string[];
+  grantedAt: string | null;
+  revokedAt: string | null;
+}
+
+export type ConsentCommand =
+  | { type: 'GrantConsent'; tenantId: string; userId: string; clientId: string; scopes: string[]; at: string }
+  | { type: 'RevokeConsent'; tenantId: string; userId: string; clientId: string; at: string };
+
+function decide(command: ConsentCommand, state: ConsentState): ConsentEvent[] {
+  const { tenantId, userId, clientId, at } = command;
+  if (command.type === 'GrantConsent') {
+    // Consent accumulates: a new request for more scopes adds them to what was allowed before.
+    const scopes = [...new Set([...state.scopes, ...command.scopes])].sort();
+    if (scopes.length === state.scopes.length && state.grantedAt !== null) return [];
+    return checkEvents(
+      [{ type: 'OAuthConsentGranted', data: { tenantId, userId, clientId, scopes, at } }],
+      invalid,
+    );
+  }
+  if (state.scopes.length === 0) return [];
+  return [{ type: 'OAuthConsentRevoked', data: { tenantId, userId, clientId, at } }];
+}
+
+function evolve(state: ConsentState, event: ConsentEvent): ConsentState {
+  if (event.type === 'OAuthConsentGranted') {
+    return { scopes: event.data.scopes, grantedAt: event.data.at, revokedAt: null };
+  }
+  return { scopes: [], grantedAt: state.grantedAt, revokedAt: event.data.at };
+}
+
+export const consentDecider: Decider<ConsentCommand, ConsentEvent, ConsentState> = {
+  initialState: () => ({ scopes: [], grantedAt: null, revokedAt: null }),
+  decide,
+  evolve,
+};
+
+/** True when every scope asked for was allowed before. */
+export const coversScopes = (state: ConsentState, scopes: readonly string[]) =>
+  scopes.every((s) => state.scopes.includes(s));

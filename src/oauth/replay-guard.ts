@@ -1,0 +1,22 @@
+import { type Kysely, sql } from 'kysely';
+import type { Tables } from '../db/tables.ts';
+
+/**
+ * One-time ids shared by every process (`warden_oauth_jti`): a client assertion's or a DPoP proof's
+ * `jti` is accepted once until it expires. The insert is the check, so two processes cannot both
+ * accept the same proof.
+ */
+export function replayGuard(db: Kysely<Tables>) {
+  return {
+    /** True the first time `key` is seen (it is then kept until `expiresAt`), false on a replay. */
+    async firstUse(key: string, expiresAt: Date): Promise<boolean> {
+      const result = await sql<{ key: string }>`
+        insert into warden_oauth_jti (key, expires_at) values (${key}, ${expiresAt.toISOString()}::timestamptz)
+        on conflict (key) do update set expires_at = excluded.expires_at
+          where warden_oauth_jti.expires_at <= now()
+        returning key`.execute(db);
+      return result.rows.length === 1;
+    },
+  };
+}
+export type ReplayGuard = ReturnType<typeof replayGuard>;

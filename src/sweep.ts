@@ -1,0 +1,26 @@
+import type { IdentityStack } from './http/identity-stack.ts';
+import type { Metrics } from './metrics/metrics.ts';
+import type { OAuthServer } from './oauth/server.ts';
+
+/**
+ * The cleanup process: expired login throttles, token families and denylist entries, authorization
+ * codes, pending authorization requests, sign-in sessions and one-time ids. Correctness never depends
+ * on it (every check also reads expiry); it keeps the tables small. Its work is counted in
+ * `warden_cleanup_removed_total{kind}`.
+ */
+export async function sweepExpired(identity: IdentityStack, oauth: OAuthServer, metrics?: Metrics) {
+  const [own, protocol] = await Promise.all([identity.sweep(), oauth.sweep()]);
+  const counts = {
+    login_throttle: own.throttle,
+    token_families: own.sessions,
+    oauth_codes: protocol.codes,
+    oauth_requests: protocol.requests,
+    oauth_sessions: protocol.sessions,
+    oauth_one_time_ids: protocol.assertions,
+  };
+  for (const [kind, removed] of Object.entries(counts)) {
+    // Counted even when zero, so the series exists from the first sweep on.
+    metrics?.cleanupRemoved.inc({ kind }, removed);
+  }
+  return counts;
+}
