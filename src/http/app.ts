@@ -214,7 +214,7 @@ export function createApp(deps: AppDeps) {
     sessions: identity.sessions,
     access: identity.access,
     clock,
-    oauth: { keys: identity.oauthKeys, replay: oauth.replay },
+    oauth: { keys: identity.oauthKeys, replay: oauth.replay, clients: oauth.clients },
   });
   // The OAuth endpoints read their own credentials (client authentication, DPoP-bound tokens).
   app.use('*', (c, next) => (c.req.path.startsWith('/oauth/') ? next() : authenticated(c, next)));

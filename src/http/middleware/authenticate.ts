@@ -8,6 +8,7 @@ import {
   type VerifiedAccessToken,
   verifyAccessToken,
 } from '../../identity/tokens/index.ts';
+import type { ClientRegistry } from '../../oauth/clients.ts';
 import { verifyDpopProof } from '../../oauth/dpop.ts';
 import type { OAuthKeys } from '../../oauth/keys.ts';
 import type { ReplayGuard } from '../../oauth/replay-guard.ts';
@@ -25,7 +26,7 @@ export interface AuthenticateDeps {
   access: Omit<AccessTokenConfig, 'ttlSeconds'>;
   clock?: () => Date;
   /** Tenant issuers' keys: access tokens OAuth clients got from a tenant act in that tenant (scoped). */
-  oauth?: { keys: OAuthKeys; replay: ReplayGuard };
+  oauth?: { keys: OAuthKeys; replay: ReplayGuard; clients: Pick<ClientRegistry, 'get'> };
 }
 
 // RFC 6750 token68; anything else after "Bearer " (or "DPoP ", RFC 9449) is not a token.
@@ -59,6 +60,9 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
       const oauth = await verifyOAuthAccessToken(deps.oauth.keys, tenant.id, raw, deps.access, now);
       if (!oauth) return invalid('the access token is not valid');
       if (await deps.sessions.isRevoked(oauth.tokenId, oauth.familyId))
+        return invalid('the access token is not valid');
+      // A deleted client's tokens stop working with it (within the client cache's few seconds elsewhere).
+      if (!(await deps.oauth.clients.get(tenant.id, oauth.clientId)))
         return invalid('the access token is not valid');
       if (oauth.jkt || scheme === 'dpop') {
         // RFC 9449 §7: a bound token needs the DPoP scheme and a proof of its key for this request.

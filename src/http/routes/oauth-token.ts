@@ -394,6 +394,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
     const verified = await verifyOAuthAccessToken(server.keys, tenantId, token, accessConfig, server.clock());
     if (!verified) return undefined;
     if (await server.tokens.isRevoked(verified.tokenId, verified.familyId)) return undefined;
+    if (!(await server.clients.get(tenantId, verified.clientId))) return undefined;
     return verified;
   }
 
