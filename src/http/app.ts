@@ -82,7 +82,7 @@ export interface AppDeps {
 
 /** The OAuth server over the identity context: sign-in, the user as they are now, and login throttling. */
 export function oauthServerFor(
-  deps: Pick<AppDeps, 'config' | 'store' | 'db' | 'identity' | 'clock' | 'logger'>,
+  deps: Pick<AppDeps, 'config' | 'store' | 'db' | 'identity'> & Partial<Pick<AppDeps, 'clock' | 'logger'>>,
 ) {
   const clock = deps.clock ?? (() => new Date());
   const credentials = identityCredentials({ store: deps.store, hasher: deps.identity.hasher, clock });
@@ -94,7 +94,7 @@ export function oauthServerFor(
     tokens: deps.identity.sessions,
     throttle: deps.identity.throttle,
     clock,
-    logger: deps.logger,
+    ...(deps.logger ? { logger: deps.logger } : {}),
     users: {
       verifyCredentials: credentials,
       async current(tenantId, userId) {
@@ -119,7 +119,8 @@ export function createApp(deps: AppDeps) {
   const address = clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS);
   app.use('*', requestContext(deps.logger));
   if (deps.metrics) app.use('*', httpMetrics(deps.metrics));
-  app.use('*', secureHeaders());
+  // Nothing Warden serves is meant to be framed (the sign-in and consent pages least of all).
+  app.use('*', secureHeaders({ xFrameOptions: 'DENY' }));
   // Before authentication: a scraper sends the metrics token, not a user's access token.
   if (deps.metrics) app.route('/', metricsRoutes(deps.metrics, deps.config.WARDEN_METRICS_TOKEN));
   const origins = (deps.config.WARDEN_CORS_ORIGINS ?? '')
