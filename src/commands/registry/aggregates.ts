@@ -1,6 +1,7 @@
 import type { DomainEvent } from '../decider.ts';
 import { userDecider } from '../identity/index.ts';
 import { membershipDecider } from '../identity/membership.ts';
+import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
 import { domainDecider } from '../tenancy/domains.ts';
 import { tenantDecider } from '../tenancy/index.ts';
@@ -64,6 +65,8 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('packages.Package', packageDecider, { snapshots: true }),
   aggregate('packages.Request', requestDecider, { snapshots: true }),
   aggregate('packages.Policy', policyDecider, { snapshots: true }),
+  aggregate('oauth.Client', clientDecider, { hide: ['secretHash', 'previousSecretHash'], snapshots: true }),
+  aggregate('oauth.Consent', consentDecider),
 ];
 
 /** A short, stable hash of source texts (32-bit FNV-1a, twice with different seeds): no security role. */
