@@ -19,13 +19,21 @@ describe.each(databaseKinds)('per-tenant issuer keys ($name)', ({ fresh }) => {
     const config = { audience: 'warden-api', ttlSeconds: 60 };
     const issued = [];
     for (const tenantId of tenants) {
-      const claims = { tenantId, issuer: `https://w.example/t/${tenantId}`, subject: tenantId, clientId: crypto.randomUUID(), scope: ['packages:read'] };
+      const claims = {
+        tenantId,
+        issuer: `https://w.example/t/${tenantId}`,
+        subject: tenantId,
+        clientId: crypto.randomUUID(),
+        scope: ['packages:read'],
+      };
       issued.push({ tenantId, ...(await issueOAuthAccessToken(keys, config, claims, new Date())) });
       expect(keys.cachedTenants).toBeLessThanOrEqual(10);
     }
     // The first tenants left the cache long ago; their tokens still verify (keys read back, same kid).
     for (const { tenantId, token } of issued.slice(0, 5)) {
-      expect((await verifyOAuthAccessToken(keys, tenantId, token, config, new Date()))?.tenantId).toBe(tenantId);
+      expect((await verifyOAuthAccessToken(keys, tenantId, token, config, new Date()))?.tenantId).toBe(
+        tenantId,
+      );
     }
     // A token of one tenant does not verify at another.
     const [a, b] = issued;
@@ -35,7 +43,9 @@ describe.each(databaseKinds)('per-tenant issuer keys ($name)', ({ fresh }) => {
 
   it('agrees on one active key per tenant and algorithm when processes race to make it', async () => {
     const tenantId = crypto.randomUUID();
-    const processes = Array.from({ length: 4 }, () => oauthKeys({ db: db.database.db, keyEncryptionKey: kek }));
+    const processes = Array.from({ length: 4 }, () =>
+      oauthKeys({ db: db.database.db, keyEncryptionKey: kek }),
+    );
     const signers = await Promise.all(processes.map((p) => p.signer(tenantId, 'EdDSA')));
     expect(new Set(signers.map((s) => s.kid)).size).toBe(1);
     const jwks = await processes[0]!.jwks(tenantId);
@@ -44,6 +54,8 @@ describe.each(databaseKinds)('per-tenant issuer keys ($name)', ({ fresh }) => {
     const rotated = await processes[0]!.rotate(tenantId, 'EdDSA', 600);
     expect(rotated.kid).not.toBe(signers[0]!.kid);
     expect(await processes[0]!.verifier(tenantId, signers[0]!.kid)).toBeDefined();
-    expect((await processes[0]!.jwks(tenantId)).keys.map((k) => k.kid)).toEqual(expect.arrayContaining([signers[0]!.kid, rotated.kid]));
+    expect((await processes[0]!.jwks(tenantId)).keys.map((k) => k.kid)).toEqual(
+      expect.arrayContaining([signers[0]!.kid, rotated.kid]),
+    );
   });
 });
