@@ -397,6 +397,96 @@ describe(`openid-client and Chromium against Warden's OAuth server (${databaseKi
     });
   });
 
+  /** An authorization URL of `rp` with fresh PKCE, state and nonce, and extra parameters. */
+  async function authorizationUrl(rp: { config: client.Configuration; redirectUri: string }, extra = {}) {
+    const checks = await freshChecks();
+    const url = client.buildAuthorizationUrl(rp.config, {
+      redirect_uri: rp.redirectUri,
+      scope: 'openid email',
+      code_challenge: checks.challenge,
+      code_challenge_method: 'S256',
+      state: checks.state,
+      nonce: checks.nonce,
+      ...extra,
+    });
+    return { url, checks };
+  }
+
+  it('answers with response_mode=form_post: Chromium runs the auto-submitting page and posts code, state and iss to the callback', async () => {
+    const rp = await confidentialClient();
+    const { url, checks } = await authorizationUrl(rp, { response_mode: 'form_post' });
+    const { request, received } = await authorizeInBrowser(page, callbacks, url, {
+      user: alice,
+      decision: 'allow',
+    });
+    expect(received.method).toBe('POST');
+    expect(received.url.search).toBe(''); // nothing in the URL (or in logs and history)
+    const posted = new URLSearchParams(received.body);
+    expect(posted.get('state')).toBe(checks.state);
+    expect(posted.get('iss')).toBe(issuerA());
+    const tokens = await client.authorizationCodeGrant(rp.config, request, {
+      pkceCodeVerifier: checks.verifier,
+      expectedState: checks.state,
+      expectedNonce: checks.nonce,
+    });
+    expect(tokens.claims()?.sub).toBe(alice.userId);
+  });
+
+  it('prompt=none without a session is login_required; prompt=login shows the sign-in page despite one', async () => {
+    const rp = await confidentialClient();
+    const silent = await authorizationUrl(rp, { prompt: 'none' });
+    const refused = await authorizeInBrowser(page, callbacks, silent.url);
+    expect(refused.shown).toEqual([]);
+    expect(refused.callback.searchParams.get('error')).toBe('login_required');
+    expect(refused.callback.searchParams.get('state')).toBe(silent.checks.state);
+
+    const first = await codeFlow(rp, { scope: 'openid email' });
+    // Signed in now: prompt=none gets a code without any page.
+    const again = await authorizationUrl(rp, { prompt: 'none' });
+    const quiet = await authorizeInBrowser(page, callbacks, again.url);
+    expect(quiet.shown).toEqual([]);
+    expect(quiet.callback.searchParams.get('code')).toBeTypeOf('string');
+
+    const forced = await authorizationUrl(rp, { prompt: 'login' });
+    const { callback, shown } = await authorizeInBrowser(page, callbacks, forced.url, { user: alice });
+    // The sign-in page, then straight back (consent is remembered): the login form's answer is the redirect.
+    expect(shown).toEqual([`/t/${slugA}/oauth/authorize`]);
+    const tokens = await client.authorizationCodeGrant(rp.config, callback, {
+      pkceCodeVerifier: forced.checks.verifier,
+      expectedState: forced.checks.state,
+      expectedNonce: forced.checks.nonce,
+    });
+    expect(tokens.claims()?.auth_time).toBeGreaterThanOrEqual(first.tokens.claims()?.auth_time ?? 0);
+    expect(tokens.claims()?.sid).not.toBe(first.tokens.claims()?.sid); // a new sign-in session
+  });
+
+  it('the user withdraws consent and signs out (end-session): grants revoked, and the next authorization asks again', async () => {
+    const signedOut = callbacks.uri(`/signed-out/${crypto.randomUUID()}`);
+    const rp = await confidentialClient({ post_logout_redirect_uris: [signedOut] });
+    const first = await codeFlow(rp, { scope: 'openid email' });
+
+    const withdrawn = await api(slugA, `/v1/oauth/consents/${rp.clientId}`, alice.token, {
+      method: 'DELETE',
+    });
+    expect(withdrawn.status).toBe(204);
+    expect(await client.tokenIntrospection(rp.config, first.tokens.access_token)).toEqual({ active: false });
+    const consentOnly = await codeFlow(rp, { scope: 'openid email', signIn: false });
+    expect(consentOnly.shown).toEqual([`/t/${slugA}/oauth/authorize`]); // still signed in: consent only
+
+    const state = client.randomState();
+    const endSession = client.buildEndSessionUrl(rp.config, {
+      id_token_hint: consentOnly.tokens.id_token!,
+      post_logout_redirect_uri: signedOut,
+      state,
+    });
+    const { callback } = await authorizeInBrowser(page, callbacks, endSession);
+    expect(callback.toString()).toBe(`${signedOut}?state=${state}`);
+
+    const signInOnly = await codeFlow(rp, { scope: 'openid email', consent: false });
+    expect(signInOnly.shown).toEqual([`/t/${slugA}/oauth/authorize`]); // signed out: sign-in only
+    expect(signInOnly.tokens.claims()?.sub).toBe(alice.userId);
+  });
+
   describe('refusals', () => {
     it('an unregistered redirect URI gets an error page and the browser stays on Warden', async () => {
       const rp = await confidentialClient();

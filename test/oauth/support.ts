@@ -35,17 +35,34 @@ export async function startWarden() {
 }
 export type Warden = Awaited<ReturnType<typeof startWarden>>;
 
+/** A request the RP's callback server received: a GET (query response) or a POST (form_post). */
+export interface ReceivedCallback {
+  url: URL;
+  method: string;
+  body: string;
+}
+
 /**
  * The relying party's redirect URIs: a small HTTP server that records every callback it receives
  * (what the RP's own web server would see) and answers a plain page.
  */
 export async function startCallbacks() {
-  const received: URL[] = [];
+  const received: ReceivedCallback[] = [];
   const server: Server = createServer((request, response) => {
-    // The browser also asks for /favicon.ico: not a callback.
-    if (request.url !== '/favicon.ico') received.push(new URL(request.url ?? '/', origin));
-    response.writeHead(200, { 'content-type': 'text/plain' });
-    response.end('callback received');
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      // The browser also asks for /favicon.ico: not a callback.
+      if (request.url !== '/favicon.ico') {
+        received.push({
+          url: new URL(request.url ?? '/', origin),
+          method: request.method ?? 'GET',
+          body: Buffer.concat(chunks).toString(),
+        });
+      }
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.end('callback received');
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -180,11 +197,18 @@ export async function authorizeInBrowser(
     page.off('response', onResponse);
     page.off('console', onConsole);
   }
-  const callback = callbacks.received[before];
-  if (callbacks.received.length !== before + 1 || !callback) {
+  const received = callbacks.received[before];
+  if (callbacks.received.length !== before + 1 || !received) {
     throw new Error(`expected one callback, got ${callbacks.received.length - before}`);
   }
-  return { callback, shown };
+  // As the RP's web framework would hand it over: the URL, or for form_post the whole request.
+  const request = new Request(received.url, {
+    method: received.method,
+    ...(received.method === 'POST'
+      ? { body: received.body, headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+      : {}),
+  });
+  return { callback: received.url, request, received, shown };
 }
 
 /**
