@@ -488,6 +488,85 @@ describe(`openid-client and Chromium against Warden's OAuth server (${databaseKi
   });
 
   describe('refusals', () => {
+    it('malformed requests get the RFC 6749 error in the endpoint’s own format, never a 500 or a redirect elsewhere', async () => {
+      const rp = await confidentialClient();
+      const basic = `Basic ${btoa(`${rp.clientId}:${rp.secret}`)}`;
+      const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+        fetch(`${issuerA()}${path}`, {
+          method: 'POST',
+          headers: {
+            authorization: basic,
+            'content-type': 'application/x-www-form-urlencoded',
+            ...headers,
+          },
+          body,
+          redirect: 'manual',
+        });
+      // What is wrong, the answer, its status, its error and a word its description must hold.
+      const cases: [string, Promise<Response>, number, string, string?][] = [
+        ['no grant_type', post('/oauth/token', ''), 400, 'invalid_request'],
+        ['an unknown grant', post('/oauth/token', 'grant_type=magic'), 400, 'unsupported_grant_type'],
+        [
+          'a grant the client may not use',
+          post('/oauth/token', 'grant_type=password&username=a%40example.com&password=x'),
+          400,
+          'unauthorized_client',
+        ],
+        [
+          'a repeated parameter',
+          post('/oauth/token', 'grant_type=client_credentials&scope=packages%3Aread&scope=openid'),
+          400,
+          'invalid_request',
+        ],
+        [
+          'JSON instead of a form',
+          post('/oauth/token', '{"grant_type":"client_credentials"}', { 'content-type': 'application/json' }),
+          400,
+          'invalid_request',
+        ],
+        [
+          'an unknown scope',
+          post('/oauth/token', 'grant_type=client_credentials&scope=root'),
+          400,
+          'invalid_scope',
+        ],
+        ['introspection without a token', post('/oauth/introspect', ''), 400, 'invalid_request'],
+        [
+          'revocation without client authentication',
+          post('/oauth/revoke', 'token=x', { authorization: '' }),
+          401,
+          'invalid_client',
+        ],
+        [
+          'a pushed request with plain PKCE',
+          post(
+            '/oauth/par',
+            `response_type=code&redirect_uri=${encodeURIComponent(rp.redirectUri)}&scope=openid&code_challenge=${'a'.repeat(43)}&code_challenge_method=plain`,
+          ),
+          400,
+          'invalid_request',
+          'plain',
+        ],
+      ];
+      for (const [what, answer, status, error, word] of cases) {
+        const response = await answer;
+        expect(response.status, what).toBe(status);
+        expect(response.headers.get('content-type'), what).toContain('application/json');
+        const body = (await response.json()) as { error: string; error_description: string };
+        expect(body.error, what).toBe(error);
+        if (word) expect(body.error_description, what).toContain(word);
+      }
+
+      // The authorization endpoint with an unknown client: a page, never a redirect.
+      const unknown = await fetch(
+        `${issuerA()}/oauth/authorize?response_type=code&client_id=${crypto.randomUUID()}&redirect_uri=${encodeURIComponent(callbacks.uri('/cb'))}`,
+        { redirect: 'manual' },
+      );
+      expect(unknown.status).toBe(400);
+      expect(unknown.headers.get('location')).toBeNull();
+      expect(unknown.headers.get('content-type')).toContain('text/html');
+    });
+
     it('an unregistered redirect URI gets an error page and the browser stays on Warden', async () => {
       const rp = await confidentialClient();
       const checks = await freshChecks();
