@@ -57,8 +57,22 @@ ul{padding-left:1.2rem}small{color:#667}
   return { html, csp };
 }
 
+/**
+ * The CSP source that lets a form's answer redirect the browser to `redirectUri`. Browsers apply
+ * `form-action` to the redirects that follow a form submission too (CSP 3 §6.3.1, as Chromium does), so
+ * the sign-in and consent forms, whose answer may be a 303 to the client, must allow the client's
+ * verified redirect URI: its origin, or its scheme alone for a native app's private-use scheme (whose
+ * origin is opaque).
+ */
+export function formTargetOf(redirectUri: string): string {
+  const url = new URL(redirectUri);
+  return url.origin === 'null' ? url.protocol : url.origin;
+}
+
 export function loginPage(input: {
   action: string;
+  /** The client's verified redirect URI, where the form's answer may send the browser. */
+  redirectUri: string;
   interaction: string;
   csrf: string;
   tenantName: string;
@@ -78,11 +92,14 @@ ${input.error ? `<p class="error" role="alert">${escapeHtml(input.error)}</p>` :
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit" id="sign-in">Sign in</button>
 </form>`,
+    ["'self'", formTargetOf(input.redirectUri)],
   );
 }
 
 export function consentPage(input: {
   action: string;
+  /** The client's verified redirect URI, where the form's answer sends the browser. */
+  redirectUri: string;
   interaction: string;
   csrf: string;
   clientName: string;
@@ -101,6 +118,7 @@ export function consentPage(input: {
 <button type="submit" name="decision" value="allow" id="allow">Allow</button>
 <button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
 </form>`,
+    ["'self'", formTargetOf(input.redirectUri)],
   );
 }
 
@@ -119,7 +137,6 @@ export function signedOutPage(): Page {
 
 /** OAuth 2.0 Form Post Response Mode: the browser posts the answer to the client. */
 export function formPostPage(redirectUri: string, params: Record<string, string>): Page {
-  const origin = new URL(redirectUri).origin;
   return page(
     'Continue',
     `<form method="post" action="${escapeHtml(redirectUri)}">
@@ -127,7 +144,7 @@ ${Object.entries(params)
   .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
   .join('\n')}
 <noscript><button type="submit">Continue</button></noscript></form>`,
-    [origin],
+    [formTargetOf(redirectUri)],
     'document.forms[0].submit()',
   );
 }

@@ -290,6 +290,7 @@ export function oauthAuthorizeRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthAuthor
         c,
         loginPage({
           action: actionOf(c, tenant, 'login'),
+          redirectUri: request.redirectUri,
           interaction: interaction.id,
           csrf: interaction.csrf,
           tenantName: tenant.slug,
@@ -313,6 +314,7 @@ export function oauthAuthorizeRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthAuthor
         c,
         consentPage({
           action: actionOf(c, tenant, 'consent'),
+          redirectUri: request.redirectUri,
           interaction: interaction.id,
           csrf: interaction.csrf,
           clientName: client.name,
@@ -421,6 +423,7 @@ export function oauthAuthorizeRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthAuthor
           c,
           loginPage({
             action: actionOf(c, tenant, 'login'),
+            redirectUri: request.redirectUri,
             interaction: id,
             csrf,
             tenantName: tenant.slug,

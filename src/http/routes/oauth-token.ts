@@ -220,7 +220,9 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
 
       if (grantType === 'authorization_code') {
         const code = required(form, 'code', 200);
-        const verifier = required(form, 'code_verifier', 200);
+        // Every code has a PKCE challenge, so a missing verifier fails it like a wrong one: invalid_grant,
+        // and the code is used up by the attempt (RFC 7636 §4.6, RFC 9700 §2.1.1).
+        const verifier = param(form, 'code_verifier', 200) ?? '';
         const proof = await proofFor(c, oauthClient);
         const redeemed = await server.codes.redeem(code, tenant.id, {
           clientId: oauthClient.clientId,
@@ -248,7 +250,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
             expired: 'the authorization code has expired',
             wrong_client: 'the authorization code was issued to another client',
             wrong_redirect: 'redirect_uri differs from the authorization request',
-            pkce: 'code_verifier does not match the code_challenge',
+            pkce: 'code_verifier is missing or does not match the code_challenge',
             reused: 'the authorization code was used already; the tokens issued from it are revoked',
           };
           throw invalidGrant(why[redeemed.reason]);
