@@ -16,6 +16,8 @@ Commands:
   projections rebuild <name>  rebuild a read model from the events (no downtime), with progress
   keys list                   token signing keys: kid, state (pending/active/retired), dates
   keys rotate [--force]       pending key → active, active → retired, new pending key published
+  keys list|rotate --tenant <slug> [--alg EdDSA|RS256|ES256]
+                              a tenant issuer's OAuth keys; rotate: a new key signs, the old one stays published
   osv import <path>           import OSV advisory data (folder or .zip); re-checks packages already let in
   replay <streamId> [--at <revision|time>] [--diff]
                               an entity's state then, folded from its events; --diff: what each event changed
@@ -69,7 +71,23 @@ async function main(argv: string[]): Promise<number> {
     case 'keys': {
       const { keysCommand } = await import('./cli/keys.ts');
       try {
-        return await keysCommand(rest, { keys: (await service.identity()).keys });
+        const identity = await service.identity();
+        const { tenantIdForSlug } = await import('./commands/tenancy/index.ts');
+        return await keysCommand(rest, {
+          keys: identity.keys,
+          tenantKeys: {
+            keys: identity.oauthKeys,
+            // Until every token it signed has expired and every cached JWKS has been read again.
+            publishForSeconds:
+              Math.max(
+                config.WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS,
+                config.WARDEN_OAUTH_ID_TOKEN_TTL_SECONDS,
+              ) +
+              config.WARDEN_JWKS_CACHE_SECONDS +
+              60,
+            tenantId: tenantIdForSlug,
+          },
+        });
       } finally {
         await service.close();
       }

@@ -1,14 +1,26 @@
 import { type KeyInfo, type KeyRing, KeyRotationTooSoonError } from '../identity/tokens/index.ts';
+import { type OAuthKeys, type TenantAlgorithm, tenantAlgorithms } from '../oauth/keys.ts';
 
 const USAGE = `Usage:
   warden keys list              token signing keys: kid, state, created, activated, retired, published until
   warden keys rotate [--force]  the pending key signs from now on; the active one is retired (still
                                 published until the tokens it signed expire); a new pending key is published.
                                 --force rotates even if the pending key was published for less than the
-                                JWKS cache time (caches may then meet an unknown kid)`;
+                                JWKS cache time (caches may then meet an unknown kid)
+  warden keys list --tenant <slug>
+                                the tenant issuer's OAuth keys (ID tokens, OAuth access tokens)
+  warden keys rotate --tenant <slug> [--alg EdDSA|RS256|ES256]
+                                a new key of that algorithm (default EdDSA) signs from now on; the old one
+                                stays published and verifying until the tokens it signed have expired`;
 
 export interface KeysCommandDeps {
   keys: Pick<KeyRing, 'list' | 'rotate'>;
+  /** Tenant issuers' keys, and how long a retired one stays published (token lifetime + JWKS cache). */
+  tenantKeys?: {
+    keys: Pick<OAuthKeys, 'jwks' | 'rotate'>;
+    publishForSeconds: number;
+    tenantId: (slug: string) => Promise<string>;
+  };
   output?: NodeJS.WritableStream;
 }
 
@@ -17,6 +29,25 @@ export async function keysCommand(argv: string[], deps: KeysCommandDeps): Promis
   const output = deps.output ?? process.stdout;
   const print = (line: string) => output.write(`${line}\n`);
   const [command, ...rest] = argv;
+  if (rest[0] === '--tenant' && rest[1] && deps.tenantKeys) {
+    const tenant = deps.tenantKeys;
+    const tenantId = await tenant.tenantId(rest[1]);
+    if (command === 'list' && rest.length === 2) {
+      for (const key of (await tenant.keys.jwks(tenantId)).keys) print(`${key.kid}  ${key.alg}`);
+      return 0;
+    }
+    const alg = rest[2] === '--alg' ? rest[3] : rest.length === 2 ? 'EdDSA' : undefined;
+    if (
+      command === 'rotate' &&
+      alg &&
+      (tenantAlgorithms as readonly string[]).includes(alg) &&
+      rest.length <= 4
+    ) {
+      const { kid } = await tenant.keys.rotate(tenantId, alg as TenantAlgorithm, tenant.publishForSeconds);
+      print(`activated ${kid} (${alg}) for tenant ${rest[1]}`);
+      return 0;
+    }
+  }
   if (command === 'list' && rest.length === 0) {
     print(renderKeys(await deps.keys.list()));
     return 0;

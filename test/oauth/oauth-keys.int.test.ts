@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keysCommand } from '../../src/cli/keys.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
 import { oauthKeys } from '../../src/oauth/keys.ts';
 import { issueOAuthAccessToken, verifyOAuthAccessToken } from '../../src/oauth/tokens.ts';
@@ -57,5 +58,27 @@ describe.each(databaseKinds)('per-tenant issuer keys ($name)', ({ fresh }) => {
     expect((await processes[0]!.jwks(tenantId)).keys.map((k) => k.kid)).toEqual(
       expect.arrayContaining([signers[0]!.kid, rotated.kid]),
     );
+  });
+
+  it('lists and rotates a tenant issuer’s keys from the CLI', async () => {
+    const keys = oauthKeys({ db: db.database.db, keyEncryptionKey: kek });
+    const tenantId = crypto.randomUUID();
+    let out = '';
+    const output = { write: (text: string) => ((out += text), true) } as unknown as NodeJS.WritableStream;
+    const deps = {
+      keys: { list: async () => [], rotate: async () => ({ activated: '', retired: null, pending: '' }) },
+      tenantKeys: { keys, publishForSeconds: 900, tenantId: async () => tenantId },
+      output,
+    };
+    expect(await keysCommand(['list', '--tenant', 'acme'], deps)).toBe(0);
+    const before = out.trim().split('\n');
+    expect(before.map((l) => l.split(/\s+/)[1]).sort()).toEqual(['EdDSA', 'RS256']);
+    out = '';
+    expect(await keysCommand(['rotate', '--tenant', 'acme', '--alg', 'RS256'], deps)).toBe(0);
+    expect(out).toMatch(/^activated \S+ \(RS256\) for tenant acme/);
+    out = '';
+    await keysCommand(['list', '--tenant', 'acme'], deps);
+    expect(out.trim().split('\n')).toHaveLength(3);
+    expect(await keysCommand(['rotate', '--tenant', 'acme', '--alg', 'HS256'], deps)).toBe(2);
   });
 });
