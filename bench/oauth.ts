@@ -185,8 +185,15 @@ async function main() {
         `server in its own process on PostgreSQL; WARDEN_OAUTH_TOKEN_RATE_PER_CLIENT and _PER_ADDRESS set to ` +
         `${UNCAPPED}/min so the limiter does not cap the run (its leases still run)`,
     );
+    const healthStep: Step = async () => {
+      const res = await fetch(`${base}/health`);
+      if (res.status !== 200) throw new Error(`/health answered ${res.status}`);
+      await res.arrayBuffer();
+      return 1;
+    };
     const first = await rounds(
       [
+        { name: 'health', run: () => runConcurrent(CONCURRENCY, healthStep, window) },
         { name: 'sign', run: () => runConcurrent(CONCURRENCY, signStep, window) },
         { name: 'token', run: () => runConcurrent(CONCURRENCY, tokenStep([one!]), window) },
         { name: 'verify', run: () => runConcurrent(CONCURRENCY, verifyStep, window) },
@@ -231,6 +238,7 @@ async function main() {
     const spreadVsOne = pairedRatio(get('spread'), get('single'));
     const spreadVsFirst = rate('spread') / rate('token');
     printTable([
+      { figure: 'GET /health (the HTTP floor, for scale)', value: rate('health'), unit: 'per s' },
       { figure: 'jose EdDSA sign (baseline)', value: rate('sign'), unit: 'per s' },
       {
         figure: 'POST /oauth/token (client_credentials)',
@@ -258,7 +266,7 @@ async function main() {
       { figure: `server RSS after ${TENANTS} tenants created`, value: rssTenants.rss, unit: 'MB' },
       { figure: `server RSS after ${clients.length} tenants in use`, value: rssAfter.rss, unit: 'MB' },
     ]);
-    const costs = ['sign', 'token', 'verify', 'introspect', 'single', 'spread'] as const;
+    const costs = ['health', 'sign', 'token', 'verify', 'introspect', 'single', 'spread'] as const;
     printCosts(costs.map((n): [string, Throughput] => [n, summarize(get(n))]));
     const cpuOf = (n: string) => {
       const c = summarize(get(n)).cpu;
@@ -275,10 +283,16 @@ async function main() {
         token_10k_tenants_vs_1: round(spreadVsOne, 3),
         sign_per_s: round(rate('sign')),
         verify_per_s: round(rate('verify')),
+        health_per_s: round(rate('health')),
+        token_vs_health: round(pairedRatio(get('token'), get('health')), 3),
+        introspect_vs_health: round(pairedRatio(get('introspect'), get('health')), 3),
         token_one_tenant_after_per_s: round(rate('single')),
         token_spread_per_s: round(rate('spread')),
         token_spread_vs_first_token: round(spreadVsFirst, 3),
         token_10k_tenants_vs_1_per_round: perRound('spread', 'single'),
+        token_per_s_per_round: get('token').map((s) => round(s.perSecond)),
+        token_single_per_s_per_round: get('single').map((s) => round(s.perSecond)),
+        token_spread_per_s_per_round: get('spread').map((s) => round(s.perSecond)),
         token_vs_sign_per_round: perRound('token', 'sign'),
         introspect_vs_verify_per_round: perRound('introspect', 'verify'),
         cpu_us_per_op: Object.fromEntries(costs.map((n) => [n, cpuOf(n)])),
