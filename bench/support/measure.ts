@@ -17,6 +17,8 @@ export interface WindowOptions {
   /** Work done before the window opens (connections opened, plans cached, JIT warm) is not counted. */
   warmupMs: number;
   windowMs: number;
+  /** The window closes early once this many events are counted, bounding what a fast run leaves behind. */
+  maxEvents?: number;
   cpu?: CpuWindow;
 }
 
@@ -33,11 +35,15 @@ export async function runConcurrent(
   let stop = false;
   let events = 0;
   let failure: unknown;
+  let closeWindow = () => {};
   const loops = Array.from({ length: workers }, async (_, worker) => {
     while (!stop) {
       try {
         const n = await step(worker);
-        if (counting) events += n;
+        if (counting) {
+          events += n;
+          if (options.maxEvents !== undefined && events >= options.maxEvents) closeWindow();
+        }
       } catch (error) {
         failure ??= error;
         stop = true;
@@ -48,7 +54,13 @@ export async function runConcurrent(
   counting = true;
   options.cpu?.start();
   const start = performance.now();
-  await sleep(options.windowMs);
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, options.windowMs);
+    closeWindow = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
   counting = false;
   const seconds = (performance.now() - start) / 1000;
   const counted = events;

@@ -47,16 +47,24 @@ export class ExpiringLru<V> {
   async getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.get(key);
     if (hit !== undefined) return hit;
-    let pending = this.loading.get(key);
-    if (!pending) {
-      pending = load()
-        .then((value) => {
+    const pending = this.loading.get(key);
+    if (pending) return pending;
+    // A `delete` while the load runs (the entry changed) makes its value stale: the callers already
+    // waiting get it, the cache does not, and a load started after the delete stays the one to join.
+    const started: Promise<V> = load().then(
+      (value) => {
+        if (this.loading.get(key) === started) {
+          this.loading.delete(key);
           this.set(key, value);
-          return value;
-        })
-        .finally(() => this.loading.delete(key));
-      this.loading.set(key, pending);
-    }
-    return pending;
+        }
+        return value;
+      },
+      (error: unknown) => {
+        if (this.loading.get(key) === started) this.loading.delete(key);
+        throw error;
+      },
+    );
+    this.loading.set(key, started);
+    return started;
   }
 }
