@@ -6,7 +6,12 @@ import { z } from 'zod';
  * token or secret.
  */
 export const authorizationStreamId = (codeId: string) => `oauth.Authorization-${codeId}`;
-export const clientTokensStreamId = (clientId: string) => `oauth.ClientTokens-${clientId}`;
+/**
+ * One stream per client-credentials token: its issue and revocation. Not one per client — concurrent
+ * appends to a client's stream would queue on its row lock behind each commit's WAL flush, capping a
+ * busy client at the commit rate (measured by bench:oauth).
+ */
+export const accessTokenStreamId = (tokenId: string) => `oauth.AccessToken-${tokenId}`;
 export const browserSessionStreamId = (tenantId: string, userId: string) =>
   `oauth.BrowserSessions-${tenantId}-${userId}`;
 

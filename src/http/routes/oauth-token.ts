@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { ClientState } from '../../commands/oauth/index.ts';
 import { authenticateClient } from '../../oauth/clients.ts';
 import { invalidGrant, OAuthError, unauthorizedClient } from '../../oauth/errors.ts';
-import { authorizationStreamId, clientTokensStreamId } from '../../oauth/events.ts';
+import { accessTokenStreamId, authorizationStreamId } from '../../oauth/events.ts';
 import type { OAuthServer } from '../../oauth/server.ts';
 import {
   issueIdToken,
@@ -197,7 +197,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
           now,
         );
         await server.record(
-          clientTokensStreamId(oauthClient.clientId),
+          accessTokenStreamId(access.tokenId),
           'OAuthAccessTokenIssued',
           {
             tenantId: tenant.id,
@@ -496,7 +496,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
       if (access && access.clientId === caller.clientId) {
         await server.tokens.revokeAccessToken(access.tokenId, access.expiresAt);
         await server.record(
-          clientTokensStreamId(caller.clientId),
+          accessTokenStreamId(access.tokenId),
           'OAuthAccessTokenRevoked',
           {
             tenantId: tenant.id,
