@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventMetadata, EventStore } from '../eventstore/port.ts';
 import { leasedCounter } from '../http/middleware/rate-limit.ts';
+import type { CredentialsCheck, LoginThrottlePort } from '../http/routes/auth-tokens.ts';
 import type { TenantRole } from '../identity/permissions.ts';
 import type { ResolvedTenant } from '../identity/principal.ts';
 import type { TokenSessions } from '../identity/tokens/index.ts';
@@ -33,14 +34,7 @@ export type OAuthConfig = Pick<
 
 /** The user as the authorization server needs them: to sign in, to check they are still active, for claims. */
 export interface OAuthUsers {
-  verifyCredentials(
-    tenantId: string,
-    email: string,
-    password: string,
-  ): Promise<
-    | { ok: true; user: { id: string; role: TenantRole; platformSuperadmin: boolean } }
-    | { ok: false; reason?: 'invalid_credentials' | 'not_active' }
-  >;
+  verifyCredentials: CredentialsCheck;
   /** The user now (undefined when removed, rejected or not active), with their OIDC claims. */
   current(
     tenantId: string,
@@ -48,15 +42,7 @@ export interface OAuthUsers {
   ): Promise<{ role: TenantRole; email: string; name: string; updatedAt: string } | undefined>;
 }
 
-export interface LoginThrottle {
-  checkLogin(key: {
-    tenantId: string;
-    email: string;
-    address?: string | undefined;
-  }): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
-  recordFailure(key: { tenantId: string; email: string; address?: string | undefined }): Promise<void>;
-  recordSuccess(key: { tenantId: string; email: string; address?: string | undefined }): Promise<void>;
-}
+export type LoginThrottle = LoginThrottlePort;
 
 /** Counts of what the cleanup process removed, for /metrics. */
 export interface OAuthSweepCounts {

@@ -34,6 +34,7 @@ import {
   tenantOf,
 } from '../oauth-support.ts';
 import { oauthDoc } from './oauth-docs.ts';
+import { CLIENT_AUTH_FIELDS } from './oauth-token.ts';
 
 export interface OAuthAuthorizeRouteDeps {
   server: OAuthServer;
@@ -530,10 +531,7 @@ export function oauthAuthorizeRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthAuthor
     path: '/oauth/par',
     summary: 'Pushed authorization request (RFC 9126): authenticated client in, request_uri out',
     fields: [
-      'client_id',
-      'client_secret',
-      'client_assertion_type',
-      'client_assertion',
+      ...CLIENT_AUTH_FIELDS,
       'response_type',
       'redirect_uri',
       'scope',

@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ClientState } from '../../commands/oauth/index.ts';
+import type { TokenPair } from '../../identity/tokens/index.ts';
 import { authenticateClient } from '../../oauth/clients.ts';
 import { invalidGrant, OAuthError, unauthorizedClient } from '../../oauth/errors.ts';
 import { accessTokenStreamId, authorizationStreamId } from '../../oauth/events.ts';
@@ -32,6 +33,8 @@ export interface OAuthTokenRouteDeps {
 }
 
 const GRANTS = ['authorization_code', 'refresh_token', 'client_credentials', 'password'] as const;
+/** The form fields of client authentication, documented on every endpoint that authenticates clients. */
+export const CLIENT_AUTH_FIELDS = ['client_id', 'client_secret', 'client_assertion_type', 'client_assertion'];
 
 /** The claims of the `profile` and `email` scopes (OIDC Core §5.4) for a user as they are now. */
 export function userClaims(
@@ -123,6 +126,16 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
     );
   }
 
+  /** A grant's answer: the refresh token only to a client allowed the refresh grant, the ID token when there is one. */
+  function tokenResponse(oauthClient: ClientState, pair: TokenPair, idToken: string | undefined) {
+    const { refresh_token, ...rest } = pair;
+    return {
+      ...rest,
+      ...(server.allows(oauthClient, 'refresh_token') ? { refresh_token } : {}),
+      ...(idToken ? { id_token: idToken } : {}),
+    };
+  }
+
   /** A DPoP proof when sent; required when the client must bind its tokens. */
   async function proofFor(c: Context<AppEnv>, oauthClient: ClientState) {
     const proof = await dpopOf(c, server);
@@ -146,10 +159,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
       'scope',
       'username',
       'password',
-      'client_id',
-      'client_secret',
-      'client_assertion_type',
-      'client_assertion',
+      ...CLIENT_AUTH_FIELDS,
     ],
     responses: {
       200: 'Tokens: access_token, token_type (Bearer or DPoP), expires_in, scope, refresh_token, id_token',
@@ -298,12 +308,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
           sessionId: grant.sessionId,
           accessToken: pair.access_token,
         });
-        const { refresh_token, ...rest } = pair;
-        return c.json({
-          ...rest,
-          ...(server.allows(oauthClient, 'refresh_token') ? { refresh_token } : {}),
-          ...(idToken ? { id_token: idToken } : {}),
-        });
+        return c.json(tokenResponse(oauthClient, pair, idToken));
       }
 
       if (grantType === 'refresh_token') {
@@ -378,12 +383,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
         sessionId: null,
         accessToken: pair.access_token,
       });
-      const { refresh_token, ...rest } = pair;
-      return c.json({
-        ...rest,
-        ...(server.allows(oauthClient, 'refresh_token') ? { refresh_token } : {}),
-        ...(idToken ? { id_token: idToken } : {}),
-      });
+      return c.json(tokenResponse(oauthClient, pair, idToken));
     }),
   );
 
@@ -404,14 +404,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
     method: 'post',
     path: '/oauth/introspect',
     summary: 'Token introspection (RFC 7662), for authenticated confidential clients',
-    fields: [
-      'token',
-      'token_type_hint',
-      'client_id',
-      'client_secret',
-      'client_assertion_type',
-      'client_assertion',
-    ],
+    fields: ['token', 'token_type_hint', ...CLIENT_AUTH_FIELDS],
     responses: {
       200: '{active, scope, client_id, sub, exp, iat, iss, aud, jti, token_type, cnf}',
       401: 'invalid_client',
@@ -467,14 +460,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
     path: '/oauth/revoke',
     summary:
       'Token revocation (RFC 7009): a refresh token ends its whole grant; an access token is refused until it expires',
-    fields: [
-      'token',
-      'token_type_hint',
-      'client_id',
-      'client_secret',
-      'client_assertion_type',
-      'client_assertion',
-    ],
+    fields: ['token', 'token_type_hint', ...CLIENT_AUTH_FIELDS],
     responses: { 200: 'Revoked (or unknown: the same answer)', 401: 'invalid_client' },
   });
   app.post(
