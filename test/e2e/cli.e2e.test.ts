@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, runWarden as run, signIn, until, untilReady } from '../support/cli.ts';
+import { freePort, runWarden as run, until, untilReady } from '../support/cli.ts';
 
 const dirs: string[] = [];
 afterAll(() => {

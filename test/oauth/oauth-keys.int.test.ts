@@ -64,7 +64,12 @@ describe.each(databaseKinds)('per-tenant issuer keys ($name)', ({ fresh }) => {
     const keys = oauthKeys({ db: db.database.db, keyEncryptionKey: kek });
     const tenantId = crypto.randomUUID();
     let out = '';
-    const output = { write: (text: string) => ((out += text), true) } as unknown as NodeJS.WritableStream;
+    const output = {
+      write: (text: string) => {
+        out += text;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
     const deps = {
       keys: { list: async () => [], rotate: async () => ({ activated: '', retired: null, pending: '' }) },
       tenantKeys: { keys, publishForSeconds: 900, tenantId: async () => tenantId },

@@ -283,7 +283,13 @@ describe('PKCE and DPoP', () => {
 
   const replay = () => {
     const seen = new Set<string>();
-    return { firstUse: async (key: string) => (seen.has(key) ? false : (seen.add(key), true)) };
+    return {
+      firstUse: async (key: string) => {
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      },
+    };
   };
 
   it('accepts a fresh proof once for its method and URL, with ath when a token comes along', async () => {

@@ -1,5 +1,4 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import { notFound } from '../../commands/errors.ts';
