@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import PQueue from 'p-queue';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import type { EventStore } from '../../eventstore/port.ts';
@@ -99,6 +100,10 @@ export function stageDeps(
     blobs: cachedBlobStore(blobStore(deps.database.db as never), 16 * 1024 * 1024),
     scanner: combinedScanner([osvScanner(db), manifestScanner()]),
     clock: deps.clock ?? (() => new Date()),
+    publishSlot: (
+      (slots) => (upload) =>
+        slots.add(upload, { throwOnTimeout: true })
+    )(new PQueue({ concurrency: config.WARDEN_PUBLISH_CONCURRENCY })),
   };
 }
 

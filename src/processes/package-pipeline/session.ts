@@ -95,7 +95,8 @@ export class PackageSession {
         const jobs: NewJob[] = [];
         for (const event of events) {
           const job = await jobFor(event, this.metadata.correlationId ?? '');
-          if (job) jobs.push(job);
+          // An approval whose publishing this very job started needs no publishing job.
+          if (job && (job.kind !== 'publish' || this.state.status === 'approved')) jobs.push(job);
         }
         const result = await this.record(
           this.streamId,

@@ -32,6 +32,11 @@ export interface StageDeps {
   blobs: BlobStore;
   scanner: Scanner;
   clock: () => Date;
+  /**
+   * Runs one upload to the target registry when a publishing slot of this worker is free
+   * (`WARDEN_PUBLISH_CONCURRENCY` at once, whichever job publishes).
+   */
+  publishSlot: <T>(upload: () => Promise<T>) => Promise<T>;
 }
 
 /** A failure that ends a stage for good (not retried by the job runner). */
@@ -52,6 +57,13 @@ const sha512Hex = (integrity: string): string | undefined => {
   if (!match) return undefined;
   return [...atob(match[1]!)].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
 };
+
+const checkStatuses: readonly PackageState['status'][] = [
+  'received',
+  'license_check',
+  'downloading',
+  'scanning',
+];
 
 interface Run {
   deps: StageDeps;
@@ -89,18 +101,26 @@ async function fetchTarball(run: Run): Promise<Download> {
  * scan, and the policy's decision. The steps' events are appended together when the checks end
  * (a worker that dies half-way did nothing but download, and the job runs again from the start);
  * a step that fails records the steps before it, so the failure names the stage it hit, and the next
- * attempt resumes there.
+ * attempt resumes there. A package the policy approves at once is published by this same job: the
+ * publishing attempt is recorded with the approval, and a worker that dies while uploading leaves
+ * the job to be run again, which resumes at the upload (see {@link publishPackage}).
  */
 export async function processPackage(deps: StageDeps, job: Job, signal: AbortSignal): Promise<void> {
   const run = await start(deps, job, signal);
   if (!run) return;
+  const { session } = run;
+  const checking = checkStatuses.includes(session.state.status);
   try {
     await checkPackage(run);
   } catch (error) {
-    await run.session.flush();
+    await session.flush();
     throw error;
   }
-  await run.session.flush();
+  if (checking && session.state.status === 'approved' && deps.publisher) {
+    session.decide({ type: 'StartPublishing', at: deps.clock().toISOString() });
+  }
+  await session.flush();
+  if (session.state.status === 'publishing') await upload(run);
 }
 
 async function checkPackage(run: Run): Promise<void> {
@@ -208,12 +228,16 @@ export async function publishPackage(deps: StageDeps, job: Job, signal: AbortSig
   const run = await start(deps, job, signal);
   if (!run) return;
   const { session } = run;
-  const at = () => deps.clock().toISOString();
   if (session.state.status === 'approved') {
-    session.decide({ type: 'StartPublishing', at: at() });
+    session.decide({ type: 'StartPublishing', at: deps.clock().toISOString() });
     await session.flush();
   }
-  if (session.state.status !== 'publishing') return;
+  if (session.state.status === 'publishing') await upload(run);
+}
+
+/** The upload of a package whose publishing attempt is recorded, and the record of its outcome. */
+async function upload(run: Run): Promise<void> {
+  const { deps, session, signal } = run;
   if (!deps.publisher || !deps.targetRegistry) {
     throw Object.assign(
       new StageFailure('no_target', 'no target registry is configured (WARDEN_TARGET_REGISTRY)'),
@@ -222,22 +246,26 @@ export async function publishPackage(deps: StageDeps, job: Job, signal: AbortSig
       },
     );
   }
+  const publisher = deps.publisher;
   const tarball = await storedTarball(run);
   const integrity = session.state.download?.integrity ?? '';
-  const outcome = await deps.publisher.publish({
-    name: session.state.name,
-    version: session.state.version,
-    manifest: await readManifest(tarball),
-    tarball,
-    integrity,
-    signal,
-  });
+  const manifest = await readManifest(tarball);
+  const outcome = await deps.publishSlot(() =>
+    publisher.publish({
+      name: session.state.name,
+      version: session.state.version,
+      manifest,
+      tarball,
+      integrity,
+      signal,
+    }),
+  );
   session.decide({
     type: 'RecordPublished',
     registry: deps.targetRegistry,
     integrity,
     outcome: outcome.outcome,
-    at: at(),
+    at: deps.clock().toISOString(),
   });
   await session.flush();
 }
@@ -245,6 +273,9 @@ export async function publishPackage(deps: StageDeps, job: Job, signal: AbortSig
 const stageOf = (state: PackageState, kind: string): Stage => {
   if (kind === 'publish') return 'publish';
   switch (state.status) {
+    case 'approved':
+    case 'publishing':
+      return 'publish';
     case 'license_check':
       return 'license';
     case 'downloading':
