@@ -26,8 +26,6 @@ export interface CommandResult<State> {
   /** Global position of the last event written, or of the stream's last event if nothing was written. */
   position: bigint;
   events: DomainEvent[];
-  /** The ids the new events were stored under, in order (the one write path always tells). */
-  eventIds?: string[];
 }
 
 /**
@@ -93,27 +91,14 @@ export async function handle<Command, Event extends DomainEvent, State>(
     }
     const events = decider.decide(command, loaded.state);
     if (events.length === 0) {
-      return {
-        state: loaded.state,
-        revision: loaded.revision,
-        position: loaded.position,
-        events,
-        eventIds: [],
-      };
+      return { state: loaded.state, revision: loaded.revision, position: loaded.position, events };
     }
     try {
-      const stored = await toNewEvents(events, context);
-      const result = await store.append(streamId, stored, {
+      const result = await store.append(streamId, await toNewEvents(events, context), {
         expected: loaded.revision < 0 ? 'no_stream' : loaded.revision,
       });
       const state = events.reduce(decider.evolve, loaded.state);
-      return {
-        state,
-        revision: result.revision,
-        position: result.position,
-        events,
-        eventIds: stored.map((e) => e.id),
-      };
+      return { state, revision: result.revision, position: result.position, events };
     } catch (error) {
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
       if (context.expectedRevision !== undefined) {

@@ -7,7 +7,7 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../commands/packages/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
+import { type RecordedEvent, WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { enqueue, type JobTables, type NewJob } from '../jobs/queue.ts';
 import { defineProcessManager } from '../process-manager.ts';
 
@@ -103,9 +103,10 @@ export const packagePipeline = defineProcessManager<JobTables>({
         // Bundled packages arrive inside their parent's tarball: npm never fetches them alone.
         if (entry.bundled) continue;
         const packageId = await packageIdFor(tenantId, entry.spec);
-        const result = await ctx.issue(
-          packageStreamId(packageId),
-          packageDecider,
+        const streamId = packageStreamId(packageId);
+        // A package is received once: decided on a stream that does not exist yet, appended only
+        // if it still does not (one round trip; a package known already is a conflict, skipped).
+        const [received] = packageDecider.decide(
           {
             type: 'ReceivePackage',
             packageId,
@@ -117,12 +118,21 @@ export const packagePipeline = defineProcessManager<JobTables>({
             requestId,
             at,
           },
-          { key: entry.spec },
+          packageDecider.initialState(),
         );
-        const received = result.events.findIndex((e) => e.type === 'PackageReceived');
-        const id = result.eventIds?.[received];
-        if (received < 0 || id === undefined) continue;
-        const job = await jobFor({ ...result.events[received]!, id }, correlationId);
+        if (!received) continue;
+        const id = await ctx.id('receive', entry.spec);
+        try {
+          await ctx.store.append(
+            streamId,
+            [{ id, type: received.type, data: received.data, metadata: ctx.metadata }],
+            { expected: 'no_stream' },
+          );
+        } catch (error) {
+          if (error instanceof WrongExpectedRevisionError) continue;
+          throw error;
+        }
+        const job = await jobFor({ ...received, id }, correlationId);
         if (job) jobs.push(job);
       }
       await enqueue(ctx.db, jobs);
