@@ -9,7 +9,8 @@
  *   (c) the floor of (b): the same tarballs published straight to a fresh Verdaccio (it takes each
  *       publish in turn, ~80 ms here, whatever the concurrency).
  * Prints the times, their ratios (target ≤ 1.5 for b/a) and the worker's peak RSS (target < 300 MB). Not a
- * test; the last line is one JSON object. `BENCH_PACKAGES` sets N (default 500).
+ * test; the last line is one JSON object. `BENCH_PACKAGES` sets N (default 500); `BENCH_CPU_PROFILE` a
+ * folder where the API and the worker write V8 CPU profiles.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,7 +38,11 @@ function peakRssMb(pid: number): number {
 
 function warden(args: string[], env: Record<string, string>): ChildProcess {
   // node itself (not the tsx wrapper), so the pid is the process whose memory is measured.
-  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+  // BENCH_CPU_PROFILE=<folder>: each Warden process writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_CPU_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
+    : [];
+  return spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts', ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -206,6 +211,18 @@ async function main() {
         worker_peak_rss_mb: round(peak, 1),
       }),
     );
+    if (process.env.BENCH_TIMELINE) {
+      const db = new pg.Client({ connectionString: databaseUrl.toString() });
+      await db.connect();
+      const rows = await db.query(
+        `select type, stream_id, data->>'at' as at, recorded_at from warden_events order by position`,
+      );
+      writeFileSync(
+        process.env.BENCH_TIMELINE,
+        JSON.stringify({ start: Date.now() - (performance.now() - start), rows: rows.rows }),
+      );
+      await db.end();
+    }
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await Promise.all(

@@ -9,6 +9,12 @@ export interface Database {
   readonly db: Kysely<Tables>;
   /** The schema every table lives in (`public` unless a test asked for its own). */
   readonly schema: string;
+  /**
+   * Calls `onNotify` with the payload of every NOTIFY on `channel` (delivered when the notifying
+   * transaction commits). Best effort: a lost listening connection is re-opened, and callers keep a
+   * slower poll for what they may miss meanwhile. Resolves to a function that stops listening.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -31,7 +37,40 @@ export async function connectPostgres(options: PostgresOptions): Promise<Databas
   });
   if (schema !== 'public') await pool.query(`create schema if not exists ${schema}`);
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
-  return { kind: 'postgres', db, schema, close: () => db.destroy() };
+  const listen = async (channel: string, onNotify: (payload: string) => void) => {
+    assertIdentifier(channel);
+    let stopped = false;
+    let client: InstanceType<typeof pg.Client> | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    const reopen = () => {
+      if (!stopped) retry = setTimeout(() => open().catch(reopen), 1000);
+    };
+    // Its own connection, outside the pool: LISTEN holds it for as long as it listens.
+    const open = async () => {
+      const next = new pg.Client({ connectionString: options.url });
+      next.on('notification', (message) => onNotify(message.payload ?? ''));
+      next.on('error', () => {
+        next.end().catch(() => undefined);
+        if (client === next) reopen();
+      });
+      try {
+        await next.connect();
+        await next.query(`listen ${channel}`);
+      } catch (error) {
+        next.end().catch(() => undefined);
+        throw error;
+      }
+      if (stopped) await next.end();
+      else client = next;
+    };
+    await open();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => undefined);
+    };
+  };
+  return { kind: 'postgres', db, schema, listen, close: () => db.destroy() };
 }
 
 export interface PGliteOptions {
@@ -48,6 +87,13 @@ export async function connectPGlite(options: PGliteOptions = {}): Promise<Databa
     kind: 'pglite',
     db,
     schema: 'public',
+    listen: async (channel, onNotify) => {
+      assertIdentifier(channel);
+      // Through the dialect's lock: PGlite is one session, and a LISTEN landing inside someone
+      // else's transaction would be undone by its rollback.
+      const unlisten = await db.connection().execute(() => pglite.listen(channel, onNotify));
+      return () => db.connection().execute(() => unlisten());
+    },
     close: async () => {
       await db.destroy();
       await pglite.close();

@@ -81,6 +81,17 @@ for (const kind of databaseKinds) {
         'packages.node_modules/../../x.name',
       ],
       [
+        'a nested v1 name that tries path traversal',
+        {
+          json: {
+            lockfileVersion: 1,
+            dependencies: { a: { version: '1.0.0', dependencies: { '../../x': { version: '1.0.0' } } } },
+          },
+        },
+        422,
+        'dependencies.a.dependencies.../../x.name',
+      ],
+      [
         'a version that is not semver',
         { json: { lockfileVersion: 3, packages: { 'node_modules/a': { version: 'latest' } } } },
         422,
@@ -98,8 +109,11 @@ for (const kind of databaseKinds) {
     it('refuses a body over the lockfile limit (413) and a lockfile of 100,000 entries, and stays up', async () => {
       const packages: Record<string, unknown> = {};
       for (let i = 0; i < 100_000; i++) packages[`node_modules/p${i}`] = { version: '1.0.0' };
+      const before = await eventCount();
       const huge = await call(member, '/v1/package-requests', { json: { lockfileVersion: 3, packages } });
       expect(huge.status).toBe(413);
+      expect(huge.type).toContain('application/problem+json');
+      expect(huge.body.detail).toContain(String(256 * 1024));
       const roomy = await t.variant({
         config: { ...t.config, WARDEN_LOCKFILE_LIMIT_BYTES: 64 * 1024 * 1024 },
       })('/v1/package-requests', {
@@ -108,9 +122,11 @@ for (const kind of databaseKinds) {
         json: { lockfileVersion: 3, packages },
       });
       expect(roomy.status).toBe(422);
+      expect(roomy.headers.get('content-type')).toContain('application/problem+json');
       expect(((await roomy.json()) as { errors: { message: string }[] }).errors[0]!.message).toContain(
         '20000',
       );
+      expect(await eventCount()).toBe(before);
       expect((await call(member, '/v1/packages')).status).toBe(200);
     });
 

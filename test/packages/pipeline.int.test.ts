@@ -21,14 +21,16 @@ import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
 
 /**
  * A proxy in front of the upstream Verdaccio that can fail a path with 503 a number of times (a
- * flaky registry): the one thing a real registry will not do on request.
+ * flaky registry), or never answer it (a stalled one): what a real registry will not do on request.
  */
 async function flakyProxy(target: string) {
   const failures = new Map<string, number>();
   const seen = new Map<string, number>();
+  const stalled = new Set<string>();
   const server: Server = createServer(async (req, res) => {
     const path = req.url ?? '/';
     seen.set(path, (seen.get(path) ?? 0) + 1);
+    if (stalled.has(path)) return;
     const left = failures.get(path) ?? 0;
     if (left > 0) {
       failures.set(path, left - 1);
@@ -54,8 +56,13 @@ async function flakyProxy(target: string) {
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     fail: (path: string, times: number) => failures.set(path, times),
+    stall: (path: string) => stalled.add(path),
     seen: (path: string) => seen.get(path) ?? 0,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -102,7 +109,7 @@ for (const kind of databaseKinds) {
     beforeAll(async () => {
       [upstream, target] = await Promise.all([startVerdaccio(), startVerdaccio()]);
       proxy = await flakyProxy(upstream.url);
-      for (const name of ['pl-flaky', 'pl-down', 'pl-watched']) {
+      for (const name of ['pl-flaky', 'pl-down', 'pl-watched', 'pl-stalled']) {
         integrity[name] = (await publishFixture(upstream, { name, version: '1.0.0' })).integrity;
       }
       integrity['pl-bomb'] = (
@@ -208,6 +215,38 @@ for (const kind of databaseKinds) {
       const request = await call(member, `/v1/package-requests/${submitted.body.id}`);
       expect(request.body).toMatchObject({ status: 'completed', progress: { done: 2, total: 2 } });
     });
+
+    it('a registry that never answers: the worker shows the job (stage, package) while it waits, then the package fails, retryable, with the timeout as its reason', async () => {
+      proxy.stall('/pl-stalled/-/pl-stalled-1.0.0.tgz');
+      await call(member, '/v1/package-requests', {
+        json: lockfileOf({ 'pl-stalled': { version: '1.0.0', integrity: integrity['pl-stalled']! } }),
+      });
+      const subject = packageStreamId(await packageIdFor(member.tenantId, 'pl-stalled@1.0.0'));
+      let shown: LooseJson | undefined;
+      await waitUntil(
+        'the stalled job on /v1/admin/workers',
+        async () => {
+          const workers = await call(root, '/v1/admin/workers');
+          const me = workers.body.items.find((w: { id: string }) => w.id === worker.id);
+          shown = me?.jobs.find((j: { subject: string }) => j.subject === subject);
+          return shown !== undefined;
+        },
+        30_000,
+      );
+      expect(shown).toMatchObject({ queue: 'packages', stage: 'process', spec: 'pl-stalled@1.0.0' });
+      expect(shown!.running_ms).toBeGreaterThanOrEqual(0);
+      // WARDEN_REGISTRY_TIMEOUT_MS is 5 s and WARDEN_PACKAGE_MAX_ATTEMPTS 3 here.
+      await settle('pl-stalled@1.0.0', ['failed']);
+      const failed = await status('pl-stalled@1.0.0');
+      expect(failed.failure).toEqual({
+        stage: 'download',
+        code: 'unavailable',
+        retryable: true,
+        attempts: 3,
+      });
+      expect(failed.reason).toContain('no answer within 5000 ms');
+      expect((await fetch(`${target.url}/pl-stalled`)).status).toBe(404);
+    }, 90_000);
 
     it('fails for good, with the reason, what cannot succeed: a tar bomb, a truncated or non-tar tarball, an unknown version', async () => {
       await call(member, '/v1/package-requests', {

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   changePackage,
@@ -6,6 +10,7 @@ import {
   packageStreamId,
   requestStreamId,
 } from '../../src/commands/packages/index.ts';
+import { importOsv } from '../../src/packages/osv-import.ts';
 import { processContext } from '../../src/processes/index.ts';
 import type { Job } from '../../src/processes/jobs/queue.ts';
 import { packagePipeline } from '../../src/processes/package-pipeline/process.ts';
@@ -41,8 +46,8 @@ describe('publishing exactly once', () => {
     await Promise.all([upstream?.stop(), target?.stop()]);
   });
 
-  /** Submits one package and drives it (by hand, no worker) to `approved`; returns its publish job. */
-  async function approved(name: string): Promise<Job> {
+  /** Submits one package and lets the pipeline receive it (by hand, no worker); returns its checks job. */
+  async function received(name: string): Promise<Job & { userId: string }> {
     const { integrity } = await publishFixture(upstream, { name, version: '1.0.0' });
     const user = await t.user({ role: 'member' });
     const res = await t.request('/v1/package-requests', {
@@ -73,21 +78,28 @@ describe('publishing exactly once', () => {
       payload: { spec: `${name}@1.0.0`, correlationId: id },
       attempts: 0,
     };
+    return { ...job, userId: user.userId };
+  }
+
+  /** Submits one package and drives it (by hand, no worker) to `approved`; returns its publish job. */
+  async function approved(name: string): Promise<Job> {
+    const { userId, ...job } = await received(name);
     await processPackage(stageDeps(t.config, t), job, signal);
     // No advisory data was imported: the scan could not run, so it waits for an approver (fail closed).
     expect((await types(job)).at(-1)).toBe('ApprovalRequired');
+    const tenantId = job.tenantId!;
     await changePackage(
       t.store,
-      user.tenantId,
+      tenantId,
       `${name}@1.0.0`,
       {
         type: 'Approve',
-        by: user.userId,
+        by: userId,
         reason: 'test',
         policy: { ...defaultPolicy, version: 0 },
         at: new Date().toISOString(),
       },
-      { metadata: { tenantId: user.tenantId } },
+      { metadata: { tenantId } },
     );
     return { ...job, kind: 'publish' };
   }
@@ -144,5 +156,55 @@ describe('publishing exactly once', () => {
       type: 'PackageFailed',
       data: { stage: 'publish', code: 'conflict', retryable: false },
     });
+  });
+
+  // Last: it imports advisory data, after which clean packages no longer wait for an approver.
+  it('a package the policy approves is published by its checks job: the attempt is recorded with the approval, no publishing job is queued, and a worker that dies after the upload leaves the same job to finish it, once', async () => {
+    const osv = mkdtempSync(join(tmpdir(), 'warden-osv-once-'));
+    writeFileSync(
+      join(osv, 'GHSA-none-0001.json'),
+      JSON.stringify({
+        id: 'GHSA-none-0001',
+        modified: '2026-01-01T00:00:00Z',
+        affected: [{ package: { ecosystem: 'npm', name: 'unrelated' }, versions: ['1.0.0'] }],
+      }),
+    );
+    await importOsv({ db: t.database.db as never, store: t.store, path: osv });
+    rmSync(osv, { recursive: true, force: true });
+    const { userId: _, ...job } = await received('inline-pkg');
+    const deps = stageDeps(t.config, t);
+    const dying = {
+      ...deps,
+      publisher: {
+        publish: async (input: Parameters<NonNullable<typeof deps.publisher>['publish']>[0]) => {
+          await deps.publisher!.publish(input);
+          throw new Error('worker killed after the upload');
+        },
+      },
+    };
+    await expect(processPackage(dying, job, signal)).rejects.toThrow('worker killed');
+    expect(await types(job)).toEqual([
+      'PackageReceived',
+      'PackageProcessingStarted',
+      'LicenseChecked',
+      'PackageDownloaded',
+      'PackageScanned',
+      'PackageAutoApproved',
+      'PackagePublishing',
+    ]);
+    const publishJobs = await sql<{ n: number }>`
+      select count(*)::int as n from warden_jobs where queue = 'packages-publish' and subject = ${job.subject}`.execute(
+      t.database.db,
+    );
+    expect(publishJobs.rows[0]!.n).toBe(0);
+    // The job runs again (its lease ran out): it resumes at the upload, and a third run changes nothing.
+    await processPackage(deps, { ...job, attempts: 1 }, signal);
+    await processPackage(deps, { ...job, attempts: 2 }, signal);
+    const events = await t.store.readStream(job.subject);
+    expect(events.filter((e) => e.type === 'PackagePublishing')).toHaveLength(1);
+    const published = events.filter((e) => e.type === 'PackagePublished');
+    expect(published).toHaveLength(1);
+    expect(published[0]!.data).toMatchObject({ outcome: 'already_present' });
+    expect((await fetch(`${target.url}/inline-pkg`)).status).toBe(200);
   });
 });

@@ -34,3 +34,45 @@ export function blobStore(db: Kysely<BlobTables>): BlobStore {
     },
   };
 }
+
+/**
+ * Keeps the tarballs this process stored or read last in memory, up to `maxBytes` (least recently
+ * used out first), in front of `inner`: a package published right after its checks reads its bytes
+ * from here instead of the database. Bytes are only kept under the digest `inner` computed for them.
+ */
+export function cachedBlobStore(inner: BlobStore, maxBytes: number): BlobStore {
+  const cache = new Map<string, Uint8Array>();
+  let held = 0;
+  const keep = (digest: string, bytes: Uint8Array) => {
+    if (bytes.length > maxBytes / 4) return;
+    const previous = cache.get(digest);
+    if (previous) {
+      cache.delete(digest);
+      held -= previous.length;
+    }
+    cache.set(digest, bytes);
+    held += bytes.length;
+    for (const [oldest, value] of cache) {
+      if (held <= maxBytes) break;
+      cache.delete(oldest);
+      held -= value.length;
+    }
+  };
+  return {
+    async put(bytes) {
+      const result = await inner.put(bytes);
+      keep(result.digest, bytes);
+      return result;
+    },
+    async get(digest) {
+      const cached = cache.get(digest);
+      if (cached) {
+        keep(digest, cached);
+        return cached;
+      }
+      const bytes = await inner.get(digest);
+      if (bytes) keep(digest, bytes);
+      return bytes;
+    },
+  };
+}

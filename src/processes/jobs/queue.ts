@@ -40,7 +40,22 @@ export interface NewJob {
   payload?: unknown;
 }
 
-/** Queues jobs in the caller's transaction (a process manager's), once per id. */
+/** The NOTIFY channel that wakes job runners; the payload is `<schema>:<queue>` (see {@link jobNotice}). */
+export const JOBS_CHANNEL = 'warden_jobs';
+
+/** The payload announcing due jobs of `queue` in the tables of `schema`. */
+export const jobNotice = (schema: string, queue: string) => `${schema}:${queue}`;
+
+/**
+ * Tells the runners of these queues (in any worker on this database) that jobs are due. Inside a
+ * transaction the notice is delivered when it commits, so a woken runner finds the jobs there.
+ */
+async function notify(db: Kysely<JobTables>, queues: readonly string[]): Promise<void> {
+  await sql`select pg_notify(${JOBS_CHANNEL}, current_schema() || ':' || q)
+              from unnest(${[...new Set(queues)]}::text[]) q`.execute(db);
+}
+
+/** Queues jobs in the caller's transaction (a process manager's), once per id, and wakes their runners. */
 export async function enqueue(db: Kysely<JobTables>, jobs: readonly NewJob[]): Promise<void> {
   if (jobs.length === 0) return;
   await db
@@ -60,6 +75,10 @@ export async function enqueue(db: Kysely<JobTables>, jobs: readonly NewJob[]): P
     )
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();
+  await notify(
+    db,
+    jobs.map((job) => job.queue),
+  );
 }
 
 /**
@@ -149,12 +168,17 @@ export async function reschedule(
 /** Releases jobs claimed but not started (a stopping worker), so another worker takes them at once. */
 export async function release(db: Kysely<JobTables>, owner: string, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
-  await db
+  const released = await db
     .updateTable('warden_jobs')
     .set({ locked_by: null, locked_until: null })
     .where('locked_by', '=', owner)
     .where('id', 'in', [...ids])
+    .returning('queue')
     .execute();
+  await notify(
+    db,
+    released.map((r) => r.queue),
+  );
 }
 
 /** Jobs per queue and state, for stats and metrics. */

@@ -16,7 +16,11 @@ export interface JobRunnerOptions {
   concurrency: number;
   /** A claimed job is this worker's until then; renewed while it runs. */
   leaseMs?: number;
-  /** How often an idle runner looks for due jobs (it is also woken when jobs are queued here). */
+  /**
+   * How often an idle runner looks for due jobs anyway. It is woken at once by {@link JobRunner.wake}
+   * (a NOTIFY when jobs are queued or released), when one of its jobs ends, and when a job it put
+   * back for later falls due, so the poll only catches what a lost notice missed.
+   */
   pollMs?: number;
   /** Attempts of a retryable failure before giving up. */
   maxAttempts: number;
@@ -39,13 +43,16 @@ export class JobRunner {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
+  /** A wake-up came while the loop was not waiting: look again before sleeping. */
+  private woken = false;
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private renewTimer: ReturnType<typeof setInterval> | undefined;
   private readonly leaseMs: number;
   private readonly pollMs: number;
 
   constructor(private readonly options: JobRunnerOptions) {
     this.leaseMs = options.leaseMs ?? 60_000;
-    this.pollMs = options.pollMs ?? 500;
+    this.pollMs = options.pollMs ?? 1000;
   }
 
   start(): void {
@@ -58,8 +65,9 @@ export class JobRunner {
     this.loop = this.run();
   }
 
-  /** Looks for due jobs now (jobs were just queued in this process). */
+  /** Looks for due jobs now (jobs were just queued, released or fell due). */
   wake(): void {
+    this.woken = true;
     this.wakeUp?.();
   }
 
@@ -77,6 +85,8 @@ export class JobRunner {
   /** Stops claiming and waits for running jobs (aborted after `graceMs`, then retried by someone). */
   async stop(graceMs = 30_000): Promise<void> {
     this.stopping = true;
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
     this.wakeUp?.();
     await this.loop;
     const settled = this.settled();
@@ -97,6 +107,7 @@ export class JobRunner {
   private async run(): Promise<void> {
     const { db, queue, owner, concurrency, logger } = this.options;
     while (!this.stopping) {
+      this.woken = false;
       const free = concurrency - this.running.size;
       let claimed: Job[] = [];
       if (free > 0) {
@@ -116,7 +127,7 @@ export class JobRunner {
       }
       for (const job of claimed) this.begin(job);
       // Full, or nothing due: wait for a job to end, a wake-up or the poll interval.
-      if (claimed.length === 0 || this.running.size >= concurrency) {
+      if ((claimed.length === 0 || this.running.size >= concurrency) && !this.woken) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.pollMs);
           this.wakeUp = () => {
@@ -135,9 +146,18 @@ export class JobRunner {
     const task = this.attempt(job, abort.signal).finally(() => {
       this.running.delete(job.id);
       this.inFlight.delete(task);
-      this.wakeUp?.();
+      this.wake();
     });
     this.inFlight.add(task);
+  }
+
+  /** Looks again when a job put back for `delayMs` falls due (the database clock may differ a little). */
+  private wakeAfter(delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.wake();
+    }, delayMs + 20);
+    this.retryTimers.add(timer);
   }
 
   private async attempt(job: Job, signal: AbortSignal): Promise<void> {
@@ -163,6 +183,7 @@ export class JobRunner {
             'job failed; retrying',
           );
           await reschedule(db, job.id, owner, delay, error.message);
+          this.wakeAfter(delay);
         } else if (error.retryable && this.stopping) {
           await reschedule(db, job.id, owner, 0, error.message);
         } else {

@@ -1,16 +1,19 @@
 import type { Kysely } from 'kysely';
+import PQueue from 'p-queue';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { AdvisoryTables } from '../../packages/advisories.ts';
-import { blobStore } from '../../packages/registry/blobs.ts';
+import { blobStore, cachedBlobStore } from '../../packages/registry/blobs.ts';
 import { createPublisher } from '../../packages/registry/publish.ts';
 import { createUpstream } from '../../packages/registry/upstream.ts';
 import { combinedScanner, manifestScanner, osvScanner } from '../../packages/scanner.ts';
-import type { JobTables } from '../jobs/queue.ts';
+import { enqueue, JOBS_CHANNEL, type JobTables, jobNotice } from '../jobs/queue.ts';
 import { JobRunner } from '../jobs/runner.ts';
 import type { ProcessLogger } from '../process-manager.ts';
+import { RetryWithSavepointsError, transactionalStore } from '../transactional-store.ts';
 import { PACKAGE_QUEUES, type PackageJobKind } from './process.ts';
+import type { RecordEvents } from './session.ts';
 import { processPackage, publishPackage, recordFailure, type StageDeps } from './stages.ts';
 
 export type PackageJobsConfig = Pick<
@@ -36,6 +39,36 @@ export function displayRegistry(url: string): string {
   return parsed.toString();
 }
 
+/**
+ * Records a stage's events. With the event store in this very database, events that call for a job
+ * (an auto-approval: publishing) commit in one transaction with it, so the job is there the moment
+ * the approval is, without waiting for the process manager to see the event. The first attempt runs
+ * without savepoints; a conflict or a repeated append kills that transaction, and the second attempt
+ * runs with them and answers the way the store does (conflict, or the original append).
+ */
+function recorder(database: Database, store: EventStore): RecordEvents {
+  if (store.name !== database.kind)
+    return (streamId, events, expected) => store.append(streamId, events, { expected });
+  const inTransaction = (careful: boolean, ...args: Parameters<RecordEvents>) =>
+    database.db.transaction().execute(async (trx) => {
+      const [streamId, events, expected, jobs] = args;
+      const result = await transactionalStore(database, trx, careful).append(streamId, events, { expected });
+      await enqueue(trx as unknown as Kysely<JobTables>, jobs);
+      return result;
+    });
+  return async (...args) => {
+    const [streamId, events, expected, jobs] = args;
+    // Nothing to queue: a plain append, which also wakes this process's subscriptions at once.
+    if (jobs.length === 0) return store.append(streamId, events, { expected });
+    try {
+      return await inTransaction(false, ...args);
+    } catch (error) {
+      if (!(error instanceof RetryWithSavepointsError)) throw error;
+      return inTransaction(true, ...args);
+    }
+  };
+}
+
 /** The dependencies of the package stages, built from the configuration. */
 export function stageDeps(
   config: PackageJobsConfig,
@@ -44,6 +77,7 @@ export function stageDeps(
   const db = deps.database.db as unknown as Kysely<AdvisoryTables>;
   return {
     store: deps.store,
+    record: recorder(deps.database, deps.store),
     upstream: createUpstream({
       url: config.WARDEN_UPSTREAM_REGISTRY,
       ...(config.WARDEN_UPSTREAM_TOKEN ? { token: config.WARDEN_UPSTREAM_TOKEN } : {}),
@@ -62,9 +96,14 @@ export function stageDeps(
     targetRegistry: config.WARDEN_TARGET_REGISTRY
       ? displayRegistry(config.WARDEN_TARGET_REGISTRY)
       : undefined,
-    blobs: blobStore(deps.database.db as never),
+    // Publishing follows the checks within seconds: their tarballs are still in memory then.
+    blobs: cachedBlobStore(blobStore(deps.database.db as never), 16 * 1024 * 1024),
     scanner: combinedScanner([osvScanner(db), manifestScanner()]),
     clock: deps.clock ?? (() => new Date()),
+    publishSlot: (
+      (slots) => (upload) =>
+        slots.add(upload, { throwOnTimeout: true })
+    )(new PQueue({ concurrency: config.WARDEN_PUBLISH_CONCURRENCY })),
   };
 }
 
@@ -94,7 +133,7 @@ export function startPackageJobs(options: {
       owner: options.owner,
       concurrency,
       maxAttempts: options.config.WARDEN_PACKAGE_MAX_ATTEMPTS,
-      pollMs: options.pollMs ?? 250,
+      ...(options.pollMs ? { pollMs: options.pollMs } : {}),
       ...(options.backoffMs ? { backoffMs: options.backoffMs } : {}),
       logger: options.logger,
       run: (job, signal) =>
@@ -104,14 +143,25 @@ export function startPackageJobs(options: {
     jobs.start();
     return jobs;
   };
-  const runners = [
-    runner('process', options.config.WARDEN_PACKAGE_CONCURRENCY),
-    runner('publish', options.config.WARDEN_PUBLISH_CONCURRENCY),
-  ];
+  const runners = {
+    [PACKAGE_QUEUES.process]: runner('process', options.config.WARDEN_PACKAGE_CONCURRENCY),
+    [PACKAGE_QUEUES.publish]: runner('publish', options.config.WARDEN_PUBLISH_CONCURRENCY),
+  };
+  const notices = new Map(
+    Object.entries(runners).map(([queue, r]) => [jobNotice(options.database.schema, queue), r]),
+  );
+  // Jobs queued by any worker on this database wake the runner of their queue at once.
+  const listening = options.database
+    .listen(JOBS_CHANNEL, (payload) => notices.get(payload)?.wake())
+    .catch((error: unknown) => {
+      options.logger.warn({ err: error }, 'listening for queued jobs failed; polling only');
+      return async () => {};
+    });
   return {
-    current: () => runners.flatMap((r) => r.current()),
+    current: () => Object.values(runners).flatMap((r) => r.current()),
     stop: async (graceMs) => {
-      await Promise.all(runners.map((r) => r.stop(graceMs)));
+      await (await listening)();
+      await Promise.all(Object.values(runners).map((r) => r.stop(graceMs)));
     },
   };
 }

@@ -1,8 +1,8 @@
-import { type CommandResult, handle, load } from '../../commands/handle.ts';
+import { handle, load } from '../../commands/handle.ts';
 import {
   loadPolicy,
-  type PackageCommand,
   type PackageState,
+  type PolicySnapshot,
   packageDecider,
   type Stage,
   snapshotOf,
@@ -18,9 +18,12 @@ import type { Scanner } from '../../packages/scanner.ts';
 import type { Job } from '../jobs/queue.ts';
 import type { JobError } from '../jobs/runner.ts';
 import type { PackageJobPayload } from './process.ts';
+import { PackageSession, type RecordEvents } from './session.ts';
 
 export interface StageDeps {
   store: EventStore;
+  /** How a stage's events are recorded, with the jobs they call for. */
+  record: RecordEvents;
   upstream: Upstream;
   /** Absent when no target registry is configured: approved packages then wait, failed (retryable). */
   publisher: Publisher | undefined;
@@ -29,6 +32,11 @@ export interface StageDeps {
   blobs: BlobStore;
   scanner: Scanner;
   clock: () => Date;
+  /**
+   * Runs one upload to the target registry when a publishing slot of this worker is free
+   * (`WARDEN_PUBLISH_CONCURRENCY` at once, whichever job publishes).
+   */
+  publishSlot: <T>(upload: () => Promise<T>) => Promise<T>;
 }
 
 /** A failure that ends a stage for good (not retried by the job runner). */
@@ -50,22 +58,18 @@ const sha512Hex = (integrity: string): string | undefined => {
   return [...atob(match[1]!)].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
 };
 
+const checkStatuses: readonly PackageState['status'][] = [
+  'received',
+  'license_check',
+  'downloading',
+  'scanning',
+];
+
 interface Run {
   deps: StageDeps;
   job: Job;
-  streamId: string;
-  state: PackageState;
-  metadata: EventMetadata;
+  session: PackageSession;
   signal: AbortSignal;
-}
-
-async function command(
-  run: Run,
-  cmd: Exclude<PackageCommand, { type: 'ReceivePackage' }>,
-): Promise<CommandResult<PackageState>> {
-  const result = await handle(run.deps.store, run.streamId, packageDecider, cmd, { metadata: run.metadata });
-  run.state = result.state;
-  return result;
 }
 
 function metadataOf(job: Job): EventMetadata {
@@ -79,55 +83,80 @@ function metadataOf(job: Job): EventMetadata {
 }
 
 async function start(deps: StageDeps, job: Job, signal: AbortSignal): Promise<Run | undefined> {
-  const loaded = await load(deps.store, job.subject, packageDecider);
-  if (!loaded.state.exists) return undefined;
-  return { deps, job, streamId: job.subject, state: loaded.state, metadata: metadataOf(job), signal };
+  const session = await PackageSession.open(deps, job.subject, metadataOf(job), [job.id, job.attempts]);
+  if (!session.state.exists) return undefined;
+  return { deps, job, session, signal };
 }
 
 /** Downloads (or takes from the blob store when a previous attempt stored it) and checks the tarball. */
 async function fetchTarball(run: Run): Promise<Download> {
   const { upstream } = run.deps;
-  const { name, version } = run.state;
-  const expected = run.state.download?.integrity ?? run.state.lockfileIntegrity ?? undefined;
+  const { name, version, download, lockfileIntegrity } = run.session.state;
+  const expected = download?.integrity ?? lockfileIntegrity ?? undefined;
   return upstream.download(name, version, expected, run.signal);
 }
 
 /**
  * Checks a package and downloads it: license (from the lockfile), download with integrity,
- * scan, and the policy's decision. Each step is recorded as it completes, so a worker that dies
- * half-way resumes at the next step; a step already recorded is not done twice.
+ * scan, and the policy's decision. The steps' events are appended together when the checks end
+ * (a worker that dies half-way did nothing but download, and the job runs again from the start);
+ * a step that fails records the steps before it, so the failure names the stage it hit, and the next
+ * attempt resumes there. A package the policy approves at once is published by this same job: the
+ * publishing attempt is recorded with the approval, and a worker that dies while uploading leaves
+ * the job to be run again, which resumes at the upload (see {@link publishPackage}).
  */
 export async function processPackage(deps: StageDeps, job: Job, signal: AbortSignal): Promise<void> {
   const run = await start(deps, job, signal);
   if (!run) return;
+  const { session } = run;
+  const checking = checkStatuses.includes(session.state.status);
+  try {
+    await checkPackage(run);
+  } catch (error) {
+    await session.flush();
+    throw error;
+  }
+  if (checking && session.state.status === 'approved' && deps.publisher) {
+    session.decide({ type: 'StartPublishing', at: deps.clock().toISOString() });
+  }
+  await session.flush();
+  if (session.state.status === 'publishing') await upload(run);
+}
+
+async function checkPackage(run: Run): Promise<void> {
+  const { deps, session } = run;
   const at = () => deps.clock().toISOString();
-  if (run.state.status === 'received') await command(run, { type: 'StartProcessing', at: at() });
-  if (run.state.status === 'license_check') {
-    const policy = snapshotOf((await loadPolicy(deps.store, run.state.tenantId)).state);
-    const { expression } = normalizeLicense(run.state.lockfileLicense);
+  let policy: PolicySnapshot | undefined;
+  const currentPolicy = async () => {
+    policy ??= snapshotOf((await loadPolicy(deps.store, session.state.tenantId)).state);
+    return policy;
+  };
+  if (session.state.status === 'received') session.decide({ type: 'StartProcessing', at: at() });
+  if (session.state.status === 'license_check') {
+    const { expression } = normalizeLicense(session.state.lockfileLicense);
     const license =
       expression === null
         ? {
             verdict: 'missing' as const,
             reason: 'the lockfile names no license; the tarball’s is checked after download',
           }
-        : evaluateLicense(expression, policy.licenses);
-    await command(run, {
+        : evaluateLicense(expression, (await currentPolicy()).licenses);
+    session.decide({
       type: 'RecordLicense',
       expression,
       verdict: license.verdict,
       reason: license.reason,
-      policy,
+      policy: await currentPolicy(),
       at: at(),
     });
   }
   let download: Download | undefined;
-  if (run.state.status === 'downloading') {
+  if (session.state.status === 'downloading') {
     try {
       download = await fetchTarball(run);
     } catch (error) {
       if (error instanceof RegistryError && error.code === 'integrity_mismatch') {
-        await command(run, {
+        session.decide({
           type: 'RejectAutomatically',
           stage: 'download',
           code: 'integrity_mismatch',
@@ -142,7 +171,7 @@ export async function processPackage(deps: StageDeps, job: Job, signal: AbortSig
     await deps.blobs.put(download.bytes);
     const { expression } = normalizeLicense(download.manifest.license ?? download.manifest.licenses);
     const deprecated = download.registryManifest.deprecated;
-    await command(run, {
+    session.decide({
       type: 'RecordDownload',
       integrity: download.integrity,
       shasum: download.shasum,
@@ -153,23 +182,22 @@ export async function processPackage(deps: StageDeps, job: Job, signal: AbortSig
       at: at(),
     });
   }
-  if (run.state.status === 'scanning') {
+  if (session.state.status === 'scanning') {
     const manifest = download?.manifest ?? (await storedManifest(run));
-    const policy = snapshotOf((await loadPolicy(deps.store, run.state.tenantId)).state);
     const result = await deps.scanner.scan({
-      name: run.state.name,
-      version: run.state.version,
+      name: session.state.name,
+      version: session.state.version,
       manifest,
-      lockfileLicense: run.state.lockfileLicense,
-      deprecated: run.state.download?.deprecated ?? null,
-      policy,
+      lockfileLicense: session.state.lockfileLicense,
+      deprecated: session.state.download?.deprecated ?? null,
+      policy: await currentPolicy(),
     });
-    await command(run, {
+    session.decide({
       type: 'RecordScan',
       findings: result.findings,
       advisories: result.advisories,
       unavailable: result.unavailable,
-      policy,
+      policy: await currentPolicy(),
       at: at(),
     });
   }
@@ -177,7 +205,7 @@ export async function processPackage(deps: StageDeps, job: Job, signal: AbortSig
 
 /** The stored tarball of a package already downloaded, its bytes checked against the recorded integrity. */
 async function storedTarball(run: Run): Promise<Uint8Array> {
-  const integrity = run.state.download?.integrity;
+  const integrity = run.session.state.download?.integrity;
   const digest = integrity ? sha512Hex(integrity) : undefined;
   const bytes = digest ? await run.deps.blobs.get(digest) : undefined;
   if (bytes) return bytes;
@@ -199,9 +227,17 @@ async function storedManifest(run: Run): Promise<Record<string, unknown>> {
 export async function publishPackage(deps: StageDeps, job: Job, signal: AbortSignal): Promise<void> {
   const run = await start(deps, job, signal);
   if (!run) return;
-  const at = () => deps.clock().toISOString();
-  if (run.state.status === 'approved') await command(run, { type: 'StartPublishing', at: at() });
-  if (run.state.status !== 'publishing') return;
+  const { session } = run;
+  if (session.state.status === 'approved') {
+    session.decide({ type: 'StartPublishing', at: deps.clock().toISOString() });
+    await session.flush();
+  }
+  if (session.state.status === 'publishing') await upload(run);
+}
+
+/** The upload of a package whose publishing attempt is recorded, and the record of its outcome. */
+async function upload(run: Run): Promise<void> {
+  const { deps, session, signal } = run;
   if (!deps.publisher || !deps.targetRegistry) {
     throw Object.assign(
       new StageFailure('no_target', 'no target registry is configured (WARDEN_TARGET_REGISTRY)'),
@@ -210,28 +246,36 @@ export async function publishPackage(deps: StageDeps, job: Job, signal: AbortSig
       },
     );
   }
+  const publisher = deps.publisher;
   const tarball = await storedTarball(run);
-  const integrity = run.state.download?.integrity ?? '';
-  const outcome = await deps.publisher.publish({
-    name: run.state.name,
-    version: run.state.version,
-    manifest: await readManifest(tarball),
-    tarball,
-    integrity,
-    signal,
-  });
-  await command(run, {
+  const integrity = session.state.download?.integrity ?? '';
+  const manifest = await readManifest(tarball);
+  const outcome = await deps.publishSlot(() =>
+    publisher.publish({
+      name: session.state.name,
+      version: session.state.version,
+      manifest,
+      tarball,
+      integrity,
+      signal,
+    }),
+  );
+  session.decide({
     type: 'RecordPublished',
     registry: deps.targetRegistry,
     integrity,
     outcome: outcome.outcome,
-    at: at(),
+    at: deps.clock().toISOString(),
   });
+  await session.flush();
 }
 
 const stageOf = (state: PackageState, kind: string): Stage => {
   if (kind === 'publish') return 'publish';
   switch (state.status) {
+    case 'approved':
+    case 'publishing':
+      return 'publish';
     case 'license_check':
       return 'license';
     case 'downloading':
