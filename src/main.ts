@@ -128,6 +128,7 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     identity,
     eventsInDatabase: service.store.name !== 'eventstoredb',
     store: service.store,
+    personalData: service.personalData,
     db: service.database.db,
     projections: service.engine,
     engine: service.engine,

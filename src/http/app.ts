@@ -29,6 +29,7 @@ import { type AdminProjectionDeps, adminProjectionRoutes } from './routes/admin-
 import { auditRoutes } from './routes/audit.ts';
 import { authTokenRoutes, identityCredentials } from './routes/auth-tokens.ts';
 import { type DocsAssetLoader, docsRoutes } from './routes/docs.ts';
+import { type ErasureRouteDeps, erasureRoutes } from './routes/erasure.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { packageRoutes } from './routes/packages.ts';
@@ -66,6 +67,8 @@ export interface AppDeps {
   clock?: () => Date;
   /** Where request metrics go and `/metrics` reads from (absent: no `/metrics`). */
   metrics?: Metrics;
+  /** Personal-data keys behind `store`: `POST /v1/users/{id}/erase` destroys them (absent: not served). */
+  personalData?: ErasureRouteDeps['personalData'];
   /** The docs UI's files (default: the installed swagger-ui-dist). */
   docsAssets?: DocsAssetLoader;
 }
@@ -175,6 +178,7 @@ export function createApp(deps: AppDeps) {
     '/',
     userRoutes({ ...routeDeps, hasher: identity.hasher, defaultSignupPolicy: identity.defaultSignupPolicy }),
   );
+  if (deps.personalData) app.route('/', erasureRoutes({ ...routeDeps, personalData: deps.personalData }));
   app.route('/', tenantRoutes(routeDeps));
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
   app.route('/', trackerRoutes(routeDeps));

@@ -71,7 +71,8 @@ async function insertEntries(events: readonly RecordedEvent[], db: Kysely<unknow
 export const auditEntries: Projection<AuditEntriesTables> = {
   name: 'auditEntries',
   // 2: tracker events audited; secondary indexes built after a rebuild's bulk load.
-  version: 2,
+  // 3: summaries name people by user id, never by email (rebuilt so older rows drop the emails).
+  version: 3,
   types: auditedEventTypes,
   tables: ['audit_entries'],
   async createTables(db: Kysely<unknown>) {

@@ -1,7 +1,7 @@
 import type { EventStore } from '../../eventstore/port.ts';
 import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { type PasswordHasher, verifyOrDummy } from '../../identity/passwords.ts';
-import { conflict } from '../errors.ts';
+import { conflict, notFound } from '../errors.ts';
 import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../handle.ts';
 import { deriveId } from '../ids.ts';
 import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
@@ -255,4 +255,34 @@ export async function verifyCredentials(
     }
   }
   return { ok: true, user: loaded.state, revision: loaded.revision };
+}
+
+/**
+ * Erases a user's personal data (crypto-shredding): a live user is removed first (seat, ownership
+ * and the reactions to `UserRemoved` as usual; the last owner cannot be erased), `PersonalDataErased`
+ * is recorded, then `destroyKeys` destroys the user's data keys. The key goes last and always runs, so
+ * a retry after a crash anywhere completes the erasure, and a repeated request changes nothing more.
+ * Another tenant's user is "not found".
+ */
+export async function erasePersonalData(
+  store: EventStore,
+  input: { tenantId: string; userId: string; by: string; at: string },
+  context: CommandContext,
+  destroyKeys: (userId: string) => Promise<void>,
+): Promise<CommandResult<UserState>> {
+  const { tenantId, userId, at } = input;
+  const before = await load(store, userStreamId(userId), userDecider);
+  if (!before.state.exists || before.state.tenantId !== tenantId) throw notFound('user');
+  if (isLive(before.state)) {
+    await changeUser(store, tenantId, userId, { type: 'RemoveUser', at }, { metadata: context.metadata });
+  }
+  const result = await handle(
+    store,
+    userStreamId(userId),
+    userDecider,
+    { type: 'ErasePersonalData', by: input.by, at },
+    { metadata: context.metadata },
+  );
+  await destroyKeys(userId);
+  return result;
 }

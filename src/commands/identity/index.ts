@@ -1,5 +1,6 @@
 export {
   Email,
+  ERASED,
   type IdentityEvent,
   type IdentityEventType,
   identityEventSchemas,
@@ -17,6 +18,7 @@ export {
 export {
   type CredentialsResult,
   changeUser,
+  erasePersonalData,
   findUser,
   type RegisterUserInput,
   registerUser,
@@ -26,4 +28,4 @@ export {
   verifyCredentials,
 } from './handle.ts';
 export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
-export { isLive, type UserCommand, type UserState, userDecider } from './user.ts';
+export { isErased, isLive, type UserCommand, type UserState, userDecider } from './user.ts';

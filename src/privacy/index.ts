@@ -1,0 +1,8 @@
+export {
+  type DataKey,
+  type PersonalDataKeys,
+  type PersonalDataKeysTable,
+  type PersonalDataTables,
+  personalDataKeys,
+} from './keys.ts';
+export { isSealed, personalDataStore, type SealedValue } from './store.ts';
