@@ -114,6 +114,7 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     email: config.WARDEN_ADMIN_EMAIL,
     password: config.WARDEN_ADMIN_PASSWORD,
     hasher: identity.hasher,
+    userIds: identity.userIds,
     reveal: (text) => process.stderr.write(text),
   });
   const sweeper = setInterval(() => {

@@ -169,14 +169,24 @@ export function createApp(deps: AppDeps) {
     authTokenRoutes({
       keys: identity.keys,
       sessions: identity.sessions,
-      verifyCredentials: identityCredentials({ store: deps.store, hasher: identity.hasher, clock }),
+      verifyCredentials: identityCredentials({
+        store: deps.store,
+        hasher: identity.hasher,
+        clock,
+        userIds: identity.userIds,
+      }),
       throttle: identity.throttle,
       clientAddress: clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS),
     }),
   );
   app.route(
     '/',
-    userRoutes({ ...routeDeps, hasher: identity.hasher, defaultSignupPolicy: identity.defaultSignupPolicy }),
+    userRoutes({
+      ...routeDeps,
+      hasher: identity.hasher,
+      defaultSignupPolicy: identity.defaultSignupPolicy,
+      userIds: identity.userIds,
+    }),
   );
   if (deps.personalData) app.route('/', erasureRoutes({ ...routeDeps, personalData: deps.personalData }));
   app.route('/', tenantRoutes(routeDeps));

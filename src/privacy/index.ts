@@ -6,3 +6,4 @@ export {
   personalDataKeys,
 } from './keys.ts';
 export { isSealed, personalDataStore, type SealedValue } from './store.ts';
+export { keyedUserIdsFrom } from './user-ids.ts';

@@ -162,6 +162,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
         at: clock().toISOString(),
       },
       { metadata: { tenantId: input.tenantId, actorId: 'test' } },
+      identity.userIds,
     );
     return { userId: result.state.userId, email, password, role };
   };

@@ -24,8 +24,8 @@ export {
   registerUser,
   setSignupPolicy,
   signupPolicyOf,
-  userIdFor,
   verifyCredentials,
 } from './handle.ts';
 export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
 export { isErased, isLive, type UserCommand, type UserState, userDecider } from './user.ts';
+export { keyedUserIds, type UserIds, unkeyedUserIds, userIdFor } from './user-ids.ts';
