@@ -285,5 +285,22 @@ for (const kind of databaseKinds) {
       const project = await json(await call(`/v1/projects/${ownProjectId}`, owner), 200);
       expect(project.members.find((m: LooseJson) => m.user_id === adaId).email).toBe(ERASED);
     });
+
+    it('forgets stored idempotent answers that held the person (an admin’s “add user”)', async () => {
+      const eve = { email: `eve.${tag}@example.com`, name: `Eve Erased ${tag}`, password: `pw-${tag}-Qz!9w` };
+      const key = `add-eve-${tag}`;
+      const added = await json(
+        await call('/v1/users', owner, { json: eve, headers: { 'idempotency-key': key } }),
+        201,
+      );
+      expect(await everything()).toContain(eve.email);
+      const erased = await json(await call(`/v1/users/${added.id}/erase`, owner, { method: 'POST' }), 200);
+      // Once the users list has caught up with the erasure:
+      const headers = { 'x-min-position': erased.position };
+      await json(await call('/v1/users?status=removed', owner, { headers }), 200);
+      const dump = await everything();
+      expect(dump).not.toContain(eve.email);
+      expect(dump).not.toContain(eve.name);
+    });
   });
 }

@@ -1,17 +1,21 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { erasePersonalData } from '../../commands/identity/index.ts';
+import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { PersonalDataKeys } from '../../privacy/index.ts';
 import { commandContext } from '../command-context.ts';
 import type { AppEnv } from '../env.ts';
 import { requirePermission } from '../middleware/authorize.ts';
+import { forgetResponsesAbout } from '../middleware/idempotency.ts';
 import { commonProblems, jsonContent, problemContent } from '../openapi.ts';
 import { RequestError } from '../problem.ts';
 import { validationHook } from '../validation.ts';
 
 export interface ErasureRouteDeps {
   store: EventStore;
+  db: Kysely<Tables>;
   personalData: Pick<PersonalDataKeys, 'erase'>;
   clock: () => Date;
 }
@@ -28,7 +32,8 @@ const Erased = z
 /**
  * `POST /v1/users/{id}/erase`: the right to erasure on an append-only store (crypto-shredding). The
  * user is removed if still live, `PersonalDataErased` names the actor, and the user's data key is
- * destroyed: their email, name and password hash read as erased everywhere from then on.
+ * destroyed: their email, name and password hash read as erased everywhere from then on. Stored
+ * idempotent responses about them are dropped too.
  */
 export function erasureRoutes(deps: ErasureRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -61,6 +66,7 @@ export function erasureRoutes(deps: ErasureRouteDeps) {
         { metadata },
         async (userId) => {
           await deps.personalData.erase(userId);
+          await forgetResponsesAbout(deps.db, userId);
         },
       );
       c.header('X-Position', result.position.toString());
