@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERASED, userStreamId } from '../../src/commands/identity/index.ts';
+import { issueRules } from '../../src/processes/issue-rules.ts';
+import { startWorkers, type Worker } from '../../src/processes/worker.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 
@@ -24,6 +26,8 @@ for (const kind of databaseKinds) {
     let ownProjectId = '';
     let issueId = '';
     let erasedAt = '';
+    let worker: Worker | undefined;
+    let setupPosition = '';
 
     const call = (path: string, as: { token: string }, init: Parameters<TestApp['request']>[1] = {}) =>
       t.request(path, { ...init, token: as.token, tenant: slug });
@@ -67,6 +71,15 @@ for (const kind of databaseKinds) {
 
     beforeAll(async () => {
       t = await testApp(kind.fresh);
+      // The issue rules run in a worker as in `warden serve`: their handlers load users and projects
+      // inside their transactions, through the same personal-data view.
+      worker = await startWorkers({
+        database: t.database,
+        store: t.store,
+        processes: [issueRules],
+        personalData: t.personalData,
+        partitions: 2,
+      });
       slug = (await t.tenant()).slug;
       owner = await t.user({ tenant: slug, role: 'owner' });
       bob = await t.user({ tenant: slug, role: 'member', name: `Bob Builder ${tag}` });
@@ -110,7 +123,7 @@ for (const kind of databaseKinds) {
           `/v1/projects/${projectId}/issues`,
           { token: adaToken },
           {
-            json: { title: 'Note G', description: 'the first program' },
+            json: { title: 'Note G', description: 'the first program', assignee_id: adaId },
           },
         ),
         201,
@@ -137,15 +150,17 @@ for (const kind of databaseKinds) {
         201,
       );
       ownProjectId = ownProject.id;
-      await json(
+      const last = await json(
         await call(`/v1/projects/${ownProjectId}/members/${adaId}`, owner, {
           method: 'PUT',
           json: { role: 'member' },
         }),
         200,
       );
+      setupPosition = last.position;
     });
     afterAll(async () => {
+      await worker?.stop();
       await t?.dispose();
     });
 
@@ -164,7 +179,8 @@ for (const kind of databaseKinds) {
       });
       expect(data).toMatchObject({ userId: adaId, role: 'member', status: 'active' });
       // …while every reader sees clear values.
-      const users = await json(await call('/v1/users?limit=100', owner), 200);
+      const headers = { 'x-min-position': setupPosition };
+      const users = await json(await call('/v1/users?limit=100', owner, { headers }), 200);
       expect(users.items.map((u: LooseJson) => u.email)).toEqual(
         expect.arrayContaining([ada.email, bob.email]),
       );
@@ -228,6 +244,14 @@ for (const kind of databaseKinds) {
       // Her work stays: the issue and its comment, by her user id.
       const issue = await json(await call(`/v1/issues/${issueId}`, owner, { headers }), 200);
       expect(issue).toMatchObject({ title: 'Note G', reporter_id: adaId });
+      // Her removal reached the worker's issue rules, which read her project and user streams
+      // inside their transaction: her open issue is unassigned.
+      let assignee: unknown = adaId;
+      for (let i = 0; i < 600 && assignee !== null; i++) {
+        assignee = (await json(await call(`/v1/issues/${issueId}`, owner), 200)).assignee_id;
+        if (assignee !== null) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(assignee).toBeNull();
       const comments = await json(await call(`/v1/issues/${issueId}/comments`, owner, { headers }), 200);
       expect(comments.items[0]).toMatchObject({ body: 'Bernoulli numbers', author_id: adaId });
       const audit = await call('/v1/audit/export?sort=position', owner, { headers });
