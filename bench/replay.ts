@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import type { Kysely } from 'kysely';
 import { type ReplayPoint, replayStream } from '../src/audit/replay.ts';
 import { replaySnapshots } from '../src/audit/snapshots.ts';
 import { aggregateRegistry, upcasters } from '../src/commands/registry/index.ts';
@@ -18,6 +19,8 @@ import { migrate } from '../src/db/migrate.ts';
 import type { EventStore, NewEvent } from '../src/eventstore/port.ts';
 import { postgresEventStore } from '../src/eventstore/postgres/store.ts';
 import { upcastingStore } from '../src/eventstore/upcasting.ts';
+import { aesKey } from '../src/identity/tokens/crypto.ts';
+import { personalDataKeys, personalDataStore } from '../src/privacy/index.ts';
 import { auditEntries } from '../src/projections/audit-entries.ts';
 import { ProjectionEngine } from '../src/projections/engine.ts';
 import type { Projection } from '../src/projections/projection.ts';
@@ -87,7 +90,13 @@ async function main(): Promise<void> {
   const database = await connectPostgres({ url, schema, poolSize: WRITERS + 2 });
   try {
     await migrate(database);
-    const store = upcastingStore(postgresEventStore(database), upcasters);
+    // As the service assembles it: personal fields sealed per person (these tenant events hold none,
+    // so the wrapper only looks at each event's type), then upcast.
+    const personalData = personalDataKeys(
+      database.db as Kysely<unknown>,
+      await aesKey(crypto.getRandomValues(new Uint8Array(32))),
+    );
+    const store = upcastingStore(personalDataStore(postgresEventStore(database), personalData), upcasters);
 
     // Seed: the long stream, then STREAMS × PER_STREAM events from WRITERS concurrent writers.
     let started = performance.now();

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { DomainError } from './commands/errors.ts';
-import { registerUser } from './commands/identity/index.ts';
+import { registerUser, type UserIds } from './commands/identity/index.ts';
 import { deriveId } from './commands/ids.ts';
 import { createTenant, tenantIdForSlug } from './commands/tenancy/index.ts';
 import type { EventStore } from './eventstore/port.ts';
@@ -13,6 +13,8 @@ export interface BootstrapAdmin {
   hasher: PasswordHasher;
   /** Shows the generated password to the operator (stderr, never the log). */
   reveal: (text: string) => void;
+  /** How user ids follow from emails (the service's keyed derivation). */
+  userIds?: UserIds | undefined;
 }
 
 const DEFAULT_TENANT = 'default';
@@ -50,6 +52,7 @@ export async function bootstrap(
         at: clock().toISOString(),
       },
       { metadata: { ...context.metadata, tenantId } },
+      admin.userIds,
     );
     logger.info({ userId: result.state.userId, email: admin.email }, 'created the platform superadmin');
     if (generated) {

@@ -133,6 +133,7 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     email: config.WARDEN_ADMIN_EMAIL,
     password: config.WARDEN_ADMIN_PASSWORD,
     hasher: identity.hasher,
+    userIds: identity.userIds,
     reveal: (text) => process.stderr.write(text),
   });
   const oauth = oauthServerFor({ config, identity, store: service.store, db: service.database.db, logger });
@@ -148,6 +149,7 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     identity,
     eventsInDatabase: service.store.name !== 'eventstoredb',
     store: service.store,
+    personalData: service.personalData,
     db: service.database.db,
     projections: service.engine,
     engine: service.engine,

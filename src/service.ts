@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { upcasters } from './commands/registry/index.ts';
 import type { Config } from './config.ts';
@@ -12,6 +13,7 @@ import { loadKeyEncryptionKey } from './identity/tokens/key-encryption-key.ts';
 import { registerGauges } from './metrics/gauges.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { meteredStore } from './metrics/store.ts';
+import { type PersonalDataKeys, personalDataKeys, personalDataStore } from './privacy/index.ts';
 import { startWorkers, type Worker } from './processes/index.ts';
 import { type PackageJobs, startPackageJobs } from './processes/package-pipeline/runtime.ts';
 import { processManagers } from './processes/registry.ts';
@@ -23,6 +25,8 @@ export interface Service {
   config: Config;
   database: Database;
   store: EventStore;
+  /** The per-person data keys behind `store` (erasure destroys them). */
+  personalData: PersonalDataKeys;
   engine: ProjectionEngine;
   readiness: ReadinessCheck[];
   /** This process's metrics (the store's appends are recorded into it). */
@@ -41,9 +45,18 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     : await connectPGlite({ dataDir: config.WARDEN_DATA_DIR });
   const applied = await migrate(database);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrated the database');
-  // Every reader (aggregates, projections, replay, workers) sees events upcast to their current version.
+  // Every reader (aggregates, projections, replay, workers) sees events upcast to their current version,
+  // with personal fields opened (or erased); every append has them sealed with the person's key.
   const metrics = createMetrics();
-  const store = meteredStore(upcastingStore(await openStore(config, database, logger), upcasters), metrics);
+  const keyEncryptionKey = await loadKeyEncryptionKey(
+    config.WARDEN_KEY_ENCRYPTION_KEY,
+    config.WARDEN_DATA_DIR,
+  );
+  const personalData = personalDataKeys(database.db as Kysely<unknown>, keyEncryptionKey);
+  const store = meteredStore(
+    upcastingStore(personalDataStore(await openStore(config, database, logger), personalData), upcasters),
+    metrics,
+  );
   const engine = new ProjectionEngine({
     database,
     store,
@@ -80,14 +93,13 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   let identity: Promise<IdentityStack> | undefined;
   return {
     identity: () => {
-      identity ??= loadKeyEncryptionKey(config.WARDEN_KEY_ENCRYPTION_KEY, config.WARDEN_DATA_DIR).then(
-        (keyEncryptionKey) => identityStack({ config, db: database.db, store, keyEncryptionKey }),
-      );
+      identity ??= identityStack({ config, db: database.db, store, keyEncryptionKey });
       return identity;
     },
     config,
     database,
     store,
+    personalData,
     engine,
     readiness,
     metrics,
@@ -106,6 +118,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           database,
           store,
           processes: processManagers,
+          personalData,
           logger: logger.child({ component: 'workers' }),
           ...(config.WARDEN_WORKER_ID ? { workerId: config.WARDEN_WORKER_ID } : {}),
         });

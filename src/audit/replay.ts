@@ -59,6 +59,7 @@ export type ReplayOutcome =
   | { ok: false; reason: 'unknown-stream' | 'not-an-aggregate' };
 
 const PAGE = 5000;
+const FIRST_TIME_PAGE = 250;
 
 /**
  * The state of one entity at a point, folded from its events with its aggregate's own `evolve`
@@ -103,8 +104,14 @@ export async function replayStream(
   let recordedAt: string | null = base ? base.recordedAt.toISOString() : null;
   const steps: ReplayStep[] = [];
   let from = revision + 1;
+  // A time point's stop is unknown until an event past it shows up: usually within the snapshot
+  // interval, so start with a page of that size and double it, instead of reading (and parsing) a
+  // full page of events beyond the point.
+  let pageSize = point.kind === 'time' ? (snapshots?.every ?? FIRST_TIME_PAGE) : PAGE;
   scan: while (from <= stopRevision) {
-    const page = await store.readStream(streamId, { from, limit: Math.min(PAGE, stopRevision - from + 1) });
+    const limit = Math.min(pageSize, stopRevision - from + 1);
+    pageSize = Math.min(PAGE, pageSize * 2);
+    const page = await store.readStream(streamId, { from, limit });
     if (page.length === 0) break;
     for (const event of page) {
       if (!includes(event)) break scan;

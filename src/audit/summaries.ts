@@ -19,7 +19,9 @@ const f = (data: Record<string, unknown>, key: string): string => {
 
 /**
  * One human sentence per event type: who or what changed, never a secret (no password hash, no
- * token). A type missing here is summarised by its name.
+ * token) and never a person's data (no email, no name: people are named by their user id). The
+ * summaries are stored in `audit_entries`, which erasure does not rewrite, so they must not hold
+ * what an erasure has to remove. A type missing here is summarised by its name.
  */
 export const summaries: Readonly<Record<string, Summary>> = {
   ...oauthSummaries,
@@ -32,12 +34,13 @@ export const summaries: Readonly<Record<string, Summary>> = {
   TenantDomainAdded: (d) => `Custom domain ${f(d, 'domain')} added`,
   TenantDomainRemoved: (d) => `Custom domain ${f(d, 'domain')} removed`,
   UserRegistered: (d) =>
-    `User ${f(d, 'email')} registered as ${f(d, 'role')} (${f(d, 'status').replaceAll('_', ' ')})`,
+    `User ${f(d, 'userId')} registered as ${f(d, 'role')} (${f(d, 'status').replaceAll('_', ' ')})`,
   UserApproved: (d) => `User ${f(d, 'userId')} approved`,
   UserRejected: (d) => `User ${f(d, 'userId')} rejected`,
   UserRoleChanged: (d) => `User ${f(d, 'userId')} role changed from ${f(d, 'from')} to ${f(d, 'to')}`,
-  UserRemoved: (d) => `User ${f(d, 'email')} removed`,
+  UserRemoved: (d) => `User ${f(d, 'userId')} removed`,
   UserPasswordRehashed: (d) => `Password hash of user ${f(d, 'userId')} upgraded`,
+  PersonalDataErased: (d) => `Personal data of user ${f(d, 'userId')} erased by ${f(d, 'by')}`,
   SignupPolicySet: (d) => `Sign-up policy set to ${f(d, 'policy')}`,
   SeatClaimed: (d) => `Seat claimed by user ${f(d, 'userId')}`,
   SeatReleased: (d) => `Seat released by user ${f(d, 'userId')}`,
@@ -49,12 +52,12 @@ export const summaries: Readonly<Record<string, Summary>> = {
   TokenFamilyRevoked: (d) =>
     `Sign-in session ${f(d, 'familyId')} revoked (${f(d, 'reason').replaceAll('_', ' ')})`,
   SigningKeyRotated: (d) => `Signing key ${f(d, 'activated')} activated`,
-  ProjectCreated: (d) => `Project ${f(d, 'key')} created (${f(d, 'name')})`,
+  ProjectCreated: (d) => `Project ${f(d, 'key')} created (${f(d, 'name')}), led by user ${f(d, 'leadId')}`,
   ProjectRenamed: (d) => `Project renamed to "${f(d, 'name')}"`,
   ProjectDescribed: () => 'Project description changed',
   ProjectLabelsChanged: () => 'Project labels changed',
   ProjectArchived: () => 'Project archived',
-  ProjectMemberAdded: (d) => `${f(d, 'email')} added to the project as ${f(d, 'role')}`,
+  ProjectMemberAdded: (d) => `User ${f(d, 'userId')} added to the project as ${f(d, 'role')}`,
   ProjectMemberRoleChanged: (d) =>
     `Project role of user ${f(d, 'userId')} changed from ${f(d, 'from')} to ${f(d, 'to')}`,
   ProjectMemberRemoved: (d) => `User ${f(d, 'userId')} removed from the project`,

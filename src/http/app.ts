@@ -32,6 +32,7 @@ import { type AdminProjectionDeps, adminProjectionRoutes } from './routes/admin-
 import { auditRoutes } from './routes/audit.ts';
 import { authTokenRoutes, identityCredentials } from './routes/auth-tokens.ts';
 import { type DocsAssetLoader, docsRoutes } from './routes/docs.ts';
+import { type ErasureRouteDeps, erasureRoutes } from './routes/erasure.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { oauthAuthorizeRoutes } from './routes/oauth-authorize.ts';
@@ -74,6 +75,8 @@ export interface AppDeps {
   clock?: () => Date;
   /** Where request metrics go and `/metrics` reads from (absent: no `/metrics`). */
   metrics?: Metrics;
+  /** Personal-data keys behind `store`: `POST /v1/users/{id}/erase` destroys them (absent: not served). */
+  personalData?: ErasureRouteDeps['personalData'];
   /** The docs UI's files (default: the installed swagger-ui-dist). */
   docsAssets?: DocsAssetLoader;
   /** The OAuth server's state (default: built from the other dependencies; pass one to share it, e.g. its sweeps). */
@@ -85,7 +88,12 @@ export function oauthServerFor(
   deps: Pick<AppDeps, 'config' | 'store' | 'db' | 'identity'> & Partial<Pick<AppDeps, 'clock' | 'logger'>>,
 ) {
   const clock = deps.clock ?? (() => new Date());
-  const credentials = identityCredentials({ store: deps.store, hasher: deps.identity.hasher, clock });
+  const credentials = identityCredentials({
+    store: deps.store,
+    hasher: deps.identity.hasher,
+    clock,
+    userIds: deps.identity.userIds,
+  });
   return oauthServer({
     config: deps.config,
     db: deps.db,
@@ -241,7 +249,12 @@ export function createApp(deps: AppDeps) {
     authTokenRoutes({
       keys: identity.keys,
       sessions: identity.sessions,
-      verifyCredentials: identityCredentials({ store: deps.store, hasher: identity.hasher, clock }),
+      verifyCredentials: identityCredentials({
+        store: deps.store,
+        hasher: identity.hasher,
+        clock,
+        userIds: identity.userIds,
+      }),
       throttle: identity.throttle,
       clientAddress: address,
     }),
@@ -252,8 +265,14 @@ export function createApp(deps: AppDeps) {
   app.route('/', oauthClientRoutes({ ...routeDeps, clients: oauth.clients, tokens: identity.sessions }));
   app.route(
     '/',
-    userRoutes({ ...routeDeps, hasher: identity.hasher, defaultSignupPolicy: identity.defaultSignupPolicy }),
+    userRoutes({
+      ...routeDeps,
+      hasher: identity.hasher,
+      defaultSignupPolicy: identity.defaultSignupPolicy,
+      userIds: identity.userIds,
+    }),
   );
+  if (deps.personalData) app.route('/', erasureRoutes({ ...routeDeps, personalData: deps.personalData }));
   app.route('/', tenantRoutes(routeDeps));
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
   app.route('/', trackerRoutes(routeDeps));

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { SignupPolicy } from '../commands/identity/index.ts';
+import type { SignupPolicy, UserIds } from '../commands/identity/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
@@ -8,6 +8,7 @@ import { type LoginThrottle, loginThrottle } from '../identity/throttle.ts';
 import { type KeyRing, keyRing, type TokenSessions, tokenSessions } from '../identity/tokens/index.ts';
 import { type OAuthKeys, oauthKeys } from '../oauth/keys.ts';
 import { issueOAuthAccessToken } from '../oauth/tokens.ts';
+import { keyedUserIdsFrom } from '../privacy/index.ts';
 import { identityCurrentUser } from './routes/auth-tokens.ts';
 
 export type IdentityConfig = Pick<
@@ -44,6 +45,8 @@ export interface IdentityStack {
   throttle: LoginThrottle;
   access: { issuer: string; audience: string; ttlSeconds: number };
   defaultSignupPolicy: SignupPolicy;
+  /** How user ids follow from emails: keyed with a secret derived from the key-encryption key. */
+  userIds?: UserIds;
   /** Deletes expired throttle records, denylist entries and token families (housekeeping only). */
   sweep(): Promise<{ throttle: number; sessions: number }>;
 }
@@ -140,6 +143,7 @@ export async function identityStack(deps: {
     throttle,
     access,
     defaultSignupPolicy: config.WARDEN_DEFAULT_SIGNUP_POLICY,
+    userIds: await keyedUserIdsFrom(deps.keyEncryptionKey),
     sweep: async () => ({ throttle: await throttle.sweep(), sessions: await sessions.sweep() }),
   };
 }

@@ -6,6 +6,7 @@ import type { Database } from '../db/database.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { upcastingStore } from '../eventstore/upcasting.ts';
+import { type PersonalDataKeys, personalDataStore } from '../privacy/index.ts';
 import { claimPartitions, renewLeases } from './leases.ts';
 import type { ProcessLogger, ProcessManager } from './process-manager.ts';
 import { ProcessRunner } from './process-runner.ts';
@@ -35,6 +36,8 @@ export interface WorkerOptions {
   maxBuffered?: number;
   host?: string;
   pid?: number;
+  /** Personal-data keys: handlers' reads and appends in a transaction go through the same encryption. */
+  personalData?: PersonalDataKeys;
 }
 
 export interface WorkerStats {
@@ -76,13 +79,15 @@ export class Worker {
       if (names.has(p.name)) throw new Error(`two process managers are named ${p.name}`);
       names.add(p.name);
     }
-    const { database, store } = options;
+    const { database, store, personalData } = options;
+    const privateView = (inner: EventStore, trx: Kysely<Tables>) =>
+      personalData ? personalDataStore(inner, personalData.using(trx as Kysely<unknown>)) : inner;
     // Appends commit with the checkpoint when the store lives in this very database.
     const storeFor =
       store.name === database.kind
         ? (trx: Kysely<Tables>, careful: boolean) =>
-            // Handlers read and append through the same upcasting view as everyone else.
-            upcastingStore(transactionalStore(database, trx, careful), upcasters)
+            // Handlers read and append through the same view (upcast, personal data opened) as everyone else.
+            upcastingStore(privateView(transactionalStore(database, trx, careful), trx), upcasters)
         : () => store;
     this.runners = options.processes.map(
       (process) =>

@@ -60,7 +60,7 @@ async function insertEntries(events: readonly RecordedEvent[], db: Kysely<unknow
         position bigint, event_id uuid, tenant_id text, stream_id text, entity_type text, revision bigint,
         event_type text, schema_version integer, actor_id text, request_id text, correlation_id text,
         causation_id text, summary text, recorded_at timestamptz)
-      on conflict (position) do nothing`.execute(db);
+      on conflict do nothing`.execute(db);
   }
 }
 
@@ -71,7 +71,8 @@ async function insertEntries(events: readonly RecordedEvent[], db: Kysely<unknow
 export const auditEntries: Projection<AuditEntriesTables> = {
   name: 'auditEntries',
   // 2: tracker events audited; secondary indexes built after a rebuild's bulk load.
-  version: 2,
+  // 3: summaries name people by user id, never by email (rebuilt so older rows drop the emails).
+  version: 3,
   types: auditedEventTypes,
   tables: ['audit_entries'],
   async createTables(db: Kysely<unknown>) {
@@ -95,18 +96,22 @@ export const auditEntries: Projection<AuditEntriesTables> = {
   },
   // Newest-first pages per tenant, per stream and per actor; built after a rebuild's bulk load.
   // Event type, entity type and time filters walk the tenant's index: common values match within a page.
+  // Side by side: given the pool (a rebuild does), each builds on its own connection and core.
   async createIndexes(db: Kysely<unknown>) {
-    for (const [name, columns] of [
+    const indexes = [
       ['audit_entries_tenant', ['tenant_id', 'position']],
       ['audit_entries_stream', ['stream_id', 'position']],
       ['audit_entries_actor', ['actor_id', 'position']],
-    ] as const) {
-      await db.schema
-        .createIndex(name)
-        .on('audit_entries')
-        .columns([...columns])
-        .execute();
-    }
+    ] as const;
+    await Promise.all(
+      indexes.map(([name, columns]) =>
+        db.schema
+          .createIndex(name)
+          .on('audit_entries')
+          .columns([...columns])
+          .execute(),
+      ),
+    );
   },
   async apply(event: RecordedEvent, db: Kysely<AuditEntriesTables>) {
     await insertEntries([event], db as Kysely<unknown>);

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
 import { ApplyError, applyEvents, commitInOrder } from './batch.ts';
@@ -59,6 +60,14 @@ export interface RebuildContext {
 /** How often the swap re-catches-up when another process keeps moving the live checkpoint. */
 const SWAP_ATTEMPTS = 10;
 
+/**
+ * Shadow transactions in flight at once on PostgreSQL during the bulk replay. Pages touch disjoint
+ * rows of the shadow (only the rebuild writes there), so they commit in any order; the server then
+ * inserts and parses on one backend per page while this process reads and encodes the next ones.
+ * PGlite has one connection: one at a time.
+ */
+const SHADOW_WRITERS = 2;
+
 class LiveAheadError extends Error {}
 
 /**
@@ -81,6 +90,8 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
   await ctx.onProgress({ ...progress });
   let applied = 0;
   let position = 0n;
+  // Events handed to a shadow transaction; `progress.done` counts those committed.
+  let dispatched = 0;
 
   // The whole log, not just our types: a short page then holds every event visible after `after`,
   // so its last position is a complete checkpoint, and progress can count against the log's size.
@@ -88,6 +99,9 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
   // One short transaction per page: the shadow's rows and the lease heartbeat (with the progress).
   const commitShadow = async (events: readonly RecordedEvent[], next: bigint, done: number) => {
     await database.db.transaction().execute(async (trx) => {
+      // A crash loses the shadow's last commits at worst, and a rebuild then starts over anyway:
+      // no need to wait for each commit's WAL flush.
+      await sql`set local synchronous_commit = off`.execute(trx);
       await useSchemas(trx, [shadow, live]);
       await applyEvents(projection, events, scoped(trx, shadow));
       const total = Math.max(progress.total, done);
@@ -95,16 +109,19 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
         throw new RebuildFailedError(name, 'its lease was taken over (it stalled for too long)');
       }
     });
-    position = next;
-    progress.done = done;
-    progress.total = Math.max(progress.total, done);
+    // Pages may commit out of order: the checkpoint and the count only move forwards. The checkpoint
+    // is read once every page before it is in (after the bulk phase's last await).
+    if (next > position) position = next;
+    progress.done = Math.max(progress.done, done);
+    progress.total = Math.max(progress.total, progress.done);
     await ctx.onProgress({ ...progress });
   };
   const replay = async (page: readonly RecordedEvent[]) => {
     const mine = page.filter((e) => types.has(e.type));
     const next = page.at(-1)?.position ?? position;
     const full = page.length === ctx.batchSize;
-    const done = progress.done + page.length;
+    dispatched += page.length;
+    const done = dispatched;
     // A page without our events still commits: it moves the heartbeat and the progress.
     await commitInOrder(mine, next, (events, to) => commitShadow(events, to, done));
     applied += mine.length;
@@ -121,7 +138,9 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
       await useSchemas(trx, [shadow, live]);
       await projection.createTables(scoped(trx, shadow));
     });
-    // Replay everything; the next page is read while this one is written.
+    // Replay everything; the next page is read while earlier ones are written.
+    const writers = database.kind === 'postgres' ? SHADOW_WRITERS : 1;
+    const writing = new Set<Promise<void>>();
     let reading = readPage(0n);
     for (;;) {
       checkAborted();
@@ -132,16 +151,21 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
         // Awaited on the next turn; until then a failure must not count as unhandled.
         reading.catch(() => {});
       }
-      await replay(page);
+      const write = replay(page);
+      writing.add(write);
+      // A failed write stays in the set, so the wait below (or the final one) throws it.
+      write.then(
+        () => writing.delete(write),
+        () => {},
+      );
+      if (writing.size >= writers) await Promise.race(writing);
       if (!full) break;
     }
+    await Promise.all(writing);
     checkAborted();
-    if (projection.createIndexes) {
-      await database.db.transaction().execute(async (trx) => {
-        await useSchemas(trx, [shadow, live]);
-        await projection.createIndexes!(scoped(trx, shadow));
-      });
-    }
+    // Outside a transaction (names qualified with the shadow schema), so a projection may build its
+    // indexes side by side on several connections.
+    if (projection.createIndexes) await projection.createIndexes(scoped(database.db, shadow));
     checkAborted();
     await ctx.pauseLive();
     for (let attempt = 1; ; attempt++) {

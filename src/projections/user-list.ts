@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { type UserEvent, userEventTypes } from '../commands/identity/index.ts';
+import { ERASED, type UserEvent, userEventTypes } from '../commands/identity/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import type { Projection } from './projection.ts';
 
@@ -91,6 +91,9 @@ export const userList: Projection<UserListTables> = {
           return { status: 'removed' };
         case 'UserPasswordRehashed':
           return {};
+        // The row drops the person at once; a rebuild reads the same placeholders from the events.
+        case 'PersonalDataErased':
+          return { email: ERASED, name: ERASED };
       }
     })();
     await db

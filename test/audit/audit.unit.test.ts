@@ -182,16 +182,31 @@ describe('audit summaries', () => {
     }
   });
 
-  it('says what happened in words, never a password hash', () => {
+  it('says what happened in words, never a password hash nor a person’s email or name', () => {
+    const userId = '6d1c2b1e-8f3a-4c55-9d0e-1a2b3c4d5e6f';
     const text = summarize(
       recorded('UserRegistered', {
+        userId,
         email: 'ada@example.com',
+        name: 'Ada Lovelace',
         role: 'admin',
         status: 'pending_approval',
         passwordHash: '$argon2id$v=19$secret',
       }),
     );
-    expect(text).toBe('User ada@example.com registered as admin (pending approval)');
+    expect(text).toBe(`User ${userId} registered as admin (pending approval)`);
+    expect(text).not.toContain('Lovelace');
+    const personal = {
+      userId,
+      leadId: userId,
+      email: 'ada@example.com',
+      leadEmail: 'ada@example.com',
+    };
+    for (const type of ['UserRemoved', 'ProjectMemberAdded', 'ProjectCreated', 'PersonalDataErased']) {
+      const summary = summarize(recorded(type, personal));
+      expect(summary, type).not.toContain('ada@example.com');
+      expect(summary, type).toContain(userId);
+    }
   });
 
   it('falls back to the type name for unknown types or odd data', () => {

@@ -4,7 +4,6 @@ import {
   membershipDecider,
   membershipStreamId,
   registerUser,
-  userIdFor,
   userStreamId,
   verifyCredentials,
 } from '../../src/commands/identity/index.ts';
@@ -160,7 +159,10 @@ for (const kind of databaseKinds) {
       const seats = await load(t.store, membershipStreamId(tid), membershipDecider);
       expect(seats.state.seats.size).toBe(5);
       const streams = await Promise.all(
-        emails.map(async (e) => (await t.store.readStream(userStreamId(await userIdFor(tid, e)))).length),
+        emails.map(async (e) => {
+          const [id] = await t.identity.userIds!.candidates(tid, e);
+          return (await t.store.readStream(userStreamId(id))).length;
+        }),
       );
       expect(streams.sort()).toEqual([...Array(19).fill(0), 1]);
     });
@@ -377,7 +379,8 @@ for (const kind of databaseKinds) {
       await setPolicy(tid, 'approval');
       const mail = email();
       await register(tid, { email: mail, password, name: 'Pe' });
-      const deps = { store: t.store, hasher: t.hasher, clock: () => new Date() };
+      // Registered over HTTP: under the app's keyed ids.
+      const deps = { store: t.store, hasher: t.hasher, clock: () => new Date(), userIds: t.identity.userIds };
       expect(await verifyCredentials(deps, tid, mail, password)).toEqual({ ok: false, reason: 'not_active' });
       expect(await verifyCredentials(deps, tid, mail, 'wrong-password-1')).toEqual({
         ok: false,

@@ -46,6 +46,26 @@ describe('HTTP edges: CORS from configuration and request timeouts', () => {
     expect(res.headers.get('access-control-expose-headers')).toContain('X-Request-Id');
   });
 
+  it('sends security headers on every answer, problems included', async () => {
+    for (const path of ['/health', '/v1/me', '/v1/no-such-route']) {
+      const res = await t.request(path);
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(res.headers.get('x-frame-options'), path).toBe('SAMEORIGIN');
+      expect(res.headers.get('strict-transport-security'), path).toContain('max-age=');
+      expect(res.headers.get('referrer-policy'), path).toBe('no-referrer');
+    }
+  });
+
+  it('refuses a body over WARDEN_BODY_LIMIT_BYTES with 413 problem+json, before any handler', async () => {
+    const res = await t.request('/v1/auth/register', {
+      tenant: (await t.tenant()).slug,
+      json: { email: 'big@example.com', password: 'x'.repeat(100), name: 'n'.repeat(100 * 1024) },
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(await t.store.readAll()).not.toContainEqual(expect.objectContaining({ type: 'UserRegistered' }));
+  });
+
   it('answers 503 problem+json when a handler runs past WARDEN_REQUEST_TIMEOUT_MS', async () => {
     const res = await t.request('/v1/admin/test-slow');
     expect(res.status).toBe(503);

@@ -79,7 +79,9 @@ for (const kind of databaseKinds) {
       // Waited for by count, not by headPosition: on a shared server the head a reader may see lags
       // behind the last appends while other sessions hold transactions open (the xid visibility bound),
       // so "reached the head" can come before the last few events are visible. A lost event never arrives.
-      await expect.poll(() => totalCount(database.db), { timeout: 60_000, interval: 100 }).toBe(EVENTS + appended);
+      await expect
+        .poll(() => totalCount(database.db), { timeout: 60_000, interval: 100 })
+        .toBe(EVENTS + appended);
       const [status] = await engine.status();
       expect(status).toMatchObject({ state: 'live', lag: 0, rebuild: null, lastError: null });
     });

@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import { registerUser } from '../../src/commands/identity/index.ts';
 import { upcasters } from '../../src/commands/registry/index.ts';
 import { tenantIdForSlug } from '../../src/commands/tenancy/index.ts';
@@ -13,6 +14,7 @@ import { createLogger } from '../../src/logger.ts';
 import { registerGauges } from '../../src/metrics/gauges.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import { meteredStore } from '../../src/metrics/store.ts';
+import { personalDataKeys, personalDataStore } from '../../src/privacy/index.ts';
 import { ProjectionEngine } from '../../src/projections/engine.ts';
 import { projections } from '../../src/projections/registry.ts';
 import { tenantFixtures, uniqueSlug } from '../tenancy/support.ts';
@@ -51,10 +53,16 @@ export interface SignedInUser {
  */
 export async function testApp(fresh: () => Promise<TestDatabase>, options: TestAppOptions = {}) {
   const { database, dispose } = await fresh();
-  // As the service sees it: every read upcast, every append stamped with its schema version.
+  // As the service sees it: every read upcast, every append stamped with its schema version, personal
+  // fields sealed with the person's key on append and opened (or erased) on read.
   const metrics = createMetrics();
+  const keyEncryptionKey = await aesKey(crypto.getRandomValues(new Uint8Array(32)));
+  const personalData = personalDataKeys(database.db as Kysely<unknown>, keyEncryptionKey);
   const store = meteredStore(
-    upcastingStore(postgresEventStore(database, { pollIntervalMs: 10 }), upcasters),
+    upcastingStore(
+      personalDataStore(postgresEventStore(database, { pollIntervalMs: 10 }), personalData),
+      upcasters,
+    ),
     metrics,
   );
   const lines: string[] = [];
@@ -76,7 +84,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     config,
     db: database.db,
     store,
-    keyEncryptionKey: await aesKey(crypto.getRandomValues(new Uint8Array(32))),
+    keyEncryptionKey,
     clock,
   });
   const deps: AppDeps = {
@@ -84,6 +92,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     identity,
     eventsInDatabase: true,
     store,
+    personalData,
     db: database.db,
     projections: engine,
     engine,
@@ -153,6 +162,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
         at: clock().toISOString(),
       },
       { metadata: { tenantId: input.tenantId, actorId: 'test' } },
+      identity.userIds,
     );
     return { userId: result.state.userId, email, password, role };
   };
@@ -193,6 +203,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     config,
     identity,
     store,
+    personalData,
     database,
     engine,
     lines,

@@ -31,6 +31,12 @@ for (const kind of databaseKinds) {
       await t?.dispose();
     });
 
+    /** Signs the owner in (registered on first use) and waits until the users read model has them. */
+    const ownerInReadModel = async (tenant: { id: string; slug: string }) => {
+      await send({ method: 'GET', path: '/v1/me', as: 'owner', tenant });
+      expect(await t.engine.waitFor(['userList'], await t.store.headPosition(), 10_000)).toBe(true);
+    };
+
     const addDomain = (
       tenant: { id: string; slug: string },
       name: string,
@@ -127,6 +133,7 @@ for (const kind of databaseKinds) {
           event_bytes: number;
         };
       };
+      await ownerInReadModel(acme);
       const before = await stats();
       // One member: the owner the request is sent as.
       expect(before).toMatchObject({ tenant_id: acme.id, users: 1, package_requests_this_month: null });
@@ -169,6 +176,7 @@ for (const kind of databaseKinds) {
         context,
       );
       expect(await t.engine.waitFor(['userList'], removed.position, 5000)).toBe(true);
+      await ownerInReadModel(acme);
       const res = await send({
         method: 'GET',
         path: `/v1/tenants/${acme.id}/stats`,

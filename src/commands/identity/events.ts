@@ -50,6 +50,11 @@ export const identityEventSchemas = {
   /** Other contexts react to this one: the user has left the tenant. */
   UserRemoved: z.object({ ...user, email: Email, at }),
   UserPasswordRehashed: z.object({ ...user, passwordHash: z.string().min(1), at }),
+  /**
+   * The user's personal-data key was destroyed (crypto-shredding): their email, name and password hash
+   * in every earlier event now read as erased. Names the actor (`by`), never the erased data.
+   */
+  PersonalDataErased: z.object({ ...user, by: z.string().min(1).max(200), at }),
   SignupPolicySet: z.object({ tenantId: z.uuid(), policy: SignupPolicy, at }),
   SeatClaimed: z.object({ ...user, at }),
   SeatReleased: z.object({ ...user, at }),
@@ -74,7 +79,8 @@ export type UserEvent = Extract<
       | 'UserRejected'
       | 'UserRoleChanged'
       | 'UserRemoved'
-      | 'UserPasswordRehashed';
+      | 'UserPasswordRehashed'
+      | 'PersonalDataErased';
   }
 >;
 export type MembershipEvent = Extract<
@@ -90,7 +96,14 @@ export const userEventTypes: readonly UserEvent['type'][] = [
   'UserRoleChanged',
   'UserRemoved',
   'UserPasswordRehashed',
+  'PersonalDataErased',
 ];
+
+/**
+ * What a personal field reads as once its key is destroyed. Not an email address, so it can never be
+ * a user's login or be derived into a user id.
+ */
+export const ERASED = '[erased]';
 
 export const userStreamId = (userId: string) => `identity.User-${userId}`;
 /** One stream per tenant holds its sign-up policy and its seats (the plan's user limit). */

@@ -1,19 +1,12 @@
 import type { EventStore } from '../../eventstore/port.ts';
 import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { type PasswordHasher, verifyOrDummy } from '../../identity/passwords.ts';
-import { conflict } from '../errors.ts';
+import { conflict, notFound } from '../errors.ts';
 import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../handle.ts';
-import { deriveId } from '../ids.ts';
 import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
 import { membershipDecider } from './membership.ts';
 import { isLive, type UserCommand, type UserState, userDecider } from './user.ts';
-
-/**
- * A user's id derives from (tenant, lowercased email): concurrent registrations of one email race
- * for one stream and the store's expected revision lets exactly one win.
- */
-export const userIdFor = (tenantId: string, email: string) =>
-  deriveId('warden.identity.user', tenantId, email.toLowerCase());
+import { type UserIds, unkeyedUserIds } from './user-ids.ts';
 
 /** Claims on the membership stream are serialised by the store; under a burst each retry makes progress. */
 const SEAT_ATTEMPTS = 50;
@@ -69,14 +62,20 @@ export async function registerUser(
   hasher: PasswordHasher,
   input: RegisterUserInput,
   context: CommandContext,
+  ids: UserIds = unkeyedUserIds,
 ): Promise<CommandResult<UserState>> {
   const email = input.email.toLowerCase();
-  const userId = await userIdFor(input.tenantId, email);
+  const [userId, ...older] = await ids.candidates(input.tenantId, email);
   const streamId = userStreamId(userId);
-  const [loaded, policy] = await Promise.all([
+  const [loaded, policy, previous] = await Promise.all([
     load(store, streamId, userDecider),
     signupPolicyOf(store, input.tenantId, input.defaultPolicy),
+    Promise.all(older.map((id) => load(store, userStreamId(id), userDecider))),
   ]);
+  // A user registered under an older derivation of ids still holds the email.
+  if (previous.some((p) => isLive(p.state) && p.state.tenantId === input.tenantId)) {
+    throw conflict('a user with this email already exists in this tenant');
+  }
   const decideWith = (passwordHash: string) =>
     userDecider.decide(
       {
@@ -228,13 +227,19 @@ export type CredentialsResult =
  * parameters is replaced (best effort: a failed rehash does not fail the login).
  */
 export async function verifyCredentials(
-  deps: { store: EventStore; hasher: PasswordHasher; clock: () => Date },
+  deps: { store: EventStore; hasher: PasswordHasher; clock: () => Date; userIds?: UserIds | undefined },
   tenantId: string,
   email: string,
   password: string,
 ): Promise<CredentialsResult> {
-  const userId = await userIdFor(tenantId, email.trim());
-  const loaded = await load(deps.store, userStreamId(userId), userDecider);
+  const candidates = await (deps.userIds ?? unkeyedUserIds).candidates(tenantId, email.trim());
+  let userId = candidates[0];
+  let loaded = await load(deps.store, userStreamId(userId), userDecider);
+  for (const older of candidates.slice(1)) {
+    if (isLive(loaded.state)) break;
+    const found = await load(deps.store, userStreamId(older), userDecider);
+    if (isLive(found.state)) [userId, loaded] = [older, found];
+  }
   const known = isLive(loaded.state) && loaded.state.tenantId === tenantId;
   const ok = await verifyOrDummy(deps.hasher, known ? loaded.state.passwordHash : undefined, password);
   if (!ok || !known) return { ok: false, reason: 'invalid_credentials' };
@@ -255,4 +260,34 @@ export async function verifyCredentials(
     }
   }
   return { ok: true, user: loaded.state, revision: loaded.revision };
+}
+
+/**
+ * Erases a user's personal data (crypto-shredding): a live user is removed first (seat, ownership
+ * and the reactions to `UserRemoved` as usual; the last owner cannot be erased), `PersonalDataErased`
+ * is recorded, then `destroyKeys` destroys the user's data keys. The key goes last and always runs, so
+ * a retry after a crash anywhere completes the erasure, and a repeated request changes nothing more.
+ * Another tenant's user is "not found".
+ */
+export async function erasePersonalData(
+  store: EventStore,
+  input: { tenantId: string; userId: string; by: string; at: string },
+  context: CommandContext,
+  destroyKeys: (userId: string) => Promise<void>,
+): Promise<CommandResult<UserState>> {
+  const { tenantId, userId, at } = input;
+  const before = await load(store, userStreamId(userId), userDecider);
+  if (!before.state.exists || before.state.tenantId !== tenantId) throw notFound('user');
+  if (isLive(before.state)) {
+    await changeUser(store, tenantId, userId, { type: 'RemoveUser', at }, { metadata: context.metadata });
+  }
+  const result = await handle(
+    store,
+    userStreamId(userId),
+    userDecider,
+    { type: 'ErasePersonalData', by: input.by, at },
+    { metadata: context.metadata },
+  );
+  await destroyKeys(userId);
+  return result;
 }

@@ -1,5 +1,6 @@
 export {
   Email,
+  ERASED,
   type IdentityEvent,
   type IdentityEventType,
   identityEventSchemas,
@@ -17,13 +18,14 @@ export {
 export {
   type CredentialsResult,
   changeUser,
+  erasePersonalData,
   findUser,
   type RegisterUserInput,
   registerUser,
   setSignupPolicy,
   signupPolicyOf,
-  userIdFor,
   verifyCredentials,
 } from './handle.ts';
 export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
-export { isLive, type UserCommand, type UserState, userDecider } from './user.ts';
+export { isErased, isLive, type UserCommand, type UserState, userDecider } from './user.ts';
+export { keyedUserIds, type UserIds, unkeyedUserIds, userIdFor } from './user-ids.ts';

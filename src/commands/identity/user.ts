@@ -1,6 +1,13 @@
 import type { Decider } from '../decider.ts';
 import { conflict, forbidden, invalid, notFound } from '../errors.ts';
-import { checkEvents, type SignupPolicy, type UserEvent, type UserRole, type UserStatus } from './events.ts';
+import {
+  checkEvents,
+  ERASED,
+  type SignupPolicy,
+  type UserEvent,
+  type UserRole,
+  type UserStatus,
+} from './events.ts';
 
 export interface UserState {
   exists: boolean;
@@ -39,7 +46,9 @@ export type UserCommand =
   | { type: 'RejectUser'; at: string }
   | { type: 'ChangeRole'; role: UserRole; actorIsOwner: boolean; at: string }
   | { type: 'RemoveUser'; at: string }
-  | { type: 'RehashPassword'; passwordHash: string; at: string };
+  | { type: 'RehashPassword'; passwordHash: string; at: string }
+  /** Only of a user no longer live (the handler removes a live one first); `by` is the actor. */
+  | { type: 'ErasePersonalData'; by: string; at: string };
 
 const initialState = (): UserState => ({
   exists: false,
@@ -54,6 +63,9 @@ const initialState = (): UserState => ({
   createdAt: '',
   updatedAt: '',
 });
+
+/** The user's personal data was erased (their email reads as the placeholder, never an address). */
+export const isErased = (state: UserState) => state.exists && state.email === ERASED;
 
 /** A user holds an email (and a seat) while active or waiting for approval. */
 export const isLive = (state: UserState) =>
@@ -91,6 +103,13 @@ function decideUnchecked(command: UserCommand, state: UserState): UserEvent[] {
         },
       },
     ];
+  }
+  if (command.type === 'ErasePersonalData') {
+    if (!state.exists) throw notFound('user');
+    if (isLive(state)) throw conflict('remove the user before erasing their personal data');
+    if (isErased(state)) return [];
+    const { userId, tenantId } = state;
+    return [{ type: 'PersonalDataErased', data: { userId, tenantId, by: command.by, at: command.at } }];
   }
   if (!isLive(state)) throw notFound('user');
   const { userId, tenantId } = state;
@@ -150,6 +169,8 @@ function evolve(state: UserState, event: UserEvent): UserState {
       return { ...state, status: 'removed', updatedAt: event.data.at };
     case 'UserPasswordRehashed':
       return { ...state, passwordHash: event.data.passwordHash };
+    case 'PersonalDataErased':
+      return { ...state, email: ERASED, name: ERASED, passwordHash: '', updatedAt: event.data.at };
     default:
       return state;
   }

@@ -7,4 +7,5 @@ export {
   fingerprint,
   type ReplayableAggregate,
 } from './aggregates.ts';
+export { type PersonalFields, personalFields } from './personal-data.ts';
 export { eventUpcasters, upcasters } from './upcasters.ts';

@@ -10,6 +10,7 @@ import { up as audit } from './0008-audit.ts';
 import { up as revocationSync } from './0010-revocation-sync.ts';
 import { up as jobsAndAdvisories } from './0012-jobs-and-advisories.ts';
 import { up as oauth } from './0013-oauth.ts';
+import { up as personalDataKeys } from './0014-personal-data-keys.ts';
 
 export interface Migration {
   name: string;
@@ -29,4 +30,5 @@ export const migrations: readonly Migration[] = [
   { name: '0010-revocation-sync', up: revocationSync },
   { name: '0012-jobs-and-advisories', up: jobsAndAdvisories },
   { name: '0013-oauth', up: oauth },
+  { name: '0014-personal-data-keys', up: personalDataKeys },
 ];

@@ -130,3 +130,18 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppE
     }
   };
 }
+
+/**
+ * Drops the stored responses of a person's own requests and every stored response that names their
+ * user id (an admin's "add user" holds the email and name in its body): after an erasure no replayed
+ * answer may bring the data back. A retry of such a request then runs again (the user is removed by
+ * then, so an "add user" would add them anew: the one price, within the TTL, of forgetting it).
+ */
+export async function forgetResponsesAbout(db: Kysely<Tables>, userId: string): Promise<number> {
+  const result = await db
+    .withTables<IdempotencyTables>()
+    .deleteFrom('warden_idempotency')
+    .where((eb) => eb.or([eb('scope', '=', `user:${userId}`), eb('body', 'like', `%${userId}%`)]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { Email, findUser, verifyCredentials } from '../../commands/identity/index.ts';
+import { Email, findUser, type UserIds, verifyCredentials } from '../../commands/identity/index.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { PasswordHasher } from '../../identity/passwords.ts';
 import { permissions, tenantRoles } from '../../identity/permissions.ts';
@@ -26,6 +26,8 @@ export function identityCredentials(deps: {
   store: EventStore;
   hasher: PasswordHasher;
   clock: () => Date;
+  /** How user ids derive from emails (keyed); every caller names it, so none falls back to the unkeyed ids. */
+  userIds: UserIds | undefined;
 }): CredentialsCheck {
   return async (tenantId, email, password) => {
     const result = await verifyCredentials(deps, tenantId, email, password);

@@ -11,6 +11,7 @@ import {
   SignupPolicy,
   setSignupPolicy,
   signupPolicyOf,
+  type UserIds,
   UserName,
   UserRole,
   type UserState,
@@ -42,6 +43,8 @@ export interface UserRouteDeps {
   hasher: PasswordHasher;
   /** Sign-up policy of a tenant that never set one (WARDEN_DEFAULT_SIGNUP_POLICY). */
   defaultSignupPolicy: SignupPolicy;
+  /** How user ids follow from emails (default: unkeyed). */
+  userIds?: UserIds | undefined;
 }
 
 const User = z
@@ -163,6 +166,7 @@ export function userRoutes(deps: UserRouteDeps) {
           at: now(),
         },
         context(c, tenant.id),
+        deps.userIds,
       );
       c.header('Location', `/v1/users/${result.state.userId}`);
       return c.json(written(c, result.state, result.revision, result.position), 201);
@@ -268,6 +272,7 @@ export function userRoutes(deps: UserRouteDeps) {
           at: now(),
         },
         context(c, tenant.id),
+        deps.userIds,
       );
       c.header('Location', `/v1/users/${result.state.userId}`);
       return c.json(written(c, result.state, result.revision, result.position), 201);

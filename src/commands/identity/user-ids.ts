@@ -1,0 +1,34 @@
+import { deriveId } from '../ids.ts';
+
+/**
+ * How a user's id follows from (tenant, lowercased email): concurrent registrations of one email
+ * race for one stream and the store's expected revision lets exactly one win, and sign-in finds the
+ * user without an email index. `candidates` lists the ids an email is looked up under, the one a new
+ * registration gets first; later ones are older derivations, still searched so that users
+ * registered before a change of derivation keep their account.
+ */
+export interface UserIds {
+  candidates(tenantId: string, email: string): Promise<readonly [string, ...string[]]>;
+}
+
+/**
+ * The unkeyed derivation (a v5 UUID of tenant and email). Anyone holding the events and an email can
+ * recompute it, so it would re-link an erased person's pseudonymous history: the service uses a
+ * keyed derivation (`keyedUserIds`), this one only to find users registered before it.
+ */
+export const userIdFor = (tenantId: string, email: string) =>
+  deriveId('warden.identity.user', tenantId, email.toLowerCase());
+
+export const unkeyedUserIds: UserIds = {
+  candidates: async (tenantId, email) => [await userIdFor(tenantId, email)],
+};
+
+/** A keyed derivation first, the unkeyed one after it (users registered before keyed ids). */
+export function keyedUserIds(derive: (tenantId: string, email: string) => Promise<string>): UserIds {
+  return {
+    candidates: async (tenantId, email) => {
+      const lower = email.toLowerCase();
+      return [await derive(tenantId, lower), await userIdFor(tenantId, lower)];
+    },
+  };
+}
