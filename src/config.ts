@@ -190,9 +190,9 @@ export const configSchema = z.object({
     .default(16)
     .describe('Packages checked and downloaded at once per worker'),
   WARDEN_PUBLISH_CONCURRENCY: int(1, 64)
-    .default(4)
+    .default(8)
     .describe(
-      'Packages published to the secure registry at once per worker (many registries take one at a time)',
+      'Packages published to the secure registry at once per worker (each is a read and an upload; 409s from a busy registry are retried)',
     ),
   WARDEN_PACKAGE_MAX_ATTEMPTS: int(1, 100)
     .default(5)
