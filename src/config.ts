@@ -111,7 +111,7 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes in base64url (43 characters)')
     .optional()
     .describe(
-      'Seals token signing keys at rest; when unset one is generated into the data folder (dev only)',
+      'Seals signing keys (Warden’s and each tenant issuer’s) and personal-data keys at rest; when unset one is generated into the data folder (dev only)',
     ),
   WARDEN_TOKEN_ISSUER: z.string().min(1).default('warden').describe('`iss` of access tokens'),
   WARDEN_TOKEN_AUDIENCE: z.string().min(1).default('warden-api').describe('`aud` of access tokens'),
