@@ -140,9 +140,13 @@ describe('process manager workers on PGlite', () => {
     const poisoned = sources[37]!;
     let failing = true;
     const logger = capturingLogger();
+    // Leases of 5 s: what is under test is the poisoned partition, not lease hand-over; with 1 s leases a
+    // loaded CI machine let heartbeats slip, and the worker kept losing and re-claiming its own partitions.
     await start({
       workerId: 'w',
       logger,
+      leaseMs: 5000,
+      heartbeatMs: 500,
       processes: [sampleProcess({ effectsStream, worker: 'w', fail: (id) => failing && id === poisoned })],
     });
     const stuck = await waitUntil('the failure recorded', async () =>
