@@ -192,6 +192,8 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
         const start = await store.headPosition();
         const s = stream();
         await store.append(s, [ev('Old'), ev('Old')]);
+        // "Caught up" means caught up with what readers can see; wait until that includes these two.
+        await settle();
         const controller = new AbortController();
         let caughtUp = false;
         const received: RecordedEvent[] = [];
