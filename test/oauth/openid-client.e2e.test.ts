@@ -97,14 +97,8 @@ describe(`openid-client and Chromium against Warden's OAuth server (${databaseKi
     rp: { config: client.Configuration; redirectUri: string },
     options: { scope?: string; signIn?: boolean; consent?: boolean; dpop?: client.DPoPHandle } = {},
   ) {
-    const checks = await freshChecks();
-    const url = client.buildAuthorizationUrl(rp.config, {
-      redirect_uri: rp.redirectUri,
+    const { url, checks } = await authorizationUrl(rp, {
       scope: options.scope ?? 'openid profile email packages:read',
-      code_challenge: checks.challenge,
-      code_challenge_method: 'S256',
-      state: checks.state,
-      nonce: checks.nonce,
     });
     const { callback, shown } = await authorizeInBrowser(page, callbacks, url, {
       ...(options.signIn === false ? {} : { user: alice }),
@@ -589,14 +583,7 @@ describe(`openid-client and Chromium against Warden's OAuth server (${databaseKi
     it('a missing or wrong PKCE verifier is invalid_grant', async () => {
       const rp = await confidentialClient();
       for (const verifier of [undefined, client.randomPKCECodeVerifier()]) {
-        const checks = await freshChecks();
-        const url = client.buildAuthorizationUrl(rp.config, {
-          redirect_uri: rp.redirectUri,
-          scope: 'openid',
-          code_challenge: checks.challenge,
-          code_challenge_method: 'S256',
-          state: checks.state,
-        });
+        const { url, checks } = await authorizationUrl(rp, { scope: 'openid' });
         const { callback } = await authorizeInBrowser(page, callbacks, url, {
           ...(verifier === undefined ? { user: alice, decision: 'allow' as const } : {}),
         });
@@ -670,14 +657,7 @@ describe(`openid-client and Chromium against Warden's OAuth server (${databaseKi
 
     it('a scope beyond the client’s allowance is invalid_scope, at the authorization and the token endpoint', async () => {
       const rp = await confidentialClient();
-      const checks = await freshChecks();
-      const url = client.buildAuthorizationUrl(rp.config, {
-        redirect_uri: rp.redirectUri,
-        scope: 'openid tracker:write',
-        code_challenge: checks.challenge,
-        code_challenge_method: 'S256',
-        state: checks.state,
-      });
+      const { url, checks } = await authorizationUrl(rp, { scope: 'openid tracker:write' });
       const { callback, shown } = await authorizeInBrowser(page, callbacks, url);
       expect(shown).toEqual([]); // refused before any sign-in page
       expect(callback.searchParams.get('error')).toBe('invalid_scope');
@@ -716,15 +696,7 @@ describe(`openid-client and Chromium against Warden's OAuth server (${databaseKi
 
     it('consent denied comes back as access_denied at the callback', async () => {
       const rp = await confidentialClient();
-      const checks = await freshChecks();
-      const url = client.buildAuthorizationUrl(rp.config, {
-        redirect_uri: rp.redirectUri,
-        scope: 'openid email',
-        code_challenge: checks.challenge,
-        code_challenge_method: 'S256',
-        state: checks.state,
-        nonce: checks.nonce,
-      });
+      const { url, checks } = await authorizationUrl(rp);
       const { callback } = await authorizeInBrowser(page, callbacks, url, { user: alice, decision: 'deny' });
       expect(callback.searchParams.get('code')).toBeNull();
       expect(callback.searchParams.get('error')).toBe('access_denied');
