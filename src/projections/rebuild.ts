@@ -125,8 +125,10 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
     // A page without our events still commits: it moves the heartbeat and the progress.
     await commitInOrder(mine, next, (events, to) => commitShadow(events, to, done));
     applied += mine.length;
+    // Counted after the furthest committed page, the one `progress.done` counts up to: after this
+    // page's own end, a later page that committed first (a short last one, say) would count twice.
     if (full && progress.done >= progress.total)
-      progress.total = progress.done + (await store.countAfter(next));
+      progress.total = progress.done + (await store.countAfter(position));
   };
   const checkAborted = () => {
     if (signal.aborted) throw new RebuildFailedError(name, 'the engine is stopping');
