@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorkers, type Worker } from '../../src/processes/index.ts';
+import { processManagers } from '../../src/processes/registry.ts';
+import { basic, form, oauthFixture, pkce, REDIRECT } from '../oauth/support.ts';
+import { waitUntil } from '../processes/support.ts';
+import { type TestApp, testApp } from '../support/app.ts';
+import { databaseKinds } from '../support/databases.ts';
+
+for (const kind of databaseKinds) {
+  describe(`a removed user's sessions (${kind.name})`, () => {
+    let t: TestApp;
+    let worker: Worker;
+    beforeAll(async () => {
+      t = await testApp(kind.fresh);
+      worker = await startWorkers({
+        database: t.database,
+        store: t.store,
+        processes: processManagers,
+        heartbeatMs: 100,
+        leaseMs: 3000,
+      });
+    });
+    afterAll(async () => {
+      await worker.stop();
+      await t.dispose();
+    });
+
+    it('end at once: their access tokens, their refresh tokens and the OAuth grants they gave, with an event each', async () => {
+      const o = await oauthFixture(t);
+      const slug = o.tenant.slug;
+      const ann = await t.user({ tenant: slug, role: 'member' });
+      const other = await t.user({ tenant: slug, role: 'member' });
+
+      // Ann signs in to a client through the real pages; the client calls Warden's API as her.
+      const client = await o.confidential();
+      const { verifier, challenge } = pkce();
+      const back = await o.authorize(
+        {
+          response_type: 'code',
+          client_id: client.client_id,
+          redirect_uri: REDIRECT,
+          scope: 'openid offline_access packages:read',
+          state: 's',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        },
+        ann,
+      );
+      const exchanged = await o.call('/oauth/token', {
+        ...form({
+          grant_type: 'authorization_code',
+          code: back.params.code,
+          redirect_uri: REDIRECT,
+          code_verifier: verifier,
+        }),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: basic(client.client_id, client.client_secret),
+        },
+      });
+      expect(exchanged.status).toBe(200);
+      const grant = (await exchanged.json()) as { access_token: string; refresh_token: string };
+
+      const me = (token: string) => t.request('/v1/me', { token, tenant: slug });
+      expect((await me(ann.token)).status).toBe(200);
+      expect((await me(grant.access_token)).status).toBe(200);
+      expect((await me(other.token)).status).toBe(200);
+
+      const removed = await t.request(`/v1/users/${ann.userId}`, {
+        token: o.owner.token,
+        tenant: slug,
+        method: 'DELETE',
+      });
+      expect(removed.status).toBe(204);
+
+      // Within the revocation sync interval of this process (1 s), not when the tokens expire.
+      await waitUntil('her access token refused', async () => (await me(ann.token)).status === 401, 20_000);
+      await waitUntil(
+        'the OAuth access token refused',
+        async () => (await me(grant.access_token)).status === 401,
+        20_000,
+      );
+      expect((await me(other.token)).status).toBe(200);
+
+      const refreshed = await t.request('/v1/auth/refresh', {
+        tenant: slug,
+        json: { refresh_token: ann.refreshToken },
+      });
+      expect(refreshed.status).toBe(401);
+      const oauthRefresh = await o.post('/oauth/token', client, {
+        grant_type: 'refresh_token',
+        refresh_token: grant.refresh_token,
+      });
+      expect(oauthRefresh.status).toBe(400);
+      expect(((await oauthRefresh.json()) as { error: string }).error).toBe('invalid_grant');
+
+      // Each family's end is in the audit trail, caused by the removal.
+      const events = await t.store.readAll({ types: ['TokenFamilyRevoked'] });
+      const gone = events.filter(
+        (e) => (e.data as { reason: string }).reason === 'user_gone' && e.metadata.tenantId === o.tenant.id,
+      );
+      expect(gone).toHaveLength(2);
+      expect(new Set(gone.map((e) => e.metadata.actorId))).toEqual(new Set(['process:userSessions']));
+    });
+  });
+}
