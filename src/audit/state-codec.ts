@@ -1,7 +1,8 @@
 /**
- * A state as text and back, keeping what JSON alone loses: sets, maps, dates, bigints and undefined
- * values. Tagged objects (`{"$set": […]}`) mark them; a plain object with a key starting with `$` is
- * wrapped (`{"$object": …}`), so no state can be mistaken for a tag.
+ * A state as text and back, keeping what JSON alone loses: sets, maps, dates, bigints, undefined
+ * values and the numbers JSON lacks (NaN, ±Infinity, -0). Tagged objects (`{"$set": […]}`) mark
+ * them; a plain object with a key starting with `$` is wrapped (`{"$object": …}`), so no state can be
+ * mistaken for a tag.
  */
 export function encodeState(value: unknown): string {
   return JSON.stringify(encode(value));
@@ -16,7 +17,9 @@ type Tagged = Record<string, unknown>;
 function encode(value: unknown): unknown {
   if (value === undefined) return { $undefined: true };
   if (typeof value === 'bigint') return { $bigint: value.toString() };
-  if (typeof value === 'number' && !Number.isFinite(value)) return { $number: String(value) };
+  // JSON has no NaN, no infinities and no negative zero (it writes -0 as 0).
+  if (typeof value === 'number' && (!Number.isFinite(value) || Object.is(value, -0)))
+    return { $number: Object.is(value, -0) ? '-0' : String(value) };
   if (typeof value !== 'object' || value === null) return value;
   if (value instanceof Date) return { $date: Number.isNaN(value.getTime()) ? null : value.toISOString() };
   if (value instanceof Set) return { $set: [...value].map(encode) };

@@ -243,7 +243,15 @@ describe('snapshot state codec', () => {
         expect(decodeState(encodeState(value))).toEqual(value);
       }),
     );
-    const tricky = { $set: [1], nested: { $date: 'x', keep: undefined }, when: new Date(0), n: Number.NaN };
+    const tricky = {
+      $set: [1],
+      nested: { $date: 'x', keep: undefined },
+      when: new Date(0),
+      n: Number.NaN,
+      // fast-check found it: JSON writes -0 as 0, and a fold's -0 is not a snapshot's 0.
+      zero: -0,
+      inf: [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY],
+    };
     expect(decodeState(encodeState(tricky))).toEqual(tricky);
   });
 });
