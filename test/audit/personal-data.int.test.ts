@@ -11,6 +11,7 @@ import {
   personalDataStore,
 } from '../../src/privacy/index.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import { visible } from '../support/visibility.ts';
 
 const newKey = () => aesKey(crypto.getRandomValues(new Uint8Array(32)));
 
@@ -41,8 +42,14 @@ for (const kind of databaseKinds) {
       await db.dispose();
     });
 
+    // Each write waits until readers see it: on a shared server readAll lags behind the newest appends.
+    const append = async (...args: Parameters<EventStore['append']>) => {
+      const result = await store.append(...args);
+      await visible(raw, result.position);
+      return result;
+    };
     const register = (userId: string, email: string, name: string) =>
-      store.append(`identity.User-${userId}`, [
+      append(`identity.User-${userId}`, [
         {
           id: crypto.randomUUID(),
           type: 'UserRegistered',
@@ -63,7 +70,7 @@ for (const kind of databaseKinds) {
 
     it('stores only ciphertext for personal fields and gives every reader the clear values', async () => {
       await register(ada, 'ada@example.com', 'Ada');
-      await store.append('tracker.Project-p', [
+      await append('tracker.Project-p', [
         {
           id: crypto.randomUUID(),
           type: 'ProjectMemberAdded',
@@ -170,7 +177,7 @@ for (const kind of databaseKinds) {
     });
 
     it('passes other events through untouched, and strings shaped like ciphertext stay strings', async () => {
-      await store.append('tenancy.Tenant-t', [
+      await append('tenancy.Tenant-t', [
         {
           id: crypto.randomUUID(),
           type: 'TenantRenamed',

@@ -18,6 +18,7 @@ import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../sup
 import { databaseKinds } from '../support/databases.ts';
 import { gzip, packTarball, publishFixture, tarBomb } from '../support/fixture-packages.ts';
 import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
+import { lastWritten } from '../support/visibility.ts';
 
 /**
  * A proxy in front of the upstream Verdaccio that can fail a path with 503 a number of times (a
@@ -92,7 +93,7 @@ for (const kind of databaseKinds) {
       const res = await t.request(path, {
         token: user.token,
         tenant: user.tenantSlug,
-        headers: { 'x-min-position': (await t.store.headPosition()).toString() },
+        headers: { 'x-min-position': (await lastWritten(t.database.db)).toString() },
         ...init,
       });
       return { status: res.status, body: (await res.json()) as LooseJson };

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
 import type { EventStore, NewEvent, RecordedEvent } from '../../src/eventstore/port.ts';
 import type { Projection } from '../../src/projections/projection.ts';
+import { visible } from '../support/visibility.ts';
+
+export { visible };
 
 /** The sample read model of these tests: how many events each stream has (times `weight`). */
 export interface StreamCountsOptions {
@@ -96,18 +99,6 @@ export async function appendMany(
   }
   await visible(store, last);
   return { streams: ids, last };
-}
-
-/**
- * Waits until readers can see `position`. Readers stop below the oldest running transaction of the
- * whole server, so a long transaction of another test on a shared PostgreSQL delays visibility.
- */
-export async function visible(store: EventStore, position: bigint, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await store.headPosition()) < position) {
-    if (Date.now() > deadline) throw new Error(`position ${position} not visible after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** Rows of the live table: stream → events. */

@@ -3,6 +3,7 @@ import { changeUser, registerUser } from '../../src/commands/identity/index.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
 import { testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
+import { lastWritten } from '../support/visibility.ts';
 import {
   expectForeignIdsNotFound,
   expectMatrix,
@@ -34,7 +35,7 @@ for (const kind of databaseKinds) {
     /** Signs the owner in (registered on first use) and waits until the users read model has them. */
     const ownerInReadModel = async (tenant: { id: string; slug: string }) => {
       await send({ method: 'GET', path: '/v1/me', as: 'owner', tenant });
-      expect(await t.engine.waitFor(['userList'], await t.store.headPosition(), 10_000)).toBe(true);
+      expect(await t.engine.waitFor(['userList'], await lastWritten(t.database.db), 30_000)).toBe(true);
     };
 
     const addDomain = (

@@ -1,0 +1,24 @@
+import { type QueryExecutorProvider, sql } from 'kysely';
+import type { EventStore } from '../../src/eventstore/port.ts';
+
+/**
+ * Waits until readers can see `position`. Readers stop below the oldest running transaction of the
+ * whole server, so a long transaction of another test on a shared PostgreSQL delays visibility:
+ * `headPosition()` then lags behind the newest appends, and a test that reads "everything" right
+ * after writing may miss its own last events.
+ */
+export async function visible(store: EventStore, position: bigint, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await store.headPosition()) < position) {
+    if (Date.now() > deadline) throw new Error(`position ${position} not visible after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** The last position written to this test's own event table, committed or not yet visible to readers. */
+export async function lastWritten(db: QueryExecutorProvider): Promise<bigint> {
+  const { rows } = await sql<{
+    head: string | null;
+  }>`select max(position) as head from warden_events`.execute(db);
+  return BigInt(rows[0]?.head ?? 0);
+}
