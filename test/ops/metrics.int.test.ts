@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkers, type Worker } from '../../src/processes/index.ts';
+import type { Worker } from '../../src/processes/index.ts';
 import { enqueue } from '../../src/processes/jobs/queue.ts';
-import { processManagers } from '../../src/processes/registry.ts';
+import { serviceWorkers } from '../processes/support.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 
@@ -21,12 +21,7 @@ describe('/metrics', () => {
   let worker: Worker;
   beforeAll(async () => {
     t = await testApp(freshPGlite);
-    worker = await startWorkers({
-      database: t.database,
-      store: t.store,
-      processes: processManagers,
-      heartbeatMs: 100,
-    });
+    worker = await serviceWorkers(t);
   });
   afterAll(async () => {
     await worker?.stop();

@@ -10,10 +10,9 @@ import {
   packageStreamId,
 } from '../../src/commands/packages/index.ts';
 import { importOsv } from '../../src/packages/osv-import.ts';
-import { startWorkers, type Worker } from '../../src/processes/index.ts';
+import type { Worker } from '../../src/processes/index.ts';
 import { type PackageJobs, startPackageJobs } from '../../src/processes/package-pipeline/runtime.ts';
-import { processManagers } from '../../src/processes/registry.ts';
-import { waitUntil } from '../processes/support.ts';
+import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { gzip, packTarball, publishFixture, tarBomb } from '../support/fixture-packages.ts';
@@ -159,13 +158,7 @@ for (const kind of databaseKinds) {
         },
       });
       await importOsv({ db: t.database.db as never, store: t.store, path: osv });
-      worker = await startWorkers({
-        database: t.database,
-        store: t.store,
-        processes: processManagers,
-        heartbeatMs: 100,
-        leaseMs: 3000,
-      });
+      worker = await serviceWorkers(t);
       jobs = startPackageJobs({
         config: t.config,
         database: t.database,

@@ -2,8 +2,23 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
-import type { ProcessLogger } from '../../src/processes/index.ts';
+import { type ProcessLogger, startWorkers, type Worker } from '../../src/processes/index.ts';
+import { processManagers } from '../../src/processes/registry.ts';
 import { EFFECT_TYPE, SOURCE_TYPE } from './fixtures/sample-process.ts';
+
+/**
+ * Every process manager the service runs, in a worker on a test app's database and store, with short
+ * heartbeats and leases so tests see hand-overs quickly.
+ */
+export function serviceWorkers(t: { database: Database; store: EventStore }): Promise<Worker> {
+  return startWorkers({
+    database: t.database,
+    store: t.store,
+    processes: processManagers,
+    heartbeatMs: 100,
+    leaseMs: 3000,
+  });
+}
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function waitUntil<T>(

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkers, type Worker } from '../../src/processes/index.ts';
-import { processManagers } from '../../src/processes/registry.ts';
-import { waitUntil } from '../processes/support.ts';
+import type { Worker } from '../../src/processes/index.ts';
+import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 
@@ -11,13 +10,7 @@ for (const kind of databaseKinds) {
     let worker: Worker;
     beforeAll(async () => {
       t = await testApp(kind.fresh);
-      worker = await startWorkers({
-        database: t.database,
-        store: t.store,
-        processes: processManagers,
-        heartbeatMs: 100,
-        leaseMs: 3000,
-      });
+      worker = await serviceWorkers(t);
     });
     afterAll(async () => {
       await worker.stop();
