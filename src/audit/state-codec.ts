@@ -17,9 +17,9 @@ type Tagged = Record<string, unknown>;
 function encode(value: unknown): unknown {
   if (value === undefined) return { $undefined: true };
   if (typeof value === 'bigint') return { $bigint: value.toString() };
-  // JSON has no NaN, no infinities and no negative zero (it writes -0 as 0).
-  if (typeof value === 'number' && (!Number.isFinite(value) || Object.is(value, -0)))
-    return { $number: Object.is(value, -0) ? '-0' : String(value) };
+  // JSON has no NaN and no infinities, and writes -0 as 0.
+  if (Object.is(value, -0)) return { $number: '-0' };
+  if (typeof value === 'number' && !Number.isFinite(value)) return { $number: String(value) };
   if (typeof value !== 'object' || value === null) return value;
   if (value instanceof Date) return { $date: Number.isNaN(value.getTime()) ? null : value.toISOString() };
   if (value instanceof Set) return { $set: [...value].map(encode) };

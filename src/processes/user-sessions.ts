@@ -1,7 +1,6 @@
-import { sql } from 'kysely';
 import type { IdentityEvent } from '../commands/identity/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
-import { tokenFamilyStreamId } from '../identity/tokens/index.ts';
+import { revokeFamilies, tokenFamilyStreamId } from '../identity/tokens/index.ts';
 import { defineProcessManager } from './process-manager.ts';
 
 const NAME = 'userSessions';
@@ -21,12 +20,8 @@ export const userSessions = defineProcessManager({
   async handle(recorded: RecordedEvent, ctx) {
     const event = recorded as unknown as RecordedEvent & Extract<IdentityEvent, { type: 'UserRemoved' }>;
     const { tenantId, userId, at } = event.data;
-    const { rows } = await sql<{ family_id: string }>`
-      update warden_token_families
-      set revoked_at = ${at}::timestamptz, revoked_reason = 'user_gone', revoked_recorded_at = now()
-      where tenant_id = ${tenantId} and user_id = ${userId} and revoked_at is null
-      returning family_id`.execute(ctx.db);
-    for (const { family_id: familyId } of rows.sort((a, b) => a.family_id.localeCompare(b.family_id))) {
+    const revoked = await revokeFamilies(ctx.db, { tenantId, userId }, 'user_gone', at);
+    for (const { family_id: familyId } of revoked) {
       await ctx.emit(tokenFamilyStreamId(familyId), [
         { type: 'TokenFamilyRevoked', data: { familyId, reason: 'user_gone', revokedAt: at } },
       ]);

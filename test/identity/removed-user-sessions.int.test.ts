@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from '../../src/processes/index.ts';
-import { basic, form, oauthFixture, pkce, REDIRECT } from '../oauth/support.ts';
+import { oauthFixture } from '../oauth/support.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
@@ -26,33 +26,9 @@ for (const kind of databaseKinds) {
 
       // Ann signs in to a client through the real pages; the client calls Warden's API as her.
       const client = await o.confidential();
-      const { verifier, challenge } = pkce();
-      const back = await o.authorize(
-        {
-          response_type: 'code',
-          client_id: client.client_id,
-          redirect_uri: REDIRECT,
-          scope: 'openid offline_access packages:read',
-          state: 's',
-          code_challenge: challenge,
-          code_challenge_method: 'S256',
-        },
-        ann,
-      );
-      const exchanged = await o.call('/oauth/token', {
-        ...form({
-          grant_type: 'authorization_code',
-          code: back.params.code,
-          redirect_uri: REDIRECT,
-          code_verifier: verifier,
-        }),
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          authorization: basic(client.client_id, client.client_secret),
-        },
-      });
-      expect(exchanged.status).toBe(200);
-      const grant = (await exchanged.json()) as { access_token: string; refresh_token: string };
+      const flow = await o.codeFlow(client, 'openid offline_access packages:read', {}, ann);
+      expect(flow.res.status).toBe(200);
+      const grant = flow.tokens as { access_token: string; refresh_token: string };
 
       const me = (token: string) => t.request('/v1/me', { token, tenant: slug });
       expect((await me(ann.token)).status).toBe(200);

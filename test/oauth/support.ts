@@ -109,26 +109,30 @@ export async function oauthFixture(t: TestApp) {
     return { status: res.status, url, params: Object.fromEntries(url.searchParams), pages };
   }
 
-  /** The code flow to the end: authorize, then exchange the code at the token endpoint. */
+  /** The code flow to the end: authorize (as `user`), then exchange the code at the token endpoint. */
   async function codeFlow(
     client: LooseJson,
     scope = 'openid profile email packages:read',
     extra: Record<string, string> = {},
+    user: { email: string; password: string } = owner,
   ) {
     const { verifier, challenge } = pkce();
     const state = crypto.randomUUID();
     const nonce = crypto.randomUUID();
-    const back = await authorize({
-      response_type: 'code',
-      client_id: client.client_id,
-      redirect_uri: REDIRECT,
-      scope,
-      state,
-      nonce,
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      ...extra,
-    });
+    const back = await authorize(
+      {
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: REDIRECT,
+        scope,
+        state,
+        nonce,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        ...extra,
+      },
+      user,
+    );
     const code = back.params.code ?? '';
     const res = await call('/oauth/token', {
       ...form({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }),

@@ -6,7 +6,8 @@ import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { ProjectionEngine, shadowSchemaName } from '../../src/projections/index.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
-import { appendMany, counted, streamCounts, visible } from './stream-counts.ts';
+import { visible } from '../support/visibility.ts';
+import { appendMany, counted, streamCounts } from './stream-counts.ts';
 
 /** What the command printed (not a terminal: the progress bar writes plain lines). */
 function capture() {

@@ -4,8 +4,6 @@ import type { EventStore, NewEvent, RecordedEvent } from '../../src/eventstore/p
 import type { Projection } from '../../src/projections/projection.ts';
 import { visible } from '../support/visibility.ts';
 
-export { visible };
-
 /** The sample read model of these tests: how many events each stream has (times `weight`). */
 export interface StreamCountsOptions {
   name?: string;

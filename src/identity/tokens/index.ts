@@ -34,6 +34,7 @@ export {
   type RefreshConfig,
   type RefreshFailure,
   type RefreshResult,
+  revokeFamilies,
   type SessionUser,
   type TokenPair,
   type TokenSessionDeps,

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { TenantRole } from '../permissions.ts';
@@ -189,6 +189,29 @@ const ms = (value: Date | string) => new Date(value).getTime();
 /** Refresh tokens are 256 random bits, base64url. */
 const REFRESH_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
+/**
+ * Marks live families revoked — one family, or every one of a user in a tenant — and answers those
+ * it marked. The one write of the revocation columns: `revoked_recorded_at` is what every process's
+ * revocation sync fetches. `db` may be a transaction (a process manager's handling one).
+ */
+export async function revokeFamilies(
+  db: QueryExecutorProvider,
+  which: { familyId: string } | { tenantId: string; userId: string },
+  reason: RevokeReason,
+  at: string,
+): Promise<{ family_id: string; tenant_id: string; user_id: string }[]> {
+  const where =
+    'familyId' in which
+      ? sql`family_id = ${which.familyId}`
+      : sql`tenant_id = ${which.tenantId} and user_id = ${which.userId}`;
+  const { rows } = await sql<{ family_id: string; tenant_id: string; user_id: string }>`
+    update warden_token_families
+    set revoked_at = ${at}::timestamptz, revoked_reason = ${reason}, revoked_recorded_at = now()
+    where ${where} and revoked_at is null
+    returning family_id, tenant_id, user_id`.execute(db);
+  return rows;
+}
+
 /** Refresh-token families in PostgreSQL/PGlite, with their lifecycle recorded as events for the audit trail. */
 export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
   const { db } = deps;
@@ -264,13 +287,9 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
     new Date(Math.min(now.getTime() + deps.refresh.idleTtlSeconds * 1000, familyExpires)).toISOString();
 
   async function revokeFamily(familyId: string, reason: RevokeReason, now: Date) {
-    const revoked = await sql<{ tenant_id: string; user_id: string }>`
-      update warden_token_families
-      set revoked_at = ${now.toISOString()}::timestamptz, revoked_reason = ${reason}, revoked_recorded_at = now()
-      where family_id = ${familyId} and revoked_at is null
-      returning tenant_id, user_id`.execute(db);
+    const [revoked] = await revokeFamilies(db, { familyId }, reason, now.toISOString());
     revocations.revokeFamily(familyId);
-    return revoked.rows[0];
+    return revoked;
   }
 
   async function find(hash: string): Promise<TokenRow | undefined> {
