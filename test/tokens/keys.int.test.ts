@@ -1,3 +1,4 @@
+import * as fs from 'node:fs/promises';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { aesKey } from '../../src/identity/tokens/crypto.ts';
 import { issueAccessToken, keyRing, verifyAccessToken } from '../../src/identity/tokens/index.ts';
 import {
   KEY_ENCRYPTION_KEY_FILE,
+  type KeyFileSystem,
   loadKeyEncryptionKey,
   parseKeyEncryptionKey,
 } from '../../src/identity/tokens/key-encryption-key.ts';
@@ -41,6 +43,49 @@ describe('key-encryption key', () => {
     expect(text).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const again = await loadKeyEncryptionKey(undefined, dir);
     for (const key of [first, second, again]) expect(key.algorithm).toMatchObject({ name: 'AES-GCM' });
+  });
+
+  it('gives two starters the one complete key however their file writes interleave', async () => {
+    // A file system whose writes create the file empty, pause, and only then write the content: the
+    // window in which the other starter may look. Before the fix (`wx` on the key file itself) the
+    // second starter read the empty file and threw; now the key file appears whole or not at all.
+    const sameKey = async (a: CryptoKey, b: CryptoKey) => {
+      const iv = new Uint8Array(12);
+      const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, a, new Uint8Array([1, 2, 3]));
+      return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, b, sealed));
+    };
+    for (let round = 0; round < 40; round++) {
+      const roundDir = join(dir, `round-${round}`);
+      let created!: () => void;
+      const fileCreated = new Promise<void>((resolve) => {
+        created = resolve;
+      });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const slowWrites: KeyFileSystem = {
+        ...fs,
+        writeFile: (async (file: string, data: string, options: { mode?: number; flag?: string }) => {
+          await fs.writeFile(file, '', options);
+          created();
+          await gate;
+          await fs.writeFile(file, data);
+        }) as KeyFileSystem['writeFile'],
+      };
+      const first = loadKeyEncryptionKey(undefined, roundDir, slowWrites);
+      await fileCreated;
+      // The second starter runs entirely inside the first one's window (odd rounds) or races its end.
+      const second = loadKeyEncryptionKey(undefined, roundDir);
+      if (round % 2 === 0) await new Promise((resolve) => setTimeout(resolve, round % 5));
+      release();
+      const [a, b] = await Promise.all([first, second]);
+      expect(await sameKey(a, b)).toEqual(new Uint8Array([1, 2, 3]));
+      expect(await sameKey(b, await loadKeyEncryptionKey(undefined, roundDir))).toEqual(
+        new Uint8Array([1, 2, 3]),
+      );
+      expect((await fs.readdir(roundDir)).filter((name) => name !== KEY_ENCRYPTION_KEY_FILE)).toEqual([]);
+    }
   });
 
   it('refuses a configured key that is not 32 bytes of base64url', async () => {

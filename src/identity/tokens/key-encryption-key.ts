@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { aesKey, base64url, fromBase64url } from './crypto.ts';
 
@@ -12,30 +12,42 @@ export async function parseKeyEncryptionKey(text: string): Promise<CryptoKey> {
   return aesKey(raw);
 }
 
+/** The file operations the generated key needs (tests pass a slowed copy to force interleavings). */
+export type KeyFileSystem = Pick<typeof fs, 'readFile' | 'writeFile' | 'link' | 'unlink' | 'mkdir'>;
+
 /**
  * The key that seals signing keys at rest: the configured one, or else one generated once into
  * `<dataDir>/key-encryption-key` (mode 0600) and reused on later starts. Losing that file loses the
  * private signing keys (a new pair is then needed: rotate twice with force).
+ *
+ * Several processes may start at once (`serve` beside `worker`): each writes its candidate to a file
+ * of its own and `link`s it into place. A link is atomic and fails with `EEXIST` when the name is
+ * taken, so the key file, once it exists, is always complete, and every starter reads the one winner.
  */
 export async function loadKeyEncryptionKey(
   configured: string | undefined,
   dataDir: string,
+  files: KeyFileSystem = fs,
 ): Promise<CryptoKey> {
   if (configured) return parseKeyEncryptionKey(configured);
   const path = join(dataDir, KEY_ENCRYPTION_KEY_FILE);
   try {
-    return await parseKeyEncryptionKey(await readFile(path, 'utf8'));
+    return await parseKeyEncryptionKey(await files.readFile(path, 'utf8'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  await mkdir(dataDir, { recursive: true });
-  const generated = base64url(crypto.getRandomValues(new Uint8Array(32)));
-  // `wx`: two processes starting at once must not each write their own key; the loser reads the winner's.
+  await files.mkdir(dataDir, { recursive: true });
+  const candidate = join(dataDir, `.${KEY_ENCRYPTION_KEY_FILE}.${crypto.randomUUID()}`);
+  await files.writeFile(candidate, `${base64url(crypto.getRandomValues(new Uint8Array(32)))}\n`, {
+    mode: 0o600,
+    flag: 'wx',
+  });
   try {
-    await writeFile(path, `${generated}\n`, { mode: 0o600, flag: 'wx' });
-    await chmod(path, 0o600);
+    await files.link(candidate, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    await files.unlink(candidate).catch(() => undefined);
   }
-  return parseKeyEncryptionKey(await readFile(path, 'utf8'));
+  return parseKeyEncryptionKey(await files.readFile(path, 'utf8'));
 }
