@@ -21,9 +21,9 @@ import { postgresEventStore } from '../src/eventstore/postgres/store.ts';
 import { upcastingStore } from '../src/eventstore/upcasting.ts';
 import { aesKey } from '../src/identity/tokens/crypto.ts';
 import { personalDataKeys, personalDataStore } from '../src/privacy/index.ts';
-import { auditEntries } from '../src/projections/audit-entries.ts';
-import { ProjectionEngine } from '../src/projections/engine.ts';
-import type { Projection } from '../src/projections/projection.ts';
+import { auditEntries } from '../src/projections/audit/audit-entries.ts';
+import { ProjectionEngine } from '../src/projections/engine/engine.ts';
+import type { Projection } from '../src/projections/engine/projection.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const LONG_STREAM = Number(process.env.BENCH_LONG_STREAM ?? 10_000);

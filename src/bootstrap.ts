@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { DomainError } from './commands/errors.ts';
 import { registerUser, type UserIds } from './commands/identity/index.ts';
-import { deriveId } from './commands/ids.ts';
+import { DomainError } from './commands/kernel/errors.ts';
+import { deriveId } from './commands/kernel/ids.ts';
 import { createTenant, tenantIdForSlug } from './commands/tenancy/index.ts';
 import type { EventStore } from './eventstore/port.ts';
 import type { PasswordHasher } from './identity/passwords.ts';

@@ -7,17 +7,17 @@ import { migrate } from './db/migrate.ts';
 import type { EventStore } from './eventstore/port.ts';
 import { postgresEventStore } from './eventstore/postgres/store.ts';
 import { upcastingStore } from './eventstore/upcasting.ts';
-import { type IdentityStack, identityStack } from './http/identity-stack.ts';
-import type { ReadinessCheck } from './http/routes/health.ts';
+import type { ReadinessCheck } from './http/ops/health.ts';
+import { type IdentityStack, identityStack } from './identity/stack.ts';
 import { loadKeyEncryptionKey } from './identity/tokens/key-encryption-key.ts';
 import { registerGauges } from './metrics/gauges.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { meteredStore } from './metrics/store.ts';
 import { type PersonalDataKeys, personalDataKeys, personalDataStore } from './privacy/index.ts';
-import { startWorkers, type Worker } from './processes/index.ts';
-import { type PackageJobs, startPackageJobs } from './processes/package-pipeline/runtime.ts';
+import { type PackageJobs, startPackageJobs } from './processes/packages/jobs.ts';
 import { processManagers } from './processes/registry.ts';
-import { ProjectionEngine } from './projections/engine.ts';
+import { startWorkers, type Worker } from './processes/runtime/index.ts';
+import { ProjectionEngine } from './projections/engine/engine.ts';
 import { projections } from './projections/registry.ts';
 
 /** The parts every command of the CLI shares: database, event store and projection engine. */
@@ -143,7 +143,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
 
 async function openStore(config: Config, database: Database, logger: Logger): Promise<EventStore> {
   if (!config.EVENTSTORE_URL) return postgresEventStore(database);
-  const { eventStoreDbEventStore } = await import('./eventstore/eventstoredb/index.ts');
+  const { eventStoreDbEventStore } = await import('./eventstore/kurrentdb/index.ts');
   logger.info('events are stored in EventStoreDB');
   return eventStoreDbEventStore(config.EVENTSTORE_URL);
 }

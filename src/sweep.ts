@@ -1,4 +1,4 @@
-import type { IdentityStack } from './http/identity-stack.ts';
+import type { IdentityStack } from './identity/stack.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { OAuthServer } from './oauth/server.ts';
 

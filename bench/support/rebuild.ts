@@ -3,7 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
-import type { Projection } from '../../src/projections/projection.ts';
+import type { Projection } from '../../src/projections/engine/projection.ts';
 
 export interface RebuildFigure {
   /** Rebuild of the projection with its set-based `applyBatch` (what the engine uses when offered). */
@@ -26,7 +26,7 @@ interface EngineModule {
   };
 }
 
-const ENGINE = fileURLToPath(new URL('../../src/projections/engine.ts', import.meta.url));
+const ENGINE = fileURLToPath(new URL('../../src/projections/engine/engine.ts', import.meta.url));
 
 type SettingsTables = {
   bench_tenant_settings: {
@@ -127,7 +127,7 @@ export async function measureRebuild(
       eventsPerSecond: null,
       perEventEventsPerSecond: null,
       events: null,
-      note: 'projection engine not present (src/projections/engine.ts): rebuild not measured',
+      note: 'projection engine not present (src/projections/engine/engine.ts): rebuild not measured',
     };
   }
   const engineModule = (await import(pathToFileURL(ENGINE).href)) as Partial<EngineModule>;
@@ -136,7 +136,7 @@ export async function measureRebuild(
       eventsPerSecond: null,
       perEventEventsPerSecond: null,
       events: null,
-      note: 'src/projections/engine.ts has no ProjectionEngine with rebuild(): rebuild not measured',
+      note: 'src/projections/engine/engine.ts has no ProjectionEngine with rebuild(): rebuild not measured',
     };
   }
   const rebuildOnce = async (db: Database, s: EventStore, projection: Projection<SettingsTables>) => {

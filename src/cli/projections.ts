@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
-import type { ProjectionEngine, ProjectionStatus, RebuildProgress } from '../projections/index.ts';
-import { isProjectionEngineError, RebuildFailedError } from '../projections/index.ts';
+import type { ProjectionEngine, ProjectionStatus, RebuildProgress } from '../projections/engine/index.ts';
+import { isProjectionEngineError, RebuildFailedError } from '../projections/engine/index.ts';
 
 const USAGE = `Usage:
   warden projections list             each projection's state, position, lag and last error

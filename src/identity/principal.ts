@@ -1,4 +1,4 @@
-import type { Permission, TenantRole } from './permissions.ts';
+import type { Permission, TenantRole } from '../commands/identity/permissions.ts';
 
 /** Who is calling, established by the authentication middleware from a verified access token. */
 export interface Principal {

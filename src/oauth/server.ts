@@ -1,12 +1,12 @@
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
+import type { TenantRole } from '../commands/identity/permissions.ts';
 import type { ClientState } from '../commands/oauth/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventMetadata, EventStore } from '../eventstore/port.ts';
+import type { CredentialsCheck, LoginThrottlePort } from '../http/identity/auth-tokens.ts';
 import { leasedCounter } from '../http/middleware/rate-limit.ts';
-import type { CredentialsCheck, LoginThrottlePort } from '../http/routes/auth-tokens.ts';
-import type { TenantRole } from '../identity/permissions.ts';
 import type { ResolvedTenant } from '../identity/principal.ts';
 import type { TokenSessions } from '../identity/tokens/index.ts';
 import { type BrowserSessions, browserSessions } from './browser-sessions.ts';

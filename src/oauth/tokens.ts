@@ -1,8 +1,8 @@
 import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
+import { tenantRoles } from '../commands/identity/permissions.ts';
 import type { IdTokenAlg } from '../commands/oauth/index.ts';
 import { sha256Of } from '../crypto/digest.ts';
-import { tenantRoles } from '../identity/permissions.ts';
 import { base64url } from '../identity/tokens/crypto.ts';
 import type { OAuthKeys } from './keys.ts';
 

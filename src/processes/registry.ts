@@ -1,8 +1,8 @@
-import { issueRules } from './issue-rules.ts';
-import { advisoryMonitor } from './package-pipeline/monitor.ts';
-import { packagePipeline } from './package-pipeline/process.ts';
-import type { ProcessManager } from './process-manager.ts';
-import { userSessions } from './user-sessions.ts';
+import { userSessions } from './identity/user-sessions.ts';
+import { advisoryMonitor } from './packages/advisory-monitor.ts';
+import { packagePipeline } from './packages/pipeline.ts';
+import type { ProcessManager } from './runtime/process-manager.ts';
+import { issueRules } from './tracker/issue-rules.ts';
 
 /**
  * Every process manager the workers run. Contexts add theirs as they land (package pipeline, issue

@@ -1,14 +1,14 @@
-import { auditEntries } from './audit-entries.ts';
-import { oauthClientList } from './oauth-clients.ts';
-import { oauthConsentList } from './oauth-consents.ts';
-import { packageList } from './package-list.ts';
-import { packageRequests } from './package-requests.ts';
-import type { Projection } from './projection.ts';
-import { tenantDomains } from './tenant-domains.ts';
-import { tenantList } from './tenant-list.ts';
-import { issueList } from './tracker-issues.ts';
-import { projectList } from './tracker-projects.ts';
-import { userList } from './user-list.ts';
+import { auditEntries } from './audit/audit-entries.ts';
+import type { Projection } from './engine/projection.ts';
+import { userList } from './identity/user-list.ts';
+import { oauthClientList } from './oauth/client-list.ts';
+import { oauthConsentList } from './oauth/consent-list.ts';
+import { packageList } from './packages/package-list.ts';
+import { packageRequests } from './packages/package-requests.ts';
+import { tenantDomains } from './tenancy/tenant-domains.ts';
+import { tenantList } from './tenancy/tenant-list.ts';
+import { issueList } from './tracker/issue-list.ts';
+import { projectList } from './tracker/project-list.ts';
 
 /** A projection typed against its own tables, seen by the engine as one of many. */
 const erase = <DB>(projection: Projection<DB>) => projection as unknown as Projection;

@@ -1,14 +1,14 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEntriesAll, auditPage } from '../../src/audit/query.ts';
 import { upcasters } from '../../src/commands/registry/index.ts';
 import { createTenant, tenantStreamId, updateTenant } from '../../src/commands/tenancy/index.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
-import { type AuditEntriesTables, auditEntries } from '../../src/projections/audit-entries.ts';
-import { ProjectionEngine } from '../../src/projections/engine.ts';
-import type { Projection } from '../../src/projections/projection.ts';
+import { type AuditEntriesTables, auditEntries } from '../../src/projections/audit/audit-entries.ts';
+import { auditEntriesAll, auditPage } from '../../src/projections/audit/queries.ts';
+import { ProjectionEngine } from '../../src/projections/engine/engine.ts';
+import type { Projection } from '../../src/projections/engine/projection.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
 
 let counter = 0;

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERASED, userStreamId } from '../../src/commands/identity/index.ts';
-import { issueRules } from '../../src/processes/issue-rules.ts';
-import { startWorkers, type Worker } from '../../src/processes/worker.ts';
+import { startWorkers, type Worker } from '../../src/processes/runtime/worker.ts';
+import { issueRules } from '../../src/processes/tracker/issue-rules.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReplayPoint, replayStream } from '../../src/audit/replay.ts';
-import { handle } from '../../src/commands/handle.ts';
+import { handle } from '../../src/commands/kernel/handle.ts';
 import {
   defaultPolicy,
   packageDecider,

@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayStream } from '../../src/audit/replay.ts';
-import type { Decider } from '../../src/commands/decider.ts';
-import { handle, load } from '../../src/commands/handle.ts';
+import type { Decider } from '../../src/commands/kernel/decider.ts';
+import { handle, load } from '../../src/commands/kernel/handle.ts';
 import { aggregate, aggregateRegistry, aggregates } from '../../src/commands/registry/index.ts';
 import type { RecordedEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { type Upcaster, upcasterRegistry, upcastingStore } from '../../src/eventstore/upcasting.ts';
-import { ProjectionEngine } from '../../src/projections/engine.ts';
-import type { Projection } from '../../src/projections/projection.ts';
+import { ProjectionEngine } from '../../src/projections/engine/engine.ts';
+import type { Projection } from '../../src/projections/engine/projection.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
 import { lastWritten } from '../support/visibility.ts';
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventStoreDBClient } from '@eventstore/db-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventStoreDbEventStore, runCompetingConsumer } from '../../src/eventstore/eventstoredb/index.ts';
-import { normaliseConnectionString } from '../../src/eventstore/eventstoredb/mapping.ts';
+import { eventStoreDbEventStore, runCompetingConsumer } from '../../src/eventstore/kurrentdb/index.ts';
+import { normaliseConnectionString } from '../../src/eventstore/kurrentdb/mapping.ts';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
 import { eventStoreContract, waitFor } from './eventstore.contract.ts';
 

@@ -13,7 +13,7 @@ import { uniqueSlug } from '../tenancy/support.ts';
 
 /**
  * Every protected route of identity and tenancy, sent by every role (and the platform superadmin) with
- * real access tokens, checked against the permission matrix in src/identity/permissions.ts; then every
+ * real access tokens, checked against the permission matrix in src/commands/identity/permissions.ts; then every
  * id of tenant A asked for through tenant B.
  */
 for (const kind of databaseKinds) {

@@ -1,7 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fold } from '../../src/commands/decider.ts';
-import { DomainError } from '../../src/commands/errors.ts';
 import {
   Email,
   type MembershipCommand,
@@ -11,6 +9,8 @@ import {
   type UserEvent,
   userDecider,
 } from '../../src/commands/identity/index.ts';
+import { fold } from '../../src/commands/kernel/decider.ts';
+import { DomainError } from '../../src/commands/kernel/errors.ts';
 import { specFor } from '../support/decider-spec.ts';
 
 const spec = specFor(userDecider);

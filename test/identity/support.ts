@@ -1,7 +1,7 @@
 import type { SignupPolicy } from '../../src/commands/identity/index.ts';
+import type { TenantRole } from '../../src/commands/identity/permissions.ts';
 import type { PlanId } from '../../src/commands/tenancy/plans.ts';
 import { owaspArgon2id } from '../../src/identity/passwords.ts';
-import type { TenantRole } from '../../src/identity/permissions.ts';
 import { type RequestOptions, testApp } from '../support/app.ts';
 import type { TestDatabase } from '../support/databases.ts';
 

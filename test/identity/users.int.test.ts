@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { load } from '../../src/commands/handle.ts';
 import {
   membershipDecider,
   membershipStreamId,
@@ -7,9 +6,10 @@ import {
   userStreamId,
   verifyCredentials,
 } from '../../src/commands/identity/index.ts';
+import type { TenantRole } from '../../src/commands/identity/permissions.ts';
+import { load } from '../../src/commands/kernel/handle.ts';
 import type { PlanId } from '../../src/commands/tenancy/plans.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
-import type { TenantRole } from '../../src/identity/permissions.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { usersApp } from './support.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Worker } from '../../src/processes/index.ts';
-import { enqueue } from '../../src/processes/jobs/queue.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
+import { enqueue } from '../../src/processes/runtime/jobs/queue.ts';
 import { serviceWorkers } from '../processes/support.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';

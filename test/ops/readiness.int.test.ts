@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { healthRoutes } from '../../src/http/routes/health.ts';
+import { healthRoutes } from '../../src/http/ops/health.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openService, type Service } from '../../src/service.ts';
 

@@ -10,8 +10,8 @@ import {
   packageStreamId,
 } from '../../src/commands/packages/index.ts';
 import { importOsv } from '../../src/packages/osv-import.ts';
-import type { Worker } from '../../src/processes/index.ts';
-import { type PackageJobs, startPackageJobs } from '../../src/processes/package-pipeline/runtime.ts';
+import { type PackageJobs, startPackageJobs } from '../../src/processes/packages/jobs.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';

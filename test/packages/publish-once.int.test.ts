@@ -11,15 +11,11 @@ import {
   requestStreamId,
 } from '../../src/commands/packages/index.ts';
 import { importOsv } from '../../src/packages/osv-import.ts';
-import { processContext } from '../../src/processes/index.ts';
-import type { Job } from '../../src/processes/jobs/queue.ts';
-import { packagePipeline } from '../../src/processes/package-pipeline/process.ts';
-import { stageDeps } from '../../src/processes/package-pipeline/runtime.ts';
-import {
-  processPackage,
-  publishPackage,
-  recordFailure,
-} from '../../src/processes/package-pipeline/stages.ts';
+import { stageDeps } from '../../src/processes/packages/jobs.ts';
+import { packagePipeline } from '../../src/processes/packages/pipeline.ts';
+import { processPackage, publishPackage, recordFailure } from '../../src/processes/packages/stages.ts';
+import { processContext } from '../../src/processes/runtime/index.ts';
+import type { Job } from '../../src/processes/runtime/jobs/queue.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { publishFixture } from '../support/fixture-packages.ts';

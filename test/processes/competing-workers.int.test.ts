@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { listPartitions, listWorkers, partitionOf } from '../../src/processes/index.ts';
+import { listPartitions, listWorkers, partitionOf } from '../../src/processes/runtime/index.ts';
 import { databaseUrl, freshPostgres, type TestDatabase } from '../support/databases.ts';
 import { createSampleTables } from './fixtures/sample-process.ts';
 import { appendSources, effects, handlingCount, handlings, waitUntil } from './support.ts';

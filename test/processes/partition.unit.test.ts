@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { partitionOf } from '../../src/processes/index.ts';
+import { partitionOf } from '../../src/processes/runtime/index.ts';
 
 describe('partitionOf', () => {
   it('is a fixed function of the stream id (stored checkpoints depend on it)', () => {

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
-import { type ProcessLogger, startWorkers, type Worker } from '../../src/processes/index.ts';
 import { processManagers } from '../../src/processes/registry.ts';
+import { type ProcessLogger, startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { EFFECT_TYPE, SOURCE_TYPE } from './fixtures/sample-process.ts';
 
 /**

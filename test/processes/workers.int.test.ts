@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Decider } from '../../src/commands/index.ts';
-import { deriveId } from '../../src/commands/index.ts';
+import type { Decider } from '../../src/commands/kernel/index.ts';
+import { deriveId } from '../../src/commands/kernel/index.ts';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
@@ -14,7 +14,7 @@ import {
   startWorkers,
   type Worker,
   type WorkerOptions,
-} from '../../src/processes/index.ts';
+} from '../../src/processes/runtime/index.ts';
 import { freshPGlite, type TestDatabase } from '../support/databases.ts';
 import { createSampleTables, SAMPLE_PROCESS, SOURCE_TYPE, sampleProcess } from './fixtures/sample-process.ts';
 import { appendSources, capturingLogger, effects, handlingCount, handlings, waitUntil } from './support.ts';

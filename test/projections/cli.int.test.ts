@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { projectionsCommand } from '../../src/cli/projections.ts';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { ProjectionEngine, shadowSchemaName } from '../../src/projections/index.ts';
+import { ProjectionEngine, shadowSchemaName } from '../../src/projections/engine/index.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
 import { visible } from '../support/visibility.ts';
 import { appendMany, counted, streamCounts } from './stream-counts.ts';

@@ -7,7 +7,7 @@ import {
   type ProjectionEngineOptions,
   RebuildInProgressError,
   UnknownProjectionError,
-} from '../../src/projections/index.ts';
+} from '../../src/projections/engine/index.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
 import { appendMany, counted, readCounts, streamCounts, totalCount } from './stream-counts.ts';
 

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { ProjectionEngine, type RebuildProgress } from '../../src/projections/index.ts';
+import { ProjectionEngine, type RebuildProgress } from '../../src/projections/engine/index.ts';
 import { databaseKinds, databaseUrl, freshPostgres, type TestDatabase } from '../support/databases.ts';
 import { appendMany, counted, streamCounts, totalCount } from './stream-counts.ts';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { shadowSchemaName } from '../../src/projections/index.ts';
+import { shadowSchemaName } from '../../src/projections/engine/index.ts';
 
 const schema = fc.stringMatching(/^[a-z_][a-z0-9_]{0,62}$/);
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
 import type { EventStore, NewEvent, RecordedEvent } from '../../src/eventstore/port.ts';
-import type { Projection } from '../../src/projections/projection.ts';
+import type { Projection } from '../../src/projections/engine/projection.ts';
 import { visible } from '../support/visibility.ts';
 
 /** The sample read model of these tests: how many events each stream has (times `weight`). */

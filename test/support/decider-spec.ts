@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
-import type { Decider, DomainEvent } from '../../src/commands/decider.ts';
-import { DomainError, type DomainErrorCode } from '../../src/commands/errors.ts';
+import type { Decider, DomainEvent } from '../../src/commands/kernel/decider.ts';
+import { DomainError, type DomainErrorCode } from '../../src/commands/kernel/errors.ts';
 
 /** given(events).when(command).thenEvents(events) — or .thenFails(code) — for any decider. */
 export function specFor<C, E extends DomainEvent, S>(decider: Decider<C, E, S>) {

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { type Permission, permissionsOf, tenantRoles } from '../../src/identity/permissions.ts';
+import { type Permission, permissionsOf, tenantRoles } from '../../src/commands/identity/permissions.ts';
 import type { TestApp } from '../support/app.ts';
 
 /** Every caller the matrix knows: each tenant role, and the platform superadmin. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppEnv } from '../../src/http/env.ts';
+import type { AppEnv } from '../../src/http/kit/env.ts';
 import { rateLimit } from '../../src/http/middleware/rate-limit.ts';
 import type { ResolvedTenant } from '../../src/identity/principal.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';

@@ -3,7 +3,7 @@ import { createTenant, updateTenant } from '../../src/commands/tenancy/index.ts'
 import type { PlanId } from '../../src/commands/tenancy/plans.ts';
 import type { TenantCommand } from '../../src/commands/tenancy/tenant.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
-import type { ProjectionEngine } from '../../src/projections/engine.ts';
+import type { ProjectionEngine } from '../../src/projections/engine/engine.ts';
 
 let counter = 0;
 /** A slug no other test (or earlier run on a shared server) uses. */

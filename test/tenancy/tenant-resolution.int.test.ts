@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppEnv } from '../../src/http/env.ts';
+import type { AppEnv } from '../../src/http/kit/env.ts';
 import { resolveTenant, tenantAwarePath } from '../../src/http/middleware/tenant.ts';
 import { testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Worker } from '../../src/processes/index.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fold } from '../../src/commands/decider.ts';
-import { DomainError } from '../../src/commands/errors.ts';
+import { fold } from '../../src/commands/kernel/decider.ts';
+import { DomainError } from '../../src/commands/kernel/errors.ts';
 import {
   type IssueCommand,
   type IssueEvent,

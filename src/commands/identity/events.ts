@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { tenantRoles } from '../../identity/permissions.ts';
-import { checkAgainst } from '../contract.ts';
-import type { DomainEvent } from '../decider.ts';
-import type { FieldError } from '../errors.ts';
+import { checkAgainst } from '../kernel/contract.ts';
+import type { DomainEvent } from '../kernel/decider.ts';
+import type { FieldError } from '../kernel/errors.ts';
+import { tenantRoles } from './permissions.ts';
 
 export const UserRole = z.enum(tenantRoles);
 export type UserRole = z.infer<typeof UserRole>;

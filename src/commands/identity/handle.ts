@@ -1,8 +1,8 @@
 import type { EventStore } from '../../eventstore/port.ts';
 import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { type PasswordHasher, verifyOrDummy } from '../../identity/passwords.ts';
-import { conflict, notFound } from '../errors.ts';
-import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../handle.ts';
+import { conflict, notFound } from '../kernel/errors.ts';
+import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../kernel/handle.ts';
 import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
 import { membershipDecider } from './membership.ts';
 import { isLive, type UserCommand, type UserState, userDecider } from './user.ts';

@@ -1,5 +1,5 @@
-import type { Decider } from '../decider.ts';
-import { invalid, ruleViolated } from '../errors.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { invalid, ruleViolated } from '../kernel/errors.ts';
 import { checkEvents, type MembershipEvent, type SignupPolicy } from './events.ts';
 
 export interface MembershipState {

@@ -1,4 +1,4 @@
-import { deriveId } from '../ids.ts';
+import { deriveId } from '../kernel/ids.ts';
 
 /**
  * How a user's id follows from (tenant, lowercased email): concurrent registrations of one email

@@ -1,5 +1,5 @@
-import type { Decider } from '../decider.ts';
-import { conflict, forbidden, invalid, notFound } from '../errors.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { conflict, forbidden, invalid, notFound } from '../kernel/errors.ts';
 import {
   checkEvents,
   ERASED,

@@ -1,5 +1,5 @@
-import type { Decider } from '../decider.ts';
-import { DomainError, type FieldError, invalid, notFound, ruleViolated } from '../errors.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { DomainError, type FieldError, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
 import { type ClientEvent, type ClientSettings, checkEvents, type GrantType } from './events.ts';
 
 export type ClientType = 'confidential' | 'public';

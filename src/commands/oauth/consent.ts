@@ -1,5 +1,5 @@
-import type { Decider } from '../decider.ts';
-import { invalid } from '../errors.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { invalid } from '../kernel/errors.ts';
 import { type ConsentEvent, checkEvents } from './events.ts';
 
 /** What one user has allowed one client: remembered, so the consent page is asked once per scope. */

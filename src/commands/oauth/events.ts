@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { permissions } from '../../identity/permissions.ts';
-import { checkAgainst } from '../contract.ts';
-import type { DomainEvent } from '../decider.ts';
-import type { FieldError } from '../errors.ts';
+import { permissions } from '../identity/permissions.ts';
+import { checkAgainst } from '../kernel/contract.ts';
+import type { DomainEvent } from '../kernel/decider.ts';
+import type { FieldError } from '../kernel/errors.ts';
 
 /** OpenID scopes, then Warden's permissions as scopes: a token may do what its user may and its scopes allow. */
 export const oidcScopes = ['openid', 'profile', 'email', 'offline_access'] as const;

@@ -1,6 +1,6 @@
 import type { EventStore } from '../../eventstore/port.ts';
-import { type CommandContext, handle, load } from '../handle.ts';
-import { deriveId } from '../ids.ts';
+import { type CommandContext, handle, load } from '../kernel/handle.ts';
+import { deriveId } from '../kernel/ids.ts';
 import { type ClientCommand, type ClientState, clientDecider } from './client.ts';
 import { type ConsentCommand, type ConsentState, consentDecider } from './consent.ts';
 import { clientStreamId, consentStreamId } from './events.ts';

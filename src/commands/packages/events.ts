@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { checkAgainst } from '../contract.ts';
-import type { DomainEvent } from '../decider.ts';
-import type { FieldError } from '../errors.ts';
+import { checkAgainst } from '../kernel/contract.ts';
+import type { DomainEvent } from '../kernel/decider.ts';
+import type { FieldError } from '../kernel/errors.ts';
 import { Finding, Severity } from './findings.ts';
 
 /** A package's status, in pipeline order; `rejected` and `failed` end it early. */

@@ -1,7 +1,7 @@
 import type { EventStore } from '../../eventstore/port.ts';
-import { notFound } from '../errors.ts';
-import { type CommandContext, type CommandResult, handle, load } from '../handle.ts';
-import { deriveId } from '../ids.ts';
+import { notFound } from '../kernel/errors.ts';
+import { type CommandContext, type CommandResult, handle, load } from '../kernel/handle.ts';
+import { deriveId } from '../kernel/ids.ts';
 import { packageStreamId, policyStreamId, requestStreamId } from './events.ts';
 import { type PackageCommand, type PackageState, packageDecider } from './package.ts';
 import { type PolicyCommand, type PolicyState, policyDecider } from './policy.ts';

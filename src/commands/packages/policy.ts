@@ -1,5 +1,5 @@
-import type { Decider } from '../decider.ts';
-import { invalid } from '../errors.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { invalid } from '../kernel/errors.ts';
 import { checkEvents, type PolicyBody, type PolicyEvent, type PolicySnapshot } from './events.ts';
 import { atLeast, type Finding, type FindingKind } from './findings.ts';
 

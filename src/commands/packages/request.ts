@@ -1,5 +1,5 @@
-import type { Decider } from '../decider.ts';
-import { conflict, invalid } from '../errors.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { conflict, invalid } from '../kernel/errors.ts';
 import { checkEvents, type LockedEntry, type RequestEvent } from './events.ts';
 
 export interface RequestState {

@@ -1,6 +1,6 @@
-import type { DomainEvent } from '../decider.ts';
 import { userDecider } from '../identity/index.ts';
 import { membershipDecider } from '../identity/membership.ts';
+import type { DomainEvent } from '../kernel/decider.ts';
 import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
 import { domainDecider } from '../tenancy/domains.ts';

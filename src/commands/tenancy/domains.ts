@@ -1,9 +1,9 @@
 import type { EventStore } from '../../eventstore/port.ts';
-import { checkAgainst } from '../contract.ts';
-import type { Decider } from '../decider.ts';
-import { conflict, invalid, notFound } from '../errors.ts';
-import { type CommandContext, type CommandResult, handle } from '../handle.ts';
-import { deriveId } from '../ids.ts';
+import { checkAgainst } from '../kernel/contract.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { conflict, invalid, notFound } from '../kernel/errors.ts';
+import { type CommandContext, type CommandResult, handle } from '../kernel/handle.ts';
+import { deriveId } from '../kernel/ids.ts';
 import { type TenantDomainEvent, tenantDomainEventSchemas } from './events.ts';
 
 export interface DomainState {

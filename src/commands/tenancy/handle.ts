@@ -1,6 +1,6 @@
 import type { EventStore } from '../../eventstore/port.ts';
-import { type CommandContext, type CommandResult, handle } from '../handle.ts';
-import { deriveId } from '../ids.ts';
+import { type CommandContext, type CommandResult, handle } from '../kernel/handle.ts';
+import { deriveId } from '../kernel/ids.ts';
 import { tenantStreamId } from './events.ts';
 import type { PlanId } from './plans.ts';
 import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';

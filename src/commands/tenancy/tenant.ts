@@ -1,6 +1,6 @@
-import { checkAgainst } from '../contract.ts';
-import type { Decider } from '../decider.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../errors.ts';
+import { checkAgainst } from '../kernel/contract.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
 import { type TenancyEvent, type TenantStatus, tenancyEventSchemas } from './events.ts';
 import type { PlanId } from './plans.ts';
 

@@ -1,8 +1,8 @@
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
-import { notFound } from '../errors.ts';
-import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../handle.ts';
-import { deriveId } from '../ids.ts';
+import { notFound } from '../kernel/errors.ts';
+import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../kernel/handle.ts';
+import { deriveId } from '../kernel/ids.ts';
 import type { Actor, ProjectContext } from './access.ts';
 import { issueStreamId, projectStreamId } from './events.ts';
 import { type IssueCommand, type IssueFields, type IssueState, issueDecider } from './issue.ts';

@@ -1,5 +1,5 @@
-import type { Decider } from '../decider.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../errors.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
 import { type Actor, invalidBy, type ProjectContext, refused, requireWriter, roleIn } from './access.ts';
 import {
   checkEvents,

@@ -1,5 +1,5 @@
-import type { Decider } from '../decider.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../errors.ts';
+import type { Decider } from '../kernel/decider.ts';
+import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
 import { type Actor, refused } from './access.ts';
 import { checkEvents, type ProjectEvent, type ProjectRole } from './events.ts';
 

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Permission } from '../../identity/permissions.ts';
-import { permissionsOf } from '../../identity/permissions.ts';
+import type { Permission } from '../../commands/identity/permissions.ts';
+import { permissionsOf } from '../../commands/identity/permissions.ts';
 import {
   type AccessTokenConfig,
   type KeyRing,
@@ -17,8 +17,8 @@ import {
   type VerifiedOAuthAccessToken,
   verifyOAuthAccessToken,
 } from '../../oauth/tokens.ts';
-import type { AppEnv } from '../env.ts';
-import { problemResponse } from '../problem.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { problemResponse } from '../kit/problem.ts';
 
 export interface AuthenticateDeps {
   keys: KeyRing;

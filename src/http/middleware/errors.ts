@@ -1,11 +1,11 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
-import { DomainError, type DomainErrorCode } from '../../commands/errors.ts';
+import { DomainError, type DomainErrorCode } from '../../commands/kernel/errors.ts';
 import { InvalidAppendError, WrongExpectedRevisionError } from '../../eventstore/port.ts';
-import type { AppEnv } from '../env.ts';
-import { problemResponse, RequestError } from '../problem.ts';
-import { zodFieldErrors } from '../validation.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { problemResponse, RequestError } from '../kit/problem.ts';
+import { zodFieldErrors } from '../kit/validation.ts';
 
 const DOMAIN_STATUS: Record<DomainErrorCode, [number, string]> = {
   NOT_FOUND: [404, 'not-found'],

@@ -2,8 +2,8 @@ import type { MiddlewareHandler } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { sha256Hex } from '../../crypto/digest.ts';
 import type { Tables } from '../../db/tables.ts';
-import type { AppEnv } from '../env.ts';
-import { problemResponse } from '../problem.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { problemResponse } from '../kit/problem.ts';
 
 type IdempotencyTables = {
   warden_idempotency: {

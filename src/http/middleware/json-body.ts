@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../env.ts';
-import { problemResponse } from '../problem.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { problemResponse } from '../kit/problem.ts';
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
 

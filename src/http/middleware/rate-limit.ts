@@ -3,8 +3,8 @@ import { type Kysely, sql } from 'kysely';
 import { type PlanId, plans } from '../../commands/tenancy/plans.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { ResolvedTenant } from '../../identity/principal.ts';
-import type { AppEnv } from '../env.ts';
-import { problemResponse } from '../problem.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { problemResponse } from '../kit/problem.ts';
 
 export interface RateLimitDeps {
   db: Kysely<Tables>;

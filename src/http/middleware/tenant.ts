@@ -2,10 +2,10 @@ import type { MiddlewareHandler } from 'hono';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { ResolvedTenant } from '../../identity/principal.ts';
-import type { TenantDomainTables } from '../../projections/tenant-domains.ts';
-import type { TenantListTables } from '../../projections/tenant-list.ts';
-import type { AppEnv } from '../env.ts';
-import { problemResponse } from '../problem.ts';
+import type { TenantDomainTables } from '../../projections/tenancy/tenant-domains.ts';
+import type { TenantListTables } from '../../projections/tenancy/tenant-list.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { problemResponse } from '../kit/problem.ts';
 
 const PATH_PREFIX = /^\/t\/([^/]+)(\/.*)?$/;
 /** RFC 8414 §3: an issuer with a path has its metadata at /.well-known/<name><path>, e.g. …/t/acme. */

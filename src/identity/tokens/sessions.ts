@@ -1,7 +1,7 @@
 import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
+import type { TenantRole } from '../../commands/identity/permissions.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { TenantRole } from '../permissions.ts';
 import { type AccessTokenConfig, issueAccessToken } from './access.ts';
 import { keyFromToken, open, randomToken, seal, sha256 } from './crypto.ts';
 import { type TokenFamilyEventType, tokenFamilyStreamId } from './events.ts';

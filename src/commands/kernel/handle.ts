@@ -1,0 +1,110 @@
+import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../eventstore/port.ts';
+import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
+import type { Decider, DomainEvent } from './decider.ts';
+import { preconditionFailed } from './errors.ts';
+import { deriveId } from './ids.ts';
+
+export interface CommandContext {
+  /** Tenant, actor, request and correlation ids stamped on every event. */
+  metadata: EventMetadata;
+  /** The revision the caller saw (`If-Match`); a different actual revision is a 412, not a retry. */
+  expectedRevision?: number;
+  /**
+   * Id of this command. When set, event ids are derived from it, so re-running the same command
+   * (a retried request, a process manager after a crash) appends nothing new.
+   */
+  commandId?: string;
+  /** Attempts on a concurrency conflict before giving up (default 5). */
+  maxAttempts?: number;
+}
+
+export interface CommandResult<State> {
+  /** State after the new events (equal to the loaded state when `decide` returned none). */
+  state: State;
+  /** Revision of the stream's last event (-1 when the stream does not exist). */
+  revision: number;
+  /** Global position of the last event written, or of the stream's last event if nothing was written. */
+  position: bigint;
+  events: DomainEvent[];
+}
+
+/**
+ * Decided events as the store takes them, stamped with the command's metadata. Their ids derive from
+ * the command id when there is one (a re-run appends nothing new), and are random otherwise.
+ */
+export async function toNewEvents(
+  events: readonly DomainEvent[],
+  context: Pick<CommandContext, 'metadata' | 'commandId'>,
+): Promise<NewEvent[]> {
+  const { commandId } = context;
+  const ids = await Promise.all(
+    events.map((_, i) => (commandId ? deriveId(commandId, i) : crypto.randomUUID())),
+  );
+  return events.map((event, i) => ({
+    id: ids[i]!,
+    type: event.type,
+    data: event.data,
+    metadata: context.metadata,
+  }));
+}
+
+/** Loads a stream and folds it, returning the state with its revision and last position. */
+export async function load<Event extends DomainEvent, State>(
+  store: EventStore,
+  streamId: string,
+  decider: Pick<Decider<unknown, Event, State>, 'initialState' | 'evolve'>,
+): Promise<{ state: State; revision: number; position: bigint; events: RecordedEvent[] }> {
+  let state = decider.initialState();
+  let revision = -1;
+  let position = 0n;
+  const all: RecordedEvent[] = [];
+  for (;;) {
+    const page = await store.readStream(streamId, { from: revision + 1, limit: 5000 });
+    for (const event of page) {
+      state = decider.evolve(state, event as unknown as Event);
+      revision = event.revision;
+      position = event.position;
+      all.push(event);
+    }
+    if (page.length < 5000) break;
+  }
+  return { state, revision, position, events: all };
+}
+
+/**
+ * The one write path: load → pure `decide` → append with the expected revision. A conflict with a
+ * concurrent writer reloads and decides again (bounded); a conflict with the caller's `If-Match`
+ * is a 412. A command that decides nothing appends nothing.
+ */
+export async function handle<Command, Event extends DomainEvent, State>(
+  store: EventStore,
+  streamId: string,
+  decider: Decider<Command, Event, State>,
+  command: Command,
+  context: CommandContext,
+): Promise<CommandResult<State>> {
+  const maxAttempts = context.maxAttempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    const loaded = await load(store, streamId, decider);
+    if (context.expectedRevision !== undefined && context.expectedRevision !== loaded.revision) {
+      throw preconditionFailed(loaded.revision);
+    }
+    const events = decider.decide(command, loaded.state);
+    if (events.length === 0) {
+      return { state: loaded.state, revision: loaded.revision, position: loaded.position, events };
+    }
+    try {
+      const result = await store.append(streamId, await toNewEvents(events, context), {
+        expected: loaded.revision < 0 ? 'no_stream' : loaded.revision,
+      });
+      const state = events.reduce(decider.evolve, loaded.state);
+      return { state, revision: result.revision, position: result.position, events };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      if (context.expectedRevision !== undefined) {
+        throw preconditionFailed(typeof error.actual === 'number' ? error.actual : -1);
+      }
+      if (attempt >= maxAttempts) throw error;
+    }
+  }
+}

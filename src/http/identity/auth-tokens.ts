@@ -1,0 +1,286 @@
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { Email, findUser, type UserIds, verifyCredentials } from '../../commands/identity/index.ts';
+import { permissions, tenantRoles } from '../../commands/identity/permissions.ts';
+import type { EventStore } from '../../eventstore/port.ts';
+import type { PasswordHasher } from '../../identity/passwords.ts';
+import type { KeyRing, TokenSessions } from '../../identity/tokens/index.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
+import { RequestError } from '../kit/problem.ts';
+import { validationHook } from '../kit/validation.ts';
+
+/** The narrow view of the identity context login needs (an adapter over `verifyCredentials`). */
+export type CredentialsCheck = (
+  tenantId: string,
+  email: string,
+  password: string,
+) => Promise<
+  | { ok: true; user: { id: string; role: (typeof tenantRoles)[number]; platformSuperadmin: boolean } }
+  | { ok: false; reason?: 'invalid_credentials' | 'not_active' }
+>;
+
+/** The identity context's `verifyCredentials` as login's `CredentialsCheck`. */
+export function identityCredentials(deps: {
+  store: EventStore;
+  hasher: PasswordHasher;
+  clock: () => Date;
+  /** How user ids derive from emails (keyed); every caller names it, so none falls back to the unkeyed ids. */
+  userIds: UserIds | undefined;
+}): CredentialsCheck {
+  return async (tenantId, email, password) => {
+    const result = await verifyCredentials(deps, tenantId, email, password);
+    if (!result.ok) return { ok: false, reason: result.reason };
+    const { userId, role, platformSuperadmin } = result.user;
+    return { ok: true, user: { id: userId, role, platformSuperadmin } };
+  };
+}
+
+/**
+ * The identity context as token sessions' `currentUser`: on refresh, the user's role now, or undefined
+ * once they are removed, rejected or no longer active (the family is then revoked).
+ */
+export function identityCurrentUser(deps: { store: EventStore }) {
+  return async (tenantId: string, userId: string) => {
+    const found = await findUser(deps.store, tenantId, userId);
+    if (found?.state.status !== 'active') return undefined;
+    return { role: found.state.role, platformSuperadmin: found.state.platformSuperadmin };
+  };
+}
+
+/** Login throttling as the tenancy context provides it (structural, so either side can change alone). */
+export interface LoginThrottlePort {
+  checkLogin(key: {
+    tenantId: string;
+    email: string;
+    address?: string | undefined;
+  }): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
+  recordFailure(key: { tenantId: string; email: string; address?: string | undefined }): Promise<void>;
+  recordSuccess(key: { tenantId: string; email: string; address?: string | undefined }): Promise<void>;
+}
+
+export interface AuthTokenRouteDeps {
+  keys: KeyRing;
+  sessions: TokenSessions;
+  verifyCredentials: CredentialsCheck;
+  throttle?: LoginThrottlePort;
+  /** The client address for throttling (behind a proxy: from the trusted forwarding header). */
+  clientAddress?: (c: Context<AppEnv>) => string | undefined;
+}
+
+const LoginBody = z.strictObject({ email: Email, password: z.string().min(1).max(1024) });
+const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(200) });
+const TokenResponse = z
+  .object({
+    access_token: z.string(),
+    refresh_token: z.string(),
+    token_type: z.enum(['Bearer', 'DPoP']),
+    expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
+    scope: z.string().optional(),
+  })
+  .meta({ id: 'TokenResponse' });
+const Me = z
+  .object({
+    user_id: z.uuid(),
+    tenant: z.object({
+      id: z.uuid(),
+      slug: z.string().optional(),
+      status: z.string().optional(),
+      plan: z.string().optional(),
+    }),
+    role: z.enum(tenantRoles),
+    platform_superadmin: z.boolean(),
+    permissions: z.array(z.enum(permissions)),
+    token_expires_at: z.iso.datetime(),
+  })
+  .meta({ id: 'Me' });
+const Jwks = z
+  .object({
+    keys: z.array(z.looseObject({ kid: z.string(), kty: z.string(), alg: z.string(), use: z.string() })),
+  })
+  .meta({ id: 'JWKS' });
+
+const unauthorized = problemContent('No valid access token');
+const bearer = [{ bearerAuth: [] }];
+
+/** Tokens must not sit in shared caches or browser history (RFC 6749 §5.1). */
+function noStore(c: Context<AppEnv>) {
+  c.header('Cache-Control', 'no-store');
+  c.header('Pragma', 'no-cache');
+}
+
+/** Login, refresh, logout, the caller's own view, and the public keys that verify access tokens. */
+export function authTokenRoutes(deps: AuthTokenRouteDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/auth/login',
+      tags: ['Auth'],
+      summary: 'Sign in with email and password in the resolved tenant',
+      request: { body: { content: { 'application/json': { schema: LoginBody } }, required: true } },
+      responses: {
+        200: jsonContent(TokenResponse, 'Signed in'),
+        ...commonProblems,
+        401: problemContent('Wrong email or password (the same answer for both)'),
+        403: problemContent(
+          'The account waits for approval, or the tenant is suspended (its owner may still sign in)',
+        ),
+        404: problemContent('No tenant was named (path, X-Tenant, domain or subdomain)'),
+        429: problemContent('Too many attempts: see Retry-After'),
+      },
+    }),
+    async (c) => {
+      const tenant = c.get('tenant');
+      if (!tenant) throw new RequestError(404, 'tenant-not-found', 'sign in within a tenant');
+      const { email, password } = c.req.valid('json');
+      const key = { tenantId: tenant.id, email, address: deps.clientAddress?.(c) };
+      if (deps.throttle) {
+        const decision = await deps.throttle.checkLogin(key);
+        if (!decision.allowed) {
+          c.header('Retry-After', String(decision.retryAfterSeconds));
+          throw new RequestError(429, 'too-many-attempts', 'too many sign-in attempts; wait and retry');
+        }
+      }
+      const checked = await deps.verifyCredentials(tenant.id, email, password);
+      if (!checked.ok) {
+        if (checked.reason === 'not_active') {
+          await deps.throttle?.recordSuccess(key);
+          throw new RequestError(403, 'account-not-active', 'the account waits for approval');
+        }
+        await deps.throttle?.recordFailure(key);
+        throw new RequestError(401, 'invalid-credentials', 'wrong email or password');
+      }
+      await deps.throttle?.recordSuccess(key);
+      // Tenant resolution lets login through for a suspended tenant so that its owner can still act.
+      if (
+        tenant.status === 'suspended' &&
+        checked.user.role !== 'owner' &&
+        !checked.user.platformSuperadmin
+      ) {
+        throw new RequestError(403, 'tenant-suspended', `the tenant "${tenant.slug}" is suspended`);
+      }
+      const pair = await deps.sessions.start(
+        {
+          userId: checked.user.id,
+          tenantId: tenant.id,
+          role: checked.user.role,
+          platformSuperadmin: checked.user.platformSuperadmin,
+        },
+        c.get('requestId'),
+      );
+      noStore(c);
+      return c.json(pair, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/auth/refresh',
+      tags: ['Auth'],
+      summary: 'Exchange a refresh token for a new pair (the old one is used up)',
+      description:
+        'A used-up refresh token revokes its whole family, except the immediate predecessor of the newest token within the grace window: it gets the pair already issued.',
+      request: { body: { content: { 'application/json': { schema: RefreshBody } }, required: true } },
+      responses: {
+        200: jsonContent(TokenResponse, 'A new pair'),
+        ...commonProblems,
+        401: problemContent('Unknown, expired, revoked or reused refresh token (a reuse revokes the family)'),
+      },
+    }),
+    async (c) => {
+      const { refresh_token } = c.req.valid('json');
+      const result = await deps.sessions.refresh(refresh_token, c.get('tenant')?.id, c.get('requestId'));
+      if (!result.ok) {
+        c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+        throw new RequestError(401, 'invalid-refresh-token', 'the refresh token is not valid; sign in again');
+      }
+      noStore(c);
+      return c.json(result.pair, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/auth/logout',
+      tags: ['Auth'],
+      summary: 'Sign out: revoke the session and refuse this access token until it expires',
+      security: bearer,
+      responses: { 204: { description: 'Signed out' }, 401: unauthorized },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      if (!principal?.sessionId) {
+        c.header('WWW-Authenticate', 'Bearer');
+        throw new RequestError(
+          401,
+          'unauthenticated',
+          'send a valid access token: Authorization: Bearer <token>',
+        );
+      }
+      await deps.sessions.logout(
+        { familyId: principal.sessionId, tokenId: principal.tokenId, expiresAt: principal.tokenExpiresAt },
+        c.get('requestId'),
+      );
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/me',
+      tags: ['Auth'],
+      summary: 'The caller: user, tenant, role and effective permissions',
+      security: bearer,
+      responses: { 200: jsonContent(Me, 'The caller'), 401: unauthorized },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      if (!principal) {
+        c.header('WWW-Authenticate', 'Bearer');
+        throw new RequestError(
+          401,
+          'unauthenticated',
+          'send a valid access token: Authorization: Bearer <token>',
+        );
+      }
+      const tenant = c.get('tenant');
+      return c.json(
+        {
+          user_id: principal.userId,
+          tenant:
+            tenant && tenant.id === principal.tenantId
+              ? { id: tenant.id, slug: tenant.slug, status: tenant.status, plan: tenant.plan }
+              : { id: principal.tenantId },
+          role: principal.role,
+          platform_superadmin: principal.platformSuperadmin,
+          permissions: permissions.filter((p) => principal.permissions.has(p)),
+          token_expires_at: principal.tokenExpiresAt.toISOString(),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/.well-known/jwks.json',
+      tags: ['Auth'],
+      summary: 'Public keys that verify access tokens: pending, active and recently retired',
+      responses: { 200: jsonContent(Jwks, 'JSON Web Key Set') },
+    }),
+    async (c) => {
+      c.header('Cache-Control', `public, max-age=${deps.keys.cacheTtlSeconds}`);
+      const { keys } = await deps.keys.jwks();
+      return c.json({ keys: keys as z.infer<typeof Jwks>['keys'] }, 200);
+    },
+  );
+
+  return app;
+}

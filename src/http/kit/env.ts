@@ -1,0 +1,19 @@
+import type { Logger } from 'pino';
+import type { Principal, ResolvedTenant } from '../../identity/principal.ts';
+
+/** Per-request values middleware puts on the Hono context. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    logger: Logger;
+    /** Set by routes that take a JSON body, so idempotency can fingerprint the exact bytes. */
+    rawBody?: string;
+    /** Set by the tenant resolution middleware on tenant-scoped routes. */
+    tenant?: ResolvedTenant;
+    /** The parsed body of an OAuth endpoint's form request (absent: not a form). */
+    form?: URLSearchParams;
+    formError?: string;
+    /** Set by the authentication middleware when a valid access token is presented. */
+    principal?: Principal;
+  };
+}

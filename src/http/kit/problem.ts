@@ -1,0 +1,71 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { FieldError } from '../../commands/kernel/errors.ts';
+
+/** RFC 9457 problem details, with `errors` naming each bad field. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  errors?: FieldError[];
+  [extension: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Problem `type` URIs are stable identifiers clients may switch on; they name the failure, not the status. */
+export function problemType(slug: string): string {
+  return `https://warden.dev/problems/${slug}`;
+}
+
+export function problemResponse(
+  c: Context,
+  status: number,
+  slug: string,
+  detail?: string,
+  extra: Partial<Problem> = {},
+): Response {
+  const body: Problem = {
+    type: problemType(slug),
+    title: TITLES[status] ?? 'Error',
+    status,
+    ...(detail === undefined ? {} : { detail }),
+    instance: new URL(c.req.url).pathname,
+    ...extra,
+  };
+  return c.body(JSON.stringify(body), status as ContentfulStatusCode, {
+    'content-type': 'application/problem+json',
+  });
+}
+
+/** A request the edge refuses before any command runs (bad header, bad cursor…): a 4xx problem. */
+export class RequestError extends Error {
+  readonly code = 'ERR_REQUEST' as const;
+  constructor(
+    readonly status: number,
+    readonly slug: string,
+    message: string,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}

@@ -1,0 +1,149 @@
+import type { Kysely } from 'kysely';
+import type { SignupPolicy, UserIds } from '../commands/identity/index.ts';
+import type { Config } from '../config.ts';
+import type { Tables } from '../db/tables.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import { identityCurrentUser } from '../http/identity/auth-tokens.ts';
+import { type OAuthKeys, oauthKeys } from '../oauth/keys.ts';
+import { issueOAuthAccessToken } from '../oauth/tokens.ts';
+import { keyedUserIdsFrom } from '../privacy/index.ts';
+import { argon2idHasher, type PasswordHasher } from './passwords.ts';
+import { type LoginThrottle, loginThrottle } from './throttle.ts';
+import { type KeyRing, keyRing, type TokenSessions, tokenSessions } from './tokens/index.ts';
+
+export type IdentityConfig = Pick<
+  Config,
+  | 'WARDEN_ARGON2_MEMORY_KIB'
+  | 'WARDEN_ARGON2_TIME_COST'
+  | 'WARDEN_ARGON2_PARALLELISM'
+  | 'WARDEN_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT'
+  | 'WARDEN_LOGIN_MAX_ATTEMPTS_PER_ADDRESS'
+  | 'WARDEN_LOGIN_WINDOW_SECONDS'
+  | 'WARDEN_LOGIN_FREE_FAILURES'
+  | 'WARDEN_LOGIN_BACKOFF_BASE_MS'
+  | 'WARDEN_LOGIN_BACKOFF_MAX_MS'
+  | 'WARDEN_TOKEN_ISSUER'
+  | 'WARDEN_TOKEN_AUDIENCE'
+  | 'WARDEN_ACCESS_TOKEN_TTL_SECONDS'
+  | 'WARDEN_REFRESH_TOKEN_TTL_DAYS'
+  | 'WARDEN_REFRESH_IDLE_TTL_DAYS'
+  | 'WARDEN_REFRESH_GRACE_SECONDS'
+  | 'WARDEN_JWKS_CACHE_SECONDS'
+  | 'WARDEN_REVOCATION_SYNC_MS'
+  | 'WARDEN_DEFAULT_SIGNUP_POLICY'
+  | 'WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS'
+  | 'WARDEN_OAUTH_CACHE_TENANTS'
+>;
+
+/** Everything that answers "who is calling": password hashing, signing keys, sessions and login throttling. */
+export interface IdentityStack {
+  hasher: PasswordHasher;
+  keys: KeyRing;
+  /** Each tenant's own OAuth issuer keys (made on first use, cached for the tenants in use). */
+  oauthKeys: OAuthKeys;
+  sessions: TokenSessions;
+  throttle: LoginThrottle;
+  access: { issuer: string; audience: string; ttlSeconds: number };
+  defaultSignupPolicy: SignupPolicy;
+  /** How user ids follow from emails: keyed with a secret derived from the key-encryption key. */
+  userIds?: UserIds;
+  /** Deletes expired throttle records, denylist entries and token families (housekeeping only). */
+  sweep(): Promise<{ throttle: number; sessions: number }>;
+}
+
+const DAY = 86_400;
+
+/**
+ * Builds the identity stack from configuration. The key-encryption key is passed in (it comes from
+ * configuration or a file, which is the runtime's business); `ensure()` makes sure signing keys exist.
+ */
+export async function identityStack(deps: {
+  config: IdentityConfig;
+  db: Kysely<Tables>;
+  store: EventStore;
+  keyEncryptionKey: CryptoKey;
+  clock?: () => Date;
+}): Promise<IdentityStack> {
+  const { config, db, store } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const access = {
+    issuer: config.WARDEN_TOKEN_ISSUER,
+    audience: config.WARDEN_TOKEN_AUDIENCE,
+    ttlSeconds: config.WARDEN_ACCESS_TOKEN_TTL_SECONDS,
+  };
+  const keys = keyRing({
+    db,
+    store,
+    keyEncryptionKey: deps.keyEncryptionKey,
+    accessTokenTtlSeconds: access.ttlSeconds,
+    cacheTtlSeconds: config.WARDEN_JWKS_CACHE_SECONDS,
+    clock,
+  });
+  await keys.ensure();
+  const tenantKeys = oauthKeys({
+    db,
+    keyEncryptionKey: deps.keyEncryptionKey,
+    clock,
+    cacheTtlSeconds: config.WARDEN_JWKS_CACHE_SECONDS,
+    cacheMax: config.WARDEN_OAUTH_CACHE_TENANTS,
+  });
+  const oauthAccess = { audience: access.audience, ttlSeconds: config.WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS };
+  const sessions = tokenSessions({
+    db,
+    store,
+    keys,
+    access,
+    refresh: {
+      absoluteTtlSeconds: config.WARDEN_REFRESH_TOKEN_TTL_DAYS * DAY,
+      idleTtlSeconds: config.WARDEN_REFRESH_IDLE_TTL_DAYS * DAY,
+      graceSeconds: config.WARDEN_REFRESH_GRACE_SECONDS,
+    },
+    currentUser: identityCurrentUser({ store }),
+    oauthAccess: (user, familyId, now) =>
+      issueOAuthAccessToken(
+        tenantKeys,
+        oauthAccess,
+        {
+          tenantId: user.tenantId,
+          issuer: user.oauth.issuer,
+          subject: user.userId,
+          clientId: user.oauth.clientId,
+          scope: user.oauth.scope,
+          role: user.role,
+          familyId,
+          jkt: user.oauth.dpopJkt,
+          authTime: user.oauth.authTime,
+        },
+        now,
+      ),
+    clock,
+    revocationSyncMs: config.WARDEN_REVOCATION_SYNC_MS,
+  });
+  const throttle = loginThrottle(
+    db,
+    {
+      maxAttemptsPerAccount: config.WARDEN_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
+      maxAttemptsPerAddress: config.WARDEN_LOGIN_MAX_ATTEMPTS_PER_ADDRESS,
+      windowSeconds: config.WARDEN_LOGIN_WINDOW_SECONDS,
+      freeFailures: config.WARDEN_LOGIN_FREE_FAILURES,
+      backoffBaseMs: config.WARDEN_LOGIN_BACKOFF_BASE_MS,
+      backoffMaxMs: config.WARDEN_LOGIN_BACKOFF_MAX_MS,
+    },
+    clock,
+  );
+  return {
+    hasher: argon2idHasher({
+      memoryCost: config.WARDEN_ARGON2_MEMORY_KIB,
+      timeCost: config.WARDEN_ARGON2_TIME_COST,
+      parallelism: config.WARDEN_ARGON2_PARALLELISM,
+    }),
+    keys,
+    oauthKeys: tenantKeys,
+    sessions,
+    throttle,
+    access,
+    defaultSignupPolicy: config.WARDEN_DEFAULT_SIGNUP_POLICY,
+    userIds: await keyedUserIdsFrom(deps.keyEncryptionKey),
+    sweep: async () => ({ throttle: await throttle.sweep(), sessions: await sessions.sweep() }),
+  };
+}

@@ -1,0 +1,54 @@
+import type { Kysely } from 'kysely';
+import { handle } from '../../commands/kernel/handle.ts';
+import { type AdvisoryFeedEvent, packageDecider, packageStreamId } from '../../commands/packages/index.ts';
+import type { RecordedEvent } from '../../eventstore/port.ts';
+import { type AdvisoryTables, advisoryFindings, namesChangedBy } from '../../packages/advisories.ts';
+import type { PackageListTables } from '../../projections/packages/package-list.ts';
+import { defineProcessManager } from '../runtime/process-manager.ts';
+
+/** Packages already let in (or about to be) that new advisory data must reach. */
+const WATCHED = ['awaiting_approval', 'approved', 'publishing', 'published'];
+
+/**
+ * Continuous monitoring: when advisory data is imported, every package already approved or
+ * published (in any tenant) that a new or changed advisory affects gets a `FindingDiscovered`, which
+ * flags it for the tenant's approvers. The gate is not the only check.
+ */
+export const advisoryMonitor = defineProcessManager<PackageListTables>({
+  name: 'advisoryMonitor',
+  types: ['AdvisoriesImported'],
+  async handle(recorded: RecordedEvent, ctx) {
+    const event = recorded as unknown as RecordedEvent & AdvisoryFeedEvent;
+    if (event.type !== 'AdvisoriesImported') return;
+    const { importId, at } = event.data;
+    const db = ctx.db;
+    const advisories = ctx.db as unknown as Kysely<AdvisoryTables>;
+    const names = await namesChangedBy(advisories, importId);
+    for (let i = 0; i < names.length; i += 500) {
+      const rows = await db
+        .selectFrom('package_list')
+        .select(['id', 'tenant_id', 'name', 'version'])
+        .where('name', 'in', names.slice(i, i + 500))
+        .where('status', 'in', WATCHED)
+        .orderBy('id')
+        .execute();
+      for (const row of rows) {
+        const findings = await advisoryFindings(advisories, row.name, row.version, { importId });
+        for (const finding of findings) {
+          // The feed belongs to no tenant; the finding belongs to the package's.
+          const streamId = packageStreamId(row.id);
+          await handle(
+            ctx.store,
+            streamId,
+            packageDecider,
+            { type: 'RecordFinding', finding, advisories: importId, at },
+            {
+              metadata: { ...ctx.metadata, tenantId: row.tenant_id },
+              commandId: await ctx.id('issue', streamId, finding.id),
+            },
+          );
+        }
+      }
+    }
+  },
+});

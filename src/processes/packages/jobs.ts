@@ -1,0 +1,167 @@
+import type { Kysely } from 'kysely';
+import PQueue from 'p-queue';
+import type { Config } from '../../config.ts';
+import type { Database } from '../../db/database.ts';
+import type { EventStore } from '../../eventstore/port.ts';
+import type { AdvisoryTables } from '../../packages/advisories.ts';
+import { blobStore, cachedBlobStore } from '../../packages/registry/blobs.ts';
+import { createPublisher } from '../../packages/registry/publish.ts';
+import { createUpstream } from '../../packages/registry/upstream.ts';
+import { combinedScanner, manifestScanner, osvScanner } from '../../packages/scanner.ts';
+import { enqueue, JOBS_CHANNEL, type JobTables, jobNotice } from '../runtime/jobs/queue.ts';
+import { JobRunner } from '../runtime/jobs/runner.ts';
+import type { ProcessLogger } from '../runtime/process-manager.ts';
+import { RetryWithSavepointsError, transactionalStore } from '../runtime/transactional-store.ts';
+import { PACKAGE_QUEUES, type PackageJobKind } from './pipeline.ts';
+import type { RecordEvents } from './session.ts';
+import { processPackage, publishPackage, recordFailure, type StageDeps } from './stages.ts';
+
+export type PackageJobsConfig = Pick<
+  Config,
+  | 'WARDEN_UPSTREAM_REGISTRY'
+  | 'WARDEN_UPSTREAM_TOKEN'
+  | 'WARDEN_TARGET_REGISTRY'
+  | 'WARDEN_TARGET_REGISTRY_TOKEN'
+  | 'WARDEN_REGISTRY_TIMEOUT_MS'
+  | 'WARDEN_MAX_TARBALL_BYTES'
+  | 'WARDEN_MAX_UNPACKED_BYTES'
+  | 'WARDEN_PACKAGE_CONCURRENCY'
+  | 'WARDEN_PUBLISH_CONCURRENCY'
+  | 'WARDEN_PACKAGE_MAX_ATTEMPTS'
+>;
+
+/** A registry address as events and logs show it: no credentials, no query. */
+export function displayRegistry(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  parsed.search = '';
+  return parsed.toString();
+}
+
+/**
+ * Records a stage's events. With the event store in this very database, events that call for a job
+ * (an auto-approval: publishing) commit in one transaction with it, so the job is there the moment
+ * the approval is, without waiting for the process manager to see the event. The first attempt runs
+ * without savepoints; a conflict or a repeated append kills that transaction, and the second attempt
+ * runs with them and answers the way the store does (conflict, or the original append).
+ */
+function recorder(database: Database, store: EventStore): RecordEvents {
+  if (store.name !== database.kind)
+    return (streamId, events, expected) => store.append(streamId, events, { expected });
+  const inTransaction = (careful: boolean, ...args: Parameters<RecordEvents>) =>
+    database.db.transaction().execute(async (trx) => {
+      const [streamId, events, expected, jobs] = args;
+      const result = await transactionalStore(database, trx, careful).append(streamId, events, { expected });
+      await enqueue(trx as unknown as Kysely<JobTables>, jobs);
+      return result;
+    });
+  return async (...args) => {
+    const [streamId, events, expected, jobs] = args;
+    // Nothing to queue: a plain append, which also wakes this process's subscriptions at once.
+    if (jobs.length === 0) return store.append(streamId, events, { expected });
+    try {
+      return await inTransaction(false, ...args);
+    } catch (error) {
+      if (!(error instanceof RetryWithSavepointsError)) throw error;
+      return inTransaction(true, ...args);
+    }
+  };
+}
+
+/** The dependencies of the package stages, built from the configuration. */
+export function stageDeps(
+  config: PackageJobsConfig,
+  deps: { database: Database; store: EventStore; clock?: () => Date },
+): StageDeps {
+  const db = deps.database.db as unknown as Kysely<AdvisoryTables>;
+  return {
+    store: deps.store,
+    record: recorder(deps.database, deps.store),
+    upstream: createUpstream({
+      url: config.WARDEN_UPSTREAM_REGISTRY,
+      ...(config.WARDEN_UPSTREAM_TOKEN ? { token: config.WARDEN_UPSTREAM_TOKEN } : {}),
+      timeoutMs: config.WARDEN_REGISTRY_TIMEOUT_MS,
+      maxTarballBytes: config.WARDEN_MAX_TARBALL_BYTES,
+      maxUnpackedBytes: config.WARDEN_MAX_UNPACKED_BYTES,
+    }),
+    publisher:
+      config.WARDEN_TARGET_REGISTRY && config.WARDEN_TARGET_REGISTRY_TOKEN
+        ? createPublisher({
+            url: config.WARDEN_TARGET_REGISTRY,
+            token: config.WARDEN_TARGET_REGISTRY_TOKEN,
+            timeoutMs: config.WARDEN_REGISTRY_TIMEOUT_MS,
+          })
+        : undefined,
+    targetRegistry: config.WARDEN_TARGET_REGISTRY
+      ? displayRegistry(config.WARDEN_TARGET_REGISTRY)
+      : undefined,
+    // Publishing follows the checks within seconds: their tarballs are still in memory then.
+    blobs: cachedBlobStore(blobStore(deps.database.db as never), 16 * 1024 * 1024),
+    scanner: combinedScanner([osvScanner(db), manifestScanner()]),
+    clock: deps.clock ?? (() => new Date()),
+    publishSlot: (
+      (slots) => (upload) =>
+        slots.add(upload, { throwOnTimeout: true })
+    )(new PQueue({ concurrency: config.WARDEN_PUBLISH_CONCURRENCY })),
+  };
+}
+
+/** The package job runners of this worker (checks, and publishing), stopped together. */
+export interface PackageJobs {
+  /** What runs here now, per queue. */
+  current(): ReturnType<JobRunner['current']>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts the package job runners of this worker: checks and downloads, and publishing, outside transactions. */
+export function startPackageJobs(options: {
+  config: PackageJobsConfig;
+  database: Database;
+  store: EventStore;
+  owner: string;
+  logger: ProcessLogger;
+  clock?: () => Date;
+  pollMs?: number;
+  backoffMs?: (attempts: number) => number;
+}): PackageJobs {
+  const deps = stageDeps(options.config, options);
+  const runner = (kind: PackageJobKind, concurrency: number) => {
+    const jobs = new JobRunner({
+      db: options.database.db as unknown as Kysely<JobTables>,
+      queue: PACKAGE_QUEUES[kind],
+      owner: options.owner,
+      concurrency,
+      maxAttempts: options.config.WARDEN_PACKAGE_MAX_ATTEMPTS,
+      ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+      ...(options.backoffMs ? { backoffMs: options.backoffMs } : {}),
+      logger: options.logger,
+      run: (job, signal) =>
+        kind === 'publish' ? publishPackage(deps, job, signal) : processPackage(deps, job, signal),
+      giveUp: (job, error, attempts) => recordFailure(deps, job, error, attempts),
+    });
+    jobs.start();
+    return jobs;
+  };
+  const runners = {
+    [PACKAGE_QUEUES.process]: runner('process', options.config.WARDEN_PACKAGE_CONCURRENCY),
+    [PACKAGE_QUEUES.publish]: runner('publish', options.config.WARDEN_PUBLISH_CONCURRENCY),
+  };
+  const notices = new Map(
+    Object.entries(runners).map(([queue, r]) => [jobNotice(options.database.schema, queue), r]),
+  );
+  // Jobs queued by any worker on this database wake the runner of their queue at once.
+  const listening = options.database
+    .listen(JOBS_CHANNEL, (payload) => notices.get(payload)?.wake())
+    .catch((error: unknown) => {
+      options.logger.warn({ err: error }, 'listening for queued jobs failed; polling only');
+      return async () => {};
+    });
+  return {
+    current: () => Object.values(runners).flatMap((r) => r.current()),
+    stop: async (graceMs) => {
+      await (await listening)();
+      await Promise.all(Object.values(runners).map((r) => r.stop(graceMs)));
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import { load } from '../../commands/kernel/handle.ts';
+import { deriveId } from '../../commands/kernel/ids.ts';
+import {
+  type PackageState,
+  type PackagesEvent,
+  packageDecider,
+  packageIdFor,
+  packageStreamId,
+} from '../../commands/packages/index.ts';
+import { type RecordedEvent, WrongExpectedRevisionError } from '../../eventstore/port.ts';
+import { enqueue, type JobTables, type NewJob } from '../runtime/jobs/queue.ts';
+import { defineProcessManager } from '../runtime/process-manager.ts';
+
+export type PackageJobKind = 'process' | 'publish';
+/**
+ * Checks and publishing have queues of their own: publishing (which a registry may take one at a time)
+ * starts with the first approved package instead of waiting behind every other package's checks.
+ */
+export const PACKAGE_QUEUES: Readonly<Record<PackageJobKind, string>> = {
+  process: 'packages',
+  publish: 'packages-publish',
+};
+
+/** What a package job carries besides its subject (the package's stream id). */
+export interface PackageJobPayload {
+  spec: string;
+  correlationId: string;
+}
+
+const PROCESS_NAME = 'packagePipeline';
+
+/**
+ * The job a package event calls for: checks after `PackageReceived`, publishing after an approval,
+ * either after a retry. Its id derives from the event's (as `ctx.id('job', kind)` would), so whoever
+ * queues it — the writer that recorded the event, in the same transaction, or this process manager
+ * on seeing the event — queues the same job, once.
+ */
+export async function jobFor(
+  event: { id: string; type: string; data: unknown },
+  correlationId: string,
+): Promise<NewJob | undefined> {
+  const kind = jobKindOf(event);
+  if (!kind) return undefined;
+  const data = event.data as { packageId: string; tenantId: string; spec: string };
+  const payload: PackageJobPayload = { spec: data.spec, correlationId };
+  return {
+    id: await deriveId(PROCESS_NAME, event.id, 'job', kind),
+    queue: PACKAGE_QUEUES[kind],
+    kind,
+    tenantId: data.tenantId,
+    subject: packageStreamId(data.packageId),
+    payload,
+  };
+}
+
+function jobKindOf(event: { type: string; data: unknown }): PackageJobKind | undefined {
+  switch (event.type) {
+    case 'PackageReceived':
+      return 'process';
+    case 'PackageRetried':
+      return (event.data as { resume?: string }).resume === 'approved' ? 'publish' : 'process';
+    case 'PackageApproved':
+    case 'PackageAutoApproved':
+      return 'publish';
+    default:
+      return undefined;
+  }
+}
+
+/** The status a package still has while the job an event called for has not run (it may be queued). */
+const waitingStatus: Partial<Record<string, PackageState['status']>> = {
+  PackageReceived: 'received',
+  PackageApproved: 'approved',
+  PackageAutoApproved: 'approved',
+};
+
+/**
+ * Drives the package firewall: a submitted lockfile becomes one package aggregate per
+ * `name@version` (processed once per tenant: one already known is not processed again), and each
+ * package that needs work gets a job — checks and download, or publishing — which the package job
+ * runner executes outside any transaction. The checks of newly received packages are queued in the
+ * very transaction that records them, and the job runner queues the publishing of the packages it
+ * auto-approves with their approval (see {@link jobFor}); this process manager queues what nobody
+ * queued yet — a manual approval, a retry, or what an event store in another database could not
+ * record together with its jobs. Ids derive from the events, so a replay queues nothing twice.
+ */
+export const packagePipeline = defineProcessManager<JobTables>({
+  name: PROCESS_NAME,
+  types: [
+    'PackageRequestSubmitted',
+    'PackageReceived',
+    'PackageRetried',
+    'PackageApproved',
+    'PackageAutoApproved',
+  ],
+  async handle(recorded: RecordedEvent, ctx) {
+    const event = recorded as unknown as RecordedEvent & PackagesEvent;
+    const correlationId = ctx.metadata.correlationId ?? '';
+    if (event.type === 'PackageRequestSubmitted') {
+      const { tenantId, requestId, at } = event.data;
+      const jobs: NewJob[] = [];
+      for (const entry of event.data.packages) {
+        // Bundled packages arrive inside their parent's tarball: npm never fetches them alone.
+        if (entry.bundled) continue;
+        const packageId = await packageIdFor(tenantId, entry.spec);
+        const streamId = packageStreamId(packageId);
+        // A package is received once: decided on a stream that does not exist yet, appended only
+        // if it still does not (one round trip; a package known already is a conflict, skipped).
+        const [received] = packageDecider.decide(
+          {
+            type: 'ReceivePackage',
+            packageId,
+            tenantId,
+            name: entry.name,
+            version: entry.version,
+            integrity: entry.integrity,
+            lockfileLicense: entry.license,
+            requestId,
+            at,
+          },
+          packageDecider.initialState(),
+        );
+        if (!received) continue;
+        const id = await ctx.id('receive', entry.spec);
+        try {
+          await ctx.store.append(
+            streamId,
+            [{ id, type: received.type, data: received.data, metadata: ctx.metadata }],
+            { expected: 'no_stream' },
+          );
+        } catch (error) {
+          if (error instanceof WrongExpectedRevisionError) continue;
+          throw error;
+        }
+        const job = await jobFor({ ...received, id }, correlationId);
+        if (job) jobs.push(job);
+      }
+      await enqueue(ctx.db, jobs);
+      return;
+    }
+    const job = await jobFor(event, correlationId);
+    if (!job) return;
+    const waiting = waitingStatus[event.type];
+    if (waiting) {
+      // Queued already by whoever recorded the event, and perhaps run: then the package moved on.
+      const { state } = await load(ctx.store, job.subject, packageDecider);
+      if (state.status !== waiting) return;
+    }
+    await enqueue(ctx.db, [job]);
+  },
+});

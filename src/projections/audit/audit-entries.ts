@@ -1,0 +1,122 @@
+import { type Kysely, sql } from 'kysely';
+import { auditedEventTypes, summarize } from '../../audit/summaries.ts';
+import { entityOf } from '../../commands/registry/index.ts';
+import type { RecordedEvent } from '../../eventstore/port.ts';
+import type { Projection } from '../engine/projection.ts';
+
+export interface AuditEntriesTable {
+  position: string;
+  event_id: string;
+  tenant_id: string | null;
+  stream_id: string;
+  entity_type: string;
+  revision: string;
+  event_type: string;
+  schema_version: number;
+  actor_id: string | null;
+  request_id: string | null;
+  correlation_id: string | null;
+  causation_id: string | null;
+  summary: string;
+  recorded_at: Date;
+}
+
+// A type alias (not an interface) so kysely's withTables accepts it.
+export type AuditEntriesTables = {
+  audit_entries: AuditEntriesTable;
+};
+
+/** The row of one event: who, why, what, and a sentence for people; never the event's data. */
+function entryOf(event: RecordedEvent) {
+  const m = event.metadata;
+  return {
+    position: event.position.toString(),
+    event_id: event.id,
+    tenant_id: m.tenantId ?? null,
+    stream_id: event.streamId,
+    entity_type: entityOf(event.streamId),
+    revision: event.revision,
+    event_type: event.type,
+    schema_version: m.schemaVersion ?? 1,
+    actor_id: m.actorId ?? null,
+    request_id: m.requestId ?? null,
+    correlation_id: m.correlationId ?? null,
+    causation_id: m.causationId ?? null,
+    summary: summarize(event),
+    recorded_at: event.recordedAt.toISOString(),
+  };
+}
+
+/** Rows per insert: one JSON parameter each, so the statement stays small whatever the batch. */
+const CHUNK = 5000;
+
+async function insertEntries(events: readonly RecordedEvent[], db: Kysely<unknown>): Promise<void> {
+  for (let i = 0; i < events.length; i += CHUNK) {
+    const rows = JSON.stringify(events.slice(i, i + CHUNK).map(entryOf));
+    // Bare table name: during a rebuild `search_path` points at the shadow schema.
+    await sql`
+      insert into audit_entries
+      select * from json_to_recordset(${rows}::json) as x(
+        position bigint, event_id uuid, tenant_id text, stream_id text, entity_type text, revision bigint,
+        event_type text, schema_version integer, actor_id text, request_id text, correlation_id text,
+        causation_id text, summary text, recorded_at timestamptz)
+      on conflict do nothing`.execute(db);
+  }
+}
+
+/**
+ * The audit trail: one row per event of every context, in the global order, with the tenant, the
+ * actor, request and correlation ids and a human summary. `GET /v1/audit` and its NDJSON export read it.
+ */
+export const auditEntries: Projection<AuditEntriesTables> = {
+  name: 'auditEntries',
+  // 2: tracker events audited; secondary indexes built after a rebuild's bulk load.
+  // 3: summaries name people by user id, never by email (rebuilt so older rows drop the emails).
+  version: 3,
+  types: auditedEventTypes,
+  tables: ['audit_entries'],
+  async createTables(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('audit_entries')
+      .addColumn('position', 'bigint', (c) => c.primaryKey())
+      .addColumn('event_id', 'uuid', (c) => c.notNull())
+      .addColumn('tenant_id', 'text')
+      .addColumn('stream_id', 'text', (c) => c.notNull())
+      .addColumn('entity_type', 'text', (c) => c.notNull())
+      .addColumn('revision', 'bigint', (c) => c.notNull())
+      .addColumn('event_type', 'text', (c) => c.notNull())
+      .addColumn('schema_version', 'integer', (c) => c.notNull())
+      .addColumn('actor_id', 'text')
+      .addColumn('request_id', 'text')
+      .addColumn('correlation_id', 'text')
+      .addColumn('causation_id', 'text')
+      .addColumn('summary', 'text', (c) => c.notNull())
+      .addColumn('recorded_at', 'timestamptz', (c) => c.notNull())
+      .execute();
+  },
+  // Newest-first pages per tenant, per stream and per actor; built after a rebuild's bulk load.
+  // Event type, entity type and time filters walk the tenant's index: common values match within a page.
+  // Side by side: given the pool (a rebuild does), each builds on its own connection and core.
+  async createIndexes(db: Kysely<unknown>) {
+    const indexes = [
+      ['audit_entries_tenant', ['tenant_id', 'position']],
+      ['audit_entries_stream', ['stream_id', 'position']],
+      ['audit_entries_actor', ['actor_id', 'position']],
+    ] as const;
+    await Promise.all(
+      indexes.map(([name, columns]) =>
+        db.schema
+          .createIndex(name)
+          .on('audit_entries')
+          .columns([...columns])
+          .execute(),
+      ),
+    );
+  },
+  async apply(event: RecordedEvent, db: Kysely<AuditEntriesTables>) {
+    await insertEntries([event], db as Kysely<unknown>);
+  },
+  async applyBatch(events: readonly RecordedEvent[], db: Kysely<AuditEntriesTables>) {
+    await insertEntries(events, db as Kysely<unknown>);
+  },
+};

@@ -1,0 +1,262 @@
+import { sql } from 'kysely';
+import type { Database } from '../../db/database.ts';
+import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
+import { ApplyError, applyEvents, commitInOrder } from './batch.ts';
+import { RebuildFailedError, RebuildInProgressError } from './errors.ts';
+import type { EngineLogger } from './logger.ts';
+import type { Projection } from './projection.ts';
+import {
+  claimRebuild,
+  completeRebuild,
+  engineTables,
+  heartbeatRebuild,
+  lockRow,
+  readRows,
+  releaseRebuild,
+} from './rows.ts';
+import {
+  dropSchemaIfExists,
+  moveTables,
+  recreateSchema,
+  scoped,
+  shadowSchemaName,
+  useSchemas,
+} from './schemas.ts';
+
+export interface RebuildProgress {
+  /** Events of the log replayed so far (all types: the log is read once, in order). */
+  done: number;
+  /** Events in the log; grows when events arrive during the rebuild. */
+  total: number;
+}
+
+export interface RebuildResult {
+  /** Events of the log read. */
+  events: number;
+  /** Of those, events of the projection's types (folded into the tables). */
+  applied: number;
+  /** The checkpoint the swapped-in tables start from. */
+  position: bigint;
+  seconds: number;
+  eventsPerSecond: number;
+}
+
+export interface RebuildContext {
+  database: Database;
+  store: EventStore;
+  projection: Projection;
+  logger: EngineLogger;
+  /** Events per read and per shadow transaction (the store reads at most 10,000 at once). */
+  batchSize: number;
+  /** Lease holder id: unique per rebuild. */
+  owner: string;
+  signal: AbortSignal;
+  /** Called between transactions; awaited, so a caller may hold the rebuild there. */
+  onProgress(progress: RebuildProgress): void | Promise<void>;
+  /** Holds the live loop at a checkpoint before the swap; it keeps serving until then. */
+  pauseLive(): Promise<void>;
+}
+
+/** How often the swap re-catches-up when another process keeps moving the live checkpoint. */
+const SWAP_ATTEMPTS = 10;
+
+/**
+ * Shadow transactions in flight at once on PostgreSQL during the bulk replay. Pages touch disjoint
+ * rows of the shadow (only the rebuild writes there), so they commit in any order; the server then
+ * inserts and parses on one backend per page while this process reads and encodes the next ones.
+ * PGlite has one connection: one at a time.
+ */
+const SHADOW_WRITERS = 2;
+
+class LiveAheadError extends Error {}
+
+/**
+ * Rebuilds a projection without downtime. Its tables are created in a shadow schema and the whole
+ * log is replayed into them in short transactions (a long one would hold back the snapshot xmin that
+ * every reader of the store waits on), while the live tables keep serving and the live loop keeps
+ * applying. Then, with the live loop held at a checkpoint, one transaction applies the last events,
+ * drops the live tables, moves the shadow ones into the live schema and sets the checkpoint.
+ */
+export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResult> {
+  const { database, store, projection, signal } = ctx;
+  const name = projection.name;
+  const live = database.schema;
+  const shadow = shadowSchemaName(live, name);
+  const rows = engineTables(database.db, live);
+  const types = new Set(projection.types);
+  const started = performance.now();
+  const progress: RebuildProgress = { done: 0, total: await store.countAfter(0n) };
+  if (!(await claimRebuild(rows, name, ctx.owner, progress.total))) throw new RebuildInProgressError(name);
+  await ctx.onProgress({ ...progress });
+  let applied = 0;
+  let position = 0n;
+  // Events handed to a shadow transaction; `progress.done` counts those committed.
+  let dispatched = 0;
+
+  // The whole log, not just our types: a short page then holds every event visible after `after`,
+  // so its last position is a complete checkpoint, and progress can count against the log's size.
+  const readPage = (after: bigint) => store.readAll({ after, limit: ctx.batchSize });
+  // One short transaction per page: the shadow's rows and the lease heartbeat (with the progress).
+  const commitShadow = async (events: readonly RecordedEvent[], next: bigint, done: number) => {
+    await database.db.transaction().execute(async (trx) => {
+      // A crash loses the shadow's last commits at worst, and a rebuild then starts over anyway:
+      // no need to wait for each commit's WAL flush.
+      await sql`set local synchronous_commit = off`.execute(trx);
+      await useSchemas(trx, [shadow, live]);
+      await applyEvents(projection, events, scoped(trx, shadow));
+      const total = Math.max(progress.total, done);
+      if (!(await heartbeatRebuild(engineTables(trx, live), name, ctx.owner, done, total))) {
+        throw new RebuildFailedError(name, 'its lease was taken over (it stalled for too long)');
+      }
+    });
+    // Pages may commit out of order: the checkpoint and the count only move forwards. The checkpoint
+    // is read once every page before it is in (after the bulk phase's last await).
+    if (next > position) position = next;
+    progress.done = Math.max(progress.done, done);
+    progress.total = Math.max(progress.total, progress.done);
+    await ctx.onProgress({ ...progress });
+  };
+  const replay = async (page: readonly RecordedEvent[]) => {
+    const mine = page.filter((e) => types.has(e.type));
+    const next = page.at(-1)?.position ?? position;
+    const full = page.length === ctx.batchSize;
+    dispatched += page.length;
+    const done = dispatched;
+    // A page without our events still commits: it moves the heartbeat and the progress.
+    await commitInOrder(mine, next, (events, to) => commitShadow(events, to, done));
+    applied += mine.length;
+    // Counted after the furthest committed page, the one `progress.done` counts up to: after this
+    // page's own end, a later page that committed first (a short last one, say) would count twice.
+    if (full && progress.done >= progress.total)
+      progress.total = progress.done + (await store.countAfter(position));
+  };
+  const checkAborted = () => {
+    if (signal.aborted) throw new RebuildFailedError(name, 'the engine is stopping');
+  };
+
+  try {
+    await recreateSchema(database.db, shadow);
+    await database.db.transaction().execute(async (trx) => {
+      await useSchemas(trx, [shadow, live]);
+      await projection.createTables(scoped(trx, shadow));
+    });
+    // Replay everything; the next page is read while earlier ones are written.
+    const writers = database.kind === 'postgres' ? SHADOW_WRITERS : 1;
+    const writing = new Set<Promise<void>>();
+    let reading = readPage(0n);
+    for (;;) {
+      checkAborted();
+      const page = await reading;
+      const full = page.length === ctx.batchSize;
+      if (full) {
+        reading = readPage(page.at(-1)!.position);
+        // Awaited on the next turn; until then a failure must not count as unhandled.
+        reading.catch(() => {});
+      }
+      const write = replay(page);
+      writing.add(write);
+      // A failed write stays in the set, so the wait below (or the final one) throws it.
+      write.then(
+        () => writing.delete(write),
+        () => {},
+      );
+      if (writing.size >= writers) await Promise.race(writing);
+      if (!full) break;
+    }
+    await Promise.all(writing);
+    checkAborted();
+    // Outside a transaction (names qualified with the shadow schema), so a projection may build its
+    // indexes side by side on several connections.
+    if (projection.createIndexes) await projection.createIndexes(scoped(database.db, shadow));
+    checkAborted();
+    await ctx.pauseLive();
+    for (let attempt = 1; ; attempt++) {
+      checkAborted();
+      let page = await readPage(position);
+      while (page.length === ctx.batchSize) {
+        await replay(page);
+        page = await readPage(position);
+      }
+      const tail = page.filter((e) => types.has(e.type));
+      const next = page.at(-1)?.position ?? position;
+      try {
+        await swap(ctx, shadow, tail, next);
+      } catch (error) {
+        if (error instanceof LiveAheadError && attempt < SWAP_ATTEMPTS) continue;
+        if (error instanceof LiveAheadError) {
+          throw new RebuildFailedError(name, 'another process keeps moving the live checkpoint ahead');
+        }
+        if (!(error instanceof ApplyError)) throw error;
+        // Find the culprit among the last events, one short transaction each.
+        await replay(page);
+        continue;
+      }
+      applied += tail.length;
+      progress.done += page.length;
+      progress.total = Math.max(progress.total, progress.done);
+      await ctx.onProgress({ ...progress });
+      position = next;
+      break;
+    }
+  } catch (error) {
+    await cleanUp(ctx, rows, shadow);
+    if (error instanceof ApplyError) {
+      throw new RebuildFailedError(
+        name,
+        error.message,
+        error.event?.id ?? null,
+        error.event?.position ?? null,
+        {
+          cause: error.cause,
+        },
+      );
+    }
+    throw error;
+  }
+  // Empty now: the tables moved out. Not `cascade`, so nothing a moved table still uses is dropped.
+  await dropSchemaIfExists(database.db, shadow, false).catch((error: unknown) =>
+    ctx.logger.warn({ err: error, projection: name, shadow }, 'the shadow schema could not be dropped'),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    events: progress.done,
+    applied,
+    position,
+    seconds,
+    eventsPerSecond: Math.round(progress.done / Math.max(seconds, 1e-6)),
+  };
+}
+
+/**
+ * The atomic step. The row lock holds off any other engine's live loop; the live tables' drop waits
+ * for running queries and queues new ones, which then read the moved-in table.
+ */
+async function swap(ctx: RebuildContext, shadow: string, tail: readonly RecordedEvent[], next: bigint) {
+  const { database, projection } = ctx;
+  const live = database.schema;
+  await database.db.transaction().execute(async (trx) => {
+    const rows = engineTables(trx, live);
+    const row = await lockRow(rows, projection.name);
+    if (!row || row.rebuildOwner !== ctx.owner) {
+      throw new RebuildFailedError(projection.name, 'its lease was taken over (it stalled for too long)');
+    }
+    // Never step the read model back behind what the live tables already showed.
+    if (row.version === projection.version && row.position > next) throw new LiveAheadError();
+    await useSchemas(trx, [shadow, live]);
+    await applyEvents(projection, tail, scoped(trx, shadow));
+    await moveTables(trx, projection.tables, shadow, live);
+    await completeRebuild(rows, projection.name, projection.version, next);
+  });
+}
+
+async function cleanUp(ctx: RebuildContext, rows: ReturnType<typeof engineTables>, shadow: string) {
+  const { database, projection, logger, owner } = ctx;
+  try {
+    // A rebuild that lost its lease leaves the shadow to the one that took the lease over.
+    const row = (await readRows(rows, [projection.name])).get(projection.name);
+    if (row?.rebuildOwner === owner) await dropSchemaIfExists(database.db, shadow);
+    await releaseRebuild(rows, projection.name, owner);
+  } catch (error) {
+    logger.warn({ err: error, projection: projection.name, shadow }, 'the failed rebuild could not clean up');
+  }
+}

@@ -1,0 +1,266 @@
+import type { Database } from '../../db/database.ts';
+import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
+import { ApplyError, applyEvents, commitInOrder, isTransient } from './batch.ts';
+import type { HeadWatcher } from './head-watcher.ts';
+import type { EngineLogger } from './logger.ts';
+import type { Projection } from './projection.ts';
+import {
+  engineTables,
+  lockRow,
+  markFailed,
+  type ProjectionErrorInfo,
+  type ProjectionRow,
+  saveCheckpoint,
+  setState,
+} from './rows.ts';
+import { scoped } from './schemas.ts';
+import { anySignal, sleep } from './timing.ts';
+
+export type RunnerState = 'live' | 'catching_up' | 'failed' | 'stopped';
+
+export interface RunnerOptions {
+  database: Database;
+  store: EventStore;
+  projection: Projection;
+  head: HeadWatcher;
+  logger: EngineLogger;
+  batchSize: number;
+  pollIntervalMs: number;
+  /** Called after each commit and state change, so read-your-writes waiters look again. */
+  onChange(): void;
+}
+
+/** The stored checkpoint is not the one this runner holds: another engine moved it (or a rebuild). */
+class CheckpointMovedError extends Error {
+  constructor(readonly row: ProjectionRow | undefined) {
+    super('the checkpoint moved under this runner');
+  }
+}
+
+/**
+ * The live loop of one projection: reads its event types after the checkpoint a page at a time and
+ * commits each page, read-model writes and checkpoint together, in one transaction. The row lock
+ * taken first makes a second engine on the same database skip a page already committed instead of
+ * applying it twice. Caught up, it sleeps until the head moves.
+ */
+/** Longest a checkpoint trails the runner while only events of other types pass. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+
+export class ProjectionRunner {
+  /** How far this runner has read: waits and status use it. */
+  position = 0n;
+  state: RunnerState = 'stopped';
+  /** The checkpoint as last committed (it trails `position` while only other types' events pass). */
+  #stored = 0n;
+  #storedAt = 0;
+  lastError: ProjectionErrorInfo | null = null;
+  #loop: Promise<void> | null = null;
+  #stop: AbortController | null = null;
+  #wake: AbortController | null = null;
+  #pause: { reached: Deferred; resumed: Deferred } | null = null;
+
+  constructor(private readonly options: RunnerOptions) {}
+
+  get running(): boolean {
+    return this.#loop !== null;
+  }
+
+  /** Starts the loop; `state` is `live` when the checkpoint is known to be at the head (after a swap). */
+  start(position: bigint, lastError: ProjectionErrorInfo | null, state: RunnerState = 'catching_up'): void {
+    if (this.#loop) return;
+    this.position = position;
+    this.#stored = position;
+    this.lastError = lastError;
+    this.state = state;
+    const stop = new AbortController();
+    this.#stop = stop;
+    this.#loop = this.#run(stop.signal).finally(() => {
+      this.#loop = null;
+      this.#pause?.reached.resolve();
+    });
+    this.options.onChange();
+  }
+
+  /** Stops after the page in hand is committed (or dropped, if it was only read). */
+  async stop(): Promise<void> {
+    const loop = this.#loop;
+    if (!loop) return;
+    this.#stop?.abort();
+    this.#pause?.resumed.resolve();
+    await loop;
+    if (this.state !== 'failed') {
+      this.state = 'stopped';
+      const { database, projection, logger } = this.options;
+      await setState(engineTables(database.db, database.schema), projection.name, 'stopped').catch(
+        (error: unknown) =>
+          logger.warn({ err: error, projection: projection.name }, 'could not record the stop'),
+      );
+    }
+  }
+
+  /** Holds the loop at a checkpoint (between transactions); resolves once it is held or not running. */
+  async pause(): Promise<void> {
+    if (!this.#loop) return;
+    this.#pause ??= { reached: deferred(), resumed: deferred() };
+    this.#wake?.abort();
+    await this.#pause.reached.promise;
+  }
+
+  /** Lets a paused loop go on, from `position` when a rebuild has just moved the checkpoint. */
+  resume(position?: bigint): void {
+    if (position !== undefined) {
+      this.position = position;
+      this.#stored = position;
+      this.lastError = null;
+    }
+    const pause = this.#pause;
+    this.#pause = null;
+    pause?.resumed.resolve();
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    const { store, projection, head, batchSize, logger } = this.options;
+    let failures = 0;
+    const backoff = () =>
+      sleep(Math.min(this.options.pollIntervalMs * 2 ** Math.min(failures, 6), 5000), signal);
+    while (!signal.aborted) {
+      if (this.#pause) {
+        this.#pause.reached.resolve();
+        await this.#pause.resumed.promise;
+        continue;
+      }
+      // Read before the page, so the page's snapshot sees everything up to it: when the page comes
+      // back short, no event of ours lies at or below this head beyond the page.
+      const seenHead = head.value;
+      let page: RecordedEvent[];
+      try {
+        page = await store.readAll({ after: this.position, limit: batchSize, types: projection.types });
+      } catch (error) {
+        failures++;
+        logger.warn({ err: error, projection: projection.name }, 'projection cannot read events; retrying');
+        await backoff();
+        continue;
+      }
+      if (signal.aborted || this.#pause) continue;
+      const full = page.length === batchSize;
+      const last = page.at(-1)?.position ?? this.position;
+      // Caught up, the checkpoint also passes events of other types, so lag and waits see it current.
+      const next = full || last >= seenHead ? last : seenHead;
+      const state = full ? 'catching_up' : 'live';
+      if (next > this.position && page.length === 0 && state === this.state && !this.#checkpointDue()) {
+        // Only other types' events passed: move on in memory and write the checkpoint now and then,
+        // not once per event of the whole system in every projection.
+        this.position = next;
+        this.options.onChange();
+      } else if (next > this.position || state !== this.state) {
+        try {
+          await commitInOrder(page, next, (events, to) => this.#commit(events, to, state));
+          failures = 0;
+        } catch (error) {
+          if (error instanceof CheckpointMovedError) {
+            if (this.#adopt(error.row)) continue;
+            break;
+          }
+          if (error instanceof ApplyError && !isTransient(error.cause)) {
+            await this.#fail(error);
+            break;
+          }
+          failures++;
+          logger.warn({ err: error, projection: projection.name }, 'projection batch failed; retrying');
+          await backoff();
+          continue;
+        }
+      }
+      if (full) continue;
+      const wake = new AbortController();
+      this.#wake = wake;
+      if (this.#pause) continue;
+      const linked = anySignal(signal, wake.signal);
+      await head.waitBeyond(this.position, linked.signal);
+      linked.dispose();
+      this.#wake = null;
+    }
+  }
+
+  async #commit(events: readonly RecordedEvent[], next: bigint, state: RunnerState): Promise<void> {
+    const { database, projection } = this.options;
+    const error = this.lastError;
+    const clearError = error !== null && (error.position === null || next >= error.position);
+    await database.db.transaction().execute(async (trx) => {
+      const rows = engineTables(trx, database.schema);
+      const row = await lockRow(rows, projection.name);
+      if (!row || row.position !== this.#stored || row.version !== projection.version) {
+        throw new CheckpointMovedError(row);
+      }
+      await applyEvents(projection, events, scoped(trx, database.schema));
+      await saveCheckpoint(rows, projection.name, next, state, clearError);
+    });
+    this.position = next;
+    this.#stored = next;
+    this.#storedAt = Date.now();
+    this.state = state;
+    if (clearError) this.lastError = null;
+    this.options.onChange();
+  }
+
+  #checkpointDue(): boolean {
+    return Date.now() - this.#storedAt >= CHECKPOINT_INTERVAL_MS;
+  }
+
+  /** Takes over the stored checkpoint; false when the live tables now belong to another version. */
+  #adopt(row: ProjectionRow | undefined): boolean {
+    const { projection, logger } = this.options;
+    if (row && row.version === projection.version) {
+      this.position = row.position;
+      this.#stored = row.position;
+      return true;
+    }
+    logger.warn(
+      { projection: projection.name, version: projection.version, stored: row?.version ?? null },
+      'the live tables were rebuilt by another version; this engine stops running the projection',
+    );
+    this.state = 'stopped';
+    this.options.onChange();
+    return false;
+  }
+
+  async #fail(error: ApplyError): Promise<void> {
+    const { database, projection, logger } = this.options;
+    const info: ProjectionErrorInfo = {
+      message: error.message,
+      eventId: error.event?.id ?? null,
+      position: error.event?.position ?? null,
+      at: new Date(),
+    };
+    this.state = 'failed';
+    this.lastError = info;
+    logger.error(
+      {
+        projection: projection.name,
+        eventId: info.eventId,
+        position: info.position?.toString(),
+        err: error.cause,
+      },
+      'projection failed: it stops at this event, the others go on',
+    );
+    try {
+      await markFailed(engineTables(database.db, database.schema), projection.name, info);
+    } catch (markError) {
+      logger.error({ err: markError, projection: projection.name }, 'could not record the failure');
+    }
+    this.options.onChange();
+  }
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}

@@ -1,0 +1,110 @@
+import type { Kysely } from 'kysely';
+import { ERASED, type UserEvent, userEventTypes } from '../../commands/identity/index.ts';
+import type { RecordedEvent } from '../../eventstore/port.ts';
+import type { Projection } from '../engine/projection.ts';
+
+export interface UserListTable {
+  id: string;
+  tenant_id: string;
+  email: string;
+  name: string;
+  role: string;
+  status: string;
+  created_at: Date;
+  updated_at: Date;
+  revision: number;
+  position: string;
+}
+
+// A type alias (not an interface) so kysely's withTables accepts it.
+export type UserListTables = {
+  user_list: UserListTable;
+};
+
+/** One row per user and tenant (never the password hash): the users list, search and filters read it. */
+export const userList: Projection<UserListTables> = {
+  name: 'userList',
+  version: 1,
+  types: userEventTypes,
+  tables: ['user_list'],
+  async createTables(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('user_list')
+      .addColumn('id', 'uuid', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'uuid', (c) => c.notNull())
+      .addColumn('email', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('revision', 'integer', (c) => c.notNull())
+      .addColumn('position', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('user_list_tenant_created')
+      .on('user_list')
+      .columns(['tenant_id', 'created_at', 'id'])
+      .execute();
+    await db.schema
+      .createIndex('user_list_tenant_email')
+      .on('user_list')
+      .columns(['tenant_id', 'email'])
+      .execute();
+  },
+  async apply(recorded: RecordedEvent, db: Kysely<UserListTables>) {
+    const event = recorded as unknown as RecordedEvent & UserEvent;
+    const common = { revision: recorded.revision, position: recorded.position.toString() };
+    if (event.type === 'UserRegistered') {
+      // A removed or rejected user may register again on the same stream: the row starts over.
+      const { userId, tenantId, email, name, role, status, at } = event.data;
+      const row = {
+        tenant_id: tenantId,
+        email,
+        name,
+        role,
+        status,
+        created_at: new Date(at),
+        updated_at: new Date(at),
+      };
+      await db
+        .insertInto('user_list')
+        .values({ id: userId, ...row, ...common })
+        .onConflict((oc) =>
+          oc
+            .column('id')
+            .doUpdateSet({ ...row, ...common })
+            .where('user_list.revision', '<', recorded.revision),
+        )
+        .execute();
+      return;
+    }
+    const changes = ((): Partial<UserListTable> => {
+      switch (event.type) {
+        case 'UserApproved':
+          return { status: 'active' };
+        case 'UserRejected':
+          return { status: 'rejected' };
+        case 'UserRoleChanged':
+          return { role: event.data.to };
+        case 'UserRemoved':
+          return { status: 'removed' };
+        case 'UserPasswordRehashed':
+          return {};
+        // The row drops the person at once; a rebuild reads the same placeholders from the events.
+        case 'PersonalDataErased':
+          return { email: ERASED, name: ERASED };
+      }
+    })();
+    await db
+      .updateTable('user_list')
+      .set({
+        ...changes,
+        ...(event.type === 'UserPasswordRehashed' ? {} : { updated_at: new Date(event.data.at) }),
+        ...common,
+      })
+      .where('id', '=', event.data.userId)
+      .where('revision', '<', recorded.revision)
+      .execute();
+  },
+};

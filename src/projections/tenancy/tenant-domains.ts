@@ -1,0 +1,70 @@
+import type { Kysely } from 'kysely';
+import { type TenantDomainEvent, tenantDomainEventTypes } from '../../commands/tenancy/events.ts';
+import type { RecordedEvent } from '../../eventstore/port.ts';
+import type { Projection } from '../engine/projection.ts';
+
+export interface TenantDomainTable {
+  domain: string;
+  tenant_id: string;
+  added_at: Date;
+  revision: number;
+  position: string;
+}
+
+// A type alias (not an interface) so kysely's withTables accepts it.
+export type TenantDomainTables = {
+  tenant_domain: TenantDomainTable;
+};
+
+/** Custom domain → tenant: tenant resolution reads it for the Host header. */
+export const tenantDomains: Projection<TenantDomainTables> = {
+  name: 'tenantDomains',
+  version: 1,
+  types: tenantDomainEventTypes,
+  tables: ['tenant_domain'],
+  async createTables(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('tenant_domain')
+      .addColumn('domain', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'uuid', (c) => c.notNull())
+      .addColumn('added_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('revision', 'integer', (c) => c.notNull())
+      .addColumn('position', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('tenant_domain_tenant').on('tenant_domain').column('tenant_id').execute();
+  },
+  async apply(recorded: RecordedEvent, db: Kysely<TenantDomainTables>) {
+    const event = recorded as unknown as RecordedEvent & TenantDomainEvent;
+    if (event.type === 'TenantDomainAdded') {
+      const row = {
+        domain: event.data.domain,
+        tenant_id: event.data.tenantId,
+        added_at: new Date(event.data.at),
+        revision: recorded.revision,
+        position: recorded.position.toString(),
+      };
+      // One stream per domain: a later revision replaces an older row, a replayed one changes nothing.
+      await db
+        .insertInto('tenant_domain')
+        .values(row)
+        .onConflict((oc) =>
+          oc
+            .column('domain')
+            .doUpdateSet({
+              tenant_id: row.tenant_id,
+              added_at: row.added_at,
+              revision: row.revision,
+              position: row.position,
+            })
+            .where('tenant_domain.revision', '<', row.revision),
+        )
+        .execute();
+      return;
+    }
+    await db
+      .deleteFrom('tenant_domain')
+      .where('domain', '=', event.data.domain)
+      .where('revision', '<', recorded.revision)
+      .execute();
+  },
+};

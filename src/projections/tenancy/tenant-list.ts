@@ -1,0 +1,108 @@
+import type { Kysely } from 'kysely';
+import type { IdentityEvent } from '../../commands/identity/index.ts';
+import { type TenancyEvent, tenancyEventTypes } from '../../commands/tenancy/index.ts';
+import type { RecordedEvent } from '../../eventstore/port.ts';
+import type { Projection } from '../engine/projection.ts';
+
+export interface TenantListTable {
+  id: string;
+  slug: string;
+  name: string;
+  plan: string;
+  status: string;
+  created_at: Date;
+  updated_at: Date;
+  revision: number;
+  position: string;
+  /** Members holding a seat (active or pending approval): the figure the plan's user limit counts. */
+  users: number;
+}
+
+// A type alias (not an interface) so kysely's withTables accepts it.
+export type TenantListTables = {
+  tenant_list: TenantListTable;
+};
+
+/** The identity context's seat events keep the member count (the membership stream is public contract). */
+const seatEvents = ['SeatClaimed', 'SeatReleased'] as const;
+
+/** One row per tenant: the list, filters, member counts and slug lookups (tenant resolution) read it. */
+export const tenantList: Projection<TenantListTables> = {
+  name: 'tenantList',
+  version: 2,
+  types: [...tenancyEventTypes, ...seatEvents],
+  tables: ['tenant_list'],
+  async createTables(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('tenant_list')
+      .addColumn('id', 'uuid', (c) => c.primaryKey())
+      .addColumn('slug', 'text', (c) => c.notNull().unique())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('plan', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('revision', 'integer', (c) => c.notNull())
+      .addColumn('position', 'bigint', (c) => c.notNull())
+      .addColumn('users', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .createIndex('tenant_list_created')
+      .on('tenant_list')
+      .columns(['created_at', 'id'])
+      .execute();
+  },
+  async apply(recorded: RecordedEvent, db: Kysely<TenantListTables>) {
+    const seat = recorded as unknown as RecordedEvent & IdentityEvent;
+    if (seat.type === 'SeatClaimed' || seat.type === 'SeatReleased') {
+      await db
+        .updateTable('tenant_list')
+        .set((eb) => ({ users: eb('users', seat.type === 'SeatClaimed' ? '+' : '-', 1) }))
+        .where('id', '=', seat.data.tenantId)
+        .execute();
+      return;
+    }
+    const event = recorded as unknown as RecordedEvent & TenancyEvent;
+    const common = { revision: recorded.revision, position: recorded.position.toString() };
+    if (event.type === 'TenantCreated') {
+      const { tenantId, slug, name, plan, at } = event.data;
+      const at_ = new Date(at);
+      await db
+        .insertInto('tenant_list')
+        .values({
+          id: tenantId,
+          slug,
+          name,
+          plan,
+          status: 'active',
+          created_at: at_,
+          updated_at: at_,
+          users: 0,
+          ...common,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      return;
+    }
+    const changes = ((): Partial<TenantListTable> => {
+      switch (event.type) {
+        case 'TenantRenamed':
+          return { name: event.data.name };
+        case 'TenantPlanChanged':
+          return { plan: event.data.to };
+        case 'TenantSuspended':
+          return { status: 'suspended' };
+        case 'TenantReactivated':
+          return { status: 'active' };
+        case 'TenantDeleted':
+          return { status: 'deleted' };
+      }
+    })();
+    await db
+      .updateTable('tenant_list')
+      .set({ ...changes, updated_at: new Date(event.data.at), ...common })
+      .where('id', '=', event.data.tenantId)
+      .where('revision', '<', recorded.revision)
+      .execute();
+  },
+};

@@ -1,0 +1,69 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  aesKey,
+  base64url,
+  fromBase64url,
+  keyFromToken,
+  open,
+  randomToken,
+  seal,
+  sha256,
+} from '../../../src/identity/tokens/crypto.ts';
+
+const key = () => aesKey(crypto.getRandomValues(new Uint8Array(32)));
+
+describe('token crypto', () => {
+  it('makes refresh tokens of 256 random bits as 43 base64url characters, never the same twice', () => {
+    const tokens = new Set(Array.from({ length: 200 }, () => randomToken()));
+    expect(tokens.size).toBe(200);
+    for (const token of tokens) {
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(fromBase64url(token)).toHaveLength(32);
+    }
+  });
+
+  it('round-trips base64url for any bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        expect([...fromBase64url(base64url(bytes))]).toEqual([...bytes]);
+      }),
+    );
+  });
+
+  it('hashes deterministically and differently for different tokens', async () => {
+    expect(await sha256('a')).toBe(await sha256('a'));
+    expect(await sha256('a')).not.toBe(await sha256('b'));
+    expect(await sha256('a')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('opens what it sealed, with the same key and context only', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string(), fc.string({ minLength: 1 }), async (plaintext, context) => {
+        const k = await key();
+        const sealed = await seal(k, plaintext, context);
+        expect(await open(k, sealed, context)).toBe(plaintext);
+        await expect(open(k, sealed, `${context}x`)).rejects.toThrow();
+        await expect(open(await key(), sealed, context)).rejects.toThrow();
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('refuses a sealed value altered by one character', async () => {
+    const k = await key();
+    const sealed = await seal(k, 'secret', 'ctx');
+    // A middle character carries six significant bits (the last one may carry only padding bits,
+    // which decode to the same bytes), so this always changes the ciphertext.
+    const at = Math.floor(sealed.length / 2);
+    const other = sealed[at] === 'A' ? 'B' : 'A';
+    await expect(open(k, `${sealed.slice(0, at)}${other}${sealed.slice(at + 1)}`, 'ctx')).rejects.toThrow();
+  });
+
+  it('derives the successor key from the predecessor token alone', async () => {
+    const token = randomToken();
+    const sealed = await seal(await keyFromToken(token), '{"pair":1}', 'successor-hash');
+    expect(await open(await keyFromToken(token), sealed, 'successor-hash')).toBe('{"pair":1}');
+    await expect(open(await keyFromToken(randomToken()), sealed, 'successor-hash')).rejects.toThrow();
+  });
+});
