@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { oauthFixture } from '../oauth/support.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 
@@ -46,6 +47,31 @@ describe.each(databaseKinds)('Idempotency-Key replays ($name)', ({ fresh }) => {
     expect(replay.status, text).toBe(403);
     expect(replay.headers.get('idempotent-replayed')).toBeNull();
     expect(text).not.toContain(body.email);
+  });
+
+  it('refuses a replay (403) to the same person through a token whose scopes lack the permission', async () => {
+    const o = await oauthFixture(t);
+    const headers = key();
+    const body = {
+      email: `added-${crypto.randomUUID().slice(0, 8)}@example.com`,
+      password: `pw-${crypto.randomUUID()}`,
+      name: 'Added Person',
+    };
+    const first = await t.request(`/t/${o.tenant.slug}/v1/users`, {
+      token: o.owner.token,
+      headers,
+      json: body,
+    });
+    expect(first.status).toBe(201);
+    // The same owner, signed in to an application with read access to packages only.
+    const { tokens } = await o.codeFlow(await o.confidential(), 'openid packages:read');
+    const narrowed = await t.request(`/t/${o.tenant.slug}/v1/users`, {
+      token: tokens.access_token,
+      headers,
+      json: body,
+    });
+    expect(narrowed.status, await narrowed.clone().text()).toBe(403);
+    expect(await narrowed.text()).not.toContain(body.email);
   });
 
   it('still replays to a caller who holds the permission', async () => {
