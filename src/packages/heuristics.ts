@@ -100,7 +100,8 @@ function installScripts(document: Record<string, unknown>): Map<string, string> 
  * from the registry's document and may run the scripts it names, or read the tarball's because the
  * registry says there are some).
  */
-function hiddenInstallFindings(input: HeuristicInput, tarball: Map<string, string>): Finding[] {
+function hiddenInstallFindings(input: HeuristicInput, manifest: Record<string, unknown>): Finding[] {
+  const tarball = installScripts(manifest);
   const findings: Finding[] = [];
   if (input.bindingGyp) {
     findings.push({
@@ -113,9 +114,10 @@ function hiddenInstallFindings(input: HeuristicInput, tarball: Map<string, strin
   const registry = input.registryManifest;
   if (registry === undefined) return findings;
   // What npm runs from the tarball: its scripts, and `node-gyp rebuild` for a binding.gyp when it
-  // names no install step of its own (npm publish writes that script into the registry's document).
+  // names no install step of its own and does not opt out with `gypfile: false` (npm publish writes
+  // that script into the registry's document).
   const runs = new Map(tarball);
-  if (input.bindingGyp && !runs.has('install') && !runs.has('preinstall'))
+  if (input.bindingGyp && manifest.gypfile !== false && !runs.has('install') && !runs.has('preinstall'))
     runs.set('install', 'node-gyp rebuild');
   const claimed = installScripts(registry);
   const differ = [...new Set([...claimed.keys(), ...runs.keys()])].filter(
@@ -160,7 +162,7 @@ export function heuristicFindings(input: HeuristicInput): Finding[] {
       summary: `runs ${present.map((s) => `${s}: ${String(scripts[s]).slice(0, 200)}`).join('; ')}`,
     });
   }
-  findings.push(...hiddenInstallFindings(input, installScripts(manifest)));
+  findings.push(...hiddenInstallFindings(input, manifest));
   const { expression } = normalizeLicense(manifest.license ?? manifest.licenses);
   if (expression === null) {
     findings.push({

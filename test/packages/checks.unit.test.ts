@@ -205,6 +205,14 @@ describe('heuristics', () => {
         registryManifest: { scripts: { install: 'node-gyp rebuild' }, hasInstallScript: true },
       }),
     ).toEqual(['install_script:binding.gyp']);
+    // With `gypfile: false` npm publish writes no script for it, and the registry agrees with nothing.
+    expect(
+      ids({
+        bindingGyp: true,
+        manifest: { license: 'MIT', gypfile: false },
+        registryManifest: { gypfile: false },
+      }),
+    ).toEqual(['install_script:binding.gyp']);
     expect(ids({ registryManifest: { scripts: { postinstall: 'node evil.js' } } })).toEqual([
       'install_script:registry_metadata',
     ]);
