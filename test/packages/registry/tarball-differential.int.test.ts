@@ -37,7 +37,7 @@ const entryPath = fc
 /** How an entry names its path: its own header, a PAX header, a GNU long name, or the ustar prefix. */
 const entry = fc.record({
   path: entryPath,
-  via: fc.constantFrom('header', 'header', 'header', 'pax', 'long-name', 'prefix'),
+  via: fc.constantFrom('header', 'header', 'header', 'pax', 'pax-global', 'long-name', 'prefix'),
   kind: fc.constantFrom('file', 'file', 'file', 'folder', 'symlink'),
 });
 type GeneratedEntry = typeof entry extends fc.Arbitrary<infer T> ? T : never;
@@ -56,6 +56,12 @@ function toRaw(generated: GeneratedEntry, n: number): RawEntry[] {
     case 'pax':
       return [
         { path: 'PaxHeader', type: 'x', content: paxRecord('path', path) },
+        { path: `package/decoy-${n}`, ...body },
+      ];
+    case 'pax-global':
+      // node-tar ignores a path in a global header: the entry keeps its own.
+      return [
+        { path: 'GlobalHead', type: 'g', content: paxRecord('path', path) },
         { path: `package/decoy-${n}`, ...body },
       ];
     case 'long-name':
