@@ -74,6 +74,69 @@ export interface HeuristicInput {
   lockfileLicense?: string | null;
   /** The registry's deprecation message for this version. */
   deprecated?: string | null;
+  /** A `binding.gyp` at the tarball's root. */
+  bindingGyp?: boolean;
+  /** The registry's document for this version, whose `scripts` and `hasInstallScript` npm may act on. */
+  registryManifest?: Record<string, unknown>;
+}
+
+/** The install scripts a package document names, each with its command. */
+function installScripts(document: Record<string, unknown>): Map<string, string> {
+  const scripts =
+    typeof document.scripts === 'object' && document.scripts !== null
+      ? (document.scripts as Record<string, unknown>)
+      : {};
+  const named = new Map<string, string>();
+  for (const name of INSTALL_SCRIPTS) {
+    const command = scripts[name];
+    if (typeof command === 'string' && command.trim() !== '') named.set(name, command);
+  }
+  return named;
+}
+
+/**
+ * Install-time execution the tarball's scripts do not show: a root `binding.gyp` (npm runs
+ * `node-gyp rebuild` for it), and registry metadata that disagrees with the tarball (npm installs
+ * from the registry's document and may run the scripts it names, or read the tarball's because the
+ * registry says there are some).
+ */
+function hiddenInstallFindings(input: HeuristicInput, manifest: Record<string, unknown>): Finding[] {
+  const tarball = installScripts(manifest);
+  const findings: Finding[] = [];
+  if (input.bindingGyp) {
+    findings.push({
+      id: 'install_script:binding.gyp',
+      kind: 'install_script',
+      severity: 'medium',
+      summary: 'has a binding.gyp at its root: npm compiles it (node-gyp rebuild) on install',
+    });
+  }
+  const registry = input.registryManifest;
+  if (registry === undefined) return findings;
+  // What npm runs from the tarball: its scripts, and `node-gyp rebuild` for a binding.gyp when it
+  // names no install step of its own and does not opt out with `gypfile: false` (npm publish writes
+  // that script into the registry's document).
+  const runs = new Map(tarball);
+  if (input.bindingGyp && manifest.gypfile !== false && !runs.has('install') && !runs.has('preinstall'))
+    runs.set('install', 'node-gyp rebuild');
+  const claimed = installScripts(registry);
+  const differ = [...new Set([...claimed.keys(), ...runs.keys()])].filter(
+    (name) => claimed.get(name) !== runs.get(name),
+  );
+  const says = registry.hasInstallScript;
+  if (differ.length > 0 || (typeof says === 'boolean' && says !== runs.size > 0)) {
+    const detail =
+      differ.length > 0
+        ? `its install scripts (${differ.join(', ')}) differ from the tarball’s`
+        : `it says hasInstallScript: ${String(says)}, the tarball has ${runs.size > 0 ? 'one' : 'none'}`;
+    findings.push({
+      id: 'install_script:registry_metadata',
+      kind: 'install_script',
+      severity: 'high',
+      summary: `the registry’s document disagrees with the tarball: ${detail}`.slice(0, 2000),
+    });
+  }
+  return findings;
 }
 
 /**
@@ -99,6 +162,7 @@ export function heuristicFindings(input: HeuristicInput): Finding[] {
       summary: `runs ${present.map((s) => `${s}: ${String(scripts[s]).slice(0, 200)}`).join('; ')}`,
     });
   }
+  findings.push(...hiddenInstallFindings(input, manifest));
   const { expression } = normalizeLicense(manifest.license ?? manifest.licenses);
   if (expression === null) {
     findings.push({

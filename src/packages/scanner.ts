@@ -13,6 +13,10 @@ export interface ScanInput {
   /** The registry's deprecation message for this version. */
   deprecated: string | null;
   policy: PolicySnapshot;
+  /** A `binding.gyp` at the tarball's root (npm builds it on install). */
+  bindingGyp?: boolean;
+  /** The registry's document for this version (its `scripts`, `hasInstallScript`). */
+  registryManifest?: Record<string, unknown>;
 }
 
 export interface ScanResult {
@@ -57,6 +61,8 @@ export function manifestScanner(): Scanner {
         manifest: input.manifest,
         lockfileLicense: input.lockfileLicense,
         deprecated: input.deprecated,
+        ...(input.bindingGyp === undefined ? {} : { bindingGyp: input.bindingGyp }),
+        ...(input.registryManifest === undefined ? {} : { registryManifest: input.registryManifest }),
       });
       const { expression } = normalizeLicense(input.manifest.license ?? input.manifest.licenses);
       if (expression !== null) {

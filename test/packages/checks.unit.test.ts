@@ -189,6 +189,51 @@ describe('heuristics', () => {
     ]);
   });
 
+  it('flags install-time execution the tarball’s scripts do not show: a root binding.gyp, registry metadata that disagrees', () => {
+    const ids = (input: Partial<Parameters<typeof heuristicFindings>[0]>) =>
+      heuristicFindings({
+        name: 'native-thing',
+        version: '1.0.0',
+        manifest: { license: 'MIT' },
+        ...input,
+      }).map((f) => f.id);
+    expect(ids({ bindingGyp: true })).toEqual(['install_script:binding.gyp']);
+    // npm publish writes `install: node-gyp rebuild` into the registry's document for a binding.gyp: that agrees.
+    expect(
+      ids({
+        bindingGyp: true,
+        registryManifest: { scripts: { install: 'node-gyp rebuild' }, hasInstallScript: true },
+      }),
+    ).toEqual(['install_script:binding.gyp']);
+    // With `gypfile: false` npm publish writes no script for it, and the registry agrees with nothing.
+    expect(
+      ids({
+        bindingGyp: true,
+        manifest: { license: 'MIT', gypfile: false },
+        registryManifest: { gypfile: false },
+      }),
+    ).toEqual(['install_script:binding.gyp']);
+    expect(ids({ registryManifest: { scripts: { postinstall: 'node evil.js' } } })).toEqual([
+      'install_script:registry_metadata',
+    ]);
+    expect(ids({ registryManifest: { hasInstallScript: true } })).toEqual([
+      'install_script:registry_metadata',
+    ]);
+    expect(
+      ids({
+        manifest: { license: 'MIT', scripts: { postinstall: 'node a.js' } },
+        registryManifest: { scripts: { postinstall: 'node b.js' } },
+      }),
+    ).toEqual(['install_script', 'install_script:registry_metadata']);
+    expect(
+      ids({
+        manifest: { license: 'MIT', scripts: { postinstall: 'node a.js' } },
+        registryManifest: { scripts: { postinstall: 'node a.js', test: 'x' }, hasInstallScript: true },
+      }),
+    ).toEqual(['install_script']);
+    expect(ids({ registryManifest: { scripts: { test: 'vitest' }, hasInstallScript: false } })).toEqual([]);
+  });
+
   it('sees lookalikes of popular names, not the popular names themselves', () => {
     expect(lookalikeOf('expres')).toBe('express');
     expect(lookalikeOf('@types/lodahs')).toBe('lodash');

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Permission } from '../../commands/identity/permissions.ts';
 import type { Principal, ResolvedTenant } from '../../identity/principal.ts';
 
 /** Per-request values middleware puts on the Hono context. */
@@ -15,5 +16,7 @@ export interface AppEnv {
     formError?: string;
     /** Set by the authentication middleware when a valid access token is presented. */
     principal?: Principal;
+    /** The permission checks this request passed, each one of its permissions (idempotent replays repeat them). */
+    authorizedBy?: readonly (readonly Permission[])[];
   };
 }

@@ -24,6 +24,8 @@ export function requirePermission(...needed: Permission[]): MiddlewareHandler<Ap
         required: needed,
       });
     }
+    // Kept with an idempotent response: a replay is refused to a caller who no longer passes this check.
+    c.set('authorizedBy', [...(c.get('authorizedBy') ?? []), needed]);
     return next();
   };
 }

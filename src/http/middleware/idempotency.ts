@@ -1,5 +1,6 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { type Kysely, sql } from 'kysely';
+import type { Permission } from '../../commands/identity/permissions.ts';
 import { sha256Hex } from '../../crypto/digest.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { AppEnv } from '../kit/env.ts';
@@ -10,7 +11,8 @@ type IdempotencyTables = {
     scope: string;
     key: string;
     fingerprint: string;
-    state: 'processing' | 'done';
+    /** `withheld`: done, but the response carried a secret and only its status and headers are kept. */
+    state: 'processing' | 'done' | 'withheld';
     status: number | null;
     headers: unknown;
     body: string | null;
@@ -20,6 +22,33 @@ type IdempotencyTables = {
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag', 'x-position'];
+// Kept beside the headers (no header name starts with a colon): where the request was made and the
+// permission checks it passed, so a replay repeats them.
+const TENANT = ':tenant';
+const AUTHORIZED_BY = ':authorized-by';
+
+/** A response marked `Cache-Control: no-store` (a client secret shown once) must not be kept anywhere. */
+const isNoStore = (res: Response) =>
+  (res.headers.get('cache-control') ?? '').split(',').some((d) => d.trim().toLowerCase() === 'no-store');
+
+/**
+ * Why the caller may not have a stored response: the request was made in another tenant, or a
+ * permission check it passed fails for the caller now (a role lowered since, a token with fewer scopes).
+ */
+function replayRefusal(c: Context<AppEnv>, stored: Record<string, string>): string | undefined {
+  const tenant = stored[TENANT];
+  if (tenant !== undefined && tenant !== (c.get('tenant')?.id ?? '')) {
+    return 'this Idempotency-Key was used in another tenant';
+  }
+  const principal = c.get('principal');
+  for (const check of (stored[AUTHORIZED_BY] ?? '').split(' ').filter((p) => p !== '')) {
+    const needed = check.split('|') as Permission[];
+    if (!needed.some((p) => principal?.permissions.has(p))) {
+      return `replaying this request needs the permission ${needed.join(' or ')}`;
+    }
+  }
+  return undefined;
+}
 
 export interface IdempotencyOptions {
   db: Kysely<Tables>;
@@ -33,6 +62,9 @@ export interface IdempotencyOptions {
  * key runs and its response is stored; a repeat with the same body gets that response again
  * (`Idempotent-Replayed: true`) and causes nothing; a repeat with another body is 422; a repeat while
  * the first is still running is 409. Failed (5xx) responses are forgotten so the client can retry.
+ * A replay repeats the original request's permission checks (403 when the caller fails one now). A
+ * response marked `no-store` (it shows a secret once) is never kept: its repeat is 409 with the
+ * original `Location`, as running it again would act twice and replaying it would show the secret twice.
  */
 export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppEnv> {
   const db = options.db.withTables<IdempotencyTables>();
@@ -99,9 +131,23 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppE
           'a request with this Idempotency-Key is still running',
         );
       }
-      const headers = new Headers(
-        (typeof row.headers === 'string' ? JSON.parse(row.headers) : row.headers) as Record<string, string>,
-      );
+      const stored = (typeof row.headers === 'string' ? JSON.parse(row.headers) : row.headers) as Record<
+        string,
+        string
+      >;
+      const refusal = replayRefusal(c, stored);
+      if (refusal) return problemResponse(c, 403, 'forbidden', refusal);
+      const headers = new Headers(Object.entries(stored).filter(([name]) => !name.startsWith(':')));
+      if (row.state === 'withheld') {
+        const location = headers.get('location');
+        if (location !== null) c.header('Location', location);
+        return problemResponse(
+          c,
+          409,
+          'idempotency-response-withheld',
+          'the request with this Idempotency-Key was done, but its response showed a secret and is not kept: read the resource (or rotate the secret) instead',
+        );
+      }
       headers.set('Idempotent-Replayed', 'true');
       return new Response(row.body, { status: row.status ?? 200, headers });
     }
@@ -115,10 +161,18 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppE
           const value = res.headers.get(name);
           if (value !== null) headers[name] = value;
         }
-        const body = await res.clone().text();
+        headers[TENANT] = c.get('tenant')?.id ?? '';
+        headers[AUTHORIZED_BY] = (c.get('authorizedBy') ?? []).map((needed) => needed.join('|')).join(' ');
+        const withheld = isNoStore(res);
+        const body = withheld ? null : await res.clone().text();
         await db
           .updateTable('warden_idempotency')
-          .set({ state: 'done', status: res.status, headers: JSON.stringify(headers), body })
+          .set({
+            state: withheld ? 'withheld' : 'done',
+            status: res.status,
+            headers: JSON.stringify(headers),
+            body,
+          })
           .where('scope', '=', scope)
           .where('key', '=', key)
           .execute();

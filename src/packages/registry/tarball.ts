@@ -1,7 +1,12 @@
+import { extractedPath, possiblePaths } from './entry-path.ts';
 import { RegistryError } from './errors.ts';
 
 const BLOCK = 512;
+/** node-tar ignores extended headers larger than this: their paths would not apply there. */
+const MAX_META = 1024 * 1024;
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+const malformed = (reason: string) => new RegistryError('malformed_tarball', reason);
 
 function field(header: Uint8Array, offset: number, length: number): string {
   const bytes = header.subarray(offset, offset + length);
@@ -20,34 +25,66 @@ function octal(header: Uint8Array, offset: number, length: number): number {
   return Number.parseInt(text, 8);
 }
 
+/** A path field as node-tar reads it: UTF-8, cut at a NUL (to the end of that line). */
+function pathField(header: Uint8Array, offset: number, length: number): string {
+  return decoder.decode(header.subarray(offset, offset + length)).replace(/\0.*/, '');
+}
+
+/**
+ * The checksum must hold both as the 8-byte field says and as node-tar reads it (12 bytes, up to the
+ * first character that is not octal): a header only one of the two accepts would be skipped by npm's
+ * extractor, which would then read the entry's content as headers.
+ */
 function checksumOk(header: Uint8Array): boolean {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : header[i]!;
   const stored = field(header, 148, 8).trim();
-  return stored !== '' && Number.parseInt(stored, 8) === sum;
+  if ((header[148]! & 0x80) !== 0) return false;
+  const asTarReadsIt = Number.parseInt(
+    decoder.decode(header.subarray(148, 160)).replace(/\0.*$/, '').trim(),
+    8,
+  );
+  return stored !== '' && Number.parseInt(stored, 8) === sum && asTarReadsIt === sum;
 }
 
-/** PAX extended header records (`<length> <key>=<value>\n`): only `path` matters here. */
-function paxPath(data: Uint8Array): string | undefined {
-  const text = decoder.decode(data);
-  for (const line of text.split('\n')) {
-    const match = /^\d+ path=(.*)$/.exec(line);
-    if (match) return match[1];
+/** PAX extended header records (`<length> <key>=<value>\n`), parsed as node-tar parses them. */
+function paxRecords(data: Uint8Array): Map<string, string> {
+  const records = new Map<string, string>();
+  for (const line of decoder.decode(data).replace(/\n$/, '').split('\n')) {
+    const length = Number.parseInt(line, 10);
+    if (length !== encoder.encode(line).length + 1) continue;
+    const [key, ...value] = line.slice(`${length} `.length).split('=');
+    if (key) records.set(key, value.join('=').replace(/\0.*/, ''));
   }
-  return undefined;
+  return records;
 }
+
+/** Pending extended-header values for the next file entry (PAX `x`, GNU `L`/`K`). */
+interface Extended {
+  path?: string;
+  linkpath?: string;
+}
+
+/** Entry types node-tar treats as files, folders, links, devices: the ones extended headers apply to. */
+const FILE_SYSTEM_TYPES = new Set(['0', '', '1', '2', '3', '4', '5', '6', '7', 'D']);
+const META_TYPES = new Set(['x', 'X', 'g', 'L', 'N', 'K']);
 
 export interface TarSummary {
   /** Bytes of all file contents. */
   unpackedSize: number;
   /** `<top folder>/package.json`, parsed. */
   manifest: Record<string, unknown>;
+  /** A `binding.gyp` at the package root: npm then runs `node-gyp rebuild` on install, script or not. */
+  bindingGyp: boolean;
 }
 
 /**
  * Reads a gzipped npm tarball as it streams: counts the unpacked bytes (refusing a tar bomb as soon
  * as it passes `maxUnpacked`) and keeps the package's own package.json (the first path segment is
- * the package folder, usually `package/`). Nothing is written anywhere.
+ * the package folder, usually `package/`). Nothing is written anywhere. Every entry is read as npm's
+ * extractor (node-tar) reads it, and its path resolved as it would be extracted ({@link possiblePaths}):
+ * an archive npm could read differently (a second package.json under another spelling, extended headers
+ * that would change the entry sizes or types, content after the end) is refused as malformed.
  */
 export async function inspectTarball(
   gzipped: ReadableStream<Uint8Array>,
@@ -105,7 +142,8 @@ export async function inspectTarball(
   let manifest: Record<string, unknown> | undefined;
   let manifestError: string | undefined;
   let sawManifest = false;
-  let nextPath: string | undefined;
+  let bindingGyp = false;
+  let extended: Extended = {};
   let sawEnd = false;
   while (await fill(BLOCK)) {
     const header = take(BLOCK);
@@ -113,32 +151,68 @@ export async function inspectTarball(
       sawEnd = true;
       break;
     }
-    if (!checksumOk(header)) throw new RegistryError('malformed_tarball', 'a tar header is corrupt');
+    if (!checksumOk(header)) throw malformed('a tar header is corrupt');
     const size = octal(header, 124, 12);
-    const type = String.fromCharCode(header[156] || 48);
-    const prefix = field(header, 345, 155);
-    const name = nextPath ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
-    nextPath = undefined;
+    const type = header[156] === 0 ? '' : decoder.decode(header.subarray(156, 157));
+    const fileSystem = FILE_SYSTEM_TYPES.has(type);
+    const meta = META_TYPES.has(type);
+    // As node-tar: extended values apply to file system entries only; the ustar prefix is read from
+    // POSIX ustar headers only (130 bytes when the header carries times).
+    let headerPath = (fileSystem ? extended.path : undefined) ?? pathField(header, 0, 100);
+    if (decoder.decode(header.subarray(257, 265)) === 'ustar\u000000') {
+      const prefix = pathField(header, 345, header[475] !== 0 ? 155 : 130);
+      if (header[475] !== 0 || prefix !== '') headerPath = `${prefix}/${headerPath}`;
+    }
+    const name = (fileSystem ? extended.path : undefined) ?? headerPath;
+    const linkpath = (fileSystem ? extended.linkpath : undefined) ?? pathField(header, 157, 100);
+    // node-tar skips just the header block of each of these and reads what follows as headers.
+    if (headerPath === '' || name === '') throw malformed('a tar entry has no path');
+    if ((type === '1' || type === '2') === (linkpath === '') && type !== 'x' && type !== 'g')
+      throw malformed('a tar entry has a link target where it may not, or lacks one');
+    const folder = type === '5' || (type === '0' && headerPath.endsWith('/'));
+    if (folder && size > 0) throw malformed('a tar folder entry has content');
+    if (meta && (size === 0 || size > MAX_META))
+      throw malformed('a tar extended header is empty or too large');
     const padded = Math.ceil(size / BLOCK) * BLOCK;
     if (size > maxUnpacked || unpackedSize + size > maxUnpacked) {
       await reader.cancel().catch(() => undefined);
       throw new RegistryError('unpacked_too_large', `the package unpacks to more than ${maxUnpacked} bytes`);
     }
-    const regular = type === '0' || type === '\0' || type === '7';
-    if (regular && isManifestPath(name)) {
+    const regular = !folder && (type === '0' || type === '' || type === '7');
+    const lands = meta ? [] : possiblePaths(name);
+    if (lands.some((path) => path.startsWith('package.json/')))
+      throw malformed('a tar entry would turn package.json into a folder');
+    const isManifest = lands.includes('package.json');
+    if (isManifest) {
       // npm extracts every entry in order, so a second package.json would silently replace the one
-      // scanned here (a clean manifest first, install scripts after): refused.
-      if (sawManifest)
-        throw new RegistryError('malformed_tarball', 'the tarball holds two package.json files');
+      // scanned here (a clean manifest first, install scripts after): refused, whatever its spelling.
+      if (sawManifest) throw malformed('the tarball holds two package.json files');
       sawManifest = true;
+      if (!regular || extractedPath(name) !== 'package.json')
+        throw malformed(`the tar entry ${JSON.stringify(name.slice(0, 200))} may or may not be package.json`);
     }
-    const wanted = type === 'x' || type === 'L' || (regular && isManifestPath(name));
-    if (wanted) {
-      if (!(await fill(padded))) throw new RegistryError('malformed_tarball', 'the tarball is truncated');
+    if (regular && lands.includes('binding.gyp')) bindingGyp = true;
+    if (meta || isManifest) {
+      if (!(await fill(padded))) throw malformed('the tarball is truncated');
       const data = take(padded).subarray(0, size);
-      if (type === 'x') nextPath = paxPath(data);
-      else if (type === 'L') nextPath = decoder.decode(data).replace(/\0+$/, '');
-      else {
+      if (type === 'L' || type === 'N' || type === 'K') {
+        const value = decoder.decode(data).replace(/\0.*/, '');
+        extended = type === 'K' ? { ...extended, linkpath: value } : { ...extended, path: value };
+      } else if (meta) {
+        const records = paxRecords(data);
+        // A size or type of its own would make node-tar read another entry than the header says.
+        if (records.has('size') || records.has('type') || (type === 'g' && records.has('linkpath')))
+          throw malformed('a tar extended header changes an entry’s size, type or link');
+        if (type !== 'g') {
+          const path = records.get('path');
+          const link = records.get('linkpath');
+          extended = {
+            ...extended,
+            ...(path === undefined ? {} : { path }),
+            ...(link === undefined ? {} : { linkpath: link }),
+          };
+        }
+      } else {
         try {
           const parsed = JSON.parse(decoder.decode(data)) as unknown;
           if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
@@ -151,12 +225,18 @@ export async function inspectTarball(
     } else {
       let left = padded;
       while (left > 0) {
-        if (!(await fill(Math.min(left, 64 * 1024))))
-          throw new RegistryError('malformed_tarball', 'the tarball is truncated');
+        if (!(await fill(Math.min(left, 64 * 1024)))) throw malformed('the tarball is truncated');
         left -= take(Math.min(left, buffer.length)).length;
       }
     }
+    if (!meta) extended = {};
     if (regular) unpackedSize += size;
+  }
+  // node-tar reads on past a lone zero block: whatever follows the end must be zeros too.
+  while (sawEnd) {
+    if (buffer.some((b) => b !== 0)) throw malformed('the tarball has content after its end');
+    buffer = new Uint8Array(0);
+    if (!(await fill(1))) break;
   }
   if (!sawEnd && !streamDone) await reader.cancel().catch(() => undefined);
   if (!sawEnd && buffer.length > 0)
@@ -165,13 +245,7 @@ export async function inspectTarball(
     throw new RegistryError('malformed_tarball', 'the tarball is empty or truncated');
   if (!manifest)
     throw new RegistryError('invalid_manifest', manifestError ?? 'the tarball has no package.json');
-  return { unpackedSize, manifest };
-}
-
-/** `package/package.json`: the first path segment is the package folder, whatever its name. */
-function isManifestPath(path: string): boolean {
-  const parts = path.replace(/^\.\//, '').split('/');
-  return parts.length === 2 && parts[1] === 'package.json';
+  return { unpackedSize, manifest, bindingGyp };
 }
 
 /** The package.json inside tarball bytes already verified and stored. */

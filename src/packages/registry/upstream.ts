@@ -30,6 +30,8 @@ export interface Download {
   unpackedSize: number;
   /** The tarball's own package.json. */
   manifest: Record<string, unknown>;
+  /** A `binding.gyp` at the tarball's root (npm builds it on install). */
+  bindingGyp: boolean;
   /** The registry's document for this version (`deprecated`, `dist`, …). */
   registryManifest: Record<string, unknown>;
 }
@@ -222,7 +224,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           );
         }
       }
-      const { unpackedSize, manifest } = await inspectTarball(
+      const { unpackedSize, manifest, bindingGyp } = await inspectTarball(
         new Blob([bytes as BlobPart]).stream(),
         options.maxUnpackedBytes,
       );
@@ -241,6 +243,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         size: bytes.length,
         unpackedSize,
         manifest,
+        bindingGyp,
         registryManifest: document,
       };
     },

@@ -183,11 +183,15 @@ async function checkPackage(run: Run): Promise<void> {
     });
   }
   if (session.state.status === 'scanning') {
-    const manifest = download?.manifest ?? (await storedManifest(run));
+    // A resumed scan downloads again (the recorded integrity must match): the registry's document
+    // is checked against the tarball too, and only a download has it.
+    const checked = download ?? (await fetchTarball(run));
     const result = await deps.scanner.scan({
       name: session.state.name,
       version: session.state.version,
-      manifest,
+      manifest: checked.manifest,
+      bindingGyp: checked.bindingGyp,
+      registryManifest: checked.registryManifest,
       lockfileLicense: session.state.lockfileLicense,
       deprecated: session.state.download?.deprecated ?? null,
       policy: await currentPolicy(),
@@ -213,10 +217,6 @@ async function storedTarball(run: Run): Promise<Uint8Array> {
   const download = await fetchTarball(run);
   await run.deps.blobs.put(download.bytes);
   return download.bytes;
-}
-
-async function storedManifest(run: Run): Promise<Record<string, unknown>> {
-  return readManifest(await storedTarball(run));
 }
 
 /**

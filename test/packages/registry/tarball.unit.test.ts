@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { RegistryError } from '../../../src/packages/registry/errors.ts';
 import { inspectTarball } from '../../../src/packages/registry/tarball.ts';
 import { gzip, packTarball, tarBomb, tarOf, truncatedTarball } from '../../support/fixture-packages.ts';
+import { paxRecord, type RawEntry, rawTar } from '../../support/raw-tar.ts';
 
 const stream = (bytes: Uint8Array) => new Blob([bytes as BlobPart]).stream();
 const inspect = (bytes: Uint8Array, cap = 10_000_000) => inspectTarball(stream(bytes), cap);
@@ -44,6 +45,7 @@ describe('reading an npm tarball', () => {
     expect(await inspect(bytes)).toEqual({
       manifest: { name: 'deep', version: '1.0.0' },
       unpackedSize: manifest.length + 1,
+      bindingGyp: false,
     });
   });
 
@@ -114,5 +116,94 @@ describe('reading an npm tarball', () => {
       }),
       { numRuns: 150 },
     );
+  });
+});
+
+describe('reading entry paths as npm’s extractor writes them', () => {
+  const clean = JSON.stringify({ name: 'twin', version: '1.0.0' });
+  const evil = JSON.stringify({ name: 'twin', version: '1.0.0', scripts: { postinstall: 'node evil.js' } });
+  const raw = (entries: RawEntry[], trailer?: Uint8Array) => gzip(rawTar(entries, trailer));
+
+  it.each([
+    'package/./package.json',
+    'package//package.json',
+    'package/.//./package.json',
+    'x/\\package.json',
+    'package/c:package.json',
+    '../package.json',
+    'package/PACKAGE.JSON',
+    'package/package.json.',
+    'package\\package.json',
+  ])('refuses a second package.json spelled %j after a clean one', async (second) => {
+    const bytes = await raw([
+      { path: 'package/package.json', content: clean },
+      { path: second, content: evil },
+    ]);
+    expect(await codeOf(inspect(bytes))).toBe('malformed_tarball');
+  });
+
+  it('refuses a second package.json named by a PAX header, a GNU long name or the ustar prefix', async () => {
+    const variants: RawEntry[][] = [
+      [
+        { path: 'PaxHeader', type: 'x', content: paxRecord('path', 'package/./package.json') },
+        { path: 'package/harmless.js', content: evil },
+      ],
+      [
+        { path: '././@LongLink', type: 'L', content: 'package//package.json\0' },
+        { path: 'package/harmless.js', content: evil },
+      ],
+      [{ path: './package.json', prefix: 'package', content: evil }],
+    ];
+    for (const second of variants) {
+      const bytes = await raw([{ path: 'package/package.json', content: clean }, ...second]);
+      expect(await codeOf(inspect(bytes))).toBe('malformed_tarball');
+    }
+  });
+
+  it('reads the one package.json wherever npm writes it, and not one npm writes into a subfolder', async () => {
+    expect((await inspect(await raw([{ path: 'package//package.json', content: clean }]))).manifest).toEqual(
+      JSON.parse(clean),
+    );
+    expect(await codeOf(inspect(await raw([{ path: './package/package.json', content: clean }])))).toBe(
+      'malformed_tarball',
+    );
+  });
+
+  it('refuses what npm’s extractor would read differently: content after the end, PAX sizes, folders over package.json', async () => {
+    const afterEnd = rawTar([{ path: 'package/package.json', content: evil }], new Uint8Array(0));
+    const cases: Uint8Array[] = [
+      rawTar(
+        [{ path: 'package/package.json', content: clean }],
+        new Uint8Array([...new Uint8Array(512), ...afterEnd]),
+      ),
+      rawTar([
+        { path: 'PaxHeader', type: 'x', content: paxRecord('size', '0') },
+        { path: 'package/package.json', content: clean },
+      ]),
+      rawTar([
+        { path: 'package/package.json', content: clean },
+        { path: 'package/package.json/', type: '5' },
+      ]),
+      rawTar([
+        { path: 'package/package.json', content: clean },
+        { path: 'package/a.js', linkpath: 'package.json', content: evil },
+      ]),
+    ];
+    for (const tar of cases) expect(await codeOf(inspect(await gzip(tar)))).toBe('malformed_tarball');
+  });
+
+  it('tells a binding.gyp at the package root (npm runs node-gyp rebuild) from one in a subfolder', async () => {
+    const at = async (path: string) =>
+      (
+        await inspect(
+          await raw([
+            { path: 'package/package.json', content: clean },
+            { path, content: '{ "targets": [] }' },
+          ]),
+        )
+      ).bindingGyp;
+    expect(await at('package/binding.gyp')).toBe(true);
+    expect(await at('package/./binding.gyp')).toBe(true);
+    expect(await at('package/lib/binding.gyp')).toBe(false);
   });
 });
