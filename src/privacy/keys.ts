@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import { aesKey, base64url, fromBase64url, open, seal } from '../identity/tokens/crypto.ts';
 
 export interface PersonalDataKeysTable {
@@ -41,7 +42,7 @@ const context = (keyId: string) => `warden personal-data key ${keyId}`;
 /** Data keys in `warden_personal_data_keys`, sealed with `keyEncryptionKey` (AES-256-GCM). */
 export function personalDataKeys(db: Kysely<unknown>, keyEncryptionKey: CryptoKey): PersonalDataKeys {
   // Unsealed keys by id and sealed text: saves the KEK round per read, never decides existence.
-  const unsealed = new Map<string, { sealed: string; key: Promise<CryptoKey> }>();
+  const unsealed = new LRUCache<string, { sealed: string; key: Promise<CryptoKey> }>({ max: 10_000 });
   const unseal = (keyId: string, sealed: string): Promise<CryptoKey> => {
     const hit = unsealed.get(keyId);
     if (hit && hit.sealed === sealed) return hit.key;
@@ -55,7 +56,6 @@ export function personalDataKeys(db: Kysely<unknown>, keyEncryptionKey: CryptoKe
       },
     );
     key.catch(() => unsealed.delete(keyId));
-    if (unsealed.size >= 10_000) unsealed.delete(unsealed.keys().next().value as string);
     unsealed.set(keyId, { sealed, key });
     return key;
   };
