@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { sha256Hex } from '../../crypto/digest.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { AppEnv } from '../kit/env.ts';
@@ -26,6 +26,7 @@ export interface IdempotencyOptions {
   ttlHours: number;
   /** Who the key belongs to (keys of different callers never collide). */
   scope: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => string;
+  clock?: () => Date;
 }
 
 /**
@@ -36,6 +37,7 @@ export interface IdempotencyOptions {
  */
 export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppEnv> {
   const db = options.db.withTables<IdempotencyTables>();
+  const clock = options.clock ?? (() => new Date());
   return async (c, next) => {
     if (c.req.method !== 'POST') return next();
     const key = c.req.header('idempotency-key');
@@ -49,12 +51,13 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppE
     const fingerprint = sha256Hex(
       `${c.req.method} ${new URL(c.req.url).pathname}\n${c.get('rawBody') ?? ''}`,
     );
-    const expires = new Date(Date.now() + options.ttlHours * 3_600_000);
+    const now = clock();
+    const expires = new Date(now.getTime() + options.ttlHours * 3_600_000);
     await db
       .deleteFrom('warden_idempotency')
       .where('scope', '=', scope)
       .where('key', '=', key)
-      .where('expires_at', '<', sql<Date>`now()`)
+      .where('expires_at', '<', now)
       .execute();
     const claimed = await db
       .insertInto('warden_idempotency')

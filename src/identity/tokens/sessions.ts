@@ -216,7 +216,7 @@ export async function revokeFamilies(
 export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
   const { db } = deps;
   const clock = deps.clock ?? (() => new Date());
-  const revocations = revocationCache(db, deps.revocationSyncMs ?? 1000, deps.access.ttlSeconds);
+  const revocations = revocationCache(db, deps.revocationSyncMs ?? 1000, deps.access.ttlSeconds, clock);
 
   async function record(
     familyId: string,
@@ -555,9 +555,10 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
  * This process's copy of the revoked access-token ids and token families. `fresh()` fetches what was
  * recorded since the last fetch (less a minute of overlap, for writes that committed late) once the
  * copy is older than `syncMs`, one query for both, shared by concurrent callers. Token ids are kept
- * until the token expires; families until every access token issued in them has expired.
+ * until the token expires; families until every access token issued in them has expired, both by the
+ * injected clock (the sync interval itself is monotonic time: how old this copy is, not what time it is).
  */
-function revocationCache(db: Kysely<Tables>, syncMs: number, accessTtlSeconds: number) {
+function revocationCache(db: Kysely<Tables>, syncMs: number, accessTtlSeconds: number, clock: () => Date) {
   const tokens = new Map<string, number>();
   const families = new Map<string, number>();
   let since: string | null = null;
@@ -580,14 +581,15 @@ function revocationCache(db: Kysely<Tables>, syncMs: number, accessTtlSeconds: n
     if (!row) return;
     const parse = <T>(value: T | string): T => (typeof value === 'string' ? (JSON.parse(value) as T) : value);
     for (const [jti, expires] of parse(row.tokens)) tokens.set(jti, Date.parse(expires));
-    for (const family of parse(row.families)) if (!families.has(family)) families.set(family, Date.now());
+    for (const family of parse(row.families))
+      if (!families.has(family)) families.set(family, clock().getTime());
     since = new Date(new Date(row.now).getTime() - 60_000).toISOString();
     syncedAt = started;
     prune();
   }
 
   function prune() {
-    const now = Date.now();
+    const now = clock().getTime();
     for (const [family, seen] of families) if (now - seen > familyLifeMs) families.delete(family);
     for (const [jti, expires] of tokens) if (expires < now - 60_000) tokens.delete(jti);
   }
@@ -607,7 +609,7 @@ function revocationCache(db: Kysely<Tables>, syncMs: number, accessTtlSeconds: n
       tokens.set(tokenId, expiresAt.getTime());
     },
     revokeFamily(familyId: string) {
-      families.set(familyId, Date.now());
+      families.set(familyId, clock().getTime());
     },
   };
 }
