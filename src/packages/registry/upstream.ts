@@ -1,7 +1,7 @@
 import semver from 'semver';
 import { z } from 'zod';
 import { readBoundedBody } from '../../runtime/bounded-body.ts';
-import { validPackageName } from '../lockfile.ts';
+import { validPackageName } from '../package-name.ts';
 import { RegistryError } from './errors.ts';
 import { digestsOf, integrityChecker, shasumToIntegrity } from './integrity.ts';
 import { inspectTarball } from './tarball.ts';
