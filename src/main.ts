@@ -4,6 +4,7 @@ import { KEYS_USAGE, keysDepsOf, parseKeysArgs, runKeys } from './cli/keys.ts';
 import { OSV_USAGE, parseOsvArgs, runOsv } from './cli/osv.ts';
 import { PROJECTIONS_USAGE, parseProjectionsArgs, runProjections } from './cli/projections.ts';
 import { parseReplayArgs, REPLAY_USAGE, runReplay } from './cli/replay.ts';
+import type { HttpAppFactory } from './cli/serve.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openService, type Service } from './service.ts';
@@ -71,7 +72,8 @@ const commands = new Map<string, Command>([
       'Usage: warden serve    the HTTP API, with the workers in-process unless WARDEN_WORKERS=false',
       false,
       noArguments,
-      async (_, service, logger) => (await import('./cli/serve.ts')).serve(service, logger),
+      async (_, service, logger) =>
+        (await import('./cli/serve.ts')).serve(service, logger, await httpApp(service, logger)),
     ),
   ],
   [
@@ -115,6 +117,31 @@ const commands = new Map<string, Command>([
     ),
   ],
 ]);
+
+/** The HTTP app for `serve`, built here: only main imports `http/`. */
+async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory> {
+  const { createApp, oauthServerFor } = await import('./http/app.ts');
+  const { config, store } = service;
+  const db = service.database.db;
+  return (identity) => {
+    const oauth = oauthServerFor({ config, identity, store, db, logger });
+    const { fetch } = createApp({
+      config,
+      identity,
+      eventsInDatabase: store.name !== 'eventstoredb',
+      store,
+      personalData: service.personalData,
+      db,
+      projections: service.engine,
+      engine: service.engine,
+      readiness: service.readiness,
+      metrics: service.metrics,
+      logger,
+      oauth,
+    });
+    return { fetch, oauth };
+  };
+}
 
 /** `warden [--help | --version] [help [<command>] | <command> [options]]`: parse first, then open. */
 async function main(argv: readonly string[]): Promise<number> {

@@ -1,7 +1,8 @@
 import { bootstrap } from '../bootstrap.ts';
-import { createApp, oauthServerFor } from '../http/app.ts';
+import type { IdentityStack } from '../identity/stack.ts';
 import type { Logger } from '../logger.ts';
-import { listen, onStopSignal, runtimeName } from '../runtime/index.ts';
+import type { OAuthServer } from '../oauth/server.ts';
+import { type FetchHandler, listen, onStopSignal, runtimeName } from '../runtime/index.ts';
 import type { Service } from '../service.ts';
 import { sweepExpired } from '../sweep.ts';
 
@@ -17,8 +18,14 @@ export async function runWorker(service: Service, logger: Logger): Promise<numbe
   return 0;
 }
 
+/**
+ * The HTTP app (and the OAuth server it mounts) for a signed-in identity stack. main.ts builds it:
+ * only main imports `http/`.
+ */
+export type HttpAppFactory = (identity: IdentityStack) => { fetch: FetchHandler; oauth: OAuthServer };
+
 /** `warden serve`: the HTTP API (with the workers unless WARDEN_WORKERS is off) until a stop signal. */
-export async function serve(service: Service, logger: Logger): Promise<number> {
+export async function serve(service: Service, logger: Logger, appFor: HttpAppFactory): Promise<number> {
   const { config } = service;
   if (config.WARDEN_WORKERS) await service.startBackground();
   else await service.engine.prepare();
@@ -30,7 +37,8 @@ export async function serve(service: Service, logger: Logger): Promise<number> {
     userIds: identity.userIds,
     reveal: (text) => process.stderr.write(text),
   });
-  const oauth = oauthServerFor({ config, identity, store: service.store, db: service.database.db, logger });
+  const app = appFor(identity);
+  const { oauth } = app;
   const sweeper = setInterval(() => {
     sweepExpired(identity, oauth, service.metrics).then(
       (swept) => logger.debug({ swept }, 'swept expired login, token and OAuth records'),
@@ -38,20 +46,6 @@ export async function serve(service: Service, logger: Logger): Promise<number> {
     );
   }, SWEEP_INTERVAL_MS);
   sweeper.unref?.();
-  const app = createApp({
-    config,
-    identity,
-    eventsInDatabase: service.store.name !== 'eventstoredb',
-    store: service.store,
-    personalData: service.personalData,
-    db: service.database.db,
-    projections: service.engine,
-    engine: service.engine,
-    readiness: service.readiness,
-    metrics: service.metrics,
-    logger,
-    oauth,
-  });
   const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });
   logger.info(
     {
