@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { HELP_OPTION, help, type ParsedArgs, parseWith, run, version } from './cli/command.ts';
+import { type Command, command, HELP_OPTION, noArguments, parseWith, run, version } from './cli/command.ts';
 import { KEYS_USAGE, keysDepsOf, parseKeysArgs, runKeys } from './cli/keys.ts';
 import { OSV_USAGE, parseOsvArgs, runOsv } from './cli/osv.ts';
 import { PROJECTIONS_USAGE, parseProjectionsArgs, runProjections } from './cli/projections.ts';
@@ -28,42 +28,6 @@ Commands:
 
 Options go in any order, as --name value or --name=value. Configuration comes from environment
 variables: see README.md.`;
-
-type Runner = (service: Service, logger: Logger) => Promise<number>;
-
-/**
- * A command: its usage, and a parser that turns its arguments into something to run on the opened
- * service. One-shot commands print results (their logs: warnings only, unless LOG_LEVEL says more)
- * and close the service when done; the long-running ones close it on their stop signal.
- */
-interface Command {
-  usage: string;
-  oneShot: boolean;
-  parse(argv: readonly string[]): ParsedArgs<Runner>;
-}
-
-function command<A>(
-  usage: string,
-  oneShot: boolean,
-  parse: (argv: readonly string[]) => ParsedArgs<A>,
-  execute: (args: A, service: Service, logger: Logger) => Promise<number>,
-): Command {
-  return {
-    usage,
-    oneShot,
-    parse: (argv) => {
-      const parsed = parse(argv);
-      return parsed.kind === 'run' ? run((service, logger) => execute(parsed.args, service, logger)) : parsed;
-    },
-  };
-}
-
-/** For the commands that take no arguments but `--help`. */
-const noArguments = (argv: readonly string[]): ParsedArgs<null> =>
-  parseWith(() => {
-    const { values } = parseArgs({ args: [...argv], options: HELP_OPTION });
-    return values.help ? help : run(null);
-  });
 
 const commands = new Map<string, Command>([
   [

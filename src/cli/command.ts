@@ -1,4 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { Logger } from '../logger.ts';
+import type { Service } from '../service.ts';
 
 /**
  * What a command's arguments came to: something to run, a request for its usage, or a usage error.
@@ -64,3 +67,41 @@ export async function version(): Promise<string> {
   const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
   return (JSON.parse(text) as { version: string }).version;
 }
+
+/** A parsed command, ready to run on the opened service. */
+export type Runner = (service: Service, logger: Logger) => Promise<number>;
+
+/**
+ * A command: its usage, and a parser that turns its arguments into something to run on the opened
+ * service. One-shot commands print results (their logs: warnings only, unless LOG_LEVEL says more)
+ * and close the service when done; the long-running ones close it on their stop signal.
+ */
+export interface Command {
+  usage: string;
+  oneShot: boolean;
+  parse(argv: readonly string[]): ParsedArgs<Runner>;
+}
+
+/** A command of the table in main.ts: its usage, its parser and what it runs with the parsed arguments. */
+export function command<A>(
+  usage: string,
+  oneShot: boolean,
+  parse: (argv: readonly string[]) => ParsedArgs<A>,
+  execute: (args: A, service: Service, logger: Logger) => Promise<number>,
+): Command {
+  return {
+    usage,
+    oneShot,
+    parse: (argv) => {
+      const parsed = parse(argv);
+      return parsed.kind === 'run' ? run((service, logger) => execute(parsed.args, service, logger)) : parsed;
+    },
+  };
+}
+
+/** For the commands that take no arguments but `--help`. */
+export const noArguments = (argv: readonly string[]): ParsedArgs<null> =>
+  parseWith(() => {
+    const { values } = parseArgs({ args: [...argv], options: HELP_OPTION });
+    return values.help ? help : run(null);
+  });
