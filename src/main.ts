@@ -1,43 +1,145 @@
-import { bootstrap } from './bootstrap.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
-import { createApp, oauthServerFor } from './http/app.ts';
+import { parseArgs } from 'node:util';
+import { type Command, command, HELP_OPTION, noArguments, parseWith, run, version } from './cli/command.ts';
+import { KEYS_USAGE, keysDepsOf, parseKeysArgs, runKeys } from './cli/keys.ts';
+import { OSV_USAGE, parseOsvArgs, runOsv } from './cli/osv.ts';
+import { PROJECTIONS_USAGE, parseProjectionsArgs, runProjections } from './cli/projections.ts';
+import { parseReplayArgs, REPLAY_USAGE, runReplay } from './cli/replay.ts';
+import type { HttpAppFactory } from './cli/serve.ts';
+import { ConfigError, loadConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { listen, onStopSignal, runtimeName } from './runtime/index.ts';
 import { openService, type Service } from './service.ts';
-import { sweepExpired } from './sweep.ts';
 
-const USAGE = `Usage: warden <command>
+const USAGE = `Usage: warden [--help | --version] <command> [options]
 
 Commands:
   serve                       HTTP API with projections and workers in-process (the default)
   worker                      projections and process managers only, no HTTP
   migrate                     apply database migrations and exit
-  projections list            each projection's state, position, lag and last error
+  projections list [--json]   each projection's state, position, lag and last error
   projections rebuild <name>  rebuild a read model from the events (no downtime), with progress
-  keys list                   token signing keys: kid, state (pending/active/retired), dates
+  keys list [--json]          token signing keys: kid, state (pending/active/retired), dates
   keys rotate [--force]       pending key → active, active → retired, new pending key published
-  keys list|rotate --tenant <slug> [--alg EdDSA|RS256|ES256]
+  keys list|rotate --tenant <slug> [--alg EdDSA|RS256|ES256] [--json]
                               a tenant issuer's OAuth keys; rotate: a new key signs, the old one stays published
   osv import <path>           import OSV advisory data (folder or .zip); re-checks packages already let in
-  replay <streamId> [--at <revision|time>] [--diff]
+  replay <streamId> [--at <revision|time>] [--diff] [--json]
                               an entity's state then, folded from its events; --diff: what each event changed
-  help                        this text
+  help [<command>]            this text, or a command's (as does <command> --help)
 
-Configuration comes from environment variables: see README.md.`;
+Options go in any order, as --name value or --name=value. Configuration comes from environment
+variables: see README.md.`;
 
-const SWEEP_INTERVAL_MS = 10 * 60_000;
+const commands = new Map<string, Command>([
+  [
+    'serve',
+    command(
+      'Usage: warden serve    the HTTP API, with the workers in-process unless WARDEN_WORKERS=false',
+      false,
+      noArguments,
+      async (_, service, logger) =>
+        (await import('./cli/serve.ts')).serve(service, logger, await httpApp(service, logger)),
+    ),
+  ],
+  [
+    'worker',
+    command(
+      'Usage: warden worker   projections and process managers only, no HTTP',
+      false,
+      noArguments,
+      async (_, service, logger) => (await import('./cli/serve.ts')).runWorker(service, logger),
+    ),
+  ],
+  [
+    'migrate',
+    command('Usage: warden migrate  apply database migrations and exit', true, noArguments, async () => {
+      console.log('database is up to date');
+      return 0;
+    }),
+  ],
+  [
+    'projections',
+    command(PROJECTIONS_USAGE, true, parseProjectionsArgs, (args, service) =>
+      runProjections(args, { engine: service.engine }),
+    ),
+  ],
+  [
+    'keys',
+    command(KEYS_USAGE, true, parseKeysArgs, async (args, service) =>
+      runKeys(args, await keysDepsOf(service)),
+    ),
+  ],
+  [
+    'osv',
+    command(OSV_USAGE, true, parseOsvArgs, (args, service) =>
+      runOsv(args, { db: service.database.db as never, store: service.store }),
+    ),
+  ],
+  [
+    'replay',
+    command(REPLAY_USAGE, true, parseReplayArgs, (args, service) =>
+      runReplay(args, { store: service.store, db: service.database.db }),
+    ),
+  ],
+]);
 
-async function main(argv: string[]): Promise<number> {
-  const [command = 'serve', ...rest] = argv;
-  if (command === 'help' || command === '--help' || command === '-h') {
-    console.log(USAGE);
+/** The HTTP app for `serve`, built here: only main imports `http/`. */
+async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory> {
+  const { createApp, oauthServerFor } = await import('./http/app.ts');
+  const { config, store } = service;
+  const db = service.database.db;
+  return (identity) => {
+    const oauth = oauthServerFor({ config, identity, store, db, logger });
+    const { fetch } = createApp({
+      config,
+      identity,
+      eventsInDatabase: store.name !== 'eventstoredb',
+      store,
+      personalData: service.personalData,
+      db,
+      projections: service.engine,
+      engine: service.engine,
+      readiness: service.readiness,
+      metrics: service.metrics,
+      logger,
+      oauth,
+    });
+    return { fetch, oauth };
+  };
+}
+
+/** `warden [--help | --version] [help [<command>] | <command> [options]]`: parse first, then open. */
+async function main(argv: readonly string[]): Promise<number> {
+  const start = argv.findIndex((arg) => !arg.startsWith('-'));
+  const [name = 'serve', ...rest] = start === -1 ? [] : argv.slice(start);
+  const top = parseWith(() => {
+    const { values } = parseArgs({
+      args: argv.slice(0, start === -1 ? argv.length : start),
+      options: { ...HELP_OPTION, version: { type: 'boolean' } },
+    });
+    return run(values);
+  });
+  if (top.kind !== 'run') return usageError(top.kind === 'invalid' ? top.message : '', USAGE);
+  if (top.args.version) {
+    console.log(await version());
     return 0;
   }
-  if (!['serve', 'worker', 'migrate', 'projections', 'keys', 'replay', 'osv'].includes(command)) {
-    console.error(`unknown command "${command}"\n\n${USAGE}`);
-    return 2;
+  if (top.args.help || name === 'help') {
+    const about = name === 'help' && rest[0] !== undefined ? commands.get(rest[0]) : undefined;
+    if (name === 'help' && rest[0] !== undefined && !about)
+      return usageError(`unknown command "${rest[0]}"`, USAGE);
+    console.log(about?.usage ?? USAGE);
+    return 0;
   }
-  let config: Config;
+  const chosen = commands.get(name);
+  if (!chosen) return usageError(`unknown command "${name}"`, USAGE);
+  const parsed = chosen.parse(rest);
+  if (parsed.kind === 'help') {
+    console.log(chosen.usage);
+    return 0;
+  }
+  if (parsed.kind === 'invalid') return usageError(parsed.message, chosen.usage);
+
+  let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(process.env);
   } catch (error) {
@@ -47,134 +149,19 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const quiet =
-    command === 'projections' ||
-    command === 'migrate' ||
-    command === 'keys' ||
-    command === 'replay' ||
-    command === 'osv';
-  const logger = createLogger(quiet && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+  const logger = createLogger(chosen.oneShot && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
   const service = await openService(config, logger);
-  switch (command) {
-    case 'migrate':
-      await service.close();
-      console.log('database is up to date');
-      return 0;
-    case 'projections': {
-      const { projectionsCommand } = await import('./cli/projections.ts');
-      try {
-        return await projectionsCommand(rest, { engine: service.engine });
-      } finally {
-        await service.close();
-      }
-    }
-    case 'keys': {
-      const { keysCommand } = await import('./cli/keys.ts');
-      try {
-        const identity = await service.identity();
-        const { tenantIdForSlug } = await import('./commands/tenancy/index.ts');
-        return await keysCommand(rest, {
-          keys: identity.keys,
-          tenantKeys: {
-            keys: identity.oauthKeys,
-            // Until every token it signed has expired and every cached JWKS has been read again.
-            publishForSeconds:
-              Math.max(
-                config.WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS,
-                config.WARDEN_OAUTH_ID_TOKEN_TTL_SECONDS,
-              ) +
-              config.WARDEN_JWKS_CACHE_SECONDS +
-              60,
-            tenantId: tenantIdForSlug,
-          },
-        });
-      } finally {
-        await service.close();
-      }
-    }
-    case 'osv': {
-      const { osvCommand } = await import('./cli/osv.ts');
-      try {
-        return await osvCommand(rest, { db: service.database.db as never, store: service.store });
-      } finally {
-        await service.close();
-      }
-    }
-    case 'replay': {
-      const { replayCommand } = await import('./cli/replay.ts');
-      try {
-        return await replayCommand(rest, { store: service.store, db: service.database.db });
-      } finally {
-        await service.close();
-      }
-    }
-    case 'worker':
-      return runWorker(service, logger);
-    default:
-      return serve(service, logger);
+  if (!chosen.oneShot) return parsed.args(service, logger);
+  try {
+    return await parsed.args(service, logger);
+  } finally {
+    await service.close();
   }
 }
 
-async function runWorker(service: Service, logger: Logger): Promise<number> {
-  await service.startBackground();
-  logger.info({ runtime: runtimeName }, 'worker started');
-  await new Promise<void>((resolve) => onStopSignal(() => resolve()));
-  logger.info('stopping at a checkpoint');
-  await service.close();
-  return 0;
-}
-
-async function serve(service: Service, logger: Logger): Promise<number> {
-  const { config } = service;
-  if (config.WARDEN_WORKERS) await service.startBackground();
-  else await service.engine.prepare();
-  const identity = await service.identity();
-  await bootstrap(service.store, logger, {
-    email: config.WARDEN_ADMIN_EMAIL,
-    password: config.WARDEN_ADMIN_PASSWORD,
-    hasher: identity.hasher,
-    userIds: identity.userIds,
-    reveal: (text) => process.stderr.write(text),
-  });
-  const oauth = oauthServerFor({ config, identity, store: service.store, db: service.database.db, logger });
-  const sweeper = setInterval(() => {
-    sweepExpired(identity, oauth, service.metrics).then(
-      (swept) => logger.debug({ swept }, 'swept expired login, token and OAuth records'),
-      (error: unknown) => logger.warn({ err: error }, 'sweeping expired records failed'),
-    );
-  }, SWEEP_INTERVAL_MS);
-  sweeper.unref?.();
-  const app = createApp({
-    config,
-    identity,
-    eventsInDatabase: service.store.name !== 'eventstoredb',
-    store: service.store,
-    personalData: service.personalData,
-    db: service.database.db,
-    projections: service.engine,
-    engine: service.engine,
-    readiness: service.readiness,
-    metrics: service.metrics,
-    logger,
-    oauth,
-  });
-  const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });
-  logger.info(
-    {
-      url: `http://${config.HOST}:${server.port}`,
-      runtime: runtimeName,
-      database: service.database.kind,
-      store: service.store.name,
-    },
-    'warden is listening',
-  );
-  const signal = await new Promise<string>((resolve) => onStopSignal(resolve));
-  logger.info({ signal }, 'shutting down: finishing in-flight requests');
-  clearInterval(sweeper);
-  await server.close(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
-  await service.close();
-  logger.info('stopped');
-  return 0;
+function usageError(message: string, usage: string): number {
+  console.error(message ? `${message}\n\n${usage}` : usage);
+  return 2;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,32 +1,64 @@
 import { stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
 import type { EventStore } from '../eventstore/port.ts';
 import type { AdvisoryTables } from '../packages/advisories.ts';
 import { importOsv } from '../packages/osv-import.ts';
+import {
+  type CommandIo,
+  dispatch,
+  HELP_OPTION,
+  help,
+  invalid,
+  type ParsedArgs,
+  parseWith,
+  run,
+} from './command.ts';
 
-const USAGE = `Usage:
+export const OSV_USAGE = `Usage:
   warden osv import <path>   import OSV advisories (a folder of OSV JSON, or a .zip of them); packages
                              already approved or published that a new advisory affects are flagged`;
 
-export interface OsvCommandDeps {
+export type OsvArgs = { action: 'import'; path: string };
+
+/** `osv import <path>`. */
+export function parseOsvArgs(argv: readonly string[]): ParsedArgs<OsvArgs> {
+  return parseWith<OsvArgs>(() => {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: HELP_OPTION,
+      allowPositionals: true,
+    });
+    if (values.help) return help;
+    const [action, path, ...rest] = positionals;
+    if (action !== 'import')
+      return invalid(action ? `unknown osv command "${action}"` : 'name an osv command');
+    if (!path) return invalid('name the folder or .zip to import');
+    if (rest.length > 0) return invalid(`unexpected argument ${rest[0]}`);
+    return run({ action, path });
+  });
+}
+
+export interface OsvCommandDeps extends CommandIo {
   db: Kysely<AdvisoryTables>;
   store: EventStore;
-  output?: NodeJS.WritableStream;
 }
 
 /** `warden osv import <path>`. Exit code 0 imported, 1 the path cannot be read, 2 bad usage. */
-export async function osvCommand(argv: string[], deps: OsvCommandDeps): Promise<number> {
+export function osvCommand(argv: readonly string[], deps: OsvCommandDeps): Promise<number> {
+  return dispatch(parseOsvArgs(argv), OSV_USAGE, { errors: process.stderr, ...deps }, (args) =>
+    runOsv(args, deps),
+  );
+}
+
+/** Runs parsed `osv` arguments. */
+export async function runOsv({ path }: OsvArgs, deps: OsvCommandDeps): Promise<number> {
   const output = deps.output ?? process.stdout;
   const print = (line: string) => output.write(`${line}\n`);
-  const [command, path, ...rest] = argv;
-  if (command !== 'import' || !path || rest.length > 0) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
   try {
     await stat(path);
   } catch {
-    process.stderr.write(`cannot read ${path}\n`);
+    (deps.errors ?? process.stderr).write(`cannot read ${path}\n`);
     return 1;
   }
   const result = await importOsv({ db: deps.db, store: deps.store, path });

@@ -1,45 +1,87 @@
+import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { ProjectionEngine, ProjectionStatus, RebuildProgress } from '../projections/engine/index.ts';
 import { isProjectionEngineError, RebuildFailedError } from '../projections/engine/index.ts';
+import {
+  type CommandIo,
+  dispatch,
+  HELP_OPTION,
+  help,
+  invalid,
+  type ParsedArgs,
+  parseWith,
+  run,
+  toJson,
+} from './command.ts';
 
-const USAGE = `Usage:
-  warden projections list             each projection's state, position, lag and last error
+export const PROJECTIONS_USAGE = `Usage:
+  warden projections list [--json]    each projection's state, position, lag and last error
   warden projections rebuild <name>   rebuild a read model from the events, without downtime`;
 
-export interface ProjectionsCommandDeps {
+export type ProjectionsArgs = { action: 'list'; json: boolean } | { action: 'rebuild'; name: string };
+
+/** `projections list [--json] | rebuild <name>`. */
+export function parseProjectionsArgs(argv: readonly string[]): ParsedArgs<ProjectionsArgs> {
+  return parseWith<ProjectionsArgs>(() => {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: { ...HELP_OPTION, json: { type: 'boolean' } },
+      allowPositionals: true,
+    });
+    if (values.help) return help;
+    const [action, ...rest] = positionals;
+    if (action === 'list') {
+      if (rest.length > 0) return invalid(`unexpected argument ${rest[0]}`);
+      return run({ action, json: values.json ?? false });
+    }
+    if (action === 'rebuild') {
+      if (values.json) return invalid('--json goes with list');
+      if (rest.length !== 1)
+        return invalid(
+          rest.length === 0 ? 'name the projection to rebuild' : `unexpected argument ${rest[1]}`,
+        );
+      return run({ action, name: rest[0]! });
+    }
+    return invalid(action ? `unknown projections command "${action}"` : 'name a projections command');
+  });
+}
+
+export interface ProjectionsCommandDeps extends CommandIo {
   engine: Pick<ProjectionEngine, 'status' | 'rebuild'>;
   /** Where the table, the progress bar and the result go (default: stdout). */
-  output?: NodeJS.WritableStream & { isTTY?: boolean };
+  output?: (NodeJS.WritableStream & { isTTY?: boolean }) | undefined;
 }
 
 /**
  * `warden projections list | rebuild <name>`. Returns the exit code: 0 done, 1 the operation failed
  * (unknown projection, a rebuild already running, a failing event), 2 bad usage.
  */
-export async function projectionsCommand(argv: string[], deps: ProjectionsCommandDeps): Promise<number> {
+export function projectionsCommand(argv: readonly string[], deps: ProjectionsCommandDeps): Promise<number> {
+  return dispatch(parseProjectionsArgs(argv), PROJECTIONS_USAGE, deps, (args) => runProjections(args, deps));
+}
+
+/** Runs parsed `projections` arguments. */
+export async function runProjections(args: ProjectionsArgs, deps: ProjectionsCommandDeps): Promise<number> {
   const output = deps.output ?? process.stdout;
   const print = (line: string) => output.write(`${line}\n`);
-  const [command, ...rest] = argv;
   try {
-    if (command === 'list' && rest.length === 0) {
-      print(renderTable(await deps.engine.status()));
+    if (args.action === 'list') {
+      const statuses = await deps.engine.status();
+      print(args.json ? toJson(statuses) : renderTable(statuses));
       return 0;
     }
-    if (command === 'rebuild' && rest.length === 1)
-      return await rebuild(rest[0]!, deps.engine, output, print);
+    return await rebuild(args.name, deps.engine, output, print);
   } catch (error) {
     if (!isProjectionEngineError(error)) throw error;
     print(describeError(error));
     return 1;
   }
-  print(USAGE);
-  return 2;
 }
 
 async function rebuild(
   name: string,
   engine: ProjectionsCommandDeps['engine'],
-  output: NonNullable<ProjectionsCommandDeps['output']>,
+  output: NodeJS.WritableStream & { isTTY?: boolean },
   print: (line: string) => void,
 ): Promise<number> {
   const bar = new cliProgress.SingleBar(

@@ -1,39 +1,78 @@
+import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
 import { parseReplayPoint, type ReplayResult, replayStream } from '../audit/replay.ts';
 import { replaySnapshots } from '../audit/snapshots.ts';
 import { type AggregateRegistry, aggregateRegistry, upcasters } from '../commands/registry/index.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import {
+  type CommandIo,
+  dispatch,
+  HELP_OPTION,
+  help,
+  invalid,
+  type ParsedArgs,
+  parseWith,
+  run,
+} from './command.ts';
 
-const USAGE = `Usage:
+export const REPLAY_USAGE = `Usage:
   warden replay <streamId> [--at <revision | ISO time>] [--diff] [--json]
     --at    the point to replay to: a revision (0, 1, …) or a time (2026-01-31T12:00:00Z); default: now
     --diff  print each event folded and what it changed
     --json  print the result as one JSON object`;
 
-export interface ReplayCommandDeps {
+export interface ReplayArgs {
+  streamId: string;
+  at: string | undefined;
+  diff: boolean;
+  json: boolean;
+}
+
+/** `replay <streamId> [--at <point>] [--diff] [--json]`, options in any order. */
+export function parseReplayArgs(argv: readonly string[]): ParsedArgs<ReplayArgs> {
+  return parseWith<ReplayArgs>(() => {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: {
+        ...HELP_OPTION,
+        at: { type: 'string' },
+        diff: { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+      allowPositionals: true,
+    });
+    if (values.help) return help;
+    const [streamId, ...rest] = positionals;
+    if (!streamId) return invalid('name the stream to replay');
+    if (rest.length > 0) return invalid(`unexpected argument ${rest[0]}`);
+    if (values.at === '') return invalid('--at needs a value');
+    return run({ streamId, at: values.at, diff: values.diff ?? false, json: values.json ?? false });
+  });
+}
+
+export interface ReplayCommandDeps extends CommandIo {
   store: EventStore;
   aggregates?: AggregateRegistry;
   /** The service's database: replay keeps its snapshots there (none without it). */
   db?: Kysely<Tables>;
-  output?: NodeJS.WritableStream;
 }
 
 /**
  * `warden replay <streamId>`: an entity's state at a point, folded with its aggregate's own
  * `evolve`. Exit code 0 done, 1 unknown stream (or no aggregate for it), 2 bad usage.
  */
-export async function replayCommand(argv: string[], deps: ReplayCommandDeps): Promise<number> {
+export function replayCommand(argv: readonly string[], deps: ReplayCommandDeps): Promise<number> {
+  return dispatch(parseReplayArgs(argv), REPLAY_USAGE, deps, (args) => runReplay(args, deps));
+}
+
+/** Runs parsed `replay` arguments. */
+export async function runReplay(args: ReplayArgs, deps: ReplayCommandDeps): Promise<number> {
   const output = deps.output ?? process.stdout;
   const print = (line: string) => output.write(`${line}\n`);
-  const args = parseArgs(argv);
-  if (!args.ok) {
-    print(`${args.message}\n\n${USAGE}`);
-    return 2;
-  }
   const point = parseReplayPoint(args.at);
   if (!point.ok) {
-    print(`--at ${point.message}`);
+    (deps.errors ?? deps.output ?? process.stderr).write(`--at ${point.message}\n`);
     return 2;
   }
   const outcome = await replayStream(
@@ -83,28 +122,4 @@ export function render(result: ReplayResult, at: string | undefined): string {
   }
   lines.push(JSON.stringify(result.state, null, 2));
   return lines.join('\n');
-}
-
-type Args =
-  | { ok: true; streamId: string; at: string | undefined; diff: boolean; json: boolean }
-  | { ok: false; message: string };
-
-function parseArgs(argv: string[]): Args {
-  let streamId: string | undefined;
-  let at: string | undefined;
-  let diff = false;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--diff') diff = true;
-    else if (arg === '--json') json = true;
-    else if (arg === '--at' || arg.startsWith('--at=')) {
-      at = arg === '--at' ? argv[++i] : arg.slice('--at='.length);
-      if (at === undefined || at === '') return { ok: false, message: '--at needs a value' };
-    } else if (arg.startsWith('--')) return { ok: false, message: `unknown option ${arg}` };
-    else if (streamId === undefined) streamId = arg;
-    else return { ok: false, message: `unexpected argument ${arg}` };
-  }
-  if (!streamId) return { ok: false, message: 'name the stream to replay' };
-  return { ok: true, streamId, at, diff, json };
 }

@@ -232,6 +232,7 @@ export function createApp(deps: AppDeps) {
   const keyed = idempotency({
     db: deps.db,
     ttlHours: deps.config.WARDEN_IDEMPOTENCY_TTL_HOURS,
+    clock,
     scope: (c) => {
       const principal = c.get('principal');
       const tenant = c.get('tenant');

@@ -8,8 +8,9 @@ import type { Metrics } from './metrics.ts';
 /** Gauges read at scrape time from the database: projections, job queues, workers. */
 export function registerGauges(
   metrics: Metrics,
-  deps: { database: Database; engine: Pick<ProjectionEngine, 'status'> },
+  deps: { database: Database; engine: Pick<ProjectionEngine, 'status'>; clock?: () => Date },
 ) {
+  const clock = deps.clock ?? (() => new Date());
   metrics.gauge(
     'warden_projection_lag_events',
     'Events a projection is behind the head of the store',
@@ -40,7 +41,7 @@ export function registerGauges(
     'Seconds since each worker’s last heartbeat (state live, missing or stopped)',
     ['worker', 'state'],
     async () => {
-      const now = Date.now();
+      const now = clock().getTime();
       return (await listWorkers(deps.database)).map((w) => ({
         labels: { worker: w.id, state: w.state },
         value: Math.max(0, (now - new Date(w.lastHeartbeat).getTime()) / 1000),

@@ -2,8 +2,8 @@ import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from 'jose';
 import { type ClientState, findClient } from '../commands/oauth/index.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { sha256 } from '../identity/tokens/crypto.ts';
+import { loadingCache } from '../runtime/cache.ts';
 import { OAuthError } from './errors.ts';
-import { ExpiringLru } from './lru.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 
 export interface ClientRegistry {
@@ -27,22 +27,27 @@ export function clientRegistry(deps: {
   clock?: () => Date;
 }): ClientRegistry {
   const clock = deps.clock ?? (() => new Date());
-  // `null` caches "no such client" too, so made-up ids cannot turn into a stream read each.
-  const cache = new ExpiringLru<ClientState | null>(deps.max ?? 10_000, deps.ttlMs, () => clock().getTime());
+  // Keyed `<tenantId>:<clientId>`; the client id is a UUID, so the last colon splits them.
+  const find = async (key: string) => {
+    const at = key.lastIndexOf(':');
+    return { client: (await findClient(deps.store, key.slice(0, at), key.slice(at + 1)))?.state };
+  };
+  // "No such client" is cached too, so made-up ids cannot turn into a stream read each.
+  const cache =
+    deps.ttlMs > 0
+      ? loadingCache({ max: deps.max ?? 10_000, ttlMs: deps.ttlMs, clock, load: find })
+      : undefined;
   return {
     get cached() {
-      return cache.size;
+      return cache?.size ?? 0;
     },
     async get(tenantId, clientId) {
       if (!UUID.test(clientId)) return undefined;
-      const found = await cache.getOrLoad(
-        `${tenantId}:${clientId}`,
-        async () => (await findClient(deps.store, tenantId, clientId))?.state ?? null,
-      );
-      return found ?? undefined;
+      const key = `${tenantId}:${clientId}`;
+      return (await (cache ? cache.forceFetch(key) : find(key))).client;
     },
     forget(tenantId, clientId) {
-      cache.delete(`${tenantId}:${clientId}`);
+      cache?.delete(`${tenantId}:${clientId}`);
     },
   };
 }

@@ -2,7 +2,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK
 import { type Kysely, sql } from 'kysely';
 import type { Tables } from '../db/tables.ts';
 import { open, seal } from '../identity/tokens/crypto.ts';
-import { ExpiringLru } from './lru.ts';
+import { loadingCache } from '../runtime/cache.ts';
 
 /** Algorithms a tenant signs with: EdDSA for access tokens; ID tokens as each client asks (RS256 by default, as OIDC requires). */
 export const tenantAlgorithms = ['EdDSA', 'RS256', 'ES256'] as const;
@@ -75,11 +75,17 @@ export function oauthKeys(deps: {
 }): OAuthKeys {
   const { db, keyEncryptionKey } = deps;
   const clock = deps.clock ?? (() => new Date());
-  const cache = new ExpiringLru<TenantKeySet>(
-    deps.cacheMax ?? 2000,
-    (deps.cacheTtlSeconds ?? 300) * 1000,
-    () => clock().getTime(),
-  );
+  const cache = loadingCache<string, TenantKeySet>({
+    max: deps.cacheMax ?? 2000,
+    ttlMs: (deps.cacheTtlSeconds ?? 300) * 1000,
+    clock,
+    load: async (tenantId) => ({
+      rows: await read(tenantId),
+      signers: new Map(),
+      verifiers: new Map(),
+      lastMissReload: 0,
+    }),
+  });
 
   async function read(tenantId: string): Promise<KeyRow[]> {
     const result = await sql<KeyRow>`
@@ -90,13 +96,7 @@ export function oauthKeys(deps: {
     return result.rows;
   }
 
-  const keySet = (tenantId: string) =>
-    cache.getOrLoad(tenantId, async () => ({
-      rows: await read(tenantId),
-      signers: new Map(),
-      verifiers: new Map(),
-      lastMissReload: 0,
-    }));
+  const keySet = (tenantId: string) => cache.forceFetch(tenantId);
 
   async function create(tenantId: string, alg: TenantAlgorithm) {
     const key = await newKey(alg, keyEncryptionKey, tenantId);

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import { aesKey, base64url, fromBase64url, open, seal } from '../identity/tokens/crypto.ts';
 
 export interface PersonalDataKeysTable {
@@ -39,9 +40,13 @@ export interface PersonalDataKeys {
 const context = (keyId: string) => `warden personal-data key ${keyId}`;
 
 /** Data keys in `warden_personal_data_keys`, sealed with `keyEncryptionKey` (AES-256-GCM). */
-export function personalDataKeys(db: Kysely<unknown>, keyEncryptionKey: CryptoKey): PersonalDataKeys {
+export function personalDataKeys(
+  db: Kysely<unknown>,
+  keyEncryptionKey: CryptoKey,
+  clock: () => Date = () => new Date(),
+): PersonalDataKeys {
   // Unsealed keys by id and sealed text: saves the KEK round per read, never decides existence.
-  const unsealed = new Map<string, { sealed: string; key: Promise<CryptoKey> }>();
+  const unsealed = new LRUCache<string, { sealed: string; key: Promise<CryptoKey> }>({ max: 10_000 });
   const unseal = (keyId: string, sealed: string): Promise<CryptoKey> => {
     const hit = unsealed.get(keyId);
     if (hit && hit.sealed === sealed) return hit.key;
@@ -55,7 +60,6 @@ export function personalDataKeys(db: Kysely<unknown>, keyEncryptionKey: CryptoKe
       },
     );
     key.catch(() => unsealed.delete(keyId));
-    if (unsealed.size >= 10_000) unsealed.delete(unsealed.keys().next().value as string);
     unsealed.set(keyId, { sealed, key });
     return key;
   };
@@ -81,7 +85,7 @@ export function personalDataKeys(db: Kysely<unknown>, keyEncryptionKey: CryptoKe
               subject_id: subjectId,
               tenant_id: tenantId,
               sealed_key: await seal(keyEncryptionKey, raw, context(keyId)),
-              created_at: new Date(),
+              created_at: clock(),
               erased_at: null,
             })
             // A concurrent first use won: take its key.
@@ -106,7 +110,7 @@ export function personalDataKeys(db: Kysely<unknown>, keyEncryptionKey: CryptoKe
       async erase(subjectId) {
         const destroyed = await keys
           .updateTable('warden_personal_data_keys')
-          .set({ sealed_key: null, erased_at: new Date() })
+          .set({ sealed_key: null, erased_at: clock() })
           .where('subject_id', '=', subjectId)
           .where('erased_at', 'is', null)
           .returning('key_id')

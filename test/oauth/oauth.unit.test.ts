@@ -12,7 +12,6 @@ import {
 import { s256 } from '../../src/oauth/codes.ts';
 import { accessTokenHash, verifyDpopProof } from '../../src/oauth/dpop.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
-import { ExpiringLru } from '../../src/oauth/lru.ts';
 import { specFor } from '../support/decider-spec.ts';
 
 const clientId = '0b7a6f3e-2c1d-4e5f-8a9b-0c1d2e3f4a5b';
@@ -346,24 +345,5 @@ describe('PKCE and DPoP', () => {
         replay: guard as never,
       }),
     ).toBeTruthy();
-  });
-});
-
-describe('expiring LRU', () => {
-  it('keeps at most max entries, drops the least recently used first, and expires entries', async () => {
-    let now = 0;
-    const lru = new ExpiringLru<number>(2, 1000, () => now);
-    lru.set('a', 1);
-    lru.set('b', 2);
-    expect(lru.get('a')).toBe(1);
-    lru.set('c', 3);
-    expect(lru.get('b')).toBeUndefined();
-    expect(lru.get('a')).toBe(1);
-    now = 2000;
-    expect(lru.get('a')).toBeUndefined();
-    let loads = 0;
-    const load = async () => ++loads;
-    const [x, y] = await Promise.all([lru.getOrLoad('k', load), lru.getOrLoad('k', load)]);
-    expect([x, y, loads]).toEqual([1, 1, 1]);
   });
 });

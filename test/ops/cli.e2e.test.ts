@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,33 @@ describe('the warden command', () => {
     const p = run(['frobnicate'], {});
     expect(await p.exited).toBe(2);
     expect(p.err()).toContain('Usage: warden');
+  });
+
+  // A database nobody listens on: had the command opened it, it would fail instead of answering.
+  const nowhere = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/x' };
+
+  it('prints the usage and the version without a configuration or a database', async () => {
+    const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+    const top = run(['--help'], nowhere);
+    expect(await top.exited).toBe(0);
+    expect(top.out()).toContain('Usage: warden');
+    const keys = run(['keys', '--help'], { ...nowhere, PORT: 'eighty' });
+    expect(await keys.exited).toBe(0);
+    expect(keys.out()).toContain('warden keys rotate --tenant <slug>');
+    const about = run(['help', 'replay'], nowhere);
+    expect(await about.exited).toBe(0);
+    expect(about.out()).toContain('warden replay <streamId>');
+    const shown = run(['--version'], nowhere);
+    expect(await shown.exited).toBe(0);
+    expect(shown.out().trim()).toBe(version);
+  });
+
+  it('refuses an unknown option with a message on stderr and exit code 2, before opening anything', async () => {
+    const p = run(['projections', 'list', '--colour'], nowhere);
+    expect(await p.exited).toBe(2);
+    expect(p.err()).toContain("Unknown option '--colour'");
+    expect(p.err()).toContain('warden projections list');
+    expect(p.out()).toBe('');
   });
 
   it('serves: first start makes the superadmin (password shown once), who signs in and creates a tenant; JSON logs with request ids and no secrets; a clean stop on SIGTERM', async () => {

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { LRUCache } from 'lru-cache';
 import type { Permission } from '../../commands/identity/permissions.ts';
 import { permissionsOf } from '../../commands/identity/permissions.ts';
 import {
@@ -17,6 +18,7 @@ import {
   type VerifiedOAuthAccessToken,
   verifyOAuthAccessToken,
 } from '../../oauth/tokens.ts';
+import { cacheClock } from '../../runtime/cache.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { problemResponse } from '../kit/problem.ts';
 
@@ -42,7 +44,7 @@ const BEARER = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$/i;
  */
 export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> {
   const clock = deps.clock ?? (() => new Date());
-  const verified = verifiedTokens(VERIFIED_CACHE_SIZE);
+  const verified = verifiedTokens(VERIFIED_CACHE_SIZE, clock);
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (header === undefined) return next();
@@ -89,7 +91,7 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
       const result = await verifyAccessToken(deps.keys, deps.access, raw, now);
       if (!result.ok) return invalid('the access token is not valid');
       token = result.token;
-      verified.set(raw, token);
+      verified.set(raw, token, now);
     }
     // A token acts only in its own tenant; the platform superadmin's acts in every tenant.
     if (tenant && tenant.id !== token.tenantId && !token.platformSuperadmin)
@@ -145,23 +147,17 @@ const VERIFIED_CACHE_SIZE = 10_000;
  * enough (an Ed25519 verification costs more than the rest of an authenticated request). Revocation
  * is still checked on every request; the key that signed it stays published until the token expires.
  */
-function verifiedTokens(max: number) {
-  const entries = new Map<string, VerifiedAccessToken>();
+function verifiedTokens(max: number, clock: () => Date) {
+  const entries = new LRUCache<string, VerifiedAccessToken>({ max, ...cacheClock(clock) });
   return {
     get(token: string, now: Date): VerifiedAccessToken | undefined {
       const hit = entries.get(token);
-      if (!hit) return undefined;
-      entries.delete(token);
-      if (hit.expiresAt.getTime() <= now.getTime()) return undefined;
-      entries.set(token, hit);
-      return hit;
+      // lru-cache keeps an entry through its last millisecond; a token is expired at `exp` itself.
+      return hit && hit.expiresAt.getTime() > now.getTime() ? hit : undefined;
     },
-    set(token: string, verified: VerifiedAccessToken) {
-      entries.set(token, verified);
-      if (entries.size > max) {
-        const oldest = entries.keys().next().value;
-        if (oldest !== undefined) entries.delete(oldest);
-      }
+    set(token: string, verified: VerifiedAccessToken, now: Date) {
+      const ttl = verified.expiresAt.getTime() - now.getTime();
+      if (ttl > 0) entries.set(token, verified, { ttl });
     },
   };
 }

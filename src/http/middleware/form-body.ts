@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { readBoundedBody } from '../../runtime/bounded-body.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { problemResponse } from '../kit/problem.ts';
 
@@ -14,25 +15,8 @@ export function formBody(limitBytes: number): MiddlewareHandler<AppEnv> {
     if (c.req.method !== 'POST') return next();
     const declared = Number(c.req.header('content-length') ?? Number.NaN);
     if (declared > limitBytes) return tooLarge();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    const reader = c.req.raw.body?.getReader();
-    while (reader) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limitBytes) {
-        await reader.cancel();
-        return tooLarge();
-      }
-      chunks.push(value);
-    }
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
+    const bytes = await readBoundedBody(c.req.raw.body, limitBytes);
+    if (bytes === 'too_large') return tooLarge();
     if (FORM_TYPE.test(c.req.header('content-type') ?? '')) {
       let text: string;
       try {

@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Permission } from '../../commands/identity/permissions.ts';
 import { sha256Hex } from '../../crypto/digest.ts';
 import type { Tables } from '../../db/tables.ts';
@@ -55,6 +55,7 @@ export interface IdempotencyOptions {
   ttlHours: number;
   /** Who the key belongs to (keys of different callers never collide). */
   scope: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => string;
+  clock?: () => Date;
 }
 
 /**
@@ -68,6 +69,7 @@ export interface IdempotencyOptions {
  */
 export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppEnv> {
   const db = options.db.withTables<IdempotencyTables>();
+  const clock = options.clock ?? (() => new Date());
   return async (c, next) => {
     if (c.req.method !== 'POST') return next();
     const key = c.req.header('idempotency-key');
@@ -81,12 +83,13 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler<AppE
     const fingerprint = sha256Hex(
       `${c.req.method} ${new URL(c.req.url).pathname}\n${c.get('rawBody') ?? ''}`,
     );
-    const expires = new Date(Date.now() + options.ttlHours * 3_600_000);
+    const now = clock();
+    const expires = new Date(now.getTime() + options.ttlHours * 3_600_000);
     await db
       .deleteFrom('warden_idempotency')
       .where('scope', '=', scope)
       .where('key', '=', key)
-      .where('expires_at', '<', sql<Date>`now()`)
+      .where('expires_at', '<', now)
       .execute();
     const claimed = await db
       .insertInto('warden_idempotency')

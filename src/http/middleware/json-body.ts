@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { readBoundedBody } from '../../runtime/bounded-body.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { problemResponse } from '../kit/problem.ts';
 
@@ -15,7 +16,7 @@ export function jsonBody(limitBytes: number): MiddlewareHandler<AppEnv> {
     if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') return next();
     const declared = Number(c.req.header('content-length') ?? Number.NaN);
     if (declared > limitBytes) return tooLarge();
-    const bytes = await readLimited(c.req.raw, limitBytes);
+    const bytes = await readBoundedBody(c.req.raw.body, limitBytes);
     if (bytes === 'too_large') return tooLarge();
     if (bytes.length === 0) {
       c.set('rawBody', '');
@@ -53,28 +54,4 @@ export function jsonBody(limitBytes: number): MiddlewareHandler<AppEnv> {
       return problemResponse(c, 413, 'body-too-large', `the body exceeds ${limitBytes} bytes`);
     }
   };
-}
-
-async function readLimited(request: Request, limit: number): Promise<Uint8Array | 'too_large'> {
-  if (!request.body) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return 'too_large';
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }

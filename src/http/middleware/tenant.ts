@@ -1,9 +1,11 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import type { Tables } from '../../db/tables.ts';
 import type { ResolvedTenant } from '../../identity/principal.ts';
 import type { TenantDomainTables } from '../../projections/tenancy/tenant-domains.ts';
 import type { TenantListTables } from '../../projections/tenancy/tenant-list.ts';
+import { cacheClock } from '../../runtime/cache.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { problemResponse } from '../kit/problem.ts';
 
@@ -56,32 +58,6 @@ type Lookup = Omit<ResolvedTenant, 'via'> | null;
 const UNREGISTERED = 'unregistered' as const;
 type Cached = Lookup | typeof UNREGISTERED;
 
-/** A bounded map with a TTL per entry; Map keeps insertion order, so the first key is the oldest used. */
-function ttlCache(ttlMs: number, max: number, now: () => number) {
-  const entries = new Map<string, { value: Cached; expires: number }>();
-  return {
-    get(key: string): { value: Cached } | undefined {
-      const entry = entries.get(key);
-      if (!entry) return undefined;
-      entries.delete(key);
-      if (entry.expires <= now()) return undefined;
-      entries.set(key, entry);
-      return { value: entry.value };
-    },
-    set(key: string, value: Cached) {
-      if (ttlMs <= 0) return;
-      entries.delete(key);
-      entries.set(key, { value, expires: now() + ttlMs });
-      while (entries.size > max) {
-        const oldest = entries.keys().next().value;
-        if (oldest === undefined) break;
-        entries.delete(oldest);
-      }
-    },
-    clear: () => entries.clear(),
-  };
-}
-
 const asTenant = (row: { id: string; slug: string; status: string; plan: string } | undefined): Lookup =>
   row && (row.status === 'active' || row.status === 'suspended')
     ? { id: row.id, slug: row.slug, status: row.status, plan: row.plan }
@@ -96,15 +72,23 @@ const asTenant = (row: { id: string; slug: string; status: string; plan: string 
  */
 export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
   const clock = deps.clock ?? (() => new Date());
-  const cache = ttlCache(deps.cacheTtlMs, deps.cacheMax ?? 1000, () => clock().getTime());
+  // A TTL of 0 caches nothing (lru-cache would read 0 as "never expires").
+  const cache =
+    deps.cacheTtlMs > 0
+      ? new LRUCache<string, { value: Cached }>({
+          max: deps.cacheMax ?? 1000,
+          ttl: deps.cacheTtlMs,
+          ...cacheClock(clock),
+        })
+      : undefined;
   const tenants = deps.db.withTables<TenantListTables & TenantDomainTables>();
   const base = deps.baseDomain.toLowerCase().replace(/^\.+|\.+$/g, '');
 
   async function cached(key: string, find: () => Promise<Lookup>): Promise<Lookup> {
-    const hit = cache.get(key);
+    const hit = cache?.get(key);
     if (hit) return hit.value === UNREGISTERED ? null : hit.value;
     const value = await find();
-    cache.set(key, value);
+    cache?.set(key, { value });
     return value;
   }
 
@@ -121,7 +105,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
 
   /** undefined: not a registered domain (try the next form); null: registered to a gone tenant. */
   const byDomain = async (host: string): Promise<Lookup | undefined> => {
-    const hit = cache.get(`domain:${host}`);
+    const hit = cache?.get(`domain:${host}`);
     if (hit) return hit.value === UNREGISTERED ? undefined : hit.value;
     const row = await tenants
       .selectFrom('tenant_domain')
@@ -130,11 +114,11 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       .where('tenant_domain.domain', '=', host)
       .executeTakeFirst();
     if (row === undefined) {
-      cache.set(`domain:${host}`, UNREGISTERED);
+      cache?.set(`domain:${host}`, { value: UNREGISTERED });
       return undefined;
     }
     const value = asTenant(row);
-    cache.set(`domain:${host}`, value);
+    cache?.set(`domain:${host}`, { value });
     return value;
   };
 
@@ -189,5 +173,5 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       return next();
     };
 
-  return { middleware: resolve(true), optional: resolve(false), clear: cache.clear };
+  return { middleware: resolve(true), optional: resolve(false), clear: () => cache?.clear() };
 }

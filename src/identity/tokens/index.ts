@@ -30,14 +30,14 @@ export {
   SIGNING_ALGORITHM,
   type SigningKey,
 } from './keys.ts';
-export {
-  type RefreshConfig,
-  type RefreshFailure,
-  type RefreshResult,
-  revokeFamilies,
-  type SessionUser,
-  type TokenPair,
-  type TokenSessionDeps,
-  type TokenSessions,
-  tokenSessions,
-} from './sessions.ts';
+export { revokeFamilies } from './revocation.ts';
+export type {
+  RefreshConfig,
+  RefreshFailure,
+  RefreshResult,
+  SessionUser,
+  TokenPair,
+  TokenSessionDeps,
+  TokenSessions,
+} from './session-types.ts';
+export { tokenSessions } from './sessions.ts';

@@ -1,4 +1,5 @@
 import type { Generated, Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import { digestsOf } from './integrity.ts';
 
 export type BlobTables = {
@@ -41,37 +42,24 @@ export function blobStore(db: Kysely<BlobTables>): BlobStore {
  * from here instead of the database. Bytes are only kept under the digest `inner` computed for them.
  */
 export function cachedBlobStore(inner: BlobStore, maxBytes: number): BlobStore {
-  const cache = new Map<string, Uint8Array>();
-  let held = 0;
-  const keep = (digest: string, bytes: Uint8Array) => {
-    if (bytes.length > maxBytes / 4) return;
-    const previous = cache.get(digest);
-    if (previous) {
-      cache.delete(digest);
-      held -= previous.length;
-    }
-    cache.set(digest, bytes);
-    held += bytes.length;
-    for (const [oldest, value] of cache) {
-      if (held <= maxBytes) break;
-      cache.delete(oldest);
-      held -= value.length;
-    }
-  };
+  const cache = new LRUCache<string, Uint8Array>({
+    maxSize: maxBytes,
+    // One tarball never takes more than a quarter: a few large ones must not flush all the rest.
+    maxEntrySize: maxBytes / 4,
+    // lru-cache wants a positive size; an empty tarball still counts as one byte.
+    sizeCalculation: (bytes) => Math.max(1, bytes.length),
+  });
   return {
     async put(bytes) {
       const result = await inner.put(bytes);
-      keep(result.digest, bytes);
+      cache.set(result.digest, bytes);
       return result;
     },
     async get(digest) {
       const cached = cache.get(digest);
-      if (cached) {
-        keep(digest, cached);
-        return cached;
-      }
+      if (cached) return cached;
       const bytes = await inner.get(digest);
-      if (bytes) keep(digest, bytes);
+      if (bytes) cache.set(digest, bytes);
       return bytes;
     },
   };

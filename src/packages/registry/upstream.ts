@@ -1,6 +1,7 @@
 import semver from 'semver';
 import { z } from 'zod';
-import { validPackageName } from '../lockfile.ts';
+import { readBoundedBody } from '../../runtime/bounded-body.ts';
+import { validPackageName } from '../package-name.ts';
 import { RegistryError } from './errors.ts';
 import { digestsOf, integrityChecker, shasumToIntegrity } from './integrity.ts';
 import { inspectTarball } from './tarball.ts';
@@ -112,32 +113,15 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       await response.body?.cancel().catch(() => undefined);
       throw new RegistryError('too_large', `the ${what} is ${declared} bytes, over the ${cap} byte cap`);
     }
-    if (!response.body) return new Uint8Array(0);
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        const reason = timeout.aborted ? `no end within ${options.timeoutMs} ms` : (error as Error).message;
-        throw new RegistryError('unavailable', `the ${what} download broke off: ${reason}`);
-      }
-      if (chunk.done) break;
-      size += chunk.value.length;
-      if (size > cap) {
-        await reader.cancel().catch(() => undefined);
-        throw new RegistryError('too_large', `the ${what} exceeds the ${cap} byte cap`);
-      }
-      chunks.push(chunk.value);
+    let bytes: Uint8Array | 'too_large';
+    try {
+      bytes = await readBoundedBody(response.body, cap);
+    } catch (error) {
+      const reason = timeout.aborted ? `no end within ${options.timeoutMs} ms` : (error as Error).message;
+      throw new RegistryError('unavailable', `the ${what} download broke off: ${reason}`);
     }
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.length;
-    }
+    if (bytes === 'too_large')
+      throw new RegistryError('too_large', `the ${what} exceeds the ${cap} byte cap`);
     return bytes;
   }
 

@@ -1,0 +1,66 @@
+import { bootstrap } from '../bootstrap.ts';
+import type { IdentityStack } from '../identity/stack.ts';
+import type { Logger } from '../logger.ts';
+import type { OAuthServer } from '../oauth/server.ts';
+import { type FetchHandler, listen, onStopSignal, runtimeName } from '../runtime/index.ts';
+import type { Service } from '../service.ts';
+import { sweepExpired } from '../sweep.ts';
+
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/** `warden worker`: projections and process managers until a stop signal, then a clean stop at a checkpoint. */
+export async function runWorker(service: Service, logger: Logger): Promise<number> {
+  await service.startBackground();
+  logger.info({ runtime: runtimeName }, 'worker started');
+  await new Promise<void>((resolve) => onStopSignal(() => resolve()));
+  logger.info('stopping at a checkpoint');
+  await service.close();
+  return 0;
+}
+
+/**
+ * The HTTP app (and the OAuth server it mounts) for a signed-in identity stack. main.ts builds it:
+ * only main imports `http/`.
+ */
+export type HttpAppFactory = (identity: IdentityStack) => { fetch: FetchHandler; oauth: OAuthServer };
+
+/** `warden serve`: the HTTP API (with the workers unless WARDEN_WORKERS is off) until a stop signal. */
+export async function serve(service: Service, logger: Logger, appFor: HttpAppFactory): Promise<number> {
+  const { config } = service;
+  if (config.WARDEN_WORKERS) await service.startBackground();
+  else await service.engine.prepare();
+  const identity = await service.identity();
+  await bootstrap(service.store, logger, {
+    email: config.WARDEN_ADMIN_EMAIL,
+    password: config.WARDEN_ADMIN_PASSWORD,
+    hasher: identity.hasher,
+    userIds: identity.userIds,
+    reveal: (text) => process.stderr.write(text),
+  });
+  const app = appFor(identity);
+  const { oauth } = app;
+  const sweeper = setInterval(() => {
+    sweepExpired(identity, oauth, service.metrics).then(
+      (swept) => logger.debug({ swept }, 'swept expired login, token and OAuth records'),
+      (error: unknown) => logger.warn({ err: error }, 'sweeping expired records failed'),
+    );
+  }, SWEEP_INTERVAL_MS);
+  sweeper.unref?.();
+  const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });
+  logger.info(
+    {
+      url: `http://${config.HOST}:${server.port}`,
+      runtime: runtimeName,
+      database: service.database.kind,
+      store: service.store.name,
+    },
+    'warden is listening',
+  );
+  const signal = await new Promise<string>((resolve) => onStopSignal(resolve));
+  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  clearInterval(sweeper);
+  await server.close(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
+  await service.close();
+  logger.info('stopped');
+  return 0;
+}
