@@ -23,13 +23,12 @@ import type { EventStore } from '../../eventstore/port.ts';
 import { NewPassword, type PasswordHasher } from '../../identity/passwords.ts';
 import type { ResolvedTenant } from '../../identity/principal.ts';
 import type { UserListTables } from '../../projections/identity/user-list.ts';
-import { commandContext } from '../kit/command-context.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../kit/openapi.ts';
 import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../kit/pagination.ts';
 import { etagOf } from '../kit/preconditions.ts';
-import { RequestError } from '../kit/problem.ts';
 import type { ReadModels } from '../kit/read-models.ts';
+import { actingContext, tenantOf } from '../kit/scope.ts';
 import { validationHook } from '../kit/validation.ts';
 import { requirePermission } from '../middleware/authorize.ts';
 
@@ -104,13 +103,6 @@ function present(state: UserState, revision: number) {
   };
 }
 
-/** The tenant the request acts in (set by the tenant resolution middleware); none is a 404. */
-function tenantOf(c: Context<AppEnv>): ResolvedTenant {
-  const tenant = c.get('tenant');
-  if (!tenant) throw new RequestError(404, 'tenant-not-found', 'this route acts in a tenant: name one');
-  return tenant;
-}
-
 function maxUsersOf(tenant: ResolvedTenant): number | null {
   const plan = PlanId.safeParse(tenant.plan);
   // An unknown plan gets the smallest limit, never "unlimited".
@@ -125,10 +117,6 @@ export function userRoutes(deps: UserRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const db = deps.db.withTables<UserListTables>();
   const now = () => deps.clock().toISOString();
-  const context = (c: Context<AppEnv>, tenantId: string) => {
-    const actorId = c.get('principal')?.userId;
-    return commandContext(c, { tenantId, ...(actorId ? { actorId } : {}) });
-  };
   const written = (c: Context<AppEnv>, state: UserState, revision: number, position: bigint) => {
     c.header('ETag', etagOf(revision));
     c.header('X-Position', position.toString());
@@ -165,7 +153,7 @@ export function userRoutes(deps: UserRouteDeps) {
           defaultPolicy: deps.defaultSignupPolicy,
           at: now(),
         },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
         deps.userIds,
       );
       c.header('Location', `/v1/users/${result.state.userId}`);
@@ -271,7 +259,7 @@ export function userRoutes(deps: UserRouteDeps) {
           defaultPolicy: deps.defaultSignupPolicy,
           at: now(),
         },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
         deps.userIds,
       );
       c.header('Location', `/v1/users/${result.state.userId}`);
@@ -324,7 +312,7 @@ export function userRoutes(deps: UserRouteDeps) {
           tenant.id,
           id,
           { type, at: now() },
-          context(c, tenant.id),
+          actingContext(c, tenant.id),
         );
         return c.json(written(c, result.state, result.revision, result.position), 200);
       },
@@ -356,7 +344,7 @@ export function userRoutes(deps: UserRouteDeps) {
         tenant.id,
         id,
         { type: 'ChangeRole', role, actorIsOwner, at: now() },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
       return c.json(written(c, result.state, result.revision, result.position), 200);
     },
@@ -380,7 +368,7 @@ export function userRoutes(deps: UserRouteDeps) {
         tenant.id,
         id,
         { type: 'RemoveUser', at: now() },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
       c.header('X-Position', result.position.toString());
       return c.body(null, 204);
@@ -416,7 +404,7 @@ export function userRoutes(deps: UserRouteDeps) {
       const result = await setSignupPolicy(
         deps.store,
         { tenantId: tenant.id, policy, at: now() },
-        { metadata: context(c, tenant.id).metadata },
+        { metadata: actingContext(c, tenant.id).metadata },
       );
       c.header('X-Position', result.position.toString());
       return c.json({ policy }, 200);

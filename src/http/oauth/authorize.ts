@@ -26,13 +26,13 @@ import type { AppEnv } from '../kit/env.ts';
 import { oauthDoc } from './docs.ts';
 import {
   formParams,
+  issuerTenantOf,
   noStore,
   oauthErrorResponse,
   oauthHandler,
   param,
   refuseRepeated,
   resolveScope,
-  tenantOf,
 } from './support.ts';
 import { CLIENT_AUTH_FIELDS } from './token.ts';
 
@@ -548,7 +548,7 @@ export function oauthAuthorizeRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthAuthor
   app.post(
     '/oauth/par',
     oauthHandler(async (c) => {
-      const tenant = tenantOf(c);
+      const tenant = issuerTenantOf(c);
       const form = formParams(c);
       const issuer = server.issuerFor(tenant, c.req.url);
       const client = await authenticateClient(

@@ -18,19 +18,18 @@ import {
 } from '../../commands/oauth/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { ResolvedTenant } from '../../identity/principal.ts';
 import { randomToken, sha256 } from '../../identity/tokens/crypto.ts';
 import type { TokenSessions } from '../../identity/tokens/index.ts';
 import type { ClientRegistry } from '../../oauth/clients.ts';
 import type { OAuthClientListTables } from '../../projections/oauth/client-list.ts';
 import type { OAuthConsentTables } from '../../projections/oauth/consent-list.ts';
-import { commandContext } from '../kit/command-context.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../kit/openapi.ts';
 import { keysetAfter, pageWithCursor } from '../kit/pagination.ts';
 import { etagOf } from '../kit/preconditions.ts';
 import { RequestError } from '../kit/problem.ts';
 import type { ReadModels } from '../kit/read-models.ts';
+import { actingContext, tenantOf } from '../kit/scope.ts';
 import { validationHook } from '../kit/validation.ts';
 import { requirePermission } from '../middleware/authorize.ts';
 
@@ -161,12 +160,6 @@ function settingsOf(body: Partial<z.infer<typeof PatchBody>>): Partial<ClientSet
   return out as Partial<ClientSettings>;
 }
 
-function tenantOf(c: Context<AppEnv>): ResolvedTenant {
-  const tenant = c.get('tenant');
-  if (!tenant) throw new RequestError(404, 'tenant-not-found', 'this route acts in a tenant: name one');
-  return tenant;
-}
-
 const problems = {
   ...commonProblems,
   401: problemContent('No valid access token'),
@@ -185,10 +178,6 @@ export function oauthClientRoutes(deps: OAuthClientRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const now = () => deps.clock().toISOString();
   const db = deps.db.withTables<OAuthClientListTables & OAuthConsentTables>();
-  const context = (c: Context<AppEnv>, tenantId: string) => {
-    const actorId = c.get('principal')?.userId;
-    return commandContext(c, { tenantId, ...(actorId ? { actorId } : {}) });
-  };
   const newSecret = async () => {
     const secret = randomToken(256);
     return { secret, hash: await sha256(secret) };
@@ -244,7 +233,7 @@ export function oauthClientRoutes(deps: OAuthClientRouteDeps) {
           secretHash: secret?.hash ?? null,
           at: now(),
         },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
       c.header('Location', `/v1/oauth/clients/${clientId}`);
       return c.json(written(c, result.state, result.revision, result.position, secret?.secret), 201);
@@ -358,7 +347,7 @@ export function oauthClientRoutes(deps: OAuthClientRouteDeps) {
           changes: settingsOf(c.req.valid('json')),
           at: now(),
         },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
       deps.clients.forget(tenant.id, id);
       return c.json(written(c, result.state, result.revision, result.position), 200);
@@ -397,7 +386,7 @@ export function oauthClientRoutes(deps: OAuthClientRouteDeps) {
           previousValidUntil: keep > 0 ? new Date(at.getTime() + keep * 1000).toISOString() : null,
           at: at.toISOString(),
         },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
       deps.clients.forget(tenant.id, id);
       return c.json(written(c, result.state, result.revision, result.position, secret.secret), 200);
@@ -419,7 +408,7 @@ export function oauthClientRoutes(deps: OAuthClientRouteDeps) {
       const result = await handleClientCommand(
         deps.store,
         { type: 'DeleteClient', clientId: id, tenantId: tenant.id, at: now() },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
       deps.clients.forget(tenant.id, id);
       await deps.tokens.revokeClientFamilies(tenant.id, id, 'client_deleted', undefined, c.get('requestId'));
@@ -507,7 +496,7 @@ export function oauthClientRoutes(deps: OAuthClientRouteDeps) {
       const result = await handleConsentCommand(
         deps.store,
         { type: 'RevokeConsent', tenantId: tenant.id, userId: principal.userId, clientId: id, at: now() },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
       await deps.tokens.revokeClientFamilies(
         tenant.id,

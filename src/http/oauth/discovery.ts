@@ -5,7 +5,7 @@ import { DPOP_ALGORITHMS } from '../../oauth/dpop.ts';
 import type { OAuthServer } from '../../oauth/server.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { oauthDoc } from './docs.ts';
-import { oauthHandler, tenantOf } from './support.ts';
+import { issuerTenantOf, oauthHandler } from './support.ts';
 
 /** The tenant's authorization-server metadata (RFC 8414) and OpenID Provider metadata (OIDC Discovery 1.0). */
 export function issuerMetadata(issuer: string) {
@@ -74,7 +74,7 @@ export function issuerMetadata(issuer: string) {
 /** Discovery documents and the tenant's JWKS, each per tenant (each tenant is its own issuer). */
 export function oauthDiscoveryRoutes(app: OpenAPIHono<AppEnv>, server: OAuthServer) {
   const metadata = oauthHandler(async (c: Context<AppEnv>) => {
-    const issuer = server.issuerFor(tenantOf(c), c.req.url);
+    const issuer = server.issuerFor(issuerTenantOf(c), c.req.url);
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(issuerMetadata(issuer));
   });
@@ -98,7 +98,7 @@ export function oauthDiscoveryRoutes(app: OpenAPIHono<AppEnv>, server: OAuthServ
   app.get(
     '/oauth/jwks',
     oauthHandler(async (c) => {
-      const tenant = tenantOf(c);
+      const tenant = issuerTenantOf(c);
       c.header('Cache-Control', 'public, max-age=300');
       return c.json(await server.keys.jwks(tenant.id));
     }),

@@ -10,6 +10,7 @@ import { verifyDpopProof } from '../../oauth/dpop.ts';
 import { invalidRequest, invalidScope, OAuthError } from '../../oauth/errors.ts';
 import type { OAuthServer } from '../../oauth/server.ts';
 import type { AppEnv } from '../kit/env.ts';
+import { tenantOf } from '../kit/scope.ts';
 
 /** Tokens and protocol answers must not sit in shared caches (RFC 6749 §5.1). */
 export function noStore(c: Context<AppEnv>) {
@@ -25,10 +26,11 @@ export function oauthErrorResponse(c: Context<AppEnv>, error: OAuthError): Respo
 }
 
 /** The tenant an OAuth endpoint acts for (its issuer); the tenant middleware has already 404ed unknown ones. */
-export function tenantOf(c: Context<AppEnv>): ResolvedTenant {
-  const tenant = c.get('tenant');
-  if (!tenant) throw new OAuthError('invalid_request', 'name a tenant: each tenant is its own issuer', 404);
-  return tenant;
+export function issuerTenantOf(c: Context<AppEnv>): ResolvedTenant {
+  return tenantOf(
+    c,
+    () => new OAuthError('invalid_request', 'name a tenant: each tenant is its own issuer', 404),
+  );
 }
 
 /** The request's form parameters; a parameter sent twice is refused (RFC 6749 §3.1). */

@@ -18,12 +18,12 @@ import { oauthDoc } from './docs.ts';
 import {
   dpopOf,
   formParams,
+  issuerTenantOf,
   noStore,
   oauthHandler,
   param,
   required,
   resolveScope,
-  tenantOf,
 } from './support.ts';
 
 export interface OAuthTokenRouteDeps {
@@ -63,7 +63,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
   };
 
   async function client(c: Context<AppEnv>, form: URLSearchParams, endpoint: string) {
-    const tenant = tenantOf(c);
+    const tenant = issuerTenantOf(c);
     const issuer = server.issuerFor(tenant, c.req.url);
     return authenticateClient(
       { authorization: c.req.header('authorization'), form, audiences: [issuer, `${issuer}${endpoint}`] },
@@ -104,7 +104,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
     },
   ) {
     if (!input.scope.includes('openid')) return undefined;
-    const tenant = tenantOf(c);
+    const tenant = issuerTenantOf(c);
     const user = await server.users.current(tenant.id, input.userId);
     if (!user) throw invalidGrant('the user is no longer active');
     return issueIdToken(
@@ -171,7 +171,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
   app.post(
     '/oauth/token',
     oauthHandler(async (c) => {
-      const tenant = tenantOf(c);
+      const tenant = issuerTenantOf(c);
       const form = formParams(c);
       noStore(c);
       if (!(await server.admitToken(tenant.id, claimedClientId(c, form), deps.clientAddress(c)))) {
@@ -413,7 +413,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
   app.post(
     '/oauth/introspect',
     oauthHandler(async (c) => {
-      const tenant = tenantOf(c);
+      const tenant = issuerTenantOf(c);
       const form = formParams(c);
       noStore(c);
       const caller = await client(c, form, '/oauth/introspect');
@@ -466,7 +466,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
   app.post(
     '/oauth/revoke',
     oauthHandler(async (c) => {
-      const tenant = tenantOf(c);
+      const tenant = issuerTenantOf(c);
       const form = formParams(c);
       noStore(c);
       const caller = await client(c, form, '/oauth/revoke');
@@ -498,7 +498,7 @@ export function oauthTokenRoutes(app: OpenAPIHono<AppEnv>, deps: OAuthTokenRoute
   );
 
   const userinfo = oauthHandler(async (c) => {
-    const tenant = tenantOf(c);
+    const tenant = issuerTenantOf(c);
     noStore(c);
     const header = c.req.header('authorization')?.trim() ?? '';
     const match = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);

@@ -9,10 +9,10 @@ import { tenantDecider, tenantStreamId } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { TenantDomainTables } from '../../projections/tenancy/tenant-domains.ts';
-import { commandContext } from '../kit/command-context.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
 import type { ReadModels } from '../kit/read-models.ts';
+import { commandContext } from '../kit/scope.ts';
 import { validationHook } from '../kit/validation.ts';
 import { ownTenantOnly, requirePermission } from '../middleware/authorize.ts';
 

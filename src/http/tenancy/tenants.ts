@@ -17,13 +17,13 @@ import {
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { TenantListTables } from '../../projections/tenancy/tenant-list.ts';
-import { commandContext } from '../kit/command-context.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../kit/openapi.ts';
 import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../kit/pagination.ts';
 import { etagOf } from '../kit/preconditions.ts';
 import { RequestError } from '../kit/problem.ts';
 import type { ReadModels } from '../kit/read-models.ts';
+import { commandContext } from '../kit/scope.ts';
 import { validationHook } from '../kit/validation.ts';
 import { ownTenantOnly, requirePermission } from '../middleware/authorize.ts';
 
