@@ -1,4 +1,4 @@
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { supportedScopes } from '../../commands/oauth/index.ts';
 import { DPOP_ALGORITHMS } from '../../oauth/dpop.ts';
@@ -72,7 +72,8 @@ export function issuerMetadata(issuer: string) {
 }
 
 /** Discovery documents and the tenant's JWKS, each per tenant (each tenant is its own issuer). */
-export function oauthDiscoveryRoutes(app: OpenAPIHono<AppEnv>, server: OAuthServer) {
+export function oauthDiscoveryRoutes(server: OAuthServer) {
+  const app = new OpenAPIHono<AppEnv>();
   const metadata = oauthHandler(async (c: Context<AppEnv>) => {
     const issuer = server.issuerFor(issuerTenantOf(c), c.req.url);
     c.header('Cache-Control', 'public, max-age=300');
@@ -103,4 +104,5 @@ export function oauthDiscoveryRoutes(app: OpenAPIHono<AppEnv>, server: OAuthServ
       return c.json(await server.keys.jwks(tenant.id));
     }),
   );
+  return app;
 }
