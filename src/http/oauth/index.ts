@@ -5,6 +5,7 @@ import type { AppEnv } from '../kit/env.ts';
 import { oauthAuthorizeRoutes } from './authorize.ts';
 import { type OAuthClientRouteDeps, oauthClientRoutes } from './clients.ts';
 import { oauthConsentRoutes } from './consent.ts';
+import { oauthConsentListRoutes } from './consents.ts';
 import { oauthDiscoveryRoutes } from './discovery.ts';
 import { oauthEndSessionRoutes } from './end-session.ts';
 import { oauthTokenStatusRoutes } from './introspection.ts';
@@ -36,16 +37,15 @@ export function oauthRoutes(deps: OAuthRouteDeps) {
   app.route('/', oauthTokenRoutes({ server, clientAddress }));
   app.route('/', oauthTokenStatusRoutes(server));
   app.route('/', oauthUserinfoRoutes(server));
-  app.route(
-    '/',
-    oauthClientRoutes({
-      store: deps.store,
-      db: deps.db,
-      readModels: deps.readModels,
-      clock: deps.clock,
-      tokens: deps.tokens,
-      clients: server.clients,
-    }),
-  );
+  const api = {
+    store: deps.store,
+    db: deps.db,
+    readModels: deps.readModels,
+    clock: deps.clock,
+    tokens: deps.tokens,
+    clients: server.clients,
+  };
+  app.route('/', oauthClientRoutes(api));
+  app.route('/', oauthConsentListRoutes(api));
   return app;
 }
