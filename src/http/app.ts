@@ -268,7 +268,7 @@ export function createApp(deps: AppDeps) {
     '/',
     auditContextRoutes({ ...routeDeps, aggregates: aggregateRegistry(), personalData: deps.personalData }),
   );
-  app.route('/', tenancyRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
+  app.route('/v1/tenants', tenancyRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
   app.route('/', trackerRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
 

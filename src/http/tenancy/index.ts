@@ -5,7 +5,7 @@ import { tenantRoutes } from './tenants.ts';
 
 export type TenancyRouteDeps = TenantAdminRouteDeps;
 
-/** The tenancy context (`/v1/tenants…`): tenants, their domains and their storage stats. */
+/** The tenancy context, mounted at `/v1/tenants`: tenants, their domains and their storage stats. */
 export function tenancyRoutes(deps: TenancyRouteDeps) {
   const app = new OpenAPIHono<AppEnv>();
   app.route('/', tenantRoutes(deps));

@@ -76,7 +76,7 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/tenants/{id}/domains',
+      path: '/{id}/domains',
       tags: ['Tenants'],
       summary: "List a tenant's custom domains",
       middleware: guard,
@@ -110,7 +110,7 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/v1/tenants/{id}/domains',
+      path: '/{id}/domains',
       tags: ['Tenants'],
       summary: 'Serve a tenant on a custom domain (a domain belongs to one tenant at most)',
       middleware: guard,
@@ -148,7 +148,7 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   app.openapi(
     createRoute({
       method: 'delete',
-      path: '/v1/tenants/{id}/domains/{domain}',
+      path: '/{id}/domains/{domain}',
       tags: ['Tenants'],
       summary: 'Stop serving a tenant on a custom domain (another tenant may then claim it)',
       middleware: guard,
@@ -171,7 +171,7 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/tenants/{id}/stats',
+      path: '/{id}/stats',
       tags: ['Tenants'],
       summary: 'Users, package requests this month and stored events of a tenant',
       middleware: guard,
