@@ -4,9 +4,9 @@ import { commonProblems, problemContent } from '../kit/openapi.ts';
 // The audit API's shapes: filters, entries, replays, and the problems its routes answer.
 export const MAX_AUDIT_PAGE = 200;
 export const NDJSON = 'application/x-ndjson';
-export const Time = z.iso.datetime({ offset: true });
+const Time = z.iso.datetime({ offset: true });
 
-export const Filters = {
+const Filters = {
   stream: z.string().min(1).max(512).optional().meta({ description: 'Only this stream' }),
   entity_type: z
     .string()
@@ -58,7 +58,7 @@ export const AuditEntry = z
   })
   .meta({ id: 'AuditEntry' });
 
-export const Change = z.object({ path: z.string(), from: z.unknown(), to: z.unknown() }).meta({
+const Change = z.object({ path: z.string(), from: z.unknown(), to: z.unknown() }).meta({
   description: 'One changed field; null where it did not exist',
 });
 export const Replay = z

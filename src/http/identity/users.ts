@@ -37,8 +37,6 @@ import {
   writtenUser,
 } from './user-schemas.ts';
 
-export { verifyCredentials } from '../../commands/identity/index.ts';
-
 export interface UserRouteDeps {
   store: EventStore;
   db: Kysely<Tables>;

@@ -13,8 +13,8 @@ import { commonProblems, problemContent } from '../kit/openapi.ts';
 
 // The client-management API's shapes: settings, clients as shown, consents, and the problems its routes answer.
 
-export const Uri = z.string().min(1).max(2000);
-export const Settings = {
+const Uri = z.string().min(1).max(2000);
+const Settings = {
   name: z.string().trim().min(1).max(200),
   redirect_uris: z.array(Uri).max(20),
   post_logout_redirect_uris: z.array(Uri).max(20),
