@@ -287,7 +287,7 @@ export function createApp(deps: AppDeps) {
   return app;
 }
 
-/** Platform routes act across tenants: they may be called without naming one. */
-const PLATFORM_ROUTES = ['/v1/tenants', '/v1/tenants/*', '/v1/admin', '/v1/admin/*'];
+/** Platform routes act across tenants: they may be called without naming one (`/x/*` matches `/x` too). */
+const PLATFORM_ROUTES = ['/v1/tenants/*', '/v1/admin/*'];
 
 export type WardenApp = ReturnType<typeof createApp>;
