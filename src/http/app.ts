@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { except } from 'hono/combine';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
@@ -10,14 +11,13 @@ import { aggregateRegistry } from '../commands/registry/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import { identityCredentials } from '../identity/credentials.ts';
 import type { IdentityStack } from '../identity/stack.ts';
 import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/server.ts';
-import { auditRoutes } from './audit/audit.ts';
-import { type ErasureRouteDeps, erasureRoutes } from './audit/erasure.ts';
-import { authTokenRoutes, identityCredentials } from './identity/auth-tokens.ts';
-import { userRoutes } from './identity/users.ts';
+import { auditContextRoutes, type ErasureRouteDeps } from './audit/index.ts';
+import { identityRoutes } from './identity/index.ts';
 import { clientAddress } from './kit/client-address.ts';
 import type { AppEnv } from './kit/env.ts';
 import { problemResponse } from './kit/problem.ts';
@@ -30,19 +30,13 @@ import { jsonBody } from './middleware/json-body.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { resolveTenant, tenantAwarePath } from './middleware/tenant.ts';
-import { oauthAuthorizeRoutes } from './oauth/authorize.ts';
-import { oauthClientRoutes } from './oauth/clients.ts';
-import { oauthDiscoveryRoutes } from './oauth/discovery.ts';
-import { oauthTokenRoutes } from './oauth/token.ts';
-import { adminOpsRoutes } from './ops/admin-ops.ts';
-import { type AdminProjectionDeps, adminProjectionRoutes } from './ops/admin-projections.ts';
-import { type DocsAssetLoader, docsRoutes } from './ops/docs.ts';
+import { oauthRoutes } from './oauth/index.ts';
+import type { DocsAssetLoader } from './ops/docs.ts';
 import { swaggerUiAssets } from './ops/docs-assets.ts';
-import { healthRoutes, type ReadinessCheck } from './ops/health.ts';
-import { metricsRoutes } from './ops/metrics.ts';
-import { packageRoutes } from './packages/packages.ts';
-import { tenantAdminRoutes } from './tenancy/tenant-admin.ts';
-import { tenantRoutes } from './tenancy/tenants.ts';
+import type { ReadinessCheck } from './ops/health.ts';
+import { type AdminProjectionDeps, metricsRoutes, opsRoutes } from './ops/index.ts';
+import { packageRoutes } from './packages/index.ts';
+import { tenancyRoutes } from './tenancy/index.ts';
 import { trackerRoutes } from './tracker/index.ts';
 
 export type AppConfig = Pick<
@@ -191,13 +185,9 @@ export function createApp(deps: AppDeps) {
     app.use('/v1/*', limit);
   }
   // A lockfile may be far larger than any other body: its route has its own limit. OAuth endpoints take forms.
-  app.use('*', (c, next) =>
-    c.req.path.endsWith('/v1/package-requests')
-      ? lockfileBody(c, next)
-      : c.req.path.startsWith('/oauth/')
-        ? form(c, next)
-        : body(c, next),
-  );
+  app.use('/v1/package-requests', lockfileBody);
+  app.use('/oauth/*', form);
+  app.use('*', except(['/v1/package-requests', '/oauth/*'], body));
 
   // Who and where: the tenant (platform routes may name none), its plan's rate limit, then the caller.
   const tenants = resolveTenant({
@@ -206,9 +196,8 @@ export function createApp(deps: AppDeps) {
     cacheTtlMs: deps.config.WARDEN_TENANT_CACHE_TTL_MS,
     clock,
   });
-  app.use('/v1/*', (c, next) =>
-    PLATFORM_ROUTE.test(c.req.path) ? tenants.optional(c, next) : tenants.middleware(c, next),
-  );
+  for (const path of PLATFORM_ROUTES) app.use(path, tenants.optional);
+  app.use('/v1/*', except(PLATFORM_ROUTES, tenants.middleware));
   // Each tenant is its own issuer: its OAuth endpoints and discovery documents resolve it like any route.
   for (const path of [
     '/oauth/*',
@@ -226,7 +215,7 @@ export function createApp(deps: AppDeps) {
     oauth: { keys: identity.oauthKeys, replay: oauth.replay, clients: oauth.clients },
   });
   // The OAuth endpoints read their own credentials (client authentication, DPoP-bound tokens).
-  app.use('*', (c, next) => (c.req.path.startsWith('/oauth/') ? next() : authenticated(c, next)));
+  app.use('*', except('/oauth/*', authenticated));
 
   // Token responses are never stored: a replayed login or refresh would hand out a used token.
   const keyed = idempotency({
@@ -239,15 +228,24 @@ export function createApp(deps: AppDeps) {
       return principal ? `user:${principal.userId}` : tenant ? `tenant:${tenant.id}` : 'anonymous';
     },
   });
-  app.use('/v1/*', (c, next) => (c.req.path.startsWith('/v1/auth/') ? next() : keyed(c, next)));
+  app.use('/v1/*', except('/v1/auth/*', keyed));
 
   const reads = readModels(deps.projections, deps.config.WARDEN_READ_WAIT_MS);
   const routeDeps = { store: deps.store, db: deps.db, readModels: reads, clock };
-  app.route('/', healthRoutes(deps.readiness));
-  app.route('/', docsRoutes(deps.docsAssets ?? swaggerUiAssets));
   app.route(
     '/',
-    authTokenRoutes({
+    opsRoutes({
+      db: deps.db,
+      readiness: deps.readiness,
+      docsAssets: deps.docsAssets ?? swaggerUiAssets,
+      engine: deps.engine,
+      clock,
+    }),
+  );
+  app.route(
+    '/',
+    identityRoutes({
+      ...routeDeps,
       keys: identity.keys,
       sessions: identity.sessions,
       verifyCredentials: identityCredentials({
@@ -258,29 +256,22 @@ export function createApp(deps: AppDeps) {
       }),
       throttle: identity.throttle,
       clientAddress: address,
-    }),
-  );
-  oauthDiscoveryRoutes(app, oauth);
-  oauthAuthorizeRoutes(app, { server: oauth, clientAddress: address });
-  oauthTokenRoutes(app, { server: oauth, clientAddress: address });
-  app.route('/', oauthClientRoutes({ ...routeDeps, clients: oauth.clients, tokens: identity.sessions }));
-  app.route(
-    '/',
-    userRoutes({
-      ...routeDeps,
       hasher: identity.hasher,
       defaultSignupPolicy: identity.defaultSignupPolicy,
       userIds: identity.userIds,
     }),
   );
-  if (deps.personalData) app.route('/', erasureRoutes({ ...routeDeps, personalData: deps.personalData }));
-  app.route('/', tenantRoutes(routeDeps));
-  if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
+  app.route(
+    '/',
+    oauthRoutes({ ...routeDeps, server: oauth, clientAddress: address, tokens: identity.sessions }),
+  );
+  app.route(
+    '/',
+    auditContextRoutes({ ...routeDeps, aggregates: aggregateRegistry(), personalData: deps.personalData }),
+  );
+  app.route('/v1/tenants', tenancyRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
   app.route('/', trackerRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
-  app.route('/', adminOpsRoutes({ db: deps.db }));
-  app.route('/', auditRoutes({ ...routeDeps, aggregates: aggregateRegistry() }));
-  app.route('/', tenantAdminRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -297,7 +288,7 @@ export function createApp(deps: AppDeps) {
   return app;
 }
 
-/** Platform routes act across tenants: they may be called without naming one. */
-const PLATFORM_ROUTE = /^\/v1\/(tenants|admin)(\/|$)/;
+/** Platform routes act across tenants: they may be called without naming one (`/x/*` matches `/x` too). */
+const PLATFORM_ROUTES = ['/v1/tenants/*', '/v1/admin/*'];
 
 export type WardenApp = ReturnType<typeof createApp>;

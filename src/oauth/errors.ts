@@ -35,6 +35,8 @@ export class OAuthError extends Error {
     readonly status = 400,
     /** `WWW-Authenticate` for 401s (client authentication with Basic, or a bearer/DPoP token). */
     readonly challenge?: string,
+    /** `Retry-After` for 429s (a limit or the login throttle refused the request). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(`${error}: ${description}`);
     this.name = 'OAuthError';

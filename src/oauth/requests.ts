@@ -1,23 +1,25 @@
 import { type Kysely, sql } from 'kysely';
+import { z } from 'zod';
 import type { Tables } from '../db/tables.ts';
 import { randomToken } from '../identity/tokens/crypto.ts';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
 /** A validated authorization request, as kept between the authorization endpoint and the login/consent pages. */
-export interface AuthorizationRequest {
-  clientId: string;
-  redirectUri: string;
-  scope: string[];
-  state: string | null;
-  nonce: string | null;
-  codeChallenge: string;
-  responseMode: 'query' | 'form_post';
-  prompt: string[];
-  maxAge: number | null;
-  loginHint: string | null;
-  dpopJkt: string | null;
-}
+const AuthorizationRequest = z.object({
+  clientId: z.string(),
+  redirectUri: z.string(),
+  scope: z.array(z.string()),
+  state: z.string().nullable(),
+  nonce: z.string().nullable(),
+  codeChallenge: z.string(),
+  responseMode: z.enum(['query', 'form_post']),
+  prompt: z.array(z.string()),
+  maxAge: z.number().nullable(),
+  loginHint: z.string().nullable(),
+  dpopJkt: z.string().nullable(),
+});
+export type AuthorizationRequest = z.infer<typeof AuthorizationRequest>;
 
 interface RequestRow {
   id: string;
@@ -92,7 +94,7 @@ export function pendingRequests(deps: { db: Kysely<Tables>; clock: () => Date })
           and expires_at > ${deps.clock().toISOString()}::timestamptz`.execute(db);
       const row = result.rows[0];
       if (!row?.csrf || row.csrf.length !== csrf.length || row.csrf !== csrf) return undefined;
-      return parse(row.params) as unknown as AuthorizationRequest;
+      return AuthorizationRequest.parse(parse(row.params));
     },
 
     /** Ends an interaction: true for the one caller that ends it (a double submit issues one code). */

@@ -1,5 +1,4 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { parseReplayPoint, replayStream } from '../../audit/replay.ts';
@@ -8,19 +7,17 @@ import { type AggregateRegistry, upcasters } from '../../commands/registry/index
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { AuditEntriesTables } from '../../projections/audit/audit-entries.ts';
-import {
-  type AuditFilter,
-  type AuditOrder,
-  auditEntriesAll,
-  auditPage,
-} from '../../projections/audit/queries.ts';
+import { auditPage } from '../../projections/audit/queries.ts';
 import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { decodeCursor, encodeCursor } from '../kit/pagination.ts';
+import { jsonContent, problemContent } from '../kit/openapi.ts';
+import { encodeCursor } from '../kit/pagination.ts';
 import { RequestError } from '../kit/problem.ts';
 import type { ReadModels } from '../kit/read-models.ts';
+import { readTables } from '../kit/read-tables.ts';
 import { validationHook } from '../kit/validation.ts';
 import { requirePermission } from '../middleware/authorize.ts';
+import { cursorPosition, exportResponse, filterOf, requestTenant, wantsNdjson } from './export.ts';
+import { AuditEntry, authProblems, ExportQuery, ListQuery, NDJSON, Replay } from './schemas.ts';
 
 export interface AuditRouteDeps {
   store: EventStore;
@@ -31,95 +28,6 @@ export interface AuditRouteDeps {
   snapshots?: SnapshotStore;
 }
 
-export const MAX_AUDIT_PAGE = 200;
-const NDJSON = 'application/x-ndjson';
-const Time = z.iso.datetime({ offset: true });
-
-const Filters = {
-  stream: z.string().min(1).max(512).optional().meta({ description: 'Only this stream' }),
-  entity_type: z
-    .string()
-    .min(1)
-    .max(200)
-    .optional()
-    .meta({ description: 'Only this kind of entity, e.g. `identity.User`' }),
-  actor: z.string().min(1).max(200).optional().meta({ description: 'Only events caused by this user id' }),
-  type: z
-    .string()
-    .min(1)
-    .max(2000)
-    .optional()
-    .meta({ description: 'Only these event types (comma-separated), e.g. `UserRoleChanged`' }),
-  from: Time.optional().meta({ description: 'Recorded at or after this time' }),
-  to: Time.optional().meta({ description: 'Recorded before this time' }),
-  all_tenants: z
-    .enum(['true', 'false'])
-    .optional()
-    .meta({ description: 'Every tenant’s events (platform superadmin only)' }),
-};
-const ListQuery = z.strictObject({
-  ...Filters,
-  limit: z.coerce.number().int().min(1).max(MAX_AUDIT_PAGE).default(50),
-  cursor: z.string().max(500).optional(),
-  sort: z.enum(['position', '-position']).default('-position'),
-});
-const ExportQuery = z.strictObject({
-  ...Filters,
-  sort: z.enum(['position', '-position']).default('position'),
-});
-
-const AuditEntry = z
-  .object({
-    position: z.string(),
-    event_id: z.uuid(),
-    tenant_id: z.string().nullable(),
-    stream_id: z.string(),
-    entity_type: z.string(),
-    revision: z.number().int(),
-    type: z.string(),
-    schema_version: z.number().int(),
-    actor_id: z.string().nullable(),
-    request_id: z.string().nullable(),
-    correlation_id: z.string().nullable(),
-    causation_id: z.string().nullable(),
-    summary: z.string(),
-    recorded_at: z.iso.datetime(),
-  })
-  .meta({ id: 'AuditEntry' });
-
-const Change = z.object({ path: z.string(), from: z.unknown(), to: z.unknown() }).meta({
-  description: 'One changed field; null where it did not exist',
-});
-const Replay = z
-  .object({
-    stream_id: z.string(),
-    entity_type: z.string(),
-    at: z.string().nullable().meta({ description: 'The `at` asked for (null: the latest state)' }),
-    revision: z.number().int().meta({ description: 'Last event folded; -1 before the stream existed' }),
-    latest_revision: z.number().int(),
-    recorded_at: z.iso.datetime().nullable(),
-    state: z.unknown(),
-    steps: z
-      .array(
-        z.object({
-          revision: z.number().int(),
-          position: z.string(),
-          type: z.string(),
-          recorded_at: z.iso.datetime(),
-          actor_id: z.string().nullable(),
-          changes: z.array(Change),
-        }),
-      )
-      .optional(),
-  })
-  .meta({ id: 'Replay' });
-
-const authProblems = {
-  ...commonProblems,
-  401: problemContent('No valid access token'),
-  403: problemContent('The role lacks audit:read (or all_tenants without being platform superadmin)'),
-};
-
 /**
  * The audit trail and replay: the event history as a product auditors query. Entries come from the
  * `auditEntries` read model; replay folds a stream with its aggregate's own `evolve`.
@@ -127,10 +35,9 @@ const authProblems = {
 export function auditRoutes(deps: AuditRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // The audit read model only: its own table type, not the whole database's.
-  const db = deps.db as unknown as Kysely<AuditEntriesTables>;
+  const db = readTables<AuditEntriesTables>(deps.db);
   const snapshots =
-    deps.snapshots ??
-    replaySnapshots(deps.db as unknown as Kysely<unknown>, { upcasters: upcasters.fingerprint });
+    deps.snapshots ?? replaySnapshots(readTables<unknown>(deps.db), { upcasters: upcasters.fingerprint });
   app.use('/v1/audit', requirePermission('audit:read'));
   app.use('/v1/audit/*', requirePermission('audit:read'));
 
@@ -279,90 +186,4 @@ export function auditRoutes(deps: AuditRouteDeps) {
     },
   );
   return app;
-}
-
-/** The tenant the request acts in: the resolved tenant, else the caller's own. */
-function requestTenant(c: Context<AppEnv>): string | null {
-  return c.get('tenant')?.id ?? c.get('principal')?.tenantId ?? null;
-}
-
-function filterOf(c: Context<AppEnv>, query: z.infer<typeof ExportQuery>): AuditFilter {
-  if (query.from && query.to && new Date(query.from) >= new Date(query.to)) {
-    throw new RequestError(400, 'validation', 'the time range is empty or reversed', [
-      { path: 'query.from', message: 'must be before `to`' },
-    ]);
-  }
-  let tenantId: string | null;
-  if (query.all_tenants === 'true') {
-    if (!c.get('principal')?.platformSuperadmin) {
-      throw new RequestError(403, 'forbidden', 'all_tenants is for the platform superadmin', [
-        { path: 'query.all_tenants', message: 'only the platform superadmin reads every tenant' },
-      ]);
-    }
-    tenantId = null;
-  } else {
-    tenantId = requestTenant(c);
-    if (tenantId === null)
-      throw new RequestError(404, 'tenant-not-found', 'this route acts in a tenant: name one');
-  }
-  const types = query.type
-    ?.split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);
-  return {
-    tenantId,
-    ...(query.stream ? { streamId: query.stream } : {}),
-    ...(query.entity_type ? { entityType: query.entity_type } : {}),
-    ...(query.actor ? { actorId: query.actor } : {}),
-    ...(types && types.length > 0 ? { eventTypes: types } : {}),
-    ...(query.from ? { from: new Date(query.from) } : {}),
-    ...(query.to ? { to: new Date(query.to) } : {}),
-  };
-}
-
-function cursorPosition(cursor: string, sort: AuditOrder): bigint {
-  const { key } = decodeCursor(cursor, sort);
-  if (!/^\d{1,19}$/.test(key)) {
-    throw new RequestError(400, 'bad-cursor', 'cursor is not one this list handed out', [
-      { path: 'query.cursor', message: 'invalid cursor' },
-    ]);
-  }
-  return BigInt(key);
-}
-
-function wantsNdjson(c: Context<AppEnv>): boolean {
-  return (c.req.header('accept') ?? '').toLowerCase().includes(NDJSON);
-}
-
-/**
- * Streams every match as NDJSON: entries are read a page at a time while the client consumes them
- * (the stream pulls the next page only when asked), so the whole result is never held in memory.
- */
-function exportResponse(
-  c: Context<AppEnv>,
-  db: Kysely<AuditEntriesTables>,
-  filter: AuditFilter,
-  order: AuditOrder,
-) {
-  const entries = auditEntriesAll(db, filter, { order });
-  const encoder = new TextEncoder();
-  const logger = c.get('logger');
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const next = await entries.next();
-        if (next.done) controller.close();
-        else controller.enqueue(encoder.encode(`${JSON.stringify(next.value)}\n`));
-      } catch (error) {
-        logger.error({ err: error }, 'the audit export failed mid-stream');
-        controller.error(error);
-      }
-    },
-    async cancel() {
-      await entries.return(undefined);
-    },
-  });
-  const response = c.body(body, 200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
-  // OpenAPIHono types JSON bodies only; the route's NDJSON response is described in its definition.
-  return response as never;
 }

@@ -5,10 +5,9 @@ import { erasePersonalData } from '../../commands/identity/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { PersonalDataKeys } from '../../privacy/index.ts';
-import { commandContext } from '../kit/command-context.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { RequestError } from '../kit/problem.ts';
+import { actingContext, actorIdOf, tenantOf } from '../kit/scope.ts';
 import { validationHook } from '../kit/validation.ts';
 import { requirePermission } from '../middleware/authorize.ts';
 import { forgetResponsesAbout } from '../middleware/idempotency.ts';
@@ -55,11 +54,10 @@ export function erasureRoutes(deps: ErasureRouteDeps) {
       },
     }),
     async (c) => {
-      const tenant = c.get('tenant');
-      if (!tenant) throw new RequestError(404, 'tenant-not-found', 'this route acts in a tenant: name one');
+      const tenant = tenantOf(c);
       const { id } = c.req.valid('param');
-      const actorId = c.get('principal')?.userId;
-      const { metadata } = commandContext(c, { tenantId: tenant.id, ...(actorId ? { actorId } : {}) });
+      const actorId = actorIdOf(c);
+      const { metadata } = actingContext(c, tenant.id);
       const result = await erasePersonalData(
         deps.store,
         { tenantId: tenant.id, userId: id, by: actorId ?? 'unknown', at: deps.clock().toISOString() },

@@ -1,39 +1,41 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import {
   changeUser,
-  Email,
   findUser,
   registerUser,
-  SignupPolicy,
-  setSignupPolicy,
-  signupPolicyOf,
+  type SignupPolicy,
   type UserIds,
-  UserName,
-  UserRole,
-  type UserState,
-  UserStatus,
+  type UserRole,
+  type UserStatus,
 } from '../../commands/identity/index.ts';
 import { forbidden, notFound } from '../../commands/kernel/errors.ts';
-import { PlanId, plans } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import { NewPassword, type PasswordHasher } from '../../identity/passwords.ts';
-import type { ResolvedTenant } from '../../identity/principal.ts';
+import type { PasswordHasher } from '../../identity/passwords.ts';
 import type { UserListTables } from '../../projections/identity/user-list.ts';
-import { commandContext } from '../kit/command-context.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../kit/openapi.ts';
 import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../kit/pagination.ts';
 import { etagOf } from '../kit/preconditions.ts';
-import { RequestError } from '../kit/problem.ts';
 import type { ReadModels } from '../kit/read-models.ts';
+import { actingContext, tenantOf } from '../kit/scope.ts';
 import { validationHook } from '../kit/validation.ts';
 import { requirePermission } from '../middleware/authorize.ts';
 
-export { verifyCredentials } from '../../commands/identity/index.ts';
+import {
+  AddUserBody,
+  ChangeRoleBody,
+  IdParam,
+  ListQuery,
+  maxUsersOf,
+  present,
+  User,
+  UserWritten,
+  writeResponses,
+  writtenUser,
+} from './user-schemas.ts';
 
 export interface UserRouteDeps {
   store: EventStore;
@@ -47,139 +49,20 @@ export interface UserRouteDeps {
   userIds?: UserIds | undefined;
 }
 
-const User = z
-  .object({
-    id: z.uuid(),
-    email: z.string(),
-    name: z.string(),
-    role: UserRole,
-    status: UserStatus,
-    created_at: z.iso.datetime(),
-    updated_at: z.iso.datetime(),
-    revision: z.number().int(),
-  })
-  .meta({ id: 'User' });
-const UserWritten = User.extend({
-  position: z.string().meta({ description: 'Send as X-Min-Position to read it back' }),
-});
-
-const RegisterBody = z.strictObject({ email: Email, password: NewPassword, name: UserName });
-const AddUserBody = z.strictObject({
-  email: Email,
-  password: NewPassword,
-  name: UserName,
-  role: UserRole.default('member'),
-});
-const ChangeRoleBody = z.strictObject({ role: UserRole });
-const PolicyBody = z.strictObject({ policy: SignupPolicy });
-const IdParam = z.object({ id: z.uuid() });
-const ListQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(500).optional(),
-  role: UserRole.optional(),
-  status: UserStatus.optional(),
-  q: z.string().trim().min(1).max(100).optional(),
-  sort: z.enum(['created_at', '-created_at', 'email', '-email']).default('created_at'),
-});
-
-const writeResponses = {
-  ...commonProblems,
-  401: problemContent('No valid access token'),
-  403: problemContent('The role lacks the permission'),
-  404: problemContent('No such user in this tenant'),
-  409: problemContent('Not allowed in the user’s current state'),
-  412: problemContent('If-Match does not match the current revision'),
-};
-
-function present(state: UserState, revision: number) {
-  return {
-    id: state.userId,
-    email: state.email,
-    name: state.name,
-    role: state.role,
-    status: state.status,
-    created_at: state.createdAt,
-    updated_at: state.updatedAt,
-    revision,
-  };
-}
-
-/** The tenant the request acts in (set by the tenant resolution middleware); none is a 404. */
-function tenantOf(c: Context<AppEnv>): ResolvedTenant {
-  const tenant = c.get('tenant');
-  if (!tenant) throw new RequestError(404, 'tenant-not-found', 'this route acts in a tenant: name one');
-  return tenant;
-}
-
-function maxUsersOf(tenant: ResolvedTenant): number | null {
-  const plan = PlanId.safeParse(tenant.plan);
-  // An unknown plan gets the smallest limit, never "unlimited".
-  return plans[plan.success ? plan.data : 'free'].maxUsers;
-}
-
 /**
- * Users of the request's tenant: self-registration (by the tenant's sign-up policy), the users list,
- * approve / reject, change role, remove, and the tenant's sign-up policy.
+ * Users of the request's tenant: the users list, add, approve / reject, change role, remove
+ * (self-registration: registration.ts; the sign-up policy: signup-policy.ts).
  */
 export function userRoutes(deps: UserRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const db = deps.db.withTables<UserListTables>();
   const now = () => deps.clock().toISOString();
-  const context = (c: Context<AppEnv>, tenantId: string) => {
-    const actorId = c.get('principal')?.userId;
-    return commandContext(c, { tenantId, ...(actorId ? { actorId } : {}) });
-  };
-  const written = (c: Context<AppEnv>, state: UserState, revision: number, position: bigint) => {
-    c.header('ETag', etagOf(revision));
-    c.header('X-Position', position.toString());
-    return { ...present(state, revision), position: position.toString() };
-  };
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/v1/auth/register',
-      tags: ['Users'],
-      summary: 'Register in the tenant (active or pending approval, by its sign-up policy)',
-      request: { body: { content: { 'application/json': { schema: RegisterBody } }, required: true } },
-      responses: {
-        201: jsonContent(UserWritten, 'Registered'),
-        ...commonProblems,
-        403: problemContent('Sign-up is closed (invitation only)'),
-        404: problemContent('Unknown tenant'),
-        409: problemContent('Email taken, or the plan’s user limit reached'),
-      },
-    }),
-    async (c) => {
-      const tenant = tenantOf(c);
-      const body = c.req.valid('json');
-      const result = await registerUser(
-        deps.store,
-        deps.hasher,
-        {
-          tenantId: tenant.id,
-          ...body,
-          role: 'member',
-          via: 'signup',
-          maxUsers: maxUsersOf(tenant),
-          defaultPolicy: deps.defaultSignupPolicy,
-          at: now(),
-        },
-        context(c, tenant.id),
-        deps.userIds,
-      );
-      c.header('Location', `/v1/users/${result.state.userId}`);
-      return c.json(written(c, result.state, result.revision, result.position), 201);
-    },
-  );
 
   app.use('/v1/users', requirePermission('users:read'));
   app.on('POST', '/v1/users', requirePermission('users:manage'));
   app.on('GET', '/v1/users/:id', requirePermission('users:read'));
   app.on(['POST', 'PATCH', 'DELETE'], '/v1/users/:id/*', requirePermission('users:manage'));
   app.on(['PATCH', 'DELETE'], '/v1/users/:id', requirePermission('users:manage'));
-  app.on('GET', '/v1/signup-policy', requirePermission('users:read'));
-  app.on('PUT', '/v1/signup-policy', requirePermission('tenant:manage'));
 
   app.openapi(
     createRoute({
@@ -271,11 +154,11 @@ export function userRoutes(deps: UserRouteDeps) {
           defaultPolicy: deps.defaultSignupPolicy,
           at: now(),
         },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
         deps.userIds,
       );
       c.header('Location', `/v1/users/${result.state.userId}`);
-      return c.json(written(c, result.state, result.revision, result.position), 201);
+      return c.json(writtenUser(c, result.state, result.revision, result.position), 201);
     },
   );
 
@@ -324,9 +207,9 @@ export function userRoutes(deps: UserRouteDeps) {
           tenant.id,
           id,
           { type, at: now() },
-          context(c, tenant.id),
+          actingContext(c, tenant.id),
         );
-        return c.json(written(c, result.state, result.revision, result.position), 200);
+        return c.json(writtenUser(c, result.state, result.revision, result.position), 200);
       },
     );
   }
@@ -356,9 +239,9 @@ export function userRoutes(deps: UserRouteDeps) {
         tenant.id,
         id,
         { type: 'ChangeRole', role, actorIsOwner, at: now() },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
-      return c.json(written(c, result.state, result.revision, result.position), 200);
+      return c.json(writtenUser(c, result.state, result.revision, result.position), 200);
     },
   );
 
@@ -380,46 +263,10 @@ export function userRoutes(deps: UserRouteDeps) {
         tenant.id,
         id,
         { type: 'RemoveUser', at: now() },
-        context(c, tenant.id),
+        actingContext(c, tenant.id),
       );
       c.header('X-Position', result.position.toString());
       return c.body(null, 204);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/signup-policy',
-      tags: ['Users'],
-      summary: 'The tenant’s sign-up policy',
-      responses: { 200: jsonContent(PolicyBody, 'The policy'), ...commonProblems },
-    }),
-    async (c) => {
-      const tenant = tenantOf(c);
-      return c.json({ policy: await signupPolicyOf(deps.store, tenant.id, deps.defaultSignupPolicy) }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'put',
-      path: '/v1/signup-policy',
-      tags: ['Users'],
-      summary: 'Set the tenant’s sign-up policy: open, approval or closed (invitation only)',
-      request: { body: { content: { 'application/json': { schema: PolicyBody } }, required: true } },
-      responses: { 200: jsonContent(PolicyBody, 'Set'), ...commonProblems },
-    }),
-    async (c) => {
-      const tenant = tenantOf(c);
-      const { policy } = c.req.valid('json');
-      const result = await setSignupPolicy(
-        deps.store,
-        { tenantId: tenant.id, policy, at: now() },
-        { metadata: context(c, tenant.id).metadata },
-      );
-      c.header('X-Position', result.position.toString());
-      return c.json({ policy }, 200);
     },
   );
 

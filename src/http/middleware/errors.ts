@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
 import { DomainError, type DomainErrorCode } from '../../commands/kernel/errors.ts';
 import { InvalidAppendError, WrongExpectedRevisionError } from '../../eventstore/port.ts';
+import { BadCursorError } from '../../projections/engine/keyset.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { problemResponse, RequestError } from '../kit/problem.ts';
 import { zodFieldErrors } from '../kit/validation.ts';
@@ -39,6 +40,9 @@ export function onError(error: Error, c: Context<AppEnv>): Response {
       error.message,
       error.errors.length ? { errors: error.errors } : {},
     );
+  }
+  if (error instanceof BadCursorError) {
+    return problemResponse(c, 400, 'bad-cursor', error.message, { errors: error.errors });
   }
   if (error instanceof WrongExpectedRevisionError) {
     return problemResponse(

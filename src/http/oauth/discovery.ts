@@ -1,11 +1,11 @@
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { supportedScopes } from '../../commands/oauth/index.ts';
 import { DPOP_ALGORITHMS } from '../../oauth/dpop.ts';
 import type { OAuthServer } from '../../oauth/server.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { oauthDoc } from './docs.ts';
-import { oauthHandler, tenantOf } from './support.ts';
+import { issuerTenantOf, oauthHandler } from './support.ts';
 
 /** The tenant's authorization-server metadata (RFC 8414) and OpenID Provider metadata (OIDC Discovery 1.0). */
 export function issuerMetadata(issuer: string) {
@@ -72,9 +72,10 @@ export function issuerMetadata(issuer: string) {
 }
 
 /** Discovery documents and the tenant's JWKS, each per tenant (each tenant is its own issuer). */
-export function oauthDiscoveryRoutes(app: OpenAPIHono<AppEnv>, server: OAuthServer) {
+export function oauthDiscoveryRoutes(server: OAuthServer) {
+  const app = new OpenAPIHono<AppEnv>();
   const metadata = oauthHandler(async (c: Context<AppEnv>) => {
-    const issuer = server.issuerFor(tenantOf(c), c.req.url);
+    const issuer = server.issuerFor(issuerTenantOf(c), c.req.url);
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(issuerMetadata(issuer));
   });
@@ -98,9 +99,10 @@ export function oauthDiscoveryRoutes(app: OpenAPIHono<AppEnv>, server: OAuthServ
   app.get(
     '/oauth/jwks',
     oauthHandler(async (c) => {
-      const tenant = tenantOf(c);
+      const tenant = issuerTenantOf(c);
       c.header('Cache-Control', 'public, max-age=300');
       return c.json(await server.keys.jwks(tenant.id));
     }),
   );
+  return app;
 }

@@ -2,6 +2,9 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import type { AppEnv } from '../kit/env.ts';
 
+/** The form fields of client authentication, documented on every endpoint that authenticates clients. */
+export const CLIENT_AUTH_FIELDS = ['client_id', 'client_secret', 'client_assertion_type', 'client_assertion'];
+
 const OAuthErrorBody = z
   .object({ error: z.string(), error_description: z.string().optional() })
   .meta({ id: 'OAuthError' });

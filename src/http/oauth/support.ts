@@ -1,15 +1,13 @@
 import type { Context } from 'hono';
-import {
-  type ClientState,
-  oidcScopes,
-  permissionScopes,
-  supportedScopes,
-} from '../../commands/oauth/index.ts';
+import type { EventMetadata } from '../../eventstore/port.ts';
 import type { ResolvedTenant } from '../../identity/principal.ts';
+import { authenticateClient } from '../../oauth/clients.ts';
 import { verifyDpopProof } from '../../oauth/dpop.ts';
-import { invalidRequest, invalidScope, OAuthError } from '../../oauth/errors.ts';
+import { invalidRequest, OAuthError } from '../../oauth/errors.ts';
+import { refuseRepeated } from '../../oauth/params.ts';
 import type { OAuthServer } from '../../oauth/server.ts';
 import type { AppEnv } from '../kit/env.ts';
+import { tenantOf } from '../kit/scope.ts';
 
 /** Tokens and protocol answers must not sit in shared caches (RFC 6749 §5.1). */
 export function noStore(c: Context<AppEnv>) {
@@ -21,14 +19,16 @@ export function noStore(c: Context<AppEnv>) {
 export function oauthErrorResponse(c: Context<AppEnv>, error: OAuthError): Response {
   noStore(c);
   if (error.challenge) c.header('WWW-Authenticate', error.challenge);
+  if (error.retryAfterSeconds !== undefined) c.header('Retry-After', String(error.retryAfterSeconds));
   return c.json({ error: error.error, error_description: error.description }, error.status as 400);
 }
 
 /** The tenant an OAuth endpoint acts for (its issuer); the tenant middleware has already 404ed unknown ones. */
-export function tenantOf(c: Context<AppEnv>): ResolvedTenant {
-  const tenant = c.get('tenant');
-  if (!tenant) throw new OAuthError('invalid_request', 'name a tenant: each tenant is its own issuer', 404);
-  return tenant;
+export function issuerTenantOf(c: Context<AppEnv>): ResolvedTenant {
+  return tenantOf(
+    c,
+    () => new OAuthError('invalid_request', 'name a tenant: each tenant is its own issuer', 404),
+  );
 }
 
 /** The request's form parameters; a parameter sent twice is refused (RFC 6749 §3.1). */
@@ -40,57 +40,6 @@ export function formParams(c: Context<AppEnv>): URLSearchParams {
   refuseRepeated(form);
   return form;
 }
-
-export function refuseRepeated(params: URLSearchParams) {
-  const seen = new Set<string>();
-  for (const key of params.keys()) {
-    if (seen.has(key)) throw invalidRequest(`the parameter ${key} is repeated`);
-    seen.add(key);
-  }
-}
-
-/** One parameter, trimmed of nothing; absent or empty is undefined (RFC 6749 §3.1: empty = omitted). */
-export function param(params: URLSearchParams, name: string, max = 2048): string | undefined {
-  const value = params.get(name);
-  if (value === null || value === '') return undefined;
-  if (value.length > max) throw invalidRequest(`${name} is too long`);
-  return value;
-}
-
-export function required(params: URLSearchParams, name: string, max?: number): string {
-  const value = param(params, name, max);
-  if (value === undefined) throw invalidRequest(`${name} is required`);
-  return value;
-}
-
-/**
- * The scopes a request may have: each one known and allowed to the client; OpenID scopes only where
- * a user is involved. Absent: the client's scopes (client credentials) or an error.
- */
-export function resolveScope(
-  requested: string | undefined,
-  client: ClientState,
-  options: { user: boolean; defaultToClient: boolean },
-): string[] {
-  if (requested === undefined) {
-    if (!options.defaultToClient) throw invalidRequest('scope is required');
-    return client.scopes.filter((s) => options.user || !(oidcScopes as readonly string[]).includes(s));
-  }
-  const scopes = [...new Set(requested.split(' ').filter(Boolean))];
-  if (scopes.length === 0) throw invalidScope('scope is empty');
-  for (const scope of scopes) {
-    if (!supportedScopes.includes(scope)) throw invalidScope(`unknown scope ${scope}`);
-    if (!client.scopes.includes(scope)) throw invalidScope(`the client may not ask for ${scope}`);
-    if (!options.user && (oidcScopes as readonly string[]).includes(scope)) {
-      throw invalidScope(`${scope} needs a user; client credentials act for the client itself`);
-    }
-  }
-  return scopes;
-}
-
-/** Warden permissions a scope list grants (OpenID scopes grant none). */
-export const scopePermissions = (scopes: readonly string[]) =>
-  scopes.filter((s) => (permissionScopes as readonly string[]).includes(s));
 
 /**
  * The request's DPoP proof (RFC 9449), verified for this method and URL (and access token, at a
@@ -121,4 +70,37 @@ export function oauthHandler(handler: (c: Context<AppEnv>) => Promise<Response>)
       throw error;
     }
   };
+}
+
+/** The client a token-style request authenticates as (RFC 6749 §2.3, RFC 7523 assertions for this endpoint). */
+export async function authenticatedClient(
+  c: Context<AppEnv>,
+  server: OAuthServer,
+  form: URLSearchParams,
+  endpoint: string,
+) {
+  const tenant = issuerTenantOf(c);
+  const issuer = server.issuerFor(tenant, c.req.url);
+  return authenticateClient(
+    { authorization: c.req.header('authorization'), form, audiences: [issuer, `${issuer}${endpoint}`] },
+    { registry: server.clients, tenantId: tenant.id, issuer, replay: server.replay, now: server.clock() },
+  );
+}
+
+/** The client id a request claims before it is authenticated (for the per-client limit). */
+export function claimedClientId(c: Context<AppEnv>, form: URLSearchParams): string | undefined {
+  const basic = /^Basic +([A-Za-z0-9+/=]+)$/i.exec(c.req.header('authorization')?.trim() ?? '');
+  if (basic?.[1]) {
+    try {
+      return decodeURIComponent(atob(basic[1]).split(':')[0] ?? '');
+    } catch {
+      return undefined;
+    }
+  }
+  return form.get('client_id') ?? undefined;
+}
+
+/** Audit metadata of what an OAuth endpoint records. */
+export function oauthMetadata(c: Context<AppEnv>, tenantId: string, actorId: string): EventMetadata {
+  return { tenantId, actorId, requestId: c.get('requestId'), correlationId: c.get('requestId') };
 }

@@ -11,6 +11,7 @@ import { packageStats } from '../../projections/packages/queries.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
 import { RequestError } from '../kit/problem.ts';
+import { readTables } from '../kit/read-tables.ts';
 import { validationHook } from '../kit/validation.ts';
 import { requirePermission } from '../middleware/authorize.ts';
 
@@ -67,8 +68,8 @@ const WorkerView = z
 /** `/v1/admin/stats` (packages by status, stage durations, queue depth) and `/v1/admin/workers`. */
 export function adminOpsRoutes(deps: { db: Kysely<Tables> }) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const db = deps.db as unknown as Kysely<JobTables>;
-  const packages = deps.db as unknown as Kysely<PackageListTables & PackageRequestTables>;
+  const db = readTables<JobTables>(deps.db);
+  const packages = readTables<PackageListTables & PackageRequestTables>(deps.db);
   app.use('/v1/admin/stats', requirePermission('packages:approve', 'tenant:manage', 'platform:manage'));
   app.use('/v1/admin/workers', requirePermission('platform:manage'));
 
@@ -116,6 +117,7 @@ export function adminOpsRoutes(deps: { db: Kysely<Tables> }) {
     }),
     async (c) => {
       const [workers, jobs, now] = await Promise.all([
+        // cast: listWorkers reads only the `db` of the Database it takes; the routes hold no other part of it.
         listWorkers({ db: deps.db } as unknown as Database),
         db
           .selectFrom('warden_jobs')

@@ -9,10 +9,10 @@ import { tenantDecider, tenantStreamId } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { TenantDomainTables } from '../../projections/tenancy/tenant-domains.ts';
-import { commandContext } from '../kit/command-context.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
 import type { ReadModels } from '../kit/read-models.ts';
+import { commandContext } from '../kit/scope.ts';
 import { validationHook } from '../kit/validation.ts';
 import { ownTenantOnly, requirePermission } from '../middleware/authorize.ts';
 
@@ -76,7 +76,7 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/tenants/{id}/domains',
+      path: '/{id}/domains',
       tags: ['Tenants'],
       summary: "List a tenant's custom domains",
       middleware: guard,
@@ -110,7 +110,7 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/v1/tenants/{id}/domains',
+      path: '/{id}/domains',
       tags: ['Tenants'],
       summary: 'Serve a tenant on a custom domain (a domain belongs to one tenant at most)',
       middleware: guard,
@@ -148,7 +148,7 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   app.openapi(
     createRoute({
       method: 'delete',
-      path: '/v1/tenants/{id}/domains/{domain}',
+      path: '/{id}/domains/{domain}',
       tags: ['Tenants'],
       summary: 'Stop serving a tenant on a custom domain (another tenant may then claim it)',
       middleware: guard,
@@ -171,7 +171,7 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/tenants/{id}/stats',
+      path: '/{id}/stats',
       tags: ['Tenants'],
       summary: 'Users, package requests this month and stored events of a tenant',
       middleware: guard,

@@ -17,13 +17,13 @@ import {
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { TenantListTables } from '../../projections/tenancy/tenant-list.ts';
-import { commandContext } from '../kit/command-context.ts';
 import type { AppEnv } from '../kit/env.ts';
 import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../kit/openapi.ts';
 import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../kit/pagination.ts';
 import { etagOf } from '../kit/preconditions.ts';
 import { RequestError } from '../kit/problem.ts';
 import type { ReadModels } from '../kit/read-models.ts';
+import { commandContext } from '../kit/scope.ts';
 import { validationHook } from '../kit/validation.ts';
 import { ownTenantOnly, requirePermission } from '../middleware/authorize.ts';
 
@@ -108,7 +108,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/v1/tenants',
+      path: '/',
       tags: ['Tenants'],
       summary: 'Create a tenant',
       middleware: [requirePermission('platform:manage')] as const,
@@ -130,7 +130,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/tenants',
+      path: '/',
       tags: ['Tenants'],
       summary: 'List tenants',
       middleware: [requirePermission('platform:manage')] as const,
@@ -188,7 +188,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/tenants/{id}',
+      path: '/{id}',
       tags: ['Tenants'],
       summary: 'Read a tenant (from its events: always current)',
       middleware: [ownTenantOnly, requirePermission('tenant:read')] as const,
@@ -211,7 +211,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
   app.openapi(
     createRoute({
       method: 'patch',
-      path: '/v1/tenants/{id}',
+      path: '/{id}',
       tags: ['Tenants'],
       summary: 'Rename a tenant (owner) or change its plan (platform superadmin)',
       middleware: [ownTenantOnly, requirePermission('tenant:manage')] as const,
@@ -243,7 +243,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
     app.openapi(
       createRoute({
         method: 'post',
-        path: `/v1/tenants/{id}/${action}`,
+        path: `/{id}/${action}`,
         tags: ['Tenants'],
         summary: action === 'suspend' ? 'Suspend a tenant' : 'Reactivate a suspended tenant',
         middleware: [requirePermission('platform:manage')] as const,
@@ -275,7 +275,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
   app.openapi(
     createRoute({
       method: 'delete',
-      path: '/v1/tenants/{id}',
+      path: '/{id}',
       tags: ['Tenants'],
       summary: 'Delete a tenant (soft: its events are kept, its read models hide it)',
       middleware: [ownTenantOnly, requirePermission('tenant:manage')] as const,

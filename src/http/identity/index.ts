@@ -1,0 +1,18 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from '../kit/env.ts';
+import { type AuthTokenRouteDeps, authTokenRoutes } from './auth-tokens.ts';
+import { registrationRoutes } from './registration.ts';
+import { signupPolicyRoutes } from './signup-policy.ts';
+import { type UserRouteDeps, userRoutes } from './users.ts';
+
+export type IdentityRouteDeps = AuthTokenRouteDeps & UserRouteDeps;
+
+/** The identity context: sign-in and tokens (`/v1/auth/…`), the tenant's users and its sign-up policy. */
+export function identityRoutes(deps: IdentityRouteDeps) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.route('/', authTokenRoutes(deps));
+  app.route('/', registrationRoutes(deps));
+  app.route('/', userRoutes(deps));
+  app.route('/', signupPolicyRoutes(deps));
+  return app;
+}

@@ -1,0 +1,65 @@
+import type { Context } from 'hono';
+import type { CommandContext } from '../../commands/kernel/handle.ts';
+import type { Principal, ResolvedTenant } from '../../identity/principal.ts';
+import type { AppEnv } from './env.ts';
+import { ifMatchRevision } from './preconditions.ts';
+import { RequestError } from './problem.ts';
+
+// What a request acts in and as: its tenant, its caller, and the context a command runs under. Every
+// route reads them here, so "no tenant" and "no caller" are answered the same way everywhere.
+
+/** The tenant the request acts in (set by the tenant middleware); none is a 404 unless `missing` says otherwise. */
+export function tenantOf(c: Context<AppEnv>, missing?: () => Error): ResolvedTenant {
+  const tenant = c.get('tenant');
+  if (tenant) return tenant;
+  throw missing?.() ?? new RequestError(404, 'tenant-not-found', 'this route acts in a tenant: name one');
+}
+
+/** The authenticated caller; none is a 401. */
+export function principalOf(c: Context<AppEnv>): Principal {
+  const principal = c.get('principal');
+  if (!principal) throw new RequestError(401, 'unauthenticated', 'send a valid access token');
+  return principal;
+}
+
+/** The caller's user id, when there is a caller (public routes run without one). */
+export function actorIdOf(c: Context<AppEnv>): string | undefined {
+  return c.get('principal')?.userId;
+}
+
+const CORRELATION = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Who, why and under which preconditions a command runs, taken from the request. */
+export function commandContext(
+  c: Context<AppEnv>,
+  extra: { tenantId?: string; actorId?: string | undefined } = {},
+  options: { ifMatch?: boolean } = {},
+): CommandContext {
+  const requestId = c.get('requestId');
+  const correlation = c.req.header('x-correlation-id');
+  const expectedRevision = ifMatchRevision(c);
+  return {
+    metadata: {
+      requestId,
+      correlationId: correlation && CORRELATION.test(correlation) ? correlation : requestId,
+      ...(extra.tenantId ? { tenantId: extra.tenantId } : {}),
+      ...(extra.actorId ? { actorId: extra.actorId } : {}),
+    },
+    // Creations take no precondition; a malformed If-Match is still refused.
+    ...(expectedRevision === undefined || options.ifMatch === false ? {} : { expectedRevision }),
+  };
+}
+
+/** The command context of a change in `tenantId` by the caller (if any). */
+export function actingContext(c: Context<AppEnv>, tenantId: string): CommandContext {
+  return commandContext(c, { tenantId, actorId: actorIdOf(c) });
+}
+
+/** The command context of a change in `tenantId` by the authenticated caller (none is a 401). */
+export function callerContext(
+  c: Context<AppEnv>,
+  tenantId: string,
+  options: { ifMatch?: boolean } = {},
+): CommandContext {
+  return commandContext(c, { tenantId, actorId: principalOf(c).userId }, options);
+}

@@ -1,0 +1,30 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Kysely } from 'kysely';
+import type { Tables } from '../../db/tables.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { adminOpsRoutes } from './admin-ops.ts';
+import { type AdminProjectionDeps, adminProjectionRoutes } from './admin-projections.ts';
+import { type DocsAssetLoader, docsRoutes } from './docs.ts';
+import { healthRoutes, type ReadinessCheck } from './health.ts';
+
+export type { AdminProjectionDeps } from './admin-projections.ts';
+export { metricsRoutes } from './metrics.ts';
+
+export interface OpsRouteDeps {
+  db: Kysely<Tables>;
+  readiness: readonly ReadinessCheck[];
+  docsAssets: DocsAssetLoader;
+  /** Projection status and rebuilds (absent: `/v1/admin/projections` is not served). */
+  engine?: AdminProjectionDeps['engine'] | undefined;
+  clock: () => Date;
+}
+
+/** Operating the service: health and readiness, the API docs, and the platform admin's views (`/v1/admin/…`). */
+export function opsRoutes(deps: OpsRouteDeps) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.route('/', healthRoutes(deps.readiness));
+  app.route('/', docsRoutes(deps.docsAssets));
+  if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock: deps.clock }));
+  app.route('/', adminOpsRoutes({ db: deps.db }));
+  return app;
+}

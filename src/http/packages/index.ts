@@ -1,0 +1,30 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from '../kit/env.ts';
+import { validationHook } from '../kit/validation.ts';
+import { requirePermission } from '../middleware/authorize.ts';
+import { packageDecisionRoutes } from './packages.ts';
+import { policyRoutes } from './policy.ts';
+import { packageRequestRoutes } from './requests.ts';
+import type { PackageRouteDeps } from './scope.ts';
+
+export type { PackageRouteDeps } from './scope.ts';
+
+/**
+ * The package firewall's HTTP surface: submit a lockfile, follow the request, list and read
+ * packages, approve / reject / waive / retry, and the tenant's policy.
+ */
+export function packageRoutes(deps: PackageRouteDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.on(
+    'GET',
+    ['/v1/package-requests', '/v1/package-requests/*', '/v1/packages', '/v1/packages/*', '/v1/policy'],
+    requirePermission('packages:read'),
+  );
+  app.on('POST', '/v1/package-requests', requirePermission('packages:request'));
+  app.on('POST', '/v1/packages/*', requirePermission('packages:approve'));
+  app.on('PUT', '/v1/policy', requirePermission('packages:approve'));
+  app.route('/', packageRequestRoutes(deps));
+  app.route('/', packageDecisionRoutes(deps));
+  app.route('/', policyRoutes(deps));
+  return app;
+}

@@ -1,0 +1,14 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from '../kit/env.ts';
+import { type TenantAdminRouteDeps, tenantAdminRoutes } from './tenant-admin.ts';
+import { tenantRoutes } from './tenants.ts';
+
+export type TenancyRouteDeps = TenantAdminRouteDeps;
+
+/** The tenancy context, mounted at `/v1/tenants`: tenants, their domains and their storage stats. */
+export function tenancyRoutes(deps: TenancyRouteDeps) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.route('/', tenantRoutes(deps));
+  app.route('/', tenantAdminRoutes(deps));
+  return app;
+}

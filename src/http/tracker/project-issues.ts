@@ -1,0 +1,120 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { invalid, notFound } from '../../commands/kernel/errors.ts';
+import { createIssue, findProject } from '../../commands/tracker/index.ts';
+import type { IssueListTables } from '../../projections/tracker/issue-list.ts';
+import { highestIssueNumber } from '../../projections/tracker/queries.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
+import { etagOf } from '../kit/preconditions.ts';
+import { readTables } from '../kit/read-tables.ts';
+import { callerContext, tenantOf } from '../kit/scope.ts';
+import { validationHook } from '../kit/validation.ts';
+import { listIssues, presentIssue } from './issue-views.ts';
+import { CreateIssueBody, Issue, IssueListQuery, IssueSummary } from './schemas.ts';
+import {
+  actorOf,
+  ProjectParam,
+  projectIdOf,
+  projectOf,
+  type TrackerDeps,
+  tenantUser,
+  trackerProblems,
+  writeProblems,
+} from './scope.ts';
+
+/** A project's issues: create one (numbered KEY-n) and list them. */
+export function projectIssueRoutes(deps: TrackerDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const issues = readTables<IssueListTables>(deps.db);
+  const now = () => deps.clock().toISOString();
+  const project = (c: Context<AppEnv>, idOrKey: string) => projectOf(deps, c, idOrKey);
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/projects/{id}/issues',
+      tags: ['Tracker'],
+      summary: 'Create an issue: numbered KEY-n, without gaps or duplicates',
+      request: {
+        params: ProjectParam,
+        body: { content: { 'application/json': { schema: CreateIssueBody } }, required: true },
+      },
+      responses: {
+        201: jsonContent(Issue.extend({ position: z.string() }), 'Created'),
+        ...commonProblems,
+        ...writeProblems,
+        413: problemContent('Body too large (descriptions are limited; see the schema)'),
+      },
+    }),
+    async (c) => {
+      const found = await project(c, c.req.valid('param').id);
+      const body = c.req.valid('json');
+      if (body.assignee_id && !(await tenantUser(deps.store, found.tenant.id, body.assignee_id))) {
+        throw invalid([{ path: 'assignee_id', message: 'not a user of this tenant' }]);
+      }
+      const result = await createIssue(
+        deps.store,
+        {
+          tenantId: found.tenant.id,
+          projectId: found.state.projectId,
+          actor: actorOf(c),
+          assigneeId: body.assignee_id,
+          fields: {
+            title: body.title,
+            description: body.description,
+            type: body.type,
+            priority: body.priority,
+            labels: body.labels,
+            dueDate: body.due_date,
+          },
+          at: now(),
+          knownTaken: await highestIssueNumber(issues, found.state.projectId),
+        },
+        callerContext(c, found.tenant.id, { ifMatch: false }),
+        deps.hints,
+      );
+      c.header('Location', `/v1/issues/${result.state.issueId}`);
+      c.header('ETag', etagOf(result.revision));
+      c.header('X-Position', result.position.toString());
+      return c.json(
+        { ...presentIssue(result.state, result.revision), position: result.position.toString() },
+        201,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/projects/{id}/issues',
+      tags: ['Tracker'],
+      summary: 'List a project’s issues: filters, sort, full-text q (ranked, prefix), keyset cursor',
+      request: { params: ProjectParam, query: IssueListQuery },
+      responses: {
+        200: jsonContent(
+          z.object({ items: z.array(IssueSummary), next_cursor: z.string().nullable() }),
+          'A page',
+        ),
+        ...commonProblems,
+        ...trackerProblems,
+      },
+    }),
+    async (c) => {
+      const tenant = tenantOf(c);
+      const projectId = await projectIdOf(tenant.id, c.req.valid('param').id);
+      // The page is read alongside the project check (both are scoped to the tenant): one round trip
+      // of latency, not two; an unknown or foreign project still answers 404.
+      const [found, page] = await Promise.all([
+        findProject(deps.store, tenant.id, projectId),
+        deps.readModels
+          .awaitPosition(c, ['issueList'])
+          .then(() => listIssues(issues, tenant.id, projectId, c.req.valid('query'))),
+      ]);
+      if (!found) throw notFound('project');
+      return c.json(page, 200);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,53 @@
+import { findUser, type UserIds, verifyCredentials } from '../commands/identity/index.ts';
+import type { tenantRoles } from '../commands/identity/permissions.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import type { PasswordHasher } from './passwords.ts';
+
+/** The narrow view of the identity context login needs (an adapter over `verifyCredentials`). */
+export type CredentialsCheck = (
+  tenantId: string,
+  email: string,
+  password: string,
+) => Promise<
+  | { ok: true; user: { id: string; role: (typeof tenantRoles)[number]; platformSuperadmin: boolean } }
+  | { ok: false; reason?: 'invalid_credentials' | 'not_active' }
+>;
+
+/** The identity context's `verifyCredentials` as login's `CredentialsCheck`. */
+export function identityCredentials(deps: {
+  store: EventStore;
+  hasher: PasswordHasher;
+  clock: () => Date;
+  /** How user ids derive from emails (keyed); every caller names it, so none falls back to the unkeyed ids. */
+  userIds: UserIds | undefined;
+}): CredentialsCheck {
+  return async (tenantId, email, password) => {
+    const result = await verifyCredentials(deps, tenantId, email, password);
+    if (!result.ok) return { ok: false, reason: result.reason };
+    const { userId, role, platformSuperadmin } = result.user;
+    return { ok: true, user: { id: userId, role, platformSuperadmin } };
+  };
+}
+
+/**
+ * The identity context as token sessions' `currentUser`: on refresh, the user's role now, or undefined
+ * once they are removed, rejected or no longer active (the family is then revoked).
+ */
+export function identityCurrentUser(deps: { store: EventStore }) {
+  return async (tenantId: string, userId: string) => {
+    const found = await findUser(deps.store, tenantId, userId);
+    if (found?.state.status !== 'active') return undefined;
+    return { role: found.state.role, platformSuperadmin: found.state.platformSuperadmin };
+  };
+}
+
+/** Login throttling as the tenancy context provides it (structural, so either side can change alone). */
+export interface LoginThrottlePort {
+  checkLogin(key: {
+    tenantId: string;
+    email: string;
+    address?: string | undefined;
+  }): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
+  recordFailure(key: { tenantId: string; email: string; address?: string | undefined }): Promise<void>;
+  recordSuccess(key: { tenantId: string; email: string; address?: string | undefined }): Promise<void>;
+}

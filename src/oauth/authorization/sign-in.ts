@@ -1,0 +1,75 @@
+import type { EventMetadata } from '../../eventstore/port.ts';
+import { browserSessionStreamId } from '../events.ts';
+import type { OAuthServer } from '../server.ts';
+
+/** The sign-in form's outcome: the user, or what the page says again (and with which status). */
+export type SignInCheck =
+  | { ok: true; userId: string }
+  | { ok: false; message: string; status: 200 | 429; retryAfterSeconds?: number };
+
+/** Checks a sign-in at the authorization endpoint: the login throttle first, then the password. */
+export async function checkSignIn(
+  server: Pick<OAuthServer, 'throttle' | 'users'>,
+  key: { tenantId: string; email: string; address: string | undefined },
+  password: string,
+): Promise<SignInCheck> {
+  if (server.throttle) {
+    const decision = await server.throttle.checkLogin(key);
+    if (!decision.allowed) {
+      return {
+        ok: false,
+        status: 429,
+        retryAfterSeconds: decision.retryAfterSeconds,
+        message: `Too many attempts. Wait ${decision.retryAfterSeconds} seconds and try again.`,
+      };
+    }
+  }
+  const checked =
+    key.email && password
+      ? await server.users.verifyCredentials(key.tenantId, key.email, password)
+      : { ok: false as const };
+  if (!checked.ok) {
+    const waiting = 'reason' in checked && checked.reason === 'not_active';
+    if (!waiting) await server.throttle?.recordFailure(key);
+    return {
+      ok: false,
+      status: 200,
+      message: waiting ? 'Your account waits for approval.' : 'Wrong email or password.',
+    };
+  }
+  await server.throttle?.recordSuccess(key);
+  return { ok: true, userId: checked.user.id };
+}
+
+/** Starts the browser's sign-in session for the user (recorded for the audit); its cookie value is returned. */
+export async function startSignInSession(
+  server: OAuthServer,
+  tenantId: string,
+  userId: string,
+  metadata: EventMetadata,
+): Promise<string> {
+  const started = await server.browser.start(tenantId, userId);
+  await server.record(
+    browserSessionStreamId(tenantId, userId),
+    'OAuthUserSignedIn',
+    { tenantId, userId, sid: started.session.sid, at: server.clock().toISOString() },
+    metadata,
+  );
+  return started.cookie;
+}
+
+/** Ends a browser's sign-in session (recorded for the audit). */
+export async function endSignInSession(
+  server: OAuthServer,
+  tenantId: string,
+  session: { sid: string; userId: string },
+  metadata: EventMetadata,
+) {
+  await server.browser.end(tenantId, session.sid);
+  await server.record(
+    browserSessionStreamId(tenantId, session.userId),
+    'OAuthUserSignedOut',
+    { tenantId, userId: session.userId, sid: session.sid, at: server.clock().toISOString() },
+    metadata,
+  );
+}

@@ -1,0 +1,89 @@
+import { invalidGrant } from '../errors.ts';
+import { authorizationStreamId } from '../events.ts';
+import { param, required } from '../params.ts';
+import { type Grant, grantMetadata, idTokenFor, proofFor, userTokenResponse } from './grant.ts';
+
+const REFUSED = {
+  unknown: 'the authorization code is not valid',
+  expired: 'the authorization code has expired',
+  wrong_client: 'the authorization code was issued to another client',
+  wrong_redirect: 'redirect_uri differs from the authorization request',
+  pkce: 'code_verifier is missing or does not match the code_challenge',
+  reused: 'the authorization code was used already; the tokens issued from it are revoked',
+} as const;
+
+/** The authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636); a replayed code revokes what it issued. */
+export const authorizationCodeGrant: Grant = async (request, server) => {
+  const { client, tenantId, now, form, requestId } = request;
+  const code = required(form, 'code', 200);
+  // Every code has a PKCE challenge, so a missing verifier fails it like a wrong one: invalid_grant,
+  // and the code is used up by the attempt (RFC 7636 §4.6, RFC 9700 §2.1.1).
+  const verifier = param(form, 'code_verifier', 200) ?? '';
+  const proof = await proofFor(request);
+  const redeemed = await server.codes.redeem(code, tenantId, {
+    clientId: client.clientId,
+    redirectUri: param(form, 'redirect_uri'),
+    verifier,
+  });
+  if (!redeemed.ok) {
+    if (redeemed.reason === 'reused') {
+      // RFC 6749 §4.1.2 and RFC 9700 §4.5.3.1: a replayed code revokes what it issued.
+      if (redeemed.familyId) await server.tokens.revoke(redeemed.familyId, 'code_reused', requestId);
+      await server.record(
+        authorizationStreamId(redeemed.grant.codeId),
+        'OAuthAuthorizationCodeReplayed',
+        {
+          codeId: redeemed.grant.codeId,
+          clientId: client.clientId,
+          familyId: redeemed.familyId,
+          at: now.toISOString(),
+        },
+        grantMetadata(request, client.clientId),
+      );
+    }
+    throw invalidGrant(REFUSED[redeemed.reason]);
+  }
+  const { grant } = redeemed;
+  if (grant.dpopJkt && grant.dpopJkt !== proof?.jkt) {
+    throw invalidGrant('the code is bound to another DPoP key (dpop_jkt)');
+  }
+  const user = await server.users.current(tenantId, grant.userId);
+  if (!user) throw invalidGrant('the user is no longer active');
+  const familyId = crypto.randomUUID();
+  // Recorded before the tokens exist, so a replay racing this exchange still finds what to revoke.
+  await server.codes.redeemedInto(grant.codeId, familyId);
+  const pair = await server.tokens.start(
+    {
+      userId: grant.userId,
+      tenantId,
+      role: user.role,
+      platformSuperadmin: false,
+      oauth: {
+        clientId: client.clientId,
+        scope: grant.scope,
+        issuer: request.issuer,
+        grantType: 'authorization_code',
+        dpopJkt: proof?.jkt,
+        authTime: grant.authTime,
+        sessionId: grant.sessionId ?? undefined,
+      },
+    },
+    requestId,
+    familyId,
+  );
+  await server.record(
+    authorizationStreamId(grant.codeId),
+    'OAuthAuthorizationCodeRedeemed',
+    { codeId: grant.codeId, clientId: client.clientId, familyId, at: now.toISOString() },
+    grantMetadata(request, grant.userId),
+  );
+  const idToken = await idTokenFor(server, request, {
+    userId: grant.userId,
+    scope: grant.scope,
+    authTime: grant.authTime,
+    nonce: grant.nonce,
+    sessionId: grant.sessionId,
+    accessToken: pair.access_token,
+  });
+  return userTokenResponse(server, client, pair, idToken);
+};
