@@ -27,5 +27,6 @@ export {
   verifyCredentials,
 } from './handle.ts';
 export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
+export { type PasswordHasher, verifyOrDummy } from './ports.ts';
 export { isErased, isLive, type UserCommand, type UserState, userDecider } from './user.ts';
 export { keyedUserIds, type UserIds, unkeyedUserIds, userIdFor } from './user-ids.ts';

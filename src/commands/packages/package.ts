@@ -1,10 +1,11 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
 import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
 import {
-  checkEvents,
   type PackageEvent,
   type PackageStatus,
   type PolicySnapshot,
+  packageEventSchemas,
   type Stage,
 } from './events.ts';
 import type { Finding } from './findings.ts';
@@ -159,10 +160,6 @@ const initialState = (): PackageState => ({
 /** Statuses where the pipeline is working on the package (or will be, once a worker picks it up). */
 const inPipeline: readonly PackageStatus[] = ['received', 'license_check', 'downloading', 'scanning'];
 
-function decide(command: PackageCommand, state: PackageState): PackageEvent[] {
-  return checkEvents(decideUnchecked(command, state), invalid);
-}
-
 /** Events that move a package waiting for an approver on, when the evaluation now lets it through. */
 function decision(
   state: PackageState,
@@ -203,7 +200,7 @@ function expect(state: PackageState, allowed: readonly PackageStatus[], action: 
   }
 }
 
-function decideUnchecked(command: PackageCommand, state: PackageState): PackageEvent[] {
+function decide(command: PackageCommand, state: PackageState): PackageEvent[] {
   if (command.type === 'ReceivePackage') {
     // Known already: processed once per tenant, whichever request named it first.
     if (state.exists) return [];
@@ -522,8 +519,7 @@ function evolve(state: PackageState, event: PackageEvent): PackageState {
 }
 
 /** A package (`name@version`) in one tenant: processed once, whichever requests name it. */
-export const packageDecider: Decider<PackageCommand, PackageEvent, PackageState> = {
-  initialState,
-  decide,
-  evolve,
-};
+export const packageDecider: Decider<PackageCommand, PackageEvent, PackageState> = validated(
+  { initialState, decide, evolve },
+  packageEventSchemas,
+);

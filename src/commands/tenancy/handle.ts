@@ -1,6 +1,6 @@
-import type { EventStore } from '../../eventstore/port.ts';
 import { type CommandContext, type CommandResult, handle } from '../kernel/handle.ts';
 import { deriveId } from '../kernel/ids.ts';
+import type { CommandStore } from '../kernel/store.ts';
 import { tenantStreamId } from './events.ts';
 import type { PlanId } from './plans.ts';
 import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';
@@ -12,7 +12,7 @@ import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts
 export const tenantIdForSlug = (slug: string) => deriveId('warden.tenant.slug', slug);
 
 export async function createTenant(
-  store: EventStore,
+  store: CommandStore,
   input: { slug: string; name: string; plan: PlanId; at: string },
   context: CommandContext,
 ): Promise<CommandResult<TenantState>> {
@@ -28,7 +28,7 @@ export async function createTenant(
 
 /** Any command on an existing tenant. */
 export function updateTenant(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   command: Exclude<TenantCommand, { type: 'CreateTenant' }>,
   context: CommandContext,

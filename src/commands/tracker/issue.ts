@@ -1,13 +1,14 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
+import { conflict, notFound, ruleViolated } from '../kernel/errors.ts';
 import { type Actor, invalidBy, type ProjectContext, refused, requireWriter, roleIn } from './access.ts';
 import {
-  checkEvents,
   type IssueEvent,
   type IssueStatus,
   type IssueType,
   type Priority,
   type Resolution,
+  trackerEventSchemas,
 } from './events.ts';
 import { transitions, workStatuses } from './rules.ts';
 
@@ -141,10 +142,6 @@ function checkLabels(project: ProjectContext, labels: readonly string[] | undefi
 }
 
 function decide(command: IssueCommand, state: IssueState): IssueEvent[] {
-  return checkEvents(decideUnchecked(command, state), invalid);
-}
-
-function decideUnchecked(command: IssueCommand, state: IssueState): IssueEvent[] {
   if (command.type === 'UnassignLeftUser') return unassignLeftUser(command, state);
   const { actor, project, at } = command;
   if (command.type === 'CreateIssue') {
@@ -463,4 +460,7 @@ function evolve(state: IssueState, event: IssueEvent): IssueState {
  * An issue of a project. Its id derives from (project, number), so the number is claimed by creating
  * the stream: two creations of one number race for one stream and the store lets exactly one win.
  */
-export const issueDecider: Decider<IssueCommand, IssueEvent, IssueState> = { initialState, decide, evolve };
+export const issueDecider: Decider<IssueCommand, IssueEvent, IssueState> = validated(
+  { initialState, decide, evolve },
+  trackerEventSchemas,
+);
