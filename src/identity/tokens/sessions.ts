@@ -1,10 +1,11 @@
 import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
 import type { TenantRole } from '../../commands/identity/permissions.ts';
+import { record as recordEvent } from '../../commands/kernel/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { type AccessTokenConfig, issueAccessToken } from './access.ts';
 import { keyFromToken, open, randomToken, seal, sha256 } from './crypto.ts';
-import { type TokenFamilyEventType, tokenFamilyStreamId } from './events.ts';
+import { type TokenFamilyEventType, tokenFamilyEventSchemas, tokenFamilyStreamId } from './events.ts';
 import type { KeyRing } from './keys.ts';
 
 export interface RefreshConfig {
@@ -225,21 +226,18 @@ export function tokenSessions(deps: TokenSessionDeps): TokenSessions {
     data: Record<string, unknown>,
     requestId?: string,
   ) {
-    await deps.store.append(
+    await recordEvent(
+      deps.store,
       tokenFamilyStreamId(familyId),
-      [
-        {
-          id: crypto.randomUUID(),
-          type,
-          data: { familyId, ...data },
-          metadata: {
-            tenantId: user.tenantId,
-            actorId: user.userId,
-            ...(requestId === undefined ? {} : { requestId }),
-          },
+      { type, data: { familyId, ...data } },
+      tokenFamilyEventSchemas,
+      {
+        metadata: {
+          tenantId: user.tenantId,
+          actorId: user.userId,
+          ...(requestId === undefined ? {} : { requestId }),
         },
-      ],
-      { expected: 'any' },
+      },
     );
   }
 

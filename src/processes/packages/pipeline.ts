@@ -1,4 +1,4 @@
-import { load } from '../../commands/kernel/handle.ts';
+import { handleNew, load } from '../../commands/kernel/handle.ts';
 import { deriveId } from '../../commands/kernel/ids.ts';
 import {
   type PackageState,
@@ -7,7 +7,7 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../commands/packages/index.ts';
-import { type RecordedEvent, WrongExpectedRevisionError } from '../../eventstore/port.ts';
+import type { RecordedEvent } from '../../eventstore/port.ts';
 import { enqueue, type JobTables, type NewJob } from '../runtime/jobs/queue.ts';
 import { defineProcessManager } from '../runtime/process-manager.ts';
 
@@ -106,7 +106,11 @@ export const packagePipeline = defineProcessManager<JobTables>({
         const streamId = packageStreamId(packageId);
         // A package is received once: decided on a stream that does not exist yet, appended only
         // if it still does not (one round trip; a package known already is a conflict, skipped).
-        const [received] = packageDecider.decide(
+        const id = await ctx.id('receive', entry.spec);
+        const created = await handleNew(
+          ctx.store,
+          streamId,
+          packageDecider,
           {
             type: 'ReceivePackage',
             packageId,
@@ -118,20 +122,10 @@ export const packagePipeline = defineProcessManager<JobTables>({
             requestId,
             at,
           },
-          packageDecider.initialState(),
+          { metadata: ctx.metadata, eventIds: [id] },
         );
+        const received = created?.events[0];
         if (!received) continue;
-        const id = await ctx.id('receive', entry.spec);
-        try {
-          await ctx.store.append(
-            streamId,
-            [{ id, type: received.type, data: received.data, metadata: ctx.metadata }],
-            { expected: 'no_stream' },
-          );
-        } catch (error) {
-          if (error instanceof WrongExpectedRevisionError) continue;
-          throw error;
-        }
         const job = await jobFor({ ...received, id }, correlationId);
         if (job) jobs.push(job);
       }
