@@ -7,7 +7,6 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../commands/packages/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
 import { enqueue, type JobTables, type NewJob } from '../runtime/jobs/queue.ts';
 import { defineProcessManager } from '../runtime/process-manager.ts';
 
@@ -84,7 +83,7 @@ const waitingStatus: Partial<Record<string, PackageState['status']>> = {
  * queued yet — a manual approval, a retry, or what an event store in another database could not
  * record together with its jobs. Ids derive from the events, so a replay queues nothing twice.
  */
-export const packagePipeline = defineProcessManager<JobTables>({
+export const packagePipeline = defineProcessManager<JobTables, PackagesEvent>({
   name: PROCESS_NAME,
   types: [
     'PackageRequestSubmitted',
@@ -93,8 +92,7 @@ export const packagePipeline = defineProcessManager<JobTables>({
     'PackageApproved',
     'PackageAutoApproved',
   ],
-  async handle(recorded: RecordedEvent, ctx) {
-    const event = recorded as unknown as RecordedEvent & PackagesEvent;
+  async handle(event, ctx) {
     const correlationId = ctx.metadata.correlationId ?? '';
     if (event.type === 'PackageRequestSubmitted') {
       const { tenantId, requestId, at } = event.data;
