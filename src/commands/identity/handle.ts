@@ -1,4 +1,4 @@
-import { aggregate } from '../kernel/aggregate.ts';
+import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
 import { conflict, notFound } from '../kernel/errors.ts';
 import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../kernel/handle.ts';
 import { type CommandStore, isWrongExpectedRevision } from '../kernel/store.ts';
@@ -14,6 +14,14 @@ const users = aggregate({
   streamId: userStreamId,
   what: 'user',
   visibleTo: (state: UserState, tenantId) => isLive(state) && state.tenantId === tenantId,
+});
+
+/** Users as erasure sees them: rejected and removed users too (their data is still there). */
+const everyUser = aggregate({
+  decider: userDecider,
+  streamId: userStreamId,
+  what: 'user',
+  visibleTo: existsInTenant,
 });
 
 /** Claims on the membership stream are serialised by the store; under a burst each retry makes progress. */
@@ -282,8 +290,8 @@ export async function erasePersonalData(
   destroyKeys: (userId: string) => Promise<void>,
 ): Promise<CommandResult<UserState>> {
   const { tenantId, userId, at } = input;
-  const before = await load(store, userStreamId(userId), userDecider);
-  if (!before.state.exists || before.state.tenantId !== tenantId) throw notFound('user');
+  const before = await everyUser.find(store, tenantId, userId);
+  if (!before) throw notFound('user');
   if (isLive(before.state)) {
     await changeUser(store, tenantId, userId, { type: 'RemoveUser', at }, { metadata: context.metadata });
   }

@@ -3,7 +3,7 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { AdvisoryTables } from '../../packages/advisories.ts';
-import { blobStore, cachedBlobStore } from '../../packages/registry/blobs.ts';
+import { type BlobTables, blobStore, cachedBlobStore } from '../../packages/registry/blobs.ts';
 import { createPublisher } from '../../packages/registry/publish.ts';
 import { createUpstream } from '../../packages/registry/upstream.ts';
 import { combinedScanner, manifestScanner, osvScanner } from '../../packages/scanner.ts';
@@ -97,7 +97,7 @@ export function stageDeps(
       ? displayRegistry(config.WARDEN_TARGET_REGISTRY)
       : undefined,
     // Publishing follows the checks within seconds: their tarballs are still in memory then.
-    blobs: cachedBlobStore(blobStore(deps.database.db as never), 16 * 1024 * 1024),
+    blobs: cachedBlobStore(blobStore(viewAs<BlobTables>(deps.database.db)), 16 * 1024 * 1024),
     scanner: combinedScanner([osvScanner(db), manifestScanner()]),
     clock: deps.clock ?? (() => new Date()),
     publishSlot: (
