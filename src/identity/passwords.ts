@@ -1,6 +1,10 @@
 import { type Algorithm, hash, parseOptions, verify } from '@node-rs/argon2';
 import { z } from 'zod';
+import { type PasswordHasher, verifyOrDummy } from '../commands/identity/index.ts';
 import common from './common-passwords.json' with { type: 'json' };
+
+/** The port lives with the identity commands; this file is its argon2id adapter. */
+export { type PasswordHasher, verifyOrDummy };
 
 /** argon2id cost parameters (memory in KiB). */
 export interface Argon2Params {
@@ -11,15 +15,6 @@ export interface Argon2Params {
 
 /** OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane. */
 export const owaspArgon2id: Readonly<Argon2Params> = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
-
-/** The port the identity context hashes passwords through; the argon2id adapter is the one we ship. */
-export interface PasswordHasher {
-  hash(password: string): Promise<string>;
-  /** False for a wrong password and for a hash it cannot read; never throws on either. */
-  verify(hash: string, password: string): Promise<boolean>;
-  /** True when the hash was made with other parameters (or another algorithm): rehash on next login. */
-  needsRehash(hash: string): boolean;
-}
 
 // A declared const enum cannot be read under isolatedModules; 2 is Algorithm.Argon2id.
 const ARGON2ID = 2 as Algorithm;
@@ -50,28 +45,6 @@ export function argon2idHasher(params: Argon2Params = owaspArgon2id): PasswordHa
       }
     },
   };
-}
-
-const dummies = new WeakMap<PasswordHasher, Promise<string>>();
-
-/**
- * Verifies a password against the user's hash, or — when there is no user — against a dummy hash
- * made once with the same hasher, so an unknown email costs the same argon2 work as a wrong password
- * and the answer's timing does not tell which emails exist.
- */
-export async function verifyOrDummy(
-  hasher: PasswordHasher,
-  hashed: string | undefined,
-  password: string,
-): Promise<boolean> {
-  if (hashed !== undefined) return hasher.verify(hashed, password);
-  let dummy = dummies.get(hasher);
-  if (!dummy) {
-    dummy = hasher.hash(crypto.randomUUID());
-    dummies.set(hasher, dummy);
-  }
-  await hasher.verify(await dummy, password);
-  return false;
 }
 
 export const PASSWORD_MIN = 8;

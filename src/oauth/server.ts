@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { TenantRole } from '../commands/identity/permissions.ts';
+import { record } from '../commands/kernel/index.ts';
 import type { ClientState } from '../commands/oauth/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
@@ -122,10 +123,7 @@ export function oauthServer(deps: {
     },
 
     async record(streamId, type, data, metadata) {
-      const parsed = oauthRecordSchemas[type].parse(data);
-      await deps.store.append(streamId, [{ id: crypto.randomUUID(), type, data: parsed, metadata }], {
-        expected: 'any',
-      });
+      await record(deps.store, streamId, { type, data }, oauthRecordSchemas, { metadata });
     },
 
     async admitToken(tenantId, clientId, address) {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import { ADVISORY_FEED_STREAM } from '../commands/packages/index.ts';
+import { record } from '../commands/kernel/index.ts';
+import { ADVISORY_FEED_STREAM, packageEventSchemas } from '../commands/packages/index.ts';
 import type { EventMetadata, EventStore } from '../eventstore/port.ts';
 import { type AdvisoryTables, type ImportResult, importAdvisories } from './advisories.ts';
 import { readOsvSource } from './osv/source.ts';
@@ -23,25 +24,23 @@ export async function importOsv(deps: {
   const result = await importAdvisories(deps.db, deps.path, readOsvSource(deps.path), importId);
   const recorded = result.changed > 0;
   if (recorded) {
-    await deps.store.append(
+    await record(
+      deps.store,
       ADVISORY_FEED_STREAM,
-      [
-        {
-          id: crypto.randomUUID(),
-          type: 'AdvisoriesImported',
-          data: {
-            importId,
-            source: deps.path.slice(0, 2000),
-            total: result.total,
-            changed: result.changed,
-            withdrawn: result.withdrawn,
-            errors: result.errors.length,
-            at: clock().toISOString(),
-          },
-          metadata: deps.metadata ?? { actorId: 'cli:osv-import' },
+      {
+        type: 'AdvisoriesImported',
+        data: {
+          importId,
+          source: deps.path.slice(0, 2000),
+          total: result.total,
+          changed: result.changed,
+          withdrawn: result.withdrawn,
+          errors: result.errors.length,
+          at: clock().toISOString(),
         },
-      ],
-      { expected: 'any' },
+      },
+      packageEventSchemas,
+      { metadata: deps.metadata ?? { actorId: 'cli:osv-import' } },
     );
   }
   return { ...result, recorded };

@@ -10,19 +10,16 @@ import { tenantList } from './tenancy/tenant-list.ts';
 import { issueList } from './tracker/issue-list.ts';
 import { projectList } from './tracker/project-list.ts';
 
-/** A projection typed against its own tables, seen by the engine as one of many. */
-const erase = <DB>(projection: Projection<DB>) => projection as unknown as Projection;
-
 /** Every read model the service maintains. */
 export const projections: readonly Projection[] = [
-  erase(tenantList),
-  erase(tenantDomains),
-  erase(userList),
-  erase(auditEntries),
-  erase(projectList),
-  erase(issueList),
-  erase(packageList),
-  erase(packageRequests),
-  erase(oauthClientList),
-  erase(oauthConsentList),
+  tenantList,
+  tenantDomains,
+  userList,
+  auditEntries,
+  projectList,
+  issueList,
+  packageList,
+  packageRequests,
+  oauthClientList,
+  oauthConsentList,
 ];

@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { checkAgainst } from '../kernel/contract.ts';
 import type { DomainEvent } from '../kernel/decider.ts';
-import type { FieldError } from '../kernel/errors.ts';
 import { tenantRoles } from './permissions.ts';
 
 export const UserRole = z.enum(tenantRoles);
@@ -108,7 +106,3 @@ export const ERASED = '[erased]';
 export const userStreamId = (userId: string) => `identity.User-${userId}`;
 /** One stream per tenant holds its sign-up policy and its seats (the plan's user limit). */
 export const membershipStreamId = (tenantId: string) => `identity.TenantMembership-${tenantId}`;
-
-/** Validates events against their stored contract, as `decide` returns them. */
-export const checkEvents = <E extends IdentityEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>
-  checkAgainst(identityEventSchemas, events, fail);

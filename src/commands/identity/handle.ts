@@ -1,19 +1,35 @@
-import type { EventStore } from '../../eventstore/port.ts';
-import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
-import { type PasswordHasher, verifyOrDummy } from '../../identity/passwords.ts';
+import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
 import { conflict, notFound } from '../kernel/errors.ts';
 import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../kernel/handle.ts';
+import { type CommandStore, isWrongExpectedRevision } from '../kernel/store.ts';
 import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
 import { membershipDecider } from './membership.ts';
+import type { PasswordHasher } from './ports.ts';
 import { isLive, type UserCommand, type UserState, userDecider } from './user.ts';
 import { type UserIds, unkeyedUserIds } from './user-ids.ts';
+
+/** Users a tenant sees: live (active or pending) and its own; rejected and removed users are gone. */
+const users = aggregate({
+  decider: userDecider,
+  streamId: userStreamId,
+  what: 'user',
+  visibleTo: (state: UserState, tenantId) => isLive(state) && state.tenantId === tenantId,
+});
+
+/** Users as erasure sees them: rejected and removed users too (their data is still there). */
+const everyUser = aggregate({
+  decider: userDecider,
+  streamId: userStreamId,
+  what: 'user',
+  visibleTo: existsInTenant,
+});
 
 /** Claims on the membership stream are serialised by the store; under a burst each retry makes progress. */
 const SEAT_ATTEMPTS = 50;
 
 /** The tenant's sign-up policy, or `fallback` (configuration) when none was ever set. */
 export async function signupPolicyOf(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   fallback: SignupPolicy,
 ): Promise<SignupPolicy> {
@@ -22,7 +38,7 @@ export async function signupPolicyOf(
 }
 
 export function setSignupPolicy(
-  store: EventStore,
+  store: CommandStore,
   input: { tenantId: string; policy: SignupPolicy; at: string },
   context: CommandContext,
 ) {
@@ -58,7 +74,7 @@ export interface RegisterUserInput {
  * the winner is a registration of the same email, which shares the seat (claims are per user id).
  */
 export async function registerUser(
-  store: EventStore,
+  store: CommandStore,
   hasher: PasswordHasher,
   input: RegisterUserInput,
   context: CommandContext,
@@ -126,11 +142,11 @@ export async function registerUser(
     };
   } catch (error) {
     const now = await load(store, streamId, userDecider).catch(() => undefined);
-    if (error instanceof WrongExpectedRevisionError && now && isLive(now.state)) {
+    if (isWrongExpectedRevision(error) && now && isLive(now.state)) {
       throw conflict('a user with this email already exists in this tenant');
     }
     await releaseSeat(store, input.tenantId, userId, input.at, context);
-    if (error instanceof WrongExpectedRevisionError) {
+    if (isWrongExpectedRevision(error)) {
       throw conflict('the user changed concurrently; retry');
     }
     throw error;
@@ -138,7 +154,7 @@ export async function registerUser(
 }
 
 async function releaseSeat(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   userId: string,
   at: string,
@@ -161,7 +177,7 @@ async function releaseSeat(
  * stops between the appends, running the same command again completes it (each step is idempotent).
  */
 export async function changeUser(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   userId: string,
   command: Exclude<UserCommand, { type: 'RegisterUser' }>,
@@ -207,59 +223,11 @@ export async function changeUser(
 
 /** Loads a user of `tenantId`; undefined when absent, of another tenant, rejected or removed. */
 export async function findUser(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   userId: string,
 ): Promise<{ state: UserState; revision: number } | undefined> {
-  const loaded = await load(store, userStreamId(userId), userDecider);
-  if (!isLive(loaded.state) || loaded.state.tenantId !== tenantId) return undefined;
-  return { state: loaded.state, revision: loaded.revision };
-}
-
-export type CredentialsResult =
-  | { ok: true; user: UserState; revision: number }
-  /** `not_active` (pending approval) is told only to a caller who knew the password. */
-  | { ok: false; reason: 'invalid_credentials' | 'not_active' };
-
-/**
- * Checks an email and password in a tenant. An unknown email costs the same argon2 work as a wrong
- * password (a dummy hash is verified) and answers the same. On success, a hash made with other
- * parameters is replaced (best effort: a failed rehash does not fail the login).
- */
-export async function verifyCredentials(
-  deps: { store: EventStore; hasher: PasswordHasher; clock: () => Date; userIds?: UserIds | undefined },
-  tenantId: string,
-  email: string,
-  password: string,
-): Promise<CredentialsResult> {
-  const candidates = await (deps.userIds ?? unkeyedUserIds).candidates(tenantId, email.trim());
-  let userId = candidates[0];
-  let loaded = await load(deps.store, userStreamId(userId), userDecider);
-  for (const older of candidates.slice(1)) {
-    if (isLive(loaded.state)) break;
-    const found = await load(deps.store, userStreamId(older), userDecider);
-    if (isLive(found.state)) [userId, loaded] = [older, found];
-  }
-  const known = isLive(loaded.state) && loaded.state.tenantId === tenantId;
-  const ok = await verifyOrDummy(deps.hasher, known ? loaded.state.passwordHash : undefined, password);
-  if (!ok || !known) return { ok: false, reason: 'invalid_credentials' };
-  if (loaded.state.status !== 'active') return { ok: false, reason: 'not_active' };
-  if (deps.hasher.needsRehash(loaded.state.passwordHash)) {
-    try {
-      const passwordHash = await deps.hasher.hash(password);
-      const result = await handle(
-        deps.store,
-        userStreamId(userId),
-        userDecider,
-        { type: 'RehashPassword', passwordHash, at: deps.clock().toISOString() },
-        { metadata: { tenantId, actorId: userId } },
-      );
-      return { ok: true, user: result.state, revision: result.revision };
-    } catch {
-      // The old hash still verifies; the next login tries again.
-    }
-  }
-  return { ok: true, user: loaded.state, revision: loaded.revision };
+  return users.find(store, tenantId, userId);
 }
 
 /**
@@ -270,14 +238,14 @@ export async function verifyCredentials(
  * Another tenant's user is "not found".
  */
 export async function erasePersonalData(
-  store: EventStore,
+  store: CommandStore,
   input: { tenantId: string; userId: string; by: string; at: string },
   context: CommandContext,
   destroyKeys: (userId: string) => Promise<void>,
 ): Promise<CommandResult<UserState>> {
   const { tenantId, userId, at } = input;
-  const before = await load(store, userStreamId(userId), userDecider);
-  if (!before.state.exists || before.state.tenantId !== tenantId) throw notFound('user');
+  const before = await everyUser.find(store, tenantId, userId);
+  if (!before) throw notFound('user');
   if (isLive(before.state)) {
     await changeUser(store, tenantId, userId, { type: 'RemoveUser', at }, { metadata: context.metadata });
   }

@@ -1,3 +1,4 @@
+export { type CredentialsResult, verifyCredentials } from './credentials.ts';
 export {
   Email,
   ERASED,
@@ -16,7 +17,6 @@ export {
   userStreamId,
 } from './events.ts';
 export {
-  type CredentialsResult,
   changeUser,
   erasePersonalData,
   findUser,
@@ -24,8 +24,8 @@ export {
   registerUser,
   setSignupPolicy,
   signupPolicyOf,
-  verifyCredentials,
 } from './handle.ts';
 export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
+export { type PasswordHasher, verifyOrDummy } from './ports.ts';
 export { isErased, isLive, type UserCommand, type UserState, userDecider } from './user.ts';
 export { keyedUserIds, type UserIds, unkeyedUserIds, userIdFor } from './user-ids.ts';

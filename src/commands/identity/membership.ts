@@ -1,6 +1,7 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
-import { invalid, ruleViolated } from '../kernel/errors.ts';
-import { checkEvents, type MembershipEvent, type SignupPolicy } from './events.ts';
+import { ruleViolated } from '../kernel/errors.ts';
+import { identityEventSchemas, type MembershipEvent, type SignupPolicy } from './events.ts';
 
 export interface MembershipState {
   /** null until set: the handler then applies the configured default. */
@@ -23,10 +24,6 @@ export type MembershipCommand =
 const initialState = (): MembershipState => ({ policy: null, seats: new Set(), owners: new Set() });
 
 function decide(command: MembershipCommand, state: MembershipState): MembershipEvent[] {
-  return checkEvents(decideUnchecked(command, state), invalid);
-}
-
-function decideUnchecked(command: MembershipCommand, state: MembershipState): MembershipEvent[] {
   const { tenantId, at } = command;
   switch (command.type) {
     case 'SetSignupPolicy':
@@ -82,8 +79,7 @@ function evolve(state: MembershipState, event: MembershipEvent): MembershipState
  * with the stream's expected revision before it writes the user, so the plan's limit holds under
  * concurrency (the store serialises claims); a registration that then loses releases its seat.
  */
-export const membershipDecider: Decider<MembershipCommand, MembershipEvent, MembershipState> = {
-  initialState,
-  decide,
-  evolve,
-};
+export const membershipDecider: Decider<MembershipCommand, MembershipEvent, MembershipState> = validated(
+  { initialState, decide, evolve },
+  identityEventSchemas,
+);

@@ -1,8 +1,9 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
-import { conflict, forbidden, invalid, notFound } from '../kernel/errors.ts';
+import { conflict, forbidden, notFound } from '../kernel/errors.ts';
 import {
-  checkEvents,
   ERASED,
+  identityEventSchemas,
   type SignupPolicy,
   type UserEvent,
   type UserRole,
@@ -72,10 +73,6 @@ export const isLive = (state: UserState) =>
   state.exists && (state.status === 'active' || state.status === 'pending_approval');
 
 function decide(command: UserCommand, state: UserState): UserEvent[] {
-  return checkEvents(decideUnchecked(command, state), invalid);
-}
-
-function decideUnchecked(command: UserCommand, state: UserState): UserEvent[] {
   if (command.type === 'RegisterUser') {
     if (isLive(state)) throw conflict('a user with this email already exists in this tenant');
     const { userId, tenantId, email, name, role, passwordHash, at } = command;
@@ -180,4 +177,7 @@ function evolve(state: UserState, event: UserEvent): UserState {
  * A tenant member. Its stream id derives from (tenant, lowercased email), so two registrations of
  * one email race for one stream and the store's expected revision lets exactly one win.
  */
-export const userDecider: Decider<UserCommand, UserEvent, UserState> = { initialState, decide, evolve };
+export const userDecider: Decider<UserCommand, UserEvent, UserState> = validated(
+  { initialState, decide, evolve },
+  identityEventSchemas,
+);

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { DomainEvent } from './decider.ts';
-import type { FieldError } from './errors.ts';
+import type { Decider, DomainEvent } from './decider.ts';
+import { type FieldError, invalid } from './errors.ts';
 
 /**
  * Validates events against their stored contract (one zod schema per type) as `decide` returns
@@ -25,4 +25,20 @@ export function checkAgainst<E extends DomainEvent>(
     }
     return { type: event.type, data: parsed.data } as E;
   });
+}
+
+/**
+ * The decider whose `decide` only lets out events that satisfy their stored contract (normalised by
+ * the schemas); a violation is INVALID with field paths. Every aggregate is built with it once.
+ */
+export function validated<Command, Event extends DomainEvent, State>(
+  decider: Decider<Command, Event, State>,
+  schemas: Readonly<Record<string, z.ZodType>>,
+  /** The path named when the violation is of the event as a whole. */
+  wholePath?: string,
+): Decider<Command, Event, State> {
+  return {
+    ...decider,
+    decide: (command, state) => checkAgainst(schemas, decider.decide(command, state), invalid, wholePath),
+  };
 }

@@ -1,8 +1,13 @@
-import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../eventstore/port.ts';
-import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import type { Decider, DomainEvent } from './decider.ts';
 import { preconditionFailed } from './errors.ts';
 import { deriveId } from './ids.ts';
+import {
+  type CommandStore,
+  type EventMetadata,
+  isWrongExpectedRevision,
+  type NewEvent,
+  type StoredEvent,
+} from './store.ts';
 
 export interface CommandContext {
   /** Tenant, actor, request and correlation ids stamped on every event. */
@@ -14,6 +19,11 @@ export interface CommandContext {
    * (a retried request, a process manager after a crash) appends nothing new.
    */
   commandId?: string;
+  /**
+   * Ids of the events, when the caller derived them already (a process manager keeping the ids it
+   * has always used); they win over `commandId`.
+   */
+  eventIds?: readonly string[];
   /** Attempts on a concurrency conflict before giving up (default 5). */
   maxAttempts?: number;
 }
@@ -34,11 +44,11 @@ export interface CommandResult<State> {
  */
 export async function toNewEvents(
   events: readonly DomainEvent[],
-  context: Pick<CommandContext, 'metadata' | 'commandId'>,
+  context: Pick<CommandContext, 'metadata' | 'commandId' | 'eventIds'>,
 ): Promise<NewEvent[]> {
-  const { commandId } = context;
+  const { commandId, eventIds } = context;
   const ids = await Promise.all(
-    events.map((_, i) => (commandId ? deriveId(commandId, i) : crypto.randomUUID())),
+    events.map((_, i) => eventIds?.[i] ?? (commandId ? deriveId(commandId, i) : crypto.randomUUID())),
   );
   return events.map((event, i) => ({
     id: ids[i]!,
@@ -48,20 +58,30 @@ export async function toNewEvents(
   }));
 }
 
+/** A stream folded into state, with the revision and position of its last event. */
+export interface Loaded<State> {
+  state: State;
+  /** -1 when the stream does not exist. */
+  revision: number;
+  position: bigint;
+  events: StoredEvent[];
+}
+
 /** Loads a stream and folds it, returning the state with its revision and last position. */
 export async function load<Event extends DomainEvent, State>(
-  store: EventStore,
+  store: Pick<CommandStore, 'readStream'>,
   streamId: string,
   decider: Pick<Decider<unknown, Event, State>, 'initialState' | 'evolve'>,
-): Promise<{ state: State; revision: number; position: bigint; events: RecordedEvent[] }> {
+): Promise<Loaded<State>> {
   let state = decider.initialState();
   let revision = -1;
   let position = 0n;
-  const all: RecordedEvent[] = [];
+  const all: StoredEvent[] = [];
   for (;;) {
     const page = await store.readStream(streamId, { from: revision + 1, limit: 5000 });
     for (const event of page) {
-      state = decider.evolve(state, event as unknown as Event);
+      // cast: a stored event of this stream is one of the decider's events (the store keeps no types).
+      state = decider.evolve(state, event as DomainEvent as Event);
       revision = event.revision;
       position = event.position;
       all.push(event);
@@ -77,7 +97,7 @@ export async function load<Event extends DomainEvent, State>(
  * is a 412. A command that decides nothing appends nothing.
  */
 export async function handle<Command, Event extends DomainEvent, State>(
-  store: EventStore,
+  store: CommandStore,
   streamId: string,
   decider: Decider<Command, Event, State>,
   command: Command,
@@ -100,11 +120,38 @@ export async function handle<Command, Event extends DomainEvent, State>(
       const state = events.reduce(decider.evolve, loaded.state);
       return { state, revision: result.revision, position: result.position, events };
     } catch (error) {
-      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      if (!isWrongExpectedRevision(error)) throw error;
       if (context.expectedRevision !== undefined) {
         throw preconditionFailed(typeof error.actual === 'number' ? error.actual : -1);
       }
       if (attempt >= maxAttempts) throw error;
     }
+  }
+}
+
+/**
+ * Creation that claims a new stream: decide on the initial state, append with `no_stream`. Returns
+ * undefined when the stream exists already (someone else claimed it, or an earlier run did and this
+ * is not a retry with the same event ids) and appends nothing then; the caller moves on. Used where the
+ * stream's existence is the claim (an issue number, a package received once per tenant).
+ */
+export async function handleNew<Command, Event extends DomainEvent, State>(
+  store: Pick<CommandStore, 'append'>,
+  streamId: string,
+  decider: Decider<Command, Event, State>,
+  command: Command,
+  context: CommandContext,
+): Promise<CommandResult<State> | undefined> {
+  const initial = decider.initialState();
+  const events = decider.decide(command, initial);
+  if (events.length === 0) return { state: initial, revision: -1, position: 0n, events };
+  try {
+    const result = await store.append(streamId, await toNewEvents(events, context), {
+      expected: 'no_stream',
+    });
+    return { state: events.reduce(decider.evolve, initial), ...result, events };
+  } catch (error) {
+    if (isWrongExpectedRevision(error)) return undefined;
+    throw error;
   }
 }

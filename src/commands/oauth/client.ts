@@ -1,6 +1,7 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
 import { DomainError, type FieldError, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
-import { type ClientEvent, type ClientSettings, checkEvents, type GrantType } from './events.ts';
+import { type ClientEvent, type ClientSettings, type GrantType, oauthEventSchemas } from './events.ts';
 
 export type ClientType = 'confidential' | 'public';
 
@@ -138,27 +139,23 @@ export function settingsProblems(type: ClientType, s: ClientSettings, hasSecret:
 }
 
 function decide(command: ClientCommand, state: ClientState): ClientEvent[] {
-  const fail = (errors: FieldError[]) => invalid(errors);
   if (command.type === 'RegisterClient') {
     if (state.status !== 'none') throw new DomainError('CONFLICT', 'the client exists already');
     const problems = settingsProblems(command.clientType, command.settings, command.secretHash !== null);
     if (problems.length > 0) throw invalid(problems);
-    return checkEvents(
-      [
-        {
-          type: 'OAuthClientRegistered',
-          data: {
-            clientId: command.clientId,
-            tenantId: command.tenantId,
-            type: command.clientType,
-            ...command.settings,
-            secretHash: command.secretHash,
-            at: command.at,
-          },
+    return [
+      {
+        type: 'OAuthClientRegistered',
+        data: {
+          clientId: command.clientId,
+          tenantId: command.tenantId,
+          type: command.clientType,
+          ...command.settings,
+          secretHash: command.secretHash,
+          at: command.at,
         },
-      ],
-      fail,
-    );
+      },
+    ];
   }
   if (state.status !== 'active' || state.tenantId !== command.tenantId) throw notFound('client');
   switch (command.type) {
@@ -172,35 +169,29 @@ function decide(command: ClientCommand, state: ClientState): ClientEvent[] {
         ),
       ) as Partial<ClientSettings>;
       if (Object.keys(changed).length === 0) return [];
-      return checkEvents(
-        [
-          {
-            type: 'OAuthClientUpdated',
-            data: { clientId: state.clientId, tenantId: state.tenantId, changes: changed, at: command.at },
-          },
-        ],
-        fail,
-      );
+      return [
+        {
+          type: 'OAuthClientUpdated',
+          data: { clientId: state.clientId, tenantId: state.tenantId, changes: changed, at: command.at },
+        },
+      ];
     }
     case 'RotateClientSecret':
       if (state.type === 'public') {
         throw ruleViolated('public_client_has_no_secret', 'a public client has no secret to rotate');
       }
-      return checkEvents(
-        [
-          {
-            type: 'OAuthClientSecretRotated',
-            data: {
-              clientId: state.clientId,
-              tenantId: state.tenantId,
-              secretHash: command.secretHash,
-              previousValidUntil: command.previousValidUntil,
-              at: command.at,
-            },
+      return [
+        {
+          type: 'OAuthClientSecretRotated',
+          data: {
+            clientId: state.clientId,
+            tenantId: state.tenantId,
+            secretHash: command.secretHash,
+            previousValidUntil: command.previousValidUntil,
+            at: command.at,
           },
-        ],
-        fail,
-      );
+        },
+      ];
     case 'DeleteClient':
       return [
         {
@@ -236,8 +227,7 @@ function evolve(state: ClientState, event: ClientEvent): ClientState {
 const defined = (changes: Partial<Record<keyof ClientSettings, unknown>>) =>
   Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as Partial<ClientSettings>;
 
-export const clientDecider: Decider<ClientCommand, ClientEvent, ClientState> = {
-  initialState,
-  decide,
-  evolve,
-};
+export const clientDecider: Decider<ClientCommand, ClientEvent, ClientState> = validated(
+  { initialState, decide, evolve },
+  oauthEventSchemas,
+);

@@ -1,6 +1,6 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
-import { invalid } from '../kernel/errors.ts';
-import { type ConsentEvent, checkEvents } from './events.ts';
+import { type ConsentEvent, oauthEventSchemas } from './events.ts';
 
 /** What one user has allowed one client: remembered, so the consent page is asked once per scope. */
 export interface ConsentState {
@@ -19,10 +19,7 @@ function decide(command: ConsentCommand, state: ConsentState): ConsentEvent[] {
     // Consent accumulates: a new request for more scopes adds them to what was allowed before.
     const scopes = [...new Set([...state.scopes, ...command.scopes])].sort();
     if (scopes.length === state.scopes.length && state.grantedAt !== null) return [];
-    return checkEvents(
-      [{ type: 'OAuthConsentGranted', data: { tenantId, userId, clientId, scopes, at } }],
-      invalid,
-    );
+    return [{ type: 'OAuthConsentGranted', data: { tenantId, userId, clientId, scopes, at } }];
   }
   if (state.scopes.length === 0) return [];
   return [{ type: 'OAuthConsentRevoked', data: { tenantId, userId, clientId, at } }];
@@ -35,11 +32,10 @@ function evolve(state: ConsentState, event: ConsentEvent): ConsentState {
   return { scopes: [], grantedAt: state.grantedAt, revokedAt: event.data.at };
 }
 
-export const consentDecider: Decider<ConsentCommand, ConsentEvent, ConsentState> = {
-  initialState: () => ({ scopes: [], grantedAt: null, revokedAt: null }),
-  decide,
-  evolve,
-};
+export const consentDecider: Decider<ConsentCommand, ConsentEvent, ConsentState> = validated(
+  { initialState: () => ({ scopes: [], grantedAt: null, revokedAt: null }), decide, evolve },
+  oauthEventSchemas,
+);
 
 /** True when every scope asked for was allowed before. */
 export const coversScopes = (state: ConsentState, scopes: readonly string[]) =>

@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { permissions } from '../identity/permissions.ts';
-import { checkAgainst } from '../kernel/contract.ts';
 import type { DomainEvent } from '../kernel/decider.ts';
-import type { FieldError } from '../kernel/errors.ts';
 
 /** OpenID scopes, then Warden's permissions as scopes: a token may do what its user may and its scopes allow. */
 export const oidcScopes = ['openid', 'profile', 'email', 'offline_access'] as const;
@@ -111,6 +109,3 @@ export const consentEventTypes: readonly ConsentEvent['type'][] = [
 
 export const clientStreamId = (clientId: string) => `oauth.Client-${clientId}`;
 export const consentStreamId = (consentId: string) => `oauth.Consent-${consentId}`;
-
-export const checkEvents = <E extends OAuthEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>
-  checkAgainst(oauthEventSchemas, events, fail);

@@ -1,24 +1,31 @@
-import type { EventStore } from '../../eventstore/port.ts';
-import { type CommandContext, handle, load } from '../kernel/handle.ts';
+import { aggregate } from '../kernel/aggregate.ts';
+import { type CommandContext, handle, type Loaded, load } from '../kernel/handle.ts';
 import { deriveId } from '../kernel/ids.ts';
+import type { CommandStore } from '../kernel/store.ts';
 import { type ClientCommand, type ClientState, clientDecider } from './client.ts';
 import { type ConsentCommand, type ConsentState, consentDecider } from './consent.ts';
 import { clientStreamId, consentStreamId } from './events.ts';
 
+const clients = aggregate({
+  decider: clientDecider,
+  streamId: clientStreamId,
+  what: 'client',
+  visibleTo: (state: ClientState, tenantId) => state.status === 'active' && state.tenantId === tenantId,
+});
+
 /** Runs a client command on the client's stream (load → decide → append). */
-export function handleClientCommand(store: EventStore, command: ClientCommand, context: CommandContext) {
-  return handle(store, clientStreamId(command.clientId), clientDecider, command, context);
+export function handleClientCommand(store: CommandStore, command: ClientCommand, context: CommandContext) {
+  // The decider checks the tenant itself (another tenant's client is "not found" there).
+  return clients.create(store, command.clientId, command, context);
 }
 
 /** The client as its events say, or undefined when it never existed, was deleted, or is another tenant's. */
 export async function findClient(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   clientId: string,
-): Promise<{ state: ClientState; revision: number } | undefined> {
-  const loaded = await load(store, clientStreamId(clientId), clientDecider);
-  if (loaded.state.status !== 'active' || loaded.state.tenantId !== tenantId) return undefined;
-  return { state: loaded.state, revision: loaded.revision };
+): Promise<Loaded<ClientState> | undefined> {
+  return clients.find(store, tenantId, clientId);
 }
 
 /** One consent stream per (tenant, user, client). */
@@ -26,7 +33,7 @@ export const consentIdFor = (tenantId: string, userId: string, clientId: string)
   deriveId('warden.oauth.consent', tenantId, userId, clientId);
 
 export async function handleConsentCommand(
-  store: EventStore,
+  store: CommandStore,
   command: ConsentCommand,
   context: CommandContext,
 ) {
@@ -35,7 +42,7 @@ export async function handleConsentCommand(
 }
 
 export async function findConsent(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   userId: string,
   clientId: string,

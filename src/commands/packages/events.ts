@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { checkAgainst } from '../kernel/contract.ts';
 import type { DomainEvent } from '../kernel/decider.ts';
-import type { FieldError } from '../kernel/errors.ts';
 import { Finding, Severity } from './findings.ts';
 
 /** A package's status, in pipeline order; `rejected` and `failed` end it early. */
@@ -244,7 +242,3 @@ export const packageStreamId = (packageId: string) => `packages.Package-${packag
 export const requestStreamId = (requestId: string) => `packages.Request-${requestId}`;
 export const policyStreamId = (tenantId: string) => `packages.Policy-${tenantId}`;
 export const ADVISORY_FEED_STREAM = 'packages.AdvisoryFeed-osv';
-
-/** Validates events against their stored contract, as `decide` returns them. */
-export const checkEvents = <E extends PackagesEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>
-  checkAgainst(packageEventSchemas, events, fail);

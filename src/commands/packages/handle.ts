@@ -1,7 +1,7 @@
-import type { EventStore } from '../../eventstore/port.ts';
-import { notFound } from '../kernel/errors.ts';
-import { type CommandContext, type CommandResult, handle, load } from '../kernel/handle.ts';
+import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
+import { type CommandContext, type CommandResult, handle, type Loaded, load } from '../kernel/handle.ts';
 import { deriveId } from '../kernel/ids.ts';
+import type { CommandStore } from '../kernel/store.ts';
 import { packageStreamId, policyStreamId, requestStreamId } from './events.ts';
 import { type PackageCommand, type PackageState, packageDecider } from './package.ts';
 import { type PolicyCommand, type PolicyState, policyDecider } from './policy.ts';
@@ -11,8 +11,15 @@ import { type RequestCommand, type RequestState, requestDecider } from './reques
 export const packageIdFor = (tenantId: string, spec: string) =>
   deriveId('warden.packages.package', tenantId, spec);
 
+const packages = aggregate({
+  decider: packageDecider,
+  streamId: packageStreamId,
+  what: 'package',
+  visibleTo: existsInTenant,
+});
+
 export async function submitRequest(
-  store: EventStore,
+  store: CommandStore,
   command: Omit<RequestCommand, 'type'>,
   context: CommandContext,
 ): Promise<CommandResult<RequestState>> {
@@ -27,30 +34,26 @@ export async function submitRequest(
 
 /** The package in this tenant, or undefined (another tenant's package is as if it did not exist). */
 export async function findPackage(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   spec: string,
-): Promise<{ state: PackageState; revision: number; position: bigint } | undefined> {
-  const loaded = await load(store, packageStreamId(await packageIdFor(tenantId, spec)), packageDecider);
-  if (!loaded.state.exists || loaded.state.tenantId !== tenantId) return undefined;
-  return { state: loaded.state, revision: loaded.revision, position: loaded.position };
+): Promise<Loaded<PackageState> | undefined> {
+  return packages.find(store, tenantId, await packageIdFor(tenantId, spec));
 }
 
 /** Runs a command on an existing package of this tenant (404 otherwise). */
 export async function changePackage(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   spec: string,
   command: Exclude<PackageCommand, { type: 'ReceivePackage' }>,
   context: CommandContext,
 ): Promise<CommandResult<PackageState>> {
-  const found = await findPackage(store, tenantId, spec);
-  if (!found) throw notFound('package');
-  return handle(store, packageStreamId(found.state.packageId), packageDecider, command, context);
+  return packages.change(store, tenantId, await packageIdFor(tenantId, spec), command, context);
 }
 
 export async function loadPolicy(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
 ): Promise<{ state: PolicyState; revision: number; position: bigint }> {
   const loaded = await load(store, policyStreamId(tenantId), policyDecider);
@@ -58,7 +61,7 @@ export async function loadPolicy(
 }
 
 export async function setPolicy(
-  store: EventStore,
+  store: CommandStore,
   command: Omit<PolicyCommand, 'type'>,
   context: CommandContext,
 ): Promise<CommandResult<PolicyState>> {

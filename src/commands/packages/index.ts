@@ -1,7 +1,6 @@
 export {
   ADVISORY_FEED_STREAM,
   type AdvisoryFeedEvent,
-  checkEvents,
   type LockedEntry,
   type PackageEvent,
   PackageStatus,

@@ -1,55 +1,14 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
 import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
-import {
-  checkEvents,
-  type PackageEvent,
-  type PackageStatus,
-  type PolicySnapshot,
-  type Stage,
-} from './events.ts';
+import { type PackageEvent, type PackageStatus, type PolicySnapshot, packageEventSchemas } from './events.ts';
 import type { Finding } from './findings.ts';
+import type { PackageCommand } from './package-commands.ts';
+import { evolve, initialState, type PackageState } from './package-state.ts';
 import { evaluate } from './policy.ts';
 
-/** What a download recorded: the bytes' digests and sizes, the tarball's license, the registry's deprecation. */
-export interface DownloadRecord {
-  integrity: string;
-  shasum: string;
-  size: number;
-  unpackedSize: number;
-  manifestLicense: string | null;
-  deprecated: string | null;
-}
-
-export interface PackageState {
-  exists: boolean;
-  packageId: string;
-  tenantId: string;
-  spec: string;
-  name: string;
-  version: string;
-  status: PackageStatus;
-  /** What the first lockfile said (SRI), checked against the downloaded bytes. */
-  lockfileIntegrity: string | null;
-  lockfileLicense: string | null;
-  /** The request that brought it in first. */
-  requestId: string;
-  attempts: number;
-  publishAttempts: number;
-  license: { expression: string | null; verdict: string; reason: string } | null;
-  download: DownloadRecord | null;
-  findings: Finding[];
-  advisories: string | null;
-  unavailable: string[];
-  waivers: Record<string, { expiresAt: string; by: string; reason: string }>;
-  /** Why it waits (finding ids, `scan_unavailable`, `approval_required`). */
-  reasons: string[];
-  warnings: string[];
-  decision: { by: string; reason: string; policyVersion: number | null; at: string } | null;
-  failure: { stage: Stage; code: string; reason: string; retryable: boolean } | null;
-  published: { registry: string; outcome: string; at: string } | null;
-  receivedAt: string;
-  updatedAt: string;
-}
+export type { PackageCommand } from './package-commands.ts';
+export type { DownloadRecord, PackageState } from './package-state.ts';
 
 const base = (command: { at: string }, state: PackageState) => ({
   packageId: state.packageId,
@@ -58,110 +17,8 @@ const base = (command: { at: string }, state: PackageState) => ({
   at: command.at,
 });
 
-export type PackageCommand =
-  | {
-      type: 'ReceivePackage';
-      packageId: string;
-      tenantId: string;
-      name: string;
-      version: string;
-      integrity: string | null;
-      lockfileLicense: string | null;
-      requestId: string;
-      at: string;
-    }
-  | { type: 'StartProcessing'; at: string }
-  | {
-      type: 'RecordLicense';
-      expression: string | null;
-      verdict: 'allowed' | 'denied' | 'unknown' | 'missing';
-      reason: string;
-      policy: PolicySnapshot;
-      at: string;
-    }
-  | ({ type: 'RecordDownload'; at: string } & DownloadRecord)
-  | {
-      type: 'RecordScan';
-      findings: Finding[];
-      advisories: string | null;
-      unavailable: string[];
-      policy: PolicySnapshot;
-      at: string;
-    }
-  | { type: 'Approve'; by: string; reason: string; policy: PolicySnapshot; at: string }
-  | { type: 'Reject'; by: string; reason: string; policy: PolicySnapshot | null; at: string }
-  /** The pipeline's refusal: tampering, a denied license found late, … */
-  | {
-      type: 'RejectAutomatically';
-      stage: Stage;
-      code: string;
-      reason: string;
-      policy: PolicySnapshot | null;
-      at: string;
-    }
-  | {
-      type: 'Waive';
-      findingId: string;
-      by: string;
-      reason: string;
-      expiresAt: string;
-      policy: PolicySnapshot;
-      at: string;
-    }
-  | { type: 'RecordFinding'; finding: Finding; advisories: string; at: string }
-  | { type: 'StartPublishing'; at: string }
-  | {
-      type: 'RecordPublished';
-      registry: string;
-      integrity: string;
-      outcome: 'published' | 'already_present';
-      at: string;
-    }
-  | {
-      type: 'Fail';
-      stage: Stage;
-      code: string;
-      reason: string;
-      retryable: boolean;
-      attempts: number;
-      at: string;
-    }
-  | { type: 'Retry'; by: string; at: string };
-
-const initialState = (): PackageState => ({
-  exists: false,
-  packageId: '',
-  tenantId: '',
-  spec: '',
-  name: '',
-  version: '',
-  status: 'received',
-  lockfileIntegrity: null,
-  lockfileLicense: null,
-  requestId: '',
-  attempts: 0,
-  publishAttempts: 0,
-  license: null,
-  download: null,
-  findings: [],
-  advisories: null,
-  unavailable: [],
-  waivers: {},
-  reasons: [],
-  warnings: [],
-  decision: null,
-  failure: null,
-  published: null,
-  receivedAt: '',
-  updatedAt: '',
-});
-
 /** Statuses where the pipeline is working on the package (or will be, once a worker picks it up). */
 const inPipeline: readonly PackageStatus[] = ['received', 'license_check', 'downloading', 'scanning'];
-
-function decide(command: PackageCommand, state: PackageState): PackageEvent[] {
-  return checkEvents(decideUnchecked(command, state), invalid);
-}
 
 /** Events that move a package waiting for an approver on, when the evaluation now lets it through. */
 function decision(
@@ -203,7 +60,7 @@ function expect(state: PackageState, allowed: readonly PackageStatus[], action: 
   }
 }
 
-function decideUnchecked(command: PackageCommand, state: PackageState): PackageEvent[] {
+function decide(command: PackageCommand, state: PackageState): PackageEvent[] {
   if (command.type === 'ReceivePackage') {
     // Known already: processed once per tenant, whichever request named it first.
     if (state.exists) return [];
@@ -396,134 +253,8 @@ function decideUnchecked(command: PackageCommand, state: PackageState): PackageE
   }
 }
 
-function evolve(state: PackageState, event: PackageEvent): PackageState {
-  const next = { ...state, updatedAt: event.data.at };
-  switch (event.type) {
-    case 'PackageReceived': {
-      const d = event.data;
-      return {
-        ...next,
-        exists: true,
-        packageId: d.packageId,
-        tenantId: d.tenantId,
-        spec: d.spec,
-        name: d.name,
-        version: d.version,
-        status: 'received',
-        lockfileIntegrity: d.integrity,
-        lockfileLicense: d.lockfileLicense,
-        requestId: d.requestId,
-        receivedAt: d.at,
-      };
-    }
-    case 'PackageRequestLinked':
-      return next;
-    case 'PackageProcessingStarted':
-      return { ...next, status: 'license_check', attempts: event.data.attempt };
-    case 'LicenseChecked':
-      return {
-        ...next,
-        status: 'downloading',
-        license: {
-          expression: event.data.expression,
-          verdict: event.data.verdict,
-          reason: event.data.reason,
-        },
-      };
-    case 'PackageDownloaded': {
-      const { integrity, shasum, size, unpackedSize, manifestLicense, deprecated } = event.data;
-      return {
-        ...next,
-        status: 'scanning',
-        download: { integrity, shasum, size, unpackedSize, manifestLicense, deprecated },
-      };
-    }
-    case 'PackageScanned':
-      return {
-        ...next,
-        findings: event.data.findings,
-        advisories: event.data.advisories,
-        unavailable: event.data.unavailable,
-      };
-    case 'ApprovalRequired':
-      return { ...next, status: 'awaiting_approval', reasons: event.data.reasons };
-    case 'PackageAutoApproved':
-      return {
-        ...next,
-        status: 'approved',
-        reasons: [],
-        warnings: event.data.warnings,
-        decision: {
-          by: 'policy',
-          reason: 'no blocking findings',
-          policyVersion: event.data.policyVersion,
-          at: event.data.at,
-        },
-      };
-    case 'PackageApproved':
-      return {
-        ...next,
-        status: 'approved',
-        decision: {
-          by: event.data.by,
-          reason: event.data.reason,
-          policyVersion: event.data.policyVersion,
-          at: event.data.at,
-        },
-      };
-    case 'PackageRejected':
-      return {
-        ...next,
-        status: 'rejected',
-        decision: {
-          by: event.data.by,
-          reason: event.data.reason,
-          policyVersion: event.data.policyVersion,
-          at: event.data.at,
-        },
-        failure: null,
-      };
-    case 'FindingWaived':
-      return {
-        ...next,
-        waivers: {
-          ...state.waivers,
-          [event.data.findingId]: {
-            expiresAt: event.data.expiresAt,
-            by: event.data.by,
-            reason: event.data.reason,
-          },
-        },
-      };
-    case 'FindingDiscovered':
-      return { ...next, findings: [...state.findings, event.data.finding] };
-    case 'PackagePublishing':
-      return { ...next, status: 'publishing', publishAttempts: event.data.attempt };
-    case 'PackagePublished':
-      return {
-        ...next,
-        status: 'published',
-        published: { registry: event.data.registry, outcome: event.data.outcome, at: event.data.at },
-      };
-    case 'PackageFailed':
-      return {
-        ...next,
-        status: 'failed',
-        failure: {
-          stage: event.data.stage,
-          code: event.data.code,
-          reason: event.data.reason,
-          retryable: event.data.retryable,
-        },
-      };
-    case 'PackageRetried':
-      return { ...next, status: event.data.resume, failure: null, reasons: [] };
-  }
-}
-
 /** A package (`name@version`) in one tenant: processed once, whichever requests name it. */
-export const packageDecider: Decider<PackageCommand, PackageEvent, PackageState> = {
-  initialState,
-  decide,
-  evolve,
-};
+export const packageDecider: Decider<PackageCommand, PackageEvent, PackageState> = validated(
+  { initialState, decide, evolve },
+  packageEventSchemas,
+);

@@ -1,6 +1,6 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
-import { invalid } from '../kernel/errors.ts';
-import { checkEvents, type PolicyBody, type PolicyEvent, type PolicySnapshot } from './events.ts';
+import { type PolicyBody, type PolicyEvent, type PolicySnapshot, packageEventSchemas } from './events.ts';
 import { atLeast, type Finding, type FindingKind } from './findings.ts';
 
 /**
@@ -51,10 +51,10 @@ const initialState = (): PolicyState => ({
 });
 
 /** Policies are versioned: each change is a new version, and every decision names the one it used. */
-export const policyDecider: Decider<PolicyCommand, PolicyEvent, PolicyState> = {
-  initialState,
-  decide: (command, state) =>
-    checkEvents(
+export const policyDecider: Decider<PolicyCommand, PolicyEvent, PolicyState> = validated(
+  {
+    initialState,
+    decide: (command, state) =>
       JSON.stringify(command.policy) === JSON.stringify(state.policy)
         ? []
         : [
@@ -69,16 +69,16 @@ export const policyDecider: Decider<PolicyCommand, PolicyEvent, PolicyState> = {
               },
             },
           ],
-      invalid,
-    ),
-  evolve: (_state, event) => ({
-    tenantId: event.data.tenantId,
-    version: event.data.version,
-    policy: event.data.policy,
-    updatedBy: event.data.by,
-    updatedAt: event.data.at,
-  }),
-};
+    evolve: (_state, event) => ({
+      tenantId: event.data.tenantId,
+      version: event.data.version,
+      policy: event.data.policy,
+      updatedBy: event.data.by,
+      updatedAt: event.data.at,
+    }),
+  },
+  packageEventSchemas,
+);
 
 export const snapshotOf = (state: PolicyState): PolicySnapshot => ({
   ...state.policy,

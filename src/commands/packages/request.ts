@@ -1,6 +1,6 @@
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid } from '../kernel/errors.ts';
-import { checkEvents, type LockedEntry, type RequestEvent } from './events.ts';
+import { validated } from '../kernel/contract.ts';
+import { conflict } from '../kernel/errors.ts';
+import { type LockedEntry, packageEventSchemas, type RequestEvent } from './events.ts';
 
 export interface RequestState {
   exists: boolean;
@@ -27,19 +27,22 @@ export type RequestCommand = {
  * A submitted lockfile. Its one event names every package; how far each has come is read from the
  * packages themselves (a package is processed once per tenant, however many requests name it).
  */
-export const requestDecider: Decider<RequestCommand, RequestEvent, RequestState> = {
-  initialState: () => ({ exists: false, requestId: '', tenantId: '', by: '', packages: 0, at: '' }),
-  decide(command, state) {
-    if (state.exists) throw conflict('this package request was already submitted');
-    const { type: _, ...data } = command;
-    return checkEvents([{ type: 'PackageRequestSubmitted', data }], invalid);
+export const requestDecider = validated<RequestCommand, RequestEvent, RequestState>(
+  {
+    initialState: () => ({ exists: false, requestId: '', tenantId: '', by: '', packages: 0, at: '' }),
+    decide(command, state) {
+      if (state.exists) throw conflict('this package request was already submitted');
+      const { type: _, ...data } = command;
+      return [{ type: 'PackageRequestSubmitted', data }];
+    },
+    evolve: (_state, event) => ({
+      exists: true,
+      requestId: event.data.requestId,
+      tenantId: event.data.tenantId,
+      by: event.data.by,
+      packages: event.data.packages.length,
+      at: event.data.at,
+    }),
   },
-  evolve: (_state, event) => ({
-    exists: true,
-    requestId: event.data.requestId,
-    tenantId: event.data.tenantId,
-    by: event.data.by,
-    packages: event.data.packages.length,
-    at: event.data.at,
-  }),
-};
+  packageEventSchemas,
+);

@@ -1,9 +1,9 @@
-import type { EventStore } from '../../eventstore/port.ts';
-import { checkAgainst } from '../kernel/contract.ts';
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid, notFound } from '../kernel/errors.ts';
+import { conflict, notFound } from '../kernel/errors.ts';
 import { type CommandContext, type CommandResult, handle } from '../kernel/handle.ts';
 import { deriveId } from '../kernel/ids.ts';
+import type { CommandStore } from '../kernel/store.ts';
 import { type TenantDomainEvent, tenantDomainEventSchemas } from './events.ts';
 
 export interface DomainState {
@@ -16,20 +16,17 @@ export type DomainCommand =
   | { type: 'AddTenantDomain'; tenantId: string; domain: string; at: string }
   | { type: 'RemoveTenantDomain'; tenantId: string; domain: string; at: string };
 
-const checked = (events: TenantDomainEvent[]) =>
-  checkAgainst(tenantDomainEventSchemas, events, invalid, 'domain');
-
 function decide(command: DomainCommand, state: DomainState): TenantDomainEvent[] {
   const { tenantId, domain, at } = command;
   if (command.type === 'AddTenantDomain') {
     if (state.tenantId === tenantId) return [];
     // Another tenant's domain: refused without saying whose it is.
     if (state.tenantId !== null) throw conflict(`the domain ${domain} is already taken`);
-    return checked([{ type: 'TenantDomainAdded', data: { tenantId, domain, at } }]);
+    return [{ type: 'TenantDomainAdded', data: { tenantId, domain, at } }];
   }
   // Removing someone else's domain looks exactly like removing an unknown one.
   if (state.tenantId !== tenantId) throw notFound('domain');
-  return checked([{ type: 'TenantDomainRemoved', data: { tenantId, domain, at } }]);
+  return [{ type: 'TenantDomainRemoved', data: { tenantId, domain, at } }];
 }
 
 function evolve(state: DomainState, event: TenantDomainEvent): DomainState {
@@ -44,11 +41,11 @@ function evolve(state: DomainState, event: TenantDomainEvent): DomainState {
 }
 
 /** A custom domain: held by at most one tenant at a time; released domains can be claimed again. */
-export const domainDecider: Decider<DomainCommand, TenantDomainEvent, DomainState> = {
-  initialState: () => ({ domain: '', tenantId: null }),
-  decide,
-  evolve,
-};
+export const domainDecider: Decider<DomainCommand, TenantDomainEvent, DomainState> = validated(
+  { initialState: () => ({ domain: '', tenantId: null }), decide, evolve },
+  tenantDomainEventSchemas,
+  'domain',
+);
 
 /** One stream per (lowercased) domain, its id derived from the name. */
 export async function domainStreamId(domain: string): Promise<string> {
@@ -61,7 +58,7 @@ export async function domainStreamId(domain: string): Promise<string> {
  * and its `decide` sees the domain taken.
  */
 export async function changeTenantDomain(
-  store: EventStore,
+  store: CommandStore,
   command: DomainCommand,
   context: CommandContext,
 ): Promise<CommandResult<DomainState>> {

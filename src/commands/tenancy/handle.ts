@@ -1,9 +1,17 @@
-import type { EventStore } from '../../eventstore/port.ts';
-import { type CommandContext, type CommandResult, handle } from '../kernel/handle.ts';
+import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
+import type { CommandContext, CommandResult } from '../kernel/handle.ts';
 import { deriveId } from '../kernel/ids.ts';
+import type { CommandStore } from '../kernel/store.ts';
 import { tenantStreamId } from './events.ts';
 import type { PlanId } from './plans.ts';
 import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';
+
+const tenants = aggregate({
+  decider: tenantDecider,
+  streamId: tenantStreamId,
+  what: 'tenant',
+  visibleTo: existsInTenant,
+});
 
 /**
  * A tenant's id is derived from its slug, so two creations of one slug race for one stream and the
@@ -12,26 +20,20 @@ import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts
 export const tenantIdForSlug = (slug: string) => deriveId('warden.tenant.slug', slug);
 
 export async function createTenant(
-  store: EventStore,
+  store: CommandStore,
   input: { slug: string; name: string; plan: PlanId; at: string },
   context: CommandContext,
 ): Promise<CommandResult<TenantState>> {
   const tenantId = await tenantIdForSlug(input.slug);
-  return handle(
-    store,
-    tenantStreamId(tenantId),
-    tenantDecider,
-    { type: 'CreateTenant', tenantId, ...input },
-    context,
-  );
+  return tenants.create(store, tenantId, { type: 'CreateTenant', tenantId, ...input }, context);
 }
 
-/** Any command on an existing tenant. */
+/** Any command on an existing tenant (the decider refuses a tenant that does not exist). */
 export function updateTenant(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   command: Exclude<TenantCommand, { type: 'CreateTenant' }>,
   context: CommandContext,
 ): Promise<CommandResult<TenantState>> {
-  return handle(store, tenantStreamId(tenantId), tenantDecider, command, context);
+  return tenants.create(store, tenantId, command, context);
 }

@@ -1,6 +1,6 @@
-import { checkAgainst } from '../kernel/contract.ts';
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
+import { conflict, notFound, ruleViolated } from '../kernel/errors.ts';
 import { type TenancyEvent, type TenantStatus, tenancyEventSchemas } from './events.ts';
 import type { PlanId } from './plans.ts';
 
@@ -34,16 +34,7 @@ const initialState = (): TenantState => ({
   updatedAt: '',
 });
 
-/** Only events that satisfy their stored contract leave `decide` (normalised, e.g. trimmed names). */
-function checked(events: TenancyEvent[]): TenancyEvent[] {
-  return checkAgainst(tenancyEventSchemas, events, invalid);
-}
-
 function decide(command: TenantCommand, state: TenantState): TenancyEvent[] {
-  return checked(decideUnchecked(command, state));
-}
-
-function decideUnchecked(command: TenantCommand, state: TenantState): TenancyEvent[] {
   if (command.type === 'CreateTenant') {
     if (state.exists) throw conflict(`tenant "${state.slug}" already exists`);
     const { tenantId, slug, name, plan, at } = command;
@@ -107,8 +98,8 @@ function evolve(state: TenantState, event: TenancyEvent): TenantState {
 }
 
 /** The tenant aggregate. Its stream id is derived from the slug, so "slug taken" is a stream conflict. */
-export const tenantDecider: Decider<TenantCommand, TenancyEvent, TenantState> = {
-  initialState,
-  decide,
-  evolve,
-};
+/** Only events that satisfy their stored contract leave `decide` (normalised, e.g. trimmed names). */
+export const tenantDecider: Decider<TenantCommand, TenancyEvent, TenantState> = validated(
+  { initialState, decide, evolve },
+  tenancyEventSchemas,
+);

@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { checkAgainst } from '../kernel/contract.ts';
 import type { DomainEvent } from '../kernel/decider.ts';
-import type { FieldError } from '../kernel/errors.ts';
 
 /** A project's short key, `WARD`: the prefix of its issues' keys, unique per tenant, never changed. */
 export const ProjectKey = z
@@ -163,7 +161,3 @@ export const issueEventTypes = trackerEventTypes.filter(
 
 export const projectStreamId = (projectId: string) => `tracker.Project-${projectId}`;
 export const issueStreamId = (issueId: string) => `tracker.Issue-${issueId}`;
-
-/** Validates events against their stored contract, as `decide` returns them. */
-export const checkEvents = <E extends TrackerEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>
-  checkAgainst(trackerEventSchemas, events, fail);

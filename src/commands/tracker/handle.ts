@@ -1,8 +1,8 @@
-import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
-import { WrongExpectedRevisionError } from '../../eventstore/port.ts';
+import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
 import { notFound } from '../kernel/errors.ts';
-import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../kernel/handle.ts';
+import { type CommandContext, type CommandResult, handle, handleNew, type Loaded } from '../kernel/handle.ts';
 import { deriveId } from '../kernel/ids.ts';
+import type { CommandStore, StoredEvent } from '../kernel/store.ts';
 import type { Actor, ProjectContext } from './access.ts';
 import { issueStreamId, projectStreamId } from './events.ts';
 import { type IssueCommand, type IssueFields, type IssueState, issueDecider } from './issue.ts';
@@ -21,19 +21,31 @@ export function parseIssueKey(text: string): { key: string; number: number } | u
   return match ? { key: match[1]!, number: Number(match[2]) } : undefined;
 }
 
-export async function findProject(
-  store: EventStore,
+const projects = aggregate({
+  decider: projectDecider,
+  streamId: projectStreamId,
+  what: 'project',
+  visibleTo: existsInTenant,
+});
+const issues = aggregate({
+  decider: issueDecider,
+  streamId: issueStreamId,
+  what: 'issue',
+  visibleTo: existsInTenant,
+});
+
+/** The project in this tenant, or undefined (another tenant's project is as if it did not exist). */
+export function findProject(
+  store: CommandStore,
   tenantId: string,
   projectId: string,
-): Promise<{ state: ProjectState; revision: number; position: bigint } | undefined> {
-  const loaded = await load(store, projectStreamId(projectId), projectDecider);
-  if (!loaded.state.exists || loaded.state.tenantId !== tenantId) return undefined;
-  return { state: loaded.state, revision: loaded.revision, position: loaded.position };
+): Promise<Loaded<ProjectState> | undefined> {
+  return projects.find(store, tenantId, projectId);
 }
 
 /** The project as issue commands see it. Another tenant's project is a 404, as if it did not exist. */
 export async function projectContext(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   projectId: string,
 ): Promise<ProjectContext> {
@@ -50,29 +62,22 @@ export const contextOf = (state: ProjectState): ProjectContext => ({
 });
 
 export async function createProject(
-  store: EventStore,
+  store: CommandStore,
   input: Omit<Extract<ProjectCommand, { type: 'CreateProject' }>, 'type' | 'projectId'>,
   context: CommandContext,
 ): Promise<CommandResult<ProjectState>> {
   const projectId = await projectIdFor(input.tenantId, input.key);
-  return handle(
-    store,
-    projectStreamId(projectId),
-    projectDecider,
-    { type: 'CreateProject', projectId, ...input },
-    context,
-  );
+  return projects.create(store, projectId, { type: 'CreateProject', projectId, ...input }, context);
 }
 
 export async function changeProject(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   projectId: string,
   command: Exclude<ProjectCommand, { type: 'CreateProject' }>,
   context: CommandContext,
 ): Promise<CommandResult<ProjectState>> {
-  if (!(await findProject(store, tenantId, projectId))) throw notFound('project');
-  return handle(store, projectStreamId(projectId), projectDecider, command, context);
+  return projects.change(store, tenantId, projectId, command, context);
 }
 
 /**
@@ -114,7 +119,7 @@ export interface CreateIssueInput {
  * refused command appends nothing, so it leaves no gap either.
  */
 export async function createIssue(
-  store: EventStore,
+  store: CommandStore,
   input: CreateIssueInput,
   context: CommandContext,
   hints: NumberHints = numberHints(),
@@ -144,30 +149,21 @@ export async function createIssue(
       project,
       at: input.at,
     };
-    const events = issueDecider.decide(command, issueDecider.initialState());
-    try {
-      const result = await store.append(streamId, await toNewEvents(events, { metadata: context.metadata }), {
-        expected: 'no_stream',
-      });
-      hints.seen(input.projectId, number);
-      const state = events.reduce(issueDecider.evolve, issueDecider.initialState());
-      return { state, revision: result.revision, position: result.position, events };
-    } catch (error) {
-      if (!(error instanceof WrongExpectedRevisionError)) throw error;
-      hints.seen(input.projectId, number);
-      number = Math.max(number, hints.get(input.projectId)) + 1;
-    }
+    // Random event ids: a command id would give every number's attempt the same ids.
+    const created = await handleNew(store, streamId, issueDecider, command, { metadata: context.metadata });
+    hints.seen(input.projectId, number);
+    if (created) return created;
+    number = Math.max(number, hints.get(input.projectId)) + 1;
   }
 }
 
-export async function findIssue(
-  store: EventStore,
+/** The issue in this tenant, or undefined (another tenant's issue is as if it did not exist). */
+export function findIssue(
+  store: CommandStore,
   tenantId: string,
   issueId: string,
-): Promise<{ state: IssueState; revision: number; events: RecordedEvent[] } | undefined> {
-  const loaded = await load(store, issueStreamId(issueId), issueDecider);
-  if (!loaded.state.exists || loaded.state.tenantId !== tenantId) return undefined;
-  return { state: loaded.state, revision: loaded.revision, events: loaded.events };
+): Promise<Loaded<IssueState> | undefined> {
+  return issues.find(store, tenantId, issueId);
 }
 
 type ActingCommand = Exclude<IssueCommand, { type: 'CreateIssue' } | { type: 'UnassignLeftUser' }>;
@@ -178,22 +174,18 @@ type WithoutProject<C> = C extends unknown ? Omit<C, 'project'> : never;
  * handed to the pure decide. Another tenant's issue is a 404.
  */
 export async function changeIssue(
-  store: EventStore,
+  store: CommandStore,
   tenantId: string,
   issueId: string,
   command: WithoutProject<ActingCommand>,
   context: CommandContext,
 ): Promise<CommandResult<IssueState>> {
-  const issue = await findIssue(store, tenantId, issueId);
+  const issue = await issues.find(store, tenantId, issueId);
   if (!issue) throw notFound('issue');
   const project = await projectContext(store, tenantId, issue.state.projectId);
-  return handle(
-    store,
-    issueStreamId(issueId),
-    issueDecider,
-    { ...command, project } as IssueCommand,
-    context,
-  );
+  // cast: re-adding `project` to each member of the distributed Omit gives back the union.
+  const full = { ...command, project } as IssueCommand;
+  return handle(store, issueStreamId(issueId), issueDecider, full, context);
 }
 
 /** One entry of an issue's history: what changed, who changed it, when. */
@@ -206,7 +198,7 @@ export interface HistoryEntry {
 }
 
 /** The issue's history, from its events (ids the client already knows are left out). */
-export function historyOf(events: readonly RecordedEvent[]): HistoryEntry[] {
+export function historyOf(events: readonly StoredEvent[]): HistoryEntry[] {
   return events.map((event) => {
     const { issueId: _i, projectId: _p, tenantId: _t, at, ...data } = event.data as Record<string, unknown>;
     return {

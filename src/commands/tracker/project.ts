@@ -1,7 +1,8 @@
+import { validated } from '../kernel/contract.ts';
 import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
+import { conflict, notFound, ruleViolated } from '../kernel/errors.ts';
 import { type Actor, refused } from './access.ts';
-import { checkEvents, type ProjectEvent, type ProjectRole } from './events.ts';
+import { type ProjectEvent, type ProjectRole, trackerEventSchemas } from './events.ts';
 
 export interface ProjectState {
   exists: boolean;
@@ -55,10 +56,6 @@ const initialState = (): ProjectState => ({
 const leads = (state: ProjectState) => Object.values(state.members).filter((m) => m.role === 'lead').length;
 
 function decide(command: ProjectCommand, state: ProjectState): ProjectEvent[] {
-  return checkEvents(decideUnchecked(command, state), invalid);
-}
-
-function decideUnchecked(command: ProjectCommand, state: ProjectState): ProjectEvent[] {
   if (command.type === 'CreateProject') {
     if (state.exists) throw conflict(`a project with the key ${state.key} already exists in this tenant`);
     const { type: _, ...data } = command;
@@ -180,8 +177,7 @@ function evolve(state: ProjectState, event: ProjectEvent): ProjectState {
 }
 
 /** A project: key, name, labels, members with their project roles. Its id derives from (tenant, key). */
-export const projectDecider: Decider<ProjectCommand, ProjectEvent, ProjectState> = {
-  initialState,
-  decide,
-  evolve,
-};
+export const projectDecider: Decider<ProjectCommand, ProjectEvent, ProjectState> = validated(
+  { initialState, decide, evolve },
+  trackerEventSchemas,
+);

@@ -1,9 +1,10 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { type Kysely, sql } from 'kysely';
+import { record } from '../../commands/kernel/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { open, seal } from './crypto.ts';
-import { SIGNING_KEYS_STREAM } from './events.ts';
+import { SIGNING_KEYS_STREAM, SigningKeyRotated } from './events.ts';
 
 /** The one signing algorithm: verification pins it, so `none`, HS256 and RS256 are refused alike. */
 export const SIGNING_ALGORITHM = 'EdDSA';
@@ -202,18 +203,15 @@ export function keyRing(options: KeyRingOptions): KeyRing {
         return { activated: pending.kid, retired: active?.kid ?? null, pending: next };
       });
       snapshot = undefined;
-      await options.store?.append(
-        SIGNING_KEYS_STREAM,
-        [
-          {
-            id: crypto.randomUUID(),
-            type: 'SigningKeyRotated',
-            data: { ...result, rotatedAt: clock().toISOString() },
-            metadata: rotateOptions.actorId ? { actorId: rotateOptions.actorId } : {},
-          },
-        ],
-        { expected: 'any' },
-      );
+      if (options.store) {
+        await record(
+          options.store,
+          SIGNING_KEYS_STREAM,
+          { type: 'SigningKeyRotated', data: { ...result, rotatedAt: clock().toISOString() } },
+          { SigningKeyRotated },
+          { metadata: rotateOptions.actorId ? { actorId: rotateOptions.actorId } : {} },
+        );
+      }
       return result;
     },
 

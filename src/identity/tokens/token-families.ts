@@ -1,9 +1,10 @@
 import { type Kysely, sql } from 'kysely';
 import type { TenantRole } from '../../commands/identity/permissions.ts';
+import { record as recordEvent } from '../../commands/kernel/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import { issueAccessToken } from './access.ts';
 import { randomToken, sha256 } from './crypto.ts';
-import { type TokenFamilyEventType, tokenFamilyStreamId } from './events.ts';
+import { type TokenFamilyEventType, tokenFamilyEventSchemas, tokenFamilyStreamId } from './events.ts';
 import { type RevocationCache, revocationCache } from './revocation-sync.ts';
 import type { SessionUser, TokenPair, TokenSessionDeps } from './session-types.ts';
 
@@ -72,21 +73,18 @@ export function sessionContext(deps: TokenSessionDeps): SessionContext {
     data: Record<string, unknown>,
     requestId?: string,
   ) {
-    await deps.store.append(
+    await recordEvent(
+      deps.store,
       tokenFamilyStreamId(familyId),
-      [
-        {
-          id: crypto.randomUUID(),
-          type,
-          data: { familyId, ...data },
-          metadata: {
-            tenantId: user.tenantId,
-            actorId: user.userId,
-            ...(requestId === undefined ? {} : { requestId }),
-          },
+      { type, data: { familyId, ...data } },
+      tokenFamilyEventSchemas,
+      {
+        metadata: {
+          tenantId: user.tenantId,
+          actorId: user.userId,
+          ...(requestId === undefined ? {} : { requestId }),
         },
-      ],
-      { expected: 'any' },
+      },
     );
   }
 

@@ -1,5 +1,4 @@
 import type { IdentityEvent } from '../../commands/identity/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
 import { revokeFamilies, tokenFamilyStreamId } from '../../identity/tokens/index.ts';
 import { defineProcessManager } from '../runtime/process-manager.ts';
 
@@ -14,11 +13,10 @@ const NAME = 'userSessions';
  * user; this closes the access token's remaining minutes. Re-handling revokes nothing twice (only
  * families still live are updated, and the events' ids derive from the removal's).
  */
-export const userSessions = defineProcessManager({
+export const userSessions = defineProcessManager<unknown, Extract<IdentityEvent, { type: 'UserRemoved' }>>({
   name: NAME,
   types: ['UserRemoved'],
-  async handle(recorded: RecordedEvent, ctx) {
-    const event = recorded as unknown as RecordedEvent & Extract<IdentityEvent, { type: 'UserRemoved' }>;
+  async handle(event, ctx) {
     const { tenantId, userId, at } = event.data;
     const revoked = await revokeFamilies(ctx.db, { tenantId, userId }, 'user_gone', at);
     for (const { family_id: familyId } of revoked) {

@@ -1,10 +1,9 @@
-import type { Kysely } from 'kysely';
 import { handle } from '../../commands/kernel/handle.ts';
 import { type AdvisoryFeedEvent, packageDecider, packageStreamId } from '../../commands/packages/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
 import { type AdvisoryTables, advisoryFindings, namesChangedBy } from '../../packages/advisories.ts';
 import type { PackageListTables } from '../../projections/packages/package-list.ts';
 import { defineProcessManager } from '../runtime/process-manager.ts';
+import { viewAs } from '../runtime/tables.ts';
 
 /** Packages already let in (or about to be) that new advisory data must reach. */
 const WATCHED = ['awaiting_approval', 'approved', 'publishing', 'published'];
@@ -14,15 +13,13 @@ const WATCHED = ['awaiting_approval', 'approved', 'publishing', 'published'];
  * published (in any tenant) that a new or changed advisory affects gets a `FindingDiscovered`, which
  * flags it for the tenant's approvers. The gate is not the only check.
  */
-export const advisoryMonitor = defineProcessManager<PackageListTables>({
+export const advisoryMonitor = defineProcessManager<PackageListTables & AdvisoryTables, AdvisoryFeedEvent>({
   name: 'advisoryMonitor',
   types: ['AdvisoriesImported'],
-  async handle(recorded: RecordedEvent, ctx) {
-    const event = recorded as unknown as RecordedEvent & AdvisoryFeedEvent;
-    if (event.type !== 'AdvisoriesImported') return;
+  async handle(event, ctx) {
     const { importId, at } = event.data;
     const db = ctx.db;
-    const advisories = ctx.db as unknown as Kysely<AdvisoryTables>;
+    const advisories = viewAs<AdvisoryTables>(ctx.db);
     const names = await namesChangedBy(advisories, importId);
     for (let i = 0; i < names.length; i += 500) {
       const rows = await db

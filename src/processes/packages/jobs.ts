@@ -1,16 +1,16 @@
-import type { Kysely } from 'kysely';
 import PQueue from 'p-queue';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { AdvisoryTables } from '../../packages/advisories.ts';
-import { blobStore, cachedBlobStore } from '../../packages/registry/blobs.ts';
+import { type BlobTables, blobStore, cachedBlobStore } from '../../packages/registry/blobs.ts';
 import { createPublisher } from '../../packages/registry/publish.ts';
 import { createUpstream } from '../../packages/registry/upstream.ts';
 import { combinedScanner, manifestScanner, osvScanner } from '../../packages/scanner.ts';
 import { enqueue, JOBS_CHANNEL, type JobTables, jobNotice } from '../runtime/jobs/queue.ts';
 import { JobRunner } from '../runtime/jobs/runner.ts';
 import type { ProcessLogger } from '../runtime/process-manager.ts';
+import { viewAs } from '../runtime/tables.ts';
 import { RetryWithSavepointsError, transactionalStore } from '../runtime/transactional-store.ts';
 import { PACKAGE_QUEUES, type PackageJobKind } from './pipeline.ts';
 import type { RecordEvents } from './session.ts';
@@ -53,7 +53,7 @@ function recorder(database: Database, store: EventStore): RecordEvents {
     database.db.transaction().execute(async (trx) => {
       const [streamId, events, expected, jobs] = args;
       const result = await transactionalStore(database, trx, careful).append(streamId, events, { expected });
-      await enqueue(trx as unknown as Kysely<JobTables>, jobs);
+      await enqueue(viewAs<JobTables>(trx), jobs);
       return result;
     });
   return async (...args) => {
@@ -74,7 +74,7 @@ export function stageDeps(
   config: PackageJobsConfig,
   deps: { database: Database; store: EventStore; clock?: () => Date },
 ): StageDeps {
-  const db = deps.database.db as unknown as Kysely<AdvisoryTables>;
+  const db = viewAs<AdvisoryTables>(deps.database.db);
   return {
     store: deps.store,
     record: recorder(deps.database, deps.store),
@@ -97,7 +97,7 @@ export function stageDeps(
       ? displayRegistry(config.WARDEN_TARGET_REGISTRY)
       : undefined,
     // Publishing follows the checks within seconds: their tarballs are still in memory then.
-    blobs: cachedBlobStore(blobStore(deps.database.db as never), 16 * 1024 * 1024),
+    blobs: cachedBlobStore(blobStore(viewAs<BlobTables>(deps.database.db)), 16 * 1024 * 1024),
     scanner: combinedScanner([osvScanner(db), manifestScanner()]),
     clock: deps.clock ?? (() => new Date()),
     publishSlot: (
@@ -128,7 +128,7 @@ export function startPackageJobs(options: {
   const deps = stageDeps(options.config, options);
   const runner = (kind: PackageJobKind, concurrency: number) => {
     const jobs = new JobRunner({
-      db: options.database.db as unknown as Kysely<JobTables>,
+      db: viewAs<JobTables>(options.database.db),
       queue: PACKAGE_QUEUES[kind],
       owner: options.owner,
       concurrency,

@@ -1,4 +1,4 @@
-import { load } from '../../commands/kernel/handle.ts';
+import { handleNew, load } from '../../commands/kernel/handle.ts';
 import { deriveId } from '../../commands/kernel/ids.ts';
 import {
   type PackageState,
@@ -7,7 +7,6 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../commands/packages/index.ts';
-import { type RecordedEvent, WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { enqueue, type JobTables, type NewJob } from '../runtime/jobs/queue.ts';
 import { defineProcessManager } from '../runtime/process-manager.ts';
 
@@ -84,7 +83,7 @@ const waitingStatus: Partial<Record<string, PackageState['status']>> = {
  * queued yet — a manual approval, a retry, or what an event store in another database could not
  * record together with its jobs. Ids derive from the events, so a replay queues nothing twice.
  */
-export const packagePipeline = defineProcessManager<JobTables>({
+export const packagePipeline = defineProcessManager<JobTables, PackagesEvent>({
   name: PROCESS_NAME,
   types: [
     'PackageRequestSubmitted',
@@ -93,8 +92,7 @@ export const packagePipeline = defineProcessManager<JobTables>({
     'PackageApproved',
     'PackageAutoApproved',
   ],
-  async handle(recorded: RecordedEvent, ctx) {
-    const event = recorded as unknown as RecordedEvent & PackagesEvent;
+  async handle(event, ctx) {
     const correlationId = ctx.metadata.correlationId ?? '';
     if (event.type === 'PackageRequestSubmitted') {
       const { tenantId, requestId, at } = event.data;
@@ -106,7 +104,11 @@ export const packagePipeline = defineProcessManager<JobTables>({
         const streamId = packageStreamId(packageId);
         // A package is received once: decided on a stream that does not exist yet, appended only
         // if it still does not (one round trip; a package known already is a conflict, skipped).
-        const [received] = packageDecider.decide(
+        const id = await ctx.id('receive', entry.spec);
+        const created = await handleNew(
+          ctx.store,
+          streamId,
+          packageDecider,
           {
             type: 'ReceivePackage',
             packageId,
@@ -118,20 +120,10 @@ export const packagePipeline = defineProcessManager<JobTables>({
             requestId,
             at,
           },
-          packageDecider.initialState(),
+          { metadata: ctx.metadata, eventIds: [id] },
         );
+        const received = created?.events[0];
         if (!received) continue;
-        const id = await ctx.id('receive', entry.spec);
-        try {
-          await ctx.store.append(
-            streamId,
-            [{ id, type: received.type, data: received.data, metadata: ctx.metadata }],
-            { expected: 'no_stream' },
-          );
-        } catch (error) {
-          if (error instanceof WrongExpectedRevisionError) continue;
-          throw error;
-        }
         const job = await jobFor({ ...received, id }, correlationId);
         if (job) jobs.push(job);
       }

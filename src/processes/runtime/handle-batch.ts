@@ -3,7 +3,7 @@ import type { Tables } from '../../db/tables.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { advanceCheckpoint } from './leases.ts';
 import { type ProcessLogger, type ProcessManager, processContext } from './process-manager.ts';
-import type { ProcessTables } from './tables.ts';
+import { type ProcessTables, viewAs } from './tables.ts';
 import { RetryWithSavepointsError } from './transactional-store.ts';
 
 export interface BatchInput {
@@ -41,8 +41,8 @@ export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
   let at = 0;
   try {
     await input.db.transaction().execute(async (trx) => {
-      const store = input.storeFor(trx as unknown as Kysely<Tables>, input.careful);
-      const db = trx as unknown as Kysely<unknown>;
+      const store = input.storeFor(viewAs<Tables>(trx), input.careful);
+      const db = viewAs<unknown>(trx);
       for (at = 0; at < events.length; at++) {
         const event = events[at]!;
         await process.handle(event, processContext(process.name, event, { store, db, logger }));

@@ -128,11 +128,25 @@ function causedBy(processName: string, event: RecordedEvent): EventMetadata {
   };
 }
 
+/** Any event: the default of a definition that reads no event data. */
+type AnyEvent = { type: string; data: unknown };
+
+/** A process manager as its file writes it: typed by its own tables and the events it reacts to. */
+export interface ProcessDefinition<DB, E extends AnyEvent>
+  extends Omit<ProcessManager<DB>, 'types' | 'handle'> {
+  /** Event types it reacts to; the runtime delivers no others, which is what makes `E` true. */
+  readonly types: readonly E['type'][];
+  handle(event: RecordedEvent & E, ctx: ProcessContext<DB>): Promise<void>;
+}
+
 /**
- * Declares a process manager with its own table types for `ctx.db`, and returns it in the form the
- * worker takes. Kysely's table map is invariant, so a `ProcessManager<MyTables>` is not a
- * `ProcessManager`; the handler gets the same transaction either way.
+ * Declares a process manager with its own table types for `ctx.db` and its events union for
+ * `handle`, and returns it in the form the worker takes:
+ * `defineProcessManager<JobTables, PackagesEvent>({ … })`.
  */
-export function defineProcessManager<DB>(definition: ProcessManager<DB>): ProcessManager {
+export function defineProcessManager<DB = unknown, E extends AnyEvent = AnyEvent>(
+  definition: ProcessDefinition<DB, E>,
+): ProcessManager {
+  // erase: kysely's table map is invariant, and the runtime delivers only events of `types`.
   return definition as unknown as ProcessManager;
 }

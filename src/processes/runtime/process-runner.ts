@@ -1,8 +1,5 @@
 import type { Kysely } from 'kysely';
-import type PQueue from 'p-queue';
-import type { Database } from '../../db/database.ts';
-import type { Tables } from '../../db/tables.ts';
-import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
+import type { RecordedEvent } from '../../eventstore/port.ts';
 import { handleBatch } from './handle-batch.ts';
 import {
   advanceCheckpoint,
@@ -12,45 +9,18 @@ import {
   releasePartitions,
 } from './leases.ts';
 import { partitionOf } from './partition.ts';
-import type { ProcessLogger, ProcessManager } from './process-manager.ts';
+import {
+  bufferedIn,
+  lowestCovered,
+  markHandled,
+  newPartition,
+  type Partition,
+  type RunnerDeps,
+  retryDelayMs,
+} from './runner-partition.ts';
 import { type ProcessTables, processTables } from './tables.ts';
 
-export interface RunnerDeps {
-  process: ProcessManager;
-  database: Database;
-  /** Where events are read from (outside any transaction). */
-  store: EventStore;
-  /** The store a handler appends through, bound to its transaction when the adapter allows it. */
-  storeFor: (trx: Kysely<Tables>, careful: boolean) => EventStore;
-  queue: PQueue;
-  workerId: string;
-  logger: ProcessLogger;
-  partitions: number;
-  batchSize: number;
-  maxBuffered: number;
-  onHandled: (count: number) => void;
-}
-
-interface Partition {
-  index: number;
-  /** Checkpoint committed in the database. */
-  committed: bigint;
-  /** Every event of this partition at or below this position is in `buffer` or handled. */
-  covered: bigint;
-  buffer: RecordedEvent[];
-  /** The task running (or queued for) this partition; one at a time keeps its order. */
-  inFlight: Promise<void> | undefined;
-  /** Largest next batch: shrinks to commit the events before a failing one, then isolate it. */
-  limit: number;
-  attempts: number;
-  retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Appends under savepoints for the next batch (after one hit a duplicate or a conflict). */
-  careful: boolean;
-  /** The checkpoint may move to `covered` (set on each heartbeat, cleared when done). */
-  idleDue: boolean;
-  /** Being released or lost: no new work starts. */
-  leaving: boolean;
-}
+export type { RunnerDeps } from './runner-partition.ts';
 
 /**
  * Runs one process manager inside one worker: reads its events once, hands each to the owned
@@ -110,19 +80,7 @@ export class ProcessRunner {
     if (claimed.length === 0) return;
     let rewind = false;
     for (const { partition, position } of claimed) {
-      this.owned.set(partition, {
-        index: partition,
-        committed: position,
-        covered: position,
-        buffer: [],
-        inFlight: undefined,
-        limit: this.deps.batchSize,
-        attempts: 0,
-        careful: false,
-        retryTimer: undefined,
-        idleDue: false,
-        leaving: false,
-      });
+      this.owned.set(partition, newPartition(partition, position, this.deps.batchSize));
       if (position < this.readerPosition) rewind = true;
     }
     this.deps.logger.info(
@@ -190,20 +148,8 @@ export class ProcessRunner {
         this.wakeReader = undefined;
         continue;
       }
-      await this.readFrom(this.lowestCovered());
+      await this.readFrom(lowestCovered(this.owned.values()));
     }
-  }
-
-  private buffered(): number {
-    let count = 0;
-    for (const p of this.owned.values()) count += p.buffer.length;
-    return count;
-  }
-
-  private lowestCovered(): bigint {
-    let lowest: bigint | undefined;
-    for (const p of this.owned.values()) if (lowest === undefined || p.covered < lowest) lowest = p.covered;
-    return lowest ?? 0n;
   }
 
   private async readFrom(after: bigint): Promise<void> {
@@ -218,7 +164,7 @@ export class ProcessRunner {
         batchSize: Math.min(1000, this.deps.maxBuffered),
       })) {
         this.dispatch(event);
-        if (this.buffered() >= this.deps.maxBuffered && !abort.signal.aborted) {
+        if (bufferedIn(this.owned.values()) >= this.deps.maxBuffered && !abort.signal.aborted) {
           await new Promise<void>((resolve) => {
             this.drained = resolve;
             abort.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -283,13 +229,9 @@ export class ProcessRunner {
     });
     switch (outcome.kind) {
       case 'handled':
-        p.committed = outcome.position;
-        p.buffer.splice(0, events.length);
-        p.limit = this.deps.batchSize;
-        p.attempts = 0;
-        p.careful = false;
+        markHandled(p, outcome.position, events.length, this.deps.batchSize);
         this.deps.onHandled(events.length);
-        if (this.buffered() < this.deps.maxBuffered / 2) this.drained?.();
+        if (bufferedIn(this.owned.values()) < this.deps.maxBuffered / 2) this.drained?.();
         return;
       case 'lease-lost':
         logger.warn(
@@ -315,7 +257,7 @@ export class ProcessRunner {
   private async failed(p: Partition, event: RecordedEvent, error: unknown): Promise<void> {
     p.attempts++;
     p.limit = 1;
-    const delay = Math.min(30_000, 200 * 2 ** (p.attempts - 1));
+    const delay = retryDelayMs(p.attempts);
     this.deps.logger.error(
       {
         process: this.name,

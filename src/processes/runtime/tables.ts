@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Kysely } from 'kysely';
+import type { ColumnType, Generated, Kysely, QueryExecutorProvider } from 'kysely';
 import type { Database } from '../../db/database.ts';
 
 /** One partition of one process manager: its checkpoint and its lease (migration 0003). */
@@ -35,9 +35,16 @@ export interface ProcessTables {
 }
 
 /**
- * The database seen through the process tables. Kysely's table map is invariant, so the shared
- * `Tables` of the event store cannot simply be widened; the tables are created by migration 0003.
+ * The same connection (or transaction) seen through another table map: the process tables, a
+ * process manager's own, the jobs. Kysely's table map is invariant, so a database typed with one
+ * map is never a `Kysely` of another; this is the one place in the runtime that says it is.
  */
+export function viewAs<To>(db: QueryExecutorProvider): Kysely<To> {
+  // cast: invariant table maps (see above); the connection and its tables are the same.
+  return db as Kysely<To>;
+}
+
+/** The database seen through the process tables (created by migration 0003). */
 export function processTables(database: Database): Kysely<ProcessTables> {
-  return database.db as unknown as Kysely<ProcessTables>;
+  return viewAs<ProcessTables>(database.db);
 }

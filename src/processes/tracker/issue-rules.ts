@@ -1,7 +1,6 @@
 import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { findUser } from '../../commands/identity/index.ts';
 import { type IssueEvent, issueDecider, issueStreamId } from '../../commands/tracker/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
 import { defineProcessManager, type ProcessContext } from '../runtime/process-manager.ts';
 
 export interface AssignmentsTable {
@@ -40,11 +39,10 @@ async function checkAssignee(ctx: Ctx, tenantId: string, issueId: string, userId
  * removal live in different streams, so either may be handled first: the removal unassigns what the
  * index holds, and an assignment (or a reopen) of someone already removed is undone when it is handled.
  */
-export const issueRules = defineProcessManager<IssueRulesTables>({
+export const issueRules = defineProcessManager<IssueRulesTables, IssueEvent | IdentityEvent>({
   name: NAME,
   types: ['UserRemoved', 'IssueCreated', 'IssueAssigned', 'IssueUnassigned', 'IssueStatusChanged'],
-  async handle(recorded: RecordedEvent, ctx) {
-    const event = recorded as unknown as RecordedEvent & (IssueEvent | IdentityEvent);
+  async handle(event, ctx) {
     switch (event.type) {
       case 'UserRemoved': {
         const rows = await ctx.db

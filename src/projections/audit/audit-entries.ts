@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { auditedEventTypes, summarize } from '../../audit/summaries.ts';
 import { entityOf } from '../../commands/registry/index.ts';
 import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection } from '../engine/define.ts';
 
 export interface AuditEntriesTable {
   position: string;
@@ -50,7 +50,10 @@ function entryOf(event: RecordedEvent) {
 /** Rows per insert: one JSON parameter each, so the statement stays small whatever the batch. */
 const CHUNK = 5000;
 
-async function insertEntries(events: readonly RecordedEvent[], db: Kysely<unknown>): Promise<void> {
+async function insertEntries(
+  events: readonly RecordedEvent[],
+  db: Kysely<AuditEntriesTables>,
+): Promise<void> {
   for (let i = 0; i < events.length; i += CHUNK) {
     const rows = JSON.stringify(events.slice(i, i + CHUNK).map(entryOf));
     // Bare table name: during a rebuild `search_path` points at the shadow schema.
@@ -68,7 +71,10 @@ async function insertEntries(events: readonly RecordedEvent[], db: Kysely<unknow
  * The audit trail: one row per event of every context, in the global order, with the tenant, the
  * actor, request and correlation ids and a human summary. `GET /v1/audit` and its NDJSON export read it.
  */
-export const auditEntries: Projection<AuditEntriesTables> = {
+/** Every audited type, whatever its context: the rows keep the event's data unread but for the summary. */
+type AnyEvent = { type: string; data: unknown };
+
+export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
   name: 'auditEntries',
   // 2: tracker events audited; secondary indexes built after a rebuild's bulk load.
   // 3: summaries name people by user id, never by email (rebuilt so older rows drop the emails).
@@ -113,10 +119,6 @@ export const auditEntries: Projection<AuditEntriesTables> = {
       ),
     );
   },
-  async apply(event: RecordedEvent, db: Kysely<AuditEntriesTables>) {
-    await insertEntries([event], db as Kysely<unknown>);
-  },
-  async applyBatch(events: readonly RecordedEvent[], db: Kysely<AuditEntriesTables>) {
-    await insertEntries(events, db as Kysely<unknown>);
-  },
-};
+  apply: (event, db) => insertEntries([event], db),
+  applyBatch: insertEntries,
+});

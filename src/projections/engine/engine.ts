@@ -1,12 +1,13 @@
 import type { Database } from '../../db/database.ts';
 import { migrate } from '../../db/migrate.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import { RebuildFailedError, RebuildInProgressError, UnknownProjectionError } from './errors.ts';
+import { RebuildInProgressError, UnknownProjectionError } from './errors.ts';
 import { HeadWatcher } from './head-watcher.ts';
 import { type EngineLogger, silentLogger } from './logger.ts';
 import type { Projection } from './projection.ts';
-import { type RebuildProgress, type RebuildResult, rebuildInShadow } from './rebuild.ts';
-import { engineTables, ensureRow, markFailed, type ProjectionErrorInfo, readRows } from './rows.ts';
+import type { RebuildProgress, RebuildResult } from './rebuild.ts';
+import { rebuildBesideLive, recordRebuildFailure } from './rebuild-beside-live.ts';
+import { engineTables, readRows } from './rows.ts';
 import { ProjectionRunner } from './runner.ts';
 import { assertTableNames } from './schemas.ts';
 import { planStart } from './startup.ts';
@@ -196,41 +197,19 @@ export class ProjectionEngine {
 
   async #rebuild(projection: Projection, progress: RebuildProgress, options: RebuildOptions) {
     await this.#migrated();
-    await ensureRow(engineTables(this.#database.db, this.#database.schema), projection.name);
-    const runner = this.#runners.get(projection.name)!;
-    let paused = false;
-    this.#logger.info({ projection: projection.name }, 'rebuild started');
-    try {
-      const result = await rebuildInShadow({
-        database: this.#database,
-        store: this.#store,
-        projection,
-        logger: this.#logger,
-        batchSize: this.#rebuildBatchSize,
-        owner: `${this.#id}/${++this.#rebuildCount}`,
-        signal: this.#lifetime.signal,
-        onProgress: (p) => {
-          progress.done = p.done;
-          progress.total = p.total;
-          return options.onProgress?.(p);
-        },
-        pauseLive: async () => {
-          paused = true;
-          await runner.pause();
-        },
-      });
-      if (runner.running) runner.resume(result.position);
-      else if (this.#started && !this.#lifetime.signal.aborted) runner.start(result.position, null, 'live');
-      paused = false;
-      const { events, eventsPerSecond, seconds } = result;
-      this.#logger.info(
-        { projection: projection.name, events, eventsPerSecond, seconds },
-        'rebuild swapped in',
-      );
-      return result;
-    } finally {
-      if (paused) runner.resume();
-    }
+    return rebuildBesideLive({
+      database: this.#database,
+      store: this.#store,
+      projection,
+      runner: this.#runners.get(projection.name)!,
+      logger: this.#logger,
+      batchSize: this.#rebuildBatchSize,
+      owner: `${this.#id}/${++this.#rebuildCount}`,
+      signal: this.#lifetime.signal,
+      progress,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      runsHere: () => this.#started && !this.#lifetime.signal.aborted,
+    });
   }
 
   async #rebuildOnStart(projection: Projection, signal: AbortSignal): Promise<void> {
@@ -255,18 +234,7 @@ export class ProjectionEngine {
 
   async #failRebuild(projection: Projection, error: unknown): Promise<void> {
     const runner = this.#runners.get(projection.name)!;
-    const info: ProjectionErrorInfo = {
-      message: error instanceof Error ? error.message : String(error),
-      eventId: error instanceof RebuildFailedError ? error.eventId : null,
-      position: error instanceof RebuildFailedError ? error.position : null,
-      at: new Date(),
-    };
-    runner.state = 'failed';
-    runner.lastError = info;
-    this.#logger.error({ projection: projection.name, err: error }, 'rebuild to the new version failed');
-    await markFailed(engineTables(this.#database.db, this.#database.schema), projection.name, info).catch(
-      () => {},
-    );
+    await recordRebuildFailure(this.#database, projection, runner, error, this.#logger);
     this.#changed.fire();
   }
 

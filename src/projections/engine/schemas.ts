@@ -19,7 +19,8 @@ export function shadowSchemaName(liveSchema: string, projection: string): string
 
 /** `db` with the tables of a projection resolved in `schema` (the live one, or a rebuild's shadow). */
 export function scoped(db: { withSchema(schema: string): unknown }, schema: string): Kysely<unknown> {
-  return db.withSchema(schema) as unknown as Kysely<unknown>;
+  // cast: the engine hands each projection an untyped view; its own definition types it (define.ts).
+  return db.withSchema(schema) as Kysely<unknown>;
 }
 
 /** Refuses names the engine would have to quote-guess (projection tables come from code, not input). */

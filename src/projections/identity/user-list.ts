@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import { ERASED, type UserEvent, userEventTypes } from '../../commands/identity/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection } from '../engine/define.ts';
 
 export interface UserListTable {
   id: string;
@@ -22,7 +21,7 @@ export type UserListTables = {
 };
 
 /** One row per user and tenant (never the password hash): the users list, search and filters read it. */
-export const userList: Projection<UserListTables> = {
+export const userList = defineProjection<UserEvent, UserListTables>()({
   name: 'userList',
   version: 1,
   types: userEventTypes,
@@ -52,9 +51,8 @@ export const userList: Projection<UserListTables> = {
       .columns(['tenant_id', 'email'])
       .execute();
   },
-  async apply(recorded: RecordedEvent, db: Kysely<UserListTables>) {
-    const event = recorded as unknown as RecordedEvent & UserEvent;
-    const common = { revision: recorded.revision, position: recorded.position.toString() };
+  async apply(event, db) {
+    const common = { revision: event.revision, position: event.position.toString() };
     if (event.type === 'UserRegistered') {
       // A removed or rejected user may register again on the same stream: the row starts over.
       const { userId, tenantId, email, name, role, status, at } = event.data;
@@ -74,7 +72,7 @@ export const userList: Projection<UserListTables> = {
           oc
             .column('id')
             .doUpdateSet({ ...row, ...common })
-            .where('user_list.revision', '<', recorded.revision),
+            .where('user_list.revision', '<', event.revision),
         )
         .execute();
       return;
@@ -104,7 +102,7 @@ export const userList: Projection<UserListTables> = {
         ...common,
       })
       .where('id', '=', event.data.userId)
-      .where('revision', '<', recorded.revision)
+      .where('revision', '<', event.revision)
       .execute();
   },
-};
+});

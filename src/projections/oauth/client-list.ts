@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type ClientEvent, clientEventTypes } from '../../commands/oauth/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection } from '../engine/define.ts';
 
 export interface OAuthClientListTable {
   id: string;
@@ -21,7 +20,7 @@ export type OAuthClientListTables = {
 };
 
 /** One row per OAuth client and tenant (never a secret hash): the clients list reads it. */
-export const oauthClientList: Projection<OAuthClientListTables> = {
+export const oauthClientList = defineProjection<ClientEvent, OAuthClientListTables>()({
   name: 'oauthClientList',
   version: 1,
   types: clientEventTypes,
@@ -46,9 +45,8 @@ export const oauthClientList: Projection<OAuthClientListTables> = {
       .columns(['tenant_id', 'created_at', 'id'])
       .execute();
   },
-  async apply(recorded: RecordedEvent, db: Kysely<OAuthClientListTables>) {
-    const event = recorded as unknown as RecordedEvent & ClientEvent;
-    const stamp = { revision: recorded.revision, position: recorded.position.toString() };
+  async apply(event, db) {
+    const stamp = { revision: event.revision, position: event.position.toString() };
     if (event.type === 'OAuthClientRegistered') {
       const d = event.data;
       await db
@@ -83,7 +81,7 @@ export const oauthClientList: Projection<OAuthClientListTables> = {
       .updateTable('oauth_client_list')
       .set({ ...changes, updated_at: new Date(event.data.at), ...stamp })
       .where('id', '=', event.data.clientId)
-      .where('revision', '<', recorded.revision)
+      .where('revision', '<', event.revision)
       .execute();
   },
-};
+});

@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type ConsentEvent, consentEventTypes } from '../../commands/oauth/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection } from '../engine/define.ts';
 
 export interface OAuthConsentTable {
   tenant_id: string;
@@ -17,7 +16,7 @@ export type OAuthConsentTables = {
 };
 
 /** What each user has allowed each client, for "your connected applications". */
-export const oauthConsentList: Projection<OAuthConsentTables> = {
+export const oauthConsentList = defineProjection<ConsentEvent, OAuthConsentTables>()({
   name: 'oauthConsentList',
   version: 1,
   types: consentEventTypes,
@@ -34,8 +33,7 @@ export const oauthConsentList: Projection<OAuthConsentTables> = {
       .addPrimaryKeyConstraint('oauth_consent_list_pk', ['tenant_id', 'user_id', 'client_id'])
       .execute();
   },
-  async apply(recorded: RecordedEvent, db: Kysely<OAuthConsentTables>) {
-    const event = recorded as unknown as RecordedEvent & ConsentEvent;
+  async apply(event, db) {
     const { tenantId, userId, clientId } = event.data;
     if (event.type === 'OAuthConsentRevoked') {
       await db
@@ -52,7 +50,7 @@ export const oauthConsentList: Projection<OAuthConsentTables> = {
       client_id: clientId,
       scopes: event.data.scopes.join(' '),
       granted_at: new Date(event.data.at),
-      position: recorded.position.toString(),
+      position: event.position.toString(),
     };
     await db
       .insertInto('oauth_consent_list')
@@ -64,4 +62,4 @@ export const oauthConsentList: Projection<OAuthConsentTables> = {
       )
       .execute();
   },
-};
+});

@@ -1,62 +1,20 @@
 import { type Kysely, sql } from 'kysely';
+import { type PackageEvent, packageEventTypes } from '../../commands/packages/index.ts';
+import { defineProjection, type Recorded } from '../engine/define.ts';
 import {
-  type Finding,
-  type PackageEvent,
-  packageEventTypes,
-  severities,
-} from '../../commands/packages/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+  type Changes,
+  type Current,
+  changesOf,
+  type PackageListTables,
+  receivedRow,
+} from './package-rows.ts';
 
-export interface PackageListTable {
-  id: string;
-  tenant_id: string;
-  spec: string;
-  name: string;
-  version: string;
-  status: string;
-  /** The license that counts: the tarball's once downloaded, the lockfile's before. */
-  license: string | null;
-  lockfile_license: string | null;
-  integrity: string | null;
-  size: number | null;
-  findings: unknown;
-  findings_count: number;
-  max_severity: string | null;
-  reasons: string[];
-  warnings: string[];
-  waivers: unknown;
-  /** New findings after it was let in (continuous monitoring): approvers look here. */
-  attention: boolean;
-  decided_by: string | null;
-  reason: string | null;
-  policy_version: number | null;
-  failure: unknown;
-  request_id: string;
-  received_at: Date;
-  processing_at: Date | null;
-  downloaded_at: Date | null;
-  scanned_at: Date | null;
-  decided_at: Date | null;
-  published_at: Date | null;
-  updated_at: Date;
-  revision: number;
-  position: string;
-}
+export type { PackageListTable, PackageListTables } from './package-rows.ts';
 
-export type PackageListTables = { package_list: PackageListTable };
-
-const worst = (findings: readonly Finding[]): string | null => {
-  let index: number = severities.length;
-  for (const f of findings) index = Math.min(index, severities.indexOf(f.severity));
-  return (severities as readonly string[])[index] ?? null;
-};
-
-const json = (value: unknown) => JSON.stringify(value);
-const parse = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
+type Received = Extract<PackageEvent, { type: 'PackageReceived' }>;
 
 /** One row per package and tenant: lists, filters, search, approvals and stats read it. */
-export const packageList: Projection<PackageListTables> = {
+export const packageList = defineProjection<PackageEvent, PackageListTables>()({
   name: 'packageList',
   version: 1,
   types: packageEventTypes,
@@ -115,211 +73,51 @@ export const packageList: Projection<PackageListTables> = {
       .columns(['tenant_id', 'received_at', 'id'])
       .execute();
   },
-  apply: (recorded: RecordedEvent, db: Kysely<PackageListTables>) => applyAll([recorded], db),
-  applyBatch: (events: readonly RecordedEvent[], db: Kysely<PackageListTables>) => applyAll(events, db),
-};
-
-type Changes = Partial<Record<keyof PackageListTable, unknown>>;
-/** What a package's later events need of its row. */
-interface Current {
-  findings: unknown;
-  waivers: unknown;
-  revision: number;
-  status: string;
-}
-
-function receivedRow(recorded: RecordedEvent, event: Extract<PackageEvent, { type: 'PackageReceived' }>) {
-  const common = { revision: recorded.revision, position: recorded.position.toString() };
-  const d = event.data;
-  const when = new Date(d.at);
-  return {
-    id: d.packageId,
-    tenant_id: d.tenantId,
-    spec: d.spec,
-    name: d.name,
-    version: d.version,
-    status: 'received',
-    license: d.lockfileLicense,
-    lockfile_license: d.lockfileLicense,
-    integrity: d.integrity,
-    size: null,
-    findings: json([]),
-    findings_count: 0,
-    max_severity: null,
-    reasons: [],
-    warnings: [],
-    waivers: json({}),
-    attention: false,
-    decided_by: null,
-    reason: null,
-    policy_version: null,
-    failure: null,
-    request_id: d.requestId,
-    received_at: when,
-    processing_at: null,
-    downloaded_at: null,
-    scanned_at: null,
-    decided_at: null,
-    published_at: null,
-    updated_at: when,
-    ...common,
-  };
-}
-
-/** The columns an event changes on the package's row, given the row as earlier events left it. */
-function changesOf(event: PackageEvent, current: Current, when: Date): Changes {
-  const changes: Changes = {};
-  switch (event.type) {
-    case 'PackageRequestLinked':
-      break;
-    case 'PackageProcessingStarted':
-      Object.assign(changes, { status: 'license_check', processing_at: when, failure: null });
-      break;
-    case 'LicenseChecked':
-      Object.assign(changes, { status: 'downloading' });
-      break;
-    case 'PackageDownloaded':
-      Object.assign(changes, {
-        status: 'scanning',
-        integrity: event.data.integrity,
-        size: event.data.size,
-        license: event.data.manifestLicense,
-        downloaded_at: when,
-      });
-      break;
-    case 'PackageScanned':
-      Object.assign(changes, {
-        findings: json(event.data.findings),
-        findings_count: event.data.findings.length,
-        max_severity: worst(event.data.findings),
-        scanned_at: when,
-      });
-      break;
-    case 'ApprovalRequired':
-      Object.assign(changes, {
-        status: 'awaiting_approval',
-        reasons: event.data.reasons,
-        policy_version: event.data.policyVersion,
-      });
-      break;
-    case 'PackageAutoApproved':
-      Object.assign(changes, {
-        status: 'approved',
-        reasons: [],
-        warnings: event.data.warnings,
-        decided_by: 'policy',
-        reason: 'no blocking findings',
-        policy_version: event.data.policyVersion,
-        decided_at: when,
-      });
-      break;
-    case 'PackageApproved':
-      Object.assign(changes, {
-        status: 'approved',
-        decided_by: event.data.by,
-        reason: event.data.reason,
-        policy_version: event.data.policyVersion,
-        decided_at: when,
-      });
-      break;
-    case 'PackageRejected':
-      Object.assign(changes, {
-        status: 'rejected',
-        decided_by: event.data.by,
-        reason: event.data.reason,
-        policy_version: event.data.policyVersion,
-        failure: json({ stage: event.data.stage, code: event.data.code }),
-        decided_at: when,
-      });
-      break;
-    case 'FindingWaived': {
-      const waivers = parse<Record<string, unknown>>(current.waivers);
-      waivers[event.data.findingId] = {
-        expires_at: event.data.expiresAt,
-        by: event.data.by,
-        reason: event.data.reason,
-      };
-      Object.assign(changes, { waivers: json(waivers) });
-      break;
-    }
-    case 'FindingDiscovered': {
-      const findings = [...parse<Finding[]>(current.findings), event.data.finding];
-      Object.assign(changes, {
-        findings: json(findings),
-        findings_count: findings.length,
-        max_severity: worst(findings),
-        attention: ['approved', 'publishing', 'published'].includes(current.status),
-      });
-      break;
-    }
-    case 'PackagePublishing':
-      Object.assign(changes, { status: 'publishing' });
-      break;
-    case 'PackagePublished':
-      Object.assign(changes, { status: 'published', published_at: when });
-      break;
-    case 'PackageFailed':
-      Object.assign(changes, {
-        status: 'failed',
-        reason: event.data.reason,
-        failure: json({
-          stage: event.data.stage,
-          code: event.data.code,
-          retryable: event.data.retryable,
-          attempts: event.data.attempts,
-        }),
-      });
-      break;
-    case 'PackageRetried':
-      Object.assign(changes, { status: event.data.resume, failure: null, reason: null, reasons: [] });
-      break;
-  }
-  return changes;
-}
+  apply: (event, db) => applyAll([event], db),
+  applyBatch: applyAll,
+});
 
 /**
  * Folds events into rows, set-based: new packages in one insert, then every other event folded in
  * memory onto its package's row (read once), and one update per package. A package's check events
  * come in one append, so a batch typically turns six updates of a row into one.
  */
-async function applyAll(events: readonly RecordedEvent[], db: Kysely<PackageListTables>): Promise<void> {
-  const received = events.filter((e) => e.type === 'PackageReceived');
+async function applyAll(
+  events: readonly Recorded<PackageEvent>[],
+  db: Kysely<PackageListTables>,
+): Promise<void> {
+  const received = events.filter((e): e is Recorded<Received> => e.type === 'PackageReceived');
   for (let i = 0; i < received.length; i += 500) {
     await db
       .insertInto('package_list')
-      .values(
-        received
-          .slice(i, i + 500)
-          .map((r) => receivedRow(r, r as unknown as Extract<PackageEvent, { type: 'PackageReceived' }>)),
-      )
+      .values(received.slice(i, i + 500).map(receivedRow))
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
   }
   const others = events.filter((e) => e.type !== 'PackageReceived');
   if (others.length === 0) return;
-  const ids = [...new Set(others.map((e) => (e.data as { packageId: string }).packageId))];
+  const ids = [...new Set(others.map((e) => e.data.packageId))];
   const rows = await db
     .selectFrom('package_list')
     .select(['id', 'findings', 'waivers', 'revision', 'status'])
     .where('id', 'in', ids)
     .execute();
   const folded = new Map(rows.map((r) => [r.id, { current: r as Current, changes: {} as Changes }]));
-  for (const recorded of others) {
-    const event = recorded as unknown as RecordedEvent & PackageEvent;
+  for (const event of others) {
     const row = folded.get(event.data.packageId);
-    if (!row || row.current.revision >= recorded.revision) continue;
+    if (!row || row.current.revision >= event.revision) continue;
     const when = new Date(event.data.at);
     const changes = changesOf(event, row.current, when);
     Object.assign(row.changes, changes, {
       updated_at: when,
-      revision: recorded.revision,
-      position: recorded.position.toString(),
+      revision: event.revision,
+      position: event.position.toString(),
     });
     row.current = {
       findings: changes.findings ?? row.current.findings,
       waivers: changes.waivers ?? row.current.waivers,
       status: typeof changes.status === 'string' ? changes.status : row.current.status,
-      revision: recorded.revision,
+      revision: event.revision,
     };
   }
   for (const [id, { changes }] of folded) {

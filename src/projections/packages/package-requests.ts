@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { PackagesEvent } from '../../commands/packages/index.ts';
 import { packageIdFor } from '../../commands/packages/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection } from '../engine/define.ts';
 
 export interface PackageRequestListTable {
   id: string;
@@ -41,7 +40,10 @@ export type PackageRequestTables = {
  * read by joining its items with the package list, so a package processed once shows its progress in
  * every request that names it.
  */
-export const packageRequests: Projection<PackageRequestTables> = {
+export const packageRequests = defineProjection<
+  Extract<PackagesEvent, { type: 'PackageRequestSubmitted' }>,
+  PackageRequestTables
+>()({
   name: 'packageRequests',
   version: 1,
   types: ['PackageRequestSubmitted'],
@@ -86,8 +88,7 @@ export const packageRequests: Projection<PackageRequestTables> = {
       .columns(['package_id'])
       .execute();
   },
-  async apply(recorded: RecordedEvent, db: Kysely<PackageRequestTables>) {
-    const event = recorded as unknown as RecordedEvent & PackagesEvent;
+  async apply(event, db) {
     if (event.type !== 'PackageRequestSubmitted') return;
     const d = event.data;
     const inserted = await db
@@ -102,7 +103,7 @@ export const packageRequests: Projection<PackageRequestTables> = {
         bundled: d.packages.filter((p) => p.bundled).length,
         unsupported: JSON.stringify(d.rejected),
         created_at: new Date(d.at),
-        position: recorded.position.toString(),
+        position: event.position.toString(),
       })
       .onConflict((oc) => oc.column('id').doNothing())
       .returning('id')
@@ -128,4 +129,4 @@ export const packageRequests: Projection<PackageRequestTables> = {
         .execute();
     }
   },
-};
+});

@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type TenantDomainEvent, tenantDomainEventTypes } from '../../commands/tenancy/events.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection } from '../engine/define.ts';
 
 export interface TenantDomainTable {
   domain: string;
@@ -17,7 +16,7 @@ export type TenantDomainTables = {
 };
 
 /** Custom domain → tenant: tenant resolution reads it for the Host header. */
-export const tenantDomains: Projection<TenantDomainTables> = {
+export const tenantDomains = defineProjection<TenantDomainEvent, TenantDomainTables>()({
   name: 'tenantDomains',
   version: 1,
   types: tenantDomainEventTypes,
@@ -33,15 +32,14 @@ export const tenantDomains: Projection<TenantDomainTables> = {
       .execute();
     await db.schema.createIndex('tenant_domain_tenant').on('tenant_domain').column('tenant_id').execute();
   },
-  async apply(recorded: RecordedEvent, db: Kysely<TenantDomainTables>) {
-    const event = recorded as unknown as RecordedEvent & TenantDomainEvent;
+  async apply(event, db) {
     if (event.type === 'TenantDomainAdded') {
       const row = {
         domain: event.data.domain,
         tenant_id: event.data.tenantId,
         added_at: new Date(event.data.at),
-        revision: recorded.revision,
-        position: recorded.position.toString(),
+        revision: event.revision,
+        position: event.position.toString(),
       };
       // One stream per domain: a later revision replaces an older row, a replayed one changes nothing.
       await db
@@ -64,7 +62,7 @@ export const tenantDomains: Projection<TenantDomainTables> = {
     await db
       .deleteFrom('tenant_domain')
       .where('domain', '=', event.data.domain)
-      .where('revision', '<', recorded.revision)
+      .where('revision', '<', event.revision)
       .execute();
   },
-};
+});

@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { type TenancyEvent, tenancyEventTypes } from '../../commands/tenancy/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection } from '../engine/define.ts';
 
 export interface TenantListTable {
   id: string;
@@ -27,7 +26,10 @@ export type TenantListTables = {
 const seatEvents = ['SeatClaimed', 'SeatReleased'] as const;
 
 /** One row per tenant: the list, filters, member counts and slug lookups (tenant resolution) read it. */
-export const tenantList: Projection<TenantListTables> = {
+export const tenantList = defineProjection<
+  TenancyEvent | Extract<IdentityEvent, { type: (typeof seatEvents)[number] }>,
+  TenantListTables
+>()({
   name: 'tenantList',
   version: 2,
   types: [...tenancyEventTypes, ...seatEvents],
@@ -52,9 +54,9 @@ export const tenantList: Projection<TenantListTables> = {
       .columns(['created_at', 'id'])
       .execute();
   },
-  async apply(recorded: RecordedEvent, db: Kysely<TenantListTables>) {
-    const seat = recorded as unknown as RecordedEvent & IdentityEvent;
-    if (seat.type === 'SeatClaimed' || seat.type === 'SeatReleased') {
+  async apply(event, db) {
+    if (event.type === 'SeatClaimed' || event.type === 'SeatReleased') {
+      const seat = event;
       await db
         .updateTable('tenant_list')
         .set((eb) => ({ users: eb('users', seat.type === 'SeatClaimed' ? '+' : '-', 1) }))
@@ -62,8 +64,7 @@ export const tenantList: Projection<TenantListTables> = {
         .execute();
       return;
     }
-    const event = recorded as unknown as RecordedEvent & TenancyEvent;
-    const common = { revision: recorded.revision, position: recorded.position.toString() };
+    const common = { revision: event.revision, position: event.position.toString() };
     if (event.type === 'TenantCreated') {
       const { tenantId, slug, name, plan, at } = event.data;
       const at_ = new Date(at);
@@ -102,7 +103,7 @@ export const tenantList: Projection<TenantListTables> = {
       .updateTable('tenant_list')
       .set({ ...changes, updated_at: new Date(event.data.at), ...common })
       .where('id', '=', event.data.tenantId)
-      .where('revision', '<', recorded.revision)
+      .where('revision', '<', event.revision)
       .execute();
   },
-};
+});

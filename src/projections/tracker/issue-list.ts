@@ -1,7 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { type IssueEvent, issueEventTypes, priorities } from '../../commands/tracker/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection, type Recorded } from '../engine/define.ts';
 
 export interface IssueListTable {
   id: string;
@@ -63,8 +62,10 @@ const SEARCH_VECTOR = sql`
   setweight(to_tsvector('english'::regconfig, description), 'B') ||
   setweight(to_tsvector('english'::regconfig, comments_text), 'C')`;
 
-function createdRow(recorded: RecordedEvent): IssueListTable {
-  const d = (recorded as unknown as RecordedEvent & Extract<IssueEvent, { type: 'IssueCreated' }>).data;
+type Created = Extract<IssueEvent, { type: 'IssueCreated' }>;
+
+function createdRow(recorded: Recorded<Created>): IssueListTable {
+  const d = recorded.data;
   return {
     id: d.issueId,
     tenant_id: d.tenantId,
@@ -93,7 +94,7 @@ function createdRow(recorded: RecordedEvent): IssueListTable {
 }
 
 /** Issue creations, many rows per statement (a replay or a catch-up is mostly these). */
-async function insertCreated(events: readonly RecordedEvent[], db: Kysely<IssueListTables>) {
+async function insertCreated(events: readonly Recorded<Created>[], db: Kysely<IssueListTables>) {
   for (let i = 0; i < events.length; i += 500) {
     await db
       .insertInto('issue_list')
@@ -107,7 +108,7 @@ async function insertCreated(events: readonly RecordedEvent[], db: Kysely<IssueL
  * One row per issue (with a full-text search vector) and one per comment: the issue lists, filters,
  * sorts, search and board counts read them.
  */
-export const issueList: Projection<IssueListTables> = {
+export const issueList = defineProjection<IssueEvent, IssueListTables>()({
   name: 'issueList',
   version: 1,
   types: issueEventTypes,
@@ -171,8 +172,8 @@ export const issueList: Projection<IssueListTables> = {
       .columns(['issue_id', 'created_at', 'id'])
       .execute();
   },
-  async applyBatch(events: readonly RecordedEvent[], db: Kysely<IssueListTables>) {
-    let creations: RecordedEvent[] = [];
+  async applyBatch(events, db) {
+    let creations: Recorded<Created>[] = [];
     for (const event of events) {
       if (event.type === 'IssueCreated') {
         creations.push(event);
@@ -180,102 +181,104 @@ export const issueList: Projection<IssueListTables> = {
       }
       await insertCreated(creations, db);
       creations = [];
-      await issueList.apply(event, db);
+      await applyEvent(event, db);
     }
     await insertCreated(creations, db);
   },
-  async apply(recorded: RecordedEvent, db: Kysely<IssueListTables>) {
-    const event = recorded as unknown as RecordedEvent & IssueEvent;
-    const common = { revision: recorded.revision, position: recorded.position.toString() };
-    if (event.type === 'IssueCreated') {
-      await insertCreated([recorded], db);
-      return;
-    }
-    const at = new Date(event.data.at);
-    const update = (changes: Partial<IssueListTable>) =>
-      db
-        .updateTable('issue_list')
-        .set({ ...changes, ...common })
-        .where('id', '=', event.data.issueId)
-        .where('revision', '<', recorded.revision)
-        .execute();
-    switch (event.type) {
-      case 'IssueEdited': {
-        const c = event.data.changes;
-        return void (await update({
-          ...(c.title === undefined ? {} : { title: c.title }),
-          ...(c.description === undefined ? {} : { description: c.description }),
-          ...(c.type === undefined ? {} : { type: c.type }),
-          ...(c.priority === undefined
-            ? {}
-            : { priority: c.priority, priority_rank: priorityRank(c.priority) }),
-          ...(c.labels === undefined ? {} : { labels: c.labels }),
-          ...(c.dueDate === undefined ? {} : { due_date: c.dueDate, due_key: c.dueDate ?? 'infinity' }),
-          updated_at: at,
-        }));
-      }
-      case 'IssueAssigned':
-        return void (await update({ assignee_id: event.data.assigneeId, updated_at: at }));
-      case 'IssueUnassigned':
-        return void (await update({ assignee_id: null, updated_at: at }));
-      case 'IssueStatusChanged':
-        return void (await update({
-          status: event.data.to,
-          resolution: event.data.resolution,
-          duplicate_of: event.data.duplicateOf,
-          updated_at: at,
-        }));
-      case 'CommentAdded': {
-        const d = event.data;
-        await db
-          .insertInto('issue_comments')
-          .values({
-            id: d.commentId,
-            issue_id: d.issueId,
-            tenant_id: d.tenantId,
-            author_id: d.authorId,
-            body: d.body,
-            mentions: d.mentions,
-            deleted: false,
-            created_at: at,
-            edited_at: null,
-            deleted_at: null,
-          })
-          .onConflict((oc) => oc.column('id').doNothing())
-          .execute();
-        break;
-      }
-      case 'CommentEdited':
-        await db
-          .updateTable('issue_comments')
-          .set({ body: event.data.body, mentions: event.data.mentions, edited_at: at })
-          .where('id', '=', event.data.commentId)
-          .execute();
-        break;
-      case 'CommentDeleted':
-        await db
-          .updateTable('issue_comments')
-          .set({ deleted: true, deleted_at: at })
-          .where('id', '=', event.data.commentId)
-          .execute();
-        break;
-    }
-    // Comments feed the search vector (the generated column follows comments_text).
-    await db
+  apply: applyEvent,
+});
+
+/** Folds one event into the issue's rows. */
+async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTables>) {
+  const common = { revision: event.revision, position: event.position.toString() };
+  if (event.type === 'IssueCreated') {
+    await insertCreated([event], db);
+    return;
+  }
+  const at = new Date(event.data.at);
+  const update = (changes: Partial<IssueListTable>) =>
+    db
       .updateTable('issue_list')
-      .set((eb) => ({
-        comments_text: eb.fn.coalesce(
-          eb
-            .selectFrom('issue_comments')
-            .select(sql<string>`string_agg(body, ' ' order by created_at, id)`.as('text'))
-            .where('issue_id', '=', event.data.issueId)
-            .where('deleted', '=', false),
-          sql<string>`''`,
-        ),
-        ...common,
-      }))
+      .set({ ...changes, ...common })
       .where('id', '=', event.data.issueId)
-      .where('revision', '<', recorded.revision)
+      .where('revision', '<', event.revision)
       .execute();
-  },
-};
+  switch (event.type) {
+    case 'IssueEdited': {
+      const c = event.data.changes;
+      return void (await update({
+        ...(c.title === undefined ? {} : { title: c.title }),
+        ...(c.description === undefined ? {} : { description: c.description }),
+        ...(c.type === undefined ? {} : { type: c.type }),
+        ...(c.priority === undefined
+          ? {}
+          : { priority: c.priority, priority_rank: priorityRank(c.priority) }),
+        ...(c.labels === undefined ? {} : { labels: c.labels }),
+        ...(c.dueDate === undefined ? {} : { due_date: c.dueDate, due_key: c.dueDate ?? 'infinity' }),
+        updated_at: at,
+      }));
+    }
+    case 'IssueAssigned':
+      return void (await update({ assignee_id: event.data.assigneeId, updated_at: at }));
+    case 'IssueUnassigned':
+      return void (await update({ assignee_id: null, updated_at: at }));
+    case 'IssueStatusChanged':
+      return void (await update({
+        status: event.data.to,
+        resolution: event.data.resolution,
+        duplicate_of: event.data.duplicateOf,
+        updated_at: at,
+      }));
+    case 'CommentAdded': {
+      const d = event.data;
+      await db
+        .insertInto('issue_comments')
+        .values({
+          id: d.commentId,
+          issue_id: d.issueId,
+          tenant_id: d.tenantId,
+          author_id: d.authorId,
+          body: d.body,
+          mentions: d.mentions,
+          deleted: false,
+          created_at: at,
+          edited_at: null,
+          deleted_at: null,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      break;
+    }
+    case 'CommentEdited':
+      await db
+        .updateTable('issue_comments')
+        .set({ body: event.data.body, mentions: event.data.mentions, edited_at: at })
+        .where('id', '=', event.data.commentId)
+        .execute();
+      break;
+    case 'CommentDeleted':
+      await db
+        .updateTable('issue_comments')
+        .set({ deleted: true, deleted_at: at })
+        .where('id', '=', event.data.commentId)
+        .execute();
+      break;
+  }
+  // Comments feed the search vector (the generated column follows comments_text).
+  await db
+    .updateTable('issue_list')
+    .set((eb) => ({
+      comments_text: eb.fn.coalesce(
+        eb
+          .selectFrom('issue_comments')
+          .select(sql<string>`string_agg(body, ' ' order by created_at, id)`.as('text'))
+          .where('issue_id', '=', event.data.issueId)
+          .where('deleted', '=', false),
+        sql<string>`''`,
+      ),
+      ...common,
+    }))
+    .where('id', '=', event.data.issueId)
+    .where('revision', '<', event.revision)
+    .execute();
+}

@@ -1,7 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { type ProjectEvent, projectEventTypes } from '../../commands/tracker/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
-import type { Projection } from '../engine/projection.ts';
+import { defineProjection } from '../engine/define.ts';
 
 export interface ProjectListTable {
   id: string;
@@ -24,7 +23,7 @@ export type ProjectListTables = {
 };
 
 /** One row per project: the projects list reads it (a project itself is read from its events). */
-export const projectList: Projection<ProjectListTables> = {
+export const projectList = defineProjection<ProjectEvent, ProjectListTables>()({
   name: 'projectList',
   version: 1,
   types: projectEventTypes,
@@ -56,9 +55,8 @@ export const projectList: Projection<ProjectListTables> = {
       .columns(['tenant_id', 'key'])
       .execute();
   },
-  async apply(recorded: RecordedEvent, db: Kysely<ProjectListTables>) {
-    const event = recorded as unknown as RecordedEvent & ProjectEvent;
-    const common = { revision: recorded.revision, position: recorded.position.toString() };
+  async apply(event, db) {
+    const common = { revision: event.revision, position: event.position.toString() };
     if (event.type === 'ProjectCreated') {
       const d = event.data;
       await db
@@ -102,7 +100,7 @@ export const projectList: Projection<ProjectListTables> = {
       })
       .set({ updated_at: new Date(event.data.at), ...common })
       .where('id', '=', event.data.projectId)
-      .where('revision', '<', recorded.revision)
+      .where('revision', '<', event.revision)
       .execute();
   },
-};
+});

@@ -1,0 +1,52 @@
+import { handle, load } from '../kernel/handle.ts';
+import type { CommandStore } from '../kernel/store.ts';
+import { userStreamId } from './events.ts';
+import { type PasswordHasher, verifyOrDummy } from './ports.ts';
+import { isLive, type UserState, userDecider } from './user.ts';
+import { type UserIds, unkeyedUserIds } from './user-ids.ts';
+
+export type CredentialsResult =
+  | { ok: true; user: UserState; revision: number }
+  /** `not_active` (pending approval) is told only to a caller who knew the password. */
+  | { ok: false; reason: 'invalid_credentials' | 'not_active' };
+
+/**
+ * Checks an email and password in a tenant. An unknown email costs the same argon2 work as a wrong
+ * password (a dummy hash is verified) and answers the same. On success, a hash made with other
+ * parameters is replaced (best effort: a failed rehash does not fail the login).
+ */
+export async function verifyCredentials(
+  deps: { store: CommandStore; hasher: PasswordHasher; clock: () => Date; userIds?: UserIds | undefined },
+  tenantId: string,
+  email: string,
+  password: string,
+): Promise<CredentialsResult> {
+  const candidates = await (deps.userIds ?? unkeyedUserIds).candidates(tenantId, email.trim());
+  let userId = candidates[0];
+  let loaded = await load(deps.store, userStreamId(userId), userDecider);
+  for (const older of candidates.slice(1)) {
+    if (isLive(loaded.state)) break;
+    const found = await load(deps.store, userStreamId(older), userDecider);
+    if (isLive(found.state)) [userId, loaded] = [older, found];
+  }
+  const known = isLive(loaded.state) && loaded.state.tenantId === tenantId;
+  const ok = await verifyOrDummy(deps.hasher, known ? loaded.state.passwordHash : undefined, password);
+  if (!ok || !known) return { ok: false, reason: 'invalid_credentials' };
+  if (loaded.state.status !== 'active') return { ok: false, reason: 'not_active' };
+  if (deps.hasher.needsRehash(loaded.state.passwordHash)) {
+    try {
+      const passwordHash = await deps.hasher.hash(password);
+      const result = await handle(
+        deps.store,
+        userStreamId(userId),
+        userDecider,
+        { type: 'RehashPassword', passwordHash, at: deps.clock().toISOString() },
+        { metadata: { tenantId, actorId: userId } },
+      );
+      return { ok: true, user: result.state, revision: result.revision };
+    } catch {
+      // The old hash still verifies; the next login tries again.
+    }
+  }
+  return { ok: true, user: loaded.state, revision: loaded.revision };
+}
