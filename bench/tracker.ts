@@ -12,7 +12,7 @@ import { issueDecider, issueIdFor, issueStreamId, projectContext } from '../src/
 import { connectPostgres, dropSchema } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
 import type { NewEvent } from '../src/eventstore/port.ts';
-import { transactionalStore } from '../src/processes/runtime/transactional-store.ts';
+import { transactionalStore } from '../src/eventstore/postgres/transactional-store.ts';
 import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
 import { type IssuePageRequest, issuePage, searchWords } from '../src/projections/tracker/queries.ts';
 import { testApp } from '../test/support/app.ts';

@@ -6,6 +6,7 @@ import { connectPGlite, connectPostgres, type Database } from './db/database.ts'
 import { migrate } from './db/migrate.ts';
 import type { EventStore } from './eventstore/port.ts';
 import { postgresEventStore } from './eventstore/postgres/store.ts';
+import { transactionBindingFor } from './eventstore/postgres/transactional-store.ts';
 import { upcastingStore } from './eventstore/upcasting.ts';
 import type { ReadinessCheck } from './http/ops/health.ts';
 import { type IdentityStack, identityStack } from './identity/stack.ts';
@@ -114,9 +115,12 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
       }
       await engine.start();
       if (processManagers.length > 0) {
+        // Appends of handlers and package stages commit with their transaction when the events live here.
+        const storeIn = transactionBindingFor(database, store);
         worker = await startWorkers({
           database,
           store,
+          storeIn,
           processes: processManagers,
           personalData,
           logger: logger.child({ component: 'workers' }),
@@ -126,6 +130,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           config,
           database,
           store,
+          storeIn,
           owner: worker.id,
           logger: logger.child({ component: 'package-jobs' }),
         });

@@ -124,3 +124,20 @@ export type EventStoreError = WrongExpectedRevisionError | InvalidAppendError;
 export function isEventStoreError(error: unknown): error is EventStoreError {
   return error instanceof WrongExpectedRevisionError || error instanceof InvalidAppendError;
 }
+
+/**
+ * Thrown by a fast-path append inside a transaction that hit a duplicate id or a revision conflict:
+ * the transaction is dead, and the batch must run again with savepoints (`careful`).
+ */
+export class RetryWithSavepointsError extends Error {
+  readonly code = 'ERR_RETRY_WITH_SAVEPOINTS' as const;
+  constructor(cause: unknown) {
+    super('an append inside the handling transaction failed; retrying the batch with savepoints', { cause });
+  }
+}
+
+/**
+ * The event store bound to one database transaction, so appends commit with it (the PostgreSQL
+ * adapter provides one; a store elsewhere has none). `careful`: each append under a savepoint.
+ */
+export type TransactionBinding<Transaction> = (trx: Transaction, careful: boolean) => EventStore;

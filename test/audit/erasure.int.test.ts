@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERASED, userStreamId } from '../../src/commands/identity/index.ts';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/worker.ts';
 import { issueRules } from '../../src/processes/tracker/issue-rules.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
@@ -76,6 +77,7 @@ for (const kind of databaseKinds) {
       worker = await startWorkers({
         database: t.database,
         store: t.store,
+        storeIn: transactionBindingFor(t.database, t.store),
         processes: [issueRules],
         personalData: t.personalData,
         partitions: 2,

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { importOsv } from '../../src/packages/osv-import.ts';
 import { type PackageJobs, startPackageJobs } from '../../src/processes/packages/jobs.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
@@ -127,6 +128,7 @@ for (const kind of databaseKinds) {
         config: t.config,
         database: t.database,
         store: t.store,
+        storeIn: transactionBindingFor(t.database, t.store),
         owner: worker.id,
         logger: { debug() {}, info() {}, warn() {}, error() {} },
         pollMs: 50,

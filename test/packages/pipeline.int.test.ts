@@ -9,6 +9,7 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../src/commands/packages/index.ts';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { importOsv } from '../../src/packages/osv-import.ts';
 import { type PackageJobs, startPackageJobs } from '../../src/processes/packages/jobs.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
@@ -163,6 +164,7 @@ for (const kind of databaseKinds) {
         config: t.config,
         database: t.database,
         store: t.store,
+        storeIn: transactionBindingFor(t.database, t.store),
         owner: worker.id,
         logger: { debug() {}, info() {}, warn() {}, error() {} },
         pollMs: 50,

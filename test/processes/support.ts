@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { processManagers } from '../../src/processes/registry.ts';
 import { type ProcessLogger, startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { EFFECT_TYPE, SOURCE_TYPE } from './fixtures/sample-process.ts';
@@ -14,6 +15,7 @@ export function serviceWorkers(t: { database: Database; store: EventStore }): Pr
   return startWorkers({
     database: t.database,
     store: t.store,
+    storeIn: transactionBindingFor(t.database, t.store),
     processes: processManagers,
     heartbeatMs: 100,
     leaseMs: 3000,

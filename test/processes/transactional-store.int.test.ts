@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tables } from '../../src/db/tables.ts';
 import { type EventStore, WrongExpectedRevisionError } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { transactionalStore } from '../../src/processes/runtime/transactional-store.ts';
+import { transactionalStore } from '../../src/eventstore/postgres/transactional-store.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
 import { lastWritten } from '../support/visibility.ts';
 import { waitUntil } from './support.ts';

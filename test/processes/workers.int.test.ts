@@ -6,6 +6,7 @@ import { deriveId } from '../../src/commands/kernel/index.ts';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import {
   listPartitions,
   listWorkers,
@@ -34,7 +35,14 @@ describe('process manager workers on PGlite', () => {
   }
 
   function start(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'processes'>) {
-    return startWorkers({ database, store, leaseMs: 1000, heartbeatMs: 100, ...options }).then((w) => {
+    return startWorkers({
+      database,
+      store,
+      storeIn: transactionBindingFor(database, store),
+      leaseMs: 1000,
+      heartbeatMs: 100,
+      ...options,
+    }).then((w) => {
       workers.push(w);
       return w;
     });

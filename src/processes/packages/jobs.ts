@@ -1,7 +1,9 @@
+import type { Kysely } from 'kysely';
 import PQueue from 'p-queue';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
-import type { EventStore } from '../../eventstore/port.ts';
+import type { Tables } from '../../db/tables.ts';
+import { type EventStore, RetryWithSavepointsError, type TransactionBinding } from '../../eventstore/port.ts';
 import type { AdvisoryTables } from '../../packages/advisories.ts';
 import { type BlobTables, blobStore, cachedBlobStore } from '../../packages/registry/blobs.ts';
 import { createPublisher } from '../../packages/registry/publish.ts';
@@ -11,7 +13,6 @@ import { enqueue, JOBS_CHANNEL, type JobTables, jobNotice } from '../runtime/job
 import { JobRunner } from '../runtime/jobs/runner.ts';
 import type { ProcessLogger } from '../runtime/process-manager.ts';
 import { viewAs } from '../runtime/tables.ts';
-import { RetryWithSavepointsError, transactionalStore } from '../runtime/transactional-store.ts';
 import { PACKAGE_QUEUES, type PackageJobKind } from './pipeline.ts';
 import type { RecordEvents } from './session.ts';
 import { processPackage, publishPackage, recordFailure, type StageDeps } from './stages.ts';
@@ -46,13 +47,16 @@ export function displayRegistry(url: string): string {
  * without savepoints; a conflict or a repeated append kills that transaction, and the second attempt
  * runs with them and answers the way the store does (conflict, or the original append).
  */
-function recorder(database: Database, store: EventStore): RecordEvents {
-  if (store.name !== database.kind)
-    return (streamId, events, expected) => store.append(streamId, events, { expected });
+function recorder(
+  database: Database,
+  store: EventStore,
+  storeIn: TransactionBinding<Kysely<Tables>> | undefined,
+): RecordEvents {
+  if (!storeIn) return (streamId, events, expected) => store.append(streamId, events, { expected });
   const inTransaction = (careful: boolean, ...args: Parameters<RecordEvents>) =>
     database.db.transaction().execute(async (trx) => {
       const [streamId, events, expected, jobs] = args;
-      const result = await transactionalStore(database, trx, careful).append(streamId, events, { expected });
+      const result = await storeIn(trx, careful).append(streamId, events, { expected });
       await enqueue(viewAs<JobTables>(trx), jobs);
       return result;
     });
@@ -72,12 +76,18 @@ function recorder(database: Database, store: EventStore): RecordEvents {
 /** The dependencies of the package stages, built from the configuration. */
 export function stageDeps(
   config: PackageJobsConfig,
-  deps: { database: Database; store: EventStore; clock?: () => Date },
+  deps: {
+    database: Database;
+    store: EventStore;
+    /** The store bound to a transaction (events in this database): stage events commit with their jobs. */
+    storeIn?: TransactionBinding<Kysely<Tables>> | undefined;
+    clock?: () => Date;
+  },
 ): StageDeps {
   const db = viewAs<AdvisoryTables>(deps.database.db);
   return {
     store: deps.store,
-    record: recorder(deps.database, deps.store),
+    record: recorder(deps.database, deps.store, deps.storeIn),
     upstream: createUpstream({
       url: config.WARDEN_UPSTREAM_REGISTRY,
       ...(config.WARDEN_UPSTREAM_TOKEN ? { token: config.WARDEN_UPSTREAM_TOKEN } : {}),
@@ -119,6 +129,7 @@ export function startPackageJobs(options: {
   config: PackageJobsConfig;
   database: Database;
   store: EventStore;
+  storeIn?: TransactionBinding<Kysely<Tables>> | undefined;
   owner: string;
   logger: ProcessLogger;
   clock?: () => Date;

@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
+import { RetryWithSavepointsError } from '../../eventstore/port.ts';
 import { advanceCheckpoint } from './leases.ts';
 import { type ProcessLogger, type ProcessManager, processContext } from './process-manager.ts';
 import { type ProcessTables, viewAs } from './tables.ts';
-import { RetryWithSavepointsError } from './transactional-store.ts';
 
 export interface BatchInput {
   process: ProcessManager;

@@ -4,14 +4,13 @@ import PQueue from 'p-queue';
 import { upcasters } from '../../commands/registry/index.ts';
 import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
-import type { EventStore } from '../../eventstore/port.ts';
+import type { EventStore, TransactionBinding } from '../../eventstore/port.ts';
 import { upcastingStore } from '../../eventstore/upcasting.ts';
 import { type PersonalDataKeys, personalDataStore } from '../../privacy/index.ts';
 import { claimPartitions, renewLeases } from './leases.ts';
 import type { ProcessLogger, ProcessManager } from './process-manager.ts';
 import { ProcessRunner } from './process-runner.ts';
 import { type ProcessTables, processTables } from './tables.ts';
-import { transactionalStore } from './transactional-store.ts';
 import { countLiveWorkers, heartbeat, markStopped, registerWorker } from './workers.ts';
 
 export interface WorkerOptions {
@@ -38,6 +37,12 @@ export interface WorkerOptions {
   pid?: number;
   /** Personal-data keys: handlers' reads and appends in a transaction go through the same encryption. */
   personalData?: PersonalDataKeys;
+  /**
+   * The store bound to a handling transaction, when the events live in this very database: appends
+   * then commit with the checkpoint (the PostgreSQL adapter's `transactionBinding`). Absent: handlers
+   * append through `store`, outside the transaction.
+   */
+  storeIn?: TransactionBinding<Kysely<Tables>> | undefined;
 }
 
 export interface WorkerStats {
@@ -83,12 +88,12 @@ export class Worker {
     const privateView = (inner: EventStore, trx: Kysely<Tables>) =>
       personalData ? personalDataStore(inner, personalData.using(trx as Kysely<unknown>)) : inner;
     // Appends commit with the checkpoint when the store lives in this very database.
-    const storeFor =
-      store.name === database.kind
-        ? (trx: Kysely<Tables>, careful: boolean) =>
-            // Handlers read and append through the same view (upcast, personal data opened) as everyone else.
-            upcastingStore(privateView(transactionalStore(database, trx, careful), trx), upcasters)
-        : () => store;
+    const { storeIn } = options;
+    const storeFor = storeIn
+      ? (trx: Kysely<Tables>, careful: boolean) =>
+          // Handlers read and append through the same view (upcast, personal data opened) as everyone else.
+          upcastingStore(privateView(storeIn(trx, careful), trx), upcasters)
+      : () => store;
     this.runners = options.processes.map(
       (process) =>
         new ProcessRunner({

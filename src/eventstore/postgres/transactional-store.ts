@@ -6,20 +6,11 @@ import {
   type EventStore,
   InvalidAppendError,
   type NewEvent,
+  RetryWithSavepointsError,
+  type TransactionBinding,
   WrongExpectedRevisionError,
-} from '../../eventstore/port.ts';
-import { postgresEventStore } from '../../eventstore/postgres/store.ts';
-
-/**
- * Thrown by a fast-path append that hit a duplicate id or a revision conflict: the transaction is
- * dead, and the batch must run again with savepoints (`careful`).
- */
-export class RetryWithSavepointsError extends Error {
-  readonly code = 'ERR_RETRY_WITH_SAVEPOINTS' as const;
-  constructor(cause: unknown) {
-    super('an append inside the handling transaction failed; retrying the batch with savepoints', { cause });
-  }
-}
+} from '../port.ts';
+import { postgresEventStore } from './store.ts';
 
 const POISONING = new Set(['WE001', '23505', '25P02']);
 
@@ -98,4 +89,17 @@ export function transactionalStore(database: Database, trx: Kysely<Tables>, care
       return run;
     },
   };
+}
+
+/** The store of `database` bound to each handling transaction the runtime opens (its `TransactionBinding`). */
+export function transactionBinding(database: Database): TransactionBinding<Kysely<Tables>> {
+  return (trx, careful) => transactionalStore(database, trx, careful);
+}
+
+/** The binding when `store` keeps its events in `database` (its name is the database's kind), else none. */
+export function transactionBindingFor(
+  database: Database,
+  store: Pick<EventStore, 'name'>,
+): TransactionBinding<Kysely<Tables>> | undefined {
+  return store.name === database.kind ? transactionBinding(database) : undefined;
 }
