@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { upcasters } from './commands/registry/index.ts';
 import type { Config } from './config.ts';
 import { connectPGlite, connectPostgres, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import type { EventStore } from './eventstore/port.ts';
 import { postgresEventStore } from './eventstore/postgres/store.ts';
 import { transactionBindingFor } from './eventstore/postgres/transactional-store.ts';
+import { upcasters } from './eventstore/upcasters.ts';
 import { upcastingStore } from './eventstore/upcasting.ts';
 import type { ReadinessCheck } from './http/ops/health.ts';
 import { type IdentityStack, identityStack } from './identity/stack.ts';

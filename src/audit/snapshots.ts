@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { fingerprint } from '../commands/registry/index.ts';
-import type { ReplayPoint } from './replay.ts';
+import type { ReplayPoint } from './replay-point.ts';
 import { decodeState, encodeState } from './state-codec.ts';
 
 /** A stream's aggregate state after the event at `revision` (recorded at `recordedAt`). */

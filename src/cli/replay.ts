@@ -2,9 +2,10 @@ import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
 import { parseReplayPoint, type ReplayResult, replayStream } from '../audit/replay.ts';
 import { replaySnapshots } from '../audit/snapshots.ts';
-import { type AggregateRegistry, aggregateRegistry, upcasters } from '../commands/registry/index.ts';
+import { type AggregateRegistry, aggregateRegistry } from '../commands/registry/index.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import { upcasters } from '../eventstore/upcasters.ts';
 import {
   type CommandIo,
   dispatch,

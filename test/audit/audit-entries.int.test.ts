@@ -1,9 +1,9 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upcasters } from '../../src/commands/registry/index.ts';
 import { createTenant, tenantStreamId, updateTenant } from '../../src/commands/tenancy/index.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { type AuditEntriesTables, auditEntries } from '../../src/projections/audit/audit-entries.ts';
 import { auditEntriesAll, auditPage } from '../../src/projections/audit/queries.ts';

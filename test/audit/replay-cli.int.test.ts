@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { replayCommand } from '../../src/cli/replay.ts';
-import { upcasters } from '../../src/commands/registry/index.ts';
 import { createTenant, tenantStreamId, updateTenant } from '../../src/commands/tenancy/index.ts';
 import { connectPGlite } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { freshPGlite } from '../support/databases.ts';
 

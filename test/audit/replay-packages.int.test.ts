@@ -11,9 +11,10 @@ import {
   setPolicy,
   submitRequest,
 } from '../../src/commands/packages/index.ts';
-import { aggregateRegistry, upcasters } from '../../src/commands/registry/index.ts';
+import { aggregateRegistry } from '../../src/commands/registry/index.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
 

@@ -8,7 +8,7 @@ import {
   registerUser,
   userStreamId,
 } from '../../src/commands/identity/index.ts';
-import { aggregateRegistry, upcasters } from '../../src/commands/registry/index.ts';
+import { aggregateRegistry } from '../../src/commands/registry/index.ts';
 import { changeTenantDomain, domainStreamId } from '../../src/commands/tenancy/domains.ts';
 import { createTenant, tenantStreamId, updateTenant } from '../../src/commands/tenancy/index.ts';
 import {
@@ -21,6 +21,7 @@ import {
 } from '../../src/commands/tracker/index.ts';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';

@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import { registerUser } from '../../src/commands/identity/index.ts';
 import type { TenantRole } from '../../src/commands/identity/permissions.ts';
-import { upcasters } from '../../src/commands/registry/index.ts';
 import { tenantIdForSlug } from '../../src/commands/tenancy/index.ts';
 import type { PlanId } from '../../src/commands/tenancy/plans.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { type AppDeps, createApp, type WardenApp } from '../../src/http/app.ts';
 import { identityStack } from '../../src/identity/stack.ts';

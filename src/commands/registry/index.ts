@@ -8,4 +8,4 @@ export {
   type ReplayableAggregate,
 } from './aggregates.ts';
 export { type PersonalFields, personalFields } from './personal-data.ts';
-export { eventUpcasters, upcasters } from './upcasters.ts';
+export { eventUpcasters, type Upcaster } from './upcasters.ts';

@@ -1,10 +1,19 @@
-import { type Upcaster, type UpcasterRegistry, upcasterRegistry } from '../../eventstore/upcasting.ts';
+import type { StoredEvent } from '../kernel/index.ts';
+
+/**
+ * Turns the `data` of one event type from schema version `from` into version `from + 1`. Pure: what
+ * the old version lacked comes from the event itself (its data, metadata or recorded time).
+ */
+export interface Upcaster {
+  type: string;
+  from: number;
+  upcast(data: unknown, event: Readonly<StoredEvent>): unknown;
+}
 
 /**
  * Every upcaster of Warden's events, oldest first per type. When an event's shape changes, its zod
  * schema becomes version n + 1 and one pure upcaster from n goes here; stored events are never
- * rewritten. No event type has changed shape yet, so every type is at version 1.
+ * rewritten (`src/eventstore/upcasters.ts` builds the registry every reader goes through). No event
+ * type has changed shape yet, so every type is at version 1.
  */
 export const eventUpcasters: readonly Upcaster[] = [];
-
-export const upcasters: UpcasterRegistry = upcasterRegistry(eventUpcasters);

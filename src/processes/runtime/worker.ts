@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
 import PQueue from 'p-queue';
-import { upcasters } from '../../commands/registry/index.ts';
 import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore, TransactionBinding } from '../../eventstore/port.ts';
+import { upcasters } from '../../eventstore/upcasters.ts';
 import { upcastingStore } from '../../eventstore/upcasting.ts';
 import { type PersonalDataKeys, personalDataStore } from '../../privacy/index.ts';
 import { claimPartitions, renewLeases } from './leases.ts';
