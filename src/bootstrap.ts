@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
 import { registerUser, type UserIds } from './commands/identity/index.ts';
-import { DomainError } from './commands/kernel/errors.ts';
-import { deriveId } from './commands/kernel/ids.ts';
+import { DomainError, deriveId } from './commands/kernel/index.ts';
 import { createTenant, tenantIdForSlug } from './commands/tenancy/index.ts';
 import type { EventStore } from './eventstore/port.ts';
-import type { PasswordHasher } from './identity/passwords.ts';
+import type { PasswordHasher } from './identity/index.ts';
 
 export interface BootstrapAdmin {
   email: string;

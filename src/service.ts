@@ -8,17 +8,17 @@ import { postgresEventStore } from './eventstore/postgres/store.ts';
 import { transactionBindingFor } from './eventstore/postgres/transactional-store.ts';
 import { upcasters } from './eventstore/upcasters.ts';
 import { upcastingStore } from './eventstore/upcasting.ts';
-import type { ReadinessCheck } from './http/ops/health.ts';
-import { type IdentityStack, identityStack } from './identity/stack.ts';
-import { loadKeyEncryptionKey } from './identity/tokens/key-encryption-key.ts';
+import type { ReadinessCheck } from './http/ops/index.ts';
+import { loadKeyEncryptionKey } from './identity/index.ts';
+import { type IdentityStack, identityStack } from './identity-stack.ts';
 import { registerGauges } from './metrics/gauges.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { meteredStore } from './metrics/store.ts';
 import { type PersonalDataKeys, personalDataKeys, personalDataStore } from './privacy/index.ts';
-import { type PackageJobs, startPackageJobs } from './processes/packages/jobs.ts';
+import { type PackageJobs, startPackageJobs } from './processes/packages/index.ts';
 import { processManagers } from './processes/registry.ts';
 import { startWorkers, type Worker } from './processes/runtime/index.ts';
-import { ProjectionEngine } from './projections/engine/engine.ts';
+import { ProjectionEngine } from './projections/engine/index.ts';
 import { projections } from './projections/registry.ts';
 
 /** The parts every command of the CLI shares: database, event store and projection engine. */
@@ -106,7 +106,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     metrics,
     startBackground: async () => {
       if (config.WARDEN_OSV_PATH) {
-        const { importOsv } = await import('./packages/osv-import.ts');
+        const { importOsv } = await import('./packages/index.ts');
         const result = await importOsv({ db: database.db as never, store, path: config.WARDEN_OSV_PATH });
         logger.info(
           { total: result.total, changed: result.changed, errors: result.errors.length },

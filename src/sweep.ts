@@ -1,6 +1,6 @@
-import type { IdentityStack } from './identity/stack.ts';
+import type { IdentityStack } from './identity-stack.ts';
 import type { Metrics } from './metrics/metrics.ts';
-import type { OAuthServer } from './oauth/server.ts';
+import type { OAuthServer } from './oauth/index.ts';
 
 /**
  * The cleanup process: expired login throttles, token families and denylist entries, authorization

@@ -1,11 +1,10 @@
 import { identityEventTypes } from '../commands/identity/index.ts';
 import { packagesEventTypes } from '../commands/packages/index.ts';
-import { tenantDomainEventTypes } from '../commands/tenancy/events.ts';
-import { tenancyEventTypes } from '../commands/tenancy/index.ts';
+import { tenancyEventTypes, tenantDomainEventTypes } from '../commands/tenancy/index.ts';
 import { trackerEventTypes } from '../commands/tracker/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
-import { tokenFamilyEventSchemas } from '../identity/tokens/events.ts';
-import { oauthSummaries } from '../oauth/events.ts';
+import { tokenFamilyEventSchemas } from '../identity/index.ts';
+import { oauthSummaries } from '../oauth/index.ts';
 
 type Summary = (data: Record<string, unknown>, event: RecordedEvent) => string;
 

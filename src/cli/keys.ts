@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type KeyInfo, type KeyRing, KeyRotationTooSoonError } from '../identity/tokens/index.ts';
-import { type OAuthKeys, type TenantAlgorithm, tenantAlgorithms } from '../oauth/keys.ts';
+import { type OAuthKeys, type TenantAlgorithm, tenantAlgorithms } from '../oauth/index.ts';
 import type { Service } from '../service.ts';
 import {
   type CommandIo,

@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
 import type { EventStore } from '../eventstore/port.ts';
-import type { AdvisoryTables } from '../packages/advisories.ts';
-import { importOsv } from '../packages/osv-import.ts';
+import type { AdvisoryTables } from '../packages/index.ts';
+import { importOsv } from '../packages/index.ts';
 import {
   type CommandIo,
   dispatch,

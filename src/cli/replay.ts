@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
-import { parseReplayPoint, type ReplayResult, replayStream } from '../audit/replay.ts';
-import { replaySnapshots } from '../audit/snapshots.ts';
+import { parseReplayPoint, type ReplayResult, replaySnapshots, replayStream } from '../audit/index.ts';
 import { type AggregateRegistry, aggregateRegistry } from '../commands/registry/index.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';

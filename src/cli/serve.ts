@@ -1,7 +1,7 @@
 import { bootstrap } from '../bootstrap.ts';
-import type { IdentityStack } from '../identity/stack.ts';
+import type { IdentityStack } from '../identity-stack.ts';
 import type { Logger } from '../logger.ts';
-import type { OAuthServer } from '../oauth/server.ts';
+import type { OAuthServer } from '../oauth/index.ts';
 import { type FetchHandler, listen, onStopSignal, runtimeName } from '../runtime/index.ts';
 import type { Service } from '../service.ts';
 import { sweepExpired } from '../sweep.ts';

@@ -11,30 +11,29 @@ import { aggregateRegistry } from '../commands/registry/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
-import { identityCredentials } from '../identity/credentials.ts';
-import type { IdentityStack } from '../identity/stack.ts';
+import { identityCredentials } from '../identity/index.ts';
+import type { IdentityStack } from '../identity-stack.ts';
 import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/server.ts';
+import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/index.ts';
 import { auditContextRoutes, type ErasureRouteDeps } from './audit/index.ts';
 import { identityRoutes } from './identity/index.ts';
-import { clientAddress } from './kit/client-address.ts';
-import type { AppEnv } from './kit/env.ts';
-import { problemResponse } from './kit/problem.ts';
-import { type ProjectionWaiter, readModels } from './kit/read-models.ts';
-import { authenticate } from './middleware/authenticate.ts';
-import { onError } from './middleware/errors.ts';
-import { formBody } from './middleware/form-body.ts';
-import { idempotency } from './middleware/idempotency.ts';
-import { jsonBody } from './middleware/json-body.ts';
-import { rateLimit } from './middleware/rate-limit.ts';
-import { requestContext } from './middleware/request-context.ts';
-import { resolveTenant, tenantAwarePath } from './middleware/tenant.ts';
+import type { AppEnv } from './kit/index.ts';
+import { clientAddress, type ProjectionWaiter, problemResponse, readModels } from './kit/index.ts';
+import {
+  authenticate,
+  formBody,
+  idempotency,
+  jsonBody,
+  onError,
+  rateLimit,
+  requestContext,
+  resolveTenant,
+  tenantAwarePath,
+} from './middleware/index.ts';
 import { oauthRoutes } from './oauth/index.ts';
-import type { DocsAssetLoader } from './ops/docs.ts';
-import { swaggerUiAssets } from './ops/docs-assets.ts';
-import type { ReadinessCheck } from './ops/health.ts';
-import { type AdminProjectionDeps, metricsRoutes, opsRoutes } from './ops/index.ts';
+import type { DocsAssetLoader, ReadinessCheck } from './ops/index.ts';
+import { type AdminProjectionDeps, metricsRoutes, opsRoutes, swaggerUiAssets } from './ops/index.ts';
 import { packageRoutes } from './packages/index.ts';
 import { tenancyRoutes } from './tenancy/index.ts';
 import { trackerRoutes } from './tracker/index.ts';

@@ -1,5 +1,5 @@
+import type { tenantRoles } from '../commands/identity/index.ts';
 import { findUser, type UserIds, verifyCredentials } from '../commands/identity/index.ts';
-import type { tenantRoles } from '../commands/identity/permissions.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import type { PasswordHasher } from './passwords.ts';
 

@@ -1,4 +1,4 @@
-import type { Permission, TenantRole } from '../commands/identity/permissions.ts';
+import type { Permission, TenantRole } from '../commands/identity/index.ts';
 
 /** Who is calling, established by the authentication middleware from a verified access token. */
 export interface Principal {

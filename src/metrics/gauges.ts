@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.ts';
-import { type JobTables, queueDepth } from '../processes/runtime/jobs/queue.ts';
-import { listWorkers } from '../processes/runtime/workers.ts';
-import type { ProjectionEngine } from '../projections/engine/engine.ts';
+import { type JobTables, listWorkers, queueDepth } from '../processes/runtime/index.ts';
+import type { ProjectionEngine } from '../projections/engine/index.ts';
 import type { Metrics } from './metrics.ts';
 
 /** Gauges read at scrape time from the database: projections, job queues, workers. */

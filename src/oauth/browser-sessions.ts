@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Tables } from '../db/tables.ts';
-import { randomToken, sha256 } from '../identity/tokens/crypto.ts';
+import { randomToken, sha256 } from '../identity/index.ts';
 
 export interface BrowserSession {
   /** The OIDC `sid`: a hash of the cookie, never the cookie itself. */

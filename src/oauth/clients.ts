@@ -1,7 +1,7 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from 'jose';
 import { type ClientState, findClient } from '../commands/oauth/index.ts';
 import type { EventStore } from '../eventstore/port.ts';
-import { sha256 } from '../identity/tokens/crypto.ts';
+import { sha256 } from '../identity/index.ts';
 import { loadingCache } from '../runtime/cache.ts';
 import { OAuthError } from './errors.ts';
 import type { ReplayGuard } from './replay-guard.ts';

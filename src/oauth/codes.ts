@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { sha256Of } from '../crypto/digest.ts';
 import type { Tables } from '../db/tables.ts';
-import { base64url, randomToken, sha256 } from '../identity/tokens/crypto.ts';
+import { base64url, randomToken, sha256 } from '../identity/index.ts';
 
 export interface CodeGrant {
   codeId: string;

@@ -1,6 +1,6 @@
 import { calculateJwkThumbprint, decodeProtectedHeader, errors, importJWK, type JWK, jwtVerify } from 'jose';
 import { sha256Of } from '../crypto/digest.ts';
-import { base64url } from '../identity/tokens/crypto.ts';
+import { base64url } from '../identity/index.ts';
 import { OAuthError } from './errors.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 

@@ -1,7 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { type Kysely, sql } from 'kysely';
 import type { Tables } from '../db/tables.ts';
-import { open, seal } from '../identity/tokens/crypto.ts';
+import { open, seal } from '../identity/index.ts';
 import { loadingCache } from '../runtime/cache.ts';
 
 /** Algorithms a tenant signs with: EdDSA for access tokens; ID tokens as each client asks (RS256 by default, as OIDC requires). */

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Tables } from '../db/tables.ts';
-import { randomToken } from '../identity/tokens/crypto.ts';
+import { randomToken } from '../identity/index.ts';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 

@@ -1,14 +1,13 @@
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { TenantRole } from '../commands/identity/permissions.ts';
+import type { TenantRole } from '../commands/identity/index.ts';
 import { record } from '../commands/kernel/index.ts';
 import type { ClientState } from '../commands/oauth/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventMetadata, EventStore } from '../eventstore/port.ts';
-import type { CredentialsCheck, LoginThrottlePort } from '../identity/credentials.ts';
-import { leasedCounter } from '../identity/limits/leased-counter.ts';
-import type { ResolvedTenant } from '../identity/principal.ts';
+import type { CredentialsCheck, LoginThrottlePort, ResolvedTenant } from '../identity/index.ts';
+import { leasedCounter } from '../identity/index.ts';
 import type { TokenSessions } from '../identity/tokens/index.ts';
 import { type BrowserSessions, browserSessions } from './browser-sessions.ts';
 import { type ClientRegistry, clientRegistry } from './clients.ts';

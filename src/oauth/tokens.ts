@@ -1,9 +1,9 @@
 import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
-import { tenantRoles } from '../commands/identity/permissions.ts';
+import { tenantRoles } from '../commands/identity/index.ts';
 import type { IdTokenAlg } from '../commands/oauth/index.ts';
 import { sha256Of } from '../crypto/digest.ts';
-import { base64url } from '../identity/tokens/crypto.ts';
+import { base64url } from '../identity/index.ts';
 import type { OAuthKeys } from './keys.ts';
 
 /** RFC 9068 access tokens: an ID token or another JWT cannot pass for one. */

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
-import { aesKey, base64url, fromBase64url, open, seal } from '../identity/tokens/crypto.ts';
+import { aesKey, base64url, fromBase64url, open, seal } from '../identity/index.ts';
 
 export interface PersonalDataKeysTable {
   key_id: string;

@@ -7,7 +7,7 @@ import type {
   RecordedEvent,
   SubscribeOptions,
 } from '../eventstore/port.ts';
-import { open, seal } from '../identity/tokens/crypto.ts';
+import { open, seal } from '../identity/index.ts';
 import type { PersonalDataKeys } from './keys.ts';
 
 /**

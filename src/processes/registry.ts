@@ -1,8 +1,7 @@
-import { userSessions } from './identity/user-sessions.ts';
-import { advisoryMonitor } from './packages/advisory-monitor.ts';
-import { packagePipeline } from './packages/pipeline.ts';
-import type { ProcessManager } from './runtime/process-manager.ts';
-import { issueRules } from './tracker/issue-rules.ts';
+import { userSessions } from './identity/index.ts';
+import { advisoryMonitor, packagePipeline } from './packages/index.ts';
+import type { ProcessManager } from './runtime/index.ts';
+import { issueRules } from './tracker/index.ts';
 
 /**
  * Every process manager the workers run. Contexts add theirs as they land (package pipeline, issue

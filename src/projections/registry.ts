@@ -1,14 +1,10 @@
-import { auditEntries } from './audit/audit-entries.ts';
-import type { Projection } from './engine/projection.ts';
-import { userList } from './identity/user-list.ts';
-import { oauthClientList } from './oauth/client-list.ts';
-import { oauthConsentList } from './oauth/consent-list.ts';
-import { packageList } from './packages/package-list.ts';
-import { packageRequests } from './packages/package-requests.ts';
-import { tenantDomains } from './tenancy/tenant-domains.ts';
-import { tenantList } from './tenancy/tenant-list.ts';
-import { issueList } from './tracker/issue-list.ts';
-import { projectList } from './tracker/project-list.ts';
+import { auditEntries } from './audit/index.ts';
+import type { Projection } from './engine/index.ts';
+import { userList } from './identity/index.ts';
+import { oauthClientList, oauthConsentList } from './oauth/index.ts';
+import { packageList, packageRequests } from './packages/index.ts';
+import { tenantDomains, tenantList } from './tenancy/index.ts';
+import { issueList, projectList } from './tracker/index.ts';
 
 /** Every read model the service maintains. */
 export const projections: readonly Projection[] = [

@@ -1,5 +1,5 @@
-import { handle, load } from '../kernel/handle.ts';
-import type { CommandStore } from '../kernel/store.ts';
+import type { CommandStore } from '../kernel/index.ts';
+import { handle, load } from '../kernel/index.ts';
 import { userStreamId } from './events.ts';
 import { type PasswordHasher, verifyOrDummy } from './ports.ts';
 import { isLive, type UserState, userDecider } from './user.ts';

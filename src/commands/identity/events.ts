@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DomainEvent } from '../kernel/decider.ts';
+import type { DomainEvent } from '../kernel/index.ts';
 import { tenantRoles } from './permissions.ts';
 
 export const UserRole = z.enum(tenantRoles);

@@ -1,7 +1,16 @@
-import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
-import { conflict, notFound } from '../kernel/errors.ts';
-import { type CommandContext, type CommandResult, handle, load, toNewEvents } from '../kernel/handle.ts';
-import { type CommandStore, isWrongExpectedRevision } from '../kernel/store.ts';
+import {
+  aggregate,
+  type CommandContext,
+  type CommandResult,
+  type CommandStore,
+  conflict,
+  existsInTenant,
+  handle,
+  isWrongExpectedRevision,
+  load,
+  notFound,
+  toNewEvents,
+} from '../kernel/index.ts';
 import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
 import { membershipDecider } from './membership.ts';
 import type { PasswordHasher } from './ports.ts';

@@ -1,6 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
-import { ruleViolated } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { ruleViolated, validated } from '../kernel/index.ts';
 import { identityEventSchemas, type MembershipEvent, type SignupPolicy } from './events.ts';
 
 export interface MembershipState {

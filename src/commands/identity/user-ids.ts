@@ -1,4 +1,4 @@
-import { deriveId } from '../kernel/ids.ts';
+import { deriveId } from '../kernel/index.ts';
 
 /**
  * How a user's id follows from (tenant, lowercased email): concurrent registrations of one email

@@ -1,6 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, forbidden, notFound } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { conflict, forbidden, notFound, validated } from '../kernel/index.ts';
 import {
   ERASED,
   identityEventSchemas,

@@ -1,6 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
-import { DomainError, type FieldError, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { DomainError, type FieldError, invalid, notFound, ruleViolated, validated } from '../kernel/index.ts';
 import { type ClientEvent, type ClientSettings, type GrantType, oauthEventSchemas } from './events.ts';
 
 export type ClientType = 'confidential' | 'public';

@@ -1,5 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
+import type { Decider } from '../kernel/index.ts';
+import { validated } from '../kernel/index.ts';
 import { type ConsentEvent, oauthEventSchemas } from './events.ts';
 
 /** What one user has allowed one client: remembered, so the consent page is asked once per scope. */

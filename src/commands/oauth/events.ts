@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { permissions } from '../identity/permissions.ts';
-import type { DomainEvent } from '../kernel/decider.ts';
+import { permissions } from '../identity/index.ts';
+import type { DomainEvent } from '../kernel/index.ts';
 
 /** OpenID scopes, then Warden's permissions as scopes: a token may do what its user may and its scopes allow. */
 export const oidcScopes = ['openid', 'profile', 'email', 'offline_access'] as const;

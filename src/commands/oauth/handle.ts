@@ -1,7 +1,5 @@
-import { aggregate } from '../kernel/aggregate.ts';
-import { type CommandContext, handle, type Loaded, load } from '../kernel/handle.ts';
-import { deriveId } from '../kernel/ids.ts';
-import type { CommandStore } from '../kernel/store.ts';
+import type { CommandStore } from '../kernel/index.ts';
+import { aggregate, type CommandContext, deriveId, handle, type Loaded, load } from '../kernel/index.ts';
 import { type ClientCommand, type ClientState, clientDecider } from './client.ts';
 import { type ConsentCommand, type ConsentState, consentDecider } from './consent.ts';
 import { clientStreamId, consentStreamId } from './events.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DomainEvent } from '../kernel/decider.ts';
+import type { DomainEvent } from '../kernel/index.ts';
 import { Finding, Severity } from './findings.ts';
 
 /** A package's status, in pipeline order; `rejected` and `failed` end it early. */

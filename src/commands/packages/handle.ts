@@ -1,7 +1,14 @@
-import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
-import { type CommandContext, type CommandResult, handle, type Loaded, load } from '../kernel/handle.ts';
-import { deriveId } from '../kernel/ids.ts';
-import type { CommandStore } from '../kernel/store.ts';
+import type { CommandStore } from '../kernel/index.ts';
+import {
+  aggregate,
+  type CommandContext,
+  type CommandResult,
+  deriveId,
+  existsInTenant,
+  handle,
+  type Loaded,
+  load,
+} from '../kernel/index.ts';
 import { packageStreamId, policyStreamId, requestStreamId } from './events.ts';
 import { type PackageCommand, type PackageState, packageDecider } from './package.ts';
 import { type PolicyCommand, type PolicyState, policyDecider } from './policy.ts';

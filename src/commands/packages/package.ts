@@ -1,6 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { conflict, invalid, notFound, ruleViolated, validated } from '../kernel/index.ts';
 import { type PackageEvent, type PackageStatus, type PolicySnapshot, packageEventSchemas } from './events.ts';
 import type { Finding } from './findings.ts';
 import type { PackageCommand } from './package-commands.ts';

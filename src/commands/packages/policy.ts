@@ -1,5 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
+import type { Decider } from '../kernel/index.ts';
+import { validated } from '../kernel/index.ts';
 import { type PolicyBody, type PolicyEvent, type PolicySnapshot, packageEventSchemas } from './events.ts';
 import { atLeast, type Finding, type FindingKind } from './findings.ts';
 

@@ -1,5 +1,4 @@
-import { validated } from '../kernel/contract.ts';
-import { conflict } from '../kernel/errors.ts';
+import { conflict, validated } from '../kernel/index.ts';
 import { type LockedEntry, packageEventSchemas, type RequestEvent } from './events.ts';
 
 export interface RequestState {

@@ -1,10 +1,8 @@
-import { userDecider } from '../identity/index.ts';
-import { membershipDecider } from '../identity/membership.ts';
-import type { DomainEvent } from '../kernel/decider.ts';
+import { membershipDecider, userDecider } from '../identity/index.ts';
+import type { DomainEvent } from '../kernel/index.ts';
 import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
-import { domainDecider } from '../tenancy/domains.ts';
-import { tenantDecider } from '../tenancy/index.ts';
+import { domainDecider, tenantDecider } from '../tenancy/index.ts';
 import { issueDecider, projectDecider } from '../tracker/index.ts';
 
 /**

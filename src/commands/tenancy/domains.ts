@@ -1,9 +1,13 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, notFound } from '../kernel/errors.ts';
-import { type CommandContext, type CommandResult, handle } from '../kernel/handle.ts';
-import { deriveId } from '../kernel/ids.ts';
-import type { CommandStore } from '../kernel/store.ts';
+import type { CommandStore, Decider } from '../kernel/index.ts';
+import {
+  type CommandContext,
+  type CommandResult,
+  conflict,
+  deriveId,
+  handle,
+  notFound,
+  validated,
+} from '../kernel/index.ts';
 import { type TenantDomainEvent, tenantDomainEventSchemas } from './events.ts';
 
 export interface DomainState {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DomainEvent } from '../kernel/decider.ts';
+import type { DomainEvent } from '../kernel/index.ts';
 import { PlanId } from './plans.ts';
 import { TenantSlug } from './slug.ts';
 

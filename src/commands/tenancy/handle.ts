@@ -1,7 +1,5 @@
-import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
-import type { CommandContext, CommandResult } from '../kernel/handle.ts';
-import { deriveId } from '../kernel/ids.ts';
-import type { CommandStore } from '../kernel/store.ts';
+import type { CommandContext, CommandResult, CommandStore } from '../kernel/index.ts';
+import { aggregate, deriveId, existsInTenant } from '../kernel/index.ts';
 import { tenantStreamId } from './events.ts';
 import type { PlanId } from './plans.ts';
 import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';

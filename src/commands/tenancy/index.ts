@@ -1,10 +1,14 @@
+export { changeTenantDomain, domainDecider } from './domains.ts';
 export {
+  DomainName,
   type TenancyEvent,
   type TenancyEventType,
+  type TenantDomainEvent,
   TenantName,
   TenantStatus,
   tenancyEventSchemas,
   tenancyEventTypes,
+  tenantDomainEventTypes,
   tenantStreamId,
 } from './events.ts';
 export { createTenant, tenantIdForSlug, updateTenant } from './handle.ts';

@@ -1,6 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, notFound, ruleViolated } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { conflict, notFound, ruleViolated, validated } from '../kernel/index.ts';
 import { type TenancyEvent, type TenantStatus, tenancyEventSchemas } from './events.ts';
 import type { PlanId } from './plans.ts';
 

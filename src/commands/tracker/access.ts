@@ -1,4 +1,4 @@
-import { DomainError, type FieldError } from '../kernel/errors.ts';
+import { DomainError, type FieldError } from '../kernel/index.ts';
 import type { ProjectRole } from './events.ts';
 
 /** Who issues a tracker command, as the handler found them: a user id (or `process:<name>`) and whether they administer the tenant. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DomainEvent } from '../kernel/decider.ts';
+import type { DomainEvent } from '../kernel/index.ts';
 
 /** A project's short key, `WARD`: the prefix of its issues' keys, unique per tenant, never changed. */
 export const ProjectKey = z

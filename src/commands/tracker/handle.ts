@@ -1,8 +1,15 @@
-import { aggregate, existsInTenant } from '../kernel/aggregate.ts';
-import { notFound } from '../kernel/errors.ts';
-import { type CommandContext, type CommandResult, handle, handleNew, type Loaded } from '../kernel/handle.ts';
-import { deriveId } from '../kernel/ids.ts';
-import type { CommandStore, StoredEvent } from '../kernel/store.ts';
+import type { CommandStore, StoredEvent } from '../kernel/index.ts';
+import {
+  aggregate,
+  type CommandContext,
+  type CommandResult,
+  deriveId,
+  existsInTenant,
+  handle,
+  handleNew,
+  type Loaded,
+  notFound,
+} from '../kernel/index.ts';
 import type { Actor, ProjectContext } from './access.ts';
 import { issueStreamId, projectStreamId } from './events.ts';
 import { type IssueCommand, type IssueFields, type IssueState, issueDecider } from './issue.ts';

@@ -1,4 +1,4 @@
-import { ruleViolated } from '../kernel/errors.ts';
+import { ruleViolated } from '../kernel/index.ts';
 import { refused, roleIn } from './access.ts';
 import type { IssueEvent } from './events.ts';
 import type { IssueCommand } from './issue-commands.ts';

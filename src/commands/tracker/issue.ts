@@ -1,6 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, notFound, ruleViolated } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { conflict, notFound, ruleViolated, validated } from '../kernel/index.ts';
 import { invalidBy, type ProjectContext, refused, requireWriter, roleIn } from './access.ts';
 import { type IssueEvent, trackerEventSchemas } from './events.ts';
 import type { IssueCommand } from './issue-commands.ts';

@@ -1,6 +1,5 @@
-import { validated } from '../kernel/contract.ts';
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, notFound, ruleViolated } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { conflict, notFound, ruleViolated, validated } from '../kernel/index.ts';
 import { type Actor, refused } from './access.ts';
 import { type ProjectEvent, type ProjectRole, trackerEventSchemas } from './events.ts';
 

@@ -1,22 +1,23 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { parseReplayPoint, replayStream } from '../../audit/replay.ts';
-import { replaySnapshots, type SnapshotStore } from '../../audit/snapshots.ts';
+import { parseReplayPoint, replaySnapshots, replayStream, type SnapshotStore } from '../../audit/index.ts';
 import type { AggregateRegistry } from '../../commands/registry/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { upcasters } from '../../eventstore/upcasters.ts';
-import type { AuditEntriesTables } from '../../projections/audit/audit-entries.ts';
-import { auditPage } from '../../projections/audit/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { jsonContent, problemContent } from '../kit/openapi.ts';
-import { encodeCursor } from '../kit/pagination.ts';
-import { RequestError } from '../kit/problem.ts';
-import type { ReadModels } from '../kit/read-models.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import type { AuditEntriesTables } from '../../projections/audit/index.ts';
+import { auditPage } from '../../projections/audit/index.ts';
+import type { AppEnv, ReadModels } from '../kit/index.ts';
+import {
+  encodeCursor,
+  jsonContent,
+  problemContent,
+  RequestError,
+  readTables,
+  validationHook,
+} from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 import { cursorPosition, exportResponse, filterOf, requestTenant, wantsNdjson } from './export.ts';
 import { AuditEntry, authProblems, ExportQuery, ListQuery, NDJSON, Replay } from './schemas.ts';
 

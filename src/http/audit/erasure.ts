@@ -5,12 +5,17 @@ import { erasePersonalData } from '../../commands/identity/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { PersonalDataKeys } from '../../privacy/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { actingContext, actorIdOf, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
-import { forgetResponsesAbout } from '../middleware/idempotency.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  actingContext,
+  actorIdOf,
+  commonProblems,
+  jsonContent,
+  problemContent,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
+import { forgetResponsesAbout, requirePermission } from '../middleware/index.ts';
 
 export interface ErasureRouteDeps {
   store: EventStore;

@@ -1,11 +1,10 @@
 import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
-import type { AuditEntriesTables } from '../../projections/audit/audit-entries.ts';
-import { type AuditFilter, type AuditOrder, auditEntriesAll } from '../../projections/audit/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { decodeCursor } from '../kit/pagination.ts';
-import { RequestError } from '../kit/problem.ts';
+import type { AuditEntriesTables } from '../../projections/audit/index.ts';
+import { type AuditFilter, type AuditOrder, auditEntriesAll } from '../../projections/audit/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { decodeCursor, RequestError } from '../kit/index.ts';
 import { type ExportQuery, NDJSON } from './schemas.ts';
 
 /** The tenant the request acts in: the resolved tenant, else the caller's own. */

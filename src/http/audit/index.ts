@@ -1,5 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../kit/env.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { type AuditRouteDeps, auditRoutes } from './audit.ts';
 import { type ErasureRouteDeps, erasureRoutes } from './erasure.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonProblems, problemContent } from '../kit/openapi.ts';
+import { commonProblems, problemContent } from '../kit/index.ts';
 
 // The audit API's shapes: filters, entries, replays, and the problems its routes answer.
 export const MAX_AUDIT_PAGE = 200;

@@ -1,14 +1,11 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { Email } from '../../commands/identity/index.ts';
-import { permissions, tenantRoles } from '../../commands/identity/permissions.ts';
-import type { CredentialsCheck, LoginThrottlePort } from '../../identity/credentials.ts';
+import { Email, permissions, tenantRoles } from '../../commands/identity/index.ts';
+import type { CredentialsCheck, LoginThrottlePort } from '../../identity/index.ts';
 import type { KeyRing, TokenSessions } from '../../identity/tokens/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { RequestError } from '../kit/problem.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { commonProblems, jsonContent, problemContent, RequestError, validationHook } from '../kit/index.ts';
 
 export interface AuthTokenRouteDeps {
   keys: KeyRing;

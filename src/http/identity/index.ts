@@ -1,5 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../kit/env.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { type AuthTokenRouteDeps, authTokenRoutes } from './auth-tokens.ts';
 import { registrationRoutes } from './registration.ts';
 import { signupPolicyRoutes } from './signup-policy.ts';

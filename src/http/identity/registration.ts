@@ -1,9 +1,14 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { registerUser } from '../../commands/identity/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { actingContext, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  actingContext,
+  commonProblems,
+  jsonContent,
+  problemContent,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
 
 import { maxUsersOf, RegisterBody, UserWritten, writtenUser } from './user-schemas.ts';
 import type { UserRouteDeps } from './users.ts';

@@ -1,10 +1,8 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { setSignupPolicy, signupPolicyOf } from '../../commands/identity/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent } from '../kit/openapi.ts';
-import { actingContext, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { actingContext, commonProblems, jsonContent, tenantOf, validationHook } from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 
 import { PolicyBody } from './user-schemas.ts';
 import type { UserRouteDeps } from './users.ts';

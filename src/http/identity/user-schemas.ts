@@ -9,11 +9,10 @@ import {
   UserStatus,
 } from '../../commands/identity/index.ts';
 import { PlanId, plans } from '../../commands/tenancy/index.ts';
-import { NewPassword } from '../../identity/passwords.ts';
-import type { ResolvedTenant } from '../../identity/principal.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, problemContent } from '../kit/openapi.ts';
-import { etagOf } from '../kit/preconditions.ts';
+import type { ResolvedTenant } from '../../identity/index.ts';
+import { NewPassword } from '../../identity/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { commonProblems, etagOf, problemContent } from '../kit/index.ts';
 
 export const User = z
   .object({

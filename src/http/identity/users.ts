@@ -10,19 +10,27 @@ import {
   type UserRole,
   type UserStatus,
 } from '../../commands/identity/index.ts';
-import { forbidden, notFound } from '../../commands/kernel/errors.ts';
+import { forbidden, notFound } from '../../commands/kernel/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { PasswordHasher } from '../../identity/passwords.ts';
-import type { UserListTables } from '../../projections/identity/user-list.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../kit/openapi.ts';
-import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../kit/pagination.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import type { ReadModels } from '../kit/read-models.ts';
-import { actingContext, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import type { PasswordHasher } from '../../identity/index.ts';
+import type { UserListTables } from '../../projections/identity/index.ts';
+import type { AppEnv, ReadModels } from '../kit/index.ts';
+import {
+  actingContext,
+  commonProblems,
+  containsPattern,
+  etagOf,
+  IfMatchHeader,
+  jsonContent,
+  keysetAfter,
+  pageWithCursor,
+  parseSort,
+  problemContent,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 
 import {
   AddUserBody,

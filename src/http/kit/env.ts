@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Permission } from '../../commands/identity/permissions.ts';
-import type { Principal, ResolvedTenant } from '../../identity/principal.ts';
+import type { Permission } from '../../commands/identity/index.ts';
+import type { Principal, ResolvedTenant } from '../../identity/index.ts';
 
 /** Per-request values middleware puts on the Hono context. */
 export interface AppEnv {

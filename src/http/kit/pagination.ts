@@ -7,4 +7,4 @@ export {
   keysetAfter,
   pageWithCursor,
   parseSort,
-} from '../../projections/engine/keyset.ts';
+} from '../../projections/engine/index.ts';

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { FieldError } from '../../commands/kernel/errors.ts';
+import type { FieldError } from '../../commands/kernel/index.ts';
 
 /** RFC 9457 problem details, with `errors` naming each bad field. */
 export interface Problem {

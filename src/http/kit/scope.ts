@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
-import type { CommandContext } from '../../commands/kernel/handle.ts';
-import type { Principal, ResolvedTenant } from '../../identity/principal.ts';
+import type { CommandContext } from '../../commands/kernel/index.ts';
+import type { Principal, ResolvedTenant } from '../../identity/index.ts';
 import type { AppEnv } from './env.ts';
 import { ifMatchRevision } from './preconditions.ts';
 import { RequestError } from './problem.ts';

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ZodError } from 'zod';
-import type { FieldError } from '../../commands/kernel/errors.ts';
+import type { FieldError } from '../../commands/kernel/index.ts';
 import type { AppEnv } from './env.ts';
 import { problemResponse } from './problem.ts';
 

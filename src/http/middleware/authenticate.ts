@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { LRUCache } from 'lru-cache';
-import type { Permission } from '../../commands/identity/permissions.ts';
-import { permissionsOf } from '../../commands/identity/permissions.ts';
+import type { Permission } from '../../commands/identity/index.ts';
+import { permissionsOf } from '../../commands/identity/index.ts';
 import {
   type AccessTokenConfig,
   type KeyRing,
@@ -9,18 +9,16 @@ import {
   type VerifiedAccessToken,
   verifyAccessToken,
 } from '../../identity/tokens/index.ts';
-import type { ClientRegistry } from '../../oauth/clients.ts';
-import { verifyDpopProof } from '../../oauth/dpop.ts';
-import type { OAuthKeys } from '../../oauth/keys.ts';
-import type { ReplayGuard } from '../../oauth/replay-guard.ts';
+import type { ClientRegistry, OAuthKeys, ReplayGuard } from '../../oauth/index.ts';
 import {
   looksLikeOAuthAccessToken,
   type VerifiedOAuthAccessToken,
+  verifyDpopProof,
   verifyOAuthAccessToken,
-} from '../../oauth/tokens.ts';
+} from '../../oauth/index.ts';
 import { cacheClock } from '../../runtime/cache.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse } from '../kit/problem.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
 
 export interface AuthenticateDeps {
   keys: KeyRing;

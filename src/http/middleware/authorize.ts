@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Permission } from '../../commands/identity/permissions.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse } from '../kit/problem.ts';
+import type { Permission } from '../../commands/identity/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
 
 /**
  * 401 without a valid token, 403 when the caller's role (narrowed by token scopes) lacks every one

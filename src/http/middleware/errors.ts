@@ -1,12 +1,11 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
-import { DomainError, type DomainErrorCode } from '../../commands/kernel/errors.ts';
+import { DomainError, type DomainErrorCode } from '../../commands/kernel/index.ts';
 import { InvalidAppendError, WrongExpectedRevisionError } from '../../eventstore/port.ts';
-import { BadCursorError } from '../../projections/engine/keyset.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse, RequestError } from '../kit/problem.ts';
-import { zodFieldErrors } from '../kit/validation.ts';
+import { BadCursorError } from '../../projections/engine/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse, RequestError, zodFieldErrors } from '../kit/index.ts';
 
 const DOMAIN_STATUS: Record<DomainErrorCode, [number, string]> = {
   NOT_FOUND: [404, 'not-found'],

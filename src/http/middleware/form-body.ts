@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { readBoundedBody } from '../../runtime/bounded-body.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse } from '../kit/problem.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
 
 const FORM_TYPE = /^application\/x-www-form-urlencoded(\s*;.*)?$/i;
 

@@ -1,10 +1,10 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Kysely } from 'kysely';
-import type { Permission } from '../../commands/identity/permissions.ts';
+import type { Permission } from '../../commands/identity/index.ts';
 import { sha256Hex } from '../../crypto/digest.ts';
 import type { Tables } from '../../db/tables.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse } from '../kit/problem.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
 
 type IdempotencyTables = {
   warden_idempotency: {

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { readBoundedBody } from '../../runtime/bounded-body.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse } from '../kit/problem.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
 

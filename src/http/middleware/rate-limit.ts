@@ -1,11 +1,11 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Kysely } from 'kysely';
-import { type PlanId, plans } from '../../commands/tenancy/plans.ts';
+import { type PlanId, plans } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
-import { leasedCounter } from '../../identity/limits/leased-counter.ts';
-import type { ResolvedTenant } from '../../identity/principal.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse } from '../kit/problem.ts';
+import type { ResolvedTenant } from '../../identity/index.ts';
+import { leasedCounter } from '../../identity/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
 
 export interface RateLimitDeps {
   db: Kysely<Tables>;

@@ -2,12 +2,11 @@ import type { MiddlewareHandler } from 'hono';
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Tables } from '../../db/tables.ts';
-import type { ResolvedTenant } from '../../identity/principal.ts';
-import type { TenantDomainTables } from '../../projections/tenancy/tenant-domains.ts';
-import type { TenantListTables } from '../../projections/tenancy/tenant-list.ts';
+import type { ResolvedTenant } from '../../identity/index.ts';
+import type { TenantDomainTables, TenantListTables } from '../../projections/tenancy/index.ts';
 import { cacheClock } from '../../runtime/cache.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse } from '../kit/problem.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
 
 const PATH_PREFIX = /^\/t\/([^/]+)(\/.*)?$/;
 /** RFC 8414 §3: an issuer with a path has its metadata at /.well-known/<name><path>, e.g. …/t/acme. */

@@ -1,16 +1,19 @@
 import type { Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { ClientState } from '../../commands/oauth/index.ts';
-import type { ResolvedTenant } from '../../identity/principal.ts';
-import { issueAuthorizationCode } from '../../oauth/authorization/code.ts';
-import { needsConsent } from '../../oauth/authorization/consent.ts';
-import { RedirectableError, targetOf } from '../../oauth/authorization/request.ts';
-import { OAuthError } from '../../oauth/errors.ts';
-import { consentPage, loginPage } from '../../oauth/pages.ts';
-import { param } from '../../oauth/params.ts';
-import type { AuthorizationRequest } from '../../oauth/requests.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { ResolvedTenant } from '../../identity/index.ts';
+import type { AuthorizationRequest, OAuthServer } from '../../oauth/index.ts';
+import {
+  consentPage,
+  issueAuthorizationCode,
+  loginPage,
+  needsConsent,
+  OAuthError,
+  param,
+  RedirectableError,
+  targetOf,
+} from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { CSRF_COOKIE, cookiePath, respond, SESSION_COOKIE, secure, show } from './authorization-responses.ts';
 import { formParams, oauthMetadata } from './support.ts';
 

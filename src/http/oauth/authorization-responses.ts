@@ -1,10 +1,15 @@
 import type { Context } from 'hono';
-import type { ResolvedTenant } from '../../identity/principal.ts';
-import { type AuthorizationTarget, RedirectableError } from '../../oauth/authorization/request.ts';
-import { OAuthError } from '../../oauth/errors.ts';
-import { errorPage, formPostPage, type Page } from '../../oauth/pages.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { ResolvedTenant } from '../../identity/index.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import {
+  type AuthorizationTarget,
+  errorPage,
+  formPostPage,
+  OAuthError,
+  type Page,
+  RedirectableError,
+} from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { noStore } from './support.ts';
 
 export const SESSION_COOKIE = 'warden_sso';

@@ -1,8 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { readAuthorizationRequest } from '../../oauth/authorization/request.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { readAuthorizationRequest } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { proceed } from './authorization-flow.ts';
 import { step } from './authorization-responses.ts';
 import { oauthDoc } from './docs.ts';

@@ -9,7 +9,7 @@ import {
   Scope,
   TokenEndpointAuthMethod,
 } from '../../commands/oauth/index.ts';
-import { commonProblems, problemContent } from '../kit/openapi.ts';
+import { commonProblems, problemContent } from '../kit/index.ts';
 
 // The client-management API's shapes: settings, clients as shown, consents, and the problems its routes answer.
 

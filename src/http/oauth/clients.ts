@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { notFound } from '../../commands/kernel/errors.ts';
+import { notFound } from '../../commands/kernel/index.ts';
 import {
   type ClientSettings,
   type ClientState,
@@ -11,19 +11,23 @@ import {
 } from '../../commands/oauth/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import { randomToken, sha256 } from '../../identity/tokens/crypto.ts';
+import { randomToken, sha256 } from '../../identity/index.ts';
 import type { TokenSessions } from '../../identity/tokens/index.ts';
-import type { ClientRegistry } from '../../oauth/clients.ts';
-import type { OAuthClientListTables } from '../../projections/oauth/client-list.ts';
-import type { OAuthConsentTables } from '../../projections/oauth/consent-list.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { IfMatchHeader, jsonContent, problemContent } from '../kit/openapi.ts';
-import { keysetAfter, pageWithCursor } from '../kit/pagination.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import type { ReadModels } from '../kit/read-models.ts';
-import { actingContext, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import type { ClientRegistry } from '../../oauth/index.ts';
+import type { OAuthClientListTables, OAuthConsentTables } from '../../projections/oauth/index.ts';
+import type { AppEnv, ReadModels } from '../kit/index.ts';
+import {
+  actingContext,
+  etagOf,
+  IfMatchHeader,
+  jsonContent,
+  keysetAfter,
+  pageWithCursor,
+  problemContent,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 import {
   Client,
   ClientWithSecret,

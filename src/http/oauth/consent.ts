@@ -1,11 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { getCookie } from 'hono/cookie';
-import { grantConsent } from '../../oauth/authorization/consent.ts';
-import { RedirectableError, targetOf } from '../../oauth/authorization/request.ts';
-import { OAuthError } from '../../oauth/errors.ts';
-import { param } from '../../oauth/params.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { grantConsent, OAuthError, param, RedirectableError, targetOf } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { interactionOf, sendCode } from './authorization-flow.ts';
 import { SESSION_COOKIE, step } from './authorization-responses.ts';
 import { oauthDoc } from './docs.ts';

@@ -2,13 +2,17 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { handleConsentCommand } from '../../commands/oauth/index.ts';
-import type { OAuthClientListTables } from '../../projections/oauth/client-list.ts';
-import type { OAuthConsentTables } from '../../projections/oauth/consent-list.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { RequestError } from '../kit/problem.ts';
-import { actingContext, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { OAuthClientListTables, OAuthConsentTables } from '../../projections/oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  actingContext,
+  commonProblems,
+  jsonContent,
+  problemContent,
+  RequestError,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
 import { Consent, IdParam } from './client-schemas.ts';
 import type { OAuthClientRouteDeps } from './clients.ts';
 

@@ -1,9 +1,9 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { supportedScopes } from '../../commands/oauth/index.ts';
-import { DPOP_ALGORITHMS } from '../../oauth/dpop.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { DPOP_ALGORITHMS } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { oauthDoc } from './docs.ts';
 import { issuerTenantOf, oauthHandler } from './support.ts';
 

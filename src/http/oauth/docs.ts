@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { AppEnv } from '../kit/env.ts';
+import type { AppEnv } from '../kit/index.ts';
 
 /** The form fields of client authentication, documented on every endpoint that authenticates clients. */
 export const CLIENT_AUTH_FIELDS = ['client_id', 'client_secret', 'client_assertion_type', 'client_assertion'];

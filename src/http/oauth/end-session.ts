@@ -1,11 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { deleteCookie, getCookie } from 'hono/cookie';
-import { hintedClient } from '../../oauth/authorization/id-token-hint.ts';
-import { endSignInSession } from '../../oauth/authorization/sign-in.ts';
-import { errorPage, signedOutPage } from '../../oauth/pages.ts';
-import { param } from '../../oauth/params.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { endSignInSession, errorPage, hintedClient, param, signedOutPage } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { cookiePath, SESSION_COOKIE, show, step } from './authorization-responses.ts';
 import { oauthDoc } from './docs.ts';
 import { formParams, noStore, oauthMetadata } from './support.ts';

@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { oauthAuthorizeRoutes } from './authorize.ts';
 import { type OAuthClientRouteDeps, oauthClientRoutes } from './clients.ts';
 import { oauthConsentRoutes } from './consent.ts';

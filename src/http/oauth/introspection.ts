@@ -1,10 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { liveAccessToken } from '../../oauth/access-tokens.ts';
-import { OAuthError } from '../../oauth/errors.ts';
-import { accessTokenStreamId } from '../../oauth/events.ts';
-import { param, required } from '../../oauth/params.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { accessTokenStreamId, liveAccessToken, OAuthError, param, required } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { CLIENT_AUTH_FIELDS, oauthDoc } from './docs.ts';
 import {
   authenticatedClient,

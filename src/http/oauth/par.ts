@@ -1,9 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { RedirectableError, validateAuthorizationRequest } from '../../oauth/authorization/request.ts';
-import { invalidRequest } from '../../oauth/errors.ts';
-import { param } from '../../oauth/params.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { invalidRequest, param, RedirectableError, validateAuthorizationRequest } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { CLIENT_AUTH_FIELDS, oauthDoc } from './docs.ts';
 import {
   authenticatedClient,

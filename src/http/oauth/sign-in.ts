@@ -1,12 +1,9 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { setCookie } from 'hono/cookie';
-import { checkSignIn, startSignInSession } from '../../oauth/authorization/sign-in.ts';
-import { OAuthError } from '../../oauth/errors.ts';
-import { loginPage } from '../../oauth/pages.ts';
-import { param } from '../../oauth/params.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { checkSignIn, loginPage, OAuthError, param, startSignInSession } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { actionOf, interactionOf, proceed } from './authorization-flow.ts';
 import { cookiePath, SESSION_COOKIE, secure, show, step } from './authorization-responses.ts';
 import { oauthDoc } from './docs.ts';

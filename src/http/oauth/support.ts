@@ -1,13 +1,16 @@
 import type { Context } from 'hono';
 import type { EventMetadata } from '../../eventstore/port.ts';
-import type { ResolvedTenant } from '../../identity/principal.ts';
-import { authenticateClient } from '../../oauth/clients.ts';
-import { verifyDpopProof } from '../../oauth/dpop.ts';
-import { invalidRequest, OAuthError } from '../../oauth/errors.ts';
-import { refuseRepeated } from '../../oauth/params.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { tenantOf } from '../kit/scope.ts';
+import type { ResolvedTenant } from '../../identity/index.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import {
+  authenticateClient,
+  invalidRequest,
+  OAuthError,
+  refuseRepeated,
+  verifyDpopProof,
+} from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { tenantOf } from '../kit/index.ts';
 
 /** Tokens and protocol answers must not sit in shared caches (RFC 6749 §5.1). */
 export function noStore(c: Context<AppEnv>) {

@@ -1,10 +1,9 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { OAuthError, unauthorizedClient } from '../../oauth/errors.ts';
 import { grantFor } from '../../oauth/grants/index.ts';
-import { required } from '../../oauth/params.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { OAuthError, required, unauthorizedClient } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { CLIENT_AUTH_FIELDS, oauthDoc } from './docs.ts';
 import {
   authenticatedClient,

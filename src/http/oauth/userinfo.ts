@@ -1,9 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { liveAccessToken } from '../../oauth/access-tokens.ts';
-import { userClaims } from '../../oauth/claims.ts';
-import { OAuthError } from '../../oauth/errors.ts';
-import type { OAuthServer } from '../../oauth/server.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { OAuthServer } from '../../oauth/index.ts';
+import { liveAccessToken, OAuthError, userClaims } from '../../oauth/index.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { oauthDoc } from './docs.ts';
 import { dpopOf, issuerTenantOf, noStore, oauthHandler } from './support.ts';
 

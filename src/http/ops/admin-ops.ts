@@ -3,17 +3,19 @@ import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
-import { type JobTables, queueDepth } from '../../processes/runtime/jobs/queue.ts';
-import { listWorkers } from '../../processes/runtime/workers.ts';
-import type { PackageListTables } from '../../projections/packages/package-list.ts';
-import type { PackageRequestTables } from '../../projections/packages/package-requests.ts';
-import { packageStats } from '../../projections/packages/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { RequestError } from '../kit/problem.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import { type JobTables, listWorkers, queueDepth } from '../../processes/runtime/index.ts';
+import type { PackageListTables, PackageRequestTables } from '../../projections/packages/index.ts';
+import { packageStats } from '../../projections/packages/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  commonProblems,
+  jsonContent,
+  problemContent,
+  RequestError,
+  readTables,
+  validationHook,
+} from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 
 const Stats = z
   .object({

@@ -1,13 +1,10 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { ProjectionEngine } from '../../projections/engine/engine.ts';
-import { RebuildInProgressError } from '../../projections/engine/errors.ts';
-import type { ProjectionStatus } from '../../projections/engine/status.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { RequestError } from '../kit/problem.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import type { ProjectionEngine, ProjectionStatus } from '../../projections/engine/index.ts';
+import { RebuildInProgressError } from '../../projections/engine/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { commonProblems, jsonContent, problemContent, RequestError, validationHook } from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 
 export interface AdminProjectionDeps {
   engine: Pick<ProjectionEngine, 'status' | 'rebuild'>;

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../kit/env.ts';
+import type { AppEnv } from '../kit/index.ts';
 
 /** Reads a file of the docs UI bundle (swagger-ui-dist), or undefined when it is not one. */
 export type DocsAssetLoader = (file: string) => Promise<Uint8Array | undefined>;

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { AppEnv } from '../kit/env.ts';
-import { jsonContent } from '../kit/openapi.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { jsonContent } from '../kit/index.ts';
 
 /** A readiness check: the store answers, the database answers, projections are within their lag bound. */
 export interface ReadinessCheck {

@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
-import type { AppEnv } from '../kit/env.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { adminOpsRoutes } from './admin-ops.ts';
 import { type AdminProjectionDeps, adminProjectionRoutes } from './admin-projections.ts';
 import { type DocsAssetLoader, docsRoutes } from './docs.ts';
@@ -28,3 +28,6 @@ export function opsRoutes(deps: OpsRouteDeps) {
   app.route('/', adminOpsRoutes({ db: deps.db }));
   return app;
 }
+export type { DocsAssetLoader } from './docs.ts';
+export { swaggerUiAssets } from './docs-assets.ts';
+export type { ReadinessCheck } from './health.ts';

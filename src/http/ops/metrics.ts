@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Metrics } from '../../metrics/metrics.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemResponse } from '../kit/problem.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
 
 /** Constant-time comparison of two strings (a token check must not leak how much matched). */
 function same(a: string, b: string): boolean {

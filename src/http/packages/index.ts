@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../kit/env.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { validationHook } from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 import { packageDecisionRoutes } from './packages.ts';
 import { policyRoutes } from './policy.ts';
 import { packageRequestRoutes } from './requests.ts';

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { invalid, notFound } from '../../commands/kernel/errors.ts';
+import { invalid, notFound } from '../../commands/kernel/index.ts';
 import {
   changePackage,
   loadPolicy,
@@ -8,13 +8,19 @@ import {
   type PackageState,
   snapshotOf,
 } from '../../commands/packages/index.ts';
-import { packagePage, packageRow } from '../../projections/packages/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, IfMatchHeader, jsonContent } from '../kit/openapi.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { callerContext, principalOf, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import { packagePage, packageRow } from '../../projections/packages/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  callerContext,
+  commonProblems,
+  etagOf,
+  IfMatchHeader,
+  jsonContent,
+  principalOf,
+  readTables,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
 import {
   PackageList,
   PackageListQuery,

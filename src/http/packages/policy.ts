@@ -1,11 +1,17 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { loadPolicy, PolicyBody, setPolicy } from '../../commands/packages/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, IfMatchHeader, jsonContent } from '../kit/openapi.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { callerContext, principalOf, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  callerContext,
+  commonProblems,
+  etagOf,
+  IfMatchHeader,
+  jsonContent,
+  principalOf,
+  readTables,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
 import { PolicyView } from './schemas.ts';
 import { type DB, type PackageRouteDeps, problems, writeProblems } from './scope.ts';
 

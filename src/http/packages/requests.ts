@@ -1,19 +1,25 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { invalid, notFound } from '../../commands/kernel/errors.ts';
+import { invalid, notFound } from '../../commands/kernel/index.ts';
 import { type Finding, submitRequest } from '../../commands/packages/index.ts';
-import { parseLockfile } from '../../packages/lockfile.ts';
+import { parseLockfile } from '../../packages/index.ts';
 import {
   progressOf,
   requestCounts,
   requestItems,
   requestPage,
   requestRow,
-} from '../../projections/packages/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { callerContext, principalOf, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+} from '../../projections/packages/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  callerContext,
+  commonProblems,
+  jsonContent,
+  principalOf,
+  problemContent,
+  readTables,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
 import { RequestParam, RequestSummary, RequestView, Submitted } from './schemas.ts';
 import { type DB, type PackageRouteDeps, problems } from './scope.ts';
 import { iso, parse } from './views.ts';

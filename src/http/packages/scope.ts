@@ -1,10 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { PackageListTables } from '../../projections/packages/package-list.ts';
-import type { PackageRequestTables } from '../../projections/packages/package-requests.ts';
-import { problemContent } from '../kit/openapi.ts';
-import type { ReadModels } from '../kit/read-models.ts';
+import type { PackageListTables, PackageRequestTables } from '../../projections/packages/index.ts';
+import type { ReadModels } from '../kit/index.ts';
+import { problemContent } from '../kit/index.ts';
 
 export interface PackageRouteDeps {
   store: EventStore;

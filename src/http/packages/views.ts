@@ -1,6 +1,6 @@
 import type { z } from '@hono/zod-openapi';
 import type { Finding } from '../../commands/packages/index.ts';
-import type { PackageListTable } from '../../projections/packages/package-list.ts';
+import type { PackageListTable } from '../../projections/packages/index.ts';
 import type { PackageView } from './schemas.ts';
 
 export const iso = (value: Date | string | null) => (value === null ? null : new Date(value).toISOString());

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../kit/env.ts';
+import type { AppEnv } from '../kit/index.ts';
 import { type TenantAdminRouteDeps, tenantAdminRoutes } from './tenant-admin.ts';
 import { tenantRoutes } from './tenants.ts';
 

@@ -1,20 +1,19 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
-import { notFound } from '../../commands/kernel/errors.ts';
-import { load } from '../../commands/kernel/handle.ts';
-import { changeTenantDomain } from '../../commands/tenancy/domains.ts';
-import { DomainName } from '../../commands/tenancy/events.ts';
-import { tenantDecider, tenantStreamId } from '../../commands/tenancy/index.ts';
+import { load, notFound } from '../../commands/kernel/index.ts';
+import {
+  changeTenantDomain,
+  DomainName,
+  tenantDecider,
+  tenantStreamId,
+} from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { TenantDomainTables } from '../../projections/tenancy/tenant-domains.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import type { ReadModels } from '../kit/read-models.ts';
-import { commandContext } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
-import { ownTenantOnly, requirePermission } from '../middleware/authorize.ts';
+import type { TenantDomainTables } from '../../projections/tenancy/index.ts';
+import type { AppEnv, ReadModels } from '../kit/index.ts';
+import { commandContext, commonProblems, jsonContent, problemContent, validationHook } from '../kit/index.ts';
+import { ownTenantOnly, requirePermission } from '../middleware/index.ts';
 
 export interface TenantAdminRouteDeps {
   store: EventStore;

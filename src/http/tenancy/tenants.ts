@@ -1,8 +1,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { notFound } from '../../commands/kernel/errors.ts';
-import { load } from '../../commands/kernel/handle.ts';
+import { load, notFound } from '../../commands/kernel/index.ts';
 import {
   createTenant,
   PlanId,
@@ -16,16 +15,23 @@ import {
 } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { TenantListTables } from '../../projections/tenancy/tenant-list.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, IfMatchHeader, jsonContent, problemContent } from '../kit/openapi.ts';
-import { containsPattern, keysetAfter, pageWithCursor, parseSort } from '../kit/pagination.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import { RequestError } from '../kit/problem.ts';
-import type { ReadModels } from '../kit/read-models.ts';
-import { commandContext } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
-import { ownTenantOnly, requirePermission } from '../middleware/authorize.ts';
+import type { TenantListTables } from '../../projections/tenancy/index.ts';
+import type { AppEnv, ReadModels } from '../kit/index.ts';
+import {
+  commandContext,
+  commonProblems,
+  containsPattern,
+  etagOf,
+  IfMatchHeader,
+  jsonContent,
+  keysetAfter,
+  pageWithCursor,
+  parseSort,
+  problemContent,
+  RequestError,
+  validationHook,
+} from '../kit/index.ts';
+import { ownTenantOnly, requirePermission } from '../middleware/index.ts';
 
 export interface TenantRouteDeps {
   store: EventStore;

@@ -1,14 +1,17 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { changeIssue } from '../../commands/tracker/index.ts';
-import type { IssueListTables } from '../../projections/tracker/issue-list.ts';
-import { commentsOf } from '../../projections/tracker/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent } from '../kit/openapi.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { callerContext } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { IssueListTables } from '../../projections/tracker/index.ts';
+import { commentsOf } from '../../projections/tracker/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  callerContext,
+  commonProblems,
+  etagOf,
+  jsonContent,
+  readTables,
+  validationHook,
+} from '../kit/index.ts';
 import { writtenIssue } from './issue-views.ts';
 import { Comment, CommentBodySchema, Issue } from './schemas.ts';
 import { actorOf, IssueParam, issueOf, type TrackerDeps, trackerProblems, writeProblems } from './scope.ts';

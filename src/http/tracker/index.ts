@@ -1,8 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { numberHints } from '../../commands/tracker/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { validationHook } from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 import { commentRoutes } from './comments.ts';
 import { issueRoutes } from './issues.ts';
 import { memberRoutes } from './members.ts';

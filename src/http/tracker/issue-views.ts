@@ -1,14 +1,12 @@
 import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import type { CommandResult } from '../../commands/kernel/handle.ts';
+import type { CommandResult } from '../../commands/kernel/index.ts';
 import type { IssueState } from '../../commands/tracker/index.ts';
-import type { IssueListTables } from '../../projections/tracker/issue-list.ts';
-import { type IssueSort, issuePage, searchWords, validSortKey } from '../../projections/tracker/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { decodeCursor, encodeCursor } from '../kit/pagination.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import { RequestError } from '../kit/problem.ts';
+import type { IssueListTables } from '../../projections/tracker/index.ts';
+import { type IssueSort, issuePage, searchWords, validSortKey } from '../../projections/tracker/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { decodeCursor, encodeCursor, etagOf, RequestError } from '../kit/index.ts';
 import type { Issue, IssueListQuery } from './schemas.ts';
 
 /** An issue as the API shows it. */

@@ -1,15 +1,20 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { invalid } from '../../commands/kernel/errors.ts';
-import type { CommandResult } from '../../commands/kernel/handle.ts';
+import type { CommandResult } from '../../commands/kernel/index.ts';
+import { invalid } from '../../commands/kernel/index.ts';
 import { changeIssue, findIssue, historyOf, type IssueState } from '../../commands/tracker/index.ts';
-import type { IssueListTables } from '../../projections/tracker/issue-list.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, IfMatchHeader, jsonContent } from '../kit/openapi.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { callerContext, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { IssueListTables } from '../../projections/tracker/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  callerContext,
+  commonProblems,
+  etagOf,
+  IfMatchHeader,
+  jsonContent,
+  readTables,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
 import { listIssues, presentIssue, writtenIssue } from './issue-views.ts';
 import { Issue, IssueListQuery, IssueSummary, PatchIssueBody, TransitionBody } from './schemas.ts';
 import {

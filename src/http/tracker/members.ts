@@ -1,11 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { invalid } from '../../commands/kernel/errors.ts';
+import { invalid } from '../../commands/kernel/index.ts';
 import { changeProject } from '../../commands/tracker/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, IfMatchHeader, jsonContent } from '../kit/openapi.ts';
-import { callerContext } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { callerContext, commonProblems, IfMatchHeader, jsonContent, validationHook } from '../kit/index.ts';
 import { ProjectWritten, writtenProject } from './project-views.ts';
 import { MemberBody } from './schemas.ts';
 import { actorOf, ProjectParam, projectOf, type TrackerDeps, tenantUser, writeProblems } from './scope.ts';

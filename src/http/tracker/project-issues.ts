@@ -1,15 +1,20 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { invalid, notFound } from '../../commands/kernel/errors.ts';
+import { invalid, notFound } from '../../commands/kernel/index.ts';
 import { createIssue, findProject } from '../../commands/tracker/index.ts';
-import type { IssueListTables } from '../../projections/tracker/issue-list.ts';
-import { highestIssueNumber } from '../../projections/tracker/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { callerContext, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { IssueListTables } from '../../projections/tracker/index.ts';
+import { highestIssueNumber } from '../../projections/tracker/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  callerContext,
+  commonProblems,
+  etagOf,
+  jsonContent,
+  problemContent,
+  readTables,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
 import { listIssues, presentIssue } from './issue-views.ts';
 import { CreateIssueBody, Issue, IssueListQuery, IssueSummary } from './schemas.ts';
 import {

@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ProjectState } from '../../commands/tracker/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { etagOf } from '../kit/preconditions.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { etagOf } from '../kit/index.ts';
 import { Project } from './schemas.ts';
 
 /** A project as the API shows it. */

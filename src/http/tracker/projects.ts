@@ -1,17 +1,22 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { notFound } from '../../commands/kernel/errors.ts';
+import { notFound } from '../../commands/kernel/index.ts';
 import { changeProject, createProject } from '../../commands/tracker/index.ts';
-import type { IssueListTables } from '../../projections/tracker/issue-list.ts';
-import type { ProjectListTables } from '../../projections/tracker/project-list.ts';
-import { boardCounts, projectPage } from '../../projections/tracker/queries.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, IfMatchHeader, jsonContent } from '../kit/openapi.ts';
-import { decodeCursor, encodeCursor } from '../kit/pagination.ts';
-import { etagOf } from '../kit/preconditions.ts';
-import { readTables } from '../kit/read-tables.ts';
-import { callerContext, tenantOf } from '../kit/scope.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { IssueListTables, ProjectListTables } from '../../projections/tracker/index.ts';
+import { boardCounts, projectPage } from '../../projections/tracker/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  callerContext,
+  commonProblems,
+  decodeCursor,
+  encodeCursor,
+  etagOf,
+  IfMatchHeader,
+  jsonContent,
+  readTables,
+  tenantOf,
+  validationHook,
+} from '../kit/index.ts';
 import { ProjectWritten, presentProject, writtenProject } from './project-views.ts';
 import { CreateProjectBody, PatchProjectBody, Project, ProjectSummary } from './schemas.ts';
 import {

@@ -17,7 +17,7 @@ import {
   priorities,
   Resolution,
 } from '../../commands/tracker/index.ts';
-import { issueSorts } from '../../projections/tracker/queries.ts';
+import { issueSorts } from '../../projections/tracker/index.ts';
 
 export const Project = z
   .object({

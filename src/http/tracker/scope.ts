@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { findUser } from '../../commands/identity/index.ts';
-import { notFound } from '../../commands/kernel/errors.ts';
+import { notFound } from '../../commands/kernel/index.ts';
 import {
   type Actor,
   findIssue,
@@ -15,10 +15,8 @@ import {
 } from '../../commands/tracker/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemContent } from '../kit/openapi.ts';
-import type { ReadModels } from '../kit/read-models.ts';
-import { principalOf, tenantOf } from '../kit/scope.ts';
+import type { AppEnv, ReadModels } from '../kit/index.ts';
+import { principalOf, problemContent, tenantOf } from '../kit/index.ts';
 
 export interface TrackerRouteDeps {
   store: EventStore;

@@ -1,6 +1,6 @@
 import { errors, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
-import { tenantRoles } from '../../commands/identity/permissions.ts';
+import { tenantRoles } from '../../commands/identity/index.ts';
 import { type KeyRing, SIGNING_ALGORITHM } from './keys.ts';
 
 /** The `typ` header of access tokens (RFC 9068): an ID token or another JWT cannot pass for one. */

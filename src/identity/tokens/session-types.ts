@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { TenantRole } from '../../commands/identity/permissions.ts';
+import type { TenantRole } from '../../commands/identity/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { AccessTokenConfig } from './access.ts';

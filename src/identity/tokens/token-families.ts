@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { TenantRole } from '../../commands/identity/permissions.ts';
+import type { TenantRole } from '../../commands/identity/index.ts';
 import { record as recordEvent } from '../../commands/kernel/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import { issueAccessToken } from './access.ts';

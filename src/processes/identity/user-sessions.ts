@@ -1,6 +1,6 @@
 import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { revokeFamilies, tokenFamilyStreamId } from '../../identity/tokens/index.ts';
-import { defineProcessManager } from '../runtime/process-manager.ts';
+import { defineProcessManager } from '../runtime/index.ts';
 
 const NAME = 'userSessions';
 

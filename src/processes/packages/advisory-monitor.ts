@@ -1,9 +1,8 @@
-import { handle } from '../../commands/kernel/handle.ts';
+import { handle } from '../../commands/kernel/index.ts';
 import { type AdvisoryFeedEvent, packageDecider, packageStreamId } from '../../commands/packages/index.ts';
-import { type AdvisoryTables, advisoryFindings, namesChangedBy } from '../../packages/advisories.ts';
-import type { PackageListTables } from '../../projections/packages/package-list.ts';
-import { defineProcessManager } from '../runtime/process-manager.ts';
-import { viewAs } from '../runtime/tables.ts';
+import { type AdvisoryTables, advisoryFindings, namesChangedBy } from '../../packages/index.ts';
+import type { PackageListTables } from '../../projections/packages/index.ts';
+import { defineProcessManager, viewAs } from '../runtime/index.ts';
 
 /** Packages already let in (or about to be) that new advisory data must reach. */
 const WATCHED = ['awaiting_approval', 'approved', 'publishing', 'published'];

@@ -4,15 +4,19 @@ import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
 import { type EventStore, RetryWithSavepointsError, type TransactionBinding } from '../../eventstore/port.ts';
-import type { AdvisoryTables } from '../../packages/advisories.ts';
-import { type BlobTables, blobStore, cachedBlobStore } from '../../packages/registry/blobs.ts';
-import { createPublisher } from '../../packages/registry/publish.ts';
-import { createUpstream } from '../../packages/registry/upstream.ts';
-import { combinedScanner, manifestScanner, osvScanner } from '../../packages/scanner.ts';
-import { enqueue, JOBS_CHANNEL, type JobTables, jobNotice } from '../runtime/jobs/queue.ts';
-import { JobRunner } from '../runtime/jobs/runner.ts';
-import type { ProcessLogger } from '../runtime/process-manager.ts';
-import { viewAs } from '../runtime/tables.ts';
+import type { AdvisoryTables } from '../../packages/index.ts';
+import {
+  type BlobTables,
+  blobStore,
+  cachedBlobStore,
+  combinedScanner,
+  createPublisher,
+  createUpstream,
+  manifestScanner,
+  osvScanner,
+} from '../../packages/index.ts';
+import type { ProcessLogger } from '../runtime/index.ts';
+import { enqueue, JOBS_CHANNEL, JobRunner, type JobTables, jobNotice, viewAs } from '../runtime/index.ts';
 import { PACKAGE_QUEUES, type PackageJobKind } from './pipeline.ts';
 import type { RecordEvents } from './session.ts';
 import { processPackage, publishPackage, recordFailure, type StageDeps } from './stages.ts';

@@ -1,5 +1,4 @@
-import { handleNew, load } from '../../commands/kernel/handle.ts';
-import { deriveId } from '../../commands/kernel/ids.ts';
+import { deriveId, handleNew, load } from '../../commands/kernel/index.ts';
 import {
   type PackageState,
   type PackagesEvent,
@@ -7,8 +6,7 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../commands/packages/index.ts';
-import { enqueue, type JobTables, type NewJob } from '../runtime/jobs/queue.ts';
-import { defineProcessManager } from '../runtime/process-manager.ts';
+import { defineProcessManager, enqueue, type JobTables, type NewJob } from '../runtime/index.ts';
 
 export type PackageJobKind = 'process' | 'publish';
 /**

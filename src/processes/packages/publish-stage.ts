@@ -1,5 +1,5 @@
-import { readManifest } from '../../packages/registry/tarball.ts';
-import type { Job } from '../runtime/jobs/queue.ts';
+import { readManifest } from '../../packages/index.ts';
+import type { Job } from '../runtime/index.ts';
 import { type Run, type StageDeps, StageFailure, start, storedTarball } from './stage-run.ts';
 
 /**

@@ -1,5 +1,4 @@
-import { load, toNewEvents } from '../../commands/kernel/handle.ts';
-import { deriveId } from '../../commands/kernel/ids.ts';
+import { deriveId, load, toNewEvents } from '../../commands/kernel/index.ts';
 import {
   type PackageCommand,
   type PackageEvent,
@@ -14,7 +13,7 @@ import {
   type NewEvent,
   WrongExpectedRevisionError,
 } from '../../eventstore/port.ts';
-import type { NewJob } from '../runtime/jobs/queue.ts';
+import type { NewJob } from '../runtime/index.ts';
 import { jobFor } from './pipeline.ts';
 
 /**

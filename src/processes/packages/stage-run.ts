@@ -1,10 +1,6 @@
 import type { EventMetadata, EventStore } from '../../eventstore/port.ts';
-import type { BlobStore } from '../../packages/registry/blobs.ts';
-import type { Publisher } from '../../packages/registry/publish.ts';
-import type { Download, Upstream } from '../../packages/registry/upstream.ts';
-import type { Scanner } from '../../packages/scanner.ts';
-import type { Job } from '../runtime/jobs/queue.ts';
-import type { JobError } from '../runtime/jobs/runner.ts';
+import type { BlobStore, Download, Publisher, Scanner, Upstream } from '../../packages/index.ts';
+import type { Job, JobError } from '../runtime/index.ts';
 import type { PackageJobPayload } from './pipeline.ts';
 import { PackageSession, type RecordEvents } from './session.ts';
 

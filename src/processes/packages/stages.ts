@@ -1,4 +1,4 @@
-import { handle, load } from '../../commands/kernel/handle.ts';
+import { handle, load } from '../../commands/kernel/index.ts';
 import {
   loadPolicy,
   type PackageState,
@@ -7,11 +7,9 @@ import {
   type Stage,
   snapshotOf,
 } from '../../commands/packages/index.ts';
-import { evaluateLicense, normalizeLicense } from '../../packages/license.ts';
-import { RegistryError } from '../../packages/registry/errors.ts';
-import type { Download } from '../../packages/registry/upstream.ts';
-import type { Job } from '../runtime/jobs/queue.ts';
-import type { JobError } from '../runtime/jobs/runner.ts';
+import type { Download } from '../../packages/index.ts';
+import { evaluateLicense, normalizeLicense, RegistryError } from '../../packages/index.ts';
+import type { Job, JobError } from '../runtime/index.ts';
 import { upload } from './publish-stage.ts';
 import { fetchTarball, metadataOf, type Run, type StageDeps, StageFailure, start } from './stage-run.ts';
 

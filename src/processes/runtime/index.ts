@@ -1,3 +1,13 @@
+export {
+  enqueue,
+  JOBS_CHANNEL,
+  type Job,
+  type JobTables,
+  jobNotice,
+  type NewJob,
+  queueDepth,
+} from './jobs/queue.ts';
+export { type JobError, JobRunner } from './jobs/runner.ts';
 export { partitionOf } from './partition.ts';
 export {
   defineProcessManager,
@@ -8,5 +18,6 @@ export {
   type ProcessManager,
   processContext,
 } from './process-manager.ts';
+export { viewAs } from './tables.ts';
 export { startWorkers, Worker, type WorkerOptions, type WorkerStats } from './worker.ts';
 export { listPartitions, listWorkers, type PartitionStatus, type WorkerStatus } from './workers.ts';

@@ -1,8 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { Decider, DomainEvent } from '../../commands/kernel/decider.ts';
-import type { CommandResult } from '../../commands/kernel/handle.ts';
-import { handle } from '../../commands/kernel/handle.ts';
-import { deriveId } from '../../commands/kernel/ids.ts';
+import type { CommandResult, Decider, DomainEvent } from '../../commands/kernel/index.ts';
+import { deriveId, handle } from '../../commands/kernel/index.ts';
 import type {
   AppendResult,
   EventMetadata,

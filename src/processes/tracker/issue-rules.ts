@@ -1,7 +1,7 @@
 import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { findUser } from '../../commands/identity/index.ts';
 import { type IssueEvent, issueDecider, issueStreamId } from '../../commands/tracker/index.ts';
-import { defineProcessManager, type ProcessContext } from '../runtime/process-manager.ts';
+import { defineProcessManager, type ProcessContext } from '../runtime/index.ts';
 
 export interface AssignmentsTable {
   issue_id: string;

@@ -1,8 +1,8 @@
 import { type Kysely, sql } from 'kysely';
-import { auditedEventTypes, summarize } from '../../audit/summaries.ts';
+import { auditedEventTypes, summarize } from '../../audit/index.ts';
 import { entityOf } from '../../commands/registry/index.ts';
 import type { RecordedEvent } from '../../eventstore/port.ts';
-import { defineProjection } from '../engine/define.ts';
+import { defineProjection } from '../engine/index.ts';
 
 export interface AuditEntriesTable {
   position: string;

@@ -1,3 +1,4 @@
+export { defineProjection, type Recorded } from './define.ts';
 export { ProjectionEngine, type ProjectionEngineOptions, type RebuildOptions } from './engine.ts';
 export {
   isProjectionEngineError,
@@ -6,6 +7,15 @@ export {
   RebuildInProgressError,
   UnknownProjectionError,
 } from './errors.ts';
+export {
+  BadCursorError,
+  containsPattern,
+  decodeCursor,
+  encodeCursor,
+  keysetAfter,
+  pageWithCursor,
+  parseSort,
+} from './keyset.ts';
 export type { EngineLogger } from './logger.ts';
 export type { Projection } from './projection.ts';
 export type { RebuildProgress, RebuildResult } from './rebuild.ts';

@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import type { FieldError } from '../../commands/kernel/errors.ts';
+import type { FieldError } from '../../commands/kernel/index.ts';
 
 /**
  * Opaque keyset cursors: the sort they belong to, the last row's sort key and its id. Keyset (not

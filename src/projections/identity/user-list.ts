@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { ERASED, type UserEvent, userEventTypes } from '../../commands/identity/index.ts';
-import { defineProjection } from '../engine/define.ts';
+import { defineProjection } from '../engine/index.ts';
 
 export interface UserListTable {
   id: string;

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type ClientEvent, clientEventTypes } from '../../commands/oauth/index.ts';
-import { defineProjection } from '../engine/define.ts';
+import { defineProjection } from '../engine/index.ts';
 
 export interface OAuthClientListTable {
   id: string;

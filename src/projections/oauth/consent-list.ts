@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type ConsentEvent, consentEventTypes } from '../../commands/oauth/index.ts';
-import { defineProjection } from '../engine/define.ts';
+import { defineProjection } from '../engine/index.ts';
 
 export interface OAuthConsentTable {
   tenant_id: string;

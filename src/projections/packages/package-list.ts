@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { type PackageEvent, packageEventTypes } from '../../commands/packages/index.ts';
-import { defineProjection, type Recorded } from '../engine/define.ts';
+import { defineProjection, type Recorded } from '../engine/index.ts';
 import {
   type Changes,
   type Current,

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { PackagesEvent } from '../../commands/packages/index.ts';
 import { packageIdFor } from '../../commands/packages/index.ts';
-import { defineProjection } from '../engine/define.ts';
+import { defineProjection } from '../engine/index.ts';
 
 export interface PackageRequestListTable {
   id: string;

@@ -1,5 +1,5 @@
 import { type Finding, type PackageEvent, severities } from '../../commands/packages/index.ts';
-import type { Recorded } from '../engine/define.ts';
+import type { Recorded } from '../engine/index.ts';
 
 /* The package list's row, and what each event makes of it (pure: no database). */
 

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { containsPattern, keysetAfter, pageWithCursor } from '../engine/keyset.ts';
+import { containsPattern, keysetAfter, pageWithCursor } from '../engine/index.ts';
 import type { PackageListTable, PackageListTables } from './package-list.ts';
 import type { PackageRequestTables } from './package-requests.ts';
 

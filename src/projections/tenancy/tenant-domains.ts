@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { type TenantDomainEvent, tenantDomainEventTypes } from '../../commands/tenancy/events.ts';
-import { defineProjection } from '../engine/define.ts';
+import { type TenantDomainEvent, tenantDomainEventTypes } from '../../commands/tenancy/index.ts';
+import { defineProjection } from '../engine/index.ts';
 
 export interface TenantDomainTable {
   domain: string;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { type TenancyEvent, tenancyEventTypes } from '../../commands/tenancy/index.ts';
-import { defineProjection } from '../engine/define.ts';
+import { defineProjection } from '../engine/index.ts';
 
 export interface TenantListTable {
   id: string;

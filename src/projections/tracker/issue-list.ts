@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { type IssueEvent, issueEventTypes, priorities } from '../../commands/tracker/index.ts';
-import { defineProjection, type Recorded } from '../engine/define.ts';
+import { defineProjection, type Recorded } from '../engine/index.ts';
 
 export interface IssueListTable {
   id: string;

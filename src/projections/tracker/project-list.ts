@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { type ProjectEvent, projectEventTypes } from '../../commands/tracker/index.ts';
-import { defineProjection } from '../engine/define.ts';
+import { defineProjection } from '../engine/index.ts';
 
 export interface ProjectListTable {
   id: string;

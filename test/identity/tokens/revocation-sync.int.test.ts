@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { identityStack } from '../../../src/identity/stack.ts';
 import { aesKey } from '../../../src/identity/tokens/crypto.ts';
+import { identityStack } from '../../../src/identity-stack.ts';
 import { type TestApp, testApp } from '../../support/app.ts';
 import { databaseKinds } from '../../support/databases.ts';
 

@@ -1,15 +1,18 @@
 import type { Kysely } from 'kysely';
-import type { SignupPolicy, UserIds } from '../commands/identity/index.ts';
-import type { Config } from '../config.ts';
-import type { Tables } from '../db/tables.ts';
-import type { EventStore } from '../eventstore/port.ts';
-import { type OAuthKeys, oauthKeys } from '../oauth/keys.ts';
-import { issueOAuthAccessToken } from '../oauth/tokens.ts';
-import { keyedUserIdsFrom } from '../privacy/index.ts';
-import { identityCurrentUser } from './credentials.ts';
-import { argon2idHasher, type PasswordHasher } from './passwords.ts';
-import { type LoginThrottle, loginThrottle } from './throttle.ts';
-import { type KeyRing, keyRing, type TokenSessions, tokenSessions } from './tokens/index.ts';
+import type { SignupPolicy, UserIds } from './commands/identity/index.ts';
+import type { Config } from './config.ts';
+import type { Tables } from './db/tables.ts';
+import type { EventStore } from './eventstore/port.ts';
+import {
+  argon2idHasher,
+  identityCurrentUser,
+  type LoginThrottle,
+  loginThrottle,
+  type PasswordHasher,
+} from './identity/index.ts';
+import { type KeyRing, keyRing, type TokenSessions, tokenSessions } from './identity/tokens/index.ts';
+import { issueOAuthAccessToken, type OAuthKeys, oauthKeys } from './oauth/index.ts';
+import { keyedUserIdsFrom } from './privacy/index.ts';
 
 export type IdentityConfig = Pick<
   Config,

@@ -1,0 +1,17 @@
+export { clientAddress } from './client-address.ts';
+export type { AppEnv } from './env.ts';
+export { commonProblems, IfMatchHeader, jsonContent, problemContent } from './openapi.ts';
+export {
+  containsPattern,
+  decodeCursor,
+  encodeCursor,
+  keysetAfter,
+  pageWithCursor,
+  parseSort,
+} from './pagination.ts';
+export { etagOf } from './preconditions.ts';
+export { problemResponse, RequestError } from './problem.ts';
+export { type ProjectionWaiter, type ReadModels, readModels } from './read-models.ts';
+export { readTables } from './read-tables.ts';
+export { actingContext, actorIdOf, callerContext, commandContext, principalOf, tenantOf } from './scope.ts';
+export { validationHook, zodFieldErrors } from './validation.ts';

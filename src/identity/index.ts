@@ -1,0 +1,13 @@
+export {
+  type CredentialsCheck,
+  identityCredentials,
+  identityCurrentUser,
+  type LoginThrottlePort,
+} from './credentials.ts';
+export { leasedCounter } from './limits/leased-counter.ts';
+export { argon2idHasher, NewPassword, type PasswordHasher } from './passwords.ts';
+export type { Principal, ResolvedTenant } from './principal.ts';
+export { type LoginThrottle, loginThrottle } from './throttle.ts';
+export { aesKey, base64url, fromBase64url, open, randomToken, seal, sha256 } from './tokens/crypto.ts';
+export { tokenFamilyEventSchemas } from './tokens/events.ts';
+export { loadKeyEncryptionKey } from './tokens/key-encryption-key.ts';

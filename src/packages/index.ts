@@ -1,0 +1,10 @@
+export { type AdvisoryTables, advisoryFindings, namesChangedBy } from './advisories.ts';
+export { evaluateLicense, normalizeLicense } from './license.ts';
+export { parseLockfile } from './lockfile.ts';
+export { importOsv } from './osv-import.ts';
+export { type BlobStore, type BlobTables, blobStore, cachedBlobStore } from './registry/blobs.ts';
+export { RegistryError } from './registry/errors.ts';
+export { createPublisher, type Publisher } from './registry/publish.ts';
+export { readManifest } from './registry/tarball.ts';
+export { createUpstream, type Download, type Upstream } from './registry/upstream.ts';
+export { combinedScanner, manifestScanner, osvScanner, type Scanner } from './scanner.ts';

@@ -1,0 +1,1 @@
+export { userSessions } from './user-sessions.ts';

@@ -1,0 +1,3 @@
+export { advisoryMonitor } from './advisory-monitor.ts';
+export { type PackageJobs, startPackageJobs } from './jobs.ts';
+export { packagePipeline } from './pipeline.ts';

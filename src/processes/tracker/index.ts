@@ -1,0 +1,1 @@
+export { issueRules } from './issue-rules.ts';

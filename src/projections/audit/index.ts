@@ -1,0 +1,2 @@
+export { type AuditEntriesTables, auditEntries } from './audit-entries.ts';
+export { type AuditFilter, type AuditOrder, auditEntriesAll, auditPage } from './queries.ts';

@@ -1,0 +1,1 @@
+export { type UserListTables, userList } from './user-list.ts';

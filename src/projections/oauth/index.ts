@@ -1,0 +1,2 @@
+export { type OAuthClientListTables, oauthClientList } from './client-list.ts';
+export { type OAuthConsentTables, oauthConsentList } from './consent-list.ts';

@@ -1,0 +1,13 @@
+export { type IssueListTables, issueList } from './issue-list.ts';
+export { type ProjectListTables, projectList } from './project-list.ts';
+export {
+  boardCounts,
+  commentsOf,
+  highestIssueNumber,
+  type IssueSort,
+  issuePage,
+  issueSorts,
+  projectPage,
+  searchWords,
+  validSortKey,
+} from './queries.ts';
