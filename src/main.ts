@@ -2,6 +2,7 @@ import { bootstrap } from './bootstrap.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createApp, oauthServerFor } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { viewSource } from './packages/registry/view-source.ts';
 import { listen, onStopSignal, runtimeName } from './runtime/index.ts';
 import { openService, type Service } from './service.ts';
 import { sweepExpired } from './sweep.ts';
@@ -157,6 +158,13 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     metrics: service.metrics,
     logger,
     oauth,
+    npmRegistry: config.WARDEN_TARGET_REGISTRY
+      ? viewSource({
+          url: config.WARDEN_TARGET_REGISTRY,
+          timeoutMs: config.WARDEN_REGISTRY_TIMEOUT_MS,
+          ...(config.WARDEN_TARGET_REGISTRY_TOKEN ? { token: config.WARDEN_TARGET_REGISTRY_TOKEN } : {}),
+        })
+      : undefined,
   });
   const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });
   logger.info(

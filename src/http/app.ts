@@ -14,6 +14,8 @@ import type { IdentityStack } from '../identity/stack.ts';
 import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/server.ts';
+import { npmTokenStore } from '../packages/npm-tokens.ts';
+import type { ViewSource } from '../packages/registry/view-source.ts';
 import { auditRoutes } from './audit/audit.ts';
 import { type ErasureRouteDeps, erasureRoutes } from './audit/erasure.ts';
 import { authTokenRoutes, identityCredentials } from './identity/auth-tokens.ts';
@@ -40,6 +42,8 @@ import { type DocsAssetLoader, docsRoutes } from './ops/docs.ts';
 import { swaggerUiAssets } from './ops/docs-assets.ts';
 import { healthRoutes, type ReadinessCheck } from './ops/health.ts';
 import { metricsRoutes } from './ops/metrics.ts';
+import { npmTokenRoutes } from './packages/npm-tokens.ts';
+import { npmViewRoutes } from './packages/npm-view.ts';
 import { packageRoutes } from './packages/packages.ts';
 import { tenantAdminRoutes } from './tenancy/tenant-admin.ts';
 import { tenantRoutes } from './tenancy/tenants.ts';
@@ -81,6 +85,8 @@ export interface AppDeps {
   docsAssets?: DocsAssetLoader;
   /** The OAuth server's state (default: built from the other dependencies; pass one to share it, e.g. its sweeps). */
   oauth?: OAuthServer;
+  /** The secure registry tenants' npm views read from (absent: `/t/<slug>/npm/` answers 503). */
+  npmRegistry?: ViewSource | undefined;
 }
 
 /** The OAuth server over the identity context: sign-in, the user as they are now, and login throttling. */
@@ -218,6 +224,12 @@ export function createApp(deps: AppDeps) {
     app.use(path, tenants.middleware);
   }
   app.use('/v1/*', rateLimit({ db: deps.db, clock }));
+  // A tenant's npm view takes its own read tokens (npm's `_authToken`), not access tokens: before authentication.
+  const npmTokens = npmTokenStore({ db: deps.db, store: deps.store, clock });
+  app.route(
+    '/',
+    npmViewRoutes({ db: deps.db, tenants: tenants.middleware, tokens: npmTokens, source: deps.npmRegistry }),
+  );
   const authenticated = authenticate({
     keys: identity.keys,
     sessions: identity.sessions,
@@ -277,6 +289,7 @@ export function createApp(deps: AppDeps) {
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
   app.route('/', trackerRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
+  app.route('/', npmTokenRoutes({ tokens: npmTokens }));
   app.route('/', adminOpsRoutes({ db: deps.db }));
   app.route('/', auditRoutes({ ...routeDeps, aggregates: aggregateRegistry() }));
   app.route('/', tenantAdminRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
