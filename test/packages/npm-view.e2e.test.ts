@@ -262,5 +262,17 @@ describe('each tenant installs through its own npm view, end to end with Verdacc
     }, warden.child);
     expect(types.sort()).toEqual(['NpmTokenIssued', 'NpmTokenRevoked']);
     expect(warden.out()).not.toContain(issuedB.token);
+
+    // The secure registry's bytes changed behind its packument: the stream ends short and fails, so
+    // no client ever receives the whole of what this tenant did not check.
+    const good = await view('view-a', 'tv-shared/-/tv-shared-1.0.0.tgz', tokenA);
+    expect(good.status).toBe(200);
+    const bytes = new Uint8Array(await good.arrayBuffer());
+    writeFileSync(
+      join(target.storage, 'tv-shared', 'tv-shared-1.0.0.tgz'),
+      bytes.map((b) => b ^ 1),
+    );
+    const tampered = await view('view-a', 'tv-shared/-/tv-shared-1.0.0.tgz', tokenA);
+    await expect(tampered.arrayBuffer()).rejects.toThrow();
   });
 });

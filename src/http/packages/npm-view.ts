@@ -4,6 +4,7 @@ import type { Tables } from '../../db/tables.ts';
 import { validPackageName } from '../../packages/lockfile.ts';
 import type { NpmTokenStore } from '../../packages/npm-tokens.ts';
 import { RegistryError } from '../../packages/registry/errors.ts';
+import { verifiedStream } from '../../packages/registry/verified-stream.ts';
 import {
   decisionOf,
   parseTarballPath,
@@ -200,8 +201,10 @@ export function npmViewRoutes(deps: NpmViewDeps) {
         : unavailable(c, new RegistryError('unavailable', `the secure registry answered ${upstream.status}`));
     }
     const length = upstream.headers.get('content-length');
-    // Streamed through as it arrives: a large tarball is never held in memory whole.
-    return new Response(upstream.body, {
+    // Streamed through as it arrives (a large tarball is never held in memory whole), checked on the
+    // way against the integrity this tenant's checks recorded: other bytes end short and fail.
+    const body = row.integrity === null ? upstream.body : verifiedStream(upstream.body, row.integrity);
+    return new Response(body, {
       status: 200,
       headers: {
         'content-type': 'application/octet-stream',
