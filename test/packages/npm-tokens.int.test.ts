@@ -84,6 +84,7 @@ for (const kind of databaseKinds) {
         package: '@scope/thing',
         version: null,
         decision: 'unknown',
+        decisions: {},
       });
       // The tenant named by X-Tenant (or its domain) serves the same view at /npm/.
       const byHeader = await t.request('/npm/left-pad', {

@@ -226,6 +226,7 @@ describe('each tenant installs through its own npm view, end to end with Verdacc
       package: 'tv-shared',
       version: '1.0.0',
       decision: 'rejected',
+      decisions: { '1.0.0': 'rejected' },
     });
     const tarball = await view('view-b', 'tv-shared/-/tv-shared-1.0.0.tgz', issuedB.token);
     expect(tarball.status).toBe(403);

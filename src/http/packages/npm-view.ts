@@ -7,6 +7,7 @@ import { RegistryError } from '../../packages/registry/errors.ts';
 import { verifiedStream } from '../../packages/registry/verified-stream.ts';
 import {
   decisionOf,
+  highestVersion,
   parseTarballPath,
   type TenantDecision,
   tenantPackument,
@@ -91,18 +92,27 @@ export function npmViewRoutes(deps: NpmViewDeps) {
   });
 
   /** The 403 every refused version gets: the package, the version and what this tenant decided. */
+  /**
+   * The 403 every refused version gets: the package, the version and what this tenant decided. A
+   * packument refused as a whole names the version when the tenant asked for one only, and lists the
+   * decision on each version it asked for in `decisions`.
+   */
   function refused(
     c: Context<AppEnv>,
     slug: string,
-    name: string,
-    version: string | null,
-    decision: TenantDecision,
+    refusal: {
+      name: string;
+      version: string | null;
+      decision: TenantDecision;
+      decisions?: Record<string, TenantDecision>;
+    },
     detail: string,
   ) {
     return problemResponse(c, 403, 'package-not-allowed', detail, {
-      package: name,
-      version,
-      decision,
+      package: refusal.name,
+      version: refusal.version,
+      decision: refusal.decision,
+      ...(refusal.decisions ? { decisions: refusal.decisions } : {}),
       tenant: slug,
       // npm prints a registry's `error` field after the status line.
       error: detail,
@@ -119,14 +129,21 @@ export function npmViewRoutes(deps: NpmViewDeps) {
     const rows = await tenantVersions(db, tenant.id, name);
     const allowed = rows.filter((r) => decisionOf(r.status) === 'allowed');
     if (allowed.length === 0) {
-      const decided = rows.map((r) => `${r.version} ${DECISION_TEXT[decisionOf(r.status)]}`).join(', ');
-      const decision = rows.length === 0 ? 'unknown' : decisionOf(rows[0]?.status);
+      const decisions = Object.fromEntries(rows.map((r) => [r.version, decisionOf(r.status)]));
+      const decided = Object.entries(decisions)
+        .map(([version, decision]) => `${version} ${DECISION_TEXT[decision]}`)
+        .join(', ');
+      // The version named is the one npm would pick (the highest asked for); `decisions` has them all.
+      const named = highestVersion(rows.map((r) => r.version)) ?? rows[0]?.version ?? null;
       return refused(
         c,
         tenant.slug,
-        name,
-        rows.length === 1 ? (rows[0]?.version ?? null) : null,
-        decision,
+        {
+          name,
+          version: named,
+          decision: named === null ? 'unknown' : (decisions[named] ?? 'unknown'),
+          decisions,
+        },
         `no version of ${name} is let in for tenant "${tenant.slug}"${decided ? ` (${decided})` : ' (never requested)'}`,
       );
     }
@@ -157,9 +174,7 @@ export function npmViewRoutes(deps: NpmViewDeps) {
       return refused(
         c,
         tenant.slug,
-        name,
-        version,
-        decision,
+        { name, version, decision },
         `${name}@${version} is not let in for tenant "${tenant.slug}": ${DECISION_TEXT[decision]}`,
       );
     }
