@@ -7,6 +7,7 @@ import { parseReplayArgs, REPLAY_USAGE, runReplay } from './cli/replay.ts';
 import type { HttpAppFactory } from './cli/serve.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { viewSource } from './packages/index.ts';
 import { openService, type Service } from './service.ts';
 
 const USAGE = `Usage: warden [--help | --version] <command> [options]
@@ -102,6 +103,13 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
       metrics: service.metrics,
       logger,
       oauth,
+      npmRegistry: config.WARDEN_TARGET_REGISTRY
+        ? viewSource({
+            url: config.WARDEN_TARGET_REGISTRY,
+            timeoutMs: config.WARDEN_REGISTRY_TIMEOUT_MS,
+            ...(config.WARDEN_TARGET_REGISTRY_TOKEN ? { token: config.WARDEN_TARGET_REGISTRY_TOKEN } : {}),
+          })
+        : undefined,
     });
     return { fetch, oauth };
   };

@@ -5,6 +5,7 @@ import { trackerEventTypes } from '../commands/tracker/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { tokenFamilyEventSchemas } from '../identity/index.ts';
 import { oauthSummaries } from '../oauth/index.ts';
+import { npmTokenSummaries } from '../packages/index.ts';
 
 type Summary = (data: Record<string, unknown>, event: RecordedEvent) => string;
 
@@ -24,6 +25,7 @@ const f = (data: Record<string, unknown>, key: string): string => {
  */
 export const summaries: Readonly<Record<string, Summary>> = {
   ...oauthSummaries,
+  ...npmTokenSummaries,
   TenantCreated: (d) => `Tenant "${f(d, 'slug')}" created (${f(d, 'name')}, plan ${f(d, 'plan')})`,
   TenantRenamed: (d) => `Tenant renamed to "${f(d, 'name')}"`,
   TenantPlanChanged: (d) => `Tenant plan changed from ${f(d, 'from')} to ${f(d, 'to')}`,

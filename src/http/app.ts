@@ -16,6 +16,7 @@ import type { IdentityStack } from '../identity-stack.ts';
 import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/index.ts';
+import { npmTokenStore, type ViewSource } from '../packages/index.ts';
 import { auditContextRoutes, type ErasureRouteDeps } from './audit/index.ts';
 import { identityRoutes } from './identity/index.ts';
 import type { AppEnv } from './kit/index.ts';
@@ -34,7 +35,7 @@ import {
 import { oauthRoutes } from './oauth/index.ts';
 import type { DocsAssetLoader, ReadinessCheck } from './ops/index.ts';
 import { type AdminProjectionDeps, metricsRoutes, opsRoutes, swaggerUiAssets } from './ops/index.ts';
-import { packageRoutes } from './packages/index.ts';
+import { npmTokenRoutes, npmViewRoutes, packageRoutes } from './packages/index.ts';
 import { tenancyRoutes } from './tenancy/index.ts';
 import { trackerRoutes } from './tracker/index.ts';
 
@@ -74,6 +75,8 @@ export interface AppDeps {
   docsAssets?: DocsAssetLoader;
   /** The OAuth server's state (default: built from the other dependencies; pass one to share it, e.g. its sweeps). */
   oauth?: OAuthServer;
+  /** The secure registry tenants' npm views read from (absent: `/t/<slug>/npm/` answers 503). */
+  npmRegistry?: ViewSource | undefined;
 }
 
 /** The OAuth server over the identity context: sign-in, the user as they are now, and login throttling. */
@@ -206,6 +209,12 @@ export function createApp(deps: AppDeps) {
     app.use(path, tenants.middleware);
   }
   app.use('/v1/*', rateLimit({ db: deps.db, clock }));
+  // A tenant's npm view takes its own read tokens (npm's `_authToken`), not access tokens: before authentication.
+  const npmTokens = npmTokenStore({ db: deps.db, store: deps.store, clock });
+  app.route(
+    '/',
+    npmViewRoutes({ db: deps.db, tenants: tenants.middleware, tokens: npmTokens, source: deps.npmRegistry }),
+  );
   const authenticated = authenticate({
     keys: identity.keys,
     sessions: identity.sessions,
@@ -271,6 +280,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/tenants', tenancyRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
   app.route('/', trackerRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
+  app.route('/', npmTokenRoutes({ tokens: npmTokens }));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

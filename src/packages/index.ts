@@ -1,10 +1,21 @@
 export { type AdvisoryTables, advisoryFindings, namesChangedBy } from './advisories.ts';
 export { evaluateLicense, normalizeLicense } from './license.ts';
-export { parseLockfile } from './lockfile.ts';
+export { parseLockfile, validPackageName } from './lockfile.ts';
+export { type NpmTokenRecord, type NpmTokenStore, npmTokenStore, npmTokenSummaries } from './npm-tokens.ts';
 export { importOsv } from './osv-import.ts';
 export { type BlobStore, type BlobTables, blobStore, cachedBlobStore } from './registry/blobs.ts';
 export { RegistryError } from './registry/errors.ts';
 export { createPublisher, type Publisher } from './registry/publish.ts';
 export { readManifest } from './registry/tarball.ts';
 export { createUpstream, type Download, type Upstream } from './registry/upstream.ts';
+export { verifiedStream } from './registry/verified-stream.ts';
+export {
+  decisionOf,
+  highestVersion,
+  parseTarballPath,
+  type TenantDecision,
+  tenantPackument,
+} from './registry/view.ts';
+export type { ViewSource } from './registry/view-source.ts';
+export { viewSource } from './registry/view-source.ts';
 export { combinedScanner, manifestScanner, osvScanner, type Scanner } from './scanner.ts';

@@ -7,6 +7,8 @@ import { policyRoutes } from './policy.ts';
 import { packageRequestRoutes } from './requests.ts';
 import type { PackageRouteDeps } from './scope.ts';
 
+export { npmTokenRoutes } from './npm-tokens.ts';
+export { npmViewRoutes } from './npm-view.ts';
 export type { PackageRouteDeps } from './scope.ts';
 
 /**

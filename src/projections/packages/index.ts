@@ -10,3 +10,4 @@ export {
   requestPage,
   requestRow,
 } from './queries.ts';
+export { tenantVersion, tenantVersions } from './tenant-versions.ts';
