@@ -162,8 +162,10 @@ export const configSchema = z.object({
     .default(5000)
     .describe('How long a process reuses a client it read (another process’s change reaches it within this)'),
   WARDEN_UPSTREAM_REGISTRY: url(['http:', 'https:'])
-    .default('https://registry.npmjs.org')
-    .describe('Where packages are downloaded from, by name (never from a lockfile’s `resolved` URL)'),
+    .optional()
+    .describe(
+      'Where packages are downloaded from, by name (never from a lockfile’s `resolved` URL); unset: packages wait (`no_upstream`)',
+    ),
   WARDEN_UPSTREAM_TOKEN: z
     .string()
     .min(1)

@@ -64,7 +64,7 @@ describe('parseLockfile on lockfiles real npm wrote', () => {
     lockfile.packages['node_modules/debug/node_modules/inner'] = { version: '1.0.0', inBundle: true };
     lockfile.packages['node_modules/react'] = {
       version: '18.2.0',
-      resolved: 'https://registry.npmjs.org/react/-/react-18.2.0.tgz',
+      resolved: 'https://registry.example.com/react/-/react-18.2.0.tgz',
       peer: true,
     };
     const result = ok(lockfile);

@@ -27,7 +27,7 @@ function configOf(dir: string, options: VerdaccioOptions): string {
     '  htpasswd:',
     `    file: ${join(dir, 'htpasswd')}`,
     '    max_users: 1000',
-    // No uplink unless asked: there is no internet here, and a test must not reach npmjs by accident.
+    // No uplink unless asked: there is no internet here, and a test must not reach a public registry by accident.
     ...(options.uplink
       ? ['uplinks:', '  upstream:', `    url: ${options.uplink}`, '    timeout: 10s', '    maxage: 0s']
       : ['uplinks: {}']),

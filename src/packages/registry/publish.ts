@@ -163,7 +163,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         await response.body?.cancel().catch(() => undefined);
         if (response.ok) return { outcome: 'published' };
         const doing = `publishing ${name}@${version}`;
-        // 409 (Verdaccio) or 403 (npmjs) may mean the version is there already: its bytes decide.
+        // 409 (Verdaccio) or 403 (the public registry) may mean the version is there already: its bytes decide.
         if (response.status !== 409 && response.status !== 403) throw failure(response.status, doing);
         if (await present(await current(name, signal), version, matches))
           return { outcome: 'already_present' };

@@ -7,7 +7,7 @@ import { digestsOf, integrityChecker, shasumToIntegrity } from './integrity.ts';
 import { inspectTarball } from './tarball.ts';
 
 export interface UpstreamOptions {
-  /** The registry's address, e.g. `https://registry.npmjs.org`. */
+  /** The registry's address, e.g. `https://registry.example.com`. */
   url: string;
   /** Sent to the registry's own origin only, never to another tarball origin. */
   token?: string;
@@ -136,7 +136,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
 
   /**
    * The registry's document for one version: `/{name}/{version}` where the registry serves it
-   * (Verdaccio, npmjs for unscoped names: a few KB), else the whole packument (can be megabytes).
+   * (Verdaccio, the public registry for unscoped names: a few KB), else the whole packument (can be megabytes).
    */
   async function versionDocumentOf(name: string, version: string, signal: AbortSignal | undefined) {
     const versionUrl = new URL(`${encodeName(name)}/${version}`, base);

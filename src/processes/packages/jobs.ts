@@ -92,13 +92,15 @@ export function stageDeps(
   return {
     store: deps.store,
     record: recorder(deps.database, deps.store, deps.storeIn),
-    upstream: createUpstream({
-      url: config.WARDEN_UPSTREAM_REGISTRY,
-      ...(config.WARDEN_UPSTREAM_TOKEN ? { token: config.WARDEN_UPSTREAM_TOKEN } : {}),
-      timeoutMs: config.WARDEN_REGISTRY_TIMEOUT_MS,
-      maxTarballBytes: config.WARDEN_MAX_TARBALL_BYTES,
-      maxUnpackedBytes: config.WARDEN_MAX_UNPACKED_BYTES,
-    }),
+    upstream: config.WARDEN_UPSTREAM_REGISTRY
+      ? createUpstream({
+          url: config.WARDEN_UPSTREAM_REGISTRY,
+          ...(config.WARDEN_UPSTREAM_TOKEN ? { token: config.WARDEN_UPSTREAM_TOKEN } : {}),
+          timeoutMs: config.WARDEN_REGISTRY_TIMEOUT_MS,
+          maxTarballBytes: config.WARDEN_MAX_TARBALL_BYTES,
+          maxUnpackedBytes: config.WARDEN_MAX_UNPACKED_BYTES,
+        })
+      : undefined,
     publisher:
       config.WARDEN_TARGET_REGISTRY && config.WARDEN_TARGET_REGISTRY_TOKEN
         ? createPublisher({

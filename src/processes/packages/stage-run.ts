@@ -10,7 +10,8 @@ export interface StageDeps {
   store: EventStore;
   /** How a stage's events are recorded, with the jobs they call for. */
   record: RecordEvents;
-  upstream: Upstream;
+  /** Where packages are downloaded from (absent: no WARDEN_UPSTREAM_REGISTRY, so packages wait). */
+  upstream: Upstream | undefined;
   /** Absent when no target registry is configured: approved packages then wait, failed (retryable). */
   publisher: Publisher | undefined;
   /** The target registry's address as events show it (no credentials). */
@@ -71,6 +72,13 @@ export async function start(deps: StageDeps, job: Job, signal: AbortSignal): Pro
 /** Downloads (or takes from the blob store when a previous attempt stored it) and checks the tarball. */
 export async function fetchTarball(run: Run): Promise<Download> {
   const { upstream } = run.deps;
+  if (!upstream) {
+    // Retried until the upstream is configured: nothing is downloaded from a default host.
+    throw Object.assign(
+      new StageFailure('no_upstream', 'no upstream registry is configured (set WARDEN_UPSTREAM_REGISTRY)'),
+      { retryable: true },
+    );
+  }
   const { name, version, download, lockfileIntegrity } = run.session.state;
   const expected = download?.integrity ?? lockfileIntegrity ?? undefined;
   return upstream.download(name, version, expected, run.signal);

@@ -30,7 +30,7 @@ async function npm(project: string, registry: string, args: string[]) {
       '--ignore-scripts',
       '--no-audit',
       '--no-fund',
-      // Lockfiles keep where each package came from, as real ones name registry.npmjs.org (this
+      // Lockfiles keep where each package came from, as real ones name their registry (this
       // machine's own npmrc omits it, and only the command line overrides that here).
       '--omit-lockfile-registry-resolved=false',
     ],
