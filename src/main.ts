@@ -21,6 +21,7 @@ Commands:
   osv import <path>           import OSV advisory data (folder or .zip); re-checks packages already let in
   replay <streamId> [--at <revision|time>] [--diff]
                               an entity's state then, folded from its events; --diff: what each event changed
+  agent                       the workspace agent: drives this host's Docker Engine for Warden (WARDEN_AGENT_*)
   help                        this text
 
 Configuration comes from environment variables: see README.md.`;
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (command === 'agent') return (await import('./workspaces/index.ts')).agentCommand(rest, process.env);
   if (!['serve', 'worker', 'migrate', 'projections', 'keys', 'replay', 'osv'].includes(command)) {
     console.error(`unknown command "${command}"\n\n${USAGE}`);
     return 2;
