@@ -310,17 +310,15 @@ const workspaceCommand: fc.Arbitrary<WorkspaceCommand> = fc.oneof(
   actor.map((a): WorkspaceCommand => ({ type: 'StopWorkspace', actor: a, at })),
   fc.constant<WorkspaceCommand>({ type: 'RecordStopped', at }),
   actor.map((a): WorkspaceCommand => ({ type: 'StartWorkspace', actor: a, at })),
-  fc
-    .tuple(actor, fc.boolean())
-    .map(
-      ([a, deleteData]): WorkspaceCommand => ({
-        type: 'DeleteWorkspace',
-        actor: a,
-        deleteData,
-        reason: 'r',
-        at,
-      }),
-    ),
+  fc.tuple(actor, fc.boolean()).map(
+    ([a, deleteData]): WorkspaceCommand => ({
+      type: 'DeleteWorkspace',
+      actor: a,
+      deleteData,
+      reason: 'r',
+      at,
+    }),
+  ),
   fc.constant<WorkspaceCommand>({ type: 'RecordRouteWithdrawn', at }),
   fc.constant<WorkspaceCommand>({ type: 'RecordContainerRemoved', at }),
   fc.constant<WorkspaceCommand>({ type: 'MarkDeleted', at }),
