@@ -34,7 +34,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (command === 'agent') return (await import('./workspaces/index.ts')).agentCommand(rest, process.env);
+  if (command === 'agent')
+    return (await import('./workspaces/agent/index.ts')).agentCommand(rest, process.env);
   if (!['serve', 'worker', 'migrate', 'projections', 'keys', 'replay', 'osv'].includes(command)) {
     console.error(`unknown command "${command}"\n\n${USAGE}`);
     return 2;

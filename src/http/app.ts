@@ -44,6 +44,7 @@ import { packageRoutes } from './packages/packages.ts';
 import { tenantAdminRoutes } from './tenancy/tenant-admin.ts';
 import { tenantRoutes } from './tenancy/tenants.ts';
 import { trackerRoutes } from './tracker/index.ts';
+import { workspacesRoutes } from './workspaces/index.ts';
 
 export type AppConfig = Pick<
   Config,
@@ -276,6 +277,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', tenantRoutes(routeDeps));
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
   app.route('/', trackerRoutes(routeDeps));
+  app.route('/', workspacesRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
   app.route('/', adminOpsRoutes({ db: deps.db }));
   app.route('/', auditRoutes({ ...routeDeps, aggregates: aggregateRegistry() }));

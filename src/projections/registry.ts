@@ -9,6 +9,7 @@ import { tenantDomains } from './tenancy/tenant-domains.ts';
 import { tenantList } from './tenancy/tenant-list.ts';
 import { issueList } from './tracker/issue-list.ts';
 import { projectList } from './tracker/project-list.ts';
+import { agentList, routeList, workspaceList } from './workspaces/index.ts';
 
 /** A projection typed against its own tables, seen by the engine as one of many. */
 const erase = <DB>(projection: Projection<DB>) => projection as unknown as Projection;
@@ -25,4 +26,7 @@ export const projections: readonly Projection[] = [
   erase(packageRequests),
   erase(oauthClientList),
   erase(oauthConsentList),
+  erase(agentList),
+  erase(workspaceList),
+  erase(routeList),
 ];

@@ -1,6 +1,4 @@
-export { agentApp } from './agent/app.ts';
-export { agentCommand } from './agent/cli.ts';
-export { type AgentConfig, AgentConfigSchema, checkAgentConfig } from './agent/config.ts';
+export { type AgentKeys, agentKeys } from './agent-keys.ts';
 export {
   AgentCallError,
   type AgentClient,
