@@ -3,6 +3,7 @@ import { advisoryMonitor } from './packages/advisory-monitor.ts';
 import { packagePipeline } from './packages/pipeline.ts';
 import type { ProcessManager } from './runtime/process-manager.ts';
 import { issueRules } from './tracker/issue-rules.ts';
+import { workspaceProvisioning } from './workspaces/index.ts';
 
 /**
  * Every process manager the workers run. Contexts add theirs as they land (package pipeline, issue
@@ -13,4 +14,5 @@ export const processManagers: readonly ProcessManager[] = [
   packagePipeline,
   advisoryMonitor,
   userSessions,
+  workspaceProvisioning,
 ];

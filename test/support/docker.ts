@@ -143,7 +143,7 @@ export async function startDockerd(): Promise<Dockerd> {
 /**
  * Builds the base image in `daemon` with `docker import` of a root filesystem made of busybox and its
  * links (no registry, no internet): `/bin/busybox httpd -f -p 8080 -h /www` serves `/www/index.html`,
- * which says "workspace" unless the container overrides it.
+ * which says "workspace"; that is also the image's command (`CMD`), on port 8080 (`EXPOSE`).
  */
 export async function importBaseImage(daemon: Dockerd, tag = baseImage): Promise<string> {
   const busybox = busyboxBinary();
@@ -159,13 +159,17 @@ export async function importBaseImage(daemon: Dockerd, tag = baseImage): Promise
   const archive = join(daemon.dir, 'rootfs.tar');
   execFileSync('tar', ['-C', root, '-cf', archive, '.']);
   const [repo, version] = tag.split(':');
+  // `docker import --change`: the image's own command serves /www on 8080, as a workspace image would.
+  const changes = ['CMD ["/bin/busybox","httpd","-f","-p","8080","-h","/www"]', 'EXPOSE 8080']
+    .map((change) => `&changes=${encodeURIComponent(change)}`)
+    .join('');
   // The Engine API's image create "fromSrc=-": the tar is the request body.
   await new Promise<void>((resolve, reject) => {
     const req = request(
       {
         socketPath: daemon.socket,
         method: 'POST',
-        path: `/images/create?fromSrc=-&repo=${encodeURIComponent(repo ?? tag)}&tag=${encodeURIComponent(version ?? 'latest')}`,
+        path: `/images/create?fromSrc=-&repo=${encodeURIComponent(repo ?? tag)}&tag=${encodeURIComponent(version ?? 'latest')}${changes}`,
         headers: { 'Content-Type': 'application/x-tar' },
       },
       (res) => {
