@@ -9,4 +9,7 @@ export {
 } from './client/agent-client.ts';
 export type { ContainerEngine, ContainerInfo, ContainerSpec } from './docker/port.ts';
 export { ContainerEngineError } from './docker/port.ts';
+export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
+export { type RenderOptions, type Route, renderRoutes } from './nginx/render.ts';
+export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';
