@@ -156,4 +156,47 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     expect(failed.failure?.reason).toContain('nowhere/nothing:404');
     expect(await containersOf(id)).toEqual([]);
   });
+
+  it('deprovisions the workspace of a user removed from the tenant (identity’s UserRemoved)', async () => {
+    const member = await t.user({ tenant: slug, role: 'member' });
+    let answer = await t.request('/v1/workspaces', {
+      token: admin.token,
+      tenant: slug,
+      json: { image, user_id: member.userId },
+    });
+    // The free plan's one slot frees once the failed workspace above is deleted.
+    const failedOnes = (await (
+      await t.request('/v1/workspaces?state=failed', { token: admin.token, tenant: slug })
+    ).json()) as {
+      items: Array<{ id: string }>;
+    };
+    for (const failed of failedOnes.items) {
+      await t.request(`/v1/workspaces/${failed.id}`, { token: admin.token, tenant: slug, method: 'DELETE' });
+    }
+    for (let i = 0; answer.status === 409 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await t.request('/v1/workspaces', {
+        token: admin.token,
+        tenant: slug,
+        json: { image, user_id: member.userId },
+      });
+    }
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as WorkspaceBody;
+    await until(id, ['ready']);
+    expect(await containersOf(id)).toHaveLength(1);
+
+    const removed = await t.request(`/v1/users/${member.userId}`, {
+      token: admin.token,
+      tenant: slug,
+      method: 'DELETE',
+    });
+    expect(removed.status).toBe(204);
+    const deadline = Date.now() + 30_000;
+    while ((await t.request(`/v1/workspaces/${id}`, { token: admin.token, tenant: slug })).status !== 404) {
+      if (Date.now() > deadline) throw new Error('the removed user’s workspace was not deprovisioned');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await containersOf(id)).toEqual([]);
+  });
 });

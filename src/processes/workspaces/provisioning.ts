@@ -107,6 +107,31 @@ async function onAgent(
   if (command) await issue(ctx, state.workspaceId, command);
 }
 
+/** A user removed from the tenant (identity's `UserRemoved`) loses their workspaces: each is deleted. */
+async function deprovisionUser(recorded: RecordedEvent, ctx: Ctx) {
+  const { tenantId, userId } = recorded.data as { tenantId: string; userId: string };
+  const rows = await ctx.db
+    .selectFrom('workspace_list')
+    .select(['id'])
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .execute();
+  for (const row of rows) {
+    await issue(
+      ctx,
+      row.id,
+      {
+        type: 'DeleteWorkspace',
+        actor: { userId: `process:${NAME}`, manager: true },
+        deleteData: true,
+        reason: 'user_removed',
+        at: now(),
+      },
+      row.id,
+    );
+  }
+}
+
 /**
  * The provisioning saga, driven by the workspace's own events: requested → placed (by free capacity
  * and the admin's choice) → container created (named after the workspace, so a retry finds it) →
@@ -119,6 +144,7 @@ async function onAgent(
 export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables>({
   name: NAME,
   types: [
+    'UserRemoved',
     'WorkspaceRequested',
     'WorkspacePlaced',
     'WorkspaceContainerCreated',
@@ -133,6 +159,7 @@ export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables>(
     'WorkspaceDeleted',
   ],
   async handle(recorded: RecordedEvent, ctx) {
+    if (recorded.type === 'UserRemoved') return deprovisionUser(recorded, ctx);
     const event = recorded as unknown as RecordedEvent & WorkspaceEvent;
     const { workspaceId } = event.data;
     const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
