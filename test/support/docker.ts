@@ -64,6 +64,44 @@ function pings(socket: string): Promise<boolean> {
   });
 }
 
+/** A call to the Engine API on the socket, answering the status and the body as text. */
+function engineCall(socket: string, method: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, method, path, timeout: 30_000 }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('engine call timed out')));
+    req.end();
+  });
+}
+
+async function removeAllContainers(socket: string) {
+  const listed = await engineCall(socket, 'GET', '/containers/json?all=true');
+  const ids = (JSON.parse(listed.body) as Array<{ Id: string }>).map((c) => c.Id);
+  await Promise.all(ids.map((id) => engineCall(socket, 'DELETE', `/containers/${id}?force=true&v=true`)));
+}
+
+/** Lazily unmounts every mount point under `dir`, deepest first (a daemon killed mid-stop leaves some). */
+function unmountUnder(dir: string) {
+  const points = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point === dir || point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of points) {
+    try {
+      execFileSync('umount', ['-l', point], { stdio: 'ignore' });
+    } catch {
+      // already unmounted
+    }
+  }
+}
+
 function exited(child: ChildProcess, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -121,14 +159,17 @@ export async function startDockerd(): Promise<Dockerd> {
     if (lines.length > 200) lines.shift();
   });
   const stop = async () => {
+    // Containers first (busybox as PID 1 ignores SIGTERM, so dockerd would wait 10 s for each), then
+    // the daemon; whatever it leaves mounted is unmounted before the folder goes.
+    await removeAllContainers(socket).catch(() => undefined);
     child.kill('SIGTERM');
-    await exited(child, 15_000);
-    // The daemon unmounts its overlays on a clean stop; whatever remains is only files.
+    await exited(child, 30_000);
     try {
       execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
     } catch {
       // already gone
     }
+    unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
