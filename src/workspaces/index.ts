@@ -12,4 +12,5 @@ export { ContainerEngineError } from './docker/port.ts';
 export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
 export { type RenderOptions, type Route, renderRoutes } from './nginx/render.ts';
 export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
+export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';

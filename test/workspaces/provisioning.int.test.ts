@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
-import { agentClient, agentKeys } from '../../src/workspaces/index.ts';
+import { agentClient, agentKeys, Reconciler } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
@@ -198,5 +198,53 @@ describe('the provisioning saga with a real agent and dockerd', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(await containersOf(id)).toEqual([]);
+  });
+
+  it('reconciles: an orphan container is reported, then removed after the grace period; a vanished container is reported', async () => {
+    let now = new Date('2026-12-02T12:00:00Z');
+    const reconciler = new Reconciler({
+      db: t.database.db as never,
+      clock: () => now,
+      graceMs: 60_000,
+      logger: { info: () => {}, warn: () => {} },
+    });
+    const stray = crypto.randomUUID();
+    await inspector.create({ name: `warden-ws-${stray}`, image, labels: { 'warden.workspace': stray } });
+    const first = await reconciler.sync();
+    expect(first.orphans.map((o) => o.workspaceId)).toEqual([stray]);
+    expect(first.removed).toEqual([]);
+    now = new Date(now.getTime() + 61_000);
+    const second = await reconciler.sync();
+    expect(second.removed.map((r) => r.container)).toEqual([`warden-ws-${stray}`]);
+    expect(await containersOf(stray)).toEqual([]);
+
+    // A ready workspace whose container disappears behind Warden's back is reported missing.
+    const member = await t.user({ tenant: slug, role: 'member' });
+    let answer = await t.request('/v1/workspaces', {
+      token: admin.token,
+      tenant: slug,
+      json: { image, user_id: member.userId },
+    });
+    for (let i = 0; answer.status === 409 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await t.request('/v1/workspaces', {
+        token: admin.token,
+        tenant: slug,
+        json: { image, user_id: member.userId },
+      });
+    }
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as WorkspaceBody;
+    await until(id, ['ready']);
+    await t.engine.waitFor(
+      ['workspaceList'],
+      BigInt((await t.store.readStream(`workspaces.Workspace-${id}`)).at(-1)?.position ?? 0n),
+      5_000,
+    );
+    expect((await reconciler.sync()).missing).toEqual([]);
+    await inspector.remove(`warden-ws-${id}`);
+    const third = await reconciler.sync();
+    expect(third.missing).toEqual([{ workspaceId: id, agentId: expect.any(String), status: 'ready' }]);
+    expect(third.orphans).toEqual([]);
   });
 });
