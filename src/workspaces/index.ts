@@ -1,4 +1,5 @@
 export { type AgentKeys, agentKeys } from './agent-keys.ts';
+export { AgentMonitor, type AgentMonitorOptions } from './agent-monitor.ts';
 export {
   AgentCallError,
   type AgentClient,

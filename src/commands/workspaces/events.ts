@@ -37,6 +37,8 @@ export const workspaceStatuses = [
   'stopped',
   'starting',
   'failed',
+  /** Its agent fell silent: the workspace waits to be recreated elsewhere (by policy) or deleted. */
+  'unavailable',
   'deleting',
   'deleted',
 ] as const;
@@ -108,6 +110,7 @@ export const workspacesEventSchemas = {
     reason: z.string().max(2000),
     at,
   }),
+  WorkspaceUnavailable: z.object({ ...workspace, agentId: z.uuid(), reason: z.string().max(500), at }),
   WorkspaceStopRequested: z.object({ ...workspace, at, by }),
   WorkspaceStopped: z.object({ ...workspace, at }),
   WorkspaceStartRequested: z.object({ ...workspace, at, by }),

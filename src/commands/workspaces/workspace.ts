@@ -56,6 +56,7 @@ export type WorkspaceCommand =
   | { type: 'PublishRoute'; upstream: string; at: string }
   | { type: 'MarkReady'; at: string }
   | { type: 'FailProvisioning'; step: ProvisioningStep; reason: string; at: string }
+  | { type: 'MarkUnavailable'; reason: string; at: string }
   | { type: 'StopWorkspace'; actor: WorkspaceActor; at: string }
   | { type: 'RecordStopped'; at: string }
   | { type: 'StartWorkspace'; actor: WorkspaceActor; at: string }
@@ -97,6 +98,17 @@ const inProgress: readonly WorkspaceStatus[] = [
   'started',
   'routed',
   'starting',
+  'unavailable',
+];
+/** Statuses in which the workspace has a container on its agent. */
+const onAgent: readonly WorkspaceStatus[] = [
+  'created',
+  'started',
+  'routed',
+  'ready',
+  'stopping',
+  'stopped',
+  'starting',
 ];
 
 /**
@@ -133,10 +145,15 @@ function decideUnchecked(command: WorkspaceCommand, state: WorkspaceState): Work
   const at = command.at;
   switch (command.type) {
     case 'PlaceWorkspace':
-      return step(state, ['requested'], ['placed', 'created', 'started', 'routed', 'ready'], () => ({
-        type: 'WorkspacePlaced',
-        data: { ...ids, agentId: command.agentId, at },
-      }));
+      return step(
+        state,
+        ['requested', 'unavailable'],
+        ['placed', 'created', 'started', 'routed', 'ready'],
+        () => ({
+          type: 'WorkspacePlaced',
+          data: { ...ids, agentId: command.agentId, at },
+        }),
+      );
     case 'RecordContainerCreated':
       return step(state, ['placed'], ['created', 'started', 'routed', 'ready'], () => ({
         type: 'WorkspaceContainerCreated',
@@ -158,6 +175,11 @@ function decideUnchecked(command: WorkspaceCommand, state: WorkspaceState): Work
       return step(state, inProgress, ['failed'], () => ({
         type: 'WorkspaceProvisioningFailed',
         data: { ...ids, step: command.step, reason: command.reason.slice(0, 2000), at },
+      }));
+    case 'MarkUnavailable':
+      return step(state, onAgent, ['unavailable'], () => ({
+        type: 'WorkspaceUnavailable',
+        data: { ...ids, agentId: state.agentId ?? '', reason: command.reason, at },
       }));
     case 'StopWorkspace':
       return step(state, ['ready'], ['stopping', 'stopped'], () => ({
@@ -223,7 +245,16 @@ function evolve(state: WorkspaceState, event: WorkspaceEvent): WorkspaceState {
       };
     }
     case 'WorkspacePlaced':
-      return { ...state, status: 'placed', agentId: event.data.agentId, updatedAt };
+      return {
+        ...state,
+        status: 'placed',
+        agentId: event.data.agentId,
+        containerName: null,
+        containerId: null,
+        updatedAt,
+      };
+    case 'WorkspaceUnavailable':
+      return { ...state, status: 'unavailable', upstream: null, updatedAt };
     case 'WorkspaceContainerCreated':
       return {
         ...state,

@@ -56,13 +56,17 @@ async function clientFor(ctx: Ctx, tenantId: string, agentId: string): Promise<A
 }
 
 /** The agent with the most free CPU that fits the request (or the one asked for, if it fits). */
-async function place(ctx: Ctx, state: WorkspaceState): Promise<string | undefined> {
+async function place(ctx: Ctx, state: WorkspaceState, exclude?: string): Promise<string | undefined> {
   const [agents, usage] = await Promise.all([
     listAgents(ctx.db, state.tenantId),
     agentUsage(ctx.db, state.tenantId),
   ]);
   const fits = agents
-    .filter((agent) => state.requestedAgentId === null || agent.id === state.requestedAgentId)
+    .filter((agent) => agent.id !== exclude)
+    .filter(
+      (agent) =>
+        exclude !== undefined || state.requestedAgentId === null || agent.id === state.requestedAgentId,
+    )
     .map((agent) => {
       const used = usage.get(agent.id) ?? { cpus: 0, memoryMb: 0, workspaces: 0 };
       return {
@@ -151,6 +155,7 @@ export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables>(
     'WorkspaceContainerStarted',
     'WorkspaceRoutePublished',
     'WorkspaceProvisioningFailed',
+    'WorkspaceUnavailable',
     'WorkspaceStopRequested',
     'WorkspaceStartRequested',
     'WorkspaceDeletionRequested',
@@ -177,6 +182,13 @@ export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables>(
             `no agent has ${state.resources.cpus} CPUs and ${state.resources.memoryMb} MB free`,
           );
         }
+        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+      }
+      case 'WorkspaceUnavailable': {
+        // Policy: recreate it on another agent (its data, unless on shared storage, is lost with the host).
+        if (state.status !== 'unavailable') return;
+        const agentId = await place(ctx, state, event.data.agentId);
+        if (!agentId) return fail(ctx, state, 'place', 'its agent is lost and no other agent has room');
         return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
       }
       case 'WorkspacePlaced':

@@ -29,6 +29,7 @@ export const routeList: Projection<RouteListTables> = {
     'WorkspaceRoutePublished',
     'WorkspaceRouteWithdrawn',
     'WorkspaceStopRequested',
+    'WorkspaceUnavailable',
     'WorkspaceProvisioningFailed',
     'WorkspaceDeletionRequested',
     'WorkspaceDeleted',

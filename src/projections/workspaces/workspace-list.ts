@@ -34,6 +34,7 @@ const workspaceEventTypes: WorkspaceEvent['type'][] = [
   'WorkspaceRoutePublished',
   'WorkspaceReady',
   'WorkspaceProvisioningFailed',
+  'WorkspaceUnavailable',
   'WorkspaceStopRequested',
   'WorkspaceStopped',
   'WorkspaceStartRequested',
@@ -57,6 +58,8 @@ function changeOf(event: WorkspaceEvent): Partial<WorkspaceListTable> {
       return { status: 'ready', failure_step: null, failure_reason: null };
     case 'WorkspaceProvisioningFailed':
       return { status: 'failed', failure_step: event.data.step, failure_reason: event.data.reason };
+    case 'WorkspaceUnavailable':
+      return { status: 'unavailable', upstream: null };
     case 'WorkspaceStopRequested':
       return { status: 'stopping' };
     case 'WorkspaceStopped':
