@@ -32,11 +32,14 @@ async function eventually<T>(
   timeoutMs = 30_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!ok(last) && Date.now() < deadline) {
+  // A reload closes the old workers' keep-alive connections: a request caught in one fails, and is retried.
+  const attempt = () => probe().catch(() => undefined);
+  let last = await attempt();
+  while ((last === undefined || !ok(last)) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
-    last = await probe();
+    last = await attempt();
   }
+  if (last === undefined) throw new Error('nginx never answered');
   return last;
 }
 
