@@ -25,10 +25,14 @@ Commands:
   osv import <path>           import OSV advisory data (folder or .zip); re-checks packages already let in
   replay <streamId> [--at <revision|time>] [--diff] [--json]
                               an entity's state then, folded from its events; --diff: what each event changed
+  agent                       the workspace agent: drives this host's Docker Engine for Warden (WARDEN_AGENT_*)
   help [<command>]            this text, or a command's (as does <command> --help)
 
 Options go in any order, as --name value or --name=value. Configuration comes from environment
 variables: see README.md.`;
+
+const AGENT_USAGE =
+  'Usage: warden agent    the workspace agent on this host (configured by WARDEN_AGENT_*: see README.md)';
 
 const commands = new Map<string, Command>([
   [
@@ -137,6 +141,16 @@ async function main(argv: readonly string[]): Promise<number> {
       return usageError(`unknown command "${rest[0]}"`, USAGE);
     console.log(about?.usage ?? USAGE);
     return 0;
+  }
+  if (name === 'agent') {
+    // The agent runs on a workspace host: no Warden configuration or database, only WARDEN_AGENT_*.
+    const parsed = noArguments(rest);
+    if (parsed.kind === 'help') {
+      console.log(AGENT_USAGE);
+      return 0;
+    }
+    if (parsed.kind === 'invalid') return usageError(parsed.message, AGENT_USAGE);
+    return (await import('./workspaces/index.ts')).agentCommand([], process.env);
   }
   const chosen = commands.get(name);
   if (!chosen) return usageError(`unknown command "${name}"`, USAGE);

@@ -38,6 +38,7 @@ import { type AdminProjectionDeps, metricsRoutes, opsRoutes, swaggerUiAssets } f
 import { npmTokenRoutes, npmViewRoutes, packageRoutes } from './packages/index.ts';
 import { tenancyRoutes } from './tenancy/index.ts';
 import { trackerRoutes } from './tracker/index.ts';
+import { workspacesRoutes } from './workspaces/index.ts';
 
 export type AppConfig = Pick<
   Config,
@@ -279,6 +280,7 @@ export function createApp(deps: AppDeps) {
   );
   app.route('/v1/tenants', tenancyRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
   app.route('/', trackerRoutes(routeDeps));
+  app.route('/', workspacesRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
   app.route('/', npmTokenRoutes({ tokens: npmTokens }));
 

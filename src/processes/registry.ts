@@ -2,6 +2,7 @@ import { userSessions } from './identity/index.ts';
 import { advisoryMonitor, packagePipeline } from './packages/index.ts';
 import type { ProcessManager } from './runtime/index.ts';
 import { issueRules } from './tracker/index.ts';
+import { workspaceProvisioning } from './workspaces/index.ts';
 
 /**
  * Every process manager the workers run. Contexts add theirs as they land (package pipeline, issue
@@ -12,4 +13,5 @@ export const processManagers: readonly ProcessManager[] = [
   packagePipeline,
   advisoryMonitor,
   userSessions,
+  workspaceProvisioning,
 ];

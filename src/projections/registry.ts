@@ -5,6 +5,7 @@ import { oauthClientList, oauthConsentList } from './oauth/index.ts';
 import { packageList, packageRequests } from './packages/index.ts';
 import { tenantDomains, tenantList } from './tenancy/index.ts';
 import { issueList, projectList } from './tracker/index.ts';
+import { agentList, routeList, workspaceList } from './workspaces/index.ts';
 
 /** Every read model the service maintains. */
 export const projections: readonly Projection[] = [
@@ -18,4 +19,7 @@ export const projections: readonly Projection[] = [
   packageRequests,
   oauthClientList,
   oauthConsentList,
+  agentList,
+  workspaceList,
+  routeList,
 ];

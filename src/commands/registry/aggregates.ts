@@ -4,6 +4,7 @@ import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
 import { domainDecider, tenantDecider } from '../tenancy/index.ts';
 import { issueDecider, projectDecider } from '../tracker/index.ts';
+import { agentDecider, quotaDecider, workspaceDecider } from '../workspaces/index.ts';
 
 /**
  * What replay needs of an aggregate: its own `initialState` and `evolve`, and how its state may be
@@ -65,6 +66,9 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('packages.Policy', policyDecider, { snapshots: true }),
   aggregate('oauth.Client', clientDecider, { hide: ['secretHash', 'previousSecretHash'], snapshots: true }),
   aggregate('oauth.Consent', consentDecider),
+  aggregate('workspaces.Agent', agentDecider),
+  aggregate('workspaces.Workspace', workspaceDecider),
+  aggregate('workspaces.Quota', quotaDecider),
 ];
 
 /** A short, stable hash of source texts (32-bit FNV-1a, twice with different seeds): no security role. */

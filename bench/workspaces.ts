@@ -1,0 +1,174 @@
+/**
+ * `npm run bench:workspaces` — provisioning through Warden against doing it by hand, with real Docker
+ * and nginx started here (root needed, as for dockerd): the time from `POST /v1/workspaces` to the
+ * workspace answering through nginx, p50/p95 over 20 workspaces, against a script doing the same
+ * `docker create` / `start` + nginx routes file + `nginx -s reload` directly (`provision_vs_direct`,
+ * target ≤ 1.5); then, with 50 workspaces running, `GET /v1/workspaces` p95 (target ≤ 25 ms).
+ * Warden runs in-process (HTTP through `app.request`, the provisioning worker, the nginx router) on
+ * PGlite. Not a test: it prints figures; the last line is JSON.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import Docker from 'dockerode';
+import { startWorkers } from '../src/processes/runtime/index.ts';
+import { workspaceProvisioning } from '../src/processes/workspaces/index.ts';
+import { NginxRouter } from '../src/workspaces/index.ts';
+import { testApp } from '../test/support/app.ts';
+import { freshPGlite } from '../test/support/databases.ts';
+import { importBaseImage, startDockerd, startNginx } from '../test/support/docker.ts';
+import { startAgent } from '../test/workspaces/agent-support.ts';
+
+const SAMPLES = Number(process.env.BENCH_WORKSPACES ?? 20);
+const RUNNING = 50;
+const LIST_SAMPLES = 200;
+const TARGETS = { provision_vs_direct: 1.5, list_p95_ms: 25 };
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+};
+const round = (n: number) => Math.round(n * 10) / 10;
+
+async function answers(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(url).then(
+      async (r) => r.status === 200 && (await r.text()) === 'workspace\n',
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`${url} never answered`);
+}
+
+const daemon = await startDockerd();
+// Two nginx instances: Warden's router owns the first one's routes file, the direct script the second's.
+const [image, nginx, directNginx, agent, t] = await Promise.all([
+  importBaseImage(daemon),
+  startNginx(),
+  startNginx(),
+  startAgent(daemon),
+  testApp(freshPGlite),
+]);
+const worker = await startWorkers({
+  database: t.database,
+  store: t.store,
+  processes: [workspaceProvisioning],
+  personalData: t.personalData,
+  partitions: 4,
+});
+const router = new NginxRouter({
+  db: t.database.db as never,
+  target: { routesFile: nginx.routes, command: nginx.command },
+  listen: `127.0.0.1:${nginx.port}`,
+  domain: 'ws.bench',
+  intervalMs: 20,
+  logger: { info: () => {}, warn: () => {}, error: (o: object) => log(`router: ${JSON.stringify(o)}`) },
+});
+router.start();
+
+try {
+  const admin = await t.user({ role: 'admin' });
+  const slug = admin.tenantSlug;
+  const registered = await t.request('/v1/agents', {
+    token: admin.token,
+    tenant: slug,
+    json: {
+      name: 'bench',
+      url: agent.url,
+      enrolment_token: agent.token,
+      capacity: { cpus: 512, memory_mb: 1_000_000, workspaces: 1000 },
+    },
+  });
+  if (registered.status !== 201) throw new Error(`agent registration answered ${registered.status}`);
+  await t.engine.waitFor(['workspaceAgentList'], BigInt(registered.headers.get('x-position') ?? '0'), 5_000);
+
+  const provision = async () => {
+    const user = await t.register({ tenantId: admin.tenantId, role: 'member' });
+    const started = performance.now();
+    const answer = await t.request('/v1/workspaces', {
+      token: admin.token,
+      tenant: slug,
+      json: { image, user_id: user.userId, resources: { cpus: 0.1, memory_mb: 32 } },
+    });
+    if (answer.status !== 202) throw new Error(`POST /v1/workspaces answered ${answer.status}`);
+    await answers(`${nginx.url}/u/${user.userId}/`);
+    return performance.now() - started;
+  };
+
+  log(`warden: provisioning ${SAMPLES} workspaces one after another`);
+  await provision(); // warm-up
+  const warden: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) warden.push(await provision());
+
+  log(`direct: docker create/start + nginx reload, ${SAMPLES} times`);
+  const docker = new Docker({ socketPath: daemon.socket });
+  const directRoutes: string[] = [];
+  const direct: number[] = [];
+  for (let i = 0; i <= SAMPLES; i++) {
+    const started = performance.now();
+    const container = await docker.createContainer({
+      name: `direct-${i}`,
+      Image: image,
+      ExposedPorts: { '8080/tcp': {} },
+      HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+    });
+    await container.start();
+    const port = (await container.inspect()).NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
+    directRoutes.push(`location /direct/${i}/ { proxy_pass http://127.0.0.1:${port}/; }`);
+    writeFileSync(
+      directNginx.routes,
+      `server { listen 127.0.0.1:${directNginx.port}; ${directRoutes.join(' ')} }\n`,
+    );
+    execFileSync(directNginx.command[0] ?? 'nginx', [...directNginx.command.slice(1), '-s', 'reload'], {
+      stdio: 'pipe',
+    });
+    await answers(`${directNginx.url}/direct/${i}/`);
+    if (i > 0) direct.push(performance.now() - started); // the first is the warm-up
+  }
+
+  log(`list: ${RUNNING} running workspaces, GET /v1/workspaces ${LIST_SAMPLES} times`);
+  const have = SAMPLES + 1;
+  // Five at a time: every request of a tenant appends to its one quota stream, so a burst of dozens
+  // serializes there (and on PGlite's single connection) past the request timeout.
+  for (let left = RUNNING - have; left > 0; left -= 5) {
+    await Promise.all(Array.from({ length: Math.min(5, left) }, () => provision()));
+  }
+  const list: number[] = [];
+  for (let i = 0; i < LIST_SAMPLES + 20; i++) {
+    const started = performance.now();
+    const answer = await t.request('/v1/workspaces?limit=50', { token: admin.token, tenant: slug });
+    const body = (await answer.json()) as { items: unknown[] };
+    if (body.items.length !== 50) throw new Error(`the list holds ${body.items.length} workspaces`);
+    if (i >= 20) list.push(performance.now() - started);
+  }
+
+  const result = {
+    samples: SAMPLES,
+    warden_p50_ms: round(percentile(warden, 50)),
+    warden_p95_ms: round(percentile(warden, 95)),
+    direct_p50_ms: round(percentile(direct, 50)),
+    direct_p95_ms: round(percentile(direct, 95)),
+    provision_vs_direct: round(percentile(warden, 50) / percentile(direct, 50)),
+    running_workspaces: RUNNING,
+    list_p50_ms: round(percentile(list, 50)),
+    list_p95_ms: round(percentile(list, 95)),
+    targets: TARGETS,
+  };
+  log(
+    `provision p50/p95: warden ${result.warden_p50_ms}/${result.warden_p95_ms} ms, direct ${result.direct_p50_ms}/${result.direct_p95_ms} ms → ratio ${result.provision_vs_direct} (target ≤ ${TARGETS.provision_vs_direct})`,
+  );
+  log(
+    `GET /v1/workspaces with ${RUNNING} running: p50 ${result.list_p50_ms} ms, p95 ${result.list_p95_ms} ms (target ≤ ${TARGETS.list_p95_ms})`,
+  );
+  log(JSON.stringify(result));
+} finally {
+  await router.stop();
+  await worker.stop();
+  await agent.dispose();
+  await Promise.all([daemon.stop(), nginx.stop(), directNginx.stop()]);
+  await t.dispose();
+}

@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { checkAgainst } from '../kernel/contract.ts';
+import type { DomainEvent } from '../kernel/decider.ts';
+import type { FieldError } from '../kernel/errors.ts';
+
+export const AgentName = z
+  .string()
+  .trim()
+  .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'must be 1-63 lowercase letters, digits, "." or "-"');
+export const AgentLabel = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._=-]{0,62}$/, 'must be 1-63 lowercase letters, digits, ".", "_", "=" or "-"');
+export const AgentCapacity = z.object({
+  cpus: z.number().positive().max(1024),
+  memoryMb: z.number().int().min(64).max(16_777_216),
+  workspaces: z.number().int().min(1).max(10_000),
+});
+export type AgentCapacity = z.infer<typeof AgentCapacity>;
+/** An image reference as Docker takes it (`name[:tag]`, optionally with a registry host). */
+export const ImageRef = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'must be an image reference such as example/editor:1');
+export const Resources = z.object({
+  cpus: z.number().positive().max(64),
+  memoryMb: z.number().int().min(16).max(1_048_576),
+});
+export type Resources = z.infer<typeof Resources>;
+
+export const workspaceStatuses = [
+  'requested',
+  'placed',
+  'created',
+  'started',
+  'routed',
+  'ready',
+  'stopping',
+  'stopped',
+  'starting',
+  'failed',
+  /** Its agent fell silent: the workspace waits to be recreated elsewhere (by policy) or deleted. */
+  'unavailable',
+  'deleting',
+  'deleted',
+] as const;
+export const WorkspaceStatus = z.enum(workspaceStatuses);
+export type WorkspaceStatus = z.infer<typeof WorkspaceStatus>;
+
+/** The steps of provisioning, named in a failure. */
+export const ProvisioningStep = z.enum(['place', 'create', 'start', 'route', 'ready', 'stop', 'delete']);
+export type ProvisioningStep = z.infer<typeof ProvisioningStep>;
+
+const at = z.iso.datetime();
+/** Who did it: a user id, or `process:<name>` for a process manager. */
+const by = z.string().min(1).max(200);
+const agent = { agentId: z.uuid(), tenantId: z.uuid() };
+const workspace = { workspaceId: z.uuid(), tenantId: z.uuid() };
+
+/** The event contract of the workspaces context: these schemas are what is stored. */
+export const workspacesEventSchemas = {
+  AgentRegistered: z.object({
+    ...agent,
+    name: AgentName,
+    url: z.url(),
+    labels: z.array(AgentLabel).max(32),
+    capacity: AgentCapacity,
+    at,
+    by,
+  }),
+  AgentDeregistered: z.object({ ...agent, at, by }),
+
+  /** A slot of the tenant's workspace quota taken for one user's workspace (the quota's stream). */
+  WorkspaceSlotClaimed: z.object({
+    tenantId: z.uuid(),
+    workspaceId: z.uuid(),
+    userId: z.uuid(),
+    limit: z.number().int().min(0).nullable(),
+    at,
+  }),
+  WorkspaceSlotReleased: z.object({ tenantId: z.uuid(), workspaceId: z.uuid(), userId: z.uuid(), at }),
+
+  WorkspaceRequested: z.object({
+    ...workspace,
+    userId: z.uuid(),
+    image: ImageRef,
+    resources: Resources,
+    /** The agent an admin chose, or null to let placement choose. */
+    agentId: z.uuid().nullable(),
+    ports: z.array(z.number().int().min(1).max(65535)).min(1).max(8),
+    at,
+    by,
+  }),
+  WorkspacePlaced: z.object({ ...workspace, agentId: z.uuid(), at }),
+  WorkspaceContainerCreated: z.object({
+    ...workspace,
+    containerName: z.string(),
+    containerId: z.string(),
+    at,
+  }),
+  WorkspaceContainerStarted: z.object({ ...workspace, at }),
+  WorkspaceRoutePublished: z.object({
+    ...workspace,
+    /** Where nginx sends the workspace's traffic: the agent's published host and port. */
+    upstream: z.string().regex(/^[0-9.]+:[0-9]{1,5}$/),
+    at,
+  }),
+  WorkspaceReady: z.object({ ...workspace, at }),
+  WorkspaceProvisioningFailed: z.object({
+    ...workspace,
+    step: ProvisioningStep,
+    reason: z.string().max(2000),
+    at,
+  }),
+  WorkspaceUnavailable: z.object({ ...workspace, agentId: z.uuid(), reason: z.string().max(500), at }),
+  WorkspaceStopRequested: z.object({ ...workspace, at, by }),
+  WorkspaceStopped: z.object({ ...workspace, at }),
+  WorkspaceStartRequested: z.object({ ...workspace, at, by }),
+  WorkspaceDeletionRequested: z.object({
+    ...workspace,
+    deleteData: z.boolean(),
+    reason: z.string().max(200),
+    at,
+    by,
+  }),
+  WorkspaceRouteWithdrawn: z.object({ ...workspace, at }),
+  WorkspaceContainerRemoved: z.object({ ...workspace, at }),
+  WorkspaceDeleted: z.object({ ...workspace, at }),
+} as const;
+
+type Schemas = typeof workspacesEventSchemas;
+export type WorkspacesEvent = {
+  [K in keyof Schemas]: DomainEvent<K, z.infer<Schemas[K]>>;
+}[keyof Schemas];
+export type WorkspacesEventType = WorkspacesEvent['type'];
+export const workspacesEventTypes = Object.keys(workspacesEventSchemas) as WorkspacesEventType[];
+
+export type AgentEvent = Extract<WorkspacesEvent, { type: `Agent${string}` }>;
+export type SlotEvent = Extract<WorkspacesEvent, { type: `WorkspaceSlot${string}` }>;
+export type WorkspaceEvent = Exclude<WorkspacesEvent, AgentEvent | SlotEvent>;
+
+export const agentStreamId = (agentId: string) => `workspaces.Agent-${agentId}`;
+export const workspaceStreamId = (workspaceId: string) => `workspaces.Workspace-${workspaceId}`;
+export const quotaStreamId = (tenantId: string) => `workspaces.Quota-${tenantId}`;
+
+/** Validates events against their stored contract, as `decide` returns them. */
+export const checkEvents = <E extends WorkspacesEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>
+  checkAgainst(workspacesEventSchemas, events, fail);

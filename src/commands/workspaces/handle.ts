@@ -1,0 +1,122 @@
+import type { EventStore } from '../../eventstore/port.ts';
+import { notFound } from '../kernel/errors.ts';
+import { type CommandContext, type CommandResult, handle, load } from '../kernel/handle.ts';
+import { type AgentCommand, type AgentState, agentDecider } from './agent.ts';
+import { agentStreamId, quotaStreamId, workspaceStreamId } from './events.ts';
+import { quotaDecider } from './quota.ts';
+import { type WorkspaceCommand, type WorkspaceState, workspaceDecider } from './workspace.ts';
+
+/** Concurrent requests in one tenant all append to its quota stream: each retries until it decides. */
+const QUOTA_ATTEMPTS = 100;
+
+export async function findAgent(
+  store: EventStore,
+  tenantId: string,
+  agentId: string,
+): Promise<{ state: AgentState; revision: number } | undefined> {
+  const loaded = await load(store, agentStreamId(agentId), agentDecider);
+  if (!loaded.state.exists || loaded.state.removed || loaded.state.tenantId !== tenantId) return undefined;
+  return { state: loaded.state, revision: loaded.revision };
+}
+
+export function registerAgent(
+  store: EventStore,
+  input: Omit<Extract<AgentCommand, { type: 'RegisterAgent' }>, 'type'>,
+  context: CommandContext,
+): Promise<CommandResult<AgentState>> {
+  return handle(
+    store,
+    agentStreamId(input.agentId),
+    agentDecider,
+    { type: 'RegisterAgent', ...input },
+    context,
+  );
+}
+
+export async function deregisterAgent(
+  store: EventStore,
+  tenantId: string,
+  agentId: string,
+  change: { at: string; by: string },
+  context: CommandContext,
+): Promise<CommandResult<AgentState>> {
+  if (!(await findAgent(store, tenantId, agentId))) throw notFound('agent');
+  return handle(store, agentStreamId(agentId), agentDecider, { type: 'DeregisterAgent', ...change }, context);
+}
+
+export async function findWorkspace(
+  store: EventStore,
+  tenantId: string,
+  workspaceId: string,
+): Promise<{ state: WorkspaceState; revision: number } | undefined> {
+  const loaded = await load(store, workspaceStreamId(workspaceId), workspaceDecider);
+  if (!loaded.state.exists || loaded.state.tenantId !== tenantId) return undefined;
+  return { state: loaded.state, revision: loaded.revision };
+}
+
+export type RequestWorkspaceInput = Omit<Extract<WorkspaceCommand, { type: 'RequestWorkspace' }>, 'type'> & {
+  /** The plan's `workspaces` limit (null: unlimited). */
+  limit: number | null;
+};
+
+/**
+ * Takes a slot of the tenant's quota (refused 409 when the plan's limit is reached or the user
+ * already has a workspace, whatever runs concurrently), then opens the workspace's stream.
+ */
+export async function requestWorkspace(
+  store: EventStore,
+  input: RequestWorkspaceInput,
+  context: CommandContext,
+): Promise<CommandResult<WorkspaceState>> {
+  const { limit, ...request } = input;
+  await handle(
+    store,
+    quotaStreamId(input.tenantId),
+    quotaDecider,
+    {
+      type: 'ClaimWorkspaceSlot',
+      tenantId: input.tenantId,
+      workspaceId: input.workspaceId,
+      userId: input.userId,
+      limit,
+      at: input.at,
+    },
+    { ...context, maxAttempts: QUOTA_ATTEMPTS },
+  );
+  return handle(
+    store,
+    workspaceStreamId(input.workspaceId),
+    workspaceDecider,
+    { type: 'RequestWorkspace', ...request },
+    context,
+  );
+}
+
+/** A change to a workspace of this tenant; another tenant's workspace is a 404. */
+export async function changeWorkspace(
+  store: EventStore,
+  tenantId: string,
+  workspaceId: string,
+  command: Exclude<WorkspaceCommand, { type: 'RequestWorkspace' }>,
+  context: CommandContext,
+): Promise<CommandResult<WorkspaceState>> {
+  if (!(await findWorkspace(store, tenantId, workspaceId))) throw notFound('workspace');
+  return handle(store, workspaceStreamId(workspaceId), workspaceDecider, command, context);
+}
+
+/** Gives the workspace's quota slot back (after deletion or a failed provisioning). */
+export async function releaseWorkspaceSlot(
+  store: EventStore,
+  tenantId: string,
+  workspaceId: string,
+  at: string,
+  context: CommandContext,
+): Promise<void> {
+  await handle(
+    store,
+    quotaStreamId(tenantId),
+    quotaDecider,
+    { type: 'ReleaseWorkspaceSlot', tenantId, workspaceId, at },
+    { ...context, maxAttempts: QUOTA_ATTEMPTS },
+  );
+}

@@ -1,0 +1,33 @@
+import type { Context } from 'hono';
+import type { Kysely } from 'kysely';
+import type { Tables } from '../../db/tables.ts';
+import type { EventStore } from '../../eventstore/port.ts';
+import type { AgentKeys } from '../../workspaces/index.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { problemContent } from '../kit/openapi.ts';
+import type { ReadModels } from '../kit/read-models.ts';
+import { commandContext, principalOf, tenantOf } from '../kit/scope.ts';
+
+export interface WorkspacesDeps {
+  store: EventStore;
+  db: Kysely<Tables>;
+  readModels: ReadModels;
+  clock: () => Date;
+  keys: AgentKeys;
+}
+
+/** The tenant, the caller (and whether they manage workspaces) and the command context of a request. */
+export function workspacesContext(c: Context<AppEnv>) {
+  const tenant = tenantOf(c);
+  const principal = principalOf(c);
+  const actor = { userId: principal.userId, manager: principal.permissions.has('workspaces:manage') };
+  const context = commandContext(c, { tenantId: tenant.id, actorId: principal.userId }, { ifMatch: false });
+  return { tenant, actor, context };
+}
+
+export const workspacesProblems = {
+  401: problemContent('No valid access token'),
+  403: problemContent('The role may not do this'),
+  404: problemContent('No such agent, workspace or user in this tenant'),
+  409: problemContent('Refused: quota, capacity (with the numbers), one workspace per user, or the state'),
+};

@@ -1,0 +1,36 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Kysely } from 'kysely';
+import type { Tables } from '../../db/tables.ts';
+import type { EventStore } from '../../eventstore/port.ts';
+import { agentKeys } from '../../workspaces/index.ts';
+import type { AppEnv } from '../kit/env.ts';
+import type { ReadModels } from '../kit/read-models.ts';
+import { validationHook } from '../kit/validation.ts';
+import { requirePermission } from '../middleware/authorize.ts';
+import { agentRoutes } from './agents.ts';
+import { workspaceRoutes } from './workspaces.ts';
+
+export interface WorkspacesRouteDeps {
+  store: EventStore;
+  db: Kysely<Tables>;
+  readModels: ReadModels;
+  clock: () => Date;
+}
+
+/**
+ * `/v1/agents…` (`workspaces:manage`) and `/v1/workspaces…` (`workspaces:use`; a member acts on their
+ * own workspace, `workspaces:manage` on anyone's in the tenant).
+ */
+export function workspacesRoutes(deps: WorkspacesRouteDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const full = { ...deps, keys: agentKeys(deps.db as unknown as Kysely<unknown>) };
+  app.on(['GET', 'POST', 'DELETE'], ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:manage'));
+  app.on(
+    ['GET', 'POST', 'DELETE'],
+    ['/v1/workspaces', '/v1/workspaces/*'],
+    requirePermission('workspaces:use', 'workspaces:manage'),
+  );
+  app.route('/', agentRoutes(full));
+  app.route('/', workspaceRoutes(full));
+  return app;
+}

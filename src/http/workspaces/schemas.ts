@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { AgentLabel, AgentName, ImageRef, workspaceStatuses } from '../../commands/workspaces/index.ts';
+
+export const RegisterAgentBody = z.strictObject({
+  name: AgentName,
+  url: z.url().meta({ description: 'Where Warden reaches the agent, e.g. http://10.0.0.5:7070' }),
+  enrolment_token: z.string().min(16).max(500),
+  labels: z.array(AgentLabel).max(32).default([]),
+  capacity: z.strictObject({
+    cpus: z.number().positive().max(1024),
+    memory_mb: z.number().int().min(64).max(16_777_216),
+    workspaces: z.number().int().min(1).max(10_000),
+  }),
+});
+
+export const Agent = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    url: z.string(),
+    labels: z.array(z.string()),
+    capacity: z.object({ cpus: z.number(), memory_mb: z.number(), workspaces: z.number() }),
+    used: z.object({ cpus: z.number(), memory_mb: z.number(), workspaces: z.number() }),
+    state: z.enum(['active']),
+    registered_at: z.string(),
+    last_heartbeat_at: z.string().nullable(),
+  })
+  .meta({ id: 'WorkspaceAgent' });
+
+export const CreateWorkspaceBody = z.strictObject({
+  user_id: z
+    .uuid()
+    .optional()
+    .meta({ description: 'Whose workspace (default: the caller); another user’s needs workspaces:manage' }),
+  image: ImageRef,
+  resources: z
+    .strictObject({
+      cpus: z.number().positive().max(64).default(1),
+      memory_mb: z.number().int().min(16).max(1_048_576).default(512),
+    })
+    .default({ cpus: 1, memory_mb: 512 }),
+  agent_id: z
+    .uuid()
+    .optional()
+    .meta({ description: 'An agent of the tenant (workspaces:manage); default: placement chooses' }),
+  ports: z.array(z.number().int().min(1).max(65535)).min(1).max(8).default([8080]),
+});
+
+export const Workspace = z
+  .object({
+    id: z.uuid(),
+    user_id: z.uuid(),
+    image: z.string(),
+    resources: z.object({ cpus: z.number(), memory_mb: z.number() }),
+    ports: z.array(z.number()),
+    agent_id: z.uuid().nullable(),
+    status: z.enum(workspaceStatuses),
+    container_name: z.string().nullable(),
+    failure: z.object({ step: z.string(), reason: z.string() }).nullable(),
+    path: z.string().meta({ description: 'Where nginx serves it: /u/<user id>/' }),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'Workspace' });
+
+export const WorkspaceListQuery = z.strictObject({
+  user: z.uuid().optional(),
+  agent: z.uuid().optional(),
+  state: z.enum(workspaceStatuses).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(500).optional(),
+});
+
+export const DeleteWorkspaceQuery = z.strictObject({
+  delete_data: z.enum(['true', 'false']).default('false'),
+});
+
+export const IdParam = z.object({ id: z.uuid() });

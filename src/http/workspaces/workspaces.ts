@@ -1,0 +1,294 @@
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { findUser } from '../../commands/identity/index.ts';
+import { conflict, invalid, notFound } from '../../commands/kernel/errors.ts';
+import { PlanId, plans } from '../../commands/tenancy/index.ts';
+import {
+  changeWorkspace,
+  findWorkspace,
+  requestWorkspace,
+  type WorkspaceState,
+} from '../../commands/workspaces/index.ts';
+import {
+  agentRow,
+  agentUsage,
+  listWorkspaces,
+  type WorkspaceListTable,
+  type WorkspacesReadTables,
+} from '../../projections/workspaces/index.ts';
+import type { AppEnv } from '../kit/env.ts';
+import { commonProblems, jsonContent } from '../kit/openapi.ts';
+import { decodeCursor, encodeCursor } from '../kit/pagination.ts';
+import { RequestError } from '../kit/problem.ts';
+import { validationHook } from '../kit/validation.ts';
+import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
+import {
+  CreateWorkspaceBody,
+  DeleteWorkspaceQuery,
+  IdParam,
+  Workspace,
+  WorkspaceListQuery,
+} from './schemas.ts';
+
+export const workspacePath = (userId: string) => `/u/${userId}/`;
+
+function presentState(state: WorkspaceState) {
+  return {
+    id: state.workspaceId,
+    user_id: state.userId,
+    image: state.image,
+    resources: { cpus: state.resources.cpus, memory_mb: state.resources.memoryMb },
+    ports: state.ports,
+    agent_id: state.agentId,
+    status: state.status,
+    container_name: state.containerName,
+    failure: state.failure,
+    path: workspacePath(state.userId),
+    created_at: state.createdAt,
+    updated_at: state.updatedAt,
+  };
+}
+
+function presentRow(row: WorkspaceListTable) {
+  return {
+    id: row.id,
+    user_id: row.user_id,
+    image: row.image,
+    resources: { cpus: row.cpus, memory_mb: row.memory_mb },
+    ports: row.ports,
+    agent_id: row.agent_id,
+    status: row.status,
+    container_name: row.container_name,
+    failure: row.failure_step ? { step: row.failure_step, reason: row.failure_reason ?? '' } : null,
+    path: workspacePath(row.user_id),
+    created_at: new Date(row.created_at).toISOString(),
+    updated_at: new Date(row.updated_at).toISOString(),
+  };
+}
+
+const WorkspaceWritten = Workspace.extend({ position: z.string() });
+
+/**
+ * Workspaces: request one (for oneself with `workspaces:use`; for another user or on a chosen agent
+ * with `workspaces:manage`), list, read, start, stop, delete. A member sees only their own: anyone
+ * else's is a 404, as is another tenant's.
+ */
+export function workspaceRoutes(deps: WorkspacesDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const db = deps.db as unknown as Kysely<WorkspacesReadTables>;
+  const written = (c: Context<AppEnv>, state: WorkspaceState, revision: number, position: bigint) => {
+    c.header('ETag', `"${revision}"`);
+    c.header('X-Position', position.toString());
+    return { ...presentState(state), position: position.toString() };
+  };
+  /** The workspace of the path, if the caller may see it. */
+  const visible = async (c: Context<AppEnv>, workspaceId: string) => {
+    const { tenant, actor } = workspacesContext(c);
+    const found = await findWorkspace(deps.store, tenant.id, workspaceId);
+    if (!found || found.state.status === 'deleted') throw notFound('workspace');
+    if (!actor.manager && found.state.userId !== actor.userId) throw notFound('workspace');
+    return found;
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/workspaces',
+      tags: ['Workspaces'],
+      summary:
+        'Request a workspace: 202, then the provisioning process places, creates, starts and routes it',
+      request: { body: { content: { 'application/json': { schema: CreateWorkspaceBody } }, required: true } },
+      responses: {
+        202: jsonContent(WorkspaceWritten, 'Requested'),
+        ...commonProblems,
+        ...workspacesProblems,
+      },
+    }),
+    async (c) => {
+      const { tenant, actor, context } = workspacesContext(c);
+      const body = c.req.valid('json');
+      const userId = body.user_id ?? actor.userId;
+      if ((userId !== actor.userId || body.agent_id) && !actor.manager) {
+        throw new RequestError(
+          403,
+          'forbidden',
+          'a workspace for another user, or on a chosen agent, needs workspaces:manage',
+        );
+      }
+      if (!(await findUser(deps.store, tenant.id, userId))) {
+        throw invalid([{ path: 'user_id', message: `no user ${userId} in this tenant` }]);
+      }
+      const resources = { cpus: body.resources.cpus, memoryMb: body.resources.memory_mb };
+      if (body.agent_id) {
+        const agent = await agentRow(db, tenant.id, body.agent_id);
+        if (!agent) throw notFound(`agent ${body.agent_id}`);
+        const used = (await agentUsage(db, tenant.id)).get(agent.id) ?? {
+          cpus: 0,
+          memoryMb: 0,
+          workspaces: 0,
+        };
+        if (
+          used.cpus + resources.cpus > agent.cpus ||
+          used.memoryMb + resources.memoryMb > agent.memory_mb ||
+          used.workspaces + 1 > agent.max_workspaces
+        ) {
+          throw conflict(
+            `the agent ${agent.name} has ${agent.cpus - used.cpus} CPUs, ${agent.memory_mb - used.memoryMb} MB and ${agent.max_workspaces - used.workspaces} workspaces free; asked for ${resources.cpus} CPUs and ${resources.memoryMb} MB`,
+          );
+        }
+      }
+      const planId = PlanId.safeParse(tenant.plan);
+      const limit = planId.success ? plans[planId.data].workspaces : 0;
+      const result = await requestWorkspace(
+        deps.store,
+        {
+          workspaceId: crypto.randomUUID(),
+          tenantId: tenant.id,
+          userId,
+          image: body.image,
+          resources,
+          agentId: body.agent_id ?? null,
+          ports: body.ports,
+          at: deps.clock().toISOString(),
+          by: actor.userId,
+          limit,
+        },
+        context,
+      );
+      c.header('Location', `/v1/workspaces/${result.state.workspaceId}`);
+      return c.json(written(c, result.state, result.revision, result.position), 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/workspaces',
+      tags: ['Workspaces'],
+      summary: 'Workspaces (a member sees only their own), filtered by user, agent and state',
+      request: { query: WorkspaceListQuery },
+      responses: {
+        200: jsonContent(
+          z.object({ items: z.array(Workspace), next_cursor: z.string().nullable() }),
+          'A page',
+        ),
+        ...commonProblems,
+        ...workspacesProblems,
+      },
+    }),
+    async (c) => {
+      const { tenant, actor } = workspacesContext(c);
+      const query = c.req.valid('query');
+      await deps.readModels.awaitPosition(c, ['workspaceList']);
+      const userId = actor.manager ? query.user : actor.userId;
+      if (!actor.manager && query.user && query.user !== actor.userId)
+        return c.json({ items: [], next_cursor: null }, 200);
+      const after = query.cursor ? decodeCursor(query.cursor, 'created_at') : undefined;
+      const rows = await listWorkspaces(
+        db,
+        {
+          tenantId: tenant.id,
+          ...(userId ? { userId } : {}),
+          ...(query.agent ? { agentId: query.agent } : {}),
+          ...(query.state ? { status: query.state } : {}),
+        },
+        {
+          limit: query.limit + 1,
+          ...(after ? { after: { createdAt: new Date(after.key), id: after.id } } : {}),
+        },
+      );
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return c.json(
+        {
+          items: page.map(presentRow),
+          next_cursor:
+            rows.length > query.limit && last
+              ? encodeCursor('created_at', new Date(last.created_at).toISOString(), last.id)
+              : null,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/workspaces/{id}',
+      tags: ['Workspaces'],
+      summary: 'One workspace, as its events say now',
+      request: { params: IdParam },
+      responses: { 200: jsonContent(Workspace, 'The workspace'), ...workspacesProblems },
+    }),
+    async (c) => {
+      const found = await visible(c, c.req.valid('param').id);
+      c.header('ETag', `"${found.revision}"`);
+      return c.json(presentState(found.state), 200);
+    },
+  );
+
+  for (const action of ['start', 'stop'] as const) {
+    app.openapi(
+      createRoute({
+        method: 'post',
+        path: `/v1/workspaces/{id}/${action}`,
+        tags: ['Workspaces'],
+        summary: action === 'start' ? 'Start a stopped workspace' : 'Stop a ready workspace',
+        request: { params: IdParam },
+        responses: { 202: jsonContent(WorkspaceWritten, 'Accepted'), ...workspacesProblems },
+      }),
+      async (c) => {
+        const { tenant, actor, context } = workspacesContext(c);
+        const { id } = c.req.valid('param');
+        await visible(c, id);
+        const at = deps.clock().toISOString();
+        const result = await changeWorkspace(
+          deps.store,
+          tenant.id,
+          id,
+          action === 'start' ? { type: 'StartWorkspace', actor, at } : { type: 'StopWorkspace', actor, at },
+          context,
+        );
+        return c.json(written(c, result.state, result.revision, result.position), 202);
+      },
+    );
+  }
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/workspaces/{id}',
+      tags: ['Workspaces'],
+      summary:
+        'Delete a workspace (`delete_data=true` removes its volumes too): deprovisioning runs in reverse',
+      request: { params: IdParam, query: DeleteWorkspaceQuery },
+      responses: { 202: jsonContent(WorkspaceWritten, 'Deletion under way'), ...workspacesProblems },
+    }),
+    async (c) => {
+      const { tenant, actor, context } = workspacesContext(c);
+      const { id } = c.req.valid('param');
+      await visible(c, id);
+      if (!actor.manager) {
+        throw new RequestError(403, 'forbidden', 'deleting a workspace needs workspaces:manage');
+      }
+      const result = await changeWorkspace(
+        deps.store,
+        tenant.id,
+        id,
+        {
+          type: 'DeleteWorkspace',
+          actor,
+          deleteData: c.req.valid('query').delete_data === 'true',
+          reason: 'requested',
+          at: deps.clock().toISOString(),
+        },
+        context,
+      );
+      return c.json(written(c, result.state, result.revision, result.position), 202);
+    },
+  );
+  return app;
+}

@@ -1,0 +1,1 @@
+export { workspaceProvisioning } from './provisioning.ts';

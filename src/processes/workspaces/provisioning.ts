@@ -1,0 +1,280 @@
+import type { Kysely } from 'kysely';
+import { isDomainError, load } from '../../commands/kernel/index.ts';
+import {
+  containerNameOf,
+  type ProvisioningStep,
+  quotaDecider,
+  quotaStreamId,
+  type WorkspaceCommand,
+  type WorkspaceEvent,
+  type WorkspaceState,
+  workspaceDecider,
+  workspaceStreamId,
+} from '../../commands/workspaces/index.ts';
+import type { RecordedEvent } from '../../eventstore/port.ts';
+import { agentUsage, listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
+import { AgentCallError, type AgentClient, agentClient, agentKeys } from '../../workspaces/index.ts';
+import { defineProcessManager, type ProcessContext } from '../runtime/process-manager.ts';
+
+const NAME = 'workspaceProvisioning';
+
+type Ctx = ProcessContext<WorkspacesReadTables>;
+
+/** A failure the agent reports about the request itself (4xx): retrying will not help. */
+const permanent = (error: unknown) =>
+  error instanceof AgentCallError && error.status >= 400 && error.status < 500;
+
+const now = () => new Date().toISOString();
+
+async function issue(ctx: Ctx, workspaceId: string, command: WorkspaceCommand, key?: string) {
+  try {
+    await ctx.issue(
+      workspaceStreamId(workspaceId),
+      workspaceDecider,
+      command,
+      key === undefined ? {} : { key },
+    );
+  } catch (error) {
+    // The workspace moved on meanwhile (deleted while being created…): the step no longer applies.
+    if (isDomainError(error)) {
+      ctx.logger.info(
+        { workspaceId, command: command.type, reason: error.message },
+        'workspace step no longer applies',
+      );
+      return;
+    }
+    throw error;
+  }
+}
+
+async function clientFor(ctx: Ctx, tenantId: string, agentId: string): Promise<AgentClient | undefined> {
+  const agents = await listAgents(ctx.db, tenantId);
+  const agent = agents.find((a) => a.id === agentId);
+  const key = await agentKeys(ctx.db as unknown as Kysely<unknown>).get(agentId);
+  if (!agent || !key) return undefined;
+  return agentClient({ url: agent.url, key, timeoutMs: 20_000 });
+}
+
+/** The agent with the most free CPU that fits the request (or the one asked for, if it fits). */
+async function place(ctx: Ctx, state: WorkspaceState, exclude?: string): Promise<string | undefined> {
+  const [agents, usage] = await Promise.all([
+    listAgents(ctx.db, state.tenantId),
+    agentUsage(ctx.db, state.tenantId),
+  ]);
+  const fits = agents
+    .filter((agent) => agent.id !== exclude)
+    .filter(
+      (agent) =>
+        exclude !== undefined || state.requestedAgentId === null || agent.id === state.requestedAgentId,
+    )
+    .map((agent) => {
+      const used = usage.get(agent.id) ?? { cpus: 0, memoryMb: 0, workspaces: 0 };
+      return {
+        agent,
+        freeCpus: agent.cpus - used.cpus,
+        freeMemory: agent.memory_mb - used.memoryMb,
+        freeSlots: agent.max_workspaces - used.workspaces,
+      };
+    })
+    .filter(
+      (c) =>
+        c.freeCpus >= state.resources.cpus && c.freeMemory >= state.resources.memoryMb && c.freeSlots >= 1,
+    )
+    .sort((a, b) => b.freeCpus - a.freeCpus || a.agent.name.localeCompare(b.agent.name));
+  return fits[0]?.agent.id;
+}
+
+async function fail(ctx: Ctx, state: WorkspaceState, step: ProvisioningStep, reason: string) {
+  await issue(ctx, state.workspaceId, { type: 'FailProvisioning', step, reason, at: now() });
+}
+
+/**
+ * Runs one step of the agent's work; a permanent refusal fails the workspace with the agent's reason,
+ * a transient failure (agent unreachable, 5xx) is thrown so the runtime retries the event.
+ */
+async function onAgent(
+  ctx: Ctx,
+  state: WorkspaceState,
+  step: ProvisioningStep,
+  work: (client: AgentClient) => Promise<WorkspaceCommand | undefined>,
+) {
+  if (!state.agentId) return fail(ctx, state, step, 'the workspace has no agent');
+  const client = await clientFor(ctx, state.tenantId, state.agentId);
+  if (!client) return fail(ctx, state, step, `the agent ${state.agentId} is not registered any more`);
+  let command: WorkspaceCommand | undefined;
+  try {
+    command = await work(client);
+  } catch (error) {
+    if (!permanent(error)) throw error;
+    return fail(ctx, state, step, (error as Error).message);
+  }
+  if (command) await issue(ctx, state.workspaceId, command);
+}
+
+/** A user removed from the tenant (identity's `UserRemoved`) loses their workspaces: each is deleted. */
+async function deprovisionUser(recorded: RecordedEvent, ctx: Ctx) {
+  const { tenantId, userId } = recorded.data as { tenantId: string; userId: string };
+  const rows = await ctx.db
+    .selectFrom('workspace_list')
+    .select(['id'])
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .execute();
+  for (const row of rows) {
+    await issue(
+      ctx,
+      row.id,
+      {
+        type: 'DeleteWorkspace',
+        actor: { userId: `process:${NAME}`, manager: true },
+        deleteData: true,
+        reason: 'user_removed',
+        at: now(),
+      },
+      row.id,
+    );
+  }
+}
+
+/**
+ * The provisioning saga, driven by the workspace's own events: requested → placed (by free capacity
+ * and the admin's choice) → container created (named after the workspace, so a retry finds it) →
+ * started → route published → ready; stop and start; deletion in reverse (route withdrawn, container
+ * removed, deleted, quota slot released). A failed step compensates: the half-made container is
+ * removed, and the routes read model drops the workspace's route. Every agent call is idempotent and
+ * every recorded step too, so re-handling an event after a crash (SIGKILL at any point) repeats the
+ * call harmlessly and appends nothing twice.
+ */
+export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables>({
+  name: NAME,
+  types: [
+    'UserRemoved',
+    'WorkspaceRequested',
+    'WorkspacePlaced',
+    'WorkspaceContainerCreated',
+    'WorkspaceContainerStarted',
+    'WorkspaceRoutePublished',
+    'WorkspaceProvisioningFailed',
+    'WorkspaceUnavailable',
+    'WorkspaceStopRequested',
+    'WorkspaceStartRequested',
+    'WorkspaceDeletionRequested',
+    'WorkspaceRouteWithdrawn',
+    'WorkspaceContainerRemoved',
+    'WorkspaceDeleted',
+  ],
+  async handle(recorded: RecordedEvent, ctx) {
+    if (recorded.type === 'UserRemoved') return deprovisionUser(recorded, ctx);
+    const event = recorded as unknown as RecordedEvent & WorkspaceEvent;
+    const { workspaceId } = event.data;
+    const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
+    if (!state.exists) return;
+    const name = containerNameOf(workspaceId);
+    switch (event.type) {
+      case 'WorkspaceRequested': {
+        if (state.status !== 'requested') return;
+        const agentId = await place(ctx, state);
+        if (!agentId) {
+          return fail(
+            ctx,
+            state,
+            'place',
+            `no agent has ${state.resources.cpus} CPUs and ${state.resources.memoryMb} MB free`,
+          );
+        }
+        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+      }
+      case 'WorkspaceUnavailable': {
+        // Policy: recreate it on another agent (its data, unless on shared storage, is lost with the host).
+        if (state.status !== 'unavailable') return;
+        const agentId = await place(ctx, state, event.data.agentId);
+        if (!agentId) return fail(ctx, state, 'place', 'its agent is lost and no other agent has room');
+        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+      }
+      case 'WorkspacePlaced':
+        if (state.status !== 'placed') return;
+        return onAgent(ctx, state, 'create', async (client) => {
+          const created = await client.create({
+            name,
+            image: state.image,
+            ports: state.ports,
+            cpus: state.resources.cpus,
+            memory_mb: state.resources.memoryMb,
+            labels: {
+              'warden.workspace': workspaceId,
+              'warden.tenant': state.tenantId,
+              'warden.user': state.userId,
+            },
+          });
+          return { type: 'RecordContainerCreated', containerName: name, containerId: created.id, at: now() };
+        });
+      case 'WorkspaceContainerCreated':
+        if (state.status !== 'created') return;
+        return onAgent(ctx, state, 'start', async (client) => {
+          await client.start(name);
+          return { type: 'RecordContainerStarted', at: now() };
+        });
+      case 'WorkspaceContainerStarted':
+        if (state.status !== 'started') return;
+        return onAgent(ctx, state, 'route', async (client) => {
+          const ports = await client.ports(name);
+          const first = ports.find((p) => p.container_port === state.ports[0]) ?? ports[0];
+          if (!first)
+            throw new AgentCallError(409, 'no-port', `the container publishes no port for ${state.ports[0]}`);
+          const host = first.host_ip === '0.0.0.0' ? '127.0.0.1' : first.host_ip;
+          return { type: 'PublishRoute', upstream: `${host}:${first.host_port}`, at: now() };
+        });
+      case 'WorkspaceRoutePublished':
+        if (state.status !== 'routed') return;
+        return issue(ctx, workspaceId, { type: 'MarkReady', at: now() });
+      case 'WorkspaceProvisioningFailed':
+        // Compensation: no half-made container stays behind (the route is dropped by the read model).
+        if (state.status !== 'failed' || !state.agentId) return;
+        return onAgent(ctx, state, event.data.step, async (client) => {
+          await client.remove(name, { volumes: true });
+          return undefined;
+        });
+      case 'WorkspaceStopRequested':
+        if (state.status !== 'stopping') return;
+        return onAgent(ctx, state, 'stop', async (client) => {
+          await client.stop(name);
+          return { type: 'RecordStopped', at: now() };
+        });
+      case 'WorkspaceStartRequested':
+        if (state.status !== 'starting') return;
+        return onAgent(ctx, state, 'start', async (client) => {
+          await client.start(name);
+          return { type: 'RecordContainerStarted', at: now() };
+        });
+      case 'WorkspaceDeletionRequested':
+        if (state.status !== 'deleting') return;
+        return issue(ctx, workspaceId, { type: 'RecordRouteWithdrawn', at: now() });
+      case 'WorkspaceRouteWithdrawn': {
+        if (state.status !== 'deleting') return;
+        if (state.agentId) {
+          const client = await clientFor(ctx, state.tenantId, state.agentId);
+          if (client) await client.remove(name, { volumes: state.deleteData });
+        }
+        return issue(ctx, workspaceId, { type: 'RecordContainerRemoved', at: now() });
+      }
+      case 'WorkspaceContainerRemoved':
+        if (state.status !== 'deleting') return;
+        return issue(ctx, workspaceId, { type: 'MarkDeleted', at: now() });
+      case 'WorkspaceDeleted':
+        await ctx.issue(
+          quotaStreamId(state.tenantId),
+          quotaDecider,
+          {
+            type: 'ReleaseWorkspaceSlot',
+            tenantId: state.tenantId,
+            workspaceId,
+            at: now(),
+          },
+          { maxAttempts: 100 },
+        );
+        return;
+      default:
+        return;
+    }
+  },
+});

@@ -1,0 +1,13 @@
+export { type AgentListTables, agentList, type WorkspaceAgentTable } from './agent-list.ts';
+export {
+  agentRow,
+  agentUsage,
+  listAgents,
+  listWorkspaces,
+  liveRoutes,
+  type WorkspaceFilters,
+  type WorkspacesReadTables,
+  workspaceRow,
+} from './queries.ts';
+export { type RouteListTables, routeList, type WorkspaceRouteTable } from './route-list.ts';
+export { type WorkspaceListTable, type WorkspaceListTables, workspaceList } from './workspace-list.ts';

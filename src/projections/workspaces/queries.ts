@@ -1,0 +1,91 @@
+import type { Kysely } from 'kysely';
+import type { WorkspaceStatus } from '../../commands/workspaces/index.ts';
+import type { AgentListTables } from './agent-list.ts';
+import type { RouteListTables } from './route-list.ts';
+import type { WorkspaceListTables } from './workspace-list.ts';
+
+export type WorkspacesReadTables = AgentListTables & WorkspaceListTables & RouteListTables;
+
+export interface WorkspaceFilters {
+  tenantId: string;
+  userId?: string;
+  agentId?: string;
+  status?: WorkspaceStatus;
+}
+
+/** Workspaces of a tenant, oldest first, keyset-paged by (created_at, id). */
+export function listWorkspaces(
+  db: Kysely<WorkspacesReadTables>,
+  filters: WorkspaceFilters,
+  page: { limit: number; after?: { createdAt: Date; id: string } },
+) {
+  let query = db.selectFrom('workspace_list').selectAll().where('tenant_id', '=', filters.tenantId);
+  if (filters.userId) query = query.where('user_id', '=', filters.userId);
+  if (filters.agentId) query = query.where('agent_id', '=', filters.agentId);
+  if (filters.status) query = query.where('status', '=', filters.status);
+  const after = page.after;
+  if (after) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '>', after.createdAt),
+        eb.and([eb('created_at', '=', after.createdAt), eb('id', '>', after.id)]),
+      ]),
+    );
+  }
+  return query.orderBy('created_at').orderBy('id').limit(page.limit).execute();
+}
+
+export function workspaceRow(db: Kysely<WorkspacesReadTables>, tenantId: string, workspaceId: string) {
+  return db
+    .selectFrom('workspace_list')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', workspaceId)
+    .executeTakeFirst();
+}
+
+export function listAgents(db: Kysely<WorkspacesReadTables>, tenantId: string) {
+  return db
+    .selectFrom('workspace_agents')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .orderBy('name')
+    .execute();
+}
+
+export function agentRow(db: Kysely<WorkspacesReadTables>, tenantId: string, agentId: string) {
+  return db
+    .selectFrom('workspace_agents')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', agentId)
+    .executeTakeFirst();
+}
+
+/** Resources held on each agent of the tenant by workspaces that are not failed or deleted. */
+export async function agentUsage(db: Kysely<WorkspacesReadTables>, tenantId: string) {
+  const rows = await db
+    .selectFrom('workspace_list')
+    .select((eb) => [
+      'agent_id',
+      eb.fn.sum<number>('cpus').as('cpus'),
+      eb.fn.sum<number>('memory_mb').as('memory_mb'),
+      eb.fn.countAll<number>().as('workspaces'),
+    ])
+    .where('tenant_id', '=', tenantId)
+    .where('agent_id', 'is not', null)
+    .where('status', 'not in', ['failed', 'deleted'])
+    .groupBy('agent_id')
+    .execute();
+  return new Map(
+    rows.map((row) => [
+      row.agent_id as string,
+      { cpus: Number(row.cpus), memoryMb: Number(row.memory_mb), workspaces: Number(row.workspaces) },
+    ]),
+  );
+}
+
+/** Every live route (all tenants: one nginx serves them), in a stable order for rendering. */
+export function liveRoutes(db: Kysely<WorkspacesReadTables>) {
+  return db.selectFrom('workspace_routes').selectAll().orderBy('workspace_id').execute();
+}

@@ -1,0 +1,118 @@
+import type { Kysely } from 'kysely';
+import { changeWorkspace } from '../commands/workspaces/index.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import type { Logger } from '../logger.ts';
+import type { WorkspacesReadTables } from '../projections/workspaces/index.ts';
+import { agentKeys } from './agent-keys.ts';
+import { agentClient } from './client/agent-client.ts';
+
+export interface AgentMonitorOptions {
+  db: Kysely<unknown>;
+  store: EventStore;
+  clock: () => Date;
+  /** An agent silent (no answer to a signed health call) for longer than this is lost. */
+  silentAfterMs: number;
+  /** How often every agent is asked (default a third of `silentAfterMs`). */
+  intervalMs?: number;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+}
+
+/** Statuses in which a workspace lives on its agent, and is lost with it. */
+const ON_AGENT = ['created', 'started', 'routed', 'ready', 'stopping', 'stopped', 'starting'] as const;
+
+/**
+ * Heartbeats: asks every registered agent for its health on a timer and remembers when each last
+ * answered. An agent silent past the bound is lost: each of its workspaces is marked `unavailable`
+ * (its route withdrawn), and the provisioning saga recreates it on another agent.
+ */
+export class AgentMonitor {
+  readonly #lastSeen = new Map<string, Date>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #running: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: AgentMonitorOptions) {}
+
+  /** When each agent last answered (absent: not since this monitor started). */
+  lastHeartbeat(agentId: string): Date | undefined {
+    return this.#lastSeen.get(agentId);
+  }
+
+  /** One round: returns the agents found lost in it. */
+  async check(): Promise<string[]> {
+    const db = this.options.db as Kysely<WorkspacesReadTables>;
+    const keys = agentKeys(this.options.db);
+    const agents = await db.selectFrom('workspace_agents').select(['id', 'url', 'tenant_id']).execute();
+    const lost: string[] = [];
+    for (const agent of agents) {
+      const key = await keys.get(agent.id);
+      const answered =
+        key !== undefined &&
+        (await agentClient({ url: agent.url, key, timeoutMs: Math.min(5_000, this.options.silentAfterMs) })
+          .health()
+          .then(
+            () => true,
+            () => false,
+          ));
+      const now = this.options.clock();
+      if (answered) {
+        this.#lastSeen.set(agent.id, now);
+        continue;
+      }
+      const since = this.#lastSeen.get(agent.id);
+      if (since === undefined) {
+        // Never seen by this monitor: the bound counts from now.
+        this.#lastSeen.set(agent.id, now);
+        continue;
+      }
+      if (now.getTime() - since.getTime() <= this.options.silentAfterMs) continue;
+      const workspaces = await db
+        .selectFrom('workspace_list')
+        .select(['id'])
+        .where('agent_id', '=', agent.id)
+        .where('status', 'in', [...ON_AGENT])
+        .execute();
+      if (workspaces.length === 0) continue;
+      lost.push(agent.id);
+      this.options.logger.warn(
+        { agentId: agent.id, workspaces: workspaces.length },
+        'agent lost: its workspaces are unavailable',
+      );
+      for (const workspace of workspaces) {
+        await changeWorkspace(
+          this.options.store,
+          agent.tenant_id,
+          workspace.id,
+          {
+            type: 'MarkUnavailable',
+            reason: `agent ${agent.id} silent since ${since.toISOString()}`,
+            at: now.toISOString(),
+          },
+          { metadata: { tenantId: agent.tenant_id, actorId: 'process:agentMonitor' } },
+        ).catch((error: unknown) =>
+          this.options.logger.error({ err: error, workspaceId: workspace.id }, 'marking unavailable failed'),
+        );
+      }
+    }
+    return lost;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(
+      () => {
+        this.#running = this.#running.then(() =>
+          this.check().catch((error: unknown) =>
+            this.options.logger.error({ err: error }, 'agent heartbeat round failed'),
+          ),
+        );
+      },
+      this.options.intervalMs ?? Math.max(100, Math.floor(this.options.silentAfterMs / 3)),
+    );
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+}

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+  })
+  .meta({ id: 'AgentProblem' });
+
+export const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: Problem } },
+});
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+export const EnrolBody = z.object({ token: z.string().min(1) }).meta({ id: 'AgentEnrolment' });
+export const EnrolAnswer = z.object({ agent_key: z.string(), enrolled_at: z.string() });
+
+export const Health = z.object({
+  status: z.enum(['ok', 'degraded']),
+  docker: z.enum(['up', 'down']),
+  version: z.string(),
+  time: z.string(),
+});
+
+export const SystemStats = z
+  .object({
+    cpu: z.object({ cores: z.number().int(), load1: z.number() }),
+    memory: z.object({ total_bytes: z.number(), free_bytes: z.number() }),
+    disk: z.object({ total_bytes: z.number(), free_bytes: z.number() }),
+    containers: z.object({ total: z.number().int(), running: z.number().int(), images: z.number().int() }),
+  })
+  .meta({ id: 'AgentSystemStats' });
+
+/** Container names Warden uses: the workspace id with a prefix; Docker's own name rule. */
+export const ContainerRef = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'a container name or id');
+
+export const CreateContainer = z
+  .object({
+    name: ContainerRef,
+    image: z.string().min(1).max(255),
+    cmd: z.array(z.string()).max(64).optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+    ports: z.array(z.number().int().min(1).max(65535)).max(16).default([]),
+    cpus: z.number().positive().max(256).optional(),
+    memory_mb: z.number().int().min(6).max(1_048_576).optional(),
+    labels: z.record(z.string().min(1).max(128), z.string().max(512)).default({}),
+  })
+  .meta({ id: 'AgentContainerCreate' });
+
+export const Created = z.object({ id: z.string(), name: z.string(), created: z.boolean() });
+
+export const Port = z.object({
+  container_port: z.number().int(),
+  host_ip: z.string(),
+  host_port: z.number().int(),
+});
+
+export const Container = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    image: z.string(),
+    state: z.string(),
+    running: z.boolean(),
+    labels: z.record(z.string(), z.string()),
+    ports: z.array(Port),
+    created_at: z.string(),
+  })
+  .meta({ id: 'AgentContainer' });
+
+export const ContainerList = z.object({ items: z.array(Container) });
+export const RefParams = z.object({ ref: ContainerRef });
+export const ListQuery = z.object({ label: z.union([z.string(), z.array(z.string())]).optional() });
+export const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(10_000).default(200) });
+export const DeleteQuery = z.object({ volumes: z.enum(['true', 'false']).default('false') });

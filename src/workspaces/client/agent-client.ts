@@ -1,0 +1,140 @@
+import { decodeKey, signatureHeaders } from '../signing.ts';
+
+/** An answer from an agent that was not what the call expects: its status and problem detail. */
+export class AgentCallError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    detail: string,
+  ) {
+    super(detail);
+    this.name = 'AgentCallError';
+  }
+}
+
+export interface AgentContainer {
+  id: string;
+  name: string;
+  image: string;
+  state: string;
+  running: boolean;
+  labels: Record<string, string>;
+  ports: Array<{ container_port: number; host_ip: string; host_port: number }>;
+  created_at: string;
+}
+
+export interface CreateContainerRequest {
+  name: string;
+  image: string;
+  cmd?: string[];
+  env?: Record<string, string>;
+  ports?: number[];
+  cpus?: number;
+  memory_mb?: number;
+  labels?: Record<string, string>;
+}
+
+export interface AgentClientOptions {
+  /** The agent's base URL, e.g. `http://10.0.0.5:7070`. */
+  url: string;
+  /** The key the agent handed out at enrolment (base64url). */
+  key: string;
+  clock?: () => Date;
+  /** Per-call timeout. */
+  timeoutMs?: number;
+}
+
+async function failure(response: Response): Promise<AgentCallError> {
+  const text = await response.text();
+  try {
+    const problem = JSON.parse(text) as { type?: string; detail?: string };
+    return new AgentCallError(response.status, problem.type ?? '', problem.detail ?? text);
+  } catch {
+    return new AgentCallError(response.status, '', text);
+  }
+}
+
+/** Exchanges the agent's enrolment token (once) for its key. */
+export async function enrolAgent(url: string, token: string): Promise<{ key: string; enrolledAt: string }> {
+  const response = await fetch(new URL('/v1/enrol', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (response.status !== 201) throw await failure(response);
+  const body = (await response.json()) as { agent_key: string; enrolled_at: string };
+  return { key: body.agent_key, enrolledAt: body.enrolled_at };
+}
+
+/** Warden's side of the agent API: every call signed with the agent's key. */
+export function agentClient(options: AgentClientOptions) {
+  const key = decodeKey(options.key);
+  const clock = options.clock ?? (() => new Date());
+  const call = async (method: string, target: string, body?: unknown): Promise<Response> => {
+    const bytes = body === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(body));
+    const headers: Record<string, string> = signatureHeaders(key, { method, target, body: bytes }, clock());
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return fetch(new URL(target, options.url), {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: bytes }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+    });
+  };
+  const expect = async <T>(response: Response, ...ok: number[]): Promise<T> => {
+    if (!ok.includes(response.status)) throw await failure(response);
+    return (await response.json()) as T;
+  };
+  const ref = (name: string) => `/v1/containers/${encodeURIComponent(name)}`;
+  return {
+    call,
+    health: async () =>
+      expect<{ status: string; docker: string; version: string; time: string }>(
+        await call('GET', '/v1/health'),
+        200,
+      ),
+    system: async () =>
+      expect<{
+        cpu: { cores: number; load1: number };
+        memory: { total_bytes: number; free_bytes: number };
+        disk: { total_bytes: number; free_bytes: number };
+        containers: { total: number; running: number; images: number };
+      }>(await call('GET', '/v1/system'), 200),
+    create: async (request: CreateContainerRequest) =>
+      expect<{ id: string; name: string; created: boolean }>(
+        await call('POST', '/v1/containers', request),
+        200,
+        201,
+      ),
+    list: async (labels: string[] = []) => {
+      const query = labels.map((label) => `label=${encodeURIComponent(label)}`).join('&');
+      return expect<{ items: AgentContainer[] }>(
+        await call('GET', `/v1/containers${query ? `?${query}` : ''}`),
+        200,
+      );
+    },
+    inspect: async (name: string) => expect<AgentContainer>(await call('GET', ref(name)), 200),
+    start: async (name: string) => expect<AgentContainer>(await call('POST', `${ref(name)}/start`), 200),
+    stop: async (name: string) => expect<AgentContainer>(await call('POST', `${ref(name)}/stop`), 200),
+    ports: async (name: string) =>
+      expect<AgentContainer['ports']>(await call('GET', `${ref(name)}/ports`), 200),
+    logs: async (name: string, tail = 200) => {
+      const response = await call('GET', `${ref(name)}/logs?tail=${tail}`);
+      if (response.status !== 200) throw await failure(response);
+      return response.text();
+    },
+    /** Removes the container; true when it was there, false when it already was not. */
+    remove: async (name: string, options: { volumes?: boolean } = {}) => {
+      const response = await call('DELETE', `${ref(name)}?volumes=${options.volumes === true}`);
+      if (response.status === 204) return true;
+      if (response.status === 404) {
+        await response.body?.cancel();
+        return false;
+      }
+      throw await failure(response);
+    },
+  };
+}
+
+export type AgentClient = ReturnType<typeof agentClient>;

@@ -1,0 +1,65 @@
+/**
+ * What the workspace agent needs from a container engine: the few operations it serves, keyed by the
+ * container's name (Warden names each container after its workspace, so a retried create finds the
+ * container instead of making a second). The Docker adapter is `dockerode.ts`; nothing else in the
+ * agent knows which engine runs the containers.
+ */
+export interface ContainerEngine {
+  /** True when the engine answers. */
+  ping(): Promise<boolean>;
+  counts(): Promise<{ total: number; running: number; images: number }>;
+  /** Creates the container, or returns the one already named so (`created: false`). */
+  create(spec: ContainerSpec): Promise<{ id: string; name: string; created: boolean }>;
+  start(ref: string): Promise<void>;
+  stop(ref: string, timeoutSeconds?: number): Promise<void>;
+  /** Removes the container (forced: a running one is killed); `volumes` removes its anonymous volumes. */
+  remove(ref: string, options: { volumes: boolean }): Promise<void>;
+  inspect(ref: string): Promise<ContainerInfo>;
+  /** Containers carrying every given label (`key=value` or `key`). */
+  list(labels: string[]): Promise<ContainerInfo[]>;
+  logs(ref: string, tail: number): Promise<string>;
+}
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  cmd?: string[];
+  env?: Record<string, string>;
+  /** Container ports published on `publishHost` at ports the engine picks. */
+  ports: number[];
+  publishHost: string;
+  /** CPU limit in cores (0.5 = half a core). */
+  cpus?: number;
+  memoryBytes?: number;
+  labels: Record<string, string>;
+}
+
+export interface PortBinding {
+  containerPort: number;
+  hostIp: string;
+  hostPort: number;
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  image: string;
+  state: string;
+  running: boolean;
+  labels: Record<string, string>;
+  ports: PortBinding[];
+  createdAt: string;
+}
+
+export type ContainerEngineErrorCode = 'not_found' | 'image_not_found' | 'conflict' | 'unavailable';
+
+/** A failure of the engine the agent can answer precisely (404, 409, 503); anything else is a bug. */
+export class ContainerEngineError extends Error {
+  constructor(
+    readonly code: ContainerEngineErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ContainerEngineError';
+  }
+}

@@ -1,0 +1,18 @@
+export { type AgentKeys, agentKeys } from './agent-keys.ts';
+export { AgentMonitor, type AgentMonitorOptions } from './agent-monitor.ts';
+export {
+  AgentCallError,
+  type AgentClient,
+  type AgentContainer,
+  agentClient,
+  type CreateContainerRequest,
+  enrolAgent,
+} from './client/agent-client.ts';
+export type { ContainerEngine, ContainerInfo, ContainerSpec } from './docker/port.ts';
+export { ContainerEngineError } from './docker/port.ts';
+export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
+export { type RenderOptions, type Route, renderRoutes } from './nginx/render.ts';
+export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
+export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
+export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';
+export { agentCommand } from './agent/index.ts';

@@ -1,0 +1,57 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from '../../logger.ts';
+import { liveRoutes, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
+import { applyRoutes, type NginxTarget } from './apply.ts';
+import { type RenderOptions, type Route, renderRoutes } from './render.ts';
+
+export interface NginxRouterOptions extends RenderOptions {
+  db: Kysely<unknown>;
+  target: NginxTarget;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** How often the routes read model is compared with the live file (default 500 ms). */
+  intervalMs?: number;
+  /** The renderer (tests pass a broken one to see that a bad render never goes live). */
+  render?: (routes: readonly Route[], options: RenderOptions) => string;
+}
+
+/**
+ * Keeps nginx's routes equal to the routes read model: renders, validates with `nginx -t`, replaces
+ * the live file atomically and reloads — only when the rendered text changed. One per nginx host.
+ */
+export class NginxRouter {
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #running: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: NginxRouterOptions) {}
+
+  /** One pass; true when nginx was reloaded with new routes. */
+  async sync(): Promise<boolean> {
+    const rows = await liveRoutes(this.options.db as Kysely<WorkspacesReadTables>);
+    const routes = rows.map((row) => ({
+      workspaceId: row.workspace_id,
+      userId: row.user_id,
+      upstream: row.upstream,
+    }));
+    const render = this.options.render ?? renderRoutes;
+    const changed = await applyRoutes(this.options.target, render(routes, this.options));
+    if (changed) this.options.logger.info({ routes: routes.length }, 'nginx routes reloaded');
+    return changed;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      this.#running = this.#running.then(() =>
+        this.sync().catch((error: unknown) =>
+          this.options.logger.error({ err: error }, 'nginx routes not applied'),
+        ),
+      );
+    }, this.options.intervalMs ?? 500);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+}

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { checkAgentConfig, type HostProbes } from '../../src/workspaces/agent/config.ts';
+import { NonceLedger } from '../../src/workspaces/agent/request-auth.ts';
+import { renderRoutes } from '../../src/workspaces/index.ts';
+import { canonicalRequest, signatureMatches, signRequest } from '../../src/workspaces/signing.ts';
+
+const user = '0b7c2f64-9a55-4a55-8f55-55a1b2c3d4e5';
+const workspace = '1b7c2f64-9a55-4a55-8f55-55a1b2c3d4e5';
+
+describe('request signing', () => {
+  const key = new Uint8Array(32).fill(7);
+  const parts = {
+    method: 'post',
+    target: '/v1/containers?x=1',
+    body: new TextEncoder().encode('{"a":1}'),
+    timestamp: 1_800_000_000,
+    nonce: 'ab'.repeat(16),
+  };
+
+  it('signs method, target, body digest, timestamp and nonce, each on its own line', () => {
+    expect(canonicalRequest(parts).split('\n')).toEqual([
+      'WARDEN-AGENT-HMAC-SHA256',
+      'POST',
+      '/v1/containers?x=1',
+      expect.stringMatching(/^[0-9a-f]{64}$/),
+      '1800000000',
+      'ab'.repeat(16),
+    ]);
+    const signature = signRequest(key, parts);
+    expect(signatureMatches(key, parts, signature)).toBe(true);
+    for (const changed of [
+      { ...parts, method: 'GET' },
+      { ...parts, target: '/v1/containers' },
+      { ...parts, body: new TextEncoder().encode('{"a":2}') },
+      { ...parts, timestamp: parts.timestamp + 1 },
+      { ...parts, nonce: 'cd'.repeat(16) },
+    ]) {
+      expect(signatureMatches(key, changed, signature)).toBe(false);
+    }
+    expect(signatureMatches(key, parts, 'not-hex')).toBe(false);
+  });
+
+  it('remembers a nonce for its window, then forgets it', () => {
+    const ledger = new NonceLedger(1_000);
+    expect(ledger.remember('n1', 0)).toBe(true);
+    expect(ledger.remember('n1', 999)).toBe(false);
+    expect(ledger.remember('n1', 1_000)).toBe(true);
+  });
+});
+
+describe('agent configuration', () => {
+  const probes = (overrides: Partial<HostProbes> = {}): HostProbes => ({
+    dockerAnswers: async () => true,
+    folderProblem: async () => undefined,
+    enrolled: async () => false,
+    ...overrides,
+  });
+
+  it('accepts a good configuration with defaults', async () => {
+    const checked = await checkAgentConfig(
+      { WARDEN_AGENT_WORK_DIR: '/srv/agent', WARDEN_AGENT_ENROLMENT_TOKEN: 'x'.repeat(20) },
+      probes(),
+    );
+    expect(checked.problems).toEqual([]);
+    expect(checked.config).toMatchObject({ WARDEN_AGENT_PORT: 7070, WARDEN_AGENT_HOST: '127.0.0.1' });
+  });
+
+  it('names every bad host value at once', async () => {
+    const checked = await checkAgentConfig(
+      { WARDEN_AGENT_WORK_DIR: '/nope', WARDEN_AGENT_NGINX_CONF: '/etc/none/routes.conf' },
+      probes({ dockerAnswers: async () => false, folderProblem: async (dir) => `${dir} is missing` }),
+    );
+    expect(checked.problems.map((p) => p.split(':')[0])).toEqual([
+      'WARDEN_AGENT_DOCKER_SOCKET',
+      'WARDEN_AGENT_WORK_DIR',
+      'WARDEN_AGENT_NGINX_CONF',
+    ]);
+  });
+
+  it('needs the enrolment token only until the agent is enrolled', async () => {
+    const missing = await checkAgentConfig({ WARDEN_AGENT_WORK_DIR: '/srv/agent' }, probes());
+    expect(missing.problems).toEqual(['WARDEN_AGENT_ENROLMENT_TOKEN: required until the agent is enrolled']);
+    const enrolled = await checkAgentConfig(
+      { WARDEN_AGENT_WORK_DIR: '/srv/agent' },
+      probes({ enrolled: async () => true }),
+    );
+    expect(enrolled.problems).toEqual([]);
+  });
+});
+
+describe('nginx rendering', () => {
+  const options = { listen: '127.0.0.1:8080', domain: 'ws.example.com' };
+
+  it('routes by path and by host with WebSocket upgrade headers, deterministically', () => {
+    const text = renderRoutes(
+      [{ workspaceId: workspace, userId: user, upstream: '127.0.0.1:32768' }],
+      options,
+    );
+    expect(text).toContain(`location /u/${user}/ {`);
+    expect(text).toContain('proxy_pass http://127.0.0.1:32768/;');
+    expect(text).toContain(`server_name ${user}.ws.example.com;`);
+    expect(text).toContain('proxy_set_header Upgrade $http_upgrade;');
+    expect(text).toContain('proxy_set_header Connection $warden_connection_upgrade;');
+    expect(
+      renderRoutes([{ workspaceId: workspace, userId: user, upstream: '127.0.0.1:32768' }], options),
+    ).toBe(text);
+  });
+
+  it('leaves out a route whose values could inject configuration', () => {
+    const text = renderRoutes(
+      [
+        { workspaceId: workspace, userId: user, upstream: '127.0.0.1:1; } server { listen 9' },
+        { workspaceId: workspace, userId: '../../etc', upstream: '127.0.0.1:2' },
+      ],
+      options,
+    );
+    expect(text).not.toContain('listen 9');
+    expect(text).not.toContain('etc');
+    expect(text).toContain('location / { return 404; }');
+  });
+});

@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { freePort, runWarden, until } from '../support/cli.ts';
+import type { Dockerd } from '../support/docker.ts';
+
+export interface RunningAgent {
+  url: string;
+  port: number;
+  workDir: string;
+  token: string;
+  /** SIGKILL (the host dies) or SIGTERM (a clean stop), then wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the agent again on the same port and work folder (its key survives in the folder). */
+  restart(): Promise<void>;
+  /** Stops the agent and removes its work folder. */
+  dispose(): Promise<void>;
+  err(): string;
+}
+
+/**
+ * The real `warden agent` process (bin/warden.js agent) on a loopback port, driving `daemon`, with a
+ * work folder of its own and a fresh enrolment token.
+ */
+export async function startAgent(daemon: Dockerd, env: Record<string, string> = {}): Promise<RunningAgent> {
+  const port = await freePort();
+  const workDir = mkdtempSync('/tmp/wa-');
+  const token = `enrol-${crypto.randomUUID()}`;
+  const url = `http://127.0.0.1:${port}`;
+  let running = launch();
+
+  function launch() {
+    return runWarden(['agent'], {
+      WARDEN_AGENT_PORT: String(port),
+      WARDEN_AGENT_DOCKER_SOCKET: daemon.socket,
+      WARDEN_AGENT_WORK_DIR: workDir,
+      WARDEN_AGENT_ENROLMENT_TOKEN: token,
+      ...env,
+    });
+  }
+  const answering = () =>
+    until(
+      () =>
+        fetch(`${url}/openapi.json`).then(
+          async (r) => {
+            await r.body?.cancel();
+            return r.ok;
+          },
+          () => false,
+        ),
+      running.child,
+      20_000,
+    ).catch((error: unknown) => {
+      throw new Error(`the agent did not start: ${running.err()}`, { cause: error });
+    });
+  await answering();
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill(signal);
+    await running.exited;
+  };
+  return {
+    url,
+    port,
+    workDir,
+    token,
+    stop,
+    async restart() {
+      await stop();
+      running = launch();
+      await answering();
+    },
+    async dispose() {
+      await stop();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+    err: () => running.err(),
+  };
+}

@@ -1,0 +1,250 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
+import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import { agentClient, agentKeys, Reconciler } from '../../src/workspaces/index.ts';
+import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
+import { freshPGlite } from '../support/databases.ts';
+import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
+import { type RunningAgent, startAgent } from './agent-support.ts';
+
+interface WorkspaceBody {
+  id: string;
+  status: string;
+  agent_id: string | null;
+  container_name: string | null;
+  failure: { step: string; reason: string } | null;
+}
+
+describe('the provisioning saga with a real agent and dockerd', () => {
+  let t: TestApp;
+  let daemon: Dockerd;
+  let agent: RunningAgent;
+  let worker: Worker;
+  let admin: SignedInUser;
+  let image: string;
+  /** A second key for the same agent, to look at its containers as the test (not through Warden). */
+  let inspector: ReturnType<typeof agentClient>;
+  let slug: string;
+
+  beforeAll(async () => {
+    daemon = await startDockerd();
+    [t, agent, image] = await Promise.all([
+      testApp(freshPGlite),
+      startAgent(daemon),
+      importBaseImage(daemon),
+    ]);
+    worker = await startWorkers({
+      database: t.database,
+      store: t.store,
+      processes: [workspaceProvisioning],
+      personalData: t.personalData,
+      partitions: 2,
+    });
+    slug = (await t.tenant(undefined, 'free')).slug;
+    admin = await t.user({ tenant: slug, role: 'admin' });
+    // Warden enrols the agent; the test then reads the agent's key from Warden's table to look too.
+    const registered = await t.request('/v1/agents', {
+      token: admin.token,
+      tenant: slug,
+      json: {
+        name: 'host-a',
+        url: agent.url,
+        enrolment_token: agent.token,
+        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
+      },
+    });
+    expect(registered.status).toBe(201);
+    const { id } = (await registered.json()) as { id: string };
+    const key = await agentKeys(t.database.db as never).get(id);
+    inspector = agentClient({ url: agent.url, key: key ?? '' });
+    await t.engine.waitFor(
+      ['workspaceAgentList'],
+      BigInt(registered.headers.get('x-position') ?? '0'),
+      5_000,
+    );
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await agent?.dispose();
+    await daemon?.stop();
+    await t?.dispose();
+  });
+
+  const read = async (id: string) =>
+    (await (
+      await t.request(`/v1/workspaces/${id}`, { token: admin.token, tenant: slug })
+    ).json()) as WorkspaceBody;
+  const until = async (id: string, statuses: string[], timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let last: WorkspaceBody | undefined;
+    while (Date.now() < deadline) {
+      last = await read(id);
+      if (statuses.includes(last.status)) return last;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`workspace ${id} is ${JSON.stringify(last)}, not ${statuses.join('/')}`);
+  };
+  const containersOf = async (id: string) => (await inspector.list([`warden.workspace=${id}`])).items;
+
+  it('takes a request to ready: one container named after the workspace, running and answering', async () => {
+    const member = await t.user({ tenant: slug, role: 'member' });
+    const answer = await t.request('/v1/workspaces', {
+      token: member.token,
+      tenant: slug,
+      json: { image, resources: { cpus: 0.5, memory_mb: 64 } },
+    });
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as WorkspaceBody;
+    const ready = await until(id, ['ready', 'failed']);
+    expect(ready).toMatchObject({ status: 'ready', container_name: `warden-ws-${id}`, failure: null });
+    const containers = await containersOf(id);
+    expect(containers).toHaveLength(1);
+    expect(containers[0]).toMatchObject({ name: `warden-ws-${id}`, running: true });
+    const port = containers[0]?.ports[0]?.host_port;
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('workspace\n');
+
+    // Stop and start: the container stops and runs again, the workspace is ready again.
+    expect(
+      (await t.request(`/v1/workspaces/${id}/stop`, { token: member.token, tenant: slug, method: 'POST' }))
+        .status,
+    ).toBe(202);
+    await until(id, ['stopped']);
+    expect((await containersOf(id))[0]?.running).toBe(false);
+    expect(
+      (await t.request(`/v1/workspaces/${id}/start`, { token: member.token, tenant: slug, method: 'POST' }))
+        .status,
+    ).toBe(202);
+    await until(id, ['ready']);
+    expect((await containersOf(id))[0]?.running).toBe(true);
+
+    // Deletion runs in reverse; the container is gone and the plan's one slot is free again.
+    const deleted = await t.request(`/v1/workspaces/${id}?delete_data=true`, {
+      token: admin.token,
+      tenant: slug,
+      method: 'DELETE',
+    });
+    expect(deleted.status).toBe(202);
+    const deadline = Date.now() + 30_000;
+    while ((await t.request(`/v1/workspaces/${id}`, { token: admin.token, tenant: slug })).status !== 404) {
+      if (Date.now() > deadline) throw new Error('the workspace was not deleted');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await containersOf(id)).toEqual([]);
+  });
+
+  it('fails an unknown image at the create step with the agent’s reason, leaving no container', async () => {
+    const member = await t.user({ tenant: slug, role: 'member' });
+    let answer = await t.request('/v1/workspaces', {
+      token: member.token,
+      tenant: slug,
+      json: { image: 'nowhere/nothing:404' },
+    });
+    // The free plan's slot may still be held a moment by the deleted workspace above (its release is the saga's last step).
+    for (let i = 0; answer.status === 409 && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await t.request('/v1/workspaces', {
+        token: member.token,
+        tenant: slug,
+        json: { image: 'nowhere/nothing:404' },
+      });
+    }
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as WorkspaceBody;
+    const failed = await until(id, ['failed', 'ready']);
+    expect(failed.status).toBe('failed');
+    expect(failed.failure?.step).toBe('create');
+    expect(failed.failure?.reason).toContain('nowhere/nothing:404');
+    expect(await containersOf(id)).toEqual([]);
+  });
+
+  it('deprovisions the workspace of a user removed from the tenant (identity’s UserRemoved)', async () => {
+    const member = await t.user({ tenant: slug, role: 'member' });
+    let answer = await t.request('/v1/workspaces', {
+      token: admin.token,
+      tenant: slug,
+      json: { image, user_id: member.userId },
+    });
+    // The free plan's one slot frees once the failed workspace above is deleted.
+    const failedOnes = (await (
+      await t.request('/v1/workspaces?state=failed', { token: admin.token, tenant: slug })
+    ).json()) as {
+      items: Array<{ id: string }>;
+    };
+    for (const failed of failedOnes.items) {
+      await t.request(`/v1/workspaces/${failed.id}`, { token: admin.token, tenant: slug, method: 'DELETE' });
+    }
+    for (let i = 0; answer.status === 409 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await t.request('/v1/workspaces', {
+        token: admin.token,
+        tenant: slug,
+        json: { image, user_id: member.userId },
+      });
+    }
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as WorkspaceBody;
+    await until(id, ['ready']);
+    expect(await containersOf(id)).toHaveLength(1);
+
+    const removed = await t.request(`/v1/users/${member.userId}`, {
+      token: admin.token,
+      tenant: slug,
+      method: 'DELETE',
+    });
+    expect(removed.status).toBe(204);
+    const deadline = Date.now() + 30_000;
+    while ((await t.request(`/v1/workspaces/${id}`, { token: admin.token, tenant: slug })).status !== 404) {
+      if (Date.now() > deadline) throw new Error('the removed user’s workspace was not deprovisioned');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await containersOf(id)).toEqual([]);
+  });
+
+  it('reconciles: an orphan container is reported, then removed after the grace period; a vanished container is reported', async () => {
+    let now = new Date('2026-12-02T12:00:00Z');
+    const reconciler = new Reconciler({
+      db: t.database.db as never,
+      clock: () => now,
+      graceMs: 60_000,
+      logger: { info: () => {}, warn: () => {} },
+    });
+    const stray = crypto.randomUUID();
+    await inspector.create({ name: `warden-ws-${stray}`, image, labels: { 'warden.workspace': stray } });
+    const first = await reconciler.sync();
+    expect(first.orphans.map((o) => o.workspaceId)).toEqual([stray]);
+    expect(first.removed).toEqual([]);
+    now = new Date(now.getTime() + 61_000);
+    const second = await reconciler.sync();
+    expect(second.removed.map((r) => r.container)).toEqual([`warden-ws-${stray}`]);
+    expect(await containersOf(stray)).toEqual([]);
+
+    // A ready workspace whose container disappears behind Warden's back is reported missing.
+    const member = await t.user({ tenant: slug, role: 'member' });
+    let answer = await t.request('/v1/workspaces', {
+      token: admin.token,
+      tenant: slug,
+      json: { image, user_id: member.userId },
+    });
+    for (let i = 0; answer.status === 409 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await t.request('/v1/workspaces', {
+        token: admin.token,
+        tenant: slug,
+        json: { image, user_id: member.userId },
+      });
+    }
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as WorkspaceBody;
+    await until(id, ['ready']);
+    await t.engine.waitFor(
+      ['workspaceList'],
+      BigInt((await t.store.readStream(`workspaces.Workspace-${id}`)).at(-1)?.position ?? 0n),
+      5_000,
+    );
+    expect((await reconciler.sync()).missing).toEqual([]);
+    await inspector.remove(`warden-ws-${id}`);
+    const third = await reconciler.sync();
+    expect(third.missing).toEqual([{ workspaceId: id, agentId: expect.any(String), status: 'ready' }]);
+    expect(third.orphans).toEqual([]);
+  });
+});

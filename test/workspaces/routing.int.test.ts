@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
+import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import { NginxConfigError, NginxRouter } from '../../src/workspaces/index.ts';
+import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
+import { freshPGlite } from '../support/databases.ts';
+import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
+import { type RunningAgent, startAgent } from './agent-support.ts';
+
+const domain = 'ws.test';
+
+/** A GET through nginx with a Host header of our choosing (fetch does not let one set Host). */
+function getWithHost(port: number, host: string, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function eventually<T>(
+  probe: () => Promise<T>,
+  ok: (value: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  // A reload closes the old workers' keep-alive connections: a request caught in one fails, and is retried.
+  const attempt = () => probe().catch(() => undefined);
+  let last = await attempt();
+  while ((last === undefined || !ok(last)) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    last = await attempt();
+  }
+  if (last === undefined) throw new Error('nginx never answered');
+  return last;
+}
+
+describe('routing: nginx configuration from the routes read model, through a real nginx', () => {
+  let t: TestApp;
+  let daemon: Dockerd;
+  let agent: RunningAgent;
+  let nginx: Nginx;
+  let worker: Worker;
+  let router: NginxRouter;
+  let admin: SignedInUser;
+  let image: string;
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    daemon = await startDockerd();
+    [t, agent, image, nginx] = await Promise.all([
+      testApp(freshPGlite),
+      startAgent(daemon),
+      importBaseImage(daemon),
+      startNginx(),
+    ]);
+    worker = await startWorkers({
+      database: t.database,
+      store: t.store,
+      processes: [workspaceProvisioning],
+      personalData: t.personalData,
+      partitions: 2,
+    });
+    router = new NginxRouter({
+      db: t.database.db as never,
+      target: { routesFile: nginx.routes, command: nginx.command },
+      listen: `127.0.0.1:${nginx.port}`,
+      domain,
+      intervalMs: 100,
+      logger: { info: () => {}, warn: () => {}, error: (o: object) => void logged.push(JSON.stringify(o)) },
+    });
+    router.start();
+    admin = await t.user({ role: 'admin' });
+    const registered = await t.request('/v1/agents', {
+      token: admin.token,
+      tenant: admin.tenantSlug,
+      json: {
+        name: 'host-a',
+        url: agent.url,
+        enrolment_token: agent.token,
+        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
+      },
+    });
+    expect(registered.status).toBe(201);
+    await t.engine.waitFor(
+      ['workspaceAgentList'],
+      BigInt(registered.headers.get('x-position') ?? '0'),
+      5_000,
+    );
+  });
+  afterAll(async () => {
+    await router?.stop();
+    await worker?.stop();
+    await agent?.dispose();
+    await Promise.all([daemon?.stop(), nginx?.stop()]);
+    await t?.dispose();
+  });
+
+  it('serves a ready workspace at /u/<user>/ and at <user>.<domain>, and stops serving it once deleted', async () => {
+    const member = await t.user({ tenant: admin.tenantSlug, role: 'member' });
+    const answer = await t.request('/v1/workspaces', {
+      token: member.token,
+      tenant: admin.tenantSlug,
+      json: { image },
+    });
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as { id: string };
+
+    const byPath = await eventually(
+      async () => {
+        const r = await fetch(`${nginx.url}/u/${member.userId}/`);
+        return { status: r.status, body: await r.text() };
+      },
+      (r) => r.status === 200,
+    );
+    expect(byPath).toEqual({ status: 200, body: 'workspace\n' });
+    expect(await getWithHost(nginx.port, `${member.userId}.${domain}`)).toEqual({
+      status: 200,
+      body: 'workspace\n',
+    });
+    const live = readFileSync(nginx.routes, 'utf8');
+    expect(live).toContain('proxy_set_header Upgrade $http_upgrade;');
+    expect(live).toContain(`server_name ${member.userId}.${domain};`);
+
+    const deleted = await t.request(`/v1/workspaces/${id}`, {
+      token: admin.token,
+      tenant: admin.tenantSlug,
+      method: 'DELETE',
+    });
+    expect(deleted.status).toBe(202);
+    const gone = await eventually(
+      async () => (await fetch(`${nginx.url}/u/${member.userId}/`)).status,
+      (status) => status === 404,
+    );
+    expect(gone).toBe(404);
+    expect(readFileSync(nginx.routes, 'utf8')).not.toContain(member.userId);
+    expect(logged).toEqual([]);
+  });
+
+  it('never lets a render nginx refuses reach the live file; nginx keeps serving the last good one', async () => {
+    const before = readFileSync(nginx.routes, 'utf8');
+    const broken = new NginxRouter({
+      db: t.database.db as never,
+      target: { routesFile: nginx.routes, command: nginx.command },
+      listen: `127.0.0.1:${nginx.port}`,
+      domain,
+      logger: { info: () => {}, warn: () => {}, error: () => {} },
+      render: () => 'server { listen 127.0.0.1:1; location / { proxy_pass http://; }\n',
+    });
+    await expect(broken.sync()).rejects.toBeInstanceOf(NginxConfigError);
+    expect(readFileSync(nginx.routes, 'utf8')).toBe(before);
+    expect((await fetch(`${nginx.url}/u/nobody/`)).status).toBe(404);
+  });
+});

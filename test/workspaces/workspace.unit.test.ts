@@ -1,0 +1,369 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fold } from '../../src/commands/kernel/decider.ts';
+import { DomainError } from '../../src/commands/kernel/errors.ts';
+import {
+  type AgentEvent,
+  agentDecider,
+  quotaDecider,
+  type SlotEvent,
+  type WorkspaceCommand,
+  type WorkspaceEvent,
+  type WorkspaceStatus,
+  workspaceDecider,
+  workspacesEventSchemas,
+} from '../../src/commands/workspaces/index.ts';
+import { specFor } from '../support/decider-spec.ts';
+
+const tenantId = '7f000000-0000-4000-8000-000000000001';
+const workspaceId = '7f000000-0000-4000-8000-000000000002';
+const userId = '7f000000-0000-4000-8000-000000000003';
+const otherUser = '7f000000-0000-4000-8000-000000000004';
+const agentId = '7f000000-0000-4000-8000-000000000005';
+const at = '2026-12-02T10:00:00.000Z';
+const ids = { workspaceId, tenantId };
+
+const requested: WorkspaceEvent = {
+  type: 'WorkspaceRequested',
+  data: {
+    ...ids,
+    userId,
+    image: 'warden-test/busybox:1',
+    resources: { cpus: 0.5, memoryMb: 256 },
+    agentId: null,
+    ports: [8080],
+    at,
+    by: userId,
+  },
+};
+const placed: WorkspaceEvent = { type: 'WorkspacePlaced', data: { ...ids, agentId, at } };
+const created: WorkspaceEvent = {
+  type: 'WorkspaceContainerCreated',
+  data: { ...ids, containerName: `warden-ws-${workspaceId}`, containerId: 'c0ffee', at },
+};
+const started: WorkspaceEvent = { type: 'WorkspaceContainerStarted', data: { ...ids, at } };
+const routed: WorkspaceEvent = {
+  type: 'WorkspaceRoutePublished',
+  data: { ...ids, upstream: '127.0.0.1:32768', at },
+};
+const ready: WorkspaceEvent = { type: 'WorkspaceReady', data: { ...ids, at } };
+const provisioned = [requested, placed, created, started, routed, ready];
+
+const owner = { userId, manager: false };
+const stranger = { userId: otherUser, manager: false };
+const admin = { userId: otherUser, manager: true };
+
+describe('workspace aggregate', () => {
+  const spec = specFor(workspaceDecider);
+
+  it('walks the provisioning chain one recorded step at a time', () => {
+    spec.given([requested]).when({ type: 'PlaceWorkspace', agentId, at }).thenEvents([placed]);
+    spec
+      .given([requested, placed])
+      .when({
+        type: 'RecordContainerCreated',
+        containerName: `warden-ws-${workspaceId}`,
+        containerId: 'c0ffee',
+        at,
+      })
+      .thenEvents([created]);
+    spec
+      .given([requested, placed, created])
+      .when({ type: 'RecordContainerStarted', at })
+      .thenEvents([started]);
+    spec
+      .given([requested, placed, created, started])
+      .when({ type: 'PublishRoute', upstream: '127.0.0.1:32768', at })
+      .thenEvents([routed]);
+    spec
+      .given([requested, placed, created, started, routed])
+      .when({ type: 'MarkReady', at })
+      .thenEvents([ready]);
+    expect(fold(workspaceDecider, provisioned).status).toBe('ready');
+  });
+
+  it('treats a step already recorded (a retry after a crash) as nothing to do', () => {
+    spec.given(provisioned).when({ type: 'PlaceWorkspace', agentId, at }).thenEvents([]);
+    spec
+      .given([requested, placed, created])
+      .when({ type: 'RecordContainerCreated', containerName: 'x', containerId: 'y', at })
+      .thenEvents([]);
+    spec.given(provisioned).when({ type: 'MarkReady', at }).thenEvents([]);
+  });
+
+  it('refuses a step out of order', () => {
+    spec
+      .given([requested])
+      .when({ type: 'RecordContainerStarted', at })
+      .thenFails('RULE_VIOLATED', 'workspace_state');
+    spec
+      .given([requested, placed])
+      .when({ type: 'MarkReady', at })
+      .thenFails('RULE_VIOLATED', 'workspace_state');
+  });
+
+  it('records a failed step with the reason, and a failed workspace fails no further', () => {
+    const failed: WorkspaceEvent = {
+      type: 'WorkspaceProvisioningFailed',
+      data: { ...ids, step: 'create', reason: 'image not found', at },
+    };
+    spec
+      .given([requested, placed])
+      .when({ type: 'FailProvisioning', step: 'create', reason: 'image not found', at })
+      .thenEvents([failed]);
+    spec
+      .given([requested, placed, failed])
+      .when({ type: 'FailProvisioning', step: 'create', reason: 'x', at })
+      .thenEvents([]);
+    expect(fold(workspaceDecider, [requested, placed, failed]).failure).toEqual({
+      step: 'create',
+      reason: 'image not found',
+    });
+  });
+
+  it('lets its user and a manager stop and start it; another member sees no such workspace', () => {
+    const stopRequested: WorkspaceEvent = {
+      type: 'WorkspaceStopRequested',
+      data: { ...ids, at, by: userId },
+    };
+    spec.given(provisioned).when({ type: 'StopWorkspace', actor: owner, at }).thenEvents([stopRequested]);
+    spec
+      .given(provisioned)
+      .when({ type: 'StopWorkspace', actor: admin, at })
+      .thenEvents([{ type: 'WorkspaceStopRequested', data: { ...ids, at, by: otherUser } }]);
+    spec.given(provisioned).when({ type: 'StopWorkspace', actor: stranger, at }).thenFails('NOT_FOUND');
+    const stopped: WorkspaceEvent = { type: 'WorkspaceStopped', data: { ...ids, at } };
+    spec
+      .given([...provisioned, stopRequested])
+      .when({ type: 'RecordStopped', at })
+      .thenEvents([stopped]);
+    spec
+      .given([...provisioned, stopRequested, stopped])
+      .when({ type: 'StartWorkspace', actor: owner, at })
+      .thenEvents([{ type: 'WorkspaceStartRequested', data: { ...ids, at, by: userId } }]);
+    spec.given(provisioned).when({ type: 'StartWorkspace', actor: owner, at }).thenEvents([]);
+    spec
+      .given([requested])
+      .when({ type: 'StopWorkspace', actor: owner, at })
+      .thenFails('RULE_VIOLATED', 'workspace_state');
+  });
+
+  it('deletes in reverse: route withdrawn, container removed, then deleted; afterwards it is gone', () => {
+    const deletion: WorkspaceEvent = {
+      type: 'WorkspaceDeletionRequested',
+      data: { ...ids, deleteData: true, reason: 'requested', at, by: otherUser },
+    };
+    spec
+      .given(provisioned)
+      .when({ type: 'DeleteWorkspace', actor: admin, deleteData: true, reason: 'requested', at })
+      .thenEvents([deletion]);
+    const withdrawn: WorkspaceEvent = { type: 'WorkspaceRouteWithdrawn', data: { ...ids, at } };
+    const removed: WorkspaceEvent = { type: 'WorkspaceContainerRemoved', data: { ...ids, at } };
+    spec
+      .given([...provisioned, deletion])
+      .when({ type: 'RecordRouteWithdrawn', at })
+      .thenEvents([withdrawn]);
+    spec
+      .given([...provisioned, deletion, withdrawn])
+      .when({ type: 'RecordRouteWithdrawn', at })
+      .thenEvents([]);
+    spec
+      .given([...provisioned, deletion, withdrawn])
+      .when({ type: 'RecordContainerRemoved', at })
+      .thenEvents([removed]);
+    const deleted: WorkspaceEvent = { type: 'WorkspaceDeleted', data: { ...ids, at } };
+    spec
+      .given([...provisioned, deletion, withdrawn, removed])
+      .when({ type: 'MarkDeleted', at })
+      .thenEvents([deleted]);
+    spec
+      .given([...provisioned, deletion, withdrawn, removed, deleted])
+      .when({ type: 'StartWorkspace', actor: admin, at })
+      .thenFails('NOT_FOUND');
+  });
+});
+
+describe('workspace quota', () => {
+  const spec = specFor(quotaDecider);
+  const claim = (workspace: string, user: string, limit: number | null) =>
+    ({ type: 'ClaimWorkspaceSlot', tenantId, workspaceId: workspace, userId: user, limit, at }) as const;
+  const claimed = (workspace: string, user: string, limit: number | null): SlotEvent => ({
+    type: 'WorkspaceSlotClaimed',
+    data: { tenantId, workspaceId: workspace, userId: user, limit, at },
+  });
+
+  it('takes a slot while the plan allows, and refuses the next with the numbers', () => {
+    spec
+      .given([])
+      .when(claim(workspaceId, userId, 1))
+      .thenEvents([claimed(workspaceId, userId, 1)]);
+    spec
+      .given([claimed(workspaceId, userId, 1)])
+      .when(claim(agentId, otherUser, 1))
+      .thenFails('CONFLICT');
+    spec
+      .given([claimed(workspaceId, userId, null)])
+      .when(claim(agentId, otherUser, null))
+      .thenEvents([claimed(agentId, otherUser, null)]);
+  });
+
+  it('refuses a second workspace for one user, and frees the slot on release', () => {
+    spec
+      .given([claimed(workspaceId, userId, 5)])
+      .when(claim(agentId, userId, 5))
+      .thenFails('CONFLICT');
+    spec
+      .given([claimed(workspaceId, userId, 5)])
+      .when(claim(workspaceId, userId, 5))
+      .thenEvents([]);
+    const released: SlotEvent = {
+      type: 'WorkspaceSlotReleased',
+      data: { tenantId, workspaceId, userId, at },
+    };
+    spec
+      .given([claimed(workspaceId, userId, 1)])
+      .when({ type: 'ReleaseWorkspaceSlot', tenantId, workspaceId, at })
+      .thenEvents([released]);
+    spec
+      .given([claimed(workspaceId, userId, 1), released])
+      .when(claim(agentId, otherUser, 1))
+      .thenEvents([claimed(agentId, otherUser, 1)]);
+  });
+});
+
+describe('agent aggregate', () => {
+  const spec = specFor(agentDecider);
+  const registered: AgentEvent = {
+    type: 'AgentRegistered',
+    data: {
+      agentId,
+      tenantId,
+      name: 'host-1',
+      url: 'http://127.0.0.1:7070',
+      labels: ['gpu', 'ssd'],
+      capacity: { cpus: 4, memoryMb: 8192, workspaces: 10 },
+      at,
+      by: userId,
+    },
+  };
+
+  it('registers once (labels deduplicated and sorted), deregisters once', () => {
+    spec
+      .given([])
+      .when({ type: 'RegisterAgent', ...registered.data, labels: ['ssd', 'gpu', 'ssd'] })
+      .thenEvents([registered]);
+    spec
+      .given([registered])
+      .when({ type: 'RegisterAgent', ...registered.data })
+      .thenFails('CONFLICT');
+    const gone: AgentEvent = { type: 'AgentDeregistered', data: { agentId, tenantId, at, by: userId } };
+    spec.given([registered]).when({ type: 'DeregisterAgent', at, by: userId }).thenEvents([gone]);
+    spec.given([registered, gone]).when({ type: 'DeregisterAgent', at, by: userId }).thenFails('NOT_FOUND');
+  });
+
+  it('refuses a name or capacity outside the contract, naming the field', () => {
+    spec
+      .given([])
+      .when({
+        type: 'RegisterAgent',
+        ...registered.data,
+        name: 'Not A Name',
+        capacity: { cpus: 0, memoryMb: 1, workspaces: 0 },
+      })
+      .thenFails('INVALID');
+  });
+});
+
+/** The edges the workspace state machine may take, and nothing else. */
+const allowed: Record<WorkspaceStatus, readonly WorkspaceStatus[]> = {
+  requested: ['placed', 'failed', 'deleting'],
+  placed: ['created', 'failed', 'deleting'],
+  created: ['started', 'failed', 'unavailable', 'deleting'],
+  started: ['routed', 'failed', 'unavailable', 'deleting'],
+  routed: ['ready', 'failed', 'unavailable', 'deleting'],
+  ready: ['stopping', 'unavailable', 'deleting'],
+  stopping: ['stopped', 'unavailable', 'deleting'],
+  stopped: ['starting', 'unavailable', 'deleting'],
+  starting: ['started', 'failed', 'unavailable', 'deleting'],
+  unavailable: ['placed', 'failed', 'deleting'],
+  failed: ['deleting'],
+  deleting: ['deleted'],
+  deleted: [],
+};
+
+const actor = fc.constantFrom(owner, stranger, admin);
+const workspaceCommand: fc.Arbitrary<WorkspaceCommand> = fc.oneof(
+  fc.constant<WorkspaceCommand>({ type: 'PlaceWorkspace', agentId, at }),
+  fc.constant<WorkspaceCommand>({
+    type: 'RecordContainerCreated',
+    containerName: 'c',
+    containerId: 'id',
+    at,
+  }),
+  fc.constant<WorkspaceCommand>({ type: 'RecordContainerStarted', at }),
+  fc.constant<WorkspaceCommand>({ type: 'PublishRoute', upstream: '127.0.0.1:40000', at }),
+  fc.constant<WorkspaceCommand>({ type: 'MarkReady', at }),
+  fc
+    .constantFrom('place', 'create', 'start', 'route')
+    .map(
+      (step): WorkspaceCommand => ({ type: 'FailProvisioning', step: step as 'create', reason: 'boom', at }),
+    ),
+  actor.map((a): WorkspaceCommand => ({ type: 'StopWorkspace', actor: a, at })),
+  fc.constant<WorkspaceCommand>({ type: 'RecordStopped', at }),
+  fc.constant<WorkspaceCommand>({ type: 'MarkUnavailable', reason: 'agent silent', at }),
+  actor.map((a): WorkspaceCommand => ({ type: 'StartWorkspace', actor: a, at })),
+  fc.tuple(actor, fc.boolean()).map(
+    ([a, deleteData]): WorkspaceCommand => ({
+      type: 'DeleteWorkspace',
+      actor: a,
+      deleteData,
+      reason: 'r',
+      at,
+    }),
+  ),
+  fc.constant<WorkspaceCommand>({ type: 'RecordRouteWithdrawn', at }),
+  fc.constant<WorkspaceCommand>({ type: 'RecordContainerRemoved', at }),
+  fc.constant<WorkspaceCommand>({ type: 'MarkDeleted', at }),
+);
+
+describe('workspace state machine (property)', () => {
+  it('only takes allowed edges, refuses with typed errors, keeps events in contract, and replays exactly', () => {
+    fc.assert(
+      fc.property(fc.array(workspaceCommand, { maxLength: 40 }), (commands) => {
+        let state = fold(workspaceDecider, [requested]);
+        const log: WorkspaceEvent[] = [requested];
+        for (const command of commands) {
+          let events: WorkspaceEvent[];
+          try {
+            events = workspaceDecider.decide(command, state);
+          } catch (error) {
+            expect(error).toBeInstanceOf(DomainError);
+            // A refused command leaves the state as it was.
+            continue;
+          }
+          for (const event of events) {
+            expect(workspacesEventSchemas[event.type].safeParse(event.data).success).toBe(true);
+            const next = workspaceDecider.evolve(state, event);
+            if (next.status !== state.status) expect(allowed[state.status]).toContain(next.status);
+            state = next;
+            log.push(event);
+          }
+          // Deciding the same command again right away appends nothing (every step is idempotent)
+          // or is refused: never a second copy of the same effect.
+          if (events.length > 0 && command.type !== 'DeleteWorkspace') {
+            let again: WorkspaceEvent[] = [];
+            try {
+              again = workspaceDecider.decide(command, state);
+            } catch {
+              again = [];
+            }
+            expect(again).toEqual([]);
+          }
+        }
+        expect(fold(workspaceDecider, log)).toEqual(state);
+        if (state.status === 'deleted') expect(log.at(-1)?.type).toBe('WorkspaceDeleted');
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
