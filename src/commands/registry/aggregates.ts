@@ -5,6 +5,7 @@ import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
 import { domainDecider } from '../tenancy/domains.ts';
 import { tenantDecider } from '../tenancy/index.ts';
+import { executionDecider, targetsDecider } from '../tools/index.ts';
 import { issueDecider, projectDecider } from '../tracker/index.ts';
 
 /**
@@ -67,6 +68,8 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('packages.Policy', policyDecider, { snapshots: true }),
   aggregate('oauth.Client', clientDecider, { hide: ['secretHash', 'previousSecretHash'], snapshots: true }),
   aggregate('oauth.Consent', consentDecider),
+  aggregate('tools.Execution', executionDecider, { snapshots: true }),
+  aggregate('tools.Targets', targetsDecider, { snapshots: true }),
 ];
 
 /** A short, stable hash of source texts (32-bit FNV-1a, twice with different seeds): no security role. */
