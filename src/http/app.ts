@@ -43,6 +43,7 @@ import { metricsRoutes } from './ops/metrics.ts';
 import { packageRoutes } from './packages/packages.ts';
 import { tenantAdminRoutes } from './tenancy/tenant-admin.ts';
 import { tenantRoutes } from './tenancy/tenants.ts';
+import { toolRoutes } from './tools/index.ts';
 import { trackerRoutes } from './tracker/index.ts';
 
 export type AppConfig = Pick<
@@ -277,6 +278,7 @@ export function createApp(deps: AppDeps) {
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
   app.route('/', trackerRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
+  app.route('/', toolRoutes(routeDeps));
   app.route('/', adminOpsRoutes({ db: deps.db }));
   app.route('/', auditRoutes({ ...routeDeps, aggregates: aggregateRegistry() }));
   app.route('/', tenantAdminRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));

@@ -7,6 +7,7 @@ import { packageList } from './packages/package-list.ts';
 import { packageRequests } from './packages/package-requests.ts';
 import { tenantDomains } from './tenancy/tenant-domains.ts';
 import { tenantList } from './tenancy/tenant-list.ts';
+import { executionList } from './tools/index.ts';
 import { issueList } from './tracker/issue-list.ts';
 import { projectList } from './tracker/project-list.ts';
 
@@ -25,4 +26,5 @@ export const projections: readonly Projection[] = [
   erase(packageRequests),
   erase(oauthClientList),
   erase(oauthConsentList),
+  erase(executionList),
 ];

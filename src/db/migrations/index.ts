@@ -11,6 +11,7 @@ import { up as revocationSync } from './0010-revocation-sync.ts';
 import { up as jobsAndAdvisories } from './0012-jobs-and-advisories.ts';
 import { up as oauth } from './0013-oauth.ts';
 import { up as personalDataKeys } from './0014-personal-data-keys.ts';
+import { up as tools } from './0015-tools.ts';
 
 export interface Migration {
   name: string;
@@ -31,4 +32,5 @@ export const migrations: readonly Migration[] = [
   { name: '0012-jobs-and-advisories', up: jobsAndAdvisories },
   { name: '0013-oauth', up: oauth },
   { name: '0014-personal-data-keys', up: personalDataKeys },
+  { name: '0015-tools', up: tools },
 ];

@@ -1,0 +1,2 @@
+export { advisoryLookup, queueExecution, startToolJobs, TOOLS_QUEUE, type ToolJobs } from './jobs.ts';
+export { type ExecutionDeps, runExecution, type ToolJobPayload } from './run-execution.ts';
