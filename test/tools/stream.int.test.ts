@@ -39,7 +39,9 @@ async function readSse(
             .filter((l) => !l.startsWith(':') && l.includes(':'))
             .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trimStart()]),
         );
-        if (fields.data) frames.push({ id: fields.id, event: fields.event, frame: JSON.parse(fields.data) });
+        if (fields.data) {
+          frames.push({ id: fields.id ?? '', event: fields.event ?? '', frame: JSON.parse(fields.data) });
+        }
         if (frames.length >= stopAfter) {
           abort.abort();
           return { status: 200, frames };
