@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { ProcessRunner } from './protocol.ts';
 
@@ -76,7 +76,7 @@ export function processRunner(options: ProcessRunnerOptions = {}): ProcessRunner
         '/proc',
         '--tmpfs',
         '/tmp',
-        ...(options.hidden ?? []).flatMap((dir) => ['--tmpfs', dir]),
+        ...(options.hidden ?? []).filter((dir) => existsSync(dir)).flatMap((dir) => ['--tmpfs', dir]),
         '--unshare-pid',
         '--unshare-ipc',
         '--unshare-user',
