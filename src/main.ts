@@ -5,6 +5,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { listen, onStopSignal, runtimeName } from './runtime/index.ts';
 import { openService, type Service } from './service.ts';
 import { sweepExpired } from './sweep.ts';
+import { streamHub } from './tools/index.ts';
 
 const USAGE = `Usage: warden <command>
 
@@ -157,6 +158,11 @@ async function serve(service: Service, logger: Logger): Promise<number> {
     metrics: service.metrics,
     logger,
     oauth,
+    toolStream: streamHub({
+      db: service.database.db as never,
+      listen: service.database.listen,
+      schema: service.database.schema,
+    }),
   });
   const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });
   logger.info(

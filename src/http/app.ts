@@ -14,6 +14,7 @@ import type { IdentityStack } from '../identity/stack.ts';
 import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/server.ts';
+import type { StreamHub } from '../tools/index.ts';
 import { auditRoutes } from './audit/audit.ts';
 import { type ErasureRouteDeps, erasureRoutes } from './audit/erasure.ts';
 import { authTokenRoutes, identityCredentials } from './identity/auth-tokens.ts';
@@ -82,6 +83,8 @@ export interface AppDeps {
   docsAssets?: DocsAssetLoader;
   /** The OAuth server's state (default: built from the other dependencies; pass one to share it, e.g. its sweeps). */
   oauth?: OAuthServer;
+  /** The process's one reader of tool output, woken by LISTEN (default: one that polls). */
+  toolStream?: StreamHub;
 }
 
 /** The OAuth server over the identity context: sign-in, the user as they are now, and login throttling. */
@@ -278,7 +281,7 @@ export function createApp(deps: AppDeps) {
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock }));
   app.route('/', trackerRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
-  app.route('/', toolRoutes(routeDeps));
+  app.route('/', toolRoutes({ ...routeDeps, ...(deps.toolStream ? { hub: deps.toolStream } : {}) }));
   app.route('/', adminOpsRoutes({ db: deps.db }));
   app.route('/', auditRoutes({ ...routeDeps, aggregates: aggregateRegistry() }));
   app.route('/', tenantAdminRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));

@@ -92,7 +92,7 @@ export const statusData = (status: string, extra: Record<string, unknown> = {}) 
 
 /**
  * A run's output sink: buffers writes and flushes them as chunks of at most {@link CHUNK_BYTES}
- * every `flushMs`; past `capBytes` of stdout and stderr it writes one `truncated` status frame and
+ * within `flushMs`; past `capBytes` of stdout and stderr it writes one `truncated` status frame and
  * drops the rest. `close()` flushes what is left and reports the bytes kept and whether it truncated.
  */
 export function outputWriter(
@@ -104,20 +104,40 @@ export function outputWriter(
   let pending: { kind: FrameKind; data: string }[] = [];
   let bytes = 0;
   let truncated = false;
-  let writing: Promise<unknown> = Promise.resolve();
+  let inFlight: Promise<void> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let failed: unknown;
+  const flushMs = options.flushMs ?? 5;
+  // One append at a time: writes arriving meanwhile gather into the next chunk, so a quiet run's line
+  // goes out within `flushMs` and a loud one's lines go out in few, large chunks.
   const flush = () => {
-    if (pending.length === 0) return writing;
+    timer = undefined;
+    if (inFlight || pending.length === 0) return;
     const frames = pending;
     pending = [];
-    writing = writing
-      .then(() => appendFrames(db, executionId, frames))
-      .catch((error: unknown) => {
-        failed ??= error;
+    inFlight = appendFrames(db, executionId, frames)
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          failed ??= error;
+        },
+      )
+      .finally(() => {
+        inFlight = undefined;
+        if (pending.length > 0) schedule();
       });
-    return writing;
   };
-  const timer = setInterval(flush, options.flushMs ?? 25);
+  const schedule = () => {
+    if (!timer && !inFlight) timer = setTimeout(flush, flushMs);
+  };
+  const drain = async () => {
+    clearTimeout(timer);
+    timer = undefined;
+    while (inFlight || pending.length > 0) {
+      if (inFlight) await inFlight;
+      else flush();
+    }
+  };
   const push = (kind: FrameKind, data: string) => {
     const last = pending[pending.length - 1];
     if (last && last.kind === kind && kind !== 'status' && last.data.length + data.length <= CHUNK_BYTES) {
@@ -126,6 +146,7 @@ export function outputWriter(
       for (let i = 0; i < data.length; i += CHUNK_BYTES)
         pending.push({ kind, data: data.slice(i, i + CHUNK_BYTES) });
     }
+    schedule();
   };
   const sink: OutputSink = {
     write(kind, text) {
@@ -151,7 +172,7 @@ export function outputWriter(
     sink,
     status(status: string, extra: Record<string, unknown> = {}) {
       push('status', statusData(status, extra));
-      return flush();
+      return drain();
     },
     get bytes() {
       return bytes;
@@ -160,8 +181,7 @@ export function outputWriter(
       return truncated;
     },
     async close() {
-      clearInterval(timer);
-      await flush();
+      await drain();
       if (failed) throw failed;
     },
   };
