@@ -13,6 +13,22 @@ const StreamQuery = z.strictObject({
   after: z.coerce.number().int().min(0).optional().meta({ description: 'Resume after this seq' }),
 });
 
+/**
+ * Each frame's SSE text, encoded once however many streams send it (the hub hands every subscriber
+ * the same frame objects).
+ */
+const encoded = new WeakMap<Frame, Uint8Array>();
+const sseBytes = (frame: Frame) => {
+  let bytes = encoded.get(frame);
+  if (!bytes) {
+    bytes = new TextEncoder().encode(
+      `id: ${frame.seq}\nevent: ${frame.kind}\ndata: ${JSON.stringify(frame)}\n\n`,
+    );
+    encoded.set(frame, bytes);
+  }
+  return bytes;
+};
+
 /** Whether a frame is the final status, after which the stream ends. */
 export const isFinalFrame = (frame: Frame) => {
   if (frame.kind !== 'status') return false;
@@ -84,7 +100,7 @@ export function streamRoutes(deps: ToolDeps) {
               wake = undefined;
               continue;
             }
-            await stream.writeSSE({ id: String(frame.seq), event: frame.kind, data: JSON.stringify(frame) });
+            await stream.write(sseBytes(frame));
             if (isFinalFrame(frame)) break;
           }
         } finally {
