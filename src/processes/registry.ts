@@ -2,6 +2,7 @@ import { userSessions } from './identity/user-sessions.ts';
 import { advisoryMonitor } from './packages/advisory-monitor.ts';
 import { packagePipeline } from './packages/pipeline.ts';
 import type { ProcessManager } from './runtime/process-manager.ts';
+import { toolExecutions } from './tools/index.ts';
 import { issueRules } from './tracker/issue-rules.ts';
 
 /**
@@ -13,4 +14,5 @@ export const processManagers: readonly ProcessManager[] = [
   packagePipeline,
   advisoryMonitor,
   userSessions,
+  toolExecutions,
 ];

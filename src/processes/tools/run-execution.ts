@@ -133,6 +133,16 @@ async function runTool(
     };
   }
   const { tool } = entry;
+  const lost = (tool.secretParameters ?? []).filter(
+    (name) => name in state.parameters && !(payload.secrets && name in payload.secrets),
+  );
+  if (lost.length > 0) {
+    return {
+      status: 'failed',
+      exitCode: null,
+      error: `secret parameters were not handed over: ${lost.join(', ')}`,
+    };
+  }
   const parsed = tool.parameters.safeParse({ ...state.parameters, ...(payload.secrets ?? {}) });
   if (!parsed.success) {
     return { status: 'failed', exitCode: null, error: `parameters no longer valid: ${parsed.error.message}` };
