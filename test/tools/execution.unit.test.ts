@@ -199,3 +199,25 @@ describe('targets decider', () => {
     }
   });
 });
+
+describe('tools in the audit trail', () => {
+  it('records every tools event with a summary naming the tool, actor and target of a queued run', async () => {
+    const { auditedEventTypes, summaries, summarize } = await import('../../src/audit/summaries.ts');
+    const { toolsEventTypes } = await import('../../src/commands/tools/index.ts');
+    for (const type of toolsEventTypes) {
+      expect(summaries[type], type).toBeTypeOf('function');
+      expect(auditedEventTypes).toContain(type);
+    }
+    const text = summarize({
+      id: executionId,
+      type: 'ExecutionQueued',
+      data: queuedData,
+      metadata: {},
+      streamId: `tools.Execution-${executionId}`,
+      revision: 0,
+      position: 1n,
+      recordedAt: new Date(at),
+    } as never);
+    expect(text).toBe('Tool port-scan queued by user-1 against localhost (127.0.0.1)');
+  });
+});
