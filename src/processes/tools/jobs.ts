@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { changeExecution, findExecution } from '../../commands/tools/index.ts';
 import type { Database } from '../../db/database.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { type AdvisoryTables, advisoryFindings } from '../../packages/advisories.ts';
@@ -12,10 +13,10 @@ import {
   type Resolve,
   type ToolOutputTables,
 } from '../../tools/index.ts';
-import { enqueue, JOBS_CHANNEL, type JobTables, jobNotice } from '../runtime/jobs/queue.ts';
+import { enqueue, JOBS_CHANNEL, type Job, type JobTables, jobNotice } from '../runtime/jobs/queue.ts';
 import { JobRunner } from '../runtime/jobs/runner.ts';
 import type { ProcessLogger } from '../runtime/process-manager.ts';
-import { type CancelWatch, runExecution, type ToolJobPayload } from './run-execution.ts';
+import { type CancelWatch, type ExecutionDeps, runExecution, type ToolJobPayload } from './run-execution.ts';
 
 /** The queue tool executions wait in, spread over every worker. */
 export const TOOLS_QUEUE = 'tools';
@@ -56,6 +57,8 @@ export function startToolJobs(options: {
   pollMs?: number;
   outputCapBytes?: number;
   cancelPollMs?: number;
+  /** Executions of one tenant running at once over all workers; more wait, queued (default 4). */
+  tenantConcurrency?: number;
 }): ToolJobs {
   const db = options.database.db;
   const cancels = new Map<string, Set<() => void>>();
@@ -81,6 +84,7 @@ export function startToolJobs(options: {
     ...(options.outputCapBytes ? { outputCapBytes: options.outputCapBytes } : {}),
     ...(options.cancelPollMs ? { cancelPollMs: options.cancelPollMs } : {}),
   };
+  const jobs = db as unknown as Kysely<JobTables>;
   const runner = new JobRunner({
     db: db as unknown as Kysely<JobTables>,
     queue: TOOLS_QUEUE,
@@ -90,9 +94,11 @@ export function startToolJobs(options: {
     ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
     logger: options.logger,
-    run: (job, signal) =>
-      runExecution(deps, job.tenantId ?? '', job.payload as ToolJobPayload, signal, watchCancel),
-    giveUp: async () => undefined,
+    run: async (job, signal) => {
+      if (await overTenantLimit(jobs, job, options.owner, options.tenantConcurrency ?? 4)) return;
+      await runExecution(deps, job.tenantId ?? '', job.payload as ToolJobPayload, signal, watchCancel);
+    },
+    giveUp: (job, error) => recordGiveUp(deps, job, error),
   });
   runner.start();
   const schema = options.database.schema;
@@ -137,4 +143,57 @@ export async function queueExecution(
       payload,
     },
   ]);
+}
+
+/**
+ * The tenant's concurrency limit: when more of its tool jobs are claimed (running) than it allows,
+ * this one is handed back to the queue for a moment, without counting an attempt, and stays
+ * `queued`. Handing back clears its owner, so the runner's completion then deletes nothing.
+ */
+async function overTenantLimit(
+  db: Kysely<JobTables>,
+  job: Job,
+  owner: string,
+  limit: number,
+): Promise<boolean> {
+  if (!job.tenantId) return false;
+  const row = await db
+    .selectFrom('warden_jobs')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('queue', '=', TOOLS_QUEUE)
+    .where('tenant_id', '=', job.tenantId)
+    .where('locked_by', 'is not', null)
+    .where('locked_until', '>', sql<Date>`now()`)
+    // Claimed before this one (ties by id: one claim gives several jobs the same time).
+    .where(sql<boolean>`(claimed_at, id) < (select claimed_at, id from warden_jobs where id = ${job.id})`)
+    .executeTakeFirst();
+  if (Number(row?.n ?? 0) < limit) return false;
+  await db
+    .updateTable('warden_jobs')
+    .set({ locked_by: null, locked_until: null, run_after: sql`now() + interval '250 milliseconds'` })
+    .where('id', '=', job.id)
+    .where('locked_by', '=', owner)
+    .execute();
+  return true;
+}
+
+/** A job that failed for good (the store or database kept failing): a running execution is recorded failed. */
+async function recordGiveUp(deps: ExecutionDeps, job: Job, error: Error): Promise<void> {
+  const payload = job.payload as ToolJobPayload;
+  if (!job.tenantId) return;
+  const found = await findExecution(deps.store, job.tenantId, payload.executionId);
+  if (found?.state.status !== 'running') return;
+  await changeExecution(
+    deps.store,
+    job.tenantId,
+    payload.executionId,
+    {
+      type: 'FinishExecution',
+      outcome: { status: 'failed', exitCode: null, error: `the run could not be recorded: ${error.message}` },
+      outputBytes: found.state.outputBytes,
+      truncated: found.state.truncated,
+      at: deps.clock().toISOString(),
+    },
+    { metadata: { tenantId: job.tenantId, actorId: `worker:${deps.worker}` } },
+  );
 }
