@@ -109,7 +109,7 @@ describe('hash identification and password strength', () => {
       'NTLM',
       'MD4',
     ]);
-    expect(identifyHash('$2b$12$' + 'a'.repeat(53))[0]?.name).toBe('bcrypt');
+    expect(identifyHash(`$2b$12$${'a'.repeat(53)}`)[0]?.name).toBe('bcrypt');
     expect(identifyHash('$argon2id$v=19$m=19456,t=2,p=1$abc$def')[0]?.name).toBe('Argon2');
   });
 
