@@ -89,7 +89,21 @@ export async function runExecution(
       return;
     }
     await output.status('running');
-    const outcome = await runTool(deps, state, payload, jobSignal, watchCancel, output.sink);
+    // Progress goes to the stream as it comes and into the execution's events at most once a second.
+    let reported = 0;
+    let lastReport = 0;
+    const sink: OutputSink = {
+      write: (kind, text) => output.sink.write(kind, text),
+      progress(fraction) {
+        output.sink.progress(fraction);
+        const now = Date.now();
+        if (fraction <= reported || now - lastReport < 1000) return;
+        reported = fraction;
+        lastReport = now;
+        change({ type: 'ReportProgress', progress: fraction, at: at() }).catch(() => undefined);
+      },
+    };
+    const outcome = await runTool(deps, state, payload, jobSignal, watchCancel, sink);
     if (outcome.status === 'interrupted') {
       await output.close();
       await change({ type: 'InterruptExecution', reason: 'the worker stopped', at: at() });
