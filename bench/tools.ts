@@ -4,13 +4,13 @@
  * bench opens on 127.0.0.1) through the API — POST, the job queue, the sandboxed process, the
  * result recorded, polled until completed — against spawning the same nmap command directly with the
  * same concurrency (`exec_vs_spawn`); (2) output latency from a run writing a line to 200 SSE
- * subscribers over real TCP receiving it (`stream_p95_ms`); (3) resident memory added per 1,000 idle
- * SSE subscribers (`rss_mb_per_1k_subscribers`; the clients run in this process too, so it is an
- * upper bound). Not a test: it prints figures; the last line is JSON.
+ * subscribers over real TCP, in a process of their own, receiving it (`stream_p95_ms`); (3) resident
+ * memory the server process adds per 1,000 idle SSE subscribers (`rss_mb_per_1k_subscribers`). Not a test: it prints figures; the last line is JSON.
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import type { Kysely } from 'kysely';
 import { connectPostgres, dropSchema } from '../src/db/database.ts';
@@ -140,32 +140,6 @@ const spawnRate = SKIP_EXEC ? Number.NaN : await pool(RUNS, direct);
 const apiRate = SKIP_EXEC ? Number.NaN : await pool(RUNS, viaApi);
 log(`api ${apiRate.toFixed(2)}/s, spawn ${spawnRate.toFixed(2)}/s`);
 
-/** Opens an SSE stream and calls `onData` per frame; resolves once the response has started. */
-async function subscribe(id: string, onData: (frame: { seq: number; kind: string; data: string }) => void) {
-  const abort = new AbortController();
-  const res = await fetch(`${base}/v1/executions/${id}/stream`, { headers, signal: abort.signal });
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const done = (async () => {
-    let buffer = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const data = buffer
-            .slice(0, end)
-            .split('\n')
-            .find((l) => l.startsWith('data:'));
-          buffer = buffer.slice(end + 2);
-          if (data) onData(JSON.parse(data.slice(5)));
-        }
-      }
-    } catch {}
-  })();
-  return { close: () => abort.abort(), done };
-}
-
 /** An execution that stays queued (no tool worker takes it: the bench's worker is stopped by then). */
 async function idleExecution(): Promise<string> {
   const res = await fetch(`${base}/v1/tools/hash-identify/executions`, {
@@ -177,16 +151,52 @@ async function idleExecution(): Promise<string> {
 }
 
 await worker.stop(1000);
+
+/** Starts subscribers in their own process; `finish()` ends them and returns their latencies. */
+async function clients(execution: string, count: number, waitEnd: boolean) {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./support/sse-clients.ts', import.meta.url))],
+    {
+      env: {
+        ...process.env,
+        BASE: base,
+        EXECUTION: execution,
+        SUBSCRIBERS: String(count),
+        HEADERS: JSON.stringify(headers),
+        WAIT_END: waitEnd ? '1' : '0',
+      },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const lines: string[] = [];
+  let wake: (() => void) | undefined;
+  child.stdout.setEncoding('utf8');
+  let buffer = '';
+  child.stdout.on('data', (text: string) => {
+    buffer += text;
+    for (let cut = buffer.indexOf('\n'); cut >= 0; cut = buffer.indexOf('\n')) {
+      lines.push(buffer.slice(0, cut));
+      buffer = buffer.slice(cut + 1);
+      wake?.();
+    }
+  });
+  const next = async () => {
+    while (lines.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    return lines.shift()!;
+  };
+  await next();
+  return {
+    async finish(): Promise<number[]> {
+      child.stdin.end();
+      return (JSON.parse(await next()) as { latencies: number[] }).latencies;
+    },
+  };
+}
+
 log('# stream latency');
 const streamId = await idleExecution();
-const latencies: number[] = [];
-const subscribers = await Promise.all(
-  Array.from({ length: SUBSCRIBERS }, () =>
-    subscribe(streamId, (frame) => {
-      if (frame.kind === 'stdout') latencies.push(Date.now() - Number(frame.data.split(' ')[0]));
-    }),
-  ),
-);
+const subscribers = await clients(streamId, SUBSCRIBERS, true);
 await new Promise((r) => setTimeout(r, 500));
 // The output writer a run writes through: buffered, flushed as chunks, announced to the hub.
 const writer = outputWriter(t.database.db as unknown as Kysely<ToolOutputTables>, streamId, {
@@ -198,28 +208,22 @@ for (let i = 0; i < LINES; i++) {
 }
 await writer.status('completed');
 await writer.close();
-await Promise.all(subscribers.map((s) => s.done));
-latencies.sort((a, b) => a - b);
+const latencies = (await subscribers.finish()).sort((a, b) => a - b);
 const p95 = latencies[Math.floor(latencies.length * 0.95)] ?? Number.NaN;
 log(
-  `${latencies.length} lines received, p50 ${latencies[Math.floor(latencies.length / 2)]} ms, p95 ${p95} ms`,
+  `${latencies.length} frames received, p50 ${latencies[Math.floor(latencies.length / 2)]} ms, p95 ${p95} ms`,
 );
 
-log('# memory per idle subscriber');
+log('# memory per idle subscriber (the server process only)');
 const idleId = await idleExecution();
-globalThis.gc?.();
 await new Promise((r) => setTimeout(r, 500));
 const before = process.memoryUsage().rss;
-const idle = [];
-for (let i = 0; i < IDLE; i += 100) {
-  idle.push(...(await Promise.all(Array.from({ length: 100 }, () => subscribe(idleId, () => undefined)))));
-}
+const idle = await clients(idleId, IDLE, false);
 await new Promise((r) => setTimeout(r, 1000));
-globalThis.gc?.();
 const after = process.memoryUsage().rss;
 const rssPer1k = ((after - before) / 1024 / 1024) * (1000 / IDLE);
 log(`rss +${rssPer1k.toFixed(1)} MB for ${IDLE} idle subscribers`);
-for (const s of idle) s.close();
+await idle.finish();
 
 server.close();
 listener.close();
