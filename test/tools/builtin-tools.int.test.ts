@@ -81,6 +81,19 @@ for (const kind of databaseKinds) {
       }
     });
 
+    it('runs the real sslscan against that kind of server and parses its XML into protocols, ciphers and findings', async () => {
+      const server = await tlsServer();
+      try {
+        const done = await run('sslscan', { host: '127.0.0.1', port: server.port });
+        expect(done.status, JSON.stringify(done)).toBe('completed');
+        expect(done.result.protocols).toContainEqual({ type: 'tls', version: '1.3', enabled: true });
+        expect(done.result.ciphers.length).toBeGreaterThan(0);
+        expect(done.result.findings).toEqual([]);
+      } finally {
+        await server.close();
+      }
+    });
+
     it('decodes a JWT and verifies it with a secret, refusing a wrong one', async () => {
       const token = await new SignJWT({ sub: 'user-1', scope: 'tools' })
         .setProtectedHeader({ alg: 'HS256' })
