@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { viewSource } from './packages/index.ts';
 import { openService, type Service } from './service.ts';
+import { streamHub } from './tools/index.ts';
 
 const USAGE = `Usage: warden [--help | --version] <command> [options]
 
@@ -114,6 +115,11 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
             ...(config.WARDEN_TARGET_REGISTRY_TOKEN ? { token: config.WARDEN_TARGET_REGISTRY_TOKEN } : {}),
           })
         : undefined,
+      toolStream: streamHub({
+        db: service.database.db as never,
+        listen: service.database.listen,
+        schema: service.database.schema,
+      }),
     });
     return { fetch, oauth };
   };

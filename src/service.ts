@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -18,8 +19,10 @@ import { type PersonalDataKeys, personalDataKeys, personalDataStore } from './pr
 import { type PackageJobs, startPackageJobs } from './processes/packages/index.ts';
 import { processManagers } from './processes/registry.ts';
 import { startWorkers, type Worker } from './processes/runtime/index.ts';
+import { startToolJobs, type ToolJobs } from './processes/tools/index.ts';
 import { ProjectionEngine } from './projections/engine/index.ts';
 import { projections } from './projections/registry.ts';
+import { processRunner } from './tools/index.ts';
 
 /** The parts every command of the CLI shares: database, event store and projection engine. */
 export interface Service {
@@ -91,6 +94,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   registerGauges(metrics, { database, engine });
   let worker: Worker | undefined;
   let packageJobs: PackageJobs | undefined;
+  let toolJobs: ToolJobs | undefined;
   let identity: Promise<IdentityStack> | undefined;
   return {
     identity: () => {
@@ -134,10 +138,19 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           owner: worker.id,
           logger: logger.child({ component: 'package-jobs' }),
         });
+        // A run sees nothing of the data folder (bwrap hides it behind an empty tmpfs).
+        toolJobs = startToolJobs({
+          database,
+          store,
+          owner: worker.id,
+          logger: logger.child({ component: 'tool-jobs' }),
+          processes: processRunner({ hidden: [resolvePath(config.WARDEN_DATA_DIR)] }),
+        });
       }
     },
     close: async () => {
       await packageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
+      await toolJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await worker?.stop();
       await engine.stop();
       await store.close();

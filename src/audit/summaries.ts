@@ -1,6 +1,7 @@
 import { identityEventTypes } from '../commands/identity/index.ts';
 import { packagesEventTypes } from '../commands/packages/index.ts';
 import { tenancyEventTypes, tenantDomainEventTypes } from '../commands/tenancy/index.ts';
+import { toolsEventTypes } from '../commands/tools/index.ts';
 import { trackerEventTypes } from '../commands/tracker/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { tokenFamilyEventSchemas } from '../identity/index.ts';
@@ -108,6 +109,19 @@ export const summaries: Readonly<Record<string, Summary>> = {
     `Package ${f(d, 'spec')} failed at ${f(d, 'stage')} (${f(d, 'code')}${d.retryable === true ? ', retryable' : ''})`,
   PackageRetried: (d) => `Package ${f(d, 'spec')} sent back to the pipeline by ${f(d, 'by')}`,
   PackagePolicySet: (d) => `Package policy set to version ${f(d, 'version')}`,
+  ExecutionQueued: (d) =>
+    `Tool ${f(d, 'toolId')} queued by ${f(d, 'actorId')}${d.target ? ` against ${f(d, 'target')} (${f(d, 'address')})` : ''}`,
+  ExecutionStarted: (d) => `Tool execution started on ${f(d, 'worker')}`,
+  ExecutionProgressed: (d) => `Tool execution at ${Math.round(Number(d.progress) * 100)}%`,
+  ExecutionCancelRequested: (d) => `Tool execution cancel requested by ${f(d, 'by')}`,
+  ExecutionCompleted: (d) => `Tool execution completed (exit ${f(d, 'exitCode')})`,
+  ExecutionFailed: (d) => `Tool execution failed (exit ${f(d, 'exitCode')})`,
+  ExecutionCancelled: (d) =>
+    `Tool execution cancelled${d.started === true ? ' while running' : ' before it started'}`,
+  ExecutionTimedOut: (d) => `Tool execution timed out after ${f(d, 'timeoutMs')} ms`,
+  ExecutionInterrupted: (d) => `Tool execution interrupted: ${f(d, 'reason')}`,
+  ToolTargetsChanged: (d) =>
+    `Tool target allowlist set to ${Array.isArray(d.targets) ? d.targets.length : '?'} entries by ${f(d, 'by')}`,
   AdvisoriesImported: (d) =>
     `Advisory data imported: ${f(d, 'total')} records, ${f(d, 'changed')} new or changed, ${f(d, 'withdrawn')} withdrawn`,
 };
@@ -130,6 +144,7 @@ export const auditedEventTypes: readonly string[] = [
     ...tenantDomainEventTypes,
     ...identityEventTypes,
     ...trackerEventTypes,
+    ...toolsEventTypes,
     ...packagesEventTypes,
     ...Object.keys(tokenFamilyEventSchemas),
     'SigningKeyRotated',

@@ -17,6 +17,7 @@ import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/index.ts';
 import { npmTokenStore, type ViewSource } from '../packages/index.ts';
+import type { StreamHub } from '../tools/index.ts';
 import { auditContextRoutes, type ErasureRouteDeps } from './audit/index.ts';
 import { identityRoutes } from './identity/index.ts';
 import type { AppEnv } from './kit/index.ts';
@@ -37,6 +38,7 @@ import type { DocsAssetLoader, ReadinessCheck } from './ops/index.ts';
 import { type AdminProjectionDeps, metricsRoutes, opsRoutes, swaggerUiAssets } from './ops/index.ts';
 import { npmTokenRoutes, npmViewRoutes, packageRoutes } from './packages/index.ts';
 import { tenancyRoutes } from './tenancy/index.ts';
+import { toolRoutes } from './tools/index.ts';
 import { trackerRoutes } from './tracker/index.ts';
 import { workspacesRoutes } from './workspaces/index.ts';
 
@@ -78,6 +80,8 @@ export interface AppDeps {
   oauth?: OAuthServer;
   /** The secure registry tenants' npm views read from (absent: `/t/<slug>/npm/` answers 503). */
   npmRegistry?: ViewSource | undefined;
+  /** The process's one reader of tool output, woken by LISTEN (default: one that polls). */
+  toolStream?: StreamHub;
 }
 
 /** The OAuth server over the identity context: sign-in, the user as they are now, and login throttling. */
@@ -283,6 +287,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', workspacesRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));
   app.route('/', npmTokenRoutes({ tokens: npmTokens }));
+  app.route('/', toolRoutes({ ...routeDeps, ...(deps.toolStream ? { hub: deps.toolStream } : {}) }));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -5,7 +5,7 @@ export {
   type LoginThrottlePort,
 } from './credentials.ts';
 export { leasedCounter } from './limits/leased-counter.ts';
-export { argon2idHasher, NewPassword, type PasswordHasher } from './passwords.ts';
+export { argon2idHasher, isCommonPassword, NewPassword, type PasswordHasher } from './passwords.ts';
 export type { Principal, ResolvedTenant } from './principal.ts';
 export { type LoginThrottle, loginThrottle } from './throttle.ts';
 export { aesKey, base64url, fromBase64url, open, randomToken, seal, sha256 } from './tokens/crypto.ts';

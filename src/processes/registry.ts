@@ -1,6 +1,7 @@
 import { userSessions } from './identity/index.ts';
 import { advisoryMonitor, packagePipeline } from './packages/index.ts';
 import type { ProcessManager } from './runtime/index.ts';
+import { toolExecutions } from './tools/index.ts';
 import { issueRules } from './tracker/index.ts';
 import { workspaceProvisioning } from './workspaces/index.ts';
 
@@ -14,4 +15,5 @@ export const processManagers: readonly ProcessManager[] = [
   advisoryMonitor,
   userSessions,
   workspaceProvisioning,
+  toolExecutions,
 ];

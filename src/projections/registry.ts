@@ -4,6 +4,7 @@ import { userList } from './identity/index.ts';
 import { oauthClientList, oauthConsentList } from './oauth/index.ts';
 import { packageList, packageRequests } from './packages/index.ts';
 import { tenantDomains, tenantList } from './tenancy/index.ts';
+import { executionList } from './tools/index.ts';
 import { issueList, projectList } from './tracker/index.ts';
 import { agentList, routeList, workspaceList } from './workspaces/index.ts';
 
@@ -22,4 +23,5 @@ export const projections: readonly Projection[] = [
   agentList,
   workspaceList,
   routeList,
+  executionList,
 ];

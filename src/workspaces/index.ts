@@ -1,3 +1,4 @@
+export { agentCommand } from './agent/index.ts';
 export { type AgentKeys, agentKeys } from './agent-keys.ts';
 export { AgentMonitor, type AgentMonitorOptions } from './agent-monitor.ts';
 export {
@@ -15,4 +16,3 @@ export { type RenderOptions, type Route, renderRoutes } from './nginx/render.ts'
 export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
 export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';
-export { agentCommand } from './agent/index.ts';

@@ -17,6 +17,8 @@ export const permissions = [
   'tracker:write',
   'tools:read',
   'tools:execute',
+  /** The tenant's tool target allowlist, and every member's executions (not only their own). */
+  'tools:manage',
   'workspaces:use',
   'workspaces:manage',
   'audit:read',

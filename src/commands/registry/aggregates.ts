@@ -3,6 +3,7 @@ import type { DomainEvent } from '../kernel/index.ts';
 import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
 import { domainDecider, tenantDecider } from '../tenancy/index.ts';
+import { executionDecider, targetsDecider } from '../tools/index.ts';
 import { issueDecider, projectDecider } from '../tracker/index.ts';
 import { agentDecider, quotaDecider, workspaceDecider } from '../workspaces/index.ts';
 
@@ -69,6 +70,8 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('workspaces.Agent', agentDecider),
   aggregate('workspaces.Workspace', workspaceDecider),
   aggregate('workspaces.Quota', quotaDecider),
+  aggregate('tools.Execution', executionDecider, { snapshots: true }),
+  aggregate('tools.Targets', targetsDecider, { snapshots: true }),
 ];
 
 /** A short, stable hash of source texts (32-bit FNV-1a, twice with different seeds): no security role. */

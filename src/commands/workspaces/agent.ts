@@ -1,5 +1,5 @@
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid, notFound } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { conflict, invalid, notFound } from '../kernel/index.ts';
 import { type AgentCapacity, type AgentEvent, checkEvents } from './events.ts';
 
 export interface AgentState {

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { checkAgainst } from '../kernel/contract.ts';
-import type { DomainEvent } from '../kernel/decider.ts';
-import type { FieldError } from '../kernel/errors.ts';
+import type { DomainEvent, FieldError } from '../kernel/index.ts';
+import { checkAgainst } from '../kernel/index.ts';
 
 export const AgentName = z
   .string()

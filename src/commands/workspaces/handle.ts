@@ -1,6 +1,5 @@
-import type { EventStore } from '../../eventstore/port.ts';
-import { notFound } from '../kernel/errors.ts';
-import { type CommandContext, type CommandResult, handle, load } from '../kernel/handle.ts';
+import type { CommandStore as EventStore } from '../kernel/index.ts';
+import { type CommandContext, type CommandResult, handle, load, notFound } from '../kernel/index.ts';
 import { type AgentCommand, type AgentState, agentDecider } from './agent.ts';
 import { agentStreamId, quotaStreamId, workspaceStreamId } from './events.ts';
 import { quotaDecider } from './quota.ts';

@@ -1,5 +1,5 @@
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { conflict, invalid } from '../kernel/index.ts';
 import { checkEvents, type SlotEvent } from './events.ts';
 
 /**

@@ -1,5 +1,5 @@
-import type { Decider } from '../kernel/decider.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../kernel/errors.ts';
+import type { Decider } from '../kernel/index.ts';
+import { conflict, invalid, notFound, ruleViolated } from '../kernel/index.ts';
 import {
   checkEvents,
   type ProvisioningStep,

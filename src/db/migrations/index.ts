@@ -11,6 +11,7 @@ import { up as revocationSync } from './0010-revocation-sync.ts';
 import { up as jobsAndAdvisories } from './0012-jobs-and-advisories.ts';
 import { up as oauth } from './0013-oauth.ts';
 import { up as personalDataKeys } from './0014-personal-data-keys.ts';
+import { up as tools } from './0015-tools.ts';
 import { up as workspaces } from './0016-workspaces.ts';
 import { up as npmTokens } from './0017-npm-tokens.ts';
 
@@ -33,6 +34,7 @@ export const migrations: readonly Migration[] = [
   { name: '0012-jobs-and-advisories', up: jobsAndAdvisories },
   { name: '0013-oauth', up: oauth },
   { name: '0014-personal-data-keys', up: personalDataKeys },
+  { name: '0015-tools', up: tools },
   { name: '0016-workspaces', up: workspaces },
   { name: '0017-npm-tokens', up: npmTokens },
 ];

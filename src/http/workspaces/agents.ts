@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { invalid, notFound } from '../../commands/kernel/errors.ts';
+import { invalid, notFound } from '../../commands/kernel/index.ts';
 import { deregisterAgent, registerAgent } from '../../commands/workspaces/index.ts';
 import {
   agentRow,
@@ -12,10 +12,8 @@ import {
   type WorkspacesReadTables,
 } from '../../projections/workspaces/index.ts';
 import { AgentCallError, enrolAgent } from '../../workspaces/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent, problemContent } from '../kit/openapi.ts';
-import { RequestError } from '../kit/problem.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { commonProblems, jsonContent, problemContent, RequestError, validationHook } from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
 import { Agent, IdParam, RegisterAgentBody } from './schemas.ts';
 

@@ -3,10 +3,8 @@ import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import type { AgentKeys } from '../../workspaces/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { problemContent } from '../kit/openapi.ts';
-import type { ReadModels } from '../kit/read-models.ts';
-import { commandContext, principalOf, tenantOf } from '../kit/scope.ts';
+import type { AppEnv, ReadModels } from '../kit/index.ts';
+import { commandContext, principalOf, problemContent, tenantOf } from '../kit/index.ts';
 
 export interface WorkspacesDeps {
   store: EventStore;

@@ -3,10 +3,9 @@ import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { agentKeys } from '../../workspaces/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import type { ReadModels } from '../kit/read-models.ts';
-import { validationHook } from '../kit/validation.ts';
-import { requirePermission } from '../middleware/authorize.ts';
+import type { AppEnv, ReadModels } from '../kit/index.ts';
+import { validationHook } from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
 import { agentRoutes } from './agents.ts';
 import { workspaceRoutes } from './workspaces.ts';
 

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { findUser } from '../../commands/identity/index.ts';
-import { conflict, invalid, notFound } from '../../commands/kernel/errors.ts';
+import { conflict, invalid, notFound } from '../../commands/kernel/index.ts';
 import { PlanId, plans } from '../../commands/tenancy/index.ts';
 import {
   changeWorkspace,
@@ -18,11 +18,15 @@ import {
   type WorkspaceListTable,
   type WorkspacesReadTables,
 } from '../../projections/workspaces/index.ts';
-import type { AppEnv } from '../kit/env.ts';
-import { commonProblems, jsonContent } from '../kit/openapi.ts';
-import { decodeCursor, encodeCursor } from '../kit/pagination.ts';
-import { RequestError } from '../kit/problem.ts';
-import { validationHook } from '../kit/validation.ts';
+import type { AppEnv } from '../kit/index.ts';
+import {
+  commonProblems,
+  decodeCursor,
+  encodeCursor,
+  jsonContent,
+  RequestError,
+  validationHook,
+} from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
 import {
   CreateWorkspaceBody,

@@ -14,7 +14,7 @@ import {
 import type { RecordedEvent } from '../../eventstore/port.ts';
 import { agentUsage, listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
 import { AgentCallError, type AgentClient, agentClient, agentKeys } from '../../workspaces/index.ts';
-import { defineProcessManager, type ProcessContext } from '../runtime/process-manager.ts';
+import { defineProcessManager, type ProcessContext } from '../runtime/index.ts';
 
 const NAME = 'workspaceProvisioning';
 

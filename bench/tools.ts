@@ -1,0 +1,242 @@
+/**
+ * `npm run bench:tools` — the tool runner on PostgreSQL (DATABASE_URL, default the local test server):
+ * (1) end-to-end executions per second of a short binary tool (nmap, a connect scan of one port the
+ * bench opens on 127.0.0.1) through the API — POST, the job queue, the sandboxed process, the
+ * result recorded, polled until completed — against spawning the same nmap command directly with the
+ * same concurrency (`exec_vs_spawn`); (2) output latency from a run writing a line to 200 SSE
+ * subscribers over real TCP, in a process of their own, receiving it (`stream_p95_ms`); (3) resident
+ * memory the server process adds per 1,000 idle SSE subscribers (`rss_mb_per_1k_subscribers`). Not a test: it prints figures; the last line is JSON.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { serve } from '@hono/node-server';
+import type { Kysely } from 'kysely';
+import { connectPostgres, dropSchema } from '../src/db/database.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { createLogger } from '../src/logger.ts';
+import { startToolJobs } from '../src/processes/tools/index.ts';
+import { outputWriter, streamHub, type ToolOutputTables } from '../src/tools/index.ts';
+import { testApp } from '../test/support/app.ts';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const CONCURRENCY = 4;
+const RUNS = Number(process.env.BENCH_TOOL_RUNS ?? 40);
+const SKIP_EXEC = process.env.BENCH_SKIP_EXEC === '1';
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 200);
+const LINES = 100;
+const IDLE = 1000;
+const TARGETS = { exec_vs_spawn: 0.5, stream_p95_ms: 50, rss_mb_per_1k_subscribers: 100 };
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+const t = await testApp(async () => {
+  const database = await connectPostgres({
+    url: DATABASE_URL,
+    schema: `bench_tools_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`,
+    poolSize: 24,
+  });
+  await migrate(database);
+  return {
+    database,
+    dispose: async () => {
+      await dropSchema(database);
+      await database.close();
+    },
+  };
+});
+const worker = startToolJobs({
+  database: t.database,
+  store: t.store,
+  owner: 'bench',
+  logger: createLogger('warn'),
+  concurrency: CONCURRENCY,
+  pollMs: 50,
+});
+const tenant = await t.tenant();
+const owner = await t.user({ tenant: tenant.slug, role: 'owner' });
+await t.request('/v1/tools/targets', {
+  method: 'PUT',
+  token: owner.token,
+  tenant: tenant.slug,
+  json: { targets: ['127.0.0.1/32'] },
+});
+const listener = createServer((s) => {
+  s.on('error', () => undefined);
+  s.end();
+});
+await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+const port = (listener.address() as { port: number }).port;
+let base = '';
+const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+  // As `warden serve` runs: every stream of the process fed by one reader woken by LISTEN.
+  const hub = streamHub({ db: t.database.db as never, listen: t.database.listen, schema: t.database.schema });
+  const app = t.variant({ toolStream: hub });
+  const fetchApp = (req: Request) =>
+    app(req.url, {
+      method: req.method,
+      headers: req.headers,
+      ...(req.body ? { body: req.body, duplex: 'half' } : {}),
+    } as RequestInit);
+  const s = serve({ fetch: fetchApp, hostname: '127.0.0.1', port: 0 }, (info) => {
+    base = `http://127.0.0.1:${info.port}`;
+    resolve(s);
+  });
+});
+const headers = {
+  authorization: `Bearer ${owner.token}`,
+  'x-tenant': tenant.slug,
+  'content-type': 'application/json',
+};
+
+async function pool(total: number, work: () => Promise<void>): Promise<number> {
+  let left = total;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (left-- > 0) await work();
+    }),
+  );
+  return total / ((performance.now() - started) / 1000);
+}
+
+const viaApi = async () => {
+  const res = await fetch(`${base}/v1/tools/nmap/executions`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ parameters: { host: '127.0.0.1', ports: String(port) } }),
+  });
+  const { id } = (await res.json()) as { id: string };
+  for (;;) {
+    const body = (await (await fetch(`${base}/v1/executions/${id}`, { headers })).json()) as {
+      status: string;
+    };
+    if (body.status === 'completed') return;
+    if (body.status !== 'queued' && body.status !== 'running') throw new Error(`run ended ${body.status}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+const direct = () =>
+  new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      'nmap',
+      ['-sT', '-Pn', '-n', '-T3', '-p', String(port), '-oX', '-', '--', '127.0.0.1'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout.resume();
+    child.stderr.resume();
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nmap exited ${code}`))));
+  });
+
+log('# exec vs spawn');
+if (!SKIP_EXEC) {
+  await pool(4, viaApi);
+  await pool(4, direct);
+}
+const spawnRate = SKIP_EXEC ? Number.NaN : await pool(RUNS, direct);
+const apiRate = SKIP_EXEC ? Number.NaN : await pool(RUNS, viaApi);
+log(`api ${apiRate.toFixed(2)}/s, spawn ${spawnRate.toFixed(2)}/s`);
+
+/** An execution that stays queued (no tool worker takes it: the bench's worker is stopped by then). */
+async function idleExecution(): Promise<string> {
+  const res = await fetch(`${base}/v1/tools/hash-identify/executions`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ parameters: { hash: 'abc' } }),
+  });
+  return ((await res.json()) as { id: string }).id;
+}
+
+await worker.stop(1000);
+
+/** Starts subscribers in their own process; `finish()` ends them and returns their latencies. */
+async function clients(execution: string, count: number, waitEnd: boolean) {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./support/sse-clients.ts', import.meta.url))],
+    {
+      env: {
+        ...process.env,
+        BASE: base,
+        EXECUTION: execution,
+        SUBSCRIBERS: String(count),
+        HEADERS: JSON.stringify(headers),
+        WAIT_END: waitEnd ? '1' : '0',
+      },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const lines: string[] = [];
+  let wake: (() => void) | undefined;
+  child.stdout.setEncoding('utf8');
+  let buffer = '';
+  child.stdout.on('data', (text: string) => {
+    buffer += text;
+    for (let cut = buffer.indexOf('\n'); cut >= 0; cut = buffer.indexOf('\n')) {
+      lines.push(buffer.slice(0, cut));
+      buffer = buffer.slice(cut + 1);
+      wake?.();
+    }
+  });
+  const next = async () => {
+    while (lines.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    return lines.shift()!;
+  };
+  await next();
+  return {
+    async finish(): Promise<number[]> {
+      child.stdin.end();
+      return (JSON.parse(await next()) as { latencies: number[] }).latencies;
+    },
+  };
+}
+
+log('# stream latency');
+const streamId = await idleExecution();
+const subscribers = await clients(streamId, SUBSCRIBERS, true);
+await new Promise((r) => setTimeout(r, 500));
+// The output writer a run writes through: buffered, flushed as chunks, announced to the hub.
+const writer = outputWriter(t.database.db as unknown as Kysely<ToolOutputTables>, streamId, {
+  capBytes: 1 << 20,
+});
+for (let i = 0; i < LINES; i++) {
+  writer.sink.write('stdout', `${Date.now()} line ${i}\n`);
+  await new Promise((r) => setTimeout(r, 20));
+}
+await writer.status('completed');
+await writer.close();
+const latencies = (await subscribers.finish()).sort((a, b) => a - b);
+const p95 = latencies[Math.floor(latencies.length * 0.95)] ?? Number.NaN;
+log(
+  `${latencies.length} frames received, p50 ${latencies[Math.floor(latencies.length / 2)]} ms, p95 ${p95} ms`,
+);
+
+log('# memory per idle subscriber (the server process only)');
+const idleId = await idleExecution();
+await new Promise((r) => setTimeout(r, 500));
+const before = process.memoryUsage().rss;
+const idle = await clients(idleId, IDLE, false);
+await new Promise((r) => setTimeout(r, 1000));
+const after = process.memoryUsage().rss;
+const rssPer1k = ((after - before) / 1024 / 1024) * (1000 / IDLE);
+log(`rss +${rssPer1k.toFixed(1)} MB for ${IDLE} idle subscribers`);
+await idle.finish();
+
+server.close();
+listener.close();
+await t.dispose();
+const figures = {
+  exec_per_s: Math.round(apiRate * 100) / 100,
+  spawn_per_s: Math.round(spawnRate * 100) / 100,
+  exec_vs_spawn: Math.round((apiRate / spawnRate) * 1000) / 1000,
+  stream_p95_ms: p95,
+  rss_mb_per_1k_subscribers: Math.round(rssPer1k * 10) / 10,
+  concurrency: CONCURRENCY,
+  subscribers: SUBSCRIBERS,
+  targets: TARGETS,
+};
+log(JSON.stringify(figures));
+process.exit(0);

@@ -1,0 +1,39 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { except } from 'hono/combine';
+import { catalog, streamHub, systemResolve } from '../../tools/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { validationHook } from '../kit/index.ts';
+import { requirePermission } from '../middleware/index.ts';
+import { catalogRoutes } from './catalog.ts';
+import { executionRoutes } from './executions.ts';
+import type { ToolDeps, ToolRouteDeps } from './scope.ts';
+import { streamRoutes } from './stream.ts';
+import { targetRoutes } from './targets.ts';
+
+export type { ToolDeps, ToolRouteDeps } from './scope.ts';
+
+/**
+ * `/v1/tools…` and `/v1/executions…`: reading needs tools:read, running tools:execute (intrusive
+ * tools the operator role or above), the allowlist tools:manage.
+ */
+export function toolRoutes(deps: ToolRouteDeps) {
+  const full: ToolDeps = {
+    ...deps,
+    catalog: deps.catalog ?? catalog(),
+    resolve: deps.resolve ?? systemResolve,
+    hub: deps.hub ?? streamHub({ db: deps.db as never, pollMs: 20 }),
+  };
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.on(
+    'GET',
+    ['/v1/tools', '/v1/tools/*', '/v1/executions', '/v1/executions/*'],
+    except('/v1/tools/targets', requirePermission('tools:read')),
+  );
+  app.on(['GET', 'PUT'], '/v1/tools/targets', requirePermission('tools:manage'));
+  app.on(['POST', 'DELETE'], ['/v1/tools/*', '/v1/executions/*'], requirePermission('tools:execute'));
+  app.route('/', targetRoutes(full));
+  app.route('/', catalogRoutes(full));
+  app.route('/', executionRoutes(full));
+  app.route('/', streamRoutes(full));
+  return app;
+}

@@ -1,0 +1,112 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { streamSSE } from 'hono/streaming';
+import { finalStatuses } from '../../commands/tools/index.ts';
+import type { Frame } from '../../tools/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { commonProblems, RequestError, validationHook } from '../kit/index.ts';
+import { visibleExecution } from './executions.ts';
+import { type ToolDeps, toolProblems } from './scope.ts';
+
+const StreamQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).optional().meta({ description: 'Resume after this seq' }),
+});
+
+/**
+ * Each frame's SSE text, encoded once however many streams send it (the hub hands every subscriber
+ * the same frame objects).
+ */
+const encoded = new WeakMap<Frame, Uint8Array>();
+const sseBytes = (frame: Frame) => {
+  let bytes = encoded.get(frame);
+  if (!bytes) {
+    bytes = new TextEncoder().encode(
+      `id: ${frame.seq}\nevent: ${frame.kind}\ndata: ${JSON.stringify(frame)}\n\n`,
+    );
+    encoded.set(frame, bytes);
+  }
+  return bytes;
+};
+
+/** Whether a frame is the final status, after which the stream ends. */
+export const isFinalFrame = (frame: Frame) => {
+  if (frame.kind !== 'status') return false;
+  try {
+    const status = (JSON.parse(frame.data) as { status?: string }).status;
+    return status !== undefined && (finalStatuses as readonly string[]).includes(status);
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Live output as Server-Sent Events: frames `{seq, kind, data}` with `id: seq`; a late subscriber
+ * gets the backlog, then live frames; `Last-Event-ID` or `?after=` resumes without gaps or repeats;
+ * the stream ends with the final status. Every stream of this process shares one reader (the hub).
+ */
+export function streamRoutes(deps: ToolDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/executions/{id}/stream',
+      tags: ['Tools'],
+      summary: 'Live output as Server-Sent Events (resumable with Last-Event-ID or ?after=)',
+      request: { params: z.object({ id: z.string().max(60) }), query: StreamQuery },
+      responses: {
+        200: {
+          description: 'An event stream of {seq, kind, data} frames',
+          content: { 'text/event-stream': { schema: z.string() } },
+        },
+        ...commonProblems,
+        ...toolProblems,
+      },
+    }),
+    async (c) => {
+      const found = await visibleExecution(deps, c, c.req.valid('param').id);
+      const lastEventId = c.req.header('last-event-id');
+      if (lastEventId !== undefined && !/^\d{1,9}$/.test(lastEventId.trim())) {
+        throw new RequestError(400, 'validation', 'Last-Event-ID must be a frame seq', [
+          { path: 'header.last-event-id', message: 'must be a whole number' },
+        ]);
+      }
+      const after = lastEventId !== undefined ? Number(lastEventId) : (c.req.valid('query').after ?? 0);
+      const executionId = found.state.executionId;
+      return streamSSE(c, async (stream) => {
+        const queue: Frame[] = [];
+        let wake: (() => void) | undefined;
+        let ended = false;
+        const unsubscribe = await deps.hub.subscribe(executionId, after, {
+          onFrames(frames) {
+            queue.push(...frames);
+            wake?.();
+          },
+        });
+        stream.onAbort(() => {
+          ended = true;
+          wake?.();
+        });
+        const heartbeat = setInterval(() => {
+          void stream.write(': keep-alive\n\n').catch(() => undefined);
+        }, 15_000);
+        try {
+          while (!ended) {
+            const frame = queue.shift();
+            if (!frame) {
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+              });
+              wake = undefined;
+              continue;
+            }
+            await stream.write(sseBytes(frame));
+            if (isFinalFrame(frame)) break;
+          }
+        } finally {
+          clearInterval(heartbeat);
+          unsubscribe();
+        }
+      });
+    },
+  );
+  return app;
+}

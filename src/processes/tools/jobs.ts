@@ -1,0 +1,198 @@
+import { type Kysely, sql } from 'kysely';
+import { changeExecution, findExecution } from '../../commands/tools/index.ts';
+import type { Database } from '../../db/database.ts';
+import type { EventStore } from '../../eventstore/port.ts';
+import { type AdvisoryTables, advisoryFindings } from '../../packages/index.ts';
+import {
+  type AdvisoryLookup,
+  CANCEL_CHANNEL,
+  type Catalog,
+  catalog as defaultCatalog,
+  type ProcessRunner,
+  processRunner,
+  type Resolve,
+  type ToolOutputTables,
+} from '../../tools/index.ts';
+import type { ProcessLogger } from '../runtime/index.ts';
+import { enqueue, JOBS_CHANNEL, type Job, JobRunner, type JobTables, jobNotice } from '../runtime/index.ts';
+import { type CancelWatch, type ExecutionDeps, runExecution, type ToolJobPayload } from './run-execution.ts';
+
+/** The queue tool executions wait in, spread over every worker. */
+export const TOOLS_QUEUE = 'tools';
+
+/** The firewall's advisory table as the advisory lookup tool reads it. */
+export function advisoryLookup(db: Kysely<AdvisoryTables>): AdvisoryLookup {
+  return async (name, version) =>
+    (await advisoryFindings(db, name, version)).map((f) => ({
+      id: f.id,
+      summary: f.summary,
+      severity: f.severity,
+      aliases: f.aliases ?? [],
+    }));
+}
+
+export interface ToolJobs {
+  current(): ReturnType<JobRunner['current']>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts this worker's tool runner: claims executions from the `tools` queue up to `concurrency`
+ * at once (the per-worker limit), runs each outside any transaction, and listens for cancel
+ * requests on one connection. A job whose worker died is claimed again once its lease lapses, and
+ * then recorded `interrupted` instead of being run a second time.
+ */
+export function startToolJobs(options: {
+  database: Database;
+  store: EventStore;
+  owner: string;
+  logger: ProcessLogger;
+  concurrency?: number;
+  catalog?: Catalog;
+  processes?: ProcessRunner;
+  resolve?: Resolve;
+  clock?: () => Date;
+  leaseMs?: number;
+  pollMs?: number;
+  outputCapBytes?: number;
+  cancelPollMs?: number;
+  /** Executions of one tenant running at once over all workers; more wait, queued (default 4). */
+  tenantConcurrency?: number;
+}): ToolJobs {
+  const db = options.database.db;
+  const cancels = new Map<string, Set<() => void>>();
+  const watchCancel: CancelWatch = (executionId, onCancel) => {
+    const set = cancels.get(executionId) ?? new Set();
+    set.add(onCancel);
+    cancels.set(executionId, set);
+    return () => {
+      set.delete(onCancel);
+      if (set.size === 0) cancels.delete(executionId);
+    };
+  };
+  const deps = {
+    store: options.store,
+    db: db as unknown as Kysely<ToolOutputTables>,
+    catalog: options.catalog ?? defaultCatalog(),
+    processes: options.processes ?? processRunner(),
+    advisories: advisoryLookup(db as unknown as Kysely<AdvisoryTables>),
+    ...(options.resolve ? { resolve: options.resolve } : {}),
+    clock: options.clock ?? (() => new Date()),
+    logger: options.logger,
+    worker: options.owner,
+    ...(options.outputCapBytes ? { outputCapBytes: options.outputCapBytes } : {}),
+    ...(options.cancelPollMs ? { cancelPollMs: options.cancelPollMs } : {}),
+  };
+  const jobs = db as unknown as Kysely<JobTables>;
+  const runner = new JobRunner({
+    db: db as unknown as Kysely<JobTables>,
+    queue: TOOLS_QUEUE,
+    owner: options.owner,
+    concurrency: options.concurrency ?? 4,
+    maxAttempts: 3,
+    ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+    ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+    logger: options.logger,
+    run: async (job, signal) => {
+      if (await overTenantLimit(jobs, job, options.owner, options.tenantConcurrency ?? 4)) return;
+      await runExecution(deps, job.tenantId ?? '', job.payload as ToolJobPayload, signal, watchCancel);
+    },
+    giveUp: (job, error) => recordGiveUp(deps, job, error),
+  });
+  runner.start();
+  const schema = options.database.schema;
+  const notice = jobNotice(schema, TOOLS_QUEUE);
+  const listening = Promise.all([
+    options.database.listen(JOBS_CHANNEL, (payload) => {
+      if (payload === notice) runner.wake();
+    }),
+    options.database.listen(CANCEL_CHANNEL, (payload) => {
+      const [s, id] = payload.split(':');
+      if (s === schema && id) for (const cancel of cancels.get(id) ?? []) cancel();
+    }),
+  ]).catch((error: unknown) => {
+    options.logger.warn({ err: error }, 'listening for tool jobs failed; polling only');
+    return [] as (() => Promise<void>)[];
+  });
+  return {
+    current: () => runner.current(),
+    stop: async (graceMs) => {
+      for (const stop of await listening) await stop();
+      await runner.stop(graceMs);
+    },
+  };
+}
+
+/** Queues an execution's job (once per execution: its id is the job's) and wakes the tool runners. */
+export async function queueExecution(
+  db: Kysely<JobTables>,
+  input: { executionId: string; tenantId: string; streamId: string; secrets?: Record<string, unknown> },
+): Promise<void> {
+  const payload: ToolJobPayload = {
+    executionId: input.executionId,
+    ...(input.secrets && Object.keys(input.secrets).length > 0 ? { secrets: input.secrets } : {}),
+  };
+  await enqueue(db, [
+    {
+      id: input.executionId,
+      queue: TOOLS_QUEUE,
+      kind: 'execute',
+      tenantId: input.tenantId,
+      subject: input.streamId,
+      payload,
+    },
+  ]);
+}
+
+/**
+ * The tenant's concurrency limit: when more of its tool jobs are claimed (running) than it allows,
+ * this one is handed back to the queue for a moment, without counting an attempt, and stays
+ * `queued`. Handing back clears its owner, so the runner's completion then deletes nothing.
+ */
+async function overTenantLimit(
+  db: Kysely<JobTables>,
+  job: Job,
+  owner: string,
+  limit: number,
+): Promise<boolean> {
+  if (!job.tenantId) return false;
+  const row = await db
+    .selectFrom('warden_jobs')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('queue', '=', TOOLS_QUEUE)
+    .where('tenant_id', '=', job.tenantId)
+    .where('locked_by', 'is not', null)
+    .where('locked_until', '>', sql<Date>`now()`)
+    // Claimed before this one (ties by id: one claim gives several jobs the same time).
+    .where(sql<boolean>`(claimed_at, id) < (select claimed_at, id from warden_jobs where id = ${job.id})`)
+    .executeTakeFirst();
+  if (Number(row?.n ?? 0) < limit) return false;
+  await db
+    .updateTable('warden_jobs')
+    .set({ locked_by: null, locked_until: null, run_after: sql`now() + interval '250 milliseconds'` })
+    .where('id', '=', job.id)
+    .where('locked_by', '=', owner)
+    .execute();
+  return true;
+}
+
+/** A job that failed for good (the store or database kept failing): a running execution is recorded failed. */
+async function recordGiveUp(deps: ExecutionDeps, job: Job, error: Error): Promise<void> {
+  const payload = job.payload as ToolJobPayload;
+  if (!job.tenantId) return;
+  const found = await findExecution(deps.store, job.tenantId, payload.executionId);
+  if (found?.state.status !== 'running') return;
+  await changeExecution(
+    deps.store,
+    job.tenantId,
+    payload.executionId,
+    {
+      type: 'FinishExecution',
+      outcome: { status: 'failed', exitCode: null, error: `the run could not be recorded: ${error.message}` },
+      outputBytes: found.state.outputBytes,
+      truncated: found.state.truncated,
+      at: deps.clock().toISOString(),
+    },
+    { metadata: { tenantId: job.tenantId, actorId: `worker:${deps.worker}` } },
+  );
+}

@@ -1,0 +1,2 @@
+export { type ExecutionListTable, type ExecutionListTables, executionList } from './execution-list.ts';
+export { activeExecutions, type ExecutionFilters, listExecutions } from './queries.ts';

@@ -1,0 +1,39 @@
+export { identifyHash } from './builtin/hash-identify.ts';
+export { gradeHeaders } from './builtin/http-headers.ts';
+export { passwordStrength } from './builtin/password-strength.ts';
+export { builtinTools, type Catalog, type CatalogEntry, catalog, describeTool } from './catalog.ts';
+export {
+  appendFrames,
+  CANCEL_CHANNEL,
+  type Frame,
+  type FrameKind,
+  frameKinds,
+  OUTPUT_CHANNEL,
+  type OutputWriter,
+  outputWriter,
+  readFrames,
+  statusData,
+  type ToolOutputTables,
+} from './output.ts';
+export {
+  defaultLimits,
+  findExecutable,
+  type ProcessLimits,
+  type ProcessRunnerOptions,
+  processRunner,
+} from './process.ts';
+export {
+  type AdvisoryLookup,
+  defineTool,
+  type OutputSink,
+  type ProcessRunner,
+  TargetRefusedError,
+  type Tool,
+  type ToolCategory,
+  type ToolContext,
+  toolCategories,
+} from './protocol.ts';
+export { type StreamHub, type StreamHubOptions, type Subscriber, streamHub } from './stream-hub.ts';
+export { hostOf, type Resolve, systemResolve, type TargetChecker, targetChecker } from './targets.ts';
+export { type NmapResult, parseNmapXml } from './wrappers/nmap.ts';
+export { parseSslscanXml, type SslscanResult } from './wrappers/sslscan.ts';

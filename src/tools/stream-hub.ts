@@ -1,0 +1,145 @@
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import { type Frame, type FrameKind, readFrames, type ToolOutputTables } from './output.ts';
+
+export interface Subscriber {
+  /** Frames in order, each once: the backlog after the subscriber's point, then live ones. */
+  onFrames(frames: readonly Frame[]): void;
+}
+
+export interface StreamHubOptions {
+  db: Kysely<ToolOutputTables>;
+  /** The database's LISTEN (one connection for the whole process); without it the hub only polls. */
+  listen?: (channel: string, onNotify: (payload: string) => void) => Promise<() => Promise<void>>;
+  /** The schema whose notices are this hub's (`public` unless a test uses its own). */
+  schema?: string;
+  /** How often the hub reads new frames while anyone is subscribed (a notice wakes it sooner). */
+  pollMs?: number;
+}
+
+interface Watched {
+  /** The highest seq the hub has read and handed out for this execution. */
+  seq: number;
+  subscribers: Set<Subscriber>;
+}
+
+/**
+ * One reader of tool output per process, fanning out to every subscriber: one query per wake-up
+ * for all watched executions (woken by one LISTEN connection, polled as a fallback), however many
+ * streams are open. A subscriber joining late gets its backlog first, read once on its own.
+ */
+export function streamHub(options: StreamHubOptions) {
+  const watched = new Map<string, Watched>();
+  const pollMs = options.pollMs ?? 250;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let reading: Promise<void> | undefined;
+  let again = false;
+  let unlisten: Promise<(() => Promise<void>) | undefined> | undefined;
+
+  const schedule = (delay: number) => {
+    if (timer || watched.size === 0) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void tick();
+    }, delay);
+  };
+  const tick = async (): Promise<void> => {
+    if (reading) {
+      again = true;
+      return reading;
+    }
+    reading = (async () => {
+      do {
+        again = false;
+        await readAll().catch(() => undefined);
+      } while (again);
+    })();
+    await reading;
+    reading = undefined;
+    schedule(pollMs);
+  };
+  const readAll = async () => {
+    if (watched.size === 0) return;
+    const ids = [...watched.keys()];
+    const seqs = ids.map((id) => watched.get(id)!.seq);
+    const rows = await sql<{ execution_id: string; seq: number; kind: string; data: string }>`
+      select o.execution_id, o.seq, o.kind, o.data
+        from unnest(${ids}::uuid[], ${seqs}::int[]) as c(id, seq)
+        join warden_tool_output o on o.execution_id = c.id and o.seq > c.seq
+       order by o.execution_id, o.seq
+       limit 10000`.execute(options.db);
+    const byExecution = new Map<string, Frame[]>();
+    for (const row of rows.rows) {
+      const list = byExecution.get(row.execution_id) ?? [];
+      list.push({ seq: Number(row.seq), kind: row.kind as FrameKind, data: row.data });
+      byExecution.set(row.execution_id, list);
+    }
+    for (const [id, frames] of byExecution) {
+      const entry = watched.get(id);
+      if (!entry) continue;
+      entry.seq = frames[frames.length - 1]!.seq;
+      for (const s of entry.subscribers) s.onFrames(frames);
+    }
+    if (rows.rows.length === 10000) again = true;
+  };
+  const startListening = () => {
+    if (unlisten || !options.listen) return;
+    const prefix = `${options.schema ?? 'public'}:`;
+    unlisten = options
+      .listen('warden_tool_output', (payload) => {
+        if (payload.startsWith(prefix) && watched.has(payload.slice(prefix.length))) void tick();
+      })
+      .catch(() => undefined);
+  };
+
+  return {
+    /**
+     * Subscribes to an execution's frames after `after`. Resolves once the backlog is delivered;
+     * the returned function unsubscribes.
+     */
+    async subscribe(executionId: string, after: number, subscriber: Subscriber): Promise<() => void> {
+      startListening();
+      let delivered = after;
+      let backlogDone = false;
+      const held: Frame[] = [];
+      const deliver = (frames: readonly Frame[]) => {
+        const fresh = frames.filter((f) => f.seq > delivered);
+        if (fresh.length === 0) return;
+        delivered = fresh[fresh.length - 1]!.seq;
+        subscriber.onFrames(fresh);
+      };
+      const own: Subscriber = {
+        onFrames: (frames) => (backlogDone ? deliver(frames) : held.push(...frames)),
+      };
+      let entry = watched.get(executionId);
+      if (!entry) {
+        entry = { seq: after, subscribers: new Set() };
+        watched.set(executionId, entry);
+      }
+      entry.subscribers.add(own);
+      for (;;) {
+        const page = await readFrames(options.db, executionId, delivered, 5000);
+        deliver(page);
+        if (page.length < 5000) break;
+      }
+      backlogDone = true;
+      deliver(held.sort((a, b) => a.seq - b.seq));
+      // Frames written between the hub's last read and now are picked up by the next read.
+      if (entry.seq < delivered) entry.seq = Math.min(entry.seq, delivered);
+      schedule(0);
+      return () => {
+        const current = watched.get(executionId);
+        current?.subscribers.delete(own);
+        if (current && current.subscribers.size === 0) watched.delete(executionId);
+      };
+    },
+    /** Subscribers per execution (metrics, tests). */
+    size: () => [...watched.values()].reduce((n, w) => n + w.subscribers.size, 0),
+    async close() {
+      clearTimeout(timer);
+      watched.clear();
+      await (await unlisten)?.();
+    },
+  };
+}
+export type StreamHub = ReturnType<typeof streamHub>;

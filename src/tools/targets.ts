@@ -1,0 +1,75 @@
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
+import { TargetRefusedError } from './protocol.ts';
+
+export type Resolve = (host: string) => Promise<string[]>;
+
+/** Every address a host name has, as the system resolver gives them. */
+export const systemResolve: Resolve = async (host) =>
+  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+/** The host a target names: a URL's host, `host:port`'s host, a bracketed IPv6 literal, or the text itself. */
+export function hostOf(target: string): string {
+  const text = target.trim();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    try {
+      return new URL(text).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    } catch {
+      return text.toLowerCase();
+    }
+  }
+  const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(text);
+  if (bracketed) return bracketed[1]!.toLowerCase();
+  if (isIP(text)) return text.toLowerCase();
+  return text.replace(/:\d+$/, '').toLowerCase();
+}
+
+/**
+ * The tenant's allowlist as a checker. `check(target)` resolves the target's host once and returns
+ * the address the tool must connect to, or throws {@link TargetRefusedError} naming the target
+ * before any packet is sent to it. A host name listed by name (or by a `*.` wildcard) is allowed at
+ * whatever it resolves to; otherwise one of its addresses must be inside a listed CIDR or address.
+ */
+export function targetChecker(entries: readonly string[], resolve: Resolve = systemResolve) {
+  const blocks = new BlockList();
+  const names: string[] = [];
+  for (const entry of entries) {
+    const [address, bits] = entry.split('/');
+    const family = isIP(address ?? '');
+    if (family && address) {
+      const type = family === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) blocks.addAddress(address, type);
+      else blocks.addSubnet(address, Number(bits), type);
+    } else {
+      names.push(entry.toLowerCase());
+    }
+  }
+  const named = (host: string) =>
+    names.some((n) => n === host || (n.startsWith('*.') && host.endsWith(n.slice(1))));
+  const inBlocks = (address: string) => {
+    const family = isIP(address);
+    return family !== 0 && blocks.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  };
+  return {
+    async check(target: string): Promise<string> {
+      if (entries.length === 0) throw new TargetRefusedError(target, 'the tenant’s allowlist is empty');
+      const host = hostOf(target);
+      if (!host) throw new TargetRefusedError(target, 'it names no host');
+      let addresses: string[];
+      if (isIP(host)) addresses = [host];
+      else {
+        try {
+          addresses = await resolve(host);
+        } catch {
+          throw new TargetRefusedError(target, `${host} does not resolve`);
+        }
+      }
+      if (addresses.length === 0) throw new TargetRefusedError(target, `${host} does not resolve`);
+      if (named(host)) return addresses[0]!;
+      const allowed = addresses.find(inBlocks);
+      if (!allowed) throw new TargetRefusedError(target, 'it is outside the tenant’s allowlist');
+      return allowed;
+    },
+  };
+}
+export type TargetChecker = ReturnType<typeof targetChecker>;

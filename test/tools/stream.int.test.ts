@@ -1,0 +1,177 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ToolJobs } from '../../src/processes/tools/index.ts';
+import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
+import { databaseKinds } from '../support/databases.ts';
+import { execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
+
+interface SseFrame {
+  id: string;
+  event: string;
+  frame: { seq: number; kind: string; data: string };
+}
+
+/** A real SSE client: fetch over TCP, the body read as it arrives, frames split on blank lines. */
+async function readSse(
+  url: string,
+  headers: Record<string, string>,
+  stopAfter = Number.POSITIVE_INFINITY,
+): Promise<{ status: number; frames: SseFrame[] }> {
+  const abort = new AbortController();
+  const res = await fetch(url, { headers, signal: abort.signal });
+  const frames: SseFrame[] = [];
+  if (res.status !== 200 || !res.body) return { status: res.status, frames };
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const fields = Object.fromEntries(
+          block
+            .split('\n')
+            .filter((l) => !l.startsWith(':') && l.includes(':'))
+            .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trimStart()]),
+        );
+        if (fields.data) {
+          frames.push({ id: fields.id ?? '', event: fields.event ?? '', frame: JSON.parse(fields.data) });
+        }
+        if (frames.length >= stopAfter) {
+          abort.abort();
+          return { status: 200, frames };
+        }
+        end = buffer.indexOf('\n\n');
+      }
+    }
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+  }
+  return { status: 200, frames };
+}
+
+/** An HTTP server on 127.0.0.1 that answers slowly, so a header audit runs long enough to stream. */
+async function headerServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createHttpServer((_req, res) => {
+    res.setHeader('strict-transport-security', 'max-age=31536000');
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+for (const kind of databaseKinds) {
+  describe(`tool output stream, quota and cap (${kind.name})`, () => {
+    let t: TestApp;
+    let worker: ToolJobs;
+    let operator: SignedInUser;
+    let base: string;
+    let server: ReturnType<typeof serve>;
+    beforeAll(async () => {
+      t = await testApp(kind.fresh);
+      worker = toolWorker(t, { outputCapBytes: 400 });
+      ({ operator } = await toolTenant(t));
+      await new Promise<void>((resolve) => {
+        server = serve({ fetch: t.app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => {
+          base = `http://127.0.0.1:${info.port}`;
+          resolve();
+        });
+      });
+    });
+    afterAll(async () => {
+      await new Promise((r) => server?.close(r));
+      await worker?.stop(1000);
+      await t?.dispose();
+    });
+    const auth = () => ({ authorization: `Bearer ${operator.token}`, 'x-tenant': operator.tenantSlug });
+
+    it('streams frames {seq, kind, data} over SSE to the final status; a late subscriber gets the backlog; Last-Event-ID resumes without gaps or repeats', async () => {
+      const site = await headerServer();
+      try {
+        const res = await execute(t, operator, 'http-headers', { url: site.url });
+        const id = ((await res.json()) as LooseJson).id;
+        const live = await readSse(`${base}/v1/executions/${id}/stream`, auth());
+        expect(live.status).toBe(200);
+        const seqs = live.frames.map((f) => f.frame.seq);
+        expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+        expect(live.frames.map((f) => f.id)).toEqual(seqs.map(String));
+        const last = live.frames.at(-1)!;
+        expect(last.frame.kind).toBe('status');
+        expect(JSON.parse(last.frame.data).status).toBe('completed');
+        expect(live.frames[0]!.frame).toMatchObject({
+          kind: 'status',
+          data: JSON.stringify({ status: 'running' }),
+        });
+        expect(live.frames.some((f) => f.frame.kind === 'stdout' && f.frame.data.includes('grade'))).toBe(
+          true,
+        );
+
+        const late = await readSse(`${base}/v1/executions/${id}/stream`, auth());
+        expect(late.frames.map((f) => f.frame)).toEqual(live.frames.map((f) => f.frame));
+        const resumed = await readSse(`${base}/v1/executions/${id}/stream`, {
+          ...auth(),
+          'last-event-id': '1',
+        });
+        expect(resumed.frames.map((f) => f.frame.seq)).toEqual(seqs.slice(1));
+        const after = await readSse(`${base}/v1/executions/${id}/stream?after=2`, auth());
+        expect(after.frames.map((f) => f.frame.seq)).toEqual(seqs.slice(2));
+        const done = await waitForStatus(t, operator, id);
+        expect(done.result.grade).toBe('D');
+      } finally {
+        await site.close();
+      }
+    });
+
+    it('caps a run’s output: past the cap it is truncated, marked, and the result still parsed', async () => {
+      const open = await headerServer();
+      const port = Number(new URL(open.url).port);
+      try {
+        const res = await execute(t, operator, 'nmap', { host: '127.0.0.1', ports: String(port) });
+        const id = ((await res.json()) as LooseJson).id;
+        const done = await waitForStatus(t, operator, id);
+        expect(done.status).toBe('completed');
+        expect(done.output_truncated).toBe(true);
+        expect(done.output_bytes).toBeLessThanOrEqual(400);
+        expect(done.result.open).toEqual([port]);
+        const text = await (
+          await t.request(`/v1/executions/${id}/output`, {
+            token: operator.token,
+            tenant: operator.tenantSlug,
+          })
+        ).text();
+        expect(new TextEncoder().encode(text).length).toBeLessThanOrEqual(400);
+        const stream = await readSse(`${base}/v1/executions/${id}/stream`, auth());
+        expect(
+          stream.frames.some((f) => f.frame.kind === 'status' && f.frame.data.includes('"truncated":true')),
+        ).toBe(true);
+      } finally {
+        await open.close();
+      }
+    });
+
+    it('holds a tenant to its plan’s daily executions: then 429 with the reset time, and nothing appended', async () => {
+      const { operator: poor } = await toolTenant(t, 'free');
+      let last = 0n;
+      for (let i = 0; i < 20; i++) {
+        const res = await execute(t, poor, 'hash-identify', { hash: 'abc' });
+        expect(res.status).toBe(202);
+        last = BigInt(((await res.json()) as LooseJson).position);
+      }
+      const refused = await execute(t, poor, 'hash-identify', { hash: 'abc' });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toBe('application/problem+json');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await refused.json()) as LooseJson).detail).toMatch(/renew at \d{4}-\d\d-\d\dT00:00:00.000Z/);
+      // The 20 runs go on appending; the refused request queued nothing.
+      const queuedSince = await t.store.readAll({ after: last, types: ['ExecutionQueued'] });
+      expect(queuedSince).toEqual([]);
+    });
+  });
+}
