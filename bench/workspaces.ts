@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
+import { transactionBindingFor } from '../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers } from '../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../src/processes/workspaces/index.ts';
 import { NginxRouter } from '../src/workspaces/index.ts';
@@ -56,6 +57,7 @@ const [image, nginx, directNginx, agent, t] = await Promise.all([
 const worker = await startWorkers({
   database: t.database,
   store: t.store,
+  storeIn: transactionBindingFor(t.database, t.store),
   processes: [workspaceProvisioning],
   personalData: t.personalData,
   partitions: 4,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
 import { AgentMonitor, agentClient, agentKeys } from '../../src/workspaces/index.ts';
@@ -32,6 +33,7 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
     worker = await startWorkers({
       database: t.database,
       store: t.store,
+      storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning],
       personalData: t.personalData,
       partitions: 2,

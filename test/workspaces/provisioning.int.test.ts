@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
 import { agentClient, agentKeys, Reconciler } from '../../src/workspaces/index.ts';
@@ -36,6 +37,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     worker = await startWorkers({
       database: t.database,
       store: t.store,
+      storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning],
       personalData: t.personalData,
       partitions: 2,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
 import { NginxConfigError, NginxRouter } from '../../src/workspaces/index.ts';
@@ -65,6 +66,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
     worker = await startWorkers({
       database: t.database,
       store: t.store,
+      storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning],
       personalData: t.personalData,
       partitions: 2,

@@ -126,6 +126,8 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       }
       const resources = { cpus: body.resources.cpus, memoryMb: body.resources.memory_mb };
       if (body.agent_id) {
+        // The agent and its usage come from read models: a caller who just registered it says so.
+        await deps.readModels.awaitPosition(c, ['workspaceAgentList', 'workspaceList']);
         const agent = await agentRow(db, tenant.id, body.agent_id);
         if (!agent) throw notFound(`agent ${body.agent_id}`);
         const used = (await agentUsage(db, tenant.id)).get(agent.id) ?? {

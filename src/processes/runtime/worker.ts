@@ -39,10 +39,11 @@ export interface WorkerOptions {
   personalData?: PersonalDataKeys;
   /**
    * The store bound to a handling transaction, when the events live in this very database: appends
-   * then commit with the checkpoint (the PostgreSQL adapter's `transactionBinding`). Absent: handlers
-   * append through `store`, outside the transaction.
+   * then commit with the checkpoint (the PostgreSQL adapter's `transactionBindingFor`). Required, so no
+   * caller forgets it: without it handlers append through `store`, outside the transaction, which on
+   * PGlite (one connection, held by that transaction) waits forever. `undefined` for another store.
    */
-  storeIn?: TransactionBinding<Kysely<Tables>> | undefined;
+  storeIn: TransactionBinding<Kysely<Tables>> | undefined;
 }
 
 export interface WorkerStats {
