@@ -92,6 +92,7 @@ export async function inspectTarball(
 ): Promise<TarSummary> {
   let reader: ReadableStreamDefaultReader<Uint8Array>;
   try {
+    // cast: TypeScript's DOM lib types DecompressionStream over BufferSource, not the Uint8Array it yields.
     reader = gzipped
       .pipeThrough(new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>)
       .getReader();

@@ -191,6 +191,7 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
     },
     async logs(ref, tail) {
       try {
+        // cast: dockerode does not narrow logs() on follow: false, which resolves to a Buffer, not a stream.
         const raw = (await docker
           .getContainer(ref)
           .logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
