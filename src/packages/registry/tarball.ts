@@ -93,9 +93,8 @@ export async function inspectTarball(
   let reader: ReadableStreamDefaultReader<Uint8Array>;
   try {
     // cast: TypeScript's DOM lib types DecompressionStream over BufferSource, not the Uint8Array it yields.
-    reader = gzipped
-      .pipeThrough(new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>)
-      .getReader();
+    const gunzip = new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>;
+    reader = gzipped.pipeThrough(gunzip).getReader();
   } catch {
     throw new RegistryError('malformed_tarball', 'the tarball is not gzip');
   }
