@@ -84,6 +84,7 @@ export async function runReplay(args: ReplayArgs, deps: ReplayCommandDeps): Prom
       steps: args.diff,
       ...(deps.db
         ? {
+            // cast: Kysely's table map is invariant; the snapshots read the same database untyped.
             snapshots: replaySnapshots(deps.db as unknown as Kysely<unknown>, {
               upcasters: upcasters.fingerprint,
             }),

@@ -7,6 +7,7 @@ import { migrations as all, type Migration } from './migrations/index.ts';
  * makes concurrent starters (several workers booting at once) take turns instead of racing.
  */
 export async function migrate(database: Database, migrations: readonly Migration[] = all): Promise<string[]> {
+  // cast: Kysely's table map is invariant; the migrations table is created below, outside the app's Tables.
   const db = database.db as unknown as Kysely<{ warden_migrations: { name: string; applied_at: Date } }>;
   return db.connection().execute(async (conn) => {
     if (database.kind === 'postgres') await sql`select pg_advisory_lock(7726001)`.execute(conn);
@@ -20,6 +21,7 @@ export async function migrate(database: Database, migrations: readonly Migration
       for (const migration of migrations) {
         if (done.has(migration.name)) continue;
         await conn.transaction().execute(async (trx) => {
+          // cast: migrations run on the schema before the app's tables exist, so they take an untyped Kysely.
           await migration.up(trx as unknown as Kysely<unknown>);
           await trx
             .insertInto('warden_migrations')

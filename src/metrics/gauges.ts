@@ -1,6 +1,5 @@
-import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.ts';
-import { type JobTables, listWorkers, queueDepth } from '../processes/runtime/index.ts';
+import { type JobTables, listWorkers, queueDepth, viewAs } from '../processes/runtime/index.ts';
 import type { ProjectionEngine } from '../projections/engine/index.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -28,7 +27,7 @@ export function registerGauges(
     'Jobs queued, by queue, kind and state (due, running, delayed)',
     ['queue', 'kind', 'state'],
     async () =>
-      (await queueDepth(deps.database.db as unknown as Kysely<JobTables>)).flatMap((q) =>
+      (await queueDepth(viewAs<JobTables>(deps.database.db))).flatMap((q) =>
         (['due', 'running', 'delayed'] as const).map((state) => ({
           labels: { queue: q.queue, kind: q.kind, state },
           value: q[state],

@@ -93,6 +93,7 @@ export function npmTokenStore(deps: {
   store: Pick<EventStore, 'append'>;
   clock: () => Date;
 }): NpmTokenStore {
+  // cast: Kysely's table map is invariant; the token tables live in the same database.
   const db = deps.db as unknown as Kysely<NpmTokenTables>;
   const audit = (
     tokenId: string,

@@ -64,6 +64,7 @@ export function personalDataKeys(
     return key;
   };
   const bind = (executor: Kysely<unknown>): PersonalDataKeys => {
+    // cast: Kysely's table map is invariant; the key table lives in whichever executor (db or transaction) is bound.
     const keys = executor as unknown as Kysely<PersonalDataTables>;
     return {
       async current(subjectId, tenantId) {

@@ -48,6 +48,7 @@ export async function listen(
   };
   return new Promise((resolve) => {
     const server = serve({ fetch: handler, port: options.port, hostname: options.hostname }, (info) => {
+      // cast: serve() types its server as the net.Server union; the HTTP/1 server it returns has these, HTTP/2 lacks them.
       const sockets = server as unknown as {
         closeIdleConnections?: () => void;
         closeAllConnections?: () => void;

@@ -72,6 +72,7 @@ export interface Tool<P = Record<string, unknown>, R = unknown> {
 
 /** Declares a tool with its own parameter and result types, as the catalog holds it. */
 export function defineTool<P, R>(tool: Tool<P, R>): Tool {
+  // cast: the catalog holds tools of every P and R; each validates its own parameters before run().
   return tool as unknown as Tool;
 }
 

@@ -15,7 +15,7 @@ import {
 import type { PackageListTables } from '../../projections/packages/index.ts';
 import { tenantVersion, tenantVersions } from '../../projections/packages/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { problemResponse } from '../kit/index.ts';
+import { problemResponse, readTables } from '../kit/index.ts';
 
 export interface NpmViewDeps {
   db: Kysely<Tables>;
@@ -51,7 +51,7 @@ const DECISION_TEXT: Record<TenantDecision, string> = {
  */
 export function npmViewRoutes(deps: NpmViewDeps) {
   const app = new Hono<AppEnv>();
-  const db = deps.db as unknown as Kysely<PackageListTables>;
+  const db = readTables<PackageListTables>(deps.db);
   app.use('/npm/*', deps.tenants);
   app.use('/npm/*', async (c, next) => {
     const tenant = c.get('tenant');

@@ -4,8 +4,7 @@ import { finalStatuses } from '../../commands/tools/index.ts';
 import type { Frame } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, RequestError, validationHook } from '../kit/index.ts';
-import { visibleExecution } from './executions.ts';
-import { type ToolDeps, toolProblems } from './scope.ts';
+import { type ToolDeps, toolProblems, visibleExecution } from './scope.ts';
 
 const StreamQuery = z.strictObject({
   after: z.coerce.number().int().min(0).optional().meta({ description: 'Resume after this seq' }),

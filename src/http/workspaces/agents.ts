@@ -1,6 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { invalid, notFound } from '../../commands/kernel/index.ts';
 import { deregisterAgent, registerAgent } from '../../commands/workspaces/index.ts';
@@ -13,7 +12,14 @@ import {
 } from '../../projections/workspaces/index.ts';
 import { AgentCallError, enrolAgent } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { commonProblems, jsonContent, problemContent, RequestError, validationHook } from '../kit/index.ts';
+import {
+  commonProblems,
+  jsonContent,
+  problemContent,
+  RequestError,
+  readTables,
+  validationHook,
+} from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
 import { Agent, IdParam, RegisterAgentBody } from './schemas.ts';
 
@@ -36,7 +42,7 @@ function presentAgent(row: WorkspaceAgentTable, used: Usage | undefined) {
 /** Agents of the tenant (`workspaces:manage`): register (enrolling the agent), list, read, deregister. */
 export function agentRoutes(deps: WorkspacesDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const db = deps.db as unknown as Kysely<WorkspacesReadTables>;
+  const db = readTables<WorkspacesReadTables>(deps.db);
   const tenantId = (c: Context<AppEnv>) => workspacesContext(c).tenant.id;
 
   app.openapi(

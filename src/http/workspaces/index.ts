@@ -4,7 +4,7 @@ import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { agentKeys } from '../../workspaces/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
-import { validationHook } from '../kit/index.ts';
+import { readTables, validationHook } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
 import { agentRoutes } from './agents.ts';
 import { workspaceRoutes } from './workspaces.ts';
@@ -22,7 +22,7 @@ export interface WorkspacesRouteDeps {
  */
 export function workspacesRoutes(deps: WorkspacesRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const full = { ...deps, keys: agentKeys(deps.db as unknown as Kysely<unknown>) };
+  const full = { ...deps, keys: agentKeys(readTables<unknown>(deps.db)) };
   app.on(['GET', 'POST', 'DELETE'], ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:manage'));
   app.on(
     ['GET', 'POST', 'DELETE'],

@@ -1,6 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { findUser } from '../../commands/identity/index.ts';
 import { conflict, invalid, notFound } from '../../commands/kernel/index.ts';
@@ -25,6 +24,7 @@ import {
   encodeCursor,
   jsonContent,
   RequestError,
+  readTables,
   validationHook,
 } from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
@@ -81,7 +81,7 @@ const WorkspaceWritten = Workspace.extend({ position: z.string() });
  */
 export function workspaceRoutes(deps: WorkspacesDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const db = deps.db as unknown as Kysely<WorkspacesReadTables>;
+  const db = readTables<WorkspacesReadTables>(deps.db);
   const written = (c: Context<AppEnv>, state: WorkspaceState, revision: number, position: bigint) => {
     c.header('ETag', `"${revision}"`);
     c.header('X-Position', position.toString());

@@ -92,9 +92,9 @@ export async function inspectTarball(
 ): Promise<TarSummary> {
   let reader: ReadableStreamDefaultReader<Uint8Array>;
   try {
-    reader = gzipped
-      .pipeThrough(new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>)
-      .getReader();
+    // cast: TypeScript's DOM lib types DecompressionStream over BufferSource, not the Uint8Array it yields.
+    const gunzip = new DecompressionStream('gzip') as unknown as ReadableWritablePair<Uint8Array, Uint8Array>;
+    reader = gzipped.pipeThrough(gunzip).getReader();
   } catch {
     throw new RegistryError('malformed_tarball', 'the tarball is not gzip');
   }

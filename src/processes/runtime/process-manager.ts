@@ -145,6 +145,6 @@ export interface ProcessDefinition<DB, E extends AnyEvent>
 export function defineProcessManager<DB = unknown, E extends AnyEvent = AnyEvent>(
   definition: ProcessDefinition<DB, E>,
 ): ProcessManager {
-  // erase: kysely's table map is invariant, and the runtime delivers only events of `types`.
+  // cast: kysely's table map is invariant, and the runtime delivers only events of `types`.
   return definition as unknown as ProcessManager;
 }

@@ -1,7 +1,5 @@
-import type { Kysely } from 'kysely';
 import { load } from '../../commands/kernel/index.ts';
 import { type ExecutionEvent, executionDecider, executionStreamId } from '../../commands/tools/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
 import type { JobTables } from '../runtime/index.ts';
 import { defineProcessManager } from '../runtime/index.ts';
 import { queueExecution } from './jobs.ts';
@@ -12,17 +10,16 @@ import { queueExecution } from './jobs.ts';
  * the execution id, so the second queueing adds nothing) — a request that died between the two
  * writes still gets its run. An execution no longer queued (cancelled, or run) is left alone.
  */
-export const toolExecutions = defineProcessManager<JobTables>({
+export const toolExecutions = defineProcessManager<JobTables, ExecutionEvent>({
   name: 'toolExecutions',
   types: ['ExecutionQueued'],
   startFrom: 'now',
-  async handle(recorded: RecordedEvent, ctx) {
-    const event = recorded as unknown as RecordedEvent & ExecutionEvent;
+  async handle(event, ctx) {
     if (event.type !== 'ExecutionQueued') return;
     const { executionId, tenantId } = event.data;
     const streamId = executionStreamId(executionId);
     const { state } = await load(ctx.store, streamId, executionDecider);
     if (state.status !== 'queued') return;
-    await queueExecution(ctx.db as unknown as Kysely<JobTables>, { executionId, tenantId, streamId });
+    await queueExecution(ctx.db, { executionId, tenantId, streamId });
   },
 });

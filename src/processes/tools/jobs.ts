@@ -14,7 +14,15 @@ import {
   type ToolOutputTables,
 } from '../../tools/index.ts';
 import type { ProcessLogger } from '../runtime/index.ts';
-import { enqueue, JOBS_CHANNEL, type Job, JobRunner, type JobTables, jobNotice } from '../runtime/index.ts';
+import {
+  enqueue,
+  JOBS_CHANNEL,
+  type Job,
+  JobRunner,
+  type JobTables,
+  jobNotice,
+  viewAs,
+} from '../runtime/index.ts';
 import { type CancelWatch, type ExecutionDeps, runExecution, type ToolJobPayload } from './run-execution.ts';
 
 /** The queue tool executions wait in, spread over every worker. */
@@ -72,10 +80,10 @@ export function startToolJobs(options: {
   };
   const deps = {
     store: options.store,
-    db: db as unknown as Kysely<ToolOutputTables>,
+    db: viewAs<ToolOutputTables>(db),
     catalog: options.catalog ?? defaultCatalog(),
     processes: options.processes ?? processRunner(),
-    advisories: advisoryLookup(db as unknown as Kysely<AdvisoryTables>),
+    advisories: advisoryLookup(viewAs<AdvisoryTables>(db)),
     ...(options.resolve ? { resolve: options.resolve } : {}),
     clock: options.clock ?? (() => new Date()),
     logger: options.logger,
@@ -83,9 +91,9 @@ export function startToolJobs(options: {
     ...(options.outputCapBytes ? { outputCapBytes: options.outputCapBytes } : {}),
     ...(options.cancelPollMs ? { cancelPollMs: options.cancelPollMs } : {}),
   };
-  const jobs = db as unknown as Kysely<JobTables>;
+  const jobs = viewAs<JobTables>(db);
   const runner = new JobRunner({
-    db: db as unknown as Kysely<JobTables>,
+    db: jobs,
     queue: TOOLS_QUEUE,
     owner: options.owner,
     concurrency: options.concurrency ?? 4,

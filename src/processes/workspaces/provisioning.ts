@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { isDomainError, load } from '../../commands/kernel/index.ts';
 import {
   containerNameOf,
@@ -14,9 +14,11 @@ import {
 import type { RecordedEvent } from '../../eventstore/port.ts';
 import { agentUsage, listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
 import { AgentCallError, type AgentClient, agentClient, agentKeys } from '../../workspaces/index.ts';
-import { defineProcessManager, type ProcessContext } from '../runtime/index.ts';
+import { defineProcessManager, type ProcessContext, viewAs } from '../runtime/index.ts';
 
 const NAME = 'workspaceProvisioning';
+
+type UserRemoved = Extract<IdentityEvent, { type: 'UserRemoved' }>;
 
 type Ctx = ProcessContext<WorkspacesReadTables>;
 
@@ -50,7 +52,7 @@ async function issue(ctx: Ctx, workspaceId: string, command: WorkspaceCommand, k
 async function clientFor(ctx: Ctx, tenantId: string, agentId: string): Promise<AgentClient | undefined> {
   const agents = await listAgents(ctx.db, tenantId);
   const agent = agents.find((a) => a.id === agentId);
-  const key = await agentKeys(ctx.db as unknown as Kysely<unknown>).get(agentId);
+  const key = await agentKeys(viewAs<unknown>(ctx.db)).get(agentId);
   if (!agent || !key) return undefined;
   return agentClient({ url: agent.url, key, timeoutMs: 20_000 });
 }
@@ -112,8 +114,8 @@ async function onAgent(
 }
 
 /** A user removed from the tenant (identity's `UserRemoved`) loses their workspaces: each is deleted. */
-async function deprovisionUser(recorded: RecordedEvent, ctx: Ctx) {
-  const { tenantId, userId } = recorded.data as { tenantId: string; userId: string };
+async function deprovisionUser(event: RecordedEvent & UserRemoved, ctx: Ctx) {
+  const { tenantId, userId } = event.data;
   const rows = await ctx.db
     .selectFrom('workspace_list')
     .select(['id'])
@@ -145,136 +147,146 @@ async function deprovisionUser(recorded: RecordedEvent, ctx: Ctx) {
  * every recorded step too, so re-handling an event after a crash (SIGKILL at any point) repeats the
  * call harmlessly and appends nothing twice.
  */
-export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables>({
-  name: NAME,
-  types: [
-    'UserRemoved',
-    'WorkspaceRequested',
-    'WorkspacePlaced',
-    'WorkspaceContainerCreated',
-    'WorkspaceContainerStarted',
-    'WorkspaceRoutePublished',
-    'WorkspaceProvisioningFailed',
-    'WorkspaceUnavailable',
-    'WorkspaceStopRequested',
-    'WorkspaceStartRequested',
-    'WorkspaceDeletionRequested',
-    'WorkspaceRouteWithdrawn',
-    'WorkspaceContainerRemoved',
-    'WorkspaceDeleted',
-  ],
-  async handle(recorded: RecordedEvent, ctx) {
-    if (recorded.type === 'UserRemoved') return deprovisionUser(recorded, ctx);
-    const event = recorded as unknown as RecordedEvent & WorkspaceEvent;
-    const { workspaceId } = event.data;
-    const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
-    if (!state.exists) return;
-    const name = containerNameOf(workspaceId);
-    switch (event.type) {
-      case 'WorkspaceRequested': {
-        if (state.status !== 'requested') return;
-        const agentId = await place(ctx, state);
-        if (!agentId) {
-          return fail(
-            ctx,
-            state,
-            'place',
-            `no agent has ${state.resources.cpus} CPUs and ${state.resources.memoryMb} MB free`,
-          );
+export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables, WorkspaceEvent | UserRemoved>(
+  {
+    name: NAME,
+    types: [
+      'UserRemoved',
+      'WorkspaceRequested',
+      'WorkspacePlaced',
+      'WorkspaceContainerCreated',
+      'WorkspaceContainerStarted',
+      'WorkspaceRoutePublished',
+      'WorkspaceProvisioningFailed',
+      'WorkspaceUnavailable',
+      'WorkspaceStopRequested',
+      'WorkspaceStartRequested',
+      'WorkspaceDeletionRequested',
+      'WorkspaceRouteWithdrawn',
+      'WorkspaceContainerRemoved',
+      'WorkspaceDeleted',
+    ],
+    async handle(event, ctx) {
+      if (event.type === 'UserRemoved') return deprovisionUser(event, ctx);
+      const { workspaceId } = event.data;
+      const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
+      if (!state.exists) return;
+      const name = containerNameOf(workspaceId);
+      switch (event.type) {
+        case 'WorkspaceRequested': {
+          if (state.status !== 'requested') return;
+          const agentId = await place(ctx, state);
+          if (!agentId) {
+            return fail(
+              ctx,
+              state,
+              'place',
+              `no agent has ${state.resources.cpus} CPUs and ${state.resources.memoryMb} MB free`,
+            );
+          }
+          return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
         }
-        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
-      }
-      case 'WorkspaceUnavailable': {
-        // Policy: recreate it on another agent (its data, unless on shared storage, is lost with the host).
-        if (state.status !== 'unavailable') return;
-        const agentId = await place(ctx, state, event.data.agentId);
-        if (!agentId) return fail(ctx, state, 'place', 'its agent is lost and no other agent has room');
-        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
-      }
-      case 'WorkspacePlaced':
-        if (state.status !== 'placed') return;
-        return onAgent(ctx, state, 'create', async (client) => {
-          const created = await client.create({
-            name,
-            image: state.image,
-            ports: state.ports,
-            cpus: state.resources.cpus,
-            memory_mb: state.resources.memoryMb,
-            labels: {
-              'warden.workspace': workspaceId,
-              'warden.tenant': state.tenantId,
-              'warden.user': state.userId,
-            },
+        case 'WorkspaceUnavailable': {
+          // Policy: recreate it on another agent (its data, unless on shared storage, is lost with the host).
+          if (state.status !== 'unavailable') return;
+          const agentId = await place(ctx, state, event.data.agentId);
+          if (!agentId) return fail(ctx, state, 'place', 'its agent is lost and no other agent has room');
+          return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+        }
+        case 'WorkspacePlaced':
+          if (state.status !== 'placed') return;
+          return onAgent(ctx, state, 'create', async (client) => {
+            const created = await client.create({
+              name,
+              image: state.image,
+              ports: state.ports,
+              cpus: state.resources.cpus,
+              memory_mb: state.resources.memoryMb,
+              labels: {
+                'warden.workspace': workspaceId,
+                'warden.tenant': state.tenantId,
+                'warden.user': state.userId,
+              },
+            });
+            return {
+              type: 'RecordContainerCreated',
+              containerName: name,
+              containerId: created.id,
+              at: now(),
+            };
           });
-          return { type: 'RecordContainerCreated', containerName: name, containerId: created.id, at: now() };
-        });
-      case 'WorkspaceContainerCreated':
-        if (state.status !== 'created') return;
-        return onAgent(ctx, state, 'start', async (client) => {
-          await client.start(name);
-          return { type: 'RecordContainerStarted', at: now() };
-        });
-      case 'WorkspaceContainerStarted':
-        if (state.status !== 'started') return;
-        return onAgent(ctx, state, 'route', async (client) => {
-          const ports = await client.ports(name);
-          const first = ports.find((p) => p.container_port === state.ports[0]) ?? ports[0];
-          if (!first)
-            throw new AgentCallError(409, 'no-port', `the container publishes no port for ${state.ports[0]}`);
-          const host = first.host_ip === '0.0.0.0' ? '127.0.0.1' : first.host_ip;
-          return { type: 'PublishRoute', upstream: `${host}:${first.host_port}`, at: now() };
-        });
-      case 'WorkspaceRoutePublished':
-        if (state.status !== 'routed') return;
-        return issue(ctx, workspaceId, { type: 'MarkReady', at: now() });
-      case 'WorkspaceProvisioningFailed':
-        // Compensation: no half-made container stays behind (the route is dropped by the read model).
-        if (state.status !== 'failed' || !state.agentId) return;
-        return onAgent(ctx, state, event.data.step, async (client) => {
-          await client.remove(name, { volumes: true });
-          return undefined;
-        });
-      case 'WorkspaceStopRequested':
-        if (state.status !== 'stopping') return;
-        return onAgent(ctx, state, 'stop', async (client) => {
-          await client.stop(name);
-          return { type: 'RecordStopped', at: now() };
-        });
-      case 'WorkspaceStartRequested':
-        if (state.status !== 'starting') return;
-        return onAgent(ctx, state, 'start', async (client) => {
-          await client.start(name);
-          return { type: 'RecordContainerStarted', at: now() };
-        });
-      case 'WorkspaceDeletionRequested':
-        if (state.status !== 'deleting') return;
-        return issue(ctx, workspaceId, { type: 'RecordRouteWithdrawn', at: now() });
-      case 'WorkspaceRouteWithdrawn': {
-        if (state.status !== 'deleting') return;
-        if (state.agentId) {
-          const client = await clientFor(ctx, state.tenantId, state.agentId);
-          if (client) await client.remove(name, { volumes: state.deleteData });
+        case 'WorkspaceContainerCreated':
+          if (state.status !== 'created') return;
+          return onAgent(ctx, state, 'start', async (client) => {
+            await client.start(name);
+            return { type: 'RecordContainerStarted', at: now() };
+          });
+        case 'WorkspaceContainerStarted':
+          if (state.status !== 'started') return;
+          return onAgent(ctx, state, 'route', async (client) => {
+            const ports = await client.ports(name);
+            const first = ports.find((p) => p.container_port === state.ports[0]) ?? ports[0];
+            if (!first)
+              throw new AgentCallError(
+                409,
+                'no-port',
+                `the container publishes no port for ${state.ports[0]}`,
+              );
+            const host = first.host_ip === '0.0.0.0' ? '127.0.0.1' : first.host_ip;
+            return { type: 'PublishRoute', upstream: `${host}:${first.host_port}`, at: now() };
+          });
+        case 'WorkspaceRoutePublished':
+          if (state.status !== 'routed') return;
+          return issue(ctx, workspaceId, { type: 'MarkReady', at: now() });
+        case 'WorkspaceProvisioningFailed':
+          // Compensation: no half-made container stays behind (the route is dropped by the read model).
+          if (state.status !== 'failed' || !state.agentId) return;
+          return onAgent(ctx, state, event.data.step, async (client) => {
+            await client.remove(name, { volumes: true });
+            return undefined;
+          });
+        case 'WorkspaceStopRequested':
+          if (state.status !== 'stopping') return;
+          return onAgent(ctx, state, 'stop', async (client) => {
+            await client.stop(name);
+            return { type: 'RecordStopped', at: now() };
+          });
+        case 'WorkspaceStartRequested':
+          if (state.status !== 'starting') return;
+          return onAgent(ctx, state, 'start', async (client) => {
+            await client.start(name);
+            return { type: 'RecordContainerStarted', at: now() };
+          });
+        case 'WorkspaceDeletionRequested':
+          if (state.status !== 'deleting') return;
+          return issue(ctx, workspaceId, { type: 'RecordRouteWithdrawn', at: now() });
+        case 'WorkspaceRouteWithdrawn': {
+          if (state.status !== 'deleting') return;
+          if (state.agentId) {
+            const client = await clientFor(ctx, state.tenantId, state.agentId);
+            if (client) await client.remove(name, { volumes: state.deleteData });
+          }
+          return issue(ctx, workspaceId, { type: 'RecordContainerRemoved', at: now() });
         }
-        return issue(ctx, workspaceId, { type: 'RecordContainerRemoved', at: now() });
+        case 'WorkspaceContainerRemoved':
+          if (state.status !== 'deleting') return;
+          return issue(ctx, workspaceId, { type: 'MarkDeleted', at: now() });
+        case 'WorkspaceDeleted':
+          await ctx.issue(
+            quotaStreamId(state.tenantId),
+            quotaDecider,
+            {
+              type: 'ReleaseWorkspaceSlot',
+              tenantId: state.tenantId,
+              workspaceId,
+              at: now(),
+            },
+            { maxAttempts: 100 },
+          );
+          return;
+        default:
+          return;
       }
-      case 'WorkspaceContainerRemoved':
-        if (state.status !== 'deleting') return;
-        return issue(ctx, workspaceId, { type: 'MarkDeleted', at: now() });
-      case 'WorkspaceDeleted':
-        await ctx.issue(
-          quotaStreamId(state.tenantId),
-          quotaDecider,
-          {
-            type: 'ReleaseWorkspaceSlot',
-            tenantId: state.tenantId,
-            workspaceId,
-            at: now(),
-          },
-          { maxAttempts: 100 },
-        );
-        return;
-      default:
-        return;
-    }
+    },
   },
-});
+);

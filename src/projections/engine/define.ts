@@ -21,6 +21,6 @@ export interface ProjectionDefinition<E extends { type: string; data: unknown },
  */
 export function defineProjection<E extends { type: string; data: unknown }, DB>() {
   return (definition: ProjectionDefinition<E, DB>): Projection =>
-    // erase: kysely's table map is invariant, and the engine delivers only events of `types`.
+    // cast: kysely's table map is invariant, and the engine delivers only events of `types`.
     definition as unknown as Projection;
 }

@@ -123,6 +123,7 @@ export const workspaceList = defineProjection<WorkspaceEvent, WorkspaceListTable
           image: d.image,
           cpus: d.resources.cpus,
           memory_mb: d.resources.memoryMb,
+          // cast: the jsonb column is typed by what it reads (number[]); it is written as JSON text.
           ports: JSON.stringify(d.ports) as unknown as number[],
           requested_agent_id: d.agentId,
           agent_id: null,

@@ -27,7 +27,7 @@ const Result = z.object({
     .nullable(),
 });
 
-const dn = (name: Record<string, unknown> | undefined) =>
+const dn = (name: object | undefined) =>
   Object.entries(name ?? {})
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(', ');
@@ -78,8 +78,8 @@ export const tlsInspect = defineTool({
           authorizationError: socket.authorizationError ? String(socket.authorizationError) : null,
           certificate: hasCert
             ? {
-                subject: dn(cert.subject as unknown as Record<string, unknown>),
-                issuer: dn(cert.issuer as unknown as Record<string, unknown>),
+                subject: dn(cert.subject),
+                issuer: dn(cert.issuer),
                 validFrom: cert.valid_from,
                 validTo: cert.valid_to,
                 fingerprint256: cert.fingerprint256,

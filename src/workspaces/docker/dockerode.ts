@@ -191,9 +191,9 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
     },
     async logs(ref, tail) {
       try {
-        const raw = (await docker
-          .getContainer(ref)
-          .logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+        const logs = docker.getContainer(ref).logs({ stdout: true, stderr: true, tail, follow: false });
+        // cast: dockerode does not narrow logs() on follow: false, which resolves to a Buffer, not a stream.
+        const raw = (await logs) as unknown as Buffer;
         return demultiplex(Buffer.from(raw));
       } catch (error) {
         return translate(error, `container "${ref}"`);
