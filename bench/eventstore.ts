@@ -88,6 +88,9 @@ async function main(): Promise<void> {
   );
   console.log(`Raw baseline table: ${RAW_TABLE_DDL.replace(/\s+/g, ' ')}`);
   console.log(
+    'Each ratio is printed with its target and whether it is met (bench/support/figures.ts TARGETS)',
+  );
+  console.log(
     `Schemas ${names.warden}, ${names.ordering}, ${names.raw}; databases ${names.emmettDb}, ${names.emmettOrderingDb} (dropped at the end)`,
   );
   console.log('');
