@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 
 const results: { name: string; ok: boolean; detail?: string }[] = [];
 const check = (name: string, ok: boolean, detail?: string) => {
@@ -112,6 +113,38 @@ try {
         read.status === 200 &&
         detail.packages?.length === 5,
       JSON.stringify({ request, detail }).slice(0, 500),
+    );
+    // Tool runs stream over WebSocket through Deno's own upgrade (hono/deno), frames to the final status.
+    const run = await fetch(`${base}/v1/tools/hash-identify/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant': 'default', ...auth },
+      body: JSON.stringify({ parameters: { hash: '5f4dcc3b5aa765d61d8327deb882cf99' } }),
+    });
+    const execution = (await run.json()) as { id?: string };
+    const streamed = await new Promise<{
+      frames: { seq: number; kind: string; data: string }[];
+      code?: number;
+    }>((resolve) => {
+      const frames: { seq: number; kind: string; data: string }[] = [];
+      const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/executions/${execution.id}/stream`, {
+        headers: { 'x-tenant': 'default', ...auth },
+      });
+      const timer = setTimeout(() => socket.terminate(), 30_000);
+      socket.on('message', (data) => frames.push(JSON.parse(String(data))));
+      socket.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ frames, code });
+      });
+      socket.on('error', () => undefined);
+    });
+    const final = streamed.frames.at(-1);
+    check(
+      'a tool run streams over WebSocket to its final status (closed with 1000)',
+      run.status === 202 &&
+        streamed.code === 1000 &&
+        final?.kind === 'status' &&
+        JSON.parse(final.data).status === 'completed',
+      JSON.stringify({ status: run.status, execution, streamed }).slice(0, 500),
     );
   }
   child.kill('SIGTERM');

@@ -1,7 +1,8 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
+import { type HttpServer, listen } from '../../src/runtime/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
@@ -55,6 +56,28 @@ async function readSse(
   return { status: 200, frames };
 }
 
+/**
+ * A real WebSocket client (the `ws` package, as a FastAPI client's would be): every message until
+ * the server closes, with the close code; or the HTTP status when the upgrade is refused.
+ */
+function readSocket(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; frames: SseFrame['frame'][]; closeCode?: number; problem?: unknown }> {
+  return new Promise((resolve, reject) => {
+    const frames: SseFrame['frame'][] = [];
+    const socket = new WebSocket(url, { headers });
+    socket.on('message', (data) => frames.push(JSON.parse(String(data))));
+    socket.on('close', (code) => resolve({ status: 101, frames, closeCode: code }));
+    socket.on('unexpected-response', (_request, response) =>
+      resolve({ status: response.statusCode ?? 0, frames }),
+    );
+    socket.on('error', (error) => {
+      if (!String(error.message).includes('Unexpected server response')) reject(error);
+    });
+  });
+}
+
 /** An HTTP server on 127.0.0.1 that answers slowly, so a header audit runs long enough to stream. */
 async function headerServer(): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createHttpServer((_req, res) => {
@@ -73,20 +96,17 @@ for (const kind of databaseKinds) {
     let worker: ToolJobs;
     let operator: SignedInUser;
     let base: string;
-    let server: ReturnType<typeof serve>;
+    let server: HttpServer;
     beforeAll(async () => {
       t = await testApp(kind.fresh);
       worker = toolWorker(t, { outputCapBytes: 400 });
       ({ operator } = await toolTenant(t));
-      await new Promise<void>((resolve) => {
-        server = serve({ fetch: t.app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => {
-          base = `http://127.0.0.1:${info.port}`;
-          resolve();
-        });
-      });
+      // As `warden serve` listens: the runtime's server, with its WebSocket upgrade.
+      server = await listen(t.app.fetch, { hostname: '127.0.0.1', port: 0 });
+      base = `http://127.0.0.1:${server.port}`;
     });
     afterAll(async () => {
-      await new Promise((r) => server?.close(r));
+      await server?.close(1000);
       await worker?.stop(1000);
       await t?.dispose();
     });
@@ -124,6 +144,38 @@ for (const kind of databaseKinds) {
         expect(after.frames.map((f) => f.frame.seq)).toEqual(seqs.slice(2));
         const done = await waitForStatus(t, operator, id);
         expect(done.result.grade).toBe('D');
+      } finally {
+        await site.close();
+      }
+    });
+
+    it('streams the same frames over WebSocket: backlog then live, ?after= resumes, closed with 1000 after the final status; refused before the upgrade', async () => {
+      const site = await headerServer();
+      try {
+        const res = await execute(t, operator, 'http-headers', { url: site.url });
+        const id = ((await res.json()) as LooseJson).id;
+        const ws = `${base.replace('http', 'ws')}/v1/executions/${id}/stream`;
+        const live = await readSocket(ws, auth());
+        expect(live.closeCode).toBe(1000);
+        const seqs = live.frames.map((f) => f.seq);
+        expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+        expect(live.frames.at(-1)).toMatchObject({ kind: 'status' });
+        expect(JSON.parse(live.frames.at(-1)!.data).status).toBe('completed');
+        // The SSE stream of the same run carries exactly these frames.
+        const sse = await readSse(`${base}/v1/executions/${id}/stream`, auth());
+        expect(sse.frames.map((f) => f.frame)).toEqual(live.frames);
+        const resumed = await readSocket(`${ws}?after=2`, auth());
+        expect(resumed.frames.map((f) => f.seq)).toEqual(seqs.slice(2));
+
+        // Refused as over HTTP, before any socket exists: no token, another tenant, a bad ?after=.
+        expect((await readSocket(ws, { 'x-tenant': operator.tenantSlug })).status).toBe(401);
+        const { operator: stranger } = await toolTenant(t);
+        const foreign = await readSocket(ws, {
+          authorization: `Bearer ${stranger.token}`,
+          'x-tenant': stranger.tenantSlug,
+        });
+        expect(foreign).toMatchObject({ status: 404, frames: [] });
+        expect((await readSocket(`${ws}?after=x`, auth())).status).toBe(400);
       } finally {
         await site.close();
       }

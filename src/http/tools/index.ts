@@ -8,6 +8,7 @@ import { catalogRoutes } from './catalog.ts';
 import { executionRoutes } from './executions.ts';
 import type { ToolDeps, ToolRouteDeps } from './scope.ts';
 import { streamRoutes } from './stream.ts';
+import { streamSocketRoutes } from './stream-socket.ts';
 import { targetRoutes } from './targets.ts';
 
 export type { ToolDeps, ToolRouteDeps } from './scope.ts';
@@ -34,6 +35,7 @@ export function toolRoutes(deps: ToolRouteDeps) {
   app.route('/', targetRoutes(full));
   app.route('/', catalogRoutes(full));
   app.route('/', executionRoutes(full));
+  app.route('/', streamSocketRoutes(full));
   app.route('/', streamRoutes(full));
   return app;
 }

@@ -26,6 +26,29 @@ const sseBytes = (frame: Frame) => {
   return bytes;
 };
 
+/**
+ * Where a stream starts: after `Last-Event-ID` when the client sent one (an SSE reconnect), else
+ * after `?after=`, else from the first frame.
+ */
+export function resumePoint(lastEventId: string | undefined, after: string | number | undefined): number {
+  if (lastEventId !== undefined) {
+    if (!/^\d{1,9}$/.test(lastEventId.trim())) {
+      throw new RequestError(400, 'validation', 'Last-Event-ID must be a frame seq', [
+        { path: 'header.last-event-id', message: 'must be a whole number' },
+      ]);
+    }
+    return Number(lastEventId);
+  }
+  if (after === undefined) return 0;
+  const parsed = StreamQuery.shape.after.safeParse(after);
+  if (!parsed.success || parsed.data === undefined) {
+    throw new RequestError(400, 'validation', 'after must be a frame seq', [
+      { path: 'query.after', message: 'must be a whole number ≥ 0' },
+    ]);
+  }
+  return parsed.data;
+}
+
 /** Whether a frame is the final status, after which the stream ends. */
 export const isFinalFrame = (frame: Frame) => {
   if (frame.kind !== 'status') return false;
@@ -49,7 +72,8 @@ export function streamRoutes(deps: ToolDeps) {
       method: 'get',
       path: '/v1/executions/{id}/stream',
       tags: ['Tools'],
-      summary: 'Live output as Server-Sent Events (resumable with Last-Event-ID or ?after=)',
+      summary:
+        'Live output as Server-Sent Events, or as WebSocket messages with `Upgrade: websocket` (resumable with Last-Event-ID or ?after=)',
       request: { params: z.object({ id: z.string().max(60) }), query: StreamQuery },
       responses: {
         200: {
@@ -62,13 +86,7 @@ export function streamRoutes(deps: ToolDeps) {
     }),
     async (c) => {
       const found = await visibleExecution(deps, c, c.req.valid('param').id);
-      const lastEventId = c.req.header('last-event-id');
-      if (lastEventId !== undefined && !/^\d{1,9}$/.test(lastEventId.trim())) {
-        throw new RequestError(400, 'validation', 'Last-Event-ID must be a frame seq', [
-          { path: 'header.last-event-id', message: 'must be a whole number' },
-        ]);
-      }
-      const after = lastEventId !== undefined ? Number(lastEventId) : (c.req.valid('query').after ?? 0);
+      const after = resumePoint(c.req.header('last-event-id'), c.req.valid('query').after);
       const executionId = found.state.executionId;
       return streamSSE(c, async (stream) => {
         const queue: Frame[] = [];
