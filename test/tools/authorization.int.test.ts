@@ -75,6 +75,7 @@ for (const kind of databaseKinds) {
       {
         name: 'POST /v1/tools/{id}/executions (intrusive: operator and above)',
         permission: 'tools:execute',
+        only: ['owner', 'admin', 'operator', 'superadmin'],
         ok: [202],
         prepare: async (x) => {
           await allowLocalhost(x);

@@ -16,7 +16,8 @@ for (const kind of databaseKinds) {
     beforeAll(async () => {
       t = await testApp(kind.fresh);
       workers = await serviceWorkers(t);
-      tools = toolWorker(t, { tenantConcurrency: 1 });
+      // No override: each tenant's plan decides how many of its runs go at once.
+      tools = toolWorker(t);
     });
     afterAll(async () => {
       await tools?.stop(1000);
@@ -51,8 +52,32 @@ for (const kind of databaseKinds) {
       expect(done.result.candidates[0].name).toBe('MD5');
     });
 
-    it('holds a tenant to its concurrency: a second run waits queued until the first ends', async () => {
-      const { operator } = await toolTenant(t);
+    it('holds a tenant to its plan’s concurrency (Free: 1): a second run waits queued until the first ends; Enterprise runs both', async () => {
+      const { operator: roomy } = await toolTenant(t, 'enterprise');
+      const wide = await silentServer();
+      try {
+        const slow = (
+          (await (
+            await execute(t, roomy, 'tls-inspect', { host: '127.0.0.1', port: wide.port })
+          ).json()) as LooseJson
+        ).id;
+        await waitForStatus(t, roomy, slow, ['running']);
+        const quick = (
+          (await (await execute(t, roomy, 'hash-identify', { hash: 'abc' })).json()) as LooseJson
+        ).id;
+        expect((await waitForStatus(t, roomy, quick)).status).toBe('completed');
+        expect((await waitForStatus(t, roomy, slow, ['running', 'completed', 'failed'])).status).toBe(
+          'running',
+        );
+        await t.request(`/v1/executions/${slow}`, {
+          method: 'DELETE',
+          token: roomy.token,
+          tenant: roomy.tenantSlug,
+        });
+      } finally {
+        await wide.close();
+      }
+      const { operator } = await toolTenant(t, 'free');
       const silent = await silentServer();
       try {
         const first = (

@@ -109,10 +109,26 @@ for (const kind of databaseKinds) {
       expect(await t.store.readAll({ after: head, types: ['ExecutionQueued'] })).toEqual([]);
     });
 
-    it('lets only the operator role and above run tools; a member reads the catalog but runs nothing', async () => {
+    it('lets a member run the passive tools and see only their own runs; intrusive ones need the operator role (403, nothing appended)', async () => {
       const member = await t.user({ tenant: slug, role: 'member' });
       expect((await get('/v1/tools', member)).status).toBe(200);
-      expect((await execute(t, member, 'hash-identify', { hash: 'abc' })).status).toBe(403);
+      const own = await execute(t, member, 'hash-identify', { hash: 'abc' });
+      expect(own.status).toBe(202);
+      const ownId = ((await own.json()) as LooseJson).id;
+      const head = await t.store.headPosition();
+      for (const [tool, parameters] of [
+        ['port-scan', { host: '127.0.0.1', ports: '1' }],
+        ['tls-inspect', { host: '127.0.0.1', port: 1 }],
+        ['nmap', { host: '127.0.0.1', ports: '1' }],
+      ] as const) {
+        const refused = await execute(t, member, tool, parameters);
+        expect(refused.status).toBe(403);
+        expect(((await refused.json()) as LooseJson).rule).toBe('intrusive_needs_operator');
+      }
+      expect(await t.store.readAll({ after: head, types: ['ExecutionQueued'] })).toEqual([]);
+      expect((await waitForStatus(t, member, ownId)).status).toBe('completed');
+      const seen = (await (await get('/v1/executions', member)).json()) as LooseJson;
+      expect(seen.items.map((i: LooseJson) => i.id)).toEqual([ownId]);
     });
 
     it('runs a TCP port scan of a port the test opened: queued → running → completed, with result and output', async () => {

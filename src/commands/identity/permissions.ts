@@ -37,6 +37,8 @@ const everyone: Permission[] = [
   'tracker:read',
   'tracker:write',
   'tools:read',
+  /** Intrusive tools (port and TLS scans) also need the operator role or above. */
+  'tools:execute',
   'workspaces:use',
 ];
 
@@ -46,7 +48,7 @@ export const permissionMatrix: Readonly<Record<TenantRole, readonly Permission[]
     (p) => p !== 'projections:rebuild' && p !== 'platform:manage' && p !== 'tenant:manage',
   ),
   approver: [...everyone, 'users:read', 'packages:approve', 'audit:read'],
-  operator: [...everyone, 'tools:execute', 'workspaces:manage'],
+  operator: [...everyone, 'workspaces:manage'],
   member: everyone,
 };
 

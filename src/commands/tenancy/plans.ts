@@ -11,6 +11,8 @@ export interface Plan {
   maxUsers: number | null;
   packageRequestsPerMonth: number | null;
   toolExecutionsPerDay: number | null;
+  /** Tool executions of the tenant running at once over every worker; more wait, queued. */
+  toolConcurrency: number;
   workspaces: number | null;
   /** Requests per minute for the tenant's API clients. */
   apiRatePerMinute: number;
@@ -24,6 +26,7 @@ export const plans: Readonly<Record<PlanId, Plan>> = {
     maxUsers: 5,
     packageRequestsPerMonth: 50,
     toolExecutionsPerDay: 20,
+    toolConcurrency: 1,
     workspaces: 1,
     apiRatePerMinute: 120,
   },
@@ -33,6 +36,7 @@ export const plans: Readonly<Record<PlanId, Plan>> = {
     maxUsers: 25,
     packageRequestsPerMonth: 500,
     toolExecutionsPerDay: 200,
+    toolConcurrency: 2,
     workspaces: 5,
     apiRatePerMinute: 600,
   },
@@ -42,6 +46,7 @@ export const plans: Readonly<Record<PlanId, Plan>> = {
     maxUsers: 250,
     packageRequestsPerMonth: 5000,
     toolExecutionsPerDay: 2000,
+    toolConcurrency: 4,
     workspaces: 50,
     apiRatePerMinute: 3000,
   },
@@ -51,6 +56,7 @@ export const plans: Readonly<Record<PlanId, Plan>> = {
     maxUsers: null,
     packageRequestsPerMonth: null,
     toolExecutionsPerDay: null,
+    toolConcurrency: 8,
     workspaces: null,
     apiRatePerMinute: 20_000,
   },

@@ -1,8 +1,11 @@
 import { type Kysely, sql } from 'kysely';
+import { type PlanId, plans } from '../../commands/tenancy/index.ts';
 import { changeExecution, findExecution } from '../../commands/tools/index.ts';
 import type { Database } from '../../db/database.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { type AdvisoryTables, advisoryFindings } from '../../packages/index.ts';
+import type { TenantListTables } from '../../projections/tenancy/index.ts';
+import { loadingCache } from '../../runtime/cache.ts';
 import {
   type AdvisoryLookup,
   CANCEL_CHANNEL,
@@ -64,8 +67,11 @@ export function startToolJobs(options: {
   pollMs?: number;
   outputCapBytes?: number;
   cancelPollMs?: number;
-  /** Executions of one tenant running at once over all workers; more wait, queued (default 4). */
-  tenantConcurrency?: number;
+  /**
+   * Executions of one tenant running at once over all workers; more wait, queued. By default the
+   * tenant's plan decides (`toolConcurrency`, read at most once a minute per tenant).
+   */
+  tenantConcurrency?: number | ((tenantId: string) => Promise<number>);
 }): ToolJobs {
   const db = options.database.db;
   const cancels = new Map<string, Set<() => void>>();
@@ -92,6 +98,13 @@ export function startToolJobs(options: {
     ...(options.cancelPollMs ? { cancelPollMs: options.cancelPollMs } : {}),
   };
   const jobs = viewAs<JobTables>(db);
+  const fixed = options.tenantConcurrency;
+  const limitOf =
+    typeof fixed === 'function'
+      ? fixed
+      : fixed !== undefined
+        ? async () => fixed
+        : planConcurrency(viewAs<TenantListTables>(db), deps.clock);
   const runner = new JobRunner({
     db: jobs,
     queue: TOOLS_QUEUE,
@@ -102,7 +115,8 @@ export function startToolJobs(options: {
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
     logger: options.logger,
     run: async (job, signal) => {
-      if (await overTenantLimit(jobs, job, options.owner, options.tenantConcurrency ?? 4)) return;
+      if (job.tenantId && (await overTenantLimit(jobs, job, options.owner, await limitOf(job.tenantId))))
+        return;
       await runExecution(deps, job.tenantId ?? '', job.payload as ToolJobPayload, signal, watchCancel);
     },
     giveUp: (job, error) => recordGiveUp(deps, job, error),
@@ -150,6 +164,24 @@ export async function queueExecution(
       payload,
     },
   ]);
+}
+
+/** Each tenant's plan's `toolConcurrency`, cached a minute (a plan change reaches the runners within it). */
+function planConcurrency(db: Kysely<TenantListTables>, clock: () => Date) {
+  const cache = loadingCache<string, { limit: number }>({
+    max: 10_000,
+    ttlMs: 60_000,
+    clock,
+    load: async (tenantId) => {
+      const row = await db
+        .selectFrom('tenant_list')
+        .select('plan')
+        .where('id', '=', tenantId)
+        .executeTakeFirst();
+      return { limit: (plans[row?.plan as PlanId] ?? plans.free).toolConcurrency };
+    },
+  });
+  return async (tenantId: string) => (await cache.fetch(tenantId))?.limit ?? plans.free.toolConcurrency;
 }
 
 /**
