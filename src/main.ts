@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { viewSource } from './packages/index.ts';
 import { openService, type Service } from './service.ts';
+import { dnsOwnershipResolver } from './tenancy/index.ts';
 import { streamHub } from './tools/index.ts';
 
 const USAGE = `Usage: warden [--help | --version] <command> [options]
@@ -115,6 +116,7 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
             ...(config.WARDEN_TARGET_REGISTRY_TOKEN ? { token: config.WARDEN_TARGET_REGISTRY_TOKEN } : {}),
           })
         : undefined,
+      domainOwnership: dnsOwnershipResolver(),
       toolStream: streamHub({
         db: service.database.db as never,
         listen: service.database.listen,

@@ -33,7 +33,10 @@ export const summaries: Readonly<Record<string, Summary>> = {
   TenantSuspended: (d) => `Tenant suspended: ${f(d, 'reason')}`,
   TenantReactivated: () => 'Tenant reactivated',
   TenantDeleted: () => 'Tenant deleted',
-  TenantDomainAdded: (d) => `Custom domain ${f(d, 'domain')} added`,
+  TenantDomainAdded: (d) =>
+    `Custom domain ${f(d, 'domain')} claimed (pending until TXT _warden-challenge.${f(d, 'domain')} is verified)`,
+  TenantDomainVerified: (d) =>
+    `Custom domain ${f(d, 'domain')} verified through TXT _warden-challenge.${f(d, 'domain')}: it now serves the tenant`,
   TenantDomainRemoved: (d) => `Custom domain ${f(d, 'domain')} removed`,
   UserRegistered: (d) =>
     `User ${f(d, 'userId')} registered as ${f(d, 'role')} (${f(d, 'status').replaceAll('_', ' ')})`,

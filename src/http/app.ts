@@ -8,6 +8,11 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { findUser } from '../commands/identity/index.ts';
 import { aggregateRegistry } from '../commands/registry/index.ts';
+import {
+  type DomainOwnershipResolver,
+  normalizeHostName,
+  type ReservedHosts,
+} from '../commands/tenancy/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
@@ -82,6 +87,24 @@ export interface AppDeps {
   npmRegistry?: ViewSource | undefined;
   /** The process's one reader of tool output, woken by LISTEN (default: one that polls). */
   toolStream?: StreamHub;
+  /** Where custom-domain verification reads TXT records (`dnsOwnershipResolver()` in production). */
+  domainOwnership: DomainOwnershipResolver;
+}
+
+/**
+ * The names no tenant may claim as a custom domain: the base domain (and every name under it) and the
+ * host Warden itself answers on (WARDEN_PUBLIC_URL's). Any other host of Warden's is protected by
+ * verification: nobody but its operator can publish its `_warden-challenge` TXT record.
+ */
+export function reservedHosts(
+  config: Pick<Config, 'WARDEN_BASE_DOMAIN' | 'WARDEN_PUBLIC_URL'>,
+): ReservedHosts {
+  return {
+    baseDomain: normalizeHostName(config.WARDEN_BASE_DOMAIN),
+    platformHosts: config.WARDEN_PUBLIC_URL
+      ? [normalizeHostName(new URL(config.WARDEN_PUBLIC_URL).hostname)]
+      : [],
+  };
 }
 
 /** The OAuth server over the identity context: sign-in, the user as they are now, and login throttling. */
@@ -197,9 +220,11 @@ export function createApp(deps: AppDeps) {
   app.use('*', except(['/v1/package-requests', '/oauth/*'], body));
 
   // Who and where: the tenant (platform routes may name none), its plan's rate limit, then the caller.
+  const reserved = reservedHosts(deps.config);
   const tenants = resolveTenant({
     db: deps.db,
     baseDomain: deps.config.WARDEN_BASE_DOMAIN,
+    platformHosts: reserved.platformHosts,
     cacheTtlMs: deps.config.WARDEN_TENANT_CACHE_TTL_MS,
     clock,
   });
@@ -282,7 +307,14 @@ export function createApp(deps: AppDeps) {
     '/',
     auditContextRoutes({ ...routeDeps, aggregates: aggregateRegistry(), personalData: deps.personalData }),
   );
-  app.route('/v1/tenants', tenancyRoutes({ ...routeDeps, eventsInDatabase: deps.eventsInDatabase }));
+  app.route(
+    '/v1/tenants',
+    tenancyRoutes({
+      ...routeDeps,
+      eventsInDatabase: deps.eventsInDatabase,
+      domains: { ownership: deps.domainOwnership, reserved, changed: tenants.forgetHost },
+    }),
+  );
   app.route('/', trackerRoutes(routeDeps));
   app.route('/', workspacesRoutes(routeDeps));
   app.route('/', packageRoutes(routeDeps));

@@ -98,22 +98,54 @@ for (const kind of databaseKinds) {
       expect(latest.steps?.[2]?.changes).toContainEqual({ path: 'status', from: 'active', to: 'suspended' });
     });
 
-    it('custom domain: held, released, claimed by another tenant', async () => {
+    it('custom domain: claimed, verified, released, claimed by another tenant', async () => {
       const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
       const domain = `${slug()}.example.com`;
-      await changeTenantDomain(store, { type: 'AddTenantDomain', tenantId: a, domain, at: at(0) }, ctx(a));
-      await changeTenantDomain(store, { type: 'RemoveTenantDomain', tenantId: a, domain, at: at(1) }, ctx(a));
-      await changeTenantDomain(store, { type: 'AddTenantDomain', tenantId: b, domain, at: at(2) }, ctx(b));
+      const reserved = { baseDomain: 'warden.test', platformHosts: [] };
+      const [tokenA, tokenB] = ['token-of-a-0123456789', 'token-of-b-0123456789'];
+      await changeTenantDomain(
+        store,
+        { type: 'AddTenantDomain', tenantId: a, domain, verificationToken: tokenA, reserved, at: at(0) },
+        ctx(a),
+      );
+      await changeTenantDomain(
+        store,
+        { type: 'VerifyTenantDomain', tenantId: a, domain, found: [tokenA], at: at(1) },
+        ctx(a),
+      );
+      await changeTenantDomain(store, { type: 'RemoveTenantDomain', tenantId: a, domain, at: at(2) }, ctx(a));
+      await changeTenantDomain(
+        store,
+        { type: 'AddTenantDomain', tenantId: b, domain, verificationToken: tokenB, reserved, at: at(3) },
+        ctx(b),
+      );
       const stream = await domainStreamId(domain);
-      expect(state(await replayed(store, stream, { kind: 'revision', revision: 0 }))).toEqual({
+      const held = (
+        tenantId: string,
+        verificationToken: string,
+        addedAt: string,
+        verifiedAt: string | null,
+      ) => ({
         domain,
-        tenantId: a,
+        tenantId,
+        verificationToken,
+        addedAt,
+        verifiedAt,
       });
-      expect(state(await replayed(store, stream, { kind: 'revision', revision: 1 }))).toEqual({
+      expect(state(await replayed(store, stream, { kind: 'revision', revision: 0 }))).toEqual(
+        held(a, tokenA, at(0), null),
+      );
+      expect(state(await replayed(store, stream, { kind: 'revision', revision: 1 }))).toEqual(
+        held(a, tokenA, at(0), at(1)),
+      );
+      expect(state(await replayed(store, stream, { kind: 'revision', revision: 2 }))).toEqual({
         domain,
         tenantId: null,
+        verificationToken: null,
+        addedAt: null,
+        verifiedAt: null,
       });
-      expect(state(await replayed(store, stream, { kind: 'latest' }))).toEqual({ domain, tenantId: b });
+      expect(state(await replayed(store, stream, { kind: 'latest' }))).toEqual(held(b, tokenB, at(3), null));
     });
 
     it('user and membership: role changes and seats, never the password hash', async () => {

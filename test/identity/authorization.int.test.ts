@@ -139,6 +139,16 @@ for (const kind of databaseKinds) {
         permission: 'tenant:manage',
         prepare: (x) => ({ method: 'GET', path: `/v1/tenants/${x.id}/domains` }),
       },
+      {
+        name: 'POST /v1/tenants/{id}/domains/{domain}/verify',
+        permission: 'tenant:manage',
+        // Nobody's claim: the route is reached (404), or refused before it (403).
+        ok: [404],
+        prepare: (x) => ({
+          method: 'POST',
+          path: `/v1/tenants/${x.id}/domains/unclaimed.example.com/verify`,
+        }),
+      },
     ];
 
     it('lets each caller through exactly as the permission matrix says, 403 problem otherwise', async () => {

@@ -87,8 +87,11 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     keyEncryptionKey,
     clock,
   });
+  /** The DNS custom-domain verification sees: TXT records by name, set by the test. */
+  const dns = new Map<string, string[][]>();
   const deps: AppDeps = {
     config,
+    domainOwnership: { resolveTxt: async (name) => dns.get(name) ?? [] },
     identity,
     eventsInDatabase: true,
     store,
@@ -201,6 +204,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
   return {
     app,
     config,
+    dns,
     identity,
     store,
     personalData,

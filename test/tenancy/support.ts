@@ -9,6 +9,8 @@ let counter = 0;
 /** A slug no other test (or earlier run on a shared server) uses. */
 export const uniqueSlug = (base = 'acme') => `${base}-${Date.now().toString(36)}-${counter++}`;
 
+/** As the test app is configured (test/support/app.ts): tenant subdomains under warden.test. */
+const reserved = { baseDomain: 'warden.test', platformHosts: [] };
 const context = { metadata: { requestId: 'test', correlationId: 'test' } };
 const at = () => new Date().toISOString();
 
@@ -30,10 +32,36 @@ export function tenantFixtures(store: EventStore, engine: ProjectionEngine) {
       });
       await settle(result.position);
     },
-    async addDomain(tenantId: string, domain: string) {
+    /** Claims a custom domain for the tenant and, unless told otherwise, verifies it as its TXT record would. */
+    async addDomain(tenantId: string, domain: string, verified = true) {
+      const scope = { metadata: { ...context.metadata, tenantId } };
+      let result = await changeTenantDomain(
+        store,
+        {
+          type: 'AddTenantDomain',
+          tenantId,
+          domain,
+          verificationToken: `token-${crypto.randomUUID()}`,
+          reserved,
+          at: at(),
+        },
+        scope,
+      );
+      if (verified) {
+        // What the TXT record would hold: the token of the claim as it stands (an earlier one when re-added).
+        const found = [result.state.verificationToken ?? ''];
+        result = await changeTenantDomain(
+          store,
+          { type: 'VerifyTenantDomain', tenantId, domain, found, at: at() },
+          scope,
+        );
+      }
+      await settle(result.position);
+    },
+    async removeDomain(tenantId: string, domain: string) {
       const result = await changeTenantDomain(
         store,
-        { type: 'AddTenantDomain', tenantId, domain, at: at() },
+        { type: 'RemoveTenantDomain', tenantId, domain, at: at() },
         { metadata: { ...context.metadata, tenantId } },
       );
       await settle(result.position);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeUser, registerUser } from '../../src/commands/identity/index.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
-import { testApp } from '../support/app.ts';
+import { type LooseJson, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { lastWritten } from '../support/visibility.ts';
 import {
@@ -83,10 +83,47 @@ for (const kind of databaseKinds) {
       }
     });
 
-    it("refuses another tenant's domain (409) until it is released, then lets the other claim it", async () => {
+    const verifyDomain = (tenant: { id: string; slug: string }, name: string) =>
+      send({ method: 'POST', path: `/v1/tenants/${tenant.id}/domains/${name}/verify`, as: 'owner', tenant });
+
+    it('lists a new domain as pending with the TXT record to create, and as verified once the record is there', async () => {
+      const acme = await fixtures.create();
+      const name = domain();
+      const added = (await (await addDomain(acme, name)).json()) as LooseJson;
+      expect(added).toMatchObject({
+        status: 'pending',
+        verified_at: null,
+        verification: { type: 'TXT', name: `_warden-challenge.${name}` },
+      });
+      t.dns.set(`_warden-challenge.${name}`, [[added.verification.value]]);
+      const verified = await verifyDomain(acme, name);
+      expect(verified.status).toBe(200);
+      const list = await send({
+        method: 'GET',
+        path: `/v1/tenants/${acme.id}/domains`,
+        headers: { 'x-min-position': ((await verified.json()) as LooseJson).position },
+        as: 'owner',
+        tenant: acme,
+      });
+      expect(((await list.json()) as LooseJson).items).toEqual([
+        {
+          domain: name,
+          tenant_id: acme.id,
+          added_at: added.added_at,
+          status: 'verified',
+          verified_at: expect.any(String),
+          verification: added.verification,
+        },
+      ]);
+    });
+
+    it('refuses a domain another tenant has verified (409) until it is released, then lets the other claim it', async () => {
       const [a, b] = [await fixtures.create(), await fixtures.create()];
       const name = domain();
-      expect((await addDomain(a, name)).status).toBe(201);
+      const added = await addDomain(a, name);
+      expect(added.status).toBe(201);
+      t.dns.set(`_warden-challenge.${name}`, [[((await added.json()) as LooseJson).verification.value]]);
+      expect((await verifyDomain(a, name)).status).toBe(200);
       const taken = await addDomain(b, name);
       expect(taken.status).toBe(409);
       expect(await taken.text()).not.toContain(a.id);
@@ -97,6 +134,7 @@ for (const kind of databaseKinds) {
         tenant: b,
       });
       expect(notHis.status).toBe(404);
+      expect((await verifyDomain(b, name)).status).toBe(404);
       const released = await send({
         method: 'DELETE',
         path: `/v1/tenants/${a.id}/domains/${name}`,
@@ -104,17 +142,33 @@ for (const kind of databaseKinds) {
         tenant: a,
       });
       expect(released.status).toBe(204);
-      expect((await addDomain(b, name)).status).toBe(201);
+      const claimed = await addDomain(b, name);
+      expect(claimed.status).toBe(201);
+      // a's record, still in DNS, proves nothing for b's claim.
+      const stale = await verifyDomain(b, name);
+      expect(stale.status).toBe(409);
+      expect(((await stale.json()) as LooseJson).rule).toBe('domain-ownership-not-proven');
     });
 
-    it('gives one domain to exactly one tenant when several claim it at once', async () => {
+    it('lets a pending claim be overtaken, and leaves a domain with exactly one claimant when several claim it at once', async () => {
       const tenants = await Promise.all(Array.from({ length: 6 }, () => fixtures.create()));
       const name = domain('race');
-      const statuses = await Promise.all(
-        tenants.map(async (tenant) => (await addDomain(tenant, name)).status),
-      );
-      expect(statuses.filter((s) => s === 201)).toHaveLength(1);
-      expect(statuses.filter((s) => s === 409)).toHaveLength(tenants.length - 1);
+      const answers = await Promise.all(tenants.map((tenant) => addDomain(tenant, name)));
+      for (const answer of answers) expect([201, 409]).toContain(answer.status);
+      const last = await addDomain(tenants[0]!, name);
+      const position = ((await last.json()) as LooseJson).position as string;
+      const holders = [];
+      for (const tenant of tenants) {
+        const list = await send({
+          method: 'GET',
+          path: `/v1/tenants/${tenant.id}/domains`,
+          headers: { 'x-min-position': position },
+          as: 'owner',
+          tenant,
+        });
+        if (((await list.json()) as LooseJson).items.length > 0) holders.push(tenant.id);
+      }
+      expect(holders).toEqual([tenants[0]!.id]);
     });
 
     it('reports users, package requests (null: no such context yet) and the events stored for the tenant', async () => {
@@ -228,6 +282,17 @@ for (const kind of databaseKinds) {
         }),
       },
       {
+        name: 'verify domain',
+        permission: 'tenant:manage',
+        prepare: async (x) => {
+          const name = domain('proven');
+          const added = await addDomain(x, name, 'superadmin');
+          expect(added.status).toBe(201);
+          t.dns.set(`_warden-challenge.${name}`, [[((await added.json()) as LooseJson).verification.value]]);
+          return { method: 'POST', path: `/v1/tenants/${x.id}/domains/${name}/verify` };
+        },
+      },
+      {
         name: 'remove domain',
         permission: 'tenant:manage',
         prepare: async (x) => {
@@ -253,9 +318,10 @@ for (const kind of databaseKinds) {
       const before = await send({ method: 'GET', path: `/v1/tenants/${a.id}/stats`, as: 'owner', tenant: a });
       await expectForeignIdsNotFound(send, a, b, routes);
       const after = await send({ method: 'GET', path: `/v1/tenants/${a.id}/stats`, as: 'owner', tenant: a });
-      // Only the remove-domain route's own setup (as superadmin) wrote to A: one add, no removal.
+      // Only the verify- and remove-domain routes' own setup (as superadmin) wrote to A: two adds, no
+      // verification, no removal.
       expect(((await after.json()) as { events_stored: number }).events_stored).toBe(
-        ((await before.json()) as { events_stored: number }).events_stored + 1,
+        ((await before.json()) as { events_stored: number }).events_stored + 2,
       );
     });
   });

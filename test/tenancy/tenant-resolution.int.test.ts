@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { domainStreamId } from '../../src/commands/tenancy/domains.ts';
 import type { AppEnv } from '../../src/http/kit/env.ts';
 import { resolveTenant, tenantAwarePath } from '../../src/http/middleware/tenant.ts';
 import { testApp } from '../support/app.ts';
@@ -94,14 +95,71 @@ for (const kind of databaseKinds) {
       expect((await here(`http://${gone.slug}.example/v1/here`)).status).toBe(404);
     });
 
-    it("never falls back from a gone tenant's custom domain to the subdomain it looks like, cached or not", async () => {
-      const [gone, lookalike] = [await fixtures.create(), await fixtures.create()];
-      await fixtures.addDomain(gone.id, `${lookalike.slug}.warden.test`);
-      await fixtures.change(gone.id, { type: 'DeleteTenant', at: new Date().toISOString() });
+    it('serves a custom domain only once it is verified, and forgets it once removed', async () => {
+      const acme = await fixtures.create();
+      const host = `pending.${acme.slug}.example`;
+      await fixtures.addDomain(acme.id, host, false);
+      expireCache();
+      expect((await here(`http://${host}/v1/here`)).status).toBe(404);
+      await fixtures.addDomain(acme.id, host);
+      expireCache();
+      expect((await here(`http://${host}/v1/here`)).body).toMatchObject({
+        tenant: { id: acme.id, via: 'domain' },
+      });
+      await fixtures.removeDomain(acme.id, host);
+      expireCache();
+      expect((await here(`http://${host}/v1/here`)).status).toBe(404);
+    });
+
+    it('never lets a recorded custom domain under the base domain shadow the subdomain it names, cached or not', async () => {
+      const [squatter, victim] = [await fixtures.create(), await fixtures.create()];
+      // Recorded before names under the base domain were refused, and even verified.
+      const domain = `${victim.slug}.warden.test`;
+      const stream = await domainStreamId(domain);
+      const metadata = { requestId: 'test', correlationId: 'test', tenantId: squatter.id };
+      const at = new Date().toISOString();
+      const written = await t.store.append(stream, [
+        {
+          id: crypto.randomUUID(),
+          type: 'TenantDomainAdded',
+          data: { tenantId: squatter.id, domain, verificationToken: 'token-0123456789abcdef', at },
+          metadata,
+        },
+        {
+          id: crypto.randomUUID(),
+          type: 'TenantDomainVerified',
+          data: { tenantId: squatter.id, domain, at },
+          metadata,
+        },
+      ]);
+      expect(await t.engine.waitFor(['tenantDomains'], written.position, 5000)).toBe(true);
       expireCache();
       for (let i = 0; i < 2; i++) {
-        expect((await here(`http://${lookalike.slug}.warden.test/v1/here`)).status).toBe(404);
+        expect((await here(`http://${domain}/v1/here`)).body).toMatchObject({
+          tenant: { id: victim.id, via: 'subdomain' },
+        });
       }
+      // A gone tenant's subdomain is 404, never someone's custom domain.
+      await fixtures.change(victim.id, { type: 'DeleteTenant', at: new Date().toISOString() });
+      expireCache();
+      expect((await here(`http://${domain}/v1/here`)).status).toBe(404);
+    });
+
+    it("never looks the platform's own hosts up as custom domains", async () => {
+      const resolver = resolveTenant({
+        db: t.database.db,
+        baseDomain: 'warden.test',
+        platformHosts: ['platform.example.com'],
+        cacheTtlMs: 0,
+      });
+      const platform = new OpenAPIHono<AppEnv>({ getPath: tenantAwarePath });
+      platform.use('/v1/*', resolver.optional);
+      platform.get('/v1/here', (c) => c.json({ tenant: c.get('tenant') ?? null }));
+      const acme = await fixtures.create();
+      await fixtures.addDomain(acme.id, 'platform.example.com');
+      expect(await (await platform.request('http://platform.example.com/v1/here')).json()).toEqual({
+        tenant: null,
+      });
     });
 
     it('answers 403 to a suspended tenant on every call but login, and serves it again once reactivated', async () => {

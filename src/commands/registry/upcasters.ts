@@ -13,7 +13,15 @@ export interface Upcaster {
 /**
  * Every upcaster of Warden's events, oldest first per type. When an event's shape changes, its zod
  * schema becomes version n + 1 and one pure upcaster from n goes here; stored events are never
- * rewritten (`src/eventstore/upcasters.ts` builds the registry every reader goes through). No event
- * type has changed shape yet, so every type is at version 1.
+ * rewritten (`src/eventstore/upcasters.ts` builds the registry every reader goes through). Every type
+ * without an upcaster here is at version 1.
  */
-export const eventUpcasters: readonly Upcaster[] = [];
+export const eventUpcasters: readonly Upcaster[] = [
+  {
+    // Version 1 claims were never proven: they become pending claims whose token is the event's own id
+    // (random, one per claim), so the holder proves the domain like any new claim before it serves again.
+    type: 'TenantDomainAdded',
+    from: 1,
+    upcast: (data, event) => ({ verificationToken: event.id, ...(data as Record<string, unknown>) }),
+  },
+];

@@ -36,11 +36,26 @@ export const tenancyEventTypes = Object.keys(tenancyEventSchemas) as TenancyEven
 
 export const tenantStreamId = (tenantId: string) => `tenancy.Tenant-${tenantId}`;
 
+/**
+ * A host name as Warden compares it: trimmed, lowercased, without the trailing dot of a fully
+ * qualified name, and internationalised names in their ASCII (IDNA) form, so `ACME.Example.` and
+ * `acme.example` are one name. Anything with characters a host name cannot have is left for the
+ * hostname rule to refuse (URL parsing would otherwise read `evil.example@acme.example` as a host).
+ */
+export function normalizeHostName(name: string): string {
+  const bare = name.trim().toLowerCase().replace(/\.$/, '');
+  if (!/^[\p{L}\p{N}\p{M}.-]+$/u.test(bare) || /^[a-z0-9.-]+$/.test(bare)) return bare;
+  try {
+    return new URL(`http://${bare}`).hostname;
+  } catch {
+    return bare;
+  }
+}
+
 /** Hostnames a tenant serves on: lowercase labels of letters, digits and hyphens, at least two labels. */
 export const DomainName = z
   .string()
-  .trim()
-  .toLowerCase()
+  .overwrite(normalizeHostName)
   .max(253, 'must be at most 253 characters')
   .regex(
     /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
@@ -48,12 +63,32 @@ export const DomainName = z
   );
 
 /**
+ * The secret a tenant publishes as the TXT record `_warden-challenge.<domain>` to prove it controls the
+ * domain. Random per claim (a new claim, by this tenant or another, gets a new one), so a record left
+ * behind by an earlier holder proves nothing.
+ */
+export const VerificationToken = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'must be a verification token');
+
+/** The DNS name whose TXT record proves a tenant controls `domain`. */
+export const challengeRecordName = (domain: string) => `_warden-challenge.${domain}`;
+
+/**
  * Custom domains live in a stream per domain (not in the tenant's stream), so "a domain belongs to one
  * tenant" is decided by one stream's expected revision, even when two tenants claim it at once.
  * They are kept apart from `tenancyEventSchemas` so the tenant list never sees a domain's revisions.
+ *
+ * `TenantDomainAdded` is at schema version 2: version 1 had no `verificationToken` (its upcaster gives
+ * such a claim the event's own id as its token, so it stays pending until its TXT record is there).
  */
 export const tenantDomainEventSchemas = {
-  TenantDomainAdded: z.object({ tenantId: z.uuid(), domain: DomainName, at: z.iso.datetime() }),
+  TenantDomainAdded: z.object({
+    tenantId: z.uuid(),
+    domain: DomainName,
+    verificationToken: VerificationToken,
+    at: z.iso.datetime(),
+  }),
+  /** The TXT record held the claim's token: from now on the domain serves the tenant. */
+  TenantDomainVerified: z.object({ tenantId: z.uuid(), domain: DomainName, at: z.iso.datetime() }),
   TenantDomainRemoved: z.object({ tenantId: z.uuid(), domain: DomainName, at: z.iso.datetime() }),
 } as const;
 

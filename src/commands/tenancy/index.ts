@@ -1,6 +1,14 @@
-export { changeTenantDomain, domainDecider } from './domains.ts';
 export {
+  changeTenantDomain,
+  type DomainState,
+  domainDecider,
+  type ReservedHosts,
+  reservedHostReason,
+} from './domains.ts';
+export {
+  challengeRecordName,
   DomainName,
+  normalizeHostName,
   type TenancyEvent,
   type TenancyEventType,
   type TenantDomainEvent,
@@ -13,5 +21,6 @@ export {
 } from './events.ts';
 export { createTenant, tenantIdForSlug, updateTenant } from './handle.ts';
 export { type Plan, PlanId, planIds, plans } from './plans.ts';
+export type { DomainOwnershipResolver } from './ports.ts';
 export { reservedSlugs, TenantSlug } from './slug.ts';
 export { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';

@@ -31,6 +31,8 @@ export interface TenantResolutionDeps {
   db: Kysely<Tables>;
   /** Subdomains `<slug>.<baseDomain>` name a tenant (WARDEN_BASE_DOMAIN). */
   baseDomain: string;
+  /** Warden's own host names: never looked up as a tenant's custom domain. */
+  platformHosts?: readonly string[];
   /**
    * How long a lookup (found or not) is reused. A short TTL rather than invalidation: a suspension or
    * a new domain committed by another process has no way to reach this process's cache.
@@ -50,6 +52,8 @@ export interface TenantResolver {
   optional: MiddlewareHandler<AppEnv>;
   /** Forgets every cached lookup (this process only). */
   clear(): void;
+  /** Forgets the cached lookup of one host (this process only): its custom domain changed here. */
+  forgetHost(host: string): void;
 }
 
 type Lookup = Omit<ResolvedTenant, 'via'> | null;
@@ -64,8 +68,10 @@ const asTenant = (row: { id: string; slug: string; status: string; plan: string 
 
 /**
  * Finds the tenant a tenant-scoped request acts in, in this order: path prefix `/t/<slug>/…`,
- * `X-Tenant: <slug>`, a registered custom domain (the request's host), subdomain
- * `<slug>.<baseDomain>`. The first form present decides; an unknown or deleted tenant is 404 and
+ * `X-Tenant: <slug>`, then the request's host: under the base domain only as subdomain
+ * `<slug>.<baseDomain>` (never as anyone's custom domain, so no tenant can shadow another's
+ * subdomain), elsewhere only as a verified custom domain (a pending claim serves nobody; Warden's own
+ * hosts are nobody's). The first form present decides; an unknown or deleted tenant is 404 and
  * never falls back to a later form or another tenant. A suspended tenant is 403 on every call but
  * `POST /v1/auth/login` (so its owner can still sign in).
  */
@@ -82,6 +88,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       : undefined;
   const tenants = deps.db.withTables<TenantListTables & TenantDomainTables>();
   const base = deps.baseDomain.toLowerCase().replace(/^\.+|\.+$/g, '');
+  const platformHosts = new Set(deps.platformHosts ?? []);
 
   async function cached(key: string, find: () => Promise<Lookup>): Promise<Lookup> {
     const hit = cache?.get(key);
@@ -102,7 +109,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       ),
     );
 
-  /** undefined: not a registered domain (try the next form); null: registered to a gone tenant. */
+  /** undefined: not a verified custom domain; null: verified for a tenant that is gone. */
   const byDomain = async (host: string): Promise<Lookup | undefined> => {
     const hit = cache?.get(`domain:${host}`);
     if (hit) return hit.value === UNREGISTERED ? undefined : hit.value;
@@ -111,6 +118,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       .innerJoin('tenant_list', 'tenant_list.id', 'tenant_domain.tenant_id')
       .select(['tenant_list.id', 'tenant_list.slug', 'tenant_list.status', 'tenant_list.plan'])
       .where('tenant_domain.domain', '=', host)
+      .where('tenant_domain.verified_at', 'is not', null)
       .executeTakeFirst();
     if (row === undefined) {
       cache?.set(`domain:${host}`, { value: UNREGISTERED });
@@ -147,12 +155,16 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
         found = SLUG_SHAPE.test(slug) ? await bySlug(slug) : null;
         if (!found) return notFound(`no tenant "${slug}"`);
       } else {
-        found = await byDomain(host);
-        via = 'domain';
-        if (found === undefined && base && host.endsWith(`.${base}`)) {
-          const label = host.slice(0, -base.length - 1);
+        const underBase = base !== '' && (host === base || host.endsWith(`.${base}`));
+        if (underBase) {
           via = 'subdomain';
-          found = SLUG_SHAPE.test(label) ? await bySlug(label) : null;
+          if (host !== base) {
+            const label = host.slice(0, -base.length - 1);
+            found = SLUG_SHAPE.test(label) ? await bySlug(label) : null;
+          }
+        } else {
+          via = 'domain';
+          if (!platformHosts.has(host)) found = await byDomain(host);
         }
         if (found === undefined && !required) return next();
         if (!found) {
@@ -172,5 +184,10 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       return next();
     };
 
-  return { middleware: resolve(true), optional: resolve(false), clear: () => cache?.clear() };
+  return {
+    middleware: resolve(true),
+    optional: resolve(false),
+    clear: () => cache?.clear(),
+    forgetHost: (host) => void cache?.delete(`domain:${host}`),
+  };
 }

@@ -2,17 +2,11 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import { load, notFound } from '../../commands/kernel/index.ts';
-import {
-  changeTenantDomain,
-  DomainName,
-  tenantDecider,
-  tenantStreamId,
-} from '../../commands/tenancy/index.ts';
+import { tenantDecider, tenantStreamId } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { TenantDomainTables } from '../../projections/tenancy/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
-import { commandContext, commonProblems, jsonContent, problemContent, validationHook } from '../kit/index.ts';
+import { commonProblems, jsonContent, problemContent, validationHook } from '../kit/index.ts';
 import { ownTenantOnly, requirePermission } from '../middleware/index.ts';
 
 export interface TenantAdminRouteDeps {
@@ -25,11 +19,6 @@ export interface TenantAdminRouteDeps {
 }
 
 const IdParam = z.object({ id: z.uuid() });
-const DomainParam = z.object({ id: z.uuid(), domain: DomainName });
-const AddDomainBody = z.strictObject({ domain: DomainName });
-const Domain = z
-  .object({ domain: z.string(), tenant_id: z.uuid(), added_at: z.iso.datetime() })
-  .meta({ id: 'TenantDomain' });
 const Stats = z
   .object({
     tenant_id: z.uuid(),
@@ -51,121 +40,26 @@ const Stats = z
   })
   .meta({ id: 'TenantStats' });
 
-const scopedProblems = {
+export const tenantAdminProblems = {
   ...commonProblems,
   401: problemContent('No valid access token'),
   403: problemContent('Missing permission tenant:manage'),
   404: problemContent('No such tenant (or not yours)'),
 };
 
-const guard = [ownTenantOnly, requirePermission('tenant:manage')];
+/** The tenant, unless it does not exist or is deleted (404 either way). */
+export async function liveTenant(store: EventStore, id: string) {
+  const loaded = await load(store, tenantStreamId(id), tenantDecider);
+  if (!loaded.state.exists || loaded.state.status === 'deleted') throw notFound('tenant');
+  return loaded.state;
+}
 
-/** Custom domains and stats of a tenant (owner or platform superadmin). */
+/** A tenant's own administration: its owner (or the platform superadmin) with `tenant:manage`. */
+export const tenantAdminGuard = [ownTenantOnly, requirePermission('tenant:manage')];
+
+/** Storage stats of a tenant (owner or platform superadmin); its custom domains are in `domains.ts`. */
 export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const db = deps.db.withTables<TenantDomainTables>();
-  const now = () => deps.clock().toISOString();
-
-  async function liveTenant(id: string) {
-    const loaded = await load(deps.store, tenantStreamId(id), tenantDecider);
-    if (!loaded.state.exists || loaded.state.status === 'deleted') throw notFound('tenant');
-    return loaded.state;
-  }
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/{id}/domains',
-      tags: ['Tenants'],
-      summary: "List a tenant's custom domains",
-      middleware: guard,
-      request: { params: IdParam },
-      responses: { 200: jsonContent(z.object({ items: z.array(Domain) }), 'The domains'), ...scopedProblems },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      await liveTenant(id);
-      await deps.readModels.awaitPosition(c, ['tenantDomains']);
-      const rows = await db
-        .selectFrom('tenant_domain')
-        .selectAll()
-        .where('tenant_id', '=', id)
-        .orderBy('domain')
-        .limit(1000)
-        .execute();
-      return c.json(
-        {
-          items: rows.map((r) => ({
-            domain: r.domain,
-            tenant_id: r.tenant_id,
-            added_at: new Date(r.added_at).toISOString(),
-          })),
-        },
-        200,
-      );
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/{id}/domains',
-      tags: ['Tenants'],
-      summary: 'Serve a tenant on a custom domain (a domain belongs to one tenant at most)',
-      middleware: guard,
-      request: {
-        params: IdParam,
-        body: { content: { 'application/json': { schema: AddDomainBody } }, required: true },
-      },
-      responses: {
-        201: jsonContent(Domain.extend({ position: z.string() }), 'Added'),
-        200: jsonContent(Domain.extend({ position: z.string() }), 'The tenant already had it'),
-        ...scopedProblems,
-        409: problemContent('Another tenant holds the domain'),
-      },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const { domain } = c.req.valid('json');
-      await liveTenant(id);
-      const at = now();
-      const result = await changeTenantDomain(
-        deps.store,
-        { type: 'AddTenantDomain', tenantId: id, domain, at },
-        commandContext(c, { tenantId: id }),
-      );
-      const added = result.events.length > 0;
-      c.header('Location', `/v1/tenants/${id}/domains/${domain}`);
-      c.header('X-Position', result.position.toString());
-      return c.json(
-        { domain, tenant_id: id, added_at: at, position: result.position.toString() },
-        added ? 201 : 200,
-      );
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'delete',
-      path: '/{id}/domains/{domain}',
-      tags: ['Tenants'],
-      summary: 'Stop serving a tenant on a custom domain (another tenant may then claim it)',
-      middleware: guard,
-      request: { params: DomainParam },
-      responses: { 204: { description: 'Removed' }, ...scopedProblems },
-    }),
-    async (c) => {
-      const { id, domain } = c.req.valid('param');
-      await liveTenant(id);
-      const result = await changeTenantDomain(
-        deps.store,
-        { type: 'RemoveTenantDomain', tenantId: id, domain, at: now() },
-        commandContext(c, { tenantId: id }),
-      );
-      c.header('X-Position', result.position.toString());
-      return c.body(null, 204);
-    },
-  );
 
   app.openapi(
     createRoute({
@@ -173,13 +67,13 @@ export function tenantAdminRoutes(deps: TenantAdminRouteDeps) {
       path: '/{id}/stats',
       tags: ['Tenants'],
       summary: 'Users, package requests this month and stored events of a tenant',
-      middleware: guard,
+      middleware: tenantAdminGuard,
       request: { params: IdParam },
-      responses: { 200: jsonContent(Stats, 'The figures'), ...scopedProblems },
+      responses: { 200: jsonContent(Stats, 'The figures'), ...tenantAdminProblems },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await liveTenant(id);
+      await liveTenant(deps.store, id);
       const [users, events] = await Promise.all([
         countUsers(deps.db, id),
         deps.eventsInDatabase ? eventStorage(deps.db, id) : Promise.resolve(null),

@@ -1,0 +1,1 @@
+export { dnsOwnershipResolver } from './dns.ts';
