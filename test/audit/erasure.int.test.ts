@@ -89,8 +89,8 @@ for (const kind of databaseKinds) {
 
       // Ada signs herself up, signs in and acts: a project she leads, an issue, a comment, and she
       // is made a member of the owner's project.
-      const registered = await json(await t.request('/v1/auth/register', { tenant: slug, json: ada }), 201);
-      adaId = registered.id;
+      await json(await t.request('/v1/auth/register', { tenant: slug, json: ada }), 202);
+      adaId = (await t.registered(owner.tenantId, ada.email)).id;
       adaToken = (await t.login(slug, ada.email, ada.password)).access_token;
       const adaProject = await json(
         await call(
@@ -296,10 +296,11 @@ for (const kind of databaseKinds) {
     });
 
     it('lets the same email register again: a fresh key, her old history stays erased', async () => {
-      const again = await json(await t.request('/v1/auth/register', { tenant: slug, json: ada }), 201);
+      const answer = await t.request('/v1/auth/register', { tenant: slug, json: ada });
+      expect(answer.status).toBe(202);
+      const again = await t.registered(owner.tenantId, ada.email);
       // The id derives from (tenant, email): the same stream, continued.
       expect(again.id).toBe(adaId);
-      expect(again).toMatchObject({ email: ada.email, name: ada.name });
       await t.login(slug, ada.email, ada.password);
       const stream = await t.store.readStream(userStreamId(adaId));
       expect(stream.map((e) => e.data as LooseJson).map((d) => d.email ?? null)).toEqual([

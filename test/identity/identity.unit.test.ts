@@ -9,6 +9,7 @@ import {
   type UserEvent,
   userDecider,
 } from '../../src/commands/identity/index.ts';
+import { assertSignupAdmitted } from '../../src/commands/identity/membership.ts';
 import { fold } from '../../src/commands/kernel/decider.ts';
 import { DomainError } from '../../src/commands/kernel/errors.ts';
 import { specFor } from '../support/decider-spec.ts';
@@ -136,9 +137,81 @@ describe('user decider', () => {
       type: 'UserRemoved',
       data: { userId, tenantId, email: 'ada@example.com', at },
     };
-    spec.given([registered()]).when({ type: 'RemoveUser', at }).thenEvents([removed]);
-    spec.given([registered(), removed]).when({ type: 'RemoveUser', at }).thenFails('NOT_FOUND');
+    spec.given([registered()]).when({ type: 'RemoveUser', actorIsOwner: false, at }).thenEvents([removed]);
+    spec
+      .given([registered(), removed])
+      .when({ type: 'RemoveUser', actorIsOwner: false, at })
+      .thenFails('NOT_FOUND');
     spec.given([]).when({ type: 'ApproveUser', at }).thenFails('NOT_FOUND');
+  });
+
+  describe('only an owner (or the platform superadmin) touches an owner', () => {
+    const ownerRegistered = (): UserEvent => {
+      const event = registered();
+      return { ...event, data: { ...event.data, role: 'owner' } } as UserEvent;
+    };
+    const ownerRemoved: UserEvent = {
+      type: 'UserRemoved',
+      data: { userId, tenantId, email: 'ada@example.com', at },
+    };
+    const by = '2d9e8f5a-3b4c-4d5e-8f0a-2b3c4d5e6f7a';
+
+    it('refuses an admin removing an owner; an owner removes one', () => {
+      spec
+        .given([ownerRegistered()])
+        .when({ type: 'RemoveUser', actorIsOwner: false, at })
+        .thenFails('FORBIDDEN');
+      spec
+        .given([ownerRegistered()])
+        .when({ type: 'RemoveUser', actorIsOwner: true, at })
+        .thenEvents([ownerRemoved]);
+    });
+
+    it('refuses an admin demoting an owner; an owner demotes one', () => {
+      spec
+        .given([ownerRegistered()])
+        .when({ type: 'ChangeRole', role: 'member', actorIsOwner: false, at })
+        .thenFails('FORBIDDEN');
+      spec
+        .given([ownerRegistered()])
+        .when({ type: 'ChangeRole', role: 'admin', actorIsOwner: true, at })
+        .thenEvents([
+          { type: 'UserRoleChanged', data: { userId, tenantId, from: 'owner', to: 'admin', at } },
+        ]);
+    });
+
+    it('refuses an admin erasing an owner, even a removed one; an owner erases one', () => {
+      spec
+        .given([ownerRegistered(), ownerRemoved])
+        .when({ type: 'ErasePersonalData', by, actorIsOwner: false, at })
+        .thenFails('FORBIDDEN');
+      spec
+        .given([ownerRegistered(), ownerRemoved])
+        .when({ type: 'ErasePersonalData', by, actorIsOwner: true, at })
+        .thenEvents([{ type: 'PersonalDataErased', data: { userId, tenantId, by, at } }]);
+    });
+
+    it('lets an admin remove and erase a user who is not an owner', () => {
+      const removed: UserEvent = {
+        type: 'UserRemoved',
+        data: { userId, tenantId, email: 'ada@example.com', at },
+      };
+      spec
+        .given([registered(), removed])
+        .when({ type: 'ErasePersonalData', by, actorIsOwner: false, at })
+        .thenEvents([{ type: 'PersonalDataErased', data: { userId, tenantId, by, at } }]);
+    });
+  });
+
+  it('answers a closed sign-up with FORBIDDEN whether or not the email is taken', () => {
+    spec
+      .given([registered()])
+      .when(register({ policy: 'closed' }))
+      .thenFails('FORBIDDEN');
+    spec
+      .given([registered()])
+      .when(register({ policy: 'open' }))
+      .thenFails('CONFLICT');
   });
 
   it('refuses events that break the contract (a malformed email) with INVALID', () => {
@@ -183,6 +256,24 @@ describe('membership decider (sign-up policy and seats)', () => {
       .given([claimed(userId)])
       .when(claim(tenantId, null))
       .thenEvents([claimed(tenantId)]);
+  });
+
+  it('admits a sign-up by the policy first, then the seats, whatever the email (closed 403, full user_limit)', () => {
+    const full = fold(membershipDecider, [claimed(userId)]);
+    const code = (f: () => void) => {
+      try {
+        f();
+        return 'admitted';
+      } catch (error) {
+        return error instanceof DomainError ? `${error.code} ${error.detail.rule ?? ''}`.trim() : 'other';
+      }
+    };
+    expect(code(() => assertSignupAdmitted('closed', full, 1))).toBe('FORBIDDEN');
+    expect(code(() => assertSignupAdmitted('closed', full, null))).toBe('FORBIDDEN');
+    expect(code(() => assertSignupAdmitted('open', full, 1))).toBe('RULE_VIOLATED user_limit');
+    expect(code(() => assertSignupAdmitted('approval', full, 1))).toBe('RULE_VIOLATED user_limit');
+    expect(code(() => assertSignupAdmitted('open', full, 2))).toBe('admitted');
+    expect(code(() => assertSignupAdmitted('approval', full, null))).toBe('admitted');
   });
 
   it('a second claim for the same user shares its seat (no event, no refusal)', () => {
@@ -296,7 +387,8 @@ describe('membership decider (sign-up policy and seats)', () => {
       fc.constantFrom<UserCommand>(
         { type: 'ApproveUser', at },
         { type: 'RejectUser', at },
-        { type: 'RemoveUser', at },
+        { type: 'RemoveUser', actorIsOwner: false, at },
+        { type: 'RemoveUser', actorIsOwner: true, at },
         { type: 'ChangeRole', role: 'admin', actorIsOwner: false, at },
         { type: 'ChangeRole', role: 'owner', actorIsOwner: true, at },
       ),

@@ -170,6 +170,36 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     return { userId: result.state.userId, email, password, role };
   };
 
+  /**
+   * The user a self-registration created, found in the event store: `/v1/auth/register` answers a
+   * new and a taken email alike, so its answer names no user. The latest `UserRegistered` of `email`
+   * in `tenantId` (after position `after` when given), waiting a moment for the store's visibility horizon.
+   */
+  const registered = async (tenantId: string, email: string, after?: string) => {
+    const wanted = email.trim().toLowerCase();
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const found = (await store.readAll())
+        .filter((e) => e.type === 'UserRegistered')
+        .map((e) => ({
+          event: e,
+          data: e.data as { userId: string; tenantId: string; email: string; status: string },
+        }))
+        .filter(({ data }) => data.tenantId === tenantId && data.email === wanted)
+        .filter(({ event }) => after === undefined || event.position > BigInt(after))
+        .at(-1);
+      if (found) {
+        return {
+          id: found.data.userId,
+          status: found.data.status,
+          position: found.event.position.toString(),
+        };
+      }
+      if (Date.now() > deadline) throw new Error(`no registration of ${wanted} in tenant ${tenantId}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
   const signIn = async (
     slug: string,
     input: Omit<Parameters<typeof register>[0], 'tenantId'>,
@@ -217,6 +247,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     fixtures,
     login,
     register,
+    registered,
     user,
     superadmin,
     async dispose() {

@@ -227,7 +227,7 @@ for (const kind of databaseKinds) {
         t.store,
         acme.id,
         ids[0] ?? '',
-        { type: 'RemoveUser', at: new Date().toISOString() },
+        { type: 'RemoveUser', actorIsOwner: false, at: new Date().toISOString() },
         context,
       );
       expect(await t.engine.waitFor(['userList'], removed.position, 5000)).toBe(true);

@@ -68,8 +68,8 @@ for (const kind of databaseKinds) {
           tenant: body.slug,
           json: { email: `${name}@example.com`, password: 'plum-orbit-kettle-47', name },
         });
-        expect(res.status).toBe(201);
-        position = ((await res.json()) as { position: string }).position;
+        expect(res.status).toBe(202);
+        position = (await t.registered(body.id, `${name}@example.com`)).position;
       }
       const list = await request(`/v1/tenants?q=${body.slug}`, { headers: { 'x-min-position': position } });
       expect(((await list.json()) as { items: { users: number }[] }).items).toMatchObject([{ users: 2 }]);

@@ -12,7 +12,7 @@ import {
   toNewEvents,
 } from '../kernel/index.ts';
 import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
-import { membershipDecider } from './membership.ts';
+import { assertSignupAdmitted, membershipDecider } from './membership.ts';
 import type { PasswordHasher } from './ports.ts';
 import { isLive, type UserCommand, type UserState, userDecider } from './user.ts';
 import { type UserIds, unkeyedUserIds } from './user-ids.ts';
@@ -44,6 +44,19 @@ export async function signupPolicyOf(
 ): Promise<SignupPolicy> {
   const { state } = await load(store, membershipStreamId(tenantId), membershipDecider);
   return state.policy ?? fallback;
+}
+
+/**
+ * Refuses a self-registration in `tenantId` as it would be refused for any new email, before any
+ * email is looked at: a closed tenant (forbidden), then a full one (rule `user_limit`). The sign-up
+ * route asks this first, so neither answer depends on whether the email is taken.
+ */
+export async function admitSignup(
+  store: CommandStore,
+  input: { tenantId: string; maxUsers: number | null; defaultPolicy: SignupPolicy },
+): Promise<void> {
+  const { state } = await load(store, membershipStreamId(input.tenantId), membershipDecider);
+  assertSignupAdmitted(state.policy ?? input.defaultPolicy, state, input.maxUsers);
 }
 
 export function setSignupPolicy(
@@ -241,28 +254,35 @@ export async function findUser(
 
 /**
  * Erases a user's personal data (crypto-shredding): a live user is removed first (seat, ownership
- * and the reactions to `UserRemoved` as usual; the last owner cannot be erased), `PersonalDataErased`
+ * and the reactions to `UserRemoved` as usual; the last owner cannot be erased, and only an owner or
+ * the platform superadmin (`actorIsOwner`) erases an owner, even a removed one), `PersonalDataErased`
  * is recorded, then `destroyKeys` destroys the user's data keys. The key goes last and always runs, so
  * a retry after a crash anywhere completes the erasure, and a repeated request changes nothing more.
  * Another tenant's user is "not found".
  */
 export async function erasePersonalData(
   store: CommandStore,
-  input: { tenantId: string; userId: string; by: string; at: string },
+  input: { tenantId: string; userId: string; by: string; actorIsOwner: boolean; at: string },
   context: CommandContext,
   destroyKeys: (userId: string) => Promise<void>,
 ): Promise<CommandResult<UserState>> {
-  const { tenantId, userId, at } = input;
+  const { tenantId, userId, actorIsOwner, at } = input;
   const before = await everyUser.find(store, tenantId, userId);
   if (!before) throw notFound('user');
   if (isLive(before.state)) {
-    await changeUser(store, tenantId, userId, { type: 'RemoveUser', at }, { metadata: context.metadata });
+    await changeUser(
+      store,
+      tenantId,
+      userId,
+      { type: 'RemoveUser', actorIsOwner, at },
+      { metadata: context.metadata },
+    );
   }
   const result = await handle(
     store,
     userStreamId(userId),
     userDecider,
-    { type: 'ErasePersonalData', by: input.by, at },
+    { type: 'ErasePersonalData', by: input.by, actorIsOwner, at },
     { metadata: context.metadata },
   );
   await destroyKeys(userId);

@@ -17,6 +17,7 @@ export {
   userStreamId,
 } from './events.ts';
 export {
+  admitSignup,
   changeUser,
   erasePersonalData,
   findUser,

@@ -1,5 +1,5 @@
 import type { Decider } from '../kernel/index.ts';
-import { ruleViolated, validated } from '../kernel/index.ts';
+import { forbidden, ruleViolated, validated } from '../kernel/index.ts';
 import { identityEventSchemas, type MembershipEvent, type SignupPolicy } from './events.ts';
 
 export interface MembershipState {
@@ -20,6 +20,29 @@ export type MembershipCommand =
   /** Refused (rule `last_owner`) when `userId` is the tenant's only owner. */
   | { type: 'ReleaseOwnership'; tenantId: string; userId: string; at: string };
 
+/** The refusal of a self-registration in a tenant whose sign-up is closed (invitation only). */
+export const signupClosed = () => forbidden('sign-up is closed in this tenant: ask for an invitation');
+
+/** Refuses (rule `user_limit`) when every seat the plan allows (null: unlimited) is taken. */
+export function assertSeatFree(state: MembershipState, maxUsers: number | null): void {
+  if (maxUsers !== null && state.seats.size >= maxUsers) {
+    throw ruleViolated('user_limit', `the plan allows ${maxUsers} users in this tenant`);
+  }
+}
+
+/**
+ * Refuses a self-registration as any new email would be refused, without looking at the email: a
+ * closed tenant first, then a full one. So a taken email cannot be told from a free one by these.
+ */
+export function assertSignupAdmitted(
+  policy: SignupPolicy,
+  state: MembershipState,
+  maxUsers: number | null,
+): void {
+  if (policy === 'closed') throw signupClosed();
+  assertSeatFree(state, maxUsers);
+}
+
 const initialState = (): MembershipState => ({ policy: null, seats: new Set(), owners: new Set() });
 
 function decide(command: MembershipCommand, state: MembershipState): MembershipEvent[] {
@@ -31,9 +54,7 @@ function decide(command: MembershipCommand, state: MembershipState): MembershipE
     case 'ClaimSeat':
       // A claim is per user, so concurrent registrations of one email share one seat.
       if (state.seats.has(command.userId)) return [];
-      if (command.maxUsers !== null && state.seats.size >= command.maxUsers) {
-        throw ruleViolated('user_limit', `the plan allows ${command.maxUsers} users in this tenant`);
-      }
+      assertSeatFree(state, command.maxUsers);
       return [{ type: 'SeatClaimed', data: { tenantId, userId: command.userId, at } }];
     case 'ReleaseSeat':
       if (!state.seats.has(command.userId)) return [];

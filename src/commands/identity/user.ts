@@ -8,6 +8,7 @@ import {
   type UserRole,
   type UserStatus,
 } from './events.ts';
+import { signupClosed } from './membership.ts';
 
 export interface UserState {
   exists: boolean;
@@ -45,10 +46,14 @@ export type UserCommand =
   | { type: 'ApproveUser'; at: string }
   | { type: 'RejectUser'; at: string }
   | { type: 'ChangeRole'; role: UserRole; actorIsOwner: boolean; at: string }
-  | { type: 'RemoveUser'; at: string }
+  | { type: 'RemoveUser'; actorIsOwner: boolean; at: string }
   | { type: 'RehashPassword'; passwordHash: string; at: string }
   /** Only of a user no longer live (the handler removes a live one first); `by` is the actor. */
-  | { type: 'ErasePersonalData'; by: string; at: string };
+  | { type: 'ErasePersonalData'; by: string; actorIsOwner: boolean; at: string };
+
+// `actorIsOwner` on a command: the actor is an owner of the user's tenant or the platform superadmin.
+// Only such an actor may touch an owner (grant or take the role, remove, erase): an admin manages
+// users, but not the people who can remove the admin.
 
 const initialState = (): UserState => ({
   exists: false,
@@ -71,16 +76,16 @@ export const isErased = (state: UserState) => state.exists && state.email === ER
 export const isLive = (state: UserState) =>
   state.exists && (state.status === 'active' || state.status === 'pending_approval');
 
+const ownersOnly = () =>
+  forbidden('only an owner may grant or take the owner role, or remove or erase an owner');
+
 function decide(command: UserCommand, state: UserState): UserEvent[] {
   if (command.type === 'RegisterUser') {
+    // The policy first: a closed tenant answers alike whether or not the email is taken.
+    if (command.via === 'signup' && command.policy === 'closed') throw signupClosed();
     if (isLive(state)) throw conflict('a user with this email already exists in this tenant');
     const { userId, tenantId, email, name, role, passwordHash, at } = command;
-    let status: 'active' | 'pending_approval' = 'active';
-    if (command.via === 'signup') {
-      if (command.policy === 'closed')
-        throw forbidden('sign-up is closed in this tenant: ask for an invitation');
-      if (command.policy === 'approval') status = 'pending_approval';
-    }
+    const status = command.via === 'signup' && command.policy === 'approval' ? 'pending_approval' : 'active';
     return [
       {
         type: 'UserRegistered',
@@ -102,6 +107,8 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
   }
   if (command.type === 'ErasePersonalData') {
     if (!state.exists) throw notFound('user');
+    // A removed owner still holds the role: their data is an owner's to erase, too.
+    if (state.role === 'owner' && !command.actorIsOwner) throw ownersOnly();
     if (isLive(state)) throw conflict('remove the user before erasing their personal data');
     if (isErased(state)) return [];
     const { userId, tenantId } = state;
@@ -118,9 +125,7 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
       return [{ type: 'UserRejected', data: { userId, tenantId, at: command.at } }];
     case 'ChangeRole':
       if (command.role === state.role) return [];
-      if ((command.role === 'owner' || state.role === 'owner') && !command.actorIsOwner) {
-        throw forbidden('only an owner may grant or take the owner role');
-      }
+      if ((command.role === 'owner' || state.role === 'owner') && !command.actorIsOwner) throw ownersOnly();
       return [
         {
           type: 'UserRoleChanged',
@@ -128,6 +133,7 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
         },
       ];
     case 'RemoveUser':
+      if (state.role === 'owner' && !command.actorIsOwner) throw ownersOnly();
       return [{ type: 'UserRemoved', data: { userId, tenantId, email: state.email, at: command.at } }];
     case 'RehashPassword':
       return [

@@ -9,6 +9,7 @@ import type { AppEnv } from '../kit/index.ts';
 import {
   actingContext,
   actorIdOf,
+  actsAsOwner,
   commonProblems,
   jsonContent,
   problemContent,
@@ -35,7 +36,8 @@ const Erased = z
 
 /**
  * `POST /v1/users/{id}/erase`: the right to erasure on an append-only store (crypto-shredding). The
- * user is removed if still live, `PersonalDataErased` names the actor, and the user's data key is
+ * user is removed if still live (an owner only by an owner or the platform superadmin),
+ * `PersonalDataErased` names the actor, and the user's data key is
  * destroyed: their email, name and password hash read as erased everywhere from then on. Stored
  * idempotent responses about them are dropped too.
  */
@@ -53,7 +55,7 @@ export function erasureRoutes(deps: ErasureRouteDeps) {
         200: jsonContent(Erased, 'Erased (also when it already was)'),
         ...commonProblems,
         401: problemContent('No valid access token'),
-        403: problemContent('The role lacks users:manage'),
+        403: problemContent('The role lacks users:manage, or the user is an owner and the caller is not'),
         404: problemContent('No such user in this tenant'),
         409: problemContent('The last owner of the tenant cannot be removed, so not erased'),
       },
@@ -65,7 +67,13 @@ export function erasureRoutes(deps: ErasureRouteDeps) {
       const { metadata } = actingContext(c, tenant.id);
       const result = await erasePersonalData(
         deps.store,
-        { tenantId: tenant.id, userId: id, by: actorId ?? 'unknown', at: deps.clock().toISOString() },
+        {
+          tenantId: tenant.id,
+          userId: id,
+          by: actorId ?? 'unknown',
+          actorIsOwner: actsAsOwner(c),
+          at: deps.clock().toISOString(),
+        },
         { metadata },
         async (userId) => {
           await deps.personalData.erase(userId);

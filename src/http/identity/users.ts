@@ -18,6 +18,7 @@ import type { UserListTables } from '../../projections/identity/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
 import {
   actingContext,
+  actsAsOwner,
   commonProblems,
   containsPattern,
   etagOf,
@@ -147,8 +148,7 @@ export function userRoutes(deps: UserRouteDeps) {
     async (c) => {
       const tenant = tenantOf(c);
       const body = c.req.valid('json');
-      const principal = c.get('principal');
-      if (body.role === 'owner' && principal?.role !== 'owner' && principal?.platformSuperadmin !== true) {
+      if (body.role === 'owner' && !actsAsOwner(c)) {
         throw forbidden('only an owner may grant or take the owner role');
       }
       const result = await registerUser(
@@ -240,13 +240,11 @@ export function userRoutes(deps: UserRouteDeps) {
       const { id } = c.req.valid('param');
       const { role } = c.req.valid('json');
       if (!(await findUser(deps.store, tenant.id, id))) throw notFound('user');
-      const principal = c.get('principal');
-      const actorIsOwner = principal?.role === 'owner' || principal?.platformSuperadmin === true;
       const result = await changeUser(
         deps.store,
         tenant.id,
         id,
-        { type: 'ChangeRole', role, actorIsOwner, at: now() },
+        { type: 'ChangeRole', role, actorIsOwner: actsAsOwner(c), at: now() },
         actingContext(c, tenant.id),
       );
       return c.json(writtenUser(c, result.state, result.revision, result.position), 200);
@@ -258,7 +256,8 @@ export function userRoutes(deps: UserRouteDeps) {
       method: 'delete',
       path: '/v1/users/{id}',
       tags: ['Users'],
-      summary: 'Remove a user from the tenant (emits UserRemoved; the seat is freed)',
+      summary:
+        'Remove a user from the tenant (emits UserRemoved; the seat is freed; only an owner removes an owner)',
       request: { params: IdParam, headers: IfMatchHeader },
       responses: { 204: { description: 'Removed' }, ...writeResponses },
     }),
@@ -270,7 +269,7 @@ export function userRoutes(deps: UserRouteDeps) {
         deps.store,
         tenant.id,
         id,
-        { type: 'RemoveUser', at: now() },
+        { type: 'RemoveUser', actorIsOwner: actsAsOwner(c), at: now() },
         actingContext(c, tenant.id),
       );
       c.header('X-Position', result.position.toString());

@@ -13,5 +13,13 @@ export { etagOf } from './preconditions.ts';
 export { problemResponse, RequestError } from './problem.ts';
 export { type ProjectionWaiter, type ReadModels, readModels } from './read-models.ts';
 export { readTables } from './read-tables.ts';
-export { actingContext, actorIdOf, callerContext, commandContext, principalOf, tenantOf } from './scope.ts';
+export {
+  actingContext,
+  actorIdOf,
+  actsAsOwner,
+  callerContext,
+  commandContext,
+  principalOf,
+  tenantOf,
+} from './scope.ts';
 export { validationHook, zodFieldErrors } from './validation.ts';

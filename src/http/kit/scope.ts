@@ -63,3 +63,13 @@ export function callerContext(
 ): CommandContext {
   return commandContext(c, { tenantId, actorId: principalOf(c).userId }, options);
 }
+
+/**
+ * Whether the caller may touch an owner of the request's tenant (grant or take the role, remove,
+ * erase): an owner of it, or the platform superadmin. A token acts only in its own tenant unless it
+ * is the superadmin's, so the caller's role is their role in this tenant.
+ */
+export function actsAsOwner(c: Context<AppEnv>): boolean {
+  const principal = c.get('principal');
+  return principal?.platformSuperadmin === true || principal?.role === 'owner';
+}

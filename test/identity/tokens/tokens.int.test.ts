@@ -260,7 +260,7 @@ for (const kind of databaseKinds) {
         h.store,
         acme.id,
         user.id,
-        { type: 'RemoveUser', at: h.clock().toISOString() },
+        { type: 'RemoveUser', actorIsOwner: false, at: h.clock().toISOString() },
         context,
       );
       expect((await refresh(promoted.refresh_token)).status).toBe(401);
