@@ -25,6 +25,7 @@ import { clientAddress, type ProjectionWaiter, problemResponse, readModels } fro
 import {
   authenticate,
   formBody,
+  forwardedProto,
   idempotency,
   jsonBody,
   onError,
@@ -126,6 +127,8 @@ export function createApp(deps: AppDeps) {
   const form = formBody(Math.min(deps.config.WARDEN_BODY_LIMIT_BYTES, 64 * 1024));
   const oauth = deps.oauth ?? oauthServerFor(deps);
   const address = clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS);
+  // First: behind a TLS-terminating proxy every later reader of the URL must see the scheme the client spoke.
+  app.use('*', forwardedProto(deps.config.WARDEN_TRUSTED_PROXY_HOPS));
   app.use('*', requestContext(deps.logger));
   if (deps.metrics) app.use('*', httpMetrics(deps.metrics));
   // Nothing Warden serves is meant to be framed (the sign-in and consent pages least of all).
