@@ -51,6 +51,7 @@ export type AppConfig = Pick<
   | 'WARDEN_BASE_DOMAIN'
   | 'WARDEN_TENANT_CACHE_TTL_MS'
   | 'WARDEN_TRUSTED_PROXY_HOPS'
+  | 'WARDEN_ANON_RATE_PER_MINUTE'
   | 'WARDEN_CORS_ORIGINS'
   | 'WARDEN_REQUEST_TIMEOUT_MS'
   | 'WARDEN_LOCKFILE_LIMIT_BYTES'
@@ -199,7 +200,7 @@ export function createApp(deps: AppDeps) {
   app.use('/oauth/*', form);
   app.use('*', except(['/v1/package-requests', '/oauth/*'], body));
 
-  // Who and where: the tenant (platform routes may name none), its plan's rate limit, then the caller.
+  // Who and where: the tenant (platform routes may name none), then the caller, then the caller's rate limit.
   const tenants = resolveTenant({
     db: deps.db,
     baseDomain: deps.config.WARDEN_BASE_DOMAIN,
@@ -216,7 +217,15 @@ export function createApp(deps: AppDeps) {
   ]) {
     app.use(path, tenants.middleware);
   }
-  app.use('/v1/*', rateLimit({ db: deps.db, clock }));
+  // Budgets per caller (the plan's, for each user or OAuth client) or, without valid credentials, per
+  // address: anonymous traffic naming a tenant never spends the tenant's users' budgets.
+  const limits = rateLimit({
+    db: deps.db,
+    clock,
+    anonymousLimit: deps.config.WARDEN_ANON_RATE_PER_MINUTE,
+    clientAddress: address,
+  });
+  app.use('/v1/*', limits.refusedCredentials);
   // A tenant's npm view takes its own read tokens (npm's `_authToken`), not access tokens: before authentication.
   const npmTokens = npmTokenStore({ db: deps.db, store: deps.store, clock });
   app.route(
@@ -232,6 +241,7 @@ export function createApp(deps: AppDeps) {
   });
   // The OAuth endpoints read their own credentials (client authentication, DPoP-bound tokens).
   app.use('*', except('/oauth/*', authenticated));
+  app.use('/v1/*', limits.callers);
 
   // Token responses are never stored: a replayed login or refresh would hand out a used token.
   const keyed = idempotency({
