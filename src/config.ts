@@ -71,7 +71,12 @@ export const configSchema = z.object({
   WARDEN_TRUSTED_PROXY_HOPS: int(0, 10)
     .default(0)
     .describe(
-      'Proxies in front of Warden; the client address is read from X-Forwarded-For that many hops back',
+      'Proxies in front of Warden; the client address (X-Forwarded-For) and scheme (X-Forwarded-Proto) are read that many hops back',
+    ),
+  WARDEN_ANON_RATE_PER_MINUTE: int(1, 100_000_000)
+    .default(300)
+    .describe(
+      "API requests per minute per client address without valid credentials (never spends a tenant's budget)",
     ),
   WARDEN_ADMIN_EMAIL: z
     .email()

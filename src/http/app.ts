@@ -30,6 +30,7 @@ import { clientAddress, type ProjectionWaiter, problemResponse, readModels } fro
 import {
   authenticate,
   formBody,
+  forwardedProto,
   idempotency,
   jsonBody,
   onError,
@@ -55,6 +56,7 @@ export type AppConfig = Pick<
   | 'WARDEN_BASE_DOMAIN'
   | 'WARDEN_TENANT_CACHE_TTL_MS'
   | 'WARDEN_TRUSTED_PROXY_HOPS'
+  | 'WARDEN_ANON_RATE_PER_MINUTE'
   | 'WARDEN_CORS_ORIGINS'
   | 'WARDEN_REQUEST_TIMEOUT_MS'
   | 'WARDEN_LOCKFILE_LIMIT_BYTES'
@@ -149,6 +151,8 @@ export function createApp(deps: AppDeps) {
   const form = formBody(Math.min(deps.config.WARDEN_BODY_LIMIT_BYTES, 64 * 1024));
   const oauth = deps.oauth ?? oauthServerFor(deps);
   const address = clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS);
+  // First: behind a TLS-terminating proxy every later reader of the URL must see the scheme the client spoke.
+  app.use('*', forwardedProto(deps.config.WARDEN_TRUSTED_PROXY_HOPS));
   app.use('*', requestContext(deps.logger));
   if (deps.metrics) app.use('*', httpMetrics(deps.metrics));
   // Nothing Warden serves is meant to be framed (the sign-in and consent pages least of all).
@@ -219,7 +223,7 @@ export function createApp(deps: AppDeps) {
   app.use('/oauth/*', form);
   app.use('*', except(['/v1/package-requests', '/oauth/*'], body));
 
-  // Who and where: the tenant (platform routes may name none), its plan's rate limit, then the caller.
+  // Who and where: the tenant (platform routes may name none), then the caller, then the caller's rate limit.
   const reserved = reservedHosts(deps.config);
   const tenants = resolveTenant({
     db: deps.db,
@@ -238,7 +242,15 @@ export function createApp(deps: AppDeps) {
   ]) {
     app.use(path, tenants.middleware);
   }
-  app.use('/v1/*', rateLimit({ db: deps.db, clock }));
+  // Budgets per caller (the plan's, for each user or OAuth client) or, without valid credentials, per
+  // address: anonymous traffic naming a tenant never spends the tenant's users' budgets.
+  const limits = rateLimit({
+    db: deps.db,
+    clock,
+    anonymousLimit: deps.config.WARDEN_ANON_RATE_PER_MINUTE,
+    clientAddress: address,
+  });
+  app.use('/v1/*', limits.refusedCredentials);
   // A tenant's npm view takes its own read tokens (npm's `_authToken`), not access tokens: before authentication.
   const npmTokens = npmTokenStore({ db: deps.db, store: deps.store, clock });
   app.route(
@@ -254,6 +266,7 @@ export function createApp(deps: AppDeps) {
   });
   // The OAuth endpoints read their own credentials (client authentication, DPoP-bound tokens).
   app.use('*', except('/oauth/*', authenticated));
+  app.use('/v1/*', limits.callers);
 
   // Token responses are never stored: a replayed login or refresh would hand out a used token.
   const keyed = idempotency({

@@ -49,7 +49,8 @@ export interface SignedInUser {
 /**
  * The whole service in-process, as `warden serve` assembles it (tenant resolution, rate limits,
  * authentication, every route), on a database the test owns, with its log lines captured. argon2 runs
- * with cheap parameters unless the test sets WARDEN_ARGON2_* (these tests share two cores).
+ * with cheap parameters unless the test sets WARDEN_ARGON2_* (these tests share two cores), and the
+ * anonymous rate limit is out of reach unless the test sets WARDEN_ANON_RATE_PER_MINUTE.
  */
 export async function testApp(fresh: () => Promise<TestDatabase>, options: TestAppOptions = {}) {
   const { database, dispose } = await fresh();
@@ -76,6 +77,8 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     WARDEN_TENANT_CACHE_TTL_MS: '0',
     WARDEN_BASE_DOMAIN: 'warden.test',
     WARDEN_DEFAULT_SIGNUP_POLICY: 'open',
+    // In-process requests have no address: every anonymous one of a test file would share one budget.
+    WARDEN_ANON_RATE_PER_MINUTE: '1000000',
     WARDEN_BODY_LIMIT_BYTES: String(options.bodyLimit ?? 64 * 1024),
     ...options.env,
   });

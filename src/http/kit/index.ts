@@ -1,4 +1,4 @@
-export { clientAddress } from './client-address.ts';
+export { clientAddress, forwardedByTrustedProxy } from './client-address.ts';
 export type { AppEnv } from './env.ts';
 export { commonProblems, IfMatchHeader, jsonContent, problemContent } from './openapi.ts';
 export {

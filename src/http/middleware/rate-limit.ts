@@ -2,24 +2,44 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Kysely } from 'kysely';
 import { type PlanId, plans } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
-import type { ResolvedTenant } from '../../identity/index.ts';
+import type { Principal, ResolvedTenant } from '../../identity/index.ts';
 import { leasedCounter } from '../../identity/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { problemResponse } from '../kit/index.ts';
+import { addressBudgetKey } from './address-budget-key.ts';
 
 export interface RateLimitDeps {
   db: Kysely<Tables>;
   clock?: () => Date;
-  /** Requests per window for a tenant; by default its plan's `apiRatePerMinute`. */
+  /** Requests per window for each caller of a tenant; by default its plan's `apiRatePerMinute`. */
   limitFor?: (tenant: ResolvedTenant) => number;
-  /** Window length; the plan's figure is per minute, so change it only together with `limitFor`. */
+  /** Requests per window for each client address without valid credentials (WARDEN_ANON_RATE_PER_MINUTE). */
+  anonymousLimit: number;
+  /** The caller's address, read as login throttling reads it (trusted proxy hops applied). */
+  clientAddress: (c: Context) => string | undefined;
+  /** Window length; the plan's figure is per minute, so change it only together with the limits. */
   windowSeconds?: number;
   /**
    * Share of the limit a process takes from the shared count at once (default 1 %). It then admits that
-   * many requests from memory, so a busy tenant costs one database write per lease, not per request.
+   * many requests from memory, so a busy caller costs one database write per lease, not per request.
    * Small limits are leased one request at a time, i.e. counted exactly.
    */
   leaseFraction?: number;
+}
+
+/** The two halves of the API rate limit, mounted around authentication. */
+export interface RateLimit {
+  /**
+   * Mount after authentication: a request with a principal spends that principal's budget in its
+   * tenant; one without spends its address's anonymous budget.
+   */
+  callers: MiddlewareHandler<AppEnv>;
+  /**
+   * Mount before authentication: a request whose credentials authentication refused (401, no principal)
+   * is anonymous traffic too. It is counted against its address afterwards, and once that budget is
+   * spent the answer is 429 instead, so forged tokens cannot be sent without limit.
+   */
+  refusedCredentials: MiddlewareHandler<AppEnv>;
 }
 
 /**
@@ -34,15 +54,35 @@ export function tooManyRequests(c: Context, retryAfterSeconds: number, detail: s
 const planLimit = (tenant: ResolvedTenant) => (plans[tenant.plan as PlanId] ?? plans.free).apiRatePerMinute;
 
 /**
- * Per-tenant API rate limit by plan: a fixed window counted in PostgreSQL (`warden_rate_limits`), so
- * every process shares one count. A process takes a lease of hits at once (one atomic upsert) and
- * admits that many from memory; n processes can admit at most the limit in all (a lease is counted
- * when taken, whether or not it is used up). Every answer carries `RateLimit-Limit`,
- * `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft-ietf-httpapi-ratelimit-headers); over the
- * limit it is 429 with `Retry-After`. Mount it after tenant resolution: a request without a tenant is
- * not counted here.
+ * Who spends a budget in a tenant: a user with their own tokens, an OAuth client acting for itself
+ * (client credentials), or an OAuth client acting for a user — each its own budget, so one noisy
+ * integration cannot starve the user or the other integrations.
  */
-export function rateLimit(deps: RateLimitDeps): MiddlewareHandler<AppEnv> {
+function principalKey(principal: Principal): string {
+  if (principal.clientId === undefined) return `user:${principal.userId}`;
+  if (principal.userId === principal.clientId) return `client:${principal.clientId}`;
+  return `client:${principal.clientId}:user:${principal.userId}`;
+}
+
+interface Budget {
+  key: string;
+  limit: number;
+  /** For the 429's detail: whose budget was spent. */
+  whose: string;
+}
+
+/**
+ * API rate limits, GitHub-style: every authenticated caller (user or OAuth client) of a tenant has the
+ * tenant's plan budget (`apiRatePerMinute`) to itself; requests without valid credentials are counted
+ * per client address in their own budget and never spend a tenant's or a caller's, so anonymous traffic
+ * naming a tenant cannot lock its users out. There is no tenant-wide cap on top. Platform calls with a
+ * principal but no tenant are not counted. Fixed windows counted in PostgreSQL (`warden_rate_limits`),
+ * so every process shares one count: a process takes a lease of hits at once (one atomic upsert) and
+ * admits that many from memory; n processes admit at most the limit in all. Every answer carries
+ * `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (draft-ietf-httpapi-ratelimit-headers)
+ * of the budget it spent; over it, 429 with `Retry-After`, the detail naming the budget.
+ */
+export function rateLimit(deps: RateLimitDeps): RateLimit {
   const clock = deps.clock ?? (() => new Date());
   const windowSeconds = deps.windowSeconds ?? 60;
   const limitFor = deps.limitFor ?? planLimit;
@@ -52,30 +92,70 @@ export function rateLimit(deps: RateLimitDeps): MiddlewareHandler<AppEnv> {
     leaseFraction: deps.leaseFraction ?? 0.01,
   });
 
-  return async (c, next) => {
+  const anonymous = (c: Context<AppEnv>): Budget => ({
+    key: `address:${addressBudgetKey(deps.clientAddress(c))}`,
+    limit: deps.anonymousLimit,
+    whose: 'requests without valid credentials are limited per client address to',
+  });
+
+  function budgetOf(c: Context<AppEnv>): Budget | undefined {
+    const principal = c.get('principal');
+    if (!principal) return anonymous(c);
     const tenant = c.get('tenant');
-    if (!tenant) return next();
-    const limit = limitFor(tenant);
+    if (!tenant) return undefined;
+    return {
+      key: `principal:${tenant.id}:${principalKey(principal)}`,
+      limit: limitFor(tenant),
+      whose: "each caller (user or OAuth client) has the tenant's plan budget of",
+    };
+  }
+
+  /** Spends one request of `budget`: the headers to send, and whether it was admitted. */
+  async function spend(budget: Budget) {
     const now = clock();
-    const key = `tenant:${tenant.id}`;
-    const admitted = await admit(key, limit, now);
+    const admitted = await admit(budget.key, budget.limit, now);
     const windowMs = windowSeconds * 1000;
     const resetsAt = admitted?.resetsAt ?? (Math.floor(now.getTime() / windowMs) + 1) * windowMs;
     const reset = Math.max(1, Math.ceil((resetsAt - now.getTime()) / 1000));
     const headers = {
-      'RateLimit-Limit': String(limit),
-      'RateLimit-Remaining': String(Math.max(0, limit - (admitted?.used ?? limit))),
+      'RateLimit-Limit': String(budget.limit),
+      'RateLimit-Remaining': String(Math.max(0, budget.limit - (admitted?.used ?? budget.limit))),
       'RateLimit-Reset': String(reset),
     };
+    return { admitted: admitted !== null, headers, reset };
+  }
+
+  const refusal = (c: Context<AppEnv>, budget: Budget, reset: number) =>
+    tooManyRequests(
+      c,
+      reset,
+      `${budget.whose} ${budget.limit} requests per ${windowSeconds} seconds; retry in ${reset} s`,
+    );
+
+  const callers: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const budget = budgetOf(c);
+    if (!budget) return next();
+    const { admitted, headers, reset } = await spend(budget);
     if (!admitted) {
       for (const [name, value] of Object.entries(headers)) c.header(name, value);
-      return tooManyRequests(
-        c,
-        reset,
-        `the tenant's plan allows ${limit} requests per ${windowSeconds} seconds; retry in ${reset} s`,
-      );
+      return refusal(c, budget, reset);
     }
     await next();
     for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
   };
+
+  const refusedCredentials: MiddlewareHandler<AppEnv> = async (c, next) => {
+    await next();
+    if (c.res.status !== 401 || c.get('principal') || c.req.header('authorization') === undefined) return;
+    const budget = anonymous(c);
+    const { admitted, headers, reset } = await spend(budget);
+    if (!admitted) {
+      // The 429 replaces the 401 and keeps its other headers (the request id among them).
+      c.header('WWW-Authenticate', undefined);
+      c.res = refusal(c, budget, reset);
+    }
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+  };
+
+  return { callers, refusedCredentials };
 }

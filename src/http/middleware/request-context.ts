@@ -20,7 +20,10 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
     try {
       await next();
     } finally {
-      c.header('X-Request-Id', requestId);
+      // On the response itself, not `c.header`: on a finished response `c.header` rebuilds it from its
+      // body and first headers, and on Node (@hono/node-server's lightweight responses) that dropped
+      // every header inner middleware had added since — secure headers and RateLimit-* among them.
+      c.res.headers.set('X-Request-Id', requestId);
       const status = c.res.status;
       const line = {
         method: c.req.method,
