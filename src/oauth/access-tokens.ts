@@ -1,3 +1,4 @@
+import { ownerOnlyScopes } from '../commands/oauth/index.ts';
 import { accessTokenConfig } from './grants/grant.ts';
 import type { OAuthServer } from './server.ts';
 import {
@@ -6,7 +7,11 @@ import {
   verifyOAuthAccessToken,
 } from './tokens.ts';
 
-/** An access token of this tenant that is still good: verified, not expired, not revoked, its client still there. */
+/**
+ * An access token of this tenant that is still good: verified, not expired, not revoked, its client
+ * still there; its scope narrowed to what the client may still ask for (and, acting for the client
+ * itself, never an owner-only scope), as the API's authentication narrows it.
+ */
 export async function liveAccessToken(
   server: OAuthServer,
   tenantId: string,
@@ -22,6 +27,11 @@ export async function liveAccessToken(
   );
   if (!verified) return undefined;
   if (await server.tokens.isRevoked(verified.tokenId, verified.familyId)) return undefined;
-  if (!(await server.clients.get(tenantId, verified.clientId))) return undefined;
-  return verified;
+  const client = await server.clients.get(tenantId, verified.clientId);
+  if (!client) return undefined;
+  const forClient = verified.subject === verified.clientId;
+  const scope = verified.scope.filter(
+    (s) => client.scopes.includes(s) && !(forClient && ownerOnlyScopes.includes(s)),
+  );
+  return { ...verified, scope };
 }

@@ -1,7 +1,12 @@
 export { liveAccessToken } from './access-tokens.ts';
 export { issueAuthorizationCode } from './authorization/code.ts';
 export { grantConsent, needsConsent } from './authorization/consent.ts';
-export { hintedClient } from './authorization/id-token-hint.ts';
+export {
+  confirmsSignOut,
+  type IdTokenHint,
+  signOutConfirmationToken,
+  verifiedIdTokenHint,
+} from './authorization/id-token-hint.ts';
 export {
   type AuthorizationTarget,
   RedirectableError,
@@ -16,7 +21,15 @@ export { DPOP_ALGORITHMS, verifyDpopProof } from './dpop.ts';
 export { invalidRequest, OAuthError, unauthorizedClient } from './errors.ts';
 export { accessTokenStreamId, oauthSummaries } from './events.ts';
 export { type OAuthKeys, oauthKeys, type TenantAlgorithm, tenantAlgorithms } from './keys.ts';
-export { consentPage, errorPage, formPostPage, loginPage, type Page, signedOutPage } from './pages.ts';
+export {
+  consentPage,
+  errorPage,
+  formPostPage,
+  loginPage,
+  type Page,
+  signedOutPage,
+  signOutPage,
+} from './pages.ts';
 export { param, refuseRepeated, required } from './params.ts';
 export type { ReplayGuard } from './replay-guard.ts';
 export type { AuthorizationRequest } from './requests.ts';

@@ -131,6 +131,36 @@ export function errorPage(error: string, description: string): Page {
   );
 }
 
+/**
+ * Asks the user before signing them out (OIDC RP-Initiated Logout 1.0 §3): a link or an image on
+ * another site reaches end-session too, and must not end anyone's sign-in by itself.
+ */
+export function signOutPage(input: {
+  action: string;
+  csrf: string;
+  userEmail: string | undefined;
+  clientName: string | undefined;
+  /** Carried through the form: where to go afterwards (already checked as registered) and the RP's state. */
+  clientId: string | undefined;
+  postLogoutRedirectUri: string | undefined;
+  state: string | undefined;
+}): Page {
+  const hidden = (name: string, value: string | undefined) =>
+    value === undefined ? '' : `<input type="hidden" name="${name}" value="${escapeHtml(value)}">\n`;
+  return page(
+    'Sign out?',
+    `<h1>Sign out?</h1>
+<p>${input.clientName ? `${escapeHtml(input.clientName)} asks to sign you out of Warden.` : 'Sign out of Warden?'}${
+      input.userEmail ? ` You are signed in as <strong>${escapeHtml(input.userEmail)}</strong>.` : ''
+    }</p>
+<form method="post" action="${escapeHtml(input.action)}">
+<input type="hidden" name="csrf" value="${escapeHtml(input.csrf)}">
+${hidden('client_id', input.clientId)}${hidden('post_logout_redirect_uri', input.postLogoutRedirectUri)}${hidden('state', input.state)}<button type="submit" name="confirm" value="yes" id="sign-out">Sign out</button>
+</form>`,
+    ["'self'", ...(input.postLogoutRedirectUri ? [formTargetOf(input.postLogoutRedirectUri)] : [])],
+  );
+}
+
 export function signedOutPage(): Page {
   return page('Signed out', '<h1>You are signed out</h1><p>You can close this window.</p>', ["'none'"]);
 }

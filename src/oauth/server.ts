@@ -30,6 +30,7 @@ export type OAuthConfig = Pick<
   | 'WARDEN_OAUTH_TOKEN_RATE_PER_CLIENT'
   | 'WARDEN_OAUTH_TOKEN_RATE_PER_ADDRESS'
   | 'WARDEN_OAUTH_CLIENT_CACHE_MS'
+  | 'WARDEN_REVOCATION_SYNC_MS'
 >;
 
 /** The user as the authorization server needs them: to sign in, to check they are still active, for claims. */
@@ -102,7 +103,13 @@ export function oauthServer(deps: {
   return {
     config,
     keys: deps.keys,
-    clients: clientRegistry({ store: deps.store, ttlMs: config.WARDEN_OAUTH_CLIENT_CACHE_MS, clock }),
+    // A narrowed or deleted client narrows or ends its live tokens everywhere within the revocation
+    // sync interval, as a revoked token does: no process keeps a client longer than that.
+    clients: clientRegistry({
+      store: deps.store,
+      ttlMs: Math.min(config.WARDEN_OAUTH_CLIENT_CACHE_MS, config.WARDEN_REVOCATION_SYNC_MS),
+      clock,
+    }),
     codes: authorizationCodes({ db, ttlSeconds: config.WARDEN_OAUTH_CODE_TTL_SECONDS, clock }),
     requests: pendingRequests({ db, clock }),
     browser: browserSessions({ db, ttlSeconds: config.WARDEN_OAUTH_SESSION_TTL_HOURS * 3600, clock }),

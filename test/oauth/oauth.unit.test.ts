@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { permissionsOf } from '../../src/commands/identity/index.ts';
 import {
   type ClientEvent,
   type ClientSettings,
@@ -36,6 +37,8 @@ const registered: ClientEvent = {
   data: { clientId, tenantId, type: 'confidential', ...settings, secretHash: hash, at },
 };
 const spec = specFor(clientDecider);
+/** The owner's permissions: what the caller registering these clients may hand on. */
+const grantable = [...permissionsOf('owner')];
 
 describe('client decider', () => {
   it('registers a client once; the second registration is a conflict', () => {
@@ -48,6 +51,7 @@ describe('client decider', () => {
         clientType: 'confidential',
         settings,
         secretHash: hash,
+        grantable,
         at,
       })
       .thenEvents([registered]);
@@ -60,6 +64,7 @@ describe('client decider', () => {
         clientType: 'confidential',
         settings,
         secretHash: hash,
+        grantable,
         at,
       })
       .thenFails('CONFLICT');
@@ -78,6 +83,7 @@ describe('client decider', () => {
         clientType: type,
         settings: { ...settings, ...s },
         secretHash: secret,
+        grantable,
         at,
       });
     register({ redirectUris: [] }).thenFails('INVALID');
@@ -97,10 +103,88 @@ describe('client decider', () => {
     ).thenFails('INVALID');
   });
 
+  it('gives a client no scope its registering caller lacks (OpenID scopes aside), nor owner-only ones to client credentials', () => {
+    const admin = [...permissionsOf('admin')];
+    const register = (s: Partial<ClientSettings>, held: string[]) =>
+      spec.given([]).when({
+        type: 'RegisterClient',
+        clientId,
+        tenantId,
+        clientType: 'confidential',
+        settings: { ...settings, ...s },
+        secretHash: hash,
+        grantable: held,
+        at,
+      });
+    register({ scopes: ['openid', 'tenant:manage'] }, admin).thenFails('FORBIDDEN');
+    register({ scopes: ['openid', 'users:read'] }, ['clients:manage']).thenFails('FORBIDDEN');
+    register({ scopes: ['openid', 'profile', 'email', 'offline_access'] }, []).thenEvents([
+      {
+        type: 'OAuthClientRegistered',
+        data: {
+          ...registered.data,
+          scopes: ['openid', 'profile', 'email', 'offline_access'],
+        },
+      } as ClientEvent,
+    ]);
+    // The owner holds tenant:manage, yet a client acting for itself never gets it.
+    const machine = { grantTypes: ['client_credentials' as const], redirectUris: [] };
+    register({ ...machine, scopes: ['users:manage', 'tenant:manage'] }, grantable).thenFails('INVALID');
+    register({ ...machine, scopes: ['users:manage'] }, admin).thenEvents([
+      {
+        type: 'OAuthClientRegistered',
+        data: { ...registered.data, ...machine, scopes: ['users:manage'] },
+      } as ClientEvent,
+    ]);
+    let refusal: unknown;
+    try {
+      clientDecider.decide(
+        {
+          type: 'RegisterClient',
+          clientId,
+          tenantId,
+          clientType: 'confidential',
+          settings: { ...settings, scopes: ['openid', 'users:manage', 'tenant:manage'] },
+          secretHash: hash,
+          grantable: admin,
+          at,
+        },
+        clientDecider.initialState(),
+      );
+    } catch (e) {
+      refusal = e;
+    }
+    expect(refusal).toMatchObject({
+      code: 'FORBIDDEN',
+      detail: { errors: [{ path: 'scopes', message: expect.stringContaining('tenant:manage') }] },
+    });
+    expect(JSON.stringify(refusal)).not.toContain('users:manage');
+  });
+
+  it('checks every scope change against the caller, and owner-only scopes against a new client_credentials grant', () => {
+    const withTenantManage: ClientEvent = {
+      type: 'OAuthClientRegistered',
+      data: { ...registered.data, scopes: ['openid', 'tenant:manage'] },
+    } as ClientEvent;
+    const update = (changes: Partial<ClientSettings>, held: string[]) =>
+      spec
+        .given([withTenantManage])
+        .when({ type: 'UpdateClient', clientId, tenantId, changes, grantable: held, at });
+    const admin = [...permissionsOf('admin')];
+    update({ scopes: ['openid', 'tenant:manage', 'users:read'] }, admin).thenFails('FORBIDDEN');
+    update({ name: 'Renamed' }, admin).thenEvents([
+      { type: 'OAuthClientUpdated', data: { clientId, tenantId, changes: { name: 'Renamed' }, at } },
+    ]);
+    update({ scopes: ['openid'] }, admin).thenEvents([
+      { type: 'OAuthClientUpdated', data: { clientId, tenantId, changes: { scopes: ['openid'] }, at } },
+    ]);
+    update({ grantTypes: ['authorization_code', 'client_credentials'] }, grantable).thenFails('INVALID');
+  });
+
   it('changes only what differs, rotates secrets of confidential clients, and forgets a deleted client', () => {
     spec
       .given([registered])
-      .when({ type: 'UpdateClient', clientId, tenantId, changes: { name: 'Web' }, at })
+      .when({ type: 'UpdateClient', clientId, tenantId, changes: { name: 'Web' }, grantable, at })
       .thenEvents([]);
     spec
       .given([registered])
@@ -109,6 +193,7 @@ describe('client decider', () => {
         clientId,
         tenantId,
         changes: { name: 'Portal', scopes: ['openid', 'email'] },
+        grantable,
         at,
       })
       .thenEvents([
@@ -121,6 +206,7 @@ describe('client decider', () => {
         clientId,
         tenantId: '2d9c8b5a-4e3f-4071-8cbd-2e3f4a5b6c7d',
         changes: { name: 'x' },
+        grantable,
         at,
       })
       .thenFails('NOT_FOUND');
@@ -150,7 +236,7 @@ describe('client decider', () => {
     const deleted: ClientEvent = { type: 'OAuthClientDeleted', data: { clientId, tenantId, at } };
     spec
       .given([registered, deleted])
-      .when({ type: 'UpdateClient', clientId, tenantId, changes: { name: 'x' }, at })
+      .when({ type: 'UpdateClient', clientId, tenantId, changes: { name: 'x' }, grantable, at })
       .thenFails('NOT_FOUND');
     spec
       .given([registered, deleted])
@@ -195,7 +281,14 @@ describe('client decider', () => {
 
   it('property: a command sequence never leaves a deleted client changeable nor a public one with a secret', () => {
     const command = fc.oneof(
-      fc.constant({ type: 'UpdateClient' as const, clientId, tenantId, changes: { name: 'N' }, at }),
+      fc.constant({
+        type: 'UpdateClient' as const,
+        clientId,
+        tenantId,
+        changes: { name: 'N' },
+        grantable,
+        at,
+      }),
       fc.constant({
         type: 'RotateClientSecret' as const,
         clientId,
@@ -217,6 +310,7 @@ describe('client decider', () => {
             clientType: isPublic ? 'public' : 'confidential',
             settings: isPublic ? { ...settings, tokenEndpointAuthMethod: 'none' } : settings,
             secretHash: isPublic ? null : hash,
+            grantable,
             at,
           },
           state,

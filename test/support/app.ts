@@ -17,6 +17,7 @@ import { meteredStore } from '../../src/metrics/store.ts';
 import { personalDataKeys, personalDataStore } from '../../src/privacy/index.ts';
 import { ProjectionEngine } from '../../src/projections/engine/engine.ts';
 import { projections } from '../../src/projections/registry.ts';
+import { listen } from '../../src/runtime/index.ts';
 import { tenantFixtures, uniqueSlug } from '../tenancy/support.ts';
 import type { TestDatabase } from './databases.ts';
 
@@ -110,7 +111,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
   const app = createApp(deps);
 
   const requester =
-    (target: WardenApp) =>
+    (target: { request(url: string, init: RequestInit): Response | Promise<Response> }) =>
     (path: string, init: RequestOptions = {}) => {
       const { json, token, tenant, ...rest } = init;
       const headers = new Headers(rest.headers);
@@ -127,8 +128,23 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     };
 
   const request = requester(app);
-  /** Another app on the same database and stack, with some dependencies changed. */
-  const variant = (overrides: Partial<AppDeps>) => requester(createApp({ ...deps, ...overrides }));
+  /** Another app on the same database and stack, with some dependencies changed (its own caches: another process). */
+  const variantApp = (overrides: Partial<AppDeps> = {}) => createApp({ ...deps, ...overrides });
+  const variant = (overrides: Partial<AppDeps>) => requester(variantApp(overrides));
+
+  /**
+   * The app (or a variant) listening on a free loopback port through the listener `warden serve`
+   * uses: `request` takes the same arguments as above but goes over real HTTP (redirects not followed).
+   */
+  const listening = async (target: WardenApp = app) => {
+    const server = await listen(target.fetch, { port: 0, hostname: '127.0.0.1' });
+    const base = `http://127.0.0.1:${server.port}`;
+    const overHttp = {
+      request: (url: string, init: RequestInit) =>
+        fetch(url.replace(/^http:\/\/localhost(?=\/|$)/, base), { ...init, redirect: 'manual' }),
+    };
+    return { base, request: requester(overHttp), close: () => server.close(1000) };
+  };
 
   const fixtures = tenantFixtures(store, engine);
   /** A new tenant (enterprise plan unless told: no user limit, a high API rate). */
@@ -246,6 +262,8 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     lines,
     request,
     variant,
+    variantApp,
+    listening,
     tenant,
     fixtures,
     login,

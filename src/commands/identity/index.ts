@@ -27,7 +27,15 @@ export {
   signupPolicyOf,
 } from './handle.ts';
 export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
-export { type Permission, permissions, permissionsOf, type TenantRole, tenantRoles } from './permissions.ts';
+export {
+  ownerOnlyPermissions,
+  type Permission,
+  permissions,
+  permissionsOf,
+  platformPermissions,
+  type TenantRole,
+  tenantRoles,
+} from './permissions.ts';
 export { type PasswordHasher, verifyOrDummy } from './ports.ts';
 export { isErased, isLive, type UserCommand, type UserState, userDecider } from './user.ts';
 export { keyedUserIds, type UserIds, unkeyedUserIds, userIdFor } from './user-ids.ts';

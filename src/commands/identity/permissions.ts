@@ -52,6 +52,19 @@ export const permissionMatrix: Readonly<Record<TenantRole, readonly Permission[]
   member: everyone,
 };
 
+/** Permissions no tenant role holds: the platform's (its superadmin's sign-in only). */
+export const platformPermissions: readonly Permission[] = permissions.filter(
+  (p) => !tenantRoles.some((role) => permissionMatrix[role].includes(p)),
+);
+
+/**
+ * Permissions only the tenant's owner holds (today `tenant:manage`): acting as the tenant itself. Read
+ * from the matrix, so a permission added for owners alone is owner-only at once.
+ */
+export const ownerOnlyPermissions: readonly Permission[] = permissionMatrix.owner.filter(
+  (p) => !tenantRoles.some((role) => role !== 'owner' && permissionMatrix[role].includes(p)),
+);
+
 /** The platform superadmin holds every permission in every tenant, including `projections:rebuild` and `platform:manage`. */
 export function permissionsOf(role: TenantRole, platformSuperadmin = false): ReadonlySet<Permission> {
   return new Set(platformSuperadmin ? permissions : permissionMatrix[role]);

@@ -1,6 +1,13 @@
 import type { Decider } from '../kernel/index.ts';
 import { DomainError, type FieldError, invalid, notFound, ruleViolated, validated } from '../kernel/index.ts';
-import { type ClientEvent, type ClientSettings, type GrantType, oauthEventSchemas } from './events.ts';
+import {
+  type ClientEvent,
+  type ClientSettings,
+  type GrantType,
+  oauthEventSchemas,
+  oidcScopes,
+  ownerOnlyScopes,
+} from './events.ts';
 
 export type ClientType = 'confidential' | 'public';
 
@@ -24,9 +31,19 @@ export type ClientCommand =
       clientType: ClientType;
       settings: ClientSettings;
       secretHash: string | null;
+      /** What the acting caller may do now (a narrowed token's permissions, not its role's): a client gets no more. */
+      grantable: readonly string[];
       at: string;
     }
-  | { type: 'UpdateClient'; clientId: string; tenantId: string; changes: Partial<ClientSettings>; at: string }
+  | {
+      type: 'UpdateClient';
+      clientId: string;
+      tenantId: string;
+      changes: Partial<ClientSettings>;
+      /** As for RegisterClient: checked when the scopes change. */
+      grantable: readonly string[];
+      at: string;
+    }
   | {
       type: 'RotateClientSecret';
       clientId: string;
@@ -86,6 +103,19 @@ export function redirectUriProblem(uri: string, type: ClientType): string | unde
   return 'must be https, http on a loopback address, or (public clients) a reverse-domain private-use scheme';
 }
 
+/** The scopes (OpenID ones aside) a caller holding `grantable` may not hand to a client. */
+export function scopesNotHeld(scopes: readonly string[], grantable: readonly string[]): string[] {
+  return scopes.filter((s) => !(oidcScopes as readonly string[]).includes(s) && !grantable.includes(s));
+}
+
+/** 403 naming what the caller does not hold: nobody registers a client mightier than themselves. */
+function mustHold(scopes: readonly string[], grantable: readonly string[]) {
+  const missing = scopesNotHeld(scopes, grantable);
+  if (missing.length === 0) return;
+  const message = `you do not hold ${missing.join(', ')}, so no client of yours may`;
+  throw new DomainError('FORBIDDEN', `scopes: ${message}`, { errors: [{ path: 'scopes', message }] });
+}
+
 /** Everything a client's settings must satisfy together; an empty list when they do. */
 export function settingsProblems(type: ClientType, s: ClientSettings, hasSecret: boolean): FieldError[] {
   const problems: FieldError[] = [];
@@ -98,6 +128,13 @@ export function settingsProblems(type: ClientType, s: ClientSettings, hasSecret:
     const problem = redirectUriProblem(uri, type);
     if (problem) problems.push({ path: `post_logout_redirect_uris.${i}`, message: problem });
   });
+  const ownerOnly = s.scopes.filter((scope) => ownerOnlyScopes.includes(scope));
+  if (grants.has('client_credentials') && ownerOnly.length > 0) {
+    problems.push({
+      path: 'scopes',
+      message: `client_credentials tokens act for the client alone and never carry owner-only scopes (${ownerOnly.join(', ')})`,
+    });
+  }
   if (grants.has('authorization_code') && s.redirectUris.length === 0) {
     problems.push({ path: 'redirect_uris', message: 'the authorization_code grant needs a redirect URI' });
   }
@@ -140,6 +177,7 @@ export function settingsProblems(type: ClientType, s: ClientSettings, hasSecret:
 function decide(command: ClientCommand, state: ClientState): ClientEvent[] {
   if (command.type === 'RegisterClient') {
     if (state.status !== 'none') throw new DomainError('CONFLICT', 'the client exists already');
+    mustHold(command.settings.scopes, command.grantable);
     const problems = settingsProblems(command.clientType, command.settings, command.secretHash !== null);
     if (problems.length > 0) throw invalid(problems);
     return [
@@ -159,6 +197,9 @@ function decide(command: ClientCommand, state: ClientState): ClientEvent[] {
   if (state.status !== 'active' || state.tenantId !== command.tenantId) throw notFound('client');
   switch (command.type) {
     case 'UpdateClient': {
+      const { scopes } = command.changes;
+      if (scopes && JSON.stringify(scopes) !== JSON.stringify(state.scopes))
+        mustHold(scopes, command.grantable);
       const next = { ...state, ...defined(command.changes) };
       const problems = settingsProblems(state.type, next, state.secretHash !== null);
       if (problems.length > 0) throw invalid(problems);

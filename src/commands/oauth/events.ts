@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { permissions } from '../identity/index.ts';
+import { ownerOnlyPermissions, permissions, platformPermissions } from '../identity/index.ts';
 import type { DomainEvent } from '../kernel/index.ts';
 
 /** OpenID scopes, then Warden's permissions as scopes: a token may do what its user may and its scopes allow. */
@@ -10,6 +10,11 @@ export const permissionScopes = permissions.filter(
   (p) => !(unscopedPermissions as readonly string[]).includes(p),
 );
 export const supportedScopes: readonly string[] = [...oidcScopes, ...permissionScopes];
+/**
+ * Scopes a client-credentials token never carries: the client is its own subject, so owner-only
+ * powers (renaming the tenant, its sign-up policy and domains) would outlive any owner's say.
+ */
+export const ownerOnlyScopes: readonly string[] = [...ownerOnlyPermissions, ...platformPermissions];
 export const Scope = z.enum(supportedScopes as [string, ...string[]]);
 
 export const GrantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'password']);

@@ -4,6 +4,7 @@ export {
   type ClientType,
   clientDecider,
   redirectUriProblem,
+  scopesNotHeld,
   settingsProblems,
 } from './client.ts';
 export { type ConsentCommand, type ConsentState, consentDecider, coversScopes } from './consent.ts';
@@ -22,6 +23,7 @@ export {
   type OAuthEvent,
   oauthEventSchemas,
   oidcScopes,
+  ownerOnlyScopes,
   permissionScopes,
   Scope,
   supportedScopes,

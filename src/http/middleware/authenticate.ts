@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { LRUCache } from 'lru-cache';
 import type { Permission } from '../../commands/identity/index.ts';
-import { permissionsOf } from '../../commands/identity/index.ts';
+import { ownerOnlyPermissions, permissionsOf, platformPermissions } from '../../commands/identity/index.ts';
 import {
   type AccessTokenConfig,
   type KeyRing,
@@ -61,9 +61,10 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
       if (!oauth) return invalid('the access token is not valid');
       if (await deps.sessions.isRevoked(oauth.tokenId, oauth.familyId))
         return invalid('the access token is not valid');
-      // A deleted client's tokens stop working with it (within the client cache's few seconds elsewhere).
-      if (!(await deps.oauth.clients.get(tenant.id, oauth.clientId)))
-        return invalid('the access token is not valid');
+      // A deleted client's tokens stop working with it, a narrowed client's narrow with it: here at
+      // once, in other processes within the client cache's lifetime (at most the revocation sync interval).
+      const client = await deps.oauth.clients.get(tenant.id, oauth.clientId);
+      if (!client) return invalid('the access token is not valid');
       if (oauth.jkt || scheme === 'dpop') {
         // RFC 9449 §7: a bound token needs the DPoP scheme and a proof of its key for this request.
         const proof = c.req.header('dpop');
@@ -80,7 +81,7 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
           return invalid('the DPoP proof is not valid');
         }
       }
-      c.set('principal', oauthPrincipal(oauth));
+      c.set('principal', oauthPrincipal(oauth, client.scopes));
       return next();
     }
     if (scheme !== 'bearer') return invalid('the Authorization header must be "Bearer <access token>"');
@@ -111,24 +112,24 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
 }
 
 /**
- * The caller an OAuth access token stands for. A user's token may do what the user's role may and its
- * scopes name; a client-credentials token (the client is its own subject) what its scopes name. It
- * never carries platform powers.
+ * The caller an OAuth access token stands for. A user's token may do what the user's role may, its
+ * scopes name and its client may still ask for; a client-credentials token (the client is its own
+ * subject) what its scopes name and its client still holds, never an owner-only power. Neither ever
+ * carries platform powers.
  */
-function oauthPrincipal(token: VerifiedOAuthAccessToken) {
-  const scopes = new Set(token.scope);
+function oauthPrincipal(token: VerifiedOAuthAccessToken, clientScopes: readonly string[]) {
   const forUser = token.subject !== token.clientId && token.role !== undefined;
   const base = forUser
     ? permissionsOf(token.role ?? 'member')
     : new Set<Permission>(token.scope as Permission[]);
+  const never = new Set<Permission>([...platformPermissions, ...(forUser ? [] : ownerOnlyPermissions)]);
+  const allowed = (p: Permission) => token.scope.includes(p) && clientScopes.includes(p) && !never.has(p);
   return {
     userId: token.subject,
     tenantId: token.tenantId,
     role: token.role ?? 'member',
     platformSuperadmin: false,
-    permissions: new Set(
-      [...base].filter((p) => scopes.has(p) && p !== 'platform:manage' && p !== 'projections:rebuild'),
-    ),
+    permissions: new Set([...base].filter(allowed)),
     tokenId: token.tokenId,
     tokenExpiresAt: token.expiresAt,
     ...(token.familyId ? { sessionId: token.familyId } : {}),
