@@ -2,10 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   Email,
+  emailClaimDecider,
   type MembershipCommand,
   type MembershipEvent,
   membershipDecider,
-  emailClaimDecider,
   type UserCommand,
   type UserEvent,
   userDecider,
@@ -174,9 +174,18 @@ describe('email claim decider (who holds an email of a tenant)', () => {
   });
 
   it('is claimed by the first user; another user is refused while the holder is there', () => {
-    claims.given([]).when(claim(userId)).thenEvents([claimed(userId)]);
-    claims.given([claimed(userId)]).when(claim(otherUserId)).thenFails('CONFLICT');
-    claims.given([claimed(userId)]).when(claim(userId)).thenEvents([]);
+    claims
+      .given([])
+      .when(claim(userId))
+      .thenEvents([claimed(userId)]);
+    claims
+      .given([claimed(userId)])
+      .when(claim(otherUserId))
+      .thenFails('CONFLICT');
+    claims
+      .given([claimed(userId)])
+      .when(claim(userId))
+      .thenEvents([]);
   });
 
   it('once released, or when the handler found the holder gone, goes to a new user (a new id)', () => {
@@ -189,16 +198,25 @@ describe('email claim decider (who holds an email of a tenant)', () => {
       .when(claim(otherUserId, userId))
       .thenEvents([released(userId), claimed(otherUserId)]);
     // Naming a holder who is not the current one frees nothing.
-    claims.given([claimed(userId)]).when(claim(otherUserId, otherUserId)).thenFails('CONFLICT');
+    claims
+      .given([claimed(userId)])
+      .when(claim(otherUserId, otherUserId))
+      .thenFails('CONFLICT');
   });
 
   it('is released only by its holder, once', () => {
-    claims.given([claimed(userId)]).when({ type: 'ReleaseEmail', userId, at }).thenEvents([released(userId)]);
+    claims
+      .given([claimed(userId)])
+      .when({ type: 'ReleaseEmail', userId, at })
+      .thenEvents([released(userId)]);
     claims
       .given([claimed(userId), released(userId)])
       .when({ type: 'ReleaseEmail', userId, at })
       .thenEvents([]);
-    claims.given([claimed(userId)]).when({ type: 'ReleaseEmail', userId: otherUserId, at }).thenEvents([]);
+    claims
+      .given([claimed(userId)])
+      .when({ type: 'ReleaseEmail', userId: otherUserId, at })
+      .thenEvents([]);
   });
 });
 

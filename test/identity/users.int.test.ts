@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  membershipDecider,
   emailClaimStreamId,
+  membershipDecider,
   membershipStreamId,
   registerUser,
   userStreamId,

@@ -117,7 +117,10 @@ describe('project decider', () => {
       .given([createdProject, annAdded])
       .when({ type: 'RemoveMember', userId: people.ann, actor: actor('lead'), at })
       .thenEvents([
-        { type: 'ProjectMemberRemoved', data: { ...base(people.lead), userId: people.ann, reason: 'manual' } },
+        {
+          type: 'ProjectMemberRemoved',
+          data: { ...base(people.lead), userId: people.ann, reason: 'manual' },
+        },
       ]);
   });
 

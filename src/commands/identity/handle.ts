@@ -166,7 +166,14 @@ export async function registerUser(
   const { claimId, claim } = holder;
   const claimStream = emailClaimStreamId(claimId);
   const claimEvents = emailClaimDecider.decide(
-    { type: 'ClaimEmail', claimId, tenantId: input.tenantId, userId, staleHolder: holder.staleHolder, at: input.at },
+    {
+      type: 'ClaimEmail',
+      claimId,
+      tenantId: input.tenantId,
+      userId,
+      staleHolder: holder.staleHolder,
+      at: input.at,
+    },
     claim.state,
   );
   const decideWith = (passwordHash: string) =>
@@ -321,7 +328,9 @@ export async function changeUser(
     await releaseSeat(store, tenantId, userId, command.at, { metadata: context.metadata });
     // The email is free for a new person (a new id): nothing of this user passes to them.
     if (result.state.emailClaimId !== null) {
-      await releaseEmail(store, result.state.emailClaimId, userId, command.at, { metadata: context.metadata });
+      await releaseEmail(store, result.state.emailClaimId, userId, command.at, {
+        metadata: context.metadata,
+      });
     }
   }
   return result;

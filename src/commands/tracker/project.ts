@@ -140,9 +140,7 @@ function decide(command: ProjectCommand, state: ProjectState): ProjectEvent[] {
           'the project’s last lead cannot leave: name another lead first',
         );
       }
-      return [
-        { type: 'ProjectMemberRemoved', data: { ...base, userId: command.userId, reason: 'manual' } },
-      ];
+      return [{ type: 'ProjectMemberRemoved', data: { ...base, userId: command.userId, reason: 'manual' } }];
     }
   }
 }

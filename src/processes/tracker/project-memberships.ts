@@ -44,7 +44,10 @@ async function checkMember(ctx: Ctx, tenantId: string, projectId: string, userId
  * addition is handled (which also cleans up, on its first run, memberships of users removed before
  * this process existed).
  */
-export const projectMemberships = defineProcessManager<ProjectMembershipsTables, ProjectEvent | IdentityEvent>({
+export const projectMemberships = defineProcessManager<
+  ProjectMembershipsTables,
+  ProjectEvent | IdentityEvent
+>({
   name: NAME,
   types: ['UserRemoved', 'UserRejected', 'ProjectCreated', 'ProjectMemberAdded', 'ProjectMemberRemoved'],
   async handle(event, ctx) {
