@@ -21,8 +21,8 @@ const context = { metadata: { actorId: 'system', requestId: 'bootstrap' } };
 
 /**
  * First start (DESIGN §9): tenant `default` exists, and one user who is the platform superadmin and
- * its owner. The tenant's command id is fixed and the user's id derives from the email, so several
- * processes starting at once, or a restart, create each exactly once.
+ * its owner. The tenant's command id is fixed and the admin's email is claimed on one stream whose id
+ * derives from it, so several processes starting at once, or a restart, create each exactly once.
  */
 export async function bootstrap(
   store: EventStore,

@@ -51,6 +51,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
   SeatReleased: (d) => `Seat released by user ${f(d, 'userId')}`,
   OwnershipClaimed: (d) => `User ${f(d, 'userId')} became an owner`,
   OwnershipReleased: (d) => `User ${f(d, 'userId')} is no longer an owner`,
+  EmailClaimed: (d) => `Email claim ${f(d, 'claimId')} taken by user ${f(d, 'userId')}`,
+  EmailReleased: (d) => `Email claim ${f(d, 'claimId')} released by user ${f(d, 'userId')}`,
   TokenFamilyIssued: (d) => `Sign-in session ${f(d, 'familyId')} started for user ${f(d, 'userId')}`,
   TokenFamilyRotated: (d) =>
     `Sign-in session ${f(d, 'familyId')} refreshed (generation ${f(d, 'generation')})`,
@@ -65,7 +67,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
   ProjectMemberAdded: (d) => `User ${f(d, 'userId')} added to the project as ${f(d, 'role')}`,
   ProjectMemberRoleChanged: (d) =>
     `Project role of user ${f(d, 'userId')} changed from ${f(d, 'from')} to ${f(d, 'to')}`,
-  ProjectMemberRemoved: (d) => `User ${f(d, 'userId')} removed from the project`,
+  ProjectMemberRemoved: (d) =>
+    `User ${f(d, 'userId')} removed from the project${d.reason === 'member_left_tenant' ? ' (left the tenant)' : ''}`,
   IssueCreated: (d) => `Issue ${f(d, 'key')} created: ${f(d, 'title')}`,
   IssueEdited: (d) => {
     const changes = d.changes;

@@ -6,13 +6,14 @@ const encoder = new TextEncoder();
 const LABEL = 'warden user-id key v1';
 
 /**
- * User ids keyed with a secret derived from the key-encryption key: HMAC-SHA-256 over tenant and
- * lowercased email, shaped as an RFC 9562 version 8 (custom) UUID. Without the key, the events and
- * an email no longer lead to that person's user id, so an erased history cannot be re-linked by
- * recomputing it. The HMAC key is AES-256-GCM of a fixed label under the key-encryption key (a
+ * Email-claim ids (and the ids of users registered before email claims) keyed with a secret derived
+ * from the key-encryption key: HMAC-SHA-256 over tenant and lowercased email, shaped as an RFC 9562
+ * version 8 (custom) UUID. Without the key, the events and an email no longer lead to that email's
+ * claim (nor to such a user's id), so an erased history cannot be re-linked by recomputing it. The HMAC key is AES-256-GCM of a fixed label under the key-encryption key (a
  * pseudo-random function of it, deterministic because label and nonce are fixed and nothing else
  * is ever encrypted that way): no second secret to configure, and the same in every process.
- * Changing the key-encryption key changes every keyed id (as it already loses every sealed key).
+ * Changing the key-encryption key changes every keyed id, so every claim is lost with it (as every
+ * sealed key already is).
  */
 export async function keyedUserIdsFrom(keyEncryptionKey: CryptoKey): Promise<UserIds> {
   const material = await crypto.subtle.encrypt(

@@ -2,7 +2,7 @@ import { userSessions } from './identity/index.ts';
 import { advisoryMonitor, packagePipeline } from './packages/index.ts';
 import type { ProcessManager } from './runtime/index.ts';
 import { toolExecutions } from './tools/index.ts';
-import { issueRules } from './tracker/index.ts';
+import { issueRules, projectMemberships } from './tracker/index.ts';
 import { workspaceProvisioning } from './workspaces/index.ts';
 
 /**
@@ -11,6 +11,7 @@ import { workspaceProvisioning } from './workspaces/index.ts';
  */
 export const processManagers: readonly ProcessManager[] = [
   issueRules,
+  projectMemberships,
   packagePipeline,
   advisoryMonitor,
   userSessions,

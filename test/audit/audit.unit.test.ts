@@ -4,11 +4,12 @@ import { diffJson, toJsonView } from '../../src/audit/json-view.ts';
 import { parseReplayPoint } from '../../src/audit/replay.ts';
 import { decodeState, encodeState } from '../../src/audit/state-codec.ts';
 import { auditedEventTypes, summaries, summarize } from '../../src/audit/summaries.ts';
-import { identityEventTypes } from '../../src/commands/identity/index.ts';
+import { identityEventSchemas, identityEventTypes } from '../../src/commands/identity/index.ts';
 import { aggregateRegistry, aggregates, entityOf } from '../../src/commands/registry/index.ts';
 import { tenancyEventTypes } from '../../src/commands/tenancy/index.ts';
-import { trackerEventTypes } from '../../src/commands/tracker/index.ts';
+import { trackerEventSchemas, trackerEventTypes } from '../../src/commands/tracker/index.ts';
 import type { RecordedEvent } from '../../src/eventstore/port.ts';
+import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcasterRegistry } from '../../src/eventstore/upcasting.ts';
 
 const recorded = (type: string, data: unknown, schemaVersion?: number): RecordedEvent => ({
@@ -171,6 +172,40 @@ describe('upcasters', () => {
         { type: 'T', from: 1, upcast: up },
       ]),
     ).toThrow(/without gaps/);
+  });
+});
+
+describe('Warden’s upcasters', () => {
+  const ids = { userId: crypto.randomUUID(), tenantId: crypto.randomUUID(), projectId: crypto.randomUUID() };
+  const at = '2026-01-01T00:00:00.000Z';
+
+  it('reads a user registered before email claims as holding no claim (their id is the derived one)', () => {
+    const v1 = {
+      userId: ids.userId,
+      tenantId: ids.tenantId,
+      email: 'old@example.com',
+      name: 'Old',
+      role: 'member',
+      status: 'active',
+      passwordHash: '$argon2id$x',
+      at,
+    };
+    for (const stored of [recorded('UserRegistered', v1), recorded('UserRegistered', v1, 1)]) {
+      const frozen = structuredClone(stored);
+      const current = upcasters.upcast(stored);
+      expect(current.data).toEqual({ ...v1, emailClaimId: null });
+      expect(identityEventSchemas.UserRegistered.safeParse(current.data).success).toBe(true);
+      expect(stored).toEqual(frozen);
+    }
+    const v2 = recorded('UserRegistered', { ...v1, emailClaimId: ids.projectId }, 2);
+    expect(upcasters.upcast(v2)).toBe(v2);
+  });
+
+  it('reads a member removal from before reasons as one made by someone (manual)', () => {
+    const v1 = { projectId: ids.projectId, tenantId: ids.tenantId, userId: ids.userId, at, by: ids.userId };
+    const current = upcasters.upcast(recorded('ProjectMemberRemoved', v1));
+    expect(current.data).toEqual({ ...v1, reason: 'manual' });
+    expect(trackerEventSchemas.ProjectMemberRemoved.safeParse(current.data).success).toBe(true);
   });
 });
 

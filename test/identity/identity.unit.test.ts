@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   Email,
+  emailClaimDecider,
   type MembershipCommand,
   type MembershipEvent,
   membershipDecider,
@@ -19,6 +20,8 @@ const seats = specFor(membershipDecider);
 const at = '2026-11-23T10:00:00.000Z';
 const tenantId = '0b7c6d3e-1f2a-4b5c-8d9e-0f1a2b3c4d5e';
 const userId = '1c8d7e4f-2a3b-4c5d-9e0f-1a2b3c4d5e6f';
+const otherUserId = '2d9e8f50-3b4c-4d5e-8f60-1a2b3c4d5e6f';
+const emailClaimId = '3e0f9a61-4c5d-8e6f-9a71-2b3c4d5e6f70';
 const register = (over: Partial<Extract<UserCommand, { type: 'RegisterUser' }>> = {}): UserCommand => ({
   type: 'RegisterUser',
   userId,
@@ -27,6 +30,7 @@ const register = (over: Partial<Extract<UserCommand, { type: 'RegisterUser' }>> 
   name: 'Ada',
   role: 'member',
   passwordHash: '$argon2id$hash',
+  emailClaimId,
   via: 'signup',
   policy: 'open',
   at,
@@ -42,6 +46,7 @@ const registered = (status: 'active' | 'pending_approval' = 'active'): UserEvent
     role: 'member',
     status,
     passwordHash: '$argon2id$hash',
+    emailClaimId,
     at,
   },
 });
@@ -219,6 +224,72 @@ describe('user decider', () => {
       .given([])
       .when(register({ email: 'not-an-email' }))
       .thenFails('INVALID');
+  });
+});
+
+describe('email claim decider (who holds an email of a tenant)', () => {
+  const claims = specFor(emailClaimDecider);
+  const claim = (who: string, staleHolder?: string) => ({
+    type: 'ClaimEmail' as const,
+    claimId: emailClaimId,
+    tenantId,
+    userId: who,
+    ...(staleHolder === undefined ? {} : { staleHolder }),
+    at,
+  });
+  const claimed = (who: string) => ({
+    type: 'EmailClaimed' as const,
+    data: { claimId: emailClaimId, tenantId, userId: who, at },
+  });
+  const released = (who: string) => ({
+    type: 'EmailReleased' as const,
+    data: { claimId: emailClaimId, tenantId, userId: who, at },
+  });
+
+  it('is claimed by the first user; another user is refused while the holder is there', () => {
+    claims
+      .given([])
+      .when(claim(userId))
+      .thenEvents([claimed(userId)]);
+    claims
+      .given([claimed(userId)])
+      .when(claim(otherUserId))
+      .thenFails('CONFLICT');
+    claims
+      .given([claimed(userId)])
+      .when(claim(userId))
+      .thenEvents([]);
+  });
+
+  it('once released, or when the handler found the holder gone, goes to a new user (a new id)', () => {
+    claims
+      .given([claimed(userId), released(userId)])
+      .when(claim(otherUserId))
+      .thenEvents([claimed(otherUserId)]);
+    claims
+      .given([claimed(userId)])
+      .when(claim(otherUserId, userId))
+      .thenEvents([released(userId), claimed(otherUserId)]);
+    // Naming a holder who is not the current one frees nothing.
+    claims
+      .given([claimed(userId)])
+      .when(claim(otherUserId, otherUserId))
+      .thenFails('CONFLICT');
+  });
+
+  it('is released only by its holder, once', () => {
+    claims
+      .given([claimed(userId)])
+      .when({ type: 'ReleaseEmail', userId, at })
+      .thenEvents([released(userId)]);
+    claims
+      .given([claimed(userId), released(userId)])
+      .when({ type: 'ReleaseEmail', userId, at })
+      .thenEvents([]);
+    claims
+      .given([claimed(userId)])
+      .when({ type: 'ReleaseEmail', userId: otherUserId, at })
+      .thenEvents([]);
   });
 });
 

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerUser, unkeyedUserIds, userIdFor, userStreamId } from '../../src/commands/identity/index.ts';
+import { userIdFor, userStreamId } from '../../src/commands/identity/index.ts';
+import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
-import { keyedUserIdsFrom } from '../../src/privacy/index.ts';
+import { keyedUserIdsFrom, personalDataStore } from '../../src/privacy/index.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
+import { appendLegacyUser } from './legacy-users.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const newKey = () => aesKey(crypto.getRandomValues(new Uint8Array(32)));
@@ -39,26 +41,15 @@ describe('users registered before keyed ids (unkeyed ids, e.g. the bootstrap adm
     await t.dispose();
   });
 
-  const legacy = async (tenantId: string, email: string, password: string) =>
-    registerUser(
-      t.store,
-      t.identity.hasher,
-      {
-        tenantId,
-        email,
-        name: 'Old Timer',
-        password,
-        role: 'owner',
-        via: 'admin',
-        maxUsers: null,
-        defaultPolicy: 'open',
-        at: new Date().toISOString(),
-      },
-      { metadata: { tenantId, actorId: 'test' } },
-      unkeyedUserIds,
-    );
+  /** A user stored as before email claims, under the unkeyed derived id (as in an old ./data). */
+  const legacy = async (tenantId: string, email: string, password: string) => {
+    const userId = await userIdFor(tenantId, email);
+    const raw = personalDataStore(postgresEventStore(t.database), t.personalData);
+    await appendLegacyUser(raw, t.identity.hasher, { tenantId, userId, email, password, role: 'owner' });
+    return { state: { userId } };
+  };
 
-  it('still sign in, keep their email (a new registration of it changes nothing), and a new user gets a keyed id', async () => {
+  it('still sign in, keep their email (a new registration of it changes nothing), and a new user gets a random id', async () => {
     const { slug, id: tenantId } = await t.tenant();
     const password = `pw-${crypto.randomUUID()}`;
     const old = await legacy(tenantId, 'old@example.com', password);
@@ -82,8 +73,9 @@ describe('users registered before keyed ids (unkeyed ids, e.g. the bootstrap adm
       'UserRegistered',
     ]);
     const { id } = await t.registered(tenantId, 'new@example.com');
-    expect(id).toMatch(UUID);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(id).not.toBe(await userIdFor(tenantId, 'new@example.com'));
+    expect(id).not.toBe((await t.identity.userIds!.candidates(tenantId, 'new@example.com'))[0]);
     await t.login(slug, 'new@example.com', password);
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  emailClaimStreamId,
   membershipDecider,
   membershipStreamId,
   registerUser,
@@ -170,8 +171,8 @@ for (const kind of databaseKinds) {
       expect(seats.state.seats.size).toBe(5);
       const streams = await Promise.all(
         emails.map(async (e) => {
-          const [id] = await t.identity.userIds!.candidates(tid, e);
-          return (await t.store.readStream(userStreamId(id))).length;
+          const [claimId] = await t.identity.userIds!.candidates(tid, e);
+          return (await t.store.readStream(emailClaimStreamId(claimId))).length;
         }),
       );
       expect(streams.sort()).toEqual([...Array(19).fill(0), 1]);

@@ -82,6 +82,48 @@ describe('project decider', () => {
       .thenFails('RULE_VIOLATED', 'project_needs_lead');
   });
 
+  it('takes a member who left the tenant off, even the last lead or in an archived project, once', () => {
+    const annAdded = {
+      type: 'ProjectMemberAdded' as const,
+      data: { ...base(people.lead), userId: people.ann, email: 'ann@example.com', role: 'member' as const },
+    };
+    const by = 'process:projectMemberships';
+    const left = (userId: string) => ({
+      type: 'ProjectMemberRemoved' as const,
+      data: { projectId, tenantId, userId, reason: 'member_left_tenant' as const, at, by },
+    });
+    spec
+      .given([createdProject, annAdded])
+      .when({ type: 'RemoveLeftMember', userId: people.ann, by, at })
+      .thenEvents([left(people.ann)]);
+    spec
+      .given([createdProject, { type: 'ProjectArchived', data: base(people.lead) }])
+      .when({ type: 'RemoveLeftMember', userId: people.lead, by, at })
+      .thenEvents([left(people.lead)]);
+    // A repeat (redelivery, restart) or a user who was never a member: nothing.
+    spec
+      .given([createdProject, annAdded, left(people.ann)])
+      .when({ type: 'RemoveLeftMember', userId: people.ann, by, at })
+      .thenEvents([]);
+    spec.given([]).when({ type: 'RemoveLeftMember', userId: people.ann, by, at }).thenEvents([]);
+  });
+
+  it('says a removal by someone is manual', () => {
+    const annAdded = {
+      type: 'ProjectMemberAdded' as const,
+      data: { ...base(people.lead), userId: people.ann, email: 'ann@example.com', role: 'member' as const },
+    };
+    spec
+      .given([createdProject, annAdded])
+      .when({ type: 'RemoveMember', userId: people.ann, actor: actor('lead'), at })
+      .thenEvents([
+        {
+          type: 'ProjectMemberRemoved',
+          data: { ...base(people.lead), userId: people.ann, reason: 'manual' },
+        },
+      ]);
+  });
+
   it('an archived project changes no more', () => {
     spec
       .given([createdProject, { type: 'ProjectArchived', data: base(people.lead) }])

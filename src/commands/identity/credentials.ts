@@ -1,8 +1,9 @@
 import type { CommandStore } from '../kernel/index.ts';
-import { handle, load } from '../kernel/index.ts';
+import { handle } from '../kernel/index.ts';
 import { userStreamId } from './events.ts';
+import { findUserByEmail } from './handle.ts';
 import { type PasswordHasher, verifyOrDummy } from './ports.ts';
-import { isLive, type UserState, userDecider } from './user.ts';
+import { type UserState, userDecider } from './user.ts';
 import { type UserIds, unkeyedUserIds } from './user-ids.ts';
 
 export type CredentialsResult =
@@ -11,7 +12,8 @@ export type CredentialsResult =
   | { ok: false; reason: 'invalid_credentials' | 'not_active' };
 
 /**
- * Checks an email and password in a tenant. An unknown email costs the same argon2 work as a wrong
+ * Checks an email and password in a tenant: the user is found through the email's claim, or, for
+ * users registered before claims, under the ids derived from the email. An unknown email costs the same argon2 work as a wrong
  * password (a dummy hash is verified) and answers the same. On success, a hash made with other
  * parameters is replaced (best effort: a failed rehash does not fail the login).
  */
@@ -21,17 +23,10 @@ export async function verifyCredentials(
   email: string,
   password: string,
 ): Promise<CredentialsResult> {
-  const candidates = await (deps.userIds ?? unkeyedUserIds).candidates(tenantId, email.trim());
-  let userId = candidates[0];
-  let loaded = await load(deps.store, userStreamId(userId), userDecider);
-  for (const older of candidates.slice(1)) {
-    if (isLive(loaded.state)) break;
-    const found = await load(deps.store, userStreamId(older), userDecider);
-    if (isLive(found.state)) [userId, loaded] = [older, found];
-  }
-  const known = isLive(loaded.state) && loaded.state.tenantId === tenantId;
-  const ok = await verifyOrDummy(deps.hasher, known ? loaded.state.passwordHash : undefined, password);
-  if (!ok || !known) return { ok: false, reason: 'invalid_credentials' };
+  const loaded = await findUserByEmail(deps.store, tenantId, email, deps.userIds ?? unkeyedUserIds);
+  const ok = await verifyOrDummy(deps.hasher, loaded?.state.passwordHash, password);
+  if (!ok || !loaded) return { ok: false, reason: 'invalid_credentials' };
+  const { userId } = loaded;
   if (loaded.state.status !== 'active') return { ok: false, reason: 'not_active' };
   if (deps.hasher.needsRehash(loaded.state.passwordHash)) {
     try {

@@ -40,6 +40,12 @@ export const identityEventSchemas = {
     passwordHash: z.string().min(1),
     /** Set only by the first-start bootstrap: the platform superadmin acts in every tenant. */
     platformSuperadmin: z.boolean().optional(),
+    /**
+     * Version 2: the email claim this user holds (`emailClaimStreamId`), whose id is keyed-derived from
+     * (tenant, email); the user's own id is random. `null` for users registered before email claims
+     * (version 1, upcast): their id itself was derived from (tenant, email) and their stream is the claim.
+     */
+    emailClaimId: z.uuid().nullable(),
     at,
   }),
   UserApproved: z.object({ ...user, at }),
@@ -59,6 +65,13 @@ export const identityEventSchemas = {
   /** The membership stream counts owners, so the last one can be neither demoted nor removed. */
   OwnershipClaimed: z.object({ ...user, at }),
   OwnershipReleased: z.object({ ...user, at }),
+  /**
+   * An email of a tenant is held by `userId`. The claim's id is keyed-derived from (tenant, email), so
+   * two registrations of one email race for one stream; the email itself is never stored here.
+   */
+  EmailClaimed: z.object({ claimId: z.uuid(), ...user, at }),
+  /** The holder left (removed, rejected): the next registration of the email is a new person. */
+  EmailReleased: z.object({ claimId: z.uuid(), ...user, at }),
 } as const;
 
 type Schemas = typeof identityEventSchemas;
@@ -87,6 +100,7 @@ export type MembershipEvent = Extract<
     type: 'SignupPolicySet' | 'SeatClaimed' | 'SeatReleased' | 'OwnershipClaimed' | 'OwnershipReleased';
   }
 >;
+export type EmailClaimEvent = Extract<IdentityEvent, { type: 'EmailClaimed' | 'EmailReleased' }>;
 export const userEventTypes: readonly UserEvent['type'][] = [
   'UserRegistered',
   'UserApproved',
@@ -104,5 +118,7 @@ export const userEventTypes: readonly UserEvent['type'][] = [
 export const ERASED = '[erased]';
 
 export const userStreamId = (userId: string) => `identity.User-${userId}`;
+/** Who holds an email of a tenant; `claimId` is keyed-derived from (tenant, email). */
+export const emailClaimStreamId = (claimId: string) => `identity.EmailClaim-${claimId}`;
 /** One stream per tenant holds its sign-up policy and its seats (the plan's user limit). */
 export const membershipStreamId = (tenantId: string) => `identity.TenantMembership-${tenantId}`;

@@ -11,7 +11,14 @@ import {
   notFound,
   toNewEvents,
 } from '../kernel/index.ts';
-import { membershipStreamId, type SignupPolicy, type UserRole, userStreamId } from './events.ts';
+import { emailClaimDecider } from './email-claim.ts';
+import {
+  emailClaimStreamId,
+  membershipStreamId,
+  type SignupPolicy,
+  type UserRole,
+  userStreamId,
+} from './events.ts';
 import { assertSignupAdmitted, membershipDecider } from './membership.ts';
 import type { PasswordHasher } from './ports.ts';
 import { isLive, type UserCommand, type UserState, userDecider } from './user.ts';
@@ -86,14 +93,72 @@ export interface RegisterUserInput {
   defaultPolicy: SignupPolicy;
   /** Only with `via: 'admin'`: the first-start bootstrap makes the platform superadmin. */
   platformSuperadmin?: boolean;
+  /** The new user's id; a random one when absent (never derived from the email). */
+  userId?: string;
   at: string;
 }
 
 /**
- * Registers a user: decide on the user stream (email free? policy?), hash the password, claim a seat
- * on the tenant's membership stream (the plan's limit, under concurrency), then append the user with
- * the revision it was decided on. If that append loses a race, the seat is released again — unless
- * the winner is a registration of the same email, which shares the seat (claims are per user id).
+ * How long a claim whose holder has no user stream yet counts as a registration in progress (hashing,
+ * seat, append). After that the registration is taken to have died half-way and the claim as free.
+ */
+const UNFINISHED_CLAIM_MS = 5 * 60_000;
+
+/**
+ * The email claim and the user holding it, or the legacy user found under a derived id (registered
+ * before email claims). `live` is that user when they still hold the email; `staleHolder` is a claim
+ * holder who left (removed, rejected, a registration that died half-way), whose claim may be taken over.
+ */
+async function emailHolder(
+  store: CommandStore,
+  tenantId: string,
+  email: string,
+  ids: UserIds,
+  /** The registration's time; absent for a lookup, which needs no stale holder. */
+  at?: string,
+) {
+  const candidates = await ids.candidates(tenantId, email);
+  const claimId = candidates[0];
+  const claim = await load(store, emailClaimStreamId(claimId), emailClaimDecider);
+  const holder = claim.state.holder;
+  const inTenant = (state: UserState) => isLive(state) && state.tenantId === tenantId;
+  let staleHolder: string | undefined;
+  if (holder !== null) {
+    const user = await load(store, userStreamId(holder), userDecider);
+    if (inTenant(user.state)) return { claimId, claim, live: { userId: holder, ...user } };
+    const unfinished =
+      user.revision < 0 &&
+      (at === undefined || Date.parse(at) - Date.parse(claim.state.claimedAt) < UNFINISHED_CLAIM_MS);
+    if (!unfinished) staleHolder = holder;
+  }
+  for (const legacyId of candidates) {
+    const user = await load(store, userStreamId(legacyId), userDecider);
+    if (inTenant(user.state) && user.state.emailClaimId === null) {
+      return { claimId, claim, live: { userId: legacyId, ...user } };
+    }
+  }
+  return { claimId, claim, live: undefined, staleHolder };
+}
+
+/**
+ * The user holding `email` in `tenantId` now (active or pending), or undefined: the email's claim
+ * first, then, for users registered before email claims, the ids derived from (tenant, email).
+ */
+export async function findUserByEmail(
+  store: CommandStore,
+  tenantId: string,
+  email: string,
+  ids: UserIds = unkeyedUserIds,
+): Promise<{ userId: string; state: UserState; revision: number } | undefined> {
+  return (await emailHolder(store, tenantId, email.trim().toLowerCase(), ids)).live;
+}
+
+/**
+ * Registers a user under a new random id: decide on a fresh user stream (policy?), check the email
+ * is free (its claim, or a user registered before claims under a derived id), hash the password, claim
+ * a seat on the tenant's membership stream (the plan's limit, under concurrency), claim the email (one
+ * stream per (tenant, email): of concurrent registrations exactly one wins), then append the user. A
+ * registration that loses after claiming its seat releases it again.
  */
 export async function registerUser(
   store: CommandStore,
@@ -103,17 +168,27 @@ export async function registerUser(
   ids: UserIds = unkeyedUserIds,
 ): Promise<CommandResult<UserState>> {
   const email = input.email.toLowerCase();
-  const [userId, ...older] = await ids.candidates(input.tenantId, email);
+  const userId = input.userId ?? crypto.randomUUID();
   const streamId = userStreamId(userId);
-  const [loaded, policy, previous] = await Promise.all([
-    load(store, streamId, userDecider),
+  const [holder, policy, loaded] = await Promise.all([
+    emailHolder(store, input.tenantId, email, ids, input.at),
     signupPolicyOf(store, input.tenantId, input.defaultPolicy),
-    Promise.all(older.map((id) => load(store, userStreamId(id), userDecider))),
+    load(store, streamId, userDecider),
   ]);
-  // A user registered under an older derivation of ids still holds the email.
-  if (previous.some((p) => isLive(p.state) && p.state.tenantId === input.tenantId)) {
-    throw conflict('a user with this email already exists in this tenant');
-  }
+  if (holder.live) throw conflict('a user with this email already exists in this tenant');
+  const { claimId, claim } = holder;
+  const claimStream = emailClaimStreamId(claimId);
+  const claimEvents = emailClaimDecider.decide(
+    {
+      type: 'ClaimEmail',
+      claimId,
+      tenantId: input.tenantId,
+      userId,
+      staleHolder: holder.staleHolder,
+      at: input.at,
+    },
+    claim.state,
+  );
   const decideWith = (passwordHash: string) =>
     userDecider.decide(
       {
@@ -124,6 +199,7 @@ export async function registerUser(
         name: input.name,
         role: input.role,
         passwordHash,
+        emailClaimId: claimId,
         via: input.via,
         policy,
         ...(input.platformSuperadmin ? { platformSuperadmin: true } : {}),
@@ -142,6 +218,17 @@ export async function registerUser(
     { type: 'ClaimSeat', tenantId: input.tenantId, userId, maxUsers: input.maxUsers, at: input.at },
     { metadata: context.metadata, maxAttempts: SEAT_ATTEMPTS },
   );
+  try {
+    await store.append(claimStream, await toNewEvents(claimEvents, { metadata: context.metadata }), {
+      expected: claim.revision < 0 ? 'no_stream' : claim.revision,
+    });
+  } catch (error) {
+    await releaseSeat(store, input.tenantId, userId, input.at, context);
+    if (isWrongExpectedRevision(error)) {
+      throw conflict('a user with this email already exists in this tenant');
+    }
+    throw error;
+  }
   try {
     const result = await store.append(streamId, await toNewEvents(events, { metadata: context.metadata }), {
       expected: loaded.revision < 0 ? 'no_stream' : loaded.revision,
@@ -163,16 +250,29 @@ export async function registerUser(
       events,
     };
   } catch (error) {
-    const now = await load(store, streamId, userDecider).catch(() => undefined);
-    if (isWrongExpectedRevision(error) && now && isLive(now.state)) {
-      throw conflict('a user with this email already exists in this tenant');
-    }
+    await releaseEmail(store, claimId, userId, input.at, context);
     await releaseSeat(store, input.tenantId, userId, input.at, context);
     if (isWrongExpectedRevision(error)) {
       throw conflict('the user changed concurrently; retry');
     }
     throw error;
   }
+}
+
+async function releaseEmail(
+  store: CommandStore,
+  claimId: string,
+  userId: string,
+  at: string,
+  context: CommandContext,
+) {
+  await handle(
+    store,
+    emailClaimStreamId(claimId),
+    emailClaimDecider,
+    { type: 'ReleaseEmail', userId, at },
+    { metadata: context.metadata, maxAttempts: SEAT_ATTEMPTS },
+  );
 }
 
 async function releaseSeat(
@@ -193,7 +293,7 @@ async function releaseSeat(
 
 /**
  * Any command on an existing user of `tenantId` (another tenant's user is "not found"). Rejecting or
- * removing a user then releases its seat. An owner leaving the owner role (demoted, removed) first
+ * removing a user then releases its seat and its email claim. An owner leaving the owner role (demoted, removed) first
  * releases their ownership on the membership stream, which refuses to let the last owner go; the
  * command is decided once beforehand, so a refused command appends nothing anywhere. If the process
  * stops between the appends, running the same command again completes it (each step is idempotent).
@@ -239,6 +339,12 @@ export async function changeUser(
   }
   if (!isLive(result.state) && result.state.tenantId === tenantId) {
     await releaseSeat(store, tenantId, userId, command.at, { metadata: context.metadata });
+    // The email is free for a new person (a new id): nothing of this user passes to them.
+    if (result.state.emailClaimId !== null) {
+      await releaseEmail(store, result.state.emailClaimId, userId, command.at, {
+        metadata: context.metadata,
+      });
+    }
   }
   return result;
 }

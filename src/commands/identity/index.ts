@@ -1,7 +1,14 @@
 export { type CredentialsResult, verifyCredentials } from './credentials.ts';
 export {
+  type EmailClaimCommand,
+  type EmailClaimState,
+  emailClaimDecider,
+} from './email-claim.ts';
+export {
   Email,
+  type EmailClaimEvent,
   ERASED,
+  emailClaimStreamId,
   type IdentityEvent,
   type IdentityEventType,
   identityEventSchemas,
@@ -21,6 +28,7 @@ export {
   changeUser,
   erasePersonalData,
   findUser,
+  findUserByEmail,
   type RegisterUserInput,
   registerUser,
   setSignupPolicy,

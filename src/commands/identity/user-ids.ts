@@ -1,11 +1,12 @@
 import { deriveId } from '../kernel/index.ts';
 
 /**
- * How a user's id follows from (tenant, lowercased email): concurrent registrations of one email
- * race for one stream and the store's expected revision lets exactly one win, and sign-in finds the
- * user without an email index. `candidates` lists the ids an email is looked up under, the one a new
- * registration gets first; later ones are older derivations, still searched so that users
- * registered before a change of derivation keep their account.
+ * What follows from (tenant, lowercased email). The first candidate is the id of the email's claim
+ * stream (`emailClaimStreamId`): concurrent registrations of one email race for that one stream and
+ * the store's expected revision lets exactly one win, and sign-in finds the holder without an email
+ * index. A user's own id is random, never derived. Every candidate (the keyed derivation, then the
+ * older unkeyed one) is also an id under which a user registered before email claims was stored:
+ * they are still searched, so those users keep their accounts and ids.
  */
 export interface UserIds {
   candidates(tenantId: string, email: string): Promise<readonly [string, ...string[]]>;

@@ -20,6 +20,8 @@ export interface UserState {
   status: UserStatus;
   passwordHash: string;
   platformSuperadmin: boolean;
+  /** The email claim held (removal releases it); null for a user whose id derives from the email. */
+  emailClaimId: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -37,6 +39,8 @@ export type UserCommand =
       name: string;
       role: UserRole;
       passwordHash: string;
+      /** The keyed id of the email's claim, which the handler has claimed for `userId`. */
+      emailClaimId: string;
       via: 'signup' | 'admin';
       policy: SignupPolicy;
       /** Only with `via: 'admin'` (the first-start bootstrap). */
@@ -65,6 +69,7 @@ const initialState = (): UserState => ({
   status: 'active',
   passwordHash: '',
   platformSuperadmin: false,
+  emailClaimId: null,
   createdAt: '',
   updatedAt: '',
 });
@@ -84,7 +89,7 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
     // The policy first: a closed tenant answers alike whether or not the email is taken.
     if (command.via === 'signup' && command.policy === 'closed') throw signupClosed();
     if (isLive(state)) throw conflict('a user with this email already exists in this tenant');
-    const { userId, tenantId, email, name, role, passwordHash, at } = command;
+    const { userId, tenantId, email, name, role, passwordHash, emailClaimId, at } = command;
     const status = command.via === 'signup' && command.policy === 'approval' ? 'pending_approval' : 'active';
     return [
       {
@@ -100,6 +105,7 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
           ...(command.via === 'admin' && command.platformSuperadmin === true
             ? { platformSuperadmin: true }
             : {}),
+          emailClaimId,
           at,
         },
       },
@@ -158,6 +164,7 @@ function evolve(state: UserState, event: UserEvent): UserState {
         status: event.data.status,
         passwordHash: event.data.passwordHash,
         platformSuperadmin: event.data.platformSuperadmin === true,
+        emailClaimId: event.data.emailClaimId,
         createdAt: event.data.at,
         updatedAt: event.data.at,
       };
@@ -179,8 +186,8 @@ function evolve(state: UserState, event: UserEvent): UserState {
 }
 
 /**
- * A tenant member. Its stream id derives from (tenant, lowercased email), so two registrations of
- * one email race for one stream and the store's expected revision lets exactly one win.
+ * A tenant member. Its id is random since email claims (`emailClaimDecider` serialises registrations
+ * of one email); users registered before them have an id derived from (tenant, lowercased email).
  */
 export const userDecider: Decider<UserCommand, UserEvent, UserState> = validated(
   { initialState, decide, evolve },

@@ -1,4 +1,4 @@
-import { membershipDecider, userDecider } from '../identity/index.ts';
+import { emailClaimDecider, membershipDecider, userDecider } from '../identity/index.ts';
 import type { DomainEvent } from '../kernel/index.ts';
 import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
@@ -60,6 +60,7 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('tenancy.Domain', domainDecider, { snapshots: true }),
   aggregate('identity.User', userDecider, { hide: ['passwordHash'] }),
   aggregate('identity.TenantMembership', membershipDecider),
+  aggregate('identity.EmailClaim', emailClaimDecider),
   aggregate('tracker.Project', projectDecider),
   aggregate('tracker.Issue', issueDecider),
   aggregate('packages.Package', packageDecider, { snapshots: true }),

@@ -24,4 +24,20 @@ export const eventUpcasters: readonly Upcaster[] = [
     from: 1,
     upcast: (data, event) => ({ verificationToken: event.id, ...(data as Record<string, unknown>) }),
   },
+  /**
+   * Users registered before email claims: their id was derived from (tenant, email), keyed or the
+   * older unkeyed v5, and no claim stream exists for them. `emailClaimId: null` says so; sign-in and
+   * registration still find them under those derived ids, so they keep their accounts and ids.
+   */
+  {
+    type: 'UserRegistered',
+    from: 1,
+    upcast: (data) => ({ ...(data as Record<string, unknown>), emailClaimId: null }),
+  },
+  /** Removals before the reason was recorded were all made by someone (a lead or an admin). */
+  {
+    type: 'ProjectMemberRemoved',
+    from: 1,
+    upcast: (data) => ({ ...(data as Record<string, unknown>), reason: 'manual' }),
+  },
 ];

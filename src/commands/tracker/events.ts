@@ -50,6 +50,9 @@ export const CommentBody = z
 /** Why an assignee was taken off an issue: by someone, or because they left the tenant. */
 export const UnassignReason = z.enum(['manual', 'assignee_left_tenant']);
 
+/** Why a member was taken off a project: by someone, or because they left the tenant. */
+export const MemberRemovalReason = z.enum(['manual', 'member_left_tenant']);
+
 const at = z.iso.datetime();
 const project = { projectId: z.uuid(), tenantId: z.uuid() };
 const issue = { issueId: z.uuid(), projectId: z.uuid(), tenantId: z.uuid() };
@@ -97,7 +100,8 @@ export const trackerEventSchemas = {
     at,
     by,
   }),
-  ProjectMemberRemoved: z.object({ ...project, userId: z.uuid(), at, by }),
+  /** Version 2 says why: taken off by someone, or the user left the tenant (version 1 reads as `manual`). */
+  ProjectMemberRemoved: z.object({ ...project, userId: z.uuid(), reason: MemberRemovalReason, at, by }),
 
   IssueCreated: z.object({
     ...issue,

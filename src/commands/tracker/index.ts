@@ -13,6 +13,7 @@ export {
   Label,
   Labels,
   MAX_DESCRIPTION_CHARS,
+  MemberRemovalReason,
   Priority,
   ProjectDescription,
   type ProjectEvent,

@@ -36,7 +36,13 @@ export type ProjectCommand =
   | { type: 'ChangeLabels'; labels: string[]; actor: Actor; at: string }
   | { type: 'ArchiveProject'; actor: Actor; at: string }
   | { type: 'SetMember'; userId: string; email: string; role: ProjectRole; actor: Actor; at: string }
-  | { type: 'RemoveMember'; userId: string; actor: Actor; at: string };
+  | { type: 'RemoveMember'; userId: string; actor: Actor; at: string }
+  /**
+   * A process's consequence of the user leaving the tenant (removed, rejected): no actor check, no
+   * last-lead rule (a project may be left without a lead; tenant admins still manage it), also in an
+   * archived project, and nothing when they are no member (so a repeat appends nothing).
+   */
+  | { type: 'RemoveLeftMember'; userId: string; by: string; at: string };
 
 const initialState = (): ProjectState => ({
   exists: false,
@@ -59,6 +65,23 @@ function decide(command: ProjectCommand, state: ProjectState): ProjectEvent[] {
     if (state.exists) throw conflict(`a project with the key ${state.key} already exists in this tenant`);
     const { type: _, ...data } = command;
     return [{ type: 'ProjectCreated', data: { ...data, labels: [...new Set(data.labels)] } }];
+  }
+  if (command.type === 'RemoveLeftMember') {
+    if (!state.exists || !state.members[command.userId]) return [];
+    const { projectId, tenantId } = state;
+    return [
+      {
+        type: 'ProjectMemberRemoved',
+        data: {
+          projectId,
+          tenantId,
+          userId: command.userId,
+          reason: 'member_left_tenant',
+          at: command.at,
+          by: command.by,
+        },
+      },
+    ];
   }
   if (!state.exists) throw notFound('project');
   // Rule `project_management`: settings and members belong to the project's lead or a tenant admin.
@@ -117,7 +140,7 @@ function decide(command: ProjectCommand, state: ProjectState): ProjectEvent[] {
           'the project’s last lead cannot leave: name another lead first',
         );
       }
-      return [{ type: 'ProjectMemberRemoved', data: { ...base, userId: command.userId } }];
+      return [{ type: 'ProjectMemberRemoved', data: { ...base, userId: command.userId, reason: 'manual' } }];
     }
   }
 }

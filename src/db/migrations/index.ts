@@ -14,6 +14,7 @@ import { up as personalDataKeys } from './0014-personal-data-keys.ts';
 import { up as tools } from './0015-tools.ts';
 import { up as workspaces } from './0016-workspaces.ts';
 import { up as npmTokens } from './0017-npm-tokens.ts';
+import { up as projectMemberships } from './0019-project-memberships.ts';
 
 export interface Migration {
   name: string;
@@ -37,4 +38,5 @@ export const migrations: readonly Migration[] = [
   { name: '0015-tools', up: tools },
   { name: '0016-workspaces', up: workspaces },
   { name: '0017-npm-tokens', up: npmTokens },
+  { name: '0019-project-memberships', up: projectMemberships },
 ];

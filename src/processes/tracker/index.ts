@@ -1,1 +1,2 @@
 export { issueRules } from './issue-rules.ts';
+export { projectMemberships } from './project-memberships.ts';
