@@ -55,35 +55,38 @@ export async function appendFrames(
     try {
       return await appendOnce(db, executionId, frames);
     } catch (error) {
-      // Two writers took the same next seq (the worker and a cancel): the loser tries again.
-      if (attempt >= 5 || (error as { code?: string }).code !== '23505') throw error;
+      // Two writers took the same next seq (the worker and a cancel): the loser tries again, as often
+      // as it keeps losing the race to a busy writer (each loss means the other's frames committed).
+      if (attempt >= 20 || (error as { code?: string }).code !== '23505') throw error;
     }
   }
 }
 
-function appendOnce(
+/**
+ * One statement, so one round trip and its own transaction: the next seqs after the execution's
+ * last, the rows, and the notice (sent at commit, so a stream never reads ahead of what committed).
+ * Two concurrent writers compute the same seqs; the unique key makes the later one wait for the
+ * first's commit and fail, and {@link appendFrames} retries it after the frames it lost to.
+ */
+async function appendOnce(
   db: Kysely<ToolOutputTables>,
   executionId: string,
   frames: readonly { kind: FrameKind; data: string }[],
 ): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const last = await trx
-      .selectFrom('warden_tool_output')
-      .select((eb) => eb.fn.max('seq').as('seq'))
-      .where('execution_id', '=', executionId)
-      .executeTakeFirst();
-    const first = Number(last?.seq ?? 0) + 1;
-    await trx
-      .insertInto('warden_tool_output')
-      .values(
-        frames.map((f, i) => ({ execution_id: executionId, seq: first + i, kind: f.kind, data: f.data })),
-      )
-      .execute();
-    await sql`select pg_notify(${OUTPUT_CHANNEL}, current_schema() || ':' || ${executionId}::text)`.execute(
-      trx,
-    );
-    return first + frames.length - 1;
-  });
+  const kinds = frames.map((f) => f.kind);
+  const data = frames.map((f) => f.data);
+  const result = await sql<{ seq: number }>`
+    with last as (
+      select coalesce(max(seq), 0) as seq from warden_tool_output where execution_id = ${executionId}::uuid
+    ), inserted as (
+      insert into warden_tool_output (execution_id, seq, kind, data)
+      select ${executionId}::uuid, last.seq + f.n, f.kind, f.data
+        from last, unnest(${kinds}::text[], ${data}::text[]) with ordinality as f(kind, data, n)
+      returning seq
+    )
+    select max(seq) as seq, pg_notify(${OUTPUT_CHANNEL}, current_schema() || ':' || ${executionId}::text)
+      from inserted`.execute(db);
+  return Number(result.rows[0]!.seq);
 }
 
 /** The status frame's data: the status, and for a final one what the run ended with. */
@@ -92,7 +95,7 @@ export const statusData = (status: string, extra: Record<string, unknown> = {}) 
 
 /**
  * A run's output sink: buffers writes and flushes them as chunks of at most {@link CHUNK_BYTES}
- * within `flushMs`; past `capBytes` of stdout and stderr it writes one `truncated` status frame and
+ * within `flushMs` (by default on the next turn of the event loop); past `capBytes` of stdout and stderr it writes one `truncated` status frame and
  * drops the rest. `close()` flushes what is left and reports the bytes kept and whether it truncated.
  */
 export function outputWriter(
@@ -107,9 +110,10 @@ export function outputWriter(
   let inFlight: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let failed: unknown;
-  const flushMs = options.flushMs ?? 5;
+  const flushMs = options.flushMs ?? 0;
   // One append at a time: writes arriving meanwhile gather into the next chunk, so a quiet run's line
-  // goes out within `flushMs` and a loud one's lines go out in few, large chunks.
+  // goes out at once (after the writes of the same turn of the event loop) and a loud one's lines go
+  // out in few, large chunks, one per round trip. A longer `flushMs` only adds latency.
   const flush = () => {
     timer = undefined;
     if (inFlight || pending.length === 0) return;

@@ -1,8 +1,10 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { type HttpServer, listen } from '../../src/runtime/index.ts';
+import { appendFrames, readFrames, type ToolOutputTables } from '../../src/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
@@ -205,6 +207,38 @@ for (const kind of databaseKinds) {
         ).toBe(true);
       } finally {
         await open.close();
+      }
+    });
+
+    it('numbers the frames of writers appending to one run at once 1..n, each frame once and in each writer’s order', async () => {
+      // The run's output and a cancel's status frame can be written at the same moment, each append
+      // one statement taking the next seqs: the loser of a seq waits for the winner and retries after it.
+      const db = t.database.db as unknown as Kysely<ToolOutputTables>;
+      const executionId = crypto.randomUUID();
+      const writers = 3;
+      const appends = 12;
+      await Promise.all(
+        Array.from({ length: writers }, async (_, w) => {
+          for (let i = 0; i < appends; i++) {
+            await appendFrames(db, executionId, [
+              { kind: 'stdout', data: `w${w} a${i} first\n` },
+              { kind: 'stderr', data: `w${w} a${i} second\n` },
+            ]);
+          }
+        }),
+      );
+      const frames = await readFrames(db, executionId, 0, 10_000);
+      expect(frames.map((f) => f.seq)).toEqual(frames.map((_, i) => i + 1));
+      expect(frames).toHaveLength(writers * appends * 2);
+      for (let w = 0; w < writers; w++) {
+        const own = frames.filter((f) => f.data.startsWith(`w${w} `)).map((f) => f.data);
+        expect(own).toEqual(
+          Array.from({ length: appends }, (_, i) => [`w${w} a${i} first\n`, `w${w} a${i} second\n`]).flat(),
+        );
+      }
+      // A frame's pair stays together: an append is one statement, never interleaved with another.
+      for (let i = 0; i < frames.length; i += 2) {
+        expect(frames[i + 1]!.data).toBe(frames[i]!.data.replace('first', 'second'));
       }
     });
 

@@ -1,7 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { streamSSE } from 'hono/streaming';
 import { finalStatuses } from '../../commands/tools/index.ts';
-import type { Frame } from '../../tools/index.ts';
+import type { Frame, StreamHub } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, RequestError, validationHook } from '../kit/index.ts';
 import { type ToolDeps, toolProblems, visibleExecution } from './scope.ts';
@@ -25,6 +24,53 @@ const sseBytes = (frame: Frame) => {
   }
   return bytes;
 };
+
+const KEEP_ALIVE = new TextEncoder().encode(': keep-alive\n\n');
+
+/**
+ * The SSE body of one stream: the hub's frames enqueued as they are handed out, in the same turn of
+ * the event loop (no queue, loop or await per stream and frame: with hundreds of streams of one run,
+ * each hop would be paid hundreds of times per line), closed after the final status; the client
+ * going away cancels it and unsubscribes. Memory per stream is bounded by the run's output cap.
+ */
+function frameStream(hub: StreamHub, executionId: string, after: number): ReadableStream<Uint8Array> {
+  let unsubscribe: (() => void) | undefined;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let ended = false;
+  const stop = () => {
+    if (ended) return;
+    ended = true;
+    clearInterval(heartbeat);
+    unsubscribe?.();
+  };
+  return new ReadableStream<Uint8Array>({
+    async start(controller) {
+      const send = (frames: readonly Frame[]) => {
+        for (const frame of frames) {
+          if (ended) return;
+          controller.enqueue(sseBytes(frame));
+          if (isFinalFrame(frame)) {
+            stop();
+            controller.close();
+            return;
+          }
+        }
+      };
+      heartbeat = setInterval(() => {
+        if (!ended) controller.enqueue(KEEP_ALIVE);
+      }, 15_000);
+      try {
+        const off = await hub.subscribe(executionId, after, { onFrames: send });
+        if (ended) off();
+        else unsubscribe = off;
+      } catch (error) {
+        stop();
+        controller.error(error);
+      }
+    },
+    cancel: stop,
+  });
+}
 
 /**
  * Where a stream starts: after `Last-Event-ID` when the client sent one (an SSE reconnect), else
@@ -88,40 +134,11 @@ export function streamRoutes(deps: ToolDeps) {
       const found = await visibleExecution(deps, c, c.req.valid('param').id);
       const after = resumePoint(c.req.header('last-event-id'), c.req.valid('query').after);
       const executionId = found.state.executionId;
-      return streamSSE(c, async (stream) => {
-        const queue: Frame[] = [];
-        let wake: (() => void) | undefined;
-        let ended = false;
-        const unsubscribe = await deps.hub.subscribe(executionId, after, {
-          onFrames(frames) {
-            queue.push(...frames);
-            wake?.();
-          },
-        });
-        stream.onAbort(() => {
-          ended = true;
-          wake?.();
-        });
-        const heartbeat = setInterval(() => {
-          void stream.write(': keep-alive\n\n').catch(() => undefined);
-        }, 15_000);
-        try {
-          while (!ended) {
-            const frame = queue.shift();
-            if (!frame) {
-              await new Promise<void>((resolve) => {
-                wake = resolve;
-              });
-              wake = undefined;
-              continue;
-            }
-            await stream.write(sseBytes(frame));
-            if (isFinalFrame(frame)) break;
-          }
-        } finally {
-          clearInterval(heartbeat);
-          unsubscribe();
-        }
+      return c.body(frameStream(deps.hub, executionId, after), 200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'transfer-encoding': 'chunked',
       });
     },
   );
