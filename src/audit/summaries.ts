@@ -3,12 +3,22 @@ import { packagesEventTypes } from '../commands/packages/index.ts';
 import { tenancyEventTypes, tenantDomainEventTypes } from '../commands/tenancy/index.ts';
 import { toolsEventTypes } from '../commands/tools/index.ts';
 import { trackerEventTypes } from '../commands/tracker/index.ts';
+import { workspacesEventTypes } from '../commands/workspaces/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { tokenFamilyEventSchemas } from '../identity/index.ts';
 import { oauthSummaries } from '../oauth/index.ts';
 import { npmTokenSummaries } from '../packages/index.ts';
 
 type Summary = (data: Record<string, unknown>, event: RecordedEvent) => string;
+
+const record = (value: unknown): Record<string, unknown> =>
+  typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+/** ` (2 CPUs, 1024 MB)`, from a workspace's resources. */
+const resources = (value: unknown) =>
+  ` (${f(record(value), 'cpus')} CPUs, ${f(record(value), 'memoryMb')} MB)`;
+/** `, capacity 4 CPUs, 8192 MB, 10 workspaces`, from an agent's capacity. */
+const capacity = (value: unknown) =>
+  `, capacity ${f(record(value), 'cpus')} CPUs, ${f(record(value), 'memoryMb')} MB, ${f(record(value), 'workspaces')} workspaces`;
 
 /** A field of the event's data as text (`?` when missing: the summary never throws). */
 const f = (data: Record<string, unknown>, key: string): string => {
@@ -128,6 +138,40 @@ export const summaries: Readonly<Record<string, Summary>> = {
   ExecutionInterrupted: (d) => `Tool execution interrupted: ${f(d, 'reason')}`,
   ToolTargetsChanged: (d) =>
     `Tool target allowlist set to ${Array.isArray(d.targets) ? d.targets.length : '?'} entries by ${f(d, 'by')}`,
+  AgentRegistered: (d) =>
+    `Agent ${f(d, 'name')} (${f(d, 'agentId')}) registered at ${f(d, 'url')} by ${f(d, 'by')}${capacity(d.capacity)}`,
+  AgentDeregistered: (d) => `Agent ${f(d, 'agentId')} deregistered by ${f(d, 'by')}`,
+  WorkspaceSlotClaimed: (d) =>
+    `Workspace slot claimed for user ${f(d, 'userId')} by workspace ${f(d, 'workspaceId')} (plan limit ${d.limit === null ? 'none' : f(d, 'limit')})`,
+  WorkspaceSlotPlaced: (d) =>
+    `Workspace ${f(d, 'workspaceId')} takes ${f(d, 'cpus')} CPUs and ${f(d, 'memoryMb')} MB on agent ${f(d, 'agentId')}`,
+  WorkspaceSlotReleased: (d) =>
+    `Workspace slot of user ${f(d, 'userId')} released by workspace ${f(d, 'workspaceId')}`,
+  WorkspaceOnApprovalSet: (d) =>
+    d.enabled === true
+      ? `Workspace on approval turned on by ${f(d, 'by')}: image ${f(d, 'image')}${resources(d.resources)}`
+      : `Workspace on approval turned off by ${f(d, 'by')}`,
+  WorkspaceOnApprovalRefused: (d) => `No workspace on approval for user ${f(d, 'userId')}: ${f(d, 'reason')}`,
+  WorkspaceRequested: (d) =>
+    `Workspace ${f(d, 'workspaceId')} requested for user ${f(d, 'userId')} by ${f(d, 'by')}: image ${f(d, 'image')}${resources(d.resources)}${typeof d.agentId === 'string' ? ` on agent ${d.agentId}` : ''}`,
+  WorkspacePlaced: (d) => `Workspace ${f(d, 'workspaceId')} placed on agent ${f(d, 'agentId')}`,
+  WorkspaceContainerCreated: (d) =>
+    `Workspace ${f(d, 'workspaceId')}: container ${f(d, 'containerName')} created`,
+  WorkspaceContainerStarted: (d) => `Workspace ${f(d, 'workspaceId')}: container started`,
+  WorkspaceRoutePublished: (d) => `Workspace ${f(d, 'workspaceId')}: route published to ${f(d, 'upstream')}`,
+  WorkspaceReady: (d) => `Workspace ${f(d, 'workspaceId')} ready`,
+  WorkspaceProvisioningFailed: (d) =>
+    `Workspace ${f(d, 'workspaceId')} failed at ${f(d, 'step')}: ${f(d, 'reason')}`,
+  WorkspaceUnavailable: (d) =>
+    `Workspace ${f(d, 'workspaceId')} unavailable (agent ${f(d, 'agentId')}): ${f(d, 'reason')}`,
+  WorkspaceStopRequested: (d) => `Workspace ${f(d, 'workspaceId')} stop requested by ${f(d, 'by')}`,
+  WorkspaceStopped: (d) => `Workspace ${f(d, 'workspaceId')} stopped`,
+  WorkspaceStartRequested: (d) => `Workspace ${f(d, 'workspaceId')} start requested by ${f(d, 'by')}`,
+  WorkspaceDeletionRequested: (d) =>
+    `Workspace ${f(d, 'workspaceId')} deletion requested by ${f(d, 'by')} (${f(d, 'reason').replaceAll('_', ' ')}${d.deleteData === true ? ', data too' : ''})`,
+  WorkspaceRouteWithdrawn: (d) => `Workspace ${f(d, 'workspaceId')}: route withdrawn`,
+  WorkspaceContainerRemoved: (d) => `Workspace ${f(d, 'workspaceId')}: container removed`,
+  WorkspaceDeleted: (d) => `Workspace ${f(d, 'workspaceId')} deleted`,
   AdvisoriesImported: (d) =>
     `Advisory data imported: ${f(d, 'total')} records, ${f(d, 'changed')} new or changed, ${f(d, 'withdrawn')} withdrawn`,
 };
@@ -152,6 +196,7 @@ export const auditedEventTypes: readonly string[] = [
     ...trackerEventTypes,
     ...toolsEventTypes,
     ...packagesEventTypes,
+    ...workspacesEventTypes,
     ...Object.keys(tokenFamilyEventSchemas),
     'SigningKeyRotated',
     ...Object.keys(summaries),

@@ -3,7 +3,7 @@ import { advisoryMonitor, packagePipeline } from './packages/index.ts';
 import type { ProcessManager } from './runtime/index.ts';
 import { toolExecutions } from './tools/index.ts';
 import { issueRules, projectMemberships } from './tracker/index.ts';
-import { workspaceProvisioning } from './workspaces/index.ts';
+import { workspaceOnApproval, workspaceProvisioning } from './workspaces/index.ts';
 
 /**
  * Every process manager the workers run. Contexts add theirs as they land (package pipeline, issue
@@ -16,5 +16,6 @@ export const processManagers: readonly ProcessManager[] = [
   advisoryMonitor,
   userSessions,
   workspaceProvisioning,
+  workspaceOnApproval,
   toolExecutions,
 ];

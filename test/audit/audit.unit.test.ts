@@ -8,6 +8,7 @@ import { identityEventSchemas, identityEventTypes } from '../../src/commands/ide
 import { aggregateRegistry, aggregates, entityOf } from '../../src/commands/registry/index.ts';
 import { tenancyEventTypes } from '../../src/commands/tenancy/index.ts';
 import { trackerEventSchemas, trackerEventTypes } from '../../src/commands/tracker/index.ts';
+import { workspacesEventTypes } from '../../src/commands/workspaces/index.ts';
 import type { RecordedEvent } from '../../src/eventstore/port.ts';
 import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcasterRegistry } from '../../src/eventstore/upcasting.ts';
@@ -211,7 +212,12 @@ describe('Warden’s upcasters', () => {
 
 describe('audit summaries', () => {
   it('covers every event type of every context, and the audit records all of them', () => {
-    for (const type of [...tenancyEventTypes, ...identityEventTypes, ...trackerEventTypes]) {
+    for (const type of [
+      ...tenancyEventTypes,
+      ...identityEventTypes,
+      ...trackerEventTypes,
+      ...workspacesEventTypes,
+    ]) {
       expect(summaries[type], type).toBeTypeOf('function');
       expect(auditedEventTypes).toContain(type);
     }
@@ -241,6 +247,47 @@ describe('audit summaries', () => {
       const summary = summarize(recorded(type, personal));
       expect(summary, type).not.toContain('ada@example.com');
       expect(summary, type).toContain(userId);
+    }
+  });
+
+  it('says what an agent and a workspace did, with the numbers, and never falls back to the type name', () => {
+    const workspaceId = '0b6c1f3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
+    const agentId = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
+    expect(
+      summarize(
+        recorded('WorkspaceSlotPlaced', {
+          workspaceId,
+          agentId,
+          cpus: 0.5,
+          memoryMb: 256,
+          tenantId: agentId,
+        }),
+      ),
+    ).toBe(`Workspace ${workspaceId} takes 0.5 CPUs and 256 MB on agent ${agentId}`);
+    expect(
+      summarize(
+        recorded('WorkspaceProvisioningFailed', {
+          workspaceId,
+          step: 'create',
+          reason: 'image "x" not found',
+        }),
+      ),
+    ).toBe(`Workspace ${workspaceId} failed at create: image "x" not found`);
+    expect(
+      summarize(
+        recorded('AgentRegistered', {
+          agentId,
+          name: 'host-a',
+          url: 'http://10.0.0.5:7070',
+          by: 'admin-1',
+          capacity: { cpus: 4, memoryMb: 8192, workspaces: 10 },
+        }),
+      ),
+    ).toBe(
+      `Agent host-a (${agentId}) registered at http://10.0.0.5:7070 by admin-1, capacity 4 CPUs, 8192 MB, 10 workspaces`,
+    );
+    for (const type of workspacesEventTypes) {
+      expect(summarize(recorded(type, { workspaceId, agentId })), type).not.toBe(type);
     }
   });
 

@@ -80,6 +80,19 @@ describe('warden agent: a real agent process driving a real dockerd', () => {
     await expect(client.inspect(name)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('tells whether its host holds an image (a reference with "/" and ":" in the path), 400 for a bad one', async () => {
+    const client = agentClient({ url: agent.url, key });
+    const found = await client.image(image);
+    expect(found).toMatchObject({ ref: image, tags: [image] });
+    expect(found?.id).toMatch(/^sha256:/);
+    expect(await client.image('no-such/image:9')).toBeUndefined();
+    const bad = await client.call('GET', `/v1/images/${encodeURIComponent('UPPER/Case')}`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('ref');
+    const unsigned = await fetch(`${agent.url}/v1/images/${encodeURIComponent(image)}`);
+    expect(unsigned.status).toBe(401);
+  });
+
   it('names an unknown image in a 404 and creates nothing', async () => {
     const client = agentClient({ url: agent.url, key });
     const name = `ws-${crypto.randomUUID()}`;
@@ -160,6 +173,7 @@ describe('warden agent: a real agent process driving a real dockerd', () => {
       '/v1/containers/{ref}/stop',
       '/v1/enrol',
       '/v1/health',
+      '/v1/images/{ref}',
       '/v1/system',
     ]);
   });

@@ -6,11 +6,14 @@ import {
   type AgentEvent,
   agentDecider,
   quotaDecider,
+  type SettingsEvent,
   type SlotEvent,
   type WorkspaceCommand,
   type WorkspaceEvent,
+  type WorkspaceSettingsCommand,
   type WorkspaceStatus,
   workspaceDecider,
+  workspaceSettingsDecider,
   workspacesEventSchemas,
 } from '../../src/commands/workspaces/index.ts';
 import { specFor } from '../support/decider-spec.ts';
@@ -228,6 +231,123 @@ describe('workspace quota', () => {
       .given([claimed(workspaceId, userId, 1), released])
       .when(claim(agentId, otherUser, 1))
       .thenEvents([claimed(agentId, otherUser, 1)]);
+  });
+
+  const secondWorkspace = '7f000000-0000-4000-8000-000000000006';
+  const room = {
+    agentId,
+    agentName: 'host-a',
+    capacity: { cpus: 1, memoryMb: 512, workspaces: 2 },
+    resources: { cpus: 0.5, memoryMb: 256 },
+  };
+  const placedOn = (workspace: string): SlotEvent => ({
+    type: 'WorkspaceSlotPlaced',
+    data: { tenantId, workspaceId: workspace, agentId, cpus: 0.5, memoryMb: 256, at },
+  });
+
+  it('takes the chosen agent’s room in the same append as the slot, and refuses what does not fit with the numbers', () => {
+    spec
+      .given([])
+      .when({ ...claim(workspaceId, userId, null), placement: room })
+      .thenEvents([claimed(workspaceId, userId, null), placedOn(workspaceId)]);
+    spec
+      .given([claimed(workspaceId, userId, null), placedOn(workspaceId)])
+      .when({ ...claim(secondWorkspace, otherUser, null), placement: room })
+      .thenEvents([claimed(secondWorkspace, otherUser, null), placedOn(secondWorkspace)]);
+    const full = [
+      claimed(workspaceId, userId, null),
+      placedOn(workspaceId),
+      claimed(secondWorkspace, otherUser, null),
+      placedOn(secondWorkspace),
+    ];
+    const third = '7f000000-0000-4000-8000-000000000007';
+    expect(() =>
+      quotaDecider.decide(
+        { ...claim(third, '7f000000-0000-4000-8000-000000000008', null), placement: room },
+        fold(quotaDecider, full),
+      ),
+    ).toThrow('the agent host-a has 0 CPUs, 0 MB and 0 workspaces free; asked for 0.5 CPUs and 256 MB');
+  });
+
+  it('places a claimed slot once per agent, refuses a full agent, and frees the room on release', () => {
+    const place = { type: 'PlaceWorkspaceSlot', tenantId, workspaceId, at, ...room } as const;
+    spec
+      .given([claimed(workspaceId, userId, null)])
+      .when(place)
+      .thenEvents([placedOn(workspaceId)]);
+    spec
+      .given([claimed(workspaceId, userId, null), placedOn(workspaceId)])
+      .when(place)
+      .thenEvents([]);
+    spec.given([]).when(place).thenFails('NOT_FOUND');
+    const big = { ...room, resources: { cpus: 0.75, memoryMb: 256 } };
+    spec
+      .given([
+        claimed(secondWorkspace, otherUser, null),
+        placedOn(secondWorkspace),
+        claimed(workspaceId, userId, null),
+      ])
+      .when({ ...place, ...big })
+      .thenFails('CONFLICT');
+    spec
+      .given([
+        claimed(secondWorkspace, otherUser, null),
+        placedOn(secondWorkspace),
+        {
+          type: 'WorkspaceSlotReleased',
+          data: { tenantId, workspaceId: secondWorkspace, userId: otherUser, at },
+        },
+        claimed(workspaceId, userId, null),
+      ])
+      .when({ ...place, ...big })
+      .thenEvents([
+        {
+          type: 'WorkspaceSlotPlaced',
+          data: { tenantId, workspaceId, agentId, cpus: 0.75, memoryMb: 256, at },
+        },
+      ]);
+  });
+});
+
+describe('workspace settings', () => {
+  const spec = specFor(workspaceSettingsDecider);
+  const turnOn: WorkspaceSettingsCommand = {
+    type: 'SetWorkspaceOnApproval',
+    tenantId,
+    enabled: true,
+    image: 'warden-test/busybox:1',
+    resources: { cpus: 0.5, memoryMb: 256 },
+    ports: [8080],
+    at,
+    by: userId,
+  };
+  const { type: _, ...data } = turnOn as Extract<
+    WorkspaceSettingsCommand,
+    { type: 'SetWorkspaceOnApproval' }
+  >;
+  const set: SettingsEvent = { type: 'WorkspaceOnApprovalSet', data };
+
+  it('is off until an admin turns it on with an image, and the same setting again appends nothing', () => {
+    expect(workspaceSettingsDecider.initialState().onApproval.enabled).toBe(false);
+    spec.given([]).when(turnOn).thenEvents([set]);
+    spec.given([set]).when(turnOn).thenEvents([]);
+    spec
+      .given([])
+      .when({ ...turnOn, image: null })
+      .thenFails('INVALID');
+    spec
+      .given([set])
+      .when({ ...turnOn, enabled: false })
+      .thenEvents([{ type: 'WorkspaceOnApprovalSet', data: { ...data, enabled: false } }]);
+  });
+
+  it('records why an approval got no workspace', () => {
+    spec
+      .given([set])
+      .when({ type: 'RecordWorkspaceOnApprovalRefused', tenantId, userId, reason: 'quota full', at })
+      .thenEvents([
+        { type: 'WorkspaceOnApprovalRefused', data: { tenantId, userId, reason: 'quota full', at } },
+      ]);
   });
 });
 

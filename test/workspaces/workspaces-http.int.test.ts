@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
-import { type Dockerd, startDockerd } from '../support/docker.ts';
+import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { type RunningAgent, startAgent } from './agent-support.ts';
 
 interface WorkspaceBody {
@@ -17,17 +17,21 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
   let daemon: Dockerd;
   let agent: RunningAgent;
   let spareAgent: RunningAgent;
+  let image: string;
+  /** Agents started by a test (one per tenant: an agent enrols once). */
+  const more: RunningAgent[] = [];
 
   beforeAll(async () => {
     daemon = await startDockerd();
-    [t, agent, spareAgent] = await Promise.all([
+    [t, agent, spareAgent, image] = await Promise.all([
       testApp(freshPGlite),
       startAgent(daemon),
       startAgent(daemon),
+      importBaseImage(daemon),
     ]);
   });
   afterAll(async () => {
-    await Promise.all([agent?.dispose(), spareAgent?.dispose()]);
+    await Promise.all([agent?.dispose(), spareAgent?.dispose(), ...more.map((a) => a.dispose())]);
     await daemon?.stop();
     await t?.dispose();
   });
@@ -35,6 +39,27 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
   const register = (token: string, tenant: string, body: Record<string, unknown>) =>
     t.request('/v1/agents', { token, tenant, json: body });
   const capacity = { cpus: 2, memory_mb: 1024, workspaces: 3 };
+
+  /** A tenant (plan `plan`) with an admin and an agent of its own, registered and visible. */
+  const tenantWithAgent = async (plan: 'free' | 'enterprise' = 'enterprise') => {
+    const own = await startAgent(daemon);
+    more.push(own);
+    const tenant = await t.tenant(undefined, plan);
+    const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
+    const registered = await register(admin.token, tenant.slug, {
+      name: 'own-host',
+      url: own.url,
+      enrolment_token: own.token,
+      capacity: { cpus: 8, memory_mb: 8192, workspaces: 20 },
+    });
+    expect(registered.status).toBe(201);
+    await t.engine.waitFor(
+      ['workspaceAgentList'],
+      BigInt(registered.headers.get('x-position') ?? '0'),
+      5_000,
+    );
+    return { admin, slug: tenant.slug };
+  };
 
   it('lets an admin register an agent (enrolled once), and refuses a member and a wrong token', async () => {
     const admin = await t.user({ role: 'admin' });
@@ -85,14 +110,13 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
     expect(foreign.status).toBe(404);
   });
 
-  it('takes a request for oneself, refuses a second one, another user’s (member) and unknown users and agents', async () => {
-    const admin = await t.user({ role: 'admin' });
-    const member = await t.user({ tenant: admin.tenantSlug, role: 'member' });
-    const slug = admin.tenantSlug;
+  it('takes a request for oneself, refuses a second one, another user’s (member) and unknown users, agents and images', async () => {
+    const { admin, slug } = await tenantWithAgent();
+    const member = await t.user({ tenant: slug, role: 'member' });
     const mine = await t.request('/v1/workspaces', {
       token: member.token,
       tenant: slug,
-      json: { image: 'warden-test/busybox:1', resources: { cpus: 0.5, memory_mb: 128 } },
+      json: { image, resources: { cpus: 0.5, memory_mb: 128 } },
     });
     expect(mine.status).toBe(202);
     const workspace = (await mine.json()) as WorkspaceBody;
@@ -105,14 +129,32 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
     const again = await t.request('/v1/workspaces', {
       token: member.token,
       tenant: slug,
-      json: { image: 'x/y:1' },
+      json: { image },
     });
     expect(again.status).toBe(409);
+    expect(((await again.json()) as { detail: string }).detail).toContain(
+      `the user already has a workspace (${workspace.id})`,
+    );
+
+    // An image no agent of the tenant holds is refused at request time, naming it; nothing is appended.
+    const other = await t.user({ tenant: slug, role: 'member' });
+    const before = (await t.store.readAll()).length;
+    const unknownImage = await t.request('/v1/workspaces', {
+      token: other.token,
+      tenant: slug,
+      json: { image: 'example/no-such-image:9' },
+    });
+    expect(unknownImage.status).toBe(422);
+    const problem = (await unknownImage.json()) as { errors: Array<{ path: string; message: string }> };
+    expect(problem.errors[0]?.path).toBe('image');
+    expect(problem.errors[0]?.message).toContain('unknown image example/no-such-image:9');
+    expect(problem.errors[0]?.message).toContain('own-host');
+    expect((await t.store.readAll()).length).toBe(before);
 
     const forOther = await t.request('/v1/workspaces', {
       token: member.token,
       tenant: slug,
-      json: { image: 'x/y:1', user_id: admin.userId },
+      json: { image, user_id: admin.userId },
     });
     expect(forOther.status).toBe(403);
 
@@ -120,7 +162,7 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
     const noUser = await t.request('/v1/workspaces', {
       token: admin.token,
       tenant: slug,
-      json: { image: 'x/y:1', user_id: unknownUser },
+      json: { image, user_id: unknownUser },
     });
     expect(noUser.status).toBe(422);
     expect(JSON.stringify(await noUser.json())).toContain(unknownUser);
@@ -129,7 +171,7 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
     const noAgent = await t.request('/v1/workspaces', {
       token: admin.token,
       tenant: slug,
-      json: { image: 'x/y:1', agent_id: unknownAgent },
+      json: { image, agent_id: unknownAgent },
     });
     expect(noAgent.status).toBe(404);
     expect(JSON.stringify(await noAgent.json())).toContain(unknownAgent);
@@ -149,7 +191,7 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
       token: admin.token,
       tenant: admin.tenantSlug,
       headers: { 'x-min-position': registered.headers.get('x-position') ?? '0' },
-      json: { image: 'x/y:1', agent_id: agentId, resources: { cpus: 4, memory_mb: 128 } },
+      json: { image, agent_id: agentId, resources: { cpus: 4, memory_mb: 128 } },
     });
     expect(tooBig.status).toBe(409);
     const detail = ((await tooBig.json()) as { detail: string }).detail;
@@ -158,8 +200,8 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
   });
 
   it('holds the plan’s quota under concurrent requests: a free tenant gets exactly one workspace', async () => {
-    const tenant = await t.tenant(undefined, 'free');
-    const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
+    const { admin, slug } = await tenantWithAgent('free');
+    const tenant = { slug };
     const users = await Promise.all(
       [1, 2, 3, 4].map(() => t.register({ tenantId: admin.tenantId, role: 'member' })),
     );
@@ -168,7 +210,7 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
         t.request('/v1/workspaces', {
           token: admin.token,
           tenant: tenant.slug,
-          json: { image: 'x/y:1', user_id: u.userId },
+          json: { image, user_id: u.userId },
         }),
       ),
     );
@@ -181,14 +223,13 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
   });
 
   it('shows a member only their own workspace; anyone else’s, and another tenant’s, are 404', async () => {
-    const admin = await t.user({ role: 'admin' });
-    const ann = await t.user({ tenant: admin.tenantSlug, role: 'member' });
-    const bob = await t.user({ tenant: admin.tenantSlug, role: 'member' });
-    const slug = admin.tenantSlug;
-    const request = (who: { token: string }, image: string) =>
+    const { admin, slug } = await tenantWithAgent();
+    const ann = await t.user({ tenant: slug, role: 'member' });
+    const bob = await t.user({ tenant: slug, role: 'member' });
+    const request = (who: { token: string }) =>
       t.request('/v1/workspaces', { token: who.token, tenant: slug, json: { image } });
-    const annWs = (await (await request(ann, 'a/a:1')).json()) as WorkspaceBody;
-    const bobWs = (await (await request(bob, 'b/b:1')).json()) as WorkspaceBody;
+    const annWs = (await (await request(ann)).json()) as WorkspaceBody;
+    const bobWs = (await (await request(bob)).json()) as WorkspaceBody;
     const at = bobWs.position;
 
     const annList = await t.request('/v1/workspaces', {

@@ -20,6 +20,9 @@ export const permissions = [
   /** The tenant's tool target allowlist, and every member's executions (not only their own). */
   'tools:manage',
   'workspaces:use',
+  /** Every agent and every workspace of the tenant, read-only (operators: the seed's "qvp"). */
+  'workspaces:view',
+  /** Agents, anyone's workspace and the tenant's workspace settings: admins only. */
   'workspaces:manage',
   'audit:read',
   /** Registering and managing the tenant's OAuth clients (applications that sign users in with Warden). */
@@ -48,7 +51,7 @@ export const permissionMatrix: Readonly<Record<TenantRole, readonly Permission[]
     (p) => p !== 'projections:rebuild' && p !== 'platform:manage' && p !== 'tenant:manage',
   ),
   approver: [...everyone, 'users:read', 'packages:approve', 'audit:read'],
-  operator: [...everyone, 'workspaces:manage'],
+  operator: [...everyone, 'workspaces:view'],
   member: everyone,
 };
 

@@ -5,7 +5,12 @@ import { packageDecider, policyDecider, requestDecider } from '../packages/index
 import { domainDecider, tenantDecider } from '../tenancy/index.ts';
 import { executionDecider, targetsDecider } from '../tools/index.ts';
 import { issueDecider, projectDecider } from '../tracker/index.ts';
-import { agentDecider, quotaDecider, workspaceDecider } from '../workspaces/index.ts';
+import {
+  agentDecider,
+  quotaDecider,
+  workspaceDecider,
+  workspaceSettingsDecider,
+} from '../workspaces/index.ts';
 
 /**
  * What replay needs of an aggregate: its own `initialState` and `evolve`, and how its state may be
@@ -71,6 +76,7 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('workspaces.Agent', agentDecider),
   aggregate('workspaces.Workspace', workspaceDecider),
   aggregate('workspaces.Quota', quotaDecider),
+  aggregate('workspaces.Settings', workspaceSettingsDecider),
   aggregate('tools.Execution', executionDecider, { snapshots: true }),
   aggregate('tools.Targets', targetsDecider, { snapshots: true }),
 ];

@@ -76,6 +76,36 @@ export const workspacesEventSchemas = {
     at,
   }),
   WorkspaceSlotReleased: z.object({ tenantId: z.uuid(), workspaceId: z.uuid(), userId: z.uuid(), at }),
+  /**
+   * The slot's workspace takes room on an agent (the quota's stream): every placement in a tenant
+   * appends here with the expected revision, so concurrent placements cannot overfill an agent.
+   */
+  WorkspaceSlotPlaced: z.object({
+    tenantId: z.uuid(),
+    workspaceId: z.uuid(),
+    agentId: z.uuid(),
+    cpus: z.number().positive(),
+    memoryMb: z.number().int().positive(),
+    at,
+  }),
+
+  /** The tenant's "workspace on approval" setting (its settings stream): admins only. */
+  WorkspaceOnApprovalSet: z.object({
+    tenantId: z.uuid(),
+    enabled: z.boolean(),
+    image: ImageRef.nullable(),
+    resources: Resources,
+    ports: z.array(z.number().int().min(1).max(65535)).min(1).max(8),
+    at,
+    by,
+  }),
+  /** An approval the setting could not serve (quota full, user already has one…): why, not silence. */
+  WorkspaceOnApprovalRefused: z.object({
+    tenantId: z.uuid(),
+    userId: z.uuid(),
+    reason: z.string().max(500),
+    at,
+  }),
 
   WorkspaceRequested: z.object({
     ...workspace,
@@ -134,11 +164,13 @@ export const workspacesEventTypes = Object.keys(workspacesEventSchemas) as Works
 
 export type AgentEvent = Extract<WorkspacesEvent, { type: `Agent${string}` }>;
 export type SlotEvent = Extract<WorkspacesEvent, { type: `WorkspaceSlot${string}` }>;
-export type WorkspaceEvent = Exclude<WorkspacesEvent, AgentEvent | SlotEvent>;
+export type SettingsEvent = Extract<WorkspacesEvent, { type: `WorkspaceOnApproval${string}` }>;
+export type WorkspaceEvent = Exclude<WorkspacesEvent, AgentEvent | SlotEvent | SettingsEvent>;
 
 export const agentStreamId = (agentId: string) => `workspaces.Agent-${agentId}`;
 export const workspaceStreamId = (workspaceId: string) => `workspaces.Workspace-${workspaceId}`;
 export const quotaStreamId = (tenantId: string) => `workspaces.Quota-${tenantId}`;
+export const settingsStreamId = (tenantId: string) => `workspaces.Settings-${tenantId}`;
 
 /** Validates events against their stored contract, as `decide` returns them. */
 export const checkEvents = <E extends WorkspacesEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>

@@ -1,8 +1,13 @@
 import type { CommandStore as EventStore } from '../kernel/index.ts';
 import { type CommandContext, type CommandResult, handle, load, notFound } from '../kernel/index.ts';
 import { type AgentCommand, type AgentState, agentDecider } from './agent.ts';
-import { agentStreamId, quotaStreamId, workspaceStreamId } from './events.ts';
-import { quotaDecider } from './quota.ts';
+import { agentStreamId, quotaStreamId, settingsStreamId, workspaceStreamId } from './events.ts';
+import { type PlacementRequest, quotaDecider } from './quota.ts';
+import {
+  type WorkspaceSettingsCommand,
+  type WorkspaceSettingsState,
+  workspaceSettingsDecider,
+} from './settings.ts';
 import { type WorkspaceCommand, type WorkspaceState, workspaceDecider } from './workspace.ts';
 
 /** Concurrent requests in one tenant all append to its quota stream: each retries until it decides. */
@@ -60,7 +65,9 @@ export type RequestWorkspaceInput = Omit<Extract<WorkspaceCommand, { type: 'Requ
 
 /**
  * Takes a slot of the tenant's quota (refused 409 when the plan's limit is reached or the user
- * already has a workspace, whatever runs concurrently), then opens the workspace's stream.
+ * already has a workspace, whatever runs concurrently) and, when an agent is chosen, its room on that
+ * agent in the same append (refused 409 with the numbers when it does not fit; an unknown agent is a
+ * 404 naming it), then opens the workspace's stream.
  */
 export async function requestWorkspace(
   store: EventStore,
@@ -68,6 +75,17 @@ export async function requestWorkspace(
   context: CommandContext,
 ): Promise<CommandResult<WorkspaceState>> {
   const { limit, ...request } = input;
+  let placement: PlacementRequest | undefined;
+  if (input.agentId !== null) {
+    const agent = await findAgent(store, input.tenantId, input.agentId);
+    if (!agent) throw notFound(`agent ${input.agentId}`);
+    placement = {
+      agentId: agent.state.agentId,
+      agentName: agent.state.name,
+      capacity: agent.state.capacity,
+      resources: input.resources,
+    };
+  }
   await handle(
     store,
     quotaStreamId(input.tenantId),
@@ -78,6 +96,7 @@ export async function requestWorkspace(
       workspaceId: input.workspaceId,
       userId: input.userId,
       limit,
+      ...(placement ? { placement } : {}),
       at: input.at,
     },
     { ...context, maxAttempts: QUOTA_ATTEMPTS },
@@ -117,5 +136,28 @@ export async function releaseWorkspaceSlot(
     quotaDecider,
     { type: 'ReleaseWorkspaceSlot', tenantId, workspaceId, at },
     { ...context, maxAttempts: QUOTA_ATTEMPTS },
+  );
+}
+
+export async function loadWorkspaceSettings(
+  store: EventStore,
+  tenantId: string,
+): Promise<{ state: WorkspaceSettingsState; revision: number }> {
+  const loaded = await load(store, settingsStreamId(tenantId), workspaceSettingsDecider);
+  return { state: loaded.state, revision: loaded.revision };
+}
+
+/** Sets the tenant's "workspace on approval" setting (the same setting again appends nothing). */
+export function setWorkspaceOnApproval(
+  store: EventStore,
+  input: Omit<Extract<WorkspaceSettingsCommand, { type: 'SetWorkspaceOnApproval' }>, 'type'>,
+  context: CommandContext,
+): Promise<CommandResult<WorkspaceSettingsState>> {
+  return handle(
+    store,
+    settingsStreamId(input.tenantId),
+    workspaceSettingsDecider,
+    { type: 'SetWorkspaceOnApproval', ...input },
+    context,
   );
 }

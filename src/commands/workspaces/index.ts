@@ -9,7 +9,9 @@ export {
   ProvisioningStep,
   quotaStreamId,
   Resources,
+  type SettingsEvent,
   type SlotEvent,
+  settingsStreamId,
   type WorkspaceEvent,
   WorkspaceStatus,
   type WorkspacesEvent,
@@ -24,12 +26,26 @@ export {
   deregisterAgent,
   findAgent,
   findWorkspace,
+  loadWorkspaceSettings,
   type RequestWorkspaceInput,
   registerAgent,
   releaseWorkspaceSlot,
   requestWorkspace,
+  setWorkspaceOnApproval,
 } from './handle.ts';
-export { type QuotaCommand, type QuotaState, quotaDecider } from './quota.ts';
+export {
+  agentUsageOf,
+  type PlacementRequest,
+  type QuotaCommand,
+  type QuotaState,
+  quotaDecider,
+  type SlotPlacement,
+} from './quota.ts';
+export {
+  type WorkspaceSettingsCommand,
+  type WorkspaceSettingsState,
+  workspaceSettingsDecider,
+} from './settings.ts';
 export {
   containerNameOf,
   type WorkspaceActor,

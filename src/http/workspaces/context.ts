@@ -14,11 +14,20 @@ export interface WorkspacesDeps {
   keys: AgentKeys;
 }
 
-/** The tenant, the caller (and whether they manage workspaces) and the command context of a request. */
+/**
+ * The tenant, the caller and the command context of a request. `manager` (`workspaces:manage`, owner
+ * and admin) acts on anyone's workspace; `viewer` (`workspaces:view` or manage, so operators too) sees
+ * every agent and workspace of the tenant but acts only on their own.
+ */
 export function workspacesContext(c: Context<AppEnv>) {
   const tenant = tenantOf(c);
   const principal = principalOf(c);
-  const actor = { userId: principal.userId, manager: principal.permissions.has('workspaces:manage') };
+  const manager = principal.permissions.has('workspaces:manage');
+  const actor = {
+    userId: principal.userId,
+    manager,
+    viewer: manager || principal.permissions.has('workspaces:view'),
+  };
   const context = commandContext(c, { tenantId: tenant.id, actorId: principal.userId }, { ifMatch: false });
   return { tenant, actor, context };
 }

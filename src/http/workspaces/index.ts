@@ -7,6 +7,7 @@ import type { AppEnv, ReadModels } from '../kit/index.ts';
 import { readTables, validationHook } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
 import { agentRoutes } from './agents.ts';
+import { settingsRoutes } from './settings.ts';
 import { workspaceRoutes } from './workspaces.ts';
 
 export interface WorkspacesRouteDeps {
@@ -17,19 +18,24 @@ export interface WorkspacesRouteDeps {
 }
 
 /**
- * `/v1/agents…` (`workspaces:manage`) and `/v1/workspaces…` (`workspaces:use`; a member acts on their
- * own workspace, `workspaces:manage` on anyone's in the tenant).
+ * `/v1/agents…` (read with `workspaces:view`, changed with `workspaces:manage`) and `/v1/workspaces…`
+ * (`workspaces:use`: a member sees and acts on their own workspace; `workspaces:view` sees everyone's;
+ * `workspaces:manage` acts on anyone's in the tenant and sets the tenant's workspace settings).
  */
 export function workspacesRoutes(deps: WorkspacesRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const full = { ...deps, keys: agentKeys(readTables<unknown>(deps.db)) };
-  app.on(['GET', 'POST', 'DELETE'], ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:manage'));
+  app.on('GET', ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:view', 'workspaces:manage'));
+  app.on(['POST', 'DELETE'], ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:manage'));
+  app.on('GET', '/v1/workspace-settings', requirePermission('workspaces:view', 'workspaces:manage'));
+  app.on('PUT', '/v1/workspace-settings', requirePermission('workspaces:manage'));
   app.on(
     ['GET', 'POST', 'DELETE'],
     ['/v1/workspaces', '/v1/workspaces/*'],
-    requirePermission('workspaces:use', 'workspaces:manage'),
+    requirePermission('workspaces:use', 'workspaces:view', 'workspaces:manage'),
   );
   app.route('/', agentRoutes(full));
+  app.route('/', settingsRoutes(full));
   app.route('/', workspaceRoutes(full));
   return app;
 }

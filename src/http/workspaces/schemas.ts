@@ -76,3 +76,32 @@ export const DeleteWorkspaceQuery = z.strictObject({
 });
 
 export const IdParam = z.object({ id: z.uuid() });
+
+const OnApproval = z.strictObject({
+  enabled: z.boolean(),
+  image: ImageRef.nullable()
+    .default(null)
+    .meta({ description: 'The image every approved user’s workspace runs; required when enabled' }),
+  resources: z
+    .strictObject({
+      cpus: z.number().positive().max(64).default(1),
+      memory_mb: z.number().int().min(16).max(1_048_576).default(512),
+    })
+    .default({ cpus: 1, memory_mb: 512 }),
+  ports: z.array(z.number().int().min(1).max(65535)).min(1).max(8).default([8080]),
+});
+
+export const WorkspaceSettingsBody = z.strictObject({ workspace_on_approval: OnApproval });
+
+export const WorkspaceSettings = z
+  .object({
+    workspace_on_approval: z.object({
+      enabled: z.boolean(),
+      image: z.string().nullable(),
+      resources: z.object({ cpus: z.number(), memory_mb: z.number() }),
+      ports: z.array(z.number()),
+      updated_at: z.string().nullable(),
+      updated_by: z.string().nullable(),
+    }),
+  })
+  .meta({ id: 'WorkspaceSettings' });

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { findUser } from '../../commands/identity/index.ts';
-import { conflict, invalid, notFound } from '../../commands/kernel/index.ts';
+import { invalid, notFound } from '../../commands/kernel/index.ts';
 import { PlanId, plans } from '../../commands/tenancy/index.ts';
 import {
   changeWorkspace,
@@ -11,8 +11,6 @@ import {
   type WorkspaceState,
 } from '../../commands/workspaces/index.ts';
 import {
-  agentRow,
-  agentUsage,
   listWorkspaces,
   type WorkspaceListTable,
   type WorkspacesReadTables,
@@ -28,6 +26,7 @@ import {
   validationHook,
 } from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
+import { requireKnownImage } from './images.ts';
 import {
   CreateWorkspaceBody,
   DeleteWorkspaceQuery,
@@ -92,7 +91,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
     const { tenant, actor } = workspacesContext(c);
     const found = await findWorkspace(deps.store, tenant.id, workspaceId);
     if (!found || found.state.status === 'deleted') throw notFound('workspace');
-    if (!actor.manager && found.state.userId !== actor.userId) throw notFound('workspace');
+    if (!actor.viewer && found.state.userId !== actor.userId) throw notFound('workspace');
     return found;
   };
 
@@ -125,26 +124,9 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
         throw invalid([{ path: 'user_id', message: `no user ${userId} in this tenant` }]);
       }
       const resources = { cpus: body.resources.cpus, memoryMb: body.resources.memory_mb };
-      if (body.agent_id) {
-        // The agent and its usage come from read models: a caller who just registered it says so.
-        await deps.readModels.awaitPosition(c, ['workspaceAgentList', 'workspaceList']);
-        const agent = await agentRow(db, tenant.id, body.agent_id);
-        if (!agent) throw notFound(`agent ${body.agent_id}`);
-        const used = (await agentUsage(db, tenant.id)).get(agent.id) ?? {
-          cpus: 0,
-          memoryMb: 0,
-          workspaces: 0,
-        };
-        if (
-          used.cpus + resources.cpus > agent.cpus ||
-          used.memoryMb + resources.memoryMb > agent.memory_mb ||
-          used.workspaces + 1 > agent.max_workspaces
-        ) {
-          throw conflict(
-            `the agent ${agent.name} has ${agent.cpus - used.cpus} CPUs, ${agent.memory_mb - used.memoryMb} MB and ${agent.max_workspaces - used.workspaces} workspaces free; asked for ${resources.cpus} CPUs and ${resources.memoryMb} MB`,
-          );
-        }
-      }
+      // The agents come from a read model: a caller who just registered one says so (X-Min-Position).
+      await deps.readModels.awaitPosition(c, ['workspaceAgentList']);
+      await requireKnownImage(deps, tenant.id, body.image, 'image', body.agent_id ?? null);
       const planId = PlanId.safeParse(tenant.plan);
       const limit = planId.success ? plans[planId.data].workspaces : 0;
       const result = await requestWorkspace(
@@ -188,8 +170,8 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       const { tenant, actor } = workspacesContext(c);
       const query = c.req.valid('query');
       await deps.readModels.awaitPosition(c, ['workspaceList']);
-      const userId = actor.manager ? query.user : actor.userId;
-      if (!actor.manager && query.user && query.user !== actor.userId)
+      const userId = actor.viewer ? query.user : actor.userId;
+      if (!actor.viewer && query.user && query.user !== actor.userId)
         return c.json({ items: [], next_cursor: null }, 200);
       const after = query.cursor ? decodeCursor(query.cursor, 'created_at') : undefined;
       const rows = await listWorkspaces(
@@ -249,7 +231,15 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       async (c) => {
         const { tenant, actor, context } = workspacesContext(c);
         const { id } = c.req.valid('param');
-        await visible(c, id);
+        const found = await visible(c, id);
+        if (!actor.manager && found.state.userId !== actor.userId) {
+          // An operator sees every workspace but starts and stops only their own.
+          throw new RequestError(
+            403,
+            'forbidden',
+            `${action === 'start' ? 'starting' : 'stopping'} another user's workspace needs workspaces:manage`,
+          );
+        }
         const at = deps.clock().toISOString();
         const result = await changeWorkspace(
           deps.store,

@@ -1,1 +1,2 @@
+export { workspaceOnApproval } from './on-approval.ts';
 export { workspaceProvisioning } from './provisioning.ts';

@@ -1,6 +1,7 @@
 import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { isDomainError, load } from '../../commands/kernel/index.ts';
 import {
+  agentUsageOf,
   containerNameOf,
   type ProvisioningStep,
   quotaDecider,
@@ -12,7 +13,7 @@ import {
   workspaceStreamId,
 } from '../../commands/workspaces/index.ts';
 import type { RecordedEvent } from '../../eventstore/port.ts';
-import { agentUsage, listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
+import { listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
 import { AgentCallError, type AgentClient, agentClient, agentKeys } from '../../workspaces/index.ts';
 import { defineProcessManager, type ProcessContext, viewAs } from '../runtime/index.ts';
 
@@ -57,33 +58,51 @@ async function clientFor(ctx: Ctx, tenantId: string, agentId: string): Promise<A
   return agentClient({ url: agent.url, key, timeoutMs: 20_000 });
 }
 
-/** The agent with the most free CPU that fits the request (or the one asked for, if it fits). */
+/**
+ * Places the workspace: on the agent asked for, or else the one with the most free CPU that fits.
+ * Room is taken on the tenant's quota stream (expected revision), not read from a read model, so two
+ * placements running at once cannot overfill an agent: the loser is refused and tries the next agent.
+ */
 async function place(ctx: Ctx, state: WorkspaceState, exclude?: string): Promise<string | undefined> {
-  const [agents, usage] = await Promise.all([
+  const [agents, quota] = await Promise.all([
     listAgents(ctx.db, state.tenantId),
-    agentUsage(ctx.db, state.tenantId),
+    load(ctx.store, quotaStreamId(state.tenantId), quotaDecider),
   ]);
-  const fits = agents
+  const candidates = agents
     .filter((agent) => agent.id !== exclude)
     .filter(
       (agent) =>
         exclude !== undefined || state.requestedAgentId === null || agent.id === state.requestedAgentId,
     )
-    .map((agent) => {
-      const used = usage.get(agent.id) ?? { cpus: 0, memoryMb: 0, workspaces: 0 };
-      return {
-        agent,
-        freeCpus: agent.cpus - used.cpus,
-        freeMemory: agent.memory_mb - used.memoryMb,
-        freeSlots: agent.max_workspaces - used.workspaces,
-      };
-    })
-    .filter(
-      (c) =>
-        c.freeCpus >= state.resources.cpus && c.freeMemory >= state.resources.memoryMb && c.freeSlots >= 1,
-    )
-    .sort((a, b) => b.freeCpus - a.freeCpus || a.agent.name.localeCompare(b.agent.name));
-  return fits[0]?.agent.id;
+    .map((agent) => ({ agent, used: agentUsageOf(quota.state, agent.id, state.workspaceId) }))
+    .sort(
+      (a, b) =>
+        b.agent.cpus - b.used.cpus - (a.agent.cpus - a.used.cpus) || a.agent.name.localeCompare(b.agent.name),
+    );
+  for (const { agent } of candidates) {
+    try {
+      await ctx.issue(
+        quotaStreamId(state.tenantId),
+        quotaDecider,
+        {
+          type: 'PlaceWorkspaceSlot',
+          tenantId: state.tenantId,
+          workspaceId: state.workspaceId,
+          agentId: agent.id,
+          agentName: agent.name,
+          capacity: { cpus: agent.cpus, memoryMb: agent.memory_mb, workspaces: agent.max_workspaces },
+          resources: state.resources,
+          at: now(),
+        },
+        { key: `place-${agent.id}`, maxAttempts: 100 },
+      );
+      return agent.id;
+    } catch (error) {
+      // No room there (any more), or the slot is gone (the workspace was deleted): the next one.
+      if (!isDomainError(error)) throw error;
+    }
+  }
+  return undefined;
 }
 
 async function fail(ctx: Ctx, state: WorkspaceState, step: ProvisioningStep, reason: string) {

@@ -80,3 +80,11 @@ export const RefParams = z.object({ ref: ContainerRef });
 export const ListQuery = z.object({ label: z.union([z.string(), z.array(z.string())]).optional() });
 export const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(10_000).default(200) });
 export const DeleteQuery = z.object({ volumes: z.enum(['true', 'false']).default('false') });
+
+/** An image reference as Docker takes it (`name[:tag]`, optionally with a registry host or digest). */
+export const ImageParams = z.object({
+  ref: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'an image reference such as example/editor:1'),
+});
+export const Image = z.object({ ref: z.string(), id: z.string(), tags: z.array(z.string()) }).meta({
+  id: 'AgentImage',
+});

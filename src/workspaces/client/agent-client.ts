@@ -114,6 +114,15 @@ export function agentClient(options: AgentClientOptions) {
         200,
       );
     },
+    /** The image as the agent's host holds it, or undefined when the host has no such image. */
+    image: async (ref: string) => {
+      const response = await call('GET', `/v1/images/${encodeURIComponent(ref)}`);
+      if (response.status === 404) {
+        await response.body?.cancel();
+        return undefined;
+      }
+      return expect<{ ref: string; id: string; tags: string[] }>(response, 200);
+    },
     inspect: async (name: string) => expect<AgentContainer>(await call('GET', ref(name)), 200),
     start: async (name: string) => expect<AgentContainer>(await call('POST', `${ref(name)}/start`), 200),
     stop: async (name: string) => expect<AgentContainer>(await call('POST', `${ref(name)}/stop`), 200),

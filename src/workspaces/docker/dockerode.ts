@@ -99,6 +99,17 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
         return translate(error, 'docker info');
       }
     },
+    async image(ref: string) {
+      try {
+        const found = await docker.getImage(ref).inspect();
+        return { id: found.Id, tags: found.RepoTags ?? [] };
+      } catch (error) {
+        if (failureOf(error).statusCode === 404) {
+          throw new ContainerEngineError('image_not_found', `image "${ref}" not found on this host`);
+        }
+        return translate(error, `image "${ref}"`);
+      }
+    },
     async create(spec: ContainerSpec) {
       try {
         await docker.getImage(spec.image).inspect();

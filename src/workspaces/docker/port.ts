@@ -18,6 +18,8 @@ export interface ContainerEngine {
   /** Containers carrying every given label (`key=value` or `key`). */
   list(labels: string[]): Promise<ContainerInfo[]>;
   logs(ref: string, tail: number): Promise<string>;
+  /** The image as this host holds it (Warden refuses a workspace whose image no agent has). */
+  image(ref: string): Promise<{ id: string; tags: string[] }>;
 }
 
 export interface ContainerSpec {
