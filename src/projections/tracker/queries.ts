@@ -199,6 +199,15 @@ export async function commentsOf(db: Kysely<DB>, issueId: string, includeDeleted
   return query.orderBy('created_at').orderBy('id').limit(1000).execute();
 }
 
+export function commentOf(db: Kysely<DB>, issueId: string, commentId: string) {
+  return db
+    .selectFrom('issue_comments')
+    .selectAll()
+    .where('issue_id', '=', issueId)
+    .where('id', '=', commentId)
+    .executeTakeFirst();
+}
+
 export async function projectPage(
   db: Kysely<ProjectListTables>,
   request: { tenantId: string; archived?: boolean; limit: number; after?: { key: string; id: string } },
