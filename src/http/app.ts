@@ -281,7 +281,7 @@ export function createApp(deps: AppDeps) {
   });
   app.use('/v1/*', except('/v1/auth/*', keyed));
 
-  const reads = readModels(deps.projections, deps.config.WARDEN_READ_WAIT_MS);
+  const reads = readModels(deps.store, deps.projections, deps.config.WARDEN_READ_WAIT_MS);
   const routeDeps = { store: deps.store, db: deps.db, readModels: reads, clock };
   app.route(
     '/',

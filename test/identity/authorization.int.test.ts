@@ -140,6 +140,13 @@ for (const kind of databaseKinds) {
         prepare: (x) => ({ method: 'GET', path: `/v1/tenants/${x.id}/domains` }),
       },
       {
+        name: 'GET /v1/tenants/{id}/domains/{domain}',
+        permission: 'tenant:manage',
+        // Nobody's claim: the route is reached (404), or refused before it (403).
+        ok: [404],
+        prepare: (x) => ({ method: 'GET', path: `/v1/tenants/${x.id}/domains/unclaimed.example.com` }),
+      },
+      {
         name: 'POST /v1/tenants/{id}/domains/{domain}/verify',
         permission: 'tenant:manage',
         // Nobody's claim: the route is reached (404), or refused before it (403).

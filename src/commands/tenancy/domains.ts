@@ -6,6 +6,7 @@ import {
   deriveId,
   handle,
   invalid,
+  load,
   notFound,
   ruleViolated,
   validated,
@@ -155,4 +156,12 @@ export async function changeTenantDomain(
   context: CommandContext,
 ): Promise<CommandResult<DomainState>> {
   return handle(store, await domainStreamId(command.domain), domainDecider, command, context);
+}
+
+/** The domain as its events say now (who holds it, pending or verified); always current. */
+export async function findTenantDomain(
+  store: Pick<CommandStore, 'readStream'>,
+  domain: string,
+): Promise<DomainState> {
+  return (await load(store, await domainStreamId(domain), domainDecider)).state;
 }

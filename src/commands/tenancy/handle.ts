@@ -23,7 +23,9 @@ export async function createTenant(
   context: CommandContext,
 ): Promise<CommandResult<TenantState>> {
   const tenantId = await tenantIdForSlug(input.slug);
-  return tenants.create(store, tenantId, { type: 'CreateTenant', tenantId, ...input }, context);
+  // The creation belongs to the tenant it creates (not to the caller's tenant): its own audit shows it.
+  const own = { ...context, metadata: { ...context.metadata, tenantId } };
+  return tenants.create(store, tenantId, { type: 'CreateTenant', tenantId, ...input }, own);
 }
 
 /** Any command on an existing tenant (the decider refuses a tenant that does not exist). */

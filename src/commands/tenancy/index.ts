@@ -2,6 +2,7 @@ export {
   changeTenantDomain,
   type DomainState,
   domainDecider,
+  findTenantDomain,
   type ReservedHosts,
   reservedHostReason,
 } from './domains.ts';

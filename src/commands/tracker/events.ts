@@ -145,6 +145,9 @@ export const trackerEventSchemas = {
     by,
   }),
   CommentDeleted: z.object({ ...issue, commentId: z.uuid(), at, by }),
+  /** Soft: the issue leaves every list and read, keeps its number and events, and can be restored. */
+  IssueDeleted: z.object({ ...issue, at, by }),
+  IssueRestored: z.object({ ...issue, at, by }),
 } as const;
 
 type Schemas = typeof trackerEventSchemas;

@@ -31,5 +31,7 @@ export type IssueCommand =
   | ({ type: 'AddComment'; commentId: string; body: string } & Acting)
   | ({ type: 'EditComment'; commentId: string; body: string } & Acting)
   | ({ type: 'DeleteComment'; commentId: string } & Acting)
+  | ({ type: 'DeleteIssue' } & Acting)
+  | ({ type: 'RestoreIssue' } & Acting)
   /** From the process manager: the user left the tenant, so their open work goes back to the pool. */
   | { type: 'UnassignLeftUser'; userId: string; by: string; at: string };

@@ -36,6 +36,8 @@ export interface IssueState {
   resolution: Resolution | null;
   duplicateOf: string | null;
   comments: Record<string, IssueComment>;
+  /** Deleted (softly): gone from reads and lists until restored; its number stays taken. */
+  deleted: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -59,6 +61,7 @@ export const initialState = (): IssueState => ({
   resolution: null,
   duplicateOf: null,
   comments: {},
+  deleted: false,
   createdAt: '',
   updatedAt: '',
 });
@@ -116,6 +119,10 @@ export function evolve(state: IssueState, event: IssueEvent): IssueState {
           [event.data.commentId]: { authorId: event.data.authorId, body: event.data.body, deleted: false },
         },
       };
+    case 'IssueDeleted':
+      return { ...state, deleted: true, updatedAt: event.data.at };
+    case 'IssueRestored':
+      return { ...state, deleted: false, updatedAt: event.data.at };
     case 'CommentEdited': {
       const comment = state.comments[event.data.commentId];
       if (!comment) return state;

@@ -1,6 +1,6 @@
 import type { Decider } from '../kernel/index.ts';
 import { conflict, notFound, ruleViolated, validated } from '../kernel/index.ts';
-import { invalidBy, type ProjectContext, refused, requireWriter, roleIn } from './access.ts';
+import { type Actor, invalidBy, type ProjectContext, refused, requireWriter, roleIn } from './access.ts';
 import { type IssueEvent, trackerEventSchemas } from './events.ts';
 import type { IssueCommand } from './issue-commands.ts';
 import { evolve, type IssueFields, type IssueState, initialState } from './issue-state.ts';
@@ -76,6 +76,11 @@ function decide(command: IssueCommand, state: IssueState): IssueEvent[] {
     ];
   }
   if (!state.exists) throw notFound('issue');
+  if (command.type === 'DeleteIssue' || command.type === 'RestoreIssue') {
+    return deleteOrRestore(command.type, state, actor, at);
+  }
+  // A deleted issue is gone for every other command, as for reads.
+  if (state.deleted) throw notFound('issue');
   requireWriter(project, actor);
   if (project.archived)
     throw ruleViolated('project_archived', 'the project is archived: its issues change no more');
@@ -184,6 +189,31 @@ function decide(command: IssueCommand, state: IssueState): IssueEvent[] {
       return [{ type: 'CommentDeleted', data: { ...base, commentId: command.commentId } }];
     }
   }
+}
+
+/**
+ * Rule `issue_delete_admins`: only a tenant admin (owner, admin, platform superadmin) deletes or
+ * restores an issue, whatever its state or its project's; deleting a deleted issue (or restoring a
+ * live one) changes nothing.
+ */
+function deleteOrRestore(
+  type: 'DeleteIssue' | 'RestoreIssue',
+  state: IssueState,
+  actor: Actor,
+  at: string,
+): IssueEvent[] {
+  if (!actor.tenantAdmin) {
+    throw refused('issue_delete_admins', 'only a tenant owner or admin deletes or restores an issue');
+  }
+  const data = {
+    issueId: state.issueId,
+    projectId: state.projectId,
+    tenantId: state.tenantId,
+    at,
+    by: actor.userId,
+  };
+  if (type === 'DeleteIssue') return state.deleted ? [] : [{ type: 'IssueDeleted', data }];
+  return state.deleted ? [{ type: 'IssueRestored', data }] : [];
 }
 
 /**

@@ -11,7 +11,7 @@ export {
 } from './pagination.ts';
 export { etagOf } from './preconditions.ts';
 export { problemResponse, RequestError } from './problem.ts';
-export { type ProjectionWaiter, type ReadModels, readModels } from './read-models.ts';
+export { type Creation, type ProjectionWaiter, type ReadModels, readModels } from './read-models.ts';
 export { readTables } from './read-tables.ts';
 export {
   actingContext,

@@ -7,6 +7,7 @@ import {
   jsonContent,
   problemContent,
   problemResponse,
+  RequestError,
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
@@ -104,6 +105,27 @@ export function npmTokenRoutes(deps: { tokens: NpmTokenStore }) {
     async (c) => {
       const items = await deps.tokens.list(tenantOf(c).id);
       return c.json({ items: items.map(present) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/npm-tokens/{id}',
+      tags: ['Packages'],
+      summary: 'One npm read token of the tenant (never its secret), revoked or not',
+      request: { params: IdParam },
+      responses: {
+        200: jsonContent(NpmTokenView, 'The token'),
+        ...commonProblems,
+        ...problems,
+        404: problemContent('No token of that id in this tenant'),
+      },
+    }),
+    async (c) => {
+      const found = await deps.tokens.find(tenantOf(c).id, c.req.valid('param').id);
+      if (!found) throw new RequestError(404, 'not-found', 'no npm token of that id in this tenant');
+      return c.json(present(found), 200);
     },
   );
 

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { invalid, notFound } from '../../commands/kernel/index.ts';
-import { type Finding, submitRequest } from '../../commands/packages/index.ts';
+import { type Finding, requestStreamId, submitRequest } from '../../commands/packages/index.ts';
 import { parseLockfile } from '../../packages/index.ts';
 import {
   progressOf,
@@ -173,8 +173,12 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
     async (c) => {
       const tenant = tenantOf(c);
       const { id } = c.req.valid('param');
-      await deps.readModels.awaitPosition(c, ['packageRequests', 'packageList']);
-      const row = await requestRow(db, tenant.id, id);
+      const row = await deps.readModels.readOne(
+        c,
+        ['packageRequests', 'packageList'],
+        { streamId: requestStreamId(id), tenantId: tenant.id },
+        () => requestRow(db, tenant.id, id),
+      );
       if (!row) throw notFound('package request');
       const [counts, items] = await Promise.all([requestCounts(db, [id]), requestItems(db, id)]);
       return c.json(

@@ -1,11 +1,13 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
+import { notFound } from '../../commands/kernel/index.ts';
 import {
   challengeRecordName,
   changeTenantDomain,
   DomainName,
   type DomainOwnershipResolver,
   type DomainState,
+  findTenantDomain,
   type ReservedHosts,
 } from '../../commands/tenancy/index.ts';
 import { randomToken } from '../../identity/index.ts';
@@ -212,6 +214,25 @@ export function domainRoutes(deps: DomainRouteDeps) {
       if (result.events.length > 0) deps.domains.changed(domain);
       c.header('X-Position', result.position.toString());
       return c.json({ ...fromState(result.state), position: result.position.toString() }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/domains/{domain}',
+      tags: ['Tenants'],
+      summary: 'One of a tenant’s custom domains, pending or verified (from its events: always current)',
+      middleware: tenantAdminGuard,
+      request: { params: DomainParam },
+      responses: { 200: jsonContent(Domain, 'The domain'), ...tenantAdminProblems },
+    }),
+    async (c) => {
+      const { id, domain } = c.req.valid('param');
+      await liveTenant(deps.store, id);
+      const state = await findTenantDomain(deps.store, domain);
+      if (state.tenantId !== id) throw notFound('domain');
+      return c.json(fromState(state), 200);
     },
   );
 

@@ -18,6 +18,7 @@ import type { EventStore } from '../../eventstore/port.ts';
 import type { TenantListTables } from '../../projections/tenancy/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
 import {
+  actorIdOf,
   commandContext,
   commonProblems,
   containsPattern,
@@ -127,7 +128,11 @@ export function tenantRoutes(deps: TenantRouteDeps) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const result = await createTenant(deps.store, { ...body, at: now() }, commandContext(c));
+      const result = await createTenant(
+        deps.store,
+        { ...body, at: now() },
+        commandContext(c, { actorId: actorIdOf(c) }),
+      );
       c.header('Location', `/v1/tenants/${result.state.tenantId}`);
       return c.json(written(c, result.state, result.revision, result.position), 201);
     },

@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { notFound } from '../../commands/kernel/index.ts';
 import { changeIssue } from '../../commands/tracker/index.ts';
 import type { IssueListTables } from '../../projections/tracker/index.ts';
-import { commentsOf } from '../../projections/tracker/index.ts';
+import { commentOf, commentsOf } from '../../projections/tracker/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
   callerContext,
@@ -99,6 +100,39 @@ export function commentRoutes(deps: TrackerDeps) {
             created_at: new Date(r.created_at).toISOString(),
             edited_at: r.edited_at ? new Date(r.edited_at).toISOString() : null,
           })),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/issues/{id}/comments/{commentId}',
+      tags: ['Tracker'],
+      summary: 'One comment (a deleted one is gone: 404)',
+      request: { params: CommentParam },
+      responses: { 200: jsonContent(Comment, 'The comment'), ...commonProblems, ...trackerProblems },
+    }),
+    async (c) => {
+      const { id, commentId } = c.req.valid('param');
+      const found = await issue(c, id);
+      const added = found.events.find(
+        (e) => e.type === 'CommentAdded' && (e.data as { commentId: string }).commentId === commentId,
+      );
+      const row = await deps.readModels.readOne(c, ['issueList'], { position: added?.position }, () =>
+        commentOf(issues, found.state.issueId, commentId),
+      );
+      if (!row || row.deleted) throw notFound('comment');
+      return c.json(
+        {
+          id: row.id,
+          author_id: row.author_id,
+          body: row.body,
+          mentions: row.mentions,
+          created_at: new Date(row.created_at).toISOString(),
+          edited_at: row.edited_at ? new Date(row.edited_at).toISOString() : null,
         },
         200,
       );

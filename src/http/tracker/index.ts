@@ -4,6 +4,7 @@ import type { AppEnv } from '../kit/index.ts';
 import { validationHook } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
 import { commentRoutes } from './comments.ts';
+import { issueDeletionRoutes } from './issue-deletion.ts';
 import { issueRoutes } from './issues.ts';
 import { memberRoutes } from './members.ts';
 import { projectIssueRoutes } from './project-issues.ts';
@@ -22,6 +23,7 @@ export function trackerRoutes(deps: TrackerRouteDeps) {
   app.route('/', projectRoutes(full));
   app.route('/', memberRoutes(full));
   app.route('/', projectIssueRoutes(full));
+  app.route('/', issueDeletionRoutes(full));
   app.route('/', issueRoutes(full));
   app.route('/', commentRoutes(full));
   return app;

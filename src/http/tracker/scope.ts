@@ -80,11 +80,17 @@ export async function projectOf(deps: Pick<TrackerDeps, 'store'>, c: Context<App
 }
 
 /** The issue of the path in the request's tenant: another tenant's is a 404. */
-export async function issueOf(deps: Pick<TrackerDeps, 'store'>, c: Context<AppEnv>, idOrKey: string) {
+export async function issueOf(
+  deps: Pick<TrackerDeps, 'store'>,
+  c: Context<AppEnv>,
+  idOrKey: string,
+  options: { deleted?: boolean } = {},
+) {
   const tenant = tenantOf(c);
   const id = await issueIdOf(tenant.id, idOrKey);
   const found = id ? await findIssue(deps.store, tenant.id, id) : undefined;
-  if (!found) throw notFound('issue');
+  // A deleted issue is gone (404) but for the routes that delete and restore it.
+  if (!found || (found.state.deleted && !options.deleted)) throw notFound('issue');
   return { tenant, ...found };
 }
 

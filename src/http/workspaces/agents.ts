@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { invalid, notFound } from '../../commands/kernel/index.ts';
-import { deregisterAgent, registerAgent } from '../../commands/workspaces/index.ts';
+import { agentStreamId, deregisterAgent, registerAgent } from '../../commands/workspaces/index.ts';
 import {
   agentRow,
   agentUsage,
@@ -143,9 +143,14 @@ export function agentRoutes(deps: WorkspacesDeps) {
       responses: { 200: jsonContent(Agent, 'The agent'), ...workspacesProblems },
     }),
     async (c) => {
-      await deps.readModels.awaitPosition(c, ['workspaceAgentList', 'workspaceList']);
       const id = tenantId(c);
-      const row = await agentRow(db, id, c.req.valid('param').id);
+      const agentId = c.req.valid('param').id;
+      const row = await deps.readModels.readOne(
+        c,
+        ['workspaceAgentList', 'workspaceList'],
+        { streamId: agentStreamId(agentId), tenantId: id },
+        () => agentRow(db, id, agentId),
+      );
       if (!row) throw notFound('agent');
       return c.json(presentAgent(row, (await agentUsage(db, id)).get(row.id)), 200);
     },

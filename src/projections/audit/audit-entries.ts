@@ -32,7 +32,7 @@ function entryOf(event: RecordedEvent) {
   return {
     position: event.position.toString(),
     event_id: event.id,
-    tenant_id: m.tenantId ?? null,
+    tenant_id: m.tenantId ?? createdTenant(event),
     stream_id: event.streamId,
     entity_type: entityOf(event.streamId),
     revision: event.revision,
@@ -45,6 +45,16 @@ function entryOf(event: RecordedEvent) {
     summary: summarize(event),
     recorded_at: event.recordedAt.toISOString(),
   };
+}
+
+/**
+ * A `TenantCreated` stored before creations carried their tenant in the metadata (the platform caller
+ * had none): the tenant is the one it creates, named in its data.
+ */
+function createdTenant(event: RecordedEvent): string | null {
+  if (event.type !== 'TenantCreated') return null;
+  const tenantId = (event.data as { tenantId?: unknown }).tenantId;
+  return typeof tenantId === 'string' ? tenantId : null;
 }
 
 /** Rows per insert: one JSON parameter each, so the statement stays small whatever the batch. */
@@ -78,7 +88,8 @@ export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
   name: 'auditEntries',
   // 2: tracker events audited; secondary indexes built after a rebuild's bulk load.
   // 3: summaries name people by user id, never by email (rebuilt so older rows drop the emails).
-  version: 3,
+  // 4: a TenantCreated without a tenant in its metadata is the created tenant's (rebuilt so it shows).
+  version: 4,
   types: auditedEventTypes,
   tables: ['audit_entries'],
   async createTables(db: Kysely<unknown>) {

@@ -2,6 +2,7 @@ export { type IssueListTables, issueList } from './issue-list.ts';
 export { type ProjectListTables, projectList } from './project-list.ts';
 export {
   boardCounts,
+  commentOf,
   commentsOf,
   highestIssueNumber,
   type IssueSort,

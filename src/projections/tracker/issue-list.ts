@@ -25,6 +25,8 @@ export interface IssueListTable {
   due_key: string;
   /** Live comments' text, for search. */
   comments_text: string;
+  /** Deleted (softly): left out of every list and count; the row stays so a restore brings it back whole. */
+  deleted: boolean;
   created_at: Date;
   updated_at: Date;
   revision: number;
@@ -86,6 +88,7 @@ function createdRow(recorded: Recorded<Created>): IssueListTable {
     due_date: d.dueDate,
     due_key: d.dueDate ?? 'infinity',
     comments_text: '',
+    deleted: false,
     created_at: new Date(d.at),
     updated_at: new Date(d.at),
     revision: recorded.revision,
@@ -110,7 +113,8 @@ async function insertCreated(events: readonly Recorded<Created>[], db: Kysely<Is
  */
 export const issueList = defineProjection<IssueEvent, IssueListTables>()({
   name: 'issueList',
-  version: 1,
+  // 2: soft-deleted issues (IssueDeleted / IssueRestored) carry `deleted`.
+  version: 2,
   types: issueEventTypes,
   tables: ['issue_list', 'issue_comments'],
   async createTables(db: Kysely<unknown>) {
@@ -135,6 +139,7 @@ export const issueList = defineProjection<IssueEvent, IssueListTables>()({
       .addColumn('due_date', 'date')
       .addColumn('due_key', 'date', (c) => c.notNull())
       .addColumn('comments_text', 'text', (c) => c.notNull().defaultTo(''))
+      .addColumn('deleted', 'boolean', (c) => c.notNull().defaultTo(false))
       .addColumn('search', sql`tsvector`, (c) => c.generatedAlwaysAs(SEARCH_VECTOR).stored())
       .addColumn('created_at', 'timestamptz', (c) => c.notNull())
       .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
@@ -220,6 +225,10 @@ async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTable
     }
     case 'IssueAssigned':
       return void (await update({ assignee_id: event.data.assigneeId, updated_at: at }));
+    case 'IssueDeleted':
+      return void (await update({ deleted: true }));
+    case 'IssueRestored':
+      return void (await update({ deleted: false }));
     case 'IssueUnassigned':
       return void (await update({ assignee_id: null, updated_at: at }));
     case 'IssueStatusChanged':

@@ -107,7 +107,10 @@ export function validSortKey(sort: IssueSort, key: string): boolean {
 }
 
 function filtered(eb: Row, f: IssueFilters): Expression<SqlBool> {
-  const where: Expression<SqlBool>[] = [eb('issue_list.tenant_id', '=', f.tenantId)];
+  const where: Expression<SqlBool>[] = [
+    eb('issue_list.tenant_id', '=', f.tenantId),
+    eb('issue_list.deleted', '=', false),
+  ];
   if (f.projectId) where.push(eb('issue_list.project_id', '=', f.projectId));
   if (f.status?.length) where.push(eb('issue_list.status', 'in', [...f.status]));
   if (f.priority?.length) where.push(eb('issue_list.priority', 'in', [...f.priority]));
@@ -178,6 +181,7 @@ export async function boardCounts(db: Kysely<DB>, projectId: string): Promise<Re
     .selectFrom('issue_list')
     .select(['status', (eb) => eb.fn.countAll<string>().as('count')])
     .where('project_id', '=', projectId)
+    .where('deleted', '=', false)
     .groupBy('status')
     .execute();
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
@@ -197,6 +201,15 @@ export async function commentsOf(db: Kysely<DB>, issueId: string, includeDeleted
   let query = db.selectFrom('issue_comments').selectAll().where('issue_id', '=', issueId);
   if (!includeDeleted) query = query.where('deleted', '=', false);
   return query.orderBy('created_at').orderBy('id').limit(1000).execute();
+}
+
+export function commentOf(db: Kysely<DB>, issueId: string, commentId: string) {
+  return db
+    .selectFrom('issue_comments')
+    .selectAll()
+    .where('issue_id', '=', issueId)
+    .where('id', '=', commentId)
+    .executeTakeFirst();
 }
 
 export async function projectPage(
