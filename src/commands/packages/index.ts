@@ -28,3 +28,4 @@ export {
   type Verdict,
 } from './policy.ts';
 export { type RequestState, requestDecider } from './request.ts';
+export { decideRequest, type PackageOutcome, type RequestDecision } from './request-decision.ts';
