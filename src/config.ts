@@ -132,7 +132,9 @@ export const configSchema = z.object({
     ),
   WARDEN_REVOCATION_SYNC_MS: int(0, 60_000)
     .default(1000)
-    .describe('A logout, a revoked sign-in, or a narrowed or deleted OAuth client reaches the other processes within this (this one at once)'),
+    .describe(
+      'A logout, a revoked sign-in, or a narrowed or deleted OAuth client reaches the other processes within this (this one at once)',
+    ),
   WARDEN_JWKS_CACHE_SECONDS: int(1, 86_400)
     .default(300)
     .describe('JWKS max-age and key cache; a new key is published this long before it signs'),
@@ -165,7 +167,9 @@ export const configSchema = z.object({
     .describe('Tenants whose issuer keys a process keeps in memory (least recently used go first)'),
   WARDEN_OAUTH_CLIENT_CACHE_MS: int(0, 600_000)
     .default(5000)
-    .describe('How long a process reuses a client it read, at most WARDEN_REVOCATION_SYNC_MS (another process’s change reaches it within that)'),
+    .describe(
+      'How long a process reuses a client it read, at most WARDEN_REVOCATION_SYNC_MS (another process’s change reaches it within that)',
+    ),
   WARDEN_UPSTREAM_REGISTRY: url(['http:', 'https:'])
     .optional()
     .describe(
