@@ -7,6 +7,7 @@ import {
   snapshotOf,
   submitRequest,
 } from '../../commands/packages/index.ts';
+import { tenantLimits } from '../../commands/tenancy/index.ts';
 import { parseLockfile } from '../../packages/index.ts';
 import {
   progressOf,
@@ -68,6 +69,9 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
         422: problemContent(
           'Not a lockfile Warden can read: `errors` names each entry (path, name, version)',
         ),
+        429: problemContent(
+          'The month’s package requests are used up: `quota`, `limit` and `reset_at` (first of next month, UTC) say which and until when',
+        ),
       },
     }),
     async (c) => {
@@ -99,6 +103,7 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
           packages,
           rejected: parsed.rejected,
           at: now(),
+          limit: (await tenantLimits(deps.store, tenant.id)).packageRequestsPerMonth,
         },
         callerContext(c, tenant.id, { ifMatch: false }),
       );

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { findUser } from '../../commands/identity/index.ts';
 import { conflict, invalid, notFound } from '../../commands/kernel/index.ts';
-import { PlanId, plans } from '../../commands/tenancy/index.ts';
+import { tenantLimits } from '../../commands/tenancy/index.ts';
 import {
   changeWorkspace,
   findWorkspace,
@@ -145,8 +145,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
           );
         }
       }
-      const planId = PlanId.safeParse(tenant.plan);
-      const limit = planId.success ? plans[planId.data].workspaces : 0;
+      const limit = (await tenantLimits(deps.store, tenant.id)).workspaces;
       const result = await requestWorkspace(
         deps.store,
         {
