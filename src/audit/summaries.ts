@@ -43,6 +43,12 @@ export const summaries: Readonly<Record<string, Summary>> = {
   TenantSuspended: (d) => `Tenant suspended: ${f(d, 'reason')}`,
   TenantReactivated: () => 'Tenant reactivated',
   TenantDeleted: () => 'Tenant deleted',
+  TenantLimitsOverridden: (d) => {
+    const limits = d.limits && typeof d.limits === 'object' ? Object.entries(d.limits) : [];
+    return limits.length === 0
+      ? 'Tenant limits reset to its plan'
+      : `Tenant limits overridden: ${limits.map(([k, v]) => `${k} ${v === null ? 'unlimited' : String(v)}`).join(', ')}`;
+  },
   TenantDomainAdded: (d) =>
     `Custom domain ${f(d, 'domain')} claimed (pending until TXT _warden-challenge.${f(d, 'domain')} is verified)`,
   TenantDomainVerified: (d) =>
@@ -101,6 +107,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
     const refused = Array.isArray(d.rejected) ? d.rejected.length : 0;
     return `Package request submitted: lockfile v${f(d, 'lockfileVersion')}, ${count} packages${refused > 0 ? `, ${refused} unsupported sources refused` : ''}`;
   },
+  PackageRequestCounted: (d) =>
+    `Package request ${f(d, 'requestId')} counted against ${f(d, 'month')}'s limit (${d.limit === null ? 'unlimited' : f(d, 'limit')})`,
   PackageReceived: (d) => `Package ${f(d, 'spec')} received`,
   PackageRequestLinked: (d) => `Package ${f(d, 'spec')} named by request ${f(d, 'requestId')}`,
   PackageProcessingStarted: (d) => `Package ${f(d, 'spec')}: checks started (attempt ${f(d, 'attempt')})`,

@@ -1,4 +1,5 @@
 import type { Permission, TenantRole } from '../commands/identity/index.ts';
+import type { LimitOverrides } from '../commands/tenancy/index.ts';
 
 /** Who is calling, established by the authentication middleware from a verified access token. */
 export interface Principal {
@@ -23,6 +24,11 @@ export interface ResolvedTenant {
   slug: string;
   status: 'active' | 'suspended';
   plan: string;
+  /**
+   * The superadmin's overrides of the plan's limits, from the tenant read model (absent: none);
+   * `effectiveLimits(plan, limits)` gives the limits that hold.
+   */
+  limits?: LimitOverrides;
   /** How it was found: `path` (/t/<slug>), `header` (X-Tenant), `domain` or `subdomain`. */
   via: 'path' | 'header' | 'domain' | 'subdomain';
 }

@@ -1,6 +1,7 @@
 import semver from 'semver';
 import { type Collector, isObject, type Json, registryTarball, text } from './lockfile-collector.ts';
 import { MAX_LOCKFILE_PACKAGES } from './lockfile-types.ts';
+import { validPackageName } from './package-name.ts';
 
 /** v1: nested `dependencies`; an alias's version is `npm:<real>@<version>`. */
 export function readDependencies(
@@ -16,6 +17,11 @@ export function readDependencies(
     const errorPath = `${errorPrefix}.${installedName}`;
     if (!isObject(raw)) {
       out.error(errorPath, 'must be an object');
+      continue;
+    }
+    // A bad name is refused before its source is looked at: `../../etc` is never "unsupported".
+    if (!validPackageName(installedName)) {
+      out.error(`${errorPath}.name`, `"${installedName.slice(0, 100)}" is not a valid npm package name`);
       continue;
     }
     const version = text(raw.version);

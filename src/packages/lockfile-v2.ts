@@ -6,6 +6,7 @@ import {
   registryTarball,
   text,
 } from './lockfile-collector.ts';
+import { validPackageName } from './package-name.ts';
 
 /** The installed name at a v2/v3 location: what follows the last `node_modules/`. */
 function nameAtPath(path: string): string | undefined {
@@ -30,6 +31,12 @@ export function readPackagesMap(packages: Json, out: Collector) {
     }
     const installedName = nameAtPath(path);
     const resolved = text(raw.resolved);
+    // A bad name is refused before its source is looked at: `node_modules/../../etc` is never "unsupported".
+    const badName = [installedName, text(raw.name)].find((n) => n !== undefined && !validPackageName(n));
+    if (badName !== undefined) {
+      out.error(`${errorPath}.name`, `"${badName.slice(0, 100)}" is not a valid npm package name`);
+      continue;
+    }
     if (installedName === undefined || raw.link === true) {
       // A workspace or `file:` folder, or a link to one: the user's own code, never fetched.
       out.rejected.push({

@@ -56,6 +56,7 @@ for (const kind of databaseKinds) {
           packages: [],
           rejected: [],
           at: at(0),
+          limit: null,
         },
         context,
       );

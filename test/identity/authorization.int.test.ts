@@ -181,6 +181,15 @@ for (const kind of databaseKinds) {
           permission: 'platform:manage',
           prepare: () => ({ method: 'GET', path: '/v1/tenants' }),
         },
+        {
+          name: 'PUT /v1/tenants/{id}/limits',
+          permission: 'platform:manage',
+          prepare: (x) => ({
+            method: 'PUT',
+            path: `/v1/tenants/${x.id}/limits`,
+            body: { tool_concurrency: 2 },
+          }),
+        },
       ];
       await expectMatrix(send, acme, platformRoutes);
       // Suspension of a tenant that is not the caller's: tenant roles see 404 (not theirs), the superadmin 200.

@@ -103,6 +103,41 @@ describe('parseLockfile refuses what is not a lockfile, with the path of the pro
       { lockfileVersion: 1, dependencies: { 'Bad Name': { version: '1.0.0' } } },
       'dependencies.Bad Name.name',
     ],
+    // A bad name is refused even when its source is one Warden would only list as unsupported.
+    [
+      {
+        lockfileVersion: 3,
+        packages: {
+          'node_modules/../../etc': { version: '1.0.0', resolved: 'git+ssh://git.example.com/x.git' },
+        },
+      },
+      'packages.node_modules/../../etc.name',
+    ],
+    [
+      { lockfileVersion: 3, packages: { 'node_modules/../../etc': { resolved: '../../etc', link: true } } },
+      'packages.node_modules/../../etc.name',
+    ],
+    [
+      {
+        lockfileVersion: 3,
+        packages: { 'node_modules/ok': { name: '../../etc', version: 'file:../x', resolved: 'file:../x' } },
+      },
+      'packages.node_modules/ok.name',
+    ],
+    [
+      {
+        lockfileVersion: 1,
+        dependencies: { '../../etc': { version: 'git+https://git.example.com/x.git#abc' } },
+      },
+      'dependencies.../../etc.name',
+    ],
+    [
+      {
+        lockfileVersion: 1,
+        dependencies: { '../../etc': { version: '1.0.0', resolved: 'https://tarballs.example.com/x.tgz' } },
+      },
+      'dependencies.../../etc.name',
+    ],
   ])('%j → error at %s', (input, path) => {
     const result = parseLockfile(input);
     expect(result.ok).toBe(false);

@@ -83,6 +83,19 @@ for (const kind of databaseKinds) {
         'packages.node_modules/../../x.name',
       ],
       [
+        'a path-traversal name whose source Warden would only list as unsupported',
+        {
+          json: {
+            lockfileVersion: 3,
+            packages: {
+              'node_modules/../../etc': { version: '1.0.0', resolved: 'git+https://git.example.com/x.git' },
+            },
+          },
+        },
+        422,
+        'packages.node_modules/../../etc.name',
+      ],
+      [
         'a nested v1 name that tries path traversal',
         {
           json: {

@@ -171,7 +171,7 @@ for (const kind of databaseKinds) {
       expect(holders).toEqual([tenants[0]!.id]);
     });
 
-    it('reports users, package requests (null: no such context yet) and the events stored for the tenant', async () => {
+    it('reports users, package requests this month, the limits that hold and the events stored for the tenant', async () => {
       const acme = await fixtures.create();
       const stats = async () => {
         const res = await send({
@@ -183,7 +183,7 @@ for (const kind of databaseKinds) {
         expect(res.status).toBe(200);
         return (await res.json()) as {
           users: number;
-          package_requests_this_month: null;
+          package_requests_this_month: number;
           events_stored: number;
           event_bytes: number;
         };
@@ -191,7 +191,14 @@ for (const kind of databaseKinds) {
       await ownerInReadModel(acme);
       const before = await stats();
       // One member: the owner the request is sent as.
-      expect(before).toMatchObject({ tenant_id: acme.id, users: 1, package_requests_this_month: null });
+      expect(before).toMatchObject({
+        tenant_id: acme.id,
+        users: 1,
+        package_requests_this_month: 0,
+        limits: { max_users: 5, package_requests_per_month: 50, workspaces: 1 },
+      });
+      // Every figure is filled (PostgreSQL/PGlite keep the events).
+      expect(Object.values(before).filter((v) => v === null)).toEqual([]);
       await addDomain(acme, domain());
       const after = await stats();
       expect(after.events_stored).toBe(before.events_stored + 1);

@@ -10,7 +10,17 @@ export type DomainErrorCode =
   | 'FORBIDDEN'
   | 'RULE_VIOLATED'
   | 'INVALID'
-  | 'PRECONDITION_FAILED';
+  | 'PRECONDITION_FAILED'
+  | 'QUOTA_EXCEEDED';
+
+/** A plan limit a refusal names: which one, its value, and when it renews (null: it does not, it is a cap). */
+export interface QuotaDetail {
+  name: string;
+  limit: number;
+  resetAt: string | null;
+  /** Seconds from the command's time to `resetAt` (the edge's `Retry-After`); null with no reset. */
+  retryAfterSeconds: number | null;
+}
 
 /**
  * The handful of expected failures a command can end in. Narrow on `code` (never on the message);
@@ -20,7 +30,12 @@ export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     message: string,
-    readonly detail: { rule?: string; errors?: FieldError[]; actualRevision?: number } = {},
+    readonly detail: {
+      rule?: string;
+      errors?: FieldError[];
+      actualRevision?: number;
+      quota?: QuotaDetail;
+    } = {},
   ) {
     super(message);
     this.name = 'DomainError';
@@ -38,6 +53,10 @@ export const preconditionFailed = (actualRevision: number) =>
   new DomainError('PRECONDITION_FAILED', `the entity changed: it is at revision ${actualRevision}`, {
     actualRevision,
   });
+
+/** A plan limit is used up: the edge answers 429 naming the quota, its limit and when it renews. */
+export const quotaExceeded = (quota: QuotaDetail, message: string) =>
+  new DomainError('QUOTA_EXCEEDED', message, { quota });
 
 export function isDomainError(error: unknown): error is DomainError {
   return error instanceof DomainError;

@@ -17,6 +17,8 @@ export {
   isDomainError,
   notFound,
   preconditionFailed,
+  type QuotaDetail,
+  quotaExceeded,
   ruleViolated,
 } from './errors.ts';
 export {

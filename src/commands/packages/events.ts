@@ -203,6 +203,19 @@ export const packageEventSchemas = {
   /** Back into the pipeline: from the start (a new scan), or to publishing when that is what failed. */
   PackageRetried: z.object({ ...pkg, by, resume: z.enum(['received', 'approved']), at }),
 
+  /**
+   * A request took one of the month's package requests the tenant's limits allow. One stream per
+   * (tenant, month), appended with the expected revision: concurrent requests cannot both take the last.
+   */
+  PackageRequestCounted: z.object({
+    tenantId: z.uuid(),
+    month: z.string().regex(/^\d{4}-\d{2}$/),
+    requestId: z.uuid(),
+    /** The limit it was counted against (null: unlimited). */
+    limit: z.number().int().min(0).nullable(),
+    at,
+  }),
+
   PackagePolicySet: z.object({
     tenantId: z.uuid(),
     version: z.number().int().min(1),
@@ -233,12 +246,22 @@ export const packagesEventTypes = Object.keys(packageEventSchemas) as PackagesEv
 export type RequestEvent = Extract<PackagesEvent, { type: 'PackageRequestSubmitted' }>;
 export type PolicyEvent = Extract<PackagesEvent, { type: 'PackagePolicySet' }>;
 export type AdvisoryFeedEvent = Extract<PackagesEvent, { type: 'AdvisoriesImported' }>;
-export type PackageEvent = Exclude<PackagesEvent, RequestEvent | PolicyEvent | AdvisoryFeedEvent>;
+export type RequestQuotaEvent = Extract<PackagesEvent, { type: 'PackageRequestCounted' }>;
+export type PackageEvent = Exclude<
+  PackagesEvent,
+  RequestEvent | PolicyEvent | AdvisoryFeedEvent | RequestQuotaEvent
+>;
 export const packageEventTypes = packagesEventTypes.filter(
-  (t) => !['PackageRequestSubmitted', 'PackagePolicySet', 'AdvisoriesImported'].includes(t),
+  (t) =>
+    !['PackageRequestSubmitted', 'PackagePolicySet', 'AdvisoriesImported', 'PackageRequestCounted'].includes(
+      t,
+    ),
 ) as PackageEvent['type'][];
 
 export const packageStreamId = (packageId: string) => `packages.Package-${packageId}`;
 export const requestStreamId = (requestId: string) => `packages.Request-${requestId}`;
 export const policyStreamId = (tenantId: string) => `packages.Policy-${tenantId}`;
 export const ADVISORY_FEED_STREAM = 'packages.AdvisoryFeed-osv';
+/** The month's package-request counter of a tenant (`month`: `YYYY-MM`, UTC). */
+export const requestQuotaStreamId = (tenantId: string, month: string) =>
+  `packages.RequestQuota-${tenantId}-${month}`;

@@ -13,11 +13,20 @@ export {
   packageStreamId,
   packagesEventTypes,
   policyStreamId,
+  requestQuotaStreamId,
   requestStreamId,
   Stage,
 } from './events.ts';
 export { atLeast, Finding, FindingKind, findingKinds, Severity, severities } from './findings.ts';
-export { changePackage, findPackage, loadPolicy, packageIdFor, setPolicy, submitRequest } from './handle.ts';
+export {
+  changePackage,
+  findPackage,
+  loadPolicy,
+  packageIdFor,
+  packageRequestsInMonth,
+  setPolicy,
+  submitRequest,
+} from './handle.ts';
 export { type PackageCommand, type PackageState, packageDecider } from './package.ts';
 export {
   defaultPolicy,
@@ -28,3 +37,5 @@ export {
   type Verdict,
 } from './policy.ts';
 export { type RequestState, requestDecider } from './request.ts';
+export { decideRequest, type PackageOutcome, type RequestDecision } from './request-decision.ts';
+export { monthOf, requestQuotaDecider } from './request-quota.ts';

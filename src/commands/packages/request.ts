@@ -7,6 +7,8 @@ export interface RequestState {
   tenantId: string;
   by: string;
   packages: number;
+  /** The packages the pipeline handles (bundled ones arrive inside their parent), in lockfile order. */
+  specs: string[];
   at: string;
 }
 
@@ -28,7 +30,15 @@ export type RequestCommand = {
  */
 export const requestDecider = validated<RequestCommand, RequestEvent, RequestState>(
   {
-    initialState: () => ({ exists: false, requestId: '', tenantId: '', by: '', packages: 0, at: '' }),
+    initialState: () => ({
+      exists: false,
+      requestId: '',
+      tenantId: '',
+      by: '',
+      packages: 0,
+      specs: [],
+      at: '',
+    }),
     decide(command, state) {
       if (state.exists) throw conflict('this package request was already submitted');
       const { type: _, ...data } = command;
@@ -40,6 +50,7 @@ export const requestDecider = validated<RequestCommand, RequestEvent, RequestSta
       tenantId: event.data.tenantId,
       by: event.data.by,
       packages: event.data.packages.length,
+      specs: event.data.packages.filter((p) => !p.bundled).map((p) => p.spec),
       at: event.data.at,
     }),
   },

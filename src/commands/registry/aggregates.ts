@@ -1,7 +1,7 @@
 import { emailClaimDecider, membershipDecider, userDecider } from '../identity/index.ts';
 import type { DomainEvent } from '../kernel/index.ts';
 import { clientDecider, consentDecider } from '../oauth/index.ts';
-import { packageDecider, policyDecider, requestDecider } from '../packages/index.ts';
+import { packageDecider, policyDecider, requestDecider, requestQuotaDecider } from '../packages/index.ts';
 import { domainDecider, tenantDecider } from '../tenancy/index.ts';
 import { executionDecider, targetsDecider } from '../tools/index.ts';
 import { issueDecider, projectDecider } from '../tracker/index.ts';
@@ -71,6 +71,7 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('packages.Package', packageDecider, { snapshots: true }),
   aggregate('packages.Request', requestDecider, { snapshots: true }),
   aggregate('packages.Policy', policyDecider, { snapshots: true }),
+  aggregate('packages.RequestQuota', requestQuotaDecider),
   aggregate('oauth.Client', clientDecider, { hide: ['secretHash', 'previousSecretHash'], snapshots: true }),
   aggregate('oauth.Consent', consentDecider),
   aggregate('workspaces.Agent', agentDecider),

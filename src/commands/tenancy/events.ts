@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { DomainEvent } from '../kernel/index.ts';
+import { LimitOverrides } from './limits.ts';
 import { PlanId } from './plans.ts';
 import { TenantSlug } from './slug.ts';
 
@@ -25,6 +26,13 @@ export const tenancyEventSchemas = {
   TenantSuspended: z.object({ tenantId: z.uuid(), reason: z.string().max(500), at: z.iso.datetime() }),
   TenantReactivated: z.object({ tenantId: z.uuid(), at: z.iso.datetime() }),
   TenantDeleted: z.object({ tenantId: z.uuid(), at: z.iso.datetime() }),
+  /** The platform superadmin set the tenant's own limits over its plan's (the whole set: `{}` clears them). */
+  TenantLimitsOverridden: z.object({
+    tenantId: z.uuid(),
+    limits: LimitOverrides,
+    by: z.string().min(1).max(200),
+    at: z.iso.datetime(),
+  }),
 } as const;
 
 type Schemas = typeof tenancyEventSchemas;

@@ -1,6 +1,7 @@
 import type { CommandContext, CommandResult, CommandStore } from '../kernel/index.ts';
-import { aggregate, deriveId, existsInTenant } from '../kernel/index.ts';
+import { aggregate, deriveId, existsInTenant, load, notFound } from '../kernel/index.ts';
 import { tenantStreamId } from './events.ts';
+import { effectiveLimits, type Limits } from './limits.ts';
 import type { PlanId } from './plans.ts';
 import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';
 
@@ -36,4 +37,15 @@ export function updateTenant(
   context: CommandContext,
 ): Promise<CommandResult<TenantState>> {
   return tenants.create(store, tenantId, command, context);
+}
+
+/**
+ * The limits that hold for a tenant now, read from its own stream (so an override or a plan change
+ * counts from the next request on): the superadmin's overrides over its plan's. Quota checks that
+ * decide a write ask here.
+ */
+export async function tenantLimits(store: CommandStore, tenantId: string): Promise<Limits> {
+  const loaded = await load(store, tenantStreamId(tenantId), tenantDecider);
+  if (!loaded.state.exists || loaded.state.status === 'deleted') throw notFound('tenant');
+  return effectiveLimits(loaded.state.plan, loaded.state.limits);
 }

@@ -20,7 +20,14 @@ export {
   tenantDomainEventTypes,
   tenantStreamId,
 } from './events.ts';
-export { createTenant, tenantIdForSlug, updateTenant } from './handle.ts';
+export { createTenant, tenantIdForSlug, tenantLimits, updateTenant } from './handle.ts';
+export {
+  effectiveLimits,
+  type LimitName,
+  LimitOverrides,
+  type Limits,
+  limitNames,
+} from './limits.ts';
 export { type Plan, PlanId, planIds, plans } from './plans.ts';
 export type { DomainOwnershipResolver } from './ports.ts';
 export { reservedSlugs, TenantSlug } from './slug.ts';

@@ -1,6 +1,7 @@
 import type { Decider } from '../kernel/index.ts';
 import { conflict, notFound, ruleViolated, validated } from '../kernel/index.ts';
 import { type TenancyEvent, type TenantStatus, tenancyEventSchemas } from './events.ts';
+import type { LimitOverrides } from './limits.ts';
 import type { PlanId } from './plans.ts';
 
 export interface TenantState {
@@ -10,6 +11,8 @@ export interface TenantState {
   name: string;
   plan: PlanId;
   status: TenantStatus;
+  /** The superadmin's overrides of the plan's limits (`effectiveLimits` combines them). */
+  limits: LimitOverrides;
   createdAt: string;
   updatedAt: string;
 }
@@ -20,7 +23,8 @@ export type TenantCommand =
   | { type: 'UpdateTenant'; name?: string; plan?: PlanId; at: string }
   | { type: 'SuspendTenant'; reason: string; at: string }
   | { type: 'ReactivateTenant'; at: string }
-  | { type: 'DeleteTenant'; at: string };
+  | { type: 'DeleteTenant'; at: string }
+  | { type: 'OverrideLimits'; limits: LimitOverrides; by: string; at: string };
 
 const initialState = (): TenantState => ({
   exists: false,
@@ -29,6 +33,7 @@ const initialState = (): TenantState => ({
   name: '',
   plan: 'free',
   status: 'active',
+  limits: {},
   createdAt: '',
   updatedAt: '',
 });
@@ -65,6 +70,13 @@ function decide(command: TenantCommand, state: TenantState): TenancyEvent[] {
       if (state.slug === 'default')
         throw ruleViolated('default_tenant', 'the default tenant cannot be deleted');
       return [{ type: 'TenantDeleted', data: { tenantId, at: command.at } }];
+    case 'OverrideLimits': {
+      const same = (a: LimitOverrides, b: LimitOverrides) =>
+        JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+      if (same(command.limits, state.limits)) return [];
+      const { limits, by, at } = command;
+      return [{ type: 'TenantLimitsOverridden', data: { tenantId, limits, by, at } }];
+    }
   }
 }
 
@@ -78,6 +90,7 @@ function evolve(state: TenantState, event: TenancyEvent): TenantState {
         name: event.data.name,
         plan: event.data.plan,
         status: 'active',
+        limits: {},
         createdAt: event.data.at,
         updatedAt: event.data.at,
       };
@@ -91,6 +104,8 @@ function evolve(state: TenantState, event: TenancyEvent): TenantState {
       return { ...state, status: 'active', updatedAt: event.data.at };
     case 'TenantDeleted':
       return { ...state, status: 'deleted', updatedAt: event.data.at };
+    case 'TenantLimitsOverridden':
+      return { ...state, limits: event.data.limits, updatedAt: event.data.at };
     default:
       return state;
   }

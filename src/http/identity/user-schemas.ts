@@ -8,7 +8,7 @@ import {
   type UserState,
   UserStatus,
 } from '../../commands/identity/index.ts';
-import { PlanId, plans } from '../../commands/tenancy/index.ts';
+import { effectiveLimits } from '../../commands/tenancy/index.ts';
 import type { ResolvedTenant } from '../../identity/index.ts';
 import { NewPassword } from '../../identity/index.ts';
 import type { AppEnv } from '../kit/index.ts';
@@ -71,10 +71,9 @@ export function present(state: UserState, revision: number) {
   };
 }
 
+/** The tenant's user limit: the superadmin's override, else its plan's (an unknown plan reads as `free`). */
 export function maxUsersOf(tenant: ResolvedTenant): number | null {
-  const plan = PlanId.safeParse(tenant.plan);
-  // An unknown plan gets the smallest limit, never "unlimited".
-  return plans[plan.success ? plan.data : 'free'].maxUsers;
+  return effectiveLimits(tenant.plan, tenant.limits).maxUsers;
 }
 
 /** A changed user: ETag and position in the headers, the user and position in the body. */

@@ -64,6 +64,8 @@ export class RequestError extends Error {
     readonly slug: string,
     message: string,
     readonly errors: FieldError[] = [],
+    /** Problem members beyond the standard ones (`quota`, `limit`, `reset_at`, …). */
+    readonly extensions: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'RequestError';

@@ -14,6 +14,7 @@ const DOMAIN_STATUS: Record<DomainErrorCode, [number, string]> = {
   RULE_VIOLATED: [409, 'rule-violated'],
   INVALID: [422, 'invalid'],
   PRECONDITION_FAILED: [412, 'precondition-failed'],
+  QUOTA_EXCEEDED: [429, 'quota-exceeded'],
 };
 
 /**
@@ -26,19 +27,21 @@ export function onError(error: Error, c: Context<AppEnv>): Response {
     if (error.code === 'PRECONDITION_FAILED' && error.detail.actualRevision !== undefined) {
       c.header('ETag', `"${error.detail.actualRevision}"`);
     }
+    const quota = error.detail.quota;
+    if (quota?.retryAfterSeconds != null) {
+      c.header('Retry-After', String(Math.max(1, Math.ceil(quota.retryAfterSeconds))));
+    }
     return problemResponse(c, status, slug, error.message, {
       ...(error.detail.rule ? { rule: error.detail.rule } : {}),
       ...(error.detail.errors ? { errors: error.detail.errors } : {}),
+      ...(quota ? { quota: quota.name, limit: quota.limit, reset_at: quota.resetAt } : {}),
     });
   }
   if (error instanceof RequestError) {
-    return problemResponse(
-      c,
-      error.status,
-      error.slug,
-      error.message,
-      error.errors.length ? { errors: error.errors } : {},
-    );
+    return problemResponse(c, error.status, error.slug, error.message, {
+      ...error.extensions,
+      ...(error.errors.length ? { errors: error.errors } : {}),
+    });
   }
   if (error instanceof BadCursorError) {
     return problemResponse(c, 400, 'bad-cursor', error.message, { errors: error.errors });

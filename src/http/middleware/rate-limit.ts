@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Kysely } from 'kysely';
-import { type PlanId, plans } from '../../commands/tenancy/index.ts';
+import { effectiveLimits } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { Principal, ResolvedTenant } from '../../identity/index.ts';
 import { leasedCounter } from '../../identity/index.ts';
@@ -51,7 +51,7 @@ export function tooManyRequests(c: Context, retryAfterSeconds: number, detail: s
   return problemResponse(c, 429, 'rate-limited', detail);
 }
 
-const planLimit = (tenant: ResolvedTenant) => (plans[tenant.plan as PlanId] ?? plans.free).apiRatePerMinute;
+const planLimit = (tenant: ResolvedTenant) => effectiveLimits(tenant.plan, tenant.limits).apiRatePerMinute;
 
 /**
  * Who spends a budget in a tenant: a user with their own tokens, an OAuth client acting for itself

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
+import { LimitOverrides } from '../../commands/tenancy/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { ResolvedTenant } from '../../identity/index.ts';
 import type { TenantDomainTables, TenantListTables } from '../../projections/tenancy/index.ts';
@@ -61,10 +62,22 @@ type Lookup = Omit<ResolvedTenant, 'via'> | null;
 const UNREGISTERED = 'unregistered' as const;
 type Cached = Lookup | typeof UNREGISTERED;
 
-const asTenant = (row: { id: string; slug: string; status: string; plan: string } | undefined): Lookup =>
-  row && (row.status === 'active' || row.status === 'suspended')
-    ? { id: row.id, slug: row.slug, status: row.status, plan: row.plan }
-    : null;
+const asTenant = (
+  row: { id: string; slug: string; status: string; plan: string; limits: unknown } | undefined,
+): Lookup => {
+  if (!row || (row.status !== 'active' && row.status !== 'suspended')) return null;
+  const limits = LimitOverrides.safeParse(
+    typeof row.limits === 'string' ? JSON.parse(row.limits) : row.limits,
+  );
+  return {
+    id: row.id,
+    slug: row.slug,
+    status: row.status,
+    plan: row.plan,
+    // Only when something is overridden: a tenant on its plan's limits reads exactly as before.
+    ...(limits.success && Object.keys(limits.data).length > 0 ? { limits: limits.data } : {}),
+  };
+};
 
 /**
  * Finds the tenant a tenant-scoped request acts in, in this order: path prefix `/t/<slug>/…`,
@@ -103,7 +116,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       asTenant(
         await tenants
           .selectFrom('tenant_list')
-          .select(['id', 'slug', 'status', 'plan'])
+          .select(['id', 'slug', 'status', 'plan', 'limits'])
           .where('slug', '=', slug)
           .executeTakeFirst(),
       ),
@@ -116,7 +129,13 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
     const row = await tenants
       .selectFrom('tenant_domain')
       .innerJoin('tenant_list', 'tenant_list.id', 'tenant_domain.tenant_id')
-      .select(['tenant_list.id', 'tenant_list.slug', 'tenant_list.status', 'tenant_list.plan'])
+      .select([
+        'tenant_list.id',
+        'tenant_list.slug',
+        'tenant_list.status',
+        'tenant_list.plan',
+        'tenant_list.limits',
+      ])
       .where('tenant_domain.domain', '=', host)
       .where('tenant_domain.verified_at', 'is not', null)
       .executeTakeFirst();

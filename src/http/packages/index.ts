@@ -23,6 +23,11 @@ export function packageRoutes(deps: PackageRouteDeps) {
     requirePermission('packages:read'),
   );
   app.on('POST', '/v1/package-requests', requirePermission('packages:request'));
+  app.on(
+    'POST',
+    ['/v1/package-requests/:id/approve', '/v1/package-requests/:id/reject'],
+    requirePermission('packages:approve'),
+  );
   app.on('POST', '/v1/packages/*', requirePermission('packages:approve'));
   app.on('PUT', '/v1/policy', requirePermission('packages:approve'));
   app.route('/', packageRequestRoutes(deps));

@@ -1,6 +1,14 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { invalid, notFound } from '../../commands/kernel/index.ts';
-import { type Finding, requestStreamId, submitRequest } from '../../commands/packages/index.ts';
+import {
+  decideRequest,
+  type Finding,
+  loadPolicy,
+  requestStreamId,
+  snapshotOf,
+  submitRequest,
+} from '../../commands/packages/index.ts';
+import { tenantLimits } from '../../commands/tenancy/index.ts';
 import { parseLockfile } from '../../packages/index.ts';
 import {
   progressOf,
@@ -20,7 +28,15 @@ import {
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
-import { RequestParam, RequestSummary, RequestView, Submitted } from './schemas.ts';
+import {
+  ReasonBody,
+  RequestDecisionResult,
+  RequestListQuery,
+  RequestParam,
+  RequestSummary,
+  RequestView,
+  Submitted,
+} from './schemas.ts';
 import { type DB, type PackageRouteDeps, problems } from './scope.ts';
 import { iso, parse } from './views.ts';
 
@@ -54,6 +70,9 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
         422: problemContent(
           'Not a lockfile Warden can read: `errors` names each entry (path, name, version)',
         ),
+        429: problemContent(
+          'The month’s package requests are used up: `quota`, `limit` and `reset_at` (first of next month, UTC) say which and until when',
+        ),
       },
     }),
     async (c) => {
@@ -85,6 +104,7 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
           packages,
           rejected: parsed.rejected,
           at: now(),
+          limit: (await tenantLimits(deps.store, tenant.id)).packageRequestsPerMonth,
         },
         callerContext(c, tenant.id, { ifMatch: false }),
       );
@@ -107,7 +127,8 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
     row: NonNullable<Awaited<ReturnType<typeof requestRow>>>,
     counts: Record<string, number>,
   ): z.infer<typeof RequestSummary> => {
-    const progress = progressOf(row.total, counts);
+    const unsupported = parse<z.infer<typeof RequestSummary>['unsupported']>(row.unsupported, []);
+    const progress = progressOf(row.total, counts, unsupported.length);
     return {
       id: row.id,
       status: progress.status,
@@ -117,7 +138,7 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
       project: row.project,
       packages_total: row.total,
       bundled: row.bundled,
-      unsupported: parse(row.unsupported, []),
+      unsupported,
       requested_by: row.requested_by,
       created_at: iso(row.created_at)!,
     };
@@ -128,13 +149,9 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
       method: 'get',
       path: '/v1/package-requests',
       tags: ['Packages'],
-      summary: 'The tenant’s package requests, newest first, with status and progress',
-      request: {
-        query: z.strictObject({
-          limit: z.coerce.number().int().min(1).max(100).default(20),
-          cursor: z.string().max(500).optional(),
-        }),
-      },
+      summary:
+        'The tenant’s package requests, newest first, with status and progress; filter by status, requester and submission time',
+      request: { query: RequestListQuery },
       responses: {
         200: jsonContent(
           z.object({ items: z.array(RequestSummary), next_cursor: z.string().nullable() }),
@@ -152,6 +169,10 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
         tenantId: tenant.id,
         limit: query.limit,
         ...(query.cursor ? { cursor: query.cursor } : {}),
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.requester ? { requester: query.requester } : {}),
+        ...(query.since ? { since: new Date(query.since) } : {}),
+        ...(query.until ? { until: new Date(query.until) } : {}),
       });
       const counts = await requestCounts(
         db,
@@ -203,6 +224,55 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
       );
     },
   );
+
+  for (const action of ['approve', 'reject'] as const) {
+    app.openapi(
+      createRoute({
+        method: 'post',
+        path: `/v1/package-requests/{id}/${action}`,
+        tags: ['Packages'],
+        summary: `${action === 'approve' ? 'Approve' : 'Reject'} every package of the request that waits for an approver (packages:approve); the answer says what happened to each package`,
+        request: {
+          params: RequestParam,
+          body: { content: { 'application/json': { schema: ReasonBody } }, required: true },
+        },
+        responses: {
+          200: jsonContent(
+            RequestDecisionResult,
+            'Each package: approved / rejected, not waiting, or refused',
+          ),
+          ...commonProblems,
+          ...problems,
+        },
+      }),
+      async (c) => {
+        const tenant = tenantOf(c);
+        const { id } = c.req.valid('param');
+        const { reason } = c.req.valid('json');
+        const policy = snapshotOf((await loadPolicy(deps.store, tenant.id)).state);
+        const outcomes = await decideRequest(
+          deps.store,
+          tenant.id,
+          id,
+          { action, by: principalOf(c).userId, reason, policy, at: now() },
+          callerContext(c, tenant.id, { ifMatch: false }),
+        );
+        const last = outcomes.flatMap((o) => ('position' in o ? [BigInt(o.position)] : [])).at(-1);
+        if (last !== undefined) c.header('X-Position', last.toString());
+        return c.json(
+          {
+            request_id: id,
+            action,
+            packages: outcomes.map((o) => ({
+              ...o,
+              status: o.status as z.infer<typeof RequestDecisionResult>['packages'][number]['status'],
+            })),
+          },
+          200,
+        );
+      },
+    );
+  }
 
   return app;
 }

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { Finding, PackageStatus, PolicyBody } from '../../commands/packages/index.ts';
+import { requestStatuses } from '../../projections/packages/index.ts';
 
 export const SpecParam = z.object({
   spec: z
@@ -63,7 +64,36 @@ export const PackageListQuery = z.strictObject({
 });
 
 export const Progress = z.object({ done: z.number().int(), total: z.number().int() });
-export const RequestStatus = z.enum(['received', 'processing', 'awaiting_approval', 'completed', 'failed']);
+export const RequestStatus = z.enum(requestStatuses).meta({
+  description:
+    '`completed_with_unsupported`: every package ended, but the lockfile also names entries Warden never fetches (`unsupported`), so it is not installable from Warden alone',
+});
+
+export const RequestListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(500).optional(),
+  status: RequestStatus.optional(),
+  requester: z.string().min(1).max(200).optional().meta({ description: 'The requester’s user id' }),
+  since: z.iso.datetime({ offset: true }).optional().meta({ description: 'Submitted at or after' }),
+  until: z.iso.datetime({ offset: true }).optional().meta({ description: 'Submitted before' }),
+});
+
+export const RequestDecisionResult = z
+  .object({
+    request_id: z.uuid(),
+    action: z.enum(['approve', 'reject']),
+    packages: z.array(
+      z.object({
+        spec: z.string(),
+        outcome: z.enum(['approved', 'rejected', 'not_waiting', 'refused']),
+        status: PackageStatus,
+        rule: z.string().optional().meta({ description: 'Why its own rules refused it (`refused`)' }),
+        detail: z.string().optional(),
+        position: z.string().optional(),
+      }),
+    ),
+  })
+  .meta({ id: 'PackageRequestDecision' });
 
 export const RequestSummary = z
   .object({

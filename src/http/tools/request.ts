@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { DomainError, invalid, notFound } from '../../commands/kernel/index.ts';
-import { plans } from '../../commands/tenancy/index.ts';
+import { tenantLimits } from '../../commands/tenancy/index.ts';
 import { executionStreamId, readTargets, requestExecution } from '../../commands/tools/index.ts';
 import { queueExecution } from '../../processes/tools/index.ts';
 import { TargetRefusedError, targetChecker } from '../../tools/index.ts';
@@ -66,6 +66,8 @@ async function takeQuota(db: Kysely<unknown>, tenantId: string, limit: number | 
         429,
         'tool-quota-exhausted',
         `the plan allows ${limit} tool executions a day; they renew at ${reset.toISOString()}`,
+        [],
+        { quota: 'toolExecutionsPerDay', limit, reset_at: reset.toISOString() },
       ),
       { resetAt: reset },
     );
@@ -139,17 +141,14 @@ export async function startExecution(
     }
   }
   const now = deps.clock();
-  const plan = plans[tenant.plan as keyof typeof plans];
-  const giveBack = await takeQuota(
-    deps.db as never,
-    tenant.id,
-    plan?.toolExecutionsPerDay ?? null,
-    now,
-  ).catch((error: unknown) => {
-    const resetAt = (error as { resetAt?: Date }).resetAt;
-    if (resetAt) c.header('Retry-After', String(Math.ceil((resetAt.getTime() - now.getTime()) / 1000)));
-    throw error;
-  });
+  const limits = await tenantLimits(deps.store, tenant.id);
+  const giveBack = await takeQuota(deps.db as never, tenant.id, limits.toolExecutionsPerDay, now).catch(
+    (error: unknown) => {
+      const resetAt = (error as { resetAt?: Date }).resetAt;
+      if (resetAt) c.header('Retry-After', String(Math.ceil((resetAt.getTime() - now.getTime()) / 1000)));
+      throw error;
+    },
+  );
   const executionId = crypto.randomUUID();
   try {
     const result = await requestExecution(

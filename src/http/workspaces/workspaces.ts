@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { findUser } from '../../commands/identity/index.ts';
 import { invalid, notFound } from '../../commands/kernel/index.ts';
-import { PlanId, plans } from '../../commands/tenancy/index.ts';
+import { tenantLimits } from '../../commands/tenancy/index.ts';
 import {
   changeWorkspace,
   findWorkspace,
@@ -127,8 +127,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       // The agents come from a read model: a caller who just registered one says so (X-Min-Position).
       await deps.readModels.awaitPosition(c, ['workspaceAgentList']);
       await requireKnownImage(deps, tenant.id, body.image, 'image', body.agent_id ?? null);
-      const planId = PlanId.safeParse(tenant.plan);
-      const limit = planId.success ? plans[planId.data].workspaces : 0;
+      const limit = (await tenantLimits(deps.store, tenant.id)).workspaces;
       const result = await requestWorkspace(
         deps.store,
         {

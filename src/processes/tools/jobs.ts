@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { type PlanId, plans } from '../../commands/tenancy/index.ts';
+import { effectiveLimits, LimitOverrides, plans } from '../../commands/tenancy/index.ts';
 import { changeExecution, findExecution } from '../../commands/tools/index.ts';
 import type { Database } from '../../db/database.ts';
 import type { EventStore } from '../../eventstore/port.ts';
@@ -166,7 +166,10 @@ export async function queueExecution(
   ]);
 }
 
-/** Each tenant's plan's `toolConcurrency`, cached a minute (a plan change reaches the runners within it). */
+/**
+ * Each tenant's `toolConcurrency` (the superadmin's override, else its plan's), cached a minute (a plan
+ * or limit change reaches the runners within it).
+ */
 function planConcurrency(db: Kysely<TenantListTables>, clock: () => Date) {
   const cache = loadingCache<string, { limit: number }>({
     max: 10_000,
@@ -175,10 +178,14 @@ function planConcurrency(db: Kysely<TenantListTables>, clock: () => Date) {
     load: async (tenantId) => {
       const row = await db
         .selectFrom('tenant_list')
-        .select('plan')
+        .select(['plan', 'limits'])
         .where('id', '=', tenantId)
         .executeTakeFirst();
-      return { limit: (plans[row?.plan as PlanId] ?? plans.free).toolConcurrency };
+      const raw = typeof row?.limits === 'string' ? JSON.parse(row.limits) : row?.limits;
+      const overrides = LimitOverrides.safeParse(raw ?? {});
+      return {
+        limit: effectiveLimits(row?.plan ?? 'free', overrides.success ? overrides.data : {}).toolConcurrency,
+      };
     },
   });
   return async (tenantId: string) => (await cache.fetch(tenantId))?.limit ?? plans.free.toolConcurrency;

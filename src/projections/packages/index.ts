@@ -5,9 +5,12 @@ export {
   packageRow,
   packageStats,
   progressOf,
+  type RequestFilters,
+  type RequestStatus,
   requestCounts,
   requestItems,
   requestPage,
   requestRow,
+  requestStatuses,
 } from './queries.ts';
 export { tenantVersion, tenantVersions } from './tenant-versions.ts';

@@ -48,26 +48,41 @@ export async function packageRow(db: Kysely<DB>, tenantId: string, spec: string)
 
 const DONE = ['published', 'rejected', 'failed'];
 
+/** A request's status, as its list filters and its view name it. */
+export const requestStatuses = [
+  'received',
+  'processing',
+  'awaiting_approval',
+  'completed',
+  'completed_with_unsupported',
+  'failed',
+] as const;
+export type RequestStatus = (typeof requestStatuses)[number];
+
 export interface RequestProgress {
   total: number;
   done: number;
   counts: Record<string, number>;
-  status: 'received' | 'processing' | 'awaiting_approval' | 'completed' | 'failed';
+  status: RequestStatus;
 }
 
 /**
  * A request's status from its packages: `completed` when every package ended (published or
- * rejected), `failed` when one failed, `awaiting_approval` when what remains waits for an approver,
- * `received` while nothing has moved yet, `processing` otherwise.
+ * rejected), `completed_with_unsupported` so when the lockfile also named entries Warden never fetches
+ * (the install would still miss them), `failed` when one failed, `awaiting_approval` when what
+ * remains waits for an approver, `received` while nothing has moved yet, `processing` otherwise.
+ * `requestStatusSql` is the same rule in SQL (the list's status filter); a test holds them equal.
  */
-export function progressOf(total: number, counts: Record<string, number>): RequestProgress {
+export function progressOf(total: number, counts: Record<string, number>, unsupported = 0): RequestProgress {
   const count = (statuses: readonly string[]) => statuses.reduce((n, s) => n + (counts[s] ?? 0), 0);
   const done = count(DONE);
   // Packages not in the list yet (the pipeline has not received them) count as received.
   const listed = Object.values(counts).reduce((n, c) => n + c, 0);
   const received = (counts.received ?? 0) + Math.max(0, total - listed);
   let status: RequestProgress['status'];
-  if (done >= total) status = (counts.failed ?? 0) > 0 ? 'failed' : 'completed';
+  if (done >= total)
+    status =
+      (counts.failed ?? 0) > 0 ? 'failed' : unsupported > 0 ? 'completed_with_unsupported' : 'completed';
   else if ((counts.awaiting_approval ?? 0) === total - done) status = 'awaiting_approval';
   else if (received === total) status = 'received';
   else status = 'processing';
@@ -98,11 +113,45 @@ export async function requestCounts(
   return result;
 }
 
-export async function requestPage(
-  db: Kysely<DB>,
-  filters: { tenantId: string; limit: number; cursor?: string },
-) {
+/** `progressOf`'s status of the request row `package_request_list` in SQL, for the list's filter. */
+const requestStatusSql = sql<string>`(
+  select case
+    when count(*) filter (where p.status in ('published', 'rejected', 'failed')) >= package_request_list.total then
+      case
+        when count(*) filter (where p.status = 'failed') > 0 then 'failed'
+        when jsonb_array_length(package_request_list.unsupported) > 0 then 'completed_with_unsupported'
+        else 'completed'
+      end
+    when count(*) filter (where p.status = 'awaiting_approval')
+         = package_request_list.total - count(*) filter (where p.status in ('published', 'rejected', 'failed'))
+      then 'awaiting_approval'
+    when count(*) filter (where p.id is null or p.status = 'received') = package_request_list.total then 'received'
+    else 'processing'
+  end
+  from package_request_items i left join package_list p on p.id = i.package_id
+  where i.request_id = package_request_list.id and i.bundled = false
+)`;
+
+export interface RequestFilters {
+  tenantId: string;
+  limit: number;
+  cursor?: string;
+  status?: RequestStatus;
+  /** The requester's user id. */
+  requester?: string;
+  /** Submitted at or after. */
+  since?: Date;
+  /** Submitted before. */
+  until?: Date;
+}
+
+/** A page of the tenant's requests, newest first, filtered by status, requester and submission time. */
+export async function requestPage(db: Kysely<DB>, filters: RequestFilters) {
   let query = db.selectFrom('package_request_list').selectAll().where('tenant_id', '=', filters.tenantId);
+  if (filters.requester) query = query.where('requested_by', '=', filters.requester);
+  if (filters.since) query = query.where('created_at', '>=', filters.since);
+  if (filters.until) query = query.where('created_at', '<', filters.until);
+  if (filters.status) query = query.where(sql<boolean>`${requestStatusSql} = ${filters.status}`);
   if (filters.cursor) query = query.where(keysetAfter(filters.cursor, REQUEST_SORT));
   const rows = await query
     .orderBy('created_at', 'desc')

@@ -15,6 +15,8 @@ export interface TenantListTable {
   position: string;
   /** Members holding a seat (active or pending approval): the figure the plan's user limit counts. */
   users: number;
+  /** The superadmin's overrides of the plan's limits (`{}`: the plan's hold). */
+  limits: unknown;
 }
 
 // A type alias (not an interface) so kysely's withTables accepts it.
@@ -31,7 +33,7 @@ export const tenantList = defineProjection<
   TenantListTables
 >()({
   name: 'tenantList',
-  version: 2,
+  version: 3,
   types: [...tenancyEventTypes, ...seatEvents],
   tables: ['tenant_list'],
   async createTables(db: Kysely<unknown>) {
@@ -47,6 +49,7 @@ export const tenantList = defineProjection<
       .addColumn('revision', 'integer', (c) => c.notNull())
       .addColumn('position', 'bigint', (c) => c.notNull())
       .addColumn('users', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('limits', 'jsonb', (c) => c.notNull().defaultTo('{}'))
       .execute();
     await db.schema
       .createIndex('tenant_list_created')
@@ -79,6 +82,7 @@ export const tenantList = defineProjection<
           created_at: at_,
           updated_at: at_,
           users: 0,
+          limits: '{}',
           ...common,
         })
         .onConflict((oc) => oc.column('id').doNothing())
@@ -97,6 +101,8 @@ export const tenantList = defineProjection<
           return { status: 'active' };
         case 'TenantDeleted':
           return { status: 'deleted' };
+        case 'TenantLimitsOverridden':
+          return { limits: JSON.stringify(event.data.limits) };
       }
     })();
     await db
