@@ -23,6 +23,8 @@ import { startToolJobs, type ToolJobs } from './processes/tools/index.ts';
 import { ProjectionEngine } from './projections/engine/index.ts';
 import { projections } from './projections/registry.ts';
 import { processRunner } from './tools/index.ts';
+import { agentKeys } from './workspaces/index.ts';
+import { startWorkspaceBackground, type WorkspaceBackground } from './workspaces-stack.ts';
 
 /** The parts every command of the CLI shares: database, event store and projection engine. */
 export interface Service {
@@ -95,6 +97,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   let worker: Worker | undefined;
   let packageJobs: PackageJobs | undefined;
   let toolJobs: ToolJobs | undefined;
+  let workspaces: WorkspaceBackground | undefined;
   let identity: Promise<IdentityStack> | undefined;
   return {
     identity: () => {
@@ -146,9 +149,19 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           logger: logger.child({ component: 'tool-jobs' }),
           processes: processRunner({ hidden: [resolvePath(config.WARDEN_DATA_DIR)] }),
         });
+        // nginx routes from the read model; heartbeats and reconciliation in one process of the cluster.
+        workspaces = startWorkspaceBackground({
+          config,
+          database,
+          store,
+          keys: agentKeys(database.db as Kysely<unknown>),
+          owner: worker.id,
+          logger: logger.child({ component: 'workspaces' }),
+        });
       }
     },
     close: async () => {
+      await workspaces?.stop();
       await packageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await toolJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await worker?.stop();
