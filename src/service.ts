@@ -10,7 +10,7 @@ import { transactionBindingFor } from './eventstore/postgres/transactional-store
 import { upcasters } from './eventstore/upcasters.ts';
 import { upcastingStore } from './eventstore/upcasting.ts';
 import type { ReadinessCheck } from './http/ops/index.ts';
-import { loadKeyEncryptionKey } from './identity/index.ts';
+import { loadKeyEncryptionKey, open, seal } from './identity/index.ts';
 import { type IdentityStack, identityStack } from './identity-stack.ts';
 import { registerGauges } from './metrics/gauges.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
@@ -99,6 +99,10 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   let toolJobs: ToolJobs | undefined;
   let workspaces: WorkspaceBackground | undefined;
   let identity: Promise<IdentityStack> | undefined;
+  const sealer = {
+    seal: (plaintext: string, context: string) => seal(keyEncryptionKey, plaintext, context),
+    open: (sealed: string, context: string) => open(keyEncryptionKey, sealed, context),
+  };
   return {
     identity: () => {
       identity ??= identityStack({ config, db: database.db, store, keyEncryptionKey });
@@ -130,6 +134,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           storeIn,
           processes: processManagers,
           personalData,
+          sealer,
           logger: logger.child({ component: 'workers' }),
           ...(config.WARDEN_WORKER_ID ? { workerId: config.WARDEN_WORKER_ID } : {}),
         });
@@ -154,7 +159,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           config,
           database,
           store,
-          keys: agentKeys(database.db as Kysely<unknown>),
+          keys: agentKeys(database.db as Kysely<unknown>, sealer),
           owner: worker.id,
           logger: logger.child({ component: 'workspaces' }),
         });

@@ -4,7 +4,7 @@ import type { EventStore } from '../eventstore/port.ts';
 import type { Logger } from '../logger.ts';
 import type { WorkspacesReadTables } from '../projections/workspaces/index.ts';
 import { agentHeartbeats } from './agent-heartbeats.ts';
-import { type AgentKeys, agentKeys } from './agent-keys.ts';
+import type { AgentKeys } from './agent-keys.ts';
 import { agentClient } from './client/agent-client.ts';
 
 export interface AgentMonitorOptions {
@@ -16,8 +16,8 @@ export interface AgentMonitorOptions {
   /** How often every agent is asked (default a third of `silentAfterMs`). */
   intervalMs?: number;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
-  /** Where the agents' keys are read (default: the table, unsealed with nothing). */
-  keys?: AgentKeys;
+  /** Where the agents' keys are read (sealed with the key-encryption key). */
+  keys: AgentKeys;
 }
 
 /** Statuses in which a workspace lives on its agent, and is lost with it. */
@@ -41,7 +41,7 @@ export class AgentMonitor {
   /** One round: returns the agents found lost in it. */
   async check(): Promise<string[]> {
     const db = this.options.db as Kysely<WorkspacesReadTables>;
-    const keys = this.options.keys ?? agentKeys(this.options.db);
+    const keys = this.options.keys;
     const heartbeats = agentHeartbeats(this.options.db);
     const agents = await db.selectFrom('workspace_agents').select(['id', 'url', 'tenant_id']).execute();
     const lastSeen = await heartbeats.lastSeen(agents.map((agent) => agent.id));

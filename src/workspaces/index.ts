@@ -1,6 +1,6 @@
 export { agentCommand } from './agent/index.ts';
 export { type AgentHeartbeats, agentHeartbeats } from './agent-heartbeats.ts';
-export { type AgentKeys, agentKeys } from './agent-keys.ts';
+export { type AgentKeys, agentKeys, type KeySealer } from './agent-keys.ts';
 export { AgentMonitor, type AgentMonitorOptions } from './agent-monitor.ts';
 export {
   AgentCallError,

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.ts';
 import type { WorkspacesReadTables } from '../projections/workspaces/index.ts';
-import { type AgentKeys, agentKeys } from './agent-keys.ts';
+import type { AgentKeys } from './agent-keys.ts';
 import { agentClient } from './client/agent-client.ts';
 
 export interface ReconcileReport {
@@ -21,8 +21,8 @@ export interface ReconcilerOptions {
   /** How long an orphan is only reported before it is removed. */
   graceMs: number;
   logger: Pick<Logger, 'info' | 'warn'>;
-  /** Where the agents' keys are read (default: the table, unsealed with nothing). */
-  keys?: AgentKeys;
+  /** Where the agents' keys are read (sealed with the key-encryption key). */
+  keys: AgentKeys;
 }
 
 /** Statuses in which the workspace's container must exist on its agent. */
@@ -41,7 +41,7 @@ export class Reconciler {
 
   async sync(): Promise<ReconcileReport> {
     const db = this.options.db as Kysely<WorkspacesReadTables>;
-    const keys = this.options.keys ?? agentKeys(this.options.db);
+    const keys = this.options.keys;
     const now = this.options.clock();
     const report: ReconcileReport = { orphans: [], removed: [], missing: [], unreachable: [] };
     const [agents, workspaces] = await Promise.all([

@@ -36,6 +36,7 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
       storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning],
       personalData: t.personalData,
+      sealer: t.identity.sealer,
       partitions: 2,
     });
     admin = await t.user({ role: 'admin' });
@@ -61,6 +62,7 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
       store: t.store,
       clock: () => new Date(),
       silentAfterMs: 1_500,
+      keys: agentKeys(t.database.db as never, t.identity.sealer),
       intervalMs: 250,
       logger: { info: () => {}, warn: () => {}, error: () => {} },
     });
@@ -121,7 +123,7 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
     expect(await heartbeatOf(lostId)).toBe(lostSeen);
     expect(Date.parse((await heartbeatOf(survivorId)) ?? '')).toBeGreaterThan(Date.now() - 2_000);
 
-    const key = await agentKeys(t.database.db as never).get(survivorId);
+    const key = await agentKeys(t.database.db as never, t.identity.sealer).get(survivorId);
     const survivor = agentClient({ url: agents[1]?.url ?? '', key: key ?? '' });
     const containers = (await survivor.list([`warden.workspace=${id}`])).items;
     expect(containers).toHaveLength(1);

@@ -71,6 +71,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
       storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning],
       personalData: t.personalData,
+      sealer: t.identity.sealer,
       partitions: 2,
     });
     router = new NginxRouter({

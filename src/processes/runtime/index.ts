@@ -17,6 +17,7 @@ export {
   type ProcessLogger,
   type ProcessManager,
   processContext,
+  type Sealer,
 } from './process-manager.ts';
 export { SingletonLease } from './singleton.ts';
 export { viewAs } from './tables.ts';
