@@ -57,7 +57,8 @@ describe('warden serve runs the workspace machinery: agent, workspace, nginx, he
       WARDEN_AGENT_HEARTBEAT_MS: '300',
       WARDEN_AGENT_SILENCE_MS: '30000',
     });
-    await untilReady(base, serve.child, 60_000);
+    // Generous: the first start migrates a fresh PGlite, and these tests share two cores with others.
+    await untilReady(base, serve.child, 150_000);
     const token = await signIn(base, 'root@example.com', password);
     expect(token).toBeDefined();
     const call = (path: string, init: RequestInit = {}) =>
@@ -121,5 +122,5 @@ describe('warden serve runs the workspace machinery: agent, workspace, nginx, he
     expect(await serve.exited).toBe(0);
     expect(serve.err()).not.toContain('nginx routes not applied');
     expect(serve.out()).not.toContain('workspace agents round failed');
-  }, 180_000);
+  }, 300_000);
 });
