@@ -218,6 +218,51 @@ export const configSchema = z.object({
     .describe(
       'When set, /metrics answers only requests with this bearer token (else anyone who reaches the port)',
     ),
+  WARDEN_WORKSPACE_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a lowercase domain name')
+    .default('workspaces.localhost')
+    .describe(
+      'Each workspace is also served by nginx at `<user id>.<this domain>` (besides `/u/<user id>/`)',
+    ),
+  WARDEN_NGINX_CONFIG: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'The routes file the workspace nginx includes inside `http { }`; Warden rewrites it from the routes read model and reloads nginx (unset: no routing from this process)',
+    ),
+  WARDEN_NGINX_COMMAND: z
+    .string()
+    .regex(/^\S+( \S+)*$/, 'a command and its arguments, separated by single spaces')
+    .default('nginx')
+    .describe(
+      'The command that runs that nginx, with its `-p`/`-c` if any; Warden adds `-t` to check a render and `-s reload` to apply it',
+    ),
+  WARDEN_NGINX_LISTEN: z
+    .string()
+    .regex(/^([0-9.]+:)?[0-9]{1,5}$/, 'a port or address:port')
+    .default('80')
+    .describe('The `listen` of the rendered workspace servers (e.g. `127.0.0.1:8080`)'),
+  WARDEN_NGINX_SYNC_MS: int(100, 600_000)
+    .default(1000)
+    .describe('How often the routes read model is compared with the nginx routes file'),
+  WARDEN_AGENT_HEARTBEAT_MS: int(100, 600_000)
+    .default(10_000)
+    .describe('How often each workspace agent is asked for its health (by one process of the cluster)'),
+  WARDEN_AGENT_SILENCE_MS: int(500, 86_400_000)
+    .default(60_000)
+    .describe(
+      'An agent silent this long is lost: its workspaces become unavailable (a 503 page) and are recreated on another agent',
+    ),
+  WARDEN_RECONCILE_INTERVAL_MS: int(1000, 86_400_000)
+    .default(60_000)
+    .describe(
+      'How often the agents’ containers are compared with the workspaces (one process of the cluster)',
+    ),
+  WARDEN_ORPHAN_GRACE_MS: int(0, 604_800_000)
+    .default(600_000)
+    .describe('A container no workspace owns is only reported for this long, then removed'),
   WARDEN_OSV_PATH: z
     .string()
     .min(1)

@@ -8,7 +8,9 @@ import {
   identityCurrentUser,
   type LoginThrottle,
   loginThrottle,
+  open,
   type PasswordHasher,
+  seal,
 } from './identity/index.ts';
 import { type KeyRing, keyRing, type TokenSessions, tokenSessions } from './identity/tokens/index.ts';
 import { issueOAuthAccessToken, type OAuthKeys, oauthKeys } from './oauth/index.ts';
@@ -50,6 +52,11 @@ export interface IdentityStack {
   defaultSignupPolicy: SignupPolicy;
   /** How user ids follow from emails: keyed with a secret derived from the key-encryption key. */
   userIds?: UserIds;
+  /** Seals and opens other secrets kept in the database (agent keys) with the key-encryption key. */
+  sealer: {
+    seal(plaintext: string, context: string): Promise<string>;
+    open(sealed: string, context: string): Promise<string>;
+  };
   /** Deletes expired throttle records, denylist entries and token families (housekeeping only). */
   sweep(): Promise<{ throttle: number; sessions: number }>;
 }
@@ -147,6 +154,10 @@ export async function identityStack(deps: {
     access,
     defaultSignupPolicy: config.WARDEN_DEFAULT_SIGNUP_POLICY,
     userIds: await keyedUserIdsFrom(deps.keyEncryptionKey),
+    sealer: {
+      seal: (plaintext, context) => seal(deps.keyEncryptionKey, plaintext, context),
+      open: (sealed, context) => open(deps.keyEncryptionKey, sealed, context),
+    },
     sweep: async () => ({ throttle: await throttle.sweep(), sessions: await sessions.sweep() }),
   };
 }

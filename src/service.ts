@@ -10,7 +10,7 @@ import { transactionBindingFor } from './eventstore/postgres/transactional-store
 import { upcasters } from './eventstore/upcasters.ts';
 import { upcastingStore } from './eventstore/upcasting.ts';
 import type { ReadinessCheck } from './http/ops/index.ts';
-import { loadKeyEncryptionKey } from './identity/index.ts';
+import { loadKeyEncryptionKey, open, seal } from './identity/index.ts';
 import { type IdentityStack, identityStack } from './identity-stack.ts';
 import { registerGauges } from './metrics/gauges.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
@@ -23,6 +23,8 @@ import { startToolJobs, type ToolJobs } from './processes/tools/index.ts';
 import { ProjectionEngine } from './projections/engine/index.ts';
 import { projections } from './projections/registry.ts';
 import { processRunner } from './tools/index.ts';
+import { agentKeys } from './workspaces/index.ts';
+import { startWorkspaceBackground, type WorkspaceBackground } from './workspaces-stack.ts';
 
 /** The parts every command of the CLI shares: database, event store and projection engine. */
 export interface Service {
@@ -95,7 +97,12 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   let worker: Worker | undefined;
   let packageJobs: PackageJobs | undefined;
   let toolJobs: ToolJobs | undefined;
+  let workspaces: WorkspaceBackground | undefined;
   let identity: Promise<IdentityStack> | undefined;
+  const sealer = {
+    seal: (plaintext: string, context: string) => seal(keyEncryptionKey, plaintext, context),
+    open: (sealed: string, context: string) => open(keyEncryptionKey, sealed, context),
+  };
   return {
     identity: () => {
       identity ??= identityStack({ config, db: database.db, store, keyEncryptionKey });
@@ -127,6 +134,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           storeIn,
           processes: processManagers,
           personalData,
+          sealer,
           logger: logger.child({ component: 'workers' }),
           ...(config.WARDEN_WORKER_ID ? { workerId: config.WARDEN_WORKER_ID } : {}),
         });
@@ -146,9 +154,19 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           logger: logger.child({ component: 'tool-jobs' }),
           processes: processRunner({ hidden: [resolvePath(config.WARDEN_DATA_DIR)] }),
         });
+        // nginx routes from the read model; heartbeats and reconciliation in one process of the cluster.
+        workspaces = startWorkspaceBackground({
+          config,
+          database,
+          store,
+          keys: agentKeys(database.db as Kysely<unknown>, sealer),
+          owner: worker.id,
+          logger: logger.child({ component: 'workspaces' }),
+        });
       }
     },
     close: async () => {
+      await workspaces?.stop();
       await packageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await toolJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await worker?.stop();

@@ -329,7 +329,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route('/', trackerRoutes(routeDeps));
-  app.route('/', workspacesRoutes(routeDeps));
+  app.route('/', workspacesRoutes({ ...routeDeps, sealer: identity.sealer }));
   app.route('/', packageRoutes(routeDeps));
   app.route('/', npmTokenRoutes({ tokens: npmTokens }));
   app.route('/', toolRoutes({ ...routeDeps, ...(deps.toolStream ? { hub: deps.toolStream } : {}) }));

@@ -3,21 +3,37 @@ import type { Kysely } from 'kysely';
 export interface AgentKeysTable {
   agent_id: string;
   tenant_id: string;
+  /** The key sealed with the key-encryption key (`v1.…`); rows from before sealing hold it in clear. */
   agent_key: string;
   created_at: Date;
 }
 
 type Tables = { warden_workspace_agent_keys: AgentKeysTable };
 
-/** The keys Warden signs agent calls with, one per registered agent (migration 0016). */
-export function agentKeys(database: Kysely<unknown>) {
+/** Seals with the key-encryption key (the identity stack's, or a worker's `ctx.sealer`). */
+export interface KeySealer {
+  seal(plaintext: string, context: string): Promise<string>;
+  open(sealed: string, context: string): Promise<string>;
+}
+
+/** Sealed values are `v1.<iv>.<data>`; an agent key (base64url) never holds a dot. */
+const isSealed = (stored: string) => stored.startsWith('v1.');
+const context = (agentId: string) => `workspace agent key ${agentId}`;
+
+/**
+ * The keys Warden signs agent calls with, one per registered agent (migration 0016), sealed with
+ * the key-encryption key: the database alone does not let anyone drive an agent. A row written in
+ * clear before sealing is read as it is and sealed in place on that read.
+ */
+export function agentKeys(database: Kysely<unknown>, sealer: KeySealer) {
   const db = database as Kysely<Tables>;
   return {
     async put(tenantId: string, agentId: string, key: string) {
+      const sealed = await sealer.seal(key, context(agentId));
       await db
         .insertInto('warden_workspace_agent_keys')
-        .values({ agent_id: agentId, tenant_id: tenantId, agent_key: key, created_at: new Date() })
-        .onConflict((oc) => oc.column('agent_id').doUpdateSet({ agent_key: key }))
+        .values({ agent_id: agentId, tenant_id: tenantId, agent_key: sealed, created_at: new Date() })
+        .onConflict((oc) => oc.column('agent_id').doUpdateSet({ agent_key: sealed }))
         .execute();
     },
     async get(agentId: string): Promise<string | undefined> {
@@ -26,7 +42,16 @@ export function agentKeys(database: Kysely<unknown>) {
         .select('agent_key')
         .where('agent_id', '=', agentId)
         .executeTakeFirst();
-      return row?.agent_key;
+      if (!row) return undefined;
+      if (isSealed(row.agent_key)) return sealer.open(row.agent_key, context(agentId));
+      // Written before keys were sealed: seal it now (only if nobody changed it meanwhile).
+      await db
+        .updateTable('warden_workspace_agent_keys')
+        .set({ agent_key: await sealer.seal(row.agent_key, context(agentId)) })
+        .where('agent_id', '=', agentId)
+        .where('agent_key', '=', row.agent_key)
+        .execute();
+      return row.agent_key;
     },
     async remove(agentId: string) {
       await db.deleteFrom('warden_workspace_agent_keys').where('agent_id', '=', agentId).execute();

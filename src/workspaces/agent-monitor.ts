@@ -3,7 +3,8 @@ import { changeWorkspace } from '../commands/workspaces/index.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import type { Logger } from '../logger.ts';
 import type { WorkspacesReadTables } from '../projections/workspaces/index.ts';
-import { agentKeys } from './agent-keys.ts';
+import { agentHeartbeats } from './agent-heartbeats.ts';
+import type { AgentKeys } from './agent-keys.ts';
 import { agentClient } from './client/agent-client.ts';
 
 export interface AgentMonitorOptions {
@@ -15,33 +16,35 @@ export interface AgentMonitorOptions {
   /** How often every agent is asked (default a third of `silentAfterMs`). */
   intervalMs?: number;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** Where the agents' keys are read (sealed with the key-encryption key). */
+  keys: AgentKeys;
 }
 
 /** Statuses in which a workspace lives on its agent, and is lost with it. */
 const ON_AGENT = ['created', 'started', 'routed', 'ready', 'stopping', 'stopped', 'starting'] as const;
 
 /**
- * Heartbeats: asks every registered agent for its health on a timer and remembers when each last
- * answered. An agent silent past the bound is lost: each of its workspaces is marked `unavailable`
- * (its route withdrawn), and the provisioning saga recreates it on another agent.
+ * Heartbeats: asks every registered agent for its health on a timer and records when each last
+ * answered in `warden_agent_heartbeats` (every process reads the same times; a monitor taking over
+ * from another continues from them). An agent silent past the bound is lost: each of its workspaces
+ * is marked `unavailable` (its route answers the 503 page), and the provisioning saga recreates it
+ * on another agent.
  */
 export class AgentMonitor {
-  readonly #lastSeen = new Map<string, Date>();
+  /** Agents never heard from: the bound counts from when this monitor first asked them. */
+  readonly #firstAsked = new Map<string, Date>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: AgentMonitorOptions) {}
 
-  /** When each agent last answered (absent: not since this monitor started). */
-  lastHeartbeat(agentId: string): Date | undefined {
-    return this.#lastSeen.get(agentId);
-  }
-
   /** One round: returns the agents found lost in it. */
   async check(): Promise<string[]> {
     const db = this.options.db as Kysely<WorkspacesReadTables>;
-    const keys = agentKeys(this.options.db);
+    const keys = this.options.keys;
+    const heartbeats = agentHeartbeats(this.options.db);
     const agents = await db.selectFrom('workspace_agents').select(['id', 'url', 'tenant_id']).execute();
+    const lastSeen = await heartbeats.lastSeen(agents.map((agent) => agent.id));
     const lost: string[] = [];
     for (const agent of agents) {
       const key = await keys.get(agent.id);
@@ -55,13 +58,14 @@ export class AgentMonitor {
           ));
       const now = this.options.clock();
       if (answered) {
-        this.#lastSeen.set(agent.id, now);
+        await heartbeats.record(agent.tenant_id, agent.id, now);
+        this.#firstAsked.delete(agent.id);
         continue;
       }
-      const since = this.#lastSeen.get(agent.id);
+      const since = lastSeen.get(agent.id) ?? this.#firstAsked.get(agent.id);
       if (since === undefined) {
-        // Never seen by this monitor: the bound counts from now.
-        this.#lastSeen.set(agent.id, now);
+        // Never heard from: the bound counts from now.
+        this.#firstAsked.set(agent.id, now);
         continue;
       }
       if (now.getTime() - since.getTime() <= this.options.silentAfterMs) continue;

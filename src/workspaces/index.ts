@@ -1,5 +1,6 @@
 export { agentCommand } from './agent/index.ts';
-export { type AgentKeys, agentKeys } from './agent-keys.ts';
+export { type AgentHeartbeats, agentHeartbeats } from './agent-heartbeats.ts';
+export { type AgentKeys, agentKeys, type KeySealer } from './agent-keys.ts';
 export { AgentMonitor, type AgentMonitorOptions } from './agent-monitor.ts';
 export {
   AgentCallError,
@@ -12,7 +13,13 @@ export {
 export type { ContainerEngine, ContainerInfo, ContainerSpec } from './docker/port.ts';
 export { ContainerEngineError } from './docker/port.ts';
 export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
-export { type RenderOptions, type Route, renderRoutes } from './nginx/render.ts';
+export {
+  type RenderOptions,
+  type Route,
+  renderRoutes,
+  type UnavailableWorkspace,
+  unavailablePage,
+} from './nginx/render.ts';
 export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
 export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';

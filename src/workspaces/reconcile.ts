@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.ts';
 import type { WorkspacesReadTables } from '../projections/workspaces/index.ts';
-import { agentKeys } from './agent-keys.ts';
+import type { AgentKeys } from './agent-keys.ts';
 import { agentClient } from './client/agent-client.ts';
 
 export interface ReconcileReport {
@@ -21,6 +21,8 @@ export interface ReconcilerOptions {
   /** How long an orphan is only reported before it is removed. */
   graceMs: number;
   logger: Pick<Logger, 'info' | 'warn'>;
+  /** Where the agents' keys are read (sealed with the key-encryption key). */
+  keys: AgentKeys;
 }
 
 /** Statuses in which the workspace's container must exist on its agent. */
@@ -39,7 +41,7 @@ export class Reconciler {
 
   async sync(): Promise<ReconcileReport> {
     const db = this.options.db as Kysely<WorkspacesReadTables>;
-    const keys = agentKeys(this.options.db);
+    const keys = this.options.keys;
     const now = this.options.clock();
     const report: ReconcileReport = { orphans: [], removed: [], missing: [], unreachable: [] };
     const [agents, workspaces] = await Promise.all([

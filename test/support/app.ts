@@ -8,7 +8,7 @@ import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { type AppDeps, createApp, type WardenApp } from '../../src/http/app.ts';
-import { aesKey } from '../../src/identity/tokens/crypto.ts';
+import { aesKey, base64url, fromBase64url } from '../../src/identity/tokens/crypto.ts';
 import { identityStack } from '../../src/identity-stack.ts';
 import { createLogger } from '../../src/logger.ts';
 import { registerGauges } from '../../src/metrics/gauges.ts';
@@ -58,7 +58,9 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
   // As the service sees it: every read upcast, every append stamped with its schema version, personal
   // fields sealed with the person's key on append and opened (or erased) on read.
   const metrics = createMetrics();
-  const keyEncryptionKey = await aesKey(crypto.getRandomValues(new Uint8Array(32)));
+  // Kept as text too: a worker process a test starts opens what this app sealed.
+  const keyEncryptionKeyText = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const keyEncryptionKey = await aesKey(fromBase64url(keyEncryptionKeyText));
   const personalData = personalDataKeys(database.db as Kysely<unknown>, keyEncryptionKey);
   const store = meteredStore(
     upcastingStore(
@@ -255,6 +257,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     config,
     dns,
     identity,
+    keyEncryptionKeyText,
     store,
     personalData,
     database,

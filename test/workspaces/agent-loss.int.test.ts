@@ -36,6 +36,7 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
       storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning],
       personalData: t.personalData,
+      sealer: t.identity.sealer,
       partitions: 2,
     });
     admin = await t.user({ role: 'admin' });
@@ -61,6 +62,7 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
       store: t.store,
       clock: () => new Date(),
       silentAfterMs: 1_500,
+      keys: agentKeys(t.database.db as never, t.identity.sealer),
       intervalMs: 250,
       logger: { info: () => {}, warn: () => {}, error: () => {} },
     });
@@ -98,16 +100,30 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
     expect(answer.status).toBe(202);
     const { id } = (await answer.json()) as WorkspaceBody;
     expect(await until(id, (w) => w.status === 'ready')).toMatchObject({ status: 'ready', agent_id: lostId });
-    await expect
-      .poll(() => monitor.lastHeartbeat(lostId)?.getTime() ?? 0, { timeout: 5_000 })
-      .toBeGreaterThan(0);
+    // Heartbeats are in the database: the API (any process) shows when each agent last answered.
+    const heartbeatOf = async (agentId: string) => {
+      const listed = (await (
+        await t.request('/v1/agents', { token: admin.token, tenant: admin.tenantSlug })
+      ).json()) as { items: { id: string; last_heartbeat_at: string | null }[] };
+      return listed.items.find((a) => a.id === agentId)?.last_heartbeat_at ?? null;
+    };
+    await expect.poll(() => heartbeatOf(lostId), { timeout: 5_000 }).not.toBeNull();
+    const single = (await (
+      await t.request(`/v1/agents/${lostId}`, { token: admin.token, tenant: admin.tenantSlug })
+    ).json()) as { last_heartbeat_at: string | null };
+    expect(Date.parse(single.last_heartbeat_at ?? '')).toBeGreaterThan(Date.now() - 10_000);
 
     // The host dies: its agent is killed (its dockerd keeps running, unreachable to Warden).
     await agents[0]?.stop('SIGKILL');
     const moved = await until(id, (w) => w.status === 'ready' && w.agent_id === survivorId);
     expect(moved).toMatchObject({ status: 'ready', agent_id: survivorId });
+    // The lost agent's last heartbeat stays where it was; the survivor's keeps moving.
+    const lostSeen = await heartbeatOf(lostId);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await heartbeatOf(lostId)).toBe(lostSeen);
+    expect(Date.parse((await heartbeatOf(survivorId)) ?? '')).toBeGreaterThan(Date.now() - 2_000);
 
-    const key = await agentKeys(t.database.db as never).get(survivorId);
+    const key = await agentKeys(t.database.db as never, t.identity.sealer).get(survivorId);
     const survivor = agentClient({ url: agents[1]?.url ?? '', key: key ?? '' });
     const containers = (await survivor.list([`warden.workspace=${id}`])).items;
     expect(containers).toHaveLength(1);

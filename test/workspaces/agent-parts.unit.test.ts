@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkAgentConfig, type HostProbes } from '../../src/workspaces/agent/config.ts';
 import { NonceLedger } from '../../src/workspaces/agent/request-auth.ts';
-import { renderRoutes } from '../../src/workspaces/index.ts';
+import { renderRoutes, unavailablePage } from '../../src/workspaces/index.ts';
 import { canonicalRequest, signatureMatches, signRequest } from '../../src/workspaces/signing.ts';
 
 const user = '0b7c2f64-9a55-4a55-8f55-55a1b2c3d4e5';
@@ -98,7 +98,8 @@ describe('nginx rendering', () => {
     );
     expect(text).toContain(`location /u/${user}/ {`);
     expect(text).toContain('proxy_pass http://127.0.0.1:32768/;');
-    expect(text).toContain(`server_name ${user}.ws.example.com;`);
+    // A regular expression: an exact 51-character name overflows nginx's default server-name hash buckets.
+    expect(text).toContain(`server_name ~^${user}\\.ws\\.example\\.com$;`);
     expect(text).toContain('proxy_set_header Upgrade $http_upgrade;');
     expect(text).toContain('proxy_set_header Connection $warden_connection_upgrade;');
     expect(
@@ -117,5 +118,23 @@ describe('nginx rendering', () => {
     expect(text).not.toContain('listen 9');
     expect(text).not.toContain('etc');
     expect(text).toContain('location / { return 404; }');
+  });
+
+  it('answers 503 with a page naming the workspace at both addresses of an unavailable workspace, and never for a routed user', () => {
+    const down = { workspaceId: workspace, userId: user, since: '2026-12-02T10:00:00.000Z' };
+    const text = renderRoutes([], options, [down]);
+    expect(text.match(/return 503 '/g)).toHaveLength(2);
+    expect(text).toContain(`location /u/${user}/ {`);
+    expect(text).toContain('add_header Retry-After 30 always;');
+    const page = unavailablePage(down);
+    expect(page).toContain(workspace);
+    expect(page).toContain('2026-12-02T10:00:00.000Z');
+    // Nothing nginx would read inside its single-quoted string: no quote, variable or escape.
+    expect(page).not.toMatch(/['$\\]/);
+    expect(
+      renderRoutes([{ workspaceId: workspace, userId: user, upstream: '127.0.0.1:32768' }], options, [down]),
+    ).not.toContain('503');
+    expect(renderRoutes([], options, [{ ...down, since: "x'; } server { listen 9" }])).not.toContain('503');
+    expect(renderRoutes([], options, [{ ...down, userId: '../../etc' }])).not.toContain('etc');
   });
 });

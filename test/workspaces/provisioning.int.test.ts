@@ -1,5 +1,8 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
+import { open, seal } from '../../src/identity/index.ts';
+import { aesKey } from '../../src/identity/tokens/crypto.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
 import { agentClient, agentKeys, Reconciler } from '../../src/workspaces/index.ts';
@@ -26,6 +29,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
   /** A second key for the same agent, to look at its containers as the test (not through Warden). */
   let inspector: ReturnType<typeof agentClient>;
   let slug: string;
+  let agentId: string;
 
   beforeAll(async () => {
     daemon = await startDockerd();
@@ -40,6 +44,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
       storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning],
       personalData: t.personalData,
+      sealer: t.identity.sealer,
       partitions: 2,
     });
     slug = (await t.tenant(undefined, 'free')).slug;
@@ -57,7 +62,8 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     });
     expect(registered.status).toBe(201);
     const { id } = (await registered.json()) as { id: string };
-    const key = await agentKeys(t.database.db as never).get(id);
+    agentId = id;
+    const key = await agentKeys(t.database.db as never, t.identity.sealer).get(id);
     inspector = agentClient({ url: agent.url, key: key ?? '' });
     await t.engine.waitFor(
       ['workspaceAgentList'],
@@ -208,6 +214,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
       db: t.database.db as never,
       clock: () => now,
       graceMs: 60_000,
+      keys: agentKeys(t.database.db as never, t.identity.sealer),
       logger: { info: () => {}, warn: () => {} },
     });
     const stray = crypto.randomUUID();
@@ -248,5 +255,42 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     const third = await reconciler.sync();
     expect(third.missing).toEqual([{ workspaceId: id, agentId: expect.any(String), status: 'ready' }]);
     expect(third.orphans).toEqual([]);
+  });
+
+  it('keeps the agent key sealed with the key-encryption key: the row does not hold it, calls are still signed with it, and a row from before sealing is sealed on its first read', async () => {
+    const keys = agentKeys(t.database.db as never, t.identity.sealer);
+    const rowOf = async () =>
+      (
+        await sql<{
+          agent_key: string;
+        }>`select agent_key from warden_workspace_agent_keys where agent_id = ${agentId}`.execute(
+          t.database.db,
+        )
+      ).rows[0]?.agent_key ?? '';
+    const key = (await keys.get(agentId)) ?? '';
+    expect(key).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    const stored = await rowOf();
+    expect(stored).not.toContain(key);
+    expect(stored).toMatch(/^v1\./);
+    // Signed with the opened key, the agent accepts the call; signed with the stored text, it refuses.
+    expect((await agentClient({ url: agent.url, key }).health()).status).toBe('ok');
+    await expect(async () => agentClient({ url: agent.url, key: stored }).health()).rejects.toThrow();
+    // Another key-encryption key opens nothing.
+    const other = await aesKey(crypto.getRandomValues(new Uint8Array(32)));
+    const foreign = {
+      seal: (p: string, c: string) => seal(other, p, c),
+      open: (v: string, c: string) => open(other, v, c),
+    };
+    await expect(agentKeys(t.database.db as never, foreign).get(agentId)).rejects.toThrow();
+
+    // A row written in clear before keys were sealed still works, and is sealed by that read.
+    await sql`update warden_workspace_agent_keys set agent_key = ${key} where agent_id = ${agentId}`.execute(
+      t.database.db,
+    );
+    expect(await keys.get(agentId)).toBe(key);
+    const resealed = await rowOf();
+    expect(resealed).toMatch(/^v1\./);
+    expect(resealed).not.toContain(key);
+    expect(await keys.get(agentId)).toBe(key);
   });
 });

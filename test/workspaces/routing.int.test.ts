@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { changeWorkspace } from '../../src/commands/workspaces/index.ts';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
@@ -10,7 +11,8 @@ import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
 import { type RunningAgent, startAgent } from './agent-support.ts';
 
-const domain = 'ws.test';
+// Long enough that exact names would overflow nginx's default server-name hash buckets.
+const domain = 'workspaces.example.com';
 
 /** A GET through nginx with a Host header of our choosing (fetch does not let one set Host). */
 function getWithHost(port: number, host: string, path = '/'): Promise<{ status: number; body: string }> {
@@ -69,6 +71,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
       storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning],
       personalData: t.personalData,
+      sealer: t.identity.sealer,
       partitions: 2,
     });
     router = new NginxRouter({
@@ -130,7 +133,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
     });
     const live = readFileSync(nginx.routes, 'utf8');
     expect(live).toContain('proxy_set_header Upgrade $http_upgrade;');
-    expect(live).toContain(`server_name ${member.userId}.${domain};`);
+    expect(live).toContain(`server_name ~^${member.userId}\\.${domain.replaceAll('.', '\\.')}$;`);
 
     const deleted = await t.request(`/v1/workspaces/${id}`, {
       token: admin.token,
@@ -160,5 +163,56 @@ describe('routing: nginx configuration from the routes read model, through a rea
     await expect(broken.sync()).rejects.toBeInstanceOf(NginxConfigError);
     expect(readFileSync(nginx.routes, 'utf8')).toBe(before);
     expect((await fetch(`${nginx.url}/u/nobody/`)).status).toBe(404);
+  });
+
+  it('answers a 503 page (which workspace, why, that it comes back, whom to ask) at both addresses of an unavailable workspace', async () => {
+    const member = await t.user({ tenant: admin.tenantSlug, role: 'member' });
+    const answer = await t.request('/v1/workspaces', {
+      token: member.token,
+      tenant: admin.tenantSlug,
+      json: { image },
+    });
+    const { id } = (await answer.json()) as { id: string };
+    await eventually(
+      async () => (await fetch(`${nginx.url}/u/${member.userId}/`)).status,
+      (status) => status === 200,
+    );
+    // No saga recreates it here (the worker stops), so it stays unavailable as the monitor leaves it.
+    await worker.stop();
+    const marked = await changeWorkspace(
+      t.store,
+      admin.tenantId,
+      id,
+      { type: 'MarkUnavailable', reason: 'agent silent', at: new Date().toISOString() },
+      { metadata: { tenantId: admin.tenantId, actorId: 'process:agentMonitor' } },
+    );
+    await t.engine.waitFor(['workspaceList', 'workspaceRoutes'], marked.position, 5_000);
+
+    const byPath = await eventually(
+      async () => {
+        const r = await fetch(`${nginx.url}/u/${member.userId}/`);
+        return {
+          status: r.status,
+          type: r.headers.get('content-type'),
+          retry: r.headers.get('retry-after'),
+          body: await r.text(),
+        };
+      },
+      (r) => r.status === 503,
+    );
+    expect(byPath.status).toBe(503);
+    expect(byPath.type).toContain('text/html');
+    expect(byPath.retry).toBe('30');
+    expect(byPath.body).toContain('This workspace is unavailable');
+    expect(byPath.body).toContain(id);
+    expect(byPath.body).toContain('the host it ran on stopped answering');
+    expect(byPath.body).toContain('shows the workspace again once it is ready');
+    expect(byPath.body).toContain('contact your administrator');
+    const byHost = await getWithHost(nginx.port, `${member.userId}.${domain}`);
+    expect(byHost.status).toBe(503);
+    expect(byHost.body).toContain(id);
+    // Another user's address is still nobody's.
+    expect((await fetch(`${nginx.url}/u/${admin.userId}/`)).status).toBe(404);
+    expect(logged).toEqual([]);
   });
 });

@@ -28,7 +28,14 @@ describe.runIf(databaseUrl)('SIGKILL of the provisioning worker at any step, the
   /** Starts the worker process; resolves once it runs (has claimed its partitions). */
   const startWorker = () => {
     const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-      env: { ...process.env, DATABASE_URL: databaseUrl, WARDEN_TEST_SCHEMA: schema, WORKER_ID: 'w1' },
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        WARDEN_TEST_SCHEMA: schema,
+        WORKER_ID: 'w1',
+        // The worker opens the agent keys the app sealed: the same key-encryption key.
+        WARDEN_KEY_ENCRYPTION_KEY: t.keyEncryptionKeyText,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     worker = child;
@@ -71,7 +78,10 @@ describe.runIf(databaseUrl)('SIGKILL of the provisioning worker at any step, the
     });
     expect(registered.status).toBe(201);
     const { id } = (await registered.json()) as { id: string };
-    inspector = agentClient({ url: agent.url, key: (await agentKeys(t.database.db as never).get(id)) ?? '' });
+    inspector = agentClient({
+      url: agent.url,
+      key: (await agentKeys(t.database.db as never, t.identity.sealer).get(id)) ?? '',
+    });
     await t.engine.waitFor(
       ['workspaceAgentList'],
       BigInt(registered.headers.get('x-position') ?? '0'),

@@ -15,6 +15,7 @@ import { up as tools } from './0015-tools.ts';
 import { up as workspaces } from './0016-workspaces.ts';
 import { up as npmTokens } from './0017-npm-tokens.ts';
 import { up as projectMemberships } from './0019-project-memberships.ts';
+import { up as agentHeartbeats } from './0020-agent-heartbeats.ts';
 
 export interface Migration {
   name: string;
@@ -39,4 +40,5 @@ export const migrations: readonly Migration[] = [
   { name: '0016-workspaces', up: workspaces },
   { name: '0017-npm-tokens', up: npmTokens },
   { name: '0019-project-memberships', up: projectMemberships },
+  { name: '0020-agent-heartbeats', up: agentHeartbeats },
 ];

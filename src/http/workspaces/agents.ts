@@ -25,7 +25,7 @@ import { Agent, IdParam, RegisterAgentBody } from './schemas.ts';
 
 type Usage = { cpus: number; memoryMb: number; workspaces: number };
 
-function presentAgent(row: WorkspaceAgentTable, used: Usage | undefined) {
+function presentAgent(row: WorkspaceAgentTable, used: Usage | undefined, lastSeen?: Date) {
   return {
     id: row.id,
     name: row.name,
@@ -35,7 +35,7 @@ function presentAgent(row: WorkspaceAgentTable, used: Usage | undefined) {
     used: { cpus: used?.cpus ?? 0, memory_mb: used?.memoryMb ?? 0, workspaces: used?.workspaces ?? 0 },
     state: 'active' as const,
     registered_at: new Date(row.registered_at).toISOString(),
-    last_heartbeat_at: null,
+    last_heartbeat_at: lastSeen?.toISOString() ?? null,
   };
 }
 
@@ -129,7 +129,11 @@ export function agentRoutes(deps: WorkspacesDeps) {
       await deps.readModels.awaitPosition(c, ['workspaceAgentList', 'workspaceList']);
       const id = tenantId(c);
       const [rows, usage] = await Promise.all([listAgents(db, id), agentUsage(db, id)]);
-      return c.json({ items: rows.map((row) => presentAgent(row, usage.get(row.id))) }, 200);
+      const seen = await deps.heartbeats.lastSeen(rows.map((row) => row.id));
+      return c.json(
+        { items: rows.map((row) => presentAgent(row, usage.get(row.id), seen.get(row.id))) },
+        200,
+      );
     },
   );
 
@@ -152,7 +156,8 @@ export function agentRoutes(deps: WorkspacesDeps) {
         () => agentRow(db, id, agentId),
       );
       if (!row) throw notFound('agent');
-      return c.json(presentAgent(row, (await agentUsage(db, id)).get(row.id)), 200);
+      const [usage, seen] = await Promise.all([agentUsage(db, id), deps.heartbeats.lastSeen([row.id])]);
+      return c.json(presentAgent(row, usage.get(row.id), seen.get(row.id)), 200);
     },
   );
 
@@ -184,6 +189,7 @@ export function agentRoutes(deps: WorkspacesDeps) {
         context,
       );
       await deps.keys.remove(agentId);
+      await deps.heartbeats.remove(agentId);
       return c.body(null, 204);
     },
   );

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { AgentKeys } from '../../workspaces/index.ts';
+import type { AgentHeartbeats, AgentKeys } from '../../workspaces/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
 import { commandContext, principalOf, problemContent, tenantOf } from '../kit/index.ts';
 
@@ -12,6 +12,7 @@ export interface WorkspacesDeps {
   readModels: ReadModels;
   clock: () => Date;
   keys: AgentKeys;
+  heartbeats: AgentHeartbeats;
 }
 
 /**

@@ -2,7 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import { agentKeys } from '../../workspaces/index.ts';
+import { agentHeartbeats, agentKeys, type KeySealer } from '../../workspaces/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
 import { readTables, validationHook } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
@@ -15,6 +15,8 @@ export interface WorkspacesRouteDeps {
   db: Kysely<Tables>;
   readModels: ReadModels;
   clock: () => Date;
+  /** Seals agent keys with the key-encryption key. */
+  sealer: KeySealer;
 }
 
 /**
@@ -24,7 +26,8 @@ export interface WorkspacesRouteDeps {
  */
 export function workspacesRoutes(deps: WorkspacesRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const full = { ...deps, keys: agentKeys(readTables<unknown>(deps.db)) };
+  const tables = readTables<unknown>(deps.db);
+  const full = { ...deps, keys: agentKeys(tables, deps.sealer), heartbeats: agentHeartbeats(tables) };
   app.on('GET', ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:view', 'workspaces:manage'));
   app.on(['POST', 'DELETE'], ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:manage'));
   app.on('GET', '/v1/workspace-settings', requirePermission('workspaces:view', 'workspaces:manage'));

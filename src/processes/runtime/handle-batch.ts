@@ -3,7 +3,7 @@ import type { Tables } from '../../db/tables.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { RetryWithSavepointsError } from '../../eventstore/port.ts';
 import { advanceCheckpoint } from './leases.ts';
-import { type ProcessLogger, type ProcessManager, processContext } from './process-manager.ts';
+import { type ProcessLogger, type ProcessManager, processContext, type Sealer } from './process-manager.ts';
 import { type ProcessTables, viewAs } from './tables.ts';
 
 export interface BatchInput {
@@ -11,6 +11,7 @@ export interface BatchInput {
   db: Kysely<ProcessTables>;
   storeFor: (trx: Kysely<Tables>, careful: boolean) => EventStore;
   logger: ProcessLogger;
+  sealer?: Sealer | undefined;
   workerId: string;
   partition: number;
   /** The checkpoint this worker last committed for the partition. */
@@ -45,7 +46,10 @@ export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
       const db = viewAs<unknown>(trx);
       for (at = 0; at < events.length; at++) {
         const event = events[at]!;
-        await process.handle(event, processContext(process.name, event, { store, db, logger }));
+        await process.handle(
+          event,
+          processContext(process.name, event, { store, db, logger, sealer: input.sealer }),
+        );
       }
       const moved = await advanceCheckpoint(
         trx,

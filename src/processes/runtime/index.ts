@@ -17,7 +17,9 @@ export {
   type ProcessLogger,
   type ProcessManager,
   processContext,
+  type Sealer,
 } from './process-manager.ts';
+export { SingletonLease } from './singleton.ts';
 export { viewAs } from './tables.ts';
 export { startWorkers, Worker, type WorkerOptions, type WorkerStats } from './worker.ts';
 export { listPartitions, listWorkers, type PartitionStatus, type WorkerStatus } from './workers.ts';

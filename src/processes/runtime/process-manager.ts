@@ -54,6 +54,15 @@ export interface IssueOptions {
   maxAttempts?: number;
 }
 
+/**
+ * Seals secrets a handler stores or reads beside the events (agent keys…) with the key-encryption
+ * key, which the runtime never sees itself. `context` binds a sealed value to its row.
+ */
+export interface Sealer {
+  seal(plaintext: string, context: string): Promise<string>;
+  open(sealed: string, context: string): Promise<string>;
+}
+
 /** What a handler gets besides the event. */
 export interface ProcessContext<DB = unknown> {
   readonly processName: string;
@@ -62,6 +71,8 @@ export interface ProcessContext<DB = unknown> {
   /** The handling transaction: rows written here commit with the checkpoint. */
   readonly db: Kysely<DB>;
   readonly logger: ProcessLogger;
+  /** The key-encryption key's sealer, when the worker was given one. */
+  readonly sealer: Sealer | undefined;
   /** Metadata for events caused by this one: same tenant and correlation, causation = this event. */
   readonly metadata: EventMetadata;
   /** An id derived from (process name, causing event id, parts): the same on every re-handling. */
@@ -84,7 +95,7 @@ export interface ProcessContext<DB = unknown> {
 export function processContext<DB>(
   processName: string,
   event: RecordedEvent,
-  deps: { store: EventStore; db: Kysely<DB>; logger: ProcessLogger },
+  deps: { store: EventStore; db: Kysely<DB>; logger: ProcessLogger; sealer?: Sealer | undefined },
 ): ProcessContext<DB> {
   const metadata = causedBy(processName, event);
   const id = (...parts: readonly (string | number)[]) => deriveId(processName, event.id, ...parts);
@@ -93,6 +104,7 @@ export function processContext<DB>(
     store: deps.store,
     db: deps.db,
     logger: deps.logger,
+    sealer: deps.sealer,
     metadata,
     id,
     async emit(streamId, events, options = {}) {

@@ -221,6 +221,7 @@ export class ProcessRunner {
       db: this.db,
       storeFor: this.deps.storeFor,
       logger,
+      sealer: this.deps.sealer,
       workerId: this.deps.workerId,
       partition: p.index,
       committed: p.committed,

@@ -3,7 +3,7 @@ import type PQueue from 'p-queue';
 import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
-import type { ProcessLogger, ProcessManager } from './process-manager.ts';
+import type { ProcessLogger, ProcessManager, Sealer } from './process-manager.ts';
 
 /* What a process runner is given, and what it keeps for each partition it owns. */
 
@@ -17,6 +17,7 @@ export interface RunnerDeps {
   queue: PQueue;
   workerId: string;
   logger: ProcessLogger;
+  sealer?: Sealer | undefined;
   partitions: number;
   batchSize: number;
   maxBuffered: number;

@@ -8,7 +8,7 @@ import { upcasters } from '../../eventstore/upcasters.ts';
 import { upcastingStore } from '../../eventstore/upcasting.ts';
 import { type PersonalDataKeys, personalDataStore } from '../../privacy/index.ts';
 import { claimPartitions, renewLeases } from './leases.ts';
-import type { ProcessLogger, ProcessManager } from './process-manager.ts';
+import type { ProcessLogger, ProcessManager, Sealer } from './process-manager.ts';
 import { ProcessRunner } from './process-runner.ts';
 import { type ProcessTables, processTables } from './tables.ts';
 import { countLiveWorkers, heartbeat, markStopped, registerWorker } from './workers.ts';
@@ -37,6 +37,8 @@ export interface WorkerOptions {
   pid?: number;
   /** Personal-data keys: handlers' reads and appends in a transaction go through the same encryption. */
   personalData?: PersonalDataKeys;
+  /** Seals and opens secrets handlers keep beside the events (with the key-encryption key). */
+  sealer?: Sealer;
   /**
    * The store bound to a handling transaction, when the events live in this very database: appends
    * then commit with the checkpoint (the PostgreSQL adapter's `transactionBindingFor`). Required, so no
@@ -105,6 +107,7 @@ export class Worker {
           queue: this.queue,
           workerId: this.id,
           logger: this.logger,
+          sealer: options.sealer,
           partitions: options.partitions ?? 16,
           batchSize: options.batchSize ?? 50,
           maxBuffered: options.maxBuffered ?? 2000,

@@ -53,7 +53,8 @@ async function issue(ctx: Ctx, workspaceId: string, command: WorkspaceCommand, k
 async function clientFor(ctx: Ctx, tenantId: string, agentId: string): Promise<AgentClient | undefined> {
   const agents = await listAgents(ctx.db, tenantId);
   const agent = agents.find((a) => a.id === agentId);
-  const key = await agentKeys(viewAs<unknown>(ctx.db)).get(agentId);
+  if (!ctx.sealer) throw new Error('workspace provisioning needs the worker to be given a sealer');
+  const key = await agentKeys(viewAs<unknown>(ctx.db), ctx.sealer).get(agentId);
   if (!agent || !key) return undefined;
   return agentClient({ url: agent.url, key, timeoutMs: 20_000 });
 }

@@ -5,6 +5,7 @@ export {
   listAgents,
   listWorkspaces,
   liveRoutes,
+  unavailableWorkspaces,
   type WorkspaceFilters,
   type WorkspacesReadTables,
   workspaceRow,

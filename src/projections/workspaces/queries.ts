@@ -89,3 +89,13 @@ export async function agentUsage(db: Kysely<WorkspacesReadTables>, tenantId: str
 export function liveRoutes(db: Kysely<WorkspacesReadTables>) {
   return db.selectFrom('workspace_routes').selectAll().orderBy('workspace_id').execute();
 }
+
+/** Every workspace marked unavailable (its agent lost), all tenants: nginx answers 503 for them. */
+export function unavailableWorkspaces(db: Kysely<WorkspacesReadTables>) {
+  return db
+    .selectFrom('workspace_list')
+    .select(['id', 'user_id', 'updated_at'])
+    .where('status', '=', 'unavailable')
+    .orderBy('id')
+    .execute();
+}

@@ -50,7 +50,8 @@ export async function applyRoutes(target: NginxTarget, text: string): Promise<bo
     const checked = await run([bin ?? 'nginx'], ['-t', '-q', '-p', scratch, '-c', main]);
     if (!checked.ok)
       throw new NginxConfigError(`nginx refused the rendered routes: ${checked.output.trim()}`);
-    const next = `${target.routesFile}.next`;
+    // A name of its own: two routers on one host never rename each other's half-written file.
+    const next = `${target.routesFile}.${crypto.randomUUID()}.next`;
     await writeFile(next, text);
     await rename(next, target.routesFile);
   } finally {

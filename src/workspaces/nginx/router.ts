@@ -1,8 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../logger.ts';
-import { liveRoutes, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
+import {
+  liveRoutes,
+  unavailableWorkspaces,
+  type WorkspacesReadTables,
+} from '../../projections/workspaces/index.ts';
 import { applyRoutes, type NginxTarget } from './apply.ts';
-import { type RenderOptions, type Route, renderRoutes } from './render.ts';
+import { type RenderOptions, type Route, renderRoutes, type UnavailableWorkspace } from './render.ts';
 
 export interface NginxRouterOptions extends RenderOptions {
   db: Kysely<unknown>;
@@ -11,12 +15,18 @@ export interface NginxRouterOptions extends RenderOptions {
   /** How often the routes read model is compared with the live file (default 500 ms). */
   intervalMs?: number;
   /** The renderer (tests pass a broken one to see that a bad render never goes live). */
-  render?: (routes: readonly Route[], options: RenderOptions) => string;
+  render?: (
+    routes: readonly Route[],
+    options: RenderOptions,
+    unavailable: readonly UnavailableWorkspace[],
+  ) => string;
 }
 
 /**
  * Keeps nginx's routes equal to the routes read model: renders, validates with `nginx -t`, replaces
- * the live file atomically and reloads — only when the rendered text changed. One per nginx host.
+ * the live file atomically and reloads — only when the rendered text changed. One per nginx host;
+ * two on the same host are harmless (the same read model renders the same text, each writes its own
+ * temporary file and renames it into place).
  */
 export class NginxRouter {
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -26,14 +36,20 @@ export class NginxRouter {
 
   /** One pass; true when nginx was reloaded with new routes. */
   async sync(): Promise<boolean> {
-    const rows = await liveRoutes(this.options.db as Kysely<WorkspacesReadTables>);
+    const db = this.options.db as Kysely<WorkspacesReadTables>;
+    const [rows, down] = await Promise.all([liveRoutes(db), unavailableWorkspaces(db)]);
     const routes = rows.map((row) => ({
       workspaceId: row.workspace_id,
       userId: row.user_id,
       upstream: row.upstream,
     }));
+    const unavailable = down.map((row) => ({
+      workspaceId: row.id,
+      userId: row.user_id,
+      since: new Date(row.updated_at).toISOString(),
+    }));
     const render = this.options.render ?? renderRoutes;
-    const changed = await applyRoutes(this.options.target, render(routes, this.options));
+    const changed = await applyRoutes(this.options.target, render(routes, this.options, unavailable));
     if (changed) this.options.logger.info({ routes: routes.length }, 'nginx routes reloaded');
     return changed;
   }

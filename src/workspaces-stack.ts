@@ -1,0 +1,119 @@
+import type { Kysely } from 'kysely';
+import type { Config } from './config.ts';
+import type { Database } from './db/database.ts';
+import type { EventStore } from './eventstore/port.ts';
+import type { Logger } from './logger.ts';
+import { SingletonLease } from './processes/runtime/index.ts';
+import { type AgentKeys, AgentMonitor, NginxRouter, Reconciler } from './workspaces/index.ts';
+
+export interface WorkspaceBackgroundOptions {
+  config: Pick<
+    Config,
+    | 'WARDEN_WORKSPACE_DOMAIN'
+    | 'WARDEN_NGINX_CONFIG'
+    | 'WARDEN_NGINX_COMMAND'
+    | 'WARDEN_NGINX_LISTEN'
+    | 'WARDEN_NGINX_SYNC_MS'
+    | 'WARDEN_AGENT_HEARTBEAT_MS'
+    | 'WARDEN_AGENT_SILENCE_MS'
+    | 'WARDEN_RECONCILE_INTERVAL_MS'
+    | 'WARDEN_ORPHAN_GRACE_MS'
+  >;
+  database: Database;
+  store: EventStore;
+  keys: AgentKeys;
+  /** This process's worker id: the holder of the cluster's agent lease. */
+  owner: string;
+  logger: Logger;
+  clock?: () => Date;
+}
+
+export interface WorkspaceBackground {
+  /** True while this process holds the lease and runs the heartbeats and reconciliation. */
+  leading(): boolean;
+  stop(): Promise<void>;
+}
+
+/** The partition-table name of the lease: one process of the cluster watches the agents. */
+export const AGENT_LEASE = 'workspaceAgents';
+
+/**
+ * The workspace machinery a Warden process runs beside its workers:
+ * - the nginx router, in every process given `WARDEN_NGINX_CONFIG` (one per nginx host: the file is
+ *   local to it; two on one host write the same text, each through a file of its own);
+ * - the heartbeat monitor and the reconciler, in one process of the cluster at a time: the holder of
+ *   a lease on the workers' partition table, so two processes never both mark a workspace
+ *   unavailable or both remove an orphan. A holder that dies loses the lease after three heartbeat
+ *   intervals; the next one continues from the heartbeats in the database.
+ */
+export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): WorkspaceBackground {
+  const { config, database, store, keys, logger } = options;
+  const clock = options.clock ?? (() => new Date());
+  const db = database.db as Kysely<unknown>;
+  const router = config.WARDEN_NGINX_CONFIG
+    ? new NginxRouter({
+        db,
+        target: { routesFile: config.WARDEN_NGINX_CONFIG, command: config.WARDEN_NGINX_COMMAND.split(' ') },
+        listen: config.WARDEN_NGINX_LISTEN,
+        domain: config.WARDEN_WORKSPACE_DOMAIN,
+        intervalMs: config.WARDEN_NGINX_SYNC_MS,
+        logger: logger.child({ component: 'nginx-router' }),
+      })
+    : undefined;
+  router?.start();
+  const monitor = new AgentMonitor({
+    db,
+    store,
+    clock,
+    keys,
+    silentAfterMs: config.WARDEN_AGENT_SILENCE_MS,
+    logger: logger.child({ component: 'agent-monitor' }),
+  });
+  const reconciler = new Reconciler({
+    db,
+    clock,
+    keys,
+    graceMs: config.WARDEN_ORPHAN_GRACE_MS,
+    logger: logger.child({ component: 'reconciler' }),
+  });
+  const lease = new SingletonLease(
+    database,
+    AGENT_LEASE,
+    options.owner,
+    Math.max(3 * config.WARDEN_AGENT_HEARTBEAT_MS, 5_000),
+  );
+  let held = false;
+  let lastReconcile = 0;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const round = async () => {
+    held = await lease.hold();
+    if (!held) return;
+    await monitor.check();
+    if (clock().getTime() - lastReconcile >= config.WARDEN_RECONCILE_INTERVAL_MS) {
+      lastReconcile = clock().getTime();
+      await reconciler.sync();
+    }
+  };
+  let running: Promise<void> = Promise.resolve();
+  const schedule = (delay: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = round()
+        .catch((error: unknown) => logger.error({ err: error }, 'workspace agents round failed'))
+        .finally(() => schedule(config.WARDEN_AGENT_HEARTBEAT_MS));
+    }, delay);
+  };
+  schedule(0);
+  return {
+    leading: () => held,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      await router?.stop();
+      if (held) await lease.release().catch(() => undefined);
+      held = false;
+    },
+  };
+}
