@@ -5,7 +5,14 @@ import { Email, permissions, tenantRoles } from '../../commands/identity/index.t
 import type { CredentialsCheck, LoginThrottlePort } from '../../identity/index.ts';
 import type { KeyRing, TokenSessions } from '../../identity/tokens/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { commonProblems, jsonContent, problemContent, RequestError, validationHook } from '../kit/index.ts';
+import {
+  commonProblems,
+  jsonContent,
+  problemContent,
+  RequestError,
+  requestOrigin,
+  validationHook,
+} from '../kit/index.ts';
 
 export interface AuthTokenRouteDeps {
   keys: KeyRing;
@@ -116,7 +123,7 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
           role: checked.user.role,
           platformSuperadmin: checked.user.platformSuperadmin,
         },
-        c.get('requestId'),
+        { requestId: c.get('requestId'), ...requestOrigin(c) },
       );
       noStore(c);
       return c.json(pair, 200);

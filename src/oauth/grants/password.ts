@@ -1,7 +1,7 @@
 import { invalidGrant, OAuthError } from '../errors.ts';
 import { param, required } from '../params.ts';
 import { resolveScope } from '../scopes.ts';
-import { type Grant, idTokenFor, proofFor, userTokenResponse } from './grant.ts';
+import { type Grant, idTokenFor, proofFor, requestRef, userTokenResponse } from './grant.ts';
 
 /** The password grant (RFC 6749 §4.3): legacy, refused unless an admin allowed it for this client. */
 export const passwordGrant: Grant = async (request, server) => {
@@ -44,7 +44,7 @@ export const passwordGrant: Grant = async (request, server) => {
         authTime: now,
       },
     },
-    request.requestId,
+    requestRef(request),
   );
   const idToken = await idTokenFor(server, request, {
     userId: checked.user.id,

@@ -17,6 +17,8 @@ export interface AuditEntriesTable {
   request_id: string | null;
   correlation_id: string | null;
   causation_id: string | null;
+  client_address: string | null;
+  user_agent: string | null;
   summary: string;
   recorded_at: Date;
 }
@@ -42,6 +44,8 @@ function entryOf(event: RecordedEvent) {
     request_id: m.requestId ?? null,
     correlation_id: m.correlationId ?? null,
     causation_id: m.causationId ?? null,
+    client_address: m.clientAddress ?? null,
+    user_agent: m.userAgent ?? null,
     summary: summarize(event),
     recorded_at: event.recordedAt.toISOString(),
   };
@@ -62,7 +66,7 @@ async function insertEntries(
       select * from json_to_recordset(${rows}::json) as x(
         position bigint, event_id uuid, tenant_id text, stream_id text, entity_type text, revision bigint,
         event_type text, schema_version integer, actor_id text, request_id text, correlation_id text,
-        causation_id text, summary text, recorded_at timestamptz)
+        causation_id text, client_address text, user_agent text, summary text, recorded_at timestamptz)
       on conflict do nothing`.execute(db);
   }
 }
@@ -78,7 +82,8 @@ export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
   name: 'auditEntries',
   // 2: tracker events audited; secondary indexes built after a rebuild's bulk load.
   // 3: summaries name people by user id, never by email (rebuilt so older rows drop the emails).
-  version: 3,
+  // 4: the client address and User-Agent of the request that caused each event.
+  version: 4,
   types: auditedEventTypes,
   tables: ['audit_entries'],
   async createTables(db: Kysely<unknown>) {
@@ -96,6 +101,8 @@ export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
       .addColumn('request_id', 'text')
       .addColumn('correlation_id', 'text')
       .addColumn('causation_id', 'text')
+      .addColumn('client_address', 'text')
+      .addColumn('user_agent', 'text')
       .addColumn('summary', 'text', (c) => c.notNull())
       .addColumn('recorded_at', 'timestamptz', (c) => c.notNull())
       .execute();
