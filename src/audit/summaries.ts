@@ -4,7 +4,7 @@ import { tenancyEventTypes, tenantDomainEventTypes } from '../commands/tenancy/i
 import { toolsEventTypes } from '../commands/tools/index.ts';
 import { trackerEventTypes } from '../commands/tracker/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
-import { tokenFamilyEventSchemas } from '../identity/index.ts';
+import { loginEventSchemas, tokenFamilyEventSchemas } from '../identity/index.ts';
 import { oauthSummaries } from '../oauth/index.ts';
 import { npmTokenSummaries } from '../packages/index.ts';
 
@@ -53,6 +53,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
   OwnershipReleased: (d) => `User ${f(d, 'userId')} is no longer an owner`,
   EmailClaimed: (d) => `Email claim ${f(d, 'claimId')} taken by user ${f(d, 'userId')}`,
   EmailReleased: (d) => `Email claim ${f(d, 'claimId')} released by user ${f(d, 'userId')}`,
+  LoginLockedOut: (d) =>
+    `Sign-ins of account ${f(d, 'account')} locked until ${f(d, 'lockedUntil')} after repeated failures`,
   TokenFamilyIssued: (d) => `Sign-in session ${f(d, 'familyId')} started for user ${f(d, 'userId')}`,
   TokenFamilyRotated: (d) =>
     `Sign-in session ${f(d, 'familyId')} refreshed (generation ${f(d, 'generation')})`,
@@ -153,6 +155,7 @@ export const auditedEventTypes: readonly string[] = [
     ...toolsEventTypes,
     ...packagesEventTypes,
     ...Object.keys(tokenFamilyEventSchemas),
+    ...Object.keys(loginEventSchemas),
     'SigningKeyRotated',
     ...Object.keys(summaries),
   ]),

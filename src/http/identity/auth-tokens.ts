@@ -102,6 +102,7 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
       if (!checked.ok) {
         if (checked.reason === 'not_active') {
           await deps.throttle?.recordSuccess(key);
+          await deps.throttle?.recordRefused(key, 'not_active');
           throw new RequestError(403, 'account-not-active', 'the account waits for approval');
         }
         await deps.throttle?.recordFailure(key);
@@ -114,6 +115,7 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         checked.user.role !== 'owner' &&
         !checked.user.platformSuperadmin
       ) {
+        await deps.throttle?.recordRefused(key, 'tenant_suspended');
         throw new RequestError(403, 'tenant-suspended', `the tenant "${tenant.slug}" is suspended`);
       }
       const pair = await deps.sessions.start(

@@ -25,6 +25,7 @@ export const passwordGrant: Grant = async (request, server) => {
   const checked = await server.users.verifyCredentials(tenantId, username, password);
   if (!checked.ok) {
     if (checked.reason !== 'not_active') await server.throttle?.recordFailure(key);
+    else await server.throttle?.recordRefused(key, 'not_active');
     throw invalidGrant('wrong username or password');
   }
   await server.throttle?.recordSuccess(key);
