@@ -55,6 +55,9 @@ export const summaries: Readonly<Record<string, Summary>> = {
   EmailReleased: (d) => `Email claim ${f(d, 'claimId')} released by user ${f(d, 'userId')}`,
   LoginLockedOut: (d) =>
     `Sign-ins of account ${f(d, 'account')} locked until ${f(d, 'lockedUntil')} after repeated failures`,
+  UsernameSet: (d) => `User ${f(d, 'userId')} set their username (claim ${f(d, 'claimId')})`,
+  UsernameClaimed: (d) => `Username claim ${f(d, 'claimId')} taken by user ${f(d, 'userId')}`,
+  UsernameReleased: (d) => `Username claim ${f(d, 'claimId')} released by user ${f(d, 'userId')}`,
   TokenFamilyIssued: (d) => `Sign-in session ${f(d, 'familyId')} started for user ${f(d, 'userId')}`,
   TokenFamilyRotated: (d) =>
     `Sign-in session ${f(d, 'familyId')} refreshed (generation ${f(d, 'generation')})`,
