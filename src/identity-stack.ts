@@ -6,8 +6,10 @@ import type { EventStore } from './eventstore/port.ts';
 import {
   argon2idHasher,
   identityCurrentUser,
+  type LoginFailureReason,
   type LoginThrottle,
   loginThrottle,
+  observedLoginThrottle,
   open,
   type PasswordHasher,
   seal,
@@ -73,6 +75,8 @@ export async function identityStack(deps: {
   store: EventStore;
   keyEncryptionKey: CryptoKey;
   clock?: () => Date;
+  /** Counts refused sign-ins by reason (the process's metrics). */
+  loginFailures?: { inc(labels: { reason: LoginFailureReason }): void };
 }): Promise<IdentityStack> {
   const { config, db, store } = deps;
   const clock = deps.clock ?? (() => new Date());
@@ -129,7 +133,8 @@ export async function identityStack(deps: {
     clock,
     revocationSyncMs: config.WARDEN_REVOCATION_SYNC_MS,
   });
-  const throttle = loginThrottle(
+  const userIds = await keyedUserIdsFrom(deps.keyEncryptionKey);
+  const throttled = loginThrottle(
     db,
     {
       maxAttemptsPerAccount: config.WARDEN_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
@@ -141,6 +146,12 @@ export async function identityStack(deps: {
     },
     clock,
   );
+  const throttle = observedLoginThrottle(throttled, {
+    store,
+    userIds,
+    clock,
+    failures: deps.loginFailures,
+  });
   return {
     hasher: argon2idHasher({
       memoryCost: config.WARDEN_ARGON2_MEMORY_KIB,
@@ -153,7 +164,7 @@ export async function identityStack(deps: {
     throttle,
     access,
     defaultSignupPolicy: config.WARDEN_DEFAULT_SIGNUP_POLICY,
-    userIds: await keyedUserIdsFrom(deps.keyEncryptionKey),
+    userIds,
     sealer: {
       seal: (plaintext, context) => seal(deps.keyEncryptionKey, plaintext, context),
       open: (sealed, context) => open(deps.keyEncryptionKey, sealed, context),

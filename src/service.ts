@@ -105,7 +105,13 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   };
   return {
     identity: () => {
-      identity ??= identityStack({ config, db: database.db, store, keyEncryptionKey });
+      identity ??= identityStack({
+        config,
+        db: database.db,
+        store,
+        keyEncryptionKey,
+        loginFailures: metrics.loginFailures,
+      });
       return identity;
     },
     config,

@@ -5,7 +5,7 @@ import { toolsEventTypes } from '../commands/tools/index.ts';
 import { trackerEventTypes } from '../commands/tracker/index.ts';
 import { workspacesEventTypes } from '../commands/workspaces/index.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
-import { tokenFamilyEventSchemas } from '../identity/index.ts';
+import { loginEventSchemas, tokenFamilyEventSchemas } from '../identity/index.ts';
 import { oauthSummaries } from '../oauth/index.ts';
 import { npmTokenSummaries } from '../packages/index.ts';
 
@@ -69,6 +69,11 @@ export const summaries: Readonly<Record<string, Summary>> = {
   OwnershipReleased: (d) => `User ${f(d, 'userId')} is no longer an owner`,
   EmailClaimed: (d) => `Email claim ${f(d, 'claimId')} taken by user ${f(d, 'userId')}`,
   EmailReleased: (d) => `Email claim ${f(d, 'claimId')} released by user ${f(d, 'userId')}`,
+  LoginLockedOut: (d) =>
+    `Sign-ins of account ${f(d, 'account')} locked until ${f(d, 'lockedUntil')} after repeated failures`,
+  UsernameSet: (d) => `User ${f(d, 'userId')} set their username (claim ${f(d, 'claimId')})`,
+  UsernameClaimed: (d) => `Username claim ${f(d, 'claimId')} taken by user ${f(d, 'userId')}`,
+  UsernameReleased: (d) => `Username claim ${f(d, 'claimId')} released by user ${f(d, 'userId')}`,
   TokenFamilyIssued: (d) => `Sign-in session ${f(d, 'familyId')} started for user ${f(d, 'userId')}`,
   TokenFamilyRotated: (d) =>
     `Sign-in session ${f(d, 'familyId')} refreshed (generation ${f(d, 'generation')})`,
@@ -208,6 +213,7 @@ export const auditedEventTypes: readonly string[] = [
     ...packagesEventTypes,
     ...workspacesEventTypes,
     ...Object.keys(tokenFamilyEventSchemas),
+    ...Object.keys(loginEventSchemas),
     'SigningKeyRotated',
     ...Object.keys(summaries),
   ]),

@@ -153,6 +153,12 @@ export function createApp(deps: AppDeps) {
   const address = clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS);
   // First: behind a TLS-terminating proxy every later reader of the URL must see the scheme the client spoke.
   app.use('*', forwardedProto(deps.config.WARDEN_TRUSTED_PROXY_HOPS));
+  // Once per request, so every command's metadata (`commandContext`) names the same client.
+  app.use('*', async (c, next) => {
+    const seen = address(c);
+    if (seen) c.set('clientAddress', seen);
+    await next();
+  });
   app.use('*', requestContext(deps.logger));
   if (deps.metrics) app.use('*', httpMetrics(deps.metrics));
   // Nothing Warden serves is meant to be framed (the sign-in and consent pages least of all).

@@ -48,6 +48,11 @@ export interface LoginThrottlePort {
     email: string;
     address?: string | undefined;
   }): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
-  recordFailure(key: { tenantId: string; email: string; address?: string | undefined }): Promise<void>;
+  recordFailure(key: { tenantId: string; email: string; address?: string | undefined }): Promise<unknown>;
   recordSuccess(key: { tenantId: string; email: string; address?: string | undefined }): Promise<void>;
+  /** A right password refused all the same (the account waits for approval, the tenant is suspended). */
+  recordRefused(
+    key: { tenantId: string; email: string; address?: string | undefined },
+    reason: 'not_active' | 'tenant_suspended',
+  ): Promise<void>;
 }

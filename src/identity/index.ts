@@ -5,6 +5,12 @@ export {
   type LoginThrottlePort,
 } from './credentials.ts';
 export { leasedCounter } from './limits/leased-counter.ts';
+export {
+  type LoginFailureReason,
+  loginEventSchemas,
+  loginLockoutStreamId,
+  observedLoginThrottle,
+} from './login-outcomes.ts';
 export { argon2idHasher, isCommonPassword, NewPassword, type PasswordHasher } from './passwords.ts';
 export type { Principal, ResolvedTenant } from './principal.ts';
 export { type LoginThrottle, loginThrottle } from './throttle.ts';

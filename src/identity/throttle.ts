@@ -41,8 +41,13 @@ export interface LoginThrottle {
    * `Retry-After: retryAfterSeconds` and do not verify.
    */
   checkLogin(key: LoginKey): Promise<ThrottleDecision>;
-  /** Call after a wrong password: counts the account's failure and, past the free ones, sets its backoff. */
-  recordFailure(key: LoginKey): Promise<void>;
+  /**
+   * Call after a wrong password: counts the account's failure and, past the free ones, sets its
+   * backoff. Answers the lock when this failure started one (the first past the free ones), else undefined.
+   */
+  recordFailure(key: LoginKey): Promise<{ lockedUntil: Date } | undefined>;
+  /** Call when a right password is refused all the same (waiting for approval, tenant suspended): counted only. */
+  recordRefused(key: LoginKey, reason: 'not_active' | 'tenant_suspended'): Promise<void>;
   /** Call after a good password: clears the account's record and gives the address its attempt back. */
   recordSuccess(key: LoginKey): Promise<void>;
   /** Deletes records whose window has passed (call now and then; correctness does not depend on it). */
@@ -123,7 +128,7 @@ export function loginThrottle(
       // typo does not slow every user behind the same address.
       const [account] = await rowKeys(key);
       if (account) {
-        await sql`
+        const updated = await sql<{ failures: number; next_allowed_at: Date | string }>`
           update warden_login_throttle set
             failures = failures + 1,
             next_allowed_at = case
@@ -132,9 +137,17 @@ export function loginThrottle(
                   ${config.backoffBaseMs}::float8 * power(2, failures - ${config.freeFailures}),
                   ${config.backoffMaxMs}::float8) * interval '1 millisecond'
               else next_allowed_at end
-          where key = ${account.key}`.execute(db);
+          where key = ${account.key}
+          returning failures, next_allowed_at`.execute(db);
+        const row = updated.rows[0];
+        if (row && Number(row.failures) === config.freeFailures + 1) {
+          return { lockedUntil: new Date(row.next_allowed_at) };
+        }
       }
+      return undefined;
     },
+
+    async recordRefused() {},
 
     async recordSuccess(key) {
       const [account, address] = await rowKeys(key);

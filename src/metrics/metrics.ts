@@ -19,6 +19,8 @@ export interface Metrics {
   readonly appendDuration: Histogram<never>;
   /** Expired records the cleanup sweeps removed, by kind (OAuth codes, pending requests, sessions, tokens…). */
   readonly cleanupRemoved: Counter<'kind'>;
+  /** Refused sign-ins, by reason (invalid_credentials, not_active, tenant_suspended, throttled). */
+  readonly loginFailures: Counter<'reason'>;
   /**
    * A gauge whose samples `collect` reads when Prometheus scrapes (a failing collector leaves its
    * gauge empty for that scrape rather than failing the scrape).
@@ -66,9 +68,16 @@ export function createMetrics(): Metrics {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const loginFailures = new Counter({
+    name: 'warden_login_failures_total',
+    help: 'Refused sign-ins (every path: login, the OAuth sign-in page, the password grant), by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     cleanupRemoved,
+    loginFailures,
     httpRequests,
     httpDuration,
     eventsAppended,

@@ -96,6 +96,15 @@ for (const kind of databaseKinds) {
         }),
       },
       {
+        name: 'PATCH /v1/users/{id} (username)',
+        permission: 'users:manage',
+        prepare: async (x) => ({
+          method: 'PATCH',
+          path: `/v1/users/${await member(x)}`,
+          body: { username: `handle-${counter++}` },
+        }),
+      },
+      {
         name: 'DELETE /v1/users/{id}',
         permission: 'users:manage',
         prepare: async (x) => ({ method: 'DELETE', path: `/v1/users/${await member(x)}` }),

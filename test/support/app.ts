@@ -92,6 +92,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     store,
     keyEncryptionKey,
     clock,
+    loginFailures: metrics.loginFailures,
   });
   /** The DNS custom-domain verification sees: TXT records by name, set by the test. */
   const dns = new Map<string, string[][]>();

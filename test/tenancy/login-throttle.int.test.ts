@@ -70,6 +70,19 @@ for (const kind of databaseKinds) {
       expect(await throttle.checkLogin(key)).toEqual({ allowed: true });
     });
 
+    it('answers the lock only for the failure that starts it, not for those that extend it', async () => {
+      const key = account();
+      const locks: (Date | undefined)[] = [];
+      for (let i = 0; i < 5; i++) {
+        expect((await throttle.checkLogin(key)).allowed).toBe(true);
+        locks.push((await throttle.recordFailure(key))?.lockedUntil);
+        now += 10_000;
+      }
+      // freeFailures is 2: the third failure starts the 1 s backoff; the fourth and fifth extend it.
+      expect(locks.map((l) => l !== undefined)).toEqual([false, false, true, false, false]);
+      expect(locks[2]?.getTime()).toBe(now - 30_000 + 1000);
+    });
+
     it('clears an account after a good password', async () => {
       const key = account();
       for (let i = 0; i < 4; i++) {

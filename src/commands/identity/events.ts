@@ -24,6 +24,20 @@ export const UserName = z
   .trim()
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters');
+/**
+ * A username as GitHub has them: 3–39 letters, digits, hyphens, underscores and dots, beginning and
+ * ending with a letter or digit. Unique per tenant without regard to case; never an email (no `@`),
+ * so a sign-in's `login` is told apart by its `@`.
+ */
+export const Username = z
+  .string()
+  .trim()
+  .min(3, 'must be at least 3 characters')
+  .max(39, 'must be at most 39 characters')
+  .regex(
+    /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/,
+    'only letters, digits, hyphens, underscores and dots, beginning and ending with a letter or digit',
+  );
 
 const user = { userId: z.uuid(), tenantId: z.uuid() };
 const at = z.iso.datetime();
@@ -72,6 +86,12 @@ export const identityEventSchemas = {
   EmailClaimed: z.object({ claimId: z.uuid(), ...user, at }),
   /** The holder left (removed, rejected): the next registration of the email is a new person. */
   EmailReleased: z.object({ claimId: z.uuid(), ...user, at }),
+  /** The user's username (personal: sealed with their key); `claimId` is its keyed claim. */
+  UsernameSet: z.object({ ...user, username: Username, claimId: z.uuid(), at }),
+  /** A username of a tenant is held by `userId` (keyed-derived claim id; the username is not here). */
+  UsernameClaimed: z.object({ claimId: z.uuid(), ...user, at }),
+  /** The holder changed their username or left: it is free again. */
+  UsernameReleased: z.object({ claimId: z.uuid(), ...user, at }),
 } as const;
 
 type Schemas = typeof identityEventSchemas;
@@ -91,6 +111,7 @@ export type UserEvent = Extract<
       | 'UserRoleChanged'
       | 'UserRemoved'
       | 'UserPasswordRehashed'
+      | 'UsernameSet'
       | 'PersonalDataErased';
   }
 >;
@@ -101,6 +122,7 @@ export type MembershipEvent = Extract<
   }
 >;
 export type EmailClaimEvent = Extract<IdentityEvent, { type: 'EmailClaimed' | 'EmailReleased' }>;
+export type UsernameClaimEvent = Extract<IdentityEvent, { type: 'UsernameClaimed' | 'UsernameReleased' }>;
 export const userEventTypes: readonly UserEvent['type'][] = [
   'UserRegistered',
   'UserApproved',
@@ -108,6 +130,7 @@ export const userEventTypes: readonly UserEvent['type'][] = [
   'UserRoleChanged',
   'UserRemoved',
   'UserPasswordRehashed',
+  'UsernameSet',
   'PersonalDataErased',
 ];
 
@@ -120,5 +143,7 @@ export const ERASED = '[erased]';
 export const userStreamId = (userId: string) => `identity.User-${userId}`;
 /** Who holds an email of a tenant; `claimId` is keyed-derived from (tenant, email). */
 export const emailClaimStreamId = (claimId: string) => `identity.EmailClaim-${claimId}`;
+/** Who holds a username of a tenant; `claimId` is keyed-derived from (tenant, lowercased username). */
+export const usernameClaimStreamId = (claimId: string) => `identity.UsernameClaim-${claimId}`;
 /** One stream per tenant holds its sign-up policy and its seats (the plan's user limit). */
 export const membershipStreamId = (tenantId: string) => `identity.TenantMembership-${tenantId}`;

@@ -17,12 +17,14 @@ import {
   membershipStreamId,
   type SignupPolicy,
   type UserRole,
+  usernameClaimStreamId,
   userStreamId,
 } from './events.ts';
 import { assertSignupAdmitted, membershipDecider } from './membership.ts';
 import type { PasswordHasher } from './ports.ts';
 import { isLive, type UserCommand, type UserState, userDecider } from './user.ts';
 import { type UserIds, unkeyedUserIds } from './user-ids.ts';
+import { usernameClaimDecider, usernameTaken } from './username-claim.ts';
 
 /** Users a tenant sees: live (active or pending) and its own; rejected and removed users are gone. */
 const users = aggregate({
@@ -95,7 +97,115 @@ export interface RegisterUserInput {
   platformSuperadmin?: boolean;
   /** The new user's id; a random one when absent (never derived from the email). */
   userId?: string;
+  /** Optional: a username, unique in the tenant without regard to case (a taken one: rule `username_taken`). */
+  username?: string | undefined;
   at: string;
+}
+
+/**
+ * A username's claim and whether `userId` may take it: free, already theirs, or held by someone who
+ * no longer holds it (left the tenant, changed their username; a claim without a user stream counts
+ * as a registration in progress for a while, as an email's does). Anyone else holding it: taken.
+ */
+async function usernameHolder(
+  store: CommandStore,
+  tenantId: string,
+  username: string,
+  userId: string,
+  ids: UserIds,
+  at: string,
+) {
+  const claimId = await ids.usernameClaim(tenantId, username);
+  const claim = await load(store, usernameClaimStreamId(claimId), usernameClaimDecider);
+  const holder = claim.state.holder;
+  let staleHolder: string | undefined;
+  if (holder !== null && holder !== userId) {
+    const user = await load(store, userStreamId(holder), userDecider);
+    // Claimed but not yet recorded on the user (a change or registration in progress) counts as held
+    // for a while: only a holder who left, or whose change died half-way long ago, gives it up.
+    const recent = Date.parse(at) - Date.parse(claim.state.claimedAt) < UNFINISHED_CLAIM_MS;
+    const live = isLive(user.state) && user.state.tenantId === tenantId;
+    const holds = live && (user.state.usernameClaimId === claimId || recent);
+    const unfinished = user.revision < 0 && recent;
+    if (holds || unfinished) throw usernameTaken();
+    staleHolder = holder;
+  }
+  const events = usernameClaimDecider.decide(
+    { type: 'ClaimUsername', claimId, tenantId, userId, staleHolder, at },
+    claim.state,
+  );
+  return { claimId, events, expected: claim.revision < 0 ? ('no_stream' as const) : claim.revision };
+}
+
+/** Appends a username claim decided by `usernameHolder`; losing a race to it is "taken". */
+async function claimUsername(
+  store: CommandStore,
+  claim: Awaited<ReturnType<typeof usernameHolder>>,
+  context: CommandContext,
+) {
+  if (claim.events.length === 0) return;
+  try {
+    await store.append(
+      usernameClaimStreamId(claim.claimId),
+      await toNewEvents(claim.events, { metadata: context.metadata }),
+      { expected: claim.expected },
+    );
+  } catch (error) {
+    if (isWrongExpectedRevision(error)) throw usernameTaken();
+    throw error;
+  }
+}
+
+async function releaseUsername(
+  store: CommandStore,
+  claimId: string,
+  userId: string,
+  at: string,
+  context: CommandContext,
+) {
+  await handle(
+    store,
+    usernameClaimStreamId(claimId),
+    usernameClaimDecider,
+    { type: 'ReleaseUsername', userId, at },
+    { metadata: context.metadata, maxAttempts: SEAT_ATTEMPTS },
+  );
+}
+
+/**
+ * Sets (or changes) a live user's username: claims the new one (taken: rule `username_taken`), records
+ * `UsernameSet` on the user, then releases the old claim. A refused change appends nothing; if the user
+ * change fails after the claim, the claim is released again.
+ */
+export async function setUsername(
+  store: CommandStore,
+  input: { tenantId: string; userId: string; username: string; at: string },
+  context: CommandContext,
+  ids: UserIds = unkeyedUserIds,
+): Promise<CommandResult<UserState>> {
+  const { tenantId, userId, username, at } = input;
+  const before = await users.find(store, tenantId, userId);
+  if (!before) throw notFound('user');
+  const claim = await usernameHolder(store, tenantId, username, userId, ids, at);
+  await claimUsername(store, claim, context);
+  let result: CommandResult<UserState>;
+  try {
+    result = await users.change(
+      store,
+      tenantId,
+      userId,
+      { type: 'SetUsername', username, claimId: claim.claimId, at },
+      context,
+    );
+  } catch (error) {
+    if (claim.events.length > 0) await releaseUsername(store, claim.claimId, userId, at, context);
+    throw error;
+  }
+  const previous = before.state.usernameClaimId;
+  if (previous !== null && previous !== claim.claimId) {
+    await releaseUsername(store, previous, userId, at, { metadata: context.metadata });
+  }
+  return result;
 }
 
 /**
@@ -153,6 +263,23 @@ export async function findUserByEmail(
   return (await emailHolder(store, tenantId, email.trim().toLowerCase(), ids)).live;
 }
 
+/** The live user of `tenantId` holding `username` (any case), or undefined. */
+export async function findUserByUsername(
+  store: CommandStore,
+  tenantId: string,
+  username: string,
+  ids: UserIds = unkeyedUserIds,
+): Promise<{ userId: string; state: UserState; revision: number } | undefined> {
+  const claimId = await ids.usernameClaim(tenantId, username.trim());
+  const claim = await load(store, usernameClaimStreamId(claimId), usernameClaimDecider);
+  const holder = claim.state.holder;
+  if (holder === null) return undefined;
+  const user = await load(store, userStreamId(holder), userDecider);
+  const holds =
+    isLive(user.state) && user.state.tenantId === tenantId && user.state.usernameClaimId === claimId;
+  return holds ? { userId: holder, state: user.state, revision: user.revision } : undefined;
+}
+
 /**
  * Registers a user under a new random id: decide on a fresh user stream (policy?), check the email
  * is free (its claim, or a user registered before claims under a derived id), hash the password, claim
@@ -189,6 +316,7 @@ export async function registerUser(
     },
     claim.state,
   );
+  let usernameClaim: Awaited<ReturnType<typeof usernameHolder>> | undefined;
   const decideWith = (passwordHash: string) =>
     userDecider.decide(
       {
@@ -203,12 +331,18 @@ export async function registerUser(
         via: input.via,
         policy,
         ...(input.platformSuperadmin ? { platformSuperadmin: true } : {}),
+        ...(input.username !== undefined && usernameClaim
+          ? { username: { username: input.username, claimId: usernameClaim.claimId } }
+          : {}),
         at: input.at,
       },
       loaded.state,
     );
-  // Refuse a taken email or a closed tenant before paying for a hash or a seat.
+  // Refuse a taken email or a closed tenant before paying for a hash or a seat (or a username).
   decideWith('-');
+  if (input.username !== undefined) {
+    usernameClaim = await usernameHolder(store, input.tenantId, input.username, userId, ids, input.at);
+  }
   const events = decideWith(await hasher.hash(input.password));
 
   await handle(
@@ -228,6 +362,15 @@ export async function registerUser(
       throw conflict('a user with this email already exists in this tenant');
     }
     throw error;
+  }
+  if (usernameClaim) {
+    try {
+      await claimUsername(store, usernameClaim, context);
+    } catch (error) {
+      await releaseEmail(store, claimId, userId, input.at, context);
+      await releaseSeat(store, input.tenantId, userId, input.at, context);
+      throw error;
+    }
   }
   try {
     const result = await store.append(streamId, await toNewEvents(events, { metadata: context.metadata }), {
@@ -251,6 +394,7 @@ export async function registerUser(
     };
   } catch (error) {
     await releaseEmail(store, claimId, userId, input.at, context);
+    if (usernameClaim) await releaseUsername(store, usernameClaim.claimId, userId, input.at, context);
     await releaseSeat(store, input.tenantId, userId, input.at, context);
     if (isWrongExpectedRevision(error)) {
       throw conflict('the user changed concurrently; retry');
@@ -342,6 +486,12 @@ export async function changeUser(
     // The email is free for a new person (a new id): nothing of this user passes to them.
     if (result.state.emailClaimId !== null) {
       await releaseEmail(store, result.state.emailClaimId, userId, command.at, {
+        metadata: context.metadata,
+      });
+    }
+    // The username is free again, too (erasure removes a live user first, so it releases it as well).
+    if (result.state.usernameClaimId !== null) {
+      await releaseUsername(store, result.state.usernameClaimId, userId, command.at, {
         metadata: context.metadata,
       });
     }

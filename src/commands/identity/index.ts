@@ -18,9 +18,12 @@ export {
   SignupPolicy,
   type UserEvent,
   UserName,
+  Username,
+  type UsernameClaimEvent,
   UserRole,
   UserStatus,
   userEventTypes,
+  usernameClaimStreamId,
   userStreamId,
 } from './events.ts';
 export {
@@ -29,9 +32,11 @@ export {
   erasePersonalData,
   findUser,
   findUserByEmail,
+  findUserByUsername,
   type RegisterUserInput,
   registerUser,
   setSignupPolicy,
+  setUsername,
   signupPolicyOf,
 } from './handle.ts';
 export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
@@ -47,3 +52,9 @@ export {
 export { type PasswordHasher, verifyOrDummy } from './ports.ts';
 export { isErased, isLive, type UserCommand, type UserState, userDecider } from './user.ts';
 export { keyedUserIds, type UserIds, unkeyedUserIds, userIdFor } from './user-ids.ts';
+export {
+  type UsernameClaimCommand,
+  type UsernameClaimState,
+  usernameClaimDecider,
+  usernameTaken,
+} from './username-claim.ts';

@@ -10,6 +10,8 @@ import { deriveId } from '../kernel/index.ts';
  */
 export interface UserIds {
   candidates(tenantId: string, email: string): Promise<readonly [string, ...string[]]>;
+  /** The id of a username's claim stream: derived from (tenant, lowercased username), keyed like emails'. */
+  usernameClaim(tenantId: string, username: string): Promise<string>;
 }
 
 /**
@@ -22,6 +24,8 @@ export const userIdFor = (tenantId: string, email: string) =>
 
 export const unkeyedUserIds: UserIds = {
   candidates: async (tenantId, email) => [await userIdFor(tenantId, email)],
+  usernameClaim: async (tenantId, username) =>
+    deriveId('warden.identity.username', tenantId, username.toLowerCase()),
 };
 
 /** A keyed derivation first, the unkeyed one after it (users registered before keyed ids). */
@@ -31,5 +35,7 @@ export function keyedUserIds(derive: (tenantId: string, email: string) => Promis
       const lower = email.toLowerCase();
       return [await derive(tenantId, lower), await userIdFor(tenantId, lower)];
     },
+    // A username has no `@` and every email has one: the two never derive the same claim id.
+    usernameClaim: (tenantId, username) => derive(tenantId, `username:${username.toLowerCase()}`),
   };
 }

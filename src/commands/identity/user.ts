@@ -22,6 +22,10 @@ export interface UserState {
   platformSuperadmin: boolean;
   /** The email claim held (removal releases it); null for a user whose id derives from the email. */
   emailClaimId: string | null;
+  /** The username as the user typed it (unique per tenant without regard to case), or null. */
+  username: string | null;
+  /** The username's claim (released when the username changes or the user leaves). */
+  usernameClaimId: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -45,8 +49,12 @@ export type UserCommand =
       policy: SignupPolicy;
       /** Only with `via: 'admin'` (the first-start bootstrap). */
       platformSuperadmin?: boolean;
+      /** A username the handler has claimed for `userId` (optional at registration). */
+      username?: { username: string; claimId: string } | undefined;
       at: string;
     }
+  /** `claimId` is the new username's claim, which the handler has claimed for the user. */
+  | { type: 'SetUsername'; username: string; claimId: string; at: string }
   | { type: 'ApproveUser'; at: string }
   | { type: 'RejectUser'; at: string }
   | { type: 'ChangeRole'; role: UserRole; actorIsOwner: boolean; at: string }
@@ -70,6 +78,8 @@ const initialState = (): UserState => ({
   passwordHash: '',
   platformSuperadmin: false,
   emailClaimId: null,
+  username: null,
+  usernameClaimId: null,
   createdAt: '',
   updatedAt: '',
 });
@@ -109,6 +119,14 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
           at,
         },
       },
+      ...(command.username
+        ? [
+            {
+              type: 'UsernameSet' as const,
+              data: { userId, tenantId, ...command.username, at },
+            },
+          ]
+        : []),
     ];
   }
   if (command.type === 'ErasePersonalData') {
@@ -141,6 +159,14 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
     case 'RemoveUser':
       if (state.role === 'owner' && !command.actorIsOwner) throw ownersOnly();
       return [{ type: 'UserRemoved', data: { userId, tenantId, email: state.email, at: command.at } }];
+    case 'SetUsername':
+      if (command.username === state.username && command.claimId === state.usernameClaimId) return [];
+      return [
+        {
+          type: 'UsernameSet',
+          data: { userId, tenantId, username: command.username, claimId: command.claimId, at: command.at },
+        },
+      ];
     case 'RehashPassword':
       return [
         {
@@ -165,6 +191,8 @@ function evolve(state: UserState, event: UserEvent): UserState {
         passwordHash: event.data.passwordHash,
         platformSuperadmin: event.data.platformSuperadmin === true,
         emailClaimId: event.data.emailClaimId,
+        username: null,
+        usernameClaimId: null,
         createdAt: event.data.at,
         updatedAt: event.data.at,
       };
@@ -178,8 +206,22 @@ function evolve(state: UserState, event: UserEvent): UserState {
       return { ...state, status: 'removed', updatedAt: event.data.at };
     case 'UserPasswordRehashed':
       return { ...state, passwordHash: event.data.passwordHash };
+    case 'UsernameSet':
+      return {
+        ...state,
+        username: event.data.username,
+        usernameClaimId: event.data.claimId,
+        updatedAt: event.data.at,
+      };
     case 'PersonalDataErased':
-      return { ...state, email: ERASED, name: ERASED, passwordHash: '', updatedAt: event.data.at };
+      return {
+        ...state,
+        email: ERASED,
+        name: ERASED,
+        username: state.username === null ? null : ERASED,
+        passwordHash: '',
+        updatedAt: event.data.at,
+      };
     default:
       return state;
   }

@@ -10,6 +10,10 @@ export interface EventMetadata {
   correlationId?: string;
   causationId?: string;
   requestId?: string;
+  /** The client's address (behind trusted proxies: what the nearest one saw) of the request that caused it. */
+  clientAddress?: string;
+  /** The request's User-Agent, bounded (see `http/kit/scope.ts`). */
+  userAgent?: string;
   /** Schema version of `data` for this event type (1 when absent). */
   schemaVersion?: number;
 }

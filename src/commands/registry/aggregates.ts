@@ -1,4 +1,9 @@
-import { emailClaimDecider, membershipDecider, userDecider } from '../identity/index.ts';
+import {
+  emailClaimDecider,
+  membershipDecider,
+  userDecider,
+  usernameClaimDecider,
+} from '../identity/index.ts';
 import type { DomainEvent } from '../kernel/index.ts';
 import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider, requestQuotaDecider } from '../packages/index.ts';
@@ -66,6 +71,7 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('identity.User', userDecider, { hide: ['passwordHash'] }),
   aggregate('identity.TenantMembership', membershipDecider),
   aggregate('identity.EmailClaim', emailClaimDecider),
+  aggregate('identity.UsernameClaim', usernameClaimDecider),
   aggregate('tracker.Project', projectDecider),
   aggregate('tracker.Issue', issueDecider),
   aggregate('packages.Package', packageDecider, { snapshots: true }),

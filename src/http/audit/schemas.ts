@@ -53,6 +53,14 @@ export const AuditEntry = z
     request_id: z.string().nullable(),
     correlation_id: z.string().nullable(),
     causation_id: z.string().nullable(),
+    client_address: z
+      .string()
+      .nullable()
+      .meta({ description: 'The client address of the request (as WARDEN_TRUSTED_PROXY_HOPS decides)' }),
+    user_agent: z
+      .string()
+      .nullable()
+      .meta({ description: 'The request’s User-Agent (at most 256 characters)' }),
     summary: z.string(),
     recorded_at: z.iso.datetime(),
   })

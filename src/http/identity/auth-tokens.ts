@@ -1,22 +1,55 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { Email, permissions, tenantRoles } from '../../commands/identity/index.ts';
+import {
+  Email,
+  findUser,
+  findUserByUsername,
+  permissions,
+  tenantRoles,
+  type UserIds,
+} from '../../commands/identity/index.ts';
+import type { EventStore } from '../../eventstore/port.ts';
 import type { CredentialsCheck, LoginThrottlePort } from '../../identity/index.ts';
 import type { KeyRing, TokenSessions } from '../../identity/tokens/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { commonProblems, jsonContent, problemContent, RequestError, validationHook } from '../kit/index.ts';
+import {
+  commonProblems,
+  jsonContent,
+  problemContent,
+  RequestError,
+  requestOrigin,
+  validationHook,
+} from '../kit/index.ts';
 
 export interface AuthTokenRouteDeps {
   keys: KeyRing;
   sessions: TokenSessions;
   verifyCredentials: CredentialsCheck;
   throttle?: LoginThrottlePort;
+  /** Where `/v1/me` reads the caller and a username sign-in finds its user. */
+  store: EventStore;
+  userIds?: UserIds | undefined;
   /** The client address for throttling (behind a proxy: from the trusted forwarding header). */
   clientAddress?: (c: Context<AppEnv>) => string | undefined;
 }
 
-const LoginBody = z.strictObject({ email: Email, password: z.string().min(1).max(1024) });
+const LoginBody = z
+  .strictObject({
+    email: Email.optional(),
+    login: z
+      .string()
+      .trim()
+      .min(1)
+      .max(254)
+      .optional()
+      .meta({ description: 'The email or the username (told apart by the `@`)' }),
+    password: z.string().min(1).max(1024),
+  })
+  .refine((b) => (b.email === undefined) !== (b.login === undefined), {
+    message: 'give either email or login',
+    path: ['login'],
+  });
 const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(200) });
 const TokenResponse = z
   .object({
@@ -38,6 +71,9 @@ const Me = z
     }),
     role: z.enum(tenantRoles),
     platform_superadmin: z.boolean(),
+    email: z.string().nullable().meta({ description: 'Null for a caller who is no user of this tenant' }),
+    name: z.string().nullable(),
+    username: z.string().nullable(),
     permissions: z.array(z.enum(permissions)),
     token_expires_at: z.iso.datetime(),
   })
@@ -66,7 +102,8 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
       method: 'post',
       path: '/v1/auth/login',
       tags: ['Auth'],
-      summary: 'Sign in with email and password in the resolved tenant',
+      summary:
+        'Sign in with email (or `login`: the email or the username) and password in the resolved tenant',
       request: { body: { content: { 'application/json': { schema: LoginBody } }, required: true } },
       responses: {
         200: jsonContent(TokenResponse, 'Signed in'),
@@ -82,7 +119,15 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
     async (c) => {
       const tenant = c.get('tenant');
       if (!tenant) throw new RequestError(404, 'tenant-not-found', 'sign in within a tenant');
-      const { email, password } = c.req.valid('json');
+      const body = c.req.valid('json');
+      const { password } = body;
+      const login = (body.email ?? body.login ?? '').trim();
+      // A username signs in as its user's email: one throttle record per account, whichever name was typed.
+      // An unknown username goes on as typed (no user has it as email), costing a dummy hash as an unknown email does.
+      const email = login.includes('@')
+        ? login.toLowerCase()
+        : ((await findUserByUsername(deps.store, tenant.id, login, deps.userIds))?.state.email ??
+          login.toLowerCase());
       const key = { tenantId: tenant.id, email, address: deps.clientAddress?.(c) };
       if (deps.throttle) {
         const decision = await deps.throttle.checkLogin(key);
@@ -95,6 +140,7 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
       if (!checked.ok) {
         if (checked.reason === 'not_active') {
           await deps.throttle?.recordSuccess(key);
+          await deps.throttle?.recordRefused(key, 'not_active');
           throw new RequestError(403, 'account-not-active', 'the account waits for approval');
         }
         await deps.throttle?.recordFailure(key);
@@ -107,6 +153,7 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         checked.user.role !== 'owner' &&
         !checked.user.platformSuperadmin
       ) {
+        await deps.throttle?.recordRefused(key, 'tenant_suspended');
         throw new RequestError(403, 'tenant-suspended', `the tenant "${tenant.slug}" is suspended`);
       }
       const pair = await deps.sessions.start(
@@ -116,7 +163,7 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
           role: checked.user.role,
           platformSuperadmin: checked.user.platformSuperadmin,
         },
-        c.get('requestId'),
+        { requestId: c.get('requestId'), ...requestOrigin(c) },
       );
       noStore(c);
       return c.json(pair, 200);
@@ -197,9 +244,13 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         );
       }
       const tenant = c.get('tenant');
+      const self = await findUser(deps.store, principal.tenantId, principal.userId);
       return c.json(
         {
           user_id: principal.userId,
+          email: self?.state.email ?? null,
+          name: self?.state.name ?? null,
+          username: self?.state.username ?? null,
           tenant:
             tenant && tenant.id === principal.tenantId
               ? { id: tenant.id, slug: tenant.slug, status: tenant.status, plan: tenant.plan }

@@ -4,6 +4,7 @@ import {
   Email,
   SignupPolicy,
   UserName,
+  Username,
   UserRole,
   type UserState,
   UserStatus,
@@ -21,6 +22,12 @@ export const User = z
     name: z.string(),
     role: UserRole,
     status: UserStatus,
+    username: z.string().nullable(),
+    last_login_at: z.iso
+      .datetime()
+      .nullable()
+      .optional()
+      .meta({ description: 'The last sign-in (in the users list; null: never signed in)' }),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
     revision: z.number().int(),
@@ -30,14 +37,26 @@ export const UserWritten = User.extend({
   position: z.string().meta({ description: 'Send as X-Min-Position to read it back' }),
 });
 
-export const RegisterBody = z.strictObject({ email: Email, password: NewPassword, name: UserName });
+export const RegisterBody = z.strictObject({
+  email: Email,
+  password: NewPassword,
+  name: UserName,
+  username: Username.optional(),
+});
 export const AddUserBody = z.strictObject({
   email: Email,
   password: NewPassword,
   name: UserName,
   role: UserRole.default('member'),
+  username: Username.optional(),
 });
-export const ChangeRoleBody = z.strictObject({ role: UserRole });
+export const ChangeUserBody = z
+  .strictObject({ role: UserRole.optional(), username: Username.optional() })
+  .refine((b) => b.role !== undefined || b.username !== undefined, {
+    message: 'give role or username',
+    path: ['role'],
+  });
+export const ChangeMeBody = z.strictObject({ username: Username });
 export const PolicyBody = z.strictObject({ policy: SignupPolicy });
 export const IdParam = z.object({ id: z.uuid() });
 export const ListQuery = z.strictObject({
@@ -65,6 +84,7 @@ export function present(state: UserState, revision: number) {
     name: state.name,
     role: state.role,
     status: state.status,
+    username: state.username,
     created_at: state.createdAt,
     updated_at: state.updatedAt,
     revision,

@@ -6,6 +6,7 @@ import {
   findUser,
   registerUser,
   type SignupPolicy,
+  setUsername,
   type UserIds,
   type UserRole,
   type UserStatus,
@@ -27,6 +28,7 @@ import {
   keysetAfter,
   pageWithCursor,
   parseSort,
+  principalOf,
   problemContent,
   tenantOf,
   validationHook,
@@ -35,7 +37,8 @@ import { requirePermission } from '../middleware/index.ts';
 
 import {
   AddUserBody,
-  ChangeRoleBody,
+  ChangeMeBody,
+  ChangeUserBody,
   IdParam,
   ListQuery,
   maxUsersOf,
@@ -100,7 +103,9 @@ export function userRoutes(deps: UserRouteDeps) {
       if (query.role) select = select.where('role', '=', query.role);
       if (query.q) {
         const like = containsPattern(query.q);
-        select = select.where((eb) => eb.or([eb('name', 'ilike', like), eb('email', 'ilike', like)]));
+        select = select.where((eb) =>
+          eb.or([eb('name', 'ilike', like), eb('email', 'ilike', like), eb('username_lower', 'ilike', like)]),
+        );
       }
       if (query.cursor) select = select.where(keysetAfter(query.cursor, query.sort));
       const rows = await select
@@ -119,6 +124,8 @@ export function userRoutes(deps: UserRouteDeps) {
             name: r.name,
             role: r.role as UserRole,
             status: r.status as UserStatus,
+            username: r.username,
+            last_login_at: r.last_login_at === null ? null : new Date(r.last_login_at).toISOString(),
             created_at: new Date(r.created_at).toISOString(),
             updated_at: new Date(r.updated_at).toISOString(),
             revision: Number(r.revision),
@@ -227,25 +234,74 @@ export function userRoutes(deps: UserRouteDeps) {
       method: 'patch',
       path: '/v1/users/{id}',
       tags: ['Users'],
-      summary: 'Change a user’s role (only an owner grants or takes the owner role)',
+      summary:
+        'Change a user’s role (only an owner grants or takes the owner role) or username (unique in the tenant, any case)',
       request: {
         params: IdParam,
         headers: IfMatchHeader,
-        body: { content: { 'application/json': { schema: ChangeRoleBody } }, required: true },
+        body: { content: { 'application/json': { schema: ChangeUserBody } }, required: true },
       },
       responses: { 200: jsonContent(UserWritten, 'Changed'), ...writeResponses },
     }),
     async (c) => {
       const tenant = tenantOf(c);
       const { id } = c.req.valid('param');
-      const { role } = c.req.valid('json');
-      if (!(await findUser(deps.store, tenant.id, id))) throw notFound('user');
-      const result = await changeUser(
+      const { role, username } = c.req.valid('json');
+      const found = await findUser(deps.store, tenant.id, id);
+      if (!found) throw notFound('user');
+      // An owner's username is theirs and their peers' to change, as their role is.
+      if (found.state.role === 'owner' && !actsAsOwner(c)) {
+        throw forbidden('only an owner may change an owner');
+      }
+      let result =
+        role === undefined
+          ? undefined
+          : await changeUser(
+              deps.store,
+              tenant.id,
+              id,
+              { type: 'ChangeRole', role, actorIsOwner: actsAsOwner(c), at: now() },
+              actingContext(c, tenant.id),
+            );
+      if (username !== undefined) {
+        result = await setUsername(
+          deps.store,
+          { tenantId: tenant.id, userId: id, username, at: now() },
+          actingContext(c, tenant.id),
+          deps.userIds,
+        );
+      }
+      if (!result) throw notFound('user');
+      return c.json(writtenUser(c, result.state, result.revision, result.position), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/v1/me',
+      tags: ['Auth'],
+      summary: 'Set or change the caller’s own username (unique in the tenant without regard to case)',
+      security: [{ bearerAuth: [] }],
+      request: { body: { content: { 'application/json': { schema: ChangeMeBody } }, required: true } },
+      responses: {
+        200: jsonContent(UserWritten, 'Changed'),
+        ...commonProblems,
+        401: problemContent('No valid access token'),
+        404: problemContent('The caller is not a user of this tenant (an OAuth client, another tenant)'),
+        409: problemContent('The username is taken (rule username_taken)'),
+      },
+    }),
+    async (c) => {
+      const tenant = tenantOf(c);
+      const principal = principalOf(c);
+      // A token acts as its own user in its own tenant only (the superadmin's in another tenant is no user there).
+      if (principal.tenantId !== tenant.id) throw notFound('user');
+      const result = await setUsername(
         deps.store,
-        tenant.id,
-        id,
-        { type: 'ChangeRole', role, actorIsOwner: actsAsOwner(c), at: now() },
+        { tenantId: tenant.id, userId: principal.userId, username: c.req.valid('json').username, at: now() },
         actingContext(c, tenant.id),
+        deps.userIds,
       );
       return c.json(writtenUser(c, result.state, result.revision, result.position), 200);
     },

@@ -6,6 +6,8 @@ import type { Principal, ResolvedTenant } from '../../identity/index.ts';
 export interface AppEnv {
   Variables: {
     requestId: string;
+    /** The client's address (WARDEN_TRUSTED_PROXY_HOPS decides whose), set once per request. */
+    clientAddress?: string;
     logger: Logger;
     /** Set by routes that take a JSON body, so idempotency can fingerprint the exact bytes. */
     rawBody?: string;

@@ -20,6 +20,8 @@ export {
   callerContext,
   commandContext,
   principalOf,
+  requestOrigin,
   tenantOf,
+  USER_AGENT_MAX,
 } from './scope.ts';
 export { validationHook, zodFieldErrors } from './validation.ts';

@@ -29,6 +29,23 @@ export function actorIdOf(c: Context<AppEnv>): string | undefined {
 
 const CORRELATION = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Longest User-Agent kept in event metadata: enough to tell clients apart, never a payload. */
+export const USER_AGENT_MAX = 256;
+
+/**
+ * Where the request came from, for the audit trail: the client address (as `WARDEN_TRUSTED_PROXY_HOPS`
+ * decides) and the User-Agent, control characters dropped and cut to `USER_AGENT_MAX` characters.
+ */
+export function requestOrigin(c: Context<AppEnv>): { clientAddress?: string; userAgent?: string } {
+  const clientAddress = c.get('clientAddress');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is dropped
+  const userAgent = (c.req.header('user-agent') ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  return {
+    ...(clientAddress ? { clientAddress: clientAddress.slice(0, 100) } : {}),
+    ...(userAgent ? { userAgent: userAgent.slice(0, USER_AGENT_MAX) } : {}),
+  };
+}
+
 /** Who, why and under which preconditions a command runs, taken from the request. */
 export function commandContext(
   c: Context<AppEnv>,
@@ -44,6 +61,7 @@ export function commandContext(
       correlationId: correlation && CORRELATION.test(correlation) ? correlation : requestId,
       ...(extra.tenantId ? { tenantId: extra.tenantId } : {}),
       ...(extra.actorId ? { actorId: extra.actorId } : {}),
+      ...requestOrigin(c),
     },
     // Creations take no precondition; a malformed If-Match is still refused.
     ...(expectedRevision === undefined || options.ifMatch === false ? {} : { expectedRevision }),

@@ -25,6 +25,7 @@ import {
   pageWithCursor,
   principalOf,
   problemContent,
+  RequestError,
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
@@ -33,12 +34,16 @@ import {
   Client,
   ClientWithSecret,
   CreateBody,
+  canonicalCreate,
+  canonicalPatch,
   IdParam,
   ListQuery,
   PatchBody,
   present,
   problems,
+  RESPONSE_TYPES_MESSAGE,
   RotateBody,
+  responseTypesFit,
   settingsOf,
 } from './client-schemas.ts';
 
@@ -94,7 +99,7 @@ export function oauthClientRoutes(deps: OAuthClientRouteDeps) {
     }),
     async (c) => {
       const tenant = tenantOf(c);
-      const body = c.req.valid('json');
+      const body = canonicalCreate(c.req.valid('json'));
       const method =
         body.token_endpoint_auth_method ?? (body.type === 'public' ? 'none' : 'client_secret_basic');
       const secret = method.startsWith('client_secret') ? await newSecret() : undefined;
@@ -221,13 +226,23 @@ export function oauthClientRoutes(deps: OAuthClientRouteDeps) {
     async (c) => {
       const tenant = tenantOf(c);
       const { id } = c.req.valid('param');
+      const patch = c.req.valid('json');
+      if (patch.response_types !== undefined && patch.grant_types === undefined) {
+        // Checked against the grants the client has now (a change of both is checked by the schema).
+        const current = await load(c, id);
+        if (!responseTypesFit(patch.response_types, current.state.grantTypes)) {
+          throw new RequestError(400, 'validation', 'the request is not valid', [
+            { path: 'response_types', message: RESPONSE_TYPES_MESSAGE },
+          ]);
+        }
+      }
       const result = await handleClientCommand(
         deps.store,
         {
           type: 'UpdateClient',
           clientId: id,
           tenantId: tenant.id,
-          changes: settingsOf(c.req.valid('json')),
+          changes: settingsOf(canonicalPatch(patch)),
           grantable: [...principalOf(c).permissions],
           at: now(),
         },

@@ -10,7 +10,7 @@ import {
   verifyDpopProof,
 } from '../../oauth/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { tenantOf } from '../kit/index.ts';
+import { requestOrigin, tenantOf } from '../kit/index.ts';
 
 /** Tokens and protocol answers must not sit in shared caches (RFC 6749 §5.1). */
 export function noStore(c: Context<AppEnv>) {
@@ -105,5 +105,11 @@ export function claimedClientId(c: Context<AppEnv>, form: URLSearchParams): stri
 
 /** Audit metadata of what an OAuth endpoint records. */
 export function oauthMetadata(c: Context<AppEnv>, tenantId: string, actorId: string): EventMetadata {
-  return { tenantId, actorId, requestId: c.get('requestId'), correlationId: c.get('requestId') };
+  return {
+    tenantId,
+    actorId,
+    requestId: c.get('requestId'),
+    correlationId: c.get('requestId'),
+    ...requestOrigin(c),
+  };
 }

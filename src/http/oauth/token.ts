@@ -4,6 +4,7 @@ import { grantFor } from '../../oauth/grants/index.ts';
 import type { OAuthServer } from '../../oauth/index.ts';
 import { OAuthError, required, unauthorizedClient } from '../../oauth/index.ts';
 import type { AppEnv } from '../kit/index.ts';
+import { requestOrigin } from '../kit/index.ts';
 import { CLIENT_AUTH_FIELDS, oauthDoc } from './docs.ts';
 import {
   authenticatedClient,
@@ -85,6 +86,7 @@ export function oauthTokenRoutes(deps: OAuthTokenRouteDeps) {
           now: server.clock(),
           dpop: () => dpopOf(c, server),
           clientAddress: deps.clientAddress(c),
+          userAgent: requestOrigin(c).userAgent,
         },
         server,
       );

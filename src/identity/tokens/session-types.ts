@@ -120,9 +120,12 @@ export interface TokenSessionDeps {
   revocationSyncMs?: number;
 }
 
+/** The request behind a lifecycle event: its id alone, or with the client's address and User-Agent (audit metadata). */
+export type RequestRef = string | { requestId: string; clientAddress?: string; userAgent?: string };
+
 export interface TokenSessions {
   /** Login: a new family with its first pair (`familyId` when the caller must know it first, e.g. a code redemption). */
-  start(user: SessionUser, requestId?: string, familyId?: string): Promise<TokenPair>;
+  start(user: SessionUser, request?: RequestRef, familyId?: string): Promise<TokenPair>;
   /**
    * Rotates a refresh token: it is used up and a new pair issued. A used-up token revokes its whole
    * family, except the newest token's immediate predecessor within the grace window, which gets the

@@ -6,7 +6,7 @@ import { issueAccessToken } from './access.ts';
 import { randomToken, sha256 } from './crypto.ts';
 import { type TokenFamilyEventType, tokenFamilyEventSchemas, tokenFamilyStreamId } from './events.ts';
 import { type RevocationCache, revocationCache } from './revocation-sync.ts';
-import type { SessionUser, TokenPair, TokenSessionDeps } from './session-types.ts';
+import type { RequestRef, SessionUser, TokenPair, TokenSessionDeps } from './session-types.ts';
 
 /** A refresh token's row joined with its family's. */
 export interface TokenRow {
@@ -50,7 +50,7 @@ export interface SessionContext {
     user: { tenantId: string; userId: string },
     type: TokenFamilyEventType,
     data: Record<string, unknown>,
-    requestId?: string,
+    request?: RequestRef,
   ): Promise<void>;
   /** A new access token and refresh token for the family's user; the refresh token's hash. */
   newPair(user: SessionUser, familyId: string, now: Date): Promise<{ pair: TokenPair; hash: string }>;
@@ -71,8 +71,9 @@ export function sessionContext(deps: TokenSessionDeps): SessionContext {
     user: { tenantId: string; userId: string },
     type: TokenFamilyEventType,
     data: Record<string, unknown>,
-    requestId?: string,
+    request?: RequestRef,
   ) {
+    const origin = typeof request === 'string' ? { requestId: request } : (request ?? {});
     await recordEvent(
       deps.store,
       tokenFamilyStreamId(familyId),
@@ -82,7 +83,7 @@ export function sessionContext(deps: TokenSessionDeps): SessionContext {
         metadata: {
           tenantId: user.tenantId,
           actorId: user.userId,
-          ...(requestId === undefined ? {} : { requestId }),
+          ...origin,
         },
       },
     );

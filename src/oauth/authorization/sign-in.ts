@@ -31,6 +31,7 @@ export async function checkSignIn(
   if (!checked.ok) {
     const waiting = 'reason' in checked && checked.reason === 'not_active';
     if (!waiting) await server.throttle?.recordFailure(key);
+    else await server.throttle?.recordRefused(key, 'not_active');
     return {
       ok: false,
       status: 200,

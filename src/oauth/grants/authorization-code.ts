@@ -1,7 +1,7 @@
 import { invalidGrant } from '../errors.ts';
 import { authorizationStreamId } from '../events.ts';
 import { param, required } from '../params.ts';
-import { type Grant, grantMetadata, idTokenFor, proofFor, userTokenResponse } from './grant.ts';
+import { type Grant, grantMetadata, idTokenFor, proofFor, requestRef, userTokenResponse } from './grant.ts';
 
 const REFUSED = {
   unknown: 'the authorization code is not valid',
@@ -68,7 +68,7 @@ export const authorizationCodeGrant: Grant = async (request, server) => {
         sessionId: grant.sessionId ?? undefined,
       },
     },
-    requestId,
+    requestRef(request),
     familyId,
   );
   await server.record(

@@ -14,6 +14,8 @@ export interface GrantRequest {
   /** The tenant's issuer for this request. */
   issuer: string;
   requestId: string;
+  /** The request's User-Agent, bounded (audit metadata). */
+  userAgent?: string | undefined;
   now: Date;
   /** The request's DPoP proof (RFC 9449), verified; undefined when none was sent. */
   dpop(): Promise<{ jkt: string } | undefined>;
@@ -34,6 +36,17 @@ export function grantMetadata(request: GrantRequest, actorId: string): EventMeta
     actorId,
     requestId: request.requestId,
     correlationId: request.requestId,
+    ...(request.clientAddress ? { clientAddress: request.clientAddress } : {}),
+    ...(request.userAgent ? { userAgent: request.userAgent } : {}),
+  };
+}
+
+/** The request as the token sessions record it: its id, the client's address and User-Agent. */
+export function requestRef(request: GrantRequest) {
+  return {
+    requestId: request.requestId,
+    ...(request.clientAddress ? { clientAddress: request.clientAddress } : {}),
+    ...(request.userAgent ? { userAgent: request.userAgent } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import { invalidGrant, OAuthError } from '../errors.ts';
 import { param, required } from '../params.ts';
 import { resolveScope } from '../scopes.ts';
-import { type Grant, idTokenFor, proofFor, userTokenResponse } from './grant.ts';
+import { type Grant, idTokenFor, proofFor, requestRef, userTokenResponse } from './grant.ts';
 
 /** The password grant (RFC 6749 §4.3): legacy, refused unless an admin allowed it for this client. */
 export const passwordGrant: Grant = async (request, server) => {
@@ -25,6 +25,7 @@ export const passwordGrant: Grant = async (request, server) => {
   const checked = await server.users.verifyCredentials(tenantId, username, password);
   if (!checked.ok) {
     if (checked.reason !== 'not_active') await server.throttle?.recordFailure(key);
+    else await server.throttle?.recordRefused(key, 'not_active');
     throw invalidGrant('wrong username or password');
   }
   await server.throttle?.recordSuccess(key);
@@ -44,7 +45,7 @@ export const passwordGrant: Grant = async (request, server) => {
         authTime: now,
       },
     },
-    request.requestId,
+    requestRef(request),
   );
   const idToken = await idTokenFor(server, request, {
     userId: checked.user.id,

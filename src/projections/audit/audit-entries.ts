@@ -17,6 +17,8 @@ export interface AuditEntriesTable {
   request_id: string | null;
   correlation_id: string | null;
   causation_id: string | null;
+  client_address: string | null;
+  user_agent: string | null;
   summary: string;
   recorded_at: Date;
 }
@@ -42,6 +44,8 @@ function entryOf(event: RecordedEvent) {
     request_id: m.requestId ?? null,
     correlation_id: m.correlationId ?? null,
     causation_id: m.causationId ?? null,
+    client_address: m.clientAddress ?? null,
+    user_agent: m.userAgent ?? null,
     summary: summarize(event),
     recorded_at: event.recordedAt.toISOString(),
   };
@@ -72,7 +76,7 @@ async function insertEntries(
       select * from json_to_recordset(${rows}::json) as x(
         position bigint, event_id uuid, tenant_id text, stream_id text, entity_type text, revision bigint,
         event_type text, schema_version integer, actor_id text, request_id text, correlation_id text,
-        causation_id text, summary text, recorded_at timestamptz)
+        causation_id text, client_address text, user_agent text, summary text, recorded_at timestamptz)
       on conflict do nothing`.execute(db);
   }
 }
@@ -89,7 +93,8 @@ export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
   // 2: tracker events audited; secondary indexes built after a rebuild's bulk load.
   // 3: summaries name people by user id, never by email (rebuilt so older rows drop the emails).
   // 4: a TenantCreated without a tenant in its metadata is the created tenant's (rebuilt so it shows).
-  version: 4,
+  // 5: the client address and User-Agent of the request that caused each event.
+  version: 5,
   types: auditedEventTypes,
   tables: ['audit_entries'],
   async createTables(db: Kysely<unknown>) {
@@ -107,6 +112,8 @@ export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
       .addColumn('request_id', 'text')
       .addColumn('correlation_id', 'text')
       .addColumn('causation_id', 'text')
+      .addColumn('client_address', 'text')
+      .addColumn('user_agent', 'text')
       .addColumn('summary', 'text', (c) => c.notNull())
       .addColumn('recorded_at', 'timestamptz', (c) => c.notNull())
       .execute();

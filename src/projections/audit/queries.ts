@@ -28,6 +28,8 @@ export interface AuditEntry {
   request_id: string | null;
   correlation_id: string | null;
   causation_id: string | null;
+  client_address: string | null;
+  user_agent: string | null;
   summary: string;
   recorded_at: string;
 }
@@ -72,6 +74,8 @@ export async function auditPage(
     request_id: r.request_id,
     correlation_id: r.correlation_id,
     causation_id: r.causation_id,
+    client_address: r.client_address,
+    user_agent: r.user_agent,
     summary: r.summary,
     recorded_at: new Date(r.recorded_at).toISOString(),
   }));

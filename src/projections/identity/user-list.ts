@@ -2,6 +2,9 @@ import type { Kysely } from 'kysely';
 import { ERASED, type UserEvent, userEventTypes } from '../../commands/identity/index.ts';
 import { defineProjection } from '../engine/index.ts';
 
+/** A sign-in (a new token family: password login, OAuth code or password grant) of a user. */
+type SignedIn = { type: 'TokenFamilyIssued'; data: { userId: string; tenantId: string; issuedAt: string } };
+
 export interface UserListTable {
   id: string;
   tenant_id: string;
@@ -9,6 +12,10 @@ export interface UserListTable {
   name: string;
   role: string;
   status: string;
+  username: string | null;
+  /** Lowercased: the key of case-insensitive search and sort. */
+  username_lower: string | null;
+  last_login_at: Date | null;
   created_at: Date;
   updated_at: Date;
   revision: number;
@@ -21,10 +28,11 @@ export type UserListTables = {
 };
 
 /** One row per user and tenant (never the password hash): the users list, search and filters read it. */
-export const userList = defineProjection<UserEvent, UserListTables>()({
+export const userList = defineProjection<UserEvent | SignedIn, UserListTables>()({
   name: 'userList',
-  version: 1,
-  types: userEventTypes,
+  // 2: usernames, and the last sign-in (from the token families' `TokenFamilyIssued`).
+  version: 2,
+  types: [...userEventTypes, 'TokenFamilyIssued'],
   tables: ['user_list'],
   async createTables(db: Kysely<unknown>) {
     await db.schema
@@ -35,6 +43,9 @@ export const userList = defineProjection<UserEvent, UserListTables>()({
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('role', 'text', (c) => c.notNull())
       .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('username', 'text')
+      .addColumn('username_lower', 'text')
+      .addColumn('last_login_at', 'timestamptz')
       .addColumn('created_at', 'timestamptz', (c) => c.notNull())
       .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
       .addColumn('revision', 'integer', (c) => c.notNull())
@@ -52,6 +63,18 @@ export const userList = defineProjection<UserEvent, UserListTables>()({
       .execute();
   },
   async apply(event, db) {
+    if (event.type === 'TokenFamilyIssued') {
+      // Another stream's event: the row's revision and position stay the user stream's.
+      const at = new Date(event.data.issuedAt);
+      await db
+        .updateTable('user_list')
+        .set({ last_login_at: at })
+        .where('id', '=', event.data.userId)
+        .where('tenant_id', '=', event.data.tenantId)
+        .where((eb) => eb.or([eb('last_login_at', 'is', null), eb('last_login_at', '<', at)]))
+        .execute();
+      return;
+    }
     const common = { revision: event.revision, position: event.position.toString() };
     if (event.type === 'UserRegistered') {
       // A removed or rejected user may register again on the same stream: the row starts over.
@@ -62,6 +85,8 @@ export const userList = defineProjection<UserEvent, UserListTables>()({
         name,
         role,
         status,
+        username: null,
+        username_lower: null,
         created_at: new Date(at),
         updated_at: new Date(at),
       };
@@ -89,9 +114,11 @@ export const userList = defineProjection<UserEvent, UserListTables>()({
           return { status: 'removed' };
         case 'UserPasswordRehashed':
           return {};
+        case 'UsernameSet':
+          return { username: event.data.username, username_lower: event.data.username.toLowerCase() };
         // The row drops the person at once; a rebuild reads the same placeholders from the events.
         case 'PersonalDataErased':
-          return { email: ERASED, name: ERASED };
+          return { email: ERASED, name: ERASED, username: null, username_lower: null };
       }
     })();
     await db
