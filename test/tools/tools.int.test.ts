@@ -127,7 +127,12 @@ for (const kind of databaseKinds) {
       }
       expect(await t.store.readAll({ after: head, types: ['ExecutionQueued'] })).toEqual([]);
       expect((await waitForStatus(t, member, ownId)).status).toBe('completed');
-      const seen = (await (await get('/v1/executions', member)).json()) as LooseJson;
+      // The list is a read model: it may lag the run's events a moment.
+      let seen: LooseJson = { items: [] };
+      for (let i = 0; i < 50 && seen.items.length === 0; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        seen = (await (await get('/v1/executions', member)).json()) as LooseJson;
+      }
       expect(seen.items.map((i: LooseJson) => i.id)).toEqual([ownId]);
     });
 

@@ -304,12 +304,15 @@ describe('workspace policy: roles from the seed, bad input, capacity under concu
     const deadline = Date.now() + 60_000;
     let workspace: WorkspaceBody | undefined;
     while (Date.now() < deadline) {
-      const list = (await (
-        await t.request(`/v1/workspaces?user=${ann}`, { token: admin.token, tenant: tenant.slug })
-      ).json()) as { items: WorkspaceBody[] };
-      workspace = list.items[0];
+      // Once a second: the free plan's API budget (120 a minute per caller) must outlast a slow machine.
+      const answer = await t.request(`/v1/workspaces?user=${ann}`, {
+        token: admin.token,
+        tenant: tenant.slug,
+      });
+      expect(answer.status, await answer.clone().text()).toBe(200);
+      workspace = ((await answer.json()) as { items: WorkspaceBody[] }).items[0];
       if (workspace && ['ready', 'failed'].includes(workspace.status)) break;
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 1000));
     }
     expect(workspace).toMatchObject({ user_id: ann, status: 'ready', failure: null });
     const requested = (await t.store.readAll()).filter(

@@ -140,8 +140,9 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     expect(await containersOf(id)).toEqual([]);
   });
 
-  it('fails an unknown image at the create step with the agent’s reason, leaving no container', async () => {
+  it('refuses an image no agent holds before anything is recorded: 422 naming it, no workspace, no container', async () => {
     const member = await t.user({ tenant: slug, role: 'member' });
+    const before = await t.store.headPosition();
     let answer = await t.request('/v1/workspaces', {
       token: member.token,
       tenant: slug,
@@ -156,13 +157,15 @@ describe('the provisioning saga with a real agent and dockerd', () => {
         json: { image: 'nowhere/nothing:404' },
       });
     }
-    expect(answer.status).toBe(202);
-    const { id } = (await answer.json()) as WorkspaceBody;
-    const failed = await until(id, ['failed', 'ready']);
-    expect(failed.status).toBe('failed');
-    expect(failed.failure?.step).toBe('create');
-    expect(failed.failure?.reason).toContain('nowhere/nothing:404');
-    expect(await containersOf(id)).toEqual([]);
+    expect(answer.status).toBe(422);
+    const problem = (await answer.json()) as { errors: Array<{ path: string; message: string }> };
+    expect(problem.errors[0]?.path).toBe('image');
+    expect(problem.errors[0]?.message).toContain('nowhere/nothing:404');
+    expect(await t.store.readAll({ after: before, types: ['WorkspaceRequested'] })).toEqual([]);
+    const mine = (await (
+      await t.request('/v1/workspaces', { token: member.token, tenant: slug })
+    ).json()) as { items: unknown[] };
+    expect(mine.items).toEqual([]);
   });
 
   it('deprovisions the workspace of a user removed from the tenant (identity’s UserRemoved)', async () => {

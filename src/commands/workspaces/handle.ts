@@ -69,6 +69,19 @@ export type RequestWorkspaceInput = Omit<Extract<WorkspaceCommand, { type: 'Requ
  * agent in the same append (refused 409 with the numbers when it does not fit; an unknown agent is a
  * 404 naming it), then opens the workspace's stream.
  */
+/**
+ * The tenant's quota and "one workspace per user" as the claim would decide them now, appending
+ * nothing: the request answers these (409 with the numbers) before it asks any agent about the
+ * image. The claim itself decides again, under concurrency.
+ */
+export async function assertWorkspaceSlotFree(
+  store: EventStore,
+  input: { tenantId: string; workspaceId: string; userId: string; limit: number | null; at: string },
+): Promise<void> {
+  const { state } = await load(store, quotaStreamId(input.tenantId), quotaDecider);
+  quotaDecider.decide({ type: 'ClaimWorkspaceSlot', ...input }, state);
+}
+
 export async function requestWorkspace(
   store: EventStore,
   input: RequestWorkspaceInput,

@@ -22,6 +22,7 @@ export {
   workspacesEventTypes,
 } from './events.ts';
 export {
+  assertWorkspaceSlotFree,
   changeWorkspace,
   deregisterAgent,
   findAgent,

@@ -5,6 +5,7 @@ import { findUser } from '../../commands/identity/index.ts';
 import { invalid, notFound } from '../../commands/kernel/index.ts';
 import { tenantLimits } from '../../commands/tenancy/index.ts';
 import {
+  assertWorkspaceSlotFree,
   changeWorkspace,
   findWorkspace,
   requestWorkspace,
@@ -126,19 +127,22 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       const resources = { cpus: body.resources.cpus, memoryMb: body.resources.memory_mb };
       // The agents come from a read model: a caller who just registered one says so (X-Min-Position).
       await deps.readModels.awaitPosition(c, ['workspaceAgentList']);
-      await requireKnownImage(deps, tenant.id, body.image, 'image', body.agent_id ?? null);
       const limit = (await tenantLimits(deps.store, tenant.id)).workspaces;
+      const workspaceId = crypto.randomUUID();
+      const at = deps.clock().toISOString();
+      await assertWorkspaceSlotFree(deps.store, { tenantId: tenant.id, workspaceId, userId, limit, at });
+      await requireKnownImage(deps, tenant.id, body.image, 'image', body.agent_id ?? null);
       const result = await requestWorkspace(
         deps.store,
         {
-          workspaceId: crypto.randomUUID(),
+          workspaceId,
           tenantId: tenant.id,
           userId,
           image: body.image,
           resources,
           agentId: body.agent_id ?? null,
           ports: body.ports,
-          at: deps.clock().toISOString(),
+          at,
           by: actor.userId,
           limit,
         },
