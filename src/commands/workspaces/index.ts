@@ -31,6 +31,7 @@ export {
   registerAgent,
   releaseWorkspaceSlot,
   requestWorkspace,
+  setWorkspaceLossPolicy,
   setWorkspaceOnApproval,
 } from './handle.ts';
 export {
