@@ -71,6 +71,7 @@ export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): W
   });
   const reconciler = new Reconciler({
     db,
+    store,
     clock,
     keys,
     graceMs: config.WARDEN_ORPHAN_GRACE_MS,

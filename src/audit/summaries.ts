@@ -166,6 +166,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
     d.enabled === true
       ? `Workspace on approval turned on by ${f(d, 'by')}: image ${f(d, 'image')}${resources(d.resources)}`
       : `Workspace on approval turned off by ${f(d, 'by')}`,
+  WorkspaceLossPolicySet: (d) =>
+    `Workspace loss policy set by ${f(d, 'by')}: on agent loss ${f(d, 'onAgentLoss')}, on a vanished container ${f(d, 'onContainerLost')}`,
   WorkspaceOnApprovalRefused: (d) => `No workspace on approval for user ${f(d, 'userId')}: ${f(d, 'reason')}`,
   WorkspaceRequested: (d) =>
     `Workspace ${f(d, 'workspaceId')} requested for user ${f(d, 'userId')} by ${f(d, 'by')}: image ${f(d, 'image')}${resources(d.resources)}${typeof d.agentId === 'string' ? ` on agent ${d.agentId}` : ''}`,
@@ -179,6 +181,10 @@ export const summaries: Readonly<Record<string, Summary>> = {
     `Workspace ${f(d, 'workspaceId')} failed at ${f(d, 'step')}: ${f(d, 'reason')}`,
   WorkspaceUnavailable: (d) =>
     `Workspace ${f(d, 'workspaceId')} unavailable (agent ${f(d, 'agentId')}): ${f(d, 'reason')}`,
+  WorkspaceAgentReturned: (d) =>
+    `Workspace ${f(d, 'workspaceId')}: agent ${f(d, 'agentId')} answers again, container restarted`,
+  WorkspaceContainerLost: (d) =>
+    `Workspace ${f(d, 'workspaceId')}: container lost on agent ${f(d, 'agentId')} (${f(d, 'reason')})`,
   WorkspaceStopRequested: (d) => `Workspace ${f(d, 'workspaceId')} stop requested by ${f(d, 'by')}`,
   WorkspaceStopped: (d) => `Workspace ${f(d, 'workspaceId')} stopped`,
   WorkspaceStartRequested: (d) => `Workspace ${f(d, 'workspaceId')} start requested by ${f(d, 'by')}`,

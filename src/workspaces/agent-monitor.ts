@@ -60,6 +60,7 @@ export class AgentMonitor {
       if (answered) {
         await heartbeats.record(agent.tenant_id, agent.id, now);
         this.#firstAsked.delete(agent.id);
+        await this.#returned(agent.tenant_id, agent.id, now);
         continue;
       }
       const since = lastSeen.get(agent.id) ?? this.#firstAsked.get(agent.id);
@@ -98,6 +99,34 @@ export class AgentMonitor {
       }
     }
     return lost;
+  }
+
+  /**
+   * The agent answers: its workspaces still `unavailable` (policy `wait`; the decider ignores those
+   * whose container vanished) come back, their containers started and routed anew by the saga.
+   */
+  async #returned(tenantId: string, agentId: string, now: Date): Promise<void> {
+    const db = this.options.db as Kysely<WorkspacesReadTables>;
+    const waiting = await db
+      .selectFrom('workspace_list')
+      .select(['id'])
+      .where('agent_id', '=', agentId)
+      .where('status', '=', 'unavailable')
+      .execute();
+    for (const workspace of waiting) {
+      await changeWorkspace(
+        this.options.store,
+        tenantId,
+        workspace.id,
+        { type: 'RecordAgentReturned', at: now.toISOString() },
+        { metadata: { tenantId, actorId: 'process:agentMonitor' } },
+      ).catch((error: unknown) =>
+        this.options.logger.error({ err: error, workspaceId: workspace.id }, 'recording agent back failed'),
+      );
+    }
+    if (waiting.length > 0) {
+      this.options.logger.info({ agentId, workspaces: waiting.length }, 'agent answers again');
+    }
   }
 
   start(): void {

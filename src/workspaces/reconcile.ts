@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import { changeWorkspace } from '../commands/workspaces/index.ts';
+import type { EventStore } from '../eventstore/port.ts';
 import type { Logger } from '../logger.ts';
 import type { WorkspacesReadTables } from '../projections/workspaces/index.ts';
 import type { AgentKeys } from './agent-keys.ts';
@@ -9,7 +11,10 @@ export interface ReconcileReport {
   orphans: Array<{ agentId: string; container: string; workspaceId: string | null; firstSeen: string }>;
   /** Orphans removed in this pass (their grace period was over). */
   removed: Array<{ agentId: string; container: string }>;
-  /** Workspaces that should have a running container and have none on their agent. */
+  /**
+   * Workspaces that should have a container and have none on their (answering) agent: each is marked
+   * (`WorkspaceContainerLost`) and the provisioning saga recreates or fails it by the tenant's policy.
+   */
   missing: Array<{ workspaceId: string; agentId: string; status: string }>;
   /** Agents that could not be asked (unreachable, no key). */
   unreachable: string[];
@@ -21,6 +26,8 @@ export interface ReconcilerOptions {
   /** How long an orphan is only reported before it is removed. */
   graceMs: number;
   logger: Pick<Logger, 'info' | 'warn'>;
+  /** Where a vanished container is recorded (`WorkspaceContainerLost`). */
+  store: EventStore;
   /** Where the agents' keys are read (sealed with the key-encryption key). */
   keys: AgentKeys;
 }
@@ -32,7 +39,8 @@ const HOLDS_CONTAINER = new Set(['created', 'started', 'routed', 'ready', 'stopp
  * Compares each agent's Warden-made containers with the workspaces read model. A container no
  * workspace owns is reported, and removed once it has been an orphan for the grace period (a
  * workspace being created is in the read model before its container exists, so a young orphan is
- * only lag). A workspace whose container vanished is reported as missing.
+ * only lag). A workspace whose container vanished is reported as missing and marked by an event; the
+ * provisioning saga then repairs it by the tenant's policy (recreated on its agent, or failed).
  */
 export class Reconciler {
   readonly #firstSeen = new Map<string, Date>();
@@ -46,7 +54,10 @@ export class Reconciler {
     const report: ReconcileReport = { orphans: [], removed: [], missing: [], unreachable: [] };
     const [agents, workspaces] = await Promise.all([
       db.selectFrom('workspace_agents').select(['id', 'url']).execute(),
-      db.selectFrom('workspace_list').select(['id', 'agent_id', 'status', 'container_name']).execute(),
+      db
+        .selectFrom('workspace_list')
+        .select(['id', 'tenant_id', 'agent_id', 'status', 'container_name'])
+        .execute(),
     ]);
     const owners = new Map(workspaces.map((w) => [w.id, w]));
     const seenNow = new Set<string>();
@@ -98,6 +109,23 @@ export class Reconciler {
           continue;
         if (!names.has(workspace.container_name)) {
           report.missing.push({ workspaceId: workspace.id, agentId: agent.id, status: workspace.status });
+          this.options.logger.warn(
+            { agentId: agent.id, workspaceId: workspace.id, status: workspace.status },
+            'workspace container vanished',
+          );
+          // The read model may be behind (deleted meanwhile…): the decider refuses, nothing is appended.
+          await changeWorkspace(
+            this.options.store,
+            workspace.tenant_id,
+            workspace.id,
+            { type: 'RecordContainerLost', reason: 'container vanished', at: now.toISOString() },
+            { metadata: { tenantId: workspace.tenant_id, actorId: 'process:reconciler' } },
+          ).catch((error: unknown) =>
+            this.options.logger.warn(
+              { err: error, workspaceId: workspace.id },
+              'marking container lost failed',
+            ),
+          );
         }
       }
     }

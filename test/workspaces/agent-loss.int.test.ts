@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { summarize } from '../../src/audit/index.ts';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
@@ -89,6 +90,82 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
     }
     return last;
   };
+
+  const putSettings = (token: string, json: unknown) =>
+    t.request('/v1/workspace-settings', { token, tenant: admin.tenantSlug, method: 'PUT', json });
+
+  it('refuses a bad loss policy naming the field (400) and a member (403), appending nothing', async () => {
+    const stream = `workspaces.Settings-${admin.tenantId}`;
+    const before = (await t.store.readStream(stream)).length;
+    const bad = await putSettings(admin.token, { on_agent_loss: 'sometimes' });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toContain('application/problem+json');
+    expect(JSON.stringify(await bad.json())).toContain('on_agent_loss');
+    const badLost = await putSettings(admin.token, { on_container_lost: 'wait' });
+    expect(badLost.status).toBe(400);
+    expect(JSON.stringify(await badLost.json())).toContain('on_container_lost');
+    const nothing = await putSettings(admin.token, {});
+    expect(nothing.status).toBe(422);
+    const member = await t.user({ tenant: admin.tenantSlug, role: 'member' });
+    expect((await putSettings(member.token, { on_agent_loss: 'wait' })).status).toBe(403);
+    expect((await t.store.readStream(stream)).length).toBe(before);
+    const read = (await (
+      await t.request('/v1/workspace-settings', { token: admin.token, tenant: admin.tenantSlug })
+    ).json()) as { on_agent_loss: string; on_container_lost: string };
+    expect(read).toMatchObject({ on_agent_loss: 'recreate', on_container_lost: 'recreate' });
+  });
+
+  it('with policy `wait`: the workspace stays unavailable while its agent is silent, and is ready again on it (same container) when it answers', async () => {
+    const [lostId, survivorId] = agentIds as [string, string];
+    const set = await putSettings(admin.token, { on_agent_loss: 'wait' });
+    expect(set.status).toBe(200);
+    expect(await set.json()).toMatchObject({ on_agent_loss: 'wait', on_container_lost: 'recreate' });
+    // A user of its own: one workspace per user, and the next test's is the admin's.
+    const owner = await t.user({ tenant: admin.tenantSlug, role: 'member' });
+    const answer = await t.request('/v1/workspaces', {
+      token: admin.token,
+      tenant: admin.tenantSlug,
+      json: { image, user_id: owner.userId, agent_id: lostId },
+    });
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as WorkspaceBody;
+    expect(await until(id, (w) => w.status === 'ready')).toMatchObject({ status: 'ready', agent_id: lostId });
+    const keys = agentKeys(t.database.db as never, t.identity.sealer);
+    const onAgent = async (i: number, agentId: string) =>
+      (
+        await agentClient({ url: agents[i]?.url ?? '', key: (await keys.get(agentId)) ?? '' }).list([
+          `warden.workspace=${id}`,
+        ])
+      ).items;
+    const [container] = await onAgent(0, lostId);
+    expect(container?.running).toBe(true);
+
+    await agents[0]?.stop('SIGKILL');
+    expect(await until(id, (w) => w.status === 'unavailable')).toMatchObject({ agent_id: lostId });
+    // Well past the silence bound and a placement: still unavailable, on its agent, nothing elsewhere.
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(await read(id)).toMatchObject({ status: 'unavailable', agent_id: lostId });
+    expect(await onAgent(1, survivorId)).toEqual([]);
+
+    await agents[0]?.restart();
+    expect(await until(id, (w) => w.status === 'ready')).toMatchObject({ status: 'ready', agent_id: lostId });
+    const after = await onAgent(0, lostId);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ id: container?.id, running: true });
+    expect(await onAgent(1, survivorId)).toEqual([]);
+    const types = (await t.store.readStream(`workspaces.Workspace-${id}`)).map((e) => e.type);
+    expect(types.filter((type) => type === 'WorkspaceAgentReturned')).toHaveLength(1);
+    expect(types.filter((type) => type === 'WorkspaceContainerCreated')).toHaveLength(1);
+    const returned = (await t.store.readStream(`workspaces.Workspace-${id}`)).find(
+      (e) => e.type === 'WorkspaceAgentReturned',
+    );
+    expect(summarize(returned as never)).toBe(
+      `Workspace ${id}: agent ${lostId} answers again, container restarted`,
+    );
+
+    // Back to the default for the next test.
+    expect((await putSettings(admin.token, { on_agent_loss: 'recreate' })).status).toBe(200);
+  });
 
   it('marks the workspace unavailable when its agent falls silent, and recreates it on the other agent', async () => {
     const [lostId, survivorId] = agentIds as [string, string];

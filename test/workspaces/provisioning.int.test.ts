@@ -1,5 +1,7 @@
+import Docker from 'dockerode';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { summarize } from '../../src/audit/index.ts';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { open, seal } from '../../src/identity/index.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
@@ -211,10 +213,11 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     expect(await containersOf(id)).toEqual([]);
   });
 
-  it('reconciles: an orphan container is reported, then removed after the grace period; a vanished container is reported', async () => {
+  it('reconciles: an orphan container is reported, then removed after the grace period; a vanished container is marked and repaired by policy (recreate, then mark)', async () => {
     let now = new Date('2026-12-02T12:00:00Z');
     const reconciler = new Reconciler({
       db: t.database.db as never,
+      store: t.store,
       clock: () => now,
       graceMs: 60_000,
       keys: agentKeys(t.database.db as never, t.identity.sealer),
@@ -254,10 +257,61 @@ describe('the provisioning saga with a real agent and dockerd', () => {
       5_000,
     );
     expect((await reconciler.sync()).missing).toEqual([]);
-    await inspector.remove(`warden-ws-${id}`);
+    // Removed behind Warden's back, straight on the daemon (`docker rm -f`).
+    const docker = new Docker({ socketPath: daemon.socket });
+    const before = (await containersOf(id))[0]?.id;
+    expect(before).toEqual(expect.any(String));
+    await docker.getContainer(`warden-ws-${id}`).remove({ force: true });
     const third = await reconciler.sync();
     expect(third.missing).toEqual([{ workspaceId: id, agentId: expect.any(String), status: 'ready' }]);
     expect(third.orphans).toEqual([]);
+    // Default policy `recreate`: a new container with the same name on the same agent, ready again.
+    const lostEvents = async () =>
+      (await t.store.readStream(`workspaces.Workspace-${id}`)).filter(
+        (e) => e.type === 'WorkspaceContainerLost',
+      );
+    expect(await lostEvents()).toHaveLength(1);
+    const back = await until(id, ['ready', 'failed']);
+    expect(back).toMatchObject({ status: 'ready', agent_id: agentId, container_name: `warden-ws-${id}` });
+    const again = await containersOf(id);
+    expect(again).toHaveLength(1);
+    expect(again[0]?.running).toBe(true);
+    expect(again[0]?.id).not.toBe(before);
+    await t.engine.waitFor(
+      ['workspaceList'],
+      BigInt((await t.store.readStream(`workspaces.Workspace-${id}`)).at(-1)?.position ?? 0n),
+      5_000,
+    );
+    expect((await reconciler.sync()).missing).toEqual([]);
+
+    // Policy `mark`: the vanished container fails the workspace with the reason, nothing is recreated.
+    const set = await t.request('/v1/workspace-settings', {
+      token: admin.token,
+      tenant: slug,
+      method: 'PUT',
+      json: { on_container_lost: 'mark' },
+    });
+    expect(set.status).toBe(200);
+    expect(await set.json()).toMatchObject({ on_agent_loss: 'recreate', on_container_lost: 'mark' });
+    await docker.getContainer(`warden-ws-${id}`).remove({ force: true });
+    expect((await reconciler.sync()).missing).toEqual([
+      { workspaceId: id, agentId: expect.any(String), status: 'ready' },
+    ]);
+    const failed = await until(id, ['failed']);
+    expect(failed.failure).toEqual({ step: 'create', reason: 'container vanished' });
+    expect(await lostEvents()).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await containersOf(id)).toEqual([]);
+    expect((await read(id)).status).toBe('failed');
+    const [lost] = await lostEvents();
+    expect(summarize(lost as never)).toBe(
+      `Workspace ${id}: container lost on agent ${agentId} (container vanished)`,
+    );
+    const policySet = (await t.store.readStream(`workspaces.Settings-${admin.tenantId}`)).at(-1);
+    expect(policySet?.type).toBe('WorkspaceLossPolicySet');
+    expect(summarize(policySet as never)).toBe(
+      `Workspace loss policy set by ${admin.userId}: on agent loss recreate, on a vanished container mark`,
+    );
   });
 
   it('keeps the agent key sealed with the key-encryption key: the row does not hold it, calls are still signed with it, and a row from before sealing is sealed on its first read', async () => {

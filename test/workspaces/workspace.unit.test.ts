@@ -105,6 +105,64 @@ describe('workspace aggregate', () => {
       .thenFails('RULE_VIOLATED', 'workspace_state');
   });
 
+  it('waits for a silent agent: back when it answers (starting), only if it was the agent that was lost', () => {
+    const unavailable: WorkspaceEvent = {
+      type: 'WorkspaceUnavailable',
+      data: { ...ids, agentId, reason: 'agent silent', at },
+    };
+    const returned: WorkspaceEvent = { type: 'WorkspaceAgentReturned', data: { ...ids, agentId, at } };
+    spec
+      .given([...provisioned, unavailable])
+      .when({ type: 'RecordAgentReturned', at })
+      .thenEvents([returned]);
+    expect(fold(workspaceDecider, [...provisioned, unavailable, returned]).status).toBe('starting');
+    // Not lost, or already back: nothing.
+    spec.given(provisioned).when({ type: 'RecordAgentReturned', at }).thenEvents([]);
+    spec
+      .given([...provisioned, unavailable, returned])
+      .when({ type: 'RecordAgentReturned', at })
+      .thenEvents([]);
+  });
+
+  it('marks a vanished container (unavailable, lost by container), which an answering agent does not bring back', () => {
+    const lost: WorkspaceEvent = {
+      type: 'WorkspaceContainerLost',
+      data: { ...ids, agentId, reason: 'container vanished', at },
+    };
+    spec
+      .given(provisioned)
+      .when({ type: 'RecordContainerLost', reason: 'container vanished', at })
+      .thenEvents([lost]);
+    const state = fold(workspaceDecider, [...provisioned, lost]);
+    expect(state).toMatchObject({ status: 'unavailable', lost: 'container', upstream: null });
+    spec
+      .given([...provisioned, lost])
+      .when({ type: 'RecordContainerLost', reason: 'container vanished', at })
+      .thenEvents([]);
+    spec
+      .given([...provisioned, lost])
+      .when({ type: 'RecordAgentReturned', at })
+      .thenEvents([]);
+    // Repaired on its agent (placed again), or failed with the reason.
+    spec
+      .given([...provisioned, lost])
+      .when({ type: 'PlaceWorkspace', agentId, at })
+      .thenEvents([placed]);
+    spec
+      .given([...provisioned, lost])
+      .when({ type: 'FailProvisioning', step: 'create', reason: 'container vanished', at })
+      .thenEvents([
+        {
+          type: 'WorkspaceProvisioningFailed',
+          data: { ...ids, step: 'create', reason: 'container vanished', at },
+        },
+      ]);
+    spec
+      .given([requested, placed])
+      .when({ type: 'RecordContainerLost', reason: 'container vanished', at })
+      .thenFails('RULE_VIOLATED', 'workspace_state');
+  });
+
   it('records a failed step with the reason, and a failed workspace fails no further', () => {
     const failed: WorkspaceEvent = {
       type: 'WorkspaceProvisioningFailed',
@@ -341,6 +399,34 @@ describe('workspace settings', () => {
       .thenEvents([{ type: 'WorkspaceOnApprovalSet', data: { ...data, enabled: false } }]);
   });
 
+  it('recreates on loss by default; an admin sets `wait` / `mark`, and the same policy again appends nothing', () => {
+    expect(workspaceSettingsDecider.initialState().loss).toMatchObject({
+      onAgentLoss: 'recreate',
+      onContainerLost: 'recreate',
+    });
+    const policy: WorkspaceSettingsCommand = {
+      type: 'SetWorkspaceLossPolicy',
+      tenantId,
+      onAgentLoss: 'wait',
+      onContainerLost: 'mark',
+      at,
+      by: userId,
+    };
+    const policySet: SettingsEvent = {
+      type: 'WorkspaceLossPolicySet',
+      data: { tenantId, onAgentLoss: 'wait', onContainerLost: 'mark', at, by: userId },
+    };
+    spec.given([set]).when(policy).thenEvents([policySet]);
+    spec.given([set, policySet]).when(policy).thenEvents([]);
+    spec
+      .given([])
+      .when({ ...policy, onAgentLoss: 'recreate', onContainerLost: 'recreate' })
+      .thenEvents([]);
+    const state = fold(workspaceSettingsDecider, [set, policySet]);
+    expect(state.loss).toEqual({ onAgentLoss: 'wait', onContainerLost: 'mark', updatedAt: at, by: userId });
+    expect(state.onApproval.enabled).toBe(true);
+  });
+
   it('records why an approval got no workspace', () => {
     spec
       .given([set])
@@ -405,7 +491,7 @@ const allowed: Record<WorkspaceStatus, readonly WorkspaceStatus[]> = {
   stopping: ['stopped', 'unavailable', 'deleting'],
   stopped: ['starting', 'unavailable', 'deleting'],
   starting: ['started', 'failed', 'unavailable', 'deleting'],
-  unavailable: ['placed', 'failed', 'deleting'],
+  unavailable: ['placed', 'starting', 'failed', 'deleting'],
   failed: ['deleting'],
   deleting: ['deleted'],
   deleted: [],
@@ -431,6 +517,8 @@ const workspaceCommand: fc.Arbitrary<WorkspaceCommand> = fc.oneof(
   actor.map((a): WorkspaceCommand => ({ type: 'StopWorkspace', actor: a, at })),
   fc.constant<WorkspaceCommand>({ type: 'RecordStopped', at }),
   fc.constant<WorkspaceCommand>({ type: 'MarkUnavailable', reason: 'agent silent', at }),
+  fc.constant<WorkspaceCommand>({ type: 'RecordAgentReturned', at }),
+  fc.constant<WorkspaceCommand>({ type: 'RecordContainerLost', reason: 'container vanished', at }),
   actor.map((a): WorkspaceCommand => ({ type: 'StartWorkspace', actor: a, at })),
   fc.tuple(actor, fc.boolean()).map(
     ([a, deleteData]): WorkspaceCommand => ({

@@ -99,6 +99,14 @@ export const workspacesEventSchemas = {
     at,
     by,
   }),
+  /** What happens to the tenant's workspaces when their agent is lost or their container vanishes. */
+  WorkspaceLossPolicySet: z.object({
+    tenantId: z.uuid(),
+    onAgentLoss: z.enum(['recreate', 'wait']),
+    onContainerLost: z.enum(['recreate', 'mark']),
+    at,
+    by,
+  }),
   /** An approval the setting could not serve (quota full, user already has one…): why, not silence. */
   WorkspaceOnApprovalRefused: z.object({
     tenantId: z.uuid(),
@@ -140,6 +148,10 @@ export const workspacesEventSchemas = {
     at,
   }),
   WorkspaceUnavailable: z.object({ ...workspace, agentId: z.uuid(), reason: z.string().max(500), at }),
+  /** The lost agent answers again (policy `wait`): the workspace's container is started and routed anew. */
+  WorkspaceAgentReturned: z.object({ ...workspace, agentId: z.uuid(), at }),
+  /** The reconciler found no container for the workspace on its (answering) agent. */
+  WorkspaceContainerLost: z.object({ ...workspace, agentId: z.uuid(), reason: z.string().max(500), at }),
   WorkspaceStopRequested: z.object({ ...workspace, at, by }),
   WorkspaceStopped: z.object({ ...workspace, at }),
   WorkspaceStartRequested: z.object({ ...workspace, at, by }),
@@ -164,7 +176,10 @@ export const workspacesEventTypes = Object.keys(workspacesEventSchemas) as Works
 
 export type AgentEvent = Extract<WorkspacesEvent, { type: `Agent${string}` }>;
 export type SlotEvent = Extract<WorkspacesEvent, { type: `WorkspaceSlot${string}` }>;
-export type SettingsEvent = Extract<WorkspacesEvent, { type: `WorkspaceOnApproval${string}` }>;
+export type SettingsEvent = Extract<
+  WorkspacesEvent,
+  { type: `WorkspaceOnApproval${string}` | 'WorkspaceLossPolicySet' }
+>;
 export type WorkspaceEvent = Exclude<WorkspacesEvent, AgentEvent | SlotEvent | SettingsEvent>;
 
 export const agentStreamId = (agentId: string) => `workspaces.Agent-${agentId}`;

@@ -174,3 +174,18 @@ export function setWorkspaceOnApproval(
     context,
   );
 }
+
+/** Sets the tenant's loss policy (agent lost, container vanished); the same policy again appends nothing. */
+export function setWorkspaceLossPolicy(
+  store: EventStore,
+  input: Omit<Extract<WorkspaceSettingsCommand, { type: 'SetWorkspaceLossPolicy' }>, 'type'>,
+  context: CommandContext,
+): Promise<CommandResult<WorkspaceSettingsState>> {
+  return handle(
+    store,
+    settingsStreamId(input.tenantId),
+    workspaceSettingsDecider,
+    { type: 'SetWorkspaceLossPolicy', ...input },
+    context,
+  );
+}

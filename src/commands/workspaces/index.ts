@@ -32,6 +32,7 @@ export {
   registerAgent,
   releaseWorkspaceSlot,
   requestWorkspace,
+  setWorkspaceLossPolicy,
   setWorkspaceOnApproval,
 } from './handle.ts';
 export {

@@ -2,13 +2,20 @@ import type { Decider } from '../kernel/index.ts';
 import { invalid } from '../kernel/index.ts';
 import { checkEvents, type Resources, type SettingsEvent } from './events.ts';
 
-/** The tenant's workspace settings: today, whether approving a user provisions their workspace. */
+/** The tenant's workspace settings: whether approving a user provisions their workspace; the loss policy. */
 export interface WorkspaceSettingsState {
   onApproval: {
     enabled: boolean;
     image: string | null;
     resources: Resources;
     ports: number[];
+    updatedAt: string | null;
+    by: string | null;
+  };
+  /** What happens on agent loss (`recreate` elsewhere, or `wait` for it) and on a vanished container. */
+  loss: {
+    onAgentLoss: 'recreate' | 'wait';
+    onContainerLost: 'recreate' | 'mark';
     updatedAt: string | null;
     by: string | null;
   };
@@ -22,6 +29,14 @@ export type WorkspaceSettingsCommand =
       image: string | null;
       resources: Resources;
       ports: number[];
+      at: string;
+      by: string;
+    }
+  | {
+      type: 'SetWorkspaceLossPolicy';
+      tenantId: string;
+      onAgentLoss: 'recreate' | 'wait';
+      onContainerLost: 'recreate' | 'mark';
       at: string;
       by: string;
     }
@@ -43,6 +58,7 @@ const initialState = (): WorkspaceSettingsState => ({
     updatedAt: null,
     by: null,
   },
+  loss: { onAgentLoss: 'recreate', onContainerLost: 'recreate', updatedAt: null, by: null },
 });
 
 function decide(command: WorkspaceSettingsCommand, state: WorkspaceSettingsState): SettingsEvent[] {
@@ -53,6 +69,16 @@ function decideUnchecked(command: WorkspaceSettingsCommand, state: WorkspaceSett
   if (command.type === 'RecordWorkspaceOnApprovalRefused') {
     const { type: _, ...data } = command;
     return [{ type: 'WorkspaceOnApprovalRefused', data: { ...data, reason: data.reason.slice(0, 500) } }];
+  }
+  if (command.type === 'SetWorkspaceLossPolicy') {
+    if (
+      state.loss.onAgentLoss === command.onAgentLoss &&
+      state.loss.onContainerLost === command.onContainerLost
+    ) {
+      return [];
+    }
+    const { type: _, ...data } = command;
+    return [{ type: 'WorkspaceLossPolicySet', data }];
   }
   if (command.enabled && command.image === null) {
     throw invalid([{ path: 'image', message: 'an image is required to turn workspace on approval on' }]);
@@ -75,7 +101,11 @@ function evolve(state: WorkspaceSettingsState, event: SettingsEvent): WorkspaceS
   switch (event.type) {
     case 'WorkspaceOnApprovalSet': {
       const { enabled, image, resources, ports, at, by } = event.data;
-      return { onApproval: { enabled, image, resources, ports, updatedAt: at, by } };
+      return { ...state, onApproval: { enabled, image, resources, ports, updatedAt: at, by } };
+    }
+    case 'WorkspaceLossPolicySet': {
+      const { onAgentLoss, onContainerLost, at, by } = event.data;
+      return { ...state, loss: { onAgentLoss, onContainerLost, updatedAt: at, by } };
     }
     case 'WorkspaceOnApprovalRefused':
       return state;

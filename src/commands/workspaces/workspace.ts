@@ -24,6 +24,8 @@ export interface WorkspaceState {
   containerId: string | null;
   upstream: string | null;
   failure: { step: ProvisioningStep; reason: string } | null;
+  /** Why the workspace is `unavailable`: its agent fell silent, or its container vanished. */
+  lost: 'agent' | 'container' | null;
   deleteData: boolean;
   routeWithdrawn: boolean;
   containerRemoved: boolean;
@@ -57,6 +59,8 @@ export type WorkspaceCommand =
   | { type: 'MarkReady'; at: string }
   | { type: 'FailProvisioning'; step: ProvisioningStep; reason: string; at: string }
   | { type: 'MarkUnavailable'; reason: string; at: string }
+  | { type: 'RecordAgentReturned'; at: string }
+  | { type: 'RecordContainerLost'; reason: string; at: string }
   | { type: 'StopWorkspace'; actor: WorkspaceActor; at: string }
   | { type: 'RecordStopped'; at: string }
   | { type: 'StartWorkspace'; actor: WorkspaceActor; at: string }
@@ -83,6 +87,7 @@ const initialState = (): WorkspaceState => ({
   containerId: null,
   upstream: null,
   failure: null,
+  lost: null,
   deleteData: false,
   routeWithdrawn: false,
   containerRemoved: false,
@@ -181,6 +186,15 @@ function decideUnchecked(command: WorkspaceCommand, state: WorkspaceState): Work
         type: 'WorkspaceUnavailable',
         data: { ...ids, agentId: state.agentId ?? '', reason: command.reason, at },
       }));
+    case 'RecordAgentReturned':
+      // Only a workspace waiting for its agent comes back; one whose container vanished does not.
+      if (state.status !== 'unavailable' || state.lost !== 'agent' || !state.agentId) return [];
+      return [{ type: 'WorkspaceAgentReturned', data: { ...ids, agentId: state.agentId, at } }];
+    case 'RecordContainerLost':
+      return step(state, onAgent, ['unavailable'], () => ({
+        type: 'WorkspaceContainerLost',
+        data: { ...ids, agentId: state.agentId ?? '', reason: command.reason.slice(0, 500), at },
+      }));
     case 'StopWorkspace':
       return step(state, ['ready'], ['stopping', 'stopped'], () => ({
         type: 'WorkspaceStopRequested',
@@ -248,13 +262,18 @@ function evolve(state: WorkspaceState, event: WorkspaceEvent): WorkspaceState {
       return {
         ...state,
         status: 'placed',
+        lost: null,
         agentId: event.data.agentId,
         containerName: null,
         containerId: null,
         updatedAt,
       };
     case 'WorkspaceUnavailable':
-      return { ...state, status: 'unavailable', upstream: null, updatedAt };
+      return { ...state, status: 'unavailable', lost: 'agent', upstream: null, updatedAt };
+    case 'WorkspaceContainerLost':
+      return { ...state, status: 'unavailable', lost: 'container', upstream: null, updatedAt };
+    case 'WorkspaceAgentReturned':
+      return { ...state, status: 'starting', lost: null, updatedAt };
     case 'WorkspaceContainerCreated':
       return {
         ...state,

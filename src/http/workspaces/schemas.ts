@@ -91,7 +91,17 @@ const OnApproval = z.strictObject({
   ports: z.array(z.number().int().min(1).max(65535)).min(1).max(8).default([8080]),
 });
 
-export const WorkspaceSettingsBody = z.strictObject({ workspace_on_approval: OnApproval });
+export const WorkspaceSettingsBody = z.strictObject({
+  workspace_on_approval: OnApproval.optional(),
+  on_agent_loss: z.enum(['recreate', 'wait']).optional().meta({
+    description:
+      'When a workspace’s agent falls silent: `recreate` it on another agent with room (data not on shared storage is lost), or `wait` (unavailable, 503) until the agent answers again',
+  }),
+  on_container_lost: z.enum(['recreate', 'mark']).optional().meta({
+    description:
+      'When a workspace’s container vanished from its (answering) agent: `recreate` it there (its data is lost), or `mark` it failed',
+  }),
+});
 
 export const WorkspaceSettings = z
   .object({
@@ -103,5 +113,9 @@ export const WorkspaceSettings = z
       updated_at: z.string().nullable(),
       updated_by: z.string().nullable(),
     }),
+    on_agent_loss: z.enum(['recreate', 'wait']),
+    on_container_lost: z.enum(['recreate', 'mark']),
+    loss_policy_updated_at: z.string().nullable(),
+    loss_policy_updated_by: z.string().nullable(),
   })
   .meta({ id: 'WorkspaceSettings' });

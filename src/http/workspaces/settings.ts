@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { invalid } from '../../commands/kernel/index.ts';
 import {
   loadWorkspaceSettings,
+  setWorkspaceLossPolicy,
   setWorkspaceOnApproval,
   type WorkspaceSettingsState,
 } from '../../commands/workspaces/index.ts';
@@ -22,6 +23,10 @@ function present(state: WorkspaceSettingsState) {
       updated_at: s.updatedAt,
       updated_by: s.by,
     },
+    on_agent_loss: state.loss.onAgentLoss,
+    on_container_lost: state.loss.onContainerLost,
+    loss_policy_updated_at: state.loss.updatedAt,
+    loss_policy_updated_by: state.loss.by,
   };
 }
 
@@ -55,7 +60,7 @@ export function settingsRoutes(deps: WorkspacesDeps) {
       path: '/v1/workspace-settings',
       tags: ['Workspaces'],
       summary:
-        'Set “workspace on approval”: when enabled, approving a user provisions their workspace (an unknown image is 422)',
+        'Set “workspace on approval” (when enabled, approving a user provisions their workspace; an unknown image is 422) and/or the loss policy (`on_agent_loss`, `on_container_lost`)',
       request: {
         body: { content: { 'application/json': { schema: WorkspaceSettingsBody } }, required: true },
       },
@@ -67,29 +72,51 @@ export function settingsRoutes(deps: WorkspacesDeps) {
     }),
     async (c) => {
       const { tenant, actor, context } = workspacesContext(c);
-      const body = c.req.valid('json').workspace_on_approval;
-      if (body.enabled && body.image === null) {
+      const input = c.req.valid('json');
+      const body = input.workspace_on_approval;
+      if (body === undefined && input.on_agent_loss === undefined && input.on_container_lost === undefined) {
+        throw invalid([{ path: '', message: 'nothing to set' }]);
+      }
+      if (body?.enabled && body.image === null) {
         throw invalid([
           { path: 'workspace_on_approval.image', message: 'an image is required to turn it on' },
         ]);
       }
-      if (body.image !== null) {
+      if (body && body.image !== null) {
         await deps.readModels.awaitPosition(c, ['workspaceAgentList']);
         await requireKnownImage(deps, tenant.id, body.image, 'workspace_on_approval.image', null);
       }
-      const result = await setWorkspaceOnApproval(
-        deps.store,
-        {
-          tenantId: tenant.id,
-          enabled: body.enabled,
-          image: body.image,
-          resources: { cpus: body.resources.cpus, memoryMb: body.resources.memory_mb },
-          ports: body.ports,
-          at: deps.clock().toISOString(),
-          by: actor.userId,
-        },
-        context,
-      );
+      const at = deps.clock().toISOString();
+      let result = body
+        ? await setWorkspaceOnApproval(
+            deps.store,
+            {
+              tenantId: tenant.id,
+              enabled: body.enabled,
+              image: body.image,
+              resources: { cpus: body.resources.cpus, memoryMb: body.resources.memory_mb },
+              ports: body.ports,
+              at,
+              by: actor.userId,
+            },
+            context,
+          )
+        : undefined;
+      if (input.on_agent_loss !== undefined || input.on_container_lost !== undefined) {
+        const now = result?.state ?? (await loadWorkspaceSettings(deps.store, tenant.id)).state;
+        result = await setWorkspaceLossPolicy(
+          deps.store,
+          {
+            tenantId: tenant.id,
+            onAgentLoss: input.on_agent_loss ?? now.loss.onAgentLoss,
+            onContainerLost: input.on_container_lost ?? now.loss.onContainerLost,
+            at,
+            by: actor.userId,
+          },
+          context,
+        );
+      }
+      if (!result) throw new Error('unreachable: something was set');
       c.header('ETag', `"${result.revision}"`);
       c.header('X-Position', result.position.toString());
       return c.json(present(result.state), 200);

@@ -6,10 +6,12 @@ import {
   type ProvisioningStep,
   quotaDecider,
   quotaStreamId,
+  settingsStreamId,
   type WorkspaceCommand,
   type WorkspaceEvent,
   type WorkspaceState,
   workspaceDecider,
+  workspaceSettingsDecider,
   workspaceStreamId,
 } from '../../commands/workspaces/index.ts';
 import type { RecordedEvent } from '../../eventstore/port.ts';
@@ -179,6 +181,8 @@ export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables, 
       'WorkspaceRoutePublished',
       'WorkspaceProvisioningFailed',
       'WorkspaceUnavailable',
+      'WorkspaceAgentReturned',
+      'WorkspaceContainerLost',
       'WorkspaceStopRequested',
       'WorkspaceStartRequested',
       'WorkspaceDeletionRequested',
@@ -207,11 +211,31 @@ export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables, 
           return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
         }
         case 'WorkspaceUnavailable': {
-          // Policy: recreate it on another agent (its data, unless on shared storage, is lost with the host).
-          if (state.status !== 'unavailable') return;
+          // Policy `recreate`: on another agent (its data, unless on shared storage, is lost with the host);
+          // `wait`: it stays unavailable until the agent answers again (the heartbeat monitor says so).
+          if (state.status !== 'unavailable' || state.lost !== 'agent') return;
+          const policy = await load(ctx.store, settingsStreamId(state.tenantId), workspaceSettingsDecider);
+          if (policy.state.loss.onAgentLoss === 'wait') return;
           const agentId = await place(ctx, state, event.data.agentId);
           if (!agentId) return fail(ctx, state, 'place', 'its agent is lost and no other agent has room');
           return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+        }
+        case 'WorkspaceAgentReturned':
+          // Its agent answers again: the container is still there; start it (idempotent) and route it anew.
+          if (state.status !== 'starting') return;
+          return onAgent(ctx, state, 'start', async (client) => {
+            await client.start(name);
+            return { type: 'RecordContainerStarted', at: now() };
+          });
+        case 'WorkspaceContainerLost': {
+          // Policy `recreate`: a new container on the same agent (its slot is kept), named as before;
+          // `mark`: failed with the reason, no repair.
+          if (state.status !== 'unavailable' || state.lost !== 'container' || !state.agentId) return;
+          const policy = await load(ctx.store, settingsStreamId(state.tenantId), workspaceSettingsDecider);
+          if (policy.state.loss.onContainerLost === 'mark') {
+            return fail(ctx, state, 'create', 'container vanished');
+          }
+          return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId: state.agentId, at: now() });
         }
         case 'WorkspacePlaced':
           if (state.status !== 'placed') return;

@@ -29,6 +29,7 @@ export const routeList = defineProjection<WorkspaceEvent, RouteListTables>()({
     'WorkspaceRouteWithdrawn',
     'WorkspaceStopRequested',
     'WorkspaceUnavailable',
+    'WorkspaceContainerLost',
     'WorkspaceProvisioningFailed',
     'WorkspaceDeletionRequested',
     'WorkspaceDeleted',

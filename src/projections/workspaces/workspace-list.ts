@@ -34,6 +34,8 @@ const workspaceEventTypes: WorkspaceEvent['type'][] = [
   'WorkspaceReady',
   'WorkspaceProvisioningFailed',
   'WorkspaceUnavailable',
+  'WorkspaceAgentReturned',
+  'WorkspaceContainerLost',
   'WorkspaceStopRequested',
   'WorkspaceStopped',
   'WorkspaceStartRequested',
@@ -58,7 +60,10 @@ function changeOf(event: WorkspaceEvent): Partial<WorkspaceListTable> {
     case 'WorkspaceProvisioningFailed':
       return { status: 'failed', failure_step: event.data.step, failure_reason: event.data.reason };
     case 'WorkspaceUnavailable':
+    case 'WorkspaceContainerLost':
       return { status: 'unavailable', upstream: null };
+    case 'WorkspaceAgentReturned':
+      return { status: 'starting' };
     case 'WorkspaceStopRequested':
       return { status: 'stopping' };
     case 'WorkspaceStopped':
