@@ -5,16 +5,23 @@ import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { processManagers } from '../../src/processes/registry.ts';
 import { type ProcessLogger, startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
+import type { KeySealer } from '../../src/workspaces/index.ts';
 import { EFFECT_TYPE, SOURCE_TYPE } from './fixtures/sample-process.ts';
 
 /**
  * Every process manager the service runs, in a worker on a test app's database and store, with short
  * heartbeats and leases so tests see hand-overs quickly.
  */
-export function serviceWorkers(t: { database: Database; store: EventStore }): Promise<Worker> {
+export function serviceWorkers(t: {
+  database: Database;
+  store: EventStore;
+  identity?: { sealer?: KeySealer };
+}): Promise<Worker> {
   return startWorkers({
     database: t.database,
     store: t.store,
+    // Workspace provisioning opens the sealed agent keys with it.
+    ...(t.identity?.sealer ? { sealer: t.identity.sealer } : {}),
     storeIn: transactionBindingFor(t.database, t.store),
     processes: processManagers,
     heartbeatMs: 100,

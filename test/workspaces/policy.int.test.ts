@@ -40,6 +40,7 @@ describe('workspace policy: roles from the seed, bad input, capacity under concu
       storeIn: transactionBindingFor(t.database, t.store),
       processes: [workspaceProvisioning, workspaceOnApproval],
       personalData: t.personalData,
+      sealer: t.identity.sealer,
       partitions: 2,
     });
   });
@@ -301,7 +302,7 @@ describe('workspace policy: roles from the seed, bad input, capacity under concu
 
     const ann = await pending();
     await approve(ann);
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 150_000;
     let workspace: WorkspaceBody | undefined;
     while (Date.now() < deadline) {
       // Once a second: the free plan's API budget (120 a minute per caller) must outlast a slow machine.
@@ -347,5 +348,5 @@ describe('workspace policy: roles from the seed, bad input, capacity under concu
       if (!trail.includes(line)) await new Promise((r) => setTimeout(r, 200));
     }
     expect(trail).toContain(line);
-  });
+  }, 240_000);
 });
