@@ -30,6 +30,12 @@ export interface ReadModels {
     created: Creation,
     read: () => Promise<T | undefined>,
   ): Promise<T | undefined>;
+  /**
+   * For an answer that rests on what a read model lacks ("no agent holds this image"): waits (bounded)
+   * until the projections have caught up with every event written so far, so a thing created a
+   * moment ago counts; still behind → 503 with `Retry-After`.
+   */
+  caughtUp(c: Context, projections: readonly string[]): Promise<void>;
 }
 
 function behind(c: Context, position: bigint): never {
@@ -43,7 +49,7 @@ function behind(c: Context, position: bigint): never {
  * `GET` of the `Location` a create returned never answers 404 for a resource that exists.
  */
 export function readModels(
-  store: Pick<EventStore, 'readStream'>,
+  store: Pick<EventStore, 'readStream' | 'headPosition'>,
   waiter: ProjectionWaiter,
   maxWaitMs: number,
 ): ReadModels {
@@ -61,6 +67,10 @@ export function readModels(
   };
   return {
     awaitPosition,
+    async caughtUp(c, projections) {
+      const head = await store.headPosition();
+      if (!(await waiter.waitFor(projections, head, maxWaitMs))) behind(c, head);
+    },
     async readOne(c, projections, created, read) {
       await awaitPosition(c, projections);
       const found = await read();

@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import { invalid } from '../../commands/kernel/index.ts';
 import { findAgent } from '../../commands/workspaces/index.ts';
 import { listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
@@ -13,6 +14,7 @@ type Asked = { name: string; answer: 'has' | 'lacks' | 'unreachable' };
  * the agents that might have it did not answer. An agent that holds it is enough.
  */
 export async function requireKnownImage(
+  c: Context,
   deps: WorkspacesDeps,
   tenantId: string,
   image: string,
@@ -26,6 +28,8 @@ export async function requireKnownImage(
     if (!found) return;
     agents = [{ id: found.state.agentId, name: found.state.name, url: found.state.url }];
   } else {
+    // The tenant's agents come from a read model: an agent registered a moment ago must count.
+    await deps.readModels.caughtUp(c, ['workspaceAgentList']);
     agents = await listAgents(readTables<WorkspacesReadTables>(deps.db), tenantId);
   }
   if (agents.length === 0) {

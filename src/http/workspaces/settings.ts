@@ -84,7 +84,7 @@ export function settingsRoutes(deps: WorkspacesDeps) {
       }
       if (body && body.image !== null) {
         await deps.readModels.awaitPosition(c, ['workspaceAgentList']);
-        await requireKnownImage(deps, tenant.id, body.image, 'workspace_on_approval.image', null);
+        await requireKnownImage(c, deps, tenant.id, body.image, 'workspace_on_approval.image', null);
       }
       const at = deps.clock().toISOString();
       let result = body

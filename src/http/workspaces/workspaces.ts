@@ -131,7 +131,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       const workspaceId = crypto.randomUUID();
       const at = deps.clock().toISOString();
       await assertWorkspaceSlotFree(deps.store, { tenantId: tenant.id, workspaceId, userId, limit, at });
-      await requireKnownImage(deps, tenant.id, body.image, 'image', body.agent_id ?? null);
+      await requireKnownImage(c, deps, tenant.id, body.image, 'image', body.agent_id ?? null);
       const result = await requestWorkspace(
         deps.store,
         {
