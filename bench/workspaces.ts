@@ -60,6 +60,8 @@ const worker = await startWorkers({
   storeIn: transactionBindingFor(t.database, t.store),
   processes: [workspaceProvisioning],
   personalData: t.personalData,
+  // Provisioning opens the sealed agent keys with it.
+  sealer: t.identity.sealer,
   partitions: 4,
 });
 const router = new NginxRouter({
