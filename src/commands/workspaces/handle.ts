@@ -1,5 +1,13 @@
 import type { CommandStore as EventStore } from '../kernel/index.ts';
-import { type CommandContext, type CommandResult, handle, load, notFound } from '../kernel/index.ts';
+import {
+  aggregate,
+  type CommandContext,
+  type CommandResult,
+  existsInTenant,
+  handle,
+  load,
+  notFound,
+} from '../kernel/index.ts';
 import { type AgentCommand, type AgentState, agentDecider } from './agent.ts';
 import { agentStreamId, quotaStreamId, settingsStreamId, workspaceStreamId } from './events.ts';
 import { type PlacementRequest, quotaDecider } from './quota.ts';
@@ -13,62 +21,47 @@ import { type WorkspaceCommand, type WorkspaceState, workspaceDecider } from './
 /** Concurrent requests in one tenant all append to its quota stream: each retries until it decides. */
 const QUOTA_ATTEMPTS = 100;
 
-export async function findAgent(
-  store: EventStore,
-  tenantId: string,
-  agentId: string,
-): Promise<{ state: AgentState; revision: number } | undefined> {
-  const loaded = await load(store, agentStreamId(agentId), agentDecider);
-  if (!loaded.state.exists || loaded.state.removed || loaded.state.tenantId !== tenantId) return undefined;
-  return { state: loaded.state, revision: loaded.revision };
-}
+/** Agents and workspaces: the tenant check and NOT_FOUND once, in the kernel's `aggregate`. */
+const agents = aggregate({
+  decider: agentDecider,
+  streamId: agentStreamId,
+  what: 'agent',
+  visibleTo: (state, tenantId) => existsInTenant(state, tenantId) && !state.removed,
+});
+const workspaces = aggregate({
+  decider: workspaceDecider,
+  streamId: workspaceStreamId,
+  what: 'workspace',
+  visibleTo: existsInTenant,
+});
+
+export const findAgent = agents.find;
 
 export function registerAgent(
   store: EventStore,
   input: Omit<Extract<AgentCommand, { type: 'RegisterAgent' }>, 'type'>,
   context: CommandContext,
 ): Promise<CommandResult<AgentState>> {
-  return handle(
-    store,
-    agentStreamId(input.agentId),
-    agentDecider,
-    { type: 'RegisterAgent', ...input },
-    context,
-  );
+  return agents.create(store, input.agentId, { type: 'RegisterAgent', ...input }, context);
 }
 
-export async function deregisterAgent(
+export function deregisterAgent(
   store: EventStore,
   tenantId: string,
   agentId: string,
   change: { at: string; by: string },
   context: CommandContext,
 ): Promise<CommandResult<AgentState>> {
-  if (!(await findAgent(store, tenantId, agentId))) throw notFound('agent');
-  return handle(store, agentStreamId(agentId), agentDecider, { type: 'DeregisterAgent', ...change }, context);
+  return agents.change(store, tenantId, agentId, { type: 'DeregisterAgent', ...change }, context);
 }
 
-export async function findWorkspace(
-  store: EventStore,
-  tenantId: string,
-  workspaceId: string,
-): Promise<{ state: WorkspaceState; revision: number } | undefined> {
-  const loaded = await load(store, workspaceStreamId(workspaceId), workspaceDecider);
-  if (!loaded.state.exists || loaded.state.tenantId !== tenantId) return undefined;
-  return { state: loaded.state, revision: loaded.revision };
-}
+export const findWorkspace = workspaces.find;
 
 export type RequestWorkspaceInput = Omit<Extract<WorkspaceCommand, { type: 'RequestWorkspace' }>, 'type'> & {
   /** The plan's `workspaces` limit (null: unlimited). */
   limit: number | null;
 };
 
-/**
- * Takes a slot of the tenant's quota (refused 409 when the plan's limit is reached or the user
- * already has a workspace, whatever runs concurrently) and, when an agent is chosen, its room on that
- * agent in the same append (refused 409 with the numbers when it does not fit; an unknown agent is a
- * 404 naming it), then opens the workspace's stream.
- */
 /**
  * The tenant's quota and "one workspace per user" as the claim would decide them now, appending
  * nothing: the request answers these (409 with the numbers) before it asks any agent about the
@@ -82,6 +75,12 @@ export async function assertWorkspaceSlotFree(
   quotaDecider.decide({ type: 'ClaimWorkspaceSlot', ...input }, state);
 }
 
+/**
+ * Takes a slot of the tenant's quota (refused 409 when the plan's limit is reached or the user
+ * already has a workspace, whatever runs concurrently) and, when an agent is chosen, its room on that
+ * agent in the same append (refused 409 with the numbers when it does not fit; an unknown agent is a
+ * 404 naming it), then opens the workspace's stream.
+ */
 export async function requestWorkspace(
   store: EventStore,
   input: RequestWorkspaceInput,
@@ -124,15 +123,14 @@ export async function requestWorkspace(
 }
 
 /** A change to a workspace of this tenant; another tenant's workspace is a 404. */
-export async function changeWorkspace(
+export function changeWorkspace(
   store: EventStore,
   tenantId: string,
   workspaceId: string,
   command: Exclude<WorkspaceCommand, { type: 'RequestWorkspace' }>,
   context: CommandContext,
 ): Promise<CommandResult<WorkspaceState>> {
-  if (!(await findWorkspace(store, tenantId, workspaceId))) throw notFound('workspace');
-  return handle(store, workspaceStreamId(workspaceId), workspaceDecider, command, context);
+  return workspaces.change(store, tenantId, workspaceId, command, context);
 }
 
 /** Gives the workspace's quota slot back (after deletion or a failed provisioning). */
