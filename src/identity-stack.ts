@@ -13,6 +13,7 @@ import {
   open,
   type PasswordHasher,
   seal,
+  sweepEndedWindows,
 } from './identity/index.ts';
 import { type KeyRing, keyRing, type TokenSessions, tokenSessions } from './identity/tokens/index.ts';
 import { issueOAuthAccessToken, type OAuthKeys, oauthKeys } from './oauth/index.ts';
@@ -60,7 +61,7 @@ export interface IdentityStack {
     open(sealed: string, context: string): Promise<string>;
   };
   /** Deletes expired throttle records, denylist entries and token families (housekeeping only). */
-  sweep(): Promise<{ throttle: number; sessions: number }>;
+  sweep(): Promise<{ throttle: number; sessions: number; rateLimits: number }>;
 }
 
 const DAY = 86_400;
@@ -169,6 +170,10 @@ export async function identityStack(deps: {
       seal: (plaintext, context) => seal(deps.keyEncryptionKey, plaintext, context),
       open: (sealed, context) => open(deps.keyEncryptionKey, sealed, context),
     },
-    sweep: async () => ({ throttle: await throttle.sweep(), sessions: await sessions.sweep() }),
+    sweep: async () => ({
+      throttle: await throttle.sweep(),
+      sessions: await sessions.sweep(),
+      rateLimits: await sweepEndedWindows(db, clock()),
+    }),
   };
 }

@@ -3,7 +3,7 @@ import type { Metrics } from './metrics/metrics.ts';
 import type { OAuthServer } from './oauth/index.ts';
 
 /**
- * The cleanup process: expired login throttles, token families and denylist entries, authorization
+ * The cleanup process: expired login throttles, ended rate-limit windows, token families and denylist entries, authorization
  * codes, pending authorization requests, sign-in sessions and one-time ids. Correctness never depends
  * on it (every check also reads expiry); it keeps the tables small. Its work is counted in
  * `warden_cleanup_removed_total{kind}`.
@@ -12,6 +12,7 @@ export async function sweepExpired(identity: IdentityStack, oauth: OAuthServer, 
   const [own, protocol] = await Promise.all([identity.sweep(), oauth.sweep()]);
   const counts = {
     login_throttle: own.throttle,
+    rate_limits: own.rateLimits,
     token_families: own.sessions,
     oauth_codes: protocol.codes,
     oauth_requests: protocol.requests,

@@ -4,7 +4,7 @@ export {
   identityCurrentUser,
   type LoginThrottlePort,
 } from './credentials.ts';
-export { leasedCounter } from './limits/leased-counter.ts';
+export { leasedCounter, sweepEndedWindows } from './limits/leased-counter.ts';
 export {
   type LoginFailureReason,
   loginEventSchemas,

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { oauthServerFor } from '../../src/http/app.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
@@ -14,7 +15,14 @@ describe('the cleanup process', () => {
   });
   afterAll(() => t?.dispose());
 
-  it('removes expired codes, pending requests and sign-in sessions, and counts them in the metrics', async () => {
+  async function rateLimitRows() {
+    const { rows } = await sql<{ n: string }>`select count(*) as n from warden_rate_limits`.execute(
+      t.database.db,
+    );
+    return Number(rows[0]!.n);
+  }
+
+  it('removes expired codes, pending requests, sign-in sessions and ended rate-limit windows, and counts them in the metrics', async () => {
     const o = await oauthFixture(t);
     const client = await o.confidential();
     // An issued and never-exchanged code, a used sign-in interaction, and a browser session.
@@ -37,11 +45,17 @@ describe('the cleanup process', () => {
     const metrics = createMetrics();
     const early = await sweepExpired(t.identity, oauth, metrics);
     expect(early.oauth_codes).toBe(0);
+    // The requests above were counted in rate-limit windows still open: they stay until the windows end.
+    expect(early.rate_limits).toBe(0);
+    const counted = await rateLimitRows();
+    expect(counted).toBeGreaterThan(0);
     now += 30 * 86_400_000;
     const late = await sweepExpired(t.identity, oauth, metrics);
     expect(late.oauth_codes).toBeGreaterThanOrEqual(1);
     expect(late.oauth_requests).toBeGreaterThanOrEqual(1);
     expect(late.oauth_sessions).toBeGreaterThanOrEqual(1);
+    expect(late.rate_limits).toBe(counted);
+    expect(await rateLimitRows()).toBe(0);
     const { body } = await metrics.render();
     expect(body).toMatch(/warden_cleanup_removed_total\{kind="oauth_codes"\} [1-9]/);
     // The swept code is gone for good: a late exchange finds nothing.

@@ -32,6 +32,21 @@ export async function countHit(
   return { hits: row.hits, resetsAt: new Date(row.window_start).getTime() + windowMs };
 }
 
+/**
+ * No counter's window is longer than this, so a row whose window started earlier has ended and can go:
+ * a deleted row and a reset window count the same. `leasedCounter` refuses longer windows.
+ */
+export const LONGEST_WINDOW_SECONDS = 3600;
+
+/** Deletes the counts of windows that have ended (the sweep's part of `warden_rate_limits`). */
+export async function sweepEndedWindows(db: Kysely<Tables>, now: Date): Promise<number> {
+  const ended = new Date(now.getTime() - LONGEST_WINDOW_SECONDS * 1000).toISOString();
+  const result = await sql`delete from warden_rate_limits where window_start < ${ended}::timestamptz`.execute(
+    db,
+  );
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 /** Requests this process may still admit for a tenant in a window, taken from the shared count. */
 export interface Lease {
   resetsAt: number;
@@ -48,6 +63,9 @@ export interface Lease {
  */
 export function leasedCounter(deps: { db: Kysely<Tables>; windowSeconds: number; leaseFraction: number }) {
   const { windowSeconds, leaseFraction } = deps;
+  if (windowSeconds > LONGEST_WINDOW_SECONDS) {
+    throw new Error(`rate windows are at most ${LONGEST_WINDOW_SECONDS} s (the sweep relies on it)`);
+  }
   const leases = new Map<string, Lease>();
   const fetching = new Map<string, Promise<void>>();
 
