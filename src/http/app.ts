@@ -148,7 +148,7 @@ export function createApp(deps: AppDeps) {
   const { identity } = deps;
   // pnpm-lock.yaml and yarn.lock arrive as text, package-lock.json as JSON.
   const lockfileBody = jsonBody(deps.config.WARDEN_LOCKFILE_LIMIT_BYTES, {
-    textTypes: /^(application\/(x-)?yaml|text\/(x-)?yaml|text\/plain)(\s*;.*)?$/i,
+    textTypes: /^(application\/yaml|text\/yaml|text\/plain)(\s*;.*)?$/i,
   });
   const body = jsonBody(deps.config.WARDEN_BODY_LIMIT_BYTES);
   const form = formBody(Math.min(deps.config.WARDEN_BODY_LIMIT_BYTES, 64 * 1024));

@@ -30,7 +30,7 @@ export function jsonBody(
     const asText = options.textTypes?.test(type) === true;
     if (!JSON_TYPE.test(type) && !asText) {
       const accepted = options.textTypes
-        ? 'application/json or a text type (application/yaml, text/plain)'
+        ? 'application/json, application/yaml, text/yaml or text/plain'
         : 'application/json';
       return problemResponse(c, 415, 'unsupported-media-type', `send the body as ${accepted}`, {
         errors: [{ path: 'header.content-type', message: `must be ${accepted}, got "${type || 'none'}"` }],

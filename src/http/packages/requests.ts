@@ -70,6 +70,9 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
             'application/yaml': {
               schema: z.string().meta({ description: 'pnpm-lock.yaml or yarn.lock' }),
             },
+            'text/yaml': {
+              schema: z.string().meta({ description: 'pnpm-lock.yaml or yarn.lock' }),
+            },
             'text/plain': {
               schema: z.string().meta({ description: 'pnpm-lock.yaml or yarn.lock' }),
             },
