@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { oauthFixture } from '../oauth/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { lastWritten } from '../support/visibility.ts';
@@ -223,6 +224,22 @@ for (const kind of databaseKinds) {
         (e) => (e.data as { tenantId: string }).tenantId === tenant.id,
       );
       expect(submitted).toHaveLength(2);
+    });
+
+    it('abuse: a token narrowed to reading packages cannot submit one (403), appending nothing', async () => {
+      const o = await oauthFixture(t);
+      // The tenant's owner, signed in to an application granted read access to packages only.
+      const { tokens } = await o.codeFlow(await o.confidential(), 'openid packages:read');
+      const before = await eventCount();
+      const res = await t.request(`/t/${o.tenant.slug}/v1/package-requests`, {
+        method: 'POST',
+        token: tokens.access_token,
+        headers: { 'content-type': 'application/yaml' },
+        body: fixture('pnpm-lock-v9.yaml'),
+      });
+      expect(res.status, await res.clone().text()).toBe(403);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(await eventCount()).toBe(before);
     });
 
     it('an unauthenticated upload is 401 and appends nothing', async () => {
