@@ -210,7 +210,9 @@ export const configSchema = z.object({
     .describe('Attempts of a stage after transient failures (network, registry 5xx) before it is failed'),
   WARDEN_LOCKFILE_LIMIT_BYTES: int(1024, 1024 * 1024 * 1024)
     .default(32 * 1024 * 1024)
-    .describe('Largest package-lock.json accepted by POST /v1/package-requests (413 above)'),
+    .describe(
+      'Largest lockfile (package-lock.json, pnpm-lock.yaml or yarn.lock) accepted by POST /v1/package-requests (413 above)',
+    ),
   WARDEN_METRICS_TOKEN: z
     .string()
     .min(16)

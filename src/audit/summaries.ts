@@ -110,7 +110,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
   PackageRequestSubmitted: (d) => {
     const count = Array.isArray(d.packages) ? d.packages.length : 0;
     const refused = Array.isArray(d.rejected) ? d.rejected.length : 0;
-    return `Package request submitted: lockfile v${f(d, 'lockfileVersion')}, ${count} packages${refused > 0 ? `, ${refused} unsupported sources refused` : ''}`;
+    const format = typeof d.lockfileFormat === 'string' ? d.lockfileFormat : 'package-lock';
+    return `Package request submitted: ${format} v${f(d, 'lockfileVersion')}, ${count} packages${refused > 0 ? `, ${refused} unsupported sources refused` : ''}`;
   },
   PackageRequestCounted: (d) =>
     `Package request ${f(d, 'requestId')} counted against ${f(d, 'month')}'s limit (${d.limit === null ? 'unlimited' : f(d, 'limit')})`,

@@ -146,7 +146,10 @@ export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? (() => new Date());
   const app = new OpenAPIHono<AppEnv>({ getPath: tenantAwarePath });
   const { identity } = deps;
-  const lockfileBody = jsonBody(deps.config.WARDEN_LOCKFILE_LIMIT_BYTES);
+  // pnpm-lock.yaml and yarn.lock arrive as text, package-lock.json as JSON.
+  const lockfileBody = jsonBody(deps.config.WARDEN_LOCKFILE_LIMIT_BYTES, {
+    textTypes: /^(application\/yaml|text\/yaml|text\/plain)(\s*;.*)?$/i,
+  });
   const body = jsonBody(deps.config.WARDEN_BODY_LIMIT_BYTES);
   const form = formBody(Math.min(deps.config.WARDEN_BODY_LIMIT_BYTES, 64 * 1024));
   const oauth = deps.oauth ?? oauthServerFor(deps);

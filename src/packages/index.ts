@@ -1,6 +1,7 @@
 export { type AdvisoryTables, advisoryFindings, namesChangedBy } from './advisories.ts';
 export { evaluateLicense, normalizeLicense } from './license.ts';
-export { parseLockfile, validPackageName } from './lockfile.ts';
+export { LOCKFILE_FORMATS, type LockfileFormat, parseLockfile, validPackageName } from './lockfile.ts';
+export { LOCKFILE_KINDS, type LockfileKind, parseLockfileText } from './lockfile-text.ts';
 export { type NpmTokenRecord, type NpmTokenStore, npmTokenStore, npmTokenSummaries } from './npm-tokens.ts';
 export { importOsv } from './osv-import.ts';
 export { type BlobStore, type BlobTables, blobStore, cachedBlobStore } from './registry/blobs.ts';

@@ -28,16 +28,24 @@ export interface RejectedEntry {
   reason: 'unsupported_source';
 }
 
+/** Which tool wrote the lockfile: npm's package-lock.json, pnpm-lock.yaml, or yarn.lock (v1 or Berry). */
+export type LockfileFormat = 'package-lock' | 'pnpm-lock' | 'yarn-classic' | 'yarn-berry';
+export const LOCKFILE_FORMATS = ['package-lock', 'pnpm-lock', 'yarn-classic', 'yarn-berry'] as const;
+
+export type LockfileError = { path: string; message: string };
+
 export type LockfileResult =
   | {
       ok: true;
-      lockfileVersion: 1 | 2 | 3;
+      format: LockfileFormat;
+      /** The format's own version: npm 1–3, pnpm 6–9 (the major of `'9.0'`), Yarn 1, Berry's `__metadata.version`. */
+      lockfileVersion: number;
       name?: string;
       version?: string;
       packages: LockedPackage[];
       rejected: RejectedEntry[];
     }
-  | { ok: false; errors: { path: string; message: string }[] };
+  | { ok: false; errors: LockfileError[] };
 
 /** More entries than this is refused as a whole (the largest real monorepos stay well below it). */
 export const MAX_LOCKFILE_PACKAGES = 20_000;

@@ -4,7 +4,9 @@ import { countV1, readDependencies } from './lockfile-v1.ts';
 import { readPackagesMap } from './lockfile-v2.ts';
 
 export {
+  LOCKFILE_FORMATS,
   type LockedPackage,
+  type LockfileFormat,
   type LockfileResult,
   MAX_LOCKFILE_PACKAGES,
   type RejectedEntry,
@@ -51,6 +53,7 @@ export function parseLockfile(input: unknown): LockfileResult {
   if (out.errors.length > 0) return { ok: false, errors: out.errors };
   return {
     ok: true,
+    format: 'package-lock',
     lockfileVersion: version,
     ...(text(input.name) ? { name: text(input.name)!.slice(0, 214) } : {}),
     ...(text(input.version) ? { version: text(input.version)!.slice(0, 256) } : {}),

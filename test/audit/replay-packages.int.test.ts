@@ -51,6 +51,7 @@ for (const kind of databaseKinds) {
           requestId,
           tenantId,
           by,
+          lockfileFormat: 'package-lock',
           lockfileVersion: 3,
           project: 'demo',
           packages: [],

@@ -89,7 +89,10 @@ export const packageEventSchemas = {
     requestId: z.uuid(),
     tenantId: z.uuid(),
     by,
-    lockfileVersion: z.union([z.literal(1), z.literal(2), z.literal(3)]),
+    /** Absent on requests from before pnpm and Yarn lockfiles were accepted: those are package-locks. */
+    lockfileFormat: z.enum(['package-lock', 'pnpm-lock', 'yarn-classic', 'yarn-berry']).optional(),
+    /** The format's own version: npm 1–3, pnpm 6–9, Yarn v1 1, Berry its `__metadata.version`. */
+    lockfileVersion: z.number().int().min(1).max(99),
     project: z.string().max(214).nullable(),
     packages: z.array(LockedEntry),
     rejected: z.array(RejectedEntry),

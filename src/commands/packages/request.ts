@@ -17,7 +17,8 @@ export type RequestCommand = {
   requestId: string;
   tenantId: string;
   by: string;
-  lockfileVersion: 1 | 2 | 3;
+  lockfileFormat: 'package-lock' | 'pnpm-lock' | 'yarn-classic' | 'yarn-berry';
+  lockfileVersion: number;
   project: string | null;
   packages: LockedEntry[];
   rejected: { path: string; name?: string; source: string; reason: 'unsupported_source' }[];

@@ -8,9 +8,13 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
 /**
  * For requests that carry a body: refuse a body that is too large (413, counted as it streams, so a
  * lying Content-Length does not help), that is not JSON (415) or that does not parse (400), before any
- * handler runs. The exact text is kept for idempotency fingerprints.
+ * handler runs. The exact text is kept for idempotency fingerprints. `textTypes` are media types taken
+ * as UTF-8 text without the JSON check (pnpm-lock.yaml and yarn.lock for the package requests).
  */
-export function jsonBody(limitBytes: number): MiddlewareHandler<AppEnv> {
+export function jsonBody(
+  limitBytes: number,
+  options: { textTypes?: RegExp } = {},
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const method = c.req.method;
     if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') return next();
@@ -23,18 +27,24 @@ export function jsonBody(limitBytes: number): MiddlewareHandler<AppEnv> {
       return next();
     }
     const type = c.req.header('content-type') ?? '';
-    if (!JSON_TYPE.test(type)) {
-      return problemResponse(c, 415, 'unsupported-media-type', 'send the body as application/json', {
-        errors: [
-          { path: 'header.content-type', message: `must be application/json, got "${type || 'none'}"` },
-        ],
+    const asText = options.textTypes?.test(type) === true;
+    if (!JSON_TYPE.test(type) && !asText) {
+      const accepted = options.textTypes
+        ? 'application/json, application/yaml, text/yaml or text/plain'
+        : 'application/json';
+      return problemResponse(c, 415, 'unsupported-media-type', `send the body as ${accepted}`, {
+        errors: [{ path: 'header.content-type', message: `must be ${accepted}, got "${type || 'none'}"` }],
       });
     }
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-      JSON.parse(text);
+      if (!asText) JSON.parse(text);
     } catch (error) {
+      if (asText)
+        return problemResponse(c, 400, 'malformed-text', 'the body is not UTF-8 text', {
+          errors: [{ path: '(body)', message: 'not UTF-8' }],
+        });
       return problemResponse(
         c,
         400,

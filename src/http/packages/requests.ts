@@ -9,7 +9,7 @@ import {
   submitRequest,
 } from '../../commands/packages/index.ts';
 import { tenantLimits } from '../../commands/tenancy/index.ts';
-import { parseLockfile } from '../../packages/index.ts';
+import { LOCKFILE_KINDS, parseLockfileText } from '../../packages/index.ts';
 import {
   progressOf,
   requestCounts,
@@ -52,12 +52,29 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
       path: '/v1/package-requests',
       tags: ['Packages'],
       summary:
-        'Submit an npm package-lock.json (v1, v2 or v3): each package is checked, then published when approved',
+        'Submit a lockfile (npm package-lock.json v1–v3, pnpm-lock.yaml v6–v9, yarn.lock v1 or Berry): each package is checked, then published when approved',
+      description:
+        'A package-lock.json is sent as application/json; a pnpm-lock.yaml or yarn.lock as application/yaml or text/plain. The kind is read from the text (JSON, `# yarn lockfile v1`, `__metadata:`, `lockfileVersion:`) unless `format` names it.',
       request: {
+        query: z.object({
+          format: z
+            .enum(LOCKFILE_KINDS)
+            .optional()
+            .meta({ description: 'Which tool wrote the lockfile; without it the text decides' }),
+        }),
         body: {
           content: {
             'application/json': {
               schema: z.record(z.string(), z.unknown()).meta({ description: 'package-lock.json' }),
+            },
+            'application/yaml': {
+              schema: z.string().meta({ description: 'pnpm-lock.yaml or yarn.lock' }),
+            },
+            'text/yaml': {
+              schema: z.string().meta({ description: 'pnpm-lock.yaml or yarn.lock' }),
+            },
+            'text/plain': {
+              schema: z.string().meta({ description: 'pnpm-lock.yaml or yarn.lock' }),
             },
           },
           required: true,
@@ -78,7 +95,11 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
     async (c) => {
       const tenant = tenantOf(c);
       const actor = principalOf(c);
-      const parsed = parseLockfile(JSON.parse(c.get('rawBody') ?? 'null'));
+      const { format } = c.req.valid('query');
+      const raw = c.get('rawBody') ?? '';
+      const json = /json/i.test(c.req.header('content-type') ?? '');
+      // JSON without a `format` is a package-lock.json, as before pnpm and Yarn lockfiles were accepted.
+      const parsed = parseLockfileText(raw === '' ? 'null' : raw, format ?? (json ? 'npm' : undefined));
       if (!parsed.ok) throw invalid(parsed.errors.slice(0, 100));
       const requestId = crypto.randomUUID();
       const packages = parsed.packages.map((p) => ({
@@ -99,6 +120,7 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
           requestId,
           tenantId: tenant.id,
           by: actor.userId,
+          lockfileFormat: parsed.format,
           lockfileVersion: parsed.lockfileVersion,
           project: parsed.name ?? null,
           packages,
@@ -134,6 +156,7 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
       status: progress.status,
       progress: { done: progress.done, total: progress.total },
       counts,
+      lockfile_format: row.lockfile_format as z.infer<typeof RequestSummary>['lockfile_format'],
       lockfile_version: row.lockfile_version,
       project: row.project,
       packages_total: row.total,

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { Finding, PackageStatus, PolicyBody } from '../../commands/packages/index.ts';
+import { LOCKFILE_FORMATS } from '../../packages/index.ts';
 import { requestStatuses } from '../../projections/packages/index.ts';
 
 export const SpecParam = z.object({
@@ -101,6 +102,9 @@ export const RequestSummary = z
     status: RequestStatus,
     progress: Progress,
     counts: z.record(z.string(), z.number().int()),
+    lockfile_format: z
+      .enum(LOCKFILE_FORMATS)
+      .meta({ description: 'Which tool wrote the lockfile: npm, pnpm, Yarn v1 or Yarn Berry' }),
     lockfile_version: z.number().int(),
     project: z.string().nullable(),
     packages_total: z.number().int(),

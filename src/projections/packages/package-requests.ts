@@ -7,6 +7,8 @@ export interface PackageRequestListTable {
   id: string;
   tenant_id: string;
   requested_by: string;
+  /** package-lock, pnpm-lock, yarn-classic or yarn-berry. */
+  lockfile_format: string;
   lockfile_version: number;
   project: string | null;
   /** Packages the pipeline handles (bundled ones arrive inside their parent). */
@@ -45,7 +47,8 @@ export const packageRequests = defineProjection<
   PackageRequestTables
 >()({
   name: 'packageRequests',
-  version: 1,
+  // 2: the lockfile's format (pnpm and Yarn lockfiles are accepted beside npm's).
+  version: 2,
   types: ['PackageRequestSubmitted'],
   tables: ['package_request_list', 'package_request_items'],
   async createTables(db: Kysely<unknown>) {
@@ -54,6 +57,7 @@ export const packageRequests = defineProjection<
       .addColumn('id', 'uuid', (c) => c.primaryKey())
       .addColumn('tenant_id', 'uuid', (c) => c.notNull())
       .addColumn('requested_by', 'text', (c) => c.notNull())
+      .addColumn('lockfile_format', 'text', (c) => c.notNull())
       .addColumn('lockfile_version', 'integer', (c) => c.notNull())
       .addColumn('project', 'text')
       .addColumn('total', 'integer', (c) => c.notNull())
@@ -97,6 +101,7 @@ export const packageRequests = defineProjection<
         id: d.requestId,
         tenant_id: d.tenantId,
         requested_by: d.by,
+        lockfile_format: d.lockfileFormat ?? 'package-lock',
         lockfile_version: d.lockfileVersion,
         project: d.project,
         total: d.packages.filter((p) => !p.bundled).length,

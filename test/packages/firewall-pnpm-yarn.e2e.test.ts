@@ -1,0 +1,216 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LooseJson } from '../support/app.ts';
+import { freePort, runWarden, signIn, until, untilReady } from '../support/cli.ts';
+import { publishFixture } from '../support/fixture-packages.ts';
+import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
+
+const exec = promisify(execFile);
+const dirs: string[] = [];
+const temp = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+};
+
+/**
+ * pnpm 9 and Yarn 4 run through npx from its cache (`--no`: never downloaded here). Where the cache
+ * does not hold them, the tests that need them are skipped, and say so.
+ */
+async function available(spec: string): Promise<boolean> {
+  try {
+    await exec('npx', ['--no', spec, '--version'], { timeout: 60_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const [hasPnpm, hasYarn] = await Promise.all([available('pnpm@9'), available('@yarnpkg/cli-dist')]);
+
+let upstream: Registry;
+let target: Registry;
+let warden: ReturnType<typeof runWarden>;
+let base: string;
+let token: string;
+const cache = temp('warden-npm-cache-');
+
+async function run(dir: string, command: string, args: string[]) {
+  return exec(command, args, { cwd: dir, env: { ...process.env, CI: '1' }, timeout: 120_000 });
+}
+
+/** A project folder with these dependencies. */
+function project(dependencies: Record<string, string>) {
+  const dir = temp('warden-project-');
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'demo-app', version: '1.0.0', dependencies }),
+  );
+  return dir;
+}
+
+async function submit(body: string, type: string) {
+  const response = await fetch(`${base}/v1/package-requests`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'x-tenant': 'default', 'content-type': type },
+    body,
+  });
+  return { status: response.status, body: (await response.json()) as LooseJson };
+}
+
+async function settled(requestId: string) {
+  let last: LooseJson = {};
+  await until(
+    async () => {
+      const response = await fetch(`${base}/v1/package-requests/${requestId}`, {
+        headers: { authorization: `Bearer ${token}`, 'x-tenant': 'default' },
+      });
+      last = (await response.json()) as LooseJson;
+      return ['awaiting_approval', 'completed', 'completed_with_unsupported', 'failed'].includes(last.status);
+    },
+    warden.child,
+    90_000,
+  );
+  return last;
+}
+
+/** The real npm CLI installing the project's package.json from the secure registry. */
+async function npmInstall(dir: string) {
+  writeFileSync(join(dir, '.npmrc'), `registry=${target.url}/\n`);
+  return exec(
+    'npm',
+    ['install', '--cache', cache, '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock'],
+    {
+      cwd: dir,
+      env: { ...process.env, npm_config_userconfig: join(dir, '.npmrc') },
+    },
+  );
+}
+
+beforeAll(async () => {
+  [upstream, target] = await Promise.all([startVerdaccio(), startVerdaccio()]);
+  await publishFixture(upstream, { name: 'lk-clean', version: '1.0.0' });
+  await publishFixture(upstream, {
+    name: '@lk/scoped',
+    version: '2.0.0',
+    packageJson: { dependencies: { 'lk-clean': '1.0.0' } },
+  });
+  await publishFixture(upstream, {
+    name: 'lk-peer',
+    version: '1.0.0',
+    packageJson: { peerDependencies: { 'lk-clean': '^1.0.0' } },
+  });
+  await publishFixture(upstream, { name: 'lk-yarn', version: '3.0.0' });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  warden = runWarden(['serve'], {
+    PORT: String(port),
+    WARDEN_DATA_DIR: temp('warden-data-'),
+    WARDEN_ADMIN_EMAIL: 'root@example.com',
+    WARDEN_ADMIN_PASSWORD: 'correct horse battery staple 42',
+    WARDEN_ARGON2_MEMORY_KIB: '1024',
+    WARDEN_ARGON2_TIME_COST: '1',
+    WARDEN_UPSTREAM_REGISTRY: upstream.url,
+    WARDEN_TARGET_REGISTRY: target.url,
+    WARDEN_TARGET_REGISTRY_TOKEN: target.token,
+  });
+  await untilReady(base, warden.child);
+  token = (await signIn(base, 'root@example.com', 'correct horse battery staple 42'))!;
+}, 180_000);
+
+afterAll(async () => {
+  warden?.child.kill('SIGTERM');
+  await warden?.exited;
+  await Promise.all([upstream?.stop(), target?.stop()]);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('pnpm and Yarn lockfiles through the firewall, end to end with Verdaccio and the real tools', () => {
+  it.skipIf(!hasPnpm)(
+    'a pnpm-lock.yaml that pnpm 9 wrote is checked and published; pnpm installs it frozen, and npm installs the project, from the secure registry',
+    async () => {
+      const dir = project({ '@lk/scoped': '2.0.0', 'lk-peer': '1.0.0', 'my-clean': 'npm:lk-clean@1.0.0' });
+      const store = temp('warden-pnpm-store-');
+      await run(dir, 'npx', [
+        '--no',
+        'pnpm@9',
+        'install',
+        '--lockfile-only',
+        `--registry=${upstream.url}/`,
+        `--store-dir=${store}`,
+      ]);
+      const lockfile = readFileSync(join(dir, 'pnpm-lock.yaml'), 'utf8');
+      // pnpm writes the peer into the key: Warden reads it as the package itself.
+      expect(lockfile).toContain('lk-peer@1.0.0(lk-clean@1.0.0)');
+      const submitted = await submit(lockfile, 'application/yaml');
+      expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
+      expect(submitted.body.packages_total).toBe(3);
+      const request = await settled(submitted.body.id);
+      expect(request).toMatchObject({
+        status: 'completed',
+        lockfile_format: 'pnpm-lock',
+        lockfile_version: 9,
+      });
+      expect(Object.fromEntries((request.packages as LooseJson[]).map((p) => [p.spec, p.status]))).toEqual({
+        '@lk/scoped@2.0.0': 'published',
+        'lk-clean@1.0.0': 'published',
+        'lk-peer@1.0.0': 'published',
+      });
+      // pnpm checks every tarball against the lockfile's integrity: the secure registry serves the same bytes.
+      await run(dir, 'npx', [
+        '--no',
+        'pnpm@9',
+        'install',
+        '--frozen-lockfile',
+        '--ignore-scripts',
+        `--registry=${target.url}/`,
+        `--store-dir=${store}`,
+      ]);
+      const installed = JSON.parse(
+        readFileSync(join(dir, 'node_modules', 'my-clean', 'package.json'), 'utf8'),
+      );
+      expect(installed).toMatchObject({ name: 'lk-clean', version: '1.0.0' });
+      const npmDir = project({ '@lk/scoped': '2.0.0', 'lk-peer': '1.0.0' });
+      await npmInstall(npmDir);
+      expect(
+        JSON.parse(readFileSync(join(npmDir, 'node_modules', '@lk', 'scoped', 'package.json'), 'utf8'))
+          .version,
+      ).toBe('2.0.0');
+    },
+    180_000,
+  );
+
+  it.skipIf(!hasYarn)(
+    'a Berry yarn.lock (no npm integrity in it) is verified against the registry and published; npm then installs it from the secure registry',
+    async () => {
+      const dir = project({ 'lk-yarn': '3.0.0' });
+      writeFileSync(
+        join(dir, '.yarnrc.yml'),
+        [
+          `npmRegistryServer: "${upstream.url}"`,
+          'unsafeHttpWhitelist: ["127.0.0.1"]',
+          'enableTelemetry: false',
+          'enableGlobalCache: false',
+          `globalFolder: "${join(dir, '.yarn-global')}"`,
+          'npmMinimalAgeGate: 0',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(join(dir, 'yarn.lock'), '');
+      await run(dir, 'npx', ['--no', '@yarnpkg/cli-dist', 'install', '--mode=update-lockfile']);
+      const submitted = await submit(readFileSync(join(dir, 'yarn.lock'), 'utf8'), 'text/plain');
+      expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
+      const request = await settled(submitted.body.id);
+      expect(request).toMatchObject({ status: 'completed', lockfile_format: 'yarn-berry' });
+      const npmDir = project({ 'lk-yarn': '3.0.0' });
+      await npmInstall(npmDir);
+      expect(
+        JSON.parse(readFileSync(join(npmDir, 'node_modules', 'lk-yarn', 'package.json'), 'utf8')).version,
+      ).toBe('3.0.0');
+    },
+    180_000,
+  );
+});
