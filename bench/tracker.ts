@@ -14,7 +14,8 @@ import { migrate } from '../src/db/migrate.ts';
 import type { NewEvent } from '../src/eventstore/port.ts';
 import { transactionalStore } from '../src/eventstore/postgres/transactional-store.ts';
 import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
-import { type IssuePageRequest, issuePage, searchWords } from '../src/projections/tracker/queries.ts';
+import { searchWords } from '../src/projections/tracker/list-query.ts';
+import { type IssuePageRequest, issuePage } from '../src/projections/tracker/queries.ts';
 import { testApp } from '../test/support/app.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
 

@@ -20,6 +20,12 @@ export const configSchema = z.object({
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
     .describe('pino log level'),
+  LOG_FORMAT: z
+    .enum(['auto', 'json', 'pretty'])
+    .default('auto')
+    .describe(
+      'Log lines: `auto` is human-readable (pino-pretty) on a terminal and JSON otherwise; `json` or `pretty` forces one',
+    ),
   DATABASE_URL: url(['postgres:', 'postgresql:'])
     .optional()
     .describe('PostgreSQL server for events and read models; embedded PGlite when unset'),

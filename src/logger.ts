@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 
 export type { Logger };
 
@@ -27,12 +28,47 @@ export const REDACTED_PATHS = [
   'config.EVENTSTORE_URL',
 ];
 
-/** Structured JSON logs (pino) to stdout, or to `destination` (tests capture lines there). */
-export function createLogger(level: string, destination?: { write(line: string): void }): Logger {
+/** How log lines look: one JSON object per line, or human-readable (pino-pretty). */
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * `LOG_FORMAT=auto` is pretty on a terminal and JSON otherwise (a container's log collector, a pipe);
+ * `json` and `pretty` force it.
+ */
+export function logFormatFor(setting: 'auto' | LogFormat, stdoutIsTerminal: boolean): LogFormat {
+  return setting === 'auto' ? (stdoutIsTerminal ? 'pretty' : 'json') : setting;
+}
+
+interface LineSink {
+  write(line: string): void;
+}
+
+/**
+ * Human-readable lines: pino writes (and redacts) the JSON line first, then pino-pretty formats it in
+ * the same thread, so what is hidden in JSON is hidden here too.
+ */
+function prettySink(out: LineSink, colorize: boolean): LineSink {
+  const format = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' });
+  return { write: (line) => out.write(format(line)) };
+}
+
+/**
+ * Structured logs (pino) to stdout, or to `destination` (tests capture lines there): JSON, or
+ * human-readable with `format: 'pretty'` (in colour when `colorize`: stdout is a terminal).
+ */
+export function createLogger(
+  level: string,
+  destination?: LineSink,
+  format: LogFormat = 'json',
+  colorize = false,
+): Logger {
   const options = {
     level,
     base: { service: 'warden' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
   };
+  if (format === 'pretty') {
+    return pino(options, prettySink(destination ?? pino.destination(1), colorize));
+  }
   return destination ? pino(options, destination) : pino(options);
 }

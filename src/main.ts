@@ -6,7 +6,7 @@ import { PROJECTIONS_USAGE, parseProjectionsArgs, runProjections } from './cli/p
 import { parseReplayArgs, REPLAY_USAGE, runReplay } from './cli/replay.ts';
 import type { HttpAppFactory } from './cli/serve.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, type Logger, logFormatFor } from './logger.ts';
 import { viewSource } from './packages/index.ts';
 import { openService, type Service } from './service.ts';
 import { dnsOwnershipResolver } from './tenancy/index.ts';
@@ -179,7 +179,13 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     throw error;
   }
-  const logger = createLogger(chosen.oneShot && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+  const terminal = process.stdout.isTTY === true;
+  const logger = createLogger(
+    chosen.oneShot && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL,
+    undefined,
+    logFormatFor(config.LOG_FORMAT, terminal),
+    terminal,
+  );
   const service = await openService(config, logger);
   if (!chosen.oneShot) return parsed.args(service, logger);
   try {

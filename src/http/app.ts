@@ -41,7 +41,13 @@ import {
 } from './middleware/index.ts';
 import { oauthRoutes } from './oauth/index.ts';
 import type { DocsAssetLoader, ReadinessCheck } from './ops/index.ts';
-import { type AdminProjectionDeps, metricsRoutes, opsRoutes, swaggerUiAssets } from './ops/index.ts';
+import {
+  type AdminProjectionDeps,
+  metricsRoutes,
+  opsRoutes,
+  swaggerUiAssets,
+  WARDEN_VERSION,
+} from './ops/index.ts';
 import { npmTokenRoutes, npmViewRoutes, packageRoutes } from './packages/index.ts';
 import { tenancyRoutes } from './tenancy/index.ts';
 import { toolRoutes } from './tools/index.ts';
@@ -61,6 +67,10 @@ export type AppConfig = Pick<
   | 'WARDEN_REQUEST_TIMEOUT_MS'
   | 'WARDEN_LOCKFILE_LIMIT_BYTES'
   | 'WARDEN_METRICS_TOKEN'
+  // Only whether they are set: the start page says what runs.
+  | 'DATABASE_URL'
+  | 'EVENTSTORE_URL'
+  | 'WARDEN_WORKERS'
 > &
   OAuthConfig;
 
@@ -300,6 +310,15 @@ export function createApp(deps: AppDeps) {
       docsAssets: deps.docsAssets ?? swaggerUiAssets,
       engine: deps.engine,
       clock,
+      about: {
+        database: deps.config.DATABASE_URL ? 'PostgreSQL' : 'PGlite',
+        eventStore: deps.config.EVENTSTORE_URL
+          ? 'KurrentDB'
+          : deps.config.DATABASE_URL
+            ? 'PostgreSQL'
+            : 'PGlite',
+        workers: deps.config.WARDEN_WORKERS,
+      },
     }),
   );
   app.route(
@@ -347,7 +366,7 @@ export function createApp(deps: AppDeps) {
     openapi: '3.1.0',
     info: {
       title: 'Warden',
-      version: '0.1.0',
+      version: WARDEN_VERSION,
       description: 'Multi-tenant, event-sourced security platform API',
     },
   });

@@ -5,7 +5,7 @@ import { oauthClientList, oauthConsentList } from './oauth/index.ts';
 import { packageList, packageRequests } from './packages/index.ts';
 import { tenantDomains, tenantList } from './tenancy/index.ts';
 import { executionList } from './tools/index.ts';
-import { issueList, projectList } from './tracker/index.ts';
+import { issueList, projectList, savedFilterList } from './tracker/index.ts';
 import { agentList, routeList, workspaceList } from './workspaces/index.ts';
 
 /** Every read model the service maintains. */
@@ -16,6 +16,7 @@ export const projections: readonly Projection[] = [
   auditEntries,
   projectList,
   issueList,
+  savedFilterList,
   packageList,
   packageRequests,
   oauthClientList,

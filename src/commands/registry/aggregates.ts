@@ -9,7 +9,7 @@ import { clientDecider, consentDecider } from '../oauth/index.ts';
 import { packageDecider, policyDecider, requestDecider, requestQuotaDecider } from '../packages/index.ts';
 import { domainDecider, tenantDecider } from '../tenancy/index.ts';
 import { executionDecider, targetsDecider } from '../tools/index.ts';
-import { issueDecider, projectDecider } from '../tracker/index.ts';
+import { issueDecider, projectDecider, savedFiltersDecider } from '../tracker/index.ts';
 import {
   agentDecider,
   quotaDecider,
@@ -74,6 +74,7 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('identity.UsernameClaim', usernameClaimDecider),
   aggregate('tracker.Project', projectDecider),
   aggregate('tracker.Issue', issueDecider),
+  aggregate('tracker.SavedFilters', savedFiltersDecider),
   aggregate('packages.Package', packageDecider, { snapshots: true }),
   aggregate('packages.Request', requestDecider, { snapshots: true }),
   aggregate('packages.Policy', policyDecider, { snapshots: true }),

@@ -53,6 +53,19 @@ export const UnassignReason = z.enum(['manual', 'assignee_left_tenant']);
 /** Why a member was taken off a project: by someone, or because they left the tenant. */
 export const MemberRemovalReason = z.enum(['manual', 'member_left_tenant']);
 
+/** What a saved filter lists: a project's issues (or the tenant's, without a project), or the projects. */
+export const SavedFilterTarget = z.enum(['issues', 'projects']);
+export type SavedFilterTarget = z.infer<typeof SavedFilterTarget>;
+export const SavedFilterName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters');
+/** The list's query string (`status=open&sort=-priority`), as the list parses it. */
+export const SavedFilterQuery = z.string().max(2000, 'must be at most 2,000 characters');
+/** A user keeps at most this many saved filters per tenant. */
+export const MAX_SAVED_FILTERS = 100;
+
 const at = z.iso.datetime();
 const project = { projectId: z.uuid(), tenantId: z.uuid() };
 const issue = { issueId: z.uuid(), projectId: z.uuid(), tenantId: z.uuid() };
@@ -148,6 +161,19 @@ export const trackerEventSchemas = {
   /** Soft: the issue leaves every list and read, keeps its number and events, and can be restored. */
   IssueDeleted: z.object({ ...issue, at, by }),
   IssueRestored: z.object({ ...issue, at, by }),
+
+  /** A user's own filters, one stream per user and tenant: only its owner sees or deletes them. */
+  SavedFilterCreated: z.object({
+    filterId: z.uuid(),
+    tenantId: z.uuid(),
+    ownerId: z.uuid(),
+    name: SavedFilterName,
+    target: SavedFilterTarget,
+    projectId: z.uuid().nullable(),
+    query: SavedFilterQuery,
+    at,
+  }),
+  SavedFilterDeleted: z.object({ filterId: z.uuid(), tenantId: z.uuid(), ownerId: z.uuid(), at }),
 } as const;
 
 type Schemas = typeof trackerEventSchemas;
@@ -158,13 +184,19 @@ export type TrackerEventType = TrackerEvent['type'];
 export const trackerEventTypes = Object.keys(trackerEventSchemas) as TrackerEventType[];
 
 export type ProjectEvent = Extract<TrackerEvent, { type: `Project${string}` }>;
-export type IssueEvent = Exclude<TrackerEvent, ProjectEvent>;
+export type SavedFilterEvent = Extract<TrackerEvent, { type: `SavedFilter${string}` }>;
+export type IssueEvent = Exclude<TrackerEvent, ProjectEvent | SavedFilterEvent>;
 export const projectEventTypes = trackerEventTypes.filter((t) =>
   t.startsWith('Project'),
 ) as ProjectEvent['type'][];
+export const savedFilterEventTypes = trackerEventTypes.filter((t) =>
+  t.startsWith('SavedFilter'),
+) as SavedFilterEvent['type'][];
 export const issueEventTypes = trackerEventTypes.filter(
-  (t) => !t.startsWith('Project'),
+  (t) => !t.startsWith('Project') && !t.startsWith('SavedFilter'),
 ) as IssueEvent['type'][];
 
 export const projectStreamId = (projectId: string) => `tracker.Project-${projectId}`;
 export const issueStreamId = (issueId: string) => `tracker.Issue-${issueId}`;
+/** The saved filters of one user in one tenant (the id derives from both). */
+export const savedFiltersStreamId = (id: string) => `tracker.SavedFilters-${id}`;

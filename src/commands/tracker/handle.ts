@@ -11,9 +11,10 @@ import {
   notFound,
 } from '../kernel/index.ts';
 import type { Actor, ProjectContext } from './access.ts';
-import { issueStreamId, projectStreamId } from './events.ts';
+import { issueStreamId, projectStreamId, savedFiltersStreamId } from './events.ts';
 import { type IssueCommand, type IssueFields, type IssueState, issueDecider } from './issue.ts';
 import { type ProjectCommand, type ProjectState, projectDecider } from './project.ts';
+import { type SavedFiltersCommand, type SavedFiltersState, savedFiltersDecider } from './saved-filters.ts';
 
 /** A project's id derives from (tenant, key): two creations of one key race for one stream, one wins. */
 export const projectIdFor = (tenantId: string, key: string) =>
@@ -216,4 +217,49 @@ export function historyOf(events: readonly StoredEvent[]): HistoryEntry[] {
       data,
     };
   });
+}
+
+const savedFilters = aggregate({
+  decider: savedFiltersDecider,
+  streamId: savedFiltersStreamId,
+  what: 'saved filter',
+  visibleTo: existsInTenant,
+});
+
+/** The id of a user's saved-filters stream in a tenant. */
+const savedFiltersIdFor = (tenantId: string, ownerId: string) =>
+  deriveId('warden.tracker.saved-filters', tenantId, ownerId);
+
+/** The user's saved filters in this tenant, or undefined when they have never saved one. */
+export async function findSavedFilters(
+  store: CommandStore,
+  tenantId: string,
+  ownerId: string,
+): Promise<Loaded<SavedFiltersState> | undefined> {
+  return savedFilters.find(store, tenantId, await savedFiltersIdFor(tenantId, ownerId));
+}
+
+export async function saveFilter(
+  store: CommandStore,
+  input: Omit<Extract<SavedFiltersCommand, { type: 'SaveFilter' }>, 'type'>,
+  context: CommandContext,
+): Promise<CommandResult<SavedFiltersState>> {
+  const id = await savedFiltersIdFor(input.tenantId, input.ownerId);
+  return savedFilters.create(store, id, { type: 'SaveFilter', ...input }, context);
+}
+
+/** Deletes one of the user's own filters: another user's is not in their stream, so it is a 404. */
+export async function deleteSavedFilter(
+  store: CommandStore,
+  input: { tenantId: string; ownerId: string; filterId: string; at: string },
+  context: CommandContext,
+): Promise<CommandResult<SavedFiltersState>> {
+  const id = await savedFiltersIdFor(input.tenantId, input.ownerId);
+  return savedFilters.change(
+    store,
+    input.tenantId,
+    id,
+    { type: 'DeleteSavedFilter', filterId: input.filterId, at: input.at },
+    context,
+  );
 }

@@ -13,6 +13,7 @@ export {
   Label,
   Labels,
   MAX_DESCRIPTION_CHARS,
+  MAX_SAVED_FILTERS,
   MemberRemovalReason,
   Priority,
   ProjectDescription,
@@ -24,6 +25,12 @@ export {
   projectEventTypes,
   projectStreamId,
   Resolution,
+  type SavedFilterEvent,
+  SavedFilterName,
+  SavedFilterQuery,
+  SavedFilterTarget,
+  savedFilterEventTypes,
+  savedFiltersStreamId,
   type TrackerEvent,
   type TrackerEventType,
   trackerEventSchemas,
@@ -36,8 +43,10 @@ export {
   contextOf,
   createIssue,
   createProject,
+  deleteSavedFilter,
   findIssue,
   findProject,
+  findSavedFilters,
   type HistoryEntry,
   historyOf,
   issueIdFor,
@@ -46,6 +55,7 @@ export {
   parseIssueKey,
   projectContext,
   projectIdFor,
+  saveFilter,
 } from './handle.ts';
 export { type IssueCommand, type IssueFields, type IssueState, issueDecider, mentionsIn } from './issue.ts';
 export { type ProjectCommand, type ProjectState, projectDecider } from './project.ts';
@@ -57,3 +67,9 @@ export {
   transitions,
   workStatuses,
 } from './rules.ts';
+export {
+  type SavedFilter,
+  type SavedFiltersCommand,
+  type SavedFiltersState,
+  savedFiltersDecider,
+} from './saved-filters.ts';

@@ -1,5 +1,6 @@
 export { clientAddress, forwardedByTrustedProxy } from './client-address.ts';
 export type { AppEnv } from './env.ts';
+export { escapeHtml, prefersHtml } from './negotiate.ts';
 export { commonProblems, IfMatchHeader, jsonContent, problemContent } from './openapi.ts';
 export {
   containsPattern,

@@ -2,10 +2,12 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { AppEnv } from '../kit/index.ts';
+import type { About } from './about.ts';
 import { adminOpsRoutes } from './admin-ops.ts';
 import { type AdminProjectionDeps, adminProjectionRoutes } from './admin-projections.ts';
 import { type DocsAssetLoader, docsRoutes } from './docs.ts';
 import { healthRoutes, type ReadinessCheck } from './health.ts';
+import { startPageRoutes } from './start-page.ts';
 
 export type { AdminProjectionDeps } from './admin-projections.ts';
 export { metricsRoutes } from './metrics.ts';
@@ -17,17 +19,21 @@ export interface OpsRouteDeps {
   /** Projection status and rebuilds (absent: `/v1/admin/projections` is not served). */
   engine?: AdminProjectionDeps['engine'] | undefined;
   clock: () => Date;
+  /** What this process runs (the start page says). */
+  about: About;
 }
 
-/** Operating the service: health and readiness, the API docs, and the platform admin's views (`/v1/admin/…`). */
+/** Operating the service: the start page, health and readiness, the API docs, and the platform admin's views (`/v1/admin/…`). */
 export function opsRoutes(deps: OpsRouteDeps) {
   const app = new OpenAPIHono<AppEnv>();
+  app.route('/', startPageRoutes(deps.about));
   app.route('/', healthRoutes(deps.readiness));
   app.route('/', docsRoutes(deps.docsAssets));
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock: deps.clock }));
   app.route('/', adminOpsRoutes({ db: deps.db }));
   return app;
 }
+export { type About, WARDEN_VERSION } from './about.ts';
 export type { DocsAssetLoader } from './docs.ts';
 export { swaggerUiAssets } from './docs-assets.ts';
 export type { ReadinessCheck } from './health.ts';

@@ -1,12 +1,13 @@
 import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { CommandResult } from '../../commands/kernel/index.ts';
 import type { IssueState } from '../../commands/tracker/index.ts';
 import type { IssueListTables } from '../../projections/tracker/index.ts';
-import { type IssueSort, issuePage, searchWords, validSortKey } from '../../projections/tracker/index.ts';
+import { type IssueSort, issuePage } from '../../projections/tracker/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { decodeCursor, encodeCursor, etagOf, RequestError } from '../kit/index.ts';
+import { encodeCursor, etagOf } from '../kit/index.ts';
+import { listParams, split } from './list-params.ts';
 import type { Issue, IssueListQuery } from './schemas.ts';
 
 /** An issue as the API shows it. */
@@ -43,9 +44,6 @@ export function writtenIssue(
   return { ...presentIssue(result.state, result.revision), position: result.position.toString() };
 }
 
-const split = (value: string | undefined) => (value ? value.split(',') : undefined);
-const instant = (value: string | undefined) => (value ? new Date(value) : undefined);
-
 /** The list behind both `/v1/issues` (the tenant) and `/v1/projects/{id}/issues`. */
 export async function listIssues(
   db: Kysely<IssueListTables>,
@@ -53,27 +51,7 @@ export async function listIssues(
   projectId: string | undefined,
   query: IssueListQuery,
 ) {
-  const words = query.q ? searchWords(query.q) : undefined;
-  if (query.q && words?.length === 0) {
-    throw new RequestError(400, 'validation', 'q has no words to search for', [
-      { path: 'query.q', message: 'needs at least one letter or digit' },
-    ]);
-  }
-  const sort: IssueSort = query.sort ?? (words ? 'relevance' : '-created_at');
-  if (sort === 'relevance' && !words) {
-    throw new RequestError(400, 'validation', 'sort=relevance needs q', [
-      { path: 'query.sort', message: 'relevance sorts a search: send q' },
-    ]);
-  }
-  let after: { key: string; id: string } | undefined;
-  if (query.cursor) {
-    after = decodeCursor(query.cursor, `${sort}|${query.q ?? ''}`);
-    if (!validSortKey(sort, after.key) || !z.uuid().safeParse(after.id).success) {
-      throw new RequestError(400, 'bad-cursor', 'cursor is not one this list handed out', [
-        { path: 'query.cursor', message: 'invalid cursor' },
-      ]);
-    }
-  }
+  const { scope, words, ...params } = listParams<IssueSort>(query, '-created_at');
   const { rows, next } = await issuePage(db, {
     tenantId,
     ...(projectId ? { projectId } : {}),
@@ -82,15 +60,9 @@ export async function listIssues(
     ...(query.type ? { type: split(query.type)! } : {}),
     ...(query.assignee ? { assignee: query.assignee === 'none' ? null : query.assignee } : {}),
     ...(query.reporter ? { reporter: query.reporter } : {}),
-    ...(query.label ? { labels: split(query.label)! } : {}),
-    ...(query.created_from ? { createdFrom: instant(query.created_from)! } : {}),
-    ...(query.created_to ? { createdTo: instant(query.created_to)! } : {}),
-    ...(query.updated_from ? { updatedFrom: instant(query.updated_from)! } : {}),
-    ...(query.updated_to ? { updatedTo: instant(query.updated_to)! } : {}),
     ...(words ? { words } : {}),
-    sort,
+    ...params,
     limit: query.limit,
-    ...(after ? { after } : {}),
   });
   return {
     items: rows.map((r) => ({
@@ -113,7 +85,7 @@ export async function listIssues(
       revision: Number(r.revision),
       ...(words ? { rank: Number(r.rank) } : {}),
     })),
-    next_cursor: next ? encodeCursor(`${sort}|${query.q ?? ''}`, next.key, next.id) : null,
+    next_cursor: next ? encodeCursor(scope, next.key, next.id) : null,
   };
 }
 

@@ -1,9 +1,12 @@
 import type { Context } from 'hono';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { ProjectState } from '../../commands/tracker/index.ts';
+import { type ProjectListTables, type ProjectSort, projectPage } from '../../projections/tracker/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { etagOf } from '../kit/index.ts';
-import { Project } from './schemas.ts';
+import { encodeCursor, etagOf } from '../kit/index.ts';
+import { listParams } from './list-params.ts';
+import { Project, type ProjectListQuery } from './schemas.ts';
 
 /** A project as the API shows it. */
 export function presentProject(state: ProjectState, revision: number) {
@@ -28,4 +31,31 @@ export function writtenProject(c: Context<AppEnv>, state: ProjectState, revision
   c.header('ETag', etagOf(revision));
   c.header('X-Position', position.toString());
   return { ...presentProject(state, revision), position: position.toString() };
+}
+
+/** `/v1/projects`: the issue list's filters, sorts, search and paging, on the tenant's projects. */
+export async function listProjects(db: Kysely<ProjectListTables>, tenantId: string, query: ProjectListQuery) {
+  const { scope, ...params } = listParams<ProjectSort>(query, 'key');
+  const { rows, next } = await projectPage(db, {
+    tenantId,
+    ...(query.archived ? { archived: query.archived === 'true' } : {}),
+    ...params,
+    limit: query.limit,
+  });
+  return {
+    items: rows.map((r) => ({
+      id: r.id,
+      key: r.key,
+      name: r.name,
+      description: r.description,
+      labels: r.labels,
+      archived: r.archived,
+      member_count: r.members,
+      created_at: new Date(r.created_at).toISOString(),
+      updated_at: new Date(r.updated_at).toISOString(),
+      revision: Number(r.revision),
+      ...(params.words ? { rank: Number(r.rank) } : {}),
+    })),
+    next_cursor: next ? encodeCursor(scope, next.key, next.id) : null,
+  };
 }

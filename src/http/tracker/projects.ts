@@ -3,13 +3,11 @@ import type { Context } from 'hono';
 import { notFound } from '../../commands/kernel/index.ts';
 import { changeProject, createProject } from '../../commands/tracker/index.ts';
 import type { IssueListTables, ProjectListTables } from '../../projections/tracker/index.ts';
-import { boardCounts, projectPage } from '../../projections/tracker/index.ts';
+import { boardCounts } from '../../projections/tracker/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
   callerContext,
   commonProblems,
-  decodeCursor,
-  encodeCursor,
   etagOf,
   IfMatchHeader,
   jsonContent,
@@ -17,8 +15,8 @@ import {
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
-import { ProjectWritten, presentProject, writtenProject } from './project-views.ts';
-import { CreateProjectBody, PatchProjectBody, Project, ProjectSummary } from './schemas.ts';
+import { listProjects, ProjectWritten, presentProject, writtenProject } from './project-views.ts';
+import { CreateProjectBody, PatchProjectBody, Project, ProjectListQuery, ProjectSummary } from './schemas.ts';
 import {
   actorOf,
   ProjectParam,
@@ -28,12 +26,6 @@ import {
   trackerProblems,
   writeProblems,
 } from './scope.ts';
-
-const ProjectListQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(500).optional(),
-  archived: z.enum(['true', 'false']).optional(),
-});
 
 /** Projects: create (the creator leads it), list, read, change, archive, board counts (members and issues: their own files). */
 export function projectRoutes(deps: TrackerDeps) {
@@ -73,7 +65,7 @@ export function projectRoutes(deps: TrackerDeps) {
       method: 'get',
       path: '/v1/projects',
       tags: ['Tracker'],
-      summary: 'List the tenant’s projects by key',
+      summary: 'List the tenant’s projects: filters, sort, full-text q (ranked, prefix), keyset cursor',
       request: { query: ProjectListQuery },
       responses: {
         200: jsonContent(
@@ -85,33 +77,8 @@ export function projectRoutes(deps: TrackerDeps) {
       },
     }),
     async (c) => {
-      const tenant = tenantOf(c);
-      const query = c.req.valid('query');
       await deps.readModels.awaitPosition(c, ['projectList']);
-      const { rows, next } = await projectPage(projects, {
-        tenantId: tenant.id,
-        limit: query.limit,
-        ...(query.archived ? { archived: query.archived === 'true' } : {}),
-        ...(query.cursor ? { after: decodeCursor(query.cursor, 'key') } : {}),
-      });
-      return c.json(
-        {
-          items: rows.map((r) => ({
-            id: r.id,
-            key: r.key,
-            name: r.name,
-            description: r.description,
-            labels: r.labels,
-            archived: r.archived,
-            member_count: r.members,
-            created_at: new Date(r.created_at).toISOString(),
-            updated_at: new Date(r.updated_at).toISOString(),
-            revision: Number(r.revision),
-          })),
-          next_cursor: next ? encodeCursor('key', next.key, next.id) : null,
-        },
-        200,
-      );
+      return c.json(await listProjects(projects, tenantOf(c).id, c.req.valid('query')), 200);
     },
   );
 

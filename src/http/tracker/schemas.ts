@@ -17,7 +17,7 @@ import {
   priorities,
   Resolution,
 } from '../../commands/tracker/index.ts';
-import { issueSorts } from '../../projections/tracker/index.ts';
+import { issueSorts, projectSorts } from '../../projections/tracker/index.ts';
 
 export const Project = z
   .object({
@@ -34,7 +34,10 @@ export const Project = z
   })
   .meta({ id: 'Project' });
 export const ProjectSummary = Project.omit({ members: true })
-  .extend({ member_count: z.number().int() })
+  .extend({
+    member_count: z.number().int(),
+    rank: z.number().optional().meta({ description: 'Search relevance, with q' }),
+  })
   .meta({ id: 'ProjectSummary' });
 
 export const CreateProjectBody = z.strictObject({
@@ -122,9 +125,24 @@ const when = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()])
   .meta({ description: 'A date or date-time (ISO 8601)' });
 
-export const IssueListQuery = z.strictObject({
+/** What every tracker list's query takes: paging, labels, created/updated ranges, full-text `q`. */
+const sharedListFields = {
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(500).optional(),
+  label: z
+    .string()
+    .max(500)
+    .refine((v) => v.split(',').every((l) => Label.safeParse(l).success), 'comma-separated labels')
+    .optional(),
+  created_from: when.optional(),
+  created_to: when.optional(),
+  updated_from: when.optional(),
+  updated_to: when.optional(),
+  q: z.string().trim().min(1).max(200).optional(),
+};
+
+export const IssueListQuery = z.strictObject({
+  ...sharedListFields,
   status: z
     .string()
     .regex(list(issueStatuses), `comma-separated of ${issueStatuses.join(', ')}`)
@@ -136,16 +154,13 @@ export const IssueListQuery = z.strictObject({
   type: z.string().regex(list(IssueType.options), 'comma-separated of bug, task, story').optional(),
   assignee: z.union([z.uuid(), z.literal('none')]).optional(),
   reporter: z.uuid().optional(),
-  label: z
-    .string()
-    .max(500)
-    .refine((v) => v.split(',').every((l) => Label.safeParse(l).success), 'comma-separated labels')
-    .optional(),
-  created_from: when.optional(),
-  created_to: when.optional(),
-  updated_from: when.optional(),
-  updated_to: when.optional(),
-  q: z.string().trim().min(1).max(200).optional(),
   sort: z.enum(issueSorts).optional().meta({ description: 'Default -created_at, or relevance with q' }),
 });
 export type IssueListQuery = z.infer<typeof IssueListQuery>;
+
+export const ProjectListQuery = z.strictObject({
+  ...sharedListFields,
+  archived: z.enum(['true', 'false']).optional(),
+  sort: z.enum(projectSorts).optional().meta({ description: 'Default key, or relevance with q' }),
+});
+export type ProjectListQuery = z.infer<typeof ProjectListQuery>;

@@ -1,5 +1,7 @@
 export { type IssueListTables, issueList } from './issue-list.ts';
+export { searchWords } from './list-query.ts';
 export { type ProjectListTables, projectList } from './project-list.ts';
+export { type ProjectSort, projectPage, projectSorts } from './project-queries.ts';
 export {
   boardCounts,
   commentOf,
@@ -8,7 +10,5 @@ export {
   type IssueSort,
   issuePage,
   issueSorts,
-  projectPage,
-  searchWords,
-  validSortKey,
 } from './queries.ts';
+export { type SavedFilterListTables, savedFilterList, savedFiltersOf } from './saved-filter-list.ts';

@@ -22,10 +22,19 @@ export type ProjectListTables = {
   project_list: ProjectListTable;
 };
 
-/** One row per project: the projects list reads it (a project itself is read from its events). */
+/** Key and name weigh most (A), the description next (B); queries add `:*` for prefix matching. */
+const SEARCH_VECTOR = sql`
+  setweight(to_tsvector('english'::regconfig, key || ' ' || name), 'A') ||
+  setweight(to_tsvector('english'::regconfig, description), 'B')`;
+
+/**
+ * One row per project, with a full-text search vector: the projects list (filters, sorts, search)
+ * reads it (a project itself is read from its events).
+ */
 export const projectList = defineProjection<ProjectEvent, ProjectListTables>()({
   name: 'projectList',
-  version: 1,
+  // 2: a search vector and the indexes of the list's sorts.
+  version: 2,
   types: projectEventTypes,
   tables: ['project_list'],
   async createTables(db: Kysely<unknown>) {
@@ -39,21 +48,22 @@ export const projectList = defineProjection<ProjectEvent, ProjectListTables>()({
       .addColumn('labels', sql`text[]`, (c) => c.notNull())
       .addColumn('archived', 'boolean', (c) => c.notNull())
       .addColumn('members', 'integer', (c) => c.notNull())
+      .addColumn('search', sql`tsvector`, (c) => c.generatedAlwaysAs(SEARCH_VECTOR).stored())
       .addColumn('created_at', 'timestamptz', (c) => c.notNull())
       .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
       .addColumn('revision', 'integer', (c) => c.notNull())
       .addColumn('position', 'bigint', (c) => c.notNull())
       .execute();
-    await db.schema
-      .createIndex('project_list_tenant_created')
-      .on('project_list')
-      .columns(['tenant_id', 'created_at', 'id'])
-      .execute();
-    await db.schema
-      .createIndex('project_list_tenant_key')
-      .on('project_list')
-      .columns(['tenant_id', 'key'])
-      .execute();
+    // Keyset orders: the list sorts by (column, id) inside a tenant.
+    for (const column of ['key', 'name', 'created_at', 'updated_at']) {
+      await db.schema
+        .createIndex(`project_list_tenant_${column}`)
+        .on('project_list')
+        .columns(['tenant_id', column, 'id'])
+        .execute();
+    }
+    await sql`create index project_list_search on project_list using gin (search)`.execute(db);
+    await sql`create index project_list_labels on project_list using gin (labels)`.execute(db);
   },
   async apply(event, db) {
     const common = { revision: event.revision, position: event.position.toString() };
