@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
+import { workspaceStreamId } from '../src/commands/workspaces/index.ts';
 import { transactionBindingFor } from '../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers } from '../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../src/processes/workspaces/index.ts';
@@ -63,6 +64,15 @@ const worker = await startWorkers({
   // Provisioning opens the sealed agent keys with it.
   sealer: t.identity.sealer,
   partitions: 4,
+  logger: {
+    debug: () => {},
+    info: () => {},
+    warn: (o: object, m?: string) => log(`TMP warn ${Date.now()} ${m} ${JSON.stringify(o).slice(0, 300)}`),
+    error: (o: object, m?: string) =>
+      log(
+        `TMP error ${Date.now()} ${m} ${String((o as { err?: unknown }).err).slice(0, 300)} ${JSON.stringify(o).slice(0, 200)}`,
+      ),
+  } as never,
 });
 const router = new NginxRouter({
   db: t.database.db as never,
@@ -90,8 +100,11 @@ try {
   if (registered.status !== 201) throw new Error(`agent registration answered ${registered.status}`);
   await t.engine.waitFor(['workspaceAgentList'], BigInt(registered.headers.get('x-position') ?? '0'), 5_000);
 
+  /** Per sample: when it started (epoch ms), the 202, the answer through nginx, and its workspace. */
+  const timings: Array<{ id: string; startedAt: number; accepted: number; answered: number }> = [];
   const provision = async () => {
     const user = await t.register({ tenantId: admin.tenantId, role: 'member' });
+    const startedAt = Date.now();
     const started = performance.now();
     const answer = await t.request('/v1/workspaces', {
       token: admin.token,
@@ -99,14 +112,38 @@ try {
       json: { image, user_id: user.userId, resources: { cpus: 0.1, memory_mb: 32 } },
     });
     if (answer.status !== 202) throw new Error(`POST /v1/workspaces answered ${answer.status}`);
+    const accepted = performance.now() - started;
+    const { id } = (await answer.json()) as { id: string };
     await answers(`${nginx.url}/u/${user.userId}/`);
-    return performance.now() - started;
+    const answered = performance.now() - started;
+    timings.push({ id, startedAt, accepted, answered });
+    return answered;
   };
 
   log(`warden: provisioning ${SAMPLES} workspaces one after another`);
   await provision(); // warm-up
   const warden: number[] = [];
   for (let i = 0; i < SAMPLES; i++) warden.push(await provision());
+
+  // Where the time goes: each step of the saga, from its events' recorded times (medians over the samples).
+  const steps = new Map<string, number[]>();
+  const step = (name: string, ms: number) => steps.set(name, [...(steps.get(name) ?? []), ms]);
+  for (const { id, startedAt, accepted, answered } of timings.slice(1)) {
+    const events = await t.store.readStream(workspaceStreamId(id));
+    let previous = startedAt;
+    step('POST → 202', accepted);
+    for (const event of events) {
+      const at = event.recordedAt.getTime();
+      step(`→ ${event.type}`, at - previous);
+      previous = at;
+    }
+    step('→ answers through nginx', startedAt + answered - previous);
+  }
+  for (const [name, values] of steps) {
+    log(
+      `  ${name.padEnd(34)} p50 ${round(percentile(values, 50))} ms, p95 ${round(percentile(values, 95))} ms`,
+    );
+  }
 
   log(`direct: docker create/start + nginx reload, ${SAMPLES} times`);
   const docker = new Docker({ socketPath: daemon.socket });

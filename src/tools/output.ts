@@ -19,7 +19,7 @@ export interface Frame {
   data: string;
 }
 
-/** The NOTIFY channel announcing new frames; the payload is `<schema>:<execution id>`. */
+/** The NOTIFY channel announcing new frames; the payload is `<schema>:<execution id>:<last seq>`. */
 export const OUTPUT_CHANNEL = 'warden_tool_output';
 /** The NOTIFY channel asking the worker running an execution to stop it; the payload is `<schema>:<execution id>`. */
 export const CANCEL_CHANNEL = 'warden_tool_cancel';
@@ -44,27 +44,70 @@ export async function readFrames(
   return rows.map((r) => ({ seq: r.seq, kind: r.kind as FrameKind, data: r.data }));
 }
 
-/** Appends frames after the execution's last one and wakes every stream of it. */
+/** Hears the frames this process appends, as each append commits (see {@link onFramesAppended}). */
+export type AppendedListener = (executionId: string, frames: readonly Frame[]) => void;
+
+const appendedListeners = new Map<string, Set<AppendedListener>>();
+
+/**
+ * Hears the frames of one execution that this process appends, with their seqs, the moment their
+ * append has committed: a stream hub in the process that runs the tool hands them out without
+ * waiting for the NOTIFY and reading them back. Frames appended by other processes still arrive
+ * through NOTIFY and a read. Returns the function that stops listening.
+ */
+export function onFramesAppended(executionId: string, listener: AppendedListener): () => void {
+  let listeners = appendedListeners.get(executionId);
+  if (!listeners) {
+    listeners = new Set();
+    appendedListeners.set(executionId, listeners);
+  }
+  listeners.add(listener);
+  return () => {
+    const current = appendedListeners.get(executionId);
+    current?.delete(listener);
+    if (current?.size === 0) appendedListeners.delete(executionId);
+  };
+}
+
+/**
+ * Appends frames after the execution's last one and wakes every stream of it: this process's hubs
+ * at once (with the frames), every other process's through NOTIFY (`<schema>:<execution id>:<last seq>`).
+ */
 export async function appendFrames(
   db: Kysely<ToolOutputTables>,
   executionId: string,
   frames: readonly { kind: FrameKind; data: string }[],
 ): Promise<number> {
   if (frames.length === 0) return 0;
-  for (let attempt = 1; ; attempt++) {
+  let last: number | undefined;
+  for (let attempt = 1; last === undefined; attempt++) {
     try {
-      return await appendOnce(db, executionId, frames);
+      last = await appendOnce(db, executionId, frames);
     } catch (error) {
       // Two writers took the same next seq (the worker and a cancel): the loser tries again, as often
       // as it keeps losing the race to a busy writer (each loss means the other's frames committed).
       if (attempt >= 20 || (error as { code?: string }).code !== '23505') throw error;
     }
   }
+  const listeners = appendedListeners.get(executionId);
+  if (listeners) {
+    // The seqs the statement gave: consecutive, ending at `last`.
+    const first = last - frames.length + 1;
+    const appended = frames.map((f, i) => ({ seq: first + i, kind: f.kind, data: f.data }));
+    for (const listener of [...listeners]) {
+      // The frames are stored: a listener's failure is its own (its streams still read them back).
+      try {
+        listener(executionId, appended);
+      } catch {}
+    }
+  }
+  return last;
 }
 
 /**
  * One statement, so one round trip and its own transaction: the next seqs after the execution's
- * last, the rows, and the notice (sent at commit, so a stream never reads ahead of what committed).
+ * last, the rows, and the notice (sent at commit, so a stream never reads ahead of what committed;
+ * it names the last seq, so a hub that already has it reads nothing).
  * Two concurrent writers compute the same seqs; the unique key makes the later one wait for the
  * first's commit and fail, and {@link appendFrames} retries it after the frames it lost to.
  */
@@ -84,7 +127,8 @@ async function appendOnce(
         from last, unnest(${kinds}::text[], ${data}::text[]) with ordinality as f(kind, data, n)
       returning seq
     )
-    select max(seq) as seq, pg_notify(${OUTPUT_CHANNEL}, current_schema() || ':' || ${executionId}::text)
+    select max(seq) as seq,
+           pg_notify(${OUTPUT_CHANNEL}, current_schema() || ':' || ${executionId}::text || ':' || max(seq))
       from inserted`.execute(db);
   return Number(result.rows[0]!.seq);
 }

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
-import { type Frame, type FrameKind, readFrames, type ToolOutputTables } from './output.ts';
+import { type Frame, type FrameKind, onFramesAppended, readFrames, type ToolOutputTables } from './output.ts';
 
 export interface Subscriber {
   /** Frames in order, each once: the backlog after the subscriber's point, then live ones. */
@@ -21,12 +21,16 @@ interface Watched {
   /** The highest seq the hub has read and handed out for this execution. */
   seq: number;
   subscribers: Set<Subscriber>;
+  /** Stops hearing the frames this process appends to the execution. */
+  unhear: () => void;
 }
 
 /**
- * One reader of tool output per process, fanning out to every subscriber: one query per wake-up
- * for all watched executions (woken by one LISTEN connection, polled as a fallback), however many
- * streams are open. A subscriber joining late gets its backlog first, read once on its own.
+ * One reader of tool output per process, fanning out to every subscriber: frames this process
+ * appends (the run's worker is in-process) are handed out as their append commits, with no read;
+ * others cost one query per wake-up for all watched executions (woken by one LISTEN connection,
+ * polled as a fallback), however many streams are open. A subscriber joining late gets its backlog
+ * first, read once on its own.
  */
 export function streamHub(options: StreamHubOptions) {
   const watched = new Map<string, Watched>();
@@ -77,17 +81,43 @@ export function streamHub(options: StreamHubOptions) {
     for (const [id, frames] of byExecution) {
       const entry = watched.get(id);
       if (!entry) continue;
-      entry.seq = frames[frames.length - 1]!.seq;
-      for (const s of entry.subscribers) s.onFrames(frames);
+      // Frames appended here may have been handed out while this read was under way.
+      const fresh = frames.filter((f) => f.seq > entry.seq);
+      if (fresh.length === 0) continue;
+      entry.seq = fresh[fresh.length - 1]!.seq;
+      for (const s of entry.subscribers) s.onFrames(fresh);
     }
     if (rows.rows.length === 10000) again = true;
+  };
+  /**
+   * Frames this process appended, in seq order from one append: handed out at once when they follow
+   * what the hub has; after a gap (another writer's frames not seen yet) the table is read instead.
+   */
+  const appended = (executionId: string, frames: readonly Frame[]) => {
+    const entry = watched.get(executionId);
+    const last = frames[frames.length - 1];
+    if (!entry || !last || last.seq <= entry.seq) return;
+    if (frames[0]!.seq > entry.seq + 1) {
+      void tick();
+      return;
+    }
+    const fresh = frames.filter((f) => f.seq > entry.seq);
+    entry.seq = last.seq;
+    for (const s of entry.subscribers) s.onFrames(fresh);
   };
   const startListening = () => {
     if (unlisten || !options.listen) return;
     const prefix = `${options.schema ?? 'public'}:`;
     unlisten = options
       .listen('warden_tool_output', (payload) => {
-        if (payload.startsWith(prefix) && watched.has(payload.slice(prefix.length))) void tick();
+        if (!payload.startsWith(prefix)) return;
+        // `<execution id>:<last seq>` (a notice from before the seq was added names only the id).
+        const [executionId = '', seq] = payload.slice(prefix.length).split(':');
+        const entry = watched.get(executionId);
+        if (!entry) return;
+        // Already handed out (this process appended them): nothing to read.
+        if (seq !== undefined && /^\d+$/.test(seq) && Number(seq) <= entry.seq) return;
+        void tick();
       })
       .catch(() => undefined);
   };
@@ -113,7 +143,7 @@ export function streamHub(options: StreamHubOptions) {
       };
       let entry = watched.get(executionId);
       if (!entry) {
-        entry = { seq: after, subscribers: new Set() };
+        entry = { seq: after, subscribers: new Set(), unhear: onFramesAppended(executionId, appended) };
         watched.set(executionId, entry);
       }
       entry.subscribers.add(own);
@@ -130,13 +160,17 @@ export function streamHub(options: StreamHubOptions) {
       return () => {
         const current = watched.get(executionId);
         current?.subscribers.delete(own);
-        if (current && current.subscribers.size === 0) watched.delete(executionId);
+        if (current && current.subscribers.size === 0) {
+          current.unhear();
+          watched.delete(executionId);
+        }
       };
     },
     /** Subscribers per execution (metrics, tests). */
     size: () => [...watched.values()].reduce((n, w) => n + w.subscribers.size, 0),
     async close() {
       clearTimeout(timer);
+      for (const entry of watched.values()) entry.unhear();
       watched.clear();
       await (await unlisten)?.();
     },

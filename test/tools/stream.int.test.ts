@@ -1,10 +1,16 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { type HttpServer, listen } from '../../src/runtime/index.ts';
-import { appendFrames, readFrames, type ToolOutputTables } from '../../src/tools/index.ts';
+import {
+  appendFrames,
+  type Frame,
+  readFrames,
+  streamHub,
+  type ToolOutputTables,
+} from '../../src/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
@@ -240,6 +246,41 @@ for (const kind of databaseKinds) {
       for (let i = 0; i < frames.length; i += 2) {
         expect(frames[i + 1]!.data).toBe(frames[i]!.data.replace('first', 'second'));
       }
+    });
+
+    it('hands the frames this process appends to its streams as the append commits (no NOTIFY, no read); frames written elsewhere in between are read, neither skipped nor repeated', async () => {
+      const db = t.database.db as unknown as Kysely<ToolOutputTables>;
+      // No LISTEN and a poll an hour away: only the in-process hand-over can deliver in time.
+      const hub = streamHub({ db, pollMs: 3_600_000 });
+      const executionId = crypto.randomUUID();
+      const got: Frame[] = [];
+      const off = await hub.subscribe(executionId, 0, { onFrames: (frames) => got.push(...frames) });
+      try {
+        await appendFrames(db, executionId, [{ kind: 'stdout', data: 'first\n' }]);
+        expect(got).toEqual([{ seq: 1, kind: 'stdout', data: 'first\n' }]);
+        // Another process's append (no hand-over here), then ours: the hub sees the gap and reads it.
+        await db
+          .insertInto('warden_tool_output')
+          .values({ execution_id: executionId, seq: 2, kind: 'stderr', data: 'elsewhere\n' })
+          .execute();
+        await appendFrames(db, executionId, [
+          { kind: 'stdout', data: 'third\n' },
+          { kind: 'status', data: '{"status":"completed"}' },
+        ]);
+        await vi.waitFor(() => expect(got.map((f) => f.seq)).toEqual([1, 2, 3, 4]), { timeout: 5_000 });
+        expect(got.map((f) => f.data)).toEqual([
+          'first\n',
+          'elsewhere\n',
+          'third\n',
+          '{"status":"completed"}',
+        ]);
+      } finally {
+        off();
+        await hub.close();
+      }
+      // Unsubscribed: later appends reach nobody here.
+      await appendFrames(db, executionId, [{ kind: 'stdout', data: 'after\n' }]);
+      expect(got).toHaveLength(4);
     });
 
     it('holds a tenant to its plan’s daily executions: then 429 with the reset time, and nothing appended', async () => {

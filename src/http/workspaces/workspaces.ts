@@ -121,17 +121,23 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
           'a workspace for another user, or on a chosen agent, needs workspaces:manage',
         );
       }
-      if (!(await findUser(deps.store, tenant.id, userId))) {
-        throw invalid([{ path: 'user_id', message: `no user ${userId} in this tenant` }]);
-      }
       const resources = { cpus: body.resources.cpus, memoryMb: body.resources.memory_mb };
       // The agents come from a read model: a caller who just registered one says so (X-Min-Position).
       await deps.readModels.awaitPosition(c, ['workspaceAgentList']);
-      const limit = (await tenantLimits(deps.store, tenant.id)).workspaces;
+      // Asking the agents for the image is a signed round trip to each: it runs while the store
+      // answers the other checks, whose refusals still come first (the user, then the quota).
+      const imageKnown = requireKnownImage(c, deps, tenant.id, body.image, 'image', body.agent_id ?? null);
+      imageKnown.catch(() => undefined);
+      const [user, limits] = await Promise.all([
+        findUser(deps.store, tenant.id, userId),
+        tenantLimits(deps.store, tenant.id),
+      ]);
+      if (!user) throw invalid([{ path: 'user_id', message: `no user ${userId} in this tenant` }]);
+      const limit = limits.workspaces;
       const workspaceId = crypto.randomUUID();
       const at = deps.clock().toISOString();
       await assertWorkspaceSlotFree(deps.store, { tenantId: tenant.id, workspaceId, userId, limit, at });
-      await requireKnownImage(c, deps, tenant.id, body.image, 'image', body.agent_id ?? null);
+      await imageKnown;
       const result = await requestWorkspace(
         deps.store,
         {
