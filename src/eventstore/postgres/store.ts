@@ -31,7 +31,7 @@ const MAX_LIMIT = 10_000;
 export function postgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): EventStore {
   const db = database.db;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(types: readonly string[]) => void>();
 
   async function append(
     streamId: string,
@@ -61,7 +61,10 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
         throw new InvalidAppendError('events', 'an event id is already used by another event');
       throw error;
     }
-    for (const wake of listeners) wake();
+    if (listeners.size > 0) {
+      const types = [...new Set(valid.events.map((e) => e.type))];
+      for (const wake of listeners) wake(types);
+    }
     return result;
   }
 
