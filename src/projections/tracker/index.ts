@@ -8,6 +8,7 @@ export {
   type IssueSort,
   issuePage,
   issueSorts,
+  projectListed,
   projectPage,
   searchWords,
   validSortKey,
