@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Pool } from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
+import { withPreparedStatements } from './prepared-statements.ts';
 import type { Tables } from './tables.ts';
 
 /** The read-model and event database: kysely over a real PostgreSQL server or embedded PGlite. */
@@ -36,7 +37,7 @@ export async function connectPostgres(options: PostgresOptions): Promise<Databas
     ...(schema === 'public' ? {} : { options: `-c search_path=${schema}` }),
   });
   if (schema !== 'public') await pool.query(`create schema if not exists ${schema}`);
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
   const listen = async (channel: string, onNotify: (payload: string) => void) => {
     assertIdentifier(channel);
     let stopped = false;

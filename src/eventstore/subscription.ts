@@ -2,8 +2,11 @@ import type { ReadAllOptions, RecordedEvent, SubscribeOptions } from './port.ts'
 
 export interface PollingOptions {
   pollIntervalMs: number;
-  /** Registers a callback the store calls after its own appends, so live delivery needs no poll wait. */
-  onAppend?: (wake: () => void) => () => void;
+  /**
+   * Registers a callback the store calls after its own appends with the types appended, so live
+   * delivery needs no poll wait.
+   */
+  onAppend?: (wake: (types: readonly string[]) => void) => () => void;
 }
 
 /**
@@ -21,7 +24,11 @@ export async function* subscribeByPolling(
   let after = options.after ?? 0n;
   let wake: (() => void) | undefined;
   let pending = false;
-  const unregister = polling.onAppend?.(() => {
+  // A subscription to some types wakes only for an append holding one of them: every other append
+  // would cost it a read that finds nothing (per append, in every process manager of the process).
+  const wanted = options.types ? new Set(options.types) : undefined;
+  const unregister = polling.onAppend?.((types) => {
+    if (wanted && !types.some((type) => wanted.has(type))) return;
     pending = true;
     wake?.();
   });

@@ -209,6 +209,21 @@ for (const kind of databaseKinds) {
       expect((await t.request(`/v1/issues/${issue.id}`, { tenant: slug })).status).toBe(401);
     });
 
+    it('lists a project’s issues only for its own tenant, whether or not the read model holds the project yet', async () => {
+      // Held by the read model (for its tenant): listed for its tenant, 404 for another tenant.
+      expect((await read(ann, `/v1/projects/${projectId}/issues`)).status).toBe(200);
+      expect((await read(outsider, `/v1/projects/${projectId}/issues`)).status).toBe(404);
+      expect((await call(ann, `/v1/projects/${crypto.randomUUID()}/issues`)).status).toBe(404);
+      // Not waiting for the projection: a project created a moment ago lists (from its events) at once.
+      const fresh = await call(lead, '/v1/projects', {
+        json: { key: `NEW${Date.now() % 1000}`, name: 'New' },
+      });
+      expect(fresh.status, JSON.stringify(fresh.body)).toBe(201);
+      const listed = await call(lead, `/v1/projects/${fresh.body.id}/issues`);
+      expect([listed.status, listed.body.items]).toEqual([200, []]);
+      expect((await call(outsider, `/v1/projects/${fresh.body.id}/issues`)).status).toBe(404);
+    });
+
     it('a stale edit with If-Match is a 412 and loses nothing', async () => {
       const issue = await newIssue({ title: 'Race' });
       const etag = `"${issue.revision}"`;

@@ -31,7 +31,7 @@ const MAX_LIMIT = 10_000;
 export function postgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): EventStore {
   const db = database.db;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(types: readonly string[]) => void>();
 
   async function append(
     streamId: string,
@@ -61,7 +61,10 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
         throw new InvalidAppendError('events', 'an event id is already used by another event');
       throw error;
     }
-    for (const wake of listeners) wake();
+    if (listeners.size > 0) {
+      const types = [...new Set(valid.events.map((e) => e.type))];
+      for (const wake of listeners) wake(types);
+    }
     return result;
   }
 
@@ -153,11 +156,14 @@ async function callAppend(db: Kysely<Tables>, valid: ValidAppend): Promise<Appen
   const expected = typeof valid.expected === 'number' ? valid.expected : null;
   const e = valid.events;
   const tenant = e.every((event) => event.tenantId === e[0]?.tenantId) ? (e[0]?.tenantId ?? null) : null;
-  const { rows } = await sql<{ last_revision: string; last_position: string }>`
+  // Data and metadata are JSON texts already: joined into one JSON array each (see migration 0021).
+  // A fixed text, so the PostgreSQL driver sends it as a named prepared statement.
+  const { rows } = await sql<{ last_revision: string; last_position: string }>`/* prepared:warden_append */
     select * from warden_append(
-      ${valid.streamId}, ${mode}, ${expected},
+      ${valid.streamId}::text, ${mode}::text, ${expected}::bigint,
       ${e.map((x) => x.id)}::uuid[], ${e.map((x) => x.type)}::text[],
-      ${e.map((x) => x.data)}::json[], ${e.map((x) => x.metadata)}::json[], ${tenant})`.execute(db);
+      ${`[${e.map((x) => x.data).join(',')}]`}::json, ${`[${e.map((x) => x.metadata).join(',')}]`}::json,
+      ${tenant}::text)`.execute(db);
   const row = rows[0]!;
   return { revision: Number(row.last_revision), position: BigInt(row.last_position) };
 }

@@ -1,0 +1,39 @@
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import type { Pool, PoolClient } from 'pg';
+
+/**
+ * A statement whose text opens with `/* prepared:<name> *\/` goes to the server as a named prepared
+ * statement: parsed and planned once per connection, then only bound and executed. Kysely sends every
+ * statement unnamed (parse, plan, execute each time), which for the event store's append cost as much
+ * server time as the append itself. Only fixed texts carry the mark (a name must always mean the same
+ * text on a connection); PGlite ignores the comment.
+ */
+const MARK = /^\/\* prepared:([a-z_][a-z0-9_]*) \*\//;
+
+/** `pool` as kysely's PostgreSQL dialect takes it, sending marked statements as named ones. */
+export function withPreparedStatements(pool: Pool): PostgresPool {
+  // Kysely keeps one connection object per client it is handed: hand it the same wrapper each time.
+  const wrappers = new WeakMap<PoolClient, PostgresPoolClient>();
+  const wrap = (client: PoolClient): PostgresPoolClient => {
+    const query = (text: unknown, values?: readonly unknown[]) => {
+      if (typeof text !== 'string') return client.query(text as never);
+      const name = MARK.exec(text)?.[1];
+      return name
+        ? client.query({ name, text, values: [...(values ?? [])] })
+        : client.query(text, [...(values ?? [])]);
+    };
+    return { query: query as unknown as PostgresPoolClient['query'], release: () => client.release() };
+  };
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let wrapper = wrappers.get(client);
+      if (!wrapper) {
+        wrapper = wrap(client);
+        wrappers.set(client, wrapper);
+      }
+      return wrapper;
+    },
+    end: () => pool.end(),
+  };
+}
