@@ -40,6 +40,11 @@ export interface ImportResult {
   changed: number;
   withdrawn: number;
   errors: { file: string; error: string }[];
+  /**
+   * Why reading the source stopped early (an archive refused or broken midway). What was stored
+   * before stays and is recorded as this import, so monitoring sees it; the rest is not read.
+   */
+  aborted?: string;
 }
 
 /**
@@ -101,17 +106,22 @@ export async function importAdvisories(
       }
     });
   };
-  for await (const entry of records) {
-    if (!entry.ok) {
-      result.errors.push({ file: entry.file, error: entry.error });
-      continue;
+  try {
+    for await (const entry of records) {
+      if (!entry.ok) {
+        result.errors.push({ file: entry.file, error: entry.error });
+        continue;
+      }
+      const item = entry.record;
+      if (npmNamesOf(item).length === 0) continue;
+      result.total++;
+      if (isWithdrawn(item)) result.withdrawn++;
+      batch.push(item);
+      if (batch.length >= 500) await flush();
     }
-    const item = entry.record;
-    if (npmNamesOf(item).length === 0) continue;
-    result.total++;
-    if (isWithdrawn(item)) result.withdrawn++;
-    batch.push(item);
-    if (batch.length >= 500) await flush();
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_OSV_ARCHIVE') throw error;
+    result.aborted = (error as Error).message.slice(0, 2000);
   }
   await flush();
   // An import that changed nothing is no new data version.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EventStoreDBClient } from '@eventstore/db-client';
+import { KurrentDBClient } from '@kurrent/kurrentdb-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventStoreDbEventStore, runCompetingConsumer } from '../../src/eventstore/kurrentdb/index.ts';
 import { normaliseConnectionString } from '../../src/eventstore/kurrentdb/mapping.ts';
@@ -29,10 +29,10 @@ describe.runIf(Boolean(url))('eventstoredb', () => {
   });
 
   describe('competing consumers over a persistent subscription', () => {
-    let client: EventStoreDBClient;
+    let client: KurrentDBClient;
     let store: EventStore;
     beforeAll(() => {
-      client = EventStoreDBClient.connectionString(normaliseConnectionString(url!));
+      client = KurrentDBClient.connectionString(normaliseConnectionString(url!));
       store = eventStoreDbEventStore(client);
     });
     afterAll(async () => {

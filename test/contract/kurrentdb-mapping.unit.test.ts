@@ -11,7 +11,7 @@ import {
   STREAM_EXISTS,
   UnavailableError,
   WrongExpectedVersionError,
-} from '@eventstore/db-client';
+} from '@kurrent/kurrentdb-client';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SubscriptionFeed } from '../../src/eventstore/kurrentdb/feed.ts';
@@ -192,12 +192,13 @@ describe('events', () => {
     expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
-  it('accepts KurrentDB connection strings on the 6.2.1 client', () => {
-    expect(normaliseConnectionString('kurrentdb://127.0.0.1:2113?tls=false')).toBe(
-      'esdb://127.0.0.1:2113?tls=false',
+  it('rewrites EventStoreDB connection strings to the KurrentDB scheme the client reads without a warning', () => {
+    expect(normaliseConnectionString('esdb://127.0.0.1:2113?tls=false')).toBe(
+      'kurrentdb://127.0.0.1:2113?tls=false',
     );
-    expect(normaliseConnectionString('kurrent+discover://a:2113')).toBe('esdb+discover://a:2113');
-    expect(normaliseConnectionString('esdb://h:2113')).toBe('esdb://h:2113');
+    expect(normaliseConnectionString('ESDB+discover://a:2113')).toBe('kurrentdb+discover://a:2113');
+    expect(normaliseConnectionString('kurrentdb://h:2113')).toBe('kurrentdb://h:2113');
+    expect(normaliseConnectionString('kurrent+discover://h:2113')).toBe('kurrent+discover://h:2113');
   });
 });
 

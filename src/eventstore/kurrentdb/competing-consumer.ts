@@ -2,9 +2,9 @@ import {
   DISPATCH_TO_SINGLE,
   END,
   ErrorType,
-  type EventStoreDBClient,
   eventTypeFilter,
   excludeSystemEvents,
+  type KurrentDBClient,
   PARK,
   type PersistentSubscriptionToAllResolvedEvent,
   type PersistentSubscriptionToStreamResolvedEvent,
@@ -14,7 +14,7 @@ import {
   RETRY,
   ROUND_ROBIN,
   START,
-} from '@eventstore/db-client';
+} from '@kurrent/kurrentdb-client';
 import PQueue from 'p-queue';
 import type { RecordedEvent } from '../port.ts';
 import { SubscriptionFeed } from './feed.ts';
@@ -57,7 +57,7 @@ const STRATEGIES = { 'round-robin': ROUND_ROBIN, pinned: PINNED, 'dispatch-to-si
  * settings (change them with the server's tools), so every worker can call this at start.
  */
 export async function ensureConsumerGroup(
-  client: EventStoreDBClient,
+  client: KurrentDBClient,
   options: Pick<CompetingConsumerOptions, 'group' | 'source' | 'maxRetries' | 'startFrom' | 'strategy'>,
 ): Promise<void> {
   const common = {
@@ -98,7 +98,7 @@ export async function ensureConsumerGroup(
  * (the caller restarts it; the server kept the group's position).
  */
 export async function runCompetingConsumer(
-  client: EventStoreDBClient,
+  client: KurrentDBClient,
   options: CompetingConsumerOptions,
 ): Promise<void> {
   await ensureConsumerGroup(client, options);

@@ -1,4 +1,4 @@
-import type { Position, ReadableSubscription } from '@eventstore/db-client';
+import type { Position, ReadableSubscription } from '@kurrent/kurrentdb-client';
 
 /** What a subscription produced, in the order the server sent it. */
 export type FeedItem<E> =

@@ -1,11 +1,11 @@
 /**
- * Pure translations between Warden's event store port and `@eventstore/db-client` 6.2.1: positions,
+ * Pure translations between Warden's event store port and `@kurrent/kurrentdb-client` 1.3.1: positions,
  * expected revisions, errors and events. No I/O here, so every rule is unit-tested without a server.
  */
 import { createHash } from 'node:crypto';
 import {
   ANY,
-  type AppendExpectedRevision,
+  type AppendStreamState,
   ErrorType,
   type AppendResult as EsdbAppendResult,
   type RecordedEvent as EsdbRecordedEvent,
@@ -16,7 +16,7 @@ import {
   type ReadPosition,
   START,
   STREAM_EXISTS,
-} from '@eventstore/db-client';
+} from '@kurrent/kurrentdb-client';
 import {
   type EventMetadata,
   type ExpectedRevision,
@@ -80,7 +80,7 @@ export function readStartFor(after: bigint): ReadPosition {
   return after > 0n ? toEsdbPosition(after) : START;
 }
 
-export function toEsdbExpected(expected: ExpectedRevision): AppendExpectedRevision {
+export function toEsdbExpected(expected: ExpectedRevision): AppendStreamState {
   switch (expected) {
     case 'any':
       return ANY;
@@ -93,7 +93,7 @@ export function toEsdbExpected(expected: ExpectedRevision): AppendExpectedRevisi
   }
 }
 
-/** `nextExpectedRevision` / `actualVersion` as the port's actual revision. */
+/** `nextExpectedRevision` / `actualState` as the port's actual revision. */
 export function toActualRevision(current: bigint | string | undefined): number | 'no_stream' {
   if (typeof current !== 'bigint' || current < 0n) return 'no_stream';
   return Number(current);
@@ -101,7 +101,8 @@ export function toActualRevision(current: bigint | string | undefined): number |
 
 interface ClientErrorShape {
   type?: unknown;
-  actualVersion?: bigint | string;
+  /** The stream's revision when an append's expectation failed (`actualVersion` before the rename). */
+  actualState?: bigint | string;
   maxAppendSize?: number;
 }
 
@@ -112,7 +113,7 @@ interface ClientErrorShape {
 export function mapAppendError(error: unknown, valid: Pick<ValidAppend, 'streamId' | 'expected'>): unknown {
   const e = (typeof error === 'object' && error !== null ? error : {}) as ClientErrorShape;
   if (e.type === ErrorType.WRONG_EXPECTED_VERSION) {
-    return new WrongExpectedRevisionError(valid.streamId, valid.expected, toActualRevision(e.actualVersion));
+    return new WrongExpectedRevisionError(valid.streamId, valid.expected, toActualRevision(e.actualState));
   }
   if (e.type === ErrorType.MAXIMUM_APPEND_SIZE_EXCEEDED) {
     return new InvalidAppendError(
@@ -206,12 +207,13 @@ export function typesRegex(types: readonly string[]): string {
 }
 
 /**
- * `@eventstore/db-client` 6.2.1 parses `esdb://` and `esdb+discover://` only; KurrentDB's
- * `kurrentdb://` / `kurrent://` strings have the same shape.
+ * `@kurrent/kurrentdb-client` 1.3.1 reads `kurrentdb://` (and `kurrent://`, `kdb://`); it still takes
+ * the older `esdb://` / `esdb+discover://` but prints a deprecation warning on the console for each
+ * client, bypassing the logger. Same shape, so the old scheme is rewritten to the new one.
  */
 export function normaliseConnectionString(url: string): string {
-  return url.replace(/^(?:kurrentdb|kurrent)(\+discover)?:\/\//i, (_, discover: string | undefined) =>
-    discover ? 'esdb+discover://' : 'esdb://',
+  return url.replace(/^esdb(\+discover)?:\/\//i, (_, discover: string | undefined) =>
+    discover ? 'kurrentdb+discover://' : 'kurrentdb://',
   );
 }
 

@@ -1,16 +1,16 @@
 import {
-  type AppendExpectedRevision,
+  type AppendStreamState,
   BACKWARDS,
   END,
   ErrorType,
   type AppendResult as EsdbAppendResult,
   type EventData,
-  EventStoreDBClient,
   FORWARDS,
   jsonEvent,
+  KurrentDBClient,
   NO_STREAM,
   START,
-} from '@eventstore/db-client';
+} from '@kurrent/kurrentdb-client';
 import {
   type AppendOptions,
   type AppendResult,
@@ -69,18 +69,18 @@ const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 10_000;
 
 /**
- * The EventStoreDB/KurrentDB adapter on `@eventstore/db-client` 6.2.1 (servers 22.10+; 23.10+ for
+ * The EventStoreDB/KurrentDB adapter on `@kurrent/kurrentdb-client` 1.3.1 (servers 22.10+; 23.10+ for
  * the server's caught-up signal). Global positions are `$all` commit positions (see
  * `toGlobalPosition`). Given a connection string (`esdb://…`, `kurrentdb://…`) the store owns the
  * client and `close()` disposes it; given a client, the caller keeps it.
  */
 export function eventStoreDbEventStore(
-  connection: EventStoreDBClient | string,
+  connection: KurrentDBClient | string,
   options: EventStoreDbOptions = {},
 ): EventStore {
   const ownsClient = typeof connection === 'string';
   const client = ownsClient
-    ? EventStoreDBClient.connectionString(normaliseConnectionString(connection))
+    ? KurrentDBClient.connectionString(normaliseConnectionString(connection))
     : connection;
   const uniqueEventIds = options.uniqueEventIds ?? true;
   const attempts = Math.max(1, options.appendAttempts ?? 3);
@@ -90,11 +90,11 @@ export function eventStoreDbEventStore(
   async function appendOnce(
     streamId: string,
     events: EventData[],
-    expectedRevision: AppendExpectedRevision,
+    streamState: AppendStreamState,
   ): Promise<EsdbAppendResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await client.appendToStream(streamId, events, { expectedRevision });
+        return await client.appendToStream(streamId, events, { streamState });
       } catch (error) {
         // ESDB drops a duplicate write whose original is not yet replicated and lets it time out:
         // repeating it with the same ids is the documented way to get the original's answer.

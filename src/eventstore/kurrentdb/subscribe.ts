@@ -1,10 +1,10 @@
 import {
   type AllStreamResolvedEvent,
-  type EventStoreDBClient,
   eventTypeFilter,
   excludeSystemEvents,
   type Filter,
-} from '@eventstore/db-client';
+  type KurrentDBClient,
+} from '@kurrent/kurrentdb-client';
 import type { RecordedEvent, SubscribeOptions } from '../port.ts';
 import { SubscriptionFeed } from './feed.ts';
 import { isSystemEvent, readStartFor, toGlobalPosition, toRecordedEvent, typesRegex } from './mapping.ts';
@@ -22,7 +22,7 @@ import { lastRecordPosition, newestVisiblePosition } from './reads.ts';
  * dropped connection ends it with the client's error, and the caller resumes from its checkpoint.
  */
 export async function* subscribeAll(
-  client: EventStoreDBClient,
+  client: KurrentDBClient,
   options: SubscribeOptions,
   track: (feed: SubscriptionFeed<AllStreamResolvedEvent>) => () => void,
 ): AsyncGenerator<RecordedEvent> {

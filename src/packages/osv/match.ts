@@ -1,6 +1,6 @@
 import semver from 'semver';
 import type { Finding, Severity } from '../../commands/packages/index.ts';
-import { cvss3BaseScore, severityOfScore } from './cvss.ts';
+import { CVSS_TYPES, cvssBaseScore, severityOfScore } from './cvss.ts';
 import type { OsvRecord } from './record.ts';
 
 type Event = {
@@ -89,13 +89,17 @@ const ratings: Record<string, Severity> = {
   LOW: 'low',
 };
 
-/** Severity: from a CVSS v3 vector's base score, else the advisory's own rating, else medium. */
+/**
+ * Severity: from the base score of the newest CVSS vector the advisory carries (v4, then v3, then
+ * v2), else the advisory's own rating, else medium.
+ */
 export function severityOf(record: OsvRecord): Severity {
   if (isMalicious(record)) return 'critical';
-  for (const s of record.severity ?? []) {
-    if (s.type === 'CVSS_V3') {
-      const score = cvss3BaseScore(s.score);
-      if (score !== undefined) return severityOfScore(score);
+  for (const type of CVSS_TYPES) {
+    for (const s of record.severity ?? []) {
+      if (s.type !== type) continue;
+      const score = cvssBaseScore(type, s.score);
+      if (score !== undefined) return severityOfScore(score, type);
     }
   }
   const own = (record.database_specific as { severity?: unknown } | undefined)?.severity;
