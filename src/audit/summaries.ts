@@ -196,6 +196,10 @@ export const summaries: Readonly<Record<string, Summary>> = {
   WorkspaceRouteWithdrawn: (d) => `Workspace ${f(d, 'workspaceId')}: route withdrawn`,
   WorkspaceContainerRemoved: (d) => `Workspace ${f(d, 'workspaceId')}: container removed`,
   WorkspaceDeleted: (d) => `Workspace ${f(d, 'workspaceId')} deleted`,
+  UploadStarted: (d) =>
+    `Upload ${f(d, 'uploadId')} of ${f(d, 'fileName')} (${f(d, 'size')} bytes) to agent ${f(d, 'agentId')} started by ${f(d, 'by')}`,
+  UploadCompleted: (d) => `Upload ${f(d, 'uploadId')} completed: ${f(d, 'path')}`,
+  UploadFailed: (d) => `Upload ${f(d, 'uploadId')} failed: ${f(d, 'reason')}`,
   AdvisoriesImported: (d) =>
     `Advisory data imported: ${f(d, 'total')} records, ${f(d, 'changed')} new or changed, ${f(d, 'withdrawn')} withdrawn`,
 };

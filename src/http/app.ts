@@ -235,12 +235,14 @@ export function createApp(deps: AppDeps) {
         }),
     );
     // It bounds the handler until it returns its response; a streamed body (an export) then flows freely.
-    app.use('/v1/*', limit);
+    // An upload's PATCH lasts as long as its bytes take to arrive: it has no deadline of its own.
+    app.use('/v1/*', except('/v1/uploads/*', limit));
   }
   // A lockfile may be far larger than any other body: its route has its own limit. OAuth endpoints take forms.
   app.use('/v1/package-requests', lockfileBody);
   app.use('/oauth/*', form);
-  app.use('*', except(['/v1/package-requests', '/oauth/*'], body));
+  // Upload bodies are bytes, streamed on to an agent, never read whole here.
+  app.use('*', except(['/v1/package-requests', '/oauth/*', '/v1/uploads/*'], body));
 
   // Who and where: the tenant (platform routes may name none), then the caller, then the caller's rate limit.
   const reserved = reservedHosts(deps.config);

@@ -10,6 +10,7 @@ export {
   type CreateContainerRequest,
   enrolAgent,
 } from './client/agent-client.ts';
+export { type AgentUploadProgress, type AgentUploads, agentUploads } from './client/agent-uploads.ts';
 export type { ContainerEngine, ContainerInfo, ContainerSpec } from './docker/port.ts';
 export { ContainerEngineError } from './docker/port.ts';
 export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
@@ -23,3 +24,4 @@ export {
 export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
 export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';
+export { AgentDataStore, type RecordedUpload } from './uploads/agent-datastore.ts';

@@ -9,11 +9,18 @@ export const SIGNATURE_HEADERS = {
   signature: 'x-warden-signature',
 } as const;
 
+/**
+ * Signed in place of the body's digest by a call that streams its body (an upload's bytes): the
+ * signature still covers method, path, timestamp and nonce, and the bytes are checked by the
+ * SHA-256 declared in the (fully signed) call that created the upload.
+ */
+export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+
 export interface SignedParts {
   method: string;
   /** Path with its query string, as sent (`/v1/containers?label=a`). */
   target: string;
-  body: Uint8Array;
+  body: Uint8Array | typeof UNSIGNED_PAYLOAD;
   /** Seconds since the epoch. */
   timestamp: number;
   nonce: string;
@@ -25,7 +32,7 @@ export function canonicalRequest(parts: SignedParts): string {
     'WARDEN-AGENT-HMAC-SHA256',
     parts.method.toUpperCase(),
     parts.target,
-    bytesToHex(sha256(parts.body)),
+    typeof parts.body === 'string' ? parts.body : bytesToHex(sha256(parts.body)),
     String(parts.timestamp),
     parts.nonce,
   ].join('\n');
@@ -49,7 +56,7 @@ export function signatureMatches(key: Uint8Array, parts: SignedParts, presented:
 /** The headers for a request signed now with a fresh nonce. */
 export function signatureHeaders(
   key: Uint8Array,
-  request: { method: string; target: string; body: Uint8Array },
+  request: { method: string; target: string; body: Uint8Array | typeof UNSIGNED_PAYLOAD },
   now: Date,
 ): Record<string, string> {
   const timestamp = Math.floor(now.getTime() / 1000);

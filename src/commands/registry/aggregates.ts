@@ -13,6 +13,7 @@ import { issueDecider, projectDecider, savedFiltersDecider } from '../tracker/in
 import {
   agentDecider,
   quotaDecider,
+  uploadsDecider,
   workspaceDecider,
   workspaceSettingsDecider,
 } from '../workspaces/index.ts';
@@ -85,6 +86,7 @@ export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('workspaces.Workspace', workspaceDecider),
   aggregate('workspaces.Quota', quotaDecider),
   aggregate('workspaces.Settings', workspaceSettingsDecider),
+  aggregate('workspaces.Uploads', uploadsDecider),
   aggregate('tools.Execution', executionDecider, { snapshots: true }),
   aggregate('tools.Targets', targetsDecider, { snapshots: true }),
 ];

@@ -20,6 +20,13 @@ export const LimitOverrides = z.strictObject({
   toolConcurrency: rate,
   workspaces: capped,
   apiRatePerMinute: rate,
+  uploadBytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 50)
+    .nullable()
+    .optional(),
 });
 export type LimitOverrides = z.infer<typeof LimitOverrides>;
 

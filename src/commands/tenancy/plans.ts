@@ -16,6 +16,8 @@ export interface Plan {
   workspaces: number | null;
   /** Requests per minute for the tenant's API clients. */
   apiRatePerMinute: number;
+  /** Bytes the tenant's unfinished uploads may declare at once (so also the largest one upload). */
+  uploadBytes: number | null;
 }
 
 /** Plans are data: limits live here and nowhere else. */
@@ -29,6 +31,7 @@ export const plans: Readonly<Record<PlanId, Plan>> = {
     toolConcurrency: 1,
     workspaces: 1,
     apiRatePerMinute: 120,
+    uploadBytes: 1024 ** 3,
   },
   basic: {
     id: 'basic',
@@ -39,6 +42,7 @@ export const plans: Readonly<Record<PlanId, Plan>> = {
     toolConcurrency: 2,
     workspaces: 5,
     apiRatePerMinute: 600,
+    uploadBytes: 10 * 1024 ** 3,
   },
   premium: {
     id: 'premium',
@@ -49,6 +53,7 @@ export const plans: Readonly<Record<PlanId, Plan>> = {
     toolConcurrency: 4,
     workspaces: 50,
     apiRatePerMinute: 3000,
+    uploadBytes: 100 * 1024 ** 3,
   },
   enterprise: {
     id: 'enterprise',
@@ -59,5 +64,6 @@ export const plans: Readonly<Record<PlanId, Plan>> = {
     toolConcurrency: 8,
     workspaces: null,
     apiRatePerMinute: 20_000,
+    uploadBytes: 1024 ** 4,
   },
 };

@@ -48,6 +48,23 @@ export type WorkspaceStatus = z.infer<typeof WorkspaceStatus>;
 export const ProvisioningStep = z.enum(['place', 'create', 'start', 'route', 'ready', 'stop', 'delete']);
 export type ProvisioningStep = z.infer<typeof ProvisioningStep>;
 
+/**
+ * A file name as the agent's store keeps it: one path segment, no "." or ".." and no separators or
+ * control characters, so no name can leave the upload's folder.
+ */
+export const UploadFileName = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine(
+    (name) => ![...name].some((char) => char === '/' || char === '\\' || char < ' ' || char === '\u007f'),
+    'must be a file name: no "/", "\\" or control characters',
+  )
+  .refine((name) => name !== '.' && name !== '..', 'must not be "." or ".."');
+export const Sha256Hex = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest, 64 lowercase hex digits');
+
 const at = z.iso.datetime();
 /** Who did it: a user id, or `process:<name>` for a process manager. */
 const by = z.string().min(1).max(200);
@@ -165,6 +182,26 @@ export const workspacesEventSchemas = {
   WorkspaceRouteWithdrawn: z.object({ ...workspace, at }),
   WorkspaceContainerRemoved: z.object({ ...workspace, at }),
   WorkspaceDeleted: z.object({ ...workspace, at }),
+  /** A resumable upload to an agent's store began: its declared size holds part of the plan's `uploadBytes`. */
+  UploadStarted: z.object({
+    uploadId: z.uuid(),
+    tenantId: z.uuid(),
+    agentId: z.uuid(),
+    fileName: UploadFileName,
+    size: z.number().int().min(0),
+    sha256: Sha256Hex,
+    by,
+    at,
+  }),
+  /** Every byte arrived and their SHA-256 matched the declared one: the file is in the agent's store. */
+  UploadCompleted: z.object({
+    uploadId: z.uuid(),
+    tenantId: z.uuid(),
+    path: z.string().min(1).max(1000),
+    at,
+  }),
+  /** The upload was refused or given up (checksum mismatch, too many bytes, cancelled): its bytes are deleted. */
+  UploadFailed: z.object({ uploadId: z.uuid(), tenantId: z.uuid(), reason: z.string().max(500), at }),
 } as const;
 
 type Schemas = typeof workspacesEventSchemas;
@@ -180,12 +217,14 @@ export type SettingsEvent = Extract<
   WorkspacesEvent,
   { type: `WorkspaceOnApproval${string}` | 'WorkspaceLossPolicySet' }
 >;
-export type WorkspaceEvent = Exclude<WorkspacesEvent, AgentEvent | SlotEvent | SettingsEvent>;
+export type UploadEvent = Extract<WorkspacesEvent, { type: `Upload${string}` }>;
+export type WorkspaceEvent = Exclude<WorkspacesEvent, AgentEvent | SlotEvent | SettingsEvent | UploadEvent>;
 
 export const agentStreamId = (agentId: string) => `workspaces.Agent-${agentId}`;
 export const workspaceStreamId = (workspaceId: string) => `workspaces.Workspace-${workspaceId}`;
 export const quotaStreamId = (tenantId: string) => `workspaces.Quota-${tenantId}`;
 export const settingsStreamId = (tenantId: string) => `workspaces.Settings-${tenantId}`;
+export const uploadsStreamId = (tenantId: string) => `workspaces.Uploads-${tenantId}`;
 
 /** Validates events against their stored contract, as `decide` returns them. */
 export const checkEvents = <E extends WorkspacesEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>

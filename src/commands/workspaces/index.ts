@@ -10,8 +10,12 @@ export {
   quotaStreamId,
   Resources,
   type SettingsEvent,
+  Sha256Hex,
   type SlotEvent,
   settingsStreamId,
+  type UploadEvent,
+  UploadFileName,
+  uploadsStreamId,
   type WorkspaceEvent,
   WorkspaceStatus,
   type WorkspacesEvent,
@@ -48,6 +52,15 @@ export {
   type WorkspaceSettingsState,
   workspaceSettingsDecider,
 } from './settings.ts';
+export { completeUpload, failUpload, findUpload, startUpload } from './upload-handle.ts';
+export {
+  bytesInFlight,
+  type UploadRecord,
+  type UploadStatus,
+  type UploadsCommand,
+  type UploadsState,
+  uploadsDecider,
+} from './uploads.ts';
 export {
   containerNameOf,
   type WorkspaceActor,

@@ -46,6 +46,7 @@ const limitFields = {
   tool_concurrency: 'toolConcurrency',
   workspaces: 'workspaces',
   api_rate_per_minute: 'apiRatePerMinute',
+  upload_bytes: 'uploadBytes',
 } as const satisfies Record<string, keyof Limits>;
 
 const capped = z.number().int().min(0).max(1_000_000_000).nullable();
@@ -58,6 +59,13 @@ const LimitsBody = z
     tool_concurrency: rate.optional(),
     workspaces: capped.optional(),
     api_rate_per_minute: rate.optional(),
+    upload_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 50)
+      .nullable()
+      .optional(),
   })
   .meta({
     description:
@@ -71,6 +79,7 @@ const LimitsView = z
     tool_concurrency: z.number().int(),
     workspaces: z.number().int().nullable(),
     api_rate_per_minute: z.number().int(),
+    upload_bytes: z.number().int().nullable(),
   })
   .meta({ id: 'TenantLimits', description: 'The limits that hold (null: unlimited)' });
 const LimitsWritten = z.object({
@@ -89,6 +98,7 @@ const viewOf = (limits: Limits): z.infer<typeof LimitsView> => ({
   tool_concurrency: limits.toolConcurrency,
   workspaces: limits.workspaces,
   api_rate_per_minute: limits.apiRatePerMinute,
+  upload_bytes: limits.uploadBytes,
 });
 
 function overridesView(overrides: LimitOverrides): z.infer<typeof LimitsBody> {

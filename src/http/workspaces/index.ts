@@ -8,6 +8,7 @@ import { readTables, validationHook } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
 import { agentRoutes } from './agents.ts';
 import { settingsRoutes } from './settings.ts';
+import { uploadRoutes } from './uploads.ts';
 import { workspaceRoutes } from './workspaces.ts';
 
 export interface WorkspacesRouteDeps {
@@ -37,7 +38,14 @@ export function workspacesRoutes(deps: WorkspacesRouteDeps) {
     ['/v1/workspaces', '/v1/workspaces/*'],
     requirePermission('workspaces:use', 'workspaces:view', 'workspaces:manage'),
   );
+  // Uploads into an agent's store: operators and up (members may not); OPTIONS (tus discovery) is open.
+  app.on(
+    ['GET', 'POST', 'PATCH', 'DELETE'],
+    ['/v1/uploads', '/v1/uploads/*'],
+    requirePermission('workspaces:view', 'workspaces:manage'),
+  );
   app.route('/', agentRoutes(full));
+  app.route('/', uploadRoutes(full));
   app.route('/', settingsRoutes(full));
   app.route('/', workspaceRoutes(full));
   return app;

@@ -16,4 +16,6 @@ export interface AgentAppDeps {
   publishHost: string;
   stats: () => Promise<HostStats>;
   logger: Logger;
+  /** The agent's work folder: uploads arrive in `uploads/` and are kept in `store/`. */
+  workDir: string;
 }

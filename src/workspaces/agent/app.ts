@@ -6,6 +6,8 @@ import { enrolRoutes } from './enrol.ts';
 import { hostRoutes } from './host.ts';
 import { AgentRefusal, ENGINE_STATUS, invalid, problemOf } from './problems.ts';
 import { NonceLedger, requireSignature } from './request-auth.ts';
+import { UploadStore } from './upload-store.ts';
+import { streamsUploadBody, uploadRoutes } from './uploads.ts';
 
 export { AGENT_API_VERSION, type AgentAppDeps } from './app-deps.ts';
 
@@ -48,11 +50,18 @@ export function agentApp(deps: AgentAppDeps) {
   );
   app.use(
     '/v1/*',
-    requireSignature({ key: () => key, clock: deps.clock, maxSkewSeconds: deps.maxSkewSeconds, nonces }),
+    requireSignature({
+      key: () => key,
+      clock: deps.clock,
+      maxSkewSeconds: deps.maxSkewSeconds,
+      nonces,
+      streamsBody: streamsUploadBody,
+    }),
   );
 
   app.route('/', hostRoutes(deps));
   app.route('/', containerRoutes(deps));
+  app.route('/', uploadRoutes(new UploadStore(deps.workDir)));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -37,6 +37,7 @@ export async function agentCommand(
     publishHost: config.WARDEN_AGENT_PUBLISH_HOST,
     stats: () => hostStats(config.WARDEN_AGENT_WORK_DIR),
     logger,
+    workDir: config.WARDEN_AGENT_WORK_DIR,
   });
   const server = await listen(app.fetch, {
     port: config.WARDEN_AGENT_PORT,

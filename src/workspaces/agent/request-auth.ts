@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { SIGNATURE_HEADERS, signatureMatches } from '../signing.ts';
+import { SIGNATURE_HEADERS, signatureMatches, UNSIGNED_PAYLOAD } from '../signing.ts';
 
 /** Nonces seen within the skew window; a second use of one is a replay. */
 export class NonceLedger {
@@ -24,6 +24,11 @@ export interface RequestAuthOptions {
   clock: () => Date;
   maxSkewSeconds: number;
   nonces: NonceLedger;
+  /**
+   * Requests whose body streams (an upload's bytes): signed over `UNSIGNED-PAYLOAD` instead of the
+   * body's digest, and the body is left unread for the handler.
+   */
+  streamsBody?: (method: string, pathname: string) => boolean;
 }
 
 function refuse(reason: string, detail: string): Response {
@@ -63,7 +68,9 @@ export function requireSignature(options: RequestAuthOptions): MiddlewareHandler
       );
     }
     const url = new URL(c.req.url);
-    const body = new Uint8Array(await c.req.arrayBuffer());
+    const body: Uint8Array | typeof UNSIGNED_PAYLOAD = options.streamsBody?.(c.req.method, url.pathname)
+      ? UNSIGNED_PAYLOAD
+      : new Uint8Array(await c.req.arrayBuffer());
     const parts = { method: c.req.method, target: url.pathname + url.search, body, timestamp, nonce };
     if (!signatureMatches(key, parts, signature))
       return refuse('bad-signature', 'the signature does not match');

@@ -1,0 +1,121 @@
+import type { Decider } from '../kernel/index.ts';
+import { conflict, invalid, notFound, quotaExceeded } from '../kernel/index.ts';
+import { checkEvents, type UploadEvent } from './events.ts';
+
+export type UploadStatus = 'uploading' | 'completed' | 'failed';
+
+export interface UploadRecord {
+  uploadId: string;
+  agentId: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  by: string;
+  startedAt: string;
+  status: UploadStatus;
+  /** Where the agent keeps the finished file (once completed). */
+  path?: string;
+  reason?: string;
+}
+
+/**
+ * A tenant's uploads: one stream per tenant, so every start decides against the bytes all unfinished
+ * uploads have declared, with the expected revision: concurrent starts cannot together pass the plan's
+ * `uploadBytes`.
+ */
+export interface UploadsState {
+  uploads: Record<string, UploadRecord>;
+}
+
+export type UploadsCommand =
+  | {
+      type: 'StartUpload';
+      tenantId: string;
+      uploadId: string;
+      agentId: string;
+      fileName: string;
+      size: number;
+      sha256: string;
+      by: string;
+      /** The plan's `uploadBytes` (null: unlimited). */
+      limit: number | null;
+      at: string;
+    }
+  | { type: 'CompleteUpload'; tenantId: string; uploadId: string; path: string; at: string }
+  | { type: 'FailUpload'; tenantId: string; uploadId: string; reason: string; at: string };
+
+const initialState = (): UploadsState => ({ uploads: {} });
+
+/** The bytes the tenant's unfinished uploads have declared. */
+export function bytesInFlight(state: UploadsState): number {
+  let total = 0;
+  for (const upload of Object.values(state.uploads)) if (upload.status === 'uploading') total += upload.size;
+  return total;
+}
+
+function decide(command: UploadsCommand, state: UploadsState): UploadEvent[] {
+  return checkEvents(decideUnchecked(command, state), invalid);
+}
+
+function decideUnchecked(command: UploadsCommand, state: UploadsState): UploadEvent[] {
+  const known = state.uploads[command.uploadId];
+  switch (command.type) {
+    case 'StartUpload': {
+      if (known) throw conflict(`upload ${command.uploadId} already exists`);
+      const used = bytesInFlight(state);
+      if (command.limit !== null && used + command.size > command.limit) {
+        throw quotaExceeded(
+          { name: 'upload_bytes', limit: command.limit, resetAt: null, retryAfterSeconds: null },
+          `the plan's upload_bytes quota is ${command.limit} bytes; unfinished uploads hold ${used} and this one declares ${command.size}`,
+        );
+      }
+      const { type: _, limit: __, ...data } = command;
+      return [{ type: 'UploadStarted', data }];
+    }
+    case 'CompleteUpload': {
+      if (!known) throw notFound('upload');
+      if (known.status === 'completed') return [];
+      if (known.status === 'failed') throw conflict(`the upload failed: ${known.reason ?? ''}`);
+      const { type: _, ...data } = command;
+      return [{ type: 'UploadCompleted', data }];
+    }
+    case 'FailUpload': {
+      if (!known) throw notFound('upload');
+      if (known.status !== 'uploading') return [];
+      const { type: _, ...data } = command;
+      return [{ type: 'UploadFailed', data }];
+    }
+  }
+}
+
+function evolve(state: UploadsState, event: UploadEvent): UploadsState {
+  const uploads = state.uploads;
+  switch (event.type) {
+    case 'UploadStarted': {
+      const { tenantId: _, at, ...rest } = event.data;
+      return {
+        uploads: { ...uploads, [rest.uploadId]: { ...rest, startedAt: at, status: 'uploading' } },
+      };
+    }
+    case 'UploadCompleted': {
+      const known = uploads[event.data.uploadId];
+      if (!known) return state;
+      return {
+        uploads: { ...uploads, [known.uploadId]: { ...known, status: 'completed', path: event.data.path } },
+      };
+    }
+    case 'UploadFailed': {
+      const known = uploads[event.data.uploadId];
+      if (!known) return state;
+      return {
+        uploads: { ...uploads, [known.uploadId]: { ...known, status: 'failed', reason: event.data.reason } },
+      };
+    }
+  }
+}
+
+export const uploadsDecider: Decider<UploadsCommand, UploadEvent, UploadsState> = {
+  initialState,
+  decide,
+  evolve,
+};

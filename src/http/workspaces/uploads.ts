@@ -1,0 +1,278 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { MemoryLocker, Metadata, Server } from '@tus/server';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { isDomainError } from '../../commands/kernel/index.ts';
+import { tenantLimits } from '../../commands/tenancy/index.ts';
+import {
+  completeUpload,
+  failUpload,
+  findAgent,
+  findUpload,
+  Sha256Hex,
+  startUpload,
+  UploadFileName,
+  type UploadRecord,
+} from '../../commands/workspaces/index.ts';
+import { AgentCallError, AgentDataStore, type AgentUploads, agentUploads } from '../../workspaces/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse, RequestError, validationHook, zodFieldErrors } from '../kit/index.ts';
+import { type WorkspacesDeps, workspacesContext } from './context.ts';
+
+/** What `Upload-Metadata` must carry (each value base64, as tus sends it). */
+const UploadTarget = z.object({
+  filename: UploadFileName,
+  sha256: Sha256Hex,
+  agent: z.uuid(),
+});
+const UPLOAD_LENGTH = /^\d{1,16}$/;
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A tus refusal (plain text) as problem+json, keeping the protocol's headers. */
+async function asProblem(c: Context<AppEnv>, response: Response, slug: string): Promise<Response> {
+  const text = (await response.text()).trim();
+  let detail = text;
+  try {
+    const parsed = JSON.parse(text) as { detail?: string };
+    if (typeof parsed.detail === 'string') detail = parsed.detail;
+  } catch {
+    // The library's own refusals are plain text.
+  }
+  const problem = problemResponse(c, response.status, slug, detail || `${response.status}`);
+  for (const name of ['tus-resumable', 'upload-offset', 'upload-length']) {
+    const value = response.headers.get(name);
+    if (value !== null) problem.headers.set(name, value);
+  }
+  return problem;
+}
+
+const SLUGS: Record<number, string> = {
+  400: 'bad-upload-request',
+  404: 'not-found',
+  409: 'upload-offset-mismatch',
+  410: 'upload-gone',
+  412: 'tus-version',
+  413: 'upload-too-large',
+  415: 'unsupported-media-type',
+  422: 'checksum-mismatch',
+  423: 'upload-locked',
+};
+
+/**
+ * `/v1/uploads`: resumable uploads (tus 1.0: creation, creation-with-upload, termination) of large
+ * files into an agent's store. Warden answers the protocol (`@tus/server`) and streams each PATCH body
+ * on to the agent's signed store API; the agent's disk holds the bytes and the offset. The target and
+ * the file's SHA-256 ride in `Upload-Metadata` (`filename`, `sha256`, `agent`). Starting one is for
+ * operators and up; each upload is its uploader's (and any admin's); another tenant's is a 404.
+ */
+export function uploadRoutes(deps: WorkspacesDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  // One locker for every request of this process: two PATCHes of one upload never interleave here.
+  const locker = new MemoryLocker();
+
+  const agentOf = async (tenantId: string, agentId: string): Promise<AgentUploads> => {
+    const agent = await findAgent(deps.store, tenantId, agentId);
+    if (!agent) throw new RequestError(404, 'not-found', `agent ${agentId} not found`);
+    const key = await deps.keys.get(agentId);
+    if (!key) throw new RequestError(503, 'agent-unavailable', `agent ${agentId} has no key`);
+    return agentUploads({ url: agent.state.url, key, clock: deps.clock });
+  };
+
+  const tusServer = (
+    c: Context<AppEnv>,
+    agent: AgentUploads,
+    record: UploadRecord | undefined,
+    uploadId: string,
+  ) => {
+    const { tenant, context } = workspacesContext(c);
+    return new Server({
+      path: '/v1/uploads',
+      locker,
+      disableTerminationForFinishedUploads: true,
+      datastore: new AgentDataStore(
+        agent,
+        record && {
+          uploadId: record.uploadId,
+          fileName: record.fileName,
+          size: record.size,
+          sha256: record.sha256,
+          startedAt: record.startedAt,
+          completed: record.status === 'completed',
+        },
+      ),
+      namingFunction: () => uploadId,
+      getFileIdFromRequest: () => uploadId,
+      generateUrl: (req, { id }) => `${new URL(req.url).pathname.replace(/\/$/, '')}/${id}`,
+      onResponseError: (_req, error) =>
+        error instanceof AgentCallError
+          ? { status_code: error.status >= 500 ? 502 : error.status, body: error.message }
+          : undefined,
+      // Every byte is on the agent: it checks the SHA-256 and moves the file into its store, or deletes it.
+      onUploadFinish: async () => {
+        const at = () => deps.clock().toISOString();
+        try {
+          const done = await agent.complete(uploadId);
+          await completeUpload(
+            deps.store,
+            { tenantId: tenant.id, uploadId, path: done.path, at: at() },
+            context,
+          );
+          return {};
+        } catch (error) {
+          if (!(error instanceof AgentCallError) || error.status !== 422) throw error;
+          await failUpload(
+            deps.store,
+            { tenantId: tenant.id, uploadId, reason: error.message, at: at() },
+            context,
+          );
+          throw { status_code: 422, body: error.message };
+        }
+      },
+    });
+  };
+
+  /** Gives the upload up: the event, then its bytes on the agent. */
+  const giveUp = async (c: Context<AppEnv>, agent: AgentUploads, uploadId: string, reason: string) => {
+    const { tenant, context } = workspacesContext(c);
+    await failUpload(
+      deps.store,
+      { tenantId: tenant.id, uploadId, reason, at: deps.clock().toISOString() },
+      context,
+    );
+    await agent.remove(uploadId).catch(() => undefined);
+  };
+
+  app.options('/v1/uploads', (c) =>
+    c.body(null, 204, {
+      'Tus-Resumable': '1.0.0',
+      'Tus-Version': '1.0.0',
+      'Tus-Extension': 'creation,creation-with-upload,termination',
+    }),
+  );
+
+  app.post('/v1/uploads', async (c) => {
+    const { tenant, actor, context } = workspacesContext(c);
+    if (c.req.header('tus-resumable') !== '1.0.0') {
+      return problemResponse(c, 412, 'tus-version', 'send Tus-Resumable: 1.0.0', {
+        errors: [{ path: 'header.tus-resumable', message: 'must be 1.0.0' }],
+      });
+    }
+    const length = c.req.header('upload-length') ?? '';
+    if (!UPLOAD_LENGTH.test(length)) {
+      throw new RequestError(400, 'validation', 'Upload-Length must be the file size in bytes', [
+        {
+          path: 'header.upload-length',
+          message: 'must be a whole number of bytes (deferred length is not supported)',
+        },
+      ]);
+    }
+    const size = Number(length);
+    let declared: Record<string, string | null | undefined>;
+    try {
+      declared = Metadata.parse(c.req.header('upload-metadata') ?? undefined);
+    } catch {
+      throw new RequestError(400, 'validation', 'Upload-Metadata is not valid', [
+        { path: 'header.upload-metadata', message: 'must be "key base64value" pairs separated by commas' },
+      ]);
+    }
+    const target = UploadTarget.safeParse(declared);
+    if (!target.success) {
+      throw new RequestError(
+        400,
+        'validation',
+        'Upload-Metadata must name filename, sha256 and agent',
+        zodFieldErrors(target.error).map((e) => ({ ...e, path: `header.upload-metadata.${e.path}` })),
+      );
+    }
+    const limit = (await tenantLimits(deps.store, tenant.id)).uploadBytes;
+    if (limit !== null && size > limit) {
+      return problemResponse(
+        c,
+        413,
+        'quota-exceeded',
+        `the plan's upload_bytes quota is ${limit} bytes; the upload declares ${size}`,
+        { quota: 'upload_bytes', limit, reset_at: null },
+      );
+    }
+    const agent = await agentOf(tenant.id, target.data.agent);
+    const uploadId = crypto.randomUUID();
+    const at = deps.clock().toISOString();
+    try {
+      await startUpload(
+        deps.store,
+        {
+          tenantId: tenant.id,
+          uploadId,
+          agentId: target.data.agent,
+          fileName: target.data.filename,
+          size,
+          sha256: target.data.sha256,
+          by: actor.userId,
+          limit,
+          at,
+        },
+        context,
+      );
+    } catch (error) {
+      if (isDomainError(error) && error.code === 'QUOTA_EXCEEDED' && error.detail.quota) {
+        return problemResponse(c, 413, 'quota-exceeded', error.message, {
+          quota: error.detail.quota.name,
+          limit: error.detail.quota.limit,
+          reset_at: null,
+        });
+      }
+      throw error;
+    }
+    try {
+      await agent.open({ id: uploadId, size, sha256: target.data.sha256, file_name: target.data.filename });
+    } catch (error) {
+      await giveUp(c, agent, uploadId, `the agent did not open the upload: ${(error as Error).message}`);
+      return problemResponse(c, 502, 'agent-unavailable', `the agent did not open the upload`);
+    }
+    const record: UploadRecord = {
+      uploadId,
+      agentId: target.data.agent,
+      fileName: target.data.filename,
+      size,
+      sha256: target.data.sha256,
+      by: actor.userId,
+      startedAt: at,
+      status: 'uploading',
+    };
+    const response = await tusServer(c, agent, record, uploadId).handleWeb(c.req.raw);
+    if (response.status === 413) await giveUp(c, agent, uploadId, 'more bytes than Upload-Length declared');
+    if (response.status >= 400) return asProblem(c, response, SLUGS[response.status] ?? 'upload-refused');
+    return response;
+  });
+
+  // Hono answers HEAD through the GET route (the raw request keeps its method, which tus reads).
+  app.on(['GET', 'PATCH', 'DELETE'], '/v1/uploads/:id', async (c) => {
+    if (c.req.raw.method === 'GET') {
+      return problemResponse(c, 405, 'method-not-allowed', 'an upload answers HEAD, PATCH and DELETE');
+    }
+    const { tenant, actor } = workspacesContext(c);
+    const uploadId = c.req.param('id');
+    const record = UPLOAD_ID.test(uploadId) ? await findUpload(deps.store, tenant.id, uploadId) : undefined;
+    if (!record || (record.by !== actor.userId && !actor.manager)) {
+      if (c.req.raw.method === 'HEAD') return c.body(null, 404, { 'Tus-Resumable': '1.0.0' });
+      return problemResponse(c, 404, 'not-found', 'upload not found');
+    }
+    if (record.status === 'failed') {
+      if (c.req.raw.method === 'HEAD') return c.body(null, 410, { 'Tus-Resumable': '1.0.0' });
+      return problemResponse(c, 410, 'upload-gone', `the upload failed: ${record.reason ?? ''}`);
+    }
+    const agent = await agentOf(tenant.id, record.agentId);
+    const response = await tusServer(c, agent, record, uploadId).handleWeb(c.req.raw);
+    if (c.req.method === 'PATCH' && response.status === 413) {
+      await giveUp(c, agent, uploadId, 'more bytes than Upload-Length declared');
+    }
+    if (c.req.method === 'DELETE' && response.status === 204) {
+      await giveUp(c, agent, uploadId, `cancelled by ${actor.userId}`);
+    }
+    if (response.status >= 400 && c.req.raw.method !== 'HEAD') {
+      return asProblem(c, response, SLUGS[response.status] ?? 'upload-refused');
+    }
+    return response;
+  });
+  return app;
+}

@@ -1,0 +1,356 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import * as tus from 'tus-js-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
+import { freshPGlite } from '../support/databases.ts';
+import { type Dockerd, startDockerd } from '../support/docker.ts';
+import { type RunningAgent, startAgent } from './agent-support.ts';
+
+const MB = 1024 * 1024;
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+describe('resumable uploads (tus) into an agent’s store', () => {
+  let t: TestApp;
+  let daemon: Dockerd;
+  let agent: RunningAgent;
+  let server: Awaited<ReturnType<TestApp['listening']>>;
+  let admin: SignedInUser;
+  let operator: SignedInUser;
+  let tenantId: string;
+  let agentId: string;
+
+  beforeAll(async () => {
+    daemon = await startDockerd();
+    [t, agent] = await Promise.all([testApp(freshPGlite), startAgent(daemon)]);
+    server = await t.listening();
+    const tenant = await t.tenant();
+    tenantId = tenant.id;
+    admin = await t.user({ tenant: tenant.slug, role: 'admin' });
+    operator = await t.user({ tenant: tenant.slug, role: 'operator' });
+    const registered = await t.request('/v1/agents', {
+      token: admin.token,
+      tenant: tenant.slug,
+      json: {
+        name: 'store-host',
+        url: agent.url,
+        enrolment_token: agent.token,
+        capacity: { cpus: 2, memory_mb: 1024, workspaces: 2 },
+      },
+    });
+    expect(registered.status).toBe(201);
+    agentId = ((await registered.json()) as { id: string }).id;
+  }, 180_000);
+  afterAll(async () => {
+    await server?.close();
+    await agent?.dispose();
+    await daemon?.stop();
+    await t?.dispose();
+  });
+
+  const headersOf = (user: SignedInUser) => ({
+    authorization: `Bearer ${user.token}`,
+    'x-tenant': user.tenantSlug,
+  });
+  const metadataHeader = (fields: Record<string, string>) =>
+    Object.entries(fields)
+      .map(([key, value]) => `${key} ${b64(value)}`)
+      .join(',');
+  /** Opens an upload with a raw tus POST. */
+  const create = (user: SignedInUser, size: number, fields: Record<string, string>) =>
+    fetch(`${server.base}/v1/uploads`, {
+      method: 'POST',
+      headers: {
+        ...headersOf(user),
+        'tus-resumable': '1.0.0',
+        'upload-length': String(size),
+        'upload-metadata': metadataHeader(fields),
+      },
+    });
+  const head = (user: SignedInUser, location: string) =>
+    fetch(`${server.base}${location}`, {
+      method: 'HEAD',
+      headers: { ...headersOf(user), 'tus-resumable': '1.0.0' },
+    });
+  const patch = (user: SignedInUser, location: string, offset: number, body: Uint8Array<ArrayBuffer>) =>
+    fetch(`${server.base}${location}`, {
+      method: 'PATCH',
+      headers: {
+        ...headersOf(user),
+        'tus-resumable': '1.0.0',
+        'upload-offset': String(offset),
+        'content-type': 'application/offset+octet-stream',
+      },
+      body,
+    });
+  const uploadEvents = async () =>
+    (await t.store.readStream(`workspaces.Uploads-${tenantId}`)).map((e) => ({
+      type: e.type,
+      data: e.data as LooseJson,
+    }));
+  const partials = () => {
+    const dir = join(agent.workDir, 'uploads');
+    return existsSync(dir) ? readdirSync(dir) : [];
+  };
+
+  it('resumes an interrupted upload from the offset the agent holds: a raw HEAD shows it, tus-js-client finishes, the SHA-256 matches', async () => {
+    const file = randomBytes(12 * MB + 4321);
+    const created = await create(operator, file.length, {
+      filename: 'guest-os.img',
+      sha256: sha256(file),
+      agent: agentId,
+    });
+    expect(created.status).toBe(201);
+    const location = created.headers.get('location') ?? '';
+    expect(location).toMatch(/^\/v1\/uploads\/[0-9a-f-]{36}$/);
+    const uploadId = location.split('/').at(-1) ?? '';
+
+    // A client sends the first 5 MB and 123 bytes of a PATCH, then its connection drops.
+    const sent = 5 * MB + 123;
+    const url = new URL(`${server.base}${location}`);
+    const req = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'PATCH',
+      headers: {
+        ...headersOf(operator),
+        'tus-resumable': '1.0.0',
+        'upload-offset': '0',
+        'content-type': 'application/offset+octet-stream',
+        'content-length': String(file.length),
+      },
+    });
+    req.on('error', () => undefined);
+    req.write(file.subarray(0, sent));
+    const part = join(agent.workDir, 'uploads', `${uploadId}.part`);
+    const deadline = Date.now() + 30_000;
+    while (statSync(part).size < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    req.destroy();
+
+    // What reached the agent's disk is the offset.
+    let offset = -1;
+    for (let i = 0; i < 100 && offset !== sent; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const answer = await head(operator, location);
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('upload-length')).toBe(String(file.length));
+      offset = Number(answer.headers.get('upload-offset'));
+    }
+    expect(offset).toBe(sent);
+
+    // The reference client resumes from there (it asks HEAD itself) and sends only the rest.
+    const patched: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const upload = new tus.Upload(file, {
+        uploadUrl: `${server.base}${location}`,
+        headers: headersOf(operator),
+        retryDelays: [],
+        onBeforeRequest: (request) => {
+          if (request.getMethod() === 'PATCH') patched.push(Number(request.getHeader('Upload-Offset')));
+        },
+        onSuccess: () => resolve(),
+        onError: reject,
+      });
+      upload.start();
+    });
+    expect(patched[0]).toBe(sent);
+
+    const stored = join(agent.workDir, 'store', uploadId, 'guest-os.img');
+    expect(sha256(readFileSync(stored))).toBe(sha256(file));
+    expect(partials()).not.toContain(`${uploadId}.part`);
+    const events = (await uploadEvents()).filter((e) => e.data.uploadId === uploadId);
+    expect(events.map((e) => e.type)).toEqual(['UploadStarted', 'UploadCompleted']);
+    expect(events[0]?.data).toMatchObject({
+      size: file.length,
+      fileName: 'guest-os.img',
+      by: operator.userId,
+    });
+    expect(events[1]?.data.path).toBe(stored);
+    const done = await head(operator, location);
+    expect(done.headers.get('upload-offset')).toBe(String(file.length));
+  });
+
+  it('uploads a file in one go with tus-js-client (creation and PATCH through Warden)', async () => {
+    const file = randomBytes(3 * MB);
+    const url = await new Promise<string>((resolve, reject) => {
+      const upload = new tus.Upload(file, {
+        endpoint: `${server.base}/v1/uploads`,
+        headers: headersOf(admin),
+        metadata: { filename: 'dataset.csv', sha256: sha256(file), agent: agentId },
+        retryDelays: [],
+        onSuccess: () => resolve(upload.url ?? ''),
+        onError: reject,
+      });
+      upload.start();
+    });
+    const uploadId = url.split('/').at(-1) ?? '';
+    expect(sha256(readFileSync(join(agent.workDir, 'store', uploadId, 'dataset.csv')))).toBe(sha256(file));
+  });
+
+  it('refuses a file whose bytes do not match the declared SHA-256, and deletes them', async () => {
+    const file = randomBytes(MB);
+    const created = await create(operator, file.length, {
+      filename: 'tampered.img',
+      sha256: sha256(randomBytes(8)),
+      agent: agentId,
+    });
+    const location = created.headers.get('location') ?? '';
+    const uploadId = location.split('/').at(-1) ?? '';
+    const answer = await patch(operator, location, 0, file);
+    expect(answer.status).toBe(422);
+    expect(answer.headers.get('content-type')).toContain('application/problem+json');
+    expect(((await answer.json()) as LooseJson).detail).toContain(sha256(file));
+    expect(existsSync(join(agent.workDir, 'store', uploadId))).toBe(false);
+    expect(partials().filter((name) => name.startsWith(uploadId))).toEqual([]);
+    const events = (await uploadEvents()).filter((e) => e.data.uploadId === uploadId);
+    expect(events.map((e) => e.type)).toEqual(['UploadStarted', 'UploadFailed']);
+    expect((await head(operator, location)).status).toBe(410);
+  });
+
+  it('answers a PATCH at the wrong Upload-Offset 409 and keeps the upload as it was', async () => {
+    const file = randomBytes(64 * 1024);
+    const created = await create(operator, file.length, {
+      filename: 'offsets.bin',
+      sha256: sha256(file),
+      agent: agentId,
+    });
+    const location = created.headers.get('location') ?? '';
+    expect((await patch(operator, location, 0, file.subarray(0, 1000))).status).toBe(204);
+    const wrong = await patch(operator, location, 500, file.subarray(500));
+    expect(wrong.status).toBe(409);
+    expect(((await wrong.json()) as LooseJson).type).toContain('upload-offset-mismatch');
+    expect((await head(operator, location)).headers.get('upload-offset')).toBe('1000');
+    expect((await patch(operator, location, 1000, file.subarray(1000))).status).toBe(204);
+  });
+
+  it('refuses more bytes than Upload-Length declared (413) and gives the upload up', async () => {
+    const declared = randomBytes(1000);
+    const created = await create(operator, declared.length, {
+      filename: 'liar.bin',
+      sha256: sha256(declared),
+      agent: agentId,
+    });
+    const location = created.headers.get('location') ?? '';
+    const uploadId = location.split('/').at(-1) ?? '';
+    const answer = await patch(operator, location, 0, randomBytes(5000));
+    expect(answer.status).toBe(413);
+    expect(answer.headers.get('content-type')).toContain('application/problem+json');
+    const events = (await uploadEvents()).filter((e) => e.data.uploadId === uploadId);
+    expect(events.map((e) => e.type)).toEqual(['UploadStarted', 'UploadFailed']);
+    expect(partials().filter((name) => name.startsWith(uploadId))).toEqual([]);
+    expect(existsSync(join(agent.workDir, 'store', uploadId))).toBe(false);
+  });
+
+  it('refuses a file name that would leave the store (400 naming it) and appends nothing', async () => {
+    const before = (await uploadEvents()).length;
+    for (const filename of ['../../etc/passwd', 'a/b.img', '..', 'nul\u0000.img', 'back\\slash']) {
+      const answer = await create(operator, 10, { filename, sha256: sha256(randomBytes(4)), agent: agentId });
+      expect(answer.status).toBe(400);
+      const problem = (await answer.json()) as LooseJson;
+      expect(problem.errors).toEqual([expect.objectContaining({ path: 'header.upload-metadata.filename' })]);
+    }
+    const missing = await create(operator, 10, { filename: 'x.img' });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as LooseJson).errors.map((e: LooseJson) => e.path).sort()).toEqual([
+      'header.upload-metadata.agent',
+      'header.upload-metadata.sha256',
+    ]);
+    expect((await uploadEvents()).length).toBe(before);
+  });
+
+  it('keeps uploads to their tenant, uploader and role: another tenant 404, a member 403, another operator 404', async () => {
+    const file = randomBytes(2000);
+    const created = await create(operator, file.length, {
+      filename: 'mine.bin',
+      sha256: sha256(file),
+      agent: agentId,
+    });
+    const location = created.headers.get('location') ?? '';
+
+    const stranger = await t.user({ role: 'admin' });
+    expect((await head(stranger, location)).status).toBe(404);
+    const foreign = await patch(stranger, location, 0, file);
+    expect(foreign.status).toBe(404);
+    expect(foreign.headers.get('content-type')).toContain('application/problem+json');
+    // Another tenant cannot name this tenant's agent either.
+    const foreignAgent = await create(stranger, 10, { filename: 'x', sha256: sha256(file), agent: agentId });
+    expect(foreignAgent.status).toBe(404);
+
+    const member = await t.user({ tenant: operator.tenantSlug, role: 'member' });
+    expect((await create(member, 10, { filename: 'x', sha256: sha256(file), agent: agentId })).status).toBe(
+      403,
+    );
+    expect((await patch(member, location, 0, file)).status).toBe(403);
+
+    const otherOperator = await t.user({ tenant: operator.tenantSlug, role: 'operator' });
+    expect((await patch(otherOperator, location, 0, file)).status).toBe(404);
+    // The uploader's admin may carry on.
+    expect((await patch(admin, location, 0, file)).status).toBe(204);
+
+    // A stolen upload URL replayed without credentials is 401.
+    const anonymous = await fetch(`${server.base}${location}`, {
+      method: 'HEAD',
+      headers: { 'x-tenant': operator.tenantSlug },
+    });
+    expect(anonymous.status).toBe(401);
+  });
+
+  it('refuses with 413 naming the quota an Upload-Length over the plan’s upload_bytes, before any byte is stored', async () => {
+    await t.fixtures.change(tenantId, {
+      type: 'OverrideLimits',
+      limits: { uploadBytes: MB },
+      by: 'root',
+      at: new Date().toISOString(),
+    });
+    const before = (await uploadEvents()).length;
+    const files = partials().length;
+    const answer = await create(operator, MB + 1, {
+      filename: 'big.img',
+      sha256: sha256(randomBytes(1)),
+      agent: agentId,
+    });
+    expect(answer.status).toBe(413);
+    expect(await answer.json()).toMatchObject({ status: 413, quota: 'upload_bytes', limit: MB });
+    expect((await uploadEvents()).length).toBe(before);
+    expect(partials().length).toBe(files);
+  });
+
+  it('holds the sum of unfinished uploads under upload_bytes when many start at once', async () => {
+    await t.fixtures.change(tenantId, {
+      type: 'OverrideLimits',
+      limits: { uploadBytes: 10 * MB },
+      by: 'root',
+      at: new Date().toISOString(),
+    });
+    // Earlier tests left unfinished uploads: count what they hold against the limit.
+    const state = new Map<string, { size: number; open: boolean }>();
+    for (const e of await uploadEvents()) {
+      if (e.type === 'UploadStarted') state.set(e.data.uploadId, { size: e.data.size, open: true });
+      else state.set(e.data.uploadId, { size: state.get(e.data.uploadId)?.size ?? 0, open: false });
+    }
+    const held = [...state.values()].filter((u) => u.open).reduce((sum, u) => sum + u.size, 0);
+    const room = Math.floor((10 * MB - held) / (3 * MB));
+    expect(room).toBeGreaterThanOrEqual(1);
+    expect(room).toBeLessThan(8);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        create(operator, 3 * MB, {
+          filename: `flood-${i}.bin`,
+          sha256: sha256(randomBytes(1)),
+          agent: agentId,
+        }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(room);
+    expect(statuses.filter((s) => s === 413)).toHaveLength(8 - room);
+    const started = (await uploadEvents()).filter(
+      (e) => e.type === 'UploadStarted' && String(e.data.fileName).startsWith('flood-'),
+    );
+    expect(started).toHaveLength(room);
+  });
+});
