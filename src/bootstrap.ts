@@ -58,7 +58,8 @@ export async function bootstrap(
       admin.reveal(
         `\nWarden created the platform superadmin ${admin.email} (owner of tenant "default").\n` +
           `Its generated password, shown only this once:\n\n    ${password}\n\n` +
-          'Sign in with POST /v1/auth/login (X-Tenant: default) and change it.\n\n',
+          'Sign in with POST /v1/auth/login (X-Tenant: default), then change it with\n' +
+          'POST /v1/me/password {"current_password": "…", "new_password": "…"} and that access token.\n\n',
       );
     }
   } catch (error) {

@@ -149,6 +149,20 @@ export const configSchema = z.object({
     .describe(
       'Origin clients reach Warden at (behind a proxy); OAuth issuers of /t/<slug> tenants use it instead of the request Host',
     ),
+  WARDEN_PASSWORD_RESET_TTL_MINUTES: int(1, 24 * 60)
+    .default(30)
+    .describe('How long a password reset link works (single use)'),
+  WARDEN_SMTP_URL: url(['smtp:', 'smtps:'])
+    .optional()
+    .describe(
+      'Mail server for reset links (smtp://user:pass@host:587, smtps:// for TLS); unset: links are logged to stderr (development)',
+    ),
+  WARDEN_MAIL_FROM: z
+    .string()
+    .min(3)
+    .max(320)
+    .default('Warden <warden@warden.local>')
+    .describe('Sender of the mails Warden sends'),
   WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS: int(30, 86_400)
     .default(600)
     .describe('Lifetime of access tokens issued to OAuth clients'),

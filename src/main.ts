@@ -6,6 +6,7 @@ import { PROJECTIONS_USAGE, parseProjectionsArgs, runProjections } from './cli/p
 import { parseReplayArgs, REPLAY_USAGE, runReplay } from './cli/replay.ts';
 import type { HttpAppFactory } from './cli/serve.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { notifierFromConfig } from './identity/notifier/index.ts';
 import { createLogger, type Logger, logFormatFor } from './logger.ts';
 import { viewSource } from './packages/index.ts';
 import { openService, type Service } from './service.ts';
@@ -117,6 +118,8 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
           })
         : undefined,
       domainOwnership: dnsOwnershipResolver(),
+      // The log-only notifier (no WARDEN_SMTP_URL) writes its one line to stderr, apart from the JSON log.
+      notifier: notifierFromConfig(config, createLogger('info', process.stderr)),
       toolStream: streamHub({
         db: service.database.db as never,
         listen: service.database.listen,

@@ -61,6 +61,12 @@ export const summaries: Readonly<Record<string, Summary>> = {
   UserRoleChanged: (d) => `User ${f(d, 'userId')} role changed from ${f(d, 'from')} to ${f(d, 'to')}`,
   UserRemoved: (d) => `User ${f(d, 'userId')} removed`,
   UserPasswordRehashed: (d) => `Password hash of user ${f(d, 'userId')} upgraded`,
+  PasswordChanged: (d) => `User ${f(d, 'userId')} changed their password`,
+  PasswordResetRequested: (d) =>
+    `Password reset link for user ${f(d, 'userId')} sent (asked by ${f(d, 'by')}, valid until ${f(d, 'expiresAt')})`,
+  PasswordReset: (d) => `User ${f(d, 'userId')} reset their password with a reset link`,
+  PasswordResetByAdmin: (d) =>
+    `Temporary password of user ${f(d, 'userId')} set by ${f(d, 'by')} (to be changed at next sign-in)`,
   PersonalDataErased: (d) => `Personal data of user ${f(d, 'userId')} erased by ${f(d, 'by')}`,
   SignupPolicySet: (d) => `Sign-up policy set to ${f(d, 'policy')}`,
   SeatClaimed: (d) => `Seat claimed by user ${f(d, 'userId')}`,

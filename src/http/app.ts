@@ -6,7 +6,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { findUser } from '../commands/identity/index.ts';
+import { findUser, type Notifier } from '../commands/identity/index.ts';
 import { aggregateRegistry } from '../commands/registry/index.ts';
 import {
   type DomainOwnershipResolver,
@@ -17,6 +17,7 @@ import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { identityCredentials } from '../identity/index.ts';
+import { logNotifier } from '../identity/notifier/index.ts';
 import type { IdentityStack } from '../identity-stack.ts';
 import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -71,6 +72,9 @@ export type AppConfig = Pick<
   | 'DATABASE_URL'
   | 'EVENTSTORE_URL'
   | 'WARDEN_WORKERS'
+  | 'WARDEN_PASSWORD_RESET_TTL_MINUTES'
+  | 'WARDEN_PUBLIC_URL'
+  | 'PORT'
 > &
   OAuthConfig;
 
@@ -99,6 +103,8 @@ export interface AppDeps {
   npmRegistry?: ViewSource | undefined;
   /** The process's one reader of tool output, woken by LISTEN (default: one that polls). */
   toolStream?: StreamHub;
+  /** Delivers reset links (default: the log-only notifier on `logger`; `main` chooses by WARDEN_SMTP_URL). */
+  notifier?: Notifier;
   /** Where custom-domain verification reads TXT records (`dnsOwnershipResolver()` in production). */
   domainOwnership: DomainOwnershipResolver;
 }
@@ -340,6 +346,11 @@ export function createApp(deps: AppDeps) {
       hasher: identity.hasher,
       defaultSignupPolicy: identity.defaultSignupPolicy,
       userIds: identity.userIds,
+      notifier: deps.notifier ?? logNotifier(deps.logger),
+      resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
+      publicOrigin: deps.config.WARDEN_PUBLIC_URL
+        ? new URL(deps.config.WARDEN_PUBLIC_URL).origin
+        : `http://localhost:${deps.config.PORT}`,
     }),
   );
   app.route(

@@ -11,6 +11,12 @@ export type CredentialsCheck = (
 ) => Promise<
   | { ok: true; user: { id: string; role: (typeof tenantRoles)[number]; platformSuperadmin: boolean } }
   | { ok: false; reason?: 'invalid_credentials' | 'not_active' }
+  /** The right password of a user an admin reset: it signs in only to choose a new one. */
+  | {
+      ok: false;
+      reason: 'password_change_required';
+      user: { id: string; role: (typeof tenantRoles)[number]; platformSuperadmin: boolean };
+    }
 >;
 
 /** The identity context's `verifyCredentials` as login's `CredentialsCheck`. */
@@ -23,7 +29,11 @@ export function identityCredentials(deps: {
 }): CredentialsCheck {
   return async (tenantId, email, password) => {
     const result = await verifyCredentials(deps, tenantId, email, password);
-    if (!result.ok) return { ok: false, reason: result.reason };
+    if (!result.ok) {
+      if (result.reason !== 'password_change_required') return { ok: false, reason: result.reason };
+      const { userId: id, role, platformSuperadmin } = result.user;
+      return { ok: false, reason: result.reason, user: { id, role, platformSuperadmin } };
+    }
     const { userId, role, platformSuperadmin } = result.user;
     return { ok: true, user: { id: userId, role, platformSuperadmin } };
   };
@@ -53,6 +63,6 @@ export interface LoginThrottlePort {
   /** A right password refused all the same (the account waits for approval, the tenant is suspended). */
   recordRefused(
     key: { tenantId: string; email: string; address?: string | undefined },
-    reason: 'not_active' | 'tenant_suspended',
+    reason: 'not_active' | 'tenant_suspended' | 'password_change_required',
   ): Promise<void>;
 }

@@ -4,7 +4,12 @@ import { type CommandStore, record } from '../commands/kernel/index.ts';
 import type { LoginKey, LoginThrottle } from './throttle.ts';
 
 /** Why a sign-in was refused, as `/metrics` counts it (`warden_login_failures_total{reason}`). */
-export type LoginFailureReason = 'invalid_credentials' | 'not_active' | 'tenant_suspended' | 'throttled';
+export type LoginFailureReason =
+  | 'invalid_credentials'
+  | 'not_active'
+  | 'tenant_suspended'
+  | 'password_change_required'
+  | 'throttled';
 
 /**
  * An account's failures passed the free ones, so its sign-ins now wait (the backoff). Recorded once

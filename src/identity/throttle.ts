@@ -47,7 +47,10 @@ export interface LoginThrottle {
    */
   recordFailure(key: LoginKey): Promise<{ lockedUntil: Date } | undefined>;
   /** Call when a right password is refused all the same (waiting for approval, tenant suspended): counted only. */
-  recordRefused(key: LoginKey, reason: 'not_active' | 'tenant_suspended'): Promise<void>;
+  recordRefused(
+    key: LoginKey,
+    reason: 'not_active' | 'tenant_suspended' | 'password_change_required',
+  ): Promise<void>;
   /** Call after a good password: clears the account's record and gives the address its attempt back. */
   recordSuccess(key: LoginKey): Promise<void>;
   /** Deletes records whose window has passed (call now and then; correctness does not depend on it). */

@@ -89,6 +89,14 @@ describe('the warden command', () => {
     expect(login.status).toBe(200);
     const { access_token: token } = (await login.json()) as { access_token: string };
     const auth = { authorization: `Bearer ${token}` };
+    // The first-start message names the route that changes the password; this sign-in stays valid.
+    expect(p.err()).toContain('POST /v1/me/password');
+    const changed = await fetch(`${base}/v1/me/password`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant': 'default', ...auth },
+      body: JSON.stringify({ current_password: password, new_password: 'root-chose-this-one-e2e' }),
+    });
+    expect(changed.status).toBe(204);
 
     const anonymous = await fetch(`${base}/v1/tenants`, {
       method: 'POST',

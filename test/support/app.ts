@@ -8,6 +8,7 @@ import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { type AppDeps, createApp, type WardenApp } from '../../src/http/app.ts';
+import { notifierFromConfig } from '../../src/identity/notifier/index.ts';
 import { aesKey, base64url, fromBase64url } from '../../src/identity/tokens/crypto.ts';
 import { identityStack } from '../../src/identity-stack.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -110,6 +111,8 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     logger,
     clock,
     metrics,
+    // As `main` chooses: SMTP when the test sets WARDEN_SMTP_URL (a real smtp-server), else the log line.
+    notifier: notifierFromConfig(config, logger),
   };
   const app = createApp(deps);
 

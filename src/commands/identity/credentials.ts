@@ -9,7 +9,12 @@ import { type UserIds, unkeyedUserIds } from './user-ids.ts';
 export type CredentialsResult =
   | { ok: true; user: UserState; revision: number }
   /** `not_active` (pending approval) is told only to a caller who knew the password. */
-  | { ok: false; reason: 'invalid_credentials' | 'not_active' };
+  | { ok: false; reason: 'invalid_credentials' | 'not_active' }
+  /**
+   * The password is right but an admin reset it: it signs in only to choose a new one (the user is
+   * named so that the sign-in which chooses it can go on). Told only to a caller who knew the password.
+   */
+  | { ok: false; reason: 'password_change_required'; user: UserState };
 
 /**
  * Checks an email and password in a tenant: the user is found through the email's claim, or, for
@@ -28,6 +33,9 @@ export async function verifyCredentials(
   if (!ok || !loaded) return { ok: false, reason: 'invalid_credentials' };
   const { userId } = loaded;
   if (loaded.state.status !== 'active') return { ok: false, reason: 'not_active' };
+  if (loaded.state.mustChangePassword) {
+    return { ok: false, reason: 'password_change_required', user: loaded.state };
+  }
   if (deps.hasher.needsRehash(loaded.state.passwordHash)) {
     try {
       const passwordHash = await deps.hasher.hash(password);

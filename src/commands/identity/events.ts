@@ -68,6 +68,30 @@ export const identityEventSchemas = {
   /** Other contexts react to this one: the user has left the tenant. */
   UserRemoved: z.object({ ...user, email: Email, at }),
   UserPasswordRehashed: z.object({ ...user, passwordHash: z.string().min(1), at }),
+  /** The user chose a new password (knowing the current one, or at a sign-in that required it). */
+  PasswordChanged: z.object({ ...user, passwordHash: z.string().min(1), at }),
+  /**
+   * A reset link was sent: `tokenHash` is the SHA-256 of the link's secret (the secret itself is
+   * nowhere but in the mail). `by` is the user themself (forgot-password) or the admin who sent it;
+   * `forced`: the old password no longer signs in without choosing a new one.
+   */
+  PasswordResetRequested: z.object({
+    ...user,
+    tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
+    expiresAt: at,
+    by: z.string().min(1).max(200),
+    forced: z.boolean(),
+    at,
+  }),
+  /** The reset link was used (once): the password is the one chosen with it. */
+  PasswordReset: z.object({ ...user, passwordHash: z.string().min(1), at }),
+  /** An admin set a temporary password (shown to them once): the next sign-in must choose a new one. */
+  PasswordResetByAdmin: z.object({
+    ...user,
+    passwordHash: z.string().min(1),
+    by: z.string().min(1).max(200),
+    at,
+  }),
   /**
    * The user's personal-data key was destroyed (crypto-shredding): their email, name and password hash
    * in every earlier event now read as erased. Names the actor (`by`), never the erased data.
@@ -111,6 +135,10 @@ export type UserEvent = Extract<
       | 'UserRoleChanged'
       | 'UserRemoved'
       | 'UserPasswordRehashed'
+      | 'PasswordChanged'
+      | 'PasswordResetRequested'
+      | 'PasswordReset'
+      | 'PasswordResetByAdmin'
       | 'UsernameSet'
       | 'PersonalDataErased';
   }
@@ -130,6 +158,10 @@ export const userEventTypes: readonly UserEvent['type'][] = [
   'UserRoleChanged',
   'UserRemoved',
   'UserPasswordRehashed',
+  'PasswordChanged',
+  'PasswordResetRequested',
+  'PasswordReset',
+  'PasswordResetByAdmin',
   'UsernameSet',
   'PersonalDataErased',
 ];

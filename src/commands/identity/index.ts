@@ -41,6 +41,14 @@ export {
 } from './handle.ts';
 export { type MembershipCommand, type MembershipState, membershipDecider } from './membership.ts';
 export {
+  changeOwnPassword,
+  parseResetToken,
+  requestPasswordReset,
+  resetPasswordWithToken,
+  resetTokenHash,
+  setTemporaryPassword,
+} from './passwords.ts';
+export {
   ownerOnlyPermissions,
   type Permission,
   permissions,
@@ -49,8 +57,15 @@ export {
   type TenantRole,
   tenantRoles,
 } from './permissions.ts';
-export { type PasswordHasher, verifyOrDummy } from './ports.ts';
-export { isErased, isLive, type UserCommand, type UserState, userDecider } from './user.ts';
+export { type Notification, type Notifier, type PasswordHasher, verifyOrDummy } from './ports.ts';
+export {
+  isErased,
+  isLive,
+  resetTokenInvalid,
+  type UserCommand,
+  type UserState,
+  userDecider,
+} from './user.ts';
 export { keyedUserIds, type UserIds, unkeyedUserIds, userIdFor } from './user-ids.ts';
 export {
   type UsernameClaimCommand,

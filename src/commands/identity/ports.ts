@@ -7,6 +7,25 @@ export interface PasswordHasher {
   needsRehash(hash: string): boolean;
 }
 
+/**
+ * A message to a person, with the one link it is about. What the identity context sends through the
+ * notifier port: reset links (and, later, verification links). Adapters live in `src/identity/notifier/`
+ * (SMTP through nodemailer; a log-only one for development).
+ */
+export interface Notification {
+  kind: 'password_reset';
+  to: string;
+  subject: string;
+  text: string;
+  /** The link the text names (it carries a secret: adapters never log it except the dev adapter's one line). */
+  link: string;
+}
+
+/** Delivers notifications; a failed delivery rejects (the caller logs it without the link). */
+export interface Notifier {
+  send(notification: Notification): Promise<void>;
+}
+
 const dummies = new WeakMap<PasswordHasher, Promise<string>>();
 
 /**

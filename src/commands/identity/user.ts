@@ -1,5 +1,5 @@
 import type { Decider } from '../kernel/index.ts';
-import { conflict, forbidden, notFound, validated } from '../kernel/index.ts';
+import { conflict, forbidden, notFound, ruleViolated, validated } from '../kernel/index.ts';
 import {
   ERASED,
   identityEventSchemas,
@@ -26,6 +26,10 @@ export interface UserState {
   username: string | null;
   /** The username's claim (released when the username changes or the user leaves). */
   usernameClaimId: string | null;
+  /** An admin reset the password: a sign-in must choose a new one before anything else. */
+  mustChangePassword: boolean;
+  /** The reset link sent last and not used yet (its secret's SHA-256), or null. */
+  passwordReset: { tokenHash: string; expiresAt: string } | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -60,6 +64,22 @@ export type UserCommand =
   | { type: 'ChangeRole'; role: UserRole; actorIsOwner: boolean; at: string }
   | { type: 'RemoveUser'; actorIsOwner: boolean; at: string }
   | { type: 'RehashPassword'; passwordHash: string; at: string }
+  /** The handler has checked the current password (or the sign-in that required the change). */
+  | { type: 'ChangePassword'; passwordHash: string; at: string }
+  /** `tokenHash`: SHA-256 of the link's secret; `by` the user themself or the admin (`forced`). */
+  | {
+      type: 'RequestPasswordReset';
+      tokenHash: string;
+      expiresAt: string;
+      by: string;
+      forced: boolean;
+      actorIsOwner: boolean;
+      at: string;
+    }
+  /** Uses the reset link whose secret hashes to `tokenHash` (once, before it expires). */
+  | { type: 'ResetPassword'; tokenHash: string; passwordHash: string; at: string }
+  /** An admin sets a temporary password; the user must choose a new one at their next sign-in. */
+  | { type: 'SetTemporaryPassword'; passwordHash: string; by: string; actorIsOwner: boolean; at: string }
   /** Only of a user no longer live (the handler removes a live one first); `by` is the actor. */
   | { type: 'ErasePersonalData'; by: string; actorIsOwner: boolean; at: string };
 
@@ -80,6 +100,8 @@ const initialState = (): UserState => ({
   emailClaimId: null,
   username: null,
   usernameClaimId: null,
+  mustChangePassword: false,
+  passwordReset: null,
   createdAt: '',
   updatedAt: '',
 });
@@ -90,6 +112,10 @@ export const isErased = (state: UserState) => state.exists && state.email === ER
 /** A user holds an email (and a seat) while active or waiting for approval. */
 export const isLive = (state: UserState) =>
   state.exists && (state.status === 'active' || state.status === 'pending_approval');
+
+/** A reset link that is unknown, used, superseded or expired: the rule `reset_token_invalid`. */
+export const resetTokenInvalid = (why: string) =>
+  ruleViolated('reset_token_invalid', `the reset link is not valid: ${why}; ask for a new one`);
 
 const ownersOnly = () =>
   forbidden('only an owner may grant or take the owner role, or remove or erase an owner');
@@ -167,6 +193,45 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
           data: { userId, tenantId, username: command.username, claimId: command.claimId, at: command.at },
         },
       ];
+    case 'ChangePassword':
+      if (state.status !== 'active') throw conflict('the user is not active');
+      return [
+        {
+          type: 'PasswordChanged',
+          data: { userId, tenantId, passwordHash: command.passwordHash, at: command.at },
+        },
+      ];
+    case 'RequestPasswordReset': {
+      if (state.status !== 'active') throw conflict('the user is not active');
+      if (state.role === 'owner' && command.forced && !command.actorIsOwner) throw ownersOnly();
+      const { tokenHash, expiresAt, by, forced, at } = command;
+      return [
+        { type: 'PasswordResetRequested', data: { userId, tenantId, tokenHash, expiresAt, by, forced, at } },
+      ];
+    }
+    case 'ResetPassword': {
+      const pending = state.passwordReset;
+      if (pending === null || pending.tokenHash !== command.tokenHash) {
+        throw resetTokenInvalid('it is unknown, already used, or a newer one was sent');
+      }
+      if (Date.parse(command.at) >= Date.parse(pending.expiresAt)) throw resetTokenInvalid('it has expired');
+      if (state.status !== 'active') throw resetTokenInvalid('the account is not active');
+      return [
+        {
+          type: 'PasswordReset',
+          data: { userId, tenantId, passwordHash: command.passwordHash, at: command.at },
+        },
+      ];
+    }
+    case 'SetTemporaryPassword':
+      if (state.status !== 'active') throw conflict('the user is not active');
+      if (state.role === 'owner' && !command.actorIsOwner) throw ownersOnly();
+      return [
+        {
+          type: 'PasswordResetByAdmin',
+          data: { userId, tenantId, passwordHash: command.passwordHash, by: command.by, at: command.at },
+        },
+      ];
     case 'RehashPassword':
       return [
         {
@@ -193,6 +258,8 @@ function evolve(state: UserState, event: UserEvent): UserState {
         emailClaimId: event.data.emailClaimId,
         username: null,
         usernameClaimId: null,
+        mustChangePassword: false,
+        passwordReset: null,
         createdAt: event.data.at,
         updatedAt: event.data.at,
       };
@@ -206,6 +273,30 @@ function evolve(state: UserState, event: UserEvent): UserState {
       return { ...state, status: 'removed', updatedAt: event.data.at };
     case 'UserPasswordRehashed':
       return { ...state, passwordHash: event.data.passwordHash };
+    case 'PasswordChanged':
+    case 'PasswordReset':
+      return {
+        ...state,
+        passwordHash: event.data.passwordHash,
+        mustChangePassword: false,
+        passwordReset: null,
+        updatedAt: event.data.at,
+      };
+    case 'PasswordResetRequested':
+      return {
+        ...state,
+        mustChangePassword: state.mustChangePassword || event.data.forced,
+        passwordReset: { tokenHash: event.data.tokenHash, expiresAt: event.data.expiresAt },
+        updatedAt: event.data.at,
+      };
+    case 'PasswordResetByAdmin':
+      return {
+        ...state,
+        passwordHash: event.data.passwordHash,
+        mustChangePassword: true,
+        passwordReset: null,
+        updatedAt: event.data.at,
+      };
     case 'UsernameSet':
       return {
         ...state,
@@ -220,6 +311,7 @@ function evolve(state: UserState, event: UserEvent): UserState {
         name: ERASED,
         username: state.username === null ? null : ERASED,
         passwordHash: '',
+        passwordReset: null,
         updatedAt: event.data.at,
       };
     default:

@@ -16,6 +16,9 @@ export const personalFields: Readonly<Record<string, PersonalFields>> = {
   UserRemoved: { subject: 'userId', fields: ['email'] },
   // An argon2 hash is derived from the person's secret: it goes with the person.
   UserPasswordRehashed: { subject: 'userId', fields: ['passwordHash'] },
+  PasswordChanged: { subject: 'userId', fields: ['passwordHash'] },
+  PasswordReset: { subject: 'userId', fields: ['passwordHash'] },
+  PasswordResetByAdmin: { subject: 'userId', fields: ['passwordHash'] },
   UsernameSet: { subject: 'userId', fields: ['username'] },
   ProjectCreated: { subject: 'leadId', fields: ['leadEmail'] },
   ProjectMemberAdded: { subject: 'userId', fields: ['email'] },

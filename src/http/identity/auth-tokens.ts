@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import {
+  changeUser,
   Email,
   findUser,
   findUserByUsername,
@@ -10,7 +11,12 @@ import {
   type UserIds,
 } from '../../commands/identity/index.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { CredentialsCheck, LoginThrottlePort } from '../../identity/index.ts';
+import {
+  type CredentialsCheck,
+  type LoginThrottlePort,
+  NewPassword,
+  type PasswordHasher,
+} from '../../identity/index.ts';
 import type { KeyRing, TokenSessions } from '../../identity/tokens/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
@@ -32,6 +38,9 @@ export interface AuthTokenRouteDeps {
   userIds?: UserIds | undefined;
   /** The client address for throttling (behind a proxy: from the trusted forwarding header). */
   clientAddress?: (c: Context<AppEnv>) => string | undefined;
+  /** Hashes the new password a sign-in chooses when an admin reset the old one (absent: such a sign-in is refused). */
+  hasher?: PasswordHasher;
+  clock?: () => Date;
 }
 
 const LoginBody = z
@@ -45,6 +54,10 @@ const LoginBody = z
       .optional()
       .meta({ description: 'The email or the username (told apart by the `@`)' }),
     password: z.string().min(1).max(1024),
+    new_password: NewPassword.optional().meta({
+      description:
+        'Only when the answer was `password-change-required` (an admin reset the password): the new password, set as this sign-in succeeds',
+    }),
   })
   .refine((b) => (b.email === undefined) !== (b.login === undefined), {
     message: 'give either email or login',
@@ -110,8 +123,9 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         ...commonProblems,
         401: problemContent('Wrong email or password (the same answer for both)'),
         403: problemContent(
-          'The account waits for approval, or the tenant is suspended (its owner may still sign in)',
+          'The account waits for approval, the tenant is suspended (its owner may still sign in), or an admin reset the password (`password-change-required`: send `new_password`)',
         ),
+        409: problemContent('`new_password` was sent but no password change is pending'),
         404: problemContent('No tenant was named (path, X-Tenant, domain or subdomain)'),
         429: problemContent('Too many attempts: see Retry-After'),
       },
@@ -136,7 +150,34 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
           throw new RequestError(429, 'too-many-attempts', 'too many sign-in attempts; wait and retry');
         }
       }
-      const checked = await deps.verifyCredentials(tenant.id, email, password);
+      let checked = await deps.verifyCredentials(tenant.id, email, password);
+      if (!checked.ok && checked.reason === 'password_change_required') {
+        // Keycloak's "update password" required action: this password signs in only to choose a new one.
+        if (body.new_password === undefined || !deps.hasher) {
+          await deps.throttle?.recordSuccess(key);
+          await deps.throttle?.recordRefused(key, 'password_change_required');
+          throw new RequestError(
+            403,
+            'password-change-required',
+            'an administrator reset this password: sign in again with the same body plus `new_password`',
+          );
+        }
+        const at = (deps.clock?.() ?? new Date()).toISOString();
+        await changeUser(
+          deps.store,
+          tenant.id,
+          checked.user.id,
+          { type: 'ChangePassword', passwordHash: await deps.hasher.hash(body.new_password), at },
+          { metadata: { tenantId: tenant.id, actorId: checked.user.id, requestId: c.get('requestId') } },
+        );
+        checked = { ok: true, user: checked.user };
+      } else if (checked.ok && body.new_password !== undefined) {
+        throw new RequestError(
+          409,
+          'password-change-not-required',
+          'no password change is pending: change it with POST /v1/me/password',
+        );
+      }
       if (!checked.ok) {
         if (checked.reason === 'not_active') {
           await deps.throttle?.recordSuccess(key);

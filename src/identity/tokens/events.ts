@@ -33,6 +33,8 @@ export const TokenFamilyRevoked = z.object({
     'code_reused',
     'consent_revoked',
     'client_deleted',
+    /** The user's password was changed or reset: every other sign-in ends. */
+    'password_changed',
   ]),
   revokedAt: z.iso.datetime(),
 });

@@ -40,7 +40,10 @@ export async function revokeFamily(
 /** Logout and revocation of families and access tokens; the revocation check every request makes. */
 export function revocation(
   context: SessionContext,
-): Pick<TokenSessions, 'logout' | 'revoke' | 'revokeClientFamilies' | 'revokeAccessToken' | 'isRevoked'> {
+): Pick<
+  TokenSessions,
+  'logout' | 'revoke' | 'revokeClientFamilies' | 'revokeUser' | 'revokeAccessToken' | 'isRevoked'
+> {
   const { db, clock, revocations, record } = context;
   const methods: ReturnType<typeof revocation> = {
     async logout(session, requestId) {
@@ -80,6 +83,18 @@ export function revocation(
         select family_id from warden_token_families
         where tenant_id = ${tenantId} and client_id = ${clientId} and revoked_at is null
           and (${userId ?? null}::uuid is null or user_id = ${userId ?? null}::uuid)`.execute(db);
+      let count = 0;
+      for (const { family_id } of families.rows) {
+        if (await methods.revoke(family_id, reason, requestId)) count++;
+      }
+      return count;
+    },
+
+    async revokeUser(which, reason, requestId) {
+      const families = await sql<{ family_id: string }>`
+        select family_id from warden_token_families
+        where tenant_id = ${which.tenantId} and user_id = ${which.userId} and revoked_at is null
+          and (${which.keep ?? null}::uuid is null or family_id <> ${which.keep ?? null}::uuid)`.execute(db);
       let count = 0;
       for (const { family_id } of families.rows) {
         if (await methods.revoke(family_id, reason, requestId)) count++;

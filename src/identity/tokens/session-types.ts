@@ -69,7 +69,8 @@ export type RevokeReason =
   | 'revoked_by_client'
   | 'code_reused'
   | 'consent_revoked'
-  | 'client_deleted';
+  | 'client_deleted'
+  | 'password_changed';
 
 /** What a refresh must match besides the token: the client it was issued to, its DPoP key, a narrower scope. */
 export interface RefreshExpectation {
@@ -147,6 +148,15 @@ export interface TokenSessions {
     clientId: string,
     reason: RevokeReason,
     userId?: string,
+    requestId?: string,
+  ): Promise<number>;
+  /**
+   * Revokes every live family of a user in a tenant (their own sign-ins and the OAuth grants they
+   * gave), except `keep` (the sign-in that made the change), recording why; answers how many.
+   */
+  revokeUser(
+    which: { tenantId: string; userId: string; keep?: string | undefined },
+    reason: RevokeReason,
     requestId?: string,
   ): Promise<number>;
   /** Refuses one access token until it expires (RFC 7009 revocation of an access token). */

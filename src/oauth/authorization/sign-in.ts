@@ -29,13 +29,19 @@ export async function checkSignIn(
       ? await server.users.verifyCredentials(key.tenantId, key.email, password)
       : { ok: false as const };
   if (!checked.ok) {
-    const waiting = 'reason' in checked && checked.reason === 'not_active';
-    if (!waiting) await server.throttle?.recordFailure(key);
-    else await server.throttle?.recordRefused(key, 'not_active');
+    const reason = 'reason' in checked ? checked.reason : undefined;
+    if (reason === 'not_active' || reason === 'password_change_required') {
+      await server.throttle?.recordRefused(key, reason);
+    } else await server.throttle?.recordFailure(key);
     return {
       ok: false,
       status: 200,
-      message: waiting ? 'Your account waits for approval.' : 'Wrong email or password.',
+      message:
+        reason === 'not_active'
+          ? 'Your account waits for approval.'
+          : reason === 'password_change_required'
+            ? 'Your password was reset by an administrator: choose a new one in Warden before signing in here.'
+            : 'Wrong email or password.',
     };
   }
   await server.throttle?.recordSuccess(key);

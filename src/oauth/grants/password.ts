@@ -24,8 +24,13 @@ export const passwordGrant: Grant = async (request, server) => {
   }
   const checked = await server.users.verifyCredentials(tenantId, username, password);
   if (!checked.ok) {
-    if (checked.reason !== 'not_active') await server.throttle?.recordFailure(key);
-    else await server.throttle?.recordRefused(key, 'not_active');
+    if (checked.reason === 'not_active' || checked.reason === 'password_change_required') {
+      await server.throttle?.recordRefused(key, checked.reason);
+      // Told only to a caller who knew the password, as the account waiting for approval is.
+      if (checked.reason === 'password_change_required') {
+        throw invalidGrant('the password must be changed first (POST /v1/auth/login with new_password)');
+      }
+    } else await server.throttle?.recordFailure(key);
     throw invalidGrant('wrong username or password');
   }
   await server.throttle?.recordSuccess(key);

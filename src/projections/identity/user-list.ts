@@ -113,6 +113,10 @@ export const userList = defineProjection<UserEvent | SignedIn, UserListTables>()
         case 'UserRemoved':
           return { status: 'removed' };
         case 'UserPasswordRehashed':
+        case 'PasswordChanged':
+        case 'PasswordResetRequested':
+        case 'PasswordReset':
+        case 'PasswordResetByAdmin':
           return {};
         case 'UsernameSet':
           return { username: event.data.username, username_lower: event.data.username.toLowerCase() };
