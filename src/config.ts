@@ -277,6 +277,17 @@ export const configSchema = z.object({
     .describe(
       'An agent silent this long is lost: its workspaces become unavailable (a 503 page) and are recreated on another agent',
     ),
+  WARDEN_AGENT_STATS_TIMEOUT_MS: int(50, 60_000)
+    .default(2_000)
+    .describe(
+      'How long `GET /v1/agents/{id}/stats` and `?with=stats` wait for one agent; a slower one is `unreachable`',
+    ),
+  WARDEN_AGENT_STATS_TTL_MS: int(0, 3_600_000)
+    .default(10_000)
+    .describe('How long an agent’s statistics (or its silence) are reused by the API; 0 asks every time'),
+  WARDEN_AGENT_STATS_SAMPLE_MS: int(1000, 3_600_000)
+    .default(60_000)
+    .describe('How often one process of the cluster samples every agent for the day of stats history'),
   WARDEN_RECONCILE_INTERVAL_MS: int(1000, 86_400_000)
     .default(60_000)
     .describe(

@@ -4,7 +4,13 @@ import type { Database } from './db/database.ts';
 import type { EventStore } from './eventstore/port.ts';
 import type { Logger } from './logger.ts';
 import { SingletonLease } from './processes/runtime/index.ts';
-import { type AgentKeys, AgentMonitor, NginxRouter, Reconciler } from './workspaces/index.ts';
+import {
+  type AgentKeys,
+  AgentMonitor,
+  NginxRouter,
+  Reconciler,
+  sampleAgentStats,
+} from './workspaces/index.ts';
 
 export interface WorkspaceBackgroundOptions {
   config: Pick<
@@ -18,6 +24,8 @@ export interface WorkspaceBackgroundOptions {
     | 'WARDEN_AGENT_SILENCE_MS'
     | 'WARDEN_RECONCILE_INTERVAL_MS'
     | 'WARDEN_ORPHAN_GRACE_MS'
+    | 'WARDEN_AGENT_STATS_SAMPLE_MS'
+    | 'WARDEN_AGENT_STATS_TIMEOUT_MS'
   >;
   database: Database;
   store: EventStore;
@@ -43,8 +51,10 @@ export const AGENT_LEASE = 'workspaceAgents';
  *   local to it; two on one host write the same text, each through a file of its own);
  * - the heartbeat monitor and the reconciler, in one process of the cluster at a time: the holder of
  *   a lease on the workers' partition table, so two processes never both mark a workspace
- *   unavailable or both remove an orphan. A holder that dies loses the lease after three heartbeat
- *   intervals; the next one continues from the heartbeats in the database.
+ *   unavailable or both remove an orphan; the same holder samples every agent's statistics each
+ *   `WARDEN_AGENT_STATS_SAMPLE_MS` and deletes samples older than a day. A holder that dies loses
+ *   the lease after three heartbeat intervals; the next one continues from the heartbeats in the
+ *   database.
  */
 export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): WorkspaceBackground {
   const { config, database, store, keys, logger } = options;
@@ -85,12 +95,17 @@ export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): W
   );
   let held = false;
   let lastReconcile = 0;
+  let lastSample = Number.NEGATIVE_INFINITY;
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const round = async () => {
     held = await lease.hold();
     if (!held) return;
     await monitor.check();
+    if (clock().getTime() - lastSample >= config.WARDEN_AGENT_STATS_SAMPLE_MS) {
+      lastSample = clock().getTime();
+      await sampleAgentStats({ db, keys, clock, timeoutMs: config.WARDEN_AGENT_STATS_TIMEOUT_MS });
+    }
     if (clock().getTime() - lastReconcile >= config.WARDEN_RECONCILE_INTERVAL_MS) {
       lastReconcile = clock().getTime();
       await reconciler.sync();

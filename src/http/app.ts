@@ -75,6 +75,8 @@ export type AppConfig = Pick<
   | 'WARDEN_PASSWORD_RESET_TTL_MINUTES'
   | 'WARDEN_PUBLIC_URL'
   | 'PORT'
+  | 'WARDEN_AGENT_STATS_TIMEOUT_MS'
+  | 'WARDEN_AGENT_STATS_TTL_MS'
 > &
   OAuthConfig;
 
@@ -370,7 +372,17 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route('/', trackerRoutes(routeDeps));
-  app.route('/', workspacesRoutes({ ...routeDeps, sealer: identity.sealer }));
+  app.route(
+    '/',
+    workspacesRoutes({
+      ...routeDeps,
+      sealer: identity.sealer,
+      stats: {
+        timeoutMs: deps.config.WARDEN_AGENT_STATS_TIMEOUT_MS,
+        ttlMs: deps.config.WARDEN_AGENT_STATS_TTL_MS,
+      },
+    }),
+  );
   app.route('/', packageRoutes(routeDeps));
   app.route('/', npmTokenRoutes({ tokens: npmTokens }));
   app.route('/', toolRoutes({ ...routeDeps, ...(deps.toolStream ? { hub: deps.toolStream } : {}) }));

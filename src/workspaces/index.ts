@@ -3,6 +3,21 @@ export { type AgentHeartbeats, agentHeartbeats } from './agent-heartbeats.ts';
 export { type AgentKeys, agentKeys, type KeySealer } from './agent-keys.ts';
 export { AgentMonitor, type AgentMonitorOptions } from './agent-monitor.ts';
 export {
+  type AgentStats,
+  type AgentStatsReader,
+  type AgentTarget,
+  agentStatsReader,
+  fetchAgentStats,
+} from './agent-stats.ts';
+export {
+  AGENT_STATS_RETENTION_MS,
+  type AgentStatsSample,
+  type AgentStatsSamples,
+  agentStatsSamples,
+  type SampleRound,
+  sampleAgentStats,
+} from './agent-stats-history.ts';
+export {
   AgentCallError,
   type AgentClient,
   type AgentContainer,

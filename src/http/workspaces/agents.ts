@@ -7,6 +7,7 @@ import {
   agentRow,
   agentUsage,
   listAgents,
+  runningWorkspaces,
   type WorkspaceAgentTable,
   type WorkspacesReadTables,
 } from '../../projections/workspaces/index.ts';
@@ -22,6 +23,7 @@ import {
 } from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
 import { Agent, IdParam, RegisterAgentBody } from './schemas.ts';
+import { AgentListQuery, AgentWithStats, presentStats } from './stats-schemas.ts';
 
 type Usage = { cpus: number; memoryMb: number; workspaces: number };
 
@@ -122,18 +124,30 @@ export function agentRoutes(deps: WorkspacesDeps) {
       method: 'get',
       path: '/v1/agents',
       tags: ['Workspaces'],
-      summary: 'The tenant’s agents with their capacity and what is in use',
-      responses: { 200: jsonContent(z.object({ items: z.array(Agent) }), 'Agents'), ...workspacesProblems },
+      summary:
+        'The tenant’s agents with their capacity and what is in use (`?with=stats`: and each agent’s statistics)',
+      request: { query: AgentListQuery },
+      responses: {
+        200: jsonContent(z.object({ items: z.array(AgentWithStats) }), 'Agents'),
+        ...workspacesProblems,
+      },
     }),
     async (c) => {
       await deps.readModels.awaitPosition(c, ['workspaceAgentList', 'workspaceList']);
       const id = tenantId(c);
+      const withStats = c.req.valid('query').with === 'stats';
       const [rows, usage] = await Promise.all([listAgents(db, id), agentUsage(db, id)]);
-      const seen = await deps.heartbeats.lastSeen(rows.map((row) => row.id));
-      return c.json(
-        { items: rows.map((row) => presentAgent(row, usage.get(row.id), seen.get(row.id))) },
-        200,
-      );
+      const [seen, stats, running] = await Promise.all([
+        deps.heartbeats.lastSeen(rows.map((row) => row.id)),
+        withStats ? deps.stats.readAll(rows) : undefined,
+        withStats ? runningWorkspaces(db, id) : undefined,
+      ]);
+      const items = rows.map((row) => {
+        const agent = presentAgent(row, usage.get(row.id), seen.get(row.id));
+        const answer = stats?.get(row.id);
+        return answer ? { ...agent, stats: presentStats(row.id, answer, running?.get(row.id) ?? 0) } : agent;
+      });
+      return c.json({ items }, 200);
     },
   );
 
@@ -190,6 +204,8 @@ export function agentRoutes(deps: WorkspacesDeps) {
       );
       await deps.keys.remove(agentId);
       await deps.heartbeats.remove(agentId);
+      await deps.samples.remove(agentId);
+      deps.stats.forget(agentId);
       return c.body(null, 204);
     },
   );

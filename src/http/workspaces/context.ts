@@ -2,7 +2,12 @@ import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import type { AgentHeartbeats, AgentKeys } from '../../workspaces/index.ts';
+import type {
+  AgentHeartbeats,
+  AgentKeys,
+  AgentStatsReader,
+  AgentStatsSamples,
+} from '../../workspaces/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
 import { commandContext, principalOf, problemContent, tenantOf } from '../kit/index.ts';
 
@@ -13,6 +18,10 @@ export interface WorkspacesDeps {
   clock: () => Date;
   keys: AgentKeys;
   heartbeats: AgentHeartbeats;
+  /** Agents' statistics, asked in parallel, bounded and cached. */
+  stats: AgentStatsReader;
+  /** The day of samples behind `/v1/agents/{id}/stats/history`. */
+  samples: AgentStatsSamples;
 }
 
 /**

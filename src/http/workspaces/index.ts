@@ -2,10 +2,17 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import { agentHeartbeats, agentKeys, type KeySealer } from '../../workspaces/index.ts';
+import {
+  agentHeartbeats,
+  agentKeys,
+  agentStatsReader,
+  agentStatsSamples,
+  type KeySealer,
+} from '../../workspaces/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
 import { readTables, validationHook } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
+import { agentStatsRoutes } from './agent-stats.ts';
 import { agentRoutes } from './agents.ts';
 import { settingsRoutes } from './settings.ts';
 import { uploadRoutes } from './uploads.ts';
@@ -18,6 +25,8 @@ export interface WorkspacesRouteDeps {
   clock: () => Date;
   /** Seals agent keys with the key-encryption key. */
   sealer: KeySealer;
+  /** Agents' statistics: each agent's bound and how long an answer is reused. */
+  stats: { timeoutMs: number; ttlMs: number };
 }
 
 /**
@@ -28,7 +37,14 @@ export interface WorkspacesRouteDeps {
 export function workspacesRoutes(deps: WorkspacesRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const tables = readTables<unknown>(deps.db);
-  const full = { ...deps, keys: agentKeys(tables, deps.sealer), heartbeats: agentHeartbeats(tables) };
+  const keys = agentKeys(tables, deps.sealer);
+  const full = {
+    ...deps,
+    keys,
+    heartbeats: agentHeartbeats(tables),
+    stats: agentStatsReader({ keys, clock: deps.clock, ...deps.stats }),
+    samples: agentStatsSamples(tables),
+  };
   app.on('GET', ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:view', 'workspaces:manage'));
   app.on(['POST', 'DELETE'], ['/v1/agents', '/v1/agents/*'], requirePermission('workspaces:manage'));
   app.on('GET', '/v1/workspace-settings', requirePermission('workspaces:view', 'workspaces:manage'));
@@ -44,6 +60,7 @@ export function workspacesRoutes(deps: WorkspacesRouteDeps) {
     ['/v1/uploads', '/v1/uploads/*'],
     requirePermission('workspaces:view', 'workspaces:manage'),
   );
+  app.route('/', agentStatsRoutes(full));
   app.route('/', agentRoutes(full));
   app.route('/', uploadRoutes(full));
   app.route('/', settingsRoutes(full));

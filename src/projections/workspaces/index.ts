@@ -5,6 +5,7 @@ export {
   listAgents,
   listWorkspaces,
   liveRoutes,
+  runningWorkspaces,
   unavailableWorkspaces,
   type WorkspaceFilters,
   type WorkspacesReadTables,

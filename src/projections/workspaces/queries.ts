@@ -99,3 +99,16 @@ export function unavailableWorkspaces(db: Kysely<WorkspacesReadTables>) {
     .orderBy('id')
     .execute();
 }
+
+/** Workspaces whose container runs on each agent of the tenant (started, routed or ready). */
+export async function runningWorkspaces(db: Kysely<WorkspacesReadTables>, tenantId: string) {
+  const rows = await db
+    .selectFrom('workspace_list')
+    .select((eb) => ['agent_id', eb.fn.countAll<number>().as('running')])
+    .where('tenant_id', '=', tenantId)
+    .where('agent_id', 'is not', null)
+    .where('status', 'in', ['started', 'routed', 'ready'])
+    .groupBy('agent_id')
+    .execute();
+  return new Map(rows.map((row) => [row.agent_id as string, Number(row.running)]));
+}
