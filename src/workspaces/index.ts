@@ -32,9 +32,17 @@ export {
   type RenderOptions,
   type Route,
   renderRoutes,
+  TRAFFIC_LOG_FORMAT,
   type UnavailableWorkspace,
   unavailablePage,
 } from './nginx/render.ts';
 export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
 export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';
+export {
+  TRAFFIC_RETENTION_MS,
+  type TrafficMinute,
+  type WorkspaceTraffic,
+  workspaceTraffic,
+} from './traffic/store.ts';
+export { type IngestReport, TrafficTailer, type TrafficTailerOptions } from './traffic/tailer.ts';

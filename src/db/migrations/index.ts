@@ -17,6 +17,7 @@ import { up as npmTokens } from './0017-npm-tokens.ts';
 import { up as projectMemberships } from './0019-project-memberships.ts';
 import { up as agentHeartbeats } from './0020-agent-heartbeats.ts';
 import { up as agentStatsSamples } from './0021-agent-stats-samples.ts';
+import { up as workspaceTraffic } from './0022-workspace-traffic.ts';
 
 export interface Migration {
   name: string;
@@ -43,4 +44,5 @@ export const migrations: readonly Migration[] = [
   { name: '0019-project-memberships', up: projectMemberships },
   { name: '0020-agent-heartbeats', up: agentHeartbeats },
   { name: '0021-agent-stats-samples', up: agentStatsSamples },
+  { name: '0022-workspace-traffic', up: workspaceTraffic },
 ];

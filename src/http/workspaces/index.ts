@@ -15,6 +15,7 @@ import { requirePermission } from '../middleware/index.ts';
 import { agentStatsRoutes } from './agent-stats.ts';
 import { agentRoutes } from './agents.ts';
 import { settingsRoutes } from './settings.ts';
+import { trafficRoutes } from './traffic.ts';
 import { workspaceRoutes } from './workspaces.ts';
 
 export interface WorkspacesRouteDeps {
@@ -56,6 +57,7 @@ export function workspacesRoutes(deps: WorkspacesRouteDeps) {
   app.route('/', agentStatsRoutes(full));
   app.route('/', agentRoutes(full));
   app.route('/', settingsRoutes(full));
+  app.route('/', trafficRoutes(full));
   app.route('/', workspaceRoutes(full));
   return app;
 }
