@@ -32,7 +32,6 @@ export {
   type RenderOptions,
   type Route,
   renderRoutes,
-  TRAFFIC_LOG_FORMAT,
   type UnavailableWorkspace,
   unavailablePage,
 } from './nginx/render.ts';

@@ -4,10 +4,13 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
+import { createLogger } from '../../src/logger.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
-import { NginxRouter, TrafficTailer } from '../../src/workspaces/index.ts';
+import { agentKeys, NginxRouter, TrafficTailer } from '../../src/workspaces/index.ts';
+import { startWorkspaceBackground } from '../../src/workspaces-stack.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
@@ -233,5 +236,30 @@ describe('workspace traffic: nginx’s JSON access log, read incrementally, per 
       `?since=${encodeURIComponent(new Date(Date.now() + 120_000).toISOString())}`,
     );
     expect(later.body.items).toEqual([]);
+  });
+
+  it('is read by the process holding the log’s lease, as `warden serve` runs it', async () => {
+    await settle();
+    const before = (await traffic()).body.totals.requests as number;
+    const background = startWorkspaceBackground({
+      config: loadConfig({ WARDEN_NGINX_ACCESS_LOG: log, WARDEN_TRAFFIC_INGEST_MS: '200' }),
+      database: t.database,
+      store: t.store,
+      keys: agentKeys(t.database.db as Kysely<unknown>, t.identity.sealer),
+      owner: 'traffic-test',
+      logger: createLogger('silent'),
+    });
+    try {
+      for (let i = 0; i < 4; i++) await through(nginx.port, 'localhost', `/u/${member.userId}/`);
+      const deadline = Date.now() + 20_000;
+      let now = before;
+      while (Date.now() < deadline && now < before + 4) {
+        await new Promise((r) => setTimeout(r, 200));
+        now = (await traffic()).body.totals.requests as number;
+      }
+      expect(now).toBe(before + 4);
+    } finally {
+      await background.stop();
+    }
   });
 });
