@@ -261,6 +261,16 @@ export const configSchema = z.object({
     .describe(
       'The command that runs that nginx, with its `-p`/`-c` if any; Warden adds `-t` to check a render and `-s reload` to apply it',
     ),
+  WARDEN_NGINX_ACCESS_LOG: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]+$/, 'an absolute path of letters, digits, `.`, `_`, `-` and `/`')
+    .optional()
+    .describe(
+      'Where the rendered nginx configuration logs each workspace request as a JSON line; this process reads it into per-workspace traffic (unset: no traffic)',
+    ),
+  WARDEN_TRAFFIC_INGEST_MS: int(100, 3_600_000)
+    .default(10_000)
+    .describe('How often the workspace access log is read into per-minute traffic'),
   WARDEN_NGINX_LISTEN: z
     .string()
     .regex(/^([0-9.]+:)?[0-9]{1,5}$/, 'a port or address:port')

@@ -10,6 +10,9 @@ import {
   NginxRouter,
   Reconciler,
   sampleAgentStats,
+  TRAFFIC_RETENTION_MS,
+  TrafficTailer,
+  workspaceTraffic,
 } from './workspaces/index.ts';
 
 export interface WorkspaceBackgroundOptions {
@@ -20,6 +23,8 @@ export interface WorkspaceBackgroundOptions {
     | 'WARDEN_NGINX_COMMAND'
     | 'WARDEN_NGINX_LISTEN'
     | 'WARDEN_NGINX_SYNC_MS'
+    | 'WARDEN_NGINX_ACCESS_LOG'
+    | 'WARDEN_TRAFFIC_INGEST_MS'
     | 'WARDEN_AGENT_HEARTBEAT_MS'
     | 'WARDEN_AGENT_SILENCE_MS'
     | 'WARDEN_RECONCILE_INTERVAL_MS'
@@ -68,9 +73,24 @@ export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): W
         domain: config.WARDEN_WORKSPACE_DOMAIN,
         intervalMs: config.WARDEN_NGINX_SYNC_MS,
         logger: logger.child({ component: 'nginx-router' }),
+        ...(config.WARDEN_NGINX_ACCESS_LOG ? { accessLog: config.WARDEN_NGINX_ACCESS_LOG } : {}),
       })
     : undefined;
   router?.start();
+  const traffic = config.WARDEN_NGINX_ACCESS_LOG
+    ? startTrafficTailer({
+        database,
+        owner: options.owner,
+        clock,
+        intervalMs: config.WARDEN_TRAFFIC_INGEST_MS,
+        tailer: new TrafficTailer({
+          db,
+          file: config.WARDEN_NGINX_ACCESS_LOG,
+          logger: logger.child({ component: 'traffic' }),
+        }),
+        logger,
+      })
+    : undefined;
   const monitor = new AgentMonitor({
     db,
     store,
@@ -128,8 +148,58 @@ export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): W
       clearTimeout(timer);
       await running;
       await router?.stop();
+      await traffic?.stop();
       if (held) await lease.release().catch(() => undefined);
       held = false;
+    },
+  };
+}
+
+/**
+ * The traffic tailer of one access log, in one process at a time: several Warden processes on the
+ * nginx host would otherwise read the same lines. The lease is named after the log's source (host
+ * and path); each round reads what nginx appended and deletes minutes past the retention.
+ */
+function startTrafficTailer(options: {
+  database: Database;
+  owner: string;
+  clock: () => Date;
+  intervalMs: number;
+  tailer: TrafficTailer;
+  logger: Logger;
+}) {
+  const lease = new SingletonLease(
+    options.database,
+    `workspaceTraffic:${options.tailer.source}`,
+    options.owner,
+    Math.max(3 * options.intervalMs, 5_000),
+  );
+  const traffic = workspaceTraffic(options.database.db as Kysely<unknown>);
+  let held = false;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const round = async () => {
+    held = await lease.hold();
+    if (!held) return;
+    await options.tailer.ingest();
+    await traffic.sweep(new Date(options.clock().getTime() - TRAFFIC_RETENTION_MS));
+  };
+  const schedule = (delay: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = round()
+        .catch((error: unknown) => options.logger.error({ err: error }, 'workspace traffic round failed'))
+        .finally(() => schedule(options.intervalMs));
+    }, delay);
+  };
+  schedule(0);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      if (held) await lease.release().catch(() => undefined);
     },
   };
 }

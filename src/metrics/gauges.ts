@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.ts';
 import { type JobTables, listWorkers, queueDepth, viewAs } from '../processes/runtime/index.ts';
 import type { ProjectionEngine } from '../projections/engine/index.ts';
+import { workspaceTraffic } from '../workspaces/index.ts';
 import type { Metrics } from './metrics.ts';
 
 /** Gauges read at scrape time from the database: projections, job queues, workers. */
@@ -45,5 +46,23 @@ export function registerGauges(
         value: Math.max(0, (now - new Date(w.lastHeartbeat).getTime()) / 1000),
       }));
     },
+  );
+  // Labelled by tenant only: a label per workspace would make a series per workspace, unbounded.
+  const traffic = workspaceTraffic(deps.database.db as Parameters<typeof workspaceTraffic>[0]);
+  metrics.counter(
+    'warden_workspace_requests_total',
+    'Requests to workspaces through nginx, by tenant (read from the access log)',
+    ['tenant'],
+    async () => (await traffic.totals()).map((t) => ({ labels: { tenant: t.tenantId }, value: t.requests })),
+  );
+  metrics.counter(
+    'warden_workspace_bytes_total',
+    'Bytes to (in) and from (out) workspaces through nginx, by tenant',
+    ['tenant', 'direction'],
+    async () =>
+      (await traffic.totals()).flatMap((t) => [
+        { labels: { tenant: t.tenantId, direction: 'in' }, value: t.bytesIn },
+        { labels: { tenant: t.tenantId, direction: 'out' }, value: t.bytesOut },
+      ]),
   );
 }

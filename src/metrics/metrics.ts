@@ -31,6 +31,16 @@ export interface Metrics {
     labels: readonly string[],
     collect: () => Promise<readonly Sample[]>,
   ): void;
+  /**
+   * A counter whose values `collect` reads when Prometheus scrapes: for totals kept in the database
+   * (so every process reports the same, ever-growing value); a failing collector leaves it empty.
+   */
+  counter(
+    name: string,
+    help: string,
+    labels: readonly string[],
+    collect: () => Promise<readonly Sample[]>,
+  ): void;
   /** The exposition text for `/metrics`. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -92,6 +102,22 @@ export function createMetrics(): Metrics {
           this.reset();
           try {
             for (const sample of await collect()) this.set(sample.labels, sample.value);
+          } catch {
+            // Nothing for this scrape: the other metrics still answer.
+          }
+        },
+      });
+    },
+    counter(name, help, labels, collect) {
+      new Counter({
+        name,
+        help,
+        labelNames: labels,
+        registers: [registry],
+        async collect() {
+          this.reset();
+          try {
+            for (const sample of await collect()) this.inc(sample.labels, sample.value);
           } catch {
             // Nothing for this scrape: the other metrics still answer.
           }

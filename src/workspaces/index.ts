@@ -40,3 +40,10 @@ export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
 export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';
 export { AgentDataStore, type RecordedUpload } from './uploads/agent-datastore.ts';
+export {
+  TRAFFIC_RETENTION_MS,
+  type TrafficMinute,
+  type WorkspaceTraffic,
+  workspaceTraffic,
+} from './traffic/store.ts';
+export { type IngestReport, TrafficTailer, type TrafficTailerOptions } from './traffic/tailer.ts';

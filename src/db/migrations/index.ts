@@ -18,6 +18,7 @@ import { up as projectMemberships } from './0019-project-memberships.ts';
 import { up as agentHeartbeats } from './0020-agent-heartbeats.ts';
 import { up as eventAppendJsonPayloads } from './0021-event-append-json-payloads.ts';
 import { up as agentStatsSamples } from './0022-agent-stats-samples.ts';
+import { up as workspaceTraffic } from './0023-workspace-traffic.ts';
 
 export interface Migration {
   name: string;
@@ -45,4 +46,5 @@ export const migrations: readonly Migration[] = [
   { name: '0020-agent-heartbeats', up: agentHeartbeats },
   { name: '0021-event-append-json-payloads', up: eventAppendJsonPayloads },
   { name: '0022-agent-stats-samples', up: agentStatsSamples },
+  { name: '0023-workspace-traffic', up: workspaceTraffic },
 ];

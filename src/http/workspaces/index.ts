@@ -16,6 +16,7 @@ import { agentStatsRoutes } from './agent-stats.ts';
 import { agentRoutes } from './agents.ts';
 import { settingsRoutes } from './settings.ts';
 import { uploadRoutes } from './uploads.ts';
+import { trafficRoutes } from './traffic.ts';
 import { workspaceRoutes } from './workspaces.ts';
 
 export interface WorkspacesRouteDeps {
@@ -64,6 +65,7 @@ export function workspacesRoutes(deps: WorkspacesRouteDeps) {
   app.route('/', agentRoutes(full));
   app.route('/', uploadRoutes(full));
   app.route('/', settingsRoutes(full));
+  app.route('/', trafficRoutes(full));
   app.route('/', workspaceRoutes(full));
   return app;
 }
