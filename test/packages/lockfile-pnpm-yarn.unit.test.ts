@@ -219,7 +219,12 @@ describe('hostile lockfiles', () => {
       '  ms@2.0.0: {}\n',
       '  ms@2.0.0: {}\n\n  ms@2.0.0:\n    optional: true\n',
     );
-    expect(refused(pnpm)[0]).toMatchObject({ message: expect.stringMatching(/repeats a key/) });
+    const [repeat] = refused(pnpm);
+    expect(repeat).toMatchObject({ message: expect.stringMatching(/repeats a key/) });
+    // The place named is the second occurrence.
+    const [, line, col] = /^\(body\):(\d+):(\d+)$/.exec(repeat!.path)!;
+    expect(pnpm.split('\n')[Number(line) - 1]).toBe('  ms@2.0.0:');
+    expect(col).toBe('3');
     const berry = `${fixture('yarn-berry.lock')}\n"ms@npm:2.1.3":\n  version: 2.1.3\n  resolution: "ms@npm:2.1.3"\n`;
     expect(refused(berry)[0]).toMatchObject({ message: expect.stringMatching(/repeats a key/) });
     const classic = `${fixture('yarn-v1.lock')}\nms@2.1.3:\n  version "2.1.3"\n`;
