@@ -86,6 +86,24 @@ describe('pnpm and Yarn lockfiles the real tools wrote (pnpm 8 and 9, Yarn 1.22 
     expect(byspec['debug@2.6.9']!.dev).toBe(false);
   });
 
+  it('7.0 and 8.0 (written by pre-releases of pnpm 9) read by their shape, as v6 or as v9', () => {
+    const summary = (text: string) =>
+      ok(text).packages.map(
+        (p) => `${p.spec} ${p.dev} ${p.optional} ${p.aliases} ${p.integrity?.slice(0, 12)}`,
+      );
+    const v6 = fixture('pnpm-lock-v6.yaml');
+    const v9 = fixture('pnpm-lock-v9.yaml');
+    for (const label of ['7.0', '8.0']) {
+      expect(summary(v9.replace("lockfileVersion: '9.0'", `lockfileVersion: '${label}'`))).toEqual(
+        summary(v9),
+      );
+      expect(summary(v6.replace("lockfileVersion: '6.0'", `lockfileVersion: '${label}'`))).toEqual(
+        summary(v6),
+      );
+    }
+    expect(summary(v6)).toEqual(summary(v9));
+  });
+
   it('refuses pnpm lockfiles older than v6 and versions that are not one', () => {
     expect(refused('lockfileVersion: 5.4\npackages: {}\n')[0]).toMatchObject({ path: 'lockfileVersion' });
     expect(refused("lockfileVersion: 'ten'\n")[0]).toMatchObject({ path: 'lockfileVersion' });
