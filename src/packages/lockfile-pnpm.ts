@@ -18,9 +18,9 @@ export function splitPnpmKey(key: string): { name: string; version: string } | u
 const DEPENDENCY_FIELDS = ['dependencies', 'optionalDependencies', 'devDependencies'] as const;
 
 /** The key a dependency `name: value` points at: `ms: 2.0.0` → `ms@2.0.0`, an alias `my-ms: ms@2.0.0` as is. */
-function targetKey(name: string, value: string, v6: boolean): string | undefined {
+function targetKey(name: string, value: string, slashKeys: boolean): string | undefined {
   if (value.startsWith('link:')) return undefined;
-  if (v6) return value.startsWith('/') ? value : `/${name}@${value}`;
+  if (slashKeys) return value.startsWith('/') ? value : `/${name}@${value}`;
   const head = value.split('(')[0]!;
   return head.indexOf('@', 1) > 0 && !/^[a-z+]+:/.test(head) ? value : `${name}@${value}`;
 }
@@ -53,7 +53,7 @@ export function parsePnpmLockfile(doc: Json): LockfileResult {
   if (!isObject(packages)) return { ok: false, errors: [{ path: 'packages', message: 'must be a mapping' }] };
   if (!isObject(snapshots))
     return { ok: false, errors: [{ path: 'snapshots', message: 'must be a mapping' }] };
-  const keys = Object.keys(major >= 7 && Object.keys(snapshots).length > 0 ? snapshots : packages);
+  const keys = Object.keys(snapshots).length > 0 ? Object.keys(snapshots) : Object.keys(packages);
   if (Math.max(keys.length, Object.keys(packages).length) > MAX_LOCKFILE_PACKAGES)
     return {
       ok: false,
@@ -61,13 +61,16 @@ export function parsePnpmLockfile(doc: Json): LockfileResult {
         { path: 'packages', message: `names more than ${MAX_LOCKFILE_PACKAGES} packages: split the request` },
       ],
     };
-  const v6 = major === 6;
-  const importers = importersOf(doc, v6);
+  // The format goes by shape, not by number: v6 keeps flags in `packages` and keys them `/name@1.0.0`;
+  // v9 (and the short-lived 7.0/8.0) splits `snapshots` off and drops the slash.
+  const split = major >= 7 && Object.keys(snapshots).length > 0;
+  const slashKeys = Object.keys(packages).some((k) => k.startsWith('/'));
+  const importers = importersOf(doc, !split);
   const out = new Collector();
-  const aliases = aliasesOf(importers, v6 ? packages : snapshots, v6);
-  const prod = v6 || importers.size === 0 ? undefined : reachableFromProduction(importers, snapshots);
+  const aliases = aliasesOf(importers, split ? snapshots : packages, slashKeys);
+  const prod = !split || importers.size === 0 ? undefined : reachableFromProduction(importers, snapshots);
 
-  if (!v6) {
+  if (split) {
     // v9 (and the short-lived v7/v8): `packages` holds resolutions by `name@version`, `snapshots` the
     // instances by `name@version(peers)`. A package without any snapshot is still read once.
     const seen = new Set<string>();
@@ -81,7 +84,7 @@ export function parsePnpmLockfile(doc: Json): LockfileResult {
         dev: prod !== undefined && !prod.has(key),
         optional: flag(snapshot.optional) || flag(meta?.optional),
         aliases: aliases.get(key) ?? [],
-        v6: false,
+        slashKeys: false,
       });
     }
     for (const [key, meta] of Object.entries(packages)) {
@@ -90,7 +93,7 @@ export function parsePnpmLockfile(doc: Json): LockfileResult {
         dev: false,
         optional: isObject(meta) && flag(meta.optional),
         aliases: aliases.get(key) ?? [],
-        v6: false,
+        slashKeys: false,
       });
     }
   } else {
@@ -103,7 +106,7 @@ export function parsePnpmLockfile(doc: Json): LockfileResult {
         dev: flag(meta.dev),
         optional: flag(meta.optional),
         aliases: aliases.get(key) ?? [],
-        v6: true,
+        slashKeys,
       });
     }
   }
@@ -138,7 +141,7 @@ function readEntry(
   errorPath: string,
   key: string,
   meta: Json,
-  how: { dev: boolean; optional: boolean; aliases: string[]; v6: boolean },
+  how: { dev: boolean; optional: boolean; aliases: string[]; slashKeys: boolean },
 ) {
   const parsed = splitPnpmKey(key);
   // v6 writes `file:local-lib` keys with the name beside them; v9 always `name@reference`.
@@ -154,7 +157,7 @@ function readEntry(
   const tarball = text(resolution.tarball);
   const version = text(meta.version) ?? parsed?.version;
   const fromRegistry =
-    (how.v6 ? key.startsWith('/') : true) &&
+    (how.slashKeys ? key.startsWith('/') : true) &&
     parsed !== undefined &&
     semver.valid(parsed.version) === parsed.version &&
     resolution.type === undefined &&
@@ -222,10 +225,14 @@ function importersOf(doc: Json, v6: boolean): Map<string, ImporterDeps> {
 }
 
 /** Installed names that differ from the real one (`my-ms: npm:ms@2.0.0` is written `my-ms: ms@2.0.0`). */
-function aliasesOf(importers: Map<string, ImporterDeps>, entries: Json, v6: boolean): Map<string, string[]> {
+function aliasesOf(
+  importers: Map<string, ImporterDeps>,
+  entries: Json,
+  slashKeys: boolean,
+): Map<string, string[]> {
   const found = new Map<string, string[]>();
   const note = (installed: string, value: string) => {
-    const key = targetKey(installed, value, v6);
+    const key = targetKey(installed, value, slashKeys);
     const target = key ? splitPnpmKey(key) : undefined;
     if (!key || !target || target.name === installed) return;
     const list = found.get(key) ?? [];

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,13 +19,13 @@ const temp = (prefix: string) => {
 };
 
 /**
- * pnpm 9 and Yarn 4 run through npx from its cache (`--no`: never downloaded here). Where the cache
- * does not hold them, the tests that need them are skipped, and say so.
+ * pnpm 9 and Yarn 4 run through npx (from its cache, or fetched from the npm registry this machine is
+ * configured with). Where npx can get neither, the tests that need them are skipped, and say so.
  */
 async function available(spec: string): Promise<boolean> {
   try {
-    await exec('npx', ['--no', spec, '--version'], { timeout: 60_000 });
-    return true;
+    const { stdout } = await exec('npx', ['-y', spec, '--version'], { cwd: tmpdir(), timeout: 120_000 });
+    return /^\d+\.\d+\.\d+/.test(stdout.trim());
   } catch {
     return false;
   }
@@ -104,6 +105,25 @@ beforeAll(async () => {
     packageJson: { peerDependencies: { 'lk-clean': '^1.0.0' } },
   });
   await publishFixture(upstream, { name: 'lk-yarn', version: '3.0.0' });
+  await publishFixture(upstream, { name: 'lk-elsewhere', version: '1.0.0' });
+  // Advisory data (one advisory, for a package none of these projects uses): without any, every
+  // package would wait for an approver (Warden fails closed).
+  const osv = temp('warden-osv-');
+  mkdirSync(join(osv, 'npm'));
+  writeFileSync(
+    join(osv, 'npm', 'GHSA-lkxx-lkxx-0001.json'),
+    JSON.stringify({
+      id: 'GHSA-lkxx-lkxx-0001',
+      modified: '2026-11-01T00:00:00Z',
+      summary: 'An advisory for a package these projects do not use',
+      affected: [
+        {
+          package: { ecosystem: 'npm', name: 'lk-unused' },
+          ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }, { fixed: '1.0.1' }] }],
+        },
+      ],
+    }),
+  );
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   warden = runWarden(['serve'], {
@@ -116,6 +136,7 @@ beforeAll(async () => {
     WARDEN_UPSTREAM_REGISTRY: upstream.url,
     WARDEN_TARGET_REGISTRY: target.url,
     WARDEN_TARGET_REGISTRY_TOKEN: target.token,
+    WARDEN_OSV_PATH: osv,
   });
   await untilReady(base, warden.child);
   token = (await signIn(base, 'root@example.com', 'correct horse battery staple 42'))!;
@@ -135,7 +156,7 @@ describe('pnpm and Yarn lockfiles through the firewall, end to end with Verdacci
       const dir = project({ '@lk/scoped': '2.0.0', 'lk-peer': '1.0.0', 'my-clean': 'npm:lk-clean@1.0.0' });
       const store = temp('warden-pnpm-store-');
       await run(dir, 'npx', [
-        '--no',
+        '-y',
         'pnpm@9',
         'install',
         '--lockfile-only',
@@ -161,7 +182,7 @@ describe('pnpm and Yarn lockfiles through the firewall, end to end with Verdacci
       });
       // pnpm checks every tarball against the lockfile's integrity: the secure registry serves the same bytes.
       await run(dir, 'npx', [
-        '--no',
+        '-y',
         'pnpm@9',
         'install',
         '--frozen-lockfile',
@@ -200,7 +221,7 @@ describe('pnpm and Yarn lockfiles through the firewall, end to end with Verdacci
         ].join('\n'),
       );
       writeFileSync(join(dir, 'yarn.lock'), '');
-      await run(dir, 'npx', ['--no', '@yarnpkg/cli-dist', 'install', '--mode=update-lockfile']);
+      await run(dir, 'npx', ['-y', '@yarnpkg/cli-dist', 'install', '--mode=update-lockfile']);
       const submitted = await submit(readFileSync(join(dir, 'yarn.lock'), 'utf8'), 'text/plain');
       expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
       const request = await settled(submitted.body.id);
@@ -210,6 +231,37 @@ describe('pnpm and Yarn lockfiles through the firewall, end to end with Verdacci
       expect(
         JSON.parse(readFileSync(join(npmDir, 'node_modules', 'lk-yarn', 'package.json'), 'utf8')).version,
       ).toBe('3.0.0');
+    },
+    180_000,
+  );
+
+  it.skipIf(!hasPnpm)(
+    'abuse: a resolution pointing to another host is never fetched; the package comes from the upstream and is checked against the lockfile integrity',
+    async () => {
+      const hits: string[] = [];
+      const trap = createServer((req, res) => {
+        hits.push(req.url ?? '');
+        res.writeHead(200, { 'content-type': 'application/octet-stream' }).end('not a tarball');
+      });
+      await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', resolve));
+      const { port } = trap.address() as { port: number };
+      try {
+        const dir = project({ 'lk-elsewhere': '1.0.0' });
+        await run(dir, 'npx', ['-y', 'pnpm@9', 'install', '--lockfile-only', `--registry=${upstream.url}/`]);
+        const lockfile = readFileSync(join(dir, 'pnpm-lock.yaml'), 'utf8').replace(
+          '    resolution: {integrity: ',
+          `    resolution: {tarball: http://127.0.0.1:${port}/lk-elsewhere/-/lk-elsewhere-1.0.0.tgz, integrity: `,
+        );
+        expect(lockfile).toContain(`127.0.0.1:${port}`);
+        const submitted = await submit(lockfile, 'application/yaml');
+        expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
+        const request = await settled(submitted.body.id);
+        expect(request).toMatchObject({ status: 'completed' });
+        expect(hits).toEqual([]);
+        expect((await fetch(`${target.url}/lk-elsewhere`)).status).toBe(200);
+      } finally {
+        await new Promise((resolve) => trap.close(resolve));
+      }
     },
     180_000,
   );

@@ -86,6 +86,24 @@ describe('pnpm and Yarn lockfiles the real tools wrote (pnpm 8 and 9, Yarn 1.22 
     expect(byspec['debug@2.6.9']!.dev).toBe(false);
   });
 
+  it('7.0 and 8.0 (written by pre-releases of pnpm 9) read by their shape, as v6 or as v9', () => {
+    const summary = (text: string) =>
+      ok(text).packages.map(
+        (p) => `${p.spec} ${p.dev} ${p.optional} ${p.aliases} ${p.integrity?.slice(0, 12)}`,
+      );
+    const v6 = fixture('pnpm-lock-v6.yaml');
+    const v9 = fixture('pnpm-lock-v9.yaml');
+    for (const label of ['7.0', '8.0']) {
+      expect(summary(v9.replace("lockfileVersion: '9.0'", `lockfileVersion: '${label}'`))).toEqual(
+        summary(v9),
+      );
+      expect(summary(v6.replace("lockfileVersion: '6.0'", `lockfileVersion: '${label}'`))).toEqual(
+        summary(v6),
+      );
+    }
+    expect(summary(v6)).toEqual(summary(v9));
+  });
+
   it('refuses pnpm lockfiles older than v6 and versions that are not one', () => {
     expect(refused('lockfileVersion: 5.4\npackages: {}\n')[0]).toMatchObject({ path: 'lockfileVersion' });
     expect(refused("lockfileVersion: 'ten'\n")[0]).toMatchObject({ path: 'lockfileVersion' });
@@ -219,7 +237,12 @@ describe('hostile lockfiles', () => {
       '  ms@2.0.0: {}\n',
       '  ms@2.0.0: {}\n\n  ms@2.0.0:\n    optional: true\n',
     );
-    expect(refused(pnpm)[0]).toMatchObject({ message: expect.stringMatching(/repeats a key/) });
+    const [repeat] = refused(pnpm);
+    expect(repeat).toMatchObject({ message: expect.stringMatching(/repeats a key/) });
+    // The place named is the second occurrence.
+    const [, line, col] = /^\(body\):(\d+):(\d+)$/.exec(repeat!.path)!;
+    expect(pnpm.split('\n')[Number(line) - 1]).toBe('  ms@2.0.0:');
+    expect(col).toBe('3');
     const berry = `${fixture('yarn-berry.lock')}\n"ms@npm:2.1.3":\n  version: 2.1.3\n  resolution: "ms@npm:2.1.3"\n`;
     expect(refused(berry)[0]).toMatchObject({ message: expect.stringMatching(/repeats a key/) });
     const classic = `${fixture('yarn-v1.lock')}\nms@2.1.3:\n  version "2.1.3"\n`;
