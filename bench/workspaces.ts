@@ -125,19 +125,24 @@ try {
   const warden: number[] = [];
   for (let i = 0; i < SAMPLES; i++) warden.push(await provision());
 
-  // Where the time goes: each step of the saga, from its events' recorded times (medians over the samples).
+  // Where the time goes, from the events' recorded times. An event is recorded at the start of the
+  // transaction that appends it, which is when the saga began handling the event before it: so the
+  // gap between two events is the handling of the first (its agent call, its commit) and the pickup
+  // of the next; "→ answers" is the rest (the last step, the routes read model, nginx -t and reload).
   const steps = new Map<string, number[]>();
   const step = (name: string, ms: number) => steps.set(name, [...(steps.get(name) ?? []), ms]);
   for (const { id, startedAt, accepted, answered } of timings.slice(1)) {
     const events = await t.store.readStream(workspaceStreamId(id));
     let previous = startedAt;
+    let from = 'POST';
     step('POST → 202', accepted);
     for (const event of events) {
       const at = event.recordedAt.getTime();
-      step(`→ ${event.type}`, at - previous);
+      step(`${from} → ${event.type}`, at - previous);
       previous = at;
+      from = event.type.replace(/^Workspace/, '');
     }
-    step('→ answers through nginx', startedAt + answered - previous);
+    step(`${from} → answers through nginx`, startedAt + answered - previous);
   }
   for (const [name, values] of steps) {
     log(

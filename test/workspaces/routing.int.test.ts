@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { changeWorkspace } from '../../src/commands/workspaces/index.ts';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
@@ -163,6 +165,40 @@ describe('routing: nginx configuration from the routes read model, through a rea
     await expect(broken.sync()).rejects.toBeInstanceOf(NginxConfigError);
     expect(readFileSync(nginx.routes, 'utf8')).toBe(before);
     expect((await fetch(`${nginx.url}/u/nobody/`)).status).toBe(404);
+  });
+
+  it('skips a tick while a pass is still running instead of queueing passes behind it (a slow reload)', async () => {
+    // A real nginx checks each render; its reload is slow here (a wrapper sleeps 300 ms first), and
+    // each render differs, so every pass checks, replaces and reloads.
+    const dir = mkdtempSync(join(tmpdir(), 'warden-router-'));
+    const slow = join(dir, 'slow-nginx');
+    writeFileSync(
+      slow,
+      '#!/bin/sh\nfor a in "$@"; do [ "$a" = "-s" ] && { sleep 0.3; exit 0; }; done\nexec /usr/sbin/nginx "$@"\n',
+    );
+    chmodSync(slow, 0o755);
+    let passes = 0;
+    const router = new NginxRouter({
+      db: t.database.db as never,
+      target: { routesFile: join(dir, 'routes.conf'), command: [slow] },
+      listen: '127.0.0.1:1',
+      domain,
+      intervalMs: 5,
+      logger: { info: () => {}, warn: () => {}, error: (o: object) => void logged.push(JSON.stringify(o)) },
+      render: () => `# pass ${++passes}\n`,
+    });
+    try {
+      router.start();
+      await vi.waitFor(() => expect(passes).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 20 });
+      // Stopping waits for the pass in hand only: queued behind it there would be one per 5 ms tick.
+      await router.stop();
+      const stopped = passes;
+      expect(stopped).toBeLessThanOrEqual(3);
+      expect(readFileSync(join(dir, 'routes.conf'), 'utf8')).toBe(`# pass ${stopped}\n`);
+    } finally {
+      await router.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('answers a 503 page (which workspace, why, that it comes back, whom to ask) at both addresses of an unavailable workspace', async () => {

@@ -31,6 +31,7 @@ export interface NginxRouterOptions extends RenderOptions {
 export class NginxRouter {
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<unknown> = Promise.resolve();
+  #busy = false;
 
   constructor(private readonly options: NginxRouterOptions) {}
 
@@ -54,14 +55,21 @@ export class NginxRouter {
     return changed;
   }
 
+  /**
+   * Syncs every `intervalMs`; a tick that finds the last pass still running (an `nginx -t` and reload
+   * take longer than a short interval on a busy host) is skipped, not queued behind it: queued passes
+   * would run back to back, each reading the read models, for as long as the backlog lasts.
+   */
   start(): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => {
-      this.#running = this.#running.then(() =>
-        this.sync().catch((error: unknown) =>
-          this.options.logger.error({ err: error }, 'nginx routes not applied'),
-        ),
-      );
+      if (this.#busy) return;
+      this.#busy = true;
+      this.#running = this.sync()
+        .catch((error: unknown) => this.options.logger.error({ err: error }, 'nginx routes not applied'))
+        .finally(() => {
+          this.#busy = false;
+        });
     }, this.options.intervalMs ?? 500);
   }
 
