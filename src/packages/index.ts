@@ -2,6 +2,14 @@ export { type AdvisoryTables, advisoryFindings, namesChangedBy } from './advisor
 export { evaluateLicense, normalizeLicense } from './license.ts';
 export { parseLockfile, validPackageName } from './lockfile.ts';
 export { type NpmTokenRecord, type NpmTokenStore, npmTokenStore, npmTokenSummaries } from './npm-tokens.ts';
+export {
+  type AdvisoryFeedTables,
+  type FeedSyncOutcome,
+  feedLabel,
+  lastFeedCheck,
+  syncOsvFeed,
+} from './osv/feed.ts';
+export type { OsvProgress } from './osv/source.ts';
 export { importOsv } from './osv-import.ts';
 export { type BlobStore, type BlobTables, blobStore, cachedBlobStore } from './registry/blobs.ts';
 export { RegistryError } from './registry/errors.ts';

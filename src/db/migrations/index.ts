@@ -16,6 +16,7 @@ import { up as workspaces } from './0016-workspaces.ts';
 import { up as npmTokens } from './0017-npm-tokens.ts';
 import { up as projectMemberships } from './0019-project-memberships.ts';
 import { up as agentHeartbeats } from './0020-agent-heartbeats.ts';
+import { up as advisoryFeed } from './0021-advisory-feed.ts';
 
 export interface Migration {
   name: string;
@@ -41,4 +42,5 @@ export const migrations: readonly Migration[] = [
   { name: '0017-npm-tokens', up: npmTokens },
   { name: '0019-project-memberships', up: projectMemberships },
   { name: '0020-agent-heartbeats', up: agentHeartbeats },
+  { name: '0021-advisory-feed', up: advisoryFeed },
 ];
