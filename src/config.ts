@@ -313,6 +313,25 @@ export const configSchema = z.object({
     .describe(
       'OSV advisory data (a folder or a .zip of OSV JSON) imported at start; `warden osv import` imports more',
     ),
+  WARDEN_OSV_URL: url(['http:', 'https:'])
+    .optional()
+    .describe(
+      'An OSV export zip downloaded on a schedule by one process of the cluster (conditional requests: an unchanged feed is a 304) and imported like `WARDEN_OSV_PATH`',
+    ),
+  WARDEN_OSV_SYNC_INTERVAL_MS: int(1000, 604_800_000)
+    .default(3_600_000)
+    .describe('How often the `WARDEN_OSV_URL` feed is asked for a newer archive'),
+  WARDEN_OSV_TIMEOUT_MS: int(1000, 3_600_000)
+    .default(600_000)
+    .describe('Longest one feed download may take before it is abandoned (the previous data stays)'),
+  WARDEN_OSV_MAX_DOWNLOAD_BYTES: int(1024, 2 ** 40)
+    .default(2 * 1024 ** 3)
+    .describe('Largest feed archive accepted; a bigger download is abandoned'),
+  WARDEN_OSV_MAX_ENTRY_BYTES: int(1024, 1024 ** 3)
+    .default(8 * 1024 * 1024)
+    .describe(
+      'Largest single OSV record in an archive, once inflated; an archive with a bigger one is refused whole',
+    ),
 });
 
 export type Config = z.infer<typeof configSchema>;

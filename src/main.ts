@@ -79,7 +79,11 @@ const commands = new Map<string, Command>([
   [
     'osv',
     command(OSV_USAGE, true, parseOsvArgs, (args, service) =>
-      runOsv(args, { db: service.database.db as never, store: service.store }),
+      runOsv(args, {
+        db: service.database.db as never,
+        store: service.store,
+        maxEntryBytes: service.config.WARDEN_OSV_MAX_ENTRY_BYTES,
+      }),
     ),
   ],
   [

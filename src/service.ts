@@ -16,7 +16,12 @@ import { registerGauges } from './metrics/gauges.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { meteredStore } from './metrics/store.ts';
 import { type PersonalDataKeys, personalDataKeys, personalDataStore } from './privacy/index.ts';
-import { type PackageJobs, startPackageJobs } from './processes/packages/index.ts';
+import {
+  type OsvFeedSync,
+  type PackageJobs,
+  startOsvFeedSync,
+  startPackageJobs,
+} from './processes/packages/index.ts';
 import { processManagers } from './processes/registry.ts';
 import { startWorkers, type Worker } from './processes/runtime/index.ts';
 import { startToolJobs, type ToolJobs } from './processes/tools/index.ts';
@@ -98,6 +103,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   let packageJobs: PackageJobs | undefined;
   let toolJobs: ToolJobs | undefined;
   let workspaces: WorkspaceBackground | undefined;
+  let osvFeed: OsvFeedSync | undefined;
   let identity: Promise<IdentityStack> | undefined;
   const sealer = {
     seal: (plaintext: string, context: string) => seal(keyEncryptionKey, plaintext, context),
@@ -124,11 +130,19 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     startBackground: async () => {
       if (config.WARDEN_OSV_PATH) {
         const { importOsv } = await import('./packages/index.ts');
-        const result = await importOsv({ db: database.db as never, store, path: config.WARDEN_OSV_PATH });
-        logger.info(
-          { total: result.total, changed: result.changed, errors: result.errors.length },
-          'imported OSV advisory data',
-        );
+        const result = await importOsv({
+          db: database.db as never,
+          store,
+          path: config.WARDEN_OSV_PATH,
+          maxEntryBytes: config.WARDEN_OSV_MAX_ENTRY_BYTES,
+        });
+        const summary = { total: result.total, changed: result.changed, errors: result.errors.length };
+        if (result.aborted) {
+          logger.error(
+            { ...summary, error: result.aborted },
+            'OSV advisory data refused or read only in part',
+          );
+        } else logger.info(summary, 'imported OSV advisory data');
       }
       await engine.start();
       if (processManagers.length > 0) {
@@ -160,6 +174,16 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           logger: logger.child({ component: 'tool-jobs' }),
           processes: processRunner({ hidden: [resolvePath(config.WARDEN_DATA_DIR)] }),
         });
+        if (config.WARDEN_OSV_URL) {
+          osvFeed = startOsvFeedSync({
+            config: { ...config, WARDEN_OSV_URL: config.WARDEN_OSV_URL },
+            database,
+            store,
+            owner: worker.id,
+            logger: logger.child({ component: 'osv-feed' }),
+            onOutcome: (result) => metrics.osvSyncs.inc({ result }),
+          });
+        }
         // nginx routes from the read model; heartbeats and reconciliation in one process of the cluster.
         workspaces = startWorkspaceBackground({
           config,
@@ -173,6 +197,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     },
     close: async () => {
       await workspaces?.stop();
+      await osvFeed?.stop();
       await packageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await toolJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await worker?.stop();

@@ -21,6 +21,8 @@ export interface Metrics {
   readonly cleanupRemoved: Counter<'kind'>;
   /** Refused sign-ins, by reason (invalid_credentials, not_active, tenant_suspended, password_change_required, throttled). */
   readonly loginFailures: Counter<'reason'>;
+  /** OSV feed syncs, by outcome (imported, unchanged, not_modified, failed). */
+  readonly osvSyncs: Counter<'result'>;
   /**
    * A gauge whose samples `collect` reads when Prometheus scrapes (a failing collector leaves its
    * gauge empty for that scrape rather than failing the scrape).
@@ -84,10 +86,17 @@ export function createMetrics(): Metrics {
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  const osvSyncs = new Counter({
+    name: 'warden_osv_syncs_total',
+    help: 'OSV feed syncs, by outcome: imported, unchanged (archive read, nothing new), not_modified (304), failed',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     cleanupRemoved,
     loginFailures,
+    osvSyncs,
     httpRequests,
     httpDuration,
     eventsAppended,

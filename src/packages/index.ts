@@ -3,6 +3,14 @@ export { evaluateLicense, normalizeLicense } from './license.ts';
 export { LOCKFILE_FORMATS, type LockfileFormat, parseLockfile, validPackageName } from './lockfile.ts';
 export { LOCKFILE_KINDS, type LockfileKind, parseLockfileText } from './lockfile-text.ts';
 export { type NpmTokenRecord, type NpmTokenStore, npmTokenStore, npmTokenSummaries } from './npm-tokens.ts';
+export {
+  type AdvisoryFeedTables,
+  type FeedSyncOutcome,
+  feedLabel,
+  lastFeedCheck,
+  syncOsvFeed,
+} from './osv/feed.ts';
+export type { OsvProgress } from './osv/source.ts';
 export { importOsv } from './osv-import.ts';
 export { type BlobStore, type BlobTables, blobStore, cachedBlobStore } from './registry/blobs.ts';
 export { RegistryError } from './registry/errors.ts';

@@ -19,6 +19,7 @@ import { up as agentHeartbeats } from './0020-agent-heartbeats.ts';
 import { up as eventAppendJsonPayloads } from './0021-event-append-json-payloads.ts';
 import { up as agentStatsSamples } from './0022-agent-stats-samples.ts';
 import { up as workspaceTraffic } from './0023-workspace-traffic.ts';
+import { up as advisoryFeed } from './0024-advisory-feed.ts';
 
 export interface Migration {
   name: string;
@@ -47,4 +48,5 @@ export const migrations: readonly Migration[] = [
   { name: '0021-event-append-json-payloads', up: eventAppendJsonPayloads },
   { name: '0022-agent-stats-samples', up: agentStatsSamples },
   { name: '0023-workspace-traffic', up: workspaceTraffic },
+  { name: '0024-advisory-feed', up: advisoryFeed },
 ];
