@@ -73,7 +73,7 @@ for (const kind of databaseKinds) {
       expect(tarball.status).toBe(403);
       expect(tarball.headers.get('content-type')).toContain('application/problem+json');
       expect(await tarball.json()).toMatchObject({
-        type: 'https://warden.dev/problems/package-not-allowed',
+        type: '/problems/package-not-allowed',
         package: 'left-pad',
         version: '1.3.0',
         decision: 'unknown',

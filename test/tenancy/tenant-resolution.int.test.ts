@@ -172,7 +172,7 @@ for (const kind of databaseKinds) {
       expireCache();
       const refused = await here(`http://localhost/t/${acme.slug}/v1/here`);
       expect(refused.status).toBe(403);
-      expect(refused.body).toMatchObject({ type: 'https://warden.dev/problems/tenant-suspended' });
+      expect(refused.body).toMatchObject({ type: '/problems/tenant-suspended' });
       const login = await app.request(`http://localhost/t/${acme.slug}/v1/auth/login`, { method: 'POST' });
       expect(login.status).toBe(200);
       expect(await login.json()).toEqual({ tenant: acme.slug });

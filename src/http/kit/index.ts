@@ -12,6 +12,13 @@ export {
 } from './pagination.ts';
 export { etagOf } from './preconditions.ts';
 export { problemResponse, RequestError } from './problem.ts';
+export {
+  type ProblemCode,
+  type ProblemDescription,
+  problemCatalogue,
+  problemCodes,
+  problemType,
+} from './problem-catalogue.ts';
 export { type Creation, type ProjectionWaiter, type ReadModels, readModels } from './read-models.ts';
 export { readTables } from './read-tables.ts';
 export {

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { FieldError } from '../../commands/kernel/index.ts';
+import { type ProblemCode, problemType } from './problem-catalogue.ts';
 
 /** RFC 9457 problem details, with `errors` naming each bad field. */
 export interface Problem {
@@ -31,15 +32,10 @@ const TITLES: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
-/** Problem `type` URIs are stable identifiers clients may switch on; they name the failure, not the status. */
-export function problemType(slug: string): string {
-  return `https://warden.dev/problems/${slug}`;
-}
-
 export function problemResponse(
   c: Context,
   status: number,
-  slug: string,
+  slug: ProblemCode,
   detail?: string,
   extra: Partial<Problem> = {},
 ): Response {
@@ -61,7 +57,7 @@ export class RequestError extends Error {
   readonly code = 'ERR_REQUEST' as const;
   constructor(
     readonly status: number,
-    readonly slug: string,
+    readonly slug: ProblemCode,
     message: string,
     readonly errors: FieldError[] = [],
     /** Problem members beyond the standard ones (`quota`, `limit`, `reset_at`, …). */

@@ -5,9 +5,9 @@ import { DomainError, type DomainErrorCode } from '../../commands/kernel/index.t
 import { InvalidAppendError, WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { BadCursorError } from '../../projections/engine/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { problemResponse, RequestError, zodFieldErrors } from '../kit/index.ts';
+import { type ProblemCode, problemResponse, RequestError, zodFieldErrors } from '../kit/index.ts';
 
-const DOMAIN_STATUS: Record<DomainErrorCode, [number, string]> = {
+const DOMAIN_STATUS: Record<DomainErrorCode, [number, ProblemCode]> = {
   NOT_FOUND: [404, 'not-found'],
   CONFLICT: [409, 'conflict'],
   FORBIDDEN: [403, 'forbidden'],

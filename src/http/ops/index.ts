@@ -7,6 +7,7 @@ import { adminOpsRoutes } from './admin-ops.ts';
 import { type AdminProjectionDeps, adminProjectionRoutes } from './admin-projections.ts';
 import { type DocsAssetLoader, docsRoutes } from './docs.ts';
 import { healthRoutes, type ReadinessCheck } from './health.ts';
+import { problemRoutes } from './problems.ts';
 import { startPageRoutes } from './start-page.ts';
 
 export type { AdminProjectionDeps } from './admin-projections.ts';
@@ -27,6 +28,7 @@ export interface OpsRouteDeps {
 export function opsRoutes(deps: OpsRouteDeps) {
   const app = new OpenAPIHono<AppEnv>();
   app.route('/', startPageRoutes(deps.about));
+  app.route('/', problemRoutes());
   app.route('/', healthRoutes(deps.readiness));
   app.route('/', docsRoutes(deps.docsAssets));
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock: deps.clock }));

@@ -193,7 +193,7 @@ for (const kind of databaseKinds) {
       const reuse = await refresh(pair.refresh_token);
       expect(reuse.status).toBe(401);
       expect((await reuse.json()) as object).toMatchObject({
-        type: 'https://warden.dev/problems/invalid-refresh-token',
+        type: '/problems/invalid-refresh-token',
       });
       expect((await refresh(next.refresh_token)).status).toBe(401);
       await expectInvalidToken(await me(next.access_token));
