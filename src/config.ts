@@ -152,10 +152,13 @@ export const configSchema = z.object({
   WARDEN_PASSWORD_RESET_TTL_MINUTES: int(1, 24 * 60)
     .default(30)
     .describe('How long a password reset link works (single use)'),
+  WARDEN_EMAIL_VERIFICATION_TTL_HOURS: int(1, 24 * 30)
+    .default(24)
+    .describe('How long an email verification link works (a sign-in of the unverified user sends a new one)'),
   WARDEN_SMTP_URL: url(['smtp:', 'smtps:'])
     .optional()
     .describe(
-      'Mail server for reset links (smtp://user:pass@host:587, smtps:// for TLS); unset: links are logged to stderr (development)',
+      'Mail server for reset and verification links (smtp://user:pass@host:587, smtps:// for TLS); unset: links are logged to stderr (development)',
     ),
   WARDEN_MAIL_FROM: z
     .string()

@@ -61,6 +61,9 @@ export const summaries: Readonly<Record<string, Summary>> = {
   UserRoleChanged: (d) => `User ${f(d, 'userId')} role changed from ${f(d, 'from')} to ${f(d, 'to')}`,
   UserRemoved: (d) => `User ${f(d, 'userId')} removed`,
   UserPasswordRehashed: (d) => `Password hash of user ${f(d, 'userId')} upgraded`,
+  EmailVerificationRequested: (d) =>
+    `Email verification link for user ${f(d, 'userId')} sent (valid until ${f(d, 'expiresAt')})`,
+  EmailVerified: (d) => `User ${f(d, 'userId')} verified their email`,
   PasswordChanged: (d) => `User ${f(d, 'userId')} changed their password`,
   PasswordResetRequested: (d) =>
     `Password reset link for user ${f(d, 'userId')} sent (asked by ${f(d, 'by')}, valid until ${f(d, 'expiresAt')})`,

@@ -25,7 +25,7 @@ import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/index.
 import { npmTokenStore, type ViewSource } from '../packages/index.ts';
 import type { StreamHub } from '../tools/index.ts';
 import { auditContextRoutes, type ErasureRouteDeps } from './audit/index.ts';
-import { identityRoutes } from './identity/index.ts';
+import { identityRoutes, linkMail } from './identity/index.ts';
 import type { AppEnv } from './kit/index.ts';
 import { clientAddress, type ProjectionWaiter, problemResponse, readModels } from './kit/index.ts';
 import {
@@ -73,6 +73,7 @@ export type AppConfig = Pick<
   | 'EVENTSTORE_URL'
   | 'WARDEN_WORKERS'
   | 'WARDEN_PASSWORD_RESET_TTL_MINUTES'
+  | 'WARDEN_EMAIL_VERIFICATION_TTL_HOURS'
   | 'WARDEN_PUBLIC_URL'
   | 'PORT'
   | 'WARDEN_AGENT_STATS_TIMEOUT_MS'
@@ -348,11 +349,17 @@ export function createApp(deps: AppDeps) {
       hasher: identity.hasher,
       defaultSignupPolicy: identity.defaultSignupPolicy,
       userIds: identity.userIds,
-      notifier: deps.notifier ?? logNotifier(deps.logger),
+      mail: linkMail({
+        store: deps.store,
+        notifier: deps.notifier ?? logNotifier(deps.logger),
+        clock,
+        resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
+        verificationTtlSeconds: deps.config.WARDEN_EMAIL_VERIFICATION_TTL_HOURS * 3600,
+        publicOrigin: deps.config.WARDEN_PUBLIC_URL
+          ? new URL(deps.config.WARDEN_PUBLIC_URL).origin
+          : `http://localhost:${deps.config.PORT}`,
+      }),
       resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
-      publicOrigin: deps.config.WARDEN_PUBLIC_URL
-        ? new URL(deps.config.WARDEN_PUBLIC_URL).origin
-        : `http://localhost:${deps.config.PORT}`,
     }),
   );
   app.route(

@@ -11,6 +11,8 @@ export type CredentialsCheck = (
 ) => Promise<
   | { ok: true; user: { id: string; role: (typeof tenantRoles)[number]; platformSuperadmin: boolean } }
   | { ok: false; reason?: 'invalid_credentials' | 'not_active' }
+  /** The right password of a self-registered user whose email is not verified yet (a new link may be sent). */
+  | { ok: false; reason: 'email_unverified'; user: { id: string; email: string } }
   /** The right password of a user an admin reset: it signs in only to choose a new one. */
   | {
       ok: false;
@@ -30,6 +32,13 @@ export function identityCredentials(deps: {
   return async (tenantId, email, password) => {
     const result = await verifyCredentials(deps, tenantId, email, password);
     if (!result.ok) {
+      if (result.reason === 'email_unverified') {
+        return {
+          ok: false,
+          reason: result.reason,
+          user: { id: result.user.userId, email: result.user.email },
+        };
+      }
       if (result.reason !== 'password_change_required') return { ok: false, reason: result.reason };
       const { userId: id, role, platformSuperadmin } = result.user;
       return { ok: false, reason: result.reason, user: { id, role, platformSuperadmin } };
@@ -63,6 +72,6 @@ export interface LoginThrottlePort {
   /** A right password refused all the same (the account waits for approval, the tenant is suspended). */
   recordRefused(
     key: { tenantId: string; email: string; address?: string | undefined },
-    reason: 'not_active' | 'tenant_suspended' | 'password_change_required',
+    reason: 'not_active' | 'tenant_suspended' | 'password_change_required' | 'email_unverified',
   ): Promise<void>;
 }

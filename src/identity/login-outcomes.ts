@@ -9,6 +9,7 @@ export type LoginFailureReason =
   | 'not_active'
   | 'tenant_suspended'
   | 'password_change_required'
+  | 'email_unverified'
   | 'throttled';
 
 /**

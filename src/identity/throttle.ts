@@ -49,7 +49,7 @@ export interface LoginThrottle {
   /** Call when a right password is refused all the same (waiting for approval, tenant suspended): counted only. */
   recordRefused(
     key: LoginKey,
-    reason: 'not_active' | 'tenant_suspended' | 'password_change_required',
+    reason: 'not_active' | 'tenant_suspended' | 'password_change_required' | 'email_unverified',
   ): Promise<void>;
   /** Call after a good password: clears the account's record and gives the address its attempt back. */
   recordSuccess(key: LoginKey): Promise<void>;

@@ -19,7 +19,7 @@ export interface Metrics {
   readonly appendDuration: Histogram<never>;
   /** Expired records the cleanup sweeps removed, by kind (OAuth codes, pending requests, sessions, tokens…). */
   readonly cleanupRemoved: Counter<'kind'>;
-  /** Refused sign-ins, by reason (invalid_credentials, not_active, tenant_suspended, password_change_required, throttled). */
+  /** Refused sign-ins, by reason (invalid_credentials, not_active, tenant_suspended, password_change_required, email_unverified, throttled). */
   readonly loginFailures: Counter<'reason'>;
   /** OSV feed syncs, by outcome (imported, unchanged, not_modified, failed). */
   readonly osvSyncs: Counter<'result'>;

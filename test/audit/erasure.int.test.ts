@@ -91,6 +91,7 @@ for (const kind of databaseKinds) {
       // is made a member of the owner's project.
       await json(await t.request('/v1/auth/register', { tenant: slug, json: ada }), 202);
       adaId = (await t.registered(owner.tenantId, ada.email)).id;
+      await t.verifyEmail(slug, ada.email);
       adaToken = (await t.login(slug, ada.email, ada.password)).access_token;
       const adaProject = await json(
         await call(
@@ -301,6 +302,7 @@ for (const kind of databaseKinds) {
       const again = await t.registered(owner.tenantId, ada.email);
       // User ids are random: the email's claim was released with her, and passes to a new id.
       expect(again.id).not.toBe(adaId);
+      await t.verifyEmail(slug, ada.email);
       await t.login(slug, ada.email, ada.password);
       const old = await t.store.readStream(userStreamId(adaId));
       expect(old.map((e) => e.data as LooseJson).map((d) => d.email ?? null)).toEqual([ERASED, ERASED, null]);

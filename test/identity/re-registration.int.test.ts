@@ -51,6 +51,7 @@ describe('a removed user’s email, registered again', () => {
   const signUp = async (slug: string, email: string, password: string) => {
     const registered = await call(slug, '/v1/auth/register', { json: { email, password, name: 'Alice' } });
     expect(registered.status).toBe(202);
+    await t.verifyEmail(slug, email);
     const login = await call(slug, '/v1/auth/login', { json: { email, password } });
     expect(login.status).toBe(200);
     const token = login.body.access_token as string;

@@ -58,5 +58,8 @@ export async function usersApp(
     });
   };
 
-  return { ...t, hasher: t.identity.hasher, tenant, request };
+  /** The slug of a tenant `tenant()` made. */
+  const slugOf = (tenantId: string) => slugs.get(tenantId) ?? `unknown-${tenantId.slice(0, 8)}`;
+
+  return { ...t, hasher: t.identity.hasher, tenant, slugOf, request };
 }

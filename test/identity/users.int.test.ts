@@ -81,7 +81,8 @@ for (const kind of databaseKinds) {
         email: mail.toLowerCase(),
         status: 'active',
         role: 'member',
-        revision: 0,
+        // 0: registered; 1: the verification link an open tenant's sign-up is sent.
+        revision: 1,
       });
       const list = await t.request('/v1/users', {
         caller: { tenantId: tid, role: 'admin' },
@@ -152,7 +153,11 @@ for (const kind of databaseKinds) {
       expect(results.map((r) => r.status)).toEqual(Array(20).fill(202));
       expect(new Set(await Promise.all(results.map((r) => r.text()))).size).toBe(1);
       const created = await t.registered(tid, mail);
-      expect(await t.store.readStream(userStreamId(created.id))).toHaveLength(1);
+      // Registered once, and sent one verification link (an open tenant).
+      expect((await t.store.readStream(userStreamId(created.id))).map((e) => e.type)).toEqual([
+        'UserRegistered',
+        'EmailVerificationRequested',
+      ]);
       const seats = await load(t.store, membershipStreamId(tid), membershipDecider);
       expect([...seats.state.seats]).toEqual([created.id]);
     });
@@ -203,7 +208,10 @@ for (const kind of databaseKinds) {
 
     it('changes a role with If-Match (stale is 412), removes a user (UserRemoved, gone from the list)', async () => {
       const tid = await tenant();
-      const user = await signUp(tid, { email: email(), password, name: 'Mo' });
+      const mo = email();
+      const user = await signUp(tid, { email: mo, password, name: 'Mo' });
+      // An open tenant's sign-up gets a role only once its email is verified (revisions 1 and 2).
+      await t.verifyEmail(t.slugOf(tid), mo);
       const stale = await t.request(`/v1/users/${user.id}`, {
         method: 'PATCH',
         caller: { tenantId: tid, role: 'admin' },
@@ -214,11 +222,11 @@ for (const kind of databaseKinds) {
       const patch = await t.request(`/v1/users/${user.id}`, {
         method: 'PATCH',
         caller: { tenantId: tid, role: 'admin' },
-        headers: { 'if-match': '"0"' },
+        headers: { 'if-match': '"2"' },
         json: { role: 'approver' },
       });
       expect(patch.status).toBe(200);
-      expect(patch.headers.get('etag')).toBe('"1"');
+      expect(patch.headers.get('etag')).toBe('"3"');
       const owner = await t.request(`/v1/users/${user.id}`, {
         method: 'PATCH',
         caller: { tenantId: tid, role: 'admin' },
@@ -231,7 +239,13 @@ for (const kind of databaseKinds) {
       });
       expect(del.status).toBe(204);
       const events = await t.store.readStream(userStreamId(user.id));
-      expect(events.map((e) => e.type)).toEqual(['UserRegistered', 'UserRoleChanged', 'UserRemoved']);
+      expect(events.map((e) => e.type)).toEqual([
+        'UserRegistered',
+        'EmailVerificationRequested',
+        'EmailVerified',
+        'UserRoleChanged',
+        'UserRemoved',
+      ]);
       const list = await t.request('/v1/users', {
         caller: { tenantId: tid, role: 'admin' },
         headers: { 'x-min-position': del.headers.get('x-position')! },

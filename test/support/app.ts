@@ -225,6 +225,29 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     }
   };
 
+  /**
+   * Opens the verification link a self-registration in an open tenant mailed to `email`: read from
+   * the log-only notifier's line (the default adapter here, a real one), the latest such link, then
+   * posted as the link's page would. Throws when no link came within a few seconds.
+   */
+  const verifyEmail = async (tenantSlug: string, email: string) => {
+    const wanted = email.trim().toLowerCase();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const line = lines
+        .filter((l) => l.includes('"kind":"email_verification"') && l.includes(`"to":"${wanted}"`))
+        .at(-1);
+      const token = line?.match(/#token=([0-9a-f-]{36}\.[A-Za-z0-9_-]{43})/)?.[1];
+      if (token) {
+        const res = await request('/v1/auth/verify-email', { tenant: tenantSlug, json: { token } });
+        if (res.status !== 204) throw new Error(`verify-email answered ${res.status}: ${await res.text()}`);
+        return token;
+      }
+      if (Date.now() > deadline) throw new Error(`no verification link for ${wanted}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
   const signIn = async (
     slug: string,
     input: Omit<Parameters<typeof register>[0], 'tenantId'>,
@@ -276,6 +299,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     login,
     register,
     registered,
+    verifyEmail,
     user,
     superadmin,
     async dispose() {

@@ -10,6 +10,8 @@ export type CredentialsResult =
   | { ok: true; user: UserState; revision: number }
   /** `not_active` (pending approval) is told only to a caller who knew the password. */
   | { ok: false; reason: 'invalid_credentials' | 'not_active' }
+  /** Told only to a caller who knew the password: the self-registered user has not opened their link yet. */
+  | { ok: false; reason: 'email_unverified'; user: UserState }
   /**
    * The password is right but an admin reset it: it signs in only to choose a new one (the user is
    * named so that the sign-in which chooses it can go on). Told only to a caller who knew the password.
@@ -33,6 +35,7 @@ export async function verifyCredentials(
   if (!ok || !loaded) return { ok: false, reason: 'invalid_credentials' };
   const { userId } = loaded;
   if (loaded.state.status !== 'active') return { ok: false, reason: 'not_active' };
+  if (!loaded.state.emailVerified) return { ok: false, reason: 'email_unverified', user: loaded.state };
   if (loaded.state.mustChangePassword) {
     return { ok: false, reason: 'password_change_required', user: loaded.state };
   }

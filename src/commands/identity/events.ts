@@ -60,8 +60,22 @@ export const identityEventSchemas = {
      * (version 1, upcast): their id itself was derived from (tenant, email) and their stream is the claim.
      */
     emailClaimId: z.uuid().nullable(),
+    /**
+     * False for a self-registration in an open tenant: the user must open the link mailed to them
+     * before signing in or being given a role. Absent (earlier events, admin-added, approved sign-ups): verified.
+     */
+    emailVerified: z.boolean().optional(),
     at,
   }),
+  /** A verification link was sent: only its secret's SHA-256 is here. */
+  EmailVerificationRequested: z.object({
+    ...user,
+    tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
+    expiresAt: at,
+    at,
+  }),
+  /** The user opened the verification link: the email is theirs. */
+  EmailVerified: z.object({ ...user, at }),
   UserApproved: z.object({ ...user, at }),
   UserRejected: z.object({ ...user, at }),
   UserRoleChanged: z.object({ ...user, from: UserRole, to: UserRole, at }),
@@ -139,6 +153,8 @@ export type UserEvent = Extract<
       | 'PasswordResetRequested'
       | 'PasswordReset'
       | 'PasswordResetByAdmin'
+      | 'EmailVerificationRequested'
+      | 'EmailVerified'
       | 'UsernameSet'
       | 'PersonalDataErased';
   }
@@ -162,6 +178,8 @@ export const userEventTypes: readonly UserEvent['type'][] = [
   'PasswordResetRequested',
   'PasswordReset',
   'PasswordResetByAdmin',
+  'EmailVerificationRequested',
+  'EmailVerified',
   'UsernameSet',
   'PersonalDataErased',
 ];

@@ -4,6 +4,7 @@ export {
   type EmailClaimState,
   emailClaimDecider,
 } from './email-claim.ts';
+export { requestEmailVerification, verifyEmail } from './email-verification.ts';
 export {
   Email,
   type EmailClaimEvent,
@@ -65,6 +66,7 @@ export {
   type UserCommand,
   type UserState,
   userDecider,
+  verificationTokenInvalid,
 } from './user.ts';
 export { keyedUserIds, type UserIds, unkeyedUserIds, userIdFor } from './user-ids.ts';
 export {

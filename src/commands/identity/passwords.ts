@@ -21,6 +21,9 @@ export async function resetTokenHash(secret: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** 256 random bits, base64url: the secret of a reset or verification link. */
+export const newLinkSecret = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
+
 /** A reset token: the user's id (which stream to load) and 256 random bits, `<userId>.<secret>`. */
 const RESET_TOKEN = /^([0-9a-f-]{36})\.([A-Za-z0-9_-]{43})$/;
 
@@ -77,7 +80,7 @@ export async function requestPasswordReset(
   },
   context: CommandContext,
 ): Promise<{ token: string; expiresAt: string; result: CommandResult<UserState> }> {
-  const secret = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const secret = newLinkSecret();
   const expiresAt = new Date(Date.parse(input.at) + input.ttlSeconds * 1000).toISOString();
   const result = await changeUser(
     store,

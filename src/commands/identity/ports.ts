@@ -13,7 +13,7 @@ export interface PasswordHasher {
  * (SMTP through nodemailer; a log-only one for development).
  */
 export interface Notification {
-  kind: 'password_reset';
+  kind: 'password_reset' | 'email_verification';
   to: string;
   subject: string;
   text: string;

@@ -26,6 +26,10 @@ export interface UserState {
   username: string | null;
   /** The username's claim (released when the username changes or the user leaves). */
   usernameClaimId: string | null;
+  /** False until a self-registered user of an open tenant opens their verification link. */
+  emailVerified: boolean;
+  /** The verification link sent last and not used yet (its secret's SHA-256), or null. */
+  emailVerification: { tokenHash: string; expiresAt: string } | null;
   /** An admin reset the password: a sign-in must choose a new one before anything else. */
   mustChangePassword: boolean;
   /** The reset link sent last and not used yet (its secret's SHA-256), or null. */
@@ -80,6 +84,10 @@ export type UserCommand =
   | { type: 'ResetPassword'; tokenHash: string; passwordHash: string; at: string }
   /** An admin sets a temporary password; the user must choose a new one at their next sign-in. */
   | { type: 'SetTemporaryPassword'; passwordHash: string; by: string; actorIsOwner: boolean; at: string }
+  /** Records a verification link (`tokenHash`: its secret's SHA-256); nothing when already verified. */
+  | { type: 'RequestEmailVerification'; tokenHash: string; expiresAt: string; at: string }
+  /** Uses the verification link whose secret hashes to `tokenHash`. */
+  | { type: 'VerifyEmail'; tokenHash: string; at: string }
   /** Only of a user no longer live (the handler removes a live one first); `by` is the actor. */
   | { type: 'ErasePersonalData'; by: string; actorIsOwner: boolean; at: string };
 
@@ -100,6 +108,8 @@ const initialState = (): UserState => ({
   emailClaimId: null,
   username: null,
   usernameClaimId: null,
+  emailVerified: true,
+  emailVerification: null,
   mustChangePassword: false,
   passwordReset: null,
   createdAt: '',
@@ -117,6 +127,10 @@ export const isLive = (state: UserState) =>
 export const resetTokenInvalid = (why: string) =>
   ruleViolated('reset_token_invalid', `the reset link is not valid: ${why}; ask for a new one`);
 
+/** A verification link that is unknown, used, superseded or expired: the rule `verification_token_invalid`. */
+export const verificationTokenInvalid = (why: string) =>
+  ruleViolated('verification_token_invalid', `the verification link is not valid: ${why}`);
+
 const ownersOnly = () =>
   forbidden('only an owner may grant or take the owner role, or remove or erase an owner');
 
@@ -127,6 +141,8 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
     if (isLive(state)) throw conflict('a user with this email already exists in this tenant');
     const { userId, tenantId, email, name, role, passwordHash, emailClaimId, at } = command;
     const status = command.via === 'signup' && command.policy === 'approval' ? 'pending_approval' : 'active';
+    // An open tenant admits anyone who asks: the email must prove to be theirs before it counts.
+    const unverified = command.via === 'signup' && command.policy === 'open';
     return [
       {
         type: 'UserRegistered',
@@ -142,6 +158,7 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
             ? { platformSuperadmin: true }
             : {}),
           emailClaimId,
+          ...(unverified ? { emailVerified: false } : {}),
           at,
         },
       },
@@ -175,6 +192,12 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
       return [{ type: 'UserRejected', data: { userId, tenantId, at: command.at } }];
     case 'ChangeRole':
       if (command.role === state.role) return [];
+      if (!state.emailVerified) {
+        throw ruleViolated(
+          'email_unverified',
+          'the user has not verified their email yet: no role can be given',
+        );
+      }
       if ((command.role === 'owner' || state.role === 'owner') && !command.actorIsOwner) throw ownersOnly();
       return [
         {
@@ -232,6 +255,21 @@ function decide(command: UserCommand, state: UserState): UserEvent[] {
           data: { userId, tenantId, passwordHash: command.passwordHash, by: command.by, at: command.at },
         },
       ];
+    case 'RequestEmailVerification': {
+      if (state.emailVerified) return [];
+      const { tokenHash, expiresAt, at } = command;
+      return [{ type: 'EmailVerificationRequested', data: { userId, tenantId, tokenHash, expiresAt, at } }];
+    }
+    case 'VerifyEmail': {
+      const pending = state.emailVerification;
+      if (state.emailVerified || pending === null || pending.tokenHash !== command.tokenHash) {
+        throw verificationTokenInvalid('it is unknown, already used, or a newer one was sent');
+      }
+      if (Date.parse(command.at) >= Date.parse(pending.expiresAt)) {
+        throw verificationTokenInvalid('it has expired; sign in to get a new one');
+      }
+      return [{ type: 'EmailVerified', data: { userId, tenantId, at: command.at } }];
+    }
     case 'RehashPassword':
       return [
         {
@@ -258,6 +296,8 @@ function evolve(state: UserState, event: UserEvent): UserState {
         emailClaimId: event.data.emailClaimId,
         username: null,
         usernameClaimId: null,
+        emailVerified: event.data.emailVerified !== false,
+        emailVerification: null,
         mustChangePassword: false,
         passwordReset: null,
         createdAt: event.data.at,
@@ -289,6 +329,14 @@ function evolve(state: UserState, event: UserEvent): UserState {
         passwordReset: { tokenHash: event.data.tokenHash, expiresAt: event.data.expiresAt },
         updatedAt: event.data.at,
       };
+    case 'EmailVerificationRequested':
+      return {
+        ...state,
+        emailVerification: { tokenHash: event.data.tokenHash, expiresAt: event.data.expiresAt },
+        updatedAt: event.data.at,
+      };
+    case 'EmailVerified':
+      return { ...state, emailVerified: true, emailVerification: null, updatedAt: event.data.at };
     case 'PasswordResetByAdmin':
       return {
         ...state,

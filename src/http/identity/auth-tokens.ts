@@ -27,6 +27,7 @@ import {
   requestOrigin,
   validationHook,
 } from '../kit/index.ts';
+import type { LinkMail } from './link-mail.ts';
 
 export interface AuthTokenRouteDeps {
   keys: KeyRing;
@@ -41,6 +42,8 @@ export interface AuthTokenRouteDeps {
   /** Hashes the new password a sign-in chooses when an admin reset the old one (absent: such a sign-in is refused). */
   hasher?: PasswordHasher;
   clock?: () => Date;
+  /** Mails a new verification link to an unverified user who signs in with the right password. */
+  mail?: LinkMail;
 }
 
 const LoginBody = z
@@ -123,7 +126,7 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         ...commonProblems,
         401: problemContent('Wrong email or password (the same answer for both)'),
         403: problemContent(
-          'The account waits for approval, the tenant is suspended (its owner may still sign in), or an admin reset the password (`password-change-required`: send `new_password`)',
+          'The account waits for approval, its email is not verified (`email-not-verified`: a new link is mailed), the tenant is suspended (its owner may still sign in), or an admin reset the password (`password-change-required`: send `new_password`)',
         ),
         409: problemContent('`new_password` was sent but no password change is pending'),
         404: problemContent('No tenant was named (path, X-Tenant, domain or subdomain)'),
@@ -176,6 +179,16 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
           409,
           'password-change-not-required',
           'no password change is pending: change it with POST /v1/me/password',
+        );
+      }
+      if (!checked.ok && checked.reason === 'email_unverified') {
+        await deps.throttle?.recordSuccess(key);
+        await deps.throttle?.recordRefused(key, 'email_unverified');
+        await deps.mail?.sendVerificationLink(c, tenant, checked.user);
+        throw new RequestError(
+          403,
+          'email-not-verified',
+          'the email is not verified yet: a new verification link is on its way to it',
         );
       }
       if (!checked.ok) {

@@ -1,7 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../kit/index.ts';
 import { type AuthTokenRouteDeps, authTokenRoutes } from './auth-tokens.ts';
+import { emailVerificationRoutes } from './email-verification.ts';
 import { passwordPageRoutes } from './password-page.ts';
+
+export { linkMail } from './link-mail.ts';
+
 import { type PasswordRouteDeps, passwordRoutes } from './passwords.ts';
 import { registrationRoutes } from './registration.ts';
 import { signupPolicyRoutes } from './signup-policy.ts';
@@ -16,6 +20,7 @@ export function identityRoutes(deps: IdentityRouteDeps) {
   app.route('/', registrationRoutes(deps));
   app.route('/', passwordRoutes(deps));
   app.route('/', passwordPageRoutes());
+  app.route('/', emailVerificationRoutes(deps));
   app.route('/', userRoutes(deps));
   app.route('/', signupPolicyRoutes(deps));
   return app;

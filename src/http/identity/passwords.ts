@@ -6,7 +6,6 @@ import {
   findUser,
   findUserByEmail,
   findUserByUsername,
-  type Notifier,
   parseResetToken,
   requestPasswordReset,
   resetPasswordWithToken,
@@ -14,14 +13,8 @@ import {
   type UserIds,
 } from '../../commands/identity/index.ts';
 import type { EventStore } from '../../eventstore/port.ts';
-import {
-  type LoginThrottlePort,
-  NewPassword,
-  type PasswordHasher,
-  type ResolvedTenant,
-} from '../../identity/index.ts';
+import { type LoginThrottlePort, NewPassword, type PasswordHasher } from '../../identity/index.ts';
 import type { TokenSessions } from '../../identity/tokens/index.ts';
-import type { Logger } from '../../logger.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
   actsAsOwner,
@@ -36,24 +29,21 @@ import {
   validationHook,
 } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
+import { type LinkMail, logLinkFailure } from './link-mail.ts';
 import { IdParam } from './user-schemas.ts';
 
 export interface PasswordRouteDeps {
   store: EventStore;
   hasher: PasswordHasher;
   sessions: TokenSessions;
-  notifier: Notifier;
   clock: () => Date;
   throttle?: LoginThrottlePort;
   clientAddress?: (c: Context<AppEnv>) => string | undefined;
   userIds?: UserIds | undefined;
+  /** Sends reset links through the notifier. */
+  mail: LinkMail;
   /** How long a reset link works (WARDEN_PASSWORD_RESET_TTL_MINUTES). */
   resetTtlSeconds: number;
-  /**
-   * The origin links of tenants named by path or header start with (WARDEN_PUBLIC_URL, else
-   * `http://localhost:<PORT>`): never the request's Host, which a stranger chooses (reset poisoning).
-   */
-  publicOrigin: string;
 }
 
 const ChangePasswordBody = z
@@ -103,13 +93,6 @@ const accepted = {
   detail: 'if this login has an active account here, a reset link is on its way to its email',
 };
 
-/** The tenant's base URL for links: its own host when it has one, else the public origin and `/t/<slug>`. */
-export function tenantBaseUrl(c: Context<AppEnv>, tenant: ResolvedTenant, publicOrigin: string): string {
-  // A custom domain or subdomain resolved this very tenant, so the Host is one of its own names.
-  if (tenant.via === 'domain' || tenant.via === 'subdomain') return new URL(c.req.url).origin;
-  return `${publicOrigin}/t/${tenant.slug}`;
-}
-
 /**
  * Passwords: change your own, forgot / reset through a single-use link sent by the notifier, and an
  * admin's reset (temporary password or link). Each is throttled by the login throttle.
@@ -117,7 +100,6 @@ export function tenantBaseUrl(c: Context<AppEnv>, tenant: ResolvedTenant, public
 export function passwordRoutes(deps: PasswordRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const now = () => deps.clock().toISOString();
-  const ttlMinutes = Math.round(deps.resetTtlSeconds / 60);
 
   const throttled = async (c: Context<AppEnv>, key: { tenantId: string; email: string }) => {
     const full = { ...key, address: deps.clientAddress?.(c) };
@@ -129,30 +111,6 @@ export function passwordRoutes(deps: PasswordRouteDeps) {
       }
     }
     return full;
-  };
-
-  const sendResetLink = async (
-    base: string,
-    tenant: ResolvedTenant,
-    to: string,
-    token: string,
-  ): Promise<void> => {
-    // The secret rides in the fragment: browsers never send it, so no server or proxy log sees it.
-    const link = `${base}/password/reset#token=${token}`;
-    await deps.notifier.send({
-      kind: 'password_reset',
-      to,
-      subject: `Reset your Warden password (${tenant.slug})`,
-      link,
-      text: [
-        `A password reset was asked for your account in "${tenant.slug}".`,
-        '',
-        `Open this link within ${ttlMinutes} minutes to choose a new password (it works once):`,
-        link,
-        '',
-        'If you did not ask for it, ignore this mail: your password stays as it is.',
-      ].join('\n'),
-    });
   };
 
   app.openapi(
@@ -239,7 +197,7 @@ export function passwordRoutes(deps: PasswordRouteDeps) {
         : await findUserByUsername(deps.store, tenant.id, login, deps.userIds);
       await throttled(c, { tenantId: tenant.id, email: byUsername?.state.email ?? typed });
       const logger = c.get('logger');
-      const base = tenantBaseUrl(c, tenant, deps.publicOrigin);
+      const base = deps.mail.base(c, tenant);
       const context = commandContext(c, { tenantId: tenant.id });
       // The answer goes out now; the lookup, the event and the mail follow, so the time to answer
       // does not depend on whether there was anyone to write to.
@@ -263,8 +221,8 @@ export function passwordRoutes(deps: PasswordRouteDeps) {
           },
           { metadata: { ...context.metadata, actorId: found.userId } },
         );
-        await sendResetLink(base, tenant, found.state.email, token);
-      })().catch((error: unknown) => logFailure(logger, error));
+        await deps.mail.sendReset(base, tenant, found.state.email, token);
+      })().catch((error: unknown) => logLinkFailure(logger, 'password reset', error));
       return c.json(accepted, 202);
     },
   );
@@ -360,12 +318,7 @@ export function passwordRoutes(deps: PasswordRouteDeps) {
           { ...input, forced: true, ttlSeconds: deps.resetTtlSeconds },
           context,
         );
-        await sendResetLink(
-          tenantBaseUrl(c, tenant, deps.publicOrigin),
-          tenant,
-          reset.result.state.email,
-          reset.token,
-        );
+        await deps.mail.sendReset(deps.mail.base(c, tenant), tenant, reset.result.state.email, reset.token);
         answer = { delivery, expires_at: reset.expiresAt, sessions_revoked: 0 };
         position = reset.result.position;
       }
@@ -381,12 +334,4 @@ export function passwordRoutes(deps: PasswordRouteDeps) {
   );
 
   return app;
-}
-
-/** A failed delivery is logged by its error's message only: never the link, the token or the mail. */
-function logFailure(logger: Logger, error: unknown) {
-  logger.error(
-    { err: error instanceof Error ? error.message : String(error) },
-    'password reset: the reset link could not be recorded or sent',
-  );
 }

@@ -11,7 +11,7 @@ import {
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
-
+import type { LinkMail } from './link-mail.ts';
 import { maxUsersOf, RegisterBody } from './user-schemas.ts';
 import type { UserRouteDeps } from './users.ts';
 
@@ -29,9 +29,9 @@ const Accepted = z
 const accepted = {
   status: 'accepted' as const,
   detail:
-    'registration received: if this email is new here, its account exists now (or waits for an ' +
-    'administrator’s approval) and signs in with this password; if it already has an account, that ' +
-    'account is unchanged and keeps its own password',
+    'registration received: if this email is new here, its account exists now (and signs in once the ' +
+    'link mailed to it is opened, or once an administrator approves it) with this password; if it ' +
+    'already has an account, that account is unchanged and keeps its own password',
 };
 
 /**
@@ -40,7 +40,7 @@ const accepted = {
  * asked first (neither looks at the email), and an admitted registration is a 202 with one fixed body,
  * for a new email (the account is created) and a taken one (nothing is appended) alike.
  */
-export function registrationRoutes(deps: UserRouteDeps) {
+export function registrationRoutes(deps: UserRouteDeps & { mail?: LinkMail }) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const now = () => deps.clock().toISOString();
 
@@ -70,7 +70,7 @@ export function registrationRoutes(deps: UserRouteDeps) {
         defaultPolicy: deps.defaultSignupPolicy,
       });
       try {
-        await registerUser(
+        const { state } = await registerUser(
           deps.store,
           deps.hasher,
           {
@@ -85,6 +85,11 @@ export function registrationRoutes(deps: UserRouteDeps) {
           actingContext(c, tenant.id),
           deps.userIds,
         );
+        // An open tenant's new user proves the email through a mailed link, sent after this answer
+        // (a taken email sends nothing, so the mail must not hold the answer up either).
+        if (!state.emailVerified) {
+          await deps.mail?.sendVerificationLink(c, tenant, { id: state.userId, email: state.email });
+        }
       } catch (error) {
         // A conflict here is about the email's own stream: taken, or being taken concurrently.
         if (!isDomainError(error) || error.code !== 'CONFLICT') throw error;

@@ -30,7 +30,7 @@ export async function checkSignIn(
       : { ok: false as const };
   if (!checked.ok) {
     const reason = 'reason' in checked ? checked.reason : undefined;
-    if (reason === 'not_active' || reason === 'password_change_required') {
+    if (reason === 'not_active' || reason === 'password_change_required' || reason === 'email_unverified') {
       await server.throttle?.recordRefused(key, reason);
     } else await server.throttle?.recordFailure(key);
     return {
@@ -39,9 +39,11 @@ export async function checkSignIn(
       message:
         reason === 'not_active'
           ? 'Your account waits for approval.'
-          : reason === 'password_change_required'
-            ? 'Your password was reset by an administrator: choose a new one in Warden before signing in here.'
-            : 'Wrong email or password.',
+          : reason === 'email_unverified'
+            ? 'Verify your email first: open the link Warden mailed you (signing in to Warden sends a new one).'
+            : reason === 'password_change_required'
+              ? 'Your password was reset by an administrator: choose a new one in Warden before signing in here.'
+              : 'Wrong email or password.',
     };
   }
   await server.throttle?.recordSuccess(key);

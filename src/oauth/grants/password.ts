@@ -24,11 +24,18 @@ export const passwordGrant: Grant = async (request, server) => {
   }
   const checked = await server.users.verifyCredentials(tenantId, username, password);
   if (!checked.ok) {
-    if (checked.reason === 'not_active' || checked.reason === 'password_change_required') {
+    if (
+      checked.reason === 'not_active' ||
+      checked.reason === 'password_change_required' ||
+      checked.reason === 'email_unverified'
+    ) {
       await server.throttle?.recordRefused(key, checked.reason);
       // Told only to a caller who knew the password, as the account waiting for approval is.
       if (checked.reason === 'password_change_required') {
         throw invalidGrant('the password must be changed first (POST /v1/auth/login with new_password)');
+      }
+      if (checked.reason === 'email_unverified') {
+        throw invalidGrant('the email is not verified yet: open the link mailed at registration');
       }
     } else await server.throttle?.recordFailure(key);
     throw invalidGrant('wrong username or password');

@@ -117,6 +117,8 @@ export const userList = defineProjection<UserEvent | SignedIn, UserListTables>()
         case 'PasswordResetRequested':
         case 'PasswordReset':
         case 'PasswordResetByAdmin':
+        case 'EmailVerificationRequested':
+        case 'EmailVerified':
           return {};
         case 'UsernameSet':
           return { username: event.data.username, username_lower: event.data.username.toLowerCase() };
