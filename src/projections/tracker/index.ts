@@ -8,7 +8,6 @@ export {
   type IssueSort,
   issuePage,
   issueSorts,
-  projectListed,
   projectPage,
   searchWords,
   validSortKey,
