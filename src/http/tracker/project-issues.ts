@@ -2,8 +2,8 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { invalid, notFound } from '../../commands/kernel/index.ts';
 import { createIssue, findProject } from '../../commands/tracker/index.ts';
-import type { IssueListTables, ProjectListTables } from '../../projections/tracker/index.ts';
-import { highestIssueNumber, projectListed } from '../../projections/tracker/index.ts';
+import type { IssueListTables } from '../../projections/tracker/index.ts';
+import { highestIssueNumber } from '../../projections/tracker/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
   callerContext,
@@ -32,13 +32,6 @@ import {
 export function projectIssueRoutes(deps: TrackerDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const issues = readTables<IssueListTables>(deps.db);
-  const projects = readTables<ProjectListTables>(deps.db);
-  // Projects are never removed: the read model's row proves one exists in one indexed lookup. Only a
-  // project it does not hold yet (just created) or not at all (unknown, another tenant's) is read from
-  // its events, which also decrypts its lead's email: two round trips the list does not need.
-  const projectExists = async (tenantId: string, projectId: string) =>
-    (await projectListed(projects, tenantId, projectId)) ||
-    (await findProject(deps.store, tenantId, projectId)) !== undefined;
   const now = () => deps.clock().toISOString();
   const project = (c: Context<AppEnv>, idOrKey: string) => projectOf(deps, c, idOrKey);
 
@@ -118,7 +111,7 @@ export function projectIssueRoutes(deps: TrackerDeps) {
       // The page is read alongside the project check (both are scoped to the tenant): one round trip
       // of latency, not two; an unknown or foreign project still answers 404.
       const [found, page] = await Promise.all([
-        projectExists(tenant.id, projectId),
+        findProject(deps.store, tenant.id, projectId),
         deps.readModels
           .awaitPosition(c, ['issueList'])
           .then(() => listIssues(issues, tenant.id, projectId, c.req.valid('query'))),

@@ -1,7 +1,7 @@
 export { type IssueListTables, issueList } from './issue-list.ts';
 export { searchWords } from './list-query.ts';
 export { type ProjectListTables, projectList } from './project-list.ts';
-export { type ProjectSort, projectListed, projectPage, projectSorts } from './project-queries.ts';
+export { type ProjectSort, projectPage, projectSorts } from './project-queries.ts';
 export {
   boardCounts,
   commentOf,

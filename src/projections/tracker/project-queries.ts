@@ -74,21 +74,3 @@ export async function projectPage(db: Kysely<ProjectListTables>, request: Projec
     .where((eb) => eb.and(where));
   return keysetPage(query, 'project_list', projectSortKey(request.sort, request.words), request);
 }
-
-/**
- * True when the read model holds this tenant's project. Projects are never removed (archiving keeps
- * them), so a row here is a fact that stays true; no row may only mean not projected yet.
- */
-export async function projectListed(
-  db: Kysely<ProjectListTables>,
-  tenantId: string,
-  projectId: string,
-): Promise<boolean> {
-  const row = await db
-    .selectFrom('project_list')
-    .select('id')
-    .where('id', '=', projectId)
-    .where('tenant_id', '=', tenantId)
-    .executeTakeFirst();
-  return row !== undefined;
-}
