@@ -48,6 +48,11 @@ export const configSchema = z.object({
     .default(10_000)
     .describe('/ready fails when a projection is this many events behind (or has failed)'),
   WARDEN_WORKERS: bool.default(true).describe('Run projections and process managers inside `serve`'),
+  WARDEN_WORKER_HEALTH_PORT: int(0, 65535)
+    .optional()
+    .describe(
+      '`warden worker` serves /health (alive) and /ready (database reachable, partitions claimed) on this port (HOST); none when unset',
+    ),
   WARDEN_WORKER_ID: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,100}$/)

@@ -51,10 +51,15 @@ const commands = new Map<string, Command>([
   [
     'worker',
     command(
-      'Usage: warden worker   projections and process managers only, no HTTP',
+      'Usage: warden worker   projections and process managers; /health and /ready only on WARDEN_WORKER_HEALTH_PORT',
       false,
       noArguments,
-      async (_, service, logger) => (await import('./cli/serve.ts')).runWorker(service, logger),
+      async (_, service, logger) =>
+        (await import('./cli/serve.ts')).runWorker(
+          service,
+          logger,
+          (await import('./http/ops/index.ts')).workerHealthApp(service.workerReadiness).fetch,
+        ),
     ),
   ],
   [

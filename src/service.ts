@@ -40,6 +40,11 @@ export interface Service {
   personalData: PersonalDataKeys;
   engine: ProjectionEngine;
   readiness: ReadinessCheck[];
+  /**
+   * A worker process's readiness: the database answers and this process's worker has registered and
+   * claimed its first share of partitions (and is not stopping).
+   */
+  workerReadiness: ReadinessCheck[];
   /** This process's metrics (the store's appends are recorded into it). */
   metrics: Metrics;
   /** The identity stack (signing keys made on first use); built once per process. */
@@ -109,6 +114,17 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     seal: (plaintext: string, context: string) => seal(keyEncryptionKey, plaintext, context),
     open: (sealed: string, context: string) => open(keyEncryptionKey, sealed, context),
   };
+  const workerReadiness: ReadinessCheck[] = [
+    readiness[0]!,
+    {
+      name: 'partitions',
+      check: async () => {
+        if (!worker?.running) return { ok: false, detail: worker ? 'stopping' : 'not started' };
+        const owned = Object.values(worker.stats().partitions).reduce((n, list) => n + list.length, 0);
+        return { ok: true, detail: { worker: worker.id, partitions: owned } };
+      },
+    },
+  ];
   return {
     identity: () => {
       identity ??= identityStack({
@@ -126,6 +142,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     personalData,
     engine,
     readiness,
+    workerReadiness,
     metrics,
     startBackground: async () => {
       if (config.WARDEN_OSV_PATH) {

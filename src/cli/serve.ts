@@ -9,11 +9,17 @@ import { sweepExpired } from '../sweep.ts';
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 /** `warden worker`: projections and process managers until a stop signal, then a clean stop at a checkpoint. */
-export async function runWorker(service: Service, logger: Logger): Promise<number> {
+export async function runWorker(service: Service, logger: Logger, health?: FetchHandler): Promise<number> {
+  const port = service.config.WARDEN_WORKER_HEALTH_PORT;
+  // Listening before the workers start: liveness answers at once, readiness once partitions are claimed.
+  const server =
+    health && port !== undefined ? await listen(health, { port, hostname: service.config.HOST }) : undefined;
+  if (server) logger.info({ url: `http://${service.config.HOST}:${server.port}` }, 'worker health listening');
   await service.startBackground();
   logger.info({ runtime: runtimeName }, 'worker started');
   await new Promise<void>((resolve) => onStopSignal(() => resolve()));
   logger.info('stopping at a checkpoint');
+  await server?.close(1000);
   await service.close();
   return 0;
 }

@@ -16,7 +16,20 @@ export interface Database {
    * slower poll for what they may miss meanwhile. Resolves to a function that stops listening.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** The connection pool now (`/metrics` reads it at scrape time). */
+  poolStats(): PoolStats;
   close(): Promise<void>;
+}
+
+/**
+ * Connections: open (`total`) of at most `max`, `idle` among them, and queries `waiting` for one. On
+ * PGlite, the one in-process session: busy or idle, and the queries queued behind its holder.
+ */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+  max: number;
 }
 
 export interface PostgresOptions {
@@ -71,7 +84,14 @@ export async function connectPostgres(options: PostgresOptions): Promise<Databas
       await client?.end().catch(() => undefined);
     };
   };
-  return { kind: 'postgres', db, schema, listen, close: () => db.destroy() };
+  const max = options.poolSize ?? 10;
+  const poolStats = () => ({
+    total: pool.totalCount,
+    idle: pool.idleCount,
+    waiting: pool.waitingCount,
+    max,
+  });
+  return { kind: 'postgres', db, schema, listen, poolStats, close: () => db.destroy() };
 }
 
 export interface PGliteOptions {
@@ -83,9 +103,11 @@ export async function connectPGlite(options: PGliteOptions = {}): Promise<Databa
   const { PGlite } = await import('@electric-sql/pglite');
   const pglite = options.dataDir === undefined ? new PGlite() : new PGlite(options.dataDir);
   await pglite.waitReady;
-  const db = new Kysely<Tables>({ dialect: new PGliteDialect(pglite) });
+  const dialect = new PGliteDialect(pglite);
+  const db = new Kysely<Tables>({ dialect });
   return {
     kind: 'pglite',
+    poolStats: () => dialect.stats(),
     db,
     schema: 'public',
     listen: async (channel, onNotify) => {

@@ -17,12 +17,19 @@ import {
  * holder at a time: a transaction keeps it from BEGIN to COMMIT and nobody else's query lands inside.
  */
 export class PGliteDialect implements Dialect {
+  private driver: PGliteDriver | undefined;
   constructor(private readonly pglite: PGlite) {}
+  /** The one session as a pool of one: busy or idle, and how many wait for it. */
+  stats(): { total: number; idle: number; waiting: number; max: number } {
+    const { busy, waiting } = this.driver?.usage() ?? { busy: false, waiting: 0 };
+    return { total: 1, idle: busy ? 0 : 1, waiting, max: 1 };
+  }
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite);
+    this.driver = new PGliteDriver(this.pglite);
+    return this.driver;
   }
   createIntrospector(db: Kysely<unknown>) {
     return new PostgresIntrospector(db);
@@ -35,8 +42,13 @@ export class PGliteDialect implements Dialect {
 class PGliteDriver implements Driver {
   private tail: Promise<void> = Promise.resolve();
   private readonly connection: PGliteConnection;
+  private waiting = 0;
+  private busy = false;
   constructor(pglite: PGlite) {
     this.connection = new PGliteConnection(pglite);
+  }
+  usage() {
+    return { busy: this.busy, waiting: this.waiting };
   }
   async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -45,8 +57,14 @@ class PGliteDriver implements Driver {
     this.tail = new Promise<void>((resolve) => {
       release = resolve;
     });
+    this.waiting++;
     await previous;
-    this.connection.release = release;
+    this.waiting--;
+    this.busy = true;
+    this.connection.release = () => {
+      this.busy = false;
+      release();
+    };
     return this.connection;
   }
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {

@@ -4,12 +4,13 @@ import type { ProjectionEngine } from '../projections/engine/index.ts';
 import { workspaceTraffic } from '../workspaces/index.ts';
 import type { Metrics } from './metrics.ts';
 
-/** Gauges read at scrape time from the database: projections, job queues, workers. */
+/** Gauges read at scrape time: the database pool, and from the database projections, job queues, workers. */
 export function registerGauges(
   metrics: Metrics,
   deps: { database: Database; engine: Pick<ProjectionEngine, 'status'>; clock?: () => Date },
 ) {
   const clock = deps.clock ?? (() => new Date());
+  registerPoolGauges(metrics, deps.database);
   metrics.gauge(
     'warden_projection_lag_events',
     'Events a projection is behind the head of the store',
@@ -65,4 +66,20 @@ export function registerGauges(
         { labels: { tenant: t.tenantId, direction: 'out' }, value: t.bytesOut },
       ]),
   );
+}
+
+/** The database pool, read from memory at scrape time (never from the database, so a full pool still reports). */
+export function registerPoolGauges(metrics: Metrics, database: Pick<Database, 'poolStats'>) {
+  metrics.gauge(
+    'warden_db_pool_connections',
+    'Database connections by state: total (open), idle, max (the pool size); PGlite is one session',
+    ['state'],
+    async () => {
+      const pool = database.poolStats();
+      return (['total', 'idle', 'max'] as const).map((state) => ({ labels: { state }, value: pool[state] }));
+    },
+  );
+  metrics.gauge('warden_db_pool_waiting', 'Queries waiting for a database connection', [], async () => [
+    { labels: {}, value: database.poolStats().waiting },
+  ]);
 }

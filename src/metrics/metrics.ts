@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One labelled value a collector reports at scrape time. */
 export interface Sample {
@@ -49,6 +49,8 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
+  // The Node process: CPU, resident memory, heap, event-loop lag, GC, handles, open file descriptors.
+  collectDefaultMetrics({ register: registry });
   const httpRequests = new Counter({
     name: 'warden_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status',

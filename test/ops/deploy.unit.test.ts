@@ -88,6 +88,19 @@ describe('Kubernetes manifests', () => {
     expect(api.readinessProbe.httpGet.path).toBe('/ready');
   });
 
+  it('probes the workers on their health port: the port the worker listens on (WARDEN_WORKER_HEALTH_PORT)', () => {
+    const worker = ofKind('Deployment').find((d) => d.metadata.name === 'warden-worker')!.spec.template.spec
+      .containers[0];
+    const env = Object.fromEntries(
+      worker.env.filter((e: LooseJson) => 'value' in e).map((e: LooseJson) => [e.name, e.value]),
+    );
+    const port = worker.ports.find((p: LooseJson) => p.name === 'health');
+    expect(port.containerPort).toBe(Number(env.WARDEN_WORKER_HEALTH_PORT));
+    expect(worker.livenessProbe.httpGet).toEqual({ path: '/health', port: 'health' });
+    expect(worker.readinessProbe.httpGet).toEqual({ path: '/ready', port: 'health' });
+    expect(worker.startupProbe.httpGet).toEqual({ path: '/health', port: 'health' });
+  });
+
   it('selectors meet their pods: the Service and the API PDB select the API, the worker PDB the workers, the HPA scales the API', () => {
     const labelsOf = (name: string) =>
       ofKind('Deployment').find((d) => d.metadata.name === name)!.spec.template.metadata.labels as Record<

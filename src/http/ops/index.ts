@@ -39,3 +39,10 @@ export { type About, WARDEN_VERSION } from './about.ts';
 export type { DocsAssetLoader } from './docs.ts';
 export { swaggerUiAssets } from './docs-assets.ts';
 export type { ReadinessCheck } from './health.ts';
+
+/** `warden worker`'s own small server: `/health` and `/ready` with the worker's checks, nothing else. */
+export function workerHealthApp(checks: readonly ReadinessCheck[]) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.route('/', healthRoutes(checks));
+  return app;
+}

@@ -152,6 +152,11 @@ export class Worker {
     this.logger.info({ worker: this.id, handled: this.handled }, 'worker stopped');
   }
 
+  /** Started (registered, first share of partitions claimed) and not stopping. */
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
   stats(): WorkerStats {
     return {
       id: this.id,
