@@ -7,7 +7,9 @@ import { freshPGlite } from '../support/databases.ts';
 
 /** A feed that misbehaves on purpose: a chunked body with no length, or one that never finishes. */
 async function misbehavingFeed() {
+  const authorizations: (string | undefined)[] = [];
   const server: Server = createServer((req, res) => {
+    authorizations.push(req.headers.authorization);
     if (req.url === '/chunked.zip') {
       res.writeHead(200, { 'content-type': 'application/zip' });
       for (let i = 0; i < 20; i++) res.write(new Uint8Array(1024).fill(65));
@@ -33,7 +35,9 @@ async function misbehavingFeed() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: (path: string) => `http://127.0.0.1:${(server.address() as { port: number }).port}${path}`,
+    url: (path: string, userInfo = '') =>
+      `http://${userInfo}127.0.0.1:${(server.address() as { port: number }).port}${path}`,
+    authorizations,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -105,5 +109,19 @@ describe('OSV feed download limits', () => {
     });
     expect(await sync(url)).toMatchObject({ result: 'imported', import: { changed: 1, recorded: true } });
     expect(await row()).toMatchObject({ last_error: null, synced_at: expect.any(Date) });
+  });
+
+  it('sends credentials in the feed URL as Basic authentication, and keeps them out of the database', async () => {
+    const url = feed.url('/all.zip', 'mirror:s%3Acret@');
+    expect(await sync(url)).toMatchObject({ result: 'imported' });
+    expect(feed.authorizations.at(-1)).toBe(`Basic ${Buffer.from('mirror:s:cret').toString('base64')}`);
+    const rows = await (
+      t.database.db as never as import('kysely').Kysely<{ warden_advisory_feed: { url: string } }>
+    )
+      .selectFrom('warden_advisory_feed')
+      .select('url')
+      .execute();
+    expect(rows.map((r) => r.url)).toContain(feed.url('/all.zip'));
+    expect(JSON.stringify(rows)).not.toContain('cret');
   });
 });
