@@ -5,8 +5,10 @@ import { Writable } from 'node:stream';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { osvCommand } from '../../src/cli/osv.ts';
+import { ADVISORY_FEED_STREAM } from '../../src/commands/packages/index.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
+import { forgedSizeZip } from '../support/osv-archives.ts';
 
 /** A stream that keeps what is written; `isTTY` as a terminal or a pipe would report it. */
 function capture(isTTY: boolean) {
@@ -110,5 +112,25 @@ describe('warden osv import (streamed, with progress)', () => {
       .where('id', '=', 'GHSA-cli0-9100')
       .execute();
     expect(stored).toEqual([]);
+  });
+
+  it('an archive broken midway keeps and records what it stored before, so monitoring sees it; exit code 1', async () => {
+    const path = join(folder, 'forged.zip');
+    writeFileSync(path, forgedSizeZip({ 'first.json': record(9200) }, 'lie.json', 2 * 1024 * 1024));
+    const events = (await t.store.readStream(ADVISORY_FEED_STREAM)).length;
+    const errors = capture(false);
+    const code = await osvCommand(['import', path], {
+      db: t.database.db as never,
+      store: t.store,
+      output: capture(false).stream,
+      errors: errors.stream,
+      progress: capture(false).stream,
+      maxEntryBytes: 1024 * 1024,
+    });
+    expect(code).toBe(1);
+    expect(errors.text()).toContain('refused     lie.json');
+    const feed = await t.store.readStream(ADVISORY_FEED_STREAM);
+    expect(feed).toHaveLength(events + 1);
+    expect(feed.at(-1)!.data).toMatchObject({ total: 1, changed: 1 });
   });
 });

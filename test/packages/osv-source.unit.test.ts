@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type OsvItem, type OsvProgress, readOsvSource } from '../../src/packages/osv/source.ts';
+import { forgedSizeZip } from '../support/osv-archives.ts';
 
 const folder = mkdtempSync(join(tmpdir(), 'warden-osv-source-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
@@ -65,6 +66,21 @@ describe('OSV zip source (streamed with yauzl)', () => {
       for await (const item of readOsvSource(path, { maxEntryBytes: 1024 * 1024 })) items.push(item);
     }).rejects.toMatchObject({ code: 'ERR_OSV_ARCHIVE', message: expect.stringContaining('GHSA-bomb.json') });
     expect(items).toEqual([]);
+  });
+
+  it('stops at an entry that inflates to more than its directory says (a forged size), after the records before it', async () => {
+    const bytes = forgedSizeZip(
+      { 'GHSA-before.json': record('GHSA-before') },
+      'GHSA-lie.json',
+      4 * 1024 * 1024,
+    );
+    const path = join(folder, 'forged.zip');
+    writeFileSync(path, bytes);
+    const items: OsvItem[] = [];
+    await expect(async () => {
+      for await (const item of readOsvSource(path, { maxEntryBytes: 1024 * 1024 })) items.push(item);
+    }).rejects.toMatchObject({ code: 'ERR_OSV_ARCHIVE', message: expect.stringContaining('GHSA-lie.json') });
+    expect(items.map((i) => (i.ok ? i.record.id : i.file))).toEqual(['GHSA-before']);
   });
 
   it('refuses an entry name that leaves the archive, and a file that is no zip', async () => {

@@ -73,16 +73,18 @@ export async function syncOsvFeed(options: FeedSyncOptions): Promise<FeedSyncOut
   const clock = options.clock ?? (() => new Date());
   const doFetch = options.fetch ?? fetch;
   const { db, url } = options;
+  // The row is keyed by the address without user info or query: a secret in either stays out of the database.
+  const key = feedLabel(url);
   const state = await db
     .selectFrom('warden_advisory_feed')
     .select(['etag', 'last_modified'])
-    .where('url', '=', url)
+    .where('url', '=', key)
     .executeTakeFirst();
   const note = async (values: Partial<AdvisoryFeedTables['warden_advisory_feed']>) => {
     const row = { checked_at: clock(), ...values };
     await db
       .insertInto('warden_advisory_feed')
-      .values({ url, ...row })
+      .values({ url: key, ...row })
       .onConflict((oc) => oc.column('url').doUpdateSet(row))
       .execute();
   };
@@ -96,7 +98,15 @@ export async function syncOsvFeed(options: FeedSyncOptions): Promise<FeedSyncOut
     const headers: Record<string, string> = { accept: 'application/zip, application/octet-stream;q=0.9' };
     if (state?.etag) headers['if-none-match'] = state.etag;
     if (state?.last_modified) headers['if-modified-since'] = state.last_modified;
-    const response = await doFetch(url, { headers, signal, redirect: 'follow' });
+    // fetch refuses a URL with credentials: they travel as Basic authentication instead.
+    const target = new URL(url);
+    if (target.username || target.password) {
+      const pair = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
+      headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+      target.username = '';
+      target.password = '';
+    }
+    const response = await doFetch(target, { headers, signal, redirect: 'follow' });
     if (response.status === 304) {
       await response.body?.cancel();
       await note({ last_error: null });
@@ -118,7 +128,7 @@ export async function syncOsvFeed(options: FeedSyncOptions): Promise<FeedSyncOut
       db: db as unknown as Kysely<AdvisoryTables>,
       store: options.store,
       path,
-      source: feedLabel(url),
+      source: key,
       maxEntryBytes: options.maxEntryBytes,
       clock,
       metadata: { actorId: 'system:osv-feed' },
@@ -153,7 +163,7 @@ export async function lastFeedCheck(db: Kysely<AdvisoryFeedTables>, url: string)
   const row = await db
     .selectFrom('warden_advisory_feed')
     .select('checked_at')
-    .where('url', '=', url)
+    .where('url', '=', feedLabel(url))
     .executeTakeFirst();
   return row ? new Date(row.checked_at) : undefined;
 }
