@@ -44,7 +44,7 @@ import { oauthRoutes } from './oauth/index.ts';
 import type { DocsAssetLoader, ReadinessCheck } from './ops/index.ts';
 import { type AdminProjectionDeps, metricsRoutes, opsRoutes, swaggerUiAssets } from './ops/index.ts';
 import { npmTokenRoutes, npmViewRoutes, packageRoutes } from './packages/index.ts';
-import { tenancyRoutes } from './tenancy/index.ts';
+import { tenancyRoutes, tenantSignupRoutes } from './tenancy/index.ts';
 import { toolRoutes } from './tools/index.ts';
 import { trackerRoutes } from './tracker/index.ts';
 import { workspacesRoutes } from './workspaces/index.ts';
@@ -64,6 +64,7 @@ export type AppConfig = Pick<
   | 'WARDEN_METRICS_TOKEN'
   | 'WARDEN_PASSWORD_RESET_TTL_MINUTES'
   | 'WARDEN_EMAIL_VERIFICATION_TTL_HOURS'
+  | 'WARDEN_TENANT_SIGNUP'
   | 'WARDEN_PUBLIC_URL'
   | 'PORT'
 > &
@@ -306,6 +307,16 @@ export function createApp(deps: AppDeps) {
       clock,
     }),
   );
+  const mail = linkMail({
+    store: deps.store,
+    notifier: deps.notifier ?? logNotifier(deps.logger),
+    clock,
+    resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
+    verificationTtlSeconds: deps.config.WARDEN_EMAIL_VERIFICATION_TTL_HOURS * 3600,
+    publicOrigin: deps.config.WARDEN_PUBLIC_URL
+      ? new URL(deps.config.WARDEN_PUBLIC_URL).origin
+      : `http://localhost:${deps.config.PORT}`,
+  });
   app.route(
     '/',
     identityRoutes({
@@ -323,16 +334,7 @@ export function createApp(deps: AppDeps) {
       hasher: identity.hasher,
       defaultSignupPolicy: identity.defaultSignupPolicy,
       userIds: identity.userIds,
-      mail: linkMail({
-        store: deps.store,
-        notifier: deps.notifier ?? logNotifier(deps.logger),
-        clock,
-        resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
-        verificationTtlSeconds: deps.config.WARDEN_EMAIL_VERIFICATION_TTL_HOURS * 3600,
-        publicOrigin: deps.config.WARDEN_PUBLIC_URL
-          ? new URL(deps.config.WARDEN_PUBLIC_URL).origin
-          : `http://localhost:${deps.config.PORT}`,
-      }),
+      mail,
       resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
     }),
   );
@@ -343,6 +345,16 @@ export function createApp(deps: AppDeps) {
   app.route(
     '/',
     auditContextRoutes({ ...routeDeps, aggregates: aggregateRegistry(), personalData: deps.personalData }),
+  );
+  app.route(
+    '/',
+    tenantSignupRoutes({
+      ...routeDeps,
+      hasher: identity.hasher,
+      userIds: identity.userIds,
+      tenantSignup: deps.config.WARDEN_TENANT_SIGNUP,
+      mail,
+    }),
   );
   app.route(
     '/v1/tenants',
@@ -374,6 +386,6 @@ export function createApp(deps: AppDeps) {
 }
 
 /** Platform routes act across tenants: they may be called without naming one (`/x/*` matches `/x` too). */
-const PLATFORM_ROUTES = ['/v1/tenants/*', '/v1/admin/*'];
+const PLATFORM_ROUTES = ['/v1/tenants/*', '/v1/admin/*', '/v1/signup'];
 
 export type WardenApp = ReturnType<typeof createApp>;
