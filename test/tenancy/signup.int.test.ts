@@ -58,7 +58,8 @@ describe('self-service tenant sign-up', () => {
     const created = (await open.store.readAll({ types: ['TenantCreated'] })).find(
       (e) => (e.data as LooseJson).slug === slug,
     );
-    expect((created?.data as LooseJson).plan).toBe('free');
+    expect(created).toBeDefined();
+    expect((created?.data as LooseJson | undefined)?.plan).toBe('free');
     const owner = await open.registered(answer.tenant.id, address);
 
     const login = () => open.request('/v1/auth/login', { tenant: slug, json: { email: address, password } });

@@ -62,7 +62,7 @@ const SignupAnswer = z
 export function tenantSignupRoutes(deps: TenantSignupRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // Before the body is validated: a closed platform answers alike whatever the body names.
-  app.use('/v1/signup', async (c, next) => {
+  app.use('/v1/signup', async (_c, next) => {
     if (deps.tenantSignup !== 'open') {
       throw new RequestError(
         403,
