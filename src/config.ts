@@ -157,6 +157,12 @@ export const configSchema = z.object({
   WARDEN_PASSWORD_RESET_TTL_MINUTES: int(1, 24 * 60)
     .default(30)
     .describe('How long a password reset link works (single use)'),
+  WARDEN_TENANT_SIGNUP: z
+    .enum(['closed', 'open'])
+    .default('closed')
+    .describe(
+      'Self-service tenant sign-up (POST /v1/signup): closed, or open to anyone (free plan, owner verifies the email)',
+    ),
   WARDEN_EMAIL_VERIFICATION_TTL_HOURS: int(1, 24 * 30)
     .default(24)
     .describe('How long an email verification link works (a sign-in of the unverified user sends a new one)'),

@@ -50,7 +50,7 @@ import {
   WARDEN_VERSION,
 } from './ops/index.ts';
 import { npmTokenRoutes, npmViewRoutes, packageRoutes } from './packages/index.ts';
-import { tenancyRoutes } from './tenancy/index.ts';
+import { tenancyRoutes, tenantSignupRoutes } from './tenancy/index.ts';
 import { toolRoutes } from './tools/index.ts';
 import { trackerRoutes } from './tracker/index.ts';
 import { workspacesRoutes } from './workspaces/index.ts';
@@ -74,6 +74,7 @@ export type AppConfig = Pick<
   | 'WARDEN_WORKERS'
   | 'WARDEN_PASSWORD_RESET_TTL_MINUTES'
   | 'WARDEN_EMAIL_VERIFICATION_TTL_HOURS'
+  | 'WARDEN_TENANT_SIGNUP'
   | 'WARDEN_PUBLIC_URL'
   | 'PORT'
   | 'WARDEN_AGENT_STATS_TIMEOUT_MS'
@@ -332,6 +333,16 @@ export function createApp(deps: AppDeps) {
       },
     }),
   );
+  const mail = linkMail({
+    store: deps.store,
+    notifier: deps.notifier ?? logNotifier(deps.logger),
+    clock,
+    resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
+    verificationTtlSeconds: deps.config.WARDEN_EMAIL_VERIFICATION_TTL_HOURS * 3600,
+    publicOrigin: deps.config.WARDEN_PUBLIC_URL
+      ? new URL(deps.config.WARDEN_PUBLIC_URL).origin
+      : `http://localhost:${deps.config.PORT}`,
+  });
   app.route(
     '/',
     identityRoutes({
@@ -349,16 +360,7 @@ export function createApp(deps: AppDeps) {
       hasher: identity.hasher,
       defaultSignupPolicy: identity.defaultSignupPolicy,
       userIds: identity.userIds,
-      mail: linkMail({
-        store: deps.store,
-        notifier: deps.notifier ?? logNotifier(deps.logger),
-        clock,
-        resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
-        verificationTtlSeconds: deps.config.WARDEN_EMAIL_VERIFICATION_TTL_HOURS * 3600,
-        publicOrigin: deps.config.WARDEN_PUBLIC_URL
-          ? new URL(deps.config.WARDEN_PUBLIC_URL).origin
-          : `http://localhost:${deps.config.PORT}`,
-      }),
+      mail,
       resetTtlSeconds: deps.config.WARDEN_PASSWORD_RESET_TTL_MINUTES * 60,
     }),
   );
@@ -369,6 +371,16 @@ export function createApp(deps: AppDeps) {
   app.route(
     '/',
     auditContextRoutes({ ...routeDeps, aggregates: aggregateRegistry(), personalData: deps.personalData }),
+  );
+  app.route(
+    '/',
+    tenantSignupRoutes({
+      ...routeDeps,
+      hasher: identity.hasher,
+      userIds: identity.userIds,
+      tenantSignup: deps.config.WARDEN_TENANT_SIGNUP,
+      mail,
+    }),
   );
   app.route(
     '/v1/tenants',
@@ -410,6 +422,6 @@ export function createApp(deps: AppDeps) {
 }
 
 /** Platform routes act across tenants: they may be called without naming one (`/x/*` matches `/x` too). */
-const PLATFORM_ROUTES = ['/v1/tenants/*', '/v1/admin/*'];
+const PLATFORM_ROUTES = ['/v1/tenants/*', '/v1/admin/*', '/v1/signup'];
 
 export type WardenApp = ReturnType<typeof createApp>;

@@ -214,8 +214,15 @@ for (const kind of databaseKinds) {
       const again = await json(await call(`/v1/users/${adaId}/erase`, owner, { method: 'POST' }), 200);
       expect(again).toMatchObject({ id: adaId, erased: true, position: erasedAt });
       const stream = await t.store.readStream(userStreamId(adaId));
-      expect(stream.map((e) => e.type)).toEqual(['UserRegistered', 'UserRemoved', 'PersonalDataErased']);
-      const erased = stream[2]!;
+      // She signed herself up in an open tenant: her email was verified first.
+      expect(stream.map((e) => e.type)).toEqual([
+        'UserRegistered',
+        'EmailVerificationRequested',
+        'EmailVerified',
+        'UserRemoved',
+        'PersonalDataErased',
+      ]);
+      const erased = stream[4]!;
       expect(erased.metadata.actorId).toBe(owner.userId);
       expect(erased.data).toMatchObject({ userId: adaId, by: owner.userId });
       // Her old token's user is gone; she can no longer sign in.
@@ -292,6 +299,8 @@ for (const kind of databaseKinds) {
       expect(audit.items.map((e: LooseJson) => e.type)).toEqual([
         'PersonalDataErased',
         'UserRemoved',
+        'EmailVerified',
+        'EmailVerificationRequested',
         'UserRegistered',
       ]);
     });
@@ -305,9 +314,15 @@ for (const kind of databaseKinds) {
       await t.verifyEmail(slug, ada.email);
       await t.login(slug, ada.email, ada.password);
       const old = await t.store.readStream(userStreamId(adaId));
-      expect(old.map((e) => e.data as LooseJson).map((d) => d.email ?? null)).toEqual([ERASED, ERASED, null]);
+      expect(old.map((e) => e.data as LooseJson).map((d) => d.email ?? null)).toEqual([
+        ERASED,
+        null,
+        null,
+        ERASED,
+        null,
+      ]);
       const fresh = await t.store.readStream(userStreamId(again.id));
-      expect(fresh.map((e) => (e.data as LooseJson).email)).toEqual([ada.email]);
+      expect(fresh.map((e) => (e.data as LooseJson).email)).toEqual([ada.email, undefined, undefined]);
       // Her old project role does not pass to the new account.
       const project = await json(await call(`/v1/projects/${ownProjectId}`, owner), 200);
       expect(project.members.find((m: LooseJson) => m.user_id === adaId)?.email ?? ERASED).toBe(ERASED);

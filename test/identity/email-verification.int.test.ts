@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userStreamId } from '../../src/commands/identity/index.ts';
+import { identityCredentials } from '../../src/identity/index.ts';
+import { checkSignIn } from '../../src/oauth/index.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { linkIn, testSmtpServer } from '../support/smtp.ts';
@@ -43,6 +45,22 @@ describe('email verification of self-registrations in open tenants', () => {
     expect(((await refused.json()) as LooseJson).type).toMatch(/email-not-verified$/);
     // A wrong password learns nothing about the account's state.
     expect((await login(slug, address, 'wrong-password-123')).status).toBe(401);
+    // The OAuth sign-in page refuses the right password too (the same, real credentials check).
+    const users = {
+      verifyCredentials: identityCredentials({
+        store: t.store,
+        hasher: t.identity.hasher,
+        clock: () => new Date(),
+        userIds: t.identity.userIds,
+      }),
+      current: async () => undefined,
+    };
+    expect(
+      await checkSignIn({ users }, { tenantId, email: address, address: undefined }, password),
+    ).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('Verify your email'),
+    });
     // The refused sign-in mailed a fresh link, which supersedes the first.
     const fresh = linkIn(await smtp.mailTo(address, 1));
 

@@ -51,12 +51,77 @@ const registered = (status: 'active' | 'pending_approval' = 'active'): UserEvent
   },
 });
 
+/** A self-registration under the open policy: active, its email to be verified through a link. */
+const unverified = (): UserEvent => {
+  const event = registered('active');
+  return { ...event, data: { ...event.data, emailVerified: false } } as UserEvent;
+};
+
 describe('user decider', () => {
-  it('registers an active user under an open sign-up policy', () => {
+  it('registers an active user under an open sign-up policy, its email unverified', () => {
+    spec.given([]).when(register()).thenEvents([unverified()]);
+  });
+
+  it('gives no role to an unverified user (rule email_unverified), and does once the link is used', () => {
+    const tokenHash = 'a'.repeat(64);
     spec
-      .given([])
-      .when(register())
-      .thenEvents([registered('active')]);
+      .given([unverified()])
+      .when({ type: 'ChangeRole', role: 'admin', actorIsOwner: true, at })
+      .thenFails('RULE_VIOLATED');
+    const sent: UserEvent = {
+      type: 'EmailVerificationRequested',
+      data: { userId, tenantId, tokenHash, expiresAt: '2026-11-24T00:00:00.000Z', at },
+    };
+    spec
+      .given([unverified(), sent])
+      .when({ type: 'VerifyEmail', tokenHash: 'b'.repeat(64), at })
+      .thenFails('RULE_VIOLATED');
+    spec
+      .given([unverified(), sent])
+      .when({ type: 'VerifyEmail', tokenHash, at: '2026-11-24T00:00:00.000Z' })
+      .thenFails('RULE_VIOLATED');
+    spec
+      .given([unverified(), sent])
+      .when({ type: 'VerifyEmail', tokenHash, at })
+      .thenEvents([{ type: 'EmailVerified', data: { userId, tenantId, at } }]);
+    spec
+      .given([unverified(), sent, { type: 'EmailVerified', data: { userId, tenantId, at } }])
+      .when({ type: 'VerifyEmail', tokenHash, at })
+      .thenFails('RULE_VIOLATED');
+  });
+
+  it('resets a password with the latest link once, before it expires', () => {
+    const requested = (tokenHash: string): UserEvent => ({
+      type: 'PasswordResetRequested',
+      data: {
+        userId,
+        tenantId,
+        tokenHash,
+        expiresAt: '2026-11-24T00:00:00.000Z',
+        by: userId,
+        forced: false,
+        at,
+      },
+    });
+    const reset: UserEvent = { type: 'PasswordReset', data: { userId, tenantId, passwordHash: '$new', at } };
+    const first = '1'.repeat(64);
+    const second = '2'.repeat(64);
+    spec
+      .given([registered(), requested(first)])
+      .when({ type: 'ResetPassword', tokenHash: first, passwordHash: '$new', at })
+      .thenEvents([reset]);
+    spec
+      .given([registered(), requested(first), requested(second)])
+      .when({ type: 'ResetPassword', tokenHash: first, passwordHash: '$new', at })
+      .thenFails('RULE_VIOLATED');
+    spec
+      .given([registered(), requested(first), reset])
+      .when({ type: 'ResetPassword', tokenHash: first, passwordHash: '$new', at })
+      .thenFails('RULE_VIOLATED');
+    spec
+      .given([registered(), requested(first)])
+      .when({ type: 'ResetPassword', tokenHash: first, passwordHash: '$new', at: '2026-11-24T00:00:00.000Z' })
+      .thenFails('RULE_VIOLATED');
   });
 
   it('registers a user pending approval under the approval policy', () => {
@@ -86,7 +151,7 @@ describe('user decider', () => {
     spec
       .given([])
       .when(register({ platformSuperadmin: true }))
-      .thenEvents([event]);
+      .thenEvents([unverified()]);
   });
 
   it('refuses a second registration of a live user (the email is taken)', () => {
@@ -104,7 +169,7 @@ describe('user decider', () => {
         { type: 'UserRemoved', data: { userId, tenantId, email: 'ada@example.com', at } },
       ])
       .when(register())
-      .thenEvents([registered()]);
+      .thenEvents([unverified()]);
   });
 
   it('approves or rejects a pending user, and refuses to approve an active one (409)', () => {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userStreamId } from '../../src/commands/identity/index.ts';
+import { identityCredentials } from '../../src/identity/index.ts';
+import { checkSignIn } from '../../src/oauth/index.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { linkIn, testSmtpServer } from '../support/smtp.ts';
@@ -237,6 +239,23 @@ for (const kind of databaseKinds) {
       const required = await loginAs(slug, fay.email, temporary);
       expect(required.status).toBe(403);
       expect((await problem(required)).type).toMatch(/password-change-required$/);
+      // The OAuth sign-in page refuses it too (the same credentials check, the real one).
+      const page = await checkSignIn(
+        {
+          users: {
+            verifyCredentials: identityCredentials({
+              store: t.store,
+              hasher: t.identity.hasher,
+              clock: () => new Date(),
+              userIds: t.identity.userIds,
+            }),
+            current: async () => undefined,
+          },
+        },
+        { tenantId: fay.tenantId, email: fay.email, address: undefined },
+        temporary,
+      );
+      expect(page).toMatchObject({ ok: false, message: expect.stringContaining('choose a new one') });
       const tooWeak = await loginAs(slug, fay.email, temporary, { new_password: '12345678' });
       expect(tooWeak.status).toBe(400);
       const chosen = await loginAs(slug, fay.email, temporary, { new_password: NEW_PASSWORD });

@@ -76,6 +76,7 @@ describe('users registered before keyed ids (unkeyed ids, e.g. the bootstrap adm
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(id).not.toBe(await userIdFor(tenantId, 'new@example.com'));
     expect(id).not.toBe((await t.identity.userIds!.candidates(tenantId, 'new@example.com'))[0]);
+    await t.verifyEmail(slug, 'new@example.com');
     await t.login(slug, 'new@example.com', password);
   });
 });

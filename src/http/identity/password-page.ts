@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { z } from 'zod';
 import type { AppEnv } from '../kit/index.ts';
 
 /**
@@ -69,6 +70,19 @@ input{width:100%;box-sizing:border-box;padding:.6rem;font:inherit}button{margin-
 /** The pages reset and verification links open. */
 export function passwordPageRoutes() {
   const app = new OpenAPIHono<AppEnv>();
+  // Pages, not API: described in /openapi.json so that every served route is, and served plainly.
+  for (const [path, summary] of [
+    ['/email/verify', 'The page a verification link opens (it posts the token from the fragment)'],
+    ['/password/reset', 'The page a reset link opens: a form for the new password'],
+  ] as const) {
+    app.openAPIRegistry.registerPath({
+      method: 'get',
+      path,
+      tags: ['Auth'],
+      summary,
+      responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } },
+    });
+  }
   app.get('/email/verify', (c) =>
     page(c, 'Verify your email', '<button id="verify" type="button">Verify my email</button>', verifyScript),
   );

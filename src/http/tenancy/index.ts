@@ -4,6 +4,8 @@ import { type DomainRouteDeps, domainRoutes } from './domains.ts';
 import { tenantAdminRoutes } from './tenant-admin.ts';
 import { tenantRoutes } from './tenants.ts';
 
+export { type TenantSignupRouteDeps, tenantSignupRoutes } from './signup.ts';
+
 export type TenancyRouteDeps = DomainRouteDeps;
 
 /** The tenancy context, mounted at `/v1/tenants`: tenants, their domains and their storage stats. */

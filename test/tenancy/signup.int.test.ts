@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
+import { freshPGlite } from '../support/databases.ts';
+import { uniqueSlug } from './support.ts';
+
+const password = 'copper-lagoon-71-thistle';
+const body = (slug: string, email: string) => ({
+  slug,
+  name: 'Self Service',
+  owner: { email, name: 'First Owner', password },
+});
+const email = () => `owner-${crypto.randomUUID().slice(0, 8)}@example.com`;
+
+/** Retries while the new tenant is not yet resolvable (its read model follows the creation). */
+async function once(send: () => Response | Promise<Response>, deadlineMs = 10_000): Promise<Response> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const res = await send();
+    if (res.status !== 404 || Date.now() > deadline) return res;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('self-service tenant sign-up', () => {
+  let closed: TestApp;
+  let open: TestApp;
+  let flood: TestApp;
+  beforeAll(async () => {
+    closed = await testApp(freshPGlite);
+    open = await testApp(freshPGlite, { env: { WARDEN_TENANT_SIGNUP: 'open' } });
+    flood = await testApp(freshPGlite, {
+      env: { WARDEN_TENANT_SIGNUP: 'open', WARDEN_ANON_RATE_PER_MINUTE: '3' },
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all([closed?.dispose(), open?.dispose(), flood?.dispose()]);
+  });
+
+  const tenantsCreated = async (t: TestApp) => (await t.store.readAll({ types: ['TenantCreated'] })).length;
+
+  it('is closed by default: 403 whatever the body, nothing appended', async () => {
+    const before = await tenantsCreated(closed);
+    for (const sent of [body(uniqueSlug(), email()), { nonsense: true }]) {
+      const res = await closed.request('/v1/signup', { json: sent });
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as LooseJson).type).toMatch(/signup-closed$/);
+    }
+    expect(await tenantsCreated(closed)).toBe(before);
+  });
+
+  it('creates a free tenant and its owner, who signs in only after opening the mailed link', async () => {
+    const slug = uniqueSlug('self');
+    const address = email();
+    const res = await open.request('/v1/signup', { json: body(slug, address) });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const answer = (await res.json()) as LooseJson;
+    expect(answer).toMatchObject({ tenant: { slug, plan: 'free' }, status: 'verification_sent' });
+    const created = (await open.store.readAll({ types: ['TenantCreated'] })).find(
+      (e) => (e.data as LooseJson).slug === slug,
+    );
+    expect(created).toBeDefined();
+    expect((created?.data as LooseJson | undefined)?.plan).toBe('free');
+    const owner = await open.registered(answer.tenant.id, address);
+
+    const login = () => open.request('/v1/auth/login', { tenant: slug, json: { email: address, password } });
+    const refused = await once(login);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as LooseJson).type).toMatch(/email-not-verified$/);
+
+    await open.verifyEmail(slug, address);
+    const signedIn = await login();
+    expect(signedIn.status).toBe(200);
+    const token = ((await signedIn.json()) as LooseJson).access_token as string;
+    const me = (await (await open.request('/v1/me', { token, tenant: slug })).json()) as LooseJson;
+    expect(me).toMatchObject({ user_id: owner.id, role: 'owner', tenant: { slug, plan: 'free' } });
+  });
+
+  it('refuses a taken slug (409, no second owner) and bad input (400 naming the field)', async () => {
+    const slug = uniqueSlug('dup');
+    expect((await open.request('/v1/signup', { json: body(slug, email()) })).status).toBe(202);
+    const second = email();
+    const again = await open.request('/v1/signup', { json: body(slug, second) });
+    expect(again.status).toBe(409);
+    const registrations = await open.store.readAll({ types: ['UserRegistered'] });
+    expect(registrations.some((e) => (e.data as LooseJson).email === second)).toBe(false);
+
+    const bad = await open.request('/v1/signup', {
+      json: { slug: 'No Spaces!', name: 'x', owner: { email: 'not-an-email', name: 'O', password: 'short' } },
+    });
+    expect(bad.status).toBe(400);
+    const paths = ((await bad.json()) as LooseJson).errors.map((e: { path: string }) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['slug', 'owner.email', 'owner.password']));
+  });
+
+  it('spends the anonymous rate budget: a flood from one client is 429 with Retry-After', async () => {
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 6; i++) {
+      const res = await flood.request('/v1/signup', { json: body(uniqueSlug('flood'), email()) });
+      statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers.get('retry-after');
+    }
+    expect(statuses.slice(0, 3)).toEqual([202, 202, 202]);
+    expect(statuses.slice(3)).toEqual([429, 429, 429]);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+});
