@@ -256,6 +256,42 @@ export const problemCatalogue = {
     statuses: [503],
     description: 'A workspace agent needed for this did not answer; retry when it is back.',
   },
+  'malformed-text': {
+    title: 'The body is not text',
+    statuses: [400],
+    description:
+      'A text body (a pnpm or Yarn lockfile sent as YAML or plain text) must be UTF-8. Nothing was changed.',
+  },
+  'wrong-password': {
+    title: 'The current password is wrong',
+    statuses: [403],
+    description:
+      'Changing a password needs the current one; it counts as a failed sign-in for throttling. Nothing was changed.',
+  },
+  'password-change-required': {
+    title: 'A new password is required',
+    statuses: [403],
+    description:
+      'An administrator reset this password. Sign in again with the same body plus `new_password`: the password changes and the sign-in succeeds in one step.',
+  },
+  'password-change-not-required': {
+    title: 'No password change is pending',
+    statuses: [409],
+    description:
+      '`new_password` belongs to a sign-in only after an administrator reset; otherwise change a password with `POST /v1/me/password`.',
+  },
+  'email-not-verified': {
+    title: 'The email is not verified',
+    statuses: [403],
+    description:
+      'The account signed up where sign-up is open and has not opened its verification link yet; a fresh link is mailed with this answer.',
+  },
+  'signup-closed': {
+    title: 'Self-service sign-up is closed',
+    statuses: [403],
+    description:
+      'This deployment does not let anyone create a tenant (`WARDEN_TENANT_SIGNUP`); ask its operators for one.',
+  },
   http: {
     title: 'HTTP error',
     statuses: [400, 404, 405, 503],
