@@ -2,8 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import type { Kysely } from 'kysely';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentKeys } from '../../src/workspaces/index.ts';
+import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../../src/workspaces/signing.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, startDockerd } from '../support/docker.ts';
@@ -297,6 +300,61 @@ describe('resumable uploads (tus) into an agent’s store', () => {
       headers: { 'x-tenant': operator.tenantSlug },
     });
     expect(anonymous.status).toBe(401);
+  });
+
+  it('has the agent refuse store calls unsigned, signed for another upload, replayed, or a JSON call over UNSIGNED-PAYLOAD (401), writing nothing', async () => {
+    const key = decodeKey(
+      (await agentKeys(t.database.db as Kysely<unknown>, t.identity.sealer).get(agentId)) ?? '',
+    );
+    const file = randomBytes(100);
+    const created = await create(operator, file.length, {
+      filename: 'signed.bin',
+      sha256: sha256(file),
+      agent: agentId,
+    });
+    const uploadId = created.headers.get('location')?.split('/').at(-1) ?? '';
+    const target = `/v1/store/uploads/${uploadId}`;
+    const part = join(agent.workDir, 'uploads', `${uploadId}.part`);
+    const send = (headers: Record<string, string>) =>
+      fetch(`${agent.url}${target}`, {
+        method: 'PATCH',
+        headers: { ...headers, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+        body: file,
+      });
+    expect((await send({})).status).toBe(401);
+    const elsewhere = `/v1/store/uploads/${crypto.randomUUID()}`;
+    expect(
+      (
+        await send(
+          signatureHeaders(key, { method: 'PATCH', target: elsewhere, body: UNSIGNED_PAYLOAD }, new Date()),
+        )
+      ).status,
+    ).toBe(401);
+    expect(statSync(part).size).toBe(0);
+    const good = signatureHeaders(key, { method: 'PATCH', target, body: UNSIGNED_PAYLOAD }, new Date());
+    expect((await send(good)).status).toBe(200);
+    expect((await send(good)).status).toBe(401);
+    expect(statSync(part).size).toBe(100);
+    // Only appends stream: a call that opens an upload must be signed over its body's digest.
+    const declaration = JSON.stringify({
+      id: crypto.randomUUID(),
+      size: 1,
+      sha256: sha256(file),
+      file_name: 'x',
+    });
+    const open = await fetch(`${agent.url}/v1/store/uploads`, {
+      method: 'POST',
+      headers: {
+        ...signatureHeaders(
+          key,
+          { method: 'POST', target: '/v1/store/uploads', body: UNSIGNED_PAYLOAD },
+          new Date(),
+        ),
+        'content-type': 'application/json',
+      },
+      body: declaration,
+    });
+    expect(open.status).toBe(401);
   });
 
   it('refuses with 413 naming the quota an Upload-Length over the plan’s upload_bytes, before any byte is stored', async () => {
