@@ -230,6 +230,28 @@ describe('resumable uploads (tus) into an agent’s store', () => {
     expect((await patch(operator, location, 1000, file.subarray(1000))).status).toBe(204);
   });
 
+  it('cancels an unfinished upload with DELETE (tus termination): its bytes go, its quota comes back', async () => {
+    const file = randomBytes(4096);
+    const created = await create(operator, file.length, {
+      filename: 'cancelled.bin',
+      sha256: sha256(file),
+      agent: agentId,
+    });
+    const location = created.headers.get('location') ?? '';
+    const uploadId = location.split('/').at(-1) ?? '';
+    expect((await patch(operator, location, 0, file.subarray(0, 1000))).status).toBe(204);
+    const cancelled = await fetch(`${server.base}${location}`, {
+      method: 'DELETE',
+      headers: { ...headersOf(operator), 'tus-resumable': '1.0.0' },
+    });
+    expect(cancelled.status).toBe(204);
+    expect(partials().filter((name) => name.startsWith(uploadId))).toEqual([]);
+    const events = (await uploadEvents()).filter((e) => e.data.uploadId === uploadId);
+    expect(events.map((e) => e.type)).toEqual(['UploadStarted', 'UploadFailed']);
+    expect(events[1]?.data.reason).toContain('cancelled');
+    expect((await head(operator, location)).status).toBe(410);
+  });
+
   it('refuses more bytes than Upload-Length declared (413) and gives the upload up', async () => {
     const declared = randomBytes(1000);
     const created = await create(operator, declared.length, {
