@@ -174,6 +174,9 @@ describe('warden agent: a real agent process driving a real dockerd', () => {
       '/v1/enrol',
       '/v1/health',
       '/v1/images/{ref}',
+      '/v1/store/uploads',
+      '/v1/store/uploads/{id}',
+      '/v1/store/uploads/{id}/complete',
       '/v1/system',
     ]);
   });

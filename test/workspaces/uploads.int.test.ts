@@ -2,8 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import type { Kysely } from 'kysely';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentKeys } from '../../src/workspaces/index.ts';
+import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../../src/workspaces/signing.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, startDockerd } from '../support/docker.ts';
@@ -127,20 +130,27 @@ describe('resumable uploads (tus) into an agent’s store', () => {
     req.on('error', () => undefined);
     req.write(file.subarray(0, sent));
     const part = join(agent.workDir, 'uploads', `${uploadId}.part`);
+    // The agent writes in batches of up to 1 MB: once 4 MB are on its disk the bytes are flowing;
+    // a moment later the connection drops, and the agent writes whatever it had gathered.
     const deadline = Date.now() + 30_000;
-    while (statSync(part).size < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (statSync(part).size < 4 * MB && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300));
     req.destroy();
 
-    // What reached the agent's disk is the offset.
+    // What reached the agent's disk is the offset a raw HEAD answers.
     let offset = -1;
-    for (let i = 0; i < 100 && offset !== sent; i++) {
-      await new Promise((r) => setTimeout(r, 20));
+    let previous = -2;
+    for (let i = 0; i < 100 && (offset !== previous || offset !== statSync(part).size); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      previous = offset;
       const answer = await head(operator, location);
       expect(answer.status).toBe(200);
       expect(answer.headers.get('upload-length')).toBe(String(file.length));
       offset = Number(answer.headers.get('upload-offset'));
     }
-    expect(offset).toBe(sent);
+    expect(offset).toBe(statSync(part).size);
+    expect(offset).toBeGreaterThanOrEqual(4 * MB);
+    expect(offset).toBeLessThanOrEqual(sent);
 
     // The reference client resumes from there (it asks HEAD itself) and sends only the rest.
     const patched: number[] = [];
@@ -157,7 +167,7 @@ describe('resumable uploads (tus) into an agent’s store', () => {
       });
       upload.start();
     });
-    expect(patched[0]).toBe(sent);
+    expect(patched[0]).toBe(offset);
 
     const stored = join(agent.workDir, 'store', uploadId, 'guest-os.img');
     expect(sha256(readFileSync(stored))).toBe(sha256(file));
@@ -225,6 +235,28 @@ describe('resumable uploads (tus) into an agent’s store', () => {
     expect(((await wrong.json()) as LooseJson).type).toContain('upload-offset-mismatch');
     expect((await head(operator, location)).headers.get('upload-offset')).toBe('1000');
     expect((await patch(operator, location, 1000, file.subarray(1000))).status).toBe(204);
+  });
+
+  it('cancels an unfinished upload with DELETE (tus termination): its bytes go, its quota comes back', async () => {
+    const file = randomBytes(4096);
+    const created = await create(operator, file.length, {
+      filename: 'cancelled.bin',
+      sha256: sha256(file),
+      agent: agentId,
+    });
+    const location = created.headers.get('location') ?? '';
+    const uploadId = location.split('/').at(-1) ?? '';
+    expect((await patch(operator, location, 0, file.subarray(0, 1000))).status).toBe(204);
+    const cancelled = await fetch(`${server.base}${location}`, {
+      method: 'DELETE',
+      headers: { ...headersOf(operator), 'tus-resumable': '1.0.0' },
+    });
+    expect(cancelled.status).toBe(204);
+    expect(partials().filter((name) => name.startsWith(uploadId))).toEqual([]);
+    const events = (await uploadEvents()).filter((e) => e.data.uploadId === uploadId);
+    expect(events.map((e) => e.type)).toEqual(['UploadStarted', 'UploadFailed']);
+    expect(events[1]?.data.reason).toContain('cancelled');
+    expect((await head(operator, location)).status).toBe(410);
   });
 
   it('refuses more bytes than Upload-Length declared (413) and gives the upload up', async () => {
@@ -297,6 +329,61 @@ describe('resumable uploads (tus) into an agent’s store', () => {
       headers: { 'x-tenant': operator.tenantSlug },
     });
     expect(anonymous.status).toBe(401);
+  });
+
+  it('has the agent refuse store calls unsigned, signed for another upload, replayed, or a JSON call over UNSIGNED-PAYLOAD (401), writing nothing', async () => {
+    const key = decodeKey(
+      (await agentKeys(t.database.db as Kysely<unknown>, t.identity.sealer).get(agentId)) ?? '',
+    );
+    const file = randomBytes(100);
+    const created = await create(operator, file.length, {
+      filename: 'signed.bin',
+      sha256: sha256(file),
+      agent: agentId,
+    });
+    const uploadId = created.headers.get('location')?.split('/').at(-1) ?? '';
+    const target = `/v1/store/uploads/${uploadId}`;
+    const part = join(agent.workDir, 'uploads', `${uploadId}.part`);
+    const send = (headers: Record<string, string>) =>
+      fetch(`${agent.url}${target}`, {
+        method: 'PATCH',
+        headers: { ...headers, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+        body: file,
+      });
+    expect((await send({})).status).toBe(401);
+    const elsewhere = `/v1/store/uploads/${crypto.randomUUID()}`;
+    expect(
+      (
+        await send(
+          signatureHeaders(key, { method: 'PATCH', target: elsewhere, body: UNSIGNED_PAYLOAD }, new Date()),
+        )
+      ).status,
+    ).toBe(401);
+    expect(statSync(part).size).toBe(0);
+    const good = signatureHeaders(key, { method: 'PATCH', target, body: UNSIGNED_PAYLOAD }, new Date());
+    expect((await send(good)).status).toBe(200);
+    expect((await send(good)).status).toBe(401);
+    expect(statSync(part).size).toBe(100);
+    // Only appends stream: a call that opens an upload must be signed over its body's digest.
+    const declaration = JSON.stringify({
+      id: crypto.randomUUID(),
+      size: 1,
+      sha256: sha256(file),
+      file_name: 'x',
+    });
+    const open = await fetch(`${agent.url}/v1/store/uploads`, {
+      method: 'POST',
+      headers: {
+        ...signatureHeaders(
+          key,
+          { method: 'POST', target: '/v1/store/uploads', body: UNSIGNED_PAYLOAD },
+          new Date(),
+        ),
+        'content-type': 'application/json',
+      },
+      body: declaration,
+    });
+    expect(open.status).toBe(401);
   });
 
   it('refuses with 413 naming the quota an Upload-Length over the plan’s upload_bytes, before any byte is stored', async () => {

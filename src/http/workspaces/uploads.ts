@@ -58,6 +58,89 @@ const SLUGS: Record<number, string> = {
   423: 'upload-locked',
 };
 
+const TusHeaders = z.object({ 'tus-resumable': z.literal('1.0.0') });
+const UploadIdParam = z.object({ id: z.uuid() });
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: z.object({ type: z.string(), status: z.number() }) } },
+});
+
+/** The tus endpoints in the OpenAPI document (their handlers speak the protocol, not JSON). */
+function describe(app: OpenAPIHono<AppEnv>) {
+  const tags = ['Uploads'];
+  const refusals = { 401: problem('No valid access token'), 403: problem('Operators and up only') };
+  app.openAPIRegistry.registerPath({
+    method: 'options',
+    path: '/v1/uploads',
+    tags,
+    summary: 'tus discovery: Tus-Version and Tus-Extension',
+    responses: { 204: { description: 'The protocol version and extensions' } },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: '/v1/uploads',
+    tags,
+    summary:
+      'Start a resumable upload (tus creation): Upload-Length, Upload-Metadata with filename, sha256 and agent',
+    request: {
+      headers: TusHeaders.extend({
+        'upload-length': z.string().regex(/^\d+$/),
+        'upload-metadata': z.string().describe('tus metadata: "filename <b64>,sha256 <b64>,agent <b64>"'),
+      }),
+    },
+    responses: {
+      201: { description: 'Started: Location names the upload' },
+      400: problem('A bad Upload-Length or Upload-Metadata field, named'),
+      404: problem('No such agent in this tenant'),
+      413: problem('Over the plan’s upload_bytes quota (named, with the limit)'),
+      ...refusals,
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/v1/uploads/{id}',
+    tags,
+    summary:
+      'Send HEAD (served through this route): Upload-Offset (bytes on the agent) and Upload-Length; GET is 405',
+    request: { params: UploadIdParam, headers: TusHeaders },
+    responses: {
+      200: { description: 'Upload-Offset and Upload-Length headers' },
+      404: problem('No such upload of yours in this tenant'),
+      405: problem('GET is not served'),
+      410: problem('The upload failed or was cancelled'),
+      ...refusals,
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'patch',
+    path: '/v1/uploads/{id}',
+    tags,
+    summary:
+      'Append bytes at Upload-Offset (streamed on to the agent; the last ones trigger the SHA-256 check)',
+    request: {
+      params: UploadIdParam,
+      headers: TusHeaders.extend({ 'upload-offset': z.string().regex(/^\d+$/) }),
+      body: { content: { 'application/offset+octet-stream': { schema: z.string().describe('the bytes') } } },
+    },
+    responses: {
+      204: { description: 'Stored: Upload-Offset is the new offset' },
+      404: problem('No such upload of yours in this tenant'),
+      409: problem('Upload-Offset is not where the upload is'),
+      413: problem('More bytes than Upload-Length declared: the upload is given up'),
+      422: problem('The SHA-256 is not the declared one: the upload is deleted'),
+      ...refusals,
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'delete',
+    path: '/v1/uploads/{id}',
+    tags,
+    summary: 'Cancel an unfinished upload (tus termination): its bytes are deleted',
+    request: { params: UploadIdParam, headers: TusHeaders },
+    responses: { 204: { description: 'Cancelled' }, 404: problem('No such upload of yours'), ...refusals },
+  });
+}
+
 /**
  * `/v1/uploads`: resumable uploads (tus 1.0: creation, creation-with-upload, termination) of large
  * files into an agent's store. Warden answers the protocol (`@tus/server`) and streams each PATCH body
@@ -141,6 +224,8 @@ export function uploadRoutes(deps: WorkspacesDeps) {
     );
     await agent.remove(uploadId).catch(() => undefined);
   };
+
+  describe(app);
 
   app.options('/v1/uploads', (c) =>
     c.body(null, 204, {

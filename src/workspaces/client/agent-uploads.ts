@@ -9,14 +9,17 @@ export interface AgentUploadProgress {
   offset: number;
 }
 
-async function failure(response: Response): Promise<AgentCallError> {
-  const text = await response.text();
+function failureOf(status: number, text: string): AgentCallError {
   try {
     const problem = JSON.parse(text) as { type?: string; detail?: string };
-    return new AgentCallError(response.status, problem.type ?? '', problem.detail ?? text);
+    return new AgentCallError(status, problem.type ?? '', problem.detail ?? text);
   } catch {
-    return new AgentCallError(response.status, '', text);
+    return new AgentCallError(status, '', text);
   }
+}
+
+async function failure(response: Response): Promise<AgentCallError> {
+  return failureOf(response.status, await response.text());
 }
 
 /**
@@ -69,6 +72,23 @@ export function agentUploads(options: { url: string; key: string; clock?: () => 
         duplex: 'half',
       } as RequestInit);
       return (await expect<{ offset: number }>(response, 200)).offset;
+    },
+    /** The URL and signed headers of an append, for a caller that streams the body itself. */
+    appendRequest: (id: string, offset: number) => {
+      const target = path(id);
+      return {
+        url: new URL(target, options.url),
+        headers: {
+          ...signatureHeaders(key, { method: 'PATCH', target, body: UNSIGNED_PAYLOAD }, clock()),
+          'content-type': 'application/offset+octet-stream',
+          'upload-offset': String(offset),
+        },
+      };
+    },
+    /** The new offset from an append's answer (its status and body text). */
+    appended: (status: number, text: string) => {
+      if (status !== 200) throw failureOf(status, text);
+      return (JSON.parse(text) as { offset: number }).offset;
     },
     complete: async (id: string) =>
       expect<{ path: string; size: number; sha256: string }>(await call('POST', `${path(id)}/complete`), 200),

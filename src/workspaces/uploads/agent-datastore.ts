@@ -1,4 +1,6 @@
-import { Readable } from 'node:stream';
+import { request } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { DataStore, ERRORS, Upload } from '@tus/server';
 import type { AgentUploads } from '../client/agent-uploads.ts';
 
@@ -33,8 +35,30 @@ export class AgentDataStore extends DataStore {
     return upload;
   }
 
+  /**
+   * Pipes the PATCH body into a request to the agent (node:http: no web-stream conversion on the hot
+   * path); a body that breaks off ends the agent's request too, which keeps what arrived.
+   */
   override async write(stream: Readable, id: string, offset: number): Promise<number> {
-    return this.agent.append(id, offset, Readable.toWeb(stream) as ReadableStream<Uint8Array>);
+    const { url, headers } = this.agent.appendRequest(id, offset);
+    const outgoing = request(url, { method: 'PATCH', headers });
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      outgoing.once('response', (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        response.once('error', reject);
+      });
+      outgoing.once('error', reject);
+    });
+    // The agent may answer (a refusal) before the body is through: its answer is what counts then.
+    const sent = pipeline(stream, outgoing).catch((error: unknown) => error);
+    const answer = await answered;
+    const failed = await sent;
+    if (failed && answer.status === 200) throw failed;
+    return this.agent.appended(answer.status, answer.text);
   }
 
   override async getUpload(id: string): Promise<Upload> {

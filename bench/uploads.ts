@@ -1,0 +1,177 @@
+/**
+ * `npm run bench:uploads` — throughput of a 200 MB upload through Warden's tus endpoint (`/v1/uploads`,
+ * POST then one PATCH streamed on to the agent, SHA-256 checked at the end) against the same bytes
+ * sent by the same client straight to the agent's store API (open, one PATCH, complete: what Warden
+ * asks of the agent, without Warden). Both sides are `curl -T` (streamed from disk, nothing buffered
+ * whole); the agent is the real `warden agent` process (it needs a dockerd to start, root needed);
+ * Warden listens in-process on PGlite. Ratio `upload_vs_direct` = Warden's MB/s over direct MB/s
+ * (median of the rounds), target ≥ 0.7. Not a test: it prints figures; the last line is JSON.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import type { Kysely } from 'kysely';
+import { agentKeys } from '../src/workspaces/index.ts';
+import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../src/workspaces/signing.ts';
+import { testApp } from '../test/support/app.ts';
+import { freshPGlite } from '../test/support/databases.ts';
+import { startDockerd } from '../test/support/docker.ts';
+import { startAgent } from '../test/workspaces/agent-support.ts';
+
+const SIZE_MB = Number(process.env.BENCH_UPLOAD_MB ?? 200);
+const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 3);
+const TARGET = 0.7;
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+/** A file of random bytes on disk (written in 1 MB pieces) and its SHA-256. */
+async function makeFile(dir: string, megabytes: number) {
+  const path = join(dir, 'payload.bin');
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let i = 0; i < megabytes; i++) {
+    const piece = randomBytes(1024 * 1024);
+    hash.update(piece);
+    if (!out.write(piece)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => {
+    out.once('error', reject);
+    out.end(() => resolve());
+  });
+  return { path, sha256: hash.digest('hex'), size: statSync(path).size };
+}
+
+/** curl streaming the file as the body of a PATCH; its status code. (Async: Warden serves in this process.) */
+async function curlPatch(url: string, file: string, headers: Record<string, string>): Promise<number> {
+  const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH', '-T', file, url];
+  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
+  // curl adds "Expect: 100-continue" to large uploads: both sides answer it alike, but it costs a round trip.
+  args.push('-H', 'Expect:');
+  return Number((await promisify(execFile)('curl', args, { encoding: 'utf8' })).stdout);
+}
+
+const work = mkdtempSync('/tmp/bench-uploads-');
+const daemon = await startDockerd();
+const [agent, t] = await Promise.all([startAgent(daemon), testApp(freshPGlite)]);
+const server = await t.listening();
+try {
+  const file = await makeFile(work, SIZE_MB);
+  const tenant = await t.tenant();
+  const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
+  const registered = await t.request('/v1/agents', {
+    token: admin.token,
+    tenant: tenant.slug,
+    json: {
+      name: 'bench-host',
+      url: agent.url,
+      enrolment_token: agent.token,
+      capacity: { cpus: 2, memory_mb: 1024, workspaces: 2 },
+    },
+  });
+  if (registered.status !== 201) throw new Error(`register: ${registered.status} ${await registered.text()}`);
+  const agentId = ((await registered.json()) as { id: string }).id;
+  // The direct client signs with the agent's key, as Warden does: the one Warden holds (sealed) is opened.
+  const directKey = await agentKeys(t.database.db as Kysely<unknown>, t.identity.sealer).get(agentId);
+  if (!directKey) throw new Error('no key for the agent');
+
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const auth = { authorization: `Bearer ${admin.token}`, 'x-tenant': tenant.slug };
+
+  const throughWarden = async () => {
+    const started = performance.now();
+    const created = await fetch(`${server.base}/v1/uploads`, {
+      method: 'POST',
+      headers: {
+        ...auth,
+        'tus-resumable': '1.0.0',
+        'upload-length': String(file.size),
+        'upload-metadata': `filename ${b64('bench.img')},sha256 ${b64(file.sha256)},agent ${b64(agentId)}`,
+      },
+    });
+    if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
+    const status = await curlPatch(`${server.base}${created.headers.get('location')}`, file.path, {
+      ...auth,
+      'tus-resumable': '1.0.0',
+      'upload-offset': '0',
+      'content-type': 'application/offset+octet-stream',
+    });
+    if (status !== 204) throw new Error(`warden PATCH answered ${status}`);
+    return performance.now() - started;
+  };
+
+  const agentKey = decodeKey(directKey);
+  const signed = (method: string, target: string, body: Uint8Array | typeof UNSIGNED_PAYLOAD) =>
+    signatureHeaders(agentKey, { method, target, body }, new Date());
+  const direct = async () => {
+    const started = performance.now();
+    const id = crypto.randomUUID();
+    const declaration = new TextEncoder().encode(
+      JSON.stringify({ id, size: file.size, sha256: file.sha256, file_name: 'bench.img' }),
+    );
+    const opened = await fetch(`${agent.url}/v1/store/uploads`, {
+      method: 'POST',
+      headers: { ...signed('POST', '/v1/store/uploads', declaration), 'content-type': 'application/json' },
+      body: declaration,
+    });
+    if (opened.status !== 201) throw new Error(`open: ${opened.status} ${await opened.text()}`);
+    const target = `/v1/store/uploads/${id}`;
+    const status = await curlPatch(`${agent.url}${target}`, file.path, {
+      ...signed('PATCH', target, UNSIGNED_PAYLOAD),
+      'upload-offset': '0',
+      'content-type': 'application/offset+octet-stream',
+    });
+    if (status !== 200) throw new Error(`direct PATCH answered ${status}`);
+    const done = await fetch(`${agent.url}${target}/complete`, {
+      method: 'POST',
+      headers: signed('POST', `${target}/complete`, new Uint8Array()),
+    });
+    if (done.status !== 200) throw new Error(`complete: ${done.status} ${await done.text()}`);
+    return performance.now() - started;
+  };
+
+  log(`file ready (${file.size} bytes), agent registered`);
+  const wardenMs: number[] = [];
+  const directMs: number[] = [];
+  log(`warm-up: ${Math.round(await throughWarden())} ms`); // warm-up: compiles the routes, opens the connections
+  for (let i = 0; i < ROUNDS; i++) {
+    directMs.push(await direct());
+    wardenMs.push(await throughWarden());
+    // Each finished upload stays in the agent's store: remove it so the disk does not fill up.
+    rmSync(join(agent.workDir, 'store'), { recursive: true, force: true });
+  }
+  const mb = file.size / (1024 * 1024);
+  const wardenRate = mb / (median(wardenMs) / 1000);
+  const directRate = mb / (median(directMs) / 1000);
+  const ratio = wardenRate / directRate;
+  const result = {
+    size_mb: round(mb, 1),
+    rounds: ROUNDS,
+    warden_ms: round(median(wardenMs), 0),
+    direct_ms: round(median(directMs), 0),
+    warden_mb_per_s: round(wardenRate, 1),
+    direct_mb_per_s: round(directRate, 1),
+    upload_vs_direct: round(ratio, 3),
+    target: `>= ${TARGET}`,
+    met: ratio >= TARGET,
+    load_average_1m: round(os.loadavg()[0] ?? 0, 2),
+    cores: os.availableParallelism(),
+  };
+  log(
+    `${round(mb, 0)} MB upload: through Warden ${result.warden_mb_per_s} MB/s (${result.warden_ms} ms), direct to the agent ${result.direct_mb_per_s} MB/s (${result.direct_ms} ms)`,
+  );
+  log(
+    `upload_vs_direct = ${result.upload_vs_direct} (target ≥ ${TARGET}, met: ${result.met ? 'yes' : 'NO'}); load average ${result.load_average_1m} on ${result.cores} cores`,
+  );
+  log(JSON.stringify(result));
+} finally {
+  await server.close();
+  await agent.dispose();
+  await daemon.stop();
+  await t.dispose();
+  rmSync(work, { recursive: true, force: true });
+}
