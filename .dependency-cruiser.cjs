@@ -26,7 +26,6 @@ const ADAPTER_PACKAGES = pkg([
   '@electric-sql/pglite',
   '@node-rs/argon2',
   '@kurrent/kurrentdb-client',
-  '@eventstore/db-client',
   'dockerode',
   '@types/dockerode',
 ]);

@@ -39,7 +39,6 @@ export {
 export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
 export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';
-export { AgentDataStore, type RecordedUpload } from './uploads/agent-datastore.ts';
 export {
   TRAFFIC_RETENTION_MS,
   type TrafficMinute,
@@ -47,3 +46,4 @@ export {
   workspaceTraffic,
 } from './traffic/store.ts';
 export { type IngestReport, TrafficTailer, type TrafficTailerOptions } from './traffic/tailer.ts';
+export { AgentDataStore, type RecordedUpload } from './uploads/agent-datastore.ts';

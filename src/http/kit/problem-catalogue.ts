@@ -292,6 +292,51 @@ export const problemCatalogue = {
     description:
       'This deployment does not let anyone create a tenant (`WARDEN_TENANT_SIGNUP`); ask its operators for one.',
   },
+  'bad-upload-request': {
+    title: 'The upload request is not valid',
+    statuses: [400],
+    description:
+      'A tus request to `/v1/uploads` lacks or mangles a header it needs (`Upload-Length`, `Upload-Offset`, `Upload-Metadata` with `filename`, `sha256` and `agent`); `detail` names it. Nothing was stored.',
+  },
+  'upload-offset-mismatch': {
+    title: 'Upload-Offset is not where the upload stands',
+    statuses: [409],
+    description:
+      'A PATCH must start where the upload stands: ask with `HEAD` for its `Upload-Offset` and send from there (tus clients do this when they resume).',
+  },
+  'upload-gone': {
+    title: 'The upload is over',
+    statuses: [410],
+    description:
+      'The upload failed (a checksum mismatch, more bytes than declared) or was terminated; its bytes are deleted. Start a new one.',
+  },
+  'tus-version': {
+    title: 'Unsupported tus version',
+    statuses: [412],
+    description: 'Uploads speak tus 1.0: send `Tus-Resumable: 1.0.0`.',
+  },
+  'upload-too-large': {
+    title: 'The upload is too large',
+    statuses: [413],
+    description:
+      'The declared `Upload-Length` is over the plan’s `upload_bytes` (counting the tenant’s unfinished uploads), or more bytes came than were declared. `detail` names the limit.',
+  },
+  'checksum-mismatch': {
+    title: 'The file does not match its sha256',
+    statuses: [422],
+    description:
+      'The bytes received hash to another sha256 than the one declared when the upload started; the file is deleted and the upload recorded as failed.',
+  },
+  'upload-locked': {
+    title: 'The upload is busy',
+    statuses: [423],
+    description: 'Another request is appending to this upload right now; retry (tus clients do).',
+  },
+  'upload-refused': {
+    title: 'The upload was refused',
+    statuses: [400, 403, 500, 503],
+    description: 'The upload store refused the request; `detail` says why.',
+  },
   http: {
     title: 'HTTP error',
     statuses: [400, 404, 405, 503],

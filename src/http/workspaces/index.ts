@@ -15,8 +15,8 @@ import { requirePermission } from '../middleware/index.ts';
 import { agentStatsRoutes } from './agent-stats.ts';
 import { agentRoutes } from './agents.ts';
 import { settingsRoutes } from './settings.ts';
-import { uploadRoutes } from './uploads.ts';
 import { trafficRoutes } from './traffic.ts';
+import { uploadRoutes } from './uploads.ts';
 import { workspaceRoutes } from './workspaces.ts';
 
 export interface WorkspacesRouteDeps {

@@ -16,7 +16,13 @@ import {
 } from '../../commands/workspaces/index.ts';
 import { AgentCallError, AgentDataStore, type AgentUploads, agentUploads } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { problemResponse, RequestError, validationHook, zodFieldErrors } from '../kit/index.ts';
+import {
+  type ProblemCode,
+  problemResponse,
+  RequestError,
+  validationHook,
+  zodFieldErrors,
+} from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext } from './context.ts';
 
 /** What `Upload-Metadata` must carry (each value base64, as tus sends it). */
@@ -29,7 +35,7 @@ const UPLOAD_LENGTH = /^\d{1,16}$/;
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A tus refusal (plain text) as problem+json, keeping the protocol's headers. */
-async function asProblem(c: Context<AppEnv>, response: Response, slug: string): Promise<Response> {
+async function asProblem(c: Context<AppEnv>, response: Response, slug: ProblemCode): Promise<Response> {
   const text = (await response.text()).trim();
   let detail = text;
   try {
@@ -46,7 +52,7 @@ async function asProblem(c: Context<AppEnv>, response: Response, slug: string): 
   return problem;
 }
 
-const SLUGS: Record<number, string> = {
+const SLUGS: Record<number, ProblemCode> = {
   400: 'bad-upload-request',
   404: 'not-found',
   409: 'upload-offset-mismatch',
