@@ -66,7 +66,7 @@ describe('audit metadata: the client address and User-Agent of every command', (
     const deadline = Date.now() + 5000;
     let issued: Entry | undefined;
     while (!issued && Date.now() < deadline) {
-      const list = await server.request('/v1/audit?type=TokenFamilyIssued&actor=' + owner.userId, {
+      const list = await server.request(`/v1/audit?type=TokenFamilyIssued&actor=${owner.userId}`, {
         token: owner.token,
         tenant: owner.tenantSlug,
       });

@@ -294,7 +294,8 @@ for (const kind of databaseKinds) {
           errors?: { path: string }[];
         };
         expect(problem).toMatchObject({ status });
-        expect(problem.type).toMatch(/^https:\/\//);
+        // A page Warden serves itself about the problem (relative to the URL called).
+        expect(problem.type).toMatch(/^\/problems\/[a-z-]+$/);
         if (field) expect(problem.errors?.map((e) => e.path)).toContain(field);
         expect(await stored()).toBe(before);
       });

@@ -28,8 +28,19 @@ describe('workspace test support: a private dockerd, the busybox base image and 
     const info = await container.inspect();
     const hostPort = info.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
     expect(hostPort).toMatch(/^\d+$/);
-    const direct = await fetch(`http://127.0.0.1:${hostPort}/`);
-    expect(await direct.text()).toBe('workspace\n');
+    // docker-proxy publishes the port before httpd inside listens: until then a connection is reset.
+    await expect
+      .poll(
+        async () => {
+          try {
+            return await (await fetch(`http://127.0.0.1:${hostPort}/`)).text();
+          } catch {
+            return 'not listening yet';
+          }
+        },
+        { timeout: 10_000 },
+      )
+      .toBe('workspace\n');
 
     expect((await fetch(`${nginx.url}/`)).status).toBe(404);
     writeFileSync(
