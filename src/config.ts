@@ -158,10 +158,10 @@ export const configSchema = z.object({
     .default(30)
     .describe('How long a password reset link works (single use)'),
   WARDEN_TENANT_SIGNUP: z
-    .enum(['closed', 'open'])
+    .enum(['closed', 'open', 'approval'])
     .default('closed')
     .describe(
-      'Self-service tenant sign-up (POST /v1/signup): closed, or open to anyone (free plan, owner verifies the email)',
+      'Self-service tenant sign-up (POST /v1/signup): closed, open to anyone (free plan, owner verifies the email), or approval (the tenant waits suspended until the superadmin reactivates it)',
     ),
   WARDEN_EMAIL_VERIFICATION_TTL_HOURS: int(1, 24 * 30)
     .default(24)

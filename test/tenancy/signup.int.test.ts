@@ -25,7 +25,9 @@ describe('self-service tenant sign-up', () => {
   let closed: TestApp;
   let open: TestApp;
   let flood: TestApp;
+  let approval: TestApp;
   beforeAll(async () => {
+    approval = await testApp(freshPGlite, { env: { WARDEN_TENANT_SIGNUP: 'approval' } });
     closed = await testApp(freshPGlite);
     open = await testApp(freshPGlite, { env: { WARDEN_TENANT_SIGNUP: 'open' } });
     flood = await testApp(freshPGlite, {
@@ -33,7 +35,7 @@ describe('self-service tenant sign-up', () => {
     });
   }, 180_000);
   afterAll(async () => {
-    await Promise.all([closed?.dispose(), open?.dispose(), flood?.dispose()]);
+    await Promise.all([closed?.dispose(), open?.dispose(), flood?.dispose(), approval?.dispose()]);
   });
 
   const tenantsCreated = async (t: TestApp) => (await t.store.readAll({ types: ['TenantCreated'] })).length;
@@ -103,5 +105,56 @@ describe('self-service tenant sign-up', () => {
     expect(statuses.slice(0, 3)).toEqual([202, 202, 202]);
     expect(statuses.slice(3)).toEqual([429, 429, 429]);
     expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+
+  it('with approval: the tenant waits suspended (its owner signs in, nothing else) until the superadmin reactivates it', async () => {
+    const slug = uniqueSlug('wait');
+    const address = email();
+    const res = await approval.request('/v1/signup', { json: body(slug, address) });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const answer = (await res.json()) as LooseJson;
+    expect(answer).toMatchObject({ tenant: { slug, plan: 'free' }, status: 'awaiting_approval' });
+    const tenantId = answer.tenant.id as string;
+    const stream = await approval.store.readAll({ types: ['TenantCreated', 'TenantSuspended'] });
+    const own = stream.filter((e) => (e.data as LooseJson).tenantId === tenantId);
+    // One append: there is no moment at which the sign-up is an active tenant.
+    expect(own.map((e) => e.type)).toEqual(['TenantCreated', 'TenantSuspended']);
+    expect(own[1]!.position - own[0]!.position).toBe(1n);
+
+    // The link works while the tenant waits; the owner signs in and sees the suspension, nothing more.
+    await approval.registered(tenantId, address);
+    await approval.verifyEmail(slug, address);
+    const login = await once(() =>
+      approval.request('/v1/auth/login', { tenant: slug, json: { email: address, password } }),
+    );
+    expect(login.status, await login.clone().text()).toBe(200);
+    const token = ((await login.json()) as LooseJson).access_token as string;
+    const waiting = await approval.request('/v1/me', { token, tenant: slug });
+    expect(waiting.status).toBe(403);
+    expect(((await waiting.json()) as LooseJson).type).toMatch(/tenant-suspended$/);
+    // Abuse: the owner cannot approve their own sign-up.
+    const self = await approval.request(`/v1/tenants/${tenantId}/reactivate`, {
+      method: 'POST',
+      token,
+      tenant: slug,
+    });
+    expect(self.status).toBe(403);
+
+    const root = await approval.superadmin();
+    const listed = await approval.request('/v1/tenants?status=suspended', { token: root.token });
+    expect(((await listed.json()) as LooseJson).items.map((t: LooseJson) => t.slug)).toContain(slug);
+    const approved = await approval.request(`/v1/tenants/${tenantId}/reactivate`, {
+      method: 'POST',
+      token: root.token,
+    });
+    expect(approved.status, await approved.clone().text()).toBe(200);
+    // Tenant resolution reads the tenant's read model, which follows the reactivation.
+    await expect
+      .poll(async () => (await approval.request('/v1/me', { token, tenant: slug })).status, {
+        timeout: 10_000,
+      })
+      .toBe(200);
+    const me = (await (await approval.request('/v1/me', { token, tenant: slug })).json()) as LooseJson;
+    expect(me.role).toBe('owner');
   });
 });

@@ -4,6 +4,7 @@ import { fold } from '../../src/commands/kernel/decider.ts';
 import { DomainError } from '../../src/commands/kernel/errors.ts';
 import {
   planIds,
+  SIGNUP_AWAITING_APPROVAL,
   type TenancyEvent,
   type TenantCommand,
   TenantSlug,
@@ -27,6 +28,28 @@ describe('tenant decider', () => {
       .given([])
       .when({ type: 'CreateTenant', tenantId, slug: 'acme', name: 'Acme', plan: 'free', at })
       .thenEvents([created]);
+  });
+
+  it('creates a sign-up awaiting approval suspended, in the same append', () => {
+    spec
+      .given([])
+      .when({
+        type: 'CreateTenant',
+        tenantId,
+        slug: 'acme',
+        name: 'Acme',
+        plan: 'free',
+        at,
+        awaitingApproval: true,
+      })
+      .thenEvents([
+        created,
+        { type: 'TenantSuspended', data: { tenantId, reason: SIGNUP_AWAITING_APPROVAL, at } },
+      ]);
+    spec
+      .given([created, { type: 'TenantSuspended', data: { tenantId, reason: SIGNUP_AWAITING_APPROVAL, at } }])
+      .when({ type: 'ReactivateTenant', at: later })
+      .thenEvents([{ type: 'TenantReactivated', data: { tenantId, at: later } }]);
   });
 
   it('refuses to create a tenant twice (the slug is taken)', () => {

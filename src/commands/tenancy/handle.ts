@@ -20,7 +20,7 @@ export const tenantIdForSlug = (slug: string) => deriveId('warden.tenant.slug', 
 
 export async function createTenant(
   store: CommandStore,
-  input: { slug: string; name: string; plan: PlanId; at: string },
+  input: { slug: string; name: string; plan: PlanId; at: string; awaitingApproval?: boolean },
   context: CommandContext,
 ): Promise<CommandResult<TenantState>> {
   const tenantId = await tenantIdForSlug(input.slug);

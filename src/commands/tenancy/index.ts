@@ -31,4 +31,4 @@ export {
 export { type Plan, PlanId, planIds, plans } from './plans.ts';
 export type { DomainOwnershipResolver } from './ports.ts';
 export { reservedSlugs, TenantSlug } from './slug.ts';
-export { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';
+export { SIGNUP_AWAITING_APPROVAL, type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';

@@ -4,6 +4,9 @@ import { type TenancyEvent, type TenantStatus, tenancyEventSchemas } from './eve
 import type { LimitOverrides } from './limits.ts';
 import type { PlanId } from './plans.ts';
 
+/** The suspension reason of a self-service sign-up until the superadmin reactivates (approves) it. */
+export const SIGNUP_AWAITING_APPROVAL = 'sign-up awaiting the platform superadmin’s approval';
+
 export interface TenantState {
   exists: boolean;
   tenantId: string;
@@ -19,7 +22,16 @@ export interface TenantState {
 
 /** Commands carry their time (`at`) and ids: `decide` reads no clock. */
 export type TenantCommand =
-  | { type: 'CreateTenant'; tenantId: string; slug: string; name: string; plan: PlanId; at: string }
+  | {
+      type: 'CreateTenant';
+      tenantId: string;
+      slug: string;
+      name: string;
+      plan: PlanId;
+      at: string;
+      /** A self-service sign-up the superadmin must approve: created suspended, in the same append. */
+      awaitingApproval?: boolean;
+    }
   | { type: 'UpdateTenant'; name?: string; plan?: PlanId; at: string }
   | { type: 'SuspendTenant'; reason: string; at: string }
   | { type: 'ReactivateTenant'; at: string }
@@ -42,7 +54,9 @@ function decide(command: TenantCommand, state: TenantState): TenancyEvent[] {
   if (command.type === 'CreateTenant') {
     if (state.exists) throw conflict(`tenant "${state.slug}" already exists`);
     const { tenantId, slug, name, plan, at } = command;
-    return [{ type: 'TenantCreated', data: { tenantId, slug, name, plan, at } }];
+    const created: TenancyEvent = { type: 'TenantCreated', data: { tenantId, slug, name, plan, at } };
+    if (!command.awaitingApproval) return [created];
+    return [created, { type: 'TenantSuspended', data: { tenantId, reason: SIGNUP_AWAITING_APPROVAL, at } }];
   }
   if (!state.exists || state.status === 'deleted') throw notFound('tenant');
   const { tenantId } = state;

@@ -17,6 +17,12 @@ const WELL_KNOWN_SUFFIX =
 const SLUG_SHAPE = /^[a-z0-9-]{1,63}$/;
 
 /**
+ * What a suspended tenant still answers: sign-in (its owner sees the suspension) and opening an email
+ * verification link (a sign-up awaiting approval gets its link at once; verifying changes nothing else).
+ */
+const OPEN_WHILE_SUSPENDED = new Set(['/v1/auth/login', '/v1/auth/verify-email']);
+
+/**
  * Hono's `getPath` for the app: routes match `/t/<slug>/v1/…` as `/v1/…`, so one set of routes serves
  * both forms without mounting the app twice (which would duplicate middleware and the OpenAPI
  * document). `c.req.url` keeps the original path; `resolveTenant` reads the slug from it.
@@ -196,7 +202,10 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
         }
       }
 
-      if (found.status === 'suspended' && !(c.req.method === 'POST' && c.req.path === '/v1/auth/login')) {
+      if (
+        found.status === 'suspended' &&
+        !(c.req.method === 'POST' && OPEN_WHILE_SUSPENDED.has(c.req.path))
+      ) {
         return problemResponse(c, 403, 'tenant-suspended', `the tenant "${found.slug}" is suspended`);
       }
       c.set('tenant', { ...found, via });

@@ -8,7 +8,13 @@ import {
   type UserIds,
   UserName,
 } from '../../commands/identity/index.ts';
-import { createTenant, plans, TenantName, TenantSlug } from '../../commands/tenancy/index.ts';
+import {
+  createTenant,
+  plans,
+  SIGNUP_AWAITING_APPROVAL,
+  TenantName,
+  TenantSlug,
+} from '../../commands/tenancy/index.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { NewPassword, type ResolvedTenant } from '../../identity/index.ts';
 import type { AppEnv } from '../kit/index.ts';
@@ -26,8 +32,8 @@ export interface TenantSignupRouteDeps {
   clock: () => Date;
   hasher: PasswordHasher;
   userIds?: UserIds | undefined;
-  /** WARDEN_TENANT_SIGNUP: whether strangers may create tenants. */
-  tenantSignup: 'closed' | 'open';
+  /** WARDEN_TENANT_SIGNUP: whether strangers may create tenants, and whether the superadmin approves each. */
+  tenantSignup: 'closed' | 'open' | 'approval';
   /** Sends the first owner's verification link (the identity context's link mail). */
   mail: {
     sendVerificationLink(
@@ -48,7 +54,10 @@ const SignupBody = z
 const SignupAnswer = z
   .object({
     tenant: z.object({ id: z.uuid(), slug: z.string(), plan: z.literal('free') }),
-    status: z.literal('verification_sent'),
+    status: z.enum(['verification_sent', 'awaiting_approval']).meta({
+      description:
+        '`awaiting_approval` (WARDEN_TENANT_SIGNUP=approval): the tenant exists suspended until the platform superadmin reactivates it (`POST /v1/tenants/{id}/reactivate`; they find it with `GET /v1/tenants?status=suspended`)',
+    }),
     detail: z.string(),
   })
   .meta({ id: 'TenantSignupAnswer' });
@@ -63,7 +72,7 @@ export function tenantSignupRoutes(deps: TenantSignupRouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // Before the body is validated: a closed platform answers alike whatever the body names.
   app.use('/v1/signup', async (_c, next) => {
-    if (deps.tenantSignup !== 'open') {
+    if (deps.tenantSignup === 'closed') {
       throw new RequestError(
         403,
         'signup-closed',
@@ -90,7 +99,7 @@ export function tenantSignupRoutes(deps: TenantSignupRouteDeps) {
     }),
     async (c) => {
       // Closed first: a closed platform answers alike whatever the body names.
-      if (deps.tenantSignup !== 'open') {
+      if (deps.tenantSignup === 'closed') {
         throw new RequestError(
           403,
           'signup-closed',
@@ -99,9 +108,10 @@ export function tenantSignupRoutes(deps: TenantSignupRouteDeps) {
       }
       const body = c.req.valid('json');
       const at = deps.clock().toISOString();
+      const awaitingApproval = deps.tenantSignup === 'approval';
       const created = await createTenant(
         deps.store,
-        { slug: body.slug, name: body.name, plan: 'free', at },
+        { slug: body.slug, name: body.name, plan: 'free', at, awaitingApproval },
         commandContext(c),
       );
       const tenantId = created.state.tenantId;
@@ -127,7 +137,7 @@ export function tenantSignupRoutes(deps: TenantSignupRouteDeps) {
       const tenant: ResolvedTenant = {
         id: tenantId,
         slug: body.slug,
-        status: 'active',
+        status: awaitingApproval ? 'suspended' : 'active',
         plan: 'free',
         via: 'path',
       };
@@ -136,8 +146,15 @@ export function tenantSignupRoutes(deps: TenantSignupRouteDeps) {
       return c.json(
         {
           tenant: { id: tenantId, slug: body.slug, plan: 'free' as const },
-          status: 'verification_sent' as const,
-          detail: 'the tenant exists; its owner signs in once the link mailed to them is opened',
+          ...(awaitingApproval
+            ? {
+                status: 'awaiting_approval' as const,
+                detail: `the tenant exists, suspended until the platform superadmin approves it (${SIGNUP_AWAITING_APPROVAL}); its owner signs in once the link mailed to them is opened`,
+              }
+            : {
+                status: 'verification_sent' as const,
+                detail: 'the tenant exists; its owner signs in once the link mailed to them is opened',
+              }),
         },
         202,
       );
