@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LooseJson } from '../support/app.ts';
-import { freePort, runWarden, signIn, until, untilReady } from '../support/cli.ts';
+import { type runWarden, startFirewall, until } from '../support/cli.ts';
 import { publishFixture } from '../support/fixture-packages.ts';
 import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
 
@@ -124,22 +124,12 @@ beforeAll(async () => {
       ],
     }),
   );
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  warden = runWarden(['serve'], {
-    PORT: String(port),
-    WARDEN_DATA_DIR: temp('warden-data-'),
-    WARDEN_ADMIN_EMAIL: 'root@example.com',
-    WARDEN_ADMIN_PASSWORD: 'correct horse battery staple 42',
-    WARDEN_ARGON2_MEMORY_KIB: '1024',
-    WARDEN_ARGON2_TIME_COST: '1',
-    WARDEN_UPSTREAM_REGISTRY: upstream.url,
-    WARDEN_TARGET_REGISTRY: target.url,
-    WARDEN_TARGET_REGISTRY_TOKEN: target.token,
-    WARDEN_OSV_PATH: osv,
-  });
-  await untilReady(base, warden.child);
-  token = (await signIn(base, 'root@example.com', 'correct horse battery staple 42'))!;
+  ({ base, warden, token } = await startFirewall({
+    upstream: upstream.url,
+    target,
+    osvPath: osv,
+    dataDir: temp('warden-data-'),
+  }));
 }, 180_000);
 
 afterAll(async () => {

@@ -68,3 +68,39 @@ export async function signIn(base: string, email: string, password: string, tena
   if (!response.ok) return undefined;
   return ((await response.json()) as { access_token: string }).access_token;
 }
+
+/** The first-start admin `startFirewall` signs in as. */
+export const FIREWALL_ADMIN = { email: 'root@example.com', password: 'correct horse battery staple 42' };
+
+/**
+ * A real `warden serve` (PGlite in `dataDir`) as the package firewall between two registries, with
+ * advisory data from `osvPath`, cheap argon2 (tests), and its first-start admin signed in.
+ */
+export async function startFirewall(options: {
+  upstream: string;
+  target: { url: string; token: string };
+  osvPath: string;
+  dataDir: string;
+}) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const warden = runWarden(['serve'], {
+    PORT: String(port),
+    WARDEN_DATA_DIR: options.dataDir,
+    WARDEN_ADMIN_EMAIL: FIREWALL_ADMIN.email,
+    WARDEN_ADMIN_PASSWORD: FIREWALL_ADMIN.password,
+    WARDEN_ARGON2_MEMORY_KIB: '1024',
+    WARDEN_ARGON2_TIME_COST: '1',
+    WARDEN_UPSTREAM_REGISTRY: options.upstream,
+    WARDEN_TARGET_REGISTRY: options.target.url,
+    WARDEN_TARGET_REGISTRY_TOKEN: options.target.token,
+    WARDEN_OSV_PATH: options.osvPath,
+  });
+  await untilReady(base, warden.child).catch((error: Error) => {
+    warden.child.kill('SIGKILL');
+    throw new Error(`${error.message}: exit ${warden.child.exitCode}, ${warden.err().slice(-2000)}`);
+  });
+  const token = await signIn(base, FIREWALL_ADMIN.email, FIREWALL_ADMIN.password);
+  if (!token) throw new Error(`the first-start admin could not sign in: ${warden.err()}`);
+  return { base, warden, token };
+}

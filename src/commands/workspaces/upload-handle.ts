@@ -7,52 +7,34 @@ const UPLOAD_ATTEMPTS = 100;
 
 type Input<T extends UploadsCommand['type']> = Omit<Extract<UploadsCommand, { type: T }>, 'type'>;
 
+/** Runs one command on its tenant's uploads stream. */
+function onUploads(
+  store: CommandStore,
+  command: UploadsCommand,
+  context: CommandContext,
+): Promise<CommandResult<UploadsState>> {
+  return handle(store, uploadsStreamId(command.tenantId), uploadsDecider, command, {
+    ...context,
+    maxAttempts: UPLOAD_ATTEMPTS,
+  });
+}
+
 /**
  * Starts an upload: refused (QUOTA_EXCEEDED naming `upload_bytes`) when its declared size and every
  * unfinished upload's together pass the plan's limit, whatever starts concurrently.
  */
-export function startUpload(
-  store: CommandStore,
-  input: Input<'StartUpload'>,
-  context: CommandContext,
-): Promise<CommandResult<UploadsState>> {
-  return handle(
-    store,
-    uploadsStreamId(input.tenantId),
-    uploadsDecider,
-    { type: 'StartUpload', ...input },
-    { ...context, maxAttempts: UPLOAD_ATTEMPTS },
-  );
-}
+export const startUpload = (store: CommandStore, input: Input<'StartUpload'>, context: CommandContext) =>
+  onUploads(store, { type: 'StartUpload', ...input }, context);
 
-export function completeUpload(
+export const completeUpload = (
   store: CommandStore,
   input: Input<'CompleteUpload'>,
   context: CommandContext,
-): Promise<CommandResult<UploadsState>> {
-  return handle(
-    store,
-    uploadsStreamId(input.tenantId),
-    uploadsDecider,
-    { type: 'CompleteUpload', ...input },
-    { ...context, maxAttempts: UPLOAD_ATTEMPTS },
-  );
-}
+) => onUploads(store, { type: 'CompleteUpload', ...input }, context);
 
 /** Gives an unfinished upload up (its declared bytes count no longer); a finished one is left alone. */
-export function failUpload(
-  store: CommandStore,
-  input: Input<'FailUpload'>,
-  context: CommandContext,
-): Promise<CommandResult<UploadsState>> {
-  return handle(
-    store,
-    uploadsStreamId(input.tenantId),
-    uploadsDecider,
-    { type: 'FailUpload', ...input },
-    { ...context, maxAttempts: UPLOAD_ATTEMPTS },
-  );
-}
+export const failUpload = (store: CommandStore, input: Input<'FailUpload'>, context: CommandContext) =>
+  onUploads(store, { type: 'FailUpload', ...input }, context);
 
 /** The tenant's upload with this id, or undefined (another tenant's upload is not found either). */
 export async function findUpload(
