@@ -220,10 +220,13 @@ for (const kind of databaseKinds) {
         ].map((f) => submit(flooder, fixture(f), { type: 'text/plain' })),
       );
       expect(answers.map((a) => a.status).sort()).toEqual([202, 202, 429, 429, 429]);
-      const submitted = (await t.store.readAll({ types: ['PackageRequestSubmitted'] })).filter(
-        (e) => (e.data as { tenantId: string }).tenantId === tenant.id,
-      );
-      expect(submitted).toHaveLength(2);
+      // On PostgreSQL a reader sees an event once every older transaction has ended (the store's
+      // visibility bound): a read right after the answers may trail them briefly, so wait for both.
+      const submitted = async () =>
+        (await t.store.readAll({ types: ['PackageRequestSubmitted'] })).filter(
+          (e) => (e.data as { tenantId: string }).tenantId === tenant.id,
+        );
+      await expect.poll(submitted, { timeout: 10_000 }).toHaveLength(2);
     });
 
     it('abuse: a token narrowed to reading packages cannot submit one (403), appending nothing', async () => {
