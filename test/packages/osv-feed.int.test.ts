@@ -3,14 +3,13 @@ import { createServer, type Server } from 'node:http';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADVISORY_FEED_STREAM, packageIdFor, packageStreamId } from '../../src/commands/packages/index.ts';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import { syncOsvFeed } from '../../src/packages/osv/feed.ts';
-import { type PackageJobs, startPackageJobs } from '../../src/processes/packages/jobs.ts';
+import type { PackageJobs } from '../../src/processes/packages/jobs.ts';
 import { type OsvFeedSync, startOsvFeedSync } from '../../src/processes/packages/osv-feed-sync.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
-import { serviceWorkers, waitUntil } from '../processes/support.ts';
+import { serviceWorkers, testPackageJobs, waitUntil } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { publishFixture } from '../support/fixture-packages.ts';
@@ -161,16 +160,7 @@ for (const kind of databaseKinds) {
         },
       });
       worker = await serviceWorkers(t);
-      jobs = startPackageJobs({
-        config: t.config,
-        database: t.database,
-        store: t.store,
-        storeIn: transactionBindingFor(t.database, t.store),
-        owner: worker.id,
-        logger: { debug() {}, info() {}, warn() {}, error() {} },
-        pollMs: 50,
-        backoffMs: () => 50,
-      });
+      jobs = testPackageJobs(t, worker.id);
       const { slug } = await t.tenant();
       member = await t.user({ tenant: slug, role: 'member' });
     }, 120_000);

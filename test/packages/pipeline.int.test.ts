@@ -9,11 +9,10 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../src/commands/packages/index.ts';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { importOsv } from '../../src/packages/osv-import.ts';
-import { type PackageJobs, startPackageJobs } from '../../src/processes/packages/jobs.ts';
+import type { PackageJobs } from '../../src/processes/packages/jobs.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
-import { serviceWorkers, waitUntil } from '../processes/support.ts';
+import { serviceWorkers, testPackageJobs, waitUntil } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { gzip, packTarball, publishFixture, tarBomb } from '../support/fixture-packages.ts';
@@ -160,16 +159,7 @@ for (const kind of databaseKinds) {
       });
       await importOsv({ db: t.database.db as never, store: t.store, path: osv });
       worker = await serviceWorkers(t);
-      jobs = startPackageJobs({
-        config: t.config,
-        database: t.database,
-        store: t.store,
-        storeIn: transactionBindingFor(t.database, t.store),
-        owner: worker.id,
-        logger: { debug() {}, info() {}, warn() {}, error() {} },
-        pollMs: 50,
-        backoffMs: () => 50,
-      });
+      jobs = testPackageJobs(t, worker.id);
       const { slug } = await t.tenant();
       member = await t.user({ tenant: slug, role: 'member' });
       root = await t.superadmin(slug);

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import type { Config } from '../../src/config.ts';
 import type { Database } from '../../src/db/database.ts';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
+import { startPackageJobs } from '../../src/processes/packages/jobs.ts';
 import { processManagers } from '../../src/processes/registry.ts';
 import { type ProcessLogger, startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import type { KeySealer } from '../../src/workspaces/index.ts';
@@ -26,6 +28,20 @@ export function serviceWorkers(t: {
     processes: processManagers,
     heartbeatMs: 100,
     leaseMs: 3000,
+  });
+}
+
+/** The package pipeline's job runner beside `serviceWorkers`, polling and backing off fast (tests). */
+export function testPackageJobs(t: { config: Config; database: Database; store: EventStore }, owner: string) {
+  return startPackageJobs({
+    config: t.config,
+    database: t.database,
+    store: t.store,
+    storeIn: transactionBindingFor(t.database, t.store),
+    owner,
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+    pollMs: 50,
+    backoffMs: () => 50,
   });
 }
 
