@@ -1,58 +1,17 @@
 import { type Kysely, sql } from 'kysely';
-import { type IssueEvent, issueEventTypes, priorities } from '../../commands/tracker/index.ts';
+import { type IssueEvent, issueEventTypes } from '../../commands/tracker/index.ts';
 import { defineProjection, type Recorded } from '../engine/index.ts';
+import {
+  type CommentEvent,
+  createdRow,
+  foldRowEvents,
+  type IssueListTables,
+  insertRows,
+  isCommentEvent,
+  rowChanges,
+} from './issue-rows.ts';
 
-export interface IssueListTable {
-  id: string;
-  tenant_id: string;
-  project_id: string;
-  number: number;
-  key: string;
-  title: string;
-  description: string;
-  type: string;
-  priority: string;
-  /** 0 (lowest) … 4 (highest): sorts by priority. */
-  priority_rank: number;
-  status: string;
-  resolution: string | null;
-  duplicate_of: string | null;
-  labels: string[];
-  assignee_id: string | null;
-  reporter_id: string;
-  due_date: string | null;
-  /** The due date, or 'infinity' without one: a non-null key for keyset paging by due date. */
-  due_key: string;
-  /** Live comments' text, for search. */
-  comments_text: string;
-  /** Deleted (softly): left out of every list and count; the row stays so a restore brings it back whole. */
-  deleted: boolean;
-  created_at: Date;
-  updated_at: Date;
-  revision: number;
-  position: string;
-}
-
-export interface IssueCommentTable {
-  id: string;
-  issue_id: string;
-  tenant_id: string;
-  author_id: string;
-  body: string;
-  mentions: string[];
-  deleted: boolean;
-  created_at: Date;
-  edited_at: Date | null;
-  deleted_at: Date | null;
-}
-
-// A type alias (not an interface) so kysely's withTables accepts it.
-export type IssueListTables = {
-  issue_list: IssueListTable;
-  issue_comments: IssueCommentTable;
-};
-
-export const priorityRank = (priority: string) => priorities.indexOf(priority as (typeof priorities)[number]);
+export type { IssueCommentTable, IssueListTable, IssueListTables } from './issue-rows.ts';
 
 /**
  * The weighted search document: key and title weigh most (A), the description next (B), comments
@@ -63,49 +22,6 @@ const SEARCH_VECTOR = sql`
   setweight(to_tsvector('english'::regconfig, key || ' ' || title), 'A') ||
   setweight(to_tsvector('english'::regconfig, description), 'B') ||
   setweight(to_tsvector('english'::regconfig, comments_text), 'C')`;
-
-type Created = Extract<IssueEvent, { type: 'IssueCreated' }>;
-
-function createdRow(recorded: Recorded<Created>): IssueListTable {
-  const d = recorded.data;
-  return {
-    id: d.issueId,
-    tenant_id: d.tenantId,
-    project_id: d.projectId,
-    number: d.number,
-    key: d.key,
-    title: d.title,
-    description: d.description,
-    type: d.type,
-    priority: d.priority,
-    priority_rank: priorityRank(d.priority),
-    status: 'open',
-    resolution: null,
-    duplicate_of: null,
-    labels: d.labels,
-    assignee_id: d.assigneeId,
-    reporter_id: d.reporterId,
-    due_date: d.dueDate,
-    due_key: d.dueDate ?? 'infinity',
-    comments_text: '',
-    deleted: false,
-    created_at: new Date(d.at),
-    updated_at: new Date(d.at),
-    revision: recorded.revision,
-    position: recorded.position.toString(),
-  };
-}
-
-/** Issue creations, many rows per statement (a replay or a catch-up is mostly these). */
-async function insertCreated(events: readonly Recorded<Created>[], db: Kysely<IssueListTables>) {
-  for (let i = 0; i < events.length; i += 500) {
-    await db
-      .insertInto('issue_list')
-      .values(events.slice(i, i + 500).map(createdRow))
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-  }
-}
 
 /**
  * One row per issue (with a full-text search vector) and one per comment: the issue lists, filters,
@@ -177,18 +93,20 @@ export const issueList = defineProjection<IssueEvent, IssueListTables>()({
       .columns(['issue_id', 'created_at', 'id'])
       .execute();
   },
+  // Runs of row events fold in memory (one read, one insert, one upsert); comment events, which
+  // also recompute the search text from the comment rows, go one at a time between runs.
   async applyBatch(events, db) {
-    let creations: Recorded<Created>[] = [];
+    let run: Recorded<Exclude<IssueEvent, CommentEvent>>[] = [];
     for (const event of events) {
-      if (event.type === 'IssueCreated') {
-        creations.push(event);
+      if (!isCommentEvent(event)) {
+        run.push(event);
         continue;
       }
-      await insertCreated(creations, db);
-      creations = [];
+      await foldRowEvents(run, db);
+      run = [];
       await applyEvent(event, db);
     }
-    await insertCreated(creations, db);
+    await foldRowEvents(run, db);
   },
   apply: applyEvent,
 });
@@ -197,47 +115,20 @@ export const issueList = defineProjection<IssueEvent, IssueListTables>()({
 async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTables>) {
   const common = { revision: event.revision, position: event.position.toString() };
   if (event.type === 'IssueCreated') {
-    await insertCreated([event], db);
+    await insertRows([createdRow(event)], db);
     return;
   }
-  const at = new Date(event.data.at);
-  const update = (changes: Partial<IssueListTable>) =>
-    db
+  if (!isCommentEvent(event)) {
+    await db
       .updateTable('issue_list')
-      .set({ ...changes, ...common })
+      .set({ ...rowChanges(event), ...common })
       .where('id', '=', event.data.issueId)
       .where('revision', '<', event.revision)
       .execute();
+    return;
+  }
+  const at = new Date(event.data.at);
   switch (event.type) {
-    case 'IssueEdited': {
-      const c = event.data.changes;
-      return void (await update({
-        ...(c.title === undefined ? {} : { title: c.title }),
-        ...(c.description === undefined ? {} : { description: c.description }),
-        ...(c.type === undefined ? {} : { type: c.type }),
-        ...(c.priority === undefined
-          ? {}
-          : { priority: c.priority, priority_rank: priorityRank(c.priority) }),
-        ...(c.labels === undefined ? {} : { labels: c.labels }),
-        ...(c.dueDate === undefined ? {} : { due_date: c.dueDate, due_key: c.dueDate ?? 'infinity' }),
-        updated_at: at,
-      }));
-    }
-    case 'IssueAssigned':
-      return void (await update({ assignee_id: event.data.assigneeId, updated_at: at }));
-    case 'IssueDeleted':
-      return void (await update({ deleted: true }));
-    case 'IssueRestored':
-      return void (await update({ deleted: false }));
-    case 'IssueUnassigned':
-      return void (await update({ assignee_id: null, updated_at: at }));
-    case 'IssueStatusChanged':
-      return void (await update({
-        status: event.data.to,
-        resolution: event.data.resolution,
-        duplicate_of: event.data.duplicateOf,
-        updated_at: at,
-      }));
     case 'CommentAdded': {
       const d = event.data;
       await db

@@ -1,0 +1,243 @@
+import { type Kysely, sql } from 'kysely';
+import { type IssueEvent, priorities } from '../../commands/tracker/index.ts';
+import type { Recorded } from '../engine/index.ts';
+
+/* The issue list's rows, what each event makes of them, and the set-based fold of a page of events. */
+
+export interface IssueListTable {
+  id: string;
+  tenant_id: string;
+  project_id: string;
+  number: number;
+  key: string;
+  title: string;
+  description: string;
+  type: string;
+  priority: string;
+  /** 0 (lowest) … 4 (highest): sorts by priority. */
+  priority_rank: number;
+  status: string;
+  resolution: string | null;
+  duplicate_of: string | null;
+  labels: string[];
+  assignee_id: string | null;
+  reporter_id: string;
+  due_date: string | null;
+  /** The due date, or 'infinity' without one: a non-null key for keyset paging by due date. */
+  due_key: string;
+  /** Live comments' text, for search. */
+  comments_text: string;
+  /** Deleted (softly): left out of every list and count; the row stays so a restore brings it back whole. */
+  deleted: boolean;
+  created_at: Date;
+  updated_at: Date;
+  revision: number;
+  position: string;
+}
+
+export interface IssueCommentTable {
+  id: string;
+  issue_id: string;
+  tenant_id: string;
+  author_id: string;
+  body: string;
+  mentions: string[];
+  deleted: boolean;
+  created_at: Date;
+  edited_at: Date | null;
+  deleted_at: Date | null;
+}
+
+// A type alias (not an interface) so kysely's withTables accepts it.
+export type IssueListTables = {
+  issue_list: IssueListTable;
+  issue_comments: IssueCommentTable;
+};
+
+export const priorityRank = (priority: string) => priorities.indexOf(priority as (typeof priorities)[number]);
+
+type Created = Extract<IssueEvent, { type: 'IssueCreated' }>;
+export type CommentEvent = Extract<IssueEvent, { type: 'CommentAdded' | 'CommentEdited' | 'CommentDeleted' }>;
+/** The events that change only the issue's own row (no comment rows, no search text from comments). */
+type RowEvent = Exclude<IssueEvent, Created | CommentEvent>;
+
+export function createdRow(recorded: Recorded<Created>): IssueListTable {
+  const d = recorded.data;
+  return {
+    id: d.issueId,
+    tenant_id: d.tenantId,
+    project_id: d.projectId,
+    number: d.number,
+    key: d.key,
+    title: d.title,
+    description: d.description,
+    type: d.type,
+    priority: d.priority,
+    priority_rank: priorityRank(d.priority),
+    status: 'open',
+    resolution: null,
+    duplicate_of: null,
+    labels: d.labels,
+    assignee_id: d.assigneeId,
+    reporter_id: d.reporterId,
+    due_date: d.dueDate,
+    due_key: d.dueDate ?? 'infinity',
+    comments_text: '',
+    deleted: false,
+    created_at: new Date(d.at),
+    updated_at: new Date(d.at),
+    revision: recorded.revision,
+    position: recorded.position.toString(),
+  };
+}
+
+export const isCommentEvent = (event: IssueEvent): event is CommentEvent =>
+  event.type === 'CommentAdded' || event.type === 'CommentEdited' || event.type === 'CommentDeleted';
+
+/** The columns a row event sets on its issue (besides revision and position). */
+export function rowChanges(event: RowEvent): Partial<IssueListTable> {
+  const at = new Date(event.data.at);
+  switch (event.type) {
+    case 'IssueEdited': {
+      const c = event.data.changes;
+      return {
+        ...(c.title === undefined ? {} : { title: c.title }),
+        ...(c.description === undefined ? {} : { description: c.description }),
+        ...(c.type === undefined ? {} : { type: c.type }),
+        ...(c.priority === undefined
+          ? {}
+          : { priority: c.priority, priority_rank: priorityRank(c.priority) }),
+        ...(c.labels === undefined ? {} : { labels: c.labels }),
+        ...(c.dueDate === undefined ? {} : { due_date: c.dueDate, due_key: c.dueDate ?? 'infinity' }),
+        updated_at: at,
+      };
+    }
+    case 'IssueAssigned':
+      return { assignee_id: event.data.assigneeId, updated_at: at };
+    case 'IssueDeleted':
+      return { deleted: true };
+    case 'IssueRestored':
+      return { deleted: false };
+    case 'IssueUnassigned':
+      return { assignee_id: null, updated_at: at };
+    case 'IssueStatusChanged':
+      return {
+        status: event.data.to,
+        resolution: event.data.resolution,
+        duplicate_of: event.data.duplicateOf,
+        updated_at: at,
+      };
+  }
+}
+
+/** Rows per statement: 26 parameters each, well under the protocol's 65,535. */
+const CHUNK = 1000;
+
+const COLUMNS = [
+  'tenant_id',
+  'project_id',
+  'number',
+  'key',
+  'title',
+  'description',
+  'type',
+  'priority',
+  'priority_rank',
+  'status',
+  'resolution',
+  'duplicate_of',
+  'labels',
+  'assignee_id',
+  'reporter_id',
+  'due_date',
+  'due_key',
+  'comments_text',
+  'deleted',
+  'created_at',
+  'updated_at',
+  'revision',
+  'position',
+] as const satisfies readonly (keyof IssueListTable)[];
+
+/** Inserts new issues' rows; a row already there (a replayed creation) is left as it is. */
+export async function insertRows(rows: readonly IssueListTable[], db: Kysely<IssueListTables>) {
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    await db
+      .insertInto('issue_list')
+      .values(rows.slice(i, i + CHUNK))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+}
+
+/** Writes folded rows over the existing ones, many per statement. */
+async function overwriteRows(rows: readonly IssueListTable[], db: Kysely<IssueListTables>) {
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    await db
+      .insertInto('issue_list')
+      .values(rows.slice(i, i + CHUNK))
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => Object.fromEntries(COLUMNS.map((c) => [c, eb.ref(`excluded.${c}`)]))),
+      )
+      .execute();
+  }
+}
+
+/** The current rows of these issues (dates as text: a `date` read back as a JS Date shifts with the zone). */
+async function readRows(ids: readonly string[], db: Kysely<IssueListTables>) {
+  const found = new Map<string, IssueListTable>();
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const rows = await db
+      .selectFrom('issue_list')
+      .select([...COLUMNS.filter((c) => c !== 'due_date' && c !== 'due_key' && c !== 'position'), 'id'])
+      .select([
+        sql<string | null>`due_date::text`.as('due_date'),
+        sql<string>`due_key::text`.as('due_key'),
+        sql<string>`position::text`.as('position'),
+      ])
+      .where('id', 'in', ids.slice(i, i + CHUNK))
+      .execute();
+    for (const row of rows) found.set(row.id, { ...row, revision: Number(row.revision) });
+  }
+  return found;
+}
+
+/**
+ * Folds a run of creations and row events (no comment events) the way `apply` on each in turn
+ * would, with a few statements: the rows of issues with later events are read once, each event folds
+ * onto its issue's row in memory (a creation of an existing issue, and an event the row already has
+ * by revision, change nothing, as the per-event statements' guards make them), then new rows go in
+ * with one multi-row insert and changed ones with one multi-row upsert.
+ */
+export async function foldRowEvents(
+  events: readonly Recorded<Exclude<IssueEvent, CommentEvent>>[],
+  db: Kysely<IssueListTables>,
+): Promise<void> {
+  if (events.length === 0) return;
+  const updated = [...new Set(events.filter((e) => e.type !== 'IssueCreated').map((e) => e.data.issueId))];
+  const known = updated.length === 0 ? new Map<string, IssueListTable>() : await readRows(updated, db);
+  const inserted = new Map<string, IssueListTable>();
+  const changed = new Map<string, IssueListTable>();
+  for (const event of events) {
+    const id = event.data.issueId;
+    if (event.type === 'IssueCreated') {
+      if (known.has(id) || inserted.has(id)) continue;
+      inserted.set(id, createdRow(event));
+      continue;
+    }
+    const row = inserted.get(id) ?? changed.get(id) ?? known.get(id);
+    if (!row || row.revision >= event.revision) continue;
+    const next = {
+      ...row,
+      ...rowChanges(event),
+      revision: event.revision,
+      position: event.position.toString(),
+    };
+    if (inserted.has(id)) inserted.set(id, next);
+    else changed.set(id, next);
+  }
+  await insertRows([...inserted.values()], db);
+  await overwriteRows([...changed.values()], db);
+}
