@@ -47,6 +47,11 @@ export const configSchema = z.object({
   WARDEN_READY_MAX_LAG: int(0, 100_000_000)
     .default(10_000)
     .describe('/ready fails when a projection is this many events behind (or has failed)'),
+  WARDEN_PROJECTION_PAGE_SIZE: int(1, 10_000)
+    .default(1000)
+    .describe(
+      'Events a live projection reads and commits per transaction (with its checkpoint) while catching up',
+    ),
   WARDEN_WORKERS: bool.default(true).describe('Run projections and process managers inside `serve`'),
   WARDEN_WORKER_HEALTH_PORT: int(0, 65535)
     .optional()

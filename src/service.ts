@@ -77,6 +77,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     database,
     store,
     projections,
+    batchSize: config.WARDEN_PROJECTION_PAGE_SIZE,
     logger: logger.child({ component: 'projections' }),
   });
   const readiness: ReadinessCheck[] = [

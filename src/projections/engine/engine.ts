@@ -21,7 +21,7 @@ export interface ProjectionEngineOptions {
   logger?: EngineLogger;
   /** How often the head is polled for events appended elsewhere (default 100 ms). */
   pollIntervalMs?: number;
-  /** Events per live catch-up transaction (default 500). */
+  /** Events per live catch-up page: one read, one transaction with the checkpoint (default 1,000). */
   batchSize?: number;
   /** Events per rebuild transaction (default 10,000, 5,000 on PGlite; the store reads ≤ 10,000 at once). */
   rebuildBatchSize?: number;
@@ -77,7 +77,7 @@ export class ProjectionEngine {
           projection,
           head: this.#head,
           logger: this.#logger,
-          batchSize: Math.min(options.batchSize ?? 500, 10_000),
+          batchSize: Math.min(options.batchSize ?? 1000, 10_000),
           pollIntervalMs: this.#pollIntervalMs,
           onChange: () => this.#changed.fire(),
         }),

@@ -58,6 +58,7 @@ export class ProjectionRunner {
   #stop: AbortController | null = null;
   #wake: AbortController | null = null;
   #pause: { reached: Deferred; resumed: Deferred } | null = null;
+  #ahead: { after: bigint; seenHead: bigint; page: Promise<RecordedEvent[]> } | null = null;
 
   constructor(private readonly options: RunnerOptions) {}
 
@@ -119,7 +120,17 @@ export class ProjectionRunner {
   }
 
   async #run(signal: AbortSignal): Promise<void> {
-    const { store, projection, head, batchSize, logger } = this.options;
+    try {
+      await this.#loopPages(signal);
+    } finally {
+      // A page read ahead for a position never reached: let its query end before the pool does.
+      await this.#ahead?.page.catch(() => {});
+      this.#ahead = null;
+    }
+  }
+
+  async #loopPages(signal: AbortSignal): Promise<void> {
+    const { projection, head, batchSize, logger } = this.options;
     let failures = 0;
     const backoff = () =>
       sleep(Math.min(this.options.pollIntervalMs * 2 ** Math.min(failures, 6), 5000), signal);
@@ -129,12 +140,12 @@ export class ProjectionRunner {
         await this.#pause.resumed.promise;
         continue;
       }
-      // Read before the page, so the page's snapshot sees everything up to it: when the page comes
-      // back short, no event of ours lies at or below this head beyond the page.
-      const seenHead = head.value;
+      // The head is read before the page, so the page's snapshot sees everything up to it: when the
+      // page comes back short, no event of ours lies at or below this head beyond the page.
+      let seenHead: bigint;
       let page: RecordedEvent[];
       try {
-        page = await store.readAll({ after: this.position, limit: batchSize, types: projection.types });
+        ({ seenHead, page } = await this.#read());
       } catch (error) {
         failures++;
         logger.warn({ err: error, projection: projection.name }, 'projection cannot read events; retrying');
@@ -153,6 +164,9 @@ export class ProjectionRunner {
         this.position = next;
         this.options.onChange();
       } else if (next > this.position || state !== this.state) {
+        // Catching up, the next page is read while this one commits (it is used only if this one
+        // commits whole, from exactly where it ends).
+        if (full) this.#readAhead(last);
         try {
           await commitInOrder(page, next, (events, to) => this.#commit(events, to, state));
           failures = 0;
@@ -180,6 +194,36 @@ export class ProjectionRunner {
       linked.dispose();
       this.#wake = null;
     }
+  }
+
+  /** The page after `position`: the one read ahead when it starts there, else a fresh read. */
+  async #read(): Promise<{ seenHead: bigint; page: RecordedEvent[] }> {
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    if (ahead) {
+      if (ahead.after === this.position) return { seenHead: ahead.seenHead, page: await ahead.page };
+      await ahead.page.catch(() => {});
+    }
+    const seenHead = this.options.head.value;
+    return { seenHead, page: await this.#readPage(this.position) };
+  }
+
+  #readPage(after: bigint): Promise<RecordedEvent[]> {
+    const { store, projection, batchSize } = this.options;
+    return store.readAll({ after, limit: batchSize, types: projection.types });
+  }
+
+  /**
+   * Starts reading the page after `after` on another connection. PGlite has one session, which the
+   * commit holds: there the read would only queue behind it.
+   */
+  #readAhead(after: bigint): void {
+    if (this.options.database.kind !== 'postgres') return;
+    const seenHead = this.options.head.value;
+    const page = this.#readPage(after);
+    // Awaited by the next turn (or the loop's end); until then a failure must not count as unhandled.
+    page.catch(() => {});
+    this.#ahead = { after, seenHead, page };
   }
 
   async #commit(events: readonly RecordedEvent[], next: bigint, state: RunnerState): Promise<void> {
