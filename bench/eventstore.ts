@@ -13,6 +13,7 @@ import { postgresEventStore } from '../src/eventstore/postgres/store.ts';
 import { BACKEND_PID_SQL, backendPids, CpuWindow } from './support/cpu.ts';
 import { EmmettPeer } from './support/emmett-peer.ts';
 import { type Figures, type Settings, summaryJson, tableRows } from './support/figures.ts';
+import { EVENTS_PER_ISSUE, loadIssueBacklog, measureLive } from './support/live.ts';
 import {
   type Contender,
   pairedRatio,
@@ -25,7 +26,6 @@ import {
 } from './support/measure.ts';
 import { STREAMS_PER_WRITER } from './support/payload.ts';
 import { createRawTable, RAW_TABLE_DDL, rawInserter, rawReadAll } from './support/raw.ts';
-import { measureRebuild } from './support/rebuild.ts';
 import { printCosts, printTable } from './support/report.ts';
 import {
   wardenAppender,
@@ -50,6 +50,10 @@ const EMMETT_READ_MAX = 30_000;
 const EMMETT_READ_ROUNDS = 2;
 const ORDERING_WRITE_MS = 5000;
 const CATCH_UP_MS = 20_000;
+/** Issues of the live-projection backlog (four events each): at least 100,000 events. */
+const LIVE_ISSUES = Number(process.env.BENCH_LIVE_ISSUES ?? 26_000);
+/** Issues of the smaller log the per-event rebuild replays. */
+const PER_EVENT_ISSUES = 2_500;
 
 const SETTINGS: Settings = { writers: WRITERS, batch: BATCH, batchWriters: BATCH_WRITERS };
 
@@ -69,6 +73,8 @@ async function main(): Promise<void> {
     raw: `bench_${runId}_raw`,
     emmettDb: `bench_${runId}_emmett`,
     emmettOrderingDb: `bench_${runId}_emmett_ordering`,
+    live: `bench_${runId}_live`,
+    perEvent: `bench_${runId}_per_event`,
   };
 
   const admin = new pg.Pool({ connectionString: url, max: 1 });
@@ -91,7 +97,7 @@ async function main(): Promise<void> {
     'Each ratio is printed with its target and whether it is met (bench/support/figures.ts TARGETS)',
   );
   console.log(
-    `Schemas ${names.warden}, ${names.ordering}, ${names.raw}; databases ${names.emmettDb}, ${names.emmettOrderingDb} (dropped at the end)`,
+    `Schemas ${names.warden}, ${names.ordering}, ${names.raw}, ${names.live}, ${names.perEvent}; databases ${names.emmettDb}, ${names.emmettOrderingDb} (dropped at the end)`,
   );
   console.log('');
 
@@ -232,8 +238,27 @@ async function main(): Promise<void> {
       await emmett.request({ cmd: 'ordering', writeMs: ORDERING_WRITE_MS, catchUpMs: CATCH_UP_MS })
     ).ordering!;
 
-    progress('projection rebuild over every event the benchmark wrote to Warden');
-    const rebuild = await measureRebuild(database, store, { database: orderingDb, store: orderingStore });
+    progress(
+      `live projection: loading ${LIVE_ISSUES * EVENTS_PER_ISSUE} issue events (and ${PER_EVENT_ISSUES * EVENTS_PER_ISSUE} for the per-event rebuild) into PostgreSQL ${version} at ${redact(url)}`,
+    );
+    const liveDb = await connectPostgres({ url, schema: names.live, poolSize: WRITERS });
+    opened.push(liveDb);
+    await migrate(liveDb);
+    const liveEvents = await loadIssueBacklog(liveDb, LIVE_ISSUES);
+    const perEventDb = await connectPostgres({ url, schema: names.perEvent, poolSize: WRITERS });
+    opened.push(perEventDb);
+    await migrate(perEventDb);
+    const perEventEvents = await loadIssueBacklog(perEventDb, PER_EVENT_ISSUES);
+    progress('live projection catch-up (ProjectionEngine.start) and rebuild of the issue list');
+    const live = await measureLive(
+      { database: liveDb, store: postgresEventStore(liveDb), events: liveEvents },
+      { database: perEventDb, store: postgresEventStore(perEventDb), events: perEventEvents },
+    );
+    const rebuild = {
+      eventsPerSecond: live.rebuildEventsPerSecond,
+      perEventEventsPerSecond: live.perEventEventsPerSecond,
+      note: live.note,
+    };
 
     const wo = wardenOrdering.result;
     const eo = emmettOrdering.result;
@@ -248,6 +273,7 @@ async function main(): Promise<void> {
       wardenRead: summarize(wardenRead),
       wardenSubscribe,
       emmettRead: summarize(emmettRead),
+      liveProjection: live.liveEventsPerSecond,
       rebuild: rebuild.eventsPerSecond,
       rebuildPerEvent: rebuild.perEventEventsPerSecond,
       appendVsRaw: pairedRatio(single.warden, single.raw),
@@ -298,6 +324,7 @@ async function main(): Promise<void> {
           orderingTableCount,
           rebuildNote: rebuild.note,
           defaultUrl: envUrl === undefined,
+          backend: `PostgreSQL ${version}`,
           version,
         }),
       ),
