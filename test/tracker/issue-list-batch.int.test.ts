@@ -65,7 +65,7 @@ function toEvents(steps: readonly Step[]): RecordedEvent[] {
           type: s.flag ? 'bug' : 'task',
           priority: ['lowest', 'low', 'medium', 'high', 'highest'][s.pick % 5],
           labels: s.flag ? ['api'] : [],
-          dueDate: s.pick % 3 === 0 ? '2026-03-0' + ((s.pick % 9) + 1) : null,
+          dueDate: s.pick % 3 === 0 ? `2026-03-0${(s.pick % 9) + 1}` : null,
           assigneeId: s.flag ? user(2) : null,
           reporterId: user(1),
         };
