@@ -47,8 +47,8 @@ export async function startAgent(daemon: Dockerd, env: Record<string, string> = 
           () => false,
         ),
       running.child,
-      // Starting the CLI compiles TypeScript: on a loaded machine two at once take a while.
-      60_000,
+      // Starting the CLI compiles TypeScript: on a loaded machine (load 25+) two at once take minutes.
+      180_000,
     ).catch((error: unknown) => {
       throw new Error(`the agent did not start: ${running.err()}`, { cause: error });
     });

@@ -106,7 +106,8 @@ describe.runIf(databaseUrl)('SIGKILL of the provisioning worker at any step, the
     done: () => Promise<boolean>,
     everyMs: number[],
     describe: () => Promise<string>,
-    timeoutMs = 50_000,
+    // Generous: each restart compiles the worker (tsx), which at load 20+ takes seconds, seven times over.
+    timeoutMs = 300_000,
   ) {
     const deadline = Date.now() + timeoutMs;
     let round = 0;
@@ -125,7 +126,7 @@ describe.runIf(databaseUrl)('SIGKILL of the provisioning worker at any step, the
   }
 
   it('ends every workspace ready with exactly one container, then deletes them with no container or route left', {
-    timeout: 150_000,
+    timeout: 700_000,
   }, async () => {
     const users = await Promise.all(
       Array.from({ length: COUNT }, () => t.register({ tenantId: admin.tenantId, role: 'member' })),

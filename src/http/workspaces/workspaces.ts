@@ -12,8 +12,8 @@ import {
   type WorkspaceState,
 } from '../../commands/workspaces/index.ts';
 import {
+  type ListedWorkspace,
   listWorkspaces,
-  type WorkspaceListTable,
   type WorkspacesReadTables,
 } from '../../projections/workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
@@ -55,7 +55,7 @@ function presentState(state: WorkspaceState) {
   };
 }
 
-function presentRow(row: WorkspaceListTable) {
+function presentRow(row: ListedWorkspace) {
   return {
     id: row.id,
     user_id: row.user_id,

@@ -3,13 +3,21 @@ import type { Tables } from '../../db/tables.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { RetryWithSavepointsError } from '../../eventstore/port.ts';
 import { advanceCheckpoint } from './leases.ts';
-import { type ProcessLogger, type ProcessManager, processContext, type Sealer } from './process-manager.ts';
+import {
+  type ProcessLogger,
+  type ProcessManager,
+  prepareContext,
+  processContext,
+  type Sealer,
+} from './process-manager.ts';
 import { type ProcessTables, viewAs } from './tables.ts';
 
 export interface BatchInput {
   process: ProcessManager;
   db: Kysely<ProcessTables>;
   storeFor: (trx: Kysely<Tables>, careful: boolean) => EventStore;
+  /** The store `prepare` reads through, outside any transaction (the same view as `storeFor`'s). */
+  readStore: Pick<EventStore, 'readStream'>;
   logger: ProcessLogger;
   sealer?: Sealer | undefined;
   workerId: string;
@@ -23,7 +31,8 @@ export interface BatchInput {
 
 /** What became of a batch; nothing of it is committed unless `handled`. */
 export type BatchOutcome =
-  | { kind: 'handled'; position: bigint }
+  /** The first `count` events are handled (fewer than given when a later one's `prepare` failed). */
+  | { kind: 'handled'; position: bigint; count: number }
   /** Another worker owns the partition now, or moved its checkpoint. */
   | { kind: 'lease-lost' }
   /** A fast-path append hit a duplicate or a conflict: run it again with savepoints. */
@@ -37,7 +46,14 @@ export type BatchOutcome =
  * an event counts as handled exactly when its effects and the checkpoint past it are committed.
  */
 export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
-  const { process, events, logger } = input;
+  const { process, logger } = input;
+  let { events } = input;
+  let prepared: unknown[] = [];
+  if (process.prepare) {
+    const outcome = await prepareAll(input, process.prepare.bind(process));
+    if ('failed' in outcome) return outcome.failed;
+    ({ events, prepared } = outcome);
+  }
   const last = events[events.length - 1]!;
   let at = 0;
   try {
@@ -46,10 +62,9 @@ export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
       const db = viewAs<unknown>(trx);
       for (at = 0; at < events.length; at++) {
         const event = events[at]!;
-        await process.handle(
-          event,
-          processContext(process.name, event, { store, db, logger, sealer: input.sealer }),
-        );
+        const ctx = processContext(process.name, event, { store, db, logger, sealer: input.sealer });
+        if (process.prepare) await process.handle(event, ctx, prepared[at]);
+        else await process.handle(event, ctx);
       }
       const moved = await advanceCheckpoint(
         trx,
@@ -62,12 +77,51 @@ export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
       );
       if (!moved) throw new LeaseLost();
     });
-    return { kind: 'handled', position: last.position };
+    return { kind: 'handled', position: last.position, count: events.length };
   } catch (error) {
     if (error instanceof LeaseLost) return { kind: 'lease-lost' };
     if (!input.careful && needsSavepoints(error)) return { kind: 'retry-carefully' };
     return { kind: 'failed', index: Math.min(at, events.length - 1), error };
   }
+}
+
+/**
+ * Runs `prepare` for each event in order, before any transaction opens: the slow external work (an
+ * agent's HTTP calls) then holds no transaction, and on PGlite not the one connection every request
+ * needs. Its results go to `handle` in the transaction that commits the effects with the checkpoint,
+ * so exactly-once, the lease compare-and-set and the partition's order are as before. A crash, a
+ * lost lease or a failed commit after `prepare` only means it runs again for the same events: its
+ * work is idempotent (agent calls are keyed by the container's name), which is what makes that safe.
+ * When a later event's `prepare` fails, the ones before it are handled on their own and the failing
+ * one comes first in the next batch (and fails there as event 0, backing off as usual).
+ */
+async function prepareAll(
+  input: BatchInput,
+  prepare: NonNullable<ProcessManager['prepare']>,
+): Promise<{ events: readonly RecordedEvent[]; prepared: unknown[] } | { failed: BatchOutcome }> {
+  const { process, events } = input;
+  const db = viewAs<unknown>(input.db);
+  const prepared: unknown[] = [];
+  for (let at = 0; at < events.length; at++) {
+    const event = events[at]!;
+    try {
+      prepared.push(
+        await prepare(
+          event,
+          prepareContext(process.name, event, {
+            store: input.readStore,
+            db,
+            logger: input.logger,
+            sealer: input.sealer,
+          }),
+        ),
+      );
+    } catch (error) {
+      if (at === 0) return { failed: { kind: 'failed', index: 0, error } };
+      return { events: events.slice(0, at), prepared };
+    }
+  }
+  return { events, prepared };
 }
 
 class LeaseLost extends Error {}

@@ -13,9 +13,11 @@ export {
   defineProcessManager,
   type EmitOptions,
   type IssueOptions,
+  type PrepareContext,
   type ProcessContext,
   type ProcessLogger,
   type ProcessManager,
+  prepareContext,
   processContext,
   type Sealer,
 } from './process-manager.ts';

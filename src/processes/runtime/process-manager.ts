@@ -37,9 +37,34 @@ export interface ProcessManager<DB = unknown> {
    * `ctx.store` and writes through `ctx.db` commit together with it, or not at all. Use only
    * `ctx.store` / `ctx.db` here (on PGlite another handle would wait for this transaction forever),
    * and do slow work (network) before the first write, which is when the transaction takes an id
-   * that holds back every reader of the store until it commits.
+   * that holds back every reader of the store until it commits. `prepared` is what `prepare`
+   * returned for this event (always given when the process manager has a `prepare`).
    */
-  handle(event: RecordedEvent, ctx: ProcessContext<DB>): Promise<void>;
+  handle(event: RecordedEvent, ctx: ProcessContext<DB>, prepared?: unknown): Promise<void>;
+  /**
+   * Slow external work for one event (network: an agent's container create/start…), run by the
+   * runtime BEFORE the handling transaction opens, so no transaction (on PGlite: the one connection
+   * every request needs) is held while it waits. Reads only, through the ordinary pool (`ctx.store`,
+   * `ctx.db`); no appends, no writes: effects are recorded by `handle`, which gets the result and
+   * runs in the transaction with the checkpoint, so exactly-once still holds for everything stored.
+   * The work must be idempotent: a crash, a lost lease or a failed commit after it runs it again
+   * for the same event (and a stale result must be refused by `handle`'s own checks, e.g. the
+   * decider). A throw is a failure of the event, retried like a throw from `handle`.
+   */
+  prepare?(event: RecordedEvent, ctx: PrepareContext<DB>): Promise<unknown>;
+}
+
+/** What `prepare` gets: reads outside any transaction, no appends. */
+export interface PrepareContext<DB = unknown> {
+  readonly processName: string;
+  /** Reading only (`readStream`, `load`): appends belong in `handle`. */
+  readonly store: Pick<EventStore, 'readStream'>;
+  /** The ordinary pool, for reads only. */
+  readonly db: Kysely<DB>;
+  readonly logger: ProcessLogger;
+  readonly sealer: Sealer | undefined;
+  readonly metadata: EventMetadata;
+  id(...parts: readonly (string | number)[]): Promise<string>;
 }
 
 export interface EmitOptions {
@@ -89,6 +114,28 @@ export interface ProcessContext<DB = unknown> {
     command: Command,
     options?: IssueOptions,
   ): Promise<CommandResult<State>>;
+}
+
+/** Builds the context for preparing `event`, outside any transaction (the runtime calls this). */
+export function prepareContext<DB>(
+  processName: string,
+  event: RecordedEvent,
+  deps: {
+    store: Pick<EventStore, 'readStream'>;
+    db: Kysely<DB>;
+    logger: ProcessLogger;
+    sealer?: Sealer | undefined;
+  },
+): PrepareContext<DB> {
+  return {
+    processName,
+    store: { readStream: (streamId, options) => deps.store.readStream(streamId, options) },
+    db: deps.db,
+    logger: deps.logger,
+    sealer: deps.sealer,
+    metadata: causedBy(processName, event),
+    id: (...parts) => deriveId(processName, event.id, ...parts),
+  };
 }
 
 /** Builds the context for handling `event` (the runtime calls this; tests may too). */
@@ -142,11 +189,13 @@ function causedBy(processName: string, event: RecordedEvent): EventMetadata {
 type AnyEvent = { type: string; data: unknown };
 
 /** A process manager as its file writes it: typed by its own tables and the events it reacts to. */
-export interface ProcessDefinition<DB, E extends AnyEvent>
-  extends Omit<ProcessManager<DB>, 'types' | 'handle'> {
+export interface ProcessDefinition<DB, E extends AnyEvent, P = never>
+  extends Omit<ProcessManager<DB>, 'types' | 'handle' | 'prepare'> {
   /** Event types it reacts to; the runtime delivers no others, which is what makes `E` true. */
   readonly types: readonly E['type'][];
-  handle(event: RecordedEvent & E, ctx: ProcessContext<DB>): Promise<void>;
+  /** Slow idempotent work outside the transaction (see `ProcessManager.prepare`). */
+  prepare?(event: RecordedEvent & E, ctx: PrepareContext<DB>): Promise<P>;
+  handle(event: RecordedEvent & E, ctx: ProcessContext<DB>, prepared?: P): Promise<void>;
 }
 
 /**
@@ -154,8 +203,8 @@ export interface ProcessDefinition<DB, E extends AnyEvent>
  * `handle`, and returns it in the form the worker takes:
  * `defineProcessManager<JobTables, PackagesEvent>({ … })`.
  */
-export function defineProcessManager<DB = unknown, E extends AnyEvent = AnyEvent>(
-  definition: ProcessDefinition<DB, E>,
+export function defineProcessManager<DB = unknown, E extends AnyEvent = AnyEvent, P = never>(
+  definition: ProcessDefinition<DB, E, P>,
 ): ProcessManager {
   // cast: kysely's table map is invariant, and the runtime delivers only events of `types`.
   return definition as unknown as ProcessManager;

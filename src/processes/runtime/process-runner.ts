@@ -220,6 +220,7 @@ export class ProcessRunner {
       process: this.deps.process,
       db: this.db,
       storeFor: this.deps.storeFor,
+      readStore: this.deps.readStore,
       logger,
       sealer: this.deps.sealer,
       workerId: this.deps.workerId,
@@ -230,8 +231,8 @@ export class ProcessRunner {
     });
     switch (outcome.kind) {
       case 'handled':
-        markHandled(p, outcome.position, events.length, this.deps.batchSize);
-        this.deps.onHandled(events.length);
+        markHandled(p, outcome.position, outcome.count, this.deps.batchSize);
+        this.deps.onHandled(outcome.count);
         if (bufferedIn(this.owned.values()) < this.deps.maxBuffered / 2) this.drained?.();
         return;
       case 'lease-lost':

@@ -14,6 +14,8 @@ export interface RunnerDeps {
   store: EventStore;
   /** The store a handler appends through, bound to its transaction when the adapter allows it. */
   storeFor: (trx: Kysely<Tables>, careful: boolean) => EventStore;
+  /** The same view for reading outside any transaction (a process manager's `prepare`). */
+  readStore: Pick<EventStore, 'readStream'>;
   queue: PQueue;
   workerId: string;
   logger: ProcessLogger;

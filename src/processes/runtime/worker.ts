@@ -97,6 +97,8 @@ export class Worker {
           // Handlers read and append through the same view (upcast, personal data opened) as everyone else.
           upcastingStore(privateView(storeIn(trx, careful), trx), upcasters)
       : () => store;
+    // `prepare` reads through the same view, on the ordinary pool (no transaction is open then).
+    const readStore = storeFor(database.db, false);
     this.runners = options.processes.map(
       (process) =>
         new ProcessRunner({
@@ -104,6 +106,7 @@ export class Worker {
           database,
           store,
           storeFor,
+          readStore,
           queue: this.queue,
           workerId: this.id,
           logger: this.logger,

@@ -17,7 +17,7 @@ import {
 import type { RecordedEvent } from '../../eventstore/port.ts';
 import { listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
 import { AgentCallError, type AgentClient, agentClient, agentKeys } from '../../workspaces/index.ts';
-import { defineProcessManager, type ProcessContext, viewAs } from '../runtime/index.ts';
+import { defineProcessManager, type PrepareContext, type ProcessContext, viewAs } from '../runtime/index.ts';
 
 const NAME = 'workspaceProvisioning';
 
@@ -52,7 +52,16 @@ async function issue(ctx: Ctx, workspaceId: string, command: WorkspaceCommand, k
   }
 }
 
-async function clientFor(ctx: Ctx, tenantId: string, agentId: string): Promise<AgentClient | undefined> {
+/**
+ * The agent's client. Reads only (the agent list, its sealed key), so it works outside any
+ * transaction in `prepare`; the one write, sealing a key stored before keys were sealed, is a
+ * single conditional statement that changes nothing when repeated.
+ */
+async function clientFor(
+  ctx: PrepareContext<WorkspacesReadTables>,
+  tenantId: string,
+  agentId: string,
+): Promise<AgentClient | undefined> {
   const agents = await listAgents(ctx.db, tenantId);
   const agent = agents.find((a) => a.id === agentId);
   if (!ctx.sealer) throw new Error('workspace provisioning needs the worker to be given a sealer');
@@ -113,26 +122,151 @@ async function fail(ctx: Ctx, state: WorkspaceState, step: ProvisioningStep, rea
 }
 
 /**
- * Runs one step of the agent's work; a permanent refusal fails the workspace with the agent's reason,
+ * What `prepare` did with the agent for an event, for `handle` to record in the transaction: a
+ * command for the workspace, a failure, or nothing (the event asks for no agent work now, or the
+ * work needs no record, as a compensation's removal).
+ */
+type Prepared =
+  | { kind: 'none' }
+  | ({ kind: 'record'; command: WorkspaceCommand } & Seen)
+  | ({ kind: 'fail'; step: ProvisioningStep; reason: string } & Seen);
+
+/** The workspace as `prepare` saw it: `handle` records the outcome only if it is still so. */
+interface Seen {
+  status: WorkspaceState['status'];
+  agentId: string | null;
+}
+
+const nothing: Prepared = { kind: 'none' };
+
+/**
+ * Runs one step of the agent's work; a permanent refusal becomes a failure with the agent's reason,
  * a transient failure (agent unreachable, 5xx) is thrown so the runtime retries the event.
  */
 async function onAgent(
-  ctx: Ctx,
+  ctx: PrepareContext<WorkspacesReadTables>,
   state: WorkspaceState,
   step: ProvisioningStep,
   work: (client: AgentClient) => Promise<WorkspaceCommand | undefined>,
-) {
-  if (!state.agentId) return fail(ctx, state, step, 'the workspace has no agent');
+): Promise<Prepared> {
+  const seen = seenIn(state);
+  if (!state.agentId) return { kind: 'fail', step, reason: 'the workspace has no agent', ...seen };
   const client = await clientFor(ctx, state.tenantId, state.agentId);
-  if (!client) return fail(ctx, state, step, `the agent ${state.agentId} is not registered any more`);
+  if (!client) {
+    return { kind: 'fail', step, reason: `the agent ${state.agentId} is not registered any more`, ...seen };
+  }
   let command: WorkspaceCommand | undefined;
   try {
     command = await work(client);
   } catch (error) {
     if (!permanent(error)) throw error;
-    return fail(ctx, state, step, (error as Error).message);
+    return { kind: 'fail', step, reason: (error as Error).message, ...seen };
   }
-  if (command) await issue(ctx, state.workspaceId, command);
+  return command ? { kind: 'record', command, ...seen } : nothing;
+}
+
+const seenIn = (state: WorkspaceState): Seen => ({ status: state.status, agentId: state.agentId });
+
+/** The saga's events whose step is the agent's work (done in `prepare`, recorded in `handle`). */
+const AGENT_STEPS = new Set<string>([
+  'WorkspaceAgentReturned',
+  'WorkspacePlaced',
+  'WorkspaceContainerCreated',
+  'WorkspaceContainerStarted',
+  'WorkspaceProvisioningFailed',
+  'WorkspaceStopRequested',
+  'WorkspaceStartRequested',
+  'WorkspaceRouteWithdrawn',
+]);
+
+/**
+ * The agent's work for one event, outside any transaction (the runtime's `prepare` phase): on the
+ * workspace's state as stored now, the container create/start/stop/remove or the port lookup, which
+ * take seconds under load. Every call is idempotent by the container's name (create finds the one
+ * it made, start/stop/remove of one already so succeed), so running it again after a crash, a lost
+ * lease or a failed commit is harmless; `handle` records the outcome through the decider, which
+ * refuses it if the workspace moved on meanwhile.
+ */
+async function prepareStep(
+  event: RecordedEvent & (WorkspaceEvent | UserRemoved),
+  ctx: PrepareContext<WorkspacesReadTables>,
+): Promise<Prepared> {
+  if (event.type === 'UserRemoved' || !AGENT_STEPS.has(event.type)) return nothing;
+  const { workspaceId } = event.data;
+  const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
+  if (!state.exists) return nothing;
+  const name = containerNameOf(workspaceId);
+  switch (event.type) {
+    case 'WorkspaceAgentReturned':
+      // Its agent answers again: the container is still there; start it (idempotent) and route it anew.
+      if (state.status !== 'starting') return nothing;
+      return onAgent(ctx, state, 'start', async (client) => {
+        await client.start(name);
+        return { type: 'RecordContainerStarted', at: now() };
+      });
+    case 'WorkspacePlaced':
+      if (state.status !== 'placed') return nothing;
+      return onAgent(ctx, state, 'create', async (client) => {
+        const created = await client.create({
+          name,
+          image: state.image,
+          ports: state.ports,
+          cpus: state.resources.cpus,
+          memory_mb: state.resources.memoryMb,
+          labels: {
+            'warden.workspace': workspaceId,
+            'warden.tenant': state.tenantId,
+            'warden.user': state.userId,
+          },
+        });
+        return { type: 'RecordContainerCreated', containerName: name, containerId: created.id, at: now() };
+      });
+    case 'WorkspaceContainerCreated':
+      if (state.status !== 'created') return nothing;
+      return onAgent(ctx, state, 'start', async (client) => {
+        await client.start(name);
+        return { type: 'RecordContainerStarted', at: now() };
+      });
+    case 'WorkspaceContainerStarted':
+      if (state.status !== 'started') return nothing;
+      return onAgent(ctx, state, 'route', async (client) => {
+        const ports = await client.ports(name);
+        const first = ports.find((p) => p.container_port === state.ports[0]) ?? ports[0];
+        if (!first)
+          throw new AgentCallError(409, 'no-port', `the container publishes no port for ${state.ports[0]}`);
+        const host = first.host_ip === '0.0.0.0' ? '127.0.0.1' : first.host_ip;
+        return { type: 'PublishRoute', upstream: `${host}:${first.host_port}`, at: now() };
+      });
+    case 'WorkspaceProvisioningFailed':
+      // Compensation: no half-made container stays behind (the route is dropped by the read model).
+      if (state.status !== 'failed' || !state.agentId) return nothing;
+      return onAgent(ctx, state, event.data.step, async (client) => {
+        await client.remove(name, { volumes: true });
+        return undefined;
+      });
+    case 'WorkspaceStopRequested':
+      if (state.status !== 'stopping') return nothing;
+      return onAgent(ctx, state, 'stop', async (client) => {
+        await client.stop(name);
+        return { type: 'RecordStopped', at: now() };
+      });
+    case 'WorkspaceStartRequested':
+      if (state.status !== 'starting') return nothing;
+      return onAgent(ctx, state, 'start', async (client) => {
+        await client.start(name);
+        return { type: 'RecordContainerStarted', at: now() };
+      });
+    case 'WorkspaceRouteWithdrawn': {
+      if (state.status !== 'deleting') return nothing;
+      if (state.agentId) {
+        const client = await clientFor(ctx, state.tenantId, state.agentId);
+        if (client) await client.remove(name, { volumes: state.deleteData });
+      }
+      return { kind: 'record', command: { type: 'RecordContainerRemoved', at: now() }, ...seenIn(state) };
+    }
+    default:
+      return nothing;
+  }
 }
 
 /** A user removed from the tenant (identity's `UserRemoved`) loses their workspaces: each is deleted. */
@@ -169,168 +303,111 @@ async function deprovisionUser(event: RecordedEvent & UserRemoved, ctx: Ctx) {
  * every recorded step too, so re-handling an event after a crash (SIGKILL at any point) repeats the
  * call harmlessly and appends nothing twice.
  */
-export const workspaceProvisioning = defineProcessManager<WorkspacesReadTables, WorkspaceEvent | UserRemoved>(
-  {
-    name: NAME,
-    types: [
-      'UserRemoved',
-      'WorkspaceRequested',
-      'WorkspacePlaced',
-      'WorkspaceContainerCreated',
-      'WorkspaceContainerStarted',
-      'WorkspaceRoutePublished',
-      'WorkspaceProvisioningFailed',
-      'WorkspaceUnavailable',
-      'WorkspaceAgentReturned',
-      'WorkspaceContainerLost',
-      'WorkspaceStopRequested',
-      'WorkspaceStartRequested',
-      'WorkspaceDeletionRequested',
-      'WorkspaceRouteWithdrawn',
-      'WorkspaceContainerRemoved',
-      'WorkspaceDeleted',
-    ],
-    async handle(event, ctx) {
-      if (event.type === 'UserRemoved') return deprovisionUser(event, ctx);
-      const { workspaceId } = event.data;
+export const workspaceProvisioning = defineProcessManager<
+  WorkspacesReadTables,
+  WorkspaceEvent | UserRemoved,
+  Prepared
+>({
+  name: NAME,
+  types: [
+    'UserRemoved',
+    'WorkspaceRequested',
+    'WorkspacePlaced',
+    'WorkspaceContainerCreated',
+    'WorkspaceContainerStarted',
+    'WorkspaceRoutePublished',
+    'WorkspaceProvisioningFailed',
+    'WorkspaceUnavailable',
+    'WorkspaceAgentReturned',
+    'WorkspaceContainerLost',
+    'WorkspaceStopRequested',
+    'WorkspaceStartRequested',
+    'WorkspaceDeletionRequested',
+    'WorkspaceRouteWithdrawn',
+    'WorkspaceContainerRemoved',
+    'WorkspaceDeleted',
+  ],
+  prepare: prepareStep,
+  async handle(event, ctx, prepared) {
+    if (event.type === 'UserRemoved') return deprovisionUser(event, ctx);
+    const { workspaceId } = event.data;
+    if (AGENT_STEPS.has(event.type)) {
+      // The runtime ran `prepare` before this transaction opened; a direct caller gets it run here.
+      const outcome = prepared ?? (await prepareStep(event, ctx));
+      if (outcome.kind === 'none') return;
+      // Recorded only on the workspace as the agent's work saw it: a stop or a deletion that came
+      // in meanwhile has its own events, whose handling does the work that then applies.
       const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
-      if (!state.exists) return;
-      const name = containerNameOf(workspaceId);
-      switch (event.type) {
-        case 'WorkspaceRequested': {
-          if (state.status !== 'requested') return;
-          const agentId = await place(ctx, state);
-          if (!agentId) {
-            return fail(
-              ctx,
-              state,
-              'place',
-              `no agent has ${state.resources.cpus} CPUs and ${state.resources.memoryMb} MB free`,
-            );
-          }
-          return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
-        }
-        case 'WorkspaceUnavailable': {
-          // Policy `recreate`: on another agent (its data, unless on shared storage, is lost with the host);
-          // `wait`: it stays unavailable until the agent answers again (the heartbeat monitor says so).
-          if (state.status !== 'unavailable' || state.lost !== 'agent') return;
-          const policy = await load(ctx.store, settingsStreamId(state.tenantId), workspaceSettingsDecider);
-          if (policy.state.loss.onAgentLoss === 'wait') return;
-          const agentId = await place(ctx, state, event.data.agentId);
-          if (!agentId) return fail(ctx, state, 'place', 'its agent is lost and no other agent has room');
-          return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
-        }
-        case 'WorkspaceAgentReturned':
-          // Its agent answers again: the container is still there; start it (idempotent) and route it anew.
-          if (state.status !== 'starting') return;
-          return onAgent(ctx, state, 'start', async (client) => {
-            await client.start(name);
-            return { type: 'RecordContainerStarted', at: now() };
-          });
-        case 'WorkspaceContainerLost': {
-          // Policy `recreate`: a new container on the same agent (its slot is kept), named as before;
-          // `mark`: failed with the reason, no repair.
-          if (state.status !== 'unavailable' || state.lost !== 'container' || !state.agentId) return;
-          const policy = await load(ctx.store, settingsStreamId(state.tenantId), workspaceSettingsDecider);
-          if (policy.state.loss.onContainerLost === 'mark') {
-            return fail(ctx, state, 'create', 'container vanished');
-          }
-          return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId: state.agentId, at: now() });
-        }
-        case 'WorkspacePlaced':
-          if (state.status !== 'placed') return;
-          return onAgent(ctx, state, 'create', async (client) => {
-            const created = await client.create({
-              name,
-              image: state.image,
-              ports: state.ports,
-              cpus: state.resources.cpus,
-              memory_mb: state.resources.memoryMb,
-              labels: {
-                'warden.workspace': workspaceId,
-                'warden.tenant': state.tenantId,
-                'warden.user': state.userId,
-              },
-            });
-            return {
-              type: 'RecordContainerCreated',
-              containerName: name,
-              containerId: created.id,
-              at: now(),
-            };
-          });
-        case 'WorkspaceContainerCreated':
-          if (state.status !== 'created') return;
-          return onAgent(ctx, state, 'start', async (client) => {
-            await client.start(name);
-            return { type: 'RecordContainerStarted', at: now() };
-          });
-        case 'WorkspaceContainerStarted':
-          if (state.status !== 'started') return;
-          return onAgent(ctx, state, 'route', async (client) => {
-            const ports = await client.ports(name);
-            const first = ports.find((p) => p.container_port === state.ports[0]) ?? ports[0];
-            if (!first)
-              throw new AgentCallError(
-                409,
-                'no-port',
-                `the container publishes no port for ${state.ports[0]}`,
-              );
-            const host = first.host_ip === '0.0.0.0' ? '127.0.0.1' : first.host_ip;
-            return { type: 'PublishRoute', upstream: `${host}:${first.host_port}`, at: now() };
-          });
-        case 'WorkspaceRoutePublished':
-          if (state.status !== 'routed') return;
-          return issue(ctx, workspaceId, { type: 'MarkReady', at: now() });
-        case 'WorkspaceProvisioningFailed':
-          // Compensation: no half-made container stays behind (the route is dropped by the read model).
-          if (state.status !== 'failed' || !state.agentId) return;
-          return onAgent(ctx, state, event.data.step, async (client) => {
-            await client.remove(name, { volumes: true });
-            return undefined;
-          });
-        case 'WorkspaceStopRequested':
-          if (state.status !== 'stopping') return;
-          return onAgent(ctx, state, 'stop', async (client) => {
-            await client.stop(name);
-            return { type: 'RecordStopped', at: now() };
-          });
-        case 'WorkspaceStartRequested':
-          if (state.status !== 'starting') return;
-          return onAgent(ctx, state, 'start', async (client) => {
-            await client.start(name);
-            return { type: 'RecordContainerStarted', at: now() };
-          });
-        case 'WorkspaceDeletionRequested':
-          if (state.status !== 'deleting') return;
-          return issue(ctx, workspaceId, { type: 'RecordRouteWithdrawn', at: now() });
-        case 'WorkspaceRouteWithdrawn': {
-          if (state.status !== 'deleting') return;
-          if (state.agentId) {
-            const client = await clientFor(ctx, state.tenantId, state.agentId);
-            if (client) await client.remove(name, { volumes: state.deleteData });
-          }
-          return issue(ctx, workspaceId, { type: 'RecordContainerRemoved', at: now() });
-        }
-        case 'WorkspaceContainerRemoved':
-          if (state.status !== 'deleting') return;
-          return issue(ctx, workspaceId, { type: 'MarkDeleted', at: now() });
-        case 'WorkspaceDeleted':
-          await ctx.issue(
-            quotaStreamId(state.tenantId),
-            quotaDecider,
-            {
-              type: 'ReleaseWorkspaceSlot',
-              tenantId: state.tenantId,
-              workspaceId,
-              at: now(),
-            },
-            { maxAttempts: 100 },
-          );
-          return;
-        default:
-          return;
+      if (!state.exists || state.status !== outcome.status || state.agentId !== outcome.agentId) {
+        ctx.logger.info(
+          { workspaceId, event: event.type, was: outcome.status, now: state.status },
+          'workspace moved on while the agent worked: nothing recorded',
+        );
+        return;
       }
-    },
+      if (outcome.kind === 'record') return issue(ctx, workspaceId, outcome.command);
+      return fail(ctx, state, outcome.step, outcome.reason);
+    }
+    const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
+    if (!state.exists) return;
+    switch (event.type) {
+      case 'WorkspaceRequested': {
+        if (state.status !== 'requested') return;
+        const agentId = await place(ctx, state);
+        if (!agentId) {
+          return fail(
+            ctx,
+            state,
+            'place',
+            `no agent has ${state.resources.cpus} CPUs and ${state.resources.memoryMb} MB free`,
+          );
+        }
+        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+      }
+      case 'WorkspaceUnavailable': {
+        // Policy `recreate`: on another agent (its data, unless on shared storage, is lost with the host);
+        // `wait`: it stays unavailable until the agent answers again (the heartbeat monitor says so).
+        if (state.status !== 'unavailable' || state.lost !== 'agent') return;
+        const policy = await load(ctx.store, settingsStreamId(state.tenantId), workspaceSettingsDecider);
+        if (policy.state.loss.onAgentLoss === 'wait') return;
+        const agentId = await place(ctx, state, event.data.agentId);
+        if (!agentId) return fail(ctx, state, 'place', 'its agent is lost and no other agent has room');
+        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+      }
+      case 'WorkspaceContainerLost': {
+        // Policy `recreate`: a new container on the same agent (its slot is kept), named as before;
+        // `mark`: failed with the reason, no repair.
+        if (state.status !== 'unavailable' || state.lost !== 'container' || !state.agentId) return;
+        const policy = await load(ctx.store, settingsStreamId(state.tenantId), workspaceSettingsDecider);
+        if (policy.state.loss.onContainerLost === 'mark') {
+          return fail(ctx, state, 'create', 'container vanished');
+        }
+        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId: state.agentId, at: now() });
+      }
+      case 'WorkspaceRoutePublished':
+        if (state.status !== 'routed') return;
+        return issue(ctx, workspaceId, { type: 'MarkReady', at: now() });
+      case 'WorkspaceDeletionRequested':
+        if (state.status !== 'deleting') return;
+        return issue(ctx, workspaceId, { type: 'RecordRouteWithdrawn', at: now() });
+      case 'WorkspaceContainerRemoved':
+        if (state.status !== 'deleting') return;
+        return issue(ctx, workspaceId, { type: 'MarkDeleted', at: now() });
+      case 'WorkspaceDeleted':
+        await ctx.issue(
+          quotaStreamId(state.tenantId),
+          quotaDecider,
+          {
+            type: 'ReleaseWorkspaceSlot',
+            tenantId: state.tenantId,
+            workspaceId,
+            at: now(),
+          },
+          { maxAttempts: 100 },
+        );
+        return;
+      default:
+        return;
+    }
   },
-);
+});

@@ -2,6 +2,7 @@ export { type AgentListTables, agentList, type WorkspaceAgentTable } from './age
 export {
   agentRow,
   agentUsage,
+  type ListedWorkspace,
   listAgents,
   listWorkspaces,
   liveRoutes,

@@ -1,8 +1,8 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { WorkspaceStatus } from '../../commands/workspaces/index.ts';
 import type { AgentListTables } from './agent-list.ts';
 import type { RouteListTables } from './route-list.ts';
-import type { WorkspaceListTables } from './workspace-list.ts';
+import type { WorkspaceListTable, WorkspaceListTables } from './workspace-list.ts';
 
 export type WorkspacesReadTables = AgentListTables & WorkspaceListTables & RouteListTables;
 
@@ -13,13 +13,50 @@ export interface WorkspaceFilters {
   status?: WorkspaceStatus;
 }
 
-/** Workspaces of a tenant, oldest first, keyset-paged by (created_at, id). */
-export function listWorkspaces(
+/** A workspace as a list shows it: the row's public columns, its times as the database's JSON gives them. */
+export type ListedWorkspace = Pick<
+  WorkspaceListTable,
+  | 'id'
+  | 'user_id'
+  | 'image'
+  | 'cpus'
+  | 'memory_mb'
+  | 'ports'
+  | 'agent_id'
+  | 'status'
+  | 'container_name'
+  | 'failure_step'
+  | 'failure_reason'
+> & { created_at: string; updated_at: string };
+
+/**
+ * Workspaces of a tenant, oldest first, keyset-paged by (created_at, id). The page comes back as ONE
+ * json value built by the database: on PGlite decoding a 50-row × 13-column result value by value
+ * took 5–7 ms of a list request's ~20 (profiled with 50 workspaces), one JSON.parse of it well under 1.
+ */
+export async function listWorkspaces(
   db: Kysely<WorkspacesReadTables>,
   filters: WorkspaceFilters,
   page: { limit: number; after?: { createdAt: Date; id: string } },
-) {
-  let query = db.selectFrom('workspace_list').selectAll().where('tenant_id', '=', filters.tenantId);
+): Promise<ListedWorkspace[]> {
+  let query = db
+    .selectFrom('workspace_list')
+    .select([
+      'id',
+      'user_id',
+      'image',
+      'cpus',
+      'memory_mb',
+      'ports',
+      'agent_id',
+      'status',
+      'container_name',
+      'failure_step',
+      'failure_reason',
+      'created_at',
+      'updated_at',
+    ])
+    .where('tenant_id', '=', filters.tenantId);
   if (filters.userId) query = query.where('user_id', '=', filters.userId);
   if (filters.agentId) query = query.where('agent_id', '=', filters.agentId);
   if (filters.status) query = query.where('status', '=', filters.status);
@@ -32,7 +69,12 @@ export function listWorkspaces(
       ]),
     );
   }
-  return query.orderBy('created_at').orderBy('id').limit(page.limit).execute();
+  const paged = query.orderBy('created_at').orderBy('id').limit(page.limit);
+  const { rows } = await db
+    .selectFrom(paged.as('w'))
+    .select(sql<ListedWorkspace[]>`coalesce(json_agg(w order by w.created_at, w.id), '[]'::json)`.as('rows'))
+    .executeTakeFirstOrThrow();
+  return rows;
 }
 
 export function workspaceRow(db: Kysely<WorkspacesReadTables>, tenantId: string, workspaceId: string) {
