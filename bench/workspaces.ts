@@ -67,10 +67,10 @@ const worker = await startWorkers({
   logger: {
     debug: () => {},
     info: () => {},
-    warn: (o: object, m?: string) => log(`TMP warn ${Date.now()} ${m} ${JSON.stringify(o).slice(0, 300)}`),
+    warn: (o: object, m?: string) => log(`worker warn: ${m} ${JSON.stringify(o).slice(0, 300)}`),
     error: (o: object, m?: string) =>
       log(
-        `TMP error ${Date.now()} ${m} ${String((o as { err?: unknown }).err).slice(0, 300)} ${JSON.stringify(o).slice(0, 200)}`,
+        `worker error: ${m} ${String((o as { err?: unknown }).err).slice(0, 300)} ${JSON.stringify(o).slice(0, 200)}`,
       ),
   } as never,
 });
