@@ -330,7 +330,13 @@ async function main() {
     opened.push(eventsDb);
     const store = postgresEventStore(eventsDb);
     const ev: EventFigures[] = [];
-    for (const size of EVENTS) ev.push(await eventStoreAt(eventsDb, store, size));
+    for (const size of EVENTS) {
+      const e = await eventStoreAt(eventsDb, store, size);
+      progress(
+        `event store at ${e.size}: append ${Math.round(e.appendPerS)}/s, read ${Math.round(e.readPerS)}/s, rebuild ${e.rebuildS.toFixed(1)} s`,
+      );
+      ev.push(e);
+    }
     const [e1, e10] = ev as [EventFigures, EventFigures];
     pairs.push(
       {
@@ -412,9 +418,10 @@ async function main() {
           Array.from({ length: WRITERS }, async () => {
             while (next < end) {
               const from = next;
-              next = Math.min(end, next + 250);
+              const to = Math.min(end, next + 250);
+              next = to;
               const appends: { streamId: string; events: NewEvent[] }[] = [];
-              for (let i = from; i < next; i++) {
+              for (let i = from; i < to; i++) {
                 const project = projects[i % PROJECTS]!;
                 const number = Math.floor(i / PROJECTS) + 1;
                 const issueId = await issueIdFor(project.id, number);
@@ -480,6 +487,7 @@ async function main() {
         const search = await p95(
           async (i) => void (await call(`/v1/issues?q=${encodeURIComponent(term(i))}&limit=20`)),
         );
+        progress(`tracker at ${size}: list p95 ${list.toFixed(1)} ms, search p95 ${search.toFixed(1)} ms`);
         tracker.push({ size, list, search, loadList, loadSearch });
       }
       const [t1, t10] = tracker as [(typeof tracker)[0], (typeof tracker)[0]];
@@ -581,6 +589,7 @@ async function main() {
             (await runConcurrent(LOGIN_CONCURRENCY, loginStep, { warmupMs: 500, windowMs: 3000 })).perSecond,
           );
         }
+        progress(`identity at ${size} users: ${median(rates).toFixed(1)} logins/s`);
         logins.push({ size, perS: median(rates), load: loginLoad });
       }
       const [l1, l10] = logins as [(typeof logins)[0], (typeof logins)[0]];
