@@ -565,7 +565,7 @@ async function main() {
       };
       // Each worker logs its own share of the users in: of two first attempts on one account at once,
       // the one that read the clock first but reaches the throttle row second is refused (the row's
-      // next_allowed_at is the other's later instant); a throttle quirk noted in the report, not measured here.
+      // next_allowed_at is the other's later instant); a quirk of the throttle, not what this measures.
       const loginStep: Step = async (worker) => {
         const share = Math.floor(users.length / LOGIN_CONCURRENCY);
         const u = users[worker + LOGIN_CONCURRENCY * Math.floor(Math.random() * share)]!;
