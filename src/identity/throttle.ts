@@ -87,13 +87,15 @@ export function loginThrottle(
     const expired = new Date(now.getTime() - windowMs).toISOString();
     // The WHERE of ON CONFLICT DO UPDATE is evaluated on the row's latest version under its row lock,
     // so concurrent attempts queue on the row and each sees the count the previous one left.
+    // No failure yet means no backoff: the wait starts at -infinity, not at this attempt's clock
+    // reading, or a concurrent attempt that read the clock a moment earlier would be refused.
     const taken = await sql<{ attempts: number }>`
       insert into warden_login_throttle as t (key, window_start, attempts, failures, next_allowed_at)
-      values (${key}, ${at}::timestamptz, 1, 0, ${at}::timestamptz)
+      values (${key}, ${at}::timestamptz, 1, 0, '-infinity'::timestamptz)
       on conflict (key) do update set
         attempts = case when t.window_start <= ${expired}::timestamptz then 1 else t.attempts + 1 end,
         failures = case when t.window_start <= ${expired}::timestamptz then 0 else t.failures end,
-        next_allowed_at = case when t.window_start <= ${expired}::timestamptz then ${at}::timestamptz
+        next_allowed_at = case when t.window_start <= ${expired}::timestamptz then '-infinity'::timestamptz
                                else t.next_allowed_at end,
         window_start = case when t.window_start <= ${expired}::timestamptz then ${at}::timestamptz
                             else t.window_start end
