@@ -186,6 +186,8 @@ for (const kind of databaseKinds) {
           WARDEN_PACKAGE_MAX_ATTEMPTS: '3',
           WARDEN_MAX_UNPACKED_BYTES: String(1024 * 1024),
           WARDEN_REGISTRY_TIMEOUT_MS: String(ANSWERING_REGISTRY_TIMEOUT_MS),
+          // A budget: under load 25 a sign-in on PGlite ran past the default 30 s and answered 503.
+          WARDEN_REQUEST_TIMEOUT_MS: '120000',
         },
       });
       await importOsv({ db: t.database.db as never, store: t.store, path: osv });
