@@ -90,7 +90,7 @@ const lockfileOf = (entries: Record<string, { version: string; integrity?: strin
 
 for (const kind of databaseKinds) {
   // Budgets, not expectations: each test polls for the outcome, which arrives as soon as it is there.
-  describe(`package pipeline with real registries (${kind.name})`, { timeout: 300_000 }, () => {
+  describe(`package pipeline with real registries (${kind.name})`, { timeout: 600_000 }, () => {
     let t: TestApp;
     let upstream: Registry;
     let target: Registry;
@@ -115,7 +115,7 @@ for (const kind of databaseKinds) {
       (await call(member, `/v1/packages/${encodeURIComponent(spec)}`)).body;
     const settle = (spec: string, statuses: string[]) =>
       expect
-        .poll(async () => (await status(spec)).status, { timeout: 120_000, interval: 50 })
+        .poll(async () => (await status(spec)).status, { timeout: 240_000, interval: 50 })
         .toBeOneOf(statuses);
     /**
      * The job runner, with the registry timeout it is given: generous by default (a registry that
