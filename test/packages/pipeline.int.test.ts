@@ -12,7 +12,7 @@ import {
 import { importOsv } from '../../src/packages/osv-import.ts';
 import type { PackageJobs } from '../../src/processes/packages/jobs.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
-import { serviceWorkers, testPackageJobs, waitUntil } from '../processes/support.ts';
+import { serviceWorkers, testPackageJobs } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { gzip, packTarball, publishFixture, tarBomb } from '../support/fixture-packages.ts';
@@ -22,11 +22,26 @@ import { lastWritten } from '../support/visibility.ts';
 /**
  * A proxy in front of the upstream Verdaccio that can fail a path with 503 a number of times (a
  * flaky registry), or never answer it (a stalled one): what a real registry will not do on request.
+ * What it serves it takes from Verdaccio once, before the tests (`keep`), and then answers from memory
+ * at once: a loaded machine slows Verdaccio down, and a registry that is merely slow must not turn a
+ * tar bomb into an `unavailable` registry.
  */
 async function flakyProxy(target: string) {
   const failures = new Map<string, number>();
   const seen = new Map<string, number>();
   const stalled = new Set<string>();
+  const kept = new Map<string, { status: number; type: string; body: Uint8Array | string }>();
+  const fromUpstream = async (path: string, accept = 'application/json, */*') => {
+    const upstream = await fetch(`${target}${path}`, { headers: { accept } });
+    const body = new Uint8Array(await upstream.arrayBuffer());
+    const type = upstream.headers.get('content-type') ?? 'application/octet-stream';
+    // The packument's tarball addresses point at the proxy, as a registry's own would.
+    return {
+      status: upstream.status,
+      type,
+      body: type.includes('json') ? new TextDecoder().decode(body).replaceAll(target, url) : body,
+    };
+  };
   const server: Server = createServer(async (req, res) => {
     const path = req.url ?? '/';
     seen.set(path, (seen.get(path) ?? 0) + 1);
@@ -37,24 +52,17 @@ async function flakyProxy(target: string) {
       res.writeHead(503).end('try later');
       return;
     }
-    const upstream = await fetch(`${target}${path}`, { headers: { accept: req.headers.accept ?? '*/*' } });
-    const body = new Uint8Array(await upstream.arrayBuffer());
-    // The packument's tarball addresses point at the proxy, as a registry's own would.
-    const text = upstream.headers.get('content-type')?.includes('json')
-      ? new TextDecoder().decode(body)
-      : undefined;
-    res.writeHead(upstream.status, {
-      'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream',
-    });
-    res.end(
-      text === undefined
-        ? body
-        : text.replaceAll(target, `http://127.0.0.1:${(server.address() as { port: number }).port}`),
-    );
+    const answer = kept.get(path) ?? (await fromUpstream(path, req.headers.accept));
+    res.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    url,
+    /** Takes what `paths` answer now from Verdaccio, to answer it from memory from then on. */
+    keep: async (paths: string[]) => {
+      for (const path of paths) kept.set(path, await fromUpstream(path));
+    },
     fail: (path: string, times: number) => failures.set(path, times),
     stall: (path: string) => stalled.add(path),
     seen: (path: string) => seen.get(path) ?? 0,
@@ -66,6 +74,11 @@ async function flakyProxy(target: string) {
   };
 }
 
+/** Budget for a registry that answers: far more than any answer takes, even on a machine loaded to 30. */
+const ANSWERING_REGISTRY_TIMEOUT_MS = 120_000;
+/** The timeout the registry that never answers runs into, three times (WARDEN_PACKAGE_MAX_ATTEMPTS). */
+const STALLED_REGISTRY_TIMEOUT_MS = 5000;
+
 const lockfileOf = (entries: Record<string, { version: string; integrity?: string; name?: string }>) => ({
   name: 'pipeline-app',
   lockfileVersion: 3,
@@ -76,7 +89,8 @@ const lockfileOf = (entries: Record<string, { version: string; integrity?: strin
 });
 
 for (const kind of databaseKinds) {
-  describe(`package pipeline with real registries (${kind.name})`, () => {
+  // Budgets, not expectations: each test polls for the outcome, which arrives as soon as it is there.
+  describe(`package pipeline with real registries (${kind.name})`, { timeout: 600_000 }, () => {
     let t: TestApp;
     let upstream: Registry;
     let target: Registry;
@@ -100,16 +114,27 @@ for (const kind of databaseKinds) {
     const status = async (spec: string) =>
       (await call(member, `/v1/packages/${encodeURIComponent(spec)}`)).body;
     const settle = (spec: string, statuses: string[]) =>
-      waitUntil(
-        `${spec} ${statuses.join('/')}`,
-        async () => statuses.includes((await status(spec)).status),
-        60_000,
+      expect
+        .poll(async () => (await status(spec)).status, { timeout: 240_000, interval: 50 })
+        .toBeOneOf(statuses);
+    /**
+     * The job runner, with the registry timeout it is given: generous by default (a registry that
+     * answers is never cut off, however loaded the machine), short only while a test waits for it to
+     * give up on a registry that never answers.
+     */
+    const runJobs = async (registryTimeoutMs: number) => {
+      await jobs?.stop(5000);
+      jobs = testPackageJobs(
+        { ...t, config: { ...t.config, WARDEN_REGISTRY_TIMEOUT_MS: registryTimeoutMs } },
+        worker.id,
       );
+    };
 
     beforeAll(async () => {
       [upstream, target] = await Promise.all([startVerdaccio(), startVerdaccio()]);
       proxy = await flakyProxy(upstream.url);
-      for (const name of ['pl-flaky', 'pl-down', 'pl-watched', 'pl-stalled']) {
+      const names = ['pl-flaky', 'pl-down', 'pl-watched', 'pl-stalled'];
+      for (const name of names) {
         integrity[name] = (await publishFixture(upstream, { name, version: '1.0.0' })).integrity;
       }
       integrity['pl-bomb'] = (
@@ -138,6 +163,12 @@ for (const kind of databaseKinds) {
           { tarball: await gzip(new TextEncoder().encode('not a tar at all')) },
         )
       ).integrity;
+      names.push('pl-bomb', 'pl-truncated', 'pl-notgzip');
+      await proxy.keep([
+        ...names.flatMap((name) => [`/${name}`, `/${name}/1.0.0`, `/${name}/-/${name}-1.0.0.tgz`]),
+        '/pl-missing',
+        '/pl-missing/9.9.9',
+      ]);
       writeFileSync(
         join(osv, 'GHSA-none-0000.json'),
         JSON.stringify({
@@ -154,16 +185,18 @@ for (const kind of databaseKinds) {
           WARDEN_TARGET_REGISTRY_TOKEN: target.token,
           WARDEN_PACKAGE_MAX_ATTEMPTS: '3',
           WARDEN_MAX_UNPACKED_BYTES: String(1024 * 1024),
-          WARDEN_REGISTRY_TIMEOUT_MS: '5000',
+          WARDEN_REGISTRY_TIMEOUT_MS: String(ANSWERING_REGISTRY_TIMEOUT_MS),
+          // A budget: under load 25 a sign-in on PGlite ran past the default 30 s and answered 503.
+          WARDEN_REQUEST_TIMEOUT_MS: '120000',
         },
       });
       await importOsv({ db: t.database.db as never, store: t.store, path: osv });
       worker = await serviceWorkers(t);
-      jobs = testPackageJobs(t, worker.id);
+      await runJobs(ANSWERING_REGISTRY_TIMEOUT_MS);
       const { slug } = await t.tenant();
       member = await t.user({ tenant: slug, role: 'member' });
       root = await t.superadmin(slug);
-    }, 120_000);
+    }, 300_000);
 
     afterAll(async () => {
       await jobs?.stop(5000);
@@ -204,35 +237,41 @@ for (const kind of databaseKinds) {
 
     it('a registry that never answers: the worker shows the job (stage, package) while it waits, then the package fails, retryable, with the timeout as its reason', async () => {
       proxy.stall('/pl-stalled/-/pl-stalled-1.0.0.tgz');
-      await call(member, '/v1/package-requests', {
-        json: lockfileOf({ 'pl-stalled': { version: '1.0.0', integrity: integrity['pl-stalled']! } }),
-      });
-      const subject = packageStreamId(await packageIdFor(member.tenantId, 'pl-stalled@1.0.0'));
-      let shown: LooseJson | undefined;
-      await waitUntil(
-        'the stalled job on /v1/admin/workers',
-        async () => {
-          const workers = await call(root, '/v1/admin/workers');
-          const me = workers.body.items.find((w: { id: string }) => w.id === worker.id);
-          shown = me?.jobs.find((j: { subject: string }) => j.subject === subject);
-          return shown !== undefined;
-        },
-        30_000,
-      );
-      expect(shown).toMatchObject({ queue: 'packages', stage: 'process', spec: 'pl-stalled@1.0.0' });
-      expect(shown!.running_ms).toBeGreaterThanOrEqual(0);
-      // WARDEN_REGISTRY_TIMEOUT_MS is 5 s and WARDEN_PACKAGE_MAX_ATTEMPTS 3 here.
-      await settle('pl-stalled@1.0.0', ['failed']);
-      const failed = await status('pl-stalled@1.0.0');
-      expect(failed.failure).toEqual({
-        stage: 'download',
-        code: 'unavailable',
-        retryable: true,
-        attempts: 3,
-      });
-      expect(failed.reason).toContain('no answer within 5000 ms');
-      expect((await fetch(`${target.url}/pl-stalled`)).status).toBe(404);
-    }, 90_000);
+      // Only this test's package is in the pipeline now: the short timeout can cut off no other.
+      await runJobs(STALLED_REGISTRY_TIMEOUT_MS);
+      try {
+        await call(member, '/v1/package-requests', {
+          json: lockfileOf({ 'pl-stalled': { version: '1.0.0', integrity: integrity['pl-stalled']! } }),
+        });
+        const subject = packageStreamId(await packageIdFor(member.tenantId, 'pl-stalled@1.0.0'));
+        let shown: LooseJson | undefined;
+        await expect
+          .poll(
+            async () => {
+              const workers = await call(root, '/v1/admin/workers');
+              const me = workers.body.items.find((w: { id: string }) => w.id === worker.id);
+              shown = me?.jobs.find((j: { subject: string }) => j.subject === subject);
+              return shown;
+            },
+            { timeout: 120_000, interval: 25 },
+          )
+          .toBeDefined();
+        expect(shown).toMatchObject({ queue: 'packages', stage: 'process', spec: 'pl-stalled@1.0.0' });
+        expect(shown!.running_ms).toBeGreaterThanOrEqual(0);
+        await settle('pl-stalled@1.0.0', ['failed']);
+        const failed = await status('pl-stalled@1.0.0');
+        expect(failed.failure).toEqual({
+          stage: 'download',
+          code: 'unavailable',
+          retryable: true,
+          attempts: 3,
+        });
+        expect(failed.reason).toContain(`no answer within ${STALLED_REGISTRY_TIMEOUT_MS} ms`);
+        expect((await fetch(`${target.url}/pl-stalled`)).status).toBe(404);
+      } finally {
+        await runJobs(ANSWERING_REGISTRY_TIMEOUT_MS);
+      }
+    });
 
     it('fails for good, with the reason, what cannot succeed: a tar bomb, a truncated or non-tar tarball, an unknown version', async () => {
       await call(member, '/v1/package-requests', {
@@ -288,7 +327,9 @@ for (const kind of databaseKinds) {
         'AdvisoriesImported',
         'AdvisoriesImported',
       ]);
-      await waitUntil('attention', async () => (await status('pl-watched@1.0.0')).attention === true, 30_000);
+      await expect
+        .poll(async () => (await status('pl-watched@1.0.0')).attention, { timeout: 120_000, interval: 50 })
+        .toBe(true);
       const flagged = await call(member, '/v1/packages?attention=true');
       expect(flagged.body.items.map((p: { spec: string }) => p.spec)).toEqual(['pl-watched@1.0.0']);
       expect(flagged.body.items[0].findings).toEqual([

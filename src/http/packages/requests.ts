@@ -9,7 +9,7 @@ import {
   submitRequest,
 } from '../../commands/packages/index.ts';
 import { tenantLimits } from '../../commands/tenancy/index.ts';
-import { LOCKFILE_KINDS, parseLockfileText } from '../../packages/index.ts';
+import { LOCKFILE_KINDS, parseLockfileOffThread } from '../../packages/index.ts';
 import {
   progressOf,
   requestCounts,
@@ -99,7 +99,11 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
       const raw = c.get('rawBody') ?? '';
       const json = /json/i.test(c.req.header('content-type') ?? '');
       // JSON without a `format` is a package-lock.json, as before pnpm and Yarn lockfiles were accepted.
-      const parsed = parseLockfileText(raw === '' ? 'null' : raw, format ?? (json ? 'npm' : undefined));
+      // A large one is read on the lockfile thread: seconds of YAML must not stall every other request.
+      const parsed = await parseLockfileOffThread(
+        raw === '' ? 'null' : raw,
+        format ?? (json ? 'npm' : undefined),
+      );
       if (!parsed.ok) throw invalid(parsed.errors.slice(0, 100));
       const requestId = crypto.randomUUID();
       const packages = parsed.packages.map((p) => ({

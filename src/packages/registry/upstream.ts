@@ -4,7 +4,7 @@ import { readBoundedBody } from '../../runtime/bounded-body.ts';
 import { validPackageName } from '../package-name.ts';
 import { RegistryError } from './errors.ts';
 import { digestsOf, integrityChecker, shasumToIntegrity } from './integrity.ts';
-import { inspectTarball } from './tarball.ts';
+import { inspectTarball, type TarSummary } from './tarball.ts';
 
 export interface UpstreamOptions {
   /** The registry's address, e.g. `https://registry.example.com`. */
@@ -125,6 +125,64 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     return bytes;
   }
 
+  /**
+   * The tarball, inspected while it downloads: the unpacked bytes are counted as the compressed ones
+   * arrive, so a tar bomb is refused (`unpacked_too_large`) within its first megabytes and the download
+   * stops there. Nothing the rest of the download does (end, break off, run into the timeout on a slow
+   * link or a loaded machine) turns it into something else. Every other finding of the inspection is
+   * answered only after the bytes' integrity is checked (`inspected`), as for a tarball read whole.
+   */
+  async function readTarball(url: URL, signal: AbortSignal | undefined) {
+    const { response, timeout } = await request(url, 'application/octet-stream', signal);
+    const cap = options.maxTarballBytes;
+    const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+    if (declared > cap) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new RegistryError('too_large', `the tarball is ${declared} bytes, over the ${cap} byte cap`);
+    }
+    const reader = (response.body ?? new Blob([]).stream()).getReader();
+    // Each chunk goes on to the inspection as it arrives; the inspection never holds up the download.
+    const feed = new TransformStream<Uint8Array, Uint8Array>();
+    const toInspection = feed.writable.getWriter();
+    const inspected: Promise<TarSummary> = inspectTarball(feed.readable, options.maxUnpackedBytes);
+    let bomb: RegistryError | undefined;
+    inspected.catch((error: unknown) => {
+      if (!(error instanceof RegistryError && error.code === 'unpacked_too_large')) return;
+      bomb = error;
+      reader.cancel(error).catch(() => undefined);
+    });
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || bomb) break;
+        size += value.byteLength;
+        if (size > cap) {
+          await reader.cancel().catch(() => undefined);
+          throw new RegistryError('too_large', `the tarball exceeds the ${cap} byte cap`);
+        }
+        chunks.push(value);
+        toInspection.write(value).catch(() => undefined);
+      }
+    } catch (error) {
+      toInspection.abort(error).catch(() => undefined);
+      // A bomb found stays the answer, whatever broke the download off after.
+      if (bomb || error instanceof RegistryError) throw bomb ?? error;
+      const reason = timeout.aborted ? `no end within ${options.timeoutMs} ms` : (error as Error).message;
+      throw new RegistryError('unavailable', `the tarball download broke off: ${reason}`);
+    }
+    if (bomb) throw bomb;
+    toInspection.close().catch(() => undefined);
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return { bytes, inspected };
+  }
+
   async function readJson(url: URL, signal: AbortSignal | undefined): Promise<unknown> {
     const bytes = await readCapped(url, 'application/json', maxMetadataBytes, 'package document', signal);
     try {
@@ -183,11 +241,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       if (semver.valid(version) !== version)
         throw new RegistryError('not_found', `"${version.slice(0, 100)}" is not a version`);
       const document = await versionDocumentOf(name, version, signal);
-      const bytes = await readCapped(
+      const { bytes, inspected } = await readTarball(
         tarballUrl(name, version, document.dist.tarball),
-        'application/octet-stream',
-        options.maxTarballBytes,
-        'tarball',
         signal,
       );
       // Bytes are checked before they are parsed: a tampered tarball is tampering, whatever it holds.
@@ -208,10 +263,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           );
         }
       }
-      const { unpackedSize, manifest, bindingGyp } = await inspectTarball(
-        new Blob([bytes as BlobPart]).stream(),
-        options.maxUnpackedBytes,
-      );
+      const { unpackedSize, manifest, bindingGyp } = await inspected;
       const manifestVersion = typeof manifest.version === 'string' ? semver.clean(manifest.version) : null;
       if (manifest.name !== name || manifestVersion !== version) {
         throw new RegistryError(

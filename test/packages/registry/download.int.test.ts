@@ -5,7 +5,8 @@ import { createUpstream, type Upstream } from '../../../src/packages/registry/up
 import { packTarball, publishFixture, tarBomb, truncatedTarball } from '../../support/fixture-packages.ts';
 import { type Registry, startVerdaccio } from '../../support/verdaccio.ts';
 
-const caps = { timeoutMs: 5_000, maxTarballBytes: 200_000, maxUnpackedBytes: 2_000_000 };
+// No test here waits for a silent registry: the timeout is a budget a loaded Verdaccio always answers within.
+const caps = { timeoutMs: 120_000, maxTarballBytes: 200_000, maxUnpackedBytes: 2_000_000 };
 const codeOf = (promise: Promise<unknown>) =>
   promise.then(
     () => 'ok',

@@ -30,8 +30,8 @@ describe('publishing to a real target registry (Verdaccio)', () => {
 
   beforeAll(async () => {
     [upstream, target] = await Promise.all([startVerdaccio(), startVerdaccio()]);
-    publisher = createPublisher({ url: target.url, token: target.token, timeoutMs: 10_000 });
-  });
+    publisher = createPublisher({ url: target.url, token: target.token, timeoutMs: 120_000 });
+  }, 180_000);
   afterAll(() => Promise.all([upstream?.stop(), target?.stop()]));
 
   /** Publishes a fixture upstream and downloads it as the pipeline would. */
@@ -39,7 +39,7 @@ describe('publishing to a real target registry (Verdaccio)', () => {
     await publishFixture(upstream, { name, version, ...(packageJson ? { packageJson } : {}) });
     return createUpstream({
       url: upstream.url,
-      timeoutMs: 10_000,
+      timeoutMs: 120_000,
       maxTarballBytes: 1e7,
       maxUnpackedBytes: 1e8,
     }).download(name, version);
@@ -133,7 +133,7 @@ describe('publishing to a real target registry (Verdaccio)', () => {
 
   it('a bad token is unauthorized (not retried); a target that is down is unavailable (retried)', async () => {
     const download = await fromUpstream('guarded', '1.0.0');
-    const wrongToken = createPublisher({ url: target.url, token: 'not-a-token', timeoutMs: 5_000 });
+    const wrongToken = createPublisher({ url: target.url, token: 'not-a-token', timeoutMs: 120_000 });
     expect(
       await codeOf(
         wrongToken.publish({
@@ -148,7 +148,7 @@ describe('publishing to a real target registry (Verdaccio)', () => {
     const closed = createPublisher({
       url: `http://127.0.0.1:${await freePort()}`,
       token: 't',
-      timeoutMs: 5_000,
+      timeoutMs: 120_000,
     });
     expect(
       await codeOf(
@@ -175,7 +175,7 @@ describe('publishing to a real target registry (Verdaccio)', () => {
       const odd = createPublisher({
         url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
         token: 't',
-        timeoutMs: 5_000,
+        timeoutMs: 120_000,
       });
       const outcomes: Record<number, string> = {};
       for (status of [500, 429, 413, 400, 409]) {
