@@ -52,9 +52,12 @@ describe('workspace test support: a private dockerd, the busybox base image and 
     // still answers with the old configuration (a CI run saw 200 and then a 404 from an old worker).
     // So wait until the route answers with the page itself, on a fresh connection each time.
     await expect
-      .poll(async () => (await fetch(`${nginx.url}/u/someone/`, { headers: { connection: 'close' } })).text(), {
-        timeout: 5_000,
-      })
+      .poll(
+        async () => (await fetch(`${nginx.url}/u/someone/`, { headers: { connection: 'close' } })).text(),
+        {
+          timeout: 5_000,
+        },
+      )
       .toBe('workspace\n');
     await container.remove({ force: true });
   });
