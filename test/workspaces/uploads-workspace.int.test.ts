@@ -218,7 +218,10 @@ describe('uploads into a workspace’s data folder, and the expiry of abandoned 
       const answer = await create(owner, 100, { ...fields, path });
       expect(answer.status).toBe(400);
       const problem = (await answer.json()) as LooseJson;
-      expect(problem.errors).toEqual([expect.objectContaining({ path: 'header.upload-metadata.path' })]);
+      // Only the path is named (an absolute one breaks two of its rules).
+      expect(new Set(problem.errors.map((e: LooseJson) => e.path))).toEqual(
+        new Set(['header.upload-metadata.path']),
+      );
     }
     const both = await create(owner, 100, { ...fields, agent: agentId });
     expect(both.status).toBe(400);
