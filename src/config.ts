@@ -287,6 +287,11 @@ export const configSchema = z.object({
     .describe(
       'Where the rendered nginx configuration logs each workspace request as a JSON line; this process reads it into per-workspace traffic (unset: no traffic)',
     ),
+  WARDEN_UPLOAD_EXPIRY_MS: int(0, 2_592_000_000)
+    .default(86_400_000)
+    .describe(
+      'An unfinished upload with no progress (no byte reaching the agent) for this long expires: recorded, its partial file deleted, HEAD/PATCH answer 410 (0: never)',
+    ),
   WARDEN_TRAFFIC_INGEST_MS: int(100, 3_600_000)
     .default(10_000)
     .describe('How often the workspace access log is read into per-minute traffic'),

@@ -1,15 +1,26 @@
 import type { IdentityStack } from './identity-stack.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { OAuthServer } from './oauth/index.ts';
+import type { UploadExpiry } from './workspaces/index.ts';
 
 /**
  * The cleanup process: expired login throttles, ended rate-limit windows, token families and denylist entries, authorization
- * codes, pending authorization requests, sign-in sessions and one-time ids. Correctness never depends
+ * codes, pending authorization requests, sign-in sessions and one-time ids, and (with `uploads`) the
+ * expiry of abandoned uploads (no byte for `WARDEN_UPLOAD_EXPIRY_MS`: recorded, partial file deleted). Correctness never depends
  * on it (every check also reads expiry); it keeps the tables small. Its work is counted in
  * `warden_cleanup_removed_total{kind}`.
  */
-export async function sweepExpired(identity: IdentityStack, oauth: OAuthServer, metrics?: Metrics) {
-  const [own, protocol] = await Promise.all([identity.sweep(), oauth.sweep()]);
+export async function sweepExpired(
+  identity: IdentityStack,
+  oauth: OAuthServer,
+  metrics?: Metrics,
+  uploads?: UploadExpiry,
+) {
+  const [own, protocol, expiredUploads] = await Promise.all([
+    identity.sweep(),
+    oauth.sweep(),
+    uploads ? uploads.sweep() : 0,
+  ]);
   const counts = {
     login_throttle: own.throttle,
     rate_limits: own.rateLimits,
@@ -18,6 +29,7 @@ export async function sweepExpired(identity: IdentityStack, oauth: OAuthServer, 
     oauth_requests: protocol.requests,
     oauth_sessions: protocol.sessions,
     oauth_one_time_ids: protocol.assertions,
+    uploads_expired: expiredUploads,
   };
   for (const [kind, removed] of Object.entries(counts)) {
     // Counted even when zero, so the series exists from the first sweep on.

@@ -209,6 +209,7 @@ export const summaries: Readonly<Record<string, Summary>> = {
     `Upload ${f(d, 'uploadId')} of ${f(d, 'fileName')} (${f(d, 'size')} bytes) to agent ${f(d, 'agentId')} started by ${f(d, 'by')}`,
   UploadCompleted: (d) => `Upload ${f(d, 'uploadId')} completed: ${f(d, 'path')}`,
   UploadFailed: (d) => `Upload ${f(d, 'uploadId')} failed: ${f(d, 'reason')}`,
+  UploadExpired: (d) => `Upload ${f(d, 'uploadId')} expired: no byte since ${f(d, 'idleSince')}`,
   AdvisoriesImported: (d) =>
     `Advisory data imported: ${f(d, 'total')} records, ${f(d, 'changed')} new or changed, ${f(d, 'withdrawn')} withdrawn`,
 };

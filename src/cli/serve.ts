@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import { bootstrap } from '../bootstrap.ts';
 import type { IdentityStack } from '../identity-stack.ts';
 import type { Logger } from '../logger.ts';
@@ -5,6 +6,7 @@ import type { OAuthServer } from '../oauth/index.ts';
 import { type FetchHandler, listen, onStopSignal, runtimeName } from '../runtime/index.ts';
 import type { Service } from '../service.ts';
 import { sweepExpired } from '../sweep.ts';
+import { agentKeys, uploadExpiry } from '../workspaces/index.ts';
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
@@ -45,8 +47,14 @@ export async function serve(service: Service, logger: Logger, appFor: HttpAppFac
   });
   const app = appFor(identity);
   const { oauth } = app;
+  const uploads = uploadExpiry({
+    store: service.store,
+    keys: agentKeys(service.database.db as Kysely<unknown>, identity.sealer),
+    clock: () => new Date(),
+    expiryMs: config.WARDEN_UPLOAD_EXPIRY_MS,
+  });
   const sweeper = setInterval(() => {
-    sweepExpired(identity, oauth, service.metrics).then(
+    sweepExpired(identity, oauth, service.metrics, uploads).then(
       (swept) => logger.debug({ swept }, 'swept expired login, token and OAuth records'),
       (error: unknown) => logger.warn({ err: error }, 'sweeping expired records failed'),
     );

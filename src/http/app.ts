@@ -79,6 +79,7 @@ export type AppConfig = Pick<
   | 'PORT'
   | 'WARDEN_AGENT_STATS_TIMEOUT_MS'
   | 'WARDEN_AGENT_STATS_TTL_MS'
+  | 'WARDEN_UPLOAD_EXPIRY_MS'
 > &
   OAuthConfig;
 
@@ -400,6 +401,7 @@ export function createApp(deps: AppDeps) {
         timeoutMs: deps.config.WARDEN_AGENT_STATS_TIMEOUT_MS,
         ttlMs: deps.config.WARDEN_AGENT_STATS_TTL_MS,
       },
+      uploadExpiryMs: deps.config.WARDEN_UPLOAD_EXPIRY_MS,
     }),
   );
   app.route('/', packageRoutes(routeDeps));

@@ -47,3 +47,4 @@ export {
 } from './traffic/store.ts';
 export { type IngestReport, TrafficTailer, type TrafficTailerOptions } from './traffic/tailer.ts';
 export { AgentDataStore, type RecordedUpload } from './uploads/agent-datastore.ts';
+export { type UploadExpiry, type UploadExpiryOptions, uploadExpiry } from './uploads/expiry.ts';

@@ -4,6 +4,7 @@ import {
   type UploadEvent,
   UploadFileName,
   uploadsDecider,
+  WorkspaceFilePath,
 } from '../../src/commands/workspaces/index.ts';
 import { specFor } from '../support/decider-spec.ts';
 
@@ -90,6 +91,45 @@ describe('the uploads decider', () => {
     }
     for (const name of ['', '.', '..', '../x', 'a/b', 'a\\b', 'nul\u0000', 'tab\tname', 'x'.repeat(256)]) {
       expect(UploadFileName.safeParse(name).success).toBe(false);
+    }
+  });
+
+  it('expires an unfinished upload once (its bytes count no longer); a finished one is left alone', () => {
+    const expired: UploadEvent = {
+      type: 'UploadExpired',
+      data: { uploadId: id(1), tenantId, idleSince: at, at },
+    };
+    spec
+      .given([started(1, 600)])
+      .when({ type: 'ExpireUpload', tenantId, uploadId: id(1), idleSince: at, at })
+      .thenEvents([expired]);
+    spec
+      .given([started(1, 600), expired])
+      .when({ type: 'ExpireUpload', tenantId, uploadId: id(1), idleSince: at, at })
+      .thenEvents([]);
+    spec
+      .given([started(1, 600), expired])
+      .when({ type: 'CompleteUpload', tenantId, uploadId: id(1), path: '/p', at })
+      .thenFails('CONFLICT');
+    spec
+      .given([
+        started(1, 10),
+        { type: 'UploadCompleted', data: { uploadId: id(1), tenantId, path: '/p', at } },
+      ])
+      .when({ type: 'ExpireUpload', tenantId, uploadId: id(1), idleSince: at, at })
+      .thenEvents([]);
+    spec
+      .given([started(1, 600), expired])
+      .when(start(2, 1000, 1000))
+      .thenEvents([started(2, 1000)]);
+  });
+
+  it('accepts relative paths in a workspace and refuses absolute ones, "..", empty segments and control characters', () => {
+    for (const path of ['a.csv', 'datasets/2026/a.csv', '.config/x', 'ä/b c']) {
+      expect(WorkspaceFilePath.safeParse(path).success).toBe(true);
+    }
+    for (const path of ['', '/etc/passwd', '../x', 'a/../../x', 'a/./b', 'a//b', 'a/', 'nul\u0000', 'a\\b']) {
+      expect(WorkspaceFilePath.safeParse(path).success).toBe(false);
     }
   });
 });

@@ -61,6 +61,20 @@ export const UploadFileName = z
     'must be a file name: no "/", "\\" or control characters',
   )
   .refine((name) => name !== '.' && name !== '..', 'must not be "." or ".."');
+/**
+ * A file's place in a workspace's data folder: a relative path of `/`-separated names (each as
+ * `UploadFileName`, so no "." or ".." segment, no backslash or control character, no empty segment),
+ * never absolute. Symbolic links inside the folder are the agent's to refuse (it sees the disk).
+ */
+export const WorkspaceFilePath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((path) => !path.startsWith('/'), 'must be relative to the workspace data folder, not absolute')
+  .refine(
+    (path) => path.split('/').every((segment) => UploadFileName.safeParse(segment).success),
+    'must be names separated by "/": no empty, "." or ".." segment, no "\\" or control characters',
+  );
 export const Sha256Hex = z
   .string()
   .regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest, 64 lowercase hex digits');
@@ -190,6 +204,9 @@ export const workspacesEventSchemas = {
     fileName: UploadFileName,
     size: z.number().int().min(0),
     sha256: Sha256Hex,
+    /** Set when the file goes into a workspace's data folder (on the workspace's agent) at `path`. */
+    workspaceId: z.uuid().optional(),
+    path: WorkspaceFilePath.optional(),
     by,
     at,
   }),
@@ -202,6 +219,11 @@ export const workspacesEventSchemas = {
   }),
   /** The upload was refused or given up (checksum mismatch, too many bytes, cancelled): its bytes are deleted. */
   UploadFailed: z.object({ uploadId: z.uuid(), tenantId: z.uuid(), reason: z.string().max(500), at }),
+  /**
+   * No byte arrived for `WARDEN_UPLOAD_EXPIRY_MS` (since `idleSince`): the upload is over, its
+   * declared bytes count no longer and its partial file is deleted from the agent.
+   */
+  UploadExpired: z.object({ uploadId: z.uuid(), tenantId: z.uuid(), idleSince: at, at }),
 } as const;
 
 type Schemas = typeof workspacesEventSchemas;

@@ -17,6 +17,7 @@ export {
   UploadFileName,
   uploadsStreamId,
   type WorkspaceEvent,
+  WorkspaceFilePath,
   WorkspaceStatus,
   type WorkspacesEvent,
   type WorkspacesEventType,
@@ -52,7 +53,14 @@ export {
   type WorkspaceSettingsState,
   workspaceSettingsDecider,
 } from './settings.ts';
-export { completeUpload, failUpload, findUpload, startUpload } from './upload-handle.ts';
+export {
+  completeUpload,
+  expireUpload,
+  failUpload,
+  findUpload,
+  loadUploads,
+  startUpload,
+} from './upload-handle.ts';
 export {
   bytesInFlight,
   type UploadRecord,

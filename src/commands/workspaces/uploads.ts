@@ -2,7 +2,7 @@ import type { Decider } from '../kernel/index.ts';
 import { conflict, invalid, notFound, quotaExceeded } from '../kernel/index.ts';
 import { checkEvents, type UploadEvent } from './events.ts';
 
-export type UploadStatus = 'uploading' | 'completed' | 'failed';
+export type UploadStatus = 'uploading' | 'completed' | 'failed' | 'expired';
 
 export interface UploadRecord {
   uploadId: string;
@@ -13,6 +13,9 @@ export interface UploadRecord {
   by: string;
   startedAt: string;
   status: UploadStatus;
+  /** The workspace whose data folder receives the file, and where in it. */
+  workspaceId?: string;
+  workspacePath?: string;
   /** Where the agent keeps the finished file (once completed). */
   path?: string;
   reason?: string;
@@ -36,13 +39,17 @@ export type UploadsCommand =
       fileName: string;
       size: number;
       sha256: string;
+      /** A workspace's data folder as the target (its agent is `agentId`), with the file's path in it. */
+      workspaceId?: string;
+      path?: string;
       by: string;
       /** The plan's `uploadBytes` (null: unlimited). */
       limit: number | null;
       at: string;
     }
   | { type: 'CompleteUpload'; tenantId: string; uploadId: string; path: string; at: string }
-  | { type: 'FailUpload'; tenantId: string; uploadId: string; reason: string; at: string };
+  | { type: 'FailUpload'; tenantId: string; uploadId: string; reason: string; at: string }
+  | { type: 'ExpireUpload'; tenantId: string; uploadId: string; idleSince: string; at: string };
 
 const initialState = (): UploadsState => ({ uploads: {} });
 
@@ -76,6 +83,7 @@ function decideUnchecked(command: UploadsCommand, state: UploadsState): UploadEv
       if (!known) throw notFound('upload');
       if (known.status === 'completed') return [];
       if (known.status === 'failed') throw conflict(`the upload failed: ${known.reason ?? ''}`);
+      if (known.status === 'expired') throw conflict('the upload expired');
       const { type: _, ...data } = command;
       return [{ type: 'UploadCompleted', data }];
     }
@@ -85,6 +93,12 @@ function decideUnchecked(command: UploadsCommand, state: UploadsState): UploadEv
       const { type: _, ...data } = command;
       return [{ type: 'UploadFailed', data }];
     }
+    case 'ExpireUpload': {
+      if (!known) throw notFound('upload');
+      if (known.status !== 'uploading') return [];
+      const { type: _, ...data } = command;
+      return [{ type: 'UploadExpired', data }];
+    }
   }
 }
 
@@ -92,10 +106,11 @@ function evolve(state: UploadsState, event: UploadEvent): UploadsState {
   const uploads = state.uploads;
   switch (event.type) {
     case 'UploadStarted': {
-      const { tenantId: _, at, ...rest } = event.data;
-      return {
-        uploads: { ...uploads, [rest.uploadId]: { ...rest, startedAt: at, status: 'uploading' } },
-      };
+      const { tenantId: _, at, path, workspaceId, ...rest } = event.data;
+      const record: UploadRecord = { ...rest, startedAt: at, status: 'uploading' };
+      if (workspaceId !== undefined) record.workspaceId = workspaceId;
+      if (path !== undefined) record.workspacePath = path;
+      return { uploads: { ...uploads, [rest.uploadId]: record } };
     }
     case 'UploadCompleted': {
       const known = uploads[event.data.uploadId];
@@ -110,6 +125,12 @@ function evolve(state: UploadsState, event: UploadEvent): UploadsState {
       return {
         uploads: { ...uploads, [known.uploadId]: { ...known, status: 'failed', reason: event.data.reason } },
       };
+    }
+    case 'UploadExpired': {
+      const known = uploads[event.data.uploadId];
+      if (!known) return state;
+      const reason = `no byte arrived since ${event.data.idleSince}`;
+      return { uploads: { ...uploads, [known.uploadId]: { ...known, status: 'expired', reason } } };
     }
   }
 }

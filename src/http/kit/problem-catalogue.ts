@@ -296,7 +296,7 @@ export const problemCatalogue = {
     title: 'The upload request is not valid',
     statuses: [400],
     description:
-      'A tus request to `/v1/uploads` lacks or mangles a header it needs (`Upload-Length`, `Upload-Offset`, `Upload-Metadata` with `filename`, `sha256` and `agent`); `detail` names it. Nothing was stored.',
+      'A tus request to `/v1/uploads` lacks or mangles a header it needs (`Upload-Length`, `Upload-Offset`, `Upload-Metadata` with `sha256` and `agent` + `filename` or `workspace` + `path`); `detail` names it. Nothing was stored.',
   },
   'upload-offset-mismatch': {
     title: 'Upload-Offset is not where the upload stands',
@@ -308,7 +308,7 @@ export const problemCatalogue = {
     title: 'The upload is over',
     statuses: [410],
     description:
-      'The upload failed (a checksum mismatch, more bytes than declared) or was terminated; its bytes are deleted. Start a new one.',
+      'The upload failed (a checksum mismatch, more bytes than declared) was terminated, or expired (no byte for `WARDEN_UPLOAD_EXPIRY_MS`); its bytes are deleted. Start a new one.',
   },
   'tus-version': {
     title: 'Unsupported tus version',

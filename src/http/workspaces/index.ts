@@ -28,6 +28,8 @@ export interface WorkspacesRouteDeps {
   sealer: KeySealer;
   /** Agents' statistics: each agent's bound and how long an answer is reused. */
   stats: { timeoutMs: number; ttlMs: number };
+  /** An unfinished upload with no progress for this long expires (`WARDEN_UPLOAD_EXPIRY_MS`). */
+  uploadExpiryMs: number;
 }
 
 /**
@@ -55,11 +57,12 @@ export function workspacesRoutes(deps: WorkspacesRouteDeps) {
     ['/v1/workspaces', '/v1/workspaces/*'],
     requirePermission('workspaces:use', 'workspaces:view', 'workspaces:manage'),
   );
-  // Uploads into an agent's store: operators and up (members may not); OPTIONS (tus discovery) is open.
+  // Uploads into an agent's store: operators and up; into a workspace: its owner (a member too) or an
+  // admin (checked by the routes). OPTIONS (tus discovery) is open.
   app.on(
     ['GET', 'POST', 'PATCH', 'DELETE'],
     ['/v1/uploads', '/v1/uploads/*'],
-    requirePermission('workspaces:view', 'workspaces:manage'),
+    requirePermission('workspaces:use', 'workspaces:view', 'workspaces:manage'),
   );
   app.route('/', agentStatsRoutes(full));
   app.route('/', agentRoutes(full));

@@ -9,10 +9,12 @@ import {
   failUpload,
   findAgent,
   findUpload,
+  findWorkspace,
   Sha256Hex,
   startUpload,
   UploadFileName,
   type UploadRecord,
+  WorkspaceFilePath,
 } from '../../commands/workspaces/index.ts';
 import { AgentCallError, AgentDataStore, type AgentUploads, agentUploads } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
@@ -25,12 +27,45 @@ import {
 } from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext } from './context.ts';
 
-/** What `Upload-Metadata` must carry (each value base64, as tus sends it). */
+/**
+ * What `Upload-Metadata` must carry (each value base64, as tus sends it): the SHA-256 and either an
+ * agent (its store, with `filename`) or a workspace (its data folder, with `path` in it).
+ */
 const UploadTarget = z.object({
-  filename: UploadFileName,
+  filename: UploadFileName.optional(),
   sha256: Sha256Hex,
-  agent: z.uuid(),
+  agent: z.uuid().optional(),
+  workspace: z.uuid().optional(),
+  path: WorkspaceFilePath.optional(),
 });
+type UploadTarget = z.infer<typeof UploadTarget>;
+
+/** The fields that go together: an agent with a file name, or a workspace with a path, not both. */
+function targetErrors(target: Partial<UploadTarget>): { path: string; message: string }[] {
+  const errors: { path: string; message: string }[] = [];
+  if (target.workspace !== undefined || target.path !== undefined) {
+    if (target.agent !== undefined)
+      errors.push({ path: 'agent', message: 'name an agent or a workspace, not both' });
+    if (target.workspace === undefined) errors.push({ path: 'workspace', message: 'required with path' });
+    if (target.path === undefined) errors.push({ path: 'path', message: 'required with workspace' });
+  } else {
+    if (target.agent === undefined)
+      errors.push({ path: 'agent', message: 'required (or workspace and path)' });
+    if (target.filename === undefined) errors.push({ path: 'filename', message: 'required with agent' });
+  }
+  return errors;
+}
+const WORKSPACE_ON_AGENT = new Set([
+  'placed',
+  'created',
+  'started',
+  'routed',
+  'ready',
+  'stopping',
+  'stopped',
+  'starting',
+  'unavailable',
+]);
 const UPLOAD_LENGTH = /^\d{1,16}$/;
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -154,7 +189,7 @@ function describe(app: OpenAPIHono<AppEnv>) {
  * the file's SHA-256 ride in `Upload-Metadata` (`filename`, `sha256`, `agent`). Starting one is for
  * operators and up; each upload is its uploader's (and any admin's); another tenant's is a 404.
  */
-export function uploadRoutes(deps: WorkspacesDeps) {
+export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // One locker for every request of this process: two PATCHes of one upload never interleave here.
   const locker = new MemoryLocker();
@@ -188,6 +223,7 @@ export function uploadRoutes(deps: WorkspacesDeps) {
           startedAt: record.startedAt,
           completed: record.status === 'completed',
         },
+        deps.uploadExpiryMs,
       ),
       namingFunction: () => uploadId,
       getFileIdFromRequest: () => uploadId,
@@ -237,7 +273,7 @@ export function uploadRoutes(deps: WorkspacesDeps) {
     c.body(null, 204, {
       'Tus-Resumable': '1.0.0',
       'Tus-Version': '1.0.0',
-      'Tus-Extension': 'creation,creation-with-upload,termination',
+      'Tus-Extension': 'creation,creation-with-upload,termination,expiration',
     }),
   );
 
@@ -266,15 +302,48 @@ export function uploadRoutes(deps: WorkspacesDeps) {
         { path: 'header.upload-metadata', message: 'must be "key base64value" pairs separated by commas' },
       ]);
     }
-    const target = UploadTarget.safeParse(declared);
-    if (!target.success) {
+    const parsed = UploadTarget.safeParse(declared);
+    const missing = targetErrors(declared as Partial<UploadTarget>);
+    if (!parsed.success || missing.length > 0) {
+      const fieldErrors = parsed.success ? [] : zodFieldErrors(parsed.error);
+      const named = new Set(fieldErrors.map((e) => e.path));
       throw new RequestError(
         400,
         'validation',
-        'Upload-Metadata must name filename, sha256 and agent',
-        zodFieldErrors(target.error).map((e) => ({ ...e, path: `header.upload-metadata.${e.path}` })),
+        'Upload-Metadata must name sha256 and either agent and filename, or workspace and path',
+        [...fieldErrors, ...missing.filter((e) => !named.has(e.path))].map((e) => ({
+          ...e,
+          path: `header.upload-metadata.${e.path}`,
+        })),
       );
     }
+    const target = parsed.data;
+    // Into a workspace: its owner, or a manager (admin); a member sees only their own workspace.
+    let agentId = target.agent;
+    if (target.workspace !== undefined) {
+      const found = await findWorkspace(deps.store, tenant.id, target.workspace);
+      if (
+        !found ||
+        found.state.status === 'deleted' ||
+        (!actor.viewer && found.state.userId !== actor.userId)
+      ) {
+        throw new RequestError(404, 'not-found', `workspace ${target.workspace} not found`);
+      }
+      if (found.state.userId !== actor.userId && !actor.manager) {
+        throw new RequestError(403, 'forbidden', 'only the workspace’s owner or an admin uploads into it');
+      }
+      if (!found.state.agentId || !WORKSPACE_ON_AGENT.has(found.state.status)) {
+        throw new RequestError(
+          409,
+          'conflict',
+          `the workspace is ${found.state.status}: it has no data folder to upload into`,
+        );
+      }
+      agentId = found.state.agentId;
+    } else if (!actor.viewer) {
+      throw new RequestError(403, 'forbidden', 'uploads into an agent’s store are for operators and up');
+    }
+    const fileName = target.filename ?? (target.path?.split('/').at(-1) as string);
     const limit = (await tenantLimits(deps.store, tenant.id)).uploadBytes;
     if (limit !== null && size > limit) {
       return problemResponse(
@@ -285,19 +354,41 @@ export function uploadRoutes(deps: WorkspacesDeps) {
         { quota: 'upload_bytes', limit, reset_at: null },
       );
     }
-    const agent = await agentOf(tenant.id, target.data.agent);
+    const agent = await agentOf(tenant.id, agentId as string);
     const uploadId = crypto.randomUUID();
     const at = deps.clock().toISOString();
+    const into =
+      target.workspace !== undefined ? { workspace: target.workspace, path: target.path as string } : {};
+    // The agent first: it refuses a path that leaves the workspace's data folder (a symbolic link on
+    // the way), and then nothing is recorded.
+    try {
+      await agent.open({ id: uploadId, size, sha256: target.sha256, file_name: fileName, ...into });
+    } catch (error) {
+      if (error instanceof AgentCallError && error.status >= 400 && error.status < 500) {
+        await agent.remove(uploadId).catch(() => undefined);
+        if (error.status === 409) throw new RequestError(409, 'conflict', error.message);
+        throw new RequestError(400, 'validation', 'the agent refused the upload’s target', [
+          {
+            path: `header.upload-metadata.${target.workspace ? 'path' : 'filename'}`,
+            message: error.message,
+          },
+        ]);
+      }
+      return problemResponse(c, 502, 'agent-unavailable', `the agent did not open the upload`);
+    }
     try {
       await startUpload(
         deps.store,
         {
           tenantId: tenant.id,
           uploadId,
-          agentId: target.data.agent,
-          fileName: target.data.filename,
+          agentId: agentId as string,
+          fileName,
           size,
-          sha256: target.data.sha256,
+          sha256: target.sha256,
+          ...(target.workspace !== undefined
+            ? { workspaceId: target.workspace, path: target.path as string }
+            : {}),
           by: actor.userId,
           limit,
           at,
@@ -305,6 +396,7 @@ export function uploadRoutes(deps: WorkspacesDeps) {
         context,
       );
     } catch (error) {
+      await agent.remove(uploadId).catch(() => undefined);
       if (isDomainError(error) && error.code === 'QUOTA_EXCEEDED' && error.detail.quota) {
         return problemResponse(c, 413, 'quota-exceeded', error.message, {
           quota: error.detail.quota.name,
@@ -314,18 +406,12 @@ export function uploadRoutes(deps: WorkspacesDeps) {
       }
       throw error;
     }
-    try {
-      await agent.open({ id: uploadId, size, sha256: target.data.sha256, file_name: target.data.filename });
-    } catch (error) {
-      await giveUp(c, agent, uploadId, `the agent did not open the upload: ${(error as Error).message}`);
-      return problemResponse(c, 502, 'agent-unavailable', `the agent did not open the upload`);
-    }
     const record: UploadRecord = {
       uploadId,
-      agentId: target.data.agent,
-      fileName: target.data.filename,
+      agentId: agentId as string,
+      fileName,
       size,
-      sha256: target.data.sha256,
+      sha256: target.sha256,
       by: actor.userId,
       startedAt: at,
       status: 'uploading',
@@ -344,16 +430,27 @@ export function uploadRoutes(deps: WorkspacesDeps) {
     const { tenant, actor } = workspacesContext(c);
     const uploadId = c.req.param('id');
     const record = UPLOAD_ID.test(uploadId) ? await findUpload(deps.store, tenant.id, uploadId) : undefined;
+    // A member (no workspaces:view) reaches only their own uploads into a workspace; anything else is
+    // refused before it is looked at, as the role would.
+    if (!actor.viewer && (!record?.workspaceId || record.by !== actor.userId)) {
+      if (c.req.raw.method === 'HEAD') return c.body(null, 403, { 'Tus-Resumable': '1.0.0' });
+      return problemResponse(c, 403, 'forbidden', 'uploads into an agent’s store are for operators and up');
+    }
     if (!record || (record.by !== actor.userId && !actor.manager)) {
       if (c.req.raw.method === 'HEAD') return c.body(null, 404, { 'Tus-Resumable': '1.0.0' });
       return problemResponse(c, 404, 'not-found', 'upload not found');
     }
-    if (record.status === 'failed') {
+    if (record.status === 'failed' || record.status === 'expired') {
       if (c.req.raw.method === 'HEAD') return c.body(null, 410, { 'Tus-Resumable': '1.0.0' });
-      return problemResponse(c, 410, 'upload-gone', `the upload failed: ${record.reason ?? ''}`);
+      return problemResponse(c, 410, 'upload-gone', `the upload ${record.status}: ${record.reason ?? ''}`);
     }
     const agent = await agentOf(tenant.id, record.agentId);
     const response = await tusServer(c, agent, record, uploadId).handleWeb(c.req.raw);
+    // Bytes just arrived: the upload now expires a whole idle period from now (the library counted
+    // from the progress before this PATCH).
+    if (c.req.method === 'PATCH' && response.headers.has('upload-expires') && deps.uploadExpiryMs > 0) {
+      response.headers.set('Upload-Expires', new Date(Date.now() + deps.uploadExpiryMs).toUTCString());
+    }
     if (c.req.method === 'PATCH' && response.status === 413) {
       await giveUp(c, agent, uploadId, 'more bytes than Upload-Length declared');
     }

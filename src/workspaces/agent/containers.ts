@@ -1,7 +1,9 @@
+import { mkdir } from 'node:fs/promises';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import type { ContainerInfo } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
+import { WORKSPACE_DATA_MOUNT, workspaceDataFolder } from './data-folders.ts';
 import { invalid, signed } from './problems.ts';
 import {
   Container,
@@ -43,7 +45,8 @@ export function containerRoutes(deps: AgentAppDeps) {
       method: 'post',
       path: '/v1/containers',
       tags: ['Containers'],
-      summary: 'Create a container (or find the one already named so: creating is idempotent by name)',
+      summary:
+        'Create a container (or find the one already named so: creating is idempotent by name); a workspace’s (label `warden.workspace`) gets its data folder at /data',
       security: signed,
       request: { body: { content: { 'application/json': { schema: CreateContainer } }, required: true } },
       responses: {
@@ -55,6 +58,9 @@ export function containerRoutes(deps: AgentAppDeps) {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      // A workspace's container (labelled with its id) gets its data folder at /data.
+      const dataFolder = workspaceDataFolder(deps.workDir, body.labels['warden.workspace'] ?? '');
+      if (dataFolder) await mkdir(dataFolder, { recursive: true });
       const result = await deps.engine.create({
         name: body.name,
         image: body.image,
@@ -65,6 +71,7 @@ export function containerRoutes(deps: AgentAppDeps) {
         ...(body.cpus ? { cpus: body.cpus } : {}),
         ...(body.memory_mb ? { memoryBytes: body.memory_mb * 1024 * 1024 } : {}),
         labels: { ...body.labels, 'warden.managed': 'true' },
+        ...(dataFolder ? { mounts: [{ source: dataFolder, target: WORKSPACE_DATA_MOUNT }] } : {}),
       });
       return c.json(result, result.created ? 201 : 200);
     },

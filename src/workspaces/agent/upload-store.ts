@@ -1,8 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { UploadFileName } from '../../commands/workspaces/index.ts';
+import { UploadFileName, WorkspaceFilePath } from '../../commands/workspaces/index.ts';
+import { workspaceDataFolder } from './data-folders.ts';
 import { AgentRefusal } from './problems.ts';
 
 export interface StoredUpload {
@@ -10,10 +11,60 @@ export interface StoredUpload {
   size: number;
   sha256: string;
   file_name: string;
+  /** The workspace whose data folder receives the file (at `path` in it) instead of the store. */
+  workspace?: string | undefined;
+  path?: string | undefined;
 }
 
 export interface UploadProgress extends StoredUpload {
   offset: number;
+  /** When the last byte arrived (or the upload was opened): what the expiry of an idle upload counts from. */
+  updated_at: string;
+}
+
+const pathRefusal = (message: string) => new AgentRefusal(422, 'validation', `path: ${message}`);
+
+/**
+ * Where `path` lands in the workspace's data folder, refusing any way out of it: every folder on the
+ * way must be a real folder (not a symbolic link, which a workspace's container could point anywhere
+ * on this host), and the file itself must not be a link or a folder. With `create`, missing folders are
+ * made (checked the same way) and the result is the folder's real path joined with the file name;
+ * without, a missing folder ends the check (nothing below it exists yet).
+ */
+async function workspaceTarget(folder: string, path: string, create: boolean): Promise<string> {
+  const parsed = WorkspaceFilePath.safeParse(path);
+  if (!parsed.success) throw pathRefusal(parsed.error.issues[0]?.message ?? 'not valid');
+  let root: string;
+  try {
+    root = await realpath(folder);
+  } catch {
+    throw new AgentRefusal(409, 'no-data-folder', 'the workspace has no data folder on this agent');
+  }
+  const segments = parsed.data.split('/');
+  const name = segments.pop() as string;
+  let dir = root;
+  for (const [index, segment] of segments.entries()) {
+    const next = join(dir, segment);
+    let found = await lstat(next).catch(() => undefined);
+    if (!found && !create) return join(next, ...segments.slice(index + 1), name);
+    if (!found) {
+      await mkdir(next).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      found = await lstat(next);
+    }
+    if (found.isSymbolicLink()) throw pathRefusal(`"${segment}" is a symbolic link in the workspace`);
+    if (!found.isDirectory()) throw pathRefusal(`"${segment}" is not a folder in the workspace`);
+    dir = next;
+  }
+  // A link swapped in while the folders were checked would show here: the real folder must be inside.
+  const real = await realpath(dir);
+  if (real !== root && !real.startsWith(root + sep)) throw pathRefusal('leaves the workspace data folder');
+  const target = join(real, name);
+  const existing = await lstat(target).catch(() => undefined);
+  if (existing?.isSymbolicLink()) throw pathRefusal(`"${name}" is a symbolic link in the workspace`);
+  if (existing?.isDirectory()) throw pathRefusal(`"${name}" is a folder in the workspace`);
+  return target;
 }
 
 const ID = /^[0-9a-f-]{36}$/;
@@ -26,6 +77,7 @@ const WRITE_BATCH = 1024 * 1024;
  * stream in, so an interrupted request keeps what arrived and the upload resumes from there.
  */
 export class UploadStore {
+  readonly #workDir: string;
   readonly #partial: string;
   readonly #finished: string;
   /** Uploads an append is writing to now: a second append to one is refused, not interleaved. */
@@ -34,6 +86,7 @@ export class UploadStore {
   readonly #hashes = new Map<string, { hash: Hash; offset: number }>();
 
   constructor(workDir: string) {
+    this.#workDir = workDir;
     this.#partial = join(workDir, 'uploads');
     this.#finished = join(workDir, 'store');
   }
@@ -64,16 +117,30 @@ export class UploadStore {
     }
   }
 
+  /** The data folder of the upload's workspace (refused when it names none, or only one of the two). */
+  #dataFolder(upload: StoredUpload): string | undefined {
+    if (upload.workspace === undefined && upload.path === undefined) return undefined;
+    const folder = workspaceDataFolder(this.#workDir, upload.workspace ?? '');
+    if (!folder || upload.path === undefined) {
+      throw new AgentRefusal(400, 'validation', 'workspace: and path: go together');
+    }
+    return folder;
+  }
+
   /** Opens an upload (again: the same declaration is answered with its progress). */
   async create(upload: StoredUpload): Promise<UploadProgress> {
     this.#target(upload.id, upload.file_name);
+    const folder = this.#dataFolder(upload);
+    if (folder) await workspaceTarget(folder, upload.path as string, false);
     const paths = this.#paths(upload.id);
     const known = await this.#meta(upload.id);
     if (known) {
       if (
         known.size !== upload.size ||
         known.sha256 !== upload.sha256 ||
-        known.file_name !== upload.file_name
+        known.file_name !== upload.file_name ||
+        known.workspace !== upload.workspace ||
+        known.path !== upload.path
       ) {
         throw new AgentRefusal(409, 'conflict', `upload ${upload.id} exists with another declaration`);
       }
@@ -84,15 +151,15 @@ export class UploadStore {
       if (error.code !== 'EEXIST') throw error;
     });
     await writeFile(paths.meta, JSON.stringify(upload));
-    return { ...upload, offset: 0 };
+    return (await this.progress(upload.id)) as UploadProgress;
   }
 
   /** The upload and how many bytes have arrived, or undefined when there is no such partial upload. */
   async progress(id: string): Promise<UploadProgress | undefined> {
     const meta = await this.#meta(id);
     if (!meta) return undefined;
-    const { size } = await stat(this.#paths(id).part);
-    return { ...meta, offset: size };
+    const { size, mtime } = await stat(this.#paths(id).part);
+    return { ...meta, offset: size, updated_at: mtime.toISOString() };
   }
 
   /**
@@ -186,19 +253,36 @@ export class UploadStore {
       );
     }
     const target = this.#target(id, current.file_name);
-    await mkdir(target.folder, { recursive: true });
-    await rename(paths.part, target.path);
-    await writeFile(join(target.folder, '.upload.json'), JSON.stringify(current));
+    const { offset: _, updated_at: __, ...declared } = current;
+    const folder = this.#dataFolder(current);
+    let path = target.path;
+    if (folder) {
+      // Into the workspace: the verified file is renamed into place (atomic: the partial file and the
+      // data folder are both under the work folder), so the workspace never sees half a file.
+      try {
+        path = await workspaceTarget(folder, current.path as string, true);
+      } catch (error) {
+        if (error instanceof AgentRefusal) await this.remove(id);
+        throw error;
+      }
+      await rename(paths.part, path);
+      await mkdir(target.folder, { recursive: true });
+    } else {
+      await mkdir(target.folder, { recursive: true });
+      await rename(paths.part, path);
+    }
+    await writeFile(join(target.folder, '.upload.json'), JSON.stringify({ ...declared, stored_at: path }));
     await rm(paths.meta, { force: true });
-    return { path: target.path, size: current.size, sha256: digest };
+    return { path, size: current.size, sha256: digest };
   }
 
   async #finishedMeta(id: string) {
     try {
       const meta = JSON.parse(
         await readFile(join(resolve(this.#finished, id), '.upload.json'), 'utf8'),
-      ) as StoredUpload;
-      return { path: this.#target(id, meta.file_name).path, size: meta.size, sha256: meta.sha256 };
+      ) as StoredUpload & { stored_at?: string };
+      const path = meta.stored_at ?? this.#target(id, meta.file_name).path;
+      return { path, size: meta.size, sha256: meta.sha256 };
     } catch {
       return undefined;
     }

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import { Sha256Hex } from '../../commands/workspaces/index.ts';
+import { Sha256Hex, WorkspaceFilePath } from '../../commands/workspaces/index.ts';
 import { AgentRefusal, invalid, signed } from './problems.ts';
 import { json, problem } from './schemas.ts';
 import type { UploadStore } from './upload-store.ts';
@@ -12,9 +12,14 @@ const Declaration = z
     size: z.number().int().min(0),
     sha256: Sha256Hex,
     file_name: z.string().min(1).max(255),
+    /** Into this workspace's data folder (at `path` in it) instead of the store. */
+    workspace: z.uuid().optional(),
+    path: WorkspaceFilePath.optional(),
   })
   .meta({ id: 'AgentUploadDeclaration' });
-const Progress = Declaration.extend({ offset: z.number().int() }).meta({ id: 'AgentUploadProgress' });
+const Progress = Declaration.extend({ offset: z.number().int(), updated_at: z.string() }).meta({
+  id: 'AgentUploadProgress',
+});
 const Finished = z.object({ path: z.string(), size: z.number().int(), sha256: z.string() });
 const OffsetHeader = z.object({ 'upload-offset': z.coerce.number().int().min(0) });
 
@@ -37,7 +42,11 @@ export function uploadRoutes(store: UploadStore) {
       summary: 'Open an upload (again: the same declaration answers its progress)',
       security: signed,
       request: { body: { content: { 'application/json': { schema: Declaration } }, required: true } },
-      responses: { 201: json(Progress, 'Opened'), 409: problem('The id exists with another declaration') },
+      responses: {
+        201: json(Progress, 'Opened'),
+        409: problem('The id exists with another declaration, or the workspace has no data folder here'),
+        422: problem('The path leaves the workspace data folder (a symbolic link on the way)'),
+      },
     }),
     async (c) => c.json(await store.create(c.req.valid('json')), 201),
   );
@@ -93,7 +102,8 @@ export function uploadRoutes(store: UploadStore) {
       method: 'post',
       path: '/v1/store/uploads/{id}/complete',
       tags: ['Store'],
-      summary: 'Check the SHA-256 of the whole upload and move it into the store',
+      summary:
+        'Check the SHA-256 of the whole upload and move it into the store (or rename it into the workspace data folder)',
       security: signed,
       request: { params: UploadId },
       responses: {

@@ -6,7 +6,11 @@ export interface AgentUploadProgress {
   size: number;
   sha256: string;
   file_name: string;
+  workspace?: string;
+  path?: string;
   offset: number;
+  /** When the last byte arrived (older agents do not say). */
+  updated_at?: string;
 }
 
 function failureOf(status: number, text: string): AgentCallError {
@@ -46,8 +50,15 @@ export function agentUploads(options: { url: string; key: string; clock?: () => 
     return (await response.json()) as T;
   };
   return {
-    open: async (upload: { id: string; size: number; sha256: string; file_name: string }) =>
-      expect<AgentUploadProgress>(await call('POST', '/v1/store/uploads', upload), 201),
+    open: async (upload: {
+      id: string;
+      size: number;
+      sha256: string;
+      file_name: string;
+      /** Into this workspace's data folder, at `path` in it. */
+      workspace?: string;
+      path?: string;
+    }) => expect<AgentUploadProgress>(await call('POST', '/v1/store/uploads', upload), 201),
     /** The upload's progress, or undefined when the agent has no such partial upload. */
     progress: async (id: string) => {
       const response = await call('GET', path(id));

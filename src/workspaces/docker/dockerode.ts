@@ -135,6 +135,7 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
           ExposedPorts: exposed,
           HostConfig: {
             PortBindings: bindings,
+            ...(spec.mounts?.length ? { Binds: spec.mounts.map((m) => `${m.source}:${m.target}`) } : {}),
             RestartPolicy: { Name: 'unless-stopped' },
             ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
             ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),

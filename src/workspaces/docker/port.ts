@@ -34,6 +34,8 @@ export interface ContainerSpec {
   cpus?: number;
   memoryBytes?: number;
   labels: Record<string, string>;
+  /** Host folders bound into the container (read-write). */
+  mounts?: { source: string; target: string }[];
 }
 
 export interface PortBinding {

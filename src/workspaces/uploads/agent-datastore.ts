@@ -26,9 +26,21 @@ export class AgentDataStore extends DataStore {
   constructor(
     private readonly agent: AgentUploads,
     private readonly recorded: RecordedUpload | undefined,
+    private readonly expiryMs = 0,
   ) {
     super();
     this.extensions = ['creation', 'creation-with-upload', 'termination'];
+    if (expiryMs > 0) this.extensions.push('expiration');
+  }
+
+  /**
+   * tus expiration: an unfinished upload expires `expiryMs` after its last progress. The library counts
+   * from the upload's `creation_date`, so an unfinished upload is given the time its last byte reached
+   * the agent there (the agent's partial file's modification time): HEAD and PATCH after that answer
+   * 410 and `Upload-Expires` names the moment, even before the sweep records the expiry.
+   */
+  override getExpiration(): number {
+    return this.expiryMs;
   }
 
   override async create(upload: Upload): Promise<Upload> {
@@ -65,15 +77,8 @@ export class AgentDataStore extends DataStore {
     const recorded = this.recorded;
     if (!recorded || recorded.uploadId !== id) throw ERRORS.FILE_NOT_FOUND;
     const metadata = { filename: recorded.fileName, sha256: recorded.sha256 };
-    if (recorded.completed) {
-      return new Upload({
-        id,
-        size: recorded.size,
-        offset: recorded.size,
-        metadata,
-        creation_date: recorded.startedAt,
-      });
-    }
+    // A finished upload never expires: no date to count from.
+    if (recorded.completed) return new Upload({ id, size: recorded.size, offset: recorded.size, metadata });
     const progress = await this.agent.progress(id);
     if (!progress) throw ERRORS.FILE_NOT_FOUND;
     return new Upload({
@@ -81,7 +86,7 @@ export class AgentDataStore extends DataStore {
       size: recorded.size,
       offset: progress.offset,
       metadata,
-      creation_date: recorded.startedAt,
+      creation_date: progress.updated_at ?? recorded.startedAt,
     });
   }
 

@@ -1,0 +1,14 @@
+import { join } from 'node:path';
+
+/** Where a workspace's container sees its data folder. */
+export const WORKSPACE_DATA_MOUNT = '/data';
+const WORKSPACE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A workspace's data folder on its agent, `<work folder>/workspaces/<id>/data`, bound into the
+ * workspace's container at `/data`: uploads into the workspace land here. Undefined for anything that
+ * is not a workspace id.
+ */
+export function workspaceDataFolder(workDir: string, workspaceId: string): string | undefined {
+  return WORKSPACE_ID.test(workspaceId) ? join(workDir, 'workspaces', workspaceId, 'data') : undefined;
+}
