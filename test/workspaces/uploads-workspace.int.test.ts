@@ -297,4 +297,24 @@ describe('uploads into a workspace’s data folder, and the expiry of abandoned 
     await hasty.sweep();
     expect((await uploadEvents()).filter((e) => e.data.uploadId === uploadId)).toHaveLength(2);
   });
+
+  it('deletes the workspace’s data folder with it when asked to (delete_data=true)', async () => {
+    expect(existsSync(dataFolder())).toBe(true);
+    const deleted = await fetch(`${server.base}/v1/workspaces/${workspaceId}?delete_data=true`, {
+      method: 'DELETE',
+      headers: headersOf(admin),
+    });
+    expect(deleted.status, await deleted.clone().text()).toBe(202);
+    await expect
+      .poll(() => existsSync(join(agent.workDir, 'workspaces', workspaceId)), {
+        timeout: 180_000,
+        interval: 200,
+      })
+      .toBe(false);
+    expect(
+      execFileSync('docker', ['-H', daemon.host, 'ps', '-aq', '--filter', `name=warden-ws-${workspaceId}`], {
+        encoding: 'latin1',
+      }).trim(),
+    ).toBe('');
+  }, 240_000);
 });

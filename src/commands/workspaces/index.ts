@@ -75,4 +75,5 @@ export {
   type WorkspaceCommand,
   type WorkspaceState,
   workspaceDecider,
+  workspaceIdOfContainer,
 } from './workspace.ts';

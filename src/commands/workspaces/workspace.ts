@@ -70,7 +70,11 @@ export type WorkspaceCommand =
   | { type: 'MarkDeleted'; at: string };
 
 /** The container Warden makes for a workspace is named after it: a retried create finds it. */
-export const containerNameOf = (workspaceId: string) => `warden-ws-${workspaceId}`;
+const CONTAINER_PREFIX = 'warden-ws-';
+export const containerNameOf = (workspaceId: string) => `${CONTAINER_PREFIX}${workspaceId}`;
+/** The workspace a container is named after ({@link containerNameOf}), or undefined. */
+export const workspaceIdOfContainer = (name: string): string | undefined =>
+  name.startsWith(CONTAINER_PREFIX) ? name.slice(CONTAINER_PREFIX.length) : undefined;
 
 const initialState = (): WorkspaceState => ({
   exists: false,

@@ -1,9 +1,9 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import type { ContainerInfo } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
-import { WORKSPACE_DATA_MOUNT, workspaceDataFolder } from './data-folders.ts';
+import { WORKSPACE_DATA_MOUNT, workspaceDataFolder, workspaceFolderOfContainer } from './data-folders.ts';
 import { invalid, signed } from './problems.ts';
 import {
   Container,
@@ -159,9 +159,16 @@ export function containerRoutes(deps: AgentAppDeps) {
       },
     }),
     async (c) => {
-      await deps.engine.remove(c.req.valid('param').ref, {
-        volumes: c.req.valid('query').volumes === 'true',
-      });
+      const ref = c.req.valid('param').ref;
+      const volumes = c.req.valid('query').volumes === 'true';
+      try {
+        await deps.engine.remove(ref, { volumes });
+      } finally {
+        // A workspace's data folder goes with its volumes, also when the container is already gone
+        // (a retried deprovisioning step must still leave no data behind).
+        const folder = volumes ? workspaceFolderOfContainer(deps.workDir, ref) : undefined;
+        if (folder) await rm(folder, { recursive: true, force: true });
+      }
       return c.body(null, 204);
     },
   );
