@@ -1,7 +1,8 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { ContainerInfo } from '../docker/port.ts';
+import type { ContainerInfo, RegistryAuth } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
+import { authOf } from './images.ts';
 import { invalid, signed } from './problems.ts';
 import {
   Container,
@@ -65,6 +66,7 @@ export function containerRoutes(deps: AgentAppDeps) {
         ...(body.cpus ? { cpus: body.cpus } : {}),
         ...(body.memory_mb ? { memoryBytes: body.memory_mb * 1024 * 1024 } : {}),
         labels: { ...body.labels, 'warden.managed': 'true' },
+        ...(body.registry_auth ? { registryAuth: authOf(body.registry_auth) as RegistryAuth } : {}),
       });
       return c.json(result, result.created ? 201 : 200);
     },
