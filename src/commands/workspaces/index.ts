@@ -5,7 +5,11 @@ export {
   AgentLabel,
   AgentName,
   agentStreamId,
+  type ImageEvent,
+  ImageName,
   ImageRef,
+  ImageTag,
+  imagesStreamId,
   ProvisioningStep,
   quotaStreamId,
   Resources,
@@ -52,6 +56,25 @@ export {
   type WorkspaceSettingsState,
   workspaceSettingsDecider,
 } from './settings.ts';
+export {
+  deleteImage,
+  findImage,
+  recordImageBuildFailed,
+  recordImageBuilt,
+  recordImagePushed,
+  requestImageBuild,
+  tenantImages,
+} from './image-handle.ts';
+export {
+  type ImagePush,
+  type ImageRecord,
+  type ImageStatus,
+  type ImagesCommand,
+  type ImagesState,
+  imagesDecider,
+  localRefOf,
+  refsOf,
+} from './images.ts';
 export { completeUpload, failUpload, findUpload, startUpload } from './upload-handle.ts';
 export {
   bytesInFlight,
