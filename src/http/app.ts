@@ -396,6 +396,7 @@ export function createApp(deps: AppDeps) {
     workspacesRoutes({
       ...routeDeps,
       sealer: identity.sealer,
+      ...(deps.toolStream ? { hub: deps.toolStream } : {}),
       stats: {
         timeoutMs: deps.config.WARDEN_AGENT_STATS_TIMEOUT_MS,
         ttlMs: deps.config.WARDEN_AGENT_STATS_TTL_MS,

@@ -24,8 +24,11 @@ export const requestImageBuild = (
   context: CommandContext,
 ) => onImages(store, { type: 'RequestImageBuild', ...input }, context);
 
-export const recordImageBuilt = (store: CommandStore, input: Input<'RecordImageBuilt'>, context: CommandContext) =>
-  onImages(store, { type: 'RecordImageBuilt', ...input }, context);
+export const recordImageBuilt = (
+  store: CommandStore,
+  input: Input<'RecordImageBuilt'>,
+  context: CommandContext,
+) => onImages(store, { type: 'RecordImageBuilt', ...input }, context);
 
 export const recordImageBuildFailed = (
   store: CommandStore,

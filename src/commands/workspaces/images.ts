@@ -102,7 +102,8 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
     }
     case 'RecordImagePushed': {
       if (!known || known.status === 'deleted') throw notFound('image');
-      if (known.status !== 'built') throw conflict(`the image is ${known.status}: only a built image is pushed`);
+      if (known.status !== 'built')
+        throw conflict(`the image is ${known.status}: only a built image is pushed`);
       const { type: _, ...data } = command;
       return [{ type: 'ImagePushed', data }];
     }

@@ -44,19 +44,6 @@ export {
   setWorkspaceOnApproval,
 } from './handle.ts';
 export {
-  agentUsageOf,
-  type PlacementRequest,
-  type QuotaCommand,
-  type QuotaState,
-  quotaDecider,
-  type SlotPlacement,
-} from './quota.ts';
-export {
-  type WorkspaceSettingsCommand,
-  type WorkspaceSettingsState,
-  workspaceSettingsDecider,
-} from './settings.ts';
-export {
   deleteImage,
   findImage,
   recordImageBuildFailed,
@@ -75,6 +62,19 @@ export {
   localRefOf,
   refsOf,
 } from './images.ts';
+export {
+  agentUsageOf,
+  type PlacementRequest,
+  type QuotaCommand,
+  type QuotaState,
+  quotaDecider,
+  type SlotPlacement,
+} from './quota.ts';
+export {
+  type WorkspaceSettingsCommand,
+  type WorkspaceSettingsState,
+  workspaceSettingsDecider,
+} from './settings.ts';
 export { completeUpload, failUpload, findUpload, startUpload } from './upload-handle.ts';
 export {
   bytesInFlight,

@@ -54,7 +54,8 @@ export function imageRoutes(deps: AgentAppDeps) {
       const encoder = new TextEncoder();
       const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
       const writer = writable.getWriter();
-      const send = (line: object) => writer.write(encoder.encode(`${JSON.stringify(line)}\n`)).catch(() => {});
+      const send = (line: object) =>
+        writer.write(encoder.encode(`${JSON.stringify(line)}\n`)).catch(() => {});
       let wrote = false;
       let firstLine = () => {};
       const started = new Promise<void>((resolve) => {

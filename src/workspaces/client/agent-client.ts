@@ -179,7 +179,11 @@ export function agentClient(options: AgentClientOptions) {
         else if (line.done) return line.done;
         else if (line.error !== undefined) throw new AgentCallError(422, 'build-failed', line.error);
       }
-      throw new AgentCallError(502, 'build-interrupted', 'the agent ended the build stream without an outcome');
+      throw new AgentCallError(
+        502,
+        'build-interrupted',
+        'the agent ended the build stream without an outcome',
+      );
     },
     /** Tags `source` as `target` on the agent and pushes it with the credentials given. */
     pushImage: async (request: { source: string; target: string; auth?: AgentRegistryAuth }) =>
