@@ -1,17 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
 import { agentClient, agentKeys } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { freePort, until } from '../support/cli.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { rawTar } from '../support/raw-tar.ts';
+import { startRegistry } from '../support/registry.ts';
 import { type RunningAgent, startAgent } from './agent-support.ts';
 
 interface ImageBody {
@@ -21,68 +17,6 @@ interface ImageBody {
   pushed_ref: string | null;
   reason: string | null;
   pushes: Array<{ ref: string; digest: string | null }>;
-}
-
-/** Debian's docker-registry on a loopback port, filesystem storage and htpasswd (bcrypt) auth. */
-async function startRegistry(user: string, password: string) {
-  const dir = mkdtempSync('/tmp/wreg-');
-  const port = await freePort();
-  writeFileSync(join(dir, 'htpasswd'), `${user}:${bcrypt.hashSync(password, 8)}\n`);
-  writeFileSync(
-    join(dir, 'config.yml'),
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${join(dir, 'data')}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      'auth:',
-      '  htpasswd:',
-      '    realm: warden-test',
-      `    path: ${join(dir, 'htpasswd')}`,
-      '',
-    ].join('\n'),
-  );
-  const child: ChildProcess = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    err += chunk.toString();
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await until(
-    () =>
-      fetch(`${url}/v2/`).then(
-        async (r) => {
-          await r.body?.cancel();
-          return r.status === 401;
-        },
-        () => false,
-      ),
-    child,
-    60_000,
-  ).catch((error: unknown) => {
-    throw new Error(`the registry did not start: ${err}`, { cause: error });
-  });
-  const basic = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  return {
-    url,
-    host: `127.0.0.1:${port}`,
-    tags: async (name: string) => {
-      const answer = await fetch(`${url}/v2/${name}/tags/list`, { headers: { authorization: basic } });
-      return { status: answer.status, body: (await answer.json()) as { tags?: string[] } };
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 const dockerfileTar = (dockerfile: string) =>
@@ -112,7 +46,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     base = await importBaseImage(first);
     [t, registry, ...agents] = await Promise.all([
       testApp(freshPGlite),
-      startRegistry('warden', password),
+      startRegistry({ user: 'warden', password }),
       startAgent(first),
       startAgent(second),
     ]);
@@ -146,7 +80,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       position = registered.headers.get('x-position') ?? position;
     }
     await t.engine.waitFor(['workspaceAgentList'], BigInt(position), 30_000);
-  });
+  }, 300_000);
   afterAll(async () => {
     await worker?.stop();
     await http?.close();
@@ -154,7 +88,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     await registry?.stop();
     await Promise.all(daemons.map((d) => d.stop()));
     await t?.dispose();
-  });
+  }, 120_000);
 
   const as = (user: SignedInUser, path: string, init: RequestInit & { json?: unknown } = {}) =>
     t.request(path, { token: user.token, tenant: user.tenantSlug, ...init });
@@ -204,7 +138,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       .executeTakeFirstOrThrow();
     expect(row.password_sealed.startsWith('v1.')).toBe(true);
     expect(row.password_sealed).not.toContain(password);
-  });
+  }, 240_000);
 
   it('refuses a body that is not a tar (422), a member (403) and another tenant’s agent (404), appending nothing', async () => {
     const before = (await imagesStream()).length;
@@ -232,7 +166,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     );
     expect(foreign.status).toBe(404);
     expect((await imagesStream()).length).toBe(before);
-  });
+  }, 240_000);
 
   it('builds FROM the local base image on the first agent, its output streamed as SSE frames (resumable), then built', async () => {
     const answer = await build(
@@ -263,7 +197,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     const stranger = await t.user({ role: 'admin' });
     expect((await as(stranger, `/v1/images/${started.id}`)).status).toBe(404);
     expect((await as(member, `/v1/images/${started.id}`)).status).toBe(403);
-  });
+  }, 240_000);
 
   it('a failing step fails the build, with the reason in the image and its output', async () => {
     const answer = await build(
@@ -282,7 +216,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     expect((await as(operator, `/v1/images/${id}`, { method: 'DELETE' })).status).toBe(403);
     expect((await as(admin, `/v1/images/${id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await as(admin, `/v1/images/${id}`)).status).toBe(404);
-  });
+  }, 240_000);
 
   it('pushes to the registry with the sealed credentials (the registry lists the tag)', async () => {
     const pushed = await as(operator, `/v1/images/${built.id}/push`, { method: 'POST' });
@@ -294,7 +228,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     expect(body.pushes[0]?.digest).toMatch(/^sha256:/);
     expect(await registry.tags('team/app')).toEqual({ status: 200, body: { name: 'team/app', tags: ['1'] } });
     built = body;
-  });
+  }, 240_000);
 
   it('provisions a workspace from the pushed ref on the second agent, which pulls it; deleting the image is refused while it runs', async () => {
     const keys = agentKeys(t.database.db as never, t.identity.sealer);
@@ -319,12 +253,12 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     expect(refused.status).toBe(409);
     expect(await refused.text()).toContain(id);
     expect((await read(built.id)).status).toBe('built');
-  });
+  }, 240_000);
 
   it('never writes the registry password to the log or the events', async () => {
     expect(t.lines.join('\n')).not.toContain(password);
     const all = await imagesStream();
     expect(JSON.stringify(all)).not.toContain(password);
     for (const agent of agents) expect(agent.err()).not.toContain(password);
-  });
+  }, 240_000);
 });
