@@ -27,7 +27,7 @@ import {
 } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError, readTables, validationHook } from '../kit/index.ts';
-import { frameStream, resumePoint } from '../tools/stream.ts';
+import { frameStream, resumePoint } from '../tools/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
 
 /** The largest build context taken (the agent signs and reads it whole). */
@@ -81,14 +81,9 @@ const RegistryBody = z
       .max(500)
       .openapi({ description: 'The registry, `https://registry.example.com` (`http://` for 127.0.0.0/8)' }),
     username: z.string().max(255).default(''),
-    password: z
-      .string()
-      .max(4096)
-      .nullable()
-      .optional()
-      .openapi({
-        description: 'Sealed as it is written, never returned; omitted keeps the one set, null clears it',
-      }),
+    password: z.string().max(4096).nullable().optional().openapi({
+      description: 'Sealed as it is written, never returned; omitted keeps the one set, null clears it',
+    }),
   })
   .openapi('ImageRegistryBody');
 const Registry = z
