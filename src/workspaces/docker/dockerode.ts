@@ -207,7 +207,8 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
       }
       let stream: NodeJS.ReadableStream;
       try {
-        stream = await docker.getImage(target).push(auth ? { authconfig: auth } : {});
+        // The Engine refuses a push without X-Registry-Auth: an anonymous push sends an empty one.
+        stream = await docker.getImage(target).push({ authconfig: auth ?? ({} as RegistryAuth) });
       } catch (error) {
         const failure = failureOf(error);
         if (failure.statusCode !== undefined && failure.statusCode < 500) {
