@@ -252,8 +252,9 @@ export function createApp(deps: AppDeps) {
   // A lockfile may be far larger than any other body: its route has its own limit. OAuth endpoints take forms.
   app.use('/v1/package-requests', lockfileBody);
   app.use('/oauth/*', form);
-  // Upload bodies are bytes, streamed on to an agent, never read whole here.
-  app.use('*', except(['/v1/package-requests', '/oauth/*', '/v1/uploads/*'], body));
+  // Upload bodies are bytes, streamed on to an agent, never read whole here; an image build's tar
+  // context is bytes too, bounded by its route (MAX_BUILD_CONTEXT_BYTES).
+  app.use('*', except(['/v1/package-requests', '/oauth/*', '/v1/uploads/*', '/v1/images/builds'], body));
 
   // Who and where: the tenant (platform routes may name none), then the caller, then the caller's rate limit.
   const reserved = reservedHosts(deps.config);
@@ -397,6 +398,7 @@ export function createApp(deps: AppDeps) {
     workspacesRoutes({
       ...routeDeps,
       sealer: identity.sealer,
+      ...(deps.toolStream ? { hub: deps.toolStream } : {}),
       stats: {
         timeoutMs: deps.config.WARDEN_AGENT_STATS_TIMEOUT_MS,
         ttlMs: deps.config.WARDEN_AGENT_STATS_TTL_MS,

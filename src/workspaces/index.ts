@@ -21,6 +21,7 @@ export {
   AgentCallError,
   type AgentClient,
   type AgentContainer,
+  type AgentRegistryAuth,
   agentClient,
   type CreateContainerRequest,
   enrolAgent,
@@ -28,6 +29,12 @@ export {
 export { type AgentUploadProgress, type AgentUploads, agentUploads } from './client/agent-uploads.ts';
 export type { ContainerEngine, ContainerInfo, ContainerSpec } from './docker/port.ts';
 export { ContainerEngineError } from './docker/port.ts';
+export {
+  type ImageRegistries,
+  type ImageRegistry,
+  imageRegistries,
+  registryHost,
+} from './image-registries.ts';
 export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
 export {
   type RenderOptions,

@@ -19,6 +19,17 @@ export type AgentCapacity = z.infer<typeof AgentCapacity>;
 export const ImageRef = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'must be an image reference such as example/editor:1');
+/** A catalog image's name: lowercase path components as registries take them (`team/editor`). */
+export const ImageName = z
+  .string()
+  .regex(
+    /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*){0,3}$/,
+    'must be lowercase letters, digits and ".", "_", "-" separated path components (team/editor)',
+  )
+  .max(128);
+export const ImageTag = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a tag such as 1.0 or latest');
 export const Resources = z.object({
   cpus: z.number().positive().max(64),
   memoryMb: z.number().int().min(16).max(1_048_576),
@@ -224,6 +235,31 @@ export const workspacesEventSchemas = {
    * declared bytes count no longer and its partial file is deleted from the agent.
    */
   UploadExpired: z.object({ uploadId: z.uuid(), tenantId: z.uuid(), idleSince: at, at }),
+  /** An image build was asked for on an agent: its context is on its way to the agent. */
+  ImageBuildRequested: z.object({
+    imageId: z.uuid(),
+    tenantId: z.uuid(),
+    agentId: z.uuid(),
+    name: ImageName,
+    tag: ImageTag,
+    dockerfile: z.string().min(1).max(255),
+    contextBytes: z.number().int().min(0),
+    by,
+    at,
+  }),
+  /** The agent built the image (its engine id); the output is kept as bounded frames, not events. */
+  ImageBuildSucceeded: z.object({ imageId: z.uuid(), tenantId: z.uuid(), dockerId: z.string().max(200), at }),
+  ImageBuildFailed: z.object({ imageId: z.uuid(), tenantId: z.uuid(), reason: z.string().max(2000), at }),
+  /** The image is in the tenant's registry under `ref` (`host/name:tag`). */
+  ImagePushed: z.object({
+    imageId: z.uuid(),
+    tenantId: z.uuid(),
+    ref: ImageRef,
+    digest: z.string().max(200).nullable(),
+    by,
+    at,
+  }),
+  ImageDeleted: z.object({ imageId: z.uuid(), tenantId: z.uuid(), by, at }),
 } as const;
 
 type Schemas = typeof workspacesEventSchemas;
@@ -240,13 +276,18 @@ export type SettingsEvent = Extract<
   { type: `WorkspaceOnApproval${string}` | 'WorkspaceLossPolicySet' }
 >;
 export type UploadEvent = Extract<WorkspacesEvent, { type: `Upload${string}` }>;
-export type WorkspaceEvent = Exclude<WorkspacesEvent, AgentEvent | SlotEvent | SettingsEvent | UploadEvent>;
+export type ImageEvent = Extract<WorkspacesEvent, { type: `Image${string}` }>;
+export type WorkspaceEvent = Exclude<
+  WorkspacesEvent,
+  AgentEvent | SlotEvent | SettingsEvent | UploadEvent | ImageEvent
+>;
 
 export const agentStreamId = (agentId: string) => `workspaces.Agent-${agentId}`;
 export const workspaceStreamId = (workspaceId: string) => `workspaces.Workspace-${workspaceId}`;
 export const quotaStreamId = (tenantId: string) => `workspaces.Quota-${tenantId}`;
 export const settingsStreamId = (tenantId: string) => `workspaces.Settings-${tenantId}`;
 export const uploadsStreamId = (tenantId: string) => `workspaces.Uploads-${tenantId}`;
+export const imagesStreamId = (tenantId: string) => `workspaces.Images-${tenantId}`;
 
 /** Validates events against their stored contract, as `decide` returns them. */
 export const checkEvents = <E extends WorkspacesEvent>(events: E[], fail: (errors: FieldError[]) => Error) =>

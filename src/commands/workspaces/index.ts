@@ -5,7 +5,11 @@ export {
   AgentLabel,
   AgentName,
   agentStreamId,
+  type ImageEvent,
+  ImageName,
   ImageRef,
+  ImageTag,
+  imagesStreamId,
   ProvisioningStep,
   quotaStreamId,
   Resources,
@@ -40,6 +44,25 @@ export {
   setWorkspaceLossPolicy,
   setWorkspaceOnApproval,
 } from './handle.ts';
+export {
+  deleteImage,
+  findImage,
+  recordImageBuildFailed,
+  recordImageBuilt,
+  recordImagePushed,
+  requestImageBuild,
+  tenantImages,
+} from './image-handle.ts';
+export {
+  type ImagePush,
+  type ImageRecord,
+  type ImageStatus,
+  type ImagesCommand,
+  type ImagesState,
+  imagesDecider,
+  localRefOf,
+  refsOf,
+} from './images.ts';
 export {
   agentUsageOf,
   type PlacementRequest,

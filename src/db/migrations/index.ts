@@ -20,6 +20,7 @@ import { up as eventAppendJsonPayloads } from './0021-event-append-json-payloads
 import { up as agentStatsSamples } from './0022-agent-stats-samples.ts';
 import { up as workspaceTraffic } from './0023-workspace-traffic.ts';
 import { up as advisoryFeed } from './0024-advisory-feed.ts';
+import { up as imageRegistries } from './0025-image-registries.ts';
 
 export interface Migration {
   name: string;
@@ -49,4 +50,5 @@ export const migrations: readonly Migration[] = [
   { name: '0022-agent-stats-samples', up: agentStatsSamples },
   { name: '0023-workspace-traffic', up: workspaceTraffic },
   { name: '0024-advisory-feed', up: advisoryFeed },
+  { name: '0025-image-registries', up: imageRegistries },
 ];

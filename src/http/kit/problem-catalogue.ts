@@ -251,6 +251,23 @@ export const problemCatalogue = {
     statuses: [409],
     description: 'Delete or move the agent’s workspaces before removing it.',
   },
+  'bad-build-context': {
+    title: 'The build context is not a tar archive',
+    statuses: [422],
+    description:
+      '`POST /v1/images/builds` takes the build context as a tar archive (`application/x-tar`); the body was empty or not one. Nothing was recorded.',
+  },
+  'no-image-registry': {
+    title: 'No image registry configured',
+    statuses: [409],
+    description: 'Set the tenant’s registry with `PUT /v1/images/registry` before pushing an image.',
+  },
+  'image-push-failed': {
+    title: 'The registry refused the push',
+    statuses: [502],
+    description:
+      'The agent could not push the image to the tenant’s registry (unreachable, or the credentials were refused); `detail` says what the registry answered.',
+  },
   'agent-unavailable': {
     title: 'Agent did not answer',
     statuses: [503],

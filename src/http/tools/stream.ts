@@ -33,7 +33,7 @@ const KEEP_ALIVE = new TextEncoder().encode(': keep-alive\n\n');
  * each hop would be paid hundreds of times per line), closed after the final status; the client
  * going away cancels it and unsubscribes. Memory per stream is bounded by the run's output cap.
  */
-function frameStream(hub: StreamHub, executionId: string, after: number): ReadableStream<Uint8Array> {
+export function frameStream(hub: StreamHub, executionId: string, after: number): ReadableStream<Uint8Array> {
   let unsubscribe: (() => void) | undefined;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let ended = false;

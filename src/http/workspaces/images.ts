@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { invalid } from '../../commands/kernel/index.ts';
-import { findAgent } from '../../commands/workspaces/index.ts';
+import { findAgent, tenantImages } from '../../commands/workspaces/index.ts';
 import { listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
 import { agentClient } from '../../workspaces/index.ts';
 import { RequestError, readTables } from '../kit/index.ts';
@@ -10,7 +10,8 @@ type Asked = { name: string; answer: 'has' | 'lacks' | 'unreachable' };
 
 /**
  * Refuses, at request time, an image no agent that could run the workspace holds: the chosen agent,
- * or else any agent of the tenant. 422 on `field` naming the image and the agents asked; 503 when
+ * or else any agent of the tenant. An image of the tenant's catalog pushed to its registry passes
+ * (the agent pulls it). 422 on `field` naming the image and the agents asked; 503 when
  * the agents that might have it did not answer. An agent that holds it is enough.
  */
 export async function requireKnownImage(
@@ -21,6 +22,10 @@ export async function requireKnownImage(
   field: string,
   agentId: string | null,
 ): Promise<void> {
+  // An image the tenant pushed to its registry: any agent pulls it when it creates the container.
+  const { images } = await tenantImages(deps.store, tenantId);
+  if (Object.values(images).some((i) => i.status !== 'deleted' && i.pushes.some((p) => p.ref === image)))
+    return;
   let agents: Array<{ id: string; name: string; url: string }>;
   if (agentId !== null) {
     const found = await findAgent(deps.store, tenantId, agentId);

@@ -2,11 +2,13 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
+import { type StreamHub, streamHub } from '../../tools/index.ts';
 import {
   agentHeartbeats,
   agentKeys,
   agentStatsReader,
   agentStatsSamples,
+  imageRegistries,
   type KeySealer,
 } from '../../workspaces/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
@@ -14,6 +16,7 @@ import { readTables, validationHook } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
 import { agentStatsRoutes } from './agent-stats.ts';
 import { agentRoutes } from './agents.ts';
+import { imageCatalogRoutes } from './image-catalog.ts';
 import { settingsRoutes } from './settings.ts';
 import { trafficRoutes } from './traffic.ts';
 import { uploadRoutes } from './uploads.ts';
@@ -30,6 +33,8 @@ export interface WorkspacesRouteDeps {
   stats: { timeoutMs: number; ttlMs: number };
   /** An unfinished upload with no progress for this long expires (`WARDEN_UPLOAD_EXPIRY_MS`). */
   uploadExpiryMs: number;
+  /** The process's reader of run output (tools and image builds); one of its own when absent. */
+  hub?: StreamHub;
 }
 
 /**
@@ -63,6 +68,18 @@ export function workspacesRoutes(deps: WorkspacesRouteDeps) {
     ['GET', 'POST', 'PATCH', 'DELETE'],
     ['/v1/uploads', '/v1/uploads/*'],
     requirePermission('workspaces:use', 'workspaces:view', 'workspaces:manage'),
+  );
+  // The image catalog: operators and up view, build and push; admins delete and set the registry.
+  app.on('GET', ['/v1/images', '/v1/images/*'], requirePermission('workspaces:view', 'workspaces:manage'));
+  app.on('POST', '/v1/images/*', requirePermission('workspaces:view', 'workspaces:manage'));
+  app.on(['PUT', 'DELETE'], '/v1/images/*', requirePermission('workspaces:manage'));
+  app.route(
+    '/',
+    imageCatalogRoutes({
+      ...full,
+      registries: imageRegistries(tables, deps.sealer),
+      hub: deps.hub ?? streamHub({ db: deps.db as never, pollMs: 20 }),
+    }),
   );
   app.route('/', agentStatsRoutes(full));
   app.route('/', agentRoutes(full));

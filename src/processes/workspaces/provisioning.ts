@@ -16,7 +16,14 @@ import {
 } from '../../commands/workspaces/index.ts';
 import type { RecordedEvent } from '../../eventstore/port.ts';
 import { listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
-import { AgentCallError, type AgentClient, agentClient, agentKeys } from '../../workspaces/index.ts';
+import {
+  AgentCallError,
+  type AgentClient,
+  type AgentRegistryAuth,
+  agentClient,
+  agentKeys,
+  imageRegistries,
+} from '../../workspaces/index.ts';
 import { defineProcessManager, type PrepareContext, type ProcessContext, viewAs } from '../runtime/index.ts';
 
 const NAME = 'workspaceProvisioning';
@@ -50,6 +57,23 @@ async function issue(ctx: Ctx, workspaceId: string, command: WorkspaceCommand, k
     }
     throw error;
   }
+}
+
+/**
+ * The tenant registry's credentials when the image is named by its host (an image the tenant pushed
+ * there): the agent pulls with them if its host lacks the image. Opened only to be signed into the
+ * call; a read, so it runs in `prepare` outside any transaction.
+ */
+async function registryAuthFor(
+  ctx: PrepareContext<WorkspacesReadTables>,
+  tenantId: string,
+  image: string,
+): Promise<AgentRegistryAuth | undefined> {
+  if (!ctx.sealer) return undefined;
+  const credentials = await imageRegistries(viewAs<unknown>(ctx.db), ctx.sealer).credentials(tenantId);
+  if (!credentials || !image.startsWith(`${credentials.host}/`)) return undefined;
+  if (!credentials.username && !credentials.password) return undefined;
+  return { username: credentials.username, password: credentials.password, server_address: credentials.host };
 }
 
 /**
@@ -207,9 +231,11 @@ async function prepareStep(
     case 'WorkspacePlaced':
       if (state.status !== 'placed') return nothing;
       return onAgent(ctx, state, 'create', async (client) => {
+        const registryAuth = await registryAuthFor(ctx, state.tenantId, state.image);
         const created = await client.create({
           name,
           image: state.image,
+          ...(registryAuth ? { registry_auth: registryAuth } : {}),
           ports: state.ports,
           cpus: state.resources.cpus,
           memory_mb: state.resources.memoryMb,

@@ -4,6 +4,7 @@ import { AGENT_API_VERSION, type AgentAppDeps } from './app-deps.ts';
 import { containerRoutes } from './containers.ts';
 import { enrolRoutes } from './enrol.ts';
 import { hostRoutes } from './host.ts';
+import { imageRoutes } from './images.ts';
 import { AgentRefusal, ENGINE_STATUS, invalid, problemOf } from './problems.ts';
 import { NonceLedger, requireSignature } from './request-auth.ts';
 import { UploadStore } from './upload-store.ts';
@@ -61,6 +62,7 @@ export function agentApp(deps: AgentAppDeps) {
 
   app.route('/', hostRoutes(deps));
   app.route('/', containerRoutes(deps));
+  app.route('/', imageRoutes(deps));
   app.route('/', uploadRoutes(new UploadStore(deps.workDir)));
 
   app.doc31('/openapi.json', {

@@ -1,9 +1,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { ContainerInfo } from '../docker/port.ts';
+import type { ContainerInfo, RegistryAuth } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
 import { WORKSPACE_DATA_MOUNT, workspaceDataFolder, workspaceFolderOfContainer } from './data-folders.ts';
+import { authOf } from './images.ts';
 import { invalid, signed } from './problems.ts';
 import {
   Container,
@@ -72,6 +73,7 @@ export function containerRoutes(deps: AgentAppDeps) {
         ...(body.memory_mb ? { memoryBytes: body.memory_mb * 1024 * 1024 } : {}),
         labels: { ...body.labels, 'warden.managed': 'true' },
         ...(dataFolder ? { mounts: [{ source: dataFolder, target: WORKSPACE_DATA_MOUNT }] } : {}),
+        ...(body.registry_auth ? { registryAuth: authOf(body.registry_auth) as RegistryAuth } : {}),
       });
       return c.json(result, result.created ? 201 : 200);
     },

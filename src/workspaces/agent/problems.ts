@@ -36,6 +36,8 @@ export const ENGINE_STATUS: Record<ContainerEngineError['code'], number> = {
   image_not_found: 404,
   conflict: 409,
   unavailable: 503,
+  invalid: 422,
+  failed: 422,
 };
 
 /** The security requirement of every route but enrolment and the document. */

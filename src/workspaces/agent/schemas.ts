@@ -51,6 +51,8 @@ export const CreateContainer = z
     cpus: z.number().positive().max(256).optional(),
     memory_mb: z.number().int().min(6).max(1_048_576).optional(),
     labels: z.record(z.string().min(1).max(128), z.string().max(512)).default({}),
+    /** Credentials to pull the image with, when the host lacks it and it names a registry host. */
+    registry_auth: z.lazy(() => RegistryAuthBody).optional(),
   })
   .meta({ id: 'AgentContainerCreate' });
 
@@ -88,3 +90,22 @@ export const ImageParams = z.object({
 export const Image = z.object({ ref: z.string(), id: z.string(), tags: z.array(z.string()) }).meta({
   id: 'AgentImage',
 });
+
+/** Credentials for a registry, as Warden hands them to the agent in a signed body; never logged. */
+export const RegistryAuthBody = z
+  .object({
+    username: z.string().max(255),
+    password: z.string().max(4096),
+    server_address: z.string().min(1).max(255),
+  })
+  .meta({ id: 'AgentRegistryAuth' });
+
+export const ImageRefString = ImageParams.shape.ref;
+export const BuildQuery = z.object({
+  tag: ImageRefString,
+  dockerfile: z.string().min(1).max(255).default('Dockerfile'),
+});
+export const PushBody = z
+  .object({ source: ImageRefString, target: ImageRefString, auth: RegistryAuthBody.optional() })
+  .meta({ id: 'AgentImagePush' });
+export const Pushed = z.object({ target: z.string(), digest: z.string().nullable() });

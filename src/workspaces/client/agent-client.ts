@@ -32,6 +32,31 @@ export interface CreateContainerRequest {
   cpus?: number;
   memory_mb?: number;
   labels?: Record<string, string>;
+  /** Credentials to pull the image with, when the host lacks it and it names a registry host. */
+  registry_auth?: AgentRegistryAuth;
+}
+
+export interface AgentRegistryAuth {
+  username: string;
+  password: string;
+  server_address: string;
+}
+
+/** Splits a byte stream into text lines (UTF-8), the last one even without a newline. */
+async function* linesOf(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    rest += decoder.decode(chunk, { stream: true });
+    let newline = rest.indexOf('\n');
+    while (newline >= 0) {
+      yield rest.slice(0, newline);
+      rest = rest.slice(newline + 1);
+      newline = rest.indexOf('\n');
+    }
+  }
+  rest += decoder.decode();
+  if (rest !== '') yield rest;
 }
 
 export interface AgentClientOptions {
@@ -42,6 +67,8 @@ export interface AgentClientOptions {
   clock?: () => Date;
   /** Per-call timeout. */
   timeoutMs?: number;
+  /** How long an image build may stream (default 30 minutes). */
+  buildTimeoutMs?: number;
 }
 
 async function failure(response: Response): Promise<AgentCallError> {
@@ -66,6 +93,9 @@ export async function enrolAgent(url: string, token: string): Promise<{ key: str
   const body = (await response.json()) as { agent_key: string; enrolled_at: string };
   return { key: body.agent_key, enrolledAt: body.enrolled_at };
 }
+
+/** How long a build may run before Warden gives up on its stream. */
+const buildTimeoutOf = (options: AgentClientOptions) => options.buildTimeoutMs ?? 30 * 60_000;
 
 /** Warden's side of the agent API: every call signed with the agent's key. */
 export function agentClient(options: AgentClientOptions) {
@@ -122,6 +152,51 @@ export function agentClient(options: AgentClientOptions) {
         return undefined;
       }
       return expect<{ ref: string; id: string; tags: string[] }>(response, 200);
+    },
+    /**
+     * Builds an image on the agent from a tar context, tagged `tag`: each line of the build's output
+     * to `onLine` as it arrives; the image id, or an AgentCallError (422 for a failing build).
+     */
+    buildImage: async (
+      context: Uint8Array<ArrayBuffer>,
+      build: { tag: string; dockerfile: string },
+      onLine: (line: string) => void,
+    ): Promise<{ id: string }> => {
+      const target = `/v1/images/build?tag=${encodeURIComponent(build.tag)}&dockerfile=${encodeURIComponent(build.dockerfile)}`;
+      const headers = signatureHeaders(key, { method: 'POST', target, body: context }, clock());
+      const response = await fetch(new URL(target, options.url), {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/x-tar' },
+        body: context,
+        // A build takes its time: bounded by the build's own limit, not a call's.
+        signal: AbortSignal.timeout(buildTimeoutOf(options)),
+      });
+      if (response.status !== 200 || !response.body) throw await failure(response);
+      for await (const text of linesOf(response.body)) {
+        if (text.trim() === '') continue;
+        const line = JSON.parse(text) as { stream?: string; done?: { id: string }; error?: string };
+        if (line.stream !== undefined) onLine(line.stream);
+        else if (line.done) return line.done;
+        else if (line.error !== undefined) throw new AgentCallError(422, 'build-failed', line.error);
+      }
+      throw new AgentCallError(
+        502,
+        'build-interrupted',
+        'the agent ended the build stream without an outcome',
+      );
+    },
+    /** Tags `source` as `target` on the agent and pushes it with the credentials given. */
+    pushImage: async (request: { source: string; target: string; auth?: AgentRegistryAuth }) =>
+      expect<{ target: string; digest: string | null }>(await call('POST', '/v1/images/push', request), 200),
+    /** Removes the image tag from the agent's host; false when it was not there. */
+    removeImage: async (image: string) => {
+      const response = await call('DELETE', `/v1/images/${encodeURIComponent(image)}`);
+      if (response.status === 204) return true;
+      if (response.status === 404) {
+        await response.body?.cancel();
+        return false;
+      }
+      throw await failure(response);
     },
     inspect: async (name: string) => expect<AgentContainer>(await call('GET', ref(name)), 200),
     start: async (name: string) => expect<AgentContainer>(await call('POST', `${ref(name)}/start`), 200),

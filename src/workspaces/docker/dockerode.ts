@@ -5,6 +5,7 @@ import {
   type ContainerInfo,
   type ContainerSpec,
   type PortBinding,
+  type RegistryAuth,
 } from './port.ts';
 
 interface EngineFailure {
@@ -72,6 +73,68 @@ function demultiplex(buffer: Buffer): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
+/** One line of the Engine's JSON progress stream (build, push, pull). */
+interface ProgressLine {
+  stream?: string;
+  status?: string;
+  id?: string;
+  progress?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string; Digest?: string };
+}
+
+/**
+ * Follows one of the Engine's JSON progress streams to its end: every line to `onLine`, the `aux`
+ * objects to `onAux`; a line carrying an error fails it (`failed`, with the Engine's message).
+ */
+function follow(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  onLine: (line: string) => void,
+  onAux: (aux: NonNullable<ProgressLine['aux']>) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failure: string | undefined;
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null) => {
+        if (failure !== undefined) reject(new ContainerEngineError('failed', failure));
+        else if (error) reject(new ContainerEngineError('failed', error.message));
+        else resolve();
+      },
+      (line: ProgressLine) => {
+        if (line.error !== undefined || line.errorDetail?.message !== undefined) {
+          failure ??= line.errorDetail?.message ?? line.error ?? 'the engine reported an error';
+          onLine(`${failure}\n`);
+          return;
+        }
+        if (line.aux) onAux(line.aux);
+        if (line.stream !== undefined) onLine(line.stream);
+        else if (line.status !== undefined) {
+          // Push and pull progress bars repeat per chunk: only the status lines are worth keeping.
+          if (line.progress === undefined) onLine(`${line.id ? `${line.id}: ` : ''}${line.status}\n`);
+        }
+      },
+    );
+  });
+}
+
+/** A bare name (`busybox`) would be looked up on Docker Hub: only a ref naming a registry host is pulled. */
+export function namesRegistryHost(ref: string): boolean {
+  const slash = ref.indexOf('/');
+  if (slash < 0) return false;
+  const first = ref.slice(0, slash);
+  return first.includes('.') || first.includes(':') || first === 'localhost';
+}
+
+/** `host:5000/a/b:1` → [`host:5000/a/b`, `1`]: the tag is after the last colon past the last slash. */
+function splitRef(ref: string): [string, string] {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+}
+
 /** The Docker Engine through dockerode, on a Unix socket. */
 export function dockerEngine(options: { socketPath: string }): ContainerEngine {
   const docker = new Docker({ socketPath: options.socketPath });
@@ -82,7 +145,93 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
       return translate(error, `container "${ref}"`);
     }
   };
+  const pull = async (ref: string, auth: RegistryAuth | undefined) => {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await docker.pull(ref, auth ? { authconfig: auth } : {});
+    } catch (error) {
+      if (failureOf(error).statusCode === 404) {
+        throw new ContainerEngineError('image_not_found', `image "${ref}" not found in its registry`);
+      }
+      const failure = failureOf(error);
+      if (failure.statusCode !== undefined && failure.statusCode < 500) {
+        throw new ContainerEngineError('failed', `pulling "${ref}": ${failure.message ?? 'refused'}`);
+      }
+      return translate(error, `image "${ref}"`);
+    }
+    await follow(
+      docker,
+      stream,
+      () => {},
+      () => {},
+    );
+  };
   return {
+    pull,
+    async build(context, options, onLine) {
+      let stream: NodeJS.ReadableStream;
+      try {
+        stream = await docker.buildImage(context, {
+          t: options.tag,
+          dockerfile: options.dockerfile,
+          rm: true,
+          forcerm: true,
+        });
+      } catch (error) {
+        const failure = failureOf(error);
+        if (failure.statusCode !== undefined && failure.statusCode < 500) {
+          throw new ContainerEngineError('invalid', `the build was refused: ${failure.message ?? ''}`);
+        }
+        if (failure.statusCode === 500) {
+          // The Engine answers 500 to a context it cannot read (not a tar, no Dockerfile in it).
+          throw new ContainerEngineError('invalid', `the build was refused: ${failure.message ?? ''}`);
+        }
+        return translate(error, 'image build');
+      }
+      let id: string | undefined;
+      await follow(docker, stream, onLine, (aux) => {
+        if (aux.ID) id = aux.ID;
+      });
+      if (id === undefined) id = (await docker.getImage(options.tag).inspect()).Id;
+      return { id };
+    },
+    async push(source, target, auth, onLine) {
+      const [repo, tag] = splitRef(target);
+      try {
+        await docker.getImage(source).tag({ repo, tag });
+      } catch (error) {
+        if (failureOf(error).statusCode === 404) {
+          throw new ContainerEngineError('image_not_found', `image "${source}" not found on this host`);
+        }
+        return translate(error, `image "${source}"`);
+      }
+      let stream: NodeJS.ReadableStream;
+      try {
+        // The Engine refuses a push without X-Registry-Auth: an anonymous push sends an empty one.
+        stream = await docker.getImage(target).push({ authconfig: auth ?? ({} as RegistryAuth) });
+      } catch (error) {
+        const failure = failureOf(error);
+        if (failure.statusCode !== undefined && failure.statusCode < 500) {
+          throw new ContainerEngineError('failed', `the push was refused: ${failure.message ?? ''}`);
+        }
+        return translate(error, `image "${target}"`);
+      }
+      let digest: string | null = null;
+      await follow(docker, stream, onLine, (aux) => {
+        if (aux.Digest) digest = aux.Digest;
+      });
+      return { digest };
+    },
+    async removeImage(ref) {
+      try {
+        await docker.getImage(ref).remove({ noprune: false });
+      } catch (error) {
+        if (failureOf(error).statusCode === 404) {
+          throw new ContainerEngineError('image_not_found', `image "${ref}" not found on this host`);
+        }
+        translate(error, `image "${ref}"`);
+      }
+    },
     async ping() {
       try {
         await docker.ping();
@@ -114,10 +263,12 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
       try {
         await docker.getImage(spec.image).inspect();
       } catch (error) {
-        if (failureOf(error).statusCode === 404) {
+        if (failureOf(error).statusCode !== 404) translate(error, `image "${spec.image}"`);
+        // Not here: an image in a registry is pulled (with the tenant's credentials); any other is unknown.
+        if (!namesRegistryHost(spec.image)) {
           throw new ContainerEngineError('image_not_found', `image "${spec.image}" not found on this host`);
         }
-        translate(error, `image "${spec.image}"`);
+        await pull(spec.image, spec.registryAuth);
       }
       const exposed: Record<string, object> = {};
       const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};

@@ -20,6 +20,35 @@ export interface ContainerEngine {
   logs(ref: string, tail: number): Promise<string>;
   /** The image as this host holds it (Warden refuses a workspace whose image no agent has). */
   image(ref: string): Promise<{ id: string; tags: string[] }>;
+  /**
+   * Builds an image from a tar build context, tagged `tag`; each line of the build's output is handed
+   * to `onLine` as it comes. A refused context or a failing step is a `ContainerEngineError`
+   * (`invalid` before the build starts, `failed` once it runs).
+   */
+  build(
+    context: NodeJS.ReadableStream,
+    options: { tag: string; dockerfile: string },
+    onLine: (line: string) => void,
+  ): Promise<{ id: string }>;
+  /** Tags `source` as `target` and pushes `target` with the registry credentials given (if any). */
+  push(
+    source: string,
+    target: string,
+    auth: RegistryAuth | undefined,
+    onLine: (line: string) => void,
+  ): Promise<{ digest: string | null }>;
+  /** Pulls the image from its registry with the credentials given (if any). */
+  pull(ref: string, auth: RegistryAuth | undefined): Promise<void>;
+  /** Removes the image tag (`conflict` while a container uses it; `not_found` when absent). */
+  removeImage(ref: string): Promise<void>;
+}
+
+/** Credentials for one registry, as the engine sends them; never logged. */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+  /** The registry's host[:port]. */
+  serveraddress: string;
 }
 
 export interface ContainerSpec {
@@ -36,6 +65,8 @@ export interface ContainerSpec {
   labels: Record<string, string>;
   /** Host folders bound into the container (read-write). */
   mounts?: { source: string; target: string }[];
+  /** Credentials to pull the image with when the host does not hold it and it names a registry host. */
+  registryAuth?: RegistryAuth;
 }
 
 export interface PortBinding {
@@ -55,7 +86,15 @@ export interface ContainerInfo {
   createdAt: string;
 }
 
-export type ContainerEngineErrorCode = 'not_found' | 'image_not_found' | 'conflict' | 'unavailable';
+export type ContainerEngineErrorCode =
+  | 'not_found'
+  | 'image_not_found'
+  | 'conflict'
+  | 'unavailable'
+  /** The engine refused the request itself (a context that is not a tar, a bad Dockerfile path). */
+  | 'invalid'
+  /** A build or push ran and failed (a failing step, a registry refusing the credentials). */
+  | 'failed';
 
 /** A failure of the engine the agent can answer precisely (404, 409, 503); anything else is a bug. */
 export class ContainerEngineError extends Error {

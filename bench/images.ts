@@ -1,0 +1,139 @@
+/**
+ * `npm run bench:images` — build + push of one small image through Warden (`POST /v1/images/builds`,
+ * wait for `built`, `POST /v1/images/{id}/push`) against `docker build` + `docker push` run directly
+ * (dockerode, the Engine API the CLI uses) against the same dockerd and the same registry (Debian's
+ * docker-registry on loopback), in interleaved rounds with the same load: each round's context
+ * carries a file of its own, so both sides build and push one new layer (`build_push_vs_direct`,
+ * target ≤ 1.3). Warden runs in-process on PGlite with a real agent. Not a test: it prints figures;
+ * the last line is JSON.
+ */
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { testApp } from '../test/support/app.ts';
+import { freshPGlite } from '../test/support/databases.ts';
+import { importBaseImage, startDockerd } from '../test/support/docker.ts';
+import { rawTar } from '../test/support/raw-tar.ts';
+import { startRegistry } from '../test/support/registry.ts';
+import { startAgent } from '../test/workspaces/agent-support.ts';
+
+const ROUNDS = Number(process.env.BENCH_IMAGE_ROUNDS ?? 10);
+const TARGETS = { build_push_vs_direct: 1.3 };
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+};
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+const daemon = await startDockerd();
+const [base, registry, agent, t] = await Promise.all([
+  importBaseImage(daemon),
+  startRegistry(),
+  startAgent(daemon),
+  testApp(freshPGlite, { env: { WARDEN_REQUEST_TIMEOUT_MS: '120000' } }),
+]);
+const docker = new Docker({ socketPath: daemon.socket });
+const context = (side: string, i: number) =>
+  rawTar([
+    { path: 'Dockerfile', content: `FROM ${base}\nCOPY round.txt /www/round.txt\n` },
+    { path: 'round.txt', content: `${side} round ${i} ${crypto.randomUUID()}\n`.repeat(64) },
+  ]);
+const follow = (stream: NodeJS.ReadableStream) =>
+  new Promise<void>((resolve, reject) => {
+    let failure: string | undefined;
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null) => (error || failure ? reject(error ?? new Error(failure)) : resolve()),
+      (line: { error?: string }) => {
+        if (line.error) failure = line.error;
+      },
+    );
+  });
+
+try {
+  const admin = await t.user({ role: 'admin' });
+  const as = (path: string, init: RequestInit & { json?: unknown } = {}) =>
+    t.request(path, { token: admin.token, tenant: admin.tenantSlug, ...init });
+  const registered = await as('/v1/agents', {
+    json: {
+      name: 'bench',
+      url: agent.url,
+      enrolment_token: agent.token,
+      capacity: { cpus: 16, memory_mb: 65_536, workspaces: 100 },
+    },
+  });
+  if (registered.status !== 201) throw new Error(`agent registration answered ${registered.status}`);
+  const agentId = ((await registered.json()) as { id: string }).id;
+  const set = await as('/v1/images/registry', { method: 'PUT', json: { url: registry.url } });
+  if (set.status !== 200) throw new Error(`PUT /v1/images/registry answered ${set.status}`);
+
+  const viaWarden = async (i: number) => {
+    const started = performance.now();
+    const answer = await as(`/v1/images/builds?agent_id=${agentId}&name=bench/warden&tag=r${i}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-tar' },
+      body: context('warden', i) as BodyInit,
+    });
+    if (answer.status !== 202) throw new Error(`POST /v1/images/builds answered ${answer.status}`);
+    const { id } = (await answer.json()) as { id: string };
+    for (;;) {
+      const { status, reason } = (await (await as(`/v1/images/${id}`)).json()) as {
+        status: string;
+        reason: string | null;
+      };
+      if (status === 'built') break;
+      if (status === 'failed') throw new Error(`the build failed: ${reason}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const pushed = await as(`/v1/images/${id}/push`, { method: 'POST' });
+    if (pushed.status !== 200) throw new Error(`push answered ${pushed.status}: ${await pushed.text()}`);
+    return performance.now() - started;
+  };
+  const direct = async (i: number) => {
+    const started = performance.now();
+    const tag = `${registry.host}/bench/direct:r${i}`;
+    await follow(
+      await docker.buildImage(Readable.from([Buffer.from(context('direct', i))]), { t: tag, rm: true }),
+    );
+    // As the CLI does for an anonymous push: an empty X-Registry-Auth.
+    await follow(await docker.getImage(tag).push({ authconfig: {} as never }));
+    return performance.now() - started;
+  };
+
+  log(`warm-up, then ${ROUNDS} interleaved rounds (warden, direct / direct, warden)`);
+  await viaWarden(0);
+  await direct(0);
+  const warden: number[] = [];
+  const plain: number[] = [];
+  for (let i = 1; i <= ROUNDS; i++) {
+    // Alternate who goes first, so neither always meets a warmer or a busier daemon.
+    if (i % 2 === 1) {
+      warden.push(await viaWarden(i));
+      plain.push(await direct(i));
+    } else {
+      plain.push(await direct(i));
+      warden.push(await viaWarden(i));
+    }
+  }
+  const ratio = percentile(warden, 50) / percentile(plain, 50);
+  const result = {
+    rounds: ROUNDS,
+    warden_p50_ms: round(percentile(warden, 50)),
+    warden_p95_ms: round(percentile(warden, 95)),
+    direct_p50_ms: round(percentile(plain, 50)),
+    direct_p95_ms: round(percentile(plain, 95)),
+    build_push_vs_direct: round(ratio, 3),
+    met: { build_push_vs_direct: ratio <= TARGETS.build_push_vs_direct },
+    targets: TARGETS,
+  };
+  log(
+    `build + push p50/p95: warden ${result.warden_p50_ms}/${result.warden_p95_ms} ms, direct ${result.direct_p50_ms}/${result.direct_p95_ms} ms → build_push_vs_direct ${result.build_push_vs_direct} (target ≤ ${TARGETS.build_push_vs_direct}: ${result.met.build_push_vs_direct ? 'met' : 'missed'})`,
+  );
+  log(JSON.stringify(result));
+} finally {
+  await agent.dispose();
+  await registry.stop();
+  await daemon.stop();
+  await t.dispose();
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { type ImagesCommand, type ImagesState, imagesDecider } from '../../src/commands/workspaces/index.ts';
+import { looksLikeTar } from '../../src/http/workspaces/image-catalog.ts';
+import { rawTar } from '../support/raw-tar.ts';
+
+const tenantId = '00000000-0000-4000-8000-000000000001';
+const imageId = '00000000-0000-4000-8000-000000000002';
+const agentId = '00000000-0000-4000-8000-000000000003';
+const at = '2026-01-01T00:00:00.000Z';
+
+const run = (state: ImagesState, command: ImagesCommand) => {
+  const events = imagesDecider.decide(command, state);
+  return events.reduce(imagesDecider.evolve, state);
+};
+const requested = run(imagesDecider.initialState(), {
+  type: 'RequestImageBuild',
+  tenantId,
+  imageId,
+  agentId,
+  name: 'team/app',
+  tag: '1',
+  dockerfile: 'Dockerfile',
+  contextBytes: 1024,
+  by: 'u1',
+  at,
+});
+
+describe('image catalog decider', () => {
+  it('pushes only a built image, and refuses deleting one a workspace uses, naming it', () => {
+    expect(requested.images[imageId]?.status).toBe('building');
+    const push = {
+      type: 'RecordImagePushed',
+      tenantId,
+      imageId,
+      ref: 'r.example/team/app:1',
+      digest: null,
+      by: 'u1',
+      at,
+    } as const;
+    expect(() => run(requested, push)).toThrow(/building/);
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'sha256:abc', at });
+    const pushed = run(built, push);
+    expect(pushed.images[imageId]?.pushes.map((p) => p.ref)).toEqual(['r.example/team/app:1']);
+    const del = { type: 'DeleteImage', tenantId, imageId, by: 'u1', at } as const;
+    expect(() => run(pushed, { ...del, usedBy: ['ws-1'] })).toThrow(/ws-1/);
+    expect(run(pushed, { ...del, usedBy: [] }).images[imageId]?.status).toBe('deleted');
+  });
+
+  it('records a failure once; a late success after it changes nothing', () => {
+    const failed = run(requested, {
+      type: 'RecordImageBuildFailed',
+      tenantId,
+      imageId,
+      reason: 'exit 3',
+      at,
+    });
+    expect(failed.images[imageId]).toMatchObject({ status: 'failed', reason: 'exit 3' });
+    expect(
+      imagesDecider.decide({ type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at }, failed),
+    ).toEqual([]);
+  });
+
+  it('tells a tar from other bytes', () => {
+    expect(looksLikeTar(rawTar([{ path: 'Dockerfile', content: 'FROM scratch\n' }]))).toBe(true);
+    expect(looksLikeTar(new TextEncoder().encode('FROM scratch\n'.repeat(100)))).toBe(false);
+    expect(looksLikeTar(new Uint8Array(0))).toBe(false);
+  });
+});
