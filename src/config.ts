@@ -290,7 +290,7 @@ export const configSchema = z.object({
   WARDEN_UPLOAD_EXPIRY_MS: int(0, 2_592_000_000)
     .default(86_400_000)
     .describe(
-      'An unfinished upload with no progress (no byte reaching the agent) for this long expires: recorded, its partial file deleted, HEAD/PATCH answer 410 (0: never)',
+      'An unfinished upload with no progress (no byte reaching the agent) for this long (default 24 h) expires: recorded, its partial file deleted, HEAD/PATCH answer 410, announced in `Upload-Expires` (0: never)',
     ),
   WARDEN_TRAFFIC_INGEST_MS: int(100, 3_600_000)
     .default(10_000)

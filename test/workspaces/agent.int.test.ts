@@ -173,6 +173,8 @@ describe('warden agent: a real agent process driving a real dockerd', () => {
       '/v1/containers/{ref}/stop',
       '/v1/enrol',
       '/v1/health',
+      '/v1/images/build',
+      '/v1/images/push',
       '/v1/images/{ref}',
       '/v1/store/uploads',
       '/v1/store/uploads/{id}',
