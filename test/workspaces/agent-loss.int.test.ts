@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { summarize } from '../../src/audit/index.ts';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
-import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
-import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { AgentMonitor, agentClient, agentKeys } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 
 interface WorkspaceBody {
   id: string;
@@ -31,15 +29,7 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
     const [first, second] = daemons as [Dockerd, Dockerd];
     [image] = await Promise.all([importBaseImage(first), importBaseImage(second)]);
     [t, ...agents] = await Promise.all([testApp(freshPGlite), startAgent(first), startAgent(second)]);
-    worker = await startWorkers({
-      database: t.database,
-      store: t.store,
-      storeIn: transactionBindingFor(t.database, t.store),
-      processes: [workspaceProvisioning],
-      personalData: t.personalData,
-      sealer: t.identity.sealer,
-      partitions: 2,
-    });
+    worker = await provisioningWorkers(t);
     admin = await t.user({ role: 'admin' });
     let position = '0';
     for (const [i, agent] of agents.entries()) {

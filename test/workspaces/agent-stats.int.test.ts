@@ -1,10 +1,8 @@
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { createLogger } from '../../src/logger.ts';
-import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
-import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { agentKeys, agentStatsSamples } from '../../src/workspaces/index.ts';
 import { startWorkspaceBackground, type WorkspaceBackground } from '../../src/workspaces-stack.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
@@ -17,7 +15,7 @@ import {
   type Send,
   sender,
 } from '../tenancy/authorization.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 import { type BlackholeAgent, startBlackholeAgent } from './blackhole-agent.ts';
 
 const TIMEOUT_MS = 300;
@@ -142,15 +140,7 @@ describe('agent statistics: asked in parallel, bounded per agent, cached, and a 
   });
 
   it('counts a running workspace on the agent that runs it', async () => {
-    worker = await startWorkers({
-      database: t.database,
-      store: t.store,
-      storeIn: transactionBindingFor(t.database, t.store),
-      processes: [workspaceProvisioning],
-      personalData: t.personalData,
-      sealer: t.identity.sealer,
-      partitions: 1,
-    });
+    worker = await provisioningWorkers(t, 1);
     const member = await t.user({ tenant: tenant.slug, role: 'member' });
     const requested = await t.request('/v1/workspaces', {
       token: admin.token,

@@ -1,4 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
+import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
+import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import type { TestApp } from '../support/app.ts';
 import { freePort, runWarden, until } from '../support/cli.ts';
 import type { Dockerd } from '../support/docker.ts';
 
@@ -74,4 +78,20 @@ export async function startAgent(daemon: Dockerd, env: Record<string, string> = 
     },
     err: () => running.err(),
   };
+}
+
+/**
+ * The provisioning saga on a test app's database, as `warden worker` runs it: appends join the
+ * handling transaction and the agents' sealed keys open with the app's sealer.
+ */
+export function provisioningWorkers(t: TestApp, partitions = 2): Promise<Worker> {
+  return startWorkers({
+    database: t.database,
+    store: t.store,
+    storeIn: transactionBindingFor(t.database, t.store),
+    processes: [workspaceProvisioning],
+    personalData: t.personalData,
+    sealer: t.identity.sealer,
+    partitions,
+  });
 }

@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
-import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
-import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { agentClient, agentKeys } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { rawTar } from '../support/raw-tar.ts';
 import { startRegistry } from '../support/registry.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 
 interface ImageBody {
   id: string;
@@ -50,15 +48,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     agents.push(await startAgent(second));
     [t, registry] = await Promise.all([testApp(freshPGlite), startRegistry({ user: 'warden', password })]);
     http = await t.listening();
-    worker = await startWorkers({
-      database: t.database,
-      store: t.store,
-      storeIn: transactionBindingFor(t.database, t.store),
-      processes: [workspaceProvisioning],
-      personalData: t.personalData,
-      sealer: t.identity.sealer,
-      partitions: 2,
-    });
+    worker = await provisioningWorkers(t);
     admin = await t.user({ role: 'admin' });
     operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
     member = await t.user({ tenant: admin.tenantSlug, role: 'member' });

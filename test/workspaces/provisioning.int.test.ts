@@ -2,16 +2,14 @@ import Docker from 'dockerode';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { summarize } from '../../src/audit/index.ts';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { open, seal } from '../../src/identity/index.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
-import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
-import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { agentClient, agentKeys, Reconciler } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 
 interface WorkspaceBody {
   id: string;
@@ -40,15 +38,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
       startAgent(daemon),
       importBaseImage(daemon),
     ]);
-    worker = await startWorkers({
-      database: t.database,
-      store: t.store,
-      storeIn: transactionBindingFor(t.database, t.store),
-      processes: [workspaceProvisioning],
-      personalData: t.personalData,
-      sealer: t.identity.sealer,
-      partitions: 2,
-    });
+    worker = await provisioningWorkers(t);
     slug = (await t.tenant(undefined, 'free')).slug;
     admin = await t.user({ tenant: slug, role: 'admin' });
     // Warden enrols the agent; the test then reads the agent's key from Warden's table to look too.

@@ -4,14 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { changeWorkspace } from '../../src/commands/workspaces/index.ts';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
-import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
-import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { NginxConfigError, NginxRouter } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 
 // Long enough that exact names would overflow nginx's default server-name hash buckets.
 const domain = 'workspaces.example.com';
@@ -67,15 +65,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
       importBaseImage(daemon),
       startNginx(),
     ]);
-    worker = await startWorkers({
-      database: t.database,
-      store: t.store,
-      storeIn: transactionBindingFor(t.database, t.store),
-      processes: [workspaceProvisioning],
-      personalData: t.personalData,
-      sealer: t.identity.sealer,
-      partitions: 2,
-    });
+    worker = await provisioningWorkers(t);
     router = new NginxRouter({
       db: t.database.db as never,
       target: { routesFile: nginx.routes, command: nginx.command },

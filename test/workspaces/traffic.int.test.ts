@@ -5,16 +5,14 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
 import { createLogger } from '../../src/logger.ts';
-import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
-import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { agentKeys, NginxRouter, TrafficTailer } from '../../src/workspaces/index.ts';
 import { startWorkspaceBackground } from '../../src/workspaces-stack.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 
 const domain = 'workspaces.example.com';
 
@@ -66,15 +64,7 @@ describe('workspace traffic: nginx’s JSON access log, read incrementally, per 
     logDir = mkdtempSync('/tmp/wtl-');
     chmodSync(logDir, 0o777);
     log = join(logDir, 'workspaces-access.log');
-    worker = await startWorkers({
-      database: t.database,
-      store: t.store,
-      storeIn: transactionBindingFor(t.database, t.store),
-      processes: [workspaceProvisioning],
-      personalData: t.personalData,
-      sealer: t.identity.sealer,
-      partitions: 1,
-    });
+    worker = await provisioningWorkers(t, 1);
     const quiet = { info: () => {}, warn: () => {}, error: () => {} };
     router = new NginxRouter({
       db: t.database.db as Kysely<unknown>,

@@ -5,14 +5,12 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
-import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
-import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
 import { agentKeys, uploadExpiry } from '../../src/workspaces/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -38,15 +36,7 @@ describe('uploads into a workspace’s data folder, and the expiry of abandoned 
       startAgent(daemon),
       importBaseImage(daemon),
     ]);
-    worker = await startWorkers({
-      database: t.database,
-      store: t.store,
-      storeIn: transactionBindingFor(t.database, t.store),
-      processes: [workspaceProvisioning],
-      personalData: t.personalData,
-      sealer: t.identity.sealer,
-      partitions: 2,
-    });
+    worker = await provisioningWorkers(t);
     server = await t.listening();
     const tenant = await t.tenant(undefined, 'basic');
     slug = tenant.slug;
