@@ -374,7 +374,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
           },
         ]);
       }
-      return problemResponse(c, 502, 'agent-unavailable', `the agent did not open the upload`);
+      return problemResponse(c, 503, 'agent-unavailable', `the agent did not open the upload`);
     }
     try {
       await startUpload(
