@@ -5,13 +5,13 @@
  *     second, both at the configured (OWASP) parameters and the same concurrency;
  *   - authed_vs_health: authenticated `GET /v1/me` per second vs unauthenticated `GET /health`.
  * The server runs in its own process so the client's work is not the server's. Not a test: it prints
- * figures; the last line is one JSON object.
+ * figures; the last line is one JSON object. Shorter runs: BENCH_AUTH_ROUNDS, BENCH_AUTH_WINDOW_MS;
+ * BENCH_AUTH_PROFILE=<dir> writes the server's CPU profile there.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import os from 'node:os';
-import { join } from 'node:path';
 import { verify } from '@node-rs/argon2';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
@@ -20,9 +20,10 @@ import { pairedRatio, rounds, runConcurrent, type Step, summarize } from './supp
 import { printTable, round } from './support/report.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
-const ROUNDS = 5;
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const ROUNDS = env('BENCH_AUTH_ROUNDS', 5);
 const WARMUP_MS = 500;
-const WINDOW_MS = 3000;
+const WINDOW_MS = env('BENCH_AUTH_WINDOW_MS', 3000);
 /** Logins in flight on both sides: four per core, so a login's database waits overlap other logins' hashing, as on a busy server. */
 const LOGIN_CONCURRENCY = 4 * os.availableParallelism();
 const READ_CONCURRENCY = 16;
@@ -40,7 +41,10 @@ async function main() {
   const serverUrl = new URL(url);
   serverUrl.pathname = `/${name}`;
   const port = await freePort();
-  const server = spawn(join(process.cwd(), 'node_modules', '.bin', 'tsx'), ['src/main.ts', 'serve'], {
+  const profile = process.env.BENCH_AUTH_PROFILE;
+  // node itself with tsx as a loader (not the tsx wrapper), so a CPU profile is the server's.
+  const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts', 'serve'], {
     env: {
       ...process.env,
       DATABASE_URL: serverUrl.toString(),

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { sha256Hex } from '../crypto/digest.ts';
 import type { Tables } from '../db/tables.ts';
 
@@ -82,16 +82,22 @@ export function loginThrottle(
   const limitOf = (kind: 'account' | 'address') =>
     kind === 'account' ? config.maxAttemptsPerAccount : config.maxAttemptsPerAddress;
 
-  async function take(key: string, limit: number, now: Date): Promise<ThrottleDecision> {
+  /**
+   * Takes one attempt of `key` (an upsert; none when `onlyIf` is given and yields no row). The WHERE of
+   * ON CONFLICT DO UPDATE is evaluated on the row's latest version under its row lock, so concurrent
+   * attempts queue on the row and each sees the count the previous one left. No failure yet means no
+   * backoff: the wait starts at -infinity, not at this attempt's clock reading, or a concurrent
+   * attempt that read the clock a moment earlier would be refused.
+   */
+  function takeOne(key: string, limit: number, now: Date, onlyIf?: RawBuilder<unknown>) {
     const at = now.toISOString();
     const expired = new Date(now.getTime() - windowMs).toISOString();
-    // The WHERE of ON CONFLICT DO UPDATE is evaluated on the row's latest version under its row lock,
-    // so concurrent attempts queue on the row and each sees the count the previous one left.
-    // No failure yet means no backoff: the wait starts at -infinity, not at this attempt's clock
-    // reading, or a concurrent attempt that read the clock a moment earlier would be refused.
-    const taken = await sql<{ attempts: number }>`
+    const source = onlyIf
+      ? sql`select ${key}, ${at}::timestamptz, 1, 0, '-infinity'::timestamptz where exists (${onlyIf})`
+      : sql`values (${key}, ${at}::timestamptz, 1, 0, '-infinity'::timestamptz)`;
+    return sql`
       insert into warden_login_throttle as t (key, window_start, attempts, failures, next_allowed_at)
-      values (${key}, ${at}::timestamptz, 1, 0, '-infinity'::timestamptz)
+      ${source}
       on conflict (key) do update set
         attempts = case when t.window_start <= ${expired}::timestamptz then 1 else t.attempts + 1 end,
         failures = case when t.window_start <= ${expired}::timestamptz then 0 else t.failures end,
@@ -101,8 +107,11 @@ export function loginThrottle(
                             else t.window_start end
       where t.window_start <= ${expired}::timestamptz
          or (t.attempts < ${limit} and t.next_allowed_at <= ${at}::timestamptz)
-      returning attempts`.execute(db);
-    if (taken.rows.length > 0) return { allowed: true };
+      returning attempts`;
+  }
+
+  /** The wait before `key` may try again, read from its row after a refused attempt. */
+  async function refusal(key: string, limit: number, now: Date): Promise<ThrottleDecision> {
     const row = await sql<{ window_start: Date | string; attempts: number; next_allowed_at: Date | string }>`
       select window_start, attempts, next_allowed_at from warden_login_throttle where key = ${key}`.execute(
       db,
@@ -119,11 +128,24 @@ export function loginThrottle(
   return {
     async checkLogin(key) {
       const now = clock();
-      // The account first: a locked account does not spend its address's attempts.
-      for (const row of await rowKeys(key)) {
-        const decision = await take(row.key, limitOf(row.limit), now);
-        if (!decision.allowed) return decision;
-      }
+      const [account, address] = await rowKeys(key);
+      if (!account) return { allowed: true };
+      const accountLimit = limitOf(account.limit);
+      // One statement, one commit: the account first, and the address only when the account took its
+      // attempt (a locked account does not spend its address's attempts).
+      const taken = address
+        ? await sql<{ account: boolean; address: boolean }>`
+            with account as (${takeOne(account.key, accountLimit, now)}),
+                 address as (${takeOne(address.key, limitOf(address.limit), now, sql`select 1 from account`)})
+            select exists (select 1 from account) as account, exists (select 1 from address) as address`.execute(
+            db,
+          )
+        : await sql<{ account: boolean; address: boolean }>`
+            with account as (${takeOne(account.key, accountLimit, now)})
+            select exists (select 1 from account) as account, true as address`.execute(db);
+      const row = taken.rows[0];
+      if (!row?.account) return refusal(account.key, accountLimit, now);
+      if (address && !row.address) return refusal(address.key, limitOf(address.limit), now);
       return { allowed: true };
     },
 
@@ -156,12 +178,16 @@ export function loginThrottle(
 
     async recordSuccess(key) {
       const [account, address] = await rowKeys(key);
-      if (account) await sql`delete from warden_login_throttle where key = ${account.key}`.execute(db);
-      // Successes must not lock out many users behind one address (NAT), yet must not reset it either.
+      if (!account) return;
+      // One statement, one commit. Successes must not lock out many users behind one address (NAT),
+      // yet must not reset it either: the address gets this attempt back.
       if (address) {
         await sql`
+          with cleared as (delete from warden_login_throttle where key = ${account.key})
           update warden_login_throttle set attempts = greatest(attempts - 1, 0)
           where key = ${address.key}`.execute(db);
+      } else {
+        await sql`delete from warden_login_throttle where key = ${account.key}`.execute(db);
       }
     },
 

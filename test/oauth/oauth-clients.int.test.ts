@@ -208,6 +208,8 @@ describe.each(databaseKinds)('OAuth clients, client authentication and DPoP ($na
         { client_id: client.client_id, client_secret: secret },
         { grant_type: 'client_credentials' },
       );
+    // The client is read (and cached) before its secret changes: the cache must not keep the old one.
+    expect((await cc(client.client_secret)).status).toBe(200);
     const second = await rotate();
     expect(second.client_secret).not.toBe(client.client_secret);
     const refused = await cc(client.client_secret);
@@ -228,6 +230,12 @@ describe.each(databaseKinds)('OAuth clients, client authentication and DPoP ($na
     const cc = (await (
       await o.post('/oauth/token', client, { grant_type: 'client_credentials' })
     ).json()) as LooseJson;
+    // Another client of the tenant introspects: its answer comes from the signature, the in-memory
+    // revocations and the (cached) client, so the deletion must reach it at once in this process.
+    const other = await o.confidential();
+    const introspected = async (token: unknown) =>
+      (await (await o.post('/oauth/introspect', other, { token: String(token) })).json()) as LooseJson;
+    expect(await introspected(cc.access_token)).toMatchObject({ active: true, client_id: client.client_id });
     const del = await t.request(`/t/${o.tenant.slug}/v1/oauth/clients/${client.client_id}`, {
       token: o.owner.token,
       method: 'DELETE',
@@ -235,6 +243,9 @@ describe.each(databaseKinds)('OAuth clients, client authentication and DPoP ($na
     expect(del.status).toBe(204);
     for (const token of [tokens.access_token, cc.access_token]) {
       expect((await t.request(`/t/${o.tenant.slug}/v1/packages`, { token })).status).toBe(401);
+    }
+    for (const token of [tokens.access_token, cc.access_token]) {
+      expect(await introspected(token)).toEqual({ active: false });
     }
     expect((await o.post('/oauth/token', client, { grant_type: 'client_credentials' })).status).toBe(401);
     const authorize = await o.call(

@@ -123,6 +123,35 @@ for (const kind of databaseKinds) {
       expect(results.slice(config.maxAttemptsPerAddress).every((a) => !a)).toBe(true);
     });
 
+    it('spends no attempt of the address on an account that is refused, and answers the address wait when the address is', async () => {
+      const address = `203.0.113.${Math.floor(Math.random() * 250)}-${randomUUID()}`;
+      const locked = { ...account(), address };
+      for (let i = 0; i < config.maxAttemptsPerAccount; i++) {
+        expect((await throttle.checkLogin(locked)).allowed).toBe(true);
+      }
+      // Refused for the account (its limit is spent): the address keeps all of its attempts.
+      for (let i = 0; i < 3; i++) expect((await throttle.checkLogin(locked)).allowed).toBe(false);
+      const others = config.maxAttemptsPerAddress - config.maxAttemptsPerAccount;
+      for (let i = 0; i < others; i++) {
+        expect((await throttle.checkLogin({ ...account(), address })).allowed).toBe(true);
+      }
+      // Now the address is spent: a fresh account behind it is refused until the window ends.
+      const refused = await throttle.checkLogin({ ...account(), address });
+      expect(refused).toEqual({ allowed: false, retryAfterSeconds: config.windowSeconds });
+    });
+
+    it('gives the address its attempt back and clears the account after a good password, in one step', async () => {
+      const address = `192.0.2.${Math.floor(Math.random() * 250)}-${randomUUID()}`;
+      const key = { ...account(), address };
+      for (let i = 0; i < config.maxAttemptsPerAddress; i++) {
+        expect((await throttle.checkLogin(key)).allowed).toBe(true);
+        await throttle.recordSuccess(key);
+      }
+      // Every success handed its attempt back: the address is not spent, nor is the account.
+      expect((await throttle.checkLogin({ ...account(), address })).allowed).toBe(true);
+      expect((await throttle.checkLogin(key)).allowed).toBe(true);
+    });
+
     it('answers 429 with Retry-After over HTTP once a login route has let the limit through', async () => {
       // The shape the login route takes: check before verifying, record after; every password is wrong here.
       const app = new Hono();
