@@ -6,6 +6,10 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Files share their worker's module cache instead of each importing the app afresh (the imports
+    // were 389 s of a 1,419 s run, 27 s without isolation). Test files own what they start: each
+    // disposes its app, servers and processes in afterAll, so nothing leaks into the next file.
+    isolate: false,
     projects: [
       {
         extends: true,
