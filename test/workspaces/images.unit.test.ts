@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ImagesCommand, type ImagesState, imagesDecider } from '../../src/commands/workspaces/index.ts';
-import { looksLikeTar } from '../../src/http/workspaces/image-catalog.ts';
+import { looksLikeTar } from '../../src/workspaces/index.ts';
 import { rawTar } from '../support/raw-tar.ts';
 
 const tenantId = '00000000-0000-4000-8000-000000000001';
