@@ -173,9 +173,12 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
       if (command.usedBy.length > 0) {
         throw conflict(`the image is used by the workspace(s) ${command.usedBy.join(', ')}`);
       }
-      const { type: _, usedBy: __, ...data } = command;
+      const { type: _, usedBy: __, registryDetail, ...data } = command;
       return [
-        { type: 'ImageDeleted', data: { ...data, registryDetail: data.registryDetail?.slice(0, 1000) } },
+        {
+          type: 'ImageDeleted',
+          data: { ...data, ...(registryDetail ? { registryDetail: registryDetail.slice(0, 1000) } : {}) },
+        },
       ];
     }
   }
