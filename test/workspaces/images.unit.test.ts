@@ -67,7 +67,7 @@ describe('image catalog decider', () => {
     ).toEqual([]);
     const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });
     expect(() => run(built, cancel)).toThrow(/built/);
-    const del = { type: 'DeleteImage', tenantId, imageId, usedBy: [], by: 'u1', at } as const;
+    const del: ImagesCommand = { type: 'DeleteImage', tenantId, imageId, usedBy: [], by: 'u1', at };
     expect(() => run(requested, del)).toThrow(/building/);
     expect(run(cancelled, del).images[imageId]?.status).toBe('deleted');
   });
