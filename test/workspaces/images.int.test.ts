@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -8,7 +9,7 @@ import type { Worker } from '../../src/processes/runtime/index.ts';
 import { type ImageBuildJobs, startImageBuildJobs } from '../../src/processes/workspaces/index.ts';
 import { agentClient, agentKeys, deleteFromRegistry } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { freshPGlite } from '../support/databases.ts';
+import { databaseUrl, freshPGlite, freshPostgres } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { rawTar } from '../support/raw-tar.ts';
 import { startRegistry } from '../support/registry.ts';
@@ -48,6 +49,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let worker: Worker;
   let imageJobs: ImageBuildJobs | undefined;
+  let schema = '';
   const startImageJobs = () =>
     startImageBuildJobs({
       database: t.database,
@@ -73,8 +75,16 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     // the helper's minute.
     agents = [await startAgent(first)];
     agents.push(await startAgent(second));
+    // On PostgreSQL (DATABASE_URL) a worker process can share the database: the SIGKILL case needs it.
+    const fresh = databaseUrl
+      ? async () => {
+          const made = await freshPostgres();
+          schema = (made.database as unknown as { schema: string }).schema;
+          return made;
+        }
+      : freshPGlite;
     [t, registry] = await Promise.all([
-      testApp(freshPGlite, { env: { WARDEN_IMAGE_CONTEXT_MAX_BYTES: String(CONTEXT_CAP) } }),
+      testApp(fresh, { env: { WARDEN_IMAGE_CONTEXT_MAX_BYTES: String(CONTEXT_CAP) } }),
       startRegistry({ user: 'warden', password }),
     ]);
     http = await t.listening();
@@ -382,6 +392,75 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     // Neither job left its staged context behind.
     await expect.poll(() => stagedContexts(first()), { timeout: 15_000 }).toEqual([]);
   }, 240_000);
+
+  it.runIf(databaseUrl)(
+    'a worker SIGKILLed mid-build: once its lease lapses another worker records the build failed (interrupted), the agent stops the engine’s build',
+    async () => {
+      await imageJobs?.stop(1000);
+      imageJobs = undefined;
+      const child: ChildProcess = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'image-worker.ts')],
+        {
+          env: {
+            ...process.env,
+            DATABASE_URL: databaseUrl,
+            WARDEN_TEST_SCHEMA: schema,
+            WORKER_ID: 'doomed-worker',
+            WARDEN_KEY_ENCRYPTION_KEY: t.keyEncryptionKeyText,
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout?.on('data', (chunk: Buffer) => {
+            if (chunk.toString().includes('started')) resolve();
+          });
+          child.once('exit', (code) => reject(new Error(`the image worker exited (${code})`)));
+        });
+        const answer = await build(
+          operator,
+          `agent_id=${agentIds[0]}&name=team/doomed`,
+          dockerfileTar(`FROM ${base}\nRUN echo doomed-sleeping && sleep 30\n`),
+        );
+        expect(answer.status).toBe(202);
+        const { id, local_ref } = (await answer.json()) as ImageBody;
+        await expect
+          .poll(async () => await (await as(operator, `/v1/images/${id}/log`)).text(), { timeout: 60_000 })
+          .toContain('doomed-sleeping');
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+        // The agent saw its client go: the step's container goes long before the sleep ends.
+        const docker = new Docker({ socketPath: (daemons[0] as Dockerd).socket });
+        await expect
+          .poll(
+            async () =>
+              (await docker.listContainers({ all: true })).filter((c) => c.Command.includes('sleep 30'))
+                .length,
+            { timeout: 15_000, interval: 250 },
+          )
+          .toBe(0);
+        expect((await read(id)).status).toBe('building');
+        imageJobs = startImageJobs();
+        await expect.poll(async () => (await read(id)).status, { timeout: 30_000 }).toBe('failed');
+        expect((await read(id)).reason).toMatch(/interrupted.*doomed-worker/);
+        expect(await streamText(id)).toMatch(/event: status\ndata: .*failed/);
+        const keys = agentKeys(t.database.db as never, t.identity.sealer);
+        const agent = agentClient({ url: first().url, key: (await keys.get(agentIds[0] ?? '')) ?? '' });
+        expect(await agent.image(local_ref)).toBeUndefined();
+        const started = (await imagesStream()).filter(
+          (e) => e.type === 'ImageBuildStarted' && (e.data as { imageId: string }).imageId === id,
+        );
+        expect(started).toHaveLength(1);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        imageJobs ??= startImageJobs();
+      }
+    },
+    240_000,
+  );
 
   it('pushes to the registry with the sealed credentials (the registry lists the tag)', async () => {
     const pushed = await as(operator, `/v1/images/${built.id}/push`, { method: 'POST' });
