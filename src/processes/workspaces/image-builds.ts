@@ -161,9 +161,16 @@ export async function runImageBuild(
   const dropContext = async () => {
     if (client && image.contextId) await client.removeContext(image.contextId).catch(() => false);
   };
-  // Cancelled while queued (its final frame was written then), or already over.
-  if (image.status !== 'building') return dropContext();
   const output = outputWriter(deps.db, image.imageId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
+  if (image.status !== 'building') {
+    // Cancelled after a worker started it that then died before seeing the cancel: nobody wrote the
+    // final frame yet (cancelled while queued, the cancel wrote it; otherwise it is already over).
+    if (image.status === 'cancelled' && image.startedBy !== undefined) {
+      await output.status('cancelled');
+      await output.close().catch(() => undefined);
+    }
+    return dropContext();
+  }
   const fail = async (reason: string, status = 'failed') => {
     const failed = await recordImageBuildFailed(
       deps.store,
