@@ -549,6 +549,30 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     }
   }, 240_000);
 
+  it('records a refused push with the registry’s reason and keeps its log (502 image-push-failed)', async () => {
+    const set = (secret: string) =>
+      as(admin, '/v1/images/registry', {
+        method: 'PUT',
+        json: { url: registry.url, username: 'warden', password: secret },
+      });
+    expect((await set(`wrong-${crypto.randomUUID()}`)).status).toBe(200);
+    try {
+      const refused = await as(operator, `/v1/images/${built.id}/push`, { method: 'POST' });
+      expect(refused.status).toBe(502);
+      expect(refused.headers.get('content-type')).toContain('application/problem+json');
+      const image = await read(built.id);
+      const failure = image.push_failures[image.push_failures.length - 1];
+      expect(failure?.reason).toBeTruthy();
+      const log = await as(operator, failure?.log ?? '');
+      expect(log.status).toBe(200);
+      expect(await log.text()).toContain(failure?.reason ?? '-');
+      const stranger = await t.user({ role: 'admin' });
+      expect((await as(stranger, failure?.log ?? '')).status).toBe(404);
+    } finally {
+      expect((await set(password)).status).toBe(200);
+    }
+  }, 240_000);
+
   it('never writes the registry password to the log or the events', async () => {
     expect(t.lines.join('\n')).not.toContain(password);
     const all = await imagesStream();
