@@ -11,6 +11,7 @@ import {
 } from '../../commands/workspaces/index.ts';
 import type { Database } from '../../db/database.ts';
 import type { EventStore } from '../../eventstore/port.ts';
+import { loadingCache } from '../../runtime/cache.ts';
 import { outputWriter, type ToolOutputTables } from '../../tools/index.ts';
 import { type AgentKeys, agentClient } from '../../workspaces/index.ts';
 import {
@@ -85,11 +86,24 @@ export function startImageBuildJobs(options: {
   cancelPollMs?: number;
 }): ImageBuildJobs {
   const db = options.database.db;
+  const clock = options.clock ?? (() => new Date());
+  // Opening a sealed key costs a query and a decryption on every build (~0.1 s measured on a busy
+  // host): kept a while. A key re-enrolled meanwhile fails the builds of that while (401), reported.
+  const opened = loadingCache<string, { key: string }>({
+    max: 1000,
+    ttlMs: 30_000,
+    clock,
+    load: async (agentId) => {
+      const key = await options.keys.get(agentId);
+      if (key === undefined) throw new Error('no key');
+      return { key };
+    },
+  });
   const deps: ImageBuildDeps = {
     store: options.store,
     db: viewAs<ToolOutputTables>(db),
-    keys: options.keys,
-    clock: options.clock ?? (() => new Date()),
+    keys: { get: async (agentId) => (await opened.fetch(agentId).catch(() => undefined))?.key },
+    clock,
     logger: options.logger,
     worker: options.owner,
     cancelPollMs: options.cancelPollMs ?? 1000,
