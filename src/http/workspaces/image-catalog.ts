@@ -1,6 +1,4 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Kysely } from 'kysely';
 import { notFound } from '../../commands/kernel/index.ts';
 import {
@@ -27,16 +25,15 @@ import { outputWriter, readFrames, type StreamHub, type ToolOutputTables } from 
 import {
   AgentCallError,
   agentClient,
-  deleteFromRegistry,
   type ImageRegistries,
   type ImageRegistry,
-  looksLikeTar,
-  type RegistryDeletion,
 } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError, readTables, validationHook } from '../kit/index.ts';
 import { frameStream, resumePoint } from '../tools/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
+import { removeFromRegistry } from './image-registry-cleanup.ts';
+import { stageContext } from './image-staging.ts';
 
 /** The largest build context taken unless configured (`WARDEN_IMAGE_CONTEXT_MAX_BYTES`): 1 GiB. */
 export const MAX_BUILD_CONTEXT_BYTES = 1024 * 1024 * 1024;
@@ -633,112 +630,6 @@ async function textOf(db: Kysely<ToolOutputTables>, key: string): Promise<string
   return parts.join('');
 }
 
-/** Deletes each pushed ref of the image from the tenant's registry; `kept` when any stays. */
-async function removeFromRegistry(
-  deps: ImageCatalogDeps,
-  tenantId: string,
-  image: ImageRecord,
-): Promise<{ registry: 'removed' | 'kept' | 'none'; registryDetail?: string }> {
-  const refs = [...new Set(image.pushes.map((p) => p.ref))];
-  if (refs.length === 0) return { registry: 'none' };
-  const [found, credentials] = await Promise.all([
-    deps.registries.get(tenantId),
-    deps.registries.credentials(tenantId),
-  ]);
-  if (!found || !credentials) {
-    return { registry: 'kept', registryDetail: 'the tenant has no image registry set any more' };
-  }
-  const outcomes: RegistryDeletion[] = [];
-  for (const ref of refs) {
-    // `host/name:tag`, pushed to this registry's host; one pushed elsewhere before is not reachable.
-    const path = ref.slice(ref.indexOf('/') + 1);
-    const colon = path.lastIndexOf(':');
-    if (!ref.startsWith(`${credentials.host}/`) || colon < 0) {
-      outcomes.push({ outcome: 'kept', detail: `${ref} is not in the tenant's registry now` });
-      continue;
-    }
-    outcomes.push(
-      await deleteFromRegistry(
-        { url: found.url, username: credentials.username, password: credentials.password },
-        path.slice(0, colon),
-        path.slice(colon + 1),
-      ),
-    );
-  }
-  const kept = outcomes.filter((o) => o.outcome === 'kept');
-  if (kept.length === 0) return { registry: 'removed' };
-  return { registry: 'kept', registryDetail: kept.map((o) => o.detail ?? '').join('; ') };
-}
-
 type WorkspaceListTables = {
   workspace_list: { id: string; tenant_id: string; image: string; status: string };
 };
-
-/**
- * Streams the request body to the agent's context store without holding it: the first block is
- * read first and must be a tar header (422, nothing staged otherwise); the rest passes through,
- * counted (over `cap`: cut off, 413) and hashed, and the agent's SHA-256 of what it wrote must be
- * this one.
- */
-async function stageContext(
-  client: ReturnType<typeof agentClient>,
-  contextId: string,
-  body: ReadableStream<Uint8Array> | null,
-  cap: number,
-  tooLarge: () => RequestError,
-): Promise<{ size: number; sha256: string }> {
-  const notTar = () => new RequestError(422, 'bad-build-context', 'the build context is not a tar archive');
-  if (!body) throw notTar();
-  const reader = body.getReader();
-  let head = new Uint8Array(0);
-  while (head.length < 512) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const joined = new Uint8Array(head.length + value.byteLength);
-    joined.set(head);
-    joined.set(value, head.length);
-    head = joined;
-  }
-  if (!looksLikeTar(head.subarray(0, 512))) {
-    await reader.cancel().catch(() => undefined);
-    throw notTar();
-  }
-  const hash = sha256.create();
-  let size = 0;
-  let over = false;
-  const take = (chunk: Uint8Array, controller: ReadableStreamDefaultController<Uint8Array>) => {
-    size += chunk.byteLength;
-    if (size > cap) {
-      over = true;
-      controller.error(tooLarge());
-      void reader.cancel().catch(() => undefined);
-      return;
-    }
-    hash.update(chunk);
-    controller.enqueue(chunk);
-  };
-  const stream = new ReadableStream<Uint8Array>({
-    start: (controller) => take(head, controller),
-    pull: async (controller) => {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else take(value, controller);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  let staged: { size: number; sha256: string };
-  try {
-    staged = await client.stageContext(contextId, stream);
-  } catch (error) {
-    if (over) throw tooLarge();
-    if (error instanceof AgentCallError && error.status === 413) throw tooLarge();
-    if (error instanceof AgentCallError && error.status === 422) throw notTar();
-    throw new RequestError(503, 'agent-unavailable', 'the agent did not take the build context');
-  }
-  if (over) throw tooLarge();
-  if (staged.size !== size || staged.sha256 !== bytesToHex(hash.digest())) {
-    await client.removeContext(contextId).catch(() => false);
-    throw new RequestError(503, 'agent-unavailable', 'the agent staged other bytes than were sent');
-  }
-  return staged;
-}
