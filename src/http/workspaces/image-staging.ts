@@ -3,6 +3,9 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { AgentCallError, type AgentClient, looksLikeTar } from '../../workspaces/index.ts';
 import { RequestError } from '../kit/index.ts';
 
+/** How long a refused build context is read on and discarded before its connection is dropped. */
+const DISCARD_MS = 10_000;
+
 /**
  * Streams the request body to the agent's context store without holding it: the first block is
  * read first and must be a tar header (422, nothing staged otherwise); the rest passes through,
@@ -19,6 +22,15 @@ export async function stageContext(
   const notTar = () => new RequestError(422, 'bad-build-context', 'the build context is not a tar archive');
   if (!body) throw notTar();
   const reader = body.getReader();
+  // A refused body is read on (discarded, for a while) rather than dropped: closing the connection
+  // with bytes unread resets it, and the client may lose the problem answer in the reset.
+  const discard = async () => {
+    const until = Date.now() + DISCARD_MS;
+    try {
+      while (Date.now() < until) if ((await reader.read()).done) return;
+    } catch {}
+    await reader.cancel().catch(() => undefined);
+  };
   let head = new Uint8Array(0);
   while (head.length < 512) {
     const { done, value } = await reader.read();
@@ -29,7 +41,7 @@ export async function stageContext(
     head = joined;
   }
   if (!looksLikeTar(head.subarray(0, 512))) {
-    await reader.cancel().catch(() => undefined);
+    void discard();
     throw notTar();
   }
   const hash = sha256.create();
@@ -40,7 +52,7 @@ export async function stageContext(
     if (size > cap) {
       over = true;
       controller.error(tooLarge());
-      void reader.cancel().catch(() => undefined);
+      void discard();
       return;
     }
     hash.update(chunk);
@@ -53,7 +65,9 @@ export async function stageContext(
       if (done) controller.close();
       else take(value, controller);
     },
-    cancel: (reason) => reader.cancel(reason),
+    cancel: () => {
+      void discard();
+    },
   });
   let staged: { size: number; sha256: string };
   try {
