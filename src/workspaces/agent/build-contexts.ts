@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { looksLikeTar } from '../tar-header.ts';
 import { AgentRefusal } from './problems.ts';
 
-/** The largest build context the agent stages (Warden's own cap, `WARDEN_IMAGE_CONTEXT_MAX_BYTES`, is checked first). */
+/** The largest build context the agent stages: the most `WARDEN_IMAGE_CONTEXT_MAX_BYTES` may allow (Warden checks its own cap first). */
 export const MAX_CONTEXT_BYTES = 4 * 1024 * 1024 * 1024;
 /** A staged context no build named for this long is deleted. */
 export const CONTEXT_EXPIRY_MS = 60 * 60_000;
