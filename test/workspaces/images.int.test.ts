@@ -408,6 +408,35 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     await expect.poll(() => stagedContexts(first()), { timeout: 15_000 }).toEqual([]);
   }, 240_000);
 
+  it('a worker stopping mid-build aborts it: the image ends failed (interrupted), the engine’s build stopped', async () => {
+    const answer = await build(
+      operator,
+      `agent_id=${agentIds[0]}&name=team/stopped`,
+      dockerfileTar(`FROM ${base}\nRUN echo stopping-soon && sleep 30\n`),
+    );
+    const { id, local_ref } = (await answer.json()) as ImageBody;
+    await expect
+      .poll(async () => await (await as(operator, `/v1/images/${id}/log`)).text(), { timeout: 60_000 })
+      .toContain('stopping-soon');
+    // No grace: the running build is aborted at once.
+    await imageJobs?.stop(0);
+    imageJobs = startImageJobs();
+    await expect.poll(async () => (await read(id)).status, { timeout: 30_000 }).toBe('failed');
+    expect((await read(id)).reason).toMatch(/interrupted: the worker stopped/);
+    expect(await streamText(id)).toMatch(/event: status\ndata: .*interrupted/);
+    const docker = new Docker({ socketPath: (daemons[0] as Dockerd).socket });
+    await expect
+      .poll(
+        async () =>
+          (await docker.listContainers({ all: true })).filter((c) => c.Command.includes('sleep 30')).length,
+        { timeout: 15_000, interval: 250 },
+      )
+      .toBe(0);
+    const keys = agentKeys(t.database.db as never, t.identity.sealer);
+    const agent = agentClient({ url: first().url, key: (await keys.get(agentIds[0] ?? '')) ?? '' });
+    expect(await agent.image(local_ref)).toBeUndefined();
+  }, 240_000);
+
   it.runIf(databaseUrl)(
     'a worker SIGKILLed mid-build: once its lease lapses another worker records the build failed (interrupted), the agent stops the engine’s build',
     async () => {
