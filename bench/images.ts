@@ -10,6 +10,9 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { createLogger } from '../src/logger.ts';
+import { startImageBuildJobs } from '../src/processes/workspaces/index.ts';
+import { agentKeys } from '../src/workspaces/index.ts';
 import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
 import { importBaseImage, startDockerd } from '../test/support/docker.ts';
@@ -33,6 +36,15 @@ const [base, registry, agent, t] = await Promise.all([
   startAgent(daemon),
   testApp(freshPGlite, { env: { WARDEN_REQUEST_TIMEOUT_MS: '120000' } }),
 ]);
+// Builds run as jobs: one worker's image runner, as `warden serve` starts it.
+const imageJobs = startImageBuildJobs({
+  database: t.database,
+  store: t.store,
+  keys: agentKeys(t.database.db as never, t.identity.sealer),
+  owner: 'bench',
+  logger: createLogger('silent'),
+  pollMs: 50,
+});
 const docker = new Docker({ socketPath: daemon.socket });
 const context = (side: string, i: number) =>
   rawTar([
@@ -132,6 +144,7 @@ try {
   );
   log(JSON.stringify(result));
 } finally {
+  await imageJobs.stop(1000);
   await agent.dispose();
   await registry.stop();
   await daemon.stop();

@@ -292,6 +292,11 @@ export const configSchema = z.object({
     .describe(
       'An unfinished upload with no progress (no byte reaching the agent) for this long (default 24 h) expires: recorded, its partial file deleted, HEAD/PATCH answer 410, announced in `Upload-Expires` (0: never)',
     ),
+  WARDEN_IMAGE_CONTEXT_MAX_BYTES: int(1024, 4_294_967_296)
+    .default(1_073_741_824)
+    .describe(
+      'The largest image build context (`POST /v1/images/builds`) taken, default 1 GiB; it streams through to the building agent, never held whole, and a larger one is cut off with 413',
+    ),
   WARDEN_TRAFFIC_INGEST_MS: int(100, 3_600_000)
     .default(10_000)
     .describe('How often the workspace access log is read into per-minute traffic'),

@@ -25,6 +25,7 @@ import {
 import { processManagers } from './processes/registry.ts';
 import { startWorkers, type Worker } from './processes/runtime/index.ts';
 import { startToolJobs, type ToolJobs } from './processes/tools/index.ts';
+import { type ImageBuildJobs, startImageBuildJobs } from './processes/workspaces/index.ts';
 import { ProjectionEngine } from './projections/engine/index.ts';
 import { projections } from './projections/registry.ts';
 import { processRunner } from './tools/index.ts';
@@ -108,6 +109,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
   let worker: Worker | undefined;
   let packageJobs: PackageJobs | undefined;
   let toolJobs: ToolJobs | undefined;
+  let imageJobs: ImageBuildJobs | undefined;
   let workspaces: WorkspaceBackground | undefined;
   let osvFeed: OsvFeedSync | undefined;
   let identity: Promise<IdentityStack> | undefined;
@@ -202,6 +204,14 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
             onOutcome: (result) => metrics.osvSyncs.inc({ result }),
           });
         }
+        // Image builds run on any worker: each on its agent, cancellable, failed `interrupted` if its worker dies.
+        imageJobs = startImageBuildJobs({
+          database,
+          store,
+          keys: agentKeys(database.db as Kysely<unknown>, sealer),
+          owner: worker.id,
+          logger: logger.child({ component: 'image-jobs' }),
+        });
         // nginx routes from the read model; heartbeats and reconciliation in one process of the cluster.
         workspaces = startWorkspaceBackground({
           config,
@@ -218,6 +228,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
       await osvFeed?.stop();
       await packageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await toolJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
+      await imageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
       await worker?.stop();
       await engine.stop();
       await store.close();

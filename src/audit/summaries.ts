@@ -212,9 +212,12 @@ export const summaries: Readonly<Record<string, Summary>> = {
   UploadExpired: (d) => `Upload ${f(d, 'uploadId')} expired: no byte since ${f(d, 'idleSince')}`,
   ImageBuildRequested: (d) =>
     `Image ${f(d, 'name')}:${f(d, 'tag')} (${f(d, 'imageId')}) build on agent ${f(d, 'agentId')} requested by ${f(d, 'by')}`,
+  ImageBuildStarted: (d) => `Image ${f(d, 'imageId')} build started by worker ${f(d, 'worker')}`,
+  ImageBuildCancelled: (d) => `Image ${f(d, 'imageId')} build cancelled by ${f(d, 'by')}`,
   ImageBuildSucceeded: (d) => `Image ${f(d, 'imageId')} built: ${f(d, 'dockerId')}`,
   ImageBuildFailed: (d) => `Image ${f(d, 'imageId')} build failed: ${f(d, 'reason')}`,
   ImagePushed: (d) => `Image ${f(d, 'imageId')} pushed as ${f(d, 'ref')} by ${f(d, 'by')}`,
+  ImagePushFailed: (d) => `Image ${f(d, 'imageId')} push to ${f(d, 'ref')} failed: ${f(d, 'reason')}`,
   ImageDeleted: (d) => `Image ${f(d, 'imageId')} deleted by ${f(d, 'by')}`,
   AdvisoriesImported: (d) =>
     `Advisory data imported: ${f(d, 'total')} records, ${f(d, 'changed')} new or changed, ${f(d, 'withdrawn')} withdrawn`,

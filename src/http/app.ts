@@ -80,6 +80,7 @@ export type AppConfig = Pick<
   | 'WARDEN_AGENT_STATS_TIMEOUT_MS'
   | 'WARDEN_AGENT_STATS_TTL_MS'
   | 'WARDEN_UPLOAD_EXPIRY_MS'
+  | 'WARDEN_IMAGE_CONTEXT_MAX_BYTES'
 > &
   OAuthConfig;
 
@@ -404,6 +405,7 @@ export function createApp(deps: AppDeps) {
         ttlMs: deps.config.WARDEN_AGENT_STATS_TTL_MS,
       },
       uploadExpiryMs: deps.config.WARDEN_UPLOAD_EXPIRY_MS,
+      imageContextMaxBytes: deps.config.WARDEN_IMAGE_CONTEXT_MAX_BYTES,
     }),
   );
   app.route('/', packageRoutes(routeDeps));

@@ -45,7 +45,9 @@ export {
 } from './nginx/render.ts';
 export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
 export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
+export { deleteFromRegistry, type RegistryDeletion } from './registry-api.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';
+export { looksLikeTar } from './tar-header.ts';
 export {
   TRAFFIC_RETENTION_MS,
   type TrafficMinute,

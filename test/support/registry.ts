@@ -9,7 +9,10 @@ import { freePort, until } from './cli.ts';
  * filesystem storage in a temporary folder and, given a user, htpasswd (bcrypt) basic auth. dockerd
  * takes 127.0.0.0/8 registries as insecure, so plain HTTP works.
  */
-export async function startRegistry(auth?: { user: string; password: string }) {
+export async function startRegistry(
+  auth?: { user: string; password: string },
+  options: { deleteEnabled?: boolean } = {},
+) {
   const dir = mkdtempSync('/tmp/wreg-');
   const port = await freePort();
   if (auth) writeFileSync(join(dir, 'htpasswd'), `${auth.user}:${bcrypt.hashSync(auth.password, 8)}\n`);
@@ -23,7 +26,7 @@ export async function startRegistry(auth?: { user: string; password: string }) {
       '  filesystem:',
       `    rootdirectory: ${join(dir, 'data')}`,
       '  delete:',
-      '    enabled: true',
+      `    enabled: ${options.deleteEnabled ?? true}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
       ...(auth
@@ -60,6 +63,18 @@ export async function startRegistry(auth?: { user: string; password: string }) {
   return {
     url,
     host: `127.0.0.1:${port}`,
+    /** The status of a `HEAD` of the manifest `name:tag` (404 once deleted). */
+    manifest: async (name: string, tag: string) => {
+      const answer = await fetch(`${url}/v2/${name}/manifests/${tag}`, {
+        method: 'HEAD',
+        headers: {
+          ...headers,
+          accept:
+            'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json',
+        },
+      });
+      return answer.status;
+    },
     tags: async (name: string) => {
       const answer = await fetch(`${url}/v2/${name}/tags/list`, { headers });
       return { status: answer.status, body: (await answer.json()) as { tags?: string[] } };

@@ -174,6 +174,7 @@ describe('warden agent: a real agent process driving a real dockerd', () => {
       '/v1/enrol',
       '/v1/health',
       '/v1/images/build',
+      '/v1/images/contexts/{id}',
       '/v1/images/push',
       '/v1/images/{ref}',
       '/v1/store/uploads',

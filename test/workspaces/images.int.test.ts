@@ -1,8 +1,16 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startImageBuild } from '../../src/commands/workspaces/index.ts';
+import { createLogger } from '../../src/logger.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
-import { agentClient, agentKeys } from '../../src/workspaces/index.ts';
+import { type ImageBuildJobs, startImageBuildJobs } from '../../src/processes/workspaces/index.ts';
+import { agentClient, agentKeys, deleteFromRegistry } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { freshPGlite } from '../support/databases.ts';
+import { databaseUrl, freshPGlite, freshPostgres } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { rawTar } from '../support/raw-tar.ts';
 import { startRegistry } from '../support/registry.ts';
@@ -14,8 +22,18 @@ interface ImageBody {
   local_ref: string;
   pushed_ref: string | null;
   reason: string | null;
-  pushes: Array<{ ref: string; digest: string | null }>;
+  context_bytes: number;
+  pushes: Array<{ ref: string; digest: string | null; log: string | null }>;
+  push_failures: Array<{ ref: string; reason: string; log: string }>;
 }
+
+/** The cap these tests run with (WARDEN_IMAGE_CONTEXT_MAX_BYTES): a 20 MiB context fits, 30 MiB does not. */
+const CONTEXT_CAP = 24 * 1024 * 1024;
+const randomBytes = (size: number) => {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65_536) crypto.getRandomValues(bytes.subarray(i, i + 65_536));
+  return bytes;
+};
 
 const dockerfileTar = (dockerfile: string) =>
   rawTar([
@@ -31,6 +49,18 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
   let agents: RunningAgent[] = [];
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let worker: Worker;
+  let imageJobs: ImageBuildJobs | undefined;
+  let schema = '';
+  const startImageJobs = () =>
+    startImageBuildJobs({
+      database: t.database,
+      store: t.store,
+      keys: agentKeys(t.database.db as never, t.identity.sealer),
+      owner: `images-${crypto.randomUUID().slice(0, 8)}`,
+      logger: createLogger('silent'),
+      pollMs: 100,
+      cancelPollMs: 200,
+    });
   let admin: SignedInUser;
   let operator: SignedInUser;
   let member: SignedInUser;
@@ -46,9 +76,21 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     // the helper's minute.
     agents = [await startAgent(first)];
     agents.push(await startAgent(second));
-    [t, registry] = await Promise.all([testApp(freshPGlite), startRegistry({ user: 'warden', password })]);
+    // On PostgreSQL (DATABASE_URL) a worker process can share the database: the SIGKILL case needs it.
+    const fresh = databaseUrl
+      ? async () => {
+          const made = await freshPostgres();
+          schema = (made.database as unknown as { schema: string }).schema;
+          return made;
+        }
+      : freshPGlite;
+    [t, registry] = await Promise.all([
+      testApp(fresh, { env: { WARDEN_IMAGE_CONTEXT_MAX_BYTES: String(CONTEXT_CAP) } }),
+      startRegistry({ user: 'warden', password }),
+    ]);
     http = await t.listening();
     worker = await provisioningWorkers(t);
+    imageJobs = startImageJobs();
     admin = await t.user({ role: 'admin' });
     operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
     member = await t.user({ tenant: admin.tenantSlug, role: 'member' });
@@ -71,6 +113,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     await t.engine.waitFor(['workspaceAgentList'], BigInt(position), 30_000);
   }, 300_000);
   afterAll(async () => {
+    await imageJobs?.stop(1000);
     await worker?.stop();
     await http?.close();
     await Promise.all(agents.map((a) => a.dispose()));
@@ -207,6 +250,262 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     expect((await as(admin, `/v1/images/${id}`)).status).toBe(404);
   }, 240_000);
 
+  const stagedContexts = (agent: RunningAgent) => {
+    try {
+      return readdirSync(join(agent.workDir, 'contexts'));
+    } catch {
+      return [];
+    }
+  };
+  const first = () => agents[0] as RunningAgent;
+
+  it('streams a 20 MiB context through to the agent (hashed on the way) and builds it; the staged context is removed after', async () => {
+    const answer = await build(
+      operator,
+      `agent_id=${agentIds[0]}&name=team/large`,
+      rawTar([
+        { path: 'Dockerfile', content: `FROM ${base}\nCOPY blob.bin /blob.bin\nRUN wc -c /blob.bin\n` },
+        { path: 'blob.bin', content: randomBytes(20 * 1024 * 1024) },
+      ]),
+    );
+    expect(answer.status, await answer.clone().text()).toBe(202);
+    const started = (await answer.json()) as ImageBody;
+    expect(started.context_bytes).toBeGreaterThan(20 * 1024 * 1024);
+    await expect.poll(async () => (await read(started.id)).status, { timeout: 120_000 }).toBe('built');
+    expect(await (await as(operator, `/v1/images/${started.id}/log`)).text()).toContain('20971520');
+    await expect.poll(() => stagedContexts(first()), { timeout: 10_000 }).toEqual([]);
+  }, 240_000);
+
+  it('cuts off a context over WARDEN_IMAGE_CONTEXT_MAX_BYTES with 413, staging and appending nothing', async () => {
+    const before = (await imagesStream()).length;
+    const oversize = await build(
+      operator,
+      `agent_id=${agentIds[0]}&name=team/huge`,
+      rawTar([
+        { path: 'Dockerfile', content: `FROM ${base}\n` },
+        { path: 'blob.bin', content: randomBytes(30 * 1024 * 1024) },
+      ]),
+    );
+    expect(oversize.status).toBe(413);
+    expect(oversize.headers.get('content-type')).toContain('application/problem+json');
+    // Without a declared length the body streams until it passes the cap, then is cut off. Only a
+    // little more than the cap: the rest of a refused body is discarded, and a client still sending
+    // much more when the server gives up reading (the listener drains 0.5 s) sees its connection reset.
+    const blob = rawTar([
+      { path: 'Dockerfile', content: `FROM ${base}\n` },
+      { path: 'blob.bin', content: randomBytes(CONTEXT_CAP + 256 * 1024) },
+    ]);
+    // Its own connection (the server closes it after the 413, with the body unread): chunked, no length.
+    const streamed = await new Promise<{ status: number; type: string }>((resolve, reject) => {
+      const req = httpRequest(
+        `${http.base}/v1/images/builds?agent_id=${agentIds[0]}&name=team/huge`,
+        {
+          method: 'POST',
+          agent: false,
+          headers: {
+            authorization: `Bearer ${operator.token}`,
+            'x-tenant': admin.tenantSlug,
+            'content-type': 'application/x-tar',
+          },
+        },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']) });
+        },
+      );
+      req.on('error', reject);
+      let sent = 0;
+      const write = () => {
+        while (sent < blob.length) {
+          const more = req.write(blob.subarray(sent, sent + 1024 * 1024));
+          sent += 1024 * 1024;
+          if (!more) return void req.once('drain', write);
+        }
+        req.end();
+      };
+      write();
+    });
+    expect(streamed.status).toBe(413);
+    expect(streamed.type).toContain('application/problem+json');
+    expect((await imagesStream()).length).toBe(before);
+    await expect.poll(() => stagedContexts(first()), { timeout: 10_000 }).toEqual([]);
+  }, 240_000);
+
+  it('cancels a running build: the agent stops the engine’s build, the image ends cancelled with its output kept; only operators of the tenant may, and only while it builds', async () => {
+    const answer = await build(
+      operator,
+      `agent_id=${agentIds[0]}&name=team/sleepy`,
+      dockerfileTar(`FROM ${base}\nRUN echo sleeping-now && sleep 30\n`),
+    );
+    expect(answer.status).toBe(202);
+    const { id, local_ref } = (await answer.json()) as ImageBody;
+    await expect
+      .poll(async () => await (await as(operator, `/v1/images/${id}/log`)).text(), { timeout: 60_000 })
+      .toContain('sleeping-now');
+    // The classic builder runs the step in a container of its own: there while the step sleeps.
+    const docker = new Docker({ socketPath: (daemons[0] as Dockerd).socket });
+    const sleeping = async () =>
+      (await docker.listContainers({ all: true })).filter((c) => c.Command.includes('sleep 30')).length;
+    await expect.poll(sleeping, { timeout: 15_000, interval: 250 }).toBe(1);
+    const before = (await imagesStream()).length;
+    const stranger = await t.user({ role: 'admin' });
+    expect((await as(stranger, `/v1/images/${id}/cancel`, { method: 'POST' })).status).toBe(404);
+    expect((await as(member, `/v1/images/${id}/cancel`, { method: 'POST' })).status).toBe(403);
+    expect((await imagesStream()).length).toBe(before);
+    const cancelled = await as(operator, `/v1/images/${id}/cancel`, { method: 'POST' });
+    expect(cancelled.status, await cancelled.clone().text()).toBe(200);
+    expect(((await cancelled.json()) as ImageBody).status).toBe('cancelled');
+    const sse = await streamText(id);
+    expect(sse).toContain('sleeping-now');
+    expect(sse).toMatch(/event: status\ndata: .*cancelled/);
+    // The engine's build stopped: its step's container is gone well before the 30 s sleep ends.
+    await expect.poll(sleeping, { timeout: 15_000, interval: 250 }).toBe(0);
+    const keys = agentKeys(t.database.db as never, t.identity.sealer);
+    const agent = agentClient({ url: first().url, key: (await keys.get(agentIds[0] ?? '')) ?? '' });
+    expect(await agent.image(local_ref)).toBeUndefined();
+    expect((await read(id)).status).toBe('cancelled');
+    expect(await (await as(operator, `/v1/images/${id}/log`)).text()).toContain('sleeping-now');
+    // Over: cancelling it again, or cancelling a built image, is refused.
+    expect((await as(operator, `/v1/images/${id}/cancel`, { method: 'POST' })).status).toBe(409);
+    const refused = await as(operator, `/v1/images/${built.id}/cancel`, { method: 'POST' });
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect((await read(built.id)).status).toBe('built');
+  }, 240_000);
+
+  it('a queued build cancelled never starts; a build whose worker died after starting it ends failed (interrupted), never built twice', async () => {
+    // No worker runs builds for now: both wait queued.
+    await imageJobs?.stop(1000);
+    imageJobs = undefined;
+    const queue = async (name: string) => {
+      const answer = await build(
+        operator,
+        `agent_id=${agentIds[0]}&name=${name}`,
+        dockerfileTar(`FROM ${base}\nRUN echo ${name.replace('/', '-')}-ran\n`),
+      );
+      expect(answer.status).toBe(202);
+      return ((await answer.json()) as ImageBody).id;
+    };
+    const queued = await queue('team/queued');
+    const orphan = await queue('team/orphan');
+    const cancelled = await as(operator, `/v1/images/${queued}/cancel`, { method: 'POST' });
+    expect(cancelled.status).toBe(200);
+    expect(await streamText(queued)).toMatch(/event: status\ndata: .*cancelled/);
+    // A worker recorded the orphan's start, then died (its lease lapsed, the job is claimable again).
+    await startImageBuild(
+      t.store,
+      { tenantId: admin.tenantId, imageId: orphan, worker: 'worker-that-died', at: new Date().toISOString() },
+      { metadata: { tenantId: admin.tenantId, actorId: 'worker:worker-that-died' } },
+    );
+    imageJobs = startImageJobs();
+    await expect.poll(async () => (await read(orphan)).status, { timeout: 60_000 }).toBe('failed');
+    expect((await read(orphan)).reason).toMatch(/interrupted.*worker-that-died/);
+    expect(await streamText(orphan)).toMatch(/event: status\ndata: .*failed/);
+    expect(await (await as(operator, `/v1/images/${orphan}/log`)).text()).not.toContain('team-orphan-ran');
+    expect((await read(queued)).status).toBe('cancelled');
+    expect(await (await as(operator, `/v1/images/${queued}/log`)).text()).not.toContain('team-queued-ran');
+    // Neither job left its staged context behind.
+    await expect.poll(() => stagedContexts(first()), { timeout: 15_000 }).toEqual([]);
+  }, 240_000);
+
+  it('a worker stopping mid-build aborts it: the image ends failed (interrupted), the engine’s build stopped', async () => {
+    const answer = await build(
+      operator,
+      `agent_id=${agentIds[0]}&name=team/stopped`,
+      dockerfileTar(`FROM ${base}\nRUN echo stopping-soon && sleep 30\n`),
+    );
+    const { id, local_ref } = (await answer.json()) as ImageBody;
+    await expect
+      .poll(async () => await (await as(operator, `/v1/images/${id}/log`)).text(), { timeout: 60_000 })
+      .toContain('stopping-soon');
+    // No grace: the running build is aborted at once.
+    await imageJobs?.stop(0);
+    imageJobs = startImageJobs();
+    await expect.poll(async () => (await read(id)).status, { timeout: 30_000 }).toBe('failed');
+    expect((await read(id)).reason).toMatch(/interrupted: the worker stopped/);
+    expect(await streamText(id)).toMatch(/event: status\ndata: .*interrupted/);
+    const docker = new Docker({ socketPath: (daemons[0] as Dockerd).socket });
+    await expect
+      .poll(
+        async () =>
+          (await docker.listContainers({ all: true })).filter((c) => c.Command.includes('sleep 30')).length,
+        { timeout: 15_000, interval: 250 },
+      )
+      .toBe(0);
+    const keys = agentKeys(t.database.db as never, t.identity.sealer);
+    const agent = agentClient({ url: first().url, key: (await keys.get(agentIds[0] ?? '')) ?? '' });
+    expect(await agent.image(local_ref)).toBeUndefined();
+  }, 240_000);
+
+  it.runIf(databaseUrl)(
+    'a worker SIGKILLed mid-build: once its lease lapses another worker records the build failed (interrupted), the agent stops the engine’s build',
+    async () => {
+      await imageJobs?.stop(1000);
+      imageJobs = undefined;
+      const child: ChildProcess = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'image-worker.ts')],
+        {
+          env: {
+            ...process.env,
+            DATABASE_URL: databaseUrl,
+            WARDEN_TEST_SCHEMA: schema,
+            WORKER_ID: 'doomed-worker',
+            WARDEN_KEY_ENCRYPTION_KEY: t.keyEncryptionKeyText,
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout?.on('data', (chunk: Buffer) => {
+            if (chunk.toString().includes('started')) resolve();
+          });
+          child.once('exit', (code) => reject(new Error(`the image worker exited (${code})`)));
+        });
+        const answer = await build(
+          operator,
+          `agent_id=${agentIds[0]}&name=team/doomed`,
+          dockerfileTar(`FROM ${base}\nRUN echo doomed-sleeping && sleep 30\n`),
+        );
+        expect(answer.status).toBe(202);
+        const { id, local_ref } = (await answer.json()) as ImageBody;
+        await expect
+          .poll(async () => await (await as(operator, `/v1/images/${id}/log`)).text(), { timeout: 60_000 })
+          .toContain('doomed-sleeping');
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+        // The agent saw its client go: the step's container goes long before the sleep ends.
+        const docker = new Docker({ socketPath: (daemons[0] as Dockerd).socket });
+        await expect
+          .poll(
+            async () =>
+              (await docker.listContainers({ all: true })).filter((c) => c.Command.includes('sleep 30'))
+                .length,
+            { timeout: 15_000, interval: 250 },
+          )
+          .toBe(0);
+        expect((await read(id)).status).toBe('building');
+        imageJobs = startImageJobs();
+        await expect.poll(async () => (await read(id)).status, { timeout: 30_000 }).toBe('failed');
+        expect((await read(id)).reason).toMatch(/interrupted.*doomed-worker/);
+        expect(await streamText(id)).toMatch(/event: status\ndata: .*failed/);
+        const keys = agentKeys(t.database.db as never, t.identity.sealer);
+        const agent = agentClient({ url: first().url, key: (await keys.get(agentIds[0] ?? '')) ?? '' });
+        expect(await agent.image(local_ref)).toBeUndefined();
+        const started = (await imagesStream()).filter(
+          (e) => e.type === 'ImageBuildStarted' && (e.data as { imageId: string }).imageId === id,
+        );
+        expect(started).toHaveLength(1);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        imageJobs ??= startImageJobs();
+      }
+    },
+    240_000,
+  );
+
   it('pushes to the registry with the sealed credentials (the registry lists the tag)', async () => {
     const pushed = await as(operator, `/v1/images/${built.id}/push`, { method: 'POST' });
     const text = await pushed.text();
@@ -215,6 +514,10 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     const body = JSON.parse(text) as ImageBody;
     expect(body.pushed_ref).toBe(`${registry.host}/team/app:1`);
     expect(body.pushes[0]?.digest).toMatch(/^sha256:/);
+    // The push's lines are kept: its record links to them.
+    const pushLog = await as(operator, body.pushes[0]?.log ?? '');
+    expect(pushLog.status).toBe(200);
+    expect(await pushLog.text()).toMatch(/Pushed|digest/);
     expect(await registry.tags('team/app')).toEqual({ status: 200, body: { name: 'team/app', tags: ['1'] } });
     built = body;
   }, 240_000);
@@ -242,6 +545,76 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     expect(refused.status).toBe(409);
     expect(await refused.text()).toContain(id);
     expect((await read(built.id)).status).toBe('built');
+  }, 240_000);
+
+  it('deleting a pushed image removes it from the registry too (HTTP API v2 with the sealed credentials)', async () => {
+    const answer = await build(
+      operator,
+      `agent_id=${agentIds[0]}&name=team/gone&tag=2`,
+      dockerfileTar(`FROM ${base}\nCOPY hello.txt /www/gone.txt\n`),
+    );
+    const { id } = (await answer.json()) as ImageBody;
+    await expect.poll(async () => (await read(id)).status, { timeout: 60_000 }).toBe('built');
+    expect((await as(operator, `/v1/images/${id}/push`, { method: 'POST' })).status).toBe(200);
+    expect(await registry.manifest('team/gone', '2')).toBe(200);
+    const deleted = await as(admin, `/v1/images/${id}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(204);
+    expect(deleted.headers.get('x-registry-deletion')).toBe('removed');
+    expect(await registry.manifest('team/gone', '2')).toBe(404);
+    const events = await imagesStream();
+    expect(
+      events.find((e) => e.type === 'ImageDeleted' && (e.data as { imageId: string }).imageId === id)?.data,
+    ).toMatchObject({ registry: 'removed' });
+  }, 240_000);
+
+  it('a registry that refuses deletion (405, deletion disabled) keeps the image: reported as kept, never thrown', async () => {
+    const strict = await startRegistry(undefined, { deleteEnabled: false });
+    try {
+      const docker = new Docker({ socketPath: (daemons[0] as Dockerd).socket });
+      const ref = `${strict.host}/team/app`;
+      await docker.getImage('team/app:1').tag({ repo: ref, tag: '1' });
+      const stream = await docker.getImage(`${ref}:1`).push({ authconfig: {} as never });
+      await new Promise((resolve, reject) =>
+        docker.modem.followProgress(stream, (error: Error | null) =>
+          error ? reject(error) : resolve(undefined),
+        ),
+      );
+      expect(await strict.manifest('team/app', '1')).toBe(200);
+      const outcome = await deleteFromRegistry(
+        { url: strict.url, username: '', password: '' },
+        'team/app',
+        '1',
+      );
+      expect(outcome).toMatchObject({ outcome: 'kept' });
+      expect(outcome.detail).toContain('405');
+      expect(await strict.manifest('team/app', '1')).toBe(200);
+    } finally {
+      await strict.stop();
+    }
+  }, 240_000);
+
+  it('records a refused push with the registry’s reason and keeps its log (502 image-push-failed)', async () => {
+    const set = (secret: string) =>
+      as(admin, '/v1/images/registry', {
+        method: 'PUT',
+        json: { url: registry.url, username: 'warden', password: secret },
+      });
+    expect((await set(`wrong-${crypto.randomUUID()}`)).status).toBe(200);
+    try {
+      const refused = await as(operator, `/v1/images/${built.id}/push`, { method: 'POST' });
+      expect(refused.status).toBe(502);
+      expect(refused.headers.get('content-type')).toContain('application/problem+json');
+      const image = await read(built.id);
+      const failure = image.push_failures[image.push_failures.length - 1];
+      expect(failure?.reason).toBeTruthy();
+      const log = await as(operator, failure?.log ?? '');
+      expect(log.status).toBe(200);
+      expect(await log.text()).toContain(failure?.reason ?? '-');
+      const stranger = await t.user({ role: 'admin' });
+      expect((await as(stranger, failure?.log ?? '')).status).toBe(404);
+    } finally {
+      expect((await set(password)).status).toBe(200);
+    }
   }, 240_000);
 
   it('never writes the registry password to the log or the events', async () => {

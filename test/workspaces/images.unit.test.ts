@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ImagesCommand, type ImagesState, imagesDecider } from '../../src/commands/workspaces/index.ts';
-import { looksLikeTar } from '../../src/http/workspaces/image-catalog.ts';
+import { looksLikeTar } from '../../src/workspaces/index.ts';
 import { rawTar } from '../support/raw-tar.ts';
 
 const tenantId = '00000000-0000-4000-8000-000000000001';
@@ -44,6 +44,65 @@ describe('image catalog decider', () => {
     const del = { type: 'DeleteImage', tenantId, imageId, by: 'u1', at } as const;
     expect(() => run(pushed, { ...del, usedBy: ['ws-1'] })).toThrow(/ws-1/);
     expect(run(pushed, { ...del, usedBy: [] }).images[imageId]?.status).toBe('deleted');
+  });
+
+  it('starts a build once: a second start (its worker died) is refused as already_started', () => {
+    const started = run(requested, { type: 'StartImageBuild', tenantId, imageId, worker: 'w1', at });
+    expect(started.images[imageId]).toMatchObject({ status: 'building', startedBy: 'w1' });
+    expect(() => run(started, { type: 'StartImageBuild', tenantId, imageId, worker: 'w2', at })).toThrow(
+      expect.objectContaining({ code: 'RULE_VIOLATED', detail: { rule: 'already_started' } }),
+    );
+  });
+
+  it('cancels only a build under way; a cancelled build is never started nor built, and may be deleted', () => {
+    const cancel = { type: 'CancelImageBuild', tenantId, imageId, by: 'u1', at } as const;
+    const cancelled = run(requested, cancel);
+    expect(cancelled.images[imageId]).toMatchObject({ status: 'cancelled', finishedAt: at });
+    expect(() => run(cancelled, cancel)).toThrow(/cancelled/);
+    expect(
+      imagesDecider.decide({ type: 'StartImageBuild', tenantId, imageId, worker: 'w1', at }, cancelled),
+    ).toEqual([]);
+    expect(
+      imagesDecider.decide({ type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at }, cancelled),
+    ).toEqual([]);
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });
+    expect(() => run(built, cancel)).toThrow(/built/);
+    const del: ImagesCommand = { type: 'DeleteImage', tenantId, imageId, usedBy: [], by: 'u1', at };
+    expect(() => run(requested, del)).toThrow(/building/);
+    expect(run(cancelled, del).images[imageId]?.status).toBe('deleted');
+  });
+
+  it('keeps refused pushes, and what the registry did with the pushed manifests on delete', () => {
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });
+    const pushId = '00000000-0000-4000-8000-000000000004';
+    const refused = run(built, {
+      type: 'RecordImagePushFailed',
+      tenantId,
+      imageId,
+      ref: 'r.example/team/app:1',
+      pushId,
+      reason: 'denied',
+      by: 'u1',
+      at,
+    });
+    expect(refused.images[imageId]?.pushFailures).toEqual([
+      { ref: 'r.example/team/app:1', pushId, reason: 'denied', by: 'u1', at },
+    ]);
+    const deleted = run(refused, {
+      type: 'DeleteImage',
+      tenantId,
+      imageId,
+      usedBy: [],
+      registry: 'kept',
+      registryDetail: '405',
+      by: 'u1',
+      at,
+    });
+    expect(deleted.images[imageId]).toMatchObject({
+      status: 'deleted',
+      registry: 'kept',
+      registryDetail: '405',
+    });
   });
 
   it('records a failure once; a late success after it changes nothing', () => {

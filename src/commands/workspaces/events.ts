@@ -244,10 +244,20 @@ export const workspacesEventSchemas = {
     tag: ImageTag,
     dockerfile: z.string().min(1).max(255),
     contextBytes: z.number().int().min(0),
+    /** The staged context on the agent (absent in builds recorded before contexts were staged). */
+    contextId: z.uuid().optional(),
+    contextSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     by,
     at,
   }),
   /** The agent built the image (its engine id); the output is kept as bounded frames, not events. */
+  /** A worker took the build's job and started it on the agent (a second start means that worker died). */
+  ImageBuildStarted: z.object({ imageId: z.uuid(), tenantId: z.uuid(), worker: z.string().max(200), at }),
+  /** An operator cancelled the build: a queued one never runs, a running one is aborted (output kept). */
+  ImageBuildCancelled: z.object({ imageId: z.uuid(), tenantId: z.uuid(), by, at }),
   ImageBuildSucceeded: z.object({ imageId: z.uuid(), tenantId: z.uuid(), dockerId: z.string().max(200), at }),
   ImageBuildFailed: z.object({ imageId: z.uuid(), tenantId: z.uuid(), reason: z.string().max(2000), at }),
   /** The image is in the tenant's registry under `ref` (`host/name:tag`). */
@@ -256,10 +266,33 @@ export const workspacesEventSchemas = {
     tenantId: z.uuid(),
     ref: ImageRef,
     digest: z.string().max(200).nullable(),
+    /** The push's progress lines are kept as output frames under this id (absent in older pushes). */
+    pushId: z.uuid().optional(),
     by,
     at,
   }),
-  ImageDeleted: z.object({ imageId: z.uuid(), tenantId: z.uuid(), by, at }),
+  /** The registry or agent refused a push: the reason, and its progress lines under `pushId`. */
+  ImagePushFailed: z.object({
+    imageId: z.uuid(),
+    tenantId: z.uuid(),
+    ref: ImageRef,
+    pushId: z.uuid(),
+    reason: z.string().max(2000),
+    by,
+    at,
+  }),
+  /**
+   * Deleted from the catalog; `registry` says what became of its pushed manifests: `removed`, `kept`
+   * (the registry refused the deletion: `registryDetail` says why) or `none` (never pushed).
+   */
+  ImageDeleted: z.object({
+    imageId: z.uuid(),
+    tenantId: z.uuid(),
+    registry: z.enum(['removed', 'kept', 'none']).optional(),
+    registryDetail: z.string().max(1000).optional(),
+    by,
+    at,
+  }),
 } as const;
 
 type Schemas = typeof workspacesEventSchemas;

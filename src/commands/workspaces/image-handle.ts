@@ -24,6 +24,26 @@ export const requestImageBuild = (
   context: CommandContext,
 ) => onImages(store, { type: 'RequestImageBuild', ...input }, context);
 
+/** A worker starts the build: refused (`already_started`) when another worker started it and died. */
+export const startImageBuild = (
+  store: CommandStore,
+  input: Input<'StartImageBuild'>,
+  context: CommandContext,
+) => onImages(store, { type: 'StartImageBuild', ...input }, context);
+
+/** Cancels a build under way (409 once it ended). */
+export const cancelImageBuild = (
+  store: CommandStore,
+  input: Input<'CancelImageBuild'>,
+  context: CommandContext,
+) => onImages(store, { type: 'CancelImageBuild', ...input }, context);
+
+export const recordImagePushFailed = (
+  store: CommandStore,
+  input: Input<'RecordImagePushFailed'>,
+  context: CommandContext,
+) => onImages(store, { type: 'RecordImagePushFailed', ...input }, context);
+
 export const recordImageBuilt = (
   store: CommandStore,
   input: Input<'RecordImageBuilt'>,

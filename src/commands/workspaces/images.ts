@@ -1,12 +1,23 @@
 import type { Decider } from '../kernel/index.ts';
-import { conflict, invalid, notFound } from '../kernel/index.ts';
+import { conflict, invalid, notFound, ruleViolated } from '../kernel/index.ts';
 import { checkEvents, type ImageEvent } from './events.ts';
 
-export type ImageStatus = 'building' | 'built' | 'failed' | 'deleted';
+export type ImageStatus = 'building' | 'built' | 'failed' | 'cancelled' | 'deleted';
 
 export interface ImagePush {
   ref: string;
   digest: string | null;
+  /** Its progress lines are output frames under this id (absent in pushes recorded before). */
+  pushId?: string;
+  by: string;
+  at: string;
+}
+
+/** A push the agent or registry refused: the reason, and its progress lines under `pushId`. */
+export interface ImagePushFailure {
+  ref: string;
+  pushId: string;
+  reason: string;
   by: string;
   at: string;
 }
@@ -18,8 +29,13 @@ export interface ImageRecord {
   tag: string;
   dockerfile: string;
   contextBytes: number;
+  /** The context staged on the agent, named (with its SHA-256) by the build. */
+  contextId?: string;
+  contextSha256?: string;
   by: string;
   requestedAt: string;
+  /** The worker that started the build (set once: a second start means it died). */
+  startedBy?: string;
   status: ImageStatus;
   /** The engine's id of the built image. */
   dockerId?: string;
@@ -27,6 +43,11 @@ export interface ImageRecord {
   finishedAt?: string;
   /** Every push, the latest last. */
   pushes: ImagePush[];
+  /** Every refused push, the latest last. */
+  pushFailures: ImagePushFailure[];
+  /** What became of the pushed manifests when the image was deleted. */
+  registry?: 'removed' | 'kept' | 'none';
+  registryDetail?: string;
 }
 
 /** A tenant's image catalog: one stream per tenant, like its uploads. */
@@ -44,9 +65,13 @@ export type ImagesCommand =
       tag: string;
       dockerfile: string;
       contextBytes: number;
+      contextId?: string;
+      contextSha256?: string;
       by: string;
       at: string;
     }
+  | { type: 'StartImageBuild'; tenantId: string; imageId: string; worker: string; at: string }
+  | { type: 'CancelImageBuild'; tenantId: string; imageId: string; by: string; at: string }
   | { type: 'RecordImageBuilt'; tenantId: string; imageId: string; dockerId: string; at: string }
   | { type: 'RecordImageBuildFailed'; tenantId: string; imageId: string; reason: string; at: string }
   | {
@@ -55,6 +80,17 @@ export type ImagesCommand =
       imageId: string;
       ref: string;
       digest: string | null;
+      pushId?: string;
+      by: string;
+      at: string;
+    }
+  | {
+      type: 'RecordImagePushFailed';
+      tenantId: string;
+      imageId: string;
+      ref: string;
+      pushId: string;
+      reason: string;
       by: string;
       at: string;
     }
@@ -64,6 +100,8 @@ export type ImagesCommand =
       imageId: string;
       /** The workspaces (not deleted) whose image is this one's: deleting is refused while any is. */
       usedBy: string[];
+      registry?: 'removed' | 'kept' | 'none';
+      registryDetail?: string;
       by: string;
       at: string;
     };
@@ -88,6 +126,23 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
       const { type: _, ...data } = command;
       return [{ type: 'ImageBuildRequested', data }];
     }
+    case 'StartImageBuild': {
+      if (!known) throw notFound('image');
+      if (known.status !== 'building') return [];
+      if (known.startedBy !== undefined) {
+        throw ruleViolated('already_started', `the build was started by worker ${known.startedBy}`);
+      }
+      const { type: _, ...data } = command;
+      return [{ type: 'ImageBuildStarted', data }];
+    }
+    case 'CancelImageBuild': {
+      if (!known || known.status === 'deleted') throw notFound('image');
+      if (known.status !== 'building') {
+        throw conflict(`the image is ${known.status}: only a build under way is cancelled`);
+      }
+      const { type: _, ...data } = command;
+      return [{ type: 'ImageBuildCancelled', data }];
+    }
     case 'RecordImageBuilt': {
       if (!known) throw notFound('image');
       if (known.status !== 'building') return [];
@@ -107,16 +162,22 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
       const { type: _, ...data } = command;
       return [{ type: 'ImagePushed', data }];
     }
+    case 'RecordImagePushFailed': {
+      if (!known || known.status === 'deleted') throw notFound('image');
+      const { type: _, ...data } = command;
+      return [{ type: 'ImagePushFailed', data: { ...data, reason: data.reason.slice(0, 2000) } }];
+    }
     case 'DeleteImage': {
       if (!known || known.status === 'deleted') throw notFound('image');
       if (known.status === 'building') throw conflict('the image is still building');
       if (command.usedBy.length > 0) {
         throw conflict(`the image is used by the workspace(s) ${command.usedBy.join(', ')}`);
       }
+      const { type: _, usedBy: __, registryDetail, ...data } = command;
       return [
         {
           type: 'ImageDeleted',
-          data: { imageId: command.imageId, tenantId: command.tenantId, by: command.by, at: command.at },
+          data: { ...data, ...(registryDetail ? { registryDetail: registryDetail.slice(0, 1000) } : {}) },
         },
       ];
     }
@@ -129,9 +190,28 @@ function evolve(state: ImagesState, event: ImageEvent): ImagesState {
   const put = (record: ImageRecord): ImagesState => ({ images: { ...images, [record.imageId]: record } });
   switch (event.type) {
     case 'ImageBuildRequested': {
-      const { tenantId: _, at, ...rest } = event.data;
-      return put({ ...rest, requestedAt: at, status: 'building', pushes: [] });
+      const { tenantId: _, at, contextId, contextSha256, ...rest } = event.data;
+      return put({
+        ...rest,
+        ...(contextId ? { contextId } : {}),
+        ...(contextSha256 ? { contextSha256 } : {}),
+        requestedAt: at,
+        status: 'building',
+        pushes: [],
+        pushFailures: [],
+      });
     }
+    case 'ImageBuildStarted':
+      return known ? put({ ...known, startedBy: event.data.worker }) : state;
+    case 'ImageBuildCancelled':
+      return known
+        ? put({
+            ...known,
+            status: 'cancelled',
+            reason: `cancelled by ${event.data.by}`,
+            finishedAt: event.data.at,
+          })
+        : state;
     case 'ImageBuildSucceeded':
       return known
         ? put({ ...known, status: 'built', dockerId: event.data.dockerId, finishedAt: event.data.at })
@@ -142,11 +222,25 @@ function evolve(state: ImagesState, event: ImageEvent): ImagesState {
         : state;
     case 'ImagePushed': {
       if (!known) return state;
-      const { ref, digest, by, at } = event.data;
-      return put({ ...known, pushes: [...known.pushes, { ref, digest, by, at }] });
+      const { ref, digest, pushId, by, at } = event.data;
+      const push: ImagePush = { ref, digest, ...(pushId ? { pushId } : {}), by, at };
+      return put({ ...known, pushes: [...known.pushes, push] });
     }
-    case 'ImageDeleted':
-      return known ? put({ ...known, status: 'deleted' }) : state;
+    case 'ImagePushFailed': {
+      if (!known) return state;
+      const { imageId: _, tenantId: __, ...failure } = event.data;
+      return put({ ...known, pushFailures: [...known.pushFailures, failure] });
+    }
+    case 'ImageDeleted': {
+      if (!known) return state;
+      const { registry, registryDetail } = event.data;
+      return put({
+        ...known,
+        status: 'deleted',
+        ...(registry ? { registry } : {}),
+        ...(registryDetail ? { registryDetail } : {}),
+      });
+    }
   }
 }
 

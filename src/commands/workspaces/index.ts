@@ -45,16 +45,20 @@ export {
   setWorkspaceOnApproval,
 } from './handle.ts';
 export {
+  cancelImageBuild,
   deleteImage,
   findImage,
   recordImageBuildFailed,
   recordImageBuilt,
   recordImagePushed,
+  recordImagePushFailed,
   requestImageBuild,
+  startImageBuild,
   tenantImages,
 } from './image-handle.ts';
 export {
   type ImagePush,
+  type ImagePushFailure,
   type ImageRecord,
   type ImageStatus,
   type ImagesCommand,

@@ -129,7 +129,7 @@ export const problemCatalogue = {
     title: 'Body too large',
     statuses: [413],
     description:
-      'The body exceeds `WARDEN_BODY_LIMIT_BYTES` (or `WARDEN_LOCKFILE_LIMIT_BYTES` for lockfiles).',
+      'The body exceeds `WARDEN_BODY_LIMIT_BYTES` (or `WARDEN_LOCKFILE_LIMIT_BYTES` for lockfiles, `WARDEN_IMAGE_CONTEXT_MAX_BYTES` for an image build context, cut off as it streams: nothing staged, nothing recorded).',
   },
   'unsupported-media-type': {
     title: 'Unsupported media type',
@@ -255,7 +255,7 @@ export const problemCatalogue = {
     title: 'The build context is not a tar archive',
     statuses: [422],
     description:
-      '`POST /v1/images/builds` takes the build context as a tar archive (`application/x-tar`); the body was empty or not one. Nothing was recorded.',
+      '`POST /v1/images/builds` takes the build context as a tar archive (`application/x-tar`); the body was empty or its first 512-byte block is not a tar header. Nothing was staged on the agent, nothing recorded.',
   },
   'no-image-registry': {
     title: 'No image registry configured',

@@ -1,23 +1,26 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
-import type { CommandContext } from '../../commands/kernel/index.ts';
 import { notFound } from '../../commands/kernel/index.ts';
 import {
+  cancelImageBuild,
   deleteImage,
   findAgent,
   findImage,
   ImageName,
   type ImageRecord,
   ImageTag,
+  imagesStreamId,
   localRefOf,
   recordImageBuildFailed,
-  recordImageBuilt,
   recordImagePushed,
+  recordImagePushFailed,
   refsOf,
   requestImageBuild,
   tenantImages,
 } from '../../commands/workspaces/index.ts';
 import type { Logger } from '../../logger.ts';
+import type { JobTables } from '../../processes/runtime/index.ts';
+import { IMAGE_OUTPUT_CAP_BYTES, queueImageBuild } from '../../processes/workspaces/index.ts';
 import { outputWriter, readFrames, type StreamHub, type ToolOutputTables } from '../../tools/index.ts';
 import {
   AgentCallError,
@@ -29,20 +32,37 @@ import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError, readTables, validationHook } from '../kit/index.ts';
 import { frameStream, resumePoint } from '../tools/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
+import { removeFromRegistry } from './image-registry-cleanup.ts';
+import { stageContext } from './image-staging.ts';
 
-/** The largest build context taken (the agent signs and reads it whole). */
-export const MAX_BUILD_CONTEXT_BYTES = 64 * 1024 * 1024;
-/** The build output kept per image: beyond it one `truncated` frame, the rest dropped. */
-const OUTPUT_CAP_BYTES = 1024 * 1024;
+/** The largest build context taken unless configured (`WARDEN_IMAGE_CONTEXT_MAX_BYTES`): 1 GiB. */
+export const MAX_BUILD_CONTEXT_BYTES = 1024 * 1024 * 1024;
 
 export interface ImageCatalogDeps extends WorkspacesDeps {
   registries: ImageRegistries;
   hub: StreamHub;
-  logger?: Pick<Logger, 'error'>;
+  logger?: Pick<Logger, 'error' | 'warn'>;
+  /** The largest build context taken; {@link MAX_BUILD_CONTEXT_BYTES} when absent. */
+  imageContextMaxBytes?: number;
 }
 
 const IdParam = z.object({ id: z.uuid() });
-const Push = z.object({ ref: z.string(), digest: z.string().nullable(), by: z.string(), at: z.string() });
+const PushParams = z.object({ id: z.uuid(), push: z.uuid() });
+const Push = z.object({
+  ref: z.string(),
+  digest: z.string().nullable(),
+  by: z.string(),
+  at: z.string(),
+  /** The push's progress lines (absent for pushes recorded before they were kept). */
+  log: z.string().nullable(),
+});
+const PushFailure = z.object({
+  ref: z.string(),
+  reason: z.string(),
+  by: z.string(),
+  at: z.string(),
+  log: z.string(),
+});
 const Image = z
   .object({
     id: z.string(),
@@ -53,7 +73,7 @@ const Image = z
     local_ref: z.string(),
     dockerfile: z.string(),
     context_bytes: z.number().int(),
-    status: z.enum(['building', 'built', 'failed', 'deleted']),
+    status: z.enum(['building', 'built', 'failed', 'cancelled', 'deleted']),
     docker_id: z.string().nullable(),
     reason: z.string().nullable(),
     requested_by: z.string(),
@@ -62,7 +82,9 @@ const Image = z
     /** The latest push's reference in the tenant's registry: what a workspace names to run it anywhere. */
     pushed_ref: z.string().nullable(),
     pushes: z.array(Push),
-    links: z.object({ stream: z.string(), log: z.string() }),
+    /** Pushes the agent or registry refused: the reason, and the push's log. */
+    push_failures: z.array(PushFailure),
+    links: z.object({ stream: z.string(), log: z.string(), cancel: z.string() }),
   })
   .openapi('Image');
 const ImageList = z.object({ items: z.array(Image) }).openapi('ImageList');
@@ -98,6 +120,7 @@ const Registry = z
 
 function present(image: ImageRecord) {
   const last = image.pushes[image.pushes.length - 1];
+  const pushLog = (pushId: string) => `/v1/images/${image.imageId}/pushes/${pushId}/log`;
   return {
     id: image.imageId,
     agent_id: image.agentId,
@@ -113,8 +136,13 @@ function present(image: ImageRecord) {
     requested_at: image.requestedAt,
     finished_at: image.finishedAt ?? null,
     pushed_ref: last?.ref ?? null,
-    pushes: image.pushes,
-    links: { stream: `/v1/images/${image.imageId}/stream`, log: `/v1/images/${image.imageId}/log` },
+    pushes: image.pushes.map(({ pushId, ...push }) => ({ ...push, log: pushId ? pushLog(pushId) : null })),
+    push_failures: image.pushFailures.map(({ pushId, ...failure }) => ({ ...failure, log: pushLog(pushId) })),
+    links: {
+      stream: `/v1/images/${image.imageId}/stream`,
+      log: `/v1/images/${image.imageId}/log`,
+      cancel: `/v1/images/${image.imageId}/cancel`,
+    },
   };
 }
 
@@ -125,19 +153,6 @@ const presentRegistry = (registry: ImageRegistry) => ({
   password_set: registry.passwordSet,
   updated_at: registry.updatedAt,
 });
-
-/** Whether the bytes open with a tar header: 512 bytes whose checksum field matches their sum. */
-export function looksLikeTar(bytes: Uint8Array): boolean {
-  if (bytes.length < 512) return false;
-  const field = new TextDecoder()
-    .decode(bytes.subarray(148, 156))
-    .replace(/[\0 ]+$/, '')
-    .trim();
-  if (!/^[0-7]{1,8}$/.test(field)) return false;
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (bytes[i] ?? 0);
-  return sum === Number.parseInt(field, 8);
-}
 
 /**
  * The tenant's image catalog (`/v1/images…`): build an image on a chosen agent from a tar context
@@ -225,45 +240,58 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
     async (c) => {
       const { tenant, actor, context } = workspacesContext(c);
       const query = c.req.valid('query');
-      const declared = Number(c.req.header('content-length') ?? '0');
-      if (declared > MAX_BUILD_CONTEXT_BYTES) {
-        throw new RequestError(
-          413,
-          'body-too-large',
-          `the build context is over ${MAX_BUILD_CONTEXT_BYTES} bytes`,
-        );
-      }
-      const bytes = new Uint8Array(await c.req.arrayBuffer());
-      if (bytes.length > MAX_BUILD_CONTEXT_BYTES) {
-        throw new RequestError(
-          413,
-          'body-too-large',
-          `the build context is over ${MAX_BUILD_CONTEXT_BYTES} bytes`,
-        );
-      }
-      if (!looksLikeTar(bytes)) {
-        throw new RequestError(422, 'bad-build-context', 'the build context is not a tar archive');
-      }
+      const cap = deps.imageContextMaxBytes ?? MAX_BUILD_CONTEXT_BYTES;
+      const tooLarge = () =>
+        new RequestError(413, 'body-too-large', `the build context is over ${cap} bytes`);
+      if (Number(c.req.header('content-length') ?? '0') > cap) throw tooLarge();
       const { client } = await clientOf(tenant.id, query.agent_id);
+      const contextId = crypto.randomUUID();
+      const staged = await stageContext(client, contextId, c.req.raw.body, cap, tooLarge);
       const imageId = crypto.randomUUID();
-      const result = await requestImageBuild(
-        deps.store,
-        {
-          tenantId: tenant.id,
-          imageId,
-          agentId: query.agent_id,
-          name: query.name,
-          tag: query.tag,
-          dockerfile: query.dockerfile,
-          contextBytes: bytes.length,
-          by: actor.userId,
-          at: deps.clock().toISOString(),
-        },
-        context,
-      );
+      let result: Awaited<ReturnType<typeof requestImageBuild>>;
+      try {
+        result = await requestImageBuild(
+          deps.store,
+          {
+            tenantId: tenant.id,
+            imageId,
+            agentId: query.agent_id,
+            name: query.name,
+            tag: query.tag,
+            dockerfile: query.dockerfile,
+            contextBytes: staged.size,
+            contextId,
+            contextSha256: staged.sha256,
+            by: actor.userId,
+            at: deps.clock().toISOString(),
+          },
+          context,
+        );
+      } catch (error) {
+        await client.removeContext(contextId).catch(() => false);
+        throw error;
+      }
       const image = result.state.images[imageId];
       if (!image) throw new Error('unreachable: the build was just recorded');
-      void runBuild(deps, output, { tenantId: tenant.id, image, bytes, client, context });
+      try {
+        await queueImageBuild(deps.db as unknown as Kysely<JobTables>, {
+          imageId,
+          tenantId: tenant.id,
+          streamId: imagesStreamId(tenant.id),
+        });
+      } catch (error) {
+        await recordImageBuildFailed(
+          deps.store,
+          {
+            tenantId: tenant.id,
+            imageId,
+            reason: 'the build could not be queued',
+            at: deps.clock().toISOString(),
+          },
+          { metadata: context.metadata },
+        ).catch(() => undefined);
+        throw error;
+      }
       c.header('Location', `/v1/images/${imageId}`);
       c.header('X-Position', result.position.toString());
       return c.json(present(image), 202);
@@ -353,14 +381,64 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
     async (c) => {
       const { tenant } = workspacesContext(c);
       const image = await visible(tenant.id, c.req.valid('param').id);
-      const parts: string[] = [];
-      for (let after = 0; ; ) {
-        const page = await readFrames(output, image.imageId, after, 1000);
-        for (const f of page) if (f.kind === 'stdout' || f.kind === 'stderr') parts.push(f.data);
-        if (page.length < 1000) break;
-        after = page[page.length - 1]!.seq;
+      return c.text(await textOf(output, image.imageId), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/images/{id}/cancel',
+      tags: ['Images'],
+      summary:
+        'Cancel a build under way: a queued one never starts, a running one is aborted on its agent (which stops the engine’s build); the image ends `cancelled`, its output so far kept (409 once the build ended)',
+      request: { params: IdParam },
+      responses: { 200: jsonContent(Image, 'Cancelled'), ...commonProblems, ...workspacesProblems },
+    }),
+    async (c) => {
+      const { tenant, actor, context } = workspacesContext(c);
+      const image = await visible(tenant.id, c.req.valid('param').id);
+      const result = await cancelImageBuild(
+        deps.store,
+        { tenantId: tenant.id, imageId: image.imageId, by: actor.userId, at: deps.clock().toISOString() },
+        context,
+      );
+      const now = result.state.images[image.imageId]!;
+      // Never started: no worker writes its end, so the final frame is written here (the job, when it
+      // comes, finds the image cancelled and only drops the staged context). A started build's worker
+      // sees the cancel, aborts the agent's build and writes the frame itself.
+      if (now.startedBy === undefined) {
+        const log = outputWriter(output, image.imageId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
+        log.sink.write('stderr', 'the build was cancelled before it started\n');
+        await log.status('cancelled');
+        await log.close().catch(() => undefined);
       }
-      return c.text(parts.join(''), 200);
+      c.header('X-Position', result.position.toString());
+      return c.json(present(now), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/images/{id}/pushes/{push}/log',
+      tags: ['Images'],
+      summary: 'A push’s progress lines (or the reason it was refused) as text',
+      request: { params: PushParams },
+      responses: {
+        200: { description: 'The output', content: { 'text/plain': { schema: z.string() } } },
+        ...commonProblems,
+        ...workspacesProblems,
+      },
+    }),
+    async (c) => {
+      const { tenant } = workspacesContext(c);
+      const { id, push } = c.req.valid('param');
+      const image = await visible(tenant.id, id);
+      const known =
+        image.pushes.some((p) => p.pushId === push) || image.pushFailures.some((p) => p.pushId === push);
+      if (!known) throw notFound('push');
+      return c.text(await textOf(output, push), 200);
     },
   );
 
@@ -399,7 +477,33 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
       }
       const { name, client } = await clientOf(tenant.id, image.agentId, 10 * 60_000);
       const target = `${credentials.host}/${image.name}:${image.tag}`;
-      let pushed: { digest: string | null };
+      // The push's lines are frames of its own, under a push id its record links to.
+      const pushId = crypto.randomUUID();
+      const log = outputWriter(output, pushId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
+      const refused = async (
+        status: number,
+        type: 'image-push-failed' | 'agent-unavailable',
+        reason: string,
+      ) => {
+        log.sink.write('stderr', `${reason}\n`);
+        await log.status('failed', { reason });
+        await log.close().catch(() => undefined);
+        await recordImagePushFailed(
+          deps.store,
+          {
+            tenantId: tenant.id,
+            imageId: image.imageId,
+            ref: target,
+            pushId,
+            reason,
+            by: actor.userId,
+            at: deps.clock().toISOString(),
+          },
+          context,
+        );
+        return new RequestError(status, type, reason);
+      };
+      let pushed: { digest: string | null; output?: string };
       try {
         pushed = await client.pushImage({
           source: localRefOf(image),
@@ -416,7 +520,7 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
         });
       } catch (error) {
         if (error instanceof AgentCallError && error.status < 500 && error.status !== 404) {
-          throw new RequestError(502, 'image-push-failed', `pushing ${target}: ${error.message}`);
+          throw await refused(502, 'image-push-failed', `pushing ${target}: ${error.message}`);
         }
         if (error instanceof AgentCallError && error.status === 404) {
           throw new RequestError(
@@ -425,8 +529,11 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
             `the agent ${name} no longer holds ${localRefOf(image)}`,
           );
         }
-        throw new RequestError(503, 'agent-unavailable', `the agent ${name} did not answer the push`);
+        throw await refused(503, 'agent-unavailable', `the agent ${name} did not answer the push`);
       }
+      log.sink.write('stdout', pushed.output ?? '');
+      await log.status('completed', { digest: pushed.digest });
+      await log.close().catch(() => undefined);
       const result = await recordImagePushed(
         deps.store,
         {
@@ -434,6 +541,7 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
           imageId: image.imageId,
           ref: target,
           digest: pushed.digest,
+          pushId,
           by: actor.userId,
           at: deps.clock().toISOString(),
         },
@@ -450,9 +558,16 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
       path: '/v1/images/{id}',
       tags: ['Images'],
       summary:
-        'Delete an image from the catalog and its agent (409 naming the workspaces while any runs it); the registry keeps what was pushed',
+        'Delete an image from the catalog, its agent and the tenant’s registry (409 naming the workspaces while any runs it; 409 while it builds: cancel it first); `X-Registry-Deletion` says what became of the pushed manifests: `removed`, `kept` (the registry refused: recorded with why, the catalog delete goes on) or `none`',
       request: { params: IdParam },
-      responses: { 204: { description: 'Deleted' }, ...commonProblems, ...workspacesProblems },
+      responses: {
+        204: {
+          description: 'Deleted',
+          headers: z.object({ 'X-Registry-Deletion': z.enum(['removed', 'kept', 'none']) }),
+        },
+        ...commonProblems,
+        ...workspacesProblems,
+      },
     }),
     async (c) => {
       const { tenant, actor, context } = workspacesContext(c);
@@ -466,17 +581,31 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
         .where('image', 'in', refs)
         .where('status', '!=', 'deleted')
         .execute();
+      const usedBy = using.map((w) => w.id);
+      // Refused ones (building, in use) are refused before the registry is touched.
+      const registry =
+        image.status === 'building' || usedBy.length > 0
+          ? { registry: 'none' as const }
+          : await removeFromRegistry(deps, tenant.id, image);
       const result = await deleteImage(
         deps.store,
         {
           tenantId: tenant.id,
           imageId: image.imageId,
-          usedBy: using.map((w) => w.id),
+          usedBy,
+          ...registry,
           by: actor.userId,
           at: deps.clock().toISOString(),
         },
         context,
       );
+      if (registry.registry === 'kept') {
+        deps.logger?.warn(
+          { imageId: image.imageId, detail: registry.registryDetail },
+          'the registry kept a deleted image',
+        );
+      }
+      c.header('X-Registry-Deletion', registry.registry);
       // The catalog entry is gone; the agent's copy goes too (an absent or silent agent is left as is).
       try {
         const { client } = await clientOf(tenant.id, image.agentId, 10_000);
@@ -489,61 +618,18 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
   return app;
 }
 
+/** The text of a run's stdout and stderr frames. */
+async function textOf(db: Kysely<ToolOutputTables>, key: string): Promise<string> {
+  const parts: string[] = [];
+  for (let after = 0; ; ) {
+    const page = await readFrames(db, key, after, 1000);
+    for (const f of page) if (f.kind === 'stdout' || f.kind === 'stderr') parts.push(f.data);
+    if (page.length < 1000) break;
+    after = page[page.length - 1]!.seq;
+  }
+  return parts.join('');
+}
+
 type WorkspaceListTables = {
   workspace_list: { id: string; tenant_id: string; image: string; status: string };
 };
-
-/**
- * Runs a build on its agent in this process: the output into bounded frames (the tools' output
- * table, keyed by the image id, so the tools' stream machinery serves it), the outcome as an event,
- * then the final status frame that ends every stream.
- */
-async function runBuild(
-  deps: ImageCatalogDeps,
-  db: Kysely<ToolOutputTables>,
-  run: {
-    tenantId: string;
-    image: ImageRecord;
-    bytes: Uint8Array;
-    client: ReturnType<typeof agentClient>;
-    context: CommandContext;
-  },
-) {
-  const { image } = run;
-  const writer = outputWriter(db, image.imageId, { capBytes: OUTPUT_CAP_BYTES });
-  const background: CommandContext = { metadata: run.context.metadata };
-  try {
-    await writer.status('running');
-    let built: { id: string } | undefined;
-    let reason: string | undefined;
-    try {
-      built = await run.client.buildImage(
-        new Uint8Array(run.bytes),
-        { tag: localRefOf(image), dockerfile: image.dockerfile },
-        (line) => writer.sink.write('stdout', line),
-      );
-    } catch (error) {
-      reason = error instanceof Error ? error.message : 'the build failed';
-      writer.sink.write('stderr', `${reason}\n`);
-    }
-    const at = deps.clock().toISOString();
-    if (built) {
-      await recordImageBuilt(
-        deps.store,
-        { tenantId: run.tenantId, imageId: image.imageId, dockerId: built.id, at },
-        background,
-      );
-      await writer.status('completed', { image_id: built.id });
-    } else {
-      await recordImageBuildFailed(
-        deps.store,
-        { tenantId: run.tenantId, imageId: image.imageId, reason: reason ?? 'the build failed', at },
-        background,
-      );
-      await writer.status('failed', { reason });
-    }
-    await writer.close();
-  } catch (error) {
-    deps.logger?.error({ err: error, imageId: image.imageId }, 'image build bookkeeping failed');
-  }
-}

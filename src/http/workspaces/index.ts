@@ -33,6 +33,8 @@ export interface WorkspacesRouteDeps {
   stats: { timeoutMs: number; ttlMs: number };
   /** An unfinished upload with no progress for this long expires (`WARDEN_UPLOAD_EXPIRY_MS`). */
   uploadExpiryMs: number;
+  /** The largest image build context taken (`WARDEN_IMAGE_CONTEXT_MAX_BYTES`). */
+  imageContextMaxBytes?: number;
   /** The process's reader of run output (tools and image builds); one of its own when absent. */
   hub?: StreamHub;
 }

@@ -1,2 +1,9 @@
+export {
+  IMAGE_OUTPUT_CAP_BYTES,
+  IMAGES_QUEUE,
+  type ImageBuildJobs,
+  queueImageBuild,
+  startImageBuildJobs,
+} from './image-builds.ts';
 export { workspaceOnApproval } from './on-approval.ts';
 export { workspaceProvisioning } from './provisioning.ts';

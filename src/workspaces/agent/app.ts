@@ -1,10 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { ContainerEngineError } from '../docker/port.ts';
 import { AGENT_API_VERSION, type AgentAppDeps } from './app-deps.ts';
+import { BuildContextStore } from './build-contexts.ts';
 import { containerRoutes } from './containers.ts';
 import { enrolRoutes } from './enrol.ts';
 import { hostRoutes } from './host.ts';
-import { imageRoutes } from './images.ts';
+import { imageRoutes, streamsContextBody } from './images.ts';
 import { AgentRefusal, ENGINE_STATUS, invalid, problemOf } from './problems.ts';
 import { NonceLedger, requireSignature } from './request-auth.ts';
 import { UploadStore } from './upload-store.ts';
@@ -56,13 +57,14 @@ export function agentApp(deps: AgentAppDeps) {
       clock: deps.clock,
       maxSkewSeconds: deps.maxSkewSeconds,
       nonces,
-      streamsBody: streamsUploadBody,
+      streamsBody: (method, pathname) =>
+        streamsUploadBody(method, pathname) || streamsContextBody(method, pathname),
     }),
   );
 
   app.route('/', hostRoutes(deps));
   app.route('/', containerRoutes(deps));
-  app.route('/', imageRoutes(deps));
+  app.route('/', imageRoutes(deps, new BuildContextStore(deps.workDir)));
   app.route('/', uploadRoutes(new UploadStore(deps.workDir)));
 
   app.doc31('/openapi.json', {

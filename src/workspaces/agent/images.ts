@@ -1,13 +1,23 @@
-import { Readable } from 'node:stream';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import type { RegistryAuth } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
-import { AgentRefusal, invalid, signed } from './problems.ts';
-import { BuildQuery, ImageParams, json, PushBody, Pushed, problem } from './schemas.ts';
+import type { BuildContextStore } from './build-contexts.ts';
+import { invalid, signed } from './problems.ts';
+import {
+  BuildQuery,
+  ContextParams,
+  ImageParams,
+  json,
+  PushBody,
+  Pushed,
+  problem,
+  Staged,
+} from './schemas.ts';
 
-/** The largest build context the agent takes (the whole body is signed, so it is read into memory). */
-export const MAX_CONTEXT_BYTES = 256 * 1024 * 1024;
+/** Whether a request streams its body (signed over `UNSIGNED-PAYLOAD`): a build context being staged. */
+export const streamsContextBody = (method: string, pathname: string) =>
+  method === 'PUT' && /^\/v1\/images\/contexts\/[^/]+$/.test(pathname);
 
 export const authOf = (
   auth: { username: string; password: string; server_address: string } | undefined,
@@ -15,11 +25,51 @@ export const authOf = (
   auth ? { username: auth.username, password: auth.password, serveraddress: auth.server_address } : undefined;
 
 /**
- * Images on this host: build one from a tar context (the build's output streamed back as NDJSON
- * lines, `{"stream": …}` then `{"done": {"id"}}` or `{"error"}`), push one to a registry, remove one.
+ * Images on this host: stage a tar build context (streamed to disk, hashed), build one from a staged
+ * context (the build's output streamed back as NDJSON lines, `{"stream": …}` then `{"done": {"id"}}`
+ * or `{"error"}`; a client that goes stops the build), push one to a registry, remove one.
  */
-export function imageRoutes(deps: AgentAppDeps) {
+export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
   const app = new OpenAPIHono({ defaultHook: invalid });
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/images/contexts/{id}',
+      tags: ['Images'],
+      summary:
+        'Stage a tar build context (signed over UNSIGNED-PAYLOAD; the bytes stream to disk, hashed): its size and SHA-256',
+      security: signed,
+      request: {
+        params: ContextParams,
+        body: { content: { 'application/x-tar': { schema: z.any() } }, required: true },
+      },
+      responses: {
+        201: json(Staged, 'Staged; a build names it by id and SHA-256'),
+        401: problem('Not signed, stale or replayed'),
+        409: problem('A context with this id is staged'),
+        413: problem('The context is larger than the agent takes'),
+        422: problem('The body is not a tar archive'),
+      },
+    }),
+    async (c) => c.json(await contexts.stage(c.req.valid('param').id, c.req.raw.body), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/images/contexts/{id}',
+      tags: ['Images'],
+      summary: 'Delete a staged build context (a build deletes its own; unbuilt ones expire after an hour)',
+      security: signed,
+      request: { params: ContextParams },
+      responses: { 204: { description: 'Deleted' }, 401: problem('Not signed, stale or replayed') },
+    }),
+    async (c) => {
+      await contexts.remove(c.req.valid('param').id);
+      return c.body(null, 204);
+    },
+  );
 
   app.openapi(
     createRoute({
@@ -27,62 +77,93 @@ export function imageRoutes(deps: AgentAppDeps) {
       path: '/v1/images/build',
       tags: ['Images'],
       summary:
-        'Build an image from the tar build context in the body (signed over its digest), tagged `tag`; the output streams back as NDJSON',
+        'Build an image from the staged context `context` (its SHA-256 named, both signed in the target), tagged `tag`; the output streams back as NDJSON, and a client that goes stops the build',
       security: signed,
-      request: {
-        query: BuildQuery,
-        body: { content: { 'application/x-tar': { schema: z.any() } }, required: true },
-      },
+      request: { query: BuildQuery },
       responses: {
         200: {
           description: 'NDJSON lines: {"stream"} as the build writes, then {"done":{"id"}} or {"error"}',
           content: { 'application/x-ndjson': { schema: z.string() } },
         },
         401: problem('Not signed, stale or replayed'),
-        413: problem('The context is larger than the agent takes'),
+        404: problem('No such staged context'),
+        409: problem('The staged context’s SHA-256 is not the one named'),
         422: problem('The engine refused the context (not a tar, no Dockerfile)'),
       },
     }),
     async (c) => {
-      const { tag, dockerfile } = c.req.valid('query');
-      // The signature check read (and cached) the body to digest it.
-      const bytes = Buffer.from(await c.req.arrayBuffer());
-      if (bytes.length === 0) throw new AgentRefusal(422, 'invalid', 'the build context is empty');
-      if (bytes.length > MAX_CONTEXT_BYTES) {
-        throw new AgentRefusal(413, 'too-large', `the build context is over ${MAX_CONTEXT_BYTES} bytes`);
-      }
+      const { tag, dockerfile, context, sha256 } = c.req.valid('query');
+      const source = await contexts.open(context, sha256);
       const encoder = new TextEncoder();
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-      const writer = writable.getWriter();
-      const send = (line: object) =>
-        writer.write(encoder.encode(`${JSON.stringify(line)}\n`)).catch(() => {});
+      // The client going (Warden cancelled, or its worker died) aborts the engine's build.
+      const abort = new AbortController();
+      const stop = () => abort.abort(new Error('the client went'));
+      c.req.raw.signal?.addEventListener('abort', stop, { once: true });
+      let controller!: ReadableStreamDefaultController<Uint8Array>;
+      let open = true;
+      const readable = new ReadableStream<Uint8Array>({
+        start: (given) => {
+          controller = given;
+        },
+        cancel: () => {
+          open = false;
+          stop();
+        },
+      });
+      const send = (line: object) => {
+        if (!open) return;
+        try {
+          controller.enqueue(encoder.encode(`${JSON.stringify(line)}\n`));
+        } catch {
+          open = false;
+        }
+      };
+      const close = () => {
+        if (!open) return;
+        open = false;
+        try {
+          controller.close();
+        } catch {}
+      };
       let wrote = false;
       let firstLine = () => {};
       const started = new Promise<void>((resolve) => {
         firstLine = resolve;
       });
       const outcome = deps.engine
-        .build(Readable.from([bytes]), { tag, dockerfile }, (line) => {
-          wrote = true;
-          firstLine();
-          void send({ stream: line });
-        })
+        .build(
+          source,
+          { tag, dockerfile },
+          (line) => {
+            wrote = true;
+            firstLine();
+            send({ stream: line });
+          },
+          abort.signal,
+        )
         .then(
           (built) => ({ ok: true as const, built }),
           (error: unknown) => ({ ok: false as const, error }),
-        );
+        )
+        .finally(() => {
+          c.req.raw.signal?.removeEventListener('abort', stop);
+          return contexts.remove(context).catch(() => undefined);
+        });
       const first = await Promise.race([started.then(() => undefined), outcome]);
       // Refused before any output: answered as a problem, not as a stream.
       if (first && !first.ok && !wrote) throw first.error;
       void outcome.then(async (result) => {
-        if (result.ok) await send({ done: { id: result.built.id } });
-        else {
+        if (result.ok) {
+          // Built after its client went: nobody records it, so it does not stay.
+          if (abort.signal.aborted) await deps.engine.removeImage(tag).catch(() => undefined);
+          send({ done: { id: result.built.id } });
+        } else {
           if (!(result.error instanceof Error) || result.error.name !== 'ContainerEngineError') {
             deps.logger.error({ err: result.error }, 'image build failed');
           }
-          await send({ error: result.error instanceof Error ? result.error.message : 'the build failed' });
+          send({ error: result.error instanceof Error ? result.error.message : 'the build failed' });
         }
-        await writer.close().catch(() => {});
+        close();
       });
       // A byte stream of NDJSON lines: typed as the text the schema documents.
       return c.body(readable, 200, { 'content-type': 'application/x-ndjson' }) as never;
@@ -107,8 +188,11 @@ export function imageRoutes(deps: AgentAppDeps) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const pushed = await deps.engine.push(body.source, body.target, authOf(body.auth), () => {});
-      return c.json({ target: body.target, digest: pushed.digest }, 200);
+      const output: string[] = [];
+      const pushed = await deps.engine.push(body.source, body.target, authOf(body.auth), (line) => {
+        if (output.length < 1000) output.push(line);
+      });
+      return c.json({ target: body.target, digest: pushed.digest, output: output.join('') }, 200);
     },
   );
 

@@ -104,8 +104,20 @@ export const ImageRefString = ImageParams.shape.ref;
 export const BuildQuery = z.object({
   tag: ImageRefString,
   dockerfile: z.string().min(1).max(255).default('Dockerfile'),
+  /** The staged context and its SHA-256, both in the signed target. */
+  context: z.uuid(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
+export const ContextParams = z.object({ id: z.uuid() });
+export const Staged = z
+  .object({ id: z.string(), size: z.number().int(), sha256: z.string() })
+  .meta({ id: 'AgentStagedContext' });
 export const PushBody = z
   .object({ source: ImageRefString, target: ImageRefString, auth: RegistryAuthBody.optional() })
   .meta({ id: 'AgentImagePush' });
-export const Pushed = z.object({ target: z.string(), digest: z.string().nullable() });
+export const Pushed = z.object({
+  target: z.string(),
+  digest: z.string().nullable(),
+  /** The push's progress lines (status lines, not per-chunk progress bars; at most 1000). */
+  output: z.string(),
+});

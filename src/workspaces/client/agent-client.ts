@@ -1,4 +1,4 @@
-import { decodeKey, signatureHeaders } from '../signing.ts';
+import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../signing.ts';
 
 /** An answer from an agent that was not what the call expects: its status and problem detail. */
 export class AgentCallError extends Error {
@@ -154,22 +154,52 @@ export function agentClient(options: AgentClientOptions) {
       return expect<{ ref: string; id: string; tags: string[] }>(response, 200);
     },
     /**
-     * Builds an image on the agent from a tar context, tagged `tag`: each line of the build's output
-     * to `onLine` as it arrives; the image id, or an AgentCallError (422 for a failing build).
+     * Stages a tar build context on the agent: `body` streams through (signed over
+     * `UNSIGNED-PAYLOAD`), the agent writes it to disk and answers its size and SHA-256. No timeout
+     * but `signal`: a large context takes its time.
+     */
+    stageContext: async (id: string, body: ReadableStream<Uint8Array>, signal?: AbortSignal) => {
+      const target = `/v1/images/contexts/${encodeURIComponent(id)}`;
+      const headers = signatureHeaders(key, { method: 'PUT', target, body: UNSIGNED_PAYLOAD }, clock());
+      const response = await fetch(new URL(target, options.url), {
+        method: 'PUT',
+        headers: { ...headers, 'content-type': 'application/x-tar' },
+        body,
+        duplex: 'half',
+        ...(signal ? { signal } : {}),
+      } as RequestInit);
+      return expect<{ id: string; size: number; sha256: string }>(response, 201);
+    },
+    /** Deletes a staged context (true when it was there or already gone). */
+    removeContext: async (id: string) => {
+      const response = await call('DELETE', `/v1/images/contexts/${encodeURIComponent(id)}`);
+      await response.body?.cancel();
+      return response.status === 204;
+    },
+    /**
+     * Builds an image on the agent from a staged context (named by id and SHA-256), tagged `tag`:
+     * each line of the build's output to `onLine` as it arrives; the image id, or an AgentCallError
+     * (422 for a failing build). Aborting `signal` drops the call, which stops the agent's build.
      */
     buildImage: async (
-      context: Uint8Array<ArrayBuffer>,
-      build: { tag: string; dockerfile: string },
+      build: { context: string; sha256: string; tag: string; dockerfile: string },
       onLine: (line: string) => void,
+      signal?: AbortSignal,
     ): Promise<{ id: string }> => {
-      const target = `/v1/images/build?tag=${encodeURIComponent(build.tag)}&dockerfile=${encodeURIComponent(build.dockerfile)}`;
-      const headers = signatureHeaders(key, { method: 'POST', target, body: context }, clock());
+      const query = new URLSearchParams({
+        tag: build.tag,
+        dockerfile: build.dockerfile,
+        context: build.context,
+        sha256: build.sha256,
+      });
+      const target = `/v1/images/build?${query}`;
+      const headers = signatureHeaders(key, { method: 'POST', target, body: new Uint8Array() }, clock());
+      const timeout = AbortSignal.timeout(buildTimeoutOf(options));
       const response = await fetch(new URL(target, options.url), {
         method: 'POST',
-        headers: { ...headers, 'content-type': 'application/x-tar' },
-        body: context,
+        headers,
         // A build takes its time: bounded by the build's own limit, not a call's.
-        signal: AbortSignal.timeout(buildTimeoutOf(options)),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
       if (response.status !== 200 || !response.body) throw await failure(response);
       for await (const text of linesOf(response.body)) {
@@ -187,7 +217,10 @@ export function agentClient(options: AgentClientOptions) {
     },
     /** Tags `source` as `target` on the agent and pushes it with the credentials given. */
     pushImage: async (request: { source: string; target: string; auth?: AgentRegistryAuth }) =>
-      expect<{ target: string; digest: string | null }>(await call('POST', '/v1/images/push', request), 200),
+      expect<{ target: string; digest: string | null; output?: string }>(
+        await call('POST', '/v1/images/push', request),
+        200,
+      ),
     /** Removes the image tag from the agent's host; false when it was not there. */
     removeImage: async (image: string) => {
       const response = await call('DELETE', `/v1/images/${encodeURIComponent(image)}`);

@@ -168,7 +168,7 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
   };
   return {
     pull,
-    async build(context, options, onLine) {
+    async build(context, options, onLine, signal) {
       let stream: NodeJS.ReadableStream;
       try {
         stream = await docker.buildImage(context, {
@@ -176,6 +176,7 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
           dockerfile: options.dockerfile,
           rm: true,
           forcerm: true,
+          ...(signal ? { abortSignal: signal } : {}),
         });
       } catch (error) {
         const failure = failureOf(error);
@@ -188,10 +189,18 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
         }
         return translate(error, 'image build');
       }
+      // The daemon stops a build whose client went: dropping the response stream is that.
+      const drop = () => (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      signal?.addEventListener('abort', drop, { once: true });
       let id: string | undefined;
-      await follow(docker, stream, onLine, (aux) => {
-        if (aux.ID) id = aux.ID;
-      });
+      try {
+        await follow(docker, stream, onLine, (aux) => {
+          if (aux.ID) id = aux.ID;
+        });
+      } finally {
+        signal?.removeEventListener('abort', drop);
+      }
+      if (signal?.aborted) throw new ContainerEngineError('failed', 'the build was aborted');
       if (id === undefined) id = (await docker.getImage(options.tag).inspect()).Id;
       return { id };
     },

@@ -23,12 +23,14 @@ export interface ContainerEngine {
   /**
    * Builds an image from a tar build context, tagged `tag`; each line of the build's output is handed
    * to `onLine` as it comes. A refused context or a failing step is a `ContainerEngineError`
-   * (`invalid` before the build starts, `failed` once it runs).
+   * (`invalid` before the build starts, `failed` once it runs). Aborting `signal` drops the request
+   * to the engine, which stops the build.
    */
   build(
     context: NodeJS.ReadableStream,
     options: { tag: string; dockerfile: string },
     onLine: (line: string) => void,
+    signal?: AbortSignal,
   ): Promise<{ id: string }>;
   /** Tags `source` as `target` and pushes `target` with the registry credentials given (if any). */
   push(

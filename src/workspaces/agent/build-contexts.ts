@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { looksLikeTar } from '../tar-header.ts';
+import { AgentRefusal } from './problems.ts';
+
+/** The largest build context the agent stages: the most `WARDEN_IMAGE_CONTEXT_MAX_BYTES` may allow (Warden checks its own cap first). */
+export const MAX_CONTEXT_BYTES = 4 * 1024 * 1024 * 1024;
+/** A staged context no build named for this long is deleted. */
+export const CONTEXT_EXPIRY_MS = 60 * 60_000;
+
+const ID = /^[0-9a-f-]{36}$/;
+
+/**
+ * Build contexts staged on the agent's disk (`contexts/<id>.tar`, its size and SHA-256 beside it in
+ * `<id>.json`): the bytes stream to the file as they arrive, hashed on the way, never held whole; a
+ * build names the context by id and SHA-256 and reads it from disk into the engine.
+ */
+export class BuildContextStore {
+  readonly #folder: string;
+
+  constructor(workDir: string) {
+    this.#folder = join(workDir, 'contexts');
+  }
+
+  #paths(id: string) {
+    if (!ID.test(id)) throw new AgentRefusal(404, 'not-found', 'no such build context');
+    return { tar: join(this.#folder, `${id}.tar`), meta: join(this.#folder, `${id}.json`) };
+  }
+
+  /**
+   * Streams `body` to the context's file: refused when the id is taken (409), the first block is not
+   * a tar header (422) or the bytes pass `maxBytes` (413); a refused or broken stream leaves nothing.
+   */
+  async stage(
+    id: string,
+    body: ReadableStream<Uint8Array> | null,
+    maxBytes = MAX_CONTEXT_BYTES,
+  ): Promise<{ id: string; size: number; sha256: string }> {
+    const paths = this.#paths(id);
+    await mkdir(this.#folder, { recursive: true });
+    await this.sweep().catch(() => undefined);
+    if (await stat(paths.meta).catch(() => undefined)) {
+      throw new AgentRefusal(409, 'conflict', 'a build context with this id is staged');
+    }
+    if (!body) throw new AgentRefusal(422, 'invalid', 'the build context is empty');
+    const hash = createHash('sha256');
+    let size = 0;
+    let head = new Uint8Array(0);
+    const checked = async function* (chunks: AsyncIterable<Uint8Array>) {
+      for await (const chunk of chunks) {
+        size += chunk.byteLength;
+        if (size > maxBytes) {
+          throw new AgentRefusal(413, 'too-large', `the build context is over ${maxBytes} bytes`);
+        }
+        if (head.length < 512) {
+          const joined = new Uint8Array(head.length + chunk.byteLength);
+          joined.set(head);
+          joined.set(chunk, head.length);
+          head = joined.subarray(0, Math.min(joined.length, 512));
+          if (head.length === 512 && !looksLikeTar(head)) {
+            throw new AgentRefusal(422, 'invalid', 'the build context is not a tar archive');
+          }
+        }
+        hash.update(chunk);
+        yield chunk;
+      }
+    };
+    try {
+      await pipeline(
+        Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>),
+        checked,
+        createWriteStream(paths.tar, { flags: 'wx' }),
+      );
+      if (head.length < 512) throw new AgentRefusal(422, 'invalid', 'the build context is not a tar archive');
+    } catch (error) {
+      await rm(paths.tar, { force: true });
+      throw error;
+    }
+    const staged = { id, size, sha256: hash.digest('hex') };
+    await writeFile(paths.meta, JSON.stringify({ ...staged, staged_at: new Date().toISOString() }));
+    return staged;
+  }
+
+  /** The staged context as a stream from disk, when its SHA-256 is the one named (else 404/409). */
+  async open(id: string, sha256: string): Promise<NodeJS.ReadableStream> {
+    const paths = this.#paths(id);
+    let meta: { sha256: string };
+    try {
+      meta = JSON.parse(await readFile(paths.meta, 'utf8')) as { sha256: string };
+    } catch {
+      throw new AgentRefusal(404, 'not-found', 'no such build context');
+    }
+    if (meta.sha256 !== sha256) {
+      throw new AgentRefusal(409, 'conflict', 'the build context’s SHA-256 is not the one named');
+    }
+    return createReadStream(paths.tar);
+  }
+
+  async remove(id: string): Promise<void> {
+    const paths = this.#paths(id);
+    await rm(paths.meta, { force: true });
+    await rm(paths.tar, { force: true });
+  }
+
+  /** Deletes contexts staged (or left half-written) longer than `CONTEXT_EXPIRY_MS` ago. */
+  async sweep(now = Date.now()): Promise<void> {
+    for (const name of await readdir(this.#folder).catch(() => [] as string[])) {
+      const path = join(this.#folder, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info && now - info.mtimeMs > CONTEXT_EXPIRY_MS) await rm(path, { force: true });
+    }
+  }
+}
