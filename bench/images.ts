@@ -80,6 +80,7 @@ try {
   const set = await as('/v1/images/registry', { method: 'PUT', json: { url: registry.url } });
   if (set.status !== 200) throw new Error(`PUT /v1/images/registry answered ${set.status}`);
 
+  const phases: { side: string; stage: number; build: number; push: number }[] = [];
   const viaWarden = async (i: number) => {
     const started = performance.now();
     const answer = await as(`/v1/images/builds?agent_id=${agentId}&name=bench/warden&tag=r${i}`, {
@@ -89,6 +90,7 @@ try {
     });
     if (answer.status !== 202) throw new Error(`POST /v1/images/builds answered ${answer.status}`);
     const { id } = (await answer.json()) as { id: string };
+    const posted = performance.now();
     for (;;) {
       const { status, reason } = (await (await as(`/v1/images/${id}`)).json()) as {
         status: string;
@@ -98,9 +100,12 @@ try {
       if (status === 'failed') throw new Error(`the build failed: ${reason}`);
       await new Promise((r) => setTimeout(r, 5));
     }
+    const built = performance.now();
     const pushed = await as(`/v1/images/${id}/push`, { method: 'POST' });
     if (pushed.status !== 200) throw new Error(`push answered ${pushed.status}: ${await pushed.text()}`);
-    return performance.now() - started;
+    const done = performance.now();
+    phases.push({ side: 'warden', stage: posted - started, build: built - posted, push: done - built });
+    return done - started;
   };
   const direct = async (i: number) => {
     const started = performance.now();
@@ -108,9 +113,12 @@ try {
     await follow(
       await docker.buildImage(Readable.from([Buffer.from(context('direct', i))]), { t: tag, rm: true }),
     );
+    const built = performance.now();
     // As the CLI does for an anonymous push: an empty X-Registry-Auth.
     await follow(await docker.getImage(tag).push({ authconfig: {} as never }));
-    return performance.now() - started;
+    const done = performance.now();
+    phases.push({ side: 'direct', stage: 0, build: built - started, push: done - built });
+    return done - started;
   };
 
   log(`warm-up, then ${ROUNDS} interleaved rounds (warden, direct / direct, warden)`);
@@ -129,6 +137,23 @@ try {
     }
   }
   const ratio = percentile(warden, 50) / percentile(plain, 50);
+  // Where each side's time goes (p50 per phase; the warm-up left out): Warden's staging is the
+  // POST's answer (the context streamed to the agent), its build the job's run until the image reads
+  // `built`, its push the push's answer.
+  const phase = (side: string, key: 'stage' | 'build' | 'push') =>
+    round(
+      percentile(
+        phases
+          .slice(2)
+          .filter((p) => p.side === side)
+          .map((p) => p[key]),
+        50,
+      ),
+    );
+  log(
+    `p50 by phase: warden stage ${phase('warden', 'stage')} ms, build ${phase('warden', 'build')} ms, push ${phase('warden', 'push')} ms; ` +
+      `direct build ${phase('direct', 'build')} ms, push ${phase('direct', 'push')} ms`,
+  );
   const result = {
     rounds: ROUNDS,
     warden_p50_ms: round(percentile(warden, 50)),
