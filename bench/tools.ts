@@ -100,6 +100,8 @@ async function pool(total: number, work: () => Promise<void>): Promise<number> {
   return total / ((performance.now() - started) / 1000);
 }
 
+/** Per execution through the API: queued → started, started → finished, finished → the client knew. */
+const phases: { queued: number; running: number; seen: number }[] = [];
 const viaApi = async () => {
   const res = await fetch(`${base}/v1/tools/nmap/executions`, {
     method: 'POST',
@@ -107,11 +109,27 @@ const viaApi = async () => {
     body: JSON.stringify({ parameters: { host: '127.0.0.1', ports: String(port) } }),
   });
   const { id } = (await res.json()) as { id: string };
+  // As a client that waits for its run does: follow the output stream (it ends with the final status
+  // frame), then read the execution once. Polling every few milliseconds instead made four clients
+  // send hundreds of requests a second, which the server paid for out of the same two cores.
+  const stream = await fetch(`${base}/v1/executions/${id}/stream`, { headers });
+  await stream.text();
   for (;;) {
     const body = (await (await fetch(`${base}/v1/executions/${id}`, { headers })).json()) as {
       status: string;
+      queued_at: string;
+      started_at: string | null;
+      finished_at: string | null;
     };
-    if (body.status === 'completed') return;
+    if (body.status === 'completed') {
+      const at = (iso: string | null) => (iso ? Date.parse(iso) : Number.NaN);
+      phases.push({
+        queued: at(body.started_at) - at(body.queued_at),
+        running: at(body.finished_at) - at(body.started_at),
+        seen: Date.now() - at(body.finished_at),
+      });
+      return;
+    }
     if (body.status !== 'queued' && body.status !== 'running') throw new Error(`run ended ${body.status}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -139,6 +157,17 @@ if (!SKIP_EXEC) {
 const spawnRate = SKIP_EXEC ? Number.NaN : await pool(RUNS, direct);
 const apiRate = SKIP_EXEC ? Number.NaN : await pool(RUNS, viaApi);
 log(`api ${apiRate.toFixed(2)}/s, spawn ${spawnRate.toFixed(2)}/s`);
+if (!SKIP_EXEC) {
+  // Where an execution's time goes (p50 over the measured runs, the warm-up left out).
+  const measured = phases.slice(4);
+  const p50 = (key: keyof (typeof phases)[number]) => {
+    const sorted = measured.map((p) => p[key]).sort((a, b) => a - b);
+    return Math.round(sorted[Math.floor(sorted.length / 2)] ?? Number.NaN);
+  };
+  log(
+    `per execution p50: queued ${p50('queued')} ms, running ${p50('running')} ms, finished → seen ${p50('seen')} ms`,
+  );
+}
 
 /** An execution that stays queued (no tool worker takes it: the bench's worker is stopped by then). */
 async function idleExecution(): Promise<string> {
