@@ -97,27 +97,41 @@ export interface AgentStatsReaderOptions extends AgentStatsOptions {
  * is being asked share that one call), every agent of a page asked in parallel, each bounded by
  * `timeoutMs`, so one slow or dead agent makes its own row `unreachable` and the page no slower than
  * the bound. An `unreachable` answer is cached like any other: a dead agent costs one timeout per TTL.
+ *
+ * A page that spent time before asking (authentication, its database reads) passes it as `spentMs`:
+ * the agents get what is left of `timeoutMs`, so the page answers within the bound of its arrival
+ * rather than after it, but never less than half of it, so a slow database does not make live agents
+ * look dead.
  */
 export function agentStatsReader(options: AgentStatsReaderOptions) {
+  type Ask = { agent: AgentTarget; timeoutMs: number };
   const cache =
     options.ttlMs > 0
-      ? new LRUCache<string, AgentStats, AgentTarget>({
+      ? new LRUCache<string, AgentStats, Ask>({
           max: options.max ?? 10_000,
           ttl: options.ttlMs,
           ...cacheClock(options.clock),
-          fetchMethod: (_id, _stale, { context }) => fetchAgentStats(context, options),
+          fetchMethod: (_id, _stale, { context }) =>
+            fetchAgentStats(context.agent, { ...options, timeoutMs: context.timeoutMs }),
         })
       : undefined;
-  const read = async (agent: AgentTarget): Promise<AgentStats> => {
-    if (!cache) return fetchAgentStats(agent, options);
+  const budget = (spentMs = 0) => {
+    const spent = Number.isFinite(spentMs) && spentMs > 0 ? spentMs : 0;
+    return Math.round(Math.max(options.timeoutMs - spent, options.timeoutMs / 2));
+  };
+  const read = async (agent: AgentTarget, spentMs?: number): Promise<AgentStats> => {
+    const timeoutMs = budget(spentMs);
+    if (!cache) return fetchAgentStats(agent, { ...options, timeoutMs });
     // fetchAgentStats never rejects, and nothing aborts the fetch, so a value always arrives.
-    return (await cache.fetch(agent.id, { context: agent })) as AgentStats;
+    return (await cache.fetch(agent.id, { context: { agent, timeoutMs } })) as AgentStats;
   };
   return {
     read,
     /** Every agent at once; the map is keyed by agent id. */
-    async readAll(agents: readonly AgentTarget[]): Promise<Map<string, AgentStats>> {
-      const answers = await Promise.all(agents.map(async (agent) => [agent.id, await read(agent)] as const));
+    async readAll(agents: readonly AgentTarget[], spentMs?: number): Promise<Map<string, AgentStats>> {
+      const answers = await Promise.all(
+        agents.map(async (agent) => [agent.id, await read(agent, spentMs)] as const),
+      );
       return new Map(answers);
     },
     /** Drops what is known of an agent (it was deregistered, or its address changed). */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
-import { agentKeys, agentStatsSamples } from '../../src/workspaces/index.ts';
+import { agentKeys, agentStatsReader, agentStatsSamples } from '../../src/workspaces/index.ts';
 import { startWorkspaceBackground, type WorkspaceBackground } from '../../src/workspaces-stack.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
@@ -104,11 +104,15 @@ describe('agent statistics: asked in parallel, bounded per agent, cached, and a 
     expect(dead?.stats).toMatchObject({
       agent_id: holeId,
       status: 'unreachable',
-      reason: `no answer within ${TIMEOUT_MS} ms`,
+      reason: expect.stringMatching(/^no answer within \d+ ms$/),
       cpu: null,
       memory: null,
       disk: null,
     });
+    // Given what the page had left of the bound, never less than half of it.
+    const given = Number(/\d+/.exec(dead?.stats.reason as string)?.[0]);
+    expect(given).toBeGreaterThanOrEqual(TIMEOUT_MS / 2);
+    expect(given).toBeLessThanOrEqual(TIMEOUT_MS);
     // The blackhole did receive the signed call, and never answered it.
     expect(systemCalls()).toBe(1);
 
@@ -256,5 +260,39 @@ describe('agent statistics: asked in parallel, bounded per agent, cached, and a 
       `?since=${encodeURIComponent(new Date(clock().getTime() + 60_000).toISOString())}`,
     );
     expect(later.items).toEqual([]);
+  });
+});
+
+describe('agent statistics: bounded from the page’s arrival', () => {
+  it('gives the agents what the page has left of the timeout, never less than half of it', async () => {
+    const silent = await startBlackholeAgent();
+    try {
+      const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url');
+      const reader = agentStatsReader({
+        keys: { get: async () => key },
+        clock: () => new Date(),
+        timeoutMs: 400,
+        ttlMs: 0,
+      });
+      const agent = { id: crypto.randomUUID(), url: silent.url };
+      const reasons = await Promise.all(
+        [undefined, 100, 300, 1000, Number.NaN, -5].map(async (spent) => {
+          const answer = await reader.read(agent, spent);
+          return answer.status === 'unreachable' ? answer.reason : answer.status;
+        }),
+      );
+      expect(reasons).toEqual([
+        'no answer within 400 ms',
+        'no answer within 300 ms',
+        'no answer within 200 ms',
+        'no answer within 200 ms',
+        'no answer within 400 ms',
+        'no answer within 400 ms',
+      ]);
+      const all = await reader.readAll([agent], 150);
+      expect(all.get(agent.id)).toMatchObject({ status: 'unreachable', reason: 'no answer within 250 ms' });
+    } finally {
+      await silent.close();
+    }
   });
 });

@@ -6,6 +6,8 @@ import type { Principal, ResolvedTenant } from '../../identity/index.ts';
 export interface AppEnv {
   Variables: {
     requestId: string;
+    /** When the request arrived (`performance.now()`), for answers bounded from arrival. */
+    arrivedAt: number;
     /** The client's address (WARDEN_TRUSTED_PROXY_HOPS decides whose), set once per request. */
     clientAddress?: string;
     logger: Logger;

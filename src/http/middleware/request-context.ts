@@ -11,12 +11,13 @@ const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    const started = performance.now();
+    c.set('arrivedAt', started);
     const incoming = c.req.header('x-request-id');
     const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : crypto.randomUUID();
     const log = logger.child({ requestId });
     c.set('requestId', requestId);
     c.set('logger', log);
-    const started = performance.now();
     try {
       await next();
     } finally {

@@ -52,7 +52,7 @@ export function agentStatsRoutes(deps: WorkspacesDeps) {
       const { tenant } = workspacesContext(c);
       const row = await ownAgent(c, tenant.id, c.req.valid('param').id);
       const [stats, running] = await Promise.all([
-        deps.stats.read({ id: row.id, url: row.url }),
+        deps.stats.read({ id: row.id, url: row.url }, performance.now() - c.get('arrivedAt')),
         runningWorkspaces(db, tenant.id),
       ]);
       return c.json(presentStats(row.id, stats, running.get(row.id) ?? 0), 200);

@@ -139,7 +139,8 @@ export function agentRoutes(deps: WorkspacesDeps) {
       const [rows, usage] = await Promise.all([listAgents(db, id), agentUsage(db, id)]);
       const [seen, stats, running] = await Promise.all([
         deps.heartbeats.lastSeen(rows.map((row) => row.id)),
-        withStats ? deps.stats.readAll(rows) : undefined,
+        // Bounded from the request's arrival: what the page spent so far comes off the agents' time.
+        withStats ? deps.stats.readAll(rows, performance.now() - c.get('arrivedAt')) : undefined,
         withStats ? runningWorkspaces(db, id) : undefined,
       ]);
       const items = rows.map((row) => {
