@@ -79,7 +79,7 @@ for (const kind of databaseKinds) {
     });
 
     it('refuses a target outside the allowlist with 403 naming it, before anything runs or is recorded', async () => {
-      const head = await t.store.headPosition();
+      const head = await lastWritten(t.database.db);
       const res = await execute(t, operator, 'port-scan', { host: '192.0.2.1', ports: '80' });
       expect(res.status).toBe(403);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
@@ -88,7 +88,7 @@ for (const kind of databaseKinds) {
     });
 
     it('answers bad input without a 500 and appends nothing: unknown tool 404, schema 422 naming the field, 413', async () => {
-      const head = await t.store.headPosition();
+      const head = await lastWritten(t.database.db);
       expect((await execute(t, operator, 'nope', {})).status).toBe(404);
       const invalid = await execute(t, operator, 'port-scan', { host: '127.0.0.1', ports: '99999' });
       expect(invalid.status).toBe(422);
@@ -115,7 +115,7 @@ for (const kind of databaseKinds) {
       const own = await execute(t, member, 'hash-identify', { hash: 'abc' });
       expect(own.status).toBe(202);
       const ownId = ((await own.json()) as LooseJson).id;
-      const head = await t.store.headPosition();
+      const head = await lastWritten(t.database.db);
       for (const [tool, parameters] of [
         ['port-scan', { host: '127.0.0.1', ports: '1' }],
         ['tls-inspect', { host: '127.0.0.1', port: 1 }],
