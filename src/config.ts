@@ -113,6 +113,11 @@ export const configSchema = z.object({
     .describe('argon2id memory per hash (OWASP: 19 MiB); changing it rehashes at next login'),
   WARDEN_ARGON2_TIME_COST: int(1, 100).default(2).describe('argon2id iterations (OWASP: 2)'),
   WARDEN_ARGON2_PARALLELISM: int(1, 16).default(1).describe('argon2id lanes (OWASP: 1)'),
+  WARDEN_ARGON2_CONCURRENCY: int(1, 64)
+    .default(2)
+    .describe(
+      "argon2id hashes computed at once (the rest wait in line); keep it below libuv's threadpool size (`UV_THREADPOOL_SIZE`, 4 by default) so signatures, file and DNS work never wait behind hashes",
+    ),
   WARDEN_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: int(1, 10_000)
     .default(10)
     .describe('Login attempts per account per window (then 429)'),

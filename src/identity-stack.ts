@@ -24,6 +24,7 @@ export type IdentityConfig = Pick<
   | 'WARDEN_ARGON2_MEMORY_KIB'
   | 'WARDEN_ARGON2_TIME_COST'
   | 'WARDEN_ARGON2_PARALLELISM'
+  | 'WARDEN_ARGON2_CONCURRENCY'
   | 'WARDEN_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT'
   | 'WARDEN_LOGIN_MAX_ATTEMPTS_PER_ADDRESS'
   | 'WARDEN_LOGIN_WINDOW_SECONDS'
@@ -154,11 +155,14 @@ export async function identityStack(deps: {
     failures: deps.loginFailures,
   });
   return {
-    hasher: argon2idHasher({
-      memoryCost: config.WARDEN_ARGON2_MEMORY_KIB,
-      timeCost: config.WARDEN_ARGON2_TIME_COST,
-      parallelism: config.WARDEN_ARGON2_PARALLELISM,
-    }),
+    hasher: argon2idHasher(
+      {
+        memoryCost: config.WARDEN_ARGON2_MEMORY_KIB,
+        timeCost: config.WARDEN_ARGON2_TIME_COST,
+        parallelism: config.WARDEN_ARGON2_PARALLELISM,
+      },
+      config.WARDEN_ARGON2_CONCURRENCY,
+    ),
     keys,
     oauthKeys: tenantKeys,
     sessions,

@@ -28,6 +28,30 @@ describe('argon2id password hasher', () => {
     expect(cheap.needsRehash('$2b$10$abcdefghijklmnopqrstuv')).toBe(true);
   });
 
+  it('keeps hashes out of the way of signatures: a signature asked for during a flood of verifies does not wait for them', async () => {
+    // libuv's threadpool (4 threads here) runs argon2 and Web Crypto alike, first come first served.
+    // Unbounded, the signature below would queue behind the first five of eight verifies; bounded to
+    // two hashes at once, a thread is free for it at once. Ordering, not time: how many verifies had
+    // finished when the signature came back.
+    const hasher = argon2idHasher(owaspArgon2id, 2);
+    const hash = await hasher.hash('correct horse battery staple');
+    const { privateKey } = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair;
+    let finished = 0;
+    const verifies = Array.from({ length: 8 }, () =>
+      hasher.verify(hash, 'correct horse battery staple').then((ok) => {
+        finished++;
+        return ok;
+      }),
+    );
+    await crypto.subtle.sign('Ed25519', privateKey, new TextEncoder().encode('a token'));
+    const finishedBeforeSignature = finished;
+    expect(await Promise.all(verifies)).toEqual(Array(8).fill(true));
+    expect(finishedBeforeSignature).toBeLessThan(2);
+  });
+
   it('answers false (not an exception) for an unreadable hash', async () => {
     expect(await cheap.verify('not a hash', 'whatever-password')).toBe(false);
   });
