@@ -14,6 +14,7 @@ import { freshPGlite } from '../test/support/databases.ts';
 import { startDockerd } from '../test/support/docker.ts';
 import { startAgent } from '../test/workspaces/agent-support.ts';
 import { startBlackholeAgent } from '../test/workspaces/blackhole-agent.ts';
+import { verdict } from './support/report.ts';
 
 const TIMEOUT_MS = Number(process.env.BENCH_STATS_TIMEOUT_MS ?? 500);
 const SAMPLES = Number(process.env.BENCH_STATS_SAMPLES ?? 40);
@@ -83,6 +84,8 @@ try {
     cached_p95_ms: round(percentile(cachedTimes, 95)),
     target_p95_ms: TARGET_P95_MS,
     met: p95 <= TARGET_P95_MS,
+    verdicts: [verdict('stats page p95 ms, one agent blackholed', p95, '≤', TARGET_P95_MS)],
+    load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
     load1: round(loadavg()[0] ?? 0),
   };
   log(`agents: ${states}`);

@@ -20,6 +20,7 @@ import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import pg from 'pg';
 import { freePort, untilReady } from '../test/support/cli.ts';
 import { CpuWindow } from './support/cpu.ts';
+import { loopbackClient } from './support/http-client.ts';
 import {
   pairedRatio,
   rounds,
@@ -37,7 +38,7 @@ import {
   introspect,
   rssMb,
 } from './support/oauth-client.ts';
-import { printCosts, printTable, round } from './support/report.ts';
+import { printCosts, printTable, round, verdict } from './support/report.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -179,20 +180,22 @@ async function main() {
     const { signStep, verifyStep } = await joseBaseline();
 
     // 1. One tenant, one client: the endpoints against jose alone.
+    // The measured loops send through node:http (see support/http-client.ts); setup uses fetch.
+    const send = loopbackClient(base);
     let root = await rootToken(base);
     await createTenants(base, root, ['bench-one'], 1);
     const [one] = await createClients(base, root, ['bench-one'], 1);
-    const tokens = await Promise.all(Array.from({ length: 64 }, () => clientCredentials(base, one!)));
+    const tokens = await Promise.all(Array.from({ length: 64 }, () => clientCredentials(send, one!)));
     const tokenStep = (clients: readonly BenchClient[]): Step => {
       let next = 0;
       return async () => {
-        await clientCredentials(base, clients[next++ % clients.length]!);
+        await clientCredentials(send, clients[next++ % clients.length]!);
         return 1;
       };
     };
     let nextToken = 0;
     const introspectStep: Step = async () => {
-      await introspect(base, one!, tokens[nextToken++ % tokens.length]!);
+      await introspect(send, one!, tokens[nextToken++ % tokens.length]!);
       return 1;
     };
     console.log(
@@ -202,9 +205,8 @@ async function main() {
         `${UNCAPPED}/min so the limiter does not cap the run (its leases still run)`,
     );
     const healthStep: Step = async () => {
-      const res = await fetch(`${base}/health`);
+      const res = await send('/health');
       if (res.status !== 200) throw new Error(`/health answered ${res.status}`);
-      await res.arrayBuffer();
       return 1;
     };
     // A fresh server runs its first few thousand requests several times slower (measured: the token
@@ -307,6 +309,11 @@ async function main() {
         introspect_vs_verify: round(introspectVsVerify, 4),
         token_10k_tenants_vs_1: round(spreadVsOne, 3),
         targets: { ...TARGETS, token_10k_tenants_vs_1: 0.8 },
+        verdicts: [
+          verdict('token_vs_sign', round(tokenVsSign, 4), '≥', TARGETS.token_vs_sign),
+          verdict('introspect_vs_verify', round(introspectVsVerify, 4), '≥', TARGETS.introspect_vs_verify),
+          verdict('token_10k_tenants_vs_1', round(spreadVsOne, 3), '≥', 0.8),
+        ],
         met: {
           token_vs_sign: tokenVsSign >= TARGETS.token_vs_sign,
           introspect_vs_verify: introspectVsVerify >= TARGETS.introspect_vs_verify,
@@ -344,6 +351,7 @@ async function main() {
         load_average_1m: round(os.loadavg()[0] ?? 0, 2),
       }),
     );
+    send.close();
   } finally {
     server.kill('SIGTERM');
     await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(0)));

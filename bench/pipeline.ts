@@ -28,7 +28,7 @@ import { freePort, signIn, until, untilReady } from '../test/support/cli.ts';
 import { publishFixture } from '../test/support/fixture-packages.ts';
 import { startVerdaccio } from '../test/support/verdaccio.ts';
 import { median } from './support/measure.ts';
-import { printTable, round } from './support/report.ts';
+import { printTable, round, verdict } from './support/report.ts';
 
 const exec = promisify(execFile);
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -336,6 +336,10 @@ async function main() {
         pipeline_vs_npm_install_per_round: ratios.map((x) => round(x, 2)),
         target: TARGET,
         met: ratio <= TARGET,
+        verdicts: [
+          verdict('pipeline_vs_npm_install (median)', round(ratio, 2), '≤', TARGET),
+          verdict('worker peak RSS, MB', round(peak, 1), '<', 300),
+        ],
         pipeline_only_vs_npm_install: round(pipelineOnly, 2),
         npm_install_ms: npmMs.map(Math.round),
         pipeline_ms: wardens.map((w) => Math.round(w.pipelineMs)),

@@ -24,6 +24,7 @@ import { aesKey } from '../src/identity/tokens/crypto.ts';
 import { personalDataKeys, personalDataStore } from '../src/privacy/index.ts';
 import { auditEntries } from '../src/projections/audit/audit-entries.ts';
 import { ProjectionEngine } from '../src/projections/engine/engine.ts';
+import { verdict } from './support/report.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const LONG_STREAM = Number(process.env.BENCH_LONG_STREAM ?? 10_000);
@@ -225,6 +226,16 @@ async function main(): Promise<void> {
     }
     console.log(
       JSON.stringify({
+        verdicts: [
+          verdict('replay_p95_ms', Number(replayP95.toFixed(2)), '<', TARGET_REPLAY_P95_MS),
+          verdict(
+            'rebuild_events_per_s (audit trail)',
+            result.eventsPerSecond,
+            '≥',
+            TARGET_REBUILD_EVENTS_PER_S,
+          ),
+        ],
+        load_average_1m: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
         replay_p95_ms_met: targets[0]!.met,
         rebuild_events_per_s_met: targets[1]!.met,
         replay_p95_ms: Number(replayP95.toFixed(2)),

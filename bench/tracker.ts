@@ -6,6 +6,7 @@
  * tenant resolution, rate limit, token check, validation) against the same SQL run directly on the
  * read-model tables in the same run. Not a test: it prints figures; the last line is JSON.
  */
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type Kysely, sql } from 'kysely';
 import { issueDecider, issueIdFor, issueStreamId, projectContext } from '../src/commands/tracker/index.ts';
@@ -18,6 +19,7 @@ import { searchWords } from '../src/projections/tracker/list-query.ts';
 import { type IssuePageRequest, issuePage } from '../src/projections/tracker/queries.ts';
 import { testApp } from '../test/support/app.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
+import { verdict } from './support/report.ts';
 
 const ISSUES = Number(process.env.BENCH_ISSUES ?? 100_000);
 const PROJECTS = 20;
@@ -260,6 +262,17 @@ async function main() {
       list_http_vs_sql_p95: round(httpList.p95 / sqlList.p95),
       search_http_vs_sql_p95: round(httpSearch.p95 / sqlSearch.p95),
       targets: TARGETS,
+      verdicts: [
+        verdict('list_p95_ms', httpList.p95, '≤', TARGETS.list_p95_ms),
+        verdict('search_p95_ms', httpSearch.p95, '≤', TARGETS.search_p95_ms),
+        verdict(
+          'http_vs_sql_p95',
+          round(Math.max(httpList.p95 / sqlList.p95, httpSearch.p95 / sqlSearch.p95)),
+          '≤',
+          TARGETS.http_vs_sql_p95,
+        ),
+      ],
+      load_average_1m: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
     };
     log(JSON.stringify(result));
   } finally {

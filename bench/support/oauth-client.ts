@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import PQueue from 'p-queue';
+import type { Send } from './http-client.ts';
 
 /** A confidential client of one tenant, as the token endpoint sees it (client_secret_basic). */
 export interface BenchClient {
@@ -99,25 +100,25 @@ export async function createClients(
 }
 
 /** One client-credentials grant; the access token. */
-export async function clientCredentials(base: string, client: BenchClient): Promise<string> {
-  const res = await fetch(`${base}/t/${client.slug}/oauth/token`, {
+export async function clientCredentials(send: Send, client: BenchClient): Promise<string> {
+  const res = await send(`/t/${client.slug}/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: client.authorization },
     body: `grant_type=client_credentials&scope=${encodeURIComponent(SCOPE)}`,
   });
-  if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${await res.text()}`);
-  return ((await res.json()) as { access_token: string }).access_token;
+  if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${res.text}`);
+  return (JSON.parse(res.text) as { access_token: string }).access_token;
 }
 
 /** One introspection (RFC 7662) that must find the token active. */
-export async function introspect(base: string, client: BenchClient, token: string): Promise<void> {
-  const res = await fetch(`${base}/t/${client.slug}/oauth/introspect`, {
+export async function introspect(send: Send, client: BenchClient, token: string): Promise<void> {
+  const res = await send(`/t/${client.slug}/oauth/introspect`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: client.authorization },
     body: `token=${encodeURIComponent(token)}&token_type_hint=access_token`,
   });
-  if (res.status !== 200) throw new Error(`introspection answered ${res.status}: ${await res.text()}`);
-  const body = (await res.json()) as { active: boolean };
+  if (res.status !== 200) throw new Error(`introspection answered ${res.status}: ${res.text}`);
+  const body = JSON.parse(res.text) as { active: boolean };
   if (!body.active) throw new Error('introspection found a fresh token inactive');
 }
 

@@ -63,3 +63,38 @@ export function printCosts(rows: readonly [string, Throughput][]): void {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const c of cells) console.log(line(c));
 }
+
+/**
+ * One figure judged against its target. Every benchmark puts its list in its last line's JSON as
+ * `verdicts`; `npm run bench:all` collects them into the README's Measured table.
+ */
+export interface Verdict {
+  figure: string;
+  value: number | null;
+  /** e.g. "≥ 0.5" */
+  target: string;
+  met: boolean | null;
+}
+
+const comparisons = {
+  '≥': (a: number, b: number) => a >= b,
+  '≤': (a: number, b: number) => a <= b,
+  '<': (a: number, b: number) => a < b,
+  '>': (a: number, b: number) => a > b,
+} as const;
+
+/** `value` judged by `op` against `target`; a figure the run could not measure is `met: null`. */
+export function verdict(
+  figure: string,
+  value: number | null | undefined,
+  op: keyof typeof comparisons,
+  target: number,
+): Verdict {
+  const measured = value === undefined || value === null || Number.isNaN(value) ? null : value;
+  return {
+    figure,
+    value: measured,
+    target: `${op} ${target.toLocaleString('en')}`,
+    met: measured === null ? null : comparisons[op](measured, target),
+  };
+}
