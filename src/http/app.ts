@@ -156,8 +156,8 @@ export function oauthServerFor(
       async current(tenantId, userId) {
         const found = await findUser(deps.store, tenantId, userId);
         if (found?.state.status !== 'active') return undefined;
-        const { role, email, name, updatedAt } = found.state;
-        return { role, email, name, updatedAt };
+        const { role, email, name, updatedAt, credentialsChangedAt } = found.state;
+        return { role, email, name, updatedAt, credentialsChangedAt: credentialsChangedAt ?? null };
       },
     },
   });

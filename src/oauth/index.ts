@@ -14,7 +14,13 @@ export {
   targetOf,
   validateAuthorizationRequest,
 } from './authorization/request.ts';
-export { checkSignIn, endSignInSession, startSignInSession } from './authorization/sign-in.ts';
+export {
+  checkSignIn,
+  endSignInSession,
+  predatesCredentials,
+  signedIn,
+  startSignInSession,
+} from './authorization/sign-in.ts';
 export { userClaims } from './claims.ts';
 export { authenticateClient, type ClientRegistry } from './clients.ts';
 export { DPOP_ALGORITHMS, verifyDpopProof } from './dpop.ts';
@@ -33,7 +39,7 @@ export {
 export { param, refuseRepeated, required } from './params.ts';
 export type { ReplayGuard } from './replay-guard.ts';
 export type { AuthorizationRequest } from './requests.ts';
-export { type OAuthConfig, type OAuthServer, oauthServer } from './server.ts';
+export { type OAuthConfig, type OAuthServer, type OAuthUser, oauthServer } from './server.ts';
 export {
   issueOAuthAccessToken,
   looksLikeOAuthAccessToken,

@@ -33,14 +33,21 @@ export type OAuthConfig = Pick<
   | 'WARDEN_REVOCATION_SYNC_MS'
 >;
 
+/** An active user now: their role, their OIDC claims, and when their password last changed. */
+export interface OAuthUser {
+  role: TenantRole;
+  email: string;
+  name: string;
+  updatedAt: string;
+  /** Sign-ins from before this (ISO time) no longer count; null when the password never changed. */
+  credentialsChangedAt: string | null;
+}
+
 /** The user as the authorization server needs them: to sign in, to check they are still active, for claims. */
 export interface OAuthUsers {
   verifyCredentials: CredentialsCheck;
-  /** The user now (undefined when removed, rejected or not active), with their OIDC claims. */
-  current(
-    tenantId: string,
-    userId: string,
-  ): Promise<{ role: TenantRole; email: string; name: string; updatedAt: string } | undefined>;
+  /** The user now (undefined when removed, rejected or not active). */
+  current(tenantId: string, userId: string): Promise<OAuthUser | undefined>;
 }
 
 export type LoginThrottle = LoginThrottlePort;

@@ -124,6 +124,40 @@ describe('user decider', () => {
       .thenFails('RULE_VIOLATED');
   });
 
+  it('records when the credentials last changed: a new password, a reset, an admin-forced reset link (not a self-service one)', () => {
+    const later = (minutes: number) => new Date(Date.parse(at) + minutes * 60_000).toISOString();
+    const link = (forced: boolean, when: string): UserEvent => ({
+      type: 'PasswordResetRequested',
+      data: {
+        userId,
+        tenantId,
+        tokenHash: '3'.repeat(64),
+        expiresAt: later(600),
+        by: userId,
+        forced,
+        at: when,
+      },
+    });
+    const stateAfter = (events: UserEvent[]) => fold(userDecider, events).credentialsChangedAt;
+    expect(stateAfter([registered()])).toBeNull();
+    expect(stateAfter([registered(), link(false, later(1))])).toBeNull();
+    expect(stateAfter([registered(), link(true, later(1))])).toBe(later(1));
+    expect(
+      stateAfter([
+        registered(),
+        { type: 'PasswordChanged', data: { userId, tenantId, passwordHash: '$new', at: later(2) } },
+        link(false, later(3)),
+      ]),
+    ).toBe(later(2));
+    expect(
+      stateAfter([
+        registered(),
+        link(false, later(1)),
+        { type: 'PasswordReset', data: { userId, tenantId, passwordHash: '$new', at: later(4) } },
+      ]),
+    ).toBe(later(4));
+  });
+
   it('registers a user pending approval under the approval policy', () => {
     spec
       .given([])

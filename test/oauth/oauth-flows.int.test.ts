@@ -427,6 +427,49 @@ describe.each(databaseKinds)('OAuth 2.0 / OIDC flows ($name)', ({ fresh }) => {
     expect(open.headers.get('location')).toBeNull();
   });
 
+  it('ends the sign-in session when the password changes: prompt=none asks for a sign-in, and a code from the old sign-in is refused', async () => {
+    const o = await oauthFixture(t);
+    const client = await o.confidential();
+    const { verifier, challenge } = pkce();
+    const base = {
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: REDIRECT,
+      scope: 'openid',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    };
+    await o.authorize(base);
+    // Signed in and consented: a silent request gets a code. It is held back until after the change.
+    const held = await o.authorize({ ...base, prompt: 'none' });
+    expect(held.params.code).toBeTruthy();
+
+    const changed = await t.request(`/t/${o.tenant.slug}/v1/me/password`, {
+      method: 'POST',
+      token: o.owner.token,
+      json: { current_password: o.owner.password, new_password: 'a-new-and-long-password-9' },
+    });
+    expect(changed.status).toBe(204);
+
+    // Whoever holds the browser's cookie (the user, or whoever stole it) must sign in again.
+    const silent = await o.call(o.authorizeUrl({ ...base, prompt: 'none' }));
+    expect(new URL(silent.headers.get('location') ?? '').searchParams.get('error')).toBe('login_required');
+    const exchanged = await o.post('/oauth/token', client, {
+      grant_type: 'authorization_code',
+      code: held.params.code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
+    expect(exchanged.status).toBe(400);
+    expect(await exchanged.json()).toMatchObject({ error: 'invalid_grant' });
+
+    // The old password no longer signs in; the new one does, and its session counts again.
+    const again = await o.authorize(base, { email: o.owner.email, password: 'a-new-and-long-password-9' });
+    expect(again.pages).toEqual(['login']);
+    expect(again.params.code).toBeTruthy();
+    expect((await o.authorize({ ...base, prompt: 'none' })).params.code).toBeTruthy();
+  });
+
   it('records every client change, consent, code, token and revocation as events', async () => {
     const o = await oauthFixture(t);
     const client = await o.confidential();

@@ -34,6 +34,11 @@ export interface UserState {
   mustChangePassword: boolean;
   /** The reset link sent last and not used yet (its secret's SHA-256), or null. */
   passwordReset: { tokenHash: string; expiresAt: string } | null;
+  /**
+   * When the password last changed or an admin reset it: a sign-in from before this (an SSO session
+   * of the authorization server, a code it issued) no longer counts. Null until then.
+   */
+  credentialsChangedAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -112,6 +117,7 @@ const initialState = (): UserState => ({
   emailVerification: null,
   mustChangePassword: false,
   passwordReset: null,
+  credentialsChangedAt: null,
   createdAt: '',
   updatedAt: '',
 });
@@ -300,6 +306,7 @@ function evolve(state: UserState, event: UserEvent): UserState {
         emailVerification: null,
         mustChangePassword: false,
         passwordReset: null,
+        credentialsChangedAt: null,
         createdAt: event.data.at,
         updatedAt: event.data.at,
       };
@@ -320,6 +327,7 @@ function evolve(state: UserState, event: UserEvent): UserState {
         passwordHash: event.data.passwordHash,
         mustChangePassword: false,
         passwordReset: null,
+        credentialsChangedAt: event.data.at,
         updatedAt: event.data.at,
       };
     case 'PasswordResetRequested':
@@ -327,6 +335,8 @@ function evolve(state: UserState, event: UserEvent): UserState {
         ...state,
         mustChangePassword: state.mustChangePassword || event.data.forced,
         passwordReset: { tokenHash: event.data.tokenHash, expiresAt: event.data.expiresAt },
+        // An admin's forced reset says the password is not to be trusted: its sign-ins end too.
+        credentialsChangedAt: event.data.forced ? event.data.at : (state.credentialsChangedAt ?? null),
         updatedAt: event.data.at,
       };
     case 'EmailVerificationRequested':
@@ -343,6 +353,7 @@ function evolve(state: UserState, event: UserEvent): UserState {
         passwordHash: event.data.passwordHash,
         mustChangePassword: true,
         passwordReset: null,
+        credentialsChangedAt: event.data.at,
         updatedAt: event.data.at,
       };
     case 'UsernameSet':

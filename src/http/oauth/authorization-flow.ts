@@ -11,6 +11,7 @@ import {
   OAuthError,
   param,
   RedirectableError,
+  signedIn,
   targetOf,
 } from '../../oauth/index.ts';
 import type { AppEnv } from '../kit/index.ts';
@@ -75,8 +76,7 @@ export async function proceed(
   justSignedIn: boolean,
 ) {
   const target = targetOf(request);
-  const session = await server.browser.find(tenant.id, getCookie(c, SESSION_COOKIE));
-  const user = session ? await server.users.current(tenant.id, session.userId) : undefined;
+  const { session, user } = (await signedIn(server, tenant.id, getCookie(c, SESSION_COOKIE))) ?? {};
   const now = server.clock().getTime();
   const tooOld =
     session && request.maxAge !== null && now - session.authTime.getTime() > request.maxAge * 1000;

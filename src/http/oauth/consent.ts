@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { getCookie } from 'hono/cookie';
 import type { OAuthServer } from '../../oauth/index.ts';
-import { grantConsent, OAuthError, param, RedirectableError, targetOf } from '../../oauth/index.ts';
+import { grantConsent, OAuthError, param, RedirectableError, signedIn, targetOf } from '../../oauth/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { interactionOf, sendCode } from './authorization-flow.ts';
 import { SESSION_COOKIE, step } from './authorization-responses.ts';
@@ -24,7 +24,7 @@ export function oauthConsentRoutes(server: OAuthServer) {
     step(server, async (c, tenant) => {
       const { form, id, request, client } = await interactionOf(c, server, tenant);
       const target = targetOf(request);
-      const session = await server.browser.find(tenant.id, getCookie(c, SESSION_COOKIE));
+      const { session } = (await signedIn(server, tenant.id, getCookie(c, SESSION_COOKIE))) ?? {};
       if (!session) throw new OAuthError('login_required', 'your sign-in has ended; start again');
       if (!(await server.requests.finish(id))) {
         throw new OAuthError('invalid_request', 'this consent page was submitted already');

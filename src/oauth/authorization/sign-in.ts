@@ -1,6 +1,7 @@
 import type { EventMetadata } from '../../eventstore/port.ts';
+import type { BrowserSession } from '../browser-sessions.ts';
 import { browserSessionStreamId } from '../events.ts';
-import type { OAuthServer } from '../server.ts';
+import type { OAuthServer, OAuthUser } from '../server.ts';
 
 /** The sign-in form's outcome: the user, or what the page says again (and with which status). */
 export type SignInCheck =
@@ -81,4 +82,30 @@ export async function endSignInSession(
     { tenantId, userId: session.userId, sid: session.sid, at: server.clock().toISOString() },
     metadata,
   );
+}
+
+/** True when the sign-in happened before the user's password changed (or an admin reset it). */
+export function predatesCredentials(authTime: Date, user: Pick<OAuthUser, 'credentialsChangedAt'>): boolean {
+  return user.credentialsChangedAt !== null && authTime.getTime() < Date.parse(user.credentialsChangedAt);
+}
+
+/**
+ * The browser's sign-in session and its user, when both still count: the session is live, the user
+ * active, and their password has not changed since the session signed in. A session outlived by a
+ * password change is deleted here: whoever holds that cookie signs in again, with the new password.
+ */
+export async function signedIn(
+  server: Pick<OAuthServer, 'browser' | 'users'>,
+  tenantId: string,
+  cookie: string | undefined,
+): Promise<{ session: BrowserSession; user: OAuthUser } | undefined> {
+  const session = await server.browser.find(tenantId, cookie);
+  if (!session) return undefined;
+  const user = await server.users.current(tenantId, session.userId);
+  if (!user) return undefined;
+  if (predatesCredentials(session.authTime, user)) {
+    await server.browser.end(tenantId, session.sid);
+    return undefined;
+  }
+  return { session, user };
 }

@@ -1,3 +1,4 @@
+import { predatesCredentials } from '../authorization/sign-in.ts';
 import { invalidGrant } from '../errors.ts';
 import { authorizationStreamId } from '../events.ts';
 import { param, required } from '../params.ts';
@@ -49,6 +50,9 @@ export const authorizationCodeGrant: Grant = async (request, server) => {
   }
   const user = await server.users.current(tenantId, grant.userId);
   if (!user) throw invalidGrant('the user is no longer active');
+  if (predatesCredentials(grant.authTime, user)) {
+    throw invalidGrant("the code's sign-in predates the user's password change");
+  }
   const familyId = crypto.randomUUID();
   // Recorded before the tokens exist, so a replay racing this exchange still finds what to revoke.
   await server.codes.redeemedInto(grant.codeId, familyId);
