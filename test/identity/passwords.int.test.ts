@@ -387,6 +387,40 @@ describe('passwords: expiry, throttling and the log-only notifier', () => {
     }
   });
 
+  it("keeps forgot-password's budget apart from sign-in's: a stranger asking for someone's reset links does not lock them out, nor failed sign-ins their reset", async () => {
+    const kim = await t.user({ role: 'member' });
+    const login = () =>
+      t.request('/v1/auth/login', {
+        tenant: kim.tenantSlug,
+        json: { email: kim.email, password: kim.password },
+      });
+    const forgot = () =>
+      t.request('/v1/password/forgot', { tenant: kim.tenantSlug, json: { login: kim.email } });
+    const asked: number[] = [];
+    for (let i = 0; i < 6; i++) asked.push((await forgot()).status);
+    expect(asked).toEqual([202, 202, 202, 202, 429, 429]);
+    // The account's four sign-in attempts are all still there.
+    expect((await login()).status).toBe(200);
+    const lee = await t.user({ role: 'member' });
+    for (let i = 0; i < 4; i++) {
+      await t.request('/v1/auth/login', {
+        tenant: lee.tenantSlug,
+        json: { email: lee.email, password: 'not-the-password-at-all' },
+      });
+    }
+    const locked = await t.request('/v1/auth/login', {
+      tenant: lee.tenantSlug,
+      json: { email: lee.email, password: lee.password },
+    });
+    expect(locked.status).toBe(429);
+    // Locked out of signing in by failures (theirs or a guesser's), the owner can still ask for a link.
+    const reset = await t.request('/v1/password/forgot', {
+      tenant: lee.tenantSlug,
+      json: { login: lee.email },
+    });
+    expect(reset.status).toBe(202);
+  });
+
   it('throttles guessing reset tokens of one user', async () => {
     const jo = await t.user({ role: 'member' });
     const statuses: number[] = [];

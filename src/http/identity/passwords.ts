@@ -195,7 +195,12 @@ export function passwordRoutes(deps: PasswordRouteDeps) {
       const byUsername = login.includes('@')
         ? undefined
         : await findUserByUsername(deps.store, tenant.id, login, deps.userIds);
-      await throttled(c, { tenantId: tenant.id, email: byUsername?.state.email ?? typed });
+      // A budget of its own per login: sharing sign-in's would let anyone who knows an email lock its
+      // owner out of signing in by asking for links, and failed sign-ins would block the reset.
+      await throttled(c, {
+        tenantId: tenant.id,
+        email: `password-forgot:${byUsername?.state.email ?? typed}`,
+      });
       const logger = c.get('logger');
       const base = deps.mail.base(c, tenant);
       const context = commandContext(c, { tenantId: tenant.id });
