@@ -71,5 +71,44 @@ for (const kind of databaseKinds) {
       expect(gone).toHaveLength(2);
       expect(new Set(gone.map((e) => e.metadata.actorId))).toEqual(new Set(['process:userSessions']));
     });
+
+    it('end at once when the role loses permissions (an admin made a member); a promotion ends nothing', async () => {
+      const o = await oauthFixture(t);
+      const slug = o.tenant.slug;
+      const bo = await t.user({ tenant: slug, role: 'admin' });
+      const cy = await t.user({ tenant: slug, role: 'member' });
+      const users = (token: string) => t.request('/v1/users', { token, tenant: slug });
+      expect((await users(bo.token)).status).toBe(200);
+      const roleOf = (id: string, role: string) =>
+        t.request(`/v1/users/${id}`, { token: o.owner.token, tenant: slug, method: 'PATCH', json: { role } });
+
+      expect((await roleOf(cy.userId, 'admin')).status).toBe(200);
+      expect((await roleOf(bo.userId, 'member')).status).toBe(200);
+      // Her admin token would list users until it expired; it is refused within the sync interval.
+      await waitUntil(
+        'the demoted admin’s token refused',
+        async () => (await users(bo.token)).status === 401,
+        20_000,
+      );
+      const refreshed = await t.request('/v1/auth/refresh', {
+        tenant: slug,
+        json: { refresh_token: bo.refreshToken },
+      });
+      expect(refreshed.status).toBe(401);
+      // Signing in again gives a token of the new role: a member may not list users.
+      const again = await t.request('/v1/auth/login', {
+        tenant: slug,
+        json: { email: bo.email, password: bo.password },
+      });
+      const fresh = ((await again.json()) as { access_token: string }).access_token;
+      expect((await users(fresh)).status).toBe(403);
+      // The promoted member's sign-in goes on (its token still says member until it refreshes).
+      expect((await t.request('/v1/me', { token: cy.token, tenant: slug })).status).toBe(200);
+      const lowered = (await t.store.readAll({ types: ['TokenFamilyRevoked'] })).filter(
+        (e) =>
+          (e.data as { reason: string }).reason === 'role_lowered' && e.metadata.tenantId === o.tenant.id,
+      );
+      expect(lowered).toHaveLength(1);
+    });
   });
 }

@@ -35,6 +35,8 @@ export const TokenFamilyRevoked = z.object({
     'client_deleted',
     /** The user's password was changed or reset: every other sign-in ends. */
     'password_changed',
+    /** The user's role lost permissions: tokens carrying the old role end (a new sign-in carries the new one). */
+    'role_lowered',
   ]),
   revokedAt: z.iso.datetime(),
 });

@@ -70,7 +70,8 @@ export type RevokeReason =
   | 'code_reused'
   | 'consent_revoked'
   | 'client_deleted'
-  | 'password_changed';
+  | 'password_changed'
+  | 'role_lowered';
 
 /** What a refresh must match besides the token: the client it was issued to, its DPoP key, a narrower scope. */
 export interface RefreshExpectation {
