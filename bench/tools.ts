@@ -2,8 +2,8 @@
  * `npm run bench:tools` — the tool runner on PostgreSQL (DATABASE_URL, default the local test server):
  * (1) end-to-end executions per second of a short binary tool (nmap, a connect scan of one port the
  * bench opens on 127.0.0.1) through the API — POST, the job queue, the sandboxed process, the
- * result recorded, polled until completed — against spawning the same nmap command directly with the
- * same concurrency (`exec_vs_spawn`); (2) output latency from a run writing a line to 200 SSE
+ * result recorded, its stream followed to the end and the execution read — against spawning the same
+ * nmap command directly with the same concurrency, the two sides alternating in rounds (`exec_vs_spawn`); (2) output latency from a run writing a line to 200 SSE
  * subscribers over real TCP, in a process of their own, receiving it (`stream_p95_ms`); (3) resident
  * memory the server process adds per 1,000 idle SSE subscribers (`rss_mb_per_1k_subscribers`). Not a test: it prints figures; the last line is JSON.
  */
@@ -11,7 +11,6 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { serve } from '@hono/node-server';
 import type { Kysely } from 'kysely';
 import { connectPostgres, dropSchema } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
@@ -22,7 +21,9 @@ import { testApp } from '../test/support/app.ts';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CONCURRENCY = 4;
-const RUNS = Number(process.env.BENCH_TOOL_RUNS ?? 40);
+const RUNS = Number(process.env.BENCH_TOOL_RUNS ?? 48);
+/** Rounds that alternate the two sides (see below); each side runs RUNS / ROUNDS executions a round. */
+const ROUNDS = Number(process.env.BENCH_TOOL_ROUNDS ?? 4);
 const SKIP_EXEC = process.env.BENCH_SKIP_EXEC === '1';
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 200);
 const LINES = 100;
@@ -30,21 +31,27 @@ const IDLE = 1000;
 const TARGETS = { exec_vs_spawn: 0.5, stream_p95_ms: 50, rss_mb_per_1k_subscribers: 100 };
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-const t = await testApp(async () => {
-  const database = await connectPostgres({
-    url: DATABASE_URL,
-    schema: `bench_tools_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`,
-    poolSize: 24,
-  });
-  await migrate(database);
-  return {
-    database,
-    dispose: async () => {
-      await dropSchema(database);
-      await database.close();
-    },
-  };
-});
+const t = await testApp(
+  async () => {
+    const database = await connectPostgres({
+      url: DATABASE_URL,
+      schema: `bench_tools_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`,
+      poolSize: 24,
+    });
+    await migrate(database);
+    return {
+      database,
+      dispose: async () => {
+        await dropSchema(database);
+        await database.close();
+      },
+    };
+  },
+  {
+    // As `warden serve` is configured (the test app turns the tenant cache off for tests' sake).
+    env: { WARDEN_TENANT_CACHE_TTL_MS: '5000' },
+  },
+);
 const worker = startToolJobs({
   database: t.database,
   store: t.store,
@@ -67,28 +74,19 @@ const listener = createServer((s) => {
 });
 await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
 const port = (listener.address() as { port: number }).port;
-let base = '';
-// As `warden serve` runs: every stream of the process fed by one reader woken by LISTEN.
+// As `warden serve` runs: every stream of the process fed by one reader woken by LISTEN, the app
+// behind the listener serve uses (the bench used to hand each request to `app.request` through a
+// copied Request, a web-stream body copy per request that serve does not pay).
 const hub = streamHub({ db: t.database.db as never, listen: t.database.listen, schema: t.database.schema });
-const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-  const app = t.variant({ toolStream: hub });
-  const fetchApp = (req: Request) =>
-    app(req.url, {
-      method: req.method,
-      headers: req.headers,
-      ...(req.body ? { body: req.body, duplex: 'half' } : {}),
-    } as RequestInit);
-  const s = serve({ fetch: fetchApp, hostname: '127.0.0.1', port: 0 }, (info) => {
-    base = `http://127.0.0.1:${info.port}`;
-    resolve(s);
-  });
-});
+const server = await t.listening(t.variantApp({ toolStream: hub }));
+const base = server.base;
 const headers = {
   authorization: `Bearer ${owner.token}`,
   'x-tenant': tenant.slug,
   'content-type': 'application/json',
 };
 
+/** Runs `total` executions of `work`, CONCURRENCY at a time; resolves to the seconds it took. */
 async function pool(total: number, work: () => Promise<void>): Promise<number> {
   let left = total;
   const started = performance.now();
@@ -97,7 +95,7 @@ async function pool(total: number, work: () => Promise<void>): Promise<number> {
       while (left-- > 0) await work();
     }),
   );
-  return total / ((performance.now() - started) / 1000);
+  return (performance.now() - started) / 1000;
 }
 
 /** Per execution through the API: queued → started, started → finished, finished → the client knew. */
@@ -154,9 +152,24 @@ if (!SKIP_EXEC) {
   await pool(4, viaApi);
   await pool(4, direct);
 }
-const spawnRate = SKIP_EXEC ? Number.NaN : await pool(RUNS, direct);
-const apiRate = SKIP_EXEC ? Number.NaN : await pool(RUNS, viaApi);
-log(`api ${apiRate.toFixed(2)}/s, spawn ${spawnRate.toFixed(2)}/s`);
+// The two sides alternate in rounds (spawn, API, API, spawn, …) and each rate is its runs over its
+// summed time: on two cores shared with other suites the load swings by half within seconds, and one
+// block of each side after the other measured the swing (the spawn rate alone read 9–20/s across
+// runs minutes apart) more than the API's cost.
+const perRound = Math.ceil(RUNS / ROUNDS);
+let spawnSeconds = 0;
+let apiSeconds = 0;
+for (let round = 0; round < (SKIP_EXEC ? 0 : ROUNDS); round++) {
+  const spawnFirst = round % 2 === 0;
+  if (spawnFirst) spawnSeconds += await pool(perRound, direct);
+  apiSeconds += await pool(perRound, viaApi);
+  if (!spawnFirst) spawnSeconds += await pool(perRound, direct);
+}
+const spawnRate = SKIP_EXEC ? Number.NaN : (perRound * ROUNDS) / spawnSeconds;
+const apiRate = SKIP_EXEC ? Number.NaN : (perRound * ROUNDS) / apiSeconds;
+log(
+  `api ${apiRate.toFixed(2)}/s, spawn ${spawnRate.toFixed(2)}/s (${ROUNDS} alternating rounds of ${perRound})`,
+);
 if (!SKIP_EXEC) {
   // Where an execution's time goes (p50 over the measured runs, the warm-up left out).
   const measured = phases.slice(4);
@@ -265,7 +278,7 @@ const rssPer1k = ((after - before) / 1024 / 1024) * (1000 / IDLE);
 log(`rss +${rssPer1k.toFixed(1)} MB for ${IDLE} idle subscribers`);
 await idle.finish();
 
-server.close();
+await server.close();
 listener.close();
 await t.dispose();
 const figures = {

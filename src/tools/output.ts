@@ -238,6 +238,13 @@ export function outputWriter(
       push('status', statusData(status, extra));
       return drain();
     },
+    /**
+     * Queues a status frame behind what was written so far without waiting for it to be stored: it
+     * goes out with the next append, ahead of every later write (a failure surfaces at `close()`).
+     */
+    queueStatus(status: string, extra: Record<string, unknown> = {}) {
+      push('status', statusData(status, extra));
+    },
     get bytes() {
       return bytes;
     },

@@ -23,5 +23,12 @@ export {
   executionDecider,
   type Outcome,
 } from './execution.ts';
-export { changeExecution, findExecution, readTargets, requestExecution, setTargets } from './handle.ts';
+export {
+  changeExecution,
+  changeKnownExecution,
+  findExecution,
+  readTargets,
+  requestExecution,
+  setTargets,
+} from './handle.ts';
 export { type TargetsCommand, type TargetsState, targetsDecider } from './targets.ts';

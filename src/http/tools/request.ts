@@ -122,9 +122,13 @@ export async function startExecution(
     throw invalid([{ path: 'timeout_ms', message: `must be at most ${tool.maxTimeoutMs} for ${tool.id}` }]);
   }
   const target = tool.target?.(parsed.data) ?? null;
+  // Both reads at once (each is a round trip the caller waits for); neither writes anything.
+  const [allowlist, limits] = await Promise.all([
+    target !== null ? readTargets(deps.store, tenant.id) : undefined,
+    tenantLimits(deps.store, tenant.id),
+  ]);
   let address: string | null = null;
-  if (target !== null) {
-    const allowlist = await readTargets(deps.store, tenant.id);
+  if (target !== null && allowlist) {
     try {
       address = await targetChecker(allowlist.state.targets, deps.resolve).check(target);
     } catch (error) {
@@ -141,7 +145,6 @@ export async function startExecution(
     }
   }
   const now = deps.clock();
-  const limits = await tenantLimits(deps.store, tenant.id);
   const giveBack = await takeQuota(deps.db as never, tenant.id, limits.toolExecutionsPerDay, now).catch(
     (error: unknown) => {
       const resetAt = (error as { resetAt?: Date }).resetAt;

@@ -115,9 +115,10 @@ export function startToolJobs(options: {
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
     logger: options.logger,
     run: async (job, signal) => {
-      if (job.tenantId && (await overTenantLimit(jobs, job, options.owner, await limitOf(job.tenantId))))
-        return;
-      await runExecution(deps, job.tenantId ?? '', job.payload as ToolJobPayload, signal, watchCancel);
+      // The tenant's limit is checked beside the run's first reads (see runExecution), not before them.
+      const admit = async () =>
+        !job.tenantId || !(await overTenantLimit(jobs, job, options.owner, await limitOf(job.tenantId)));
+      await runExecution(deps, job.tenantId ?? '', job.payload as ToolJobPayload, signal, watchCancel, admit);
     },
     giveUp: (job, error) => recordGiveUp(deps, job, error),
   });

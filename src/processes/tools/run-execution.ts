@@ -3,10 +3,12 @@ import type { CommandContext } from '../../commands/kernel/index.ts';
 import { isDomainError } from '../../commands/kernel/index.ts';
 import {
   changeExecution,
+  changeKnownExecution,
   type ExecutionState,
   findExecution,
   type Outcome,
   readTargets,
+  type TargetsState,
 } from '../../commands/tools/index.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import {
@@ -52,6 +54,12 @@ export type CancelWatch = (executionId: string, onCancel: () => void) => () => v
  * that had it died; it is recorded `interrupted`, never run twice), runs the tool with the timeout
  * and cancellation wired to one abort signal, validates the result against the tool's result
  * schema, and records how it ended. Output goes to the output store as it comes.
+ *
+ * Every round trip before the tool starts delays the run, so they are few: the execution, the
+ * tenant's allowlist and `admit` (the tenant's concurrency, which may hand the job back) are read
+ * at once; the start is appended on the state just read (re-read only if the stream moved); the
+ * `running` frame is queued in the output ahead of the tool's first line, not waited for; the end is
+ * appended on the state the start returned.
  */
 export async function runExecution(
   deps: ExecutionDeps,
@@ -59,11 +67,16 @@ export async function runExecution(
   payload: ToolJobPayload,
   jobSignal: AbortSignal,
   watchCancel: CancelWatch,
+  admit: () => Promise<boolean> = async () => true,
 ): Promise<void> {
   const { store, clock } = deps;
   const at = () => clock().toISOString();
-  const found = await findExecution(store, tenantId, payload.executionId);
-  if (!found) return;
+  const [found, allowlist, admitted] = await Promise.all([
+    findExecution(store, tenantId, payload.executionId),
+    readTargets(store, tenantId),
+    admit(),
+  ]);
+  if (!admitted || !found) return;
   const context: CommandContext = {
     metadata: { tenantId, actorId: `worker:${deps.worker}`, correlationId: payload.executionId },
   };
@@ -78,8 +91,14 @@ export async function runExecution(
   );
   const output = outputWriter(deps.db, payload.executionId, { capBytes });
   try {
+    let started: Awaited<ReturnType<typeof change>>;
     try {
-      const started = await change({ type: 'StartExecution', worker: deps.worker, at: at() });
+      started = await changeKnownExecution(
+        store,
+        found,
+        { type: 'StartExecution', worker: deps.worker, at: at() },
+        context,
+      );
       if (started.events.length === 0) return;
     } catch (error) {
       if (!isDomainError(error) || error.detail.rule !== 'already_started') throw error;
@@ -88,7 +107,7 @@ export async function runExecution(
       if (interrupted.events.length > 0) await output.status('interrupted', { reason });
       return;
     }
-    await output.status('running');
+    output.queueStatus('running');
     // Progress goes to the stream as it comes and into the execution's events at most once a second.
     let reported = 0;
     let lastReport = 0;
@@ -103,7 +122,7 @@ export async function runExecution(
         change({ type: 'ReportProgress', progress: fraction, at: at() }).catch(() => undefined);
       },
     };
-    const outcome = await runTool(deps, state, payload, jobSignal, watchCancel, sink);
+    const outcome = await runTool(deps, state, allowlist.state, payload, jobSignal, watchCancel, sink);
     if (outcome.status === 'interrupted') {
       await output.close();
       await change({ type: 'InterruptExecution', reason: 'the worker stopped', at: at() });
@@ -111,13 +130,12 @@ export async function runExecution(
       return;
     }
     await output.close();
-    const final = await change({
-      type: 'FinishExecution',
-      outcome,
-      outputBytes: output.bytes,
-      truncated: output.truncated,
-      at: at(),
-    });
+    const final = await changeKnownExecution(
+      store,
+      started,
+      { type: 'FinishExecution', outcome, outputBytes: output.bytes, truncated: output.truncated, at: at() },
+      context,
+    );
     const s = final.state;
     await output.status(s.status, {
       exit_code: s.exitCode,
@@ -133,6 +151,7 @@ export async function runExecution(
 async function runTool(
   deps: ExecutionDeps,
   state: ExecutionState,
+  allowlist: TargetsState,
   payload: ToolJobPayload,
   jobSignal: AbortSignal,
   watchCancel: CancelWatch,
@@ -178,8 +197,7 @@ async function runTool(
       })
       .catch(() => undefined);
   }, deps.cancelPollMs ?? 1000);
-  const allowlist = await readTargets(deps.store, state.tenantId);
-  const checker = targetChecker(allowlist.state.targets, deps.resolve);
+  const checker = targetChecker(allowlist.targets, deps.resolve);
   try {
     const run = await tool.run({
       parameters: parsed.data,

@@ -55,10 +55,14 @@ async function notify(db: Kysely<JobTables>, queues: readonly string[]): Promise
               from unnest(${[...new Set(queues)]}::text[]) q`.execute(db);
 }
 
-/** Queues jobs in the caller's transaction (a process manager's), once per id, and wakes their runners. */
+/**
+ * Queues jobs in the caller's transaction (a process manager's), once per id, and wakes their
+ * runners: the insert and the notice are one statement (one round trip; a request that queues a job
+ * answers that much sooner), the notice still delivered only when the insert commits.
+ */
 export async function enqueue(db: Kysely<JobTables>, jobs: readonly NewJob[]): Promise<void> {
   if (jobs.length === 0) return;
-  await db
+  const insert = db
     .insertInto('warden_jobs')
     .values(
       jobs.map((job) => ({
@@ -73,12 +77,12 @@ export async function enqueue(db: Kysely<JobTables>, jobs: readonly NewJob[]): P
         last_error: null,
       })),
     )
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  await notify(
-    db,
-    jobs.map((job) => job.queue),
-  );
+    .onConflict((oc) => oc.column('id').doNothing());
+  const queues = [...new Set(jobs.map((job) => job.queue))];
+  await sql`
+    with inserted as (${insert})
+    select pg_notify(${JOBS_CHANNEL}, current_schema() || ':' || q)
+      from unnest(${queues}::text[]) q`.execute(db);
 }
 
 /**
