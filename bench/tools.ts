@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Kysely } from 'kysely';
@@ -18,6 +19,7 @@ import { createLogger } from '../src/logger.ts';
 import { startToolJobs } from '../src/processes/tools/index.ts';
 import { outputWriter, streamHub, type ToolOutputTables } from '../src/tools/index.ts';
 import { testApp } from '../test/support/app.ts';
+import { verdict } from './support/report.ts';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CONCURRENCY = 4;
@@ -291,6 +293,17 @@ const figures = {
   concurrency: CONCURRENCY,
   subscribers: SUBSCRIBERS,
   targets: TARGETS,
+  verdicts: [
+    verdict('exec_vs_spawn', Math.round((apiRate / spawnRate) * 1000) / 1000, '≥', TARGETS.exec_vs_spawn),
+    verdict('stream_p95_ms (200 subscribers)', p95, '≤', TARGETS.stream_p95_ms),
+    verdict(
+      'rss_mb_per_1k_subscribers',
+      Math.round(rssPer1k * 10) / 10,
+      '≤',
+      TARGETS.rss_mb_per_1k_subscribers,
+    ),
+  ],
+  load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
 };
 log(JSON.stringify(figures));
 process.exit(0);
