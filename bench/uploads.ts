@@ -82,6 +82,8 @@ try {
   const b64 = (text: string) => Buffer.from(text).toString('base64');
   const auth = { authorization: `Bearer ${admin.token}`, 'x-tenant': tenant.slug };
 
+  /** Where Warden's time goes: the tus creation (POST) and the PATCH (bytes on, SHA-256 checked, recorded). */
+  const phases = { creation: [] as number[], patch: [] as number[] };
   const throughWarden = async () => {
     const started = performance.now();
     const created = await fetch(`${server.base}/v1/uploads`, {
@@ -94,6 +96,8 @@ try {
       },
     });
     if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
+    const patching = performance.now();
+    phases.creation.push(patching - started);
     const status = await curlPatch(`${server.base}${created.headers.get('location')}`, file.path, {
       ...auth,
       'tus-resumable': '1.0.0',
@@ -101,6 +105,7 @@ try {
       'content-type': 'application/offset+octet-stream',
     });
     if (status !== 204) throw new Error(`warden PATCH answered ${status}`);
+    phases.patch.push(performance.now() - patching);
     return performance.now() - started;
   };
 
@@ -163,6 +168,9 @@ try {
   };
   log(
     `${round(mb, 0)} MB upload: through Warden ${result.warden_mb_per_s} MB/s (${result.warden_ms} ms), direct to the agent ${result.direct_mb_per_s} MB/s (${result.direct_ms} ms)`,
+  );
+  log(
+    `  through Warden, medians: creation (POST) ${round(median(phases.creation.slice(1)), 0)} ms, PATCH ${round(median(phases.patch.slice(1)), 0)} ms`,
   );
   log(
     `upload_vs_direct = ${result.upload_vs_direct} (target ≥ ${TARGET}, met: ${result.met ? 'yes' : 'NO'}); load average ${result.load_average_1m} on ${result.cores} cores`,

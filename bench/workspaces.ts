@@ -74,13 +74,22 @@ const worker = await startWorkers({
       ),
   } as never,
 });
+const reloads: Array<{ at: number; tookMs: number }> = [];
 const router = new NginxRouter({
   db: t.database.db as never,
   target: { routesFile: nginx.routes, command: nginx.command },
   listen: `127.0.0.1:${nginx.port}`,
   domain: 'ws.bench',
   intervalMs: 20,
-  logger: { info: () => {}, warn: () => {}, error: (o: object) => log(`router: ${JSON.stringify(o)}`) },
+  // When each reload went live and how long its pass took: the routing part of "where the time goes".
+  logger: {
+    info: (o: object) => {
+      const { took_ms } = o as { took_ms?: number };
+      if (took_ms !== undefined) reloads.push({ at: Date.now(), tookMs: took_ms });
+    },
+    warn: () => {},
+    error: (o: object) => log(`router: ${JSON.stringify(o)}`),
+  },
 });
 router.start();
 
@@ -127,26 +136,42 @@ try {
 
   // Where the time goes, from the events' recorded times. An event is recorded at the start of the
   // transaction that appends it, which is when the saga began handling the event before it: so the
-  // gap between two events is the handling of the first (its agent call, its commit) and the pickup
-  // of the next; "→ answers" is the rest (the last step, the routes read model, nginx -t and reload).
+  // gap between two transactions is the handling of the first (its agent calls, its commit) and the
+  // pickup of the next. Events appended in one transaction (created, started, routed and ready come
+  // from one handling of the placement) are named together. Then the routing: from ready to the
+  // router's pass that put the route live (the routes read model and the router's tick), the pass
+  // itself (reads, `nginx -t`, rename, `nginx -s reload`), and from the reload to the first answer.
   const steps = new Map<string, number[]>();
   const step = (name: string, ms: number) => steps.set(name, [...(steps.get(name) ?? []), ms]);
   for (const { id, startedAt, accepted, answered } of timings.slice(1)) {
     const events = await t.store.readStream(workspaceStreamId(id));
+    const answeredAt = startedAt + answered;
     let previous = startedAt;
     let from = 'POST';
     step('POST → 202', accepted);
-    for (const event of events) {
-      const at = event.recordedAt.getTime();
-      step(`${from} → ${event.type}`, at - previous);
+    for (let i = 0; i < events.length; ) {
+      const at = events[i]!.recordedAt.getTime();
+      const together: string[] = [];
+      for (; i < events.length && events[i]!.recordedAt.getTime() === at; i++) {
+        together.push(events[i]!.type.replace(/^Workspace/, ''));
+      }
+      step(`${from} → ${together.join('+')}`, at - previous);
       previous = at;
-      from = event.type.replace(/^Workspace/, '');
+      from = together.at(-1) ?? from;
     }
-    step(`${from} → answers through nginx`, startedAt + answered - previous);
+    // The last reload before the answer: the one that put this route live (provisioning is serial).
+    const reload = reloads.filter((r) => r.at >= previous && r.at <= answeredAt).at(-1);
+    if (!reload) {
+      step(`${from} → answers through nginx`, answeredAt - previous);
+      continue;
+    }
+    step(`${from} → its router pass starts`, reload.at - reload.tookMs - previous);
+    step('router pass (reads, nginx -t, reload)', reload.tookMs);
+    step('reloaded → answers through nginx', answeredAt - reload.at);
   }
   for (const [name, values] of steps) {
     log(
-      `  ${name.padEnd(34)} p50 ${round(percentile(values, 50))} ms, p95 ${round(percentile(values, 95))} ms`,
+      `  ${name.padEnd(46)} p50 ${round(percentile(values, 50))} ms, p95 ${round(percentile(values, 95))} ms`,
     );
   }
 

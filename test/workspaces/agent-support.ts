@@ -13,6 +13,8 @@ export interface RunningAgent {
   token: string;
   /** SIGKILL (the host dies) or SIGTERM (a clean stop), then wait for the exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Sends the running agent a signal without waiting (SIGSTOP freezes it, SIGCONT thaws it). */
+  signal(signal: NodeJS.Signals): void;
   /** Starts the agent again on the same port and work folder (its key survives in the folder). */
   restart(): Promise<void>;
   /** Stops the agent and removes its work folder. */
@@ -67,6 +69,9 @@ export async function startAgent(daemon: Dockerd, env: Record<string, string> = 
     workDir,
     token,
     stop,
+    signal: (signal) => {
+      running.child.kill(signal);
+    },
     async restart() {
       await stop();
       running = launch();

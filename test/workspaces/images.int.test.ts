@@ -59,7 +59,8 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       owner: `images-${crypto.randomUUID().slice(0, 8)}`,
       logger: createLogger('silent'),
       pollMs: 100,
-      cancelPollMs: 200,
+      // Out of the tests' reach: a running build hears its cancel announced, or not at all.
+      cancelPollMs: 600_000,
     });
   let admin: SignedInUser;
   let operator: SignedInUser;
@@ -352,12 +353,15 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     expect((await as(stranger, `/v1/images/${id}/cancel`, { method: 'POST' })).status).toBe(404);
     expect((await as(member, `/v1/images/${id}/cancel`, { method: 'POST' })).status).toBe(403);
     expect((await imagesStream()).length).toBe(before);
+    const cancelling = Date.now();
     const cancelled = await as(operator, `/v1/images/${id}/cancel`, { method: 'POST' });
     expect(cancelled.status, await cancelled.clone().text()).toBe(200);
     expect(((await cancelled.json()) as ImageBody).status).toBe('cancelled');
     const sse = await streamText(id);
     expect(sse).toContain('sleeping-now');
     expect(sse).toMatch(/event: status\ndata: .*cancelled/);
+    // Stopped by the cancel, not by the step's end: the worker heard it (its poll is out of reach).
+    expect(Date.now() - cancelling).toBeLessThan(15_000);
     // The engine's build stopped: its step's container is gone well before the 30 s sleep ends.
     await expect.poll(sleeping, { timeout: 15_000, interval: 250 }).toBe(0);
     const keys = agentKeys(t.database.db as never, t.identity.sealer);

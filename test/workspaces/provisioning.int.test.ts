@@ -2,6 +2,7 @@ import Docker from 'dockerode';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { summarize } from '../../src/audit/index.ts';
+import { workspaceStreamId } from '../../src/commands/workspaces/index.ts';
 import { open, seal } from '../../src/identity/index.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
@@ -102,6 +103,19 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     expect(containers[0]).toMatchObject({ name: `warden-ws-${id}`, running: true });
     const port = containers[0]?.ports[0]?.host_port;
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('workspace\n');
+    // From placed to ready in one handling of the placement (create, start, port, route, ready),
+    // not one pickup and transaction per step: every step after it is caused by that one event.
+    const history = await t.store.readStream(workspaceStreamId(id));
+    const placed = history.find((e) => e.type === 'WorkspacePlaced');
+    const chained = [
+      'WorkspaceContainerCreated',
+      'WorkspaceContainerStarted',
+      'WorkspaceRoutePublished',
+      'WorkspaceReady',
+    ];
+    expect(
+      history.filter((e) => chained.includes(e.type)).map((e) => [e.type, e.metadata.causationId]),
+    ).toEqual(chained.map((type) => [type, placed?.id]));
 
     // Stop and start: the container stops and runs again, the workspace is ready again.
     expect(
@@ -116,6 +130,12 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     ).toBe(202);
     await until(id, ['ready']);
     expect((await containersOf(id))[0]?.running).toBe(true);
+    // Started again from the request to start, in one handling too, with the port it now publishes.
+    const restarted = (await t.store.readStream(workspaceStreamId(id))).slice(history.length);
+    const startRequest = restarted.find((e) => e.type === 'WorkspaceStartRequested');
+    expect(
+      restarted.filter((e) => chained.slice(1).includes(e.type)).map((e) => [e.type, e.metadata.causationId]),
+    ).toEqual(chained.slice(1).map((type) => [type, startRequest?.id]));
 
     // Deletion runs in reverse; the container is gone and the plan's one slot is free again.
     const deleted = await t.request(`/v1/workspaces/${id}?delete_data=true`, {
@@ -243,7 +263,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     await until(id, ['ready']);
     await t.engine.waitFor(
       ['workspaceList'],
-      BigInt((await t.store.readStream(`workspaces.Workspace-${id}`)).at(-1)?.position ?? 0n),
+      BigInt((await t.store.readStream(workspaceStreamId(id))).at(-1)?.position ?? 0n),
       5_000,
     );
     expect((await reconciler.sync()).missing).toEqual([]);
@@ -257,9 +277,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     expect(third.orphans).toEqual([]);
     // Default policy `recreate`: a new container with the same name on the same agent, ready again.
     const lostEvents = async () =>
-      (await t.store.readStream(`workspaces.Workspace-${id}`)).filter(
-        (e) => e.type === 'WorkspaceContainerLost',
-      );
+      (await t.store.readStream(workspaceStreamId(id))).filter((e) => e.type === 'WorkspaceContainerLost');
     expect(await lostEvents()).toHaveLength(1);
     const back = await until(id, ['ready', 'failed']);
     expect(back).toMatchObject({ status: 'ready', agent_id: agentId, container_name: `warden-ws-${id}` });
@@ -269,7 +287,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     expect(again[0]?.id).not.toBe(before);
     await t.engine.waitFor(
       ['workspaceList'],
-      BigInt((await t.store.readStream(`workspaces.Workspace-${id}`)).at(-1)?.position ?? 0n),
+      BigInt((await t.store.readStream(workspaceStreamId(id))).at(-1)?.position ?? 0n),
       5_000,
     );
     expect((await reconciler.sync()).missing).toEqual([]);

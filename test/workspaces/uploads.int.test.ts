@@ -201,6 +201,79 @@ describe('resumable uploads (tus) into an agent’s store', () => {
     expect(sha256(readFileSync(join(agent.workDir, 'store', uploadId, 'dataset.csv')))).toBe(sha256(file));
   });
 
+  it('takes a PATCH body only as fast as the agent does: with the agent frozen, Warden stops reading early, then finishes when it thaws', {
+    timeout: 120_000,
+  }, async () => {
+    // 128 MB of one repeated 1 MB piece; the agent is frozen (SIGSTOP) once 8 MB went through.
+    const piece = randomBytes(MB);
+    const pieces = 128;
+    const hash = createHash('sha256');
+    for (let i = 0; i < pieces; i++) hash.update(piece);
+    const created = await create(operator, pieces * MB, {
+      filename: 'frozen.img',
+      sha256: hash.digest('hex'),
+      agent: agentId,
+    });
+    expect(created.status).toBe(201);
+    const location = created.headers.get('location') ?? '';
+    let sent = 0;
+    try {
+      const answered = new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${server.base}${location}`, {
+          method: 'PATCH',
+          headers: {
+            ...headersOf(operator),
+            'tus-resumable': '1.0.0',
+            'upload-offset': '0',
+            'content-type': 'application/offset+octet-stream',
+            'content-length': String(pieces * MB),
+          },
+        });
+        req.once('response', (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        });
+        req.once('error', reject);
+        const drained = (timeoutMs: number) =>
+          new Promise<boolean>((done) => {
+            const timer = setTimeout(() => done(false), timeoutMs);
+            req.once('drain', () => {
+              clearTimeout(timer);
+              done(true);
+            });
+          });
+        void (async () => {
+          while (sent < 8 * MB) {
+            sent += MB;
+            if (!req.write(piece)) await drained(60_000);
+          }
+          // The agent has the upload open and takes bytes: now it freezes. Send while Warden keeps
+          // taking the bytes; 3 s without a drain means it stopped reading.
+          agent.signal('SIGSTOP');
+          const frozenAt = sent;
+          while (sent < pieces * MB) {
+            sent += MB;
+            if (!req.write(piece) && !(await drained(3_000))) break;
+          }
+          agent.signal('SIGCONT');
+          // Loopback and the sockets' buffers hold a few megabytes (2-3 here); a reader that did not
+          // follow the agent's pace would hold the rest of the body in Warden's memory.
+          expect(sent - frozenAt).toBeLessThan(48 * MB);
+          while (sent < pieces * MB) {
+            sent += MB;
+            if (!req.write(piece)) await drained(60_000);
+          }
+          req.end();
+        })().catch(reject);
+      });
+      expect(await answered).toBe(204);
+    } finally {
+      agent.signal('SIGCONT');
+    }
+    const uploadId = location.split('/').at(-1) ?? '';
+    expect(statSync(join(agent.workDir, 'store', uploadId, 'frozen.img')).size).toBe(pieces * MB);
+  });
+
   it('refuses a file whose bytes do not match the declared SHA-256, and deletes them', async () => {
     const file = randomBytes(MB);
     const created = await create(operator, file.length, {

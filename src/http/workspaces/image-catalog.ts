@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { notFound } from '../../commands/kernel/index.ts';
 import {
   cancelImageBuild,
@@ -20,7 +20,11 @@ import {
 } from '../../commands/workspaces/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { JobTables } from '../../processes/runtime/index.ts';
-import { IMAGE_OUTPUT_CAP_BYTES, queueImageBuild } from '../../processes/workspaces/index.ts';
+import {
+  IMAGE_CANCEL_CHANNEL,
+  IMAGE_OUTPUT_CAP_BYTES,
+  queueImageBuild,
+} from '../../processes/workspaces/index.ts';
 import { outputWriter, readFrames, type StreamHub, type ToolOutputTables } from '../../tools/index.ts';
 import {
   AgentCallError,
@@ -406,12 +410,16 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
       const now = result.state.images[image.imageId]!;
       // Never started: no worker writes its end, so the final frame is written here (the job, when it
       // comes, finds the image cancelled and only drops the staged context). A started build's worker
-      // sees the cancel, aborts the agent's build and writes the frame itself.
+      // hears the cancel (announced after it is recorded), aborts the agent's build and writes the frame.
       if (now.startedBy === undefined) {
         const log = outputWriter(output, image.imageId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
         log.sink.write('stderr', 'the build was cancelled before it started\n');
         await log.status('cancelled');
         await log.close().catch(() => undefined);
+      } else if (now.status === 'cancelled') {
+        await sql`select pg_notify(${IMAGE_CANCEL_CHANNEL}, current_schema() || ':' || ${image.imageId}::text)`.execute(
+          deps.db,
+        );
       }
       c.header('X-Position', result.position.toString());
       return c.json(present(now), 200);

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { MemoryLocker, Metadata, Server } from '@tus/server';
 import type { Context } from 'hono';
@@ -68,6 +69,20 @@ const WORKSPACE_ON_AGENT = new Set([
 ]);
 const UPLOAD_LENGTH = /^\d{1,16}$/;
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The request body as Node's own stream, when the Node runtime serves the request (`c.env.incoming`)
+ * and nothing has started reading the body; undefined elsewhere (Deno, `app.request` in tests).
+ */
+function nodeBody(c: Context<AppEnv>): Readable | undefined {
+  const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
+  // Untouched: no byte read and no reader attached. Nothing here may ask `c.req.raw` for its body or
+  // signal first: on Node that builds the web request, whose body stream starts reading at once.
+  if (!(incoming instanceof Readable) || incoming.readableDidRead || incoming.listenerCount('data') > 0) {
+    return undefined;
+  }
+  return incoming;
+}
 
 /** A tus refusal (plain text) as problem+json, keeping the protocol's headers. */
 async function asProblem(c: Context<AppEnv>, response: Response, slug: ProblemCode): Promise<Response> {
@@ -207,6 +222,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
     agent: AgentUploads,
     record: UploadRecord | undefined,
     uploadId: string,
+    source?: Readable,
   ) => {
     const { tenant, context } = workspacesContext(c);
     return new Server({
@@ -224,6 +240,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
           completed: record.status === 'completed',
         },
         deps.uploadExpiryMs,
+        source,
       ),
       namingFunction: () => uploadId,
       getFileIdFromRequest: () => uploadId,
@@ -445,7 +462,13 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
       return problemResponse(c, 410, 'upload-gone', `the upload ${record.status}: ${record.reason ?? ''}`);
     }
     const agent = await agentOf(tenant.id, record.agentId);
-    const response = await tusServer(c, agent, record, uploadId).handleWeb(c.req.raw);
+    // On Node a PATCH body goes from the request's own stream to the agent (see AgentDataStore); the
+    // library gets the request's method, headers and signal only.
+    const source = c.req.raw.method === 'PATCH' ? nodeBody(c) : undefined;
+    const request = source
+      ? new Request(c.req.raw.url, { method: 'PATCH', headers: c.req.raw.headers })
+      : c.req.raw;
+    const response = await tusServer(c, agent, record, uploadId, source).handleWeb(request);
     // Bytes just arrived: the upload now expires a whole idle period from now (the library counted
     // from the progress before this PATCH).
     if (c.req.method === 'PATCH' && response.headers.has('upload-expires') && deps.uploadExpiryMs > 0) {

@@ -24,6 +24,12 @@ import {
   viewAs,
 } from '../runtime/index.ts';
 
+/**
+ * Where a cancel of a running build is announced (`<schema>:<image id>`): the worker building it
+ * hears it at once, instead of folding the tenant's whole images stream every second to look.
+ */
+export const IMAGE_CANCEL_CHANNEL = 'warden_image_cancel';
+
 /** The queue image builds wait in, spread over every worker. */
 export const IMAGES_QUEUE = 'images';
 /** The build output kept per image: beyond it one `truncated` frame, the rest dropped. */
@@ -60,8 +66,13 @@ export interface ImageBuildDeps {
   logger: ProcessLogger;
   /** This worker's id, recorded on the start. */
   worker: string;
-  /** How often a running build looks whether it was cancelled. */
+  /**
+   * How often a running build looks whether it was cancelled, for a cancel announced while this
+   * worker was not listening (its listening connection re-opening): a slow safety net.
+   */
   cancelPollMs: number;
+  /** Calls `onCancel` when a cancel of the image is announced; returns the unsubscribe. */
+  watchCancel: (imageId: string, onCancel: () => void) => () => void;
 }
 
 export interface ImageBuildJobs {
@@ -99,6 +110,16 @@ export function startImageBuildJobs(options: {
       return { key };
     },
   });
+  const cancels = new Map<string, Set<() => void>>();
+  const watchCancel = (imageId: string, onCancel: () => void) => {
+    const set = cancels.get(imageId) ?? new Set();
+    set.add(onCancel);
+    cancels.set(imageId, set);
+    return () => {
+      set.delete(onCancel);
+      if (set.size === 0) cancels.delete(imageId);
+    };
+  };
   const deps: ImageBuildDeps = {
     store: options.store,
     db: viewAs<ToolOutputTables>(db),
@@ -106,7 +127,8 @@ export function startImageBuildJobs(options: {
     clock,
     logger: options.logger,
     worker: options.owner,
-    cancelPollMs: options.cancelPollMs ?? 1000,
+    cancelPollMs: options.cancelPollMs ?? 15_000,
+    watchCancel,
   };
   const runner = new JobRunner({
     db: viewAs<JobTables>(db),
@@ -134,18 +156,23 @@ export function startImageBuildJobs(options: {
     },
   });
   runner.start();
-  const notice = jobNotice(options.database.schema, IMAGES_QUEUE);
-  const listening = options.database
-    .listen(JOBS_CHANNEL, (payload) => {
+  const schema = options.database.schema;
+  const notice = jobNotice(schema, IMAGES_QUEUE);
+  const listening = Promise.all([
+    options.database.listen(JOBS_CHANNEL, (payload) => {
       if (payload === notice) runner.wake();
-    })
-    .catch((error: unknown) => {
-      options.logger.warn({ err: error }, 'listening for image jobs failed; polling only');
-      return undefined;
-    });
+    }),
+    options.database.listen(IMAGE_CANCEL_CHANNEL, (payload) => {
+      const [s, id] = payload.split(':');
+      if (s === schema && id) for (const cancel of cancels.get(id) ?? []) cancel();
+    }),
+  ]).catch((error: unknown) => {
+    options.logger.warn({ err: error }, 'listening for image jobs and cancels failed; polling only');
+    return [] as (() => Promise<void>)[];
+  });
   return {
     stop: async (graceMs) => {
-      await (await listening)?.();
+      for (const stop of await listening) await stop();
       await runner.stop(graceMs);
     },
   };
@@ -155,7 +182,8 @@ export function startImageBuildJobs(options: {
  * Runs one build, once: records the start (a start of a build already started means the worker that
  * had it died: recorded failed, `interrupted`, never built twice), calls its agent with the staged
  * context, writes the output as frames keyed by the image id, and records how it ended. A cancel
- * (seen by polling the image) or the worker stopping aborts the call, which stops the agent's build.
+ * (announced on IMAGE_CANCEL_CHANNEL) or the worker stopping aborts the call, which stops the agent's
+ * build.
  */
 export async function runImageBuild(
   deps: ImageBuildDeps,
@@ -239,13 +267,16 @@ async function build(
   };
   const onJobAbort = () => stop('worker');
   run.jobSignal.addEventListener('abort', onJobAbort, { once: true });
-  const poll = setInterval(() => {
+  const unwatch = deps.watchCancel(image.imageId, () => stop('cancel'));
+  const look = () =>
     findImage(deps.store, run.tenantId, image.imageId)
       .then((now) => {
         if (now?.status !== 'building') stop('cancel');
       })
       .catch(() => undefined);
-  }, deps.cancelPollMs);
+  // Once now, for a cancel announced between the recorded start and the watch; then rarely.
+  void look();
+  const poll = setInterval(look, deps.cancelPollMs);
   let built: { id: string } | undefined;
   let reason: string | undefined;
   try {
@@ -263,6 +294,7 @@ async function build(
     reason = error instanceof Error ? error.message : 'the build failed';
   } finally {
     clearInterval(poll);
+    unwatch();
     run.jobSignal.removeEventListener('abort', onJobAbort);
   }
   const at = deps.clock().toISOString();

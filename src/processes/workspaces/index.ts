@@ -1,4 +1,5 @@
 export {
+  IMAGE_CANCEL_CHANNEL,
   IMAGE_OUTPUT_CAP_BYTES,
   IMAGES_QUEUE,
   type ImageBuildJobs,

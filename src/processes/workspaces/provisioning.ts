@@ -2,7 +2,6 @@ import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { isDomainError, load } from '../../commands/kernel/index.ts';
 import {
   agentUsageOf,
-  containerNameOf,
   type ProvisioningStep,
   quotaDecider,
   quotaStreamId,
@@ -16,25 +15,14 @@ import {
 } from '../../commands/workspaces/index.ts';
 import type { RecordedEvent } from '../../eventstore/port.ts';
 import { listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
-import {
-  AgentCallError,
-  type AgentClient,
-  type AgentRegistryAuth,
-  agentClient,
-  agentKeys,
-  imageRegistries,
-} from '../../workspaces/index.ts';
-import { defineProcessManager, type PrepareContext, type ProcessContext, viewAs } from '../runtime/index.ts';
+import { defineProcessManager, type ProcessContext } from '../runtime/index.ts';
+import { AGENT_STEPS, type Prepared, prepareStep } from './provisioning-steps.ts';
 
 const NAME = 'workspaceProvisioning';
 
 type UserRemoved = Extract<IdentityEvent, { type: 'UserRemoved' }>;
 
 type Ctx = ProcessContext<WorkspacesReadTables>;
-
-/** A failure the agent reports about the request itself (4xx): retrying will not help. */
-const permanent = (error: unknown) =>
-  error instanceof AgentCallError && error.status >= 400 && error.status < 500;
 
 const now = () => new Date().toISOString();
 
@@ -57,41 +45,6 @@ async function issue(ctx: Ctx, workspaceId: string, command: WorkspaceCommand, k
     }
     throw error;
   }
-}
-
-/**
- * The tenant registry's credentials when the image is named by its host (an image the tenant pushed
- * there): the agent pulls with them if its host lacks the image. Opened only to be signed into the
- * call; a read, so it runs in `prepare` outside any transaction.
- */
-async function registryAuthFor(
-  ctx: PrepareContext<WorkspacesReadTables>,
-  tenantId: string,
-  image: string,
-): Promise<AgentRegistryAuth | undefined> {
-  if (!ctx.sealer) return undefined;
-  const credentials = await imageRegistries(viewAs<unknown>(ctx.db), ctx.sealer).credentials(tenantId);
-  if (!credentials || !image.startsWith(`${credentials.host}/`)) return undefined;
-  if (!credentials.username && !credentials.password) return undefined;
-  return { username: credentials.username, password: credentials.password, server_address: credentials.host };
-}
-
-/**
- * The agent's client. Reads only (the agent list, its sealed key), so it works outside any
- * transaction in `prepare`; the one write, sealing a key stored before keys were sealed, is a
- * single conditional statement that changes nothing when repeated.
- */
-async function clientFor(
-  ctx: PrepareContext<WorkspacesReadTables>,
-  tenantId: string,
-  agentId: string,
-): Promise<AgentClient | undefined> {
-  const agents = await listAgents(ctx.db, tenantId);
-  const agent = agents.find((a) => a.id === agentId);
-  if (!ctx.sealer) throw new Error('workspace provisioning needs the worker to be given a sealer');
-  const key = await agentKeys(viewAs<unknown>(ctx.db), ctx.sealer).get(agentId);
-  if (!agent || !key) return undefined;
-  return agentClient({ url: agent.url, key, timeoutMs: 20_000 });
 }
 
 /**
@@ -143,156 +96,6 @@ async function place(ctx: Ctx, state: WorkspaceState, exclude?: string): Promise
 
 async function fail(ctx: Ctx, state: WorkspaceState, step: ProvisioningStep, reason: string) {
   await issue(ctx, state.workspaceId, { type: 'FailProvisioning', step, reason, at: now() });
-}
-
-/**
- * What `prepare` did with the agent for an event, for `handle` to record in the transaction: a
- * command for the workspace, a failure, or nothing (the event asks for no agent work now, or the
- * work needs no record, as a compensation's removal).
- */
-type Prepared =
-  | { kind: 'none' }
-  | ({ kind: 'record'; command: WorkspaceCommand } & Seen)
-  | ({ kind: 'fail'; step: ProvisioningStep; reason: string } & Seen);
-
-/** The workspace as `prepare` saw it: `handle` records the outcome only if it is still so. */
-interface Seen {
-  status: WorkspaceState['status'];
-  agentId: string | null;
-}
-
-const nothing: Prepared = { kind: 'none' };
-
-/**
- * Runs one step of the agent's work; a permanent refusal becomes a failure with the agent's reason,
- * a transient failure (agent unreachable, 5xx) is thrown so the runtime retries the event.
- */
-async function onAgent(
-  ctx: PrepareContext<WorkspacesReadTables>,
-  state: WorkspaceState,
-  step: ProvisioningStep,
-  work: (client: AgentClient) => Promise<WorkspaceCommand | undefined>,
-): Promise<Prepared> {
-  const seen = seenIn(state);
-  if (!state.agentId) return { kind: 'fail', step, reason: 'the workspace has no agent', ...seen };
-  const client = await clientFor(ctx, state.tenantId, state.agentId);
-  if (!client) {
-    return { kind: 'fail', step, reason: `the agent ${state.agentId} is not registered any more`, ...seen };
-  }
-  let command: WorkspaceCommand | undefined;
-  try {
-    command = await work(client);
-  } catch (error) {
-    if (!permanent(error)) throw error;
-    return { kind: 'fail', step, reason: (error as Error).message, ...seen };
-  }
-  return command ? { kind: 'record', command, ...seen } : nothing;
-}
-
-const seenIn = (state: WorkspaceState): Seen => ({ status: state.status, agentId: state.agentId });
-
-/** The saga's events whose step is the agent's work (done in `prepare`, recorded in `handle`). */
-const AGENT_STEPS = new Set<string>([
-  'WorkspaceAgentReturned',
-  'WorkspacePlaced',
-  'WorkspaceContainerCreated',
-  'WorkspaceContainerStarted',
-  'WorkspaceProvisioningFailed',
-  'WorkspaceStopRequested',
-  'WorkspaceStartRequested',
-  'WorkspaceRouteWithdrawn',
-]);
-
-/**
- * The agent's work for one event, outside any transaction (the runtime's `prepare` phase): on the
- * workspace's state as stored now, the container create/start/stop/remove or the port lookup, which
- * take seconds under load. Every call is idempotent by the container's name (create finds the one
- * it made, start/stop/remove of one already so succeed), so running it again after a crash, a lost
- * lease or a failed commit is harmless; `handle` records the outcome through the decider, which
- * refuses it if the workspace moved on meanwhile.
- */
-async function prepareStep(
-  event: RecordedEvent & (WorkspaceEvent | UserRemoved),
-  ctx: PrepareContext<WorkspacesReadTables>,
-): Promise<Prepared> {
-  if (event.type === 'UserRemoved' || !AGENT_STEPS.has(event.type)) return nothing;
-  const { workspaceId } = event.data;
-  const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
-  if (!state.exists) return nothing;
-  const name = containerNameOf(workspaceId);
-  switch (event.type) {
-    case 'WorkspaceAgentReturned':
-      // Its agent answers again: the container is still there; start it (idempotent) and route it anew.
-      if (state.status !== 'starting') return nothing;
-      return onAgent(ctx, state, 'start', async (client) => {
-        await client.start(name);
-        return { type: 'RecordContainerStarted', at: now() };
-      });
-    case 'WorkspacePlaced':
-      if (state.status !== 'placed') return nothing;
-      return onAgent(ctx, state, 'create', async (client) => {
-        const registryAuth = await registryAuthFor(ctx, state.tenantId, state.image);
-        const created = await client.create({
-          name,
-          image: state.image,
-          ...(registryAuth ? { registry_auth: registryAuth } : {}),
-          ports: state.ports,
-          cpus: state.resources.cpus,
-          memory_mb: state.resources.memoryMb,
-          labels: {
-            'warden.workspace': workspaceId,
-            'warden.tenant': state.tenantId,
-            'warden.user': state.userId,
-          },
-        });
-        return { type: 'RecordContainerCreated', containerName: name, containerId: created.id, at: now() };
-      });
-    case 'WorkspaceContainerCreated':
-      if (state.status !== 'created') return nothing;
-      return onAgent(ctx, state, 'start', async (client) => {
-        await client.start(name);
-        return { type: 'RecordContainerStarted', at: now() };
-      });
-    case 'WorkspaceContainerStarted':
-      if (state.status !== 'started') return nothing;
-      return onAgent(ctx, state, 'route', async (client) => {
-        const ports = await client.ports(name);
-        const first = ports.find((p) => p.container_port === state.ports[0]) ?? ports[0];
-        if (!first)
-          throw new AgentCallError(409, 'no-port', `the container publishes no port for ${state.ports[0]}`);
-        const host = first.host_ip === '0.0.0.0' ? '127.0.0.1' : first.host_ip;
-        return { type: 'PublishRoute', upstream: `${host}:${first.host_port}`, at: now() };
-      });
-    case 'WorkspaceProvisioningFailed':
-      // Compensation: no half-made container stays behind (the route is dropped by the read model).
-      if (state.status !== 'failed' || !state.agentId) return nothing;
-      return onAgent(ctx, state, event.data.step, async (client) => {
-        await client.remove(name, { volumes: true });
-        return undefined;
-      });
-    case 'WorkspaceStopRequested':
-      if (state.status !== 'stopping') return nothing;
-      return onAgent(ctx, state, 'stop', async (client) => {
-        await client.stop(name);
-        return { type: 'RecordStopped', at: now() };
-      });
-    case 'WorkspaceStartRequested':
-      if (state.status !== 'starting') return nothing;
-      return onAgent(ctx, state, 'start', async (client) => {
-        await client.start(name);
-        return { type: 'RecordContainerStarted', at: now() };
-      });
-    case 'WorkspaceRouteWithdrawn': {
-      if (state.status !== 'deleting') return nothing;
-      if (state.agentId) {
-        const client = await clientFor(ctx, state.tenantId, state.agentId);
-        if (client) await client.remove(name, { volumes: state.deleteData });
-      }
-      return { kind: 'record', command: { type: 'RecordContainerRemoved', at: now() }, ...seenIn(state) };
-    }
-    default:
-      return nothing;
-  }
 }
 
 /** A user removed from the tenant (identity's `UserRemoved`) loses their workspaces: each is deleted. */
@@ -371,8 +174,17 @@ export const workspaceProvisioning = defineProcessManager<
         );
         return;
       }
-      if (outcome.kind === 'record') return issue(ctx, workspaceId, outcome.command);
-      return fail(ctx, state, outcome.step, outcome.reason);
+      // Several commands to the same stream for one event: each needs a key of its own, or the
+      // second would derive the first's command id and be taken for its repeat.
+      const { commands, failure } = outcome;
+      for (const [at, command] of commands.entries()) {
+        await issue(ctx, workspaceId, command, at === 0 ? undefined : `step-${at}`);
+      }
+      if (failure) {
+        const key = commands.length === 0 ? undefined : `step-${commands.length}`;
+        await issue(ctx, workspaceId, { type: 'FailProvisioning', ...failure, at: now() }, key);
+      }
+      return;
     }
     const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
     if (!state.exists) return;

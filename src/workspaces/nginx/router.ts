@@ -38,6 +38,7 @@ export class NginxRouter {
   /** One pass; true when nginx was reloaded with new routes. */
   async sync(): Promise<boolean> {
     const db = this.options.db as Kysely<WorkspacesReadTables>;
+    const started = performance.now();
     const [rows, down] = await Promise.all([liveRoutes(db), unavailableWorkspaces(db)]);
     const routes = rows.map((row) => ({
       workspaceId: row.workspace_id,
@@ -51,7 +52,11 @@ export class NginxRouter {
     }));
     const render = this.options.render ?? renderRoutes;
     const changed = await applyRoutes(this.options.target, render(routes, this.options, unavailable));
-    if (changed) this.options.logger.info({ routes: routes.length }, 'nginx routes reloaded');
+    if (changed) {
+      // How long the pass took (reads, `nginx -t`, the rename and the reload): what a new route waits.
+      const tookMs = Math.round(performance.now() - started);
+      this.options.logger.info({ routes: routes.length, took_ms: tookMs }, 'nginx routes reloaded');
+    }
     return changed;
   }
 

@@ -23,10 +23,18 @@ export interface RecordedUpload {
  * it (signed) when the upload started.
  */
 export class AgentDataStore extends DataStore {
+  /**
+   * `source`: the PATCH body as the Node request itself, when the route could hand it over (the
+   * library was then given the request without its body). Piped straight on to the agent it skips
+   * the web-stream round trip (Node → web stream → Node, then the library's pass-through and
+   * limiter: four stream hops and their promises per chunk) on the hot path; backpressure is Node's
+   * own `pipeline`, so a slow agent slows the client down and nothing piles up here.
+   */
   constructor(
     private readonly agent: AgentUploads,
     private readonly recorded: RecordedUpload | undefined,
     private readonly expiryMs = 0,
+    private readonly source?: Readable,
   ) {
     super();
     this.extensions = ['creation', 'creation-with-upload', 'termination'];
@@ -52,6 +60,9 @@ export class AgentDataStore extends DataStore {
    * path); a body that breaks off ends the agent's request too, which keeps what arrived.
    */
   override async write(stream: Readable, id: string, offset: number): Promise<number> {
+    // The bytes beyond the declared size are refused by the agent (413), as the library's limiter would.
+    const body = this.source ?? stream;
+    if (this.source) stream.resume(); // the library's own (empty) stream, drained so its pipeline ends
     const { url, headers } = this.agent.appendRequest(id, offset);
     const outgoing = request(url, { method: 'PATCH', headers });
     const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -66,7 +77,7 @@ export class AgentDataStore extends DataStore {
       outgoing.once('error', reject);
     });
     // The agent may answer (a refusal) before the body is through: its answer is what counts then.
-    const sent = pipeline(stream, outgoing).catch((error: unknown) => error);
+    const sent = pipeline(body, outgoing).catch((error: unknown) => error);
     const answer = await answered;
     const failed = await sent;
     if (failed && answer.status === 200) throw failed;
