@@ -7,6 +7,7 @@
  * target ≤ 1.3). Warden runs in-process on PGlite with a real agent. Not a test: it prints figures;
  * the last line is JSON.
  */
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
@@ -19,6 +20,7 @@ import { importBaseImage, startDockerd } from '../test/support/docker.ts';
 import { rawTar } from '../test/support/raw-tar.ts';
 import { startRegistry } from '../test/support/registry.ts';
 import { startAgent } from '../test/workspaces/agent-support.ts';
+import { verdict } from './support/report.ts';
 
 const ROUNDS = Number(process.env.BENCH_IMAGE_ROUNDS ?? 10);
 const TARGETS = { build_push_vs_direct: 1.3 };
@@ -163,6 +165,8 @@ try {
     build_push_vs_direct: round(ratio, 3),
     met: { build_push_vs_direct: ratio <= TARGETS.build_push_vs_direct },
     targets: TARGETS,
+    verdicts: [verdict('build_push_vs_direct', round(ratio, 3), '≤', TARGETS.build_push_vs_direct)],
+    load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
   log(
     `build + push p50/p95: warden ${result.warden_p50_ms}/${result.warden_p95_ms} ms, direct ${result.direct_p50_ms}/${result.direct_p95_ms} ms → build_push_vs_direct ${result.build_push_vs_direct} (target ≤ ${TARGETS.build_push_vs_direct}: ${result.met.build_push_vs_direct ? 'met' : 'missed'})`,

@@ -21,6 +21,7 @@ import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
 import { startDockerd } from '../test/support/docker.ts';
 import { startAgent } from '../test/workspaces/agent-support.ts';
+import { verdict } from './support/report.ts';
 
 const SIZE_MB = Number(process.env.BENCH_UPLOAD_MB ?? 200);
 const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 3);
@@ -163,6 +164,7 @@ try {
     upload_vs_direct: round(ratio, 3),
     target: `>= ${TARGET}`,
     met: ratio >= TARGET,
+    verdicts: [verdict('upload_vs_direct (200 MB)', round(ratio, 3), '≥', TARGET)],
     load_average_1m: round(os.loadavg()[0] ?? 0, 2),
     cores: os.availableParallelism(),
   };

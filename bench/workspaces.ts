@@ -7,8 +7,10 @@
  * Warden runs in-process (HTTP through `app.request`, the provisioning worker, the nginx router) on
  * PGlite. Not a test: it prints figures; the last line is JSON.
  */
+
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
 import { workspaceStreamId } from '../src/commands/workspaces/index.ts';
@@ -20,6 +22,7 @@ import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
 import { importBaseImage, startDockerd, startNginx } from '../test/support/docker.ts';
 import { startAgent } from '../test/workspaces/agent-support.ts';
+import { verdict } from './support/report.ts';
 
 const SAMPLES = Number(process.env.BENCH_WORKSPACES ?? 20);
 const RUNNING = 50;
@@ -228,6 +231,16 @@ try {
     list_p50_ms: round(percentile(list, 50)),
     list_p95_ms: round(percentile(list, 95)),
     targets: TARGETS,
+    verdicts: [
+      verdict(
+        'provision_vs_direct',
+        round(percentile(warden, 50) / percentile(direct, 50)),
+        '≤',
+        TARGETS.provision_vs_direct,
+      ),
+      verdict(`list_p95_ms (${RUNNING} running)`, round(percentile(list, 95)), '≤', TARGETS.list_p95_ms),
+    ],
+    load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
   log(
     `provision p50/p95: warden ${result.warden_p50_ms}/${result.warden_p95_ms} ms, direct ${result.direct_p50_ms}/${result.direct_p95_ms} ms → ratio ${result.provision_vs_direct} (target ≤ ${TARGETS.provision_vs_direct})`,
