@@ -307,10 +307,14 @@ export function createApp(deps: AppDeps) {
     db: deps.db,
     ttlHours: deps.config.WARDEN_IDEMPOTENCY_TTL_HOURS,
     clock,
+    // An anonymous caller (a sign-up, a forgotten password) is known only by its address: keys of two
+    // strangers in one tenant never meet, so neither can see, block or collide with the other's.
     scope: (c) => {
       const principal = c.get('principal');
+      if (principal) return `user:${principal.userId}`;
       const tenant = c.get('tenant');
-      return principal ? `user:${principal.userId}` : tenant ? `tenant:${tenant.id}` : 'anonymous';
+      const from = `address:${c.get('clientAddress') ?? 'unknown'}`;
+      return tenant ? `tenant:${tenant.id} ${from}` : `anonymous ${from}`;
     },
   });
   app.use('/v1/*', except('/v1/auth/*', keyed));

@@ -147,3 +147,33 @@ describe.each(databaseKinds)('Idempotency-Key replays ($name)', ({ fresh }) => {
     ]);
   });
 });
+
+describe.each(databaseKinds)('Idempotency-Key of anonymous callers ($name)', ({ fresh }) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // One trusted proxy in front: X-Forwarded-For names each caller's address.
+    t = await testApp(fresh, { env: { WARDEN_TRUSTED_PROXY_HOPS: '1' } });
+  });
+  afterAll(() => t?.dispose());
+
+  it('keeps two strangers’ keys apart: the same key from another address is a request of its own, not a 422 or a replay', async () => {
+    const tenant = await t.tenant();
+    const key = `key-${crypto.randomUUID()}`;
+    const forgot = (from: string, login: string) =>
+      t.request('/v1/password/forgot', {
+        tenant: tenant.slug,
+        headers: { 'idempotency-key': key, 'x-forwarded-for': from },
+        json: { login },
+      });
+    const first = await forgot('192.0.2.10', 'someone@example.com');
+    expect(first.status).toBe(202);
+    // The same caller repeating gets the stored answer.
+    const repeat = await forgot('192.0.2.10', 'someone@example.com');
+    expect(repeat.status).toBe(202);
+    expect(repeat.headers.get('idempotent-replayed')).toBe('true');
+    // Another caller who happens on (or guesses) the key runs its own request, with its own body.
+    const other = await forgot('198.51.100.7', 'someone-else@example.com');
+    expect(other.status).toBe(202);
+    expect(other.headers.get('idempotent-replayed')).toBeNull();
+  });
+});
