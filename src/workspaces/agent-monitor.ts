@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import PQueue from 'p-queue';
 import { changeWorkspace } from '../commands/workspaces/index.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import type { Logger } from '../logger.ts';
@@ -20,6 +21,9 @@ export interface AgentMonitorOptions {
   keys: AgentKeys;
 }
 
+/** Agents asked at once in a round. */
+const AGENTS_AT_ONCE = 16;
+
 /** Statuses in which a workspace lives on its agent, and is lost with it. */
 const ON_AGENT = ['created', 'started', 'routed', 'ready', 'stopping', 'stopped', 'starting'] as const;
 
@@ -38,67 +42,82 @@ export class AgentMonitor {
 
   constructor(private readonly options: AgentMonitorOptions) {}
 
-  /** One round: returns the agents found lost in it. */
+  /**
+   * One round: returns the agents found lost in it. Agents are asked at the same time (at most
+   * `AGENTS_AT_ONCE`): one after another, every silent agent would hold the round for its whole
+   * timeout, delaying the heartbeats of those behind it past their own bound.
+   */
   async check(): Promise<string[]> {
     const db = this.options.db as Kysely<WorkspacesReadTables>;
-    const keys = this.options.keys;
     const heartbeats = agentHeartbeats(this.options.db);
     const agents = await db.selectFrom('workspace_agents').select(['id', 'url', 'tenant_id']).execute();
     const lastSeen = await heartbeats.lastSeen(agents.map((agent) => agent.id));
     const lost: string[] = [];
-    for (const agent of agents) {
-      const key = await keys.get(agent.id);
-      const answered =
-        key !== undefined &&
-        (await agentClient({ url: agent.url, key, timeoutMs: Math.min(5_000, this.options.silentAfterMs) })
-          .health()
-          .then(
-            () => true,
-            () => false,
-          ));
-      const now = this.options.clock();
-      if (answered) {
-        await heartbeats.record(agent.tenant_id, agent.id, now);
-        this.#firstAsked.delete(agent.id);
-        await this.#returned(agent.tenant_id, agent.id, now);
-        continue;
-      }
-      const since = lastSeen.get(agent.id) ?? this.#firstAsked.get(agent.id);
-      if (since === undefined) {
-        // Never heard from: the bound counts from now.
-        this.#firstAsked.set(agent.id, now);
-        continue;
-      }
-      if (now.getTime() - since.getTime() <= this.options.silentAfterMs) continue;
-      const workspaces = await db
-        .selectFrom('workspace_list')
-        .select(['id'])
-        .where('agent_id', '=', agent.id)
-        .where('status', 'in', [...ON_AGENT])
-        .execute();
-      if (workspaces.length === 0) continue;
-      lost.push(agent.id);
-      this.options.logger.warn(
-        { agentId: agent.id, workspaces: workspaces.length },
-        'agent lost: its workspaces are unavailable',
-      );
-      for (const workspace of workspaces) {
-        await changeWorkspace(
-          this.options.store,
-          agent.tenant_id,
-          workspace.id,
-          {
-            type: 'MarkUnavailable',
-            reason: `agent ${agent.id} silent since ${since.toISOString()}`,
-            at: now.toISOString(),
-          },
-          { metadata: { tenantId: agent.tenant_id, actorId: 'process:agentMonitor' } },
-        ).catch((error: unknown) =>
-          this.options.logger.error({ err: error, workspaceId: workspace.id }, 'marking unavailable failed'),
-        );
-      }
+    const queue = new PQueue({ concurrency: AGENTS_AT_ONCE });
+    await queue.addAll(
+      agents.map((agent) => async () => {
+        if (await this.#checkOne(agent, lastSeen.get(agent.id))) lost.push(agent.id);
+      }),
+    );
+    return lost.sort();
+  }
+
+  /** Asks one agent; true when it is lost in this round (silent past the bound, with workspaces on it). */
+  async #checkOne(
+    agent: { id: string; url: string; tenant_id: string },
+    lastSeen: Date | undefined,
+  ): Promise<boolean> {
+    const db = this.options.db as Kysely<WorkspacesReadTables>;
+    const key = await this.options.keys.get(agent.id);
+    const answered =
+      key !== undefined &&
+      (await agentClient({ url: agent.url, key, timeoutMs: Math.min(5_000, this.options.silentAfterMs) })
+        .health()
+        .then(
+          () => true,
+          () => false,
+        ));
+    const now = this.options.clock();
+    if (answered) {
+      await agentHeartbeats(this.options.db).record(agent.tenant_id, agent.id, now);
+      this.#firstAsked.delete(agent.id);
+      await this.#returned(agent.tenant_id, agent.id, now);
+      return false;
     }
-    return lost;
+    const since = lastSeen ?? this.#firstAsked.get(agent.id);
+    if (since === undefined) {
+      // Never heard from: the bound counts from now.
+      this.#firstAsked.set(agent.id, now);
+      return false;
+    }
+    if (now.getTime() - since.getTime() <= this.options.silentAfterMs) return false;
+    const workspaces = await db
+      .selectFrom('workspace_list')
+      .select(['id'])
+      .where('agent_id', '=', agent.id)
+      .where('status', 'in', [...ON_AGENT])
+      .execute();
+    if (workspaces.length === 0) return false;
+    this.options.logger.warn(
+      { agentId: agent.id, workspaces: workspaces.length },
+      'agent lost: its workspaces are unavailable',
+    );
+    for (const workspace of workspaces) {
+      await changeWorkspace(
+        this.options.store,
+        agent.tenant_id,
+        workspace.id,
+        {
+          type: 'MarkUnavailable',
+          reason: `agent ${agent.id} silent since ${since.toISOString()}`,
+          at: now.toISOString(),
+        },
+        { metadata: { tenantId: agent.tenant_id, actorId: 'process:agentMonitor' } },
+      ).catch((error: unknown) =>
+        this.options.logger.error({ err: error, workspaceId: workspace.id }, 'marking unavailable failed'),
+      );
+    }
+    return true;
   }
 
   /**

@@ -4,6 +4,8 @@ export interface BlackholeAgent {
   url: string;
   /** Requests it received and never answered, by request line (e.g. `GET /v1/system`). */
   silent(): string[];
+  /** When each unanswered request arrived (`performance.now()`), in order. */
+  askedAt(): number[];
   close(): Promise<void>;
 }
 
@@ -16,6 +18,7 @@ export interface BlackholeAgent {
 export async function startBlackholeAgent(): Promise<BlackholeAgent> {
   const held = new Set<Socket>();
   const silent: string[] = [];
+  const askedAt: number[] = [];
   const server = createServer((socket) => {
     held.add(socket);
     socket.on('close', () => held.delete(socket));
@@ -36,6 +39,7 @@ export async function startBlackholeAgent(): Promise<BlackholeAgent> {
         return;
       }
       silent.push(line);
+      askedAt.push(performance.now());
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -44,6 +48,7 @@ export async function startBlackholeAgent(): Promise<BlackholeAgent> {
   return {
     url: `http://127.0.0.1:${address.port}`,
     silent: () => [...silent],
+    askedAt: () => [...askedAt],
     async close() {
       for (const socket of held) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
