@@ -95,6 +95,7 @@ for (const kind of databaseKinds) {
       const second = (await store.readAll({ limit: 250 }))[100]!.position;
       let armed = false;
       const projection = streamCounts({
+        independentPages: true,
         onApply: async (events) => {
           if (armed && events[0]!.position === second) await new Promise((r) => setTimeout(r, 500));
         },

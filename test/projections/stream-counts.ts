@@ -17,6 +17,8 @@ export interface StreamCountsOptions {
   failOn?: (event: RecordedEvent) => boolean;
   /** Called before each apply/applyBatch (tests use it to slow a projection down or count calls). */
   onApply?: (events: readonly RecordedEvent[]) => Promise<void> | void;
+  /** Declares its pages independent (the counts add up in any order), so a rebuild may overlap them. */
+  independentPages?: boolean;
 }
 
 export const COUNTED = 'Counted';
@@ -40,6 +42,7 @@ export function streamCounts(options: StreamCountsOptions = {}): Projection {
     version: options.version ?? 1,
     types: [COUNTED],
     tables: [table],
+    ...(options.independentPages ? { independentPages: true } : {}),
     async createTables(db) {
       await db.schema
         .createTable(table)

@@ -367,11 +367,24 @@ for (const kind of databaseKinds) {
             t.database.db,
           )
         ).rows;
+      // The rebuild builds the secondary indexes after its bulk load (createIndexes): the swapped-in
+      // table must carry the same ones the first start created.
+      const indexes = async () =>
+        (
+          await sql<{
+            indexdef: string;
+          }>`select regexp_replace(indexdef, ' ON \S+', ' ON') as indexdef from pg_indexes where schemaname = current_schema() and tablename = 'issue_list' order by indexname`.execute(
+            t.database.db,
+          )
+        ).rows.map((r) => r.indexdef);
       await t.engine.waitFor(['issueList'], BigInt(seen), 10_000);
       const before = await snapshot();
+      const indexesBefore = await indexes();
       expect(before.length).toBeGreaterThan(10);
+      expect(indexesBefore).toHaveLength(14);
       await t.engine.rebuild('issueList');
       expect(await snapshot()).toEqual(before);
+      expect(await indexes()).toEqual(indexesBefore);
     });
 
     it('numbers 50 parallel creations over HTTP without gaps or duplicates', async () => {

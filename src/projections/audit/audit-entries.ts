@@ -97,6 +97,8 @@ export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
   version: 5,
   types: auditedEventTypes,
   tables: ['audit_entries'],
+  // One row per event, from that event alone: a rebuild may write its pages side by side.
+  independentPages: true,
   async createTables(db: Kysely<unknown>) {
     await db.schema
       .createTable('audit_entries')

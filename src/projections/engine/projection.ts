@@ -26,6 +26,14 @@ export interface Projection<DB = unknown> {
    * `createTables`.
    */
   createIndexes?(db: Kysely<unknown>): Promise<void>;
+  /**
+   * Optional: true when pages of events may be folded side by side and commit in any order, because
+   * what an event writes never depends on rows an earlier event wrote (an append-only log, say). A
+   * rebuild on PostgreSQL then writes two shadow pages at once. Otherwise (the default) pages go one
+   * after another: a page read-modify-writing an entity must see the page before it committed, or
+   * an entity whose events straddle the two pages loses the later ones.
+   */
+  readonly independentPages?: boolean;
   /** Folds one event into the read model, inside the engine's transaction (with the checkpoint). */
   apply(event: RecordedEvent, db: Kysely<DB>): Promise<void>;
   /**

@@ -61,10 +61,10 @@ export interface RebuildContext {
 const SWAP_ATTEMPTS = 10;
 
 /**
- * Shadow transactions in flight at once on PostgreSQL during the bulk replay. Pages touch disjoint
- * rows of the shadow (only the rebuild writes there), so they commit in any order; the server then
- * inserts and parses on one backend per page while this process reads and encodes the next ones.
- * PGlite has one connection: one at a time.
+ * Shadow transactions in flight at once on PostgreSQL during the bulk replay, for a projection whose
+ * pages are independent (`independentPages`: they commit in any order); the server then inserts and
+ * parses on one backend per page while this process reads and encodes the next ones. Any other
+ * projection, and PGlite (one connection), writes one page at a time while the next is read.
  */
 const SHADOW_WRITERS = 2;
 
@@ -141,7 +141,9 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
       await projection.createTables(scoped(trx, shadow));
     });
     // Replay everything; the next page is read while earlier ones are written.
-    const writers = database.kind === 'postgres' ? SHADOW_WRITERS : 1;
+    // Two pages in flight would each read the shadow without the other's uncommitted rows: an issue
+    // created on one and edited on the next would lose the edit.
+    const writers = database.kind === 'postgres' && projection.independentPages ? SHADOW_WRITERS : 1;
     const writing = new Set<Promise<void>>();
     let reading = readPage(0n);
     for (;;) {

@@ -130,9 +130,6 @@ export function rowChanges(event: RowEvent): Partial<IssueListTable> {
   }
 }
 
-/** Rows per statement: 26 parameters each, well under the protocol's 65,535. */
-const CHUNK = 1000;
-
 const COLUMNS = [
   'tenant_id',
   'project_id',
@@ -159,48 +156,52 @@ const COLUMNS = [
   'position',
 ] as const satisfies readonly (keyof IssueListTable)[];
 
+/*
+ * A page's rows travel as one JSON parameter, expanded by json_populate_recordset into the table's
+ * row type: a multi-row VALUES list of 24 parameters a row made the client compile and encode, and
+ * the server parse and plan, a statement of thousands of parameters on every page. The texts are
+ * fixed, so on PostgreSQL they are named prepared statements (parsed once per connection). Bare table
+ * names: during a rebuild `search_path` points at the shadow schema, and a prepared statement is
+ * parsed again when `search_path` changes.
+ */
+const COLUMN_LIST = sql.raw(['id', ...COLUMNS].join(', '));
+const UPDATES = sql.raw(COLUMNS.map((c) => `${c} = r.${c}`).join(', '));
+const rowsJson = (rows: readonly IssueListTable[]) => JSON.stringify(rows);
+
 /** Inserts new issues' rows; a row already there (a replayed creation) is left as it is. */
 export async function insertRows(rows: readonly IssueListTable[], db: Kysely<IssueListTables>) {
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    await db
-      .insertInto('issue_list')
-      .values(rows.slice(i, i + CHUNK))
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-  }
+  if (rows.length === 0) return;
+  await sql`/* prepared:issue_list_insert_rows */
+    insert into issue_list (${COLUMN_LIST})
+    select ${COLUMN_LIST} from json_populate_recordset(null::issue_list, ${rowsJson(rows)}::json)
+    on conflict (id) do nothing`.execute(db);
 }
 
-/** Writes folded rows over the existing ones, many per statement. */
+/**
+ * Writes folded rows over the existing ones (read just before), in one statement. An UPDATE, not an
+ * upsert: INSERT … ON CONFLICT computes the generated search vector for the row it tries to insert
+ * and again for the update, and the vector (English stemming of the title and description) is the
+ * largest part of a row's write.
+ */
 async function overwriteRows(rows: readonly IssueListTable[], db: Kysely<IssueListTables>) {
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    await db
-      .insertInto('issue_list')
-      .values(rows.slice(i, i + CHUNK))
-      .onConflict((oc) =>
-        oc
-          .column('id')
-          .doUpdateSet((eb) => Object.fromEntries(COLUMNS.map((c) => [c, eb.ref(`excluded.${c}`)]))),
-      )
-      .execute();
-  }
+  if (rows.length === 0) return;
+  await sql`/* prepared:issue_list_overwrite_rows */
+    update issue_list as t set ${UPDATES}
+    from json_populate_recordset(null::issue_list, ${rowsJson(rows)}::json) as r
+    where t.id = r.id`.execute(db);
 }
 
 /** The current rows of these issues (dates as text: a `date` read back as a JS Date shifts with the zone). */
 async function readRows(ids: readonly string[], db: Kysely<IssueListTables>) {
+  const { rows } = await sql<IssueListTable>`/* prepared:issue_list_read_rows */
+    select ${sql.raw(
+      ['id', ...COLUMNS]
+        .map((c) => (c === 'due_date' || c === 'due_key' || c === 'position' ? `${c}::text as ${c}` : c))
+        .join(', '),
+    )}
+    from issue_list where id = any(${[...ids]}::uuid[])`.execute(db);
   const found = new Map<string, IssueListTable>();
-  for (let i = 0; i < ids.length; i += CHUNK) {
-    const rows = await db
-      .selectFrom('issue_list')
-      .select([...COLUMNS.filter((c) => c !== 'due_date' && c !== 'due_key' && c !== 'position'), 'id'])
-      .select([
-        sql<string | null>`due_date::text`.as('due_date'),
-        sql<string>`due_key::text`.as('due_key'),
-        sql<string>`position::text`.as('position'),
-      ])
-      .where('id', 'in', ids.slice(i, i + CHUNK))
-      .execute();
-    for (const row of rows) found.set(row.id, { ...row, revision: Number(row.revision) });
-  }
+  for (const row of rows) found.set(row.id, { ...row, revision: Number(row.revision) });
   return found;
 }
 
