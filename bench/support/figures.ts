@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Throughput } from './measure.ts';
 import type { OrderingResult } from './ordering.ts';
-import { type Row, round } from './report.ts';
+import { type Row, round, verdict } from './report.ts';
 
 /** The shape of the run, printed with the figures. */
 export interface Settings {
@@ -172,6 +172,30 @@ export function summaryJson(f: Figures, settings: Settings, facts: RunFacts): Re
     facts;
   const cpu = (t: Throughput) => (t.cpu ? round(t.cpu.clientMicros + (t.cpu.serverMicros ?? 0)) : null);
   return {
+    verdicts: [
+      verdict('append_vs_raw', round(f.appendVsRaw, 3), '≥', TARGETS.append_vs_raw),
+      verdict('batch_vs_raw', round(f.batchVsRaw, 3), '≥', TARGETS.batch_vs_raw),
+      verdict('append_vs_emmett', round(f.appendVsEmmett, 3), '≥', TARGETS.append_vs_emmett),
+      verdict('readall_vs_raw', round(f.readallVsRaw, 3), '≥', TARGETS.readall_vs_raw),
+      verdict(
+        'live_projection_events_per_s',
+        f.liveProjection === null ? null : round(f.liveProjection),
+        '≥',
+        TARGETS.live_projection_events_per_s,
+      ),
+      verdict(
+        'rebuild_events_per_s (issue list)',
+        f.rebuild === null ? null : round(f.rebuild),
+        '≥',
+        TARGETS.rebuild_events_per_s,
+      ),
+      verdict(
+        'readAll under 8 writers: lost + duplicated + out of order',
+        f.wo.lost + f.wo.duplicated + f.wo.outOfOrder,
+        '≤',
+        0,
+      ),
+    ],
     append_vs_raw: round(f.appendVsRaw, 3),
     batch_vs_raw: round(f.batchVsRaw, 3),
     append_vs_emmett: round(f.appendVsEmmett, 3),
