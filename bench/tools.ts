@@ -13,12 +13,11 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Kysely } from 'kysely';
-import { connectPostgres, dropSchema } from '../src/db/database.ts';
-import { migrate } from '../src/db/migrate.ts';
 import { createLogger } from '../src/logger.ts';
 import { startToolJobs } from '../src/processes/tools/index.ts';
 import { outputWriter, streamHub, type ToolOutputTables } from '../src/tools/index.ts';
 import { testApp } from '../test/support/app.ts';
+import { freshPostgres } from '../test/support/databases.ts';
 import { verdict } from './support/report.ts';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -33,27 +32,10 @@ const IDLE = 1000;
 const TARGETS = { exec_vs_spawn: 0.5, stream_p95_ms: 50, rss_mb_per_1k_subscribers: 100 };
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-const t = await testApp(
-  async () => {
-    const database = await connectPostgres({
-      url: DATABASE_URL,
-      schema: `bench_tools_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`,
-      poolSize: 24,
-    });
-    await migrate(database);
-    return {
-      database,
-      dispose: async () => {
-        await dropSchema(database);
-        await database.close();
-      },
-    };
-  },
-  {
-    // As `warden serve` is configured (the test app turns the tenant cache off for tests' sake).
-    env: { WARDEN_TENANT_CACHE_TTL_MS: '5000' },
-  },
-);
+const t = await testApp(() => freshPostgres(24, { url: DATABASE_URL, prefix: 'bench_tools' }), {
+  // As `warden serve` is configured (the test app turns the tenant cache off for tests' sake).
+  env: { WARDEN_TENANT_CACHE_TTL_MS: '5000' },
+});
 const worker = startToolJobs({
   database: t.database,
   store: t.store,

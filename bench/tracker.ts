@@ -10,15 +10,13 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type Kysely, sql } from 'kysely';
 import { issueDecider, issueIdFor, issueStreamId, projectContext } from '../src/commands/tracker/index.ts';
-import { connectPostgres, dropSchema } from '../src/db/database.ts';
-import { migrate } from '../src/db/migrate.ts';
 import type { NewEvent } from '../src/eventstore/port.ts';
 import { transactionalStore } from '../src/eventstore/postgres/transactional-store.ts';
 import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
 import { searchWords } from '../src/projections/tracker/list-query.ts';
 import { type IssuePageRequest, issuePage } from '../src/projections/tracker/queries.ts';
 import { testApp } from '../test/support/app.ts';
-import type { TestDatabase } from '../test/support/databases.ts';
+import { freshPostgres, type TestDatabase } from '../test/support/databases.ts';
 import { verdict } from './support/report.ts';
 
 const ISSUES = Number(process.env.BENCH_ISSUES ?? 100_000);
@@ -281,18 +279,8 @@ async function main() {
 }
 
 /** A schema of its own on the server, dropped at the end. */
-async function fresh(): Promise<TestDatabase> {
-  const schema = `bench_tracker_${Date.now().toString(36)}`;
-  const database = await connectPostgres({ url: DATABASE_URL, schema, poolSize: WRITERS + 4 });
-  await migrate(database);
-  return {
-    database,
-    dispose: async () => {
-      await dropSchema(database);
-      await database.close();
-    },
-  };
-}
+const fresh = (): Promise<TestDatabase> =>
+  freshPostgres(WRITERS + 4, { url: DATABASE_URL, prefix: 'bench_tracker' });
 
 function redact(url: string) {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');

@@ -16,10 +16,18 @@ export async function freshPGlite(): Promise<TestDatabase> {
   return { database, dispose: () => database.close() };
 }
 
-export async function freshPostgres(poolSize = 12): Promise<TestDatabase> {
-  if (!databaseUrl) throw new Error('DATABASE_URL is not set');
-  const schema = `t_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  const database = await connectPostgres({ url: databaseUrl, schema, poolSize });
+/**
+ * A migrated schema of its own on the PostgreSQL server (`url`, default DATABASE_URL), named
+ * `<prefix>_<random>`, dropped by `dispose`. Benchmarks use it too, with their own prefix.
+ */
+export async function freshPostgres(
+  poolSize = 12,
+  options: { url?: string | undefined; prefix?: string } = {},
+): Promise<TestDatabase> {
+  const url = options.url ?? databaseUrl;
+  if (!url) throw new Error('DATABASE_URL is not set');
+  const schema = `${options.prefix ?? 't'}_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  const database = await connectPostgres({ url, schema, poolSize });
   await migrate(database);
   return {
     database,
