@@ -239,7 +239,9 @@ export async function runImageBuild(
     if (!client || !image.contextId || !image.contextSha256) {
       return await fail(!client ? 'the agent is gone or has no key' : 'the build context was never staged');
     }
-    await output.status('running');
+    // Queued, not awaited: it goes out ahead of the build's first line, and the agent's build starts
+    // one round trip sooner (as the tool runner queues its `running` frame).
+    output.queueStatus('running');
     await build(deps, { tenantId, image, client, output, jobSignal, fail, context });
   } finally {
     await output.close().catch(() => undefined);
