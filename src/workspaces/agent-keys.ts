@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { openedSecrets } from './opened-secrets.ts';
 
 export interface AgentKeysTable {
   agent_id: string;
@@ -27,6 +28,7 @@ const context = (agentId: string) => `workspace agent key ${agentId}`;
  */
 export function agentKeys(database: Kysely<unknown>, sealer: KeySealer) {
   const db = database as Kysely<Tables>;
+  const open = openedSecrets(sealer);
   return {
     async put(tenantId: string, agentId: string, key: string) {
       const sealed = await sealer.seal(key, context(agentId));
@@ -43,7 +45,7 @@ export function agentKeys(database: Kysely<unknown>, sealer: KeySealer) {
         .where('agent_id', '=', agentId)
         .executeTakeFirst();
       if (!row) return undefined;
-      if (isSealed(row.agent_key)) return sealer.open(row.agent_key, context(agentId));
+      if (isSealed(row.agent_key)) return open(row.agent_key, context(agentId));
       // Written before keys were sealed: seal it now (only if nobody changed it meanwhile).
       await db
         .updateTable('warden_workspace_agent_keys')

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { KeySealer } from './agent-keys.ts';
+import { openedSecrets } from './opened-secrets.ts';
 
 export interface ImageRegistriesTable {
   tenant_id: string;
@@ -32,6 +33,7 @@ export const registryHost = (url: string) => new URL(url).host;
  */
 export function imageRegistries(database: Kysely<unknown>, sealer: KeySealer) {
   const db = database as Kysely<Tables>;
+  const open = openedSecrets(sealer);
   const row = (tenantId: string) =>
     db.selectFrom('warden_image_registries').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst();
   return {
@@ -84,7 +86,7 @@ export function imageRegistries(database: Kysely<unknown>, sealer: KeySealer) {
       const found = await row(tenantId);
       if (!found) return undefined;
       const password =
-        found.password_sealed === null ? '' : await sealer.open(found.password_sealed, context(tenantId));
+        found.password_sealed === null ? '' : await open(found.password_sealed, context(tenantId));
       return { host: registryHost(found.url), username: found.username, password };
     },
   };

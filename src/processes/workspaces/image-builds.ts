@@ -197,10 +197,16 @@ export async function runImageBuild(
   };
   const image = await findImage(deps.store, tenantId, payload.imageId);
   if (!image) return;
-  const agent = await findAgent(deps.store, tenantId, image.agentId);
-  const key = agent ? await deps.keys.get(image.agentId) : undefined;
-  const client = agent && key ? agentClient({ url: agent.state.url, key }) : undefined;
+  // The agent and its key are looked up while the start is recorded, not before it.
+  const clientOf = (async () => {
+    const agent = await findAgent(deps.store, tenantId, image.agentId);
+    const key = agent ? await deps.keys.get(image.agentId) : undefined;
+    return agent && key ? agentClient({ url: agent.state.url, key }) : undefined;
+  })();
+  // Awaited on every path that uses it; this only keeps a failure on a path that does not unreported.
+  void clientOf.catch(() => undefined);
   const dropContext = async () => {
+    const client = await clientOf;
     if (client && image.contextId) await client.removeContext(image.contextId).catch(() => false);
   };
   const output = outputWriter(deps.db, image.imageId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
@@ -236,10 +242,13 @@ export async function runImageBuild(
       );
       return await dropContext();
     }
+    const client = await clientOf;
     if (!client || !image.contextId || !image.contextSha256) {
       return await fail(!client ? 'the agent is gone or has no key' : 'the build context was never staged');
     }
-    await output.status('running');
+    // Queued, not awaited: it goes out ahead of the build's first line, and the agent's build starts
+    // one round trip sooner (as the tool runner queues its `running` frame).
+    output.queueStatus('running');
     await build(deps, { tenantId, image, client, output, jobSignal, fail, context });
   } finally {
     await output.close().catch(() => undefined);
