@@ -21,7 +21,11 @@ async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean,
   return last;
 }
 
-const status = (url: string) => fetch(url).then(async (r) => (await r.text(), r.status));
+const status = async (url: string) => {
+  const r = await fetch(url);
+  await r.text();
+  return r.status;
+};
 
 describe.each(databaseKinds)('routing woken by the routes projections ($name)', ({ fresh }) => {
   let t: TestApp;
