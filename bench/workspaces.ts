@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
 import { workspaceStreamId } from '../src/commands/workspaces/index.ts';
@@ -80,10 +81,13 @@ const worker = await startWorkers({
 const reloads: Array<{ at: number; tookMs: number }> = [];
 const router = new NginxRouter({
   db: t.database.db as never,
-  target: { routesFile: nginx.routes, command: nginx.command },
+  // As in production: reloaded by a SIGHUP to the pid in nginx's pid file, woken by the routes
+  // projections' notices, and the tick at its default (1 s) only as the fallback.
+  target: { routesFile: nginx.routes, command: nginx.command, pidFile: join(nginx.dir, 'nginx.pid') },
+  notices: t.database,
   listen: `127.0.0.1:${nginx.port}`,
   domain: 'ws.bench',
-  intervalMs: 20,
+  intervalMs: 1000,
   // When each reload went live and how long its pass took: the routing part of "where the time goes".
   logger: {
     info: (o: object) => {

@@ -285,6 +285,13 @@ export const configSchema = z.object({
     .describe(
       'The command that runs that nginx, with its `-p`/`-c` if any; Warden adds `-t` to check a render and `-s reload` to apply it',
     ),
+  WARDEN_NGINX_PID_FILE: z
+    .string()
+    .regex(/^\/\S+$/, 'an absolute path')
+    .optional()
+    .describe(
+      "That nginx's pid file: set, Warden reloads it with a SIGHUP to the pid there instead of running `-s reload` (which parses the whole configuration once more first)",
+    ),
   WARDEN_NGINX_ACCESS_LOG: z
     .string()
     .regex(/^\/[A-Za-z0-9._/-]+$/, 'an absolute path of letters, digits, `.`, `_`, `-` and `/`')
@@ -312,7 +319,9 @@ export const configSchema = z.object({
     .describe('The `listen` of the rendered workspace servers (e.g. `127.0.0.1:8080`)'),
   WARDEN_NGINX_SYNC_MS: int(100, 600_000)
     .default(1000)
-    .describe('How often the routes read model is compared with the nginx routes file'),
+    .describe(
+      'How often the routes read model is compared with the nginx routes file besides each change the routes projections announce (this catches what a lost listening connection missed)',
+    ),
   WARDEN_AGENT_HEARTBEAT_MS: int(100, 600_000)
     .default(10_000)
     .describe('How often each workspace agent is asked for its health (by one process of the cluster)'),

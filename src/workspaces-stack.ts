@@ -21,6 +21,7 @@ export interface WorkspaceBackgroundOptions {
     | 'WARDEN_WORKSPACE_DOMAIN'
     | 'WARDEN_NGINX_CONFIG'
     | 'WARDEN_NGINX_COMMAND'
+    | 'WARDEN_NGINX_PID_FILE'
     | 'WARDEN_NGINX_LISTEN'
     | 'WARDEN_NGINX_SYNC_MS'
     | 'WARDEN_NGINX_ACCESS_LOG'
@@ -68,7 +69,13 @@ export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): W
   const router = config.WARDEN_NGINX_CONFIG
     ? new NginxRouter({
         db,
-        target: { routesFile: config.WARDEN_NGINX_CONFIG, command: config.WARDEN_NGINX_COMMAND.split(' ') },
+        target: {
+          routesFile: config.WARDEN_NGINX_CONFIG,
+          command: config.WARDEN_NGINX_COMMAND.split(' '),
+          ...(config.WARDEN_NGINX_PID_FILE ? { pidFile: config.WARDEN_NGINX_PID_FILE } : {}),
+        },
+        // Woken by the routes projections' notices (any process): the interval is only the fallback.
+        notices: database,
         listen: config.WARDEN_NGINX_LISTEN,
         domain: config.WARDEN_WORKSPACE_DOMAIN,
         intervalMs: config.WARDEN_NGINX_SYNC_MS,

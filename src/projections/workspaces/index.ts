@@ -13,4 +13,5 @@ export {
   workspaceRow,
 } from './queries.ts';
 export { type RouteListTables, routeList, type WorkspaceRouteTable } from './route-list.ts';
+export { announceRoutesChanged, ROUTES_CHANNEL } from './routes-notice.ts';
 export { type WorkspaceListTable, type WorkspaceListTables, workspaceList } from './workspace-list.ts';

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { WorkspaceEvent } from '../../commands/workspaces/index.ts';
 import { defineProjection, type Recorded } from '../engine/index.ts';
+import { announceRoutesChanged } from './routes-notice.ts';
 
 export interface WorkspaceRouteTable {
   workspace_id: string;
@@ -18,7 +19,8 @@ export type RouteListTables = {
 
 /**
  * The live routes nginx serves: one row per workspace whose route is published and not withdrawn
- * (stopping, failing or deleting withdraws it). The nginx configuration is rendered from these rows.
+ * (stopping, failing or deleting withdraws it). The nginx configuration is rendered from these rows;
+ * each change is announced on `ROUTES_CHANNEL` so the routers render it at once, not at their tick.
  */
 export const routeList = defineProjection<WorkspaceEvent, RouteListTables>()({
   name: 'workspaceRoutes',
@@ -83,14 +85,24 @@ export const routeList = defineProjection<WorkspaceEvent, RouteListTables>()({
           .values({ workspace_id: workspaceId, ...row })
           .onConflict((oc) => oc.column('workspace_id').doUpdateSet(row))
           .execute();
+        await announceRoutesChanged(db);
         return;
       }
       case 'WorkspaceDeleted':
         await db.deleteFrom('workspace_route_owners').where('workspace_id', '=', workspaceId).execute();
-        await db.deleteFrom('workspace_routes').where('workspace_id', '=', workspaceId).execute();
+        await withdraw(db, workspaceId);
         return;
       default:
-        await db.deleteFrom('workspace_routes').where('workspace_id', '=', workspaceId).execute();
+        await withdraw(db, workspaceId);
     }
   },
 });
+
+/** Deletes the workspace's route, announcing it only when there was one (most stops have none left). */
+async function withdraw(db: Kysely<RouteListTables>, workspaceId: string): Promise<void> {
+  const deleted = await db
+    .deleteFrom('workspace_routes')
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  if (deleted.numDeletedRows > 0n) await announceRoutesChanged(db);
+}

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { WorkspaceEvent, WorkspaceStatus } from '../../commands/workspaces/index.ts';
 import { defineProjection, type Recorded } from '../engine/index.ts';
+import { announceRoutesChanged } from './routes-notice.ts';
 
 export interface WorkspaceListTable {
   id: string;
@@ -44,6 +45,19 @@ const workspaceEventTypes: WorkspaceEvent['type'][] = [
   'WorkspaceContainerRemoved',
   'WorkspaceDeleted',
 ];
+
+/**
+ * The events that cannot move a workspace into or out of `unavailable` (whose 503 page the routers
+ * render from this table): the provisioning steps after placement. A route they publish is announced
+ * by the routes projection, and a published route wins over an unavailable row in the render.
+ */
+const leavesAvailabilityAlone = new Set<WorkspaceEvent['type']>([
+  'WorkspaceRequested',
+  'WorkspaceContainerCreated',
+  'WorkspaceContainerStarted',
+  'WorkspaceRoutePublished',
+  'WorkspaceReady',
+]);
 
 function changeOf(event: WorkspaceEvent): Partial<WorkspaceListTable> {
   switch (event.type) {
@@ -117,6 +131,8 @@ export const workspaceList = defineProjection<WorkspaceEvent, WorkspaceListTable
   async apply(event: Recorded<WorkspaceEvent>, db: Kysely<WorkspaceListTables>) {
     const recorded = event;
     const common = { revision: recorded.revision, position: recorded.position.toString() };
+    // Woken routers render the 503 page (or stop rendering it) at once, not at their next tick.
+    if (!leavesAvailabilityAlone.has(event.type)) await announceRoutesChanged(db);
     if (event.type === 'WorkspaceRequested') {
       const d = event.data;
       await db

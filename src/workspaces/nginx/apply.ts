@@ -7,6 +7,11 @@ export interface NginxTarget {
   routesFile: string;
   /** The command that runs this nginx, with its `-p`/`-c` (e.g. `['nginx', '-p', dir, '-c', conf]`). */
   command: readonly string[];
+  /**
+   * nginx's pid file: when given, a reload is a SIGHUP to the master whose pid it holds (what
+   * `nginx -s reload` does after parsing the whole configuration once more in a process of its own).
+   */
+  pidFile?: string;
 }
 
 export class NginxConfigError extends Error {
@@ -22,42 +27,62 @@ function run(command: readonly string[], extra: string[]): Promise<{ ok: boolean
   });
 }
 
+async function reload(target: NginxTarget): Promise<void> {
+  if (target.pidFile === undefined) {
+    const reloaded = await run(target.command, ['-s', 'reload']);
+    if (!reloaded.ok) throw new Error(`nginx -s reload failed: ${reloaded.output.trim()}`);
+    return;
+  }
+  const text = await readFile(target.pidFile, 'utf8').catch((error: unknown) => {
+    throw new Error(`nginx not reloaded: its pid file ${target.pidFile} cannot be read`, { cause: error });
+  });
+  const pid = Number(text.trim());
+  if (!Number.isSafeInteger(pid) || pid <= 1)
+    throw new Error(`nginx not reloaded: its pid file ${target.pidFile} holds no pid`);
+  process.kill(pid, 'SIGHUP');
+}
+
 /**
  * Validates `text` with `nginx -t` (in a scratch configuration that includes only it), then puts it
- * in place of the live file atomically (write beside it, rename) and reloads nginx. A text nginx
- * refuses never reaches the live file: the error is thrown with nginx's own words. Returns false
- * when the live file already holds exactly this text (nothing to do).
+ * in place of the live file atomically and reloads nginx. The file checked is the one renamed over
+ * the live file (written beside it under a name of its own, so two routers on one host never rename
+ * each other's), so what goes live is byte for byte what nginx accepted. A text nginx refuses never
+ * reaches the live file: the error is thrown with nginx's own words. Returns false when the live
+ * file already holds exactly this text (nothing to do).
  */
 export async function applyRoutes(target: NginxTarget, text: string): Promise<boolean> {
   const current = await readFile(target.routesFile, 'utf8').catch(() => undefined);
   if (current === text) return false;
+  const next = `${target.routesFile}.${crypto.randomUUID()}.next`;
   const scratch = await mkdtemp(join(dirname(target.routesFile), '.warden-check-'));
+  let renamed = false;
   try {
-    const candidate = join(scratch, 'routes.conf');
     const main = join(scratch, 'nginx.conf');
-    await writeFile(candidate, text);
-    await writeFile(
-      main,
-      [
-        `pid ${join(scratch, 'nginx.pid')};`,
-        `error_log ${join(scratch, 'error.log')};`,
-        'events {}',
-        `http { include ${candidate}; }`,
-        '',
-      ].join('\n'),
-    );
+    await Promise.all([
+      writeFile(next, text),
+      writeFile(
+        main,
+        [
+          `pid ${join(scratch, 'nginx.pid')};`,
+          `error_log ${join(scratch, 'error.log')};`,
+          'events {}',
+          `http { include ${next}; }`,
+          '',
+        ].join('\n'),
+      ),
+    ]);
     const [bin] = target.command;
     const checked = await run([bin ?? 'nginx'], ['-t', '-q', '-p', scratch, '-c', main]);
     if (!checked.ok)
       throw new NginxConfigError(`nginx refused the rendered routes: ${checked.output.trim()}`);
-    // A name of its own: two routers on one host never rename each other's half-written file.
-    const next = `${target.routesFile}.${crypto.randomUUID()}.next`;
-    await writeFile(next, text);
     await rename(next, target.routesFile);
+    renamed = true;
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await Promise.all([
+      rm(scratch, { recursive: true, force: true }),
+      renamed ? undefined : rm(next, { force: true }),
+    ]);
   }
-  const reloaded = await run(target.command, ['-s', 'reload']);
-  if (!reloaded.ok) throw new Error(`nginx -s reload failed: ${reloaded.output.trim()}`);
+  await reload(target);
   return true;
 }

@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
+import type { Database } from '../../db/database.ts';
 import type { Logger } from '../../logger.ts';
 import {
   liveRoutes,
+  ROUTES_CHANNEL,
   unavailableWorkspaces,
   type WorkspacesReadTables,
 } from '../../projections/workspaces/index.ts';
@@ -14,6 +16,12 @@ export interface NginxRouterOptions extends RenderOptions {
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** How often the routes read model is compared with the live file (default 500 ms). */
   intervalMs?: number;
+  /**
+   * The database's LISTEN: given, the router also syncs as soon as the routes projections announce a
+   * change (`ROUTES_CHANNEL`, from any process on this database), and the tick only catches what a
+   * lost listening connection missed. `schema` is the one whose announcements count.
+   */
+  notices?: Pick<Database, 'listen' | 'schema'>;
   /** The renderer (tests pass a broken one to see that a bad render never goes live). */
   render?: (
     routes: readonly Route[],
@@ -32,6 +40,10 @@ export class NginxRouter {
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<unknown> = Promise.resolve();
   #busy = false;
+  /** A notice came during a pass, which may have read the read model before that change. */
+  #again = false;
+  #started = false;
+  #unlisten: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
 
   constructor(private readonly options: NginxRouterOptions) {}
 
@@ -61,26 +73,52 @@ export class NginxRouter {
   }
 
   /**
-   * Syncs every `intervalMs`; a tick that finds the last pass still running (an `nginx -t` and reload
-   * take longer than a short interval on a busy host) is skipped, not queued behind it: queued passes
-   * would run back to back, each reading the read models, for as long as the backlog lasts.
+   * Syncs every `intervalMs` and on every routes notice. A tick that finds the last pass still
+   * running (an `nginx -t` and reload take longer than a short interval on a busy host) is skipped,
+   * not queued behind it: queued passes would run back to back, each reading the read models, for
+   * as long as the backlog lasts. A notice during a pass is different (that pass may have read the
+   * read model just before the change): it asks for one more pass once this one ends, however many
+   * notices come meanwhile.
    */
   start(): void {
-    if (this.#timer) return;
-    this.#timer = setInterval(() => {
-      if (this.#busy) return;
-      this.#busy = true;
-      this.#running = this.sync()
-        .catch((error: unknown) => this.options.logger.error({ err: error }, 'nginx routes not applied'))
-        .finally(() => {
-          this.#busy = false;
+    if (this.#started) return;
+    this.#started = true;
+    this.#timer = setInterval(() => this.#pass(), this.options.intervalMs ?? 500);
+    const { notices } = this.options;
+    if (notices) {
+      this.#unlisten = notices
+        .listen(ROUTES_CHANNEL, (schema) => {
+          if (schema !== notices.schema) return;
+          if (this.#busy) this.#again = true;
+          else this.#pass();
+        })
+        .catch((error: unknown) => {
+          // The tick still syncs: only the wake-up is lost.
+          this.options.logger.warn({ err: error }, 'routes notices not received; syncing at each tick only');
+          return undefined;
         });
-    }, this.options.intervalMs ?? 500);
+    }
+  }
+
+  #pass(): void {
+    if (this.#busy || !this.#started) return;
+    this.#busy = true;
+    this.#again = false;
+    this.#running = this.sync()
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'nginx routes not applied'))
+      .finally(() => {
+        this.#busy = false;
+        if (this.#again) this.#pass();
+      });
   }
 
   async stop(): Promise<void> {
+    this.#started = false;
     clearInterval(this.#timer);
     this.#timer = undefined;
+    const unlisten = await this.#unlisten;
+    this.#unlisten = Promise.resolve(undefined);
+    await unlisten?.();
     await this.#running;
   }
 }
