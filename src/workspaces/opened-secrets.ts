@@ -1,5 +1,3 @@
-import type { KeySealer } from './agent-keys.ts';
-
 /**
  * Opens sealed values once: keyed by the sealed text and its context, so a value written again (a
  * re-enrolled agent's key, a new registry password) is sealed anew, misses and is opened afresh —
@@ -7,7 +5,10 @@ import type { KeySealer } from './agent-keys.ts';
  * call on a loaded 2-core host (the hop to the pool and back waits for the CPU twice), paid on every
  * image build and push before. Bounded: past `max` entries the oldest goes.
  */
-export function openedSecrets(sealer: Pick<KeySealer, 'open'>, max = 1000) {
+export function openedSecrets(
+  sealer: { open(sealed: string, context: string): Promise<string> },
+  max = 1000,
+) {
   const opened = new Map<string, Promise<string>>();
   return (sealed: string, context: string): Promise<string> => {
     const key = `${context}\n${sealed}`;
