@@ -56,7 +56,7 @@ export class AgentMonitor {
     const queue = new PQueue({ concurrency: AGENTS_AT_ONCE });
     await queue.addAll(
       agents.map((agent) => async () => {
-        if (await this.#checkOne(agent, lastSeen.get(agent.id))) lost.push(agent.id);
+        if (await this.#checkOne(agent, lastSeen.get(agent.id), heartbeats)) lost.push(agent.id);
       }),
     );
     return lost.sort();
@@ -66,6 +66,7 @@ export class AgentMonitor {
   async #checkOne(
     agent: { id: string; url: string; tenant_id: string },
     lastSeen: Date | undefined,
+    heartbeats: ReturnType<typeof agentHeartbeats>,
   ): Promise<boolean> {
     const db = this.options.db as Kysely<WorkspacesReadTables>;
     const key = await this.options.keys.get(agent.id);
@@ -79,7 +80,7 @@ export class AgentMonitor {
         ));
     const now = this.options.clock();
     if (answered) {
-      await agentHeartbeats(this.options.db).record(agent.tenant_id, agent.id, now);
+      await heartbeats.record(agent.tenant_id, agent.id, now);
       this.#firstAsked.delete(agent.id);
       await this.#returned(agent.tenant_id, agent.id, now);
       return false;

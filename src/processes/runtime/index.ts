@@ -1,3 +1,4 @@
+export { type CancelWatch, cancelNotices } from './jobs/cancel-notices.ts';
 export {
   enqueue,
   JOBS_CHANNEL,

@@ -18,6 +18,7 @@ import {
 } from '../../tools/index.ts';
 import type { ProcessLogger } from '../runtime/index.ts';
 import {
+  cancelNotices,
   enqueue,
   JOBS_CHANNEL,
   type Job,
@@ -26,7 +27,7 @@ import {
   jobNotice,
   viewAs,
 } from '../runtime/index.ts';
-import { type CancelWatch, type ExecutionDeps, runExecution, type ToolJobPayload } from './run-execution.ts';
+import { type ExecutionDeps, runExecution, type ToolJobPayload } from './run-execution.ts';
 
 /** The queue tool executions wait in, spread over every worker. */
 export const TOOLS_QUEUE = 'tools';
@@ -74,16 +75,8 @@ export function startToolJobs(options: {
   tenantConcurrency?: number | ((tenantId: string) => Promise<number>);
 }): ToolJobs {
   const db = options.database.db;
-  const cancels = new Map<string, Set<() => void>>();
-  const watchCancel: CancelWatch = (executionId, onCancel) => {
-    const set = cancels.get(executionId) ?? new Set();
-    set.add(onCancel);
-    cancels.set(executionId, set);
-    return () => {
-      set.delete(onCancel);
-      if (set.size === 0) cancels.delete(executionId);
-    };
-  };
+  const schema = options.database.schema;
+  const cancels = cancelNotices(schema);
   const deps = {
     store: options.store,
     db: viewAs<ToolOutputTables>(db),
@@ -118,21 +111,24 @@ export function startToolJobs(options: {
       // The tenant's limit is checked beside the run's first reads (see runExecution), not before them.
       const admit = async () =>
         !job.tenantId || !(await overTenantLimit(jobs, job, options.owner, await limitOf(job.tenantId)));
-      await runExecution(deps, job.tenantId ?? '', job.payload as ToolJobPayload, signal, watchCancel, admit);
+      await runExecution(
+        deps,
+        job.tenantId ?? '',
+        job.payload as ToolJobPayload,
+        signal,
+        cancels.watch,
+        admit,
+      );
     },
     giveUp: (job, error) => recordGiveUp(deps, job, error),
   });
   runner.start();
-  const schema = options.database.schema;
   const notice = jobNotice(schema, TOOLS_QUEUE);
   const listening = Promise.all([
     options.database.listen(JOBS_CHANNEL, (payload) => {
       if (payload === notice) runner.wake();
     }),
-    options.database.listen(CANCEL_CHANNEL, (payload) => {
-      const [s, id] = payload.split(':');
-      if (s === schema && id) for (const cancel of cancels.get(id) ?? []) cancel();
-    }),
+    options.database.listen(CANCEL_CHANNEL, cancels.hear),
   ]).catch((error: unknown) => {
     options.logger.warn({ err: error }, 'listening for tool jobs failed; polling only');
     return [] as (() => Promise<void>)[];

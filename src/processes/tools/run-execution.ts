@@ -21,7 +21,7 @@ import {
   type ToolOutputTables,
   targetChecker,
 } from '../../tools/index.ts';
-import type { ProcessLogger } from '../runtime/index.ts';
+import type { CancelWatch, ProcessLogger } from '../runtime/index.ts';
 
 export interface ExecutionDeps {
   store: EventStore;
@@ -45,9 +45,6 @@ export interface ToolJobPayload {
   executionId: string;
   secrets?: Record<string, unknown>;
 }
-
-/** Ask a running execution to stop now (a NOTIFY reached this worker). */
-export type CancelWatch = (executionId: string, onCancel: () => void) => () => void;
 
 /**
  * Runs one execution, once: records the start (a start of a run already running means the worker

@@ -15,6 +15,8 @@ import { loadingCache } from '../../runtime/cache.ts';
 import { outputWriter, type ToolOutputTables } from '../../tools/index.ts';
 import { type AgentKeys, agentClient } from '../../workspaces/index.ts';
 import {
+  type CancelWatch,
+  cancelNotices,
   enqueue,
   JOBS_CHANNEL,
   JobRunner,
@@ -72,7 +74,7 @@ export interface ImageBuildDeps {
    */
   cancelPollMs: number;
   /** Calls `onCancel` when a cancel of the image is announced; returns the unsubscribe. */
-  watchCancel: (imageId: string, onCancel: () => void) => () => void;
+  watchCancel: CancelWatch;
 }
 
 export interface ImageBuildJobs {
@@ -110,16 +112,8 @@ export function startImageBuildJobs(options: {
       return { key };
     },
   });
-  const cancels = new Map<string, Set<() => void>>();
-  const watchCancel = (imageId: string, onCancel: () => void) => {
-    const set = cancels.get(imageId) ?? new Set();
-    set.add(onCancel);
-    cancels.set(imageId, set);
-    return () => {
-      set.delete(onCancel);
-      if (set.size === 0) cancels.delete(imageId);
-    };
-  };
+  const schema = options.database.schema;
+  const cancels = cancelNotices(schema);
   const deps: ImageBuildDeps = {
     store: options.store,
     db: viewAs<ToolOutputTables>(db),
@@ -128,7 +122,7 @@ export function startImageBuildJobs(options: {
     logger: options.logger,
     worker: options.owner,
     cancelPollMs: options.cancelPollMs ?? 15_000,
-    watchCancel,
+    watchCancel: cancels.watch,
   };
   const runner = new JobRunner({
     db: viewAs<JobTables>(db),
@@ -156,16 +150,12 @@ export function startImageBuildJobs(options: {
     },
   });
   runner.start();
-  const schema = options.database.schema;
   const notice = jobNotice(schema, IMAGES_QUEUE);
   const listening = Promise.all([
     options.database.listen(JOBS_CHANNEL, (payload) => {
       if (payload === notice) runner.wake();
     }),
-    options.database.listen(IMAGE_CANCEL_CHANNEL, (payload) => {
-      const [s, id] = payload.split(':');
-      if (s === schema && id) for (const cancel of cancels.get(id) ?? []) cancel();
-    }),
+    options.database.listen(IMAGE_CANCEL_CHANNEL, cancels.hear),
   ]).catch((error: unknown) => {
     options.logger.warn({ err: error }, 'listening for image jobs and cancels failed; polling only');
     return [] as (() => Promise<void>)[];
