@@ -21,6 +21,7 @@ export {
 } from './problem-catalogue.ts';
 export { type Creation, type ProjectionWaiter, type ReadModels, readModels } from './read-models.ts';
 export { readTables } from './read-tables.ts';
+export { keepBodyText, nodeBody, readRequestBody } from './request-body.ts';
 export {
   actingContext,
   actorIdOf,

@@ -1,7 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import { readBoundedBody } from '../../runtime/bounded-body.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { problemResponse } from '../kit/index.ts';
+import { problemResponse, readRequestBody } from '../kit/index.ts';
 
 const FORM_TYPE = /^application\/x-www-form-urlencoded(\s*;.*)?$/i;
 
@@ -15,7 +14,7 @@ export function formBody(limitBytes: number): MiddlewareHandler<AppEnv> {
     if (c.req.method !== 'POST') return next();
     const declared = Number(c.req.header('content-length') ?? Number.NaN);
     if (declared > limitBytes) return tooLarge();
-    const bytes = await readBoundedBody(c.req.raw.body, limitBytes);
+    const bytes = await readRequestBody(c, limitBytes);
     if (bytes === 'too_large') return tooLarge();
     if (FORM_TYPE.test(c.req.header('content-type') ?? '')) {
       let text: string;

@@ -1,7 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import { readBoundedBody } from '../../runtime/bounded-body.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { problemResponse } from '../kit/index.ts';
+import { keepBodyText, problemResponse, readRequestBody } from '../kit/index.ts';
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
 
@@ -20,10 +19,11 @@ export function jsonBody(
     if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') return next();
     const declared = Number(c.req.header('content-length') ?? Number.NaN);
     if (declared > limitBytes) return tooLarge();
-    const bytes = await readBoundedBody(c.req.raw.body, limitBytes);
+    const bytes = await readRequestBody(c, limitBytes);
     if (bytes === 'too_large') return tooLarge();
     if (bytes.length === 0) {
       c.set('rawBody', '');
+      keepBodyText(c, '');
       return next();
     }
     const type = c.req.header('content-type') ?? '';
@@ -56,8 +56,9 @@ export function jsonBody(
       );
     }
     c.set('rawBody', text);
-    // Hand the validated text on to the validators (the original stream is consumed).
-    c.req.raw = new Request(c.req.raw, { body: text });
+    // Hand the validated text on to the validators (the original stream is consumed): Hono's body
+    // cache answers `c.req.text()` and `c.req.json()` from it, with no second `Request` built.
+    keepBodyText(c, text);
     return next();
 
     function tooLarge() {

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { MemoryLocker, Metadata, Server } from '@tus/server';
 import type { Context } from 'hono';
@@ -20,6 +20,7 @@ import {
 import { AgentCallError, AgentDataStore, type AgentUploads, agentUploads } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
+  nodeBody,
   type ProblemCode,
   problemResponse,
   RequestError,
@@ -69,20 +70,6 @@ const WORKSPACE_ON_AGENT = new Set([
 ]);
 const UPLOAD_LENGTH = /^\d{1,16}$/;
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/**
- * The request body as Node's own stream, when the Node runtime serves the request (`c.env.incoming`)
- * and nothing has started reading the body; undefined elsewhere (Deno, `app.request` in tests).
- */
-function nodeBody(c: Context<AppEnv>): Readable | undefined {
-  const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
-  // Untouched: no byte read and no reader attached. Nothing here may ask `c.req.raw` for its body or
-  // signal first: on Node that builds the web request, whose body stream starts reading at once.
-  if (!(incoming instanceof Readable) || incoming.readableDidRead || incoming.listenerCount('data') > 0) {
-    return undefined;
-  }
-  return incoming;
-}
 
 /** A tus refusal (plain text) as problem+json, keeping the protocol's headers. */
 async function asProblem(c: Context<AppEnv>, response: Response, slug: ProblemCode): Promise<Response> {
