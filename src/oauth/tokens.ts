@@ -1,8 +1,9 @@
-import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, SignJWT } from 'jose';
 import { z } from 'zod';
 import { tenantRoles } from '../commands/identity/index.ts';
 import type { IdTokenAlg } from '../commands/oauth/index.ts';
 import { sha256Of } from '../crypto/digest.ts';
+import { signEdDSAJwt, verifyEdDSAJwt } from '../crypto/eddsa-jwt.ts';
 import { base64url } from '../identity/index.ts';
 import type { OAuthKeys } from './keys.ts';
 
@@ -37,24 +38,26 @@ export async function issueOAuthAccessToken(
   const tokenId = crypto.randomUUID();
   const iat = Math.floor(now.getTime() / 1000);
   const exp = iat + config.ttlSeconds;
-  const token = await new SignJWT({
-    tid: claims.tenantId,
-    client_id: claims.clientId,
-    scope: claims.scope.join(' '),
-    ...(claims.role ? { role: claims.role } : {}),
-    ...(claims.familyId ? { sid: claims.familyId } : {}),
-    ...(claims.jkt ? { cnf: { jkt: claims.jkt } } : {}),
-    ...(claims.authTime ? { auth_time: Math.floor(claims.authTime.getTime() / 1000) } : {}),
-  })
-    .setProtectedHeader({ alg: ACCESS_ALG, kid, typ: OAUTH_ACCESS_TOKEN_TYPE })
-    .setIssuer(claims.issuer)
-    .setAudience(config.audience)
-    .setSubject(claims.subject)
-    .setJti(tokenId)
-    .setIssuedAt(iat)
-    .setNotBefore(iat)
-    .setExpirationTime(exp)
-    .sign(key);
+  const token = await signEdDSAJwt(
+    { kid, typ: OAUTH_ACCESS_TOKEN_TYPE },
+    {
+      tid: claims.tenantId,
+      client_id: claims.clientId,
+      scope: claims.scope.join(' '),
+      ...(claims.role ? { role: claims.role } : {}),
+      ...(claims.familyId ? { sid: claims.familyId } : {}),
+      ...(claims.jkt ? { cnf: { jkt: claims.jkt } } : {}),
+      ...(claims.authTime ? { auth_time: Math.floor(claims.authTime.getTime() / 1000) } : {}),
+      iss: claims.issuer,
+      aud: config.audience,
+      sub: claims.subject,
+      jti: tokenId,
+      iat,
+      nbf: iat,
+      exp,
+    },
+    key,
+  );
   return { token, tokenId, expiresAt: new Date(exp * 1000) };
 }
 
@@ -122,7 +125,7 @@ export async function verifyOAuthAccessToken(
   now: Date,
 ): Promise<VerifiedOAuthAccessToken | undefined> {
   try {
-    const { payload } = await jwtVerify(
+    const { payload } = await verifyEdDSAJwt(
       token,
       async (header) => {
         if (header.alg !== ACCESS_ALG || typeof header.kid !== 'string') {
@@ -133,12 +136,10 @@ export async function verifyOAuthAccessToken(
         return found.key;
       },
       {
-        algorithms: [ACCESS_ALG],
         typ: OAUTH_ACCESS_TOKEN_TYPE,
         audience: config.audience,
         currentDate: now,
         requiredClaims: ['iss', 'sub', 'jti', 'exp', 'iat', 'tid', 'client_id', 'scope'],
-        clockTolerance: 0,
       },
     );
     const parsed = AccessPayload.safeParse(payload);

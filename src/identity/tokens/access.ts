@@ -1,6 +1,7 @@
-import { errors, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
+import { errors } from 'jose';
 import { z } from 'zod';
 import { tenantRoles } from '../../commands/identity/index.ts';
+import { signEdDSAJwt, verifyEdDSAJwt } from '../../crypto/eddsa-jwt.ts';
 import { type KeyRing, SIGNING_ALGORITHM } from './keys.ts';
 
 /** The `typ` header of access tokens (RFC 9068): an ID token or another JWT cannot pass for one. */
@@ -48,21 +49,23 @@ export async function issueAccessToken(
   const tokenId = crypto.randomUUID();
   const iat = Math.floor(now.getTime() / 1000);
   const exp = iat + config.ttlSeconds;
-  const token = await new SignJWT({
-    tid: claims.tenantId,
-    role: claims.role,
-    sid: claims.familyId,
-    ...(claims.platformSuperadmin ? { sa: true } : {}),
-  })
-    .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid, typ: ACCESS_TOKEN_TYPE })
-    .setIssuer(config.issuer)
-    .setAudience(config.audience)
-    .setSubject(claims.userId)
-    .setJti(tokenId)
-    .setIssuedAt(iat)
-    .setNotBefore(iat)
-    .setExpirationTime(exp)
-    .sign(privateKey);
+  const token = await signEdDSAJwt(
+    { kid, typ: ACCESS_TOKEN_TYPE },
+    {
+      tid: claims.tenantId,
+      role: claims.role,
+      sid: claims.familyId,
+      ...(claims.platformSuperadmin ? { sa: true } : {}),
+      iss: config.issuer,
+      aud: config.audience,
+      sub: claims.userId,
+      jti: tokenId,
+      iat,
+      nbf: iat,
+      exp,
+    },
+    privateKey,
+  );
   return { token, tokenId, expiresAt: new Date(exp * 1000) };
 }
 
@@ -89,7 +92,7 @@ export async function verifyAccessToken(
   token: string,
   now: Date,
 ): Promise<AccessVerification> {
-  const getKey: JWTVerifyGetKey = async (header) => {
+  const getKey = async (header: { alg?: string; kid?: string }) => {
     if (header.alg !== SIGNING_ALGORITHM || typeof header.kid !== 'string') {
       throw new errors.JOSEAlgNotAllowed('unexpected algorithm or no kid');
     }
@@ -98,14 +101,12 @@ export async function verifyAccessToken(
     return key;
   };
   try {
-    const { payload } = await jwtVerify(token, getKey, {
-      algorithms: [SIGNING_ALGORITHM],
+    const { payload } = await verifyEdDSAJwt(token, getKey, {
       issuer: config.issuer,
       audience: config.audience,
       typ: ACCESS_TOKEN_TYPE,
       currentDate: now,
       requiredClaims: ['sub', 'jti', 'exp', 'iat', 'nbf', 'tid', 'role', 'sid'],
-      clockTolerance: 0,
     });
     const claims = Payload.safeParse(payload);
     if (!claims.success) return { ok: false, reason: 'claims' };

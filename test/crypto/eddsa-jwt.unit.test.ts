@@ -1,0 +1,135 @@
+import fc from 'fast-check';
+import { errors, generateKeyPair, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { signEdDSAJwt, verifyEdDSAJwt } from '../../src/crypto/eddsa-jwt.ts';
+
+/**
+ * The hot-path EdDSA JWTs (node:crypto) against jose, the library they replace on that path: the
+ * same bytes out, and the same verdict — accepted, or refused with the same jose error class — for
+ * any claims, any clock and any tampered token.
+ */
+const NOW = new Date('2026-12-03T10:00:00Z');
+const T = Math.floor(NOW.getTime() / 1000);
+const OPTIONS = {
+  typ: 'at+jwt',
+  audience: 'warden',
+  issuer: 'https://issuer.example',
+  currentDate: NOW,
+  requiredClaims: ['sub', 'jti', 'exp', 'iat'],
+};
+
+let keys: { publicKey: CryptoKey; privateKey: CryptoKey };
+let other: { publicKey: CryptoKey; privateKey: CryptoKey };
+beforeAll(async () => {
+  keys = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  other = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+});
+
+const joseSign = (payload: JWTPayload, header: Record<string, unknown> = { kid: 'k1', typ: 'at+jwt' }) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', ...header }).sign(keys.privateKey);
+
+/** Each verifier's verdict: the payload, or the name of the jose error class it threw. */
+async function verdicts(token: string, key = keys.publicKey) {
+  const ours = await verifyEdDSAJwt(token, async () => key, OPTIONS).then(
+    (r) => r.payload,
+    (error: Error) => error.constructor.name,
+  );
+  const theirs = await jwtVerify(token, key, { ...OPTIONS, algorithms: ['EdDSA'], clockTolerance: 0 }).then(
+    (r) => r.payload,
+    (error: Error) => error.constructor.name,
+  );
+  return { ours, theirs };
+}
+
+const claims = fc.record(
+  {
+    iss: fc.constantFrom('https://issuer.example', 'https://other.example'),
+    aud: fc.oneof(fc.constantFrom('warden', 'elsewhere'), fc.constant<string[]>(['elsewhere', 'warden'])),
+    sub: fc.uuid(),
+    jti: fc.uuid(),
+    iat: fc.integer({ min: T - 900, max: T + 60 }),
+    nbf: fc.integer({ min: T - 900, max: T + 60 }),
+    exp: fc.integer({ min: T - 60, max: T + 900 }),
+    scope: fc.string({ maxLength: 20 }),
+  },
+  { requiredKeys: ['sub', 'aud'] },
+);
+
+describe('EdDSA JWTs on node:crypto', () => {
+  it('signs the very bytes jose signs (Ed25519 is deterministic), header and claim order included', async () => {
+    await fc.assert(
+      fc.asyncProperty(claims, async (payload) => {
+        const ours = await signEdDSAJwt({ kid: 'k1', typ: 'at+jwt' }, payload, keys.privateKey);
+        expect(ours).toBe(await joseSign(payload));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('accepts and refuses exactly as jose does, for any claims against the clock, issuer and audience', async () => {
+    await fc.assert(
+      fc.asyncProperty(claims, async (payload) => {
+        const { ours, theirs } = await verdicts(await joseSign(payload));
+        expect(ours).toEqual(theirs);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('refuses any tampered token: one character changed, cut or added anywhere (stricter than jose, whose base64 decoder skips a space inside the signature)', async () => {
+    const token = await joseSign({
+      iss: OPTIONS.issuer,
+      aud: 'warden',
+      sub: 's',
+      jti: 'j',
+      iat: T,
+      exp: T + 600,
+    });
+    const alphabet = 'ABCxyz019-_.=+/ ';
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: token.length - 1 }),
+        fc.constantFrom(...alphabet),
+        fc.constantFrom('replace', 'insert', 'delete'),
+        async (at, char, how) => {
+          const changed =
+            how === 'replace'
+              ? token.slice(0, at) + char + token.slice(at + 1)
+              : how === 'insert'
+                ? token.slice(0, at) + char + token.slice(at)
+                : token.slice(0, at) + token.slice(at + 1);
+          if (changed === token) return;
+          const { ours } = await verdicts(changed);
+          expect(typeof ours).toBe('string');
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses another key’s signature, alg none, HMAC confusion, crit and a wrong typ, with jose’s reasons', async () => {
+    const payload = { iss: OPTIONS.issuer, aud: 'warden', sub: 's', jti: 'j', iat: T, exp: T + 600 };
+    const good = await joseSign(payload);
+    expect((await verdicts(good, other.publicKey)).ours).toBe('JWSSignatureVerificationFailed');
+    const [, body, signature] = good.split('.');
+    const header = (h: object) => Buffer.from(JSON.stringify(h)).toString('base64url');
+    const none = `${header({ alg: 'none', typ: 'at+jwt' })}.${body}.`;
+    const hmac = `${header({ alg: 'HS256', typ: 'at+jwt' })}.${body}.${signature}`;
+    const crit = `${header({ alg: 'EdDSA', typ: 'at+jwt', crit: ['exp'], exp: 1 })}.${body}.${signature}`;
+    for (const token of [none, hmac, crit]) {
+      const { ours, theirs } = await verdicts(token);
+      expect(typeof ours).toBe('string');
+      expect(typeof theirs).toBe('string');
+    }
+    expect((await verdicts(none)).ours).toBe('JWSInvalid');
+    expect((await verdicts(hmac)).ours).toBe('JOSEAlgNotAllowed');
+    const wrongTyp = await joseSign(payload, { kid: 'k1', typ: 'JWT' });
+    expect(await verdicts(wrongTyp)).toEqual({
+      ours: 'JWTClaimValidationFailed',
+      theirs: 'JWTClaimValidationFailed',
+    });
+    const expired = await joseSign({ ...payload, exp: T });
+    expect((await verdicts(expired)).ours).toBe('JWTExpired');
+    expect(new errors.JWTExpired('x', {}) instanceof errors.JOSEError).toBe(true);
+  });
+});
