@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
-import { KeyObject, sign, verify } from 'node:crypto';
+import { sign, verify } from 'node:crypto';
 import { errors, type JWTHeaderParameters, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { nodeKeyOf } from './node-keys.ts';
 
 /**
  * EdDSA (Ed25519) JWTs signed and verified with `node:crypto` on the calling thread, for the hot
@@ -27,22 +28,6 @@ const SEGMENT = /^[A-Za-z0-9_-]+$/;
 /** 64 bytes of Ed25519 signature in unpadded base64url. */
 const SIGNATURE_LENGTH = 86;
 
-/** `node:crypto` keys made from Web Crypto keys, once per key; `null` where the runtime cannot. */
-const nodeKeys = new WeakMap<CryptoKey, KeyObject | null>();
-
-function nodeKeyOf(key: CryptoKey): KeyObject | null {
-  let found = nodeKeys.get(key);
-  if (found === undefined) {
-    try {
-      found = key.algorithm.name === 'Ed25519' ? KeyObject.from(key) : null;
-    } catch {
-      found = null;
-    }
-    nodeKeys.set(key, found);
-  }
-  return found;
-}
-
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** A signed compact JWT: `{alg: EdDSA, ...header}` over `payload`, as jose's `SignJWT` makes it. */
@@ -51,7 +36,7 @@ export async function signEdDSAJwt(
   payload: JWTPayload,
   key: CryptoKey,
 ): Promise<string> {
-  const node = nodeKeyOf(key);
+  const node = nodeKeyOf(key, 'Ed25519');
   if (!node) {
     return new SignJWT(payload).setProtectedHeader({ alg: ALG, ...header }).sign(key);
   }
@@ -137,7 +122,7 @@ export async function verifyEdDSAJwt(
     throw new errors.JWSInvalid('unsupported "crit" or "b64" JWS Header Parameter');
   }
   const key = await getKey(header);
-  const node = nodeKeyOf(key);
+  const node = nodeKeyOf(key, 'Ed25519');
   if (!node) {
     const { payload, protectedHeader } = await jwtVerify(token, key, {
       algorithms: [ALG],

@@ -1,6 +1,14 @@
+import { Buffer } from 'node:buffer';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { sha256Of } from '../../crypto/digest.ts';
+import { nodeKeyOf } from '../../crypto/node-keys.ts';
 
-/** Small Web Crypto helpers shared by the token modules (no Node APIs, so Deno runs them too). */
+/**
+ * Small crypto helpers shared by the token and personal-data modules. Keys are Web Crypto keys; AES-GCM
+ * runs through `node:crypto` where the key converts (`KeyObject.from`): Web Crypto's decrypt cost ~129 µs
+ * of CPU per short field here against ~16 µs, and every read of a user opens each of its sealed fields.
+ * The bytes are the same either way (ciphertext then the 16-byte tag), so either opens the other's.
+ */
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -34,12 +42,21 @@ export async function aesKey(raw: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
   return crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']);
 }
 
+const TAG_BYTES = 16;
+
 /**
  * AES-256-GCM with a random 96-bit nonce; `context` is bound as associated data, so a sealed value
  * copied to another row (another kid, another token) does not open.
  */
 export async function seal(key: CryptoKey, plaintext: string, context: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
+  const node = nodeKeyOf(key, 'AES-GCM');
+  if (node) {
+    const cipher = createCipheriv('aes-256-gcm', node, iv);
+    cipher.setAAD(encoder.encode(context));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return `v1.${base64url(iv)}.${base64url(body)}`;
+  }
   const sealed = await crypto.subtle.encrypt(
     { name: 'AES-GCM', iv, additionalData: encoder.encode(context) },
     key,
@@ -52,6 +69,18 @@ export async function seal(key: CryptoKey, plaintext: string, context: string): 
 export async function open(key: CryptoKey, sealed: string, context: string): Promise<string> {
   const [version, iv, data] = sealed.split('.');
   if (version !== 'v1' || !iv || !data) throw new Error('not a sealed value');
+  const node = nodeKeyOf(key, 'AES-GCM');
+  if (node) {
+    const bytes = fromBase64url(data);
+    if (bytes.length < TAG_BYTES) throw new Error('not a sealed value');
+    const decipher = createDecipheriv('aes-256-gcm', node, fromBase64url(iv));
+    decipher.setAAD(encoder.encode(context));
+    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+    return Buffer.concat([
+      decipher.update(bytes.subarray(0, bytes.length - TAG_BYTES)),
+      decipher.final(),
+    ]).toString('utf8');
+  }
   const plain = await crypto.subtle.decrypt(
     { name: 'AES-GCM', iv: fromBase64url(iv), additionalData: encoder.encode(context) },
     key,

@@ -50,6 +50,27 @@ describe('token crypto', () => {
     );
   });
 
+  it('seals and opens as Web Crypto does (the values sealed before node:crypto did the work still open)', async () => {
+    const encoder = new TextEncoder();
+    await fc.assert(
+      fc.asyncProperty(fc.string(), fc.string({ minLength: 1 }), async (plaintext, context) => {
+        const k = await key();
+        const iv = crypto.getRandomValues(new Uint8Array(12));
+        const params = { name: 'AES-GCM', iv, additionalData: encoder.encode(context) };
+        const web = new Uint8Array(await crypto.subtle.encrypt(params, k, encoder.encode(plaintext)));
+        expect(await open(k, `v1.${base64url(iv)}.${base64url(web)}`, context)).toBe(plaintext);
+        const [, ourIv, ours] = (await seal(k, plaintext, context)).split('.');
+        const opened = await crypto.subtle.decrypt(
+          { ...params, iv: fromBase64url(ourIv!) },
+          k,
+          fromBase64url(ours!),
+        );
+        expect(new TextDecoder().decode(opened)).toBe(plaintext);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('refuses a sealed value altered by one character', async () => {
     const k = await key();
     const sealed = await seal(k, 'secret', 'ctx');
