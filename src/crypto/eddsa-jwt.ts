@@ -44,20 +44,18 @@ export async function signEdDSAJwt(
   return `${input}.${sign(null, Buffer.from(input), node).toString('base64url')}`;
 }
 
-function parseSegment(segment: string, what: string): Record<string, unknown> {
+function parseSegment(segment: string, what: 'header' | 'payload'): Record<string, unknown> {
+  const invalid = () =>
+    what === 'header'
+      ? new errors.JWSInvalid('JWS Protected Header is invalid')
+      : new errors.JWTInvalid('JWT Claims Set must be a top-level JSON object');
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
   } catch {
-    throw what === 'header'
-      ? new errors.JWSInvalid('JWS Protected Header is invalid')
-      : new errors.JWTInvalid('JWT Claims Set must be a top-level JSON object');
+    throw invalid();
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw what === 'header'
-      ? new errors.JWSInvalid('JWS Protected Header is invalid')
-      : new errors.JWTInvalid('JWT Claims Set must be a top-level JSON object');
-  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid();
   return value as Record<string, unknown>;
 }
 
