@@ -81,6 +81,15 @@ export interface SubscribeOptions {
   batchSize?: number;
 }
 
+/** Where an event lies in the log and its type, without its data (see {@link EventStore.readPositions}). */
+export interface EventTypeAt {
+  position: bigint;
+  type: string;
+}
+
+/** Hears this store's own appends: called after each one succeeds, with the types it appended. */
+export type AppendListener = (types: readonly string[]) => void;
+
 /** The port. Positions are totally ordered and a subscriber never skips one committed later. */
 export interface EventStore {
   readonly name: string;
@@ -93,6 +102,16 @@ export interface EventStore {
   headPosition(): Promise<bigint>;
   /** Number of visible events after `position` (lag of a checkpoint). */
   countAfter(position: bigint): Promise<number>;
+  /**
+   * The position and type of each visible event after `after`, in order, at most `limit`: what a
+   * watcher of the log's tail reads to tell which readers have something new, without the data.
+   */
+  readPositions(options: { after: bigint; limit: number }): Promise<EventTypeAt[]>;
+  /**
+   * Calls `listener` after each append made through this store object (in this process), with the
+   * types appended, so in-process readers need not wait for a poll. Returns the unsubscribe.
+   */
+  onAppend(listener: AppendListener): () => void;
   close(): Promise<void>;
 }
 

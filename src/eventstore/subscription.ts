@@ -1,4 +1,4 @@
-import type { ReadAllOptions, RecordedEvent, SubscribeOptions } from './port.ts';
+import type { AppendListener, ReadAllOptions, RecordedEvent, SubscribeOptions } from './port.ts';
 
 export interface PollingOptions {
   pollIntervalMs: number;
@@ -6,7 +6,7 @@ export interface PollingOptions {
    * Registers a callback the store calls after its own appends with the types appended, so live
    * delivery needs no poll wait.
    */
-  onAppend?: (wake: (types: readonly string[]) => void) => () => void;
+  onAppend?: (wake: AppendListener) => () => void;
 }
 
 /**

@@ -84,6 +84,8 @@ export function upcastingStore(store: EventStore, registry: UpcasterRegistry): E
     subscribe: (options?: SubscribeOptions) => upcastEach(store.subscribe(options), registry),
     headPosition: () => store.headPosition(),
     countAfter: (position) => store.countAfter(position),
+    readPositions: (options) => store.readPositions(options),
+    onAppend: (listener) => store.onAppend(listener),
     close: () => store.close(),
   };
 }

@@ -23,6 +23,8 @@ export function meteredStore(store: EventStore, metrics: Metrics): EventStore {
     subscribe: (options) => store.subscribe(options),
     headPosition: () => store.headPosition(),
     countAfter: (position) => store.countAfter(position),
+    readPositions: (options) => store.readPositions(options),
+    onAppend: (listener) => store.onAppend(listener),
     close: () => store.close(),
   };
 }

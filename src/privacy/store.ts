@@ -122,6 +122,8 @@ export function personalDataStore(
     subscribe: (options?: SubscribeOptions) => revealEach(store.subscribe(options)),
     headPosition: () => store.headPosition(),
     countAfter: (position) => store.countAfter(position),
+    readPositions: (options) => store.readPositions(options),
+    onAppend: (listener) => store.onAppend(listener),
     close: () => store.close(),
   };
 }

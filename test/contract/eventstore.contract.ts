@@ -184,6 +184,25 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
         expect(await store.headPosition()).toBe(events[3]!.position);
         expect(await store.countAfter(events[1]!.position)).toBe(2);
       });
+
+      it("reads the tail's positions and types without data, and tells listeners of its own appends", async () => {
+        await settle();
+        const start = await store.headPosition();
+        const heard: string[][] = [];
+        const unhear = store.onAppend((types) => heard.push([...types]));
+        await store.append(stream(), [ev('Alpha'), ev('Beta'), ev('Alpha')]);
+        await store.append(stream(), [ev('Gamma')]);
+        unhear();
+        await store.append(stream(), [ev('Delta')]);
+        expect(heard).toEqual([['Alpha', 'Beta'], ['Gamma']]);
+        await settle();
+        const events = await store.readAll({ after: start });
+        const tail = await store.readPositions({ after: start, limit: 100 });
+        expect(tail).toEqual(events.map((e) => ({ position: e.position, type: e.type })));
+        expect(tail.map((e) => e.type)).toEqual(['Alpha', 'Beta', 'Alpha', 'Gamma', 'Delta']);
+        expect(await store.readPositions({ after: tail[1]!.position, limit: 2 })).toEqual(tail.slice(2, 4));
+        expect(await store.readPositions({ after: tail[4]!.position, limit: 10 })).toEqual([]);
+      });
     });
 
     describe('subscriptions', () => {

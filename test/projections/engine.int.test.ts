@@ -66,6 +66,52 @@ for (const kind of databaseKinds) {
       expect((await projections.status())[0]).toMatchObject({ lag: 0, state: 'live' });
     });
 
+    it("an append through the store wakes a caught-up projection at once, without the head's poll", async () => {
+      // A poll an hour apart: only the store's own append can wake the engine within the test.
+      const projections = engine({ projections: [streamCounts()], pollIntervalMs: 3_600_000 });
+      await projections.start();
+      await store.append('test.Woken-1', [counted()]);
+      const deadline = Date.now() + 10_000;
+      while ((await readCounts(database.db)).get('test.Woken-1') !== 1 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect((await readCounts(database.db)).get('test.Woken-1')).toBe(1);
+    });
+
+    it('a caught-up projection reads no page while only events of other types pass, and still gets its own', async () => {
+      const pages: (readonly string[] | undefined)[] = [];
+      const watched: EventStore = {
+        ...store,
+        readAll: (options) => {
+          pages.push(options?.types);
+          return store.readAll(options);
+        },
+      };
+      const projections = new ProjectionEngine({
+        database,
+        store: watched,
+        pollIntervalMs: 20,
+        projections: [streamCounts()],
+      });
+      engines.push(projections);
+      await projections.start();
+      const first = await store.append('test.Mine-1', [counted()]);
+      expect(await projections.waitFor('streamCounts', first.position, 30_000)).toBe(true);
+      const before = pages.length;
+      let other = first;
+      for (let i = 0; i < 20; i++) {
+        other = await store.append(`test.Other-${i}`, [
+          { id: crypto.randomUUID(), type: 'Unrelated', data: {} },
+        ]);
+      }
+      expect(await projections.waitFor('streamCounts', other.position, 30_000)).toBe(true);
+      expect(pages.length - before).toBe(0);
+      const mine = await store.append('test.Mine-1', [counted()]);
+      expect(await projections.waitFor('streamCounts', mine.position, 30_000)).toBe(true);
+      expect((await readCounts(database.db)).get('test.Mine-1')).toBe(2);
+      expect(pages.length - before).toBeGreaterThan(0);
+    });
+
     it('a throw mid-batch keeps neither the rows nor the checkpoint of the failing event', async () => {
       const good = await appendMany(store, 5, 1, 'test.Good');
       const poison = await store.append('test.Poison-1', [counted(99)]);

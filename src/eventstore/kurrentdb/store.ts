@@ -12,6 +12,7 @@ import {
   START,
 } from '@kurrent/kurrentdb-client';
 import {
+  type AppendListener,
   type AppendOptions,
   type AppendResult,
   type EventStore,
@@ -86,6 +87,7 @@ export function eventStoreDbEventStore(
   const attempts = Math.max(1, options.appendAttempts ?? 3);
   const countLimit = options.countLimit ?? 10_000;
   const feeds = new Set<SubscriptionFeed<unknown>>();
+  const listeners = new Set<AppendListener>();
 
   async function appendOnce(
     streamId: string,
@@ -159,6 +161,10 @@ export function eventStoreDbEventStore(
       );
     }
     const { revision, position } = appendResultOf(result);
+    if (listeners.size > 0) {
+      const types = [...new Set(valid.events.map((e) => e.type))];
+      for (const listener of listeners) listener(types);
+    }
     return {
       revision,
       // An idempotent retry on an older server reports no position: read the original's.
@@ -228,6 +234,17 @@ export function eventStoreDbEventStore(
     subscribe: (opts: SubscribeOptions = {}) => subscribeAll(client, opts, track),
     headPosition: () => newestVisiblePosition(client),
     countAfter,
+    readPositions: async ({ after, limit }) =>
+      (await readVisible(client, after, checkLimit(limit))).map((e) => ({
+        position: e.position,
+        type: e.type,
+      })),
+    onAppend: (listener: AppendListener) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
     close: async () => {
       await Promise.all([...feeds].map((feed) => feed.close()));
       if (ownsClient) await client.dispose();

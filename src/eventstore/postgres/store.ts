@@ -2,9 +2,11 @@ import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
 import {
+  type AppendListener,
   type AppendOptions,
   type AppendResult,
   type EventStore,
+  type EventTypeAt,
   InvalidAppendError,
   type NewEvent,
   type ReadAllOptions,
@@ -31,7 +33,7 @@ const MAX_LIMIT = 10_000;
 export function postgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): EventStore {
   const db = database.db;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
-  const listeners = new Set<(types: readonly string[]) => void>();
+  const listeners = new Set<AppendListener>();
 
   async function append(
     streamId: string,
@@ -110,6 +112,31 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
     return rows.map(toRecorded);
   }
 
+  async function readPositions(opts: { after: bigint; limit: number }): Promise<EventTypeAt[]> {
+    const limit = checkLimit(opts.limit);
+    // As readAll: the ordered LIMIT inside, the visibility bound outside.
+    const page = db
+      .selectFrom('warden_events')
+      .select(['position', 'type'])
+      .where('position', '>', opts.after.toString() as never)
+      .orderBy('position')
+      .limit(limit);
+    const rows = await db
+      .selectFrom(page.as('page'))
+      .selectAll()
+      .where(sql<boolean>`position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`)
+      .orderBy('position')
+      .execute();
+    return rows.map((row) => ({ position: BigInt(row.position), type: row.type }));
+  }
+
+  const onAppend = (listener: AppendListener) => {
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+    };
+  };
+
   async function headPosition(): Promise<bigint> {
     const row = await db
       .selectFrom('warden_events')
@@ -135,15 +162,11 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
     readStream,
     readAll,
     subscribe: (opts: SubscribeOptions = {}) =>
-      subscribeByPolling(readAll, opts, {
-        pollIntervalMs,
-        onAppend: (wake) => {
-          listeners.add(wake);
-          return () => listeners.delete(wake);
-        },
-      }),
+      subscribeByPolling(readAll, opts, { pollIntervalMs, onAppend }),
     headPosition,
     countAfter,
+    readPositions,
+    onAppend,
     close: async () => {
       listeners.clear();
     },

@@ -204,7 +204,11 @@ export class ProjectionRunner {
       if (ahead.after === this.position) return { seenHead: ahead.seenHead, page: await ahead.page };
       await ahead.page.catch(() => {});
     }
-    const seenHead = this.options.head.value;
+    const { head, projection } = this.options;
+    const seenHead = head.value;
+    // None of the new events is of this projection's types: nothing to read.
+    const types = head.typesBetween(this.position, seenHead);
+    if (types && !projection.types.some((type) => types.has(type))) return { seenHead, page: [] };
     return { seenHead, page: await this.#readPage(this.position) };
   }
 
