@@ -2,15 +2,16 @@
  * `npm run bench:workspaces` — provisioning through Warden against doing it by hand, with real Docker
  * and nginx started here (root needed, as for dockerd): the time from `POST /v1/workspaces` to the
  * workspace answering through nginx, p50/p95 over 20 workspaces, against a script doing the same
- * `docker create` / `start` + nginx routes file + `nginx -s reload` directly (`provision_vs_direct`,
+ * `docker create` / `start` (the same container: data mount, limits, restart policy, labels) + nginx
+ * routes file + `nginx -s reload` directly (`provision_vs_direct`,
  * target ≤ 1.5); then, with 50 workspaces running, `GET /v1/workspaces` p95 (target ≤ 25 ms).
  * Warden runs in-process (HTTP through `app.request`, the provisioning worker, the nginx router) on
  * PGlite. Not a test: it prints figures; the last line is JSON.
  */
 
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
@@ -28,6 +29,9 @@ import { verdict } from './support/report.ts';
 const SAMPLES = Number(process.env.BENCH_WORKSPACES ?? 20);
 const RUNNING = 50;
 const LIST_SAMPLES = 200;
+/** Each workspace's resources, through Warden and in the direct script's containers alike. */
+const CPUS = 0.1;
+const MEMORY_MB = 32;
 const TARGETS = { provision_vs_direct: 1.5, list_p95_ms: 25 };
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -51,6 +55,8 @@ async function answers(url: string, timeoutMs = 60_000): Promise<void> {
 }
 
 const daemon = await startDockerd();
+/** The direct script's data folders (Warden's agent keeps its own under its work folder). */
+const dataRoot = mkdtempSync(join(tmpdir(), 'bench-direct-data-'));
 // Two nginx instances: Warden's router owns the first one's routes file, the direct script the second's.
 const [image, nginx, directNginx, agent, t] = await Promise.all([
   importBaseImage(daemon),
@@ -125,7 +131,7 @@ try {
     const answer = await t.request('/v1/workspaces', {
       token: admin.token,
       tenant: slug,
-      json: { image, user_id: user.userId, resources: { cpus: 0.1, memory_mb: 32 } },
+      json: { image, user_id: user.userId, resources: { cpus: CPUS, memory_mb: MEMORY_MB } },
     });
     if (answer.status !== 202) throw new Error(`POST /v1/workspaces answered ${answer.status}`);
     const accepted = performance.now() - started;
@@ -186,13 +192,25 @@ try {
   const docker = new Docker({ socketPath: daemon.socket });
   const directRoutes: string[] = [];
   const direct: number[] = [];
+  // The same container the agent creates for a workspace: its data folder mounted at /data, the
+  // CPU and memory limits, the restart policy and the labels (limits and a mount cost dockerd ~40 ms
+  // of a start here; a bare container would make the script's side cheaper than the work compared).
   for (let i = 0; i <= SAMPLES; i++) {
     const started = performance.now();
+    const dataFolder = join(dataRoot, `direct-${i}`);
+    mkdirSync(dataFolder, { recursive: true });
     const container = await docker.createContainer({
       name: `direct-${i}`,
       Image: image,
+      Labels: { 'warden.workspace': `direct-${i}`, 'warden.managed': 'true' },
       ExposedPorts: { '8080/tcp': {} },
-      HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+      HostConfig: {
+        PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
+        Binds: [`${dataFolder}:/data`],
+        RestartPolicy: { Name: 'unless-stopped' },
+        NanoCpus: Math.round(CPUS * 1e9),
+        Memory: MEMORY_MB * 1024 * 1024,
+      },
     });
     await container.start();
     const port = (await container.inspect()).NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
@@ -258,5 +276,6 @@ try {
   await worker.stop();
   await agent.dispose();
   await Promise.all([daemon.stop(), nginx.stop(), directNginx.stop()]);
+  rmSync(dataRoot, { recursive: true, force: true });
   await t.dispose();
 }
