@@ -163,4 +163,11 @@ export class RetryWithSavepointsError extends Error {
  * The event store bound to one database transaction, so appends commit with it (the PostgreSQL
  * adapter provides one; a store elsewhere has none). `careful`: each append under a savepoint.
  */
-export type TransactionBinding<Transaction> = (trx: Transaction, careful: boolean) => EventStore;
+export type TransactionBinding<Transaction> = ((trx: Transaction, careful: boolean) => EventStore) & {
+  /**
+   * Called once a transaction that appended through the binding has committed, with the types it
+   * appended: this process's stores over the same log then tell their `onAppend` listeners (inside
+   * the transaction the events were not visible yet).
+   */
+  committed?: AppendListener;
+};

@@ -17,7 +17,13 @@ import {
   type WorkerOptions,
 } from '../../src/processes/runtime/index.ts';
 import { freshPGlite, type TestDatabase } from '../support/databases.ts';
-import { createSampleTables, SAMPLE_PROCESS, SOURCE_TYPE, sampleProcess } from './fixtures/sample-process.ts';
+import {
+  createSampleTables,
+  EFFECT_TYPE,
+  SAMPLE_PROCESS,
+  SOURCE_TYPE,
+  sampleProcess,
+} from './fixtures/sample-process.ts';
 import { appendSources, capturingLogger, effects, handlingCount, handlings, waitUntil } from './support.ts';
 
 // One process on embedded PGlite: the same runtime as on PostgreSQL, with workers in-process.
@@ -91,6 +97,29 @@ describe('process manager workers on PGlite', () => {
     const partitions = await listPartitions(database);
     expect(partitions.every((p) => p.owner === null)).toBe(true);
     expect(partitions.reduce((n, p) => n + p.handled, 0)).toBe(300);
+  });
+
+  it("announces a handling transaction's appends to the store's listeners once it has committed", async () => {
+    await setUp();
+    const effectsStream = `test.Effects-${randomUUID()}`;
+    const heard: { types: string[]; visible: number }[] = [];
+    const before = await store.headPosition();
+    // Each announcement, with how many effects a reader could see at that moment: none may come
+    // before its transaction committed (a projection woken then would find nothing and sleep).
+    store.onAppend((types) => {
+      if (!types.includes(EFFECT_TYPE)) return;
+      const entry = { types: [...types], visible: -1 };
+      heard.push(entry);
+      void store.readAll({ after: before, types: [EFFECT_TYPE] }).then((page) => {
+        entry.visible = page.length;
+      });
+    });
+    await appendSources(store, 30, { streams: 5 });
+    await start({ workerId: 'w1', processes: [sampleProcess({ effectsStream, worker: 'w1' })] });
+    await waitUntil('all 30 handled', async () => (await handlingCount(database)) >= 30);
+    await waitUntil('every announcement checked', async () => heard.every((h) => h.visible >= 0));
+    expect(heard.length).toBeGreaterThan(0);
+    expect(heard.every((h) => h.types.includes(EFFECT_TYPE) && h.visible > 0)).toBe(true);
   });
 
   it('two workers split the partitions and never handle an event twice', async () => {

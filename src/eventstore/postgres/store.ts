@@ -24,6 +24,26 @@ export interface PostgresEventStoreOptions {
 }
 
 const DEFAULT_LIMIT = 1000;
+
+/**
+ * The append listeners of each database's log, shared by every store over it in this process: a
+ * transaction's appends (the process runtime's) are announced to them once it commits.
+ */
+const appendListeners = new WeakMap<Database, Set<AppendListener>>();
+
+function listenersOf(database: Database): Set<AppendListener> {
+  let listeners = appendListeners.get(database);
+  if (!listeners) {
+    listeners = new Set();
+    appendListeners.set(database, listeners);
+  }
+  return listeners;
+}
+
+/** Tells the listeners of `database`'s stores that appends of `types` are committed. */
+export function announceAppends(database: Database, types: readonly string[]): void {
+  for (const listener of appendListeners.get(database) ?? []) listener(types);
+}
 const MAX_LIMIT = 10_000;
 
 /**
@@ -33,7 +53,7 @@ const MAX_LIMIT = 10_000;
 export function postgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): EventStore {
   const db = database.db;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
-  const listeners = new Set<AppendListener>();
+  const listeners = listenersOf(database);
 
   async function append(
     streamId: string,
@@ -63,10 +83,7 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
         throw new InvalidAppendError('events', 'an event id is already used by another event');
       throw error;
     }
-    if (listeners.size > 0) {
-      const types = [...new Set(valid.events.map((e) => e.type))];
-      for (const wake of listeners) wake(types);
-    }
+    if (listeners.size > 0) announceAppends(database, [...new Set(valid.events.map((e) => e.type))]);
     return result;
   }
 
@@ -167,9 +184,7 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
     countAfter,
     readPositions,
     onAppend,
-    close: async () => {
-      listeners.clear();
-    },
+    close: async () => {},
   };
   return store;
 }

@@ -10,7 +10,7 @@ import {
   type TransactionBinding,
   WrongExpectedRevisionError,
 } from '../port.ts';
-import { postgresEventStore } from './store.ts';
+import { announceAppends, postgresEventStore } from './store.ts';
 
 const POISONING = new Set(['WE001', '23505', '25P02']);
 
@@ -93,7 +93,12 @@ export function transactionalStore(database: Database, trx: Kysely<Tables>, care
 
 /** The store of `database` bound to each handling transaction the runtime opens (its `TransactionBinding`). */
 export function transactionBinding(database: Database): TransactionBinding<Kysely<Tables>> {
-  return (trx, careful) => transactionalStore(database, trx, careful);
+  return Object.assign(
+    (trx: Kysely<Tables>, careful: boolean) => transactionalStore(database, trx, careful),
+    {
+      committed: (types: readonly string[]) => announceAppends(database, types),
+    },
+  );
 }
 
 /** The binding when `store` keeps its events in `database` (its name is the database's kind), else none. */

@@ -57,13 +57,16 @@ function recorder(
   storeIn: TransactionBinding<Kysely<Tables>> | undefined,
 ): RecordEvents {
   if (!storeIn) return (streamId, events, expected) => store.append(streamId, events, { expected });
-  const inTransaction = (careful: boolean, ...args: Parameters<RecordEvents>) =>
-    database.db.transaction().execute(async (trx) => {
-      const [streamId, events, expected, jobs] = args;
-      const result = await storeIn(trx, careful).append(streamId, events, { expected });
+  const inTransaction = async (careful: boolean, ...args: Parameters<RecordEvents>) => {
+    const [streamId, events, expected, jobs] = args;
+    const result = await database.db.transaction().execute(async (trx) => {
+      const appended = await storeIn(trx, careful).append(streamId, events, { expected });
       await enqueue(viewAs<JobTables>(trx), jobs);
-      return result;
+      return appended;
     });
+    storeIn.committed?.([...new Set(events.map((e) => e.type))]);
+    return result;
+  };
   return async (...args) => {
     const [streamId, events, expected, jobs] = args;
     // Nothing to queue: a plain append, which also wakes this process's subscriptions at once.

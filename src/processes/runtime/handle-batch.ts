@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
-import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
+import type { AppendListener, EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { RetryWithSavepointsError } from '../../eventstore/port.ts';
 import { advanceCheckpoint } from './leases.ts';
 import {
@@ -18,6 +18,8 @@ export interface BatchInput {
   storeFor: (trx: Kysely<Tables>, careful: boolean) => EventStore;
   /** The store `prepare` reads through, outside any transaction (the same view as `storeFor`'s). */
   readStore: Pick<EventStore, 'readStream'>;
+  /** Told the types the transaction appended, once it committed. */
+  onCommitted?: AppendListener | undefined;
   logger: ProcessLogger;
   sealer?: Sealer | undefined;
   workerId: string;
@@ -56,9 +58,10 @@ export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
   }
   const last = events[events.length - 1]!;
   let at = 0;
+  const appended = new Set<string>();
   try {
     await input.db.transaction().execute(async (trx) => {
-      const store = input.storeFor(viewAs<Tables>(trx), input.careful);
+      const store = recordingTypes(input.storeFor(viewAs<Tables>(trx), input.careful), appended);
       const db = viewAs<unknown>(trx);
       for (at = 0; at < events.length; at++) {
         const event = events[at]!;
@@ -77,6 +80,7 @@ export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
       );
       if (!moved) throw new LeaseLost();
     });
+    if (appended.size > 0) input.onCommitted?.([...appended]);
     return { kind: 'handled', position: last.position, count: events.length };
   } catch (error) {
     if (error instanceof LeaseLost) return { kind: 'lease-lost' };
@@ -125,6 +129,18 @@ async function prepareAll(
 }
 
 class LeaseLost extends Error {}
+
+/** `store`, noting in `types` the type of every event appended through it. */
+function recordingTypes(store: EventStore, types: Set<string>): EventStore {
+  return {
+    ...store,
+    append: async (streamId, events, options) => {
+      const result = await store.append(streamId, events, options);
+      for (const event of events) types.add(event.type);
+      return result;
+    },
+  };
+}
 
 /** The handler may wrap the store's error; look down its `cause` chain. */
 function needsSavepoints(error: unknown): boolean {

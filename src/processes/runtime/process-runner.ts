@@ -221,6 +221,7 @@ export class ProcessRunner {
       db: this.db,
       storeFor: this.deps.storeFor,
       readStore: this.deps.readStore,
+      onCommitted: this.deps.onCommitted,
       logger,
       sealer: this.deps.sealer,
       workerId: this.deps.workerId,

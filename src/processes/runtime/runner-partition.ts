@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type PQueue from 'p-queue';
 import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
-import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
+import type { AppendListener, EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import type { ProcessLogger, ProcessManager, Sealer } from './process-manager.ts';
 
 /* What a process runner is given, and what it keeps for each partition it owns. */
@@ -16,6 +16,8 @@ export interface RunnerDeps {
   storeFor: (trx: Kysely<Tables>, careful: boolean) => EventStore;
   /** The same view for reading outside any transaction (a process manager's `prepare`). */
   readStore: Pick<EventStore, 'readStream'>;
+  /** Told the types a handling transaction appended, once it committed (the binding's `committed`). */
+  onCommitted?: AppendListener | undefined;
   queue: PQueue;
   workerId: string;
   logger: ProcessLogger;

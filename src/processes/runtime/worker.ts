@@ -107,6 +107,7 @@ export class Worker {
           store,
           storeFor,
           readStore,
+          onCommitted: storeIn?.committed,
           queue: this.queue,
           workerId: this.id,
           logger: this.logger,

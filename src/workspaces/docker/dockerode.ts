@@ -269,46 +269,47 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
       }
     },
     async create(spec: ContainerSpec) {
-      try {
-        await docker.getImage(spec.image).inspect();
-      } catch (error) {
-        if (failureOf(error).statusCode !== 404) translate(error, `image "${spec.image}"`);
-        // Not here: an image in a registry is pulled (with the tenant's credentials); any other is unknown.
-        if (!namesRegistryHost(spec.image)) {
-          throw new ContainerEngineError('image_not_found', `image "${spec.image}" not found on this host`);
-        }
-        await pull(spec.image, spec.registryAuth);
-      }
       const exposed: Record<string, object> = {};
       const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
       for (const port of spec.ports) {
         exposed[`${port}/tcp`] = {};
         bindings[`${port}/tcp`] = [{ HostIp: spec.publishHost, HostPort: '' }];
       }
-      try {
-        const container = await docker.createContainer({
-          name: spec.name,
-          Image: spec.image,
-          ...(spec.cmd ? { Cmd: spec.cmd } : {}),
-          Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
-          Labels: spec.labels,
-          ExposedPorts: exposed,
-          HostConfig: {
-            PortBindings: bindings,
-            ...(spec.mounts?.length ? { Binds: spec.mounts.map((m) => `${m.source}:${m.target}`) } : {}),
-            RestartPolicy: { Name: 'unless-stopped' },
-            ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
-            ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
-          },
-        });
-        return { id: container.id, name: spec.name, created: true };
-      } catch (error) {
-        // The name is taken: a retried create (after a crash or a lost answer) finds its container.
-        if (failureOf(error).statusCode === 409) {
-          const existing = await inspect(spec.name);
-          return { id: existing.id, name: existing.name, created: false };
+      const options = {
+        name: spec.name,
+        Image: spec.image,
+        ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+        Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
+        Labels: spec.labels,
+        ExposedPorts: exposed,
+        HostConfig: {
+          PortBindings: bindings,
+          ...(spec.mounts?.length ? { Binds: spec.mounts.map((m) => `${m.source}:${m.target}`) } : {}),
+          RestartPolicy: { Name: 'unless-stopped' },
+          ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
+          ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
+        },
+      };
+      // Created at once when the image is here (one call to the engine, not an inspect first); the
+      // engine's 404 means the image is missing: one in a registry is pulled (with the tenant's
+      // credentials) and the create tried again; any other is unknown.
+      for (let pulled = false; ; pulled = true) {
+        try {
+          const container = await docker.createContainer(options);
+          return { id: container.id, name: spec.name, created: true };
+        } catch (error) {
+          const status = failureOf(error).statusCode;
+          // The name is taken: a retried create (after a crash or a lost answer) finds its container.
+          if (status === 409) {
+            const existing = await inspect(spec.name);
+            return { id: existing.id, name: existing.name, created: false };
+          }
+          if (status !== 404 || pulled) return translate(error, `container "${spec.name}"`);
+          if (!namesRegistryHost(spec.image)) {
+            throw new ContainerEngineError('image_not_found', `image "${spec.image}" not found on this host`);
+          }
+          await pull(spec.image, spec.registryAuth);
         }
-        return translate(error, `container "${spec.name}"`);
       }
     },
     async start(ref) {
