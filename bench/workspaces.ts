@@ -142,10 +142,57 @@ try {
     return answered;
   };
 
-  log(`warden: provisioning ${SAMPLES} workspaces one after another`);
-  await provision(); // warm-up
+  const docker = new Docker({ socketPath: daemon.socket });
+  const directRoutes: string[] = [];
+  // The same container the agent creates for a workspace: its data folder mounted at /data, the
+  // CPU and memory limits, the restart policy and the labels (limits and a mount cost dockerd ~40 ms
+  // of a start here; a bare container would make the script's side cheaper than the work compared).
+  const directOnce = async (i: number) => {
+    const started = performance.now();
+    const dataFolder = join(dataRoot, `direct-${i}`);
+    mkdirSync(dataFolder, { recursive: true });
+    const container = await docker.createContainer({
+      name: `direct-${i}`,
+      Image: image,
+      Labels: { 'warden.workspace': `direct-${i}`, 'warden.managed': 'true' },
+      ExposedPorts: { '8080/tcp': {} },
+      HostConfig: {
+        PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
+        Binds: [`${dataFolder}:/data`],
+        RestartPolicy: { Name: 'unless-stopped' },
+        NanoCpus: Math.round(CPUS * 1e9),
+        Memory: MEMORY_MB * 1024 * 1024,
+      },
+    });
+    await container.start();
+    const port = (await container.inspect()).NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
+    directRoutes.push(`location /direct/${i}/ { proxy_pass http://127.0.0.1:${port}/; }`);
+    writeFileSync(
+      directNginx.routes,
+      `server { listen 127.0.0.1:${directNginx.port}; ${directRoutes.join(' ')} }\n`,
+    );
+    execFileSync(directNginx.command[0] ?? 'nginx', [...directNginx.command.slice(1), '-s', 'reload'], {
+      stdio: 'pipe',
+    });
+    await answers(`${directNginx.url}/direct/${i}/`);
+    return performance.now() - started;
+  };
+
+  // The two sides alternate, sample by sample (warden first in even samples, the script first in
+  // odd ones): on a shared machine the load swings within seconds, and one block of each side after
+  // the other measured the swing as much as the work.
+  log(
+    `warden: provisioning ${SAMPLES} workspaces one after another; direct: docker create/start + nginx reload, ${SAMPLES} times; alternating`,
+  );
+  await provision(); // warm-up of each side
+  await directOnce(0);
   const warden: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) warden.push(await provision());
+  const direct: number[] = [];
+  for (let i = 1; i <= SAMPLES; i++) {
+    if (i % 2 === 0) warden.push(await provision());
+    direct.push(await directOnce(i));
+    if (i % 2 === 1) warden.push(await provision());
+  }
 
   // Where the time goes, from the events' recorded times. An event is recorded at the start of the
   // transaction that appends it, which is when the saga began handling the event before it: so the
@@ -186,44 +233,6 @@ try {
     log(
       `  ${name.padEnd(46)} p50 ${round(percentile(values, 50))} ms, p95 ${round(percentile(values, 95))} ms`,
     );
-  }
-
-  log(`direct: docker create/start + nginx reload, ${SAMPLES} times`);
-  const docker = new Docker({ socketPath: daemon.socket });
-  const directRoutes: string[] = [];
-  const direct: number[] = [];
-  // The same container the agent creates for a workspace: its data folder mounted at /data, the
-  // CPU and memory limits, the restart policy and the labels (limits and a mount cost dockerd ~40 ms
-  // of a start here; a bare container would make the script's side cheaper than the work compared).
-  for (let i = 0; i <= SAMPLES; i++) {
-    const started = performance.now();
-    const dataFolder = join(dataRoot, `direct-${i}`);
-    mkdirSync(dataFolder, { recursive: true });
-    const container = await docker.createContainer({
-      name: `direct-${i}`,
-      Image: image,
-      Labels: { 'warden.workspace': `direct-${i}`, 'warden.managed': 'true' },
-      ExposedPorts: { '8080/tcp': {} },
-      HostConfig: {
-        PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
-        Binds: [`${dataFolder}:/data`],
-        RestartPolicy: { Name: 'unless-stopped' },
-        NanoCpus: Math.round(CPUS * 1e9),
-        Memory: MEMORY_MB * 1024 * 1024,
-      },
-    });
-    await container.start();
-    const port = (await container.inspect()).NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
-    directRoutes.push(`location /direct/${i}/ { proxy_pass http://127.0.0.1:${port}/; }`);
-    writeFileSync(
-      directNginx.routes,
-      `server { listen 127.0.0.1:${directNginx.port}; ${directRoutes.join(' ')} }\n`,
-    );
-    execFileSync(directNginx.command[0] ?? 'nginx', [...directNginx.command.slice(1), '-s', 'reload'], {
-      stdio: 'pipe',
-    });
-    await answers(`${directNginx.url}/direct/${i}/`);
-    if (i > 0) direct.push(performance.now() - started); // the first is the warm-up
   }
 
   log(`list: ${RUNNING} running workspaces, GET /v1/workspaces ${LIST_SAMPLES} times`);
