@@ -27,6 +27,10 @@ export interface TestAppOptions {
   /** Any configuration variable (as the environment would give it); defaults otherwise, with cheap argon2. */
   env?: Record<string, string>;
   clock?: () => Date;
+  /** How often the projection engine polls the head (10 ms here; `warden serve` uses 100). */
+  projectionPollMs?: number;
+  /** How often a live subscription polls for other processes' events (10 ms here; `warden serve` uses 50). */
+  subscriptionPollMs?: number;
 }
 
 export interface RequestOptions extends RequestInit {
@@ -65,14 +69,23 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
   const personalData = personalDataKeys(database.db as Kysely<unknown>, keyEncryptionKey);
   const store = meteredStore(
     upcastingStore(
-      personalDataStore(postgresEventStore(database, { pollIntervalMs: 10 }), personalData),
+      personalDataStore(
+        postgresEventStore(database, { pollIntervalMs: options.subscriptionPollMs ?? 10 }),
+        personalData,
+      ),
       upcasters,
     ),
     metrics,
   );
   const lines: string[] = [];
   const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
-  const engine = new ProjectionEngine({ database, store, projections, logger, pollIntervalMs: 10 });
+  const engine = new ProjectionEngine({
+    database,
+    store,
+    projections,
+    logger,
+    pollIntervalMs: options.projectionPollMs ?? 10,
+  });
   await engine.start();
   registerGauges(metrics, { database, engine });
   const config: Config = loadConfig({
