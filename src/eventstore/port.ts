@@ -90,6 +90,11 @@ export interface EventTypeAt {
 /** Hears this store's own appends: called after each one succeeds, with the types it appended. */
 export type AppendListener = (types: readonly string[]) => void;
 
+/** The distinct types of `events`, as an {@link AppendListener} is told them. */
+export const typesOf = (events: readonly { type: string }[]): string[] => [
+  ...new Set(events.map((e) => e.type)),
+];
+
 /** The port. Positions are totally ordered and a subscriber never skips one committed later. */
 export interface EventStore {
   readonly name: string;

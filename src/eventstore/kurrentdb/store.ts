@@ -22,6 +22,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type SubscribeOptions,
+  typesOf,
   WrongExpectedRevisionError,
 } from '../port.ts';
 import { type ValidAppend, validateAppend, validateStreamId } from '../validate.ts';
@@ -162,7 +163,7 @@ export function eventStoreDbEventStore(
     }
     const { revision, position } = appendResultOf(result);
     if (listeners.size > 0) {
-      const types = [...new Set(valid.events.map((e) => e.type))];
+      const types = typesOf(valid.events);
       for (const listener of listeners) listener(types);
     }
     return {

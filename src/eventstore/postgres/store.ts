@@ -13,6 +13,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type SubscribeOptions,
+  typesOf,
   WrongExpectedRevisionError,
 } from '../port.ts';
 import { subscribeByPolling } from '../subscription.ts';
@@ -24,10 +25,12 @@ export interface PostgresEventStoreOptions {
 }
 
 const DEFAULT_LIMIT = 1000;
+const MAX_LIMIT = 10_000;
 
 /**
  * The append listeners of each database's log, shared by every store over it in this process: a
- * transaction's appends (the process runtime's) are announced to them once it commits.
+ * transaction's appends (the process runtime's) are announced to them once it commits. Created by
+ * the first `onAppend`: a store bound to one transaction, which nobody listens to, adds nothing.
  */
 const appendListeners = new WeakMap<Database, Set<AppendListener>>();
 
@@ -44,7 +47,6 @@ function listenersOf(database: Database): Set<AppendListener> {
 export function announceAppends(database: Database, types: readonly string[]): void {
   for (const listener of appendListeners.get(database) ?? []) listener(types);
 }
-const MAX_LIMIT = 10_000;
 
 /**
  * The PostgreSQL adapter (real server or PGlite). One round trip per append through the
@@ -53,7 +55,6 @@ const MAX_LIMIT = 10_000;
 export function postgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): EventStore {
   const db = database.db;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
-  const listeners = listenersOf(database);
 
   async function append(
     streamId: string,
@@ -83,7 +84,7 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
         throw new InvalidAppendError('events', 'an event id is already used by another event');
       throw error;
     }
-    if (listeners.size > 0) announceAppends(database, [...new Set(valid.events.map((e) => e.type))]);
+    if (appendListeners.get(database)?.size) announceAppends(database, typesOf(valid.events));
     return result;
   }
 
@@ -148,6 +149,7 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
   }
 
   const onAppend = (listener: AppendListener) => {
+    const listeners = listenersOf(database);
     listeners.add(listener);
     return () => {
       listeners.delete(listener);

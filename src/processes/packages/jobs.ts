@@ -3,7 +3,12 @@ import PQueue from 'p-queue';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
-import { type EventStore, RetryWithSavepointsError, type TransactionBinding } from '../../eventstore/port.ts';
+import {
+  type EventStore,
+  RetryWithSavepointsError,
+  type TransactionBinding,
+  typesOf,
+} from '../../eventstore/port.ts';
 import type { AdvisoryTables } from '../../packages/index.ts';
 import {
   type BlobTables,
@@ -64,7 +69,7 @@ function recorder(
       await enqueue(viewAs<JobTables>(trx), jobs);
       return appended;
     });
-    storeIn.committed?.([...new Set(events.map((e) => e.type))]);
+    storeIn.committed?.(typesOf(events));
     return result;
   };
   return async (...args) => {

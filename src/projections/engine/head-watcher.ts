@@ -14,8 +14,9 @@ const APPEND_GAP_MS = 20;
  * it reads the position and type of every new event (no data), so a caught-up projection sleeps
  * until the head moves past its checkpoint and then asks {@link typesBetween} whether any of the new
  * events is of its types; if none is, it moves on without reading a page. The store's own appends
- * wake it within {@link APPEND_GAP_MS}; events appended by other processes are seen at the next poll. `kick()` polls at
- * once (a read-your-writes wait calls it, so it does not sit out a whole interval).
+ * wake it within {@link APPEND_GAP_MS}; events appended by other processes are seen at the next
+ * poll. `kick()` polls at once (a read-your-writes wait calls it, so it does not sit out a whole
+ * interval).
  */
 export class HeadWatcher {
   /** The newest head seen; it was read before any later `readAll`, so its snapshot is older. */
