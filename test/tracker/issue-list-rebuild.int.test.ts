@@ -6,6 +6,7 @@ import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { ProjectionEngine } from '../../src/projections/engine/index.ts';
 import { issueList } from '../../src/projections/tracker/index.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import { lastWritten } from '../support/visibility.ts';
 
 /*
  * A rebuild replays the log in pages; an issue whose events straddle two pages (created on one,
@@ -84,7 +85,9 @@ for (const kind of databaseKinds) {
       const { database } = test;
       const store = postgresEventStore(database, { pollIntervalMs: 20 });
       await appendHistories(store);
-      const head = await store.headPosition();
+      // The last event written, not `headPosition()`: on a shared PostgreSQL another test's open
+      // transaction holds the visible head back, and a wait for that head ends before the last edits.
+      const head = await lastWritten(database.db);
       engine = new ProjectionEngine({
         database,
         store,
