@@ -16,11 +16,11 @@ import {
   typesOf,
   WrongExpectedRevisionError,
 } from '../port.ts';
-import { subscribeByPolling } from '../subscription.ts';
+import { subscribeByPolling, TailPoller } from '../subscription.ts';
 import { type ValidAppend, validateAppend, validateStreamId } from '../validate.ts';
 
 export interface PostgresEventStoreOptions {
-  /** How often a live subscription looks for events appended by other processes. */
+  /** How often the live subscriptions' one poll of the tail looks for other processes' appends. */
   pollIntervalMs?: number;
 }
 
@@ -175,13 +175,16 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
     return Number(row.n);
   }
 
+  // Every live subscription of this store learns of other processes' appends from this one poll.
+  const tail = new TailPoller({ headPosition, readPositions }, pollIntervalMs);
+
   const store: EventStore = {
     name: database.kind,
     append,
     readStream,
     readAll,
     subscribe: (opts: SubscribeOptions = {}) =>
-      subscribeByPolling(readAll, opts, { pollIntervalMs, onAppend }),
+      subscribeByPolling(readAll, opts, { pollIntervalMs, onAppend, tail }),
     headPosition,
     countAfter,
     readPositions,
