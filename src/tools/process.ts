@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { ProcessRunner } from './protocol.ts';
+import { helperLauncher, type Launcher } from './spawner.ts';
 
 /** Where executables are looked up, and the only PATH a run sees. */
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -44,6 +44,8 @@ export interface ProcessRunnerOptions {
   sandbox?: boolean;
   /** Bytes of stdout kept for the parser (the output store has its own cap). */
   maxCollectBytes?: number;
+  /** How processes are started (default: through the spawner process, {@link helperLauncher}). */
+  launcher?: Launcher;
 }
 
 /**
@@ -62,6 +64,7 @@ export function processRunner(options: ProcessRunnerOptions = {}): ProcessRunner
   const prlimit = findExecutable('prlimit');
   const bwrap = options.sandbox === false ? undefined : findExecutable('bwrap');
   const maxCollect = options.maxCollectBytes ?? 16 * 1024 * 1024;
+  const launch = options.launcher ?? helperLauncher();
   const wrap = (argv: readonly string[]): string[] => {
     let command = [...argv];
     if (bwrap) {
@@ -112,43 +115,53 @@ export function processRunner(options: ProcessRunnerOptions = {}): ProcessRunner
           reject(signal.reason);
           return;
         }
-        const child = spawn(file!, args, {
-          shell: false,
-          detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { PATH: SYSTEM_PATH, LANG: 'C', LC_ALL: 'C', HOME: '/tmp' },
-          cwd: '/tmp',
-        });
         let collected = '';
-        const pipe = (kind: 'stdout' | 'stderr', stream: NodeJS.ReadableStream | null) => {
-          stream?.setEncoding('utf8');
-          stream?.on('data', (text: string) => {
-            output.write(kind, text);
-            if (kind === 'stdout' && collectStdout && collected.length < maxCollect) collected += text;
-          });
-        };
-        pipe('stdout', child.stdout);
-        pipe('stderr', child.stderr);
+        let pid: number | undefined;
+        let aborted = false;
         let killTimer: ReturnType<typeof setTimeout> | undefined;
         const signalGroup = (name: NodeJS.Signals) => {
           try {
-            if (child.pid) process.kill(-child.pid, name);
+            if (pid) process.kill(-pid, name);
           } catch {}
         };
-        const onAbort = () => {
+        const terminate = () => {
           signalGroup('SIGTERM');
           killTimer = setTimeout(() => signalGroup('SIGKILL'), grace);
         };
+        const onAbort = () => {
+          aborted = true;
+          // Not started yet: it is signalled as soon as its pid is known.
+          if (pid) terminate();
+        };
         signal.addEventListener('abort', onAbort, { once: true });
-        child.on('error', (error) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        });
-        child.on('close', (exitCode, killedBy) => {
-          signal.removeEventListener('abort', onAbort);
-          clearTimeout(killTimer);
-          resolve({ exitCode, signal: killedBy, stdout: collected });
-        });
+        launch(
+          {
+            file: file!,
+            args,
+            env: { PATH: SYSTEM_PATH, LANG: 'C', LC_ALL: 'C', HOME: '/tmp' },
+            cwd: '/tmp',
+          },
+          {
+            started(started) {
+              pid = started;
+              if (aborted) terminate();
+            },
+            data(kind, text) {
+              output.write(kind, text);
+              if (kind === 'stdout' && collectStdout && collected.length < maxCollect) collected += text;
+            },
+            error(error) {
+              signal.removeEventListener('abort', onAbort);
+              clearTimeout(killTimer);
+              reject(error);
+            },
+            close(exitCode, killedBy) {
+              signal.removeEventListener('abort', onAbort);
+              clearTimeout(killTimer);
+              resolve({ exitCode, signal: killedBy, stdout: collected });
+            },
+          },
+        );
       });
     },
   };
