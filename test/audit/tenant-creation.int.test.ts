@@ -36,6 +36,9 @@ describe('a tenant’s creation in its own audit', () => {
     });
     expect(created.status, await created.clone().text()).toBe(201);
     const tenant = (await created.json()) as LooseJson;
+    // Signing in finds the tenant by its slug in the tenant list: wait for the list to hold it (under
+    // load the projection can trail the owner's registration and sign-in, which then answer 404).
+    expect(await t.engine.waitFor('tenantList', BigInt(tenant.position), 30_000)).toBe(true);
     const owner = await t.user({ tenant: slug, role: 'owner' });
     const entries = await audit(owner, tenant.position);
     const creation = entries.find((e) => e.type === 'TenantCreated');
