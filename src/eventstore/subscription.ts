@@ -1,4 +1,11 @@
-import type { AppendListener, EventStore, ReadAllOptions, RecordedEvent, SubscribeOptions } from './port.ts';
+import {
+  type AppendListener,
+  type EventStore,
+  type ReadAllOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  typesOf,
+} from './port.ts';
 
 export interface PollingOptions {
   /** How long a caught-up subscription waits before reading again, when it has no `tail`. */
@@ -101,7 +108,7 @@ export class TailPoller {
       const last = tail.at(-1);
       if (!last) return this.#schedule(generation, this.intervalMs);
       this.#head = last.position;
-      types = [...new Set(tail.map((event) => event.type))];
+      types = typesOf(tail);
     } catch {
       // Unknown what was appended: every listener reads, and meets the failure itself if it lasts.
       if (generation !== this.#generation) return;

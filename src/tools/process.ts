@@ -117,7 +117,6 @@ export function processRunner(options: ProcessRunnerOptions = {}): ProcessRunner
         }
         let collected = '';
         let pid: number | undefined;
-        let aborted = false;
         let killTimer: ReturnType<typeof setTimeout> | undefined;
         const signalGroup = (name: NodeJS.Signals) => {
           try {
@@ -128,12 +127,13 @@ export function processRunner(options: ProcessRunnerOptions = {}): ProcessRunner
           signalGroup('SIGTERM');
           killTimer = setTimeout(() => signalGroup('SIGKILL'), grace);
         };
-        const onAbort = () => {
-          aborted = true;
-          // Not started yet: it is signalled as soon as its pid is known.
-          if (pid) terminate();
-        };
+        // Not started yet: it is signalled as soon as its pid is known.
+        const onAbort = () => pid && terminate();
         signal.addEventListener('abort', onAbort, { once: true });
+        const settle = () => {
+          signal.removeEventListener('abort', onAbort);
+          clearTimeout(killTimer);
+        };
         launch(
           {
             file: file!,
@@ -144,20 +144,18 @@ export function processRunner(options: ProcessRunnerOptions = {}): ProcessRunner
           {
             started(started) {
               pid = started;
-              if (aborted) terminate();
+              if (signal.aborted) terminate();
             },
             data(kind, text) {
               output.write(kind, text);
               if (kind === 'stdout' && collectStdout && collected.length < maxCollect) collected += text;
             },
             error(error) {
-              signal.removeEventListener('abort', onAbort);
-              clearTimeout(killTimer);
+              settle();
               reject(error);
             },
             close(exitCode, killedBy) {
-              signal.removeEventListener('abort', onAbort);
-              clearTimeout(killTimer);
+              settle();
               resolve({ exitCode, signal: killedBy, stdout: collected });
             },
           },

@@ -46,6 +46,8 @@ type HelperMessage =
   | { id: number; error: { code: string; message: string } };
 
 const HELPER = fileURLToPath(new URL('./spawn-helper.mjs', import.meta.url));
+/** The one launcher of this process (one spawner serves every runner). */
+let shared: Launcher | undefined;
 
 /**
  * Starts processes through a small spawner process of its own (`spawn-helper.mjs`), started at the
@@ -62,8 +64,6 @@ export function helperLauncher(): Launcher {
   return shared;
 }
 
-let shared: Launcher | undefined;
-
 function spawnerLauncher(): Launcher {
   let helper: ChildProcess | undefined;
   const runs = new Map<number, LaunchEvents>();
@@ -75,16 +75,15 @@ function spawnerLauncher(): Launcher {
     child.on('message', (message: HelperMessage) => {
       const run = runs.get(message.id);
       if (!run) return;
-      if ('pid' in message) run.started(message.pid);
-      else if ('kind' in message) run.data(message.kind, message.data);
-      else if ('error' in message) {
-        runs.delete(message.id);
+      if ('pid' in message) return run.started(message.pid);
+      if ('kind' in message) return run.data(message.kind, message.data);
+      runs.delete(message.id);
+      idle();
+      if ('error' in message) {
         run.error(Object.assign(new Error(message.error.message), { code: message.error.code }));
       } else {
-        runs.delete(message.id);
         run.close(message.exitCode, message.signal);
       }
-      idle();
     });
     child.on('exit', () => {
       if (helper === child) helper = undefined;
