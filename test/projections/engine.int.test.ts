@@ -8,6 +8,7 @@ import {
   RebuildInProgressError,
   UnknownProjectionError,
 } from '../../src/projections/engine/index.ts';
+import { engineTables } from '../../src/projections/engine/rows.ts';
 import { databaseKinds, type TestDatabase } from '../support/databases.ts';
 import { appendMany, counted, readCounts, streamCounts, totalCount } from './stream-counts.ts';
 
@@ -76,6 +77,38 @@ for (const kind of databaseKinds) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect((await readCounts(database.db)).get('test.Woken-1')).toBe(1);
+    });
+
+    it('moving its checkpoint past other types never moves back one another engine moved on', async () => {
+      const projections = engine({ projections: [streamCounts()] });
+      await projections.start();
+      const first = await store.append('test.Mine-1', [counted()]);
+      expect(await projections.waitFor('streamCounts', first.position, 30_000)).toBe(true);
+      // Another engine committed far ahead (its own pages, as far as this one knows).
+      const ahead = first.position + 1_000_000_000n;
+      const rows = engineTables(database.db, database.schema);
+      await rows
+        .updateTable('warden_projections')
+        .set({ position: ahead.toString() })
+        .where('name', '=', 'streamCounts')
+        .execute();
+      // Only other types' events pass, for longer than the checkpoint may trail: this engine moves its
+      // checkpoint past them, from where it last stored it, which is no longer where the row is.
+      const deadline = Date.now() + 3_000;
+      while (Date.now() < deadline) {
+        await store.append(`test.Other-${crypto.randomUUID()}`, [
+          { id: crypto.randomUUID(), type: 'Unrelated', data: {} },
+        ]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const stored = await rows
+        .selectFrom('warden_projections')
+        .select('position')
+        .where('name', '=', 'streamCounts')
+        .executeTakeFirstOrThrow();
+      expect(BigInt(stored.position)).toBe(ahead);
+      // It took the row's checkpoint over: a wait below it is already met.
+      expect(await projections.waitFor('streamCounts', ahead, 1_000)).toBe(true);
     });
 
     it('a caught-up projection reads no page while only events of other types pass, and still gets its own', async () => {

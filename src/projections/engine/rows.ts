@@ -97,16 +97,40 @@ export async function saveCheckpoint(
 ): Promise<void> {
   await trx
     .updateTable('warden_projections')
-    .set({
-      position: position.toString(),
-      state,
-      updated_at: now,
-      ...(clearError
-        ? { error_message: null, error_event_id: null, error_position: null, error_at: null }
-        : {}),
-    })
+    .set(checkpointSet(position, state, clearError))
     .where('name', '=', name)
     .execute();
+}
+
+/**
+ * Moves a checkpoint past events the projection does not read, in one statement instead of a
+ * transaction around a lock: only if it still stands at `from` under `version` (as the lock's check
+ * asks; a concurrent mover holding the row makes this wait, then find it moved). False when it moved.
+ */
+export async function advanceCheckpoint(
+  db: EngineDb,
+  name: string,
+  move: { from: bigint; to: bigint; version: number; state: string; clearError: boolean },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('warden_projections')
+    .set(checkpointSet(move.to, move.state, move.clearError))
+    .where('name', '=', name)
+    .where('position', '=', move.from.toString())
+    .where('version', '=', move.version)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+function checkpointSet(position: bigint, state: string, clearError: boolean) {
+  return {
+    position: position.toString(),
+    state,
+    updated_at: now,
+    ...(clearError
+      ? { error_message: null, error_event_id: null, error_position: null, error_at: null }
+      : {}),
+  };
 }
 
 export async function markFailed(db: EngineDb, name: string, error: ProjectionErrorInfo): Promise<void> {

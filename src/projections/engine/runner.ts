@@ -5,11 +5,13 @@ import type { HeadWatcher } from './head-watcher.ts';
 import type { EngineLogger } from './logger.ts';
 import type { Projection } from './projection.ts';
 import {
+  advanceCheckpoint,
   engineTables,
   lockRow,
   markFailed,
   type ProjectionErrorInfo,
   type ProjectionRow,
+  readRows,
   saveCheckpoint,
   setState,
 } from './rows.ts';
@@ -234,15 +236,26 @@ export class ProjectionRunner {
     const { database, projection } = this.options;
     const error = this.lastError;
     const clearError = error !== null && (error.position === null || next >= error.position);
-    await database.db.transaction().execute(async (trx) => {
-      const rows = engineTables(trx, database.schema);
-      const row = await lockRow(rows, projection.name);
-      if (!row || row.position !== this.#stored || row.version !== projection.version) {
-        throw new CheckpointMovedError(row);
+    const rows = engineTables(database.db, database.schema);
+    if (events.length === 0) {
+      // Only the checkpoint moves (past other types' events, or a state change): one statement that
+      // checks what the lock would, instead of four (each a query on PGlite's event loop; every
+      // projection does this once a second while other types' events pass).
+      const move = { from: this.#stored, to: next, version: projection.version, state, clearError };
+      if (!(await advanceCheckpoint(rows, projection.name, move))) {
+        throw new CheckpointMovedError((await readRows(rows, [projection.name])).get(projection.name));
       }
-      await applyEvents(projection, events, scoped(trx, database.schema));
-      await saveCheckpoint(rows, projection.name, next, state, clearError);
-    });
+    } else {
+      await database.db.transaction().execute(async (trx) => {
+        const locked = engineTables(trx, database.schema);
+        const row = await lockRow(locked, projection.name);
+        if (!row || row.position !== this.#stored || row.version !== projection.version) {
+          throw new CheckpointMovedError(row);
+        }
+        await applyEvents(projection, events, scoped(trx, database.schema));
+        await saveCheckpoint(locked, projection.name, next, state, clearError);
+      });
+    }
     this.position = next;
     this.#stored = next;
     this.#storedAt = Date.now();
