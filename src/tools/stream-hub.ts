@@ -113,11 +113,16 @@ export function streamHub(options: StreamHubOptions) {
         if (!payload.startsWith(prefix)) return;
         // `<execution id>:<last seq>` (a notice from before the seq was added names only the id).
         const [executionId = '', seq] = payload.slice(prefix.length).split(':');
-        const entry = watched.get(executionId);
-        if (!entry) return;
-        // Already handed out (this process appended them): nothing to read.
-        if (seq !== undefined && /^\d+$/.test(seq) && Number(seq) <= entry.seq) return;
-        void tick();
+        // Looked at a turn later: a notice of this process's own append can arrive while that append
+        // is still answering (PGlite hands notices out inside the query), before it hands its frames
+        // out here; read at once, it would cost a query that finds them already delivered.
+        setTimeout(() => {
+          const entry = watched.get(executionId);
+          if (!entry) return;
+          // Already handed out (this process appended them): nothing to read.
+          if (seq !== undefined && /^\d+$/.test(seq) && Number(seq) <= entry.seq) return;
+          void tick();
+        }, 0);
       })
       .catch(() => undefined);
   };

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
@@ -282,6 +282,53 @@ for (const kind of databaseKinds) {
       await appendFrames(db, executionId, [{ kind: 'stdout', data: 'after\n' }]);
       expect(got).toHaveLength(4);
     });
+
+    // PGlite hands a NOTIFY out inside the query that sent it, before that append answers and hands
+    // its frames over here. On a server the notice comes over another connection, before or after.
+    it.runIf(kind.name === 'pglite')(
+      'a notice of its own append, heard while that append is still answering, costs no read',
+      async () => {
+        const db = t.database.db as unknown as Kysely<ToolOutputTables>;
+        // The hub's reads of new frames are its one raw statement; the backlog read is a built query.
+        let reads = 0;
+        const counted = db.withPlugin({
+          transformQuery: (args) => {
+            if (args.node.kind === 'RawNode') reads++;
+            return args.node;
+          },
+          transformResult: async (args) => args.result,
+        });
+        const hub = streamHub({
+          db: counted,
+          pollMs: 3_600_000,
+          listen: t.database.listen,
+          schema: t.database.schema,
+        });
+        const executionId = crypto.randomUUID();
+        const got: Frame[] = [];
+        const off = await hub.subscribe(executionId, 0, { onFrames: (frames) => got.push(...frames) });
+        try {
+          await vi.waitFor(() => expect(reads).toBe(1)); // the read a new subscriber starts
+          await appendFrames(db, executionId, [{ kind: 'stdout', data: 'mine\n' }]);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          expect(got.map((f) => f.data)).toEqual(['mine\n']);
+          expect(reads).toBe(1);
+          // Another writer's frame (no hand-over here): its notice brings it, with one read.
+          await db
+            .insertInto('warden_tool_output')
+            .values({ execution_id: executionId, seq: 2, kind: 'stdout', data: 'elsewhere\n' })
+            .execute();
+          await sql`select pg_notify('warden_tool_output', ${`${t.database.schema}:${executionId}:2`})`.execute(
+            db,
+          );
+          await vi.waitFor(() => expect(got.map((f) => f.data)).toEqual(['mine\n', 'elsewhere\n']));
+          expect(reads).toBe(2);
+        } finally {
+          off();
+          await hub.close();
+        }
+      },
+    );
 
     it('holds a tenant to its plan’s daily executions: then 429 with the reset time, and nothing appended', async () => {
       const { operator: poor } = await toolTenant(t, 'free');
