@@ -32,8 +32,9 @@ const env = { WARDEN_AGENT_STATS_TIMEOUT_MS: String(TIMEOUT_MS) };
 const [agent, hole, uncached, cached] = await Promise.all([
   startAgent(daemon),
   startBlackholeAgent(),
-  testApp(freshPGlite, { env: { ...env, WARDEN_AGENT_STATS_TTL_MS: '0' } }),
-  testApp(freshPGlite, { env }),
+  // As `warden serve` runs (its polls and tenant cache; the test app's are for tests that must not wait).
+  testApp(freshPGlite, { serve: true, env: { ...env, WARDEN_AGENT_STATS_TTL_MS: '0' } }),
+  testApp(freshPGlite, { serve: true, env }),
 ]);
 
 /** Registers the real agent (in the first app only: an agent enrols once) and the blackhole. */

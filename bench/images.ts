@@ -36,16 +36,18 @@ const [base, registry, agent, t] = await Promise.all([
   importBaseImage(daemon),
   startRegistry(),
   startAgent(daemon),
-  testApp(freshPGlite, { env: { WARDEN_REQUEST_TIMEOUT_MS: '120000' } }),
+  // As `warden serve` runs (its polls, tenant cache and LISTEN-woken output streams; the test
+  // defaults poll 5–10× as often, each poll a query on PGlite's event loop that serves the requests).
+  testApp(freshPGlite, { serve: true, env: { WARDEN_REQUEST_TIMEOUT_MS: '120000' } }),
 ]);
-// Builds run as jobs: one worker's image runner, as `warden serve` starts it.
+// Builds run as jobs: one worker's image runner, as `warden serve` starts it (woken by the queue's
+// notice; its poll, a safety net, at the default second).
 const imageJobs = startImageBuildJobs({
   database: t.database,
   store: t.store,
   keys: agentKeys(t.database.db as never, t.identity.sealer),
   owner: 'bench',
   logger: createLogger('silent'),
-  pollMs: 50,
 });
 const docker = new Docker({ socketPath: daemon.socket });
 const context = (side: string, i: number) =>

@@ -32,9 +32,10 @@ const IDLE = 1000;
 const TARGETS = { exec_vs_spawn: 0.5, stream_p95_ms: 50, rss_mb_per_1k_subscribers: 100 };
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
+// As `warden serve` is configured: its tenant cache, polls and LISTEN-woken output streams (the test
+// app's are tuned for tests that must not wait); the job runner woken by the queue's notice.
 const t = await testApp(() => freshPostgres(24, { url: DATABASE_URL, prefix: 'bench_tools' }), {
-  // As `warden serve` is configured (the test app turns the tenant cache off for tests' sake).
-  env: { WARDEN_TENANT_CACHE_TTL_MS: '5000' },
+  serve: true,
 });
 const worker = startToolJobs({
   database: t.database,
@@ -42,7 +43,6 @@ const worker = startToolJobs({
   owner: 'bench',
   logger: createLogger('warn'),
   concurrency: CONCURRENCY,
-  pollMs: 50,
 });
 const tenant = await t.tenant();
 const owner = await t.user({ tenant: tenant.slug, role: 'owner' });

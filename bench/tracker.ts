@@ -86,7 +86,8 @@ async function sample(label: string, run: (i: number) => Promise<void>) {
 const round = (n: number) => Math.round(n * 100) / 100;
 
 async function main() {
-  const t = await testApp(fresh, { env: { WARDEN_TENANT_CACHE_TTL_MS: '30000' } });
+  // As `warden serve` runs (its polls; the test app's 10 ms ones are for tests that must not wait).
+  const t = await testApp(fresh, { serve: true, env: { WARDEN_TENANT_CACHE_TTL_MS: '30000' } });
   try {
     const slug = (await t.tenant()).slug;
     const lead = await t.user({ tenant: slug, role: 'owner' });

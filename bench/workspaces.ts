@@ -63,14 +63,9 @@ const [image, nginx, directNginx, agent, t] = await Promise.all([
   startNginx(),
   startNginx(),
   startAgent(daemon),
-  // As `warden serve` runs: the tenant cache on, the projections' head polled every 100 ms and live
-  // subscriptions every 50 ms (the test app's uncached tenant and 10 ms polls cost reads on PGlite's
-  // one connection that serve does not make).
-  testApp(freshPGlite, {
-    env: { WARDEN_TENANT_CACHE_TTL_MS: '5000' },
-    projectionPollMs: 100,
-    subscriptionPollMs: 50,
-  }),
+  // As `warden serve` runs: the tenant cache on, its polls (the test app's uncached tenant and 10 ms
+  // polls cost reads on PGlite's one connection that serve does not make).
+  testApp(freshPGlite, { serve: true }),
 ]);
 const worker = await startWorkers({
   database: t.database,

@@ -19,6 +19,8 @@ import { personalDataKeys, personalDataStore } from '../../src/privacy/index.ts'
 import { ProjectionEngine } from '../../src/projections/engine/engine.ts';
 import { projections } from '../../src/projections/registry.ts';
 import { listen } from '../../src/runtime/index.ts';
+import { pollingFor } from '../../src/service.ts';
+import { streamHub } from '../../src/tools/stream-hub.ts';
 import { tenantFixtures, uniqueSlug } from '../tenancy/support.ts';
 import type { TestDatabase } from './databases.ts';
 
@@ -27,10 +29,18 @@ export interface TestAppOptions {
   /** Any configuration variable (as the environment would give it); defaults otherwise, with cheap argon2. */
   env?: Record<string, string>;
   clock?: () => Date;
-  /** How often the projection engine polls the head (10 ms here; `warden serve` uses 100). */
+  /** How often the projection engine polls the head (10 ms here; `warden serve`: see `pollingFor`). */
   projectionPollMs?: number;
-  /** How often a live subscription polls for other processes' events (10 ms here; `warden serve` uses 50). */
+  /** How often a live subscription polls for other processes' events (10 ms here; `warden serve`: see `pollingFor`). */
   subscriptionPollMs?: number;
+  /**
+   * Runs the background work as `warden serve` does, for benchmarks: the tenant cache on (5 s), its
+   * polls of the head and of the subscriptions' tail (`pollingFor`), and output streams woken by
+   * LISTEN with a 250 ms poll. The test defaults poll every 10 ms and 20 ms (and the tenant uncached)
+   * so a test does not wait: each poll is a query, on PGlite one on the event loop that serves
+   * requests. Options and `env` given alongside win.
+   */
+  serve?: boolean;
 }
 
 export interface RequestOptions extends RequestInit {
@@ -58,8 +68,15 @@ export interface SignedInUser {
  * with cheap parameters unless the test sets WARDEN_ARGON2_* (these tests share two cores), and the
  * anonymous rate limit is out of reach unless the test sets WARDEN_ANON_RATE_PER_MINUTE.
  */
-export async function testApp(fresh: () => Promise<TestDatabase>, options: TestAppOptions = {}) {
+export async function testApp(fresh: () => Promise<TestDatabase>, given: TestAppOptions = {}) {
   const { database, dispose } = await fresh();
+  const options: TestAppOptions = given.serve
+    ? {
+        ...pollingFor(database.kind),
+        ...given,
+        env: { WARDEN_TENANT_CACHE_TTL_MS: '5000', ...given.env },
+      }
+    : given;
   // As the service sees it: every read upcast, every append stamped with its schema version, personal
   // fields sealed with the person's key on append and opened (or erased) on read.
   const metrics = createMetrics();
@@ -126,6 +143,16 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     metrics,
     // As `main` chooses: SMTP when the test sets WARDEN_SMTP_URL (a real smtp-server), else the log line.
     notifier: notifierFromConfig(config, logger),
+    // As `main` builds it; without it the routes' own hub polls every 20 ms and hears no notices.
+    ...(options.serve
+      ? {
+          toolStream: streamHub({
+            db: database.db as never,
+            listen: database.listen,
+            schema: database.schema,
+          }),
+        }
+      : {}),
   };
   const app = createApp(deps);
 
@@ -316,6 +343,7 @@ export async function testApp(fresh: () => Promise<TestDatabase>, options: TestA
     user,
     superadmin,
     async dispose() {
+      await deps.toolStream?.close();
       await engine.stop();
       await dispose();
     },
