@@ -12,6 +12,8 @@ import {
   type DomainOwnershipResolver,
   normalizeHostName,
   type ReservedHosts,
+  tenantIdForSlug,
+  tenantStreamId,
 } from '../commands/tenancy/index.ts';
 import type { Config } from '../config.ts';
 import type { Tables } from '../db/tables.ts';
@@ -265,6 +267,16 @@ export function createApp(deps: AppDeps) {
     platformHosts: reserved.platformHosts,
     cacheTtlMs: deps.config.WARDEN_TENANT_CACHE_TTL_MS,
     clock,
+    catchUp: async (slug) => {
+      // The tenant's stream begins with its creation: once the list is past it, the row is there.
+      const [created] = await deps.store.readStream(tenantStreamId(await tenantIdForSlug(slug)), {
+        limit: 1,
+      });
+      if (!created) return false;
+      return (await deps.projections.waitFor('tenantList', created.position, deps.config.WARDEN_READ_WAIT_MS))
+        ? true
+        : undefined;
+    },
   });
   for (const path of PLATFORM_ROUTES) app.use(path, tenants.optional);
   app.use('/v1/*', except(PLATFORM_ROUTES, tenants.middleware));

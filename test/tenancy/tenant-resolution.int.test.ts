@@ -1,8 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { domainStreamId } from '../../src/commands/tenancy/domains.ts';
+import { createTenant } from '../../src/commands/tenancy/index.ts';
+import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import type { AppEnv } from '../../src/http/kit/env.ts';
 import { resolveTenant, tenantAwarePath } from '../../src/http/middleware/tenant.ts';
+import type { TenantListTables } from '../../src/projections/tenancy/index.ts';
 import { testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { tenantFixtures, uniqueSlug } from './support.ts';
@@ -42,6 +45,48 @@ for (const kind of databaseKinds) {
       const res = await app.request(url, { headers });
       return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as never };
     };
+
+    it('finds a tenant created a moment ago that the list does not show yet, and keeps no 404 for it past a second', async () => {
+      // Heads polled an hour apart, and the tenant created through a store this app does not hear (as
+      // another process's would be): the list shows it only once a request asks the engine to catch up.
+      const lagging = await testApp(kind.fresh, {
+        projectionPollMs: 3_600_000,
+        subscriptionPollMs: 3_600_000,
+        env: { WARDEN_TENANT_CACHE_TTL_MS: '60000' },
+      });
+      try {
+        const elsewhere = postgresEventStore({ ...lagging.database });
+        const create = (slug: string) =>
+          createTenant(
+            elsewhere,
+            { slug, name: slug, plan: 'free', at: new Date().toISOString() },
+            { metadata: { requestId: 'test', correlationId: 'test' } },
+          );
+        const listed = (slug: string) =>
+          lagging.database.db
+            .withTables<TenantListTables>()
+            .selectFrom('tenant_list')
+            .select('id')
+            .where('slug', '=', slug)
+            .executeTakeFirst();
+        const fresh = uniqueSlug();
+        await create(fresh);
+        expect(await listed(fresh)).toBeUndefined();
+        // Resolved (then refused for want of a token), not 404.
+        expect((await lagging.request('/v1/me', { tenant: fresh })).status).toBe(401);
+        expect(await listed(fresh)).toBeDefined();
+
+        // A slug asked for before its tenant exists is 404, and remembered so for a second at most
+        // (not for the cache's minute).
+        const later = uniqueSlug();
+        expect((await lagging.request('/v1/me', { tenant: later })).status).toBe(404);
+        await create(later);
+        await new Promise((resolve) => setTimeout(resolve, 1_100));
+        expect((await lagging.request('/v1/me', { tenant: later })).status).toBe(401);
+      } finally {
+        await lagging.dispose();
+      }
+    });
 
     it('resolves by path prefix and serves the same route with the prefix stripped', async () => {
       const acme = await fixtures.create('basic');

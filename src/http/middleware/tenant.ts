@@ -48,6 +48,12 @@ export interface TenantResolutionDeps {
   /** Entries kept at most (least recently used go first). */
   cacheMax?: number;
   clock?: () => Date;
+  /**
+   * Read-your-writes for a slug the tenant list lacks: waits (bounded) until the list has passed the
+   * tenant's creation when that tenant exists; true once it has (look again), false when there is no
+   * such tenant, undefined when the list is still behind it. Without it, a miss is a miss.
+   */
+  catchUp?: (slug: string) => Promise<boolean | undefined>;
 }
 
 export interface TenantResolver {
@@ -64,6 +70,9 @@ export interface TenantResolver {
 }
 
 type Lookup = Omit<ResolvedTenant, 'via'> | null;
+/** Longest a slug nobody holds is remembered as nobody's (a found tenant: the cache's TTL). */
+const MISS_TTL_MS = 1000;
+
 /** A host that is nobody's custom domain (cached too, so plain subdomain requests skip the query). */
 const UNREGISTERED = 'unregistered' as const;
 type Cached = Lookup | typeof UNREGISTERED;
@@ -109,24 +118,36 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
   const base = deps.baseDomain.toLowerCase().replace(/^\.+|\.+$/g, '');
   const platformHosts = new Set(deps.platformHosts ?? []);
 
-  async function cached(key: string, find: () => Promise<Lookup>): Promise<Lookup> {
+  /**
+   * A lookup through the cache; `find` answers undefined for an answer not to be kept. A miss is kept
+   * at most MISS_TTL_MS: a tenant created meanwhile (by any process) is found within it.
+   */
+  async function cached(key: string, find: () => Promise<Lookup | undefined>): Promise<Lookup> {
     const hit = cache?.get(key);
     if (hit) return hit.value === UNREGISTERED ? null : hit.value;
     const value = await find();
-    cache?.set(key, { value });
-    return value;
+    if (value === null) cache?.set(key, { value }, { ttl: Math.min(deps.cacheTtlMs, MISS_TTL_MS) });
+    else if (value !== undefined) cache?.set(key, { value });
+    return value ?? null;
   }
 
+  const listed = async (slug: string) =>
+    tenants
+      .selectFrom('tenant_list')
+      .select(['id', 'slug', 'status', 'plan', 'limits'])
+      .where('slug', '=', slug)
+      .executeTakeFirst();
+
+  // A tenant created a moment ago (here or by another process) may not be listed yet: its first
+  // requests must not be 404, and that 404 must not be kept for the cache's TTL.
   const bySlug = (slug: string) =>
-    cached(`slug:${slug}`, async () =>
-      asTenant(
-        await tenants
-          .selectFrom('tenant_list')
-          .select(['id', 'slug', 'status', 'plan', 'limits'])
-          .where('slug', '=', slug)
-          .executeTakeFirst(),
-      ),
-    );
+    cached(`slug:${slug}`, async () => {
+      const row = await listed(slug);
+      if (row || !deps.catchUp) return asTenant(row);
+      const reached = await deps.catchUp(slug);
+      if (reached === undefined) return undefined;
+      return reached ? asTenant(await listed(slug)) : null;
+    });
 
   /** undefined: not a verified custom domain; null: verified for a tenant that is gone. */
   const byDomain = async (host: string): Promise<Lookup | undefined> => {
