@@ -3,10 +3,13 @@ import { z } from 'zod';
 import {
   aggregate,
   type CommandStore,
+  type Decider,
   DomainError,
   existsInTenant,
+  handle,
   handleNew,
   isWrongExpectedRevision,
+  load,
   type NewEvent,
   record,
   type StoredEvent,
@@ -133,6 +136,58 @@ describe('command kernel', () => {
       code: 'INVALID',
     });
     expect(store.streams.get('test.Audit')).toHaveLength(2);
+  });
+
+  it('a decider with snapshots folds only the events after the state its store last loaded', async () => {
+    type Added = { type: 'Added'; data: { text: string } };
+    const texts = (snapshots: boolean): Decider<{ type: 'Add'; text: string }, Added, string[]> => ({
+      initialState: () => [],
+      decide: (command) => [{ type: 'Added', data: { text: command.text } }],
+      evolve: (state, event) => [...state, event.data.text],
+      ...(snapshots ? { snapshots: true } : {}),
+    });
+    const kept = texts(true);
+    const plain = texts(false);
+    const memory = memoryStore();
+    const reads: number[] = [];
+    const store: CommandStore = {
+      ...memory,
+      readStream: (streamId, options) => {
+        reads.push(options?.from ?? 0);
+        return memory.readStream(streamId, options);
+      },
+    };
+    const add = (via: CommandStore, text: string) =>
+      handle(via, 'test.Texts-1', kept, { type: 'Add', text }, context);
+    await add(store, 'a');
+    await add(store, 'b');
+    // Another process (another store object over the same log) appends meanwhile.
+    await add(memory, 'c');
+    reads.length = 0;
+    const loaded = await load(store, 'test.Texts-1', kept);
+    expect(loaded).toMatchObject({ state: ['a', 'b', 'c'], revision: 2 });
+    // From the state its second command loaded (revision 0): revisions 1 and 2 read, not the stream.
+    expect(reads).toEqual([1]);
+    expect(loaded.events.map((e) => e.revision)).toEqual([1, 2]);
+    reads.length = 0;
+    expect((await load(store, 'test.Texts-1', kept)).state).toEqual(['a', 'b', 'c']);
+    expect(reads).toEqual([3]);
+    // Without the flag, or for another decider over the same stream, the whole stream is read.
+    reads.length = 0;
+    expect((await load(store, 'test.Texts-1', plain)).state).toEqual(['a', 'b', 'c']);
+    expect((await load(store, 'test.Texts-1', texts(true))).state).toEqual(['a', 'b', 'c']);
+    expect(reads).toEqual([0, 0]);
+    // A command decides on the whole state and appends at the right revision.
+    const result = await add(store, 'd');
+    expect(result).toMatchObject({ state: ['a', 'b', 'c', 'd'], revision: 3 });
+    // A store keeps the newest 500 streams' states: loading 500 others lets the first one go.
+    for (let i = 0; i < 500; i++) {
+      await memory.append(`test.Other-${i}`, [{ id: `o${i}`, type: 'Added', data: { text: 'x' } }]);
+      await load(store, `test.Other-${i}`, kept);
+    }
+    reads.length = 0;
+    expect((await load(store, 'test.Texts-1', kept)).state).toEqual(['a', 'b', 'c', 'd']);
+    expect(reads).toEqual([0]);
   });
 
   it('recognises the store’s conflict by its stable code, not its class', () => {

@@ -12,6 +12,13 @@ export interface Decider<Command, Event extends DomainEvent, State> {
   initialState: () => State;
   decide: (command: Command, state: State) => Event[];
   evolve: (state: State, event: Event) => State;
+  /**
+   * Its state may be kept between loads (per store object, for the newest streams loaded), so a load
+   * reads and folds only the events after it: for a long stream read on every command (a tenant's
+   * images). Only for deciders whose events carry no personal fields (an erasure must reach every
+   * read; the store opens them on read) and whose `evolve` never changes the state it is given.
+   */
+  snapshots?: boolean;
 }
 
 /** Folds events into state with the decider's own `evolve` (loading, replay, tests). */

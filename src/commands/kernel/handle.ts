@@ -64,18 +64,53 @@ export interface Loaded<State> {
   /** -1 when the stream does not exist. */
   revision: number;
   position: bigint;
+  /** The events this load read: all of the stream's, or those after a kept snapshot's (`Decider.snapshots`). */
   events: StoredEvent[];
 }
 
-/** Loads a stream and folds it, returning the state with its revision and last position. */
+interface Snapshot {
+  decider: object;
+  state: unknown;
+  revision: number;
+  position: bigint;
+}
+
+/** Streams whose state is kept per store object (a store bound to one transaction keeps its own). */
+const SNAPSHOT_STREAMS = 500;
+const snapshots = new WeakMap<object, Map<string, Snapshot>>();
+
+/** The store's kept states, least recently loaded first (a Map keeps insertion order). */
+function snapshotsOf(store: object): Map<string, Snapshot> {
+  let kept = snapshots.get(store);
+  if (!kept) {
+    kept = new Map();
+    snapshots.set(store, kept);
+  }
+  return kept;
+}
+
+function keep(kept: Map<string, Snapshot>, streamId: string, snapshot: Snapshot): void {
+  kept.delete(streamId);
+  kept.set(streamId, snapshot);
+  if (kept.size > SNAPSHOT_STREAMS) kept.delete(kept.keys().next().value as string);
+}
+
+/**
+ * Loads a stream and folds it, returning the state with its revision and last position. A decider
+ * with `snapshots` starts from the state this store last loaded for the stream and reads only later
+ * events (a stream's events never change; a later revision is appended after the earlier commits).
+ */
 export async function load<Event extends DomainEvent, State>(
   store: Pick<CommandStore, 'readStream'>,
   streamId: string,
-  decider: Pick<Decider<unknown, Event, State>, 'initialState' | 'evolve'>,
+  decider: Pick<Decider<unknown, Event, State>, 'initialState' | 'evolve' | 'snapshots'>,
 ): Promise<Loaded<State>> {
-  let state = decider.initialState();
-  let revision = -1;
-  let position = 0n;
+  const kept = decider.snapshots ? snapshotsOf(store) : undefined;
+  const snapshot = kept?.get(streamId);
+  const from = snapshot?.decider === decider ? snapshot : undefined;
+  let state = from ? (from.state as State) : decider.initialState();
+  let revision = from?.revision ?? -1;
+  let position = from?.position ?? 0n;
   const all: StoredEvent[] = [];
   for (;;) {
     const page = await store.readStream(streamId, { from: revision + 1, limit: 5000 });
@@ -88,6 +123,7 @@ export async function load<Event extends DomainEvent, State>(
     }
     if (page.length < 5000) break;
   }
+  if (kept && revision >= 0) keep(kept, streamId, { decider, state, revision, position });
   return { state, revision, position, events: all };
 }
 

@@ -248,4 +248,7 @@ export const imagesDecider: Decider<ImagesCommand, ImageEvent, ImagesState> = {
   initialState,
   decide,
   evolve,
+  // One stream per tenant, read by every build, push and read of an image: kept between loads (no
+  // personal fields; `evolve` copies what it changes).
+  snapshots: true,
 };
