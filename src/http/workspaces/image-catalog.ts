@@ -549,21 +549,27 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
         throw await refused(503, 'agent-unavailable', `the agent ${name} did not answer the push`);
       }
       log.sink.write('stdout', pushed.output ?? '');
-      await log.status('completed', { digest: pushed.digest });
-      await log.close().catch(() => undefined);
-      const result = await recordImagePushed(
-        deps.store,
-        {
-          tenantId: tenant.id,
-          imageId: image.imageId,
-          ref: target,
-          digest: pushed.digest,
-          pushId,
-          by: actor.userId,
-          at: deps.clock().toISOString(),
-        },
-        context,
-      );
+      // The log's last frames and the record are independent writes: made at once (the log still
+      // reads completed no later than before, when it was written first).
+      const [result] = await Promise.all([
+        recordImagePushed(
+          deps.store,
+          {
+            tenantId: tenant.id,
+            imageId: image.imageId,
+            ref: target,
+            digest: pushed.digest,
+            pushId,
+            by: actor.userId,
+            at: deps.clock().toISOString(),
+          },
+          context,
+        ),
+        log
+          .status('completed', { digest: pushed.digest })
+          .then(() => log.close())
+          .catch(() => undefined),
+      ]);
       c.header('X-Position', result.position.toString());
       return c.json(present(result.state.images[image.imageId]!), 200);
     },
