@@ -76,7 +76,7 @@ interface Snapshot {
 }
 
 /** Streams whose state is kept per store object (a store bound to one transaction keeps its own). */
-const SNAPSHOT_STREAMS = 500;
+const SNAPSHOT_STREAMS = 1000;
 const snapshots = new WeakMap<object, Map<string, Snapshot>>();
 
 /** The store's kept states, least recently loaded first (a Map keeps insertion order). */
@@ -90,6 +90,9 @@ function snapshotsOf(store: object): Map<string, Snapshot> {
 }
 
 function keep(kept: Map<string, Snapshot>, streamId: string, snapshot: Snapshot): void {
+  // A concurrent load or command may have kept a later state already: the later one stays.
+  const known = kept.get(streamId);
+  if (known && known.decider === snapshot.decider && known.revision > snapshot.revision) return;
   kept.delete(streamId);
   kept.set(streamId, snapshot);
   if (kept.size > SNAPSHOT_STREAMS) kept.delete(kept.keys().next().value as string);
@@ -97,8 +100,10 @@ function keep(kept: Map<string, Snapshot>, streamId: string, snapshot: Snapshot)
 
 /**
  * Loads a stream and folds it, returning the state with its revision and last position. A decider
- * with `snapshots` starts from the state this store last loaded for the stream and reads only later
- * events (a stream's events never change; a later revision is appended after the earlier commits).
+ * with `snapshots` starts from the state this store last loaded or appended for the stream and reads
+ * only later events (a stream's events never change; a later revision is appended after the earlier
+ * commits). Still correct with other processes appending: the store is always asked, only from
+ * further on.
  */
 export async function load<Event extends DomainEvent, State>(
   store: Pick<CommandStore, 'readStream'>,
@@ -154,6 +159,10 @@ export async function handle<Command, Event extends DomainEvent, State>(
         expected: loaded.revision < 0 ? 'no_stream' : loaded.revision,
       });
       const state = events.reduce(decider.evolve, loaded.state);
+      if (decider.snapshots) {
+        // The new events directly follow the loaded ones: kept folded in, not read back next time.
+        keep(snapshotsOf(store), streamId, { decider, state, ...result });
+      }
       return { state, revision: result.revision, position: result.position, events };
     } catch (error) {
       if (!isWrongExpectedRevision(error)) throw error;

@@ -139,4 +139,7 @@ export const uploadsDecider: Decider<UploadsCommand, UploadEvent, UploadsState> 
   initialState,
   decide,
   evolve,
+  // One stream per tenant, grown by every upload it ever made and read by every PATCH: kept between
+  // loads (no personal fields; `evolve` copies what it changes).
+  snapshots: true,
 };
