@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentKeys } from '../../src/workspaces/index.ts';
+import { agentKeys, uploadExpiry } from '../../src/workspaces/index.ts';
 import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../../src/workspaces/signing.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
@@ -512,5 +512,43 @@ describe('resumable uploads (tus) into an agent’s store', () => {
       (e) => e.type === 'UploadStarted' && String(e.data.fileName).startsWith('flood-'),
     );
     expect(started).toHaveLength(room);
+  });
+
+  it('expires an upload whose agent stays silent through a whole expiry (one silent run alone expires nothing), freeing its quota', async () => {
+    const file = randomBytes(64 * 1024);
+    const created = await create(operator, file.length, {
+      filename: 'silent.bin',
+      sha256: sha256(file),
+      agent: agentId,
+    });
+    expect(created.status).toBe(201);
+    const location = created.headers.get('location') ?? '';
+    const uploadId = location.split('/').at(-1) ?? '';
+    expect((await patch(operator, location, 0, file.subarray(0, 1000))).status).toBe(204);
+    const expiredHere = async () =>
+      (await uploadEvents()).filter((e) => e.type === 'UploadExpired' && e.data.uploadId === uploadId);
+    // A clock two minutes on: the upload has seen no byte for longer than the expiry.
+    let now = Date.now() + 120_000;
+    const expiry = uploadExpiry({
+      store: t.store,
+      keys: agentKeys(t.database.db as Kysely<unknown>, t.identity.sealer),
+      clock: () => new Date(now),
+      expiryMs: 60_000,
+      askTimeoutMs: 1_000,
+    });
+    agent.signal('SIGSTOP');
+    try {
+      // The first run its agent does not answer: it may only be busy, so nothing expires.
+      await expiry.sweep();
+      expect(await expiredHere()).toHaveLength(0);
+      // Still silent a whole expiry later: no byte can be arriving (every PATCH goes through it).
+      now += 61_000;
+      await expiry.sweep();
+      expect(await expiredHere()).toHaveLength(1);
+    } finally {
+      agent.signal('SIGCONT');
+    }
+    // Its declared bytes count no longer; the upload itself answers 410.
+    expect((await head(operator, location)).status).toBe(410);
   });
 });

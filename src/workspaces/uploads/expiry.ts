@@ -9,6 +9,8 @@ export interface UploadExpiryOptions {
   clock: () => Date;
   /** An unfinished upload with no progress for this long expires (`WARDEN_UPLOAD_EXPIRY_MS`; 0: never). */
   expiryMs: number;
+  /** How long an agent is given to say how far an upload got (10 s). */
+  askTimeoutMs?: number;
 }
 
 interface OpenUpload {
@@ -16,6 +18,10 @@ interface OpenUpload {
   uploadId: string;
   agentId: string;
   startedAt: string;
+  /** The newest progress heard of: its start, then its agent's last byte. */
+  lastSeen: string;
+  /** Since when its agent has not answered, each run in a row (this process's runs). */
+  unanswered?: number | undefined;
 }
 
 const TYPES = ['UploadStarted', 'UploadCompleted', 'UploadFailed', 'UploadExpired'];
@@ -26,8 +32,9 @@ const PAGE = 1000;
  * where it stopped last time, so a run reads only what is new) to know the unfinished uploads, asks each
  * one's agent when its last byte arrived, and expires those idle for `expiryMs`: `UploadExpired` on the
  * tenant's uploads stream (their declared bytes count no longer), then the partial file is deleted on
- * the agent. An agent that does not answer is asked again next run. Safe in several processes at once:
- * the event's id derives from the upload, and the decider expires an upload once.
+ * the agent. An agent that does not answer is asked again next run; one silent through a whole expiry
+ * (each run since the first it missed) counts as idle, and the upload expires. Safe in several
+ * processes at once: the event's id derives from the upload, and the decider expires an upload once.
  */
 export function uploadExpiry(options: UploadExpiryOptions) {
   const { store, keys, clock, expiryMs } = options;
@@ -46,6 +53,7 @@ export function uploadExpiry(options: UploadExpiryOptions) {
             uploadId: data.uploadId,
             agentId: data.agentId,
             startedAt: data.at,
+            lastSeen: data.at,
           });
         } else {
           open.delete(data.uploadId);
@@ -58,7 +66,9 @@ export function uploadExpiry(options: UploadExpiryOptions) {
   const agentFor = async (upload: OpenUpload) => {
     const agent = await findAgent(store, upload.tenantId, upload.agentId);
     const key = agent && (await keys.get(upload.agentId));
-    return agent && key ? agentUploads({ url: agent.state.url, key, clock, timeoutMs: 10_000 }) : undefined;
+    return agent && key
+      ? agentUploads({ url: agent.state.url, key, clock, timeoutMs: options.askTimeoutMs ?? 10_000 })
+      : undefined;
   };
 
   return {
@@ -69,17 +79,24 @@ export function uploadExpiry(options: UploadExpiryOptions) {
       let expired = 0;
       for (const upload of [...open.values()]) {
         const now = clock();
-        if (now.getTime() - Date.parse(upload.startedAt) <= expiryMs) continue;
-        let idleSince = upload.startedAt;
+        if (now.getTime() - Date.parse(upload.lastSeen) <= expiryMs) continue;
         const agent = await agentFor(upload).catch(() => undefined);
         if (agent) {
           try {
             const progress = await agent.progress(upload.uploadId);
-            if (progress?.updated_at && progress.updated_at > idleSince) idleSince = progress.updated_at;
+            upload.unanswered = undefined;
+            if (progress?.updated_at && progress.updated_at > upload.lastSeen) {
+              upload.lastSeen = progress.updated_at;
+            }
           } catch {
-            continue; // The agent did not answer: its upload may be moving; asked again next run.
+            // The agent did not answer: its upload may be moving, so it is asked again next run. An
+            // agent silent for a whole expiry, run after run, takes no bytes either (every PATCH goes
+            // through it): its upload expires, and stops holding the tenant's upload quota.
+            upload.unanswered ??= now.getTime();
+            if (now.getTime() - upload.unanswered <= expiryMs) continue;
           }
         }
+        const idleSince = upload.lastSeen;
         if (now.getTime() - Date.parse(idleSince) <= expiryMs) continue;
         await expireUpload(
           store,
