@@ -89,6 +89,12 @@ describe('resumable uploads (tus) into an agent’s store', () => {
       },
       body,
     });
+  /** Opens an operator's upload of `file` on the agent, named `filename`, with its true SHA-256. */
+  const openUpload = async (file: Uint8Array, filename: string) => {
+    const created = await create(operator, file.length, { filename, sha256: sha256(file), agent: agentId });
+    const location = created.headers.get('location') ?? '';
+    return { created, location, uploadId: location.split('/').at(-1) ?? '' };
+  };
   const uploadEvents = async () =>
     (await t.store.readStream(`workspaces.Uploads-${tenantId}`)).map((e) => ({
       type: e.type,
@@ -101,15 +107,9 @@ describe('resumable uploads (tus) into an agent’s store', () => {
 
   it('resumes an interrupted upload from the offset the agent holds: a raw HEAD shows it, tus-js-client finishes, the SHA-256 matches', async () => {
     const file = randomBytes(12 * MB + 4321);
-    const created = await create(operator, file.length, {
-      filename: 'guest-os.img',
-      sha256: sha256(file),
-      agent: agentId,
-    });
+    const { created, location, uploadId } = await openUpload(file, 'guest-os.img');
     expect(created.status).toBe(201);
-    const location = created.headers.get('location') ?? '';
     expect(location).toMatch(/^\/v1\/uploads\/[0-9a-f-]{36}$/);
-    const uploadId = location.split('/').at(-1) ?? '';
 
     // A client sends the first 5 MB and 123 bytes of a PATCH, then its connection drops.
     const sent = 5 * MB + 123;
@@ -296,12 +296,7 @@ describe('resumable uploads (tus) into an agent’s store', () => {
 
   it('answers a PATCH at the wrong Upload-Offset 409 and keeps the upload as it was', async () => {
     const file = randomBytes(64 * 1024);
-    const created = await create(operator, file.length, {
-      filename: 'offsets.bin',
-      sha256: sha256(file),
-      agent: agentId,
-    });
-    const location = created.headers.get('location') ?? '';
+    const { location } = await openUpload(file, 'offsets.bin');
     expect((await patch(operator, location, 0, file.subarray(0, 1000))).status).toBe(204);
     const wrong = await patch(operator, location, 500, file.subarray(500));
     expect(wrong.status).toBe(409);
@@ -312,13 +307,7 @@ describe('resumable uploads (tus) into an agent’s store', () => {
 
   it('cancels an unfinished upload with DELETE (tus termination): its bytes go, its quota comes back', async () => {
     const file = randomBytes(4096);
-    const created = await create(operator, file.length, {
-      filename: 'cancelled.bin',
-      sha256: sha256(file),
-      agent: agentId,
-    });
-    const location = created.headers.get('location') ?? '';
-    const uploadId = location.split('/').at(-1) ?? '';
+    const { location, uploadId } = await openUpload(file, 'cancelled.bin');
     expect((await patch(operator, location, 0, file.subarray(0, 1000))).status).toBe(204);
     const cancelled = await fetch(`${server.base}${location}`, {
       method: 'DELETE',
@@ -369,12 +358,7 @@ describe('resumable uploads (tus) into an agent’s store', () => {
 
   it('keeps uploads to their tenant, uploader and role: another tenant 404, a member 403, another operator 404', async () => {
     const file = randomBytes(2000);
-    const created = await create(operator, file.length, {
-      filename: 'mine.bin',
-      sha256: sha256(file),
-      agent: agentId,
-    });
-    const location = created.headers.get('location') ?? '';
+    const { location } = await openUpload(file, 'mine.bin');
 
     const stranger = await t.user({ role: 'admin' });
     expect((await head(stranger, location)).status).toBe(404);
@@ -409,12 +393,7 @@ describe('resumable uploads (tus) into an agent’s store', () => {
       (await agentKeys(t.database.db as Kysely<unknown>, t.identity.sealer).get(agentId)) ?? '',
     );
     const file = randomBytes(100);
-    const created = await create(operator, file.length, {
-      filename: 'signed.bin',
-      sha256: sha256(file),
-      agent: agentId,
-    });
-    const uploadId = created.headers.get('location')?.split('/').at(-1) ?? '';
+    const { uploadId } = await openUpload(file, 'signed.bin');
     const target = `/v1/store/uploads/${uploadId}`;
     const part = join(agent.workDir, 'uploads', `${uploadId}.part`);
     const send = (headers: Record<string, string>) =>
@@ -516,14 +495,8 @@ describe('resumable uploads (tus) into an agent’s store', () => {
 
   it('expires an upload whose agent stays silent through a whole expiry (one silent run alone expires nothing), freeing its quota', async () => {
     const file = randomBytes(64 * 1024);
-    const created = await create(operator, file.length, {
-      filename: 'silent.bin',
-      sha256: sha256(file),
-      agent: agentId,
-    });
+    const { created, location, uploadId } = await openUpload(file, 'silent.bin');
     expect(created.status).toBe(201);
-    const location = created.headers.get('location') ?? '';
-    const uploadId = location.split('/').at(-1) ?? '';
     expect((await patch(operator, location, 0, file.subarray(0, 1000))).status).toBe(204);
     const expiredHere = async () =>
       (await uploadEvents()).filter((e) => e.type === 'UploadExpired' && e.data.uploadId === uploadId);
