@@ -161,7 +161,15 @@ describe('agent statistics: asked in parallel, bounded per agent, cached, and a 
     }
     expect(status).toBe('ready');
     offset += TTL_MS + 1;
-    const stats = (await (await get(`/v1/agents/${realId}/stats`)).json()) as LooseJson;
+    // The count comes from the workspace list, a read model: the client names the position it has
+    // seen (here, everything written so far), as one holding the workspace's X-Position would.
+    const seen = String(await t.store.headPosition());
+    const answered = await t.request(`/v1/agents/${realId}/stats`, {
+      token: operator.token,
+      tenant: tenant.slug,
+      headers: { 'x-min-position': seen },
+    });
+    const stats = (await answered.json()) as LooseJson;
     expect(stats).toMatchObject({ status: 'ok', workspaces: { running: 1 } });
     expect(stats.containers.running).toBeGreaterThanOrEqual(1);
   });

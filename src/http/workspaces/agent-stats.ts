@@ -28,10 +28,20 @@ export function agentStatsRoutes(deps: WorkspacesDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const db = readTables<WorkspacesReadTables>(deps.db);
 
-  const ownAgent = async (c: Parameters<typeof workspacesContext>[0], tenantId: string, agentId: string) => {
+  /**
+   * The agent's row, after the read models named have reached the caller's `X-Min-Position` (the
+   * stats count running workspaces from the workspace list, so a client that saw its workspace's
+   * position sees it counted).
+   */
+  const ownAgent = async (
+    c: Parameters<typeof workspacesContext>[0],
+    tenantId: string,
+    agentId: string,
+    projections: readonly string[] = ['workspaceAgentList'],
+  ) => {
     const row = await deps.readModels.readOne(
       c,
-      ['workspaceAgentList'],
+      projections,
       { streamId: agentStreamId(agentId), tenantId },
       () => agentRow(db, tenantId, agentId),
     );
@@ -50,7 +60,10 @@ export function agentStatsRoutes(deps: WorkspacesDeps) {
     }),
     async (c) => {
       const { tenant } = workspacesContext(c);
-      const row = await ownAgent(c, tenant.id, c.req.valid('param').id);
+      const row = await ownAgent(c, tenant.id, c.req.valid('param').id, [
+        'workspaceAgentList',
+        'workspaceList',
+      ]);
       const [stats, running] = await Promise.all([
         deps.stats.read({ id: row.id, url: row.url }, performance.now() - c.get('arrivedAt')),
         runningWorkspaces(db, tenant.id),
