@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
 import type { KeySealer } from './agent-keys.ts';
 import { openedSecrets } from './opened-secrets.ts';
 
@@ -26,6 +26,11 @@ const context = (tenantId: string) => `image registry password ${tenantId}`;
 
 /** `https://registry.example.com:5000/` → `registry.example.com:5000`. */
 export const registryHost = (url: string) => new URL(url).host;
+
+/** Forgets the tenant's registry and its sealed credentials (the tenant was deleted); idempotent. */
+export async function dropImageRegistry(db: QueryExecutorProvider, tenantId: string): Promise<void> {
+  await sql`delete from warden_image_registries where tenant_id = ${tenantId}`.execute(db);
+}
 
 /**
  * Each tenant's image registry (migration 0025): the password is sealed with the key-encryption

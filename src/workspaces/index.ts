@@ -30,6 +30,7 @@ export { type AgentUploadProgress, type AgentUploads, agentUploads } from './cli
 export type { ContainerEngine, ContainerInfo, ContainerSpec } from './docker/port.ts';
 export { ContainerEngineError } from './docker/port.ts';
 export {
+  dropImageRegistry,
   type ImageRegistries,
   type ImageRegistry,
   imageRegistries,

@@ -5,6 +5,7 @@ import { checkSignIn } from '../../src/oauth/index.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { linkIn, testSmtpServer } from '../support/smtp.ts';
+import { lastWritten, visible } from '../support/visibility.ts';
 
 const PUBLIC = 'https://warden.example.test';
 const NEW_PASSWORD = 'lantern-quiver-basalt-93';
@@ -46,8 +47,16 @@ for (const kind of databaseKinds) {
       return { mail, link: linkIn(mail) };
     };
     /** Every event's data and metadata as text (personal fields opened, as the service reads them). */
+    /**
+     * Every event written so far: on a shared PostgreSQL another test's open transaction holds
+     * readers below its start for a while, so the read first waits until the last write is visible.
+     */
+    const readAllWritten = async (options?: Parameters<TestApp['store']['readAll']>[0]) => {
+      await visible(t.store, await lastWritten(t.database.db));
+      return t.store.readAll(options);
+    };
     const allEventText = async () =>
-      JSON.stringify((await t.store.readAll()).map((e) => [e.type, e.data, e.metadata]));
+      JSON.stringify((await readAllWritten()).map((e) => [e.type, e.data, e.metadata]));
     const tokenOf = (link: URL) => new URLSearchParams(link.hash.slice(1)).get('token') ?? '';
 
     it('changes your own password with the current one: this sign-in stays, every other one ends', async () => {
@@ -98,7 +107,7 @@ for (const kind of databaseKinds) {
       expect((await loginAs(slug, ann.email, NEW_PASSWORD)).status).toBe(200);
 
       expect(await userEvents(ann.userId)).toEqual(['UserRegistered', 'PasswordChanged']);
-      const revoked = (await t.store.readAll({ types: ['TokenFamilyRevoked'] })).filter(
+      const revoked = (await readAllWritten({ types: ['TokenFamilyRevoked'] })).filter(
         (e) =>
           (e.data as { reason: string }).reason === 'password_changed' &&
           e.metadata.tenantId === ann.tenantId,
@@ -161,7 +170,7 @@ for (const kind of databaseKinds) {
       expect(await unknown.json()).toEqual(await known.json());
       await smtp.mailTo(cid.email);
       expect(smtp.mails.some((m) => m.to.includes(ghost))).toBe(false);
-      const requested = await t.store.readAll({ types: ['PasswordResetRequested'] });
+      const requested = await readAllWritten({ types: ['PasswordResetRequested'] });
       expect(requested.filter((e) => e.metadata.tenantId === cid.tenantId)).toHaveLength(1);
     });
 

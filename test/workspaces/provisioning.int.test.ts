@@ -358,4 +358,111 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     expect(resealed).not.toContain(key);
     expect(await keys.get(agentId)).toBe(key);
   });
+  it('ends every workspace of a deleted tenant (containers removed, routes withdrawn) and forgets its registry credentials; another tenant’s stay', async () => {
+    const agents = await Promise.all([startAgent(daemon), startAgent(daemon)]);
+    try {
+      /** A new tenant with its own agent and one ready workspace per user given (owner first). */
+      const tenantWith = async (agentOf: RunningAgent, roles: Array<'owner' | 'member'>) => {
+        const tenant = await t.tenant(undefined, 'enterprise');
+        const users = [];
+        for (const role of roles) users.push(await t.user({ tenant: tenant.slug, role }));
+        const owner = users[0]!;
+        const as = (path: string, init: Parameters<TestApp['request']>[1] = {}) =>
+          t.request(path, { token: owner.token, tenant: tenant.slug, ...init });
+        const registered = await as('/v1/agents', {
+          json: {
+            name: 'host-own',
+            url: agentOf.url,
+            enrolment_token: agentOf.token,
+            capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
+          },
+        });
+        expect(registered.status).toBe(201);
+        const { id: ownAgent } = (await registered.json()) as { id: string };
+        await t.engine.waitFor(
+          ['workspaceAgentList'],
+          BigInt(registered.headers.get('x-position') ?? '0'),
+          5_000,
+        );
+        const ids: string[] = [];
+        for (const user of users) {
+          const answer = await as('/v1/workspaces', {
+            json: {
+              image,
+              user_id: user.userId,
+              agent_id: ownAgent,
+              resources: { cpus: 0.1, memory_mb: 16 },
+            },
+          });
+          expect(answer.status, await answer.clone().text()).toBe(202);
+          ids.push(((await answer.json()) as WorkspaceBody).id);
+        }
+        const status = async (id: string) =>
+          ((await (await as(`/v1/workspaces/${id}`)).json()) as WorkspaceBody).status;
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline && !(await Promise.all(ids.map(status))).every((s) => s === 'ready')) {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        return { tenant, as, ids };
+      };
+      const running = async (ids: string[]) =>
+        (await Promise.all(ids.map(containersOf))).reduce((n, items) => n + items.length, 0);
+      const routed = async (tenantId: string) => {
+        await t.engine.waitFor(['workspaceRoutes'], await t.store.headPosition(), 10_000);
+        const { rows } = await sql<{ n: number }>`
+          select count(*)::int as n from workspace_routes where tenant_id = ${tenantId}`.execute(
+          t.database.db,
+        );
+        return rows[0]?.n;
+      };
+      const registryRows = async (tenantId: string) =>
+        (
+          await sql`select 1 from warden_image_registries where tenant_id = ${tenantId}`.execute(
+            t.database.db,
+          )
+        ).rows.length;
+
+      const [doomed, bystander] = await Promise.all([
+        tenantWith(agents[0]!, ['owner', 'member']),
+        tenantWith(agents[1]!, ['owner']),
+      ]);
+      for (const { as } of [doomed, bystander]) {
+        const set = await as('/v1/images/registry', {
+          method: 'PUT',
+          json: {
+            url: 'https://registry.example.com',
+            username: 'ci',
+            password: `pw-${crypto.randomUUID()}`,
+          },
+        });
+        expect(set.status).toBe(200);
+      }
+      expect(await running(doomed.ids)).toBe(2);
+      expect(await running(bystander.ids)).toBe(1);
+      expect(await routed(doomed.tenant.id)).toBe(2);
+
+      const deleted = await doomed.as(`/v1/tenants/${doomed.tenant.id}`, { method: 'DELETE' });
+      expect(deleted.status).toBe(204);
+
+      const deadline = Date.now() + 60_000;
+      const deletions = async () =>
+        (await Promise.all(doomed.ids.map((id) => t.store.readStream(workspaceStreamId(id))))).map((events) =>
+          events.filter((e) => e.type === 'WorkspaceDeletionRequested' || e.type === 'WorkspaceDeleted'),
+        );
+      while ((await running(doomed.ids)) > 0 || (await deletions()).some((events) => events.length < 2)) {
+        if (Date.now() > deadline) throw new Error('the deleted tenant’s workspaces were not all deleted');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      for (const events of await deletions())
+        expect(events[0]?.data).toMatchObject({ reason: 'tenant_deleted' });
+      expect(await routed(doomed.tenant.id)).toBe(0);
+      expect(await registryRows(doomed.tenant.id)).toBe(0);
+      // The other tenant: its workspace still runs and is routed, its registry still set.
+      expect(await running(bystander.ids)).toBe(1);
+      expect(await routed(bystander.tenant.id)).toBe(1);
+      expect(await registryRows(bystander.tenant.id)).toBe(1);
+    } finally {
+      await Promise.all(agents.map((agentOf) => agentOf.dispose()));
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import type { IdentityEvent } from '../../commands/identity/index.ts';
 import { isDomainError, load } from '../../commands/kernel/index.ts';
+import type { TenancyEvent } from '../../commands/tenancy/index.ts';
 import {
   agentUsageOf,
   type ProvisioningStep,
@@ -15,12 +16,14 @@ import {
 } from '../../commands/workspaces/index.ts';
 import type { RecordedEvent } from '../../eventstore/port.ts';
 import { listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
+import { dropImageRegistry } from '../../workspaces/index.ts';
 import { defineProcessManager, type ProcessContext } from '../runtime/index.ts';
 import { AGENT_STEPS, type Prepared, prepareStep } from './provisioning-steps.ts';
 
 const NAME = 'workspaceProvisioning';
 
 type UserRemoved = Extract<IdentityEvent, { type: 'UserRemoved' }>;
+type TenantDeleted = Extract<TenancyEvent, { type: 'TenantDeleted' }>;
 
 type Ctx = ProcessContext<WorkspacesReadTables>;
 
@@ -98,16 +101,15 @@ async function fail(ctx: Ctx, state: WorkspaceState, step: ProvisioningStep, rea
   await issue(ctx, state.workspaceId, { type: 'FailProvisioning', step, reason, at: now() });
 }
 
-/** A user removed from the tenant (identity's `UserRemoved`) loses their workspaces: each is deleted. */
-async function deprovisionUser(event: RecordedEvent & UserRemoved, ctx: Ctx) {
-  const { tenantId, userId } = event.data;
-  const rows = await ctx.db
-    .selectFrom('workspace_list')
-    .select(['id'])
-    .where('tenant_id', '=', tenantId)
-    .where('user_id', '=', userId)
-    .execute();
-  for (const row of rows) {
+/**
+ * Deletes every workspace of the tenant (of one user, when `userId` is given), whatever its state:
+ * the saga then withdraws each route and removes each container and its data. The command key is the
+ * workspace's id, so re-handling the event deletes nothing twice.
+ */
+async function deprovision(ctx: Ctx, tenantId: string, userId: string | undefined, reason: string) {
+  let rows = ctx.db.selectFrom('workspace_list').select(['id']).where('tenant_id', '=', tenantId);
+  if (userId !== undefined) rows = rows.where('user_id', '=', userId);
+  for (const row of await rows.execute()) {
     await issue(
       ctx,
       row.id,
@@ -115,7 +117,7 @@ async function deprovisionUser(event: RecordedEvent & UserRemoved, ctx: Ctx) {
         type: 'DeleteWorkspace',
         actor: { userId: `process:${NAME}`, manager: true },
         deleteData: true,
-        reason: 'user_removed',
+        reason,
         at: now(),
       },
       row.id,
@@ -131,15 +133,20 @@ async function deprovisionUser(event: RecordedEvent & UserRemoved, ctx: Ctx) {
  * removed, and the routes read model drops the workspace's route. Every agent call is idempotent and
  * every recorded step too, so re-handling an event after a crash (SIGKILL at any point) repeats the
  * call harmlessly and appends nothing twice.
+ *
+ * Removals end workspaces too: a user removed from the tenant (identity's `UserRemoved`) loses theirs,
+ * and a deleted tenant (`TenantDeleted`) loses all of them, and its image registry credentials with
+ * them, so nothing of a deleted tenant keeps running, answering on its routes or holding a secret.
  */
 export const workspaceProvisioning = defineProcessManager<
   WorkspacesReadTables,
-  WorkspaceEvent | UserRemoved,
+  WorkspaceEvent | UserRemoved | TenantDeleted,
   Prepared
 >({
   name: NAME,
   types: [
     'UserRemoved',
+    'TenantDeleted',
     'WorkspaceRequested',
     'WorkspacePlaced',
     'WorkspaceContainerCreated',
@@ -158,7 +165,13 @@ export const workspaceProvisioning = defineProcessManager<
   ],
   prepare: prepareStep,
   async handle(event, ctx, prepared) {
-    if (event.type === 'UserRemoved') return deprovisionUser(event, ctx);
+    if (event.type === 'UserRemoved') {
+      return deprovision(ctx, event.data.tenantId, event.data.userId, 'user_removed');
+    }
+    if (event.type === 'TenantDeleted') {
+      await dropImageRegistry(ctx.db, event.data.tenantId);
+      return deprovision(ctx, event.data.tenantId, undefined, 'tenant_deleted');
+    }
     const { workspaceId } = event.data;
     if (AGENT_STEPS.has(event.type)) {
       // The runtime ran `prepare` before this transaction opened; a direct caller gets it run here.
