@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userStreamId } from '../../src/commands/identity/index.ts';
+import type { ReadAllOptions } from '../../src/eventstore/port.ts';
 import { identityCredentials } from '../../src/identity/index.ts';
 import { checkSignIn } from '../../src/oauth/index.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
 import { linkIn, testSmtpServer } from '../support/smtp.ts';
-import { lastWritten, visible } from '../support/visibility.ts';
+import { readAllWritten } from '../support/visibility.ts';
 
 const PUBLIC = 'https://warden.example.test';
 const NEW_PASSWORD = 'lantern-quiver-basalt-93';
@@ -47,16 +48,10 @@ for (const kind of databaseKinds) {
       return { mail, link: linkIn(mail) };
     };
     /** Every event's data and metadata as text (personal fields opened, as the service reads them). */
-    /**
-     * Every event written so far: on a shared PostgreSQL another test's open transaction holds
-     * readers below its start for a while, so the read first waits until the last write is visible.
-     */
-    const readAllWritten = async (options?: Parameters<TestApp['store']['readAll']>[0]) => {
-      await visible(t.store, await lastWritten(t.database.db));
-      return t.store.readAll(options);
-    };
+    // Every event written so far, this test's last ones included (see readAllWritten).
+    const written = (options?: ReadAllOptions) => readAllWritten(t.store, t.database.db, options);
     const allEventText = async () =>
-      JSON.stringify((await readAllWritten()).map((e) => [e.type, e.data, e.metadata]));
+      JSON.stringify((await written()).map((e) => [e.type, e.data, e.metadata]));
     const tokenOf = (link: URL) => new URLSearchParams(link.hash.slice(1)).get('token') ?? '';
 
     it('changes your own password with the current one: this sign-in stays, every other one ends', async () => {
@@ -107,7 +102,7 @@ for (const kind of databaseKinds) {
       expect((await loginAs(slug, ann.email, NEW_PASSWORD)).status).toBe(200);
 
       expect(await userEvents(ann.userId)).toEqual(['UserRegistered', 'PasswordChanged']);
-      const revoked = (await readAllWritten({ types: ['TokenFamilyRevoked'] })).filter(
+      const revoked = (await written({ types: ['TokenFamilyRevoked'] })).filter(
         (e) =>
           (e.data as { reason: string }).reason === 'password_changed' &&
           e.metadata.tenantId === ann.tenantId,
@@ -170,7 +165,7 @@ for (const kind of databaseKinds) {
       expect(await unknown.json()).toEqual(await known.json());
       await smtp.mailTo(cid.email);
       expect(smtp.mails.some((m) => m.to.includes(ghost))).toBe(false);
-      const requested = await readAllWritten({ types: ['PasswordResetRequested'] });
+      const requested = await written({ types: ['PasswordResetRequested'] });
       expect(requested.filter((e) => e.metadata.tenantId === cid.tenantId)).toHaveLength(1);
     });
 

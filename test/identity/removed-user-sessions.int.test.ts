@@ -4,6 +4,7 @@ import { oauthFixture } from '../oauth/support.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
+import { readAllWritten } from '../support/visibility.ts';
 
 for (const kind of databaseKinds) {
   describe(`a removed user's sessions (${kind.name})`, () => {
@@ -64,7 +65,7 @@ for (const kind of databaseKinds) {
       expect(((await oauthRefresh.json()) as { error: string }).error).toBe('invalid_grant');
 
       // Each family's end is in the audit trail, caused by the removal.
-      const events = await t.store.readAll({ types: ['TokenFamilyRevoked'] });
+      const events = await readAllWritten(t.store, t.database.db, { types: ['TokenFamilyRevoked'] });
       const gone = events.filter(
         (e) => (e.data as { reason: string }).reason === 'user_gone' && e.metadata.tenantId === o.tenant.id,
       );
@@ -104,7 +105,9 @@ for (const kind of databaseKinds) {
       expect((await users(fresh)).status).toBe(403);
       // The promoted member's sign-in goes on (its token still says member until it refreshes).
       expect((await t.request('/v1/me', { token: cy.token, tenant: slug })).status).toBe(200);
-      const lowered = (await t.store.readAll({ types: ['TokenFamilyRevoked'] })).filter(
+      const lowered = (
+        await readAllWritten(t.store, t.database.db, { types: ['TokenFamilyRevoked'] })
+      ).filter(
         (e) =>
           (e.data as { reason: string }).reason === 'role_lowered' && e.metadata.tenantId === o.tenant.id,
       );

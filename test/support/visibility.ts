@@ -1,5 +1,5 @@
 import { type QueryExecutorProvider, sql } from 'kysely';
-import type { EventStore } from '../../src/eventstore/port.ts';
+import type { EventStore, ReadAllOptions, RecordedEvent } from '../../src/eventstore/port.ts';
 
 /**
  * Waits until readers can see `position`. Readers stop below the oldest running transaction of the
@@ -21,4 +21,17 @@ export async function lastWritten(db: QueryExecutorProvider): Promise<bigint> {
     head: string | null;
   }>`select max(position) as head from warden_events`.execute(db);
   return BigInt(rows[0]?.head ?? 0);
+}
+
+/**
+ * `readAll` of everything written so far, own last writes included: it first waits until the last
+ * position written to `db`'s event table is visible (see `visible`).
+ */
+export async function readAllWritten(
+  store: EventStore,
+  db: QueryExecutorProvider,
+  options?: ReadAllOptions,
+): Promise<RecordedEvent[]> {
+  await visible(store, await lastWritten(db));
+  return store.readAll(options);
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/databases.ts';
-import { lastWritten } from '../support/visibility.ts';
+import { lastWritten, readAllWritten } from '../support/visibility.ts';
 import { execute, toolTenant } from '../tools/support.ts';
 
 const lockfile = (name: string) => ({
@@ -56,7 +56,7 @@ for (const kind of databaseKinds) {
       return res.body;
     };
     const countOf = async (type: string, tenantId: string) =>
-      (await t.store.readAll({ types: [type] })).filter(
+      (await readAllWritten(t.store, t.database.db, { types: [type] })).filter(
         (e) => (e.data as { tenantId?: string }).tenantId === tenantId,
       ).length;
 
