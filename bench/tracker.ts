@@ -4,8 +4,12 @@
  * decide of CreateIssue, appended in concurrent batches), the projection catch-up timed, then p50/p95
  * of a filtered sorted first page and of a full-text query, each through HTTP (the whole app:
  * tenant resolution, rate limit, token check, validation) against the same SQL run directly on the
- * read-model tables in the same run. Not a test: it prints figures; the last line is JSON.
+ * read-model tables in the same run, the two sides alternating sample by sample.
+ * BENCH_TRACKER_PROFILE=<file> then profiles 2,000 more list requests (the CPU profile of this
+ * process, where the app runs) and writes it there. Not a test: it prints figures; the last line is JSON.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type Kysely, sql } from 'kysely';
@@ -68,20 +72,45 @@ const sentence = (n: number) => Array.from({ length: n }, () => pick(words)).joi
 function percentile(sorted: number[], p: number) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
-async function sample(label: string, run: (i: number) => Promise<void>) {
-  for (let i = 0; i < WARMUP; i++) await run(i);
-  const times: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    const start = performance.now();
-    await run(i);
-    times.push(performance.now() - start);
-  }
+function figuresOf(label: string, times: number[]) {
   times.sort((a, b) => a - b);
   const figures = { p50: round(percentile(times, 50)), p95: round(percentile(times, 95)) };
   log(
     `${label.padEnd(34)} p50 ${String(figures.p50).padStart(7)} ms   p95 ${String(figures.p95).padStart(7)} ms`,
   );
   return figures;
+}
+
+/**
+ * The SQL and its HTTP request, sample by sample: `a` then `b` on even samples, `b` then `a` on odd
+ * ones, so both sides run under the same load (the machine is shared: a baseline sampled in a quiet
+ * minute before the subject's loaded one would flatter neither the ratio nor the truth).
+ */
+async function samplePair(
+  a: { label: string; run: (i: number) => Promise<void> },
+  b: { label: string; run: (i: number) => Promise<void> },
+) {
+  for (let i = 0; i < WARMUP; i++) {
+    await a.run(i);
+    await b.run(i);
+  }
+  const timed = async (run: (i: number) => Promise<void>, i: number, into: number[]) => {
+    const start = performance.now();
+    await run(i);
+    into.push(performance.now() - start);
+  };
+  const aTimes: number[] = [];
+  const bTimes: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    if (i % 2 === 0) {
+      await timed(a.run, i, aTimes);
+      await timed(b.run, i, bTimes);
+    } else {
+      await timed(b.run, i, bTimes);
+      await timed(a.run, i, aTimes);
+    }
+  }
+  return [figuresOf(a.label, aTimes), figuresOf(b.label, bTimes)] as const;
 }
 const round = (n: number) => Math.round(n * 100) / 100;
 
@@ -222,24 +251,28 @@ async function main() {
       limit: 20,
     });
 
-    const sqlList = await sample(
-      'list, SQL on the read model',
-      async (i) => void (await issuePage(db, listSql(i))),
-    );
-    const httpList = await sample('list, HTTP', async (i) => {
+    const listHttp = async (i: number) => {
       const q = listQuery(i);
       await call(
         `/v1/projects/${q.project.id}/issues?status=${q.status}&priority=${q.priority}&type=${q.type}&sort=-updated_at&limit=20`,
       );
-    });
-    const sqlSearch = await sample(
-      'search, SQL on the read model',
-      async (i) => void (await issuePage(db, searchSql(i))),
+    };
+    const [sqlList, httpList] = await samplePair(
+      { label: 'list, SQL on the read model', run: async (i) => void (await issuePage(db, listSql(i))) },
+      {
+        label: 'list, HTTP',
+        run: listHttp,
+      },
     );
-    const httpSearch = await sample(
-      'search, HTTP',
-      async (i) => void (await call(`/v1/issues?q=${encodeURIComponent(term(i))}&limit=20`)),
+    const [sqlSearch, httpSearch] = await samplePair(
+      { label: 'search, SQL on the read model', run: async (i) => void (await issuePage(db, searchSql(i))) },
+      {
+        label: 'search, HTTP',
+        run: async (i) => void (await call(`/v1/issues?q=${encodeURIComponent(term(i))}&limit=20`)),
+      },
     );
+    const profile = process.env.BENCH_TRACKER_PROFILE;
+    if (profile) await profiled(profile, 2000, (i) => listHttp(i));
     const hits = await issuePage(db, { ...searchSql(1), limit: 100 });
     log(`search "${term(1)}": ${hits.rows.length}${hits.next ? '+' : ''} hits on the first page of 100`);
 
@@ -277,6 +310,19 @@ async function main() {
   } finally {
     await t.dispose();
   }
+}
+
+/** Runs `run` `times` times under the V8 CPU profiler and writes the profile to `file`. */
+async function profiled(file: string, times: number, run: (i: number) => Promise<void>) {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  for (let i = 0; i < times; i++) await run(i);
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  writeFileSync(file, JSON.stringify(profile));
+  log(`CPU profile of ${times} list requests: ${file}`);
 }
 
 /** A schema of its own on the server, dropped at the end. */

@@ -99,11 +99,13 @@ export function presentExecution(state: ExecutionState, revision: number) {
   };
 }
 
+const Uuid = z.uuid();
+
 /** The execution of the path, if the caller may see it: another tenant's, or (without tools:manage) another user's, is a 404. */
 export async function visibleExecution(deps: ToolDeps, c: Context<AppEnv>, id: string) {
   const tenant = tenantOf(c);
   const principal = principalOf(c);
-  if (!z.uuid().safeParse(id).success) throw notFound('execution');
+  if (!Uuid.safeParse(id).success) throw notFound('execution');
   const found = await findExecution(deps.store, tenant.id, id.toLowerCase());
   if (!found || (!seesAll(principal) && found.state.actorId !== principal.userId))
     throw notFound('execution');

@@ -38,10 +38,13 @@ export function actorOf(c: Context<AppEnv>): Actor {
   };
 }
 
+/** Built once: a schema made per call cost every list request its construction. */
+const Uuid = z.uuid();
+
 /** A project in a path: its id, or its key (`WARD`). */
 export async function projectIdOf(tenantId: string, idOrKey: string): Promise<string> {
   if (ProjectKey.safeParse(idOrKey).success) return projectIdFor(tenantId, idOrKey);
-  if (z.uuid().safeParse(idOrKey).success) return idOrKey.toLowerCase();
+  if (Uuid.safeParse(idOrKey).success) return idOrKey.toLowerCase();
   throw notFound('project');
 }
 
@@ -49,7 +52,7 @@ export async function projectIdOf(tenantId: string, idOrKey: string): Promise<st
 export async function issueIdOf(tenantId: string, idOrKey: string): Promise<string | undefined> {
   const key = parseIssueKey(idOrKey);
   if (key) return issueIdFor(await projectIdFor(tenantId, key.key), key.number);
-  if (z.uuid().safeParse(idOrKey).success) return idOrKey.toLowerCase();
+  if (Uuid.safeParse(idOrKey).success) return idOrKey.toLowerCase();
   return undefined;
 }
 
