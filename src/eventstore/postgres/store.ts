@@ -18,10 +18,13 @@ import {
 } from '../port.ts';
 import { subscribeByPolling, TailPoller } from '../subscription.ts';
 import { type ValidAppend, validateAppend, validateStreamId } from '../validate.ts';
+import { GROUP_COMMIT_DEFAULTS, GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 
 export interface PostgresEventStoreOptions {
   /** How often the live subscriptions' one poll of the tail looks for other processes' appends. */
   pollIntervalMs?: number;
+  /** How appends expecting `any` are grouped while others are in flight (see {@link GroupCommit}). */
+  groupCommit?: GroupCommitOptions;
 }
 
 const DEFAULT_LIMIT = 1000;
@@ -50,21 +53,17 @@ export function announceAppends(database: Database, types: readonly string[]): v
 
 /**
  * The PostgreSQL adapter (real server or PGlite). One round trip per append through the
- * `warden_append` function; reads below the snapshot's xmin mark so no reader skips a late commit.
+ * `warden_append` function (appends expecting `any` that arrive together share one: see
+ * {@link GroupCommit}); reads below the snapshot's xmin mark so no reader skips a late commit.
  */
 export function postgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): EventStore {
   const db = database.db;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
 
-  async function append(
-    streamId: string,
-    events: readonly NewEvent[],
-    opts?: AppendOptions,
-  ): Promise<AppendResult> {
-    const valid = validateAppend(streamId, events, opts);
-    let result: AppendResult;
+  /** One append alone: its own statement and transaction, with the adapter's errors. */
+  async function appendOne(valid: ValidAppend): Promise<AppendResult> {
     try {
-      result = await callAppend(db, valid);
+      return await callAppend(db, valid);
     } catch (error) {
       const code = (error as { code?: string }).code;
       // A retry of an append that already happened (same event ids) answers as the original did.
@@ -84,6 +83,23 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
         throw new InvalidAppendError('events', 'an event id is already used by another event');
       throw error;
     }
+  }
+
+  const groups = new GroupCommit(
+    appendOne,
+    (appends) => callAppendMany(db, appends),
+    options.groupCommit ?? GROUP_COMMIT_DEFAULTS,
+  );
+
+  async function append(
+    streamId: string,
+    events: readonly NewEvent[],
+    opts?: AppendOptions,
+  ): Promise<AppendResult> {
+    const valid = validateAppend(streamId, events, opts);
+    // Records of decided facts (`any`) may share a statement with others in flight; an append that
+    // expects a revision goes alone, so a conflict fails it and nothing else.
+    const result = await (valid.expected === 'any' ? groups.append(valid) : appendOne(valid));
     if (appendListeners.get(database)?.size) announceAppends(database, typesOf(valid.events));
     return result;
   }
@@ -198,7 +214,7 @@ async function callAppend(db: Kysely<Tables>, valid: ValidAppend): Promise<Appen
   const mode = typeof valid.expected === 'number' ? 'exact' : valid.expected;
   const expected = typeof valid.expected === 'number' ? valid.expected : null;
   const e = valid.events;
-  const tenant = e.every((event) => event.tenantId === e[0]?.tenantId) ? (e[0]?.tenantId ?? null) : null;
+  const tenant = tenantOfEvents(e);
   // Data and metadata are JSON texts already: joined into one JSON array each (see migration 0021).
   // A fixed text, so the PostgreSQL driver sends it as a named prepared statement.
   const { rows } = await sql<{ last_revision: string; last_position: string }>`/* prepared:warden_append */
@@ -209,6 +225,62 @@ async function callAppend(db: Kysely<Tables>, valid: ValidAppend): Promise<Appen
       ${tenant}::text)`.execute(db);
   const row = rows[0]!;
   return { revision: Number(row.last_revision), position: BigInt(row.last_position) };
+}
+
+/**
+ * Several appends in one statement (one transaction): `warden_append` once per append, in order,
+ * each with its own stream, expectation and tenant, so positions and revisions are exactly those of
+ * separate appends. The appends travel as one JSON array whose data and metadata are the events'
+ * JSON texts spliced in unchanged (as in {@link callAppend}). They go in stream-id order, so two
+ * groups in flight lock the streams they share in the same order and cannot deadlock each other.
+ */
+async function callAppendMany(db: Kysely<Tables>, appends: readonly ValidAppend[]): Promise<AppendResult[]> {
+  const text = (value: string | null) => JSON.stringify(value);
+  const order = appends
+    .map((_, i) => i)
+    .sort((a, b) =>
+      appends[a]!.streamId < appends[b]!.streamId
+        ? -1
+        : appends[a]!.streamId > appends[b]!.streamId
+          ? 1
+          : a - b,
+    );
+  const items = order.map((index) => {
+    const valid = appends[index]!;
+    const mode = typeof valid.expected === 'number' ? 'exact' : valid.expected;
+    const expected = typeof valid.expected === 'number' ? valid.expected : null;
+    const e = valid.events;
+    return (
+      `{"stream":${text(valid.streamId)},"mode":${text(mode)},"expected":${expected ?? 'null'},` +
+      `"tenant":${text(tenantOfEvents(e))},"ids":${JSON.stringify(e.map((x) => x.id))},` +
+      `"types":${JSON.stringify(e.map((x) => x.type))},` +
+      `"data":[${e.map((x) => x.data).join(',')}],"metadata":[${e.map((x) => x.metadata).join(',')}]}`
+    );
+  });
+  const { rows } = await sql<{
+    i: string;
+    last_revision: string;
+    last_position: string;
+  }>`/* prepared:warden_append_many */
+    select x.i, a.last_revision, a.last_position
+    from json_array_elements(${`[${items.join(',')}]`}::json) with ordinality as x(append, i)
+    cross join lateral warden_append(
+      x.append->>'stream', x.append->>'mode', (x.append->>'expected')::bigint,
+      array(select json_array_elements_text(x.append->'ids'))::uuid[],
+      array(select json_array_elements_text(x.append->'types')),
+      x.append->'data', x.append->'metadata', x.append->>'tenant') as a
+    order by x.i`.execute(db);
+  if (rows.length !== appends.length) throw new Error(`${rows.length} results for ${appends.length} appends`);
+  const results: AppendResult[] = [];
+  rows.forEach((row, k) => {
+    results[order[k]!] = { revision: Number(row.last_revision), position: BigInt(row.last_position) };
+  });
+  return results;
+}
+
+/** The tenant column of an append: its events' tenant when they share one. */
+function tenantOfEvents(e: ValidAppend['events']): string | null {
+  return e.every((event) => event.tenantId === e[0]?.tenantId) ? (e[0]?.tenantId ?? null) : null;
 }
 
 /** The result of an earlier append of exactly these event ids to this stream, if there was one. */
