@@ -210,9 +210,9 @@ export const configSchema = z.object({
     .default(1000)
     .describe('Tenants whose issuer keys a process keeps in memory (least recently used go first)'),
   WARDEN_OAUTH_CLIENT_CACHE_MS: int(0, 600_000)
-    .default(5000)
+    .default(60_000)
     .describe(
-      'How long a process reuses a client it read, at most WARDEN_REVOCATION_SYNC_MS (another process’s change reaches it within that)',
+      'How long a process reuses a client it read at most (0: never); a change to the client reaches every process within WARDEN_REVOCATION_SYNC_MS all the same',
     ),
   WARDEN_UPSTREAM_REGISTRY: url(['http:', 'https:'])
     .optional()

@@ -1,32 +1,45 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from 'jose';
-import { type ClientState, findClient } from '../commands/oauth/index.ts';
+import { type ClientState, clientEventTypes, findClient } from '../commands/oauth/index.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { sha256 } from '../identity/index.ts';
 import { loadingCache } from '../runtime/cache.ts';
+import { intervalSync } from '../runtime/interval-sync.ts';
 import { OAuthError } from './errors.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 
 export interface ClientRegistry {
-  /** The tenant's client, from a short-lived cache in front of its event stream. */
+  /** The tenant's client, from a cache in front of its event stream kept current by the log. */
   get(tenantId: string, clientId: string): Promise<ClientState | undefined>;
-  /** Drops a cached client (this process changed it; others see the change within the TTL). */
+  /** Drops a cached client (this process changed it: its next read must see the change at once). */
   forget(tenantId: string, clientId: string): void;
   readonly cached: number;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Client changes read per page while catching up with the log. */
+const CHANGES_PAGE = 500;
 
 /**
- * Clients read from their streams and kept in a bounded, expiring cache: a secret rotated or a
- * client deleted in another process is honoured here within `ttlMs`; in this process at once.
+ * Clients read from their streams and kept in a bounded cache. A change made in this process drops
+ * its entry at once (`forget`); a change made in any process is found in the log: before answering,
+ * once per `syncMs`, one read of the client events appended since the last one drops each changed
+ * client, so a secret rotated or a client narrowed or deleted elsewhere is honoured here within
+ * `syncMs`. Entries also expire `ttlMs` after they were read: the log shows an event only once every
+ * transaction older than it has ended, and a long one elsewhere must not hold a stale client here for
+ * longer than that.
+ *
+ * Before, entries simply expired after `syncMs` (1 s): with clients spread over many tenants nearly
+ * every token request read its client's stream again (`bench:oauth`'s spread of 1,000 tenants).
  */
 export function clientRegistry(deps: {
   store: EventStore;
   ttlMs: number;
+  syncMs: number;
   max?: number;
   clock?: () => Date;
 }): ClientRegistry {
   const clock = deps.clock ?? (() => new Date());
+  const keyOf = (tenantId: string, clientId: string) => `${tenantId}:${clientId}`;
   // Keyed `<tenantId>:<clientId>`; the client id is a UUID, so the last colon splits them.
   const find = async (key: string) => {
     const at = key.lastIndexOf(':');
@@ -37,17 +50,37 @@ export function clientRegistry(deps: {
     deps.ttlMs > 0
       ? loadingCache({ max: deps.max ?? 10_000, ttlMs: deps.ttlMs, clock, load: find })
       : undefined;
+  // The log position up to which changes have been applied; unset until the first sync, which only
+  // marks where the log stands (nothing was cached before it).
+  let after: bigint | undefined;
+  const fresh = intervalSync(deps.syncMs, async () => {
+    if (after === undefined) {
+      after = await deps.store.headPosition();
+      return;
+    }
+    for (;;) {
+      const changes = await deps.store.readAll({ after, types: clientEventTypes, limit: CHANGES_PAGE });
+      for (const { data } of changes) {
+        const { tenantId, clientId } = data as { tenantId: string; clientId: string };
+        cache?.delete(keyOf(tenantId, clientId));
+      }
+      after = changes.at(-1)?.position ?? after;
+      if (changes.length < CHANGES_PAGE) return;
+    }
+  });
   return {
     get cached() {
       return cache?.size ?? 0;
     },
     async get(tenantId, clientId) {
       if (!UUID.test(clientId)) return undefined;
-      const key = `${tenantId}:${clientId}`;
-      return (await (cache ? cache.forceFetch(key) : find(key))).client;
+      const key = keyOf(tenantId, clientId);
+      if (!cache) return (await find(key)).client;
+      await fresh();
+      return (await cache.forceFetch(key)).client;
     },
     forget(tenantId, clientId) {
-      cache?.delete(`${tenantId}:${clientId}`);
+      cache?.delete(keyOf(tenantId, clientId));
     },
   };
 }

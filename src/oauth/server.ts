@@ -111,10 +111,11 @@ export function oauthServer(deps: {
     config,
     keys: deps.keys,
     // A narrowed or deleted client narrows or ends its live tokens everywhere within the revocation
-    // sync interval, as a revoked token does: no process keeps a client longer than that.
+    // sync interval, as a revoked token does: every process reads the log's client changes that often.
     clients: clientRegistry({
       store: deps.store,
-      ttlMs: Math.min(config.WARDEN_OAUTH_CLIENT_CACHE_MS, config.WARDEN_REVOCATION_SYNC_MS),
+      ttlMs: config.WARDEN_OAUTH_CLIENT_CACHE_MS,
+      syncMs: config.WARDEN_REVOCATION_SYNC_MS,
       clock,
     }),
     codes: authorizationCodes({ db, ttlSeconds: config.WARDEN_OAUTH_CODE_TTL_SECONDS, clock }),

@@ -4,7 +4,7 @@ import { clientStreamId } from '../../src/commands/oauth/index.ts';
 import { randomToken, sha256 } from '../../src/identity/index.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
-import { basic, form, oauthFixture } from './support.ts';
+import { basic, form, machineClientSettings, oauthFixture } from './support.ts';
 
 // Finding 2: an OAuth client must never hold more than the caller who registered or changed it, a
 // client-credentials token never acts as the owner, and narrowing a client narrows its live tokens.
@@ -159,17 +159,9 @@ describe('OAuth client scopes stay within what the registering caller holds', ()
             clientId,
             tenantId: o.tenant.id,
             type: 'confidential',
+            ...machineClientSettings,
             name: 'Legacy bot',
-            redirectUris: [],
-            postLogoutRedirectUris: [],
-            grantTypes: ['client_credentials'],
             scopes: ['tenant:read', 'tenant:manage'],
-            tokenEndpointAuthMethod: 'client_secret_basic',
-            jwks: [],
-            requireDpop: false,
-            requirePar: false,
-            idTokenSignedResponseAlg: 'RS256',
-            skipConsent: false,
             secretHash: await sha256(secret),
             at,
           },

@@ -14,22 +14,17 @@ import { s256 } from '../../src/oauth/codes.ts';
 import { accessTokenHash, verifyDpopProof } from '../../src/oauth/dpop.ts';
 import { OAuthError } from '../../src/oauth/errors.ts';
 import { specFor } from '../support/decider-spec.ts';
+import { machineClientSettings } from './support.ts';
 
 const clientId = '0b7a6f3e-2c1d-4e5f-8a9b-0c1d2e3f4a5b';
 const tenantId = '1c8b7a4f-3d2e-4f60-9bac-1d2e3f4a5b6c';
 const at = '2026-12-01T10:00:00.000Z';
 const settings: ClientSettings = {
+  ...machineClientSettings,
   name: 'Web',
   redirectUris: ['https://app.example.com/cb'],
-  postLogoutRedirectUris: [],
   grantTypes: ['authorization_code', 'refresh_token'],
   scopes: ['openid', 'email'],
-  tokenEndpointAuthMethod: 'client_secret_basic',
-  jwks: [],
-  requireDpop: false,
-  requirePar: false,
-  idTokenSignedResponseAlg: 'RS256',
-  skipConsent: false,
 };
 const hash = 'a'.repeat(43);
 const registered: ClientEvent = {

@@ -1,3 +1,4 @@
+import type { ClientSettings } from '../../src/commands/oauth/index.ts';
 import { base64url } from '../../src/identity/tokens/crypto.ts';
 import { s256 } from '../../src/oauth/codes.ts';
 import type { LooseJson, SignedInUser, TestApp } from '../support/app.ts';
@@ -168,3 +169,18 @@ export async function oauthFixture(t: TestApp) {
     post,
   };
 }
+
+/** The settings of a machine client (client credentials, a secret sent with Basic authentication). */
+export const machineClientSettings: ClientSettings = {
+  name: 'Bot',
+  redirectUris: [],
+  postLogoutRedirectUris: [],
+  grantTypes: ['client_credentials'],
+  scopes: ['packages:read'],
+  tokenEndpointAuthMethod: 'client_secret_basic',
+  jwks: [],
+  requireDpop: false,
+  requirePar: false,
+  idTokenSignedResponseAlg: 'RS256',
+  skipConsent: false,
+};

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Tables } from '../../db/tables.ts';
+import { intervalSync } from '../../runtime/interval-sync.ts';
 
 export type RevocationCache = ReturnType<typeof revocationCache>;
 
@@ -19,12 +20,9 @@ export function revocationCache(
   const tokens = new Map<string, number>();
   const families = new Map<string, number>();
   let since: string | null = null;
-  let syncedAt = Number.NEGATIVE_INFINITY;
-  let pending: Promise<void> | null = null;
   const familyLifeMs = (accessTtlSeconds + 120) * 1000;
 
   async function sync() {
-    const started = performance.now();
     const { rows } = await sql<{ now: Date | string; tokens: [string, string][]; families: string[] }>`
       select now() as now,
         coalesce((select json_agg(json_build_array(jti, expires_at)) from warden_revoked_access_tokens
@@ -41,7 +39,6 @@ export function revocationCache(
     for (const family of parse(row.families))
       if (!families.has(family)) families.set(family, clock().getTime());
     since = new Date(new Date(row.now).getTime() - 60_000).toISOString();
-    syncedAt = started;
     prune();
   }
 
@@ -52,13 +49,7 @@ export function revocationCache(
   }
 
   return {
-    async fresh(): Promise<void> {
-      if (performance.now() - syncedAt < syncMs) return;
-      pending ??= sync().finally(() => {
-        pending = null;
-      });
-      await pending;
-    },
+    fresh: intervalSync(syncMs, sync),
     has(tokenId: string, familyId?: string): boolean {
       return tokens.has(tokenId) || (familyId !== undefined && families.has(familyId));
     },

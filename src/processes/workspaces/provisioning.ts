@@ -14,7 +14,6 @@ import {
   workspaceSettingsDecider,
   workspaceStreamId,
 } from '../../commands/workspaces/index.ts';
-import type { RecordedEvent } from '../../eventstore/port.ts';
 import { listAgents, type WorkspacesReadTables } from '../../projections/workspaces/index.ts';
 import { dropImageRegistry } from '../../workspaces/index.ts';
 import { defineProcessManager, type ProcessContext } from '../runtime/index.ts';
