@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { except } from 'hono/combine';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
@@ -32,6 +31,7 @@ import type { AppEnv } from './kit/index.ts';
 import { clientAddress, type ProjectionWaiter, problemResponse, readModels } from './kit/index.ts';
 import {
   authenticate,
+  exceptPaths,
   formBody,
   forwardedProto,
   idempotency,
@@ -250,14 +250,14 @@ export function createApp(deps: AppDeps) {
     );
     // It bounds the handler until it returns its response; a streamed body (an export) then flows freely.
     // An upload's PATCH lasts as long as its bytes take to arrive: it has no deadline of its own.
-    app.use('/v1/*', except('/v1/uploads/*', limit));
+    app.use('/v1/*', exceptPaths('/v1/uploads/*', limit));
   }
   // A lockfile may be far larger than any other body: its route has its own limit. OAuth endpoints take forms.
   app.use('/v1/package-requests', lockfileBody);
   app.use('/oauth/*', form);
   // Upload bodies are bytes, streamed on to an agent, never read whole here; an image build's tar
   // context is bytes too, bounded by its route (MAX_BUILD_CONTEXT_BYTES).
-  app.use('*', except(['/v1/package-requests', '/oauth/*', '/v1/uploads/*', '/v1/images/builds'], body));
+  app.use('*', exceptPaths(['/v1/package-requests', '/oauth/*', '/v1/uploads/*', '/v1/images/builds'], body));
 
   // Who and where: the tenant (platform routes may name none), then the caller, then the caller's rate limit.
   const reserved = reservedHosts(deps.config);
@@ -279,7 +279,7 @@ export function createApp(deps: AppDeps) {
     },
   });
   for (const path of PLATFORM_ROUTES) app.use(path, tenants.optional);
-  app.use('/v1/*', except(PLATFORM_ROUTES, tenants.middleware));
+  app.use('/v1/*', exceptPaths(PLATFORM_ROUTES, tenants.middleware));
   // Each tenant is its own issuer: its OAuth endpoints and discovery documents resolve it like any route.
   for (const path of [
     '/oauth/*',
@@ -311,7 +311,7 @@ export function createApp(deps: AppDeps) {
     oauth: { keys: identity.oauthKeys, replay: oauth.replay, clients: oauth.clients },
   });
   // The OAuth endpoints read their own credentials (client authentication, DPoP-bound tokens).
-  app.use('*', except('/oauth/*', authenticated));
+  app.use('*', exceptPaths('/oauth/*', authenticated));
   app.use('/v1/*', limits.callers);
 
   // Token responses are never stored: a replayed login or refresh would hand out a used token.
@@ -329,7 +329,7 @@ export function createApp(deps: AppDeps) {
       return tenant ? `tenant:${tenant.id} ${from}` : `anonymous ${from}`;
     },
   });
-  app.use('/v1/*', except('/v1/auth/*', keyed));
+  app.use('/v1/*', exceptPaths('/v1/auth/*', keyed));
 
   const reads = readModels(deps.store, deps.projections, deps.config.WARDEN_READ_WAIT_MS);
   const routeDeps = { store: deps.store, db: deps.db, readModels: reads, clock };
@@ -368,6 +368,7 @@ export function createApp(deps: AppDeps) {
       ...routeDeps,
       keys: identity.keys,
       sessions: identity.sessions,
+      users: identity.userStreams,
       verifyCredentials: identityCredentials({
         store: deps.store,
         hasher: identity.hasher,

@@ -1,6 +1,7 @@
 export { authenticate } from './authenticate.ts';
 export { ownTenantOnly, requirePermission } from './authorize.ts';
 export { onError } from './errors.ts';
+export { exceptPaths } from './except-paths.ts';
 export { formBody } from './form-body.ts';
 export { forwardedProto } from './forwarded-proto.ts';
 export { forgetResponsesAbout, idempotency } from './idempotency.ts';

@@ -1,9 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { except } from 'hono/combine';
 import { catalog, streamHub, systemResolve } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { validationHook } from '../kit/index.ts';
-import { requirePermission } from '../middleware/index.ts';
+import { exceptPaths, requirePermission } from '../middleware/index.ts';
 import { catalogRoutes } from './catalog.ts';
 import { executionRoutes } from './executions.ts';
 import type { ToolDeps, ToolRouteDeps } from './scope.ts';
@@ -30,7 +29,7 @@ export function toolRoutes(deps: ToolRouteDeps) {
   app.on(
     'GET',
     ['/v1/tools', '/v1/tools/*', '/v1/executions', '/v1/executions/*'],
-    except('/v1/tools/targets', requirePermission('tools:read')),
+    exceptPaths('/v1/tools/targets', requirePermission('tools:read')),
   );
   app.on(['GET', 'PUT'], '/v1/tools/targets', requirePermission('tools:manage'));
   app.on(['POST', 'DELETE'], ['/v1/tools/*', '/v1/executions/*'], requirePermission('tools:execute'));
