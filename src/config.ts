@@ -214,6 +214,11 @@ export const configSchema = z.object({
     .describe(
       'How long a process reuses a client it read at most (0: never); a change to the client reaches every process within WARDEN_REVOCATION_SYNC_MS all the same',
     ),
+  WARDEN_USER_CACHE_MS: int(0, 600_000)
+    .default(60_000)
+    .describe(
+      'How long a process reuses a user it read for GET /v1/me at most (0: never); a change to the user reaches every process within WARDEN_REVOCATION_SYNC_MS all the same',
+    ),
   WARDEN_UPSTREAM_REGISTRY: url(['http:', 'https:'])
     .optional()
     .describe(

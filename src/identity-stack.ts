@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
-import type { SignupPolicy, UserIds } from './commands/identity/index.ts';
+import { type SignupPolicy, type UserIds, userEventTypes } from './commands/identity/index.ts';
 import type { Config } from './config.ts';
 import type { Tables } from './db/tables.ts';
 import type { EventStore } from './eventstore/port.ts';
+import { type StreamCache, streamCache } from './eventstore/stream-cache.ts';
 import {
   argon2idHasher,
   identityCurrentUser,
@@ -39,6 +40,7 @@ export type IdentityConfig = Pick<
   | 'WARDEN_REFRESH_GRACE_SECONDS'
   | 'WARDEN_JWKS_CACHE_SECONDS'
   | 'WARDEN_REVOCATION_SYNC_MS'
+  | 'WARDEN_USER_CACHE_MS'
   | 'WARDEN_DEFAULT_SIGNUP_POLICY'
   | 'WARDEN_OAUTH_ACCESS_TOKEN_TTL_SECONDS'
   | 'WARDEN_OAUTH_CACHE_TENANTS'
@@ -51,6 +53,11 @@ export interface IdentityStack {
   /** Each tenant's own OAuth issuer keys (made on first use, cached for the tenants in use). */
   oauthKeys: OAuthKeys;
   sessions: TokenSessions;
+  /**
+   * Users' streams as `GET /v1/me` reads them: cached, kept current by this process's appends and by
+   * the log (a change made elsewhere arrives within WARDEN_REVOCATION_SYNC_MS, as a revocation does).
+   */
+  userStreams?: StreamCache;
   throttle: LoginThrottle;
   access: { issuer: string; audience: string; ttlSeconds: number };
   defaultSignupPolicy: SignupPolicy;
@@ -166,6 +173,13 @@ export async function identityStack(deps: {
     keys,
     oauthKeys: tenantKeys,
     sessions,
+    userStreams: streamCache(store, {
+      types: userEventTypes,
+      syncMs: config.WARDEN_REVOCATION_SYNC_MS,
+      ttlMs: config.WARDEN_USER_CACHE_MS,
+      max: 10_000,
+      clock,
+    }),
     throttle,
     access,
     defaultSignupPolicy: config.WARDEN_DEFAULT_SIGNUP_POLICY,

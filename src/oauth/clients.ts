@@ -1,9 +1,8 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from 'jose';
-import { type ClientState, clientEventTypes, findClient } from '../commands/oauth/index.ts';
+import { type ClientState, clientEventTypes, clientStreamId, findClient } from '../commands/oauth/index.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import { streamCache } from '../eventstore/stream-cache.ts';
 import { sha256 } from '../identity/index.ts';
-import { loadingCache } from '../runtime/cache.ts';
-import { intervalSync } from '../runtime/interval-sync.ts';
 import { OAuthError } from './errors.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 
@@ -16,20 +15,15 @@ export interface ClientRegistry {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** Client changes read per page while catching up with the log. */
-const CHANGES_PAGE = 500;
 
 /**
- * Clients read from their streams and kept in a bounded cache. A change made in this process drops
- * its entry at once (`forget`); a change made in any process is found in the log: before answering,
- * once per `syncMs`, one read of the client events appended since the last one drops each changed
- * client, so a secret rotated or a client narrowed or deleted elsewhere is honoured here within
- * `syncMs`. Entries also expire `ttlMs` after they were read: the log shows an event only once every
- * transaction older than it has ended, and a long one elsewhere must not hold a stale client here for
- * longer than that.
+ * Clients read from their streams through a {@link streamCache}: a client changed in this process is
+ * read again at once, one changed in another is within `syncMs` (a secret rotated, a client narrowed
+ * or deleted), and an unchanged one is read from its stream once per `ttlMs`. A made-up client id is
+ * cached as an empty stream too, so it cannot turn into a stream read per request.
  *
  * Before, entries simply expired after `syncMs` (1 s): with clients spread over many tenants nearly
- * every token request read its client's stream again (`bench:oauth`'s spread of 1,000 tenants).
+ * every token request read its client's stream again (`bench:oauth`'s spread over 1,000 tenants).
  */
 export function clientRegistry(deps: {
   store: EventStore;
@@ -38,49 +32,23 @@ export function clientRegistry(deps: {
   max?: number;
   clock?: () => Date;
 }): ClientRegistry {
-  const clock = deps.clock ?? (() => new Date());
-  const keyOf = (tenantId: string, clientId: string) => `${tenantId}:${clientId}`;
-  // Keyed `<tenantId>:<clientId>`; the client id is a UUID, so the last colon splits them.
-  const find = async (key: string) => {
-    const at = key.lastIndexOf(':');
-    return { client: (await findClient(deps.store, key.slice(0, at), key.slice(at + 1)))?.state };
-  };
-  // "No such client" is cached too, so made-up ids cannot turn into a stream read each.
-  const cache =
-    deps.ttlMs > 0
-      ? loadingCache({ max: deps.max ?? 10_000, ttlMs: deps.ttlMs, clock, load: find })
-      : undefined;
-  // The log position up to which changes have been applied; unset until the first sync, which only
-  // marks where the log stands (nothing was cached before it).
-  let after: bigint | undefined;
-  const fresh = intervalSync(deps.syncMs, async () => {
-    if (after === undefined) {
-      after = await deps.store.headPosition();
-      return;
-    }
-    for (;;) {
-      const changes = await deps.store.readAll({ after, types: clientEventTypes, limit: CHANGES_PAGE });
-      for (const { data } of changes) {
-        const { tenantId, clientId } = data as { tenantId: string; clientId: string };
-        cache?.delete(keyOf(tenantId, clientId));
-      }
-      after = changes.at(-1)?.position ?? after;
-      if (changes.length < CHANGES_PAGE) return;
-    }
+  const streams = streamCache(deps.store, {
+    types: clientEventTypes,
+    syncMs: deps.syncMs,
+    ttlMs: deps.ttlMs,
+    max: deps.max ?? 10_000,
+    clock: deps.clock ?? (() => new Date()),
   });
   return {
     get cached() {
-      return cache?.size ?? 0;
+      return streams.size;
     },
     async get(tenantId, clientId) {
       if (!UUID.test(clientId)) return undefined;
-      const key = keyOf(tenantId, clientId);
-      if (!cache) return (await find(key)).client;
-      await fresh();
-      return (await cache.forceFetch(key)).client;
+      return (await findClient(streams, tenantId, clientId))?.state;
     },
-    forget(tenantId, clientId) {
-      cache?.delete(keyOf(tenantId, clientId));
+    forget(_tenantId, clientId) {
+      streams.forget(clientStreamId(clientId));
     },
   };
 }

@@ -1,4 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { upcasters } from '../../src/eventstore/upcasters.ts';
+import { upcastingStore } from '../../src/eventstore/upcasting.ts';
+import { aesKey, fromBase64url } from '../../src/identity/tokens/crypto.ts';
+import { identityStack } from '../../src/identity-stack.ts';
+import { personalDataStore } from '../../src/privacy/index.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 
@@ -50,6 +56,31 @@ describe('usernames, sign-in by username, last_login_at and /v1/me', () => {
       json: { login: 'alice.dev', password: 'wrong-password' },
     });
     expect(wrong.status).toBe(401);
+  });
+
+  it('a username set in another process reaches /v1/me here within the sync interval (the caller is cached)', async () => {
+    // Another process: its own database handle (its appends are announced to its own listeners only,
+    // as across processes) and its own identity stack (its own caches).
+    const handle = { ...t.database };
+    const store = upcastingStore(personalDataStore(postgresEventStore(handle), t.personalData), upcasters);
+    const identity = await identityStack({
+      config: t.config,
+      db: handle.db,
+      store,
+      keyEncryptionKey: await aesKey(fromBase64url(t.keyEncryptionKeyText)),
+    });
+    const other = t.variant({ store, identity });
+    const carol = await t.user({ role: 'member' });
+    expect((await me(carol.token, carol.tenantSlug)).username).toBeNull();
+    const set = await other('/v1/me', {
+      method: 'PATCH',
+      token: carol.token,
+      tenant: carol.tenantSlug,
+      json: { username: 'Carol.Ops' },
+    });
+    expect(set.status, await set.clone().text()).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, t.config.WARDEN_REVOCATION_SYNC_MS + 100));
+    expect((await me(carol.token, carol.tenantSlug)).username).toBe('Carol.Ops');
   });
 
   it('keeps usernames unique per tenant without regard to case, under concurrency; another tenant may reuse one', async () => {

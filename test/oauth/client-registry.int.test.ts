@@ -9,7 +9,9 @@ import { machineClientSettings as settings } from './support.ts';
 
 // The OAuth client cache of each process: entries live long (a minute here), yet a change made in
 // any process reaches every cache within the sync interval, because each reads the log's client
-// events that often. Two registries on one database stand for two processes.
+// events that often, and a change made in the process itself at once. "Elsewhere" is a second store
+// on its own database handle: its appends are announced to its own listeners only, as another
+// process's would be.
 const SYNC_MS = 200;
 const LONG_TTL_MS = 60_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,10 +31,12 @@ for (const kind of databaseKinds) {
   describe(`OAuth client cache across processes (${kind.name})`, () => {
     let db: TestDatabase;
     let store: EventStore;
+    let elsewhere: EventStore;
     const tenantId = randomUUID();
     beforeAll(async () => {
       db = await kind.fresh();
       store = postgresEventStore(db.database);
+      elsewhere = postgresEventStore({ ...db.database });
     });
     afterAll(async () => {
       await store?.close();
@@ -41,7 +45,7 @@ for (const kind of databaseKinds) {
 
     const at = () => new Date().toISOString();
     const context = () => ({ metadata: { tenantId } });
-    const register = async (secretHash = 'a'.repeat(43)) => {
+    const register = async (secretHash = 'a'.repeat(43), on = elsewhere) => {
       const clientId = randomUUID();
       const command = {
         type: 'RegisterClient' as const,
@@ -53,12 +57,12 @@ for (const kind of databaseKinds) {
         grantable: ['packages:read'],
         at: at(),
       };
-      await handleClientCommand(store, command, context());
+      await handleClientCommand(on, command, context());
       return clientId;
     };
-    const rotate = (clientId: string, secretHash: string) =>
+    const rotate = (clientId: string, secretHash: string, on = elsewhere) =>
       handleClientCommand(
-        store,
+        on,
         { type: 'RotateClientSecret', clientId, tenantId, secretHash, previousValidUntil: null, at: at() },
         context(),
       );
@@ -75,9 +79,17 @@ for (const kind of databaseKinds) {
       await sleep(SYNC_MS + 50);
       expect((await here.get(tenantId, clientId))?.secretHash).toBe('c'.repeat(43));
 
-      await handleClientCommand(store, { type: 'DeleteClient', clientId, tenantId, at: at() }, context());
+      await handleClientCommand(elsewhere, { type: 'DeleteClient', clientId, tenantId, at: at() }, context());
       await sleep(SYNC_MS + 50);
       expect(await here.get(tenantId, clientId)).toBeUndefined();
+    });
+
+    it('a change made in this process is read at once, not after the sync interval', async () => {
+      const here = registry(store);
+      const clientId = await register('g'.repeat(43), store);
+      expect((await here.get(tenantId, clientId))?.secretHash).toBe('g'.repeat(43));
+      await rotate(clientId, 'h'.repeat(43), store);
+      expect((await here.get(tenantId, clientId))?.secretHash).toBe('h'.repeat(43));
     });
 
     it('a cached client is read once while nothing changes it, however often it is asked for and whatever else changes', async () => {

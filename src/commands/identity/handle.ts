@@ -501,7 +501,7 @@ export async function changeUser(
 
 /** Loads a user of `tenantId`; undefined when absent, of another tenant, rejected or removed. */
 export async function findUser(
-  store: CommandStore,
+  store: Pick<CommandStore, 'readStream'>,
   tenantId: string,
   userId: string,
 ): Promise<{ state: UserState; revision: number } | undefined> {

@@ -3,6 +3,8 @@ import { notFound } from './errors.ts';
 import { type CommandContext, type CommandResult, handle, type Loaded, load } from './handle.ts';
 import type { CommandStore } from './store.ts';
 
+type StreamReader = Pick<CommandStore, 'readStream'>;
+
 /** State that knows whether its entity exists and whose it is. */
 export interface TenantOwned {
   exists: boolean;
@@ -24,7 +26,8 @@ export interface Aggregate<Command, Event extends DomainEvent, State> {
   readonly decider: Decider<Command, Event, State>;
   readonly streamId: (id: string) => string;
   /** The entity as `tenantId` may see it, or undefined (absent, removed, another tenant's). */
-  find(store: CommandStore, tenantId: string, id: string): Promise<Loaded<State> | undefined>;
+  /** Reads only: any reader of streams will do (a cache in front of the store, say). */
+  find(store: StreamReader, tenantId: string, id: string): Promise<Loaded<State> | undefined>;
   /**
    * Runs a command on the entity's stream without the tenant check: a creation (the decider refuses a
    * duplicate), or a command whose decider checks the tenant itself.
@@ -57,7 +60,7 @@ export function aggregate<Command, Event extends DomainEvent, State>(
   spec: AggregateSpec<Command, Event, State>,
 ): Aggregate<Command, Event, State> {
   const { decider, streamId, what, visibleTo } = spec;
-  const find = async (store: CommandStore, tenantId: string, id: string) => {
+  const find = async (store: StreamReader, tenantId: string, id: string) => {
     const loaded = await load(store, streamId(id), decider);
     return visibleTo(loaded.state, tenantId) ? loaded : undefined;
   };

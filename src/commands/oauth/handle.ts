@@ -19,7 +19,7 @@ export function handleClientCommand(store: CommandStore, command: ClientCommand,
 
 /** The client as its events say, or undefined when it never existed, was deleted, or is another tenant's. */
 export async function findClient(
-  store: CommandStore,
+  store: Pick<CommandStore, 'readStream'>,
   tenantId: string,
   clientId: string,
 ): Promise<Loaded<ClientState> | undefined> {

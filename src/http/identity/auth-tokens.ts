@@ -34,8 +34,10 @@ export interface AuthTokenRouteDeps {
   sessions: TokenSessions;
   verifyCredentials: CredentialsCheck;
   throttle?: LoginThrottlePort;
-  /** Where `/v1/me` reads the caller and a username sign-in finds its user. */
+  /** Where a username sign-in finds its user (and `/v1/me` the caller, without `users`). */
   store: EventStore;
+  /** Where `/v1/me` reads the caller: a cache of users' streams kept current by the log. */
+  users?: Pick<EventStore, 'readStream'> | undefined;
   userIds?: UserIds | undefined;
   /** The client address for throttling (behind a proxy: from the trusted forwarding header). */
   clientAddress?: (c: Context<AppEnv>) => string | undefined;
@@ -304,7 +306,7 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         );
       }
       const tenant = c.get('tenant');
-      const self = await findUser(deps.store, principal.tenantId, principal.userId);
+      const self = await findUser(deps.users ?? deps.store, principal.tenantId, principal.userId);
       return c.json(
         {
           user_id: principal.userId,
