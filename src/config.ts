@@ -82,8 +82,10 @@ export const configSchema = z.object({
     .default('localhost')
     .describe('Subdomains `<slug>.<base domain>` name a tenant'),
   WARDEN_TENANT_CACHE_TTL_MS: int(0, 600_000)
-    .default(5000)
-    .describe('How long a tenant lookup is reused by a process (a suspension reaches it within this)'),
+    .default(60_000)
+    .describe(
+      'How long a process reuses a tenant lookup at most (0: never); a suspension, deletion, plan or limits change reaches every process within WARDEN_REVOCATION_SYNC_MS of the tenant list showing it all the same, a custom domain change within 5 s',
+    ),
   WARDEN_TRUSTED_PROXY_HOPS: int(0, 10)
     .default(0)
     .describe(

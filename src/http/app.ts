@@ -266,6 +266,7 @@ export function createApp(deps: AppDeps) {
     baseDomain: deps.config.WARDEN_BASE_DOMAIN,
     platformHosts: reserved.platformHosts,
     cacheTtlMs: deps.config.WARDEN_TENANT_CACHE_TTL_MS,
+    syncMs: deps.config.WARDEN_REVOCATION_SYNC_MS,
     clock,
     catchUp: async (slug) => {
       // The tenant's stream begins with its creation: once the list is past it, the row is there.

@@ -207,6 +207,44 @@ for (const kind of databaseKinds) {
       });
     });
 
+    it('with a sync interval, a suspension and a reactivation reach a minute-long cache within it, by slug and by custom domain', async () => {
+      // The resolver `warden serve` builds: lookups kept a minute, the list's changed rows read every
+      // 200 ms. The changes go through the store directly (as another process's would): nobody tells
+      // this resolver, and its clock is real, so only the sync can drop what it holds.
+      const synced = resolveTenant({
+        db: t.database.db,
+        baseDomain: 'warden.test',
+        cacheTtlMs: 60_000,
+        syncMs: 200,
+      });
+      const syncedApp = new OpenAPIHono<AppEnv>({ getPath: tenantAwarePath });
+      syncedApp.use('/v1/*', synced.middleware);
+      syncedApp.get('/v1/here', (c) => c.json({ tenant: c.get('tenant') }));
+      const acme = await fixtures.create();
+      const domain = `api.${acme.slug}.example`;
+      await fixtures.addDomain(acme.id, domain);
+      const statuses = async () =>
+        Promise.all(
+          [`http://localhost/t/${acme.slug}/v1/here`, `http://${domain}/v1/here`].map(
+            async (url) => (await syncedApp.request(url)).status,
+          ),
+        );
+      const afterSync = () => new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await statuses()).toEqual([200, 200]);
+
+      await fixtures.change(acme.id, {
+        type: 'SuspendTenant',
+        reason: 'unpaid',
+        at: new Date().toISOString(),
+      });
+      await afterSync();
+      expect(await statuses()).toEqual([403, 403]);
+
+      await fixtures.change(acme.id, { type: 'ReactivateTenant', at: new Date().toISOString() });
+      await afterSync();
+      expect(await statuses()).toEqual([200, 200]);
+    });
+
     it('answers 403 to a suspended tenant on every call but login, and serves it again once reactivated', async () => {
       const acme = await fixtures.create();
       await fixtures.change(acme.id, {

@@ -6,6 +6,7 @@ import type { Tables } from '../../db/tables.ts';
 import type { ResolvedTenant } from '../../identity/index.ts';
 import type { TenantDomainTables, TenantListTables } from '../../projections/tenancy/index.ts';
 import { cacheClock } from '../../runtime/cache.ts';
+import { intervalSync } from '../../runtime/interval-sync.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { problemResponse } from '../kit/index.ts';
 
@@ -41,10 +42,18 @@ export interface TenantResolutionDeps {
   /** Warden's own host names: never looked up as a tenant's custom domain. */
   platformHosts?: readonly string[];
   /**
-   * How long a lookup (found or not) is reused. A short TTL rather than invalidation: a suspension or
-   * a new domain committed by another process has no way to reach this process's cache.
+   * How long a lookup is reused at most (0: never); with `syncMs`, a change to the tenant's row drops
+   * it sooner. A custom domain's lookup is kept at most DOMAIN_TTL_MS, a miss at most MISS_TTL_MS.
    */
   cacheTtlMs: number;
+  /**
+   * Keeps cached lookups current: once per `syncMs`, before a request is resolved, the `tenant_list`
+   * rows changed since the last look (found by their `position`, which every change to a field a
+   * lookup holds moves) drop their tenant's lookups. So a suspension, a deletion, a plan or limits
+   * change made by any process reaches this one within `syncMs` of the list showing it, whatever
+   * the TTL. Without it, lookups only expire.
+   */
+  syncMs?: number;
   /** Entries kept at most (least recently used go first). */
   cacheMax?: number;
   clock?: () => Date;
@@ -72,6 +81,11 @@ export interface TenantResolver {
 type Lookup = Omit<ResolvedTenant, 'via'> | null;
 /** Longest a slug nobody holds is remembered as nobody's (a found tenant: the cache's TTL). */
 const MISS_TTL_MS = 1000;
+/**
+ * Longest a custom domain's lookup is kept: a domain verified or removed elsewhere moves no row of
+ * the tenant list, so the sync cannot see it.
+ */
+const DOMAIN_TTL_MS = 5000;
 
 /** A host that is nobody's custom domain (cached too, so plain subdomain requests skip the query). */
 const UNREGISTERED = 'unregistered' as const;
@@ -109,13 +123,46 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
   const cache =
     deps.cacheTtlMs > 0
       ? new LRUCache<string, { value: Cached }>({
-          max: deps.cacheMax ?? 1000,
+          max: deps.cacheMax ?? 10_000,
           ttl: deps.cacheTtlMs,
           ...cacheClock(clock),
         })
       : undefined;
   const tenants = deps.db.withTables<TenantListTables & TenantDomainTables>();
   const base = deps.baseDomain.toLowerCase().replace(/^\.+|\.+$/g, '');
+  const domainTtlMs = Math.min(deps.cacheTtlMs, DOMAIN_TTL_MS);
+
+  // The list's position up to which changes have been applied; unset until the first sync, which
+  // only marks where the list stands (nothing was cached before it).
+  let after: string | undefined;
+  const fresh =
+    cache && deps.syncMs !== undefined
+      ? intervalSync(deps.syncMs, async () => {
+          if (after === undefined) {
+            const head = await tenants
+              .selectFrom('tenant_list')
+              .select((eb) => eb.fn.max('position').as('head'))
+              .executeTakeFirst();
+            after = String(head?.head ?? '0');
+            return;
+          }
+          const changed = await tenants
+            .selectFrom('tenant_list')
+            .select(['id', 'slug', 'position'])
+            .where('position', '>', after)
+            .orderBy('position')
+            .execute();
+          if (changed.length === 0) return;
+          const ids = new Set(changed.map((row) => row.id));
+          const dropped = changed.map((row) => `slug:${row.slug}`);
+          for (const [key, { value }] of cache.entries()) {
+            if (key.startsWith('domain:') && value !== null && value !== UNREGISTERED && ids.has(value.id))
+              dropped.push(key);
+          }
+          for (const key of dropped) cache.delete(key);
+          after = String(changed.at(-1)?.position ?? after);
+        })
+      : undefined;
   const platformHosts = new Set(deps.platformHosts ?? []);
 
   /**
@@ -167,17 +214,18 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       .where('tenant_domain.verified_at', 'is not', null)
       .executeTakeFirst();
     if (row === undefined) {
-      cache?.set(`domain:${host}`, { value: UNREGISTERED });
+      cache?.set(`domain:${host}`, { value: UNREGISTERED }, { ttl: domainTtlMs });
       return undefined;
     }
     const value = asTenant(row);
-    cache?.set(`domain:${host}`, { value });
+    cache?.set(`domain:${host}`, { value }, { ttl: domainTtlMs });
     return value;
   };
 
   const resolve =
     (required: boolean): MiddlewareHandler<AppEnv> =>
     async (c, next) => {
+      await fresh?.();
       const url = new URL(c.req.url);
       const notFound = (detail: string) => problemResponse(c, 404, 'tenant-not-found', detail);
 
