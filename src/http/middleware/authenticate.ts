@@ -56,7 +56,10 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
     const scheme = match[1]?.toLowerCase();
     const now = clock();
     const tenant = c.get('tenant');
-    if (deps.oauth && tenant && looksLikeOAuthAccessToken(raw, deps.access.issuer)) {
+    // A token verified here before is one of Warden's own (an OAuth access token never enters the
+    // cache), so a hit skips the OAuth check, which decodes the token's header and claims.
+    const known = scheme === 'bearer' ? verified.get(raw, now) : undefined;
+    if (!known && deps.oauth && tenant && looksLikeOAuthAccessToken(raw, deps.access.issuer)) {
       const oauth = await verifyOAuthAccessToken(deps.oauth.keys, tenant.id, raw, deps.access, now);
       if (!oauth) return invalid('the access token is not valid');
       if (await deps.sessions.isRevoked(oauth.tokenId, oauth.familyId))
@@ -85,7 +88,7 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
       return next();
     }
     if (scheme !== 'bearer') return invalid('the Authorization header must be "Bearer <access token>"');
-    let token = verified.get(raw, now);
+    let token = known;
     if (!token) {
       const result = await verifyAccessToken(deps.keys, deps.access, raw, now);
       if (!result.ok) return invalid('the access token is not valid');

@@ -23,13 +23,19 @@ const SLUG_SHAPE = /^[a-z0-9-]{1,63}$/;
  */
 const OPEN_WHILE_SUSPENDED = new Set(['/v1/auth/login', '/v1/auth/verify-email']);
 
+/** Each request's URL as `tenantAwarePath` parsed it: tenant resolution reads it again, not parses it. */
+const parsedUrls = new WeakMap<Request, URL>();
+const urlOf = (request: Request) => parsedUrls.get(request) ?? new URL(request.url);
+
 /**
  * Hono's `getPath` for the app: routes match `/t/<slug>/v1/…` as `/v1/…`, so one set of routes serves
  * both forms without mounting the app twice (which would duplicate middleware and the OpenAPI
  * document). `c.req.url` keeps the original path; `resolveTenant` reads the slug from it.
  */
 export function tenantAwarePath(request: Request): string {
-  const path = new URL(request.url).pathname;
+  const url = new URL(request.url);
+  parsedUrls.set(request, url);
+  const path = url.pathname;
   const match = PATH_PREFIX.exec(path);
   if (match) return match[2] ?? '/';
   return WELL_KNOWN_SUFFIX.exec(path)?.[1] ?? path;
@@ -226,7 +232,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
     (required: boolean): MiddlewareHandler<AppEnv> =>
     async (c, next) => {
       await fresh?.();
-      const url = new URL(c.req.url);
+      const url = urlOf(c.req.raw);
       const notFound = (detail: string) => problemResponse(c, 404, 'tenant-not-found', detail);
 
       let found: Lookup | undefined;
