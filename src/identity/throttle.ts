@@ -180,12 +180,15 @@ export function loginThrottle(
       const [account, address] = await rowKeys(key);
       if (!account) return;
       // One statement, one commit. Successes must not lock out many users behind one address (NAT),
-      // yet must not reset it either: the address gets this attempt back.
+      // yet must not reset it either: the address gets this attempt back. The account's row goes
+      // first, as `checkLogin` takes them: the update reads the delete's count, so the delete runs
+      // before it (an unread data-modifying CTE runs after the main statement, and the opposite
+      // order deadlocked with a concurrent sign-in of the same account from the same address).
       if (address) {
         await sql`
-          with cleared as (delete from warden_login_throttle where key = ${account.key})
+          with cleared as (delete from warden_login_throttle where key = ${account.key} returning 1)
           update warden_login_throttle set attempts = greatest(attempts - 1, 0)
-          where key = ${address.key}`.execute(db);
+          where key = ${address.key} and (select count(*) from cleared) >= 0`.execute(db);
       } else {
         await sql`delete from warden_login_throttle where key = ${account.key}`.execute(db);
       }
