@@ -8,8 +8,6 @@
  * BENCH_TRACKER_PROFILE=<file> then profiles 2,000 more list requests (the CPU profile of this
  * process, where the app runs) and writes it there. Not a test: it prints figures; the last line is JSON.
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type Kysely, sql } from 'kysely';
@@ -21,6 +19,7 @@ import { searchWords } from '../src/projections/tracker/list-query.ts';
 import { type IssuePageRequest, issuePage } from '../src/projections/tracker/queries.ts';
 import { testApp } from '../test/support/app.ts';
 import { freshPostgres, type TestDatabase } from '../test/support/databases.ts';
+import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
 const ISSUES = Number(process.env.BENCH_ISSUES ?? 100_000);
@@ -272,7 +271,12 @@ async function main() {
       },
     );
     const profile = process.env.BENCH_TRACKER_PROFILE;
-    if (profile) await profiled(profile, 2000, (i) => listHttp(i));
+    if (profile) {
+      await cpuProfiled(profile, async () => {
+        for (let i = 0; i < 2000; i++) await listHttp(i);
+      });
+      log(`CPU profile of 2000 list requests: ${profile}`);
+    }
     const hits = await issuePage(db, { ...searchSql(1), limit: 100 });
     log(`search "${term(1)}": ${hits.rows.length}${hits.next ? '+' : ''} hits on the first page of 100`);
 
@@ -310,19 +314,6 @@ async function main() {
   } finally {
     await t.dispose();
   }
-}
-
-/** Runs `run` `times` times under the V8 CPU profiler and writes the profile to `file`. */
-async function profiled(file: string, times: number, run: (i: number) => Promise<void>) {
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  for (let i = 0; i < times; i++) await run(i);
-  const { profile } = await session.post('Profiler.stop');
-  session.disconnect();
-  writeFileSync(file, JSON.stringify(profile));
-  log(`CPU profile of ${times} list requests: ${file}`);
 }
 
 /** A schema of its own on the server, dropped at the end. */

@@ -21,11 +21,14 @@ import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
 import { startDockerd } from '../test/support/docker.ts';
 import { startAgent } from '../test/workspaces/agent-support.ts';
+import { processCpuMs } from './support/cpu.ts';
+import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
 const SIZE_MB = Number(process.env.BENCH_UPLOAD_MB ?? 200);
 const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 3);
 const TARGET = 0.7;
+const PROFILE = process.env.BENCH_UPLOAD_PROFILE;
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
@@ -58,7 +61,7 @@ async function curlPatch(url: string, file: string, headers: Record<string, stri
 
 const work = mkdtempSync('/tmp/bench-uploads-');
 const daemon = await startDockerd();
-const [agent, t] = await Promise.all([startAgent(daemon), testApp(freshPGlite)]);
+const [agent, t] = await Promise.all([startAgent(daemon), testApp(freshPGlite, { serve: true })]);
 const server = await t.listening();
 try {
   const file = await makeFile(work, SIZE_MB);
@@ -85,6 +88,16 @@ try {
 
   /** Where Warden's time goes: the tus creation (POST) and the PATCH (bytes on, SHA-256 checked, recorded). */
   const phases = { creation: [] as number[], patch: [] as number[] };
+  /** CPU each process spent per round (ms): Warden's (this process) and the agent's, on each side. */
+  const cpu = { warden: [] as number[], wardenAgent: [] as number[], directAgent: [] as number[] };
+  const cpuOfRound = async <T>(run: () => Promise<T>, into: number[], agentInto: number[]) => {
+    const [self, agentBefore] = [process.cpuUsage(), processCpuMs(agent.pid)];
+    const result = await run();
+    const used = process.cpuUsage(self);
+    into.push((used.user + used.system) / 1000);
+    agentInto.push(processCpuMs(agent.pid) - agentBefore);
+    return result;
+  };
   const throughWarden = async () => {
     const started = performance.now();
     const created = await fetch(`${server.base}/v1/uploads`, {
@@ -144,12 +157,18 @@ try {
   const wardenMs: number[] = [];
   const directMs: number[] = [];
   log(`warm-up: ${Math.round(await throughWarden())} ms`); // warm-up: compiles the routes, opens the connections
-  for (let i = 0; i < ROUNDS; i++) {
-    directMs.push(await direct());
-    wardenMs.push(await throughWarden());
-    // Each finished upload stays in the agent's store: remove it so the disk does not fill up.
-    rmSync(join(agent.workDir, 'store'), { recursive: true, force: true });
-  }
+  const measured = async () => {
+    for (let i = 0; i < ROUNDS; i++) {
+      directMs.push(await cpuOfRound(direct, [], cpu.directAgent));
+      wardenMs.push(await cpuOfRound(throughWarden, cpu.warden, cpu.wardenAgent));
+      // Each finished upload stays in the agent's store: remove it so the disk does not fill up.
+      rmSync(join(agent.workDir, 'store'), { recursive: true, force: true });
+    }
+  };
+  if (PROFILE) {
+    await cpuProfiled(PROFILE, measured);
+    log(`CPU profile of the rounds (this process: Warden and the bench's client calls): ${PROFILE}`);
+  } else await measured();
   const mb = file.size / (1024 * 1024);
   const wardenRate = mb / (median(wardenMs) / 1000);
   const directRate = mb / (median(directMs) / 1000);
@@ -173,6 +192,9 @@ try {
   );
   log(
     `  through Warden, medians: creation (POST) ${round(median(phases.creation.slice(1)), 0)} ms, PATCH ${round(median(phases.patch.slice(1)), 0)} ms`,
+  );
+  log(
+    `  CPU per round, medians: through Warden, Warden ${round(median(cpu.warden), 0)} ms and the agent ${round(median(cpu.wardenAgent), 0)} ms; direct, the agent ${round(median(cpu.directAgent), 0)} ms`,
   );
   log(
     `upload_vs_direct = ${result.upload_vs_direct} (target ≥ ${TARGET}, met: ${result.met ? 'yes' : 'NO'}); load average ${result.load_average_1m} on ${result.cores} cores`,

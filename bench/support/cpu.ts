@@ -16,15 +16,30 @@ export interface CpuCost {
 /** Linux reports process times in clock ticks of 1/100 s (USER_HZ). */
 const MICROS_PER_TICK = 10_000;
 
-function backendTicks(pid: number): number | null {
+/** A process's CPU time so far (user + system), in clock ticks; null when it is gone. */
+function processTicks(pid: number): number | null {
   try {
-    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') return null;
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     // After "pid (comm) ", utime and stime are the 12th and 13th fields.
     return Number(fields[11]) + Number(fields[12]);
   } catch {
     return null;
   }
+}
+
+/** Another process's CPU time so far (user + system), in ms; 0 when it is unknown or gone. */
+export function processCpuMs(pid: number | undefined): number {
+  const ticks = pid === undefined ? null : processTicks(pid);
+  return ticks === null ? 0 : (ticks * MICROS_PER_TICK) / 1000;
+}
+
+function backendTicks(pid: number): number | null {
+  try {
+    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') return null;
+  } catch {
+    return null;
+  }
+  return processTicks(pid);
 }
 
 /**

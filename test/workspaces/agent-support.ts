@@ -11,6 +11,8 @@ export interface RunningAgent {
   port: number;
   workDir: string;
   token: string;
+  /** The running agent process's id (it changes with a restart). */
+  readonly pid: number | undefined;
   /** SIGKILL (the host dies) or SIGTERM (a clean stop), then wait for the exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Sends the running agent a signal without waiting (SIGSTOP freezes it, SIGCONT thaws it). */
@@ -68,6 +70,9 @@ export async function startAgent(daemon: Dockerd, env: Record<string, string> = 
     port,
     workDir,
     token,
+    get pid() {
+      return running.child.pid;
+    },
     stop,
     signal: (signal) => {
       running.child.kill(signal);
