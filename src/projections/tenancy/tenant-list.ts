@@ -33,7 +33,8 @@ export const tenantList = defineProjection<
   TenantListTables
 >()({
   name: 'tenantList',
-  version: 3,
+  // 4: the index on position (tenant resolution's sync reads the rows changed since its last look).
+  version: 4,
   types: [...tenancyEventTypes, ...seatEvents],
   tables: ['tenant_list'],
   async createTables(db: Kysely<unknown>) {
@@ -56,6 +57,8 @@ export const tenantList = defineProjection<
       .on('tenant_list')
       .columns(['created_at', 'id'])
       .execute();
+    // Every process's tenant cache asks once a second which rows moved past the position it last saw.
+    await db.schema.createIndex('tenant_list_position').on('tenant_list').column('position').execute();
   },
   async apply(event, db) {
     if (event.type === 'SeatClaimed' || event.type === 'SeatReleased') {
