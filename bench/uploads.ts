@@ -90,11 +90,12 @@ try {
   const phases = { creation: [] as number[], patch: [] as number[] };
   /** CPU each process spent per round (ms): Warden's (this process) and the agent's, on each side. */
   const cpu = { warden: [] as number[], wardenAgent: [] as number[], directAgent: [] as number[] };
-  const cpuOfRound = async <T>(run: () => Promise<T>, into: number[], agentInto: number[]) => {
+  /** Runs a round, adding the agent's CPU to `agentInto` and, when given, this process's to `wardenInto`. */
+  const cpuOfRound = async <T>(run: () => Promise<T>, agentInto: number[], wardenInto?: number[]) => {
     const [self, agentBefore] = [process.cpuUsage(), processCpuMs(agent.pid)];
     const result = await run();
     const used = process.cpuUsage(self);
-    into.push((used.user + used.system) / 1000);
+    wardenInto?.push((used.user + used.system) / 1000);
     agentInto.push(processCpuMs(agent.pid) - agentBefore);
     return result;
   };
@@ -159,8 +160,8 @@ try {
   log(`warm-up: ${Math.round(await throughWarden())} ms`); // warm-up: compiles the routes, opens the connections
   const measured = async () => {
     for (let i = 0; i < ROUNDS; i++) {
-      directMs.push(await cpuOfRound(direct, [], cpu.directAgent));
-      wardenMs.push(await cpuOfRound(throughWarden, cpu.warden, cpu.wardenAgent));
+      directMs.push(await cpuOfRound(direct, cpu.directAgent));
+      wardenMs.push(await cpuOfRound(throughWarden, cpu.wardenAgent, cpu.warden));
       // Each finished upload stays in the agent's store: remove it so the disk does not fill up.
       rmSync(join(agent.workDir, 'store'), { recursive: true, force: true });
     }
