@@ -87,8 +87,13 @@ export interface EventTypeAt {
   type: string;
 }
 
-/** Hears this store's own appends: called after each one succeeds, with the types it appended. */
-export type AppendListener = (types: readonly string[]) => void;
+/**
+ * Hears this store's own appends: called after each one succeeds, with the types it appended and
+ * the position of its last event. A reader may not see that position at once (a PostgreSQL reader
+ * stops below the oldest running transaction, in any database of the server), so a listener that
+ * must see the event polls until it does.
+ */
+export type AppendListener = (types: readonly string[], position: bigint) => void;
 
 /** The distinct types of `events`, as an {@link AppendListener} is told them. */
 export const typesOf = (events: readonly { type: string }[]): string[] => [
@@ -171,7 +176,7 @@ export class RetryWithSavepointsError extends Error {
 export type TransactionBinding<Transaction> = ((trx: Transaction, careful: boolean) => EventStore) & {
   /**
    * Called once a transaction that appended through the binding has committed, with the types it
-   * appended: this process's stores over the same log then tell their `onAppend` listeners (inside
+   * appended and the position of its last append: this process's stores over the same log then tell their `onAppend` listeners (inside
    * the transaction the events were not visible yet).
    */
   committed?: AppendListener;

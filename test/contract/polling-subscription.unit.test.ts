@@ -1,12 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { EventTypeAt, ReadAllOptions, RecordedEvent } from '../../src/eventstore/port.ts';
+import type {
+  AppendListener,
+  EventTypeAt,
+  ReadAllOptions,
+  RecordedEvent,
+} from '../../src/eventstore/port.ts';
 import { subscribeByPolling, TailPoller } from '../../src/eventstore/subscription.ts';
 
 /** An in-memory log with readAll's contract (after, limit, types), counting the reads it answers. */
 function memoryLog() {
   const events: RecordedEvent[] = [];
-  const wakes = new Set<(types: readonly string[]) => void>();
+  const wakes = new Set<AppendListener>();
   let reads = 0;
   return {
     get reads() {
@@ -19,7 +24,7 @@ function memoryLog() {
         .filter((e) => !options.types || options.types.includes(e.type))
         .slice(0, options.limit ?? 1000);
     },
-    onAppend: (wake: (types: readonly string[]) => void) => {
+    onAppend: (wake: AppendListener) => {
       wakes.add(wake);
       return () => wakes.delete(wake);
     },
@@ -35,7 +40,7 @@ function memoryLog() {
         position,
         recordedAt: new Date(0),
       } as unknown as RecordedEvent);
-      for (const wake of wakes) wake([type]);
+      for (const wake of wakes) wake([type], position);
     },
   };
 }

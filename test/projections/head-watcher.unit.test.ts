@@ -4,29 +4,63 @@ import type { AppendListener, EventStore, EventTypeAt } from '../../src/eventsto
 import { HeadWatcher } from '../../src/projections/engine/head-watcher.ts';
 import { silentLogger } from '../../src/projections/engine/logger.ts';
 
-/** A log in memory with gaps between positions, as PostgreSQL's (transaction id << 20) ones have. */
+/**
+ * A log in memory with gaps between positions, as PostgreSQL's (transaction id << 20) ones have.
+ * `hideFrom` plays a transaction still running elsewhere: readers see no event at or after it.
+ */
 function memoryLog() {
   const events: EventTypeAt[] = [];
   const listeners = new Set<AppendListener>();
   let next = 7n;
+  const visible = () => events.filter((e) => log.hideFrom === undefined || e.position < log.hideFrom);
+  let reads = 0;
   const store = {
-    headPosition: async () => events.at(-1)?.position ?? 0n,
-    readPositions: async ({ after, limit }: { after: bigint; limit: number }) =>
-      events.filter((e) => e.position > after).slice(0, limit),
+    headPosition: async () => visible().at(-1)?.position ?? 0n,
+    readPositions: async ({ after, limit }: { after: bigint; limit: number }) => {
+      reads++;
+      return visible()
+        .filter((e) => e.position > after)
+        .slice(0, limit);
+    },
     onAppend: (listener: AppendListener) => {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
   } as unknown as EventStore;
-  return {
+  const log = {
     store,
     events,
-    append(types: readonly string[]) {
+    hideFrom: undefined as bigint | undefined,
+    reads: () => reads,
+    /** Appends as this process does (its listeners hear it), or as another process does (`heard` false). */
+    append(types: readonly string[], heard = true) {
       next += 1n << 20n;
       for (const [i, type] of types.entries()) events.push({ position: next + BigInt(i), type });
-      for (const listener of listeners) listener([...new Set(types)]);
+      if (heard) for (const listener of listeners) listener([...new Set(types)], events.at(-1)!.position);
     },
   };
+  return log;
+}
+
+/** Runs `watcher` (an hour between polls) until the returned function stops it. */
+async function running(watcher: HeadWatcher) {
+  const stop = new AbortController();
+  const loop = watcher.run(stop.signal);
+  await watcher.poll();
+  return async () => {
+    stop.abort();
+    await loop;
+  };
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits (up to 10 s) until the watcher has read the tail `n` more times. */
+async function readsMore(log: ReturnType<typeof memoryLog>, n: number) {
+  const target = log.reads() + n;
+  const deadline = Date.now() + 10_000;
+  while (log.reads() < target && Date.now() < deadline) await pause(10);
+  expect(log.reads()).toBeGreaterThanOrEqual(target);
 }
 
 const typesIn = (events: readonly EventTypeAt[], after: bigint, upTo: bigint) =>
@@ -93,14 +127,54 @@ describe('HeadWatcher.typesBetween', () => {
   it("wakes on the store's own appends, without waiting for its poll", async () => {
     const log = memoryLog();
     const watcher = new HeadWatcher(log.store, 3_600_000, silentLogger);
-    const stop = new AbortController();
-    const running = watcher.run(stop.signal);
-    await watcher.poll();
+    const stop = await running(watcher);
     const before = watcher.value;
     log.append(['A']);
     await watcher.waitBeyond(before, AbortSignal.timeout(5000));
     expect(watcher.value).toBe(log.events.at(-1)!.position);
-    stop.abort();
-    await running;
+    await stop();
+  });
+
+  it('keeps polling for its own append while a transaction elsewhere hides it, and sees it once it shows', async () => {
+    const log = memoryLog();
+    const watcher = new HeadWatcher(log.store, 3_600_000, silentLogger);
+    const stop = await running(watcher);
+    const before = watcher.value;
+    log.hideFrom = 1n;
+    log.append(['A']);
+    // The wake-up's poll finds nothing visible, and so do the polls after it, which keep coming.
+    await readsMore(log, 3);
+    expect(watcher.value).toBe(before);
+    log.hideFrom = undefined;
+    // Without them, the event would wait for the next poll: an hour.
+    await watcher.waitBeyond(before, AbortSignal.timeout(5000));
+    expect(watcher.value).toBe(log.events.at(-1)!.position);
+    await stop();
+  });
+
+  it('chase: a wait for a position appended elsewhere polls until it shows, and only for as long as asked', async () => {
+    const log = memoryLog();
+    const watcher = new HeadWatcher(log.store, 3_600_000, silentLogger);
+    const stop = await running(watcher);
+    const before = watcher.value;
+    log.hideFrom = 1n;
+    log.append(['A'], false);
+    const wanted = log.events.at(-1)!.position;
+    watcher.chase(wanted, 10_000);
+    await readsMore(log, 2);
+    log.hideFrom = undefined;
+    await watcher.waitBeyond(before, AbortSignal.timeout(5000));
+    expect(watcher.value).toBe(wanted);
+
+    // A chase that ends unseen leaves the watcher at its interval: no more reads.
+    log.hideFrom = 1n;
+    log.append(['B'], false);
+    watcher.chase(log.events.at(-1)!.position, 50);
+    await pause(1000);
+    const reads = log.reads();
+    await pause(600);
+    expect(log.reads()).toBe(reads);
+    expect(watcher.value).toBe(wanted);
+    await stop();
   });
 });

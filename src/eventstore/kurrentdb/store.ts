@@ -161,16 +161,15 @@ export function eventStoreDbEventStore(
         toActualRevision(result.nextExpectedRevision),
       );
     }
-    const { revision, position } = appendResultOf(result);
+    const { revision, position: reported } = appendResultOf(result);
+    // An idempotent retry on an older server reports no position: read the original's.
+    const position =
+      reported ?? (await positionAtRevision(client, valid.streamId, result.nextExpectedRevision));
     if (listeners.size > 0) {
       const types = typesOf(valid.events);
-      for (const listener of listeners) listener(types);
+      for (const listener of listeners) listener(types, position);
     }
-    return {
-      revision,
-      // An idempotent retry on an older server reports no position: read the original's.
-      position: position ?? (await positionAtRevision(client, valid.streamId, result.nextExpectedRevision)),
-    };
+    return { revision, position };
   }
 
   async function readStream(streamId: string, opts: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

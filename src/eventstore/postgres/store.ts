@@ -46,9 +46,9 @@ function listenersOf(database: Database): Set<AppendListener> {
   return listeners;
 }
 
-/** Tells the listeners of `database`'s stores that appends of `types` are committed. */
-export function announceAppends(database: Database, types: readonly string[]): void {
-  for (const listener of appendListeners.get(database) ?? []) listener(types);
+/** Tells the listeners of `database`'s stores that appends of `types`, up to `position`, are committed. */
+export function announceAppends(database: Database, types: readonly string[], position: bigint): void {
+  for (const listener of appendListeners.get(database) ?? []) listener(types, position);
 }
 
 /**
@@ -100,7 +100,8 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
     // Records of decided facts (`any`) may share a statement with others in flight; an append that
     // expects a revision goes alone, so a conflict fails it and nothing else.
     const result = await (valid.expected === 'any' ? groups.append(valid) : appendOne(valid));
-    if (appendListeners.get(database)?.size) announceAppends(database, typesOf(valid.events));
+    if (appendListeners.get(database)?.size)
+      announceAppends(database, typesOf(valid.events), result.position);
     return result;
   }
 

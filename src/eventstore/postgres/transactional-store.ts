@@ -96,7 +96,7 @@ export function transactionBinding(database: Database): TransactionBinding<Kysel
   return Object.assign(
     (trx: Kysely<Tables>, careful: boolean) => transactionalStore(database, trx, careful),
     {
-      committed: (types: readonly string[]) => announceAppends(database, types),
+      committed: (types: readonly string[], position: bigint) => announceAppends(database, types, position),
     },
   );
 }

@@ -69,7 +69,7 @@ function recorder(
       await enqueue(viewAs<JobTables>(trx), jobs);
       return appended;
     });
-    storeIn.committed?.(typesOf(events));
+    storeIn.committed?.(typesOf(events), result.position);
     return result;
   };
   return async (...args) => {

@@ -18,7 +18,7 @@ export interface BatchInput {
   storeFor: (trx: Kysely<Tables>, careful: boolean) => EventStore;
   /** The store `prepare` reads through, outside any transaction (the same view as `storeFor`'s). */
   readStore: Pick<EventStore, 'readStream'>;
-  /** Told the types the transaction appended, once it committed. */
+  /** Told the types the transaction appended (and its last append's position), once it committed. */
   onCommitted?: AppendListener | undefined;
   logger: ProcessLogger;
   sealer?: Sealer | undefined;
@@ -58,10 +58,10 @@ export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
   }
   const last = events[events.length - 1]!;
   let at = 0;
-  const appended = new Set<string>();
+  const appended = { types: new Set<string>(), last: 0n };
   try {
     await input.db.transaction().execute(async (trx) => {
-      const store = recordingTypes(input.storeFor(viewAs<Tables>(trx), input.careful), appended);
+      const store = recordingAppends(input.storeFor(viewAs<Tables>(trx), input.careful), appended);
       const db = viewAs<unknown>(trx);
       for (at = 0; at < events.length; at++) {
         const event = events[at]!;
@@ -80,7 +80,7 @@ export async function handleBatch(input: BatchInput): Promise<BatchOutcome> {
       );
       if (!moved) throw new LeaseLost();
     });
-    if (appended.size > 0) input.onCommitted?.([...appended]);
+    if (appended.types.size > 0) input.onCommitted?.([...appended.types], appended.last);
     return { kind: 'handled', position: last.position, count: events.length };
   } catch (error) {
     if (error instanceof LeaseLost) return { kind: 'lease-lost' };
@@ -130,13 +130,14 @@ async function prepareAll(
 
 class LeaseLost extends Error {}
 
-/** `store`, noting in `types` the type of every event appended through it. */
-function recordingTypes(store: EventStore, types: Set<string>): EventStore {
+/** `store`, noting in `into` the type of every event appended through it and the last position. */
+function recordingAppends(store: EventStore, into: { types: Set<string>; last: bigint }): EventStore {
   return {
     ...store,
     append: async (streamId, events, options) => {
       const result = await store.append(streamId, events, options);
-      for (const event of events) types.add(event.type);
+      for (const event of events) into.types.add(event.type);
+      if (result.position > into.last) into.last = result.position;
       return result;
     },
   };

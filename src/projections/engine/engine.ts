@@ -170,7 +170,8 @@ export class ProjectionEngine {
       const behind = await this.#behind(list, position);
       if (behind === 'reached') return true;
       if (behind === 'failed' || Date.now() >= deadline) return false;
-      this.#head.kick();
+      // Until the head is past it, the watcher polls for it again and again, not once an interval.
+      this.#head.chase(position, deadline - Date.now());
       await changed;
     }
   }

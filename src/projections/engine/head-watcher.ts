@@ -8,6 +8,13 @@ const TAIL_PAGE = 5000;
 const WINDOW = 20_000;
 /** Shortest time between a poll and the next one an append of this process asks for. */
 const APPEND_GAP_MS = 20;
+/**
+ * While a position known to exist is not visible yet, polls follow each other at APPEND_GAP_MS,
+ * doubling up to this, instead of waiting the whole interval.
+ */
+const CHASE_MAX_MS = 500;
+/** How long an append of this process is chased before its poll falls back to the interval. */
+const APPEND_CHASE_MS = 30_000;
 
 /**
  * One watcher of the log's tail for all projections, instead of one read per projection per tick:
@@ -17,6 +24,12 @@ const APPEND_GAP_MS = 20;
  * wake it within {@link APPEND_GAP_MS}; events appended by other processes are seen at the next
  * poll. `kick()` polls at once (a read-your-writes wait calls it, so it does not sit out a whole
  * interval).
+ *
+ * A committed append is not always visible at once: readers stop below the oldest transaction still
+ * running on the server (in any database of it), so one long transaction elsewhere hides it for as
+ * long as it runs. A position this process knows exists (its own append, or one a read-your-writes
+ * wait names through {@link chase}) is therefore polled for again, at growing gaps up to
+ * {@link CHASE_MAX_MS}, until a poll reaches it, instead of at the next interval only.
  */
 export class HeadWatcher {
   /** The newest head seen; it was read before any later `readAll`, so its snapshot is older. */
@@ -32,6 +45,10 @@ export class HeadWatcher {
   #from: bigint | undefined;
   #polling: Promise<bigint> | undefined;
   #polledAt = 0;
+  /** The furthest position known to exist that no poll has reached yet, and until when to chase it. */
+  #chased = 0n;
+  #chaseUntil = 0;
+  #chaseGapMs = APPEND_GAP_MS;
 
   constructor(
     private readonly store: EventStore,
@@ -48,7 +65,8 @@ export class HeadWatcher {
     // The store's own appends wake it, at most one poll per APPEND_GAP_MS: a poll per append would
     // wake every projection of the appended types once per event under a busy write load.
     let soon: ReturnType<typeof setTimeout> | undefined;
-    const unhear = this.store.onAppend(() => {
+    const unhear = this.store.onAppend((_types, position) => {
+      this.#chase(position, APPEND_CHASE_MS);
       soon ??= setTimeout(
         () => {
           soon = undefined;
@@ -70,7 +88,7 @@ export class HeadWatcher {
             this.logger.warn({ err: error, failures }, 'projection engine cannot read the event store head');
           }
         }
-        if (!this.#kickPending) await this.#kick.wait(this.pollIntervalMs, signal);
+        if (!this.#kickPending) await this.#kick.wait(this.#nextWaitMs(), signal);
       }
     } finally {
       unhear();
@@ -137,6 +155,31 @@ export class HeadWatcher {
   kick(): void {
     this.#kickPending = true;
     this.#kick.fire();
+  }
+
+  /** Polls at once, then keeps polling for `position` (see the class) for up to `forMs`. */
+  chase(position: bigint, forMs: number): void {
+    this.#chase(position, forMs);
+    this.kick();
+  }
+
+  #chase(position: bigint, forMs: number): void {
+    if (position <= this.value) return;
+    if (this.#chased <= this.value) {
+      // The last chase is over (met): this one starts afresh.
+      this.#chaseGapMs = APPEND_GAP_MS;
+      this.#chaseUntil = 0;
+    }
+    if (position > this.#chased) this.#chased = position;
+    this.#chaseUntil = Math.max(this.#chaseUntil, performance.now() + forMs);
+  }
+
+  /** The interval, or while a known position is still unseen, the next (growing) gap of the chase. */
+  #nextWaitMs(): number {
+    if (this.#chased <= this.value || performance.now() >= this.#chaseUntil) return this.pollIntervalMs;
+    const gap = Math.min(this.#chaseGapMs, this.pollIntervalMs);
+    this.#chaseGapMs = Math.min(this.#chaseGapMs * 2, CHASE_MAX_MS);
+    return gap;
   }
 
   /** Resolves once the head is beyond `position`, or when `signal` aborts. */
