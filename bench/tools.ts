@@ -17,7 +17,7 @@ import { createLogger } from '../src/logger.ts';
 import { startToolJobs } from '../src/processes/tools/index.ts';
 import { outputWriter, streamHub, type ToolOutputTables } from '../src/tools/index.ts';
 import { testApp } from '../test/support/app.ts';
-import { freshPostgres } from '../test/support/databases.ts';
+import { freshPostgres } from '../test/support/postgres.ts';
 import { verdict } from './support/report.ts';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

@@ -18,7 +18,8 @@ import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
 import { searchWords } from '../src/projections/tracker/list-query.ts';
 import { type IssuePageRequest, issuePage } from '../src/projections/tracker/queries.ts';
 import { testApp } from '../test/support/app.ts';
-import { freshPostgres, type TestDatabase } from '../test/support/databases.ts';
+import type { TestDatabase } from '../test/support/databases.ts';
+import { freshPostgres } from '../test/support/postgres.ts';
 import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 

@@ -9,7 +9,8 @@ import { type AuditEntriesTables, auditEntries } from '../../src/projections/aud
 import { auditEntriesAll, auditPage } from '../../src/projections/audit/queries.ts';
 import { ProjectionEngine } from '../../src/projections/engine/engine.ts';
 import type { Projection } from '../../src/projections/engine/projection.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 let counter = 0;
 const slug = () => `audit-${Date.now().toString(36)}-${counter++}`;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userStreamId } from '../../src/commands/identity/index.ts';
 import { tenantStreamId } from '../../src/commands/tenancy/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 type Entry = {
   position: string;

@@ -5,7 +5,7 @@ import { transactionBindingFor } from '../../src/eventstore/postgres/transaction
 import { startWorkers, type Worker } from '../../src/processes/runtime/worker.ts';
 import { issueRules } from '../../src/processes/tracker/issue-rules.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 /**
  * Personal-data erasure over HTTP, on the service as `warden serve` assembles it: a user registers

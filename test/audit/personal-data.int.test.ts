@@ -10,7 +10,8 @@ import {
   personalDataKeys,
   personalDataStore,
 } from '../../src/privacy/index.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { visible } from '../support/visibility.ts';
 
 const newKey = () => aesKey(crypto.getRandomValues(new Uint8Array(32)));

@@ -16,7 +16,8 @@ import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 const registry = aggregateRegistry();
 const t0 = Date.parse('2026-03-01T10:00:00Z');

@@ -24,7 +24,8 @@ import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { upcasters } from '../../src/eventstore/upcasters.ts';
 import { upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 const registry = aggregateRegistry();
 const hasher = argon2idHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });

@@ -9,7 +9,8 @@ import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { type Upcaster, upcasterRegistry, upcastingStore } from '../../src/eventstore/upcasting.ts';
 import { ProjectionEngine } from '../../src/projections/engine/engine.ts';
 import type { Projection } from '../../src/projections/engine/projection.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { lastWritten } from '../support/visibility.ts';
 
 /**

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
 import { type EventStore, InvalidAppendError, type NewEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 // Appends expecting `any` that arrive while a statement is in flight share the next one (see
 // src/eventstore/postgres/group-commit.ts). One lane here, so the first append goes alone and the

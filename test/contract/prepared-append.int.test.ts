@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { databaseUrl, freshPostgres } from '../support/databases.ts';
+import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 
 const event = (type: string, data: unknown) => ({
   id: randomUUID(),

@@ -4,7 +4,7 @@ import type { ReadAllOptions } from '../../src/eventstore/port.ts';
 import { identityCredentials } from '../../src/identity/index.ts';
 import { checkSignIn } from '../../src/oauth/index.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { linkIn, testSmtpServer } from '../support/smtp.ts';
 import { readAllWritten } from '../support/visibility.ts';
 

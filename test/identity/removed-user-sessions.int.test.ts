@@ -3,7 +3,7 @@ import type { Worker } from '../../src/processes/runtime/index.ts';
 import { oauthFixture } from '../oauth/support.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { readAllWritten } from '../support/visibility.ts';
 
 for (const kind of databaseKinds) {

@@ -11,7 +11,7 @@ import type { TenantRole } from '../../src/commands/identity/permissions.ts';
 import { load } from '../../src/commands/kernel/handle.ts';
 import type { PlanId } from '../../src/commands/tenancy/plans.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { usersApp } from './support.ts';
 
 type App = Awaited<ReturnType<typeof usersApp>>;

@@ -4,7 +4,8 @@ import { clientStreamId, handleClientCommand } from '../../src/commands/oauth/in
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { clientRegistry } from '../../src/oauth/clients.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { machineClientSettings as settings } from './support.ts';
 
 // The OAuth client cache of each process: entries live long (a minute here), yet a change made in

@@ -6,7 +6,8 @@ import * as client from 'openid-client';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { listen } from '../../src/runtime/index.ts';
 import { type LooseJson, type SignedInUser, testApp } from '../support/app.ts';
-import { databaseUrl, freshPGlite, freshPostgres } from '../support/databases.ts';
+import { freshPGlite } from '../support/databases.ts';
+import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessTokenHash } from '../../src/oauth/dpop.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { basic, form, oauthFixture, pkce, REDIRECT } from './support.ts';
 
 /** A DPoP key pair and a proof maker for it (RFC 9449 §4.2). */

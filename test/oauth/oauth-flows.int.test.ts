@@ -2,7 +2,7 @@ import { createRemoteJWKSet, customFetch, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { oauthFixture, pkce, REDIRECT } from './support.ts';
 
 describe.each(databaseKinds)('OAuth 2.0 / OIDC flows ($name)', ({ fresh }) => {

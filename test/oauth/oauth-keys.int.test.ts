@@ -3,7 +3,8 @@ import { keysCommand } from '../../src/cli/keys.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
 import { oauthKeys } from '../../src/oauth/keys.ts';
 import { issueOAuthAccessToken, verifyOAuthAccessToken } from '../../src/oauth/tokens.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 describe.each(databaseKinds)('per-tenant issuer keys ($name)', ({ fresh }) => {
   let db: TestDatabase;

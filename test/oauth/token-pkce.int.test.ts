@@ -4,7 +4,7 @@ import { oauthServerFor } from '../../src/http/app.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { OAuthServer } from '../../src/oauth/server.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 const base64url = (bytes: Buffer) => bytes.toString('base64url');
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { oauthFixture } from '../oauth/support.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 describe.each(databaseKinds)('Idempotency-Key replays ($name)', ({ fresh }) => {
   let t: TestApp;

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerPoolGauges } from '../../src/metrics/gauges.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import { type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds, freshPGlite } from '../support/databases.ts';
+import { freshPGlite } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 /** Prometheus text → `name{labels}` → value (comments skipped). */
 function parse(text: string): Map<string, number> {

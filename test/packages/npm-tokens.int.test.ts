@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npmTokenStreamId } from '../../src/packages/npm-tokens.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 for (const kind of databaseKinds) {
   describe(`npm read tokens and the npm view's refusals (${kind.name})`, () => {

@@ -11,8 +11,8 @@ import { type OsvFeedSync, startOsvFeedSync } from '../../src/processes/packages
 import type { Worker } from '../../src/processes/runtime/index.ts';
 import { serviceWorkers, testPackageJobs, waitUntil } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
 import { publishFixture } from '../support/fixture-packages.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
 import { lastWritten } from '../support/visibility.ts';
 

@@ -5,7 +5,7 @@ import { defaultPolicy, requestStreamId } from '../../src/commands/packages/inde
 import { packagePipeline } from '../../src/processes/packages/pipeline.ts';
 import { processContext } from '../../src/processes/runtime/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { lastWritten } from '../support/visibility.ts';
 
 const lockfile = JSON.parse(

@@ -14,8 +14,8 @@ import type { PackageJobs } from '../../src/processes/packages/jobs.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
 import { serviceWorkers, testPackageJobs } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
 import { gzip, packTarball, publishFixture, tarBomb } from '../support/fixture-packages.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
 import { lastWritten } from '../support/visibility.ts';
 

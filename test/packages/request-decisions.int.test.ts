@@ -10,7 +10,7 @@ import {
 import { packagePipeline } from '../../src/processes/packages/pipeline.ts';
 import { processContext } from '../../src/processes/runtime/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { lastWritten } from '../support/visibility.ts';
 
 const lockfile = JSON.parse(

@@ -5,7 +5,8 @@ import type { Tables } from '../../src/db/tables.ts';
 import { type EventStore, WrongExpectedRevisionError } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { transactionalStore } from '../../src/eventstore/postgres/transactional-store.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { lastWritten } from '../support/visibility.ts';
 import { waitUntil } from './support.ts';
 

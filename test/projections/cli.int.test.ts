@@ -5,7 +5,8 @@ import { projectionsCommand } from '../../src/cli/projections.ts';
 import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { ProjectionEngine, shadowSchemaName } from '../../src/projections/engine/index.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { visible } from '../support/visibility.ts';
 import { appendMany, counted, streamCounts } from './stream-counts.ts';
 

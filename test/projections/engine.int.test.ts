@@ -9,7 +9,8 @@ import {
   UnknownProjectionError,
 } from '../../src/projections/engine/index.ts';
 import { engineTables } from '../../src/projections/engine/rows.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { appendMany, counted, readCounts, streamCounts, totalCount } from './stream-counts.ts';
 
 for (const kind of databaseKinds) {
@@ -84,8 +85,10 @@ for (const kind of databaseKinds) {
       await projections.start();
       const first = await store.append('test.Mine-1', [counted()]);
       expect(await projections.waitFor('streamCounts', first.position, 30_000)).toBe(true);
-      // Another engine committed far ahead (its own pages, as far as this one knows).
-      const ahead = first.position + 1_000_000_000n;
+      // Another engine committed far ahead (its own pages, as far as this one knows): a million
+      // transactions on (positions are transaction id << 20). A thousand, as it was, is passed within
+      // the loop below on a server other tests write to at the same time.
+      const ahead = first.position + (1_000_000n << 20n);
       const rows = engineTables(database.db, database.schema);
       await rows
         .updateTable('warden_projections')

@@ -4,7 +4,8 @@ import type { Database } from '../../src/db/database.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { ProjectionEngine, type RebuildProgress } from '../../src/projections/engine/index.ts';
-import { databaseKinds, databaseUrl, freshPostgres, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds, databaseUrl, freshPostgres } from '../support/postgres.ts';
 import { appendMany, counted, streamCounts, totalCount } from './stream-counts.ts';
 
 const EVENTS = 50_000;

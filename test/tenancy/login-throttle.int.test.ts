@@ -3,7 +3,8 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tooManyRequests } from '../../src/http/middleware/rate-limit.ts';
 import { type LoginThrottleConfig, loginThrottle } from '../../src/identity/throttle.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 const config: LoginThrottleConfig = {
   maxAttemptsPerAccount: 5,

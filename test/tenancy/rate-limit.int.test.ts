@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppEnv } from '../../src/http/kit/env.ts';
 import { rateLimit } from '../../src/http/middleware/rate-limit.ts';
 import type { Principal, ResolvedTenant } from '../../src/identity/principal.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 for (const kind of databaseKinds) {
   describe(`per-caller rate limit (${kind.name})`, () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeUser, registerUser } from '../../src/commands/identity/index.ts';
 import { argon2idHasher } from '../../src/identity/passwords.ts';
 import { type LooseJson, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { lastWritten } from '../support/visibility.ts';
 import {
   expectForeignIdsNotFound,

@@ -7,7 +7,7 @@ import type { AppEnv } from '../../src/http/kit/env.ts';
 import { resolveTenant, tenantAwarePath } from '../../src/http/middleware/tenant.ts';
 import type { TenantListTables } from '../../src/projections/tenancy/index.ts';
 import { testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { tenantFixtures, uniqueSlug } from './support.ts';
 
 type App = Awaited<ReturnType<typeof testApp>>;

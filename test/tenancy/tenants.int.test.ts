@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RequestOptions, type SignedInUser, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 type App = Awaited<ReturnType<typeof testApp>>;
 let counter = 0;

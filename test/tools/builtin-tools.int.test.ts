@@ -10,7 +10,7 @@ import { type AdvisoryTables, importAdvisories } from '../../src/packages/adviso
 import type { OsvRecord } from '../../src/packages/osv/record.ts';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
 
 /** A TLS server on 127.0.0.1 with a self-signed certificate made for this test by openssl. */

@@ -5,7 +5,7 @@ import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { serviceWorkers } from '../processes/support.ts';
 import type { LooseJson } from '../support/app.ts';
 import { type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { execute, silentServer, toolTenant, toolWorker, waitForStatus } from './support.ts';
 
 for (const kind of databaseKinds) {

@@ -14,7 +14,7 @@ import { enqueue, JOBS_CHANNEL, type JobTables, viewAs } from '../../src/process
 import { advisoryLookup, runExecution } from '../../src/processes/tools/index.ts';
 import { catalog, processRunner, readFrames, type ToolOutputTables } from '../../src/tools/index.ts';
 import { type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 /** The store, counting the reads and appends of each stream that go through it. */
 function countingStore(store: EventStore) {

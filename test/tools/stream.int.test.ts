@@ -12,7 +12,7 @@ import {
   type ToolOutputTables,
 } from '../../src/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
 
 interface SseFrame {

@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { lastWritten } from '../support/visibility.ts';
 import { execute, silentServer, toolTenant, toolWorker, waitForStatus } from './support.ts';
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
-import { databaseUrl, freshPostgres } from '../support/databases.ts';
+import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 import { execute, silentServer, toolTenant, toolWorker, waitForStatus } from './support.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/tool-worker.ts', import.meta.url));

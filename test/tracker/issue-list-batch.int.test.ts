@@ -3,7 +3,8 @@ import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/eventstore/port.ts';
 import { issueList } from '../../src/projections/tracker/index.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 /*
  * The issue list's set-based `applyBatch` (the path of live catch-up pages and rebuilds) must leave

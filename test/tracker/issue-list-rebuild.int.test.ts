@@ -5,7 +5,8 @@ import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { ProjectionEngine } from '../../src/projections/engine/index.ts';
 import { issueList } from '../../src/projections/tracker/index.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { lastWritten } from '../support/visibility.ts';
 
 /*

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from '../../src/processes/runtime/index.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 
 for (const kind of databaseKinds) {
   describe(`issue rules process manager (${kind.name})`, () => {

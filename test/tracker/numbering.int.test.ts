@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIssue, createProject, numberHints } from '../../src/commands/tracker/index.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { databaseKinds, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { at, fields, people, tenantId } from './support.ts';
 
 for (const kind of databaseKinds) {

@@ -5,8 +5,8 @@ import { changeWorkspace } from '../../src/commands/workspaces/index.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
 import { NginxRouter } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseKinds } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
+import { databaseKinds } from '../support/postgres.ts';
 import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 
 /** Polls until `ok`, retrying a request a reload's closed keep-alive connection failed. */

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkspacesReadTables } from '../../src/projections/workspaces/index.ts';
 import { agentClient, agentKeys } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { databaseUrl, freshPostgres } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
+import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 import { type RunningAgent, startAgent } from './agent-support.ts';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'provisioning-worker.ts');

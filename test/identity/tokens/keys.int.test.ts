@@ -12,7 +12,8 @@ import {
   loadKeyEncryptionKey,
   parseKeyEncryptionKey,
 } from '../../../src/identity/tokens/key-encryption-key.ts';
-import { databaseKinds, type TestDatabase } from '../../support/databases.ts';
+import type { TestDatabase } from '../../support/databases.ts';
+import { databaseKinds } from '../../support/postgres.ts';
 
 const config = { issuer: 'https://warden.test', audience: 'warden-api', ttlSeconds: 900 };
 const claims = {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aesKey } from '../../../src/identity/tokens/crypto.ts';
 import { identityStack } from '../../../src/identity-stack.ts';
 import { type TestApp, testApp } from '../../support/app.ts';
-import { databaseKinds } from '../../support/databases.ts';
+import { databaseKinds } from '../../support/postgres.ts';
 
 const SYNC_MS = 300;
 

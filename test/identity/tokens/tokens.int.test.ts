@@ -10,7 +10,7 @@ import {
   tokenFamilyStreamId,
   verifyAccessToken,
 } from '../../../src/identity/tokens/index.ts';
-import { databaseKinds } from '../../support/databases.ts';
+import { databaseKinds } from '../../support/postgres.ts';
 import { ACCESS_TTL, AUDIENCE, GRACE, ISSUER, tokenHarness } from './support.ts';
 
 type Harness = Awaited<ReturnType<typeof tokenHarness>>;

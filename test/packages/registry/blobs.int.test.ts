@@ -2,8 +2,9 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BlobTables, blobStore } from '../../../src/packages/registry/blobs.ts';
 import { digestsOf } from '../../../src/packages/registry/integrity.ts';
-import { databaseKinds, type TestDatabase } from '../../support/databases.ts';
+import type { TestDatabase } from '../../support/databases.ts';
 import { packTarball } from '../../support/fixture-packages.ts';
+import { databaseKinds } from '../../support/postgres.ts';
 
 describe.each(databaseKinds)('the package blob store on $name', ({ fresh }) => {
   let owned: TestDatabase;
