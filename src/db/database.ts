@@ -97,11 +97,26 @@ export async function connectPostgres(options: PostgresOptions): Promise<Databas
 export interface PGliteOptions {
   /** Folder for the data; in memory when absent. */
   dataDir?: string;
+  /**
+   * A data folder saved by {@link PGliteDatabase.dumpDataDir} to start from, instead of an empty
+   * cluster made by initdb (for an in-memory database).
+   */
+  loadDataDir?: Blob;
 }
 
-export async function connectPGlite(options: PGliteOptions = {}): Promise<Database> {
+/** An embedded PGlite database, which can save its whole data folder. */
+export interface PGliteDatabase extends Database {
+  readonly kind: 'pglite';
+  /** The data folder as an uncompressed tarball, for {@link PGliteOptions.loadDataDir}. */
+  dumpDataDir(): Promise<Blob>;
+}
+
+export async function connectPGlite(options: PGliteOptions = {}): Promise<PGliteDatabase> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const pglite = options.dataDir === undefined ? new PGlite() : new PGlite(options.dataDir);
+  const pglite =
+    options.dataDir === undefined
+      ? new PGlite(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {})
+      : new PGlite(options.dataDir);
   await pglite.waitReady;
   const dialect = new PGliteDialect(pglite);
   const db = new Kysely<Tables>({ dialect });
@@ -117,6 +132,8 @@ export async function connectPGlite(options: PGliteOptions = {}): Promise<Databa
       const unlisten = await db.connection().execute(() => pglite.listen(channel, onNotify));
       return () => db.connection().execute(() => unlisten());
     },
+    // Through the dialect's lock, so no statement runs while the folder is read.
+    dumpDataDir: () => db.connection().execute(() => pglite.dumpDataDir('none')),
     close: async () => {
       await db.destroy();
       await pglite.close();

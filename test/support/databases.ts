@@ -10,8 +10,28 @@ export interface TestDatabase {
   dispose(): Promise<void>;
 }
 
-export async function freshPGlite(): Promise<TestDatabase> {
+/**
+ * The data folder of a migrated, empty PGlite, made once per test worker: every fresh database starts
+ * from it, as PostgreSQL's CREATE DATABASE copies a template, instead of running initdb and every
+ * migration again (the two were most of a fresh database's cost).
+ */
+let migratedTemplate: Promise<Blob> | undefined;
+
+async function makeTemplate(): Promise<Blob> {
   const database = await connectPGlite();
-  await migrate(database);
+  try {
+    await migrate(database);
+    return await database.dumpDataDir();
+  } finally {
+    await database.close();
+  }
+}
+
+export async function freshPGlite(): Promise<TestDatabase> {
+  migratedTemplate ??= makeTemplate();
+  migratedTemplate.catch(() => {
+    migratedTemplate = undefined;
+  });
+  const database = await connectPGlite({ loadDataDir: await migratedTemplate });
   return { database, dispose: () => database.close() };
 }
