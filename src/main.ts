@@ -1,17 +1,12 @@
 import { parseArgs } from 'node:util';
 import { type Command, command, HELP_OPTION, noArguments, parseWith, run, version } from './cli/command.ts';
-import { KEYS_USAGE, keysDepsOf, parseKeysArgs, runKeys } from './cli/keys.ts';
-import { OSV_USAGE, parseOsvArgs, runOsv } from './cli/osv.ts';
-import { PROJECTIONS_USAGE, parseProjectionsArgs, runProjections } from './cli/projections.ts';
-import { parseReplayArgs, REPLAY_USAGE, runReplay } from './cli/replay.ts';
 import type { HttpAppFactory } from './cli/serve.ts';
-import { ConfigError, loadConfig } from './config.ts';
-import { notifierFromConfig } from './identity/notifier/index.ts';
-import { createLogger, type Logger, logFormatFor } from './logger.ts';
-import { viewSource } from './packages/index.ts';
-import { openService, type Service } from './service.ts';
-import { dnsOwnershipResolver } from './tenancy/index.ts';
-import { streamHub } from './tools/index.ts';
+import type { Logger } from './logger.ts';
+import type { Service } from './service.ts';
+
+// Nothing of the service is imported above: `--help`, `--version` and a usage error answer without
+// loading it (4 s through tsx on a busy machine, against 0.7 s for an empty module); a command
+// loads its own module once it is named, and the service once its arguments parse.
 
 const USAGE = `Usage: warden [--help | --version] <command> [options]
 
@@ -37,71 +32,103 @@ variables: see README.md.`;
 const AGENT_USAGE =
   'Usage: warden agent    the workspace agent on this host (configured by WARDEN_AGENT_*: see README.md)';
 
-const commands = new Map<string, Command>([
+/** Each command, loaded when named: its usage and parser live in its module. */
+const commands = new Map<string, () => Promise<Command>>([
   [
     'serve',
-    command(
-      'Usage: warden serve    the HTTP API, with the workers in-process unless WARDEN_WORKERS=false',
-      false,
-      noArguments,
-      async (_, service, logger) =>
-        (await import('./cli/serve.ts')).serve(service, logger, await httpApp(service, logger)),
-    ),
+    async () =>
+      command(
+        'Usage: warden serve    the HTTP API, with the workers in-process unless WARDEN_WORKERS=false',
+        false,
+        noArguments,
+        async (_, service, logger) =>
+          (await import('./cli/serve.ts')).serve(service, logger, await httpApp(service, logger)),
+      ),
   ],
   [
     'worker',
-    command(
-      'Usage: warden worker   projections and process managers; /health and /ready only on WARDEN_WORKER_HEALTH_PORT',
-      false,
-      noArguments,
-      async (_, service, logger) =>
-        (await import('./cli/serve.ts')).runWorker(
-          service,
-          logger,
-          (await import('./http/ops/index.ts')).workerHealthApp(service.workerReadiness).fetch,
-        ),
-    ),
+    async () =>
+      command(
+        'Usage: warden worker   projections and process managers; /health and /ready only on WARDEN_WORKER_HEALTH_PORT',
+        false,
+        noArguments,
+        async (_, service, logger) =>
+          (await import('./cli/serve.ts')).runWorker(
+            service,
+            logger,
+            (await import('./http/ops/index.ts')).workerHealthApp(service.workerReadiness).fetch,
+          ),
+      ),
   ],
   [
     'migrate',
-    command('Usage: warden migrate  apply database migrations and exit', true, noArguments, async () => {
-      console.log('database is up to date');
-      return 0;
-    }),
+    async () =>
+      command('Usage: warden migrate  apply database migrations and exit', true, noArguments, async () => {
+        console.log('database is up to date');
+        return 0;
+      }),
   ],
   [
     'projections',
-    command(PROJECTIONS_USAGE, true, parseProjectionsArgs, (args, service) =>
-      runProjections(args, { engine: service.engine }),
-    ),
+    async () => {
+      const { PROJECTIONS_USAGE, parseProjectionsArgs, runProjections } = await import(
+        './cli/projections.ts'
+      );
+      return command(PROJECTIONS_USAGE, true, parseProjectionsArgs, (args, service) =>
+        runProjections(args, { engine: service.engine }),
+      );
+    },
   ],
   [
     'keys',
-    command(KEYS_USAGE, true, parseKeysArgs, async (args, service) =>
-      runKeys(args, await keysDepsOf(service)),
-    ),
+    async () => {
+      const { KEYS_USAGE, keysDepsOf, parseKeysArgs, runKeys } = await import('./cli/keys.ts');
+      return command(KEYS_USAGE, true, parseKeysArgs, async (args, service) =>
+        runKeys(args, await keysDepsOf(service)),
+      );
+    },
   ],
   [
     'osv',
-    command(OSV_USAGE, true, parseOsvArgs, (args, service) =>
-      runOsv(args, {
-        db: service.database.db as never,
-        store: service.store,
-        maxEntryBytes: service.config.WARDEN_OSV_MAX_ENTRY_BYTES,
-      }),
-    ),
+    async () => {
+      const { OSV_USAGE, parseOsvArgs, runOsv } = await import('./cli/osv.ts');
+      return command(OSV_USAGE, true, parseOsvArgs, (args, service) =>
+        runOsv(args, {
+          db: service.database.db as never,
+          store: service.store,
+          maxEntryBytes: service.config.WARDEN_OSV_MAX_ENTRY_BYTES,
+        }),
+      );
+    },
   ],
   [
     'replay',
-    command(REPLAY_USAGE, true, parseReplayArgs, (args, service) =>
-      runReplay(args, { store: service.store, db: service.database.db }),
-    ),
+    async () => {
+      const { parseReplayArgs, REPLAY_USAGE, runReplay } = await import('./cli/replay.ts');
+      return command(REPLAY_USAGE, true, parseReplayArgs, (args, service) =>
+        runReplay(args, { store: service.store, db: service.database.db }),
+      );
+    },
   ],
 ]);
 
 /** The HTTP app for `serve`, built here: only main imports `http/`. */
 async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory> {
-  const { createApp, oauthServerFor } = await import('./http/app.ts');
+  const [
+    { createApp, oauthServerFor },
+    { notifierFromConfig },
+    { createLogger },
+    { viewSource },
+    tenancy,
+    tools,
+  ] = await Promise.all([
+    import('./http/app.ts'),
+    import('./identity/notifier/index.ts'),
+    import('./logger.ts'),
+    import('./packages/index.ts'),
+    import('./tenancy/index.ts'),
+    import('./tools/index.ts'),
+  ]);
   const { config, store } = service;
   const db = service.database.db;
   return (identity) => {
@@ -126,10 +153,10 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
             ...(config.WARDEN_TARGET_REGISTRY_TOKEN ? { token: config.WARDEN_TARGET_REGISTRY_TOKEN } : {}),
           })
         : undefined,
-      domainOwnership: dnsOwnershipResolver(),
+      domainOwnership: tenancy.dnsOwnershipResolver(),
       // The log-only notifier (no WARDEN_SMTP_URL) writes its one line to stderr, apart from the JSON log.
       notifier: notifierFromConfig(config, createLogger('info', process.stderr)),
-      toolStream: streamHub({
+      toolStream: tools.streamHub({
         db: service.database.db as never,
         listen: service.database.listen,
         schema: service.database.schema,
@@ -156,7 +183,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (top.args.help || name === 'help') {
-    const about = name === 'help' && rest[0] !== undefined ? commands.get(rest[0]) : undefined;
+    const about = name === 'help' && rest[0] !== undefined ? await commands.get(rest[0])?.() : undefined;
     if (name === 'help' && rest[0] !== undefined && !about)
       return usageError(`unknown command "${rest[0]}"`, USAGE);
     console.log(about?.usage ?? USAGE);
@@ -172,8 +199,9 @@ async function main(argv: readonly string[]): Promise<number> {
     if (parsed.kind === 'invalid') return usageError(parsed.message, AGENT_USAGE);
     return (await import('./workspaces/index.ts')).agentCommand([], process.env);
   }
-  const chosen = commands.get(name);
-  if (!chosen) return usageError(`unknown command "${name}"`, USAGE);
+  const load = commands.get(name);
+  if (!load) return usageError(`unknown command "${name}"`, USAGE);
+  const chosen = await load();
   const parsed = chosen.parse(rest);
   if (parsed.kind === 'help') {
     console.log(chosen.usage);
@@ -181,6 +209,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (parsed.kind === 'invalid') return usageError(parsed.message, chosen.usage);
 
+  const [{ ConfigError, loadConfig }, { createLogger, logFormatFor }, { openService }] = await Promise.all([
+    import('./config.ts'),
+    import('./logger.ts'),
+    import('./service.ts'),
+  ]);
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(process.env);
