@@ -42,15 +42,17 @@ function memoryLog() {
   return log;
 }
 
-/** Runs `watcher` (an hour between polls) until the returned function stops it. */
-async function running(watcher: HeadWatcher) {
-  const stop = new AbortController();
-  const loop = watcher.run(stop.signal);
+/** A watcher of `log` (an hour between polls), running and polled once, until `stop()`. */
+async function watching(log: ReturnType<typeof memoryLog>) {
+  const watcher = new HeadWatcher(log.store, 3_600_000, silentLogger);
+  const controller = new AbortController();
+  const loop = watcher.run(controller.signal);
   await watcher.poll();
-  return async () => {
-    stop.abort();
+  const stop = async () => {
+    controller.abort();
     await loop;
   };
+  return { watcher, stop, before: watcher.value };
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -126,9 +128,7 @@ describe('HeadWatcher.typesBetween', () => {
 
   it("wakes on the store's own appends, without waiting for its poll", async () => {
     const log = memoryLog();
-    const watcher = new HeadWatcher(log.store, 3_600_000, silentLogger);
-    const stop = await running(watcher);
-    const before = watcher.value;
+    const { watcher, stop, before } = await watching(log);
     log.append(['A']);
     await watcher.waitBeyond(before, AbortSignal.timeout(5000));
     expect(watcher.value).toBe(log.events.at(-1)!.position);
@@ -137,9 +137,7 @@ describe('HeadWatcher.typesBetween', () => {
 
   it('keeps polling for its own append while a transaction elsewhere hides it, and sees it once it shows', async () => {
     const log = memoryLog();
-    const watcher = new HeadWatcher(log.store, 3_600_000, silentLogger);
-    const stop = await running(watcher);
-    const before = watcher.value;
+    const { watcher, stop, before } = await watching(log);
     log.hideFrom = 1n;
     log.append(['A']);
     // The wake-up's poll finds nothing visible, and so do the polls after it, which keep coming.
@@ -154,9 +152,7 @@ describe('HeadWatcher.typesBetween', () => {
 
   it('chase: a wait for a position appended elsewhere polls until it shows, and only for as long as asked', async () => {
     const log = memoryLog();
-    const watcher = new HeadWatcher(log.store, 3_600_000, silentLogger);
-    const stop = await running(watcher);
-    const before = watcher.value;
+    const { watcher, stop, before } = await watching(log);
     log.hideFrom = 1n;
     log.append(['A'], false);
     const wanted = log.events.at(-1)!.position;
