@@ -24,7 +24,10 @@ const PAGE = 1000;
  *   - at once when this process appends an event of `types` (any stream: a local change is seen by
  *     the very next read, read-your-writes);
  *   - when another process's change shows in the log: before answering, at most once per `syncMs`,
- *     one read of the events of `types` appended since the last one drops each stream they name;
+ *     one read of the events of `types` appended since the last one drops each stream they name
+ *     beyond the revisions it holds (an event may show in the log after the stream was read with it:
+ *     the log shows an event only once every older transaction on the server has ended, and a
+ *     stream read sees it at commit);
  *   - `ttlMs` after it was read: the log shows an event only once every transaction older than it
  *     has ended, so a long transaction elsewhere must not hold a stale stream here for longer.
  * So a change made anywhere reaches every process within `syncMs`, as a revocation does, while a
@@ -62,7 +65,11 @@ export function streamCache(
     }
     for (;;) {
       const changes = await store.readAll({ after, types: options.types, limit: PAGE });
-      for (const { streamId } of changes) cache.delete(streamId);
+      for (const { streamId, revision } of changes) {
+        // Whole streams, revisions from 0 without gaps: one of `length` events holds revision r < length.
+        const held = cache.peek(streamId);
+        if (held === undefined || revision >= held.events.length) cache.delete(streamId);
+      }
       after = changes.at(-1)?.position ?? after;
       if (changes.length < PAGE) return;
     }

@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
+import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { streamCache } from '../../src/eventstore/stream-cache.ts';
+import { freshPGlite, type TestDatabase } from '../support/databases.ts';
+
+const event = (type: string): NewEvent => ({ id: randomUUID(), type, data: {} });
+const whole = { from: 0, limit: 1000 };
+
+describe('stream cache: what the log shows late', () => {
+  let test: TestDatabase;
+  let store: EventStore;
+  let elsewhere: EventStore;
+  beforeAll(async () => {
+    test = await freshPGlite();
+    store = postgresEventStore(test.database);
+    // Another process's store: its appends are not announced to `store`'s listeners.
+    elsewhere = postgresEventStore({ ...test.database });
+  });
+  afterAll(() => test.dispose());
+
+  it('keeps a cached stream when the log shows events it already holds, and drops it for a newer one', async () => {
+    const streamId = `test.Thing-${randomUUID()}`;
+    await elsewhere.append(streamId, [event('Made')]);
+    // The first sync marks where the log stands. On a PostgreSQL server a transaction elsewhere can
+    // hold that mark below events already committed, which the stream read sees: the mark reads 0.
+    const seen: EventStore = Object.create(store);
+    seen.headPosition = async () => 0n;
+    let reads = 0;
+    seen.readStream = (id, options) => {
+      if (id === streamId) reads++;
+      return store.readStream(id, options);
+    };
+    const cache = streamCache(seen, {
+      types: ['Made', 'Changed'],
+      syncMs: 0,
+      ttlMs: 60_000,
+      max: 100,
+      clock: () => new Date(),
+    });
+    try {
+      expect((await cache.readStream(streamId, whole)).map((e) => e.type)).toEqual(['Made']);
+      // This sync reads 'Made' in the log: the cached stream holds its revision, so it stays.
+      expect((await cache.readStream(streamId, whole)).map((e) => e.type)).toEqual(['Made']);
+      expect(reads).toBe(1);
+
+      await elsewhere.append(streamId, [event('Changed')]);
+      expect((await cache.readStream(streamId, whole)).map((e) => e.type)).toEqual(['Made', 'Changed']);
+      expect(reads).toBe(2);
+      expect((await cache.readStream(streamId, whole)).map((e) => e.type)).toEqual(['Made', 'Changed']);
+      expect(reads).toBe(2);
+    } finally {
+      cache.close();
+    }
+  });
+});
