@@ -176,8 +176,8 @@ export class RetryWithSavepointsError extends Error {
 export type TransactionBinding<Transaction> = ((trx: Transaction, careful: boolean) => EventStore) & {
   /**
    * Called once a transaction that appended through the binding has committed, with the types it
-   * appended and the position of its last append: this process's stores over the same log then tell their `onAppend` listeners (inside
-   * the transaction the events were not visible yet).
+   * appended and the position of its last append: this process's stores over the same log then tell
+   * their `onAppend` listeners (inside the transaction the events were not visible yet).
    */
   committed?: AppendListener;
 };

@@ -25,11 +25,11 @@ const PAGE = 1000;
  *     the very next read, read-your-writes);
  *   - when another process's change shows in the log: before answering, at most once per `syncMs`,
  *     one read of the events of `types` appended since the last one drops each stream they name
- *     beyond the revisions it holds (an event may show in the log after the stream was read with it:
- *     the log shows an event only once every older transaction on the server has ended, and a
- *     stream read sees it at commit);
+ *     beyond the revisions it holds;
  *   - `ttlMs` after it was read: the log shows an event only once every transaction older than it
- *     has ended, so a long transaction elsewhere must not hold a stale stream here for longer.
+ *     has ended, so a long transaction elsewhere must not hold a stale stream here for longer (and
+ *     a stream read, which sees an event at commit, may hold one the log has yet to show: that
+ *     one does not drop it).
  * So a change made anywhere reaches every process within `syncMs`, as a revocation does, while a
  * stream nobody changes costs no round trip. A stream that loads while it changes is never cached
  * stale: a drop during its load keeps the loaded events out of the cache (see `loadingCache`).

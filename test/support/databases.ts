@@ -28,9 +28,10 @@ async function makeTemplate(): Promise<Blob> {
 }
 
 export async function freshPGlite(): Promise<TestDatabase> {
-  migratedTemplate ??= makeTemplate();
-  migratedTemplate.catch(() => {
+  // A failed template is not kept: the next call makes it again.
+  migratedTemplate ??= makeTemplate().catch((error: unknown) => {
     migratedTemplate = undefined;
+    throw error;
   });
   const database = await connectPGlite({ loadDataDir: await migratedTemplate });
   return { database, dispose: () => database.close() };

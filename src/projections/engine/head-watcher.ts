@@ -22,8 +22,7 @@ const APPEND_CHASE_MS = 30_000;
  * until the head moves past its checkpoint and then asks {@link typesBetween} whether any of the new
  * events is of its types; if none is, it moves on without reading a page. The store's own appends
  * wake it within {@link APPEND_GAP_MS}; events appended by other processes are seen at the next
- * poll. `kick()` polls at once (a read-your-writes wait calls it, so it does not sit out a whole
- * interval).
+ * poll.
  *
  * A committed append is not always visible at once: readers stop below the oldest transaction still
  * running on the server (in any database of it), so one long transaction elsewhere hides it for as
@@ -70,7 +69,7 @@ export class HeadWatcher {
       soon ??= setTimeout(
         () => {
           soon = undefined;
-          this.kick();
+          this.#pollNow();
         },
         Math.max(0, this.#polledAt + APPEND_GAP_MS - performance.now()),
       );
@@ -152,7 +151,7 @@ export class HeadWatcher {
     return types;
   }
 
-  kick(): void {
+  #pollNow(): void {
     this.#kickPending = true;
     this.#kick.fire();
   }
@@ -160,7 +159,7 @@ export class HeadWatcher {
   /** Polls at once, then keeps polling for `position` (see the class) for up to `forMs`. */
   chase(position: bigint, forMs: number): void {
     this.#chase(position, forMs);
-    this.kick();
+    this.#pollNow();
   }
 
   #chase(position: bigint, forMs: number): void {
