@@ -10,7 +10,7 @@ import pg from 'pg';
 import { connectPostgres, type Database, dropSchema } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { postgresEventStore } from '../src/eventstore/postgres/store.ts';
-import { BACKEND_PID_SQL, backendPids, CpuWindow } from './support/cpu.ts';
+import { BACKEND_PID_SQL, backendPids, type CpuCost, CpuWindow } from './support/cpu.ts';
 import { EmmettPeer } from './support/emmett-peer.ts';
 import { type Figures, type Settings, summaryJson, tableRows } from './support/figures.ts';
 import { EVENTS_PER_ISSUE, loadIssueBacklog, measureLive } from './support/live.ts';
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
     progress(
       `live projection: loading ${LIVE_ISSUES * EVENTS_PER_ISSUE} issue events (and ${PER_EVENT_ISSUES * EVENTS_PER_ISSUE} for the per-event rebuild) into PostgreSQL ${version} at ${redact(url)}`,
     );
-    const liveDb = await connectPostgres({ url, schema: names.live, poolSize: WRITERS });
+    const liveDb = await connectPostgres({ url, schema: names.live, poolSize: WRITERS, idleTimeoutMs: 0 });
     opened.push(liveDb);
     await migrate(liveDb);
     const liveEvents = await loadIssueBacklog(liveDb, LIVE_ISSUES);
@@ -250,8 +250,16 @@ async function main(): Promise<void> {
     await migrate(perEventDb);
     const perEventEvents = await loadIssueBacklog(perEventDb, PER_EVENT_ISSUES);
     progress('live projection catch-up (ProjectionEngine.start) and rebuild of the issue list');
+    const liveCpu = async () =>
+      new CpuWindow(
+        await backendPids(
+          WRITERS,
+          async () =>
+            (await sql<{ pid: number }>`${sql.raw(BACKEND_PID_SQL)}`.execute(liveDb.db)).rows[0]!.pid,
+        ),
+      );
     const live = await measureLive(
-      { database: liveDb, store: postgresEventStore(liveDb), events: liveEvents },
+      { database: liveDb, store: postgresEventStore(liveDb), events: liveEvents, cpu: liveCpu },
       { database: perEventDb, store: postgresEventStore(perEventDb), events: perEventEvents },
     );
     const rebuild = {
@@ -302,6 +310,8 @@ async function main(): Promise<void> {
       ['Warden readAll', figures.wardenRead],
       ['Warden subscribe catch-up', figures.wardenSubscribe],
       ['emmett consumer $all', figures.emmettRead],
+      ['live projection catch-up (issue list)', once(live.events, live.liveSeconds, live.liveCpu)],
+      ['rebuild (issue list)', once(live.events, live.rebuildSeconds, live.rebuildCpu)],
     ]);
     console.log('');
     const notes = [
@@ -373,3 +383,8 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });
+
+/** One timed run as a throughput sample. */
+function once(events: number, seconds: number, cpu: CpuCost): Throughput {
+  return { events, seconds, perSecond: events / seconds, cpu };
+}

@@ -5,6 +5,7 @@ import { transactionalStore } from '../../src/eventstore/postgres/transactional-
 import { ProjectionEngine } from '../../src/projections/engine/index.ts';
 import type { Projection } from '../../src/projections/engine/projection.ts';
 import { issueList } from '../../src/projections/tracker/index.ts';
+import type { CpuCost, CpuWindow } from './cpu.ts';
 
 /*
  * The tracker's issue list (one row per issue, its search vector and fourteen indexes) over a backlog
@@ -20,9 +21,13 @@ export interface LiveFigure {
   /** The live runner catching up the backlog: events of the issue list's types per second. */
   liveEventsPerSecond: number;
   liveSeconds: number;
+  /** CPU per event of the catch-up: this process and the pool's backends. */
+  liveCpu: CpuCost;
   /** `ProjectionEngine.rebuild()` of the same read model over the same log. */
   rebuildEventsPerSecond: number;
   rebuildSeconds: number;
+  /** CPU per event of the rebuild (its index builds' parallel workers, if any, are not the pool's). */
+  rebuildCpu: CpuCost;
   /** The same rebuild without `applyBatch` (one `apply` per event), over a smaller log of its own. */
   perEventEventsPerSecond: number;
   perEventEvents: number;
@@ -121,10 +126,12 @@ export async function loadIssueBacklog(database: Database, issues: number): Prom
 /**
  * Catches the issue list up over `store`'s backlog with the real engine (its live runner, from
  * checkpoint 0, pages of the engine's default size unless `pageSize`), then rebuilds it over the
- * same log; and rebuilds a per-event copy over `perEvent`'s smaller backlog.
+ * same log; and rebuilds a per-event copy over `perEvent`'s smaller backlog. `cpu` opens a window on
+ * this process and the target pool's backends: both runs are CPU-bound, so their cost per event
+ * bounds what the machine's cores allow, whatever the load.
  */
 export async function measureLive(
-  target: { database: Database; store: EventStore; events: number },
+  target: { database: Database; store: EventStore; events: number; cpu: () => Promise<CpuWindow> },
   perEvent: { database: Database; store: EventStore; events: number },
   pageSize?: number,
 ): Promise<LiveFigure> {
@@ -136,15 +143,22 @@ export async function measureLive(
     ...(pageSize === undefined ? {} : { batchSize: pageSize }),
   });
   let liveSeconds: number;
-  let rebuild: { eventsPerSecond: number; seconds: number };
+  let liveCpu: CpuCost;
+  let rebuild: { eventsPerSecond: number; seconds: number; events: number };
+  let rebuildCpu: CpuCost;
   try {
+    const window = await target.cpu();
+    window.start();
     const started = performance.now();
     await engine.start();
     if (!(await engine.waitFor('issueList', head, 3_600_000))) {
       throw new Error(`the issue list did not catch up: ${JSON.stringify(await engine.status())}`);
     }
     liveSeconds = (performance.now() - started) / 1000;
+    liveCpu = window.stop(target.events);
+    window.start();
     rebuild = await engine.rebuild('issueList');
+    rebuildCpu = window.stop(rebuild.events);
   } finally {
     await engine.stop();
   }
@@ -164,8 +178,10 @@ export async function measureLive(
   return {
     liveEventsPerSecond: target.events / liveSeconds,
     liveSeconds,
+    liveCpu,
     rebuildEventsPerSecond: rebuild.eventsPerSecond,
     rebuildSeconds: rebuild.seconds,
+    rebuildCpu,
     perEventEventsPerSecond: perEventRebuild.eventsPerSecond,
     perEventEvents: perEvent.events,
     events: target.events,

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Throughput } from './measure.ts';
 
 /** One line of the printed table. */
@@ -43,19 +44,32 @@ export function round(value: number, digits = 0): number {
   return Math.round(value * f) / f;
 }
 
-/** CPU cost per event of each workload, as measured in its windows (medians). */
+/**
+ * CPU cost per event of each workload, as measured in its windows (medians), and the rate that cost
+ * allows when this machine's cores do nothing else: client and server share them here, so no run on
+ * it can go faster, however quiet the machine.
+ */
 export function printCosts(rows: readonly [string, Throughput][]): void {
+  const cores = os.availableParallelism();
   const cells = rows.map(([name, t]) => {
     const client = t.cpu?.clientMicros;
     const server = t.cpu?.serverMicros;
+    const total = client === undefined || server === undefined || server === null ? null : client + server;
     return [
       name,
       client === undefined ? 'n/a' : client.toFixed(1),
       server === undefined || server === null ? 'n/a' : server.toFixed(1),
       client === undefined ? 'n/a' : (client + (server ?? 0)).toFixed(1),
+      total === null ? 'n/a' : formatNumber(Math.round((cores * 1e6) / total)),
     ];
   });
-  const header = ['workload', 'client µs/event', 'server µs/event', 'total µs/event'];
+  const header = [
+    'workload',
+    'client µs/event',
+    'server µs/event',
+    'total µs/event',
+    `ceiling on ${cores} cores (events/s)`,
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) =>
     c.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
