@@ -1,9 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { UploadFileName, WorkspaceFilePath } from '../../commands/workspaces/index.ts';
 import { workspaceDataFolder } from './data-folders.ts';
+import {
+  checkFileName,
+  displayPath,
+  type HeldFolder,
+  holdFolderInside,
+  InsideRefusal,
+} from './inside-folder.ts';
 import { AgentRefusal } from './problems.ts';
 
 export interface StoredUpload {
@@ -25,46 +32,44 @@ export interface UploadProgress extends StoredUpload {
 const pathRefusal = (message: string) => new AgentRefusal(422, 'validation', `path: ${message}`);
 
 /**
- * Where `path` lands in the workspace's data folder, refusing any way out of it: every folder on the
- * way must be a real folder (not a symbolic link, which a workspace's container could point anywhere
- * on this host), and the file itself must not be a link or a folder. With `create`, missing folders are
- * made (checked the same way) and the result is the folder's real path joined with the file name;
- * without, a missing folder ends the check (nothing below it exists yet).
+ * Runs `use` on the folder of `path` inside the workspace's data folder, held open so that the
+ * container (which can rearrange the folder at will) cannot swap a folder on the way for a link to
+ * anywhere else on this host between the check and the write (see `inside-folder.ts`). Every folder on
+ * the way must be a real folder and the file itself not a link or a folder. With `create`, missing
+ * folders are made; without, a missing folder ends the check (nothing below it exists yet) and `use`
+ * is not called. Answers where the file is, for the record.
  */
-async function workspaceTarget(folder: string, path: string, create: boolean): Promise<string> {
+async function inWorkspace(
+  folder: string,
+  path: string,
+  create: boolean,
+  use: (held: HeldFolder, name: string) => Promise<void> = async () => {},
+): Promise<string> {
   const parsed = WorkspaceFilePath.safeParse(path);
   if (!parsed.success) throw pathRefusal(parsed.error.issues[0]?.message ?? 'not valid');
-  let root: string;
-  try {
-    root = await realpath(folder);
-  } catch {
-    throw new AgentRefusal(409, 'no-data-folder', 'the workspace has no data folder on this agent');
-  }
   const segments = parsed.data.split('/');
   const name = segments.pop() as string;
-  let dir = root;
-  for (const [index, segment] of segments.entries()) {
-    const next = join(dir, segment);
-    let found = await lstat(next).catch(() => undefined);
-    if (!found && !create) return join(next, ...segments.slice(index + 1), name);
-    if (!found) {
-      await mkdir(next).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST') throw error;
-      });
-      found = await lstat(next);
+  let held: HeldFolder | undefined;
+  try {
+    held = await holdFolderInside(folder, segments, create);
+  } catch (error) {
+    if (error instanceof InsideRefusal) throw pathRefusal(error.message);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new AgentRefusal(409, 'no-data-folder', 'the workspace has no data folder on this agent');
     }
-    if (found.isSymbolicLink()) throw pathRefusal(`"${segment}" is a symbolic link in the workspace`);
-    if (!found.isDirectory()) throw pathRefusal(`"${segment}" is not a folder in the workspace`);
-    dir = next;
+    throw error;
   }
-  // A link swapped in while the folders were checked would show here: the real folder must be inside.
-  const real = await realpath(dir);
-  if (real !== root && !real.startsWith(root + sep)) throw pathRefusal('leaves the workspace data folder');
-  const target = join(real, name);
-  const existing = await lstat(target).catch(() => undefined);
-  if (existing?.isSymbolicLink()) throw pathRefusal(`"${name}" is a symbolic link in the workspace`);
-  if (existing?.isDirectory()) throw pathRefusal(`"${name}" is a folder in the workspace`);
-  return target;
+  if (held) {
+    try {
+      await checkFileName(held, name);
+      await use(held, name);
+    } catch (error) {
+      throw error instanceof InsideRefusal ? pathRefusal(error.message) : error;
+    } finally {
+      await held.close();
+    }
+  }
+  return displayPath(folder, segments, name);
 }
 
 const ID = /^[0-9a-f-]{36}$/;
@@ -131,7 +136,7 @@ export class UploadStore {
   async create(upload: StoredUpload): Promise<UploadProgress> {
     this.#target(upload.id, upload.file_name);
     const folder = this.#dataFolder(upload);
-    if (folder) await workspaceTarget(folder, upload.path as string, false);
+    if (folder) await inWorkspace(folder, upload.path as string, false);
     const paths = this.#paths(upload.id);
     const known = await this.#meta(upload.id);
     if (known) {
@@ -257,15 +262,17 @@ export class UploadStore {
     const folder = this.#dataFolder(current);
     let path = target.path;
     if (folder) {
-      // Into the workspace: the verified file is renamed into place (atomic: the partial file and the
-      // data folder are both under the work folder), so the workspace never sees half a file.
+      // Into the workspace: the verified file is renamed into the folder held open (atomic: the
+      // partial file and the data folder are both under the work folder), so the workspace never
+      // sees half a file, and the file cannot be steered out of the folder by a link swapped in.
       try {
-        path = await workspaceTarget(folder, current.path as string, true);
+        path = await inWorkspace(folder, current.path as string, true, (held, name) =>
+          rename(paths.part, held.at(name)),
+        );
       } catch (error) {
         if (error instanceof AgentRefusal) await this.remove(id);
         throw error;
       }
-      await rename(paths.part, path);
       await mkdir(target.folder, { recursive: true });
     } else {
       await mkdir(target.folder, { recursive: true });
