@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentCallError, agentClient, enrolAgent, signRequest } from '../../src/workspaces/index.ts';
@@ -78,6 +79,60 @@ describe('warden agent: a real agent process driving a real dockerd', () => {
     expect(await client.remove(name)).toBe(true);
     expect(await client.remove(name)).toBe(false);
     await expect(client.inspect(name)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('keeps a workspace’s data folder while its container may still run: a remove Docker did not do deletes nothing', async () => {
+    // The real Docker behind a proxy that fails DELETEs on cue (as a daemon in trouble would, 500): a
+    // fault injected in front of the real thing, since a real daemon cannot be made to fail on cue.
+    let failDeletes = true;
+    const socket = `${agent.workDir}/failing-docker.sock`;
+    const proxy = createServer((request, response) => {
+      if (request.method === 'DELETE' && failDeletes) {
+        response.writeHead(500, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ message: 'injected failure' }));
+        return;
+      }
+      const upstream = httpRequest(
+        { socketPath: daemon.socket, method: request.method, path: request.url, headers: request.headers },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        },
+      );
+      upstream.on('error', () => response.destroy());
+      request.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(socket, resolve));
+    const failing = await startAgent(daemon, { WARDEN_AGENT_DOCKER_SOCKET: socket });
+    try {
+      const client = agentClient({
+        url: failing.url,
+        key: (await enrolAgent(failing.url, failing.token)).key,
+      });
+      const name = `warden-ws-${crypto.randomUUID()}`;
+      await client.create({
+        name,
+        image,
+        cmd: httpd,
+        ports: [8080],
+        labels: { 'warden.workspace': name.slice(10) },
+      });
+      const data = `${failing.workDir}/workspaces/${name.slice(10)}/data`;
+      writeFileSync(`${data}/kept.txt`, 'kept');
+      await expect(client.remove(name, { volumes: true })).rejects.toBeInstanceOf(AgentCallError);
+      expect(readFileSync(`${data}/kept.txt`, 'utf8')).toBe('kept');
+      // Removed, and then gone (404 from Docker): the folder goes with it, and stays gone when a
+      // deprovisioning step is retried.
+      failDeletes = false;
+      expect(await client.remove(name, { volumes: true })).toBe(true);
+      expect(existsSync(`${failing.workDir}/workspaces/${name.slice(10)}`)).toBe(false);
+      mkdirSync(data, { recursive: true });
+      expect(await client.remove(name, { volumes: true })).toBe(false);
+      expect(existsSync(`${failing.workDir}/workspaces/${name.slice(10)}`)).toBe(false);
+    } finally {
+      await failing.dispose();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('tells whether its host holds an image (a reference with "/" and ":" in the path), 400 for a bad one', async () => {

@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { ContainerInfo, RegistryAuth } from '../docker/port.ts';
+import { ContainerEngineError, type ContainerInfo, type RegistryAuth } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
 import { WORKSPACE_DATA_MOUNT, workspaceDataFolder, workspaceFolderOfContainer } from './data-folders.ts';
 import { authOf } from './images.ts';
@@ -163,12 +163,18 @@ export function containerRoutes(deps: AgentAppDeps) {
     async (c) => {
       const ref = c.req.valid('param').ref;
       const volumes = c.req.valid('query').volumes === 'true';
+      // A workspace's data folder goes with its volumes, also when the container is already gone (a
+      // retried deprovisioning step must still leave no data behind), but never while it may still
+      // run: its container could swap a folder for a link while the recursive delete walks it.
+      let gone = false;
       try {
         await deps.engine.remove(ref, { volumes });
+        gone = true;
+      } catch (error) {
+        gone = error instanceof ContainerEngineError && error.code === 'not_found';
+        throw error;
       } finally {
-        // A workspace's data folder goes with its volumes, also when the container is already gone
-        // (a retried deprovisioning step must still leave no data behind).
-        const folder = volumes ? workspaceFolderOfContainer(deps.workDir, ref) : undefined;
+        const folder = volumes && gone ? workspaceFolderOfContainer(deps.workDir, ref) : undefined;
         if (folder) await rm(folder, { recursive: true, force: true });
       }
       return c.body(null, 204);
