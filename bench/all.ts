@@ -135,6 +135,8 @@ function revision(): string {
 async function main() {
   const only = process.env.BENCH_ALL_ONLY?.split(',').map((s) => s.trim());
   const chosen = BENCHES.filter((b) => !only || only.includes(b));
+  // The code the run starts from: each benchmark reads the working tree when it starts.
+  const measured = revision();
   const outcomes: Outcome[] = [];
   for (const [i, bench] of chosen.entries()) {
     process.stdout.write(
@@ -143,7 +145,7 @@ async function main() {
     outcomes.push(await run(bench));
   }
   const heading =
-    `One \`npm run bench:all\` at \`${revision()}\`, ${new Date().toISOString().slice(0, 10)}: ` +
+    `One \`npm run bench:all\` started at \`${measured}\`, ${new Date().toISOString().slice(0, 10)}: ` +
     `${os.availableParallelism()} cores, Node ${process.version}, every benchmark at its defaults, one after another; ` +
     "the load average is the machine's 1-minute figure sampled every 5 s while each ran.";
   const markdown = table(outcomes, heading);

@@ -135,14 +135,7 @@ async function main(): Promise<void> {
           async () => (await rawPool.query<{ pid: number }>(BACKEND_PID_SQL)).rows[0]!.pid,
         ),
       );
-    const wardenCpu = async () =>
-      new CpuWindow(
-        await backendPids(
-          WRITERS,
-          async () =>
-            (await sql<{ pid: number }>`${sql.raw(BACKEND_PID_SQL)}`.execute(database.db)).rows[0]!.pid,
-        ),
-      );
+    const wardenCpu = poolCpu(database);
     const windowed = (
       step: Step,
       cpu: () => Promise<CpuWindow>,
@@ -250,16 +243,8 @@ async function main(): Promise<void> {
     await migrate(perEventDb);
     const perEventEvents = await loadIssueBacklog(perEventDb, PER_EVENT_ISSUES);
     progress('live projection catch-up (ProjectionEngine.start) and rebuild of the issue list');
-    const liveCpu = async () =>
-      new CpuWindow(
-        await backendPids(
-          WRITERS,
-          async () =>
-            (await sql<{ pid: number }>`${sql.raw(BACKEND_PID_SQL)}`.execute(liveDb.db)).rows[0]!.pid,
-        ),
-      );
     const live = await measureLive(
-      { database: liveDb, store: postgresEventStore(liveDb), events: liveEvents, cpu: liveCpu },
+      { database: liveDb, store: postgresEventStore(liveDb), events: liveEvents, cpu: poolCpu(liveDb) },
       { database: perEventDb, store: postgresEventStore(perEventDb), events: perEventEvents },
     );
     const rebuild = {
@@ -383,6 +368,18 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });
+
+/** A CPU window on this process and the backends of `database`'s pool (all WRITERS of them). */
+function poolCpu(database: Database): () => Promise<CpuWindow> {
+  return async () =>
+    new CpuWindow(
+      await backendPids(
+        WRITERS,
+        async () =>
+          (await sql<{ pid: number }>`${sql.raw(BACKEND_PID_SQL)}`.execute(database.db)).rows[0]!.pid,
+      ),
+    );
+}
 
 /** One timed run as a throughput sample. */
 function once(events: number, seconds: number, cpu: CpuCost): Throughput {
