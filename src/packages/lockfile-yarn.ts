@@ -10,6 +10,16 @@ type YarnParse = typeof yarnLockfile.parse;
 const parseV1: YarnParse =
   (yarnLockfile as { parse?: YarnParse }).parse ?? (yarnLockfile.default as { parse: YarnParse }).parse;
 
+/**
+ * Appended to every yarn.lock before `@yarnpkg/lockfile` reads it. Its tokenizer scans a comment up
+ * to the next "\n" and a quoted string up to the next unescaped '"' without checking for the end of
+ * the text: a last comment without a newline, or a quote never closed, makes it append `undefined`
+ * to a string until V8 refuses its length, about 10 s of one core and half a gigabyte later (a
+ * 3-byte body did it). After this, a comment ends at its newline and an open string at its quote
+ * (then fails as the invalid JSON it is); for any text Yarn could read, it is one more comment.
+ */
+const TOKENIZER_STOP = '\n#"\n';
+
 /** `name@range` → name and range; `alias@npm:real@range` keeps `npm:real@range` as the range. */
 export function splitDescriptor(descriptor: string): { name: string; range: string } | undefined {
   const at = descriptor.indexOf('@', 1);
@@ -67,7 +77,7 @@ export function parseYarnClassic(body: string): LockfileResult {
   }
   let parsed: ReturnType<YarnParse>;
   try {
-    parsed = parseV1(body);
+    parsed = parseV1(body + TOKENIZER_STOP);
   } catch (error) {
     return {
       ok: false,

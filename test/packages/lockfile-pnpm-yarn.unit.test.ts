@@ -257,6 +257,17 @@ describe('hostile lockfiles', () => {
     expect(parseLockfileText(conflicted).ok).toBe(false);
   });
 
+  it('reads a yarn.lock ending in a comment without a newline, and refuses a quote never closed, at once', () => {
+    // Yarn's tokenizer ran off the end of both (about 10 s and half a gigabyte each, then "Invalid
+    // string length"): a 3-byte body was enough.
+    const lock = `${fixture('yarn-v1.lock').trimEnd()}\n# the end`;
+    expect(ok(lock, 'yarn').packages).toEqual(ok(fixture('yarn-v1.lock'), 'yarn').packages);
+    expect(parseLockfileText('# c', 'yarn')).toMatchObject({ ok: true, packages: [] });
+    for (const open of ['"abc', 'a@1:\n  version "1.0.0\n']) {
+      expect(refused(open, 'yarn')[0]?.message).not.toContain('Invalid string length');
+    }
+  });
+
   const neverThrows = (text: string, kind?: 'npm' | 'pnpm' | 'yarn') => {
     const result = parseLockfileText(text, kind);
     if (!result.ok) {
