@@ -5,5 +5,7 @@ export {
   type PersonalDataTables,
   personalDataKeys,
 } from './keys.ts';
-export { isSealed, personalDataStore, type SealedValue } from './store.ts';
+export { openOrigins, type RequestOrigin, type StoredOrigin, sealedOriginOf } from './origin.ts';
+export { isSealed, type SealedValue } from './sealed.ts';
+export { personalDataStore } from './store.ts';
 export { keyedUserIdsFrom } from './user-ids.ts';

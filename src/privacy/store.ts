@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { ERASED } from '../commands/identity/index.ts';
 import { type PersonalFields, personalFields } from '../commands/registry/index.ts';
 import type {
@@ -8,26 +9,12 @@ import type {
   SubscribeOptions,
 } from '../eventstore/port.ts';
 import { open, seal } from '../identity/index.ts';
-import type { PersonalDataKeys } from './keys.ts';
+import type { DataKey, PersonalDataKeys } from './keys.ts';
+import { hasClearOrigin, sealOrigin } from './origin.ts';
+import { isSealed, type SealedValue } from './sealed.ts';
 
-/**
- * A personal field as stored: the id of the data key and the AES-256-GCM ciphertext. An object, so
- * no string a user types (every personal field is a string in its contract) can pass for one.
- */
-export interface SealedValue {
-  $personal: { key: string; sealed: string };
-}
-
-export function isSealed(value: unknown): value is SealedValue {
-  if (typeof value !== 'object' || value === null) return false;
-  const inner = (value as { $personal?: unknown }).$personal;
-  return (
-    typeof inner === 'object' &&
-    inner !== null &&
-    typeof (inner as { key?: unknown }).key === 'string' &&
-    typeof (inner as { sealed?: unknown }).sealed === 'string'
-  );
-}
+/** How long an actor's key for sealing request origins is kept in memory. */
+const ORIGIN_KEY_TTL_MS = 60_000;
 
 // Bound as associated data: a ciphertext moved to another event or field does not open.
 const context = (eventId: string, field: string) => `warden personal ${eventId} ${field}`;
@@ -46,7 +33,8 @@ const asData = (data: unknown): Data | undefined =>
 
 /**
  * The event store with personal fields encrypted per person (crypto-shredding). On append, the fields
- * `personalFields` names are sealed with the subject's data key; on every read (streams, all,
+ * `personalFields` names are sealed with the subject's data key, and the request origin in the
+ * metadata (address and User-Agent) with the actor's (`origin.ts`: the audit opens it); on every read (streams, all,
  * subscriptions) they are opened again, or read as `ERASED` once the key is destroyed. Deciders, zod
  * contracts, projections, process managers, replay and the audit all see clear values or the
  * placeholder, never ciphertext. Events of other types pass through untouched (the same objects).
@@ -56,7 +44,30 @@ export function personalDataStore(
   keys: PersonalDataKeys,
   fields: Readonly<Record<string, PersonalFields>> = personalFields,
 ): EventStore {
+  // The actor's current key, for sealing request origins (nearly every command has one): kept a
+  // minute instead of asked for on every append. Sealing with a key erased meanwhile is harmless:
+  // what it seals reads as erased, as the person's data does.
+  const originKeys = new LRUCache<string, Promise<DataKey>>({ max: 10_000, ttl: ORIGIN_KEY_TTL_MS });
+  const originKey = (actorId: string, tenantId: string | null) => {
+    const cacheKey = `${tenantId ?? ''} ${actorId}`;
+    let key = originKeys.get(cacheKey);
+    if (!key) {
+      key = keys.current(actorId, tenantId);
+      key.catch(() => originKeys.delete(cacheKey));
+      originKeys.set(cacheKey, key);
+    }
+    return key;
+  };
+
   async function sealEvent(event: NewEvent): Promise<NewEvent> {
+    const sealed = await sealFields(event);
+    const metadata = sealed.metadata;
+    if (!hasClearOrigin(metadata)) return sealed;
+    const key = await originKey(metadata.actorId as string, metadata.tenantId ?? null);
+    return { ...sealed, metadata: await sealOrigin(metadata, event.id, key) };
+  }
+
+  async function sealFields(event: NewEvent): Promise<NewEvent> {
     const spec = fields[event.type];
     const data = asData(event.data);
     if (!spec || !data) return event;

@@ -14,6 +14,11 @@ export interface EventMetadata {
   clientAddress?: string;
   /** The request's User-Agent, bounded (see `http/kit/scope.ts`). */
   userAgent?: string;
+  /**
+   * The two above, sealed with the actor's personal-data key (`privacy/origin.ts`): how an event with
+   * an actor stores them, so that erasing the person destroys them too.
+   */
+  origin?: { $personal: { key: string; sealed: string } };
   /** Schema version of `data` for this event type (1 when absent). */
   schemaVersion?: number;
 }

@@ -6,6 +6,7 @@ import type { AggregateRegistry } from '../../commands/registry/index.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { EventStore } from '../../eventstore/port.ts';
 import { upcasters } from '../../eventstore/upcasters.ts';
+import type { PersonalDataKeys } from '../../privacy/index.ts';
 import type { AuditEntriesTables } from '../../projections/audit/index.ts';
 import { auditPage } from '../../projections/audit/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
@@ -28,6 +29,8 @@ export interface AuditRouteDeps {
   aggregates: AggregateRegistry;
   /** Replay snapshots (default: in `db`, keyed by Warden's upcasters). */
   snapshots?: SnapshotStore;
+  /** Opens the request origins sealed with actors' keys (absent: they read as erased). */
+  personalData?: Pick<PersonalDataKeys, 'find'> | undefined;
 }
 
 /**
@@ -68,12 +71,13 @@ export function auditRoutes(deps: AuditRouteDeps) {
       const query = c.req.valid('query');
       const filter = filterOf(c, query);
       await deps.readModels.awaitPosition(c, ['auditEntries']);
-      if (wantsNdjson(c)) return exportResponse(c, db, filter, query.sort);
+      if (wantsNdjson(c)) return exportResponse(c, db, filter, query.sort, deps.personalData);
       const after = query.cursor ? cursorPosition(query.cursor, query.sort) : undefined;
       const rows = await auditPage(db, filter, {
         order: query.sort,
         limit: query.limit + 1,
         ...(after === undefined ? {} : { after }),
+        keys: deps.personalData,
       });
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
@@ -99,7 +103,7 @@ export function auditRoutes(deps: AuditRouteDeps) {
       const query = c.req.valid('query');
       const filter = filterOf(c, query);
       await deps.readModels.awaitPosition(c, ['auditEntries']);
-      return exportResponse(c, db, filter, query.sort);
+      return exportResponse(c, db, filter, query.sort, deps.personalData);
     },
   );
 

@@ -21,7 +21,7 @@ import { forgetResponsesAbout, requirePermission } from '../middleware/index.ts'
 export interface ErasureRouteDeps {
   store: EventStore;
   db: Kysely<Tables>;
-  personalData: Pick<PersonalDataKeys, 'erase'>;
+  personalData: Pick<PersonalDataKeys, 'erase' | 'find'>;
   clock: () => Date;
 }
 

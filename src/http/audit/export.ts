@@ -2,7 +2,12 @@ import type { Context } from 'hono';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { AuditEntriesTables } from '../../projections/audit/index.ts';
-import { type AuditFilter, type AuditOrder, auditEntriesAll } from '../../projections/audit/index.ts';
+import {
+  type AuditFilter,
+  type AuditOrder,
+  auditEntriesAll,
+  type OriginKeys,
+} from '../../projections/audit/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { decodeCursor, RequestError } from '../kit/index.ts';
 import { type ExportQuery, NDJSON } from './schemas.ts';
@@ -69,8 +74,9 @@ export function exportResponse(
   db: Kysely<AuditEntriesTables>,
   filter: AuditFilter,
   order: AuditOrder,
+  keys: OriginKeys,
 ) {
-  const entries = auditEntriesAll(db, filter, { order });
+  const entries = auditEntriesAll(db, filter, { order, keys });
   const encoder = new TextEncoder();
   const logger = c.get('logger');
   const body = new ReadableStream<Uint8Array>({

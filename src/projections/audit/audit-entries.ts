@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { auditedEventTypes, summarize } from '../../audit/index.ts';
 import { entityOf } from '../../commands/registry/index.ts';
 import type { RecordedEvent } from '../../eventstore/port.ts';
+import { sealedOriginOf } from '../../privacy/index.ts';
 import { defineProjection } from '../engine/index.ts';
 
 export interface AuditEntriesTable {
@@ -21,6 +22,9 @@ export interface AuditEntriesTable {
   user_agent: string | null;
   summary: string;
   recorded_at: Date;
+  /** The request origin sealed with the actor's key (`privacy/origin.ts`): its key id and ciphertext. */
+  origin_key: string | null;
+  origin_sealed: string | null;
 }
 
 // A type alias (not an interface) so kysely's withTables accepts it.
@@ -31,6 +35,9 @@ export type AuditEntriesTables = {
 /** The row of one event: who, why, what, and a sentence for people; never the event's data. */
 function entryOf(event: RecordedEvent) {
   const m = event.metadata;
+  // Sealed, the origin stays sealed here too: the audit opens it when it shows the entry, so an
+  // erasure (the key destroyed) takes it out of this table as well, without a write.
+  const origin = sealedOriginOf(m);
   return {
     position: event.position.toString(),
     event_id: event.id,
@@ -44,10 +51,12 @@ function entryOf(event: RecordedEvent) {
     request_id: m.requestId ?? null,
     correlation_id: m.correlationId ?? null,
     causation_id: m.causationId ?? null,
-    client_address: m.clientAddress ?? null,
-    user_agent: m.userAgent ?? null,
+    client_address: origin ? null : (m.clientAddress ?? null),
+    user_agent: origin ? null : (m.userAgent ?? null),
     summary: summarize(event),
     recorded_at: event.recordedAt.toISOString(),
+    origin_key: origin?.$personal.key ?? null,
+    origin_sealed: origin?.$personal.sealed ?? null,
   };
 }
 
@@ -76,7 +85,8 @@ async function insertEntries(
       select * from json_to_recordset(${rows}::json) as x(
         position bigint, event_id uuid, tenant_id text, stream_id text, entity_type text, revision bigint,
         event_type text, schema_version integer, actor_id text, request_id text, correlation_id text,
-        causation_id text, client_address text, user_agent text, summary text, recorded_at timestamptz)
+        causation_id text, client_address text, user_agent text, summary text, recorded_at timestamptz,
+        origin_key text, origin_sealed text)
       on conflict do nothing`.execute(db);
   }
 }
@@ -94,7 +104,8 @@ export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
   // 3: summaries name people by user id, never by email (rebuilt so older rows drop the emails).
   // 4: a TenantCreated without a tenant in its metadata is the created tenant's (rebuilt so it shows).
   // 5: the client address and User-Agent of the request that caused each event.
-  version: 5,
+  // 6: an event with an actor carries them sealed with the actor's key (`origin_key`, `origin_sealed`).
+  version: 6,
   types: auditedEventTypes,
   tables: ['audit_entries'],
   // One row per event, from that event alone: a rebuild may write its pages side by side.
@@ -118,6 +129,8 @@ export const auditEntries = defineProjection<AnyEvent, AuditEntriesTables>()({
       .addColumn('user_agent', 'text')
       .addColumn('summary', 'text', (c) => c.notNull())
       .addColumn('recorded_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('origin_key', 'text')
+      .addColumn('origin_sealed', 'text')
       .execute();
   },
   // Newest-first pages per tenant, per stream and per actor; built after a rebuild's bulk load.

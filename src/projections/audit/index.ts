@@ -1,2 +1,8 @@
 export { type AuditEntriesTables, auditEntries } from './audit-entries.ts';
-export { type AuditFilter, type AuditOrder, auditEntriesAll, auditPage } from './queries.ts';
+export {
+  type AuditFilter,
+  type AuditOrder,
+  auditEntriesAll,
+  auditPage,
+  type OriginKeys,
+} from './queries.ts';

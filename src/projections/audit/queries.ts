@@ -1,5 +1,9 @@
 import type { Kysely } from 'kysely';
+import { openOrigins, type PersonalDataKeys } from '../../privacy/index.ts';
 import type { AuditEntriesTables } from './audit-entries.ts';
+
+/** Opens the request origins sealed with actors' keys; without it they read as `[erased]`. */
+export type OriginKeys = Pick<PersonalDataKeys, 'find'> | undefined;
 
 /** Filters of the audit trail. `tenantId: null` means every tenant (the platform superadmin only). */
 export interface AuditFilter {
@@ -41,7 +45,7 @@ export interface AuditEntry {
 export async function auditPage(
   db: Kysely<AuditEntriesTables>,
   filter: AuditFilter,
-  options: { order: AuditOrder; limit: number; after?: bigint },
+  options: { order: AuditOrder; limit: number; after?: bigint; keys?: OriginKeys },
 ): Promise<AuditEntry[]> {
   let query = db.selectFrom('audit_entries').selectAll();
   if (filter.tenantId !== null) query = query.where('tenant_id', '=', filter.tenantId);
@@ -61,7 +65,19 @@ export async function auditPage(
     .orderBy('position', desc ? 'desc' : 'asc')
     .limit(options.limit)
     .execute();
-  return rows.map((r) => ({
+  const origins = await openOrigins(
+    options.keys,
+    rows.map((r) => ({
+      eventId: r.event_id,
+      sealed:
+        r.origin_key === null || r.origin_sealed === null
+          ? null
+          : { $personal: { key: r.origin_key, sealed: r.origin_sealed } },
+      clientAddress: r.client_address,
+      userAgent: r.user_agent,
+    })),
+  );
+  return rows.map((r, i) => ({
     position: String(r.position),
     event_id: r.event_id,
     tenant_id: r.tenant_id,
@@ -74,8 +90,8 @@ export async function auditPage(
     request_id: r.request_id,
     correlation_id: r.correlation_id,
     causation_id: r.causation_id,
-    client_address: r.client_address,
-    user_agent: r.user_agent,
+    client_address: origins[i]!.clientAddress,
+    user_agent: origins[i]!.userAgent,
     summary: r.summary,
     recorded_at: new Date(r.recorded_at).toISOString(),
   }));
@@ -88,7 +104,7 @@ export async function auditPage(
 export async function* auditEntriesAll(
   db: Kysely<AuditEntriesTables>,
   filter: AuditFilter,
-  options: { order: AuditOrder; pageSize?: number; after?: bigint },
+  options: { order: AuditOrder; pageSize?: number; after?: bigint; keys?: OriginKeys },
 ): AsyncGenerator<AuditEntry> {
   const pageSize = options.pageSize ?? 1000;
   let after = options.after;
@@ -96,6 +112,7 @@ export async function* auditEntriesAll(
     const page = await auditPage(db, filter, {
       order: options.order,
       limit: pageSize,
+      keys: options.keys,
       ...(after === undefined ? {} : { after }),
     });
     yield* page;

@@ -1,0 +1,80 @@
+import { ERASED } from '../commands/identity/index.ts';
+import type { EventMetadata } from '../commands/kernel/index.ts';
+import { open, seal } from '../identity/index.ts';
+import type { DataKey, PersonalDataKeys } from './keys.ts';
+import { isSealed, type SealedValue } from './sealed.ts';
+
+/*
+ * Where a command came from: the client's address and User-Agent of its request, kept in its events'
+ * metadata for the audit trail. Both are personal data (an address names a person's connection), so
+ * an event with an actor carries them sealed with the actor's data key, as `origin`, and an erasure of
+ * that person destroys them with the rest: the audit shows `[erased]`. An event without an actor (a
+ * refused sign-in, a lockout, a process manager's step) has no person to key them to and keeps them
+ * in the clear: that record of where an attempt came from is what security needs to keep.
+ */
+
+export interface RequestOrigin {
+  clientAddress: string | null;
+  userAgent: string | null;
+}
+
+// Bound as associated data: a sealed origin moved to another event does not open.
+const context = (eventId: string) => `warden origin ${eventId}`;
+
+/** The metadata to store: the origin sealed with `key` in place of the clear fields. */
+export async function sealOrigin(
+  metadata: EventMetadata,
+  eventId: string,
+  key: DataKey,
+): Promise<EventMetadata> {
+  const { clientAddress, userAgent, ...rest } = metadata;
+  const clear: RequestOrigin = { clientAddress: clientAddress ?? null, userAgent: userAgent ?? null };
+  const sealed = await seal(key.key, JSON.stringify(clear), context(eventId));
+  return { ...rest, origin: { $personal: { key: key.keyId, sealed } } };
+}
+
+/** Whether the metadata carries an origin to seal: an actor and an address or a User-Agent. */
+export const hasClearOrigin = (metadata: EventMetadata | undefined): metadata is EventMetadata =>
+  metadata !== undefined &&
+  typeof metadata.actorId === 'string' &&
+  (metadata.clientAddress !== undefined || metadata.userAgent !== undefined);
+
+export interface StoredOrigin {
+  eventId: string;
+  /** The sealed origin, or null for an event stored without one. */
+  sealed: SealedValue | null;
+  /** The clear fields of an event stored without a sealed origin. */
+  clientAddress: string | null;
+  userAgent: string | null;
+}
+
+/**
+ * The origins of these events, opened with the keys that still exist (one lookup for all); a
+ * destroyed key reads as `[erased]`. An origin that does not open with its live key was altered:
+ * that throws, never passing for an erasure.
+ */
+export async function openOrigins(
+  keys: Pick<PersonalDataKeys, 'find'> | undefined,
+  stored: readonly StoredOrigin[],
+): Promise<RequestOrigin[]> {
+  const keyIds = [...new Set(stored.flatMap((s) => (s.sealed ? [s.sealed.$personal.key] : [])))];
+  const found = keyIds.length === 0 || !keys ? new Map<string, CryptoKey>() : await keys.find(keyIds);
+  return Promise.all(
+    stored.map(async (s) => {
+      if (!s.sealed) return { clientAddress: s.clientAddress, userAgent: s.userAgent };
+      const key = found.get(s.sealed.$personal.key);
+      if (!key) return { clientAddress: ERASED, userAgent: ERASED };
+      let text: string;
+      try {
+        text = await open(key, s.sealed.$personal.sealed, context(s.eventId));
+      } catch {
+        throw new Error(`event ${s.eventId}: its sealed origin does not open (altered?)`);
+      }
+      return JSON.parse(text) as RequestOrigin;
+    }),
+  );
+}
+
+/** The sealed origin in stored metadata, if it has one. */
+export const sealedOriginOf = (metadata: EventMetadata): SealedValue | null =>
+  isSealed(metadata.origin) ? metadata.origin : null;
