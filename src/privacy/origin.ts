@@ -34,7 +34,9 @@ export async function sealOrigin(
 }
 
 /** Whether the metadata carries an origin to seal: an actor and an address or a User-Agent. */
-export const hasClearOrigin = (metadata: EventMetadata | undefined): metadata is EventMetadata =>
+export const hasClearOrigin = (
+  metadata: EventMetadata | undefined,
+): metadata is EventMetadata & { actorId: string } =>
   metadata !== undefined &&
   typeof metadata.actorId === 'string' &&
   (metadata.clientAddress !== undefined || metadata.userAgent !== undefined);

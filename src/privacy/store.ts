@@ -33,11 +33,12 @@ const asData = (data: unknown): Data | undefined =>
 
 /**
  * The event store with personal fields encrypted per person (crypto-shredding). On append, the fields
- * `personalFields` names are sealed with the subject's data key, and the request origin in the
- * metadata (address and User-Agent) with the actor's (`origin.ts`: the audit opens it); on every read (streams, all,
+ * `personalFields` names are sealed with the subject's data key; on every read (streams, all,
  * subscriptions) they are opened again, or read as `ERASED` once the key is destroyed. Deciders, zod
  * contracts, projections, process managers, replay and the audit all see clear values or the
  * placeholder, never ciphertext. Events of other types pass through untouched (the same objects).
+ * The request origin in an event's metadata (address and User-Agent) is sealed on append too, with
+ * the actor's key, but stays sealed on reads: only the audit shows it, and opens it then (`origin.ts`).
  */
 export function personalDataStore(
   store: EventStore,
@@ -63,7 +64,7 @@ export function personalDataStore(
     const sealed = await sealFields(event);
     const metadata = sealed.metadata;
     if (!hasClearOrigin(metadata)) return sealed;
-    const key = await originKey(metadata.actorId as string, metadata.tenantId ?? null);
+    const key = await originKey(metadata.actorId, metadata.tenantId ?? null);
     return { ...sealed, metadata: await sealOrigin(metadata, event.id, key) };
   }
 
