@@ -49,13 +49,14 @@ export function personalDataStore(
   // minute instead of asked for on every append. Sealing with a key erased meanwhile is harmless:
   // what it seals reads as erased, as the person's data does.
   const originKeys = new LRUCache<string, Promise<DataKey>>({ max: 10_000, ttl: ORIGIN_KEY_TTL_MS });
+  // By actor alone: a subject has one current key whatever the tenant (the tenant is recorded when
+  // the key is made).
   const originKey = (actorId: string, tenantId: string | null) => {
-    const cacheKey = `${tenantId ?? ''} ${actorId}`;
-    let key = originKeys.get(cacheKey);
+    let key = originKeys.get(actorId);
     if (!key) {
       key = keys.current(actorId, tenantId);
-      key.catch(() => originKeys.delete(cacheKey));
-      originKeys.set(cacheKey, key);
+      key.catch(() => originKeys.delete(actorId));
+      originKeys.set(actorId, key);
     }
     return key;
   };

@@ -1,6 +1,5 @@
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
 
 /*
  * A folder inside a tree that someone else may change while we look: a workspace's data folder,
@@ -88,7 +87,3 @@ export async function checkFileName(folder: HeldFolder, name: string): Promise<v
   if (existing?.isSymbolicLink()) throw new InsideRefusal(`"${name}" is a symbolic link in the workspace`);
   if (existing?.isDirectory()) throw new InsideRefusal(`"${name}" is a folder in the workspace`);
 }
-
-/** `root` and `segments` joined: where a file went, for the record (not for reaching it again). */
-export const displayPath = (root: string, segments: readonly string[], name: string) =>
-  join(root, ...segments, name);

@@ -4,13 +4,7 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { join, resolve, sep } from 'node:path';
 import { UploadFileName, WorkspaceFilePath } from '../../commands/workspaces/index.ts';
 import { workspaceDataFolder } from './data-folders.ts';
-import {
-  checkFileName,
-  displayPath,
-  type HeldFolder,
-  holdFolderInside,
-  InsideRefusal,
-} from './inside-folder.ts';
+import { checkFileName, type HeldFolder, holdFolderInside, InsideRefusal } from './inside-folder.ts';
 import { AgentRefusal } from './problems.ts';
 
 export interface StoredUpload {
@@ -69,7 +63,7 @@ async function inWorkspace(
       await held.close();
     }
   }
-  return displayPath(folder, segments, name);
+  return join(folder, ...segments, name);
 }
 
 const ID = /^[0-9a-f-]{36}$/;
