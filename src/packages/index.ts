@@ -3,7 +3,14 @@ export { evaluateLicense, normalizeLicense } from './license.ts';
 export { LOCKFILE_FORMATS, type LockfileFormat, parseLockfile, validPackageName } from './lockfile.ts';
 export { parseLockfileOffThread } from './lockfile-off-thread.ts';
 export { LOCKFILE_KINDS, type LockfileKind, parseLockfileText } from './lockfile-text.ts';
-export { type NpmTokenRecord, type NpmTokenStore, npmTokenStore, npmTokenSummaries } from './npm-tokens.ts';
+export {
+  type NpmTokenRecord,
+  type NpmTokenStore,
+  npmTokenStore,
+  npmTokenStreamId,
+  npmTokenSummaries,
+  revokeTokensIssuedBy,
+} from './npm-tokens.ts';
 export {
   type AdvisoryFeedTables,
   type FeedSyncOutcome,

@@ -19,13 +19,19 @@ export const NpmTokenIssued = z.object({
   name: z.string(),
   issuedAt: z.iso.datetime(),
 });
-export const NpmTokenRevoked = z.object({ tokenId: z.uuid(), revokedAt: z.iso.datetime() });
+export const NpmTokenRevoked = z.object({
+  tokenId: z.uuid(),
+  revokedAt: z.iso.datetime(),
+  /** `issuer_gone`: revoked because the user who issued it left the tenant (absent: revoked by a person). */
+  reason: z.literal('issuer_gone').optional(),
+});
 
 const text = (value: unknown) => (typeof value === 'string' ? value : '?');
 /** The audit trail's sentences for the npm token events. */
 export const npmTokenSummaries: Readonly<Record<string, (data: Record<string, unknown>) => string>> = {
   NpmTokenIssued: (d) => `npm read token ${text(d.tokenId)} ("${text(d.name)}") issued`,
-  NpmTokenRevoked: (d) => `npm read token ${text(d.tokenId)} revoked`,
+  NpmTokenRevoked: (d) =>
+    `npm read token ${text(d.tokenId)} revoked${d.reason === 'issuer_gone' ? ' (its issuer left the tenant)' : ''}`,
 };
 
 export type NpmTokenTables = {
@@ -87,6 +93,26 @@ const recordOf = (row: Omit<Row, 'token_hash' | 'revoked_by'>): NpmTokenRecord =
   revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
 });
 const COLUMNS = ['token_id', 'tenant_id', 'name', 'created_by', 'created_at', 'revoked_at'] as const;
+
+/**
+ * Revokes every live token `userId` issued in the tenant up to `at` (the user left it then): the
+ * tokens' ids. A token issued after `at` (the user was added again) is not the departed member's.
+ */
+export async function revokeTokensIssuedBy(
+  db: Kysely<unknown>,
+  which: { tenantId: string; userId: string; at: string; by: string },
+): Promise<string[]> {
+  const rows = await (db as Kysely<NpmTokenTables>)
+    .updateTable('warden_npm_tokens')
+    .set({ revoked_at: which.at, revoked_by: which.by })
+    .where('tenant_id', '=', which.tenantId)
+    .where('created_by', '=', which.userId)
+    .where('created_at', '<=', which.at)
+    .where('revoked_at', 'is', null)
+    .returning('token_id')
+    .execute();
+  return rows.map((row) => row.token_id).sort();
+}
 
 export function npmTokenStore(deps: {
   db: Kysely<Tables>;

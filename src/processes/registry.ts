@@ -1,5 +1,5 @@
 import { userSessions } from './identity/index.ts';
-import { advisoryMonitor, packagePipeline } from './packages/index.ts';
+import { advisoryMonitor, npmTokenIssuers, packagePipeline } from './packages/index.ts';
 import type { ProcessManager } from './runtime/index.ts';
 import { toolExecutions } from './tools/index.ts';
 import { issueRules, projectMemberships } from './tracker/index.ts';
@@ -15,6 +15,7 @@ export const processManagers: readonly ProcessManager[] = [
   packagePipeline,
   advisoryMonitor,
   userSessions,
+  npmTokenIssuers,
   workspaceProvisioning,
   workspaceOnApproval,
   toolExecutions,

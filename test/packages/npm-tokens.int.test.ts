@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npmTokenStreamId } from '../../src/packages/npm-tokens.ts';
+import type { Worker } from '../../src/processes/runtime/index.ts';
+import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
 
@@ -10,6 +12,7 @@ for (const kind of databaseKinds) {
     let colleague: SignedInUser;
     let admin: SignedInUser;
     let outsider: SignedInUser;
+    let worker: Worker;
 
     const call = async (user: SignedInUser, path: string, init: { json?: unknown; method?: string } = {}) => {
       const res = await t.request(path, { token: user.token, tenant: user.tenantSlug, ...init });
@@ -35,8 +38,12 @@ for (const kind of databaseKinds) {
       colleague = await t.user({ tenant: slug, role: 'member' });
       admin = await t.user({ tenant: slug, role: 'admin' });
       outsider = await t.user({ role: 'owner' });
+      worker = await serviceWorkers(t);
     });
-    afterAll(() => t?.dispose());
+    afterAll(async () => {
+      await worker?.stop();
+      await t?.dispose();
+    });
 
     it('issues a token whose secret is shown once (no-store), lists it without the secret, and audits it', async () => {
       const res = await call(member, '/v1/npm-tokens', { json: { name: 'build server' } });
@@ -126,6 +133,50 @@ for (const kind of databaseKinds) {
       expect(listed.body.items).toContainEqual(
         expect.objectContaining({ id: mine.id, revoked_at: expect.any(String) }),
       );
+    });
+
+    it('end with their issuer: a member who leaves the tenant loses the tokens they minted, others keep theirs', async () => {
+      const { slug } = await t.tenant();
+      const owner = await t.user({ tenant: slug, role: 'owner' });
+      const leaver = await t.user({ tenant: slug, role: 'member' });
+      const stayer = await t.user({ tenant: slug, role: 'member' });
+      const minted = [await issue(leaver, 'laptop'), await issue(leaver, 'ci')];
+      const kept = await issue(stayer);
+      for (const { token } of [...minted, kept])
+        expect((await view(slug, 'left-pad', token)).status).toBe(403);
+
+      expect((await call(owner, `/v1/users/${leaver.userId}`, { method: 'DELETE' })).status).toBe(204);
+      // The worker revokes them in the removal's wake (seconds), not never.
+      for (const { token } of minted) {
+        await waitUntil(
+          'the leaver’s token refused',
+          async () => (await view(slug, 'left-pad', token)).status === 401,
+        );
+      }
+      expect((await view(slug, 'left-pad', kept.token)).status).toBe(403);
+
+      const listed = await call(owner, '/v1/npm-tokens');
+      const state = Object.fromEntries(
+        (listed.body.items as { id: string; revoked_at: string | null }[]).map((i) => [i.id, i.revoked_at]),
+      );
+      expect(state[minted[0]!.id]).toEqual(expect.any(String));
+      expect(state[minted[1]!.id]).toEqual(expect.any(String));
+      expect(state[kept.id]).toBeNull();
+      for (const { id } of minted) {
+        const events = await t.store.readStream(npmTokenStreamId(id));
+        expect(
+          events.map((e) => [e.type, e.metadata.actorId, (e.data as { reason?: string }).reason]),
+        ).toEqual([
+          ['NpmTokenIssued', leaver.userId, undefined],
+          ['NpmTokenRevoked', 'process:npmTokenIssuers', 'issuer_gone'],
+        ]);
+      }
+
+      // Added again, the same person starts afresh: a new token works, the old ones stay revoked.
+      const back = await t.user({ tenant: slug, role: 'member', email: leaver.email });
+      const fresh = await issue(back);
+      expect((await view(slug, 'left-pad', fresh.token)).status).toBe(403);
+      for (const { token } of minted) expect((await view(slug, 'left-pad', token)).status).toBe(401);
     });
   });
 }
