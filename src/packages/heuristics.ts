@@ -1,6 +1,7 @@
 import type { Finding } from '../commands/packages/index.ts';
 import { normalizeLicense, sameLicense } from './license.ts';
 import popularNames from './popular-packages.json' with { type: 'json' };
+import type { BundledPackage } from './registry/tarball.ts';
 
 const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall'] as const;
 
@@ -78,6 +79,8 @@ export interface HeuristicInput {
   bindingGyp?: boolean;
   /** The registry's document for this version, whose `scripts` and `hasInstallScript` npm may act on. */
   registryManifest?: Record<string, unknown>;
+  /** Packages shipped inside the tarball, whose install scripts npm runs as well. */
+  bundled?: readonly BundledPackage[];
 }
 
 /** The install scripts a package document names, each with its command. */
@@ -139,6 +142,55 @@ function hiddenInstallFindings(input: HeuristicInput, manifest: Record<string, u
   return findings;
 }
 
+/** At most this many bundled packages are named one by one; the rest are counted in one more finding. */
+const MAX_BUNDLED_FINDINGS = 50;
+
+/** The name a bundled package is installed under: its folder below the last `node_modules/`. */
+export const bundledLabel = (bundled: BundledPackage) =>
+  bundled.folder.slice(bundled.folder.lastIndexOf('node_modules/') + 'node_modules/'.length);
+
+/**
+ * Install-time execution of the packages bundled in the tarball: npm installs them from it and runs
+ * their install scripts (and `node-gyp rebuild` for a binding.gyp) like any other package's, while the
+ * parent's package.json shows none of it. One that cannot be read as npm reads it counts too.
+ */
+function bundledInstallFindings(bundled: readonly BundledPackage[]): Finding[] {
+  const findings = new Map<string, Finding>();
+  let more = 0;
+  for (const b of bundled) {
+    const runs = Object.entries(b.installScripts).map(([script, command]) => `${script}: ${command}`);
+    if (b.bindingGyp && !b.noGypfile) runs.push('node-gyp rebuild (binding.gyp)');
+    if (b.unreadable) runs.push(`cannot be checked: ${b.unreadable}`);
+    if (runs.length === 0) continue;
+    const label = bundledLabel(b);
+    const id = `install_script:bundled:${label}`.slice(0, 200);
+    if (findings.has(id)) continue;
+    if (findings.size >= MAX_BUNDLED_FINDINGS) {
+      more++;
+      continue;
+    }
+    findings.set(id, {
+      id,
+      kind: 'install_script',
+      severity: 'high',
+      summary:
+        `bundles ${label} (${b.folder}), which npm installs with it and which runs ${runs.join('; ')}`.slice(
+          0,
+          2000,
+        ),
+    });
+  }
+  if (more > 0) {
+    findings.set('install_script:bundled:more', {
+      id: 'install_script:bundled:more',
+      kind: 'install_script',
+      severity: 'high',
+      summary: `${more} more bundled packages run something on install`,
+    });
+  }
+  return [...findings.values()];
+}
+
 /**
  * Signs that a package needs a person's look even without an advisory: install scripts (they run
  * on every `npm install`), no license, a tarball license other than the lockfile's, a name imitating
@@ -163,6 +215,7 @@ export function heuristicFindings(input: HeuristicInput): Finding[] {
     });
   }
   findings.push(...hiddenInstallFindings(input, manifest));
+  findings.push(...bundledInstallFindings(input.bundled ?? []));
   const { expression } = normalizeLicense(manifest.license ?? manifest.licenses);
   if (expression === null) {
     findings.push({

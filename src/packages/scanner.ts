@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
+import semver from 'semver';
 import type { Finding, PolicySnapshot } from '../commands/packages/index.ts';
 import { type AdvisoryTables, advisoryFindings, latestImport } from './advisories.ts';
-import { heuristicFindings } from './heuristics.ts';
+import { bundledLabel, heuristicFindings } from './heuristics.ts';
 import { evaluateLicense, normalizeLicense } from './license.ts';
+import type { BundledPackage } from './registry/tarball.ts';
 
 export interface ScanInput {
   name: string;
@@ -17,6 +19,8 @@ export interface ScanInput {
   bindingGyp?: boolean;
   /** The registry's document for this version (its `scripts`, `hasInstallScript`). */
   registryManifest?: Record<string, unknown>;
+  /** Packages shipped inside the tarball (`node_modules/…`): npm installs them with it. */
+  bundled?: readonly BundledPackage[];
 }
 
 export interface ScanResult {
@@ -36,7 +40,39 @@ export interface Scanner {
   scan(input: ScanInput): Promise<ScanResult>;
 }
 
-/** Known vulnerabilities and malicious-package records from the imported OSV data. */
+/** More distinct bundled packages than this are not looked up one by one: the check is then unavailable. */
+const MAX_BUNDLED_LOOKUPS = 1000;
+
+/**
+ * Advisories of the packages bundled in the tarball (npm installs them from it, never from a
+ * registry), each finding's id naming the bundled package so it stays apart from the parent's own.
+ */
+async function bundledAdvisories(
+  db: Kysely<AdvisoryTables>,
+  bundled: readonly BundledPackage[],
+): Promise<{ findings: Finding[]; unavailable: string[] }> {
+  const specs = new Map<string, { name: string; version: string }>();
+  for (const b of bundled) {
+    const name = b.name ?? bundledLabel(b);
+    const version = b.version === null ? null : semver.valid(b.version);
+    if (version !== null) specs.set(`${name}@${version}`, { name, version });
+  }
+  if (specs.size > MAX_BUNDLED_LOOKUPS)
+    return { findings: [], unavailable: [`osv: ${specs.size} bundled packages are too many to check`] };
+  const findings: Finding[] = [];
+  for (const [spec, { name, version }] of specs) {
+    for (const finding of await advisoryFindings(db, name, version)) {
+      findings.push({
+        ...finding,
+        id: `${finding.id}:bundled:${spec}`.slice(0, 200),
+        summary: `bundled ${spec}: ${finding.summary}`.slice(0, 2000),
+      });
+    }
+  }
+  return { findings, unavailable: [] };
+}
+
+/** Known vulnerabilities and malicious-package records from the imported OSV data, bundled packages too. */
 export function osvScanner(db: Kysely<AdvisoryTables>): Scanner {
   return {
     name: 'osv',
@@ -45,7 +81,9 @@ export function osvScanner(db: Kysely<AdvisoryTables>): Scanner {
       if (!advisories) {
         return { findings: [], unavailable: ['osv: no advisory data imported'], advisories: null };
       }
-      return { findings: await advisoryFindings(db, input.name, input.version), unavailable: [], advisories };
+      const own = await advisoryFindings(db, input.name, input.version);
+      const bundled = await bundledAdvisories(db, input.bundled ?? []);
+      return { findings: [...own, ...bundled.findings], unavailable: bundled.unavailable, advisories };
     },
   };
 }
@@ -63,6 +101,7 @@ export function manifestScanner(): Scanner {
         deprecated: input.deprecated,
         ...(input.bindingGyp === undefined ? {} : { bindingGyp: input.bindingGyp }),
         ...(input.registryManifest === undefined ? {} : { registryManifest: input.registryManifest }),
+        ...(input.bundled === undefined ? {} : { bundled: input.bundled }),
       });
       const { expression } = normalizeLicense(input.manifest.license ?? input.manifest.licenses);
       if (expression !== null) {

@@ -76,6 +76,67 @@ export interface TarSummary {
   manifest: Record<string, unknown>;
   /** A `binding.gyp` at the package root: npm then runs `node-gyp rebuild` on install, script or not. */
   bindingGyp: boolean;
+  /** The packages shipped inside the tarball (`node_modules/…`), whose install scripts npm runs too. */
+  bundled: BundledPackage[];
+}
+
+/**
+ * A package folder inside the tarball, `node_modules/<name>` at any depth of `node_modules` folders:
+ * npm installs bundled dependencies from there and runs their install scripts as for any other package.
+ * Only what the checks need is kept of its package.json (there may be thousands).
+ */
+export interface BundledPackage {
+  /** Where it lands below the package folder, folded as {@link possiblePaths} folds paths. */
+  folder: string;
+  name: string | null;
+  version: string | null;
+  /** Its `preinstall`, `install` and `postinstall` commands. */
+  installScripts: Record<string, string>;
+  /** Its package.json says `gypfile: false` (npm then ignores a binding.gyp). */
+  noGypfile: boolean;
+  bindingGyp: boolean;
+  /** Why its package.json cannot be read as npm would read it (a link, not JSON), or null. */
+  unreadable: string | null;
+}
+
+/** A file of a bundled package's folder: `node_modules/[@scope/]name/` repeated, then the file. */
+const BUNDLED_FILE = /^((?:node_modules\/(?:@[^/]+\/)?[^/]+\/)+)(package\.json|binding\.gyp)$/;
+const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall'] as const;
+
+function bundledManifest(
+  data: Uint8Array,
+): Pick<BundledPackage, 'name' | 'version' | 'installScripts' | 'noGypfile' | 'unreadable'> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(data));
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return {
+      name: null,
+      version: null,
+      installScripts: {},
+      noGypfile: false,
+      unreadable: 'its package.json is not a JSON object',
+    };
+  const manifest = parsed as Record<string, unknown>;
+  const scripts =
+    typeof manifest.scripts === 'object' && manifest.scripts !== null
+      ? (manifest.scripts as Record<string, unknown>)
+      : {};
+  const installScripts: Record<string, string> = {};
+  for (const script of INSTALL_SCRIPTS) {
+    const command = scripts[script];
+    if (typeof command === 'string' && command.trim() !== '') installScripts[script] = command.slice(0, 200);
+  }
+  return {
+    name: typeof manifest.name === 'string' ? manifest.name.slice(0, 214) : null,
+    version: typeof manifest.version === 'string' ? manifest.version.slice(0, 100) : null,
+    installScripts,
+    noGypfile: manifest.gypfile === false,
+    unreadable: null,
+  };
 }
 
 /**
@@ -143,6 +204,24 @@ export async function inspectTarball(
   let manifestError: string | undefined;
   let sawManifest = false;
   let bindingGyp = false;
+  const bundled = new Map<string, BundledPackage>();
+  const bundledRead = new Set<BundledPackage>();
+  const bundledAt = (folder: string) => {
+    let found = bundled.get(folder);
+    if (!found) {
+      found = {
+        folder,
+        name: null,
+        version: null,
+        installScripts: {},
+        noGypfile: false,
+        bindingGyp: false,
+        unreadable: null,
+      };
+      bundled.set(folder, found);
+    }
+    return found;
+  };
   let extended: Extended = {};
   let sawEnd = false;
   while (await fill(BLOCK)) {
@@ -192,7 +271,23 @@ export async function inspectTarball(
         throw malformed(`the tar entry ${JSON.stringify(name.slice(0, 200))} may or may not be package.json`);
     }
     if (regular && lands.includes('binding.gyp')) bindingGyp = true;
-    if (meta || isManifest) {
+    // Bundled packages: every spelling of a path npm may read as one of their package.json or
+    // binding.gyp counts, and a link anywhere below node_modules could hand npm another file.
+    let bundledJson: BundledPackage[] = [];
+    const link = type === '1' || type === '2';
+    for (const path of lands) {
+      const match = BUNDLED_FILE.exec(path);
+      if (match) {
+        const found = bundledAt(match[1]!.slice(0, -1));
+        if (link) found.unreadable = 'its package.json or binding.gyp is a link';
+        else if (match[2] === 'binding.gyp') found.bindingGyp = true;
+        else if (!regular) found.unreadable = 'its package.json is not a file';
+        else bundledJson = [...bundledJson, found];
+      } else if (link && (path === 'node_modules' || path.startsWith('node_modules/'))) {
+        bundledAt(path).unreadable = 'a link below node_modules';
+      }
+    }
+    if (meta || isManifest || bundledJson.length > 0) {
       if (!(await fill(padded))) throw malformed('the tarball is truncated');
       const data = take(padded).subarray(0, size);
       if (type === 'L' || type === 'N' || type === 'K') {
@@ -211,6 +306,18 @@ export async function inspectTarball(
             ...(path === undefined ? {} : { path }),
             ...(link === undefined ? {} : { linkpath: link }),
           };
+        }
+      } else if (!isManifest) {
+        const read = bundledManifest(data);
+        for (const found of bundledJson) {
+          // A second package.json for one folder (npm keeps the last): what either runs counts.
+          if (bundledRead.has(found)) found.unreadable ??= 'it has two package.json files';
+          bundledRead.add(found);
+          found.name = read.name ?? found.name;
+          found.version = read.version ?? found.version;
+          found.installScripts = { ...found.installScripts, ...read.installScripts };
+          found.noGypfile ||= read.noGypfile;
+          found.unreadable ??= read.unreadable;
         }
       } else {
         try {
@@ -245,7 +352,7 @@ export async function inspectTarball(
     throw new RegistryError('malformed_tarball', 'the tarball is empty or truncated');
   if (!manifest)
     throw new RegistryError('invalid_manifest', manifestError ?? 'the tarball has no package.json');
-  return { unpackedSize, manifest, bindingGyp };
+  return { unpackedSize, manifest, bindingGyp, bundled: [...bundled.values()] };
 }
 
 /** The package.json inside tarball bytes already verified and stored. */

@@ -4,7 +4,7 @@ import { readBoundedBody } from '../../runtime/bounded-body.ts';
 import { validPackageName } from '../package-name.ts';
 import { RegistryError } from './errors.ts';
 import { digestsOf, integrityChecker, shasumToIntegrity } from './integrity.ts';
-import { inspectTarball, type TarSummary } from './tarball.ts';
+import { type BundledPackage, inspectTarball, type TarSummary } from './tarball.ts';
 
 export interface UpstreamOptions {
   /** The registry's address, e.g. `https://registry.example.com`. */
@@ -33,6 +33,8 @@ export interface Download {
   manifest: Record<string, unknown>;
   /** A `binding.gyp` at the tarball's root (npm builds it on install). */
   bindingGyp: boolean;
+  /** Packages shipped inside the tarball (`node_modules/…`): npm installs them and runs their scripts. */
+  bundled: BundledPackage[];
   /** The registry's document for this version (`deprecated`, `dist`, …). */
   registryManifest: Record<string, unknown>;
 }
@@ -263,7 +265,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           );
         }
       }
-      const { unpackedSize, manifest, bindingGyp } = await inspected;
+      const { unpackedSize, manifest, bindingGyp, bundled } = await inspected;
       const manifestVersion = typeof manifest.version === 'string' ? semver.clean(manifest.version) : null;
       if (manifest.name !== name || manifestVersion !== version) {
         throw new RegistryError(
@@ -280,6 +282,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         unpackedSize,
         manifest,
         bindingGyp,
+        bundled,
         registryManifest: document,
       };
     },

@@ -118,6 +118,7 @@ async function checkPackage(run: Run): Promise<void> {
       version: session.state.version,
       manifest: checked.manifest,
       bindingGyp: checked.bindingGyp,
+      bundled: checked.bundled,
       registryManifest: checked.registryManifest,
       lockfileLicense: session.state.lockfileLicense,
       deprecated: session.state.download?.deprecated ?? null,

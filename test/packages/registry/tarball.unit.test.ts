@@ -46,6 +46,7 @@ describe('reading an npm tarball', () => {
       manifest: { name: 'deep', version: '1.0.0' },
       unpackedSize: manifest.length + 1,
       bindingGyp: false,
+      bundled: [],
     });
   });
 
@@ -205,5 +206,33 @@ describe('reading entry paths as npm’s extractor writes them', () => {
     expect(await at('package/binding.gyp')).toBe(true);
     expect(await at('package/./binding.gyp')).toBe(true);
     expect(await at('package/lib/binding.gyp')).toBe(false);
+  });
+
+  it('reads the package.json of every bundled package, under any spelling npm may write it to', async () => {
+    const scripted = JSON.stringify({ name: 'b', version: '1.0.0', scripts: { postinstall: 'x' } });
+    const bundledOf = async (path: string, extra: Partial<RawEntry> = {}) =>
+      (
+        await inspect(
+          await raw([
+            { path: 'package/package.json', content: clean },
+            { path, content: scripted, ...extra },
+          ]),
+        )
+      ).bundled.map((b) => [b.folder, b.installScripts, b.unreadable]);
+    const found = [['node_modules/b', { postinstall: 'x' }, null]];
+    expect(await bundledOf('package/node_modules/b/package.json')).toEqual(found);
+    expect(await bundledOf('package/node_modules/./b//package.json')).toEqual(found);
+    expect(await bundledOf('package/node_modules\\b\\package.json')).toEqual(found);
+    expect(await bundledOf('package/NODE_MODULES/B/Package.JSON')).toEqual(found);
+    expect(await bundledOf('package/node_modules/a/node_modules/@s/b/package.json')).toEqual([
+      ['node_modules/a/node_modules/@s/b', { postinstall: 'x' }, null],
+    ]);
+    // Not where npm looks for bundled packages: a test fixture, a file deeper in the package.
+    expect(await bundledOf('package/test/node_modules/b/package.json')).toEqual([]);
+    expect(await bundledOf('package/node_modules/b/lib/package.json')).toEqual([]);
+    // A link below node_modules hands npm a file the scan did not read.
+    expect(await bundledOf('package/node_modules/b', { type: '2', linkpath: '../lib', content: '' })).toEqual(
+      [['node_modules/b', {}, 'a link below node_modules']],
+    );
   });
 });
