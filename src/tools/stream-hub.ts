@@ -152,17 +152,7 @@ export function streamHub(options: StreamHubOptions) {
         watched.set(executionId, entry);
       }
       entry.subscribers.add(own);
-      for (;;) {
-        const page = await readFrames(options.db, executionId, delivered, 5000);
-        deliver(page);
-        if (page.length < 5000) break;
-      }
-      backlogDone = true;
-      deliver(held.sort((a, b) => a.seq - b.seq));
-      // Frames written between the hub's last read and now are picked up by the next read.
-      if (entry.seq < delivered) entry.seq = Math.min(entry.seq, delivered);
-      schedule(0);
-      return () => {
+      const unsubscribe = () => {
         const current = watched.get(executionId);
         current?.subscribers.delete(own);
         if (current && current.subscribers.size === 0) {
@@ -170,6 +160,29 @@ export function streamHub(options: StreamHubOptions) {
           watched.delete(executionId);
         }
       };
+      // The highest seq seen stored. The backlog is read from the frame before `after`, so a resume
+      // point that exists counts as stored; one past the run's last frame does not.
+      let stored = 0;
+      try {
+        for (let from = Math.max(0, after - 1); ; from = stored) {
+          const page = await readFrames(options.db, executionId, from, 5000);
+          if (page.length > 0) stored = page[page.length - 1]!.seq;
+          deliver(page);
+          if (page.length < 5000) break;
+        }
+      } catch (error) {
+        // Nothing of a failed subscription stays watched (its seq would be read for every run).
+        unsubscribe();
+        throw error;
+      }
+      backlogDone = true;
+      deliver(held.sort((a, b) => a.seq - b.seq));
+      // The hub's point never passes what is stored: a caller resuming past the run's last frame
+      // would otherwise hide the frames up to that point from every other stream of the run. Frames
+      // written between the hub's last read and now are picked up by the next read.
+      entry.seq = Math.min(entry.seq, stored);
+      schedule(0);
+      return unsubscribe;
     },
     /** Subscribers per execution (metrics, tests). */
     size: () => [...watched.values()].reduce((n, w) => n + w.subscribers.size, 0),

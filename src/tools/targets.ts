@@ -70,6 +70,17 @@ export function targetChecker(entries: readonly string[], resolve: Resolve = sys
       if (!allowed) throw new TargetRefusedError(target, 'it is outside the tenant’s allowlist');
       return allowed;
     },
+    /**
+     * Checks again, without resolving, that a target checked earlier is still allowed at the
+     * address it was checked as (its host still listed by name, or that address inside a listed
+     * CIDR or address): a run that waited queued meets the allowlist as it is when it starts.
+     * Throws {@link TargetRefusedError} naming the target otherwise.
+     */
+    recheck(target: string, address: string | null): void {
+      if (entries.length === 0) throw new TargetRefusedError(target, 'the tenant’s allowlist is empty');
+      if (named(hostOf(target)) || (address !== null && inBlocks(address))) return;
+      throw new TargetRefusedError(target, 'it is no longer in the tenant’s allowlist');
+    },
   };
 }
 export type TargetChecker = ReturnType<typeof targetChecker>;

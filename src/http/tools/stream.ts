@@ -5,8 +5,17 @@ import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, RequestError, validationHook } from '../kit/index.ts';
 import { type ToolDeps, toolProblems, visibleExecution } from './scope.ts';
 
+/** The largest frame seq (the output table's `seq` is a 32-bit integer). */
+const MAX_SEQ = 2_147_483_647;
+
 const StreamQuery = z.strictObject({
-  after: z.coerce.number().int().min(0).optional().meta({ description: 'Resume after this seq' }),
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_SEQ)
+    .optional()
+    .meta({ description: 'Resume after this seq' }),
 });
 
 /**
@@ -89,7 +98,7 @@ export function resumePoint(lastEventId: string | undefined, after: string | num
   const parsed = StreamQuery.shape.after.safeParse(after);
   if (!parsed.success || parsed.data === undefined) {
     throw new RequestError(400, 'validation', 'after must be a frame seq', [
-      { path: 'query.after', message: 'must be a whole number ≥ 0' },
+      { path: 'query.after', message: `must be a whole number from 0 to ${MAX_SEQ}` },
     ]);
   }
   return parsed.data;

@@ -18,6 +18,7 @@ import {
   outputWriter,
   type ProcessRunner,
   type Resolve,
+  TargetRefusedError,
   type ToolOutputTables,
   targetChecker,
 } from '../../tools/index.ts';
@@ -177,6 +178,16 @@ async function runTool(
   if (!parsed.success) {
     return { status: 'failed', exitCode: null, error: `parameters no longer valid: ${parsed.error.message}` };
   }
+  const checker = targetChecker(allowlist.targets, deps.resolve);
+  if (state.target !== null) {
+    // The run may have waited queued while the tenant took its target off the allowlist.
+    try {
+      checker.recheck(state.target, state.address);
+    } catch (error) {
+      if (!(error instanceof TargetRefusedError)) throw error;
+      return { status: 'failed', exitCode: null, error: error.message };
+    }
+  }
   const abort = new AbortController();
   let why: 'timeout' | 'cancel' | 'worker' | undefined;
   const stop = (reason: typeof why) => {
@@ -194,7 +205,6 @@ async function runTool(
       })
       .catch(() => undefined);
   }, deps.cancelPollMs ?? 1000);
-  const checker = targetChecker(allowlist.targets, deps.resolve);
   try {
     const run = await tool.run({
       parameters: parsed.data,
