@@ -27,6 +27,43 @@ const context = (tenantId: string) => `image registry password ${tenantId}`;
 /** `https://registry.example.com:5000/` → `registry.example.com:5000`. */
 export const registryHost = (url: string) => new URL(url).host;
 
+/** An IPv4 address as its four numbers (an IPv4-mapped IPv6 address too), or undefined. */
+function ipv4Of(hostname: string): number[] | undefined {
+  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(hostname);
+  if (mapped) {
+    const [high, low] = [Number.parseInt(mapped[1] ?? '', 16), Number.parseInt(mapped[2] ?? '', 16)];
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff];
+  }
+  const plain = /^(?:\[::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\]?$/.exec(hostname);
+  return plain ? plain.slice(1).map(Number) : undefined;
+}
+
+/**
+ * Why a registry URL is refused, or undefined: Warden sends the tenant's credentials there (and
+ * deletes manifests there), so it is `https://`, or `http://` only on this host's loopback
+ * (127.0.0.0/8, `[::1]`, `localhost`), and never a link-local (cloud metadata) or unspecified address.
+ */
+export function registryUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not a URL';
+  }
+  const host = parsed.hostname.toLowerCase();
+  const v4 = ipv4Of(host);
+  const loopback = host === 'localhost' || host === '[::1]' || v4?.[0] === 127;
+  if (v4 && ((v4[0] === 169 && v4[1] === 254) || v4[0] === 0)) {
+    return 'must not be a link-local or unspecified address';
+  }
+  if (host === '[::]' || /^\[fe[89ab][0-9a-f]:/.test(host)) {
+    return 'must not be a link-local or unspecified address';
+  }
+  if (parsed.username || parsed.password) return 'must not carry credentials (give username and password)';
+  if (parsed.protocol === 'http:' && !loopback) return 'must be https:// (http:// only on 127.0.0.0/8)';
+  return undefined;
+}
+
 /** Forgets the tenant's registry and its sealed credentials (the tenant was deleted); idempotent. */
 export async function dropImageRegistry(db: QueryExecutorProvider, tenantId: string): Promise<void> {
   await sql`delete from warden_image_registries where tenant_id = ${tenantId}`.execute(db);
@@ -43,15 +80,15 @@ export function imageRegistries(database: Kysely<unknown>, sealer: KeySealer) {
     db.selectFrom('warden_image_registries').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst();
   return {
     /**
-     * Sets the registry. `password` undefined keeps the one set (when the URL's host is unchanged),
-     * null clears it.
+     * Sets the registry. `password` undefined keeps the one set while the URL's origin (scheme, host
+     * and port) is unchanged: a password is never sent where it was not set for. Null clears it.
      */
     async put(tenantId: string, input: { url: string; username: string; password?: string | null }) {
       const before = await row(tenantId);
       let sealed: string | null;
       if (input.password === undefined) {
         sealed =
-          before && registryHost(before.url) === registryHost(input.url) ? before.password_sealed : null;
+          before && new URL(before.url).origin === new URL(input.url).origin ? before.password_sealed : null;
       } else if (input.password === null) sealed = null;
       else sealed = await sealer.seal(input.password, context(tenantId));
       await db

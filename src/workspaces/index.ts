@@ -35,6 +35,7 @@ export {
   type ImageRegistry,
   imageRegistries,
   registryHost,
+  registryUrlProblem,
 } from './image-registries.ts';
 export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
 export {

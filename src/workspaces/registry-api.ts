@@ -15,7 +15,8 @@ export interface RegistryDeletion {
 /**
  * Deletes `name:tag` from a registry through its HTTP API v2: `HEAD` the manifest for its digest,
  * then `DELETE /v2/<name>/manifests/<digest>`, with basic auth. A registry with deletion disabled
- * answers 405: the image is `kept`, and `detail` says so; it never throws.
+ * answers 405: the image is `kept`, and `detail` says so; it never throws. No redirect is followed:
+ * the registry cannot send the credentials, or a DELETE, to another host or path.
  */
 export async function deleteFromRegistry(
   registry: { url: string; username: string; password: string },
@@ -34,6 +35,7 @@ export async function deleteFromRegistry(
     const head = await fetch(manifest(tag), {
       method: 'HEAD',
       headers,
+      redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
     if (head.status === 404) return { outcome: 'removed', detail: 'the registry no longer held it' };
@@ -44,6 +46,7 @@ export async function deleteFromRegistry(
     const deleted = await fetch(manifest(digest), {
       method: 'DELETE',
       headers,
+      redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
     await deleted.body?.cancel();

@@ -32,14 +32,15 @@ describe('the agent’s staged build contexts', () => {
     const id = crypto.randomUUID();
     const staged = await contexts.stage(id, streamOf(tar));
     expect(staged).toEqual({ id, size: tar.length, sha256: await sha256Hex(tar) });
-    await expect(contexts.open(id, '0'.repeat(64))).rejects.toMatchObject({ status: 409 });
+    await expect(contexts.open(id, '0'.repeat(64), 'Dockerfile')).rejects.toMatchObject({ status: 409 });
     const chunks: Buffer[] = [];
-    for await (const chunk of await contexts.open(id, staged.sha256)) chunks.push(chunk as Buffer);
+    for await (const chunk of await contexts.open(id, staged.sha256, 'Dockerfile'))
+      chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).equals(Buffer.from(tar))).toBe(true);
     await expect(contexts.stage(id, streamOf(tar))).rejects.toMatchObject({ status: 409 });
     await contexts.remove(id);
     expect(readdirSync(join(dir, 'contexts'))).toEqual([]);
-    await expect(contexts.open(id, staged.sha256)).rejects.toMatchObject({ status: 404 });
+    await expect(contexts.open(id, staged.sha256, 'Dockerfile')).rejects.toMatchObject({ status: 404 });
   });
 
   it('refuses a body that is not a tar (422) or passes the cap (413), leaving nothing behind', async () => {

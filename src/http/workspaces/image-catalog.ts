@@ -31,6 +31,7 @@ import {
   agentClient,
   type ImageRegistries,
   type ImageRegistry,
+  registryUrlProblem,
 } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError, readTables, validationHook } from '../kit/index.ts';
@@ -94,7 +95,12 @@ const Image = z
 const ImageList = z.object({ items: z.array(Image) }).openapi('ImageList');
 const BuildQuery = z.object({
   agent_id: z.uuid().openapi({ description: 'The agent that builds it' }),
-  name: ImageName,
+  // A first component with a dot (`registry.example.com/…`) or `localhost` names a registry host: the
+  // local tag would stand in for that registry's image on the agent (a pushed ref is not pulled again).
+  name: ImageName.refine((name) => {
+    const first = name.split('/')[0] ?? '';
+    return !name.includes('/') || !(first.includes('.') || first === 'localhost');
+  }, 'must not name a registry host (the push adds the tenant registry’s host)'),
   tag: ImageTag.default('latest'),
   dockerfile: z.string().min(1).max(255).default('Dockerfile').openapi({
     description: 'The Dockerfile’s path inside the context',
@@ -105,6 +111,10 @@ const RegistryBody = z
     url: z
       .url({ protocol: /^https?$/ })
       .max(500)
+      .superRefine((url, ctx) => {
+        const problem = registryUrlProblem(url);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .openapi({ description: 'The registry, `https://registry.example.com` (`http://` for 127.0.0.0/8)' }),
     username: z.string().max(255).default(''),
     password: z.string().max(4096).nullable().optional().openapi({
@@ -248,7 +258,20 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
       const tooLarge = () =>
         new RequestError(413, 'body-too-large', `the build context is over ${cap} bytes`);
       if (Number(c.req.header('content-length') ?? '0') > cap) throw tooLarge();
-      const { client } = await clientOf(tenant.id, query.agent_id);
+      const { name, client } = await clientOf(tenant.id, query.agent_id);
+      // Refused before the context is sent (the agent refuses it again when the build starts): a
+      // tag the agent holds may be an image workspaces run, which a build must not replace.
+      const ref = localRefOf({ name: query.name, tag: query.tag });
+      const held = await client.image(ref).catch(() => {
+        throw new RequestError(503, 'agent-unavailable', `the agent ${name} did not answer`);
+      });
+      if (held) {
+        throw new RequestError(
+          409,
+          'rule-violated',
+          `the agent ${name} already holds ${ref}: build another tag, or delete that image first`,
+        );
+      }
       const contextId = crypto.randomUUID();
       const staged = await stageContext(client, contextId, c.req.raw.body, cap, tooLarge);
       const imageId = crypto.randomUUID();

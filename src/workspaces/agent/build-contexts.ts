@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { looksLikeTar } from '../tar-header.ts';
+import { contextDockerfile } from './context-dockerfile.ts';
+import { forbiddenInstruction } from './dockerfile-rules.ts';
 import { AgentRefusal } from './problems.ts';
 
 /** The largest build context the agent stages: the most `WARDEN_IMAGE_CONTEXT_MAX_BYTES` may allow (Warden checks its own cap first). */
@@ -85,8 +87,12 @@ export class BuildContextStore {
     return staged;
   }
 
-  /** The staged context as a stream from disk, when its SHA-256 is the one named (else 404/409). */
-  async open(id: string, sha256: string): Promise<NodeJS.ReadableStream> {
+  /**
+   * The staged context as a stream from disk, when its SHA-256 is the one named (else 404/409) and
+   * the Dockerfile the engine will read in it (`dockerfile`) does nothing the agent's host must not
+   * (else 422, and the context is deleted): see `forbiddenInstruction`.
+   */
+  async open(id: string, sha256: string, dockerfile: string): Promise<NodeJS.ReadableStream> {
     const paths = this.#paths(id);
     let meta: { sha256: string };
     try {
@@ -96,6 +102,13 @@ export class BuildContextStore {
     }
     if (meta.sha256 !== sha256) {
       throw new AgentRefusal(409, 'conflict', 'the build context’s SHA-256 is not the one named');
+    }
+    try {
+      const problem = forbiddenInstruction(await contextDockerfile(paths.tar, dockerfile));
+      if (problem) throw new AgentRefusal(422, 'invalid', problem);
+    } catch (error) {
+      await this.remove(id);
+      throw error;
     }
     return createReadStream(paths.tar);
   }

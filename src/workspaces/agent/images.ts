@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { RegistryAuth } from '../docker/port.ts';
+import { ContainerEngineError, type RegistryAuth } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
 import type { BuildContextStore } from './build-contexts.ts';
-import { invalid, signed } from './problems.ts';
+import { AgentRefusal, invalid, signed } from './problems.ts';
 import {
   BuildQuery,
   ContextParams,
@@ -93,7 +93,20 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
     }),
     async (c) => {
       const { tag, dockerfile, context, sha256 } = c.req.valid('query');
-      const source = await contexts.open(context, sha256);
+      // A tag the host holds is never built over: it may be an image workspaces run (one an admin
+      // loaded, or a base image), which a tenant's operator must not replace.
+      const held = await deps.engine.image(tag).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof ContainerEngineError && error.code === 'image_not_found') return false;
+          throw error;
+        },
+      );
+      if (held) {
+        await contexts.remove(context);
+        throw new AgentRefusal(409, 'conflict', `this host already holds ${tag}: it is not built over`);
+      }
+      const source = await contexts.open(context, sha256, dockerfile);
       const encoder = new TextEncoder();
       // The client going (Warden cancelled, or its worker died) aborts the engine's build.
       const abort = new AbortController();

@@ -1,0 +1,277 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.ts';
+import { type ImageBuildJobs, startImageBuildJobs } from '../../src/processes/workspaces/index.ts';
+import { agentKeys, deleteFromRegistry } from '../../src/workspaces/index.ts';
+import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
+import { freshPGlite } from '../support/databases.ts';
+import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
+import { paxRecord, type RawEntry, rawTar } from '../support/raw-tar.ts';
+import { type RunningAgent, startAgent } from './agent-support.ts';
+
+interface ImageBody {
+  id: string;
+  status: string;
+  reason: string | null;
+}
+
+/** An HTTP server on loopback only, as a service of the agent's host no tenant should reach. */
+async function loopbackService(answer: string) {
+  const seen: string[] = [];
+  const server: Server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(answer);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('images under attack: what an operator’s build or an admin’s registry may not reach', () => {
+  let t: TestApp;
+  let daemon: Dockerd;
+  let agent: RunningAgent;
+  let imageJobs: ImageBuildJobs | undefined;
+  let admin: SignedInUser;
+  let operator: SignedInUser;
+  let base: string;
+  let agentId: string;
+  let docker: Docker;
+
+  beforeAll(async () => {
+    daemon = await startDockerd();
+    base = await importBaseImage(daemon);
+    docker = new Docker({ socketPath: daemon.socket });
+    agent = await startAgent(daemon);
+    t = await testApp(freshPGlite);
+    imageJobs = startImageBuildJobs({
+      database: t.database,
+      store: t.store,
+      keys: agentKeys(t.database.db as never, t.identity.sealer),
+      owner: `images-${crypto.randomUUID().slice(0, 8)}`,
+      logger: createLogger('silent'),
+      pollMs: 100,
+    });
+    admin = await t.user({ role: 'admin' });
+    operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
+    const registered = await t.request('/v1/agents', {
+      token: admin.token,
+      tenant: admin.tenantSlug,
+      json: {
+        name: 'builder',
+        url: agent.url,
+        enrolment_token: agent.token,
+        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
+      },
+    });
+    expect(registered.status).toBe(201);
+    agentId = ((await registered.json()) as { id: string }).id;
+  }, 300_000);
+  afterAll(async () => {
+    await imageJobs?.stop(1000);
+    await agent?.dispose();
+    await daemon?.stop();
+    await t?.dispose();
+  }, 120_000);
+
+  const as = (user: SignedInUser, path: string, init: RequestInit & { json?: unknown } = {}) =>
+    t.request(path, { token: user.token, tenant: user.tenantSlug, ...init });
+  const build = (query: string, body: Uint8Array) =>
+    as(operator, `/v1/images/builds?agent_id=${agentId}&${query}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-tar' },
+      body: body as BodyInit,
+    });
+  const read = async (id: string) => (await (await as(admin, `/v1/images/${id}`)).json()) as ImageBody;
+  /** The build's end: its image and its whole log. */
+  const ended = async (id: string) => {
+    await expect
+      .poll(async () => (await read(id)).status, { timeout: 120_000, interval: 250 })
+      .not.toBe('building');
+    const log = await (await as(admin, `/v1/images/${id}/log`)).text();
+    return { image: await read(id), log };
+  };
+  const dockerfileTar = (dockerfile: string, more: RawEntry[] = []) =>
+    rawTar([{ path: 'Dockerfile', content: dockerfile }, ...more]);
+
+  it('an operator cannot build over a tag the agent already holds (the image workspaces run): 409, the tag untouched', async () => {
+    const before = (await docker.getImage(base).inspect()).Id;
+    const [name, tag] = base.split(':') as [string, string];
+    const answer = await build(
+      `name=${name}&tag=${tag}`,
+      dockerfileTar(`FROM ${base}\nRUN echo planted-by-an-operator > /planted\n`),
+    );
+    if (answer.status === 202) await ended(((await answer.json()) as ImageBody).id);
+    expect((await docker.getImage(base).inspect()).Id).toBe(before);
+    expect(answer.status).toBe(409);
+    expect(answer.headers.get('content-type')).toContain('application/problem+json');
+  }, 240_000);
+
+  it('refuses an image name that names a registry host (its local tag would stand in for a pushed ref): 400 on query.name', async () => {
+    const answer = await build(
+      'name=registry.example.com/team/editor&tag=1',
+      dockerfileTar(`FROM ${base}\nRUN echo shadow > /shadow\n`),
+    );
+    if (answer.status === 202) await ended(((await answer.json()) as ImageBody).id);
+    expect(answer.status).toBe(400);
+    const problem = (await answer.json()) as { errors: Array<{ path: string }> };
+    expect(problem.errors.map((e) => e.path)).toContain('query.name');
+    await expect(docker.getImage('registry.example.com/team/editor:1').inspect()).rejects.toThrow();
+  }, 240_000);
+
+  it('a Dockerfile may not ADD a URL: the engine would fetch it from the agent host’s own loopback', async () => {
+    const secret = `host-only-secret-${crypto.randomUUID()}`;
+    const service = await loopbackService(secret);
+    try {
+      const answer = await build(
+        'name=team/fetch&tag=1',
+        dockerfileTar(`FROM ${base}\nADD ${service.url}/secret /secret\nRUN cat /secret\n`),
+      );
+      expect(answer.status).toBe(202);
+      const { image, log } = await ended(((await answer.json()) as ImageBody).id);
+      expect(service.seen).toEqual([]);
+      expect(log).not.toContain(secret);
+      expect(image.status).toBe('failed');
+      expect(image.reason).toContain('ADD');
+    } finally {
+      await service.close();
+    }
+  }, 240_000);
+
+  it('the Dockerfile the engine reads is the one checked: a later duplicate, a PAX or GNU long path, a link or a Dockerfile behind a linked folder are refused', async () => {
+    const secret = `host-only-secret-${crypto.randomUUID()}`;
+    const service = await loopbackService(secret);
+    const benign = `FROM ${base}\nRUN echo benign\n`;
+    const evil = `FROM ${base}\nADD ${service.url}/secret /secret\nRUN cat /secret\n`;
+    const contexts: Record<string, { tar: Uint8Array; dockerfile?: string }> = {
+      'a duplicate entry (the last one wins)': {
+        tar: rawTar([
+          { path: 'Dockerfile', content: benign },
+          { path: 'Dockerfile', content: evil },
+        ]),
+      },
+      'a PAX path naming the Dockerfile': {
+        tar: rawTar([
+          { path: 'Dockerfile', content: benign },
+          { path: 'PaxHeaders/x', type: 'x', content: paxRecord('path', 'Dockerfile') },
+          { path: 'innocent.txt', content: evil },
+        ]),
+      },
+      'a GNU long name naming the Dockerfile': {
+        tar: rawTar([
+          { path: 'Dockerfile', content: benign },
+          { path: '././@LongLink', type: 'L', content: 'Dockerfile\0' },
+          { path: 'innocent.txt', content: evil },
+        ]),
+      },
+      'a Dockerfile that is a symbolic link': {
+        tar: rawTar([
+          { path: 'evil.txt', content: evil },
+          { path: 'Dockerfile', type: '2', linkpath: 'evil.txt' },
+        ]),
+      },
+      'a Dockerfile behind a folder a later entry turns into a link': {
+        dockerfile: 'sub/Dockerfile',
+        tar: rawTar([
+          { path: 'sub/', type: '5' },
+          { path: 'sub/Dockerfile', content: benign },
+          { path: 'other/', type: '5' },
+          { path: 'other/Dockerfile', content: evil },
+          { path: 'sub', type: '2', linkpath: 'other' },
+        ]),
+      },
+    };
+    try {
+      const outcomes = await Promise.all(
+        Object.entries(contexts).map(async ([what, context], i) => {
+          const dockerfile = context.dockerfile ? `&dockerfile=${context.dockerfile}` : '';
+          const answer = await build(`name=team/trick${i}&tag=1${dockerfile}`, context.tar);
+          expect(answer.status).toBe(202);
+          const { image, log } = await ended(((await answer.json()) as ImageBody).id);
+          return { what, status: image.status, leaked: log.includes(secret) };
+        }),
+      );
+      expect(service.seen).toEqual([]);
+      expect(outcomes.filter((o) => o.leaked || o.status !== 'failed')).toEqual([]);
+    } finally {
+      await service.close();
+    }
+  }, 300_000);
+
+  it('a registry URL is https, or http only on loopback, and never link-local or unspecified: 400 naming url', async () => {
+    for (const url of [
+      'http://registry.example.com',
+      'http://169.254.169.254',
+      'https://169.254.169.254',
+      'https://0.0.0.0:5000',
+      'https://[fe80::1]:5000',
+    ]) {
+      const answer = await as(admin, '/v1/images/registry', {
+        method: 'PUT',
+        json: { url, username: 'ci', password: 'pw' },
+      });
+      expect({ url, status: answer.status }).toEqual({ url, status: 400 });
+      const problem = (await answer.json()) as { errors: Array<{ path: string }> };
+      expect(problem.errors.map((e) => e.path)).toContain('url');
+    }
+    expect(
+      (
+        await as(admin, '/v1/images/registry', {
+          method: 'PUT',
+          json: { url: 'http://127.0.0.1:5000', username: 'ci', password: 'pw' },
+        })
+      ).status,
+    ).toBe(200);
+  });
+
+  it('keeps the sealed password only while the registry’s origin is the same: a change of scheme drops it', async () => {
+    const set = await as(admin, '/v1/images/registry', {
+      method: 'PUT',
+      json: { url: 'https://127.0.0.1:5443', username: 'ci', password: 'pw' },
+    });
+    expect(((await set.json()) as { password_set: boolean }).password_set).toBe(true);
+    const downgraded = await as(admin, '/v1/images/registry', {
+      method: 'PUT',
+      json: { url: 'http://127.0.0.1:5443', username: 'ci' },
+    });
+    expect(downgraded.status).toBe(200);
+    expect(((await downgraded.json()) as { password_set: boolean }).password_set).toBe(false);
+  });
+
+  it('deleting from a registry follows no redirect: another host never gets the DELETE', async () => {
+    const elsewhere = await loopbackService('deleted');
+    const registry = createServer((req, res) => {
+      if (req.method === 'HEAD') {
+        res.writeHead(200, { 'docker-content-digest': `sha256:${'a'.repeat(64)}` });
+        res.end();
+        return;
+      }
+      res.writeHead(307, { location: `${elsewhere.url}/internal/everything` });
+      res.end();
+    });
+    await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+    try {
+      const outcome = await deleteFromRegistry(
+        {
+          url: `http://127.0.0.1:${(registry.address() as AddressInfo).port}`,
+          username: 'ci',
+          password: 'pw',
+        },
+        'team/app',
+        '1',
+      );
+      expect(elsewhere.seen).toEqual([]);
+      expect(outcome.outcome).toBe('kept');
+    } finally {
+      await new Promise<void>((resolve) => registry.close(() => resolve()));
+      await elsewhere.close();
+    }
+  });
+});
