@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const bool = z
@@ -8,6 +9,23 @@ const url = (protocols: string[]) =>
   z.url().refine((u) => protocols.includes(new URL(u).protocol), {
     message: `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL`,
   });
+
+/**
+ * What no tool run reaches by default: this host's loopback, `0.0.0.0/8` and `::/96` (the unspecified
+ * and IPv4-compatible addresses, `::1` among them), link-local (169.254.169.254 and fe80::/10: the
+ * cloud metadata services), and Alibaba's and AWS's other metadata addresses. IPv4-mapped IPv6
+ * addresses (`::ffff:127.0.0.1`) meet the IPv4 blocks.
+ */
+const DENIED_TARGETS =
+  '127.0.0.0/8,0.0.0.0/8,169.254.0.0/16,100.100.100.200/32,::/96,fe80::/10,fd00:ec2::254/128';
+
+/** `10.0.0.0/8`, `fe80::/10` or a single address. */
+function addressOrBlock(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
 
 /**
  * Every environment variable Warden reads, with its default and meaning. The README's configuration
@@ -90,6 +108,14 @@ export const configSchema = z.object({
     .default(0)
     .describe(
       'Proxies in front of Warden; the client address (X-Forwarded-For) and scheme (X-Forwarded-Proto) are read that many hops back',
+    ),
+  WARDEN_TOOL_DENIED_TARGETS: z
+    .string()
+    .default(DENIED_TARGETS)
+    .transform((list) => (list.trim() === 'none' ? [] : list.split(',').map((entry) => entry.trim())))
+    .pipe(z.array(z.string().refine(addressOrBlock, 'each entry must be an IP address or a CIDR block')))
+    .describe(
+      'Addresses no tool run may reach, whatever a tenant allowlists (comma-separated CIDRs or addresses; `none`: nothing denied): by default this host’s loopback, the unspecified and IPv4-compatible addresses, link-local (cloud metadata services) and the Alibaba and AWS IPv6 metadata addresses. Add private ranges when the tools must not scan the platform’s own network',
     ),
   WARDEN_ANON_RATE_PER_MINUTE: int(1, 100_000_000)
     .default(300)

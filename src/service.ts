@@ -214,6 +214,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           owner: worker.id,
           logger: logger.child({ component: 'tool-jobs' }),
           processes: processRunner({ hidden: [resolvePath(config.WARDEN_DATA_DIR)] }),
+          deniedTargets: config.WARDEN_TOOL_DENIED_TARGETS,
         });
         if (config.WARDEN_OSV_URL) {
           osvFeed = startOsvFeedSync({

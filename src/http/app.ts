@@ -83,6 +83,7 @@ export type AppConfig = Pick<
   | 'WARDEN_AGENT_STATS_TTL_MS'
   | 'WARDEN_UPLOAD_EXPIRY_MS'
   | 'WARDEN_IMAGE_CONTEXT_MAX_BYTES'
+  | 'WARDEN_TOOL_DENIED_TARGETS'
 > &
   OAuthConfig;
 
@@ -428,7 +429,14 @@ export function createApp(deps: AppDeps) {
   );
   app.route('/', packageRoutes(routeDeps));
   app.route('/', npmTokenRoutes({ tokens: npmTokens }));
-  app.route('/', toolRoutes({ ...routeDeps, ...(deps.toolStream ? { hub: deps.toolStream } : {}) }));
+  app.route(
+    '/',
+    toolRoutes({
+      ...routeDeps,
+      deniedTargets: deps.config.WARDEN_TOOL_DENIED_TARGETS,
+      ...(deps.toolStream ? { hub: deps.toolStream } : {}),
+    }),
+  );
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

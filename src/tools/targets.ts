@@ -24,13 +24,8 @@ export function hostOf(target: string): string {
   return text.replace(/:\d+$/, '').toLowerCase();
 }
 
-/**
- * The tenant's allowlist as a checker. `check(target)` resolves the target's host once and returns
- * the address the tool must connect to, or throws {@link TargetRefusedError} naming the target
- * before any packet is sent to it. A host name listed by name (or by a `*.` wildcard) is allowed at
- * whatever it resolves to; otherwise one of its addresses must be inside a listed CIDR or address.
- */
-export function targetChecker(entries: readonly string[], resolve: Resolve = systemResolve) {
+/** CIDR blocks and single addresses as one `BlockList`; the entries that are neither (host names) apart. */
+function blockListOf(entries: readonly string[]): { blocks: BlockList; names: string[] } {
   const blocks = new BlockList();
   const names: string[] = [];
   for (const entry of entries) {
@@ -44,12 +39,35 @@ export function targetChecker(entries: readonly string[], resolve: Resolve = sys
       names.push(entry.toLowerCase());
     }
   }
+  return { blocks, names };
+}
+
+/** Whether `address` is in `blocks` (an IPv4-mapped IPv6 address meets the IPv4 blocks). */
+function within(blocks: BlockList, address: string): boolean {
+  const family = isIP(address);
+  return family !== 0 && blocks.check(address, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * The tenant's allowlist as a checker. `check(target)` resolves the target's host once and returns
+ * the address the tool must connect to, or throws {@link TargetRefusedError} naming the target
+ * before any packet is sent to it. A host name listed by name (or by a `*.` wildcard) is allowed at
+ * whatever it resolves to; otherwise one of its addresses must be inside a listed CIDR or address.
+ * `denied` (the platform's `WARDEN_TOOL_DENIED_TARGETS`: this host's loopback, the cloud metadata
+ * addresses…) is refused whatever the allowlist says: a tenant's admin cannot point the tools at
+ * the platform itself, by address or by a name that resolves there.
+ */
+export function targetChecker(
+  entries: readonly string[],
+  resolve: Resolve = systemResolve,
+  denied: readonly string[] = [],
+) {
+  const { blocks, names } = blockListOf(entries);
+  const deniedBlocks = blockListOf(denied).blocks;
   const named = (host: string) =>
     names.some((n) => n === host || (n.startsWith('*.') && host.endsWith(n.slice(1))));
-  const inBlocks = (address: string) => {
-    const family = isIP(address);
-    return family !== 0 && blocks.check(address, family === 6 ? 'ipv6' : 'ipv4');
-  };
+  const inBlocks = (address: string) => within(blocks, address);
+  const isDenied = (address: string) => within(deniedBlocks, address);
   return {
     async check(target: string): Promise<string> {
       if (entries.length === 0) throw new TargetRefusedError(target, 'the tenant’s allowlist is empty');
@@ -65,19 +83,30 @@ export function targetChecker(entries: readonly string[], resolve: Resolve = sys
         }
       }
       if (addresses.length === 0) throw new TargetRefusedError(target, `${host} does not resolve`);
-      if (named(host)) return addresses[0]!;
-      const allowed = addresses.find(inBlocks);
+      const reachable = addresses.filter((address) => !isDenied(address));
+      if (reachable.length === 0) {
+        throw new TargetRefusedError(
+          target,
+          `${addresses.length === 1 ? addresses[0] : `every address of ${host}`} is one the platform denies to tools`,
+        );
+      }
+      if (named(host)) return reachable[0]!;
+      const allowed = reachable.find(inBlocks);
       if (!allowed) throw new TargetRefusedError(target, 'it is outside the tenant’s allowlist');
       return allowed;
     },
     /**
      * Checks again, without resolving, that a target checked earlier is still allowed at the
      * address it was checked as (its host still listed by name, or that address inside a listed
-     * CIDR or address): a run that waited queued meets the allowlist as it is when it starts.
-     * Throws {@link TargetRefusedError} naming the target otherwise.
+     * CIDR or address, and not denied): a run that waited queued meets the allowlist, and the
+     * platform's denied addresses, as they are when it starts. Throws {@link TargetRefusedError}
+     * naming the target otherwise.
      */
     recheck(target: string, address: string | null): void {
       if (entries.length === 0) throw new TargetRefusedError(target, 'the tenant’s allowlist is empty');
+      if (address !== null && isDenied(address)) {
+        throw new TargetRefusedError(target, `${address} is one the platform denies to tools`);
+      }
       if (named(hostOf(target)) || (address !== null && inBlocks(address))) return;
       throw new TargetRefusedError(target, 'it is no longer in the tenant’s allowlist');
     },

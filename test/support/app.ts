@@ -114,6 +114,8 @@ export async function testApp(fresh: () => Promise<TestDatabase>, given: TestApp
     // In-process requests have no address: every anonymous one of a test file would share one budget.
     WARDEN_ANON_RATE_PER_MINUTE: '1000000',
     WARDEN_BODY_LIMIT_BYTES: String(options.bodyLimit ?? 64 * 1024),
+    // The tool tests scan services they open on 127.0.0.1, which the platform denies by default.
+    WARDEN_TOOL_DENIED_TARGETS: 'none',
     ...options.env,
   });
   const clock = options.clock ?? (() => new Date());

@@ -1,30 +1,8 @@
-import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
-import { execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
-
-/** A TCP server on 127.0.0.1 that counts the connections it is sent. */
-async function countingServer() {
-  let connections = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    connections: () => connections,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { countingServer, execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
 
 /**
  * The allowlist holds when the run starts, not only when it was asked for: a run waits queued

@@ -33,6 +33,7 @@ export function toolWorker(t: TestApp, options: Partial<Parameters<typeof startT
     logger: createLogger('silent'),
     pollMs: 50,
     cancelPollMs: 200,
+    deniedTargets: t.config.WARDEN_TOOL_DENIED_TARGETS,
     ...options,
   });
 }
@@ -84,4 +85,25 @@ export async function waitForStatus(
     if (Date.now() > deadline) throw new Error(`execution ${id} still ${body.status}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A TCP server on 127.0.0.1 that counts the connections it is sent. */
+export async function countingServer() {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => connections,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

@@ -23,6 +23,7 @@ export function toolRoutes(deps: ToolRouteDeps) {
     ...deps,
     catalog: deps.catalog ?? catalog(),
     resolve: deps.resolve ?? systemResolve,
+    deniedTargets: deps.deniedTargets ?? [],
     hub: deps.hub ?? streamHub({ db: deps.db as never, pollMs: 20 }),
   };
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });

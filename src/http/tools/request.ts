@@ -130,7 +130,7 @@ export async function startExecution(
   let address: string | null = null;
   if (target !== null && allowlist) {
     try {
-      address = await targetChecker(allowlist.state.targets, deps.resolve).check(target);
+      address = await targetChecker(allowlist.state.targets, deps.resolve, deps.deniedTargets).check(target);
     } catch (error) {
       if (!(error instanceof TargetRefusedError)) throw error;
       throw Object.assign(new RequestError(403, 'target-not-allowed', error.message), { target });

@@ -21,6 +21,8 @@ export interface ToolRouteDeps {
   catalog?: Catalog;
   /** How target host names are resolved (once, at the check). */
   resolve?: Resolve;
+  /** Addresses no run may reach whatever the allowlist says (`WARDEN_TOOL_DENIED_TARGETS`; default none). */
+  deniedTargets?: readonly string[];
   /** The process's one reader of tool output for every stream (default: one polling the database). */
   hub?: StreamHub;
 }

@@ -63,6 +63,8 @@ export function startToolJobs(options: {
   catalog?: Catalog;
   processes?: ProcessRunner;
   resolve?: Resolve;
+  /** Addresses no run may reach whatever a tenant's allowlist says (`WARDEN_TOOL_DENIED_TARGETS`; default none). */
+  deniedTargets?: readonly string[];
   clock?: () => Date;
   leaseMs?: number;
   pollMs?: number;
@@ -84,6 +86,7 @@ export function startToolJobs(options: {
     processes: options.processes ?? processRunner(),
     advisories: advisoryLookup(viewAs<AdvisoryTables>(db)),
     ...(options.resolve ? { resolve: options.resolve } : {}),
+    ...(options.deniedTargets ? { deniedTargets: options.deniedTargets } : {}),
     clock: options.clock ?? (() => new Date()),
     logger: options.logger,
     worker: options.owner,

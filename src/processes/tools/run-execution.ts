@@ -31,6 +31,8 @@ export interface ExecutionDeps {
   processes: ProcessRunner;
   advisories: AdvisoryLookup;
   resolve?: Resolve;
+  /** Addresses no run may reach whatever the allowlist says (`WARDEN_TOOL_DENIED_TARGETS`). */
+  deniedTargets?: readonly string[];
   clock: () => Date;
   logger: ProcessLogger;
   /** This worker's id, recorded on the start. */
@@ -178,7 +180,7 @@ async function runTool(
   if (!parsed.success) {
     return { status: 'failed', exitCode: null, error: `parameters no longer valid: ${parsed.error.message}` };
   }
-  const checker = targetChecker(allowlist.targets, deps.resolve);
+  const checker = targetChecker(allowlist.targets, deps.resolve, deps.deniedTargets);
   if (state.target !== null) {
     // The run may have waited queued while the tenant took its target off the allowlist.
     try {
