@@ -184,6 +184,13 @@ export function streamHub(options: StreamHubOptions) {
       schedule(0);
       return unsubscribe;
     },
+    /**
+     * Up to `limit` stored frames of an execution after `after`, read now: a stream's backlog read
+     * page by page as its client takes them (see `frameStream`), so a client that does not read holds
+     * one page here, not the run's whole output.
+     */
+    page: (executionId: string, after: number, limit: number): Promise<Frame[]> =>
+      readFrames(options.db, executionId, after, limit),
     /** Subscribers per execution (metrics, tests). */
     size: () => [...watched.values()].reduce((n, w) => n + w.subscribers.size, 0),
     async close() {

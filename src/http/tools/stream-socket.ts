@@ -5,7 +5,7 @@ import type { Frame } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { RequestError } from '../kit/index.ts';
 import { type ToolDeps, visibleExecution } from './scope.ts';
-import { isFinalFrame, resumePoint } from './stream.ts';
+import { BACKLOG_PAGE, isFinalFrame, resumePoint } from './stream.ts';
 
 /** Each frame's message text, made once however many sockets send it. */
 const encoded = new WeakMap<Frame, string>();
@@ -20,6 +20,23 @@ const messageOf = (frame: Frame) => {
 
 /** A socket whose client reads slower than frames come is closed rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** The backlog's next page is read only once the socket has sent all but this much of the last. */
+const BACKLOG_LOW_WATER_BYTES = 256 * 1024;
+/** A client that takes none of its backlog for this long is closed (it reconnects with `?after=`). */
+const BACKLOG_STALL_MS = 30_000;
+
+const bufferedOf = (ws: WSContext) =>
+  (ws.raw as { bufferedAmount?: number } | undefined)?.bufferedAmount ?? 0;
+
+/** Resolves true once the socket's send buffer is down to the low-water mark, false if it stays full. */
+async function drained(ws: WSContext, isClosed: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + BACKLOG_STALL_MS;
+  while (!isClosed() && bufferedOf(ws) > BACKLOG_LOW_WATER_BYTES) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return !isClosed();
+}
 
 /**
  * `GET /v1/executions/{id}/stream` with `Upgrade: websocket` (what the FastAPI clients call
@@ -53,8 +70,7 @@ export function streamSocketRoutes(deps: ToolDeps) {
     const send = (ws: WSContext, frames: readonly Frame[]) => {
       for (const frame of frames) {
         if (closed) return;
-        const buffered = (ws.raw as { bufferedAmount?: number } | undefined)?.bufferedAmount ?? 0;
-        if (buffered > MAX_BUFFERED_BYTES) {
+        if (bufferedOf(ws) > MAX_BUFFERED_BYTES) {
           ws.close(1008, 'client too slow: reconnect with ?after= the last seq received');
           stop();
           return;
@@ -69,13 +85,32 @@ export function streamSocketRoutes(deps: ToolDeps) {
     };
     return upgrade(c, {
       onOpen: (_event, ws) => {
-        deps.hub.subscribe(executionId, after, { onFrames: (frames) => send(ws, frames) }).then(
-          (off) => {
-            unsubscribe = off;
-            if (closed) off();
-          },
-          () => ws.close(1011, 'the output could not be read'),
-        );
+        // The backlog a page at a time, each once the client has taken most of the one before (as
+        // the SSE stream pulls it), then live frames from the hub.
+        const follow = async () => {
+          let cursor = after;
+          for (;;) {
+            const page = await deps.hub.page(executionId, cursor, BACKLOG_PAGE);
+            send(ws, page);
+            if (closed) return;
+            if (page.length > 0) cursor = page[page.length - 1]!.seq;
+            if (page.length < BACKLOG_PAGE) break;
+            if (!(await drained(ws, () => closed))) {
+              if (!closed) ws.close(1008, 'client too slow: reconnect with ?after= the last seq received');
+              stop();
+              return;
+            }
+          }
+          const off = await deps.hub.subscribe(executionId, cursor, {
+            onFrames: (frames) => send(ws, frames),
+          });
+          unsubscribe = off;
+          if (closed) off();
+        };
+        follow().catch(() => {
+          if (!closed) ws.close(1011, 'the output could not be read');
+          stop();
+        });
       },
       onClose: stop,
       onError: stop,

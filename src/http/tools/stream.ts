@@ -37,48 +37,72 @@ const sseBytes = (frame: Frame) => {
 const KEEP_ALIVE = new TextEncoder().encode(': keep-alive\n\n');
 
 /**
- * The SSE body of one stream: the hub's frames enqueued as they are handed out, in the same turn of
- * the event loop (no queue, loop or await per stream and frame: with hundreds of streams of one run,
- * each hop would be paid hundreds of times per line), closed after the final status; the client
- * going away cancels it and unsubscribes. Memory per stream is bounded by the run's output cap.
+ * Frames of a stream's backlog read at a time. A frame holds at most 16 KiB of output, so a client
+ * that stops reading holds about a page in this process, not the run's whole output (up to its cap,
+ * 4 MiB for nmap): a caller opening many streams of a finished run cannot fill the server's memory.
+ */
+export const BACKLOG_PAGE = 64;
+
+/**
+ * The SSE body of one stream. The backlog is read a page at a time as the client takes it (the
+ * stream pulls the next page only once its queue is empty); once it is caught up, the hub's frames
+ * are enqueued as they are handed out, in the same turn of the event loop (no queue, loop or await
+ * per stream and frame: with hundreds of streams of one run, each hop would be paid hundreds of
+ * times per line), closed after the final status. The client going away cancels it and unsubscribes.
  */
 export function frameStream(hub: StreamHub, executionId: string, after: number): ReadableStream<Uint8Array> {
   let unsubscribe: (() => void) | undefined;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let ended = false;
+  let live = false;
+  let cursor = after;
   const stop = () => {
     if (ended) return;
     ended = true;
     clearInterval(heartbeat);
     unsubscribe?.();
   };
-  return new ReadableStream<Uint8Array>({
-    async start(controller) {
-      const send = (frames: readonly Frame[]) => {
-        for (const frame of frames) {
-          if (ended) return;
-          controller.enqueue(sseBytes(frame));
-          if (isFinalFrame(frame)) {
-            stop();
-            controller.close();
-            return;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        heartbeat = setInterval(() => {
+          if (!ended) controller.enqueue(KEEP_ALIVE);
+        }, 15_000);
+      },
+      async pull(controller) {
+        const send = (frames: readonly Frame[]) => {
+          for (const frame of frames) {
+            if (ended) return;
+            controller.enqueue(sseBytes(frame));
+            cursor = frame.seq;
+            if (isFinalFrame(frame)) {
+              stop();
+              controller.close();
+              return;
+            }
           }
+        };
+        if (live || ended) return;
+        try {
+          const page = await hub.page(executionId, cursor, BACKLOG_PAGE);
+          send(page);
+          if (ended || page.length === BACKLOG_PAGE) return;
+          // Caught up: live from here (the hub reads what was written since this page).
+          live = true;
+          const off = await hub.subscribe(executionId, cursor, { onFrames: send });
+          if (ended) off();
+          else unsubscribe = off;
+        } catch (error) {
+          stop();
+          controller.error(error);
         }
-      };
-      heartbeat = setInterval(() => {
-        if (!ended) controller.enqueue(KEEP_ALIVE);
-      }, 15_000);
-      try {
-        const off = await hub.subscribe(executionId, after, { onFrames: send });
-        if (ended) off();
-        else unsubscribe = off;
-      } catch (error) {
-        stop();
-        controller.error(error);
-      }
+      },
+      cancel: stop,
     },
-    cancel: stop,
-  });
+    // One queued chunk is enough to pull the next page: a page is enqueued whole, and the next one is
+    // read only when the client has taken it.
+    { highWaterMark: 1 },
+  );
 }
 
 /**
