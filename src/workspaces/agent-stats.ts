@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
 import { cacheClock } from '../runtime/cache.ts';
 import type { AgentKeys } from './agent-keys.ts';
 import { AgentCallError, agentClient } from './client/agent-client.ts';
@@ -20,6 +21,24 @@ export type AgentStats =
       containers: { total: number; running: number };
     }
   | { status: 'unreachable'; sampledAt: Date; reason: string };
+
+const count = z.number().int().min(0).max(2_147_483_647);
+const bytes = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const held = z
+  .object({ total_bytes: bytes, free_bytes: bytes })
+  .refine((part) => part.free_bytes <= part.total_bytes, { message: 'more free than in total' });
+
+/**
+ * `GET /v1/system` as an agent must answer it. An agent is its tenant's (any URL that enrols), so its
+ * answer is read as a claim: numbers of their kind and size, or the agent is unreachable. Unchecked,
+ * a fraction or a 300-digit number made the sampling round of every tenant's agents fail at its insert.
+ */
+const SystemAnswer = z.object({
+  cpu: z.object({ cores: count, load1: z.number().min(0).max(1_000_000) }),
+  memory: held,
+  disk: held,
+  containers: z.object({ total: count, running: count }),
+});
 
 export interface AgentStatsOptions {
   keys: Pick<AgentKeys, 'get'>;
@@ -59,7 +78,16 @@ export async function fetchAgentStats(agent: AgentTarget, options: AgentStatsOpt
       return { status: 'unreachable', sampledAt: clock(), reason: 'Warden holds no key for this agent' };
     }
     try {
-      const system = await agentClient({ url: agent.url, key, timeoutMs }).system();
+      const answer = SystemAnswer.safeParse(await agentClient({ url: agent.url, key, timeoutMs }).system());
+      if (!answer.success) {
+        const issue = answer.error.issues[0];
+        return {
+          status: 'unreachable',
+          sampledAt: clock(),
+          reason: `the agent answered statistics that are not valid (${issue?.path.join('.')}: ${issue?.message})`,
+        };
+      }
+      const system = answer.data;
       return {
         status: 'ok',
         sampledAt: clock(),

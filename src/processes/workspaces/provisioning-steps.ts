@@ -18,6 +18,7 @@ import {
   type AgentRegistryAuth,
   agentClient,
   agentKeys,
+  agentUpstream,
   imageRegistries,
 } from '../../workspaces/index.ts';
 import { type PrepareContext, viewAs } from '../runtime/index.ts';
@@ -77,13 +78,17 @@ async function registryAuthFor(
  * transaction in `prepare`; the one write, sealing a key stored before keys were sealed, is a
  * single conditional statement that changes nothing when repeated.
  */
-async function clientFor(ctx: PCtx, tenantId: string, agentId: string): Promise<AgentClient | undefined> {
+async function clientFor(
+  ctx: PCtx,
+  tenantId: string,
+  agentId: string,
+): Promise<(AgentClient & { url: string }) | undefined> {
   const agents = await listAgents(ctx.db, tenantId);
   const agent = agents.find((a) => a.id === agentId);
   if (!ctx.sealer) throw new Error('workspace provisioning needs the worker to be given a sealer');
   const key = await agentKeys(viewAs<unknown>(ctx.db), ctx.sealer).get(agentId);
   if (!agent || !key) return undefined;
-  return agentClient({ url: agent.url, key, timeoutMs: 20_000 });
+  return { ...agentClient({ url: agent.url, key, timeoutMs: 20_000 }), url: agent.url };
 }
 
 /**
@@ -95,7 +100,9 @@ async function onAgent(
   ctx: PCtx,
   state: WorkspaceState,
   step: ProvisioningStep,
-  work: (client: AgentClient) => Promise<Omit<Extract<Prepared, { kind: 'record' }>, keyof Seen | 'kind'>>,
+  work: (
+    client: AgentClient & { url: string },
+  ) => Promise<Omit<Extract<Prepared, { kind: 'record' }>, keyof Seen | 'kind'>>,
 ): Promise<Prepared> {
   const seen = seenIn(state);
   const failed = (reason: string): Prepared => ({
@@ -170,13 +177,24 @@ async function provision(ctx: PCtx, state: WorkspaceState, from: From): Promise<
           commands.push({ type: 'RecordContainerStarted', at: now() });
         }
         step = 'route';
-        const wanted = (list: AgentContainer['ports']) =>
-          list.find((p) => p.container_port === state.ports[0]) ?? list[0];
+        // Read as the agent's claim it is: anything but a list of ports is a refusal, not a retry.
+        const wanted = (list: unknown) => {
+          if (!Array.isArray(list)) {
+            throw new AgentCallError(422, 'bad-port', 'the agent answered no list of published ports');
+          }
+          const listed = (list as unknown[]).filter(
+            (p): p is AgentContainer['ports'][number] => typeof p === 'object' && p !== null,
+          );
+          return listed.find((p) => p.container_port === state.ports[0]) ?? listed[0];
+        };
         const first = (ports && wanted(ports)) ?? wanted(await client.ports(name));
         if (!first)
           throw new AgentCallError(409, 'no-port', `the container publishes no port for ${state.ports[0]}`);
-        const host = first.host_ip === '0.0.0.0' ? '127.0.0.1' : first.host_ip;
-        commands.push({ type: 'PublishRoute', upstream: `${host}:${first.host_port}`, at: now() });
+        // The agent is its tenant's: what it says it published must be a port on its own host, or
+        // nginx (every tenant's) would be pointed elsewhere, or refuse every tenant's routes.
+        const route = agentUpstream(client.url, first);
+        if ('refused' in route) throw new AgentCallError(422, 'bad-port', route.refused);
+        commands.push({ type: 'PublishRoute', upstream: route.upstream, at: now() });
         commands.push({ type: 'MarkReady', at: now() });
         return { commands };
       } catch (error) {

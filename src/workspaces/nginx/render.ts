@@ -1,3 +1,5 @@
+import { isUpstream } from './upstream.ts';
+
 /** A live route as the routes read model holds it. */
 export interface Route {
   workspaceId: string;
@@ -34,7 +36,6 @@ export const TRAFFIC_LOG_FORMAT =
 /** A path nginx can take unquoted in `access_log`: no space, quote, `;`, `$`, brace or backslash. */
 const LOG_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
-const UPSTREAM = /^[0-9.]+:[0-9]{1,5}$/;
 const ID = /^[0-9a-f-]{36}$/;
 const INSTANT = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$/;
 
@@ -107,7 +108,7 @@ export function renderRoutes(
   unavailableWorkspaces: readonly UnavailableWorkspace[] = [],
 ): string {
   const safe = [...routes]
-    .filter((route) => UPSTREAM.test(route.upstream) && ID.test(route.userId) && ID.test(route.workspaceId))
+    .filter((route) => isUpstream(route.upstream) && ID.test(route.userId) && ID.test(route.workspaceId))
     .sort((a, b) => a.userId.localeCompare(b.userId));
   const routed = new Set(safe.map((route) => route.userId));
   const down = [...unavailableWorkspaces]

@@ -1,0 +1,56 @@
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
+const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+const UPSTREAM = /^([0-9.]+):([0-9]{1,5})$/;
+
+const isIpv4 = (text: string) => IPV4.test(text);
+const firstOctet = (ip: string) => Number(ip.split('.')[0]);
+const isLoopback = (ip: string) => isIpv4(ip) && firstOctet(ip) === 127;
+const isPort = (port: number) => Number.isInteger(port) && port >= 1 && port <= 65_535;
+
+/**
+ * `a.b.c.d:port` as nginx takes it in `proxy_pass`: four octets of 0–255 and a port of 1–65535.
+ * Anything else (`127.0.0.1:99999`, `999.0.0.1:80`) makes `nginx -t` refuse the whole routes file,
+ * so no route of any tenant would change any more.
+ */
+export function isUpstream(text: string): boolean {
+  const match = UPSTREAM.exec(text);
+  return match !== null && isIpv4(match[1] as string) && isPort(Number(match[2]));
+}
+
+/**
+ * Where nginx sends a workspace's traffic, from the port its agent says it published. An agent is its
+ * tenant's (any URL that enrols), so its answer is checked before nginx, which serves every tenant,
+ * is pointed at it: a port nginx takes, on an address of the agent's own host. Loopback only for an
+ * agent on loopback (another host's loopback is nginx's own), never unspecified, link-local (a cloud's
+ * metadata service) or multicast, and the agent's own address when it is registered by address.
+ * Answers the upstream, or why the port is refused.
+ */
+export function agentUpstream(
+  agentUrl: string,
+  published: { host_ip: string; host_port: number },
+): { upstream: string } | { refused: string } {
+  const named = `${published.host_ip}:${published.host_port}`;
+  const refused = (why: string) => ({ refused: `the agent published ${named}: ${why}` });
+  if (typeof published.host_port !== 'number' || !isPort(published.host_port)) {
+    return refused('not a port (1–65535)');
+  }
+  const agentHost = new URL(agentUrl).hostname;
+  const agentOnLoopback = agentHost === 'localhost' || agentHost === '[::1]' || isLoopback(agentHost);
+  let host = String(published.host_ip);
+  if (host === '0.0.0.0' || host === '') {
+    // Every address of the agent's host: reached at the one Warden reaches the agent by.
+    if (agentOnLoopback) host = '127.0.0.1';
+    else if (isIpv4(agentHost)) host = agentHost;
+    else return refused('every address, and the agent is registered by name');
+  }
+  if (!isIpv4(host)) return refused('not an IPv4 address');
+  const first = firstOctet(host);
+  if (first === 0 || first >= 224 || host.startsWith('169.254.')) {
+    return refused('not an address a workspace is served from');
+  }
+  if (isLoopback(host) && !agentOnLoopback) return refused('loopback, and the agent is on another host');
+  if (!isLoopback(host) && isIpv4(agentHost) && !agentOnLoopback && host !== agentHost) {
+    return refused(`not the agent's address (${agentHost})`);
+  }
+  return { upstream: `${host}:${published.host_port}` };
+}
