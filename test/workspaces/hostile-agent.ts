@@ -8,6 +8,8 @@ export interface HostileAnswers {
   ports?: () => unknown;
   /** The body of `GET /v1/system`. */
   system: () => unknown;
+  /** While true, every container call answers 503 (an agent that never does its work). */
+  failing?: () => boolean;
 }
 
 export interface HostileAgent {
@@ -53,6 +55,9 @@ export async function startHostileAgent(answers: HostileAnswers): Promise<Hostil
       if (req.method === 'GET' && path === '/v1/system') return reply(res, 200, answers.system());
       if (req.method === 'GET' && path.startsWith('/v1/images/')) {
         return reply(res, 200, { ref: name, id: 'sha256:0', tags: [name] });
+      }
+      if (path.startsWith('/v1/containers') && answers.failing?.()) {
+        return reply(res, 503, { type: 'unavailable', title: 'Service Unavailable', status: 503 });
       }
       if (req.method === 'POST' && path === '/v1/containers') {
         return reply(res, 201, { id: 'id', name: 'container', created: true });

@@ -28,6 +28,8 @@ export interface BatchInput {
   committed: bigint;
   /** Consecutive events of the partition, in order. */
   events: readonly RecordedEvent[];
+  /** How many times the first of `events` failed already (0: it is new). */
+  failures?: number;
   careful: boolean;
 }
 
@@ -117,6 +119,7 @@ async function prepareAll(
             db,
             logger: input.logger,
             sealer: input.sealer,
+            attempt: at === 0 ? (input.failures ?? 0) + 1 : 1,
           }),
         ),
       );

@@ -65,6 +65,13 @@ export interface PrepareContext<DB = unknown> {
   readonly sealer: Sealer | undefined;
   readonly metadata: EventMetadata;
   id(...parts: readonly (string | number)[]): Promise<string>;
+  /**
+   * Which attempt at this event this is: 1 the first time, more when it failed before (the runtime
+   * retries a failing event, backing off, and the events after it in its partition wait). Work that
+   * depends on something outside Warden can give up after a few, recording why, instead of holding
+   * the partition (other tenants' events among them) for as long as that thing fails. Absent: 1.
+   */
+  readonly attempt?: number;
 }
 
 export interface EmitOptions {
@@ -125,10 +132,12 @@ export function prepareContext<DB>(
     db: Kysely<DB>;
     logger: ProcessLogger;
     sealer?: Sealer | undefined;
+    attempt?: number;
   },
 ): PrepareContext<DB> {
   return {
     processName,
+    attempt: deps.attempt ?? 1,
     store: { readStream: (streamId, options) => deps.store.readStream(streamId, options) },
     db: deps.db,
     logger: deps.logger,

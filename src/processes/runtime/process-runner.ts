@@ -228,6 +228,7 @@ export class ProcessRunner {
       partition: p.index,
       committed: p.committed,
       events,
+      failures: p.attempts,
       careful: p.careful,
     });
     switch (outcome.kind) {

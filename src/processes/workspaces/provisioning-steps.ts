@@ -32,6 +32,26 @@ type PCtx = PrepareContext<WorkspacesReadTables>;
 const permanent = (error: unknown) =>
   error instanceof AgentCallError && error.status >= 400 && error.status < 500;
 
+/**
+ * Attempts at one event's agent work before a transient failure (unreachable, 5xx, a timeout) counts
+ * as for good. The runtime retries a failing event backing off (0.2 s doubling, at most 30 s: about
+ * 25 s of waiting over these eight) while the events behind it in its partition wait, other tenants'
+ * workspaces among them; an agent is its tenant's, so one that never answers must not hold them for
+ * longer than this. An agent that comes back later gets its workspaces back through the agent
+ * monitor (`WorkspaceAgentReturned`), and the reconciler removes what a given-up step left behind.
+ */
+export const AGENT_ATTEMPTS = 8;
+
+/** Whether a failure of the agent's work is for good at this attempt. */
+const givenUp = (ctx: Pick<PCtx, 'attempt'>, error: unknown) =>
+  permanent(error) || (ctx.attempt ?? 1) >= AGENT_ATTEMPTS;
+
+/** The failure's reason as recorded: a transient one names the attempts it took. */
+const reasonOf = (ctx: Pick<PCtx, 'attempt'>, error: unknown) =>
+  permanent(error)
+    ? (error as Error).message
+    : `the agent did not answer after ${ctx.attempt ?? 1} attempts: ${(error as Error).message}`;
+
 const now = () => new Date().toISOString();
 
 /**
@@ -120,8 +140,8 @@ async function onAgent(
       ? nothing
       : { kind: 'record', ...outcome, ...seen };
   } catch (error) {
-    if (!permanent(error)) throw error;
-    return failed((error as Error).message);
+    if (!givenUp(ctx, error)) throw error;
+    return failed(reasonOf(ctx, error));
   }
 }
 
@@ -200,17 +220,35 @@ async function provision(ctx: PCtx, state: WorkspaceState, from: From): Promise<
       } catch (error) {
         // Nothing done yet: `onAgent` fails the step or lets the runtime retry the event.
         if (commands.length === 0) throw error;
-        if (!permanent(error)) {
+        if (!givenUp(ctx, error)) {
           ctx.logger.warn(
             { workspaceId: state.workspaceId, step, err: error },
             'provisioning step failed; the steps done are recorded and this one is retried',
           );
           return { commands };
         }
-        return { commands, failure: { step, reason: (error as Error).message } };
+        return { commands, failure: { step, reason: reasonOf(ctx, error) } };
       }
     },
   );
+}
+
+/**
+ * Removes the workspace's container from its agent (idempotent). An agent that refuses or does not
+ * answer for `AGENT_ATTEMPTS` attempts keeps it, logged: the reconciler removes it as an orphan once
+ * the agent answers again, and neither the compensation nor the deletion waits on it.
+ */
+async function removeContainer(ctx: PCtx, state: WorkspaceState, volumes: boolean): Promise<void> {
+  if (!state.agentId) return;
+  const client = await clientFor(ctx, state.tenantId, state.agentId);
+  if (!client) return;
+  await client.remove(containerNameOf(state.workspaceId), { volumes }).catch((error: unknown) => {
+    if (!givenUp(ctx, error)) throw error;
+    ctx.logger.warn(
+      { workspaceId: state.workspaceId, agentId: state.agentId, err: error },
+      'the agent did not remove the workspace’s container; the reconciler will once it answers',
+    );
+  });
 }
 
 /** The saga's events whose step is the agent's work (done in `prepare`, recorded in `handle`). */
@@ -257,10 +295,8 @@ export async function prepareStep(
     case 'WorkspaceProvisioningFailed':
       // Compensation: no half-made container stays behind (the route is dropped by the read model).
       if (state.status !== 'failed' || !state.agentId) return nothing;
-      return onAgent(ctx, state, event.data.step, async (client) => {
-        await client.remove(name, { volumes: true });
-        return { commands: [] };
-      });
+      await removeContainer(ctx, state, true);
+      return nothing;
     case 'WorkspaceStopRequested':
       if (state.status !== 'stopping') return nothing;
       return onAgent(ctx, state, 'stop', async (client) => {
@@ -269,10 +305,7 @@ export async function prepareStep(
       });
     case 'WorkspaceRouteWithdrawn': {
       if (state.status !== 'deleting') return nothing;
-      if (state.agentId) {
-        const client = await clientFor(ctx, state.tenantId, state.agentId);
-        if (client) await client.remove(name, { volumes: state.deleteData });
-      }
+      await removeContainer(ctx, state, state.deleteData);
       return { kind: 'record', commands: [{ type: 'RecordContainerRemoved', at: now() }], ...seenIn(state) };
     }
     default:
