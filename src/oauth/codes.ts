@@ -123,6 +123,13 @@ export function authorizationCodes(deps: { db: Kysely<Tables>; ttlSeconds: numbe
       await sql`update warden_oauth_codes set family_id = ${familyId} where code_id = ${codeId}`.execute(db);
     },
 
+    /** The family the code was redeemed into by now (null: none yet, or the exchange failed). */
+    async familyOf(codeId: string): Promise<string | null> {
+      const result = await sql<{ family_id: string | null }>`
+        select family_id from warden_oauth_codes where code_id = ${codeId}`.execute(db);
+      return result.rows[0]?.family_id ?? null;
+    },
+
     /** Deletes codes expired more than a day ago (the day keeps replays of them recognisable). */
     async sweep(): Promise<number> {
       const before = new Date(deps.clock().getTime() - 86_400_000).toISOString();

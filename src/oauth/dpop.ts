@@ -75,7 +75,10 @@ export async function verifyDpopProof(
   const jkt = await calculateJwkThumbprint(jwk);
   const jti = String(payload.jti);
   if (jti.length > 200) throw bad('the DPoP proof jti is too long');
-  const expires = new Date(deps.now.getTime() + 2 * PROOF_WINDOW_SECONDS * 1000);
+  // Kept for as long as the proof itself verifies: up to the window (and the tolerance) past its `iat`,
+  // which may lie ahead of our clock. Counted from now, a proof dated ahead outlived its jti.
+  const iat = Number(payload.iat);
+  const expires = new Date((iat + 2 * PROOF_WINDOW_SECONDS + 2) * 1000);
   if (!(await deps.replay.firstUse(`dpop:${jkt}:${jti}`, expires)))
     throw bad('the DPoP proof was used before');
   return { jkt };

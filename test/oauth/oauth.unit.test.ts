@@ -435,4 +435,40 @@ describe('PKCE and DPoP', () => {
       }),
     ).toBeTruthy();
   });
+  it('refuses a replayed proof for as long as the proof itself verifies, even one dated ahead of our clock', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const jwk = await exportJWK(publicKey);
+    const start = new Date('2026-12-01T10:00:00Z');
+    const seconds = (n: number) => new Date(start.getTime() + n * 1000);
+    // The guard as ReplayGuard promises: a key is kept until the expiry it was given, then forgotten.
+    const kept = new Map<string, number>();
+    const guard = {
+      firstUse: async (key: string, expiresAt: Date, now = current) => {
+        const until = kept.get(key);
+        if (until !== undefined && until > now.getTime()) return false;
+        kept.set(key, expiresAt.getTime());
+        return true;
+      },
+    };
+    let current = start;
+    // A client whose clock runs a minute ahead (within the tolerance) dates its proof so.
+    const proof = await new SignJWT({ htm: 'POST', htu: 'https://w.example/t/a/oauth/token' })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'dpop+jwt', jwk })
+      .setJti(crypto.randomUUID())
+      .setIssuedAt(Math.floor(seconds(60).getTime() / 1000))
+      .sign(privateKey);
+    const request = { method: 'POST', url: 'https://w.example/t/a/oauth/token' };
+    const verify = (now: Date) => {
+      current = now;
+      return verifyDpopProof(proof, request, { now, replay: guard as never }).then(
+        () => 'accepted',
+        (e: OAuthError) => e.description,
+      );
+    };
+    expect(await verify(start)).toBe('accepted');
+    for (const later of [1, 60, 119, 121, 150, 180]) {
+      expect(await verify(seconds(later))).toMatch(/used before/);
+    }
+    expect(await verify(seconds(182))).toMatch(/does not verify/);
+  });
 });

@@ -1,3 +1,4 @@
+import { ownerOnlyPermissions } from '../identity/index.ts';
 import type { Decider } from '../kernel/index.ts';
 import { DomainError, type FieldError, invalid, notFound, ruleViolated, validated } from '../kernel/index.ts';
 import {
@@ -116,6 +117,20 @@ function mustHold(scopes: readonly string[], grantable: readonly string[]) {
   throw new DomainError('FORBIDDEN', `scopes: ${message}`, { errors: [{ path: 'scopes', message }] });
 }
 
+/**
+ * A client that skips consent gets a token for whoever opens its link while signed in, an owner too:
+ * as mighty as the tenant's mightiest user. So only an owner (who holds the owner-only permissions)
+ * turns it on, or moves such a client's redirect URIs (where its codes go).
+ */
+function mustOwnFirstParty(grantable: readonly string[], path: 'skip_consent' | 'redirect_uris') {
+  if (ownerOnlyPermissions.every((p) => grantable.includes(p))) return;
+  const message =
+    path === 'skip_consent'
+      ? 'only an owner lets a client skip consent (it would act for any signed-in user, owners too)'
+      : 'only an owner changes where a client that skips consent sends its codes';
+  throw new DomainError('FORBIDDEN', `${path}: ${message}`, { errors: [{ path, message }] });
+}
+
 /** Everything a client's settings must satisfy together; an empty list when they do. */
 export function settingsProblems(type: ClientType, s: ClientSettings, hasSecret: boolean): FieldError[] {
   const problems: FieldError[] = [];
@@ -178,6 +193,7 @@ function decide(command: ClientCommand, state: ClientState): ClientEvent[] {
   if (command.type === 'RegisterClient') {
     if (state.status !== 'none') throw new DomainError('CONFLICT', 'the client exists already');
     mustHold(command.settings.scopes, command.grantable);
+    if (command.settings.skipConsent) mustOwnFirstParty(command.grantable, 'skip_consent');
     const problems = settingsProblems(command.clientType, command.settings, command.secretHash !== null);
     if (problems.length > 0) throw invalid(problems);
     return [
@@ -201,6 +217,11 @@ function decide(command: ClientCommand, state: ClientState): ClientEvent[] {
       if (scopes && JSON.stringify(scopes) !== JSON.stringify(state.scopes))
         mustHold(scopes, command.grantable);
       const next = { ...state, ...defined(command.changes) };
+      if (next.skipConsent && !state.skipConsent) mustOwnFirstParty(command.grantable, 'skip_consent');
+      const { redirectUris } = command.changes;
+      if (next.skipConsent && redirectUris?.some((uri) => !state.redirectUris.includes(uri))) {
+        mustOwnFirstParty(command.grantable, 'redirect_uris');
+      }
       const problems = settingsProblems(state.type, next, state.secretHash !== null);
       if (problems.length > 0) throw invalid(problems);
       const changed = Object.fromEntries(

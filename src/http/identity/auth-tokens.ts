@@ -89,7 +89,10 @@ const Me = z
     }),
     role: z.enum(tenantRoles),
     platform_superadmin: z.boolean(),
-    email: z.string().nullable().meta({ description: 'Null for a caller who is no user of this tenant' }),
+    email: z.string().nullable().meta({
+      description:
+        'Null for a caller who is no user of this tenant, and for an OAuth client’s token (its userinfo gives what the scopes allow); so are name and username',
+    }),
     name: z.string().nullable(),
     username: z.string().nullable(),
     permissions: z.array(z.enum(permissions)),
@@ -306,7 +309,11 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         );
       }
       const tenant = c.get('tenant');
-      const self = await findUser(deps.users ?? deps.store, principal.tenantId, principal.userId);
+      // A client's token shows no personal data here: the user allowed it only the claims its scopes
+      // name (`email`, `profile`), which its userinfo answers; here they would come without asking.
+      const self = principal.clientId
+        ? undefined
+        : await findUser(deps.users ?? deps.store, principal.tenantId, principal.userId);
       return c.json(
         {
           user_id: principal.userId,

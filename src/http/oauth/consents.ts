@@ -32,6 +32,15 @@ export function oauthConsentListRoutes(deps: OAuthClientRouteDeps) {
         'send a valid access token: Authorization: Bearer <token>',
       );
     }
+    // The user's own decisions, made with a Warden sign-in: a client holding the user's token may
+    // neither see which other applications they allowed nor withdraw them.
+    if (principal.clientId) {
+      throw new RequestError(
+        403,
+        'forbidden',
+        'manage your consents with a Warden sign-in, not a client token',
+      );
+    }
     return principal;
   };
 
@@ -45,6 +54,7 @@ export function oauthConsentListRoutes(deps: OAuthClientRouteDeps) {
       responses: {
         200: jsonContent(z.object({ items: z.array(Consent) }), 'The consents'),
         401: problemContent('No valid access token'),
+        403: problemContent('A token an OAuth client holds'),
       },
     }),
     async (c) => {
@@ -92,6 +102,7 @@ export function oauthConsentListRoutes(deps: OAuthClientRouteDeps) {
         204: { description: 'Withdrawn' },
         401: problemContent('No valid access token'),
         ...commonProblems,
+        403: problemContent('A token an OAuth client holds'),
       },
     }),
     async (c) => {

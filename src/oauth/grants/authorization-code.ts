@@ -13,6 +13,11 @@ const REFUSED = {
   reused: 'the authorization code was used already; the tokens issued from it are revoked',
 } as const;
 
+/** The one-time id both an exchange and any replay of the same code take: whoever is second learns of the other. */
+const replayMark = (codeId: string) => `code-exchange:${codeId}`;
+/** Kept as long as a used code is (the sweep keeps codes a day past their expiry). */
+const markExpiry = (now: Date) => new Date(now.getTime() + 2 * 86_400_000);
+
 /** The authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636); a replayed code revokes what it issued. */
 export const authorizationCodeGrant: Grant = async (request, server) => {
   const { client, tenantId, now, form, requestId } = request;
@@ -28,17 +33,16 @@ export const authorizationCodeGrant: Grant = async (request, server) => {
   });
   if (!redeemed.ok) {
     if (redeemed.reason === 'reused') {
-      // RFC 6749 §4.1.2 and RFC 9700 §4.5.3.1: a replayed code revokes what it issued.
-      if (redeemed.familyId) await server.tokens.revoke(redeemed.familyId, 'code_reused', requestId);
+      // RFC 6749 §4.1.2 and RFC 9700 §4.5.3.1: a replayed code revokes what it issued. The replay is
+      // marked first and the family read after, so an exchange still running finds the mark (below).
+      const { codeId } = redeemed.grant;
+      await server.replay.firstUse(replayMark(codeId), markExpiry(now));
+      const familyId = (await server.codes.familyOf(codeId)) ?? redeemed.familyId;
+      if (familyId) await server.tokens.revoke(familyId, 'code_reused', requestId);
       await server.record(
-        authorizationStreamId(redeemed.grant.codeId),
+        authorizationStreamId(codeId),
         'OAuthAuthorizationCodeReplayed',
-        {
-          codeId: redeemed.grant.codeId,
-          clientId: client.clientId,
-          familyId: redeemed.familyId,
-          at: now.toISOString(),
-        },
+        { codeId, clientId: client.clientId, familyId, at: now.toISOString() },
         grantMetadata(request, client.clientId),
       );
     }
@@ -75,6 +79,12 @@ export const authorizationCodeGrant: Grant = async (request, server) => {
     requestRef(request),
     familyId,
   );
+  // A replay that came while this exchange ran found no family to revoke yet: it left its mark, and
+  // this exchange revokes its own family. A replay after this line finds the family and revokes it.
+  if (!(await server.replay.firstUse(replayMark(grant.codeId), markExpiry(now)))) {
+    await server.tokens.revoke(familyId, 'code_reused', requestId);
+    throw invalidGrant(REFUSED.reused);
+  }
   await server.record(
     authorizationStreamId(grant.codeId),
     'OAuthAuthorizationCodeRedeemed',

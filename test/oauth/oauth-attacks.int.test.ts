@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
+import { freshPGlite } from '../support/databases.ts';
+import { oauthFixture, pkce, REDIRECT } from './support.ts';
+
+describe('OAuth attacks', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp(freshPGlite);
+  });
+  afterAll(() => t?.dispose());
+
+  it('a code replayed while its first exchange is still running revokes what that exchange issues', async () => {
+    const o = await oauthFixture(t);
+    const client = await o.confidential();
+    for (let round = 0; round < 5; round++) {
+      const { verifier, challenge } = pkce();
+      const back = await o.authorize({
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: REDIRECT,
+        scope: 'openid packages:read',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      });
+      const exchange = () =>
+        o.post('/oauth/token', client, {
+          grant_type: 'authorization_code',
+          code: back.params.code,
+          redirect_uri: REDIRECT,
+          code_verifier: verifier,
+        });
+      const answers = await Promise.all([exchange(), exchange()]);
+      // However the two interleave, at most one gets tokens, and the replay revokes them.
+      expect(answers.filter((r) => r.status === 400)).not.toHaveLength(0);
+      for (const answer of answers.filter((r) => r.status === 200)) {
+        const tokens = (await answer.json()) as LooseJson;
+        const refresh = await o.post('/oauth/token', client, {
+          grant_type: 'refresh_token',
+          refresh_token: tokens.refresh_token,
+        });
+        expect(await refresh.json()).toMatchObject({ error: 'invalid_grant' });
+        const seen = await o.post('/oauth/introspect', client, { token: tokens.access_token });
+        expect(await seen.json()).toEqual({ active: false });
+      }
+    }
+  });
+
+  it('a client token shows the user’s email and name only with the scopes that name them, and cannot manage the user’s consents', async () => {
+    const o = await oauthFixture(t);
+    const other = await o.confidential({ name: 'Other app' });
+    const otherFlow = await o.codeFlow(other, 'openid email');
+    expect(otherFlow.res.status).toBe(200);
+    // The user allows this client `openid` alone: neither email nor profile.
+    const client = await o.confidential({ name: 'Nosy app' });
+    const flow = await o.codeFlow(client, 'openid');
+    expect(flow.res.status).toBe(200);
+    const token = flow.tokens.access_token as string;
+    const me = await t.request(`/t/${o.tenant.slug}/v1/me`, { token });
+    expect(me.status).toBe(200);
+    expect(await me.json()).toMatchObject({
+      user_id: o.owner.userId,
+      email: null,
+      name: null,
+      username: null,
+    });
+    // Nor does the client learn which other applications the user allowed, or withdraw them.
+    const list = await t.request(`/t/${o.tenant.slug}/v1/oauth/consents`, { token });
+    expect(list.status).toBe(403);
+    const withdraw = await t.request(`/t/${o.tenant.slug}/v1/oauth/consents/${other.client_id}`, {
+      method: 'DELETE',
+      token,
+    });
+    expect(withdraw.status).toBe(403);
+    const refresh = await o.post('/oauth/token', other, {
+      grant_type: 'refresh_token',
+      refresh_token: otherFlow.tokens.refresh_token,
+    });
+    expect(refresh.status).toBe(200);
+    // The user's own sign-in still sees and manages them.
+    const own = await t.request(`/t/${o.tenant.slug}/v1/oauth/consents`, { token: o.owner.token });
+    expect(((await own.json()) as LooseJson).items).toHaveLength(2);
+    const mine = await t.request(`/t/${o.tenant.slug}/v1/me`, { token: o.owner.token });
+    expect(await mine.json()).toMatchObject({ email: o.owner.email });
+  });
+
+  it('an admin cannot make a client skip consent, so no client of theirs takes an owner’s token unasked', async () => {
+    const o = await oauthFixture(t);
+    const admin = await t.user({ tenant: o.tenant.slug, role: 'admin' });
+    const other = await t.user({ tenant: o.tenant.slug, role: 'owner' });
+    const demote = (token: string) =>
+      t.request(`/t/${o.tenant.slug}/v1/users/${other.userId}`, {
+        method: 'PATCH',
+        token,
+        json: { role: 'member' },
+      });
+    // The admin alone may not touch an owner.
+    expect((await demote(admin.token)).status).toBe(403);
+    const settings = {
+      name: 'Admin tool',
+      redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code'],
+      scopes: ['openid', 'users:manage'],
+      skip_consent: true,
+    };
+    const register = await t.request(`/t/${o.tenant.slug}/v1/oauth/clients`, {
+      token: admin.token,
+      json: settings,
+    });
+    expect(register.status).toBe(403);
+    expect(await register.json()).toMatchObject({ errors: [{ path: 'skip_consent' }] });
+    // Nor may the admin turn it on later, nor point an owner's first-party client elsewhere.
+    const tool = await o.registerClient({ ...settings, skip_consent: false }, admin);
+    const patch = await t.request(`/t/${o.tenant.slug}/v1/oauth/clients/${tool.client_id}`, {
+      method: 'PATCH',
+      token: admin.token,
+      json: { skip_consent: true },
+    });
+    expect(patch.status).toBe(403);
+    const firstParty = await o.registerClient({ ...settings, name: 'Console' });
+    const moved = await t.request(`/t/${o.tenant.slug}/v1/oauth/clients/${firstParty.client_id}`, {
+      method: 'PATCH',
+      token: admin.token,
+      json: { redirect_uris: ['https://admin.example.com/cb'] },
+    });
+    expect(moved.status).toBe(403);
+    // The owner who opens the admin's link is asked first; denied, the admin gets nothing.
+    const { challenge } = pkce();
+    const back = await o.authorize(
+      {
+        response_type: 'code',
+        client_id: tool.client_id,
+        redirect_uri: REDIRECT,
+        scope: 'openid users:manage',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      },
+      o.owner,
+      'deny',
+    );
+    expect(back.pages).toContain('consent');
+    expect(back.params.error).toBe('access_denied');
+    expect((await demote(admin.token)).status).toBe(403);
+  });
+});
