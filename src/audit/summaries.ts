@@ -1,4 +1,5 @@
 import { identityEventTypes } from '../commands/identity/index.ts';
+import { toStorableText } from '../commands/kernel/index.ts';
 import { packagesEventTypes } from '../commands/packages/index.ts';
 import { tenancyEventTypes, tenantDomainEventTypes } from '../commands/tenancy/index.ts';
 import { toolsEventTypes } from '../commands/tools/index.ts';
@@ -228,7 +229,9 @@ export function summarize(event: RecordedEvent): string {
   const summary = summaries[event.type];
   const data = event.data;
   if (!summary || typeof data !== 'object' || data === null || Array.isArray(data)) return event.type;
-  return summary(data as Record<string, unknown>, event);
+  // Free text of any context (a name, a reason) reaches the summary: a NUL or an unpaired surrogate
+  // in it would stop the audit projection for every tenant.
+  return toStorableText(summary(data as Record<string, unknown>, event));
 }
 
 /**

@@ -95,4 +95,19 @@ describe('deleting and restoring issues over HTTP', () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body.errors)).toContain('number');
   });
+
+  it('takes a deleted issue for a missing one as duplicate_of: 409, nothing appended', async () => {
+    const original = await call(lead, '/v1/projects/DEL/issues', { json: { title: 'Original' } });
+    const copy = await call(lead, '/v1/projects/DEL/issues', { json: { title: 'Copy' } });
+    expect(
+      (await call(admin, `/v1/projects/DEL/issues/${original.body.number}`, { method: 'DELETE' })).status,
+    ).toBe(204);
+    const before = await eventsOf(copy.body.id);
+    const res = await call(lead, `/v1/issues/${copy.body.id}/transitions`, {
+      json: { to: 'resolved', resolution: 'duplicate', duplicate_of: original.body.key },
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.rule).toBe('duplicate_needs_original');
+    expect(await eventsOf(copy.body.id)).toBe(before);
+  });
 });

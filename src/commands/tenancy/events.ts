@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { DomainEvent } from '../kernel/index.ts';
+import { isStorableText, STORABLE_TEXT_MESSAGE } from '../kernel/index.ts';
 import { LimitOverrides } from './limits.ts';
 import { PlanId } from './plans.ts';
 import { TenantSlug } from './slug.ts';
@@ -8,7 +9,8 @@ export const TenantName = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .max(200, 'must be at most 200 characters');
+  .max(200, 'must be at most 200 characters')
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE);
 export const TenantStatus = z.enum(['active', 'suspended', 'deleted']);
 export type TenantStatus = z.infer<typeof TenantStatus>;
 

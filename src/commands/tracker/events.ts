@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { DomainEvent } from '../kernel/index.ts';
+import { isStorableText, STORABLE_TEXT_MESSAGE } from '../kernel/index.ts';
 
 /** A project's short key, `WARD`: the prefix of its issues' keys, unique per tenant, never changed. */
 export const ProjectKey = z
@@ -10,8 +11,12 @@ export const ProjectName = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .max(200, 'must be at most 200 characters');
-export const ProjectDescription = z.string().max(10_000, 'must be at most 10,000 characters');
+  .max(200, 'must be at most 200 characters')
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE);
+export const ProjectDescription = z
+  .string()
+  .max(10_000, 'must be at most 10,000 characters')
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE);
 export const ProjectRole = z.enum(['lead', 'member', 'viewer']);
 export type ProjectRole = z.infer<typeof ProjectRole>;
 export const Label = z
@@ -24,12 +29,14 @@ export const IssueTitle = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .max(300, 'must be at most 300 characters');
+  .max(300, 'must be at most 300 characters')
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE);
 /** Markdown stored as text. The limit keeps one issue (and the search vector built from it) bounded. */
 export const MAX_DESCRIPTION_CHARS = 65_536;
 export const IssueDescription = z
   .string()
-  .max(MAX_DESCRIPTION_CHARS, `must be at most ${MAX_DESCRIPTION_CHARS} characters`);
+  .max(MAX_DESCRIPTION_CHARS, `must be at most ${MAX_DESCRIPTION_CHARS} characters`)
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE);
 export const IssueType = z.enum(['bug', 'task', 'story']);
 export type IssueType = z.infer<typeof IssueType>;
 export const priorities = ['lowest', 'low', 'medium', 'high', 'highest'] as const;
@@ -40,13 +47,16 @@ export const IssueStatus = z.enum(issueStatuses);
 export type IssueStatus = z.infer<typeof IssueStatus>;
 export const Resolution = z.enum(['fixed', 'wont_fix', 'duplicate', 'cannot_reproduce']);
 export type Resolution = z.infer<typeof Resolution>;
-/** A calendar date, `2026-12-31`, that exists. */
-export const DueDate = z.iso.date('must be a date such as 2026-12-31');
+/** A calendar date, `2026-12-31`, that exists (PostgreSQL's `date` has no year 0000). */
+export const DueDate = z.iso
+  .date('must be a date such as 2026-12-31')
+  .refine((date) => !date.startsWith('0000'), 'must be in the years 0001 to 9999');
 export const CommentBody = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .max(20_000, 'must be at most 20,000 characters');
+  .max(20_000, 'must be at most 20,000 characters')
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE);
 /** Why an assignee was taken off an issue: by someone, or because they left the tenant. */
 export const UnassignReason = z.enum(['manual', 'assignee_left_tenant']);
 
@@ -60,7 +70,8 @@ export const SavedFilterName = z
   .string()
   .trim()
   .min(1, 'must not be empty')
-  .max(100, 'must be at most 100 characters');
+  .max(100, 'must be at most 100 characters')
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE);
 /** The list's query string (`status=open&sort=-priority`), as the list parses it. */
 export const SavedFilterQuery = z.string().max(2000, 'must be at most 2,000 characters');
 /** A user keeps at most this many saved filters per tenant. */

@@ -51,9 +51,12 @@ export function filterOf(c: Context<AppEnv>, query: z.infer<typeof ExportQuery>)
   };
 }
 
+const MAX_POSITION = 2n ** 63n - 1n;
+
 export function cursorPosition(cursor: string, sort: AuditOrder): bigint {
   const { key } = decodeCursor(cursor, sort);
-  if (!/^\d{1,19}$/.test(key)) {
+  // Positions are PostgreSQL bigints: a larger number is no position this list handed out.
+  if (!/^\d{1,19}$/.test(key) || BigInt(key) > MAX_POSITION) {
     throw new RequestError(400, 'bad-cursor', 'cursor is not one this list handed out', [
       { path: 'query.cursor', message: 'invalid cursor' },
     ]);

@@ -4,7 +4,11 @@ import { commonProblems, problemContent } from '../kit/index.ts';
 // The audit API's shapes: filters, entries, replays, and the problems its routes answer.
 export const MAX_AUDIT_PAGE = 200;
 export const NDJSON = 'application/x-ndjson';
-const Time = z.iso.datetime({ offset: true });
+/** A time the database can compare with: it has no year 0000 (an offset can reach it). */
+const Time = z.iso.datetime({ offset: true }).refine((v) => {
+  const year = new Date(v).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}, 'must be in the years 0001 to 9999');
 
 const Filters = {
   stream: z.string().min(1).max(512).optional().meta({ description: 'Only this stream' }),

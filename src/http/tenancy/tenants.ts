@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { load, notFound } from '../../commands/kernel/index.ts';
+import { isStorableText, load, notFound, STORABLE_TEXT_MESSAGE } from '../../commands/kernel/index.ts';
 import {
   createTenant,
   PlanId,
@@ -61,7 +61,9 @@ const CreateTenantBody = z.strictObject({ slug: TenantSlug, name: TenantName, pl
 const UpdateTenantBody = z
   .strictObject({ name: TenantName.optional(), plan: PlanId.optional() })
   .refine((b) => b.name !== undefined || b.plan !== undefined, { message: 'name or plan is required' });
-const SuspendBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
+const SuspendBody = z.strictObject({
+  reason: z.string().trim().min(1).max(500).refine(isStorableText, STORABLE_TEXT_MESSAGE),
+});
 const IdParam = z.object({ id: z.uuid() });
 const ListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),

@@ -157,7 +157,8 @@ export function issueRoutes(deps: TrackerDeps) {
         const original = id ? await findIssue(deps.store, found.tenant.id, id) : undefined;
         duplicateOf = {
           issueId: id ?? body.duplicate_of,
-          found: original ? { projectId: original.state.projectId } : null,
+          // A deleted issue is gone, as for reads: no issue links to it.
+          found: original && !original.state.deleted ? { projectId: original.state.projectId } : null,
         };
       }
       const result = await changeIssue(

@@ -121,8 +121,13 @@ export const Comment = z
   .meta({ id: 'Comment' });
 
 const list = (values: readonly string[]) => new RegExp(`^(${values.join('|')})(,(${values.join('|')}))*$`);
+/** A date or date-time the database can compare with (it has no year 0000; an offset can reach it). */
 const when = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()])
+  .refine((v) => {
+    const year = new Date(v).getUTCFullYear();
+    return year >= 1 && year <= 9999;
+  }, 'must be in the years 0001 to 9999')
   .meta({ description: 'A date or date-time (ISO 8601)' });
 
 /** What every tracker list's query takes: paging, labels, created/updated ranges, full-text `q`. */

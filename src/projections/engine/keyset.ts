@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import type { FieldError } from '../../commands/kernel/index.ts';
+import { type FieldError, isStorableText } from '../../commands/kernel/index.ts';
 
 /**
  * Opaque keyset cursors: the sort they belong to, the last row's sort key and its id. Keyset (not
@@ -64,9 +64,12 @@ export function keysetAfter(cursorText: string, sort: string): RawBuilder<boolea
   const { column, direction } = parseSort(sort);
   const cursor = decodeCursor(cursorText, sort);
   const key = column.endsWith('_at') ? new Date(cursor.key) : cursor.key;
-  if (!UUID.test(cursor.id) || (key instanceof Date && Number.isNaN(key.getTime()))) {
-    throw badCursor();
-  }
+  // A key the database cannot take (a year outside 0001-9999, a NUL) is a forged cursor, not a 500.
+  const usable =
+    key instanceof Date
+      ? !Number.isNaN(key.getTime()) && key.getUTCFullYear() >= 1 && key.getUTCFullYear() <= 9999
+      : isStorableText(key);
+  if (!UUID.test(cursor.id) || !usable) throw badCursor();
   const op = direction === 'asc' ? '>' : '<';
   return sql<boolean>`(${sql.ref(column)}, id) ${sql.raw(op)} (${key}, ${cursor.id}::uuid)`;
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { toStorableText } from '../../commands/kernel/index.ts';
 import { type IssueEvent, issueEventTypes } from '../../commands/tracker/index.ts';
 import { defineProjection, type Recorded } from '../engine/index.ts';
 import {
@@ -149,7 +150,7 @@ async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTable
           issue_id: d.issueId,
           tenant_id: d.tenantId,
           author_id: d.authorId,
-          body: d.body,
+          body: toStorableText(d.body),
           mentions: d.mentions,
           deleted: false,
           created_at: at,
@@ -163,7 +164,7 @@ async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTable
     case 'CommentEdited':
       await db
         .updateTable('issue_comments')
-        .set({ body: event.data.body, mentions: event.data.mentions, edited_at: at })
+        .set({ body: toStorableText(event.data.body), mentions: event.data.mentions, edited_at: at })
         .where('id', '=', event.data.commentId)
         .execute();
       break;

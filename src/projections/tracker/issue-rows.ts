@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { toStorableText } from '../../commands/kernel/index.ts';
 import { type IssueEvent, priorities } from '../../commands/tracker/index.ts';
 import type { Recorded } from '../engine/index.ts';
 
@@ -61,6 +62,9 @@ export type CommentEvent = Extract<IssueEvent, { type: 'CommentAdded' | 'Comment
 /** The events that change only the issue's own row (no comment rows, no search text from comments). */
 type RowEvent = Exclude<IssueEvent, Created | CommentEvent>;
 
+/** A due date the `date` column holds: one of year 0000, stored before it was refused, reads as none. */
+const storableDate = (date: string | null) => (date?.startsWith('0000') ? null : date);
+
 export function createdRow(recorded: Recorded<Created>): IssueListTable {
   const d = recorded.data;
   return {
@@ -69,8 +73,8 @@ export function createdRow(recorded: Recorded<Created>): IssueListTable {
     project_id: d.projectId,
     number: d.number,
     key: d.key,
-    title: d.title,
-    description: d.description,
+    title: toStorableText(d.title),
+    description: toStorableText(d.description),
     type: d.type,
     priority: d.priority,
     priority_rank: priorityRank(d.priority),
@@ -80,8 +84,8 @@ export function createdRow(recorded: Recorded<Created>): IssueListTable {
     labels: d.labels,
     assignee_id: d.assigneeId,
     reporter_id: d.reporterId,
-    due_date: d.dueDate,
-    due_key: d.dueDate ?? 'infinity',
+    due_date: storableDate(d.dueDate),
+    due_key: storableDate(d.dueDate) ?? 'infinity',
     comments_text: '',
     deleted: false,
     created_at: new Date(d.at),
@@ -101,14 +105,16 @@ export function rowChanges(event: RowEvent): Partial<IssueListTable> {
     case 'IssueEdited': {
       const c = event.data.changes;
       return {
-        ...(c.title === undefined ? {} : { title: c.title }),
-        ...(c.description === undefined ? {} : { description: c.description }),
+        ...(c.title === undefined ? {} : { title: toStorableText(c.title) }),
+        ...(c.description === undefined ? {} : { description: toStorableText(c.description) }),
         ...(c.type === undefined ? {} : { type: c.type }),
         ...(c.priority === undefined
           ? {}
           : { priority: c.priority, priority_rank: priorityRank(c.priority) }),
         ...(c.labels === undefined ? {} : { labels: c.labels }),
-        ...(c.dueDate === undefined ? {} : { due_date: c.dueDate, due_key: c.dueDate ?? 'infinity' }),
+        ...(c.dueDate === undefined
+          ? {}
+          : { due_date: storableDate(c.dueDate), due_key: storableDate(c.dueDate) ?? 'infinity' }),
         updated_at: at,
       };
     }

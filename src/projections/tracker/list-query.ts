@@ -1,4 +1,5 @@
 import { type RawBuilder, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
+import { isStorableText } from '../../commands/kernel/index.ts';
 import { BadCursorError } from '../engine/index.ts';
 
 /**
@@ -68,6 +69,18 @@ const dateText = (value: unknown): string => {
   return Number.isFinite(date.getTime()) ? date.toISOString().slice(0, 10) : 'infinity';
 };
 
+/** A time PostgreSQL's `timestamptz` takes as the driver sends it: the years 0001 to 9999 (UTC). */
+const inYearRange = (date: Date) =>
+  !Number.isNaN(date.getTime()) && date.getUTCFullYear() >= 1 && date.getUTCFullYear() <= 9999;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+/** A calendar date that exists and PostgreSQL's `date` holds (`2024-02-30` and year 0000 do not). */
+const isCalendarDate = (key: string) => {
+  const match = DATE.exec(key);
+  if (!match || match[1] === '0000') return false;
+  const date = new Date(`${key}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === key;
+};
+
 /** The kinds of column a tracker list sorts by. */
 export const sortKeys = {
   time: (table: string, column: string, sort: string): SortKey => ({
@@ -75,14 +88,14 @@ export const sortKeys = {
     direction: directionOf(sort),
     cast: (key) => sql`${new Date(key)}::timestamptz`,
     keyOf: (row) => new Date(row[column] as Date).toISOString(),
-    valid: (key) => !Number.isNaN(new Date(key).getTime()),
+    valid: (key) => inYearRange(new Date(key)),
   }),
   text: (table: string, column: string, sort: string): SortKey => ({
     expr: sql.ref(`${table}.${column}`),
     direction: directionOf(sort),
     cast: (key) => sql`${key}::text`,
     keyOf: (row) => String(row[column]),
-    valid: (key) => key.length <= 400,
+    valid: (key) => key.length <= 400 && isStorableText(key),
   }),
   /** A small whole number (`0…max`), e.g. a priority rank. */
   rank: (table: string, column: string, sort: string, max: number): SortKey => ({
@@ -98,7 +111,7 @@ export const sortKeys = {
     direction: directionOf(sort),
     cast: (key) => sql`${key}::date`,
     keyOf: (row) => dateText(row[column]),
-    valid: (key) => key === 'infinity' || /^\d{4}-\d{2}-\d{2}$/.test(key),
+    valid: (key) => key === 'infinity' || isCalendarDate(key),
   }),
   /** Search relevance: the list selects it `as rank`. */
   relevance: (table: string, words: readonly string[]): SortKey => ({

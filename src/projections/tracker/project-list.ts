@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { toStorableText } from '../../commands/kernel/index.ts';
 import { type ProjectEvent, projectEventTypes } from '../../commands/tracker/index.ts';
 import { defineProjection } from '../engine/index.ts';
 
@@ -75,8 +76,8 @@ export const projectList = defineProjection<ProjectEvent, ProjectListTables>()({
           id: d.projectId,
           tenant_id: d.tenantId,
           key: d.key,
-          name: d.name,
-          description: d.description,
+          name: toStorableText(d.name),
+          description: toStorableText(d.description),
           labels: d.labels,
           archived: false,
           members: 1,
@@ -93,9 +94,9 @@ export const projectList = defineProjection<ProjectEvent, ProjectListTables>()({
       .set((eb) => {
         switch (event.type) {
           case 'ProjectRenamed':
-            return { name: event.data.name };
+            return { name: toStorableText(event.data.name) };
           case 'ProjectDescribed':
-            return { description: event.data.description };
+            return { description: toStorableText(event.data.description) };
           case 'ProjectLabelsChanged':
             return { labels: event.data.labels };
           case 'ProjectArchived':

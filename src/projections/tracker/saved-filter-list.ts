@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { toStorableText } from '../../commands/kernel/index.ts';
 import { type SavedFilterEvent, savedFilterEventTypes } from '../../commands/tracker/index.ts';
 import { defineProjection } from '../engine/index.ts';
 
@@ -53,7 +54,7 @@ export const savedFilterList = defineProjection<SavedFilterEvent, SavedFilterLis
           id: d.filterId,
           tenant_id: d.tenantId,
           owner_id: d.ownerId,
-          name: event.data.name,
+          name: toStorableText(event.data.name),
           target: event.data.target,
           project_id: event.data.projectId,
           query: event.data.query,
