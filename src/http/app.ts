@@ -40,6 +40,7 @@ import {
   rateLimit,
   requestContext,
   resolveTenant,
+  storableUrl,
   tenantAwarePath,
 } from './middleware/index.ts';
 import { oauthRoutes } from './oauth/index.ts';
@@ -189,6 +190,7 @@ export function createApp(deps: AppDeps) {
   });
   app.use('*', requestContext(deps.logger));
   if (deps.metrics) app.use('*', httpMetrics(deps.metrics));
+  app.use('*', storableUrl());
   // Nothing Warden serves is meant to be framed (the sign-in and consent pages least of all).
   app.use('*', secureHeaders({ xFrameOptions: 'DENY' }));
   // Before authentication: a scraper sends the metrics token, not a user's access token.

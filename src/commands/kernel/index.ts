@@ -40,4 +40,4 @@ export {
   type StoredEvent,
   type WrongExpectedRevision,
 } from './store.ts';
-export { isStorableText, STORABLE_TEXT_MESSAGE, toStorableText } from './text.ts';
+export { isStorableText, STORABLE_TEXT_MESSAGE, toStorableText, unstorablePath } from './text.ts';

@@ -16,3 +16,27 @@ export const STORABLE_TEXT_MESSAGE = 'must not contain NUL characters or unpaire
  */
 export const toStorableText = (text: string): string =>
   isStorableText(text) ? text : text.replaceAll('\u0000', '').replace(/\p{Cs}/gu, '\uFFFD');
+
+/**
+ * Where a parsed JSON value first holds text (a key or a string) that is not storable, e.g.
+ * `items.2.name`; a key that is itself not storable is named as `toStorableText` makes it (the
+ * answer must not carry the character it refuses).
+ */
+export function unstorablePath(value: unknown, path: readonly (string | number)[] = []): string | undefined {
+  if (typeof value === 'string') return isStorableText(value) ? undefined : path.join('.') || '(body)';
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = unstorablePath(item, [...path, index]);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (!isStorableText(key)) return [...path, toStorableText(key)].join('.');
+      const found = unstorablePath(item, [...path, key]);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}

@@ -8,4 +8,5 @@ export { forgetResponsesAbout, idempotency } from './idempotency.ts';
 export { jsonBody } from './json-body.ts';
 export { rateLimit } from './rate-limit.ts';
 export { requestContext } from './request-context.ts';
+export { storableUrl } from './storable-url.ts';
 export { resolveTenant, tenantAwarePath } from './tenant.ts';

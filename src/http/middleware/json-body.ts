@@ -1,8 +1,14 @@
 import type { MiddlewareHandler } from 'hono';
+import { STORABLE_TEXT_MESSAGE, unstorablePath } from '../../commands/kernel/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { keepBodyText, problemResponse, readRequestBody } from '../kit/index.ts';
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
+/**
+ * What a JSON text holding a NUL or an unpaired surrogate must contain: the escape (`\u0000`,
+ * `\ud800`…) or a raw NUL. Most bodies contain neither, and are not walked.
+ */
+const MAYBE_UNSTORABLE = /\\u0000|\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\u0000/;
 
 /**
  * For requests that carry a body: refuse a body that is too large (413, counted as it streams, so a
@@ -37,9 +43,13 @@ export function jsonBody(
       });
     }
     let text: string;
+    let unstorable: string | undefined;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-      if (!asText) JSON.parse(text);
+      if (!asText) {
+        const parsed: unknown = JSON.parse(text);
+        if (MAYBE_UNSTORABLE.test(text)) unstorable = unstorablePath(parsed);
+      }
     } catch (error) {
       if (asText)
         return problemResponse(c, 400, 'malformed-text', 'the body is not UTF-8 text', {
@@ -54,6 +64,13 @@ export function jsonBody(
           errors: [{ path: '(body)', message: 'not valid JSON' }],
         },
       );
+    }
+    if (unstorable !== undefined) {
+      // A text PostgreSQL cannot hold would be stored as an event and then stop every read model
+      // that projects it, for every tenant: refused here for every route at once.
+      return problemResponse(c, 400, 'validation', 'the request is not valid', {
+        errors: [{ path: unstorable, message: STORABLE_TEXT_MESSAGE }],
+      });
     }
     c.set('rawBody', text);
     // Hand the validated text on to the validators (the original stream is consumed): Hono's body
