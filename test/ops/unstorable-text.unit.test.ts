@@ -2,8 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toStorableText, unstorablePath } from '../../src/commands/kernel/index.ts';
 
-/** A JSON value with no NUL and no lone surrogate anywhere (fast-check's strings may hold either). */
-const storable = fc.jsonValue().filter((value) => !/\u0000|\p{Cs}/u.test(JSON.stringify(value) ?? ''));
+/**
+ * A JSON value with no NUL and no lone surrogate anywhere (fast-check's strings may hold either).
+ * JSON.stringify writes both as escapes; a few values that merely hold a backslash and such text are
+ * left out too, which only narrows the sample.
+ */
+const storable = fc
+  .jsonValue()
+  .filter((value) => !/\\u0000|\\u[dD][89a-fA-F]/.test(JSON.stringify(value) ?? ''));
 
 describe('unstorablePath', () => {
   it('finds nothing in a value without NUL or lone surrogates', () => {

@@ -8,7 +8,8 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
  * What a JSON text holding a NUL or an unpaired surrogate must contain: the escape (`\u0000`,
  * `\ud800`…) or a raw NUL. Most bodies contain neither, and are not walked.
  */
-const MAYBE_UNSTORABLE = /\\u0000|\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\u0000/;
+const ESCAPED_UNSTORABLE = /\\u0000|\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+const maybeUnstorable = (text: string) => text.includes('\u0000') || ESCAPED_UNSTORABLE.test(text);
 
 /**
  * For requests that carry a body: refuse a body that is too large (413, counted as it streams, so a
@@ -48,7 +49,7 @@ export function jsonBody(
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
       if (!asText) {
         const parsed: unknown = JSON.parse(text);
-        if (MAYBE_UNSTORABLE.test(text)) unstorable = unstorablePath(parsed);
+        if (maybeUnstorable(text)) unstorable = unstorablePath(parsed);
       }
     } catch (error) {
       if (asText)
