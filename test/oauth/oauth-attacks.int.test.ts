@@ -142,4 +142,57 @@ describe('OAuth attacks', () => {
     expect(back.params.error).toBe('access_denied');
     expect((await demote(admin.token)).status).toBe(403);
   });
+
+  it('asks again after the client gains a redirect URI: whoever manages it cannot collect codes on an old consent', async () => {
+    const o = await oauthFixture(t);
+    const admin = await t.user({ tenant: o.tenant.slug, role: 'admin' });
+    const app = await o.registerClient(
+      {
+        name: 'Wiki',
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code'],
+        scopes: ['openid', 'packages:read'],
+      },
+      admin,
+    );
+    const ask = (redirect: string) => {
+      const { challenge } = pkce();
+      return o.authorize(
+        {
+          response_type: 'code',
+          client_id: app.client_id,
+          redirect_uri: redirect,
+          scope: 'openid packages:read',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        },
+        o.owner,
+      );
+    };
+    // The owner allows it once; the next time no page is shown (consent remembered).
+    expect((await ask(REDIRECT)).pages).toContain('consent');
+    const again = await ask(REDIRECT);
+    expect(again.pages).not.toContain('consent');
+    expect(again.params.code).toBeTruthy();
+
+    // The admin adds a redirect URI of their own: the owner's link to it shows the consent page.
+    const collector = 'https://admin.example.com/cb';
+    const patch = await t.request(`/t/${o.tenant.slug}/v1/oauth/clients/${app.client_id}`, {
+      method: 'PATCH',
+      token: admin.token,
+      json: { redirect_uris: [REDIRECT, collector] },
+    });
+    expect(patch.status).toBe(200);
+    const lured = await ask(collector);
+    expect(lured.pages).toContain('consent');
+    // Allowed anew, it is remembered again; taking a redirect URI away asks nothing more.
+    expect((await ask(REDIRECT)).pages).not.toContain('consent');
+    const narrowed = await t.request(`/t/${o.tenant.slug}/v1/oauth/clients/${app.client_id}`, {
+      method: 'PATCH',
+      token: admin.token,
+      json: { redirect_uris: [REDIRECT] },
+    });
+    expect(narrowed.status).toBe(200);
+    expect((await ask(REDIRECT)).pages).not.toContain('consent');
+  });
 });

@@ -22,6 +22,11 @@ export interface ClientState extends ClientSettings {
   previousValidUntil: string | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * When a redirect URI was last added (null: none since registration). A consent given before it
+   * was given for codes sent elsewhere: the user is asked again (see `consentCounts`).
+   */
+  redirectUrisAddedAt: string | null;
 }
 
 export type ClientCommand =
@@ -76,6 +81,7 @@ const initialState = (): ClientState => ({
   previousValidUntil: null,
   createdAt: '',
   updatedAt: '',
+  redirectUrisAddedAt: null,
 });
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -269,8 +275,15 @@ function evolve(state: ClientState, event: ClientEvent): ClientState {
       const { type, secretHash, at, ...rest } = event.data;
       return { ...state, ...rest, status: 'active', type, secretHash, createdAt: at, updatedAt: at };
     }
-    case 'OAuthClientUpdated':
-      return { ...state, ...defined(event.data.changes), updatedAt: event.data.at };
+    case 'OAuthClientUpdated': {
+      const added = event.data.changes.redirectUris?.some((uri) => !state.redirectUris.includes(uri));
+      return {
+        ...state,
+        ...defined(event.data.changes),
+        updatedAt: event.data.at,
+        ...(added ? { redirectUrisAddedAt: event.data.at } : {}),
+      };
+    }
     case 'OAuthClientSecretRotated':
       return {
         ...state,

@@ -7,7 +7,13 @@ export {
   scopesNotHeld,
   settingsProblems,
 } from './client.ts';
-export { type ConsentCommand, type ConsentState, consentDecider, coversScopes } from './consent.ts';
+export {
+  type ConsentCommand,
+  type ConsentState,
+  consentCounts,
+  consentDecider,
+  coversScopes,
+} from './consent.ts';
 export {
   type ClientEvent,
   ClientJwk,

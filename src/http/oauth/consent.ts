@@ -35,7 +35,13 @@ export function oauthConsentRoutes(server: OAuthServer) {
       }
       await grantConsent(
         server,
-        { tenantId: tenant.id, userId: session.userId, clientId: client.clientId, scopes: request.scope },
+        {
+          tenantId: tenant.id,
+          userId: session.userId,
+          clientId: client.clientId,
+          scopes: request.scope,
+          redirectUrisAddedAt: client.redirectUrisAddedAt,
+        },
         oauthMetadata(c, tenant.id, session.userId),
       );
       return sendCode(c, server, tenant, request, session);

@@ -1,5 +1,6 @@
 import {
   type ClientState,
+  consentCounts,
   coversScopes,
   findConsent,
   handleConsentCommand,
@@ -8,7 +9,10 @@ import type { EventMetadata } from '../../eventstore/port.ts';
 import type { AuthorizationRequest } from '../requests.ts';
 import type { OAuthServer } from '../server.ts';
 
-/** Whether the user must be asked: the client does not skip consent, and the scopes are not all allowed (or `prompt=consent`). */
+/**
+ * Whether the user must be asked: the client does not skip consent, and the scopes are not all
+ * allowed, or were allowed before the client gained a redirect URI (or `prompt=consent`).
+ */
 export async function needsConsent(
   server: Pick<OAuthServer, 'store'>,
   tenantId: string,
@@ -17,13 +21,20 @@ export async function needsConsent(
   request: AuthorizationRequest,
 ): Promise<boolean> {
   const consent = await findConsent(server.store, tenantId, userId, client.clientId);
-  return !client.skipConsent && (!coversScopes(consent, request.scope) || request.prompt.includes('consent'));
+  const stands = consentCounts(consent, client.redirectUrisAddedAt) && coversScopes(consent, request.scope);
+  return !client.skipConsent && (!stands || request.prompt.includes('consent'));
 }
 
 /** The user allowed the client these scopes. */
 export async function grantConsent(
   server: Pick<OAuthServer, 'store' | 'clock'>,
-  input: { tenantId: string; userId: string; clientId: string; scopes: string[] },
+  input: {
+    tenantId: string;
+    userId: string;
+    clientId: string;
+    scopes: string[];
+    redirectUrisAddedAt: string | null;
+  },
   metadata: EventMetadata,
 ) {
   await handleConsentCommand(
