@@ -84,6 +84,38 @@ describe('OAuth attacks', () => {
     expect(await mine.json()).toMatchObject({ email: o.owner.email });
   });
 
+  it('a client token neither renames its user nor mints an npm token that would outlive the grant', async () => {
+    const o = await oauthFixture(t);
+    const client = await o.confidential({ name: 'Build bot' });
+    const flow = await o.codeFlow(client, 'openid packages:read');
+    expect(flow.res.status).toBe(200);
+    const token = flow.tokens.access_token as string;
+    // The grant reads packages…
+    expect((await t.request(`/t/${o.tenant.slug}/v1/packages`, { token })).status).toBe(200);
+    // …but a bearer secret of its own, which no revocation of the grant would end, it does not get.
+    const minted = await t.request(`/t/${o.tenant.slug}/v1/npm-tokens`, { token, json: { name: 'bot' } });
+    expect(minted.status).toBe(403);
+    expect(((await minted.json()) as LooseJson).detail).toContain('Warden sign-in');
+    const renamed = await t.request(`/t/${o.tenant.slug}/v1/me`, {
+      method: 'PATCH',
+      token,
+      json: { username: 'taken-by-the-app' },
+    });
+    expect(renamed.status).toBe(403);
+    // The user's own sign-in does both.
+    const own = await t.request(`/t/${o.tenant.slug}/v1/npm-tokens`, {
+      token: o.owner.token,
+      json: { name: 'ci' },
+    });
+    expect(own.status).toBe(201);
+    const named = await t.request(`/t/${o.tenant.slug}/v1/me`, {
+      method: 'PATCH',
+      token: o.owner.token,
+      json: { username: 'the-owner' },
+    });
+    expect(named.status).toBe(200);
+  });
+
   it('an admin cannot make a client skip consent, so no client of theirs takes an owner’s token unasked', async () => {
     const o = await oauthFixture(t);
     const admin = await t.user({ tenant: o.tenant.slug, role: 'admin' });

@@ -25,6 +25,7 @@ import {
   principalOf,
   problemContent,
   RequestError,
+  signedInUserOf,
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
@@ -132,14 +133,7 @@ export function passwordRoutes(deps: PasswordRouteDeps) {
       },
     }),
     async (c) => {
-      const principal = principalOf(c);
-      if (principal.clientId) {
-        throw new RequestError(
-          403,
-          'forbidden',
-          'change your password with a Warden sign-in, not a client token',
-        );
-      }
+      const principal = signedInUserOf(c, 'change your password');
       const body = c.req.valid('json');
       const { tenantId, userId } = principal;
       const self = await findUser(deps.store, tenantId, userId);

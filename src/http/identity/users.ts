@@ -28,8 +28,8 @@ import {
   keysetAfter,
   pageWithCursor,
   parseSort,
-  principalOf,
   problemContent,
+  signedInUserOf,
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
@@ -294,7 +294,7 @@ export function userRoutes(deps: UserRouteDeps) {
     }),
     async (c) => {
       const tenant = tenantOf(c);
-      const principal = principalOf(c);
+      const principal = signedInUserOf(c, 'choose your username');
       // A token acts as its own user in its own tenant only (the superadmin's in another tenant is no user there).
       if (principal.tenantId !== tenant.id) throw notFound('user');
       const result = await setUsername(

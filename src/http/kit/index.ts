@@ -30,6 +30,7 @@ export {
   commandContext,
   principalOf,
   requestOrigin,
+  signedInUserOf,
   tenantOf,
   USER_AGENT_MAX,
 } from './scope.ts';

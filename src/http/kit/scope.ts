@@ -22,6 +22,19 @@ export function principalOf(c: Context<AppEnv>): Principal {
   return principal;
 }
 
+/**
+ * The caller, who must act with a Warden sign-in (their own token), not an OAuth client's token:
+ * what the user alone decides (their password, username, consents) or what would outlive the grant
+ * (a long-lived npm token) is not for an application the user let act for them. 403 naming `what`.
+ */
+export function signedInUserOf(c: Context<AppEnv>, what: string): Principal {
+  const principal = principalOf(c);
+  if (principal.clientId) {
+    throw new RequestError(403, 'forbidden', `${what} with a Warden sign-in, not a client token`);
+  }
+  return principal;
+}
+
 /** The caller's user id, when there is a caller (public routes run without one). */
 export function actorIdOf(c: Context<AppEnv>): string | undefined {
   return c.get('principal')?.userId;

@@ -10,6 +10,7 @@ import {
   jsonContent,
   problemContent,
   RequestError,
+  signedInUserOf,
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
@@ -32,16 +33,9 @@ export function oauthConsentListRoutes(deps: OAuthClientRouteDeps) {
         'send a valid access token: Authorization: Bearer <token>',
       );
     }
-    // The user's own decisions, made with a Warden sign-in: a client holding the user's token may
-    // neither see which other applications they allowed nor withdraw them.
-    if (principal.clientId) {
-      throw new RequestError(
-        403,
-        'forbidden',
-        'manage your consents with a Warden sign-in, not a client token',
-      );
-    }
-    return principal;
+    // The user's own decisions: a client holding the user's token may neither see which other
+    // applications they allowed nor withdraw them.
+    return signedInUserOf(c, 'manage your consents');
   };
 
   app.openapi(

@@ -8,6 +8,7 @@ import {
   problemContent,
   problemResponse,
   RequestError,
+  signedInUserOf,
   tenantOf,
   validationHook,
 } from '../kit/index.ts';
@@ -68,9 +69,12 @@ export function npmTokenRoutes(deps: { tokens: NpmTokenStore }) {
     }),
     async (c) => {
       const tenant = tenantOf(c);
+      // A token outlives the OAuth grant it would come from: an application the user let read packages
+      // does not get a credential of its own that no revocation of the grant ends.
+      const { userId } = signedInUserOf(c, 'issue npm tokens');
       const { token, record } = await deps.tokens.issue({
         tenantId: tenant.id,
-        userId: actor(c).userId,
+        userId,
         name: c.req.valid('json').name,
         requestId: c.get('requestId'),
       });
