@@ -39,17 +39,18 @@ function ipv4Of(hostname: string): number[] | undefined {
 }
 
 /**
- * Why a registry URL is refused, or undefined: Warden sends the tenant's credentials there (and
- * deletes manifests there), so it is `https://`, or `http://` only on this host's loopback
- * (127.0.0.0/8, `[::1]`, `localhost`), and never a link-local (cloud metadata) or unspecified address.
+ * Why a URL Warden will call on a tenant's say-so (its registry, its agents) is refused, or undefined:
+ * http or https, no credentials in it, and never a link-local (a cloud's metadata service) or
+ * unspecified address. `loopbackOnlyHttp`: plain `http://` only on this host's loopback.
  */
-export function registryUrlProblem(url: string): string | undefined {
+export function tenantUrlProblem(url: string, options: { loopbackOnlyHttp: boolean }): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     return 'not a URL';
   }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'must be http:// or https://';
   const host = parsed.hostname.toLowerCase();
   const v4 = ipv4Of(host);
   const loopback = host === 'localhost' || host === '[::1]' || v4?.[0] === 127;
@@ -59,10 +60,22 @@ export function registryUrlProblem(url: string): string | undefined {
   if (host === '[::]' || /^\[fe[89ab][0-9a-f]:/.test(host)) {
     return 'must not be a link-local or unspecified address';
   }
-  if (parsed.username || parsed.password) return 'must not carry credentials (give username and password)';
-  if (parsed.protocol === 'http:' && !loopback) return 'must be https:// (http:// only on 127.0.0.0/8)';
+  if (parsed.username || parsed.password) return 'must not carry credentials';
+  if (options.loopbackOnlyHttp && parsed.protocol === 'http:' && !loopback) {
+    return 'must be https:// (http:// only on 127.0.0.0/8)';
+  }
   return undefined;
 }
+
+/**
+ * Why a registry URL is refused, or undefined: Warden sends the tenant's credentials there (and
+ * deletes manifests there), so it is `https://`, or `http://` only on this host's loopback
+ * (127.0.0.0/8, `[::1]`, `localhost`), and never a link-local (cloud metadata) or unspecified address.
+ */
+export const registryUrlProblem = (url: string) => {
+  const problem = tenantUrlProblem(url, { loopbackOnlyHttp: true });
+  return problem === 'must not carry credentials' ? `${problem} (give username and password)` : problem;
+};
 
 /** Forgets the tenant's registry and its sealed credentials (the tenant was deleted); idempotent. */
 export async function dropImageRegistry(db: QueryExecutorProvider, tenantId: string): Promise<void> {

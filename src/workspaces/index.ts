@@ -36,6 +36,7 @@ export {
   imageRegistries,
   registryHost,
   registryUrlProblem,
+  tenantUrlProblem,
 } from './image-registries.ts';
 export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
 export {

@@ -1,9 +1,18 @@
 import { z } from 'zod';
 import { AgentLabel, AgentName, ImageRef, workspaceStatuses } from '../../commands/workspaces/index.ts';
+import { tenantUrlProblem } from '../../workspaces/index.ts';
 
 export const RegisterAgentBody = z.strictObject({
   name: AgentName,
-  url: z.url().meta({ description: 'Where Warden reaches the agent, e.g. http://10.0.0.5:7070' }),
+  url: z
+    .url()
+    .max(500)
+    .superRefine((url, ctx) => {
+      // Warden calls it on the tenant's say-so: never a cloud's metadata service or an unspecified address.
+      const problem = tenantUrlProblem(url, { loopbackOnlyHttp: false });
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .meta({ description: 'Where Warden reaches the agent, e.g. http://10.0.0.5:7070' }),
   enrolment_token: z.string().min(16).max(500),
   labels: z.array(AgentLabel).max(32).default([]),
   capacity: z.strictObject({

@@ -71,20 +71,41 @@ export interface AgentClientOptions {
   buildTimeoutMs?: number;
 }
 
-async function failure(response: Response): Promise<AgentCallError> {
-  const text = await response.text();
+/** The longest `detail` of an agent's problem carried on (into a failure's reason, a 422's detail). */
+const DETAIL_MAX = 500;
+
+/**
+ * An agent's refusal as an error: its problem document's type and detail. Anything else (a redirect,
+ * an HTML page, a service that is no agent) is named by its status alone: an agent's URL is its
+ * tenant's to set, and the body of whatever answers there must not come back to them through Warden.
+ */
+export function agentFailure(status: number, text: string): AgentCallError {
+  let problem: { type?: unknown; detail?: unknown } | undefined;
   try {
-    const problem = JSON.parse(text) as { type?: string; detail?: string };
-    return new AgentCallError(response.status, problem.type ?? '', problem.detail ?? text);
+    problem = JSON.parse(text) as { type?: unknown; detail?: unknown };
   } catch {
-    return new AgentCallError(response.status, '', text);
+    problem = undefined;
   }
+  if (problem && typeof problem === 'object' && typeof problem.detail === 'string') {
+    return new AgentCallError(
+      status,
+      typeof problem.type === 'string' ? problem.type.slice(0, 200) : '',
+      problem.detail.slice(0, DETAIL_MAX),
+    );
+  }
+  return new AgentCallError(status, '', `the agent answered ${status} without a problem document`);
+}
+
+async function failure(response: Response): Promise<AgentCallError> {
+  return agentFailure(response.status, await response.text().catch(() => ''));
 }
 
 /** Exchanges the agent's enrolment token (once) for its key. */
 export async function enrolAgent(url: string, token: string): Promise<{ key: string; enrolledAt: string }> {
   const response = await fetch(new URL('/v1/enrol', url), {
     method: 'POST',
+    // An agent never redirects: a 3xx is a refusal, not an address to send the request on to.
+    redirect: 'manual',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ token }),
     signal: AbortSignal.timeout(10_000),
@@ -109,6 +130,7 @@ export function agentClient(options: AgentClientOptions) {
       method,
       headers,
       ...(body === undefined ? {} : { body: bytes }),
+      redirect: 'manual',
       signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
     });
   };
@@ -166,6 +188,7 @@ export function agentClient(options: AgentClientOptions) {
         headers: { ...headers, 'content-type': 'application/x-tar' },
         body,
         duplex: 'half',
+        redirect: 'manual',
         ...(signal ? { signal } : {}),
       } as RequestInit);
       return expect<{ id: string; size: number; sha256: string }>(response, 201);
@@ -198,6 +221,7 @@ export function agentClient(options: AgentClientOptions) {
       const response = await fetch(new URL(target, options.url), {
         method: 'POST',
         headers,
+        redirect: 'manual',
         // A build takes its time: bounded by the build's own limit, not a call's.
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });

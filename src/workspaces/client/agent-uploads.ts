@@ -1,5 +1,5 @@
 import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../signing.ts';
-import { AgentCallError } from './agent-client.ts';
+import { type AgentCallError, agentFailure } from './agent-client.ts';
 
 export interface AgentUploadProgress {
   id: string;
@@ -13,17 +13,8 @@ export interface AgentUploadProgress {
   updated_at?: string;
 }
 
-function failureOf(status: number, text: string): AgentCallError {
-  try {
-    const problem = JSON.parse(text) as { type?: string; detail?: string };
-    return new AgentCallError(status, problem.type ?? '', problem.detail ?? text);
-  } catch {
-    return new AgentCallError(status, '', text);
-  }
-}
-
 async function failure(response: Response): Promise<AgentCallError> {
-  return failureOf(response.status, await response.text());
+  return agentFailure(response.status, await response.text());
 }
 
 /**
@@ -42,6 +33,7 @@ export function agentUploads(options: { url: string; key: string; clock?: () => 
       method,
       headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: bytes }),
+      redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
   };
@@ -81,6 +73,7 @@ export function agentUploads(options: { url: string; key: string; clock?: () => 
         },
         body,
         duplex: 'half',
+        redirect: 'manual',
       } as RequestInit);
       return (await expect<{ offset: number }>(response, 200)).offset;
     },
@@ -98,7 +91,7 @@ export function agentUploads(options: { url: string; key: string; clock?: () => 
     },
     /** The new offset from an append's answer (its status and body text). */
     appended: (status: number, text: string) => {
-      if (status !== 200) throw failureOf(status, text);
+      if (status !== 200) throw agentFailure(status, text);
       return (JSON.parse(text) as { offset: number }).offset;
     },
     complete: async (id: string) =>
