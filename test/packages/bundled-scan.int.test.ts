@@ -1,17 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importOsv } from '../../src/packages/osv-import.ts';
-import type { PackageJobs } from '../../src/processes/packages/jobs.ts';
-import type { Worker } from '../../src/processes/runtime/index.ts';
-import { serviceWorkers, testPackageJobs, waitUntil } from '../processes/support.ts';
-import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { gzip, publishFixture } from '../support/fixture-packages.ts';
+import type { LooseJson } from '../support/app.ts';
+import { gzip } from '../support/fixture-packages.ts';
 import { databaseKinds } from '../support/postgres.ts';
 import { rawTar } from '../support/raw-tar.ts';
-import { type Registry, startVerdaccio } from '../support/verdaccio.ts';
-import { lastWritten } from '../support/visibility.ts';
+import { type CraftedFirewall, craftedFirewall } from './crafted-tarballs.ts';
 
 const manifestOf = (name: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ name, version: '1.0.0', license: 'MIT', ...extra });
@@ -89,95 +81,32 @@ async function tarballs() {
 
 for (const kind of databaseKinds) {
   describe(`firewall: packages bundled inside a tarball are scanned too (${kind.name})`, () => {
-    let t: TestApp;
-    let upstream: Registry;
-    let target: Registry;
-    let worker: Worker;
-    let jobs: PackageJobs;
-    let member: SignedInUser;
-    const integrity: Record<string, string> = {};
-    const osv = mkdtempSync(join(tmpdir(), 'warden-osv-bundled-'));
-
-    const status = async (spec: string) => {
-      const res = await t.request(`/v1/packages/${encodeURIComponent(spec)}`, {
-        token: member.token,
-        tenant: member.tenantSlug,
-        headers: { 'x-min-position': (await lastWritten(t.database.db)).toString() },
-      });
-      return (await res.json()) as LooseJson;
-    };
-    const settled = async (spec: string) => {
-      let last: LooseJson = {};
-      await waitUntil(
-        `${spec} settled`,
-        async () => {
-          last = await status(spec);
-          return ['published', 'awaiting_approval', 'failed', 'rejected'].includes(last.status);
-        },
-        60_000,
-      );
-      return last;
-    };
+    let f: CraftedFirewall;
+    const settled = (spec: string) => f.settled(spec);
 
     beforeAll(async () => {
-      [upstream, target] = await Promise.all([startVerdaccio(), startVerdaccio()]);
-      const built = await tarballs();
-      for (const [name, tarball] of Object.entries(built)) {
-        integrity[name] = (await publishFixture(upstream, { name, version: '1.0.0' }, { tarball })).integrity;
-      }
-      t = await testApp(kind.fresh, {
-        env: {
-          WARDEN_UPSTREAM_REGISTRY: upstream.url,
-          WARDEN_TARGET_REGISTRY: target.url,
-          WARDEN_TARGET_REGISTRY_TOKEN: target.token,
-          WARDEN_PACKAGE_MAX_ATTEMPTS: '2',
-        },
+      f = await craftedFirewall({
+        database: kind.fresh,
+        app: 'bundled-app',
+        tarballs: await tarballs(),
+        advisories: [
+          {
+            id: 'MAL-2026-0001',
+            modified: '2026-01-01T00:00:00Z',
+            summary: 'Malicious code in bdl-known-bad (npm)',
+            affected: [{ package: { ecosystem: 'npm', name: 'bdl-known-bad' }, versions: ['1.0.0'] }],
+          },
+        ],
       });
-      writeFileSync(
-        join(osv, 'MAL-2026-0001.json'),
-        JSON.stringify({
-          id: 'MAL-2026-0001',
-          modified: '2026-01-01T00:00:00Z',
-          summary: 'Malicious code in bdl-known-bad (npm)',
-          affected: [{ package: { ecosystem: 'npm', name: 'bdl-known-bad' }, versions: ['1.0.0'] }],
-        }),
-      );
-      await importOsv({ db: t.database.db as never, store: t.store, path: osv });
-      worker = await serviceWorkers(t);
-      jobs = testPackageJobs(t, worker.id);
-      const { slug } = await t.tenant();
-      member = await t.user({ tenant: slug, role: 'member' });
-      const submitted = await t.request('/v1/package-requests', {
-        token: member.token,
-        tenant: slug,
-        json: {
-          name: 'bundled-app',
-          lockfileVersion: 3,
-          packages: Object.fromEntries([
-            ['', { name: 'bundled-app' }],
-            ...Object.keys(built).map((name) => [
-              `node_modules/${name}`,
-              { version: '1.0.0', integrity: integrity[name] },
-            ]),
-          ]),
-        },
-      });
-      expect(submitted.status).toBe(202);
     }, 120_000);
 
-    afterAll(async () => {
-      await jobs?.stop(5000);
-      await worker?.stop();
-      await t?.dispose();
-      await Promise.all([upstream?.stop(), target?.stop()]);
-      rmSync(osv, { recursive: true, force: true });
-    });
+    afterAll(() => f?.stop());
 
     it('holds a package whose bundled dependency has a postinstall (npm runs it) for an approver', async () => {
       const held = await settled('bdl-scripts@1.0.0');
       expect(held.status).toBe('awaiting_approval');
       expect(held.reasons).toEqual(['install_script:bundled:bdl-evil']);
-      expect((await fetch(`${target.url}/bdl-scripts`)).status).toBe(404);
+      expect((await fetch(`${f.target.url}/bdl-scripts`)).status).toBe(404);
     });
 
     it('holds a package whose nested, scoped bundled dependency has a binding.gyp', async () => {
@@ -192,14 +121,14 @@ for (const kind of databaseKinds) {
       expect(held.findings.map((f: LooseJson) => [f.id, f.kind])).toEqual([
         ['MAL-2026-0001:bundled:bdl-known-bad@1.0.0', 'malicious'],
       ]);
-      const approver = await t.user({ tenant: member.tenantSlug, role: 'approver' });
-      const res = await t.request(`/v1/packages/${encodeURIComponent('bdl-mal@1.0.0')}/approve`, {
+      const approver = await f.t.user({ tenant: f.member.tenantSlug, role: 'approver' });
+      const res = await f.t.request(`/v1/packages/${encodeURIComponent('bdl-mal@1.0.0')}/approve`, {
         token: approver.token,
-        tenant: member.tenantSlug,
+        tenant: f.member.tenantSlug,
         json: { reason: 'looks fine' },
       });
       expect(res.status).toBe(409);
-      expect((await fetch(`${target.url}/bdl-mal`)).status).toBe(404);
+      expect((await fetch(`${f.target.url}/bdl-mal`)).status).toBe(404);
     });
 
     it('holds a package whose bundled package.json is a link the scan cannot read', async () => {

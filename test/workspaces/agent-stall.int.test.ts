@@ -5,20 +5,14 @@ import { AGENT_ATTEMPTS } from '../../src/processes/workspaces/provisioning-step
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { provisioningWorkers } from './agent-support.ts';
-import { type HostileAgent, startHostileAgent } from './hostile-agent.ts';
-
-interface WorkspaceBody {
-  id: string;
-  status: string;
-  failure: { step: string; reason: string } | null;
-}
-
-const sane = {
-  cpu: { cores: 4, load1: 0.5 },
-  memory: { total_bytes: 8_000_000_000, free_bytes: 4_000_000_000 },
-  disk: { total_bytes: 100_000_000_000, free_bytes: 50_000_000_000 },
-  containers: { total: 1, running: 1, images: 1 },
-};
+import {
+  type HostileAgent,
+  registerAgent,
+  requestWorkspace,
+  saneStats,
+  settledWorkspace,
+  startHostileAgent,
+} from './hostile-agent.ts';
 
 /*
  * The provisioning saga's events share partitions across tenants, and the runtime retries a failing
@@ -51,42 +45,11 @@ describe('an agent that never does its work', () => {
 
   const register = async (admin: SignedInUser, agent: HostileAgent) => {
     agents.push(agent);
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: {
-        name: `host-${agents.length}`,
-        url: agent.url,
-        enrolment_token: 'enrolment-token-of-the-tenant',
-        capacity: { cpus: 8, memory_mb: 8192, workspaces: 10 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
+    await registerAgent(t, admin, agent);
   };
-  const request = async (admin: SignedInUser, userId: string) => {
-    const answer = await t.request('/v1/workspaces', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: { user_id: userId, image: 'example/editor:1', resources: { cpus: 0.5, memory_mb: 64 } },
-    });
-    expect(answer.status).toBe(202);
-    return ((await answer.json()) as WorkspaceBody).id;
-  };
-  const settled = async (admin: SignedInUser, id: string, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const read = (await (
-        await t.request(`/v1/workspaces/${id}`, { token: admin.token, tenant: admin.tenantSlug })
-      ).json()) as WorkspaceBody;
-      if (['ready', 'failed'].includes(read.status) || Date.now() > deadline) return read;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const request = (admin: SignedInUser, userId: string) => requestWorkspace(t, admin, userId);
+  const settled = (admin: SignedInUser, id: string, timeoutMs: number) =>
+    settledWorkspace(t, admin, id, timeoutMs);
 
   it('fails its own workspace after a bounded number of attempts and holds no other tenant’s behind it', async () => {
     const { slug: stalling } = await t.tenant(undefined, 'enterprise');
@@ -95,7 +58,7 @@ describe('an agent that never does its work', () => {
       mallory,
       await startHostileAgent({
         port: () => ({ host_ip: '127.0.0.1', host_port: 1 }),
-        system: () => sane,
+        system: () => saneStats,
         failing: () => true,
       }),
     );
@@ -105,7 +68,7 @@ describe('an agent that never does its work', () => {
       alice,
       await startHostileAgent({
         port: () => ({ host_ip: '127.0.0.1', host_port: sitePort }),
-        system: () => sane,
+        system: () => saneStats,
       }),
     );
 

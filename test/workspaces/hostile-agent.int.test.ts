@@ -7,26 +7,20 @@ import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Nginx, startNginx } from '../support/docker.ts';
 import { provisioningWorkers } from './agent-support.ts';
-import { type HostileAgent, type HostileAnswers, startHostileAgent } from './hostile-agent.ts';
+import {
+  type HostileAgent,
+  type HostileAnswers,
+  provisionWorkspace,
+  registerAgent,
+  saneStats,
+  startHostileAgent,
+} from './hostile-agent.ts';
 
 /*
  * Agents belong to tenants: a tenant's admin registers any URL that enrols, so what an agent answers
  * is what that tenant wants Warden to hear. None of it may reach another tenant: not the nginx every
  * tenant's routes share, not the platform's sampling of every agent.
  */
-
-interface WorkspaceBody {
-  id: string;
-  status: string;
-  failure: { step: string; reason: string } | null;
-}
-
-const sane = {
-  cpu: { cores: 4, load1: 0.5 },
-  memory: { total_bytes: 8_000_000_000, free_bytes: 4_000_000_000 },
-  disk: { total_bytes: 100_000_000_000, free_bytes: 50_000_000_000 },
-  containers: { total: 1, running: 1, images: 1 },
-};
 
 describe('an agent answering what its tenant wants it to', () => {
   let t: TestApp;
@@ -39,7 +33,7 @@ describe('an agent answering what its tenant wants it to', () => {
   /** What the hostile agent says now. */
   const hostile: HostileAnswers = {
     port: () => ({ host_ip: '127.0.0.1', host_port: 99_999 }),
-    system: () => sane,
+    system: () => saneStats,
   };
 
   beforeAll(async () => {
@@ -71,42 +65,9 @@ describe('an agent answering what its tenant wants it to', () => {
   const register = async (admin: SignedInUser, answers: HostileAnswers) => {
     const agent = await startHostileAgent(answers);
     agents.push(agent);
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: {
-        name: `host-${agents.length}`,
-        url: agent.url,
-        enrolment_token: 'enrolment-token-of-the-tenant',
-        capacity: { cpus: 8, memory_mb: 8192, workspaces: 10 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
-    return ((await registered.json()) as { id: string }).id;
+    return registerAgent(t, admin, agent);
   };
-
-  const provision = async (admin: SignedInUser, userId: string) => {
-    const answer = await t.request('/v1/workspaces', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: { user_id: userId, image: 'example/editor:1', resources: { cpus: 0.5, memory_mb: 64 } },
-    });
-    expect(answer.status).toBe(202);
-    const { id } = (await answer.json()) as WorkspaceBody;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const read = (await (
-        await t.request(`/v1/workspaces/${id}`, { token: admin.token, tenant: admin.tenantSlug })
-      ).json()) as WorkspaceBody;
-      if (['ready', 'failed'].includes(read.status) || Date.now() > deadline) return read;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const provision = (admin: SignedInUser, userId: string) => provisionWorkspace(t, admin, userId);
 
   it('cannot take every tenant’s routes down with a port nginx refuses, nor point a route off its own host', async () => {
     const evil = await t.user({ tenant: (await t.tenant(undefined, 'premium')).slug, role: 'admin' });
@@ -137,7 +98,7 @@ describe('an agent answering what its tenant wants it to', () => {
     const honest = await t.user({ tenant: (await t.tenant(undefined, 'premium')).slug, role: 'admin' });
     await register(honest, {
       port: () => ({ host_ip: '127.0.0.1', host_port: sitePort }),
-      system: () => sane,
+      system: () => saneStats,
     });
     expect(await provision(honest, honest.userId)).toMatchObject({ status: 'ready' });
     const deadline = Date.now() + 15_000;
@@ -184,7 +145,7 @@ describe('an agent answering what its tenant wants it to', () => {
       }),
     });
     const good = await t.user({ tenant: (await t.tenant(undefined, 'premium')).slug, role: 'admin' });
-    const goodAgent = await register(good, { port: hostile.port, system: () => sane });
+    const goodAgent = await register(good, { port: hostile.port, system: () => saneStats });
 
     const round = await sampleAgentStats({
       db: t.database.db as never,

@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { expect } from 'vitest';
+import type { SignedInUser, TestApp } from '../support/app.ts';
 
 /** What a fake agent answers; each read per call, so a test can change it between calls. */
 export interface HostileAnswers {
@@ -83,4 +85,74 @@ export async function startHostileAgent(answers: HostileAnswers): Promise<Hostil
         server.close(() => resolve());
       }),
   };
+}
+
+/** Statistics an honest agent answers. */
+export const saneStats = {
+  cpu: { cores: 4, load1: 0.5 },
+  memory: { total_bytes: 8_000_000_000, free_bytes: 4_000_000_000 },
+  disk: { total_bytes: 100_000_000_000, free_bytes: 50_000_000_000 },
+  containers: { total: 1, running: 1, images: 1 },
+};
+
+/** A workspace as `GET /v1/workspaces/{id}` answers it (what these tests read of it). */
+export interface WorkspaceBody {
+  id: string;
+  status: string;
+  failure: { step: string; reason: string } | null;
+}
+
+/** Registers `agent` in the admin's tenant and waits for the agents' read model to show it: its id. */
+export async function registerAgent(t: TestApp, admin: SignedInUser, agent: HostileAgent): Promise<string> {
+  const registered = await t.request('/v1/agents', {
+    token: admin.token,
+    tenant: admin.tenantSlug,
+    json: {
+      name: `host-${crypto.randomUUID().slice(0, 8)}`,
+      url: agent.url,
+      enrolment_token: 'enrolment-token-of-the-tenant',
+      capacity: { cpus: 8, memory_mb: 8192, workspaces: 10 },
+    },
+  });
+  expect(registered.status).toBe(201);
+  await t.engine.waitFor(['workspaceAgentList'], BigInt(registered.headers.get('x-position') ?? '0'), 5_000);
+  return ((await registered.json()) as { id: string }).id;
+}
+
+/** Asks for a workspace for `userId` (as the admin): its id. */
+export async function requestWorkspace(t: TestApp, admin: SignedInUser, userId: string): Promise<string> {
+  const answer = await t.request('/v1/workspaces', {
+    token: admin.token,
+    tenant: admin.tenantSlug,
+    json: { user_id: userId, image: 'example/editor:1', resources: { cpus: 0.5, memory_mb: 64 } },
+  });
+  expect(answer.status).toBe(202);
+  return ((await answer.json()) as WorkspaceBody).id;
+}
+
+/** Asks for a workspace for `userId` and waits until it is ready or failed, or `timeoutMs` passed. */
+export async function provisionWorkspace(
+  t: TestApp,
+  admin: SignedInUser,
+  userId: string,
+  timeoutMs = 30_000,
+): Promise<WorkspaceBody> {
+  return settledWorkspace(t, admin, await requestWorkspace(t, admin, userId), timeoutMs);
+}
+
+/** The workspace once it is ready or failed, or as it is when `timeoutMs` passed. */
+export async function settledWorkspace(
+  t: TestApp,
+  admin: SignedInUser,
+  id: string,
+  timeoutMs: number,
+): Promise<WorkspaceBody> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const read = (await (
+      await t.request(`/v1/workspaces/${id}`, { token: admin.token, tenant: admin.tenantSlug })
+    ).json()) as WorkspaceBody;
+    if (['ready', 'failed'].includes(read.status) || Date.now() > deadline) return read;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
