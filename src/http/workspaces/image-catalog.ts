@@ -259,21 +259,28 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
         new RequestError(413, 'body-too-large', `the build context is over ${cap} bytes`);
       if (Number(c.req.header('content-length') ?? '0') > cap) throw tooLarge();
       const { name, client } = await clientOf(tenant.id, query.agent_id);
-      // Refused before the context is sent (the agent refuses it again when the build starts): a
-      // tag the agent holds may be an image workspaces run, which a build must not replace.
+      // A tag the agent holds may be an image workspaces run, which a build must not replace. Asked
+      // while the context streams (no round trip before it: bench:images), refused once it is staged,
+      // the staged context deleted; the agent refuses it again when the build starts.
       const ref = localRefOf({ name: query.name, tag: query.tag });
-      const held = await client.image(ref).catch(() => {
-        throw new RequestError(503, 'agent-unavailable', `the agent ${name} did not answer`);
-      });
-      if (held) {
+      const held = client.image(ref).then(
+        (image) => (image ? 'held' : 'free'),
+        () => 'unanswered' as const,
+      );
+      const contextId = crypto.randomUUID();
+      const staged = await stageContext(client, contextId, c.req.raw.body, cap, tooLarge);
+      const holds = await held;
+      if (holds !== 'free') {
+        await client.removeContext(contextId).catch(() => false);
+        if (holds === 'unanswered') {
+          throw new RequestError(503, 'agent-unavailable', `the agent ${name} did not answer`);
+        }
         throw new RequestError(
           409,
           'rule-violated',
           `the agent ${name} already holds ${ref}: build another tag, or delete that image first`,
         );
       }
-      const contextId = crypto.randomUUID();
-      const staged = await stageContext(client, contextId, c.req.raw.body, cap, tooLarge);
       const imageId = crypto.randomUUID();
       let result: Awaited<ReturnType<typeof requestImageBuild>>;
       try {
