@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueStreamId } from '../../src/commands/tracker/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
 
@@ -241,6 +242,59 @@ for (const kind of databaseKinds) {
       expect(second.status).toBe(412);
       expect(second.headers.get('etag')).toBe(first.headers.get('etag'));
       expect((await call(ann, `/v1/issues/${issue.id}`)).body.title).toBe('Mine');
+    });
+
+    it('an edit that also (un)assigns is one write: a refused assignment refuses the edit too, and appends nothing', async () => {
+      const issue = await newIssue({ title: 'Both or neither', assignee_id: ann.userId });
+      const moved = await write(ann, `/v1/issues/${issue.id}/transitions`, { json: { to: 'in_progress' } });
+      expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+      const before = (await t.store.readStream(issueStreamId(issue.id))).length;
+      // Work under way needs an assignee: the unassignment is refused, so the new title is not kept.
+      const both = await write(ann, `/v1/issues/${issue.id}`, {
+        method: 'PATCH',
+        json: { title: 'Half done?', assignee_id: null },
+      });
+      expect(both.status).toBe(409);
+      expect(both.body.rule).toBe('in_progress_needs_assignee');
+      expect((await t.store.readStream(issueStreamId(issue.id))).length).toBe(before);
+      expect((await call(ann, `/v1/issues/${issue.id}`)).body.title).toBe('Both or neither');
+      // Both allowed: one write, both recorded at once.
+      const ok = await write(ann, `/v1/issues/${issue.id}`, {
+        method: 'PATCH',
+        json: { title: 'Both', assignee_id: bob.userId },
+      });
+      expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+      const events = (await t.store.readStream(issueStreamId(issue.id))).slice(before);
+      expect(events.map((e) => e.type)).toEqual(['IssueEdited', 'IssueAssigned']);
+      expect(new Set(events.map((e) => e.position)).size).toBe(2);
+      expect(events[0]!.position >> 20n).toBe(events[1]!.position >> 20n);
+    });
+
+    it('a stale comment edit or delete with If-Match is a 412 and loses nothing; the text kept is the trimmed one', async () => {
+      const issue = await newIssue({ title: 'Comment race' });
+      const added = await write(ann, `/v1/issues/${issue.id}/comments`, { json: { body: 'first' } });
+      expect(added.status).toBe(201);
+      const commentId = added.body.id as string;
+      // The issue's entity tag, as every write of it (and a read) answers.
+      const etag = (await read(ann, `/v1/issues/${issue.id}`)).headers.get('etag') ?? '';
+      expect(etag).toMatch(/^"\d+"$/);
+      const edit = (body: string) =>
+        write(ann, `/v1/issues/${issue.id}/comments/${commentId}`, {
+          method: 'PATCH',
+          json: { body },
+          headers: { 'if-match': etag },
+        });
+      const mine = await edit('  second  ');
+      expect(mine.status, JSON.stringify(mine.body)).toBe(200);
+      const stale = await edit('third');
+      expect(stale.status).toBe(412);
+      const staleDelete = await write(ann, `/v1/issues/${issue.id}/comments/${commentId}`, {
+        method: 'DELETE',
+        headers: { 'if-match': etag },
+      });
+      expect(staleDelete.status).toBe(412);
+      const kept = await read(ann, `/v1/issues/${issue.id}/comments/${commentId}`);
+      expect(kept.body.body).toBe('second');
     });
 
     it('comments: mentions of members recorded, edits keep history, deletes are soft and audited; comments are searchable', async () => {

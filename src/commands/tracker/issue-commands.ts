@@ -19,7 +19,12 @@ export type IssueCommand =
       assigneeId: string | null;
       fields: IssueFields;
     } & Acting)
-  | ({ type: 'EditIssue'; changes: Partial<IssueFields> } & Acting)
+  | ({
+      type: 'EditIssue';
+      changes: Partial<IssueFields>;
+      /** Also (un)assign, in the same decision: both are recorded, or neither. Undefined: unchanged. */
+      assigneeId?: string | null;
+    } & Acting)
   | ({ type: 'AssignIssue'; assigneeId: string | null } & Acting)
   | ({
       type: 'TransitionIssue';

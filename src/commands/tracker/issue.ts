@@ -46,6 +46,27 @@ function checkLabels(project: ProjectContext, labels: readonly string[] | undefi
   }
 }
 
+/** (Un)assigning the issue: nothing when it is already so; unassigning work under way is refused. */
+function assign(
+  assigneeId: string | null,
+  state: IssueState,
+  project: ProjectContext,
+  base: { issueId: string; projectId: string; tenantId: string; at: string; by: string },
+): IssueEvent[] {
+  if (assigneeId === state.assigneeId) return [];
+  if (assigneeId === null) {
+    if (workStatuses.includes(state.status)) {
+      throw ruleViolated(
+        'in_progress_needs_assignee',
+        `an issue ${state.status} needs an assignee: move it back to open first`,
+      );
+    }
+    return [{ type: 'IssueUnassigned', data: { ...base, previous: state.assigneeId!, reason: 'manual' } }];
+  }
+  checkAssignee(project, assigneeId);
+  return [{ type: 'IssueAssigned', data: { ...base, assigneeId, previous: state.assigneeId } }];
+}
+
 function decide(command: IssueCommand, state: IssueState): IssueEvent[] {
   if (command.type === 'UnassignLeftUser') return unassignLeftUser(command, state);
   const { actor, project, at } = command;
@@ -112,29 +133,15 @@ function decide(command: IssueCommand, state: IssueState): IssueEvent[] {
         const same = labels.length === state.labels.length && labels.every((l) => state.labels.includes(l));
         if (!same) changes.labels = labels;
       }
-      return Object.keys(changes).length === 0 ? [] : [{ type: 'IssueEdited', data: { ...base, changes } }];
+      const edited: IssueEvent[] =
+        Object.keys(changes).length === 0 ? [] : [{ type: 'IssueEdited', data: { ...base, changes } }];
+      // An edit that also (un)assigns is one decision: a refused assignment refuses the edit too.
+      const assigned =
+        command.assigneeId === undefined ? [] : assign(command.assigneeId, state, project, base);
+      return [...edited, ...assigned];
     }
-    case 'AssignIssue': {
-      if (command.assigneeId === state.assigneeId) return [];
-      if (command.assigneeId === null) {
-        if (workStatuses.includes(state.status)) {
-          throw ruleViolated(
-            'in_progress_needs_assignee',
-            `an issue ${state.status} needs an assignee: move it back to open first`,
-          );
-        }
-        return [
-          { type: 'IssueUnassigned', data: { ...base, previous: state.assigneeId!, reason: 'manual' } },
-        ];
-      }
-      checkAssignee(project, command.assigneeId);
-      return [
-        {
-          type: 'IssueAssigned',
-          data: { ...base, assigneeId: command.assigneeId, previous: state.assigneeId },
-        },
-      ];
-    }
+    case 'AssignIssue':
+      return assign(command.assigneeId, state, project, base);
     case 'TransitionIssue':
       return transition(command, state, base);
     case 'AddComment':

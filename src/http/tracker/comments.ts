@@ -9,6 +9,7 @@ import {
   callerContext,
   commonProblems,
   etagOf,
+  IfMatchHeader,
   jsonContent,
   readTables,
   validationHook,
@@ -147,10 +148,11 @@ export function commentRoutes(deps: TrackerDeps) {
         tags: ['Tracker'],
         summary:
           method === 'patch'
-            ? 'Edit your comment (the old text stays in the history)'
-            : 'Delete a comment (softly; recorded with who)',
+            ? 'Edit your comment (the old text stays in the history); If-Match makes a stale edit a 412'
+            : 'Delete a comment (softly; recorded with who); If-Match makes a stale delete a 412',
         request: {
           params: CommentParam,
+          headers: IfMatchHeader,
           ...(method === 'patch'
             ? { body: { content: { 'application/json': { schema: CommentBodySchema } }, required: true } }
             : {}),
@@ -167,7 +169,9 @@ export function commentRoutes(deps: TrackerDeps) {
             ? {
                 type: 'EditComment' as const,
                 commentId,
-                body: ((await c.req.json()) as { body: string }).body,
+                // As validated (trimmed, checked), not as sent: the loop's route type has no `json`
+                // for its delete, so the body is read through the same schema again.
+                body: CommentBodySchema.parse(await c.req.json()).body,
                 actor,
                 at,
               }
@@ -177,7 +181,8 @@ export function commentRoutes(deps: TrackerDeps) {
           found.tenant.id,
           found.state.issueId,
           command,
-          callerContext(c, found.tenant.id, { ifMatch: false }),
+          // If-Match (the issue's revision, as every write of it answers) makes a stale edit a 412.
+          callerContext(c, found.tenant.id),
         );
         return c.json(writtenIssue(c, result), 200);
       },

@@ -1,8 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { CommandResult } from '../../commands/kernel/index.ts';
 import { invalid } from '../../commands/kernel/index.ts';
-import { changeIssue, findIssue, historyOf, type IssueState } from '../../commands/tracker/index.ts';
+import { changeIssue, findIssue, historyOf } from '../../commands/tracker/index.ts';
 import type { IssueListTables } from '../../projections/tracker/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
@@ -106,31 +105,20 @@ export function issueRoutes(deps: TrackerDeps) {
       if (assignee_id && !(await tenantUser(deps.store, found.tenant.id, assignee_id))) {
         throw invalid([{ path: 'assignee_id', message: 'not a user of this tenant' }]);
       }
-      let result: Pick<CommandResult<IssueState>, 'state' | 'revision' | 'position'> = {
-        state: found.state,
-        revision: found.revision,
-        position: found.events.at(-1)?.position ?? 0n,
-      };
-      let first = true;
-      if (Object.keys(changes).length > 0) {
-        result = await changeIssue(
-          deps.store,
-          found.tenant.id,
-          found.state.issueId,
-          { type: 'EditIssue', changes, actor, at },
-          callerContext(c, found.tenant.id),
-        );
-        first = false;
-      }
-      if (assignee_id !== undefined) {
-        result = await changeIssue(
-          deps.store,
-          found.tenant.id,
-          found.state.issueId,
-          { type: 'AssignIssue', assigneeId: assignee_id, actor, at },
-          callerContext(c, found.tenant.id, { ifMatch: first }),
-        );
-      }
+      // One command: the edit and the (un)assignment are recorded together, or neither is.
+      const result = await changeIssue(
+        deps.store,
+        found.tenant.id,
+        found.state.issueId,
+        {
+          type: 'EditIssue',
+          changes,
+          ...(assignee_id === undefined ? {} : { assigneeId: assignee_id }),
+          actor,
+          at,
+        },
+        callerContext(c, found.tenant.id),
+      );
       return c.json(writtenIssue(c, result), 200);
     },
   );
