@@ -107,6 +107,10 @@ for (const kind of databaseKinds) {
       });
       expect(good.result).toMatchObject({ verified: true, expired: false, payload: { sub: 'user-1' } });
       expect(good.parameters.key).toBe('[redacted]');
+      // The token is a bearer credential too: neither the execution nor any event keeps it.
+      expect(good.parameters.token).toBe('[redacted]');
+      const stored = await t.store.readAll({ limit: 10_000 });
+      expect(JSON.stringify(stored.map((e) => [e.data, e.metadata]))).not.toContain(token.split('.')[2]);
       const bad = await run('jwt', { token, key: 'another-secret-another-secret-another' });
       expect(bad.result.verified).toBe(false);
       expect(bad.result.error).toBe('ERR_JWS_SIGNATURE_VERIFICATION_FAILED');

@@ -52,7 +52,8 @@ export const jwtTool = defineTool({
   parameters: Parameters,
   result: Result,
   intrusive: false,
-  secretParameters: ['key'],
+  // The token is often a live bearer credential: kept out of events, reads and logs like the key.
+  secretParameters: ['key', 'token'],
   target: (p) => p.jwksUrl ?? null,
   defaultTimeoutMs: 15_000,
   maxTimeoutMs: 60_000,
