@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userStreamId } from '../../src/commands/identity/index.ts';
+import { tenantStreamId } from '../../src/commands/tenancy/index.ts';
 import { basic, form, oauthFixture } from '../oauth/support.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
@@ -104,6 +107,37 @@ for (const kind of databaseKinds) {
       });
       expect(res.status).toBe(400);
       expect(((await res.json()) as LooseJson).error).toBe('invalid_request');
+    });
+
+    it('applies user and tenant events stored before such text was refused, instead of stopping at them', async () => {
+      const at = new Date().toISOString();
+      const metadata = { tenantId: owner.tenantId, actorId: owner.userId };
+      await t.store.append(tenantStreamId(owner.tenantId), [
+        {
+          id: randomUUID(),
+          type: 'TenantRenamed',
+          data: { tenantId: owner.tenantId, name: 'Old\u0000 name', at },
+          metadata,
+        },
+      ]);
+      await t.store.append(userStreamId(owner.userId), [
+        {
+          id: randomUUID(),
+          type: 'UsernameSet',
+          data: {
+            userId: owner.userId,
+            tenantId: owner.tenantId,
+            username: 'old\ud800',
+            claimId: randomUUID(),
+            at,
+          },
+          metadata,
+        },
+      ]);
+      await t.engine.waitFor(['tenantList', 'userList'], await t.store.headPosition(), 10_000);
+      expect((await t.engine.status()).filter((s) => s.state === 'failed').map((s) => s.name)).toEqual([]);
+      const me = await call(`/v1/users/${owner.userId}`);
+      expect(me.body.username).toBe('old\ufffd');
     });
   });
 }

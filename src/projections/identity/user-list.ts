@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { ERASED, type UserEvent, userEventTypes } from '../../commands/identity/index.ts';
+import { toStorableText } from '../../commands/kernel/index.ts';
 import { defineProjection } from '../engine/index.ts';
 
 /** A sign-in (a new token family: password login, OAuth code or password grant) of a user. */
@@ -79,10 +80,11 @@ export const userList = defineProjection<UserEvent | SignedIn, UserListTables>()
     if (event.type === 'UserRegistered') {
       // A removed or rejected user may register again on the same stream: the row starts over.
       const { userId, tenantId, email, name, role, status, at } = event.data;
+      // Text stored before such input was refused (a NUL, a lone surrogate) must not stop the list.
       const row = {
         tenant_id: tenantId,
-        email,
-        name,
+        email: toStorableText(email),
+        name: toStorableText(name),
         role,
         status,
         username: null,
@@ -121,7 +123,10 @@ export const userList = defineProjection<UserEvent | SignedIn, UserListTables>()
         case 'EmailVerified':
           return {};
         case 'UsernameSet':
-          return { username: event.data.username, username_lower: event.data.username.toLowerCase() };
+          return {
+            username: toStorableText(event.data.username),
+            username_lower: toStorableText(event.data.username).toLowerCase(),
+          };
         // The row drops the person at once; a rebuild reads the same placeholders from the events.
         case 'PersonalDataErased':
           return { email: ERASED, name: ERASED, username: null, username_lower: null };

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { IdentityEvent } from '../../commands/identity/index.ts';
+import { toStorableText } from '../../commands/kernel/index.ts';
 import { type TenancyEvent, tenancyEventTypes } from '../../commands/tenancy/index.ts';
 import { defineProjection } from '../engine/index.ts';
 
@@ -79,7 +80,8 @@ export const tenantList = defineProjection<
         .values({
           id: tenantId,
           slug,
-          name,
+          // Text stored before such input was refused (a NUL, a lone surrogate) must not stop the list.
+          name: toStorableText(name),
           plan,
           status: 'active',
           created_at: at_,
@@ -95,7 +97,7 @@ export const tenantList = defineProjection<
     const changes = ((): Partial<TenantListTable> => {
       switch (event.type) {
         case 'TenantRenamed':
-          return { name: event.data.name };
+          return { name: toStorableText(event.data.name) };
         case 'TenantPlanChanged':
           return { plan: event.data.to };
         case 'TenantSuspended':
