@@ -1,4 +1,5 @@
 import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
+import { isLoopbackAddress, isUnspecifiedOrLinkLocal } from '../runtime/addresses.ts';
 import type { KeySealer } from './agent-keys.ts';
 import { openedSecrets } from './opened-secrets.ts';
 
@@ -27,17 +28,6 @@ const context = (tenantId: string) => `image registry password ${tenantId}`;
 /** `https://registry.example.com:5000/` → `registry.example.com:5000`. */
 export const registryHost = (url: string) => new URL(url).host;
 
-/** An IPv4 address as its four numbers (an IPv4-mapped IPv6 address too), or undefined. */
-function ipv4Of(hostname: string): number[] | undefined {
-  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(hostname);
-  if (mapped) {
-    const [high, low] = [Number.parseInt(mapped[1] ?? '', 16), Number.parseInt(mapped[2] ?? '', 16)];
-    return [high >> 8, high & 0xff, low >> 8, low & 0xff];
-  }
-  const plain = /^(?:\[::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\]?$/.exec(hostname);
-  return plain ? plain.slice(1).map(Number) : undefined;
-}
-
 /**
  * Why a URL Warden will call on a tenant's say-so (its registry, its agents) is refused, or undefined:
  * http or https, no credentials in it, and never a link-local (a cloud's metadata service) or
@@ -52,14 +42,8 @@ export function tenantUrlProblem(url: string, options: { loopbackOnlyHttp: boole
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'must be http:// or https://';
   const host = parsed.hostname.toLowerCase();
-  const v4 = ipv4Of(host);
-  const loopback = host === 'localhost' || host === '[::1]' || v4?.[0] === 127;
-  if (v4 && ((v4[0] === 169 && v4[1] === 254) || v4[0] === 0)) {
-    return 'must not be a link-local or unspecified address';
-  }
-  if (host === '[::]' || /^\[fe[89ab][0-9a-f]:/.test(host)) {
-    return 'must not be a link-local or unspecified address';
-  }
+  const loopback = host === 'localhost' || isLoopbackAddress(host);
+  if (isUnspecifiedOrLinkLocal(host)) return 'must not be a link-local or unspecified address';
   if (parsed.username || parsed.password) return 'must not carry credentials';
   if (options.loopbackOnlyHttp && parsed.protocol === 'http:' && !loopback) {
     return 'must be https:// (http:// only on 127.0.0.0/8)';

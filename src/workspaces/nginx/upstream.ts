@@ -1,10 +1,12 @@
-const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
-const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+import { isIPv4 } from 'node:net';
+import { isLoopbackAddress, isUnspecifiedOrLinkLocal } from '../../runtime/addresses.ts';
+
 const UPSTREAM = /^([0-9.]+):([0-9]{1,5})$/;
 
-const isIpv4 = (text: string) => IPV4.test(text);
+/** Four octets of 0–255 without leading zeros, as nginx takes them. */
+const isIpv4 = (text: string) => isIPv4(text);
 const firstOctet = (ip: string) => Number(ip.split('.')[0]);
-const isLoopback = (ip: string) => isIpv4(ip) && firstOctet(ip) === 127;
+const isLoopback = (ip: string) => isIpv4(ip) && isLoopbackAddress(ip);
 const isPort = (port: number) => Number.isInteger(port) && port >= 1 && port <= 65_535;
 
 /**
@@ -45,7 +47,7 @@ export function agentUpstream(
   }
   if (!isIpv4(host)) return refused('not an IPv4 address');
   const first = firstOctet(host);
-  if (first === 0 || first >= 224 || host.startsWith('169.254.')) {
+  if (isUnspecifiedOrLinkLocal(host) || first >= 224) {
     return refused('not an address a workspace is served from');
   }
   if (isLoopback(host) && !agentOnLoopback) return refused('loopback, and the agent is on another host');
