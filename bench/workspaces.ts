@@ -6,7 +6,10 @@
  * routes file + `nginx -s reload` directly (`provision_vs_direct`,
  * target ≤ 1.5); then, with 50 workspaces running, `GET /v1/workspaces` p95 (target ≤ 25 ms).
  * Warden runs in-process (HTTP through `app.request`, the provisioning worker, the nginx router) on
- * PGlite. Not a test: it prints figures; the last line is JSON.
+ * PGlite, and listens on loopback for nginx's session checks. A Warden workspace counts as answering
+ * once nginx routes it and Warden's check answers (401 to a request without a session: the route is
+ * live and guarded); each is then entered once, untimed, to see it serve `workspace` to its user.
+ * Not a test: it prints figures; the last line is JSON.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -41,11 +44,12 @@ const percentile = (values: number[], p: number) => {
 };
 const round = (n: number) => Math.round(n * 10) / 10;
 
-async function answers(url: string, timeoutMs = 60_000): Promise<void> {
+/** Polls `url` until it answers `status` with `body` (null: any body). */
+async function answers(url: string, timeoutMs = 60_000, status = 200, body: string | null = 'workspace\n') {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const ok = await fetch(url).then(
-      async (r) => r.status === 200 && (await r.text()) === 'workspace\n',
+      async (r) => r.status === status && (body === null || (await r.text()) === body),
       () => false,
     );
     if (ok) return;
@@ -87,6 +91,7 @@ const worker = await startWorkers({
   } as never,
 });
 const reloads: Array<{ at: number; tookMs: number }> = [];
+const http = await t.listening();
 const router = new NginxRouter({
   db: t.database.db as never,
   // As in production: reloaded by a SIGHUP to the pid in nginx's pid file, woken by the routes
@@ -95,6 +100,7 @@ const router = new NginxRouter({
   notices: t.database,
   listen: `127.0.0.1:${nginx.port}`,
   domain: 'ws.bench',
+  accessUrl: http.base,
   intervalMs: 1000,
   // When each reload went live and how long its pass took: the routing part of "where the time goes".
   logger: {
@@ -127,7 +133,7 @@ try {
   /** Per sample: when it started (epoch ms), the 202, the answer through nginx, and its workspace. */
   const timings: Array<{ id: string; startedAt: number; accepted: number; answered: number }> = [];
   const provision = async () => {
-    const user = await t.register({ tenantId: admin.tenantId, role: 'member' });
+    const user = await t.user({ tenant: slug, role: 'member' });
     const startedAt = Date.now();
     const started = performance.now();
     const answer = await t.request('/v1/workspaces', {
@@ -138,9 +144,22 @@ try {
     if (answer.status !== 202) throw new Error(`POST /v1/workspaces answered ${answer.status}`);
     const accepted = performance.now() - started;
     const { id } = (await answer.json()) as { id: string };
-    await answers(`${nginx.url}/u/${user.userId}/`);
+    await answers(`${nginx.url}/u/${user.userId}/`, 60_000, 401, null);
     const answered = performance.now() - started;
     timings.push({ id, startedAt, accepted, answered });
+    // Untimed: its user's session gets the workspace itself through nginx.
+    const link = await t.request(`/v1/workspaces/${id}/sessions`, {
+      token: user.token,
+      tenant: slug,
+      method: 'POST',
+    });
+    if (link.status !== 201) throw new Error(`POST /v1/workspaces/${id}/sessions answered ${link.status}`);
+    const entered = await fetch(`${nginx.url}${((await link.json()) as { path: string }).path}`, {
+      redirect: 'manual',
+    });
+    const cookie = (entered.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const served = await fetch(`${nginx.url}/u/${user.userId}/`, { headers: { cookie } });
+    if ((await served.text()) !== 'workspace\n') throw new Error(`the workspace answered ${served.status}`);
     return answered;
   };
 
@@ -286,6 +305,7 @@ try {
   await router.stop();
   await worker.stop();
   await agent.dispose();
+  await http.close();
   await Promise.all([daemon.stop(), nginx.stop(), directNginx.stop()]);
   rmSync(dataRoot, { recursive: true, force: true });
   await t.dispose();

@@ -350,6 +350,21 @@ export const configSchema = z.object({
     .regex(/^([0-9.]+:)?[0-9]{1,5}$/, 'a port or address:port')
     .default('80')
     .describe('The `listen` of the rendered workspace servers (e.g. `127.0.0.1:8080`)'),
+  WARDEN_WORKSPACE_ACCESS_URL: z
+    .string()
+    .regex(
+      /^https?:\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/,
+      'an origin (scheme, host and port, no path), e.g. http://127.0.0.1:3000',
+    )
+    .optional()
+    .describe(
+      "Where the workspace nginx reaches Warden's API to check each request's workspace session (`auth_request`) and to let a browser in with a ticket; default `http://127.0.0.1:<PORT>` (required when `PORT` is 0)",
+    ),
+  WARDEN_WORKSPACE_SESSION_TTL_SECONDS: int(60, 2_592_000)
+    .default(28_800)
+    .describe(
+      'How long a browser session into a workspace lasts once its one-time ticket is used (default 8 h)',
+    ),
   WARDEN_NGINX_SYNC_MS: int(100, 600_000)
     .default(1000)
     .describe(

@@ -5,7 +5,8 @@ import type { UploadExpiry } from './workspaces/index.ts';
 
 /**
  * The cleanup process: expired login throttles, ended rate-limit windows, token families and denylist entries, authorization
- * codes, pending authorization requests, sign-in sessions and one-time ids, and (with `uploads`) the
+ * codes, pending authorization requests, sign-in sessions and one-time ids, expired workspace tickets
+ * and sessions (with `workspaceAccess`), and (with `uploads`) the
  * expiry of abandoned uploads (no byte for `WARDEN_UPLOAD_EXPIRY_MS`: recorded, partial file deleted). Correctness never depends
  * on it (every check also reads expiry); it keeps the tables small. Its work is counted in
  * `warden_cleanup_removed_total{kind}`.
@@ -15,11 +16,13 @@ export async function sweepExpired(
   oauth: OAuthServer,
   metrics?: Metrics,
   uploads?: UploadExpiry,
+  workspaceAccess?: () => Promise<number>,
 ) {
-  const [own, protocol, expiredUploads] = await Promise.all([
+  const [own, protocol, expiredUploads, workspaceSessions] = await Promise.all([
     identity.sweep(),
     oauth.sweep(),
     uploads ? uploads.sweep() : 0,
+    workspaceAccess ? workspaceAccess() : 0,
   ]);
   const counts = {
     login_throttle: own.throttle,
@@ -30,6 +33,7 @@ export async function sweepExpired(
     oauth_sessions: protocol.sessions,
     oauth_one_time_ids: protocol.assertions,
     uploads_expired: expiredUploads,
+    workspace_sessions: workspaceSessions,
   };
   for (const [kind, removed] of Object.entries(counts)) {
     // Counted even when zero, so the series exists from the first sweep on.

@@ -12,6 +12,7 @@ import {
   sampleAgentStats,
   TRAFFIC_RETENTION_MS,
   TrafficTailer,
+  workspaceAccessUrl,
   workspaceTraffic,
 } from './workspaces/index.ts';
 
@@ -19,6 +20,8 @@ export interface WorkspaceBackgroundOptions {
   config: Pick<
     Config,
     | 'WARDEN_WORKSPACE_DOMAIN'
+    | 'WARDEN_WORKSPACE_ACCESS_URL'
+    | 'PORT'
     | 'WARDEN_NGINX_CONFIG'
     | 'WARDEN_NGINX_COMMAND'
     | 'WARDEN_NGINX_PID_FILE'
@@ -78,6 +81,7 @@ export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): W
         notices: database,
         listen: config.WARDEN_NGINX_LISTEN,
         domain: config.WARDEN_WORKSPACE_DOMAIN,
+        accessUrl: workspaceAccessUrl(config),
         intervalMs: config.WARDEN_NGINX_SYNC_MS,
         logger: logger.child({ component: 'nginx-router' }),
         ...(config.WARDEN_NGINX_ACCESS_LOG ? { accessLog: config.WARDEN_NGINX_ACCESS_LOG } : {}),

@@ -206,6 +206,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
   WorkspaceRouteWithdrawn: (d) => `Workspace ${f(d, 'workspaceId')}: route withdrawn`,
   WorkspaceContainerRemoved: (d) => `Workspace ${f(d, 'workspaceId')}: container removed`,
   WorkspaceDeleted: (d) => `Workspace ${f(d, 'workspaceId')} deleted`,
+  WorkspaceSessionOpened: (d) => `Session opened into workspace ${f(d, 'workspaceId')}`,
+  WorkspaceSessionsEnded: (d) => `Sessions of workspace ${f(d, 'workspaceId')} ended`,
   UploadStarted: (d) =>
     `Upload ${f(d, 'uploadId')} of ${f(d, 'fileName')} (${f(d, 'size')} bytes) to agent ${f(d, 'agentId')} started by ${f(d, 'by')}`,
   UploadCompleted: (d) => `Upload ${f(d, 'uploadId')} completed: ${f(d, 'path')}`,

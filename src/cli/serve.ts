@@ -6,7 +6,7 @@ import type { OAuthServer } from '../oauth/index.ts';
 import { type FetchHandler, listen, onStopSignal, runtimeName } from '../runtime/index.ts';
 import type { Service } from '../service.ts';
 import { sweepExpired } from '../sweep.ts';
-import { agentKeys, uploadExpiry } from '../workspaces/index.ts';
+import { agentKeys, sweepWorkspaceAccess, uploadExpiry } from '../workspaces/index.ts';
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
@@ -54,7 +54,9 @@ export async function serve(service: Service, logger: Logger, appFor: HttpAppFac
     expiryMs: config.WARDEN_UPLOAD_EXPIRY_MS,
   });
   const sweeper = setInterval(() => {
-    sweepExpired(identity, oauth, service.metrics, uploads).then(
+    sweepExpired(identity, oauth, service.metrics, uploads, () =>
+      sweepWorkspaceAccess(service.database.db as Kysely<unknown>),
+    ).then(
       (swept) => logger.debug({ swept }, 'swept expired login, token and OAuth records'),
       (error: unknown) => logger.warn({ err: error }, 'sweeping expired records failed'),
     );

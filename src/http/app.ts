@@ -25,6 +25,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/index.ts';
 import { npmTokenStore, type ViewSource } from '../packages/index.ts';
 import type { StreamHub } from '../tools/index.ts';
+import { WorkspaceAccess } from '../workspaces/index.ts';
 import { auditContextRoutes, type ErasureRouteDeps } from './audit/index.ts';
 import { identityRoutes, linkMail } from './identity/index.ts';
 import type { AppEnv } from './kit/index.ts';
@@ -56,7 +57,7 @@ import { npmTokenRoutes, npmViewRoutes, packageRoutes } from './packages/index.t
 import { tenancyRoutes, tenantSignupRoutes } from './tenancy/index.ts';
 import { toolRoutes } from './tools/index.ts';
 import { trackerRoutes } from './tracker/index.ts';
-import { workspacesRoutes } from './workspaces/index.ts';
+import { workspaceAccessRoutes, workspacesRoutes } from './workspaces/index.ts';
 
 export type AppConfig = Pick<
   Config,
@@ -85,6 +86,8 @@ export type AppConfig = Pick<
   | 'WARDEN_UPLOAD_EXPIRY_MS'
   | 'WARDEN_IMAGE_CONTEXT_MAX_BYTES'
   | 'WARDEN_TOOL_DENIED_TARGETS'
+  | 'WARDEN_WORKSPACE_DOMAIN'
+  | 'WARDEN_WORKSPACE_SESSION_TTL_SECONDS'
 > &
   OAuthConfig;
 
@@ -117,6 +120,8 @@ export interface AppDeps {
   notifier?: Notifier;
   /** Where custom-domain verification reads TXT records (`dnsOwnershipResolver()` in production). */
   domainOwnership: DomainOwnershipResolver;
+  /** Workspace tickets and sessions (default: on `db`, checking users in `store`). */
+  workspaceAccess?: WorkspaceAccess;
 }
 
 /**
@@ -195,6 +200,17 @@ export function createApp(deps: AppDeps) {
   app.use('*', secureHeaders({ xFrameOptions: 'DENY' }));
   // Before authentication: a scraper sends the metrics token, not a user's access token.
   if (deps.metrics) app.route('/', metricsRoutes(deps.metrics, deps.config.WARDEN_METRICS_TOKEN));
+  // Before tenants and authentication too: the workspace nginx's session checks carry a cookie, no token.
+  const workspaceAccess =
+    deps.workspaceAccess ??
+    new WorkspaceAccess({
+      db: deps.db as Kysely<unknown>,
+      clock,
+      sessionTtlMs: deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS * 1000,
+      userActive: async (tenantId, userId) =>
+        (await findUser(deps.store, tenantId, userId))?.state.status === 'active',
+    });
+  app.route('/', workspaceAccessRoutes(workspaceAccess, deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS));
   const origins = (deps.config.WARDEN_CORS_ORIGINS ?? '')
     .split(',')
     .map((o) => o.trim())
@@ -427,6 +443,8 @@ export function createApp(deps: AppDeps) {
       },
       uploadExpiryMs: deps.config.WARDEN_UPLOAD_EXPIRY_MS,
       imageContextMaxBytes: deps.config.WARDEN_IMAGE_CONTEXT_MAX_BYTES,
+      access: workspaceAccess,
+      workspaceDomain: deps.config.WARDEN_WORKSPACE_DOMAIN,
     }),
   );
   app.route('/', packageRoutes(routeDeps));

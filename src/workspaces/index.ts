@@ -1,3 +1,13 @@
+export {
+  fetchAllowed,
+  sweepWorkspaceAccess,
+  TICKET_TTL_MS,
+  WORKSPACE_COOKIE,
+  WorkspaceAccess,
+  type WorkspaceAccessTable,
+  type WorkspaceGrant,
+  workspaceAccessUrl,
+} from './access.ts';
 export { agentCommand } from './agent/index.ts';
 export { type AgentHeartbeats, agentHeartbeats } from './agent-heartbeats.ts';
 export { type AgentKeys, agentKeys, type KeySealer } from './agent-keys.ts';

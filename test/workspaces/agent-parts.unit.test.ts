@@ -89,7 +89,7 @@ describe('agent configuration', () => {
 });
 
 describe('nginx rendering', () => {
-  const options = { listen: '127.0.0.1:8080', domain: 'ws.example.com' };
+  const options = { listen: '127.0.0.1:8080', domain: 'ws.example.com', accessUrl: 'http://127.0.0.1:3000' };
 
   it('routes by path and by host with WebSocket upgrade headers, deterministically', () => {
     const text = renderRoutes(
@@ -105,6 +105,29 @@ describe('nginx rendering', () => {
     expect(
       renderRoutes([{ workspaceId: workspace, userId: user, upstream: '127.0.0.1:32768' }], options),
     ).toBe(text);
+  });
+
+  it('lets a request through to a workspace only after Warden checks its session, by path and by host', () => {
+    const text = renderRoutes(
+      [{ workspaceId: workspace, userId: user, upstream: '127.0.0.1:32768' }],
+      options,
+    );
+    // Both addresses ask before every request; the check is internal (no client reaches it through nginx).
+    expect(text.match(new RegExp(`auth_request /\\.warden/check/${workspace};`, 'g'))).toHaveLength(2);
+    expect(
+      text.match(new RegExp(`location = /\\.warden/check/${workspace} \\{\\n {4}internal;`, 'g')),
+    ).toHaveLength(2);
+    expect(text).toContain(`proxy_pass http://127.0.0.1:3000/workspace-access/check/${workspace};`);
+    // The workspace's own Authorization never reaches Warden; the ticket's way in says which address it came by.
+    expect(text).toContain('proxy_set_header Authorization "";');
+    expect(text).toContain(`location = /u/${user}/.warden/enter {`);
+    expect(text).toContain('proxy_set_header X-Warden-Route path;');
+    expect(text).toContain('location = /.warden/enter {');
+    expect(text).toContain('proxy_set_header X-Warden-Route host;');
+    // An access URL that could carry configuration is refused, not written.
+    for (const accessUrl of ['http://127.0.0.1:3000/; } server {', 'http://a b', 'ftp://127.0.0.1', '']) {
+      expect(() => renderRoutes([], { ...options, accessUrl })).toThrow(/origin/);
+    }
   });
 
   it('leaves out a route whose values could inject configuration', () => {

@@ -15,6 +15,7 @@ import {
   saneStats,
   startHostileAgent,
 } from './hostile-agent.ts';
+import { enterWorkspace, throughNginx } from './nginx-session.ts';
 
 /*
  * Agents belong to tenants: a tenant's admin registers any URL that enrols, so what an agent answers
@@ -29,6 +30,7 @@ describe('an agent answering what its tenant wants it to', () => {
   let router: NginxRouter;
   let site: Server;
   let sitePort: number;
+  let http: Awaited<ReturnType<TestApp['listening']>>;
   const agents: HostileAgent[] = [];
   /** What the hostile agent says now. */
   const hostile: HostileAnswers = {
@@ -39,11 +41,13 @@ describe('an agent answering what its tenant wants it to', () => {
   beforeAll(async () => {
     [t, nginx] = await Promise.all([testApp(freshPGlite), startNginx()]);
     worker = await provisioningWorkers(t);
+    http = await t.listening();
     router = new NginxRouter({
       db: t.database.db as never,
       target: { routesFile: nginx.routes, command: nginx.command },
       listen: `127.0.0.1:${nginx.port}`,
       domain: 'ws.example.com',
+      accessUrl: http.base,
       intervalMs: 100,
       logger: { info: () => {}, warn: () => {}, error: () => {} },
     });
@@ -58,6 +62,7 @@ describe('an agent answering what its tenant wants it to', () => {
     await worker?.stop();
     await Promise.all(agents.map((agent) => agent.close()));
     await new Promise((resolve) => site?.close(resolve));
+    await http?.close();
     await nginx?.stop();
     await t?.dispose();
   });
@@ -100,18 +105,11 @@ describe('an agent answering what its tenant wants it to', () => {
       port: () => ({ host_ip: '127.0.0.1', host_port: sitePort }),
       system: () => saneStats,
     });
-    expect(await provision(honest, honest.userId)).toMatchObject({ status: 'ready' });
-    const deadline = Date.now() + 15_000;
-    let body = '';
-    while (Date.now() < deadline) {
-      body = await fetch(`${nginx.url}/u/${honest.userId}/`).then(
-        (r) => r.text(),
-        () => '',
-      );
-      if (body === 'workspace of tenant A\n') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(body).toBe('workspace of tenant A\n');
+    const workspace = await provision(honest, honest.userId);
+    expect(workspace).toMatchObject({ status: 'ready' });
+    const cookie = await enterWorkspace(t, nginx.port, honest, workspace.id);
+    const answer = await throughNginx(nginx.port, { path: `/u/${honest.userId}/`, headers: { cookie } });
+    expect(answer.body).toBe('workspace of tenant A\n');
     const live = readFileSync(nginx.routes, 'utf8');
     expect(live).not.toContain('99999');
     expect(live).not.toContain('169.254.169.254');
@@ -127,7 +125,7 @@ describe('an agent answering what its tenant wants it to', () => {
         { workspaceId: id(4), userId: id(4), upstream: '1.2.3:8080' },
         { workspaceId: id(5), userId: id(5), upstream: '127.0.0.1:8080' },
       ],
-      { listen: '8080', domain: 'ws.example.com' },
+      { listen: '8080', domain: 'ws.example.com', accessUrl: 'http://127.0.0.1:3000' },
     );
     expect(text).toContain(`location /u/${id(5)}/`);
     for (const n of [1, 2, 3, 4]) expect(text).not.toContain(id(n));

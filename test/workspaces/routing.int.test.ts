@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { changeWorkspace } from '../../src/commands/workspaces/index.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
@@ -10,41 +10,10 @@ import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
 import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { enterWorkspace, eventually, throughNginx, workspaceTicket } from './nginx-session.ts';
 
 // Long enough that exact names would overflow nginx's default server-name hash buckets.
 const domain = 'workspaces.example.com';
-
-/** A GET through nginx with a Host header of our choosing (fetch does not let one set Host). */
-function getWithHost(port: number, host: string, path = '/'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function eventually<T>(
-  probe: () => Promise<T>,
-  ok: (value: T) => boolean,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  // A reload closes the old workers' keep-alive connections: a request caught in one fails, and is retried.
-  const attempt = () => probe().catch(() => undefined);
-  let last = await attempt();
-  while ((last === undefined || !ok(last)) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    last = await attempt();
-  }
-  if (last === undefined) throw new Error('nginx never answered');
-  return last;
-}
 
 describe('routing: nginx configuration from the routes read model, through a real nginx', () => {
   let t: TestApp;
@@ -55,6 +24,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
   let router: NginxRouter;
   let admin: SignedInUser;
   let image: string;
+  let http: Awaited<ReturnType<TestApp['listening']>>;
   const logged: string[] = [];
 
   beforeAll(async () => {
@@ -66,11 +36,14 @@ describe('routing: nginx configuration from the routes read model, through a rea
       startNginx(),
     ]);
     worker = await provisioningWorkers(t);
+    // nginx asks this listening copy of the app before every workspace request (auth_request).
+    http = await t.listening();
     router = new NginxRouter({
       db: t.database.db as never,
       target: { routesFile: nginx.routes, command: nginx.command },
       listen: `127.0.0.1:${nginx.port}`,
       domain,
+      accessUrl: http.base,
       intervalMs: 100,
       logger: { info: () => {}, warn: () => {}, error: (o: object) => void logged.push(JSON.stringify(o)) },
     });
@@ -97,11 +70,12 @@ describe('routing: nginx configuration from the routes read model, through a rea
     await router?.stop();
     await worker?.stop();
     await agent?.dispose();
+    await http?.close();
     await Promise.all([daemon?.stop(), nginx?.stop()]);
     await t?.dispose();
   });
 
-  it('serves a ready workspace at /u/<user>/ and at <user>.<domain>, and stops serving it once deleted', async () => {
+  it('serves a ready workspace at /u/<user>/ and at <user>.<domain> to its user’s session, and stops serving it once deleted', async () => {
     const member = await t.user({ tenant: admin.tenantSlug, role: 'member' });
     const answer = await t.request('/v1/workspaces', {
       token: member.token,
@@ -111,18 +85,15 @@ describe('routing: nginx configuration from the routes read model, through a rea
     expect(answer.status).toBe(202);
     const { id } = (await answer.json()) as { id: string };
 
-    const byPath = await eventually(
-      async () => {
-        const r = await fetch(`${nginx.url}/u/${member.userId}/`);
-        return { status: r.status, body: await r.text() };
-      },
-      (r) => r.status === 200,
-    );
-    expect(byPath).toEqual({ status: 200, body: 'workspace\n' });
-    expect(await getWithHost(nginx.port, `${member.userId}.${domain}`)).toEqual({
-      status: 200,
-      body: 'workspace\n',
-    });
+    const cookie = await enterWorkspace(t, nginx.port, member, id);
+    const byPath = await throughNginx(nginx.port, { path: `/u/${member.userId}/`, headers: { cookie } });
+    expect({ status: byPath.status, body: byPath.body }).toEqual({ status: 200, body: 'workspace\n' });
+    // Each address is entered on its own: the browser keeps the path's cookie to that path, the
+    // host's to that host alone (no Domain attribute, so no sibling workspace's host gets it).
+    const host = `${member.userId}.${domain}`;
+    const hostCookie = await enterWorkspace(t, nginx.port, member, id, host);
+    const byHost = await throughNginx(nginx.port, { host, headers: { cookie: hostCookie } });
+    expect({ status: byHost.status, body: byHost.body }).toEqual({ status: 200, body: 'workspace\n' });
     const live = readFileSync(nginx.routes, 'utf8');
     expect(live).toContain('proxy_set_header Upgrade $http_upgrade;');
     expect(live).toContain(`server_name ~^${member.userId}\\.${domain.replaceAll('.', '\\.')}$;`);
@@ -134,12 +105,109 @@ describe('routing: nginx configuration from the routes read model, through a rea
     });
     expect(deleted.status).toBe(202);
     const gone = await eventually(
-      async () => (await fetch(`${nginx.url}/u/${member.userId}/`)).status,
+      async () => (await fetch(`${nginx.url}/u/${member.userId}/`, { headers: { cookie } })).status,
       (status) => status === 404,
     );
     expect(gone).toBe(404);
     expect(readFileSync(nginx.routes, 'utf8')).not.toContain(member.userId);
     expect(logged).toEqual([]);
+  });
+
+  it('lets nobody else in: no or a forged cookie, a used ticket, a neighbour’s session, a manager, another tenant, a cross-site request, an ended session', async () => {
+    const [alice, bob] = await Promise.all([
+      t.user({ tenant: admin.tenantSlug, role: 'member' }),
+      t.user({ tenant: admin.tenantSlug, role: 'member' }),
+    ]);
+    const request = async (user: SignedInUser) => {
+      const res = await t.request('/v1/workspaces', {
+        token: user.token,
+        tenant: user.tenantSlug,
+        json: { image },
+      });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const [aliceWs, bobWs] = await Promise.all([request(alice), request(bob)]);
+    const home = `/u/${alice.userId}/`;
+    const cookie = await enterWorkspace(t, nginx.port, alice, aliceWs);
+    const get = (headers: Record<string, string>, method = 'GET') =>
+      throughNginx(nginx.port, { path: home, method, headers });
+
+    const none = await get({});
+    expect(none.status).toBe(401);
+    expect(none.body).toContain('POST /v1/workspaces/{id}/sessions');
+    expect((await get({ cookie: `warden_workspace=${'A'.repeat(43)}` })).status).toBe(401);
+    expect((await get({ cookie: 'warden_workspace=../../etc; other=1' })).status).toBe(401);
+
+    // A ticket works once: the second browser to use it gets nothing.
+    const link = await workspaceTicket(t, alice, aliceWs);
+    expect((await throughNginx(nginx.port, { path: link.path })).status).toBe(303);
+    const replay = await throughNginx(nginx.port, { path: link.path });
+    expect(replay.status).toBe(401);
+    expect(replay.headers['set-cookie']).toBeUndefined();
+    expect(
+      (await throughNginx(nginx.port, { path: `/u/${alice.userId}/.warden/enter?ticket=x` })).status,
+    ).toBe(400);
+
+    // Bob's session is his workspace's alone, even sent to Alice's address.
+    const bobCookie = await enterWorkspace(t, nginx.port, bob, bobWs);
+    expect((await get({ cookie: bobCookie })).status).toBe(401);
+    // Nobody but its user gets a ticket: a manager 403, another member and another tenant 404.
+    const asAdmin = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
+      token: admin.token,
+      tenant: admin.tenantSlug,
+      method: 'POST',
+    });
+    expect(asAdmin.status).toBe(403);
+    const asBob = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
+      token: bob.token,
+      tenant: bob.tenantSlug,
+      method: 'POST',
+    });
+    expect(asBob.status).toBe(404);
+    const stranger = await t.user({ role: 'owner' });
+    const asStranger = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
+      token: stranger.token,
+      tenant: stranger.tenantSlug,
+      method: 'POST',
+    });
+    expect(asStranger.status).toBe(404);
+
+    // Fetch Metadata: a neighbour's page may link here (a top-level GET), not call in or post.
+    const crossSite = { cookie, 'sec-fetch-site': 'same-site' };
+    expect((await get({ ...crossSite, 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' })).status).toBe(
+      403,
+    );
+    expect(
+      (await get({ ...crossSite, 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'iframe' })).status,
+    ).toBe(403);
+    expect((await get({ ...crossSite, 'sec-fetch-mode': 'navigate' }, 'POST')).status).toBe(403);
+    expect(
+      (await get({ ...crossSite, 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' })).status,
+    ).toBe(200);
+    expect(
+      (await get({ cookie, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' }, 'POST')).status,
+    ).not.toBe(403);
+    // The workspace's own Authorization header is its business: Warden's check never sees it.
+    expect((await get({ cookie, authorization: 'Basic d29ya3NwYWNlOnNlY3JldA==' })).status).toBe(200);
+
+    // Ending the sessions shuts the door at once; the audit trail has who opened and who ended.
+    const ended = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
+      token: alice.token,
+      tenant: alice.tenantSlug,
+      method: 'DELETE',
+    });
+    expect(ended.status).toBe(200);
+    expect(((await ended.json()) as { ended: number }).ended).toBeGreaterThanOrEqual(2);
+    expect((await get({ cookie })).status).toBe(401);
+    const events = await t.store.readStream(`workspaces.Workspace-${aliceWs}`);
+    const types = events.map((e) => e.type);
+    expect(types.filter((type) => type === 'WorkspaceSessionOpened')).toHaveLength(2);
+    expect(types).toContain('WorkspaceSessionsEnded');
+    // No ticket or session secret is kept in an event or in the table in the clear.
+    expect(JSON.stringify(events.map((e) => [e.data, e.metadata]))).not.toContain(link.ticket);
+    const rows = await sql`select * from warden_workspace_access`.execute(t.database.db as never);
+    expect(JSON.stringify(rows)).not.toContain(cookie.split('=')[1]);
   });
 
   it('never lets a render nginx refuses reach the live file; nginx keeps serving the last good one', async () => {
@@ -149,6 +217,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
       target: { routesFile: nginx.routes, command: nginx.command },
       listen: `127.0.0.1:${nginx.port}`,
       domain,
+      accessUrl: http.base,
       logger: { info: () => {}, warn: () => {}, error: () => {} },
       render: () => 'server { listen 127.0.0.1:1; location / { proxy_pass http://; }\n',
     });
@@ -173,6 +242,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
       target: { routesFile: join(dir, 'routes.conf'), command: [slow] },
       listen: '127.0.0.1:1',
       domain,
+      accessUrl: http.base,
       intervalMs: 5,
       logger: { info: () => {}, warn: () => {}, error: (o: object) => void logged.push(JSON.stringify(o)) },
       render: () => `# pass ${++passes}\n`,
@@ -199,10 +269,10 @@ describe('routing: nginx configuration from the routes read model, through a rea
       json: { image },
     });
     const { id } = (await answer.json()) as { id: string };
-    await eventually(
-      async () => (await fetch(`${nginx.url}/u/${member.userId}/`)).status,
-      (status) => status === 200,
-    );
+    const cookie = await enterWorkspace(t, nginx.port, member, id);
+    expect(
+      (await throughNginx(nginx.port, { path: `/u/${member.userId}/`, headers: { cookie } })).status,
+    ).toBe(200);
     // No saga recreates it here (the worker stops), so it stays unavailable as the monitor leaves it.
     await worker.stop();
     const marked = await changeWorkspace(
@@ -234,7 +304,8 @@ describe('routing: nginx configuration from the routes read model, through a rea
     expect(byPath.body).toContain('the host it ran on stopped answering');
     expect(byPath.body).toContain('shows the workspace again once it is ready');
     expect(byPath.body).toContain('contact your administrator');
-    const byHost = await getWithHost(nginx.port, `${member.userId}.${domain}`);
+    // The page needs no session: it holds nothing but the workspace's id.
+    const byHost = await throughNginx(nginx.port, { host: `${member.userId}.${domain}` });
     expect(byHost.status).toBe(503);
     expect(byHost.body).toContain(id);
     // Another user's address is still nobody's.

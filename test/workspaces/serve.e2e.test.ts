@@ -87,17 +87,25 @@ describe('warden serve runs the workspace machinery: agent, workspace, nginx, he
     expect(requested.status).toBe(202);
     const workspace = (await requested.json()) as { id: string; user_id: string };
 
-    // The service renders the route into nginx's file and reloads it: the workspace answers there.
-    let body = '';
+    // The service renders the route into nginx's file and reloads it: nginx routes the workspace, and
+    // asks the service (WARDEN_WORKSPACE_ACCESS_URL's default, this port) for a session it is not shown.
+    const home = `${nginx.url}/u/${workspace.user_id}/`;
     await waitFor(
-      'the workspace never answered through nginx',
-      async () => {
-        const answer = await fetch(`${nginx.url}/u/${workspace.user_id}/`).catch(() => undefined);
-        body = answer ? await answer.text() : '';
-        return answer?.status === 200;
-      },
+      'the workspace never went live through nginx',
+      async () => (await fetch(home).catch(() => undefined))?.status === 401,
       90_000,
     );
+    // Its user asks for a link and follows it, as a browser: the session cookie, then the workspace.
+    const link = await call(`/v1/workspaces/${workspace.id}/sessions`, { method: 'POST' });
+    expect(link.status).toBe(201);
+    const entered = await fetch(`${nginx.url}${((await link.json()) as { path: string }).path}`, {
+      redirect: 'manual',
+    });
+    expect(entered.status).toBe(303);
+    const cookie = (entered.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const answer = await fetch(home, { headers: { cookie } });
+    expect(answer.status).toBe(200);
+    const body = await answer.text();
     expect(body).toBe('workspace\n');
     expect(readFileSync(nginx.routes, 'utf8')).toContain(
       `server_name ~^${workspace.user_id}\\.ws\\.example\\.com$;`,

@@ -11,7 +11,7 @@ const down = {
   userId: '44444444-4444-4444-8444-444444444444',
   since: '2026-12-02T10:00:00.000Z',
 };
-const options = { listen: '127.0.0.1:8080', domain: 'ws.example.test' };
+const options = { listen: '127.0.0.1:8080', domain: 'ws.example.test', accessUrl: 'http://127.0.0.1:3000' };
 
 describe('the traffic log in the rendered nginx configuration', () => {
   it('declares the JSON format and logs every workspace server and location under its workspace id', () => {
@@ -21,7 +21,8 @@ describe('the traffic log in the rendered nginx configuration', () => {
     expect(
       text.match(/access_log \/var\/log\/warden\/ws\.log warden_traffic if=\$warden_workspace;/g),
     ).toHaveLength(3);
-    expect(text.match(new RegExp(`set \\$warden_workspace ${route.workspaceId};`, 'g'))).toHaveLength(2);
+    // Its two addresses, and the session check of each (a subrequest runs the server's `set` again).
+    expect(text.match(new RegExp(`set \\$warden_workspace ${route.workspaceId};`, 'g'))).toHaveLength(4);
     expect(text.match(new RegExp(`set \\$warden_workspace ${down.workspaceId};`, 'g'))).toHaveLength(2);
   });
 

@@ -13,10 +13,14 @@ import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../sup
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
 import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { enterWorkspace } from './nginx-session.ts';
 
 const domain = 'workspaces.example.com';
 
-/** A request through nginx with a Host header of our choosing and an optional body. */
+/** The workspace's sessions, by path and by host (see nginx-session.ts): every request below carries one. */
+const sessions = { path: '', host: '' };
+
+/** A request through nginx with a Host header of our choosing, the session for it, and an optional body. */
 function through(port: number, host: string, path: string, body?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -25,7 +29,7 @@ function through(port: number, host: string, path: string, body?: string): Promi
         port,
         path,
         method: body ? 'POST' : 'GET',
-        headers: { host, connection: 'close' },
+        headers: { host, connection: 'close', cookie: host === 'localhost' ? sessions.path : sessions.host },
       },
       (res) => {
         res.resume();
@@ -50,6 +54,7 @@ describe('workspace traffic: nginx’s JSON access log, read incrementally, per 
   let workspaceId: string;
   let log: string;
   let logDir: string | undefined;
+  let http: Awaited<ReturnType<TestApp['listening']>>;
 
   beforeAll(async () => {
     daemon = await startDockerd();
@@ -66,11 +71,13 @@ describe('workspace traffic: nginx’s JSON access log, read incrementally, per 
     log = join(logDir, 'workspaces-access.log');
     worker = await provisioningWorkers(t, 1);
     const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+    http = await t.listening();
     router = new NginxRouter({
       db: t.database.db as Kysely<unknown>,
       target: { routesFile: nginx.routes, command: nginx.command },
       listen: `127.0.0.1:${nginx.port}`,
       domain,
+      accessUrl: http.base,
       accessLog: log,
       intervalMs: 100,
       logger: quiet,
@@ -103,19 +110,16 @@ describe('workspace traffic: nginx’s JSON access log, read incrementally, per 
     });
     expect(requested.status).toBe(202);
     workspaceId = ((await requested.json()) as { id: string }).id;
-    // Ready and routed: nginx answers the workspace by path.
-    const deadline = Date.now() + 60_000;
-    let status = 0;
-    while (Date.now() < deadline && status !== 200) {
-      await new Promise((r) => setTimeout(r, 200));
-      status = await through(nginx.port, 'localhost', `/u/${member.userId}/`).catch(() => 0);
-    }
-    expect(status).toBe(200);
+    // Ready and routed: nginx answers the workspace to its user's sessions, by path and by host.
+    sessions.path = await enterWorkspace(t, nginx.port, member, workspaceId);
+    sessions.host = await enterWorkspace(t, nginx.port, member, workspaceId, `${member.userId}.${domain}`);
+    expect(await through(nginx.port, 'localhost', `/u/${member.userId}/`)).toBe(200);
   });
   afterAll(async () => {
     await router?.stop();
     await worker?.stop();
     await agent?.dispose();
+    await http?.close();
     await Promise.all([daemon?.stop(), nginx?.stop()]);
     if (logDir) rmSync(logDir, { recursive: true, force: true });
     await t?.dispose();

@@ -209,6 +209,47 @@ describe('workspace aggregate', () => {
       .thenFails('RULE_VIOLATED', 'workspace_state');
   });
 
+  it('opens a session only for its own user while ready (not even a manager opens another’s), and records every end', () => {
+    const expires = '2026-12-02T10:01:00.000Z';
+    const open = (actor: typeof owner): WorkspaceCommand => ({
+      type: 'OpenWorkspaceSession',
+      actor,
+      ticketExpiresAt: expires,
+      at,
+    });
+    spec
+      .given(provisioned)
+      .when(open(owner))
+      .thenEvents([
+        {
+          type: 'WorkspaceSessionOpened',
+          data: { ...ids, userId, ticketExpiresAt: expires, at, by: userId },
+        },
+      ]);
+    spec.given(provisioned).when(open(admin)).thenFails('FORBIDDEN');
+    spec.given(provisioned).when(open(stranger)).thenFails('NOT_FOUND');
+    spec.given([requested, placed]).when(open(owner)).thenFails('RULE_VIOLATED', 'workspace_state');
+    const stopRequested: WorkspaceEvent = {
+      type: 'WorkspaceStopRequested',
+      data: { ...ids, at, by: userId },
+    };
+    spec
+      .given([...provisioned, stopRequested])
+      .when(open(owner))
+      .thenFails('RULE_VIOLATED', 'workspace_state');
+    // Sessions leave the workspace as it was: its status and revision-free state.
+    const opened = workspaceDecider.decide(open(owner), fold(workspaceDecider, provisioned));
+    expect(fold(workspaceDecider, [...provisioned, ...opened])).toEqual(fold(workspaceDecider, provisioned));
+    spec
+      .given(provisioned)
+      .when({ type: 'EndWorkspaceSessions', actor: admin, at })
+      .thenEvents([{ type: 'WorkspaceSessionsEnded', data: { ...ids, at, by: otherUser } }]);
+    spec
+      .given(provisioned)
+      .when({ type: 'EndWorkspaceSessions', actor: stranger, at })
+      .thenFails('NOT_FOUND');
+  });
+
   it('deletes in reverse: route withdrawn, container removed, then deleted; afterwards it is gone', () => {
     const deletion: WorkspaceEvent = {
       type: 'WorkspaceDeletionRequested',
@@ -532,6 +573,12 @@ const workspaceCommand: fc.Arbitrary<WorkspaceCommand> = fc.oneof(
   fc.constant<WorkspaceCommand>({ type: 'RecordRouteWithdrawn', at }),
   fc.constant<WorkspaceCommand>({ type: 'RecordContainerRemoved', at }),
   fc.constant<WorkspaceCommand>({ type: 'MarkDeleted', at }),
+  fc
+    .constantFrom(owner, admin)
+    .map((actor): WorkspaceCommand => ({ type: 'OpenWorkspaceSession', actor, ticketExpiresAt: at, at })),
+  fc
+    .constantFrom(owner, admin)
+    .map((actor): WorkspaceCommand => ({ type: 'EndWorkspaceSessions', actor, at })),
 );
 
 describe('workspace state machine (property)', () => {
@@ -558,7 +605,9 @@ describe('workspace state machine (property)', () => {
           }
           // Deciding the same command again right away appends nothing (every step is idempotent)
           // or is refused: never a second copy of the same effect.
-          if (events.length > 0 && command.type !== 'DeleteWorkspace') {
+          // A session opened or ended is an act of its own each time, as a deletion request is.
+          const repeatable = ['DeleteWorkspace', 'OpenWorkspaceSession', 'EndWorkspaceSessions'];
+          if (events.length > 0 && !repeatable.includes(command.type)) {
             let again: WorkspaceEvent[] = [];
             try {
               again = workspaceDecider.decide(command, state);

@@ -207,6 +207,13 @@ export const workspacesEventSchemas = {
   WorkspaceRouteWithdrawn: z.object({ ...workspace, at }),
   WorkspaceContainerRemoved: z.object({ ...workspace, at }),
   WorkspaceDeleted: z.object({ ...workspace, at }),
+  /**
+   * The workspace's user asked for a way in through nginx: a one-time ticket, valid until
+   * `ticketExpiresAt`, that the browser turns into a session of this workspace (never the ticket itself).
+   */
+  WorkspaceSessionOpened: z.object({ ...workspace, userId: z.uuid(), ticketExpiresAt: at, at, by }),
+  /** Every ticket and browser session of the workspace ended (its user or a manager asked). */
+  WorkspaceSessionsEnded: z.object({ ...workspace, at, by }),
   /** A resumable upload to an agent's store began: its declared size holds part of the plan's `uploadBytes`. */
   UploadStarted: z.object({
     uploadId: z.uuid(),

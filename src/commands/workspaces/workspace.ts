@@ -1,5 +1,5 @@
 import type { Decider } from '../kernel/index.ts';
-import { conflict, invalid, notFound, ruleViolated } from '../kernel/index.ts';
+import { conflict, forbidden, invalid, notFound, ruleViolated } from '../kernel/index.ts';
 import {
   checkEvents,
   type ProvisioningStep,
@@ -67,7 +67,9 @@ export type WorkspaceCommand =
   | { type: 'DeleteWorkspace'; actor: WorkspaceActor; deleteData: boolean; reason: string; at: string }
   | { type: 'RecordRouteWithdrawn'; at: string }
   | { type: 'RecordContainerRemoved'; at: string }
-  | { type: 'MarkDeleted'; at: string };
+  | { type: 'MarkDeleted'; at: string }
+  | { type: 'OpenWorkspaceSession'; actor: WorkspaceActor; ticketExpiresAt: string; at: string }
+  | { type: 'EndWorkspaceSessions'; actor: WorkspaceActor; at: string };
 
 /** The container Warden makes for a workspace is named after it: a retried create finds it. */
 const CONTAINER_PREFIX = 'warden-ws-';
@@ -239,6 +241,26 @@ function decideUnchecked(command: WorkspaceCommand, state: WorkspaceState): Work
       }));
     case 'MarkDeleted':
       return step(state, ['deleting'], [], () => ({ type: 'WorkspaceDeleted', data: { ...ids, at } }));
+    case 'OpenWorkspaceSession':
+      // A way into the user's own container: not even a manager opens someone else's.
+      if (command.actor.userId !== state.userId) {
+        throw forbidden("only the workspace's user may open a session of it");
+      }
+      if (state.status !== 'ready') throw ruleViolated('workspace_state', `the workspace is ${state.status}`);
+      return [
+        {
+          type: 'WorkspaceSessionOpened',
+          data: {
+            ...ids,
+            userId: state.userId,
+            ticketExpiresAt: command.ticketExpiresAt,
+            at,
+            by: command.actor.userId,
+          },
+        },
+      ];
+    case 'EndWorkspaceSessions':
+      return [{ type: 'WorkspaceSessionsEnded', data: { ...ids, at, by: command.actor.userId } }];
   }
 }
 
@@ -313,6 +335,10 @@ function evolve(state: WorkspaceState, event: WorkspaceEvent): WorkspaceState {
       return { ...state, containerRemoved: true, updatedAt };
     case 'WorkspaceDeleted':
       return { ...state, status: 'deleted', updatedAt };
+    case 'WorkspaceSessionOpened':
+    case 'WorkspaceSessionsEnded':
+      // Who got in is the audit trail's and the access table's: the workspace itself is unchanged.
+      return state;
   }
 }
 

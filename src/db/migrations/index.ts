@@ -21,6 +21,7 @@ import { up as agentStatsSamples } from './0022-agent-stats-samples.ts';
 import { up as workspaceTraffic } from './0023-workspace-traffic.ts';
 import { up as advisoryFeed } from './0024-advisory-feed.ts';
 import { up as imageRegistries } from './0025-image-registries.ts';
+import { up as workspaceAccess } from './0026-workspace-access.ts';
 
 export interface Migration {
   name: string;
@@ -51,4 +52,5 @@ export const migrations: readonly Migration[] = [
   { name: '0023-workspace-traffic', up: workspaceTraffic },
   { name: '0024-advisory-feed', up: advisoryFeed },
   { name: '0025-image-registries', up: imageRegistries },
+  { name: '0026-workspace-access', up: workspaceAccess },
 ];

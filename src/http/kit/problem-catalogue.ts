@@ -45,6 +45,18 @@ export const problemCatalogue = {
     description:
       'The token is expired, revoked (logout, password change), malformed or signed by an unknown key. Refresh it or sign in again.',
   },
+  'invalid-ticket': {
+    title: 'Workspace ticket missing or malformed',
+    statuses: [400],
+    description:
+      'The link into a workspace carries no ticket, or not one Warden issued. Ask for a new link with POST /v1/workspaces/{id}/sessions.',
+  },
+  'ticket-refused': {
+    title: 'Workspace ticket refused',
+    statuses: [401],
+    description:
+      'The ticket was used already (each works once), expired (after 60 s), or its user may no longer use the workspace. Ask for a new link with POST /v1/workspaces/{id}/sessions.',
+  },
   'invalid-refresh-token': {
     title: 'Refresh token not valid',
     statuses: [401],

@@ -7,6 +7,7 @@ import type {
   AgentKeys,
   AgentStatsReader,
   AgentStatsSamples,
+  WorkspaceAccess,
 } from '../../workspaces/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
 import { commandContext, principalOf, problemContent, tenantOf } from '../kit/index.ts';
@@ -22,6 +23,10 @@ export interface WorkspacesDeps {
   stats: AgentStatsReader;
   /** The day of samples behind `/v1/agents/{id}/stats/history`. */
   samples: AgentStatsSamples;
+  /** Workspace tickets and browser sessions (the nginx way in). */
+  access: WorkspaceAccess;
+  /** WARDEN_WORKSPACE_DOMAIN: a workspace's host is `<user id>.<this>`. */
+  workspaceDomain: string;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   agentStatsSamples,
   imageRegistries,
   type KeySealer,
+  type WorkspaceAccess,
 } from '../../workspaces/index.ts';
 import type { AppEnv, ReadModels } from '../kit/index.ts';
 import { readTables, validationHook } from '../kit/index.ts';
@@ -21,6 +22,8 @@ import { settingsRoutes } from './settings.ts';
 import { trafficRoutes } from './traffic.ts';
 import { uploadRoutes } from './uploads.ts';
 import { workspaceRoutes } from './workspaces.ts';
+
+export { workspaceAccessRoutes } from './access.ts';
 
 export interface WorkspacesRouteDeps {
   store: EventStore;
@@ -37,6 +40,10 @@ export interface WorkspacesRouteDeps {
   imageContextMaxBytes?: number;
   /** The process's reader of run output (tools and image builds); one of its own when absent. */
   hub?: StreamHub;
+  /** Workspace tickets and browser sessions (the nginx way in). */
+  access: WorkspaceAccess;
+  /** WARDEN_WORKSPACE_DOMAIN: a workspace's host is `<user id>.<this>`. */
+  workspaceDomain: string;
 }
 
 /**

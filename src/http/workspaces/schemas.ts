@@ -86,6 +86,23 @@ export const DeleteWorkspaceQuery = z.strictObject({
 
 export const IdParam = z.object({ id: z.uuid() });
 
+export const WorkspaceSession = z
+  .object({
+    workspace_id: z.uuid(),
+    ticket: z.string().meta({ description: 'One-time: the first browser to use it gets the session' }),
+    expires_at: z.string().meta({ description: 'The ticket is refused after this (60 s)' }),
+    path: z.string().meta({
+      description: 'Open this on the workspace nginx: /u/<user id>/.warden/enter?ticket=…',
+    }),
+    host: z.string().meta({ description: 'Or by host: <user id>.<WARDEN_WORKSPACE_DOMAIN> …' }),
+    host_path: z.string().meta({ description: '… with this path: /.warden/enter?ticket=…' }),
+  })
+  .meta({ id: 'WorkspaceSession' });
+
+export const EndedSessions = z
+  .object({ workspace_id: z.uuid(), ended: z.number().int() })
+  .meta({ id: 'EndedWorkspaceSessions' });
+
 const OnApproval = z.strictObject({
   enabled: z.boolean(),
   image: ImageRef.nullable()

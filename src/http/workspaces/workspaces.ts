@@ -16,6 +16,7 @@ import {
   listWorkspaces,
   type WorkspacesReadTables,
 } from '../../projections/workspaces/index.ts';
+import { TICKET_TTL_MS } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
   commonProblems,
@@ -24,6 +25,7 @@ import {
   jsonContent,
   RequestError,
   readTables,
+  signedInUserOf,
   validationHook,
 } from '../kit/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
@@ -31,9 +33,11 @@ import { requireKnownImage } from './images.ts';
 import {
   CreateWorkspaceBody,
   DeleteWorkspaceQuery,
+  EndedSessions,
   IdParam,
   Workspace,
   WorkspaceListQuery,
+  WorkspaceSession,
 } from './schemas.ts';
 
 export const workspacePath = (userId: string) => `/u/${userId}/`;
@@ -261,6 +265,91 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       },
     );
   }
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/workspaces/{id}/sessions',
+      tags: ['Workspaces'],
+      summary:
+        'A one-time link into your own ready workspace through nginx (a ticket the browser turns into a session cookie)',
+      request: { params: IdParam },
+      responses: { 201: jsonContent(WorkspaceSession, 'The link, valid 60 s'), ...workspacesProblems },
+    }),
+    async (c) => {
+      signedInUserOf(c, 'opening a workspace');
+      const { tenant, actor, context } = workspacesContext(c);
+      const { id } = c.req.valid('param');
+      const found = await visible(c, id);
+      if (found.state.userId !== actor.userId) {
+        throw new RequestError(403, 'forbidden', "only the workspace's user may open a session of it");
+      }
+      const now = deps.clock();
+      const ticketExpiresAt = new Date(now.getTime() + TICKET_TTL_MS);
+      const result = await changeWorkspace(
+        deps.store,
+        tenant.id,
+        id,
+        {
+          type: 'OpenWorkspaceSession',
+          actor,
+          ticketExpiresAt: ticketExpiresAt.toISOString(),
+          at: now.toISOString(),
+        },
+        context,
+      );
+      const { userId } = result.state;
+      const ticket = await deps.access.ticket(
+        { tenantId: tenant.id, workspaceId: id, userId },
+        ticketExpiresAt,
+      );
+      const enter = `/.warden/enter?ticket=${ticket}`;
+      c.header('Cache-Control', 'no-store');
+      return c.json(
+        {
+          workspace_id: id,
+          ticket,
+          expires_at: ticketExpiresAt.toISOString(),
+          path: `${workspacePath(userId)}${enter.slice(1)}`,
+          host: `${userId}.${deps.workspaceDomain}`,
+          host_path: enter,
+        },
+        201,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/workspaces/{id}/sessions',
+      tags: ['Workspaces'],
+      summary:
+        'End every ticket and browser session of a workspace (its user, or workspaces:manage): nginx refuses them within 5 s',
+      request: { params: IdParam },
+      responses: { 200: jsonContent(EndedSessions, 'Ended'), ...workspacesProblems },
+    }),
+    async (c) => {
+      const { tenant, actor, context } = workspacesContext(c);
+      const { id } = c.req.valid('param');
+      const found = await visible(c, id);
+      if (!actor.manager && found.state.userId !== actor.userId) {
+        throw new RequestError(
+          403,
+          'forbidden',
+          "ending another user's workspace sessions needs workspaces:manage",
+        );
+      }
+      await changeWorkspace(
+        deps.store,
+        tenant.id,
+        id,
+        { type: 'EndWorkspaceSessions', actor, at: deps.clock().toISOString() },
+        context,
+      );
+      return c.json({ workspace_id: id, ended: await deps.access.revoke(id) }, 200);
+    },
+  );
 
   app.openapi(
     createRoute({

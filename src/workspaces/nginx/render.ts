@@ -26,7 +26,15 @@ export interface RenderOptions {
    * traffic tailer reads it); unset, nothing is logged.
    */
   accessLog?: string;
+  /**
+   * WARDEN_WORKSPACE_ACCESS_URL: where nginx reaches Warden (`http://host:port`, no path) to let a
+   * browser in with a ticket and to check its session before every request to a workspace.
+   */
+  accessUrl: string;
 }
+
+/** An origin nginx can take in `proxy_pass` as it is: scheme, host (or bracketed IPv6) and port only. */
+export const ACCESS_URL = /^https?:\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/;
 
 /** The JSON line nginx writes per workspace request; `ws` is the workspace the route belongs to. */
 export const TRAFFIC_LOG_FORMAT =
@@ -81,9 +89,52 @@ function unavailable(workspace: UnavailableWorkspace, logged: boolean): string[]
   ];
 }
 
+/** The page a request without a session gets (401), in every server: how to get one. */
+const DENIED = [
+  '  location @warden_denied {',
+  '    default_type text/plain;',
+  "    return 401 'This workspace needs a session: ask Warden for a link (POST /v1/workspaces/{id}/sessions).';",
+  '  }',
+];
+
+/**
+ * The session check nginx asks before each request to the workspace (`internal`: a client cannot call
+ * it through nginx). It gets the request's headers without its body or Authorization (the
+ * workspace's business), with the original method for the Fetch Metadata rules. A subrequest runs the
+ * server's `set` again, so the check names its workspace for the traffic log once more.
+ */
+function checkLocation(workspaceId: string, accessUrl: string, logged: boolean): string[] {
+  return [
+    `  location = /.warden/check/${workspaceId} {`,
+    '    internal;',
+    ...mark(workspaceId, logged),
+    `    proxy_pass ${accessUrl}/workspace-access/check/${workspaceId};`,
+    '    proxy_pass_request_body off;',
+    '    proxy_set_header Content-Length "";',
+    '    proxy_set_header Authorization "";',
+    '    proxy_set_header X-Original-Method $request_method;',
+    '  }',
+  ];
+}
+
+/** Where a ticket from the API becomes the session cookie: Warden sets it and redirects in. */
+function enterLocation(path: string, accessUrl: string, route: 'path' | 'host'): string[] {
+  return [
+    `  location = ${path} {`,
+    `    proxy_pass ${accessUrl}/workspace-access/enter;`,
+    `    proxy_set_header X-Warden-Route ${route};`,
+    '    proxy_set_header X-Warden-Scheme $scheme;',
+    '    proxy_set_header Authorization "";',
+    '  }',
+  ];
+}
+
 function proxy(target: string, workspaceId: string, logged: boolean): string[] {
   return [
     ...mark(workspaceId, logged),
+    // Every request is let through only with a session of this workspace (see checkLocation).
+    `    auth_request /.warden/check/${workspaceId};`,
+    '    error_page 401 = @warden_denied;',
     `    proxy_pass http://${target};`,
     '    proxy_http_version 1.1;',
     // Editors (VS Code, Jupyter) talk over WebSockets: pass the upgrade through.
@@ -107,6 +158,11 @@ export function renderRoutes(
   options: RenderOptions,
   unavailableWorkspaces: readonly UnavailableWorkspace[] = [],
 ): string {
+  if (!ACCESS_URL.test(options.accessUrl)) {
+    throw new Error(
+      `the workspace access URL must be an origin like http://127.0.0.1:3000: ${options.accessUrl}`,
+    );
+  }
   const safe = [...routes]
     .filter((route) => isUpstream(route.upstream) && ID.test(route.userId) && ID.test(route.workspaceId))
     .sort((a, b) => a.userId.localeCompare(b.userId));
@@ -134,12 +190,15 @@ export function renderRoutes(
     `  listen ${options.listen} default_server;`,
     '  server_name _;',
     ...traffic,
+    ...DENIED,
   ];
   for (const route of safe) {
     lines.push(
       `  location /u/${route.userId}/ {`,
       ...proxy(`${route.upstream}/`, route.workspaceId, logged).map((l) => l.slice(2)),
       '  }',
+      ...enterLocation(`/u/${route.userId}/.warden/enter`, options.accessUrl, 'path'),
+      ...checkLocation(route.workspaceId, options.accessUrl, logged),
     );
   }
   for (const workspace of down) {
@@ -156,6 +215,9 @@ export function renderRoutes(
       `  listen ${options.listen};`,
       `  server_name ${hostName(route.userId, options.domain)};`,
       ...traffic,
+      ...DENIED,
+      ...enterLocation('/.warden/enter', options.accessUrl, 'host'),
+      ...checkLocation(route.workspaceId, options.accessUrl, logged),
       '  location / {',
       ...proxy(route.upstream, route.workspaceId, logged),
       '  }',

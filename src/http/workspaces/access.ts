@@ -1,0 +1,78 @@
+import { Hono } from 'hono';
+import { fetchAllowed, WORKSPACE_COOKIE, type WorkspaceAccess } from '../../workspaces/index.ts';
+import type { AppEnv } from '../kit/index.ts';
+import { problemResponse } from '../kit/index.ts';
+import { workspacePath } from './workspaces.ts';
+
+const SECRET = /^[A-Za-z0-9_-]{43}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Every value of the named cookie (a browser may send two of one name, for two paths). */
+function cookieValues(header: string | undefined, name: string): string[] {
+  if (!header) return [];
+  const values: string[] = [];
+  for (const part of header.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0 && part.slice(0, at).trim() === name) values.push(part.slice(at + 1).trim());
+  }
+  return values;
+}
+
+/**
+ * What the workspace nginx calls (see the rendered configuration): `GET /workspace-access/enter`
+ * turns a one-time ticket into the session cookie, scoped to the workspace's path (`/u/<user>/`) or
+ * host, and redirects into the workspace; `GET /workspace-access/check/{workspace id}` answers nginx's
+ * `auth_request` before every request: 204 (let through), 401 (no session of this workspace) or 403
+ * (a cross-site request the Fetch Metadata rules refuse). Neither takes an access token: nginx strips
+ * `Authorization`, and the secrets are in the ticket and the cookie.
+ */
+export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds: number) {
+  const app = new Hono<AppEnv>();
+
+  app.get('/workspace-access/enter', async (c) => {
+    c.header('Cache-Control', 'no-store');
+    const ticket = c.req.query('ticket') ?? '';
+    if (!SECRET.test(ticket)) {
+      return problemResponse(c, 400, 'invalid-ticket', 'the link has no ticket, or not one Warden gave');
+    }
+    const entered = await access.enter(ticket);
+    if (!entered) {
+      return problemResponse(
+        c,
+        401,
+        'ticket-refused',
+        'this link was used, expired or is unknown: ask Warden for a new one (POST /v1/workspaces/{id}/sessions)',
+      );
+    }
+    // nginx says which address the browser came by: the cookie then belongs to that path or that host.
+    const byHost = c.req.header('x-warden-route') === 'host';
+    const home = byHost ? '/' : workspacePath(entered.userId);
+    const secure = c.req.header('x-warden-scheme') === 'https' ? '; Secure' : '';
+    c.header(
+      'Set-Cookie',
+      `${WORKSPACE_COOKIE}=${entered.session}; Path=${home}; Max-Age=${sessionTtlSeconds}; HttpOnly; SameSite=Lax${secure}`,
+    );
+    return c.redirect(home, 303);
+  });
+
+  app.get('/workspace-access/check/:workspaceId', async (c) => {
+    c.header('Cache-Control', 'no-store');
+    const workspaceId = c.req.param('workspaceId');
+    const sessions = UUID.test(workspaceId)
+      ? cookieValues(c.req.header('cookie'), WORKSPACE_COOKIE).filter((value) => SECRET.test(value))
+      : [];
+    for (const session of sessions) {
+      if (!(await access.check(session, workspaceId))) continue;
+      const allowed = fetchAllowed({
+        site: c.req.header('sec-fetch-site'),
+        mode: c.req.header('sec-fetch-mode'),
+        dest: c.req.header('sec-fetch-dest'),
+        method: c.req.header('x-original-method'),
+      });
+      return c.body(null, allowed ? 204 : 403);
+    }
+    return c.body(null, 401);
+  });
+
+  return app;
+}
