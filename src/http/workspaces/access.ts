@@ -1,7 +1,7 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { fetchAllowed, WORKSPACE_COOKIE, type WorkspaceAccess } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { problemResponse } from '../kit/index.ts';
+import { problemContent, problemResponse } from '../kit/index.ts';
 import { workspacePath } from './workspaces.ts';
 
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
@@ -27,52 +27,84 @@ function cookieValues(header: string | undefined, name: string): string[] {
  * `Authorization`, and the secrets are in the ticket and the cookie.
  */
 export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds: number) {
-  const app = new Hono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>();
 
-  app.get('/workspace-access/enter', async (c) => {
-    c.header('Cache-Control', 'no-store');
-    const ticket = c.req.query('ticket') ?? '';
-    if (!SECRET.test(ticket)) {
-      return problemResponse(c, 400, 'invalid-ticket', 'the link has no ticket, or not one Warden gave');
-    }
-    const entered = await access.enter(ticket);
-    if (!entered) {
-      return problemResponse(
-        c,
-        401,
-        'ticket-refused',
-        'this link was used, expired or is unknown: ask Warden for a new one (POST /v1/workspaces/{id}/sessions)',
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/workspace-access/enter',
+      tags: ['Workspace access (nginx)'],
+      summary:
+        'Through the workspace nginx only: uses a one-time ticket, sets the session cookie for the workspace’s path or host, and redirects into it',
+      request: { query: z.object({ ticket: z.string().optional() }) },
+      responses: {
+        303: { description: 'Into the workspace, with `Set-Cookie: warden_workspace=…`' },
+        400: problemContent('No ticket, or not one Warden issued'),
+        401: problemContent(
+          'The ticket was used, expired or is unknown, or its user may no longer use the workspace',
+        ),
+      },
+    }),
+    async (c) => {
+      c.header('Cache-Control', 'no-store');
+      const ticket = c.req.query('ticket') ?? '';
+      if (!SECRET.test(ticket)) {
+        return problemResponse(c, 400, 'invalid-ticket', 'the link has no ticket, or not one Warden gave');
+      }
+      const entered = await access.enter(ticket);
+      if (!entered) {
+        return problemResponse(
+          c,
+          401,
+          'ticket-refused',
+          'this link was used, expired or is unknown: ask Warden for a new one (POST /v1/workspaces/{id}/sessions)',
+        );
+      }
+      // nginx says which address the browser came by: the cookie then belongs to that path or that host.
+      const byHost = c.req.header('x-warden-route') === 'host';
+      const home = byHost ? '/' : workspacePath(entered.userId);
+      const secure = c.req.header('x-warden-scheme') === 'https' ? '; Secure' : '';
+      c.header(
+        'Set-Cookie',
+        `${WORKSPACE_COOKIE}=${entered.session}; Path=${home}; Max-Age=${sessionTtlSeconds}; HttpOnly; SameSite=Lax${secure}`,
       );
-    }
-    // nginx says which address the browser came by: the cookie then belongs to that path or that host.
-    const byHost = c.req.header('x-warden-route') === 'host';
-    const home = byHost ? '/' : workspacePath(entered.userId);
-    const secure = c.req.header('x-warden-scheme') === 'https' ? '; Secure' : '';
-    c.header(
-      'Set-Cookie',
-      `${WORKSPACE_COOKIE}=${entered.session}; Path=${home}; Max-Age=${sessionTtlSeconds}; HttpOnly; SameSite=Lax${secure}`,
-    );
-    return c.redirect(home, 303);
-  });
+      return c.redirect(home, 303);
+    },
+  );
 
-  app.get('/workspace-access/check/:workspaceId', async (c) => {
-    c.header('Cache-Control', 'no-store');
-    const workspaceId = c.req.param('workspaceId');
-    const sessions = UUID.test(workspaceId)
-      ? cookieValues(c.req.header('cookie'), WORKSPACE_COOKIE).filter((value) => SECRET.test(value))
-      : [];
-    for (const session of sessions) {
-      if (!(await access.check(session, workspaceId))) continue;
-      const allowed = fetchAllowed({
-        site: c.req.header('sec-fetch-site'),
-        mode: c.req.header('sec-fetch-mode'),
-        dest: c.req.header('sec-fetch-dest'),
-        method: c.req.header('x-original-method'),
-      });
-      return c.body(null, allowed ? 204 : 403);
-    }
-    return c.body(null, 401);
-  });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/workspace-access/check/{workspaceId}',
+      tags: ['Workspace access (nginx)'],
+      summary:
+        'nginx’s `auth_request` before each request to a workspace: is there a session of this workspace in the cookie?',
+      request: { params: z.object({ workspaceId: z.string() }) },
+      responses: {
+        204: { description: 'Let through' },
+        401: { description: 'No session of this workspace' },
+        403: { description: 'A session, but a cross-site request the Fetch Metadata rules refuse' },
+      },
+    }),
+    async (c) => {
+      c.header('Cache-Control', 'no-store');
+      const workspaceId = c.req.param('workspaceId');
+      const sessions = UUID.test(workspaceId)
+        ? cookieValues(c.req.header('cookie'), WORKSPACE_COOKIE).filter((value) => SECRET.test(value))
+        : [];
+      for (const session of sessions) {
+        if (!(await access.check(session, workspaceId))) continue;
+        const allowed = fetchAllowed({
+          site: c.req.header('sec-fetch-site'),
+          mode: c.req.header('sec-fetch-mode'),
+          dest: c.req.header('sec-fetch-dest'),
+          method: c.req.header('x-original-method'),
+        });
+        return c.body(null, allowed ? 204 : 403);
+      }
+      return c.body(null, 401);
+    },
+  );
 
   return app;
 }
