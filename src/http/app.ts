@@ -185,6 +185,22 @@ export function createApp(deps: AppDeps) {
   const form = formBody(Math.min(deps.config.WARDEN_BODY_LIMIT_BYTES, 64 * 1024));
   const oauth = deps.oauth ?? oauthServerFor(deps);
   const address = clientAddress(deps.config.WARDEN_TRUSTED_PROXY_HOPS);
+  const workspaceAccess =
+    deps.workspaceAccess ??
+    new WorkspaceAccess({
+      db: deps.db as Kysely<unknown>,
+      clock,
+      sessionTtlMs: deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS * 1000,
+      userActive: async (tenantId, userId) =>
+        (await findUser(deps.store, tenantId, userId))?.state.status === 'active',
+    });
+  const workspaceDoors = workspaceAccessRoutes(
+    workspaceAccess,
+    deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS,
+  );
+  // Before everything: the workspace nginx asks this before every request to a workspace (its answer
+  // carries no body, and no browser reads it), so it skips the request log, metrics and headers.
+  app.route('/', workspaceDoors.check);
   // First: behind a TLS-terminating proxy every later reader of the URL must see the scheme the client spoke.
   app.use('*', forwardedProto(deps.config.WARDEN_TRUSTED_PROXY_HOPS));
   // Once per request, so every command's metadata (`commandContext`) names the same client.
@@ -200,17 +216,8 @@ export function createApp(deps: AppDeps) {
   app.use('*', secureHeaders({ xFrameOptions: 'DENY' }));
   // Before authentication: a scraper sends the metrics token, not a user's access token.
   if (deps.metrics) app.route('/', metricsRoutes(deps.metrics, deps.config.WARDEN_METRICS_TOKEN));
-  // Before tenants and authentication too: the workspace nginx's session checks carry a cookie, no token.
-  const workspaceAccess =
-    deps.workspaceAccess ??
-    new WorkspaceAccess({
-      db: deps.db as Kysely<unknown>,
-      clock,
-      sessionTtlMs: deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS * 1000,
-      userActive: async (tenantId, userId) =>
-        (await findUser(deps.store, tenantId, userId))?.state.status === 'active',
-    });
-  app.route('/', workspaceAccessRoutes(workspaceAccess, deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS));
+  // Before tenants and authentication: a browser entering a workspace carries a ticket, no token.
+  app.route('/', workspaceDoors.enter);
   const origins = (deps.config.WARDEN_CORS_ORIGINS ?? '')
     .split(',')
     .map((o) => o.trim())

@@ -117,7 +117,13 @@ describe('nginx rendering', () => {
     expect(
       text.match(new RegExp(`location = /\\.warden/check/${workspace} \\{\\n {4}internal;`, 'g')),
     ).toHaveLength(2);
-    expect(text).toContain(`proxy_pass http://127.0.0.1:3000/workspace-access/check/${workspace};`);
+    // Over kept-alive connections to Warden (one upstream for every check).
+    expect(text).toContain('upstream warden_access {\n  server 127.0.0.1:3000;\n  keepalive 16;\n}');
+    expect(text).toContain(`proxy_pass http://warden_access/workspace-access/check/${workspace};`);
+    expect(text).toContain('proxy_set_header Host 127.0.0.1:3000;');
+    expect(renderRoutes([], { ...options, accessUrl: 'https://warden.example.com' })).toContain(
+      'server warden.example.com:443;',
+    );
     // The workspace's own Authorization never reaches Warden; the ticket's way in says which address it came by.
     expect(text).toContain('proxy_set_header Authorization "";');
     expect(text).toContain(`location = /u/${user}/.warden/enter {`);

@@ -19,7 +19,9 @@ function cookieValues(header: string | undefined, name: string): string[] {
 }
 
 /**
- * What the workspace nginx calls (see the rendered configuration): `GET /workspace-access/enter`
+ * What the workspace nginx calls (see the rendered configuration), as two apps: `check` runs before
+ * every request to a workspace, so the caller mounts it ahead of the per-request middleware (request
+ * log, metrics, headers for browsers) that its 204 or 401 to nginx does not need; `GET /workspace-access/enter`
  * turns a one-time ticket into the session cookie, scoped to the workspace's path (`/u/<user>/`) or
  * host, and redirects into the workspace; `GET /workspace-access/check/{workspace id}` answers nginx's
  * `auth_request` before every request: 204 (let through), 401 (no session of this workspace) or 403
@@ -28,6 +30,7 @@ function cookieValues(header: string | undefined, name: string): string[] {
  */
 export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds: number) {
   const app = new OpenAPIHono<AppEnv>();
+  const check = new OpenAPIHono<AppEnv>();
 
   app.openapi(
     createRoute({
@@ -72,7 +75,7 @@ export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds
     },
   );
 
-  app.openapi(
+  check.openapi(
     createRoute({
       method: 'get',
       path: '/workspace-access/check/{workspaceId}',
@@ -106,5 +109,5 @@ export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds
     },
   );
 
-  return app;
+  return { enter: app, check };
 }
