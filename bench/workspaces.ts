@@ -225,7 +225,10 @@ try {
   const steps = new Map<string, number[]>();
   const step = (name: string, ms: number) => steps.set(name, [...(steps.get(name) ?? []), ms]);
   for (const { id, startedAt, accepted, answered } of timings.slice(1)) {
-    const events = await t.store.readStream(workspaceStreamId(id));
+    // The provisioning steps: the session opened afterwards (untimed) is not one of them.
+    const events = (await t.store.readStream(workspaceStreamId(id))).filter(
+      (e) => !e.type.startsWith('WorkspaceSession'),
+    );
     const answeredAt = startedAt + answered;
     let previous = startedAt;
     let from = 'POST';
@@ -243,12 +246,12 @@ try {
     // The last reload before the answer: the one that put this route live (provisioning is serial).
     const reload = reloads.filter((r) => r.at >= previous && r.at <= answeredAt).at(-1);
     if (!reload) {
-      step(`${from} → answers through nginx`, answeredAt - previous);
+      step(`${from} → answers through nginx (401 without a session)`, answeredAt - previous);
       continue;
     }
     step(`${from} → its router pass starts`, reload.at - reload.tookMs - previous);
     step('router pass (reads, nginx -t, reload)', reload.tookMs);
-    step('reloaded → answers through nginx', answeredAt - reload.at);
+    step('reloaded → answers through nginx (401 without a session)', answeredAt - reload.at);
   }
   for (const [name, values] of steps) {
     log(
