@@ -57,7 +57,7 @@ export {
   unavailablePage,
 } from './nginx/render.ts';
 export { NginxRouter, type NginxRouterOptions } from './nginx/router.ts';
-export { agentUpstream } from './nginx/upstream.ts';
+export { agentAddresses, agentUpstream } from './nginx/upstream.ts';
 export { type ReconcileReport, Reconciler, type ReconcilerOptions } from './reconcile.ts';
 export { deleteFromRegistry, type RegistryDeletion } from './registry-api.ts';
 export { canonicalRequest, SIGNATURE_HEADERS, signatureHeaders, signRequest } from './signing.ts';

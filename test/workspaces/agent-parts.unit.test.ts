@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkAgentConfig, type HostProbes } from '../../src/workspaces/agent/config.ts';
 import { NonceLedger } from '../../src/workspaces/agent/request-auth.ts';
-import { renderRoutes, unavailablePage } from '../../src/workspaces/index.ts';
+import { agentAddresses, agentUpstream, renderRoutes, unavailablePage } from '../../src/workspaces/index.ts';
 import { canonicalRequest, signatureMatches, signRequest } from '../../src/workspaces/signing.ts';
 
 const user = '0b7c2f64-9a55-4a55-8f55-55a1b2c3d4e5';
@@ -85,6 +85,49 @@ describe('agent configuration', () => {
       probes({ enrolled: async () => true }),
     );
     expect(enrolled.problems).toEqual([]);
+  });
+});
+
+describe('where an agent may say a workspace is published', () => {
+  const named = 'http://agent-7.example.com:7070';
+  const port = (host_ip: string, host_port = 32768) => ({ host_ip, host_port });
+
+  it('takes, for an agent registered by name, only an address its name resolves to', () => {
+    const resolved = ['192.0.2.10', '192.0.2.11'];
+    expect(agentUpstream(named, port('192.0.2.11'), resolved)).toEqual({ upstream: '192.0.2.11:32768' });
+    // Every address: the first one the name resolves to (before, refused outright).
+    expect(agentUpstream(named, port('0.0.0.0'), resolved)).toEqual({ upstream: '192.0.2.10:32768' });
+    // A service elsewhere on the nginx host's network is not the agent's to route to.
+    for (const elsewhere of ['10.0.0.5', '172.16.3.4', '192.168.1.1', '192.0.2.99']) {
+      const route = agentUpstream(named, port(elsewhere, 5432), resolved);
+      expect(route, elsewhere).toEqual({
+        refused: `the agent published ${elsewhere}:5432: not an address of agent-7.example.com (192.0.2.10, 192.0.2.11)`,
+      });
+    }
+    expect(agentUpstream(named, port('0.0.0.0'), [])).toMatchObject({
+      refused: expect.stringContaining('resolves to no IPv4 address'),
+    });
+    expect(agentUpstream(named, port('169.254.169.254', 80), ['169.254.169.254'])).toMatchObject({
+      refused: expect.stringContaining('not an address a workspace is served from'),
+    });
+  });
+
+  it('keeps the rules for an agent registered by address or on loopback, which need no lookup', async () => {
+    expect(agentUpstream('http://192.0.2.10:7070', port('0.0.0.0'))).toEqual({
+      upstream: '192.0.2.10:32768',
+    });
+    expect(agentUpstream('http://192.0.2.10:7070', port('10.0.0.5'))).toMatchObject({
+      refused: expect.stringContaining("not the agent's address"),
+    });
+    expect(agentUpstream('http://127.0.0.1:7070', port('0.0.0.0'))).toEqual({ upstream: '127.0.0.1:32768' });
+    for (const url of [
+      'http://127.0.0.1:7070',
+      'http://localhost:7070',
+      'http://[::1]:7070',
+      'http://192.0.2.10',
+    ]) {
+      expect(await agentAddresses(url), url).toEqual([]);
+    }
   });
 });
 

@@ -16,6 +16,7 @@ import {
   type AgentClient,
   type AgentContainer,
   type AgentRegistryAuth,
+  agentAddresses,
   agentClient,
   agentKeys,
   agentUpstream,
@@ -212,7 +213,11 @@ async function provision(ctx: PCtx, state: WorkspaceState, from: From): Promise<
           throw new AgentCallError(409, 'no-port', `the container publishes no port for ${state.ports[0]}`);
         // The agent is its tenant's: what it says it published must be a port on its own host, or
         // nginx (every tenant's) would be pointed elsewhere, or refuse every tenant's routes.
-        const route = agentUpstream(client.url, first);
+        const addresses = await agentAddresses(client.url).catch((error: unknown) => {
+          // Perhaps the resolver's moment: retried as an agent that did not answer is.
+          throw new AgentCallError(503, 'unreachable', `the agent's name did not resolve: ${String(error)}`);
+        });
+        const route = agentUpstream(client.url, first, addresses);
         if ('refused' in route) throw new AgentCallError(422, 'bad-port', route.refused);
         commands.push({ type: 'PublishRoute', upstream: route.upstream, at: now() });
         commands.push({ type: 'MarkReady', at: now() });
