@@ -22,6 +22,7 @@ export type { OsvProgress } from './osv/source.ts';
 export { importOsv } from './osv-import.ts';
 export { type BlobStore, type BlobTables, blobStore, cachedBlobStore } from './registry/blobs.ts';
 export { RegistryError } from './registry/errors.ts';
+export { sameIntegrity } from './registry/integrity.ts';
 export { createPublisher, type Publisher } from './registry/publish.ts';
 export { readManifest } from './registry/tarball.ts';
 export { createUpstream, type Download, type Upstream } from './registry/upstream.ts';

@@ -96,6 +96,7 @@ beforeAll(async () => {
     packageJson: { scripts: { postinstall: 'node -e "console.log(1)"' } },
   });
   await publishFixture(upstream, { name: 'fw-tampered', version: '1.0.0' });
+  await publishFixture(upstream, { name: 'fw-poisoned', version: '1.0.0' });
   await publishFixture(upstream, {
     name: 'fw-copyleft',
     version: '1.0.0',
@@ -236,5 +237,50 @@ describe('the package firewall, end to end with Verdaccio and the npm CLI', () =
     });
     for (const name of ['fw-tampered', 'fw-copyleft'])
       expect((await fetch(`${target.url}/${name}`)).status).toBe(404);
+  });
+
+  it('a lockfile with a wrong integrity does not refuse the package to the tenant: the next lockfile with the right one has it checked again', async () => {
+    const app = await project({ 'fw-poisoned': '1.0.0' }, 3);
+    const right = app.lockfile() as { packages: Record<string, { integrity?: string }> };
+    const rightIntegrity = right.packages['node_modules/fw-poisoned']!.integrity!;
+    const wrong = structuredClone(right);
+    wrong.packages['node_modules/fw-poisoned']!.integrity =
+      `sha512-${Buffer.alloc(64, 9).toString('base64')}`;
+    const item = (request: LooseJson) =>
+      (request.packages as { spec: string; status: string; integrity_matches: boolean | null }[]).find(
+        (p) => p.spec === 'fw-poisoned@1.0.0',
+      );
+
+    // Whoever asks first with other bytes' integrity gets the package refused, as tampering is.
+    const first = (await api('/v1/package-requests', { json: wrong })).body.id as string;
+    expect(statuses(await settled(first))['fw-poisoned@1.0.0']).toBe('rejected');
+    expect((await api('/v1/packages/fw-poisoned%401.0.0')).body.failure).toMatchObject({
+      code: 'integrity_mismatch',
+    });
+
+    // The next lockfile with the registry's integrity: checked again, and published (before, refused for good).
+    const second = (await api('/v1/package-requests', { json: right })).body.id as string;
+    let request: LooseJson = {};
+    await until(
+      async () => {
+        request = (await api(`/v1/package-requests/${second}`)).body;
+        return item(request)?.status === 'published';
+      },
+      warden.child,
+      90_000,
+    );
+    expect(item(request)).toMatchObject({ lockfile_integrity: rightIntegrity, integrity_matches: true });
+    // The first request says why its lockfile will not install: its integrity is not these bytes'.
+    expect(item((await api(`/v1/package-requests/${first}`)).body)).toMatchObject({
+      status: 'published',
+      integrity_matches: false,
+    });
+    await npm(app.dir, target.url, ['ci']);
+
+    // A wrong integrity again changes nothing of a published package.
+    const third = (await api('/v1/package-requests', { json: wrong })).body.id as string;
+    expect(item(await settled(third))).toMatchObject({ status: 'published', integrity_matches: false });
+    const events = (await api('/v1/packages/fw-poisoned%401.0.0')).body;
+    expect(events.status).toBe('published');
   });
 });

@@ -267,6 +267,45 @@ describe('package decider', () => {
       .thenEvents([]);
   });
 
+  it('checks a package refused for its integrity again when another lockfile names other bytes, and only then', () => {
+    const mismatch: PackageEvent = {
+      type: 'PackageRejected',
+      data: {
+        ...base,
+        by: 'policy',
+        stage: 'download',
+        code: 'integrity_mismatch',
+        reason: 'the tarball does not match sha512-abc',
+        policyVersion: null,
+      },
+    };
+    const rejected = [received, started, licensed, mismatch];
+    const retry = (integrity: string) => ({ type: 'RetryWithIntegrity' as const, integrity, by: 'u2', at });
+    spec
+      .given(rejected)
+      .when(retry('sha512-right'))
+      .thenEvents([
+        {
+          type: 'PackageRetried',
+          data: { ...base, by: 'u2', resume: 'received', integrity: 'sha512-right' },
+        },
+      ]);
+    // From then on the bytes are checked against that lockfile's integrity.
+    const again = packageDecider.decide(
+      retry('sha512-right'),
+      [...rejected].reduce(packageDecider.evolve, packageDecider.initialState()),
+    );
+    const state = [...rejected, ...again].reduce(packageDecider.evolve, packageDecider.initialState());
+    expect(state).toMatchObject({ status: 'received', lockfileIntegrity: 'sha512-right', rejectedFor: null });
+    // The same claim again, a package rejected for another reason, or one that is not rejected: nothing.
+    spec.given(rejected).when(retry('sha512-abc')).thenEvents([]);
+    spec
+      .given([received, started, { ...mismatch, data: { ...mismatch.data, code: 'manual' } }])
+      .when(retry('sha512-right'))
+      .thenEvents([]);
+    spec.given([received, started, licensed, downloaded]).when(retry('sha512-wrong')).thenEvents([]);
+  });
+
   it('a failed publish is retried from publishing, a failed download from the start', () => {
     const failedAt = (stage: 'publish' | 'download'): PackageEvent => ({
       type: 'PackageFailed',
@@ -385,7 +424,8 @@ describe('package decider: properties', () => {
     approved: ['publishing', 'rejected', 'failed'],
     publishing: ['published', 'rejected', 'failed'],
     published: [],
-    rejected: [],
+    // Only a package refused for its integrity, when another lockfile names other bytes.
+    rejected: ['received'],
     failed: ['received', 'approved', 'rejected'],
   };
   const findingArb = fc.constantFrom<Finding>(script, malicious, {
@@ -462,6 +502,20 @@ describe('package decider: properties', () => {
       at,
     }),
     fc.constant({ type: 'Retry' as const, by: 'u1', at }),
+    fc.constantFrom('integrity_mismatch', 'malicious').map((code) => ({
+      type: 'RejectAutomatically' as const,
+      stage: 'download' as const,
+      code,
+      reason: 'x',
+      policy: null,
+      at,
+    })),
+    fc.constantFrom('sha512-abc', 'sha512-other').map((integrity) => ({
+      type: 'RetryWithIntegrity' as const,
+      integrity,
+      by: 'u2',
+      at,
+    })),
   );
 
   it('any sequence of commands moves only along the pipeline, never lets a malicious package through, and replays to the same state', () => {
@@ -478,7 +532,16 @@ describe('package decider: properties', () => {
           }
           for (const event of produced) {
             const before = state.status;
+            const { rejectedFor, lockfileIntegrity } = state;
             state = packageDecider.evolve(state, event);
+            if (before === 'rejected' && state.status !== 'rejected') {
+              // Out of a rejection only for its integrity, and only with another lockfile's.
+              expect(rejectedFor).toBe('integrity_mismatch');
+              expect(event.type).toBe('PackageRetried');
+              const claimed = (event.data as { integrity?: string }).integrity;
+              expect(claimed).toBeDefined();
+              expect(claimed).not.toBe(lockfileIntegrity);
+            }
             if (state.status !== before)
               expect(next[before], `${before} → ${state.status}`).toContain(state.status);
             if (['approved', 'publishing', 'published'].includes(state.status) && before !== state.status) {

@@ -204,7 +204,14 @@ export const packageEventSchemas = {
     at,
   }),
   /** Back into the pipeline: from the start (a new scan), or to publishing when that is what failed. */
-  PackageRetried: z.object({ ...pkg, by, resume: z.enum(['received', 'approved']), at }),
+  PackageRetried: z.object({
+    ...pkg,
+    by,
+    resume: z.enum(['received', 'approved']),
+    /** Retried for another request's lockfile integrity, which the bytes are checked against from now. */
+    integrity: z.string().max(200).optional(),
+    at,
+  }),
 
   /**
    * A request took one of the month's package requests the tenant's limits allow. One stream per

@@ -71,4 +71,10 @@ export type PackageCommand =
       attempts: number;
       at: string;
     }
-  | { type: 'Retry'; by: string; at: string };
+  | { type: 'Retry'; by: string; at: string }
+  /**
+   * Another request names the package with a different lockfile integrity. A package rejected
+   * because its bytes were not what the first lockfile said is checked again against this one: one
+   * member's wrong lockfile cannot refuse a package to the whole tenant. Anything else: nothing.
+   */
+  | { type: 'RetryWithIntegrity'; integrity: string; by: string; at: string };

@@ -38,6 +38,8 @@ export interface PackageState {
   reasons: string[];
   warnings: string[];
   decision: { by: string; reason: string; policyVersion: number | null; at: string } | null;
+  /** Why it was rejected (`manual`, `integrity_mismatch`, …), while it is; null otherwise. */
+  rejectedFor: string | null;
   failure: { stage: Stage; code: string; reason: string; retryable: boolean } | null;
   published: { registry: string; outcome: string; at: string } | null;
   receivedAt: string;
@@ -66,6 +68,7 @@ export const initialState = (): PackageState => ({
   reasons: [],
   warnings: [],
   decision: null,
+  rejectedFor: null,
   failure: null,
   published: null,
   receivedAt: '',
@@ -159,6 +162,7 @@ export function evolve(state: PackageState, event: PackageEvent): PackageState {
           at: event.data.at,
         },
         failure: null,
+        rejectedFor: event.data.code,
       };
     case 'FindingWaived':
       return {
@@ -194,6 +198,14 @@ export function evolve(state: PackageState, event: PackageEvent): PackageState {
         },
       };
     case 'PackageRetried':
-      return { ...next, status: event.data.resume, failure: null, reasons: [] };
+      return {
+        ...next,
+        status: event.data.resume,
+        failure: null,
+        reasons: [],
+        rejectedFor: null,
+        // Retried for another lockfile's integrity (see `RetryWithIntegrity`): checked against that now.
+        lockfileIntegrity: event.data.integrity ?? state.lockfileIntegrity,
+      };
   }
 }

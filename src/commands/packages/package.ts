@@ -237,6 +237,20 @@ function decide(command: PackageCommand, state: PackageState): PackageEvent[] {
           },
         },
       ];
+    case 'RetryWithIntegrity':
+      if (
+        state.status !== 'rejected' ||
+        state.rejectedFor !== 'integrity_mismatch' ||
+        command.integrity === state.lockfileIntegrity
+      ) {
+        return [];
+      }
+      return [
+        {
+          type: 'PackageRetried',
+          data: { ...common, by: command.by, resume: 'received', integrity: command.integrity },
+        },
+      ];
     case 'Retry':
       expect(state, ['failed', 'awaiting_approval'], 'retry');
       return [

@@ -9,7 +9,7 @@ import {
   submitRequest,
 } from '../../commands/packages/index.ts';
 import { tenantLimits } from '../../commands/tenancy/index.ts';
-import { LOCKFILE_KINDS, parseLockfileOffThread } from '../../packages/index.ts';
+import { LOCKFILE_KINDS, parseLockfileOffThread, sameIntegrity } from '../../packages/index.ts';
 import {
   progressOf,
   requestCounts,
@@ -245,6 +245,12 @@ export function packageRequestRoutes(deps: PackageRouteDeps) {
             findings: parse<Finding[]>(i.findings, []),
             reasons: i.reasons ?? [],
             reason: i.reason ?? null,
+            lockfile_integrity: i.lockfile_integrity ?? null,
+            // The package's integrity is its bytes' once downloaded (before, the first lockfile's).
+            integrity_matches:
+              i.lockfile_integrity && i.integrity && i.downloaded_at
+                ? (sameIntegrity(i.lockfile_integrity, i.integrity) ?? null)
+                : null,
           })),
         },
         200,

@@ -133,6 +133,11 @@ export const RequestItem = z.object({
   findings: z.array(Finding),
   reasons: z.array(z.string()),
   reason: z.string().nullable(),
+  lockfile_integrity: z.string().nullable().meta({ description: 'What this request’s lockfile said' }),
+  integrity_matches: z.boolean().nullable().meta({
+    description:
+      'Whether this lockfile’s integrity names the bytes the package was checked with (null: not downloaded yet, or no digest of a common algorithm). false: npm will refuse this entry when it installs from the secure registry; regenerate the lockfile.',
+  }),
 });
 
 export const RequestView = RequestSummary.extend({ packages: z.array(RequestItem) }).meta({

@@ -64,6 +64,22 @@ export function matchesIntegrity(bytes: Uint8Array, sri: string): Promise<boolea
   return integrityChecker(bytes)(sri);
 }
 
+/**
+ * Whether two Subresource Integrity strings name the same bytes: the strongest algorithm both list
+ * decides (ssri's rule), and they agree when a digest of it is in both; undefined when they share no
+ * algorithm we know (a `sha1-` lockfile entry against a recorded `sha512-`: nothing to compare).
+ */
+export function sameIntegrity(a: string, b: string): boolean | undefined {
+  const left = entriesOf(a);
+  const right = entriesOf(b);
+  const algorithm = strength.find(
+    (x) => left.some((e) => e.algorithm === x) && right.some((e) => e.algorithm === x),
+  );
+  if (!algorithm) return undefined;
+  const digests = new Set(right.filter((e) => e.algorithm === algorithm).map((e) => e.digest));
+  return left.some((e) => e.algorithm === algorithm && digests.has(e.digest));
+}
+
 /** A registry `dist.shasum` (sha1 hex) as an SRI string. */
 export function shasumToIntegrity(shasum: string): string | undefined {
   if (!/^[0-9a-f]{40}$/i.test(shasum)) return undefined;

@@ -1,4 +1,4 @@
-import { deriveId, handleNew, load } from '../../commands/kernel/index.ts';
+import { deriveId, handle, handleNew, load } from '../../commands/kernel/index.ts';
 import {
   type PackageState,
   type PackagesEvent,
@@ -93,7 +93,7 @@ export const packagePipeline = defineProcessManager<JobTables, PackagesEvent>({
   async handle(event, ctx) {
     const correlationId = ctx.metadata.correlationId ?? '';
     if (event.type === 'PackageRequestSubmitted') {
-      const { tenantId, requestId, at } = event.data;
+      const { tenantId, requestId, at, by } = event.data;
       const jobs: NewJob[] = [];
       for (const entry of event.data.packages) {
         // Bundled packages arrive inside their parent's tarball: npm never fetches them alone.
@@ -121,7 +121,20 @@ export const packagePipeline = defineProcessManager<JobTables, PackagesEvent>({
           { metadata: ctx.metadata, eventIds: [id] },
         );
         const received = created?.events[0];
-        if (!received) continue;
+        if (!received) {
+          // Known already. Rejected because its bytes were not what an earlier lockfile said, it is
+          // checked again against this one's (the retry's job is queued on its event, below).
+          if (entry.integrity) {
+            await handle(
+              ctx.store,
+              streamId,
+              packageDecider,
+              { type: 'RetryWithIntegrity', integrity: entry.integrity, by, at },
+              { metadata: ctx.metadata, eventIds: [await ctx.id('reclaim', entry.spec)] },
+            );
+          }
+          continue;
+        }
         const job = await jobFor({ ...received, id }, correlationId);
         if (job) jobs.push(job);
       }

@@ -189,6 +189,7 @@ export async function requestItems(db: Kysely<DB>, requestId: string) {
       'p.reasons',
       'p.reason',
       'p.integrity',
+      'p.downloaded_at',
     ])
     .where('i.request_id', '=', requestId)
     .orderBy('i.spec')
