@@ -1,4 +1,5 @@
-import { deriveId, handle, handleNew, load } from '../../commands/kernel/index.ts';
+import { sql } from 'kysely';
+import { deriveId, handleNew, load } from '../../commands/kernel/index.ts';
 import {
   type PackageState,
   type PackagesEvent,
@@ -6,7 +7,13 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../commands/packages/index.ts';
-import { defineProcessManager, enqueue, type JobTables, type NewJob } from '../runtime/index.ts';
+import {
+  defineProcessManager,
+  enqueue,
+  type JobTables,
+  type NewJob,
+  type ProcessContext,
+} from '../runtime/index.ts';
 
 export type PackageJobKind = 'process' | 'publish';
 /**
@@ -72,6 +79,38 @@ const waitingStatus: Partial<Record<string, PackageState['status']>> = {
 };
 
 /**
+ * Known packages of a request that were rejected because their bytes were not what an earlier
+ * lockfile said are checked again against this request's integrity (`RetryWithIntegrity` decides;
+ * the retry's job is queued when this process manager sees its `PackageRetried`). Which of them are
+ * rejected is asked of the package list in one query, not of each package's stream: a lockfile of a
+ * thousand known packages costs one read, not a thousand. A package rejected a moment ago and not yet
+ * in the list is left rejected (fails closed; the next request retries it).
+ */
+async function retryRejectedIntegrity(
+  ctx: Pick<ProcessContext<JobTables>, 'db' | 'issue'>,
+  tenantId: string,
+  known: readonly { spec: string; streamId: string; integrity: string }[],
+  by: string,
+  at: string,
+): Promise<void> {
+  if (known.length === 0) return;
+  const rejected = await sql<{ spec: string }>`
+    select spec from package_list
+     where tenant_id = ${tenantId}::uuid and status = 'rejected'
+       and spec = any(${known.map((k) => k.spec)}::text[])`.execute(ctx.db);
+  const specs = new Set(rejected.rows.map((row) => row.spec));
+  for (const entry of known) {
+    if (!specs.has(entry.spec)) continue;
+    await ctx.issue(entry.streamId, packageDecider, {
+      type: 'RetryWithIntegrity',
+      integrity: entry.integrity,
+      by,
+      at,
+    });
+  }
+}
+
+/**
  * Drives the package firewall: a submitted lockfile becomes one package aggregate per
  * `name@version` (processed once per tenant: one already known is not processed again), and each
  * package that needs work gets a job — checks and download, or publishing — which the package job
@@ -95,6 +134,7 @@ export const packagePipeline = defineProcessManager<JobTables, PackagesEvent>({
     if (event.type === 'PackageRequestSubmitted') {
       const { tenantId, requestId, at, by } = event.data;
       const jobs: NewJob[] = [];
+      const known: { spec: string; streamId: string; integrity: string }[] = [];
       for (const entry of event.data.packages) {
         // Bundled packages arrive inside their parent's tarball: npm never fetches them alone.
         if (entry.bundled) continue;
@@ -122,23 +162,14 @@ export const packagePipeline = defineProcessManager<JobTables, PackagesEvent>({
         );
         const received = created?.events[0];
         if (!received) {
-          // Known already. Rejected because its bytes were not what an earlier lockfile said, it is
-          // checked again against this one's (the retry's job is queued on its event, below).
-          if (entry.integrity) {
-            await handle(
-              ctx.store,
-              streamId,
-              packageDecider,
-              { type: 'RetryWithIntegrity', integrity: entry.integrity, by, at },
-              { metadata: ctx.metadata, eventIds: [await ctx.id('reclaim', entry.spec)] },
-            );
-          }
+          if (entry.integrity) known.push({ spec: entry.spec, streamId, integrity: entry.integrity });
           continue;
         }
         const job = await jobFor({ ...received, id }, correlationId);
         if (job) jobs.push(job);
       }
       await enqueue(ctx.db, jobs);
+      await retryRejectedIntegrity(ctx, tenantId, known, by, at);
       return;
     }
     const job = await jobFor(event, correlationId);
