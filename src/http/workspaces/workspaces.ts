@@ -99,6 +99,18 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
     if (!actor.viewer && found.state.userId !== actor.userId) throw notFound('workspace');
     return found;
   };
+  /**
+   * The workspace of the path, when the caller may act on it: their own, or anyone's with
+   * `workspaces:manage` (an operator sees every workspace but acts only on their own). 403 naming `what`.
+   */
+  const actionable = async (c: Context<AppEnv>, workspaceId: string, what: string) => {
+    const scope = workspacesContext(c);
+    const found = await visible(c, workspaceId);
+    if (!scope.actor.manager && found.state.userId !== scope.actor.userId) {
+      throw new RequestError(403, 'forbidden', `${what} another user's workspace needs workspaces:manage`);
+    }
+    return { ...scope, found };
+  };
 
   app.openapi(
     createRoute({
@@ -242,17 +254,12 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
         responses: { 202: jsonContent(WorkspaceWritten, 'Accepted'), ...workspacesProblems },
       }),
       async (c) => {
-        const { tenant, actor, context } = workspacesContext(c);
         const { id } = c.req.valid('param');
-        const found = await visible(c, id);
-        if (!actor.manager && found.state.userId !== actor.userId) {
-          // An operator sees every workspace but starts and stops only their own.
-          throw new RequestError(
-            403,
-            'forbidden',
-            `${action === 'start' ? 'starting' : 'stopping'} another user's workspace needs workspaces:manage`,
-          );
-        }
+        const { tenant, actor, context } = await actionable(
+          c,
+          id,
+          action === 'start' ? 'starting' : 'stopping',
+        );
         const at = deps.clock().toISOString();
         const result = await changeWorkspace(
           deps.store,
@@ -330,16 +337,8 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       responses: { 200: jsonContent(EndedSessions, 'Ended'), ...workspacesProblems },
     }),
     async (c) => {
-      const { tenant, actor, context } = workspacesContext(c);
       const { id } = c.req.valid('param');
-      const found = await visible(c, id);
-      if (!actor.manager && found.state.userId !== actor.userId) {
-        throw new RequestError(
-          403,
-          'forbidden',
-          "ending another user's workspace sessions needs workspaces:manage",
-        );
-      }
+      const { tenant, actor, context } = await actionable(c, id, 'ending the sessions of');
       await changeWorkspace(
         deps.store,
         tenant.id,
