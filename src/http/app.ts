@@ -6,11 +6,13 @@ import { timeout } from 'hono/timeout';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { findUser, type Notifier } from '../commands/identity/index.ts';
+import { load } from '../commands/kernel/index.ts';
 import { aggregateRegistry } from '../commands/registry/index.ts';
 import {
   type DomainOwnershipResolver,
   normalizeHostName,
   type ReservedHosts,
+  tenantDecider,
   tenantIdForSlug,
   tenantStreamId,
 } from '../commands/tenancy/index.ts';
@@ -191,8 +193,14 @@ export function createApp(deps: AppDeps) {
       db: deps.db as Kysely<unknown>,
       clock,
       sessionTtlMs: deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS * 1000,
-      userActive: async (tenantId, userId) =>
-        (await findUser(deps.store, tenantId, userId))?.state.status === 'active',
+      // A suspended tenant's workspaces answer nobody, as its API does not.
+      mayEnter: async (tenantId, userId) => {
+        const [user, tenant] = await Promise.all([
+          findUser(deps.store, tenantId, userId),
+          load(deps.store, tenantStreamId(tenantId), tenantDecider),
+        ]);
+        return user?.state.status === 'active' && tenant.state.status === 'active';
+      },
     });
   const workspaceDoors = workspaceAccessRoutes(
     workspaceAccess,

@@ -37,8 +37,8 @@ export interface WorkspaceAccessOptions {
   clock: () => Date;
   /** How long a browser session lasts once a ticket is used (`WARDEN_WORKSPACE_SESSION_TTL_SECONDS`). */
   sessionTtlMs: number;
-  /** Whether the user may still use the workspace (an active user of the tenant). */
-  userActive: (tenantId: string, userId: string) => Promise<boolean>;
+  /** Whether the user may still use the workspace: an active user of an active (not suspended) tenant. */
+  mayEnter: (tenantId: string, userId: string) => Promise<boolean>;
 }
 
 /**
@@ -72,7 +72,7 @@ export class WorkspaceAccess {
 
   /**
    * Uses a ticket (once): the session it becomes, or undefined for a ticket that is unknown, used,
-   * expired, or whose user may no longer use the workspace.
+   * expired, or whose user may no longer use the workspace (see `mayEnter`).
    */
   async enter(ticket: string): Promise<(WorkspaceGrant & { session: string; expiresAt: Date }) | undefined> {
     const now = this.options.clock();
@@ -82,7 +82,7 @@ export class WorkspaceAccess {
     const row = used.rows[0];
     if (!row || new Date(row.expires_at).getTime() <= now.getTime()) return undefined;
     const grant = { tenantId: row.tenant_id, workspaceId: row.workspace_id, userId: row.user_id };
-    if (!(await this.options.userActive(grant.tenantId, grant.userId))) return undefined;
+    if (!(await this.options.mayEnter(grant.tenantId, grant.userId))) return undefined;
     const session = secret();
     const expiresAt = new Date(now.getTime() + this.options.sessionTtlMs);
     await this.#insert('session', session, grant, expiresAt);
@@ -91,7 +91,7 @@ export class WorkspaceAccess {
 
   /**
    * The grant of a session cookie for this workspace, or undefined: unknown, expired, for another
-   * workspace, or its user no longer active. A positive answer is reused for 5 s in this process.
+   * workspace, or its user or tenant no longer active. A positive answer is reused for 5 s in this process.
    */
   async check(session: string, workspaceId: string): Promise<WorkspaceGrant | undefined> {
     const found = await this.#checked.fetch(`${sha256Hex(session)} ${workspaceId}`);
@@ -129,7 +129,7 @@ export class WorkspaceAccess {
       .executeTakeFirst();
     if (!row || new Date(row.expires_at).getTime() <= this.options.clock().getTime()) return false;
     const grant = { tenantId: row.tenant_id, workspaceId: row.workspace_id, userId: row.user_id };
-    return (await this.options.userActive(grant.tenantId, grant.userId)) ? grant : false;
+    return (await this.options.mayEnter(grant.tenantId, grant.userId)) ? grant : false;
   }
 
   async #insert(kind: 'ticket' | 'session', secret: string, grant: WorkspaceGrant, expiresAt: Date) {

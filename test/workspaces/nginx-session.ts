@@ -23,6 +23,8 @@ export function throughNginx(
         port,
         path: options.path ?? '/',
         method: options.method ?? 'GET',
+        // A connection of its own: a kept-alive one may be closed under it by a reload (socket hang up).
+        agent: false,
         headers: { ...(options.host ? { host: options.host } : {}), ...options.headers },
       },
       (res) => {
@@ -84,10 +86,12 @@ export async function enterWorkspace(
     (r) => r.status === 401,
   );
   const link = await workspaceTicket(t, user, workspaceId);
-  const entered = await throughNginx(nginxPort, {
-    path: host ? link.host_path : link.path,
-    ...(host ? { host } : {}),
-  });
+  // Until the reload that routed it is done, an old worker may still take a new connection and answer
+  // 404 (the ticket never reaches Warden then, so it is not used up).
+  const entered = await eventually(
+    () => throughNginx(nginxPort, { path: host ? link.host_path : link.path, ...(host ? { host } : {}) }),
+    (r) => r.status !== 404,
+  );
   expect(entered.status, entered.body).toBe(303);
   expect(entered.headers.location).toBe(home);
   const cookie = String(entered.headers['set-cookie'] ?? '');

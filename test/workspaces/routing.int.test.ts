@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { handle } from '../../src/commands/kernel/index.ts';
+import { type TenantCommand, tenantDecider, tenantStreamId } from '../../src/commands/tenancy/index.ts';
 import { changeWorkspace } from '../../src/commands/workspaces/index.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
 import { NginxConfigError, NginxRouter } from '../../src/workspaces/index.ts';
@@ -113,7 +115,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
     expect(logged).toEqual([]);
   });
 
-  it('lets nobody else in: no or a forged cookie, a used ticket, a neighbour’s session, a manager, another tenant, a cross-site request, an ended session', async () => {
+  it('lets nobody else in: no or a forged cookie, a used ticket, a neighbour’s session, a manager, another tenant, a cross-site request, a suspended tenant, an ended session', async () => {
     const [alice, bob] = await Promise.all([
       t.user({ tenant: admin.tenantSlug, role: 'member' }),
       t.user({ tenant: admin.tenantSlug, role: 'member' }),
@@ -190,6 +192,35 @@ describe('routing: nginx configuration from the routes read model, through a rea
     ).not.toBe(403);
     // The workspace's own Authorization header is its business: Warden's check never sees it.
     expect((await get({ cookie, authorization: 'Basic d29ya3NwYWNlOnNlY3JldA==' })).status).toBe(200);
+
+    // A suspended tenant's workspaces answer nobody (within the check's 5 s reuse), and again once reactivated.
+    // (and the API, which reads the tenant list, once it has the change)
+    const tenantCommand = async (command: TenantCommand) => {
+      const { position } = await handle(t.store, tenantStreamId(alice.tenantId), tenantDecider, command, {
+        metadata: { tenantId: alice.tenantId, actorId: 'test' },
+      });
+      await t.engine.waitFor(['tenantList'], position, 5_000);
+    };
+    await tenantCommand({ type: 'SuspendTenant', reason: 'unpaid', at: new Date().toISOString() });
+    expect(
+      (
+        await eventually(
+          () => get({ cookie }),
+          (r) => r.status === 401,
+          10_000,
+        )
+      ).status,
+    ).toBe(401);
+    await tenantCommand({ type: 'ReactivateTenant', at: new Date().toISOString() });
+    expect(
+      (
+        await eventually(
+          () => get({ cookie }),
+          (r) => r.status === 200,
+          10_000,
+        )
+      ).status,
+    ).toBe(200);
 
     // Ending the sessions shuts the door at once; the audit trail has who opened and who ended.
     const ended = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
