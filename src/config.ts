@@ -360,6 +360,11 @@ export const configSchema = z.object({
     .describe(
       "Where the workspace nginx reaches Warden's API to check each request's workspace session (`auth_request`) and to let a browser in with a ticket; default `http://127.0.0.1:<PORT>` (required when `PORT` is 0)",
     ),
+  WARDEN_WORKSPACE_PATH_ROUTES: bool
+    .default(true)
+    .describe(
+      'Also serve each workspace at `/u/<user id>/` on the nginx default server; every path route shares one origin, so with untrusted users set it to false and serve workspaces by host only',
+    ),
   WARDEN_WORKSPACE_SESSION_TTL_SECONDS: int(60, 2_592_000)
     .default(28_800)
     .describe(

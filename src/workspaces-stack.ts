@@ -21,6 +21,7 @@ export interface WorkspaceBackgroundOptions {
     Config,
     | 'WARDEN_WORKSPACE_DOMAIN'
     | 'WARDEN_WORKSPACE_ACCESS_URL'
+    | 'WARDEN_WORKSPACE_PATH_ROUTES'
     | 'PORT'
     | 'WARDEN_NGINX_CONFIG'
     | 'WARDEN_NGINX_COMMAND'
@@ -82,6 +83,7 @@ export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): W
         listen: config.WARDEN_NGINX_LISTEN,
         domain: config.WARDEN_WORKSPACE_DOMAIN,
         accessUrl: workspaceAccessUrl(config),
+        pathRoutes: config.WARDEN_WORKSPACE_PATH_ROUTES,
         intervalMs: config.WARDEN_NGINX_SYNC_MS,
         logger: logger.child({ component: 'nginx-router' }),
         ...(config.WARDEN_NGINX_ACCESS_LOG ? { accessLog: config.WARDEN_NGINX_ACCESS_LOG } : {}),

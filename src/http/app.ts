@@ -89,6 +89,7 @@ export type AppConfig = Pick<
   | 'WARDEN_IMAGE_CONTEXT_MAX_BYTES'
   | 'WARDEN_TOOL_DENIED_TARGETS'
   | 'WARDEN_WORKSPACE_DOMAIN'
+  | 'WARDEN_WORKSPACE_PATH_ROUTES'
   | 'WARDEN_WORKSPACE_SESSION_TTL_SECONDS'
 > &
   OAuthConfig;
@@ -460,6 +461,7 @@ export function createApp(deps: AppDeps) {
       imageContextMaxBytes: deps.config.WARDEN_IMAGE_CONTEXT_MAX_BYTES,
       access: workspaceAccess,
       workspaceDomain: deps.config.WARDEN_WORKSPACE_DOMAIN,
+      pathRoutes: deps.config.WARDEN_WORKSPACE_PATH_ROUTES,
     }),
   );
   app.route('/', packageRoutes(routeDeps));

@@ -173,6 +173,16 @@ describe('nginx rendering', () => {
     expect(text).toContain('proxy_set_header X-Warden-Route path;');
     expect(text).toContain('location = /.warden/enter {');
     expect(text).toContain('proxy_set_header X-Warden-Route host;');
+    // By host alone (WARDEN_WORKSPACE_PATH_ROUTES=false): no /u/ location, the host server as before.
+    const down = { workspaceId: workspace, userId: user, since: '2026-12-02T10:00:00.000Z' };
+    const hostOnly = renderRoutes([{ workspaceId: workspace, userId: user, upstream: '127.0.0.1:32768' }], {
+      ...options,
+      pathRoutes: false,
+    });
+    expect(hostOnly).not.toContain('/u/');
+    expect(hostOnly).toContain(`server_name ~^${user}\\.ws\\.example\\.com$;`);
+    expect(hostOnly.match(/auth_request /g)).toHaveLength(1);
+    expect(renderRoutes([], { ...options, pathRoutes: false }, [down])).not.toContain('/u/');
     // An access URL that could carry configuration is refused, not written.
     for (const accessUrl of ['http://127.0.0.1:3000/; } server {', 'http://a b', 'ftp://127.0.0.1', '']) {
       expect(() => renderRoutes([], { ...options, accessUrl })).toThrow(/origin/);

@@ -96,6 +96,17 @@ describe('routing: nginx configuration from the routes read model, through a rea
     const hostCookie = await enterWorkspace(t, nginx.port, member, id, host);
     const byHost = await throughNginx(nginx.port, { host, headers: { cookie: hostCookie } });
     expect({ status: byHost.status, body: byHost.body }).toEqual({ status: 200, body: 'workspace\n' });
+    // Served by host alone (WARDEN_WORKSPACE_PATH_ROUTES=false), the API names no path to it.
+    const hostOnly = t.variant({ config: { ...t.config, WARDEN_WORKSPACE_PATH_ROUTES: false } });
+    const asMember = { token: member.token, tenant: member.tenantSlug };
+    expect(await (await hostOnly(`/v1/workspaces/${id}`, asMember)).json()).toMatchObject({ path: null });
+    const hostLink = await hostOnly(`/v1/workspaces/${id}/sessions`, { ...asMember, method: 'POST' });
+    expect(await hostLink.json()).toMatchObject({
+      path: null,
+      // The API names the host in its own WARDEN_WORKSPACE_DOMAIN (this nginx was rendered with another).
+      host: `${member.userId}.${t.config.WARDEN_WORKSPACE_DOMAIN}`,
+      host_path: expect.stringMatching(/^\/\.warden\/enter\?ticket=/),
+    });
     const live = readFileSync(nginx.routes, 'utf8');
     expect(live).toContain('proxy_set_header Upgrade $http_upgrade;');
     expect(live).toContain(`server_name ~^${member.userId}\\.${domain.replaceAll('.', '\\.')}$;`);

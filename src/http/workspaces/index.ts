@@ -44,6 +44,8 @@ export interface WorkspacesRouteDeps {
   access: WorkspaceAccess;
   /** WARDEN_WORKSPACE_DOMAIN: a workspace's host is `<user id>.<this>`. */
   workspaceDomain: string;
+  /** WARDEN_WORKSPACE_PATH_ROUTES: workspaces are served at `/u/<user id>/` too. */
+  pathRoutes: boolean;
 }
 
 /**

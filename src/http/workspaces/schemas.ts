@@ -66,7 +66,9 @@ export const Workspace = z
     status: z.enum(workspaceStatuses),
     container_name: z.string().nullable(),
     failure: z.object({ step: z.string(), reason: z.string() }).nullable(),
-    path: z.string().meta({ description: 'Where nginx serves it: /u/<user id>/' }),
+    path: z.string().nullable().meta({
+      description: 'Where nginx serves it by path: /u/<user id>/ (null: WARDEN_WORKSPACE_PATH_ROUTES is off)',
+    }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -91,8 +93,9 @@ export const WorkspaceSession = z
     workspace_id: z.uuid(),
     ticket: z.string().meta({ description: 'One-time: the first browser to use it gets the session' }),
     expires_at: z.string().meta({ description: 'The ticket is refused after this (60 s)' }),
-    path: z.string().meta({
-      description: 'Open this on the workspace nginx: /u/<user id>/.warden/enter?ticket=…',
+    path: z.string().nullable().meta({
+      description:
+        'Open this on the workspace nginx: /u/<user id>/.warden/enter?ticket=… (null: WARDEN_WORKSPACE_PATH_ROUTES is off)',
     }),
     host: z.string().meta({ description: 'Or by host: <user id>.<WARDEN_WORKSPACE_DOMAIN> …' }),
     host_path: z.string().meta({ description: '… with this path: /.warden/enter?ticket=…' }),

@@ -42,7 +42,7 @@ import {
 
 export const workspacePath = (userId: string) => `/u/${userId}/`;
 
-function presentState(state: WorkspaceState) {
+function presentState(state: WorkspaceState, pathRoutes: boolean) {
   return {
     id: state.workspaceId,
     user_id: state.userId,
@@ -53,13 +53,13 @@ function presentState(state: WorkspaceState) {
     status: state.status,
     container_name: state.containerName,
     failure: state.failure,
-    path: workspacePath(state.userId),
+    path: pathRoutes ? workspacePath(state.userId) : null,
     created_at: state.createdAt,
     updated_at: state.updatedAt,
   };
 }
 
-function presentRow(row: ListedWorkspace) {
+function presentRow(row: ListedWorkspace, pathRoutes: boolean) {
   return {
     id: row.id,
     user_id: row.user_id,
@@ -70,7 +70,7 @@ function presentRow(row: ListedWorkspace) {
     status: row.status,
     container_name: row.container_name,
     failure: row.failure_step ? { step: row.failure_step, reason: row.failure_reason ?? '' } : null,
-    path: workspacePath(row.user_id),
+    path: pathRoutes ? workspacePath(row.user_id) : null,
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
   };
@@ -89,7 +89,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
   const written = (c: Context<AppEnv>, state: WorkspaceState, revision: number, position: bigint) => {
     c.header('ETag', `"${revision}"`);
     c.header('X-Position', position.toString());
-    return { ...presentState(state), position: position.toString() };
+    return { ...presentState(state, deps.pathRoutes), position: position.toString() };
   };
   /** The workspace of the path, if the caller may see it. */
   const visible = async (c: Context<AppEnv>, workspaceId: string) => {
@@ -216,7 +216,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       const last = page.at(-1);
       return c.json(
         {
-          items: page.map(presentRow),
+          items: page.map((row) => presentRow(row, deps.pathRoutes)),
           next_cursor:
             rows.length > query.limit && last
               ? encodeCursor('created_at', new Date(last.created_at).toISOString(), last.id)
@@ -239,7 +239,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
     async (c) => {
       const found = await visible(c, c.req.valid('param').id);
       c.header('ETag', `"${found.revision}"`);
-      return c.json(presentState(found.state), 200);
+      return c.json(presentState(found.state, deps.pathRoutes), 200);
     },
   );
 
@@ -317,7 +317,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
           workspace_id: id,
           ticket,
           expires_at: ticketExpiresAt.toISOString(),
-          path: `${workspacePath(userId)}${enter.slice(1)}`,
+          path: deps.pathRoutes ? `${workspacePath(userId)}${enter.slice(1)}` : null,
           host: `${userId}.${deps.workspaceDomain}`,
           host_path: enter,
         },

@@ -31,6 +31,11 @@ export interface RenderOptions {
    * browser in with a ticket and to check its session before every request to a workspace.
    */
   accessUrl: string;
+  /**
+   * WARDEN_WORKSPACE_PATH_ROUTES: also serve each workspace at `/u/<user>/` on the default server
+   * (default true). Every path route shares one origin; off, workspaces are served by host alone.
+   */
+  pathRoutes?: boolean;
 }
 
 /** An origin nginx can take in `proxy_pass` as it is: scheme, host (or bracketed IPv6) and port only. */
@@ -210,7 +215,8 @@ export function renderRoutes(
     ...traffic,
     ...DENIED,
   ];
-  for (const route of safe) {
+  const byPath = options.pathRoutes === false ? [] : safe;
+  for (const route of byPath) {
     lines.push(
       `  location /u/${route.userId}/ {`,
       ...proxy(`${route.upstream}/`, route.workspaceId, logged).map((l) => l.slice(2)),
@@ -219,7 +225,7 @@ export function renderRoutes(
       ...checkLocation(route.workspaceId, options.accessUrl, logged),
     );
   }
-  for (const workspace of down) {
+  for (const workspace of options.pathRoutes === false ? [] : down) {
     lines.push(
       `  location /u/${workspace.userId}/ {`,
       ...unavailable(workspace, logged).map((l) => l.slice(2)),
