@@ -194,13 +194,19 @@ export function createApp(deps: AppDeps) {
       db: deps.db as Kysely<unknown>,
       clock,
       sessionTtlMs: deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS * 1000,
-      // A suspended tenant's workspaces answer nobody, as its API does not.
-      mayEnter: async (tenantId, userId) => {
+      // A suspended tenant's workspaces answer nobody, as its API does not; a changed or reset
+      // password ends the workspace sessions made before it, as it ends the user's sign-ins.
+      mayEnter: async (tenantId, userId, since) => {
         const [user, tenant] = await Promise.all([
           findUser(deps.store, tenantId, userId),
           load(deps.store, tenantStreamId(tenantId), tenantDecider),
         ]);
-        return user?.state.status === 'active' && tenant.state.status === 'active';
+        const changed = user?.state.credentialsChangedAt;
+        return (
+          user?.state.status === 'active' &&
+          tenant.state.status === 'active' &&
+          (!changed || Date.parse(changed) <= since.getTime())
+        );
       },
     });
   const workspaceDoors = workspaceAccessRoutes(

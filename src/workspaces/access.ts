@@ -37,8 +37,11 @@ export interface WorkspaceAccessOptions {
   clock: () => Date;
   /** How long a browser session lasts once a ticket is used (`WARDEN_WORKSPACE_SESSION_TTL_SECONDS`). */
   sessionTtlMs: number;
-  /** Whether the user may still use the workspace: an active user of an active (not suspended) tenant. */
-  mayEnter: (tenantId: string, userId: string) => Promise<boolean>;
+  /**
+   * Whether the user may still use the workspace with a ticket or session made at `since`: an active
+   * user of an active (not suspended) tenant, whose password has not changed (or been reset) since.
+   */
+  mayEnter: (tenantId: string, userId: string, since: Date) => Promise<boolean>;
 }
 
 /**
@@ -76,13 +79,15 @@ export class WorkspaceAccess {
    */
   async enter(ticket: string): Promise<(WorkspaceGrant & { session: string; expiresAt: Date }) | undefined> {
     const now = this.options.clock();
-    const used = await sql<{ tenant_id: string; workspace_id: string; user_id: string; expires_at: Date }>`
+    const used = await sql<Omit<WorkspaceAccessTable, 'secret_hash' | 'kind'>>`
       delete from warden_workspace_access where secret_hash = ${sha256Hex(ticket)} and kind = 'ticket'
-      returning tenant_id, workspace_id, user_id, expires_at`.execute(this.#db);
+      returning tenant_id, workspace_id, user_id, expires_at, created_at`.execute(this.#db);
     const row = used.rows[0];
     if (!row || new Date(row.expires_at).getTime() <= now.getTime()) return undefined;
     const grant = { tenantId: row.tenant_id, workspaceId: row.workspace_id, userId: row.user_id };
-    if (!(await this.options.mayEnter(grant.tenantId, grant.userId))) return undefined;
+    if (!(await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.created_at)))) {
+      return undefined;
+    }
     const session = secret();
     const expiresAt = new Date(now.getTime() + this.options.sessionTtlMs);
     await this.#insert('session', session, grant, expiresAt);
@@ -94,10 +99,11 @@ export class WorkspaceAccess {
    * workspace, or its user or tenant no longer active. A positive answer is reused for 5 s in this process.
    */
   async check(session: string, workspaceId: string): Promise<WorkspaceGrant | undefined> {
-    const found = await this.#checked.fetch(`${sha256Hex(session)} ${workspaceId}`);
+    const key = `${sha256Hex(session)} ${workspaceId}`;
+    const found = await this.#checked.fetch(key);
     if (!found?.grant) {
-      // Only a grant is kept: a session created a moment after a refusal must work at once.
-      this.#checked.delete(`${sha256Hex(session)} ${workspaceId}`);
+      // Only a grant is kept: a user or tenant active again is let in at once.
+      this.#checked.delete(key);
       return undefined;
     }
     return found.grant;
@@ -122,14 +128,16 @@ export class WorkspaceAccess {
     const [hash, workspaceId] = key.split(' ') as [string, string];
     const row = await this.#db
       .selectFrom('warden_workspace_access')
-      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at'])
+      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at', 'created_at'])
       .where('secret_hash', '=', hash)
       .where('kind', '=', 'session')
       .where('workspace_id', '=', workspaceId)
       .executeTakeFirst();
     if (!row || new Date(row.expires_at).getTime() <= this.options.clock().getTime()) return false;
     const grant = { tenantId: row.tenant_id, workspaceId: row.workspace_id, userId: row.user_id };
-    return (await this.options.mayEnter(grant.tenantId, grant.userId)) ? grant : false;
+    return (await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.created_at)))
+      ? grant
+      : false;
   }
 
   async #insert(kind: 'ticket' | 'session', secret: string, grant: WorkspaceGrant, expiresAt: Date) {
@@ -142,6 +150,8 @@ export class WorkspaceAccess {
         workspace_id: grant.workspaceId,
         user_id: grant.userId,
         expires_at: expiresAt,
+        // The app's clock, as `mayEnter` compares it with the user's credential changes.
+        created_at: this.options.clock(),
       } as never)
       .execute();
   }

@@ -126,7 +126,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
     expect(logged).toEqual([]);
   });
 
-  it('lets nobody else in: no or a forged cookie, a used ticket, a neighbour’s session, a manager, another tenant, a cross-site request, a suspended tenant, an ended session', async () => {
+  it('lets nobody else in: no or a forged cookie, a used ticket, a neighbour’s session, a manager, another tenant, a cross-site request, a suspended tenant, a changed password, an ended session', async () => {
     const [alice, bob] = await Promise.all([
       t.user({ tenant: admin.tenantSlug, role: 'member' }),
       t.user({ tenant: admin.tenantSlug, role: 'member' }),
@@ -233,6 +233,25 @@ describe('routing: nginx configuration from the routes read model, through a rea
       ).status,
     ).toBe(200);
 
+    // A changed password ends the workspace sessions made before it (within the check's 5 s reuse).
+    const changed = await t.request('/v1/me/password', {
+      token: alice.token,
+      tenant: alice.tenantSlug,
+      json: { current_password: alice.password, new_password: 'quartz-lantern-meadow-93' },
+    });
+    expect(changed.status).toBe(204);
+    expect(
+      (
+        await eventually(
+          () => get({ cookie }),
+          (r) => r.status === 401,
+          10_000,
+        )
+      ).status,
+    ).toBe(401);
+    const fresh = await enterWorkspace(t, nginx.port, alice, aliceWs);
+    expect((await get({ cookie: fresh })).status).toBe(200);
+
     // Ending the sessions shuts the door at once; the audit trail has who opened and who ended.
     const ended = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
       token: alice.token,
@@ -240,11 +259,11 @@ describe('routing: nginx configuration from the routes read model, through a rea
       method: 'DELETE',
     });
     expect(ended.status).toBe(200);
-    expect(((await ended.json()) as { ended: number }).ended).toBeGreaterThanOrEqual(2);
-    expect((await get({ cookie })).status).toBe(401);
+    expect(((await ended.json()) as { ended: number }).ended).toBeGreaterThanOrEqual(3);
+    expect((await get({ cookie: fresh })).status).toBe(401);
     const events = await t.store.readStream(`workspaces.Workspace-${aliceWs}`);
     const types = events.map((e) => e.type);
-    expect(types.filter((type) => type === 'WorkspaceSessionOpened')).toHaveLength(2);
+    expect(types.filter((type) => type === 'WorkspaceSessionOpened')).toHaveLength(3);
     expect(types).toContain('WorkspaceSessionsEnded');
     // No ticket or session secret is kept in an event or in the table in the clear.
     expect(JSON.stringify(events.map((e) => [e.data, e.metadata]))).not.toContain(link.ticket);
