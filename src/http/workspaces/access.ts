@@ -8,7 +8,7 @@ const SECRET = /^[A-Za-z0-9_-]{43}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Every value of the named cookie (a browser may send two of one name, for two paths). */
-function cookieValues(header: string | undefined, name: string): string[] {
+export function cookieValues(header: string | undefined, name: string): string[] {
   if (!header) return [];
   const values: string[] = [];
   for (const part of header.split(';')) {
@@ -19,14 +19,14 @@ function cookieValues(header: string | undefined, name: string): string[] {
 }
 
 /**
- * What the workspace nginx calls (see the rendered configuration), as two apps: `check` runs before
- * every request to a workspace, so the caller mounts it ahead of the per-request middleware (request
- * log, metrics, headers for browsers) that its 204 or 401 to nginx does not need; `GET /workspace-access/enter`
- * turns a one-time ticket into the session cookie, scoped to the workspace's path (`/u/<user>/`) or
- * host, and redirects into the workspace; `GET /workspace-access/check/{workspace id}` answers nginx's
- * `auth_request` before every request: 204 (let through), 401 (no session of this workspace) or 403
- * (a cross-site request the Fetch Metadata rules refuse). Neither takes an access token: nginx strips
- * `Authorization`, and the secrets are in the ticket and the cookie.
+ * What the workspace nginx calls (see the rendered configuration), as two apps:
+ * - `enter`, `GET /workspace-access/enter`: turns a one-time ticket into the session cookie, scoped
+ *   to the workspace's path (`/u/<user>/`) or host, and redirects into the workspace;
+ * - `check`, `GET /workspace-access/check/{workspace id}`: nginx's `auth_request` before every
+ *   request to a workspace, 204 (let through), 401 (no session of this workspace) or 403 (a
+ *   cross-site request the Fetch Metadata rules refuse). The caller mounts it ahead of the
+ *   per-request middleware (request log, metrics, headers for browsers) its answer does not need.
+ * Neither takes an access token: nginx strips `Authorization`; the secrets are the ticket and cookie.
  */
 export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds: number) {
   const app = new OpenAPIHono<AppEnv>();
