@@ -143,8 +143,22 @@ describe('routing: nginx configuration from the routes read model, through a rea
     const [aliceWs, bobWs] = await Promise.all([request(alice), request(bob)]);
     const home = `/u/${alice.userId}/`;
     const cookie = await enterWorkspace(t, nginx.port, alice, aliceWs);
+    /** Alice's workspace answers `status` to `cookie` within 10 s (the check reuses an answer 5 s). */
+    const settlesTo = async (status: number, withCookie: string) =>
+      expect(
+        (
+          await eventually(
+            () => get({ cookie: withCookie }),
+            (r) => r.status === status,
+            10_000,
+          )
+        ).status,
+      ).toBe(status);
     const get = (headers: Record<string, string>, method = 'GET') =>
       throughNginx(nginx.port, { path: home, method, headers });
+    /** `/v1/workspaces/{Alice's}/sessions` as `user`: POST opens one, DELETE ends them all. */
+    const sessions = (user: SignedInUser, method: 'POST' | 'DELETE') =>
+      t.request(`/v1/workspaces/${aliceWs}/sessions`, { token: user.token, tenant: user.tenantSlug, method });
 
     const none = await get({});
     expect(none.status).toBe(401);
@@ -166,24 +180,12 @@ describe('routing: nginx configuration from the routes read model, through a rea
     const bobCookie = await enterWorkspace(t, nginx.port, bob, bobWs);
     expect((await get({ cookie: bobCookie })).status).toBe(401);
     // Nobody but its user gets a ticket: a manager 403, another member and another tenant 404.
-    const asAdmin = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      method: 'POST',
-    });
+    const asAdmin = await sessions(admin, 'POST');
     expect(asAdmin.status).toBe(403);
-    const asBob = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
-      token: bob.token,
-      tenant: bob.tenantSlug,
-      method: 'POST',
-    });
+    const asBob = await sessions(bob, 'POST');
     expect(asBob.status).toBe(404);
     const stranger = await t.user({ role: 'owner' });
-    const asStranger = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
-      token: stranger.token,
-      tenant: stranger.tenantSlug,
-      method: 'POST',
-    });
+    const asStranger = await sessions(stranger, 'POST');
     expect(asStranger.status).toBe(404);
 
     // Fetch Metadata: a neighbour's page may link here (a top-level GET), not call in or post.
@@ -213,25 +215,9 @@ describe('routing: nginx configuration from the routes read model, through a rea
       await t.engine.waitFor(['tenantList'], position, 5_000);
     };
     await tenantCommand({ type: 'SuspendTenant', reason: 'unpaid', at: new Date().toISOString() });
-    expect(
-      (
-        await eventually(
-          () => get({ cookie }),
-          (r) => r.status === 401,
-          10_000,
-        )
-      ).status,
-    ).toBe(401);
+    await settlesTo(401, cookie);
     await tenantCommand({ type: 'ReactivateTenant', at: new Date().toISOString() });
-    expect(
-      (
-        await eventually(
-          () => get({ cookie }),
-          (r) => r.status === 200,
-          10_000,
-        )
-      ).status,
-    ).toBe(200);
+    await settlesTo(200, cookie);
 
     // A changed password ends the workspace sessions made before it (within the check's 5 s reuse).
     const changed = await t.request('/v1/me/password', {
@@ -240,24 +226,12 @@ describe('routing: nginx configuration from the routes read model, through a rea
       json: { current_password: alice.password, new_password: 'quartz-lantern-meadow-93' },
     });
     expect(changed.status).toBe(204);
-    expect(
-      (
-        await eventually(
-          () => get({ cookie }),
-          (r) => r.status === 401,
-          10_000,
-        )
-      ).status,
-    ).toBe(401);
+    await settlesTo(401, cookie);
     const fresh = await enterWorkspace(t, nginx.port, alice, aliceWs);
     expect((await get({ cookie: fresh })).status).toBe(200);
 
     // Ending the sessions shuts the door at once; the audit trail has who opened and who ended.
-    const ended = await t.request(`/v1/workspaces/${aliceWs}/sessions`, {
-      token: alice.token,
-      tenant: alice.tenantSlug,
-      method: 'DELETE',
-    });
+    const ended = await sessions(alice, 'DELETE');
     expect(ended.status).toBe(200);
     expect(((await ended.json()) as { ended: number }).ended).toBeGreaterThanOrEqual(3);
     expect((await get({ cookie: fresh })).status).toBe(401);
