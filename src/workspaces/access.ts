@@ -1,6 +1,6 @@
-import { Buffer } from 'node:buffer';
 import { type Kysely, sql } from 'kysely';
 import { sha256Hex } from '../crypto/digest.ts';
+import { randomToken } from '../identity/index.ts';
 import { loadingCache } from '../runtime/cache.ts';
 
 export interface WorkspaceAccessTable {
@@ -20,8 +20,8 @@ export const TICKET_TTL_MS = 60_000;
 /** How long a session's positive check is reused in this process before the table is asked again. */
 const CHECK_CACHE_MS = 5_000;
 
-/** 256 random bits, base64url (43 characters): a ticket or a session. */
-const secret = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url');
+/** The shape of a ticket or a session: 256 random bits in base64url ({@link randomToken}). */
+export const SECRET_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /** The cookie a workspace session lives in (HttpOnly, scoped to the workspace's path or host). */
 export const WORKSPACE_COOKIE = 'warden_workspace';
@@ -68,7 +68,7 @@ export class WorkspaceAccess {
 
   /** A one-time ticket for the workspace's user, valid until `expiresAt` (now + {@link TICKET_TTL_MS}). */
   async ticket(grant: WorkspaceGrant, expiresAt: Date): Promise<string> {
-    const ticket = secret();
+    const ticket = randomToken();
     await this.#insert('ticket', ticket, grant, expiresAt);
     return ticket;
   }
@@ -88,7 +88,7 @@ export class WorkspaceAccess {
     if (!(await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.created_at)))) {
       return undefined;
     }
-    const session = secret();
+    const session = randomToken();
     const expiresAt = new Date(now.getTime() + this.options.sessionTtlMs);
     await this.#insert('session', session, grant, expiresAt);
     return { ...grant, session, expiresAt };

@@ -1,5 +1,6 @@
 export {
   fetchAllowed,
+  SECRET_SHAPE,
   sweepWorkspaceAccess,
   TICKET_TTL_MS,
   WORKSPACE_COOKIE,

@@ -14,7 +14,13 @@ export interface Answer {
  */
 export function throughNginx(
   port: number,
-  options: { host?: string; path?: string; method?: string; headers?: Record<string, string> } = {},
+  options: {
+    host?: string;
+    path?: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+  } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -36,7 +42,7 @@ export function throughNginx(
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(options.body);
   });
 }
 

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +12,7 @@ import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../sup
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
 import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
-import { enterWorkspace } from './nginx-session.ts';
+import { enterWorkspace, throughNginx } from './nginx-session.ts';
 
 const domain = 'workspaces.example.com';
 
@@ -21,24 +20,15 @@ const domain = 'workspaces.example.com';
 const sessions = { path: '', host: '' };
 
 /** A request through nginx with a Host header of our choosing, the session for it, and an optional body. */
-function through(port: number, host: string, path: string, body?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: body ? 'POST' : 'GET',
-        headers: { host, connection: 'close', cookie: host === 'localhost' ? sessions.path : sessions.host },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+async function through(port: number, host: string, path: string, body?: string): Promise<number> {
+  const cookie = host === 'localhost' ? sessions.path : sessions.host;
+  const answer = await throughNginx(port, {
+    host,
+    path,
+    ...(body ? { method: 'POST', body } : {}),
+    headers: { connection: 'close', cookie },
   });
+  return answer.status;
 }
 
 describe('workspace traffic: nginx’s JSON access log, read incrementally, per minute and per tenant', () => {

@@ -1,11 +1,13 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { fetchAllowed, WORKSPACE_COOKIE, type WorkspaceAccess } from '../../workspaces/index.ts';
+import {
+  fetchAllowed,
+  SECRET_SHAPE,
+  WORKSPACE_COOKIE,
+  type WorkspaceAccess,
+} from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { problemContent, problemResponse } from '../kit/index.ts';
 import { workspacePath } from './workspaces.ts';
-
-const SECRET = /^[A-Za-z0-9_-]{43}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Every value of the named cookie (a browser may send two of one name, for two paths). */
 export function cookieValues(header: string | undefined, name: string): string[] {
@@ -51,7 +53,7 @@ export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds
     async (c) => {
       c.header('Cache-Control', 'no-store');
       const ticket = c.req.query('ticket') ?? '';
-      if (!SECRET.test(ticket)) {
+      if (!SECRET_SHAPE.test(ticket)) {
         return problemResponse(c, 400, 'invalid-ticket', 'the link has no ticket, or not one Warden gave');
       }
       const entered = await access.enter(ticket);
@@ -82,7 +84,8 @@ export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds
       tags: ['Workspace access (nginx)'],
       summary:
         'nginx’s `auth_request` before each request to a workspace: is there a session of this workspace in the cookie?',
-      request: { params: z.object({ workspaceId: z.string() }) },
+      // Only nginx calls it, with the id of a route it renders: anything else is a 400.
+      request: { params: z.object({ workspaceId: z.uuid() }) },
       responses: {
         204: { description: 'Let through' },
         401: { description: 'No session of this workspace' },
@@ -91,10 +94,10 @@ export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds
     }),
     async (c) => {
       c.header('Cache-Control', 'no-store');
-      const workspaceId = c.req.param('workspaceId');
-      const sessions = UUID.test(workspaceId)
-        ? cookieValues(c.req.header('cookie'), WORKSPACE_COOKIE).filter((value) => SECRET.test(value))
-        : [];
+      const { workspaceId } = c.req.valid('param');
+      const sessions = cookieValues(c.req.header('cookie'), WORKSPACE_COOKIE).filter((value) =>
+        SECRET_SHAPE.test(value),
+      );
       for (const session of sessions) {
         if (!(await access.check(session, workspaceId))) continue;
         const allowed = fetchAllowed({

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { deriveId, handleNew, load } from '../../commands/kernel/index.ts';
 import {
   type PackageState,
@@ -7,12 +6,14 @@ import {
   packageIdFor,
   packageStreamId,
 } from '../../commands/packages/index.ts';
+import { type PackageListTables, rejectedSpecs } from '../../projections/packages/index.ts';
 import {
   defineProcessManager,
   enqueue,
   type JobTables,
   type NewJob,
   type ProcessContext,
+  viewAs,
 } from '../runtime/index.ts';
 
 export type PackageJobKind = 'process' | 'publish';
@@ -82,7 +83,7 @@ const waitingStatus: Partial<Record<string, PackageState['status']>> = {
  * Known packages of a request that were rejected because their bytes were not what an earlier
  * lockfile said are checked again against this request's integrity (`RetryWithIntegrity` decides;
  * the retry's job is queued when this process manager sees its `PackageRetried`). Which of them are
- * rejected is asked of the package list in one query, not of each package's stream: a lockfile of a
+ * rejected is asked of the package list in one query (`rejectedSpecs`), not of each package's stream: a lockfile of a
  * thousand known packages costs one read, not a thousand. A package rejected a moment ago and not yet
  * in the list is left rejected (fails closed; the next request retries it).
  */
@@ -93,12 +94,11 @@ async function retryRejectedIntegrity(
   by: string,
   at: string,
 ): Promise<void> {
-  if (known.length === 0) return;
-  const rejected = await sql<{ spec: string }>`
-    select spec from package_list
-     where tenant_id = ${tenantId}::uuid and status = 'rejected'
-       and spec = any(${known.map((k) => k.spec)}::text[])`.execute(ctx.db);
-  const specs = new Set(rejected.rows.map((row) => row.spec));
+  const specs = await rejectedSpecs(
+    viewAs<PackageListTables>(ctx.db),
+    tenantId,
+    known.map((entry) => entry.spec),
+  );
   for (const entry of known) {
     if (!specs.has(entry.spec)) continue;
     await ctx.issue(entry.streamId, packageDecider, {

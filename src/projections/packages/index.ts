@@ -7,6 +7,7 @@ export {
   progressOf,
   type RequestFilters,
   type RequestStatus,
+  rejectedSpecs,
   requestCounts,
   requestItems,
   requestPage,

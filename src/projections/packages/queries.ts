@@ -46,6 +46,23 @@ export async function packageRow(db: Kysely<DB>, tenantId: string, spec: string)
     .executeTakeFirst();
 }
 
+/** Which of these packages (`name@version`) the tenant's package list shows rejected. */
+export async function rejectedSpecs(
+  db: Kysely<PackageListTables>,
+  tenantId: string,
+  specs: readonly string[],
+) {
+  if (specs.length === 0) return new Set<string>();
+  const rows = await db
+    .selectFrom('package_list')
+    .select('spec')
+    .where('tenant_id', '=', tenantId)
+    .where('status', '=', 'rejected')
+    .where('spec', 'in', specs)
+    .execute();
+  return new Set(rows.map((row) => row.spec));
+}
+
 const DONE = ['published', 'rejected', 'failed'];
 
 /** A request's status, as its list filters and its view name it. */
