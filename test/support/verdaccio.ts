@@ -69,6 +69,22 @@ async function answers(url: string): Promise<boolean> {
  * Returns a token with publish rights. Starts in about two seconds.
  */
 export async function startVerdaccio(options: VerdaccioOptions = {}): Promise<Registry> {
+  // The port is free when freePort looks, not always when Verdaccio binds it: another process (an
+  // outgoing connection of a parallel test takes ephemeral ports too) may take it in between, and
+  // Verdaccio then exits with 2 ("cannot create http server"). Another port, then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startVerdaccioOnce(options);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 3) throw error;
+    }
+  }
+}
+
+/** Verdaccio could not listen on the port it was given (exit code 2). */
+class PortTaken extends Error {}
+
+async function startVerdaccioOnce(options: VerdaccioOptions): Promise<Registry> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-verdaccio-'));
   const storage = join(dir, 'storage');
   const port = await freePort();
@@ -96,6 +112,7 @@ export async function startVerdaccio(options: VerdaccioOptions = {}): Promise<Re
     // Polled often: start-up is about two seconds and every test file with a registry waits for it.
     const deadline = Date.now() + 60_000;
     while (!(await answers(url))) {
+      if (child.exitCode === 2) throw new PortTaken(`verdaccio could not listen on ${port}`);
       if (child.exitCode !== null) throw new Error(`verdaccio exited with ${child.exitCode}`);
       if (Date.now() > deadline) throw new Error('verdaccio did not answer /-/ping within 60 s');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -111,6 +128,7 @@ export async function startVerdaccio(options: VerdaccioOptions = {}): Promise<Re
     return { url, token, storage, stop };
   } catch (error) {
     await stop();
+    if (error instanceof PortTaken) throw error;
     throw new Error(`verdaccio did not start: ${(error as Error).message}\n${stderr}`);
   }
 }
