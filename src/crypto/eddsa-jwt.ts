@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { type KeyObject, sign, verify } from 'node:crypto';
 import { errors, type JWTHeaderParameters, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { nodeKeyOf } from './node-keys.ts';
+import type { SignatureMemo } from './signature-memo.ts';
 
 /**
  * EdDSA (Ed25519) JWTs signed (on the calling thread) and verified (on the thread pool) with `node:crypto`, for the hot
@@ -21,6 +22,8 @@ export interface EdDSAVerifyOptions {
   issuer?: string | undefined;
   currentDate: Date;
   requiredClaims: readonly string[];
+  /** Good signatures remembered between calls (tokens presented again and again: see `SignatureMemo`). */
+  signatures?: SignatureMemo | undefined;
 }
 
 const ALG = 'EdDSA';
@@ -148,11 +151,14 @@ export async function verifyEdDSAJwt(
     });
     return { payload, protectedHeader };
   }
-  if (
-    signature.length !== SIGNATURE_LENGTH ||
-    !(await verifiedOffThread(`${head}.${body}`, node, signature))
-  ) {
-    throw new errors.JWSSignatureVerificationFailed();
+  if (!options.signatures?.holds(token, node)) {
+    if (
+      signature.length !== SIGNATURE_LENGTH ||
+      !(await verifiedOffThread(`${head}.${body}`, node, signature))
+    ) {
+      throw new errors.JWSSignatureVerificationFailed();
+    }
+    options.signatures?.add(token, node);
   }
   const payload = parseSegment(body, 'payload') as JWTPayload;
   checkClaims(header, payload, options);

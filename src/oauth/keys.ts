@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { type Kysely, sql } from 'kysely';
+import { type SignatureMemo, signatureMemo } from '../crypto/signature-memo.ts';
 import type { Tables } from '../db/tables.ts';
 import { open, seal } from '../identity/index.ts';
 import { loadingCache } from '../runtime/cache.ts';
@@ -41,7 +42,12 @@ export interface OAuthKeys {
   rotate(tenantId: string, alg: TenantAlgorithm, publishForSeconds: number): Promise<{ kid: string }>;
   /** Tenants whose keys this process holds right now (bounded by `cacheMax`). */
   readonly cachedTenants: number;
+  /** Access tokens whose signature one of these keys has already found good (see `SignatureMemo`). */
+  readonly signatures: SignatureMemo;
 }
+
+/** Good access-token signatures remembered at once (the least recently presented go first). */
+const REMEMBERED_SIGNATURES = 10_000;
 
 const jwkOf = (row: KeyRow): TenantPublicJwk =>
   typeof row.public_jwk === 'string' ? (JSON.parse(row.public_jwk) as TenantPublicJwk) : row.public_jwk;
@@ -113,6 +119,8 @@ export function oauthKeys(deps: {
     row.state === 'active' || (row.published_until !== null && new Date(row.published_until) > clock());
 
   return {
+    signatures: signatureMemo(REMEMBERED_SIGNATURES),
+
     get cachedTenants() {
       return cache.size;
     },

@@ -139,6 +139,7 @@ export async function verifyOAuthAccessToken(
         typ: OAUTH_ACCESS_TOKEN_TYPE,
         audience: config.audience,
         currentDate: now,
+        signatures: keys.signatures,
         requiredClaims: ['iss', 'sub', 'jti', 'exp', 'iat', 'tid', 'client_id', 'scope'],
       },
     );

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { errors, generateKeyPair, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signEdDSAJwt, verifyEdDSAJwt } from '../../src/crypto/eddsa-jwt.ts';
+import { signatureMemo } from '../../src/crypto/signature-memo.ts';
 
 /**
  * The hot-path EdDSA JWTs (node:crypto) against jose, the library they replace on that path: the
@@ -140,5 +141,45 @@ describe('EdDSA JWTs on node:crypto', () => {
     const expired = await joseSign({ ...VALID, exp: T });
     expect((await verdicts(expired)).ours).toBe('JWTExpired');
     expect(new errors.JWTExpired('x', {}) instanceof errors.JOSEError).toBe(true);
+  });
+
+  it('gives every verdict it gives without a memo of good signatures, whatever the memo remembers: another key, a later clock or a changed token is still refused', async () => {
+    const verdict = (token: string, key: CryptoKey, at: Date, memo?: ReturnType<typeof signatureMemo>) =>
+      verifyEdDSAJwt(token, async () => key, { ...OPTIONS, currentDate: at, signatures: memo }).then(
+        (r) => r.payload,
+        (error: Error) => error.constructor.name,
+      );
+    await fc.assert(
+      fc.asyncProperty(
+        claims,
+        fc.array(
+          fc.record({
+            other: fc.boolean(),
+            laterSeconds: fc.integer({ min: -120, max: 1200 }),
+            flip: fc.option(fc.nat(), { nil: undefined }),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        async (payload, presentations) => {
+          const memo = signatureMemo(4);
+          const token = await joseSign(payload);
+          // The first presentation, at NOW with the right key, fills the memo if the signature is good.
+          expect(await verdict(token, keys.publicKey, NOW, memo)).toEqual(
+            await verdict(token, keys.publicKey, NOW),
+          );
+          for (const { other: otherKey, laterSeconds, flip } of presentations) {
+            const key = otherKey ? other.publicKey : keys.publicKey;
+            const at = new Date(NOW.getTime() + laterSeconds * 1000);
+            const index = flip === undefined ? undefined : flip % token.length;
+            const presented =
+              index === undefined
+                ? token
+                : token.slice(0, index) + (token[index] === 'A' ? 'B' : 'A') + token.slice(index + 1);
+            expect(await verdict(presented, key, at, memo)).toEqual(await verdict(presented, key, at));
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
