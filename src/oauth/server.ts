@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { TenantRole } from '../commands/identity/index.ts';
 import { record } from '../commands/kernel/index.ts';
@@ -121,7 +121,7 @@ export function oauthServer(deps: {
     codes: authorizationCodes({ db, ttlSeconds: config.WARDEN_OAUTH_CODE_TTL_SECONDS, clock }),
     requests: pendingRequests({ db, clock }),
     browser: browserSessions({ db, ttlSeconds: config.WARDEN_OAUTH_SESSION_TTL_HOURS * 3600, clock }),
-    replay: replayGuard(db),
+    replay: replayGuard(db, clock),
     tokens: deps.tokens,
     users: deps.users,
     throttle: deps.throttle,
@@ -168,8 +168,8 @@ export function oauthServer(deps: {
         server.requests.sweep(),
         server.browser.sweep(),
       ]);
-      const assertions = await sql`delete from warden_oauth_jti where expires_at < now()`.execute(db);
-      return { codes, requests, sessions, assertions: Number(assertions.numAffectedRows ?? 0n) };
+      const assertions = await server.replay.sweep();
+      return { codes, requests, sessions, assertions };
     },
 
     allows(client, grant) {
