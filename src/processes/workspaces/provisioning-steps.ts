@@ -26,7 +26,7 @@ import { type PrepareContext, viewAs } from '../runtime/index.ts';
 
 /* The provisioning saga's agent work, done in the runtime's `prepare` phase outside any transaction. */
 
-type UserRemoved = Extract<IdentityEvent, { type: 'UserRemoved' }>;
+type UserGone = Extract<IdentityEvent, { type: 'UserRemoved' | 'UserRejected' }>;
 type PCtx = PrepareContext<WorkspacesReadTables>;
 
 /** A failure the agent reports about the request itself (4xx): retrying will not help. */
@@ -277,10 +277,12 @@ export const AGENT_STEPS = new Set<string>([
  * refuses it if the workspace moved on meanwhile.
  */
 export async function prepareStep(
-  event: RecordedEvent & (WorkspaceEvent | UserRemoved),
+  event: RecordedEvent & (WorkspaceEvent | UserGone),
   ctx: PCtx,
 ): Promise<Prepared> {
-  if (event.type === 'UserRemoved' || !AGENT_STEPS.has(event.type)) return nothing;
+  if (event.type === 'UserRemoved' || event.type === 'UserRejected' || !AGENT_STEPS.has(event.type)) {
+    return nothing;
+  }
   const { workspaceId } = event.data;
   const { state } = await load(ctx.store, workspaceStreamId(workspaceId), workspaceDecider);
   if (!state.exists) return nothing;

@@ -1,4 +1,4 @@
-import type { IdentityEvent } from '../../commands/identity/index.ts';
+import { type IdentityEvent, isLive, userDecider, userStreamId } from '../../commands/identity/index.ts';
 import { isDomainError, load } from '../../commands/kernel/index.ts';
 import type { TenancyEvent } from '../../commands/tenancy/index.ts';
 import {
@@ -21,7 +21,7 @@ import { AGENT_STEPS, type Prepared, prepareStep } from './provisioning-steps.ts
 
 const NAME = 'workspaceProvisioning';
 
-type UserRemoved = Extract<IdentityEvent, { type: 'UserRemoved' }>;
+type UserGone = Extract<IdentityEvent, { type: 'UserRemoved' | 'UserRejected' }>;
 type TenantDeleted = Extract<TenancyEvent, { type: 'TenantDeleted' }>;
 
 type Ctx = ProcessContext<WorkspacesReadTables>;
@@ -104,14 +104,26 @@ async function fail(ctx: Ctx, state: WorkspaceState, step: ProvisioningStep, rea
  * Deletes every workspace of the tenant (of one user, when `userId` is given), whatever its state:
  * the saga then withdraws each route and removes each container and its data. The command key is the
  * workspace's id, so re-handling the event deletes nothing twice.
+ *
+ * The workspaces are those of the tenant's quota stream (read now, from the log: every slot claimed
+ * up to this moment, whatever the read models have seen yet) and of the workspace list (which also
+ * holds failed ones, whose slot is given back). A workspace whose claim comes later meets the
+ * removal in the saga's own check before it is placed (`userGone`).
  */
 async function deprovision(ctx: Ctx, tenantId: string, userId: string | undefined, reason: string) {
   let rows = ctx.db.selectFrom('workspace_list').select(['id']).where('tenant_id', '=', tenantId);
   if (userId !== undefined) rows = rows.where('user_id', '=', userId);
-  for (const row of await rows.execute()) {
+  const [listed, quota] = await Promise.all([
+    rows.execute(),
+    load(ctx.store, quotaStreamId(tenantId), quotaDecider),
+  ]);
+  const slots = Object.entries(quota.state.slots)
+    .filter(([, holder]) => userId === undefined || holder === userId)
+    .map(([workspaceId]) => workspaceId);
+  for (const workspaceId of new Set([...slots, ...listed.map((row) => row.id)])) {
     await issue(
       ctx,
-      row.id,
+      workspaceId,
       {
         type: 'DeleteWorkspace',
         actor: { userId: `process:${NAME}`, manager: true },
@@ -119,9 +131,44 @@ async function deprovision(ctx: Ctx, tenantId: string, userId: string | undefine
         reason,
         at: now(),
       },
-      row.id,
+      workspaceId,
     );
   }
+}
+
+/**
+ * Why the workspace's user may no longer have one (`user_removed`, `user_rejected`), or undefined
+ * while they may: read from the user's own stream, which holds the removal as soon as it is
+ * appended, so a workspace requested just before it (its request checked the user first) or placed
+ * while the removal's deprovisioning ran elsewhere is caught here before an agent is asked.
+ */
+async function userGone(ctx: Ctx, state: WorkspaceState): Promise<string | undefined> {
+  const user = (await load(ctx.store, userStreamId(state.userId), userDecider)).state;
+  if (isLive(user) && user.tenantId === state.tenantId) return undefined;
+  return user.status === 'rejected' ? 'user_rejected' : 'user_removed';
+}
+
+/** Deletes the workspace when its user is gone (see `userGone`): true when it did. */
+async function deletedForGoneUser(ctx: Ctx, state: WorkspaceState): Promise<boolean> {
+  const reason = await userGone(ctx, state);
+  if (reason === undefined) return false;
+  const actor = { userId: `process:${NAME}`, manager: true };
+  await issue(ctx, state.workspaceId, {
+    type: 'DeleteWorkspace',
+    actor,
+    deleteData: true,
+    reason,
+    at: now(),
+  });
+  return true;
+}
+
+/** Places the workspace (not on `exclude`), unless its user is gone: then it is deleted instead. */
+async function placeOrDelete(ctx: Ctx, state: WorkspaceState, exclude: string | undefined, noRoom: string) {
+  if (await deletedForGoneUser(ctx, state)) return;
+  const agentId = await place(ctx, state, exclude);
+  if (!agentId) return fail(ctx, state, 'place', noRoom);
+  return issue(ctx, state.workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
 }
 
 /**
@@ -133,18 +180,23 @@ async function deprovision(ctx: Ctx, tenantId: string, userId: string | undefine
  * every recorded step too, so re-handling an event after a crash (SIGKILL at any point) repeats the
  * call harmlessly and appends nothing twice.
  *
- * Removals end workspaces too: a user removed from the tenant (identity's `UserRemoved`) loses theirs,
- * and a deleted tenant (`TenantDeleted`) loses all of them, and its image registry credentials with
- * them, so nothing of a deleted tenant keeps running, answering on its routes or holding a secret.
+ * Removals end workspaces too: a user removed from the tenant (identity's `UserRemoved`) or rejected
+ * while waiting for approval (`UserRejected`) loses theirs, and a deleted tenant (`TenantDeleted`)
+ * loses all of them, and its image registry credentials with them, so nothing of a deleted tenant
+ * keeps running, answering on its routes or holding a secret. Neither order of handling lets a
+ * workspace asked for around a removal survive it: the removal finds every slot claimed before it
+ * is handled (on the quota stream, not a lagging read model), and the saga asks the user's stream
+ * before every placement, so a workspace claimed after that is deleted instead of placed.
  */
 export const workspaceProvisioning = defineProcessManager<
   WorkspacesReadTables,
-  WorkspaceEvent | UserRemoved | TenantDeleted,
+  WorkspaceEvent | UserGone | TenantDeleted,
   Prepared
 >({
   name: NAME,
   types: [
     'UserRemoved',
+    'UserRejected',
     'TenantDeleted',
     'WorkspaceRequested',
     'WorkspacePlaced',
@@ -164,8 +216,9 @@ export const workspaceProvisioning = defineProcessManager<
   ],
   prepare: prepareStep,
   async handle(event, ctx, prepared) {
-    if (event.type === 'UserRemoved') {
-      return deprovision(ctx, event.data.tenantId, event.data.userId, 'user_removed');
+    if (event.type === 'UserRemoved' || event.type === 'UserRejected') {
+      const reason = event.type === 'UserRemoved' ? 'user_removed' : 'user_rejected';
+      return deprovision(ctx, event.data.tenantId, event.data.userId, reason);
     }
     if (event.type === 'TenantDeleted') {
       await dropImageRegistry(ctx.db, event.data.tenantId);
@@ -203,16 +256,8 @@ export const workspaceProvisioning = defineProcessManager<
     switch (event.type) {
       case 'WorkspaceRequested': {
         if (state.status !== 'requested') return;
-        const agentId = await place(ctx, state);
-        if (!agentId) {
-          return fail(
-            ctx,
-            state,
-            'place',
-            `no agent has ${state.resources.cpus} CPUs and ${state.resources.memoryMb} MB free`,
-          );
-        }
-        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+        const { cpus, memoryMb } = state.resources;
+        return placeOrDelete(ctx, state, undefined, `no agent has ${cpus} CPUs and ${memoryMb} MB free`);
       }
       case 'WorkspaceUnavailable': {
         // Policy `recreate`: on another agent (its data, unless on shared storage, is lost with the host);
@@ -220,9 +265,8 @@ export const workspaceProvisioning = defineProcessManager<
         if (state.status !== 'unavailable' || state.lost !== 'agent') return;
         const policy = await load(ctx.store, settingsStreamId(state.tenantId), workspaceSettingsDecider);
         if (policy.state.loss.onAgentLoss === 'wait') return;
-        const agentId = await place(ctx, state, event.data.agentId);
-        if (!agentId) return fail(ctx, state, 'place', 'its agent is lost and no other agent has room');
-        return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
+        const noRoom = 'its agent is lost and no other agent has room';
+        return placeOrDelete(ctx, state, event.data.agentId, noRoom);
       }
       case 'WorkspaceContainerLost': {
         // Policy `recreate`: a new container on the same agent (its slot is kept), named as before;
@@ -232,6 +276,7 @@ export const workspaceProvisioning = defineProcessManager<
         if (policy.state.loss.onContainerLost === 'mark') {
           return fail(ctx, state, 'create', 'container vanished');
         }
+        if (await deletedForGoneUser(ctx, state)) return;
         return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId: state.agentId, at: now() });
       }
       case 'WorkspaceRoutePublished':
