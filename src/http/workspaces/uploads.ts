@@ -68,7 +68,18 @@ const WORKSPACE_ON_AGENT = new Set([
   'starting',
   'unavailable',
 ]);
-const UPLOAD_LENGTH = /^\d{1,16}$/;
+/** A byte count as tus (and its library, which reads the header again) writes it: no sign, no leading zero. */
+const BYTE_COUNT = /^(?:0|[1-9]\d{0,15})$/;
+
+/**
+ * The declared size, or undefined unless it is a canonical byte count a number holds exactly (at most
+ * 2^53 − 1): one above reads as a neighbour, recorded and held against the quota as a size nobody sent.
+ */
+function uploadLengthOf(text: string): number | undefined {
+  if (!BYTE_COUNT.test(text)) return undefined;
+  const size = Number(text);
+  return size <= Number.MAX_SAFE_INTEGER ? size : undefined;
+}
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A tus refusal (plain text) as problem+json, keeping the protocol's headers. */
@@ -127,7 +138,7 @@ function describe(app: OpenAPIHono<AppEnv>) {
       'Start a resumable upload (tus creation): Upload-Length, Upload-Metadata with filename, sha256 and agent',
     request: {
       headers: TusHeaders.extend({
-        'upload-length': z.string().regex(/^\d+$/),
+        'upload-length': z.string().regex(BYTE_COUNT),
         'upload-metadata': z.string().describe('tus metadata: "filename <b64>,sha256 <b64>,agent <b64>"'),
       }),
     },
@@ -288,16 +299,15 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
         errors: [{ path: 'header.tus-resumable', message: 'must be 1.0.0' }],
       });
     }
-    const length = c.req.header('upload-length') ?? '';
-    if (!UPLOAD_LENGTH.test(length)) {
+    const size = uploadLengthOf(c.req.header('upload-length') ?? '');
+    if (size === undefined) {
       throw new RequestError(400, 'validation', 'Upload-Length must be the file size in bytes', [
         {
           path: 'header.upload-length',
-          message: 'must be a whole number of bytes (deferred length is not supported)',
+          message: `must be a whole number of bytes without leading zeros, at most ${Number.MAX_SAFE_INTEGER} (deferred length is not supported)`,
         },
       ]);
     }
-    const size = Number(length);
     let declared: Record<string, string | null | undefined>;
     try {
       declared = Metadata.parse(c.req.header('upload-metadata') ?? undefined);
