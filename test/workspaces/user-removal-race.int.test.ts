@@ -71,14 +71,15 @@ describe('a workspace asked for around its user’s removal does not outlive the
     return result.state.workspaceId;
   };
 
-  /** The latest event of `type` about `id` (a user or a workspace), waiting for the store to show it. */
+  /** The latest event of `type` about `id` (a user, a tenant or a workspace), waiting for the store to show it. */
   const eventOf = async (type: string, id: string): Promise<RecordedEvent> => {
     const deadline = Date.now() + 5_000;
     for (;;) {
       const found = (await t.store.readAll({ types: [type] }))
         .filter((e) => {
-          const data = e.data as { userId?: string; workspaceId?: string };
-          return data.workspaceId === id || (data.workspaceId === undefined && data.userId === id);
+          const data = e.data as { userId?: string; workspaceId?: string; tenantId?: string };
+          if (data.workspaceId !== undefined) return data.workspaceId === id;
+          return data.userId === id || (data.userId === undefined && data.tenantId === id);
         })
         .at(-1);
       if (found) return found;
@@ -186,5 +187,24 @@ describe('a workspace asked for around its user’s removal does not outlive the
     expect((await findWorkspace(t.store, tenant.id, workspaceId))?.state.status).toBe('deleting');
     const deletion = await eventOf('WorkspaceDeletionRequested', workspaceId);
     expect(deletion.data).toMatchObject({ reason: 'user_rejected' });
+  });
+
+  it('deletes, never places, a workspace whose request is appended after its tenant’s deletion was handled', async () => {
+    const { tenant, admin } = await tenantWithAgent();
+    const member = await t.register({ tenantId: tenant.id });
+    const owner = await t.user({ tenant: tenant.slug, role: 'owner' });
+    const deleted = await t.request(`/v1/tenants/${tenant.id}`, {
+      token: owner.token,
+      tenant: tenant.slug,
+      method: 'DELETE',
+    });
+    expect(deleted.status).toBe(204);
+    await provision('TenantDeleted', tenant.id);
+    const workspaceId = await request(tenant.id, member.userId, admin.userId);
+    await provision('WorkspaceRequested', workspaceId);
+
+    expect(await typesOf(workspaceId)).not.toContain('WorkspacePlaced');
+    const deletion = await eventOf('WorkspaceDeletionRequested', workspaceId);
+    expect(deletion.data).toMatchObject({ reason: 'tenant_deleted', deleteData: true });
   });
 });

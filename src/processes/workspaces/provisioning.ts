@@ -1,6 +1,6 @@
 import { type IdentityEvent, isLive, userDecider, userStreamId } from '../../commands/identity/index.ts';
 import { isDomainError, load } from '../../commands/kernel/index.ts';
-import type { TenancyEvent } from '../../commands/tenancy/index.ts';
+import { type TenancyEvent, tenantDecider, tenantStreamId } from '../../commands/tenancy/index.ts';
 import {
   agentUsageOf,
   type ProvisioningStep,
@@ -108,7 +108,7 @@ async function fail(ctx: Ctx, state: WorkspaceState, step: ProvisioningStep, rea
  * The workspaces are those of the tenant's quota stream (read now, from the log: every slot claimed
  * up to this moment, whatever the read models have seen yet) and of the workspace list (which also
  * holds failed ones, whose slot is given back). A workspace whose claim comes later meets the
- * removal in the saga's own check before it is placed (`userGone`).
+ * removal in the saga's own check before it is placed (`whyGone`).
  */
 async function deprovision(ctx: Ctx, tenantId: string, userId: string | undefined, reason: string) {
   let rows = ctx.db.selectFrom('workspace_list').select(['id']).where('tenant_id', '=', tenantId);
@@ -137,20 +137,25 @@ async function deprovision(ctx: Ctx, tenantId: string, userId: string | undefine
 }
 
 /**
- * Why the workspace's user may no longer have one (`user_removed`, `user_rejected`), or undefined
- * while they may: read from the user's own stream, which holds the removal as soon as it is
- * appended, so a workspace requested just before it (its request checked the user first) or placed
- * while the removal's deprovisioning ran elsewhere is caught here before an agent is asked.
+ * Why the workspace may no longer exist (`user_removed`, `user_rejected`, `tenant_deleted`), or
+ * undefined while it may: read from the user's and the tenant's own streams, which hold a removal or
+ * a deletion as soon as it is appended, so a workspace requested just before it (its request checked
+ * first) or placed while the removal's deprovisioning ran elsewhere is caught here before an agent is
+ * asked.
  */
-async function userGone(ctx: Ctx, state: WorkspaceState): Promise<string | undefined> {
-  const user = (await load(ctx.store, userStreamId(state.userId), userDecider)).state;
-  if (isLive(user) && user.tenantId === state.tenantId) return undefined;
-  return user.status === 'rejected' ? 'user_rejected' : 'user_removed';
+async function whyGone(ctx: Ctx, state: WorkspaceState): Promise<string | undefined> {
+  const [user, tenant] = await Promise.all([
+    load(ctx.store, userStreamId(state.userId), userDecider),
+    load(ctx.store, tenantStreamId(state.tenantId), tenantDecider),
+  ]);
+  if (tenant.state.status === 'deleted') return 'tenant_deleted';
+  if (isLive(user.state) && user.state.tenantId === state.tenantId) return undefined;
+  return user.state.status === 'rejected' ? 'user_rejected' : 'user_removed';
 }
 
-/** Deletes the workspace when its user is gone (see `userGone`): true when it did. */
-async function deletedForGoneUser(ctx: Ctx, state: WorkspaceState): Promise<boolean> {
-  const reason = await userGone(ctx, state);
+/** Deletes the workspace when its user or tenant is gone (see `whyGone`): true when it did. */
+async function deletedAsGone(ctx: Ctx, state: WorkspaceState): Promise<boolean> {
+  const reason = await whyGone(ctx, state);
   if (reason === undefined) return false;
   const actor = { userId: `process:${NAME}`, manager: true };
   await issue(ctx, state.workspaceId, {
@@ -163,9 +168,9 @@ async function deletedForGoneUser(ctx: Ctx, state: WorkspaceState): Promise<bool
   return true;
 }
 
-/** Places the workspace (not on `exclude`), unless its user is gone: then it is deleted instead. */
+/** Places the workspace (not on `exclude`), unless its user or tenant is gone: then it is deleted instead. */
 async function placeOrDelete(ctx: Ctx, state: WorkspaceState, exclude: string | undefined, noRoom: string) {
-  if (await deletedForGoneUser(ctx, state)) return;
+  if (await deletedAsGone(ctx, state)) return;
   const agentId = await place(ctx, state, exclude);
   if (!agentId) return fail(ctx, state, 'place', noRoom);
   return issue(ctx, state.workspaceId, { type: 'PlaceWorkspace', agentId, at: now() });
@@ -276,7 +281,7 @@ export const workspaceProvisioning = defineProcessManager<
         if (policy.state.loss.onContainerLost === 'mark') {
           return fail(ctx, state, 'create', 'container vanished');
         }
-        if (await deletedForGoneUser(ctx, state)) return;
+        if (await deletedAsGone(ctx, state)) return;
         return issue(ctx, workspaceId, { type: 'PlaceWorkspace', agentId: state.agentId, at: now() });
       }
       case 'WorkspaceRoutePublished':
