@@ -17,6 +17,8 @@ for (const kind of databaseKinds) {
     let t: TestApp;
     let member: SignedInUser;
     let approver: SignedInUser;
+    let admin: SignedInUser;
+    let owner: SignedInUser;
     let outsider: SignedInUser;
 
     const call = async (
@@ -41,6 +43,8 @@ for (const kind of databaseKinds) {
       const { slug } = await t.tenant();
       member = await t.user({ tenant: slug, role: 'member' });
       approver = await t.user({ tenant: slug, role: 'approver' });
+      admin = await t.user({ tenant: slug, role: 'admin' });
+      owner = await t.user({ tenant: slug, role: 'owner' });
       outsider = await t.user({ role: 'owner' });
     });
     afterAll(() => t?.dispose());
@@ -197,28 +201,63 @@ for (const kind of databaseKinds) {
       ).toHaveLength(1);
     });
 
-    it('policy: the default is version 0; PUT needs packages:approve, honours If-Match (412) and versions each change', async () => {
+    it('policy: everyone reads it (version 0 is the default); only admins and owners change it, with If-Match (412), each change a version', async () => {
       const current = await call(member, '/v1/policy');
       expect(current.body).toMatchObject({ version: 0, policy: defaultPolicy });
       const changed = { ...defaultPolicy, mode: 'warn', auto_approve_clean: false };
       expect((await call(member, '/v1/policy', { method: 'PUT', json: changed })).status).toBe(403);
       expect(
-        (await call(approver, '/v1/policy', { method: 'PUT', json: { ...changed, mode: 'loud' } })).status,
+        (await call(admin, '/v1/policy', { method: 'PUT', json: { ...changed, mode: 'loud' } })).status,
       ).toBe(400);
-      const put = await call(approver, '/v1/policy', {
+      const put = await call(admin, '/v1/policy', {
         method: 'PUT',
         json: changed,
         headers: { 'if-match': current.headers.get('etag')! },
       });
       expect(put.status, JSON.stringify(put.body)).toBe(200);
-      expect(put.body).toMatchObject({ version: 1, policy: changed, updated_by: approver.userId });
-      const stale = await call(approver, '/v1/policy', {
+      expect(put.body).toMatchObject({ version: 1, policy: changed, updated_by: admin.userId });
+      const stale = await call(admin, '/v1/policy', {
         method: 'PUT',
         json: defaultPolicy,
         headers: { 'if-match': current.headers.get('etag')! },
       });
       expect(stale.status).toBe(412);
+      const byOwner = await call(owner, '/v1/policy', { method: 'PUT', json: defaultPolicy });
+      expect(byOwner.status, JSON.stringify(byOwner.body)).toBe(200);
+      expect(byOwner.body).toMatchObject({ version: 2, updated_by: owner.userId });
       expect((await call(outsider, '/v1/policy')).body.version).toBe(0);
+    });
+
+    it('an approver reads the policy but cannot change it (403, nothing appended): approvals stay per package, on the record', async () => {
+      const read = await call(approver, '/v1/policy');
+      expect(read.status).toBe(200);
+      // A policy that lets everything through without an approver: what an approver must not set.
+      const wholesale = {
+        ...read.body.policy,
+        mode: 'warn',
+        auto_approve_clean: true,
+        licenses: { ...read.body.policy.licenses, deny: [] },
+      };
+      const before = await eventCount();
+      const attempts = [
+        await call(approver, '/v1/policy', { method: 'PUT', json: wholesale }),
+        await call(approver, '/v1/policy', {
+          method: 'PUT',
+          json: wholesale,
+          headers: { 'if-match': read.headers.get('etag')! },
+        }),
+      ];
+      for (const refused of attempts) {
+        expect(refused.status).toBe(403);
+        expect(refused.type).toContain('application/problem+json');
+        expect(JSON.stringify(refused.body)).toContain('packages:manage');
+      }
+      // There is no other way to change it: no PATCH.
+      expect((await call(approver, '/v1/policy', { method: 'PATCH', json: { mode: 'warn' } })).status).toBe(
+        404,
+      );
+      expect(await eventCount()).toBe(before);
+      expect((await call(member, '/v1/policy')).body).toEqual(read.body);
     });
 
     it('stats are per tenant for its approvers; workers are the platform’s', async () => {

@@ -13,6 +13,12 @@ export const permissions = [
   'packages:read',
   'packages:request',
   'packages:approve',
+  /**
+   * The tenant's package policy (licenses, severities, heuristics, auto-approval): admins and owners.
+   * Not approvers: whoever sets the rules must not also be who decides what they leave open, or a
+   * policy change would approve wholesale with no per-package decision on record.
+   */
+  'packages:manage',
   'tracker:read',
   'tracker:write',
   'tools:read',

@@ -29,7 +29,8 @@ export function packageRoutes(deps: PackageRouteDeps) {
     requirePermission('packages:approve'),
   );
   app.on('POST', '/v1/packages/*', requirePermission('packages:approve'));
-  app.on('PUT', '/v1/policy', requirePermission('packages:approve'));
+  // Approvers decide packages; setting the policy that decides them is the admins' (separation of duties).
+  app.on('PUT', '/v1/policy', requirePermission('packages:manage'));
   app.route('/', packageRequestRoutes(deps));
   app.route('/', packageDecisionRoutes(deps));
   app.route('/', policyRoutes(deps));

@@ -50,7 +50,8 @@ export function policyRoutes(deps: PackageRouteDeps) {
       method: 'put',
       path: '/v1/policy',
       tags: ['Packages'],
-      summary: 'Replace the package policy: a new version; decisions from now on name it',
+      summary:
+        'Replace the package policy (packages:manage: admins and owners, not approvers): a new version; decisions from now on name it',
       request: {
         headers: IfMatchHeader,
         body: { content: { 'application/json': { schema: PolicyBody } }, required: true },
