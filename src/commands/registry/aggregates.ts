@@ -42,24 +42,38 @@ interface Foldable<Event extends DomainEvent, State> {
   evolve: (state: State, event: Event) => State;
 }
 
-/** One registry entry; `hide` names state fields that never leave the service (secrets). */
+/** A state field, or a field of an object-valued state field (`passwordReset.tokenHash`). */
+type HiddenField<State> = (keyof State & string) | `${keyof State & string}.${string}`;
+
+/**
+ * One registry entry; `hide` names state fields that never leave the service (secrets, and the
+ * hashes of secrets: a password's, a link's), top-level or one object down.
+ */
 export function aggregate<Event extends DomainEvent, State>(
   entity: string,
   decider: Foldable<Event, State>,
-  options: { hide?: readonly (keyof State & string)[]; snapshots?: boolean } = {},
+  options: { hide?: readonly HiddenField<State>[]; snapshots?: boolean } = {},
 ): ReplayableAggregate {
-  const hidden = new Set<string>(options.hide ?? []);
+  const hidden = options.hide ?? [];
   return {
     entity,
     snapshots: options.snapshots ?? false,
     fingerprint: fingerprint(entity, decider.initialState.toString(), decider.evolve.toString()),
     initialState: decider.initialState,
     evolve: (state, event) => decider.evolve(state as State, event as Event),
-    view: (state) =>
-      hidden.size === 0 || typeof state !== 'object' || state === null
-        ? state
-        : Object.fromEntries(Object.entries(state).filter(([key]) => !hidden.has(key))),
+    view: (state) => hidden.reduce<unknown>((shown, path) => without(shown, path.split('.')), state),
   };
+}
+
+/** `value` without the field at `path`, copied where it changes (the folded state is never touched). */
+function without(value: unknown, [key, ...rest]: readonly string[]): unknown {
+  if (key === undefined || typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  if (!Object.hasOwn(value, key)) return value;
+  const entries = Object.entries(value);
+  // fromEntries makes own properties even of keys such as `__proto__`.
+  return rest.length === 0
+    ? Object.fromEntries(entries.filter(([name]) => name !== key))
+    : Object.fromEntries(entries.map(([name, item]) => [name, name === key ? without(item, rest) : item]));
 }
 
 /**
@@ -69,7 +83,9 @@ export function aggregate<Event extends DomainEvent, State>(
 export const aggregates: readonly ReplayableAggregate[] = [
   aggregate('tenancy.Tenant', tenantDecider, { snapshots: true }),
   aggregate('tenancy.Domain', domainDecider, { snapshots: true }),
-  aggregate('identity.User', userDecider, { hide: ['passwordHash'] }),
+  aggregate('identity.User', userDecider, {
+    hide: ['passwordHash', 'emailVerification.tokenHash', 'passwordReset.tokenHash'],
+  }),
   aggregate('identity.TenantMembership', membershipDecider),
   aggregate('identity.EmailClaim', emailClaimDecider),
   aggregate('identity.UsernameClaim', usernameClaimDecider),
