@@ -1,3 +1,4 @@
+export { type DnsResolver, dnsLookupTool } from './builtin/dns-lookup.ts';
 export { identifyHash } from './builtin/hash-identify.ts';
 export { gradeHeaders } from './builtin/http-headers.ts';
 export { passwordStrength } from './builtin/password-strength.ts';

@@ -37,6 +37,12 @@ export interface ToolContext<P> {
   advisories: AdvisoryLookup;
   /** Resolves a URL's host to the checked address (a tool fetching a second URL checks it too). */
   checkTarget(target: string): Promise<string>;
+  /**
+   * Whether the run's target may be reached at `address`, as the start's recheck judges it (its host
+   * listed by name, or the address in a listed CIDR, and never an address the platform denies): a
+   * tool that learns its target's addresses (a DNS answer) shows only these.
+   */
+  mayReach(address: string): boolean;
 }
 
 export interface ToolRun<R> {

@@ -56,6 +56,10 @@ function within(blocks: BlockList, address: string): boolean {
  * `denied` (the platform's `WARDEN_TOOL_DENIED_TARGETS`: this host's loopback, the cloud metadata
  * addresses…) is refused whatever the allowlist says: a tenant's admin cannot point the tools at
  * the platform itself, by address or by a name that resolves there.
+ *
+ * A name the tenant did not list is refused with one reason whether it does not resolve, resolves
+ * outside the list or only to denied addresses: the refusal must not tell a tenant which names the
+ * platform's resolvers know, nor where they point.
  */
 export function targetChecker(
   entries: readonly string[],
@@ -64,8 +68,11 @@ export function targetChecker(
 ) {
   const { blocks, names } = blockListOf(entries);
   const deniedBlocks = blockListOf(denied).blocks;
-  const named = (host: string) =>
-    names.some((n) => n === host || (n.startsWith('*.') && host.endsWith(n.slice(1))));
+  const named = (target: string) => {
+    // `example.com.` is `example.com` written fully qualified.
+    const host = target.replace(/\.$/, '');
+    return names.some((n) => n === host || (n.startsWith('*.') && host.endsWith(n.slice(1))));
+  };
   const inBlocks = (address: string) => within(blocks, address);
   const isDenied = (address: string) => within(deniedBlocks, address);
   return {
@@ -73,18 +80,30 @@ export function targetChecker(
       if (entries.length === 0) throw new TargetRefusedError(target, 'the tenant’s allowlist is empty');
       const host = hostOf(target);
       if (!host) throw new TargetRefusedError(target, 'it names no host');
+      const unlistedName = !isIP(host) && !named(host);
+      const outside = () =>
+        new TargetRefusedError(
+          target,
+          unlistedName
+            ? 'it is outside the tenant’s allowlist (a host name not listed by name must resolve to an address the allowlist holds)'
+            : 'it is outside the tenant’s allowlist',
+        );
       let addresses: string[];
       if (isIP(host)) addresses = [host];
       else {
         try {
           addresses = await resolve(host);
         } catch {
+          if (unlistedName) throw outside();
           throw new TargetRefusedError(target, `${host} does not resolve`);
         }
       }
-      if (addresses.length === 0) throw new TargetRefusedError(target, `${host} does not resolve`);
+      if (addresses.length === 0) {
+        if (unlistedName) throw outside();
+        throw new TargetRefusedError(target, `${host} does not resolve`);
+      }
       const reachable = addresses.filter((address) => !isDenied(address));
-      if (reachable.length === 0) {
+      if (reachable.length === 0 && !unlistedName) {
         throw new TargetRefusedError(
           target,
           `${addresses.length === 1 ? addresses[0] : `every address of ${host}`} is one the platform denies to tools`,
@@ -92,7 +111,7 @@ export function targetChecker(
       }
       if (named(host)) return reachable[0]!;
       const allowed = reachable.find(inBlocks);
-      if (!allowed) throw new TargetRefusedError(target, 'it is outside the tenant’s allowlist');
+      if (!allowed) throw outside();
       return allowed;
     },
     /**

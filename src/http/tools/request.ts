@@ -133,7 +133,7 @@ export async function startExecution(
       address = await targetChecker(allowlist.state.targets, deps.resolve, deps.deniedTargets).check(target);
     } catch (error) {
       if (!(error instanceof TargetRefusedError)) throw error;
-      throw Object.assign(new RequestError(403, 'target-not-allowed', error.message), { target });
+      throw new RequestError(403, 'target-not-allowed', error.message, [], { target });
     }
   }
   const secrets: Record<string, unknown> = {};

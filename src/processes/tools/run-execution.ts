@@ -216,6 +216,16 @@ async function runTool(
       processes: deps.processes,
       advisories: deps.advisories,
       checkTarget: (target) => checker.check(target),
+      mayReach: (address) => {
+        if (state.target === null) return false;
+        try {
+          checker.recheck(state.target, address);
+          return true;
+        } catch (error) {
+          if (error instanceof TargetRefusedError) return false;
+          throw error;
+        }
+      },
     });
     if (why) return stopped(why);
     const result = tool.result.safeParse(run.result);
