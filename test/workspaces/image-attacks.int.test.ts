@@ -126,6 +126,60 @@ describe('images under attack: what an operator’s build or an admin’s regist
     await expect(docker.getImage('registry.example.com/team/editor:1').inspect()).rejects.toThrow();
   }, 240_000);
 
+  it('refuses a name or tag with a `..`, `.` or empty path component, a stray separator or uppercase: 400 naming the field, nothing staged or recorded', async () => {
+    const before = (await t.store.readAll()).length;
+    const tar = dockerfileTar(`FROM ${base}\n`);
+    const cases: [string, string][] = [
+      ['name=team/..&tag=1', 'query.name'],
+      ['name=../team&tag=1', 'query.name'],
+      ['name=team/../app&tag=1', 'query.name'],
+      ['name=team/./app&tag=1', 'query.name'],
+      ['name=team//app&tag=1', 'query.name'],
+      ['name=team/app-&tag=1', 'query.name'],
+      ['name=.team/app&tag=1', 'query.name'],
+      ['name=team/App&tag=1', 'query.name'],
+      ['name=team/app&tag=..', 'query.tag'],
+      ['name=team/app&tag=.hidden', 'query.tag'],
+    ];
+    for (const [query, field] of cases) {
+      const answer = await build(query, tar);
+      expect({ query, status: answer.status }).toEqual({ query, status: 400 });
+      expect(answer.headers.get('content-type')).toContain('application/problem+json');
+      const problem = (await answer.json()) as { errors: Array<{ path: string }> };
+      expect(problem.errors.map((e) => e.path)).toContain(field);
+    }
+    // A workspace names its image by a whole reference: held to the same grammar.
+    for (const image of [
+      'team/../app:1',
+      'registry.example.com/../../containers/x',
+      'team/app:..',
+      'Team/app:1',
+    ]) {
+      const answer = await as(operator, '/v1/workspaces', { method: 'POST', json: { image } });
+      expect({ image, status: answer.status }).toEqual({ image, status: 400 });
+      const problem = (await answer.json()) as { errors: Array<{ path: string }> };
+      expect(problem.errors.map((e) => e.path)).toContain('image');
+    }
+    expect((await t.store.readAll()).length).toBe(before);
+  });
+
+  it('two builds of one tag asked for at once: exactly one is taken, the other is 409 tag_in_use, every time', async () => {
+    for (let round = 0; round < 4; round++) {
+      const tar = dockerfileTar(`FROM ${base}\nRUN echo round-${round}\n`);
+      const answers = await Promise.all([0, 1].map(() => build(`name=team/race&tag=r${round}`, tar)));
+      const statuses = answers.map((a) => a.status).sort();
+      expect({ round, statuses }).toEqual({ round, statuses: [202, 409] });
+      const refused = answers.find((a) => a.status === 409)!;
+      expect(refused.headers.get('content-type')).toContain('application/problem+json');
+      expect(((await refused.json()) as { rule?: string }).rule).toBe('tag_in_use');
+      const taken = answers.find((a) => a.status === 202)!;
+      const { image } = await ended(((await taken.json()) as ImageBody).id);
+      expect(image.status).toBe('built');
+    }
+    const listed = (await (await as(admin, '/v1/images')).json()) as { items: Array<{ name: string }> };
+    expect(listed.items.filter((i) => i.name === 'team/race')).toHaveLength(4);
+  }, 300_000);
+
   it('a Dockerfile may not ADD a URL: the engine would fetch it from the agent host’s own loopback', async () => {
     const secret = `host-only-secret-${crypto.randomUUID()}`;
     const service = await loopbackService(secret);

@@ -119,6 +119,36 @@ describe('image catalog decider', () => {
     ).toEqual([]);
   });
 
+  it('refuses a second build of a tag building or built on the same agent (tag_in_use); another agent, tag or an ended build leaves it free', () => {
+    const again = (overrides: Partial<Extract<ImagesCommand, { type: 'RequestImageBuild' }>> = {}) =>
+      ({
+        type: 'RequestImageBuild',
+        tenantId,
+        imageId: '00000000-0000-4000-8000-000000000005',
+        agentId,
+        name: 'team/app',
+        tag: '1',
+        dockerfile: 'Dockerfile',
+        contextBytes: 1,
+        by: 'u2',
+        at,
+        ...overrides,
+      }) as const;
+    const inUse = expect.objectContaining({ code: 'RULE_VIOLATED', detail: { rule: 'tag_in_use' } });
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });
+    for (const state of [requested, built]) expect(() => run(state, again())).toThrow(inUse);
+    expect(run(requested, again({ tag: '2' })).images).toHaveProperty(again().imageId);
+    expect(run(requested, again({ agentId: '00000000-0000-4000-8000-000000000006' })).images).toHaveProperty(
+      again().imageId,
+    );
+    const failed = run(requested, { type: 'RecordImageBuildFailed', tenantId, imageId, reason: 'x', at });
+    const cancelled = run(requested, { type: 'CancelImageBuild', tenantId, imageId, by: 'u1', at });
+    const deleted = run(built, { type: 'DeleteImage', tenantId, imageId, usedBy: [], by: 'u1', at });
+    for (const state of [failed, cancelled, deleted]) {
+      expect(run(state, again()).images[again().imageId]?.status).toBe('building');
+    }
+  });
+
   it('tells a tar from other bytes', () => {
     expect(looksLikeTar(rawTar([{ path: 'Dockerfile', content: 'FROM scratch\n' }]))).toBe(true);
     expect(looksLikeTar(new TextEncoder().encode('FROM scratch\n'.repeat(100)))).toBe(false);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DomainEvent, FieldError } from '../kernel/index.ts';
 import { checkAgainst } from '../kernel/index.ts';
+import { ImageName, ImageRef, ImageTag } from './image-reference.ts';
 
 export const AgentName = z
   .string()
@@ -15,21 +16,6 @@ export const AgentCapacity = z.object({
   workspaces: z.number().int().min(1).max(10_000),
 });
 export type AgentCapacity = z.infer<typeof AgentCapacity>;
-/** An image reference as Docker takes it (`name[:tag]`, optionally with a registry host). */
-export const ImageRef = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'must be an image reference such as example/editor:1');
-/** A catalog image's name: lowercase path components as registries take them (`team/editor`). */
-export const ImageName = z
-  .string()
-  .regex(
-    /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*){0,3}$/,
-    'must be lowercase letters, digits and ".", "_", "-" separated path components (team/editor)',
-  )
-  .max(128);
-export const ImageTag = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a tag such as 1.0 or latest');
 export const Resources = z.object({
   cpus: z.number().positive().max(64),
   memoryMb: z.number().int().min(16).max(1_048_576),

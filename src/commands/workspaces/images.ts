@@ -123,6 +123,22 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
   switch (command.type) {
     case 'RequestImageBuild': {
       if (known) throw conflict(`image ${command.imageId} already exists`);
+      // The request checked that the agent does not hold the tag, but a build of it under way (or
+      // just built) is not on the agent yet: two requests at once both pass that check. The tenant's
+      // one images stream decides them in turn, so the second meets the first here.
+      const taken = Object.values(state.images).find(
+        (image) =>
+          image.agentId === command.agentId &&
+          image.name === command.name &&
+          image.tag === command.tag &&
+          (image.status === 'building' || image.status === 'built'),
+      );
+      if (taken) {
+        throw ruleViolated(
+          'tag_in_use',
+          `${localRefOf(command)} is already ${taken.status} on this agent (image ${taken.imageId}): build another tag, or delete that image first`,
+        );
+      }
       const { type: _, ...data } = command;
       return [{ type: 'ImageBuildRequested', data }];
     }

@@ -6,9 +6,6 @@ export {
   AgentName,
   agentStreamId,
   type ImageEvent,
-  ImageName,
-  ImageRef,
-  ImageTag,
   imagesStreamId,
   ProvisioningStep,
   quotaStreamId,
@@ -56,6 +53,7 @@ export {
   startImageBuild,
   tenantImages,
 } from './image-handle.ts';
+export { ImageName, ImageRef, ImageTag, imageReferencePattern } from './image-reference.ts';
 export {
   type ImagePush,
   type ImagePushFailure,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ImageRef } from '../../commands/workspaces/index.ts';
 
 const Problem = z
   .object({
@@ -44,7 +45,7 @@ export const ContainerRef = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$
 export const CreateContainer = z
   .object({
     name: ContainerRef,
-    image: z.string().min(1).max(255),
+    image: ImageRef,
     cmd: z.array(z.string()).max(64).optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
     ports: z.array(z.number().int().min(1).max(65535)).max(16).default([]),
@@ -83,10 +84,11 @@ export const ListQuery = z.object({ label: z.union([z.string(), z.array(z.string
 export const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(10_000).default(200) });
 export const DeleteQuery = z.object({ volumes: z.enum(['true', 'false']).default('false') });
 
-/** An image reference as Docker takes it (`name[:tag]`, optionally with a registry host or digest). */
-export const ImageParams = z.object({
-  ref: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'an image reference such as example/editor:1'),
-});
+/**
+ * An image reference as Docker takes it (`name[:tag][@digest]`, optionally with a registry host): the
+ * engine's API puts it into its URL paths, so a `..` component must never reach it.
+ */
+export const ImageParams = z.object({ ref: ImageRef });
 export const Image = z.object({ ref: z.string(), id: z.string(), tags: z.array(z.string()) }).meta({
   id: 'AgentImage',
 });
