@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type SignupPolicy, type UserIds, userEventTypes } from './commands/identity/index.ts';
+import { load } from './commands/kernel/index.ts';
+import { tenantDecider, tenantStreamId } from './commands/tenancy/index.ts';
 import type { Config } from './config.ts';
 import type { Tables } from './db/tables.ts';
 import type { EventStore } from './eventstore/port.ts';
@@ -121,7 +123,12 @@ export async function identityStack(deps: {
       idleTtlSeconds: config.WARDEN_REFRESH_IDLE_TTL_DAYS * DAY,
       graceSeconds: config.WARDEN_REFRESH_GRACE_SECONDS,
     },
-    currentUser: identityCurrentUser({ store }),
+    // Read on every refresh beside the user (in parallel): the tenant stream is short.
+    currentUser: identityCurrentUser({
+      store,
+      tenantSuspended: async (tenantId) =>
+        (await load(store, tenantStreamId(tenantId), tenantDecider)).state.status === 'suspended',
+    }),
     oauthAccess: (user, familyId, now) =>
       issueOAuthAccessToken(
         tenantKeys,

@@ -2,6 +2,7 @@ import type { tenantRoles } from '../commands/identity/index.ts';
 import { findUser, type UserIds, verifyCredentials } from '../commands/identity/index.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import type { PasswordHasher } from './passwords.ts';
+import type { CurrentUser } from './tokens/index.ts';
 
 /** The narrow view of the identity context login needs (an adapter over `verifyCredentials`). */
 export type CredentialsCheck = (
@@ -50,13 +51,24 @@ export function identityCredentials(deps: {
 
 /**
  * The identity context as token sessions' `currentUser`: on refresh, the user's role now, or undefined
- * once they are removed, rejected or no longer active (the family is then revoked).
+ * once they are removed, rejected or no longer active (the family is then revoked). In a suspended
+ * tenant only its owner and the platform superadmin refresh, as only they sign in; anyone else is
+ * refused without losing the family, since a suspension is undone by reactivating the tenant.
  */
-export function identityCurrentUser(deps: { store: EventStore }) {
-  return async (tenantId: string, userId: string) => {
-    const found = await findUser(deps.store, tenantId, userId);
+export function identityCurrentUser(deps: {
+  store: EventStore;
+  /** Whether the tenant is suspended now (absent: never). */
+  tenantSuspended?: (tenantId: string) => Promise<boolean>;
+}) {
+  return async (tenantId: string, userId: string): Promise<CurrentUser> => {
+    const [found, suspended] = await Promise.all([
+      findUser(deps.store, tenantId, userId),
+      deps.tenantSuspended?.(tenantId) ?? false,
+    ]);
     if (found?.state.status !== 'active') return undefined;
-    return { role: found.state.role, platformSuperadmin: found.state.platformSuperadmin };
+    const { role, platformSuperadmin } = found.state;
+    if (suspended && role !== 'owner' && !platformSuperadmin) return { refused: 'tenant_suspended' };
+    return { role, platformSuperadmin };
   };
 }
 

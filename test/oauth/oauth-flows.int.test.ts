@@ -253,6 +253,28 @@ describe.each(databaseKinds)('OAuth 2.0 / OIDC flows ($name)', ({ fresh }) => {
     );
   });
 
+  it('refuses the refresh_token grant of a suspended tenant without using the token up; it works once reactivated', async () => {
+    const o = await oauthFixture(t);
+    const member = await t.user({ tenant: o.tenant.slug, role: 'member' });
+    const client = await o.confidential();
+    const { tokens } = await o.codeFlow(client, 'openid offline_access packages:read', {}, member);
+    const refresh = () =>
+      o.post('/oauth/token', client, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
+    await t.fixtures.change(o.tenant.id, {
+      type: 'SuspendTenant',
+      reason: 'unpaid',
+      at: new Date().toISOString(),
+    });
+    for (let i = 0; i < 2; i++) {
+      const refused = await refresh();
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toMatchObject({ type: '/problems/tenant-suspended' });
+    }
+    await t.fixtures.change(o.tenant.id, { type: 'ReactivateTenant', at: new Date().toISOString() });
+    const again = await refresh();
+    expect(again.status).toBe(200);
+  });
+
   it('keeps tokens to their tenant: a token of tenant A is inactive and 401 at tenant B', async () => {
     const a = await oauthFixture(t);
     const b = await oauthFixture(t);

@@ -248,11 +248,22 @@ export function authTokenRoutes(deps: AuthTokenRouteDeps) {
         200: jsonContent(TokenResponse, 'A new pair'),
         ...commonProblems,
         401: problemContent('Unknown, expired, revoked or reused refresh token (a reuse revokes the family)'),
+        403: problemContent(
+          'The tenant is suspended (its owner and the platform superadmin may still refresh); the refresh token is not used up and works again once the tenant is reactivated',
+        ),
       },
     }),
     async (c) => {
       const { refresh_token } = c.req.valid('json');
-      const result = await deps.sessions.refresh(refresh_token, c.get('tenant')?.id, c.get('requestId'));
+      const tenant = c.get('tenant');
+      const result = await deps.sessions.refresh(refresh_token, tenant?.id, c.get('requestId'));
+      if (!result.ok && result.reason === 'tenant_suspended') {
+        throw new RequestError(
+          403,
+          'tenant-suspended',
+          tenant ? `the tenant "${tenant.slug}" is suspended` : 'the tenant is suspended',
+        );
+      }
       if (!result.ok) {
         c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
         throw new RequestError(401, 'invalid-refresh-token', 'the refresh token is not valid; sign in again');

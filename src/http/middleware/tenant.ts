@@ -18,10 +18,12 @@ const WELL_KNOWN_SUFFIX =
 const SLUG_SHAPE = /^[a-z0-9-]{1,63}$/;
 
 /**
- * What a suspended tenant still answers: sign-in (its owner sees the suspension) and opening an email
- * verification link (a sign-up awaiting approval gets its link at once; verifying changes nothing else).
+ * What a suspended tenant still answers: sign-in and refresh (its owner and the platform superadmin
+ * keep a session; anyone else is refused by the route, the refresh token kept for after reactivation)
+ * and opening an email verification link (a sign-up awaiting approval gets its link at once; verifying
+ * changes nothing else).
  */
-const OPEN_WHILE_SUSPENDED = new Set(['/v1/auth/login', '/v1/auth/verify-email']);
+const OPEN_WHILE_SUSPENDED = new Set(['/v1/auth/login', '/v1/auth/refresh', '/v1/auth/verify-email']);
 
 /** Each request's URL as `tenantAwarePath` parsed it: tenant resolution reads it again, not parses it. */
 const parsedUrls = new WeakMap<Request, URL>();
@@ -121,7 +123,7 @@ const asTenant = (
  * subdomain), elsewhere only as a verified custom domain (a pending claim serves nobody; Warden's own
  * hosts are nobody's). The first form present decides; an unknown or deleted tenant is 404 and
  * never falls back to a later form or another tenant. A suspended tenant is 403 on every call but
- * `POST /v1/auth/login` (so its owner can still sign in).
+ * `POST /v1/auth/login` and `/v1/auth/refresh` (so its owner can still sign in) and email verification.
  */
 export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
   const clock = deps.clock ?? (() => new Date());

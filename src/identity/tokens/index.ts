@@ -32,6 +32,7 @@ export {
 } from './keys.ts';
 export { revokeFamilies } from './revocation.ts';
 export type {
+  CurrentUser,
   RefreshConfig,
   RefreshFailure,
   RefreshResult,

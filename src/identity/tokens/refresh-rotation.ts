@@ -80,6 +80,8 @@ export function refreshRotation(context: SessionContext): Pick<TokenSessions, 'r
           }
           return { ok: false, reason: 'user_gone' };
         }
+        // Checked before the token is used up: a refusal that may be lifted later costs the family nothing.
+        if ('refused' in current) return { ok: false, reason: current.refused };
         user = { ...user, ...current };
       }
       const { pair, hash: successorHash } = await newPair(user, row.family_id, now);

@@ -59,6 +59,8 @@ export type RefreshFailure =
   | 'revoked'
   | 'reused'
   | 'user_gone'
+  /** The user's tenant is suspended and they are not its owner or the superadmin (nothing used up). */
+  | 'tenant_suspended'
   /** OAuth: a scope beyond the family's was asked for, or the DPoP key is not the family's. */
   | 'invalid_scope'
   | 'dpop_mismatch';
@@ -72,6 +74,16 @@ export type RevokeReason =
   | 'client_deleted'
   | 'password_changed'
   | 'role_lowered';
+
+/**
+ * The user as a refresh finds them now: their role; `refused` when they may not refresh now but may
+ * again later (their tenant is suspended), so nothing is used up or revoked; undefined once they are
+ * gone for good (the family is revoked).
+ */
+export type CurrentUser =
+  | { role: TenantRole; platformSuperadmin: boolean }
+  | { refused: 'tenant_suspended' }
+  | undefined;
 
 /** What a refresh must match besides the token: the client it was issued to, its DPoP key, a narrower scope. */
 export interface RefreshExpectation {
@@ -105,13 +117,11 @@ export interface TokenSessionDeps {
   refresh: RefreshConfig;
   /**
    * The user as they are now, read on every refresh: a changed role reaches the next access token, and
-   * a removed (or no longer active) user — undefined — loses the whole family. Without it, the role
-   * given at login holds for the family's life.
+   * a removed (or no longer active) user — undefined — loses the whole family, and a refused one (a
+   * suspended tenant's member) gets nothing this time but keeps the family. Without it, the role given
+   * at login holds for the family's life.
    */
-  currentUser?: (
-    tenantId: string,
-    userId: string,
-  ) => Promise<{ role: TenantRole; platformSuperadmin: boolean } | undefined>;
+  currentUser?: (tenantId: string, userId: string) => Promise<CurrentUser>;
   clock?: () => Date;
   /** Signs OAuth access tokens for families an OAuth client started (absent: no OAuth families). */
   oauthAccess?: OAuthAccessIssuer;

@@ -8,6 +8,7 @@ const REFUSED = {
   revoked: 'the refresh token was revoked',
   reused: 'the refresh token was used already: the whole grant is revoked',
   user_gone: 'the user is no longer active',
+  tenant_suspended: 'the tenant is suspended',
   dpop_mismatch: 'the refresh token is bound to another DPoP key',
 } as const;
 

@@ -97,6 +97,50 @@ for (const kind of databaseKinds) {
       expect((await login(owner)).status).toBe(200);
     });
 
+    it('refuses a suspended tenant’s member a refresh (403, the token kept for after reactivation); its owner and the superadmin refresh', async () => {
+      const initech = await h.tenant();
+      const member = await h.user(initech.id, 'member');
+      const owner = await h.user(initech.id, 'owner');
+      const root = await h.register({ tenantId: initech.id, role: 'admin', platformSuperadmin: true });
+      const logIn = (u: { email: string; password: string }) => h.login(initech.slug, u.email, u.password);
+      const [memberPair, ownerPair, rootPair] = await Promise.all([logIn(member), logIn(owner), logIn(root)]);
+      await h.suspend(initech.id);
+      const familyEvents = async (pair: Pair) =>
+        (await h.store.readStream(tokenFamilyStreamId(decodeJwt(pair.access_token).sid as string))).map(
+          (e) => e.type,
+        );
+
+      const refused = await refresh(memberPair.refresh_token, initech.slug);
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('content-type')).toBe('application/problem+json');
+      expect(await refused.json()).toMatchObject({ type: '/problems/tenant-suspended' });
+      // Nothing used up, rotated or revoked: a suspension is undone by reactivating the tenant.
+      expect((await refresh(memberPair.refresh_token, initech.slug)).status).toBe(403);
+      expect(await familyEvents(memberPair)).toEqual(['TokenFamilyIssued']);
+      // A tenant-less refresh finds no tenant at all (the route is tenant-scoped).
+      const bare = await h.app.request('http://localhost/v1/auth/refresh', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refresh_token: memberPair.refresh_token }),
+      });
+      expect(bare.status).toBe(404);
+
+      // As at sign-in, the owner and the platform superadmin keep their sessions.
+      expect((await refresh(ownerPair.refresh_token, initech.slug)).status).toBe(200);
+      expect((await refresh(rootPair.refresh_token, initech.slug)).status).toBe(200);
+
+      const superadmin = await h.superadmin();
+      const reactivated = await h.app.request(`http://localhost/v1/tenants/${initech.id}/reactivate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${superadmin.token}` },
+      });
+      expect(reactivated.status).toBe(200);
+      await h.engine.waitFor(['tenantList'], BigInt(reactivated.headers.get('x-position') ?? '0'), 5000);
+      h.advance(2);
+      expect((await refresh(memberPair.refresh_token, initech.slug)).status).toBe(200);
+      expect(await familyEvents(memberPair)).toEqual(['TokenFamilyIssued', 'TokenFamilyRotated']);
+    });
+
     it('goes on without a principal when no token is sent, so requirePermission answers 401', async () => {
       expect((await h.request(acme.slug, '/v1/guarded')).status).toBe(401);
       expect((await h.request(acme.slug, '/v1/me')).status).toBe(401);
