@@ -227,4 +227,89 @@ describe('OAuth attacks', () => {
     expect(narrowed.status).toBe(200);
     expect((await ask(REDIRECT)).pages).not.toContain('consent');
   });
+
+  it('a client introspects only the tokens issued to it, unless it is registered to introspect the tenant’s', async () => {
+    const o = await oauthFixture(t);
+    const member = await t.user({ tenant: o.tenant.slug, role: 'member' });
+    const app = await o.confidential({ name: 'App A' });
+    const flow = await o.codeFlow(app, 'openid offline_access packages:read', {}, member);
+    expect(flow.res.status).toBe(200);
+    const machine = (await (
+      await o.post('/oauth/token', app, { grant_type: 'client_credentials' })
+    ).json()) as LooseJson;
+    const tokens = [flow.tokens.access_token, flow.tokens.refresh_token, machine.access_token] as string[];
+    const introspect = async (client: LooseJson, token: string, via = o) =>
+      (await (await via.post('/oauth/introspect', client, { token })).json()) as LooseJson;
+
+    // The client the tokens were issued to sees them.
+    expect(await introspect(app, tokens[0]!)).toMatchObject({ active: true, client_id: app.client_id });
+    expect(await introspect(app, tokens[1]!)).toMatchObject({
+      active: true,
+      client_id: app.client_id,
+      sub: member.userId,
+      token_type: 'refresh_token',
+    });
+    expect(await introspect(app, tokens[2]!)).toMatchObject({ active: true, client_id: app.client_id });
+
+    // Another application of the tenant learns nothing: the answer of an unknown token.
+    const nosy = await o.confidential({ name: 'App B' });
+    expect(nosy.introspection).toBe('own');
+    const unknown = await introspect(nosy, 'not-a-token');
+    expect(unknown).toEqual({ active: false });
+    for (const token of tokens) expect(await introspect(nosy, token)).toEqual(unknown);
+
+    // A resource server the tenant registers for it sees every token of the tenant.
+    const api = await o.registerClient({
+      name: 'Resource server',
+      grant_types: ['client_credentials'],
+      scopes: ['packages:read'],
+      introspection: 'tenant',
+    });
+    expect(api.introspection).toBe('tenant');
+    expect(await introspect(api, tokens[0]!)).toMatchObject({
+      active: true,
+      client_id: app.client_id,
+      sub: member.userId,
+    });
+    expect(await introspect(api, tokens[1]!)).toMatchObject({ active: true, token_type: 'refresh_token' });
+    expect(await introspect(api, tokens[2]!)).toMatchObject({ active: true, sub: app.client_id });
+
+    // Only whoever manages clients turns it on; a public client cannot have it.
+    const patch = (as: { token: string }, json: LooseJson) =>
+      t.request(`/t/${o.tenant.slug}/v1/oauth/clients/${nosy.client_id}`, {
+        method: 'PATCH',
+        token: as.token,
+        json,
+      });
+    expect((await patch(member, { introspection: 'tenant' })).status).toBe(403);
+    expect(await introspect(nosy, tokens[0]!)).toEqual(unknown);
+    const wrong = await patch(o.owner, { introspection: 'everyone' });
+    expect(wrong.status).toBe(400);
+    expect(await wrong.json()).toMatchObject({ errors: [{ path: 'introspection' }] });
+    const turned = await patch(o.owner, { introspection: 'tenant' });
+    expect(turned.status).toBe(200);
+    expect(await introspect(nosy, tokens[0]!)).toMatchObject({ active: true, client_id: app.client_id });
+    const spa = await t.request(`/t/${o.tenant.slug}/v1/oauth/clients`, {
+      token: o.owner.token,
+      json: {
+        name: 'SPA',
+        type: 'public',
+        redirect_uris: [REDIRECT],
+        scopes: ['openid'],
+        introspection: 'tenant',
+      },
+    });
+    expect(spa.status).toBe(422);
+    expect(await spa.json()).toMatchObject({ errors: [{ path: 'introspection' }] });
+
+    // Another tenant's resource server sees nothing of this tenant's tokens.
+    const elsewhere = await oauthFixture(t);
+    const foreign = await elsewhere.registerClient({
+      name: 'Resource server',
+      grant_types: ['client_credentials'],
+      scopes: ['packages:read'],
+      introspection: 'tenant',
+    });
+    for (const token of tokens) expect(await introspect(foreign, token, elsewhere)).toEqual(unknown);
+  });
 });

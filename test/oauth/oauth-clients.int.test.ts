@@ -230,9 +230,9 @@ describe.each(databaseKinds)('OAuth clients, client authentication and DPoP ($na
     const cc = (await (
       await o.post('/oauth/token', client, { grant_type: 'client_credentials' })
     ).json()) as LooseJson;
-    // Another client of the tenant introspects: its answer comes from the signature, the in-memory
+    // A resource server of the tenant introspects: its answer comes from the signature, the in-memory
     // revocations and the (cached) client, so the deletion must reach it at once in this process.
-    const other = await o.confidential();
+    const other = await o.confidential({ introspection: 'tenant' });
     const introspected = async (token: unknown) =>
       (await (await o.post('/oauth/introspect', other, { token: String(token) })).json()) as LooseJson;
     expect(await introspected(cc.access_token)).toMatchObject({ active: true, client_id: client.client_id });

@@ -239,6 +239,26 @@ describe('client decider', () => {
       .thenFails('NOT_FOUND');
   });
 
+  it('folds a registration made before `introspection` existed to "own"; only an update changes it', () => {
+    const { introspection: _, ...legacyData } = registered.data;
+    const legacy = { type: 'OAuthClientRegistered', data: legacyData } as ClientEvent;
+    const fold = (events: ClientEvent[]) =>
+      events.reduce(clientDecider.evolve, clientDecider.initialState()).introspection;
+    expect(fold([legacy])).toBe('own');
+    const widened: ClientEvent = {
+      type: 'OAuthClientUpdated',
+      data: { clientId, tenantId, changes: { introspection: 'tenant' }, at },
+    };
+    spec
+      .given([legacy])
+      .when({ type: 'UpdateClient', clientId, tenantId, changes: { introspection: 'tenant' }, grantable, at })
+      .thenEvents([widened]);
+    expect(fold([legacy, widened])).toBe('tenant');
+    expect(fold([legacy, widened, { ...widened, data: { ...widened.data, changes: { name: 'x' } } }])).toBe(
+      'tenant',
+    );
+  });
+
   it('compares redirect URIs as RFC 9700 wants: https, loopback http, private-use schemes for public clients only', () => {
     expect(redirectUriProblem('https://app.example.com/cb?x=1', 'confidential')).toBeUndefined();
     expect(redirectUriProblem('http://127.0.0.1:9000/cb', 'confidential')).toBeUndefined();

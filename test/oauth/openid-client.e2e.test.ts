@@ -120,6 +120,7 @@ describe(`openid-client and Chromium against Warden's OAuth server (${databaseKi
       type: 'confidential',
       grant_types: ['client_credentials'],
       scopes: ['packages:read'],
+      introspection: 'tenant',
     });
     return discover(
       warden.issuer(owner.tenantSlug),

@@ -183,4 +183,5 @@ export const machineClientSettings: ClientSettings = {
   requirePar: false,
   idTokenSignedResponseAlg: 'RS256',
   skipConsent: false,
+  introspection: 'own',
 };

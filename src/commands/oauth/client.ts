@@ -76,6 +76,7 @@ const initialState = (): ClientState => ({
   requirePar: false,
   idTokenSignedResponseAlg: 'RS256',
   skipConsent: false,
+  introspection: 'own',
   secretHash: null,
   previousSecretHash: null,
   previousValidUntil: null,
@@ -178,6 +179,9 @@ export function settingsProblems(type: ClientType, s: ClientSettings, hasSecret:
     if (grants.has('password')) {
       problems.push({ path: 'grant_types', message: 'the password grant needs a confidential client' });
     }
+    if (s.introspection !== 'own') {
+      problems.push({ path: 'introspection', message: 'a public client cannot introspect tokens' });
+    }
   } else {
     if (s.tokenEndpointAuthMethod === 'none') {
       problems.push({
@@ -272,8 +276,17 @@ function decide(command: ClientCommand, state: ClientState): ClientEvent[] {
 function evolve(state: ClientState, event: ClientEvent): ClientState {
   switch (event.type) {
     case 'OAuthClientRegistered': {
-      const { type, secretHash, at, ...rest } = event.data;
-      return { ...state, ...rest, status: 'active', type, secretHash, createdAt: at, updatedAt: at };
+      const { type, secretHash, at, introspection, ...rest } = event.data;
+      return {
+        ...state,
+        ...rest,
+        introspection: introspection ?? 'own',
+        status: 'active',
+        type,
+        secretHash,
+        createdAt: at,
+        updatedAt: at,
+      };
     }
     case 'OAuthClientUpdated': {
       const added = event.data.changes.redirectUris?.some((uri) => !state.redirectUris.includes(uri));

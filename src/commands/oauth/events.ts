@@ -29,6 +29,12 @@ export const TokenEndpointAuthMethod = z.enum([
 export type TokenEndpointAuthMethod = z.infer<typeof TokenEndpointAuthMethod>;
 export const IdTokenAlg = z.enum(['RS256', 'ES256', 'EdDSA']);
 export type IdTokenAlg = z.infer<typeof IdTokenAlg>;
+/**
+ * Whose tokens a client may introspect (RFC 7662 §4): `own`, those issued to it; `tenant`, every
+ * token of its tenant (a resource server the tenant vouches for).
+ */
+export const IntrospectionAccess = z.enum(['own', 'tenant']);
+export type IntrospectionAccess = z.infer<typeof IntrospectionAccess>;
 
 /** A public key for `private_key_jwt`: never a private one. */
 export const ClientJwk = z
@@ -60,6 +66,7 @@ export const ClientSettings = z.object({
   idTokenSignedResponseAlg: IdTokenAlg,
   /** Skip the consent page (first-party clients an admin vouches for). */
   skipConsent: z.boolean(),
+  introspection: IntrospectionAccess,
 });
 export type ClientSettings = z.infer<typeof ClientSettings>;
 
@@ -68,6 +75,8 @@ export const oauthEventSchemas = {
     ...client,
     type: ClientType,
     ...ClientSettings.shape,
+    /** Absent from registrations made before it existed: those clients introspect their own tokens. */
+    introspection: IntrospectionAccess.optional(),
     secretHash: SecretHash.nullable(),
     at,
   }),

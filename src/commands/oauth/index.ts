@@ -26,6 +26,7 @@ export {
   consentStreamId,
   GrantType,
   IdTokenAlg,
+  IntrospectionAccess,
   type OAuthEvent,
   oauthEventSchemas,
   oidcScopes,

@@ -6,6 +6,7 @@ import {
   ClientTypeSchema,
   GrantType,
   IdTokenAlg,
+  IntrospectionAccess,
   Scope,
   TokenEndpointAuthMethod,
 } from '../../commands/oauth/index.ts';
@@ -26,6 +27,10 @@ const Settings = {
   require_par: z.boolean(),
   id_token_signed_response_alg: IdTokenAlg,
   skip_consent: z.boolean(),
+  introspection: IntrospectionAccess.meta({
+    description:
+      'Whose tokens the client may introspect at /oauth/introspect: `own` (those issued to it) or `tenant` (every token of the tenant: a resource server); any other token is answered `{"active": false}`',
+  }),
 };
 /**
  * RFC 7591 client metadata names, accepted beside today's (which stay): `client_name` for `name`,
@@ -98,6 +103,7 @@ export const CreateBody = z
     require_par: Settings.require_par.default(false),
     id_token_signed_response_alg: Settings.id_token_signed_response_alg.default('RS256'),
     skip_consent: Settings.skip_consent.default(false),
+    introspection: Settings.introspection.default('own'),
     ...Rfc7591,
   })
   .superRefine((body, ctx) => {
@@ -169,6 +175,7 @@ export const Client = z
     require_par: z.boolean(),
     id_token_signed_response_alg: IdTokenAlg,
     skip_consent: z.boolean(),
+    introspection: IntrospectionAccess,
     client_name: z.string().meta({ description: 'RFC 7591: the same as `name`' }),
     scope: z.string().meta({ description: 'RFC 7591: `scopes` as one space-separated string' }),
     response_types: z
@@ -210,6 +217,7 @@ export function present(state: ClientState, revision: number) {
     require_par: state.requirePar,
     id_token_signed_response_alg: state.idTokenSignedResponseAlg,
     skip_consent: state.skipConsent,
+    introspection: state.introspection,
     client_name: state.name,
     scope: state.scopes.join(' '),
     response_types: state.grantTypes.includes('authorization_code') ? ['code'] : [],
@@ -232,6 +240,7 @@ export function settingsOf(body: Partial<ReturnType<typeof canonicalPatch>>): Pa
     ['require_par', 'requirePar'],
     ['id_token_signed_response_alg', 'idTokenSignedResponseAlg'],
     ['skip_consent', 'skipConsent'],
+    ['introspection', 'introspection'],
   ];
   const out: Record<string, unknown> = {};
   for (const [from, to] of map) if (body[from] !== undefined) out[to] = body[from];

@@ -12,14 +12,19 @@ import {
   oauthMetadata,
 } from './support.ts';
 
-/** Introspection (RFC 7662) and revocation (RFC 7009), for the clients the tokens were issued to. */
+/**
+ * Introspection (RFC 7662) and revocation (RFC 7009), for the clients the tokens were issued to; a
+ * client registered with `introspection: "tenant"` (a resource server) introspects every token of its
+ * tenant. Any other token is answered as an unknown one, so no application learns of another's users.
+ */
 export function oauthTokenStatusRoutes(server: OAuthServer) {
   const app = new OpenAPIHono<AppEnv>();
 
   oauthDoc(app, {
     method: 'post',
     path: '/oauth/introspect',
-    summary: 'Token introspection (RFC 7662), for authenticated confidential clients',
+    summary:
+      'Token introspection (RFC 7662), for authenticated confidential clients: a client sees its own tokens, one registered with `introspection: "tenant"` every token of the tenant; any other token is `{"active": false}`, as an unknown one',
     fields: ['token', 'token_type_hint', ...CLIENT_AUTH_FIELDS],
     responses: {
       200: '{active, scope, client_id, sub, exp, iat, iss, aud, jti, token_type, cnf}',
@@ -38,8 +43,12 @@ export function oauthTokenStatusRoutes(server: OAuthServer) {
       }
       const token = required(form, 'token', 8192);
       const hint = param(form, 'token_type_hint');
+      // RFC 7662 §4: whether this caller may know of the token is decided from the client already
+      // loaded; a token it may not see goes on as an unknown one would, to the same answer.
+      const mayKnow = (clientId: string | null) =>
+        caller.introspection === 'tenant' || clientId === caller.clientId;
       const access = hint === 'refresh_token' ? undefined : await liveAccessToken(server, tenant.id, token);
-      if (access) {
+      if (access && mayKnow(access.clientId)) {
         return c.json({
           active: true,
           scope: access.scope.join(' '),
@@ -55,7 +64,12 @@ export function oauthTokenStatusRoutes(server: OAuthServer) {
         });
       }
       const refresh = await server.tokens.inspect(token);
-      if (refresh?.active && refresh.tenantId === tenant.id && refresh.clientId) {
+      if (
+        refresh?.active &&
+        refresh.tenantId === tenant.id &&
+        refresh.clientId &&
+        mayKnow(refresh.clientId)
+      ) {
         return c.json({
           active: true,
           scope: refresh.scope.join(' '),
