@@ -130,4 +130,36 @@ describe('project decider', () => {
       .when({ type: 'RenameProject', name: 'W', actor: actor('lead'), at })
       .thenFails('RULE_VIOLATED', 'project_archived');
   });
+
+  it('renames, describes and relabels in one decision: every change or none', () => {
+    spec
+      .given([createdProject])
+      .when({
+        type: 'EditProject',
+        name: 'W',
+        description: 'the firewall',
+        labels: ['api', 'ui', 'ui'],
+        actor: actor('lead'),
+        at,
+      })
+      .thenEvents([
+        { type: 'ProjectRenamed', data: { ...base(people.lead), name: 'W' } },
+        { type: 'ProjectDescribed', data: { ...base(people.lead), description: 'the firewall' } },
+        { type: 'ProjectLabelsChanged', data: { ...base(people.lead), labels: ['api', 'ui'] } },
+      ]);
+    // What is unchanged appends nothing; the rest still does.
+    spec
+      .given([createdProject])
+      .when({ type: 'EditProject', name: 'Warden', labels: ['api', 'ui'], actor: actor('admin'), at })
+      .thenEvents([{ type: 'ProjectLabelsChanged', data: { ...base(people.admin), labels: ['api', 'ui'] } }]);
+    // Archived (by someone else, after the caller read the project): the rename is refused with the rest.
+    spec
+      .given([createdProject, { type: 'ProjectArchived', data: base(people.admin) }])
+      .when({ type: 'EditProject', name: 'W', labels: ['ui'], actor: actor('lead'), at })
+      .thenFails('RULE_VIOLATED', 'project_archived');
+    spec
+      .given([createdProject])
+      .when({ type: 'EditProject', name: 'W', labels: ['ui'], actor: actor('ann'), at })
+      .thenFails('FORBIDDEN', 'project_management');
+  });
 });

@@ -34,6 +34,18 @@ export type ProjectCommand =
   | { type: 'RenameProject'; name: string; actor: Actor; at: string }
   | { type: 'DescribeProject'; description: string; actor: Actor; at: string }
   | { type: 'ChangeLabels'; labels: string[]; actor: Actor; at: string }
+  /**
+   * Rename, describe and relabel in one decision (a PATCH naming several): all of its events are
+   * appended together or none is, so a refusal of one part leaves no other part applied.
+   */
+  | {
+      type: 'EditProject';
+      name?: string | undefined;
+      description?: string | undefined;
+      labels?: string[] | undefined;
+      actor: Actor;
+      at: string;
+    }
   | { type: 'ArchiveProject'; actor: Actor; at: string }
   | { type: 'SetMember'; userId: string; email: string; role: ProjectRole; actor: Actor; at: string }
   | { type: 'RemoveMember'; userId: string; actor: Actor; at: string }
@@ -104,6 +116,16 @@ function decide(command: ProjectCommand, state: ProjectState): ProjectEvent[] {
       const labels = [...new Set(command.labels)];
       const same = labels.length === state.labels.length && labels.every((l) => state.labels.includes(l));
       return same ? [] : [{ type: 'ProjectLabelsChanged', data: { ...base, labels } }];
+    }
+    case 'EditProject': {
+      const { name, description, labels, actor: by, at } = command;
+      return [
+        ...(name === undefined ? [] : decide({ type: 'RenameProject', name, actor: by, at }, state)),
+        ...(description === undefined
+          ? []
+          : decide({ type: 'DescribeProject', description, actor: by, at }, state)),
+        ...(labels === undefined ? [] : decide({ type: 'ChangeLabels', labels, actor: by, at }, state)),
+      ];
     }
     case 'ArchiveProject':
       return [{ type: 'ProjectArchived', data: base }];

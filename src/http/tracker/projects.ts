@@ -114,28 +114,14 @@ export function projectRoutes(deps: TrackerDeps) {
     async (c) => {
       const found = await project(c, c.req.valid('param').id);
       const body = c.req.valid('json');
-      const actor = actorOf(c);
-      const at = now();
-      const commands = [
-        ...(body.name === undefined ? [] : [{ type: 'RenameProject' as const, name: body.name, actor, at }]),
-        ...(body.description === undefined
-          ? []
-          : [{ type: 'DescribeProject' as const, description: body.description, actor, at }]),
-        ...(body.labels === undefined
-          ? []
-          : [{ type: 'ChangeLabels' as const, labels: body.labels, actor, at }]),
-      ];
-      let result = { state: found.state, revision: found.revision, position: found.position };
-      for (const [i, command] of commands.entries()) {
-        // If-Match guards the first change; the rest build on it.
-        result = await changeProject(
-          deps.store,
-          found.tenant.id,
-          found.state.projectId,
-          command,
-          callerContext(c, found.tenant.id, { ifMatch: i === 0 }),
-        );
-      }
+      // One decision, one append: a part refused (the project archived meanwhile) leaves none applied.
+      const result = await changeProject(
+        deps.store,
+        found.tenant.id,
+        found.state.projectId,
+        { type: 'EditProject', ...body, actor: actorOf(c), at: now() },
+        callerContext(c, found.tenant.id),
+      );
       return c.json(writtenProject(c, result.state, result.revision, result.position), 200);
     },
   );
