@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
-import { countingServer, execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
+import { countingServer, execute, setTargets, toolTenant, toolWorker, waitForStatus } from './support.ts';
 
 /**
  * The allowlist holds when the run starts, not only when it was asked for: a run waits queued
@@ -23,15 +23,6 @@ for (const kind of databaseKinds) {
       await worker?.stop(1000);
       await t?.dispose();
     });
-    const setTargets = async (targets: string[]) => {
-      const res = await t.request('/v1/tools/targets', {
-        method: 'PUT',
-        token: owner.token,
-        tenant: owner.tenantSlug,
-        json: { targets },
-      });
-      expect(res.status).toBe(200);
-    };
 
     it('refuses a queued run whose target left the allowlist before it started: no packet is sent to it', async () => {
       const server = await countingServer();
@@ -44,7 +35,7 @@ for (const kind of databaseKinds) {
         expect(portScan.status).toBe(202);
         const nmap = await execute(t, operator, 'nmap', { host: '127.0.0.1', ports: String(server.port) });
         expect(nmap.status).toBe(202);
-        await setTargets(['10.0.0.0/8']);
+        await setTargets(t, owner, ['10.0.0.0/8']);
         worker = toolWorker(t);
         for (const res of [portScan, nmap]) {
           const done = await waitForStatus(t, operator, ((await res.json()) as LooseJson).id);
@@ -56,7 +47,7 @@ for (const kind of databaseKinds) {
         expect(server.connections()).toBe(0);
 
         // Back on the list: a run is let through again.
-        await setTargets(['127.0.0.1/32']);
+        await setTargets(t, owner, ['127.0.0.1/32']);
         const again = await execute(t, operator, 'port-scan', {
           host: '127.0.0.1',
           ports: String(server.port),

@@ -3,7 +3,7 @@ import type { ToolJobs } from '../../src/processes/tools/index.ts';
 import { builtinTools, catalog, dnsLookupTool } from '../../src/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
-import { execute, toolWorker, waitForStatus } from './support.ts';
+import { execute, setTargets, toolWorker, waitForStatus } from './support.ts';
 
 /**
  * The DNS lookup answers what the platform's resolvers know: without the allowlist a tenant asks
@@ -27,15 +27,6 @@ for (const kind of databaseKinds) {
       for (const worker of workers) await worker.stop(1000);
       await t?.dispose();
     });
-    const setTargets = async (targets: string[]) => {
-      const res = await t.request('/v1/tools/targets', {
-        method: 'PUT',
-        token: owner.token,
-        tenant: owner.tenantSlug,
-        json: { targets },
-      });
-      expect(res.status).toBe(200);
-    };
     const executions = async () =>
       (
         (await (
@@ -46,7 +37,7 @@ for (const kind of databaseKinds) {
       ).items;
 
     it('refuses a name outside the allowlist with 403 target-not-allowed, as the scanners do, and records nothing', async () => {
-      await setTargets(['10.0.0.0/8']);
+      await setTargets(t, owner, ['10.0.0.0/8']);
       // `localhost` resolves (to 127.0.0.1, outside the list); the other resolves nowhere. Both are
       // refused alike, and the refusal does not tell which of them exists.
       const details: string[] = [];
@@ -70,7 +61,7 @@ for (const kind of databaseKinds) {
     });
 
     it('runs a listed name, and answers only the addresses the allowlist lets a tool reach', async () => {
-      await setTargets(['localhost', '10.0.0.0/8']);
+      await setTargets(t, owner, ['localhost', '10.0.0.0/8']);
       // The resolvers answer a listed name with an address the platform denies (a rebinding name):
       // the other tools would never connect there, and the lookup does not tell it.
       const answers: Record<string, string[]> = {

@@ -38,18 +38,23 @@ export function toolWorker(t: TestApp, options: Partial<Parameters<typeof startT
   });
 }
 
+/** Replaces the tenant's tool allowlist as `owner` (an owner or admin of it); expects it taken. */
+export async function setTargets(t: TestApp, owner: SignedInUser, targets: readonly string[]): Promise<void> {
+  const put = await t.request('/v1/tools/targets', {
+    method: 'PUT',
+    token: owner.token,
+    tenant: owner.tenantSlug,
+    json: { targets: [...targets] },
+  });
+  expect(put.status).toBe(200);
+}
+
 /** An owner and an operator of a fresh tenant whose allowlist holds 127.0.0.1. */
 export async function toolTenant(t: TestApp, plan: Parameters<TestApp['tenant']>[1] = 'enterprise') {
   const tenant = await t.tenant(undefined, plan);
   const owner = await t.user({ tenant: tenant.slug, role: 'owner' });
   const operator = await t.user({ tenant: tenant.slug, role: 'operator' });
-  const put = await t.request('/v1/tools/targets', {
-    method: 'PUT',
-    token: owner.token,
-    tenant: tenant.slug,
-    json: { targets: ['127.0.0.1/32'] },
-  });
-  expect(put.status).toBe(200);
+  await setTargets(t, owner, ['127.0.0.1/32']);
   return { tenant, owner, operator };
 }
 

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeUser } from '../../src/commands/identity/index.ts';
 import { changeProject, createProject, projectStreamId } from '../../src/commands/tracker/index.ts';
+import { createLogger } from '../../src/logger.ts';
 import { processContext } from '../../src/processes/runtime/index.ts';
 import { projectMemberships } from '../../src/processes/tracker/index.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const silent = createLogger('silent');
 
 describe('project memberships process manager', () => {
   let t: TestApp;

@@ -7,12 +7,13 @@ import {
   workspaceStreamId,
 } from '../../src/commands/workspaces/index.ts';
 import type { RecordedEvent } from '../../src/eventstore/port.ts';
+import { createLogger } from '../../src/logger.ts';
 import { processContext } from '../../src/processes/runtime/index.ts';
 import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const silent = createLogger('silent');
 
 /*
  * The provisioning saga's handlers driven one event at a time, in the order a worker could meet them:
