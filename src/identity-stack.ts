@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type SignupPolicy, type UserIds, userEventTypes } from './commands/identity/index.ts';
-import { load } from './commands/kernel/index.ts';
-import { tenantDecider, tenantStreamId } from './commands/tenancy/index.ts';
+import { tenantStatus } from './commands/tenancy/index.ts';
 import type { Config } from './config.ts';
 import type { Tables } from './db/tables.ts';
 import type { EventStore } from './eventstore/port.ts';
@@ -126,8 +125,7 @@ export async function identityStack(deps: {
     // Read on every refresh beside the user (in parallel): the tenant stream is short.
     currentUser: identityCurrentUser({
       store,
-      tenantSuspended: async (tenantId) =>
-        (await load(store, tenantStreamId(tenantId), tenantDecider)).state.status === 'suspended',
+      tenantSuspended: async (tenantId) => (await tenantStatus(store, tenantId)) === 'suspended',
     }),
     oauthAccess: (user, familyId, now) =>
       issueOAuthAccessToken(

@@ -6,14 +6,13 @@ import { timeout } from 'hono/timeout';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { findUser, type Notifier } from '../commands/identity/index.ts';
-import { load } from '../commands/kernel/index.ts';
 import { aggregateRegistry } from '../commands/registry/index.ts';
 import {
   type DomainOwnershipResolver,
   normalizeHostName,
   type ReservedHosts,
-  tenantDecider,
   tenantIdForSlug,
+  tenantStatus,
   tenantStreamId,
 } from '../commands/tenancy/index.ts';
 import type { Config } from '../config.ts';
@@ -199,12 +198,12 @@ export function createApp(deps: AppDeps) {
       mayEnter: async (tenantId, userId, since) => {
         const [user, tenant] = await Promise.all([
           findUser(deps.store, tenantId, userId),
-          load(deps.store, tenantStreamId(tenantId), tenantDecider),
+          tenantStatus(deps.store, tenantId),
         ]);
         const changed = user?.state.credentialsChangedAt;
         return (
           user?.state.status === 'active' &&
-          tenant.state.status === 'active' &&
+          tenant === 'active' &&
           (!changed || Date.parse(changed) <= since.getTime())
         );
       },

@@ -1,6 +1,6 @@
 import type { CommandContext, CommandResult, CommandStore } from '../kernel/index.ts';
 import { aggregate, deriveId, existsInTenant, load, notFound } from '../kernel/index.ts';
-import { tenantStreamId } from './events.ts';
+import { type TenantStatus, tenantStreamId } from './events.ts';
 import { effectiveLimits, type Limits } from './limits.ts';
 import type { PlanId } from './plans.ts';
 import { type TenantCommand, type TenantState, tenantDecider } from './tenant.ts';
@@ -37,6 +37,15 @@ export function updateTenant(
   context: CommandContext,
 ): Promise<CommandResult<TenantState>> {
   return tenants.create(store, tenantId, command, context);
+}
+
+/**
+ * A tenant's status now, read from its own stream (so a suspension or deletion counts from the next
+ * check on, whatever the tenant list shows yet); undefined for a tenant that never existed.
+ */
+export async function tenantStatus(store: CommandStore, tenantId: string): Promise<TenantStatus | undefined> {
+  const { state } = await load(store, tenantStreamId(tenantId), tenantDecider);
+  return state.exists ? state.status : undefined;
 }
 
 /**

@@ -20,7 +20,7 @@ export {
   tenantDomainEventTypes,
   tenantStreamId,
 } from './events.ts';
-export { createTenant, tenantIdForSlug, tenantLimits, updateTenant } from './handle.ts';
+export { createTenant, tenantIdForSlug, tenantLimits, tenantStatus, updateTenant } from './handle.ts';
 export {
   effectiveLimits,
   type LimitName,

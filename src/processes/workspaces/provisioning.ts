@@ -1,6 +1,6 @@
 import { type IdentityEvent, isLive, userDecider, userStreamId } from '../../commands/identity/index.ts';
 import { isDomainError, load } from '../../commands/kernel/index.ts';
-import { type TenancyEvent, tenantDecider, tenantStreamId } from '../../commands/tenancy/index.ts';
+import { type TenancyEvent, tenantStatus } from '../../commands/tenancy/index.ts';
 import {
   agentUsageOf,
   type ProvisioningStep,
@@ -146,9 +146,9 @@ async function deprovision(ctx: Ctx, tenantId: string, userId: string | undefine
 async function whyGone(ctx: Ctx, state: WorkspaceState): Promise<string | undefined> {
   const [user, tenant] = await Promise.all([
     load(ctx.store, userStreamId(state.userId), userDecider),
-    load(ctx.store, tenantStreamId(state.tenantId), tenantDecider),
+    tenantStatus(ctx.store, state.tenantId),
   ]);
-  if (tenant.state.status === 'deleted') return 'tenant_deleted';
+  if (tenant === 'deleted') return 'tenant_deleted';
   if (isLive(user.state) && user.state.tenantId === state.tenantId) return undefined;
   return user.state.status === 'rejected' ? 'user_rejected' : 'user_removed';
 }
