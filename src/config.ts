@@ -76,6 +76,11 @@ export const configSchema = z.object({
     .describe(
       '`warden worker` serves /health (alive) and /ready (database reachable, partitions claimed) on this port (HOST); none when unset',
     ),
+  WARDEN_WORKER_HEAP_GROWTH_PERCENT: int(0, 400)
+    .default(50)
+    .describe(
+      "`warden worker`: how far its JavaScript heap may grow past what the last full garbage collection kept before the next one, in percent (0: V8's own choice, up to 300 on a large machine); lower holds memory down for more frequent full collections",
+    ),
   WARDEN_WORKER_ID: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,100}$/)

@@ -3,6 +3,7 @@ import { bootstrap } from '../bootstrap.ts';
 import type { IdentityStack } from '../identity-stack.ts';
 import type { Logger } from '../logger.ts';
 import type { OAuthServer } from '../oauth/index.ts';
+import { boundHeapGrowth } from '../runtime/heap.ts';
 import { type FetchHandler, listen, onStopSignal, runtimeName } from '../runtime/index.ts';
 import type { Service } from '../service.ts';
 import { sweepExpired } from '../sweep.ts';
@@ -17,8 +18,10 @@ export async function runWorker(service: Service, logger: Logger, health?: Fetch
   const server =
     health && port !== undefined ? await listen(health, { port, hostname: service.config.HOST }) : undefined;
   if (server) logger.info({ url: `http://${service.config.HOST}:${server.port}` }, 'worker health listening');
+  const heapGrowthPercent = service.config.WARDEN_WORKER_HEAP_GROWTH_PERCENT;
+  boundHeapGrowth(heapGrowthPercent);
   await service.startBackground();
-  logger.info({ runtime: runtimeName }, 'worker started');
+  logger.info({ runtime: runtimeName, heapGrowthPercent }, 'worker started');
   await new Promise<void>((resolve) => onStopSignal(() => resolve()));
   logger.info('stopping at a checkpoint');
   await server?.close(1000);

@@ -42,5 +42,7 @@ describe('warden worker with WARDEN_WORKER_HEALTH_PORT', () => {
     }
     expect(await p.exited).toBe(0);
     expect(p.out()).toContain('worker health listening');
+    // Its heap is held to 50% growth past each full collection's survivors unless configured.
+    expect(p.out()).toMatch(/"heapGrowthPercent":50\b.*"worker started"/);
   });
 });
