@@ -190,6 +190,107 @@ describe('command kernel', () => {
     expect(reads).toEqual([0]);
   });
 
+  describe('a command on a decider with snapshots decides on the kept state first', () => {
+    type DoorEvent = { type: 'Opened' | 'Closed' | 'Knocked'; data: Record<string, never> };
+    type DoorCommand = { type: 'Open' | 'Close' | 'Knock' };
+    /** A door: opening or closing it twice does nothing; knocking on an open door is refused. */
+    const door: Decider<DoorCommand, DoorEvent, { open: boolean; knocks: number }> = {
+      initialState: () => ({ open: false, knocks: 0 }),
+      decide: (command, state) => {
+        if (command.type === 'Knock') {
+          if (state.open) throw new DomainError('CONFLICT', 'the door is open');
+          return [{ type: 'Knocked', data: {} }];
+        }
+        const open = command.type === 'Open';
+        return state.open === open ? [] : [{ type: open ? 'Opened' : 'Closed', data: {} }];
+      },
+      evolve: (state, event) =>
+        event.type === 'Knocked'
+          ? { ...state, knocks: state.knocks + 1 }
+          : { ...state, open: event.type === 'Opened' },
+      snapshots: true,
+    };
+    const stream = 'test.Door-1';
+    /** Two processes over one log: `here` counts its reads; `elsewhere` is another store object. */
+    function stores() {
+      const elsewhere = memoryStore();
+      const reads: number[] = [];
+      const here: CommandStore = {
+        ...elsewhere,
+        readStream: (streamId, options) => {
+          reads.push(options?.from ?? 0);
+          return elsewhere.readStream(streamId, options);
+        },
+      };
+      const run = (via: CommandStore, type: DoorCommand['type'], extra: object = {}) =>
+        handle(via, stream, door, { type }, { ...context, ...extra });
+      return { here, elsewhere, reads, run };
+    }
+
+    it('appends without reading the stream when nothing was appended since', async () => {
+      const { here, reads, run } = stores();
+      await run(here, 'Open');
+      reads.length = 0;
+      expect(await run(here, 'Close')).toMatchObject({ revision: 1, state: { open: false } });
+      expect(await run(here, 'Knock')).toMatchObject({ revision: 2, state: { knocks: 1 } });
+      expect(reads).toEqual([]);
+    });
+
+    it('a stream moved on elsewhere is a conflict: read, decided again, and no attempt used up', async () => {
+      const { here, elsewhere, reads, run } = stores();
+      await run(here, 'Close'); // nothing: the door starts closed (read: the stream does not exist)
+      await run(here, 'Knock');
+      await run(elsewhere, 'Open');
+      await run(elsewhere, 'Close');
+      reads.length = 0;
+      // One attempt allowed: the kept state's try is not one of them.
+      const knocked = await run(here, 'Knock', { maxAttempts: 1 });
+      expect(knocked).toMatchObject({ revision: 3, state: { open: false, knocks: 2 } });
+      expect(reads).toEqual([1]);
+      expect(elsewhere.streams.get(stream)?.map((e) => e.type)).toEqual([
+        'Knocked',
+        'Opened',
+        'Closed',
+        'Knocked',
+      ]);
+    });
+
+    it('decides nothing, or refuses, only on the stream as it is', async () => {
+      const { here, elsewhere, reads, run } = stores();
+      await run(here, 'Open');
+      await run(elsewhere, 'Close');
+      // Kept: open, so Open would do nothing and Knock would be refused; the stream says closed.
+      reads.length = 0;
+      expect(await run(here, 'Knock')).toMatchObject({ revision: 2, events: [{ type: 'Knocked' }] });
+      expect(reads).toEqual([1]);
+      await run(elsewhere, 'Open');
+      await run(here, 'Close');
+      await run(elsewhere, 'Open');
+      // Kept: closed; Close is nothing there, but the door was opened elsewhere: it is closed now.
+      expect(await run(here, 'Close')).toMatchObject({ revision: 6, events: [{ type: 'Closed' }] });
+    });
+
+    it('If-Match: the kept revision is used only when the caller names it, and a moved stream is 412', async () => {
+      const { here, elsewhere, reads, run } = stores();
+      await run(here, 'Open');
+      await run(elsewhere, 'Close');
+      // The caller saw revision 0 (what is kept here: open, so Close decides), but the door is at 1:
+      // the append from the kept state conflicts, and that is the caller's 412, nothing appended.
+      reads.length = 0;
+      await expect(run(here, 'Close', { expectedRevision: 0 })).rejects.toMatchObject({
+        code: 'PRECONDITION_FAILED',
+        detail: { actualRevision: 1 },
+      });
+      expect(reads).toEqual([]);
+      expect(elsewhere.streams.get(stream)).toHaveLength(2);
+      // The caller saw revision 1 (newer than kept here): the stream is read, and the command lands.
+      await run(elsewhere, 'Knock');
+      reads.length = 0;
+      await run(here, 'Open'); // read: kept state (revision 1) is stale, the door is closed
+      expect(await run(here, 'Close', { expectedRevision: 3 })).toMatchObject({ revision: 4 });
+    });
+  });
+
   it('recognises the store’s conflict by its stable code, not its class', () => {
     expect(isWrongExpectedRevision(new WrongExpectedRevisionError('s', 'no_stream', 0))).toBe(true);
     expect(isWrongExpectedRevision({ code: 'ERR_WRONG_EXPECTED_REVISION', actual: 3 })).toBe(true);

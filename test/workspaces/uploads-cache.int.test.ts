@@ -102,12 +102,18 @@ describe('the uploads stream is folded once per process, not on every request', 
     b.take();
     // 40 unfinished uploads of 10 bytes are in flight; the limit leaves room for exactly one more.
     const limit = 41 * 10;
-    // a starts one right after b read the stream: b decided on a stale fold, its append conflicts, it
-    // folds the one new event and decides again, against the quota.
-    b.afterNextRead(() => start(a.store, 100, limit));
+    // a starts one after b last read the stream: b decides on its kept fold, now stale, so its append
+    // conflicts; it folds the one new event and decides again, against the quota.
+    await start(a.store, 100, limit);
     await expect(start(b.store, 101, limit)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
     expect(b.take()).toBe(1);
+    // A process with no fold yet reads the stream, and a starts one right after that read: the same
+    // conflict, the same quota check on the new event.
+    const c = counting(store);
+    c.afterNextRead(() => start(a.store, 102, limit + 10));
+    await expect(start(c.store, 103, limit + 10)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    expect(c.take()).toBe(44); // the whole stream (43 events), then the one new event
     const events = await store.readStream(uploadsStreamId(tenantId));
-    expect(events.filter((e) => e.type === 'UploadStarted')).toHaveLength(42);
+    expect(events.filter((e) => e.type === 'UploadStarted')).toHaveLength(43);
   });
 });
