@@ -221,6 +221,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
   ImageBuildFailed: (d) => `Image ${f(d, 'imageId')} build failed: ${f(d, 'reason')}`,
   ImagePushed: (d) => `Image ${f(d, 'imageId')} pushed as ${f(d, 'ref')} by ${f(d, 'by')}`,
   ImagePushFailed: (d) => `Image ${f(d, 'imageId')} push to ${f(d, 'ref')} failed: ${f(d, 'reason')}`,
+  ImageLost: (d) =>
+    `Image ${f(d, 'imageId')} found gone from its agent; built again as ${f(d, 'rebuiltAs')} by ${f(d, 'by')}`,
   ImageDeleted: (d) => `Image ${f(d, 'imageId')} deleted by ${f(d, 'by')}`,
   AdvisoriesImported: (d) =>
     `Advisory data imported: ${f(d, 'total')} records, ${f(d, 'changed')} new or changed, ${f(d, 'withdrawn')} withdrawn`,

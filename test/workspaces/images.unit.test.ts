@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { type ImagesCommand, type ImagesState, imagesDecider } from '../../src/commands/workspaces/index.ts';
+import {
+  type ImagesCommand,
+  type ImagesState,
+  imagesDecider,
+  ownRefsOf,
+} from '../../src/commands/workspaces/index.ts';
 import { looksLikeTar } from '../../src/workspaces/index.ts';
 import { rawTar } from '../support/raw-tar.ts';
 
@@ -147,6 +152,104 @@ describe('image catalog decider', () => {
     for (const state of [failed, cancelled, deleted]) {
       expect(run(state, again()).images[again().imageId]?.status).toBe('building');
     }
+  });
+
+  const rebuild = {
+    type: 'RequestImageBuild',
+    tenantId,
+    imageId: '00000000-0000-4000-8000-000000000007',
+    agentId,
+    name: 'team/app',
+    tag: '1',
+    dockerfile: 'Dockerfile',
+    contextBytes: 1,
+    by: 'u2',
+    at: '2026-01-02T00:00:00.000Z',
+  } as const;
+  const inUse = expect.objectContaining({ code: 'RULE_VIOLATED', detail: { rule: 'tag_in_use' } });
+
+  it('records a built image its agent answered it lost, and takes the tag, in one decision', () => {
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });
+    const events = imagesDecider.decide({ ...rebuild, goneFromAgent: [imageId] }, built);
+    expect(events.map((e) => e.type)).toEqual(['ImageLost', 'ImageBuildRequested']);
+    expect(events[0]?.data).toEqual({
+      imageId,
+      tenantId,
+      rebuiltAs: rebuild.imageId,
+      by: 'u2',
+      at: rebuild.at,
+    });
+    expect(events[1]?.data).not.toHaveProperty('goneFromAgent');
+    const after = events.reduce(imagesDecider.evolve, built);
+    expect(after.images[imageId]).toMatchObject({ status: 'lost', dockerId: 'x' });
+    expect(after.images[imageId]?.reason).toContain('team/app:1');
+    expect(after.images[rebuild.imageId]?.status).toBe('building');
+    // A third request over the same loss meets the rebuild under way.
+    const third = { ...rebuild, imageId: '00000000-0000-4000-8000-000000000008', goneFromAgent: [imageId] };
+    expect(() => run(after, third)).toThrow(inUse);
+    // A lost image is not pushed nor cancelled; it may be deleted.
+    expect(() =>
+      run(after, {
+        type: 'RecordImagePushed',
+        tenantId,
+        imageId,
+        ref: 'r.example/team/app:1',
+        digest: null,
+        by: 'u1',
+        at,
+      }),
+    ).toThrow(/lost/);
+    expect(() => run(after, { type: 'CancelImageBuild', tenantId, imageId, by: 'u1', at })).toThrow(/lost/);
+    expect(
+      run(after, { type: 'DeleteImage', tenantId, imageId, usedBy: [], by: 'u1', at }).images[imageId]
+        ?.status,
+    ).toBe('deleted');
+  });
+
+  it('never takes a build under way, nor a built image not named gone, as lost', () => {
+    expect(() => run(requested, { ...rebuild, goneFromAgent: [imageId] })).toThrow(inUse);
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });
+    expect(() => run(built, { ...rebuild, goneFromAgent: ['00000000-0000-4000-8000-000000000009'] })).toThrow(
+      inUse,
+    );
+    // Gone from another agent, or the same tag on another agent: not this image.
+    const elsewhere = {
+      ...rebuild,
+      agentId: '00000000-0000-4000-8000-000000000006',
+      goneFromAgent: [imageId],
+    };
+    expect(imagesDecider.decide(elsewhere, built).map((e) => e.type)).toEqual(['ImageBuildRequested']);
+  });
+
+  it('deleting an image removes only the refs it alone answers for', () => {
+    const push = (state: ImagesState, id: string, ref: string) =>
+      run(state, { type: 'RecordImagePushed', tenantId, imageId: id, ref, digest: null, by: 'u1', at });
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });
+    const pushed = push(built, imageId, 'r.example/team/app:1');
+    expect(ownRefsOf(pushed.images[imageId]!, pushed)).toEqual(['team/app:1', 'r.example/team/app:1']);
+    // Lost and built again (and pushed again to the same ref): the tag and the ref are the new image's.
+    const rebuilt = run(run(pushed, { ...rebuild, goneFromAgent: [imageId] }), {
+      type: 'RecordImageBuilt',
+      tenantId,
+      imageId: rebuild.imageId,
+      dockerId: 'y',
+      at,
+    });
+    expect(ownRefsOf(rebuilt.images[imageId]!, rebuilt)).toEqual(['r.example/team/app:1']);
+    const repushed = push(rebuilt, rebuild.imageId, 'r.example/team/app:1');
+    expect(ownRefsOf(repushed.images[imageId]!, repushed)).toEqual([]);
+    expect(ownRefsOf(repushed.images[rebuild.imageId]!, repushed)).toEqual(['team/app:1']);
+    // Once the lost one is deleted, the new one answers for the ref alone.
+    const deleted = run(repushed, { type: 'DeleteImage', tenantId, imageId, usedBy: [], by: 'u1', at });
+    expect(ownRefsOf(deleted.images[rebuild.imageId]!, deleted)).toEqual([
+      'team/app:1',
+      'r.example/team/app:1',
+    ]);
+    // A failed build's tag, built since by another build, is that build's.
+    const failed = run(requested, { type: 'RecordImageBuildFailed', tenantId, imageId, reason: 'x', at });
+    const after = run(failed, rebuild);
+    expect(ownRefsOf(after.images[imageId]!, after)).toEqual([]);
+    expect(ownRefsOf(failed.images[imageId]!, failed)).toEqual(['team/app:1']);
   });
 
   it('tells a tar from other bytes', () => {

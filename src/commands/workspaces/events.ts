@@ -275,8 +275,15 @@ export const workspacesEventSchemas = {
     at,
   }),
   /**
+   * The image's agent answered, asked after the image was built, that its engine no longer holds the
+   * local tag (removed on the host, the host reinstalled): recorded with the build that takes the tag
+   * again (`rebuiltAs`), in one decision. Its pushed refs, if any, still name it in the registry.
+   */
+  ImageLost: z.object({ imageId: z.uuid(), tenantId: z.uuid(), rebuiltAs: z.uuid(), by, at }),
+  /**
    * Deleted from the catalog; `registry` says what became of its pushed manifests: `removed`, `kept`
-   * (the registry refused the deletion: `registryDetail` says why) or `none` (never pushed).
+   * (the registry refused the deletion, or another image of the catalog was pushed to the same ref:
+   * `registryDetail` says why) or `none` (never pushed).
    */
   ImageDeleted: z.object({
     imageId: z.uuid(),

@@ -2,7 +2,8 @@ import type { Decider } from '../kernel/index.ts';
 import { conflict, invalid, notFound, ruleViolated } from '../kernel/index.ts';
 import { checkEvents, type ImageEvent } from './events.ts';
 
-export type ImageStatus = 'building' | 'built' | 'failed' | 'cancelled' | 'deleted';
+/** `lost`: it was built, but its agent's engine answered it no longer holds it (`ImageLost`). */
+export type ImageStatus = 'building' | 'built' | 'failed' | 'cancelled' | 'lost' | 'deleted';
 
 export interface ImagePush {
   ref: string;
@@ -67,6 +68,11 @@ export type ImagesCommand =
       contextBytes: number;
       contextId?: string;
       contextSha256?: string;
+      /**
+       * The images of this tag on this agent that the agent answered it no longer holds, asked after
+       * they were seen `built`: recorded lost, and the tag taken, in this decision.
+       */
+      goneFromAgent?: string[];
       by: string;
       at: string;
     }
@@ -114,6 +120,31 @@ export const localRefOf = (image: Pick<ImageRecord, 'name' | 'tag'>) => `${image
 /** Every reference a workspace may name this image by: its local tag and each pushed ref. */
 export const refsOf = (image: ImageRecord) => [localRefOf(image), ...image.pushes.map((p) => p.ref)];
 
+/**
+ * The references deleting `image` may remove (and that a workspace must not be using): those of
+ * {@link refsOf} no other image of the catalog answers for too. Its local tag is another's once the
+ * image is lost (the agent found it gone) or another build of the tag on that agent is building or
+ * built (a tag built again after a loss or a failure); a pushed ref another image not deleted was
+ * pushed to as well stays until the last of them goes.
+ */
+export function ownRefsOf(image: ImageRecord, catalog: ImagesState): string[] {
+  const others = Object.values(catalog.images).filter(
+    (other) => other.imageId !== image.imageId && other.status !== 'deleted',
+  );
+  const local = localRefOf(image);
+  const tagTaken =
+    image.status === 'lost' ||
+    others.some(
+      (other) =>
+        other.agentId === image.agentId &&
+        localRefOf(other) === local &&
+        (other.status === 'building' || other.status === 'built'),
+    );
+  const pushedByOthers = new Set(others.flatMap((other) => other.pushes.map((p) => p.ref)));
+  const pushed = [...new Set(image.pushes.map((p) => p.ref))].filter((ref) => !pushedByOthers.has(ref));
+  return [...(tagTaken ? [] : [local]), ...pushed];
+}
+
 function decide(command: ImagesCommand, state: ImagesState): ImageEvent[] {
   return checkEvents(decideUnchecked(command, state), invalid);
 }
@@ -125,13 +156,17 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
       if (known) throw conflict(`image ${command.imageId} already exists`);
       // The request checked that the agent does not hold the tag, but a build of it under way (or
       // just built) is not on the agent yet: two requests at once both pass that check. The tenant's
-      // one images stream decides them in turn, so the second meets the first here.
-      const taken = Object.values(state.images).find(
+      // one images stream decides them in turn, so the second meets the first here. A built one the
+      // agent was asked about after it was built, and answered it no longer holds, is lost: the tag
+      // is free again (a build under way is never taken as gone, and the second of two requests over
+      // one lost image meets the first one's build here).
+      const gone = new Set(command.goneFromAgent ?? []);
+      const sameTag = Object.values(state.images).filter(
         (image) =>
-          image.agentId === command.agentId &&
-          image.name === command.name &&
-          image.tag === command.tag &&
-          (image.status === 'building' || image.status === 'built'),
+          image.agentId === command.agentId && image.name === command.name && image.tag === command.tag,
+      );
+      const taken = sameTag.find(
+        (image) => image.status === 'building' || (image.status === 'built' && !gone.has(image.imageId)),
       );
       if (taken) {
         throw ruleViolated(
@@ -139,8 +174,22 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
           `${localRefOf(command)} is already ${taken.status} on this agent (image ${taken.imageId}): build another tag, or delete that image first`,
         );
       }
-      const { type: _, ...data } = command;
-      return [{ type: 'ImageBuildRequested', data }];
+      const { type: _, goneFromAgent: __, ...data } = command;
+      const lost = sameTag
+        .filter((image) => image.status === 'built')
+        .map(
+          (image): ImageEvent => ({
+            type: 'ImageLost',
+            data: {
+              imageId: image.imageId,
+              tenantId: command.tenantId,
+              rebuiltAs: command.imageId,
+              by: command.by,
+              at: command.at,
+            },
+          }),
+        );
+      return [...lost, { type: 'ImageBuildRequested', data }];
     }
     case 'StartImageBuild': {
       if (!known) throw notFound('image');
@@ -247,6 +296,14 @@ function evolve(state: ImagesState, event: ImageEvent): ImagesState {
       const { imageId: _, tenantId: __, ...failure } = event.data;
       return put({ ...known, pushFailures: [...known.pushFailures, failure] });
     }
+    case 'ImageLost':
+      return known
+        ? put({
+            ...known,
+            status: 'lost',
+            reason: `its agent no longer held ${localRefOf(known)} when image ${event.data.rebuiltAs} was asked for`,
+          })
+        : state;
     case 'ImageDeleted': {
       if (!known) return state;
       const { registry, registryDetail } = event.data;

@@ -63,6 +63,7 @@ export {
   type ImagesState,
   imagesDecider,
   localRefOf,
+  ownRefsOf,
   refsOf,
 } from './images.ts';
 export {

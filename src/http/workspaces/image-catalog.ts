@@ -11,11 +11,10 @@ import {
   ImageTag,
   imagesStreamId,
   localRefOf,
+  ownRefsOf,
   recordImageBuildFailed,
   recordImagePushed,
   recordImagePushFailed,
-  refsOf,
-  requestImageBuild,
   tenantImages,
 } from '../../commands/workspaces/index.ts';
 import type { Logger } from '../../logger.ts';
@@ -37,6 +36,7 @@ import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError, readTables, validationHook } from '../kit/index.ts';
 import { frameStream, resumePoint } from '../tools/index.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
+import { requestBuildOverLost } from './image-rebuild.ts';
 import { removeFromRegistry } from './image-registry-cleanup.ts';
 import { stageContext } from './image-staging.ts';
 
@@ -78,7 +78,8 @@ const Image = z
     local_ref: z.string(),
     dockerfile: z.string(),
     context_bytes: z.number().int(),
-    status: z.enum(['building', 'built', 'failed', 'cancelled', 'deleted']),
+    /** `lost`: built, but its agent's engine no longer holds it (found when the tag was built again). */
+    status: z.enum(['building', 'built', 'failed', 'cancelled', 'lost', 'deleted']),
     docker_id: z.string().nullable(),
     reason: z.string().nullable(),
     requested_by: z.string(),
@@ -282,10 +283,12 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
         );
       }
       const imageId = crypto.randomUUID();
-      let result: Awaited<ReturnType<typeof requestImageBuild>>;
+      let result: Awaited<ReturnType<typeof requestBuildOverLost>>;
       try {
-        result = await requestImageBuild(
+        // A tag the catalog holds as built but the agent was just found without: see requestBuildOverLost.
+        result = await requestBuildOverLost(
           deps.store,
+          { name, client },
           {
             tenantId: tenant.id,
             imageId,
@@ -624,22 +627,29 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
     }),
     async (c) => {
       const { tenant, actor, context } = workspacesContext(c);
-      const image = await visible(tenant.id, c.req.valid('param').id);
+      const catalog = await tenantImages(deps.store, tenant.id);
+      const image = catalog.images[c.req.valid('param').id];
+      if (!image || image.status === 'deleted') throw notFound('image');
       await deps.readModels.caughtUp(c, ['workspaceList']);
-      const refs = refsOf(image);
-      const using = await (deps.db as unknown as Kysely<WorkspaceListTables>)
-        .selectFrom('workspace_list')
-        .select(['id', 'status'])
-        .where('tenant_id', '=', tenant.id)
-        .where('image', 'in', refs)
-        .where('status', '!=', 'deleted')
-        .execute();
+      // Only what this image alone answers for: a tag built again since it was lost (or a ref another
+      // image was pushed to too) is the other image's, neither removed nor a reason to refuse.
+      const refs = ownRefsOf(image, catalog);
+      const using =
+        refs.length === 0
+          ? []
+          : await (deps.db as unknown as Kysely<WorkspaceListTables>)
+              .selectFrom('workspace_list')
+              .select(['id', 'status'])
+              .where('tenant_id', '=', tenant.id)
+              .where('image', 'in', refs)
+              .where('status', '!=', 'deleted')
+              .execute();
       const usedBy = using.map((w) => w.id);
       // Refused ones (building, in use) are refused before the registry is touched.
       const registry =
         image.status === 'building' || usedBy.length > 0
           ? { registry: 'none' as const }
-          : await removeFromRegistry(deps, tenant.id, image);
+          : await removeFromRegistry(deps, tenant.id, image, refs);
       const result = await deleteImage(
         deps.store,
         {
@@ -660,10 +670,12 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
       }
       c.header('X-Registry-Deletion', registry.registry);
       // The catalog entry is gone; the agent's copy goes too (an absent or silent agent is left as is).
-      try {
-        const { client } = await clientOf(tenant.id, image.agentId, 10_000);
-        for (const ref of refs) await client.removeImage(ref).catch(() => false);
-      } catch {}
+      if (refs.length > 0) {
+        try {
+          const { client } = await clientOf(tenant.id, image.agentId, 10_000);
+          for (const ref of refs) await client.removeImage(ref).catch(() => false);
+        } catch {}
+      }
       c.header('X-Position', result.position.toString());
       return c.body(null, 204);
     },

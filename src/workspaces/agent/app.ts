@@ -25,7 +25,7 @@ export function agentApp(deps: AgentAppDeps) {
   app.onError((error, c) => {
     if (error instanceof AgentRefusal) return problemOf(c, error.status, error.slug, error.message);
     if (error instanceof ContainerEngineError)
-      return problemOf(c, ENGINE_STATUS[error.code], error.code.replace('_', '-'), error.message);
+      return problemOf(c, ENGINE_STATUS[error.code], error.code.replaceAll('_', '-'), error.message);
     deps.logger.error({ err: error }, 'agent request failed');
     return problemOf(c, 500, 'internal', 'unexpected error');
   });

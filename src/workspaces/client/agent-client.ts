@@ -176,6 +176,23 @@ export function agentClient(options: AgentClientOptions) {
       return expect<{ ref: string; id: string; tags: string[] }>(response, 200);
     },
     /**
+     * Whether the host holds the image, for a decision that must not be taken on a guess: false only
+     * when the agent answers its engine's own 404 (`image-not-found`). Any other answer (another 404,
+     * a wrong route, an engine that does not answer) or none at all is an AgentCallError or a
+     * network error.
+     */
+    holdsImage: async (ref: string): Promise<boolean> => {
+      const response = await call('GET', `/v1/images/${encodeURIComponent(ref)}`);
+      if (response.status === 200) {
+        await response.body?.cancel();
+        return true;
+      }
+      const refused = await failure(response);
+      // An agent of an earlier build spells the slug `image-not_found`.
+      if (refused.status === 404 && /\/image-not[-_]found$/.test(refused.type)) return false;
+      throw refused;
+    },
+    /**
      * Stages a tar build context on the agent: `body` streams through (signed over
      * `UNSIGNED-PAYLOAD`), the agent writes it to disk and answers its size and SHA-256. No timeout
      * but `signal`: a large context takes its time.
