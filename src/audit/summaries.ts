@@ -208,6 +208,8 @@ export const summaries: Readonly<Record<string, Summary>> = {
   WorkspaceDeleted: (d) => `Workspace ${f(d, 'workspaceId')} deleted`,
   WorkspaceSessionOpened: (d) => `Session opened into workspace ${f(d, 'workspaceId')}`,
   WorkspaceSessionsEnded: (d) => `Sessions of workspace ${f(d, 'workspaceId')} ended`,
+  WorkspaceSessionEnded: (d) =>
+    `Session ${f(d, 'sessionId')} of workspace ${f(d, 'workspaceId')} ended by ${f(d, 'by')}`,
   UploadStarted: (d) =>
     `Upload ${f(d, 'uploadId')} of ${f(d, 'fileName')} (${f(d, 'size')} bytes) to agent ${f(d, 'agentId')} started by ${f(d, 'by')}`,
   UploadCompleted: (d) => `Upload ${f(d, 'uploadId')} completed: ${f(d, 'path')}`,

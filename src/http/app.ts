@@ -25,6 +25,7 @@ import { httpMetrics } from '../metrics/http.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { type OAuthConfig, type OAuthServer, oauthServer } from '../oauth/index.ts';
 import { npmTokenStore, type ViewSource } from '../packages/index.ts';
+import type { PersonalDataKeys } from '../privacy/index.ts';
 import type { StreamHub } from '../tools/index.ts';
 import { WorkspaceAccess } from '../workspaces/index.ts';
 import { auditContextRoutes, type ErasureRouteDeps } from './audit/index.ts';
@@ -108,8 +109,11 @@ export interface AppDeps {
   clock?: () => Date;
   /** Where request metrics go and `/metrics` reads from (absent: no `/metrics`). */
   metrics?: Metrics;
-  /** Personal-data keys behind `store`: `POST /v1/users/{id}/erase` destroys them (absent: not served). */
-  personalData?: ErasureRouteDeps['personalData'];
+  /**
+   * Personal-data keys behind `store`: `POST /v1/users/{id}/erase` destroys them (absent: not served);
+   * a workspace session's browser and address are sealed with them (absent: not kept).
+   */
+  personalData?: ErasureRouteDeps['personalData'] & Pick<PersonalDataKeys, 'current'>;
   /** The docs UI's files (default: the installed swagger-ui-dist). */
   docsAssets?: DocsAssetLoader;
   /** The OAuth server's state (default: built from the other dependencies; pass one to share it, e.g. its sweeps). */
@@ -193,6 +197,7 @@ export function createApp(deps: AppDeps) {
       db: deps.db as Kysely<unknown>,
       clock,
       sessionTtlMs: deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS * 1000,
+      personalData: deps.personalData,
       // A suspended tenant's workspaces answer nobody, as its API does not; a changed or reset
       // password ends the workspace sessions made before it, as it ends the user's sign-ins.
       mayEnter: async (tenantId, userId, since) => {

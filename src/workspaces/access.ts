@@ -1,24 +1,31 @@
 import { type Kysely, sql } from 'kysely';
 import { sha256Hex } from '../crypto/digest.ts';
 import { randomToken } from '../identity/index.ts';
+import {
+  type PersonalDataKeys,
+  type RequestOrigin,
+  type SealedRowOrigin,
+  sealRowOrigin,
+} from '../privacy/index.ts';
 import { loadingCache } from '../runtime/cache.ts';
-
-export interface WorkspaceAccessTable {
-  secret_hash: string;
-  kind: 'ticket' | 'session';
-  tenant_id: string;
-  workspace_id: string;
-  user_id: string;
-  expires_at: Date;
-  created_at: Date;
-}
-
-type Tables = { warden_workspace_access: WorkspaceAccessTable };
+import {
+  type AccessTables,
+  listOpenSessions,
+  originRow,
+  type WorkspaceAccessTable,
+  type WorkspaceSessionEntry,
+} from './access-sessions.ts';
 
 /** How long an entry ticket may wait to be used: it goes from an API answer straight into a browser. */
 export const TICKET_TTL_MS = 60_000;
 /** How long a session's positive check is reused in this process before the table is asked again. */
 const CHECK_CACHE_MS = 5_000;
+/**
+ * How far behind a session's `last_used_at` may fall: a check that finds it older records the use,
+ * so a session busy all day costs one write a minute (across processes too: the write is conditional),
+ * never one per proxied request.
+ */
+export const LAST_USE_RESOLUTION_MS = 60_000;
 
 /** The shape of a ticket or a session: 256 random bits in base64url ({@link randomToken}). */
 export const SECRET_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -42,6 +49,11 @@ export interface WorkspaceAccessOptions {
    * user of an active (not suspended) tenant, whose password has not changed (or been reset) since.
    */
   mayEnter: (tenantId: string, userId: string, since: Date) => Promise<boolean>;
+  /**
+   * The personal-data keys that seal where a session was entered from (address, User-Agent) with its
+   * user's key, so an erasure destroys them. Absent: they are not kept.
+   */
+  personalData?: Pick<PersonalDataKeys, 'current' | 'find'> | undefined;
 }
 
 /**
@@ -53,11 +65,11 @@ export interface WorkspaceAccessOptions {
  * browsers racing with one ticket get one session.
  */
 export class WorkspaceAccess {
-  readonly #db: Kysely<Tables>;
+  readonly #db: Kysely<AccessTables>;
   readonly #checked;
 
   constructor(private readonly options: WorkspaceAccessOptions) {
-    this.#db = options.db as Kysely<Tables>;
+    this.#db = options.db as Kysely<AccessTables>;
     this.#checked = loadingCache<string, { grant: WorkspaceGrant | false }>({
       max: 10_000,
       ttlMs: CHECK_CACHE_MS,
@@ -75,9 +87,13 @@ export class WorkspaceAccess {
 
   /**
    * Uses a ticket (once): the session it becomes, or undefined for a ticket that is unknown, used,
-   * expired, or whose user may no longer use the workspace (see `mayEnter`).
+   * expired, or whose user may no longer use the workspace (see `mayEnter`). `origin` is where the
+   * browser came from, kept sealed with the session (see `personalData`).
    */
-  async enter(ticket: string): Promise<(WorkspaceGrant & { session: string; expiresAt: Date }) | undefined> {
+  async enter(
+    ticket: string,
+    origin: Partial<RequestOrigin> = {},
+  ): Promise<(WorkspaceGrant & { session: string; expiresAt: Date }) | undefined> {
     const now = this.options.clock();
     const used = await sql<Omit<WorkspaceAccessTable, 'secret_hash' | 'kind'>>`
       delete from warden_workspace_access where secret_hash = ${sha256Hex(ticket)} and kind = 'ticket'
@@ -90,7 +106,7 @@ export class WorkspaceAccess {
     }
     const session = randomToken();
     const expiresAt = new Date(now.getTime() + this.options.sessionTtlMs);
-    await this.#insert('session', session, grant, expiresAt);
+    await this.#insert('session', session, grant, expiresAt, { at: now, origin });
     return { ...grant, session, expiresAt };
   }
 
@@ -107,6 +123,48 @@ export class WorkspaceAccess {
       return undefined;
     }
     return found.grant;
+  }
+
+  /**
+   * The workspace's open sessions, newest first: unexpired, and still letting its user in (not from
+   * before a password change, say). `after`: the last of the previous page. Up to `limit + 1` come
+   * back, so the caller knows whether there is a next page. Tickets not yet used are not sessions.
+   */
+  sessions(
+    workspaceId: string,
+    page: { limit: number; after?: { createdAt: Date; id: string } },
+  ): Promise<WorkspaceSessionEntry[]> {
+    return listOpenSessions(this.#db, this.options, workspaceId, page);
+  }
+
+  /** Whether the workspace has this open (unexpired) session. */
+  async isOpen(workspaceId: string, sessionId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('warden_workspace_access')
+      .select('id')
+      .where('id', '=', sessionId)
+      .where('workspace_id', '=', workspaceId)
+      .where('kind', '=', 'session')
+      .where('expires_at', '>', this.options.clock())
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * Ends one session of the workspace by its public id (here at once; elsewhere within 5 s): whether
+   * an open one was ended. Another workspace's session, or a ticket, is not touched.
+   */
+  async end(workspaceId: string, sessionId: string): Promise<boolean> {
+    const removed = await this.#db
+      .deleteFrom('warden_workspace_access')
+      .where('id', '=', sessionId)
+      .where('workspace_id', '=', workspaceId)
+      .where('kind', '=', 'session')
+      .returning(['secret_hash', 'expires_at'])
+      .executeTakeFirst();
+    if (!removed) return false;
+    this.#checked.delete(`${removed.secret_hash} ${workspaceId}`);
+    return new Date(removed.expires_at).getTime() > this.options.clock().getTime();
   }
 
   /** Ends every ticket and session of a workspace (here at once; elsewhere within 5 s). */
@@ -128,31 +186,61 @@ export class WorkspaceAccess {
     const [hash, workspaceId] = key.split(' ') as [string, string];
     const row = await this.#db
       .selectFrom('warden_workspace_access')
-      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at', 'created_at'])
+      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at', 'created_at', 'last_used_at'])
       .where('secret_hash', '=', hash)
       .where('kind', '=', 'session')
       .where('workspace_id', '=', workspaceId)
       .executeTakeFirst();
-    if (!row || new Date(row.expires_at).getTime() <= this.options.clock().getTime()) return false;
+    const now = this.options.clock();
+    if (!row || new Date(row.expires_at).getTime() <= now.getTime()) return false;
     const grant = { tenantId: row.tenant_id, workspaceId: row.workspace_id, userId: row.user_id };
-    return (await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.created_at)))
-      ? grant
-      : false;
+    if (!(await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.created_at)))) return false;
+    // Only a lookup writes (one per session per 5 s in a process, the check's reuse), and only when
+    // the last recorded use is a minute old.
+    const stale = new Date(now.getTime() - LAST_USE_RESOLUTION_MS);
+    if (row.last_used_at === null || new Date(row.last_used_at).getTime() <= stale.getTime()) {
+      await this.#db
+        .updateTable('warden_workspace_access')
+        .set({ last_used_at: now })
+        .where('secret_hash', '=', hash)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', stale)]))
+        .execute();
+    }
+    return grant;
   }
 
-  async #insert(kind: 'ticket' | 'session', secret: string, grant: WorkspaceGrant, expiresAt: Date) {
+  async #insert(
+    kind: 'ticket' | 'session',
+    secret: string,
+    grant: WorkspaceGrant,
+    expiresAt: Date,
+    entered?: { at: Date; origin: Partial<RequestOrigin> },
+  ) {
+    const id = crypto.randomUUID();
+    const keys = this.options.personalData;
+    let origin: SealedRowOrigin | null = null;
+    if (entered && keys) {
+      const subject = { subjectId: grant.userId, tenantId: grant.tenantId };
+      origin = await sealRowOrigin(keys, subject, entered.origin, originRow(id));
+    }
+    // The app's clock, as `mayEnter` compares it with the user's credential changes.
+    const createdAt = entered?.at ?? this.options.clock();
     await this.#db
       .insertInto('warden_workspace_access')
       .values({
         secret_hash: sha256Hex(secret),
+        id,
         kind,
         tenant_id: grant.tenantId,
         workspace_id: grant.workspaceId,
         user_id: grant.userId,
         expires_at: expiresAt,
-        // The app's clock, as `mayEnter` compares it with the user's credential changes.
-        created_at: this.options.clock(),
-      } as never)
+        created_at: createdAt,
+        // Entering is a session's first use.
+        last_used_at: entered ? createdAt : null,
+        origin_key: origin?.key ?? null,
+        origin: origin?.sealed ?? null,
+      })
       .execute();
   }
 }

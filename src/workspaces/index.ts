@@ -5,10 +5,10 @@ export {
   TICKET_TTL_MS,
   WORKSPACE_COOKIE,
   WorkspaceAccess,
-  type WorkspaceAccessTable,
   type WorkspaceGrant,
   workspaceAccessUrl,
 } from './access.ts';
+export type { WorkspaceAccessTable, WorkspaceSessionEntry } from './access-sessions.ts';
 export { agentCommand } from './agent/index.ts';
 export { type AgentHeartbeats, agentHeartbeats } from './agent-heartbeats.ts';
 export { type AgentKeys, agentKeys, type KeySealer } from './agent-keys.ts';

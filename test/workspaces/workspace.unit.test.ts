@@ -248,6 +248,22 @@ describe('workspace aggregate', () => {
       .given(provisioned)
       .when({ type: 'EndWorkspaceSessions', actor: stranger, at })
       .thenFails('NOT_FOUND');
+    // One session, by its public id: its user or a manager; to anyone else the workspace is not there.
+    const sessionId = '7f000000-0000-4000-8000-000000000006';
+    for (const actor of [owner, admin]) {
+      spec
+        .given(provisioned)
+        .when({ type: 'EndWorkspaceSession', actor, sessionId, at })
+        .thenEvents([{ type: 'WorkspaceSessionEnded', data: { ...ids, sessionId, at, by: actor.userId } }]);
+    }
+    spec
+      .given(provisioned)
+      .when({ type: 'EndWorkspaceSession', actor: stranger, sessionId, at })
+      .thenFails('NOT_FOUND');
+    spec
+      .given(provisioned)
+      .when({ type: 'EndWorkspaceSession', actor: owner, sessionId: 'not-a-uuid', at })
+      .thenFails('INVALID');
   });
 
   it('deletes in reverse: route withdrawn, container removed, then deleted; afterwards it is gone', () => {

@@ -200,6 +200,8 @@ export const workspacesEventSchemas = {
   WorkspaceSessionOpened: z.object({ ...workspace, userId: z.uuid(), ticketExpiresAt: at, at, by }),
   /** Every ticket and browser session of the workspace ended (its user or a manager asked). */
   WorkspaceSessionsEnded: z.object({ ...workspace, at, by }),
+  /** One browser session of the workspace ended, by its public id (its user or a manager asked). */
+  WorkspaceSessionEnded: z.object({ ...workspace, sessionId: z.uuid(), at, by }),
   /** A resumable upload to an agent's store began: its declared size holds part of the plan's `uploadBytes`. */
   UploadStarted: z.object({
     uploadId: z.uuid(),

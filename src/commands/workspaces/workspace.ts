@@ -69,7 +69,8 @@ export type WorkspaceCommand =
   | { type: 'RecordContainerRemoved'; at: string }
   | { type: 'MarkDeleted'; at: string }
   | { type: 'OpenWorkspaceSession'; actor: WorkspaceActor; ticketExpiresAt: string; at: string }
-  | { type: 'EndWorkspaceSessions'; actor: WorkspaceActor; at: string };
+  | { type: 'EndWorkspaceSessions'; actor: WorkspaceActor; at: string }
+  | { type: 'EndWorkspaceSession'; actor: WorkspaceActor; sessionId: string; at: string };
 
 /** The container Warden makes for a workspace is named after it: a retried create finds it. */
 const CONTAINER_PREFIX = 'warden-ws-';
@@ -261,6 +262,13 @@ function decideUnchecked(command: WorkspaceCommand, state: WorkspaceState): Work
       ];
     case 'EndWorkspaceSessions':
       return [{ type: 'WorkspaceSessionsEnded', data: { ...ids, at, by: command.actor.userId } }];
+    case 'EndWorkspaceSession':
+      return [
+        {
+          type: 'WorkspaceSessionEnded',
+          data: { ...ids, sessionId: command.sessionId, at, by: command.actor.userId },
+        },
+      ];
   }
 }
 
@@ -337,6 +345,7 @@ function evolve(state: WorkspaceState, event: WorkspaceEvent): WorkspaceState {
       return { ...state, status: 'deleted', updatedAt };
     case 'WorkspaceSessionOpened':
     case 'WorkspaceSessionsEnded':
+    case 'WorkspaceSessionEnded':
       // Who got in is the audit trail's and the access table's: the workspace itself is unchanged.
       return state;
   }

@@ -22,6 +22,7 @@ import { up as workspaceTraffic } from './0023-workspace-traffic.ts';
 import { up as advisoryFeed } from './0024-advisory-feed.ts';
 import { up as imageRegistries } from './0025-image-registries.ts';
 import { up as workspaceAccess } from './0026-workspace-access.ts';
+import { up as workspaceSessions } from './0027-workspace-sessions.ts';
 
 export interface Migration {
   name: string;
@@ -53,4 +54,5 @@ export const migrations: readonly Migration[] = [
   { name: '0024-advisory-feed', up: advisoryFeed },
   { name: '0025-image-registries', up: imageRegistries },
   { name: '0026-workspace-access', up: workspaceAccess },
+  { name: '0027-workspace-sessions', up: workspaceSessions },
 ];

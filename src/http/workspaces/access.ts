@@ -6,7 +6,7 @@ import {
   type WorkspaceAccess,
 } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { problemContent, problemResponse } from '../kit/index.ts';
+import { problemContent, problemResponse, requestOrigin } from '../kit/index.ts';
 import { workspacePath } from './workspaces.ts';
 
 /** Every value of the named cookie (a browser may send two of one name, for two paths). */
@@ -56,7 +56,8 @@ export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds
       if (!SECRET_SHAPE.test(ticket)) {
         return problemResponse(c, 400, 'invalid-ticket', 'the link has no ticket, or not one Warden gave');
       }
-      const entered = await access.enter(ticket);
+      // Where the browser came from, for its user's list of sessions (kept sealed, with the session).
+      const entered = await access.enter(ticket, requestOrigin(c));
       if (!entered) {
         return problemResponse(
           c,

@@ -106,6 +106,37 @@ export const EndedSessions = z
   .object({ workspace_id: z.uuid(), ended: z.number().int() })
   .meta({ id: 'EndedWorkspaceSessions' });
 
+export const SessionIdParam = z.object({
+  id: z.uuid(),
+  sessionId: z.uuid().meta({ description: 'A session’s `id` from `GET /v1/workspaces/{id}/sessions`' }),
+});
+
+export const BrowserSessionListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(500).optional(),
+});
+
+export const BrowserSession = z
+  .object({
+    id: z.uuid().meta({
+      description:
+        'The session’s public id (neither its cookie nor a hash of it): `DELETE …/sessions/{id}` ends it',
+    }),
+    created_at: z.string().meta({ description: 'When its one-time ticket was used' }),
+    expires_at: z.string(),
+    last_used_at: z.string().nullable().meta({
+      description: 'Its latest request through nginx, to within a minute (at first: its entry)',
+    }),
+    user_agent: z.string().nullable().meta({
+      description: 'The entering browser’s User-Agent (`[erased]` once its user’s personal data is)',
+    }),
+    client_address: z.string().nullable().meta({
+      description:
+        'The address Warden saw the entry come from, read as for the audit trail (`WARDEN_TRUSTED_PROXY_HOPS`); `[erased]` once its user’s personal data is',
+    }),
+  })
+  .meta({ id: 'WorkspaceBrowserSession' });
+
 const OnApproval = z.strictObject({
   enabled: z.boolean(),
   image: ImageRef.nullable()

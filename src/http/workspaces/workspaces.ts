@@ -28,6 +28,7 @@ import {
   signedInUserOf,
   validationHook,
 } from '../kit/index.ts';
+import { browserSessionRoutes } from './browser-sessions.ts';
 import { type WorkspacesDeps, workspacesContext, workspacesProblems } from './context.ts';
 import { requireKnownImage } from './images.ts';
 import {
@@ -349,6 +350,7 @@ export function workspaceRoutes(deps: WorkspacesDeps) {
       return c.json({ workspace_id: id, ended: await deps.access.revoke(id) }, 200);
     },
   );
+  app.route('/', browserSessionRoutes(deps, actionable));
 
   app.openapi(
     createRoute({
