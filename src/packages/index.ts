@@ -1,4 +1,5 @@
 export { type AdvisoryTables, advisoryFindings, namesChangedBy } from './advisories.ts';
+export { bundledFinding, bundledSpecs } from './bundled.ts';
 export { evaluateLicense, normalizeLicense } from './license.ts';
 export { LOCKFILE_FORMATS, type LockfileFormat, parseLockfile, validPackageName } from './lockfile.ts';
 export { parseLockfileOffThread } from './lockfile-off-thread.ts';

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import semver from 'semver';
-import type { Finding, PolicySnapshot } from '../commands/packages/index.ts';
+import { type Finding, MAX_BUNDLED_PACKAGES, type PolicySnapshot } from '../commands/packages/index.ts';
 import { type AdvisoryTables, advisoryFindings, latestImport } from './advisories.ts';
-import { bundledLabel, heuristicFindings } from './heuristics.ts';
+import { bundledFinding, bundledSpecs } from './bundled.ts';
+import { heuristicFindings } from './heuristics.ts';
 import { evaluateLicense, normalizeLicense } from './license.ts';
 import type { BundledPackage } from './registry/tarball.ts';
 
@@ -40,33 +40,22 @@ export interface Scanner {
   scan(input: ScanInput): Promise<ScanResult>;
 }
 
-/** More distinct bundled packages than this are not looked up one by one: the check is then unavailable. */
-const MAX_BUNDLED_LOOKUPS = 1000;
-
 /**
  * Advisories of the packages bundled in the tarball (npm installs them from it, never from a
  * registry), each finding's id naming the bundled package so it stays apart from the parent's own.
+ * More than {@link MAX_BUNDLED_PACKAGES} are not looked up one by one: the check is then unavailable.
  */
 async function bundledAdvisories(
   db: Kysely<AdvisoryTables>,
   bundled: readonly BundledPackage[],
 ): Promise<{ findings: Finding[]; unavailable: string[] }> {
-  const specs = new Map<string, { name: string; version: string }>();
-  for (const b of bundled) {
-    const name = b.name ?? bundledLabel(b);
-    const version = b.version === null ? null : semver.valid(b.version);
-    if (version !== null) specs.set(`${name}@${version}`, { name, version });
-  }
-  if (specs.size > MAX_BUNDLED_LOOKUPS)
-    return { findings: [], unavailable: [`osv: ${specs.size} bundled packages are too many to check`] };
+  const specs = bundledSpecs(bundled);
+  if (specs.length > MAX_BUNDLED_PACKAGES)
+    return { findings: [], unavailable: [`osv: ${specs.length} bundled packages are too many to check`] };
   const findings: Finding[] = [];
-  for (const [spec, { name, version }] of specs) {
-    for (const finding of await advisoryFindings(db, name, version)) {
-      findings.push({
-        ...finding,
-        id: `${finding.id}:bundled:${spec}`.slice(0, 200),
-        summary: `bundled ${spec}: ${finding.summary}`.slice(0, 2000),
-      });
+  for (const spec of specs) {
+    for (const finding of await advisoryFindings(db, spec.name, spec.version)) {
+      findings.push(bundledFinding(finding, spec));
     }
   }
   return { findings, unavailable: [] };

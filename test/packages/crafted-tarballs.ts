@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import type { ImportResult } from '../../src/packages/advisories.ts';
 import { importOsv } from '../../src/packages/osv-import.ts';
 import type { PackageJobs } from '../../src/processes/packages/jobs.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
@@ -17,10 +18,14 @@ export interface CraftedFirewall {
   /** The upstream holding the crafted packages, and the secure registry Warden publishes to. */
   upstream: Registry;
   target: Registry;
-  /** The member who submitted the lockfile naming every crafted package. */
+  /** The member who submitted the first lockfile (naming every crafted package unless `lockfile` says). */
   member: SignedInUser;
-  /** A package of the tenant (`name@1.0.0`) once it stops moving: published, held, failed or rejected. */
-  settled(spec: string): Promise<LooseJson>;
+  /** A package (`name@1.0.0`) of `user`'s tenant (the member's unless told) once it stops moving: published, held, failed or rejected. */
+  settled(spec: string, user?: SignedInUser): Promise<LooseJson>;
+  /** Submits a lockfile naming `names` (some of `tarballs`) as `user`. */
+  submit(user: SignedInUser, names: readonly string[]): Promise<void>;
+  /** Adds `advisories` to the OSV data imported so far and imports it all again (monitoring then runs). */
+  importAdvisories(advisories: Record<string, unknown>[]): Promise<ImportResult & { recorded: boolean }>;
   stop(): Promise<void>;
 }
 
@@ -38,6 +43,8 @@ export async function craftedFirewall(options: {
   advisories: Record<string, unknown>[];
   /** The statuses a package settles in (`approved` too where auto-approval may pause there). */
   settledIn?: readonly string[];
+  /** The packages the member's lockfile names (default: every one of `tarballs`). */
+  lockfile?: readonly string[];
 }): Promise<CraftedFirewall> {
   const [upstream, target] = await Promise.all([startVerdaccio(), startVerdaccio()]);
   const osv = mkdtempSync(join(tmpdir(), 'warden-osv-crafted-'));
@@ -56,35 +63,38 @@ export async function craftedFirewall(options: {
       WARDEN_PACKAGE_MAX_ATTEMPTS: '2',
     },
   });
-  for (const advisory of options.advisories) {
-    writeFileSync(join(osv, `${String(advisory.id)}.json`), JSON.stringify(advisory));
-  }
-  await importOsv({ db: t.database.db as never, store: t.store, path: osv });
+  const importAdvisories = async (advisories: Record<string, unknown>[]) => {
+    for (const advisory of advisories) {
+      writeFileSync(join(osv, `${String(advisory.id)}.json`), JSON.stringify(advisory));
+    }
+    return importOsv({ db: t.database.db as never, store: t.store, path: osv });
+  };
+  await importAdvisories(options.advisories);
   const worker: Worker = await serviceWorkers(t);
   const jobs: PackageJobs = testPackageJobs(t, worker.id);
   const { slug } = await t.tenant();
   const member = await t.user({ tenant: slug, role: 'member' });
-  const submitted = await t.request('/v1/package-requests', {
-    token: member.token,
-    tenant: slug,
-    json: {
-      name: options.app,
-      lockfileVersion: 3,
-      packages: Object.fromEntries([
-        ['', { name: options.app }],
-        ...Object.keys(options.tarballs).map((name) => [
-          `node_modules/${name}`,
-          { version: '1.0.0', integrity: integrity[name] },
+  const submit = async (user: SignedInUser, names: readonly string[]) => {
+    const submitted = await t.request('/v1/package-requests', {
+      token: user.token,
+      tenant: user.tenantSlug,
+      json: {
+        name: options.app,
+        lockfileVersion: 3,
+        packages: Object.fromEntries([
+          ['', { name: options.app }],
+          ...names.map((name) => [`node_modules/${name}`, { version: '1.0.0', integrity: integrity[name] }]),
         ]),
-      ]),
-    },
-  });
-  expect(submitted.status).toBe(202);
+      },
+    });
+    expect(submitted.status).toBe(202);
+  };
+  await submit(member, options.lockfile ?? Object.keys(options.tarballs));
   const settledIn = options.settledIn ?? ['published', 'awaiting_approval', 'failed', 'rejected'];
-  const status = async (spec: string) => {
+  const status = async (spec: string, user: SignedInUser) => {
     const res = await t.request(`/v1/packages/${encodeURIComponent(spec)}`, {
-      token: member.token,
-      tenant: member.tenantSlug,
+      token: user.token,
+      tenant: user.tenantSlug,
       headers: { 'x-min-position': (await lastWritten(t.database.db)).toString() },
     });
     return (await res.json()) as LooseJson;
@@ -94,12 +104,14 @@ export async function craftedFirewall(options: {
     upstream,
     target,
     member,
-    async settled(spec) {
+    submit,
+    importAdvisories,
+    async settled(spec, user = member) {
       let last: LooseJson = {};
       await waitUntil(
         `${spec} settled`,
         async () => {
-          last = await status(spec);
+          last = await status(spec, user);
           return settledIn.includes(last.status);
         },
         60_000,

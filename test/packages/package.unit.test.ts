@@ -4,6 +4,8 @@ import {
   defaultPolicy,
   evaluate,
   type Finding,
+  MAX_BUNDLED_PACKAGES,
+  type PackageCommand,
   type PackageEvent,
   type PolicySnapshot,
   packageDecider,
@@ -101,6 +103,67 @@ describe('package decider', () => {
       .given([received, started, licensed, downloaded])
       .when({ type: 'RecordScan', findings: [script], advisories: 'osv-1', unavailable: [], policy, at })
       .thenEvents([scannedWith([script]), waiting(['install_script'])]);
+  });
+
+  it('records the bundled packages with the scan: the first MAX_BUNDLED_PACKAGES of them, in the order given', () => {
+    const bundled = Array.from({ length: MAX_BUNDLED_PACKAGES + 1 }, (_, i) => ({
+      name: `dep-${String(i).padStart(4, '0')}`,
+      version: '1.0.0',
+    }));
+    const when: Extract<PackageCommand, { type: 'RecordScan' }> = {
+      type: 'RecordScan',
+      findings: [],
+      advisories: 'osv-1',
+      unavailable: [],
+      policy,
+      at,
+    };
+    spec
+      .given([received, started, licensed, downloaded])
+      .when({ ...when, bundled: bundled.slice(0, 2) })
+      .thenEvents([
+        {
+          type: 'PackageScanned',
+          data: { ...base, findings: [], advisories: 'osv-1', unavailable: [], bundled: bundled.slice(0, 2) },
+        },
+        { type: 'PackageAutoApproved', data: { ...base, policyVersion: 0, warnings: [] } },
+      ]);
+    const state = [received, started, licensed, downloaded].reduce(
+      packageDecider.evolve,
+      packageDecider.initialState(),
+    );
+    const [scanned] = packageDecider.decide({ ...when, bundled }, state);
+    expect(scanned).toMatchObject({
+      type: 'PackageScanned',
+      data: { bundled: bundled.slice(0, MAX_BUNDLED_PACKAGES) },
+    });
+  });
+
+  it('records a finding once per id: one the scan found, or one discovered before, is not discovered again', () => {
+    const bundledFinding: Finding = {
+      id: 'GHSA-x:bundled:dep@1.0.0',
+      kind: 'vulnerability',
+      severity: 'low',
+      summary: 'bundled dep@1.0.0: x',
+    };
+    const approved: PackageEvent = {
+      type: 'PackageAutoApproved',
+      data: { ...base, policyVersion: 0, warnings: [] },
+    };
+    const history = [received, started, licensed, downloaded, scannedWith([bundledFinding]), approved];
+    const record = (finding: Finding) =>
+      ({ type: 'RecordFinding', finding, advisories: 'osv-2', at: later }) as const;
+    spec.given(history).when(record(bundledFinding)).thenEvents([]);
+    const other = { ...bundledFinding, id: 'GHSA-y:bundled:dep@1.0.0' };
+    const discovered: PackageEvent = {
+      type: 'FindingDiscovered',
+      data: { ...base, at: later, finding: other, advisories: 'osv-2' },
+    };
+    spec.given(history).when(record(other)).thenEvents([discovered]);
+    spec
+      .given([...history, discovered])
+      .when(record(other))
+      .thenEvents([]);
   });
 
   it('fails closed: a scan that could not run waits for an approver, even in warn mode', () => {

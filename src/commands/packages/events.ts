@@ -76,6 +76,21 @@ const LockedEntry = z.object({
 });
 export type LockedEntry = z.infer<typeof LockedEntry>;
 
+/** A package shipped inside a tarball (`bundledDependencies`), as advisories are looked up for it. */
+export const BundledSpec = z.object({
+  name: z.string().min(1).max(214),
+  /** Valid semver (ranges can only match such a version). */
+  version: z.string().min(1).max(256),
+});
+export type BundledSpec = z.infer<typeof BundledSpec>;
+
+/**
+ * More distinct bundled packages than this are not looked up one by one: the scan's advisory check
+ * of bundled packages is then unavailable (an approver decides), and a scan records the first this
+ * many (in `name@version` order) for monitoring to re-check.
+ */
+export const MAX_BUNDLED_PACKAGES = 1000;
+
 const RejectedEntry = z.object({
   path: z.string().max(5000),
   name: z.string().max(214).optional(),
@@ -141,6 +156,11 @@ export const packageEventSchemas = {
     advisories: z.string().max(100).nullable(),
     /** Checks that could not run: the package then waits for an approver (fail closed). */
     unavailable: z.array(z.string().max(200)),
+    /**
+     * The packages bundled in the tarball, which monitoring re-checks when advisories change (see
+     * {@link MAX_BUNDLED_PACKAGES}). Absent on scans from before it was recorded: unknown, not none.
+     */
+    bundled: z.array(BundledSpec).max(MAX_BUNDLED_PACKAGES).optional(),
     at,
   }),
   ApprovalRequired: z.object({

@@ -1,7 +1,9 @@
 export {
   ADVISORY_FEED_STREAM,
   type AdvisoryFeedEvent,
+  BundledSpec,
   type LockedEntry,
+  MAX_BUNDLED_PACKAGES,
   type PackageEvent,
   PackageStatus,
   type PackagesEvent,

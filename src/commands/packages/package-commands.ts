@@ -1,4 +1,4 @@
-import type { PolicySnapshot, Stage } from './events.ts';
+import type { BundledSpec, PolicySnapshot, Stage } from './events.ts';
 import type { Finding } from './findings.ts';
 import type { DownloadRecord } from './package-state.ts';
 
@@ -30,6 +30,8 @@ export type PackageCommand =
       findings: Finding[];
       advisories: string | null;
       unavailable: string[];
+      /** The tarball's bundled packages, in `name@version` order (the first `MAX_BUNDLED_PACKAGES` are kept). */
+      bundled?: BundledSpec[];
       policy: PolicySnapshot;
       at: string;
     }

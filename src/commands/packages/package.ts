@@ -1,6 +1,12 @@
 import type { Decider } from '../kernel/index.ts';
 import { conflict, invalid, notFound, ruleViolated, validated } from '../kernel/index.ts';
-import { type PackageEvent, type PackageStatus, type PolicySnapshot, packageEventSchemas } from './events.ts';
+import {
+  MAX_BUNDLED_PACKAGES,
+  type PackageEvent,
+  type PackageStatus,
+  type PolicySnapshot,
+  packageEventSchemas,
+} from './events.ts';
 import type { Finding } from './findings.ts';
 import type { PackageCommand } from './package-commands.ts';
 import { evolve, initialState, type PackageState } from './package-state.ts';
@@ -112,6 +118,7 @@ function decide(command: PackageCommand, state: PackageState): PackageEvent[] {
           findings: command.findings,
           advisories: command.advisories,
           unavailable: command.unavailable,
+          ...(command.bundled ? { bundled: command.bundled.slice(0, MAX_BUNDLED_PACKAGES) } : {}),
         },
       };
       return [

@@ -8,7 +8,7 @@ import {
   snapshotOf,
 } from '../../commands/packages/index.ts';
 import type { Download } from '../../packages/index.ts';
-import { evaluateLicense, normalizeLicense, RegistryError } from '../../packages/index.ts';
+import { bundledSpecs, evaluateLicense, normalizeLicense, RegistryError } from '../../packages/index.ts';
 import type { Job, JobError } from '../runtime/index.ts';
 import { upload } from './publish-stage.ts';
 import { fetchTarball, metadataOf, type Run, type StageDeps, StageFailure, start } from './stage-run.ts';
@@ -129,6 +129,8 @@ async function checkPackage(run: Run): Promise<void> {
       findings: result.findings,
       advisories: result.advisories,
       unavailable: result.unavailable,
+      // Kept with the scan, so that advisories imported later reach them too (the advisory monitor).
+      bundled: bundledSpecs(checked.bundled),
       policy: await currentPolicy(),
       at: at(),
     });

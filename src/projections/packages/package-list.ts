@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { type PackageEvent, packageEventTypes } from '../../commands/packages/index.ts';
+import { type BundledSpec, type PackageEvent, packageEventTypes } from '../../commands/packages/index.ts';
 import { defineProjection, type Recorded } from '../engine/index.ts';
 import {
   type Changes,
@@ -13,12 +13,15 @@ export type { PackageListTable, PackageListTables } from './package-rows.ts';
 
 type Received = Extract<PackageEvent, { type: 'PackageReceived' }>;
 
-/** One row per package and tenant: lists, filters, search, approvals and stats read it. */
+/**
+ * One row per package and tenant: lists, filters, search, approvals and stats read it. Beside it,
+ * the packages each one bundles (as its latest scan recorded them), which advisory monitoring reads.
+ */
 export const packageList = defineProjection<PackageEvent, PackageListTables>()({
   name: 'packageList',
-  version: 1,
+  version: 2,
   types: packageEventTypes,
-  tables: ['package_list'],
+  tables: ['package_list', 'package_bundled'],
   async createTables(db: Kysely<unknown>) {
     await db.schema
       .createTable('package_list')
@@ -60,6 +63,14 @@ export const packageList = defineProjection<PackageEvent, PackageListTables>()({
       .columns(['tenant_id', 'spec'])
       .unique()
       .execute();
+    await db.schema
+      .createTable('package_bundled')
+      .addColumn('tenant_id', 'uuid', (c) => c.notNull())
+      .addColumn('package_id', 'uuid', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('version', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('package_bundled_pk', ['package_id', 'name', 'version'])
+      .execute();
   },
   async createIndexes(db: Kysely<unknown>) {
     await db.schema
@@ -71,6 +82,12 @@ export const packageList = defineProjection<PackageEvent, PackageListTables>()({
       .createIndex('package_list_tenant_received')
       .on('package_list')
       .columns(['tenant_id', 'received_at', 'id'])
+      .execute();
+    // The advisory monitor's look-up: which packages bundle a name an import changed.
+    await db.schema
+      .createIndex('package_bundled_name')
+      .on('package_bundled')
+      .columns(['name', 'version'])
       .execute();
   },
   apply: (event, db) => applyAll([event], db),
@@ -103,9 +120,15 @@ async function applyAll(
     .where('id', 'in', ids)
     .execute();
   const folded = new Map(rows.map((r) => [r.id, { current: r as Current, changes: {} as Changes }]));
+  /** Per package, what its last scan in the batch bundles. */
+  const bundled = new Map<string, { tenantId: string; specs: readonly BundledSpec[] }>();
   for (const event of others) {
     const row = folded.get(event.data.packageId);
     if (!row || row.current.revision >= event.revision) continue;
+    if (event.type === 'PackageScanned') {
+      // A scan from before the list was recorded leaves none: unknown, so nothing to re-check.
+      bundled.set(event.data.packageId, { tenantId: event.data.tenantId, specs: event.data.bundled ?? [] });
+    }
     const when = new Date(event.data.at);
     const changes = changesOf(event, row.current, when);
     Object.assign(row.changes, changes, {
@@ -126,6 +149,31 @@ async function applyAll(
       .updateTable('package_list')
       .set(changes as never)
       .where('id', '=', id)
+      .execute();
+  }
+  await replaceBundled(db, bundled);
+}
+
+/** A new scan's bundled packages replace the previous scan's (a retry scans the package again). */
+async function replaceBundled(
+  db: Kysely<PackageListTables>,
+  bundled: ReadonlyMap<string, { tenantId: string; specs: readonly BundledSpec[] }>,
+): Promise<void> {
+  const ids = [...bundled.keys()];
+  for (let i = 0; i < ids.length; i += 500) {
+    await db
+      .deleteFrom('package_bundled')
+      .where('package_id', 'in', ids.slice(i, i + 500))
+      .execute();
+  }
+  const rows = [...bundled].flatMap(([packageId, { tenantId, specs }]) =>
+    specs.map((s) => ({ tenant_id: tenantId, package_id: packageId, name: s.name, version: s.version })),
+  );
+  for (let i = 0; i < rows.length; i += 500) {
+    await db
+      .insertInto('package_bundled')
+      .values(rows.slice(i, i + 500))
+      .onConflict((oc) => oc.doNothing())
       .execute();
   }
 }

@@ -39,7 +39,18 @@ export interface PackageListTable {
   position: string;
 }
 
-export type PackageListTables = { package_list: PackageListTable };
+/**
+ * A package shipped inside a package's tarball, as its latest scan recorded it: the advisory monitor
+ * finds the packages to re-check here when advisories about the bundled name change.
+ */
+export interface PackageBundledTable {
+  tenant_id: string;
+  package_id: string;
+  name: string;
+  version: string;
+}
+
+export type PackageListTables = { package_list: PackageListTable; package_bundled: PackageBundledTable };
 
 const worst = (findings: readonly Finding[]): string | null => {
   let index: number = severities.length;
