@@ -1,7 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { transactionBindingFor } from '../../src/eventstore/postgres/transactional-store.ts';
+import { createLogger } from '../../src/logger.ts';
 import { startWorkers, type Worker } from '../../src/processes/runtime/index.ts';
-import { workspaceProvisioning } from '../../src/processes/workspaces/index.ts';
+import {
+  type ImageBuildJobs,
+  startImageBuildJobs,
+  workspaceProvisioning,
+} from '../../src/processes/workspaces/index.ts';
+import { agentKeys } from '../../src/workspaces/index.ts';
 import type { TestApp } from '../support/app.ts';
 import { freePort, runWarden, until } from '../support/cli.ts';
 import type { Dockerd } from '../support/docker.ts';
@@ -88,6 +94,25 @@ export async function startAgent(daemon: Dockerd, env: Record<string, string> = 
     },
     err: () => running.err(),
   };
+}
+
+/**
+ * The image build jobs on a test app's database, as a worker runs them (agents' keys opened with the
+ * app's sealer, silent, polling every 100 ms); `options` adds or overrides.
+ */
+export function imageJobsFor(
+  t: TestApp,
+  options: Partial<Parameters<typeof startImageBuildJobs>[0]> = {},
+): ImageBuildJobs {
+  return startImageBuildJobs({
+    database: t.database,
+    store: t.store,
+    keys: agentKeys(t.database.db as never, t.identity.sealer),
+    owner: `images-${crypto.randomUUID().slice(0, 8)}`,
+    logger: createLogger('silent'),
+    pollMs: 100,
+    ...options,
+  });
 }
 
 /**

@@ -2,14 +2,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.ts';
-import { type ImageBuildJobs, startImageBuildJobs } from '../../src/processes/workspaces/index.ts';
-import { agentKeys, deleteFromRegistry } from '../../src/workspaces/index.ts';
+import type { ImageBuildJobs } from '../../src/processes/workspaces/index.ts';
+import { deleteFromRegistry } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { paxRecord, type RawEntry, rawTar } from '../support/raw-tar.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { imageJobsFor, type RunningAgent, startAgent } from './agent-support.ts';
 
 interface ImageBody {
   id: string;
@@ -51,14 +50,7 @@ describe('images under attack: what an operator’s build or an admin’s regist
     docker = new Docker({ socketPath: daemon.socket });
     agent = await startAgent(daemon);
     t = await testApp(freshPGlite);
-    imageJobs = startImageBuildJobs({
-      database: t.database,
-      store: t.store,
-      keys: agentKeys(t.database.db as never, t.identity.sealer),
-      owner: `images-${crypto.randomUUID().slice(0, 8)}`,
-      logger: createLogger('silent'),
-      pollMs: 100,
-    });
+    imageJobs = imageJobsFor(t);
     admin = await t.user({ role: 'admin' });
     operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
     const registered = await t.request('/v1/agents', {

@@ -2,14 +2,12 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.ts';
-import { type ImageBuildJobs, startImageBuildJobs } from '../../src/processes/workspaces/index.ts';
-import { agentKeys } from '../../src/workspaces/index.ts';
+import type { ImageBuildJobs } from '../../src/processes/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { rawTar } from '../support/raw-tar.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { imageJobsFor, type RunningAgent, startAgent } from './agent-support.ts';
 
 interface ImageBody {
   id: string;
@@ -87,14 +85,7 @@ describe('images: a built tag its agent has lost is built again; one it holds, o
     agents.push(await startAgent(theirs));
     front = await faultyFront(agents[0]!.url);
     t = await testApp(freshPGlite);
-    imageJobs = startImageBuildJobs({
-      database: t.database,
-      store: t.store,
-      keys: agentKeys(t.database.db as never, t.identity.sealer),
-      owner: `images-${crypto.randomUUID().slice(0, 8)}`,
-      logger: createLogger('silent'),
-      pollMs: 100,
-    });
+    imageJobs = imageJobsFor(t);
     admin = await t.user({ role: 'admin' });
     operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
     member = await t.user({ tenant: admin.tenantSlug, role: 'member' });

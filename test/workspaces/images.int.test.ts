@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageBuild } from '../../src/commands/workspaces/index.ts';
-import { createLogger } from '../../src/logger.ts';
 import type { Worker } from '../../src/processes/runtime/index.ts';
-import { type ImageBuildJobs, startImageBuildJobs } from '../../src/processes/workspaces/index.ts';
+import type { ImageBuildJobs } from '../../src/processes/workspaces/index.ts';
 import { agentClient, agentKeys, deleteFromRegistry } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
@@ -15,7 +14,7 @@ import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.t
 import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 import { rawTar } from '../support/raw-tar.ts';
 import { startRegistry } from '../support/registry.ts';
-import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { imageJobsFor, provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
 
 interface ImageBody {
   id: string;
@@ -53,13 +52,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
   let imageJobs: ImageBuildJobs | undefined;
   let schema = '';
   const startImageJobs = () =>
-    startImageBuildJobs({
-      database: t.database,
-      store: t.store,
-      keys: agentKeys(t.database.db as never, t.identity.sealer),
-      owner: `images-${crypto.randomUUID().slice(0, 8)}`,
-      logger: createLogger('silent'),
-      pollMs: 100,
+    imageJobsFor(t, {
       // Out of the tests' reach: a running build hears its cancel announced, or not at all.
       cancelPollMs: 600_000,
     });
