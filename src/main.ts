@@ -139,6 +139,7 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
       eventsInDatabase: store.name !== 'eventstoredb',
       store,
       personalData: service.personalData,
+      workspaceNginxKey: service.workspaceNginxKey,
       db,
       projections: service.engine,
       engine: service.engine,

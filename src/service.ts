@@ -29,7 +29,7 @@ import { type ImageBuildJobs, startImageBuildJobs } from './processes/workspaces
 import { ProjectionEngine } from './projections/engine/index.ts';
 import { projections } from './projections/registry.ts';
 import { processRunner } from './tools/index.ts';
-import { agentKeys } from './workspaces/index.ts';
+import { agentKeys, workspaceNginxKey } from './workspaces/index.ts';
 import { startWorkspaceBackground, type WorkspaceBackground } from './workspaces-stack.ts';
 
 /** The parts every command of the CLI shares: database, event store and projection engine. */
@@ -39,6 +39,11 @@ export interface Service {
   store: EventStore;
   /** The per-person data keys behind `store` (erasure destroys them). */
   personalData: PersonalDataKeys;
+  /**
+   * What the rendered workspace nginx vouches for an entering browser's address with: the same in
+   * every process, derived from the key-encryption key (`workspaceNginxKey`).
+   */
+  workspaceNginxKey: string;
   engine: ProjectionEngine;
   readiness: ReadinessCheck[];
   /**
@@ -83,6 +88,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     config.WARDEN_DATA_DIR,
   );
   const personalData = personalDataKeys(database.db as Kysely<unknown>, keyEncryptionKey);
+  const nginxKey = await workspaceNginxKey(keyEncryptionKey);
   const store = meteredStore(
     upcastingStore(
       personalDataStore(
@@ -164,6 +170,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     database,
     store,
     personalData,
+    workspaceNginxKey: nginxKey,
     engine,
     readiness,
     workerReadiness,
@@ -240,6 +247,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
           database,
           store,
           keys: agentKeys(database.db as Kysely<unknown>, sealer),
+          nginxKey,
           owner: worker.id,
           logger: logger.child({ component: 'workspaces' }),
         });

@@ -40,6 +40,8 @@ export interface WorkspaceBackgroundOptions {
   database: Database;
   store: EventStore;
   keys: AgentKeys;
+  /** What the rendered nginx vouches for a browser's address with (`workspaceNginxKey`). */
+  nginxKey?: string;
   /** This process's worker id: the holder of the cluster's agent lease. */
   owner: string;
   logger: Logger;
@@ -83,6 +85,7 @@ export function startWorkspaceBackground(options: WorkspaceBackgroundOptions): W
         listen: config.WARDEN_NGINX_LISTEN,
         domain: config.WARDEN_WORKSPACE_DOMAIN,
         accessUrl: workspaceAccessUrl(config),
+        ...(options.nginxKey ? { nginxKey: options.nginxKey } : {}),
         pathRoutes: config.WARDEN_WORKSPACE_PATH_ROUTES,
         intervalMs: config.WARDEN_NGINX_SYNC_MS,
         logger: logger.child({ component: 'nginx-router' }),

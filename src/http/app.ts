@@ -128,6 +128,11 @@ export interface AppDeps {
   domainOwnership: DomainOwnershipResolver;
   /** Workspace tickets and sessions (default: on `db`, checking users in `store`). */
   workspaceAccess?: WorkspaceAccess;
+  /**
+   * The key the rendered workspace nginx vouches with for the address of a browser entering a
+   * workspace (`workspaceNginxKey`). Absent: that address is read as for any other request.
+   */
+  workspaceNginxKey?: string;
 }
 
 /**
@@ -216,6 +221,7 @@ export function createApp(deps: AppDeps) {
   const workspaceDoors = workspaceAccessRoutes(
     workspaceAccess,
     deps.config.WARDEN_WORKSPACE_SESSION_TTL_SECONDS,
+    deps.workspaceNginxKey,
   );
   // Before everything: the workspace nginx asks this before every request to a workspace (its answer
   // carries no body, and no browser reads it), so it skips the request log, metrics and headers.

@@ -50,6 +50,7 @@ export {
   tenantUrlProblem,
 } from './image-registries.ts';
 export { applyRoutes, NginxConfigError, type NginxTarget } from './nginx/apply.ts';
+export { isWorkspaceNginxKey, NGINX_KEY_HEADER, workspaceNginxKey } from './nginx/key.ts';
 export {
   type RenderOptions,
   type Route,

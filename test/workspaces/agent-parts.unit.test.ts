@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { aesKey } from '../../src/identity/index.ts';
 import { checkAgentConfig, type HostProbes } from '../../src/workspaces/agent/config.ts';
 import { NonceLedger } from '../../src/workspaces/agent/request-auth.ts';
-import { agentAddresses, agentUpstream, renderRoutes, unavailablePage } from '../../src/workspaces/index.ts';
+import {
+  agentAddresses,
+  agentUpstream,
+  isWorkspaceNginxKey,
+  renderRoutes,
+  unavailablePage,
+  workspaceNginxKey,
+} from '../../src/workspaces/index.ts';
 import { canonicalRequest, signatureMatches, signRequest } from '../../src/workspaces/signing.ts';
 
 const user = '0b7c2f64-9a55-4a55-8f55-55a1b2c3d4e5';
@@ -186,6 +194,51 @@ describe('nginx rendering', () => {
     // An access URL that could carry configuration is refused, not written.
     for (const accessUrl of ['http://127.0.0.1:3000/; } server {', 'http://a b', 'ftp://127.0.0.1', '']) {
       expect(() => renderRoutes([], { ...options, accessUrl })).toThrow(/origin/);
+    }
+  });
+
+  it('sends Warden the peer nginx saw in place of any forwarding header the browser wrote, and vouches for it at the entry with its key', () => {
+    const nginxKey = 'k'.repeat(43);
+    const route = { workspaceId: workspace, userId: user, upstream: '127.0.0.1:32768' };
+    const text = renderRoutes([route], { ...options, nginxKey });
+    // Each location nginx sends to Warden: two entries (path, host) and two checks.
+    const toWarden = text
+      .split(/\n(?= {2}location )/)
+      .filter((block) => block.includes('proxy_pass http://warden_access/'));
+    expect(toWarden).toHaveLength(4);
+    for (const block of toWarden) {
+      // Set, so it replaces what the browser sent; never appended to it.
+      expect(block).toContain('proxy_set_header X-Forwarded-For $remote_addr;');
+      expect(block).toContain('proxy_set_header X-Forwarded-Proto $scheme;');
+      expect(block).not.toContain('$proxy_add_x_forwarded_for');
+    }
+    // The key goes to the entries only: never to a check, never to a workspace.
+    const keyed = text.split('\n').filter((line) => line.includes(nginxKey));
+    expect(keyed).toEqual([
+      `    proxy_set_header X-Warden-Nginx-Key ${nginxKey};`,
+      `    proxy_set_header X-Warden-Nginx-Key ${nginxKey};`,
+    ]);
+    for (const block of toWarden.filter((b) => b.includes('/workspace-access/enter'))) {
+      expect(block).toContain(`proxy_set_header X-Warden-Nginx-Key ${nginxKey};`);
+    }
+    // Without a key nothing vouches; a key that could carry configuration is refused, not written.
+    expect(renderRoutes([route], options)).not.toContain('X-Warden-Nginx-Key');
+    for (const bad of ['short', `${'k'.repeat(42)};`, `${'k'.repeat(40)} } s`]) {
+      expect(() => renderRoutes([route], { ...options, nginxKey: bad })).toThrow(/nginx key/);
+    }
+  });
+
+  it('derives the nginx key from the key-encryption key: one per key, the same in every process, matched only whole', async () => {
+    const kek = new Uint8Array(32).fill(1);
+    const key = await workspaceNginxKey(await aesKey(kek));
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // Another process with the same key-encryption key renders and expects the same key.
+    expect(await workspaceNginxKey(await aesKey(new Uint8Array(kek)))).toBe(key);
+    expect(await workspaceNginxKey(await aesKey(new Uint8Array(32).fill(2)))).not.toBe(key);
+    expect(renderRoutes([], { ...options, nginxKey: key })).toContain('upstream warden_access');
+    expect(isWorkspaceNginxKey(key, key)).toBe(true);
+    for (const sent of [undefined, '', key.slice(0, 42), `${key} `, key.toUpperCase()]) {
+      expect(isWorkspaceNginxKey(sent, key)).toBe(false);
     }
   });
 

@@ -10,7 +10,8 @@ export interface Answer {
 
 /**
  * A request through nginx with the Host, method and headers of our choosing (fetch does not let one
- * set Host, nor Sec-Fetch-* headers).
+ * set Host, nor Sec-Fetch-* headers). `from`: the loopback address the request leaves from (any of
+ * 127.0.0.0/8), so the browser's address differs from the one nginx reaches Warden from.
  */
 export function throughNginx(
   port: number,
@@ -20,6 +21,7 @@ export function throughNginx(
     method?: string;
     headers?: Record<string, string>;
     body?: string;
+    from?: string;
   } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
@@ -31,6 +33,7 @@ export function throughNginx(
         method: options.method ?? 'GET',
         // A connection of its own: a kept-alive one may be closed under it by a reload (socket hang up).
         agent: false,
+        ...(options.from ? { localAddress: options.from } : {}),
         headers: { ...(options.host ? { host: options.host } : {}), ...options.headers },
       },
       (res) => {

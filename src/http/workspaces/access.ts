@@ -1,6 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import {
   fetchAllowed,
+  isWorkspaceNginxKey,
+  NGINX_KEY_HEADER,
   SECRET_SHAPE,
   WORKSPACE_COOKIE,
   type WorkspaceAccess,
@@ -20,6 +23,23 @@ export function cookieValues(header: string | undefined, name: string): string[]
   return values;
 }
 
+const IP_ADDRESS = z.union([z.ipv4(), z.ipv6()]);
+
+/**
+ * Where a browser entering a workspace came from. The rendered nginx replaces the browser's
+ * `X-Forwarded-For` with the peer it saw and sends its key: with the key, that first entry is the
+ * browser (a proxy between nginx and Warden only appends), whatever `WARDEN_TRUSTED_PROXY_HOPS`
+ * says. Without it (no key configured, a wrong one, a caller other than nginx) the address is read
+ * as for every other request, so a browser calling this route itself forges nothing it could not
+ * forge elsewhere.
+ */
+function enteredFrom(c: Context<AppEnv>, nginxKey: string | undefined) {
+  const origin = requestOrigin(c);
+  if (!nginxKey || !isWorkspaceNginxKey(c.req.header(NGINX_KEY_HEADER), nginxKey)) return origin;
+  const seen = IP_ADDRESS.safeParse(c.req.header('x-forwarded-for')?.split(',')[0]?.trim());
+  return seen.success ? { ...origin, clientAddress: seen.data } : origin;
+}
+
 /**
  * What the workspace nginx calls (see the rendered configuration), as two apps:
  * - `enter`, `GET /workspace-access/enter`: turns a one-time ticket into the session cookie, scoped
@@ -29,8 +49,9 @@ export function cookieValues(header: string | undefined, name: string): string[]
  *   cross-site request the Fetch Metadata rules refuse). The caller mounts it ahead of the
  *   per-request middleware (request log, metrics, headers for browsers) its answer does not need.
  * Neither takes an access token: nginx strips `Authorization`; the secrets are the ticket and cookie.
+ * `nginxKey` (`workspaceNginxKey`) is what nginx vouches for the entering browser's address with.
  */
-export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds: number) {
+export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds: number, nginxKey?: string) {
   const app = new OpenAPIHono<AppEnv>();
   const check = new OpenAPIHono<AppEnv>();
 
@@ -57,7 +78,7 @@ export function workspaceAccessRoutes(access: WorkspaceAccess, sessionTtlSeconds
         return problemResponse(c, 400, 'invalid-ticket', 'the link has no ticket, or not one Warden gave');
       }
       // Where the browser came from, for its user's list of sessions (kept sealed, with the session).
-      const entered = await access.enter(ticket, requestOrigin(c));
+      const entered = await access.enter(ticket, enteredFrom(c, nginxKey));
       if (!entered) {
         return problemResponse(
           c,

@@ -1,3 +1,4 @@
+import { NGINX_KEY_SHAPE } from './key.ts';
 import { isUpstream } from './upstream.ts';
 
 /** A live route as the routes read model holds it. */
@@ -36,6 +37,11 @@ export interface RenderOptions {
    * (default true). Every path route shares one origin; off, workspaces are served by host alone.
    */
   pathRoutes?: boolean;
+  /**
+   * The key nginx vouches with for the browser address it sends with an entry (`workspaceNginxKey`,
+   * 43 base64url characters). Absent, Warden takes that address as for any other request.
+   */
+  nginxKey?: string;
 }
 
 /** An origin nginx can take in `proxy_pass` as it is: scheme, host (or bracketed IPv6) and port only. */
@@ -127,6 +133,10 @@ function accessTarget(accessUrl: string): AccessTarget {
       ...(tls ? ['    proxy_ssl_server_name on;', `    proxy_ssl_name ${url.hostname};`] : []),
       // The workspace's own Authorization is its business, never Warden's.
       '    proxy_set_header Authorization "";',
+      // nginx is the hop Warden hears the browser through: what it saw replaces (never extends)
+      // whatever forwarding headers the browser wrote itself.
+      '    proxy_set_header X-Forwarded-For $remote_addr;',
+      '    proxy_set_header X-Forwarded-Proto $scheme;',
     ],
   };
 }
@@ -150,13 +160,22 @@ function checkLocation(workspaceId: string, access: AccessTarget, logged: boolea
   ];
 }
 
-/** Where a ticket from the API becomes the session cookie: Warden sets it and redirects in. */
-function enterLocation(path: string, access: AccessTarget, route: 'path' | 'host'): string[] {
+/**
+ * Where a ticket from the API becomes the session cookie: Warden sets it and redirects in, and
+ * records where the browser came from: the peer nginx saw, which its key vouches for.
+ */
+function enterLocation(
+  path: string,
+  access: AccessTarget,
+  route: 'path' | 'host',
+  nginxKey: string | undefined,
+): string[] {
   return [
     `  location = ${path} {`,
     ...access.pass('/workspace-access/enter'),
     `    proxy_set_header X-Warden-Route ${route};`,
     '    proxy_set_header X-Warden-Scheme $scheme;',
+    ...(nginxKey ? [`    proxy_set_header X-Warden-Nginx-Key ${nginxKey};`] : []),
     '  }',
   ];
 }
@@ -195,6 +214,9 @@ export function renderRoutes(
       `the workspace access URL must be an origin like http://127.0.0.1:3000: ${options.accessUrl}`,
     );
   }
+  if (options.nginxKey !== undefined && !NGINX_KEY_SHAPE.test(options.nginxKey)) {
+    throw new Error('the workspace nginx key must be 43 base64url characters');
+  }
   const access = accessTarget(options.accessUrl);
   const safe = [...routes]
     .filter((route) => isUpstream(route.upstream) && ID.test(route.userId) && ID.test(route.workspaceId))
@@ -232,7 +254,7 @@ export function renderRoutes(
       `  location /u/${route.userId}/ {`,
       ...proxy(`${route.upstream}/`, route.workspaceId, logged).map((l) => l.slice(2)),
       '  }',
-      ...enterLocation(`/u/${route.userId}/.warden/enter`, access, 'path'),
+      ...enterLocation(`/u/${route.userId}/.warden/enter`, access, 'path', options.nginxKey),
       ...checkLocation(route.workspaceId, access, logged),
     );
   }
@@ -251,7 +273,7 @@ export function renderRoutes(
       `  server_name ${hostName(route.userId, options.domain)};`,
       ...traffic,
       ...DENIED,
-      ...enterLocation('/.warden/enter', access, 'host'),
+      ...enterLocation('/.warden/enter', access, 'host', options.nginxKey),
       ...checkLocation(route.workspaceId, access, logged),
       '  location / {',
       ...proxy(route.upstream, route.workspaceId, logged),
