@@ -1,4 +1,4 @@
-import { userSessions } from './identity/index.ts';
+import { tenantSessions, userSessions } from './identity/index.ts';
 import { advisoryMonitor, npmTokenIssuers, packagePipeline } from './packages/index.ts';
 import type { ProcessManager } from './runtime/index.ts';
 import { toolExecutions } from './tools/index.ts';
@@ -15,6 +15,7 @@ export const processManagers: readonly ProcessManager[] = [
   packagePipeline,
   advisoryMonitor,
   userSessions,
+  tenantSessions,
   npmTokenIssuers,
   workspaceProvisioning,
   workspaceOnApproval,

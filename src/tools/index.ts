@@ -3,6 +3,7 @@ export { identifyHash } from './builtin/hash-identify.ts';
 export { gradeHeaders } from './builtin/http-headers.ts';
 export { passwordStrength } from './builtin/password-strength.ts';
 export { builtinTools, type Catalog, type CatalogEntry, catalog, describeTool } from './catalog.ts';
+export { absoluteName, fullyQualified, hostOf, isSingleLabel, SINGLE_LABEL_REFUSED } from './host-names.ts';
 export {
   appendFrames,
   CANCEL_CHANNEL,
@@ -35,6 +36,6 @@ export {
   toolCategories,
 } from './protocol.ts';
 export { type StreamHub, type StreamHubOptions, type Subscriber, streamHub } from './stream-hub.ts';
-export { hostOf, type Resolve, systemResolve, type TargetChecker, targetChecker } from './targets.ts';
+export { type Resolve, systemResolve, type TargetChecker, targetChecker } from './targets.ts';
 export { type NmapResult, parseNmapXml } from './wrappers/nmap.ts';
 export { parseSslscanXml, type SslscanResult } from './wrappers/sslscan.ts';

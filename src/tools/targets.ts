@@ -1,28 +1,29 @@
-import { lookup } from 'node:dns/promises';
+import { Resolver } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import { absoluteName, hostOf, isSingleLabel } from './host-names.ts';
 import { TargetRefusedError } from './protocol.ts';
 
+/** Every address of a host name, given absolute (`api.example.com.`). */
 export type Resolve = (host: string) => Promise<string[]>;
 
-/** Every address a host name has, as the system resolver gives them. */
-export const systemResolve: Resolve = async (host) =>
-  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+const LOOPBACK = ['127.0.0.1', '::1'];
 
-/** The host a target names: a URL's host, `host:port`'s host, a bracketed IPv6 literal, or the text itself. */
-export function hostOf(target: string): string {
-  const text = target.trim();
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-    try {
-      return new URL(text).hostname.replace(/^\[|\]$/g, '').toLowerCase();
-    } catch {
-      return text.toLowerCase();
-    }
-  }
-  const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(text);
-  if (bracketed) return bracketed[1]!.toLowerCase();
-  if (isIP(text)) return text.toLowerCase();
-  return text.replace(/:\d+$/, '').toLowerCase();
-}
+/**
+ * Every address (A, then AAAA) of a host name, as the DNS servers of this host's resolver
+ * configuration answer it, the name asked as written. It goes through c-ares, as `dns-lookup` does,
+ * not the C library's getaddrinfo: that appends the host's search domains to a name (every name
+ * with fewer dots than `ndots`, before trying it as written) and reads /etc/hosts and the
+ * name-service switch's other sources (mDNS, container names), each of which makes a tenant's name
+ * mean something on the platform's network. `localhost` and names under it are the loopback
+ * addresses without asking anyone (RFC 6761 §6.3), which the platform denies by default.
+ */
+export const systemResolve: Resolve = async (host) => {
+  if (/(^|\.)localhost\.?$/i.test(host)) return [...LOOPBACK];
+  const resolver = new Resolver({ timeout: 5000, tries: 2 });
+  const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+  if (v4.status === 'rejected' && v6.status === 'rejected') throw v4.reason;
+  return [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+};
 
 /** CIDR blocks and single addresses as one `BlockList`; the entries that are neither (host names) apart. */
 function blockListOf(entries: readonly string[]): { blocks: BlockList; names: string[] } {
@@ -42,6 +43,13 @@ function blockListOf(entries: readonly string[]): { blocks: BlockList; names: st
   return { blocks, names };
 }
 
+/** A single-label name is refused even where an allowlist written before the rule lists it. */
+const singleLabel = (target: string) =>
+  new TargetRefusedError(
+    target,
+    'its host is a single label: name it fully qualified (db.example.com, not db)',
+  );
+
 /** Whether `address` is in `blocks` (an IPv4-mapped IPv6 address meets the IPv4 blocks). */
 function within(blocks: BlockList, address: string): boolean {
   const family = isIP(address);
@@ -49,9 +57,10 @@ function within(blocks: BlockList, address: string): boolean {
 }
 
 /**
- * The tenant's allowlist as a checker. `check(target)` resolves the target's host once and returns
- * the address the tool must connect to, or throws {@link TargetRefusedError} naming the target
- * before any packet is sent to it. A host name listed by name (or by a `*.` wildcard) is allowed at
+ * The tenant's allowlist as a checker. `check(target)` resolves the target's host once, as an
+ * absolute name (`db.example.com.`: no search domain is appended), and returns the address the tool
+ * must connect to, or throws {@link TargetRefusedError} naming the target before any packet is
+ * sent to it. A host name listed by name (or by a `*.` wildcard) is allowed at
  * whatever it resolves to; otherwise one of its addresses must be inside a listed CIDR or address.
  * `denied` (the platform's `WARDEN_TOOL_DENIED_TARGETS`: this host's loopback, the cloud metadata
  * addresses…) is refused whatever the allowlist says: a tenant's admin cannot point the tools at
@@ -59,7 +68,8 @@ function within(blocks: BlockList, address: string): boolean {
  *
  * A name the tenant did not list is refused with one reason whether it does not resolve, resolves
  * outside the list or only to denied addresses: the refusal must not tell a tenant which names the
- * platform's resolvers know, nor where they point.
+ * platform's resolvers know, nor where they point. A single-label host (`db`) is refused before
+ * anything is resolved, even where an allowlist written before that rule lists it.
  */
 export function targetChecker(
   entries: readonly string[],
@@ -80,6 +90,7 @@ export function targetChecker(
       if (entries.length === 0) throw new TargetRefusedError(target, 'the tenant’s allowlist is empty');
       const host = hostOf(target);
       if (!host) throw new TargetRefusedError(target, 'it names no host');
+      if (isSingleLabel(host)) throw singleLabel(target);
       const unlistedName = !isIP(host) && !named(host);
       const outside = () =>
         new TargetRefusedError(
@@ -92,7 +103,7 @@ export function targetChecker(
       if (isIP(host)) addresses = [host];
       else {
         try {
-          addresses = await resolve(host);
+          addresses = await resolve(absoluteName(host));
         } catch {
           if (unlistedName) throw outside();
           throw new TargetRefusedError(target, `${host} does not resolve`);
@@ -123,6 +134,7 @@ export function targetChecker(
      */
     recheck(target: string, address: string | null): void {
       if (entries.length === 0) throw new TargetRefusedError(target, 'the tenant’s allowlist is empty');
+      if (isSingleLabel(hostOf(target))) throw singleLabel(target);
       if (address !== null && isDenied(address)) {
         throw new TargetRefusedError(target, `${address} is one the platform denies to tools`);
       }

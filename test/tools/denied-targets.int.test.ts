@@ -39,7 +39,7 @@ for (const kind of databaseKinds) {
           method: 'PUT',
           token: owner.token,
           tenant: owner.tenantSlug,
-          json: { targets: ['127.0.0.0/8', '169.254.0.0/16', '::/0', 'localhost', '10.0.0.0/8'] },
+          json: { targets: ['127.0.0.0/8', '169.254.0.0/16', '::/0', 'app.localhost', '10.0.0.0/8'] },
         });
         expect(put.status).toBe(200);
         workers.push(toolWorker(t));
@@ -47,7 +47,7 @@ for (const kind of databaseKinds) {
         const attempts: [string, LooseJson][] = [
           ['port-scan', { host: '127.0.0.1', ports: String(server.port) }],
           ['port-scan', { host: '127.9.9.9', ports: String(server.port) }],
-          ['port-scan', { host: 'localhost', ports: String(server.port) }],
+          ['port-scan', { host: 'app.localhost', ports: String(server.port) }],
           ['port-scan', { host: '::ffff:127.0.0.1', ports: String(server.port) }],
           ['port-scan', { host: '::1', ports: String(server.port) }],
           ['port-scan', { host: '0.0.0.0', ports: String(server.port) }],

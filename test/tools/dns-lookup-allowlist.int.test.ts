@@ -38,10 +38,10 @@ for (const kind of databaseKinds) {
 
     it('refuses a name outside the allowlist with 403 target-not-allowed, as the scanners do, and records nothing', async () => {
       await setTargets(t, owner, ['10.0.0.0/8']);
-      // `localhost` resolves (to 127.0.0.1, outside the list); the other resolves nowhere. Both are
-      // refused alike, and the refusal does not tell which of them exists.
+      // `app.localhost` resolves (to 127.0.0.1, outside the list); the other resolves nowhere. Both
+      // are refused alike, and the refusal does not tell which of them exists.
       const details: string[] = [];
-      for (const name of ['localhost', `nothing-${crypto.randomUUID().slice(0, 8)}.invalid`]) {
+      for (const name of ['app.localhost', `nothing-${crypto.randomUUID().slice(0, 8)}.invalid`]) {
         for (const [tool, parameters] of [
           ['dns-lookup', { name }],
           ['http-headers', { url: `http://${name}/` }],
@@ -61,7 +61,7 @@ for (const kind of databaseKinds) {
     });
 
     it('runs a listed name, and answers only the addresses the allowlist lets a tool reach', async () => {
-      await setTargets(t, owner, ['localhost', '10.0.0.0/8']);
+      await setTargets(t, owner, ['app.localhost', '10.0.0.0/8']);
       // The resolvers answer a listed name with an address the platform denies (a rebinding name):
       // the other tools would never connect there, and the lookup does not tell it.
       const answers: Record<string, string[]> = {
@@ -79,11 +79,14 @@ for (const kind of databaseKinds) {
       }));
       const tools = builtinTools.map((tool) => (tool.id === lookup.id ? lookup : tool));
       workers.push(toolWorker(t, { catalog: catalog(tools), deniedTargets: ['169.254.0.0/16', '::1/128'] }));
-      const res = await execute(t, member, 'dns-lookup', { name: 'localhost', types: ['A', 'AAAA', 'TXT'] });
+      const res = await execute(t, member, 'dns-lookup', {
+        name: 'app.localhost',
+        types: ['A', 'AAAA', 'TXT'],
+      });
       expect(res.status).toBe(202);
       const done = await waitForStatus(t, member, ((await res.json()) as LooseJson).id);
       expect(done.status).toBe('completed');
-      expect(done.target).toBe('localhost');
+      expect(done.target).toBe('app.localhost');
       expect(done.result.records).toEqual({ A: ['127.0.0.1'], AAAA: [], TXT: ['v=spf1 -all'] });
       expect(done.result.withheld).toEqual({ A: 1, AAAA: 1 });
       expect(JSON.stringify(done.result)).not.toContain('169.254');

@@ -120,8 +120,9 @@ describe('hash identification and password strength', () => {
 });
 
 describe('the target allowlist', () => {
+  // The checker asks for absolute names (target-names.unit.test.ts).
   const resolve = async (host: string) =>
-    ({ 'app.example.com': ['10.1.2.3'], 'evil.example.net': ['127.0.0.1'], 'other.test': ['192.0.2.7'] })[
+    ({ 'app.example.com.': ['10.1.2.3'], 'evil.example.net.': ['127.0.0.1'], 'other.test.': ['192.0.2.7'] })[
       host
     ] ?? [];
 

@@ -55,6 +55,19 @@ export const TargetEntry = z
   );
 export const TargetList = z.array(TargetEntry).max(500, 'at most 500 entries');
 
+/**
+ * An entry as a tenant may write it now: a host name needs two labels at least (`db.example.com`;
+ * `*.corp` covers two-label names). A single label (`db`, `localhost`) reaches whatever the
+ * platform's network makes of it: the host's search domains, or a container network's DNS naming
+ * the platform's own services. Entries stored before are read as they were (`TargetList`); the
+ * tools refuse a single-label target whatever the list holds.
+ */
+export const NewTargetEntry = TargetEntry.refine(
+  (t) => t.startsWith('*.') || t.includes('.') || t.includes(':'),
+  'must be a CIDR, an IP address or a fully qualified host name (db.example.com, not db): a single label means whatever the platform’s network makes of it',
+);
+export const NewTargetList = z.array(NewTargetEntry).max(500, 'at most 500 entries');
+
 const at = z.iso.datetime();
 const execution = { executionId: z.uuid(), tenantId: z.uuid() };
 /** Who did it: a user id, or `process:<name>` / `worker:<id>`. */

@@ -7,6 +7,8 @@ export {
   finalStatuses,
   isAddressLiteral,
   isFinal,
+  NewTargetEntry,
+  NewTargetList,
   TargetEntry,
   TargetList,
   type TargetsEvent,

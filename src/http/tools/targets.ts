@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { readTargets, setTargets, TargetList } from '../../commands/tools/index.ts';
+import { NewTargetList, readTargets, setTargets } from '../../commands/tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commandContext, commonProblems, etagOf, jsonContent, validationHook } from '../kit/index.ts';
 import { principalOf, type ToolDeps, tenantOf, toolProblems } from './scope.ts';
@@ -8,7 +8,7 @@ const Targets = z
   .object({ targets: z.array(z.string()), updated_at: z.string().nullable(), revision: z.number().int() })
   .meta({ id: 'ToolTargets' });
 const TargetsBody = z.strictObject({
-  targets: TargetList.meta({
+  targets: NewTargetList.meta({
     description: 'CIDRs (10.0.0.0/8), addresses, host names and *.wildcards; empty refuses every target',
   }),
 });

@@ -37,6 +37,8 @@ export const TokenFamilyRevoked = z.object({
     'password_changed',
     /** The user's role lost permissions: tokens carrying the old role end (a new sign-in carries the new one). */
     'role_lowered',
+    /** The tenant was deleted: every family of it ends, its users' sign-ins and OAuth grants alike. */
+    'tenant_deleted',
   ]),
   revokedAt: z.iso.datetime(),
 });

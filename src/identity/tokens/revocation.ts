@@ -3,20 +3,23 @@ import type { RevokeReason, TokenSessions } from './session-types.ts';
 import type { SessionContext } from './token-families.ts';
 
 /**
- * Marks live families revoked — one family, or every one of a user in a tenant — and answers those
- * it marked. The one write of the revocation columns: `revoked_recorded_at` is what every process's
- * revocation sync fetches. `db` may be a transaction (a process manager's handling one).
+ * Marks live families revoked — one family, every one of a user in a tenant, or every one of a
+ * tenant (its users' sign-ins and the OAuth grants they gave alike) — and answers those it marked.
+ * The one write of the revocation columns: `revoked_recorded_at` is what every process's revocation
+ * sync fetches. `db` may be a transaction (a process manager's handling one).
  */
 export async function revokeFamilies(
   db: QueryExecutorProvider,
-  which: { familyId: string } | { tenantId: string; userId: string },
+  which: { familyId: string } | { tenantId: string; userId: string } | { tenantId: string },
   reason: RevokeReason,
   at: string,
 ): Promise<{ family_id: string; tenant_id: string; user_id: string }[]> {
   const where =
     'familyId' in which
       ? sql`family_id = ${which.familyId}`
-      : sql`tenant_id = ${which.tenantId} and user_id = ${which.userId}`;
+      : 'userId' in which
+        ? sql`tenant_id = ${which.tenantId} and user_id = ${which.userId}`
+        : sql`tenant_id = ${which.tenantId}`;
   const { rows } = await sql<{ family_id: string; tenant_id: string; user_id: string }>`
     update warden_token_families
     set revoked_at = ${at}::timestamptz, revoked_reason = ${reason}, revoked_recorded_at = now()

@@ -73,7 +73,8 @@ export type RevokeReason =
   | 'consent_revoked'
   | 'client_deleted'
   | 'password_changed'
-  | 'role_lowered';
+  | 'role_lowered'
+  | 'tenant_deleted';
 
 /**
  * The user as a refresh finds them now: their role; `refused` when they may not refresh now but may

@@ -1,1 +1,2 @@
+export { tenantSessions } from './tenant-sessions.ts';
 export { userSessions } from './user-sessions.ts';

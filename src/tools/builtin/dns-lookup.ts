@@ -1,5 +1,6 @@
 import { Resolver } from 'node:dns/promises';
 import { z } from 'zod';
+import { absoluteName, fullyQualified, SINGLE_LABEL_REFUSED } from '../host-names.ts';
 import { defineTool } from '../protocol.ts';
 
 const recordTypes = ['A', 'AAAA', 'MX', 'TXT', 'CAA', 'NS'] as const;
@@ -12,7 +13,8 @@ const Parameters = z.strictObject({
       /^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$/,
       'must be a domain name',
     )
-    .max(253),
+    .max(253)
+    .refine(fullyQualified, SINGLE_LABEL_REFUSED),
   types: z
     .array(z.enum(recordTypes))
     .min(1)
@@ -64,7 +66,8 @@ export function dnsLookupTool(resolver: () => DnsResolver = systemResolver) {
       const withheld: Record<string, number> = {};
       for (const type of parameters.types) {
         try {
-          const answer = ((await dns.resolve(parameters.name, type)) as unknown[]).map((r) =>
+          // Absolute, as the target was checked: no resolver appends a search domain to it.
+          const answer = ((await dns.resolve(absoluteName(parameters.name), type)) as unknown[]).map((r) =>
             typeof r === 'string' ? r : Array.isArray(r) ? r.join('') : JSON.stringify(r),
           );
           const shown = type === 'A' || type === 'AAAA' ? answer.filter((a) => mayReach(a)) : answer;

@@ -2,12 +2,14 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { z } from 'zod';
+import { fullyQualified, SINGLE_LABEL_REFUSED } from '../host-names.ts';
 import { defineTool } from '../protocol.ts';
 
 const Parameters = z.strictObject({
   url: z
     .url({ protocol: /^https?$/ })
     .max(2000)
+    .refine(fullyQualified, SINGLE_LABEL_REFUSED)
     .describe('http:// or https:// URL to fetch once'),
 });
 const Check = z.object({ header: z.string(), present: z.boolean(), ok: z.boolean(), note: z.string() });

@@ -8,6 +8,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
+import { fullyQualified, SINGLE_LABEL_REFUSED } from '../host-names.ts';
 import { defineTool } from '../protocol.ts';
 
 const Parameters = z.strictObject({
@@ -23,6 +24,7 @@ const Parameters = z.strictObject({
   jwksUrl: z
     .url({ protocol: /^https?$/ })
     .max(2000)
+    .refine(fullyQualified, SINGLE_LABEL_REFUSED)
     .optional(),
   issuer: z.string().max(500).optional(),
   audience: z.string().max(500).optional(),

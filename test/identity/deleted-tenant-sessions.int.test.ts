@@ -1,0 +1,120 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.ts';
+import { tenantSessions } from '../../src/processes/identity/index.ts';
+import { processContext, type Worker } from '../../src/processes/runtime/index.ts';
+import { oauthFixture } from '../oauth/support.ts';
+import { serviceWorkers, waitUntil } from '../processes/support.ts';
+import { type TestApp, testApp } from '../support/app.ts';
+import { databaseKinds } from '../support/postgres.ts';
+import { readAllWritten } from '../support/visibility.ts';
+
+interface FamilyRow {
+  family_id: string;
+  client_id: string | null;
+  revoked_at: Date | string | null;
+  revoked_reason: string | null;
+}
+
+for (const kind of databaseKinds) {
+  describe(`a deleted tenant's sessions (${kind.name})`, () => {
+    let t: TestApp;
+    let worker: Worker;
+    beforeAll(async () => {
+      t = await testApp(kind.fresh);
+      worker = await serviceWorkers(t);
+    });
+    afterAll(async () => {
+      await worker.stop();
+      await t.dispose();
+    });
+    const families = async (tenantId: string) =>
+      (
+        await sql<FamilyRow>`
+          select family_id, client_id, revoked_at, revoked_reason from warden_token_families
+          where tenant_id = ${tenantId}`.execute(t.database.db)
+      ).rows;
+
+    it('are revoked in storage: every sign-in and OAuth grant of the tenant, with an event each; another tenant’s stay live', async () => {
+      const o = await oauthFixture(t);
+      const slug = o.tenant.slug;
+      const ann = await t.user({ tenant: slug, role: 'member' });
+      const client = await o.confidential();
+      const flow = await o.codeFlow(client, 'openid offline_access packages:read', {}, ann);
+      expect(flow.res.status).toBe(200);
+      expect((flow.tokens as { refresh_token?: string }).refresh_token).toBeTruthy();
+      // Another tenant, with a sign-in of its own and an OAuth grant of its own.
+      const other = await oauthFixture(t);
+      const bo = await t.user({ tenant: other.tenant.slug, role: 'member' });
+      const otherClient = await other.confidential();
+      expect((await other.codeFlow(otherClient, 'openid offline_access', {}, bo)).res.status).toBe(200);
+
+      const before = await families(o.tenant.id);
+      // The owner's and Ann's sign-ins and Ann's grant to the client.
+      expect(before.length).toBeGreaterThanOrEqual(3);
+      expect(before.filter((f) => f.client_id !== null)).toHaveLength(1);
+      expect(before.every((f) => f.revoked_at === null)).toBe(true);
+      const othersBefore = await families(other.tenant.id);
+      expect(othersBefore.length).toBeGreaterThanOrEqual(3);
+
+      const deleted = await t.request(`/v1/tenants/${o.tenant.id}`, {
+        method: 'DELETE',
+        token: o.owner.token,
+        tenant: slug,
+      });
+      expect(deleted.status).toBe(204);
+
+      const after = await waitUntil(
+        'every family of the deleted tenant revoked',
+        async () => {
+          const rows = await families(o.tenant.id);
+          return rows.every((f) => f.revoked_at !== null) ? rows : undefined;
+        },
+        20_000,
+      );
+      expect(after.map((f) => f.revoked_reason)).toEqual(after.map(() => 'tenant_deleted'));
+      expect(new Set(after.map((f) => f.family_id))).toEqual(new Set(before.map((f) => f.family_id)));
+      // Nothing of the other tenant is touched.
+      const othersAfter = await families(other.tenant.id);
+      expect(othersAfter).toHaveLength(othersBefore.length);
+      expect(othersAfter.every((f) => f.revoked_at === null)).toBe(true);
+      expect((await t.request('/v1/me', { token: bo.token, tenant: other.tenant.slug })).status).toBe(200);
+      const refreshed = await t.request('/v1/auth/refresh', {
+        tenant: other.tenant.slug,
+        json: { refresh_token: bo.refreshToken },
+      });
+      expect(refreshed.status).toBe(200);
+
+      // Each family's end is in the audit trail once, caused by the deletion.
+      const revoked = (
+        await readAllWritten(t.store, t.database.db, { types: ['TokenFamilyRevoked'] })
+      ).filter((e) => e.metadata.tenantId === o.tenant.id);
+      expect(revoked.map((e) => (e.data as { familyId: string }).familyId).sort()).toEqual(
+        before.map((f) => f.family_id).sort(),
+      );
+      expect(new Set(revoked.map((e) => (e.data as { reason: string }).reason))).toEqual(
+        new Set(['tenant_deleted']),
+      );
+      expect(new Set(revoked.map((e) => e.metadata.actorId))).toEqual(new Set(['process:tenantSessions']));
+
+      // Handled again (a replay, a crash before the checkpoint), it revokes and records nothing more.
+      const deletion = (await t.store.readAll({ types: ['TenantDeleted'] })).find(
+        (e) => (e.data as { tenantId: string }).tenantId === o.tenant.id,
+      );
+      if (!deletion) throw new Error('no TenantDeleted event');
+      await tenantSessions.handle(
+        deletion,
+        processContext(tenantSessions.name, deletion, {
+          store: t.store,
+          db: t.database.db as never,
+          logger: createLogger('silent'),
+        }),
+      );
+      expect(await families(o.tenant.id)).toEqual(after);
+      const again = (await readAllWritten(t.store, t.database.db, { types: ['TokenFamilyRevoked'] })).filter(
+        (e) => e.metadata.tenantId === o.tenant.id,
+      );
+      expect(again).toHaveLength(revoked.length);
+    });
+  });
+}
