@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { z } from 'zod';
 
 /** The host a target names: a URL's host, `host:port`'s host, a bracketed IPv6 literal, or the text itself. */
 export function hostOf(target: string): string {
@@ -35,3 +36,7 @@ export const SINGLE_LABEL_REFUSED =
 
 /** A zod refinement of a tool's target parameter (a host, `host:port` or URL): its host is not a single label. */
 export const fullyQualified = (target: string): boolean => !isSingleLabel(hostOf(target));
+
+/** A tool's host parameter: a host name or an address (at most 253 characters), never a single label. */
+export const targetHost = (description: string) =>
+  z.string().trim().min(1).max(253).refine(fullyQualified, SINGLE_LABEL_REFUSED).describe(description);

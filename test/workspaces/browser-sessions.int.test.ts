@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeWorkspace, requestWorkspace } from '../../src/commands/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
+import { readyWorkspace } from './nginx-session.ts';
 
 interface ListedSession {
   id: string;
@@ -52,44 +52,6 @@ for (const kind of databaseKinds) {
       await t?.dispose();
     });
 
-    /** A ready workspace of `user`, through the workspace's commands as provisioning issues them. */
-    const readyWorkspace = async (user: SignedInUser) => {
-      const context = { metadata: { tenantId: user.tenantId, actorId: user.userId } };
-      const workspaceId = crypto.randomUUID();
-      const at = () => clock().toISOString();
-      await requestWorkspace(
-        t.store,
-        {
-          workspaceId,
-          tenantId: user.tenantId,
-          userId: user.userId,
-          image: 'example/editor:1',
-          resources: { cpus: 0.5, memoryMb: 64 },
-          agentId: null,
-          ports: [8080],
-          at: at(),
-          by: user.userId,
-          limit: null,
-        },
-        context,
-      );
-      for (const command of [
-        { type: 'PlaceWorkspace', agentId: crypto.randomUUID(), at: at() },
-        {
-          type: 'RecordContainerCreated',
-          containerName: `warden-ws-${workspaceId}`,
-          containerId: 'c0ffee',
-          at: at(),
-        },
-        { type: 'RecordContainerStarted', at: at() },
-        { type: 'PublishRoute', upstream: '127.0.0.1:9', at: at() },
-        { type: 'MarkReady', at: at() },
-      ] as const) {
-        await changeWorkspace(t.store, user.tenantId, workspaceId, command, context);
-      }
-      return workspaceId;
-    };
-
     const api = (user: SignedInUser, path: string, method = 'GET') =>
       http.request(path, { token: user.token, tenant: user.tenantSlug, method });
     const list = async (user: SignedInUser, workspaceId: string) => {
@@ -124,7 +86,7 @@ for (const kind of databaseKinds) {
 
     it('lists each open session with a public id, its times, browser and address; never a ticket, cookie or hash; ends one by its id; drops the expired', async () => {
       const alice = await t.user({ role: 'member' });
-      const workspaceId = await readyWorkspace(alice);
+      const workspaceId = await readyWorkspace(t, alice, clock);
       expect((await list(alice, workspaceId)).page).toEqual({ items: [], next_cursor: null });
 
       const first = await enter(alice, workspaceId, FIREFOX);
@@ -203,7 +165,10 @@ for (const kind of databaseKinds) {
     it('lists only sessions that still open the workspace (none from before a password change); an erased user’s browser and address read as erased', async () => {
       const [bob, carol] = await Promise.all([t.user({ role: 'member' }), t.user({ role: 'member' })]);
       const admin = await t.user({ tenant: bob.tenantSlug, role: 'admin' });
-      const [bobWs, carolWs] = await Promise.all([readyWorkspace(bob), readyWorkspace(carol)]);
+      const [bobWs, carolWs] = await Promise.all([
+        readyWorkspace(t, bob, clock),
+        readyWorkspace(t, carol, clock),
+      ]);
 
       const before = await enter(bob, bobWs, FIREFOX);
       expect((await list(bob, bobWs)).page.items).toHaveLength(1);
@@ -233,7 +198,10 @@ for (const kind of databaseKinds) {
         t.user({ tenant: alice.tenantSlug, role: 'admin' }),
       ]);
       const stranger = await t.user({ role: 'owner' });
-      const [aliceWs, bobWs] = await Promise.all([readyWorkspace(alice), readyWorkspace(bob)]);
+      const [aliceWs, bobWs] = await Promise.all([
+        readyWorkspace(t, alice, clock),
+        readyWorkspace(t, bob, clock),
+      ]);
       const aliceSession = await enter(alice, aliceWs, FIREFOX);
       const bobSession = await enter(bob, bobWs, FIREFOX);
       const [aliceItem] = (await list(alice, aliceWs)).page.items as [ListedSession];

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeWorkspace, requestWorkspace } from '../../src/commands/workspaces/index.ts';
 import { NginxRouter } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Nginx, startNginx } from '../support/docker.ts';
-import { eventually, throughNginx, workspaceTicket } from './nginx-session.ts';
+import { eventually, readyWorkspace, throughNginx, workspaceTicket } from './nginx-session.ts';
 
 /** The key the rendered nginx vouches with (`warden serve` derives it from the key-encryption key). */
 const NGINX_KEY = 'n'.repeat(43);
@@ -52,44 +51,6 @@ for (const hops of [0, 1]) {
       await t?.dispose();
     });
 
-    /** A ready workspace of `user` with a route (to nowhere: only its entry is used here). */
-    const readyWorkspace = async (user: SignedInUser) => {
-      const context = { metadata: { tenantId: user.tenantId, actorId: user.userId } };
-      const workspaceId = crypto.randomUUID();
-      const at = () => new Date().toISOString();
-      await requestWorkspace(
-        t.store,
-        {
-          workspaceId,
-          tenantId: user.tenantId,
-          userId: user.userId,
-          image: 'example/editor:1',
-          resources: { cpus: 0.5, memoryMb: 64 },
-          agentId: null,
-          ports: [8080],
-          at: at(),
-          by: user.userId,
-          limit: null,
-        },
-        context,
-      );
-      for (const command of [
-        { type: 'PlaceWorkspace', agentId: crypto.randomUUID(), at: at() },
-        {
-          type: 'RecordContainerCreated',
-          containerName: `warden-ws-${workspaceId}`,
-          containerId: 'c0ffee',
-          at: at(),
-        },
-        { type: 'RecordContainerStarted', at: at() },
-        { type: 'PublishRoute', upstream: '127.0.0.1:9', at: at() },
-        { type: 'MarkReady', at: at() },
-      ] as const) {
-        await changeWorkspace(t.store, user.tenantId, workspaceId, command, context);
-      }
-      return workspaceId;
-    };
-
     /** The addresses the workspace's open sessions were entered from. */
     const enteredFrom = async (user: SignedInUser, workspaceId: string) => {
       const res = await t.request(`/v1/workspaces/${workspaceId}/sessions`, {
@@ -103,7 +64,7 @@ for (const hops of [0, 1]) {
 
     it('records the address nginx saw the browser come from, by path and by host, not one it forged', async () => {
       const member = await t.user({ role: 'member' });
-      const workspaceId = await readyWorkspace(member);
+      const workspaceId = await readyWorkspace(t, member);
       const host = `${member.userId}.ws.example.com`;
       await eventually(
         () => throughNginx(nginx.port, { path: `/u/${member.userId}/` }),
@@ -128,7 +89,7 @@ for (const hops of [0, 1]) {
 
     it('believes no address from a browser that calls Warden’s entry itself with a forged key', async () => {
       const member = await t.user({ role: 'member' });
-      const workspaceId = await readyWorkspace(member);
+      const workspaceId = await readyWorkspace(t, member);
       const link = await workspaceTicket(t, member, workspaceId);
       const direct = await throughNginx(Number(new URL(http.base).port), {
         from: '127.0.0.3',

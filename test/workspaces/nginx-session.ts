@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { expect } from 'vitest';
+import { changeWorkspace, requestWorkspace } from '../../src/commands/workspaces/index.ts';
 import type { SignedInUser, TestApp } from '../support/app.ts';
 
 export interface Answer {
@@ -109,4 +110,49 @@ export async function enterWorkspace(
   expect(cookie).toContain('SameSite=Lax');
   expect(cookie).not.toMatch(/Domain=/i);
   return cookie.split(';')[0] ?? '';
+}
+
+/**
+ * A ready workspace of `user`, made through the workspace's commands as provisioning issues them
+ * (placed, container created and started, route published to nowhere: only its entry is used).
+ */
+export async function readyWorkspace(
+  t: TestApp,
+  user: SignedInUser,
+  clock: () => Date = () => new Date(),
+): Promise<string> {
+  const context = { metadata: { tenantId: user.tenantId, actorId: user.userId } };
+  const workspaceId = crypto.randomUUID();
+  const at = () => clock().toISOString();
+  await requestWorkspace(
+    t.store,
+    {
+      workspaceId,
+      tenantId: user.tenantId,
+      userId: user.userId,
+      image: 'example/editor:1',
+      resources: { cpus: 0.5, memoryMb: 64 },
+      agentId: null,
+      ports: [8080],
+      at: at(),
+      by: user.userId,
+      limit: null,
+    },
+    context,
+  );
+  for (const command of [
+    { type: 'PlaceWorkspace', agentId: crypto.randomUUID(), at: at() },
+    {
+      type: 'RecordContainerCreated',
+      containerName: `warden-ws-${workspaceId}`,
+      containerId: 'c0ffee',
+      at: at(),
+    },
+    { type: 'RecordContainerStarted', at: at() },
+    { type: 'PublishRoute', upstream: '127.0.0.1:9', at: at() },
+    { type: 'MarkReady', at: at() },
+  ] as const) {
+    await changeWorkspace(t.store, user.tenantId, workspaceId, command, context);
+  }
+  return workspaceId;
 }

@@ -1,17 +1,11 @@
 import { Socket } from 'node:net';
 import { z } from 'zod';
-import { fullyQualified, SINGLE_LABEL_REFUSED } from '../host-names.ts';
+import { targetHost } from '../host-names.ts';
 import { defineTool } from '../protocol.ts';
 import { PortList } from './ports.ts';
 
 const Parameters = z.strictObject({
-  host: z
-    .string()
-    .trim()
-    .min(1)
-    .max(253)
-    .refine(fullyQualified, SINGLE_LABEL_REFUSED)
-    .describe('Host name or address to scan (must be in the allowlist)'),
+  host: targetHost('Host name or address to scan (must be in the allowlist)'),
   ports: PortList.describe('Ports and ranges, e.g. 22,80,8000-8100'),
   concurrency: z.number().int().min(1).max(200).default(50).describe('Connections open at once'),
   connectTimeoutMs: z.number().int().min(50).max(10_000).default(1000),

@@ -1,17 +1,11 @@
 import { z } from 'zod';
 import { PortList } from '../builtin/ports.ts';
-import { fullyQualified, SINGLE_LABEL_REFUSED } from '../host-names.ts';
+import { targetHost } from '../host-names.ts';
 import { defineTool } from '../protocol.ts';
 import { elements } from './xml.ts';
 
 const Parameters = z.strictObject({
-  host: z
-    .string()
-    .trim()
-    .min(1)
-    .max(253)
-    .refine(fullyQualified, SINGLE_LABEL_REFUSED)
-    .describe('Host name or address (must be in the allowlist)'),
+  host: targetHost('Host name or address (must be in the allowlist)'),
   ports: PortList.optional().describe('Ports and ranges; nmap’s top 100 when absent'),
   serviceDetection: z.boolean().default(false).describe('-sV: probe open ports for service versions'),
   timing: z.number().int().min(0).max(5).default(3).describe('-T0 … -T5'),

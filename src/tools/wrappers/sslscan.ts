@@ -1,16 +1,10 @@
 import { z } from 'zod';
-import { fullyQualified, SINGLE_LABEL_REFUSED } from '../host-names.ts';
+import { targetHost } from '../host-names.ts';
 import { defineTool } from '../protocol.ts';
 import { elements } from './xml.ts';
 
 const Parameters = z.strictObject({
-  host: z
-    .string()
-    .trim()
-    .min(1)
-    .max(253)
-    .refine(fullyQualified, SINGLE_LABEL_REFUSED)
-    .describe('Host name (sent as SNI) or address'),
+  host: targetHost('Host name (sent as SNI) or address'),
   port: z.number().int().min(1).max(65_535).default(443),
 });
 const Result = z.object({
