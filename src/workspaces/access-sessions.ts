@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { openRowOrigins, type PersonalDataKeys, type RequestOrigin } from '../privacy/index.ts';
+import { keysetAfter } from '../projections/engine/index.ts';
 
 export interface WorkspaceAccessTable {
   secret_hash: string;
@@ -30,12 +31,15 @@ export interface WorkspaceSessionEntry {
   origin: RequestOrigin | null;
 }
 
+/** The order sessions are listed in (newest first), which the list's cursors name. */
+export const SESSION_ORDER = '-created_at';
+
 /** What a sealed origin is bound to: its row, so it opens nowhere else. */
 export const originRow = (id: string) => `warden_workspace_access ${id}`;
 
 /**
  * A workspace's open sessions, newest first: unexpired, and still letting their user in (`mayEnter`:
- * none from before a password change, say). `after`: the last of the previous page. Up to
+ * none from before a password change, say). `cursor`: where the previous page ended. Up to
  * `limit + 1` come back, so the caller knows whether there is a next page.
  */
 export async function listOpenSessions(
@@ -46,7 +50,7 @@ export async function listOpenSessions(
     personalData?: Pick<PersonalDataKeys, 'find'> | undefined;
   },
   workspaceId: string,
-  page: { limit: number; after?: { createdAt: Date; id: string } },
+  page: { limit: number; cursor?: string | undefined },
 ): Promise<WorkspaceSessionEntry[]> {
   let query = db
     .selectFrom('warden_workspace_access')
@@ -63,15 +67,8 @@ export async function listOpenSessions(
     .where('workspace_id', '=', workspaceId)
     .where('kind', '=', 'session')
     .where('expires_at', '>', options.clock());
-  const { after } = page;
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([
-        eb('created_at', '<', after.createdAt),
-        eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
-      ]),
-    );
-  }
+  // The list's keyset order: a cursor the list did not hand out is a 400 `bad-cursor`.
+  if (page.cursor) query = query.where(keysetAfter(page.cursor, SESSION_ORDER));
   const rows = await query
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')

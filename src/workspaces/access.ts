@@ -127,12 +127,12 @@ export class WorkspaceAccess {
 
   /**
    * The workspace's open sessions, newest first: unexpired, and still letting its user in (not from
-   * before a password change, say). `after`: the last of the previous page. Up to `limit + 1` come
+   * before a password change, say). `cursor`: where the previous page ended. Up to `limit + 1` come
    * back, so the caller knows whether there is a next page. Tickets not yet used are not sessions.
    */
   sessions(
     workspaceId: string,
-    page: { limit: number; after?: { createdAt: Date; id: string } },
+    page: { limit: number; cursor?: string | undefined },
   ): Promise<WorkspaceSessionEntry[]> {
     return listOpenSessions(this.#db, this.options, workspaceId, page);
   }

@@ -8,7 +8,11 @@ export {
   type WorkspaceGrant,
   workspaceAccessUrl,
 } from './access.ts';
-export type { WorkspaceAccessTable, WorkspaceSessionEntry } from './access-sessions.ts';
+export {
+  SESSION_ORDER,
+  type WorkspaceAccessTable,
+  type WorkspaceSessionEntry,
+} from './access-sessions.ts';
 export { agentCommand } from './agent/index.ts';
 export { type AgentHeartbeats, agentHeartbeats } from './agent-heartbeats.ts';
 export { type AgentKeys, agentKeys, type KeySealer } from './agent-keys.ts';

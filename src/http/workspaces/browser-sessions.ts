@@ -3,16 +3,10 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { notFound } from '../../commands/kernel/index.ts';
 import { changeWorkspace } from '../../commands/workspaces/index.ts';
-import { BadCursorError } from '../../projections/engine/index.ts';
+import { pageWithCursor } from '../../projections/engine/index.ts';
+import { SESSION_ORDER } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
-import {
-  commonProblems,
-  decodeCursor,
-  encodeCursor,
-  jsonContent,
-  problemContent,
-  validationHook,
-} from '../kit/index.ts';
+import { commonProblems, jsonContent, problemContent, validationHook } from '../kit/index.ts';
 import { type WorkspacesDeps, type workspacesContext, workspacesProblems } from './context.ts';
 import { BrowserSession, BrowserSessionListQuery, IdParam, SessionIdParam } from './schemas.ts';
 
@@ -26,17 +20,6 @@ type Actionable = (
   workspaceId: string,
   what: string,
 ) => Promise<ReturnType<typeof workspacesContext>>;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** The keyset position a cursor of this list names (a forged one is a 400 `bad-cursor`). */
-function afterCursor(cursor: string | undefined) {
-  if (cursor === undefined) return undefined;
-  const { key, id } = decodeCursor(cursor, 'created_at');
-  const createdAt = new Date(key);
-  if (Number.isNaN(createdAt.getTime()) || !UUID.test(id)) throw new BadCursorError();
-  return { createdAt, id };
-}
 
 /**
  * A workspace's browser sessions, for its user (or a manager), as a sessions page shows them:
@@ -67,10 +50,10 @@ export function browserSessionRoutes(deps: WorkspacesDeps, actionable: Actionabl
       const { id } = c.req.valid('param');
       const query = c.req.valid('query');
       await actionable(c, id, 'listing the sessions of');
-      const after = afterCursor(query.cursor);
-      const rows = await deps.access.sessions(id, { limit: query.limit, ...(after ? { after } : {}) });
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
+      const rows = await deps.access.sessions(id, { limit: query.limit, cursor: query.cursor });
+      const { page, next_cursor } = pageWithCursor(rows, query.limit, SESSION_ORDER, (session) =>
+        session.createdAt.toISOString(),
+      );
       // Where a person's browser was: not for any cache on the way.
       c.header('Cache-Control', 'no-store');
       return c.json(
@@ -83,10 +66,7 @@ export function browserSessionRoutes(deps: WorkspacesDeps, actionable: Actionabl
             user_agent: session.origin?.userAgent ?? null,
             client_address: session.origin?.clientAddress ?? null,
           })),
-          next_cursor:
-            rows.length > query.limit && last
-              ? encodeCursor('created_at', last.createdAt.toISOString(), last.id)
-              : null,
+          next_cursor,
         },
         200,
       );
