@@ -50,31 +50,62 @@ export interface StoredOrigin {
   userAgent: string | null;
 }
 
+/** A sealed origin to open: its data key's id, the ciphertext, and what it was bound to and is named by. */
+export interface SealedOriginRef {
+  key: string;
+  sealed: string;
+  /** The associated data it was sealed with. */
+  context: string;
+  /** What holds it, for the error when it does not open (`event <id>`, a row's name). */
+  holder: string;
+}
+
 /**
- * The origins of these events, opened with the keys that still exist (one lookup for all); a
- * destroyed key reads as `[erased]`. An origin that does not open with its live key was altered:
- * that throws, never passing for an erasure.
+ * Sealed origins opened with the keys that still exist (one lookup for all): null stays null, a
+ * destroyed key reads as `[erased]`. One that does not open with its live key was altered: that
+ * throws, never passing for an erasure. Events' origins and rows' origins both open through it.
  */
-export async function openOrigins(
+export async function openSealedOrigins(
   keys: Pick<PersonalDataKeys, 'find'> | undefined,
-  stored: readonly StoredOrigin[],
-): Promise<RequestOrigin[]> {
-  const keyIds = [...new Set(stored.flatMap((s) => (s.sealed ? [s.sealed.$personal.key] : [])))];
+  refs: readonly (SealedOriginRef | null)[],
+): Promise<(RequestOrigin | null)[]> {
+  const keyIds = [...new Set(refs.flatMap((r) => (r ? [r.key] : [])))];
   const found = keyIds.length === 0 || !keys ? new Map<string, CryptoKey>() : await keys.find(keyIds);
   return Promise.all(
-    stored.map(async (s) => {
-      if (!s.sealed) return { clientAddress: s.clientAddress, userAgent: s.userAgent };
-      const key = found.get(s.sealed.$personal.key);
+    refs.map(async (ref) => {
+      if (!ref) return null;
+      const key = found.get(ref.key);
       if (!key) return { clientAddress: ERASED, userAgent: ERASED };
       let text: string;
       try {
-        text = await open(key, s.sealed.$personal.sealed, context(s.eventId));
+        text = await open(key, ref.sealed, ref.context);
       } catch {
-        throw new Error(`event ${s.eventId}: its sealed origin does not open (altered?)`);
+        throw new Error(`${ref.holder}: its sealed origin does not open (altered?)`);
       }
       return JSON.parse(text) as RequestOrigin;
     }),
   );
+}
+
+/** The origins of these events: sealed ones opened as `openSealedOrigins` does, clear ones as stored. */
+export async function openOrigins(
+  keys: Pick<PersonalDataKeys, 'find'> | undefined,
+  stored: readonly StoredOrigin[],
+): Promise<RequestOrigin[]> {
+  const opened = await openSealedOrigins(
+    keys,
+    stored.map((s) =>
+      s.sealed
+        ? {
+            key: s.sealed.$personal.key,
+            sealed: s.sealed.$personal.sealed,
+            context: context(s.eventId),
+            holder: `event ${s.eventId}`,
+          }
+        : null,
+    ),
+  );
+  return stored.map((s, i) => opened[i] ?? { clientAddress: s.clientAddress, userAgent: s.userAgent });
 }
 
 /** The sealed origin in stored metadata, if it has one. */

@@ -1,7 +1,6 @@
-import { ERASED } from '../commands/identity/index.ts';
-import { open, seal } from '../identity/index.ts';
+import { seal } from '../identity/index.ts';
 import type { PersonalDataKeys } from './keys.ts';
-import type { RequestOrigin } from './origin.ts';
+import { openSealedOrigins, type RequestOrigin } from './origin.ts';
 
 /*
  * A request origin (client address and User-Agent) kept in a table row rather than in an event's
@@ -39,28 +38,17 @@ export async function sealRowOrigin(
 }
 
 /**
- * The origins of these rows, opened with the keys that still exist (one lookup for all): a row with
- * none reads as null, a destroyed key as `[erased]`. One that does not open with its live key was
- * altered: that throws, never passing for an erasure.
+ * The origins of these rows, opened as `openSealedOrigins` opens them: a row with none reads as null,
+ * a destroyed key as `[erased]`, an altered one throws.
  */
-export async function openRowOrigins(
+export function openRowOrigins(
   keys: Pick<PersonalDataKeys, 'find'>,
   rows: readonly { origin: SealedRowOrigin | null; row: string }[],
 ): Promise<(RequestOrigin | null)[]> {
-  const keyIds = [...new Set(rows.flatMap((r) => (r.origin ? [r.origin.key] : [])))];
-  const found = keyIds.length === 0 ? new Map<string, CryptoKey>() : await keys.find(keyIds);
-  return Promise.all(
-    rows.map(async ({ origin, row }) => {
-      if (!origin) return null;
-      const key = found.get(origin.key);
-      if (!key) return { clientAddress: ERASED, userAgent: ERASED };
-      let text: string;
-      try {
-        text = await open(key, origin.sealed, context(row));
-      } catch {
-        throw new Error(`${row}: its sealed origin does not open (altered?)`);
-      }
-      return JSON.parse(text) as RequestOrigin;
-    }),
+  return openSealedOrigins(
+    keys,
+    rows.map(({ origin, row }) =>
+      origin ? { key: origin.key, sealed: origin.sealed, context: context(row), holder: row } : null,
+    ),
   );
 }
