@@ -139,9 +139,13 @@ describe('image catalog decider', () => {
         at,
         ...overrides,
       }) as const;
-    const inUse = expect.objectContaining({ code: 'RULE_VIOLATED', detail: { rule: 'tag_in_use' } });
+    const inUse = (holders: string[]) =>
+      expect.objectContaining({ code: 'RULE_VIOLATED', detail: { rule: 'tag_in_use', holders } });
     const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });
-    for (const state of [requested, built]) expect(() => run(state, again())).toThrow(inUse);
+    // The refusal names the built image holding the tag (one a caller may find lost); a build under
+    // way names none.
+    expect(() => run(requested, again())).toThrow(inUse([]));
+    expect(() => run(built, again())).toThrow(inUse([imageId]));
     expect(run(requested, again({ tag: '2' })).images).toHaveProperty(again().imageId);
     expect(run(requested, again({ agentId: '00000000-0000-4000-8000-000000000006' })).images).toHaveProperty(
       again().imageId,
@@ -166,7 +170,10 @@ describe('image catalog decider', () => {
     by: 'u2',
     at: '2026-01-02T00:00:00.000Z',
   } as const;
-  const inUse = expect.objectContaining({ code: 'RULE_VIOLATED', detail: { rule: 'tag_in_use' } });
+  const inUse = expect.objectContaining({
+    code: 'RULE_VIOLATED',
+    detail: expect.objectContaining({ rule: 'tag_in_use' }),
+  });
 
   it('records a built image its agent answered it lost, and takes the tag, in one decision', () => {
     const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'x', at });

@@ -35,6 +35,8 @@ export class DomainError extends Error {
       errors?: FieldError[];
       actualRevision?: number;
       quota?: QuotaDetail;
+      /** The entities a rule's refusal rests on (the images holding a tag, say), for a caller that acts on them. */
+      holders?: string[];
     } = {},
   ) {
     super(message);
@@ -45,8 +47,8 @@ export class DomainError extends Error {
 export const notFound = (what: string) => new DomainError('NOT_FOUND', `${what} not found`);
 export const conflict = (message: string) => new DomainError('CONFLICT', message);
 export const forbidden = (message: string) => new DomainError('FORBIDDEN', message);
-export const ruleViolated = (rule: string, message: string) =>
-  new DomainError('RULE_VIOLATED', message, { rule });
+export const ruleViolated = (rule: string, message: string, holders?: string[]) =>
+  new DomainError('RULE_VIOLATED', message, holders ? { rule, holders } : { rule });
 export const invalid = (errors: FieldError[]) =>
   new DomainError('INVALID', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
 export const preconditionFailed = (actualRevision: number) =>

@@ -169,9 +169,12 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
         (image) => image.status === 'building' || (image.status === 'built' && !gone.has(image.imageId)),
       );
       if (taken) {
+        // Only built images can be found lost: a tag held by a build under way names none.
+        const built = sameTag.filter((image) => image.status === 'built' && !gone.has(image.imageId));
         throw ruleViolated(
           'tag_in_use',
           `${localRefOf(command)} is already ${taken.status} on this agent (image ${taken.imageId}): build another tag, or delete that image first`,
+          taken.status === 'built' ? built.map((image) => image.imageId) : [],
         );
       }
       const { type: _, goneFromAgent: __, ...data } = command;

@@ -4,7 +4,7 @@ import {
   isDomainError,
   ruleViolated,
 } from '../../commands/kernel/index.ts';
-import { localRefOf, requestImageBuild, tenantImages } from '../../commands/workspaces/index.ts';
+import { localRefOf, requestImageBuild } from '../../commands/workspaces/index.ts';
 import type { AgentClient } from '../../workspaces/index.ts';
 
 type BuildRequest = Omit<Parameters<typeof requestImageBuild>[1], 'goneFromAgent'>;
@@ -27,14 +27,8 @@ export async function requestBuildOverLost(
     return await requestImageBuild(store, request, context);
   } catch (error) {
     if (!isDomainError(error) || error.detail.rule !== 'tag_in_use') throw error;
-    const { images } = await tenantImages(store, request.tenantId);
-    const built = Object.values(images).filter(
-      (image) =>
-        image.agentId === request.agentId &&
-        image.name === request.name &&
-        image.tag === request.tag &&
-        image.status === 'built',
-    );
+    // The refusal names the built images holding the tag (none while a build of it is under way).
+    const built = error.detail.holders ?? [];
     if (built.length === 0) throw error;
     const ref = localRefOf(request);
     let holds: boolean;
@@ -43,14 +37,10 @@ export async function requestBuildOverLost(
     } catch {
       throw ruleViolated(
         'tag_in_use',
-        `${ref} is built on this agent (image ${built.map((i) => i.imageId).join(', ')}) and the agent ${agent.name} could not be asked whether it still holds it: try again once it answers`,
+        `${ref} is built on this agent (image ${built.join(', ')}) and the agent ${agent.name} could not be asked whether it still holds it: try again once it answers`,
       );
     }
     if (holds) throw error;
-    return requestImageBuild(
-      store,
-      { ...request, goneFromAgent: built.map((image) => image.imageId) },
-      context,
-    );
+    return requestImageBuild(store, { ...request, goneFromAgent: built }, context);
   }
 }
