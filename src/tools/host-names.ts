@@ -27,6 +27,17 @@ export function isSingleLabel(host: string): boolean {
   return host !== '' && isIP(host) === 0 && !host.replace(/\.$/, '').includes('.');
 }
 
+/**
+ * The name a TLS client sends for `host` (a target as {@link hostOf} reads it) in the server_name
+ * extension, or null for an address: RFC 6066 §3 carries a host name without the trailing dot of
+ * its absolute form (`example.com.` is resolved as written and sent as `example.com`) and never a
+ * literal address, IPv6 ones with letters (`fd00::1`, `::ffff:7f00:1`) included.
+ */
+export function sniName(host: string): string | null {
+  const name = hostOf(host).replace(/\.$/, '');
+  return name === '' || isIP(name) !== 0 ? null : name;
+}
+
 /** `host` as an absolute DNS name, `db.example.com.`: no resolver appends a search domain to it. */
 export const absoluteName = (host: string): string => (host.endsWith('.') ? host : `${host}.`);
 

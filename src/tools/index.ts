@@ -3,7 +3,14 @@ export { identifyHash } from './builtin/hash-identify.ts';
 export { gradeHeaders } from './builtin/http-headers.ts';
 export { passwordStrength } from './builtin/password-strength.ts';
 export { builtinTools, type Catalog, type CatalogEntry, catalog, describeTool } from './catalog.ts';
-export { absoluteName, fullyQualified, hostOf, isSingleLabel, SINGLE_LABEL_REFUSED } from './host-names.ts';
+export {
+  absoluteName,
+  fullyQualified,
+  hostOf,
+  isSingleLabel,
+  SINGLE_LABEL_REFUSED,
+  sniName,
+} from './host-names.ts';
 export {
   appendFrames,
   CANCEL_CHANNEL,
@@ -38,4 +45,4 @@ export {
 export { type StreamHub, type StreamHubOptions, type Subscriber, streamHub } from './stream-hub.ts';
 export { type Resolve, systemResolve, type TargetChecker, targetChecker } from './targets.ts';
 export { type NmapResult, parseNmapXml } from './wrappers/nmap.ts';
-export { parseSslscanXml, type SslscanResult } from './wrappers/sslscan.ts';
+export { parseSslscanXml, type SslscanResult, sslscanArguments } from './wrappers/sslscan.ts';

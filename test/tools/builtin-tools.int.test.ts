@@ -13,8 +13,16 @@ import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../sup
 import { databaseKinds } from '../support/postgres.ts';
 import { execute, toolTenant, toolWorker, waitForStatus } from './support.ts';
 
-/** A TLS server on 127.0.0.1 with a self-signed certificate made for this test by openssl. */
-async function tlsServer(): Promise<{ port: number; close(): Promise<void> }> {
+/**
+ * A TLS server on 127.0.0.1 with a self-signed certificate made for this test by openssl.
+ * `handshakes(n)` waits for its first n handshakes (a client can finish its side first) and gives the
+ * SNI of each (`false` for one without).
+ */
+async function tlsServer(): Promise<{
+  port: number;
+  handshakes(count: number): Promise<(string | false)[]>;
+  close(): Promise<void>;
+}> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-tls-'));
   execFileSync(
     'openssl',
@@ -37,14 +45,30 @@ async function tlsServer(): Promise<{ port: number; close(): Promise<void> }> {
     ],
     { stdio: 'ignore' },
   );
+  const servernames: (string | false)[] = [];
+  const waiting = new Set<() => void>();
   const server: Server = createServer(
     { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-    (socket) => socket.end(),
+    (socket) => {
+      servernames.push(socket.servername ?? false);
+      for (const check of waiting) check();
+      socket.end();
+    },
   );
   rmSync(dir, { recursive: true });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { port, close: () => new Promise((r) => server.close(() => r())) };
+  const handshakes = (count: number) =>
+    new Promise<(string | false)[]>((resolve) => {
+      const check = () => {
+        if (servernames.length < count) return;
+        waiting.delete(check);
+        resolve(servernames.slice(0, count));
+      };
+      waiting.add(check);
+      check();
+    });
+  return { port, handshakes, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 for (const kind of databaseKinds) {
@@ -81,6 +105,21 @@ for (const kind of databaseKinds) {
       }
     });
 
+    it('sends a host name written absolute as SNI without its trailing dot, and no SNI for an IPv6 address', async () => {
+      // Names under localhost. are the loopback addresses without asking the DNS (RFC 6761), and
+      // 127.0.0.1 is on the tenant's allowlist; ::ffff:7f00:1 is 127.0.0.1 written IPv4-mapped.
+      const server = await tlsServer();
+      try {
+        const named = await run('tls-inspect', { host: 'tools.localhost.', port: server.port });
+        expect(named.status, JSON.stringify(named)).toBe('completed');
+        const mapped = await run('tls-inspect', { host: '::ffff:7f00:1', port: server.port });
+        expect(mapped.status, JSON.stringify(mapped)).toBe('completed');
+        expect(await server.handshakes(2)).toEqual(['tools.localhost', false]);
+      } finally {
+        await server.close();
+      }
+    });
+
     it('runs the real sslscan against that kind of server and parses its XML into protocols, ciphers and findings', async () => {
       const server = await tlsServer();
       try {
@@ -89,6 +128,28 @@ for (const kind of databaseKinds) {
         expect(done.result.protocols).toContainEqual({ type: 'tls', version: '1.3', enabled: true });
         expect(done.result.ciphers.length).toBeGreaterThan(0);
         expect(done.result.findings).toEqual([]);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('runs sslscan with a host name written absolute, its SNI without the trailing dot', async () => {
+      const server = await tlsServer();
+      try {
+        const named = await run('sslscan', { host: 'tools.localhost.', port: server.port });
+        expect(named.status, JSON.stringify(named)).toBe('completed');
+        expect(new Set(await server.handshakes(1))).toEqual(new Set(['tools.localhost']));
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('runs sslscan at an IPv6 address', async () => {
+      const server = await tlsServer();
+      try {
+        const mapped = await run('sslscan', { host: '::ffff:7f00:1', port: server.port });
+        expect(mapped.status, JSON.stringify(mapped)).toBe('completed');
+        expect(mapped.result.protocols).toContainEqual({ type: 'tls', version: '1.3', enabled: true });
       } finally {
         await server.close();
       }

@@ -1,6 +1,6 @@
 import { connect, type PeerCertificate } from 'node:tls';
 import { z } from 'zod';
-import { targetHost } from '../host-names.ts';
+import { sniName, targetHost } from '../host-names.ts';
 import { defineTool } from '../protocol.ts';
 
 const Parameters = z.strictObject({
@@ -39,7 +39,7 @@ export const tlsInspect = defineTool({
   name: 'TLS inspection',
   category: 'tls',
   description: 'Connects once over TLS and reports the protocol, cipher and the server certificate.',
-  version: '1.0.0',
+  version: '1.0.1',
   parameters: Parameters,
   result: Result,
   intrusive: true,
@@ -49,11 +49,12 @@ export const tlsInspect = defineTool({
   outputCapBytes: 64 * 1024,
   run({ parameters, address, signal, output }) {
     const target = address ?? parameters.host;
+    const servername = sniName(parameters.host);
     return new Promise((resolve, reject) => {
       const socket = connect({
         host: target,
         port: parameters.port,
-        ...(/^[\d.:]+$/.test(parameters.host) ? {} : { servername: parameters.host }),
+        ...(servername === null ? {} : { servername }),
         rejectUnauthorized: false,
       });
       const onAbort = () => {

@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import { targetHost } from '../host-names.ts';
+import { sniName, targetHost } from '../host-names.ts';
 import { defineTool } from '../protocol.ts';
 import { elements } from './xml.ts';
 
@@ -58,13 +59,32 @@ export function parseSslscanXml(xml: string): SslscanResult {
   };
 }
 
+/**
+ * sslscan's command line for a scan of `parameters.host` at `address` (the address it was checked
+ * as). sslscan reads `host:port` up to the first colon, so an IPv6 address goes in brackets.
+ */
+export function sslscanArguments(
+  parameters: { host: string; port: number },
+  address: string | null,
+): string[] {
+  const sni = sniName(parameters.host);
+  const at = address ?? parameters.host;
+  return [
+    'sslscan',
+    '--no-colour',
+    '--xml=-',
+    ...(sni === null ? [] : [`--sni-name=${sni}`]),
+    `${isIP(at) === 6 ? `[${at}]` : at}:${parameters.port}`,
+  ];
+}
+
 /** The sslscan binary: protocols and ciphers a TLS server accepts, its XML report parsed into findings. */
 export const sslscan = defineTool({
   id: 'sslscan',
   name: 'sslscan',
   category: 'tls',
   description: 'TLS protocol and cipher scan by sslscan, its XML report parsed into findings.',
-  version: '1.0.0',
+  version: '1.0.1',
   binary: 'sslscan',
   parameters: Parameters,
   result: Result,
@@ -74,15 +94,11 @@ export const sslscan = defineTool({
   maxTimeoutMs: 600_000,
   outputCapBytes: 1024 * 1024,
   async run({ parameters, address, signal, output, processes }) {
-    const sni = /^[\d.:]+$/.test(parameters.host) ? [] : [`--sni-name=${parameters.host}`];
-    const argv = [
-      'sslscan',
-      '--no-colour',
-      '--xml=-',
-      ...sni,
-      `${address ?? parameters.host}:${parameters.port}`,
-    ];
-    const run = await processes.run(argv, { signal, output, collectStdout: true });
+    const run = await processes.run(sslscanArguments(parameters, address), {
+      signal,
+      output,
+      collectStdout: true,
+    });
     if (signal.aborted) throw signal.reason;
     if (run.exitCode !== 0) {
       throw Object.assign(new Error(`sslscan exited with ${run.exitCode ?? run.signal}`), {
