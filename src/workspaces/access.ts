@@ -61,8 +61,8 @@ export interface WorkspaceAccessOptions {
  * (valid {@link TICKET_TTL_MS}); the browser takes it to the workspace's address, where it becomes a
  * session cookie bound to that workspace; nginx asks {@link WorkspaceAccess.check} before each request
  * (`auth_request`). Tickets and sessions are random 256-bit secrets, kept only as their SHA-256, so a
- * copy of the table opens nothing. Using a ticket deletes it in the same statement that reads it: two
- * browsers racing with one ticket get one session.
+ * copy of the table opens nothing. Using a ticket deletes it in the statement that writes its session:
+ * both happen or neither does, and two browsers racing with one ticket get one session.
  */
 export class WorkspaceAccess {
   readonly #db: Kysely<AccessTables>;
@@ -81,24 +81,31 @@ export class WorkspaceAccess {
   /** A one-time ticket for the workspace's user, valid until `expiresAt` (now + {@link TICKET_TTL_MS}). */
   async ticket(grant: WorkspaceGrant, expiresAt: Date): Promise<string> {
     const ticket = randomToken();
-    await this.#insert('ticket', ticket, grant, expiresAt);
+    await this.#db
+      .insertInto('warden_workspace_access')
+      .values(await this.#row('ticket', ticket, grant, expiresAt))
+      .execute();
     return ticket;
   }
 
   /**
    * Uses a ticket (once): the session it becomes, or undefined for a ticket that is unknown, used,
-   * expired, or whose user may no longer use the workspace (see `mayEnter`). `origin` is where the
-   * browser came from, kept sealed with the session (see `personalData`).
+   * expired, or whose user may no longer use the workspace (see `mayEnter`). A refused ticket is left
+   * to expire; one whose session cannot be written (the call throws) is not used up. `origin` is
+   * where the browser came from, kept sealed with the session (see `personalData`).
    */
   async enter(
     ticket: string,
     origin: Partial<RequestOrigin> = {},
   ): Promise<(WorkspaceGrant & { session: string; expiresAt: Date }) | undefined> {
     const now = this.options.clock();
-    const used = await sql<Omit<WorkspaceAccessTable, 'secret_hash' | 'kind'>>`
-      delete from warden_workspace_access where secret_hash = ${sha256Hex(ticket)} and kind = 'ticket'
-      returning tenant_id, workspace_id, user_id, expires_at, created_at`.execute(this.#db);
-    const row = used.rows[0];
+    const ticketHash = sha256Hex(ticket);
+    const row = await this.#db
+      .selectFrom('warden_workspace_access')
+      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at', 'created_at'])
+      .where('secret_hash', '=', ticketHash)
+      .where('kind', '=', 'ticket')
+      .executeTakeFirst();
     if (!row || new Date(row.expires_at).getTime() <= now.getTime()) return undefined;
     const grant = { tenantId: row.tenant_id, workspaceId: row.workspace_id, userId: row.user_id };
     if (!(await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.created_at)))) {
@@ -106,8 +113,30 @@ export class WorkspaceAccess {
     }
     const session = randomToken();
     const expiresAt = new Date(now.getTime() + this.options.sessionTtlMs);
-    await this.#insert('session', session, grant, expiresAt, { at: now, origin });
-    return { ...grant, session, expiresAt };
+    const values = await this.#row('session', session, grant, expiresAt, { at: now, origin });
+    const columns = Object.keys(values) as (keyof typeof values)[];
+    // One statement uses the ticket up and writes the session, so both happen or neither does: a
+    // session that cannot be written leaves the ticket for the browser's next try. The session is
+    // inserted once per ticket row the delete removed (one or none), so of browsers racing with one
+    // ticket only the one whose delete found it gets a session. The checks above stay outside it:
+    // `mayEnter` and the sealing query through other connections (on PGlite, the same one).
+    const made = await this.#db
+      .with('used', (db) =>
+        db
+          .deleteFrom('warden_workspace_access')
+          .where('secret_hash', '=', ticketHash)
+          .where('kind', '=', 'ticket')
+          .where('expires_at', '>', now)
+          .returning('secret_hash'),
+      )
+      .insertInto('warden_workspace_access')
+      .columns(columns)
+      .expression((eb) =>
+        eb.selectFrom('used').select(columns.map((column) => eb.val(values[column]).as(column))),
+      )
+      .returning('id')
+      .executeTakeFirst();
+    return made ? { ...grant, session, expiresAt } : undefined;
   }
 
   /**
@@ -209,13 +238,14 @@ export class WorkspaceAccess {
     return grant;
   }
 
-  async #insert(
+  /** The row of a new ticket or session; `entered`: a session's entry (its time, and origin to seal). */
+  async #row(
     kind: 'ticket' | 'session',
     secret: string,
     grant: WorkspaceGrant,
     expiresAt: Date,
     entered?: { at: Date; origin: Partial<RequestOrigin> },
-  ) {
+  ): Promise<WorkspaceAccessTable> {
     const id = crypto.randomUUID();
     const keys = this.options.personalData;
     let origin: SealedRowOrigin | null = null;
@@ -225,23 +255,20 @@ export class WorkspaceAccess {
     }
     // The app's clock, as `mayEnter` compares it with the user's credential changes.
     const createdAt = entered?.at ?? this.options.clock();
-    await this.#db
-      .insertInto('warden_workspace_access')
-      .values({
-        secret_hash: sha256Hex(secret),
-        id,
-        kind,
-        tenant_id: grant.tenantId,
-        workspace_id: grant.workspaceId,
-        user_id: grant.userId,
-        expires_at: expiresAt,
-        created_at: createdAt,
-        // Entering is a session's first use.
-        last_used_at: entered ? createdAt : null,
-        origin_key: origin?.key ?? null,
-        origin: origin?.sealed ?? null,
-      })
-      .execute();
+    return {
+      secret_hash: sha256Hex(secret),
+      id,
+      kind,
+      tenant_id: grant.tenantId,
+      workspace_id: grant.workspaceId,
+      user_id: grant.userId,
+      expires_at: expiresAt,
+      created_at: createdAt,
+      // Entering is a session's first use.
+      last_used_at: entered ? createdAt : null,
+      origin_key: origin?.key ?? null,
+      origin: origin?.sealed ?? null,
+    };
   }
 }
 

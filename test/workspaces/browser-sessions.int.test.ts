@@ -60,14 +60,19 @@ for (const kind of databaseKinds) {
       expect(res.status, text).toBe(200);
       return { page: JSON.parse(text) as SessionPage, text };
     };
-    /** A one-time ticket from the API, then the browser's entry with it (as nginx forwards it): the cookie value. */
-    const enter = async (user: SignedInUser, workspaceId: string, userAgent: string) => {
+    /** A one-time ticket from the API. */
+    const ticketFor = async (user: SignedInUser, workspaceId: string) => {
       const link = await api(user, `/v1/workspaces/${workspaceId}/sessions`, 'POST');
       expect(link.status).toBe(201);
-      const { ticket } = (await link.json()) as { ticket: string };
-      const entered = await http.request(`/workspace-access/enter?ticket=${ticket}`, {
-        headers: { 'user-agent': userAgent },
-      });
+      return ((await link.json()) as { ticket: string }).ticket;
+    };
+    /** The browser's entry with a ticket, as nginx forwards it. */
+    const present = (ticket: string, userAgent: string) =>
+      http.request(`/workspace-access/enter?ticket=${ticket}`, { headers: { 'user-agent': userAgent } });
+    /** A one-time ticket from the API, then the browser's entry with it (as nginx forwards it): the cookie value. */
+    const enter = async (user: SignedInUser, workspaceId: string, userAgent: string) => {
+      const ticket = await ticketFor(user, workspaceId);
+      const entered = await present(ticket, userAgent);
       expect(entered.status, await entered.clone().text()).toBe(303);
       const cookie = /warden_workspace=([A-Za-z0-9_-]{43});/.exec(
         entered.headers.get('set-cookie') ?? '',
@@ -188,6 +193,48 @@ for (const kind of databaseKinds) {
       expect((await list(carol, carolWs)).page.items).toEqual([
         expect.objectContaining({ user_agent: '[erased]', client_address: '[erased]' }),
       ]);
+    });
+
+    it('keeps a ticket whose session could not be written: the same link enters once the write succeeds, and once only', async () => {
+      const alice = await t.user({ role: 'member' });
+      const workspaceId = await readyWorkspace(t, alice, clock);
+      const ticket = await ticketFor(alice, workspaceId);
+      const db = t.database.db as never;
+      // The session's write fails for real, in the database: a trigger refuses session rows (Warden
+      // has no seam to fail that one insert, and a stub would not show what the database keeps). It
+      // refuses every session row, so it is dropped before the test goes on, and this file's other
+      // tests (sharing the database) write sessions as usual.
+      await sql`create function warden_test_refuse_session() returns trigger language plpgsql as $$
+        begin raise exception 'session write refused (test)'; end $$`.execute(db);
+      await sql`create trigger warden_test_refuse_session before insert on warden_workspace_access
+        for each row when (new.kind = 'session') execute function warden_test_refuse_session()`.execute(db);
+      try {
+        const failed = await present(ticket, FIREFOX);
+        expect(failed.status, await failed.clone().text()).toBe(500);
+        expect(failed.headers.get('set-cookie')).toBeNull();
+      } finally {
+        await sql`drop trigger warden_test_refuse_session on warden_workspace_access`.execute(db);
+        await sql`drop function warden_test_refuse_session()`.execute(db);
+      }
+      expect((await list(alice, workspaceId)).page.items).toEqual([]);
+
+      const entered = await present(ticket, FIREFOX);
+      expect(entered.status, await entered.clone().text()).toBe(303);
+      const session = /warden_workspace=([A-Za-z0-9_-]{43});/.exec(
+        entered.headers.get('set-cookie') ?? '',
+      )?.[1];
+      expect(await check(session ?? '', workspaceId)).toBe(204);
+      expect((await list(alice, workspaceId)).page.items).toHaveLength(1);
+      expect((await present(ticket, FIREFOX)).status).toBe(401);
+    });
+
+    it('lets one of several browsers racing with one ticket in: one session, the others 401', async () => {
+      const alice = await t.user({ role: 'member' });
+      const workspaceId = await readyWorkspace(t, alice, clock);
+      const ticket = await ticketFor(alice, workspaceId);
+      const answers = await Promise.all(Array.from({ length: 8 }, () => present(ticket, FIREFOX)));
+      expect(answers.map((a) => a.status).sort()).toEqual([303, ...Array(7).fill(401)]);
+      expect((await list(alice, workspaceId)).page.items).toHaveLength(1);
     });
 
     it('refuses as the other workspace routes do: another tenant 404, another member 404, an operator 403; a crafted or foreign session id ends nothing', async () => {
