@@ -21,8 +21,10 @@ export {
   signedIn,
   startSignInSession,
 } from './authorization/sign-in.ts';
+export { deleteTenantBrowserSessions } from './browser-sessions.ts';
 export { userClaims } from './claims.ts';
 export { authenticateClient, type ClientRegistry } from './clients.ts';
+export { deleteUnredeemedCodes } from './codes.ts';
 export { DPOP_ALGORITHMS, verifyDpopProof } from './dpop.ts';
 export { invalidRequest, OAuthError, unauthorizedClient } from './errors.ts';
 export { accessTokenStreamId, oauthSummaries } from './events.ts';

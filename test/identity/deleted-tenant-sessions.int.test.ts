@@ -1,13 +1,19 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
+import { authorizationCodes } from '../../src/oauth/codes.ts';
 import { tenantSessions } from '../../src/processes/identity/index.ts';
 import { processContext, type Worker } from '../../src/processes/runtime/index.ts';
-import { oauthFixture } from '../oauth/support.ts';
+import { oauthFixture, pkce, REDIRECT } from '../oauth/support.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
-import { type TestApp, testApp } from '../support/app.ts';
+import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
 import { readAllWritten } from '../support/visibility.ts';
+
+interface CodeRow {
+  code_id: string;
+  used_at: Date | string | null;
+}
 
 interface FamilyRow {
   family_id: string;
@@ -34,8 +40,41 @@ for (const kind of databaseKinds) {
           select family_id, client_id, revoked_at, revoked_reason from warden_token_families
           where tenant_id = ${tenantId}`.execute(t.database.db)
       ).rows;
+    const codes = async (tenantId: string) =>
+      (
+        await sql<CodeRow>`
+          select code_id, used_at from warden_oauth_codes where tenant_id = ${tenantId} order by code_id`.execute(
+          t.database.db,
+        )
+      ).rows;
+    const unredeemed = async (tenantId: string) => (await codes(tenantId)).filter((c) => c.used_at === null);
+    const browserSessions = async (tenantId: string) =>
+      (
+        await sql<{ id_hash: string }>`
+          select id_hash from warden_oauth_sessions where tenant_id = ${tenantId} order by id_hash`.execute(
+          t.database.db,
+        )
+      ).rows.map((r) => r.id_hash);
+    /** A code the signed-in browser of `o` gets back from the authorization endpoint, not exchanged. */
+    const pendingCode = async (o: Awaited<ReturnType<typeof oauthFixture>>, client: LooseJson) => {
+      const { verifier, challenge } = pkce();
+      const back = await o.authorize({
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        state: crypto.randomUUID(),
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      });
+      // Single sign-on: the browser's session of the earlier flow answers without a sign-in page.
+      expect(back.pages).not.toContain('login');
+      const code = back.params.code;
+      if (!code) throw new Error(`no code: ${back.url}`);
+      return { code, verifier };
+    };
 
-    it('are revoked in storage: every sign-in and OAuth grant of the tenant, with an event each; another tenant’s stay live', async () => {
+    it('are revoked in storage: every sign-in and OAuth grant of the tenant, with an event each, its unredeemed codes and browser sessions deleted; another tenant’s stay live', async () => {
       const o = await oauthFixture(t);
       const slug = o.tenant.slug;
       const ann = await t.user({ tenant: slug, role: 'member' });
@@ -48,6 +87,16 @@ for (const kind of databaseKinds) {
       const bo = await t.user({ tenant: other.tenant.slug, role: 'member' });
       const otherClient = await other.confidential();
       expect((await other.codeFlow(otherClient, 'openid offline_access', {}, bo)).res.status).toBe(200);
+      // Each tenant's browser is still signed in to its authorization server and holds a code it has
+      // not exchanged yet.
+      const pending = await pendingCode(o, client);
+      const otherPending = await pendingCode(other, otherClient);
+      expect(await unredeemed(o.tenant.id)).toHaveLength(1);
+      expect(await unredeemed(other.tenant.id)).toHaveLength(1);
+      expect(await browserSessions(o.tenant.id)).not.toHaveLength(0);
+      const otherSessions = await browserSessions(other.tenant.id);
+      expect(otherSessions).not.toHaveLength(0);
+      const otherCodes = await codes(other.tenant.id);
 
       const before = await families(o.tenant.id);
       // The owner's and Ann's sign-ins and Ann's grant to the client.
@@ -79,6 +128,34 @@ for (const kind of databaseKinds) {
       expect(othersAfter).toHaveLength(othersBefore.length);
       expect(othersAfter.every((f) => f.revoked_at === null)).toBe(true);
       expect((await t.request('/v1/me', { token: bo.token, tenant: other.tenant.slug })).status).toBe(200);
+
+      // Deleted with the revocations: the tenant's codes not yet exchanged and its browser sessions.
+      // The codes it did exchange stay until they are swept (a replay still names its family).
+      expect(await unredeemed(o.tenant.id)).toEqual([]);
+      expect(await browserSessions(o.tenant.id)).toEqual([]);
+      // A deleted tenant does not resolve; were its code presented all the same, it is unknown.
+      const codeStore = authorizationCodes({
+        db: t.database.db,
+        ttlSeconds: t.config.WARDEN_OAUTH_CODE_TTL_SECONDS,
+        clock: () => new Date(),
+      });
+      expect(
+        await codeStore.redeem(pending.code, o.tenant.id, {
+          clientId: client.client_id,
+          redirectUri: REDIRECT,
+          verifier: pending.verifier,
+        }),
+      ).toEqual({ ok: false, reason: 'unknown' });
+      // The other tenant's stay, and its pending code is still exchanged for tokens.
+      expect(await codes(other.tenant.id)).toEqual(otherCodes);
+      expect(await browserSessions(other.tenant.id)).toEqual(otherSessions);
+      const exchanged = await other.post('/oauth/token', otherClient, {
+        grant_type: 'authorization_code',
+        code: otherPending.code,
+        redirect_uri: REDIRECT,
+        code_verifier: otherPending.verifier,
+      });
+      expect(exchanged.status).toBe(200);
       const refreshed = await t.request('/v1/auth/refresh', {
         tenant: other.tenant.slug,
         json: { refresh_token: bo.refreshToken },
@@ -111,6 +188,9 @@ for (const kind of databaseKinds) {
         }),
       );
       expect(await families(o.tenant.id)).toEqual(after);
+      expect(await unredeemed(o.tenant.id)).toEqual([]);
+      expect(await browserSessions(o.tenant.id)).toEqual([]);
+      expect(await browserSessions(other.tenant.id)).toEqual(otherSessions);
       const again = (await readAllWritten(t.store, t.database.db, { types: ['TokenFamilyRevoked'] })).filter(
         (e) => e.metadata.tenantId === o.tenant.id,
       );

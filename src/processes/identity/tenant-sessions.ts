@@ -1,5 +1,6 @@
 import type { TenancyEvent } from '../../commands/tenancy/index.ts';
 import { revokeFamilies, tokenFamilyStreamId } from '../../identity/tokens/index.ts';
+import { deleteTenantBrowserSessions, deleteUnredeemedCodes } from '../../oauth/index.ts';
 import { defineProcessManager } from '../runtime/index.ts';
 
 const NAME = 'tenantSessions';
@@ -10,11 +11,15 @@ type Handled = Extract<TenancyEvent, { type: 'TenantDeleted' }>;
  * A deleted tenant (`TenantDeleted`) keeps no live session: every token family of it is revoked
  * (`TokenFamilyRevoked`, reason `tenant_deleted`) in the handling transaction — its users' own
  * sign-ins and the OAuth grants they gave clients alike, refresh tokens and the access tokens that
- * name those families. A deleted tenant does not resolve, so these answer 404 today; revoked, they
- * are worth nothing should the tenant ever resolve again (a restored slug, a custom domain, a change
- * in resolution). Only the deleted tenant's families are touched. Re-handling revokes nothing twice
- * (only families still live are updated, and the events' ids derive from the deletion's); seen for
- * the first time, it starts from the beginning, so tenants deleted before it existed are handled too.
+ * name those families — and the same transaction deletes the tenant's authorization codes not yet
+ * redeemed and its authorization server's browser sign-in sessions instead of leaving them to expire.
+ * A deleted tenant does not resolve, so all of these answer 404 today; revoked or deleted, they are
+ * worth nothing should the tenant ever resolve again (a restored slug, a custom domain, a change in
+ * resolution). Only the deleted tenant's rows are touched. Re-handling revokes and deletes nothing
+ * twice (only families still live are updated, the events' ids derive from the deletion's, and
+ * deleted rows stay gone); seen for the first time, it starts from the beginning, so tenants deleted
+ * before it existed are handled too. Deletions it had handled before it deleted codes and sessions
+ * are not revisited: theirs expire and are swept as before.
  */
 export const tenantSessions = defineProcessManager<unknown, Handled>({
   name: NAME,
@@ -27,5 +32,7 @@ export const tenantSessions = defineProcessManager<unknown, Handled>({
         { type: 'TokenFamilyRevoked', data: { familyId, reason: 'tenant_deleted', revokedAt: at } },
       ]);
     }
+    await deleteUnredeemedCodes(ctx.db, tenantId);
+    await deleteTenantBrowserSessions(ctx.db, tenantId);
   },
 });
