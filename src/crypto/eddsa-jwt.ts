@@ -115,16 +115,25 @@ function checkClaims(header: JWTHeaderParameters, payload: JWTPayload, options: 
   }
 }
 
+/** A compact JWS split and its header decoded, not yet verified. */
+export interface CompactJwt {
+  token: string;
+  head: string;
+  body: string;
+  signature: string;
+  header: JWTHeaderParameters;
+  /** The claims, decoded on the first call and kept (throws jose's `JWTInvalid` for a bad segment). */
+  payload(): JWTPayload;
+}
+
 /**
- * Verifies an EdDSA JWT: the algorithm pinned (`alg: none` and HMAC confusion fail), no `crit`, the
- * key the header's kid names (`getKey`, which may throw jose's errors), the signature over the exact
- * bytes received, then `typ`, the required claims, `iss`, `aud`, `nbf` and `exp`.
+ * Splits a compact JWT (three base64url segments) and decodes its header (a JSON object), throwing
+ * jose's errors as `jwtVerify` would; nothing is verified. A caller that looks at the claims to route
+ * the token (which issuer, which kind) hands the result to `verifyEdDSAJwt`, so a token is decoded
+ * once per request. The claims decode when first asked for: verification asks only after the
+ * signature held, so a forged token with bad claims fails on its signature, as with jose.
  */
-export async function verifyEdDSAJwt(
-  token: string,
-  getKey: (header: JWTHeaderParameters) => Promise<CryptoKey>,
-  options: EdDSAVerifyOptions,
-): Promise<{ payload: JWTPayload; protectedHeader: JWTHeaderParameters }> {
+export function parseCompactJwt(token: string): CompactJwt {
   const parts = token.split('.');
   if (parts.length !== 3) throw new errors.JWSInvalid('Invalid Compact JWS');
   const [head, body, signature] = parts as [string, string, string];
@@ -132,6 +141,39 @@ export async function verifyEdDSAJwt(
     throw new errors.JWSInvalid('Invalid Compact JWS');
   }
   const header = parseSegment(head, 'header') as JWTHeaderParameters;
+  let payload: JWTPayload | undefined;
+  return {
+    token,
+    head,
+    body,
+    signature,
+    header,
+    payload: () => {
+      payload ??= parseSegment(body, 'payload') as JWTPayload;
+      return payload;
+    },
+  };
+}
+
+/**
+ * Verifies an EdDSA JWT (a token, or one `parseCompactJwt` decoded): the algorithm pinned (`alg: none`
+ * and HMAC confusion fail), no `crit`, the key the header's kid names (`getKey`, which may throw jose's
+ * errors), the signature over the exact bytes received, then `typ`, the required claims, `iss`, `aud`,
+ * `nbf` and `exp`.
+ */
+export async function verifyEdDSAJwt(
+  jwt: string | CompactJwt,
+  getKey: (header: JWTHeaderParameters) => Promise<CryptoKey>,
+  options: EdDSAVerifyOptions,
+): Promise<{ payload: JWTPayload; protectedHeader: JWTHeaderParameters }> {
+  const {
+    token,
+    head,
+    body,
+    signature,
+    header,
+    payload: claims,
+  } = typeof jwt === 'string' ? parseCompactJwt(jwt) : jwt;
   if (header.alg !== ALG)
     throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
   if (header.crit !== undefined || header.b64 !== undefined) {
@@ -140,7 +182,7 @@ export async function verifyEdDSAJwt(
   const key = await getKey(header);
   const node = nodeKeyOf(key, 'Ed25519');
   if (!node) {
-    const { payload, protectedHeader } = await jwtVerify(token, key, {
+    const verified = await jwtVerify(token, key, {
       algorithms: [ALG],
       typ: options.typ,
       audience: options.audience,
@@ -149,7 +191,7 @@ export async function verifyEdDSAJwt(
       requiredClaims: [...options.requiredClaims],
       clockTolerance: 0,
     });
-    return { payload, protectedHeader };
+    return { payload: verified.payload, protectedHeader: verified.protectedHeader };
   }
   if (!options.signatures?.holds(token, node)) {
     if (
@@ -160,7 +202,7 @@ export async function verifyEdDSAJwt(
     }
     options.signatures?.add(token, node);
   }
-  const payload = parseSegment(body, 'payload') as JWTPayload;
+  const payload = claims();
   checkClaims(header, payload, options);
   return { payload, protectedHeader: header };
 }

@@ -1,11 +1,7 @@
 import { ownerOnlyScopes } from '../commands/oauth/index.ts';
 import { accessTokenConfig } from './grants/grant.ts';
 import type { OAuthServer } from './server.ts';
-import {
-  looksLikeOAuthAccessToken,
-  type VerifiedOAuthAccessToken,
-  verifyOAuthAccessToken,
-} from './tokens.ts';
+import { asOAuthAccessToken, type VerifiedOAuthAccessToken, verifyOAuthAccessToken } from './tokens.ts';
 
 /**
  * An access token of this tenant that is still good: verified, not expired, not revoked, its client
@@ -17,11 +13,12 @@ export async function liveAccessToken(
   tenantId: string,
   token: string,
 ): Promise<VerifiedOAuthAccessToken | undefined> {
-  if (!looksLikeOAuthAccessToken(token, server.config.WARDEN_TOKEN_ISSUER)) return undefined;
+  const jwt = asOAuthAccessToken(token, server.config.WARDEN_TOKEN_ISSUER);
+  if (!jwt) return undefined;
   const verified = await verifyOAuthAccessToken(
     server.keys,
     tenantId,
-    token,
+    jwt,
     accessTokenConfig(server),
     server.clock(),
   );

@@ -43,8 +43,8 @@ export type { ReplayGuard } from './replay-guard.ts';
 export type { AuthorizationRequest } from './requests.ts';
 export { type OAuthConfig, type OAuthServer, type OAuthUser, oauthServer } from './server.ts';
 export {
+  asOAuthAccessToken,
   issueOAuthAccessToken,
-  looksLikeOAuthAccessToken,
   type VerifiedOAuthAccessToken,
   verifyOAuthAccessToken,
 } from './tokens.ts';

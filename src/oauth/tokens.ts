@@ -1,9 +1,9 @@
-import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, SignJWT } from 'jose';
+import { errors, type JWTPayload, SignJWT } from 'jose';
 import { z } from 'zod';
 import { tenantRoles } from '../commands/identity/index.ts';
 import type { IdTokenAlg } from '../commands/oauth/index.ts';
 import { sha256Of } from '../crypto/digest.ts';
-import { signEdDSAJwt, verifyEdDSAJwt } from '../crypto/eddsa-jwt.ts';
+import { type CompactJwt, parseCompactJwt, signEdDSAJwt, verifyEdDSAJwt } from '../crypto/eddsa-jwt.ts';
 import { base64url } from '../identity/index.ts';
 import type { OAuthKeys } from './keys.ts';
 
@@ -92,24 +92,26 @@ export interface VerifiedOAuthAccessToken {
 }
 
 /**
- * True when the token is an access token a tenant issuer signed for an OAuth client, not one of
- * Warden's own sign-in (both are `at+jwt` EdDSA tokens; the issuer and the `client_id` tell them apart).
- * Only a routing hint: the token is verified afterwards against the tenant's keys.
+ * The token, decoded, when it is an access token a tenant issuer signed for an OAuth client, not one
+ * of Warden's own sign-in (both are `at+jwt` EdDSA tokens; the issuer and the `client_id` tell them
+ * apart). Only a routing hint: hand the result to `verifyOAuthAccessToken`, which verifies it against
+ * the tenant's keys without decoding it again.
  */
-export function looksLikeOAuthAccessToken(token: string, platformIssuer: string): boolean {
+export function asOAuthAccessToken(token: string, platformIssuer: string): CompactJwt | undefined {
   try {
-    const header = decodeProtectedHeader(token);
+    const jwt = parseCompactJwt(token);
+    const { header } = jwt;
     if (
       header.typ !== OAUTH_ACCESS_TOKEN_TYPE ||
       header.alg !== ACCESS_ALG ||
       typeof header.kid !== 'string'
     ) {
-      return false;
+      return undefined;
     }
-    const payload = decodeJwt(token);
-    return payload.iss !== platformIssuer && typeof payload.client_id === 'string';
+    const payload = jwt.payload();
+    return payload.iss !== platformIssuer && typeof payload.client_id === 'string' ? jwt : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -120,7 +122,7 @@ export function looksLikeOAuthAccessToken(token: string, platformIssuer: string)
 export async function verifyOAuthAccessToken(
   keys: OAuthKeys,
   tenantId: string,
-  token: string,
+  token: string | CompactJwt,
   config: { audience: string },
   now: Date,
 ): Promise<VerifiedOAuthAccessToken | undefined> {

@@ -1,7 +1,8 @@
+import { KeyObject, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { errors, generateKeyPair, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { signEdDSAJwt, verifyEdDSAJwt } from '../../src/crypto/eddsa-jwt.ts';
+import { parseCompactJwt, signEdDSAJwt, verifyEdDSAJwt } from '../../src/crypto/eddsa-jwt.ts';
 import { signatureMemo } from '../../src/crypto/signature-memo.ts';
 
 /**
@@ -141,6 +142,34 @@ describe('EdDSA JWTs on node:crypto', () => {
     const expired = await joseSign({ ...VALID, exp: T });
     expect((await verdicts(expired)).ours).toBe('JWTExpired');
     expect(new errors.JWTExpired('x', {}) instanceof errors.JOSEError).toBe(true);
+  });
+
+  it('decodes a token once for routing and verifying: its claims only after the signature held, so a forged token with bad claims fails on its signature, as with jose', async () => {
+    const good = await joseSign(VALID);
+    const [head, , signature] = good.split('.') as [string, string, string];
+    const notJson = Buffer.from('not json').toString('base64url');
+    // Forged: the bad claims under another token's signature.
+    expect(await verdicts(`${head}.${notJson}.${signature}`)).toEqual({
+      ours: 'JWSSignatureVerificationFailed',
+      theirs: 'JWSSignatureVerificationFailed',
+    });
+    // Truly signed, the same bad claims fail on themselves.
+    const input = `${head}.${notJson}`;
+    const key = KeyObject.from(keys.privateKey);
+    const signed = `${input}.${sign(null, Buffer.from(input), key).toString('base64url')}`;
+    expect(await verdicts(signed)).toEqual({ ours: 'JWTInvalid', theirs: 'JWTInvalid' });
+    // Decoded first (the header at once, the claims when asked), then verified without decoding again.
+    const parsed = parseCompactJwt(good);
+    expect(parsed.header).toEqual({ alg: 'EdDSA', kid: 'k1', typ: 'at+jwt' });
+    expect(parsed.payload()).toBe(parsed.payload());
+    expect((await verifyEdDSAJwt(parsed, async () => keys.publicKey, OPTIONS)).payload).toBe(
+      parsed.payload(),
+    );
+    const forged = parseCompactJwt(`${head}.${notJson}.${signature}`);
+    expect(() => forged.payload()).toThrow(errors.JWTInvalid);
+    await expect(verifyEdDSAJwt(forged, async () => keys.publicKey, OPTIONS)).rejects.toThrow(
+      errors.JWSSignatureVerificationFailed,
+    );
   });
 
   it('gives every verdict it gives without a memo of good signatures, whatever the memo remembers: another key, a later clock or a changed token is still refused', async () => {

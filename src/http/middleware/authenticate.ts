@@ -11,7 +11,7 @@ import {
 } from '../../identity/tokens/index.ts';
 import type { ClientRegistry, OAuthKeys, ReplayGuard } from '../../oauth/index.ts';
 import {
-  looksLikeOAuthAccessToken,
+  asOAuthAccessToken,
   type VerifiedOAuthAccessToken,
   verifyDpopProof,
   verifyOAuthAccessToken,
@@ -59,8 +59,9 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
     // A token verified here before is one of Warden's own (an OAuth access token never enters the
     // cache), so a hit skips the OAuth check, which decodes the token's header and claims.
     const known = scheme === 'bearer' ? verified.get(raw, now) : undefined;
-    if (!known && deps.oauth && tenant && looksLikeOAuthAccessToken(raw, deps.access.issuer)) {
-      const oauth = await verifyOAuthAccessToken(deps.oauth.keys, tenant.id, raw, deps.access, now);
+    const jwt = !known && deps.oauth && tenant ? asOAuthAccessToken(raw, deps.access.issuer) : undefined;
+    if (jwt && deps.oauth && tenant) {
+      const oauth = await verifyOAuthAccessToken(deps.oauth.keys, tenant.id, jwt, deps.access, now);
       if (!oauth) return invalid('the access token is not valid');
       if (await deps.sessions.isRevoked(oauth.tokenId, oauth.familyId))
         return invalid('the access token is not valid');
