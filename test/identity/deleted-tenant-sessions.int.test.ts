@@ -4,7 +4,7 @@ import { createLogger } from '../../src/logger.ts';
 import { authorizationCodes } from '../../src/oauth/codes.ts';
 import { tenantSessions } from '../../src/processes/identity/index.ts';
 import { processContext, type Worker } from '../../src/processes/runtime/index.ts';
-import { oauthFixture, pkce, REDIRECT } from '../oauth/support.ts';
+import { oauthFixture, REDIRECT } from '../oauth/support.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
@@ -57,19 +57,9 @@ for (const kind of databaseKinds) {
       ).rows.map((r) => r.id_hash);
     /** A code the signed-in browser of `o` gets back from the authorization endpoint, not exchanged. */
     const pendingCode = async (o: Awaited<ReturnType<typeof oauthFixture>>, client: LooseJson) => {
-      const { verifier, challenge } = pkce();
-      const back = await o.authorize({
-        response_type: 'code',
-        client_id: client.client_id,
-        redirect_uri: REDIRECT,
-        scope: 'openid',
-        state: crypto.randomUUID(),
-        code_challenge: challenge,
-        code_challenge_method: 'S256',
-      });
+      const { back, code, verifier } = await o.authorizeCode(client, 'openid');
       // Single sign-on: the browser's session of the earlier flow answers without a sign-in page.
       expect(back.pages).not.toContain('login');
-      const code = back.params.code;
       if (!code) throw new Error(`no code: ${back.url}`);
       return { code, verifier };
     };
@@ -149,12 +139,7 @@ for (const kind of databaseKinds) {
       // The other tenant's stay, and its pending code is still exchanged for tokens.
       expect(await codes(other.tenant.id)).toEqual(otherCodes);
       expect(await browserSessions(other.tenant.id)).toEqual(otherSessions);
-      const exchanged = await other.post('/oauth/token', otherClient, {
-        grant_type: 'authorization_code',
-        code: otherPending.code,
-        redirect_uri: REDIRECT,
-        code_verifier: otherPending.verifier,
-      });
+      const exchanged = await other.exchangeCode(otherClient, otherPending);
       expect(exchanged.status).toBe(200);
       const refreshed = await t.request('/v1/auth/refresh', {
         tenant: other.tenant.slug,

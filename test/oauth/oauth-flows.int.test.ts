@@ -154,12 +154,7 @@ describe.each(databaseKinds)('OAuth 2.0 / OIDC flows ($name)', ({ fresh }) => {
     const client = await o.confidential();
     const flow = await o.codeFlow(client);
     expect(flow.res.status).toBe(200);
-    const replay = await o.post('/oauth/token', client, {
-      grant_type: 'authorization_code',
-      code: flow.code,
-      redirect_uri: REDIRECT,
-      code_verifier: flow.verifier,
-    });
+    const replay = await o.exchangeCode(client, flow);
     expect(replay.status).toBe(400);
     expect(await replay.json()).toMatchObject({ error: 'invalid_grant' });
     const seen = (await (

@@ -110,8 +110,21 @@ export async function oauthFixture(t: TestApp) {
     return { status: res.status, url, params: Object.fromEntries(url.searchParams), pages };
   }
 
-  /** The code flow to the end: authorize (as `user`), then exchange the code at the token endpoint. */
-  async function codeFlow(
+  /** POSTs a form to a token-style endpoint, authenticated as `client` with client_secret_basic. */
+  const post = (path: string, client: LooseJson | undefined, fields: Record<string, string | undefined>) =>
+    call(path, {
+      ...form(fields),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        ...(client ? { authorization: basic(client.client_id, client.client_secret) } : {}),
+      },
+    });
+
+  /**
+   * The authorization half of the code flow (S256 PKCE, a state and a nonce), as `user`: the code
+   * the browser gets back, not exchanged, with what the exchange needs.
+   */
+  async function authorizeCode(
     client: LooseJson,
     scope = 'openid profile email packages:read',
     extra: Record<string, string> = {},
@@ -134,26 +147,29 @@ export async function oauthFixture(t: TestApp) {
       },
       user,
     );
-    const code = back.params.code ?? '';
-    const res = await call('/oauth/token', {
-      ...form({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }),
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: basic(client.client_id, client.client_secret),
-      },
-    });
-    return { back, state, nonce, code, verifier, res, tokens: (await res.json()) as LooseJson };
+    return { back, state, nonce, code: back.params.code ?? '', verifier };
   }
 
-  /** POSTs a form to a token-style endpoint, authenticated as `client` with client_secret_basic. */
-  const post = (path: string, client: LooseJson | undefined, fields: Record<string, string | undefined>) =>
-    call(path, {
-      ...form(fields),
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        ...(client ? { authorization: basic(client.client_id, client.client_secret) } : {}),
-      },
+  /** The code's exchange at the token endpoint, `client` authenticated with client_secret_basic. */
+  const exchangeCode = (client: LooseJson, grant: { code: string; verifier: string }) =>
+    post('/oauth/token', client, {
+      grant_type: 'authorization_code',
+      code: grant.code,
+      redirect_uri: REDIRECT,
+      code_verifier: grant.verifier,
     });
+
+  /** The code flow to the end: authorize (as `user`), then exchange the code at the token endpoint. */
+  async function codeFlow(
+    client: LooseJson,
+    scope = 'openid profile email packages:read',
+    extra: Record<string, string> = {},
+    user: { email: string; password: string } = owner,
+  ) {
+    const authorized = await authorizeCode(client, scope, extra, user);
+    const res = await exchangeCode(client, authorized);
+    return { ...authorized, res, tokens: (await res.json()) as LooseJson };
+  }
 
   return {
     tenant,
@@ -165,6 +181,8 @@ export async function oauthFixture(t: TestApp) {
     confidential,
     authorize,
     authorizeUrl,
+    authorizeCode,
+    exchangeCode,
     codeFlow,
     post,
   };
