@@ -40,7 +40,7 @@ export {
 } from './pages.ts';
 export { param, refuseRepeated, required } from './params.ts';
 export type { ReplayGuard } from './replay-guard.ts';
-export type { AuthorizationRequest } from './requests.ts';
+export { type AuthorizationRequest, deleteTenantRequests } from './requests.ts';
 export { type OAuthConfig, type OAuthServer, type OAuthUser, oauthServer } from './server.ts';
 export {
   asOAuthAccessToken,

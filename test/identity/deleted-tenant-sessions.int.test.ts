@@ -2,9 +2,10 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { authorizationCodes } from '../../src/oauth/codes.ts';
+import { pendingRequests } from '../../src/oauth/requests.ts';
 import { tenantSessions } from '../../src/processes/identity/index.ts';
 import { processContext, type Worker } from '../../src/processes/runtime/index.ts';
-import { oauthFixture, REDIRECT } from '../oauth/support.ts';
+import { form, oauthFixture, pkce, REDIRECT } from '../oauth/support.ts';
 import { serviceWorkers, waitUntil } from '../processes/support.ts';
 import { type LooseJson, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
@@ -12,6 +13,12 @@ import { readAllWritten } from '../support/visibility.ts';
 
 interface CodeRow {
   code_id: string;
+  used_at: Date | string | null;
+}
+
+interface RequestRow {
+  id: string;
+  kind: string;
   used_at: Date | string | null;
 }
 
@@ -55,6 +62,63 @@ for (const kind of databaseKinds) {
           t.database.db,
         )
       ).rows.map((r) => r.id_hash);
+    const requests = async (tenantId: string) =>
+      (
+        await sql<RequestRow>`
+          select id, kind, used_at from warden_oauth_requests where tenant_id = ${tenantId} order by id`.execute(
+          t.database.db,
+        )
+      ).rows;
+    /** Every pending request in the database that is not `tenantId`'s. */
+    const requestsBut = async (tenantId: string) =>
+      (
+        await sql<RequestRow>`
+          select id, kind, used_at from warden_oauth_requests where tenant_id <> ${tenantId} order by id`.execute(
+          t.database.db,
+        )
+      ).rows;
+    /** A pushed authorization request (PAR) of `client`, its request_uri not used yet. */
+    const pushedRequest = async (o: Awaited<ReturnType<typeof oauthFixture>>, client: LooseJson) => {
+      const { verifier, challenge } = pkce();
+      const state = crypto.randomUUID();
+      const pushed = await o.post('/oauth/par', client, {
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        state,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      });
+      expect(pushed.status).toBe(201);
+      const { request_uri: requestUri } = (await pushed.json()) as { request_uri: string };
+      return { requestUri, state, verifier };
+    };
+    /**
+     * A consent page the signed-in browser of `o` is shown for a scope not allowed yet, its form not
+     * submitted: an interaction left open, its CSRF token in the browser's cookie.
+     */
+    const openConsent = async (o: Awaited<ReturnType<typeof oauthFixture>>, client: LooseJson) => {
+      const { verifier, challenge } = pkce();
+      const state = crypto.randomUUID();
+      const res = await o.call(
+        o.authorizeUrl({
+          response_type: 'code',
+          client_id: client.client_id,
+          redirect_uri: REDIRECT,
+          scope: 'openid profile',
+          state,
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        }),
+      );
+      expect(res.status).toBe(200);
+      const html = await res.text();
+      const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
+      const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1] ?? '';
+      expect(action).toMatch(/\/oauth\/authorize\/consent$/);
+      return { action, interaction: field('interaction'), csrf: field('csrf'), state, verifier };
+    };
     /** A code the signed-in browser of `o` gets back from the authorization endpoint, not exchanged. */
     const pendingCode = async (o: Awaited<ReturnType<typeof oauthFixture>>, client: LooseJson) => {
       const { back, code, verifier } = await o.authorizeCode(client, 'openid');
@@ -64,7 +128,7 @@ for (const kind of databaseKinds) {
       return { code, verifier };
     };
 
-    it('are revoked in storage: every sign-in and OAuth grant of the tenant, with an event each, its unredeemed codes and browser sessions deleted; another tenant’s stay live', async () => {
+    it('are revoked in storage: every sign-in and OAuth grant of the tenant, with an event each, its unredeemed codes, browser sessions and pending authorization requests deleted; another tenant’s stay live', async () => {
       const o = await oauthFixture(t);
       const slug = o.tenant.slug;
       const ann = await t.user({ tenant: slug, role: 'member' });
@@ -87,6 +151,16 @@ for (const kind of databaseKinds) {
       const otherSessions = await browserSessions(other.tenant.id);
       expect(otherSessions).not.toHaveLength(0);
       const otherCodes = await codes(other.tenant.id);
+      // Each tenant's client has pushed an authorization request it has not used yet, and each
+      // tenant's browser has a consent page open it has not answered yet.
+      const pushed = await pushedRequest(o, client);
+      const otherPushed = await pushedRequest(other, otherClient);
+      const consent = await openConsent(o, client);
+      const otherConsent = await openConsent(other, otherClient);
+      const open = (rows: RequestRow[]) => rows.filter((r) => r.used_at === null).map((r) => r.kind);
+      expect(open(await requests(o.tenant.id)).sort()).toEqual(['interaction', 'par']);
+      expect(open(await requests(other.tenant.id)).sort()).toEqual(['interaction', 'par']);
+      const othersRequests = await requestsBut(o.tenant.id);
 
       const before = await families(o.tenant.id);
       // The owner's and Ann's sign-ins and Ann's grant to the client.
@@ -136,11 +210,46 @@ for (const kind of databaseKinds) {
           verifier: pending.verifier,
         }),
       ).toEqual({ ok: false, reason: 'unknown' });
+      // Its pending authorization requests are deleted too: presented all the same, the pushed
+      // request_uri is unknown and the open consent page's interaction is gone.
+      const requestStore = pendingRequests({ db: t.database.db, clock: () => new Date() });
+      expect(await requestStore.takePushed(o.tenant.id, client.client_id, pushed.requestUri)).toBeUndefined();
+      expect(await requestStore.interaction(o.tenant.id, consent.interaction, consent.csrf)).toBeUndefined();
+      expect(await requests(o.tenant.id)).toEqual([]);
+      // No other tenant's request is touched.
+      expect(await requestsBut(o.tenant.id)).toEqual(othersRequests);
       // The other tenant's stay, and its pending code is still exchanged for tokens.
       expect(await codes(other.tenant.id)).toEqual(otherCodes);
       expect(await browserSessions(other.tenant.id)).toEqual(otherSessions);
       const exchanged = await other.exchangeCode(otherClient, otherPending);
       expect(exchanged.status).toBe(200);
+      // Its open consent page is still answered with a code, and its pushed request still used.
+      const allowed = await other.call(
+        `http://localhost${otherConsent.action}`,
+        form({ interaction: otherConsent.interaction, csrf: otherConsent.csrf, decision: 'allow' }),
+      );
+      expect(allowed.status).toBe(303);
+      const consented = new URL(allowed.headers.get('location') ?? '').searchParams;
+      expect(consented.get('state')).toBe(otherConsent.state);
+      const consentedCode = consented.get('code') ?? '';
+      expect(
+        (await other.exchangeCode(otherClient, { code: consentedCode, verifier: otherConsent.verifier }))
+          .status,
+      ).toBe(200);
+      const viaPushed = await other.authorize({
+        client_id: otherClient.client_id,
+        request_uri: otherPushed.requestUri,
+      });
+      expect(viaPushed.pages).toEqual([]);
+      expect(viaPushed.params.state).toBe(otherPushed.state);
+      expect(
+        (
+          await other.exchangeCode(otherClient, {
+            code: viaPushed.params.code ?? '',
+            verifier: otherPushed.verifier,
+          })
+        ).status,
+      ).toBe(200);
       const refreshed = await t.request('/v1/auth/refresh', {
         tenant: other.tenant.slug,
         json: { refresh_token: bo.refreshToken },
@@ -160,6 +269,7 @@ for (const kind of databaseKinds) {
       expect(new Set(revoked.map((e) => e.metadata.actorId))).toEqual(new Set(['process:tenantSessions']));
 
       // Handled again (a replay, a crash before the checkpoint), it revokes and records nothing more.
+      const othersRequestsUsed = await requestsBut(o.tenant.id);
       const deletion = (await t.store.readAll({ types: ['TenantDeleted'] })).find(
         (e) => (e.data as { tenantId: string }).tenantId === o.tenant.id,
       );
@@ -176,6 +286,8 @@ for (const kind of databaseKinds) {
       expect(await unredeemed(o.tenant.id)).toEqual([]);
       expect(await browserSessions(o.tenant.id)).toEqual([]);
       expect(await browserSessions(other.tenant.id)).toEqual(otherSessions);
+      expect(await requests(o.tenant.id)).toEqual([]);
+      expect(await requestsBut(o.tenant.id)).toEqual(othersRequestsUsed);
       const again = (await readAllWritten(t.store, t.database.db, { types: ['TokenFamilyRevoked'] })).filter(
         (e) => e.metadata.tenantId === o.tenant.id,
       );
