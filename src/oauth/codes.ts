@@ -85,8 +85,12 @@ export function authorizationCodes(deps: { db: Kysely<Tables>; ttlSeconds: numbe
     },
 
     /**
-     * Uses up a code for `clientId` with `redirectUri` and the PKCE `verifier`. The code is used up by
-     * the attempt even when the verifier is wrong (no guessing against one code).
+     * Uses up a code for `clientId` with `redirectUri` and the PKCE `verifier`. Only the client the
+     * code was issued to uses it up, in the one conditional UPDATE that takes it: another client's
+     * attempt (RFC 6749 §4.1.3) is refused without touching the code, so it can neither destroy the
+     * code before its client exchanges it nor pass for a replay that revokes what the exchange issued.
+     * The code's own client uses it up by the attempt even when the redirect_uri or the verifier is
+     * wrong: that is a sign the code is under attack (RFC 9700 §4.5), and no verifier is tried twice.
      */
     async redeem(
       code: string,
@@ -98,7 +102,8 @@ export function authorizationCodes(deps: { db: Kysely<Tables>; ttlSeconds: numbe
       const now = deps.clock();
       const used = await sql<CodeRow>`
         update warden_oauth_codes set used_at = ${now.toISOString()}::timestamptz
-        where code_hash = ${hash} and tenant_id = ${tenantId} and used_at is null
+        where code_hash = ${hash} and tenant_id = ${tenantId} and client_id = ${input.clientId}
+          and used_at is null
         returning *`.execute(db);
       const row = used.rows[0];
       if (!row) {
@@ -106,10 +111,10 @@ export function authorizationCodes(deps: { db: Kysely<Tables>; ttlSeconds: numbe
           select * from warden_oauth_codes where code_hash = ${hash} and tenant_id = ${tenantId}`.execute(db);
         const earlier = seen.rows[0];
         if (!earlier) return { ok: false, reason: 'unknown' };
+        if (earlier.client_id !== input.clientId) return { ok: false, reason: 'wrong_client' };
         return { ok: false, reason: 'reused', familyId: earlier.family_id, grant: grantOf(earlier) };
       }
       if (new Date(row.expires_at) <= now) return { ok: false, reason: 'expired' };
-      if (row.client_id !== input.clientId) return { ok: false, reason: 'wrong_client' };
       // RFC 6749 §4.1.3: the same redirect_uri as in the authorization request, compared exactly.
       if (input.redirectUri !== row.redirect_uri) return { ok: false, reason: 'wrong_redirect' };
       if (!PKCE_VERIFIER.test(input.verifier) || s256(input.verifier) !== row.code_challenge) {
