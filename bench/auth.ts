@@ -9,7 +9,6 @@
  * figures; the last line is one JSON object. Shorter runs: BENCH_AUTH_ROUNDS, BENCH_AUTH_WINDOW_MS;
  * BENCH_AUTH_PROFILE=<dir> writes the server's CPU profile there.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -20,6 +19,7 @@ import { argon2idHasher } from '../src/identity/passwords.ts';
 import { loopbackClient, type Send } from './support/http-client.ts';
 import { pairedRatio, rounds, runConcurrent, type Step, summarize } from './support/measure.ts';
 import { printTable, round, verdict } from './support/report.ts';
+import { spawnWarden } from './support/warden-process.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -44,9 +44,9 @@ async function main() {
   serverUrl.pathname = `/${name}`;
   const port = await freePort();
   const profile = process.env.BENCH_AUTH_PROFILE;
-  // node itself with tsx as a loader (not the tsx wrapper), so a CPU profile is the server's.
   const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
-  const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts', 'serve'], {
+  const server = await spawnWarden(['serve'], {
+    nodeArgs,
     env: {
       ...process.env,
       DATABASE_URL: serverUrl.toString(),

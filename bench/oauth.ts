@@ -13,7 +13,7 @@
  * BENCH_OAUTH_ACTIVE, BENCH_OAUTH_ROUNDS, BENCH_OAUTH_WINDOW_MS; BENCH_OAUTH_PROFILE=<dir> writes
  * the server's CPU profile there.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
@@ -39,6 +39,7 @@ import {
   rssMb,
 } from './support/oauth-client.ts';
 import { printCosts, printTable, round, verdict } from './support/report.ts';
+import { spawnWarden } from './support/warden-process.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -90,32 +91,22 @@ class ServerCpu extends CpuWindow {
   }
 }
 
-function startServer(databaseUrl: string, port: number): ChildProcess {
+function startServer(databaseUrl: string, port: number): Promise<ChildProcess> {
   const profile = process.env.BENCH_OAUTH_PROFILE;
-  // node itself (not the tsx wrapper), so the pid is the process whose memory and CPU are read.
-  return spawn(
-    process.execPath,
-    [
-      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
-      '--import',
-      'tsx',
-      'src/main.ts',
-      'serve',
-    ],
-    {
-      env: {
-        ...process.env,
-        DATABASE_URL: databaseUrl,
-        PORT: String(port),
-        LOG_LEVEL: 'warn',
-        WARDEN_ADMIN_EMAIL: ADMIN,
-        WARDEN_ADMIN_PASSWORD: PASSWORD,
-        WARDEN_OAUTH_TOKEN_RATE_PER_CLIENT: UNCAPPED,
-        WARDEN_OAUTH_TOKEN_RATE_PER_ADDRESS: UNCAPPED,
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
+  return spawnWarden(['serve'], {
+    nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [],
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      WARDEN_ADMIN_EMAIL: ADMIN,
+      WARDEN_ADMIN_PASSWORD: PASSWORD,
+      WARDEN_OAUTH_TOKEN_RATE_PER_CLIENT: UNCAPPED,
+      WARDEN_OAUTH_TOKEN_RATE_PER_ADDRESS: UNCAPPED,
     },
-  );
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 }
 
 async function rootToken(base: string): Promise<string> {
@@ -170,7 +161,7 @@ async function main() {
   const serverUrl = new URL(url);
   serverUrl.pathname = `/${name}`;
   const port = await freePort();
-  const server = startServer(serverUrl.toString(), port);
+  const server = await startServer(serverUrl.toString(), port);
   const base = `http://127.0.0.1:${port}`;
   try {
     await untilReady(base, server, 120_000);

@@ -16,7 +16,7 @@
  * one JSON object. `BENCH_PACKAGES` sets N (default 500); `BENCH_CPU_PROFILE` a folder where the API and
  * the worker write V8 CPU profiles; `BENCH_TIMELINE` a file for the last round's raw event timeline.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
@@ -29,6 +29,7 @@ import { publishFixture } from '../test/support/fixture-packages.ts';
 import { startVerdaccio } from '../test/support/verdaccio.ts';
 import { median } from './support/measure.ts';
 import { printTable, round, verdict } from './support/report.ts';
+import { spawnWarden } from './support/warden-process.ts';
 
 const exec = promisify(execFile);
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -44,13 +45,13 @@ function peakRssMb(pid: number): number {
   return kb / 1024;
 }
 
-function warden(args: string[], env: Record<string, string>): ChildProcess {
-  // node itself (not the tsx wrapper), so the pid is the process whose memory is measured.
+function warden(args: string[], env: Record<string, string>): Promise<ChildProcess> {
   // BENCH_CPU_PROFILE=<folder>: each Warden process writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
     : [];
-  return spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts', ...args], {
+  return spawnWarden(args, {
+    nodeArgs: profile,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -153,12 +154,12 @@ async function main() {
           WARDEN_TARGET_REGISTRY_TOKEN: target.token,
           WARDEN_OSV_PATH: osv,
         };
-        const api = warden(['serve'], { ...env, WARDEN_WORKERS: 'false' });
+        const api = await warden(['serve'], { ...env, WARDEN_WORKERS: 'false' });
         children.push(api);
         const base = `http://127.0.0.1:${port}`;
         await untilReady(base, api);
         // Read models (tenants too) are filled by the worker: sign-in works once it has caught up.
-        const worker = warden(['worker'], env);
+        const worker = await warden(['worker'], env);
         children.push(worker);
         let token = '';
         await until(async () => {

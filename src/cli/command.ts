@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import packageJson from '../../package.json' with { type: 'json' };
 import type { Logger } from '../logger.ts';
 import type { Service } from '../service.ts';
 
@@ -64,8 +64,7 @@ export function toJson(value: unknown): string {
 
 /** Warden's version, from package.json. */
 export async function version(): Promise<string> {
-  const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
-  return (JSON.parse(text) as { version: string }).version;
+  return packageJson.version;
 }
 
 /** A parsed command, ready to run on the opened service. */

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 const bin = join(process.cwd(), 'bin', 'warden.js');
 
 /**
- * Runs the real `warden` command (`bin/warden.js`, as the container does: one process, which receives
- * the signals) on PGlite unless `env` names a database.
+ * Runs the real `warden` command (`bin/warden.js`, one process, which receives the signals) on PGlite
+ * unless `env` names a database. `entry`: another entry script, the production build's (what
+ * `npm start` and the container run).
  */
-export function runWarden(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [bin, ...args], {
+export function runWarden(args: string[], env: Record<string, string>, entry = bin) {
+  const child = spawn(process.execPath, [entry, ...args], {
     env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
