@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
@@ -83,10 +84,24 @@ class PGliteDriver implements Driver {
   async destroy(): Promise<void> {}
 }
 
+/**
+ * How long PGlite may hold the event loop before the loop gets a turn, in ms. PGlite runs each
+ * statement on this thread, and its answers come back as resolved promises, so a chain of statements
+ * (a projection's page, the pipeline's jobs, a 3,000-package lockfile's events) never let a timer,
+ * a socket or an HTTP request in until it ended: /health waited 7.4 s behind one lockfile, and a
+ * request on a kept-alive connection found it closed by the keep-alive timer that fired first.
+ */
+export const PGLITE_TURN_MS = 10;
+
 class PGliteConnection implements DatabaseConnection {
   release: () => void = () => {};
+  private turnAt = performance.now();
   constructor(private readonly pglite: PGlite) {}
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    if (performance.now() - this.turnAt > PGLITE_TURN_MS) {
+      await setImmediate();
+      this.turnAt = performance.now();
+    }
     const result = await this.pglite.query<R>(compiled.sql, compiled.parameters as unknown[]);
     const affected = result.affectedRows;
     return {
