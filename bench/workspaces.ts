@@ -58,6 +58,21 @@ async function answers(url: string, timeoutMs = 60_000, status = 200, body: stri
   throw new Error(`${url} never answered`);
 }
 
+/**
+ * A request through nginx, sent again once when nginx closed the kept-alive connection it went out on
+ * unread: a reload (every router pass) makes the old workers close their idle connections, and a
+ * request can leave on one at that moment, as a browser's would; browsers send it again, and so does
+ * this. Only a connection closed with no answer at all is retried.
+ */
+async function throughNginx(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    if ((error as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw error;
+    return fetch(url, init);
+  }
+}
+
 const daemon = await startDockerd();
 /** The direct script's data folders (Warden's agent keeps its own under its work folder). */
 const dataRoot = mkdtempSync(join(tmpdir(), 'bench-direct-data-'));
@@ -154,11 +169,11 @@ try {
       method: 'POST',
     });
     if (link.status !== 201) throw new Error(`POST /v1/workspaces/${id}/sessions answered ${link.status}`);
-    const entered = await fetch(`${nginx.url}${((await link.json()) as { path: string }).path}`, {
+    const entered = await throughNginx(`${nginx.url}${((await link.json()) as { path: string }).path}`, {
       redirect: 'manual',
     });
     const cookie = (entered.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-    const served = await fetch(`${nginx.url}/u/${user.userId}/`, { headers: { cookie } });
+    const served = await throughNginx(`${nginx.url}/u/${user.userId}/`, { headers: { cookie } });
     if ((await served.text()) !== 'workspace\n') throw new Error(`the workspace answered ${served.status}`);
     return answered;
   };
