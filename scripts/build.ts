@@ -4,7 +4,7 @@
  *
  * Run through `tsx` (bin/warden.js, `npm run warden`), every process keeps each module's source with
  * an inline source map, runs tsx's loader on a thread of its own, and wraps every function it makes in
- * `__name(…)`: about 50 MB more per process and a few percent of the CPU. The bundle has none of that.
+ * `__name(…)`: an idle `warden worker` holds 200–210 MB through tsx against 133 MB from the bundle.
  * Dependencies stay in node_modules, found from `dist/` as from `src/`. The files the sources find
  * beside themselves at run time are made beside the bundle:
  * - `lockfile-worker.mjs`: the lockfile thread's entry, here a bundle of its own;
