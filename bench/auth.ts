@@ -19,7 +19,7 @@ import { argon2idHasher } from '../src/identity/passwords.ts';
 import { loopbackClient, type Send } from './support/http-client.ts';
 import { pairedRatio, rounds, runConcurrent, type Step, summarize } from './support/measure.ts';
 import { printTable, round, verdict } from './support/report.ts';
-import { spawnWarden } from './support/warden-process.ts';
+import { spawnWarden, wardenEntry } from './support/warden-process.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -143,6 +143,7 @@ async function main() {
     ]);
     console.log(
       JSON.stringify({
+        warden_entry: wardenEntry(),
         argon2_verify_per_s: round(rate('argon2')),
         login_per_s: round(rate('login')),
         health_per_s: round(rate('health')),

@@ -39,7 +39,7 @@ import {
   rssMb,
 } from './support/oauth-client.ts';
 import { printCosts, printTable, round, verdict } from './support/report.ts';
-import { spawnWarden } from './support/warden-process.ts';
+import { spawnWarden, wardenEntry } from './support/warden-process.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -294,6 +294,7 @@ async function main() {
       get(a).map((s, i) => round(s.perSecond / get(b)[i]!.perSecond, 3));
     console.log(
       JSON.stringify({
+        warden_entry: wardenEntry(),
         token_per_s: round(rate('token')),
         introspect_per_s: round(rate('introspect')),
         token_vs_sign: round(tokenVsSign, 4),

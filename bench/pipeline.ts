@@ -29,7 +29,7 @@ import { publishFixture } from '../test/support/fixture-packages.ts';
 import { startVerdaccio } from '../test/support/verdaccio.ts';
 import { median } from './support/measure.ts';
 import { printTable, round, verdict } from './support/report.ts';
-import { spawnWarden } from './support/warden-process.ts';
+import { spawnWarden, wardenEntry } from './support/warden-process.ts';
 
 const exec = promisify(execFile);
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -329,6 +329,7 @@ async function main() {
       writeFileSync(process.env.BENCH_TIMELINE, JSON.stringify(lastRound.events));
     console.log(
       JSON.stringify({
+        warden_entry: wardenEntry(),
         packages: N,
         rounds: ROUNDS,
         pipeline_vs_npm_install: round(ratio, 2),
