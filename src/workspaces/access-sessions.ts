@@ -12,6 +12,11 @@ export interface WorkspaceAccessTable {
   user_id: string;
   expires_at: Date;
   created_at: Date;
+  /**
+   * The moment its authority dates from, which `mayEnter` compares with the user's credential
+   * changes: a ticket's making, kept by the session the ticket becomes.
+   */
+  authorized_at: Date;
   /** A session's last request through nginx, to the minute (see `LAST_USE_RESOLUTION_MS`). */
   last_used_at: Date | null;
   /** Where the session was entered from, sealed with its user's data key (`origin_key`). */
@@ -59,6 +64,7 @@ export async function listOpenSessions(
       'tenant_id',
       'user_id',
       'created_at',
+      'authorized_at',
       'expires_at',
       'last_used_at',
       'origin_key',
@@ -100,12 +106,12 @@ export async function listOpenSessions(
  * so the open ones are a prefix: the oldest is asked first (usually all are open), then a bisection.
  */
 async function openPrefix(
-  rows: readonly { tenant_id: string; user_id: string; created_at: Date }[],
+  rows: readonly { tenant_id: string; user_id: string; authorized_at: Date }[],
   mayEnter: (tenantId: string, userId: string, since: Date) => Promise<boolean>,
 ): Promise<number> {
   const letsIn = (index: number) => {
     const row = rows[index] as (typeof rows)[number];
-    return mayEnter(row.tenant_id, row.user_id, new Date(row.created_at));
+    return mayEnter(row.tenant_id, row.user_id, new Date(row.authorized_at));
   };
   if (rows.length === 0 || (await letsIn(rows.length - 1))) return rows.length;
   let open = 0;

@@ -102,13 +102,13 @@ export class WorkspaceAccess {
     const ticketHash = sha256Hex(ticket);
     const row = await this.#db
       .selectFrom('warden_workspace_access')
-      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at', 'created_at'])
+      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at', 'authorized_at'])
       .where('secret_hash', '=', ticketHash)
       .where('kind', '=', 'ticket')
       .executeTakeFirst();
     if (!row || new Date(row.expires_at).getTime() <= now.getTime()) return undefined;
     const grant = { tenantId: row.tenant_id, workspaceId: row.workspace_id, userId: row.user_id };
-    if (!(await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.created_at)))) {
+    if (!(await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.authorized_at)))) {
       return undefined;
     }
     const session = randomToken();
@@ -119,7 +119,10 @@ export class WorkspaceAccess {
     // session that cannot be written leaves the ticket for the browser's next try. The session is
     // inserted once per ticket row the delete removed (one or none), so of browsers racing with one
     // ticket only the one whose delete found it gets a session. The checks above stay outside it:
-    // `mayEnter` and the sealing query through other connections (on PGlite, the same one).
+    // `mayEnter` and the sealing query through other connections (on PGlite, the same one). So the
+    // session keeps the ticket's `authorized_at`, which every later check compares with the user's
+    // credential changes: a password change landing between the check and this statement refuses the
+    // session at its first use instead of being outlived by it.
     const made = await this.#db
       .with('used', (db) =>
         db
@@ -127,12 +130,20 @@ export class WorkspaceAccess {
           .where('secret_hash', '=', ticketHash)
           .where('kind', '=', 'ticket')
           .where('expires_at', '>', now)
-          .returning('secret_hash'),
+          .returning('authorized_at'),
       )
       .insertInto('warden_workspace_access')
       .columns(columns)
       .expression((eb) =>
-        eb.selectFrom('used').select(columns.map((column) => eb.val(values[column]).as(column))),
+        eb
+          .selectFrom('used')
+          .select((sb) =>
+            columns.map((column) =>
+              column === 'authorized_at'
+                ? sb.ref('used.authorized_at').as(column)
+                : sb.val(values[column]).as(column),
+            ),
+          ),
       )
       .returning('id')
       .executeTakeFirst();
@@ -215,7 +226,7 @@ export class WorkspaceAccess {
     const [hash, workspaceId] = key.split(' ') as [string, string];
     const row = await this.#db
       .selectFrom('warden_workspace_access')
-      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at', 'created_at', 'last_used_at'])
+      .select(['tenant_id', 'workspace_id', 'user_id', 'expires_at', 'authorized_at', 'last_used_at'])
       .where('secret_hash', '=', hash)
       .where('kind', '=', 'session')
       .where('workspace_id', '=', workspaceId)
@@ -223,7 +234,8 @@ export class WorkspaceAccess {
     const now = this.options.clock();
     if (!row || new Date(row.expires_at).getTime() <= now.getTime()) return false;
     const grant = { tenantId: row.tenant_id, workspaceId: row.workspace_id, userId: row.user_id };
-    if (!(await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.created_at)))) return false;
+    if (!(await this.options.mayEnter(grant.tenantId, grant.userId, new Date(row.authorized_at))))
+      return false;
     // Only a lookup writes (one per session per 5 s in a process, the check's reuse), and only when
     // the last recorded use is a minute old.
     const stale = new Date(now.getTime() - LAST_USE_RESOLUTION_MS);
@@ -264,6 +276,8 @@ export class WorkspaceAccess {
       user_id: grant.userId,
       expires_at: expiresAt,
       created_at: createdAt,
+      // A ticket's own moment; a session's is replaced by its ticket's in the statement that makes it.
+      authorized_at: createdAt,
       // Entering is a session's first use.
       last_used_at: entered ? createdAt : null,
       origin_key: origin?.key ?? null,

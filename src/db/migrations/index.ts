@@ -23,6 +23,7 @@ import { up as advisoryFeed } from './0024-advisory-feed.ts';
 import { up as imageRegistries } from './0025-image-registries.ts';
 import { up as workspaceAccess } from './0026-workspace-access.ts';
 import { up as workspaceSessions } from './0027-workspace-sessions.ts';
+import { up as workspaceAccessAuthorized } from './0028-workspace-access-authorized.ts';
 
 export interface Migration {
   name: string;
@@ -55,4 +56,5 @@ export const migrations: readonly Migration[] = [
   { name: '0025-image-registries', up: imageRegistries },
   { name: '0026-workspace-access', up: workspaceAccess },
   { name: '0027-workspace-sessions', up: workspaceSessions },
+  { name: '0028-workspace-access-authorized', up: workspaceAccessAuthorized },
 ];
