@@ -1,4 +1,4 @@
-import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Tables } from '../db/tables.ts';
 import { randomToken, sha256 } from '../identity/index.ts';
 
@@ -54,15 +54,3 @@ export function browserSessions(deps: { db: Kysely<Tables>; ttlSeconds: number; 
   };
 }
 export type BrowserSessions = ReturnType<typeof browserSessions>;
-
-/**
- * Deletes every sign-in session of a deleted tenant: its cookies sign no one in again. `db` may be a
- * transaction (a process manager's handling one); deleting again deletes nothing.
- */
-export async function deleteTenantBrowserSessions(
-  db: QueryExecutorProvider,
-  tenantId: string,
-): Promise<number> {
-  const result = await sql`delete from warden_oauth_sessions where tenant_id = ${tenantId}`.execute(db);
-  return Number(result.numAffectedRows ?? 0n);
-}

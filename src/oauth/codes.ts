@@ -1,4 +1,4 @@
-import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { sha256Of } from '../crypto/digest.ts';
 import type { Tables } from '../db/tables.ts';
 import { base64url, randomToken, sha256 } from '../identity/index.ts';
@@ -145,14 +145,3 @@ export function authorizationCodes(deps: { db: Kysely<Tables>; ttlSeconds: numbe
   };
 }
 export type AuthorizationCodes = ReturnType<typeof authorizationCodes>;
-
-/**
- * Deletes every code of a deleted tenant not yet redeemed, so none of them is ever exchanged: presented,
- * it is unknown. Redeemed ones stay until the sweep (a replay of one still names its family). `db` may
- * be a transaction (a process manager's handling one); deleting again deletes nothing.
- */
-export async function deleteUnredeemedCodes(db: QueryExecutorProvider, tenantId: string): Promise<number> {
-  const result = await sql`
-    delete from warden_oauth_codes where tenant_id = ${tenantId} and used_at is null`.execute(db);
-  return Number(result.numAffectedRows ?? 0n);
-}

@@ -21,10 +21,9 @@ export {
   signedIn,
   startSignInSession,
 } from './authorization/sign-in.ts';
-export { deleteTenantBrowserSessions } from './browser-sessions.ts';
 export { userClaims } from './claims.ts';
 export { authenticateClient, type ClientRegistry } from './clients.ts';
-export { deleteUnredeemedCodes } from './codes.ts';
+export { forgetDeletedTenant } from './deleted-tenant.ts';
 export { DPOP_ALGORITHMS, verifyDpopProof } from './dpop.ts';
 export { invalidRequest, OAuthError, unauthorizedClient } from './errors.ts';
 export { accessTokenStreamId, oauthSummaries } from './events.ts';
@@ -40,7 +39,7 @@ export {
 } from './pages.ts';
 export { param, refuseRepeated, required } from './params.ts';
 export type { ReplayGuard } from './replay-guard.ts';
-export { type AuthorizationRequest, deleteTenantRequests } from './requests.ts';
+export type { AuthorizationRequest } from './requests.ts';
 export { type OAuthConfig, type OAuthServer, type OAuthUser, oauthServer } from './server.ts';
 export {
   asOAuthAccessToken,

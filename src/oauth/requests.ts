@@ -1,4 +1,4 @@
-import { type Kysely, type QueryExecutorProvider, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Tables } from '../db/tables.ts';
 import { randomToken } from '../identity/index.ts';
@@ -114,14 +114,3 @@ export function pendingRequests(deps: { db: Kysely<Tables>; clock: () => Date })
   };
 }
 export type PendingRequests = ReturnType<typeof pendingRequests>;
-
-/**
- * Deletes every authorization request of a deleted tenant, pushed ones and sign-in and consent
- * interactions alike: its request_uri and its open pages lead nowhere, presented, they are unknown.
- * Used ones go too (nothing reads them again). `db` may be a transaction (a process manager's handling
- * one); deleting again deletes nothing.
- */
-export async function deleteTenantRequests(db: QueryExecutorProvider, tenantId: string): Promise<number> {
-  const result = await sql`delete from warden_oauth_requests where tenant_id = ${tenantId}`.execute(db);
-  return Number(result.numAffectedRows ?? 0n);
-}

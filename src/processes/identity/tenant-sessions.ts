@@ -1,10 +1,6 @@
 import type { TenancyEvent } from '../../commands/tenancy/index.ts';
 import { revokeFamilies, tokenFamilyStreamId } from '../../identity/tokens/index.ts';
-import {
-  deleteTenantBrowserSessions,
-  deleteTenantRequests,
-  deleteUnredeemedCodes,
-} from '../../oauth/index.ts';
+import { forgetDeletedTenant } from '../../oauth/index.ts';
 import { defineProcessManager } from '../runtime/index.ts';
 
 const NAME = 'tenantSessions';
@@ -37,8 +33,6 @@ export const tenantSessions = defineProcessManager<unknown, Handled>({
         { type: 'TokenFamilyRevoked', data: { familyId, reason: 'tenant_deleted', revokedAt: at } },
       ]);
     }
-    await deleteUnredeemedCodes(ctx.db, tenantId);
-    await deleteTenantBrowserSessions(ctx.db, tenantId);
-    await deleteTenantRequests(ctx.db, tenantId);
+    await forgetDeletedTenant(ctx.db, tenantId);
   },
 });
