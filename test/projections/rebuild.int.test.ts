@@ -4,6 +4,7 @@ import type { Database } from '../../src/db/database.ts';
 import type { EventStore } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { ProjectionEngine, type RebuildProgress } from '../../src/projections/engine/index.ts';
+import { shadowSchemaName } from '../../src/projections/engine/schemas.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds, databaseUrl, freshPostgres } from '../support/postgres.ts';
 import { appendMany, counted, streamCounts, totalCount } from './stream-counts.ts';
@@ -175,5 +176,38 @@ describe.runIf(databaseUrl)('the swap under concurrent queries (postgres)', () =
 
     expect((await rebuild).events).toBe(2000);
     expect(await Promise.all(readers)).toEqual([2000, 2000, 2000, 2000, 2000]);
+  });
+  it('stops, and swaps nothing in, when the server lost the shadow (crash recovery empties its unlogged sentinel)', async () => {
+    const { database } = test;
+    const store = postgresEventStore(database, { pollIntervalMs: 20 });
+    const { last } = await appendMany(store, 10, 100);
+    engine = new ProjectionEngine({
+      database,
+      store,
+      projections: [streamCounts()],
+      pollIntervalMs: 20,
+      rebuildBatchSize: 100,
+    });
+    await engine.start();
+    expect(await engine.waitFor('streamCounts', last, 20_000)).toBe(true);
+    const shadow = shadowSchemaName(database.schema, 'streamCounts');
+
+    // What recovery does to every unlogged table, done to the sentinel after the third page: the
+    // pages before it may be gone (committed without waiting for the WAL flush), the process goes on.
+    const rebuild = engine.rebuild('streamCounts', {
+      onProgress: async (p) => {
+        if (p.done === 300) await holder.query(`truncate ${shadow}.warden_rebuild_sentinel`);
+      },
+    });
+    await expect(rebuild).rejects.toThrow(/crash recovery/);
+    // The live table was never replaced, and the shadow is gone.
+    expect(await totalCount(database.db)).toBe(1000);
+    const { rows } = await holder.query('select 1 from pg_namespace where nspname = $1', [shadow]);
+    expect(rows).toEqual([]);
+
+    // A rebuild then runs through, and leaves no sentinel behind.
+    expect((await engine.rebuild('streamCounts')).events).toBe(1000);
+    expect((await holder.query('select 1 from pg_namespace where nspname = $1', [shadow])).rows).toEqual([]);
+    expect(await totalCount(database.db)).toBe(1000);
   });
 });

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type QueryExecutorProvider, sql } from 'kysely';
 import type { Database } from '../../db/database.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { ApplyError, applyEvents, commitInOrder } from './batch.ts';
@@ -15,10 +15,14 @@ import {
   releaseRebuild,
 } from './rows.ts';
 import {
+  createSentinel,
   dropSchemaIfExists,
+  dropTables,
   moveTables,
   recreateSchema,
+  SHADOW_SENTINEL,
   scoped,
+  sentinelIntact,
   shadowSchemaName,
   useSchemas,
 } from './schemas.ts';
@@ -96,6 +100,11 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
   // The whole log, not just our types: a short page then holds every event visible after `after`,
   // so its last position is a complete checkpoint, and progress can count against the log's size.
   const readPage = (after: bigint) => store.readAll({ after, limit: ctx.batchSize });
+  // On PostgreSQL a sentinel tells whether the server lost the shadow's commits (see SHADOW_SENTINEL).
+  const sentinel = database.kind === 'postgres';
+  const checkIntact = async (db: QueryExecutorProvider) => {
+    if (sentinel) await assertShadowIntact(db, name, shadow);
+  };
   // One short transaction per page: the shadow's rows and the lease heartbeat (with the progress).
   const commitShadow = async (events: readonly RecordedEvent[], next: bigint, done: number) => {
     await database.db.transaction().execute(async (trx) => {
@@ -103,6 +112,7 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
       // no need to wait for each commit's WAL flush.
       await sql`set local synchronous_commit = off`.execute(trx);
       await useSchemas(trx, [shadow, live]);
+      await checkIntact(trx);
       await applyEvents(projection, events, scoped(trx, shadow));
       const total = Math.max(progress.total, done);
       if (!(await heartbeatRebuild(engineTables(trx, live), name, ctx.owner, done, total))) {
@@ -139,6 +149,7 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
     await database.db.transaction().execute(async (trx) => {
       await useSchemas(trx, [shadow, live]);
       await projection.createTables(scoped(trx, shadow));
+      if (sentinel) await createSentinel(trx, shadow);
     });
     // Replay everything; the next page is read while earlier ones are written.
     // Two pages in flight would each read the shadow without the other's uncommitted rows: an issue
@@ -182,7 +193,7 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
       const tail = page.filter((e) => types.has(e.type));
       const next = page.at(-1)?.position ?? position;
       try {
-        await swap(ctx, shadow, tail, next);
+        await swap(ctx, shadow, tail, next, sentinel);
       } catch (error) {
         if (error instanceof LiveAheadError && attempt < SWAP_ATTEMPTS) continue;
         if (error instanceof LiveAheadError) {
@@ -233,7 +244,13 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
  * The atomic step. The row lock holds off any other engine's live loop; the live tables' drop waits
  * for running queries and queues new ones, which then read the moved-in table.
  */
-async function swap(ctx: RebuildContext, shadow: string, tail: readonly RecordedEvent[], next: bigint) {
+async function swap(
+  ctx: RebuildContext,
+  shadow: string,
+  tail: readonly RecordedEvent[],
+  next: bigint,
+  sentinel: boolean,
+) {
   const { database, projection } = ctx;
   const live = database.schema;
   await database.db.transaction().execute(async (trx) => {
@@ -242,13 +259,23 @@ async function swap(ctx: RebuildContext, shadow: string, tail: readonly Recorded
     if (!row || row.rebuildOwner !== ctx.owner) {
       throw new RebuildFailedError(projection.name, 'its lease was taken over (it stalled for too long)');
     }
+    if (sentinel) await assertShadowIntact(trx, projection.name, shadow);
     // Never step the read model back behind what the live tables already showed.
     if (row.version === projection.version && row.position > next) throw new LiveAheadError();
     await useSchemas(trx, [shadow, live]);
     await applyEvents(projection, tail, scoped(trx, shadow));
     await moveTables(trx, projection.tables, shadow, live);
+    if (sentinel) await dropTables(trx, shadow, [SHADOW_SENTINEL]);
     await completeRebuild(rows, projection.name, projection.version, next);
   });
+}
+
+async function assertShadowIntact(db: QueryExecutorProvider, projection: string, shadow: string) {
+  if (await sentinelIntact(db, shadow)) return;
+  throw new RebuildFailedError(
+    projection,
+    'the database server went through crash recovery, which empties unlogged tables: the shadow may have lost rows',
+  );
 }
 
 async function cleanUp(ctx: RebuildContext, rows: ReturnType<typeof engineTables>, shadow: string) {

@@ -4,6 +4,15 @@ import type { Projection } from './projection.ts';
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
+ * A one-row unlogged table in a rebuild's shadow schema on PostgreSQL. The shadow's pages commit with
+ * `synchronous_commit = off`, so a server crash can lose the last ones after they were acknowledged,
+ * and the rebuilding process may reconnect and go on writing the pages after them. Crash recovery
+ * empties every unlogged table: with the sentinel's row gone, the shadow may have a hole, and the
+ * rebuild stops instead of swapping in a read model that misses events.
+ */
+export const SHADOW_SENTINEL = 'warden_rebuild_sentinel';
+
+/**
  * The schema a projection is rebuilt in: readable (`warden_shadow_<name>_…`), at most 63 characters
  * (PostgreSQL's limit), and unique per live schema and projection, so parallel test schemas on one
  * server and two projections whose names fold to the same text never share a shadow.
@@ -27,7 +36,7 @@ export function scoped(db: { withSchema(schema: string): unknown }, schema: stri
 export function assertTableNames(projection: Projection): void {
   if (projection.tables.length === 0) throw new Error(`projection ${projection.name} declares no tables`);
   for (const table of projection.tables) {
-    if (!IDENTIFIER.test(table))
+    if (!IDENTIFIER.test(table) || table === SHADOW_SENTINEL)
       throw new Error(`projection ${projection.name}: invalid table name "${table}"`);
   }
 }
@@ -90,6 +99,17 @@ export async function dropTables(trx: QueryExecutorProvider, schema: string, tab
   for (const table of tables) {
     await sql`drop table if exists ${sql.id(schema, table)} cascade`.execute(trx);
   }
+}
+
+export async function createSentinel(db: QueryExecutorProvider, schema: string): Promise<void> {
+  await sql`create unlogged table ${sql.id(schema, SHADOW_SENTINEL)} (intact boolean not null)`.execute(db);
+  await sql`insert into ${sql.id(schema, SHADOW_SENTINEL)} values (true)`.execute(db);
+}
+
+export async function sentinelIntact(db: QueryExecutorProvider, schema: string): Promise<boolean> {
+  const { rows } = await sql<{ intact: boolean }>`
+    select exists (select from ${sql.id(schema, SHADOW_SENTINEL)}) as intact`.execute(db);
+  return rows[0]?.intact === true;
 }
 
 /** 32-bit FNV-1a: a short, stable, dependency-free hash (no security role here). */
