@@ -33,14 +33,15 @@ export async function readFrames(
   after: number,
   limit = 1000,
 ): Promise<Frame[]> {
-  const rows = await db
-    .selectFrom('warden_tool_output')
-    .select(['seq', 'kind', 'data'])
-    .where('execution_id', '=', executionId)
-    .where('seq', '>', after)
-    .orderBy('seq')
-    .limit(limit)
-    .execute();
+  // A fixed text, sent as a named prepared statement: each run's stream and execution read it.
+  const { rows } = await sql<{
+    seq: number;
+    kind: string;
+    data: string;
+  }>`/* prepared:warden_tool_output_read */
+    select seq, kind, data from warden_tool_output
+     where execution_id = ${executionId}::uuid and seq > ${after}::int
+     order by seq limit ${limit}`.execute(db);
   return rows.map((r) => ({ seq: r.seq, kind: r.kind as FrameKind, data: r.data }));
 }
 
@@ -115,6 +116,7 @@ export async function appendFrames(
  * their statuses and every event keep their synchronous commit.
  * Two concurrent writers compute the same seqs; the unique key makes the later one wait for the
  * first's commit and fail, and {@link appendFrames} retries it after the frames it lost to.
+ * A fixed text, sent as a named prepared statement (planned once per connection).
  */
 async function appendOnce(
   db: Kysely<ToolOutputTables>,
@@ -123,7 +125,7 @@ async function appendOnce(
 ): Promise<number> {
   const kinds = frames.map((f) => f.kind);
   const data = frames.map((f) => f.data);
-  const result = await sql<{ seq: number }>`
+  const result = await sql<{ seq: number }>`/* prepared:warden_tool_output_append */
     with last as (
       select coalesce(max(seq), 0) as seq from warden_tool_output where execution_id = ${executionId}::uuid
     ), inserted as (

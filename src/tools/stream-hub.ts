@@ -66,7 +66,12 @@ export function streamHub(options: StreamHubOptions) {
     if (watched.size === 0) return;
     const ids = [...watched.keys()];
     const seqs = ids.map((id) => watched.get(id)!.seq);
-    const rows = await sql<{ execution_id: string; seq: number; kind: string; data: string }>`
+    const rows = await sql<{
+      execution_id: string;
+      seq: number;
+      kind: string;
+      data: string;
+    }>`/* prepared:warden_tool_output_watched */
       select o.execution_id, o.seq, o.kind, o.data
         from unnest(${ids}::uuid[], ${seqs}::int[]) as c(id, seq)
         join warden_tool_output o on o.execution_id = c.id and o.seq > c.seq

@@ -171,5 +171,25 @@ for (const kind of databaseKinds) {
         await stop();
       }
     });
+
+    it('announces a job once: queueing it again (the process manager after the request) wakes no runner', async () => {
+      const heard: string[] = [];
+      const stop = await t.database.listen(JOBS_CHANNEL, (payload) => heard.push(payload));
+      try {
+        const db = viewAs<JobTables>(t.database.db);
+        const job = { id: crypto.randomUUID(), queue: 'queued-twice', kind: 'k', subject: 's' };
+        await enqueue(db, [job]);
+        await enqueue(db, [job]);
+        // Notices arrive in commit order: once this one is heard, any of the second enqueue was too.
+        await enqueue(db, [{ id: crypto.randomUUID(), queue: 'after-them', kind: 'k', subject: 's' }]);
+        const deadline = Date.now() + 5000;
+        while (!heard.includes(`${t.database.schema}:after-them`) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 10));
+        expect(heard).toContain(`${t.database.schema}:after-them`);
+        expect(heard.filter((p) => p === `${t.database.schema}:queued-twice`)).toHaveLength(1);
+      } finally {
+        await stop();
+      }
+    });
   });
 }

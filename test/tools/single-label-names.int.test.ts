@@ -83,8 +83,14 @@ for (const kind of databaseKinds) {
       expect((await execute(t, operator, 'port-scan', { host: 'db.example.com', ports: '1' })).status).toBe(
         403,
       );
-      const queued = await t.store.readAll({ after: head, types: ['ExecutionQueued'] });
-      expect(queued.map((e) => (e.data as { target: string }).target)).toEqual(['127.0.0.1']);
+      // Polled: on a shared server another session's open transaction can hold back what a read sees.
+      await expect
+        .poll(async () =>
+          (await t.store.readAll({ after: head, types: ['ExecutionQueued'] })).map(
+            (e) => (e.data as { target: string }).target,
+          ),
+        )
+        .toEqual(['127.0.0.1']);
     });
   });
 }

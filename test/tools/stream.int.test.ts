@@ -289,11 +289,13 @@ for (const kind of databaseKinds) {
       'a notice of its own append, heard while that append is still answering, costs no read',
       async () => {
         const db = t.database.db as unknown as Kysely<ToolOutputTables>;
-        // The hub's reads of new frames are its one raw statement; the backlog read is a built query.
+        // The hub's reads of new frames (the backlog read is another statement).
         let reads = 0;
         const counted = db.withPlugin({
           transformQuery: (args) => {
-            if (args.node.kind === 'RawNode') reads++;
+            const node = args.node as { kind: string; sqlFragments?: readonly string[] };
+            if (node.kind === 'RawNode' && node.sqlFragments?.[0]?.includes('warden_tool_output_watched'))
+              reads++;
             return args.node;
           },
           transformResult: async (args) => args.result,

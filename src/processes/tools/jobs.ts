@@ -203,17 +203,14 @@ async function overTenantLimit(
   limit: number,
 ): Promise<boolean> {
   if (!job.tenantId) return false;
-  const row = await db
-    .selectFrom('warden_jobs')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('queue', '=', TOOLS_QUEUE)
-    .where('tenant_id', '=', job.tenantId)
-    .where('locked_by', 'is not', null)
-    .where('locked_until', '>', sql<Date>`now()`)
-    // Claimed before this one (ties by id: one claim gives several jobs the same time).
-    .where(sql<boolean>`(claimed_at, id) < (select claimed_at, id from warden_jobs where id = ${job.id})`)
-    .executeTakeFirst();
-  if (Number(row?.n ?? 0) < limit) return false;
+  // Claimed before this one (ties by id: one claim gives several jobs the same time). A fixed text:
+  // every run asks it once, as a named prepared statement.
+  const { rows } = await sql<{ n: string }>`/* prepared:warden_tool_jobs_ahead */
+    select count(*) as n from warden_jobs
+     where queue = ${TOOLS_QUEUE} and tenant_id = ${job.tenantId}
+       and locked_by is not null and locked_until > now()
+       and (claimed_at, id) < (select claimed_at, id from warden_jobs where id = ${job.id})`.execute(db);
+  if (Number(rows[0]?.n ?? 0) < limit) return false;
   await db
     .updateTable('warden_jobs')
     .set({ locked_by: null, locked_until: null, run_after: sql`now() + interval '250 milliseconds'` })

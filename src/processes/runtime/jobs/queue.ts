@@ -58,7 +58,10 @@ async function notify(db: Kysely<JobTables>, queues: readonly string[]): Promise
 /**
  * Queues jobs in the caller's transaction (a process manager's), once per id, and wakes their
  * runners: the insert and the notice are one statement (one round trip; a request that queues a job
- * answers that much sooner), the notice still delivered only when the insert commits.
+ * answers that much sooner), the notice still delivered only when the insert commits. Only queues
+ * that got a new job are woken: a job queued again (a process manager making sure of a job the
+ * request queued) was announced by its first insert, and a notice for it would cost every runner
+ * of the queue a claim that finds nothing.
  */
 export async function enqueue(db: Kysely<JobTables>, jobs: readonly NewJob[]): Promise<void> {
   if (jobs.length === 0) return;
@@ -77,18 +80,19 @@ export async function enqueue(db: Kysely<JobTables>, jobs: readonly NewJob[]): P
         last_error: null,
       })),
     )
-    .onConflict((oc) => oc.column('id').doNothing());
-  const queues = [...new Set(jobs.map((job) => job.queue))];
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning('queue');
   await sql`
     with inserted as (${insert})
-    select pg_notify(${JOBS_CHANNEL}, current_schema() || ':' || q)
-      from unnest(${queues}::text[]) q`.execute(db);
+    select pg_notify(${JOBS_CHANNEL}, current_schema() || ':' || q.queue)
+      from (select distinct queue from inserted) q`.execute(db);
 }
 
 /**
  * Claims up to `limit` due jobs of a queue for `owner` until the lease ends. SKIP LOCKED lets
  * competing workers claim different jobs; a job whose owner died is claimable again once its lease
- * has passed.
+ * has passed. Claims and completions are fixed texts, sent as named prepared statements (planned
+ * once per connection): every job costs one of each.
  */
 export async function claim(
   db: Kysely<JobTables>,
@@ -106,7 +110,7 @@ export async function claim(
     subject: string;
     payload: unknown;
     attempts: number;
-  }>`
+  }>`/* prepared:warden_jobs_claim */
     update warden_jobs j
        set locked_by = ${owner},
            locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
@@ -144,7 +148,8 @@ export async function renew(db: Kysely<JobTables>, owner: string, ids: readonly 
 
 /** The job's effect is recorded: it leaves the queue. */
 export async function complete(db: Kysely<JobTables>, id: string, owner: string): Promise<void> {
-  await db.deleteFrom('warden_jobs').where('id', '=', id).where('locked_by', '=', owner).execute();
+  await sql`/* prepared:warden_jobs_complete */
+    delete from warden_jobs where id = ${id} and locked_by = ${owner}`.execute(db);
 }
 
 /** Gives the job back to run again after `delayMs`, counting the attempt and keeping the error. */
