@@ -4,8 +4,11 @@
  * sent by the same client straight to the agent's store API (open, one PATCH, complete: what Warden
  * asks of the agent, without Warden). Both sides are `curl -T` (streamed from disk, nothing buffered
  * whole); the agent is the real `warden agent` process (it needs a dockerd to start, root needed);
- * Warden listens in-process on PGlite. Ratio `upload_vs_direct` = Warden's MB/s over direct MB/s
- * (median of the rounds), target ≥ 0.7. Not a test: it prints figures; the last line is JSON.
+ * Warden listens in-process on PGlite. Both sides are warmed up once; each round runs both, in turn
+ * first, each upload alone: after Warden's work on the one before (its projections, whose PGlite
+ * statements run on this thread, the client's too) and with the store emptied. Ratio
+ * `upload_vs_direct` = Warden's MB/s over direct MB/s (median of the rounds), target ≥ 0.7. Not a
+ * test: it prints figures; the last line is JSON.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -157,13 +160,36 @@ try {
   log(`file ready (${file.size} bytes), agent registered`);
   const wardenMs: number[] = [];
   const directMs: number[] = [];
-  log(`warm-up: ${Math.round(await throughWarden())} ms`); // warm-up: compiles the routes, opens the connections
+  const projectionNames = (await t.engine.status()).map((status) => status.name);
+  /**
+   * Waits for Warden's work that follows an upload (its projections catching up on the upload's events,
+   * PGlite statements on this thread) to end: else it lands in the next upload, whichever side that
+   * is, and the bench's own client in this process waits behind it (the direct side did, every round).
+   */
+  const settled = async () => {
+    const head = await t.store.headPosition();
+    if (!(await t.engine.waitFor(projectionNames, head, 30_000)))
+      throw new Error('projections did not catch up');
+  };
+  /** One measured upload, alone: the store emptied after it (outside the timing) so the disk does not fill up. */
+  const alone = async <T>(run: () => Promise<T>) => {
+    await settled();
+    const result = await run();
+    rmSync(join(agent.workDir, 'store'), { recursive: true, force: true });
+    return result;
+  };
+  // Warm-up of both sides: compiles the routes and opens the connections.
+  log(
+    `warm-up: through Warden ${Math.round(await alone(throughWarden))} ms, direct ${Math.round(await alone(direct))} ms`,
+  );
   const measured = async () => {
     for (let i = 0; i < ROUNDS; i++) {
-      directMs.push(await cpuOfRound(direct, cpu.directAgent));
-      wardenMs.push(await cpuOfRound(throughWarden, cpu.wardenAgent, cpu.warden));
-      // Each finished upload stays in the agent's store: remove it so the disk does not fill up.
-      rmSync(join(agent.workDir, 'store'), { recursive: true, force: true });
+      const directRound = async () => directMs.push(await alone(() => cpuOfRound(direct, cpu.directAgent)));
+      const wardenRound = async () =>
+        wardenMs.push(await alone(() => cpuOfRound(throughWarden, cpu.wardenAgent, cpu.warden)));
+      // Each side goes first in every other round: neither always follows the other's upload.
+      if (i % 2 === 0) await directRound().then(wardenRound);
+      else await wardenRound().then(directRound);
     }
   };
   if (PROFILE) {

@@ -80,6 +80,11 @@ function uploadLengthOf(text: string): number | undefined {
   const size = Number(text);
   return size <= Number.MAX_SAFE_INTEGER ? size : undefined;
 }
+/** A PATCH body's Content-Length, when the client sent one and did not chunk the body. */
+function contentLengthOf(c: Context<AppEnv>): number | undefined {
+  if (c.req.header('transfer-encoding') !== undefined) return undefined;
+  return uploadLengthOf(c.req.header('content-length') ?? '');
+}
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A tus refusal (plain text) as problem+json, keeping the protocol's headers. */
@@ -239,6 +244,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
         },
         deps.uploadExpiryMs,
         source,
+        source && contentLengthOf(c),
       ),
       namingFunction: () => uploadId,
       getFileIdFromRequest: () => uploadId,
