@@ -14,6 +14,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -59,18 +60,29 @@ async function answers(url: string, timeoutMs = 60_000, status = 200, body: stri
 }
 
 /**
- * A request through nginx, sent again once when nginx closed the kept-alive connection it went out on
- * unread: a reload (every router pass) makes the old workers close their idle connections, and a
- * request can leave on one at that moment, as a browser's would; browsers send it again, and so does
- * this. Only a connection closed with no answer at all is retried.
+ * An untimed GET through nginx on a connection of its own, closed after the answer. A reload (every
+ * router pass) makes the old workers close their idle kept-alive connections, and `fetch` sent these
+ * on pooled ones: one could leave on a connection at that moment and be closed unanswered
+ * (`UND_ERR_SOCKET`), and sent again once it could take another pooled one just as stale (five
+ * provisions at a time reload nginx often). A new connection always reaches a current worker.
  */
-async function throughNginx(url: string, init?: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, init);
-  } catch (error) {
-    if ((error as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw error;
-    return fetch(url, init);
-  }
+function throughNginx(url: string, headers: Record<string, string> = {}): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { agent: false, headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('error', reject);
+      answer.on('end', () => {
+        const kept = new Headers();
+        for (let i = 0; i < answer.rawHeaders.length; i += 2)
+          kept.append(answer.rawHeaders[i]!, answer.rawHeaders[i + 1]!);
+        const status = answer.statusCode ?? 0;
+        const body = status === 204 || status === 304 ? null : Buffer.concat(chunks);
+        resolve(new Response(body, { status, headers: kept }));
+      });
+    });
+    request.on('error', reject);
+  });
 }
 
 const daemon = await startDockerd();
@@ -169,11 +181,9 @@ try {
       method: 'POST',
     });
     if (link.status !== 201) throw new Error(`POST /v1/workspaces/${id}/sessions answered ${link.status}`);
-    const entered = await throughNginx(`${nginx.url}${((await link.json()) as { path: string }).path}`, {
-      redirect: 'manual',
-    });
+    const entered = await throughNginx(`${nginx.url}${((await link.json()) as { path: string }).path}`);
     const cookie = (entered.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-    const served = await throughNginx(`${nginx.url}/u/${user.userId}/`, { headers: { cookie } });
+    const served = await throughNginx(`${nginx.url}/u/${user.userId}/`, { cookie });
     if ((await served.text()) !== 'workspace\n') throw new Error(`the workspace answered ${served.status}`);
     return answered;
   };
