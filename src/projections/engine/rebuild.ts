@@ -100,11 +100,6 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
   // The whole log, not just our types: a short page then holds every event visible after `after`,
   // so its last position is a complete checkpoint, and progress can count against the log's size.
   const readPage = (after: bigint) => store.readAll({ after, limit: ctx.batchSize });
-  // On PostgreSQL a sentinel tells whether the server lost the shadow's commits (see SHADOW_SENTINEL).
-  const sentinel = database.kind === 'postgres';
-  const checkIntact = async (db: QueryExecutorProvider) => {
-    if (sentinel) await assertShadowIntact(db, name, shadow);
-  };
   // One short transaction per page: the shadow's rows and the lease heartbeat (with the progress).
   const commitShadow = async (events: readonly RecordedEvent[], next: bigint, done: number) => {
     await database.db.transaction().execute(async (trx) => {
@@ -112,7 +107,7 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
       // no need to wait for each commit's WAL flush.
       await sql`set local synchronous_commit = off`.execute(trx);
       await useSchemas(trx, [shadow, live]);
-      await checkIntact(trx);
+      await assertShadowIntact(database, trx, name, shadow);
       await applyEvents(projection, events, scoped(trx, shadow));
       const total = Math.max(progress.total, done);
       if (!(await heartbeatRebuild(engineTables(trx, live), name, ctx.owner, done, total))) {
@@ -149,7 +144,7 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
     await database.db.transaction().execute(async (trx) => {
       await useSchemas(trx, [shadow, live]);
       await projection.createTables(scoped(trx, shadow));
-      if (sentinel) await createSentinel(trx, shadow);
+      if (keepsSentinel(database)) await createSentinel(trx, shadow);
     });
     // Replay everything; the next page is read while earlier ones are written.
     // Two pages in flight would each read the shadow without the other's uncommitted rows: an issue
@@ -193,7 +188,7 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
       const tail = page.filter((e) => types.has(e.type));
       const next = page.at(-1)?.position ?? position;
       try {
-        await swap(ctx, shadow, tail, next, sentinel);
+        await swap(ctx, shadow, tail, next);
       } catch (error) {
         if (error instanceof LiveAheadError && attempt < SWAP_ATTEMPTS) continue;
         if (error instanceof LiveAheadError) {
@@ -244,13 +239,7 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
  * The atomic step. The row lock holds off any other engine's live loop; the live tables' drop waits
  * for running queries and queues new ones, which then read the moved-in table.
  */
-async function swap(
-  ctx: RebuildContext,
-  shadow: string,
-  tail: readonly RecordedEvent[],
-  next: bigint,
-  sentinel: boolean,
-) {
+async function swap(ctx: RebuildContext, shadow: string, tail: readonly RecordedEvent[], next: bigint) {
   const { database, projection } = ctx;
   const live = database.schema;
   await database.db.transaction().execute(async (trx) => {
@@ -259,19 +248,27 @@ async function swap(
     if (!row || row.rebuildOwner !== ctx.owner) {
       throw new RebuildFailedError(projection.name, 'its lease was taken over (it stalled for too long)');
     }
-    if (sentinel) await assertShadowIntact(trx, projection.name, shadow);
+    await assertShadowIntact(database, trx, projection.name, shadow);
     // Never step the read model back behind what the live tables already showed.
     if (row.version === projection.version && row.position > next) throw new LiveAheadError();
     await useSchemas(trx, [shadow, live]);
     await applyEvents(projection, tail, scoped(trx, shadow));
     await moveTables(trx, projection.tables, shadow, live);
-    if (sentinel) await dropTables(trx, shadow, [SHADOW_SENTINEL]);
+    if (keepsSentinel(database)) await dropTables(trx, shadow, [SHADOW_SENTINEL]);
     await completeRebuild(rows, projection.name, projection.version, next);
   });
 }
 
-async function assertShadowIntact(db: QueryExecutorProvider, projection: string, shadow: string) {
-  if (await sentinelIntact(db, shadow)) return;
+/** On PostgreSQL the shadow keeps a sentinel (see SHADOW_SENTINEL); PGlite's crash is the process's own. */
+const keepsSentinel = (database: Database) => database.kind === 'postgres';
+
+async function assertShadowIntact(
+  database: Database,
+  db: QueryExecutorProvider,
+  projection: string,
+  shadow: string,
+) {
+  if (!keepsSentinel(database) || (await sentinelIntact(db, shadow))) return;
   throw new RebuildFailedError(
     projection,
     'the database server went through crash recovery, which empties unlogged tables: the shadow may have lost rows',

@@ -22,6 +22,7 @@ const connectionOptions = {
   keepAlive: true,
   scheduling: 'lifo' as const,
   timeout: 5_000,
+  // Handed on to each socket, though `AgentOptions` does not name it: hence not an inline literal.
   writableHighWaterMark: RELAY_BUFFER_BYTES,
 };
 const appendConnections = new Agent(connectionOptions);
@@ -51,7 +52,7 @@ export class AgentDataStore extends DataStore {
    * the web-stream round trip (Node → web stream → Node, then the library's pass-through and
    * limiter: four stream hops and their promises per chunk) on the hot path; backpressure is Node's
    * own `pipeline`, so a slow agent slows the client down and nothing piles up here.
-   * `sourceLength`: its Content-Length, when the client sent one (its body is not chunked).
+   * `sourceLength`: the source's Content-Length, when the client sent one (its body is not chunked).
    */
   constructor(
     private readonly agent: AgentUploads,
@@ -91,10 +92,12 @@ export class AgentDataStore extends DataStore {
     // The client's Content-Length goes on with its bytes (Node's parser held the body to it). Chunked,
     // the agent's parser cut its reads at every chunk's frame: twice the pieces (32 KiB on average
     // instead of 64) through its web stream and its hash, and about a third more of its CPU.
-    const length = this.source ? this.sourceLength : undefined;
     const outgoing = request(url, {
       method: 'PATCH',
-      headers: length === undefined ? headers : { ...headers, 'content-length': String(length) },
+      headers:
+        this.sourceLength === undefined
+          ? headers
+          : { ...headers, 'content-length': String(this.sourceLength) },
       agent: appendConnections,
     });
     const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
