@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../db/database.ts';
+import { preparedAs } from '../../db/prepared-statements.ts';
 import type { Tables } from '../../db/tables.ts';
 import {
   type AppendListener,
@@ -161,11 +162,13 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
       .where('position', '>', opts.after.toString() as never)
       .orderBy('position')
       .limit(limit);
+    // Every live store polls it (50 ms by default): a named prepared statement (see preparedAs).
     const rows = await db
       .selectFrom(page.as('page'))
-      .selectAll()
+      .select(['position', 'type'])
       .where(sql<boolean>`position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`)
       .orderBy('position')
+      .modifyEnd(preparedAs('warden_read_positions'))
       .execute();
     return rows.map((row) => ({ position: BigInt(row.position), type: row.type }));
   }
@@ -183,6 +186,7 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
       .selectFrom('warden_events')
       .select((eb) => eb.fn.max('position').as('head'))
       .where(sql<boolean>`position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`)
+      .modifyEnd(preparedAs('warden_head_position'))
       .executeTakeFirst();
     return BigInt(row?.head ?? 0);
   }

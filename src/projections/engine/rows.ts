@@ -1,4 +1,5 @@
 import { type ColumnType, type Kysely, sql } from 'kysely';
+import { preparedAs } from '../../db/prepared-statements.ts';
 
 /** `warden_projections` (migration 0002): checkpoint, version, state, last error, rebuild lease. */
 export interface ProjectionsTable {
@@ -74,12 +75,14 @@ export async function readRows(db: EngineDb, names?: readonly string[]): Promise
 
 /** Locks the row until the end of the transaction: the checkpoint and version cannot move under us. */
 export async function lockRow(trx: EngineDb, name: string): Promise<ProjectionRow | undefined> {
+  // Every page a projection commits takes it: a named prepared statement (see preparedAs).
   const row = await trx
     .selectFrom('warden_projections')
-    .selectAll()
+    .select(ROW_COLUMNS)
     .select(sql<boolean>`false`.as('rebuild_alive'))
     .where('name', '=', name)
     .forUpdate()
+    .modifyEnd(preparedAs('warden_projection_lock'))
     .executeTakeFirst();
   return row && toRow(row);
 }
@@ -99,6 +102,7 @@ export async function saveCheckpoint(
     .updateTable('warden_projections')
     .set(checkpointSet(position, state, clearError))
     .where('name', '=', name)
+    .modifyEnd(preparedAs(clearError ? 'warden_projection_save_clearing' : 'warden_projection_save'))
     .execute();
 }
 
@@ -118,6 +122,9 @@ export async function advanceCheckpoint(
     .where('name', '=', name)
     .where('position', '=', move.from.toString())
     .where('version', '=', move.version)
+    .modifyEnd(
+      preparedAs(move.clearError ? 'warden_projection_advance_clearing' : 'warden_projection_advance'),
+    )
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
@@ -250,6 +257,21 @@ export async function completeRebuild(
     .where('name', '=', name)
     .execute();
 }
+
+/** The row's columns, named (a prepared statement never selects `*`). */
+const ROW_COLUMNS = [
+  'name',
+  'version',
+  'position',
+  'state',
+  'error_message',
+  'error_event_id',
+  'error_position',
+  'error_at',
+  'rebuild_owner',
+  'rebuild_done',
+  'rebuild_total',
+] as const satisfies readonly (keyof ProjectionsTable)[];
 
 interface RawRow {
   name: string;
