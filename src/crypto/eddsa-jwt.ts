@@ -23,7 +23,7 @@ export interface EdDSAVerifyOptions {
   currentDate: Date;
   requiredClaims: readonly string[];
   /** Good signatures remembered between calls (tokens presented again and again: see `SignatureMemo`). */
-  signatures?: SignatureMemo | undefined;
+  signatures?: SignatureMemo<CompactJwt> | undefined;
 }
 
 const ALG = 'EdDSA';
@@ -166,14 +166,8 @@ export async function verifyEdDSAJwt(
   getKey: (header: JWTHeaderParameters) => Promise<CryptoKey>,
   options: EdDSAVerifyOptions,
 ): Promise<{ payload: JWTPayload; protectedHeader: JWTHeaderParameters }> {
-  const {
-    token,
-    head,
-    body,
-    signature,
-    header,
-    payload: claims,
-  } = typeof jwt === 'string' ? parseCompactJwt(jwt) : jwt;
+  const decoded = typeof jwt === 'string' ? parseCompactJwt(jwt) : jwt;
+  const { token, head, body, signature, header, payload: claims } = decoded;
   if (header.alg !== ALG)
     throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
   if (header.crit !== undefined || header.b64 !== undefined) {
@@ -200,7 +194,7 @@ export async function verifyEdDSAJwt(
     ) {
       throw new errors.JWSSignatureVerificationFailed();
     }
-    options.signatures?.add(token, node);
+    options.signatures?.add(token, node, decoded);
   }
   const payload = claims();
   checkClaims(header, payload, options);

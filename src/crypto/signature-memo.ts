@@ -11,17 +11,24 @@ import { LRUCache } from 'lru-cache';
  * used first; only good signatures enter, so a flood of forged tokens costs a verification each, as
  * before, and cannot evict anything it did not mint.
  */
-export interface SignatureMemo {
+export interface SignatureMemo<Decoded = unknown> {
   /** Whether `token` was found good under this very key object. */
   holds(token: string, key: KeyObject): boolean;
-  /** Remembers that `token`'s signature is good under `key`. */
-  add(token: string, key: KeyObject): void;
+  /**
+   * The token as it was decoded when its signature was found good (header and claims are the bytes'
+   * own, so they never differ); undefined for any other token. Only saves the decoding: whoever takes
+   * it still checks the key (`holds`), the claims against now, and the rest.
+   */
+  decoded(token: string): Decoded | undefined;
+  /** Remembers that `token`'s signature is good under `key`, with the token as it was decoded. */
+  add(token: string, key: KeyObject, decoded: Decoded): void;
 }
 
-export function signatureMemo(max: number): SignatureMemo {
-  const good = new LRUCache<string, KeyObject>({ max });
+export function signatureMemo<Decoded extends {}>(max: number): SignatureMemo<Decoded> {
+  const good = new LRUCache<string, { key: KeyObject; decoded: Decoded }>({ max });
   return {
-    holds: (token, key) => good.get(token) === key,
-    add: (token, key) => void good.set(token, key),
+    holds: (token, key) => good.get(token)?.key === key,
+    decoded: (token) => good.get(token)?.decoded,
+    add: (token, key, decoded) => void good.set(token, { key, decoded }),
   };
 }

@@ -38,7 +38,7 @@ export function streamCache(
   store: EventStore,
   options: { types: readonly string[]; syncMs: number; ttlMs: number; max: number; clock: () => Date },
 ): StreamCache {
-  const cache = loadingCache<string, { events: RecordedEvent[] }>({
+  const cache = loadingCache<string, { events: readonly RecordedEvent[] }>({
     max: options.max,
     ttlMs: options.ttlMs,
     clock: options.clock,
@@ -47,7 +47,8 @@ export function streamCache(
       for (;;) {
         const page = await store.readStream(streamId, { from: events.length, limit: PAGE });
         events.push(...page);
-        if (page.length < PAGE) return { events };
+        // Frozen: handed out as it is (below), so no reader can change what the next one reads.
+        if (page.length < PAGE) return { events: Object.freeze(events) };
       }
     },
   });
@@ -84,6 +85,9 @@ export function streamCache(
       if (!served) return store.readStream(streamId, readOptions);
       await fresh();
       const { events } = await cache.forceFetch(streamId);
+      // The whole stream as it is kept, frozen: a reader folding it (`load`) remembers its fold by it.
+      // cast: the port's type is mutable; this array throws on any change.
+      if (from === 0 && events.length <= limit) return events as RecordedEvent[];
       // Revisions count from 0 with no gaps, so revision r is at index r.
       return events.slice(from, from + limit);
     },

@@ -13,7 +13,7 @@ export async function liveAccessToken(
   tenantId: string,
   token: string,
 ): Promise<VerifiedOAuthAccessToken | undefined> {
-  const jwt = asOAuthAccessToken(token, server.config.WARDEN_TOKEN_ISSUER);
+  const jwt = asOAuthAccessToken(token, server.config.WARDEN_TOKEN_ISSUER, server.keys.signatures);
   if (!jwt) return undefined;
   const verified = await verifyOAuthAccessToken(
     server.keys,

@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { type Kysely, sql } from 'kysely';
+import type { CompactJwt } from '../crypto/eddsa-jwt.ts';
 import { type SignatureMemo, signatureMemo } from '../crypto/signature-memo.ts';
 import type { Tables } from '../db/tables.ts';
 import { open, seal } from '../identity/index.ts';
@@ -43,7 +44,7 @@ export interface OAuthKeys {
   /** Tenants whose keys this process holds right now (bounded by `cacheMax`). */
   readonly cachedTenants: number;
   /** Access tokens whose signature one of these keys has already found good (see `SignatureMemo`). */
-  readonly signatures: SignatureMemo;
+  readonly signatures: SignatureMemo<CompactJwt>;
 }
 
 /** Good access-token signatures remembered at once (the least recently presented go first). */
@@ -119,7 +120,7 @@ export function oauthKeys(deps: {
     row.state === 'active' || (row.published_until !== null && new Date(row.published_until) > clock());
 
   return {
-    signatures: signatureMemo(REMEMBERED_SIGNATURES),
+    signatures: signatureMemo<CompactJwt>(REMEMBERED_SIGNATURES),
 
     get cachedTenants() {
       return cache.size;

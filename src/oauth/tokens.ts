@@ -4,6 +4,7 @@ import { tenantRoles } from '../commands/identity/index.ts';
 import type { IdTokenAlg } from '../commands/oauth/index.ts';
 import { sha256Of } from '../crypto/digest.ts';
 import { type CompactJwt, parseCompactJwt, signEdDSAJwt, verifyEdDSAJwt } from '../crypto/eddsa-jwt.ts';
+import type { SignatureMemo } from '../crypto/signature-memo.ts';
 import { base64url } from '../identity/index.ts';
 import type { OAuthKeys } from './keys.ts';
 
@@ -91,15 +92,36 @@ export interface VerifiedOAuthAccessToken {
   audience: string[];
 }
 
+type ParsedAccessPayload = ReturnType<typeof AccessPayload.safeParse>;
+const parsedPayloads = new WeakMap<JWTPayload, ParsedAccessPayload>();
+
+/**
+ * The claims read against `AccessPayload`, once per claims object: a token presented again comes with
+ * the claims decoded at its first verification (`SignatureMemo.decoded`), and they never change.
+ */
+function accessPayloadOf(payload: JWTPayload): ParsedAccessPayload {
+  let parsed = parsedPayloads.get(payload);
+  if (!parsed) {
+    parsed = AccessPayload.safeParse(payload);
+    parsedPayloads.set(payload, parsed);
+  }
+  return parsed;
+}
+
 /**
  * The token, decoded, when it is an access token a tenant issuer signed for an OAuth client, not one
  * of Warden's own sign-in (both are `at+jwt` EdDSA tokens; the issuer and the `client_id` tell them
  * apart). Only a routing hint: hand the result to `verifyOAuthAccessToken`, which verifies it against
  * the tenant's keys without decoding it again.
  */
-export function asOAuthAccessToken(token: string, platformIssuer: string): CompactJwt | undefined {
+export function asOAuthAccessToken(
+  token: string,
+  platformIssuer: string,
+  signatures?: Pick<SignatureMemo<CompactJwt>, 'decoded'>,
+): CompactJwt | undefined {
   try {
-    const jwt = parseCompactJwt(token);
+    // A token whose signature was found good before was decoded then: the same bytes, the same claims.
+    const jwt = signatures?.decoded(token) ?? parseCompactJwt(token);
     const { header } = jwt;
     if (
       header.typ !== OAUTH_ACCESS_TOKEN_TYPE ||
@@ -145,7 +167,7 @@ export async function verifyOAuthAccessToken(
         requiredClaims: ['iss', 'sub', 'jti', 'exp', 'iat', 'tid', 'client_id', 'scope'],
       },
     );
-    const parsed = AccessPayload.safeParse(payload);
+    const parsed = accessPayloadOf(payload);
     if (!parsed.success || parsed.data.tid !== tenantId) return undefined;
     const p = parsed.data;
     return {

@@ -2,8 +2,13 @@ import { KeyObject, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { errors, generateKeyPair, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseCompactJwt, signEdDSAJwt, verifyEdDSAJwt } from '../../src/crypto/eddsa-jwt.ts';
-import { signatureMemo } from '../../src/crypto/signature-memo.ts';
+import {
+  type CompactJwt,
+  parseCompactJwt,
+  signEdDSAJwt,
+  verifyEdDSAJwt,
+} from '../../src/crypto/eddsa-jwt.ts';
+import { type SignatureMemo, signatureMemo } from '../../src/crypto/signature-memo.ts';
 
 /**
  * The hot-path EdDSA JWTs (node:crypto) against jose, the library they replace on that path: the
@@ -172,9 +177,35 @@ describe('EdDSA JWTs on node:crypto', () => {
     );
   });
 
+  it('decodes a token presented again once: a good signature keeps the token as it was decoded, a forged one keeps nothing', async () => {
+    const memo = signatureMemo<CompactJwt>(4);
+    const token = await joseSign(VALID);
+    const forged = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`;
+    expect(memo.decoded(token)).toBeUndefined();
+    const first = await verifyEdDSAJwt(token, async () => keys.publicKey, { ...OPTIONS, signatures: memo });
+    const decoded = memo.decoded(token);
+    expect(decoded?.token).toBe(token);
+    // The claims are the very object the first verification read: nothing is decoded again.
+    expect(decoded?.payload()).toBe(first.payload);
+    const again = await verifyEdDSAJwt(decoded ?? token, async () => keys.publicKey, {
+      ...OPTIONS,
+      signatures: memo,
+    });
+    expect(again.payload).toBe(first.payload);
+    await expect(
+      verifyEdDSAJwt(forged, async () => keys.publicKey, { ...OPTIONS, signatures: memo }),
+    ).rejects.toThrow(errors.JWSSignatureVerificationFailed);
+    expect(memo.decoded(forged)).toBeUndefined();
+  });
+
   it('gives every verdict it gives without a memo of good signatures, whatever the memo remembers: another key, a later clock or a changed token is still refused', async () => {
-    const verdict = (token: string, key: CryptoKey, at: Date, memo?: ReturnType<typeof signatureMemo>) =>
-      verifyEdDSAJwt(token, async () => key, { ...OPTIONS, currentDate: at, signatures: memo }).then(
+    // With a memo, a token it holds is verified as it was first decoded (as the OAuth paths hand it on).
+    const verdict = (token: string, key: CryptoKey, at: Date, memo?: SignatureMemo<CompactJwt>) =>
+      verifyEdDSAJwt(memo?.decoded(token) ?? token, async () => key, {
+        ...OPTIONS,
+        currentDate: at,
+        signatures: memo,
+      }).then(
         (r) => r.payload,
         (error: Error) => error.constructor.name,
       );
@@ -190,7 +221,7 @@ describe('EdDSA JWTs on node:crypto', () => {
           { minLength: 1, maxLength: 6 },
         ),
         async (payload, presentations) => {
-          const memo = signatureMemo(4);
+          const memo = signatureMemo<CompactJwt>(4);
           const token = await joseSign(payload);
           // The first presentation, at NOW with the right key, fills the memo if the signature is good.
           expect(await verdict(token, keys.publicKey, NOW, memo)).toEqual(

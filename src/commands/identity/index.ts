@@ -52,6 +52,7 @@ export {
 export {
   ownerOnlyPermissions,
   type Permission,
+  permissionList,
   permissions,
   permissionsOf,
   platformPermissions,

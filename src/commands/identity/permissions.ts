@@ -74,9 +74,34 @@ export const ownerOnlyPermissions: readonly Permission[] = permissionMatrix.owne
   (p) => !tenantRoles.some((role) => role !== 'owner' && permissionMatrix[role].includes(p)),
 );
 
+/**
+ * One set per role, made once: every authenticated request asks for its caller's, and a set built
+ * per request was a measurable part of a cached read's cost. Callers only read them (`ReadonlySet`).
+ */
+const roleSets = new Map<TenantRole, ReadonlySet<Permission>>(
+  tenantRoles.map((role) => [role, new Set(permissionMatrix[role])]),
+);
+const everyPermission: ReadonlySet<Permission> = new Set(permissions);
+
 /** The platform superadmin holds every permission in every tenant, including `projections:rebuild` and `platform:manage`. */
 export function permissionsOf(role: TenantRole, platformSuperadmin = false): ReadonlySet<Permission> {
-  return new Set(platformSuperadmin ? permissions : permissionMatrix[role]);
+  // cast: the map holds every role (built from `tenantRoles` above).
+  return platformSuperadmin ? everyPermission : (roleSets.get(role) as ReadonlySet<Permission>);
+}
+
+const listed = new WeakMap<ReadonlySet<Permission>, readonly Permission[]>();
+
+/**
+ * The permissions of `held`, in the matrix's order (as `GET /v1/me` lists them); kept per set, so the
+ * shared sets of `permissionsOf` are listed once. A set is never changed after it is made.
+ */
+export function permissionList(held: ReadonlySet<Permission>): readonly Permission[] {
+  let list = listed.get(held);
+  if (!list) {
+    list = permissions.filter((p) => held.has(p));
+    listed.set(held, list);
+  }
+  return list;
 }
 
 /** The matrix as a Markdown table (the README carries it; a test keeps the two equal). */

@@ -75,6 +75,15 @@ interface Snapshot {
   position: bigint;
 }
 
+/**
+ * States folded from whole streams that a reader handed out frozen (`streamCache` keeps its streams
+ * so), per decider: such an array never changes, so neither does its fold, and a hot read (the caller
+ * on `GET /v1/me`, the client on every introspection) skips folding it again. Held weakly by the
+ * array: a state lives no longer than the cached events it came from (a personal-data erasure drops
+ * those, and with them the decrypted state).
+ */
+const folds = new WeakMap<readonly StoredEvent[], Map<object, Loaded<unknown>>>();
+
 /** Streams whose state is kept per store object (a store bound to one transaction keeps its own). */
 const SNAPSHOT_STREAMS = 1000;
 const snapshots = new WeakMap<object, Map<string, Snapshot>>();
@@ -119,12 +128,23 @@ export async function load<Event extends DomainEvent, State>(
   const all: StoredEvent[] = [];
   for (;;) {
     const page = await store.readStream(streamId, { from: revision + 1, limit: 5000 });
+    // A whole stream handed out frozen (a cache in front of the store) folds the same every time.
+    const whole = !kept && revision === -1 && page.length < 5000 && Object.isFrozen(page);
+    if (whole) {
+      const folded = folds.get(page)?.get(decider);
+      if (folded) return { ...(folded as Loaded<State>), events: [...page] };
+    }
     for (const event of page) {
       // cast: a stored event of this stream is one of the decider's events (the store keeps no types).
       state = decider.evolve(state, event as DomainEvent as Event);
       revision = event.revision;
       position = event.position;
       all.push(event);
+    }
+    if (whole) {
+      const byDecider = folds.get(page) ?? new Map<object, Loaded<unknown>>();
+      if (byDecider.size === 0) folds.set(page, byDecider);
+      byDecider.set(decider, { state, revision, position, events: [] });
     }
     if (page.length < 5000) break;
   }

@@ -59,7 +59,10 @@ export function authenticate(deps: AuthenticateDeps): MiddlewareHandler<AppEnv> 
     // A token verified here before is one of Warden's own (an OAuth access token never enters the
     // cache), so a hit skips the OAuth check, which decodes the token's header and claims.
     const known = scheme === 'bearer' ? verified.get(raw, now) : undefined;
-    const jwt = !known && deps.oauth && tenant ? asOAuthAccessToken(raw, deps.access.issuer) : undefined;
+    const jwt =
+      !known && deps.oauth && tenant
+        ? asOAuthAccessToken(raw, deps.access.issuer, deps.oauth.keys.signatures)
+        : undefined;
     if (jwt && deps.oauth && tenant) {
       const oauth = await verifyOAuthAccessToken(deps.oauth.keys, tenant.id, jwt, deps.access, now);
       if (!oauth) return invalid('the access token is not valid');

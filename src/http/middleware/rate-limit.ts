@@ -51,7 +51,28 @@ export function tooManyRequests(c: Context, retryAfterSeconds: number, detail: s
   return problemResponse(c, 429, 'rate-limited', detail);
 }
 
-const planLimit = (tenant: ResolvedTenant) => effectiveLimits(tenant.plan, tenant.limits).apiRatePerMinute;
+const byPlan = new Map<string, number>();
+const byOverrides = new WeakMap<object, Map<string, number>>();
+
+/**
+ * The tenant's `apiRatePerMinute`, worked out once per plan and overrides object (a tenant lookup
+ * holds its own, replaced when the tenant's plan or limits change): every authenticated request reads
+ * it, and `effectiveLimits` parses the plan and copies every limit.
+ */
+const planLimit = (tenant: ResolvedTenant): number => {
+  const { plan, limits } = tenant;
+  let known = byPlan;
+  if (limits) {
+    known = byOverrides.get(limits) ?? new Map();
+    if (known.size === 0) byOverrides.set(limits, known);
+  }
+  let limit = known.get(plan);
+  if (limit === undefined) {
+    limit = effectiveLimits(plan, limits).apiRatePerMinute;
+    known.set(plan, limit);
+  }
+  return limit;
+};
 
 /**
  * Who spends a budget in a tenant: a user with their own tokens, an OAuth client acting for itself
