@@ -9,6 +9,15 @@ import { freshPGlite, type TestDatabase } from '../support/databases.ts';
 
 const event = (type: string): NewEvent => ({ id: randomUUID(), type, data: {} });
 const whole = { from: 0, limit: 1000 };
+/** A cache of the test's two event types, looking at the log every `syncMs`. */
+const cacheOf = (store: EventStore, syncMs: number) =>
+  streamCache(store, {
+    types: ['Made', 'Changed'],
+    syncMs,
+    ttlMs: 60_000,
+    max: 100,
+    clock: () => new Date(),
+  });
 
 describe('stream cache: what the log shows late', () => {
   let test: TestDatabase;
@@ -34,13 +43,7 @@ describe('stream cache: what the log shows late', () => {
       if (id === streamId) reads++;
       return store.readStream(id, options);
     };
-    const cache = streamCache(seen, {
-      types: ['Made', 'Changed'],
-      syncMs: 0,
-      ttlMs: 60_000,
-      max: 100,
-      clock: () => new Date(),
-    });
+    const cache = cacheOf(seen, 0);
     try {
       expect((await cache.readStream(streamId, whole)).map((e) => e.type)).toEqual(['Made']);
       // This sync reads 'Made' in the log: the cached stream holds its revision, so it stays.
@@ -79,13 +82,7 @@ describe('stream cache: folds', () => {
       },
     };
     const other = { ...counting };
-    const cache = streamCache(store, {
-      types: ['Made', 'Changed'],
-      syncMs: 60_000,
-      ttlMs: 60_000,
-      max: 100,
-      clock: () => new Date(),
-    });
+    const cache = cacheOf(store, 60_000);
     try {
       const first = await load(cache, streamId, counting);
       expect(first.state.seen).toEqual(['Made', 'Changed']);
