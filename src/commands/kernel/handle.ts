@@ -142,8 +142,11 @@ export async function load<Event extends DomainEvent, State>(
       all.push(event);
     }
     if (whole) {
-      const byDecider = folds.get(page) ?? new Map<object, Loaded<unknown>>();
-      if (byDecider.size === 0) folds.set(page, byDecider);
+      let byDecider = folds.get(page);
+      if (!byDecider) {
+        byDecider = new Map();
+        folds.set(page, byDecider);
+      }
       byDecider.set(decider, { state, revision, position, events: [] });
     }
     if (page.length < 5000) break;

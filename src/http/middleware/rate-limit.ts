@@ -63,8 +63,12 @@ const planLimit = (tenant: ResolvedTenant): number => {
   const { plan, limits } = tenant;
   let known = byPlan;
   if (limits) {
-    known = byOverrides.get(limits) ?? new Map();
-    if (known.size === 0) byOverrides.set(limits, known);
+    let own = byOverrides.get(limits);
+    if (!own) {
+      own = new Map();
+      byOverrides.set(limits, own);
+    }
+    known = own;
   }
   let limit = known.get(plan);
   if (limit === undefined) {
