@@ -3,6 +3,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -243,6 +244,13 @@ export interface Nginx {
   routes: string;
   /** `nginx -s reload` for this instance. */
   reload(): void;
+  /**
+   * Resolves once the master has one worker left (its `worker_processes`): after a reload, until the
+   * old worker takes its QUIT, it still accepts new connections and answers them from the old routes.
+   * Call it once an answer from the new routes was seen: `-s reload` returns before the master has
+   * started the new worker, and until then the one worker there is the old one.
+   */
+  settled(timeoutMs?: number): Promise<void>;
   /** The command line that runs this instance's `nginx` with extra arguments (for `-t`, `-s reload`). */
   command: string[];
   stop(): Promise<void>;
@@ -319,6 +327,31 @@ export async function startNginx(initialRoutes?: string): Promise<Nginx> {
     routes,
     command,
     reload: () => void execFileSync(nginxBinary, ['-p', dir, '-c', conf, '-s', 'reload'], { stdio: 'pipe' }),
+    settled: async (timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (childrenOf(child.pid ?? 0).length !== 1) {
+        if (Date.now() > deadline) throw new Error(`nginx kept ${childrenOf(child.pid ?? 0).length} workers`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     stop,
   };
+}
+
+/** The pids whose parent is `pid` (from /proc: each process's stat names its parent). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone since the listing
+    }
+    // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) children.push(Number(entry));
+  }
+  return children;
 }

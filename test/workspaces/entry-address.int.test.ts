@@ -70,6 +70,7 @@ for (const hops of [0, 1]) {
         () => throughNginx(nginx.port, { path: `/u/${member.userId}/` }),
         (r) => r.status === 401,
       );
+      await nginx.settled(); // no old worker left to answer from the routes before this one
       for (const way of ['path', 'host'] as const) {
         const link = await workspaceTicket(t, member, workspaceId);
         const entered = await throughNginx(nginx.port, {

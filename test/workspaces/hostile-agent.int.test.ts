@@ -107,7 +107,7 @@ describe('an agent answering what its tenant wants it to', () => {
     });
     const workspace = await provision(honest, honest.userId);
     expect(workspace).toMatchObject({ status: 'ready' });
-    const cookie = await enterWorkspace(t, nginx.port, honest, workspace.id);
+    const cookie = await enterWorkspace(t, nginx, honest, workspace.id);
     const answer = await throughNginx(nginx.port, { path: `/u/${honest.userId}/`, headers: { cookie } });
     expect(answer.body).toBe('workspace of tenant A\n');
     const live = readFileSync(nginx.routes, 'utf8');

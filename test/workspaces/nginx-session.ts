@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { expect } from 'vitest';
 import { changeWorkspace, requestWorkspace } from '../../src/commands/workspaces/index.ts';
 import type { SignedInUser, TestApp } from '../support/app.ts';
+import type { Nginx } from '../support/docker.ts';
 
 export interface Answer {
   status: number;
@@ -85,23 +86,24 @@ export async function workspaceTicket(t: TestApp, user: SignedInUser, workspaceI
  */
 export async function enterWorkspace(
   t: TestApp,
-  nginxPort: number,
+  nginx: Pick<Nginx, 'port' | 'settled'>,
   user: SignedInUser,
   workspaceId: string,
   host?: string,
 ): Promise<string> {
   const home = host ? '/' : `/u/${user.userId}/`;
   await eventually(
-    () => throughNginx(nginxPort, { path: home, ...(host ? { host } : {}) }),
+    () => throughNginx(nginx.port, { path: home, ...(host ? { host } : {}) }),
     (r) => r.status === 401,
   );
+  // A worker has the route; until the old one takes its QUIT, it may still answer a new connection
+  // from the old routes (404): a CI run saw the session's first request answered so.
+  await nginx.settled();
   const link = await workspaceTicket(t, user, workspaceId);
-  // Until the reload that routed it is done, an old worker may still take a new connection and answer
-  // 404 (the ticket never reaches Warden then, so it is not used up).
-  const entered = await eventually(
-    () => throughNginx(nginxPort, { path: host ? link.host_path : link.path, ...(host ? { host } : {}) }),
-    (r) => r.status !== 404,
-  );
+  const entered = await throughNginx(nginx.port, {
+    path: host ? link.host_path : link.path,
+    ...(host ? { host } : {}),
+  });
   expect(entered.status, entered.body).toBe(303);
   expect(entered.headers.location).toBe(home);
   const cookie = String(entered.headers['set-cookie'] ?? '');

@@ -87,13 +87,13 @@ describe('routing: nginx configuration from the routes read model, through a rea
     expect(answer.status).toBe(202);
     const { id } = (await answer.json()) as { id: string };
 
-    const cookie = await enterWorkspace(t, nginx.port, member, id);
+    const cookie = await enterWorkspace(t, nginx, member, id);
     const byPath = await throughNginx(nginx.port, { path: `/u/${member.userId}/`, headers: { cookie } });
     expect({ status: byPath.status, body: byPath.body }).toEqual({ status: 200, body: 'workspace\n' });
     // Each address is entered on its own: the browser keeps the path's cookie to that path, the
     // host's to that host alone (no Domain attribute, so no sibling workspace's host gets it).
     const host = `${member.userId}.${domain}`;
-    const hostCookie = await enterWorkspace(t, nginx.port, member, id, host);
+    const hostCookie = await enterWorkspace(t, nginx, member, id, host);
     const byHost = await throughNginx(nginx.port, { host, headers: { cookie: hostCookie } });
     expect({ status: byHost.status, body: byHost.body }).toEqual({ status: 200, body: 'workspace\n' });
     // Served by host alone (WARDEN_WORKSPACE_PATH_ROUTES=false), the API names no path to it.
@@ -142,7 +142,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
     };
     const [aliceWs, bobWs] = await Promise.all([request(alice), request(bob)]);
     const home = `/u/${alice.userId}/`;
-    const cookie = await enterWorkspace(t, nginx.port, alice, aliceWs);
+    const cookie = await enterWorkspace(t, nginx, alice, aliceWs);
     /** Alice's workspace answers `status` to `cookie` within 10 s (the check reuses an answer 5 s). */
     const settlesTo = async (status: number, withCookie: string) =>
       expect(
@@ -177,7 +177,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
     ).toBe(400);
 
     // Bob's session is his workspace's alone, even sent to Alice's address.
-    const bobCookie = await enterWorkspace(t, nginx.port, bob, bobWs);
+    const bobCookie = await enterWorkspace(t, nginx, bob, bobWs);
     expect((await get({ cookie: bobCookie })).status).toBe(401);
     // Nobody but its user gets a ticket: a manager 403, another member and another tenant 404.
     const asAdmin = await sessions(admin, 'POST');
@@ -227,7 +227,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
     });
     expect(changed.status).toBe(204);
     await settlesTo(401, cookie);
-    const fresh = await enterWorkspace(t, nginx.port, alice, aliceWs);
+    const fresh = await enterWorkspace(t, nginx, alice, aliceWs);
     expect((await get({ cookie: fresh })).status).toBe(200);
 
     // Ending the sessions shuts the door at once; the audit trail has who opened and who ended.
@@ -304,7 +304,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
       json: { image },
     });
     const { id } = (await answer.json()) as { id: string };
-    const cookie = await enterWorkspace(t, nginx.port, member, id);
+    const cookie = await enterWorkspace(t, nginx, member, id);
     expect(
       (await throughNginx(nginx.port, { path: `/u/${member.userId}/`, headers: { cookie } })).status,
     ).toBe(200);

@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
@@ -60,5 +62,61 @@ describe('workspace test support: a private dockerd, the busybox base image and 
       )
       .toBe('workspace\n');
     await container.remove({ force: true });
+  });
+
+  it('tells when a reload is over: settled() waits while an old worker still serves a request', async () => {
+    // An upstream that holds its answer until told: the old worker stays alive serving it.
+    let release: (() => void) | undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let arrived: (() => void) | undefined;
+    const asked = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const upstream = createServer((_req, res: ServerResponse) => {
+      arrived?.();
+      void held.then(() => res.end('slow\n'));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamPort = (upstream.address() as AddressInfo).port;
+    try {
+      const route = (answer: string) =>
+        `server { listen 127.0.0.1:${nginx.port}; location /slow/ { proxy_pass http://127.0.0.1:${upstreamPort}/; } location /which { return 200 '${answer}'; } }\n`;
+      /** Until a fresh connection is answered from the routes that say `answer`. */
+      const sees = (answer: string) =>
+        expect
+          .poll(
+            async () => (await fetch(`${nginx.url}/which`, { headers: { connection: 'close' } })).text(),
+            { timeout: 10_000 },
+          )
+          .toBe(answer);
+      writeFileSync(nginx.routes, route('first'));
+      nginx.reload();
+      await sees('first');
+      await nginx.settled();
+      const slow = fetch(`${nginx.url}/slow/`).then((r) => r.text());
+      await asked; // the worker has the request open at the upstream
+      writeFileSync(nginx.routes, route('second'));
+      nginx.reload();
+      await sees('second');
+      let settled = false;
+      const settling = nginx.settled().then(() => {
+        settled = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false);
+      release?.();
+      expect(await slow).toBe('slow\n');
+      await settling;
+      // From now on every new connection gets the new routes.
+      for (let i = 0; i < 20; i += 1) {
+        const r = await fetch(`${nginx.url}/which`, { headers: { connection: 'close' } });
+        expect(await r.text()).toBe('second');
+      }
+    } finally {
+      release?.();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
   });
 });

@@ -101,8 +101,8 @@ describe('workspace traffic: nginx’s JSON access log, read incrementally, per 
     expect(requested.status).toBe(202);
     workspaceId = ((await requested.json()) as { id: string }).id;
     // Ready and routed: nginx answers the workspace to its user's sessions, by path and by host.
-    sessions.path = await enterWorkspace(t, nginx.port, member, workspaceId);
-    sessions.host = await enterWorkspace(t, nginx.port, member, workspaceId, `${member.userId}.${domain}`);
+    sessions.path = await enterWorkspace(t, nginx, member, workspaceId);
+    sessions.host = await enterWorkspace(t, nginx, member, workspaceId, `${member.userId}.${domain}`);
     expect(await through(nginx.port, 'localhost', `/u/${member.userId}/`)).toBe(200);
   });
   afterAll(async () => {
