@@ -7,15 +7,24 @@
  * Warden listens in-process on PGlite. Both sides are warmed up once; each round runs both, in turn
  * first, each upload alone: after Warden's work on the one before (its projections, whose PGlite
  * statements run on this thread, the client's too) and with the store emptied. Ratio
- * `upload_vs_direct` = Warden's MB/s over direct MB/s (median of the rounds), target ≥ 0.7. Not a
- * test: it prints figures; the last line is JSON.
+ * `upload_vs_direct` = the median of the rounds' Warden/direct rates (each round's two uploads run
+ * back to back, so both see the same load), target ≥ 0.7; the medians' ratio is printed too.
+ *
+ * A third side, the floor of any relay in this runtime: the direct client's PATCH sent through a bare
+ * Node relay in this process (`http.createServer` piping each request on to the agent, nothing else:
+ * no protocol, no authorization, no events). `bare_relay_vs_direct` (no target) shows how much of
+ * Warden's gap is the extra hop itself: on 2 cores the client, the relay and the agent share them.
+ * Not a test: it prints figures; the last line is JSON.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
 import { agentKeys } from '../src/workspaces/index.ts';
@@ -25,16 +34,16 @@ import { freshPGlite } from '../test/support/databases.ts';
 import { startDockerd } from '../test/support/docker.ts';
 import { startAgent } from '../test/workspaces/agent-support.ts';
 import { processCpuMs } from './support/cpu.ts';
+import { median } from './support/measure.ts';
 import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
 const SIZE_MB = Number(process.env.BENCH_UPLOAD_MB ?? 200);
-const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 5);
 const TARGET = 0.7;
 const PROFILE = process.env.BENCH_UPLOAD_PROFILE;
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 /** A file of random bytes on disk (written in 1 MB pieces) and its SHA-256. */
 async function makeFile(dir: string, megabytes: number) {
@@ -66,6 +75,21 @@ const work = mkdtempSync('/tmp/bench-uploads-');
 const daemon = await startDockerd();
 const [agent, t] = await Promise.all([startAgent(daemon), testApp(freshPGlite, { serve: true })]);
 const server = await t.listening();
+/** The bare relay: each request piped on to the agent as it came (method, path, headers, body). */
+const relay = createServer((incoming, outgoing) => {
+  const onward = request(new URL(incoming.url ?? '/', agent.url), {
+    method: incoming.method,
+    headers: { ...incoming.headers, host: new URL(agent.url).host },
+  });
+  onward.once('response', (answer) => {
+    outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+    void pipeline(answer, outgoing).catch(() => undefined);
+  });
+  onward.once('error', () => outgoing.destroy());
+  void pipeline(incoming, onward).catch(() => undefined);
+});
+await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+const relayBase = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
 try {
   const file = await makeFile(work, SIZE_MB);
   const tenant = await t.tenant();
@@ -130,7 +154,8 @@ try {
   const agentKey = decodeKey(directKey);
   const signed = (method: string, target: string, body: Uint8Array | typeof UNSIGNED_PAYLOAD) =>
     signatureHeaders(agentKey, { method, target, body }, new Date());
-  const direct = async () => {
+  /** Open, PATCH and complete at the agent; the PATCH goes to `patchBase` (the agent, or the bare relay). */
+  const direct = async (patchBase = agent.url) => {
     const started = performance.now();
     const id = crypto.randomUUID();
     const declaration = new TextEncoder().encode(
@@ -143,7 +168,7 @@ try {
     });
     if (opened.status !== 201) throw new Error(`open: ${opened.status} ${await opened.text()}`);
     const target = `/v1/store/uploads/${id}`;
-    const status = await curlPatch(`${agent.url}${target}`, file.path, {
+    const status = await curlPatch(`${patchBase}${target}`, file.path, {
       ...signed('PATCH', target, UNSIGNED_PAYLOAD),
       'upload-offset': '0',
       'content-type': 'application/offset+octet-stream',
@@ -157,9 +182,12 @@ try {
     return performance.now() - started;
   };
 
+  const bareRelay = () => direct(relayBase);
+
   log(`file ready (${file.size} bytes), agent registered`);
   const wardenMs: number[] = [];
   const directMs: number[] = [];
+  const relayMs: number[] = [];
   const projectionNames = (await t.engine.status()).map((status) => status.name);
   /**
    * Waits for Warden's work that follows an upload (its projections catching up on the upload's events,
@@ -180,16 +208,17 @@ try {
   };
   // Warm-up of both sides: compiles the routes and opens the connections.
   log(
-    `warm-up: through Warden ${Math.round(await alone(throughWarden))} ms, direct ${Math.round(await alone(direct))} ms`,
+    `warm-up: through Warden ${Math.round(await alone(throughWarden))} ms, direct ${Math.round(await alone(() => direct()))} ms, through the bare relay ${Math.round(await alone(bareRelay))} ms`,
   );
   const measured = async () => {
+    const sides = [
+      async () => directMs.push(await alone(() => cpuOfRound(() => direct(), cpu.directAgent))),
+      async () => wardenMs.push(await alone(() => cpuOfRound(throughWarden, cpu.wardenAgent, cpu.warden))),
+      async () => relayMs.push(await alone(bareRelay)),
+    ];
     for (let i = 0; i < ROUNDS; i++) {
-      const directRound = async () => directMs.push(await alone(() => cpuOfRound(direct, cpu.directAgent)));
-      const wardenRound = async () =>
-        wardenMs.push(await alone(() => cpuOfRound(throughWarden, cpu.wardenAgent, cpu.warden)));
-      // Each side goes first in every other round: neither always follows the other's upload.
-      if (i % 2 === 0) await directRound().then(wardenRound);
-      else await wardenRound().then(directRound);
+      // The order turns each round: no side always follows the same other one.
+      for (let k = 0; k < sides.length; k++) await sides[(i + k) % sides.length]!();
     }
   };
   if (PROFILE) {
@@ -199,15 +228,24 @@ try {
   const mb = file.size / (1024 * 1024);
   const wardenRate = mb / (median(wardenMs) / 1000);
   const directRate = mb / (median(directMs) / 1000);
-  const ratio = wardenRate / directRate;
+  const relayRate = mb / (median(relayMs) / 1000);
+  // A rate over the direct one is the direct time over its own: paired within each round.
+  const roundRatios = (ms: number[]) => ms.map((m, i) => (directMs[i] ?? 0) / m);
+  const ratio = median(roundRatios(wardenMs));
   const result = {
     size_mb: round(mb, 1),
     rounds: ROUNDS,
     warden_ms: round(median(wardenMs), 0),
     direct_ms: round(median(directMs), 0),
+    bare_relay_ms: round(median(relayMs), 0),
     warden_mb_per_s: round(wardenRate, 1),
     direct_mb_per_s: round(directRate, 1),
+    bare_relay_mb_per_s: round(relayRate, 1),
     upload_vs_direct: round(ratio, 3),
+    round_ratios: roundRatios(wardenMs).map((r) => round(r, 3)),
+    medians_ratio: round(wardenRate / directRate, 3),
+    bare_relay_vs_direct: round(median(roundRatios(relayMs)), 3),
+    bare_relay_round_ratios: roundRatios(relayMs).map((r) => round(r, 3)),
     target: `>= ${TARGET}`,
     met: ratio >= TARGET,
     verdicts: [verdict('upload_vs_direct (200 MB)', round(ratio, 3), '≥', TARGET)],
@@ -215,7 +253,10 @@ try {
     cores: os.availableParallelism(),
   };
   log(
-    `${round(mb, 0)} MB upload: through Warden ${result.warden_mb_per_s} MB/s (${result.warden_ms} ms), direct to the agent ${result.direct_mb_per_s} MB/s (${result.direct_ms} ms)`,
+    `${round(mb, 0)} MB upload, medians: through Warden ${result.warden_mb_per_s} MB/s (${result.warden_ms} ms), direct to the agent ${result.direct_mb_per_s} MB/s (${result.direct_ms} ms), through the bare relay ${result.bare_relay_mb_per_s} MB/s (${result.bare_relay_ms} ms)`,
+  );
+  log(
+    `  per round, Warden/direct: ${result.round_ratios.join(', ')} (the medians' ratio ${result.medians_ratio}); bare relay/direct: ${result.bare_relay_round_ratios.join(', ')}`,
   );
   log(
     `  through Warden, medians: creation (POST) ${round(median(phases.creation.slice(1)), 0)} ms, PATCH ${round(median(phases.patch.slice(1)), 0)} ms`,
@@ -224,10 +265,11 @@ try {
     `  CPU per round, medians: through Warden, Warden ${round(median(cpu.warden), 0)} ms and the agent ${round(median(cpu.wardenAgent), 0)} ms; direct, the agent ${round(median(cpu.directAgent), 0)} ms`,
   );
   log(
-    `upload_vs_direct = ${result.upload_vs_direct} (target ≥ ${TARGET}, met: ${result.met ? 'yes' : 'NO'}); load average ${result.load_average_1m} on ${result.cores} cores`,
+    `upload_vs_direct = ${result.upload_vs_direct} (median of the rounds' ratios; target ≥ ${TARGET}, met: ${result.met ? 'yes' : 'NO'}); bare_relay_vs_direct = ${result.bare_relay_vs_direct} (no target: the extra hop alone); load average ${result.load_average_1m} on ${result.cores} cores`,
   );
   log(JSON.stringify(result));
 } finally {
+  relay.close();
   await server.close();
   await agent.dispose();
   await daemon.stop();
