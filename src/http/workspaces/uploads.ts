@@ -17,7 +17,13 @@ import {
   type UploadRecord,
   WorkspaceFilePath,
 } from '../../commands/workspaces/index.ts';
-import { AgentCallError, AgentDataStore, type AgentUploads, agentUploads } from '../../workspaces/index.ts';
+import {
+  AgentCallError,
+  AgentDataStore,
+  type AgentUploadProgress,
+  type AgentUploads,
+  agentUploads,
+} from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import {
   nodeBody,
@@ -226,6 +232,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
     record: UploadRecord | undefined,
     uploadId: string,
     source?: Readable,
+    opened?: AgentUploadProgress,
   ) => {
     const { tenant, context } = workspacesContext(c);
     return new Server({
@@ -241,6 +248,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
           sha256: record.sha256,
           startedAt: record.startedAt,
           completed: record.status === 'completed',
+          ...(opened ? { opened } : {}),
         },
         deps.uploadExpiryMs,
         source,
@@ -381,8 +389,9 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
       target.workspace !== undefined ? { workspace: target.workspace, path: target.path as string } : {};
     // The agent first: it refuses a path that leaves the workspace's data folder (a symbolic link on
     // the way), and then nothing is recorded.
+    let opened: AgentUploadProgress;
     try {
-      await agent.open({ id: uploadId, size, sha256: target.sha256, file_name: fileName, ...into });
+      opened = await agent.open({ id: uploadId, size, sha256: target.sha256, file_name: fileName, ...into });
     } catch (error) {
       if (error instanceof AgentCallError && error.status >= 400 && error.status < 500) {
         await agent.remove(uploadId).catch(() => undefined);
@@ -436,7 +445,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
       startedAt: at,
       status: 'uploading',
     };
-    const response = await tusServer(c, agent, record, uploadId).handleWeb(c.req.raw);
+    const response = await tusServer(c, agent, record, uploadId, undefined, opened).handleWeb(c.req.raw);
     if (response.status === 413) await giveUp(c, agent, uploadId, 'more bytes than Upload-Length declared');
     if (response.status >= 400) return asProblem(c, response, SLUGS[response.status] ?? 'upload-refused');
     return response;

@@ -36,6 +36,11 @@ export interface RecordedUpload {
   startedAt: string;
   /** True once every byte arrived and the SHA-256 matched: the agent no longer has a partial file. */
   completed: boolean;
+  /**
+   * The agent's progress as this request already knows it (the creation's open has just answered
+   * it): the library's look at the upload before its first write then asks the agent nothing.
+   */
+  opened?: { offset: number; updated_at?: string };
 }
 
 /**
@@ -46,6 +51,9 @@ export interface RecordedUpload {
  * it (signed) when the upload started.
  */
 export class AgentDataStore extends DataStore {
+  /** The agent's progress while nothing has been written since it was learnt (see `opened`). */
+  private known: RecordedUpload['opened'];
+
   /**
    * `source`: the PATCH body as the Node request itself, when the route could hand it over (the
    * library was then given the request without its body). Piped straight on to the agent it skips
@@ -62,6 +70,7 @@ export class AgentDataStore extends DataStore {
     private readonly sourceLength?: number,
   ) {
     super();
+    this.known = recorded?.opened;
     this.extensions = ['creation', 'creation-with-upload', 'termination'];
     if (expiryMs > 0) this.extensions.push('expiration');
   }
@@ -86,6 +95,7 @@ export class AgentDataStore extends DataStore {
    */
   override async write(stream: Readable, id: string, offset: number): Promise<number> {
     // The bytes beyond the declared size are refused by the agent (413), as the library's limiter would.
+    this.known = undefined;
     const body = this.source ?? stream;
     if (this.source) stream.resume(); // the library's own (empty) stream, drained so its pipeline ends
     const { url, headers } = this.agent.appendRequest(id, offset);
@@ -125,7 +135,7 @@ export class AgentDataStore extends DataStore {
     const metadata = { filename: recorded.fileName, sha256: recorded.sha256 };
     // A finished upload never expires: no date to count from.
     if (recorded.completed) return new Upload({ id, size: recorded.size, offset: recorded.size, metadata });
-    const progress = await this.agent.progress(id);
+    const progress = this.known ?? (await this.agent.progress(id));
     if (!progress) throw ERRORS.FILE_NOT_FOUND;
     return new Upload({
       id,
