@@ -100,6 +100,14 @@ function evolve(state: MembershipState, event: MembershipEvent): MembershipState
  * concurrency (the store serialises claims); a registration that then loses releases its seat.
  */
 export const membershipDecider: Decider<MembershipCommand, MembershipEvent, MembershipState> = validated(
-  { initialState, decide, evolve },
+  {
+    initialState,
+    decide,
+    evolve,
+    // One stream per tenant, grown by every user it ever had and read by every registration: folded
+    // whole each time it cost O(users²) a registration (bench:scale). Kept between loads: its events
+    // name users by id only (no personal fields), and `evolve` copies what it changes.
+    snapshots: true,
+  },
   identityEventSchemas,
 );
