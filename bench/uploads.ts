@@ -19,12 +19,9 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
 import { agentKeys } from '../src/workspaces/index.ts';
@@ -32,6 +29,7 @@ import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../src/workspaces
 import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
 import { startDockerd } from '../test/support/docker.ts';
+import { startRelay } from '../test/support/relay.ts';
 import { startAgent } from '../test/workspaces/agent-support.ts';
 import { processCpuMs } from './support/cpu.ts';
 import { median } from './support/measure.ts';
@@ -75,21 +73,9 @@ const work = mkdtempSync('/tmp/bench-uploads-');
 const daemon = await startDockerd();
 const [agent, t] = await Promise.all([startAgent(daemon), testApp(freshPGlite, { serve: true })]);
 const server = await t.listening();
-/** The bare relay: each request piped on to the agent as it came (method, path, headers, body). */
-const relay = createServer((incoming, outgoing) => {
-  const onward = request(new URL(incoming.url ?? '/', agent.url), {
-    method: incoming.method,
-    headers: { ...incoming.headers, host: new URL(agent.url).host },
-  });
-  onward.once('response', (answer) => {
-    outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-    void pipeline(answer, outgoing).catch(() => undefined);
-  });
-  onward.once('error', () => outgoing.destroy());
-  void pipeline(incoming, onward).catch(() => undefined);
-});
-await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-const relayBase = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+/** The bare relay: the direct client's PATCH passed on to the agent, nothing else. */
+const relay = await startRelay(agent.url);
+const relayBase = relay.base;
 try {
   const file = await makeFile(work, SIZE_MB);
   const tenant = await t.tenant();
@@ -269,7 +255,7 @@ try {
   );
   log(JSON.stringify(result));
 } finally {
-  relay.close();
+  await relay.close();
   await server.close();
   await agent.dispose();
   await daemon.stop();

@@ -1,11 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, startDockerd } from '../support/docker.ts';
+import { startRelay } from '../support/relay.ts';
 import { type RunningAgent, startAgent } from './agent-support.ts';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -19,7 +17,7 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
   let t: TestApp;
   let daemon: Dockerd;
   let agent: RunningAgent;
-  let relay: Server;
+  let relay: Awaited<ReturnType<typeof startRelay>>;
   let server: Awaited<ReturnType<TestApp['listening']>>;
   let operator: SignedInUser;
   let agentId: string;
@@ -28,20 +26,9 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
   beforeAll(async () => {
     daemon = await startDockerd();
     [t, agent] = await Promise.all([testApp(freshPGlite), startAgent(daemon)]);
-    relay = createServer((incoming, outgoing) => {
-      calls.push(`${incoming.method} ${new URL(incoming.url ?? '/', 'http://relay').pathname}`);
-      const onward = request(new URL(incoming.url ?? '/', agent.url), {
-        method: incoming.method,
-        headers: { ...incoming.headers, host: new URL(agent.url).host },
-      });
-      onward.once('response', (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        void pipeline(answer, outgoing).catch(() => undefined);
-      });
-      onward.once('error', () => outgoing.destroy());
-      void pipeline(incoming, onward).catch(() => undefined);
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    relay = await startRelay(agent.url, (incoming) =>
+      calls.push(`${incoming.method} ${new URL(incoming.url ?? '/', 'http://relay').pathname}`),
+    );
     server = await t.listening();
     const tenant = await t.tenant();
     const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
@@ -51,7 +38,7 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
       tenant: tenant.slug,
       json: {
         name: 'far-host',
-        url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+        url: relay.base,
         enrolment_token: agent.token,
         capacity: { cpus: 2, memory_mb: 1024, workspaces: 2 },
       },
@@ -61,7 +48,7 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
   }, 180_000);
   afterAll(async () => {
     await server?.close();
-    relay?.close();
+    await relay?.close();
     await agent?.dispose();
     await daemon?.stop();
     await t?.dispose();
