@@ -231,8 +231,8 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
     agent: AgentUploads,
     record: UploadRecord | undefined,
     uploadId: string,
-    source?: Readable,
-    opened?: AgentUploadProgress,
+    /** `source`: a PATCH's Node body (see AgentDataStore); `opened`: the agent's answer to a creation's open. */
+    { source, opened }: { source?: Readable | undefined; opened?: AgentUploadProgress } = {},
   ) => {
     const { tenant, context } = workspacesContext(c);
     return new Server({
@@ -445,7 +445,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
       startedAt: at,
       status: 'uploading',
     };
-    const response = await tusServer(c, agent, record, uploadId, undefined, opened).handleWeb(c.req.raw);
+    const response = await tusServer(c, agent, record, uploadId, { opened }).handleWeb(c.req.raw);
     if (response.status === 413) await giveUp(c, agent, uploadId, 'more bytes than Upload-Length declared');
     if (response.status >= 400) return asProblem(c, response, SLUGS[response.status] ?? 'upload-refused');
     return response;
@@ -480,7 +480,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
     const request = source
       ? new Request(c.req.raw.url, { method: 'PATCH', headers: c.req.raw.headers })
       : c.req.raw;
-    const response = await tusServer(c, agent, record, uploadId, source).handleWeb(request);
+    const response = await tusServer(c, agent, record, uploadId, { source }).handleWeb(request);
     // Bytes just arrived: the upload now expires a whole idle period from now (the library counted
     // from the progress before this PATCH).
     if (c.req.method === 'PATCH' && response.headers.has('upload-expires') && deps.uploadExpiryMs > 0) {
