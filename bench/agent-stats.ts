@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
 import { startDockerd } from '../test/support/docker.ts';
-import { startAgent } from '../test/workspaces/agent-support.ts';
+import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
 import { startBlackholeAgent } from '../test/workspaces/blackhole-agent.ts';
 import { verdict } from './support/report.ts';
 
@@ -40,15 +40,9 @@ const [agent, hole, uncached, cached] = await Promise.all([
 /** Registers the real agent (in the first app only: an agent enrols once) and the blackhole. */
 async function pageOf(t: typeof uncached, withRealAgent: boolean) {
   const admin = await t.user({ role: 'admin' });
-  const register = async (name: string, url: string, token: string) => {
-    const answer = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: { name, url, enrolment_token: token, capacity: { cpus: 2, memory_mb: 1024, workspaces: 4 } },
-    });
-    if (answer.status !== 201) throw new Error(`registering ${name}: ${await answer.text()}`);
-    await t.engine.waitFor(['workspaceAgentList'], BigInt(answer.headers.get('x-position') ?? '0'), 5_000);
-  };
+  const capacity = { cpus: 2, memory_mb: 1024, workspaces: 4 };
+  const register = (name: string, url: string, token: string) =>
+    registerAgentViaApi(t, admin, { url, token }, { name, capacity });
   if (withRealAgent) await register('real', agent.url, agent.token);
   await register('blackholed', hole.url, 'enrol-anything-will-do');
   return async () => {

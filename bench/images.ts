@@ -19,7 +19,7 @@ import { freshPGlite } from '../test/support/databases.ts';
 import { importBaseImage, startDockerd } from '../test/support/docker.ts';
 import { rawTar } from '../test/support/raw-tar.ts';
 import { startRegistry } from '../test/support/registry.ts';
-import { startAgent } from '../test/workspaces/agent-support.ts';
+import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
 import { median } from './support/measure.ts';
 import { verdict } from './support/report.ts';
 
@@ -72,16 +72,8 @@ try {
   const admin = await t.user({ role: 'admin' });
   const as = (path: string, init: RequestInit & { json?: unknown } = {}) =>
     t.request(path, { token: admin.token, tenant: admin.tenantSlug, ...init });
-  const registered = await as('/v1/agents', {
-    json: {
-      name: 'bench',
-      url: agent.url,
-      enrolment_token: agent.token,
-      capacity: { cpus: 16, memory_mb: 65_536, workspaces: 100 },
-    },
-  });
-  if (registered.status !== 201) throw new Error(`agent registration answered ${registered.status}`);
-  const agentId = ((await registered.json()) as { id: string }).id;
+  const capacity = { cpus: 16, memory_mb: 65_536, workspaces: 100 };
+  const { id: agentId } = await registerAgentViaApi(t, admin, agent, { name: 'bench', capacity });
   const set = await as('/v1/images/registry', { method: 'PUT', json: { url: registry.url } });
   if (set.status !== 200) throw new Error(`PUT /v1/images/registry answered ${set.status}`);
 

@@ -30,7 +30,7 @@ import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
 import { startDockerd } from '../test/support/docker.ts';
 import { startRelay } from '../test/support/relay.ts';
-import { startAgent } from '../test/workspaces/agent-support.ts';
+import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
 import { processCpuMs } from './support/cpu.ts';
 import { median } from './support/measure.ts';
 import { cpuProfiled } from './support/profile.ts';
@@ -80,18 +80,8 @@ try {
   const file = await makeFile(work, SIZE_MB);
   const tenant = await t.tenant();
   const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
-  const registered = await t.request('/v1/agents', {
-    token: admin.token,
-    tenant: tenant.slug,
-    json: {
-      name: 'bench-host',
-      url: agent.url,
-      enrolment_token: agent.token,
-      capacity: { cpus: 2, memory_mb: 1024, workspaces: 2 },
-    },
-  });
-  if (registered.status !== 201) throw new Error(`register: ${registered.status} ${await registered.text()}`);
-  const agentId = ((await registered.json()) as { id: string }).id;
+  const capacity = { cpus: 2, memory_mb: 1024, workspaces: 2 };
+  const { id: agentId } = await registerAgentViaApi(t, admin, agent, { name: 'bench-host', capacity });
   // The direct client signs with the agent's key, as Warden does: the one Warden holds (sealed) is opened.
   const directKey = await agentKeys(t.database.db as Kysely<unknown>, t.identity.sealer).get(agentId);
   if (!directKey) throw new Error('no key for the agent');

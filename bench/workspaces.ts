@@ -27,7 +27,7 @@ import { NginxRouter } from '../src/workspaces/index.ts';
 import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
 import { importBaseImage, startDockerd, startNginx } from '../test/support/docker.ts';
-import { startAgent } from '../test/workspaces/agent-support.ts';
+import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
 import { verdict } from './support/report.ts';
 
 const SAMPLES = Number(process.env.BENCH_WORKSPACES ?? 20);
@@ -144,18 +144,8 @@ router.start();
 try {
   const admin = await t.user({ role: 'admin' });
   const slug = admin.tenantSlug;
-  const registered = await t.request('/v1/agents', {
-    token: admin.token,
-    tenant: slug,
-    json: {
-      name: 'bench',
-      url: agent.url,
-      enrolment_token: agent.token,
-      capacity: { cpus: 512, memory_mb: 1_000_000, workspaces: 1000 },
-    },
-  });
-  if (registered.status !== 201) throw new Error(`agent registration answered ${registered.status}`);
-  await t.engine.waitFor(['workspaceAgentList'], BigInt(registered.headers.get('x-position') ?? '0'), 5_000);
+  const capacity = { cpus: 512, memory_mb: 1_000_000, workspaces: 1000 };
+  await registerAgentViaApi(t, admin, agent, { name: 'bench', capacity });
 
   /** Per sample: when it started (epoch ms), the 202, the answer through nginx, and its workspace. */
   const timings: Array<{ id: string; startedAt: number; accepted: number; answered: number }> = [];

@@ -5,7 +5,7 @@ import { AgentMonitor, agentClient, agentKeys } from '../../src/workspaces/index
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
-import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 interface WorkspaceBody {
   id: string;
@@ -31,23 +31,9 @@ describe('agent loss: two agents, each with its own dockerd; one dies, its works
     [t, ...agents] = await Promise.all([testApp(freshPGlite), startAgent(first), startAgent(second)]);
     worker = await provisioningWorkers(t);
     admin = await t.user({ role: 'admin' });
-    let position = '0';
     for (const [i, agent] of agents.entries()) {
-      const registered = await t.request('/v1/agents', {
-        token: admin.token,
-        tenant: admin.tenantSlug,
-        json: {
-          name: `host-${i}`,
-          url: agent.url,
-          enrolment_token: agent.token,
-          capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-        },
-      });
-      expect(registered.status).toBe(201);
-      agentIds.push(((await registered.json()) as { id: string }).id);
-      position = registered.headers.get('x-position') ?? position;
+      agentIds.push((await registerAgentViaApi(t, admin, agent, { name: `host-${i}` })).id);
     }
-    await t.engine.waitFor(['workspaceAgentList'], BigInt(position), 5_000);
     monitor = new AgentMonitor({
       db: t.database.db as never,
       store: t.store,

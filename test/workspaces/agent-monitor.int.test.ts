@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentMonitor, agentKeys } from '../../src/workspaces/index.ts';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
+import { registerAgentViaApi } from './agent-support.ts';
 import { type BlackholeAgent, startBlackholeAgent } from './blackhole-agent.ts';
 
 /** No Docker needed: agents that enrol and then never answer (blackholed hosts). */
@@ -13,22 +14,14 @@ describe('agent heartbeats', () => {
     t = await testApp(freshPGlite);
     holes = await Promise.all([startBlackholeAgent(), startBlackholeAgent(), startBlackholeAgent()]);
     const admin = await t.user({ role: 'admin' });
-    let position = '0';
     for (const [i, hole] of holes.entries()) {
-      const registered = await t.request('/v1/agents', {
-        token: admin.token,
-        tenant: admin.tenantSlug,
-        json: {
-          name: `hung-${i}`,
-          url: hole.url,
-          enrolment_token: 'enrol-anything-will-do',
-          capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-        },
-      });
-      expect(registered.status).toBe(201);
-      position = registered.headers.get('x-position') ?? position;
+      await registerAgentViaApi(
+        t,
+        admin,
+        { url: hole.url, token: 'enrol-anything-will-do' },
+        { name: `hung-${i}` },
+      );
     }
-    await t.engine.waitFor(['workspaceAgentList'], BigInt(position), 5_000);
   });
   afterAll(async () => {
     await Promise.all(holes.map((h) => h.close()));

@@ -15,7 +15,7 @@ import {
   type Send,
   sender,
 } from '../tenancy/authorization.ts';
-import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 import { type BlackholeAgent, startBlackholeAgent } from './blackhole-agent.ts';
 
 const TIMEOUT_MS = 300;
@@ -39,20 +39,8 @@ describe('agent statistics: asked in parallel, bounded per agent, cached, and a 
   let offset = 0;
   const clock = () => new Date(Date.now() + offset);
 
-  const register = async (name: string, url: string, token: string) => {
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: tenant.slug,
-      json: { name, url, enrolment_token: token, capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 } },
-    });
-    expect(registered.status, await registered.clone().text()).toBe(201);
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
-    return ((await registered.json()) as { id: string }).id;
-  };
+  const register = async (name: string, url: string, token: string) =>
+    (await registerAgentViaApi(t, admin, { url, token }, { name })).id;
   const get = (path: string, as: SignedInUser = operator) =>
     t.request(path, { token: as.token, tenant: as.tenantSlug });
   const systemCalls = () => hole.silent().filter((line) => line === 'GET /v1/system').length;

@@ -8,7 +8,7 @@ import {
   workspaceProvisioning,
 } from '../../src/processes/workspaces/index.ts';
 import { agentKeys } from '../../src/workspaces/index.ts';
-import type { TestApp } from '../support/app.ts';
+import type { SignedInUser, TestApp } from '../support/app.ts';
 import { freePort, runWarden, until } from '../support/cli.ts';
 import type { Dockerd } from '../support/docker.ts';
 
@@ -94,6 +94,44 @@ export async function startAgent(daemon: Dockerd, env: Record<string, string> = 
     },
     err: () => running.err(),
   };
+}
+
+/** What an agent offers (`capacity` of `POST /v1/agents`). */
+export interface AgentCapacity {
+  cpus: number;
+  memory_mb: number;
+  workspaces: number;
+}
+
+/**
+ * Registers an agent in `as`'s tenant through `POST /v1/agents` (anything but a 201 throws, with the
+ * answer's status and body) and, unless `waitMs` is `false`, waits until the agent list shows it.
+ * `agent` is what the agent's operator hands over: where it listens and its enrolment token. Resolves
+ * to the agent's id and the registration's position.
+ */
+export async function registerAgentViaApi(
+  t: TestApp,
+  as: Pick<SignedInUser, 'token' | 'tenantSlug'>,
+  agent: { url: string; token: string },
+  options: { name?: string; capacity?: AgentCapacity; waitMs?: number | false } = {},
+): Promise<{ id: string; position: string }> {
+  const registered = await t.request('/v1/agents', {
+    token: as.token,
+    tenant: as.tenantSlug,
+    json: {
+      name: options.name ?? `host-${crypto.randomUUID().slice(0, 8)}`,
+      url: agent.url,
+      enrolment_token: agent.token,
+      capacity: options.capacity ?? { cpus: 4, memory_mb: 4096, workspaces: 10 },
+    },
+  });
+  if (registered.status !== 201) {
+    throw new Error(`POST /v1/agents answered ${registered.status}: ${await registered.text()}`);
+  }
+  const position = registered.headers.get('x-position') ?? '0';
+  const waitMs = options.waitMs ?? 5_000;
+  if (waitMs !== false) await t.engine.waitFor(['workspaceAgentList'], BigInt(position), waitMs);
+  return { id: ((await registered.json()) as { id: string }).id, position };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { expect } from 'vitest';
 import type { SignedInUser, TestApp } from '../support/app.ts';
+import { registerAgentViaApi } from './agent-support.ts';
 
 /** What a fake agent answers; each read per call, so a test can change it between calls. */
 export interface HostileAnswers {
@@ -104,19 +105,10 @@ export interface WorkspaceBody {
 
 /** Registers `agent` in the admin's tenant and waits for the agents' read model to show it: its id. */
 export async function registerAgent(t: TestApp, admin: SignedInUser, agent: HostileAgent): Promise<string> {
-  const registered = await t.request('/v1/agents', {
-    token: admin.token,
-    tenant: admin.tenantSlug,
-    json: {
-      name: `host-${crypto.randomUUID().slice(0, 8)}`,
-      url: agent.url,
-      enrolment_token: 'enrolment-token-of-the-tenant',
-      capacity: { cpus: 8, memory_mb: 8192, workspaces: 10 },
-    },
-  });
-  expect(registered.status).toBe(201);
-  await t.engine.waitFor(['workspaceAgentList'], BigInt(registered.headers.get('x-position') ?? '0'), 5_000);
-  return ((await registered.json()) as { id: string }).id;
+  const enrolment = { url: agent.url, token: 'enrolment-token-of-the-tenant' };
+  return (
+    await registerAgentViaApi(t, admin, enrolment, { capacity: { cpus: 8, memory_mb: 8192, workspaces: 10 } })
+  ).id;
 }
 
 /** Asks for a workspace for `userId` (as the admin): its id. */

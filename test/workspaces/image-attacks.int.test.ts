@@ -8,7 +8,7 @@ import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { paxRecord, type RawEntry, rawTar } from '../support/raw-tar.ts';
-import { imageJobsFor, type RunningAgent, startAgent } from './agent-support.ts';
+import { imageJobsFor, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 interface ImageBody {
   id: string;
@@ -53,18 +53,7 @@ describe('images under attack: what an operator’s build or an admin’s regist
     imageJobs = imageJobsFor(t);
     admin = await t.user({ role: 'admin' });
     operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: {
-        name: 'builder',
-        url: agent.url,
-        enrolment_token: agent.token,
-        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    agentId = ((await registered.json()) as { id: string }).id;
+    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'builder' })).id;
   }, 300_000);
   afterAll(async () => {
     await imageJobs?.stop(1000);

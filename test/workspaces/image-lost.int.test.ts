@@ -7,7 +7,7 @@ import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { rawTar } from '../support/raw-tar.ts';
-import { imageJobsFor, type RunningAgent, startAgent } from './agent-support.ts';
+import { imageJobsFor, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 interface ImageBody {
   id: string;
@@ -90,20 +90,8 @@ describe('images: a built tag its agent has lost is built again; one it holds, o
     operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
     member = await t.user({ tenant: admin.tenantSlug, role: 'member' });
     otherAdmin = await t.user({ role: 'admin' });
-    const register = async (user: SignedInUser, url: string, token: string) => {
-      const registered = await t.request('/v1/agents', {
-        token: user.token,
-        tenant: user.tenantSlug,
-        json: {
-          name: 'builder',
-          url,
-          enrolment_token: token,
-          capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-        },
-      });
-      expect(registered.status).toBe(201);
-      return ((await registered.json()) as { id: string }).id;
-    };
+    const register = async (user: SignedInUser, url: string, token: string) =>
+      (await registerAgentViaApi(t, user, { url, token }, { name: 'builder' })).id;
     agentId = await register(admin, front.url, agents[0]!.token);
     otherAgentId = await register(otherAdmin, agents[1]!.url, agents[1]!.token);
   }, 300_000);

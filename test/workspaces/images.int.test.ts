@@ -14,7 +14,13 @@ import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.t
 import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 import { rawTar } from '../support/raw-tar.ts';
 import { startRegistry } from '../support/registry.ts';
-import { imageJobsFor, provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import {
+  imageJobsFor,
+  provisioningWorkers,
+  type RunningAgent,
+  registerAgentViaApi,
+  startAgent,
+} from './agent-support.ts';
 
 interface ImageBody {
   id: string;
@@ -89,23 +95,11 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     admin = await t.user({ role: 'admin' });
     operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
     member = await t.user({ tenant: admin.tenantSlug, role: 'member' });
-    let position = '0';
     for (const [i, agent] of agents.entries()) {
-      const registered = await t.request('/v1/agents', {
-        token: admin.token,
-        tenant: admin.tenantSlug,
-        json: {
-          name: `builder-${i}`,
-          url: agent.url,
-          enrolment_token: agent.token,
-          capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-        },
-      });
-      expect(registered.status).toBe(201);
-      agentIds.push(((await registered.json()) as { id: string }).id);
-      position = registered.headers.get('x-position') ?? position;
+      agentIds.push(
+        (await registerAgentViaApi(t, admin, agent, { name: `builder-${i}`, waitMs: 30_000 })).id,
+      );
     }
-    await t.engine.waitFor(['workspaceAgentList'], BigInt(position), 30_000);
   }, 300_000);
   afterAll(async () => {
     await imageJobs?.stop(1000);

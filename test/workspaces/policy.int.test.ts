@@ -13,7 +13,7 @@ import {
   type Send,
   sender,
 } from '../tenancy/authorization.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 interface WorkspaceBody {
   id: string;
@@ -60,18 +60,7 @@ describe('workspace policy: roles from the seed, bad input, capacity under concu
     agents.push(agent);
     const tenant = await t.tenant(undefined, plan);
     const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: tenant.slug,
-      json: { name: 'host-a', url: agent.url, enrolment_token: agent.token, capacity },
-    });
-    expect(registered.status).toBe(201);
-    const agentId = ((await registered.json()) as { id: string }).id;
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
+    const { id: agentId } = await registerAgentViaApi(t, admin, agent, { name: 'host-a', capacity });
     return { tenant, admin, agentId };
   };
 

@@ -10,7 +10,7 @@ import { agentClient, agentKeys, Reconciler } from '../../src/workspaces/index.t
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
-import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 interface WorkspaceBody {
   id: string;
@@ -43,26 +43,9 @@ describe('the provisioning saga with a real agent and dockerd', () => {
     slug = (await t.tenant(undefined, 'free')).slug;
     admin = await t.user({ tenant: slug, role: 'admin' });
     // Warden enrols the agent; the test then reads the agent's key from Warden's table to look too.
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: slug,
-      json: {
-        name: 'host-a',
-        url: agent.url,
-        enrolment_token: agent.token,
-        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    const { id } = (await registered.json()) as { id: string };
-    agentId = id;
-    const key = await agentKeys(t.database.db as never, t.identity.sealer).get(id);
+    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'host-a' })).id;
+    const key = await agentKeys(t.database.db as never, t.identity.sealer).get(agentId);
     inspector = agentClient({ url: agent.url, key: key ?? '' });
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
   });
   afterAll(async () => {
     await worker?.stop();
@@ -369,21 +352,7 @@ describe('the provisioning saga with a real agent and dockerd', () => {
         const owner = users[0]!;
         const as = (path: string, init: Parameters<TestApp['request']>[1] = {}) =>
           t.request(path, { token: owner.token, tenant: tenant.slug, ...init });
-        const registered = await as('/v1/agents', {
-          json: {
-            name: 'host-own',
-            url: agentOf.url,
-            enrolment_token: agentOf.token,
-            capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-          },
-        });
-        expect(registered.status).toBe(201);
-        const { id: ownAgent } = (await registered.json()) as { id: string };
-        await t.engine.waitFor(
-          ['workspaceAgentList'],
-          BigInt(registered.headers.get('x-position') ?? '0'),
-          5_000,
-        );
+        const { id: ownAgent } = await registerAgentViaApi(t, owner, agentOf, { name: 'host-own' });
         const ids: string[] = [];
         for (const user of users) {
           const answer = await as('/v1/workspaces', {

@@ -7,7 +7,7 @@ import { NginxRouter } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
 import { databaseKinds } from '../support/postgres.ts';
-import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 import { eventually } from './nginx-session.ts';
 
 const status = async (url: string) => {
@@ -61,22 +61,7 @@ describe.each(databaseKinds)('routing woken by the routes projections ($name)', 
     });
     router.start();
     admin = await t.user({ role: 'admin' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: {
-        name: 'host-a',
-        url: agent.url,
-        enrolment_token: agent.token,
-        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
+    await registerAgentViaApi(t, admin, agent, { name: 'host-a' });
   });
   afterAll(async () => {
     await router?.stop();

@@ -11,7 +11,7 @@ import { NginxConfigError, NginxRouter } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
-import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 import { enterWorkspace, eventually, throughNginx, workspaceTicket } from './nginx-session.ts';
 
 // Long enough that exact names would overflow nginx's default server-name hash buckets.
@@ -51,22 +51,7 @@ describe('routing: nginx configuration from the routes read model, through a rea
     });
     router.start();
     admin = await t.user({ role: 'admin' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: {
-        name: 'host-a',
-        url: agent.url,
-        enrolment_token: agent.token,
-        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
+    await registerAgentViaApi(t, admin, agent, { name: 'host-a' });
   });
   afterAll(async () => {
     await router?.stop();

@@ -7,7 +7,7 @@ import { agentClient, agentKeys } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { databaseUrl, freshPostgres } from '../support/postgres.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'provisioning-worker.ts');
 const COUNT = 4;
@@ -66,27 +66,14 @@ describe.runIf(databaseUrl)('SIGKILL of the provisioning worker at any step, the
       importBaseImage(daemon),
     ]);
     admin = await t.user({ role: 'admin' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: admin.tenantSlug,
-      json: {
-        name: 'host-a',
-        url: agent.url,
-        enrolment_token: agent.token,
-        capacity: { cpus: 8, memory_mb: 8192, workspaces: 20 },
-      },
+    const { id } = await registerAgentViaApi(t, admin, agent, {
+      name: 'host-a',
+      capacity: { cpus: 8, memory_mb: 8192, workspaces: 20 },
     });
-    expect(registered.status).toBe(201);
-    const { id } = (await registered.json()) as { id: string };
     inspector = agentClient({
       url: agent.url,
       key: (await agentKeys(t.database.db as never, t.identity.sealer).get(id)) ?? '',
     });
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
   });
   afterAll(async () => {
     await killWorker();

@@ -11,7 +11,7 @@ import { startWorkspaceBackground } from '../../src/workspaces-stack.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, type Nginx, startDockerd, startNginx } from '../support/docker.ts';
-import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 import { enterWorkspace, throughNginx } from './nginx-session.ts';
 
 const domain = 'workspaces.example.com';
@@ -77,22 +77,7 @@ describe('workspace traffic: nginx’s JSON access log, read incrementally, per 
     const tenant = await t.tenant(undefined, 'enterprise');
     admin = await t.user({ tenant: tenant.slug, role: 'admin' });
     member = await t.user({ tenant: tenant.slug, role: 'member' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: tenant.slug,
-      json: {
-        name: 'host-a',
-        url: agent.url,
-        enrolment_token: agent.token,
-        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
+    await registerAgentViaApi(t, admin, agent, { name: 'host-a' });
     const requested = await t.request('/v1/workspaces', {
       token: member.token,
       tenant: tenant.slug,

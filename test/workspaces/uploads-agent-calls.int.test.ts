@@ -4,7 +4,7 @@ import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, startDockerd } from '../support/docker.ts';
 import { startRelay } from '../support/relay.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
@@ -33,18 +33,15 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
     const tenant = await t.tenant();
     const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
     operator = await t.user({ tenant: tenant.slug, role: 'operator' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: tenant.slug,
-      json: {
-        name: 'far-host',
-        url: relay.base,
-        enrolment_token: agent.token,
-        capacity: { cpus: 2, memory_mb: 1024, workspaces: 2 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    agentId = ((await registered.json()) as { id: string }).id;
+    const small = { cpus: 2, memory_mb: 1024, workspaces: 2 };
+    agentId = (
+      await registerAgentViaApi(
+        t,
+        admin,
+        { url: relay.base, token: agent.token },
+        { name: 'far-host', capacity: small },
+      )
+    ).id;
   }, 180_000);
   afterAll(async () => {
     await server?.close();

@@ -10,7 +10,7 @@ import { agentKeys, uploadExpiry } from '../../src/workspaces/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
-import { provisioningWorkers, type RunningAgent, startAgent } from './agent-support.ts';
+import { provisioningWorkers, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -43,23 +43,7 @@ describe('uploads into a workspace’s data folder, and the expiry of abandoned 
     tenantId = tenant.id;
     admin = await t.user({ tenant: slug, role: 'admin' });
     owner = await t.user({ tenant: slug, role: 'member' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: slug,
-      json: {
-        name: 'host-a',
-        url: agent.url,
-        enrolment_token: agent.token,
-        capacity: { cpus: 4, memory_mb: 4096, workspaces: 10 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    agentId = ((await registered.json()) as { id: string }).id;
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      30_000,
-    );
+    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'host-a', waitMs: 30_000 })).id;
     const requested = await t.request('/v1/workspaces', {
       token: owner.token,
       tenant: slug,

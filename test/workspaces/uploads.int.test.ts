@@ -10,7 +10,7 @@ import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../../src/workspa
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, startDockerd } from '../support/docker.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 const MB = 1024 * 1024;
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -34,18 +34,8 @@ describe('resumable uploads (tus) into an agent’s store', () => {
     tenantId = tenant.id;
     admin = await t.user({ tenant: tenant.slug, role: 'admin' });
     operator = await t.user({ tenant: tenant.slug, role: 'operator' });
-    const registered = await t.request('/v1/agents', {
-      token: admin.token,
-      tenant: tenant.slug,
-      json: {
-        name: 'store-host',
-        url: agent.url,
-        enrolment_token: agent.token,
-        capacity: { cpus: 2, memory_mb: 1024, workspaces: 2 },
-      },
-    });
-    expect(registered.status).toBe(201);
-    agentId = ((await registered.json()) as { id: string }).id;
+    const small = { cpus: 2, memory_mb: 1024, workspaces: 2 };
+    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'store-host', capacity: small })).id;
   }, 180_000);
   afterAll(async () => {
     await server?.close();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
-import { type RunningAgent, startAgent } from './agent-support.ts';
+import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
 
 interface WorkspaceBody {
   id: string;
@@ -46,18 +46,10 @@ describe('workspaces over HTTP: agents, requests, quota, visibility', () => {
     more.push(own);
     const tenant = await t.tenant(undefined, plan);
     const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
-    const registered = await register(admin.token, tenant.slug, {
+    await registerAgentViaApi(t, admin, own, {
       name: 'own-host',
-      url: own.url,
-      enrolment_token: own.token,
       capacity: { cpus: 8, memory_mb: 8192, workspaces: 20 },
     });
-    expect(registered.status).toBe(201);
-    await t.engine.waitFor(
-      ['workspaceAgentList'],
-      BigInt(registered.headers.get('x-position') ?? '0'),
-      5_000,
-    );
     return { admin, slug: tenant.slug };
   };
 
