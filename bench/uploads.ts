@@ -31,6 +31,7 @@ import { freshPGlite } from '../test/support/databases.ts';
 import { startDockerd } from '../test/support/docker.ts';
 import { startRelay } from '../test/support/relay.ts';
 import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
+import { headersOf, tusRequests } from '../test/workspaces/tus-client.ts';
 import { processCpuMs } from './support/cpu.ts';
 import { median } from './support/measure.ts';
 import { cpuProfiled } from './support/profile.ts';
@@ -86,8 +87,8 @@ try {
   const directKey = await agentKeys(t.database.db as Kysely<unknown>, t.identity.sealer).get(agentId);
   if (!directKey) throw new Error('no key for the agent');
 
-  const b64 = (text: string) => Buffer.from(text).toString('base64');
-  const auth = { authorization: `Bearer ${admin.token}`, 'x-tenant': tenant.slug };
+  const auth = headersOf(admin);
+  const tus = tusRequests(() => server.base);
 
   /** Where Warden's time goes: the tus creation (POST) and the PATCH (bytes on, SHA-256 checked, recorded). */
   const phases = { creation: [] as number[], patch: [] as number[] };
@@ -104,14 +105,10 @@ try {
   };
   const throughWarden = async () => {
     const started = performance.now();
-    const created = await fetch(`${server.base}/v1/uploads`, {
-      method: 'POST',
-      headers: {
-        ...auth,
-        'tus-resumable': '1.0.0',
-        'upload-length': String(file.size),
-        'upload-metadata': `filename ${b64('bench.img')},sha256 ${b64(file.sha256)},agent ${b64(agentId)}`,
-      },
+    const created = await tus.create(admin, file.size, {
+      filename: 'bench.img',
+      sha256: file.sha256,
+      agent: agentId,
     });
     if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
     const patching = performance.now();

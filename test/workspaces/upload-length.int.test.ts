@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
-
-const b64 = (text: string) => Buffer.from(text).toString('base64');
+import { metadataHeader } from './tus-client.ts';
 
 /* The tus creation's Upload-Length, read before any agent is asked: no agent or dockerd needed. */
 describe('the Upload-Length of a tus creation (POST /v1/uploads)', () => {
@@ -26,11 +25,11 @@ describe('the Upload-Length of a tus creation (POST /v1/uploads)', () => {
       headers: {
         'tus-resumable': '1.0.0',
         'upload-length': length,
-        'upload-metadata': [
-          `filename ${b64('disk.img')}`,
-          `sha256 ${b64('a'.repeat(64))}`,
-          `agent ${b64(crypto.randomUUID())}`,
-        ].join(','),
+        'upload-metadata': metadataHeader({
+          filename: 'disk.img',
+          sha256: 'a'.repeat(64),
+          agent: crypto.randomUUID(),
+        }),
       },
     });
   const uploadEvents = async () =>

@@ -5,8 +5,7 @@ import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, startDockerd } from '../support/docker.ts';
 import { startRelay } from '../support/relay.ts';
 import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
-
-const b64 = (text: string) => Buffer.from(text).toString('base64');
+import { tusRequests } from './tus-client.ts';
 
 /**
  * What Warden asks an agent's store per tus request. Warden reaches the real agent through a relay of
@@ -60,20 +59,10 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
       .map((call) => call.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/, '{id}'));
     return { result, made };
   };
+  const tus = tusRequests(() => server.base);
   const create = (size: number, body?: Uint8Array<ArrayBuffer>) => {
-    const file = randomBytes(size);
-    return fetch(`${server.base}/v1/uploads`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${operator.token}`,
-        'x-tenant': operator.tenantSlug,
-        'tus-resumable': '1.0.0',
-        'upload-length': String(size),
-        'upload-metadata': `filename ${b64('disk.img')},sha256 ${b64(createHash('sha256').update(file).digest('hex'))},agent ${b64(agentId)}`,
-        ...(body ? { 'content-type': 'application/offset+octet-stream' } : {}),
-      },
-      ...(body ? { body } : {}),
-    });
+    const sha256 = createHash('sha256').update(randomBytes(size)).digest('hex');
+    return tus.create(operator, size, { filename: 'disk.img', sha256, agent: agentId }, body);
   };
 
   it('opens an upload with one call: the progress the open answered serves the creation’s Upload-Expires', async () => {
@@ -86,16 +75,7 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
     expect(made).toEqual(['POST /v1/store/uploads']);
 
     const location = result.headers.get('location') ?? '';
-    const { result: head, made: asked } = await storeCallsOf(() =>
-      fetch(`${server.base}${location}`, {
-        method: 'HEAD',
-        headers: {
-          authorization: `Bearer ${operator.token}`,
-          'x-tenant': operator.tenantSlug,
-          'tus-resumable': '1.0.0',
-        },
-      }),
-    );
+    const { result: head, made: asked } = await storeCallsOf(() => tus.head(operator, location));
     // A later request knows nothing of the open: it asks the agent where the upload is.
     expect(head.headers.get('upload-offset')).toBe('0');
     expect(asked).toEqual(['GET /v1/store/uploads/{id}']);

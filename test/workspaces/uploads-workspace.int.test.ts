@@ -11,9 +11,9 @@ import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../sup
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
 import { provisioningWorkers, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
+import { headersOf, tusRequests, uploadEventsOf } from './tus-client.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-const b64 = (text: string) => Buffer.from(text).toString('base64');
 
 describe('uploads into a workspace’s data folder, and the expiry of abandoned uploads', () => {
   let t: TestApp;
@@ -69,45 +69,8 @@ describe('uploads into a workspace’s data folder, and the expiry of abandoned 
     await t?.dispose();
   });
 
-  const headersOf = (user: SignedInUser) => ({
-    authorization: `Bearer ${user.token}`,
-    'x-tenant': user.tenantSlug,
-  });
-  const metadataHeader = (fields: Record<string, string>) =>
-    Object.entries(fields)
-      .map(([key, value]) => `${key} ${b64(value)}`)
-      .join(',');
-  const create = (user: SignedInUser, size: number, fields: Record<string, string>) =>
-    fetch(`${server.base}/v1/uploads`, {
-      method: 'POST',
-      headers: {
-        ...headersOf(user),
-        'tus-resumable': '1.0.0',
-        'upload-length': String(size),
-        'upload-metadata': metadataHeader(fields),
-      },
-    });
-  const head = (user: SignedInUser, location: string) =>
-    fetch(`${server.base}${location}`, {
-      method: 'HEAD',
-      headers: { ...headersOf(user), 'tus-resumable': '1.0.0' },
-    });
-  const patch = (user: SignedInUser, location: string, offset: number, body: Uint8Array<ArrayBuffer>) =>
-    fetch(`${server.base}${location}`, {
-      method: 'PATCH',
-      headers: {
-        ...headersOf(user),
-        'tus-resumable': '1.0.0',
-        'upload-offset': String(offset),
-        'content-type': 'application/offset+octet-stream',
-      },
-      body,
-    });
-  const uploadEvents = async () =>
-    (await t.store.readStream(`workspaces.Uploads-${tenantId}`)).map((e) => ({
-      type: e.type,
-      data: e.data as LooseJson,
-    }));
+  const { create, head, patch } = tusRequests(() => server.base);
+  const uploadEvents = () => uploadEventsOf(t.store, tenantId);
   const dataFolder = () => join(agent.workDir, 'workspaces', workspaceId, 'data');
   const inContainer = (...cmd: string[]) =>
     execFileSync('docker', ['-H', daemon.host, 'exec', `warden-ws-${workspaceId}`, ...cmd], {

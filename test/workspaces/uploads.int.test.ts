@@ -11,10 +11,10 @@ import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../sup
 import { freshPGlite } from '../support/databases.ts';
 import { type Dockerd, startDockerd } from '../support/docker.ts';
 import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
+import { headersOf, tusRequests, uploadEventsOf } from './tus-client.ts';
 
 const MB = 1024 * 1024;
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-const b64 = (text: string) => Buffer.from(text).toString('base64');
 
 describe('resumable uploads (tus) into an agent’s store', () => {
   let t: TestApp;
@@ -44,52 +44,14 @@ describe('resumable uploads (tus) into an agent’s store', () => {
     await t?.dispose();
   });
 
-  const headersOf = (user: SignedInUser) => ({
-    authorization: `Bearer ${user.token}`,
-    'x-tenant': user.tenantSlug,
-  });
-  const metadataHeader = (fields: Record<string, string>) =>
-    Object.entries(fields)
-      .map(([key, value]) => `${key} ${b64(value)}`)
-      .join(',');
-  /** Opens an upload with a raw tus POST. */
-  const create = (user: SignedInUser, size: number, fields: Record<string, string>) =>
-    fetch(`${server.base}/v1/uploads`, {
-      method: 'POST',
-      headers: {
-        ...headersOf(user),
-        'tus-resumable': '1.0.0',
-        'upload-length': String(size),
-        'upload-metadata': metadataHeader(fields),
-      },
-    });
-  const head = (user: SignedInUser, location: string) =>
-    fetch(`${server.base}${location}`, {
-      method: 'HEAD',
-      headers: { ...headersOf(user), 'tus-resumable': '1.0.0' },
-    });
-  const patch = (user: SignedInUser, location: string, offset: number, body: Uint8Array<ArrayBuffer>) =>
-    fetch(`${server.base}${location}`, {
-      method: 'PATCH',
-      headers: {
-        ...headersOf(user),
-        'tus-resumable': '1.0.0',
-        'upload-offset': String(offset),
-        'content-type': 'application/offset+octet-stream',
-      },
-      body,
-    });
+  const { create, head, patch } = tusRequests(() => server.base);
   /** Opens an operator's upload of `file` on the agent, named `filename`, with its true SHA-256. */
   const openUpload = async (file: Uint8Array, filename: string) => {
     const created = await create(operator, file.length, { filename, sha256: sha256(file), agent: agentId });
     const location = created.headers.get('location') ?? '';
     return { created, location, uploadId: location.split('/').at(-1) ?? '' };
   };
-  const uploadEvents = async () =>
-    (await t.store.readStream(`workspaces.Uploads-${tenantId}`)).map((e) => ({
-      type: e.type,
-      data: e.data as LooseJson,
-    }));
+  const uploadEvents = () => uploadEventsOf(t.store, tenantId);
   const partials = () => {
     const dir = join(agent.workDir, 'uploads');
     return existsSync(dir) ? readdirSync(dir) : [];
