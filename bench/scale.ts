@@ -21,18 +21,18 @@ import { performance } from 'node:perf_hooks';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { registerUser } from '../src/commands/identity/index.ts';
-import { issueDecider, issueIdFor, issueStreamId, projectContext } from '../src/commands/tracker/index.ts';
+import { projectContext } from '../src/commands/tracker/index.ts';
 import { connectPGlite, connectPostgres, type Database } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
 import type { EventStore, NewEvent, RecordedEvent } from '../src/eventstore/port.ts';
 import { postgresEventStore } from '../src/eventstore/postgres/store.ts';
-import { transactionalStore } from '../src/eventstore/postgres/transactional-store.ts';
 import type { PasswordHasher } from '../src/identity/passwords.ts';
 import { ProjectionEngine } from '../src/projections/engine/engine.ts';
 import type { Projection } from '../src/projections/engine/projection.ts';
 import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
 import { testApp } from '../test/support/app.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
+import { appendNewStreams, issueMaker, searchTerm } from './support/issues.ts';
 import { median, runConcurrent, type Step } from './support/measure.ts';
 import { round } from './support/report.ts';
 
@@ -179,10 +179,7 @@ async function appendEvents(database: Database, count: number): Promise<number> 
       while (next < transactions) {
         next++;
         const appends = Array.from({ length: APPENDS_PER_TRANSACTION }, entityAppend);
-        await database.db.transaction().execute(async (trx) => {
-          const store = transactionalStore(database, trx, false);
-          for (const a of appends) await store.append(a.streamId, a.events, { expected: 'no_stream' });
-        });
+        await appendNewStreams(database, appends);
         stored += APPENDS_PER_TRANSACTION * EVENTS_PER_ENTITY;
       }
     }),
@@ -250,40 +247,6 @@ async function eventStoreAt(database: Database, store: EventStore, size: number)
 }
 
 // ————— the tracker and logins, through the whole app over HTTP —————
-
-const syllables = [
-  'ka',
-  'lo',
-  'mi',
-  'ne',
-  'ru',
-  'sa',
-  'to',
-  'vi',
-  'ze',
-  'po',
-  'qua',
-  'dri',
-  'fen',
-  'gor',
-  'hul',
-];
-const words = Array.from({ length: 3000 }, (_, i) => {
-  let n = i + 7;
-  let w = '';
-  for (let k = 0; k < 3; k++) {
-    w += syllables[n % syllables.length];
-    n = Math.floor(n / syllables.length) + k * 5;
-  }
-  return w;
-});
-let seed = 42;
-const random = () => {
-  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
-const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
-const sentence = (n: number) => Array.from({ length: n }, () => pick(words)).join(' ');
 
 async function p95(run: (i: number) => Promise<void>): Promise<number> {
   for (let i = 0; i < WARMUP; i++) await run(i);
@@ -410,6 +373,7 @@ async function main() {
         );
       let issues = 0;
       const day = Date.parse('2026-01-01T00:00:00Z');
+      const makeIssue = issueMaker();
       /** Issues decided by the issue decider, appended (no_stream) in batched transactions. */
       const seedIssues = async (count: number) => {
         let next = issues;
@@ -422,45 +386,19 @@ async function main() {
               next = to;
               const appends: { streamId: string; events: NewEvent[] }[] = [];
               for (let i = from; i < to; i++) {
-                const project = projects[i % PROJECTS]!;
-                const number = Math.floor(i / PROJECTS) + 1;
-                const issueId = await issueIdFor(project.id, number);
-                const events = issueDecider.decide(
-                  {
-                    type: 'CreateIssue',
-                    issueId,
+                appends.push(
+                  await makeIssue({
                     tenantId: lead.tenantId,
-                    number,
-                    key: `${project.key}-${number}`,
-                    assigneeId: random() < 0.5 ? lead.userId : null,
-                    fields: {
-                      title: sentence(5),
-                      description: sentence(30),
-                      type: pick(['bug', 'task', 'story'] as const),
-                      priority: pick(['lowest', 'low', 'medium', 'high', 'highest'] as const),
-                      labels: random() < 0.3 ? [pick(['api', 'ui', 'db', 'ops'])] : [],
-                      dueDate: null,
-                    },
-                    actor: { userId: lead.userId, tenantAdmin: true },
-                    project: contexts[i % PROJECTS]!,
+                    actorId: lead.userId,
+                    assigneeId: lead.userId,
+                    project: projects[i % PROJECTS]!,
+                    context: contexts[i % PROJECTS]!,
+                    number: Math.floor(i / PROJECTS) + 1,
                     at: new Date(day + i * 1000).toISOString(),
-                  },
-                  issueDecider.initialState(),
+                  }),
                 );
-                appends.push({
-                  streamId: issueStreamId(issueId),
-                  events: events.map((e) => ({
-                    id: randomUUID(),
-                    type: e.type,
-                    data: e.data,
-                    metadata: { tenantId: lead.tenantId, actorId: lead.userId },
-                  })),
-                });
               }
-              await t.database.db.transaction().execute(async (trx) => {
-                const s = transactionalStore(t.database, trx, false);
-                for (const a of appends) await s.append(a.streamId, a.events, { expected: 'no_stream' });
-              });
+              await appendNewStreams(t.database, appends);
             }
           }),
         );
@@ -469,8 +407,6 @@ async function main() {
         while ((await projected()) < issues) await new Promise((resolve) => setTimeout(resolve, 200));
         await sql`analyze issue_list`.execute(t.database.db);
       };
-      const term = (i: number) =>
-        `${words[(i * 37) % words.length]!.slice(0, 5)} ${words[(i * 11) % words.length]!.slice(0, 4)}`;
       const tracker: { size: number; list: number; search: number; loadList: number; loadSearch: number }[] =
         [];
       for (const size of ISSUES) {
@@ -485,7 +421,7 @@ async function main() {
         });
         const loadSearch = load();
         const search = await p95(
-          async (i) => void (await call(`/v1/issues?q=${encodeURIComponent(term(i))}&limit=20`)),
+          async (i) => void (await call(`/v1/issues?q=${encodeURIComponent(searchTerm(i))}&limit=20`)),
         );
         progress(`tracker at ${size}: list p95 ${list.toFixed(1)} ms, search p95 ${search.toFixed(1)} ms`);
         tracker.push({ size, list, search, loadList, loadSearch });

@@ -11,15 +11,15 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type Kysely, sql } from 'kysely';
-import { issueDecider, issueIdFor, issueStreamId, projectContext } from '../src/commands/tracker/index.ts';
+import { projectContext } from '../src/commands/tracker/index.ts';
 import type { NewEvent } from '../src/eventstore/port.ts';
-import { transactionalStore } from '../src/eventstore/postgres/transactional-store.ts';
 import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
 import { searchWords } from '../src/projections/tracker/list-query.ts';
 import { type IssuePageRequest, issuePage } from '../src/projections/tracker/queries.ts';
 import { testApp } from '../test/support/app.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
 import { freshPostgres } from '../test/support/postgres.ts';
+import { appendNewStreams, issueMaker, searchTerm } from './support/issues.ts';
 import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
@@ -33,41 +33,6 @@ const TARGETS = { list_p95_ms: 25, search_p95_ms: 25, http_vs_sql_p95: 2.0 };
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const log = (line: string) => process.stdout.write(`${line}\n`);
-
-/** A deterministic vocabulary of invented words, so a query word matches a known share of issues. */
-const syllables = [
-  'ka',
-  'lo',
-  'mi',
-  'ne',
-  'ru',
-  'sa',
-  'to',
-  'vi',
-  'ze',
-  'po',
-  'qua',
-  'dri',
-  'fen',
-  'gor',
-  'hul',
-];
-const words = Array.from({ length: 3000 }, (_, i) => {
-  let n = i + 7;
-  let w = '';
-  for (let k = 0; k < 3; k++) {
-    w += syllables[n % syllables.length];
-    n = Math.floor(n / syllables.length) + k * 5;
-  }
-  return w;
-});
-let seed = 42;
-const random = () => {
-  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
-const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
-const sentence = (n: number) => Array.from({ length: n }, () => pick(words)).join(' ');
 
 function percentile(sorted: number[], p: number) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -141,6 +106,7 @@ async function main() {
     await t.engine.stop();
     const contexts = await Promise.all(projects.map((p) => projectContext(t.store, lead.tenantId, p.id)));
     const start = Date.parse('2026-01-01T00:00:00Z');
+    const makeIssue = issueMaker();
     const jobs: { project: number; number: number }[] = [];
     for (let i = 0; i < ISSUES; i++)
       jobs.push({ project: i % PROJECTS, number: Math.floor(i / PROJECTS) + 1 });
@@ -153,48 +119,21 @@ async function main() {
           next += PER_TRANSACTION;
           const appends: { streamId: string; events: NewEvent[] }[] = [];
           for (const job of batch) {
-            const project = projects[job.project]!;
-            const issueId = await issueIdFor(project.id, job.number);
             const i = job.number * PROJECTS + job.project;
-            const events = issueDecider.decide(
-              {
-                type: 'CreateIssue',
-                issueId,
+            appends.push(
+              await makeIssue({
                 tenantId: lead.tenantId,
+                actorId: lead.userId,
+                assigneeId: member.userId,
+                project: projects[job.project]!,
+                context: contexts[job.project]!,
                 number: job.number,
-                key: `${project.key}-${job.number}`,
-                assigneeId: random() < 0.5 ? member.userId : null,
-                fields: {
-                  title: sentence(5),
-                  description: sentence(30),
-                  type: pick(['bug', 'task', 'story'] as const),
-                  priority: pick(['lowest', 'low', 'medium', 'high', 'highest'] as const),
-                  labels: random() < 0.3 ? [pick(['api', 'ui', 'db', 'ops'])] : [],
-                  dueDate:
-                    random() < 0.4
-                      ? new Date(start + (i % 365) * 86_400_000).toISOString().slice(0, 10)
-                      : null,
-                },
-                actor: { userId: lead.userId, tenantAdmin: true },
-                project: contexts[job.project]!,
                 at: new Date(start + i * 1000).toISOString(),
-              },
-              issueDecider.initialState(),
+                dueDate: new Date(start + (i % 365) * 86_400_000).toISOString().slice(0, 10),
+              }),
             );
-            appends.push({
-              streamId: issueStreamId(issueId),
-              events: events.map((e) => ({
-                id: crypto.randomUUID(),
-                type: e.type,
-                data: e.data,
-                metadata: { tenantId: lead.tenantId, actorId: lead.userId },
-              })),
-            });
           }
-          await t.database.db.transaction().execute(async (trx) => {
-            const store = transactionalStore(t.database, trx, false);
-            for (const a of appends) await store.append(a.streamId, a.events, { expected: 'no_stream' });
-          });
+          await appendNewStreams(t.database, appends);
         }
       }),
     );
@@ -242,11 +181,9 @@ async function main() {
         limit: 20,
       };
     };
-    const term = (i: number) =>
-      `${words[(i * 37) % words.length]!.slice(0, 5)} ${words[(i * 11) % words.length]!.slice(0, 4)}`;
     const searchSql = (i: number): IssuePageRequest => ({
       tenantId: lead.tenantId,
-      words: searchWords(term(i)),
+      words: searchWords(searchTerm(i)),
       sort: 'relevance',
       limit: 20,
     });
@@ -268,7 +205,7 @@ async function main() {
       { label: 'search, SQL on the read model', run: async (i) => void (await issuePage(db, searchSql(i))) },
       {
         label: 'search, HTTP',
-        run: async (i) => void (await call(`/v1/issues?q=${encodeURIComponent(term(i))}&limit=20`)),
+        run: async (i) => void (await call(`/v1/issues?q=${encodeURIComponent(searchTerm(i))}&limit=20`)),
       },
     );
     const profile = process.env.BENCH_TRACKER_PROFILE;
@@ -279,7 +216,9 @@ async function main() {
       log(`CPU profile of 2000 list requests: ${profile}`);
     }
     const hits = await issuePage(db, { ...searchSql(1), limit: 100 });
-    log(`search "${term(1)}": ${hits.rows.length}${hits.next ? '+' : ''} hits on the first page of 100`);
+    log(
+      `search "${searchTerm(1)}": ${hits.rows.length}${hits.next ? '+' : ''} hits on the first page of 100`,
+    );
 
     const result = {
       issues: ISSUES,
