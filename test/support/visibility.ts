@@ -35,3 +35,12 @@ export async function readAllWritten(
   await visible(store, await lastWritten(db));
   return store.readAll(options);
 }
+
+/**
+ * `expect.poll` options for a change made in one process to reach another's caches: many sync
+ * intervals, not one. A process learns of another's appends by reading the log, which shows an
+ * append only once every older transaction on the server has ended (see `visible`), so on a
+ * PostgreSQL shared with other suites one interval can pass without it. Still far inside the caches'
+ * own lifetimes (60 s unless a test sets less), so the sync is what brings the change, not an expiry.
+ */
+export const acrossProcesses = { timeout: 15_000, interval: 50 } as const;
