@@ -76,7 +76,6 @@ const [agent, t] = await Promise.all([startAgent(daemon), testApp(freshPGlite, {
 const server = await t.listening();
 /** The bare relay: the direct client's PATCH passed on to the agent, nothing else. */
 const relay = await startRelay(agent.url);
-const relayBase = relay.base;
 try {
   const file = await makeFile(work, SIZE_MB);
   const tenant = await t.tenant();
@@ -155,7 +154,7 @@ try {
     return performance.now() - started;
   };
 
-  const bareRelay = () => direct(relayBase);
+  const bareRelay = () => direct(relay.base);
 
   log(`file ready (${file.size} bytes), agent registered`);
   const wardenMs: number[] = [];

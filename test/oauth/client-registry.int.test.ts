@@ -6,6 +6,7 @@ import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { clientRegistry } from '../../src/oauth/clients.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds } from '../support/postgres.ts';
+import { acrossProcesses } from '../support/visibility.ts';
 import { machineClientSettings as settings } from './support.ts';
 
 // The OAuth client cache of each process: entries live long (a minute here), yet a change made in
@@ -71,13 +72,6 @@ for (const kind of databaseKinds) {
       clientRegistry({ store: on, ttlMs: LONG_TTL_MS, syncMs: SYNC_MS, ...(clock ? { clock } : {}) });
     const secretOf = async (on: ReturnType<typeof registry>, clientId: string) =>
       (await on.get(tenantId, clientId))?.secretHash;
-    /**
-     * How long a change made elsewhere may take to reach the cache: a few syncs, not a fixed one. The
-     * log is read only below the oldest open transaction on the server, so on a PostgreSQL shared
-     * with other suites a change can stay unseen for longer than one interval (a fixed wait of one
-     * interval was flaky there). Still far inside the cache's TTL, so only the sync can have done it.
-     */
-    const untilSynced = { timeout: LONG_TTL_MS / 4, interval: SYNC_MS / 4 };
 
     it('a secret rotated and a client deleted in another process reach a long-lived cache by its sync, long before its TTL', async () => {
       const here = registry(store);
@@ -86,10 +80,10 @@ for (const kind of databaseKinds) {
 
       // "The other process" changes the client: it writes the events; this registry is never told.
       await rotate(clientId, 'c'.repeat(43));
-      await expect.poll(() => secretOf(here, clientId), untilSynced).toBe('c'.repeat(43));
+      await expect.poll(() => secretOf(here, clientId), acrossProcesses).toBe('c'.repeat(43));
 
       await handleClientCommand(elsewhere, { type: 'DeleteClient', clientId, tenantId, at: at() }, context());
-      await expect.poll(() => here.get(tenantId, clientId), untilSynced).toBeUndefined();
+      await expect.poll(() => here.get(tenantId, clientId), acrossProcesses).toBeUndefined();
     });
 
     it('a change made in this process is read at once, not after the sync interval', async () => {
@@ -125,7 +119,7 @@ for (const kind of databaseKinds) {
       // 520 other clients registered, then ours rotated: the sync reads two pages of 500 to find it.
       for (let i = 0; i < 52; i++) await Promise.all(Array.from({ length: 10 }, () => register()));
       await rotate(clientId, 'f'.repeat(43));
-      await expect.poll(() => secretOf(here, clientId), untilSynced).toBe('f'.repeat(43));
+      await expect.poll(() => secretOf(here, clientId), acrossProcesses).toBe('f'.repeat(43));
     });
 
     it('an entry still expires after the cache TTL (the backstop when the log is held back)', async () => {

@@ -1,3 +1,4 @@
+import type { EventStore } from '../../src/eventstore/port.ts';
 import type { LooseJson, SignedInUser } from '../support/app.ts';
 
 /** Base64 of a text, as tus `Upload-Metadata` carries each value. */
@@ -62,10 +63,7 @@ export function tusRequests(base: () => string) {
 }
 
 /** The events of a tenant's uploads stream, as type and data. */
-export async function uploadEventsOf(
-  store: { readStream(streamId: string): Promise<readonly { type: string; data: unknown }[]> },
-  tenantId: string,
-) {
+export async function uploadEventsOf(store: Pick<EventStore, 'readStream'>, tenantId: string) {
   return (await store.readStream(`workspaces.Uploads-${tenantId}`)).map((e) => ({
     type: e.type,
     data: e.data as LooseJson,
