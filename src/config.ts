@@ -53,6 +53,11 @@ export const configSchema = z.object({
     .min(1)
     .default('./data')
     .describe('PGlite data folder (when DATABASE_URL is unset)'),
+  WARDEN_PGLITE_UPKEEP_MS: int(0, 86_400_000)
+    .default(60_000)
+    .describe(
+      "How often `serve` on PGlite vacuums and analyzes the tables past autovacuum's thresholds, as a PostgreSQL server's autovacuum would (PGlite runs none); 0: never",
+    ),
   EVENTSTORE_URL: url(['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:'])
     .optional()
     .describe('EventStoreDB/KurrentDB for events (read models stay in PostgreSQL/PGlite)'),

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { bootstrap } from '../bootstrap.ts';
+import { startTableUpkeep, type TableUpkeep } from '../db/upkeep.ts';
 import type { IdentityStack } from '../identity-stack.ts';
 import type { Logger } from '../logger.ts';
 import type { OAuthServer } from '../oauth/index.ts';
@@ -10,6 +11,24 @@ import { sweepExpired } from '../sweep.ts';
 import { agentKeys, sweepWorkspaceAccess, uploadExpiry } from '../workspaces/index.ts';
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * Vacuum and analyze on embedded PGlite, which runs no autovacuum (a PostgreSQL server's does this
+ * itself): each pass logged with what it did to which table and for how long, and counted.
+ */
+function pgliteUpkeep(service: Service, logger: Logger): TableUpkeep | undefined {
+  const intervalMs = service.config.WARDEN_PGLITE_UPKEEP_MS;
+  if (service.database.kind !== 'pglite' || intervalMs === 0) return undefined;
+  return startTableUpkeep({
+    database: service.database,
+    intervalMs,
+    onDone: (done) => {
+      for (const { action } of done) service.metrics.tableUpkeep.inc({ action });
+      logger.info({ tables: done }, 'table upkeep: vacuumed and analyzed what autovacuum would have');
+    },
+    onError: (error) => logger.warn({ err: error }, 'table upkeep failed'),
+  });
+}
 
 /** `warden worker`: projections and process managers until a stop signal, then a clean stop at a checkpoint. */
 export async function runWorker(service: Service, logger: Logger, health?: FetchHandler): Promise<number> {
@@ -65,6 +84,7 @@ export async function serve(service: Service, logger: Logger, appFor: HttpAppFac
     );
   }, SWEEP_INTERVAL_MS);
   sweeper.unref?.();
+  const upkeep = pgliteUpkeep(service, logger);
   const server = await listen(app.fetch, { port: config.PORT, hostname: config.HOST });
   logger.info(
     {
@@ -79,6 +99,7 @@ export async function serve(service: Service, logger: Logger, appFor: HttpAppFac
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
   clearInterval(sweeper);
   await server.close(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
+  await upkeep?.stop();
   await service.close();
   logger.info('stopped');
   return 0;

@@ -19,6 +19,8 @@ export interface Metrics {
   readonly appendDuration: Histogram<never>;
   /** Expired records the cleanup sweeps removed, by kind (OAuth codes, pending requests, sessions, tokens…). */
   readonly cleanupRemoved: Counter<'kind'>;
+  /** Tables the PGlite upkeep vacuumed or analyzed, by action (vacuum, vacuum_analyze, analyze, freeze). */
+  readonly tableUpkeep: Counter<'action'>;
   /** Refused sign-ins, by reason (invalid_credentials, not_active, tenant_suspended, password_change_required, email_unverified, throttled). */
   readonly loginFailures: Counter<'reason'>;
   /** OSV feed syncs, by outcome (imported, unchanged, not_modified, failed). */
@@ -82,6 +84,12 @@ export function createMetrics(): Metrics {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const tableUpkeep = new Counter({
+    name: 'warden_table_upkeep_total',
+    help: 'Tables vacuumed or analyzed by the upkeep of embedded PGlite (which runs no autovacuum), by action',
+    labelNames: ['action'] as const,
+    registers: [registry],
+  });
   const loginFailures = new Counter({
     name: 'warden_login_failures_total',
     help: 'Refused sign-ins (every path: login, the OAuth sign-in page, the password grant), by reason',
@@ -97,6 +105,7 @@ export function createMetrics(): Metrics {
   return {
     registry,
     cleanupRemoved,
+    tableUpkeep,
     loginFailures,
     osvSyncs,
     httpRequests,

@@ -1,0 +1,174 @@
+import { type Kysely, sql } from 'kysely';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readTableActivity, startTableUpkeep, type UpkeepDone, upkeepPass } from '../../src/db/upkeep.ts';
+import { enqueue, type JobTables } from '../../src/processes/runtime/index.ts';
+import { freshPGlite, type TestDatabase } from '../support/databases.ts';
+
+/*
+ * PGlite runs no autovacuum: these run the upkeep that stands in for it on a real PGlite, and compare
+ * with the same work on a PGlite without it.
+ */
+
+const opened: TestDatabase[] = [];
+afterAll(async () => {
+  for (const t of opened) await t.dispose().catch(() => undefined);
+});
+const fresh = async () => {
+  const t = await freshPGlite();
+  opened.push(t);
+  return t;
+};
+const untyped = (t: TestDatabase) => t.database.db as unknown as Kysely<unknown>;
+const sizeOf = async (t: TestDatabase, table: string) =>
+  Number(
+    (
+      await sql<{ bytes: string }>`select pg_total_relation_size(${table}::regclass) as bytes`.execute(
+        untyped(t),
+      )
+    ).rows[0]!.bytes,
+  );
+
+/** What the job queue does: every job inserted, then deleted once done. */
+async function churnJobs(t: TestDatabase, round: number) {
+  const db = t.database.db as unknown as Kysely<JobTables>;
+  await enqueue(
+    db,
+    Array.from({ length: 500 }, (_, i) => ({
+      id: crypto.randomUUID(),
+      queue: 'upkeep-test',
+      kind: 'churn',
+      subject: `subject-${round}-${i}`,
+      payload: { round, i, padding: 'x'.repeat(100) },
+    })),
+  );
+  await db.deleteFrom('warden_jobs').where('queue', '=', 'upkeep-test').execute();
+}
+
+describe('table upkeep on PGlite (what autovacuum does on a server)', () => {
+  it('keeps a queue table that inserts and deletes at the size of what it holds at once; without it the table grows by every job it ever held', async () => {
+    const kept = await fresh();
+    const left = await fresh();
+    const passes: UpkeepDone[][] = [];
+    for (let round = 0; round < 60; round++) {
+      await churnJobs(kept, round);
+      await churnJobs(left, round);
+      passes.push(await upkeepPass(kept.database));
+    }
+    const vacuumed = passes.flat().filter((d) => d.table === 'public.warden_jobs');
+    expect(vacuumed.length).toBeGreaterThan(0);
+    const [keptBytes, leftBytes] = [await sizeOf(kept, 'warden_jobs'), await sizeOf(left, 'warden_jobs')];
+    // 30,000 jobs went through each; at most 500 were ever there at once.
+    expect(keptBytes * 5).toBeLessThan(leftBytes);
+    const [activity] = (await readTableActivity(kept.database)).filter((a) => a.table === 'warden_jobs');
+    expect(activity?.deadRows).toBeLessThanOrEqual(500);
+  });
+
+  it('gathers planner statistics for a table once enough of it changed, then leaves quiet tables alone', async () => {
+    const t = await fresh();
+    await sql`create table upkeep_counted (id int primary key, body text)`.execute(untyped(t));
+    await sql`insert into upkeep_counted select g, 'row ' || g from generate_series(1, 5000) g`.execute(
+      untyped(t),
+    );
+    const first = await upkeepPass(t.database);
+    expect(first).toContainEqual(
+      expect.objectContaining({ table: 'public.upkeep_counted', action: 'vacuum_analyze' }),
+    );
+    const { rows } = await sql<{ reltuples: number; analyzed: boolean }>`
+      select c.reltuples, s.last_analyze is not null as analyzed
+      from pg_class c join pg_stat_all_tables s on s.relid = c.oid where c.relname = 'upkeep_counted'`.execute(
+      untyped(t),
+    );
+    expect(rows[0]).toEqual({ reltuples: 5000, analyzed: true });
+    // Nothing changed since: nothing is past a threshold, nothing runs.
+    expect(await upkeepPass(t.database)).toEqual([]);
+    // A few changes stay under the threshold (50 + 10% of 5,000 for an analyze).
+    await sql`update upkeep_counted set body = 'changed' where id <= 400`.execute(untyped(t));
+    expect(await upkeepPass(t.database)).toEqual([]);
+    // 1,000 changed in all: past the analyze threshold (550), not yet the vacuum one (50 + 20%).
+    await sql`update upkeep_counted set body = 'changed again' where id <= 600`.execute(untyped(t));
+    expect(await upkeepPass(t.database)).toEqual([
+      expect.objectContaining({ table: 'public.upkeep_counted', action: 'analyze' }),
+    ]);
+  });
+
+  it('merges a GIN index’s pending list: a search reads a few index pages instead of the whole list', async () => {
+    const t = await fresh();
+    const db = untyped(t);
+    await sql`create table upkeep_documents (id int primary key, body text,
+      search tsvector generated always as (to_tsvector('english', body)) stored)`.execute(db);
+    await sql`create index upkeep_documents_search on upkeep_documents using gin (search)`.execute(db);
+    const words = [
+      'ledger',
+      'queue',
+      'render',
+      'socket',
+      'cache',
+      'token',
+      'schema',
+      'router',
+      'pager',
+      'delta',
+    ];
+    for (let page = 0; page < 10; page++) {
+      await sql`insert into upkeep_documents
+        select g, (select string_agg((${words}::text[])[1 + ((g * 7 + k * 3) % 10)], ' ') from generate_series(1, 20) k)
+        from generate_series(${page * 500 + 1}::int, ${page * 500 + 500}::int) g`.execute(db);
+    }
+    // The index scan either way (the counts compare the index's pages, not the planner's choices).
+    await sql`set enable_seqscan = off`.execute(db);
+    const indexPagesRead = async () => {
+      const { rows } = await sql<{ 'QUERY PLAN': [{ Plan: Plan }] }>`explain (analyze, buffers, format json)
+        select id from upkeep_documents where search @@ to_tsquery('english', 'ledger & pager')`.execute(db);
+      type Plan = {
+        'Node Type': string;
+        'Shared Hit Blocks': number;
+        'Shared Read Blocks': number;
+        Plans?: Plan[];
+      };
+      const find = (plan: Plan): Plan | undefined =>
+        plan['Node Type'] === 'Bitmap Index Scan' ? plan : (plan.Plans ?? []).map(find).find(Boolean);
+      const scan = find(rows[0]!['QUERY PLAN'][0].Plan);
+      if (!scan) throw new Error('the search did not use its index');
+      return scan['Shared Hit Blocks'] + scan['Shared Read Blocks'];
+    };
+    const before = await indexPagesRead();
+    const done = await upkeepPass(t.database);
+    expect(done.map((d) => d.table)).toContain('public.upkeep_documents');
+    const after = await indexPagesRead();
+    expect(after * 5).toBeLessThan(before);
+  });
+
+  it('runs a pass every interval, one at a time, reports what it did and a failure, and stop waits for the pass under way', async () => {
+    const t = await fresh();
+    const reports: UpkeepDone[][] = [];
+    const failures: unknown[] = [];
+    const upkeep = startTableUpkeep({
+      database: t.database,
+      intervalMs: 20,
+      onDone: (done) => reports.push(done),
+      onError: (error) => failures.push(error),
+    });
+    await churnJobs(t, 0);
+    await churnJobs(t, 1);
+    await expect
+      .poll(() => reports.flat().some((d) => d.table === 'public.warden_jobs'), { timeout: 10_000 })
+      .toBe(true);
+    expect(failures).toEqual([]);
+    await upkeep.stop();
+    const after = reports.length;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(reports.length).toBe(after);
+
+    // A pass that fails (its database closed under it) is reported; the loop goes on.
+    const closing = await freshPGlite();
+    const failing = startTableUpkeep({
+      database: closing.database,
+      intervalMs: 20,
+      onDone: () => undefined,
+      onError: (error) => failures.push(error),
+    });
+    await closing.dispose();
+    await expect.poll(() => failures.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    await failing.stop();
+  });
+});
