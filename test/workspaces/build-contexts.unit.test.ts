@@ -1,8 +1,12 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BuildContextStore, CONTEXT_EXPIRY_MS } from '../../src/workspaces/agent/build-contexts.ts';
+import {
+  BuildContextStore,
+  CONTEXT_EXPIRY_MS,
+  CONTEXT_SWEEP_INTERVAL_MS,
+} from '../../src/workspaces/agent/build-contexts.ts';
 import { rawTar } from '../support/raw-tar.ts';
 
 const streamOf = (bytes: Uint8Array, chunk = 700) =>
@@ -17,10 +21,10 @@ const sha256Hex = async (bytes: Uint8Array) =>
 
 describe('the agent’s staged build contexts', () => {
   const dirs: string[] = [];
-  const store = () => {
+  const store = (clock?: () => number) => {
     const dir = mkdtempSync(join(tmpdir(), 'wctx-'));
     dirs.push(dir);
-    return { dir, contexts: new BuildContextStore(dir) };
+    return { dir, contexts: new BuildContextStore(dir, clock) };
   };
   afterEach(() => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -66,5 +70,27 @@ describe('the agent’s staged build contexts', () => {
     expect(readdirSync(join(dir, 'contexts')).length).toBe(2);
     await contexts.sweep(Date.now() + CONTEXT_EXPIRY_MS + 1000);
     expect(readdirSync(join(dir, 'contexts'))).toEqual([]);
+  });
+
+  it('sweeps expired contexts beside a stage, at most once a minute, never a fresh one', async () => {
+    let now = Date.now();
+    const { dir, contexts } = store(() => now);
+    const tar = () => streamOf(rawTar([{ path: 'Dockerfile', content: 'FROM scratch\n' }]));
+    await contexts.stage(crypto.randomUUID(), tar());
+    // Left by a build that never came, over an hour ago.
+    const stale = join(dir, 'contexts', `${crypto.randomUUID()}.tar`);
+    writeFileSync(stale, 'abandoned');
+    const hourAgo = (Date.now() - CONTEXT_EXPIRY_MS - 60_000) / 1000;
+    utimesSync(stale, hourAgo, hourAgo);
+    // Within the minute of the last sweep: this stage does not list the folder again.
+    now += CONTEXT_SWEEP_INTERVAL_MS / 2;
+    await contexts.stage(crypto.randomUUID(), tar());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(existsSync(stale)).toBe(true);
+    now += CONTEXT_SWEEP_INTERVAL_MS / 2;
+    await contexts.stage(crypto.randomUUID(), tar());
+    await expect.poll(() => existsSync(stale)).toBe(false);
+    // The three staged contexts (tar and record each) stay.
+    expect(readdirSync(join(dir, 'contexts')).length).toBe(6);
   });
 });
