@@ -80,6 +80,9 @@ const STATEMENTS: Record<UpkeepAction, string> = {
   analyze: 'analyze',
 };
 
+/** PostgreSQL's SQLSTATE for a relation that does not exist. */
+const UNDEFINED_TABLE = '42P01';
+
 /** One table's upkeep in a pass: what ran and how long it held the database. */
 export interface UpkeepDone {
   table: string;
@@ -122,21 +125,28 @@ export async function readTableActivity(database: Pick<Database, 'db' | 'schema'
 }
 
 /**
- * One pass: every table past a threshold gets what autovacuum would give it, one after another (on
- * PGlite each holds the one session, and so every other query, while it runs).
+ * Gives every table of `activities` past a threshold what autovacuum would give it, one after another
+ * (on PGlite each holds the one session, and so every other query, while it runs). A table dropped
+ * since its activity was read (a rebuild's swap drops the tables it replaced) is passed over.
  */
-export async function upkeepPass(
-  database: Pick<Database, 'db' | 'schema'>,
+export async function keepUpTables(
+  database: Pick<Database, 'db'>,
+  activities: readonly TableActivity[],
   thresholds: UpkeepThresholds = AUTOVACUUM_DEFAULTS,
 ): Promise<UpkeepDone[]> {
   const done: UpkeepDone[] = [];
-  for (const activity of await readTableActivity(database)) {
+  for (const activity of activities) {
     const action = upkeepDue(activity, thresholds);
     if (!action) continue;
     const started = performance.now();
-    await sql`${sql.raw(STATEMENTS[action])} ${sql.id(activity.schema, activity.table)}`.execute(
-      database.db as unknown as Kysely<unknown>,
-    );
+    try {
+      await sql`${sql.raw(STATEMENTS[action])} ${sql.id(activity.schema, activity.table)}`.execute(
+        database.db as unknown as Kysely<unknown>,
+      );
+    } catch (error) {
+      if ((error as { code?: unknown }).code === UNDEFINED_TABLE) continue;
+      throw error;
+    }
     done.push({
       table: `${activity.schema}.${activity.table}`,
       action,
@@ -144,6 +154,14 @@ export async function upkeepPass(
     });
   }
   return done;
+}
+
+/** One pass: the tables' activity read, and each past a threshold kept up. */
+export async function upkeepPass(
+  database: Pick<Database, 'db' | 'schema'>,
+  thresholds: UpkeepThresholds = AUTOVACUUM_DEFAULTS,
+): Promise<UpkeepDone[]> {
+  return keepUpTables(database, await readTableActivity(database), thresholds);
 }
 
 export interface TableUpkeep {

@@ -1,6 +1,12 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readTableActivity, startTableUpkeep, type UpkeepDone, upkeepPass } from '../../src/db/upkeep.ts';
+import {
+  keepUpTables,
+  readTableActivity,
+  startTableUpkeep,
+  type UpkeepDone,
+  upkeepPass,
+} from '../../src/db/upkeep.ts';
 import { enqueue, type JobTables } from '../../src/processes/runtime/index.ts';
 import { freshPGlite, type TestDatabase } from '../support/databases.ts';
 
@@ -89,6 +95,20 @@ describe('table upkeep on PGlite (what autovacuum does on a server)', () => {
     expect(await upkeepPass(t.database)).toEqual([
       expect.objectContaining({ table: 'public.upkeep_counted', action: 'analyze' }),
     ]);
+  });
+
+  it('passes over a table dropped between reading the activity and keeping it up, and keeps up the rest', async () => {
+    const t = await fresh();
+    const db = untyped(t);
+    for (const name of ['upkeep_dropped', 'upkeep_kept']) {
+      await sql`create table ${sql.id(name)} (id int primary key)`.execute(db);
+      await sql`insert into ${sql.id(name)} select g from generate_series(1, 2000) g`.execute(db);
+    }
+    const activities = await readTableActivity(t.database);
+    await sql`drop table upkeep_dropped`.execute(db);
+    const done = await keepUpTables(t.database, activities);
+    expect(done.map((d) => d.table)).toContain('public.upkeep_kept');
+    expect(done.map((d) => d.table)).not.toContain('public.upkeep_dropped');
   });
 
   it('merges a GIN index’s pending list: a search reads a few index pages instead of the whole list', async () => {
