@@ -171,7 +171,8 @@ export interface TableUpkeep {
 
 /**
  * Runs `upkeepPass` every `intervalMs` (autovacuum's naptime is a minute), never two at once. A pass
- * that did something is reported to `onDone`; a failed one to `onError`, and the next runs as planned.
+ * that did something is reported to `onDone`; a failed one (or a failing report) to `onError`, and the
+ * next runs as planned.
  */
 export function startTableUpkeep(options: {
   database: Pick<Database, 'db' | 'schema'>;
@@ -189,7 +190,8 @@ export function startTableUpkeep(options: {
       running = upkeepPass(options.database, options.thresholds)
         .then((done) => {
           if (done.length > 0) options.onDone(done);
-        }, options.onError)
+        })
+        .catch(options.onError)
         .finally(schedule);
     }, options.intervalMs);
     // Never what keeps the process alive.

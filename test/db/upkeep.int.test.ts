@@ -190,5 +190,26 @@ describe('table upkeep on PGlite (what autovacuum does on a server)', () => {
     await closing.dispose();
     await expect.poll(() => failures.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     await failing.stop();
+
+    // A report that throws is a failure too, never an unhandled rejection; the passes go on.
+    const reporting = await fresh();
+    const thrown: unknown[] = [];
+    let reported = 0;
+    const throwing = startTableUpkeep({
+      database: reporting.database,
+      intervalMs: 20,
+      onDone: () => {
+        reported++;
+        throw new Error('the report failed');
+      },
+      onError: (error) => thrown.push(error),
+    });
+    await churnJobs(reporting, 0);
+    await expect.poll(() => thrown.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    await churnJobs(reporting, 1);
+    await churnJobs(reporting, 2);
+    await expect.poll(() => reported, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    await throwing.stop();
+    expect(thrown.every((e) => (e as Error).message === 'the report failed')).toBe(true);
   });
 });
