@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -604,8 +605,116 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       expect(await log.text()).toContain(failure?.reason ?? '-');
       const stranger = await t.user({ role: 'admin' });
       expect((await as(stranger, failure?.log ?? '')).status).toBe(404);
+      // Followed, the same refusal is the stream's final status, and recorded the same way.
+      const followed = await as(operator, `/v1/images/${built.id}/push`, {
+        method: 'POST',
+        headers: { accept: 'text/event-stream' },
+      });
+      expect(followed.status).toBe(200);
+      const statuses = [...(await followed.text()).matchAll(/^event: status\ndata: (.*)$/gm)].map(
+        (m) =>
+          JSON.parse((JSON.parse(m[1]!) as { data: string }).data) as { status: string; reason?: string },
+      );
+      expect(statuses).toHaveLength(1);
+      expect(statuses[0]).toMatchObject({ status: 'failed', reason: expect.stringContaining('pushing') });
+      expect((await read(built.id)).push_failures).toHaveLength(image.push_failures.length + 1);
+      // Another tenant cannot follow (or start) a push of this image.
+      expect(
+        (
+          await as(stranger, `/v1/images/${built.id}/push`, {
+            method: 'POST',
+            headers: { accept: 'text/event-stream' },
+          })
+        ).status,
+      ).toBe(404);
     } finally {
       expect((await set(password)).status).toBe(200);
+    }
+  }, 240_000);
+
+  it('follows a push as it goes (Accept: text/event-stream): its lines arrive while it is held at the registry, then its final status; the outcome is recorded as without the stream', async () => {
+    // A gate in front of the registry: connections wait there until it opens, so the push is held
+    // after the engine's first lines and before the registry answers.
+    const waiting: (() => void)[] = [];
+    let open = false;
+    const registryPort = Number(new URL(registry.url).port);
+    const gate = createServer((client) => {
+      const through = () => {
+        const upstream = connect(registryPort, '127.0.0.1');
+        client.pipe(upstream).pipe(client);
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      };
+      if (open) through();
+      else waiting.push(through);
+    });
+    await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve));
+    const gatePort = (gate.address() as { port: number }).port;
+    const setRegistry = (url: string) =>
+      as(admin, '/v1/images/registry', { method: 'PUT', json: { url, username: 'warden', password } });
+    expect((await setRegistry(`http://127.0.0.1:${gatePort}`)).status).toBe(200);
+    try {
+      const before = (await read(built.id)).pushes.length;
+      const answer = await fetch(`${http.base}/v1/images/${built.id}/push`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${operator.token}`,
+          'x-tenant': admin.tenantSlug,
+          accept: 'text/event-stream',
+        },
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('content-type')).toContain('text/event-stream');
+      const reader = answer.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = '';
+      const frames = () =>
+        [...text.matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => ({
+          kind: m[1],
+          ...(JSON.parse(m[2]!) as { seq: number; data: string }),
+        }));
+      // Without streaming, no line would come before the registry answers, which it cannot yet.
+      const held = AbortSignal.timeout(60_000);
+      while (!frames().some((f) => f.kind === 'stdout' && /push refers to/.test(f.data))) {
+        const { done, value } = await Promise.race([
+          reader.read(),
+          new Promise<never>((_, reject) =>
+            held.addEventListener('abort', () => reject(new Error(`no line while held: ${text}`))),
+          ),
+        ]);
+        if (done) throw new Error(`the stream ended early: ${text}`);
+        text += value;
+      }
+      // The registry has not answered (the engine waits at the gate, or has yet to reach it): nothing
+      // is recorded yet, and the stream has no final status.
+      expect((await read(built.id)).pushes.length).toBe(before);
+      expect(frames().some((f) => f.kind === 'status')).toBe(false);
+      open = true;
+      for (const through of waiting.splice(0)) through();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      const last = frames().at(-1);
+      expect(last?.kind).toBe('status');
+      const ref = `127.0.0.1:${gatePort}/team/app:1`;
+      expect(JSON.parse(last?.data ?? '{}')).toMatchObject({
+        status: 'completed',
+        ref,
+        digest: expect.stringMatching(/^sha256:/),
+      });
+      const image = await read(built.id);
+      expect(image.pushes.length).toBe(before + 1);
+      expect(image.pushes.at(-1)).toMatchObject({ ref });
+      // The log the record links to holds the lines the stream carried.
+      const log = await (await as(operator, image.pushes.at(-1)?.log ?? '')).text();
+      expect(log).toMatch(/push refers to/);
+      expect(text).not.toContain(password);
+    } finally {
+      open = true;
+      for (const through of waiting.splice(0)) through();
+      gate.close();
+      expect((await setRegistry(registry.url)).status).toBe(200);
     }
   }, 240_000);
 

@@ -43,6 +43,14 @@ const KEEP_ALIVE = new TextEncoder().encode(': keep-alive\n\n');
  */
 export const BACKLOG_PAGE = 64;
 
+/** The headers of an answer that is a stream of Server-Sent Events. */
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'transfer-encoding': 'chunked',
+};
+
 /**
  * The SSE body of one stream. The backlog is read a page at a time as the client takes it (the
  * stream pulls the next page only once its queue is empty); once it is caught up, the hub's frames
@@ -167,12 +175,7 @@ export function streamRoutes(deps: ToolDeps) {
       const found = await visibleExecution(deps, c, c.req.valid('param').id);
       const after = resumePoint(c.req.header('last-event-id'), c.req.valid('query').after);
       const executionId = found.state.executionId;
-      return c.body(frameStream(deps.hub, executionId, after), 200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'transfer-encoding': 'chunked',
-      });
+      return c.body(frameStream(deps.hub, executionId, after), 200, SSE_HEADERS);
     },
   );
   return app;

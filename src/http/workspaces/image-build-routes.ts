@@ -15,7 +15,7 @@ import {
 import { outputWriter } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError } from '../kit/index.ts';
-import { frameStream, resumePoint } from '../tools/index.ts';
+import { frameStream, resumePoint, SSE_HEADERS } from '../tools/index.ts';
 import { workspacesContext, workspacesProblems } from './context.ts';
 import { type ImageAccess, type ImageCatalogDeps, MAX_BUILD_CONTEXT_BYTES, textOf } from './image-access.ts';
 import { requestBuildOverLost } from './image-rebuild.ts';
@@ -154,12 +154,7 @@ export function imageBuildRoutes(
       const { tenant } = workspacesContext(c);
       const image = await visible(tenant.id, c.req.valid('param').id);
       const after = resumePoint(c.req.header('last-event-id'), c.req.valid('query').after);
-      return c.body(frameStream(deps.hub, image.imageId, after), 200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'transfer-encoding': 'chunked',
-      });
+      return c.body(frameStream(deps.hub, image.imageId, after), 200, SSE_HEADERS);
     },
   );
 

@@ -6,6 +6,7 @@ import { outputWriter } from '../../tools/index.ts';
 import { AgentCallError } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError } from '../kit/index.ts';
+import { frameStream, SSE_HEADERS } from '../tools/index.ts';
 import { workspacesContext, workspacesProblems } from './context.ts';
 import { type ImageAccess, type ImageCatalogDeps, textOf } from './image-access.ts';
 import { IdParam, Image, PushParams, present } from './image-views.ts';
@@ -19,10 +20,17 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       path: '/v1/images/{id}/push',
       tags: ['Images'],
       summary:
-        'Push a built image to the tenant’s registry as `host/name:tag` (its agent tags and pushes it with the sealed credentials)',
+        'Push a built image to the tenant’s registry as `host/name:tag` (its agent tags and pushes it with the sealed credentials); with `Accept: text/event-stream` follow it as it goes',
       request: { params: IdParam },
       responses: {
-        200: jsonContent(Image, 'Pushed: `pushed_ref` names it'),
+        200: {
+          description:
+            'Pushed: `pushed_ref` names it. Asked for `text/event-stream`: the push’s frames as Server-Sent Events as they are written (as a build’s stream), ending with its final status (`completed` with `digest` and `ref`, or `failed` with `reason`)',
+          content: {
+            'application/json': { schema: Image },
+            'text/event-stream': { schema: z.string() },
+          },
+        },
         502: jsonContent(z.any(), 'The registry refused the push'),
         ...commonProblems,
         ...workspacesProblems,
@@ -83,56 +91,79 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
         );
         return new RequestError(status, type, reason);
       };
-      let pushed: { digest: string | null; output?: string };
-      try {
-        pushed = await client.pushImage({
-          source: localRefOf(image),
-          target,
-          ...(credentials.username || credentials.password
-            ? {
-                auth: {
-                  username: credentials.username,
-                  password: credentials.password,
-                  server_address: credentials.host,
-                },
-              }
-            : {}),
-        });
-      } catch (error) {
-        if (error instanceof AgentCallError && error.status < 500 && error.status !== 404) {
-          throw await refused(502, 'image-push-failed', `pushing ${target}: ${error.message}`);
-        }
-        if (error instanceof AgentCallError && error.status === 404) {
-          throw new RequestError(
-            409,
-            'rule-violated',
-            `the agent ${name} no longer holds ${localRefOf(image)}`,
+      const push = async () => {
+        let pushed: { digest: string | null };
+        try {
+          pushed = await client.pushImage(
+            {
+              source: localRefOf(image),
+              target,
+              ...(credentials.username || credentials.password
+                ? {
+                    auth: {
+                      username: credentials.username,
+                      password: credentials.password,
+                      server_address: credentials.host,
+                    },
+                  }
+                : {}),
+            },
+            // Each line kept as the agent reports it: a client following the push sees it go.
+            (line) => log.sink.write('stdout', line),
           );
+        } catch (error) {
+          if (error instanceof AgentCallError && error.status < 500 && error.status !== 404) {
+            throw await refused(502, 'image-push-failed', `pushing ${target}: ${error.message}`);
+          }
+          if (error instanceof AgentCallError && error.status === 404) {
+            const reason = `the agent ${name} no longer holds ${localRefOf(image)}`;
+            // Not a push the registry refused (nothing recorded), but its stream still ends.
+            await log
+              .status('failed', { reason })
+              .then(() => log.close())
+              .catch(() => undefined);
+            throw new RequestError(409, 'rule-violated', reason);
+          }
+          throw await refused(503, 'agent-unavailable', `the agent ${name} did not answer the push`);
         }
-        throw await refused(503, 'agent-unavailable', `the agent ${name} did not answer the push`);
+        // The log's last frames and the record are independent writes: made at once (the log still
+        // reads completed no later than before, when it was written first).
+        const [result] = await Promise.all([
+          recordImagePushed(
+            deps.store,
+            {
+              tenantId: tenant.id,
+              imageId: image.imageId,
+              ref: target,
+              digest: pushed.digest,
+              pushId,
+              by: actor.userId,
+              at: deps.clock().toISOString(),
+            },
+            context,
+          ),
+          log
+            .status('completed', { digest: pushed.digest, ref: target })
+            .then(() => log.close())
+            .catch(() => undefined),
+        ]);
+        return result;
+      };
+      if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
+        // Followed: the push's frames from its first, ending with its final status; the push goes on
+        // whether or not the client stays (its outcome is recorded either way, as without the stream).
+        void push().catch(async (error: unknown) => {
+          // A refusal already wrote its final frame; anything else still ends the stream, and is logged.
+          if (error instanceof RequestError) return;
+          deps.logger?.error({ err: error, imageId: image.imageId, pushId }, 'a followed push failed');
+          await log
+            .status('failed', { reason: 'the push failed unexpectedly' })
+            .then(() => log.close())
+            .catch(() => undefined);
+        });
+        return c.body(frameStream(deps.hub, pushId, 0), 200, SSE_HEADERS) as never;
       }
-      log.sink.write('stdout', pushed.output ?? '');
-      // The log's last frames and the record are independent writes: made at once (the log still
-      // reads completed no later than before, when it was written first).
-      const [result] = await Promise.all([
-        recordImagePushed(
-          deps.store,
-          {
-            tenantId: tenant.id,
-            imageId: image.imageId,
-            ref: target,
-            digest: pushed.digest,
-            pushId,
-            by: actor.userId,
-            at: deps.clock().toISOString(),
-          },
-          context,
-        ),
-        log
-          .status('completed', { digest: pushed.digest })
-          .then(() => log.close())
-          .catch(() => undefined),
-      ]);
+      const result = await push();
       c.header('X-Position', result.position.toString());
       return c.json(present(result.state.images[image.imageId]!), 200);
     },

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ContainerEngineError, type RegistryAuth } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
 import type { BuildContextStore } from './build-contexts.ts';
+import { NDJSON, ndjsonOutcome } from './ndjson-outcome.ts';
 import { AgentRefusal, invalid, signed } from './problems.ts';
 import {
   BuildQuery,
@@ -107,83 +108,25 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
         throw new AgentRefusal(409, 'conflict', `this host already holds ${tag}: it is not built over`);
       }
       const source = await contexts.open(context, sha256, dockerfile);
-      const encoder = new TextEncoder();
-      // The client going (Warden cancelled, or its worker died) aborts the engine's build.
-      const abort = new AbortController();
-      const stop = () => abort.abort(new Error('the client went'));
-      c.req.raw.signal?.addEventListener('abort', stop, { once: true });
-      let controller!: ReadableStreamDefaultController<Uint8Array>;
-      let open = true;
-      const readable = new ReadableStream<Uint8Array>({
-        start: (given) => {
-          controller = given;
-        },
-        cancel: () => {
-          open = false;
-          stop();
-        },
-      });
-      const send = (line: object) => {
-        if (!open) return;
-        try {
-          controller.enqueue(encoder.encode(`${JSON.stringify(line)}\n`));
-        } catch {
-          open = false;
-        }
-      };
-      const close = () => {
-        if (!open) return;
-        open = false;
-        try {
-          controller.close();
-        } catch {}
-      };
-      let wrote = false;
-      let firstLine = () => {};
-      const started = new Promise<void>((resolve) => {
-        firstLine = resolve;
-      });
-      const outcome = deps.engine
-        .build(
-          source,
-          { tag, dockerfile },
-          (line) => {
-            wrote = true;
-            firstLine();
-            send({ stream: line });
-          },
-          abort.signal,
-        )
-        .then(
-          (built) => ({ ok: true as const, built }),
-          (error: unknown) => ({ ok: false as const, error }),
-        )
-        .finally(() => c.req.raw.signal?.removeEventListener('abort', stop));
-      // Removed once the outcome is sent, not before: the client (a worker waiting to record the
-      // build) does not wait on the disk (measured 2–14 ms).
-      const dropContext = () => contexts.remove(context).catch(() => undefined);
-      const first = await Promise.race([started.then(() => undefined), outcome]);
-      // Refused before any output: answered as a problem, not as a stream.
-      if (first && !first.ok && !wrote) {
-        await dropContext();
-        throw first.error;
-      }
-      void outcome.then(async (result) => {
-        if (result.ok) {
-          // Built after its client went: nobody records it, so it does not stay.
-          if (abort.signal.aborted) await deps.engine.removeImage(tag).catch(() => undefined);
-          send({ done: { id: result.built.id } });
-        } else {
-          if (!(result.error instanceof Error) || result.error.name !== 'ContainerEngineError') {
-            deps.logger.error({ err: result.error }, 'image build failed');
-          }
-          send({ error: result.error instanceof Error ? result.error.message : 'the build failed' });
-        }
-        close();
-        await dropContext();
-      });
       // A byte stream of NDJSON lines: typed as the text the schema documents.
-      return c.body(readable, 200, { 'content-type': 'application/x-ndjson' }) as never;
+      return (await ndjsonOutcome(c, {
+        run: async (onLine, signal) => {
+          const built = await deps.engine.build(source, { tag, dockerfile }, onLine, signal);
+          // Built after its client went: nobody records it, so it does not stay.
+          if (signal.aborted) await deps.engine.removeImage(tag).catch(() => undefined);
+          return built;
+        },
+        done: (built) => ({ id: built.id }),
+        failed: (error) => {
+          if (!(error instanceof Error) || error.name !== 'ContainerEngineError') {
+            deps.logger.error({ err: error }, 'image build failed');
+          }
+          return error instanceof Error ? error.message : 'the build failed';
+        },
+        // Removed once the outcome is sent, not before: the client (a worker waiting to record the
+        // build) does not wait on the disk (measured 2–14 ms).
+        after: () => contexts.remove(context),
+      })) as never;
     },
   );
 
@@ -192,11 +135,19 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
       method: 'post',
       path: '/v1/images/push',
       tags: ['Images'],
-      summary: 'Tag `source` as `target` and push it with the credentials in the (signed) body',
+      summary:
+        'Tag `source` as `target` and push it with the credentials in the (signed) body; with `Accept: application/x-ndjson` the push’s lines stream back as they come',
       security: signed,
       request: { body: { content: { 'application/json': { schema: PushBody } }, required: true } },
       responses: {
-        200: json(Pushed, 'Pushed'),
+        200: {
+          description:
+            'Pushed; or, asked for NDJSON, lines {"stream"} as the push reports them, then {"done":{"target","digest"}} or {"error"}',
+          content: {
+            'application/json': { schema: Pushed },
+            'application/x-ndjson': { schema: z.string() },
+          },
+        },
         401: problem('Not signed, stale or replayed'),
         404: problem('No such image on this host'),
         422: problem('The registry refused the push'),
@@ -205,8 +156,19 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      const push = (onLine: (line: string) => void) =>
+        deps.engine.push(body.source, body.target, authOf(body.auth), onLine);
+      // Asked for NDJSON (Warden since it streams a push's lines as they come): each line as the
+      // engine reports it, then the outcome. Otherwise one answer once pushed, as before.
+      if ((c.req.header('accept') ?? '').includes(NDJSON)) {
+        return (await ndjsonOutcome(c, {
+          run: push,
+          done: (pushed) => ({ target: body.target, digest: pushed.digest }),
+          failed: (error) => (error instanceof Error ? error.message : 'the push failed'),
+        })) as never;
+      }
       const output: string[] = [];
-      const pushed = await deps.engine.push(body.source, body.target, authOf(body.auth), (line) => {
+      const pushed = await push((line) => {
         if (output.length < 1000) output.push(line);
       });
       return c.json({ target: body.target, digest: pushed.digest, output: output.join('') }, 200);

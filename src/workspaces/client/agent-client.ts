@@ -59,6 +59,34 @@ async function* linesOf(body: ReadableStream<Uint8Array>): AsyncGenerator<string
   if (rest !== '') yield rest;
 }
 
+/** How an agent streams a long call's lines, then its outcome. */
+const NDJSON = 'application/x-ndjson';
+
+/**
+ * Reads a long call's NDJSON answer (a build's, a push's): each `{"stream"}` line to `onLine` as it
+ * arrives, then its `{"done"}`; an `{"error"}` is an AgentCallError 422, an answer that ends without
+ * either a 502, and any other answer the agent's problem.
+ */
+async function outcomeOf<T>(
+  response: Response,
+  onLine: (line: string) => void,
+  call: 'build' | 'push',
+): Promise<T> {
+  if (response.status !== 200 || !response.body) throw await failure(response);
+  for await (const text of linesOf(response.body)) {
+    if (text.trim() === '') continue;
+    const line = JSON.parse(text) as { stream?: string; done?: T; error?: string };
+    if (line.stream !== undefined) onLine(line.stream);
+    else if (line.done) return line.done;
+    else if (line.error !== undefined) throw new AgentCallError(422, `${call}-failed`, line.error);
+  }
+  throw new AgentCallError(
+    502,
+    `${call}-interrupted`,
+    `the agent ended the ${call} stream without an outcome`,
+  );
+}
+
 export interface AgentClientOptions {
   /** The agent's base URL, e.g. `http://10.0.0.5:7070`. */
   url: string;
@@ -122,9 +150,17 @@ const buildTimeoutOf = (options: AgentClientOptions) => options.buildTimeoutMs ?
 export function agentClient(options: AgentClientOptions) {
   const key = decodeKey(options.key);
   const clock = options.clock ?? (() => new Date());
-  const call = async (method: string, target: string, body?: unknown): Promise<Response> => {
+  const call = async (
+    method: string,
+    target: string,
+    body?: unknown,
+    extra: Record<string, string> = {},
+  ): Promise<Response> => {
     const bytes = body === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(body));
-    const headers: Record<string, string> = signatureHeaders(key, { method, target, body: bytes }, clock());
+    const headers: Record<string, string> = {
+      ...extra,
+      ...signatureHeaders(key, { method, target, body: bytes }, clock()),
+    };
     if (body !== undefined) headers['content-type'] = 'application/json';
     return fetch(new URL(target, options.url), {
       method,
@@ -242,26 +278,27 @@ export function agentClient(options: AgentClientOptions) {
         // A build takes its time: bounded by the build's own limit, not a call's.
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
-      if (response.status !== 200 || !response.body) throw await failure(response);
-      for await (const text of linesOf(response.body)) {
-        if (text.trim() === '') continue;
-        const line = JSON.parse(text) as { stream?: string; done?: { id: string }; error?: string };
-        if (line.stream !== undefined) onLine(line.stream);
-        else if (line.done) return line.done;
-        else if (line.error !== undefined) throw new AgentCallError(422, 'build-failed', line.error);
-      }
-      throw new AgentCallError(
-        502,
-        'build-interrupted',
-        'the agent ended the build stream without an outcome',
-      );
+      return outcomeOf<{ id: string }>(response, onLine, 'build');
     },
-    /** Tags `source` as `target` on the agent and pushes it with the credentials given. */
-    pushImage: async (request: { source: string; target: string; auth?: AgentRegistryAuth }) =>
-      expect<{ target: string; digest: string | null; output?: string }>(
-        await call('POST', '/v1/images/push', request),
-        200,
-      ),
+    /**
+     * Tags `source` as `target` on the agent and pushes it with the credentials given: each line of
+     * the push's output to `onLine` as the engine reports it (an agent of an earlier build answers
+     * them all at once, at the end); the digest, or an AgentCallError (422 for a refused push).
+     */
+    pushImage: async (
+      request: { source: string; target: string; auth?: AgentRegistryAuth },
+      onLine: (line: string) => void,
+    ): Promise<{ digest: string | null }> => {
+      const response = await call('POST', '/v1/images/push', request, {
+        accept: `${NDJSON}, application/json;q=0.5`,
+      });
+      if (response.status === 200 && response.headers.get('content-type')?.startsWith(NDJSON)) {
+        return outcomeOf<{ digest: string | null }>(response, onLine, 'push');
+      }
+      const pushed = await expect<{ digest: string | null; output?: string }>(response, 200);
+      if (pushed.output) onLine(pushed.output);
+      return { digest: pushed.digest };
+    },
     /** Removes the image tag from the agent's host; false when it was not there. */
     removeImage: async (image: string) => {
       const response = await call('DELETE', `/v1/images/${encodeURIComponent(image)}`);
