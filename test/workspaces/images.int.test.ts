@@ -718,6 +718,22 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     }
   }, 240_000);
 
+  it('the agent still answers a push asked without NDJSON (an earlier Warden) with one JSON answer at the end, its lines in it', async () => {
+    const keys = agentKeys(t.database.db as never, t.identity.sealer);
+    const agent = agentClient({ url: first().url, key: (await keys.get(agentIds[0] ?? '')) ?? '' });
+    const answer = await agent.call('POST', '/v1/images/push', {
+      source: built.local_ref,
+      target: `${registry.host}/team/app:earlier`,
+      auth: { username: 'warden', password, server_address: registry.host },
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toContain('application/json');
+    const body = (await answer.json()) as { target: string; digest: string | null; output: string };
+    expect(body.digest).toMatch(/^sha256:/);
+    expect(body.output).toMatch(/push refers to/);
+    expect(await registry.manifest('team/app', 'earlier')).toBe(200);
+  }, 240_000);
+
   it('never writes the registry password to the log or the events', async () => {
     expect(t.lines.join('\n')).not.toContain(password);
     const all = await imagesStream();
