@@ -705,7 +705,11 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       });
       const image = await read(built.id);
       expect(image.pushes.length).toBe(before + 1);
-      expect(image.pushes.at(-1)).toMatchObject({ ref });
+      // X-Push-Id, sent with the stream's first byte, names the push its entry links the log of.
+      expect(image.pushes.at(-1)).toMatchObject({
+        ref,
+        log: `/v1/images/${built.id}/pushes/${answer.headers.get('x-push-id')}/log`,
+      });
       // The log the record links to holds the lines the stream carried.
       const log = await (await as(operator, image.pushes.at(-1)?.log ?? '')).text();
       expect(log).toMatch(/push refers to/);

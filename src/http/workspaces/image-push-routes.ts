@@ -25,7 +25,7 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       responses: {
         200: {
           description:
-            'Pushed: `pushed_ref` names it. Asked for `text/event-stream`: the push’s frames as Server-Sent Events as they are written (as a build’s stream), ending with its final status (`completed` with `digest` and `ref`, or `failed` with `reason`)',
+            'Pushed: `pushed_ref` names it. Asked for `text/event-stream`: the push’s frames as Server-Sent Events as they are written (as a build’s stream), ending with its final status (`completed` with `digest` and `ref`, or `failed` with `reason`); `X-Push-Id` names the push, whose log `pushes[].log` (or `push_failures[].log`) links once it ends',
           content: {
             'application/json': { schema: Image },
             'text/event-stream': { schema: z.string() },
@@ -161,7 +161,11 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
             .then(() => log.close())
             .catch(() => undefined);
         });
-        return c.body(frameStream(deps.hub, pushId, 0), 200, SSE_HEADERS) as never;
+        // The push's id, which its entry in `pushes` (or `push_failures`) carries once it ends.
+        return c.body(frameStream(deps.hub, pushId, 0), 200, {
+          ...SSE_HEADERS,
+          'x-push-id': pushId,
+        }) as never;
       }
       const result = await push();
       c.header('X-Position', result.position.toString());
