@@ -54,6 +54,10 @@ export const configSchema = z.object({
     .default('./data')
     .describe('PGlite data folder (when DATABASE_URL is unset)'),
   WARDEN_PGLITE_UPKEEP_MS: int(0, 86_400_000)
+    .refine(
+      (ms) => ms === 0 || ms >= 100,
+      'at least 100 ms (a pass reads every table’s statistics), or 0 for never',
+    )
     .default(60_000)
     .describe(
       "How often `serve` on PGlite vacuums and analyzes the tables past autovacuum's thresholds, as a PostgreSQL server's autovacuum would (PGlite runs none); 0: never",

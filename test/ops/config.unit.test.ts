@@ -26,6 +26,15 @@ describe('configuration', () => {
     expect((error as ConfigError).message).toContain('DATABASE_URL');
   });
 
+  it('runs the PGlite upkeep every minute unless told, never in a busy loop, and not at all at 0', () => {
+    expect(loadConfig({}).WARDEN_PGLITE_UPKEEP_MS).toBe(60_000);
+    expect(loadConfig({ WARDEN_PGLITE_UPKEEP_MS: '0' }).WARDEN_PGLITE_UPKEEP_MS).toBe(0);
+    expect(loadConfig({ WARDEN_PGLITE_UPKEEP_MS: '100' }).WARDEN_PGLITE_UPKEEP_MS).toBe(100);
+    for (const bad of ['5', '-1', 'often']) {
+      expect(() => loadConfig({ WARDEN_PGLITE_UPKEEP_MS: bad })).toThrow(/WARDEN_PGLITE_UPKEEP_MS/);
+    }
+  });
+
   it('treats an empty variable as unset and ignores unrelated ones', () => {
     expect(loadConfig({ DATABASE_URL: '', HOME: '/root' }).DATABASE_URL).toBeUndefined();
   });
