@@ -34,6 +34,9 @@ export interface TableActivity {
   modifiedSinceAnalyze: number;
   /** `age(relfrozenxid)`: transactions since the table's oldest unfrozen row id. */
   xidAge: number;
+  /** The last vacuum and analyze, by anyone (this upkeep, autovacuum, an operator); null when never. */
+  lastVacuumAt: Date | null;
+  lastAnalyzeAt: Date | null;
 }
 
 /**
@@ -106,10 +109,14 @@ export async function readTableActivity(database: Pick<Database, 'db' | 'schema'
     inserted_since_vacuum: string;
     modified_since_analyze: string;
     xid_age: number;
+    last_vacuum_at: Date | string | null;
+    last_analyze_at: Date | string | null;
   }>`
     select s.schemaname as schema, s.relname as table, c.reltuples as estimated_rows,
       s.n_dead_tup as dead_rows, s.n_ins_since_vacuum as inserted_since_vacuum,
-      s.n_mod_since_analyze as modified_since_analyze, age(c.relfrozenxid) as xid_age
+      s.n_mod_since_analyze as modified_since_analyze, age(c.relfrozenxid) as xid_age,
+      greatest(s.last_vacuum, s.last_autovacuum) as last_vacuum_at,
+      greatest(s.last_analyze, s.last_autoanalyze) as last_analyze_at
     from pg_stat_all_tables s join pg_class c on c.oid = s.relid
     where s.schemaname in (${database.schema}, 'pg_catalog') and c.relkind in ('r', 'm')
     order by s.n_dead_tup desc, s.relname`.execute(db);
@@ -121,6 +128,8 @@ export async function readTableActivity(database: Pick<Database, 'db' | 'schema'
     insertedSinceVacuum: Number(row.inserted_since_vacuum),
     modifiedSinceAnalyze: Number(row.modified_since_analyze),
     xidAge: Number(row.xid_age),
+    lastVacuumAt: row.last_vacuum_at === null ? null : new Date(row.last_vacuum_at),
+    lastAnalyzeAt: row.last_analyze_at === null ? null : new Date(row.last_analyze_at),
   }));
 }
 

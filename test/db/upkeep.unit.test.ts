@@ -10,6 +10,8 @@ const table = (activity: Partial<TableActivity>): TableActivity => ({
   insertedSinceVacuum: 0,
   modifiedSinceAnalyze: 0,
   xidAge: 1000,
+  lastVacuumAt: null,
+  lastAnalyzeAt: null,
   ...activity,
 });
 

@@ -5,6 +5,7 @@ import type { AppEnv } from '../kit/index.ts';
 import type { About } from './about.ts';
 import { adminOpsRoutes } from './admin-ops.ts';
 import { type AdminProjectionDeps, adminProjectionRoutes } from './admin-projections.ts';
+import { adminTableRoutes } from './admin-tables.ts';
 import { type DocsAssetLoader, docsRoutes } from './docs.ts';
 import { healthRoutes, type ReadinessCheck } from './health.ts';
 import { problemRoutes } from './problems.ts';
@@ -33,6 +34,7 @@ export function opsRoutes(deps: OpsRouteDeps) {
   app.route('/', docsRoutes(deps.docsAssets));
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock: deps.clock }));
   app.route('/', adminOpsRoutes({ db: deps.db }));
+  app.route('/', adminTableRoutes({ db: deps.db }));
   return app;
 }
 export { type About, WARDEN_VERSION } from './about.ts';
