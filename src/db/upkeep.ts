@@ -95,8 +95,9 @@ export interface UpkeepDone {
 
 /**
  * The activity of the database's own tables and of the system catalogs (which projection rebuilds
- * churn: each creates and drops a shadow schema). This session's pending counts are flushed first: on
- * PGlite every count is this session's, and they otherwise reach the view a second later at best.
+ * churn: each creates and drops a shadow schema), those this role may vacuum. This session's pending
+ * counts are flushed first: on PGlite every count is this session's, and they otherwise reach the
+ * view a second later at best.
  */
 export async function readTableActivity(database: Pick<Database, 'db' | 'schema'>): Promise<TableActivity[]> {
   const db = database.db as unknown as Kysely<unknown>;
@@ -119,6 +120,9 @@ export async function readTableActivity(database: Pick<Database, 'db' | 'schema'
       greatest(s.last_analyze, s.last_autoanalyze) as last_analyze_at
     from pg_stat_all_tables s join pg_class c on c.oid = s.relid
     where s.schemaname in (${database.schema}, 'pg_catalog') and c.relkind in ('r', 'm')
+      -- Only what this role may vacuum: a role that is no superuser skips the catalogs (PostgreSQL
+      -- warns and does nothing), which a server's autovacuum keeps up anyway.
+      and (pg_has_role(c.relowner, 'USAGE') or (select rolsuper from pg_roles where rolname = current_user))
     order by s.n_dead_tup desc, s.relname`.execute(db);
   return rows.map((row) => ({
     schema: row.schema,

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { connectPostgres } from '../../src/db/database.ts';
 import {
   keepUpTables,
   readTableActivity,
@@ -9,6 +10,7 @@ import {
 } from '../../src/db/upkeep.ts';
 import { enqueue, type JobTables } from '../../src/processes/runtime/index.ts';
 import { freshPGlite, type TestDatabase } from '../support/databases.ts';
+import { databaseUrl } from '../support/postgres.ts';
 
 /*
  * PGlite runs no autovacuum: these run the upkeep that stands in for it on a real PGlite, and compare
@@ -211,5 +213,40 @@ describe('table upkeep on PGlite (what autovacuum does on a server)', () => {
     await expect.poll(() => reported, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     await throwing.stop();
     expect(thrown.every((e) => (e as Error).message === 'the report failed')).toBe(true);
+  });
+});
+
+describe.runIf(databaseUrl)('table upkeep on a PostgreSQL server, as a role that is no superuser', () => {
+  it('lists and keeps up only the tables the role may vacuum: its own, not the catalogs', async () => {
+    const suffix = crypto.randomUUID().replaceAll('-', '').slice(0, 10);
+    const role = `upkeep_role_${suffix}`;
+    const schema = `upkeep_${suffix}`;
+    const admin = await connectPostgres({ url: databaseUrl!, poolSize: 1 });
+    const untypedAdmin = admin.db as unknown as Kysely<unknown>;
+    await sql`create role ${sql.id(role)} login`.execute(untypedAdmin);
+    await sql`create schema ${sql.id(schema)} authorization ${sql.id(role)}`.execute(untypedAdmin);
+    // Connecting to a schema of its own creates it if missing, which asks for CREATE on the database.
+    const database = sql.id(new URL(databaseUrl!).pathname.slice(1));
+    await sql`grant create on database ${database} to ${sql.id(role)}`.execute(untypedAdmin);
+    const url = new URL(databaseUrl!);
+    url.username = role;
+    const own = await connectPostgres({ url: url.toString(), schema, poolSize: 1 });
+    try {
+      const db = own.db as unknown as Kysely<unknown>;
+      await sql`create table upkeep_owned (id int primary key)`.execute(db);
+      await sql`insert into upkeep_owned select g from generate_series(1, 3000) g`.execute(db);
+      const activity = await readTableActivity(own);
+      expect(activity.map((a) => `${a.schema}.${a.table}`)).toEqual([`${schema}.upkeep_owned`]);
+      // The inserts are counted once the server has them (each backend reports within about a second).
+      await expect
+        .poll(async () => (await upkeepPass(own)).map((d) => d.table), { timeout: 15_000 })
+        .toContain(`${schema}.upkeep_owned`);
+    } finally {
+      await own.close();
+      await sql`drop schema ${sql.id(schema)} cascade`.execute(untypedAdmin);
+      await sql`revoke create on database ${database} from ${sql.id(role)}`.execute(untypedAdmin);
+      await sql`drop role ${sql.id(role)}`.execute(untypedAdmin);
+      await admin.close();
+    }
   });
 });
