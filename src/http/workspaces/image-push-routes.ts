@@ -74,8 +74,7 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
         reason: string,
       ) => {
         log.sink.write('stderr', `${reason}\n`);
-        await log.status('failed', { reason });
-        await log.close().catch(() => undefined);
+        // Recorded before the final frame: a client that saw the stream end reads the failure.
         await recordImagePushFailed(
           deps.store,
           {
@@ -89,8 +88,11 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
           },
           context,
         );
+        await log.status('failed', { reason });
+        await log.close().catch(() => undefined);
         return new RequestError(status, type, reason);
       };
+      const followed = (c.req.header('accept') ?? '').includes('text/event-stream');
       const push = async () => {
         let pushed: { digest: string | null };
         try {
@@ -126,30 +128,36 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
           }
           throw await refused(503, 'agent-unavailable', `the agent ${name} did not answer the push`);
         }
-        // The log's last frames and the record are independent writes: made at once (the log still
-        // reads completed no later than before, when it was written first).
-        const [result] = await Promise.all([
-          recordImagePushed(
-            deps.store,
-            {
-              tenantId: tenant.id,
-              imageId: image.imageId,
-              ref: target,
-              digest: pushed.digest,
-              pushId,
-              by: actor.userId,
-              at: deps.clock().toISOString(),
-            },
-            context,
-          ),
+        const recorded = recordImagePushed(
+          deps.store,
+          {
+            tenantId: tenant.id,
+            imageId: image.imageId,
+            ref: target,
+            digest: pushed.digest,
+            pushId,
+            by: actor.userId,
+            at: deps.clock().toISOString(),
+          },
+          context,
+        );
+        const completed = () =>
           log
             .status('completed', { digest: pushed.digest, ref: target })
             .then(() => log.close())
-            .catch(() => undefined),
-        ]);
+            .catch(() => undefined);
+        // Followed, the stream ends only once the push is recorded: a client that saw it end reads
+        // it. Otherwise the answer comes after both, so the log's last frames and the record are
+        // written at once (independent writes).
+        if (followed) {
+          const result = await recorded;
+          await completed();
+          return result;
+        }
+        const [result] = await Promise.all([recorded, completed()]);
         return result;
       };
-      if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
+      if (followed) {
         // Followed: the push's frames from its first, ending with its final status; the push goes on
         // whether or not the client stays (its outcome is recorded either way, as without the stream).
         void push().catch(async (error: unknown) => {
