@@ -13,8 +13,24 @@ import { spawn } from 'node:child_process';
 
 const running = new Map();
 
+/** Warden went: every process group still running is killed, and the spawner exits. */
+function stopAll() {
+  for (const pid of running.values()) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+  }
+  process.exit(0);
+}
+
 function send(message) {
-  if (process.connected) process.send(message);
+  if (!process.connected) return;
+  // The channel can still read connected when Warden was killed a moment ago: the write then fails
+  // (EPIPE), which without this callback is an unhandled 'error' that crashes the spawner before it
+  // kills the groups. A failed send is Warden going, as the channel closing is.
+  process.send(message, (error) => {
+    if (error) stopAll();
+  });
 }
 
 process.on('message', ({ id, file, args, env, cwd }) => {
@@ -42,11 +58,4 @@ process.on('message', ({ id, file, args, env, cwd }) => {
   });
 });
 
-process.on('disconnect', () => {
-  for (const pid of running.values()) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {}
-  }
-  process.exit(0);
-});
+process.on('disconnect', stopAll);

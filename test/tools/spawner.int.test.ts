@@ -20,6 +20,8 @@ async function parentOfRun(runner: ReturnType<typeof processRunner>): Promise<nu
 
 const sleeping = (seconds: string) =>
   spawnSync('pgrep', ['-f', `^/bin/sleep ${seconds}$`], { encoding: 'utf8' }).stdout.trim();
+const writing = (seconds: string) =>
+  spawnSync('pgrep', ['-f', `echo noisy-${seconds};`], { encoding: 'utf8' }).stdout.trim();
 
 async function until(what: string, check: () => boolean): Promise<void> {
   // A bound on waiting for something that happens in the background, not a speed assertion.
@@ -61,6 +63,24 @@ describe('the tool runner starts processes from a spawner process of its own', (
     } finally {
       owner.kill('SIGKILL');
       const left = sleeping(seconds);
+      if (left) spawnSync('kill', ['-9', ...left.split('\n')]);
+    }
+  });
+
+  it('ends them too when it is killed while the spawner is sending it output (the send fails: EPIPE)', async () => {
+    const seconds = String(30_000 + Math.floor(Math.random() * 10_000));
+    const owner = spawn(process.execPath, ['--import', 'tsx', OWNER, seconds, 'noisy'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await until('the tool process runs', () => writing(seconds) !== '');
+      // Let the output flow for a moment, so sends are under way when the owner dies.
+      await new Promise((r) => setTimeout(r, 200));
+      owner.kill('SIGKILL');
+      await until('the tool process is gone', () => writing(seconds) === '');
+    } finally {
+      owner.kill('SIGKILL');
+      const left = writing(seconds);
       if (left) spawnSync('kill', ['-9', ...left.split('\n')]);
     }
   });
