@@ -21,8 +21,6 @@ export const AUTOVACUUM_DEFAULTS = {
   freezeMaxAge: 200_000_000,
 };
 
-export type UpkeepThresholds = typeof AUTOVACUUM_DEFAULTS;
-
 /** One table's activity since its last vacuum and analyze, as `pg_stat_all_tables` and `pg_class` count it. */
 export interface TableActivity {
   schema: string;
@@ -53,10 +51,8 @@ export type UpkeepAction = 'freeze' | 'vacuum_analyze' | 'vacuum' | 'analyze';
  * `analyzeThreshold + analyzeScaleFactor × rows` (never pg_statistic); freeze past `freezeMaxAge`. A
  * table never vacuumed nor analyzed counts as empty, as autovacuum counts it.
  */
-export function upkeepDue(
-  activity: TableActivity,
-  thresholds: UpkeepThresholds = AUTOVACUUM_DEFAULTS,
-): UpkeepAction | undefined {
+export function upkeepDue(activity: TableActivity): UpkeepAction | undefined {
+  const thresholds = AUTOVACUUM_DEFAULTS;
   if (activity.xidAge > thresholds.freezeMaxAge) return 'freeze';
   const rows = Math.max(0, activity.estimatedRows);
   const vacuum =
@@ -94,12 +90,13 @@ export interface UpkeepDone {
 }
 
 /**
- * The activity of the database's own tables and of the system catalogs (which projection rebuilds
- * churn: each creates and drops a shadow schema), those this role may vacuum. This session's pending
- * counts are flushed first: on PGlite every count is this session's, and they otherwise reach the
- * view a second later at best.
+ * The activity of the database's own tables (its schema: the connection's search path, `public` or
+ * the one it was opened with) and of the system catalogs (which projection rebuilds churn: each
+ * creates and drops a shadow schema), those this role may vacuum. This session's pending counts are
+ * flushed first: on PGlite every count is this session's, and they otherwise reach the view a
+ * second later at best.
  */
-export async function readTableActivity(database: Pick<Database, 'db' | 'schema'>): Promise<TableActivity[]> {
+export async function readTableActivity(database: Pick<Database, 'db'>): Promise<TableActivity[]> {
   const db = database.db as unknown as Kysely<unknown>;
   await sql`select pg_stat_force_next_flush()`.execute(db);
   const { rows } = await sql<{
@@ -119,7 +116,7 @@ export async function readTableActivity(database: Pick<Database, 'db' | 'schema'
       greatest(s.last_vacuum, s.last_autovacuum) as last_vacuum_at,
       greatest(s.last_analyze, s.last_autoanalyze) as last_analyze_at
     from pg_stat_all_tables s join pg_class c on c.oid = s.relid
-    where s.schemaname in (${database.schema}, 'pg_catalog') and c.relkind in ('r', 'm')
+    where s.schemaname in (current_schema(), 'pg_catalog') and c.relkind in ('r', 'm')
       -- Only what this role may vacuum: a role that is no superuser skips the catalogs (PostgreSQL
       -- warns and does nothing), which a server's autovacuum keeps up anyway.
       and (pg_has_role(c.relowner, 'USAGE') or (select rolsuper from pg_roles where rolname = current_user))
@@ -145,11 +142,10 @@ export async function readTableActivity(database: Pick<Database, 'db' | 'schema'
 export async function keepUpTables(
   database: Pick<Database, 'db'>,
   activities: readonly TableActivity[],
-  thresholds: UpkeepThresholds = AUTOVACUUM_DEFAULTS,
 ): Promise<UpkeepDone[]> {
   const done: UpkeepDone[] = [];
   for (const activity of activities) {
-    const action = upkeepDue(activity, thresholds);
+    const action = upkeepDue(activity);
     if (!action) continue;
     const started = performance.now();
     try {
@@ -170,11 +166,8 @@ export async function keepUpTables(
 }
 
 /** One pass: the tables' activity read, and each past a threshold kept up. */
-export async function upkeepPass(
-  database: Pick<Database, 'db' | 'schema'>,
-  thresholds: UpkeepThresholds = AUTOVACUUM_DEFAULTS,
-): Promise<UpkeepDone[]> {
-  return keepUpTables(database, await readTableActivity(database), thresholds);
+export async function upkeepPass(database: Pick<Database, 'db'>): Promise<UpkeepDone[]> {
+  return keepUpTables(database, await readTableActivity(database));
 }
 
 export interface TableUpkeep {
@@ -188,9 +181,8 @@ export interface TableUpkeep {
  * next runs as planned.
  */
 export function startTableUpkeep(options: {
-  database: Pick<Database, 'db' | 'schema'>;
+  database: Pick<Database, 'db'>;
   intervalMs: number;
-  thresholds?: UpkeepThresholds;
   onDone: (done: UpkeepDone[]) => void;
   onError: (error: unknown) => void;
 }): TableUpkeep {
@@ -200,7 +192,7 @@ export function startTableUpkeep(options: {
   const schedule = () => {
     if (stopped) return;
     timer = setTimeout(() => {
-      running = upkeepPass(options.database, options.thresholds)
+      running = upkeepPass(options.database)
         .then((done) => {
           if (done.length > 0) options.onDone(done);
         })

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Tables } from '../../db/tables.ts';
 import { readTableActivity, upkeepDue, upkeepPass } from '../../db/upkeep.ts';
@@ -28,12 +28,6 @@ const TableView = z
 
 const Done = z.object({ table: z.string(), action: Action, ms: z.number() }).meta({ id: 'TableUpkeepDone' });
 
-/** The database's own schema (a test's or a tenant's of a shared server may not be `public`). */
-async function currentSchema(db: Kysely<unknown>): Promise<string> {
-  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
-  return rows[0]?.schema ?? 'public';
-}
-
 /**
  * `/v1/admin/tables`: each table's activity since its last vacuum and analyze and what autovacuum's
  * rules call for now, and `/v1/admin/tables/upkeep` to keep them up at once (on PGlite, which runs no
@@ -42,7 +36,6 @@ async function currentSchema(db: Kysely<unknown>): Promise<string> {
  */
 export function adminTableRoutes(deps: { db: Kysely<Tables> }) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const db = deps.db as unknown as Kysely<unknown>;
   app.use('/v1/admin/tables', requirePermission('platform:manage'));
   app.use('/v1/admin/tables/*', requirePermission('platform:manage'));
   const forbidden = {
@@ -61,7 +54,7 @@ export function adminTableRoutes(deps: { db: Kysely<Tables> }) {
       responses: { 200: jsonContent(z.object({ items: z.array(TableView) }), 'Tables'), ...forbidden },
     }),
     async (c) => {
-      const activity = await readTableActivity({ db: deps.db, schema: await currentSchema(db) });
+      const activity = await readTableActivity(deps);
       return c.json(
         {
           items: activity.map((table) => ({
@@ -91,7 +84,7 @@ export function adminTableRoutes(deps: { db: Kysely<Tables> }) {
       responses: { 200: jsonContent(z.object({ done: z.array(Done) }), 'Done'), ...forbidden },
     }),
     async (c) => {
-      const done = await upkeepPass({ db: deps.db, schema: await currentSchema(db) });
+      const done = await upkeepPass(deps);
       return c.json({ done }, 200);
     },
   );
