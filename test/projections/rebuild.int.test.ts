@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
@@ -88,6 +89,19 @@ for (const kind of databaseKinds) {
         .toBe(EVENTS + appended);
       const [status] = await engine.status();
       expect(status).toMatchObject({ state: 'live', lag: 0, rebuild: null, lastError: null });
+    });
+
+    it('swaps in tables that carry planner statistics (sampled before the swap, not left to autovacuum)', async () => {
+      await appendMany(store, 20, 10);
+      engine = new ProjectionEngine({ database, store, projections: [streamCounts()], pollIntervalMs: 20 });
+      await engine.start();
+      await engine.rebuild('streamCounts');
+      const { rows } = await sql<{ column: string }>`
+        select attname as column from pg_stats
+        where schemaname = current_schema() and tablename = 'stream_counts' order by attname`.execute(
+        database.db,
+      );
+      expect(rows.map((r) => r.column)).toEqual(['events', 'last_position', 'stream_id']);
     });
 
     it('counts progress exactly when pages commit out of order (a short last page before a full one)', async () => {
