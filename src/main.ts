@@ -210,10 +210,16 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (parsed.kind === 'invalid') return usageError(parsed.message, chosen.usage);
 
-  const [{ ConfigError, loadConfig }, { createLogger, logFormatFor }, { openService }] = await Promise.all([
+  const [
+    { ConfigError, loadConfig },
+    { createLogger, logFormatFor },
+    { openService },
+    { DataFolderInUseError },
+  ] = await Promise.all([
     import('./config.ts'),
     import('./logger.ts'),
     import('./service.ts'),
+    import('./db/data-folder-lock.ts'),
   ]);
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -232,7 +238,17 @@ async function main(argv: readonly string[]): Promise<number> {
     logFormatFor(config.LOG_FORMAT, terminal),
     terminal,
   );
-  const service = await openService(config, logger);
+  let service: Awaited<ReturnType<typeof openService>>;
+  try {
+    service = await openService(config, logger);
+  } catch (error) {
+    // Another process has the PGlite folder: its message says which and what to do.
+    if (error instanceof DataFolderInUseError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
   if (!chosen.oneShot) return parsed.args(service, logger);
   try {
     return await parsed.args(service, logger);

@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Pool } from 'pg';
+import { lockDataFolder } from './data-folder-lock.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { withPreparedStatements } from './prepared-statements.ts';
 import type { Tables } from './tables.ts';
@@ -119,11 +120,19 @@ export interface PGliteDatabase extends Database {
 
 export async function connectPGlite(options: PGliteOptions = {}): Promise<PGliteDatabase> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const pglite =
-    options.dataDir === undefined
-      ? new PGlite(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {})
-      : new PGlite(options.dataDir);
-  await pglite.waitReady;
+  // A folder is one process's at a time (see data-folder-lock.ts); taken before PGlite touches it.
+  const lock = options.dataDir === undefined ? null : await lockDataFolder(options.dataDir);
+  let pglite: InstanceType<typeof PGlite>;
+  try {
+    pglite =
+      options.dataDir === undefined
+        ? new PGlite(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {})
+        : new PGlite(options.dataDir);
+    await pglite.waitReady;
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
   const dialect = new PGliteDialect(pglite);
   const db = new Kysely<Tables>({ dialect });
   return {
@@ -141,8 +150,12 @@ export async function connectPGlite(options: PGliteOptions = {}): Promise<PGlite
     // Through the dialect's lock, so no statement runs while the folder is read.
     dumpDataDir: () => db.connection().execute(() => pglite.dumpDataDir('none')),
     close: async () => {
-      await db.destroy();
-      await pglite.close();
+      try {
+        await db.destroy();
+        await pglite.close();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { link, mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+/*
+ * One process at a time per PGlite data folder. PGlite is PostgreSQL inside the process that opens
+ * the folder, with no postmaster to turn a second one away: a `warden keys rotate` run beside
+ * `warden serve` on the same folder recovered it as after a crash, wrote its own WAL and checkpoint,
+ * and the server's writes after that were lost at its next start (20 of 30 sign-in throttle rows,
+ * test/db/data-folder-lock.int.test.ts). So, as PostgreSQL's postmaster.pid does for a server, the
+ * folder holds a file naming the process that has it open; a second process is refused, and a file
+ * whose process is gone (a crash, SIGKILL) is stale and taken over.
+ */
+
+/** The lock's file, inside the data folder. */
+export const LOCK_FILE = 'warden.pid';
+
+export interface LockHolder {
+  pid: number;
+  /** When the process started, in clock ticks since boot (Linux); tells a reused pid from the holder. */
+  started: string | null;
+  host: string;
+  command: string;
+  since: string;
+  /** This opening's own id: a release removes the file only while it is still this one's. */
+  id: string;
+}
+
+export class DataFolderInUseError extends Error {
+  constructor(
+    readonly folder: string,
+    readonly holder: LockHolder,
+  ) {
+    super(
+      `The data folder ${folder} is in use by another Warden process (pid ${holder.pid} on ${holder.host}, ` +
+        `"${holder.command}", since ${holder.since}). Embedded PGlite lets one process open a folder at a ` +
+        'time, and a second one would lose the first one’s writes: stop that process first, or ask it through ' +
+        `its HTTP API. If no such process runs (a reused pid), delete ${join(folder, LOCK_FILE)}.`,
+    );
+    this.name = 'DataFolderInUseError';
+  }
+}
+
+export interface DataFolderLock {
+  readonly holder: LockHolder;
+  /** Removes the lock file if it is still this one's. */
+  release(): Promise<void>;
+}
+
+/** Folders this process holds (by real path): a second opening in the same process is refused too. */
+const heldHere = new Set<string>();
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); null off Linux. */
+function startedAt(pid: number): string | null {
+  try {
+    // Fields after "pid (comm) " begin with the state, field 3: the start time is the 20th of them.
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the process a lock file names still has the folder open. */
+function holds(holder: LockHolder, folder: string): boolean {
+  // Our own pid: this process, or one before it that had the same pid (a container's pid 1 after a
+  // restart). Only this process's own record tells them apart.
+  if (holder.pid === process.pid) return heldHere.has(folder);
+  try {
+    process.kill(holder.pid, 0);
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  const started = startedAt(holder.pid);
+  return holder.started === null || started === null || started === holder.started;
+}
+
+function parseHolder(text: string): LockHolder | null {
+  try {
+    const value = JSON.parse(text) as Partial<LockHolder>;
+    return typeof value.pid === 'number' && Number.isInteger(value.pid) && value.pid > 0
+      ? (value as LockHolder)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+const readHolder = async (path: string) => parseHolder(await readFile(path, 'utf8').catch(() => ''));
+
+/**
+ * Removes the stale lock `staleId` names. Moved aside first, then checked: when another process took
+ * the folder over between our read and the move, the lock moved is its fresh one, which goes back.
+ */
+async function removeStale(path: string, staleId: string | undefined, aside: string) {
+  const moved = `${aside}.stale`;
+  try {
+    await rename(path, moved);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  if ((await readHolder(moved))?.id !== staleId) await link(moved, path).catch(() => {});
+  await rm(moved, { force: true });
+}
+
+/**
+ * Takes the data folder for this process, creating the folder if needed. The file appears whole (it
+ * is written aside, then hard-linked into place, which fails if one exists), so a reader never sees a
+ * half-written lock. A file whose process is gone, or that names nothing, is removed and the link
+ * tried again. Throws {@link DataFolderInUseError} while another process (or another opening in this
+ * one) holds it.
+ */
+export async function lockDataFolder(
+  folder: string,
+  command = process.argv.slice(2).join(' ') || 'warden',
+): Promise<DataFolderLock> {
+  await mkdir(folder, { recursive: true });
+  const real = await realpath(folder);
+  const path = join(real, LOCK_FILE);
+  const holder: LockHolder = {
+    pid: process.pid,
+    started: startedAt(process.pid),
+    host: hostname(),
+    command: command.slice(0, 200),
+    since: new Date().toISOString(),
+    id: randomUUID(),
+  };
+  const aside = join(real, `${LOCK_FILE}.${holder.id}`);
+  await writeFile(aside, `${JSON.stringify(holder)}\n`, { mode: 0o600 });
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await link(aside, path);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw error;
+      }
+      const current = await readHolder(path);
+      if (current && holds(current, real)) throw new DataFolderInUseError(folder, current);
+      await removeStale(path, current?.id, aside);
+    }
+  } finally {
+    await rm(aside, { force: true });
+  }
+  heldHere.add(real);
+  let released = false;
+  return {
+    holder,
+    async release() {
+      if (released) return;
+      released = true;
+      heldHere.delete(real);
+      if ((await readHolder(path))?.id === holder.id) await rm(path, { force: true });
+    },
+  };
+}

@@ -1,0 +1,147 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DataFolderInUseError, LOCK_FILE, lockDataFolder } from '../../src/db/data-folder-lock.ts';
+import { connectPGlite } from '../../src/db/database.ts';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+function folder() {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-lock-'));
+  dirs.push(dir);
+  return dir;
+}
+const lockOf = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as Record<string, unknown>;
+const plant = (dir: string, holder: Record<string, unknown>) =>
+  writeFileSync(
+    join(dir, LOCK_FILE),
+    JSON.stringify({ host: 'h', command: 'serve', since: 'then', ...holder }),
+  );
+
+/** A process that is gone: its pid names nobody (until the system reuses it). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid!;
+}
+/** A process that runs until killed. */
+function sleeper(): ChildProcess {
+  return spawn(process.execPath, ['-e', 'setTimeout(() => {}, 600000)'], { stdio: 'ignore' });
+}
+const startTimeOf = (pid: number) =>
+  readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]!;
+
+describe('one process at a time per PGlite data folder', () => {
+  it('refuses a second opening while the first holds the folder, and lets it in once the first closes', async () => {
+    const dir = folder();
+    const first = await connectPGlite({ dataDir: dir });
+    expect(lockOf(dir)).toMatchObject({ pid: process.pid });
+    const refused = await connectPGlite({ dataDir: dir }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(DataFolderInUseError);
+    expect((refused as Error).message).toContain(`pid ${process.pid}`);
+    expect((refused as Error).message).toContain(dir);
+    await first.close();
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+    const second = await connectPGlite({ dataDir: dir });
+    await second.close();
+  });
+
+  it('refuses while another process that is running holds it', async () => {
+    const dir = folder();
+    const other = sleeper();
+    try {
+      await new Promise((resolve) => other.on('spawn', resolve));
+      const started = existsSync('/proc/self/stat') ? startTimeOf(other.pid!) : null;
+      plant(dir, { pid: other.pid, started, id: 'theirs' });
+      await expect(lockDataFolder(dir)).rejects.toThrow(`pid ${other.pid} on h, "serve"`);
+      expect(lockOf(dir)).toMatchObject({ id: 'theirs' });
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('takes over a lock left by a process that is gone, one naming nothing, and this pid’s earlier life', async () => {
+    for (const holder of [
+      { pid: await deadPid(), started: null, id: 'crashed' },
+      // A container's pid 1 again after a restart: the same pid, not an opening of this process.
+      { pid: process.pid, started: null, id: 'earlier-life' },
+    ]) {
+      const dir = folder();
+      plant(dir, holder);
+      const lock = await lockDataFolder(dir);
+      expect(lockOf(dir)).toMatchObject({ pid: process.pid, id: lock.holder.id });
+      await lock.release();
+    }
+    const dir = folder();
+    writeFileSync(join(dir, LOCK_FILE), 'not a lock');
+    const lock = await lockDataFolder(dir);
+    expect(lockOf(dir)).toMatchObject({ id: lock.holder.id });
+    await lock.release();
+  });
+
+  it.runIf(existsSync('/proc/self/stat'))(
+    'takes over a lock whose pid now belongs to another process (its start time differs)',
+    async () => {
+      const dir = folder();
+      const other = sleeper();
+      try {
+        await new Promise((resolve) => other.on('spawn', resolve));
+        plant(dir, { pid: other.pid, started: '1', id: 'reused' });
+        const lock = await lockDataFolder(dir);
+        expect(lockOf(dir)).toMatchObject({ id: lock.holder.id });
+        await lock.release();
+      } finally {
+        other.kill('SIGKILL');
+      }
+    },
+  );
+
+  it('a release leaves a lock that is no longer its own', async () => {
+    const dir = folder();
+    const lock = await lockDataFolder(dir);
+    plant(dir, { pid: process.pid, started: null, id: 'someone-else' });
+    await lock.release();
+    expect(lockOf(dir)).toMatchObject({ id: 'someone-else' });
+  });
+
+  it('eight processes racing for a folder with a stale lock: exactly one gets it', async () => {
+    const dir = folder();
+    plant(dir, { pid: await deadPid(), started: null, id: 'crashed' });
+    const script = join(dir, 'racer.mts');
+    writeFileSync(
+      script,
+      `import { lockDataFolder } from ${JSON.stringify(join(process.cwd(), 'src/db/data-folder-lock.ts'))};
+      try { await lockDataFolder(process.argv[2]); console.log('got'); setTimeout(() => {}, 600000); }
+      catch (error) { console.log(error.name); }`,
+    );
+    // The winner holds the folder until it is killed, so a racer that starts late still meets it.
+    const racers = Array.from({ length: 8 }, () =>
+      spawn(process.execPath, ['--import', 'tsx', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] }),
+    );
+    const outcomes = await Promise.all(
+      racers.map(
+        (child) =>
+          new Promise<string>((resolve) => {
+            let out = '';
+            child.stdout!.on('data', (d: Buffer) => {
+              out += d.toString();
+              if (out.includes('\n')) resolve(out.trim());
+            });
+            child.on('exit', () => resolve(out.trim()));
+          }),
+      ),
+    ).finally(() => {
+      for (const child of racers) child.kill('SIGKILL');
+    });
+    expect(outcomes.filter((o) => o === 'got')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'DataFolderInUseError')).toHaveLength(7);
+  }, 60_000);
+});

@@ -1,0 +1,85 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LOCK_FILE } from '../../src/db/data-folder-lock.ts';
+import { connectPGlite } from '../../src/db/database.ts';
+import { freePort, runWarden, untilReady } from '../support/cli.ts';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Failed sign-ins of distinct accounts: each leaves a throttle row the server writes. */
+async function failSignIns(base: string, from: number, to: number) {
+  for (let i = from; i <= to; i++) {
+    const response = await fetch(`${base}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant': 'default' },
+      body: JSON.stringify({ email: `someone-${i}@example.com`, password: 'not-the-password-1' }),
+    });
+    expect(response.status).toBe(401);
+  }
+}
+
+describe('a PGlite data folder in use by `warden serve`', () => {
+  it('refuses another warden command on it, which before this lost the server’s later writes; a clean stop frees it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
+    dirs.push(dir);
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const serve = runWarden(['serve'], {
+      PORT: String(port),
+      WARDEN_DATA_DIR: dir,
+      WARDEN_ARGON2_MEMORY_KIB: '1024',
+      WARDEN_ARGON2_TIME_COST: '1',
+    });
+    try {
+      await untilReady(base, serve.child);
+      expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({
+        pid: serve.child.pid,
+        command: 'serve',
+      });
+      await failSignIns(base, 1, 10);
+      // The command an operator would run beside the service: before the lock it opened the folder,
+      // recovered it as after a crash and wrote its own checkpoint; 20 of the server's 30 rows were
+      // then missing after a restart.
+      const rotate = runWarden(['keys', 'rotate', '--force'], { WARDEN_DATA_DIR: dir });
+      expect(await rotate.exited).toBe(1);
+      expect(rotate.err()).toContain(`in use by another Warden process (pid ${serve.child.pid}`);
+      expect(rotate.err()).toContain('"serve"');
+      expect(rotate.out()).toBe('');
+      await failSignIns(base, 11, 30);
+    } finally {
+      serve.child.kill('SIGTERM');
+    }
+    expect(await serve.exited).toBe(0);
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+
+    const database = await connectPGlite({ dataDir: dir });
+    try {
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int as n from warden_login_throttle where key like 'account:%'`.execute(database.db);
+      expect(rows[0]!.n).toBe(30);
+    } finally {
+      await database.close();
+    }
+  }, 120_000);
+
+  it('after a SIGKILL the next command takes the folder over (the lock names a process that is gone)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
+    dirs.push(dir);
+    const port = await freePort();
+    const serve = runWarden(['serve'], { PORT: String(port), WARDEN_DATA_DIR: dir });
+    await untilReady(`http://127.0.0.1:${port}`, serve.child);
+    serve.child.kill('SIGKILL');
+    await serve.exited;
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(true);
+    const migrate = runWarden(['migrate'], { WARDEN_DATA_DIR: dir });
+    expect(await migrate.exited).toBe(0);
+    expect(migrate.out()).toContain('database is up to date');
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  }, 120_000);
+});
