@@ -23,6 +23,7 @@ Commands:
   osv import <path>           import OSV advisory data (folder or .zip); re-checks packages already let in
   replay <streamId> [--at <revision|time>] [--diff] [--json]
                               an entity's state then, folded from its events; --diff: what each event changed
+  restore <backup.tar.gz>     restore a backup (GET /v1/admin/backup) into an empty WARDEN_DATA_DIR (PGlite)
   agent                       the workspace agent: drives this host's Docker Engine for Warden (WARDEN_AGENT_*)
   help [<command>]            this text, or a command's (as does <command> --help)
 
@@ -121,6 +122,9 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
     { viewSource },
     tenancy,
     tools,
+    { takeBackup },
+    { WARDEN_VERSION },
+    { isPGlite },
   ] = await Promise.all([
     import('./http/app.ts'),
     import('./identity/notifier/index.ts'),
@@ -128,9 +132,20 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
     import('./packages/index.ts'),
     import('./tenancy/index.ts'),
     import('./tools/index.ts'),
+    import('./db/backup.ts'),
+    import('./http/ops/index.ts'),
+    import('./db/database.ts'),
   ]);
-  const { config, store } = service;
-  const db = service.database.db;
+  const { config, store, database } = service;
+  const db = database.db;
+  // PGlite only: a PostgreSQL server is backed up with its own tools.
+  const backup = isPGlite(database)
+    ? () =>
+        takeBackup(database, {
+          wardenVersion: WARDEN_VERSION,
+          generatedKey: !config.WARDEN_KEY_ENCRYPTION_KEY,
+        })
+    : undefined;
   return (identity) => {
     const oauth = oauthServerFor({ config, identity, store, db, logger });
     const { fetch } = createApp({
@@ -143,6 +158,7 @@ async function httpApp(service: Service, logger: Logger): Promise<HttpAppFactory
       db,
       projections: service.engine,
       engine: service.engine,
+      backup,
       readiness: service.readiness,
       metrics: service.metrics,
       logger,
@@ -199,6 +215,32 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     if (parsed.kind === 'invalid') return usageError(parsed.message, AGENT_USAGE);
     return (await import('./workspaces/index.ts')).agentCommand([], process.env);
+  }
+  if (name === 'restore') {
+    // Writes a folder nothing has open: no service is opened (the restore opens what it wrote).
+    const { parseRestoreArgs, RESTORE_USAGE, runRestore } = await import('./cli/restore.ts');
+    const parsed = parseRestoreArgs(rest);
+    if (parsed.kind === 'help') {
+      console.log(RESTORE_USAGE);
+      return 0;
+    }
+    if (parsed.kind === 'invalid') return usageError(parsed.message, RESTORE_USAGE);
+    const { ConfigError, loadConfig } = await import('./config.ts');
+    try {
+      const config = loadConfig(process.env);
+      return await runRestore(parsed.args, {
+        dataDir: config.WARDEN_DATA_DIR,
+        keyConfigured: config.WARDEN_KEY_ENCRYPTION_KEY !== undefined,
+        onServer: config.DATABASE_URL !== undefined,
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        progress: process.stderr,
+      });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      console.error(error.message);
+      return 2;
+    }
   }
   const load = commands.get(name);
   if (!load) return usageError(`unknown command "${name}"`, USAGE);

@@ -51,6 +51,7 @@ import type { DocsAssetLoader, ReadinessCheck } from './ops/index.ts';
 import {
   type AdminProjectionDeps,
   metricsRoutes,
+  type OpsRouteDeps,
   opsRoutes,
   swaggerUiAssets,
   WARDEN_VERSION,
@@ -100,6 +101,8 @@ export interface AppDeps {
   identity: IdentityStack;
   /** Projection status and rebuilds for `/v1/admin/projections` (absent: those routes are not served). */
   engine?: AdminProjectionDeps['engine'];
+  /** Takes a backup of the embedded database for `/v1/admin/backup` (absent on PostgreSQL: 501). */
+  backup?: OpsRouteDeps['backup'];
   /** False on EventStoreDB: tenant storage stats cannot be read from PostgreSQL. */
   eventsInDatabase: boolean;
   db: Kysely<Tables>;
@@ -392,6 +395,7 @@ export function createApp(deps: AppDeps) {
       readiness: deps.readiness,
       docsAssets: deps.docsAssets ?? swaggerUiAssets,
       engine: deps.engine,
+      backup: deps.backup,
       clock,
       about: {
         database: deps.config.DATABASE_URL ? 'PostgreSQL' : 'PGlite',

@@ -16,4 +16,4 @@ export type { Principal, ResolvedTenant } from './principal.ts';
 export { type LoginThrottle, loginThrottle } from './throttle.ts';
 export { aesKey, base64url, fromBase64url, open, randomToken, seal, sha256 } from './tokens/crypto.ts';
 export { tokenFamilyEventSchemas } from './tokens/events.ts';
-export { loadKeyEncryptionKey } from './tokens/key-encryption-key.ts';
+export { KEY_ENCRYPTION_KEY_FILE, loadKeyEncryptionKey } from './tokens/key-encryption-key.ts';

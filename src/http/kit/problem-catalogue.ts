@@ -258,6 +258,12 @@ export const problemCatalogue = {
     description:
       'This server was started without WebSocket support; follow the output with the streaming HTTP endpoint instead.',
   },
+  'backup-unavailable': {
+    title: 'Backups are the database server’s',
+    statuses: [501],
+    description:
+      'Warden copies its database only when it is embedded PGlite. On a PostgreSQL server (`DATABASE_URL`) back it up with the server’s own tools (`pg_dump`, base backups, your provider’s snapshots).',
+  },
   'agent-in-use': {
     title: 'Agent still holds workspaces',
     statuses: [409],

@@ -1,8 +1,10 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
+import type { Backup } from '../../db/backup.ts';
 import type { Tables } from '../../db/tables.ts';
 import type { AppEnv } from '../kit/index.ts';
 import type { About } from './about.ts';
+import { adminBackupRoutes } from './admin-backup.ts';
 import { adminOpsRoutes } from './admin-ops.ts';
 import { type AdminProjectionDeps, adminProjectionRoutes } from './admin-projections.ts';
 import { adminTableRoutes } from './admin-tables.ts';
@@ -23,6 +25,8 @@ export interface OpsRouteDeps {
   clock: () => Date;
   /** What this process runs (the start page says). */
   about: About;
+  /** Takes a backup of the embedded database (absent on PostgreSQL: `/v1/admin/backup` answers 501). */
+  backup?: (() => Promise<Backup>) | undefined;
 }
 
 /** Operating the service: the start page, health and readiness, the API docs, and the platform admin's views (`/v1/admin/…`). */
@@ -35,6 +39,7 @@ export function opsRoutes(deps: OpsRouteDeps) {
   if (deps.engine) app.route('/', adminProjectionRoutes({ engine: deps.engine, clock: deps.clock }));
   app.route('/', adminOpsRoutes({ db: deps.db }));
   app.route('/', adminTableRoutes({ db: deps.db }));
+  app.route('/', adminBackupRoutes({ take: deps.backup }));
   return app;
 }
 export { type About, WARDEN_VERSION } from './about.ts';
