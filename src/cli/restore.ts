@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { RestoreError, restoreBackup } from '../db/backup.ts';
 import { DataFolderInUseError } from '../db/data-folder-lock.ts';
+import { RestoreError, restoreBackup } from '../db/restore.ts';
 import { KEY_ENCRYPTION_KEY_FILE } from '../identity/index.ts';
 import { HELP_OPTION, help, invalid, type ParsedArgs, parseWith, run } from './command.ts';
 

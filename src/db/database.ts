@@ -116,16 +116,13 @@ export interface PGliteDatabase extends Database {
   readonly kind: 'pglite';
   /** The data folder as an uncompressed tarball, for {@link PGliteOptions.loadDataDir}. */
   dumpDataDir(): Promise<Blob>;
-  /**
-   * The data folder as an uncompressed tarball, and what `read` found just before it was copied, in
-   * one hold of the session: no statement runs between the two.
-   */
-  snapshot<T>(read: (db: Kysely<Tables>) => Promise<T>): Promise<{ tar: Blob; value: T }>;
+  /** The folder it was opened on; undefined in memory. */
+  readonly dataDir: string | undefined;
 }
 
 /** Whether `database` is embedded PGlite (which can copy its data folder). */
 export const isPGlite = (database: Database): database is PGliteDatabase =>
-  database.kind === 'pglite' && 'snapshot' in database;
+  database.kind === 'pglite' && 'dumpDataDir' in database;
 
 export async function connectPGlite(options: PGliteOptions = {}): Promise<PGliteDatabase> {
   const { PGlite } = await import('@electric-sql/pglite');
@@ -146,6 +143,7 @@ export async function connectPGlite(options: PGliteOptions = {}): Promise<PGlite
   const db = new Kysely<Tables>({ dialect });
   return {
     kind: 'pglite',
+    dataDir: options.dataDir,
     poolStats: () => dialect.stats(),
     db,
     schema: 'public',
@@ -158,11 +156,6 @@ export async function connectPGlite(options: PGliteOptions = {}): Promise<PGlite
     },
     // Through the dialect's lock, so no statement runs while the folder is read.
     dumpDataDir: () => db.connection().execute(() => pglite.dumpDataDir('none')),
-    snapshot: (read) =>
-      db.connection().execute(async (session) => {
-        const value = await read(session);
-        return { tar: await pglite.dumpDataDir('none'), value };
-      }),
     close: async () => {
       try {
         await db.destroy();

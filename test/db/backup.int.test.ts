@@ -16,16 +16,11 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { sql } from 'kysely';
 import tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  BACKUP_MANIFEST,
-  type BackupManifest,
-  RestoreError,
-  restoreBackup,
-  takeBackup,
-} from '../../src/db/backup.ts';
+import { BACKUP_HEADER, BACKUP_TRAILER, takeBackup } from '../../src/db/backup.ts';
 import { DataFolderInUseError, LOCK_FILE } from '../../src/db/data-folder-lock.ts';
 import { connectPGlite } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';
+import { RestoreError, restoreBackup } from '../../src/db/restore.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { KEY_ENCRYPTION_KEY_FILE } from '../../src/identity/tokens/key-encryption-key.ts';
 
@@ -87,38 +82,55 @@ async function crafted(
   for await (const chunk of pack) chunks.push(chunk as Buffer);
   return gzipSync(Buffer.concat(chunks));
 }
-const manifestOf = (over: Partial<BackupManifest> = {}) =>
+const headerOf = (over: Record<string, unknown> = {}) =>
   JSON.stringify({
     format: 1,
     takenAt: new Date().toISOString(),
     wardenVersion: 'test',
-    events: 0,
-    position: '0',
     migration: null,
     generatedKeyLeftOut: false,
     ...over,
   });
+const trailerOf = (over: Record<string, unknown> = {}) =>
+  JSON.stringify({ events: 0, position: '0', ...over });
+
+async function bytesOf(body: Readable) {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 describe('backup and restore of a PGlite data folder', () => {
-  it('backs up a folder in use and restores it into an empty one: the same events, no lock, no key', async () => {
+  it('backs up a folder while appends go on, and restores exactly what the backup says: no lock, no key', async () => {
     const { dir, database } = await source(40);
+    const store = postgresEventStore(database);
     try {
       const backup = await takeBackup(database, { wardenVersion: '9.9.9', generatedKey: true });
-      expect(backup.manifest).toMatchObject({
-        format: 1,
-        events: 40,
-        wardenVersion: '9.9.9',
-        generatedKeyLeftOut: true,
-      });
-      expect(backup.manifest.migration).toMatch(/^\d{4}-/);
-      // The source keeps serving while and after the backup is read.
+      expect(backup.header).toMatchObject({ format: 1, wardenVersion: '9.9.9', generatedKeyLeftOut: true });
+      expect(backup.header.migration).toMatch(/^\d{4}-/);
+      // Warden goes on writing while the folder is copied: the database is not held for the copy.
+      let appended = 0;
+      let copying = true;
+      const writer = (async () => {
+        while (copying) {
+          await store.append(`test.During-${appended}`, [
+            { id: randomUUID(), type: 'Happened', data: {}, metadata: {} },
+          ]);
+          appended++;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
       const file = await save(backup.body);
-      await postgresEventStore(database).append('test.Thing-after', [
-        { id: randomUUID(), type: 'Happened', data: {}, metadata: {} },
-      ]);
+      const manifest = await backup.done;
+      copying = false;
+      await writer;
+      expect(appended).toBeGreaterThan(0);
+      expect(manifest.events).toBeGreaterThanOrEqual(40);
+      expect(manifest.events).toBeLessThanOrEqual(40 + appended);
+
       const target = join(folder(), 'restored');
       const restored = await restoreBackup(createReadStream(file), target);
-      expect(restored.manifest).toEqual(backup.manifest);
+      expect(restored.manifest).toEqual(manifest);
       expect(restored.files).toBeGreaterThan(100);
       const names = readdirSync(target);
       expect(names).toContain('PG_VERSION');
@@ -129,7 +141,11 @@ describe('backup and restore of a PGlite data folder', () => {
         const { rows } = await sql<{ n: number }>`select count(*)::int as n from warden_events`.execute(
           copy.db,
         );
-        expect(rows[0]!.n).toBe(40);
+        expect(rows[0]!.n).toBe(manifest.events);
+        // It takes writes of its own.
+        await postgresEventStore(copy).append('test.Restored', [
+          { id: randomUUID(), type: 'Happened', data: {}, metadata: {} },
+        ]);
       } finally {
         await copy.close();
       }
@@ -137,6 +153,23 @@ describe('backup and restore of a PGlite data folder', () => {
       await database.close();
     }
     expect(existsSync(join(dir, KEY_ENCRYPTION_KEY_FILE))).toBe(true);
+  }, 120_000);
+
+  it('one backup at a time; a body left unread halfway still ends it, so the next one can start', async () => {
+    const { database } = await source(1);
+    try {
+      const first = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
+      await expect(takeBackup(database, { wardenVersion: 't', generatedKey: false })).rejects.toThrow(
+        'already being taken',
+      );
+      first.body.destroy();
+      await first.done.catch(() => {});
+      const second = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
+      await bytesOf(second.body);
+      expect((await second.done).events).toBe(1);
+    } finally {
+      await database.close();
+    }
   }, 60_000);
 
   it('refuses a folder that is not empty, and one a running Warden holds', async () => {
@@ -161,46 +194,57 @@ describe('backup and restore of a PGlite data folder', () => {
     }
   }, 60_000);
 
-  it('refuses crafted archives and leaves the folder empty: escapes, links, planted secrets, no manifest, damage', async () => {
-    const manifest = { name: BACKUP_MANIFEST, body: manifestOf() };
+  it('refuses crafted archives and leaves the folder empty: escapes, links, planted secrets, no header, damage', async () => {
+    const header = { name: BACKUP_HEADER, body: headerOf() };
+    const end = { name: BACKUP_TRAILER, body: trailerOf() };
     const cases: [string, Buffer, RegExp][] = [
       [
         'a path out of the folder',
-        await crafted([manifest, { name: 'base/x', body: 'x' }, { name: '../escaped', body: 'x' }]),
+        await crafted([header, { name: 'base/x', body: 'x' }, { name: '../escaped', body: 'x' }, end]),
         /outside the data folder/,
       ],
       [
         'an absolute path through ..',
-        await crafted([manifest, { name: '/base/../../escaped', body: 'x' }]),
+        await crafted([header, { name: '/base/../../escaped', body: 'x' }, end]),
         /outside the data folder/,
       ],
       [
         'a symbolic link',
-        await crafted([manifest, { name: 'base/link', type: 'symlink', linkname: '/etc/passwd' }]),
+        await crafted([header, { name: 'base/link', type: 'symlink', linkname: '/etc/passwd' }, end]),
         /is a symlink, not a file/,
       ],
       [
         'a hard link',
-        await crafted([manifest, { name: 'base/hard', type: 'link', linkname: '/etc/passwd' }]),
+        await crafted([header, { name: 'base/hard', type: 'link', linkname: '/etc/passwd' }, end]),
         /is a link, not a file/,
       ],
-      ['a planted lock', await crafted([manifest, { name: LOCK_FILE, body: '{"pid":1}' }]), /refused/],
-      ['a planted key', await crafted([manifest, { name: KEY_ENCRYPTION_KEY_FILE, body: 'k' }]), /refused/],
+      ['a planted lock', await crafted([header, { name: LOCK_FILE, body: '{"pid":1}' }, end]), /refused/],
       [
-        'no manifest first',
-        await crafted([{ name: 'PG_VERSION', body: '18' }, manifest]),
-        /does not open with its manifest/,
+        'a planted key',
+        await crafted([header, { name: KEY_ENCRYPTION_KEY_FILE, body: 'k' }, end]),
+        /refused/,
       ],
       [
-        'a manifest of another format',
-        await crafted([{ name: BACKUP_MANIFEST, body: manifestOf({ format: 2 } as never) }]),
-        /Warden can restore/,
+        'a file after the end',
+        await crafted([header, end, { name: 'base/late', body: 'x' }]),
+        /after the backup's end/,
       ],
+      [
+        'no header first',
+        await crafted([{ name: 'PG_VERSION', body: '18' }, header, end]),
+        /does not open with its header/,
+      ],
+      [
+        'a header of another format',
+        await crafted([{ name: BACKUP_HEADER, body: headerOf({ format: 2 }) }, end]),
+        /its header's format/,
+      ],
+      ['no end', await crafted([header, { name: 'PG_VERSION', body: '18' }]), /cut short/],
       ['an empty archive', await crafted([]), /it is empty/],
       ['not gzip at all', Buffer.from('PK\u0003\u0004 a zip, say'), /damaged/],
       [
         'a truncated backup',
-        (await crafted([manifest, { name: 'base/big', body: 'y'.repeat(100_000) }])).subarray(0, 300),
+        (await crafted([header, { name: 'base/big', body: 'y'.repeat(100_000) }, end])).subarray(0, 300),
         /damaged/,
       ],
     ];
@@ -217,42 +261,31 @@ describe('backup and restore of a PGlite data folder', () => {
     expect(existsSync(join(tmpdir(), 'escaped'))).toBe(false);
   }, 60_000);
 
-  it('refuses a backup whose database does not hold what its manifest says', async () => {
+  it('refuses a backup whose database does not hold what its end says', async () => {
     const { database } = await source(3);
     let bytes: Buffer;
     try {
-      const backup = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
-      const chunks: Buffer[] = [];
-      for await (const chunk of backup.body) chunks.push(chunk as Buffer);
-      bytes = Buffer.concat(chunks);
+      bytes = await bytesOf((await takeBackup(database, { wardenVersion: 't', generatedKey: false })).body);
     } finally {
       await database.close();
     }
-    // The same files behind a manifest that claims more events than they hold.
+    // The same files behind an end that claims more events than they hold.
     const extract = tar.extract();
     const pack = tar.pack();
     extract.on('entry', (header, stream, next) => {
-      if (header.name === BACKUP_MANIFEST) {
+      if (header.name === BACKUP_TRAILER) {
         stream.resume();
-        pack.entry(
-          header.name === BACKUP_MANIFEST ? { name: BACKUP_MANIFEST } : header,
-          manifestOf({ events: 4 }),
-          next,
-        );
+        pack.entry({ name: BACKUP_TRAILER }, trailerOf({ events: 4 }), next);
         return;
       }
       stream.pipe(pack.entry(header, next));
     });
-    const chunks: Buffer[] = [];
-    const collected = (async () => {
-      for await (const chunk of pack) chunks.push(chunk as Buffer);
-    })();
+    const collected = bytesOf(pack as unknown as Readable);
     await pipeline(Readable.from([bytes]), createGunzip(), extract);
     pack.finalize();
-    await collected;
     const target = folder();
-    await expect(restoreBackup(Readable.from([gzipSync(Buffer.concat(chunks))]), target)).rejects.toThrow(
-      /holds 3 events up to \d+; the manifest says 4 up to 0/,
+    await expect(restoreBackup(Readable.from([gzipSync(await collected)]), target)).rejects.toThrow(
+      /holds 3 events up to \d+; the backup says 4 up to 0/,
     );
     expect(readdirSync(target)).toEqual([]);
   }, 60_000);

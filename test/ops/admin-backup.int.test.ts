@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Backup, restoreBackup, takeBackup } from '../../src/db/backup.ts';
+import { type Backup, takeBackup } from '../../src/db/backup.ts';
 import { connectPGlite, isPGlite } from '../../src/db/database.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { restoreBackup } from '../../src/db/restore.ts';
 import { type TestApp, testApp } from '../support/app.ts';
-import { freshPGlite } from '../support/databases.ts';
 import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 
 const dirs: string[] = [];
@@ -20,7 +21,14 @@ describe('GET /v1/admin/backup on PGlite', () => {
   let backups: Backup[];
   let request: TestApp['request'];
   beforeAll(async () => {
-    t = await testApp(freshPGlite);
+    // On a folder, as `warden serve` opens it: a backup copies the folder from disk.
+    const dir = mkdtempSync(join(tmpdir(), 'warden-backup-http-'));
+    dirs.push(dir);
+    t = await testApp(async () => {
+      const database = await connectPGlite({ dataDir: join(dir, 'data') });
+      await migrate(database);
+      return { database, dispose: () => database.close() };
+    });
     const database = t.database;
     if (!isPGlite(database)) throw new Error('PGlite expected');
     backups = [];
@@ -59,17 +67,11 @@ describe('GET /v1/admin/backup on PGlite', () => {
     expect(response.headers.get('content-disposition')).toMatch(
       /^attachment; filename="warden-backup-\d{8}T\d{6}Z\.tar\.gz"$/,
     );
-    const events = Number(response.headers.get('x-warden-backup-events'));
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from warden_events`.execute(
-      t.database.db,
-    );
-    expect(events).toBe(rows[0]!.n);
-
     const dir = mkdtempSync(join(tmpdir(), 'warden-backup-http-'));
     dirs.push(dir);
     const restored = await restoreBackup(Readable.fromWeb(response.body as never), join(dir, 'data'));
-    expect(restored.manifest.events).toBe(events);
-    expect(restored.manifest.position).toBe(response.headers.get('x-warden-backup-position'));
+    expect(restored.manifest).toEqual(await backups.at(-1)!.done);
+    expect(restored.manifest.events).toBeGreaterThan(0);
     const copy = await connectPGlite({ dataDir: join(dir, 'data') });
     try {
       const projects = await sql<{ key: string }>`select key from project_list where key = 'BAK'`.execute(

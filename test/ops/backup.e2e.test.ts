@@ -59,12 +59,11 @@ describe('a backup of a running Warden, restored by `warden restore`', () => {
 
       const response = await fetch(`${first.base}/v1/admin/backup`, { headers: auth });
       expect(response.status).toBe(200);
-      expect(Number(response.headers.get('x-warden-backup-events'))).toBeGreaterThan(0);
       backup = join(folder(), 'backup.tar.gz');
       writeFileSync(backup, Buffer.from(await response.arrayBuffer()));
       // Still serving after it.
       expect((await fetch(`${first.base}/v1/tenants/${tenantId}`, { headers: auth })).status).toBe(200);
-      expect(first.warden.out() + first.warden.err()).toContain('"msg":"backup taken"');
+      await expect.poll(() => first.warden.out() + first.warden.err()).toContain('"msg":"backup taken"');
 
       // Not into the folder the running Warden holds.
       const refused = runWarden(['restore', backup], { WARDEN_DATA_DIR: source });

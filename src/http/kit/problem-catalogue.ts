@@ -264,6 +264,11 @@ export const problemCatalogue = {
     description:
       'Warden copies its database only when it is embedded PGlite. On a PostgreSQL server (`DATABASE_URL`) back it up with the server’s own tools (`pg_dump`, base backups, your provider’s snapshots).',
   },
+  'backup-in-progress': {
+    title: 'A backup is being taken',
+    statuses: [409],
+    description: 'One backup of the database at a time: wait for the one under way to end, then ask again.',
+  },
   'agent-in-use': {
     title: 'Agent still holds workspaces',
     statuses: [409],

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
-import type { Backup } from '../../db/backup.ts';
+import { type Backup, BackupInProgressError } from '../../db/backup.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, problemContent, RequestError, validationHook } from '../kit/index.ts';
 import { requirePermission } from '../middleware/index.ts';
@@ -20,16 +20,16 @@ export function adminBackupRoutes(deps: { take?: (() => Promise<Backup>) | undef
       path: '/v1/admin/backup',
       tags: ['Operations'],
       summary:
-        'A backup of the embedded PGlite database, taken while Warden serves (it holds the database while the folder is copied): a gzipped tar led by its manifest, for `warden restore`; the generated key-encryption key is left out',
+        'A backup of the embedded PGlite database, taken while Warden serves and writes (PostgreSQL’s online base backup): a gzipped tar for `warden restore`; the generated key-encryption key is left out',
       responses: {
         200: {
-          description:
-            'The backup; `X-Warden-Backup-Events` and `X-Warden-Backup-Position` say what it holds',
+          description: 'The backup, written as the folder is read; its last entry says what it holds',
           content: { 'application/gzip': { schema: z.string().meta({ format: 'binary' }) } },
         },
         ...commonProblems,
         401: problemContent('No valid access token'),
         403: problemContent('Platform superadmin only'),
+        409: problemContent('Another backup is being taken'),
         501: problemContent('The database is a PostgreSQL server: back it up with its own tools'),
       },
     }),
@@ -42,25 +42,36 @@ export function adminBackupRoutes(deps: { take?: (() => Promise<Backup>) | undef
         );
       }
       const started = performance.now();
-      const { manifest, body } = await deps.take();
-      c.get('logger').info(
-        {
-          by: c.get('principal')?.userId,
-          events: manifest.events,
-          position: manifest.position,
-          heldMs: Math.round(performance.now() - started),
-        },
-        'backup taken',
+      let backup: Backup;
+      try {
+        backup = await deps.take();
+      } catch (error) {
+        if (error instanceof BackupInProgressError)
+          throw new RequestError(409, 'backup-in-progress', error.message);
+        throw error;
+      }
+      const logger = c.get('logger');
+      const by = c.get('principal')?.userId;
+      backup.done.then(
+        (manifest) =>
+          logger.info(
+            {
+              by,
+              events: manifest.events,
+              position: manifest.position,
+              ms: Math.round(performance.now() - started),
+            },
+            'backup taken',
+          ),
+        (error: unknown) => logger.warn({ by, err: error }, 'backup failed'),
       );
-      const stamp = manifest.takenAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-      return new Response(Readable.toWeb(body) as ReadableStream, {
+      const stamp = backup.header.takenAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      return new Response(Readable.toWeb(backup.body) as ReadableStream, {
         status: 200,
         headers: {
           'content-type': 'application/gzip',
           'content-disposition': `attachment; filename="warden-backup-${stamp}.tar.gz"`,
           'cache-control': 'no-store',
-          'x-warden-backup-events': String(manifest.events),
-          'x-warden-backup-position': manifest.position,
         },
       });
     },
