@@ -1,12 +1,17 @@
 /**
  * Deno smoke test: starts Warden under Deno 2 (the npm package `deno`) on embedded PGlite, creates a
- * tenant over HTTP and lists it, then stops the server with SIGTERM. Run with `npm run test:deno`.
+ * tenant over HTTP and lists it, parses a lockfile, streams a tool run, takes a backup (and checks the
+ * data folder is locked while it runs), then stops the server with SIGTERM. Run with `npm run test:deno`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
 import WebSocket from 'ws';
 
 const results: { name: string; ok: boolean; detail?: string }[] = [];
@@ -146,10 +151,32 @@ try {
         JSON.parse(final.data).status === 'completed',
       JSON.stringify({ status: run.status, execution, streamed }).slice(0, 500),
     );
+    // A backup under Deno: PostgreSQL's base backup of the folder, streamed as a gzipped tar.
+    const backup = await fetch(`${base}/v1/admin/backup`, { headers: { 'x-tenant': 'default', ...auth } });
+    const names: string[] = [];
+    if (backup.ok) {
+      const extract = tar.extract();
+      extract.on('entry', (header, stream, next) => {
+        names.push(header.name);
+        stream.on('end', next).resume();
+      });
+      await pipeline(Readable.fromWeb(backup.body as never), createGunzip(), extract);
+    }
+    check(
+      'GET /v1/admin/backup streams a backup: header, files, label, WAL, trailer',
+      backup.status === 200 &&
+        names[0] === 'warden-backup.json' &&
+        names.at(-1) === 'warden-backup-end.json' &&
+        names.includes('backup_label') &&
+        names.some((n) => n.startsWith('pg_wal/0')),
+      JSON.stringify({ status: backup.status, entries: names.length, first: names[0], last: names.at(-1) }),
+    );
+    check('the data folder is locked to the running process', existsSync(join(dataDir, 'warden.pid')));
   }
   child.kill('SIGTERM');
   await Promise.race([exit, new Promise((r) => setTimeout(r, 20_000))]);
   check('SIGTERM stops it cleanly (exit code 0)', exited === 0, `exit code ${exited}`);
+  check('a clean stop unlocks the data folder', !existsSync(join(dataDir, 'warden.pid')));
 } finally {
   if (exited === undefined) child.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
