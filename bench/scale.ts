@@ -33,7 +33,7 @@ import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
 import { testApp } from '../test/support/app.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
 import { appendNewStreams, issueMaker, searchTerm } from './support/issues.ts';
-import { median, runConcurrent, type Step } from './support/measure.ts';
+import { median, runConcurrent, type Step, sampleMs } from './support/measure.ts';
 import { round } from './support/report.ts';
 
 const QUICK = process.env.SCALE_QUICK === '1';
@@ -249,13 +249,7 @@ async function eventStoreAt(database: Database, store: EventStore, size: number)
 // ————— the tracker and logins, through the whole app over HTTP —————
 
 async function p95(run: (i: number) => Promise<void>): Promise<number> {
-  for (let i = 0; i < WARMUP; i++) await run(i);
-  const times: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    const start = performance.now();
-    await run(i);
-    times.push(performance.now() - start);
-  }
+  const times = await sampleMs(run, WARMUP, SAMPLES);
   times.sort((a, b) => a - b);
   return times[Math.min(times.length - 1, Math.floor(0.95 * times.length))]!;
 }

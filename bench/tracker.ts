@@ -20,6 +20,7 @@ import { testApp } from '../test/support/app.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
 import { freshPostgres } from '../test/support/postgres.ts';
 import { appendNewStreams, issueMaker, searchTerm } from './support/issues.ts';
+import { sampleMs } from './support/measure.ts';
 import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
@@ -46,23 +47,16 @@ function figuresOf(label: string, times: number[]) {
   return figures;
 }
 
+/** One side alone, after the same warm-up (a figure on record, with no pair to divide by). */
+async function sampleAlone(label: string, run: (i: number) => Promise<void>) {
+  return figuresOf(label, await sampleMs(run, WARMUP, SAMPLES));
+}
+
 /**
  * The SQL and its HTTP request, sample by sample: `a` then `b` on even samples, `b` then `a` on odd
  * ones, so both sides run under the same load (the machine is shared: a baseline sampled in a quiet
  * minute before the subject's loaded one would flatter neither the ratio nor the truth).
  */
-/** One side alone, after the same warm-up (a figure on record, with no pair to divide by). */
-async function sampleAlone(label: string, run: (i: number) => Promise<void>) {
-  for (let i = 0; i < WARMUP; i++) await run(i);
-  const times: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    const start = performance.now();
-    await run(i);
-    times.push(performance.now() - start);
-  }
-  return figuresOf(label, times);
-}
-
 async function samplePair(
   a: { label: string; run: (i: number) => Promise<void> },
   b: { label: string; run: (i: number) => Promise<void> },

@@ -140,6 +140,22 @@ export async function timed(work: () => Promise<number>, cpuWindow?: CpuWindow):
   return { events, seconds, perSecond: events / seconds, ...(cpu ? { cpu } : {}) };
 }
 
+/** `run` called `warmup` times untimed, then `samples` times one after another: each call's ms. */
+export async function sampleMs(
+  run: (i: number) => Promise<void>,
+  warmup: number,
+  samples: number,
+): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await run(i);
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const start = performance.now();
+    await run(i);
+    times.push(performance.now() - start);
+  }
+  return times;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
