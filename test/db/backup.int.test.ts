@@ -100,6 +100,16 @@ async function bytesOf(body: Readable) {
   return Buffer.concat(chunks);
 }
 
+/** The whole backup of a new folder with `events` events (the folder closed after it). */
+async function backupOf(events: number) {
+  const { database } = await source(events);
+  try {
+    return await bytesOf((await takeBackup(database, { wardenVersion: 't', generatedKey: false })).body);
+  } finally {
+    await database.close();
+  }
+}
+
 describe('backup and restore of a PGlite data folder', () => {
   it('backs up a folder while appends go on, and restores exactly what the backup says: no lock, no key', async () => {
     const { dir, database } = await source(40);
@@ -173,13 +183,7 @@ describe('backup and restore of a PGlite data folder', () => {
   }, 60_000);
 
   it('refuses a folder that is not empty, and one a running Warden holds', async () => {
-    const { database } = await source(1);
-    let file: string;
-    try {
-      file = await save((await takeBackup(database, { wardenVersion: 't', generatedKey: false })).body);
-    } finally {
-      await database.close();
-    }
+    const file = await save(Readable.from([await backupOf(1)]));
     const full = folder();
     writeFileSync(join(full, 'something'), 'mine');
     await expect(restoreBackup(createReadStream(file), full)).rejects.toThrow(/is not empty \(something\)/);
@@ -262,13 +266,7 @@ describe('backup and restore of a PGlite data folder', () => {
   }, 60_000);
 
   it('refuses a backup whose database does not hold what its end says', async () => {
-    const { database } = await source(3);
-    let bytes: Buffer;
-    try {
-      bytes = await bytesOf((await takeBackup(database, { wardenVersion: 't', generatedKey: false })).body);
-    } finally {
-      await database.close();
-    }
+    const bytes = await backupOf(3);
     // The same files behind an end that claims more events than they hold.
     const extract = tar.extract();
     const pack = tar.pack();
