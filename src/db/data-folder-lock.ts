@@ -49,8 +49,11 @@ export interface DataFolderLock {
   release(): Promise<void>;
 }
 
-/** Folders this process holds (by real path): a second opening in the same process is refused too. */
-const heldHere = new Set<string>();
+/**
+ * Folders this process holds or is taking (by real path), with the lock it wrote: a second opening in
+ * the same process is refused at once, even while the first is still taking the folder.
+ */
+const heldHere = new Map<string, LockHolder>();
 
 /** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); null off Linux. */
 function startedAt(pid: number): string | null {
@@ -66,7 +69,7 @@ function startedAt(pid: number): string | null {
 function holds(holder: LockHolder, folder: string): boolean {
   // Our own pid: this process, or one before it that had the same pid (a container's pid 1 after a
   // restart). Only this process's own record tells them apart.
-  if (holder.pid === process.pid) return heldHere.has(folder);
+  if (holder.pid === process.pid) return heldHere.get(folder)?.id === holder.id;
   try {
     process.kill(holder.pid, 0);
   } catch (error) {
@@ -128,9 +131,12 @@ export async function lockDataFolder(
     since: new Date().toISOString(),
     id: randomUUID(),
   };
+  const mine = heldHere.get(real);
+  if (mine) throw new DataFolderInUseError(folder, mine);
+  heldHere.set(real, holder);
   const aside = join(real, `${LOCK_FILE}.${holder.id}`);
-  await writeFile(aside, `${JSON.stringify(holder)}\n`, { mode: 0o600 });
   try {
+    await writeFile(aside, `${JSON.stringify(holder)}\n`, { mode: 0o600 });
     for (let attempt = 1; ; attempt++) {
       try {
         await link(aside, path);
@@ -142,10 +148,12 @@ export async function lockDataFolder(
       if (current && holds(current, real)) throw new DataFolderInUseError(folder, current);
       await removeStale(path, current?.id, aside);
     }
+  } catch (error) {
+    heldHere.delete(real);
+    throw error;
   } finally {
     await rm(aside, { force: true });
   }
-  heldHere.add(real);
   let released = false;
   return {
     holder,

@@ -54,6 +54,19 @@ describe('one process at a time per PGlite data folder', () => {
     await second.close();
   });
 
+  it('two openings at once in one process: one gets the folder, the other is refused', async () => {
+    const dir = folder();
+    const [a, b] = await Promise.allSettled([lockDataFolder(dir), lockDataFolder(dir)]);
+    const got = [a, b].filter((r) => r.status === 'fulfilled');
+    const refused = [a, b].filter((r) => r.status === 'rejected');
+    expect(got).toHaveLength(1);
+    expect(refused.map((r) => (r as PromiseRejectedResult).reason)).toEqual([
+      expect.any(DataFolderInUseError),
+    ]);
+    await (got[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof lockDataFolder>>>).value.release();
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
+
   it('refuses while another process that is running holds it', async () => {
     const dir = folder();
     const other = sleeper();
