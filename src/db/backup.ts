@@ -139,12 +139,18 @@ export async function takeBackup(
       const end = await stop();
       await addText(pack, 'backup_label', end.label);
       await mkdirEntry(pack, 'pg_wal/archive_status');
-      for (const file of (await readdir(join(folder, 'pg_wal'))).sort()) {
-        // The segments from the start's to the stop's (their names order them within a timeline).
-        if (/^[0-9A-F]{24}$/.test(file) && file >= start.walFile && file <= end.walFile) {
-          await copyFile(pack, join(folder, 'pg_wal', file), `pg_wal/${file}`);
-        }
+      // The segments from the start's to the stop's (their names order them within a timeline).
+      const segments = (await readdir(join(folder, 'pg_wal')))
+        .filter((file) => /^[0-9A-F]{24}$/.test(file) && file >= start.walFile && file <= end.walFile)
+        .sort();
+      // Only a checkpoint recycles segments, and PGlite makes one during the copy only past
+      // max_wal_size (1 GB) of writes: the oldest go first, so the start's tells.
+      if (segments[0] !== start.walFile) {
+        throw new Error(
+          'the WAL since the backup started was recycled during the copy (a checkpoint, past max_wal_size of writes): take it again',
+        );
       }
+      for (const file of segments) await copyFile(pack, join(folder, 'pg_wal', file), `pg_wal/${file}`);
       const trailer = { events: end.events, position: end.position };
       await addText(pack, BACKUP_TRAILER, `${JSON.stringify(trailer)}\n`);
       pack.finalize();

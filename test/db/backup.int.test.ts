@@ -127,7 +127,7 @@ describe('backup and restore of a PGlite data folder', () => {
             { id: randomUUID(), type: 'Happened', data: {}, metadata: {} },
           ]);
           appended++;
-          await new Promise((resolve) => setImmediate(resolve));
+          await new Promise((resolve) => setTimeout(resolve, 10));
         }
       })();
       const file = await save(backup.body);
@@ -177,6 +177,28 @@ describe('backup and restore of a PGlite data folder', () => {
       const second = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
       await bytesOf(second.body);
       expect((await second.done).events).toBe(1);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+
+  it('fails, and ends the backup, when the WAL since its start is recycled during the copy', async () => {
+    const { database } = await source(1);
+    try {
+      const backup = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
+      // What 1 GB of writes would do on PGlite: checkpoints after the start's segment is left behind.
+      for (let i = 0; i < 4; i++) {
+        await sql`select pg_switch_wal()`.execute(database.db);
+        await postgresEventStore(database).append(`test.Recycled-${i}`, [
+          { id: randomUUID(), type: 'Happened', data: {}, metadata: {} },
+        ]);
+        await sql`checkpoint`.execute(database.db);
+      }
+      await expect(bytesOf(backup.body)).rejects.toThrow('recycled during the copy');
+      await expect(backup.done).rejects.toThrow('take it again');
+      const again = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
+      await bytesOf(again.body);
+      expect((await again.done).events).toBe(5);
     } finally {
       await database.close();
     }
