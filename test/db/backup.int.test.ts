@@ -19,7 +19,7 @@ import tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUP_HEADER, BACKUP_TRAILER, takeBackup } from '../../src/db/backup.ts';
 import { DataFolderInUseError, LOCK_FILE } from '../../src/db/data-folder-lock.ts';
-import { connectPGlite } from '../../src/db/database.ts';
+import { connectPGlite, type PGliteDatabase } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { RestoreError, restoreBackup } from '../../src/db/restore.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
@@ -59,6 +59,16 @@ async function source(events: number) {
     ]);
   }
   return { dir, database };
+}
+
+/** `source(events)` handed to `use`, and closed after it whatever happens. */
+async function withSource<T>(events: number, use: (database: PGliteDatabase, dir: string) => Promise<T>) {
+  const { dir, database } = await source(events);
+  try {
+    return await use(database, dir);
+  } finally {
+    await database.close();
+  }
 }
 
 async function save(body: Readable) {
@@ -114,19 +124,15 @@ async function bytesOf(body: Readable) {
 
 /** The whole backup of a new folder with `events` events (the folder closed after it). */
 async function backupOf(events: number) {
-  const { database } = await source(events);
-  try {
-    return await bytesOf((await takeBackup(database, { wardenVersion: 't', generatedKey: false })).body);
-  } finally {
-    await database.close();
-  }
+  return withSource(events, async (database) =>
+    bytesOf((await takeBackup(database, { wardenVersion: 't', generatedKey: false })).body),
+  );
 }
 
 describe('backup and restore of a PGlite data folder', () => {
   it('backs up a folder while appends go on, and restores exactly what the backup says: no lock, no key', async () => {
-    const { dir, database } = await source(40);
-    const store = postgresEventStore(database);
-    try {
+    const sourceDir = await withSource(40, async (database, dir) => {
+      const store = postgresEventStore(database);
       const backup = await takeBackup(database, { wardenVersion: '9.9.9', generatedKey: true });
       expect(backup.header).toMatchObject({ format: 1, wardenVersion: '9.9.9', generatedKeyLeftOut: true });
       expect(backup.header.migration).toMatch(/^\d{4}-/);
@@ -171,15 +177,13 @@ describe('backup and restore of a PGlite data folder', () => {
       } finally {
         await copy.close();
       }
-    } finally {
-      await database.close();
-    }
-    expect(existsSync(join(dir, KEY_ENCRYPTION_KEY_FILE))).toBe(true);
+      return dir;
+    });
+    expect(existsSync(join(sourceDir, KEY_ENCRYPTION_KEY_FILE))).toBe(true);
   }, 120_000);
 
   it('one backup at a time; a body left unread halfway still ends it, so the next one can start', async () => {
-    const { database } = await source(1);
-    try {
+    await withSource(1, async (database) => {
       const first = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
       await expect(takeBackup(database, { wardenVersion: 't', generatedKey: false })).rejects.toThrow(
         'already being taken',
@@ -189,14 +193,11 @@ describe('backup and restore of a PGlite data folder', () => {
       const second = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
       await bytesOf(second.body);
       expect((await second.done).events).toBe(1);
-    } finally {
-      await database.close();
-    }
+    });
   }, 60_000);
 
   it('fails, and ends the backup, when the WAL since its start is recycled during the copy', async () => {
-    const { database } = await source(1);
-    try {
+    await withSource(1, async (database) => {
       const backup = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
       // What 1 GB of writes would do on PGlite: checkpoints after the start's segment is left behind.
       for (let i = 0; i < 4; i++) {
@@ -211,9 +212,7 @@ describe('backup and restore of a PGlite data folder', () => {
       const again = await takeBackup(database, { wardenVersion: 't', generatedKey: false });
       await bytesOf(again.body);
       expect((await again.done).events).toBe(5);
-    } finally {
-      await database.close();
-    }
+    });
   }, 60_000);
 
   it('refuses a folder that is not empty, and one a running Warden holds', async () => {
