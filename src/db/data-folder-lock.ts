@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { link, mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { link, mkdir, readFile, realpath, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { clearInterval, setInterval } from 'node:timers';
 
 /*
  * One process at a time per PGlite data folder. PGlite is PostgreSQL inside the process that opens
@@ -12,7 +13,23 @@ import { join } from 'node:path';
  * test/db/data-folder-lock.int.test.ts). So, as PostgreSQL's postmaster.pid does for a server, the
  * folder holds a file naming the process that has it open; a second process is refused, and a file
  * whose process is gone (a crash, SIGKILL) is stale and taken over.
+ *
+ * A pid says something only in the pid namespace it was read in: a `warden` in another container on
+ * the same volume (`docker run --rm -v data:/data warden keys rotate` beside the service) is pid 1
+ * there, and the service's pid names nobody, or someone else; judged by it, the live service's lock
+ * looked stale and was taken over. So the file also names the namespace, the boot and the host, and
+ * its holder refreshes the file's modification time every {@link HEARTBEAT_MS}: a lock written in
+ * another namespace is live while it is refreshed, and stale once it has gone {@link STALE_MS}
+ * without (its process is gone, or its whole container or host).
  */
+
+/** How often a holder refreshes its lock file's modification time. */
+export const HEARTBEAT_MS = 10_000;
+/**
+ * How long a lock from another pid namespace may go unrefreshed before it is stale: several beats, so
+ * a holder whose event loop a long statement held for a while still keeps its folder.
+ */
+export const STALE_MS = 60_000;
 
 /** The lock's file, inside the data folder. */
 export const LOCK_FILE = 'warden.pid';
@@ -22,6 +39,12 @@ export interface LockHolder {
   /** When the process started, in clock ticks since boot (Linux); tells a reused pid from the holder. */
   started: string | null;
   host: string;
+  /**
+   * The pid namespace the pid was read in (`/proc/self/ns/pid`) and the boot it ran in
+   * (`/proc/sys/kernel/random/boot_id`); null off Linux, absent in a lock of an earlier Warden.
+   */
+  pidns?: string | null;
+  boot?: string | null;
   command: string;
   since: string;
   /** This opening's own id: a release removes the file only while it is still this one's. */
@@ -32,12 +55,22 @@ export class DataFolderInUseError extends Error {
   constructor(
     readonly folder: string,
     readonly holder: LockHolder,
+    /** For a holder in another pid namespace: how long ago its lock was last refreshed, in ms. */
+    readonly refreshedMsAgo?: number,
   ) {
+    const elsewhere =
+      refreshedMsAgo === undefined
+        ? ''
+        : ` in another pid namespace (another container or host), its lock refreshed ${Math.round(refreshedMsAgo / 1000)} s ago`;
     super(
       `The data folder ${folder} is in use by another Warden process (pid ${holder.pid} on ${holder.host}, ` +
-        `"${holder.command}", since ${holder.since}). Embedded PGlite lets one process open a folder at a ` +
+        `"${holder.command}", since ${holder.since}${elsewhere}). Embedded PGlite lets one process open a folder at a ` +
         'time, and a second one would lose the first one’s writes: stop that process first, or ask it through ' +
-        `its HTTP API. If no such process runs (a reused pid), delete ${join(folder, LOCK_FILE)}.`,
+        `its HTTP API. ${
+          refreshedMsAgo === undefined
+            ? `If no such process runs (a reused pid), delete ${join(folder, LOCK_FILE)}.`
+            : `A lock no process refreshes is taken over once it is ${STALE_MS / 1000} s old.`
+        }`,
     );
     this.name = 'DataFolderInUseError';
   }
@@ -65,8 +98,35 @@ function startedAt(pid: number): string | null {
   }
 }
 
-/** Whether the process a lock file names still has the folder open. */
-function holds(holder: LockHolder, folder: string): boolean {
+function readOr<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
+/** Where this process's pid means something: its host, boot and pid namespace. */
+const here = {
+  host: hostname(),
+  pidns: readOr(() => readlinkSync('/proc/self/ns/pid'), null),
+  boot: readOr(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), null),
+};
+
+/** Whether the lock's pid names a process of this pid namespace, on this boot of this host. */
+function samePidSpace(holder: LockHolder): boolean {
+  if (holder.host !== here.host) return false;
+  // A lock of an earlier Warden names no namespace: judged by its pid, as that Warden judged them.
+  if (holder.pidns === undefined) return true;
+  return holder.pidns === here.pidns && (holder.boot ?? null) === here.boot;
+}
+
+/**
+ * Whether the process a lock file names still has the folder open: by its pid in this pid namespace,
+ * else by how recently the file was refreshed (`refreshedAt`, its modification time in ms).
+ */
+function holds(holder: LockHolder, folder: string, refreshedAt: number): boolean {
+  if (!samePidSpace(holder)) return Date.now() - refreshedAt < STALE_MS;
   // Our own pid: this process, or one before it that had the same pid (a container's pid 1 after a
   // restart). Only this process's own record tells them apart.
   if (holder.pid === process.pid) return heldHere.get(folder)?.id === holder.id;
@@ -119,6 +179,7 @@ async function removeStale(path: string, staleId: string | undefined, aside: str
 export async function lockDataFolder(
   folder: string,
   command = process.argv.slice(2).join(' ') || 'warden',
+  options: { heartbeatMs?: number } = {},
 ): Promise<DataFolderLock> {
   await mkdir(folder, { recursive: true });
   const real = await realpath(folder);
@@ -126,7 +187,9 @@ export async function lockDataFolder(
   const holder: LockHolder = {
     pid: process.pid,
     started: startedAt(process.pid),
-    host: hostname(),
+    host: here.host,
+    pidns: here.pidns,
+    boot: here.boot,
     command: command.slice(0, 200),
     since: new Date().toISOString(),
     id: randomUUID(),
@@ -144,8 +207,17 @@ export async function lockDataFolder(
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw error;
       }
-      const current = await readHolder(path);
-      if (current && holds(current, real)) throw new DataFolderInUseError(folder, current);
+      const [current, refreshedAt] = await Promise.all([
+        readHolder(path),
+        stat(path).then(
+          (file) => file.mtimeMs,
+          () => 0,
+        ),
+      ]);
+      if (current && holds(current, real, refreshedAt)) {
+        const ago = samePidSpace(current) ? undefined : Math.max(0, Date.now() - refreshedAt);
+        throw new DataFolderInUseError(folder, current, ago);
+      }
       await removeStale(path, current?.id, aside);
     }
   } catch (error) {
@@ -155,11 +227,23 @@ export async function lockDataFolder(
     await rm(aside, { force: true });
   }
   let released = false;
+  // The refresh a holder in another pid namespace tells a live lock by; only while the file is ours.
+  const heartbeat = setInterval(async () => {
+    try {
+      if ((await readHolder(path))?.id !== holder.id) return;
+      const now = new Date();
+      await utimes(path, now, now);
+    } catch {
+      // The next beat tries again; a folder gone or unwritable fails the database first.
+    }
+  }, options.heartbeatMs ?? HEARTBEAT_MS);
+  heartbeat.unref();
   return {
     holder,
     async release() {
       if (released) return;
       released = true;
+      clearInterval(heartbeat);
       heldHere.delete(real);
       if ((await readHolder(path))?.id === holder.id) await rm(path, { force: true });
     },

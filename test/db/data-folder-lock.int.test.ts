@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataFolderInUseError, LOCK_FILE, lockDataFolder } from '../../src/db/data-folder-lock.ts';
+import { DataFolderInUseError, LOCK_FILE, lockDataFolder, STALE_MS } from '../../src/db/data-folder-lock.ts';
 import { connectPGlite } from '../../src/db/database.ts';
 
 const dirs: string[] = [];
@@ -17,11 +17,17 @@ function folder() {
 }
 const lockOf = (dir: string) =>
   JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as Record<string, unknown>;
+/** A lock file as another process wrote it: on this host, naming no pid namespace (an earlier Warden's) unless `holder` does. */
 const plant = (dir: string, holder: Record<string, unknown>) =>
   writeFileSync(
     join(dir, LOCK_FILE),
-    JSON.stringify({ host: 'h', command: 'serve', since: 'then', ...holder }),
+    JSON.stringify({ host: hostname(), command: 'serve', since: 'then', ...holder }),
   );
+/** Sets the lock file's modification time `msAgo` in the past (as its last refresh). */
+const refreshedAgo = (dir: string, msAgo: number) => {
+  const then = new Date(Date.now() - msAgo);
+  utimesSync(join(dir, LOCK_FILE), then, then);
+};
 
 /** A process that is gone: its pid names nobody (until the system reuses it). */
 async function deadPid(): Promise<number> {
@@ -74,7 +80,7 @@ describe('one process at a time per PGlite data folder', () => {
       await new Promise((resolve) => other.on('spawn', resolve));
       const started = existsSync('/proc/self/stat') ? startTimeOf(other.pid!) : null;
       plant(dir, { pid: other.pid, started, id: 'theirs' });
-      await expect(lockDataFolder(dir)).rejects.toThrow(`pid ${other.pid} on h, "serve"`);
+      await expect(lockDataFolder(dir)).rejects.toThrow(`pid ${other.pid} on ${hostname()}, "serve"`);
       expect(lockOf(dir)).toMatchObject({ id: 'theirs' });
     } finally {
       other.kill('SIGKILL');
@@ -157,4 +163,42 @@ describe('one process at a time per PGlite data folder', () => {
     expect(outcomes.filter((o) => o === 'got')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'DataFolderInUseError')).toHaveLength(7);
   }, 60_000);
+
+  it('judges a lock from another pid namespace or host by its refresh, not by a pid that means nothing here', async () => {
+    for (const elsewhere of [
+      // Another container on the same volume: by pid alone, this pid's earlier life (taken over before).
+      { pid: process.pid, pidns: 'pid:[4026531836]', boot: 'another-container', id: 'container' },
+      // Another host sharing the folder: by pid alone, a process that is gone here.
+      { host: 'another-host', pid: await deadPid(), pidns: null, boot: null, id: 'host' },
+    ]) {
+      const dir = folder();
+      plant(dir, { started: null, ...elsewhere });
+      refreshedAgo(dir, STALE_MS - 10_000);
+      const refused = await lockDataFolder(dir).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(DataFolderInUseError);
+      expect((refused as Error).message).toContain('in another pid namespace (another container or host)');
+      expect(lockOf(dir)).toMatchObject({ id: elsewhere.id });
+      // Its holder stopped refreshing it a while ago: gone with its container or host.
+      refreshedAgo(dir, STALE_MS + 1000);
+      const lock = await lockDataFolder(dir);
+      expect(lockOf(dir)).toMatchObject({ id: lock.holder.id, pidns: lock.holder.pidns });
+      await lock.release();
+    }
+  });
+
+  it('a holder refreshes its lock while it holds the folder', async () => {
+    const dir = folder();
+    const lock = await lockDataFolder(dir, 'serve', { heartbeatMs: 20 });
+    try {
+      refreshedAgo(dir, 10 * 60_000);
+      const deadline = Date.now() + 10_000;
+      while (Date.now() - statSync(join(dir, LOCK_FILE)).mtimeMs > 5000 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(Date.now() - statSync(join(dir, LOCK_FILE)).mtimeMs).toBeLessThan(5000);
+    } finally {
+      await lock.release();
+    }
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,13 @@ async function failSignIns(base: string, from: number, to: number) {
     expect(response.status).toBe(401);
   }
 }
+
+/**
+ * A new pid namespace, as a container has: the process in it is pid 1 and sees none of the host's
+ * processes (root only; where it cannot be made, the case is skipped).
+ */
+const NEW_PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc'];
+const canUnshare = spawnSync(NEW_PID_NAMESPACE[0]!, [...NEW_PID_NAMESPACE.slice(1), 'true']).status === 0;
 
 describe('a PGlite data folder in use by `warden serve`', () => {
   it('refuses another warden command on it, which before this lost the server’s later writes; a clean stop frees it', async () => {
@@ -82,4 +90,50 @@ describe('a PGlite data folder in use by `warden serve`', () => {
     expect(migrate.out()).toContain('database is up to date');
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   }, 120_000);
+
+  it.runIf(canUnshare)(
+    'refuses a command from another pid namespace (another container on the same volume), whose pids say nothing of the server',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
+      dirs.push(dir);
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const serve = runWarden(['serve'], {
+        PORT: String(port),
+        WARDEN_DATA_DIR: dir,
+        WARDEN_ARGON2_MEMORY_KIB: '1024',
+        WARDEN_ARGON2_TIME_COST: '1',
+      });
+      try {
+        await untilReady(base, serve.child);
+        await failSignIns(base, 1, 5);
+        // As `docker run --rm -v data:/data warden keys rotate` beside the service's container: pid 1
+        // there, and the server's pid names nobody (or someone else).
+        const rotate = runWarden(
+          ['keys', 'rotate', '--force'],
+          { WARDEN_DATA_DIR: dir },
+          undefined,
+          NEW_PID_NAMESPACE,
+        );
+        expect(await rotate.exited).toBe(1);
+        expect(rotate.err()).toContain(`in use by another Warden process (pid ${serve.child.pid}`);
+        expect(rotate.err()).toContain('another pid namespace');
+        await failSignIns(base, 6, 10);
+      } finally {
+        serve.child.kill('SIGTERM');
+      }
+      expect(await serve.exited).toBe(0);
+      const database = await connectPGlite({ dataDir: dir });
+      try {
+        const { rows } = await sql<{ n: number }>`
+          select count(*)::int as n from warden_login_throttle where key like 'account:%'`.execute(
+          database.db,
+        );
+        expect(rows[0]!.n).toBe(10);
+      } finally {
+        await database.close();
+      }
+    },
+    120_000,
+  );
 });

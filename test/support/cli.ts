@@ -7,10 +7,11 @@ const bin = join(process.cwd(), 'bin', 'warden.js');
 /**
  * Runs the real `warden` command (`bin/warden.js`, one process, which receives the signals) on PGlite
  * unless `env` names a database. `entry`: another entry script, the production build's (what
- * `npm start` and the container run).
+ * `npm start` and the container run). `launcher`: a command that runs node (`unshare …`), if any.
  */
-export function runWarden(args: string[], env: Record<string, string>, entry = bin) {
-  const child = spawn(process.execPath, [entry, ...args], {
+export function runWarden(args: string[], env: Record<string, string>, entry = bin, launcher: string[] = []) {
+  const [command = process.execPath, ...before] = [...launcher, process.execPath];
+  const child = spawn(command, [...before, entry, ...args], {
     env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
