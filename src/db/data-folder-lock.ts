@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { link, mkdir, readFile, realpath, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { clearInterval, setInterval } from 'node:timers';
@@ -18,9 +19,14 @@ import { clearInterval, setInterval } from 'node:timers';
  * the same volume (`docker run --rm -v data:/data warden keys rotate` beside the service) is pid 1
  * there, and the service's pid names nobody, or someone else; judged by it, the live service's lock
  * looked stale and was taken over. So the file also names the namespace, the boot and the host, and
- * its holder refreshes the file's modification time every {@link HEARTBEAT_MS}: a lock written in
- * another namespace is live while it is refreshed, and stale once it has gone {@link STALE_MS}
- * without (its process is gone, or its whole container or host).
+ * a lock written in another pid namespace is judged otherwise:
+ *   - on this host (the same boot): by a Unix socket its holder listens on in the folder, which any
+ *     process on the host reaches whatever its namespaces: it answers while the holder lives (even
+ *     with its event loop held up: the kernel accepts), and a socket nobody listens on says it is
+ *     gone (a container restarted after a crash takes its folder back at once);
+ *   - else (another host on a shared folder, or no socket): by its refresh: the holder sets the
+ *     file's modification time every {@link HEARTBEAT_MS}, and a lock that has gone {@link STALE_MS}
+ *     without is stale.
  */
 
 /** How often a holder refreshes its lock file's modification time. */
@@ -69,7 +75,7 @@ export class DataFolderInUseError extends Error {
         `its HTTP API. ${
           refreshedMsAgo === undefined
             ? `If no such process runs (a reused pid), delete ${join(folder, LOCK_FILE)}.`
-            : `A lock no process refreshes is taken over once it is ${STALE_MS / 1000} s old.`
+            : `Once it stops, the folder is free (on another host, once its lock has gone ${STALE_MS / 1000} s unrefreshed).`
         }`,
     );
     this.name = 'DataFolderInUseError';
@@ -121,14 +127,72 @@ function samePidSpace(holder: LockHolder): boolean {
   return holder.pidns === here.pidns && (holder.boot ?? null) === here.boot;
 }
 
+/** The socket a holder listens on (named by its lock's id, so a dead holder's is never a live one's). */
+const socketOf = (folder: string, id: string) => join(folder, `${LOCK_FILE}.${id.slice(0, 8)}.sock`);
+/** Longest Unix socket path (sun_path is 108 bytes with its terminating NUL on Linux). */
+const SOCKET_PATH_MAX = 107;
+
 /**
- * Whether the process a lock file names still has the folder open: by its pid in this pid namespace,
- * else by how recently the file was refreshed (`refreshedAt`, its modification time in ms).
+ * Listens on `path` for as long as the lock is held, answering nothing (a connection is closed at
+ * once): bound under a temporary name and renamed into place, so the path never names a socket that
+ * does not listen yet. Null where it cannot (a path too long, a file system without sockets).
  */
-function holds(holder: LockHolder, folder: string, refreshedAt: number): boolean {
-  if (!samePidSpace(holder)) return Date.now() - refreshedAt < STALE_MS;
-  // Our own pid: this process, or one before it that had the same pid (a container's pid 1 after a
-  // restart). Only this process's own record tells them apart.
+async function listenOn(path: string): Promise<Server | null> {
+  const binding = `${path}.tmp`;
+  if (Buffer.byteLength(binding) > SOCKET_PATH_MAX) return null;
+  const server = createServer((socket) => socket.destroy());
+  server.on('error', () => {});
+  try {
+    await rm(binding, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(binding, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    await rename(binding, path);
+    server.unref();
+    return server;
+  } catch {
+    server.close();
+    await rm(binding, { force: true }).catch(() => {});
+    return null;
+  }
+}
+
+/** Whether a holder on this host listens on its socket: 'unknown' when it has none (see {@link listenOn}). */
+function answers(path: string): Promise<'alive' | 'gone' | 'unknown'> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    const done = (verdict: 'alive' | 'gone' | 'unknown') => {
+      socket.destroy();
+      resolve(verdict);
+    };
+    // A holder whose accept queue is full, or a file system that hangs: not known to be gone.
+    socket.setTimeout(2000, () => done('alive'));
+    socket.once('connect', () => done('alive'));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      done(error.code === 'ECONNREFUSED' ? 'gone' : 'unknown'),
+    );
+  });
+}
+
+/**
+ * Whether the process a lock file names still has the folder open: by its pid in this pid namespace;
+ * else on this host by its socket; else by how recently the file was refreshed (`refreshedAt`, its
+ * modification time in ms).
+ */
+async function holds(holder: LockHolder, folder: string, refreshedAt: number): Promise<boolean> {
+  if (!samePidSpace(holder)) {
+    if (here.boot !== null && holder.boot === here.boot && typeof holder.id === 'string') {
+      const verdict = await answers(socketOf(folder, holder.id));
+      if (verdict !== 'unknown') return verdict === 'alive';
+    }
+    return Date.now() - refreshedAt < STALE_MS;
+  }
+  // Our own pid: this process, or one before it that had the same pid (reused in this namespace, or a
+  // container's pid 1 in a lock of an earlier Warden). Only this process's own record tells them apart.
   if (holder.pid === process.pid) return heldHere.get(folder)?.id === holder.id;
   try {
     process.kill(holder.pid, 0);
@@ -214,11 +278,12 @@ export async function lockDataFolder(
           () => 0,
         ),
       ]);
-      if (current && holds(current, real, refreshedAt)) {
+      if (current && (await holds(current, real, refreshedAt))) {
         const ago = samePidSpace(current) ? undefined : Math.max(0, Date.now() - refreshedAt);
         throw new DataFolderInUseError(folder, current, ago);
       }
       await removeStale(path, current?.id, aside);
+      if (typeof current?.id === 'string') await rm(socketOf(real, current.id), { force: true });
     }
   } catch (error) {
     heldHere.delete(real);
@@ -226,6 +291,7 @@ export async function lockDataFolder(
   } finally {
     await rm(aside, { force: true });
   }
+  const listening = await listenOn(socketOf(real, holder.id));
   let released = false;
   // The refresh a holder in another pid namespace tells a live lock by; only while the file is ours.
   const heartbeat = setInterval(async () => {
@@ -244,6 +310,8 @@ export async function lockDataFolder(
       if (released) return;
       released = true;
       clearInterval(heartbeat);
+      listening?.close();
+      await rm(socketOf(real, holder.id), { force: true });
       heldHere.delete(real);
       if ((await readHolder(path))?.id === holder.id) await rm(path, { force: true });
     },

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -201,4 +202,48 @@ describe('one process at a time per PGlite data folder', () => {
     }
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   });
+
+  it.runIf(existsSync('/proc/sys/kernel/random/boot_id'))(
+    'on this host, a lock from another pid namespace is judged by its socket: taken over at once when nobody listens, refused while its holder does',
+    async () => {
+      const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      // Another container on this host (the same boot), whose pid means nothing here.
+      const holder = { pid: process.pid, started: null, pidns: 'pid:[1]', boot };
+      const socketFor = (dir: string, id: string) => join(dir, `${LOCK_FILE}.${id.slice(0, 8)}.sock`);
+
+      // Its holder was killed: the socket file is left with nobody listening (a container restarted
+      // after a crash). Freshly refreshed, yet taken over at once, and its socket goes with it.
+      const dir = folder();
+      const dead = socketFor(dir, 'deadbeef-crashed');
+      const child = spawn(
+        process.execPath,
+        ['-e', `require('node:net').createServer().listen(${JSON.stringify(dead)}, () => console.log('up'))`],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.on('exit', resolve));
+      expect(existsSync(dead)).toBe(true);
+      plant(dir, { ...holder, id: 'deadbeef-crashed' });
+      const lock = await lockDataFolder(dir);
+      expect(lockOf(dir)).toMatchObject({ id: lock.holder.id });
+      expect(existsSync(dead)).toBe(false);
+      expect(existsSync(socketFor(dir, lock.holder.id))).toBe(true);
+      await lock.release();
+      expect(existsSync(socketFor(dir, lock.holder.id))).toBe(false);
+
+      // Its holder listens: refused, however old its refresh (its event loop may be held up).
+      const busy = folder();
+      const live = createServer((socket) => socket.destroy());
+      await new Promise<void>((resolve) => live.listen(socketFor(busy, 'cafebabe-running'), resolve));
+      try {
+        plant(busy, { ...holder, id: 'cafebabe-running' });
+        refreshedAgo(busy, 10 * STALE_MS);
+        await expect(lockDataFolder(busy)).rejects.toThrow('in another pid namespace');
+        expect(lockOf(busy)).toMatchObject({ id: 'cafebabe-running' });
+      } finally {
+        await new Promise((resolve) => live.close(resolve));
+      }
+    },
+  );
 });

@@ -29,7 +29,7 @@ async function failSignIns(base: string, from: number, to: number) {
  * A new pid namespace, as a container has: the process in it is pid 1 and sees none of the host's
  * processes (root only; where it cannot be made, the case is skipped).
  */
-const NEW_PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc'];
+const NEW_PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
 const canUnshare = spawnSync(NEW_PID_NAMESPACE[0]!, [...NEW_PID_NAMESPACE.slice(1), 'true']).status === 0;
 
 describe('a PGlite data folder in use by `warden serve`', () => {
@@ -133,6 +133,36 @@ describe('a PGlite data folder in use by `warden serve`', () => {
       } finally {
         await database.close();
       }
+    },
+    120_000,
+  );
+
+  it.runIf(canUnshare)(
+    'after a SIGKILL of the server in another pid namespace, a command on this host takes the folder at once (nobody answers its socket)',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
+      dirs.push(dir);
+      const port = await freePort();
+      // As a container's service killed by the kernel (OOM): its lock file and socket stay behind.
+      const serve = runWarden(
+        ['serve'],
+        { PORT: String(port), WARDEN_DATA_DIR: dir },
+        undefined,
+        NEW_PID_NAMESPACE,
+      );
+      await untilReady(`http://127.0.0.1:${port}`, serve.child);
+      expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({
+        pid: 1,
+        command: 'serve',
+      });
+      serve.child.kill('SIGKILL');
+      await serve.exited;
+      expect(existsSync(join(dir, LOCK_FILE))).toBe(true);
+      // Freshly refreshed, and its pid 1 is a live process here: only the socket tells it is gone.
+      const migrate = runWarden(['migrate'], { WARDEN_DATA_DIR: dir });
+      expect(await migrate.exited).toBe(0);
+      expect(migrate.out()).toContain('database is up to date');
+      expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
     },
     120_000,
   );
