@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
@@ -90,5 +92,78 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
       'PATCH /v1/store/uploads/{id}',
       'GET /v1/store/uploads/{id}',
     ]);
+  });
+
+  it('a PATCH makes one call, its append: the agent checks the offset there, so a wrong one is refused without another', async () => {
+    const created = await create(4096);
+    const location = created.headers.get('location') ?? '';
+    const { result: first, made } = await storeCallsOf(() =>
+      tus.patch(operator, location, 0, new Uint8Array(1000)),
+    );
+    expect(first.status).toBe(204);
+    expect(first.headers.get('upload-offset')).toBe('1000');
+    expect(made).toEqual(['PATCH /v1/store/uploads/{id}']);
+
+    const { result: wrong, made: refused } = await storeCallsOf(() =>
+      tus.patch(operator, location, 500, new Uint8Array(3596)),
+    );
+    expect(wrong.status).toBe(409);
+    expect(((await wrong.json()) as { type: string; detail: string }).type).toContain(
+      'upload-offset-mismatch',
+    );
+    expect(refused).toEqual(['PATCH /v1/store/uploads/{id}']);
+    expect((await tus.head(operator, location)).headers.get('upload-offset')).toBe('1000');
+  });
+});
+
+/**
+ * With a PATCH no longer asking the agent where the upload is, the agent holds it to Warden's expiry
+ * as it appends: an upload nothing reached for longer is gone (410), before the sweep records it.
+ */
+describe('uploads: an expired upload’s PATCH', () => {
+  const EXPIRY_MS = 1500;
+  let t: TestApp;
+  let daemon: Dockerd;
+  let agent: RunningAgent;
+  let server: Awaited<ReturnType<TestApp['listening']>>;
+  let operator: SignedInUser;
+  let agentId: string;
+
+  beforeAll(async () => {
+    daemon = await startDockerd();
+    [t, agent] = await Promise.all([
+      testApp(freshPGlite, { env: { WARDEN_UPLOAD_EXPIRY_MS: String(EXPIRY_MS) } }),
+      startAgent(daemon),
+    ]);
+    server = await t.listening();
+    const tenant = await t.tenant();
+    const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
+    operator = await t.user({ tenant: tenant.slug, role: 'operator' });
+    const small = { cpus: 2, memory_mb: 1024, workspaces: 2 };
+    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'expiring', capacity: small })).id;
+  }, 180_000);
+  afterAll(async () => {
+    await server?.close();
+    await agent?.dispose();
+    await daemon?.stop();
+    await t?.dispose();
+  });
+
+  it('is refused 410 by the agent once nothing has arrived for the expiry, and appends nothing', async () => {
+    const tus = tusRequests(() => server.base);
+    const file = randomBytes(4096);
+    const sha256 = createHash('sha256').update(file).digest('hex');
+    const created = await tus.create(operator, file.length, { filename: 'idle.img', sha256, agent: agentId });
+    expect(created.status).toBe(201);
+    const location = created.headers.get('location') ?? '';
+    const part = join(agent.workDir, 'uploads', `${location.split('/').at(-1)}.part`);
+    // Within the expiry: taken, and the expiry counts again from now.
+    expect((await tus.patch(operator, location, 0, file.subarray(0, 1000))).status).toBe(204);
+    await new Promise((resolve) => setTimeout(resolve, EXPIRY_MS + 500));
+    const late = await tus.patch(operator, location, 1000, file.subarray(1000));
+    expect(late.status).toBe(410);
+    expect(late.headers.get('content-type')).toContain('application/problem+json');
+    expect(((await late.json()) as { type: string }).type).toContain('upload-gone');
+    expect(statSync(part).size).toBe(1000);
   });
 });

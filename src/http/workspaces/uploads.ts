@@ -231,8 +231,19 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
     agent: AgentUploads,
     record: UploadRecord | undefined,
     uploadId: string,
-    /** `source`: a PATCH's Node body (see AgentDataStore); `opened`: the agent's answer to a creation's open. */
-    { source, opened }: { source?: Readable | undefined; opened?: AgentUploadProgress } = {},
+    /**
+     * `source`: a PATCH's Node body; `claimedOffset`: its Upload-Offset (see AgentDataStore); `opened`:
+     * the agent's answer to a creation's open.
+     */
+    {
+      source,
+      claimedOffset,
+      opened,
+    }: {
+      source?: Readable | undefined;
+      claimedOffset?: number | undefined;
+      opened?: AgentUploadProgress;
+    } = {},
   ) => {
     const { tenant, context } = workspacesContext(c);
     return new Server({
@@ -253,6 +264,7 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
         deps.uploadExpiryMs,
         source,
         source && contentLengthOf(c),
+        claimedOffset,
       ),
       namingFunction: () => uploadId,
       getFileIdFromRequest: () => uploadId,
@@ -480,7 +492,14 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
     const request = source
       ? new Request(c.req.raw.url, { method: 'PATCH', headers: c.req.raw.headers })
       : c.req.raw;
-    const response = await tusServer(c, agent, record, uploadId, { source }).handleWeb(request);
+    const offsetHeader = c.req.raw.method === 'PATCH' ? c.req.header('upload-offset') : undefined;
+    const claimedOffset =
+      offsetHeader !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(offsetHeader)
+        ? Number(offsetHeader)
+        : undefined;
+    const response = await tusServer(c, agent, record, uploadId, { source, claimedOffset }).handleWeb(
+      request,
+    );
     // Bytes just arrived: the upload now expires a whole idle period from now (the library counted
     // from the progress before this PATCH).
     if (c.req.method === 'PATCH' && response.headers.has('upload-expires') && deps.uploadExpiryMs > 0) {

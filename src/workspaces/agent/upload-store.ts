@@ -164,15 +164,25 @@ export class UploadStore {
   /**
    * Appends `body` at `offset` (which must be the bytes already there: 409 otherwise) and answers the
    * new offset. Bytes beyond the declared size are refused (413) and not kept. When the body breaks
-   * off, what arrived is kept.
+   * off, what arrived is kept. With `idleMs`, an upload whose last bytes arrived longer ago is expired
+   * (410).
    */
-  async append(id: string, offset: number, body: ReadableStream<Uint8Array> | null): Promise<number> {
+  async append(
+    id: string,
+    offset: number,
+    body: ReadableStream<Uint8Array> | null,
+    idleMs?: number,
+  ): Promise<number> {
     const paths = this.#paths(id);
     if (this.#busy.has(id)) throw new AgentRefusal(423, 'locked', 'another append to this upload is running');
     this.#busy.add(id);
     try {
       const current = await this.progress(id);
       if (!current) throw new AgentRefusal(404, 'not-found', 'no such upload');
+      // Before the offset, as the tus protocol orders them: an expired upload is gone wherever it is.
+      if (idleMs !== undefined && Date.now() - Date.parse(current.updated_at) > idleMs) {
+        throw new AgentRefusal(410, 'expired', `nothing arrived for over ${idleMs} ms: the upload expired`);
+      }
       if (current.offset !== offset) {
         throw new AgentRefusal(409, 'offset-mismatch', `the upload is at ${current.offset}, not ${offset}`);
       }

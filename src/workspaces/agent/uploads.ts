@@ -22,6 +22,11 @@ const Progress = Declaration.extend({ offset: z.number().int(), updated_at: z.st
 });
 const Finished = z.object({ path: z.string(), size: z.number().int(), sha256: z.string() });
 const OffsetHeader = z.object({ 'upload-offset': z.coerce.number().int().min(0) });
+/**
+ * `idle_ms`: the upload has expired when its last bytes arrived longer ago than this (410): Warden
+ * names its expiry here instead of asking where the upload is before each append.
+ */
+const AppendQuery = z.object({ idle_ms: z.coerce.number().int().min(1).max(2_592_000_000).optional() });
 
 /** Whether a request streams its body (signed over `UNSIGNED-PAYLOAD`): an append to an upload. */
 export const streamsUploadBody = (method: string, pathname: string) =>
@@ -77,12 +82,14 @@ export function uploadRoutes(store: UploadStore) {
       security: signed,
       request: {
         params: UploadId,
+        query: AppendQuery,
         headers: OffsetHeader,
         body: { content: { 'application/offset+octet-stream': { schema: z.any() } } },
       },
       responses: {
         200: json(z.object({ offset: z.number().int() }), 'The new offset'),
         409: problem('Upload-Offset is not where the upload is'),
+        410: problem('Nothing arrived for longer than idle_ms: the upload expired'),
         413: problem('More bytes than the upload declared'),
         423: problem('Another append to the upload is running'),
       },
@@ -92,6 +99,7 @@ export function uploadRoutes(store: UploadStore) {
         c.req.valid('param').id,
         c.req.valid('header')['upload-offset'],
         c.req.raw.body,
+        c.req.valid('query').idle_ms,
       );
       return c.json({ offset }, 200);
     },

@@ -77,9 +77,12 @@ export function agentUploads(options: { url: string; key: string; clock?: () => 
       } as RequestInit);
       return (await expect<{ offset: number }>(response, 200)).offset;
     },
-    /** The URL and signed headers of an append, for a caller that streams the body itself. */
-    appendRequest: (id: string, offset: number) => {
-      const target = path(id);
+    /**
+     * The URL and signed headers of an append, for a caller that streams the body itself; with
+     * `idleMs`, the agent answers 410 for an upload nothing reached for longer (its expiry).
+     */
+    appendRequest: (id: string, offset: number, idleMs = 0) => {
+      const target = idleMs > 0 ? `${path(id)}?idle_ms=${idleMs}` : path(id);
       return {
         url: new URL(target, options.url),
         headers: {

@@ -61,6 +61,9 @@ export class AgentDataStore extends DataStore {
    * limiter: four stream hops and their promises per chunk) on the hot path; backpressure is Node's
    * own `pipeline`, so a slow agent slows the client down and nothing piles up here.
    * `sourceLength`: the source's Content-Length, when the client sent one (its body is not chunked).
+   * `claimedOffset`: a PATCH's Upload-Offset. The agent checks it, and the expiry, as it appends (409,
+   * 410), so a PATCH asks nothing of the agent first: one round trip fewer per PATCH, each a network
+   * round trip to an agent on another host.
    */
   constructor(
     private readonly agent: AgentUploads,
@@ -68,6 +71,7 @@ export class AgentDataStore extends DataStore {
     private readonly expiryMs = 0,
     private readonly source?: Readable,
     private readonly sourceLength?: number,
+    private readonly claimedOffset?: number,
   ) {
     super();
     this.known = recorded?.opened;
@@ -98,7 +102,7 @@ export class AgentDataStore extends DataStore {
     this.known = undefined;
     const body = this.source ?? stream;
     if (this.source) stream.resume(); // the library's own (empty) stream, drained so its pipeline ends
-    const { url, headers } = this.agent.appendRequest(id, offset);
+    const { url, headers } = this.agent.appendRequest(id, offset, this.expiryMs);
     // The client's Content-Length goes on with its bytes (Node's parser held the body to it). Chunked,
     // the agent's parser cut its reads at every chunk's frame: twice the pieces (32 KiB on average
     // instead of 64) through its web stream and its hash, and about a third more of its CPU.
@@ -135,6 +139,17 @@ export class AgentDataStore extends DataStore {
     const metadata = { filename: recorded.fileName, sha256: recorded.sha256 };
     // A finished upload never expires: no date to count from.
     if (recorded.completed) return new Upload({ id, size: recorded.size, offset: recorded.size, metadata });
+    if (this.claimedOffset !== undefined && this.known === undefined) {
+      // A PATCH: where the client says the upload is, and as fresh as now; the append refuses either
+      // when it is not so (see `claimedOffset`).
+      return new Upload({
+        id,
+        size: recorded.size,
+        offset: this.claimedOffset,
+        metadata,
+        creation_date: new Date().toISOString(),
+      });
+    }
     const progress = this.known ?? (await this.agent.progress(id));
     if (!progress) throw ERRORS.FILE_NOT_FOUND;
     return new Upload({
