@@ -32,20 +32,63 @@ async function failSignIns(base: string, from: number, to: number) {
 const NEW_PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
 const canUnshare = spawnSync(NEW_PID_NAMESPACE[0]!, [...NEW_PID_NAMESPACE.slice(1), 'true']).status === 0;
 
+/**
+ * `warden serve` on a new folder: `during` runs while it serves (`base` its URL); then SIGTERM (it must
+ * exit 0), and the folder opened again to count the failed sign-ins' throttle rows the server wrote.
+ */
+async function besideServe(
+  during: (serve: ReturnType<typeof runWarden>, base: string, dir: string) => Promise<void>,
+): Promise<{ dir: string; throttleRows: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
+  dirs.push(dir);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const serve = runWarden(['serve'], {
+    PORT: String(port),
+    WARDEN_DATA_DIR: dir,
+    WARDEN_ARGON2_MEMORY_KIB: '1024',
+    WARDEN_ARGON2_TIME_COST: '1',
+  });
+  try {
+    await untilReady(base, serve.child);
+    await during(serve, base, dir);
+  } finally {
+    serve.child.kill('SIGTERM');
+  }
+  expect(await serve.exited).toBe(0);
+  const database = await connectPGlite({ dataDir: dir });
+  try {
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from warden_login_throttle where key like 'account:%'`.execute(database.db);
+    return { dir, throttleRows: rows[0]!.n };
+  } finally {
+    await database.close();
+  }
+}
+
+/**
+ * `warden serve` on a new folder (through `launcher`, if any), killed with SIGKILL once ready: its lock
+ * stays, and `warden migrate` then takes the folder over and leaves it free. Returns the lock it left.
+ */
+async function killedThenTakenOver(launcher: string[] = []): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
+  dirs.push(dir);
+  const port = await freePort();
+  const serve = runWarden(['serve'], { PORT: String(port), WARDEN_DATA_DIR: dir }, undefined, launcher);
+  await untilReady(`http://127.0.0.1:${port}`, serve.child);
+  serve.child.kill('SIGKILL');
+  await serve.exited;
+  const left = JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as Record<string, unknown>;
+  const migrate = runWarden(['migrate'], { WARDEN_DATA_DIR: dir });
+  expect(await migrate.exited).toBe(0);
+  expect(migrate.out()).toContain('database is up to date');
+  expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  return left;
+}
+
 describe('a PGlite data folder in use by `warden serve`', () => {
   it('refuses another warden command on it, which before this lost the server’s later writes; a clean stop frees it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
-    dirs.push(dir);
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const serve = runWarden(['serve'], {
-      PORT: String(port),
-      WARDEN_DATA_DIR: dir,
-      WARDEN_ARGON2_MEMORY_KIB: '1024',
-      WARDEN_ARGON2_TIME_COST: '1',
-    });
-    try {
-      await untilReady(base, serve.child);
+    const { dir, throttleRows } = await besideServe(async (serve, base, dir) => {
       expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({
         pid: serve.child.pid,
         command: 'serve',
@@ -60,52 +103,19 @@ describe('a PGlite data folder in use by `warden serve`', () => {
       expect(rotate.err()).toContain('"serve"');
       expect(rotate.out()).toBe('');
       await failSignIns(base, 11, 30);
-    } finally {
-      serve.child.kill('SIGTERM');
-    }
-    expect(await serve.exited).toBe(0);
+    });
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
-
-    const database = await connectPGlite({ dataDir: dir });
-    try {
-      const { rows } = await sql<{ n: number }>`
-        select count(*)::int as n from warden_login_throttle where key like 'account:%'`.execute(database.db);
-      expect(rows[0]!.n).toBe(30);
-    } finally {
-      await database.close();
-    }
+    expect(throttleRows).toBe(30);
   }, 120_000);
 
   it('after a SIGKILL the next command takes the folder over (the lock names a process that is gone)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
-    dirs.push(dir);
-    const port = await freePort();
-    const serve = runWarden(['serve'], { PORT: String(port), WARDEN_DATA_DIR: dir });
-    await untilReady(`http://127.0.0.1:${port}`, serve.child);
-    serve.child.kill('SIGKILL');
-    await serve.exited;
-    expect(existsSync(join(dir, LOCK_FILE))).toBe(true);
-    const migrate = runWarden(['migrate'], { WARDEN_DATA_DIR: dir });
-    expect(await migrate.exited).toBe(0);
-    expect(migrate.out()).toContain('database is up to date');
-    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+    await killedThenTakenOver();
   }, 120_000);
 
   it.runIf(canUnshare)(
     'refuses a command from another pid namespace (another container on the same volume), whose pids say nothing of the server',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
-      dirs.push(dir);
-      const port = await freePort();
-      const base = `http://127.0.0.1:${port}`;
-      const serve = runWarden(['serve'], {
-        PORT: String(port),
-        WARDEN_DATA_DIR: dir,
-        WARDEN_ARGON2_MEMORY_KIB: '1024',
-        WARDEN_ARGON2_TIME_COST: '1',
-      });
-      try {
-        await untilReady(base, serve.child);
+      const { throttleRows } = await besideServe(async (serve, base, dir) => {
         await failSignIns(base, 1, 5);
         // As `docker run --rm -v data:/data warden keys rotate` beside the service's container: pid 1
         // there, and the server's pid names nobody (or someone else).
@@ -119,20 +129,8 @@ describe('a PGlite data folder in use by `warden serve`', () => {
         expect(rotate.err()).toContain(`in use by another Warden process (pid ${serve.child.pid}`);
         expect(rotate.err()).toContain('another pid namespace');
         await failSignIns(base, 6, 10);
-      } finally {
-        serve.child.kill('SIGTERM');
-      }
-      expect(await serve.exited).toBe(0);
-      const database = await connectPGlite({ dataDir: dir });
-      try {
-        const { rows } = await sql<{ n: number }>`
-          select count(*)::int as n from warden_login_throttle where key like 'account:%'`.execute(
-          database.db,
-        );
-        expect(rows[0]!.n).toBe(10);
-      } finally {
-        await database.close();
-      }
+      });
+      expect(throttleRows).toBe(10);
     },
     120_000,
   );
@@ -140,29 +138,10 @@ describe('a PGlite data folder in use by `warden serve`', () => {
   it.runIf(canUnshare)(
     'after a SIGKILL of the server in another pid namespace, a command on this host takes the folder at once (nobody answers its socket)',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'warden-folder-'));
-      dirs.push(dir);
-      const port = await freePort();
-      // As a container's service killed by the kernel (OOM): its lock file and socket stay behind.
-      const serve = runWarden(
-        ['serve'],
-        { PORT: String(port), WARDEN_DATA_DIR: dir },
-        undefined,
-        NEW_PID_NAMESPACE,
-      );
-      await untilReady(`http://127.0.0.1:${port}`, serve.child);
-      expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({
-        pid: 1,
-        command: 'serve',
-      });
-      serve.child.kill('SIGKILL');
-      await serve.exited;
-      expect(existsSync(join(dir, LOCK_FILE))).toBe(true);
-      // Freshly refreshed, and its pid 1 is a live process here: only the socket tells it is gone.
-      const migrate = runWarden(['migrate'], { WARDEN_DATA_DIR: dir });
-      expect(await migrate.exited).toBe(0);
-      expect(migrate.out()).toContain('database is up to date');
-      expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+      // As a container's service killed by the kernel (OOM): its lock file and socket stay behind,
+      // freshly refreshed, and its pid 1 is a live process here: only the socket tells it is gone.
+      const holder = await killedThenTakenOver(NEW_PID_NAMESPACE);
+      expect(holder).toMatchObject({ pid: 1, command: 'serve' });
     },
     120_000,
   );
