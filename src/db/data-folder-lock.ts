@@ -94,22 +94,19 @@ export interface DataFolderLock {
  */
 const heldHere = new Map<string, LockHolder>();
 
-/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); null off Linux. */
-function startedAt(pid: number): string | null {
-  try {
-    // Fields after "pid (comm) " begin with the state, field 3: the start time is the 20th of them.
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
+/** What `read` gives, or `fallback` when it throws (a file /proc does not have here). */
 function readOr<T>(read: () => T, fallback: T): T {
   try {
     return read();
   } catch {
     return fallback;
   }
+}
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); null off Linux. */
+function startedAt(pid: number): string | null {
+  // Fields after "pid (comm) " begin with the state, field 3: the start time is the 20th of them.
+  return readOr(() => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19] ?? null, null);
 }
 
 /** Where this process's pid means something: its host, boot and pid namespace. */

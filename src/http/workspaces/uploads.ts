@@ -492,11 +492,9 @@ export function uploadRoutes(deps: WorkspacesDeps & { uploadExpiryMs: number }) 
     const request = source
       ? new Request(c.req.raw.url, { method: 'PATCH', headers: c.req.raw.headers })
       : c.req.raw;
-    const offsetHeader = c.req.raw.method === 'PATCH' ? c.req.header('upload-offset') : undefined;
+    // Parsed as a byte count, as Upload-Length is; anything else is left to the library to refuse.
     const claimedOffset =
-      offsetHeader !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(offsetHeader)
-        ? Number(offsetHeader)
-        : undefined;
+      c.req.raw.method === 'PATCH' ? uploadLengthOf(c.req.header('upload-offset') ?? '') : undefined;
     const response = await tusServer(c, agent, record, uploadId, { source, claimedOffset }).handleWeb(
       request,
     );
