@@ -5,8 +5,10 @@
  *     second, both at the configured (OWASP) parameters and the same concurrency;
  *   - authed_vs_health: authenticated `GET /v1/me` per second vs unauthenticated `GET /health`.
  * The server runs in its own process so the client's work is not the server's, and the measured loops
- * send through node:http, the cheapest client here (support/http-client.ts). Not a test: it prints
- * figures; the last line is one JSON object. Shorter runs: BENCH_AUTH_ROUNDS, BENCH_AUTH_WINDOW_MS;
+ * send through node:http, the cheapest client here (support/http-client.ts). Each window also reads
+ * where the CPU went per request (support/cpu-ledger.ts): the server's event loop and its other
+ * threads (argon2 runs there), PostgreSQL, and this process (the argon2 baseline runs here). Not a
+ * test: it prints figures; the last line is one JSON object. Shorter runs: BENCH_AUTH_ROUNDS, BENCH_AUTH_WINDOW_MS;
  * BENCH_AUTH_PROFILE=<dir> writes the server's CPU profile there.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +18,8 @@ import { verify } from '@node-rs/argon2';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { argon2idHasher } from '../src/identity/passwords.ts';
+import { CpuWindow } from './support/cpu.ts';
+import { cpuPerUnit, cpuSnapshot, type Ledger, medianLedger } from './support/cpu-ledger.ts';
 import { loopbackClient, type Send } from './support/http-client.ts';
 import { pairedRatio, rounds, runConcurrent, type Step, summarize } from './support/measure.ts';
 import { printTable, round, verdict } from './support/report.ts';
@@ -77,7 +81,14 @@ async function main() {
     const accounts = await setUp(base, root);
     const tokens = await Promise.all(accounts.map((a) => login(base, a.slug, a.email)));
 
-    const window = { warmupMs: WARMUP_MS, windowMs: WINDOW_MS };
+    const ledgers = new Map<string, [string, number][][]>();
+    const window = (name: string) => ({
+      warmupMs: WARMUP_MS,
+      windowMs: WINDOW_MS,
+      cpu: new LedgerWindow(server.pid, (rows) => {
+        ledgers.set(name, [...(ledgers.get(name) ?? []), rows]);
+      }),
+    });
     // The measured loops send through node:http (see support/http-client.ts); setup uses fetch.
     const send = loopbackClient(base);
     const loginStep: Step = async (worker) => {
@@ -110,10 +121,10 @@ async function main() {
     );
     const samples = await rounds(
       [
-        { name: 'argon2', run: () => runConcurrent(LOGIN_CONCURRENCY, verifyStep, window) },
-        { name: 'login', run: () => runConcurrent(LOGIN_CONCURRENCY, loginStep, window) },
-        { name: 'health', run: () => runConcurrent(READ_CONCURRENCY, healthStep, window) },
-        { name: 'me', run: () => runConcurrent(READ_CONCURRENCY, meStep, window) },
+        { name: 'argon2', run: () => runConcurrent(LOGIN_CONCURRENCY, verifyStep, window('argon2')) },
+        { name: 'login', run: () => runConcurrent(LOGIN_CONCURRENCY, loginStep, window('login')) },
+        { name: 'health', run: () => runConcurrent(READ_CONCURRENCY, healthStep, window('health')) },
+        { name: 'me', run: () => runConcurrent(READ_CONCURRENCY, meStep, window('me')) },
       ],
       ROUNDS,
     );
@@ -141,6 +152,13 @@ async function main() {
         met: authedVsHealth >= 0.7,
       },
     ]);
+    const cpu = [...ledgers].map(([name, perRound]) => ({ name, ...medianLedger(perRound) }));
+    console.log('CPU ms per request (argon2: per verify), the median of the rounds, by process and thread:');
+    for (const { name, total, shares } of cpu) {
+      console.log(
+        `  ${name}: ${round(total, 2)} = ${shares.map(([key, ms]) => `${key} ${round(ms, 2)}`).join(', ')}`,
+      );
+    }
     console.log(
       JSON.stringify({
         warden_entry: wardenEntry(),
@@ -155,6 +173,12 @@ async function main() {
           verdict('authed_vs_health', round(authedVsHealth, 3), '≥', 0.7),
         ],
         load_average_1m: round(os.loadavg()[0] ?? 0, 2),
+        cpu_ms_per_request: Object.fromEntries(
+          cpu.map(({ name, total, shares }) => [
+            name,
+            { total: round(total, 3), ...Object.fromEntries(shares.map(([k, ms]) => [k, round(ms, 3)])) },
+          ]),
+        ),
         login_vs_argon2_per_round: get('login').map((s, i) =>
           round(s.perSecond / get('argon2')[i]!.perSecond, 3),
         ),
@@ -169,6 +193,27 @@ async function main() {
     await new Promise((resolve) => server.once('exit', resolve));
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();
+  }
+}
+
+/** The window's CPU ledger (support/cpu-ledger.ts) per request, handed to `report` at the window's end. */
+class LedgerWindow extends CpuWindow {
+  private before: Ledger = new Map();
+
+  constructor(
+    private readonly serverPid: number | undefined,
+    private readonly report: (rows: [string, number][]) => void,
+  ) {
+    super([]);
+  }
+
+  override start(): void {
+    this.before = cpuSnapshot(this.serverPid);
+  }
+
+  override stop(events: number) {
+    this.report(cpuPerUnit(this.before, cpuSnapshot(this.serverPid), events));
+    return { clientMicros: 0, serverMicros: null };
   }
 }
 
