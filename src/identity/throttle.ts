@@ -137,12 +137,12 @@ export function loginThrottle(
         ? await sql<{ account: boolean; address: boolean }>`
             with account as (${takeOne(account.key, accountLimit, now)}),
                  address as (${takeOne(address.key, limitOf(address.limit), now, sql`select 1 from account`)})
-            select exists (select 1 from account) as account, exists (select 1 from address) as address`.execute(
-            db,
-          )
+            select exists (select 1 from account) as account, exists (select 1 from address) as address
+            /* prepared:login_throttle_take_both */`.execute(db)
         : await sql<{ account: boolean; address: boolean }>`
             with account as (${takeOne(account.key, accountLimit, now)})
-            select exists (select 1 from account) as account, true as address`.execute(db);
+            select exists (select 1 from account) as account, true as address
+            /* prepared:login_throttle_take_account */`.execute(db);
       const row = taken.rows[0];
       if (!row?.account) return refusal(account.key, accountLimit, now);
       if (address && !row.address) return refusal(address.key, limitOf(address.limit), now);
@@ -188,9 +188,12 @@ export function loginThrottle(
         await sql`
           with cleared as (delete from warden_login_throttle where key = ${account.key} returning 1)
           update warden_login_throttle set attempts = greatest(attempts - 1, 0)
-          where key = ${address.key} and (select count(*) from cleared) >= 0`.execute(db);
+          where key = ${address.key} and (select count(*) from cleared) >= 0
+          /* prepared:login_throttle_clear_both */`.execute(db);
       } else {
-        await sql`delete from warden_login_throttle where key = ${account.key}`.execute(db);
+        await sql`delete from warden_login_throttle where key = ${account.key} /* prepared:login_throttle_clear_account */`.execute(
+          db,
+        );
       }
     },
 

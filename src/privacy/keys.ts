@@ -102,7 +102,9 @@ export function personalDataKeys(
         if (keyIds.length === 0) return found;
         const { rows } = await sql<{ key_id: string; sealed_key: string }>`
           select key_id, sealed_key from warden_personal_data_keys
-          where key_id = any(${[...keyIds]}::uuid[]) and sealed_key is not null`.execute(executor);
+          where key_id = any(${[...keyIds]}::uuid[]) and sealed_key is not null /* prepared:personal_data_keys_find */`.execute(
+          executor,
+        );
         for (const row of rows) found.set(row.key_id, await unseal(row.key_id, row.sealed_key));
         // Erased elsewhere: drop the unsealed copy too.
         for (const keyId of keyIds) if (!found.has(keyId)) unsealed.delete(keyId);

@@ -1,6 +1,9 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { loginThrottle } from '../../src/identity/throttle.ts';
+import { aesKey } from '../../src/identity/tokens/crypto.ts';
+import { personalDataKeys } from '../../src/privacy/keys.ts';
 import {
   advanceCheckpoint,
   engineTables,
@@ -86,6 +89,46 @@ describe.runIf(databaseUrl)('statements sent as named prepared statements (postg
         'warden_projection_lock',
         'warden_projection_save',
         'warden_projection_save_clearing',
+      ]),
+    );
+  });
+
+  it('prepares a sign-in’s statements: the throttle’s take and clear, and the personal-data key read', async () => {
+    const db = t.database.db;
+    const throttle = loginThrottle(
+      db,
+      {
+        maxAttemptsPerAccount: 2,
+        maxAttemptsPerAddress: 10,
+        windowSeconds: 900,
+        freeFailures: 5,
+        backoffBaseMs: 1000,
+        backoffMaxMs: 8000,
+      },
+      () => new Date('2026-03-01T12:00:00Z'),
+    );
+    const tenantId = crypto.randomUUID();
+    const alone = { tenantId, email: 'ada@example.com' };
+    const behindAddress = { tenantId, email: 'bob@example.com', address: '192.0.2.7' };
+    // Both shapes of each statement, as the named statements they now are: the limit still holds
+    // and a success still clears it.
+    for (const key of [alone, behindAddress]) {
+      expect((await throttle.checkLogin(key)).allowed).toBe(true);
+      expect((await throttle.checkLogin(key)).allowed).toBe(true);
+      expect((await throttle.checkLogin(key)).allowed).toBe(false);
+      await throttle.recordSuccess(key);
+      expect((await throttle.checkLogin(key)).allowed).toBe(true);
+    }
+    const keys = personalDataKeys(db as never, await aesKey(crypto.getRandomValues(new Uint8Array(32))));
+    const made = await keys.current(crypto.randomUUID(), tenantId);
+    expect([...(await keys.find([made.keyId, crypto.randomUUID()])).keys()]).toEqual([made.keyId]);
+    expect(await prepared()).toEqual(
+      expect.arrayContaining([
+        'login_throttle_clear_account',
+        'login_throttle_clear_both',
+        'login_throttle_take_account',
+        'login_throttle_take_both',
+        'personal_data_keys_find',
       ]),
     );
   });

@@ -27,7 +27,7 @@ export function signIn(context: SessionContext): Pick<TokenSessions, 'start'> {
         )
         insert into warden_refresh_tokens (token_hash, family_id, generation, issued_at, idle_expires_at)
         select ${hash}, family_id, 0, ${now.toISOString()}::timestamptz, ${idleExpiry(now, expires)}::timestamptz
-        from family`.execute(db);
+        from family /* prepared:token_family_start */`.execute(db);
       const event = record(
         familyId,
         user,
