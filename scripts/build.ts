@@ -8,7 +8,8 @@
  * Dependencies stay in node_modules, found from `dist/` as from `src/`. The files the sources find
  * beside themselves at run time are made beside the bundle:
  * - `lockfile-worker.mjs`: the lockfile thread's entry, here a bundle of its own;
- * - `spawn-helper.mjs`: the tools' spawner, plain JavaScript, copied as it is.
+ * - `spawn-helper.mjs`: the tools' spawner, plain JavaScript, copied as it is;
+ * - `data-folder-heartbeat.mjs`: the data-folder lock's refresh thread, plain JavaScript, copied as it is.
  *
  *   npm run build          (tsx scripts/build.ts [outdir])
  */
@@ -57,7 +58,8 @@ export async function buildDist(outdir = join(root, 'dist')): Promise<{ entry: s
     logLevel: 'warning',
   });
   await copyFile(join(root, 'src/tools/spawn-helper.mjs'), join(outdir, 'spawn-helper.mjs'));
-  return { entry: join(outdir, 'warden.mjs'), files: Object.keys(result.metafile.outputs).length + 1 };
+  await copyFile(join(root, 'src/db/data-folder-heartbeat.mjs'), join(outdir, 'data-folder-heartbeat.mjs'));
+  return { entry: join(outdir, 'warden.mjs'), files: Object.keys(result.metafile.outputs).length + 2 };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,10 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { link, mkdir, readFile, realpath, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import {
+  link,
+  mkdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  statfs,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { clearInterval, setInterval } from 'node:timers';
+import { Worker } from 'node:worker_threads';
 
 /*
  * One process at a time per PGlite data folder. PGlite is PostgreSQL inside the process that opens
@@ -84,6 +96,8 @@ export class DataFolderInUseError extends Error {
 
 export interface DataFolderLock {
   readonly holder: LockHolder;
+  /** Whether the refresh runs on a thread of its own (see `startHeartbeat`). */
+  readonly heartbeatOnOwnThread: boolean;
   /** Removes the lock file if it is still this one's. */
   release(): Promise<void>;
 }
@@ -231,6 +245,78 @@ async function removeStale(path: string, staleId: string | undefined, aside: str
 }
 
 /**
+ * `statfs` types of file systems that more than one host can mount: NFS, SMB/CIFS, FUSE (sshfs,
+ * GlusterFS, s3fs…), Ceph, GPFS, Lustre, OCFS2, GFS2, 9p and virtiofs (a VM's or WSL's shared folder).
+ */
+const SHARED_FILE_SYSTEMS = new Set([
+  0x6969, 0x517b, 0xff534d42, 0xfe534d42, 0x65735546, 0x00c36400, 0x47504653, 0x0bd00bd0, 0x7461636f,
+  0x01161970, 0x01021997, 0x6a656a63,
+]);
+
+/** Whether another host may open this folder too: its file system is one several hosts mount. */
+export async function onSharedFileSystem(folder: string): Promise<boolean> {
+  try {
+    return SHARED_FILE_SYSTEMS.has(Number((await statfs(folder)).type));
+  } catch {
+    return false;
+  }
+}
+
+/** Where the refresh runs: `auto` is a thread of its own on a shared file system, else the main thread. */
+export type HeartbeatThread = 'auto' | 'own' | 'main';
+
+/**
+ * The refresh a holder in another pid namespace tells a live lock by, while the file is this holder's.
+ * Only a holder on another host depends on it (on this host the socket answers), and PGlite runs its
+ * statements on the main thread: one that held the loop past {@link STALE_MS} (a rebuild's index build
+ * on a large store) stopped the beats, and a process on another host could take the folder while it
+ * was in use. So on a file system other hosts mount the beats run on a thread of their own
+ * (data-folder-heartbeat.mjs; about 10 MB of memory, which a local folder does not pay). Where a
+ * thread cannot start, they run on the main thread.
+ */
+function startHeartbeat(
+  path: string,
+  id: string,
+  intervalMs: number,
+  thread: boolean,
+): { onOwnThread: boolean; stop(): Promise<void> } {
+  let fallback: ReturnType<typeof setInterval> | undefined;
+  const onMainThread = () => {
+    fallback ??= setInterval(async () => {
+      try {
+        if ((await readHolder(path))?.id !== id) return;
+        const now = new Date();
+        await utimes(path, now, now);
+      } catch {
+        // The next beat tries again; a folder gone or unwritable fails the database first.
+      }
+    }, intervalMs);
+    fallback.unref();
+  };
+  let worker: Worker | undefined;
+  if (thread) {
+    try {
+      worker = new Worker(new URL('./data-folder-heartbeat.mjs', import.meta.url), {
+        workerData: { path, id, intervalMs },
+      });
+      worker.on('error', onMainThread);
+      worker.unref();
+    } catch {
+      worker = undefined;
+    }
+  }
+  if (!worker) onMainThread();
+  return {
+    onOwnThread: worker !== undefined,
+    async stop() {
+      clearInterval(fallback);
+      worker?.removeAllListeners('error');
+      await worker?.terminate();
+    },
+  };
+}
+
+/**
  * Takes the data folder for this process, creating the folder if needed. The file appears whole (it
  * is written aside, then hard-linked into place, which fails if one exists), so a reader never sees a
  * half-written lock. A file whose process is gone, or that names nothing, is removed and the link
@@ -240,7 +326,7 @@ async function removeStale(path: string, staleId: string | undefined, aside: str
 export async function lockDataFolder(
   folder: string,
   command = process.argv.slice(2).join(' ') || 'warden',
-  options: { heartbeatMs?: number } = {},
+  options: { heartbeatMs?: number; heartbeatThread?: HeartbeatThread } = {},
 ): Promise<DataFolderLock> {
   await mkdir(folder, { recursive: true });
   const real = await realpath(folder);
@@ -290,23 +376,20 @@ export async function lockDataFolder(
   }
   const listening = await listenOn(socketOf(real, holder.id));
   let released = false;
-  // The refresh a holder in another pid namespace tells a live lock by; only while the file is ours.
-  const heartbeat = setInterval(async () => {
-    try {
-      if ((await readHolder(path))?.id !== holder.id) return;
-      const now = new Date();
-      await utimes(path, now, now);
-    } catch {
-      // The next beat tries again; a folder gone or unwritable fails the database first.
-    }
-  }, options.heartbeatMs ?? HEARTBEAT_MS);
-  heartbeat.unref();
+  const where = options.heartbeatThread ?? 'auto';
+  const heartbeat = startHeartbeat(
+    path,
+    holder.id,
+    options.heartbeatMs ?? HEARTBEAT_MS,
+    where === 'own' || (where === 'auto' && (await onSharedFileSystem(real))),
+  );
   return {
     holder,
+    heartbeatOnOwnThread: heartbeat.onOwnThread,
     async release() {
       if (released) return;
       released = true;
-      clearInterval(heartbeat);
+      await heartbeat.stop();
       listening?.close();
       await rm(socketOf(real, holder.id), { force: true });
       heldHere.delete(real);

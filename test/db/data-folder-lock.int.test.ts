@@ -4,7 +4,13 @@ import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataFolderInUseError, LOCK_FILE, lockDataFolder, STALE_MS } from '../../src/db/data-folder-lock.ts';
+import {
+  DataFolderInUseError,
+  LOCK_FILE,
+  lockDataFolder,
+  onSharedFileSystem,
+  STALE_MS,
+} from '../../src/db/data-folder-lock.ts';
 import { connectPGlite } from '../../src/db/database.ts';
 
 const dirs: string[] = [];
@@ -201,6 +207,49 @@ describe('one process at a time per PGlite data folder', () => {
       await lock.release();
     }
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
+
+  it('on a file system other hosts mount, the refresh goes on while a statement holds the main thread', async () => {
+    // PGlite runs on the main thread: a rebuild's index build on a large store can hold it past the
+    // stale limit. A holder on another host judges the lock by the refresh alone, so on a shared file
+    // system the refresh has a thread of its own. This folder is local (no NFS here): the thread is
+    // asked for, and the main-thread refresh of a local folder is shown failing the same check.
+    const aged = 10 * 60_000;
+    const ageAfterBlock = async (heartbeatThread: 'own' | 'main') => {
+      const dir = folder();
+      expect(await onSharedFileSystem(dir)).toBe(false);
+      const lock = await lockDataFolder(dir, 'serve', { heartbeatMs: 20, heartbeatThread });
+      try {
+        expect(lock.heartbeatOnOwnThread).toBe(heartbeatThread === 'own');
+        // Beating: an aged refresh comes back to now.
+        refreshedAgo(dir, aged);
+        const deadline = Date.now() + 10_000;
+        while (Date.now() - statSync(join(dir, LOCK_FILE)).mtimeMs > 5000 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(Date.now() - statSync(join(dir, LOCK_FILE)).mtimeMs).toBeLessThan(5000);
+        // Aged again, then the main thread held for 1.5 s, read before it lets any timer run.
+        refreshedAgo(dir, aged);
+        const until = Date.now() + 1500;
+        while (Date.now() < until) {
+          // A statement holding the main thread.
+        }
+        return Date.now() - statSync(join(dir, LOCK_FILE)).mtimeMs;
+      } finally {
+        await lock.release();
+      }
+    };
+    expect(await ageAfterBlock('own')).toBeLessThan(1500);
+    expect(await ageAfterBlock('main')).toBeGreaterThan(aged - 5000);
+  });
+
+  it('a local folder keeps the refresh on the main thread (a thread costs about 10 MB)', async () => {
+    const lock = await lockDataFolder(folder(), 'serve');
+    try {
+      expect(lock.heartbeatOnOwnThread).toBe(false);
+    } finally {
+      await lock.release();
+    }
   });
 
   it.runIf(existsSync('/proc/sys/kernel/random/boot_id'))(
