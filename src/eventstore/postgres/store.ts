@@ -144,6 +144,10 @@ export function postgresEventStore(database: Database, options: PostgresEventSto
     // hides the range's size from the planner, which then sorts the whole remaining log for large
     // pages. Dropping rows at or above the bound removes a suffix of the page, so what remains is
     // still every visible event after `after`, in order.
+    // Not a named prepared statement (as the tail poll is): its plan depends on the values. A generic
+    // plan walks the log by position and filters the types; from the start of a 1M-event log, for a
+    // type one event in 1,000 has, that took 645 ms a page against 7 ms for the custom plan's
+    // (type, position) index scan.
     const rows = await db
       .selectFrom(page.orderBy('position').limit(limit).as('page'))
       .selectAll()
