@@ -2,12 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { freshPGlite } from '../support/databases.ts';
-import { type Dockerd, startDockerd } from '../support/docker.ts';
+import type { SignedInUser, TestApp } from '../support/app.ts';
 import { startRelay } from '../support/relay.ts';
-import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
+import type { RunningAgent } from './agent-support.ts';
 import { tusRequests } from './tus-client.ts';
+import { startUploadHost, stopUploadHost, type UploadHost } from './upload-host.ts';
 
 /**
  * What Warden asks an agent's store per tus request. Warden reaches the real agent through a relay of
@@ -15,42 +14,24 @@ import { tusRequests } from './tus-client.ts';
  * may sit far away, and every call Warden makes there is a round trip the client waits for.
  */
 describe('uploads: the calls Warden makes to the agent’s store', () => {
-  let t: TestApp;
-  let daemon: Dockerd;
-  let agent: RunningAgent;
-  let relay: Awaited<ReturnType<typeof startRelay>>;
   let server: Awaited<ReturnType<TestApp['listening']>>;
   let operator: SignedInUser;
   let agentId: string;
   const calls: string[] = [];
 
+  let host: UploadHost | undefined;
+
   beforeAll(async () => {
-    daemon = await startDockerd();
-    [t, agent] = await Promise.all([testApp(freshPGlite), startAgent(daemon)]);
-    relay = await startRelay(agent.url, (incoming) =>
-      calls.push(`${incoming.method} ${new URL(incoming.url ?? '/', 'http://relay').pathname}`),
-    );
-    server = await t.listening();
-    const tenant = await t.tenant();
-    const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
-    operator = await t.user({ tenant: tenant.slug, role: 'operator' });
-    const small = { cpus: 2, memory_mb: 1024, workspaces: 2 };
-    agentId = (
-      await registerAgentViaApi(
-        t,
-        admin,
-        { url: relay.base, token: agent.token },
-        { name: 'far-host', capacity: small },
-      )
-    ).id;
+    host = await startUploadHost({
+      name: 'far-host',
+      via: (agentUrl: string) =>
+        startRelay(agentUrl, (incoming) =>
+          calls.push(`${incoming.method} ${new URL(incoming.url ?? '/', 'http://relay').pathname}`),
+        ),
+    });
+    ({ server, operator, agentId } = host);
   }, 180_000);
-  afterAll(async () => {
-    await server?.close();
-    await relay?.close();
-    await agent?.dispose();
-    await daemon?.stop();
-    await t?.dispose();
-  });
+  afterAll(() => stopUploadHost(host));
 
   /** The store calls made while `run` ran, with upload ids written as `{id}`. */
   const storeCallsOf = async <T>(run: () => Promise<T>) => {
@@ -122,32 +103,21 @@ describe('uploads: the calls Warden makes to the agent’s store', () => {
  */
 describe('uploads: an expired upload’s PATCH', () => {
   const EXPIRY_MS = 1500;
-  let t: TestApp;
-  let daemon: Dockerd;
   let agent: RunningAgent;
   let server: Awaited<ReturnType<TestApp['listening']>>;
   let operator: SignedInUser;
   let agentId: string;
 
+  let host: UploadHost | undefined;
+
   beforeAll(async () => {
-    daemon = await startDockerd();
-    [t, agent] = await Promise.all([
-      testApp(freshPGlite, { env: { WARDEN_UPLOAD_EXPIRY_MS: String(EXPIRY_MS) } }),
-      startAgent(daemon),
-    ]);
-    server = await t.listening();
-    const tenant = await t.tenant();
-    const admin = await t.user({ tenant: tenant.slug, role: 'admin' });
-    operator = await t.user({ tenant: tenant.slug, role: 'operator' });
-    const small = { cpus: 2, memory_mb: 1024, workspaces: 2 };
-    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'expiring', capacity: small })).id;
+    host = await startUploadHost({
+      name: 'expiring',
+      env: { WARDEN_UPLOAD_EXPIRY_MS: String(EXPIRY_MS) },
+    });
+    ({ agent, server, operator, agentId } = host);
   }, 180_000);
-  afterAll(async () => {
-    await server?.close();
-    await agent?.dispose();
-    await daemon?.stop();
-    await t?.dispose();
-  });
+  afterAll(() => stopUploadHost(host));
 
   it('is refused 410 by the agent once nothing has arrived for the expiry, and appends nothing', async () => {
     const tus = tusRequests(() => server.base);

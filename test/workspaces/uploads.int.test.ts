@@ -7,18 +7,16 @@ import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentKeys, uploadExpiry } from '../../src/workspaces/index.ts';
 import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../../src/workspaces/signing.ts';
-import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { freshPGlite } from '../support/databases.ts';
-import { type Dockerd, startDockerd } from '../support/docker.ts';
-import { type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
+import type { LooseJson, SignedInUser, TestApp } from '../support/app.ts';
+import type { RunningAgent } from './agent-support.ts';
 import { headersOf, tusRequests, uploadEventsOf } from './tus-client.ts';
+import { startUploadHost, stopUploadHost, type UploadHost } from './upload-host.ts';
 
 const MB = 1024 * 1024;
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 describe('resumable uploads (tus) into an agent’s store', () => {
   let t: TestApp;
-  let daemon: Dockerd;
   let agent: RunningAgent;
   let server: Awaited<ReturnType<TestApp['listening']>>;
   let admin: SignedInUser;
@@ -26,23 +24,13 @@ describe('resumable uploads (tus) into an agent’s store', () => {
   let tenantId: string;
   let agentId: string;
 
+  let host: UploadHost | undefined;
+
   beforeAll(async () => {
-    daemon = await startDockerd();
-    [t, agent] = await Promise.all([testApp(freshPGlite), startAgent(daemon)]);
-    server = await t.listening();
-    const tenant = await t.tenant();
-    tenantId = tenant.id;
-    admin = await t.user({ tenant: tenant.slug, role: 'admin' });
-    operator = await t.user({ tenant: tenant.slug, role: 'operator' });
-    const small = { cpus: 2, memory_mb: 1024, workspaces: 2 };
-    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'store-host', capacity: small })).id;
+    host = await startUploadHost({ name: 'store-host' });
+    ({ t, agent, server, tenantId, admin, operator, agentId } = host);
   }, 180_000);
-  afterAll(async () => {
-    await server?.close();
-    await agent?.dispose();
-    await daemon?.stop();
-    await t?.dispose();
-  });
+  afterAll(() => stopUploadHost(host));
 
   const { create, head, patch } = tusRequests(() => server.base);
   /** Opens an operator's upload of `file` on the agent, named `filename`, with its true SHA-256. */
