@@ -18,8 +18,7 @@ import { verify } from '@node-rs/argon2';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { argon2idHasher } from '../src/identity/passwords.ts';
-import { CpuWindow } from './support/cpu.ts';
-import { cpuPerUnit, cpuSnapshot, type Ledger, medianLedger } from './support/cpu-ledger.ts';
+import { LedgerWindow, medianLedger } from './support/cpu-ledger.ts';
 import { loopbackClient, type Send } from './support/http-client.ts';
 import { pairedRatio, rounds, runConcurrent, type Step, summarize } from './support/measure.ts';
 import { printTable, round, verdict } from './support/report.ts';
@@ -193,27 +192,6 @@ async function main() {
     await new Promise((resolve) => server.once('exit', resolve));
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();
-  }
-}
-
-/** The window's CPU ledger (support/cpu-ledger.ts) per request, handed to `report` at the window's end. */
-class LedgerWindow extends CpuWindow {
-  private before: Ledger = new Map();
-
-  constructor(
-    private readonly serverPid: number | undefined,
-    private readonly report: (rows: [string, number][]) => void,
-  ) {
-    super([]);
-  }
-
-  override start(): void {
-    this.before = cpuSnapshot(this.serverPid);
-  }
-
-  override stop(events: number) {
-    this.report(cpuPerUnit(this.before, cpuSnapshot(this.serverPid), events));
-    return { clientMicros: 0, serverMicros: null };
   }
 }
 

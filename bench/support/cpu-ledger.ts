@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { type CpuCost, CpuWindow, MICROS_PER_TICK, statTicks } from './cpu.ts';
 import { median } from './measure.ts';
 
 /**
@@ -9,22 +10,6 @@ import { median } from './measure.ts';
  * Linux only; elsewhere every share is 0.
  */
 export type Ledger = Map<string, number>;
-
-/** Linux reports times in clock ticks of 1/100 s (USER_HZ). */
-const MS_PER_TICK = 10;
-
-function ticksOf(statPath: string): { comm: string; ticks: number } | null {
-  try {
-    const stat = readFileSync(statPath, 'utf8');
-    const open = stat.indexOf('(');
-    const close = stat.lastIndexOf(')');
-    const fields = stat.slice(close + 2).split(' ');
-    // After "pid (comm) ", utime and stime are the 12th and 13th fields.
-    return { comm: stat.slice(open + 1, close), ticks: Number(fields[11]) + Number(fields[12]) };
-  } catch {
-    return null;
-  }
-}
 
 function add(ledger: Ledger, key: string, ticks: number) {
   ledger.set(key, (ledger.get(key) ?? 0) + ticks);
@@ -42,7 +27,7 @@ function serverThreads(ledger: Ledger, pid: number) {
     return;
   }
   for (const tid of tids) {
-    const t = ticksOf(`/proc/${pid}/task/${tid}/stat`);
+    const t = statTicks(`/proc/${pid}/task/${tid}/stat`);
     if (t) add(ledger, Number(tid) === pid ? 'server: event loop' : 'server: other threads', t.ticks);
   }
 }
@@ -59,7 +44,7 @@ export function cpuSnapshot(serverPid: number | undefined): Ledger {
   }
   for (const pid of pids) {
     if (Number(pid) === serverPid) continue;
-    const p = ticksOf(`/proc/${pid}/stat`);
+    const p = statTicks(`/proc/${pid}/stat`);
     if (!p) continue;
     if (p.comm === 'postgres') add(ledger, 'postgres (all processes)', p.ticks);
     else if (Number(pid) === process.pid) add(ledger, 'benchmark process', p.ticks);
@@ -71,7 +56,7 @@ export function cpuSnapshot(serverPid: number | undefined): Ledger {
 export function cpuPerUnit(before: Ledger, after: Ledger, units: number): [string, number][] {
   const rows: [string, number][] = [];
   for (const [key, ticks] of after) {
-    const spent = (ticks - (before.get(key) ?? 0)) * MS_PER_TICK;
+    const spent = ((ticks - (before.get(key) ?? 0)) * MICROS_PER_TICK) / 1000;
     if (spent > 0) rows.push([key, spent / Math.max(units, 1)]);
   }
   return rows.sort((a, b) => b[1] - a[1]);
@@ -91,4 +76,34 @@ export function medianLedger(perRound: readonly [string, number][][]): {
     .filter(([, ms]) => ms > 0)
     .sort((a, b) => b[1] - a[1]);
   return { total: shares.reduce((sum, [, ms]) => sum + ms, 0), shares };
+}
+
+/**
+ * A measured window's ledger per unit of work, handed to `report` at the window's end; as a
+ * `CpuWindow`, its cost is this process's CPU (the client) and the server's, both threads.
+ */
+export class LedgerWindow extends CpuWindow {
+  private before: Ledger = new Map();
+
+  constructor(
+    private readonly serverPid: number | undefined,
+    private readonly report: (rows: [string, number][]) => void,
+  ) {
+    super([]);
+  }
+
+  override start(): void {
+    this.before = cpuSnapshot(this.serverPid);
+  }
+
+  override stop(events: number): CpuCost {
+    const rows = cpuPerUnit(this.before, cpuSnapshot(this.serverPid), events);
+    this.report(rows);
+    const micros = (match: (key: string) => boolean) =>
+      rows.filter(([key]) => match(key)).reduce((sum, [, ms]) => sum + ms * 1000, 0);
+    return {
+      clientMicros: micros((key) => key === 'benchmark process'),
+      serverMicros: this.serverPid === undefined ? null : micros((key) => key.startsWith('server: ')),
+    };
+  }
 }

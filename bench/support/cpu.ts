@@ -14,17 +14,27 @@ export interface CpuCost {
 }
 
 /** Linux reports process times in clock ticks of 1/100 s (USER_HZ). */
-const MICROS_PER_TICK = 10_000;
+export const MICROS_PER_TICK = 10_000;
 
-/** A process's CPU time so far (user + system), in clock ticks; null when it is gone. */
-function processTicks(pid: number): number | null {
+/**
+ * A process's or thread's name and CPU time so far (user + system, in clock ticks) from its `stat`
+ * file (`/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat`); null when it is gone.
+ */
+export function statTicks(statPath: string): { comm: string; ticks: number } | null {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const stat = readFileSync(statPath, 'utf8');
+    const close = stat.lastIndexOf(')');
     // After "pid (comm) ", utime and stime are the 12th and 13th fields.
-    return Number(fields[11]) + Number(fields[12]);
+    const fields = stat.slice(close + 2).split(' ');
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(fields[11]) + Number(fields[12]) };
   } catch {
     return null;
   }
+}
+
+/** A process's CPU time so far (user + system), in clock ticks; null when it is gone. */
+function processTicks(pid: number): number | null {
+  return statTicks(`/proc/${pid}/stat`)?.ticks ?? null;
 }
 
 /** Another process's CPU time so far (user + system), in ms; 0 when it is unknown or gone. */

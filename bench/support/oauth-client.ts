@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import PQueue from 'p-queue';
+import { MICROS_PER_TICK, statTicks } from './cpu.ts';
 import type { Send } from './http-client.ts';
 
 /** A confidential client of one tenant, as the token endpoint sees it (client_secret_basic). */
@@ -131,6 +132,7 @@ export function rssMb(pid: number): { rss: number; peak: number } {
 
 /** CPU time (user + system) a process has used so far, in µs (Linux /proc, clock ticks of 10 ms). */
 export function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  const stat = statTicks(`/proc/${pid}/stat`);
+  if (!stat) throw new Error(`no process ${pid}`);
+  return stat.ticks * MICROS_PER_TICK;
 }
