@@ -164,7 +164,11 @@ try {
     await answers(`${nginx.url}/u/${user.userId}/`, 60_000, 401, null);
     const answered = performance.now() - started;
     timings.push({ id, startedAt, accepted, answered });
-    // Untimed: its user's session gets the workspace itself through nginx.
+    // Untimed: its user's session gets the workspace itself through nginx, once no worker of an
+    // earlier reload is left. The 401 came from a worker with this route, but until an older worker
+    // takes its QUIT it still accepts new connections and answers them from the routes before this
+    // one (nginx's catch-all 404: seen here with five provisions, so reloads, at a time).
+    await nginx.settled();
     const link = await t.request(`/v1/workspaces/${id}/sessions`, {
       token: user.token,
       tenant: slug,
