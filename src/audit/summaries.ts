@@ -221,6 +221,7 @@ export const summaries: Readonly<Record<string, Summary>> = {
   ImageBuildCancelled: (d) => `Image ${f(d, 'imageId')} build cancelled by ${f(d, 'by')}`,
   ImageBuildSucceeded: (d) => `Image ${f(d, 'imageId')} built: ${f(d, 'dockerId')}`,
   ImageBuildFailed: (d) => `Image ${f(d, 'imageId')} build failed: ${f(d, 'reason')}`,
+  ImagePushStarted: (d) => `Image ${f(d, 'imageId')} push to ${f(d, 'ref')} started by ${f(d, 'by')}`,
   ImagePushed: (d) => `Image ${f(d, 'imageId')} pushed as ${f(d, 'ref')} by ${f(d, 'by')}`,
   ImagePushFailed: (d) => `Image ${f(d, 'imageId')} push to ${f(d, 'ref')} failed: ${f(d, 'reason')}`,
   ImageLost: (d) =>

@@ -30,8 +30,9 @@ interface ImageBody {
   pushed_ref: string | null;
   reason: string | null;
   context_bytes: number;
-  pushes: Array<{ ref: string; digest: string | null; log: string | null }>;
-  push_failures: Array<{ ref: string; reason: string; log: string }>;
+  pushes: Array<{ ref: string; digest: string | null; log: string | null; stream: string | null }>;
+  push_failures: Array<{ ref: string; reason: string; log: string; stream: string }>;
+  pushes_in_progress: Array<{ ref: string; by: string; at: string; log: string; stream: string }>;
 }
 
 /** The cap these tests run with (WARDEN_IMAGE_CONTEXT_MAX_BYTES): a 20 MiB context fits, 30 MiB does not. */
@@ -714,6 +715,110 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       const log = await (await as(operator, image.pushes.at(-1)?.log ?? '')).text();
       expect(log).toMatch(/push refers to/);
       expect(text).not.toContain(password);
+    } finally {
+      open = true;
+      for (const through of waiting.splice(0)) through();
+      gate.close();
+      expect((await setRegistry(registry.url)).status).toBe(200);
+    }
+  }, 240_000);
+
+  it('a push under way is listed with its stream; a client that lost it follows it again from its Last-Event-ID to the final status; only the tenant’s operators may', async () => {
+    // The registry behind a gate again: the push is held after its first lines.
+    const waiting: (() => void)[] = [];
+    let open = false;
+    const registryPort = Number(new URL(registry.url).port);
+    const gate = createServer((client) => {
+      const through = () => {
+        const upstream = connect(registryPort, '127.0.0.1');
+        client.pipe(upstream).pipe(client);
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      };
+      if (open) through();
+      else waiting.push(through);
+    });
+    await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve));
+    const gatePort = (gate.address() as { port: number }).port;
+    const setRegistry = (url: string) =>
+      as(admin, '/v1/images/registry', { method: 'PUT', json: { url, username: 'warden', password } });
+    expect((await setRegistry(`http://127.0.0.1:${gatePort}`)).status).toBe(200);
+    const follow = (path: string, headers: Record<string, string> = {}, init: RequestInit = {}) =>
+      fetch(`${http.base}${path}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${operator.token}`,
+          'x-tenant': admin.tenantSlug,
+          accept: 'text/event-stream',
+          ...headers,
+        },
+      });
+    const framesOf = (text: string) =>
+      // Whole frames only (a chunk may end mid-frame).
+      [...text.matchAll(/^id: (\d+)\nevent: (\w+)\ndata: (.*)\n\n/gm)].map((m) => ({
+        id: Number(m[1]),
+        kind: m[2],
+        ...(JSON.parse(m[3]!) as { seq: number; data: string }),
+      }));
+    try {
+      const first = new AbortController();
+      const answer = await follow(
+        `/v1/images/${built.id}/push`,
+        {},
+        { method: 'POST', signal: first.signal },
+      );
+      expect(answer.status).toBe(200);
+      const pushId = answer.headers.get('x-push-id') ?? '';
+      const reader = answer.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = '';
+      while (!framesOf(text).some((f) => f.kind === 'stdout' && /push refers to/.test(f.data))) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error(`the stream ended early: ${text}`);
+        text += value;
+      }
+      // Under way: the image lists it, with where to follow it.
+      const going = (await read(built.id)).pushes_in_progress;
+      const stream = `/v1/images/${built.id}/pushes/${pushId}/stream`;
+      expect(going).toEqual([
+        expect.objectContaining({
+          ref: `127.0.0.1:${gatePort}/team/app:1`,
+          stream,
+          log: `/v1/images/${built.id}/pushes/${pushId}/log`,
+        }),
+      ]);
+      // The client goes away (the push goes on), having seen frames up to `seen`.
+      const seen = framesOf(text).at(-1)!.id;
+      first.abort();
+      await reader.cancel().catch(() => undefined);
+
+      // Not another tenant's, not a member's, not a push of another id.
+      const stranger = await t.user({ role: 'admin' });
+      const strangers = await fetch(`${http.base}${stream}`, {
+        headers: { authorization: `Bearer ${stranger.token}`, 'x-tenant': stranger.tenantSlug },
+      });
+      expect(strangers.status).toBe(404);
+      expect((await as(member, stream)).status).toBe(403);
+      expect((await follow(`/v1/images/${built.id}/pushes/${crypto.randomUUID()}/stream`)).status).toBe(404);
+
+      // Followed again from what it saw: only the frames after, then the end once the registry answers.
+      const again = await follow(stream, { 'last-event-id': String(seen) });
+      expect(again.status).toBe(200);
+      expect(again.headers.get('content-type')).toContain('text/event-stream');
+      open = true;
+      for (const through of waiting.splice(0)) through();
+      const rest = framesOf(await again.text());
+      expect(rest.length).toBeGreaterThan(0);
+      expect(rest.every((f) => f.id > seen)).toBe(true);
+      expect(rest.at(-1)).toMatchObject({ kind: 'status' });
+      expect(JSON.parse(rest.at(-1)!.data)).toMatchObject({ status: 'completed' });
+
+      // Ended: no longer under way; its stream replays from the start to the same final status.
+      const image = await read(built.id);
+      expect(image.pushes_in_progress).toEqual([]);
+      expect(image.pushes.at(-1)).toMatchObject({ stream });
+      const replay = framesOf(await (await follow(stream)).text());
+      expect(replay.map((f) => f.id)).toEqual([...framesOf(text), ...rest].map((f) => f.id));
+      expect(replay.at(-1)).toEqual(rest.at(-1));
     } finally {
       open = true;
       for (const through of waiting.splice(0)) through();

@@ -110,6 +110,74 @@ describe('image catalog decider', () => {
     });
   });
 
+  it('lists a push under way from its start until it ends, pushed or refused, each end once', () => {
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'sha256:abc', at });
+    const ref = 'r.example/team/app:1';
+    const first = '00000000-0000-4000-8000-0000000000a1';
+    const second = '00000000-0000-4000-8000-0000000000a2';
+    const start = (pushId: string) =>
+      ({ type: 'StartImagePush', tenantId, imageId, ref, pushId, by: 'u1', at }) as const;
+    // Given a built image, when two pushes start, then both are under way, the oldest first.
+    const going = run(run(built, start(first)), start(second));
+    expect(going.images[imageId]?.pushesInProgress?.map((p) => p.pushId)).toEqual([first, second]);
+    // The same push id does not start twice; only a built image is pushed.
+    expect(() => run(going, start(first))).toThrow(/already exists/);
+    expect(() => run(requested, start(first))).toThrow(/building/);
+    // When one is pushed and the other refused, neither is under way any more.
+    const pushed = run(going, {
+      type: 'RecordImagePushed',
+      tenantId,
+      imageId,
+      ref,
+      digest: null,
+      pushId: first,
+      by: 'u1',
+      at,
+    });
+    const ended = run(pushed, {
+      type: 'RecordImagePushFailed',
+      tenantId,
+      imageId,
+      ref,
+      pushId: second,
+      reason: 'interrupted',
+      by: 'u1',
+      at,
+    });
+    expect(ended.images[imageId]).toMatchObject({
+      pushesInProgress: [],
+      pushes: [{ pushId: first }],
+      pushFailures: [{ pushId: second, reason: 'interrupted' }],
+    });
+    // A second end of either (a push ended as abandoned while its process came back) is nothing new.
+    for (const again of [
+      { type: 'RecordImagePushed', tenantId, imageId, ref, digest: null, pushId: second, by: 'u1', at },
+      { type: 'RecordImagePushFailed', tenantId, imageId, ref, pushId: first, reason: 'late', by: 'u1', at },
+    ] as const) {
+      expect(imagesDecider.decide(again, ended)).toEqual([]);
+    }
+  });
+
+  it('reads a record kept before pushes were started (no pushesInProgress) and ends its pushes as before', () => {
+    const built = run(requested, { type: 'RecordImageBuilt', tenantId, imageId, dockerId: 'sha256:abc', at });
+    const { pushesInProgress: _, ...old } = built.images[imageId]!;
+    const before: ImagesState = { images: { [imageId]: old } };
+    const pushId = '00000000-0000-4000-8000-0000000000a3';
+    const ref = 'r.example/team/app:1';
+    const pushed = run(before, {
+      type: 'RecordImagePushed',
+      tenantId,
+      imageId,
+      ref,
+      digest: null,
+      pushId,
+      by: 'u1',
+      at,
+    });
+    expect(pushed.images[imageId]?.pushes.map((p) => p.pushId)).toEqual([pushId]);
+    expect(pushed.images[imageId]?.pushesInProgress).toBeUndefined();
+  });
+
   it('records a failure once; a late success after it changes nothing', () => {
     const failed = run(requested, {
       type: 'RecordImageBuildFailed',

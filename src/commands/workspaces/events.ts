@@ -255,6 +255,19 @@ export const workspacesEventSchemas = {
   ImageBuildCancelled: z.object({ imageId: z.uuid(), tenantId: z.uuid(), by, at }),
   ImageBuildSucceeded: z.object({ imageId: z.uuid(), tenantId: z.uuid(), dockerId: z.string().max(200), at }),
   ImageBuildFailed: z.object({ imageId: z.uuid(), tenantId: z.uuid(), reason: z.string().max(2000), at }),
+  /**
+   * A push of the image to the tenant's registry as `ref` began; its progress lines are output frames
+   * under `pushId`, which its end (`ImagePushed` or `ImagePushFailed`) names too. Until then the push
+   * is under way: a client that lost its stream follows it again from where it was.
+   */
+  ImagePushStarted: z.object({
+    imageId: z.uuid(),
+    tenantId: z.uuid(),
+    ref: ImageRef,
+    pushId: z.uuid(),
+    by,
+    at,
+  }),
   /** The image is in the tenant's registry under `ref` (`host/name:tag`). */
   ImagePushed: z.object({
     imageId: z.uuid(),

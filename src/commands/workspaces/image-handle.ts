@@ -38,6 +38,14 @@ export const cancelImageBuild = (
   context: CommandContext,
 ) => onImages(store, { type: 'CancelImageBuild', ...input }, context);
 
+/** A push begins: recorded before the agent is asked, so a client may follow it again by its id. */
+export const startImagePush = (
+  store: CommandStore,
+  input: Input<'StartImagePush'>,
+  context: CommandContext,
+) => onImages(store, { type: 'StartImagePush', ...input }, context);
+
+/** A push the agent or registry refused (nothing new when that push already ended). */
 export const recordImagePushFailed = (
   store: CommandStore,
   input: Input<'RecordImagePushFailed'>,

@@ -14,6 +14,14 @@ export interface ImagePush {
   at: string;
 }
 
+/** A push under way: started, not yet pushed nor refused; its progress lines under `pushId`. */
+export interface ImagePushInProgress {
+  ref: string;
+  pushId: string;
+  by: string;
+  at: string;
+}
+
 /** A push the agent or registry refused: the reason, and its progress lines under `pushId`. */
 export interface ImagePushFailure {
   ref: string;
@@ -46,6 +54,8 @@ export interface ImageRecord {
   pushes: ImagePush[];
   /** Every refused push, the latest last. */
   pushFailures: ImagePushFailure[];
+  /** Pushes started and not ended, the oldest first (absent in records kept before pushes were started). */
+  pushesInProgress?: ImagePushInProgress[];
   /** What became of the pushed manifests when the image was deleted. */
   registry?: 'removed' | 'kept' | 'none';
   registryDetail?: string;
@@ -80,6 +90,15 @@ export type ImagesCommand =
   | { type: 'CancelImageBuild'; tenantId: string; imageId: string; by: string; at: string }
   | { type: 'RecordImageBuilt'; tenantId: string; imageId: string; dockerId: string; at: string }
   | { type: 'RecordImageBuildFailed'; tenantId: string; imageId: string; reason: string; at: string }
+  | {
+      type: 'StartImagePush';
+      tenantId: string;
+      imageId: string;
+      ref: string;
+      pushId: string;
+      by: string;
+      at: string;
+    }
   | {
       type: 'RecordImagePushed';
       tenantId: string;
@@ -144,6 +163,20 @@ export function ownRefsOf(image: ImageRecord, catalog: ImagesState): string[] {
   const pushed = [...new Set(image.pushes.map((p) => p.ref))].filter((ref) => !pushedByOthers.has(ref));
   return [...(tagTaken ? [] : [local]), ...pushed];
 }
+
+/** The push with this id ended: pushed or refused. */
+const pushEnded = (image: ImageRecord, pushId: string) =>
+  image.pushes.some((p) => p.pushId === pushId) || image.pushFailures.some((p) => p.pushId === pushId);
+
+/** The push with this id was started or ended on this image. */
+export const pushKnown = (image: ImageRecord, pushId: string) =>
+  pushEnded(image, pushId) || (image.pushesInProgress ?? []).some((p) => p.pushId === pushId);
+
+/** The image's pushes under way without the one with this id (it ended). */
+const withoutInProgress = (image: ImageRecord, pushId: string | undefined) =>
+  pushId === undefined || !image.pushesInProgress
+    ? {}
+    : { pushesInProgress: image.pushesInProgress.filter((p) => p.pushId !== pushId) };
 
 function decide(command: ImagesCommand, state: ImagesState): ImageEvent[] {
   return checkEvents(decideUnchecked(command, state), invalid);
@@ -223,15 +256,26 @@ function decideUnchecked(command: ImagesCommand, state: ImagesState): ImageEvent
       const { type: _, ...data } = command;
       return [{ type: 'ImageBuildFailed', data: { ...data, reason: data.reason.slice(0, 2000) } }];
     }
+    case 'StartImagePush': {
+      if (!known || known.status === 'deleted') throw notFound('image');
+      if (known.status !== 'built')
+        throw conflict(`the image is ${known.status}: only a built image is pushed`);
+      if (pushKnown(known, command.pushId)) throw conflict(`push ${command.pushId} already exists`);
+      const { type: _, ...data } = command;
+      return [{ type: 'ImagePushStarted', data }];
+    }
     case 'RecordImagePushed': {
       if (!known || known.status === 'deleted') throw notFound('image');
       if (known.status !== 'built')
         throw conflict(`the image is ${known.status}: only a built image is pushed`);
+      // A push ends once: its second end (a retry, or one ended as interrupted meanwhile) is nothing new.
+      if (command.pushId !== undefined && pushEnded(known, command.pushId)) return [];
       const { type: _, ...data } = command;
       return [{ type: 'ImagePushed', data }];
     }
     case 'RecordImagePushFailed': {
       if (!known || known.status === 'deleted') throw notFound('image');
+      if (pushEnded(known, command.pushId)) return [];
       const { type: _, ...data } = command;
       return [{ type: 'ImagePushFailed', data: { ...data, reason: data.reason.slice(0, 2000) } }];
     }
@@ -288,16 +332,28 @@ function evolve(state: ImagesState, event: ImageEvent): ImagesState {
       return known
         ? put({ ...known, status: 'failed', reason: event.data.reason, finishedAt: event.data.at })
         : state;
+    case 'ImagePushStarted': {
+      if (!known) return state;
+      const { ref, pushId, by, at } = event.data;
+      return put({
+        ...known,
+        pushesInProgress: [...(known.pushesInProgress ?? []), { ref, pushId, by, at }],
+      });
+    }
     case 'ImagePushed': {
       if (!known) return state;
       const { ref, digest, pushId, by, at } = event.data;
       const push: ImagePush = { ref, digest, ...(pushId ? { pushId } : {}), by, at };
-      return put({ ...known, pushes: [...known.pushes, push] });
+      return put({ ...known, pushes: [...known.pushes, push], ...withoutInProgress(known, pushId) });
     }
     case 'ImagePushFailed': {
       if (!known) return state;
       const { imageId: _, tenantId: __, ...failure } = event.data;
-      return put({ ...known, pushFailures: [...known.pushFailures, failure] });
+      return put({
+        ...known,
+        pushFailures: [...known.pushFailures, failure],
+        ...withoutInProgress(known, failure.pushId),
+      });
     }
     case 'ImageLost':
       return known

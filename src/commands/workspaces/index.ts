@@ -51,12 +51,14 @@ export {
   recordImagePushFailed,
   requestImageBuild,
   startImageBuild,
+  startImagePush,
   tenantImages,
 } from './image-handle.ts';
 export { ImageName, ImageRef, ImageTag, imageReferencePattern } from './image-reference.ts';
 export {
   type ImagePush,
   type ImagePushFailure,
+  type ImagePushInProgress,
   type ImageRecord,
   type ImageStatus,
   type ImagesCommand,
@@ -64,6 +66,7 @@ export {
   imagesDecider,
   localRefOf,
   ownRefsOf,
+  pushKnown,
   refsOf,
 } from './images.ts';
 export {

@@ -80,7 +80,7 @@ export function imageCatalogRoutes(deps: ImageCatalogDeps) {
     }),
     async (c) => {
       const { tenant } = workspacesContext(c);
-      const { images } = await tenantImages(deps.store, tenant.id);
+      const { images } = await access.catalogOf(tenant.id);
       const items = Object.values(images)
         .filter((image) => image.status !== 'deleted')
         .sort((a, b) => b.requestedAt.localeCompare(a.requestedAt))

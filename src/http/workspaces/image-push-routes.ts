@@ -1,14 +1,20 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { notFound } from '../../commands/kernel/index.ts';
-import { localRefOf, recordImagePushed, recordImagePushFailed } from '../../commands/workspaces/index.ts';
+import {
+  localRefOf,
+  pushKnown,
+  recordImagePushed,
+  recordImagePushFailed,
+  startImagePush,
+} from '../../commands/workspaces/index.ts';
 import { IMAGE_OUTPUT_CAP_BYTES } from '../../processes/workspaces/index.ts';
 import { outputWriter } from '../../tools/index.ts';
 import { AgentCallError } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError } from '../kit/index.ts';
-import { frameStream, SSE_HEADERS } from '../tools/index.ts';
+import { frameStream, resumePoint, SSE_HEADERS } from '../tools/index.ts';
 import { workspacesContext, workspacesProblems } from './context.ts';
-import { type ImageAccess, type ImageCatalogDeps, textOf } from './image-access.ts';
+import { type ImageAccess, type ImageCatalogDeps, PUSH_TIMEOUT_MS, textOf } from './image-access.ts';
 import { IdParam, Image, PushParams, present } from './image-views.ts';
 
 /** Push a built image to the tenant's registry as `host/name:tag`; read a push's lines. */
@@ -50,7 +56,7 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       // the answer given first.
       const [credentials, agentCall] = await Promise.all([
         deps.registries.credentials(tenant.id),
-        clientOf(tenant.id, image.agentId, 10 * 60_000).then(
+        clientOf(tenant.id, image.agentId, PUSH_TIMEOUT_MS).then(
           (found) => ({ found }),
           (error: unknown) => ({ error }),
         ),
@@ -65,16 +71,34 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       if ('error' in agentCall) throw agentCall.error;
       const { name, client } = agentCall.found;
       const target = `${credentials.host}/${image.name}:${image.tag}`;
-      // The push's lines are frames of its own, under a push id its record links to.
+      // The push's lines are frames of its own, under a push id its record links to. Its start is
+      // recorded while the agent begins (one append less on the push's path; its end waits for it):
+      // from then on the image lists it under way, and a client that loses the stream follows it
+      // again by that id (GET …/pushes/{push}/stream).
       const pushId = crypto.randomUUID();
+      const started = startImagePush(
+        deps.store,
+        {
+          tenantId: tenant.id,
+          imageId: image.imageId,
+          ref: target,
+          pushId,
+          by: actor.userId,
+          at: deps.clock().toISOString(),
+        },
+        context,
+      );
+      // Awaited before either end is recorded, and before a followed push's stream is answered.
+      started.catch(() => undefined);
       const log = outputWriter(output, pushId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
       const refused = async (
         status: number,
-        type: 'image-push-failed' | 'agent-unavailable',
+        type: 'image-push-failed' | 'agent-unavailable' | 'rule-violated',
         reason: string,
       ) => {
         log.sink.write('stderr', `${reason}\n`);
         // Recorded before the final frame: a client that saw the stream end reads the failure.
+        await started;
         await recordImagePushFailed(
           deps.store,
           {
@@ -119,15 +143,12 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
           }
           if (error instanceof AgentCallError && error.status === 404) {
             const reason = `the agent ${name} no longer holds ${localRefOf(image)}`;
-            // Not a push the registry refused (nothing recorded), but its stream still ends.
-            await log
-              .status('failed', { reason })
-              .then(() => log.close())
-              .catch(() => undefined);
-            throw new RequestError(409, 'rule-violated', reason);
+            // The registry never saw it, but the push started, so it ends: refused, with why.
+            throw await refused(409, 'rule-violated', reason);
           }
           throw await refused(503, 'agent-unavailable', `the agent ${name} did not answer the push`);
         }
+        await started;
         const recorded = recordImagePushed(
           deps.store,
           {
@@ -169,6 +190,8 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
             .then(() => log.close())
             .catch(() => undefined);
         });
+        // Its id answers only once its start is recorded: from then on the id is followed again.
+        await started;
         // The push's id, which its entry in `pushes` (or `push_failures`) carries once it ends.
         return c.body(frameStream(deps.hub, pushId, 0), 200, {
           ...SSE_HEADERS,
@@ -178,6 +201,36 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       const result = await push();
       c.header('X-Position', result.position.toString());
       return c.json(present(result.state.images[image.imageId]!), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/images/{id}/pushes/{push}/stream',
+      tags: ['Images'],
+      summary:
+        'A push’s progress lines as Server-Sent Events, the frames of a build’s stream (resumable with Last-Event-ID or ?after=): live while it goes, then its final status; a push that ended replays to its final status',
+      request: {
+        params: PushParams,
+        query: z.object({ after: z.coerce.number().int().min(0).optional() }),
+      },
+      responses: {
+        200: {
+          description: 'An event stream of {seq, kind, data} frames, ending with the final status',
+          content: { 'text/event-stream': { schema: z.string() } },
+        },
+        ...commonProblems,
+        ...workspacesProblems,
+      },
+    }),
+    async (c) => {
+      const { tenant } = workspacesContext(c);
+      const { id, push } = c.req.valid('param');
+      const image = await visible(tenant.id, id);
+      if (!pushKnown(image, push)) throw notFound('push');
+      const after = resumePoint(c.req.header('last-event-id'), c.req.valid('query').after);
+      return c.body(frameStream(deps.hub, push, after), 200, SSE_HEADERS);
     },
   );
 
@@ -198,9 +251,7 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       const { tenant } = workspacesContext(c);
       const { id, push } = c.req.valid('param');
       const image = await visible(tenant.id, id);
-      const known =
-        image.pushes.some((p) => p.pushId === push) || image.pushFailures.some((p) => p.pushId === push);
-      if (!known) throw notFound('push');
+      if (!pushKnown(image, push)) throw notFound('push');
       return c.text(await textOf(output, push), 200);
     },
   );

@@ -13,6 +13,8 @@ export const Push = z.object({
   at: z.string(),
   /** The push's progress lines (absent for pushes recorded before they were kept). */
   log: z.string().nullable(),
+  /** The same lines as Server-Sent Events, to their final status (absent as `log` is). */
+  stream: z.string().nullable(),
 });
 export const PushFailure = z.object({
   ref: z.string(),
@@ -20,6 +22,15 @@ export const PushFailure = z.object({
   by: z.string(),
   at: z.string(),
   log: z.string(),
+  stream: z.string(),
+});
+/** A push started and not ended: `at` is its start; follow it (again) through `stream`. */
+export const PushInProgress = z.object({
+  ref: z.string(),
+  by: z.string(),
+  at: z.string(),
+  log: z.string(),
+  stream: z.string(),
 });
 export const Image = z
   .object({
@@ -43,6 +54,8 @@ export const Image = z
     pushes: z.array(Push),
     /** Pushes the agent or registry refused: the reason, and the push's log. */
     push_failures: z.array(PushFailure),
+    /** Pushes under way, the oldest first. */
+    pushes_in_progress: z.array(PushInProgress),
     links: z.object({ stream: z.string(), log: z.string(), cancel: z.string() }),
   })
   .openapi('Image');
@@ -88,7 +101,10 @@ export const Registry = z
 
 export function present(image: ImageRecord) {
   const last = image.pushes[image.pushes.length - 1];
-  const pushLog = (pushId: string) => `/v1/images/${image.imageId}/pushes/${pushId}/log`;
+  const links = (pushId: string) => ({
+    log: `/v1/images/${image.imageId}/pushes/${pushId}/log`,
+    stream: `/v1/images/${image.imageId}/pushes/${pushId}/stream`,
+  });
   return {
     id: image.imageId,
     agent_id: image.agentId,
@@ -104,8 +120,15 @@ export function present(image: ImageRecord) {
     requested_at: image.requestedAt,
     finished_at: image.finishedAt ?? null,
     pushed_ref: last?.ref ?? null,
-    pushes: image.pushes.map(({ pushId, ...push }) => ({ ...push, log: pushId ? pushLog(pushId) : null })),
-    push_failures: image.pushFailures.map(({ pushId, ...failure }) => ({ ...failure, log: pushLog(pushId) })),
+    pushes: image.pushes.map(({ pushId, ...push }) => ({
+      ...push,
+      ...(pushId ? links(pushId) : { log: null, stream: null }),
+    })),
+    push_failures: image.pushFailures.map(({ pushId, ...failure }) => ({ ...failure, ...links(pushId) })),
+    pushes_in_progress: (image.pushesInProgress ?? []).map(({ pushId, ...push }) => ({
+      ...push,
+      ...links(pushId),
+    })),
     links: {
       stream: `/v1/images/${image.imageId}/stream`,
       log: `/v1/images/${image.imageId}/log`,
