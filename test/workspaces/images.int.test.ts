@@ -633,9 +633,12 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     }
   }, 240_000);
 
-  it('follows a push as it goes (Accept: text/event-stream): its lines arrive while it is held at the registry, then its final status; the outcome is recorded as without the stream', async () => {
-    // A gate in front of the registry: connections wait there until it opens, so the push is held
-    // after the engine's first lines and before the registry answers.
+  /**
+   * A gate in front of the registry, made the tenant's registry: connections wait there until it
+   * opens, so a push is held after the engine's first lines and before the registry answers.
+   * `closeGate` opens it, closes it and sets the registry back.
+   */
+  const registryGate = async () => {
     const waiting: (() => void)[] = [];
     let open = false;
     const registryPort = Number(new URL(registry.url).port);
@@ -654,6 +657,20 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     const setRegistry = (url: string) =>
       as(admin, '/v1/images/registry', { method: 'PUT', json: { url, username: 'warden', password } });
     expect((await setRegistry(`http://127.0.0.1:${gatePort}`)).status).toBe(200);
+    const openGate = () => {
+      open = true;
+      for (const through of waiting.splice(0)) through();
+    };
+    const closeGate = async () => {
+      openGate();
+      gate.close();
+      expect((await setRegistry(registry.url)).status).toBe(200);
+    };
+    return { gatePort, openGate, closeGate };
+  };
+
+  it('follows a push as it goes (Accept: text/event-stream): its lines arrive while it is held at the registry, then its final status; the outcome is recorded as without the stream', async () => {
+    const { gatePort, openGate, closeGate } = await registryGate();
     try {
       const before = (await read(built.id)).pushes.length;
       const answer = await fetch(`${http.base}/v1/images/${built.id}/push`, {
@@ -689,8 +706,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       // is recorded yet, and the stream has no final status.
       expect((await read(built.id)).pushes.length).toBe(before);
       expect(frames().some((f) => f.kind === 'status')).toBe(false);
-      open = true;
-      for (const through of waiting.splice(0)) through();
+      openGate();
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
@@ -716,33 +732,13 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       expect(log).toMatch(/push refers to/);
       expect(text).not.toContain(password);
     } finally {
-      open = true;
-      for (const through of waiting.splice(0)) through();
-      gate.close();
-      expect((await setRegistry(registry.url)).status).toBe(200);
+      await closeGate();
     }
   }, 240_000);
 
   it('a push under way is listed with its stream; a client that lost it follows it again from its Last-Event-ID to the final status; only the tenant’s operators may', async () => {
-    // The registry behind a gate again: the push is held after its first lines.
-    const waiting: (() => void)[] = [];
-    let open = false;
-    const registryPort = Number(new URL(registry.url).port);
-    const gate = createServer((client) => {
-      const through = () => {
-        const upstream = connect(registryPort, '127.0.0.1');
-        client.pipe(upstream).pipe(client);
-        upstream.on('error', () => client.destroy());
-        client.on('error', () => upstream.destroy());
-      };
-      if (open) through();
-      else waiting.push(through);
-    });
-    await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve));
-    const gatePort = (gate.address() as { port: number }).port;
-    const setRegistry = (url: string) =>
-      as(admin, '/v1/images/registry', { method: 'PUT', json: { url, username: 'warden', password } });
-    expect((await setRegistry(`http://127.0.0.1:${gatePort}`)).status).toBe(200);
+    // The registry behind the gate again: the push is held after its first lines.
+    const { gatePort, openGate, closeGate } = await registryGate();
     const follow = (path: string, headers: Record<string, string> = {}, init: RequestInit = {}) =>
       fetch(`${http.base}${path}`, {
         ...init,
@@ -804,8 +800,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       const again = await follow(stream, { 'last-event-id': String(seen) });
       expect(again.status).toBe(200);
       expect(again.headers.get('content-type')).toContain('text/event-stream');
-      open = true;
-      for (const through of waiting.splice(0)) through();
+      openGate();
       const rest = framesOf(await again.text());
       expect(rest.length).toBeGreaterThan(0);
       expect(rest.every((f) => f.id > seen)).toBe(true);
@@ -820,10 +815,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       expect(replay.map((f) => f.id)).toEqual([...framesOf(text), ...rest].map((f) => f.id));
       expect(replay.at(-1)).toEqual(rest.at(-1));
     } finally {
-      open = true;
-      for (const through of waiting.splice(0)) through();
-      gate.close();
-      expect((await setRegistry(registry.url)).status).toBe(200);
+      await closeGate();
     }
   }, 240_000);
 

@@ -12,7 +12,14 @@ import { targetRoutes } from './targets.ts';
 
 export type { ToolDeps, ToolRouteDeps } from './scope.ts';
 /** The SSE body of a run's output frames and where a stream resumes: image builds stream the same way. */
-export { frameStream, resumePoint, SSE_HEADERS } from './stream.ts';
+export {
+  FRAME_STREAM_ANSWER,
+  frameStream,
+  framesFrom,
+  resumePoint,
+  SSE_HEADERS,
+  StreamQuery,
+} from './stream.ts';
 
 /**
  * `/v1/tools…` and `/v1/executions…`: reading needs tools:read, running tools:execute (intrusive

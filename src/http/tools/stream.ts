@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { finalStatuses } from '../../commands/tools/index.ts';
 import type { Frame, StreamHub } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
@@ -8,7 +9,8 @@ import { type ToolDeps, toolProblems, visibleExecution } from './scope.ts';
 /** The largest frame seq (the output table's `seq` is a 32-bit integer). */
 const MAX_SEQ = 2_147_483_647;
 
-const StreamQuery = z.strictObject({
+/** A stream route's query: where to resume (`Last-Event-ID`, when sent, wins: see {@link resumePoint}). */
+export const StreamQuery = z.strictObject({
   after: z.coerce
     .number()
     .int()
@@ -136,6 +138,17 @@ export function resumePoint(lastEventId: string | undefined, after: string | num
   return parsed.data;
 }
 
+/** A stream route's 200 answer, as documented. */
+export const FRAME_STREAM_ANSWER = {
+  description: 'An event stream of {seq, kind, data} frames, ending with the final status',
+  content: { 'text/event-stream': { schema: z.string() } },
+};
+
+/** A stream route's answer: the frames kept under `key`, from where the client resumes. */
+export function framesFrom(c: Context, hub: StreamHub, key: string, after: number | undefined): Response {
+  return c.body(frameStream(hub, key, resumePoint(c.req.header('last-event-id'), after)), 200, SSE_HEADERS);
+}
+
 /** Whether a frame is the final status, after which the stream ends. */
 export const isFinalFrame = (frame: Frame) => {
   if (frame.kind !== 'status') return false;
@@ -162,20 +175,11 @@ export function streamRoutes(deps: ToolDeps) {
       summary:
         'Live output as Server-Sent Events, or as WebSocket messages with `Upgrade: websocket` (resumable with Last-Event-ID or ?after=)',
       request: { params: z.object({ id: z.string().max(60) }), query: StreamQuery },
-      responses: {
-        200: {
-          description: 'An event stream of {seq, kind, data} frames',
-          content: { 'text/event-stream': { schema: z.string() } },
-        },
-        ...commonProblems,
-        ...toolProblems,
-      },
+      responses: { 200: FRAME_STREAM_ANSWER, ...commonProblems, ...toolProblems },
     }),
     async (c) => {
       const found = await visibleExecution(deps, c, c.req.valid('param').id);
-      const after = resumePoint(c.req.header('last-event-id'), c.req.valid('query').after);
-      const executionId = found.state.executionId;
-      return c.body(frameStream(deps.hub, executionId, after), 200, SSE_HEADERS);
+      return framesFrom(c, deps.hub, found.state.executionId, c.req.valid('query').after);
     },
   );
   return app;

@@ -15,7 +15,7 @@ import {
 import { outputWriter } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError } from '../kit/index.ts';
-import { frameStream, resumePoint, SSE_HEADERS } from '../tools/index.ts';
+import { FRAME_STREAM_ANSWER, framesFrom, StreamQuery } from '../tools/index.ts';
 import { workspacesContext, workspacesProblems } from './context.ts';
 import { type ImageAccess, type ImageCatalogDeps, MAX_BUILD_CONTEXT_BYTES, textOf } from './image-access.ts';
 import { requestBuildOverLost } from './image-rebuild.ts';
@@ -137,24 +137,13 @@ export function imageBuildRoutes(
       tags: ['Images'],
       summary:
         'The build’s output as Server-Sent Events, the frames of a tool’s output (resumable with Last-Event-ID or ?after=)',
-      request: {
-        params: IdParam,
-        query: z.object({ after: z.coerce.number().int().min(0).optional() }),
-      },
-      responses: {
-        200: {
-          description: 'An event stream of {seq, kind, data} frames, ending with the final status',
-          content: { 'text/event-stream': { schema: z.string() } },
-        },
-        ...commonProblems,
-        ...workspacesProblems,
-      },
+      request: { params: IdParam, query: StreamQuery },
+      responses: { 200: FRAME_STREAM_ANSWER, ...commonProblems, ...workspacesProblems },
     }),
     async (c) => {
       const { tenant } = workspacesContext(c);
       const image = await visible(tenant.id, c.req.valid('param').id);
-      const after = resumePoint(c.req.header('last-event-id'), c.req.valid('query').after);
-      return c.body(frameStream(deps.hub, image.imageId, after), 200, SSE_HEADERS);
+      return framesFrom(c, deps.hub, image.imageId, c.req.valid('query').after);
     },
   );
 

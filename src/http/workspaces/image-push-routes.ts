@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { notFound } from '../../commands/kernel/index.ts';
 import {
   localRefOf,
@@ -12,14 +13,22 @@ import { outputWriter } from '../../tools/index.ts';
 import { AgentCallError } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError } from '../kit/index.ts';
-import { frameStream, resumePoint, SSE_HEADERS } from '../tools/index.ts';
+import { FRAME_STREAM_ANSWER, frameStream, framesFrom, SSE_HEADERS, StreamQuery } from '../tools/index.ts';
 import { workspacesContext, workspacesProblems } from './context.ts';
 import { type ImageAccess, type ImageCatalogDeps, PUSH_TIMEOUT_MS, textOf } from './image-access.ts';
 import { IdParam, Image, PushParams, present } from './image-views.ts';
 
-/** Push a built image to the tenant's registry as `host/name:tag`; read a push's lines. */
+/** Push a built image to the tenant's registry as `host/name:tag`; follow or read a push's lines. */
 export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps, access: ImageAccess): void {
   const { output, visible, clientOf } = access;
+  /** The push a request names, of an image its tenant sees (404 for an unknown push, or another image's). */
+  const visiblePush = async (c: Context<AppEnv>) => {
+    const { tenant } = workspacesContext(c);
+    const { id, push } = PushParams.parse(c.req.param());
+    const image = await visible(tenant.id, id);
+    if (!pushKnown(image, push)) throw notFound('push');
+    return { image, push };
+  };
   app.openapi(
     createRoute({
       method: 'post',
@@ -211,26 +220,12 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       tags: ['Images'],
       summary:
         'A push’s progress lines as Server-Sent Events, the frames of a build’s stream (resumable with Last-Event-ID or ?after=): live while it goes, then its final status; a push that ended replays to its final status',
-      request: {
-        params: PushParams,
-        query: z.object({ after: z.coerce.number().int().min(0).optional() }),
-      },
-      responses: {
-        200: {
-          description: 'An event stream of {seq, kind, data} frames, ending with the final status',
-          content: { 'text/event-stream': { schema: z.string() } },
-        },
-        ...commonProblems,
-        ...workspacesProblems,
-      },
+      request: { params: PushParams, query: StreamQuery },
+      responses: { 200: FRAME_STREAM_ANSWER, ...commonProblems, ...workspacesProblems },
     }),
     async (c) => {
-      const { tenant } = workspacesContext(c);
-      const { id, push } = c.req.valid('param');
-      const image = await visible(tenant.id, id);
-      if (!pushKnown(image, push)) throw notFound('push');
-      const after = resumePoint(c.req.header('last-event-id'), c.req.valid('query').after);
-      return c.body(frameStream(deps.hub, push, after), 200, SSE_HEADERS);
+      const { push } = await visiblePush(c);
+      return framesFrom(c, deps.hub, push, c.req.valid('query').after);
     },
   );
 
@@ -248,10 +243,7 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       },
     }),
     async (c) => {
-      const { tenant } = workspacesContext(c);
-      const { id, push } = c.req.valid('param');
-      const image = await visible(tenant.id, id);
-      if (!pushKnown(image, push)) throw notFound('push');
+      const { push } = await visiblePush(c);
       return c.text(await textOf(output, push), 200);
     },
   );
