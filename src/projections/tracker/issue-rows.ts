@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { toStorableText } from '../../commands/kernel/index.ts';
 import { type IssueEvent, priorities } from '../../commands/tracker/index.ts';
 import type { Recorded } from '../engine/index.ts';
@@ -49,11 +49,28 @@ export interface IssueCommentTable {
   deleted_at: Date | null;
 }
 
+/**
+ * The description's and the live comments' search vectors (weights B and C), which the generated
+ * `search` concatenates after the title's: written with their text, by SQL, never read back.
+ */
+interface SearchParts {
+  search_description: string;
+  search_comments: string;
+}
+
 // A type alias (not an interface) so kysely's withTables accepts it.
 export type IssueListTables = {
-  issue_list: IssueListTable;
+  issue_list: IssueListTable & SearchParts;
   issue_comments: IssueCommentTable;
 };
+
+/** The description's search vector (weight B), as `search` concatenates it. */
+export const descriptionVector = (text: RawBuilder<string> | string) =>
+  sql<string>`setweight(to_tsvector('english'::regconfig, ${text}), 'B')`;
+
+/** The live comments' search vector (weight C), as `search` concatenates it. */
+export const commentsVector = (text: RawBuilder<string> | string) =>
+  sql<string>`setweight(to_tsvector('english'::regconfig, ${text}), 'C')`;
 
 export const priorityRank = (priority: string) => priorities.indexOf(priority as (typeof priorities)[number]);
 
@@ -178,21 +195,24 @@ const rowsJson = (rows: readonly IssueListTable[]) => JSON.stringify(rows);
 export async function insertRows(rows: readonly IssueListTable[], db: Kysely<IssueListTables>) {
   if (rows.length === 0) return;
   await sql`/* prepared:issue_list_insert_rows */
-    insert into issue_list (${COLUMN_LIST})
-    select ${COLUMN_LIST} from json_populate_recordset(null::issue_list, ${rowsJson(rows)}::json)
+    insert into issue_list (${COLUMN_LIST}, search_description, search_comments)
+    select ${COLUMN_LIST}, ${descriptionVector(sql.ref('description'))}, ${commentsVector(sql.ref('comments_text'))}
+    from json_populate_recordset(null::issue_list, ${rowsJson(rows)}::json)
     on conflict (id) do nothing`.execute(db);
 }
 
 /**
  * Writes folded rows over the existing ones (read just before), in one statement. An UPDATE, not an
  * upsert: INSERT … ON CONFLICT computes the generated search vector for the row it tries to insert
- * and again for the update, and the vector (English stemming of the title and description) is the
- * largest part of a row's write.
+ * and again for the update, and stemming is the largest part of a row's write. The description's
+ * vector is stemmed again only where the description changed (row events never change comments).
  */
 async function overwriteRows(rows: readonly IssueListTable[], db: Kysely<IssueListTables>) {
   if (rows.length === 0) return;
   await sql`/* prepared:issue_list_overwrite_rows */
-    update issue_list as t set ${UPDATES}
+    update issue_list as t set ${UPDATES},
+      search_description = case when t.description is distinct from r.description
+        then ${descriptionVector(sql.ref('r.description'))} else t.search_description end
     from json_populate_recordset(null::issue_list, ${rowsJson(rows)}::json) as r
     where t.id = r.id`.execute(db);
 }
