@@ -5,7 +5,7 @@ import type { IdentityStack } from '../identity-stack.ts';
 import type { Logger } from '../logger.ts';
 import type { OAuthServer } from '../oauth/index.ts';
 import { boundHeapGrowth } from '../runtime/heap.ts';
-import { type FetchHandler, listen, onStopSignal, runtimeName } from '../runtime/index.ts';
+import { type FetchHandler, listen, runtimeName, stopSignal } from '../runtime/index.ts';
 import type { Service } from '../service.ts';
 import { sweepExpired } from '../sweep.ts';
 import { agentKeys, sweepWorkspaceAccess, uploadExpiry } from '../workspaces/index.ts';
@@ -32,6 +32,8 @@ function pgliteUpkeep(service: Service, logger: Logger): TableUpkeep | undefined
 
 /** `warden worker`: projections and process managers until a stop signal, then a clean stop at a checkpoint. */
 export async function runWorker(service: Service, logger: Logger, health?: FetchHandler): Promise<number> {
+  // Taken first: a signal while the workers start stops them cleanly once started.
+  const stopped = stopSignal();
   const port = service.config.WARDEN_WORKER_HEALTH_PORT;
   // Listening before the workers start: liveness answers at once, readiness once partitions are claimed.
   const server =
@@ -41,7 +43,7 @@ export async function runWorker(service: Service, logger: Logger, health?: Fetch
   boundHeapGrowth(heapGrowthPercent);
   await service.startBackground();
   logger.info({ runtime: runtimeName, heapGrowthPercent }, 'worker started');
-  await new Promise<void>((resolve) => onStopSignal(() => resolve()));
+  await stopped;
   logger.info('stopping at a checkpoint');
   await server?.close(1000);
   await service.close();
@@ -56,6 +58,8 @@ export type HttpAppFactory = (identity: IdentityStack) => { fetch: FetchHandler;
 
 /** `warden serve`: the HTTP API (with the workers unless WARDEN_WORKERS is off) until a stop signal. */
 export async function serve(service: Service, logger: Logger, appFor: HttpAppFactory): Promise<number> {
+  // Taken first: a signal while it starts (or the instant it says it listens) stops it cleanly.
+  const stopped = stopSignal();
   const { config } = service;
   if (config.WARDEN_WORKERS) await service.startBackground();
   else await service.engine.prepare();
@@ -95,7 +99,7 @@ export async function serve(service: Service, logger: Logger, appFor: HttpAppFac
     },
     'warden is listening',
   );
-  const signal = await new Promise<string>((resolve) => onStopSignal(resolve));
+  const signal = await stopped;
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
   clearInterval(sweeper);
   await server.close(config.WARDEN_SHUTDOWN_TIMEOUT_MS);

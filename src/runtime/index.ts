@@ -112,6 +112,17 @@ export async function listen(
   });
 }
 
+/**
+ * The first SIGTERM or SIGINT, by name. A long-running command takes it before it starts anything:
+ * from then on a stop signal is the command's to handle (a clean stop), never the default (death).
+ * Taken only once the command says it listens, a signal sent the moment that line is read (as a
+ * supervisor or test does) could land between the write and the handler: a test saw the server die
+ * of its SIGTERM that way, without draining.
+ */
+export function stopSignal(): Promise<string> {
+  return new Promise((resolve) => onStopSignal(resolve));
+}
+
 /** Calls `handler` once on SIGTERM or SIGINT. */
 export function onStopSignal(handler: (signal: string) => void): void {
   let called = false;

@@ -137,6 +137,23 @@ describe('the warden command', () => {
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
     expect(again.err()).not.toContain('generated password');
+
+    // A SIGTERM while it starts (its workers claiming partitions, before it listens) is a clean stop
+    // once started, never a death by the signal: the signal is taken before anything starts. Taken
+    // only after the "listening" line, a signal sent the instant that line was read killed a CI run's
+    // server (exit by SIGTERM, nothing drained).
+    const starting = run(['serve'], { ...env, PORT: String(await freePort()) });
+    await until(async () => starting.out().includes('claimed partitions'), starting.child);
+    starting.child.kill('SIGTERM');
+    expect({ code: await starting.exited, err: starting.err() }).toEqual({ code: 0, err: '' });
+    const said = starting
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const after = said.slice(said.indexOf('warden is listening'));
+    expect(after.slice(0, 2)).toEqual(['warden is listening', 'shutting down: finishing in-flight requests']);
+    expect(after.at(-1)).toBe('stopped');
   });
 
   it('lists and rotates token signing keys', async () => {

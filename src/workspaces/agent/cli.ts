@@ -1,5 +1,5 @@
 import { createLogger } from '../../logger.ts';
-import { listen, onStopSignal } from '../../runtime/index.ts';
+import { listen, stopSignal } from '../../runtime/index.ts';
 import { dockerEngine } from '../docker/dockerode.ts';
 import { agentApp } from './app.ts';
 import { checkAgentConfig } from './config.ts';
@@ -24,6 +24,8 @@ export async function agentCommand(
     return 2;
   }
   const config = checked.config;
+  // Taken before it starts: a signal the instant it says it listens stops it cleanly (see stopSignal).
+  const stopped = stopSignal();
   const logger = createLogger(config.LOG_LEVEL).child({ component: 'agent' });
   const keys = fileKeyStore(config.WARDEN_AGENT_WORK_DIR);
   const initialKey = await keys.read();
@@ -47,7 +49,7 @@ export async function agentCommand(
     { url: `http://${config.WARDEN_AGENT_HOST}:${server.port}`, enrolled: initialKey !== undefined },
     'agent is listening',
   );
-  const signal = await new Promise<string>((resolve) => onStopSignal(resolve));
+  const signal = await stopped;
   logger.info({ signal }, 'agent stopping');
   await server.close(5_000);
   return 0;
