@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { type CpuCost, CpuWindow, MICROS_PER_TICK, statTicks } from './cpu.ts';
+import { type CpuCost, type CpuMeter, MICROS_PER_TICK, statTicks } from './cpu.ts';
 import { median } from './measure.ts';
 
 /**
@@ -80,23 +80,21 @@ export function medianLedger(perRound: readonly [string, number][][]): {
 
 /**
  * A measured window's ledger per unit of work, handed to `report` at the window's end; as a
- * `CpuWindow`, its cost is this process's CPU (the client) and the server's, both threads.
+ * `CpuMeter`, its cost is this process's CPU (the client) and the server's, both threads.
  */
-export class LedgerWindow extends CpuWindow {
+export class LedgerWindow implements CpuMeter {
   private before: Ledger = new Map();
 
   constructor(
     private readonly serverPid: number | undefined,
     private readonly report: (rows: [string, number][]) => void,
-  ) {
-    super([]);
-  }
+  ) {}
 
-  override start(): void {
+  start(): void {
     this.before = cpuSnapshot(this.serverPid);
   }
 
-  override stop(events: number): CpuCost {
+  stop(events: number): CpuCost {
     const rows = cpuPerUnit(this.before, cpuSnapshot(this.serverPid), events);
     this.report(rows);
     const micros = (match: (key: string) => boolean) =>

@@ -65,8 +65,15 @@ export async function backendPids(size: number, query: () => Promise<number>): P
 /** SQL for `backendPids`: the sleep keeps each connection busy so the pool hands out all of them. */
 export const BACKEND_PID_SQL = 'select pg_backend_pid() as pid from pg_sleep(0.05)';
 
+/** What a measured window reads its CPU cost with: started at the window's start, stopped at its end. */
+export interface CpuMeter {
+  start(): void;
+  /** Cost per event of the work done since `start`. */
+  stop(events: number): CpuCost;
+}
+
 /** Reads CPU counters at the start and end of a measured window. */
-export class CpuWindow {
+export class CpuWindow implements CpuMeter {
   private node = process.cpuUsage();
   private server: number | null = null;
 

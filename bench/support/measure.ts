@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { CpuCost, CpuWindow } from './cpu.ts';
+import type { CpuCost, CpuMeter } from './cpu.ts';
 
 /** Events completed per second over a measured window. */
 export interface Throughput {
@@ -19,7 +19,7 @@ export interface WindowOptions {
   windowMs: number;
   /** The window closes early once this many events are counted, bounding what a fast run leaves behind. */
   maxEvents?: number;
-  cpu?: CpuWindow;
+  cpu?: CpuMeter;
 }
 
 /**
@@ -131,7 +131,7 @@ export function median(values: readonly number[]): number {
 }
 
 /** Times one pass of work that reports how many events it handled. */
-export async function timed(work: () => Promise<number>, cpuWindow?: CpuWindow): Promise<Throughput> {
+export async function timed(work: () => Promise<number>, cpuWindow?: CpuMeter): Promise<Throughput> {
   cpuWindow?.start();
   const start = performance.now();
   const events = await work();

@@ -15,6 +15,7 @@ import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.t
 import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 import { rawTar } from '../support/raw-tar.ts';
 import { startRegistry } from '../support/registry.ts';
+import { sseFrames } from '../support/sse.ts';
 import {
   imageJobsFor,
   provisioningWorkers,
@@ -685,11 +686,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       expect(answer.headers.get('content-type')).toContain('text/event-stream');
       const reader = answer.body!.pipeThrough(new TextDecoderStream()).getReader();
       let text = '';
-      const frames = () =>
-        [...text.matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => ({
-          kind: m[1],
-          ...(JSON.parse(m[2]!) as { seq: number; data: string }),
-        }));
+      const frames = () => sseFrames(text);
       // Without streaming, no line would come before the registry answers, which it cannot yet.
       const held = AbortSignal.timeout(60_000);
       while (!frames().some((f) => f.kind === 'stdout' && /push refers to/.test(f.data))) {
@@ -749,13 +746,6 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
           ...headers,
         },
       });
-    const framesOf = (text: string) =>
-      // Whole frames only (a chunk may end mid-frame).
-      [...text.matchAll(/^id: (\d+)\nevent: (\w+)\ndata: (.*)\n\n/gm)].map((m) => ({
-        id: Number(m[1]),
-        kind: m[2],
-        ...(JSON.parse(m[3]!) as { seq: number; data: string }),
-      }));
     try {
       const first = new AbortController();
       const answer = await follow(
@@ -767,7 +757,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       const pushId = answer.headers.get('x-push-id') ?? '';
       const reader = answer.body!.pipeThrough(new TextDecoderStream()).getReader();
       let text = '';
-      while (!framesOf(text).some((f) => f.kind === 'stdout' && /push refers to/.test(f.data))) {
+      while (!sseFrames(text).some((f) => f.kind === 'stdout' && /push refers to/.test(f.data))) {
         const { done, value } = await reader.read();
         if (done) throw new Error(`the stream ended early: ${text}`);
         text += value;
@@ -783,7 +773,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
         }),
       ]);
       // The client goes away (the push goes on), having seen frames up to `seen`.
-      const seen = framesOf(text).at(-1)!.id;
+      const seen = sseFrames(text).at(-1)!.id;
       first.abort();
       await reader.cancel().catch(() => undefined);
 
@@ -801,7 +791,7 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       expect(again.status).toBe(200);
       expect(again.headers.get('content-type')).toContain('text/event-stream');
       openGate();
-      const rest = framesOf(await again.text());
+      const rest = sseFrames(await again.text());
       expect(rest.length).toBeGreaterThan(0);
       expect(rest.every((f) => f.id > seen)).toBe(true);
       expect(rest.at(-1)).toMatchObject({ kind: 'status' });
@@ -811,8 +801,8 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
       const image = await read(built.id);
       expect(image.pushes_in_progress).toEqual([]);
       expect(image.pushes.at(-1)).toMatchObject({ stream });
-      const replay = framesOf(await (await follow(stream)).text());
-      expect(replay.map((f) => f.id)).toEqual([...framesOf(text), ...rest].map((f) => f.id));
+      const replay = sseFrames(await (await follow(stream)).text());
+      expect(replay.map((f) => f.id)).toEqual([...sseFrames(text), ...rest].map((f) => f.id));
       expect(replay.at(-1)).toEqual(rest.at(-1));
     } finally {
       await closeGate();

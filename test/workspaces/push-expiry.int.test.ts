@@ -4,6 +4,7 @@ import { recordImageBuilt, requestImageBuild, startImagePush } from '../../src/c
 import { outputWriter, type ToolOutputTables } from '../../src/tools/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { freshPGlite } from '../support/databases.ts';
+import { sseFrames } from '../support/sse.ts';
 
 /*
  * A push whose Warden process stopped mid-push never records its end: the catalog's next read ends it
@@ -109,9 +110,7 @@ describe('a push abandoned by its process', () => {
   it('its stream ends: the line it had written, why it ended, then the final failed status', async () => {
     const answer = await as(operator, `/v1/images/${imageId}/pushes/${abandoned}/stream`);
     expect(answer.status).toBe(200);
-    const frames = [...(await answer.text()).matchAll(/^id: (\d+)\nevent: (\w+)\ndata: (.*)\n\n/gm)].map(
-      (m) => ({ kind: m[2], ...(JSON.parse(m[3]!) as { data: string }) }),
-    );
+    const frames = sseFrames(await answer.text());
     expect(frames.map((f) => f.kind)).toEqual(['stdout', 'stderr', 'status']);
     expect(JSON.parse(frames[2]!.data)).toMatchObject({
       status: 'failed',

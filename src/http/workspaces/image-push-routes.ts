@@ -1,5 +1,4 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import { notFound } from '../../commands/kernel/index.ts';
 import {
   localRefOf,
@@ -21,13 +20,10 @@ import { IdParam, Image, PushParams, present } from './image-views.ts';
 /** Push a built image to the tenant's registry as `host/name:tag`; follow or read a push's lines. */
 export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps, access: ImageAccess): void {
   const { output, visible, clientOf } = access;
-  /** The push a request names, of an image its tenant sees (404 for an unknown push, or another image's). */
-  const visiblePush = async (c: Context<AppEnv>) => {
-    const { tenant } = workspacesContext(c);
-    const { id, push } = PushParams.parse(c.req.param());
-    const image = await visible(tenant.id, id);
-    if (!pushKnown(image, push)) throw notFound('push');
-    return { image, push };
+  /** The push of an image the tenant sees (404 for an unknown push, or another image's). */
+  const visiblePush = async (tenantId: string, { id, push }: { id: string; push: string }) => {
+    if (!pushKnown(await visible(tenantId, id), push)) throw notFound('push');
+    return push;
   };
   app.openapi(
     createRoute({
@@ -224,7 +220,7 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       responses: { 200: FRAME_STREAM_ANSWER, ...commonProblems, ...workspacesProblems },
     }),
     async (c) => {
-      const { push } = await visiblePush(c);
+      const push = await visiblePush(workspacesContext(c).tenant.id, c.req.valid('param'));
       return framesFrom(c, deps.hub, push, c.req.valid('query').after);
     },
   );
@@ -243,7 +239,7 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
       },
     }),
     async (c) => {
-      const { push } = await visiblePush(c);
+      const push = await visiblePush(workspacesContext(c).tenant.id, c.req.valid('param'));
       return c.text(await textOf(output, push), 200);
     },
   );
