@@ -45,6 +45,13 @@ export class JobRunner {
   private wakeUp: (() => void) | undefined;
   /** A wake-up came while the loop was not waiting: look again before sleeping. */
   private woken = false;
+  /**
+   * Due jobs may be waiting that this runner has not claimed: its last claim filled every free slot,
+   * or a wake-up came since. Only then does a job's end look again; otherwise the queue held nothing
+   * more when it last looked, and anything queued since wakes it (a claim that finds nothing is a
+   * statement each, two of them a job before: bench:tools).
+   */
+  private mayHaveDue = true;
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private renewTimer: ReturnType<typeof setInterval> | undefined;
   private readonly leaseMs: number;
@@ -68,6 +75,7 @@ export class JobRunner {
   /** Looks for due jobs now (jobs were just queued, released or fell due). */
   wake(): void {
     this.woken = true;
+    this.mayHaveDue = true;
     this.wakeUp?.();
   }
 
@@ -111,11 +119,15 @@ export class JobRunner {
       const free = concurrency - this.running.size;
       let claimed: Job[] = [];
       if (free > 0) {
+        this.mayHaveDue = false;
         try {
           claimed = await claim(db, queue, owner, free, this.leaseMs);
         } catch (error) {
           logger.error({ err: error, queue }, 'claiming jobs failed; retrying');
         }
+        // Every slot filled: more may be due. Fewer: the queue had no more (a failed claim is looked
+        // at again by the poll).
+        if (claimed.length === free) this.mayHaveDue = true;
       }
       if (this.stopping) {
         await release(
@@ -126,8 +138,8 @@ export class JobRunner {
         break;
       }
       for (const job of claimed) this.begin(job);
-      // Full, or nothing due: wait for a job to end, a wake-up or the poll interval.
-      if ((claimed.length === 0 || this.running.size >= concurrency) && !this.woken) {
+      // Full, or nothing more due: wait for a job to end, a wake-up or the poll interval.
+      if ((claimed.length < free || this.running.size >= concurrency) && !this.woken) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.pollMs);
           this.wakeUp = () => {
@@ -146,7 +158,7 @@ export class JobRunner {
     const task = this.attempt(job, abort.signal).finally(() => {
       this.running.delete(job.id);
       this.inFlight.delete(task);
-      this.wake();
+      if (this.mayHaveDue) this.wake();
     });
     this.inFlight.add(task);
   }

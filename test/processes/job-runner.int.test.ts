@@ -1,0 +1,193 @@
+import type { KyselyPlugin } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.ts';
+import {
+  enqueue,
+  JOBS_CHANNEL,
+  type Job,
+  JobRunner,
+  type JobTables,
+  jobNotice,
+  viewAs,
+} from '../../src/processes/runtime/index.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
+import { waitUntil } from './support.ts';
+
+/**
+ * The job runner on a real queue: woken by the queue's notice (as `warden serve` wires it), it claims
+ * what is due and looks again only when more may be due. The poll is set to a minute wherever a test
+ * shows a job found without it, so only a notice or a job's end can have found it.
+ */
+for (const kind of databaseKinds) {
+  describe(`the job runner (${kind.name})`, () => {
+    let t: TestDatabase;
+    beforeAll(async () => {
+      t = await kind.fresh();
+    });
+    afterAll(async () => {
+      await t?.dispose();
+    });
+
+    /** A runner of its own queue with its claims counted; `run` decides how long each job takes. */
+    async function runner(options: {
+      concurrency: number;
+      pollMs: number;
+      run: (job: Job) => Promise<void>;
+    }) {
+      const queue = `runner-${crypto.randomUUID()}`;
+      let claims = 0;
+      const counter: KyselyPlugin = {
+        transformQuery: (args) => {
+          if (JSON.stringify(args.node).includes('warden_jobs_claim')) claims++;
+          return args.node;
+        },
+        transformResult: async (args) => args.result,
+      };
+      const db = viewAs<JobTables>(t.database.db);
+      const jobs = new JobRunner({
+        db: db.withPlugin(counter),
+        queue,
+        owner: 'runner-test',
+        concurrency: options.concurrency,
+        pollMs: options.pollMs,
+        maxAttempts: 1,
+        logger: createLogger('silent'),
+        run: options.run,
+        giveUp: async () => undefined,
+      });
+      const notice = jobNotice(t.database.schema, queue);
+      const unlisten = await t.database.listen(JOBS_CHANNEL, (payload) => {
+        if (payload === notice) jobs.wake();
+      });
+      jobs.start();
+      const add = (subjects: string[]) =>
+        enqueue(
+          db,
+          subjects.map((subject) => ({ id: crypto.randomUUID(), queue, kind: 'test', subject })),
+        );
+      return {
+        queue,
+        add,
+        claims: () => claims,
+        stop: async () => {
+          await unlisten();
+          await jobs.stop(1000);
+        },
+      };
+    }
+
+    it('claims each job queued after the last one ended once, and looks no further when the queue held no more', async () => {
+      const done: string[] = [];
+      const r = await runner({
+        concurrency: 4,
+        pollMs: 60_000,
+        run: async (job) => {
+          done.push(job.subject);
+        },
+      });
+      try {
+        // The runner's first look, at start.
+        await waitUntil('the first look', () => r.claims() >= 1);
+        for (let i = 0; i < 10; i++) {
+          await r.add([`job-${i}`]);
+          await waitUntil(`job ${i} run`, () => done.length === i + 1);
+        }
+        // Each job: the claim its notice woke. Before, each also claimed again right after (a slot
+        // was still free) and once more when it ended, finding nothing both times: 31 claims.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(done).toEqual(Array.from({ length: 10 }, (_, i) => `job-${i}`));
+        expect(r.claims()).toBeLessThanOrEqual(11);
+      } finally {
+        await r.stop();
+      }
+    });
+
+    it('runs jobs queued while every slot is busy as soon as one frees, without the poll', async () => {
+      const done: string[] = [];
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const r = await runner({
+        concurrency: 2,
+        pollMs: 60_000,
+        run: async (job) => {
+          if (job.subject.startsWith('slow')) await gate;
+          done.push(job.subject);
+        },
+      });
+      try {
+        await r.add(['slow-1', 'slow-2']);
+        await waitUntil('both slots busy', () => r.claims() >= 2);
+        // Queued while the runner is full: their notice finds no free slot.
+        await r.add(['next-1', 'next-2', 'next-3']);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(done).toEqual([]);
+        release();
+        await waitUntil('every job run', () => done.length === 5, 10_000);
+        expect(done.slice(0, 2).sort()).toEqual(['slow-1', 'slow-2']);
+        expect(done.slice(2).sort()).toEqual(['next-1', 'next-2', 'next-3']);
+      } finally {
+        await r.stop();
+      }
+    });
+
+    it('runs a backlog larger than its slots to the end, claiming again as jobs end, without the poll', async () => {
+      const done: string[] = [];
+      let running = 0;
+      let most = 0;
+      const r = await runner({
+        concurrency: 3,
+        pollMs: 60_000,
+        run: async (job) => {
+          running++;
+          most = Math.max(most, running);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          running--;
+          done.push(job.subject);
+        },
+      });
+      try {
+        await r.add(Array.from({ length: 20 }, (_, i) => `backlog-${i}`));
+        await waitUntil('the backlog run', () => done.length === 20, 10_000);
+        expect(new Set(done).size).toBe(20);
+        expect(most).toBeLessThanOrEqual(3);
+      } finally {
+        await r.stop();
+      }
+    });
+
+    it('finds a job that came without a notice at its next poll', async () => {
+      const done: string[] = [];
+      const r = await runner({
+        concurrency: 2,
+        pollMs: 100,
+        run: async (job) => {
+          done.push(job.subject);
+        },
+      });
+      try {
+        await waitUntil('the first look', () => r.claims() >= 1);
+        // Straight into the table: no NOTIFY, as when a notice is lost.
+        await viewAs<JobTables>(t.database.db)
+          .insertInto('warden_jobs')
+          .values({
+            id: crypto.randomUUID(),
+            queue: r.queue,
+            kind: 'test',
+            tenant_id: null,
+            subject: 'silent',
+            payload: '{}',
+            locked_by: null,
+            locked_until: null,
+            last_error: null,
+          })
+          .execute();
+        await waitUntil('the silent job run', () => done.includes('silent'), 10_000);
+      } finally {
+        await r.stop();
+      }
+    });
+  });
+}
