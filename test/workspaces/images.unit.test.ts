@@ -31,6 +31,72 @@ const requested = run(imagesDecider.initialState(), {
 });
 
 describe('image catalog decider', () => {
+  it('records what a build asks of the engine (build arguments, target, no cache), and nothing when it asks none', () => {
+    const asked = run(imagesDecider.initialState(), {
+      type: 'RequestImageBuild',
+      tenantId,
+      imageId,
+      agentId,
+      name: 'team/app',
+      tag: '2',
+      dockerfile: 'Dockerfile',
+      contextBytes: 1024,
+      buildArgs: { GREETING: 'hello world', EMPTY: '' },
+      target: 'greet',
+      noCache: true,
+      by: 'u1',
+      at,
+    });
+    expect(asked.images[imageId]).toMatchObject({
+      buildArgs: { GREETING: 'hello world', EMPTY: '' },
+      target: 'greet',
+      noCache: true,
+    });
+    const plain = requested.images[imageId]!;
+    expect(['buildArgs', 'target', 'noCache'].filter((key) => key in plain)).toEqual([]);
+  });
+
+  it('refuses build arguments the engine would not take, and a target that is no stage name, as invalid: nothing decided', () => {
+    const ask = (more: Partial<Extract<ImagesCommand, { type: 'RequestImageBuild' }>>) => () =>
+      imagesDecider.decide(
+        {
+          type: 'RequestImageBuild',
+          tenantId,
+          imageId,
+          agentId,
+          name: 'team/app',
+          tag: '3',
+          dockerfile: 'Dockerfile',
+          contextBytes: 1024,
+          by: 'u1',
+          at,
+          ...more,
+        },
+        imagesDecider.initialState(),
+      );
+    for (const buildArgs of [
+      { '1ST': 'x' },
+      { 'A-B': 'x' },
+      JSON.parse('{"__proto__":"x"}'),
+      { A: 'nul\u0000' },
+      { A: 'x'.repeat(4097) },
+      Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`A${i}`, 'x'])),
+    ]) {
+      expect(ask({ buildArgs: JSON.parse(JSON.stringify(buildArgs)) }), JSON.stringify(buildArgs)).toThrow(
+        expect.objectContaining({ code: 'INVALID' }),
+      );
+    }
+    for (const target of ['', '-stage', 'two words', 'stage/x']) {
+      expect(ask({ target }), target).toThrow(expect.objectContaining({ code: 'INVALID' }));
+    }
+    expect(
+      ask({
+        buildArgs: Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`A${i}`, 'x'.repeat(4096)])),
+        target: 'Build.stage_1-x',
+      })(),
+    ).toHaveLength(1);
+  });
+
   it('pushes only a built image, and refuses deleting one a workspace uses, naming it', () => {
     expect(requested.images[imageId]?.status).toBe('building');
     const push = {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DomainEvent, FieldError } from '../kernel/index.ts';
 import { checkAgainst } from '../kernel/index.ts';
+import { BuildArgs, BuildTarget } from './build-options.ts';
 import { ImageName, ImageRef, ImageTag } from './image-reference.ts';
 
 export const AgentName = z
@@ -245,6 +246,10 @@ export const workspacesEventSchemas = {
       .string()
       .regex(/^[0-9a-f]{64}$/)
       .optional(),
+    /** What the build asks of the engine beyond its context (absent: none, and in builds before them). */
+    buildArgs: BuildArgs.optional(),
+    target: BuildTarget.optional(),
+    noCache: z.boolean().optional(),
     by,
     at,
   }),

@@ -1,5 +1,6 @@
 import type { Decider } from '../kernel/index.ts';
 import { conflict, invalid, notFound, ruleViolated } from '../kernel/index.ts';
+import type { BuildOptions } from './build-options.ts';
 import { checkEvents, type ImageEvent } from './events.ts';
 
 /** `lost`: it was built, but its agent's engine answered it no longer holds it (`ImageLost`). */
@@ -31,7 +32,7 @@ export interface ImagePushFailure {
   at: string;
 }
 
-export interface ImageRecord {
+export interface ImageRecord extends BuildOptions {
   imageId: string;
   agentId: string;
   name: string;
@@ -78,6 +79,9 @@ export type ImagesCommand =
       contextBytes: number;
       contextId?: string;
       contextSha256?: string;
+      buildArgs?: BuildOptions['buildArgs'];
+      target?: string;
+      noCache?: boolean;
       /**
        * The images of this tag on this agent that the agent answered it no longer holds, asked after
        * they were seen `built`: recorded lost, and the tag taken, in this decision.
@@ -302,11 +306,14 @@ function evolve(state: ImagesState, event: ImageEvent): ImagesState {
   const put = (record: ImageRecord): ImagesState => ({ images: { ...images, [record.imageId]: record } });
   switch (event.type) {
     case 'ImageBuildRequested': {
-      const { tenantId: _, at, contextId, contextSha256, ...rest } = event.data;
+      const { tenantId: _, at, contextId, contextSha256, buildArgs, target, noCache, ...rest } = event.data;
       return put({
         ...rest,
         ...(contextId ? { contextId } : {}),
         ...(contextSha256 ? { contextSha256 } : {}),
+        ...(buildArgs && Object.keys(buildArgs).length > 0 ? { buildArgs } : {}),
+        ...(target ? { target } : {}),
+        ...(noCache ? { noCache } : {}),
         requestedAt: at,
         status: 'building',
         pushes: [],

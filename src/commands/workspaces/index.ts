@@ -1,5 +1,13 @@
 export { type AgentCommand, type AgentState, agentDecider } from './agent.ts';
 export {
+  BuildArgName,
+  BuildArgs,
+  type BuildOptions,
+  BuildTarget,
+  MAX_BUILD_ARG_VALUE,
+  MAX_BUILD_ARGS,
+} from './build-options.ts';
+export {
   AgentCapacity,
   type AgentEvent,
   AgentLabel,

@@ -20,7 +20,7 @@ import { workspacesContext, workspacesProblems } from './context.ts';
 import { type ImageAccess, type ImageCatalogDeps, MAX_BUILD_CONTEXT_BYTES, textOf } from './image-access.ts';
 import { requestBuildOverLost } from './image-rebuild.ts';
 import { stageContext } from './image-staging.ts';
-import { BuildQuery, IdParam, Image, present } from './image-views.ts';
+import { BuildQuery, buildArgsOf, IdParam, Image, present } from './image-views.ts';
 
 /** Build on a chosen agent from a tar context; follow, read and cancel the build. */
 export function imageBuildRoutes(
@@ -78,6 +78,7 @@ export function imageBuildRoutes(
         );
       }
       const imageId = crypto.randomUUID();
+      const buildArgs = buildArgsOf(query.build_arg);
       let result: Awaited<ReturnType<typeof requestBuildOverLost>>;
       try {
         // A tag the catalog holds as built but the agent was just found without: see requestBuildOverLost.
@@ -91,6 +92,9 @@ export function imageBuildRoutes(
             name: query.name,
             tag: query.tag,
             dockerfile: query.dockerfile,
+            ...(buildArgs ? { buildArgs } : {}),
+            ...(query.target ? { target: query.target } : {}),
+            ...(query.no_cache === 'true' ? { noCache: true } : {}),
             contextBytes: staged.size,
             contextId,
             contextSha256: staged.sha256,

@@ -1,5 +1,16 @@
 import { z } from '@hono/zod-openapi';
-import { ImageName, type ImageRecord, ImageTag, localRefOf } from '../../commands/workspaces/index.ts';
+import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../commands/kernel/index.ts';
+import {
+  BuildArgName,
+  type BuildArgs,
+  BuildTarget,
+  ImageName,
+  type ImageRecord,
+  ImageTag,
+  localRefOf,
+  MAX_BUILD_ARG_VALUE,
+  MAX_BUILD_ARGS,
+} from '../../commands/workspaces/index.ts';
 import { type ImageRegistry, registryUrlProblem } from '../../workspaces/index.ts';
 
 /* The image catalog's request and answer shapes, and how an image's record reads in an answer. */
@@ -41,6 +52,12 @@ export const Image = z
     /** The reference the building agent holds it by. */
     local_ref: z.string(),
     dockerfile: z.string(),
+    /** The build arguments it was built with, by name (`{}`: none). */
+    build_args: z.record(z.string(), z.string()),
+    /** The stage of a multi-stage Dockerfile it built (null: the last). */
+    target: z.string().nullable(),
+    /** Built with no cached layer. */
+    no_cache: z.boolean(),
     context_bytes: z.number().int(),
     /** `lost`: built, but its agent's engine no longer holds it (found when the tag was built again). */
     status: z.enum(['building', 'built', 'failed', 'cancelled', 'lost', 'deleted']),
@@ -72,7 +89,66 @@ export const BuildQuery = z.object({
   dockerfile: z.string().min(1).max(255).default('Dockerfile').openapi({
     description: 'The Dockerfile’s path inside the context',
   }),
+  build_arg: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .superRefine((value, ctx) => {
+      const items = listOf(value);
+      for (const { index, message } of readBuildArgs(items).problems) {
+        ctx.addIssue({ code: 'custom', message, path: Array.isArray(value) ? [index] : [] });
+      }
+    })
+    .openapi({
+      description: `A build argument, \`NAME=value\` (\`docker build --build-arg\`): repeat it for each, at most ${MAX_BUILD_ARGS}. Kept in the image’s record and in the built image’s history: not for secrets`,
+    }),
+  target: BuildTarget.optional().openapi({
+    description:
+      'The stage of a multi-stage Dockerfile to build (`FROM … AS <name>`; `docker build --target`)',
+  }),
+  no_cache: z.enum(['true', 'false']).default('false').openapi({
+    description: 'Build every step again, using no layer the agent cached (`docker build --no-cache`)',
+  }),
 });
+
+const listOf = (value: string | string[] | undefined) =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+
+/**
+ * `NAME=value` items as build arguments by name, and what is wrong with each item that is not one (a
+ * name given twice is too: which value the engine would take is not for a query's order to say).
+ */
+function readBuildArgs(items: readonly string[]): {
+  args: BuildArgs;
+  problems: { index: number; message: string }[];
+} {
+  const args = new Map<string, string>();
+  const problems: { index: number; message: string }[] = [];
+  if (items.length > MAX_BUILD_ARGS) {
+    problems.push({ index: MAX_BUILD_ARGS, message: `at most ${MAX_BUILD_ARGS} build arguments` });
+  }
+  items.forEach((item, index) => {
+    const equals = item.indexOf('=');
+    const name = equals < 0 ? item : item.slice(0, equals);
+    const value = equals < 0 ? '' : item.slice(equals + 1);
+    const named = BuildArgName.safeParse(name);
+    if (equals < 0) problems.push({ index, message: 'must be NAME=value' });
+    else if (!named.success) problems.push({ index, message: named.error.issues[0]?.message ?? 'bad name' });
+    else if (args.has(name)) problems.push({ index, message: `${name} is given twice` });
+    else if (value.length > MAX_BUILD_ARG_VALUE) {
+      problems.push({ index, message: `the value must be at most ${MAX_BUILD_ARG_VALUE} characters` });
+    } else if (!isStorableText(value))
+      problems.push({ index, message: `the value ${STORABLE_TEXT_MESSAGE}` });
+    else args.set(name, value);
+  });
+  // Own properties whatever the names (`__proto__` too), as JSON reads them.
+  return { args: Object.fromEntries(args), problems };
+}
+
+/** The build arguments of a build query that passed {@link BuildQuery} (absent when none). */
+export const buildArgsOf = (value: string | string[] | undefined): BuildArgs | undefined => {
+  const { args } = readBuildArgs(listOf(value));
+  return Object.keys(args).length > 0 ? args : undefined;
+};
 export const RegistryBody = z
   .strictObject({
     url: z
@@ -112,6 +188,9 @@ export function present(image: ImageRecord) {
     tag: image.tag,
     local_ref: localRefOf(image),
     dockerfile: image.dockerfile,
+    build_args: image.buildArgs ?? {},
+    target: image.target ?? null,
+    no_cache: image.noCache ?? false,
     context_bytes: image.contextBytes,
     status: image.status,
     docker_id: image.dockerId ?? null,

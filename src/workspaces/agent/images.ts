@@ -93,7 +93,7 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
       },
     }),
     async (c) => {
-      const { tag, dockerfile, context, sha256 } = c.req.valid('query');
+      const { tag, dockerfile, context, sha256, build_args, target, no_cache } = c.req.valid('query');
       // A tag the host holds is never built over: it may be an image workspaces run (one an admin
       // loaded, or a base image), which a tenant's operator must not replace.
       const held = await deps.engine.image(tag).then(
@@ -111,7 +111,14 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
       // A byte stream of NDJSON lines: typed as the text the schema documents.
       return (await ndjsonOutcome(c, {
         run: async (onLine, signal) => {
-          const built = await deps.engine.build(source, { tag, dockerfile }, onLine, signal);
+          const options = {
+            tag,
+            dockerfile,
+            ...(build_args && Object.keys(build_args).length > 0 ? { buildArgs: build_args } : {}),
+            ...(target ? { target } : {}),
+            ...(no_cache === 'true' ? { noCache: true } : {}),
+          };
+          const built = await deps.engine.build(source, options, onLine, signal);
           // Built after its client went: nobody records it, so it does not stay.
           if (signal.aborted) await deps.engine.removeImage(tag).catch(() => undefined);
           return built;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ImageRef } from '../../commands/workspaces/index.ts';
+import { BuildArgs, BuildTarget, ImageRef } from '../../commands/workspaces/index.ts';
 
 const Problem = z
   .object({
@@ -109,6 +109,24 @@ export const BuildQuery = z.object({
   /** The staged context and its SHA-256, both in the signed target. */
   context: z.uuid(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Build arguments by name, as JSON (`--build-arg`). */
+  build_args: z
+    .string()
+    .max(600_000)
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of build arguments' });
+        return z.NEVER;
+      }
+    })
+    .pipe(BuildArgs)
+    .optional(),
+  /** The stage to build (`--target`). */
+  target: BuildTarget.optional(),
+  /** Build with no cached layer (`--no-cache`). */
+  no_cache: z.enum(['true', 'false']).optional(),
 });
 export const ContextParams = z.object({ id: z.uuid() });
 export const Staged = z

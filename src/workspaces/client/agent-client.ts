@@ -1,3 +1,4 @@
+import type { BuildOptions } from '../../commands/workspaces/index.ts';
 import { decodeKey, signatureHeaders, UNSIGNED_PAYLOAD } from '../signing.ts';
 
 /** An answer from an agent that was not what the call expects: its status and problem detail. */
@@ -258,7 +259,7 @@ export function agentClient(options: AgentClientOptions) {
      * (422 for a failing build). Aborting `signal` drops the call, which stops the agent's build.
      */
     buildImage: async (
-      build: { context: string; sha256: string; tag: string; dockerfile: string },
+      build: { context: string; sha256: string; tag: string; dockerfile: string } & BuildOptions,
       onLine: (line: string) => void,
       signal?: AbortSignal,
     ): Promise<{ id: string }> => {
@@ -268,6 +269,10 @@ export function agentClient(options: AgentClientOptions) {
         context: build.context,
         sha256: build.sha256,
       });
+      // In the signed target too: what the engine is asked is what Warden signed.
+      if (build.buildArgs) query.set('build_args', JSON.stringify(build.buildArgs));
+      if (build.target) query.set('target', build.target);
+      if (build.noCache) query.set('no_cache', 'true');
       const target = `/v1/images/build?${query}`;
       const headers = signatureHeaders(key, { method: 'POST', target, body: new Uint8Array() }, clock());
       const timeout = AbortSignal.timeout(buildTimeoutOf(options));

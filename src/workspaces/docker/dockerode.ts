@@ -174,6 +174,9 @@ export function dockerEngine(options: { socketPath: string }): ContainerEngine {
         stream = await docker.buildImage(context, {
           t: options.tag,
           dockerfile: options.dockerfile,
+          ...(options.buildArgs ? { buildargs: options.buildArgs } : {}),
+          ...(options.target ? { target: options.target } : {}),
+          ...(options.noCache ? { nocache: true } : {}),
           rm: true,
           forcerm: true,
           ...(signal ? { abortSignal: signal } : {}),

@@ -1,3 +1,5 @@
+import type { BuildOptions } from '../../commands/workspaces/index.ts';
+
 /**
  * What the workspace agent needs from a container engine: the few operations it serves, keyed by the
  * container's name (Warden names each container after its workspace, so a retried create finds the
@@ -28,7 +30,7 @@ export interface ContainerEngine {
    */
   build(
     context: NodeJS.ReadableStream,
-    options: { tag: string; dockerfile: string },
+    options: { tag: string; dockerfile: string } & BuildOptions,
     onLine: (line: string) => void,
     signal?: AbortSignal,
   ): Promise<{ id: string }>;
