@@ -1,20 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageBuildJobs } from '../../src/processes/workspaces/index.ts';
+import type Docker from 'dockerode';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { deleteFromRegistry } from '../../src/workspaces/index.ts';
-import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { freshPGlite } from '../support/databases.ts';
-import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
+import type { SignedInUser, TestApp } from '../support/app.ts';
 import { paxRecord, type RawEntry, rawTar } from '../support/raw-tar.ts';
-import { imageJobsFor, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
-
-interface ImageBody {
-  id: string;
-  status: string;
-  reason: string | null;
-}
+import { type BuiltImage as ImageBody, oneAgentBuilder } from './image-builder.ts';
 
 /** An HTTP server on loopback only, as a service of the agent's host no tenant should reach. */
 async function loopbackService(answer: string) {
@@ -34,51 +25,15 @@ async function loopbackService(answer: string) {
 }
 
 describe('images under attack: what an operator’s build or an admin’s registry may not reach', () => {
+  const { state, build, ended, as } = oneAgentBuilder();
   let t: TestApp;
-  let daemon: Dockerd;
-  let agent: RunningAgent;
-  let imageJobs: ImageBuildJobs | undefined;
   let admin: SignedInUser;
   let operator: SignedInUser;
   let base: string;
-  let agentId: string;
   let docker: Docker;
-
-  beforeAll(async () => {
-    daemon = await startDockerd();
-    base = await importBaseImage(daemon);
-    docker = new Docker({ socketPath: daemon.socket });
-    agent = await startAgent(daemon);
-    t = await testApp(freshPGlite);
-    imageJobs = imageJobsFor(t);
-    admin = await t.user({ role: 'admin' });
-    operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
-    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'builder' })).id;
-  }, 300_000);
-  afterAll(async () => {
-    await imageJobs?.stop(1000);
-    await agent?.dispose();
-    await daemon?.stop();
-    await t?.dispose();
-  }, 120_000);
-
-  const as = (user: SignedInUser, path: string, init: RequestInit & { json?: unknown } = {}) =>
-    t.request(path, { token: user.token, tenant: user.tenantSlug, ...init });
-  const build = (query: string, body: Uint8Array) =>
-    as(operator, `/v1/images/builds?agent_id=${agentId}&${query}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-tar' },
-      body: body as BodyInit,
-    });
-  const read = async (id: string) => (await (await as(admin, `/v1/images/${id}`)).json()) as ImageBody;
-  /** The build's end: its image and its whole log. */
-  const ended = async (id: string) => {
-    await expect
-      .poll(async () => (await read(id)).status, { timeout: 120_000, interval: 250 })
-      .not.toBe('building');
-    const log = await (await as(admin, `/v1/images/${id}/log`)).text();
-    return { image: await read(id), log };
-  };
+  beforeAll(() => {
+    ({ t, admin, operator, base, docker } = state);
+  });
   const dockerfileTar = (dockerfile: string, more: RawEntry[] = []) =>
     rawTar([{ path: 'Dockerfile', content: dockerfile }, ...more]);
 

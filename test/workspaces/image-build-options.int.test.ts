@@ -2,20 +2,15 @@ import { readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageBuildJobs } from '../../src/processes/workspaces/index.ts';
+import type Docker from 'dockerode';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AgentCallError, agentClient, agentKeys } from '../../src/workspaces/index.ts';
-import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
-import { freshPGlite } from '../support/databases.ts';
-import { type Dockerd, importBaseImage, startDockerd } from '../support/docker.ts';
+import type { TestApp } from '../support/app.ts';
 import { rawTar } from '../support/raw-tar.ts';
-import { imageJobsFor, type RunningAgent, registerAgentViaApi, startAgent } from './agent-support.ts';
+import type { RunningAgent } from './agent-support.ts';
+import { type BuiltImage, oneAgentBuilder } from './image-builder.ts';
 
-interface ImageBody {
-  id: string;
-  status: string;
-  reason: string | null;
+interface ImageBody extends BuiltImage {
   local_ref: string;
   build_args: Record<string, string>;
   target: string | null;
@@ -28,52 +23,18 @@ interface ImageBody {
  * agent, the base image made here.
  */
 describe('image builds with build arguments, a target stage and no cache', () => {
+  const fixture = oneAgentBuilder();
+  const { state, ended } = fixture;
+  const build = (query: [string, string][], dockerfile: string) =>
+    fixture.build(query, rawTar([{ path: 'Dockerfile', content: dockerfile }]));
   let t: TestApp;
-  let daemon: Dockerd;
   let agent: RunningAgent;
-  let imageJobs: ImageBuildJobs | undefined;
-  let admin: SignedInUser;
-  let operator: SignedInUser;
   let base: string;
   let agentId: string;
   let docker: Docker;
-
-  beforeAll(async () => {
-    daemon = await startDockerd();
-    base = await importBaseImage(daemon);
-    docker = new Docker({ socketPath: daemon.socket });
-    agent = await startAgent(daemon);
-    t = await testApp(freshPGlite);
-    imageJobs = imageJobsFor(t);
-    admin = await t.user({ role: 'admin' });
-    operator = await t.user({ tenant: admin.tenantSlug, role: 'operator' });
-    agentId = (await registerAgentViaApi(t, admin, agent, { name: 'builder' })).id;
-  }, 300_000);
-  afterAll(async () => {
-    await imageJobs?.stop(1000);
-    await agent?.dispose();
-    await daemon?.stop();
-    await t?.dispose();
-  }, 120_000);
-
-  const as = (user: SignedInUser, path: string, init: RequestInit & { json?: unknown } = {}) =>
-    t.request(path, { token: user.token, tenant: user.tenantSlug, ...init });
-  /** POSTs a build: `query` after the agent, each [key, value] encoded as a URL's query encodes it. */
-  const build = (query: [string, string][], dockerfile: string) =>
-    as(operator, `/v1/images/builds?${new URLSearchParams([['agent_id', agentId], ...query])}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-tar' },
-      body: rawTar([{ path: 'Dockerfile', content: dockerfile }]) as BodyInit,
-    });
-  const read = async (id: string) => (await (await as(admin, `/v1/images/${id}`)).json()) as ImageBody;
-  /** The build's end: its image and its whole log. */
-  const ended = async (id: string) => {
-    await expect
-      .poll(async () => (await read(id)).status, { timeout: 120_000, interval: 250 })
-      .not.toBe('building');
-    const log = await (await as(admin, `/v1/images/${id}/log`)).text();
-    return { image: await read(id), log };
-  };
+  beforeAll(() => {
+    ({ t, agent, base, agentId, docker } = state);
+  });
   const history = async (ref: string) =>
     ((await docker.getImage(ref).history()) as Array<{ CreatedBy: string }>)
       .map((h) => h.CreatedBy)
@@ -106,7 +67,7 @@ describe('image builds with build arguments, a target stage and no cache', () =>
       target: 'greet',
       no_cache: false,
     });
-    const { image, log } = await ended(accepted.id);
+    const { image, log } = await ended<ImageBody>(accepted.id);
     expect(image.status, image.reason ?? '').toBe('built');
     expect(log).toContain('greeting=[hello world] second=[a=b]');
     expect(log).not.toContain('final-stage-marker');
@@ -122,7 +83,7 @@ describe('image builds with build arguments, a target stage and no cache', () =>
       dockerfile,
     );
     expect(plain.status).toBe(202);
-    const defaults = await ended(((await plain.json()) as ImageBody).id);
+    const defaults = await ended<ImageBody>(((await plain.json()) as ImageBody).id);
     expect(defaults.image).toMatchObject({ status: 'built', build_args: {}, target: null, no_cache: false });
     expect(await history(defaults.image.local_ref)).toContain('final-stage-marker');
   }, 300_000);
@@ -132,7 +93,7 @@ describe('image builds with build arguments, a target stage and no cache', () =>
     const once = async (tag: string, more: [string, string][] = []) => {
       const answer = await build([['name', 'team/cache'], ['tag', tag], ...more], dockerfile);
       expect(answer.status).toBe(202);
-      const done = await ended(((await answer.json()) as ImageBody).id);
+      const done = await ended<ImageBody>(((await answer.json()) as ImageBody).id);
       expect(done.image.status, done.image.reason ?? '').toBe('built');
       return done;
     };
@@ -215,7 +176,7 @@ describe('image builds with build arguments, a target stage and no cache', () =>
         `FROM ${base}\nARG SOURCE\nADD \${SOURCE} /secret\nRUN cat /secret\n`,
       );
       expect(answer.status).toBe(202);
-      const { image, log } = await ended(((await answer.json()) as ImageBody).id);
+      const { image, log } = await ended<ImageBody>(((await answer.json()) as ImageBody).id);
       expect(image.status).toBe('failed');
       expect(image.reason).toContain('ADD');
       expect(seen).toEqual([]);
