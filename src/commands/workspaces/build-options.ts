@@ -22,6 +22,12 @@ export const BuildArgName = z
   // The one name a JavaScript object cannot hold as its own key once parsed: refused, not dropped.
   .refine((name) => name !== '__proto__', 'must not be __proto__');
 
+/** A build argument's value. */
+export const BuildArgValue = z
+  .string()
+  .max(MAX_BUILD_ARG_VALUE, `must be at most ${MAX_BUILD_ARG_VALUE} characters`)
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE);
+
 /**
  * Build arguments by name: the values of the Dockerfile's `ARG`s. Kept in the image's record and, as
  * Docker keeps them, in the built image's history: not a place for secrets.
@@ -33,11 +39,9 @@ export const BuildArgs = z
     message: 'a build argument must not be named __proto__',
   })
   .pipe(
-    z
-      .record(BuildArgName, z.string().max(MAX_BUILD_ARG_VALUE).refine(isStorableText, STORABLE_TEXT_MESSAGE))
-      .refine((args) => Object.keys(args).length <= MAX_BUILD_ARGS, {
-        message: `at most ${MAX_BUILD_ARGS} build arguments`,
-      }),
+    z.record(BuildArgName, BuildArgValue).refine((args) => Object.keys(args).length <= MAX_BUILD_ARGS, {
+      message: `at most ${MAX_BUILD_ARGS} build arguments`,
+    }),
   );
 export type BuildArgs = z.output<typeof BuildArgs>;
 

@@ -2,6 +2,7 @@ export { type AgentCommand, type AgentState, agentDecider } from './agent.ts';
 export {
   BuildArgName,
   BuildArgs,
+  BuildArgValue,
   type BuildOptions,
   BuildTarget,
   MAX_BUILD_ARG_VALUE,

@@ -1,14 +1,13 @@
 import { z } from '@hono/zod-openapi';
-import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../commands/kernel/index.ts';
 import {
   BuildArgName,
   type BuildArgs,
+  BuildArgValue,
   BuildTarget,
   ImageName,
   type ImageRecord,
   ImageTag,
   localRefOf,
-  MAX_BUILD_ARG_VALUE,
   MAX_BUILD_ARGS,
 } from '../../commands/workspaces/index.ts';
 import { type ImageRegistry, registryUrlProblem } from '../../workspaces/index.ts';
@@ -131,14 +130,13 @@ function readBuildArgs(items: readonly string[]): {
     const name = equals < 0 ? item : item.slice(0, equals);
     const value = equals < 0 ? '' : item.slice(equals + 1);
     const named = BuildArgName.safeParse(name);
+    const valued = BuildArgValue.safeParse(value);
     if (equals < 0) problems.push({ index, message: 'must be NAME=value' });
     else if (!named.success) problems.push({ index, message: named.error.issues[0]?.message ?? 'bad name' });
     else if (args.has(name)) problems.push({ index, message: `${name} is given twice` });
-    else if (value.length > MAX_BUILD_ARG_VALUE) {
-      problems.push({ index, message: `the value must be at most ${MAX_BUILD_ARG_VALUE} characters` });
-    } else if (!isStorableText(value))
-      problems.push({ index, message: `the value ${STORABLE_TEXT_MESSAGE}` });
-    else args.set(name, value);
+    else if (!valued.success) {
+      problems.push({ index, message: `the value ${valued.error.issues[0]?.message ?? 'is refused'}` });
+    } else args.set(name, value);
   });
   // Own properties whatever the names (`__proto__` too), as JSON reads them.
   return { args: Object.fromEntries(args), problems };
