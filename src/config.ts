@@ -351,6 +351,11 @@ export const configSchema = z.object({
     .describe(
       'An unfinished upload with no progress (no byte reaching the agent) for this long (default 24 h) expires: recorded, its partial file deleted, HEAD/PATCH answer 410, announced in `Upload-Expires` (0: never)',
     ),
+  WARDEN_OUTPUT_RETENTION_DAYS: int(0, 36_500)
+    .default(90)
+    .describe(
+      'A run’s output (a tool execution’s, an image build’s or a push’s lines) is kept this many days after the run began (default 90); then its lines go, its final status stays and one `{"expired":true,…}` status frame says why (0: kept for ever)',
+    ),
   WARDEN_IMAGE_CONTEXT_MAX_BYTES: int(1024, 4_294_967_296)
     .default(1_073_741_824)
     .describe(

@@ -4,10 +4,12 @@ import { startTableUpkeep, type TableUpkeep } from '../db/upkeep.ts';
 import type { IdentityStack } from '../identity-stack.ts';
 import type { Logger } from '../logger.ts';
 import type { OAuthServer } from '../oauth/index.ts';
+import { viewAs } from '../processes/runtime/index.ts';
 import { boundHeapGrowth } from '../runtime/heap.ts';
 import { type FetchHandler, listen, runtimeName, stopSignal } from '../runtime/index.ts';
 import type { Service } from '../service.ts';
 import { sweepExpired } from '../sweep.ts';
+import { outputRetention, type ToolOutputTables } from '../tools/index.ts';
 import { agentKeys, sweepWorkspaceAccess, uploadExpiry } from '../workspaces/index.ts';
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
@@ -79,9 +81,18 @@ export async function serve(service: Service, logger: Logger, appFor: HttpAppFac
     clock: () => new Date(),
     expiryMs: config.WARDEN_UPLOAD_EXPIRY_MS,
   });
+  const outputs = outputRetention({
+    db: viewAs<ToolOutputTables>(service.database.db),
+    days: config.WARDEN_OUTPUT_RETENTION_DAYS,
+  });
   const sweeper = setInterval(() => {
-    sweepExpired(identity, oauth, service.metrics, uploads, () =>
-      sweepWorkspaceAccess(service.database.db as Kysely<unknown>),
+    sweepExpired(
+      identity,
+      oauth,
+      service.metrics,
+      uploads,
+      () => sweepWorkspaceAccess(service.database.db as Kysely<unknown>),
+      outputs,
     ).then(
       (swept) => logger.debug({ swept }, 'swept expired login, token and OAuth records'),
       (error: unknown) => logger.warn({ err: error }, 'sweeping expired records failed'),

@@ -24,6 +24,7 @@ export {
   statusData,
   type ToolOutputTables,
 } from './output.ts';
+export { expiredData, type OutputRetention, outputRetention, outputText } from './output-retention.ts';
 export {
   defaultLimits,
   findExecutable,

@@ -24,6 +24,7 @@ import { up as imageRegistries } from './0025-image-registries.ts';
 import { up as workspaceAccess } from './0026-workspace-access.ts';
 import { up as workspaceSessions } from './0027-workspace-sessions.ts';
 import { up as workspaceAccessAuthorized } from './0028-workspace-access-authorized.ts';
+import { up as outputRetention } from './0029-output-retention.ts';
 
 export interface Migration {
   name: string;
@@ -57,4 +58,5 @@ export const migrations: readonly Migration[] = [
   { name: '0026-workspace-access', up: workspaceAccess },
   { name: '0027-workspace-sessions', up: workspaceSessions },
   { name: '0028-workspace-access-authorized', up: workspaceAccessAuthorized },
+  { name: '0029-output-retention', up: outputRetention },
 ];

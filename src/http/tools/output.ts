@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { readFrames, type ToolOutputTables } from '../../tools/index.ts';
+import { outputText, type ToolOutputTables } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, problemContent, RequestError, readTables, validationHook } from '../kit/index.ts';
 import { IdParam, type ToolDeps, toolProblems, visibleExecution } from './scope.ts';
@@ -26,14 +26,7 @@ export function outputRoutes(deps: ToolDeps) {
     }),
     async (c) => {
       const found = await visibleExecution(deps, c, c.req.valid('param').id);
-      const parts: string[] = [];
-      for (let after = 0; ; ) {
-        const page = await readFrames(output, found.state.executionId, after, 1000);
-        for (const f of page) if (f.kind === 'stdout' || f.kind === 'stderr') parts.push(f.data);
-        if (page.length < 1000) break;
-        after = page[page.length - 1]!.seq;
-      }
-      const bytes = new TextEncoder().encode(parts.join(''));
+      const bytes = new TextEncoder().encode(await outputText(output, found.state.executionId));
       c.header('Accept-Ranges', 'bytes');
       const range = c.req.header('range');
       // A byte body (a part may cut a character): typed as the text the schema documents.

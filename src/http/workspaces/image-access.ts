@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import { notFound } from '../../commands/kernel/index.ts';
 import {
   findAgent,
@@ -8,7 +7,7 @@ import {
 } from '../../commands/workspaces/index.ts';
 import type { Logger } from '../../logger.ts';
 import { IMAGE_OUTPUT_CAP_BYTES } from '../../processes/workspaces/index.ts';
-import { outputWriter, readFrames, type StreamHub, type ToolOutputTables } from '../../tools/index.ts';
+import { outputWriter, type StreamHub, type ToolOutputTables } from '../../tools/index.ts';
 import { agentClient, type ImageRegistries } from '../../workspaces/index.ts';
 import { RequestError, readTables } from '../kit/index.ts';
 import type { WorkspacesDeps } from './context.ts';
@@ -90,15 +89,3 @@ export function imageAccess(deps: ImageCatalogDeps) {
 }
 
 export type ImageAccess = ReturnType<typeof imageAccess>;
-
-/** The text of a run's stdout and stderr frames. */
-export async function textOf(db: Kysely<ToolOutputTables>, key: string): Promise<string> {
-  const parts: string[] = [];
-  for (let after = 0; ; ) {
-    const page = await readFrames(db, key, after, 1000);
-    for (const f of page) if (f.kind === 'stdout' || f.kind === 'stderr') parts.push(f.data);
-    if (page.length < 1000) break;
-    after = page[page.length - 1]!.seq;
-  }
-  return parts.join('');
-}

@@ -12,12 +12,12 @@ import {
   IMAGE_OUTPUT_CAP_BYTES,
   queueImageBuild,
 } from '../../processes/workspaces/index.ts';
-import { outputWriter } from '../../tools/index.ts';
+import { outputText, outputWriter } from '../../tools/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError } from '../kit/index.ts';
 import { FRAME_STREAM_ANSWER, framesFrom, StreamQuery } from '../tools/index.ts';
 import { workspacesContext, workspacesProblems } from './context.ts';
-import { type ImageAccess, type ImageCatalogDeps, MAX_BUILD_CONTEXT_BYTES, textOf } from './image-access.ts';
+import { type ImageAccess, type ImageCatalogDeps, MAX_BUILD_CONTEXT_BYTES } from './image-access.ts';
 import { requestBuildOverLost } from './image-rebuild.ts';
 import { stageContext } from './image-staging.ts';
 import { BuildQuery, buildArgsOf, IdParam, Image, present } from './image-views.ts';
@@ -167,7 +167,7 @@ export function imageBuildRoutes(
     async (c) => {
       const { tenant } = workspacesContext(c);
       const image = await visible(tenant.id, c.req.valid('param').id);
-      return c.text(await textOf(output, image.imageId), 200);
+      return c.text(await outputText(output, image.imageId), 200);
     },
   );
 

@@ -8,13 +8,13 @@ import {
   startImagePush,
 } from '../../commands/workspaces/index.ts';
 import { IMAGE_OUTPUT_CAP_BYTES } from '../../processes/workspaces/index.ts';
-import { outputWriter } from '../../tools/index.ts';
+import { outputText, outputWriter } from '../../tools/index.ts';
 import { AgentCallError } from '../../workspaces/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { commonProblems, jsonContent, RequestError } from '../kit/index.ts';
 import { FRAME_STREAM_ANSWER, frameStream, framesFrom, SSE_HEADERS, StreamQuery } from '../tools/index.ts';
 import { workspacesContext, workspacesProblems } from './context.ts';
-import { type ImageAccess, type ImageCatalogDeps, PUSH_TIMEOUT_MS, textOf } from './image-access.ts';
+import { type ImageAccess, type ImageCatalogDeps, PUSH_TIMEOUT_MS } from './image-access.ts';
 import { IdParam, Image, PushParams, present } from './image-views.ts';
 
 /** Push a built image to the tenant's registry as `host/name:tag`; follow or read a push's lines. */
@@ -240,7 +240,7 @@ export function imagePushRoutes(app: OpenAPIHono<AppEnv>, deps: ImageCatalogDeps
     }),
     async (c) => {
       const push = await visiblePush(workspacesContext(c).tenant.id, c.req.valid('param'));
-      return c.text(await textOf(output, push), 200);
+      return c.text(await outputText(output, push), 200);
     },
   );
 }
