@@ -61,8 +61,9 @@ export function outputRetention(options: {
   const clock = options.clock ?? (() => new Date());
   const batch = options.batch ?? 500;
   const maxRuns = options.maxRuns ?? 20_000;
-  // Where this process's sweeps have got to: runs begun before it are done.
-  let from: { at: Date; id: string } = { at: new Date(0), id: '00000000-0000-0000-0000-000000000000' };
+  // Where this process's sweeps have got to: runs begun before it are done. The time is kept as the
+  // database's text of it: a Date would cut its microseconds and find the last run again.
+  let from = { at: '1970-01-01 00:00:00+00', id: '00000000-0000-0000-0000-000000000000' };
   return {
     sweep: async () => {
       if (options.days <= 0) return 0;
@@ -70,8 +71,8 @@ export function outputRetention(options: {
       let removed = 0;
       for (let done = 0; done < maxRuns; ) {
         const runs = (
-          await sql<{ execution_id: string; at: Date }>`
-            select execution_id, at from warden_tool_output
+          await sql<{ execution_id: string; at: string }>`
+            select execution_id, at::text as at from warden_tool_output
              where seq = 1 and at < ${before}::timestamptz and (at, execution_id) > (${from.at}::timestamptz, ${from.id}::uuid)
              order by at, execution_id
              limit ${batch}`.execute(options.db)
@@ -83,7 +84,7 @@ export function outputRetention(options: {
           options.days,
         );
         const last = runs[runs.length - 1]!;
-        from = { at: new Date(last.at), id: last.execution_id };
+        from = { at: last.at, id: last.execution_id };
         done += runs.length;
         if (runs.length < batch) break;
       }

@@ -109,6 +109,19 @@ for (const kind of databaseKinds) {
       expect((await metrics.render()).body).toMatch(/warden_cleanup_removed_total\{kind="output_frames"\} 3/);
     });
 
+    it('goes on past runs whose times have microseconds (as the table’s default gives them), one run a batch', async () => {
+      // Runs of one frame stay where they are: a sweep must step past them, not find the last again.
+      const singles = Array.from({ length: 3 }, () => crypto.randomUUID());
+      for (const [i, id] of singles.entries()) {
+        await sql`insert into warden_tool_output (execution_id, seq, kind, data, at)
+          values (${id}::uuid, 1, 'status', '{"status":"cancelled"}',
+                  now() - interval '200 days' + ${i}::int * interval '1.000123 seconds')`.execute(db);
+      }
+      const later = await run(2, 199);
+      expect(await outputRetention({ db, days: 90, batch: 1, maxRuns: 10 }).sweep()).toBe(3);
+      expect((await framesOf(later)).map((f) => f.seq)).toEqual([3, 4]);
+    });
+
     it('keeps every frame with a retention of 0 days', async () => {
       const old = await run(3, 3650);
       const before = await framesOf(old);
