@@ -56,3 +56,17 @@ export interface BuildOptions {
   target?: string;
   noCache?: boolean;
 }
+
+/**
+ * The options asked, each left out when it asks nothing (no build arguments, no target, the cache
+ * used): what a record, an event, an agent call and an engine call carry, wherever they come from.
+ */
+export const buildOptions = (asked: {
+  buildArgs?: BuildArgs | undefined;
+  target?: string | undefined;
+  noCache?: boolean | undefined;
+}): BuildOptions => ({
+  ...(asked.buildArgs && Object.keys(asked.buildArgs).length > 0 ? { buildArgs: asked.buildArgs } : {}),
+  ...(asked.target ? { target: asked.target } : {}),
+  ...(asked.noCache ? { noCache: true } : {}),
+});

@@ -1,6 +1,6 @@
 import type { Decider } from '../kernel/index.ts';
 import { conflict, invalid, notFound, ruleViolated } from '../kernel/index.ts';
-import type { BuildOptions } from './build-options.ts';
+import { type BuildOptions, buildOptions } from './build-options.ts';
 import { checkEvents, type ImageEvent } from './events.ts';
 
 /** `lost`: it was built, but its agent's engine answered it no longer holds it (`ImageLost`). */
@@ -68,7 +68,7 @@ export interface ImagesState {
 }
 
 export type ImagesCommand =
-  | {
+  | ({
       type: 'RequestImageBuild';
       tenantId: string;
       imageId: string;
@@ -79,9 +79,6 @@ export type ImagesCommand =
       contextBytes: number;
       contextId?: string;
       contextSha256?: string;
-      buildArgs?: BuildOptions['buildArgs'];
-      target?: string;
-      noCache?: boolean;
       /**
        * The images of this tag on this agent that the agent answered it no longer holds, asked after
        * they were seen `built`: recorded lost, and the tag taken, in this decision.
@@ -89,7 +86,7 @@ export type ImagesCommand =
       goneFromAgent?: string[];
       by: string;
       at: string;
-    }
+    } & BuildOptions)
   | { type: 'StartImageBuild'; tenantId: string; imageId: string; worker: string; at: string }
   | { type: 'CancelImageBuild'; tenantId: string; imageId: string; by: string; at: string }
   | { type: 'RecordImageBuilt'; tenantId: string; imageId: string; dockerId: string; at: string }
@@ -311,9 +308,7 @@ function evolve(state: ImagesState, event: ImageEvent): ImagesState {
         ...rest,
         ...(contextId ? { contextId } : {}),
         ...(contextSha256 ? { contextSha256 } : {}),
-        ...(buildArgs && Object.keys(buildArgs).length > 0 ? { buildArgs } : {}),
-        ...(target ? { target } : {}),
-        ...(noCache ? { noCache } : {}),
+        ...buildOptions({ buildArgs, target, noCache }),
         requestedAt: at,
         status: 'building',
         pushes: [],

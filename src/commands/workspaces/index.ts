@@ -5,6 +5,7 @@ export {
   BuildArgValue,
   type BuildOptions,
   BuildTarget,
+  buildOptions,
   MAX_BUILD_ARG_VALUE,
   MAX_BUILD_ARGS,
 } from './build-options.ts';

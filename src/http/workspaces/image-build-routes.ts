@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { type Kysely, sql } from 'kysely';
 import {
+  buildOptions,
   cancelImageBuild,
   imagesStreamId,
   localRefOf,
@@ -78,7 +79,6 @@ export function imageBuildRoutes(
         );
       }
       const imageId = crypto.randomUUID();
-      const buildArgs = buildArgsOf(query.build_arg);
       let result: Awaited<ReturnType<typeof requestBuildOverLost>>;
       try {
         // A tag the catalog holds as built but the agent was just found without: see requestBuildOverLost.
@@ -92,9 +92,11 @@ export function imageBuildRoutes(
             name: query.name,
             tag: query.tag,
             dockerfile: query.dockerfile,
-            ...(buildArgs ? { buildArgs } : {}),
-            ...(query.target ? { target: query.target } : {}),
-            ...(query.no_cache === 'true' ? { noCache: true } : {}),
+            ...buildOptions({
+              buildArgs: buildArgsOf(query.build_arg),
+              target: query.target,
+              noCache: query.no_cache === 'true',
+            }),
             contextBytes: staged.size,
             contextId,
             contextSha256: staged.sha256,

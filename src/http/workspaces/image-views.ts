@@ -142,11 +142,9 @@ function readBuildArgs(items: readonly string[]): {
   return { args: Object.fromEntries(args), problems };
 }
 
-/** The build arguments of a build query that passed {@link BuildQuery} (absent when none). */
-export const buildArgsOf = (value: string | string[] | undefined): BuildArgs | undefined => {
-  const { args } = readBuildArgs(listOf(value));
-  return Object.keys(args).length > 0 ? args : undefined;
-};
+/** The build arguments of a build query that passed {@link BuildQuery} (`{}` when none). */
+export const buildArgsOf = (value: string | string[] | undefined): BuildArgs =>
+  readBuildArgs(listOf(value)).args;
 export const RegistryBody = z
   .strictObject({
     url: z

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isDomainError } from '../../commands/kernel/index.ts';
 import {
+  buildOptions,
   findAgent,
   findImage,
   type ImageRecord,
@@ -285,9 +286,7 @@ async function build(
         sha256: image.contextSha256 ?? '',
         tag: localRefOf(image),
         dockerfile: image.dockerfile,
-        ...(image.buildArgs ? { buildArgs: image.buildArgs } : {}),
-        ...(image.target ? { target: image.target } : {}),
-        ...(image.noCache ? { noCache: true } : {}),
+        ...buildOptions(image),
       },
       (line) => output.sink.write('stdout', line),
       abort.signal,

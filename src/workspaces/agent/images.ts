@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
+import { buildOptions } from '../../commands/workspaces/index.ts';
 import { ContainerEngineError, type RegistryAuth } from '../docker/port.ts';
 import type { AgentAppDeps } from './app-deps.ts';
 import type { BuildContextStore } from './build-contexts.ts';
@@ -114,9 +115,7 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
           const options = {
             tag,
             dockerfile,
-            ...(build_args && Object.keys(build_args).length > 0 ? { buildArgs: build_args } : {}),
-            ...(target ? { target } : {}),
-            ...(no_cache === 'true' ? { noCache: true } : {}),
+            ...buildOptions({ buildArgs: build_args, target, noCache: no_cache === 'true' }),
           };
           const built = await deps.engine.build(source, options, onLine, signal);
           // Built after its client went: nobody records it, so it does not stay.
