@@ -1,16 +1,12 @@
-import { sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPreparedStatements } from '../../src/db/prepared-statements.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { loginThrottle } from '../../src/identity/throttle.ts';
 import { aesKey } from '../../src/identity/tokens/crypto.ts';
 import { personalDataKeys } from '../../src/privacy/keys.ts';
-import {
-  advanceCheckpoint,
-  engineTables,
-  ensureRow,
-  lockRow,
-  saveCheckpoint,
-} from '../../src/projections/engine/rows.ts';
+import { advanceCheckpoint, engineTables, ensureRow, lockRow } from '../../src/projections/engine/rows.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 
@@ -59,17 +55,14 @@ describe.runIf(databaseUrl)('statements sent as named prepared statements (postg
     );
   });
 
-  it('prepares the projection checkpoint’s lock, save and advance, which still lock and move it', async () => {
+  it('prepares the projection checkpoint’s lock and advance, which still lock and move it', async () => {
     const rows = engineTables(t.database.db, t.database.schema);
     await ensureRow(rows, 'preparedProjection');
     await t.database.db.transaction().execute(async (trx) => {
-      const locked = engineTables(trx, t.database.schema);
-      const row = await lockRow(locked, 'preparedProjection');
+      const row = await lockRow(engineTables(trx, t.database.schema), 'preparedProjection');
       expect(row?.position).toBe(0n);
-      await saveCheckpoint(locked, 'preparedProjection', 5n, 'live');
-      await saveCheckpoint(locked, 'preparedProjection', 6n, 'live', true);
     });
-    const move = { from: 6n, to: 9n, version: 1, state: 'live', clearError: false };
+    const move = { from: 0n, to: 9n, version: 1, state: 'live', clearError: false };
     // The version is not 1 (the row has none): nothing moves.
     expect(await advanceCheckpoint(rows, 'preparedProjection', move)).toBe(false);
     await rows
@@ -81,14 +74,19 @@ describe.runIf(databaseUrl)('statements sent as named prepared statements (postg
     expect(
       await advanceCheckpoint(rows, 'preparedProjection', { ...move, from: 9n, to: 12n, clearError: true }),
     ).toBe(true);
-    expect((await lockRow(rows, 'preparedProjection'))?.position).toBe(12n);
+    // Written inline (no parameters), as a page's transaction opens with it: the same checks.
+    expect(
+      await advanceCheckpoint(rows, 'preparedProjection', { ...move, from: 9n, to: 14n }, { inline: true }),
+    ).toBe(false);
+    expect(
+      await advanceCheckpoint(rows, 'preparedProjection', { ...move, from: 12n, to: 14n }, { inline: true }),
+    ).toBe(true);
+    expect((await lockRow(rows, 'preparedProjection'))?.position).toBe(14n);
     expect(await prepared()).toEqual(
       expect.arrayContaining([
         'warden_projection_advance',
         'warden_projection_advance_clearing',
         'warden_projection_lock',
-        'warden_projection_save',
-        'warden_projection_save_clearing',
       ]),
     );
   });
@@ -131,5 +129,125 @@ describe.runIf(databaseUrl)('statements sent as named prepared statements (postg
         'personal_data_keys_find',
       ]),
     );
+  });
+});
+
+/**
+ * Kysely sends a transaction's `begin` alone; the wrapper holds it and sends it in front of the
+ * transaction's first statement when that statement has no parameters (one simple-protocol query).
+ * What reaches the connection is recorded from pg's own `query`.
+ */
+describe.runIf(databaseUrl)('a transaction’s begin goes with its first statement (postgres)', () => {
+  let pool: pg.Pool;
+  let db: Kysely<unknown>;
+  const sent: string[] = [];
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      client.query = ((...args: unknown[]) => {
+        const first = args[0];
+        sent.push(typeof first === 'string' ? first : (first as { text: string }).text);
+        return query(...args);
+      }) as never;
+    });
+    db = new Kysely({ dialect: new PostgresDialect({ pool: withPreparedStatements(pool) }) });
+    // One connection: the temporary table is this session's.
+    await sql`create temporary table rides (id int primary key)`.execute(db);
+  });
+  afterAll(async () => {
+    await db?.destroy();
+  });
+  const ids = async () =>
+    (await sql<{ id: number }>`select id from rides order by id`.execute(db)).rows.map((row) => row.id);
+  const sentBy = async (work: () => Promise<unknown>) => {
+    sent.length = 0;
+    await work().catch(() => undefined);
+    return [...sent];
+  };
+
+  it('sends begin with a first statement that has no parameters, and answers with its result', async () => {
+    let answer: unknown;
+    const statements = await sentBy(() =>
+      db.transaction().execute(async (trx) => {
+        answer = (await sql<{ n: number }>`select 1 + 1 as n`.execute(trx)).rows;
+        await sql`insert into rides values (1)`.execute(trx);
+        await sql`insert into rides values (${2})`.execute(trx);
+      }),
+    );
+    expect(statements).toEqual([
+      'begin; select 1 + 1 as n',
+      'insert into rides values (1)',
+      'insert into rides values ($1)',
+      'commit',
+    ]);
+    expect(answer).toEqual([{ n: 2 }]);
+    expect(await ids()).toEqual([1, 2]);
+    // The counts kysely reads from the answer (an update's affected rows) are the statement's.
+    await db.transaction().execute(async (trx) => {
+      const updated = await sql`update rides set id = id + 10`.execute(trx);
+      expect(updated.numAffectedRows).toBe(2n);
+      await sql`update rides set id = id - 10`.execute(trx);
+    });
+  });
+
+  it('sends begin alone before a first statement with parameters, and nothing for an empty transaction', async () => {
+    expect(
+      await sentBy(() =>
+        db.transaction().execute(async (trx) => {
+          await sql`insert into rides values (${3})`.execute(trx);
+        }),
+      ),
+    ).toEqual(['begin', 'insert into rides values ($1)', 'commit']);
+    expect(await sentBy(() => db.transaction().execute(async () => {}))).toEqual([]);
+    expect(
+      await sentBy(() =>
+        db.transaction().execute(async () => {
+          throw new Error('nothing done');
+        }),
+      ),
+    ).toEqual([]);
+    expect(
+      await sentBy(() =>
+        db
+          .transaction()
+          .setIsolationLevel('serializable')
+          .execute(async (trx) => {
+            await sql`select 1`.execute(trx);
+          }),
+      ),
+    ).toEqual(['start transaction isolation level serializable; select 1', 'commit']);
+    expect(await ids()).toEqual([1, 2, 3]);
+  });
+
+  it('keeps the transaction whole: a throw after the first statement rolls it back', async () => {
+    const statements = await sentBy(() =>
+      db.transaction().execute(async (trx) => {
+        await sql`insert into rides values (4)`.execute(trx);
+        await sql`insert into rides values (${5})`.execute(trx);
+        throw new Error('changed my mind');
+      }),
+    );
+    expect(statements).toEqual([
+      'begin; insert into rides values (4)',
+      'insert into rides values ($1)',
+      'rollback',
+    ]);
+    expect(await ids()).toEqual([1, 2, 3]);
+  });
+
+  it('a first statement that fails rolls back, and the connection goes on outside any transaction', async () => {
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await sql`insert into rides values (1)`.execute(trx);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    // Not left in an aborted transaction: a statement alone commits on its own.
+    await sql`insert into rides values (${6})`.execute(db);
+    const open = await sql<{ xid: string | null }>`select txid_current_if_assigned()::text as xid`.execute(
+      db,
+    );
+    expect(open.rows[0]?.xid).toBeNull();
+    expect(await ids()).toEqual([1, 2, 3, 6]);
   });
 });

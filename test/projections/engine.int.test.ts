@@ -114,6 +114,25 @@ for (const kind of databaseKinds) {
       expect(await projections.waitFor('streamCounts', ahead, 1_000)).toBe(true);
     });
 
+    it('two engines running the same projection live apply each event once', async () => {
+      // Each page opens its transaction by moving the checkpoint from where its runner left it: the
+      // engine that moves it second finds it moved, applies nothing and takes the stored one over.
+      const slow = { onApply: () => new Promise<void>((resolve) => setTimeout(resolve, 5)) };
+      const one = engine({ projections: [streamCounts(slow)], batchSize: 7 });
+      const two = engine({ projections: [streamCounts(slow)], batchSize: 7 });
+      await one.start();
+      await two.start();
+      const streams = ['test.Mine-a', 'test.Mine-b', 'test.Mine-c'];
+      let last = 0n;
+      for (let i = 0; i < 60; i++) {
+        last = (await store.append(streams[i % 3]!, [counted(), counted()])).position;
+      }
+      expect(await one.waitFor('streamCounts', last, 30_000)).toBe(true);
+      expect(await two.waitFor('streamCounts', last, 30_000)).toBe(true);
+      const counts = await readCounts(database.db);
+      for (const stream of streams) expect(counts.get(stream)).toBe(40);
+    });
+
     it('a caught-up projection reads no page while only events of other types pass, and still gets its own', async () => {
       const pages: (readonly string[] | undefined)[] = [];
       const watched: EventStore = {

@@ -87,57 +87,60 @@ export async function lockRow(trx: EngineDb, name: string): Promise<ProjectionRo
   return row && toRow(row);
 }
 
-/**
- * Moves the checkpoint (inside the read-model transaction). `clearError` once the projection has got
- * past the event that made it fail (it was restarted with fixed code).
- */
-export async function saveCheckpoint(
-  trx: EngineDb,
-  name: string,
-  position: bigint,
-  state: string,
-  clearError = false,
-): Promise<void> {
-  await trx
-    .updateTable('warden_projections')
-    .set(checkpointSet(position, state, clearError))
-    .where('name', '=', name)
-    .modifyEnd(preparedAs(clearError ? 'warden_projection_save_clearing' : 'warden_projection_save'))
-    .execute();
+/** A checkpoint's move from where its runner left it, under the runner's version. */
+export interface CheckpointMove {
+  from: bigint;
+  to: bigint;
+  version: number;
+  state: string;
+  /** Clear the recorded failure (the projection got past the event that caused it). */
+  clearError: boolean;
 }
 
 /**
- * Moves a checkpoint past events the projection does not read, in one statement instead of a
- * transaction around a lock: only if it still stands at `from` under `version` (as the lock's check
- * asks; a concurrent mover holding the row makes this wait, then find it moved). False when it moved.
+ * Moves a checkpoint only if it still stands at `from` under `version` (a concurrent mover holding the
+ * row makes this wait, then find it moved), and holds the row until the end of the transaction it
+ * runs in. False when it moved. Alone, it moves the checkpoint past events the projection does not
+ * read; first in a page's transaction, it is that page's lock and checkpoint in one statement. `clearError` once the projection has
+ * got past the event that made it fail (it was restarted with fixed code).
+ *
+ * `inline` writes the values into the text instead of sending them as parameters, for the first
+ * statement of a transaction: on PostgreSQL a statement without parameters goes with the
+ * transaction's `begin` in one round trip (see `withPreparedStatements`). The values are the engine's
+ * own (a projection's name, positions, a version, a state), quoted by kysely as literals.
  */
 export async function advanceCheckpoint(
   db: EngineDb,
   name: string,
-  move: { from: bigint; to: bigint; version: number; state: string; clearError: boolean },
+  move: CheckpointMove,
+  { inline = false }: { inline?: boolean } = {},
 ): Promise<boolean> {
-  const result = await db
+  const value = <T extends string | number | null>(v: T) => (inline ? sql.lit(v) : v);
+  let query = db
     .updateTable('warden_projections')
-    .set(checkpointSet(move.to, move.state, move.clearError))
-    .where('name', '=', name)
-    .where('position', '=', move.from.toString())
-    .where('version', '=', move.version)
-    .modifyEnd(
+    .set({
+      position: value(move.to.toString()),
+      state: value(move.state),
+      updated_at: now,
+      ...(move.clearError
+        ? {
+            error_message: value(null),
+            error_event_id: value(null),
+            error_position: value(null),
+            error_at: value(null),
+          }
+        : {}),
+    })
+    .where('name', '=', value(name))
+    .where('position', '=', value(move.from.toString()))
+    .where('version', '=', value(move.version));
+  if (!inline) {
+    query = query.modifyEnd(
       preparedAs(move.clearError ? 'warden_projection_advance_clearing' : 'warden_projection_advance'),
-    )
-    .executeTakeFirst();
+    );
+  }
+  const result = await query.executeTakeFirst();
   return result.numUpdatedRows > 0n;
-}
-
-function checkpointSet(position: bigint, state: string, clearError: boolean) {
-  return {
-    position: position.toString(),
-    state,
-    updated_at: now,
-    ...(clearError
-      ? { error_message: null, error_event_id: null, error_position: null, error_at: null }
-      : {}),
-  };
 }
 
 export async function markFailed(db: EngineDb, name: string, error: ProjectionErrorInfo): Promise<void> {

@@ -6,13 +6,12 @@ import type { EngineLogger } from './logger.ts';
 import type { Projection } from './projection.ts';
 import {
   advanceCheckpoint,
+  type CheckpointMove,
   engineTables,
-  lockRow,
   markFailed,
   type ProjectionErrorInfo,
   type ProjectionRow,
   readRows,
-  saveCheckpoint,
   setState,
 } from './rows.ts';
 import { scoped } from './schemas.ts';
@@ -237,24 +236,17 @@ export class ProjectionRunner {
     const error = this.lastError;
     const clearError = error !== null && (error.position === null || next >= error.position);
     const rows = engineTables(database.db, database.schema);
-    if (events.length === 0) {
-      // Only the checkpoint moves (past other types' events, or a state change): one statement that
-      // checks what the lock would, instead of four (each a query on PGlite's event loop; every
-      // projection does this once a second while other types' events pass).
-      const move = { from: this.#stored, to: next, version: projection.version, state, clearError };
-      if (!(await advanceCheckpoint(rows, projection.name, move))) {
-        throw new CheckpointMovedError((await readRows(rows, [projection.name])).get(projection.name));
-      }
-    } else {
-      await database.db.transaction().execute(async (trx) => {
-        const locked = engineTables(trx, database.schema);
-        const row = await lockRow(locked, projection.name);
-        if (!row || row.position !== this.#stored || row.version !== projection.version) {
-          throw new CheckpointMovedError(row);
-        }
-        await applyEvents(projection, events, scoped(trx, database.schema));
-        await saveCheckpoint(locked, projection.name, next, state, clearError);
-      });
+    const move = { from: this.#stored, to: next, version: projection.version, state, clearError };
+    // The checkpoint moves only from where this runner left it, under this version (a concurrent
+    // mover holding the row makes the move wait, then find it moved).
+    const moved =
+      events.length === 0
+        ? // Only the checkpoint moves (past other types' events, or a state change): one statement
+          // (every projection does this once a second while other types' events pass).
+          await advanceCheckpoint(rows, projection.name, move)
+        : await this.#applyPage(events, move);
+    if (!moved) {
+      throw new CheckpointMovedError((await readRows(rows, [projection.name])).get(projection.name));
     }
     this.position = next;
     this.#stored = next;
@@ -262,6 +254,22 @@ export class ProjectionRunner {
     this.state = state;
     if (clearError) this.lastError = null;
     this.options.onChange();
+  }
+
+  /**
+   * Applies a page and moves the checkpoint in one transaction, which the move opens: it holds the
+   * row until the commit, so a second engine cannot apply the page too. The move has no parameters,
+   * so on PostgreSQL it goes with the transaction's `begin` in one round trip. False (nothing
+   * applied) when the checkpoint moved.
+   */
+  #applyPage(events: readonly RecordedEvent[], move: CheckpointMove): Promise<boolean> {
+    const { database, projection } = this.options;
+    return database.db.transaction().execute(async (trx) => {
+      const rows = engineTables(trx, database.schema);
+      if (!(await advanceCheckpoint(rows, projection.name, move, { inline: true }))) return false;
+      await applyEvents(projection, events, scoped(trx, database.schema));
+      return true;
+    });
   }
 
   #checkpointDue(): boolean {
