@@ -8,6 +8,7 @@
  * memory the server process adds per 1,000 idle SSE subscribers (`rss_mb_per_1k_subscribers`). Not a test: it prints figures; the last line is JSON.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +19,7 @@ import { startToolJobs } from '../src/processes/tools/index.ts';
 import { outputWriter, streamHub, type ToolOutputTables } from '../src/tools/index.ts';
 import { testApp } from '../test/support/app.ts';
 import { freshPostgres } from '../test/support/postgres.ts';
+import { cpuPerUnit, cpuSnapshot, MACHINE, medianLedger } from './support/cpu-ledger.ts';
 import { verdict } from './support/report.ts';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -141,14 +143,56 @@ if (!SKIP_EXEC) {
 // block of each side after the other measured the swing (the spawn rate alone read 9–20/s across
 // runs minutes apart) more than the API's cost.
 const perRound = Math.ceil(RUNS / ROUNDS);
+// Where each side's CPU goes, per run, machine-wide: both sides keep the two cores busy, so the rates
+// follow the CPU a run costs. The tool's processes (and the sandbox's) have exited by the window's
+// end: their time is in what the machine spent beyond the processes named.
+const spawners = new Map<number, boolean>();
+const classify = (pid: number, comm: string) => {
+  if (comm !== 'node') return undefined;
+  let spawner = spawners.get(pid);
+  if (spawner === undefined) {
+    try {
+      spawner = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spawn-helper');
+    } catch {
+      spawner = false;
+    }
+    spawners.set(pid, spawner);
+  }
+  return spawner ? 'the spawner process (starts each run)' : undefined;
+};
+const cpuRounds = { api: [] as [string, number][][], spawn: [] as [string, number][][] };
+async function measuredPool(side: keyof typeof cpuRounds, total: number, work: () => Promise<void>) {
+  const before = cpuSnapshot(undefined, { machine: true, classify });
+  const seconds = await pool(total, work);
+  cpuRounds[side].push(cpuPerUnit(before, cpuSnapshot(undefined, { machine: true, classify }), total));
+  return seconds;
+}
 let spawnSeconds = 0;
 let apiSeconds = 0;
 for (let round = 0; round < (SKIP_EXEC ? 0 : ROUNDS); round++) {
   const spawnFirst = round % 2 === 0;
-  if (spawnFirst) spawnSeconds += await pool(perRound, direct);
-  apiSeconds += await pool(perRound, viaApi);
-  if (!spawnFirst) spawnSeconds += await pool(perRound, direct);
+  if (spawnFirst) spawnSeconds += await measuredPool('spawn', perRound, direct);
+  apiSeconds += await measuredPool('api', perRound, viaApi);
+  if (!spawnFirst) spawnSeconds += await measuredPool('spawn', perRound, direct);
 }
+/** CPU ms per run by share, the median of the rounds; the machine's time beyond the named shares as one more. */
+function cpuPerRun(rounds: [string, number][][]) {
+  const shares = medianLedger(
+    rounds.map((rows) => {
+      const named = rows.filter(([key]) => key !== MACHINE);
+      const machine = rows.find(([key]) => key === MACHINE)?.[1] ?? 0;
+      const rest = machine - named.reduce((sum, [, ms]) => sum + ms, 0);
+      return [...named, ['the rest: the tool and its sandbox, exited, and the kernel', Math.max(0, rest)]];
+    }),
+  );
+  const named = (key: string) =>
+    key === 'benchmark process' ? 'this process (server, worker, client)' : key;
+  return {
+    total: Math.round(shares.total * 10) / 10,
+    shares: Object.fromEntries(shares.shares.map(([key, ms]) => [named(key), Math.round(ms * 10) / 10])),
+  };
+}
+const cpu = { api: cpuPerRun(cpuRounds.api), spawn: cpuPerRun(cpuRounds.spawn) };
 const spawnRate = SKIP_EXEC ? Number.NaN : (perRound * ROUNDS) / spawnSeconds;
 const apiRate = SKIP_EXEC ? Number.NaN : (perRound * ROUNDS) / apiSeconds;
 log(
@@ -164,6 +208,11 @@ if (!SKIP_EXEC) {
   log(
     `per execution p50: queued ${p50('queued')} ms, running ${p50('running')} ms, finished → seen ${p50('seen')} ms`,
   );
+  log('CPU ms per run, machine-wide (the median of the rounds, by share):');
+  for (const side of ['api', 'spawn'] as const) {
+    const parts = Object.entries(cpu[side].shares).map(([key, ms]) => `${key} ${ms}`);
+    log(`  ${side}: ${cpu[side].total} = ${parts.join(', ')}`);
+  }
 }
 
 /** An execution that stays queued (no tool worker takes it: the bench's worker is stopped by then). */
@@ -269,6 +318,7 @@ const figures = {
   exec_per_s: Math.round(apiRate * 100) / 100,
   spawn_per_s: Math.round(spawnRate * 100) / 100,
   exec_vs_spawn: Math.round((apiRate / spawnRate) * 1000) / 1000,
+  cpu_ms_per_run: cpu,
   stream_p95_ms: p95,
   hub_p95_ms: handedP95,
   rss_mb_per_1k_subscribers: Math.round(rssPer1k * 10) / 10,

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { type CpuCost, type CpuMeter, MICROS_PER_TICK, statTicks } from './cpu.ts';
 import { median } from './measure.ts';
 
@@ -32,9 +32,35 @@ function serverThreads(ledger: Ledger, pid: number) {
   }
 }
 
+/** The share every busy tick of the machine goes to: all its CPUs, every process, the kernel. */
+export const MACHINE = 'machine (every process)';
+
+/** Busy ticks of every CPU so far (user, nice, system, interrupts, steal: all but idle and I/O wait). */
+function machineTicks(): number | null {
+  try {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+    const ticks = fields.map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already).
+    return ticks.slice(0, 8).reduce((sum, t) => sum + t, 0) - ticks[3]! - ticks[4]!;
+  } catch {
+    return null;
+  }
+}
+
+export interface SnapshotOptions {
+  /** Also count the whole machine's busy ticks, under {@link MACHINE}. */
+  machine?: boolean;
+  /** A share of its own for another process (by pid and name), e.g. a helper the server starts. */
+  classify?: (pid: number, comm: string) => string | undefined;
+}
+
 /** A snapshot of the ticks so far, per share. */
-export function cpuSnapshot(serverPid: number | undefined): Ledger {
+export function cpuSnapshot(serverPid: number | undefined, options: SnapshotOptions = {}): Ledger {
   const ledger: Ledger = new Map();
+  if (options.machine) {
+    const ticks = machineTicks();
+    if (ticks !== null) add(ledger, MACHINE, ticks);
+  }
   if (serverPid !== undefined) serverThreads(ledger, serverPid);
   let pids: string[] = [];
   try {
@@ -46,7 +72,9 @@ export function cpuSnapshot(serverPid: number | undefined): Ledger {
     if (Number(pid) === serverPid) continue;
     const p = statTicks(`/proc/${pid}/stat`);
     if (!p) continue;
-    if (p.comm === 'postgres') add(ledger, 'postgres (all processes)', p.ticks);
+    const own = options.classify?.(Number(pid), p.comm);
+    if (own) add(ledger, own, p.ticks);
+    else if (p.comm === 'postgres') add(ledger, 'postgres (all processes)', p.ticks);
     else if (Number(pid) === process.pid) add(ledger, 'benchmark process', p.ticks);
   }
   return ledger;
