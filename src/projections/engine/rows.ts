@@ -98,11 +98,10 @@ export interface CheckpointMove {
 }
 
 /**
- * Moves a checkpoint only if it still stands at `from` under `version` (a concurrent mover holding the
- * row makes this wait, then find it moved), and holds the row until the end of the transaction it
- * runs in. False when it moved. Alone, it moves the checkpoint past events the projection does not
- * read; first in a page's transaction, it is that page's lock and checkpoint in one statement. `clearError` once the projection has
- * got past the event that made it fail (it was restarted with fixed code).
+ * Moves a checkpoint only if it still stands at `from` under `version` (a concurrent mover holding
+ * the row makes this wait, then find it moved), and holds the row until the end of the transaction
+ * it runs in. False when it moved. Alone, it moves the checkpoint past events the projection does
+ * not read; first in a page's transaction, it is that page's lock and checkpoint in one statement.
  *
  * `inline` writes the values into the text instead of sending them as parameters, for the first
  * statement of a transaction: on PostgreSQL a statement without parameters goes with the
