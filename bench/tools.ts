@@ -19,7 +19,7 @@ import { startToolJobs } from '../src/processes/tools/index.ts';
 import { outputWriter, streamHub, type ToolOutputTables } from '../src/tools/index.ts';
 import { testApp } from '../test/support/app.ts';
 import { freshPostgres } from '../test/support/postgres.ts';
-import { cpuPerUnit, cpuSnapshot, MACHINE, medianLedger } from './support/cpu-ledger.ts';
+import { cpuPerUnit, cpuSnapshot, medianLedger } from './support/cpu-ledger.ts';
 import { verdict } from './support/report.ts';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -160,11 +160,12 @@ const classify = (pid: number, comm: string) => {
   }
   return spawner ? 'the spawner process (starts each run)' : undefined;
 };
+const shares = { rest: 'the rest: the tool and its sandbox, exited, and the kernel', classify };
 const cpuRounds = { api: [] as [string, number][][], spawn: [] as [string, number][][] };
 async function measuredPool(side: keyof typeof cpuRounds, total: number, work: () => Promise<void>) {
-  const before = cpuSnapshot(undefined, { machine: true, classify });
+  const before = cpuSnapshot(undefined, shares);
   const seconds = await pool(total, work);
-  cpuRounds[side].push(cpuPerUnit(before, cpuSnapshot(undefined, { machine: true, classify }), total));
+  cpuRounds[side].push(cpuPerUnit(before, cpuSnapshot(undefined, shares), total));
   return seconds;
 }
 let spawnSeconds = 0;
@@ -175,21 +176,14 @@ for (let round = 0; round < (SKIP_EXEC ? 0 : ROUNDS); round++) {
   apiSeconds += await measuredPool('api', perRound, viaApi);
   if (!spawnFirst) spawnSeconds += await measuredPool('spawn', perRound, direct);
 }
-/** CPU ms per run by share, the median of the rounds; the machine's time beyond the named shares as one more. */
+/** CPU ms per run by share, the median of the rounds. */
 function cpuPerRun(rounds: [string, number][][]) {
-  const shares = medianLedger(
-    rounds.map((rows) => {
-      const named = rows.filter(([key]) => key !== MACHINE);
-      const machine = rows.find(([key]) => key === MACHINE)?.[1] ?? 0;
-      const rest = machine - named.reduce((sum, [, ms]) => sum + ms, 0);
-      return [...named, ['the rest: the tool and its sandbox, exited, and the kernel', Math.max(0, rest)]];
-    }),
-  );
+  const { total, shares } = medianLedger(rounds);
   const named = (key: string) =>
     key === 'benchmark process' ? 'this process (server, worker, client)' : key;
   return {
-    total: Math.round(shares.total * 10) / 10,
-    shares: Object.fromEntries(shares.shares.map(([key, ms]) => [named(key), Math.round(ms * 10) / 10])),
+    total: Math.round(total * 10) / 10,
+    shares: Object.fromEntries(shares.map(([key, ms]) => [named(key), Math.round(ms * 10) / 10])),
   };
 }
 const cpu = { api: cpuPerRun(cpuRounds.api), spawn: cpuPerRun(cpuRounds.spawn) };

@@ -32,9 +32,6 @@ function serverThreads(ledger: Ledger, pid: number) {
   }
 }
 
-/** The share every busy tick of the machine goes to: all its CPUs, every process, the kernel. */
-export const MACHINE = 'machine (every process)';
-
 /** Busy ticks of every CPU so far (user, nice, system, interrupts, steal: all but idle and I/O wait). */
 function machineTicks(): number | null {
   try {
@@ -47,9 +44,15 @@ function machineTicks(): number | null {
   }
 }
 
+/** Shares that hold the whole machine's busy ticks until `cpuPerUnit` makes them the rest. */
+const restShares = new Set<string>();
+
 export interface SnapshotOptions {
-  /** Also count the whole machine's busy ticks, under {@link MACHINE}. */
-  machine?: boolean;
+  /**
+   * Also a share for what the machine spent beyond the other shares (processes that exited within
+   * the window, others on the machine, the kernel), named so: read from the machine's busy ticks.
+   */
+  rest?: string;
   /** A share of its own for another process (by pid and name), e.g. a helper the server starts. */
   classify?: (pid: number, comm: string) => string | undefined;
 }
@@ -57,9 +60,12 @@ export interface SnapshotOptions {
 /** A snapshot of the ticks so far, per share. */
 export function cpuSnapshot(serverPid: number | undefined, options: SnapshotOptions = {}): Ledger {
   const ledger: Ledger = new Map();
-  if (options.machine) {
+  if (options.rest !== undefined) {
     const ticks = machineTicks();
-    if (ticks !== null) add(ledger, MACHINE, ticks);
+    if (ticks !== null) {
+      restShares.add(options.rest);
+      add(ledger, options.rest, ticks);
+    }
   }
   if (serverPid !== undefined) serverThreads(ledger, serverPid);
   let pids: string[] = [];
@@ -82,12 +88,17 @@ export function cpuSnapshot(serverPid: number | undefined, options: SnapshotOpti
 
 /** CPU ms per unit of work in each share between two snapshots, largest first. */
 export function cpuPerUnit(before: Ledger, after: Ledger, units: number): [string, number][] {
-  const rows: [string, number][] = [];
+  const spent = (key: string, ticks: number) => ((ticks - (before.get(key) ?? 0)) * MICROS_PER_TICK) / 1000;
+  const named = [...after].filter(([key]) => !restShares.has(key));
+  const rows: [string, number][] = named.map(([key, ticks]) => [key, spent(key, ticks)]);
+  const namedMs = rows.reduce((sum, [, ms]) => sum + ms, 0);
   for (const [key, ticks] of after) {
-    const spent = ((ticks - (before.get(key) ?? 0)) * MICROS_PER_TICK) / 1000;
-    if (spent > 0) rows.push([key, spent / Math.max(units, 1)]);
+    if (restShares.has(key)) rows.push([key, spent(key, ticks) - namedMs]);
   }
-  return rows.sort((a, b) => b[1] - a[1]);
+  return rows
+    .filter(([, ms]) => ms > 0)
+    .map(([key, ms]): [string, number] => [key, ms / Math.max(units, 1)])
+    .sort((a, b) => b[1] - a[1]);
 }
 
 /** Each share's median over rounds (a share absent from a round counts 0), largest first, and their sum. */
