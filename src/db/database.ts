@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Pool } from 'pg';
 import { lockDataFolder } from './data-folder-lock.ts';
-import { PGliteDialect } from './pglite-dialect.ts';
+import { PGliteDialect, PGliteSession } from './pglite-dialect.ts';
 import { withPreparedStatements } from './prepared-statements.ts';
 import type { Tables } from './tables.ts';
 
@@ -9,6 +9,12 @@ import type { Tables } from './tables.ts';
 export interface Database {
   readonly kind: 'postgres' | 'pglite';
   readonly db: Kysely<Tables>;
+  /**
+   * The same database for work nobody waits on as it runs: projection pages, process managers' steps,
+   * jobs, table upkeep. On PGlite its statements and transactions give way to `db`'s waiting ones
+   * (see PGliteSession); on PostgreSQL it is `db`, whose pool serves both.
+   */
+  readonly background: Kysely<Tables>;
   /** The schema every table lives in (`public` unless a test asked for its own). */
   readonly schema: string;
   /**
@@ -98,7 +104,7 @@ export async function connectPostgres(options: PostgresOptions): Promise<Databas
     waiting: pool.waitingCount,
     max,
   });
-  return { kind: 'postgres', db, schema, listen, poolStats, close: () => db.destroy() };
+  return { kind: 'postgres', db, background: db, schema, listen, poolStats, close: () => db.destroy() };
 }
 
 export interface PGliteOptions {
@@ -139,13 +145,16 @@ export async function connectPGlite(options: PGliteOptions = {}): Promise<PGlite
     await lock?.release();
     throw error;
   }
-  const dialect = new PGliteDialect(pglite);
+  const session = new PGliteSession(pglite);
+  const dialect = new PGliteDialect(session);
   const db = new Kysely<Tables>({ dialect });
+  const background = new Kysely<Tables>({ dialect: new PGliteDialect(session, 'background') });
   return {
     kind: 'pglite',
     dataDir: options.dataDir,
     poolStats: () => dialect.stats(),
     db,
+    background,
     schema: 'public',
     listen: async (channel, onNotify) => {
       assertIdentifier(channel);

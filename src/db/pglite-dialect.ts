@@ -1,3 +1,4 @@
+import { setImmediate as afterTurn } from 'node:timers';
 import { setImmediate } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import {
@@ -14,23 +15,94 @@ import {
 } from 'kysely';
 
 /**
- * Kysely dialect for embedded PGlite. PGlite is one connection, so the driver hands it out to one
- * holder at a time: a transaction keeps it from BEGIN to COMMIT and nobody else's query lands inside.
+ * Who a statement is for. `foreground`: a request, or anything else someone is waiting on.
+ * `background`: work nobody waits on as it runs (projection pages, process managers' steps, jobs,
+ * table upkeep), whose transactions can hold the session for hundreds of milliseconds.
+ */
+export type Lane = 'foreground' | 'background';
+
+/**
+ * Foreground holders served in a row while background work waits, before one background holder goes:
+ * a steady stream of requests slows the background down this much at most, never stops it.
+ */
+export const FOREGROUND_STREAK = 8;
+
+/**
+ * PGlite's one session, handed to one holder at a time (a transaction keeps it from BEGIN to COMMIT,
+ * so nobody else's statement lands inside). Waiting holders go in lanes: a foreground one goes before
+ * every background one queued, so a request waits for the holder of the moment, not for every
+ * projection page and job step queued before it (a list request during a projection catch-up of
+ * 30,000 issues: p50 198 ms and p95 679 ms in one line, against 3 ms idle). When a foreground holder
+ * lets go while only background work waits, the session is handed on a turn of the event loop later,
+ * so the same request's next statement, issued as the last one's answer comes back, goes first.
+ */
+export class PGliteSession {
+  /** The session's one connection, whoever holds it. */
+  readonly connection: DatabaseConnection;
+  #busy = false;
+  readonly #waiting: Record<Lane, (() => void)[]> = { foreground: [], background: [] };
+  #streak = 0;
+
+  constructor(pglite: PGlite) {
+    this.connection = new PGliteConnection(pglite);
+  }
+
+  /** Resolves when the session is this holder's; it must call `release` once done. */
+  acquire(lane: Lane): Promise<void> {
+    if (!this.#busy) {
+      this.#busy = true;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting[lane].push(resolve));
+  }
+
+  release(lane: Lane): void {
+    const { foreground, background } = this.#waiting;
+    if (lane === 'foreground' && foreground.length === 0 && background.length > 0) {
+      afterTurn(() => this.#handOn());
+      return;
+    }
+    this.#handOn();
+  }
+
+  #handOn(): void {
+    const { foreground, background } = this.#waiting;
+    let next: (() => void) | undefined;
+    if (foreground.length > 0 && (background.length === 0 || this.#streak < FOREGROUND_STREAK)) {
+      if (background.length > 0) this.#streak++;
+      next = foreground.shift();
+    } else {
+      this.#streak = 0;
+      next = background.shift();
+    }
+    if (next) next();
+    else this.#busy = false;
+  }
+
+  usage(): { busy: boolean; waiting: number } {
+    return { busy: this.#busy, waiting: this.#waiting.foreground.length + this.#waiting.background.length };
+  }
+}
+
+/**
+ * Kysely dialect for embedded PGlite: one per lane over the same {@link PGliteSession}, so a
+ * background Kysely's transactions give way to the foreground's waiting statements.
  */
 export class PGliteDialect implements Dialect {
-  private driver: PGliteDriver | undefined;
-  constructor(private readonly pglite: PGlite) {}
-  /** The one session as a pool of one: busy or idle, and how many wait for it. */
+  constructor(
+    private readonly session: PGliteSession,
+    private readonly lane: Lane = 'foreground',
+  ) {}
+  /** The one session as a pool of one: busy or idle, and how many wait for it (in both lanes). */
   stats(): { total: number; idle: number; waiting: number; max: number } {
-    const { busy, waiting } = this.driver?.usage() ?? { busy: false, waiting: 0 };
+    const { busy, waiting } = this.session.usage();
     return { total: 1, idle: busy ? 0 : 1, waiting, max: 1 };
   }
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    this.driver = new PGliteDriver(this.pglite);
-    return this.driver;
+    return new PGliteDriver(this.session, this.lane);
   }
   createIntrospector(db: Kysely<unknown>) {
     return new PostgresIntrospector(db);
@@ -41,32 +113,14 @@ export class PGliteDialect implements Dialect {
 }
 
 class PGliteDriver implements Driver {
-  private tail: Promise<void> = Promise.resolve();
-  private readonly connection: PGliteConnection;
-  private waiting = 0;
-  private busy = false;
-  constructor(pglite: PGlite) {
-    this.connection = new PGliteConnection(pglite);
-  }
-  usage() {
-    return { busy: this.busy, waiting: this.waiting };
-  }
+  constructor(
+    private readonly session: PGliteSession,
+    private readonly lane: Lane,
+  ) {}
   async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
-    const previous = this.tail;
-    let release!: () => void;
-    this.tail = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    this.waiting++;
-    await previous;
-    this.waiting--;
-    this.busy = true;
-    this.connection.release = () => {
-      this.busy = false;
-      release();
-    };
-    return this.connection;
+    await this.session.acquire(this.lane);
+    return this.session.connection;
   }
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     const level = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';
@@ -78,8 +132,8 @@ class PGliteDriver implements Driver {
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('rollback'));
   }
-  async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    (connection as PGliteConnection).release();
+  async releaseConnection(): Promise<void> {
+    this.session.release(this.lane);
   }
   async destroy(): Promise<void> {}
 }
@@ -94,7 +148,6 @@ class PGliteDriver implements Driver {
 export const PGLITE_TURN_MS = 10;
 
 class PGliteConnection implements DatabaseConnection {
-  release: () => void = () => {};
   private turnAt = performance.now();
   constructor(private readonly pglite: PGlite) {}
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {

@@ -1,7 +1,6 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
-import type { Database } from '../../db/database.ts';
 import type { Tables } from '../../db/tables.ts';
 import { type JobTables, listWorkers, queueDepth } from '../../processes/runtime/index.ts';
 import type { PackageListTables, PackageRequestTables } from '../../projections/packages/index.ts';
@@ -119,8 +118,7 @@ export function adminOpsRoutes(deps: { db: Kysely<Tables> }) {
     }),
     async (c) => {
       const [workers, jobs, now] = await Promise.all([
-        // cast: listWorkers reads only the `db` of the Database it takes; the routes hold no other part of it.
-        listWorkers({ db: deps.db } as unknown as Database),
+        listWorkers({ db: deps.db }),
         db
           .selectFrom('warden_jobs')
           .select(['queue', 'kind', 'subject', 'payload', 'attempts', 'locked_by'])

@@ -64,7 +64,7 @@ function recorder(
   if (!storeIn) return (streamId, events, expected) => store.append(streamId, events, { expected });
   const inTransaction = async (careful: boolean, ...args: Parameters<RecordEvents>) => {
     const [streamId, events, expected, jobs] = args;
-    const result = await database.db.transaction().execute(async (trx) => {
+    const result = await database.background.transaction().execute(async (trx) => {
       const appended = await storeIn(trx, careful).append(streamId, events, { expected });
       await enqueue(viewAs<JobTables>(trx), jobs);
       return appended;
@@ -96,7 +96,7 @@ export function stageDeps(
     clock?: () => Date;
   },
 ): StageDeps {
-  const db = viewAs<AdvisoryTables>(deps.database.db);
+  const db = viewAs<AdvisoryTables>(deps.database.background);
   return {
     store: deps.store,
     record: recorder(deps.database, deps.store, deps.storeIn),
@@ -121,7 +121,7 @@ export function stageDeps(
       ? displayRegistry(config.WARDEN_TARGET_REGISTRY)
       : undefined,
     // Publishing follows the checks within seconds: their tarballs are still in memory then.
-    blobs: cachedBlobStore(blobStore(viewAs<BlobTables>(deps.database.db)), 16 * 1024 * 1024),
+    blobs: cachedBlobStore(blobStore(viewAs<BlobTables>(deps.database.background)), 16 * 1024 * 1024),
     scanner: combinedScanner([osvScanner(db), manifestScanner()]),
     clock: deps.clock ?? (() => new Date()),
     publishSlot: (
@@ -153,7 +153,7 @@ export function startPackageJobs(options: {
   const deps = stageDeps(options.config, options);
   const runner = (kind: PackageJobKind, concurrency: number) => {
     const jobs = new JobRunner({
-      db: viewAs<JobTables>(options.database.db),
+      db: viewAs<JobTables>(options.database.background),
       queue: PACKAGE_QUEUES[kind],
       owner: options.owner,
       concurrency,

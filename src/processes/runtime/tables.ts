@@ -46,5 +46,5 @@ export function viewAs<To>(db: QueryExecutorProvider): Kysely<To> {
 
 /** The database seen through the process tables (created by migration 0003). */
 export function processTables(database: Database): Kysely<ProcessTables> {
-  return viewAs<ProcessTables>(database.db);
+  return viewAs<ProcessTables>(database.background);
 }

@@ -98,7 +98,7 @@ export class Worker {
           upcastingStore(privateView(storeIn(trx, careful), trx), upcasters)
       : () => store;
     // `prepare` reads through the same view, on the ordinary pool (no transaction is open then).
-    const readStore = storeFor(database.db, false);
+    const readStore = storeFor(database.background, false);
     this.runners = options.processes.map(
       (process) =>
         new ProcessRunner({

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../db/database.ts';
-import { type ProcessTables, processTables } from './tables.ts';
+import { type ProcessTables, viewAs } from './tables.ts';
 
 type Db = Kysely<ProcessTables>;
 
@@ -102,8 +102,8 @@ export interface WorkerStatus {
 }
 
 /** Every partition of every process manager, ordered (for `/v1/admin/workers` and the CLI). */
-export async function listPartitions(database: Database): Promise<PartitionStatus[]> {
-  const db = processTables(database);
+export async function listPartitions(database: Pick<Database, 'db'>): Promise<PartitionStatus[]> {
+  const db = viewAs<ProcessTables>(database.db);
   const rows = await db
     .selectFrom('warden_process_partitions')
     .selectAll()
@@ -128,8 +128,8 @@ export async function listPartitions(database: Database): Promise<PartitionStatu
  * Workers with their heartbeats, handled counts and the partitions they own — the data behind
  * `GET /v1/admin/workers`. Positions are bigint: render them as strings in JSON.
  */
-export async function listWorkers(database: Database): Promise<WorkerStatus[]> {
-  const db = processTables(database);
+export async function listWorkers(database: Pick<Database, 'db'>): Promise<WorkerStatus[]> {
+  const db = viewAs<ProcessTables>(database.db);
   const [workers, partitions] = await Promise.all([
     db
       .selectFrom('warden_workers')

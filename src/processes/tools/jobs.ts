@@ -76,7 +76,7 @@ export function startToolJobs(options: {
    */
   tenantConcurrency?: number | ((tenantId: string) => Promise<number>);
 }): ToolJobs {
-  const db = options.database.db;
+  const db = options.database.background;
   const schema = options.database.schema;
   const cancels = cancelNotices(schema);
   const deps = {

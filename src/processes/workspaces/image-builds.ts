@@ -99,7 +99,7 @@ export function startImageBuildJobs(options: {
   pollMs?: number;
   cancelPollMs?: number;
 }): ImageBuildJobs {
-  const db = options.database.db;
+  const db = options.database.background;
   const clock = options.clock ?? (() => new Date());
   // Opening a sealed key costs a query and a decryption on every build (~0.1 s measured on a busy
   // host): kept a while. A key re-enrolled meanwhile fails the builds of that while (401), reported.

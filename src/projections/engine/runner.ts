@@ -93,7 +93,7 @@ export class ProjectionRunner {
     if (this.state !== 'failed') {
       this.state = 'stopped';
       const { database, projection, logger } = this.options;
-      await setState(engineTables(database.db, database.schema), projection.name, 'stopped').catch(
+      await setState(engineTables(database.background, database.schema), projection.name, 'stopped').catch(
         (error: unknown) =>
           logger.warn({ err: error, projection: projection.name }, 'could not record the stop'),
       );
@@ -235,7 +235,7 @@ export class ProjectionRunner {
     const { database, projection } = this.options;
     const error = this.lastError;
     const clearError = error !== null && (error.position === null || next >= error.position);
-    const rows = engineTables(database.db, database.schema);
+    const rows = engineTables(database.background, database.schema);
     const move = { from: this.#stored, to: next, version: projection.version, state, clearError };
     // The checkpoint moves only from where this runner left it, under this version (a concurrent
     // mover holding the row makes the move wait, then find it moved).
@@ -264,7 +264,7 @@ export class ProjectionRunner {
    */
   #applyPage(events: readonly RecordedEvent[], move: CheckpointMove): Promise<boolean> {
     const { database, projection } = this.options;
-    return database.db.transaction().execute(async (trx) => {
+    return database.background.transaction().execute(async (trx) => {
       const rows = engineTables(trx, database.schema);
       if (!(await advanceCheckpoint(rows, projection.name, move, { inline: true }))) return false;
       await applyEvents(projection, events, scoped(trx, database.schema));
@@ -313,7 +313,7 @@ export class ProjectionRunner {
       'projection failed: it stops at this event, the others go on',
     );
     try {
-      await markFailed(engineTables(database.db, database.schema), projection.name, info);
+      await markFailed(engineTables(database.background, database.schema), projection.name, info);
     } catch (markError) {
       logger.error({ err: markError, projection: projection.name }, 'could not record the failure');
     }
