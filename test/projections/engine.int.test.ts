@@ -9,6 +9,7 @@ import {
   UnknownProjectionError,
 } from '../../src/projections/engine/index.ts';
 import { engineTables } from '../../src/projections/engine/rows.ts';
+import { PGLITE_PAGE_MS } from '../../src/projections/engine/runner.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds } from '../support/postgres.ts';
 import { appendMany, counted, readCounts, streamCounts, totalCount } from './stream-counts.ts';
@@ -56,6 +57,30 @@ for (const kind of databaseKinds) {
         lastError: null,
       });
       expect(status!.position).toBeGreaterThanOrEqual(live.position);
+    });
+
+    it(`sizes catch-up pages to about ${PGLITE_PAGE_MS} ms of work on PGlite (one session a request waits on), to the batch size on PostgreSQL`, async () => {
+      // 5 ms an event: at most ten fit in the time a PGlite page may hold the session.
+      const sizes: number[] = [];
+      const slow = streamCounts({
+        onApply: async (events) => {
+          sizes.push(events.length);
+          await new Promise((resolve) => setTimeout(resolve, events.length * 5));
+        },
+      });
+      const first = await appendMany(store, 1, 20);
+      const projections = engine({ projections: [slow], batchSize: 100 });
+      await projections.start();
+      expect(await projections.waitFor('streamCounts', first.last, 30_000)).toBe(true);
+      expect(sizes).toEqual([20]);
+      // 120 events in one append: all visible at once, so the next pages are as large as allowed.
+      const more = await appendMany(store, 1, 120);
+      expect(await projections.waitFor('streamCounts', more.last, 60_000)).toBe(true);
+      const later = sizes.slice(1);
+      expect(later.reduce((a, b) => a + b, 0)).toBe(120);
+      if (kind.name === 'pglite') expect(later).toEqual(Array.from({ length: 12 }, () => 10));
+      else expect(later).toEqual([100, 20]);
+      expect((await readCounts(database.db)).get(more.streams[0]!)).toBe(120);
     });
 
     it('passes events of other types, so a read-your-writes wait on them returns', async () => {

@@ -47,6 +47,16 @@ class CheckpointMovedError extends Error {
 /** Longest a checkpoint trails the runner while only events of other types pass. */
 const CHECKPOINT_INTERVAL_MS = 1000;
 
+/**
+ * On PGlite, about how long one page's transaction may hold the one session. A page there is sized
+ * from the last one's time per event (at least MIN_PGLITE_PAGE events, at most the batch size), so a
+ * request waits for at most about this long behind a catch-up: a page of 1,000 issues (each stemmed
+ * for search) held it for about half a second. On PostgreSQL pages keep the batch size: a request
+ * takes another connection of the pool.
+ */
+export const PGLITE_PAGE_MS = 50;
+const MIN_PGLITE_PAGE = 10;
+
 export class ProjectionRunner {
   /** How far this runner has read: waits and status use it. */
   position = 0n;
@@ -59,9 +69,13 @@ export class ProjectionRunner {
   #stop: AbortController | null = null;
   #wake: AbortController | null = null;
   #pause: { reached: Deferred; resumed: Deferred } | null = null;
-  #ahead: { after: bigint; seenHead: bigint; page: Promise<RecordedEvent[]> } | null = null;
+  #ahead: { after: bigint; seenHead: bigint; limit: number; page: Promise<RecordedEvent[]> } | null = null;
+  /** The next page's size: the batch size, or on PGlite what fits in PGLITE_PAGE_MS. */
+  #limit: number;
 
-  constructor(private readonly options: RunnerOptions) {}
+  constructor(private readonly options: RunnerOptions) {
+    this.#limit = options.batchSize;
+  }
 
   get running(): boolean {
     return this.#loop !== null;
@@ -131,7 +145,7 @@ export class ProjectionRunner {
   }
 
   async #loopPages(signal: AbortSignal): Promise<void> {
-    const { projection, head, batchSize, logger } = this.options;
+    const { projection, head, logger } = this.options;
     let failures = 0;
     const backoff = () =>
       sleep(Math.min(this.options.pollIntervalMs * 2 ** Math.min(failures, 6), 5000), signal);
@@ -145,8 +159,9 @@ export class ProjectionRunner {
       // page comes back short, no event of ours lies at or below this head beyond the page.
       let seenHead: bigint;
       let page: RecordedEvent[];
+      let limit: number;
       try {
-        ({ seenHead, page } = await this.#read());
+        ({ seenHead, page, limit } = await this.#read());
       } catch (error) {
         failures++;
         logger.warn({ err: error, projection: projection.name }, 'projection cannot read events; retrying');
@@ -154,7 +169,7 @@ export class ProjectionRunner {
         continue;
       }
       if (signal.aborted || this.#pause) continue;
-      const full = page.length === batchSize;
+      const full = page.length === limit;
       const last = page.at(-1)?.position ?? this.position;
       // Caught up, the checkpoint also passes events of other types, so lag and waits see it current.
       const next = full || last >= seenHead ? last : seenHead;
@@ -198,24 +213,26 @@ export class ProjectionRunner {
   }
 
   /** The page after `position`: the one read ahead when it starts there, else a fresh read. */
-  async #read(): Promise<{ seenHead: bigint; page: RecordedEvent[] }> {
+  async #read(): Promise<{ seenHead: bigint; page: RecordedEvent[]; limit: number }> {
     const ahead = this.#ahead;
     this.#ahead = null;
     if (ahead) {
-      if (ahead.after === this.position) return { seenHead: ahead.seenHead, page: await ahead.page };
+      if (ahead.after === this.position)
+        return { seenHead: ahead.seenHead, page: await ahead.page, limit: ahead.limit };
       await ahead.page.catch(() => {});
     }
     const { head, projection } = this.options;
     const seenHead = head.value;
+    const limit = this.#limit;
     // None of the new events is of this projection's types: nothing to read.
     const types = head.typesBetween(this.position, seenHead);
-    if (types && !projection.types.some((type) => types.has(type))) return { seenHead, page: [] };
-    return { seenHead, page: await this.#readPage(this.position) };
+    if (types && !projection.types.some((type) => types.has(type))) return { seenHead, page: [], limit };
+    return { seenHead, page: await this.#readPage(this.position, limit), limit };
   }
 
-  #readPage(after: bigint): Promise<RecordedEvent[]> {
-    const { store, projection, batchSize } = this.options;
-    return store.readAll({ after, limit: batchSize, types: projection.types });
+  #readPage(after: bigint, limit: number): Promise<RecordedEvent[]> {
+    const { store, projection } = this.options;
+    return store.readAll({ after, limit, types: projection.types });
   }
 
   /**
@@ -225,10 +242,11 @@ export class ProjectionRunner {
   #readAhead(after: bigint): void {
     if (this.options.database.kind !== 'postgres') return;
     const seenHead = this.options.head.value;
-    const page = this.#readPage(after);
+    const limit = this.#limit;
+    const page = this.#readPage(after, limit);
     // Awaited by the next turn (or the loop's end); until then a failure must not count as unhandled.
     page.catch(() => {});
-    this.#ahead = { after, seenHead, page };
+    this.#ahead = { after, seenHead, limit, page };
   }
 
   async #commit(events: readonly RecordedEvent[], next: bigint, state: RunnerState): Promise<void> {
@@ -265,11 +283,19 @@ export class ProjectionRunner {
   #applyPage(events: readonly RecordedEvent[], move: CheckpointMove): Promise<boolean> {
     const { database, projection } = this.options;
     return database.background.transaction().execute(async (trx) => {
+      const started = performance.now();
       const rows = engineTables(trx, database.schema);
       if (!(await advanceCheckpoint(rows, projection.name, move, { inline: true }))) return false;
       await applyEvents(projection, events, scoped(trx, database.schema));
+      if (database.kind === 'pglite') this.#fitPage(events.length, performance.now() - started);
       return true;
     });
+  }
+
+  /** The next page on PGlite: as many events as the last page's time per event fits in PGLITE_PAGE_MS. */
+  #fitPage(events: number, tookMs: number): void {
+    const fits = Math.floor((PGLITE_PAGE_MS * events) / Math.max(tookMs, 0.001));
+    this.#limit = Math.min(this.options.batchSize, Math.max(MIN_PGLITE_PAGE, fits));
   }
 
   #checkpointDue(): boolean {
