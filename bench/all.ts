@@ -27,6 +27,7 @@ const BENCHES = [
   'agent-stats',
   'uploads',
   'images',
+  'pglite',
 ] as const;
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const BEGIN = '<!-- bench:all:begin -->';
