@@ -10,13 +10,11 @@
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { Kysely } from 'kysely';
 import { projectContext } from '../src/commands/tracker/index.ts';
 import type { NewEvent } from '../src/eventstore/port.ts';
-import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
 import { testApp } from '../test/support/app.ts';
 import { freshPGlite } from '../test/support/databases.ts';
-import { appendNewStreams, issueMaker } from './support/issues.ts';
+import { appendNewStreams, issueMaker, listedIssues } from './support/issues.ts';
 import { round, verdict } from './support/report.ts';
 
 const ISSUES = Number(process.env.BENCH_PGLITE_ISSUES ?? 30_000);
@@ -83,23 +81,14 @@ try {
     await appendNewStreams(t.database, appends);
   }
 
-  const db = t.database.db as unknown as Kysely<IssueListTables>;
-  const listed = async () =>
-    Number(
-      (
-        await db
-          .selectFrom('issue_list')
-          .select((eb) => eb.fn.countAll<string>().as('n'))
-          .executeTakeFirstOrThrow()
-      ).n,
-    );
   const busy: number[] = [];
   const loads: number[] = [];
   const caughtUpAt = performance.now();
   await t.engine.start();
   let caughtUp = false;
   const watching = (async () => {
-    while ((await listed()) < ISSUES) await new Promise((resolve) => setTimeout(resolve, 100));
+    while ((await listedIssues(t.database)) < ISSUES)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     caughtUp = true;
   })();
   const requests: Promise<void>[] = [];

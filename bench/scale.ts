@@ -29,10 +29,9 @@ import { postgresEventStore } from '../src/eventstore/postgres/store.ts';
 import type { PasswordHasher } from '../src/identity/passwords.ts';
 import { ProjectionEngine } from '../src/projections/engine/engine.ts';
 import type { Projection } from '../src/projections/engine/projection.ts';
-import type { IssueListTables } from '../src/projections/tracker/issue-list.ts';
 import { testApp } from '../test/support/app.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
-import { appendNewStreams, issueMaker, searchTerm } from './support/issues.ts';
+import { appendNewStreams, issueMaker, listedIssues, searchTerm } from './support/issues.ts';
 import { median, runConcurrent, type Step, sampleMs } from './support/measure.ts';
 import { round } from './support/report.ts';
 
@@ -355,16 +354,7 @@ async function main() {
         projects.push({ id: created.id as string, key });
       }
       const contexts = await Promise.all(projects.map((p) => projectContext(t.store, lead.tenantId, p.id)));
-      const db = t.database.db as unknown as Kysely<IssueListTables>;
-      const projected = async () =>
-        Number(
-          (
-            await db
-              .selectFrom('issue_list')
-              .select((eb) => eb.fn.countAll<string>().as('n'))
-              .executeTakeFirstOrThrow()
-          ).n,
-        );
+      const projected = () => listedIssues(t.database);
       let issues = 0;
       const day = Date.parse('2026-01-01T00:00:00Z');
       const makeIssue = issueMaker();

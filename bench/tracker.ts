@@ -19,7 +19,7 @@ import { type IssuePageRequest, issuePage } from '../src/projections/tracker/que
 import { testApp } from '../test/support/app.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
 import { freshPostgres } from '../test/support/postgres.ts';
-import { appendNewStreams, issueMaker, searchTerm } from './support/issues.ts';
+import { appendNewStreams, issueMaker, listedIssues, searchTerm } from './support/issues.ts';
 import { sampleMs } from './support/measure.ts';
 import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
@@ -149,15 +149,8 @@ async function main() {
     );
 
     const db = t.database.db as unknown as Kysely<IssueListTables>;
-    const projected = async () =>
-      Number(
-        (
-          await db
-            .selectFrom('issue_list')
-            .select((eb) => eb.fn.countAll<string>().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+
+    const projected = () => listedIssues(t.database);
     const searchSql = (i: number): IssuePageRequest => ({
       tenantId: lead.tenantId,
       words: searchWords(searchTerm(i)),

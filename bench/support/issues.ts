@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import {
   issueDecider,
   issueIdFor,
@@ -8,6 +9,7 @@ import {
 import type { Database } from '../../src/db/database.ts';
 import type { NewEvent } from '../../src/eventstore/port.ts';
 import { transactionalStore } from '../../src/eventstore/postgres/transactional-store.ts';
+import type { IssueListTables } from '../../src/projections/tracker/issue-list.ts';
 
 /**
  * The tracker benchmarks' issues (`bench:tracker`, `bench:scale`): text of invented words, so a query
@@ -117,4 +119,14 @@ export async function appendNewStreams(
     const store = transactionalStore(database, trx, false);
     for (const a of appends) await store.append(a.streamId, a.events, { expected: 'no_stream' });
   });
+}
+
+/** How many issues the issue list holds now (the benchmarks wait for their catch-ups with it). */
+export async function listedIssues(database: Database): Promise<number> {
+  const db = database.db as unknown as Kysely<IssueListTables>;
+  const row = await db
+    .selectFrom('issue_list')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }

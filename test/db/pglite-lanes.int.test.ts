@@ -6,6 +6,15 @@ import { connectPGlite, type PGliteDatabase } from '../../src/db/database.ts';
  * Embedded PGlite is one session. Work nobody waits on goes through `database.background`, whose
  * transactions give way to the statements of `database.db` (requests) queued after them.
  */
+/** A promise and the function that settles it. */
+function signal() {
+  let fire!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return { promise, fire };
+}
+
 describe('PGlite: requests before background work (pglite)', () => {
   let database: PGliteDatabase;
   beforeAll(async () => {
@@ -17,22 +26,16 @@ describe('PGlite: requests before background work (pglite)', () => {
 
   it('runs a request queued behind background transactions before them, and the transactions after it', async () => {
     const order: string[] = [];
-    let letGo!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      letGo = resolve;
-    });
-    let holding!: () => void;
-    const held = new Promise<void>((resolve) => {
-      holding = resolve;
-    });
+    const held = signal();
+    const gate = signal();
     // A projection page holding the session.
     const holder = database.background.transaction().execute(async (trx) => {
       await sql`select 1`.execute(trx);
-      holding();
-      await gate;
+      held.fire();
+      await gate.promise;
       order.push('page 1');
     });
-    await held;
+    await held.promise;
     const page = (name: string) =>
       database.background.transaction().execute(async (trx) => {
         await sql`select 1`.execute(trx);
@@ -44,7 +47,7 @@ describe('PGlite: requests before background work (pglite)', () => {
     for (let turns = 0; database.poolStats().waiting < 3 && turns < 100; turns++)
       await new Promise((resolve) => setTimeout(resolve, 1));
     expect(database.poolStats()).toMatchObject({ idle: 0, waiting: 3 });
-    letGo();
+    gate.fire();
     await Promise.all([holder, ...queued, request]);
     expect(order).toEqual(['page 1', 'request', 'page 2', 'page 3']);
     expect(database.poolStats()).toMatchObject({ idle: 1, waiting: 0 });
@@ -52,23 +55,17 @@ describe('PGlite: requests before background work (pglite)', () => {
 
   it('keeps a background transaction whole: a request waits for its commit and sees all of it', async () => {
     await sql`create table lanes_rows (n int)`.execute(database.db);
-    let holding!: () => void;
-    const held = new Promise<void>((resolve) => {
-      holding = resolve;
-    });
-    let letGo!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      letGo = resolve;
-    });
+    const held = signal();
+    const gate = signal();
     const page = database.background.transaction().execute(async (trx) => {
       await sql`insert into lanes_rows values (1)`.execute(trx);
-      holding();
-      await gate;
+      held.fire();
+      await gate.promise;
       await sql`insert into lanes_rows values (2)`.execute(trx);
     });
-    await held;
+    await held.promise;
     const read = sql<{ n: number }>`select count(*)::int as n from lanes_rows`.execute(database.db);
-    letGo();
+    gate.fire();
     await page;
     expect((await read).rows[0]?.n).toBe(2);
   });
