@@ -11,7 +11,7 @@ export interface Database {
   readonly db: Kysely<Tables>;
   /**
    * The same database for work nobody waits on as it runs: projection pages, process managers' steps,
-   * jobs, table upkeep. On PGlite its statements and transactions give way to `db`'s waiting ones
+   * package, tool and image-build jobs. On PGlite its statements and transactions give way to `db`'s waiting ones
    * (see PGliteSession); on PostgreSQL it is `db`, whose pool serves both.
    */
   readonly background: Kysely<Tables>;

@@ -16,8 +16,8 @@ import {
 
 /**
  * Who a statement is for. `foreground`: a request, or anything else someone is waiting on.
- * `background`: work nobody waits on as it runs (projection pages, process managers' steps, jobs,
- * table upkeep), whose transactions can hold the session for hundreds of milliseconds.
+ * `background`: work nobody waits on as it runs (projection pages, process managers' steps, jobs),
+ * whose transactions can hold the session for hundreds of milliseconds.
  */
 export type Lane = 'foreground' | 'background';
 
@@ -31,8 +31,9 @@ export const FOREGROUND_STREAK = 8;
  * PGlite's one session, handed to one holder at a time (a transaction keeps it from BEGIN to COMMIT,
  * so nobody else's statement lands inside). Waiting holders go in lanes: a foreground one goes before
  * every background one queued, so a request waits for the holder of the moment, not for every
- * projection page and job step queued before it (a list request during a projection catch-up of
- * 30,000 issues: p50 198 ms and p95 679 ms in one line, against 3 ms idle). When a foreground holder
+ * projection page and job step queued before it (`bench:pglite`, a list request while the
+ * projections catch up on 30,000 issues: p50 236–267 ms and p95 481–596 ms before, against 3 ms
+ * idle; with this and the pages' size, see runner.ts, 50–58 and 110–116 ms). When a foreground holder
  * lets go while only background work waits, the session is handed on a turn of the event loop later,
  * so the same request's next statement, issued as the last one's answer comes back, goes first.
  */

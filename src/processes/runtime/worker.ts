@@ -97,7 +97,7 @@ export class Worker {
           // Handlers read and append through the same view (upcast, personal data opened) as everyone else.
           upcastingStore(privateView(storeIn(trx, careful), trx), upcasters)
       : () => store;
-    // `prepare` reads through the same view, on the ordinary pool (no transaction is open then).
+    // `prepare` reads through the same view, outside any transaction (none is open then).
     const readStore = storeFor(database.background, false);
     this.runners = options.processes.map(
       (process) =>
