@@ -77,8 +77,12 @@ describe('OAuth attacks', () => {
       refresh_token: otherFlow.tokens.refresh_token,
     });
     expect(refresh.status).toBe(200);
-    // The user's own sign-in still sees and manages them.
-    const own = await t.request(`/t/${o.tenant.slug}/v1/oauth/consents`, { token: o.owner.token });
+    // The user's own sign-in still sees and manages them (the list read once it has every consent:
+    // it is a read model, and the requests above may go before its projection's page).
+    const own = await t.request(`/t/${o.tenant.slug}/v1/oauth/consents`, {
+      token: o.owner.token,
+      headers: { 'x-min-position': (await t.store.headPosition()).toString() },
+    });
     expect(((await own.json()) as LooseJson).items).toHaveLength(2);
     const mine = await t.request(`/t/${o.tenant.slug}/v1/me`, { token: o.owner.token });
     expect(await mine.json()).toMatchObject({ email: o.owner.email });
