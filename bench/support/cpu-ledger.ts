@@ -9,7 +9,10 @@ import { median } from './measure.ts';
  * baseline; this says on which process and thread the extra time is spent. Read from /proc, so
  * Linux only; elsewhere every share is 0.
  */
-export type Ledger = Map<string, number>;
+export class Ledger extends Map<string, number> {
+  /** The share holding the machine's busy ticks, which `cpuPerUnit` makes what the others leave. */
+  rest: string | undefined;
+}
 
 function add(ledger: Ledger, key: string, ticks: number) {
   ledger.set(key, (ledger.get(key) ?? 0) + ticks);
@@ -44,9 +47,6 @@ function machineTicks(): number | null {
   }
 }
 
-/** Shares that hold the whole machine's busy ticks until `cpuPerUnit` makes them the rest. */
-const restShares = new Set<string>();
-
 export interface SnapshotOptions {
   /**
    * Also a share for what the machine spent beyond the other shares (processes that exited within
@@ -59,11 +59,11 @@ export interface SnapshotOptions {
 
 /** A snapshot of the ticks so far, per share. */
 export function cpuSnapshot(serverPid: number | undefined, options: SnapshotOptions = {}): Ledger {
-  const ledger: Ledger = new Map();
+  const ledger = new Ledger();
   if (options.rest !== undefined) {
     const ticks = machineTicks();
     if (ticks !== null) {
-      restShares.add(options.rest);
+      ledger.rest = options.rest;
       add(ledger, options.rest, ticks);
     }
   }
@@ -89,12 +89,11 @@ export function cpuSnapshot(serverPid: number | undefined, options: SnapshotOpti
 /** CPU ms per unit of work in each share between two snapshots, largest first. */
 export function cpuPerUnit(before: Ledger, after: Ledger, units: number): [string, number][] {
   const spent = (key: string, ticks: number) => ((ticks - (before.get(key) ?? 0)) * MICROS_PER_TICK) / 1000;
-  const named = [...after].filter(([key]) => !restShares.has(key));
+  const named = [...after].filter(([key]) => key !== after.rest);
   const rows: [string, number][] = named.map(([key, ticks]) => [key, spent(key, ticks)]);
   const namedMs = rows.reduce((sum, [, ms]) => sum + ms, 0);
-  for (const [key, ticks] of after) {
-    if (restShares.has(key)) rows.push([key, spent(key, ticks) - namedMs]);
-  }
+  if (after.rest !== undefined)
+    rows.push([after.rest, spent(after.rest, after.get(after.rest) ?? 0) - namedMs]);
   return rows
     .filter(([, ms]) => ms > 0)
     .map(([key, ms]): [string, number] => [key, ms / Math.max(units, 1)])
@@ -122,7 +121,7 @@ export function medianLedger(perRound: readonly [string, number][][]): {
  * `CpuMeter`, its cost is this process's CPU (the client) and the server's, both threads.
  */
 export class LedgerWindow implements CpuMeter {
-  private before: Ledger = new Map();
+  private before = new Ledger();
 
   constructor(
     private readonly serverPid: number | undefined,

@@ -1,4 +1,3 @@
-import { setImmediate as afterTurn } from 'node:timers';
 import { setImmediate } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import {
@@ -60,7 +59,7 @@ export class PGliteSession {
   release(lane: Lane): void {
     const { foreground, background } = this.#waiting;
     if (lane === 'foreground' && foreground.length === 0 && background.length > 0) {
-      afterTurn(() => this.#handOn());
+      void setImmediate().then(() => this.#handOn());
       return;
     }
     this.#handOn();
