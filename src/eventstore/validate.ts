@@ -74,11 +74,47 @@ export function validateAppend(streamId: unknown, events: unknown, options?: App
 
 /** JSON text of a value, refusing anything JSON would change or drop instead of silently losing it. */
 export function toJson(value: unknown, field: string): string {
-  assertJson(value, field, new Set());
+  // The walk that names the culprit builds a path string for every value it visits: on a 100-event
+  // append that, with its garbage, was about a fifth of the client's CPU (bench:eventstore). Valid
+  // input, the usual case, is checked without paths; only a refusal walks again to name the field.
+  if (!isJson(value, 0)) assertJson(value, field, new Set());
   return JSON.stringify(value);
 }
 
-function assertJson(value: unknown, path: string, ancestors: Set<object>): void {
+/** Deeper than this, the path-naming walk decides (it also catches cycles, which would recurse forever here). */
+const FAST_DEPTH = 64;
+
+/** Whether `assertJson` would accept `value`: the same rules, no paths, no allocation. */
+export function isJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= FAST_DEPTH) return false;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isJson(value[i], depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue;
+        const item = (value as Record<string, unknown>)[key];
+        if (item !== undefined && !isJson(item, depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Throws naming the first value JSON would change or drop; returns when there is none. */
+export function assertJson(value: unknown, path: string, ancestors: Set<object>): void {
   switch (typeof value) {
     case 'string':
     case 'boolean':
