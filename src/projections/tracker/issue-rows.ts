@@ -217,9 +217,17 @@ async function overwriteRows(rows: readonly IssueListTable[], db: Kysely<IssueLi
     where t.id = r.id`.execute(db);
 }
 
-/** The current rows of these issues (dates as text: a `date` read back as a JS Date shifts with the zone). */
+/**
+ * The current rows of these issues (dates as text: a `date` read back as a JS Date shifts with the zone).
+ * Planned on every call, not a named prepared statement: a generic plan for `= any(array)` guesses
+ * ten elements, and made on a table that was still small (a fresh install, a rebuild's new shadow)
+ * it is a sequential scan comparing every row with every id, which the connection then keeps until
+ * an ANALYZE (seen with auto_explain during bench:eventstore: 141–367 ms a page on some connections,
+ * index scans on others; uuid_eq and the array test were a tenth of the server's CPU in a rebuild).
+ * Planning once a page of up to 1,000 events costs a fraction of a millisecond.
+ */
 async function readRows(ids: readonly string[], db: Kysely<IssueListTables>) {
-  const { rows } = await sql<IssueListTable>`/* prepared:issue_list_read_rows */
+  const { rows } = await sql<IssueListTable>`
     select ${sql.raw(
       ['id', ...COLUMNS]
         .map((c) => (c === 'due_date' || c === 'due_key' || c === 'position' ? `${c}::text as ${c}` : c))
