@@ -5,7 +5,9 @@
  * same request with nothing else running, in one app (`warden serve`'s polls and caches). During the
  * catch-up a request leaves every 100 ms whatever the last one's answer (an open loop, as users'
  * clicks arrive), until the issue list holds every issue. Target: the p95 during the catch-up within
- * 250 ms (a list that still answers in a quarter of a second while the read models catch up).
+ * 250 ms (a list that still answers in a quarter of a second while the read models catch up). Then
+ * the same open loop while an operator rebuilds the issue list (`ProjectionEngine.rebuild`), printed
+ * beside it (no target of its own).
  * Not a test: it prints figures; the last line is one JSON object.
  */
 import { loadavg } from 'node:os';
@@ -101,13 +103,34 @@ try {
   const catchUpSeconds = (performance.now() - caughtUpAt) / 1000;
   await Promise.all(requests);
 
+  // An operator's rebuild of the issue list, with the same open loop of requests.
+  const rebuilding: number[] = [];
+  let rebuilt = false;
+  const rebuildStarted = performance.now();
+  const rebuild = t.engine.rebuild('issueList').finally(() => {
+    rebuilt = true;
+  });
+  const duringRebuild: Promise<void>[] = [];
+  while (!rebuilt) {
+    duringRebuild.push(timedList(rebuilding));
+    await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
+  }
+  const rebuildEvents = (await rebuild).events;
+  const rebuildSeconds = (performance.now() - rebuildStarted) / 1000;
+  await Promise.all(duringRebuild);
+
   const quiet = figures(idle);
   const during = figures(busy);
+  const whileRebuilding = figures(rebuilding);
   log(`idle: ${quiet.n} list requests one after another, p50 ${quiet.p50} ms, p95 ${quiet.p95} ms`);
   log(
     `during the catch-up (${round(catchUpSeconds, 1)} s, ${Math.round(ISSUES / catchUpSeconds).toLocaleString('en-US')} issues/s): ` +
       `${during.n} list requests, p50 ${during.p50} ms, p95 ${during.p95} ms, max ${during.max} ms ` +
       `(p95 ${round(during.p95 / quiet.p95, 1)}× idle); load ${round(Math.min(...loads), 1)}–${round(Math.max(...loads), 1)}`,
+  );
+  log(
+    `during a rebuild of the issue list (${round(rebuildSeconds, 1)} s, ${rebuildEvents.toLocaleString('en-US')} events): ` +
+      `${whileRebuilding.n} list requests, p50 ${whileRebuilding.p50} ms, p95 ${whileRebuilding.p95} ms, max ${whileRebuilding.max} ms`,
   );
   const verdicts = [verdict('list p95 ms during a catch-up', during.p95, '≤', TARGET_P95_MS)];
   log(
@@ -119,6 +142,7 @@ try {
       idle: quiet,
       during,
       catch_up_s: round(catchUpSeconds, 2),
+      rebuild: { ...whileRebuilding, seconds: round(rebuildSeconds, 2), events: rebuildEvents },
       verdicts,
     }),
   );

@@ -8,8 +8,8 @@ import {
   RebuildInProgressError,
   UnknownProjectionError,
 } from '../../src/projections/engine/index.ts';
+import { PGLITE_PAGE_MS } from '../../src/projections/engine/pglite-pages.ts';
 import { engineTables } from '../../src/projections/engine/rows.ts';
-import { PGLITE_PAGE_MS } from '../../src/projections/engine/runner.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds } from '../support/postgres.ts';
 import { appendMany, counted, readCounts, streamCounts, totalCount } from './stream-counts.ts';
@@ -81,6 +81,28 @@ for (const kind of databaseKinds) {
       if (kind.name === 'pglite') expect(later).toEqual(Array.from({ length: 12 }, () => 10));
       else expect(later).toEqual([100, 20]);
       expect((await readCounts(database.db)).get(more.streams[0]!)).toBe(120);
+    });
+
+    it(`sizes a rebuild's pages to about ${PGLITE_PAGE_MS} ms of work on PGlite too, starting small, to the rebuild batch size on PostgreSQL`, async () => {
+      const sizes: number[] = [];
+      const slow = streamCounts({
+        onApply: async (events) => {
+          sizes.push(events.length);
+          await new Promise((resolve) => setTimeout(resolve, events.length * 5));
+        },
+      });
+      const { last, streams } = await appendMany(store, 1, 120);
+      const projections = engine({ projections: [slow], rebuildBatchSize: 100 });
+      await projections.start();
+      expect(await projections.waitFor('streamCounts', last, 60_000)).toBe(true);
+      sizes.length = 0;
+      const result = await projections.rebuild('streamCounts');
+      expect(result).toMatchObject({ events: 120, applied: 120 });
+      // 5 ms an event: ten fill the time a PGlite page may hold the session, and the first page,
+      // sized before anything is known, is the smallest allowed.
+      if (kind.name === 'pglite') expect(sizes).toEqual(Array.from({ length: 12 }, () => 10));
+      else expect(sizes).toEqual([100, 20]);
+      expect((await readCounts(database.db)).get(streams[0]!)).toBe(120);
     });
 
     it('passes events of other types, so a read-your-writes wait on them returns', async () => {

@@ -4,6 +4,7 @@ import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { ApplyError, applyEvents, commitInOrder } from './batch.ts';
 import { RebuildFailedError, RebuildInProgressError } from './errors.ts';
 import type { EngineLogger } from './logger.ts';
+import { fitPglitePage, MIN_PGLITE_PAGE } from './pglite-pages.ts';
 import type { Projection } from './projection.ts';
 import {
   claimRebuild,
@@ -97,12 +98,23 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
   // Events handed to a shadow transaction; `progress.done` counts those committed.
   let dispatched = 0;
 
+  // PGlite is one session, which a shadow page's transaction holds: there pages go in its background
+  // lane (a request's statements go first) and hold it about PGLITE_PAGE_MS each, sized from the last
+  // page's time per event, as the live loop's are. The first is the smallest, since nothing is known.
+  const pglite = database.kind === 'pglite';
+  const writer = pglite ? database.background : database.db;
+  let limit = pglite ? Math.min(MIN_PGLITE_PAGE, ctx.batchSize) : ctx.batchSize;
   // The whole log, not just our types: a short page then holds every event visible after `after`,
   // so its last position is a complete checkpoint, and progress can count against the log's size.
-  const readPage = (after: bigint) => store.readAll({ after, limit: ctx.batchSize });
+  // A page is full when it holds as many events as it asked for.
+  const readPage = async (after: bigint) => {
+    const asked = limit;
+    const events = await store.readAll({ after, limit: asked });
+    return { events, full: events.length === asked };
+  };
   // One short transaction per page: the shadow's rows and the lease heartbeat (with the progress).
   const commitShadow = async (events: readonly RecordedEvent[], next: bigint, done: number) => {
-    await database.db.transaction().execute(async (trx) => {
+    await writer.transaction().execute(async (trx) => {
       // A crash loses the shadow's last commits at worst, and a rebuild then starts over anyway:
       // no need to wait for each commit's WAL flush.
       await sql`set local synchronous_commit = off`.execute(trx);
@@ -121,14 +133,15 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
     progress.total = Math.max(progress.total, progress.done);
     await ctx.onProgress({ ...progress });
   };
-  const replay = async (page: readonly RecordedEvent[]) => {
+  const replay = async ({ events: page, full }: { events: readonly RecordedEvent[]; full: boolean }) => {
     const mine = page.filter((e) => types.has(e.type));
     const next = page.at(-1)?.position ?? position;
-    const full = page.length === ctx.batchSize;
     dispatched += page.length;
     const done = dispatched;
+    const started = performance.now();
     // A page without our events still commits: it moves the heartbeat and the progress.
     await commitInOrder(mine, next, (events, to) => commitShadow(events, to, done));
+    if (pglite) limit = fitPglitePage(ctx.batchSize, page.length, performance.now() - started);
     applied += mine.length;
     // Counted after the furthest committed page, the one `progress.done` counts up to: after this
     // page's own end, a later page that committed first (a short last one, say) would count twice.
@@ -155,9 +168,9 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
     for (;;) {
       checkAborted();
       const page = await reading;
-      const full = page.length === ctx.batchSize;
+      const { full } = page;
       if (full) {
-        reading = readPage(page.at(-1)!.position);
+        reading = readPage(page.events.at(-1)!.position);
         // Awaited on the next turn; until then a failure must not count as unhandled.
         reading.catch(() => {});
       }
@@ -174,26 +187,25 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
     await Promise.all(writing);
     checkAborted();
     // Outside a transaction (names qualified with the shadow schema), so a projection may build its
-    // indexes side by side on several connections.
-    if (projection.createIndexes) await projection.createIndexes(scoped(database.db, shadow));
+    // indexes side by side on several connections. On PGlite they queue in the background lane: a
+    // request then waits for the one build in progress, not for every one queued.
+    if (projection.createIndexes) await projection.createIndexes(scoped(writer, shadow));
     checkAborted();
     // Tables made in one go have no planner statistics until autovacuum samples them (a minute or more
     // on a server; on PGlite, the upkeep's next pass): sampled now, the first queries on the swapped-in
     // tables are planned from their real rows instead of guesses. Statistics stay with a moved table.
-    await sql`analyze ${sql.join(projection.tables.map((table) => sql.id(shadow, table)))}`.execute(
-      database.db,
-    );
+    await sql`analyze ${sql.join(projection.tables.map((table) => sql.id(shadow, table)))}`.execute(writer);
     checkAborted();
     await ctx.pauseLive();
     for (let attempt = 1; ; attempt++) {
       checkAborted();
       let page = await readPage(position);
-      while (page.length === ctx.batchSize) {
+      while (page.full) {
         await replay(page);
         page = await readPage(position);
       }
-      const tail = page.filter((e) => types.has(e.type));
-      const next = page.at(-1)?.position ?? position;
+      const tail = page.events.filter((e) => types.has(e.type));
+      const next = page.events.at(-1)?.position ?? position;
       try {
         await swap(ctx, shadow, tail, next);
       } catch (error) {
@@ -207,7 +219,7 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
         continue;
       }
       applied += tail.length;
-      progress.done += page.length;
+      progress.done += page.events.length;
       progress.total = Math.max(progress.total, progress.done);
       await ctx.onProgress({ ...progress });
       position = next;

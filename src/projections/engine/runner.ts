@@ -3,6 +3,7 @@ import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { ApplyError, applyEvents, commitInOrder, isTransient } from './batch.ts';
 import type { HeadWatcher } from './head-watcher.ts';
 import type { EngineLogger } from './logger.ts';
+import { fitPglitePage } from './pglite-pages.ts';
 import type { Projection } from './projection.ts';
 import {
   advanceCheckpoint,
@@ -46,16 +47,6 @@ class CheckpointMovedError extends Error {
  */
 /** Longest a checkpoint trails the runner while only events of other types pass. */
 const CHECKPOINT_INTERVAL_MS = 1000;
-
-/**
- * On PGlite, about how long one page's transaction may hold the one session. A page there is sized
- * from the last one's time per event (at least MIN_PGLITE_PAGE events, at most the batch size), so a
- * request waits for at most about this long behind a catch-up: a page of 1,000 issues (each stemmed
- * for search) held it for about half a second. On PostgreSQL pages keep the batch size: a request
- * takes another connection of the pool.
- */
-export const PGLITE_PAGE_MS = 50;
-const MIN_PGLITE_PAGE = 10;
 
 export class ProjectionRunner {
   /** How far this runner has read: waits and status use it. */
@@ -294,8 +285,7 @@ export class ProjectionRunner {
 
   /** The next page on PGlite: as many events as the last page's time per event fits in PGLITE_PAGE_MS. */
   #fitPage(events: number, tookMs: number): void {
-    const fits = Math.floor((PGLITE_PAGE_MS * events) / Math.max(tookMs, 0.001));
-    this.#limit = Math.min(this.options.batchSize, Math.max(MIN_PGLITE_PAGE, fits));
+    this.#limit = fitPglitePage(this.options.batchSize, events, tookMs);
   }
 
   #checkpointDue(): boolean {
