@@ -140,6 +140,11 @@ for (const kind of databaseKinds) {
         const { id } = (await started.json()) as { id: string };
         expect(await waitForStatus(t, operator, id)).toMatchObject({ status: 'completed' });
         const as = (path: string) => t.request(path, { token: operator.token, tenant: operator.tenantSlug });
+        // The final status frame is written just after the run's end is recorded, which is what the
+        // wait above sees: the stream ends with it, so once read whole every frame is in. (Aged before
+        // it came, the sweep kept the last output chunk as the run's last frame, and the test failed.)
+        const streamed = sseFrames(await (await as(`/v1/executions/${id}/stream`)).text());
+        expect(streamed.at(-1)?.data).toContain('"completed"');
         const wholeBefore = await (await as(`/v1/executions/${id}/output`)).text();
         expect(wholeBefore.length).toBeGreaterThan(0);
         await sql`update warden_tool_output set at = at - interval '100 days' where execution_id = ${id}::uuid`.execute(
