@@ -101,8 +101,9 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
   // PGlite is one session, which a shadow page's transaction holds: there pages go in its background
   // lane (a request's statements go first) and hold it about PGLITE_PAGE_MS each, sized from the last
   // page's time per event, as the live loop's are. The first is the smallest, since nothing is known.
+  // (On PostgreSQL `background` is the pool itself.)
   const pglite = database.kind === 'pglite';
-  const writer = pglite ? database.background : database.db;
+  const writer = database.background;
   let limit = pglite ? Math.min(MIN_PGLITE_PAGE, ctx.batchSize) : ctx.batchSize;
   // The whole log, not just our types: a short page then holds every event visible after `after`,
   // so its last position is a complete checkpoint, and progress can count against the log's size.
