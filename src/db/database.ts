@@ -4,6 +4,7 @@ import { lockDataFolder } from './data-folder-lock.ts';
 import { PGliteDialect, PGliteSession } from './pglite-dialect.ts';
 import { withPreparedStatements } from './prepared-statements.ts';
 import type { Tables } from './tables.ts';
+import { TIMESTAMPTZ_OID, timestamptzParser } from './timestamps.ts';
 
 /** The read-model and event database: kysely over a real PostgreSQL server or embedded PGlite. */
 export interface Database {
@@ -56,8 +57,17 @@ export async function connectPostgres(options: PostgresOptions): Promise<Databas
   // int8 (bigint) columns come back as strings; numeric types we use fit into JS numbers or BigInt.
   const schema = options.schema ?? 'public';
   assertIdentifier(schema);
+  // Every event read carries a timestamptz: read through the fast path (see timestamps.ts).
+  const readTimestamptz = timestamptzParser(pg.types.getTypeParser(TIMESTAMPTZ_OID, 'text'));
+  const types = {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === TIMESTAMPTZ_OID && format !== 'binary'
+        ? readTimestamptz
+        : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+  };
   const pool: Pool = new pg.Pool({
     connectionString: options.url,
+    types,
     max: options.poolSize ?? 10,
     ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMillis: options.idleTimeoutMs }),
     ...(schema === 'public' ? {} : { options: `-c search_path=${schema}` }),
