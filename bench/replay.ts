@@ -24,6 +24,8 @@ import { aesKey } from '../src/identity/tokens/crypto.ts';
 import { personalDataKeys, personalDataStore } from '../src/privacy/index.ts';
 import { auditEntries } from '../src/projections/audit/audit-entries.ts';
 import { ProjectionEngine } from '../src/projections/engine/engine.ts';
+import { cpuPerUnit, cpuSnapshot } from './support/cpu-ledger.ts';
+import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -33,6 +35,8 @@ const PER_STREAM = Number(process.env.BENCH_PER_STREAM ?? 100);
 const WRITERS = 8;
 const REPLAYS = 200;
 const WARMUP_REPLAYS = 20;
+/** A file to write a CPU profile of the rebuild to (this process: reading, folding, encoding). */
+const PROFILE = process.env.BENCH_REPLAY_PROFILE;
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -199,8 +203,20 @@ async function main(): Promise<void> {
       projections: [auditEntries],
     });
     started = performance.now();
-    const result = await engine.rebuild('auditEntries');
+    const cpuBefore = cpuSnapshot(undefined, { rest: 'the rest of the machine' });
+    const result = PROFILE
+      ? await cpuProfiled(PROFILE, () => engine.rebuild('auditEntries'))
+      : await engine.rebuild('auditEntries');
+    const rebuildCpu = cpuPerUnit(
+      cpuBefore,
+      cpuSnapshot(undefined, { rest: 'the rest of the machine' }),
+      result.events / 1e3,
+    );
     await engine.stop();
+    console.log(
+      `  CPU µs per event of the rebuild: ${rebuildCpu.map(([share, ms]) => `${share} ${ms.toFixed(1)}`).join(', ')}` +
+        (PROFILE ? `; CPU profile of this process: ${PROFILE}` : ''),
+    );
     console.log(
       `rebuild of auditEntries: ${result.events.toLocaleString('en')} events (${result.applied.toLocaleString('en')} applied) ` +
         `in ${result.seconds.toFixed(1)} s = ${result.eventsPerSecond.toLocaleString('en')} events/s`,

@@ -20,6 +20,7 @@ import { outputWriter, streamHub, type ToolOutputTables } from '../src/tools/ind
 import { testApp } from '../test/support/app.ts';
 import { freshPostgres } from '../test/support/postgres.ts';
 import { cpuPerUnit, cpuSnapshot, medianLedger } from './support/cpu-ledger.ts';
+import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -28,6 +29,8 @@ const RUNS = Number(process.env.BENCH_TOOL_RUNS ?? 48);
 /** Rounds that alternate the two sides (see below); each side runs RUNS / ROUNDS executions a round. */
 const ROUNDS = Number(process.env.BENCH_TOOL_ROUNDS ?? 4);
 const SKIP_EXEC = process.env.BENCH_SKIP_EXEC === '1';
+/** A file to write a CPU profile of the exec-vs-spawn rounds to (this process: server, worker, client). */
+const PROFILE = process.env.BENCH_TOOLS_PROFILE;
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 200);
 const LINES = 100;
 const IDLE = 1000;
@@ -170,12 +173,18 @@ async function measuredPool(side: keyof typeof cpuRounds, total: number, work: (
 }
 let spawnSeconds = 0;
 let apiSeconds = 0;
-for (let round = 0; round < (SKIP_EXEC ? 0 : ROUNDS); round++) {
-  const spawnFirst = round % 2 === 0;
-  if (spawnFirst) spawnSeconds += await measuredPool('spawn', perRound, direct);
-  apiSeconds += await measuredPool('api', perRound, viaApi);
-  if (!spawnFirst) spawnSeconds += await measuredPool('spawn', perRound, direct);
-}
+const rounds = async () => {
+  for (let round = 0; round < (SKIP_EXEC ? 0 : ROUNDS); round++) {
+    const spawnFirst = round % 2 === 0;
+    if (spawnFirst) spawnSeconds += await measuredPool('spawn', perRound, direct);
+    apiSeconds += await measuredPool('api', perRound, viaApi);
+    if (!spawnFirst) spawnSeconds += await measuredPool('spawn', perRound, direct);
+  }
+};
+if (PROFILE) {
+  await cpuProfiled(PROFILE, rounds);
+  log(`CPU profile of the rounds (this process: server, worker and client): ${PROFILE}`);
+} else await rounds();
 /** CPU ms per run by share, the median of the rounds. */
 function cpuPerRun(rounds: [string, number][][]) {
   const { total, shares } = medianLedger(rounds);

@@ -38,7 +38,7 @@ import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
 const SIZE_MB = Number(process.env.BENCH_UPLOAD_MB ?? 200);
-const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? 7);
 const TARGET = 0.7;
 const PROFILE = process.env.BENCH_UPLOAD_PROFILE;
 const log = (line: string) => process.stdout.write(`${line}\n`);
