@@ -1,5 +1,7 @@
-import type { KyselyPlugin } from 'kysely';
+import { type KyselyPlugin, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectPGlite, type PGliteDatabase } from '../../src/db/database.ts';
+import { migrate } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/logger.ts';
 import {
   enqueue,
@@ -8,6 +10,7 @@ import {
   JobRunner,
   type JobTables,
   jobNotice,
+  jobQueueOf,
   viewAs,
 } from '../../src/processes/runtime/index.ts';
 import type { TestDatabase } from '../support/databases.ts';
@@ -191,3 +194,76 @@ for (const kind of databaseKinds) {
     });
   });
 }
+
+/**
+ * On PGlite (one session) background work gives way to requests. A runner sends its queue's own
+ * statements in the foreground (`jobQueueOf`): a job queued while projection pages wait for the
+ * session is claimed, and starts, before them, not after every page queued ahead of its claim.
+ */
+describe('the job runner on PGlite: claims before background work (pglite)', () => {
+  let database: PGliteDatabase;
+  beforeAll(async () => {
+    database = await connectPGlite();
+    await migrate(database);
+  });
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  it('claims and starts a job queued behind background transactions before them', async () => {
+    const queue = `lanes-${crypto.randomUUID()}`;
+    await enqueue(jobQueueOf(database), [{ id: crypto.randomUUID(), queue, kind: 'test', subject: 'job' }]);
+    const order: string[] = [];
+    let fireHeld!: () => void;
+    let fireGate!: () => void;
+    const held = new Promise<void>((resolve) => {
+      fireHeld = resolve;
+    });
+    const gate = new Promise<void>((resolve) => {
+      fireGate = resolve;
+    });
+    // A projection page holding the session, and two more waiting for it.
+    const page = (name: string, hold?: Promise<void>) =>
+      database.background.transaction().execute(async (trx) => {
+        await sql`select 1`.execute(trx);
+        if (hold) {
+          fireHeld();
+          await hold;
+        }
+        order.push(name);
+      });
+    const holder = page('page 1', gate);
+    await held;
+    const queued = [page('page 2'), page('page 3')];
+    let started!: () => void;
+    const ran = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const jobs = new JobRunner({
+      db: jobQueueOf(database),
+      queue,
+      owner: 'lanes-test',
+      concurrency: 1,
+      pollMs: 60_000,
+      maxAttempts: 1,
+      logger: createLogger('silent'),
+      run: async () => {
+        order.push('job');
+        started();
+      },
+      giveUp: async () => undefined,
+    });
+    jobs.start();
+    try {
+      // The pages and the runner's first claim wait for the session (a few turns to get there).
+      for (let turns = 0; database.poolStats().waiting < 3 && turns < 200; turns++)
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      expect(database.poolStats().waiting).toBe(3);
+      fireGate();
+      await Promise.all([holder, ...queued, ran]);
+      expect(order).toEqual(['page 1', 'job', 'page 2', 'page 3']);
+    } finally {
+      await jobs.stop(1000);
+    }
+  });
+});

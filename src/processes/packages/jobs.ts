@@ -21,7 +21,15 @@ import {
   osvScanner,
 } from '../../packages/index.ts';
 import type { ProcessLogger } from '../runtime/index.ts';
-import { enqueue, JOBS_CHANNEL, JobRunner, type JobTables, jobNotice, viewAs } from '../runtime/index.ts';
+import {
+  enqueue,
+  JOBS_CHANNEL,
+  JobRunner,
+  type JobTables,
+  jobNotice,
+  jobQueueOf,
+  viewAs,
+} from '../runtime/index.ts';
 import { PACKAGE_QUEUES, type PackageJobKind } from './pipeline.ts';
 import type { RecordEvents } from './session.ts';
 import { processPackage, publishPackage, recordFailure, type StageDeps } from './stages.ts';
@@ -153,7 +161,7 @@ export function startPackageJobs(options: {
   const deps = stageDeps(options.config, options);
   const runner = (kind: PackageJobKind, concurrency: number) => {
     const jobs = new JobRunner({
-      db: viewAs<JobTables>(options.database.background),
+      db: jobQueueOf(options.database),
       queue: PACKAGE_QUEUES[kind],
       owner: options.owner,
       concurrency,

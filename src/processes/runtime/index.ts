@@ -23,6 +23,6 @@ export {
   type Sealer,
 } from './process-manager.ts';
 export { SingletonLease } from './singleton.ts';
-export { viewAs } from './tables.ts';
+export { jobQueueOf, viewAs } from './tables.ts';
 export { startWorkers, Worker, type WorkerOptions, type WorkerStats } from './worker.ts';
 export { listPartitions, listWorkers, type PartitionStatus, type WorkerStatus } from './workers.ts';

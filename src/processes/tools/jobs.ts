@@ -25,6 +25,7 @@ import {
   JobRunner,
   type JobTables,
   jobNotice,
+  jobQueueOf,
   viewAs,
 } from '../runtime/index.ts';
 import { type ExecutionDeps, runExecution, type ToolJobPayload } from './run-execution.ts';
@@ -93,7 +94,7 @@ export function startToolJobs(options: {
     ...(options.outputCapBytes ? { outputCapBytes: options.outputCapBytes } : {}),
     ...(options.cancelPollMs ? { cancelPollMs: options.cancelPollMs } : {}),
   };
-  const jobs = viewAs<JobTables>(db);
+  const jobs = jobQueueOf(options.database);
   const fixed = options.tenantConcurrency;
   const limitOf =
     typeof fixed === 'function'

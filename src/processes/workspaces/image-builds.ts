@@ -23,6 +23,7 @@ import {
   JobRunner,
   type JobTables,
   jobNotice,
+  jobQueueOf,
   type ProcessLogger,
   viewAs,
 } from '../runtime/index.ts';
@@ -126,7 +127,7 @@ export function startImageBuildJobs(options: {
     watchCancel: cancels.watch,
   };
   const runner = new JobRunner({
-    db: viewAs<JobTables>(db),
+    db: jobQueueOf(options.database),
     queue: IMAGES_QUEUE,
     owner: options.owner,
     concurrency: options.concurrency ?? 2,
