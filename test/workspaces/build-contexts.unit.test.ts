@@ -47,6 +47,41 @@ describe('the agent’s staged build contexts', () => {
     await expect(contexts.open(id, staged.sha256, 'Dockerfile')).rejects.toMatchObject({ status: 404 });
   });
 
+  it('refuses a second stage of an id still streaming (409) and leaves the first one whole', async () => {
+    const { dir, contexts } = store();
+    const tar = rawTar([{ path: 'Dockerfile', content: 'FROM scratch\n' }]);
+    const id = crypto.randomUUID();
+    let push!: ReadableStreamDefaultController<Uint8Array>;
+    const slow = new ReadableStream<Uint8Array>({
+      start(controller) {
+        push = controller;
+        controller.enqueue(tar.subarray(0, 700));
+      },
+    });
+    const first = contexts.stage(id, slow);
+    // Its file is there once its first chunk is written.
+    for (let turns = 0; !existsSync(join(dir, 'contexts', `${id}.tar`)) && turns < 200; turns++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    await expect(contexts.stage(id, streamOf(tar))).rejects.toMatchObject({ status: 409 });
+    push.enqueue(tar.subarray(700));
+    push.close();
+    const staged = await first;
+    expect(staged).toEqual({ id, size: tar.length, sha256: await sha256Hex(tar) });
+    const chunks: Buffer[] = [];
+    for await (const chunk of await contexts.open(id, staged.sha256, 'Dockerfile'))
+      chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(Buffer.from(tar))).toBe(true);
+  });
+
+  it('stages again into a folder removed by hand', async () => {
+    const { dir, contexts } = store();
+    const tar = rawTar([{ path: 'Dockerfile', content: 'FROM scratch\n' }]);
+    await contexts.stage(crypto.randomUUID(), streamOf(tar));
+    rmSync(join(dir, 'contexts'), { recursive: true, force: true });
+    const id = crypto.randomUUID();
+    await expect(contexts.stage(id, streamOf(tar))).resolves.toMatchObject({ id, size: tar.length });
+  });
+
   it('refuses a body that is not a tar (422) or passes the cap (413), leaving nothing behind', async () => {
     const { dir, contexts } = store();
     await expect(

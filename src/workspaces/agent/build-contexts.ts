@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -33,6 +33,16 @@ export class BuildContextStore {
     this.#clock = clock;
   }
 
+  /** The folder, made once (and again when it went: see `stage`); staging used to ask every time. */
+  #folderMaking: Promise<unknown> | undefined;
+  #folderMade(): Promise<unknown> {
+    this.#folderMaking ??= mkdir(this.#folder, { recursive: true }).catch((error: unknown) => {
+      this.#folderMaking = undefined;
+      throw error;
+    });
+    return this.#folderMaking;
+  }
+
   #paths(id: string) {
     if (!ID.test(id)) throw new AgentRefusal(404, 'not-found', 'no such build context');
     return { tar: join(this.#folder, `${id}.tar`), meta: join(this.#folder, `${id}.json`) };
@@ -48,12 +58,9 @@ export class BuildContextStore {
     maxBytes = MAX_CONTEXT_BYTES,
   ): Promise<{ id: string; size: number; sha256: string }> {
     const paths = this.#paths(id);
-    await mkdir(this.#folder, { recursive: true });
-    this.#sweepNowAndThen();
-    if (await stat(paths.meta).catch(() => undefined)) {
-      throw new AgentRefusal(409, 'conflict', 'a build context with this id is staged');
-    }
     if (!body) throw new AgentRefusal(422, 'invalid', 'the build context is empty');
+    await this.#folderMade();
+    this.#sweepNowAndThen();
     const hash = createHash('sha256');
     let size = 0;
     let head = new Uint8Array(0);
@@ -76,14 +83,31 @@ export class BuildContextStore {
         yield chunk;
       }
     };
+    // Created only if absent ('wx'): a context with this id already staged (or being staged) is
+    // refused before a byte of the body is read, and its file is left alone. A folder removed by hand
+    // is made again.
+    const create = () => open(paths.tar, 'wx');
+    const file = await create()
+      .catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+        this.#folderMaking = undefined;
+        await this.#folderMade();
+        return create();
+      })
+      .catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'EEXIST')
+          throw new AgentRefusal(409, 'conflict', 'a build context with this id is staged');
+        throw error;
+      });
     try {
       await pipeline(
         Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>),
         checked,
-        createWriteStream(paths.tar, { flags: 'wx' }),
+        file.createWriteStream(),
       );
       if (head.length < 512) throw new AgentRefusal(422, 'invalid', 'the build context is not a tar archive');
     } catch (error) {
+      await file.close().catch(() => undefined);
       await rm(paths.tar, { force: true });
       throw error;
     }

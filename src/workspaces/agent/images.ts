@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import { buildOptions } from '../../commands/workspaces/index.ts';
@@ -96,19 +97,27 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
     async (c) => {
       const { tag, dockerfile, context, sha256, build_args, target, no_cache } = c.req.valid('query');
       // A tag the host holds is never built over: it may be an image workspaces run (one an admin
-      // loaded, or a base image), which a tenant's operator must not replace.
-      const held = await deps.engine.image(tag).then(
-        () => true,
-        (error: unknown) => {
-          if (error instanceof ContainerEngineError && error.code === 'image_not_found') return false;
-          throw error;
-        },
-      );
-      if (held) {
+      // loaded, or a base image), which a tenant's operator must not replace. The engine is asked
+      // while the context is opened (its files read, its Dockerfile checked): one wait instead of two,
+      // and the tag's answer still decides first.
+      const [held, opened] = await Promise.allSettled([
+        deps.engine.image(tag).then(
+          () => true,
+          (error: unknown) => {
+            if (error instanceof ContainerEngineError && error.code === 'image_not_found') return false;
+            throw error;
+          },
+        ),
+        contexts.open(context, sha256, dockerfile),
+      ]);
+      if (held.status === 'rejected' || held.value) {
+        if (opened.status === 'fulfilled') (opened.value as Readable).destroy();
+        if (held.status === 'rejected') throw held.reason;
         await contexts.remove(context);
         throw new AgentRefusal(409, 'conflict', `this host already holds ${tag}: it is not built over`);
       }
-      const source = await contexts.open(context, sha256, dockerfile);
+      if (opened.status === 'rejected') throw opened.reason;
+      const source = opened.value;
       // A byte stream of NDJSON lines: typed as the text the schema documents.
       return (await ndjsonOutcome(c, {
         run: async (onLine, signal) => {
