@@ -195,6 +195,15 @@ for (const kind of databaseKinds) {
   });
 }
 
+/** A promise and the function that settles it. */
+function signal() {
+  let fire!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return { promise, fire };
+}
+
 /**
  * On PGlite (one session) background work gives way to requests. A runner sends its queue's own
  * statements in the foreground (`jobQueueOf`): a job queued while projection pages wait for the
@@ -214,31 +223,20 @@ describe('the job runner on PGlite: claims before background work (pglite)', () 
     const queue = `lanes-${crypto.randomUUID()}`;
     await enqueue(jobQueueOf(database), [{ id: crypto.randomUUID(), queue, kind: 'test', subject: 'job' }]);
     const order: string[] = [];
-    let fireHeld!: () => void;
-    let fireGate!: () => void;
-    const held = new Promise<void>((resolve) => {
-      fireHeld = resolve;
-    });
-    const gate = new Promise<void>((resolve) => {
-      fireGate = resolve;
-    });
+    const [held, gate, ran] = [signal(), signal(), signal()];
     // A projection page holding the session, and two more waiting for it.
     const page = (name: string, hold?: Promise<void>) =>
       database.background.transaction().execute(async (trx) => {
         await sql`select 1`.execute(trx);
         if (hold) {
-          fireHeld();
+          held.fire();
           await hold;
         }
         order.push(name);
       });
-    const holder = page('page 1', gate);
-    await held;
+    const holder = page('page 1', gate.promise);
+    await held.promise;
     const queued = [page('page 2'), page('page 3')];
-    let started!: () => void;
-    const ran = new Promise<void>((resolve) => {
-      started = resolve;
-    });
     const jobs = new JobRunner({
       db: jobQueueOf(database),
       queue,
@@ -249,7 +247,7 @@ describe('the job runner on PGlite: claims before background work (pglite)', () 
       logger: createLogger('silent'),
       run: async () => {
         order.push('job');
-        started();
+        ran.fire();
       },
       giveUp: async () => undefined,
     });
@@ -259,8 +257,8 @@ describe('the job runner on PGlite: claims before background work (pglite)', () 
       for (let turns = 0; database.poolStats().waiting < 3 && turns < 200; turns++)
         await new Promise((resolve) => setTimeout(resolve, 1));
       expect(database.poolStats().waiting).toBe(3);
-      fireGate();
-      await Promise.all([holder, ...queued, ran]);
+      gate.fire();
+      await Promise.all([holder, ...queued, ran.promise]);
       expect(order).toEqual(['page 1', 'job', 'page 2', 'page 3']);
     } finally {
       await jobs.stop(1000);
