@@ -1,20 +1,12 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPGlite, type PGliteDatabase } from '../../src/db/database.ts';
+import { signal } from '../support/signal.ts';
 
 /**
  * Embedded PGlite is one session. Work nobody waits on goes through `database.background`, whose
  * transactions give way to the statements of `database.db` (requests) queued after them.
  */
-/** A promise and the function that settles it. */
-function signal() {
-  let fire!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    fire = resolve;
-  });
-  return { promise, fire };
-}
-
 describe('PGlite: requests before background work (pglite)', () => {
   let database: PGliteDatabase;
   beforeAll(async () => {

@@ -15,6 +15,7 @@ import {
 } from '../../src/processes/runtime/index.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds } from '../support/postgres.ts';
+import { signal } from '../support/signal.ts';
 import { waitUntil } from './support.ts';
 
 /**
@@ -193,15 +194,6 @@ for (const kind of databaseKinds) {
       }
     });
   });
-}
-
-/** A promise and the function that settles it. */
-function signal() {
-  let fire!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    fire = resolve;
-  });
-  return { promise, fire };
 }
 
 /**

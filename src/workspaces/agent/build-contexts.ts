@@ -121,7 +121,7 @@ export class BuildContextStore {
    * the Dockerfile the engine will read in it (`dockerfile`) does nothing the agent's host must not
    * (else 422, and the context is deleted): see `forbiddenInstruction`.
    */
-  async open(id: string, sha256: string, dockerfile: string): Promise<NodeJS.ReadableStream> {
+  async open(id: string, sha256: string, dockerfile: string): Promise<Readable> {
     const paths = this.#paths(id);
     let meta: { sha256: string };
     try {

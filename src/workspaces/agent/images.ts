@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import { buildOptions } from '../../commands/workspaces/index.ts';
@@ -111,7 +110,7 @@ export function imageRoutes(deps: AgentAppDeps, contexts: BuildContextStore) {
         contexts.open(context, sha256, dockerfile),
       ]);
       if (held.status === 'rejected' || held.value) {
-        if (opened.status === 'fulfilled') (opened.value as Readable).destroy();
+        if (opened.status === 'fulfilled') opened.value.destroy();
         if (held.status === 'rejected') throw held.reason;
         await contexts.remove(context);
         throw new AgentRefusal(409, 'conflict', `this host already holds ${tag}: it is not built over`);
