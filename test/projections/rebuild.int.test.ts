@@ -1,14 +1,17 @@
-import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
-import type { EventStore } from '../../src/eventstore/port.ts';
+import type { EventStore, RecordedEvent } from '../../src/eventstore/port.ts';
 import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
 import { ProjectionEngine, type RebuildProgress } from '../../src/projections/engine/index.ts';
+import type { Projection } from '../../src/projections/engine/projection.ts';
 import { shadowSchemaName } from '../../src/projections/engine/schemas.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds, databaseUrl, freshPostgres } from '../support/postgres.ts';
-import { appendMany, counted, streamCounts, totalCount } from './stream-counts.ts';
+import { visible } from '../support/visibility.ts';
+import { appendMany, COUNTED, counted, streamCounts, totalCount } from './stream-counts.ts';
 
 const EVENTS = 50_000;
 const STREAMS = 100;
@@ -135,7 +138,92 @@ for (const kind of databaseKinds) {
       expect(progress.map((p) => p.done)).toEqual([...progress.map((p) => p.done)].sort((a, b) => a - b));
       expect(await totalCount(database.db)).toBe(250);
     });
+
+    it('folds entities side by side on PostgreSQL (two writers), each entity in log order, across pages', async () => {
+      // 12 entities, one event each per round, 20 rounds: every page of 25 holds many entities, and
+      // every entity's events straddle most pages. The journal keeps each entity's events in the order
+      // it folded them, so an event folded before an earlier one of its entity shows.
+      const entities = Array.from({ length: 12 }, () => `test.Journal-${randomUUID()}`);
+      let last = 0n;
+      for (let round = 0; round < 20; round++) {
+        for (const entity of entities) last = (await store.append(entity, [counted(round)])).position;
+      }
+      await visible(store, last);
+      let inFlight = 0;
+      let most = 0;
+      let armed = false;
+      const projection = journal(async () => {
+        if (!armed) return;
+        inFlight++;
+        most = Math.max(most, inFlight);
+        // Long enough for the other writer's transaction to start meanwhile, if there is one.
+        await new Promise((r) => setTimeout(r, 30));
+        inFlight--;
+      });
+      engine = new ProjectionEngine({
+        database,
+        store,
+        projections: [projection],
+        pollIntervalMs: 20,
+        rebuildBatchSize: 25,
+      });
+      await engine.start();
+      expect(await engine.waitFor('journal', last, 30_000)).toBe(true);
+      const rows = async () =>
+        (
+          await sql<{
+            entity: string;
+            folded: number[];
+          }>`select entity, folded from journal order by entity`.execute(database.db)
+        ).rows;
+      const rounds = Array.from({ length: 20 }, (_, i) => i);
+      expect(await rows()).toEqual([...entities].sort().map((entity) => ({ entity, folded: rounds })));
+      armed = true;
+      const result = await engine.rebuild('journal');
+      expect(result.events).toBe(240);
+      expect(await rows()).toEqual([...entities].sort().map((entity) => ({ entity, folded: rounds })));
+      // PGlite is one session: one page at a time there.
+      expect(most).toBe(kind.name === 'postgres' ? 2 : 1);
+    });
   });
+}
+
+/**
+ * A read model of entities (one per stream) that records the order it folds each one's events in:
+ * `folded` is the events' `n`, appended as they come, so it is ordered only if they came in order.
+ */
+function journal(onApply: () => Promise<void>): Projection {
+  const fold = async (db: Kysely<unknown>, events: readonly RecordedEvent[]) => {
+    await onApply();
+    const byEntity = new Map<string, number[]>();
+    for (const event of events) {
+      byEntity.set(event.streamId, [
+        ...(byEntity.get(event.streamId) ?? []),
+        (event.data as { n: number }).n,
+      ]);
+    }
+    for (const [entity, folded] of byEntity) {
+      await sql`
+        insert into journal (entity, folded) values (${entity}, ${folded}::int[])
+        on conflict (entity) do update set folded = journal.folded || excluded.folded`.execute(db);
+    }
+  };
+  return {
+    name: 'journal',
+    version: 1,
+    types: [COUNTED],
+    tables: ['journal'],
+    async createTables(db) {
+      await db.schema
+        .createTable('journal')
+        .addColumn('entity', 'text', (c) => c.primaryKey())
+        .addColumn('folded', sql`int[]`, (c) => c.notNull())
+        .execute();
+    },
+    apply: (event, db) => fold(db as Kysely<unknown>, [event]),
+    applyBatch: (events, db) => fold(db as Kysely<unknown>, events),
+    entityOf: (event) => event.streamId,
+  };
 }
 
 // Only a real server has concurrent sessions and lock queues; PGlite runs one statement at a time,

@@ -7,11 +7,12 @@ export type Recorded<E extends { type: string; data: unknown }> = RecordedEvent 
 
 /** A projection as its file writes it: typed by the events it handles and by its own tables. */
 export interface ProjectionDefinition<E extends { type: string; data: unknown }, DB>
-  extends Omit<Projection<DB>, 'types' | 'apply' | 'applyBatch'> {
+  extends Omit<Projection<DB>, 'types' | 'apply' | 'applyBatch' | 'entityOf'> {
   /** Event types it handles; the engine delivers no others, which is what makes `E` true. */
   readonly types: readonly E['type'][];
   apply(event: Recorded<E>, db: Kysely<DB>): Promise<void>;
   applyBatch?(events: readonly Recorded<E>[], db: Kysely<DB>): Promise<void>;
+  entityOf?(event: Recorded<E>): string;
 }
 
 /**

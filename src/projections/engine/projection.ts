@@ -34,6 +34,14 @@ export interface Projection<DB = unknown> {
    * an entity whose events straddle the two pages loses the later ones.
    */
   readonly independentPages?: boolean;
+  /**
+   * Optional: the entity an event belongs to, for a projection whose events read and write only
+   * their own entity's rows (the issue list: an issue's row and its comments, by issue id). Events of
+   * different entities then fold in any order, those of one entity in log order: a rebuild on
+   * PostgreSQL splits each page by entity over two shadow writers, an entity always on the same one,
+   * so one writer folds while the other's page is on the server.
+   */
+  entityOf?(event: RecordedEvent): string;
   /** Folds one event into the read model, inside the engine's transaction (with the checkpoint). */
   apply(event: RecordedEvent, db: Kysely<DB>): Promise<void>;
   /**

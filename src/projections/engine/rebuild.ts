@@ -67,11 +67,22 @@ const SWAP_ATTEMPTS = 10;
 
 /**
  * Shadow transactions in flight at once on PostgreSQL during the bulk replay, for a projection whose
- * pages are independent (`independentPages`: they commit in any order); the server then inserts and
- * parses on one backend per page while this process reads and encodes the next ones. Any other
- * projection, and PGlite (one connection), writes one page at a time while the next is read.
+ * pages are independent (`independentPages`: they commit in any order) or split by entity
+ * (`entityOf`: each writer a lane of entities, in order); the server then inserts and parses on one
+ * backend per page while this process reads and encodes the next ones. Any other projection, and
+ * PGlite (one connection), writes one page at a time while the next is read.
  */
 const SHADOW_WRITERS = 2;
+
+/** An entity's lane among `lanes`: FNV-1a of its id, so the same entity always takes the same one. */
+function laneOf(entity: string, lanes: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < entity.length; i++) {
+    hash ^= entity.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % lanes;
+}
 
 class LiveAheadError extends Error {}
 
@@ -134,14 +145,34 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
     progress.total = Math.max(progress.total, progress.done);
     await ctx.onProgress({ ...progress });
   };
+  // Split by entity on PostgreSQL: each page's events go to their entity's lane, and each lane commits
+  // its parts of successive pages one after another (an entity's events in log order), while the two
+  // lanes commit side by side. A failed part fails every later part of its lane without running it.
+  const { entityOf } = projection;
+  const lanes = database.kind === 'postgres' && entityOf && !projection.independentPages ? SHADOW_WRITERS : 1;
+  const laneTails: Promise<void>[] = Array.from({ length: lanes }, () => Promise.resolve());
+  const commitPage = (mine: readonly RecordedEvent[], next: bigint, done: number): Promise<unknown> => {
+    const commit = (events: readonly RecordedEvent[], to: bigint) => commitShadow(events, to, done);
+    // A page without our events still commits (on one lane): it moves the heartbeat and the progress.
+    if (lanes === 1 || !entityOf || mine.length === 0) return commitInOrder(mine, next, commit);
+    const parts: RecordedEvent[][] = Array.from({ length: lanes }, () => []);
+    for (const event of mine) parts[laneOf(entityOf(event), lanes)]!.push(event);
+    return Promise.all(
+      parts.flatMap((part, lane) => {
+        if (part.length === 0) return [];
+        const committed = laneTails[lane]!.then(() => commitInOrder(part, next, commit));
+        laneTails[lane] = committed;
+        return [committed];
+      }),
+    );
+  };
   const replay = async ({ events: page, full }: { events: readonly RecordedEvent[]; full: boolean }) => {
     const mine = page.filter((e) => types.has(e.type));
     const next = page.at(-1)?.position ?? position;
     dispatched += page.length;
     const done = dispatched;
     const started = performance.now();
-    // A page without our events still commits: it moves the heartbeat and the progress.
-    await commitInOrder(mine, next, (events, to) => commitShadow(events, to, done));
+    await commitPage(mine, next, done);
     if (pglite) limit = fitPglitePage(ctx.batchSize, page.length, performance.now() - started);
     applied += mine.length;
     // Counted after the furthest committed page, the one `progress.done` counts up to: after this
@@ -163,7 +194,8 @@ export async function rebuildInShadow(ctx: RebuildContext): Promise<RebuildResul
     // Replay everything; the next page is read while earlier ones are written.
     // Two pages in flight would each read the shadow without the other's uncommitted rows: an issue
     // created on one and edited on the next would lose the edit.
-    const writers = database.kind === 'postgres' && projection.independentPages ? SHADOW_WRITERS : 1;
+    const writers =
+      database.kind === 'postgres' && (projection.independentPages || entityOf) ? SHADOW_WRITERS : 1;
     const writing = new Set<Promise<void>>();
     let reading = readPage(0n);
     for (;;) {

@@ -132,6 +132,8 @@ export const issueList = defineProjection<IssueEvent, IssueListTables>()({
     await foldRowEvents(run, db);
   },
   apply: applyEvent,
+  // Every event names its issue, and folds into that issue's row and comments alone.
+  entityOf: (event) => event.data.issueId,
 });
 
 /** Folds one event into the issue's rows. */
