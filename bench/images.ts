@@ -5,7 +5,8 @@
  * docker-registry on loopback), in interleaved rounds with the same load: each round's context
  * carries a file of its own, so both sides build and push one new layer (`build_push_vs_direct`,
  * the median of the rounds' ratios, target ≤ 1.3). Warden runs in-process on PGlite with a real agent. Not a test: it prints figures;
- * the last line is JSON.
+ * the last line is JSON. `BENCH_IMAGE_ROUNDS` sets the rounds; `BENCH_IMAGES_PROFILE=<file>` writes a CPU profile of this
+ * process (Warden, its image worker and both sides' clients) over the measured rounds.
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -21,9 +22,11 @@ import { rawTar } from '../test/support/raw-tar.ts';
 import { startRegistry } from '../test/support/registry.ts';
 import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
 import { median } from './support/measure.ts';
+import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
 
 const ROUNDS = Number(process.env.BENCH_IMAGE_ROUNDS ?? 10);
+const PROFILE = process.env.BENCH_IMAGES_PROFILE;
 const TARGETS = { build_push_vs_direct: 1.3 };
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const percentile = (values: number[], p: number) => {
@@ -125,15 +128,25 @@ try {
   await direct(0);
   const warden: number[] = [];
   const plain: number[] = [];
-  for (let i = 1; i <= ROUNDS; i++) {
-    // Alternate who goes first, so neither always meets a warmer or a busier daemon.
-    if (i % 2 === 1) {
-      warden.push(await viaWarden(i));
-      plain.push(await direct(i));
-    } else {
-      plain.push(await direct(i));
-      warden.push(await viaWarden(i));
+  const measure = async () => {
+    for (let i = 1; i <= ROUNDS; i++) {
+      // Alternate who goes first, so neither always meets a warmer or a busier daemon.
+      if (i % 2 === 1) {
+        warden.push(await viaWarden(i));
+        plain.push(await direct(i));
+      } else {
+        plain.push(await direct(i));
+        warden.push(await viaWarden(i));
+      }
     }
+  };
+  if (PROFILE) {
+    await cpuProfiled(PROFILE, measure);
+    log(
+      `CPU profile of the rounds (this process: Warden, its image worker and both sides' clients): ${PROFILE}`,
+    );
+  } else {
+    await measure();
   }
   // The median of each round's ratio (its two sides ran back to back, under the same load), as the
   // other benchmarks pair their rounds: the ratio of the two sides' medians can divide a round
