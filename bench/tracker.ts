@@ -2,9 +2,12 @@
  * `npm run bench:tracker` — the tracker's lists and search on PostgreSQL (DATABASE_URL, default the
  * local test server): 100,000 issues across 20 projects created through the command path (the pure
  * decide of CreateIssue, appended in concurrent batches), the projection catch-up timed, then p50/p95
- * of a filtered sorted first page and of a full-text query, each through HTTP (the whole app:
- * tenant resolution, rate limit, token check, validation) against the same SQL run directly on the
- * read-model tables in the same run, the two sides alternating sample by sample.
+ * of a filtered sorted first page and of a full-text query, each through the whole app in-process
+ * (Hono's `app.request`: tenant resolution, rate limit, token check, validation, a web Response; no
+ * socket) against the same SQL run directly on the read-model tables in the same run, the two sides
+ * alternating sample by sample. (Sent over a loopback socket with node:http instead, the list's p50
+ * read 1.25–1.53 ms against 1.01–1.04, and the SQL samples between them slowed too: their p95 rose
+ * from 0.89–1.27 to 2.28–2.35 ms.)
  * BENCH_TRACKER_PROFILE=<file> then profiles 2,000 more list requests (the CPU profile of this
  * process, where the app runs) and writes it there. Not a test: it prints figures; the last line is JSON.
  */
