@@ -132,70 +132,94 @@ export function streamHub(options: StreamHubOptions) {
       .catch(() => undefined);
   };
 
+  /**
+   * Subscribes, then delivers the backlog: in pages of 5,000, or with `pageLimit` one read of at most
+   * that many frames after `after`, and when it comes back full, nothing more (null, unsubscribed).
+   */
+  const join = async (
+    executionId: string,
+    after: number,
+    subscriber: Subscriber,
+    pageLimit?: number,
+  ): Promise<(() => void) | null> => {
+    startListening();
+    let delivered = after;
+    let backlogDone = false;
+    const held: Frame[] = [];
+    const deliver = (frames: readonly Frame[]) => {
+      const fresh = frames.filter((f) => f.seq > delivered);
+      if (fresh.length === 0) return;
+      delivered = fresh[fresh.length - 1]!.seq;
+      subscriber.onFrames(fresh);
+    };
+    const own: Subscriber = {
+      onFrames: (frames) => (backlogDone ? deliver(frames) : held.push(...frames)),
+    };
+    let entry = watched.get(executionId);
+    if (!entry) {
+      entry = { seq: after, subscribers: new Set(), unhear: onFramesAppended(executionId, appended) };
+      watched.set(executionId, entry);
+    }
+    entry.subscribers.add(own);
+    const unsubscribe = () => {
+      const current = watched.get(executionId);
+      current?.subscribers.delete(own);
+      if (current && current.subscribers.size === 0) {
+        current.unhear();
+        watched.delete(executionId);
+      }
+    };
+    // The highest seq seen stored. The backlog is read from the frame before `after`, so a resume
+    // point that exists counts as stored; one past the run's last frame does not.
+    let stored = 0;
+    // The frame at `after` itself, read with the backlog, is one more to ask for.
+    const limit = pageLimit === undefined ? 5000 : pageLimit + (after > 0 ? 1 : 0);
+    try {
+      for (let from = Math.max(0, after - 1); ; from = stored) {
+        const page = await readFrames(options.db, executionId, from, limit);
+        if (page.length > 0) stored = page[page.length - 1]!.seq;
+        deliver(page);
+        if (page.length < limit) break;
+        if (pageLimit !== undefined) {
+          // More may be stored: the caller pages on from what it was handed; what arrived
+          // meanwhile is read again then.
+          unsubscribe();
+          return null;
+        }
+      }
+    } catch (error) {
+      // Nothing of a failed subscription stays watched (its seq would be read for every run).
+      unsubscribe();
+      throw error;
+    }
+    backlogDone = true;
+    deliver(held.sort((a, b) => a.seq - b.seq));
+    // The hub's point never passes what is stored: a caller resuming past the run's last frame
+    // would otherwise hide the frames up to that point from every other stream of the run. Frames
+    // written between the hub's last read and now are picked up by the next read.
+    entry.seq = Math.min(entry.seq, stored);
+    schedule(0);
+    return unsubscribe;
+  };
+
   return {
     /**
      * Subscribes to an execution's frames after `after`. Resolves once the backlog is delivered;
      * the returned function unsubscribes.
      */
-    async subscribe(executionId: string, after: number, subscriber: Subscriber): Promise<() => void> {
-      startListening();
-      let delivered = after;
-      let backlogDone = false;
-      const held: Frame[] = [];
-      const deliver = (frames: readonly Frame[]) => {
-        const fresh = frames.filter((f) => f.seq > delivered);
-        if (fresh.length === 0) return;
-        delivered = fresh[fresh.length - 1]!.seq;
-        subscriber.onFrames(fresh);
-      };
-      const own: Subscriber = {
-        onFrames: (frames) => (backlogDone ? deliver(frames) : held.push(...frames)),
-      };
-      let entry = watched.get(executionId);
-      if (!entry) {
-        entry = { seq: after, subscribers: new Set(), unhear: onFramesAppended(executionId, appended) };
-        watched.set(executionId, entry);
-      }
-      entry.subscribers.add(own);
-      const unsubscribe = () => {
-        const current = watched.get(executionId);
-        current?.subscribers.delete(own);
-        if (current && current.subscribers.size === 0) {
-          current.unhear();
-          watched.delete(executionId);
-        }
-      };
-      // The highest seq seen stored. The backlog is read from the frame before `after`, so a resume
-      // point that exists counts as stored; one past the run's last frame does not.
-      let stored = 0;
-      try {
-        for (let from = Math.max(0, after - 1); ; from = stored) {
-          const page = await readFrames(options.db, executionId, from, 5000);
-          if (page.length > 0) stored = page[page.length - 1]!.seq;
-          deliver(page);
-          if (page.length < 5000) break;
-        }
-      } catch (error) {
-        // Nothing of a failed subscription stays watched (its seq would be read for every run).
-        unsubscribe();
-        throw error;
-      }
-      backlogDone = true;
-      deliver(held.sort((a, b) => a.seq - b.seq));
-      // The hub's point never passes what is stored: a caller resuming past the run's last frame
-      // would otherwise hide the frames up to that point from every other stream of the run. Frames
-      // written between the hub's last read and now are picked up by the next read.
-      entry.seq = Math.min(entry.seq, stored);
-      schedule(0);
-      return unsubscribe;
-    },
+    subscribe: async (executionId: string, after: number, subscriber: Subscriber): Promise<() => void> =>
+      (await join(executionId, after, subscriber))!,
     /**
-     * Up to `limit` stored frames of an execution after `after`, read now: a stream's backlog read
-     * page by page as its client takes them (see `frameStream`), so a client that does not read holds
-     * one page here, not the run's whole output.
+     * A stream's next step: the frames after `after` and then live ones, as `subscribe` (one read for
+     * the backlog and the subscription both), unless more than `pageLimit` are stored: then a page of
+     * them, subscribed to nothing (null), for the caller to read on as its client takes them.
      */
-    page: (executionId: string, after: number, limit: number): Promise<Frame[]> =>
-      readFrames(options.db, executionId, after, limit),
+    follow: (
+      executionId: string,
+      after: number,
+      subscriber: Subscriber,
+      pageLimit: number,
+    ): Promise<(() => void) | null> => join(executionId, after, subscriber, pageLimit),
     /** Subscribers per execution (metrics, tests). */
     size: () => [...watched.values()].reduce((n, w) => n + w.subscribers.size, 0),
     async close() {

@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { BACKLOG_PAGE, frameStream } from '../../src/http/tools/stream.ts';
 import { type HttpServer, listen } from '../../src/runtime/index.ts';
-import { type Frame, type StreamHub, streamHub, type ToolOutputTables } from '../../src/tools/index.ts';
+import {
+  appendFrames,
+  type Frame,
+  type StreamHub,
+  streamHub,
+  type ToolOutputTables,
+} from '../../src/tools/index.ts';
 import { type LooseJson, type SignedInUser, type TestApp, testApp } from '../support/app.ts';
 import { databaseKinds } from '../support/postgres.ts';
 import { execute, toolTenant } from './support.ts';
@@ -52,20 +58,16 @@ for (const kind of databaseKinds) {
       const hub = streamHub({ db: db(), pollMs: 20 });
       let handed = 0;
       // The hub as the route's, counting every frame handed to the stream, from a page or live.
+      const count = (subscriber: { onFrames(frames: readonly Frame[]): void }) => ({
+        onFrames: (frames: readonly Frame[]) => {
+          handed += frames.length;
+          subscriber.onFrames(frames);
+        },
+      });
       const counting: StreamHub = {
         ...hub,
-        page: async (...args) => {
-          const page = await hub.page(...args);
-          handed += page.length;
-          return page;
-        },
-        subscribe: (id, after, subscriber) =>
-          hub.subscribe(id, after, {
-            onFrames: (frames) => {
-              handed += frames.length;
-              subscriber.onFrames(frames);
-            },
-          }),
+        follow: (id, after, subscriber, pageLimit) => hub.follow(id, after, count(subscriber), pageLimit),
+        subscribe: (id, after, subscriber) => hub.subscribe(id, after, count(subscriber)),
       };
       try {
         const body = frameStream(counting, runId, 0);
@@ -85,6 +87,42 @@ for (const kind of databaseKinds) {
             ),
         ).toBe(true);
         expect(handed).toBe(FRAMES + 1);
+      } finally {
+        await hub.close();
+      }
+    });
+
+    it('opens a stream of a run under way with one read of its output: its backlog and the subscription share it', async () => {
+      const res = await execute(t, operator, 'hash-identify', { hash: 'def' });
+      const going = ((await res.json()) as LooseJson).id as string;
+      await appendFrames(db(), going, [
+        { kind: 'stdout', data: 'one\n' },
+        { kind: 'stdout', data: 'two\n' },
+      ]);
+      // The hub's reads of a run's stored frames, counted on its own handle of the database.
+      let reads = 0;
+      const counted = db().withPlugin({
+        transformQuery: (args) => {
+          const node = args.node as { kind: string; sqlFragments?: readonly string[] };
+          if (node.kind === 'RawNode' && node.sqlFragments?.join('').includes('warden_tool_output_read'))
+            reads++;
+          return args.node;
+        },
+        transformResult: async (args) => args.result,
+      });
+      const hub = streamHub({ db: counted, pollMs: 3_600_000 });
+      try {
+        const reader = frameStream(hub, going, 0).getReader();
+        const decoder = new TextDecoder();
+        let text = '';
+        while (!text.includes('id: 2\n')) text += decoder.decode((await reader.read()).value);
+        // Live now: the final frame comes from the writer, not from another read.
+        await appendFrames(db(), going, [{ kind: 'status', data: JSON.stringify({ status: 'completed' }) }]);
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+          text += decoder.decode(chunk.value);
+        }
+        expect([...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([1, 2, 3]);
+        expect(reads).toBe(1);
       } finally {
         await hub.close();
       }

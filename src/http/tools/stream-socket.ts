@@ -89,23 +89,25 @@ export function streamSocketRoutes(deps: ToolDeps) {
         // the SSE stream pulls it), then live frames from the hub.
         const follow = async () => {
           let cursor = after;
+          const onFrames = (frames: readonly Frame[]) => {
+            send(ws, frames);
+            if (frames.length > 0) cursor = frames[frames.length - 1]!.seq;
+          };
           for (;;) {
-            const page = await deps.hub.page(executionId, cursor, BACKLOG_PAGE);
-            send(ws, page);
+            // A page of the backlog; if that was all of it, live from there (one read for both).
+            const off = await deps.hub.follow(executionId, cursor, { onFrames }, BACKLOG_PAGE);
+            if (off !== null) {
+              unsubscribe = off;
+              if (closed) off();
+              return;
+            }
             if (closed) return;
-            if (page.length > 0) cursor = page[page.length - 1]!.seq;
-            if (page.length < BACKLOG_PAGE) break;
             if (!(await drained(ws, () => closed))) {
               if (!closed) ws.close(1008, 'client too slow: reconnect with ?after= the last seq received');
               stop();
               return;
             }
           }
-          const off = await deps.hub.subscribe(executionId, cursor, {
-            onFrames: (frames) => send(ws, frames),
-          });
-          unsubscribe = off;
-          if (closed) off();
         };
         follow().catch(() => {
           if (!closed) ws.close(1011, 'the output could not be read');

@@ -94,13 +94,11 @@ export function frameStream(hub: StreamHub, executionId: string, after: number):
         };
         if (live || ended) return;
         try {
-          const page = await hub.page(executionId, cursor, BACKLOG_PAGE);
-          send(page);
-          if (ended || page.length === BACKLOG_PAGE) return;
-          // Caught up: live from here (the hub reads what was written since this page).
+          // A page of the backlog; if that was all of it, live from there (one read for both).
           live = true;
-          const off = await hub.subscribe(executionId, cursor, { onFrames: send });
-          if (ended) off();
+          const off = await hub.follow(executionId, cursor, { onFrames: send }, BACKLOG_PAGE);
+          if (off === null) live = false;
+          else if (ended) off();
           else unsubscribe = off;
         } catch (error) {
           stop();
