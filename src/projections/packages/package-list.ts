@@ -92,6 +92,8 @@ export const packageList = defineProjection<PackageEvent, PackageListTables>()({
   },
   apply: (event, db) => applyAll([event], db),
   applyBatch: applyAll,
+  // Every event names its package, and folds into that package's row and bundled rows alone.
+  entityOf: (event) => event.data.packageId,
 });
 
 /**
