@@ -116,4 +116,6 @@ export const executionList = defineProjection<ExecutionEvent, ExecutionListTable
       .where('revision', '<', recorded.revision)
       .execute();
   },
+  // Every event names its execution, and writes that execution's row alone.
+  entityOf: (event) => event.data.executionId,
 });

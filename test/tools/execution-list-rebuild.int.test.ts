@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { toolsEventSchemas } from '../../src/commands/tools/events.ts';
+import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
+import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
+import { ProjectionEngine } from '../../src/projections/engine/index.ts';
+import { executionList } from '../../src/projections/tools/execution-list.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { databaseKinds } from '../support/postgres.ts';
+import { lastWritten } from '../support/visibility.ts';
+
+/*
+ * The execution list folds an execution's events into its row, each guarded by revision: one folded
+ * before an earlier one of its execution makes the earlier one a no-op (a run completed, never started).
+ * A rebuild on PostgreSQL folds executions on two writers (`entityOf`); each keeps its events in order.
+ */
+
+const EXECUTIONS = 30;
+
+async function appendHistories(store: EventStore): Promise<void> {
+  const tenantId = randomUUID();
+  const ids = Array.from({ length: EXECUTIONS }, () => randomUUID());
+  const event = (
+    type: keyof typeof toolsEventSchemas,
+    i: number,
+    data: Record<string, unknown>,
+  ): NewEvent => {
+    const full = {
+      executionId: ids[i],
+      tenantId,
+      at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+      ...data,
+    };
+    toolsEventSchemas[type].parse(full);
+    return { id: randomUUID(), type, data: full, metadata: { tenantId, actorId: 'test' } };
+  };
+  // Three rounds over every execution, so each one's events lie pages apart.
+  for (const [i, id] of ids.entries()) {
+    await store.append(
+      `tools.Execution-${id}`,
+      [
+        event('ExecutionQueued', i, {
+          toolId: 'hash-identify',
+          toolVersion: '1',
+          actorId: 'test',
+          target: null,
+          address: null,
+          parameters: { hash: 'abc' },
+          timeoutMs: 1000,
+          rerunOf: null,
+        }),
+      ],
+      { expected: 'no_stream' },
+    );
+  }
+  for (const [i, id] of ids.entries()) {
+    await store.append(
+      `tools.Execution-${id}`,
+      [event('ExecutionStarted', i, { worker: 'w1' }), event('ExecutionProgressed', i, { progress: 0.5 })],
+      { expected: 0 },
+    );
+  }
+  for (const [i, id] of ids.entries()) {
+    const ended =
+      i % 3 === 0
+        ? event('ExecutionFailed', i, { exitCode: 2, error: 'no', outputBytes: 3, truncated: false })
+        : event('ExecutionCompleted', i, { exitCode: 0, result: {}, outputBytes: 3, truncated: false });
+    await store.append(`tools.Execution-${id}`, [ended], { expected: 2 });
+  }
+}
+
+for (const kind of databaseKinds) {
+  describe(`execution list rebuild (${kind.name})`, () => {
+    let test: TestDatabase | undefined;
+    let engine: ProjectionEngine | undefined;
+    afterEach(async () => {
+      await engine?.stop();
+      await test?.dispose();
+    });
+
+    it('rebuilds in pages of 3 events to the rows the live runner built (on PostgreSQL, folded on two writers by execution)', async () => {
+      test = await kind.fresh();
+      const { database } = test;
+      const store = postgresEventStore(database, { pollIntervalMs: 20 });
+      await appendHistories(store);
+      const head = await lastWritten(database.db);
+      engine = new ProjectionEngine({
+        database,
+        store,
+        projections: [executionList],
+        pollIntervalMs: 20,
+        rebuildBatchSize: 3,
+      });
+      await engine.start();
+      expect(await engine.waitFor('toolExecutionList', head, 30_000)).toBe(true);
+      const snapshot = async () =>
+        (
+          await sql<
+            Record<string, unknown>
+          >`select id, status, progress, exit_code, started_at, finished_at, revision, position from tool_execution_list order by id`.execute(
+            database.db,
+          )
+        ).rows;
+      const live = await snapshot();
+      expect(live).toHaveLength(EXECUTIONS);
+      expect(live.filter((row) => row.started_at === null)).toEqual([]);
+      await engine.rebuild('toolExecutionList');
+      expect(await snapshot()).toEqual(live);
+    });
+  });
+}
