@@ -3,12 +3,10 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toolsEventSchemas } from '../../src/commands/tools/events.ts';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
-import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { ProjectionEngine } from '../../src/projections/engine/index.ts';
 import { executionList } from '../../src/projections/tools/execution-list.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds } from '../support/postgres.ts';
-import { lastWritten } from '../support/visibility.ts';
+import { liveAndRebuilt } from '../support/rebuild.ts';
 
 /*
  * The execution list folds an execution's events into its row, each guarded by revision: one folded
@@ -73,40 +71,29 @@ async function appendHistories(store: EventStore): Promise<void> {
 for (const kind of databaseKinds) {
   describe(`execution list rebuild (${kind.name})`, () => {
     let test: TestDatabase | undefined;
-    let engine: ProjectionEngine | undefined;
     afterEach(async () => {
-      await engine?.stop();
       await test?.dispose();
     });
 
     it('rebuilds in pages of 3 events to the rows the live runner built (on PostgreSQL, folded on two writers by execution)', async () => {
       test = await kind.fresh();
       const { database } = test;
-      const store = postgresEventStore(database, { pollIntervalMs: 20 });
-      await appendHistories(store);
-      const head = await lastWritten(database.db);
-      engine = new ProjectionEngine({
+      const { live, rebuilt } = await liveAndRebuilt(
         database,
-        store,
-        projections: [executionList],
-        pollIntervalMs: 20,
-        rebuildBatchSize: 3,
-      });
-      await engine.start();
-      expect(await engine.waitFor('toolExecutionList', head, 30_000)).toBe(true);
-      const snapshot = async () =>
-        (
-          await sql<
-            Record<string, unknown>
-          >`select id, status, progress, exit_code, started_at, finished_at, revision, position from tool_execution_list order by id`.execute(
-            database.db,
-          )
-        ).rows;
-      const live = await snapshot();
+        executionList,
+        appendHistories,
+        async () =>
+          (
+            await sql<
+              Record<string, unknown>
+            >`select id, status, progress, exit_code, started_at, finished_at, revision, position from tool_execution_list order by id`.execute(
+              database.db,
+            )
+          ).rows,
+      );
       expect(live).toHaveLength(EXECUTIONS);
       expect(live.filter((row) => row.started_at === null)).toEqual([]);
-      await engine.rebuild('toolExecutionList');
-      expect(await snapshot()).toEqual(live);
+      expect(rebuilt).toEqual(live);
     });
   });
 }

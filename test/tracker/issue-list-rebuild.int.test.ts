@@ -2,12 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
-import { postgresEventStore } from '../../src/eventstore/postgres/store.ts';
-import { ProjectionEngine } from '../../src/projections/engine/index.ts';
 import { issueList } from '../../src/projections/tracker/index.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds } from '../support/postgres.ts';
-import { lastWritten } from '../support/visibility.ts';
+import { liveAndRebuilt } from '../support/rebuild.ts';
 
 /*
  * A rebuild replays the log in pages; an issue whose events straddle two pages (created on one,
@@ -104,30 +102,14 @@ async function appendHistories(store: EventStore): Promise<void> {
 for (const kind of databaseKinds) {
   describe(`issue list rebuild (${kind.name})`, () => {
     let test: TestDatabase | undefined;
-    let engine: ProjectionEngine | undefined;
     afterEach(async () => {
-      await engine?.stop();
       await test?.dispose();
     });
 
     it('rebuilds in pages of 3 events to the rows the live runner built: no event of an issue split across pages is lost (on PostgreSQL, folded on two writers by issue)', async () => {
       test = await kind.fresh();
       const { database } = test;
-      const store = postgresEventStore(database, { pollIntervalMs: 20 });
-      await appendHistories(store);
-      // The last event written, not `headPosition()`: on a shared PostgreSQL another test's open
-      // transaction holds the visible head back, and a wait for that head ends before the last edits.
-      const head = await lastWritten(database.db);
-      engine = new ProjectionEngine({
-        database,
-        store,
-        projections: [issueList],
-        pollIntervalMs: 20,
-        rebuildBatchSize: 3,
-      });
-      await engine.start();
-      expect(await engine.waitFor('issueList', head, 30_000)).toBe(true);
-      const snapshot = async () => ({
+      const { live, rebuilt } = await liveAndRebuilt(database, issueList, appendHistories, async () => ({
         issues: (
           await sql`select id, title, assignee_id, status, resolution, comments_text, revision, position from issue_list order by id`.execute(
             database.db,
@@ -136,12 +118,10 @@ for (const kind of databaseKinds) {
         comments: (
           await sql`select id, issue_id, body, edited_at from issue_comments order by id`.execute(database.db)
         ).rows,
-      });
-      const live = await snapshot();
+      }));
       expect(live.issues).toHaveLength(ISSUES);
       expect(live.comments).toHaveLength(ISSUES / 2);
-      await engine.rebuild('issueList');
-      expect(await snapshot()).toEqual(live);
+      expect(rebuilt).toEqual(live);
     });
   });
 }
