@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toolsEventSchemas } from '../../src/commands/tools/events.ts';
+import type { Database } from '../../src/db/database.ts';
 import type { EventStore, NewEvent } from '../../src/eventstore/port.ts';
+import type { Projection } from '../../src/projections/engine/projection.ts';
 import { executionList } from '../../src/projections/tools/execution-list.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds } from '../support/postgres.ts';
@@ -16,9 +18,11 @@ import { liveAndRebuilt } from '../support/rebuild.ts';
 
 const EXECUTIONS = 30;
 
+/** The same runs on every call (fixed ids), so two databases can hold the same histories. */
+const tenantId = randomUUID();
+const ids = Array.from({ length: EXECUTIONS }, () => randomUUID());
+
 async function appendHistories(store: EventStore): Promise<void> {
-  const tenantId = randomUUID();
-  const ids = Array.from({ length: EXECUTIONS }, () => randomUUID());
   const event = (
     type: keyof typeof toolsEventSchemas,
     i: number,
@@ -55,7 +59,12 @@ async function appendHistories(store: EventStore): Promise<void> {
   for (const [i, id] of ids.entries()) {
     await store.append(
       `tools.Execution-${id}`,
-      [event('ExecutionStarted', i, { worker: 'w1' }), event('ExecutionProgressed', i, { progress: 0.5 })],
+      [
+        event('ExecutionStarted', i, { worker: 'w1' }),
+        event('ExecutionProgressed', i, { progress: 0.5 }),
+        // An event that changes no column still moves the row's revision.
+        event('ExecutionCancelRequested', i, { by: 'test' }),
+      ],
       { expected: 0 },
     );
   }
@@ -64,7 +73,7 @@ async function appendHistories(store: EventStore): Promise<void> {
       i % 3 === 0
         ? event('ExecutionFailed', i, { exitCode: 2, error: 'no', outputBytes: 3, truncated: false })
         : event('ExecutionCompleted', i, { exitCode: 0, result: {}, outputBytes: 3, truncated: false });
-    await store.append(`tools.Execution-${id}`, [ended], { expected: 2 });
+    await store.append(`tools.Execution-${id}`, [ended], { expected: 3 });
   }
 }
 
@@ -94,6 +103,41 @@ for (const kind of databaseKinds) {
       expect(live).toHaveLength(EXECUTIONS);
       expect(live.filter((row) => row.started_at === null)).toEqual([]);
       expect(rebuilt).toEqual(live);
+    });
+
+    it('folds a batch to the rows apply leaves event by event (one read for the runs with several events, none for one)', async () => {
+      test = await kind.fresh();
+      const other = await kind.fresh();
+      // Positions differ between databases: the rows are compared without them.
+      const rows = (database: Database) => async () =>
+        (
+          await sql<
+            Record<string, unknown>
+          >`select id, tenant_id, tool_id, status, progress, exit_code, queued_at, started_at, finished_at, revision from tool_execution_list order by id`.execute(
+            database.db,
+          )
+        ).rows;
+      try {
+        const { apply, name, version, types, tables, createTables } = executionList;
+        const perEvent = await liveAndRebuilt(
+          other.database,
+          { name, version, types, tables, createTables, apply } as Projection,
+          appendHistories,
+          rows(other.database),
+        );
+        const batched = await liveAndRebuilt(
+          test.database,
+          executionList,
+          appendHistories,
+          rows(test.database),
+        );
+        expect(perEvent.live).toHaveLength(EXECUTIONS);
+        expect(perEvent.live.every((row) => row.revision === 4)).toBe(true);
+        expect(batched.live).toEqual(perEvent.live);
+        expect(batched.rebuilt).toEqual(perEvent.live);
+      } finally {
+        await other.dispose();
+      }
     });
   });
 }
