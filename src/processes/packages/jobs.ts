@@ -21,15 +21,7 @@ import {
   osvScanner,
 } from '../../packages/index.ts';
 import type { ProcessLogger } from '../runtime/index.ts';
-import {
-  enqueue,
-  JOBS_CHANNEL,
-  JobRunner,
-  type JobTables,
-  jobNotice,
-  jobQueueOf,
-  viewAs,
-} from '../runtime/index.ts';
+import { enqueue, JobRunner, type JobTables, jobQueueOf, viewAs, wakeOnJobs } from '../runtime/index.ts';
 import { PACKAGE_QUEUES, type PackageJobKind } from './pipeline.ts';
 import type { RecordEvents } from './session.ts';
 import { processPackage, publishPackage, recordFailure, type StageDeps } from './stages.ts';
@@ -180,16 +172,8 @@ export function startPackageJobs(options: {
     [PACKAGE_QUEUES.process]: runner('process', options.config.WARDEN_PACKAGE_CONCURRENCY),
     [PACKAGE_QUEUES.publish]: runner('publish', options.config.WARDEN_PUBLISH_CONCURRENCY),
   };
-  const notices = new Map(
-    Object.entries(runners).map(([queue, r]) => [jobNotice(options.database.schema, queue), r]),
-  );
   // Jobs queued by any worker on this database wake the runner of their queue at once.
-  const listening = options.database
-    .listen(JOBS_CHANNEL, (payload) => notices.get(payload)?.wake())
-    .catch((error: unknown) => {
-      options.logger.warn({ err: error }, 'listening for queued jobs failed; polling only');
-      return async () => {};
-    });
+  const listening = wakeOnJobs(options.database, runners, options.logger);
   return {
     current: () => Object.values(runners).flatMap((r) => r.current()),
     stop: async (graceMs) => {

@@ -9,6 +9,7 @@ export {
   queueDepth,
 } from './jobs/queue.ts';
 export { type JobError, JobRunner } from './jobs/runner.ts';
+export { wakeOnJobs } from './jobs/wake.ts';
 export { partitionOf } from './partition.ts';
 export {
   defineProcessManager,

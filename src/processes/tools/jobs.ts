@@ -20,13 +20,12 @@ import type { ProcessLogger } from '../runtime/index.ts';
 import {
   cancelNotices,
   enqueue,
-  JOBS_CHANNEL,
   type Job,
   JobRunner,
   type JobTables,
-  jobNotice,
   jobQueueOf,
   viewAs,
+  wakeOnJobs,
 } from '../runtime/index.ts';
 import { type ExecutionDeps, runExecution, type ToolJobPayload } from './run-execution.ts';
 
@@ -127,20 +126,13 @@ export function startToolJobs(options: {
     giveUp: (job, error) => recordGiveUp(deps, job, error),
   });
   runner.start();
-  const notice = jobNotice(schema, TOOLS_QUEUE);
-  const listening = Promise.all([
-    options.database.listen(JOBS_CHANNEL, (payload) => {
-      if (payload === notice) runner.wake();
-    }),
-    options.database.listen(CANCEL_CHANNEL, cancels.hear),
-  ]).catch((error: unknown) => {
-    options.logger.warn({ err: error }, 'listening for tool jobs failed; polling only');
-    return [] as (() => Promise<void>)[];
-  });
+  const listening = wakeOnJobs(options.database, { [TOOLS_QUEUE]: runner }, options.logger, [
+    [CANCEL_CHANNEL, cancels.hear],
+  ]);
   return {
     current: () => runner.current(),
     stop: async (graceMs) => {
-      for (const stop of await listening) await stop();
+      await (await listening)();
       await runner.stop(graceMs);
     },
   };

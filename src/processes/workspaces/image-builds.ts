@@ -19,13 +19,12 @@ import {
   type CancelWatch,
   cancelNotices,
   enqueue,
-  JOBS_CHANNEL,
   JobRunner,
   type JobTables,
-  jobNotice,
   jobQueueOf,
   type ProcessLogger,
   viewAs,
+  wakeOnJobs,
 } from '../runtime/index.ts';
 
 /**
@@ -152,19 +151,12 @@ export function startImageBuildJobs(options: {
     },
   });
   runner.start();
-  const notice = jobNotice(schema, IMAGES_QUEUE);
-  const listening = Promise.all([
-    options.database.listen(JOBS_CHANNEL, (payload) => {
-      if (payload === notice) runner.wake();
-    }),
-    options.database.listen(IMAGE_CANCEL_CHANNEL, cancels.hear),
-  ]).catch((error: unknown) => {
-    options.logger.warn({ err: error }, 'listening for image jobs and cancels failed; polling only');
-    return [] as (() => Promise<void>)[];
-  });
+  const listening = wakeOnJobs(options.database, { [IMAGES_QUEUE]: runner }, options.logger, [
+    [IMAGE_CANCEL_CHANNEL, cancels.hear],
+  ]);
   return {
     stop: async (graceMs) => {
-      for (const stop of await listening) await stop();
+      await (await listening)();
       await runner.stop(graceMs);
     },
   };
