@@ -12,6 +12,7 @@ import {
   jobNotice,
   jobQueueOf,
   viewAs,
+  wakeOnJobs,
 } from '../../src/processes/runtime/index.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseKinds } from '../support/postgres.ts';
@@ -192,6 +193,39 @@ for (const kind of databaseKinds) {
       } finally {
         await r.stop();
       }
+    });
+
+    it('wakes a runner by its queue notice, and listens on no channel when one of them fails to open', async () => {
+      const queue = `wake-${crypto.randomUUID()}`;
+      const notify = () =>
+        sql`select pg_notify(${JOBS_CHANNEL}, ${jobNotice(t.database.schema, queue)})`.execute(t.database.db);
+      const warnings: string[] = [];
+      const logger = createLogger('warn', { write: (line: string) => void warnings.push(line) });
+      const wakeOn = async (also: string) => {
+        let woken = 0;
+        const stop = await wakeOnJobs(t.database, { [queue]: { wake: () => woken++ } }, logger, [
+          [also, () => undefined],
+        ]);
+        return { stop, woken: () => woken };
+      };
+
+      const listening = await wakeOn('warden_test_cancels');
+      try {
+        await notify();
+        await waitUntil('the runner woken by its notice', () => listening.woken() === 1);
+      } finally {
+        await listening.stop();
+      }
+      expect(warnings).toEqual([]);
+
+      // Not a channel name: its LISTEN fails. The jobs channel, which opened, is closed again: a notice
+      // wakes nobody (before, it stayed open, its connection held, and nothing ever stopped it).
+      const failed = await wakeOn('not a channel;');
+      await notify();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(failed.woken()).toBe(0);
+      expect(warnings.join('\n')).toContain('listening for queued jobs failed; polling only');
+      await failed.stop();
     });
   });
 }

@@ -17,19 +17,22 @@ export async function wakeOnJobs(
   const byNotice = new Map(
     Object.entries(runners).map(([queue, r]) => [jobNotice(database.schema, queue), r]),
   );
-  try {
-    const stops = await Promise.all([
-      database.listen(JOBS_CHANNEL, (payload) => byNotice.get(payload)?.wake()),
-      ...also.map(([channel, hear]) => database.listen(channel, hear)),
-    ]);
-    return async () => {
-      for (const stop of stops) await stop();
-    };
-  } catch (error) {
-    logger.warn(
-      { err: error, queues: Object.keys(runners) },
-      'listening for queued jobs failed; polling only',
-    );
-    return async () => {};
-  }
+  const listening = await Promise.allSettled([
+    database.listen(JOBS_CHANNEL, (payload) => byNotice.get(payload)?.wake()),
+    ...also.map(([channel, hear]) => database.listen(channel, hear)),
+  ]);
+  const stops = listening.flatMap((l) => (l.status === 'fulfilled' ? [l.value] : []));
+  const stopAll = async () => {
+    for (const stop of stops) await stop();
+  };
+  const failed = listening.find((l) => l.status === 'rejected');
+  if (!failed) return stopAll;
+  // All or none: the channels that did open are closed again (each holds a connection of its own),
+  // and the runners poll.
+  logger.warn(
+    { err: failed.reason, queues: Object.keys(runners) },
+    'listening for queued jobs failed; polling only',
+  );
+  await stopAll().catch(() => undefined);
+  return async () => {};
 }
