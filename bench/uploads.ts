@@ -91,8 +91,18 @@ try {
 
   /** Where Warden's time goes: the tus creation (POST) and the PATCH (bytes on, SHA-256 checked, recorded). */
   const phases = { creation: [] as number[], patch: [] as number[] };
-  /** CPU each process spent per round (ms): Warden's (this process) and the agent's, on each side. */
-  const cpu = { warden: [] as number[], wardenAgent: [] as number[], directAgent: [] as number[] };
+  /**
+   * CPU each process spent per round (ms): this process's (Warden or the bare relay, and the bench's
+   * client calls, which the direct side's figure is alone) and the agent's, on each side.
+   */
+  const cpu = {
+    warden: [] as number[],
+    wardenAgent: [] as number[],
+    directSelf: [] as number[],
+    directAgent: [] as number[],
+    relay: [] as number[],
+    relayAgent: [] as number[],
+  };
   /** Runs a round, adding the agent's CPU to `agentInto` and, when given, this process's to `wardenInto`. */
   const cpuOfRound = async <T>(run: () => Promise<T>, agentInto: number[], wardenInto?: number[]) => {
     const [self, agentBefore] = [process.cpuUsage(), processCpuMs(agent.pid)];
@@ -184,9 +194,10 @@ try {
   );
   const measured = async () => {
     const sides = [
-      async () => directMs.push(await alone(() => cpuOfRound(() => direct(), cpu.directAgent))),
+      async () =>
+        directMs.push(await alone(() => cpuOfRound(() => direct(), cpu.directAgent, cpu.directSelf))),
       async () => wardenMs.push(await alone(() => cpuOfRound(throughWarden, cpu.wardenAgent, cpu.warden))),
-      async () => relayMs.push(await alone(bareRelay)),
+      async () => relayMs.push(await alone(() => cpuOfRound(bareRelay, cpu.relayAgent, cpu.relay))),
     ];
     for (let i = 0; i < ROUNDS; i++) {
       // The order turns each round: no side always follows the same other one.
@@ -218,6 +229,14 @@ try {
     medians_ratio: round(wardenRate / directRate, 3),
     bare_relay_vs_direct: round(median(roundRatios(relayMs)), 3),
     bare_relay_round_ratios: roundRatios(relayMs).map((r) => round(r, 3)),
+    cpu_ms_per_round: {
+      warden: round(median(cpu.warden), 0),
+      warden_agent: round(median(cpu.wardenAgent), 0),
+      bare_relay: round(median(cpu.relay), 0),
+      bare_relay_agent: round(median(cpu.relayAgent), 0),
+      direct_client: round(median(cpu.directSelf), 0),
+      direct_agent: round(median(cpu.directAgent), 0),
+    },
     target: `>= ${TARGET}`,
     met: ratio >= TARGET,
     verdicts: [verdict('upload_vs_direct (200 MB)', round(ratio, 3), '≥', TARGET)],
@@ -234,7 +253,7 @@ try {
     `  through Warden, medians: creation (POST) ${round(median(phases.creation.slice(1)), 0)} ms, PATCH ${round(median(phases.patch.slice(1)), 0)} ms`,
   );
   log(
-    `  CPU per round, medians: through Warden, Warden ${round(median(cpu.warden), 0)} ms and the agent ${round(median(cpu.wardenAgent), 0)} ms; direct, the agent ${round(median(cpu.directAgent), 0)} ms`,
+    `  CPU per round, medians: through Warden, this process ${round(median(cpu.warden), 0)} ms and the agent ${round(median(cpu.wardenAgent), 0)} ms; through the bare relay, this process ${round(median(cpu.relay), 0)} ms and the agent ${round(median(cpu.relayAgent), 0)} ms; direct, this process (the client calls alone) ${round(median(cpu.directSelf), 0)} ms and the agent ${round(median(cpu.directAgent), 0)} ms`,
   );
   log(
     `upload_vs_direct = ${result.upload_vs_direct} (median of the rounds' ratios; target ≥ ${TARGET}, met: ${result.met ? 'yes' : 'NO'}); bare_relay_vs_direct = ${result.bare_relay_vs_direct} (no target: the extra hop alone); load average ${result.load_average_1m} on ${result.cores} cores`,
