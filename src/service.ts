@@ -76,7 +76,7 @@ export function pollingFor(kind: Database['kind']): { projectionPollMs: number; 
 /** Opens the database chosen by the configuration (PGlite by default), migrates it, and picks the store. */
 export async function openService(config: Config, logger: Logger): Promise<Service> {
   const database = config.DATABASE_URL
-    ? await connectPostgres({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE })
+    ? await connectPostgres({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, logger })
     : await connectPGlite({ dataDir: config.WARDEN_DATA_DIR });
   const applied = await migrate(database);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrated the database');

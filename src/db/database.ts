@@ -20,8 +20,10 @@ export interface Database {
   readonly schema: string;
   /**
    * Calls `onNotify` with the payload of every NOTIFY on `channel` (delivered when the notifying
-   * transaction commits). Best effort: a lost listening connection is re-opened, and callers keep a
-   * slower poll for what they may miss meanwhile. Resolves to a function that stops listening.
+   * transaction commits). Best effort: a listening connection that cannot be opened, or is lost, is
+   * tried again every second until it listens (on PostgreSQL), and callers keep a slower poll for
+   * what they may miss meanwhile. Rejects only for a channel that is not an identifier. Resolves to a
+   * function that stops listening.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** The connection pool now (`/metrics` reads it at scrape time). */
@@ -50,6 +52,14 @@ export interface PostgresOptions {
    * benchmarks keep theirs, so the backends whose CPU time they read stay the pool's.
    */
   idleTimeoutMs?: number;
+  /** Told when a LISTEN connection cannot be opened or is lost (once an outage), and when it listens again. */
+  logger?: ListenLogger;
+}
+
+/** What `listen` reports of its connection (pino's `warn` and `info` fit). */
+export interface ListenLogger {
+  warn(details: { err: unknown; channel: string }, message: string): void;
+  info(details: { channel: string }, message: string): void;
 }
 
 export async function connectPostgres(options: PostgresOptions): Promise<Database> {
@@ -79,16 +89,26 @@ export async function connectPostgres(options: PostgresOptions): Promise<Databas
     let stopped = false;
     let client: InstanceType<typeof pg.Client> | undefined;
     let retry: ReturnType<typeof setTimeout> | undefined;
-    const reopen = () => {
-      if (!stopped) retry = setTimeout(() => open().catch(reopen), 1000);
+    // Down since the first failure of an outage (reported once), until a connection listens again.
+    let down = false;
+    const lost = (error: unknown, message: string) => {
+      if (stopped) return;
+      if (!down) options.logger?.warn({ err: error, channel }, message);
+      down = true;
+      retry = setTimeout(() => {
+        open().catch((again: unknown) => lost(again, message));
+      }, 1000);
     };
     // Its own connection, outside the pool: LISTEN holds it for as long as it listens.
     const open = async () => {
       const next = new pg.Client({ connectionString: options.url });
       next.on('notification', (message) => onNotify(message.payload ?? ''));
-      next.on('error', () => {
+      next.on('error', (error) => {
         next.end().catch(() => undefined);
-        if (client === next) reopen();
+        if (client === next) {
+          client = undefined;
+          lost(error, 'the LISTEN connection was lost; opening it again every second');
+        }
       });
       try {
         await next.connect();
@@ -97,10 +117,19 @@ export async function connectPostgres(options: PostgresOptions): Promise<Databas
         next.end().catch(() => undefined);
         throw error;
       }
-      if (stopped) await next.end();
-      else client = next;
+      if (stopped) {
+        await next.end();
+        return;
+      }
+      client = next;
+      if (down) options.logger?.info({ channel }, 'listening again');
+      down = false;
     };
-    await open();
+    // A server that refuses the first connection (a restart, no connection slot free) is tried again
+    // as a lost one would be: the caller's poll covers the gap either way.
+    await open().catch((error: unknown) =>
+      lost(error, 'the LISTEN connection could not be opened; trying again every second'),
+    );
     return async () => {
       stopped = true;
       clearTimeout(retry);
