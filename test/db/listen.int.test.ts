@@ -2,6 +2,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres } from '../../src/db/database.ts';
+import { waitUntil } from '../processes/support.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { databaseUrl, freshPostgres } from '../support/postgres.ts';
 
@@ -27,13 +28,7 @@ describe.runIf(databaseUrl)('LISTEN on PostgreSQL (postgres)', () => {
       await sql<{ pid: number }>`
         select pid from pg_stat_activity where query = ${`listen ${channel}`}`.execute(t.database.db)
     ).rows.map((row) => row.pid);
-  const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 10_000) => {
-    const deadline = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  };
+  const until = (what: string, check: () => boolean | Promise<boolean>) => waitUntil(what, check, 10_000);
 
   it('hears notices, hears them again after its connection is killed, and stops for good', async () => {
     const heard: string[] = [];
