@@ -62,12 +62,12 @@ describe.runIf(databaseUrl)('LISTEN on PostgreSQL (postgres)', () => {
     // restarting, or out of connection slots, does).
     let refusing = true;
     const sockets = new Set<Socket>();
+    const server = new URL(databaseUrl!);
     const relay = createServer((incoming) => {
       if (refusing) {
         incoming.destroy();
         return;
       }
-      const server = new URL(databaseUrl!);
       const onward = connect(Number(server.port || 5432), server.hostname);
       for (const socket of [incoming, onward]) {
         sockets.add(socket);
@@ -77,7 +77,7 @@ describe.runIf(databaseUrl)('LISTEN on PostgreSQL (postgres)', () => {
       incoming.pipe(onward).pipe(incoming);
     });
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    const url = new URL(databaseUrl!);
+    const url = new URL(server);
     url.host = `127.0.0.1:${(relay.address() as { port: number }).port}`;
     const said: string[] = [];
     const logger = {

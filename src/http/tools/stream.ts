@@ -94,7 +94,9 @@ export function frameStream(hub: StreamHub, executionId: string, after: number):
         };
         if (live || ended) return;
         try {
-          // A page of the backlog; if that was all of it, live from there (one read for both).
+          // A page of the backlog; if that was all of it, live from there (one read for both). Marked
+          // live while the read is out, so a pull meanwhile does not read the same page again; a full
+          // page (null) leaves it to the next pull.
           live = true;
           const off = await hub.follow(executionId, cursor, { onFrames: send }, BACKLOG_PAGE);
           if (off === null) live = false;
