@@ -6,7 +6,9 @@
  * carries a file of its own, so both sides build and push one new layer (`build_push_vs_direct`,
  * the median of the rounds' ratios, target ≤ 1.3). Warden runs in-process on PGlite with a real agent. Not a test: it prints figures;
  * the last line is JSON. `BENCH_IMAGE_ROUNDS` sets the rounds; `BENCH_IMAGES_PROFILE=<file>` writes a CPU profile of this
- * process (Warden, its image worker and both sides' clients) over the measured rounds.
+ * process (Warden, its image worker and both sides' clients) over the measured rounds. It also
+ * prints where Warden's rounds went, step by step, from their images' events (see `wardenSteps`),
+ * and how much longer the agent's build and push took than docker's own on the direct side.
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +35,8 @@ const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 };
+const stepP50 = (steps: { step: string; p50_ms: number }[], name: string) =>
+  steps.find((s) => s.step === name)?.p50_ms ?? Number.NaN;
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 const daemon = await startDockerd();
@@ -81,7 +85,11 @@ try {
   if (set.status !== 200) throw new Error(`PUT /v1/images/registry answered ${set.status}`);
 
   const phases: { side: string; stage: number; build: number; push: number }[] = [];
+  /** Each Warden round's image and its client-side moments (epoch ms), for the breakdown from its events. */
+  const moments: { imageId: string; sent: number; ended: number; pushed: number }[] = [];
+  const epoch = () => performance.timeOrigin + performance.now();
   const viaWarden = async (i: number) => {
+    const sent = epoch();
     const started = performance.now();
     const answer = await as(`/v1/images/builds?agent_id=${agentId}&name=bench/warden&tag=r${i}`, {
       method: 'POST',
@@ -107,6 +115,8 @@ try {
     if (pushed.status !== 200) throw new Error(`push answered ${pushed.status}: ${await pushed.text()}`);
     const done = performance.now();
     phases.push({ side: 'warden', stage: posted - started, build: built - posted, push: done - built });
+    const at = (t: number) => sent + (t - started);
+    moments.push({ imageId: id, sent, ended: at(built), pushed: at(done) });
     return done - started;
   };
   const direct = async (i: number) => {
@@ -170,6 +180,13 @@ try {
     `p50 by phase: warden stage ${phase('warden', 'stage')} ms, build ${phase('warden', 'build')} ms, push ${phase('warden', 'push')} ms; ` +
       `direct build ${phase('direct', 'build')} ms, push ${phase('direct', 'push')} ms`,
   );
+  const breakdown = await wardenSteps(moments.slice(1));
+  log(
+    `Warden's steps, p50 ms (from the image's events: see wardenSteps): ${breakdown.map((b) => `${b.step} ${b.p50_ms}`).join('; ')}`,
+  );
+  log(
+    `  against direct: the agent's build ${round(stepP50(breakdown, 'agent build') - phase('direct', 'build'))} ms and its push ${round(stepP50(breakdown, 'agent push') - phase('direct', 'push'))} ms longer than docker's own (the agent's hop, its checks and the tag; the output relayed as frames)`,
+  );
   const result = {
     rounds: ROUNDS,
     warden_p50_ms: round(percentile(warden, 50)),
@@ -183,11 +200,56 @@ try {
     targets: TARGETS,
     verdicts: [verdict('build_push_vs_direct', round(ratio, 3), '≤', TARGETS.build_push_vs_direct)],
     load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+    warden_steps_p50_ms: Object.fromEntries(breakdown.map((b) => [b.step, b.p50_ms])),
   };
   log(
     `build + push p50/p95: warden ${result.warden_p50_ms}/${result.warden_p95_ms} ms, direct ${result.direct_p50_ms}/${result.direct_p95_ms} ms → build_push_vs_direct ${result.build_push_vs_direct} (median of the rounds' ratios; the p50s' ratio ${result.p50_ratio}) (target ≤ ${TARGETS.build_push_vs_direct}: ${result.met.build_push_vs_direct ? 'met' : 'missed'})`,
   );
   log(JSON.stringify(result));
+
+  /**
+   * Where each measured Warden round's time went, p50 per step, from the client's moments and the
+   * image's events (each event's `recordedAt`: when its append began, in ms):
+   * - stage: the POST sent until the build request is recorded (the context streamed to the agent);
+   * - queue: until the worker records the start (the 202, the queue's notice, the claim);
+   * - agent build: until the success is recorded (the agent's call, its checks and docker's build);
+   * - build end: until the client's stream ends (the final frame written after the record);
+   * - push request: until the push's start is recorded (appended as the agent is called);
+   * - agent push: until the push is recorded (the tag and docker's push);
+   * - push end: until the client has the answer.
+   */
+  async function wardenSteps(rounds: typeof moments) {
+    const events = await t.store.readAll({
+      after: 0n,
+      limit: 10_000,
+      types: [
+        'ImageBuildRequested',
+        'ImageBuildStarted',
+        'ImageBuildSucceeded',
+        'ImagePushStarted',
+        'ImagePushed',
+      ],
+    });
+    const when = new Map<string, number>();
+    for (const event of events) {
+      when.set(`${(event.data as { imageId: string }).imageId} ${event.type}`, event.recordedAt.getTime());
+    }
+    const of = (r: (typeof moments)[number], type: string) => {
+      const at = when.get(`${r.imageId} ${type}`);
+      if (at === undefined) throw new Error(`no ${type} for ${r.imageId}`);
+      return at;
+    };
+    const steps: [string, (r: (typeof moments)[number]) => number][] = [
+      ['stage', (r) => of(r, 'ImageBuildRequested') - r.sent],
+      ['queue', (r) => of(r, 'ImageBuildStarted') - of(r, 'ImageBuildRequested')],
+      ['agent build', (r) => of(r, 'ImageBuildSucceeded') - of(r, 'ImageBuildStarted')],
+      ['build end', (r) => r.ended - of(r, 'ImageBuildSucceeded')],
+      ['push request', (r) => of(r, 'ImagePushStarted') - r.ended],
+      ['agent push', (r) => of(r, 'ImagePushed') - of(r, 'ImagePushStarted')],
+      ['push end', (r) => r.pushed - of(r, 'ImagePushed')],
+    ];
+    return steps.map(([step, measure]) => ({ step, p50_ms: round(percentile(rounds.map(measure), 50)) }));
+  }
 } finally {
   await imageJobs.stop(1000);
   await agent.dispose();
