@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contextDockerfile } from '../../src/workspaces/agent/context-dockerfile.ts';
 import { forbiddenInstruction } from '../../src/workspaces/agent/dockerfile-rules.ts';
@@ -95,6 +96,60 @@ describe('the Dockerfile the engine reads from a staged context', () => {
     ).toBe(bad);
     // Without the closing blocks the engine's reader ends at the last entry.
     expect(await read([{ path: 'Dockerfile', content: good }], 'Dockerfile', new Uint8Array(0))).toBe(good);
+  });
+
+  it('reads past what one read of the file takes in: after a large entry, through many small ones, and a Dockerfile larger than the read', async () => {
+    const big = new Uint8Array(200 * 1024).fill(0x61);
+    expect(
+      await read([
+        { path: 'big.bin', content: big },
+        { path: 'Dockerfile', content: good },
+      ]),
+    ).toBe(good);
+    const many = Array.from({ length: 300 }, (_, i) => ({ path: `f${i}`, content: 'x' }));
+    expect(
+      await read([{ path: 'Dockerfile', content: good }, ...many, { path: 'Dockerfile', content: bad }]),
+    ).toBe(bad);
+    const long = `FROM base\n${'# padding\n'.repeat(8000)}`;
+    expect(
+      await read([
+        { path: 'big.bin', content: big },
+        { path: 'Dockerfile', content: long },
+      ]),
+    ).toBe(long);
+    // Cut short beyond the first read: the last entry's data ends early.
+    const cut = rawTar([
+      { path: 'Dockerfile', content: good },
+      { path: 'big.bin', content: big },
+    ]);
+    await expect(
+      contextDockerfile(staged(cut.subarray(0, cut.length - 4096)), 'Dockerfile'),
+    ).rejects.toMatchObject({
+      status: 422,
+    });
+  });
+
+  it('finds the last Dockerfile entry of any context, whatever the sizes of the entries around it', async () => {
+    const entry = fc.record({
+      path: fc.constantFrom('Dockerfile', 'other', 'sub/file'),
+      size: fc.oneof(fc.integer({ min: 0, max: 600 }), fc.integer({ min: 60_000, max: 140_000 })),
+      fill: fc.integer({ min: 0x61, max: 0x7a }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(entry, { maxLength: 8 }), async (entries) => {
+        const raw = entries.map((e) => ({
+          path: e.path,
+          content: String.fromCharCode(e.fill).repeat(e.size),
+        }));
+        const last = raw.filter((e) => e.path === 'Dockerfile').at(-1);
+        const found = read(raw).then(
+          (text) => ({ text }),
+          (error: { status?: number }) => ({ status: error.status }),
+        );
+        expect(await found).toEqual(last ? { text: last.content } : { status: 422 });
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('refuses a linked Dockerfile or folder, a path out of the context, sparse entries and compressed contexts', async () => {
