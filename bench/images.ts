@@ -185,7 +185,7 @@ try {
     `Warden's steps, p50 ms (from the image's events: see wardenSteps): ${breakdown.map((b) => `${b.step} ${b.p50_ms}`).join('; ')}`,
   );
   log(
-    `  against direct: the agent's build ${round(stepP50(breakdown, 'agent build') - phase('direct', 'build'))} ms and its push ${round(stepP50(breakdown, 'agent push') - phase('direct', 'push'))} ms longer than docker's own (the agent's hop, its checks and the tag; the output relayed as frames)`,
+    `  against direct: the agent's build ${round(stepP50(breakdown, 'agent build') - phase('direct', 'build'))} ms and its push ${round(stepP50(breakdown, 'agent push') - phase('direct', 'push'))} ms longer than docker's own (each with an append of Warden's, the hop to the agent and its checks, and the push the tag before it)`,
   );
   const result = {
     rounds: ROUNDS,
@@ -212,7 +212,7 @@ try {
    * image's events (each event's `recordedAt`: when its append began, in ms):
    * - stage: the POST sent until the build request is recorded (the context streamed to the agent);
    * - queue: until the worker records the start (the 202, the queue's notice, the claim);
-   * - agent build: until the success is recorded (the agent's call, its checks and docker's build);
+   * - agent build: until the success is recorded (the start's append, the agent's call and checks, docker's build);
    * - build end: until the client's stream ends (the final frame written after the record);
    * - push request: until the push's start is recorded (appended as the agent is called);
    * - agent push: until the push is recorded (the tag and docker's push);
