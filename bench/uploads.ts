@@ -103,12 +103,12 @@ try {
     relay: [] as number[],
     relayAgent: [] as number[],
   };
-  /** Runs a round, adding the agent's CPU to `agentInto` and, when given, this process's to `wardenInto`. */
-  const cpuOfRound = async <T>(run: () => Promise<T>, agentInto: number[], wardenInto?: number[]) => {
+  /** Runs a round, adding the agent's CPU to `agentInto` and this process's to `selfInto`. */
+  const cpuOfRound = async <T>(run: () => Promise<T>, agentInto: number[], selfInto: number[]) => {
     const [self, agentBefore] = [process.cpuUsage(), processCpuMs(agent.pid)];
     const result = await run();
     const used = process.cpuUsage(self);
-    wardenInto?.push((used.user + used.system) / 1000);
+    selfInto.push((used.user + used.system) / 1000);
     agentInto.push(processCpuMs(agent.pid) - agentBefore);
     return result;
   };
