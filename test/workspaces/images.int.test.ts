@@ -4,9 +4,10 @@ import { request as httpRequest } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageBuild } from '../../src/commands/workspaces/index.ts';
-import type { Worker } from '../../src/processes/runtime/index.ts';
+import type { JobTables, Worker } from '../../src/processes/runtime/index.ts';
 import type { ImageBuildJobs } from '../../src/processes/workspaces/index.ts';
 import { agentClient, agentKeys, deleteFromRegistry } from '../../src/workspaces/index.ts';
 import { type SignedInUser, type TestApp, testApp } from '../support/app.ts';
@@ -402,6 +403,33 @@ describe('images: build on an agent, push to the tenant registry, run the pushed
     // Neither job left its staged context behind.
     await expect.poll(() => stagedContexts(first()), { timeout: 15_000 }).toEqual([]);
   }, 240_000);
+
+  it('a build queued by an earlier Warden (its job names only the image, not its agent) still builds on the image’s agent', async () => {
+    await imageJobs?.stop(1000);
+    imageJobs = undefined;
+    const answer = await build(
+      operator,
+      `agent_id=${agentIds[0]}&name=team/earlier`,
+      dockerfileTar(`FROM ${base}\nRUN echo earlier-ran\n`),
+    );
+    expect(answer.status).toBe(202);
+    const { id } = (await answer.json()) as ImageBody;
+    const db = t.database.db as unknown as Kysely<JobTables>;
+    const job = await db
+      .selectFrom('warden_jobs')
+      .select('payload')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(job.payload).toEqual({ imageId: id, agentId: agentIds[0] });
+    await db
+      .updateTable('warden_jobs')
+      .set({ payload: JSON.stringify({ imageId: id }) })
+      .where('id', '=', id)
+      .execute();
+    imageJobs = startImageJobs();
+    await expect.poll(async () => (await read(id)).status, { timeout: 60_000 }).toBe('built');
+    expect(await (await as(operator, `/v1/images/${id}/log`)).text()).toContain('earlier-ran');
+  }, 120_000);
 
   it('a worker stopping mid-build aborts it: the image ends failed (interrupted), the engine’s build stopped', async () => {
     const answer = await build(

@@ -114,6 +114,7 @@ export function imageBuildRoutes(
       try {
         await queueImageBuild(deps.db as unknown as Kysely<JobTables>, {
           imageId,
+          agentId: query.agent_id,
           tenantId: tenant.id,
           streamId: imagesStreamId(tenant.id),
         });

@@ -38,17 +38,22 @@ export const IMAGES_QUEUE = 'images';
 /** The build output kept per image: beyond it one `truncated` frame, the rest dropped. */
 export const IMAGE_OUTPUT_CAP_BYTES = 1024 * 1024;
 
-/** What an image build's job carries: the image (its record names the agent and the staged context). */
+/**
+ * What an image build's job carries: the image (its record names the staged context) and its agent,
+ * so the worker looks the agent up while it records the start (jobs queued before it carried only
+ * the image: their agent is looked up after the start).
+ */
 export interface ImageJobPayload {
   imageId: string;
+  agentId?: string;
 }
 
 /** Queues an image's build (once per image: its id is the job's) and wakes the image runners. */
 export async function queueImageBuild(
   db: Kysely<JobTables>,
-  input: { imageId: string; tenantId: string; streamId: string },
+  input: { imageId: string; agentId: string; tenantId: string; streamId: string },
 ): Promise<void> {
-  const payload: ImageJobPayload = { imageId: input.imageId };
+  const payload: ImageJobPayload = { imageId: input.imageId, agentId: input.agentId };
   await enqueue(db, [
     {
       id: input.imageId,
@@ -168,6 +173,11 @@ export function startImageBuildJobs(options: {
  * context, writes the output as frames keyed by the image id, and records how it ended. A cancel
  * (announced on IMAGE_CANCEL_CHANNEL) or the worker stopping aborts the call, which stops the agent's
  * build.
+ *
+ * The start is recorded first, not after a read of the image: the command reads the stream anyway,
+ * and its state is the image as started (a read before it cost a round trip on every build). Cancels
+ * are heard from before it, so none announced after the start is missed and no read is needed to
+ * look for one.
  */
 export async function runImageBuild(
   deps: ImageBuildDeps,
@@ -176,65 +186,70 @@ export async function runImageBuild(
   jobSignal: AbortSignal,
 ): Promise<void> {
   const at = () => deps.clock().toISOString();
-  const context = {
-    metadata: { tenantId, actorId: `worker:${deps.worker}`, correlationId: payload.imageId },
-  };
-  const image = await findImage(deps.store, tenantId, payload.imageId);
-  if (!image) return;
-  // The agent and its key are looked up while the start is recorded, not before it.
-  const clientOf = (async () => {
-    const agent = await findAgent(deps.store, tenantId, image.agentId);
-    const key = agent ? await deps.keys.get(image.agentId) : undefined;
+  const { imageId } = payload;
+  const context = { metadata: { tenantId, actorId: `worker:${deps.worker}`, correlationId: imageId } };
+  const clientOfAgent = async (agentId: string) => {
+    const agent = await findAgent(deps.store, tenantId, agentId);
+    const key = agent ? await deps.keys.get(agentId) : undefined;
     return agent && key ? agentClient({ url: agent.state.url, key }) : undefined;
-  })();
-  // Awaited on every path that uses it; this only keeps a failure on a path that does not unreported.
-  void clientOf.catch(() => undefined);
-  const dropContext = async () => {
-    const client = await clientOf;
-    if (client && image.contextId) await client.removeContext(image.contextId).catch(() => false);
   };
-  const output = outputWriter(deps.db, image.imageId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
-  if (image.status !== 'building') {
-    // Cancelled after a worker started it that then died before seeing the cancel: nobody wrote the
-    // final frame yet (cancelled while queued, the cancel wrote it; otherwise it is already over).
-    if (image.status === 'cancelled' && image.startedBy !== undefined) {
-      await output.status('cancelled');
-      await output.close().catch(() => undefined);
-    }
-    return dropContext();
-  }
+  // The agent and its key are looked up while the start is recorded, when the job names the agent.
+  // The image's own record decides which agent builds it (the job's is the same, looked up early).
+  let looked: { agentId: string; client: ReturnType<typeof clientOfAgent> } | undefined;
+  const clientOf = (agentId: string) => {
+    if (looked?.agentId !== agentId) looked = { agentId, client: clientOfAgent(agentId) };
+    return looked.client;
+  };
+  // Awaited on every path that uses it; this only keeps a failure on a path that does not unreported.
+  if (payload.agentId !== undefined) void clientOf(payload.agentId).catch(() => undefined);
+  const cancel = new AbortController();
+  const unwatch = deps.watchCancel(imageId, () => cancel.abort());
+  const output = outputWriter(deps.db, imageId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
+  const dropContext = async (image: ImageRecord | undefined) => {
+    if (!image?.contextId) return;
+    const client = await clientOf(image.agentId);
+    if (client) await client.removeContext(image.contextId).catch(() => false);
+  };
   const fail = async (reason: string, status = 'failed') => {
-    const failed = await recordImageBuildFailed(
-      deps.store,
-      { tenantId, imageId: image.imageId, reason, at: at() },
-      context,
-    );
+    const failed = await recordImageBuildFailed(deps.store, { tenantId, imageId, reason, at: at() }, context);
     if (failed.events.length > 0) await output.status(status, { reason });
   };
   try {
+    let image: ImageRecord | undefined;
     try {
       const started = await startImageBuild(
         deps.store,
-        { tenantId, imageId: image.imageId, worker: deps.worker, at: at() },
+        { tenantId, imageId, worker: deps.worker, at: at() },
         context,
       );
-      if (started.events.length === 0) return await dropContext();
+      image = started.state.images[imageId];
+      if (!image) return;
+      if (started.events.length === 0) {
+        // Cancelled after a worker started it that then died before seeing the cancel: nobody wrote
+        // the final frame yet (cancelled while queued, the cancel wrote it; otherwise it is over).
+        if (image.status === 'cancelled' && image.startedBy !== undefined) await output.status('cancelled');
+        return await dropContext(image);
+      }
     } catch (error) {
+      // An image the stream does not hold (a job without its image): nothing to build.
+      if (isDomainError(error) && error.code === 'NOT_FOUND') return;
       if (!isDomainError(error) || error.detail.rule !== 'already_started') throw error;
+      const found = await findImage(deps.store, tenantId, imageId);
       await fail(
-        `interrupted: its worker (${image.startedBy ?? 'unknown'}) stopped mid-build; not built again`,
+        `interrupted: its worker (${found?.startedBy ?? 'unknown'}) stopped mid-build; not built again`,
       );
-      return await dropContext();
+      return await dropContext(found);
     }
-    const client = await clientOf;
+    const client = await clientOf(image.agentId);
     if (!client || !image.contextId || !image.contextSha256) {
       return await fail(!client ? 'the agent is gone or has no key' : 'the build context was never staged');
     }
     // Queued, not awaited: it goes out ahead of the build's first line, and the agent's build starts
     // one round trip sooner (as the tool runner queues its `running` frame).
     output.queueStatus('running');
-    await build(deps, { tenantId, image, client, output, jobSignal, fail, context });
+    await build(deps, { tenantId, image, client, output, jobSignal, cancel: cancel.signal, fail, context });
   } finally {
+    unwatch();
     await output.close().catch(() => undefined);
   }
 }
@@ -247,6 +262,8 @@ async function build(
     client: ReturnType<typeof agentClient>;
     output: ReturnType<typeof outputWriter>;
     jobSignal: AbortSignal;
+    /** Aborted when a cancel of this image is announced (heard from before its start was recorded). */
+    cancel: AbortSignal;
     fail: (reason: string, status?: string) => Promise<void>;
     context: { metadata: { tenantId: string; actorId: string; correlationId: string } };
   },
@@ -260,16 +277,19 @@ async function build(
   };
   const onJobAbort = () => stop('worker');
   run.jobSignal.addEventListener('abort', onJobAbort, { once: true });
-  const unwatch = deps.watchCancel(image.imageId, () => stop('cancel'));
-  const look = () =>
-    findImage(deps.store, run.tenantId, image.imageId)
-      .then((now) => {
-        if (now?.status !== 'building') stop('cancel');
-      })
-      .catch(() => undefined);
-  // Once now, for a cancel announced between the recorded start and the watch; then rarely.
-  void look();
-  const poll = setInterval(look, deps.cancelPollMs);
+  const onCancel = () => stop('cancel');
+  if (run.cancel.aborted) onCancel();
+  else run.cancel.addEventListener('abort', onCancel, { once: true });
+  // For a cancel announced while this worker's listening connection re-opened: rarely.
+  const poll = setInterval(
+    () =>
+      findImage(deps.store, run.tenantId, image.imageId)
+        .then((now) => {
+          if (now?.status !== 'building') stop('cancel');
+        })
+        .catch(() => undefined),
+    deps.cancelPollMs,
+  );
   let built: { id: string } | undefined;
   let reason: string | undefined;
   try {
@@ -288,7 +308,7 @@ async function build(
     reason = error instanceof Error ? error.message : 'the build failed';
   } finally {
     clearInterval(poll);
-    unwatch();
+    run.cancel.removeEventListener('abort', onCancel);
     run.jobSignal.removeEventListener('abort', onJobAbort);
   }
   const at = deps.clock().toISOString();
