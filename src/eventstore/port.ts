@@ -157,10 +157,27 @@ export class InvalidAppendError extends Error {
   }
 }
 
-export type EventStoreError = WrongExpectedRevisionError | InvalidAppendError;
+/** A read asked for something the store cannot answer (a malformed stream id, revision or page size). */
+export class InvalidReadError extends Error {
+  readonly code = 'ERR_INVALID_READ' as const;
+  constructor(
+    /** Which input is wrong: `streamId`, `from`, `limit`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'InvalidReadError';
+  }
+}
+
+export type EventStoreError = WrongExpectedRevisionError | InvalidAppendError | InvalidReadError;
 
 export function isEventStoreError(error: unknown): error is EventStoreError {
-  return error instanceof WrongExpectedRevisionError || error instanceof InvalidAppendError;
+  return (
+    error instanceof WrongExpectedRevisionError ||
+    error instanceof InvalidAppendError ||
+    error instanceof InvalidReadError
+  );
 }
 
 /**

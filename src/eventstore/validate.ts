@@ -1,4 +1,11 @@
-import { type AppendOptions, type ExpectedRevision, InvalidAppendError, type NewEvent } from './port.ts';
+import {
+  type AppendOptions,
+  type ExpectedRevision,
+  InvalidAppendError,
+  InvalidReadError,
+  type NewEvent,
+  type ReadStreamOptions,
+} from './port.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse
@@ -12,15 +19,49 @@ export interface ValidAppend {
   events: { id: string; type: string; data: string; metadata: string; tenantId: string | null }[];
 }
 
-export function validateStreamId(streamId: unknown): string {
+/** A stream id every adapter takes; refused with `Invalid` (an append's error, or a read's). */
+export function validateStreamId(
+  streamId: unknown,
+  Invalid: typeof InvalidAppendError | typeof InvalidReadError = InvalidAppendError,
+): string {
   if (typeof streamId !== 'string' || streamId.length === 0) {
-    throw new InvalidAppendError('streamId', 'must be a non-empty string');
+    throw new Invalid('streamId', 'must be a non-empty string');
   }
-  if (streamId.length > 512) throw new InvalidAppendError('streamId', 'must be at most 512 characters');
-  if (CONTROL.test(streamId)) throw new InvalidAppendError('streamId', 'must not contain control characters');
-  if (streamId.startsWith('$'))
-    throw new InvalidAppendError('streamId', 'must not start with "$" (reserved)');
+  if (streamId.length > 512) throw new Invalid('streamId', 'must be at most 512 characters');
+  if (CONTROL.test(streamId)) throw new Invalid('streamId', 'must not contain control characters');
+  if (streamId.startsWith('$')) throw new Invalid('streamId', 'must not start with "$" (reserved)');
   return streamId;
+}
+
+/** Events a read returns when it names no `limit`, and the most it may name. */
+export const DEFAULT_READ_LIMIT = 1000;
+export const MAX_READ_LIMIT = 10_000;
+
+/** A read's page size: its `limit`, checked, or the default. */
+export function validateReadLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_READ_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_READ_LIMIT) {
+    throw new InvalidReadError('limit', `must be a whole number from 1 to ${MAX_READ_LIMIT}`);
+  }
+  return limit;
+}
+
+/** A stream read's checked inputs: its stream id, page size and where it starts (when named). */
+export function validateStreamRead(
+  streamId: unknown,
+  options: Pick<ReadStreamOptions, 'from' | 'limit'>,
+): { limit: number; from: ReadStreamOptions['from'] } {
+  validateStreamId(streamId, InvalidReadError);
+  const { from } = options;
+  if (
+    from !== undefined &&
+    from !== 'start' &&
+    from !== 'end' &&
+    (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0)
+  ) {
+    throw new InvalidReadError('from', `must be a revision ≥ 0, "start" or "end", got ${describe(from)}`);
+  }
+  return { limit: validateReadLimit(options.limit), from };
 }
 
 export function validateExpected(expected: unknown): ExpectedRevision {

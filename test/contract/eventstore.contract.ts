@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type EventStore,
   InvalidAppendError,
+  InvalidReadError,
   type NewEvent,
   type RecordedEvent,
   WrongExpectedRevisionError,
@@ -163,6 +164,32 @@ export function eventStoreContract(name: string, open: () => Promise<StoreUnderT
         const tail = await store.readStream(s, { direction: 'backwards', limit: 2 });
         expect(tail.map((e) => e.revision)).toEqual([9, 8]);
         expect(await store.readStream(stream())).toEqual([]);
+        // "start" and "end" name the stream's ends: forwards from the end reads nothing, backwards
+        // from the start reads its first event.
+        const revisions = async (options: Parameters<EventStore['readStream']>[1]) =>
+          (await store.readStream(s, { limit: 3, ...options })).map((e) => e.revision);
+        expect(await revisions({ from: 'start' })).toEqual([0, 1, 2]);
+        expect(await revisions({ from: 'end' })).toEqual([]);
+        expect(await revisions({ from: 'end', direction: 'backwards' })).toEqual([9, 8, 7]);
+        expect(await revisions({ from: 'start', direction: 'backwards' })).toEqual([0]);
+      });
+
+      it('refuses a malformed read with a typed error naming the field (never an append’s)', async () => {
+        const cases: [() => Promise<unknown>, string][] = [
+          [() => store.readStream(''), 'streamId'],
+          [() => store.readStream('$all'), 'streamId'],
+          [() => store.readStream(stream(), { from: -1 }), 'from'],
+          [() => store.readStream(stream(), { from: 1.5 }), 'from'],
+          [() => store.readStream(stream(), { from: 'middle' as never }), 'from'],
+          [() => store.readStream(stream(), { limit: 0 }), 'limit'],
+          [() => store.readAll({ limit: 10_001 }), 'limit'],
+          [() => store.readPositions({ after: 0n, limit: -1 }), 'limit'],
+        ];
+        for (const [attempt, field] of cases) {
+          const error = await attempt().catch((e: unknown) => e);
+          expect(error, field).toBeInstanceOf(InvalidReadError);
+          expect(error, field).toMatchObject({ code: 'ERR_INVALID_READ', field });
+        }
       });
 
       it('reads all from a position, in increasing position, filtered by type', async () => {

@@ -25,7 +25,7 @@ import {
   typesOf,
   WrongExpectedRevisionError,
 } from '../port.ts';
-import { type ValidAppend, validateAppend, validateStreamId } from '../validate.ts';
+import { type ValidAppend, validateAppend, validateReadLimit, validateStreamRead } from '../validate.ts';
 import type { SubscriptionFeed } from './feed.ts';
 import {
   appendResultOf,
@@ -66,9 +66,6 @@ export interface EventStoreDbOptions {
   /** `countAfter` reads at most this many events and reports at most this number (default 10,000). */
   countLimit?: number;
 }
-
-const DEFAULT_LIMIT = 1000;
-const MAX_LIMIT = 10_000;
 
 /**
  * The EventStoreDB/KurrentDB adapter on `@kurrent/kurrentdb-client` 1.3.1 (servers 22.10+; 23.10+ for
@@ -173,13 +170,8 @@ export function eventStoreDbEventStore(
   }
 
   async function readStream(streamId: string, opts: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    validateStreamId(streamId);
-    const limit = checkLimit(opts.limit);
+    const { limit, from } = validateStreamRead(streamId, opts);
     const backwards = opts.direction === 'backwards';
-    const from = opts.from;
-    if (typeof from === 'number' && (!Number.isSafeInteger(from) || from < 0)) {
-      throw new InvalidAppendError('from', 'must be a revision ≥ 0');
-    }
     const start = from ?? (backwards ? 'end' : 'start');
     const fromRevision = typeof start === 'number' ? BigInt(start) : start === 'end' ? END : START;
     const out: RecordedEvent[] = [];
@@ -205,7 +197,7 @@ export function eventStoreDbEventStore(
 
   async function readAll(opts: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const after = opts.after ?? 0n;
-    const limit = checkLimit(opts.limit);
+    const limit = validateReadLimit(opts.limit);
     if (!opts.types) return readVisible(client, after, limit);
     if (opts.types.length === 0) return [];
     return readTypes(client, after, limit, opts.types);
@@ -235,7 +227,7 @@ export function eventStoreDbEventStore(
     headPosition: () => newestVisiblePosition(client),
     countAfter,
     readPositions: async ({ after, limit }) =>
-      (await readVisible(client, after, checkLimit(limit))).map((e) => ({
+      (await readVisible(client, after, validateReadLimit(limit))).map((e) => ({
         position: e.position,
         type: e.type,
       })),
@@ -250,12 +242,4 @@ export function eventStoreDbEventStore(
       if (ownsClient) await client.dispose();
     },
   };
-}
-
-function checkLimit(limit: number | undefined): number {
-  if (limit === undefined) return DEFAULT_LIMIT;
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new InvalidAppendError('limit', `must be a whole number from 1 to ${MAX_LIMIT}`);
-  }
-  return limit;
 }
