@@ -145,6 +145,28 @@ describe('process manager workers on PGlite', () => {
     expect(await effects(store, effectsStream)).toMatchObject({ count: 400, distinct: 400 });
   });
 
+  it('splits each process among the workers that run it: one running two processes holds all of the one it runs alone', async () => {
+    await setUp();
+    const effectsStream = `test.Effects-${randomUUID()}`;
+    const other = (worker: string) => ({ ...sampleProcess({ effectsStream, worker }), name: 'otherEffects' });
+    const a = await start({
+      workerId: 'a',
+      processes: [sampleProcess({ effectsStream, worker: 'a' }), other('a')],
+    });
+    const b = await start({ workerId: 'b', processes: [other('b')] });
+    await waitUntil(
+      'a fair split of the shared process',
+      () =>
+        a.stats().partitions.otherEffects?.length === 8 && b.stats().partitions.otherEffects?.length === 8,
+    );
+    // Renewed over several heartbeats, counted per process: a keeps every partition of its own one.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(a.stats().partitions[SAMPLE_PROCESS]).toHaveLength(16);
+    expect(a.stats().partitions.otherEffects).toHaveLength(8);
+    expect(b.stats().partitions.otherEffects).toHaveLength(8);
+    expect(b.stats().partitions[SAMPLE_PROCESS]).toBeUndefined();
+  });
+
   it('a replay from position 0 runs the handlers again but appends no effect twice', async () => {
     await setUp();
     const effectsStream = `test.Effects-${randomUUID()}`;

@@ -67,14 +67,30 @@ export async function claimPartitions(
 
 /** Extends the leases this worker still holds and returns them (a partition missing was taken). */
 export async function renewLeases(db: Db, process: string, worker: string, leaseMs: number) {
+  return (await renewAllLeases(db, worker, leaseMs, [process])).get(process) ?? [];
+}
+
+/**
+ * Extends the leases this worker holds of every process in `processes` and returns them by process
+ * (a partition missing was taken; a process holding none is absent): one statement for them all.
+ */
+export async function renewAllLeases(
+  db: Db,
+  worker: string,
+  leaseMs: number,
+  processes: readonly string[],
+): Promise<Map<string, OwnedPartition[]>> {
+  if (processes.length === 0) return new Map();
   const rows = await db
     .updateTable('warden_process_partitions')
     .set({ lease_expires_at: leaseEnd(leaseMs) })
-    .where('process', '=', process)
+    .where('process', 'in', [...processes])
     .where('owner', '=', worker)
-    .returning(['partition', 'position'])
+    .returning(['process', 'partition', 'position'])
     .execute();
-  return toOwned(rows);
+  const byProcess = new Map<string, { partition: number; position: string }[]>();
+  for (const row of rows) byProcess.set(row.process, [...(byProcess.get(row.process) ?? []), row]);
+  return new Map([...byProcess].map(([process, owned]) => [process, toOwned(owned)]));
 }
 
 /**

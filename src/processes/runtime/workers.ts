@@ -59,16 +59,17 @@ export async function markStopped(db: Db, id: string, handled: number): Promise<
     .execute();
 }
 
-/** Workers running `process` whose heartbeat is younger than their lease: they share its partitions. */
-export async function countLiveWorkers(db: Db, process: string): Promise<number> {
-  const row = await db
-    .selectFrom('warden_workers')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('stopped_at', 'is', null)
-    .where(sql<boolean>`last_heartbeat > now() - lease_ms * interval '1 millisecond'`)
-    .where(sql<boolean>`${process} = any(processes)`)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+/**
+ * Per process, the workers running it whose heartbeat is younger than their lease: they share its
+ * partitions. One statement for every process a worker runs (its heartbeat asked once per process).
+ */
+export async function countLiveWorkers(db: Db): Promise<Map<string, number>> {
+  const { rows } = await sql<{ process: string; n: string }>`
+    select p as process, count(*) as n
+      from warden_workers, unnest(processes) as p
+     where stopped_at is null and last_heartbeat > now() - lease_ms * interval '1 millisecond'
+     group by p`.execute(db);
+  return new Map(rows.map((r) => [r.process, Number(r.n)]));
 }
 
 export interface PartitionStatus {
