@@ -144,40 +144,34 @@ export class WrongExpectedRevisionError extends Error {
   }
 }
 
-/** The caller passed something the store cannot accept; nothing was appended. */
-export class InvalidAppendError extends Error {
-  readonly code = 'ERR_INVALID_APPEND' as const;
+/** An input the store cannot take, naming it; nothing was read or written. */
+export abstract class InvalidStoreInputError extends Error {
+  abstract readonly code: 'ERR_INVALID_APPEND' | 'ERR_INVALID_READ';
   constructor(
-    /** Which input is wrong: `streamId`, `expected`, `events`, `events[3].data`, … */
+    /** Which input is wrong: `streamId`, `expected`, `events[3].data`, `from`, `limit`, … */
     readonly field: string,
     message: string,
   ) {
     super(`${field}: ${message}`);
-    this.name = 'InvalidAppendError';
   }
 }
 
+/** The caller passed something the store cannot accept; nothing was appended. */
+export class InvalidAppendError extends InvalidStoreInputError {
+  readonly code = 'ERR_INVALID_APPEND' as const;
+  override readonly name = 'InvalidAppendError';
+}
+
 /** A read asked for something the store cannot answer (a malformed stream id, revision or page size). */
-export class InvalidReadError extends Error {
+export class InvalidReadError extends InvalidStoreInputError {
   readonly code = 'ERR_INVALID_READ' as const;
-  constructor(
-    /** Which input is wrong: `streamId`, `from`, `limit`. */
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-    this.name = 'InvalidReadError';
-  }
+  override readonly name = 'InvalidReadError';
 }
 
 export type EventStoreError = WrongExpectedRevisionError | InvalidAppendError | InvalidReadError;
 
 export function isEventStoreError(error: unknown): error is EventStoreError {
-  return (
-    error instanceof WrongExpectedRevisionError ||
-    error instanceof InvalidAppendError ||
-    error instanceof InvalidReadError
-  );
+  return error instanceof WrongExpectedRevisionError || error instanceof InvalidStoreInputError;
 }
 
 /**

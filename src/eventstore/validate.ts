@@ -3,6 +3,7 @@ import {
   type ExpectedRevision,
   InvalidAppendError,
   InvalidReadError,
+  type InvalidStoreInputError,
   type NewEvent,
   type ReadStreamOptions,
 } from './port.ts';
@@ -22,7 +23,7 @@ export interface ValidAppend {
 /** A stream id every adapter takes; refused with `Invalid` (an append's error, or a read's). */
 export function validateStreamId(
   streamId: unknown,
-  Invalid: typeof InvalidAppendError | typeof InvalidReadError = InvalidAppendError,
+  Invalid: new (field: string, message: string) => InvalidStoreInputError = InvalidAppendError,
 ): string {
   if (typeof streamId !== 'string' || streamId.length === 0) {
     throw new Invalid('streamId', 'must be a non-empty string');

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
 import { DomainError, type DomainErrorCode } from '../../commands/kernel/index.ts';
-import { InvalidAppendError, InvalidReadError, WrongExpectedRevisionError } from '../../eventstore/port.ts';
+import { InvalidStoreInputError, WrongExpectedRevisionError } from '../../eventstore/port.ts';
 import { BadCursorError } from '../../projections/engine/index.ts';
 import type { AppEnv } from '../kit/index.ts';
 import { type ProblemCode, problemResponse, RequestError, zodFieldErrors } from '../kit/index.ts';
@@ -54,7 +54,7 @@ export function onError(error: Error, c: Context<AppEnv>): Response {
       'the entity was changed concurrently; reload and retry',
     );
   }
-  if (error instanceof InvalidAppendError || error instanceof InvalidReadError) {
+  if (error instanceof InvalidStoreInputError) {
     return problemResponse(c, 422, 'invalid', error.message, {
       errors: [{ path: error.field, message: error.message }],
     });
