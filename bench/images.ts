@@ -23,6 +23,7 @@ import { importBaseImage, startDockerd } from '../test/support/docker.ts';
 import { rawTar } from '../test/support/raw-tar.ts';
 import { startRegistry } from '../test/support/registry.ts';
 import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
+import { processCpuMs } from './support/cpu.ts';
 import { median } from './support/measure.ts';
 import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
@@ -150,6 +151,10 @@ try {
       }
     }
   };
+  // The agent's CPU over the measured rounds (only Warden's rounds call it), and this process's
+  // (Warden, its worker and both sides' clients): what each Warden round costs them.
+  const agentCpuBefore = processCpuMs(agent.pid);
+  const ownCpuBefore = process.cpuUsage();
   if (PROFILE) {
     await cpuProfiled(PROFILE, measure);
     log(
@@ -158,6 +163,9 @@ try {
   } else {
     await measure();
   }
+  const agentCpuMs = (processCpuMs(agent.pid) - agentCpuBefore) / ROUNDS;
+  const ownCpu = process.cpuUsage(ownCpuBefore);
+  const ownCpuMs = (ownCpu.user + ownCpu.system) / 1000 / ROUNDS;
   // The median of each round's ratio (its two sides ran back to back, under the same load), as the
   // other benchmarks pair their rounds: the ratio of the two sides' medians can divide a round
   // at one load by a round at another. Both are printed.
@@ -185,6 +193,9 @@ try {
     `Warden's steps, p50 ms (from the image's events: see wardenSteps): ${breakdown.map((b) => `${b.step} ${b.p50_ms}`).join('; ')}`,
   );
   log(
+    `CPU per round (both sides' rounds in this process): the agent ${round(agentCpuMs)} ms (Warden's rounds alone call it), this process ${round(ownCpuMs)} ms (Warden, its worker and both sides' clients)`,
+  );
+  log(
     `  against direct: the agent's build ${round(stepP50(breakdown, 'agent build') - phase('direct', 'build'))} ms and its push ${round(stepP50(breakdown, 'agent push') - phase('direct', 'push'))} ms longer than docker's own (each with an append of Warden's, the hop to the agent and its checks, and the push the tag before it)`,
   );
   const result = {
@@ -201,6 +212,8 @@ try {
     verdicts: [verdict('build_push_vs_direct', round(ratio, 3), '≤', TARGETS.build_push_vs_direct)],
     load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
     warden_steps_p50_ms: Object.fromEntries(breakdown.map((b) => [b.step, b.p50_ms])),
+    agent_cpu_ms_per_round: round(agentCpuMs),
+    process_cpu_ms_per_round: round(ownCpuMs),
   };
   log(
     `build + push p50/p95: warden ${result.warden_p50_ms}/${result.warden_p95_ms} ms, direct ${result.direct_p50_ms}/${result.direct_p95_ms} ms → build_push_vs_direct ${result.build_push_vs_direct} (median of the rounds' ratios; the p50s' ratio ${result.p50_ratio}) (target ≤ ${TARGETS.build_push_vs_direct}: ${result.met.build_push_vs_direct ? 'met' : 'missed'})`,

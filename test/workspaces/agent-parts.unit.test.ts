@@ -1,6 +1,8 @@
+import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { aesKey } from '../../src/identity/index.ts';
 import { checkAgentConfig, type HostProbes } from '../../src/workspaces/agent/config.ts';
+import { ndjsonOutcome } from '../../src/workspaces/agent/ndjson-outcome.ts';
 import { NonceLedger } from '../../src/workspaces/agent/request-auth.ts';
 import {
   agentAddresses,
@@ -271,5 +273,41 @@ describe('nginx rendering', () => {
     ).not.toContain('503');
     expect(renderRoutes([], options, [{ ...down, since: "x'; } server { listen 9" }])).not.toContain('503');
     expect(renderRoutes([], options, [{ ...down, userId: '../../etc' }])).not.toContain('etc');
+  });
+});
+
+describe('a long call answered as NDJSON', () => {
+  it('sends the lines given in one go as one chunk, and a line given later at once, not held for the next', async () => {
+    const app = new Hono();
+    let release!: () => void;
+    const later = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    app.get('/call', (c) =>
+      ndjsonOutcome(c, {
+        run: async (onLine) => {
+          // An engine chunk of two lines, parsed at once.
+          onLine('Step 1/2\n');
+          onLine(' ---> abc\n');
+          await later;
+          onLine('Step 2/2\n');
+          return 'id';
+        },
+        done: (id) => ({ id }),
+        failed: () => 'failed',
+      }),
+    );
+    const answer = await app.request('/call');
+    const reader = answer.body!.getReader();
+    const decoder = new TextDecoder();
+    const next = async () => decoder.decode((await reader.read()).value);
+    expect(await next()).toBe('{"stream":"Step 1/2\\n"}\n{"stream":" ---> abc\\n"}\n');
+    // Read before the run goes on: nothing of what follows was given yet.
+    release();
+    const rest: string[] = [];
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      rest.push(decoder.decode(chunk.value));
+    }
+    expect(rest.join('')).toBe('{"stream":"Step 2/2\\n"}\n{"done":{"id":"id"}}\n');
   });
 });

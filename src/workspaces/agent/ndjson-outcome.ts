@@ -35,13 +35,23 @@ export async function ndjsonOutcome<T>(
       stop();
     },
   });
-  const send = (line: object) => {
-    if (!open) return;
+  // Lines given in one go (the engine's chunk of several lines, parsed at once) go out as one chunk,
+  // one write to the socket instead of one each, once the code that gave them has run.
+  let pending = '';
+  const flush = () => {
+    const text = pending;
+    pending = '';
+    if (!open || text === '') return;
     try {
-      controller.enqueue(encoder.encode(`${JSON.stringify(line)}\n`));
+      controller.enqueue(encoder.encode(text));
     } catch {
       open = false;
     }
+  };
+  const send = (line: object) => {
+    if (!open) return;
+    if (pending === '') queueMicrotask(flush);
+    pending += `${JSON.stringify(line)}\n`;
   };
   let wrote = false;
   let firstLine = () => {};
@@ -66,6 +76,7 @@ export async function ndjsonOutcome<T>(
   }
   void outcome.then(async (result) => {
     send(result.ok ? { done: call.done(result.result) } : { error: call.failed(result.error) });
+    flush();
     if (open) {
       open = false;
       try {
