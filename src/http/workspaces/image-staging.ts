@@ -1,5 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { createHash } from 'node:crypto';
 import { AgentCallError, type AgentClient, looksLikeTar } from '../../workspaces/index.ts';
 import { RequestError } from '../kit/index.ts';
 
@@ -44,7 +43,8 @@ export async function stageContext(
     void discard();
     throw notTar();
   }
-  const hash = sha256.create();
+  // Native, not pure JS: a context may be hundreds of megabytes (SHA-256 of 20 MiB: 12 ms against 143–148).
+  const hash = createHash('sha256');
   let size = 0;
   let over = false;
   const take = (chunk: Uint8Array, controller: ReadableStreamDefaultController<Uint8Array>) => {
@@ -79,7 +79,7 @@ export async function stageContext(
     throw new RequestError(503, 'agent-unavailable', 'the agent did not take the build context');
   }
   if (over) throw tooLarge();
-  if (staged.size !== size || staged.sha256 !== bytesToHex(hash.digest())) {
+  if (staged.size !== size || staged.sha256 !== hash.digest('hex')) {
     await client.removeContext(contextId).catch(() => false);
     throw new RequestError(503, 'agent-unavailable', 'the agent staged other bytes than were sent');
   }

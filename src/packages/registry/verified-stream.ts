@@ -1,10 +1,7 @@
-import { sha1 } from '@noble/hashes/legacy.js';
-import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import { createHash } from 'node:crypto';
 import { RegistryError } from './errors.ts';
-import { toBase64 } from './integrity.ts';
 
-const hashes = { sha512, sha384, sha256, sha1 } as const;
-type Algorithm = keyof typeof hashes;
+type Algorithm = 'sha512' | 'sha384' | 'sha256' | 'sha1';
 const strength: readonly Algorithm[] = ['sha512', 'sha384', 'sha256', 'sha1'];
 
 /**
@@ -23,7 +20,9 @@ export function verifiedStream(body: ReadableStream<Uint8Array>, sri: string): R
     .map((m) => ({ algorithm: m[1] as Algorithm, digest: m[2]! }));
   const algorithm = strength.find((a) => entries.some((e) => e.algorithm === a));
   if (!algorithm) return body;
-  const hash = hashes[algorithm].create();
+  // node:crypto's native hash, not a pure-JS one: a tarball is megabytes, hashed on the event loop
+  // that serves every other request (SHA-512 of 20 MiB: 26–35 ms against 326–349 ms in @noble/hashes).
+  const hash = createHash(algorithm);
   let held: Uint8Array | undefined;
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
@@ -33,7 +32,7 @@ export function verifiedStream(body: ReadableStream<Uint8Array>, sri: string): R
         held = chunk;
       },
       flush(controller) {
-        const actual = toBase64(hash.digest());
+        const actual = hash.digest('base64');
         if (!entries.some((e) => e.algorithm === algorithm && e.digest === actual)) {
           controller.error(new RegistryError('integrity_mismatch', 'the tarball is not the bytes recorded'));
           return;

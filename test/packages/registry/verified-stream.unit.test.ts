@@ -1,3 +1,5 @@
+import { sha1 } from '@noble/hashes/legacy.js';
+import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { digestsOf } from '../../../src/packages/registry/integrity.ts';
@@ -64,6 +66,26 @@ describe('verifiedStream', () => {
       ),
       { numRuns: 50 },
     );
+  });
+
+  it('checks each algorithm an integrity may name, against digests of another implementation', async () => {
+    const bytes = new TextEncoder().encode('a tarball, in two chunks');
+    const chunks = [bytes.subarray(0, 7), bytes.subarray(7)];
+    for (const [algorithm, hash] of [
+      ['sha512', sha512],
+      ['sha384', sha384],
+      ['sha256', sha256],
+      ['sha1', sha1],
+    ] as const) {
+      const integrity = `${algorithm}-${Buffer.from(hash(bytes)).toString('base64')}`;
+      expect((await drain(verifiedStream(streamOf(chunks), integrity))).error, algorithm).toBeUndefined();
+      const other = Uint8Array.from(bytes);
+      other[3] = (other[3] ?? 0) ^ 1;
+      const refused = await drain(
+        verifiedStream(streamOf([other.subarray(0, 7), other.subarray(7)]), integrity),
+      );
+      expect(refused.error?.message, algorithm).toMatch(/not the bytes recorded/);
+    }
   });
 
   it('lets the strongest algorithm listed decide', async () => {
