@@ -23,7 +23,7 @@ import { importBaseImage, startDockerd } from '../test/support/docker.ts';
 import { rawTar } from '../test/support/raw-tar.ts';
 import { startRegistry } from '../test/support/registry.ts';
 import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
-import { processCpuMs } from './support/cpu.ts';
+import { cpuDuring } from './support/cpu.ts';
 import { median } from './support/measure.ts';
 import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
@@ -153,19 +153,14 @@ try {
   };
   // The agent's CPU over the measured rounds (only Warden's rounds call it), and this process's
   // (Warden, its worker and both sides' clients): what each Warden round costs them.
-  const agentCpuBefore = processCpuMs(agent.pid);
-  const ownCpuBefore = process.cpuUsage();
+  const cpu = await cpuDuring(agent.pid, () => (PROFILE ? cpuProfiled(PROFILE, measure) : measure()));
   if (PROFILE) {
-    await cpuProfiled(PROFILE, measure);
     log(
       `CPU profile of the rounds (this process: Warden, its image worker and both sides' clients): ${PROFILE}`,
     );
-  } else {
-    await measure();
   }
-  const agentCpuMs = (processCpuMs(agent.pid) - agentCpuBefore) / ROUNDS;
-  const ownCpu = process.cpuUsage(ownCpuBefore);
-  const ownCpuMs = (ownCpu.user + ownCpu.system) / 1000 / ROUNDS;
+  const agentCpuMs = cpu.otherMs / ROUNDS;
+  const ownCpuMs = cpu.selfMs / ROUNDS;
   // The median of each round's ratio (its two sides ran back to back, under the same load), as the
   // other benchmarks pair their rounds: the ratio of the two sides' medians can divide a round
   // at one load by a round at another. Both are printed.

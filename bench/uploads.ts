@@ -32,7 +32,7 @@ import { startDockerd } from '../test/support/docker.ts';
 import { startRelay } from '../test/support/relay.ts';
 import { registerAgentViaApi, startAgent } from '../test/workspaces/agent-support.ts';
 import { headersOf, tusRequests } from '../test/workspaces/tus-client.ts';
-import { processCpuMs } from './support/cpu.ts';
+import { cpuDuring } from './support/cpu.ts';
 import { median } from './support/measure.ts';
 import { cpuProfiled } from './support/profile.ts';
 import { verdict } from './support/report.ts';
@@ -105,11 +105,9 @@ try {
   };
   /** Runs a round, adding the agent's CPU to `agentInto` and this process's to `selfInto`. */
   const cpuOfRound = async <T>(run: () => Promise<T>, agentInto: number[], selfInto: number[]) => {
-    const [self, agentBefore] = [process.cpuUsage(), processCpuMs(agent.pid)];
-    const result = await run();
-    const used = process.cpuUsage(self);
-    selfInto.push((used.user + used.system) / 1000);
-    agentInto.push(processCpuMs(agent.pid) - agentBefore);
+    const { result, selfMs, otherMs } = await cpuDuring(agent.pid, run);
+    selfInto.push(selfMs);
+    agentInto.push(otherMs);
     return result;
   };
   const throughWarden = async () => {

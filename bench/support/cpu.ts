@@ -43,6 +43,17 @@ export function processCpuMs(pid: number | undefined): number {
   return ticks === null ? 0 : (ticks * MICROS_PER_TICK) / 1000;
 }
 
+/** Runs `run`, with the CPU (ms) it took meanwhile in this process and in process `pid`. */
+export async function cpuDuring<T>(
+  pid: number | undefined,
+  run: () => Promise<T>,
+): Promise<{ result: T; selfMs: number; otherMs: number }> {
+  const [self, otherBefore] = [process.cpuUsage(), processCpuMs(pid)];
+  const result = await run();
+  const used = process.cpuUsage(self);
+  return { result, selfMs: (used.user + used.system) / 1000, otherMs: processCpuMs(pid) - otherBefore };
+}
+
 function backendTicks(pid: number): number | null {
   try {
     if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') return null;

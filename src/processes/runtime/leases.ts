@@ -89,7 +89,11 @@ export async function renewAllLeases(
     .returning(['process', 'partition', 'position'])
     .execute();
   const byProcess = new Map<string, { partition: number; position: string }[]>();
-  for (const row of rows) byProcess.set(row.process, [...(byProcess.get(row.process) ?? []), row]);
+  for (const row of rows) {
+    const owned = byProcess.get(row.process);
+    if (owned) owned.push(row);
+    else byProcess.set(row.process, [row]);
+  }
   return new Map([...byProcess].map(([process, owned]) => [process, toOwned(owned)]));
 }
 

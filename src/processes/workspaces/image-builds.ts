@@ -193,15 +193,13 @@ export async function runImageBuild(
     const key = agent ? await deps.keys.get(agentId) : undefined;
     return agent && key ? agentClient({ url: agent.state.url, key }) : undefined;
   };
-  // The agent and its key are looked up while the start is recorded, when the job names the agent.
-  // The image's own record decides which agent builds it (the job's is the same, looked up early).
-  let looked: { agentId: string; client: ReturnType<typeof clientOfAgent> } | undefined;
-  const clientOf = (agentId: string) => {
-    if (looked?.agentId !== agentId) looked = { agentId, client: clientOfAgent(agentId) };
-    return looked.client;
-  };
+  // The agent and its key are looked up while the start is recorded, when the job names the agent;
+  // the image's own record decides which agent builds it (the job's is the same one).
+  const early = payload.agentId === undefined ? undefined : clientOfAgent(payload.agentId);
   // Awaited on every path that uses it; this only keeps a failure on a path that does not unreported.
-  if (payload.agentId !== undefined) void clientOf(payload.agentId).catch(() => undefined);
+  void early?.catch(() => undefined);
+  const clientOf = (agentId: string) =>
+    early && agentId === payload.agentId ? early : clientOfAgent(agentId);
   const cancel = new AbortController();
   const unwatch = deps.watchCancel(imageId, () => cancel.abort());
   const output = outputWriter(deps.db, imageId, { capBytes: IMAGE_OUTPUT_CAP_BYTES });
