@@ -114,17 +114,21 @@ for (const kind of databaseKinds) {
       const gate = new Promise<void>((resolve) => {
         release = resolve;
       });
+      const started: string[] = [];
       const r = await runner({
         concurrency: 2,
         pollMs: 60_000,
         run: async (job) => {
+          started.push(job.subject);
           if (job.subject.startsWith('slow')) await gate;
           done.push(job.subject);
         },
       });
       try {
         await r.add(['slow-1', 'slow-2']);
-        await waitUntil('both slots busy', () => r.claims() >= 2);
+        // Both slow jobs running, whether the runner's first look found them or the notice's claim
+        // did (CI once had the first look land after the insert: one claim took both).
+        await waitUntil('both slots busy', () => started.length === 2);
         // Queued while the runner is full: their notice finds no free slot.
         await r.add(['next-1', 'next-2', 'next-3']);
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -134,6 +138,8 @@ for (const kind of databaseKinds) {
         expect(done.slice(0, 2).sort()).toEqual(['slow-1', 'slow-2']);
         expect(done.slice(2).sort()).toEqual(['next-1', 'next-2', 'next-3']);
       } finally {
+        // A failed wait must not leave the slow jobs holding the stop forever.
+        release();
         await r.stop();
       }
     });
