@@ -256,9 +256,12 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     close: async () => {
       await workspaces?.stop();
       await osvFeed?.stop();
-      await packageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
-      await toolJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
-      await imageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS);
+      // Together: a shutdown waits one grace for the queues' running jobs, not one per queue.
+      await Promise.all([
+        packageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS),
+        toolJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS),
+        imageJobs?.stop(config.WARDEN_SHUTDOWN_TIMEOUT_MS),
+      ]);
       await worker?.stop();
       await engine.stop();
       await store.close();

@@ -38,7 +38,8 @@ for (const kind of databaseKinds) {
     async function runner(options: {
       concurrency: number;
       pollMs: number;
-      run: (job: Job) => Promise<void>;
+      run: (job: Job, signal: AbortSignal) => Promise<void>;
+      abortWaitMs?: number;
     }) {
       const queue = `runner-${crypto.randomUUID()}`;
       let claims = 0;
@@ -57,6 +58,7 @@ for (const kind of databaseKinds) {
         concurrency: options.concurrency,
         pollMs: options.pollMs,
         maxAttempts: 1,
+        ...(options.abortWaitMs === undefined ? {} : { abortWaitMs: options.abortWaitMs }),
         logger: createLogger('silent'),
         run: options.run,
         giveUp: async () => undefined,
@@ -75,9 +77,9 @@ for (const kind of databaseKinds) {
         queue,
         add,
         claims: () => claims,
-        stop: async () => {
+        stop: async (graceMs = 1000) => {
           await unlisten();
-          await jobs.stop(1000);
+          await jobs.stop(graceMs);
         },
       };
     }
@@ -141,6 +143,42 @@ for (const kind of databaseKinds) {
         // A failed wait must not leave the slow jobs holding the stop forever.
         release();
         await r.stop();
+      }
+    });
+
+    it('returns from a stop when a job ignores its abort, leaving the job to its lease', async () => {
+      const started: string[] = [];
+      const aborted: string[] = [];
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const r = await runner({
+        concurrency: 1,
+        pollMs: 60_000,
+        abortWaitMs: 100,
+        // Hears its abort, and goes on waiting all the same.
+        run: async (job, signal) => {
+          started.push(job.subject);
+          signal.addEventListener('abort', () => aborted.push(job.subject));
+          await gate;
+        },
+      });
+      try {
+        await r.add(['stuck']);
+        await waitUntil('the job running', () => started.length === 1);
+        // Before, this stop waited for the job forever.
+        await r.stop(100);
+        expect(aborted).toEqual(['stuck']);
+        // Neither completed nor released: still this worker's, until its lease (no longer renewed) lapses.
+        const rows = await viewAs<JobTables>(t.database.db)
+          .selectFrom('warden_jobs')
+          .select(['subject', 'locked_by'])
+          .where('queue', '=', r.queue)
+          .execute();
+        expect(rows).toEqual([{ subject: 'stuck', locked_by: 'runner-test' }]);
+      } finally {
+        release();
       }
     });
 

@@ -22,6 +22,13 @@ export interface JobRunnerOptions {
    * back for later falls due, so the poll only catches what a lost notice missed.
    */
   pollMs?: number;
+  /**
+   * How long {@link JobRunner.stop} waits for jobs to end once it has aborted them (a tool run's
+   * abort sends SIGTERM, then SIGKILL after its own grace). A job still running then is left to its
+   * lease, no longer renewed, and the stop returns: a job that ignores its signal never holds a
+   * shutdown forever.
+   */
+  abortWaitMs?: number;
   /** Attempts of a retryable failure before giving up. */
   maxAttempts: number;
   /** Delay before attempt n + 1 (n ≥ 1). */
@@ -90,19 +97,42 @@ export class JobRunner {
     }));
   }
 
-  /** Stops claiming and waits for running jobs (aborted after `graceMs`, then retried by someone). */
+  /**
+   * Stops claiming and waits for running jobs: after `graceMs` they are aborted, and after
+   * `abortWaitMs` more, any still running is left to its lease (renewed no longer, so another worker
+   * takes it once it lapses) and the stop returns.
+   */
   async stop(graceMs = 30_000): Promise<void> {
     this.stopping = true;
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
     this.wakeUp?.();
     await this.loop;
-    const settled = this.settled();
-    const timer = setTimeout(() => {
+    const settled = this.settled().then(() => true);
+    const after = (ms: number, then: () => void = () => undefined) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = new Promise<false>((resolve) => {
+        timer = setTimeout(() => {
+          then();
+          resolve(false);
+        }, ms);
+      });
+      return { done, cancel: () => clearTimeout(timer) };
+    };
+    const grace = after(graceMs, () => {
       for (const { abort } of this.running.values()) abort.abort(new Error('worker stopping'));
-    }, graceMs);
-    await settled;
-    clearTimeout(timer);
+    });
+    if (!(await Promise.race([settled, grace.done]))) {
+      const wait = after(this.options.abortWaitMs ?? 5000);
+      if (!(await Promise.race([settled, wait.done]))) {
+        this.options.logger.warn(
+          { queue: this.options.queue, jobs: this.current() },
+          'jobs still running after their abort: left to their leases',
+        );
+      }
+      wait.cancel();
+    }
+    grace.cancel();
     clearInterval(this.renewTimer);
   }
 
