@@ -1,3 +1,4 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { ProcessLogger } from '../process-manager.ts';
 import { claim, complete, type Job, type JobTables, release, renew, reschedule } from './queue.ts';
@@ -109,30 +110,25 @@ export class JobRunner {
     this.wakeUp?.();
     await this.loop;
     const settled = this.settled().then(() => true);
-    const after = (ms: number, then: () => void = () => undefined) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const done = new Promise<false>((resolve) => {
-        timer = setTimeout(() => {
-          then();
-          resolve(false);
-        }, ms);
-      });
-      return { done, cancel: () => clearTimeout(timer) };
+    /** Whether the running jobs end within `ms` (its timer dropped once they have). */
+    const endWithin = async (ms: number) => {
+      const timer = new AbortController();
+      const ended = await Promise.race([
+        settled,
+        wait(ms, false, { signal: timer.signal }).catch(() => true),
+      ]);
+      timer.abort();
+      return ended;
     };
-    const grace = after(graceMs, () => {
+    if (!(await endWithin(graceMs))) {
       for (const { abort } of this.running.values()) abort.abort(new Error('worker stopping'));
-    });
-    if (!(await Promise.race([settled, grace.done]))) {
-      const wait = after(this.options.abortWaitMs ?? 5000);
-      if (!(await Promise.race([settled, wait.done]))) {
+      if (!(await endWithin(this.options.abortWaitMs ?? 5000))) {
         this.options.logger.warn(
           { queue: this.options.queue, jobs: this.current() },
           'jobs still running after their abort: left to their leases',
         );
       }
-      wait.cancel();
     }
-    grace.cancel();
     clearInterval(this.renewTimer);
   }
 
