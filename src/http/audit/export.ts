@@ -81,7 +81,7 @@ export function exportResponse(
 ) {
   const entries = auditEntriesAll(db, filter, { order, keys });
   const encoder = new TextEncoder();
-  const logger = c.get('logger');
+  const logger = c.get('logger')();
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {

@@ -91,7 +91,7 @@ export function linkMail(deps: LinkMailDeps) {
       user: { id: string; email: string },
     ) {
       const base = mailer.base(c, tenant);
-      const logger = c.get('logger');
+      const logger = c.get('logger')();
       const link = await requestEmailVerification(
         deps.store,
         {

@@ -195,7 +195,7 @@ export function passwordRoutes(deps: PasswordRouteDeps) {
         tenantId: tenant.id,
         email: `password-forgot:${byUsername?.state.email ?? typed}`,
       });
-      const logger = c.get('logger');
+      const logger = c.get('logger')();
       const base = deps.mail.base(c, tenant);
       const context = commandContext(c, { tenantId: tenant.id });
       // The answer goes out now; the lookup, the event and the mail follow, so the time to answer

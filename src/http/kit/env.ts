@@ -10,7 +10,12 @@ export interface AppEnv {
     arrivedAt: number;
     /** The client's address (WARDEN_TRUSTED_PROXY_HOPS decides whose), set once per request. */
     clientAddress?: string;
-    logger: Logger;
+    /**
+     * The request's logger, carrying its `requestId`, made on first use: a pino child costs a pass of
+     * the redaction rules over its bindings and a few objects, and most requests log nothing but
+     * their access line (written without one, see `requestContext`).
+     */
+    logger: () => Logger;
     /** Set by routes that take a JSON body, so idempotency can fingerprint the exact bytes. */
     rawBody?: string;
     /** Set by the tenant resolution middleware on tenant-scoped routes. */

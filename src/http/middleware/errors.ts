@@ -70,7 +70,7 @@ export function onError(error: Error, c: Context<AppEnv>): Response {
     if (status === 400) return problemResponse(c, 400, 'malformed', error.message || 'malformed request');
     return problemResponse(c, status, 'http', error.message);
   }
-  c.get('logger')?.error({ err: error }, 'unhandled error');
+  c.get('logger')?.().error({ err: error }, 'unhandled error');
   return problemResponse(
     c,
     500,

@@ -50,7 +50,7 @@ export function adminBackupRoutes(deps: { take?: (() => Promise<Backup>) | undef
           throw new RequestError(409, 'backup-in-progress', error.message);
         throw error;
       }
-      const logger = c.get('logger');
+      const logger = c.get('logger')();
       const by = c.get('principal')?.userId;
       backup.done.then(
         (manifest) =>

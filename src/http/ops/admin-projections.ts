@@ -131,7 +131,7 @@ export function adminProjectionRoutes(deps: AdminProjectionDeps) {
         error: null,
       };
       rebuilds.set(name, record);
-      const logger = c.get('logger');
+      const logger = c.get('logger')();
       deps.engine
         .rebuild(name, {
           onProgress: (p) => {

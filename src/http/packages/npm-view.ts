@@ -120,7 +120,7 @@ export function npmViewRoutes(deps: NpmViewDeps) {
 
   function unavailable(c: Context<AppEnv>, error: unknown) {
     if (!(error instanceof RegistryError)) throw error;
-    c.get('logger').warn({ err: error.message }, 'npm view: the secure registry failed');
+    c.get('logger')().warn({ err: error.message }, 'npm view: the secure registry failed');
     return problemResponse(c, 502, 'registry-unavailable', 'the secure registry did not answer as expected');
   }
 
@@ -193,7 +193,7 @@ export function npmViewRoutes(deps: NpmViewDeps) {
         typeof held.dist?.integrity === 'string' &&
         held.dist.integrity !== row.integrity
       ) {
-        c.get('logger').warn(
+        c.get('logger')().warn(
           { spec: `${name}@${version}` },
           'npm view: the secure registry holds other bytes',
         );
