@@ -22,6 +22,7 @@ export {
 export { type Creation, type ProjectionWaiter, type ReadModels, readModels } from './read-models.ts';
 export { readTables } from './read-tables.ts';
 export { keepBodyText, nodeBody, readRequestBody } from './request-body.ts';
+export { rememberUrl, requestUrl } from './request-url.ts';
 export {
   actingContext,
   actorIdOf,

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { unredactedSibling } from '../../logger.ts';
-import type { AppEnv } from '../kit/index.ts';
+import { type AppEnv, requestUrl } from '../kit/index.ts';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -33,16 +33,17 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
       // every header inner middleware had added since — secure headers and RateLimit-* among them.
       c.res.headers.set('X-Request-Id', requestId);
       const status = c.res.status;
-      const level = status >= 500 ? 'error' : 'info';
-      if (logger.isLevelEnabled(level)) {
+      const failed = status >= 500;
+      if (logger.isLevelEnabled(failed ? 'error' : 'info')) {
         const line = {
           requestId,
           method: c.req.method,
-          path: new URL(c.req.url).pathname,
+          path: requestUrl(c.req.raw).pathname,
           status,
           durationMs: Math.round((performance.now() - started) * 10) / 10,
         };
-        access[level](line, status >= 500 ? 'request failed' : 'request');
+        if (failed) access.error(line, 'request failed');
+        else access.info(line, 'request');
       }
     }
   };

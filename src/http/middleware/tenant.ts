@@ -8,7 +8,7 @@ import type { TenantDomainTables, TenantListTables } from '../../projections/ten
 import { cacheClock } from '../../runtime/cache.ts';
 import { intervalSync } from '../../runtime/interval-sync.ts';
 import type { AppEnv } from '../kit/index.ts';
-import { problemResponse } from '../kit/index.ts';
+import { problemResponse, rememberUrl, requestUrl } from '../kit/index.ts';
 
 const PATH_PREFIX = /^\/t\/([^/]+)(\/.*)?$/;
 /** RFC 8414 §3: an issuer with a path has its metadata at /.well-known/<name><path>, e.g. …/t/acme. */
@@ -25,10 +25,6 @@ const SLUG_SHAPE = /^[a-z0-9-]{1,63}$/;
  */
 const OPEN_WHILE_SUSPENDED = new Set(['/v1/auth/login', '/v1/auth/refresh', '/v1/auth/verify-email']);
 
-/** Each request's URL as `tenantAwarePath` parsed it: tenant resolution reads it again, not parses it. */
-const parsedUrls = new WeakMap<Request, URL>();
-const urlOf = (request: Request) => parsedUrls.get(request) ?? new URL(request.url);
-
 /**
  * Hono's `getPath` for the app: routes match `/t/<slug>/v1/…` as `/v1/…`, so one set of routes serves
  * both forms without mounting the app twice (which would duplicate middleware and the OpenAPI
@@ -36,7 +32,7 @@ const urlOf = (request: Request) => parsedUrls.get(request) ?? new URL(request.u
  */
 export function tenantAwarePath(request: Request): string {
   const url = new URL(request.url);
-  parsedUrls.set(request, url);
+  rememberUrl(request, url);
   const path = url.pathname;
   const match = PATH_PREFIX.exec(path);
   if (match) return match[2] ?? '/';
@@ -234,7 +230,7 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
     (required: boolean): MiddlewareHandler<AppEnv> =>
     async (c, next) => {
       await fresh?.();
-      const url = urlOf(c.req.raw);
+      const url = requestUrl(c.req.raw);
       const notFound = (detail: string) => problemResponse(c, 404, 'tenant-not-found', detail);
 
       let found: Lookup | undefined;
