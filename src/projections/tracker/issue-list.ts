@@ -116,8 +116,8 @@ export const issueList = defineProjection<IssueEvent, IssueListTables>()({
       db.schema.createIndex('issue_list_labels').on('issue_list').using('gin').column('labels').execute(),
     ]);
   },
-  // Runs of row events fold in memory (one read, one insert, one upsert); comment events, which
-  // also recompute the search text from the comment rows, go one at a time between runs.
+  // Runs of row events fold in memory (one read of revisions, one insert, one update); comment
+  // events, which also recompute the search text from the comment rows, go one at a time between runs.
   async applyBatch(events, db) {
     let run: Recorded<Exclude<IssueEvent, CommentEvent>>[] = [];
     for (const event of events) {
