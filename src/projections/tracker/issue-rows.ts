@@ -204,27 +204,51 @@ export async function insertRows(rows: readonly IssueListTable[], db: Kysely<Iss
 /** What a page's row events change on one existing row: only the columns they set, merged in order. */
 type RowDelta = Partial<IssueListTable> & Pick<IssueListTable, 'id' | 'revision' | 'position'>;
 
+/** The columns the generated `search` is made from (the description through `search_description`). */
+const SEARCHED: ReadonlySet<string> = new Set(['key', 'title', 'description']);
+const UNSEARCHED = COLUMNS.filter((c) => !SEARCHED.has(c));
+const deltasJson = (deltas: readonly RowDelta[]) => sql`
+  (select (e->>'id')::uuid as id, e as delta from jsonb_array_elements(${JSON.stringify(deltas)}::jsonb) as e)`;
+
 /**
- * Writes each existing row's merged changes in one statement: `jsonb_populate_record` lays a row's
- * delta over the row as it is (every column is set from it, and a column the delta does not name
- * keeps its value), so neither the rows nor their unchanged columns travel either way. Reading the
- * rows whole to fold them in memory, and sending them whole again, cost the issue list's catch-up
- * about a sixth of this process's CPU (bench:eventstore's backlog, 9 alternated runs: 25.2 → 21.1 µs
- * an event at the median; its rebuild 25.5 → 20.3 here and 45.9 → 37.8 in the server). An UPDATE,
- * not an upsert: INSERT … ON CONFLICT computes the generated search vector for the row it tries to
- * insert and again for the update, and stemming is the largest part of a row's write. The
- * description's vector is stemmed again only where the description changed.
+ * Writes each existing row's merged changes: `jsonb_populate_record` lays a row's delta over the row
+ * as it is (every column is set from it, and a column the delta does not name keeps its value), so
+ * neither the rows nor their unchanged columns travel either way. Reading the rows whole to fold them
+ * in memory, and sending them whole again, cost the issue list's catch-up about a sixth of this
+ * process's CPU (bench:eventstore's backlog, 9 alternated runs: 25.2 → 21.1 µs an event at the
+ * median; its rebuild 25.5 → 20.3 here and 45.9 → 37.8 in the server). An UPDATE, not an upsert:
+ * INSERT … ON CONFLICT computes the generated search vector for the row it tries to insert and again
+ * for the update, and stemming is the largest part of a row's write.
+ *
+ * Two statements, so the search vector is computed only where its text changed: PostgreSQL computes
+ * a generated column again when an UPDATE sets any column it reads, even to the same value. Deltas
+ * that change the title or the description go through one that sets every column (the description's
+ * vector stemmed again only where the description changed); the rest (status changes, assignments,
+ * deletions: most of a tracker's updates) through one that sets none of the searched columns.
  */
 async function updateRows(deltas: readonly RowDelta[], db: Kysely<IssueListTables>) {
-  if (deltas.length === 0) return;
-  await sql`/* prepared:issue_list_update_rows */
-    update issue_list as t set (${UPDATED_LIST}, search_description) = (
-      select ${sql.raw(COLUMNS.map((c) => `n.${c}`).join(', '))},
-        case when t.description is distinct from n.description
-          then ${descriptionVector(sql.ref('n.description'))} else t.search_description end
-      from jsonb_populate_record(t, r.delta) as n)
-    from (select (e->>'id')::uuid as id, e as delta from jsonb_array_elements(${JSON.stringify(deltas)}::jsonb) as e) as r
-    where t.id = r.id`.execute(db);
+  const searched: RowDelta[] = [];
+  const unsearched: RowDelta[] = [];
+  for (const delta of deltas) {
+    (Object.keys(delta).some((column) => SEARCHED.has(column)) ? searched : unsearched).push(delta);
+  }
+  if (searched.length > 0) {
+    await sql`/* prepared:issue_list_update_rows */
+      update issue_list as t set (${UPDATED_LIST}, search_description) = (
+        select ${sql.raw(COLUMNS.map((c) => `n.${c}`).join(', '))},
+          case when t.description is distinct from n.description
+            then ${descriptionVector(sql.ref('n.description'))} else t.search_description end
+        from jsonb_populate_record(t, r.delta) as n)
+      from ${deltasJson(searched)} as r
+      where t.id = r.id`.execute(db);
+  }
+  if (unsearched.length > 0) {
+    await sql`/* prepared:issue_list_update_unsearched */
+      update issue_list as t set (${sql.raw(UNSEARCHED.join(', '))}) = (
+        select ${sql.raw(UNSEARCHED.map((c) => `n.${c}`).join(', '))} from jsonb_populate_record(t, r.delta) as n)
+      from ${deltasJson(unsearched)} as r
+      where t.id = r.id`.execute(db);
+  }
 }
 
 /**
