@@ -180,12 +180,13 @@ const COLUMNS = [
 ] as const satisfies readonly (keyof IssueListTable)[];
 
 /*
- * A page's new rows travel as one JSON parameter, expanded by json_populate_recordset into the table's
- * row type (its changes to existing rows likewise, as deltas: see updateRows): a multi-row VALUES list of 24 parameters a row made the client compile and encode, and
- * the server parse and plan, a statement of thousands of parameters on every page. The texts are
- * fixed, so on PostgreSQL they are named prepared statements (parsed once per connection). Bare table
- * names: during a rebuild `search_path` points at the shadow schema, and a prepared statement is
- * parsed again when `search_path` changes.
+ * A page's new rows travel as one JSON parameter, expanded by json_populate_recordset into the
+ * table's row type (its changes to existing rows likewise, as deltas: see updateRows): a multi-row
+ * VALUES list of 24 parameters a row made the client compile and encode, and the server parse and
+ * plan, a statement of thousands of parameters on every page. The texts are fixed, so on PostgreSQL
+ * they are named prepared statements (parsed once per connection). Bare table names: during a
+ * rebuild `search_path` points at the shadow schema, and a prepared statement is parsed again when
+ * `search_path` changes.
  */
 const COLUMN_LIST = sql.raw(['id', ...COLUMNS].join(', '));
 const UPDATED_LIST = sql.raw(COLUMNS.join(', '));
@@ -273,7 +274,8 @@ async function readRevisions(ids: readonly string[], db: Kysely<IssueListTables>
  * of an issue not there yet makes its row in memory, which the issue's later events fold onto; an
  * existing row's events merge into one delta of the columns they set (a creation of an existing
  * issue, and an event the row already has by revision, change nothing, as the per-event statements'
- * guards make them); then new rows go in with one multi-row insert and the deltas with one update.
+ * guards make them); then new rows go in with one multi-row insert and the deltas with one update
+ * (two when some change searched text: see updateRows).
  */
 export async function foldRowEvents(
   events: readonly Recorded<Exclude<IssueEvent, CommentEvent>>[],
