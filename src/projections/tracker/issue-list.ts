@@ -7,10 +7,11 @@ import {
   commentsVector,
   createdRow,
   descriptionVector,
-  foldRowEvents,
+  foldEvents,
   type IssueListTables,
   insertRows,
   isCommentEvent,
+  liveCommentsText,
   rowChanges,
 } from './issue-rows.ts';
 
@@ -116,20 +117,25 @@ export const issueList = defineProjection<IssueEvent, IssueListTables>()({
       db.schema.createIndex('issue_list_labels').on('issue_list').using('gin').column('labels').execute(),
     ]);
   },
-  // Runs of row events fold in memory (one read of revisions, one insert, one update); comment
-  // events, which also recompute the search text from the comment rows, go one at a time between runs.
+  // A page's comment rows are written first, event by event in order; then every event folds in
+  // memory (one read of revisions, one insert, one or two updates), and each issue whose comments
+  // changed has its comment text and vector made once, from its final comments.
   async applyBatch(events, db) {
-    let run: Recorded<Exclude<IssueEvent, CommentEvent>>[] = [];
+    // New comments go in together (new rows, independent of each other); an edit or a deletion
+    // waits for the ones before it.
+    let added: Recorded<CommentAdded>[] = [];
     for (const event of events) {
-      if (!isCommentEvent(event)) {
-        run.push(event);
+      if (!isCommentEvent(event)) continue;
+      if (event.type === 'CommentAdded') {
+        added.push(event);
         continue;
       }
-      await foldRowEvents(run, db);
-      run = [];
-      await applyEvent(event, db);
+      await insertComments(added, db);
+      added = [];
+      await writeComment(event, db);
     }
-    await foldRowEvents(run, db);
+    await insertComments(added, db);
+    await foldEvents(events, db);
   },
   apply: applyEvent,
   // Every event names its issue, and folds into that issue's row and comments alone.
@@ -159,33 +165,58 @@ async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTable
       .execute();
     return;
   }
+  await writeComment(event, db);
+  // Comments feed the search vector: the live comments' text and its vector, from one aggregate
+  // (an UPDATE's SET reads the row as it was, so the vector cannot be made from the new text there).
+  await sql`
+    update issue_list set (comments_text, search_comments, revision, position) = (
+      select text, ${commentsVector(sql.ref('text'))}, ${common.revision}::integer, ${common.position}::bigint
+      from (select ${liveCommentsText(event.data.issueId)} as text) as live)
+    where id = ${event.data.issueId} and revision < ${event.revision}`.execute(db);
+}
+
+type CommentAdded = Extract<CommentEvent, { type: 'CommentAdded' }>;
+
+/** New comments' rows; one already there (a replayed event) is left as it is. */
+async function insertComments(events: readonly Recorded<CommentAdded>[], db: Kysely<IssueListTables>) {
+  if (events.length === 0) return;
+  await db
+    .insertInto('issue_comments')
+    .values(
+      events.map(({ data: d }) => ({
+        id: d.commentId,
+        issue_id: d.issueId,
+        tenant_id: d.tenantId,
+        author_id: d.authorId,
+        body: toStorableText(d.body),
+        mentions: d.mentions,
+        deleted: false,
+        created_at: new Date(d.at),
+        edited_at: null,
+        deleted_at: null,
+      })),
+    )
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+/**
+ * A comment event's own row in `issue_comments` (unguarded by revision, as a replay in order needs).
+ * An edit or a deletion touches the comment only on the issue it names: an event folds into its own
+ * issue's rows alone (`entityOf`), which a page's set-based fold and a rebuild's lanes rely on.
+ */
+async function writeComment(event: Recorded<CommentEvent>, db: Kysely<IssueListTables>) {
   const at = new Date(event.data.at);
   switch (event.type) {
-    case 'CommentAdded': {
-      const d = event.data;
-      await db
-        .insertInto('issue_comments')
-        .values({
-          id: d.commentId,
-          issue_id: d.issueId,
-          tenant_id: d.tenantId,
-          author_id: d.authorId,
-          body: toStorableText(d.body),
-          mentions: d.mentions,
-          deleted: false,
-          created_at: at,
-          edited_at: null,
-          deleted_at: null,
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
+    case 'CommentAdded':
+      await insertComments([event], db);
       break;
-    }
     case 'CommentEdited':
       await db
         .updateTable('issue_comments')
         .set({ body: toStorableText(event.data.body), mentions: event.data.mentions, edited_at: at })
         .where('id', '=', event.data.commentId)
+        .where('issue_id', '=', event.data.issueId)
         .execute();
       break;
     case 'CommentDeleted':
@@ -193,15 +224,8 @@ async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTable
         .updateTable('issue_comments')
         .set({ deleted: true, deleted_at: at })
         .where('id', '=', event.data.commentId)
+        .where('issue_id', '=', event.data.issueId)
         .execute();
       break;
   }
-  // Comments feed the search vector: the live comments' text and its vector, from one aggregate
-  // (an UPDATE's SET reads the row as it was, so the vector cannot be made from the new text there).
-  await sql`
-    update issue_list set (comments_text, search_comments, revision, position) = (
-      select text, ${commentsVector(sql.ref('text'))}, ${common.revision}::integer, ${common.position}::bigint
-      from (select coalesce(string_agg(body, ' ' order by created_at, id), '') as text
-            from issue_comments where issue_id = ${event.data.issueId} and deleted = false) as live)
-    where id = ${event.data.issueId} and revision < ${event.revision}`.execute(db);
 }

@@ -268,24 +268,43 @@ async function readRevisions(ids: readonly string[], db: Kysely<IssueListTables>
   return new Map(rows.map((row) => [row.id, Number(row.revision)]));
 }
 
+/** The live comments' text of an issue, oldest first: what `comments_text` holds and its vector stems. */
+export const liveCommentsText = (issueId: RawBuilder<unknown> | string) => sql<string>`
+  (select coalesce(string_agg(body, ' ' order by created_at, id), '')
+   from issue_comments where issue_id = ${issueId} and deleted = false)`;
+
 /**
- * Folds a run of creations and row events (no comment events) the way `apply` on each in turn
- * would, with a few statements: the revisions of issues with later events are read once; a creation
- * of an issue not there yet makes its row in memory, which the issue's later events fold onto; an
- * existing row's events merge into one delta of the columns they set (a creation of an existing
- * issue, and an event the row already has by revision, change nothing, as the per-event statements'
- * guards make them); then new rows go in with one multi-row insert and the deltas with one update
- * (two when some change searched text: see updateRows).
+ * Makes these issues' comment text and its vector from their comments as they are now. Once per
+ * issue per page: a comment event applied on its own makes them from every live comment again, so a
+ * page with k comments on one thread stemmed 1 + 2 + … + k of them, in two statements an event.
  */
-export async function foldRowEvents(
-  events: readonly Recorded<Exclude<IssueEvent, CommentEvent>>[],
-  db: Kysely<IssueListTables>,
-): Promise<void> {
+async function updateComments(ids: readonly string[], db: Kysely<IssueListTables>) {
+  if (ids.length === 0) return;
+  await sql`
+    update issue_list as t set (comments_text, search_comments) = (
+      select text, ${commentsVector(sql.ref('text'))} from (select ${liveCommentsText(sql.ref('t.id'))} as text) as live)
+    where t.id = any(${[...ids]}::uuid[])`.execute(db);
+}
+
+/**
+ * Folds a page of events (their comment rows already written, in order) the way `apply` on each in
+ * turn would, with a few statements: the revisions of issues with later events are read once; a
+ * creation of an issue not there yet makes its row in memory, which the issue's later events fold
+ * onto; an existing row's events merge into one delta of the columns they set (a creation of an
+ * existing issue, and an event the row already has by revision, change nothing, as the per-event
+ * statements' guards make them); a comment event moves the revision like any other and marks the
+ * issue's comments to be made again. Then new rows go in with one multi-row insert, the deltas with
+ * one update (two when some change searched text: see updateRows), and each marked issue's comment
+ * text once, from its final comments: the last comment event `apply` would fold sees them all, since
+ * a page's events of one issue come in revision order.
+ */
+export async function foldEvents(events: readonly Recorded<IssueEvent>[], db: Kysely<IssueListTables>) {
   if (events.length === 0) return;
   const updated = [...new Set(events.filter((e) => e.type !== 'IssueCreated').map((e) => e.data.issueId))];
   const known = updated.length === 0 ? new Map<string, number>() : await readRevisions(updated, db);
   const inserted = new Map<string, IssueListTable>();
   const deltas = new Map<string, RowDelta>();
+  const commented = new Set<string>();
   for (const event of events) {
     const id = event.data.issueId;
     if (event.type === 'IssueCreated') {
@@ -293,16 +312,16 @@ export async function foldRowEvents(
       inserted.set(id, createdRow(event));
       continue;
     }
-    const fold = { ...rowChanges(event), revision: event.revision, position: event.position.toString() };
+    const moved = { revision: event.revision, position: event.position.toString() };
+    const fold = isCommentEvent(event) ? moved : { ...rowChanges(event), ...moved };
     const row = inserted.get(id);
-    if (row) {
-      if (row.revision < event.revision) inserted.set(id, { ...row, ...fold });
-      continue;
-    }
-    const revision = deltas.get(id)?.revision ?? known.get(id);
+    const revision = row?.revision ?? deltas.get(id)?.revision ?? known.get(id);
     if (revision === undefined || revision >= event.revision) continue;
-    deltas.set(id, { ...deltas.get(id), id, ...fold });
+    if (isCommentEvent(event)) commented.add(id);
+    if (row) inserted.set(id, { ...row, ...fold });
+    else deltas.set(id, { ...deltas.get(id), id, ...fold });
   }
   await insertRows([...inserted.values()], db);
   await updateRows([...deltas.values()], db);
+  await updateComments([...commented], db);
 }
