@@ -230,9 +230,57 @@ for (const kind of databaseKinds) {
               0,
               0,
             ],
+            // An edit naming another issue's comment: it changes nothing, on either path.
+            [
+              [
+                { issue: 0, kind: 'IssueCreated', pick: 0, flag: false },
+                { issue: 0, kind: 'CommentAdded', pick: 221, flag: false },
+                { issue: 1, kind: 'CommentEdited', pick: 287, flag: false },
+              ],
+              [3],
+              0,
+              0,
+            ],
           ],
         },
       );
     }, 600_000);
+
+    it('folds a page of more new comments than one statement takes parameters for', async () => {
+      const schema = schemas.batch;
+      await sql`truncate ${sql.table(`${schema}.issue_list`)}, ${sql.table(`${schema}.issue_comments`)}`.execute(
+        db,
+      );
+      const created = toEvents([{ issue: 0, kind: 'IssueCreated', pick: 0, flag: false }]);
+      await inTransaction(schema, (scoped) => issueList.apply(created[0]!, scoped));
+      // 7,000 rows of ten parameters each: more than the protocol's 65,535 in one statement.
+      const comments: RecordedEvent[] = Array.from({ length: 7000 }, (_, i) => ({
+        id: crypto.randomUUID(),
+        type: 'CommentAdded',
+        data: {
+          issueId: issueIds[0],
+          projectId,
+          tenantId,
+          at: new Date(Date.UTC(2026, 0, 2, 0, 0, 0, i)).toISOString(),
+          by: user(1),
+          commentId: crypto.randomUUID(),
+          authorId: user(2),
+          body: `note ${i}`,
+          mentions: [],
+        },
+        metadata: { tenantId },
+        streamId: `tracker.Issue-${issueIds[0]}`,
+        revision: i + 1,
+        position: BigInt(i + 2),
+        recordedAt: new Date(),
+      }));
+      await inTransaction(schema, (scoped) => issueList.applyBatch!(comments, scoped));
+      const { rows } = await sql<{ comments: number; revision: number; last: boolean }>`
+        select (select count(*)::int from ${sql.table(`${schema}.issue_comments`)}) as comments, revision,
+               comments_text like '% note 6999' as last
+        from ${sql.table(`${schema}.issue_list`)}`.execute(db);
+      expect(rows).toEqual([{ comments: 7000, revision: 7000, last: true }]);
+      expect(await staleVectors(db, schema)).toEqual([]);
+    }, 120_000);
   });
 }

@@ -177,9 +177,17 @@ async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTable
 
 type CommentAdded = Extract<CommentEvent, { type: 'CommentAdded' }>;
 
+/** Rows a statement inserts at most: ten parameters each, under the protocol's 65,535 a statement. */
+const COMMENTS_PER_INSERT = 1000;
+
 /** New comments' rows; one already there (a replayed event) is left as it is. */
 async function insertComments(events: readonly Recorded<CommentAdded>[], db: Kysely<IssueListTables>) {
-  if (events.length === 0) return;
+  for (let i = 0; i < events.length; i += COMMENTS_PER_INSERT) {
+    await insertCommentRows(events.slice(i, i + COMMENTS_PER_INSERT), db);
+  }
+}
+
+async function insertCommentRows(events: readonly Recorded<CommentAdded>[], db: Kysely<IssueListTables>) {
   await db
     .insertInto('issue_comments')
     .values(
