@@ -117,24 +117,11 @@ export const issueList = defineProjection<IssueEvent, IssueListTables>()({
       db.schema.createIndex('issue_list_labels').on('issue_list').using('gin').column('labels').execute(),
     ]);
   },
-  // A page's comment rows are written first, event by event in order; then every event folds in
-  // memory (one read of revisions, one insert, one or two updates), and each issue whose comments
+  // A page's comment rows are written first, in order (see writeComments); then every event folds
+  // in memory (one read of revisions, one insert, one or two updates), and each issue whose comments
   // changed has its comment text and vector made once, from its final comments.
   async applyBatch(events, db) {
-    // New comments go in together (new rows, independent of each other); an edit or a deletion
-    // waits for the ones before it.
-    let added: Recorded<CommentAdded>[] = [];
-    for (const event of events) {
-      if (!isCommentEvent(event)) continue;
-      if (event.type === 'CommentAdded') {
-        added.push(event);
-        continue;
-      }
-      await insertComments(added, db);
-      added = [];
-      await writeComment(event, db);
-    }
-    await insertComments(added, db);
+    await writeComments(events, db);
     await foldEvents(events, db);
   },
   apply: applyEvent,
@@ -177,35 +164,51 @@ async function applyEvent(event: Recorded<IssueEvent>, db: Kysely<IssueListTable
 
 type CommentAdded = Extract<CommentEvent, { type: 'CommentAdded' }>;
 
-/** Rows a statement inserts at most: ten parameters each, under the protocol's 65,535 a statement. */
-const COMMENTS_PER_INSERT = 1000;
-
-/** New comments' rows; one already there (a replayed event) is left as it is. */
-async function insertComments(events: readonly Recorded<CommentAdded>[], db: Kysely<IssueListTables>) {
-  for (let i = 0; i < events.length; i += COMMENTS_PER_INSERT) {
-    await insertCommentRows(events.slice(i, i + COMMENTS_PER_INSERT), db);
+/**
+ * The comment rows of a page's comment events, in order: new comments go in together (new rows,
+ * independent of each other), and an edit or a deletion waits for the ones before it.
+ */
+async function writeComments(events: readonly Recorded<IssueEvent>[], db: Kysely<IssueListTables>) {
+  let added: Recorded<CommentAdded>[] = [];
+  for (const event of events) {
+    if (!isCommentEvent(event)) continue;
+    if (event.type === 'CommentAdded') {
+      added.push(event);
+      continue;
+    }
+    await insertComments(added, db);
+    added = [];
+    await writeComment(event, db);
   }
+  await insertComments(added, db);
 }
 
-async function insertCommentRows(events: readonly Recorded<CommentAdded>[], db: Kysely<IssueListTables>) {
-  await db
-    .insertInto('issue_comments')
-    .values(
-      events.map(({ data: d }) => ({
-        id: d.commentId,
-        issue_id: d.issueId,
-        tenant_id: d.tenantId,
-        author_id: d.authorId,
-        body: toStorableText(d.body),
-        mentions: d.mentions,
-        deleted: false,
-        created_at: new Date(d.at),
-        edited_at: null,
-        deleted_at: null,
-      })),
-    )
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
+const COMMENT_COLUMNS = sql.raw(
+  'id, issue_id, tenant_id, author_id, body, mentions, deleted, created_at, edited_at, deleted_at',
+);
+
+/**
+ * New comments' rows, as one JSON parameter like the issue rows (see insertRows): a page's thousands
+ * of them in one statement, whatever its size. One already there (a replayed event) is left as it is.
+ */
+async function insertComments(events: readonly Recorded<CommentAdded>[], db: Kysely<IssueListTables>) {
+  if (events.length === 0) return;
+  const rows = events.map(({ data: d }) => ({
+    id: d.commentId,
+    issue_id: d.issueId,
+    tenant_id: d.tenantId,
+    author_id: d.authorId,
+    body: toStorableText(d.body),
+    mentions: d.mentions,
+    deleted: false,
+    created_at: d.at,
+    edited_at: null,
+    deleted_at: null,
+  }));
+  await sql`/* prepared:issue_comments_insert */
+    insert into issue_comments (${COMMENT_COLUMNS})
+    select ${COMMENT_COLUMNS} from json_populate_recordset(null::issue_comments, ${JSON.stringify(rows)}::json)
+    on conflict (id) do nothing`.execute(db);
 }
 
 /**

@@ -312,12 +312,13 @@ export async function foldEvents(events: readonly Recorded<IssueEvent>[], db: Ky
       inserted.set(id, createdRow(event));
       continue;
     }
+    const comment = isCommentEvent(event);
     const moved = { revision: event.revision, position: event.position.toString() };
-    const fold = isCommentEvent(event) ? moved : { ...rowChanges(event), ...moved };
+    const fold = comment ? moved : { ...rowChanges(event), ...moved };
     const row = inserted.get(id);
     const revision = row?.revision ?? deltas.get(id)?.revision ?? known.get(id);
     if (revision === undefined || revision >= event.revision) continue;
-    if (isCommentEvent(event)) commented.add(id);
+    if (comment) commented.add(id);
     if (row) inserted.set(id, { ...row, ...fold });
     else deltas.set(id, { ...deltas.get(id), id, ...fold });
   }
