@@ -340,6 +340,22 @@ for (const kind of databaseKinds) {
       expect((await read(ann, '/v1/issues?q=zeppel')).body.items?.map((i) => i.id)).not.toContain(issue.id);
     });
 
+    it('sorts by the due date an edit sets, and puts an issue whose date an edit clears last', async () => {
+      const early = await newIssue({ title: 'Due early', due_date: '2030-02-01' });
+      const late = await newIssue({ title: 'Due late', due_date: '2030-03-01' });
+      const byDue = async () =>
+        (await read(ann, `/v1/projects/${projectId}/issues?sort=due_date&limit=100`)).body
+          .items!.map((i) => i.id)
+          .filter((id) => id === early.id || id === late.id);
+      const edit = async (json: Record<string, unknown>) =>
+        (await write(ann, `/v1/issues/${late.id}`, { method: 'PATCH', json })).status;
+      expect(await byDue()).toEqual([early.id, late.id]);
+      expect(await edit({ due_date: '2030-01-15' })).toBe(200);
+      expect(await byDue()).toEqual([late.id, early.id]);
+      expect(await edit({ due_date: null })).toBe(200);
+      expect(await byDue()).toEqual([early.id, late.id]);
+    });
+
     it('lists with filters and sorts, ranks search results, counts the board, and pages stably while issues are added', async () => {
       const a = await newIssue({
         title: 'Quokka parser crash',
