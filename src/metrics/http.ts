@@ -15,9 +15,12 @@ export function httpMetrics(metrics: Metrics): MiddlewareHandler {
       const route = matchedRoutes(c)
         .filter((r) => r.method !== 'ALL')
         .at(-1)?.path;
-      const labels = { method: c.req.method, route: route ?? 'unmatched' };
-      stop(labels);
-      metrics.httpRequests.inc({ ...labels, status: String(c.res.status) });
+      const method = c.req.method;
+      const matched = route ?? 'unmatched';
+      stop({ method, route: matched });
+      // Literals, not `{ ...labels, status }`: Node 20's V8 copies a spread with more properties on a
+      // slow path, on every request.
+      metrics.httpRequests.inc({ method, route: matched, status: String(c.res.status) });
     }
   };
 }

@@ -102,14 +102,10 @@ const asTenant = (
   const limits = LimitOverrides.safeParse(
     typeof row.limits === 'string' ? JSON.parse(row.limits) : row.limits,
   );
-  return {
-    id: row.id,
-    slug: row.slug,
-    status: row.status,
-    plan: row.plan,
-    // Only when something is overridden: a tenant on its plan's limits reads exactly as before.
-    ...(limits.success && Object.keys(limits.data).length > 0 ? { limits: limits.data } : {}),
-  };
+  const tenant: NonNullable<Lookup> = { id: row.id, slug: row.slug, status: row.status, plan: row.plan };
+  // Only when something is overridden: a tenant on its plan's limits reads exactly as before.
+  if (limits.success && Object.keys(limits.data).length > 0) tenant.limits = limits.data;
+  return tenant;
 };
 
 /**
@@ -281,7 +277,17 @@ export function resolveTenant(deps: TenantResolutionDeps): TenantResolver {
       ) {
         return problemResponse(c, 403, 'tenant-suspended', `the tenant "${found.slug}" is suspended`);
       }
-      c.set('tenant', { ...found, via });
+      // Built field by field: Node 20's V8 copies `{ ...found, via }` on a slow path (every request),
+      // and the copy it makes is slow to read too (the rate limit reads it on every request).
+      const tenant: ResolvedTenant = {
+        id: found.id,
+        slug: found.slug,
+        status: found.status,
+        plan: found.plan,
+        via,
+      };
+      if (found.limits) tenant.limits = found.limits;
+      c.set('tenant', tenant);
       return next();
     };
 
