@@ -71,9 +71,13 @@ export function upcasterRegistry(upcasters: readonly Upcaster[]): UpcasterRegist
  */
 export function upcastingStore(store: EventStore, registry: UpcasterRegistry): EventStore {
   const up = (events: RecordedEvent[]) => events.map(registry.upcast);
+  // Not `{ ...event, metadata: { ...event.metadata, schemaVersion } }`: Node 20's V8 copies a spread
+  // followed by more properties on a slow path, and this runs for every event appended.
   const stamp = (event: NewEvent): NewEvent => ({
-    ...event,
-    metadata: { ...event.metadata, schemaVersion: registry.currentVersion(event.type) },
+    id: event.id,
+    type: event.type,
+    data: event.data,
+    metadata: Object.assign({}, event.metadata, { schemaVersion: registry.currentVersion(event.type) }),
   });
   return {
     name: store.name,

@@ -31,6 +31,21 @@ describe('token crypto', () => {
     );
   });
 
+  it('encodes as RFC 4648 §5 base64url without padding, for a view into a larger buffer too', () => {
+    const reference = (bytes: Uint8Array) =>
+      btoa(String.fromCharCode(...bytes))
+        .replaceAll('+', '-')
+        .replaceAll('/', '_')
+        .replace(/=+$/, '');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(8), (bytes, offset) => {
+        const larger = new Uint8Array(offset + bytes.length + 3).fill(0xff);
+        larger.set(bytes, offset);
+        expect(base64url(larger.subarray(offset, offset + bytes.length))).toBe(reference(bytes));
+      }),
+    );
+  });
+
   it('hashes deterministically and differently for different tokens', async () => {
     expect(await sha256('a')).toBe(await sha256('a'));
     expect(await sha256('a')).not.toBe(await sha256('b'));
