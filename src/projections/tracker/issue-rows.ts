@@ -81,6 +81,8 @@ type RowEvent = Exclude<IssueEvent, Created | CommentEvent>;
 
 /** A due date the `date` column holds: one of year 0000, stored before it was refused, reads as none. */
 const storableDate = (date: string | null) => (date?.startsWith('0000') ? null : date);
+/** The keyset column of a due date: none sorts after every date. */
+const dueKeyOf = (dueDate: string | null) => dueDate ?? 'infinity';
 
 export function createdRow(recorded: Recorded<Created>): IssueListTable {
   const d = recorded.data;
@@ -102,7 +104,7 @@ export function createdRow(recorded: Recorded<Created>): IssueListTable {
     assignee_id: d.assigneeId,
     reporter_id: d.reporterId,
     due_date: storableDate(d.dueDate),
-    due_key: storableDate(d.dueDate) ?? 'infinity',
+    due_key: dueKeyOf(storableDate(d.dueDate)),
     comments_text: '',
     deleted: false,
     created_at: new Date(d.at),
@@ -134,7 +136,7 @@ export function rowChanges(event: RowEvent): Partial<IssueListTable> {
       if (c.labels !== undefined) changes.labels = c.labels;
       if (c.dueDate !== undefined) {
         changes.due_date = storableDate(c.dueDate);
-        changes.due_key = changes.due_date ?? 'infinity';
+        changes.due_key = dueKeyOf(changes.due_date);
       }
       changes.updated_at = at;
       return changes;
@@ -322,12 +324,15 @@ export async function foldEvents(events: readonly Recorded<IssueEvent>[], db: Ky
     if (revision === undefined || revision >= event.revision) continue;
     // Merged in place: the rows and deltas are this fold's own objects. (Copies made with spreads,
     // `{ ...delta, id, ...changes }`, take a slow path in Node 20's V8: about 1 µs each.)
-    const into = row ?? delta ?? { id, revision, position: '' };
+    let into = row ?? delta;
+    if (!into) {
+      into = { id, revision, position: '' };
+      deltas.set(id, into);
+    }
     if (isCommentEvent(event)) commented.add(id);
     else Object.assign(into, rowChanges(event));
     into.revision = event.revision;
     into.position = event.position.toString();
-    if (!row && !delta) deltas.set(id, into);
   }
   await insertRows([...inserted.values()], db);
   await updateRows([...deltas.values()], db);
